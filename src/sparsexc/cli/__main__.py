@@ -1,0 +1,5 @@
+import sys
+
+from sparsexc.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""sparsexc.latent"""
