@@ -1,1 +1,27 @@
-"""sparsexc.io"""
+"""sparsexc.io: readers and writers for real multi-label data files.
+
+* :func:`read_xc` / :func:`write_xc` / :func:`read_xc_splits`: Extreme Classification Repository text files;
+* :func:`read_arff`: Mulan (ARFF + XML) and MEKA (``-C n``) ARFF files;
+* :func:`read_mat`: MATLAB ``.mat`` files (``data``/``target`` or train/test);
+* :func:`read_any`: picks one of the above from the file.
+
+Every reader raises :class:`DataFormatError` (a ``ValueError``) naming the file, line and field on bad input.
+"""
+
+from .arff import read_arff
+from .data import MultiLabelData
+from .dispatch import read_any
+from .errors import DataFormatError
+from .mat import read_mat
+from .xc import read_xc, read_xc_splits, write_xc
+
+__all__ = [
+    "DataFormatError",
+    "MultiLabelData",
+    "read_any",
+    "read_arff",
+    "read_mat",
+    "read_xc",
+    "read_xc_splits",
+    "write_xc",
+]

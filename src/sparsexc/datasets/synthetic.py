@@ -1,0 +1,139 @@
+"""A seeded synthetic multi-label data set with Zipf label frequencies and learnable label-feature structure.
+
+Generative model (``C`` labels, ``D`` features, ``n`` rows):
+
+1. Label popularity: the label of rank ``r`` (``r = 0..C-1``) has probability ``p_r ∝ (r + 1)^(-power)``;
+   ranks are mapped to label ids by a seeded permutation, so id order says nothing about frequency.
+2. Labels of row ``i``: ``k_i = 1 + Poisson(labels_per_sample - 1)`` draws from ``p`` (with replacement;
+   repeats merge, so the mean number of distinct labels is a little below ``labels_per_sample`` when the
+   head of ``p`` is heavy).
+3. Each label ``c`` owns a prototype: ``prototype_size`` feature ids ``h(seed, c, j) mod D``
+   (``j = 0..prototype_size-1``, ``h`` the SplitMix64 hash), computed on demand, never stored for all labels.
+4. Features of row ``i``: ``nnz_per_sample`` draws; each is, with probability ``noise``, a uniform feature,
+   otherwise a uniform element of the prototype of a uniform one of the row's labels. Counts ``t`` become
+   ``log(1 + t)`` and rows are L2-normalised (like sublinear TF).
+
+Memory is O(C) for the popularity table and permutation plus O(n * (nnz_per_sample + labels_per_sample)):
+no (n, C) or (C, D) array is ever formed, so a million labels cost tens of megabytes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from sparsexc.io.data import MultiLabelData
+
+from .splits import Splits, seeded_split
+
+__all__ = ["synthetic"]
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    """SplitMix64 finaliser, elementwise on uint64 (wrap-around arithmetic is intended)."""
+    z = x + _GOLDEN
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def synthetic(
+    n_samples: int,
+    n_features: int,
+    n_labels: int,
+    *,
+    labels_per_sample: float = 3.0,
+    nnz_per_sample: int = 20,
+    prototype_size: int = 8,
+    noise: float = 0.2,
+    power: float = 1.0,
+    seed: int = 0,
+    test_size: float = 0.2,
+) -> Splits:
+    """Generate a seeded train/test multi-label data set (see the module docstring for the model).
+
+    Parameters
+    ----------
+    n_samples, n_features, n_labels : int
+        Rows (train + test), feature space width ``D`` and label space width ``C`` (up to millions).
+    labels_per_sample : float, >= 1
+        Mean number of label draws per row.
+    nnz_per_sample : int, >= 1
+        Feature draws per row (an upper bound on the stored non-zeros of a row).
+    prototype_size : int, >= 1
+        Features per label prototype.
+    noise : float in [0, 1]
+        Fraction of feature draws that ignore the labels.
+    power : float, >= 0
+        Zipf exponent of the label frequencies (0 = uniform).
+    seed : int
+        Seeds everything, including the split; same arguments -> identical matrices.
+    test_size : float in (0, 1)
+        Fraction of rows in the test part (``seeded_split`` with this seed).
+
+    Returns
+    -------
+    Splits
+        ``X`` float32 CSR (rows L2-normalised), ``Y`` 0/1 CSR; names are None; ``info`` holds the arguments.
+    """
+    for arg, value, low in (("n_samples", n_samples, 2), ("n_features", n_features, 1), ("n_labels", n_labels, 1),
+                            ("nnz_per_sample", nnz_per_sample, 1), ("prototype_size", prototype_size, 1)):
+        if int(value) != value or value < low:
+            raise ValueError(f"{arg} must be an integer >= {low}; got {value!r}")
+    if not labels_per_sample >= 1:
+        raise ValueError(f"labels_per_sample must be >= 1; got {labels_per_sample!r}")
+    if not 0.0 <= noise <= 1.0:
+        raise ValueError(f"noise must be in [0, 1]; got {noise!r}")
+    if not power >= 0:
+        raise ValueError(f"power must be >= 0; got {power!r}")
+    if not 0.0 < test_size < 1.0:
+        raise ValueError(f"test_size must be a fraction in (0, 1); got {test_size!r}")
+    n, D, C = int(n_samples), int(n_features), int(n_labels)
+    rng = np.random.default_rng(seed)
+
+    # Label popularity table: O(C) float64 cumulative probabilities and an O(C) rank -> id permutation.
+    cdf = np.cumsum(np.arange(1, C + 1, dtype=np.float64) ** (-float(power)))
+    cdf /= cdf[-1]
+    rank_to_label = rng.permutation(C).astype(np.int64)
+
+    k = 1 + rng.poisson(labels_per_sample - 1.0, size=n)
+    label_draws = rank_to_label[np.minimum(np.searchsorted(cdf, rng.random(int(k.sum())), side="right"), C - 1)]
+    rows = np.repeat(np.arange(n, dtype=np.int64), k)
+    Y = sp.csr_matrix((np.ones(rows.size, dtype=np.float32), (rows, label_draws)), shape=(n, C))
+    Y.sum_duplicates()
+    Y.data[:] = 1.0
+    Y.sort_indices()
+
+    # Feature draws: prototype element of one of the row's labels, or uniform noise.
+    draw_rows = np.repeat(np.arange(n, dtype=np.int64), nnz_per_sample)
+    n_draws = draw_rows.size
+    row_labels = np.diff(Y.indptr)[draw_rows]
+    picked = Y.indices[Y.indptr[draw_rows] + np.floor(rng.random(n_draws) * row_labels).astype(np.int64)]
+    element = rng.integers(0, prototype_size, size=n_draws).astype(np.uint64)
+    key = picked.astype(np.uint64) * np.uint64(prototype_size) + element
+    seed_mix = _splitmix64(np.array([seed & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64))[0]
+    features = (_splitmix64(key ^ seed_mix) % np.uint64(D)).astype(np.int64)
+    is_noise = rng.random(n_draws) < noise
+    features[is_noise] = rng.integers(0, D, size=int(is_noise.sum()))
+    X = sp.csr_matrix((np.ones(n_draws, dtype=np.float32), (draw_rows, features)), shape=(n, D))
+    X.sum_duplicates()
+    X.data = np.log1p(X.data).astype(np.float32)
+    norms = np.sqrt(np.add.reduceat(X.data.astype(np.float64) ** 2, X.indptr[:-1]))
+    X.data /= np.repeat(norms, np.diff(X.indptr)).astype(np.float32)
+    X.sort_indices()
+
+    train_rows, test_rows = seeded_split(n, test_size, seed)
+    info = {
+        "source": "synthetic",
+        "params": {"n_samples": n, "n_features": D, "n_labels": C, "labels_per_sample": labels_per_sample,
+                   "nnz_per_sample": nnz_per_sample, "prototype_size": prototype_size, "noise": noise,
+                   "power": power, "seed": seed, "test_size": test_size},
+        "split": {"kind": "seeded", "seed": seed, "test_fraction": test_size},
+    }
+    parts = {
+        part: MultiLabelData(X[r], Y[r], None, None, {"name": "synthetic", "part": part})
+        for part, r in (("train", train_rows), ("test", test_rows))
+    }
+    return Splits("synthetic", parts["train"], parts["test"], info)
