@@ -1,1 +1,27 @@
-"""sparsexc.heads"""
+"""sparsexc.heads: output layers on one protocol (see ``docs/heads.md``).
+
+A head turns hidden vectors into a loss, label scores, top-k labels and label sets. Heads are looked up
+by name (:func:`get_head`); adding one means writing one module with a :class:`Head` subclass decorated
+with :func:`register_head` and importing it below.
+"""
+
+from sparsexc.heads.base import Head, build_head, get_head, list_heads, register_head, tune_threshold
+from sparsexc.heads.labels import LabelBatch
+from sparsexc.heads.layers import OutputLayer
+from sparsexc.heads.sigmoid import SigmoidHead, SigmoidHeadParams
+from sparsexc.heads.softmax import SoftmaxHead, SoftmaxHeadParams
+
+__all__ = [
+    "Head",
+    "LabelBatch",
+    "OutputLayer",
+    "SigmoidHead",
+    "SigmoidHeadParams",
+    "SoftmaxHead",
+    "SoftmaxHeadParams",
+    "build_head",
+    "get_head",
+    "list_heads",
+    "register_head",
+    "tune_threshold",
+]

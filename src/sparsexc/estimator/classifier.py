@@ -1,0 +1,300 @@
+"""``XCClassifier``: the scikit-learn face of sparsexc (encoder + head + trainer, save/load)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from sklearn.base import BaseEstimator
+
+from sparsexc._params import EncoderParams, TrainParams
+from sparsexc._sparse import as_features, as_label_matrix
+from sparsexc.estimator.serialization import read_model_dir, write_model_dir
+from sparsexc.heads import get_head, list_heads
+from sparsexc.heads._metric_bridge import evaluate
+from sparsexc.models import SparseEncoder, XCModel
+from sparsexc.train import Trainer, resolve_device
+
+__all__ = ["XCClassifier", "DEFAULT_LR", "MAX_DENSE_ENTRIES"]
+
+# learning rate used when lr=None, per optimiser (tuned on bibtex with the default architecture)
+DEFAULT_LR: dict[str, float] = {"adam": 1e-3, "adamw": 1e-3, "adagrad": 1e-2, "sgd": 0.1}
+# predict_proba / decision_function refuse outputs with more entries than this (4 bytes each: 400 MB)
+MAX_DENSE_ENTRIES = 100_000_000
+
+
+class XCClassifier(BaseEstimator):
+    """Multi-label / extreme multi-label classifier: sparse encoder + output head, trained by mini-batches.
+
+    Parameters
+    ----------
+    head : str
+        Registered head name (``sparsexc.heads.list_heads()``): "softmax", "sigmoid", ...
+    head_params : dict or None
+        The head's own settings, validated by its ``Params`` dataclass (e.g. ``{"threshold": 0.3}``).
+    hidden_sizes, activation, dropout
+        The encoder (:class:`sparsexc._params.EncoderParams`); ``hidden_sizes=()`` is the full-rank linear model.
+    optimizer, lr, weight_decay, lr_schedule, grad_clip, epochs, batch_size, patience, val_metric
+        Training (:class:`sparsexc._params.TrainParams`); ``lr=None`` takes :data:`DEFAULT_LR` of the optimiser
+        times the head's ``default_lr_scale``.
+    validation_fraction : float
+        Share of the training rows held out (seeded by ``random_state``) for early stopping and for tuning the
+        head's set threshold when ``fit`` gets no ``X_val``; 0 disables both.
+    checkpoint_dir, checkpoint_every, resume
+        Resumable training (see :class:`sparsexc.train.Trainer`).
+    log_path : str or None
+        JSON-lines file of per-epoch metrics.
+    device : str
+        "auto" (CUDA when present), "cpu", "cuda", ...
+    random_state : int
+        Seeds the validation split, the initial weights, the data order and dropout.
+    verbose : bool
+        Progress bar and one line per epoch.
+
+    Attributes
+    ----------
+    model_ : XCModel
+    n_features_in_, n_labels_ : int
+    classes_ : ndarray, the label ids 0..C-1
+    history_ : list of dict, per-epoch training log
+    best_epoch_ : int or None
+    tuned_ : dict, the head's tuned set parameter(s)
+    """
+
+    def __init__(
+        self,
+        head: str = "softmax",
+        head_params: dict | None = None,
+        hidden_sizes: tuple[int, ...] = (1024,),
+        activation: str = "relu",
+        dropout: float = 0.6,
+        optimizer: str = "adam",
+        lr: float | None = None,
+        weight_decay: float = 0.0,
+        lr_schedule: str = "constant",
+        grad_clip: float | None = None,
+        epochs: int = 20,
+        batch_size: int = 128,
+        patience: int | None = 5,
+        val_metric: str = "P@1",
+        validation_fraction: float = 0.1,
+        checkpoint_dir: str | None = None,
+        checkpoint_every: int | None = None,
+        resume: bool = False,
+        log_path: str | None = None,
+        device: str = "auto",
+        random_state: int = 0,
+        verbose: bool = False,
+    ) -> None:
+        self.head = head
+        self.head_params = head_params
+        self.hidden_sizes = hidden_sizes
+        self.activation = activation
+        self.dropout = dropout
+        self.optimizer = optimizer
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.lr_schedule = lr_schedule
+        self.grad_clip = grad_clip
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.patience = patience
+        self.val_metric = val_metric
+        self.validation_fraction = validation_fraction
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
+        self.resume = resume
+        self.log_path = log_path
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # -- settings -----------------------------------------------------------------------------------------
+    def _head_class(self) -> type:
+        try:
+            return get_head(self.head)
+        except KeyError:
+            raise ValueError(f"head={self.head!r} is not a registered head; choose one of "
+                             f"{', '.join(map(repr, list_heads()))}") from None
+
+    def _settings(self) -> tuple[type, Any, EncoderParams, TrainParams]:
+        """Validate the constructor arguments; return (head class, head params, encoder params, train params)."""
+        head_cls = self._head_class()
+        if self.head_params is not None and not isinstance(self.head_params, dict):
+            raise ValueError(f"head_params must be a dict or None; got {type(self.head_params).__name__}")
+        head_params = head_cls.Params.from_dict(self.head_params)
+        encoder = EncoderParams.from_dict(
+            {"hidden_sizes": self.hidden_sizes, "activation": self.activation, "dropout": self.dropout})
+        if isinstance(self.random_state, bool) or not isinstance(self.random_state, (int, np.integer)):
+            raise ValueError(f"random_state must be an integer; got {self.random_state!r}")
+        if not (isinstance(self.validation_fraction, (int, float)) and 0.0 <= self.validation_fraction < 1.0):
+            raise ValueError(f"validation_fraction={self.validation_fraction!r} must lie in [0, 1)")
+        optimizer = self.optimizer
+        lr = self.lr
+        if lr is None:
+            # an unknown optimizer is reported by TrainParams below
+            lr = DEFAULT_LR.get(optimizer, 1e-3) * head_cls.default_lr_scale
+        train = TrainParams.from_dict({
+            "epochs": self.epochs, "batch_size": self.batch_size, "optimizer": optimizer, "lr": lr,
+            "weight_decay": self.weight_decay, "lr_schedule": self.lr_schedule, "grad_clip": self.grad_clip,
+            "patience": self.patience, "val_metric": self.val_metric, "checkpoint_every": self.checkpoint_every,
+            "seed": int(self.random_state), "device": self.device, "progress": bool(self.verbose),
+            "log_path": self.log_path,
+        })
+        return head_cls, head_params, encoder, train
+
+    # -- training -----------------------------------------------------------------------------------------
+    def fit(self, X: Any, Y: Any, X_val: Any = None, Y_val: Any = None) -> "XCClassifier":
+        """Train on ``X`` (CSR or dense, (n, n_features)) and ``Y`` (CSR/dense 0/1 or list of label-id lists).
+
+        Validation data (``X_val``, ``Y_val``, or else a ``validation_fraction`` of the rows) drives early
+        stopping on ``val_metric`` and the tuning of the head's set threshold.
+        """
+        head_cls, head_params, encoder_params, train_params = self._settings()
+        X = as_features(X, name="X")
+        Y = as_label_matrix(Y, name="Y")
+        if X.shape[0] != Y.shape[0]:
+            raise ValueError(f"X has {X.shape[0]} rows but Y has {Y.shape[0]}")
+        if Y.shape[1] == 0:
+            raise ValueError("Y holds no label at all; nothing to learn")
+        if (X_val is None) != (Y_val is None):
+            raise ValueError("give both X_val and Y_val, or neither")
+        if X_val is not None:
+            X_val = as_features(X_val, name="X_val", n_features=X.shape[1])
+            Y_val = as_label_matrix(Y_val, name="Y_val", n_labels=max(Y.shape[1], _label_width(Y_val)))
+            if Y_val.shape[1] > Y.shape[1]:  # labels seen only in validation still get an output
+                Y = sp.csr_matrix((Y.data, Y.indices, Y.indptr), shape=(Y.shape[0], Y_val.shape[1]))
+        elif self.validation_fraction > 0 and X.shape[0] >= 2:
+            order = np.random.default_rng(int(self.random_state)).permutation(X.shape[0])
+            n_val = min(max(1, round(self.validation_fraction * X.shape[0])), X.shape[0] - 1)
+            val_rows, train_rows = np.sort(order[:n_val]), np.sort(order[n_val:])
+            X, Y, X_val, Y_val = X[train_rows], Y[train_rows], X[val_rows], Y[val_rows]
+        if X_val is None and train_params.patience is not None:
+            train_params = train_params.replace(patience=None)  # nothing to stop on
+
+        n_features, n_labels = X.shape[1], Y.shape[1]
+        # everything random is seeded from random_state; the caller's torch (CPU) generator is left as it was
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(self.random_state))
+            encoder = SparseEncoder(n_features, encoder_params)
+            model = XCModel(encoder, head_cls(encoder.out_dim, n_labels, head_params))
+            trainer = Trainer(model, train_params, checkpoint_dir=self.checkpoint_dir)
+            trainer.fit(X, Y, X_val, Y_val, resume=bool(self.resume))
+        self.model_ = model
+        self.n_features_in_ = n_features
+        self.n_labels_ = n_labels
+        self.classes_ = np.arange(n_labels)
+        self.history_ = trainer.history
+        self.best_epoch_ = trainer.best_epoch
+        self.tuned_ = trainer.tuned
+        return self
+
+    # -- prediction ---------------------------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            from sklearn.exceptions import NotFittedError
+
+            raise NotFittedError("this XCClassifier is not fitted yet; call fit(X, Y) first")
+
+    def _features(self, X: Any) -> sp.csr_matrix:
+        self._check_fitted()
+        return as_features(X, name="X", n_features=self.n_features_in_)
+
+    def predict(self, X: Any) -> sp.csr_matrix:
+        """Predicted label sets: CSR 0/1 float32 indicator, shape (n, n_labels)."""
+        X = self._features(X)
+        return self.model_.predict_sets(X)
+
+    def predict_topk(self, X: Any, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
+        """The k best labels per row: (indices int64 (n, k), scores float32 (n, k)), best first."""
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"k must be a positive integer; got {k!r}")
+        X = self._features(X)
+        return self.model_.predict_topk(X, int(k))
+
+    def _dense(self, X: Any, what: str) -> np.ndarray:
+        X = self._features(X)
+        entries = X.shape[0] * self.n_labels_
+        if entries > MAX_DENSE_ENTRIES:
+            raise ValueError(f"{what} would return a dense {X.shape[0]} x {self.n_labels_} array ({entries:,} "
+                             f"entries, limit {MAX_DENSE_ENTRIES:,}); use predict_topk(X, k) or predict on "
+                             "fewer rows at a time")
+        return self.model_.predict_scores(X)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Label probabilities of the head, dense float32 (n, n_labels); refuses when too large to densify."""
+        self._check_fitted()
+        if not self.model_.head.probabilistic:
+            raise ValueError(f"head {self.head!r} does not output probabilities; use decision_function")
+        return self._dense(X, "predict_proba")
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """The head's label scores, dense float32 (n, n_labels); refuses when too large to densify."""
+        return self._dense(X, "decision_function")
+
+    def score(self, X: Any, Y: Any) -> float:
+        """Precision at 1 on (X, Y)."""
+        X = self._features(X)
+        Y = as_label_matrix(Y, name="Y", n_labels=max(self.n_labels_, _label_width(Y)))
+        return float(evaluate(Y, self.model_.predict_topk(X, 1), ks=(1,))["P@1"])
+
+    # -- persistence --------------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Save to the folder ``path``: ``model.safetensors`` (weights) and ``config.json`` (everything else)."""
+        self._check_fitted()
+        params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params(deep=False).items()}
+        config = {
+            "library": "sparsexc",
+            "estimator": type(self).__name__,
+            "params": params,
+            "model": self.model_.config(),
+            "n_features": self.n_features_in_,
+            "n_labels": self.n_labels_,
+            "history": self.history_,
+            "best_epoch": self.best_epoch_,
+            "tuned": self.tuned_,
+        }
+        write_model_dir(path, self.model_.state_dict(), config)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], device: str | None = None) -> "XCClassifier":
+        """Load a folder written by :meth:`save` (safetensors + JSON only; no pickle is ever read).
+
+        ``device`` (default: the saved ``device`` setting, CPU when it asks for CUDA and none is present).
+        """
+        state_dict, config = read_model_dir(path)
+        where = os.path.join(os.fspath(path), "config.json")
+        try:
+            params = dict(config["params"])
+            if isinstance(params.get("hidden_sizes"), list):
+                params["hidden_sizes"] = tuple(params["hidden_sizes"])
+            est = cls(**params)
+            model = XCModel.from_config(config["model"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{where}: not a valid XCClassifier config ({exc})") from None
+        try:
+            model.load_state_dict(state_dict, strict=True)
+        except RuntimeError as exc:
+            raise ValueError(f"{path}: the weights do not match the config ({exc})") from None
+        if device is None:
+            device = "cpu" if str(est.device).startswith("cuda") and not torch.cuda.is_available() else est.device
+        model.to(resolve_device(device))
+        model.eval()
+        est.model_ = model
+        est.n_features_in_ = int(config["n_features"])
+        est.n_labels_ = int(config["n_labels"])
+        est.classes_ = np.arange(est.n_labels_)
+        est.history_ = config.get("history", [])
+        est.best_epoch_ = config.get("best_epoch")
+        est.tuned_ = config.get("tuned", {})
+        return est
+
+
+def _label_width(Y: Any) -> int:
+    """Number of label columns implied by Y (its width, or max id + 1 for lists)."""
+    if sp.issparse(Y) or isinstance(Y, np.ndarray):
+        return int(Y.shape[1]) if np.ndim(Y) == 2 else 0
+    return int(as_label_matrix(Y, name="Y").shape[1])

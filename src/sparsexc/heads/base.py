@@ -1,0 +1,194 @@
+"""The head protocol, the registry of heads, and threshold tuning shared by heads.
+
+A head owns the output parameters of a model and everything that depends on the output layer's form:
+the training loss, label scores, top-k retrieval, variable-size set prediction and the tuning of its
+set-prediction parameter. See ``docs/heads.md`` for how to add one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import nn
+
+from sparsexc._params import Params
+from sparsexc.heads._metric_bridge import set_metric
+from sparsexc.heads.labels import LabelBatch
+
+__all__ = ["Head", "register_head", "get_head", "list_heads", "build_head", "tune_threshold", "topk_lower_id_ties"]
+
+_REGISTRY: dict[str, type["Head"]] = {}
+
+
+class Head(nn.Module):
+    """Base class of output layers.
+
+    Parameters
+    ----------
+    in_dim : int
+        Width of the hidden vectors the encoder produces (``encoder.out_dim``); ``hidden`` given to every
+        method is a (B, in_dim) tensor, dense or ``torch.sparse_csr`` (the linear model's raw features).
+    n_labels : int
+        Number of labels, C.
+    params : the head's ``Params`` dataclass, a dict of its fields, or None for the defaults.
+
+    Class attributes
+    ----------------
+    name : str
+        Registry key.
+    Params : type
+        The head's typed parameters (a :class:`sparsexc._params.Params` dataclass).
+    probabilistic : bool
+        Whether :meth:`scores` are probabilities (then the estimator's ``predict_proba`` returns them).
+    default_lr_scale : float
+        Factor on the optimiser's default learning rate when the user gives none (``XCClassifier(lr=None)``).
+    """
+
+    name: ClassVar[str] = ""
+    Params: ClassVar[type[Params]] = Params
+    probabilistic: ClassVar[bool] = True
+    default_lr_scale: ClassVar[float] = 1.0
+
+    def __init__(self, in_dim: int, n_labels: int, params: Params | dict | None = None) -> None:
+        super().__init__()
+        if in_dim < 1 or n_labels < 1:
+            raise ValueError(f"{type(self).__name__}: in_dim and n_labels must be positive; got {in_dim}, {n_labels}")
+        self.in_dim, self.n_labels = int(in_dim), int(n_labels)
+        self.params = params if isinstance(params, self.Params) else self.Params.from_dict(params)
+
+    # -- training ---------------------------------------------------------------------------------------
+    def prepare(self, X: sp.csr_matrix, Y: sp.csr_matrix) -> None:
+        """Optional, called once before training with the training data (fit samplers, statistics...)."""
+
+    def loss(self, hidden: torch.Tensor, labels: LabelBatch) -> torch.Tensor:
+        """Scalar training loss, a mean over the rows of the batch."""
+        raise NotImplementedError
+
+    # -- inference --------------------------------------------------------------------------------------
+    def scores(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Scores of all C labels, dense (B, C); higher ranks first. Only for moderate C."""
+        raise NotImplementedError
+
+    def topk(self, hidden: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The k best labels per row: (indices LongTensor (B, k), scores (B, k)), best first.
+
+        The default scores every label; heads with a cheaper retrieval override it. Ties go to the lower id.
+        """
+        return topk_lower_id_ties(self.scores(hidden), k)
+
+    def predict_sets(self, hidden: torch.Tensor) -> LabelBatch:
+        """Predicted label set of every row (variable size, possibly empty)."""
+        raise NotImplementedError
+
+    def tune(self, hidden: torch.Tensor, labels: LabelBatch, metric: str = "micro-F1") -> dict[str, Any]:
+        """Tune the set-prediction parameter on validation data for ``metric``; return the tuned values."""
+        return {}
+
+    # -- persistence ------------------------------------------------------------------------------------
+    def tuned_state(self) -> dict[str, Any]:
+        """JSON-able values set by :meth:`tune` (restored by :meth:`load_tuned_state`)."""
+        return {}
+
+    def load_tuned_state(self, state: dict[str, Any]) -> None:
+        if state:
+            raise ValueError(f"head {self.name!r} has no tuned values; got {sorted(state)}")
+
+    def config(self) -> dict[str, Any]:
+        """Everything needed to rebuild the head before ``load_state_dict``: name, sizes, params, tuned values."""
+        return {
+            "name": self.name,
+            "in_dim": self.in_dim,
+            "n_labels": self.n_labels,
+            "params": self.params.to_dict(),
+            "tuned": self.tuned_state(),
+        }
+
+
+def topk_lower_id_ties(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-k of each row of dense ``scores`` (B, C), best first, ties broken by the lower column id.
+
+    ``torch.topk`` finds the k-th largest value per row; when no row has more than k entries at or above it
+    (the usual case) only those k entries are sorted; otherwise the batch falls back to a full stable sort.
+    """
+    k = min(int(k), scores.shape[1])
+    if k == 0 or scores.shape[0] == 0:
+        empty = torch.zeros(scores.shape[0], k, dtype=torch.long, device=scores.device)
+        return empty, scores.new_zeros(scores.shape[0], k)
+    kth = torch.topk(scores, k, dim=1, sorted=False).values.min(dim=1, keepdim=True).values
+    at_least = scores >= kth
+    if bool((at_least.sum(dim=1) == k).all()):
+        # exactly k candidates per row: nonzero() lists them by increasing id, so a stable sort keeps id order
+        candidates = torch.nonzero(at_least, as_tuple=True)[1].view(-1, k)
+        values = torch.gather(scores, 1, candidates)
+        order = torch.sort(-values, dim=1, stable=True).indices
+        return torch.gather(candidates, 1, order), torch.gather(values, 1, order)
+    order = torch.sort(-scores, dim=1, stable=True).indices[:, :k]
+    return order, torch.gather(scores, 1, order)
+
+
+def register_head(cls: type[Head]) -> type[Head]:
+    """Class decorator: make ``cls`` available under ``cls.name``."""
+    if not (isinstance(cls, type) and issubclass(cls, Head)):
+        raise TypeError("register_head expects a subclass of sparsexc.heads.Head")
+    if not cls.name:
+        raise ValueError(f"{cls.__name__} needs a non-empty class attribute 'name'")
+    if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
+        raise ValueError(f"a head named {cls.name!r} is already registered ({_REGISTRY[cls.name].__name__})")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def list_heads() -> list[str]:
+    """Names of the registered heads, sorted."""
+    return sorted(_REGISTRY)
+
+
+def get_head(name: str) -> type[Head]:
+    """The head class registered as ``name``; ``KeyError`` listing the registered names otherwise."""
+    try:
+        return _REGISTRY[name]
+    except (KeyError, TypeError):
+        raise KeyError(f"unknown head {name!r}; registered heads are: {', '.join(list_heads())}") from None
+
+
+def build_head(config: dict[str, Any]) -> Head:
+    """Rebuild a head from :meth:`Head.config` (before ``load_state_dict``)."""
+    head = get_head(config["name"])(int(config["in_dim"]), int(config["n_labels"]), config.get("params"))
+    head.load_tuned_state(config.get("tuned") or {})
+    return head
+
+
+def tune_threshold(
+    scores: torch.Tensor | np.ndarray,
+    labels: LabelBatch | sp.csr_matrix,
+    grid: Sequence[float],
+    metric: str = "micro-F1",
+) -> tuple[float, float]:
+    """Grid search of the set rule ``{j : scores_j > t}``.
+
+    Parameters
+    ----------
+    scores : (n, C) dense scores of validation rows
+    labels : the validation rows' true labels
+    grid : candidate thresholds t
+    metric : a set metric name of :data:`sparsexc.heads._metric_bridge.SET_METRICS`
+
+    Returns
+    -------
+    (best t, its metric value); ties go to the first grid value.
+    """
+    metric_fn: Callable[[sp.csr_matrix, sp.csr_matrix], float] = set_metric(metric)
+    S = scores.detach().cpu().numpy() if isinstance(scores, torch.Tensor) else np.asarray(scores)
+    Y = labels.to_csr() if isinstance(labels, LabelBatch) else sp.csr_matrix(labels)
+    if len(grid) == 0:
+        raise ValueError("tune_threshold needs a non-empty grid")
+    best_t, best_value = float(grid[0]), -np.inf
+    for t in grid:
+        value = float(metric_fn(Y, sp.csr_matrix(S > t, dtype=np.float32)))
+        if value > best_value:
+            best_t, best_value = float(t), value
+    return best_t, best_value

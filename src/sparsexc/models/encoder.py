@@ -1,0 +1,87 @@
+"""Encoders from sparse features to hidden vectors."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from sparsexc._params import EncoderParams
+from sparsexc.models.batch import FeatureBatch
+
+__all__ = ["SparseEncoder"]
+
+_ACTIVATIONS = {
+    "relu": nn.ReLU,
+    "gelu": nn.GELU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+    "elu": nn.ELU,
+    "leaky_relu": nn.LeakyReLU,
+}
+
+
+class SparseEncoder(nn.Module):
+    r"""Sparse features -> hidden vectors.
+
+    With ``hidden_sizes = (h_1, ..., h_k)``:
+    :math:`h^{(1)} = \mathrm{drop}(a(X W_1 + b_1))`, :math:`h^{(i)} = \mathrm{drop}(a(h^{(i-1)} W_i + b_i))`;
+    the first layer is an ``EmbeddingBag`` (mode "sum", per-sample weights = feature values), so a batch of
+    CSR rows costs O(nnz * h_1) and X is never densified. ``out_dim = h_k``.
+
+    With ``hidden_sizes = ()`` (the linear model) the encoder is the identity on the sparse input: it
+    returns the batch as a ``torch.sparse_csr`` (B, n_features) tensor, ``out_dim = n_features``, and the
+    head's output layer (``n_labels x n_features`` + bias) is the full-rank linear model.
+
+    Parameters
+    ----------
+    n_features : int
+    params : EncoderParams or dict or None
+    """
+
+    def __init__(self, n_features: int, params: EncoderParams | dict | None = None) -> None:
+        super().__init__()
+        if n_features < 1:
+            raise ValueError(f"SparseEncoder: n_features={n_features} must be positive")
+        self.n_features = int(n_features)
+        self.params = params if isinstance(params, EncoderParams) else EncoderParams.from_dict(params)
+        sizes = self.params.hidden_sizes
+        self.out_dim = sizes[-1] if sizes else self.n_features
+        if not sizes:
+            self.embedding = None
+            self.first_bias = None
+            self.mlp = nn.Sequential()
+            return
+        self.embedding = nn.EmbeddingBag(self.n_features, sizes[0], mode="sum", include_last_offset=True)
+        bound = 1.0 / math.sqrt(self.n_features)  # torch.nn.Linear's rule for a layer with n_features inputs
+        nn.init.uniform_(self.embedding.weight, -bound, bound)
+        self.first_bias = nn.Parameter(torch.zeros(sizes[0]))
+        layers: list[nn.Module] = [_ACTIVATIONS[self.params.activation]()]
+        if self.params.dropout > 0:
+            layers.append(nn.Dropout(self.params.dropout))
+        for width_in, width_out in zip(sizes[:-1], sizes[1:]):
+            layers.append(nn.Linear(width_in, width_out))
+            layers.append(_ACTIVATIONS[self.params.activation]())
+            if self.params.dropout > 0:
+                layers.append(nn.Dropout(self.params.dropout))
+        self.mlp = nn.Sequential(*layers)
+
+    @property
+    def is_identity(self) -> bool:
+        """True for the linear model (no hidden layer): hidden vectors are the sparse features themselves."""
+        return self.embedding is None
+
+    def forward(self, batch: FeatureBatch) -> torch.Tensor:
+        """Hidden vectors (B, out_dim): dense, or ``torch.sparse_csr`` when :attr:`is_identity`."""
+        if batch.n_features != self.n_features:
+            raise ValueError(f"the batch has {batch.n_features} features; the encoder expects {self.n_features}")
+        if self.embedding is None:
+            return batch.to_sparse_csr()
+        first = F.embedding_bag(batch.indices, self.embedding.weight, batch.offsets, mode="sum",
+                                per_sample_weights=batch.values, include_last_offset=True)
+        return self.mlp(first + self.first_bias)
+
+    def config(self) -> dict:
+        return {"n_features": self.n_features, "params": self.params.to_dict()}

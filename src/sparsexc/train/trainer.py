@@ -1,0 +1,262 @@
+"""Mini-batch training of an :class:`~sparsexc.models.XCModel` straight from CSR matrices."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import time
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from tqdm.auto import tqdm
+
+from sparsexc._params import TrainParams
+from sparsexc._sparse import as_features, as_label_matrix
+from sparsexc.heads._metric_bridge import evaluate, parse_val_metric
+from sparsexc.heads.labels import LabelBatch
+from sparsexc.models.batch import FeatureBatch
+from sparsexc.models.model import XCModel
+from sparsexc.train.checkpoint import atomic_write, load_checkpoint, save_checkpoint
+from sparsexc.train.optim import build_optimizer, build_scheduler
+
+__all__ = ["Trainer", "resolve_device", "epoch_order"]
+
+
+def resolve_device(device: str) -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; other strings are passed to ``torch.device``."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} was asked for but CUDA is not available; use 'auto' or 'cpu'")
+    return torch.device(device)
+
+
+def epoch_order(seed: int, epoch: int, n_rows: int) -> np.ndarray:
+    """The shuffled row order of an epoch: a function of (seed, epoch) only, so a resumed run replays it."""
+    return np.random.default_rng([seed, epoch]).permutation(n_rows)
+
+
+class Trainer:
+    """Train a model with mini-batches, validation, early stopping and resumable checkpoints.
+
+    Parameters
+    ----------
+    model : XCModel
+    params : TrainParams, dict or None
+    checkpoint_dir : str or None
+        Folder for ``checkpoint.pt``/``checkpoint.json``, written atomically every ``checkpoint_every`` steps
+        and at every epoch end. Needed for ``fit(resume=True)``.
+
+    Notes
+    -----
+    ``fit`` seeds torch's global generator with ``params.seed`` (dropout) and draws the row order of epoch
+    ``e`` from ``numpy.random.default_rng([seed, e])``; a checkpoint stores the weights, optimiser and
+    scheduler states, torch's generator state, the position in the epoch, the running loss, the history and
+    the best weights so far, so a resumed run is bit-identical to an uninterrupted one on the same machine.
+
+    Attributes (after fit)
+    ----------------------
+    history : list of dict
+        One entry per epoch: ``epoch``, ``train_loss``, ``lr``, ``seconds``, ``examples_per_second`` and
+        ``val_<metric>`` for every metric of ``sparsexc.metrics.evaluate`` when validation data was given.
+    best_epoch : int or None
+        Epoch (1-based) whose weights were kept.
+    stopped_early : bool
+    tuned : dict
+        What ``head.tune`` returned on the validation data.
+    last_grad_norm : float or None
+        L2 norm of the last step's gradient before clipping.
+    """
+
+    def __init__(self, model: XCModel, params: TrainParams | dict | None = None,
+                 checkpoint_dir: str | os.PathLike[str] | None = None) -> None:
+        self.model = model
+        self.params = params if isinstance(params, TrainParams) else TrainParams.from_dict(params)
+        self.checkpoint_dir = os.fspath(checkpoint_dir) if checkpoint_dir is not None else None
+        self.history: list[dict[str, Any]] = []
+        self.best_epoch: int | None = None
+        self.stopped_early = False
+        self.tuned: dict[str, Any] = {}
+        self.last_grad_norm: float | None = None
+
+    # ------------------------------------------------------------------------------------------------------
+    def fit(self, X: Any, Y: Any, X_val: Any = None, Y_val: Any = None, resume: bool = False) -> list[dict[str, Any]]:
+        """Train; return the per-epoch history.
+
+        With validation data: the model is scored at every epoch end (``sparsexc.metrics.evaluate``), training
+        stops after ``patience`` epochs without improving ``val_metric``, the best epoch's weights are
+        restored, and the head's set parameter is tuned for ``tune_metric``.
+        ``resume=True`` continues from the checkpoint in ``checkpoint_dir`` (a fresh start when there is none).
+        """
+        p = self.params
+        model = self.model
+        X = as_features(X, name="X", n_features=model.n_features)
+        Y = as_label_matrix(Y, n_labels=model.n_labels, name="Y")
+        if X.shape[0] != Y.shape[0]:
+            raise ValueError(f"X has {X.shape[0]} rows but Y has {Y.shape[0]}")
+        if X.shape[0] == 0:
+            raise ValueError("X has no rows to train on")
+        has_val = X_val is not None or Y_val is not None
+        if has_val:
+            if X_val is None or Y_val is None:
+                raise ValueError("give both X_val and Y_val, or neither")
+            X_val = as_features(X_val, name="X_val", n_features=model.n_features)
+            Y_val = as_label_matrix(Y_val, n_labels=model.n_labels, name="Y_val")
+            if X_val.shape[0] != Y_val.shape[0]:
+                raise ValueError(f"X_val has {X_val.shape[0]} rows but Y_val has {Y_val.shape[0]}")
+        val_k, val_needs_sets, higher_is_better = parse_val_metric(p.val_metric)
+        if p.patience is not None and not has_val:
+            raise ValueError("patience (early stopping) needs validation data: pass X_val and Y_val")
+        if resume and self.checkpoint_dir is None:
+            raise ValueError("resume=True needs a checkpoint_dir")
+        if p.checkpoint_every is not None and self.checkpoint_dir is None:
+            raise ValueError("checkpoint_every needs a checkpoint_dir to write the checkpoints to")
+
+        device = resolve_device(p.device)
+        model.to(device)
+        torch.manual_seed(p.seed)  # dropout and any other torch randomness during training
+        model.head.prepare(X, Y)
+        n_rows = X.shape[0]
+        steps_per_epoch = math.ceil(n_rows / p.batch_size)
+        optimizer = build_optimizer(model.parameters(), p)
+        scheduler = build_scheduler(optimizer, p, steps_per_epoch)
+
+        st = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "loss_sum": 0.0, "history": [],
+              "best_metric": None, "best_epoch": None, "bad_epochs": 0, "finished": False, "stopped_early": False,
+              "n_rows": n_rows, "batch_size": p.batch_size, "seed": p.seed}
+        best_state: dict[str, torch.Tensor] | None = None
+        if resume:
+            loaded = load_checkpoint(self.checkpoint_dir)
+            if loaded is not None:
+                tensors, saved = loaded
+                for key in ("n_rows", "batch_size", "seed"):
+                    if saved[key] != st[key]:
+                        raise ValueError(f"cannot resume from {self.checkpoint_dir}: the checkpoint has {key}="
+                                         f"{saved[key]}, this run {st[key]}")
+                st = saved
+                try:
+                    model.load_state_dict(tensors["model"])
+                except RuntimeError as exc:
+                    raise ValueError(f"cannot resume from {self.checkpoint_dir}: its weights do not fit this "
+                                     f"model ({exc})") from None
+                optimizer.load_state_dict(tensors["optimizer"])
+                scheduler.load_state_dict(tensors["scheduler"])
+                torch.set_rng_state(tensors["torch_rng"])
+                if device.type == "cuda" and "cuda_rng" in tensors:
+                    torch.cuda.set_rng_state(tensors["cuda_rng"], device)
+                best_state = tensors.get("best_model")
+        self.history = st["history"]
+        if p.log_path:
+            self._write_log()
+
+        model.train()
+        while not st["finished"] and st["epoch"] < p.epochs:
+            epoch = st["epoch"]
+            order = epoch_order(p.seed, epoch, n_rows)
+            started = time.perf_counter()
+            first_step = st["step_in_epoch"]
+            bar = tqdm(total=n_rows, unit="ex", desc=f"epoch {epoch + 1}/{p.epochs}", disable=not p.progress,
+                       initial=min(first_step * p.batch_size, n_rows), leave=True, dynamic_ncols=True)
+            for step in range(first_step, steps_per_epoch):
+                rows = order[step * p.batch_size : (step + 1) * p.batch_size]
+                loss = self._step(X[rows], Y[rows], optimizer, scheduler, device)
+                st["loss_sum"] += loss
+                st["step_in_epoch"] = step + 1
+                st["global_step"] += 1
+                bar.update(len(rows))
+                bar.set_postfix(loss=f"{st['loss_sum'] / (step + 1):.4f}", refresh=False)
+                if p.checkpoint_every and st["global_step"] % p.checkpoint_every == 0:
+                    self._checkpoint(st, optimizer, scheduler, best_state, device)
+            bar.close()
+            seconds = time.perf_counter() - started
+            record: dict[str, Any] = {
+                "epoch": epoch + 1,
+                "train_loss": st["loss_sum"] / steps_per_epoch,
+                "lr": optimizer.param_groups[0]["lr"],
+                "seconds": seconds,
+                "examples_per_second": (n_rows - min(first_step * p.batch_size, n_rows)) / max(seconds, 1e-9),
+            }
+            if has_val:
+                val = self._validate(X_val, Y_val, val_k, val_needs_sets)
+                record.update({f"val_{k}": v for k, v in val.items()})
+                value = val[p.val_metric]
+                improved = st["best_metric"] is None or (value > st["best_metric"] if higher_is_better
+                                                         else value < st["best_metric"])
+                if improved:
+                    st["best_metric"], st["best_epoch"], st["bad_epochs"] = value, epoch + 1, 0
+                    best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+                else:
+                    st["bad_epochs"] += 1
+                    if p.patience is not None and st["bad_epochs"] >= p.patience:
+                        st["finished"] = st["stopped_early"] = True
+            st["history"].append(record)
+            st["epoch"], st["step_in_epoch"], st["loss_sum"] = epoch + 1, 0, 0.0
+            if st["epoch"] >= p.epochs:
+                st["finished"] = True
+            if self.checkpoint_dir is not None:
+                self._checkpoint(st, optimizer, scheduler, best_state, device)
+            if p.log_path:
+                self._write_log()
+            if p.progress:
+                shown = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in record.items()
+                         if k in ("epoch", "train_loss", f"val_{p.val_metric}")}
+                tqdm.write(json.dumps(shown))
+
+        self.best_epoch = st["best_epoch"]
+        self.stopped_early = st["stopped_early"]
+        if has_val:
+            if best_state is not None:
+                model.load_state_dict(best_state)
+            self.tuned = model.tune(X_val, Y_val, p.tune_metric, batch_size=p.eval_batch_size)
+        model.eval()
+        return self.history
+
+    # ------------------------------------------------------------------------------------------------------
+    def _step(self, X_rows: sp.csr_matrix, Y_rows: sp.csr_matrix, optimizer: torch.optim.Optimizer,
+              scheduler: torch.optim.lr_scheduler.LRScheduler, device: torch.device) -> float:
+        model = self.model
+        features = FeatureBatch.from_csr(X_rows, device)
+        labels = LabelBatch.from_csr(Y_rows, device)
+        optimizer.zero_grad(set_to_none=True)
+        loss = model.head.loss(model.hidden(features), labels)
+        loss.backward()
+        parameters = [q for q in model.parameters() if q.grad is not None]
+        if self.params.grad_clip is not None:
+            norm = torch.nn.utils.clip_grad_norm_(parameters, self.params.grad_clip)
+        else:
+            norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(q.grad) for q in parameters]))
+        self.last_grad_norm = float(norm)
+        optimizer.step()
+        scheduler.step()
+        return float(loss.detach())
+
+    def _validate(self, X_val: sp.csr_matrix, Y_val: sp.csr_matrix, val_k: int, needs_sets: bool) -> dict[str, Any]:
+        ks = sorted({1, 3, 5, val_k})
+        bs = self.params.eval_batch_size
+        topk = self.model.predict_topk(X_val, max(ks), batch_size=bs)
+        sets = self.model.predict_sets(X_val, batch_size=bs) if needs_sets else None
+        return evaluate(Y_val, topk, ks=ks, label_sets=sets)
+
+    def _checkpoint(self, st: dict[str, Any], optimizer: torch.optim.Optimizer,
+                    scheduler: torch.optim.lr_scheduler.LRScheduler, best_state: dict | None,
+                    device: torch.device) -> None:
+        tensors: dict[str, Any] = {
+            "model": self.model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+        }
+        if device.type == "cuda":
+            tensors["cuda_rng"] = torch.cuda.get_rng_state(device)
+        if best_state is not None:
+            tensors["best_model"] = best_state
+        save_checkpoint(self.checkpoint_dir, tensors, copy.deepcopy(st))
+
+    def _write_log(self) -> None:
+        # the whole log is rewritten atomically from the history, so a resumed run never duplicates lines
+        text = "".join(json.dumps(record, sort_keys=False) + "\n" for record in self.history)
+        atomic_write(self.params.log_path, lambda fh: fh.write(text.encode("utf-8")))
