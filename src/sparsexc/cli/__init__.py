@@ -20,6 +20,10 @@ __all__ = ["cli", "main"]
 # (module in this package, name of the click command or group object in it)
 _COMMANDS: tuple[tuple[str, str], ...] = (
     ("datasets_cmd", "datasets"),
+    ("train_cmd", "train"),
+    ("evaluate_cmd", "evaluate"),
+    ("predict_cmd", "predict"),
+    ("quickstart_cmd", "quickstart"),
 )
 
 

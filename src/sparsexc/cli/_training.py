@@ -1,0 +1,148 @@
+"""The work behind ``sparsexc train`` and ``sparsexc quickstart``: fit, save, evaluate, write the run files.
+
+A run directory ``OUT`` ends up holding::
+
+    OUT/model/        the fitted XCClassifier (XCClassifier.save: model.safetensors + config.json)
+    OUT/run.json      options (as CLI keys, reusable with --config), estimator parameters, data source,
+                      sizes, train seconds, versions and machine, date
+    OUT/metrics.json  test metrics, a flat {"P@1": ..., "micro-F1": ...} dict
+    OUT/train_log.jsonl  one JSON line of training/validation metrics per epoch
+    OUT/checkpoints/  only with --checkpoint-every / --resume
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from sparsexc.cli._data import describe_source, load_source
+from sparsexc.cli._evaluation import table_keys, test_metrics
+from sparsexc.cli._files import environment_info, write_json
+from sparsexc.cli._table import format_metrics_table
+
+__all__ = ["ESTIMATOR_KEYS", "estimator_kwargs", "train_and_evaluate", "RUN_FILE", "METRICS_FILE", "MODEL_DIR"]
+
+RUN_FILE = "run.json"
+METRICS_FILE = "metrics.json"
+MODEL_DIR = "model"
+CHECKPOINT_DIR = "checkpoints"
+TRAIN_LOG = "train_log.jsonl"
+
+# CLI option name -> XCClassifier constructor parameter (the same name unless listed here)
+_RENAMED = {"seed": "random_state", "head_param": "head_params"}
+# CLI options that are passed to the estimator (the rest say where data and outputs go)
+ESTIMATOR_KEYS = (
+    "head", "head_param", "hidden_sizes", "activation", "dropout", "optimizer", "lr", "weight_decay",
+    "lr_schedule", "grad_clip", "epochs", "batch_size", "patience", "val_metric", "validation_fraction",
+    "checkpoint_every", "resume", "device", "seed",
+)  # fmt: skip
+
+
+def estimator_kwargs(options: dict[str, Any], out: Path, verbose: bool) -> dict[str, Any]:
+    """XCClassifier keyword arguments for the CLI ``options``; unset options keep the estimator's defaults.
+
+    ``--head-param`` pairs become the ``head_params`` dict; checkpoints (when asked for) go to
+    ``OUT/checkpoints``.
+    """
+    kwargs: dict[str, Any] = {}
+    for key in ESTIMATOR_KEYS:
+        value = options.get(key)
+        if key == "head_param":
+            value = dict(value) if value else None
+        if key == "resume" and not value:
+            value = None
+        if value is not None:
+            kwargs[_RENAMED.get(key, key)] = value
+    if options.get("checkpoint_every") is not None or options.get("resume"):
+        kwargs["checkpoint_dir"] = str(out / CHECKPOINT_DIR)
+    kwargs["log_path"] = str(out / TRAIN_LOG)
+    kwargs["verbose"] = verbose
+    return kwargs
+
+
+def _check_settings(clf: Any) -> None:
+    # Fail before the data are loaded: the estimator validates every setting (head name, head params
+    # against the head's typed Params, encoder and training params) when it builds its settings.
+    try:
+        clf._settings()
+    except (TypeError, ValueError) as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def log(message: str) -> None:
+    """Progress line on stderr (stdout is kept for tables)."""
+    click.echo(f"[sparsexc] {message}", err=True)
+
+
+def train_and_evaluate(
+    source: dict[str, Any],
+    options: dict[str, Any],
+    out: Path,
+    *,
+    verbose: bool = True,
+    recorded_options: dict[str, Any] | None = None,
+    command: str = "train",
+) -> dict[str, float]:
+    """Fit an XCClassifier on ``source``'s training data with ``options``, save it and its run files under
+    ``out``, print the test metrics table on stdout and return the metrics.
+
+    ``recorded_options`` (default: ``options``) go to run.json as ``"options"``, a mapping that
+    ``sparsexc train --config`` accepts again.
+    """
+    from sparsexc.estimator import XCClassifier
+
+    say = log if verbose else (lambda message: None)
+    kwargs = estimator_kwargs(options, out, verbose)
+    clf = XCClassifier(**kwargs)
+    _check_settings(clf)
+    # No log line before the data are loaded: a bad name or file then ends with the error line alone.
+    train, test = load_source(source)
+    say(
+        f"data: {describe_source(source)}; train {train.n_samples} rows x {train.n_features} features, "
+        f"{train.n_labels} labels; test {test.n_samples} rows"
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    clf.fit(train.X, train.Y)
+    train_seconds = time.perf_counter() - started
+    say(f"trained in {train_seconds:.1f} s; saving to {out / MODEL_DIR}")
+    clf.save(out / MODEL_DIR)
+
+    started = time.perf_counter()
+    metrics = test_metrics(clf, test.X, test.Y, train.Y)
+    eval_seconds = time.perf_counter() - started
+    run = {
+        "command": command,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "options": _as_config(recorded_options if recorded_options is not None else options),
+        "estimator_params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in clf.get_params().items()},
+        "data": source,
+        "n_train": train.n_samples,
+        "n_test": test.n_samples,
+        "n_features": int(clf.n_features_in_),
+        "n_labels": int(clf.n_labels_),
+        "train_seconds": round(train_seconds, 3),
+        "eval_seconds": round(eval_seconds, 3),
+        "epochs_run": len(clf.history_),
+        "best_epoch": clf.best_epoch_,
+        "environment": environment_info(),
+    }
+    write_json(out / RUN_FILE, run)
+    write_json(out / METRICS_FILE, metrics)
+    click.echo(format_metrics_table(metrics, table_keys()))
+    say(f"run files in {out}")
+    return metrics
+
+
+def _as_config(options: dict[str, Any]) -> dict[str, Any]:
+    # set options only, with the flag spelling (hidden-sizes) and head-param as a {key: value} mapping
+    out: dict[str, Any] = {}
+    for key, value in options.items():
+        if value is None or value is False or (key == "head_param" and not value):
+            continue
+        out[key.replace("_", "-")] = dict(value) if key == "head_param" else value
+    return out

@@ -1,0 +1,77 @@
+"""``sparsexc train``: fit an XCClassifier on a data set or on files, save it, report test metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from sparsexc.cli._config import merge_config, read_config_file
+from sparsexc.cli._data import data_source
+from sparsexc._params import ACTIVATIONS, LR_SCHEDULES, OPTIMIZERS
+from sparsexc.cli._types import HEAD_NAME, INT_LIST, KEY_VALUE
+
+__all__ = ["train"]
+
+_PATH_KEYS = ("train", "test", "data_dir", "out")
+_DEFAULT = "default: the estimator's"
+
+
+@click.command()
+@click.option("--config", "config", type=click.Path(exists=True, dir_okay=False),
+              help="JSON or TOML file of options (keys = flag names, - or _); explicit flags override it.")
+@click.option("--dataset", help="Registered data set name (see 'sparsexc datasets list').")
+@click.option("--split", type=click.IntRange(min=1), help="Split number for data sets with several splits.")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Folder of raw data sets (default: $SPARSEXC_DATA).")
+@click.option("--train", "train", type=click.Path(exists=True, dir_okay=False), help="Training file (XC text, ARFF, ...).")
+@click.option("--test", "test", type=click.Path(exists=True, dir_okay=False), help="Test file, same format.")
+@click.option("--head", type=HEAD_NAME, help=f"Output layer ({_DEFAULT}).")
+@click.option("--head-param", "head_param", type=KEY_VALUE, multiple=True,
+              help="Head parameter KEY=VALUE (VALUE parsed as JSON when possible); repeatable.")
+@click.option("--hidden-sizes", type=INT_LIST, help="Hidden layer sizes, e.g. 512,256 ('' = linear model).")
+@click.option("--activation", type=click.Choice(ACTIVATIONS), help=f"Hidden activation ({_DEFAULT}).")
+@click.option("--dropout", type=click.FloatRange(0.0, 1.0, max_open=True), help=f"Dropout rate ({_DEFAULT}).")
+@click.option("--optimizer", type=click.Choice(OPTIMIZERS), help=f"Optimiser ({_DEFAULT}).")
+@click.option("--lr", type=click.FloatRange(min=0.0, min_open=True), help=f"Learning rate ({_DEFAULT}).")
+@click.option("--weight-decay", type=click.FloatRange(min=0.0), help=f"Weight decay ({_DEFAULT}).")
+@click.option("--lr-schedule", type=click.Choice(LR_SCHEDULES), help=f"Learning-rate schedule ({_DEFAULT}).")
+@click.option("--grad-clip", type=click.FloatRange(min=0.0, min_open=True), help="Clip the gradient norm to this value.")
+@click.option("--epochs", type=click.IntRange(min=1), help=f"Epochs ({_DEFAULT}).")
+@click.option("--batch-size", type=click.IntRange(min=1), help=f"Mini-batch size ({_DEFAULT}).")
+@click.option("--patience", type=click.IntRange(min=1), help="Epochs without validation gain before stopping.")
+@click.option("--val-metric", help=f"Validation metric for early stopping, e.g. P@1 ({_DEFAULT}).")
+@click.option("--validation-fraction", type=click.FloatRange(0.0, 1.0, max_open=True),
+              help="Share of the training rows held out for validation (0 disables).")
+@click.option("--device", help="auto, cpu, cuda, cuda:N ... (default: auto).")
+@click.option("--seed", type=int, help="Random seed (the estimator's random_state).")
+@click.option("--checkpoint-every", type=click.IntRange(min=1), help="Checkpoint every N steps into OUT/checkpoints.")
+@click.option("--resume", is_flag=True, default=False, help="Continue from the checkpoint in OUT/checkpoints.")
+@click.option("--out", type=click.Path(file_okay=False), help="Output folder (required: flag or config key).")
+@click.option("--quiet", "-q", is_flag=True, default=False, help="No progress bar or log lines on stderr.")
+@click.pass_context
+def train(ctx: click.Context, **options) -> None:
+    """Fit a model and evaluate it on the test set.
+
+    Writes OUT/model/ (the saved model), OUT/run.json (options, data source, versions, train seconds) and
+    OUT/metrics.json (test P@k, nDCG@k, PSP@k for k = 1, 3, 5 and the F1 scores of the predicted label
+    sets), and prints the metrics table.
+    """
+    from sparsexc.cli._training import train_and_evaluate
+
+    config_path = options.pop("config")
+    if config_path is not None:
+        options = merge_config(ctx, read_config_file(config_path), config_path, path_keys=_PATH_KEYS)
+        options.pop("config", None)
+    for key in ("train", "test"):  # a path from the config file has not been checked by click.Path
+        if options.get(key) is not None and not Path(options[key]).is_file():
+            raise click.BadParameter(f"file {options[key]!r} does not exist", param_hint=f"'--{key}'")
+    if options.get("out") is None:
+        raise click.UsageError("missing the output folder: give --out DIR (or 'out' in the config file)")
+    for key in _PATH_KEYS:  # absolute paths, so run.json's options work as a config file from anywhere
+        if options.get(key) is not None:
+            options[key] = str(Path(options[key]).resolve())
+    recorded = {k: v for k, v in options.items() if k != "quiet"}
+    source = data_source(*(options.pop(k) for k in ("dataset", "split", "data_dir", "train", "test")))
+    out = Path(options.pop("out")).resolve()
+    quiet = options.pop("quiet")
+    train_and_evaluate(source, options, out, verbose=not quiet, recorded_options=recorded)
