@@ -27,6 +27,7 @@ import sklearn
 from sklearn.datasets import load_svmlight_file
 
 import sparsexc
+from sparsexc._environment import cpu_model
 from sparsexc.io import read_xc, write_xc
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -63,16 +64,6 @@ def best_of(fn, repeats):
         out = fn()
         times.append(time.perf_counter() - t0)
     return min(times), out
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main() -> None:

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 import sparsexc
+from sparsexc._environment import cpu_model
 from sparsexc.ops import sparsemax
 
 try:
@@ -134,16 +135,6 @@ def format_row(row: dict) -> str:
             f" | entmax sort {ms('entmax full sort', 'forward_backward')} | entmax k64 {ms('entmax k=64', 'forward_backward')}"
             f" || ours/softmax {r['forward_backward']['ours_over_softmax']:.2f}"
             f"  entmax-sort/ours {r['forward_backward']['entmax_sort_over_ours']:.1f}")
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def environment() -> dict:

@@ -17,6 +17,7 @@ from sparsexc.heads import (
     LabelBatch,
     SigmoidHead,
     SoftmaxHead,
+    SparsemaxHead,
     build_head,
     get_head,
     list_heads,
@@ -101,7 +102,7 @@ def test_softmax_batch_of_empty_rows_has_zero_loss_and_zero_gradient():
     assert torch.count_nonzero(h.grad) == 0 and torch.count_nonzero(head.output.weight.grad) == 0
 
 
-@pytest.mark.parametrize("head_cls", [SigmoidHead, SoftmaxHead])
+@pytest.mark.parametrize("head_cls", [SigmoidHead, SoftmaxHead, SparsemaxHead])
 def test_loss_gradcheck_float64(head_cls):
     torch.manual_seed(1)
     head = head_cls(4, C).double()
@@ -120,7 +121,7 @@ def test_loss_gradcheck_float64(head_cls):
 
 
 @pytest.mark.filterwarnings("ignore:Sparse CSR tensor support is in beta")
-@pytest.mark.parametrize("head_cls", [SigmoidHead, SoftmaxHead])
+@pytest.mark.parametrize("head_cls", [SigmoidHead, SoftmaxHead, SparsemaxHead])
 def test_sparse_hidden_gives_the_dense_loss_and_gradient(head_cls):
     # the linear model: hidden = raw sparse features (torch.sparse_csr) must act as its dense copy
     torch.manual_seed(2)
@@ -207,7 +208,7 @@ def test_head_tune_sets_the_threshold_used_by_predict_sets(head_cls, rule):
 
 # -- registry and params ---------------------------------------------------------------------------------------
 def test_registry_lookup_and_errors():
-    assert {"sigmoid", "softmax"} <= set(list_heads())
+    assert {"sigmoid", "softmax", "sparsemax"} <= set(list_heads())
     assert get_head("softmax") is SoftmaxHead
     with pytest.raises(KeyError, match="sigmoid.*softmax|softmax.*sigmoid"):
         get_head("nope")

@@ -5,13 +5,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import platform
-import sys
 import tempfile
-from importlib import metadata
 from pathlib import Path
 from collections.abc import Iterator
 from typing import Any, TextIO
+
+from sparsexc._environment import environment_info
 
 __all__ = ["atomic_open", "environment_info", "read_json", "write_json", "write_text"]
 
@@ -43,40 +42,6 @@ def _jsonable(obj: Any) -> Any:
     if isinstance(obj, (Path, set, frozenset)):
         return str(obj) if isinstance(obj, Path) else sorted(obj)
     raise TypeError(f"{type(obj).__name__} is not JSON-serialisable")
-
-
-def _version(package: str) -> str | None:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def environment_info() -> dict[str, Any]:
-    """Versions of Python and the libraries a result depends on, and the machine (CPU, threads, GPU)."""
-    import torch
-
-    info: dict[str, Any] = {
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "processor": _cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        "versions": {p: _version(p) for p in ("sparsexc", "torch", "numpy", "scipy", "scikit-learn", "click")},
-    }
-    return info
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 @contextlib.contextmanager

@@ -5,11 +5,21 @@ by name (:func:`get_head`); adding one means writing one module with a :class:`H
 with :func:`register_head` and importing it below.
 """
 
-from sparsexc.heads.base import Head, build_head, get_head, list_heads, register_head, tune_threshold
+from sparsexc.heads.base import (
+    Head,
+    ScalarTunedHead,
+    build_head,
+    get_head,
+    list_heads,
+    register_head,
+    tune_grid,
+    tune_threshold,
+)
 from sparsexc.heads.labels import LabelBatch
 from sparsexc.heads.layers import OutputLayer
 from sparsexc.heads.sigmoid import SigmoidHead, SigmoidHeadParams
 from sparsexc.heads.softmax import SoftmaxHead, SoftmaxHeadParams
+from sparsexc.heads.sparsemax import SparsemaxHead, SparsemaxHeadParams
 
 __all__ = [
     "Head",
@@ -19,9 +29,13 @@ __all__ = [
     "SigmoidHeadParams",
     "SoftmaxHead",
     "SoftmaxHeadParams",
+    "SparsemaxHead",
+    "SparsemaxHeadParams",
+    "ScalarTunedHead",
     "build_head",
     "get_head",
     "list_heads",
     "register_head",
+    "tune_grid",
     "tune_threshold",
 ]

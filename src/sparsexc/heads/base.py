@@ -19,7 +19,17 @@ from sparsexc._params import Params
 from sparsexc.heads._metric_bridge import set_metric
 from sparsexc.heads.labels import LabelBatch
 
-__all__ = ["Head", "register_head", "get_head", "list_heads", "build_head", "tune_threshold", "topk_lower_id_ties"]
+__all__ = [
+    "Head",
+    "ScalarTunedHead",
+    "register_head",
+    "get_head",
+    "list_heads",
+    "build_head",
+    "tune_grid",
+    "tune_threshold",
+    "topk_lower_id_ties",
+]
 
 _REGISTRY: dict[str, type["Head"]] = {}
 
@@ -108,6 +118,66 @@ class Head(nn.Module):
         }
 
 
+class ScalarTunedHead(Head):
+    """A head whose set rule has one scalar setting, fixed by the user or tuned on validation data.
+
+    Subclasses set ``tuned_key`` (the name of the setting in their ``Params`` and in the tuned state, e.g.
+    ``"threshold"``), ``tuning_grid``, ``default_tuned`` (used until tuned) and implement
+    :meth:`set_scores` (computed once per call) and :meth:`sets_from` (the rule at one value). The tuned value
+    lives in ``self.<tuned_key>_``; ``params.<tuned_key> = None`` means "tune it".
+    """
+
+    tuned_key: ClassVar[str] = "threshold"
+    tuning_grid: ClassVar[tuple[float, ...]] = ()
+    default_tuned: ClassVar[float] = 0.5
+
+    def __init__(self, in_dim: int, n_labels: int, params: Params | dict | None = None) -> None:
+        super().__init__(in_dim, n_labels, params)
+        fixed = getattr(self.params, self.tuned_key)
+        setattr(self, self.tuned_key + "_", float(fixed) if fixed is not None else float(self.default_tuned))
+
+    @property
+    def tuned_value(self) -> float:
+        return float(getattr(self, self.tuned_key + "_"))
+
+    def set_scores(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The (B, C) quantity the set rule is applied to (computed once per prediction or tuning call)."""
+        raise NotImplementedError
+
+    def sets_from(self, set_scores: torch.Tensor, value: float) -> torch.Tensor:
+        """Boolean (B, C) membership mask of the set rule at ``value``."""
+        return set_scores > value
+
+    def predict_sets(self, hidden: torch.Tensor) -> LabelBatch:
+        return LabelBatch.from_mask(self.sets_from(self.set_scores(hidden), self.tuned_value))
+
+    def tuning_candidates(self) -> Sequence[float]:
+        """The grid searched by :meth:`tune` (the class grid unless the head's params give another)."""
+        return self.tuning_grid
+
+    def tune(self, hidden: torch.Tensor, labels: LabelBatch, metric: str = "micro-F1") -> dict[str, Any]:
+        if getattr(self.params, self.tuned_key) is not None:
+            return {self.tuned_key: self.tuned_value}  # a user-fixed value is kept
+        S = self.set_scores(hidden).detach()
+
+        def predict(value: float) -> sp.csr_matrix:
+            return sp.csr_matrix(self.sets_from(S, value).cpu().numpy(), dtype=np.float32)
+
+        best, value = tune_grid(predict, labels, self.tuning_candidates(), metric)
+        setattr(self, self.tuned_key + "_", best)
+        return {self.tuned_key: best, metric: value}
+
+    def tuned_state(self) -> dict[str, Any]:
+        return {self.tuned_key: self.tuned_value}
+
+    def load_tuned_state(self, state: dict[str, Any]) -> None:
+        unknown = set(state) - {self.tuned_key}
+        if unknown:
+            raise ValueError(f"head {self.name!r} has tuned value {self.tuned_key!r} only; got {sorted(state)}")
+        if self.tuned_key in state:
+            setattr(self, self.tuned_key + "_", float(state[self.tuned_key]))
+
+
 def topk_lower_id_ties(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Top-k of each row of dense ``scores`` (B, C), best first, ties broken by the lower column id.
 
@@ -162,33 +232,43 @@ def build_head(config: dict[str, Any]) -> Head:
     return head
 
 
+def tune_grid(
+    predict: Callable[[float], sp.csr_matrix],
+    labels: LabelBatch | sp.csr_matrix,
+    grid: Sequence[float],
+    metric: str = "micro-F1",
+) -> tuple[float, float]:
+    """Grid search of a one-parameter set rule: ``predict(v)`` gives the predicted sets for the value ``v``.
+
+    Parameters
+    ----------
+    predict : callable mapping a grid value to the predicted label sets (a CSR indicator, n x C)
+    labels : the validation rows' true labels
+    grid : candidate values
+    metric : a set metric name of :data:`sparsexc.heads._metric_bridge.SET_METRICS`
+
+    Returns
+    -------
+    (best value, its metric value); ties go to the first grid value.
+    """
+    metric_fn: Callable[[sp.csr_matrix, sp.csr_matrix], float] = set_metric(metric)
+    if len(grid) == 0:
+        raise ValueError("tune_grid needs a non-empty grid")
+    Y = labels.to_csr() if isinstance(labels, LabelBatch) else sp.csr_matrix(labels)
+    best_v, best_value = float(grid[0]), -np.inf
+    for v in grid:
+        value = float(metric_fn(Y, predict(float(v))))
+        if value > best_value:
+            best_v, best_value = float(v), value
+    return best_v, best_value
+
+
 def tune_threshold(
     scores: torch.Tensor | np.ndarray,
     labels: LabelBatch | sp.csr_matrix,
     grid: Sequence[float],
     metric: str = "micro-F1",
 ) -> tuple[float, float]:
-    """Grid search of the set rule ``{j : scores_j > t}``.
-
-    Parameters
-    ----------
-    scores : (n, C) dense scores of validation rows
-    labels : the validation rows' true labels
-    grid : candidate thresholds t
-    metric : a set metric name of :data:`sparsexc.heads._metric_bridge.SET_METRICS`
-
-    Returns
-    -------
-    (best t, its metric value); ties go to the first grid value.
-    """
-    metric_fn: Callable[[sp.csr_matrix, sp.csr_matrix], float] = set_metric(metric)
+    """Grid search of the set rule ``{j : scores_j > t}`` over the thresholds ``grid`` (see :func:`tune_grid`)."""
     S = scores.detach().cpu().numpy() if isinstance(scores, torch.Tensor) else np.asarray(scores)
-    Y = labels.to_csr() if isinstance(labels, LabelBatch) else sp.csr_matrix(labels)
-    if len(grid) == 0:
-        raise ValueError("tune_threshold needs a non-empty grid")
-    best_t, best_value = float(grid[0]), -np.inf
-    for t in grid:
-        value = float(metric_fn(Y, sp.csr_matrix(S > t, dtype=np.float32)))
-        if value > best_value:
-            best_t, best_value = float(t), value
-    return best_t, best_value
+    return tune_grid(lambda t: sp.csr_matrix(S > t, dtype=np.float32), labels, grid, metric)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Union
+from typing import Union
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from sparsexc._params import Params
-from sparsexc.heads.base import Head, register_head, tune_threshold
+from sparsexc.heads.base import ScalarTunedHead, register_head
 from sparsexc.heads.labels import LabelBatch
 from sparsexc.heads.layers import OutputLayer
 
@@ -37,7 +37,7 @@ class SigmoidHeadParams(Params):
 
 
 @register_head
-class SigmoidHead(Head):
+class SigmoidHead(ScalarTunedHead):
     r"""One-vs-all logistic regression on the hidden vector.
 
     Logits :math:`z = W h + b`; loss per row :math:`\sum_{j=1}^{C} \mathrm{BCE}(z_j, y_j)
@@ -50,11 +50,13 @@ class SigmoidHead(Head):
     Params = SigmoidHeadParams
     probabilistic = True
     default_lr_scale = 3.0  # C independent logistic losses train well with a 3x larger step (tuned on bibtex)
+    tuned_key = "threshold"
+    tuning_grid = THRESHOLD_GRID
+    default_tuned = 0.5
 
     def __init__(self, in_dim: int, n_labels: int, params: SigmoidHeadParams | dict | None = None) -> None:
         super().__init__(in_dim, n_labels, params)
         self.output = OutputLayer(in_dim, n_labels)
-        self.threshold_: float = self.params.threshold if self.params.threshold is not None else 0.5
 
     def loss(self, hidden: torch.Tensor, labels: LabelBatch) -> torch.Tensor:
         logits = self.output(hidden)
@@ -65,18 +67,5 @@ class SigmoidHead(Head):
     def scores(self, hidden: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.output(hidden))
 
-    def predict_sets(self, hidden: torch.Tensor) -> LabelBatch:
-        return LabelBatch.from_mask(self.scores(hidden) > self.threshold_)
-
-    def tune(self, hidden: torch.Tensor, labels: LabelBatch, metric: str = "micro-F1") -> dict[str, Any]:
-        if self.params.threshold is None:
-            self.threshold_, value = tune_threshold(self.scores(hidden), labels, THRESHOLD_GRID, metric)
-            return {"threshold": self.threshold_, metric: value}
-        return {"threshold": self.threshold_}
-
-    def tuned_state(self) -> dict[str, Any]:
-        return {"threshold": self.threshold_}
-
-    def load_tuned_state(self, state: dict[str, Any]) -> None:
-        if "threshold" in state:
-            self.threshold_ = float(state["threshold"])
+    def set_scores(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.scores(hidden)

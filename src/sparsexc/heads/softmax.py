@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Union
+from typing import Union
 
 import numpy as np
 import torch
 
 from sparsexc._params import Params
-from sparsexc.heads.base import Head, register_head, tune_threshold
+from sparsexc.heads.base import ScalarTunedHead, register_head
 from sparsexc.heads.labels import LabelBatch
 from sparsexc.heads.layers import OutputLayer
 
@@ -36,7 +36,7 @@ class SoftmaxHeadParams(Params):
 
 
 @register_head
-class SoftmaxHead(Head):
+class SoftmaxHead(ScalarTunedHead):
     r"""Multinomial logistic regression against the label proportions :math:`q = y / |y|`.
 
     Logits :math:`z = W h + b`, :math:`p = \mathrm{softmax}(z)`; loss per row
@@ -49,11 +49,13 @@ class SoftmaxHead(Head):
     name = "softmax"
     Params = SoftmaxHeadParams
     probabilistic = True
+    tuned_key = "threshold"
+    tuning_grid = T_GRID
+    default_tuned = 1.0
 
     def __init__(self, in_dim: int, n_labels: int, params: SoftmaxHeadParams | dict | None = None) -> None:
         super().__init__(in_dim, n_labels, params)
         self.output = OutputLayer(in_dim, n_labels)
-        self.threshold_: float = self.params.threshold if self.params.threshold is not None else 1.0
 
     def loss(self, hidden: torch.Tensor, labels: LabelBatch) -> torch.Tensor:
         logits = self.output(hidden)
@@ -71,19 +73,6 @@ class SoftmaxHead(Head):
     def scores(self, hidden: torch.Tensor) -> torch.Tensor:
         return torch.softmax(self.output(hidden), dim=1)
 
-    def predict_sets(self, hidden: torch.Tensor) -> LabelBatch:
-        return LabelBatch.from_mask(self.scores(hidden) > self.threshold_ / self.n_labels)
-
-    def tune(self, hidden: torch.Tensor, labels: LabelBatch, metric: str = "micro-F1") -> dict[str, Any]:
-        if self.params.threshold is None:
-            # p_j > t/C  <=>  C p_j > t: tune t directly on C p
-            self.threshold_, value = tune_threshold(self.scores(hidden) * self.n_labels, labels, T_GRID, metric)
-            return {"threshold": self.threshold_, metric: value}
-        return {"threshold": self.threshold_}
-
-    def tuned_state(self) -> dict[str, Any]:
-        return {"threshold": self.threshold_}
-
-    def load_tuned_state(self, state: dict[str, Any]) -> None:
-        if "threshold" in state:
-            self.threshold_ = float(state["threshold"])
+    def set_scores(self, hidden: torch.Tensor) -> torch.Tensor:
+        # p_j > t/C  <=>  C p_j > t: the rule thresholds C p
+        return self.scores(hidden) * self.n_labels

@@ -1,0 +1,94 @@
+"""Sparsemax output trained with the multi-label sparsemax loss (Martins & Astudillo, 2016)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Union
+
+import numpy as np
+import torch
+
+from sparsexc._params import Params
+from sparsexc.heads.base import ScalarTunedHead, register_head, topk_lower_id_ties
+from sparsexc.heads.labels import LabelBatch
+from sparsexc.heads.layers import OutputLayer
+from sparsexc.ops import sparsemax, sparsemax_loss
+
+__all__ = ["SparsemaxHead", "SparsemaxHeadParams", "PAPER_SCALE_GRID"]
+
+# the paper code's grid of scales t (Unbabel/sparsemax: numpy.arange(1, 5.5, 0.5)); larger t = smaller sets
+PAPER_SCALE_GRID: tuple[float, ...] = tuple(np.arange(1.0, 5.5, 0.5).tolist())
+
+
+@dataclasses.dataclass
+class SparsemaxHeadParams(Params):
+    """Parameters of :class:`SparsemaxHead`.
+
+    scale : float or None
+        The ``t`` of the set rule ``S(t z) = {j : sparsemax(t z)_j > 0}``. None (default): tuned on validation
+        data over ``scale_grid`` (1.0 until tuned); a positive number fixes it.
+    scale_grid : list of float or None
+        Candidate scales for the tuning; None = the paper's grid 1.0, 1.5, ..., 5.0.
+    """
+
+    scale: Union[float, None] = None
+    scale_grid: Union[tuple[float, ...], None] = None
+
+    def validate(self) -> None:
+        if self.scale is not None and not self.scale > 0.0:
+            raise ValueError(f"SparsemaxHeadParams: scale={self.scale} must be positive")
+        if self.scale_grid is not None and (len(self.scale_grid) == 0 or min(self.scale_grid) <= 0.0):
+            raise ValueError(f"SparsemaxHeadParams: scale_grid={list(self.scale_grid)} must be a non-empty list "
+                             "of positive numbers")
+
+
+@register_head
+class SparsemaxHead(ScalarTunedHead):
+    r"""Sparsemax over the labels, trained against the label proportions :math:`q = y / |y|`.
+
+    Logits :math:`z = W h + b`; loss per row (the paper's multi-label sparsemax loss)
+
+    .. math::
+        L(z; q) = -q^\top z + \tfrac12 \sum_{j \in S(z)} (z_j^2 - \tau(z)^2) + \tfrac12 \|q\|^2 ,
+
+    whose gradient is :math:`\mathrm{sparsemax}(z) - q`; averaged over the rows that have at least one label
+    (rows with no label have no target distribution and are skipped; a batch of only such rows has loss 0).
+
+    Scores are the probabilities :math:`p = \mathrm{sparsemax}(z)`, exactly zero outside the support. The
+    predicted set is the support of :math:`\mathrm{sparsemax}(t z)`, with the scale :math:`t` tuned on
+    validation data (the paper's rule; larger :math:`t` gives smaller sets, and every set has at least one
+    label). ``topk`` ranks by :math:`z`, so it orders labels outside the support too; the scores it returns
+    are :math:`p` (non-increasing along each row, zero beyond the support).
+    """
+
+    name = "sparsemax"
+    Params = SparsemaxHeadParams
+    probabilistic = True
+    tuned_key = "scale"
+    tuning_grid = PAPER_SCALE_GRID
+    default_tuned = 1.0
+
+    def __init__(self, in_dim: int, n_labels: int, params: SparsemaxHeadParams | dict | None = None) -> None:
+        super().__init__(in_dim, n_labels, params)
+        self.output = OutputLayer(in_dim, n_labels)
+
+    def loss(self, hidden: torch.Tensor, labels: LabelBatch) -> torch.Tensor:
+        return sparsemax_loss(self.output(hidden), labels, reduction="mean", ignore_empty=True)
+
+    def scores(self, hidden: torch.Tensor) -> torch.Tensor:
+        return sparsemax(self.output(hidden), dim=1)
+
+    def topk(self, hidden: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        z = self.output(hidden)
+        indices, _ = topk_lower_id_ties(z, k)
+        return indices, torch.gather(sparsemax(z, dim=1), 1, indices)
+
+    def set_scores(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.output(hidden)
+
+    def sets_from(self, set_scores: torch.Tensor, value: float) -> torch.Tensor:
+        return sparsemax(set_scores * value, dim=1) > 0
+
+    def tuning_candidates(self) -> Sequence[float]:
+        return self.params.scale_grid if self.params.scale_grid is not None else self.tuning_grid
