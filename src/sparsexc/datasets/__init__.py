@@ -22,7 +22,7 @@ from .registry import (
     locate,
 )
 from .splits import Splits, seeded_split
-from .synthetic import synthetic
+from .synthetic import label_proportion_documents, synthetic
 
 __all__ = [
     "DatasetSpec",
@@ -31,6 +31,7 @@ __all__ = [
     "UnknownDatasetError",
     "describe",
     "get_spec",
+    "label_proportion_documents",
     "list_datasets",
     "load",
     "load_bundled",

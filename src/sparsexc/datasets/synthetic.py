@@ -26,7 +26,7 @@ from sparsexc.io.data import MultiLabelData
 
 from .splits import Splits, seeded_split
 
-__all__ = ["synthetic"]
+__all__ = ["label_proportion_documents", "synthetic"]
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
@@ -137,3 +137,84 @@ def synthetic(
         for part, r in (("train", train_rows), ("test", test_rows))
     }
     return Splits("synthetic", parts["train"], parts["test"], info)
+
+
+def label_proportion_documents(
+    n_samples: int,
+    n_labels: int,
+    length: float,
+    *,
+    n_features: int | None = None,
+    mean_labels: float = 1.0,
+    random_proportions: bool = False,
+    seed: int = 1,
+) -> tuple[sp.csr_matrix, sp.csr_matrix, sp.csr_matrix]:
+    """Bag-of-words documents whose words come from a known mixture of label topics.
+
+    The synthetic label-proportion task of Martins & Astudillo (2016, Figure 3), after their modified
+    scikit-learn ``make_multilabel_classification``, with ``K = n_labels`` and ``V = n_features``:
+
+    1. Once: a class prior ``pi ~ U(0,1)^K`` normalised, and per class a word distribution
+       ``phi_c ~ U(0,1)^V`` normalised.
+    2. Per document: the number of labels ``m ~ Poisson(mean_labels)``, redrawn until ``1 <= m <= K``;
+       ``m`` distinct labels drawn from ``pi`` without replacement; label proportions ``q`` uniform over
+       them (``random_proportions=False``) or ``u / sum(u)`` with ``u ~ U(0,1)^m`` (True); a length
+       ``n ~ Poisson(length)``, redrawn while 0; word counts ``x ~ Multinomial(n, sum_c q_c phi_c)``.
+
+    Parameters
+    ----------
+    n_samples, n_labels : int, >= 1
+    length : float, > 0
+        Mean document length (the x axis of the paper's Figure 3).
+    n_features : int >= 1, optional
+        Vocabulary size ``V``; defaults to ``n_labels``, as in the paper.
+    mean_labels : float, > 0
+        Poisson mean of the number of labels (1 in the paper).
+    random_proportions : bool
+        Random instead of uniform mixing proportions.
+    seed : int
+        Seeds everything; the same arguments give identical matrices.
+
+    Returns
+    -------
+    X : csr_matrix (n_samples, V), float32
+        Word counts.
+    Y : csr_matrix (n_samples, K), float32
+        0/1 label sets (the support of ``Q``).
+    Q : csr_matrix (n_samples, K), float32
+        The true label proportions; every row sums to 1 (up to float32 rounding).
+    """
+    n_features = n_labels if n_features is None else n_features
+    for arg, value in (("n_samples", n_samples), ("n_labels", n_labels), ("n_features", n_features)):
+        if int(value) != value or value < 1:
+            raise ValueError(f"{arg} must be an integer >= 1; got {value!r}")
+    if not length > 0:
+        raise ValueError(f"length must be > 0 (a mean number of words); got {length!r}")
+    if not mean_labels > 0:
+        raise ValueError(f"mean_labels must be > 0; got {mean_labels!r}")
+    n, K, V = int(n_samples), int(n_labels), int(n_features)
+    rng = np.random.default_rng(seed)
+    prior = rng.random(K)
+    prior /= prior.sum()
+    topics = rng.random((V, K))
+    topics /= topics.sum(axis=0)
+
+    counts = np.zeros((n, V), dtype=np.float32)
+    proportions = np.zeros((n, K), dtype=np.float32)
+    for i in range(n):
+        m = 0
+        while not 1 <= m <= K:  # rejection sampling, as in the paper's generator
+            m = int(rng.poisson(mean_labels))
+        labels = rng.choice(K, size=m, replace=False, p=prior)
+        q = rng.random(m) if random_proportions else np.ones(m)
+        q /= q.sum()
+        words = 0
+        while words == 0:
+            words = int(rng.poisson(length))
+        counts[i] = rng.multinomial(words, topics[:, labels] @ q)
+        proportions[i, labels] = q
+    X = sp.csr_matrix(counts)
+    Q = sp.csr_matrix(proportions)
+    Y = Q.copy()
+    Y.data[:] = 1.0
+    return X, Y, Q
