@@ -15,6 +15,7 @@ from sparsexc.heads.softmax import T_GRID
 from sparsexc.heads import (
     Head,
     LabelBatch,
+    LabelEmbeddingHead,
     SigmoidHead,
     SoftmaxHead,
     SparsemaxHead,
@@ -102,7 +103,7 @@ def test_softmax_batch_of_empty_rows_has_zero_loss_and_zero_gradient():
     assert torch.count_nonzero(h.grad) == 0 and torch.count_nonzero(head.output.weight.grad) == 0
 
 
-@pytest.mark.parametrize("head_cls", [SigmoidHead, SoftmaxHead, SparsemaxHead])
+@pytest.mark.parametrize("head_cls", [SigmoidHead, SoftmaxHead, SparsemaxHead, LabelEmbeddingHead])
 def test_loss_gradcheck_float64(head_cls):
     torch.manual_seed(1)
     head = head_cls(4, C).double()
@@ -121,7 +122,7 @@ def test_loss_gradcheck_float64(head_cls):
 
 
 @pytest.mark.filterwarnings("ignore:Sparse CSR tensor support is in beta")
-@pytest.mark.parametrize("head_cls", [SigmoidHead, SoftmaxHead, SparsemaxHead])
+@pytest.mark.parametrize("head_cls", [SigmoidHead, SoftmaxHead, SparsemaxHead, LabelEmbeddingHead])
 def test_sparse_hidden_gives_the_dense_loss_and_gradient(head_cls):
     # the linear model: hidden = raw sparse features (torch.sparse_csr) must act as its dense copy
     torch.manual_seed(2)
@@ -141,7 +142,7 @@ def test_sparse_hidden_gives_the_dense_loss_and_gradient(head_cls):
 
 
 # -- scores, top-k, sets ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("head_cls", [SigmoidHead, SoftmaxHead])
+@pytest.mark.parametrize("head_cls", [SigmoidHead, SoftmaxHead, LabelEmbeddingHead])
 def test_topk_agrees_with_scores_and_breaks_ties_by_lower_id(head_cls):
     torch.manual_seed(0)
     head = head_cls(4, 9)
@@ -227,7 +228,7 @@ def test_head_params_are_validated_with_allowed_keys():
         SoftmaxHead(4, 3, {"threshold": "high"})
 
 
-@pytest.mark.parametrize("head_cls", [SigmoidHead, SoftmaxHead])
+@pytest.mark.parametrize("head_cls", [SigmoidHead, SoftmaxHead, LabelEmbeddingHead])
 def test_config_rebuilds_the_head(head_cls):
     head = head_cls(4, 6, {"threshold": 0.3})
     head.threshold_ = 0.123

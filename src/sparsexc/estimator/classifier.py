@@ -38,8 +38,9 @@ class XCClassifier(BaseEstimator):
     hidden_sizes, activation, dropout
         The encoder (:class:`sparsexc._params.EncoderParams`); ``hidden_sizes=()`` is the full-rank linear model.
     optimizer, lr, weight_decay, lr_schedule, grad_clip, epochs, batch_size, patience, val_metric
-        Training (:class:`sparsexc._params.TrainParams`); ``lr=None`` takes :data:`DEFAULT_LR` of the optimiser
-        times the head's ``default_lr_scale``.
+        Training (:class:`sparsexc._params.TrainParams`); ``optimizer=None`` takes the head's
+        ``default_optimizer`` ("adam"; "adagrad" for negative-sampling); ``lr=None`` takes :data:`DEFAULT_LR`
+        of the optimiser times the head's ``default_lr_scale``.
     validation_fraction : float
         Share of the training rows held out (seeded by ``random_state``) for early stopping and for tuning the
         head's set threshold when ``fit`` gets no ``X_val``; 0 disables both.
@@ -71,7 +72,7 @@ class XCClassifier(BaseEstimator):
         hidden_sizes: tuple[int, ...] = (1024,),
         activation: str = "relu",
         dropout: float = 0.6,
-        optimizer: str = "adam",
+        optimizer: str | None = None,
         lr: float | None = None,
         weight_decay: float = 0.0,
         lr_schedule: str = "constant",
@@ -132,7 +133,7 @@ class XCClassifier(BaseEstimator):
             raise ValueError(f"random_state must be an integer; got {self.random_state!r}")
         if not (isinstance(self.validation_fraction, (int, float)) and 0.0 <= self.validation_fraction < 1.0):
             raise ValueError(f"validation_fraction={self.validation_fraction!r} must lie in [0, 1)")
-        optimizer = self.optimizer
+        optimizer = self.optimizer if self.optimizer is not None else head_cls.default_optimizer
         lr = self.lr
         if lr is None:
             # an unknown optimizer is reported by TrainParams below

@@ -16,15 +16,24 @@ from sparsexc.heads.base import (
     tune_threshold,
 )
 from sparsexc.heads.labels import LabelBatch
+from sparsexc.heads.label_embedding import LabelEmbeddingHead, LabelEmbeddingHeadParams
 from sparsexc.heads.layers import OutputLayer
+from sparsexc.heads.negative_sampling import NegativeSamplingHead, NegativeSamplingHeadParams
 from sparsexc.heads.sigmoid import SigmoidHead, SigmoidHeadParams
+from sparsexc.heads.sampled_softmax import SampledSoftmaxHead, SampledSoftmaxHeadParams
 from sparsexc.heads.softmax import SoftmaxHead, SoftmaxHeadParams
 from sparsexc.heads.sparsemax import SparsemaxHead, SparsemaxHeadParams
 
 __all__ = [
     "Head",
     "LabelBatch",
+    "LabelEmbeddingHead",
+    "LabelEmbeddingHeadParams",
+    "NegativeSamplingHead",
+    "NegativeSamplingHeadParams",
     "OutputLayer",
+    "SampledSoftmaxHead",
+    "SampledSoftmaxHeadParams",
     "SigmoidHead",
     "SigmoidHeadParams",
     "SoftmaxHead",

@@ -56,12 +56,15 @@ class Head(nn.Module):
         Whether :meth:`scores` are probabilities (then the estimator's ``predict_proba`` returns them).
     default_lr_scale : float
         Factor on the optimiser's default learning rate when the user gives none (``XCClassifier(lr=None)``).
+    default_optimizer : str
+        Optimiser used when the user names none (``XCClassifier(optimizer=None)``, the CLI without ``--optimizer``).
     """
 
     name: ClassVar[str] = ""
     Params: ClassVar[type[Params]] = Params
     probabilistic: ClassVar[bool] = True
     default_lr_scale: ClassVar[float] = 1.0
+    default_optimizer: ClassVar[str] = "adam"
 
     def __init__(self, in_dim: int, n_labels: int, params: Params | dict | None = None) -> None:
         super().__init__()

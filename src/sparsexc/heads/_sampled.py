@@ -1,0 +1,145 @@
+"""What the sampled heads share: sampler settings, the sampler itself, positive pairs and the set rule."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Union
+
+import scipy.sparse as sp
+import torch
+
+from sparsexc._params import Params, _check_choice
+from sparsexc.heads.base import ScalarTunedHead
+from sparsexc.heads.labels import LabelBatch
+from sparsexc.heads.layers import OutputLayer
+from sparsexc.heads.pairs import pair_logits
+from sparsexc.heads.softmax import T_GRID
+from sparsexc.samplers import FrequencySampler, Sampler, TreeSampler, UniformSampler, list_samplers
+from sparsexc.samplers._tree_fit import SPLITS
+
+__all__ = ["SampledHeadParams", "SampledHead", "POSITIVES"]
+
+POSITIVES: tuple[str, ...] = ("all", "one")
+
+
+@dataclasses.dataclass
+class SampledHeadParams(Params):
+    """Settings shared by the sampled heads.
+
+    sampler : {"tree", "uniform", "frequency"}
+        The proposal :math:`p_n(y|x)` the negatives are drawn from (fitted in ``prepare``).
+    num_negatives : int >= 1
+        Negatives drawn per positive pair and step.
+    positives : {"all", "one"}
+        "all": every positive label of a row is a training pair; "one": one positive per row and step,
+        drawn uniformly from the row's labels.
+    tree_dim, tree_reg, tree_split, tree_standardize, sampler_seed
+        The tree sampler's ``dim``, ``reg``, ``split``, ``standardize`` and ``seed``
+        (:class:`sparsexc.samplers.TreeSamplerParams`).
+    frequency_power : float >= 0
+        The frequency sampler's ``power``.
+    threshold : float or None
+        The ``t`` of the set rule ``{j : softmax(scores)_j > t / C}``; None: tuned on validation data.
+    """
+
+    sampler: str = "tree"
+    num_negatives: int = 10
+    positives: str = "all"
+    tree_dim: int = 16
+    tree_reg: float = 0.1
+    tree_split: str = "eq9"
+    tree_standardize: bool = False
+    sampler_seed: int = 0
+    frequency_power: float = 1.0
+    threshold: Union[float, None] = None
+
+    def validate(self) -> None:
+        owner = type(self).__name__
+        _check_choice(owner, "sampler", self.sampler, tuple(list_samplers()))
+        _check_choice(owner, "positives", self.positives, POSITIVES)
+        _check_choice(owner, "tree_split", self.tree_split, SPLITS)
+        if self.num_negatives < 1:
+            raise ValueError(f"{owner}: num_negatives={self.num_negatives} must be a positive integer")
+        if self.tree_dim < 1:
+            raise ValueError(f"{owner}: tree_dim={self.tree_dim} must be a positive integer")
+        if not self.tree_reg >= 0:
+            raise ValueError(f"{owner}: tree_reg={self.tree_reg} must be >= 0")
+        if not self.frequency_power >= 0:
+            raise ValueError(f"{owner}: frequency_power={self.frequency_power} must be >= 0")
+        if self.threshold is not None and not self.threshold > 0.0:
+            raise ValueError(f"{owner}: threshold={self.threshold} must be positive")
+
+
+def _make_sampler(in_dim: int, n_labels: int, p: SampledHeadParams) -> Sampler:
+    if p.sampler == "tree":
+        return TreeSampler(in_dim, n_labels, {"dim": p.tree_dim, "reg": p.tree_reg, "split": p.tree_split,
+                                              "standardize": p.tree_standardize, "seed": p.sampler_seed})
+    if p.sampler == "frequency":
+        return FrequencySampler(in_dim, n_labels, {"power": p.frequency_power})
+    return UniformSampler(in_dim, n_labels)
+
+
+class SampledHead(ScalarTunedHead):
+    """Base of heads trained on sampled labels: an :class:`OutputLayer` plus a :class:`Sampler`.
+
+    Subclasses implement ``loss`` and ``scores``; the set rule is ``{j : softmax(scores)_j > t / C}`` with t
+    tuned on the softmax head's grid, since both heads' scores are logits defined up to a per-row constant.
+    """
+
+    Params = SampledHeadParams
+    probabilistic = False
+    tuned_key = "threshold"
+    tuning_grid = T_GRID
+    default_tuned = 1.0
+
+    def __init__(self, in_dim: int, n_labels: int, params: SampledHeadParams | dict | None = None) -> None:
+        super().__init__(in_dim, n_labels, params)
+        self.output = OutputLayer(in_dim, n_labels)
+        self.sampler = _make_sampler(in_dim, n_labels, self.params)
+
+    def prepare(self, X: sp.csr_matrix, Y: sp.csr_matrix) -> None:
+        """Fit the sampler on the training data (deterministic, so a resumed run refits the same one)."""
+        if self.sampler.uses_features and X.shape[1] != self.in_dim:
+            raise ValueError(
+                f"sampler={self.params.sampler!r} conditions on the head's inputs, which here are {self.in_dim}-d "
+                f"hidden vectors, not the {X.shape[1]} features it could be fitted on: use the linear model "
+                "(hidden_sizes=()) with the tree sampler, or sampler='uniform' / 'frequency' with a hidden layer")
+        self.sampler.fit(X, Y)
+
+    def positive_pairs(self, labels: LabelBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """(rows, positive labels) of the training pairs of a batch, LongTensors (P,).
+
+        "all": every stored label; "one": one label per labelled row, drawn uniformly with torch's generator.
+        Rows with no label have no pair.
+        """
+        if self.params.positives == "all":
+            return labels.row_ids(), labels.indices
+        sizes = labels.sizes()
+        rows = torch.nonzero(sizes > 0).squeeze(1)
+        pick = (torch.rand(rows.numel(), dtype=torch.float64, device=rows.device) * sizes[rows]).long()
+        pick = torch.minimum(pick, sizes[rows] - 1)
+        return rows, labels.indices[labels.offsets[rows] + pick]
+
+    def sampled_logits(
+        self, hidden: torch.Tensor, labels: LabelBatch
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None:
+        """Logits and log-proposal of each positive pair's positive (column 0) and its n negatives.
+
+        Returns None when the batch has no positive pair, else ``(rows, negatives, logits, log_q)`` with
+        ``rows`` (P,), ``negatives`` (P, n) and ``logits``, ``log_q`` (P, 1 + n).
+        """
+        rows, positives = self.positive_pairs(labels)
+        if rows.numel() == 0:
+            return None
+        negatives, neg_log_q = self.sampler.sample(hidden, self.params.num_negatives, rows=rows)
+        pos_log_q = self.sampler.log_prob(hidden, positives[:, None], rows=rows)
+        logits = pair_logits(self.output, hidden, rows, torch.cat([positives[:, None], negatives], dim=1))
+        return rows, negatives, logits, torch.cat([pos_log_q, neg_log_q], dim=1).to(logits.dtype)
+
+    def empty_loss(self) -> torch.Tensor:
+        """Zero that keeps the graph: the loss of a batch without any positive pair."""
+        return self.output.bias.sum() * 0.0
+
+    def set_scores(self, hidden: torch.Tensor) -> torch.Tensor:
+        # softmax of the logits, times C: the rule {j : p_j > t / C} thresholds C p at t
+        return torch.softmax(self.scores(hidden), dim=1) * self.n_labels

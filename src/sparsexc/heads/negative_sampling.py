@@ -1,0 +1,67 @@
+"""Negative sampling with bias removal (Bamler & Mandt 2020): the adversarial head when the sampler is a tree."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+
+from sparsexc.heads._sampled import SampledHead, SampledHeadParams
+from sparsexc.heads.base import register_head
+from sparsexc.heads.labels import LabelBatch
+
+__all__ = ["NegativeSamplingHead", "NegativeSamplingHeadParams"]
+
+
+@dataclasses.dataclass
+class NegativeSamplingHeadParams(SampledHeadParams):
+    """:class:`SampledHeadParams` plus ``reg`` (:math:`\\lambda` of Eq. 6, >= 0; 1e-3 as in the paper)."""
+
+    reg: float = 1e-3
+
+    def validate(self) -> None:
+        super().validate()
+        if not self.reg >= 0:
+            raise ValueError(f"NegativeSamplingHeadParams: reg={self.reg} must be >= 0")
+
+
+@register_head
+class NegativeSamplingHead(SampledHead):
+    r"""Binary logistic loss on positives and sampled negatives, predictions corrected by :math:`\log p_n`.
+
+    For each positive pair (x, y) of the batch and n negatives :math:`y'_j \sim p_n(\cdot \mid x)` (drawn with
+    replacement; a negative may equal a positive, as the theory assumes), the loss is Eq. 6 of the paper in
+    the form of the authors' code,
+
+    .. math:: -\log\sigma(\xi_y) + \lambda (\xi_y + \log p_n(y|x))^2
+              + \frac{1}{n}\sum_j \left[-\log\sigma(-\xi_{y'_j}) + \lambda (\xi_{y'_j} + \log p_n(y'_j|x))^2\right],
+
+    summed over the row's positive pairs and averaged over the rows that have a label (rows without one
+    have no pair; a batch of only such rows has loss 0). Theorem 1: at the optimum
+    :math:`\xi_y + \log p_n(y|x) = \log p_D(y|x) + \text{const}(x)`, so :meth:`scores` are these corrected
+    logits (a softmax over them is the predictive distribution). Adagrad is the default optimiser, as in
+    the paper.
+    """
+
+    name = "negative-sampling"
+    Params = NegativeSamplingHeadParams
+    default_optimizer: ClassVar[str] = "adagrad"
+
+    def loss(self, hidden: torch.Tensor, labels: LabelBatch) -> torch.Tensor:
+        sampled = self.sampled_logits(hidden, labels)
+        if sampled is None:
+            return self.empty_loss()
+        _, _, logits, log_q = sampled
+        lam = self.params.reg
+        penalty = lam * (logits + log_q) ** 2
+        positive_term = F.softplus(-logits[:, 0]) + penalty[:, 0]
+        negative_term = (F.softplus(logits[:, 1:]) + penalty[:, 1:]).mean(dim=1)
+        n_rows = int((labels.sizes() > 0).sum())
+        return (positive_term + negative_term).sum() / n_rows
+
+    def scores(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Corrected logits :math:`\\xi_y(x) + \\log p_n(y|x)` of all labels, (B, C)."""
+        logits = self.output(hidden)
+        return logits + self.sampler.log_prob_all(hidden).to(logits.dtype)

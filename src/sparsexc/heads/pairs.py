@@ -1,0 +1,32 @@
+"""Scores of given (row, label) pairs: the affine output map evaluated only where a sampled head needs it."""
+
+from __future__ import annotations
+
+import torch
+
+from sparsexc.heads.layers import OutputLayer
+
+__all__ = ["pair_logits"]
+
+
+def pair_logits(layer: OutputLayer, hidden: torch.Tensor, rows: torch.Tensor, label_ids: torch.Tensor) -> torch.Tensor:
+    r"""Logits :math:`z_{p j} = w_{\ell_{pj}}^\top h_{r_p} + b_{\ell_{pj}}` of labels ``label_ids`` (P, m) for rows ``rows`` (P,).
+
+    Unlike :meth:`OutputLayer.forward_subset` (one label set shared by the batch), every pair has its own m
+    labels. Dense ``hidden`` (B, in_dim): O(P m in_dim). ``torch.sparse_csr`` ``hidden`` (the linear model's raw
+    features): only the stored entries of each row are read, O(P m nnz(row)), and W is never gathered whole.
+    Differentiable with respect to the layer's weights (and to dense ``hidden``).
+    """
+    weight, bias = layer.weight, layer.bias
+    P, m = label_ids.shape
+    if hidden.layout == torch.sparse_csr:
+        crow, col, val = hidden.crow_indices(), hidden.col_indices(), hidden.values()
+        per_pair = (crow[1:] - crow[:-1])[rows]  # stored entries of each pair's row
+        entry_pair = torch.repeat_interleave(torch.arange(P, device=rows.device), per_pair)
+        first = torch.cumsum(per_pair, 0) - per_pair
+        position = crow[rows][entry_pair] + torch.arange(entry_pair.numel(), device=rows.device) - first[entry_pair]
+        contrib = weight[label_ids[entry_pair], col[position][:, None]] * val[position].to(weight.dtype)[:, None]
+        out = torch.zeros(P, m, dtype=weight.dtype, device=weight.device).index_add(0, entry_pair, contrib)
+    else:
+        out = torch.einsum("pmd,pd->pm", weight[label_ids], hidden[rows])
+    return out + bias[label_ids] if bias is not None else out

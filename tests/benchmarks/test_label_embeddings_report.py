@@ -1,0 +1,51 @@
+"""benchmarks/label_embeddings.py: the metrics it reports (against scikit-learn) and the claim bookkeeping."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.metrics import average_precision_score, label_ranking_average_precision_score
+
+
+@pytest.fixture(scope="module")
+def bench(load_benchmark):
+    return load_benchmark("label_embeddings")
+
+
+def test_map_and_lrap_agree_with_scikit_learn(bench):
+    rng = np.random.default_rng(0)
+    Y = (rng.random((60, 9)) < 0.3).astype(np.float32)
+    Y[np.arange(60), rng.integers(0, 9, 60)] = 1
+    S = rng.random((60, 9)).astype(np.float32)
+    out = bench.ranking_metrics(sp.csr_matrix(Y), S, np.ones(9))
+    assert out["MAP"] == pytest.approx(np.mean([average_precision_score(Y[:, j], S[:, j]) for j in range(9)]))
+    assert out["LRAP"] == pytest.approx(label_ranking_average_precision_score(Y, S))
+    assert set(bench.COLUMNS) <= set(out)
+
+
+def _run(head, maps, seconds, encoder="linear"):
+    curve = [{"epoch": i + 1, "train_seconds": s, "MAP": m} for i, (m, s) in enumerate(zip(maps, seconds))]
+    final = {"MAP": maps[-1], "LRAP": 0.5, "P@1": 0.6}
+    return {"dataset": "toy", "encoder": encoder, "head": head, "curve": curve, "final": final}
+
+
+def test_comparisons_and_verdict_follow_the_numbers(bench):
+    runs = [_run("sigmoid", [0.1, 0.3, 0.4], [1, 2, 3]), _run("emb-64", [0.41, 0.42, 0.44], [2, 4, 6]),
+            _run("emb-128", [0.2, 0.3, 0.41], [0.5, 1.0, 1.5]), {"dataset": "toy", "encoder": "mlp", "head": "sigmoid",
+                                                                  "skipped": "too big"}]  # fmt: skip
+    comps = {c["head"]: c for c in bench.comparisons(runs)}
+    assert comps["emb-64"]["MAP_ratio"] == pytest.approx(1.1)
+    # target = 0.9 * 0.4 = 0.36: emb-64 reaches it at epoch 1 (2 s), sigmoid at epoch 3 (3 s), emb-128 at epoch 3
+    assert (comps["emb-64"]["epochs_to_target"], comps["emb-64"]["seconds_to_target"]) == (1, 2)
+    assert (comps["emb-64"]["epochs_to_target_sigmoid"], comps["emb-64"]["seconds_to_target_sigmoid"]) == (3, 3)
+    assert comps["emb-128"]["epochs_to_target"] == 3 and comps["emb-128"]["seconds_to_target"] == 1.5
+    lines = bench.verdict(list(comps.values()), ["toy"])
+    assert "+10.0%" in lines[0] and "claim holds" in lines[0] and "emb-64, emb-128" in lines[0]
+    assert "still rising" in lines[0]  # sigmoid went 0.3 -> 0.4 in its last epoch
+    assert "sigmoid's best MAP (0.4000): emb-64." in lines[0]  # 0.38 after epoch 1 is not above 0.4
+    assert "no sigmoid reference" in lines[1]
+    runs[1] = _run("emb-64", [0.3, 0.35, 0.42], [2, 4, 6])
+    runs.pop(2)
+    lines = bench.verdict(bench.comparisons(runs), ["toy"])
+    assert "+5.0%" in lines[0] and "partly holds" in lines[0]
