@@ -23,6 +23,7 @@ from sparsexc.cli._data import describe_source, load_source
 from sparsexc.cli._evaluation import table_keys, test_metrics
 from sparsexc.cli._files import environment_info, write_json
 from sparsexc.cli._table import format_metrics_table
+from sparsexc.distributed.context import is_main
 
 __all__ = ["ESTIMATOR_KEYS", "estimator_kwargs", "train_and_evaluate", "RUN_FILE", "METRICS_FILE", "MODEL_DIR"]
 
@@ -95,7 +96,7 @@ def train_and_evaluate(
     """
     from sparsexc.estimator import XCClassifier
 
-    say = log if verbose else (lambda message: None)
+    say = log if verbose and is_main() else (lambda message: None)  # one voice in a data-parallel run
     kwargs = estimator_kwargs(options, out, verbose)
     clf = XCClassifier(**kwargs)
     _check_settings(clf)
@@ -109,6 +110,8 @@ def train_and_evaluate(
     started = time.perf_counter()
     clf.fit(train.X, train.Y)
     train_seconds = time.perf_counter() - started
+    if not is_main():  # data-parallel run: rank 0 alone saves, evaluates and reports
+        return {}
     say(f"trained in {train_seconds:.1f} s; saving to {out / MODEL_DIR}")
     clf.save(out / MODEL_DIR)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -46,6 +47,8 @@ _DEFAULT = "default: the estimator's"
 @click.option("--seed", type=int, help="Random seed (the estimator's random_state).")
 @click.option("--checkpoint-every", type=click.IntRange(min=1), help="Checkpoint every N steps into OUT/checkpoints.")
 @click.option("--resume", is_flag=True, default=False, help="Continue from the checkpoint in OUT/checkpoints.")
+@click.option("--nproc-per-node", type=click.IntRange(min=1),
+              help="Train data-parallel on N processes (torchrun; gloo on CPU, NCCL on GPU). See docs/distributed.md.")
 @click.option("--out", type=click.Path(file_okay=False), help="Output folder (required: flag or config key).")
 @click.option("--quiet", "-q", is_flag=True, default=False, help="No progress bar or log lines on stderr.")
 @click.pass_context
@@ -57,6 +60,7 @@ def train(ctx: click.Context, **options) -> None:
     sets), and prints the metrics table.
     """
     from sparsexc.cli._training import train_and_evaluate
+    from sparsexc.distributed.context import process_group
 
     config_path = options.pop("config")
     if config_path is not None:
@@ -70,8 +74,27 @@ def train(ctx: click.Context, **options) -> None:
     for key in _PATH_KEYS:  # absolute paths, so run.json's options work as a config file from anywhere
         if options.get(key) is not None:
             options[key] = str(Path(options[key]).resolve())
+    nproc = options.pop("nproc_per_node")
     recorded = {k: v for k, v in options.items() if k != "quiet"}
+    if nproc is not None and nproc > 1 and "WORLD_SIZE" not in os.environ:
+        _relaunch(nproc, recorded, Path(options["out"]), options["quiet"])
+        return
     source = data_source(*(options.pop(k) for k in ("dataset", "split", "data_dir", "train", "test")))
     out = Path(options.pop("out")).resolve()
     quiet = options.pop("quiet")
-    train_and_evaluate(source, options, out, verbose=not quiet, recorded_options=recorded)
+    with process_group(options.get("device") or "auto"):  # joins torchrun's group when there is one
+        train_and_evaluate(source, options, out, verbose=not quiet, recorded_options=recorded)
+
+
+def _relaunch(nproc: int, recorded: dict, out: Path, quiet: bool) -> None:
+    # the options go to the workers as a config file (the run.json "options" form that --config reads)
+    from sparsexc.cli._files import write_json
+    from sparsexc.cli._training import _as_config
+    from sparsexc.distributed.launch import relaunch_with_torchrun
+
+    config = out / "launch_config.json"
+    write_json(config, _as_config(recorded))
+    args = ["sparsexc.cli", "train", "--config", str(config)] + (["--quiet"] if quiet else [])
+    code = relaunch_with_torchrun(nproc, args)
+    if code != 0:
+        raise click.ClickException(f"the {nproc} training processes (torchrun) exited with code {code}")

@@ -16,11 +16,13 @@ from tqdm.auto import tqdm
 
 from sparsexc._params import TrainParams
 from sparsexc._sparse import as_features, as_label_matrix
+from sparsexc.distributed.context import all_reduce_sum, is_main, rank_device, world_size
 from sparsexc.heads._metric_bridge import evaluate, parse_val_metric
 from sparsexc.heads.labels import LabelBatch
 from sparsexc.models.batch import FeatureBatch
 from sparsexc.models.model import XCModel
 from sparsexc.train.checkpoint import atomic_write, load_checkpoint, save_checkpoint
+from sparsexc.train.data_parallel import gathered_sets, gathered_topk, local_rows, wrap_for_training
 from sparsexc.train.optim import build_optimizer, build_scheduler
 
 __all__ = ["Trainer", "resolve_device", "epoch_order"]
@@ -57,6 +59,13 @@ class Trainer:
     ``e`` from ``numpy.random.default_rng([seed, e])``; a checkpoint stores the weights, optimiser and
     scheduler states, torch's generator state, the position in the epoch, the running loss, the history and
     the best weights so far, so a resumed run is bit-identical to an uninterrupted one on the same machine.
+
+    Inside a ``torch.distributed`` process group of S ranks (torchrun, ``sparsexc train --nproc-per-node``;
+    see ``docs/distributed.md``) the step runs under DistributedDataParallel: every rank draws the same
+    global row order, takes its contiguous share of each global batch of ``batch_size`` rows, and the
+    gradients are averaged so the step equals the one-process step on the whole batch. Losses are
+    all-reduced, validation rows are scored in shards and gathered, and only rank 0 writes checkpoints and
+    logs. A checkpoint holds global positions only, so it resumes on any number of ranks.
 
     Attributes (after fit)
     ----------------------
@@ -116,7 +125,7 @@ class Trainer:
         if p.checkpoint_every is not None and self.checkpoint_dir is None:
             raise ValueError("checkpoint_every needs a checkpoint_dir to write the checkpoints to")
 
-        device = resolve_device(p.device)
+        device = rank_device(resolve_device(p.device))
         model.to(device)
         torch.manual_seed(p.seed)  # dropout and any other torch randomness during training
         model.head.prepare(X, Y)
@@ -150,26 +159,30 @@ class Trainer:
                     torch.cuda.set_rng_state(tensors["cuda_rng"], device)
                 best_state = tensors.get("best_model")
         self.history = st["history"]
-        if p.log_path:
+        if p.log_path and is_main():
             self._write_log()
 
+        self._loss_module = wrap_for_training(model)  # after resuming: DDP broadcasts rank 0's weights
+        world = world_size()
         model.train()
         while not st["finished"] and st["epoch"] < p.epochs:
             epoch = st["epoch"]
             order = epoch_order(p.seed, epoch, n_rows)
             started = time.perf_counter()
             first_step = st["step_in_epoch"]
-            bar = tqdm(total=n_rows, unit="ex", desc=f"epoch {epoch + 1}/{p.epochs}", disable=not p.progress,
+            bar = tqdm(total=n_rows, unit="ex", desc=f"epoch {epoch + 1}/{p.epochs}",
+                       disable=not (p.progress and is_main()),
                        initial=min(first_step * p.batch_size, n_rows), leave=True, dynamic_ncols=True)
             for step in range(first_step, steps_per_epoch):
                 rows = order[step * p.batch_size : (step + 1) * p.batch_size]
-                loss = self._step(X[rows], Y[rows], optimizer, scheduler, device)
-                st["loss_sum"] += loss
+                mine, weight = local_rows(rows)
+                loss = self._step(X[mine], Y[mine], optimizer, scheduler, device, weight)
+                st["loss_sum"] += all_reduce_sum(loss / world, device)  # sum_r (b_r / B) L_r
                 st["step_in_epoch"] = step + 1
                 st["global_step"] += 1
                 bar.update(len(rows))
                 bar.set_postfix(loss=f"{st['loss_sum'] / (step + 1):.4f}", refresh=False)
-                if p.checkpoint_every and st["global_step"] % p.checkpoint_every == 0:
+                if p.checkpoint_every and st["global_step"] % p.checkpoint_every == 0 and is_main():
                     self._checkpoint(st, optimizer, scheduler, best_state, device)
             bar.close()
             seconds = time.perf_counter() - started
@@ -197,15 +210,16 @@ class Trainer:
             st["epoch"], st["step_in_epoch"], st["loss_sum"] = epoch + 1, 0, 0.0
             if st["epoch"] >= p.epochs:
                 st["finished"] = True
-            if self.checkpoint_dir is not None:
+            if self.checkpoint_dir is not None and is_main():
                 self._checkpoint(st, optimizer, scheduler, best_state, device)
-            if p.log_path:
+            if p.log_path and is_main():
                 self._write_log()
-            if p.progress:
+            if p.progress and is_main():
                 shown = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in record.items()
                          if k in ("epoch", "train_loss", f"val_{p.val_metric}")}
                 tqdm.write(json.dumps(shown))
 
+        self._loss_module = None  # drop DDP (and its gradient hooks on the parameters) once training is over
         self.best_epoch = st["best_epoch"]
         self.stopped_early = st["stopped_early"]
         if has_val:
@@ -217,12 +231,14 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------------------------
     def _step(self, X_rows: sp.csr_matrix, Y_rows: sp.csr_matrix, optimizer: torch.optim.Optimizer,
-              scheduler: torch.optim.lr_scheduler.LRScheduler, device: torch.device) -> float:
+              scheduler: torch.optim.lr_scheduler.LRScheduler, device: torch.device,
+              weight: float = 1.0) -> float:
+        # returns this rank's weighted loss; with S ranks the global batch loss is the mean over ranks
         model = self.model
         features = FeatureBatch.from_csr(X_rows, device)
         labels = LabelBatch.from_csr(Y_rows, device)
         optimizer.zero_grad(set_to_none=True)
-        loss = model.head.loss(model.hidden(features), labels)
+        loss = self._loss_module(features, labels, weight)
         loss.backward()
         parameters = [q for q in model.parameters() if q.grad is not None]
         if self.params.grad_clip is not None:
@@ -237,8 +253,8 @@ class Trainer:
     def _validate(self, X_val: sp.csr_matrix, Y_val: sp.csr_matrix, val_k: int, needs_sets: bool) -> dict[str, Any]:
         ks = sorted({1, 3, 5, val_k})
         bs = self.params.eval_batch_size
-        topk = self.model.predict_topk(X_val, max(ks), batch_size=bs)
-        sets = self.model.predict_sets(X_val, batch_size=bs) if needs_sets else None
+        topk = gathered_topk(self.model, X_val, max(ks), bs)
+        sets = gathered_sets(self.model, X_val, bs) if needs_sets else None
         return evaluate(Y_val, topk, ks=ks, label_sets=sets)
 
     def _checkpoint(self, st: dict[str, Any], optimizer: torch.optim.Optimizer,

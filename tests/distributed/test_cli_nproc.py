@@ -1,0 +1,35 @@
+"""``sparsexc train --nproc-per-node 2`` (torchrun, gloo) runs, writes one set of run files, and trains like
+one process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from sparsexc.cli import main
+
+ARGS = ["train", "--dataset", "emotions", "--hidden-sizes", "", "--epochs", "2", "--batch-size", "64",
+        "--device", "cpu", "--validation-fraction", "0", "--quiet"]
+
+
+def _losses(out):
+    return [json.loads(line)["train_loss"] for line in (out / "train_log.jsonl").read_text().splitlines()]
+
+
+def test_nproc_per_node_two_matches_one_process(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    two = tmp_path / "two"
+    done = subprocess.run([sys.executable, "-m", "sparsexc.cli", *ARGS, "--nproc-per-node", "2", "--out", str(two)],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("micro-F1") == 1  # rank 0 alone prints the metrics table
+    assert sorted(p.name for p in two.iterdir()) == ["launch_config.json", "metrics.json", "model", "run.json",
+                                                     "train_log.jsonl"]
+    one = tmp_path / "one"
+    assert main([*ARGS, "--out", str(one)]) == 0
+    np.testing.assert_allclose(_losses(two), _losses(one), rtol=1e-4)
+    assert json.loads((two / "run.json").read_text())["options"]["epochs"] == 2

@@ -1,0 +1,136 @@
+"""Data-parallel training on 2 gloo processes equals 1 process with the same global batch; checkpoints
+are written by rank 0 only and resume on another number of ranks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from sparsexc.datasets.synthetic import synthetic
+from sparsexc.distributed import spawn
+from sparsexc.heads import SigmoidHead, SoftmaxHead
+from sparsexc.models import SparseEncoder, XCModel
+from sparsexc.train import Trainer
+
+# float32 sums are split differently over 2 ranks (two partial gradients, then all-reduce), so the runs
+# agree to rounding, not bit for bit; a few Adam steps keep the gap near 1e-6
+RTOL, ATOL = 1e-4, 1e-5
+HEADS = {"softmax": SoftmaxHead, "sigmoid": SigmoidHead}
+
+
+def _data():
+    split = synthetic(260, 40, 12, labels_per_sample=2.0, nnz_per_sample=8, seed=3)
+    # 133 training rows in batches of 33: 2 ranks split 16 + 17, and the last batch has one row, so one
+    # rank has none
+    return split.train.X[:133], split.train.Y[:133], split.test.X, split.test.Y
+
+
+def _model(hidden, head):
+    torch.manual_seed(0)
+    encoder = SparseEncoder(40, {"hidden_sizes": hidden})
+    return XCModel(encoder, HEADS[head](encoder.out_dim, 12))
+
+
+class _Stop(Exception):
+    pass
+
+
+def _run(hidden, head, epochs, checkpoint_dir=None, checkpoint_every=None, resume=False, stop_after=None,
+         log_path=None):
+    """Train on this process's group (or alone); return history, flat weights and the files written."""
+    import sparsexc.train.trainer as trainer_module
+
+    torch.set_num_threads(1)
+    X, Y, Xv, Yv = _data()
+    model = _model(hidden, head)
+    writes = []
+    save, step = trainer_module.save_checkpoint, Trainer._step
+    calls = {"n": 0}
+
+    def counting_save(directory, tensors, state):
+        writes.append(state["global_step"])
+        save(directory, tensors, state)
+
+    def stopping_step(self, *args):
+        if stop_after is not None and calls["n"] == stop_after:
+            raise _Stop
+        calls["n"] += 1
+        return step(self, *args)
+
+    trainer_module.save_checkpoint, Trainer._step = counting_save, stopping_step
+    try:
+        trainer = Trainer(model, dict(epochs=epochs, batch_size=33, lr=0.01, seed=5, device="cpu",
+                                      checkpoint_every=checkpoint_every, log_path=log_path),
+                          checkpoint_dir=checkpoint_dir)
+        try:
+            trainer.fit(X, Y, Xv, Yv, resume=resume)
+        except _Stop:
+            return {"stopped": True, "writes": writes}
+    finally:
+        trainer_module.save_checkpoint, Trainer._step = save, step
+    weights = torch.cat([p.detach().flatten() for p in model.parameters()]).numpy()
+    return {"history": trainer.history, "weights": weights, "writes": writes}
+
+
+def _same_history(a, b):
+    assert len(a) == len(b)
+    for ra, rb in zip(a, b):
+        np.testing.assert_allclose(ra["train_loss"], rb["train_loss"], rtol=RTOL, atol=ATOL)
+        assert ra["val_P@1"] == pytest.approx(rb["val_P@1"], abs=1e-12)
+
+
+def _run_many(jobs):
+    return [_run(*job) for job in jobs]
+
+
+MATCH = [((), "softmax", 3), ((16,), "sigmoid", 3)]  # the linear model (sparse CSR hidden), and an MLP
+
+
+@pytest.fixture(scope="module")
+def two_ranks(tmp_path_factory):
+    """Every 2-rank job of this file in one spawn (starting the processes is the slow part)."""
+    tmp = tmp_path_factory.mktemp("dp")
+    # 1 rank, checkpoint every 4 steps (one epoch is 5 steps), stopped before step 9: resumed on 2 ranks below
+    ck1 = tmp / "one"
+    stopped1 = _run((16,), "softmax", 2, str(ck1), 4, False, 8)
+    jobs = [*MATCH,
+            # 2 ranks, checkpoint every 4 steps, stopped before step 8: resumed on 1 rank in the test
+            ((16,), "softmax", 2, str(tmp / "two"), 4, False, 7, str(tmp / "log.jsonl")),
+            ((16,), "softmax", 2, str(ck1), None, True)]
+    return tmp, stopped1, spawn(_run_many, 2, (jobs,))
+
+
+def test_two_ranks_match_one_rank(two_ranks):
+    _, _, results = two_ranks
+    timing = ("seconds", "examples_per_second")
+    drop = lambda history: [{k: v for k, v in r.items() if k not in timing} for r in history]  # noqa: E731
+    for i, (hidden, head, epochs) in enumerate(MATCH):
+        one = _run(hidden, head, epochs)
+        rank0, rank1 = results[0][i], results[1][i]
+        np.testing.assert_array_equal(rank0["weights"], rank1["weights"])  # DDP keeps the replicas equal
+        np.testing.assert_allclose(rank0["weights"], one["weights"], rtol=RTOL, atol=ATOL)
+        _same_history(rank0["history"], one["history"])
+        assert drop(rank0["history"]) == drop(rank1["history"])  # losses and val metrics reduced, not local
+        initial = torch.cat([p.detach().flatten() for p in _model(hidden, head).parameters()]).numpy()
+        assert np.abs(one["weights"] - initial).max() > 1e-2  # training moved the weights
+
+
+def test_rank0_writes_and_resume_on_other_rank_counts(two_ranks):
+    tmp, stopped1, results = two_ranks
+    full = _run((16,), "softmax", 2)
+    # 2 ranks stopped at step 7: only rank 0 wrote (steps 4 and 5, the epoch end); resume on 1 rank
+    stopped2 = [r[len(MATCH)] for r in results]
+    assert stopped2[0]["stopped"] and stopped2[0]["writes"] == [4, 5] and stopped2[1]["writes"] == []
+    assert (tmp / "log.jsonl").is_file() and sorted(p.name for p in (tmp / "two").iterdir()) == [
+        "checkpoint.json", "checkpoint.pt"]
+    resumed = _run((16,), "softmax", 2, str(tmp / "two"), None, True)
+    np.testing.assert_allclose(resumed["weights"], full["weights"], rtol=RTOL, atol=ATOL)
+    _same_history(resumed["history"], full["history"])
+    # 1 rank stopped at step 8 after a checkpoint at step 8, resumed on 2 ranks (in the fixture's spawn)
+    assert stopped1["stopped"] and stopped1["writes"] == [4, 5, 8]
+    resumed2 = [r[len(MATCH) + 1] for r in results]
+    np.testing.assert_array_equal(resumed2[0]["weights"], resumed2[1]["weights"])
+    np.testing.assert_allclose(resumed2[0]["weights"], full["weights"], rtol=RTOL, atol=ATOL)
+    _same_history(resumed2[0]["history"], full["history"])
+    assert resumed2[0]["writes"] == [10] and resumed2[1]["writes"] == []
