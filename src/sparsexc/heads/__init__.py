@@ -23,6 +23,7 @@ from sparsexc.heads.sigmoid import SigmoidHead, SigmoidHeadParams
 from sparsexc.heads.sampled_softmax import SampledSoftmaxHead, SampledSoftmaxHeadParams
 from sparsexc.heads.softmax import SoftmaxHead, SoftmaxHeadParams
 from sparsexc.heads.sparsemax import SparsemaxHead, SparsemaxHeadParams
+from sparsexc.heads.sdlgm import SparseLatentHead, SparseLatentHeadParams
 
 __all__ = [
     "Head",
@@ -40,6 +41,8 @@ __all__ = [
     "SoftmaxHeadParams",
     "SparsemaxHead",
     "SparsemaxHeadParams",
+    "SparseLatentHead",
+    "SparseLatentHeadParams",
     "ScalarTunedHead",
     "build_head",
     "get_head",

@@ -1,0 +1,96 @@
+"""Temperature annealing schedules for the Gumbel-Softmax relaxations: tau as a function of the training step."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+from sparsexc._params import Params
+
+__all__ = ["TemperatureSchedule", "RelaxationParams", "SCHEDULES"]
+
+SCHEDULES: tuple[str, ...] = ("constant", "exponential", "linear", "cosine")
+
+
+@dataclass(frozen=True)
+class TemperatureSchedule:
+    """Temperature :math:`\\tau(t)` at optimiser step :math:`t \\ge 0`, from ``start`` towards ``end``.
+
+    * ``constant``: :math:`\\tau = \\mathrm{start}`.
+    * ``exponential`` (Jang, Gu & Poole 2017): :math:`\\tau = \\max(\\mathrm{end}, \\mathrm{start}\\, e^{-r t})`
+      with ``r = rate``.
+    * ``linear``: from ``start`` at t = 0 to ``end`` at t = ``steps``, then ``end``.
+    * ``cosine``: :math:`\\mathrm{end} + (\\mathrm{start} - \\mathrm{end})(1 + \\cos(\\pi \\min(t/\\mathrm{steps},
+      1)))/2`.
+
+    Both temperatures must be positive; the exponential schedule needs ``end <= start``.
+    """
+
+    kind: str = "exponential"
+    start: float = 1.0
+    end: float = 0.5
+    rate: float = 1e-3
+    steps: int = 1000
+
+    def __post_init__(self) -> None:
+        if self.kind not in SCHEDULES:
+            raise ValueError(f"schedule kind={self.kind!r} is not allowed; choose one of {', '.join(SCHEDULES)}")
+        if not (self.start > 0 and self.end > 0):
+            raise ValueError(f"temperatures must be positive; got start={self.start}, end={self.end}")
+        if self.kind == "exponential" and self.end > self.start:
+            raise ValueError(f"the exponential schedule decays: end={self.end} must be <= start={self.start}")
+        if not self.rate >= 0:
+            raise ValueError(f"rate={self.rate} must be >= 0")
+        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
+            raise ValueError(f"steps={self.steps!r} must be a positive integer")
+
+    def __call__(self, step: int) -> float:
+        if step < 0:
+            raise ValueError(f"step={step} must be >= 0")
+        if self.kind == "constant":
+            return float(self.start)
+        if self.kind == "exponential":
+            return float(max(self.end, self.start * math.exp(-self.rate * step)))
+        if step >= self.steps:
+            return float(self.end)
+        frac = step / self.steps
+        if self.kind == "linear":
+            return float(self.start + (self.end - self.start) * frac)
+        return float(self.end + (self.start - self.end) * 0.5 * (1.0 + math.cos(math.pi * frac)))
+
+
+@dataclasses.dataclass
+class RelaxationParams(Params):
+    """Settings of the Gumbel-Softmax relaxations shared by the SDLGM head and the VAEs (subclasses may change
+    the defaults by declaring a field again).
+
+    schedule, temperature, min_temperature, anneal_rate, anneal_steps : the :class:`TemperatureSchedule`
+        (kind, start, end, rate, steps) of both relaxations over the optimiser steps.
+    straight_through : exact 0/1 masks forward, relaxed gradients backward.
+    """
+
+    schedule: str = "exponential"
+    temperature: float = 1.0
+    min_temperature: float = 0.5
+    anneal_rate: float = 1e-3
+    anneal_steps: int = 1000
+    straight_through: bool = False
+
+    def validate(self) -> None:
+        owner = type(self).__name__
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"{owner}: schedule={self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
+        if not (self.temperature > 0 and self.min_temperature > 0):
+            raise ValueError(f"{owner}: temperature={self.temperature} and min_temperature={self.min_temperature} "
+                             "must be positive")
+        if self.schedule == "exponential" and self.min_temperature > self.temperature:
+            raise ValueError(f"{owner}: the exponential schedule decays; min_temperature={self.min_temperature} "
+                             f"must be <= temperature={self.temperature}")
+        if self.anneal_rate < 0 or self.anneal_steps < 1:
+            raise ValueError(f"{owner}: anneal_rate={self.anneal_rate} must be >= 0 and anneal_steps="
+                             f"{self.anneal_steps} a positive integer")
+
+    def temperature_schedule(self) -> TemperatureSchedule:
+        return TemperatureSchedule(self.schedule, self.temperature, self.min_temperature, self.anneal_rate,
+                                   self.anneal_steps)
