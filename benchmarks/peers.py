@@ -1,0 +1,585 @@
+"""sparsexc against its peers, side by side: napkinXC, omikuji, PECOS and LibMultiLabel vs every sparsexc head.
+
+One run, the same splits and the same feature matrices for every system, one metric implementation
+(``sparsexc.metrics``) for all. The peers pin numpy<2 / scipy<1.14 (libpecos), so they live in their own
+virtual environment, created from a fresh clone by ONE command::
+
+    python -m venv .venv-peers && .venv-peers/bin/pip install torch==2.13.0 -r benchmarks/requirements-peers.txt
+
+(``torch==2.13.0`` is pinned because libpecos pulls torch and pip would otherwise fetch a multi-GB CUDA build.)
+
+Design: this script (the parent) runs in the library's environment. For each data set it loads the splits
+with ``sparsexc.datasets.load``, applies one feature transform for everyone (below), and exports them as
+plain CSR arrays plus an XC-format training file (omikuji trains only from files). Each (system, data set)
+pair then runs in its own subprocess, ``benchmarks/peers_worker.py``: under the peers' interpreter
+(``--peers-python``, default ``.venv-peers/bin/python``) for a peer, under this interpreter for a sparsexc
+head. The worker writes the top-k predictions (indices, scores; and predicted label sets where the system
+has a set rule) as ``.npz`` plus its timings, model size and peak RSS; the parent computes every metric.
+Each worker gets ``--threads`` (default 2) threads (the systems' own thread options, OMP/MKL/OpenBLAS
+variables and ``torch.set_num_threads``) and a wall-clock ``--timeout``; a timeout or crash is recorded
+as such in the table, never dropped.
+
+Features: ``bibtex``, ``delicious`` and ``tmc2007-500`` ship binary features; they get TF-IDF weights
+fitted on the training rows and L2-normalised rows (scikit-learn ``TfidfTransformer``), the standard input
+of linear XMC methods. The built text tasks (``debtags``, ``debian-deps``, ``wordnet-hypernyms``) are
+already TF-IDF with L2-normalised rows and are used as loaded. ``NAME:raw`` (e.g. ``bibtex:raw``) runs the
+same split with the features as loaded, for every system alike.
+
+Measured per pair: P@1/3/5, nDCG@5, PSP@1/3/5 (inverse propensities from the training labels, A=0.55,
+B=1.5, normalised as pyxclib), micro-F1 of the predicted label sets (systems with a set rule only),
+training seconds, prediction ms per 1,000 test rows (top-5 over the whole test set), model size on disk
+and peak RSS of the worker process.
+
+Writes ``benchmarks/results/peers.json``, ``peers.md`` (a table per data set, best value in bold, and the
+goal check: best sparsexc head vs best peer on P@1 and training time) and ``peers_p1_vs_time.png``.
+Results are written after every pair; ``--append`` keeps earlier rows (a pair measured again replaces its
+row), so partial runs accumulate.
+
+Usage::
+
+    python benchmarks/peers.py --quick                                   # bibtex, tiny settings
+    python benchmarks/peers.py --datasets bibtex,delicious,tmc2007-500 --append
+    python benchmarks/peers.py --datasets debtags --systems peers,sparsexc-sigmoid --timeout 1800 --append
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+RESULTS = BENCH / "results"
+SHARED_DATASETS = REPO.parent / "shared" / "datasets"  # ../shared/datasets
+WORKER = BENCH / "peers_worker.py"
+sys.path.insert(0, str(BENCH))
+from peers_worker import PREDICTIONS, RESULT, SPARSEXC_PREFIX, SYSTEMS, load_csr, save_csr  # noqa: E402
+
+DATASETS: tuple[str, ...] = ("bibtex", "delicious", "tmc2007-500", "debtags", "debian-deps", "wordnet-hypernyms")
+TFIDF_DATASETS = frozenset({"bibtex", "delicious", "tmc2007-500"})  # binary features as shipped
+RAW_SUFFIX = ":raw"  # "bibtex:raw": the same split with the features as loaded (no TF-IDF transform)
+K = 5
+PEERS: tuple[str, ...] = tuple(SYSTEMS)
+
+# Each peer's documented defaults, with the settings the brief names (peers.md section 3 and the READMEs):
+# omikuji's defaults are its Parabel-like setting (balanced 2-means trees; 3 trees as in its README table);
+# the Bonsai-like one is its README's "unbalanced, k=100, depth 3"; LibMultiLabel needs -B 1 for a bias.
+PEER_SETTINGS: dict[str, dict[str, Any]] = {
+    "napkinxc-plt": {"seed": 0, "set_threshold": 0.5},
+    "omikuji-parabel": {"n_trees": 3},
+    "omikuji-bonsai": {"n_trees": 3, "cluster_k": 100, "cluster_balanced": False, "max_depth": 3},
+    "pecos-xrlinear": {"nr_splits": 16, "max_leaf_size": 100, "beam_size": 10},
+    "libmultilabel-ovr": {"options": "-s 2 -B 1"},
+}
+QUICK_PEER_SETTINGS: dict[str, dict[str, Any]] = {
+    **PEER_SETTINGS,
+    "omikuji-parabel": {"n_trees": 1},
+    "omikuji-bonsai": {"n_trees": 1, "cluster_k": 100, "cluster_balanced": False, "max_depth": 3},
+}
+# sparsexc heads: the estimator's defaults (the (1024,) ReLU encoder, dropout 0.6, Adam, early stopping on
+# validation P@1 over 10% of the training rows, at most 20 epochs), which benchmarks/results/baselines.md
+# shows best for sigmoid and softmax; sparsemax is best there with the (512,) encoder (and 20x faster).
+SPARSEXC_SETTINGS: dict[str, Any] = {"random_state": 0}
+SPARSEXC_HEAD_SETTINGS: dict[str, dict[str, Any]] = {"sparsemax": {"hidden_sizes": [512]}}
+QUICK_SPARSEXC_SETTINGS: dict[str, Any] = {"random_state": 0, "epochs": 2, "hidden_sizes": [64]}
+
+METRIC_COLUMNS: tuple[str, ...] = ("P@1", "P@3", "P@5", "nDCG@5", "PSP@1", "PSP@3", "PSP@5", "micro-F1")
+COST_COLUMNS: tuple[str, ...] = ("train_seconds", "train_cpu_seconds", "predict_ms_per_1000", "model_mib", "peak_rss_mib")
+COST_HEADERS = {"train_seconds": "train s", "train_cpu_seconds": "train CPU s", "predict_ms_per_1000": "predict ms / 1k rows",
+                "model_mib": "model MiB", "peak_rss_mib": "peak RSS MiB"}  # fmt: skip
+GOAL_P1_POINTS = 1.0
+GOAL_TIME_RATIO = 3.0
+
+
+# -- arguments and systems ---------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--datasets", default=None,
+                        help=f"comma-separated from {', '.join(DATASETS)} (default: all); NAME{RAW_SUFFIX} = the "
+                             "features as loaded, without the TF-IDF transform")  # fmt: skip
+    parser.add_argument("--systems", default="all",
+                        help="comma-separated: peer names (" + ", ".join(PEERS) + "), sparsexc-<head>, or the "
+                             "groups 'peers', 'sparsexc' (every registered head), 'all' (default)")  # fmt: skip
+    parser.add_argument("--quick", action="store_true", help="bibtex only (unless --datasets), tiny settings")
+    parser.add_argument("--timeout", type=float, default=900.0, help="wall-clock seconds per (system, data set)")
+    parser.add_argument("--threads", type=int, default=2, help="threads for every system (default 2)")
+    parser.add_argument("--peers-python", type=Path, default=REPO / ".venv-peers" / "bin" / "python",
+                        help="interpreter of the peers' venv (default .venv-peers/bin/python)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="folder for peers.json / peers.md / the PNG")
+    parser.add_argument("--work-dir", type=Path, default=None, help="exported data and predictions (default: temp)")
+    parser.add_argument("--append", action="store_true", help="keep the rows already in peers.json")
+    parser.add_argument("--merge", type=Path, nargs="+", default=None, metavar="JSON",
+                        help="run nothing: merge the rows of these peers.json files (later files win) into --out")
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parsed and checked arguments (unknown data set names are reported by the parser)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    datasets = args.datasets.split(",") if args.datasets else (["bibtex"] if args.quick else list(DATASETS))
+    unknown = [d for d in datasets if base_name(d) not in DATASETS]
+    if unknown:
+        parser.error(f"unknown data set {unknown[0]!r}; choose from {', '.join(DATASETS)}")
+    if args.threads < 1 or args.timeout <= 0:
+        parser.error("--threads must be >= 1 and --timeout > 0")
+    args.datasets = datasets
+    return args
+
+
+def resolve_systems(spec: str, heads: list[str]) -> list[str]:
+    """System names from a comma-separated ``spec`` of names and groups ('peers', 'sparsexc', 'all')."""
+    out: list[str] = []
+    sparsexc = [SPARSEXC_PREFIX + h for h in heads]
+    for item in (s.strip() for s in spec.split(",") if s.strip()):
+        if item == "all":
+            out += [*PEERS, *sparsexc]
+        elif item == "peers":
+            out += list(PEERS)
+        elif item == "sparsexc":
+            out += sparsexc
+        elif item in PEERS or item in sparsexc:
+            out.append(item)
+        else:
+            raise ValueError(f"--systems: {item!r} is unknown; choose from {', '.join([*PEERS, *sparsexc])}, "
+                             f"'peers', 'sparsexc' or 'all'")
+    if not out:
+        raise ValueError("--systems names no system")
+    return list(dict.fromkeys(out))
+
+
+def system_settings(system: str, quick: bool) -> dict[str, Any]:
+    """The settings a system runs with (``quick``: the smoke-test ones)."""
+    if system.startswith(SPARSEXC_PREFIX):
+        if quick:
+            return dict(QUICK_SPARSEXC_SETTINGS)
+        return {**SPARSEXC_SETTINGS, **SPARSEXC_HEAD_SETTINGS.get(system[len(SPARSEXC_PREFIX):], {})}
+    return dict((QUICK_PEER_SETTINGS if quick else PEER_SETTINGS)[system])
+
+
+# -- data ------------------------------------------------------------------------------------------------
+def base_name(dataset: str) -> str:
+    """The registered data set behind a name that may carry :data:`RAW_SUFFIX`."""
+    return dataset[: -len(RAW_SUFFIX)] if dataset.endswith(RAW_SUFFIX) else dataset
+
+
+def prepare_features(name: str, X_train: sp.csr_matrix, X_test: sp.csr_matrix) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """The one feature transform every system gets: TF-IDF (idf from the training rows) with L2-normalised
+    rows for the binary-feature sets, the matrices as loaded for the built TF-IDF text tasks and for
+    ``NAME:raw``."""
+    if name not in TFIDF_DATASETS:
+        return X_train, X_test
+    from sklearn.feature_extraction.text import TfidfTransformer
+
+    tfidf = TfidfTransformer(norm="l2", use_idf=True, smooth_idf=True).fit(X_train)
+    return (sp.csr_matrix(tfidf.transform(X_train), dtype=np.float32),
+            sp.csr_matrix(tfidf.transform(X_test), dtype=np.float32))  # fmt: skip
+
+
+def export_dataset(name: str, folder: Path) -> dict[str, Any]:
+    """Load ``name``, transform its features, and write ``{train,test}_{X,Y}.npz`` and ``train.txt`` (XC
+    format) into ``folder``; return its shape summary."""
+    from sparsexc.datasets import load
+    from sparsexc.io import write_xc
+
+    data = load(base_name(name))
+    X_train, X_test = prepare_features(name, data.train.X, data.test.X)
+    folder.mkdir(parents=True, exist_ok=True)
+    for part, X, Y in (("train", X_train, data.train.Y), ("test", X_test, data.test.Y)):
+        save_csr(folder / f"{part}_X.npz", X)
+        save_csr(folder / f"{part}_Y.npz", Y)
+    write_xc(folder / "train.txt", X_train, data.train.Y)
+    omikuji_compatible(folder / "train.txt")
+    return {"n_train": X_train.shape[0], "n_test": X_test.shape[0], "n_features": X_train.shape[1],
+            "n_labels": data.train.Y.shape[1], "features": features_label(name)}  # fmt: skip
+
+
+def features_label(name: str) -> str:
+    """What the systems get as features for the data set ``name`` (see :func:`prepare_features`)."""
+    if name in TFIDF_DATASETS:
+        return "TF-IDF (idf from train) + L2 rows"
+    return "as loaded (binary)" if name.endswith(RAW_SUFFIX) else "TF-IDF + L2 rows, as built by sparsexc.datasets"
+
+
+def omikuji_compatible(path: Path) -> None:
+    """Give rows without labels the leading space of the XC format's empty label list: ``write_xc`` starts
+    them with their first feature pair, which omikuji's reader rejects ("Failed to load data")."""
+    lines = path.read_text().split("\n")
+    for i in range(1, len(lines)):
+        if ":" in lines[i].split(" ", 1)[0]:
+            lines[i] = " " + lines[i]
+    path.write_text("\n".join(lines))
+
+
+# -- metrics ---------------------------------------------------------------------------------------------
+def metrics_from_predictions(path: Path, Y_test: sp.csr_matrix, Y_train: sp.csr_matrix) -> dict[str, float]:
+    """Every metric of the table from a worker's ``predictions.npz`` (indices/scores (n, k), -1 = none;
+    optional ``set_indptr``/``set_indices``), with ``sparsexc.metrics``."""
+    from sparsexc.metrics import evaluate, inverse_propensity
+
+    n_labels = Y_train.shape[1]
+    with np.load(path) as f:
+        topk = (np.asarray(f["indices"]), np.asarray(f["scores"]))
+        sets = None
+        if "set_indptr" in f:
+            ind = np.asarray(f["set_indices"])
+            sets = sp.csr_matrix((np.ones(len(ind), dtype=np.float32), ind, np.asarray(f["set_indptr"])),
+                                 shape=(Y_test.shape[0], n_labels))  # fmt: skip
+    if topk[0].shape[0] != Y_test.shape[0]:
+        raise ValueError(f"{path}: predictions for {topk[0].shape[0]} rows, but the test set has {Y_test.shape[0]}")
+    values = evaluate(Y_test, topk, ks=(1, 3, 5), inv_propensity=inverse_propensity(Y_train, n_labels=n_labels),
+                      label_sets=sets)  # fmt: skip
+    return {c: float(values[c]) for c in METRIC_COLUMNS if c in values}
+
+
+# -- running ---------------------------------------------------------------------------------------------
+def _thread_env(threads: int) -> dict[str, str]:
+    env = dict(os.environ)
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS", "RAYON_NUM_THREADS"):
+        env[var] = str(threads)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(BENCH), env.get("PYTHONPATH", "")]))
+    return env
+
+
+def run_pair(system: str, dataset: str, data_dir: Path, work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Run one (system, data set) in a subprocess; return its row (metrics or the failure)."""
+    out_dir = work / "runs" / dataset.replace(":", "-") / system
+    shutil.rmtree(out_dir, ignore_errors=True)
+    out_dir.mkdir(parents=True)
+    settings = system_settings(system, args.quick)
+    spec = {"system": system, "data_dir": str(data_dir), "out_dir": str(out_dir), "k": K,
+            "threads": args.threads, "settings": settings}  # fmt: skip
+    (out_dir / "spec.json").write_text(json.dumps(spec))
+    python = sys.executable if system.startswith(SPARSEXC_PREFIX) else str(args.peers_python)
+    row: dict[str, Any] = {"dataset": dataset, "system": system, "settings": settings,
+                           "family": "sparsexc" if system.startswith(SPARSEXC_PREFIX) else "peer",
+                           "load_average_before": list(os.getloadavg())}  # fmt: skip
+    started = time.perf_counter()
+    try:
+        proc = subprocess.run([python, str(WORKER), str(out_dir / "spec.json")], capture_output=True, text=True,
+                              timeout=args.timeout, env=_thread_env(args.threads))  # fmt: skip
+    except subprocess.TimeoutExpired:
+        return {**row, "status": "timeout", "error": f"timed out after {args.timeout:g} s"}
+    except OSError as exc:
+        return {**row, "status": "error", "error": f"cannot start {python}: {exc}"}
+    row["wall_seconds"] = round(time.perf_counter() - started, 1)
+    if proc.returncode != 0:
+        lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()] or ["(no message)"]
+        return {**row, "status": "error", "error": f"exit {proc.returncode}: {lines[-1][:300]}"}
+    result = json.loads((out_dir / RESULT).read_text())
+    Y_test, Y_train = load_csr(data_dir / "test_Y.npz"), load_csr(data_dir / "train_Y.npz")
+    row.update(status="ok", metrics=metrics_from_predictions(out_dir / PREDICTIONS, Y_test, Y_train),
+               train_seconds=result["train_seconds"], train_cpu_seconds=result.get("train_cpu_seconds"),
+               predict_ms_per_1000=result["predict_ms_per_1000"],
+               model_mib=round(result["model_bytes"] / 2**20, 2), peak_rss_mib=result["peak_rss_mib"],
+               rss_before_fit_mib=result["rss_before_fit_mib"], numpy=result["numpy"])  # fmt: skip
+    return row
+
+
+def peer_versions(python: Path) -> dict[str, str | None]:
+    """Versions of the peer packages in the peers' venv (empty when it cannot be run)."""
+    code = ("import json\nfrom importlib import metadata as m\nout={}\n"
+            "for p in ('napkinxc','omikuji','libpecos','libmultilabel','numpy','scipy','scikit-learn'):\n"
+            "    try: out[p]=m.version(p)\n    except Exception: out[p]=None\nprint(json.dumps(out))")  # fmt: skip
+    try:
+        proc = subprocess.run([str(python), "-c", code], capture_output=True, text=True, timeout=60)
+        return json.loads(proc.stdout) if proc.returncode == 0 else {}
+    except (OSError, subprocess.TimeoutExpired, ValueError):
+        return {}
+
+
+# -- report ----------------------------------------------------------------------------------------------
+def _value(row: dict[str, Any], column: str) -> float | None:
+    if row.get("status") != "ok":
+        return None
+    value = row["metrics"].get(column) if column in METRIC_COLUMNS else row.get(column)
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+
+
+def _format(column: str, value: float) -> str:
+    if column in METRIC_COLUMNS:
+        return f"{100 * value:.2f}"
+    if column in ("train_seconds", "train_cpu_seconds"):
+        return f"{value:.1f}" if value >= 10 else f"{value:.2f}"
+    return f"{value:.1f}" if value >= 1 else f"{value:.3f}"
+
+
+def dataset_table(rows: list[dict[str, Any]]) -> str:
+    """One data set's rows as a Markdown table; metrics in %, the best of each column in bold (highest
+    metric, lowest cost); a failed row shows why in place of its values."""
+    columns = [*METRIC_COLUMNS, *COST_COLUMNS]
+    head = ["system", *METRIC_COLUMNS, *(COST_HEADERS[c] for c in COST_COLUMNS)]
+    best: dict[str, float] = {}
+    for c in columns:
+        values = [v for v in (_value(r, c) for r in rows) if v is not None]
+        if values:
+            best[c] = max(values) if c in METRIC_COLUMNS else min(values)
+    lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * len(columns)]
+    for row in rows:
+        if row.get("status") != "ok":
+            lines.append(f"| {row['system']} | {row.get('error', row.get('status'))} |" + " |" * (len(columns) - 1))
+            continue
+        cells = []
+        for c in columns:
+            v = _value(row, c)
+            text = "–" if v is None else _format(c, v)
+            # bold the best as displayed, so equal rounded values are bolded alike
+            cells.append(f"**{text}**" if v is not None and text == _format(c, best[c]) else text)
+        lines.append(f"| {row['system']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def goal_check(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Best sparsexc head vs best peer on P@1 (points) and training time (ratio) for one data set."""
+    ok = [r for r in rows if r.get("status") == "ok"]
+    ours = [r for r in ok if r["family"] == "sparsexc"]
+    peers = [r for r in ok if r["family"] == "peer"]
+    if not ours or not peers:
+        return None
+    a = max(ours, key=lambda r: r["metrics"]["P@1"])
+    b = max(peers, key=lambda r: r["metrics"]["P@1"])
+    gap = 100 * (a["metrics"]["P@1"] - b["metrics"]["P@1"])
+    ratio = a["train_seconds"] / max(b["train_seconds"], 1e-9)
+    return {"best_sparsexc": a["system"], "best_peer": b["system"],
+            "P@1_sparsexc": round(100 * a["metrics"]["P@1"], 2), "P@1_peer": round(100 * b["metrics"]["P@1"], 2),
+            "P@1_gap_points": round(gap, 2), "train_s_sparsexc": a["train_seconds"], "train_s_peer": b["train_seconds"],
+            "time_ratio": round(ratio, 2), "cpu_time_ratio": _ratio(a.get("train_cpu_seconds"), b.get("train_cpu_seconds")),
+            "p1_goal_met": gap >= -GOAL_P1_POINTS, "time_goal_met": ratio <= GOAL_TIME_RATIO}  # fmt: skip
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return None if a is None or not b else round(a / b, 2)
+
+
+def goal_line(dataset: str, g: dict[str, Any] | None) -> str:
+    """One Markdown line stating the goal check for a data set."""
+    if g is None:
+        return f"- **{dataset}**: not comparable yet (needs at least one finished sparsexc head and one finished peer)."
+    p1 = "met" if g["p1_goal_met"] else f"**behind by {-g['P@1_gap_points']:.2f} points**"
+    t = "met" if g["time_goal_met"] else f"**{g['time_ratio']:.1f}x the peer's time**"
+    return (f"- **{dataset}**: best sparsexc `{g['best_sparsexc']}` P@1 {g['P@1_sparsexc']:.2f} in "
+            f"{g['train_s_sparsexc']:.1f} s vs best peer `{g['best_peer']}` P@1 {g['P@1_peer']:.2f} in "
+            f"{g['train_s_peer']:.1f} s: P@1 {g['P@1_gap_points']:+.2f} points (goal within {GOAL_P1_POINTS:g}: {p1}), "
+            f"time x{g['time_ratio']:.2f} (goal within {GOAL_TIME_RATIO:g}x: {t})"
+            + (f"; CPU time x{g['cpu_time_ratio']:.2f}." if g.get("cpu_time_ratio") is not None else "."))
+
+
+def order_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    ds = {d: 2 * i for i, d in enumerate(DATASETS)} | {d + RAW_SUFFIX: 2 * i + 1 for i, d in enumerate(DATASETS)}
+    sy = {s: i for i, s in enumerate(PEERS)}
+    return sorted(rows, key=lambda r: (ds.get(r["dataset"], len(ds)), r["dataset"],
+                                       sy.get(r["system"], len(sy)), r["system"]))  # fmt: skip
+
+
+def best_input_rows(rows: list[dict[str, Any]], dataset: str) -> list[dict[str, Any]]:
+    """For a data set run both ways (``NAME`` and ``NAME:raw``): each system's row with the higher P@1,
+    i.e. every system on the input that suits it best; empty when the data set was not run both ways."""
+    variants = [[r for r in rows if r["dataset"] == d and r.get("status") == "ok"] for d in (dataset, dataset + RAW_SUFFIX)]
+    if not all(variants):
+        return []
+    best: dict[str, dict[str, Any]] = {}
+    for r in variants[0] + variants[1]:
+        if r["system"] not in best or r["metrics"]["P@1"] > best[r["system"]]["metrics"]["P@1"]:
+            best[r["system"]] = r
+    return list(best.values())
+
+
+def markdown_report(report: dict[str, Any]) -> str:
+    """The whole results page: header, goal check, one table per data set, settings."""
+    rows = order_rows(report["rows"])
+    datasets = list(dict.fromkeys(r["dataset"] for r in rows))
+    m = report.get("machine", {})
+    lines = [
+        "# sparsexc vs the peers",
+        "",
+        f"{report.get('date', '')}, last command `{report.get('command', '')}`"
+        + ("; merged from runs " + ", ".join(f"`{c}`" for c in report["merged_from"]) if report.get("merged_from") else "")
+        + ".",
+        "",
+        "One run per (system, data set), each in its own process with 2 threads; the same splits and feature "
+        "matrices for all (TF-IDF + L2 rows for bibtex, delicious and tmc2007-500; `NAME:raw` = the same split "
+        "with the binary features as shipped; the built text tasks as loaded); every metric computed by `sparsexc.metrics` from the systems' top-5 predictions. Metrics in %: "
+        "P@k, nDCG@5; PSP@k with inverse propensities of the training labels (A=0.55, B=1.5), normalised by the "
+        "best achievable; micro-F1 of the predicted label sets where the system has a set rule (napkinXC: "
+        "probability >= 0.5; LibMultiLabel: decision value > 0; sparsexc: the head's tuned rule; '–' = no set rule). "
+        "Training time = wall clock of the fit call (PECOS: indexing included; omikuji: reading its XC file included; "
+        "sparsexc: its 10% validation split, early stopping and set tuning included); 'train CPU s' = the CPU time "
+        "of all the worker's threads during it, the fairer figure on a loaded machine; "
+        "prediction = top-5 over the test set (omikuji's Python API predicts one row per call). Model size = the "
+        "saved model on disk (LibMultiLabel: its pickled model). Peak RSS = the worker process's high-water mark "
+        "(loading + training + prediction). Best value of each column in bold. The machine is shared: timings "
+        "carry its load (load average before each run in the JSON).",
+        "",
+        f"Machine: {m.get('processor', '?')}, {m.get('cpu_count', '?')} CPUs, load average at the end "
+        f"{m.get('load_average')}; versions {json.dumps(m.get('versions', {}))}; peers "
+        f"{json.dumps(report.get('peer_versions', {}))}.",
+        "",
+        "Reproduce: `python -m venv .venv-peers && .venv-peers/bin/pip install torch==2.13.0 -r "
+        "benchmarks/requirements-peers.txt`, then `python benchmarks/peers.py` (see its docstring).",
+        "",
+        f"## Goal: best sparsexc head within {GOAL_P1_POINTS:g} point of P@1 of the best peer, in at most "
+        f"{GOAL_TIME_RATIO:g}x its training time",
+        "",
+        *(goal_line(d, goal_check([r for r in rows if r["dataset"] == d])) for d in datasets),
+        *(goal_line(f"{d}, each system on its better input (TF-IDF or raw)", goal_check(best_input_rows(rows, d)))
+          for d in datasets if best_input_rows(rows, d)),
+        "",
+        "![P@1 against training CPU seconds](peers_p1_vs_time.png)",
+        "",
+    ]
+    info = report.get("datasets", {})
+    for d in datasets:
+        shape = info.get(d)
+        extra = (f" — {shape['n_train']} train / {shape['n_test']} test rows, {shape['n_features']} features, "
+                 f"{shape['n_labels']} labels; features: {features_label(d)}") if shape else ""  # fmt: skip
+        lines += [f"## {d}{extra}", "", dataset_table([r for r in rows if r["dataset"] == d]), ""]
+    lines += ["## Settings", ""]
+    seen = {}
+    for r in rows:
+        seen.setdefault(r["system"], set()).add(json.dumps(r.get("settings", {}), sort_keys=True))
+    for system, settings in seen.items():
+        lines.append(f"- `{system}`: {'; '.join(sorted(settings))}")
+    return "\n".join(lines) + "\n"
+
+
+def plot(rows: list[dict[str, Any]], path: Path) -> bool:
+    """P@1 against training CPU seconds (wall seconds if a row lacks them; log scale), one panel per data
+    set; False when matplotlib is missing or nothing finished."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    rows = [r for r in order_rows(rows) if r.get("status") == "ok"]
+    datasets = list(dict.fromkeys(r["dataset"] for r in rows))
+    if not datasets:
+        return False
+    cols = min(3, len(datasets))
+    n_rows = math.ceil(len(datasets) / cols)
+    fig, axes = plt.subplots(n_rows, cols, figsize=(5.2 * cols, 4.2 * n_rows), squeeze=False)
+    # CPU seconds (all threads) when measured: on a shared, overloaded machine the wall clock mostly measures
+    # how many other jobs ran at the same time; the tables give both
+    cpu = all(r.get("train_cpu_seconds") is not None for r in rows)
+    for ax, d in zip(axes.flat, datasets):
+        for r in (r for r in rows if r["dataset"] == d):
+            ours = r["family"] == "sparsexc"
+            x = r["train_cpu_seconds"] if cpu else r["train_seconds"]
+            ax.scatter(x, 100 * r["metrics"]["P@1"], marker="o" if ours else "s",
+                       color="tab:blue" if ours else "tab:orange")  # fmt: skip
+            ax.annotate(r["system"].replace(SPARSEXC_PREFIX, "sx-"), (x, 100 * r["metrics"]["P@1"]),
+                        fontsize=7, xytext=(3, 3), textcoords="offset points")  # fmt: skip
+        ax.set_xscale("log")
+        ax.set_title(d)
+        ax.set_xlabel(f"training {'CPU ' if cpu else ''}seconds (log)")
+        ax.set_ylabel("P@1 (%)")
+        ax.grid(True, alpha=0.3)
+    for ax in list(axes.flat)[len(datasets):]:
+        ax.axis("off")
+    fig.suptitle("P@1 vs training time (circles: sparsexc heads, squares: peers)")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def merge_rows(previous: list[dict[str, Any]], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` replace rows of the same (data set, system) in ``previous``."""
+    merged = {(r["dataset"], r["system"]): r for r in previous}
+    merged.update({(r["dataset"], r["system"]): r for r in rows})
+    return order_rows(list(merged.values()))
+
+
+def write_outputs(report: dict[str, Any], out: Path) -> None:
+    from sparsexc.cli._files import write_json, write_text
+
+    write_json(out / "peers.json", report)
+    write_text(out / "peers.md", markdown_report(report))
+    plot(report["rows"], out / "peers_p1_vs_time.png")
+
+
+def merge_reports(paths: list[Path], out: Path, command: str) -> dict[str, Any]:
+    """One report from several ``peers.json`` files (runs done in parallel into separate folders)."""
+    from sparsexc._environment import environment_info
+
+    reports = [json.loads(p.read_text()) for p in paths]
+    rows: list[dict[str, Any]] = []
+    datasets: dict[str, Any] = {}
+    versions: dict[str, Any] = {}
+    for rep in reports:
+        rows = merge_rows(rows, rep.get("rows", []))
+        datasets.update(rep.get("datasets", {}))
+        versions = rep.get("peer_versions") or versions
+    report = {**reports[-1], "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+              "command": command, "merged_from": [r.get("command") for r in reports], "machine": environment_info(),
+              "peer_versions": versions, "datasets": datasets, "rows": rows,
+              "goals": {d: goal_check([r for r in rows if r["dataset"] == d]) for d in datasets}}  # fmt: skip
+    write_outputs(report, out)
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.merge:
+        merge_reports(args.merge, args.out, " ".join(["python", "benchmarks/peers.py", *(argv or sys.argv[1:])]))
+        return 0
+    if "SPARSEXC_DATA" not in os.environ and SHARED_DATASETS.is_dir():
+        os.environ["SPARSEXC_DATA"] = str(SHARED_DATASETS)
+    from sparsexc._environment import environment_info
+    from sparsexc.heads import list_heads
+
+    try:
+        systems = resolve_systems(args.systems, sorted(list_heads()))
+    except ValueError as exc:
+        build_parser().error(str(exc))
+    needs_peers = any(not s.startswith(SPARSEXC_PREFIX) for s in systems)
+    if needs_peers and not args.peers_python.exists():
+        build_parser().error(f"--peers-python {args.peers_python} does not exist; create the venv with: python -m "
+                             "venv .venv-peers && .venv-peers/bin/pip install torch==2.13.0 -r "
+                             "benchmarks/requirements-peers.txt")  # fmt: skip
+    json_path = args.out / "peers.json"
+    previous = json.loads(json_path.read_text()) if args.append and json_path.is_file() else {}
+    rows: list[dict[str, Any]] = []
+    dataset_info: dict[str, Any] = dict(previous.get("datasets", {}))
+    command = " ".join(["python", "benchmarks/peers.py", *(argv if argv is not None else sys.argv[1:])])
+    work = args.work_dir or Path(tempfile.mkdtemp(prefix="sparsexc-peers-"))
+    versions = peer_versions(args.peers_python) if needs_peers else previous.get("peer_versions", {})
+    for dataset in args.datasets:
+        data_dir = work / "data" / dataset.replace(":", "-")
+        dataset_info[dataset] = export_dataset(dataset, data_dir)
+        for system in systems:
+            row = run_pair(system, dataset, data_dir, work, args)
+            rows.append(row)
+            summary = row.get("error") or (f"P@1 {100 * row['metrics']['P@1']:.2f}  train {row['train_seconds']:.1f} s  "
+                                           f"predict {row['predict_ms_per_1000']:.1f} ms/1k  RSS {row['peak_rss_mib']:.0f} MiB")  # fmt: skip
+            print(f"{dataset:18s} {system:26s} {summary}", file=sys.stderr, flush=True)
+            report = {"benchmark": "peers", "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                      "command": command, "machine": environment_info(), "peer_versions": versions or previous.get("peer_versions", {}),
+                      "threads": args.threads, "timeout_s": args.timeout, "quick": args.quick, "datasets": dataset_info,
+                      "goals": {d: goal_check([r for r in merge_rows(previous.get("rows", []), rows) if r["dataset"] == d])
+                                for d in dataset_info},
+                      "rows": merge_rows(previous.get("rows", []), rows)}  # fmt: skip
+            write_outputs(report, args.out)  # after every pair, so a stopped run keeps what it measured
+    if args.work_dir is None:
+        shutil.rmtree(work, ignore_errors=True)
+    print(markdown_report(report))
+    return 0 if all(r.get("status") == "ok" for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,206 @@
+"""benchmarks/peers.py and peers_worker.py: the parts that need no peer package (arguments, top-k helpers,
+metrics from a predictions file, table rendering, the goal check, subprocess failures and timeouts)."""
+
+from __future__ import annotations
+
+import json
+import stat
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+@pytest.fixture(scope="module")
+def peers(load_benchmark):
+    return load_benchmark("peers")
+
+
+@pytest.fixture(scope="module")
+def worker(peers):
+    return sys.modules["peers_worker"]  # imported by peers.py from benchmarks/
+
+
+def test_parse_args_defaults_quick_and_errors(peers):
+    args = peers.parse_args([])
+    assert args.datasets == list(peers.DATASETS) and args.threads == 2 and args.systems == "all"
+    assert peers.parse_args(["--quick"]).datasets == ["bibtex"]
+    assert peers.parse_args(["--quick", "--datasets", "delicious,tmc2007-500"]).datasets == ["delicious", "tmc2007-500"]
+    assert peers.parse_args(["--datasets", "bibtex:raw"]).datasets == ["bibtex:raw"]
+    assert peers.base_name("bibtex:raw") == "bibtex" and peers.base_name("debtags") == "debtags"
+    for bad in (["--datasets", "nope"], ["--datasets", "nope:raw"], ["--threads", "0"], ["--timeout", "-1"]):
+        with pytest.raises(SystemExit):
+            peers.parse_args(bad)
+
+
+def test_resolve_systems_groups_order_and_unknown(peers):
+    heads = ["sigmoid", "softmax"]
+    assert peers.resolve_systems("all", heads) == [*peers.PEERS, "sparsexc-sigmoid", "sparsexc-softmax"]
+    assert peers.resolve_systems("sparsexc,napkinxc-plt,sparsexc-sigmoid", heads) == [
+        "sparsexc-sigmoid", "sparsexc-softmax", "napkinxc-plt"]
+    with pytest.raises(ValueError, match="'sparsexc-nope' is unknown"):
+        peers.resolve_systems("sparsexc-nope", heads)
+    with pytest.raises(ValueError, match="names no system"):
+        peers.resolve_systems(" , ", heads)
+    assert peers.system_settings("sparsexc-sparsemax", quick=False)["hidden_sizes"] == [512]
+    assert peers.system_settings("omikuji-parabel", quick=True) == {"n_trees": 1}
+
+
+def test_topk_helpers_match_brute_force(worker):
+    rng = np.random.default_rng(0)
+    S = rng.integers(0, 4, size=(30, 9)).astype(np.float64)  # many ties: lower id must win
+    idx, val = worker.topk_from_dense(S, 4)
+    for i in range(S.shape[0]):
+        expected = sorted(range(S.shape[1]), key=lambda j: (-S[i, j], j))[:4]
+        assert idx[i].tolist() == expected and np.allclose(val[i], S[i, expected])
+    pairs = [[(j, S[i, j]) for j in rng.permutation(9)[:rng.integers(0, 9)]] for i in range(30)]
+    pidx, pval = worker.topk_from_pairs(pairs, 4)
+    for i, row in enumerate(pairs):
+        expected = sorted(row, key=lambda p: (-p[1], p[0]))[:4]
+        assert pidx[i, :len(expected)].tolist() == [p[0] for p in expected]
+        assert (pidx[i, len(expected):] == -1).all()  # short rows are padded with -1
+    sets = worker.sets_from_lists([[2, 0], [], [1, 1]], 3)
+    assert sets.toarray().tolist() == [[1, 0, 1], [0, 0, 0], [0, 1, 0]]
+
+
+def test_csr_round_trip_sorts_indices(worker, tmp_path):
+    M = sp.csr_matrix((np.array([1.0, 2.0, 3.0], np.float32), np.array([2, 0, 1]), np.array([0, 2, 3])), shape=(2, 3))
+    worker.save_csr(tmp_path / "m.npz", M)
+    back = worker.load_csr(tmp_path / "m.npz")
+    assert back.has_sorted_indices and (back.toarray() == M.toarray()).all()
+
+
+def _fake_problem():
+    Y_test = sp.csr_matrix(np.array([[1, 0, 1, 0], [0, 1, 0, 0], [0, 0, 1, 1]], dtype=np.float32))
+    Y_train = sp.csr_matrix(np.array([[1, 1, 0, 0], [1, 0, 1, 0], [0, 0, 1, 1], [1, 0, 0, 1]], dtype=np.float32))
+    indices = np.array([[2, 1, 0, -1, -1], [0, 1, 3, 2, -1], [3, 2, 0, 1, -1]])
+    scores = np.array([[0.9, 0.5, 0.4, -np.inf, -np.inf], [0.8, 0.7, 0.1, 0.0, -np.inf], [0.6, 0.5, 0.2, 0.1, -np.inf]])
+    sets = sp.csr_matrix(np.array([[0, 0, 1, 0], [1, 1, 0, 0], [0, 0, 0, 0]], dtype=np.float32))
+    return Y_test, Y_train, indices, scores, sets
+
+
+def test_metrics_from_fake_predictions_file(peers, tmp_path):
+    Y_test, Y_train, indices, scores, sets = _fake_problem()
+    path = tmp_path / "predictions.npz"
+    np.savez(path, indices=indices, scores=scores.astype(np.float32),
+             set_indptr=sets.indptr.astype(np.int64), set_indices=sets.indices.astype(np.int64))
+    m = peers.metrics_from_predictions(path, Y_test, Y_train)
+    # by hand: top-1 hits 1,0,1; top-3 hits 2,1,2 (of 3 each); P@5 counts 5 slots with the -1 padding as misses
+    assert m["P@1"] == pytest.approx(2 / 3)
+    assert m["P@3"] == pytest.approx((2 + 1 + 2) / 9)
+    assert m["P@5"] == pytest.approx((2 + 1 + 2) / 15)
+    # micro-F1 over the sets: tp = 1 + 1 + 0, fp = 0 + 1 + 0, fn = 1 + 0 + 2
+    assert m["micro-F1"] == pytest.approx(2 * 2 / (2 * 2 + 1 + 3))
+    assert set(m) == set(peers.METRIC_COLUMNS)
+    # PSP@1 by hand: gains = inverse propensities (Jain et al.) of the hits, normalised by the best gain per row
+    from sparsexc.metrics import inverse_propensity
+
+    w = inverse_propensity(Y_train)
+    best = max(w[0], w[2]) + w[1] + max(w[2], w[3])
+    assert m["PSP@1"] == pytest.approx((w[2] + 0 + w[3]) / best)
+    np.savez(tmp_path / "topk_only.npz", indices=indices, scores=scores)
+    assert "micro-F1" not in peers.metrics_from_predictions(tmp_path / "topk_only.npz", Y_test, Y_train)
+    np.savez(tmp_path / "short.npz", indices=indices[:2], scores=scores[:2])
+    with pytest.raises(ValueError, match="predictions for 2 rows"):
+        peers.metrics_from_predictions(tmp_path / "short.npz", Y_test, Y_train)
+
+
+def _row(system, family, p1, train_s, status="ok"):
+    if status != "ok":
+        return {"dataset": "bibtex", "system": system, "family": family, "status": status, "error": "timed out after 9 s"}
+    metrics = {c: p1 for c in ("P@1", "P@3", "P@5", "nDCG@5", "PSP@1", "PSP@3", "PSP@5")}
+    return {"dataset": "bibtex", "system": system, "family": family, "status": "ok", "metrics": metrics,
+            "train_seconds": train_s, "predict_ms_per_1000": 2.0, "model_mib": 1.0, "peak_rss_mib": 300.0}
+
+
+def test_table_bolds_best_and_shows_failures(peers):
+    rows = [_row("napkinxc-plt", "peer", 0.64, 1.0), _row("sparsexc-sigmoid", "sparsexc", 0.63, 12.0),
+            _row("omikuji-bonsai", "peer", 0, 0, status="timeout")]
+    table = peers.dataset_table(rows).splitlines()
+    assert table[0].startswith("| system | P@1 |") and len(table) == 5
+    assert "| napkinxc-plt | **64.00** |" in table[2] and "| **1.00** |" in table[2]  # best P@1, fastest
+    assert "| sparsexc-sigmoid | 63.00 |" in table[3] and "| 12.0 |" in table[3]
+    assert "–" in table[3]  # no micro-F1 in these rows
+    assert table[4].startswith("| omikuji-bonsai | timed out after 9 s |")
+    assert table[2].count("|") == table[4].count("|")  # a failed row keeps the column count
+
+
+def test_goal_check_and_report(peers):
+    rows = [_row("napkinxc-plt", "peer", 0.64, 2.0), _row("pecos-xrlinear", "peer", 0.60, 0.5),
+            _row("sparsexc-sigmoid", "sparsexc", 0.6250, 12.0), _row("sparsexc-softmax", "sparsexc", 0.62, 1.0)]
+    g = peers.goal_check(rows)
+    assert g["best_sparsexc"] == "sparsexc-sigmoid" and g["best_peer"] == "napkinxc-plt"
+    assert g["P@1_gap_points"] == pytest.approx(-1.5) and g["time_ratio"] == pytest.approx(6.0)
+    assert not g["p1_goal_met"] and not g["time_goal_met"]
+    assert peers.goal_check(rows[:2]) is None
+    report = peers.markdown_report({"rows": rows, "datasets": {}, "machine": {}})
+    assert "behind by 1.50 points" in report and "6.0x the peer's time" in report
+    merged = peers.merge_rows(rows, [_row("napkinxc-plt", "peer", 0.7, 3.0)])
+    assert len(merged) == 4 and merged[0]["metrics"]["P@1"] == 0.7
+
+
+def _script(path: Path, body: str) -> Path:
+    path.write_text("#!/bin/sh\n" + body + "\n")
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return path
+
+
+def test_run_pair_records_results_errors_and_timeouts(peers, worker, tmp_path):
+    Y_test, Y_train, indices, scores, sets = _fake_problem()
+    data = tmp_path / "data"
+    data.mkdir()
+    worker.save_csr(data / "test_Y.npz", Y_test)
+    worker.save_csr(data / "train_Y.npz", Y_train)
+    fake_worker = tmp_path / "fake_worker.py"
+    fake_worker.write_text(
+        "import json, sys, numpy as np\nfrom pathlib import Path\n"
+        "spec = json.loads(Path(sys.argv[1]).read_text()); out = Path(spec['out_dir'])\n"
+        f"np.savez(out / 'predictions.npz', indices=np.array({indices.tolist()}), scores=np.array({np.where(np.isinf(scores), -1.0, scores).tolist()}))\n"
+        "(out / 'result.json').write_text(json.dumps({'train_seconds': 1.5, 'predict_ms_per_1000': 3.0,"
+        " 'model_bytes': 2**20, 'peak_rss_mib': 100.0, 'rss_before_fit_mib': 90.0, 'numpy': np.__version__}))\n")
+    ok = _script(tmp_path / "ok-python", f'exec "{sys.executable}" "{fake_worker}" "$2"')
+    fail = _script(tmp_path / "fail-python", 'echo "Traceback" >&2; echo "MemoryError: std::bad_alloc" >&2; exit 3')
+    slow = _script(tmp_path / "slow-python", "exec sleep 30")
+    args = peers.parse_args(["--datasets", "bibtex", "--timeout", "60"])
+    args.peers_python = ok
+    row = peers.run_pair("napkinxc-plt", "bibtex", data, tmp_path / "work", args)
+    assert row["status"] == "ok" and row["metrics"]["P@1"] == pytest.approx(2 / 3)
+    assert row["model_mib"] == 1.0 and row["train_seconds"] == 1.5 and row["family"] == "peer"
+    args.peers_python = fail
+    row = peers.run_pair("napkinxc-plt", "bibtex", data, tmp_path / "work", args)
+    assert row["status"] == "error" and row["error"] == "exit 3: MemoryError: std::bad_alloc"
+    args.peers_python, args.timeout = slow, 0.5
+    row = peers.run_pair("omikuji-bonsai", "bibtex", data, tmp_path / "work", args)
+    assert row["status"] == "timeout" and row["error"] == "timed out after 0.5 s" and "metrics" not in row
+
+
+def test_merge_reports_combines_parallel_runs(peers, tmp_path):
+    a = {"command": "run a", "datasets": {"bibtex": {"n_train": 1, "n_test": 1, "n_features": 1, "n_labels": 1,
+                                                     "features": "tfidf-l2"}},
+         "peer_versions": {"napkinxc": "0.7.2"}, "rows": [_row("napkinxc-plt", "peer", 0.64, 2.0)]}
+    b = {"command": "run b", "datasets": {}, "peer_versions": {},
+         "rows": [_row("sparsexc-sigmoid", "sparsexc", 0.66, 4.0), _row("napkinxc-plt", "peer", 0.65, 2.0)]}
+    for name, rep in (("a.json", a), ("b.json", b)):
+        (tmp_path / name).write_text(json.dumps(rep))
+    report = peers.merge_reports([tmp_path / "a.json", tmp_path / "b.json"], tmp_path / "out", "merge")
+    assert [r["system"] for r in report["rows"]] == ["napkinxc-plt", "sparsexc-sigmoid"]
+    assert report["rows"][0]["metrics"]["P@1"] == 0.65  # the later file wins
+    assert report["goals"]["bibtex"]["P@1_gap_points"] == pytest.approx(1.0) and report["goals"]["bibtex"]["p1_goal_met"]
+    md = (tmp_path / "out" / "peers.md").read_text()
+    assert "merged from runs `run a`, `run b`" in md and "\"napkinxc\": \"0.7.2\"" in md
+    assert (tmp_path / "out" / "peers_p1_vs_time.png").stat().st_size > 1000
+
+
+def test_omikuji_file_marks_rows_without_labels(peers, tmp_path):
+    from sparsexc.io import read_xc, write_xc
+
+    X = sp.csr_matrix(np.array([[0.5, 0, 0], [0, 1, 0], [0, 0, 2]], dtype=np.float32))
+    Y = sp.csr_matrix(np.array([[1, 1], [0, 0], [0, 1]], dtype=np.float32))
+    path = tmp_path / "train.txt"
+    write_xc(path, X, Y)
+    peers.omikuji_compatible(path)
+    lines = path.read_text().splitlines()
+    assert lines[2] == " 1:1" and not lines[1].startswith(" ") and not lines[3].startswith(" ")
+    X_back, Y_back = read_xc(path)[:2]  # still valid XC text for our own reader
+    assert (X_back.toarray() == X.toarray()).all() and (Y_back.toarray() == Y.toarray()).all()
