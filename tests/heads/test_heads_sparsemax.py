@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+from _references import sparsemax_reference
 import pytest
 import scipy.sparse as sp
 import torch
@@ -27,24 +28,10 @@ def _labels(rows, n_labels=C) -> LabelBatch:
     return LabelBatch.from_csr(Y)
 
 
-def _np_sparsemax(z: np.ndarray) -> np.ndarray:
-    """Sort-based projection onto the simplex (Algorithm 1 of the paper), one row at a time, float64."""
-    out = np.zeros_like(z, dtype=np.float64)
-    for i, row in enumerate(np.asarray(z, dtype=np.float64)):
-        s = np.sort(row)[::-1]
-        cssv = np.cumsum(s)
-        k = np.arange(1, len(row) + 1)
-        support = 1 + k * s > cssv
-        kz = k[support][-1]
-        tau = (cssv[kz - 1] - 1) / kz
-        out[i] = np.maximum(row - tau, 0)
-    return out
-
-
 def _np_loss(z: np.ndarray, rows) -> float:
     """Mean over labelled rows of -q.z + 1/2 sum_{j in S}(z_j^2 - tau^2) + 1/2 |q|^2 (the paper's formula)."""
     total, n = 0.0, 0
-    p = _np_sparsemax(z)
+    p = sparsemax_reference(z)
     for i, r in enumerate(rows):
         if not r:
             continue
@@ -92,7 +79,7 @@ def test_loss_gradient_wrt_logits_is_sparsemax_minus_q():
         if r:
             q[i, r] = 1.0 / len(r)
     labelled = np.array([bool(r) for r in ROWS])
-    expected = (_np_sparsemax(z.detach().numpy()) - q) * labelled[:, None] / labelled.sum()
+    expected = (sparsemax_reference(z.detach().numpy()) - q) * labelled[:, None] / labelled.sum()
     np.testing.assert_allclose(z.grad.numpy(), expected, atol=1e-12)
 
 
@@ -106,7 +93,7 @@ def test_batch_of_empty_rows_has_zero_loss_and_gradient():
 def test_scores_are_sparse_probabilities_and_topk_ranks_by_logits():
     head, h = _head(seed=1, n_labels=40), _hidden(n_rows=8, seed=1)
     p = head.scores(h).detach()
-    np.testing.assert_allclose(p.numpy(), _np_sparsemax(head.output(h).detach().numpy()), atol=1e-12)
+    np.testing.assert_allclose(p.numpy(), sparsemax_reference(head.output(h).detach().numpy()), atol=1e-12)
     torch.testing.assert_close(p.sum(1), torch.ones(8, dtype=torch.float64))
     assert (p == 0).any()  # genuinely sparse at this scale
     idx, val = head.topk(h, 10)
@@ -123,7 +110,7 @@ def test_predict_sets_are_the_support_of_sparsemax_of_t_z(n_rows, n_labels, seed
     head = _head(seed=seed % 1000, n_labels=n_labels, params={"scale": t})
     h = _hidden(n_rows=n_rows, seed=seed)
     sets = head.predict_sets(h).to_csr().toarray() > 0
-    expected = _np_sparsemax(t * head.output(h).detach().numpy()) > 1e-12
+    expected = sparsemax_reference(t * head.output(h).detach().numpy()) > 1e-12
     np.testing.assert_array_equal(sets, expected)
     assert sets.sum(1).min() >= 1  # the support is never empty
 
@@ -147,7 +134,7 @@ def test_tune_picks_the_best_scale_on_the_paper_grid_and_keeps_a_fixed_one():
     labels = _labels(rows, 8)
     Y = labels.to_csr()
     z = head.output(h).detach().numpy()
-    by_scale = {t: micro_f1(Y, sp.csr_matrix((_np_sparsemax(t * z) > 1e-12).astype(np.float32)))
+    by_scale = {t: micro_f1(Y, sp.csr_matrix((sparsemax_reference(t * z) > 1e-12).astype(np.float32)))
                 for t in PAPER_SCALE_GRID}
     best = max(PAPER_SCALE_GRID, key=lambda t: (by_scale[t], -t))  # ties -> first (smallest) grid value
     result = head.tune(h, labels)

@@ -6,6 +6,7 @@ import itertools
 
 import entmax
 import numpy as np
+from _references import sparsemax_reference
 import pytest
 import torch
 from hypothesis import given, settings
@@ -23,21 +24,6 @@ PATH_IDS = ["auto", "sort", "topk", "topk-k1", "topk-k3", "bisect"]
 
 
 # ---------------------------------------------------------------- independent references
-def reference_sort(z: np.ndarray) -> np.ndarray:
-    """Algorithm 1 of Martins & Astudillo, written plainly, one finite row at a time (float64)."""
-    z = np.ascontiguousarray(z, dtype=np.float64)
-    rows = z.reshape(-1, z.shape[-1])
-    out = np.empty_like(rows)
-    for i, row in enumerate(rows):
-        s = np.sort(row)[::-1]
-        cumsum = np.cumsum(s)
-        ranks = np.arange(1, len(s) + 1)
-        k = ranks[1 + ranks * s > cumsum].max()
-        tau = (cumsum[k - 1] - 1) / k
-        out[i] = np.maximum(row - tau, 0)
-    return out.reshape(z.shape)
-
-
 def reference_enumerate(z: np.ndarray) -> np.ndarray:
     """The projection from its KKT conditions: try every support S (tiny K only)."""
     z = np.asarray(z, dtype=np.float64)
@@ -86,7 +72,7 @@ def test_matches_plain_sort_reference_and_entmax(path, n_cols, scale):
     gen = torch.Generator().manual_seed(n_cols)
     z = torch.randn(9, n_cols, generator=gen, dtype=torch.float64) * scale
     p = sparsemax(z, **path)
-    np.testing.assert_allclose(p.numpy(), reference_sort(z.numpy()), atol=1e-12)
+    np.testing.assert_allclose(p.numpy(), sparsemax_reference(z.numpy()), atol=1e-12)
     np.testing.assert_allclose(p.numpy(), entmax.sparsemax(z, dim=-1).numpy(), atol=1e-12)
 
 
@@ -104,7 +90,7 @@ def test_auto_covers_topk_and_the_search_behind_it(flat_scale, flat_rows):
     p = sparsemax(z)
     support = (p > 0).sum(dim=1)
     assert (support[flat] > AUTO_TOPK_K).all() and (support[~flat] < AUTO_TOPK_K).all()
-    np.testing.assert_allclose(p.detach().numpy(), reference_sort(z.detach().numpy()), atol=1e-12)
+    np.testing.assert_allclose(p.detach().numpy(), sparsemax_reference(z.detach().numpy()), atol=1e-12)
     v = torch.randn(z.shape, generator=gen, dtype=torch.float64)
     (grad,) = torch.autograd.grad(p, z, v)
     s = (p > 0).double()
@@ -115,7 +101,7 @@ def test_bisect_falls_back_to_sorting_when_it_does_not_settle(monkeypatch):
     monkeypatch.setattr(simplex, "_MAX_PIVOT_STEPS", 1)
     gen = torch.Generator().manual_seed(2)
     z = torch.randn(6, 500, generator=gen, dtype=torch.float64) * 0.01
-    np.testing.assert_allclose(sparsemax(z, algorithm="bisect").numpy(), reference_sort(z.numpy()), atol=1e-12)
+    np.testing.assert_allclose(sparsemax(z, algorithm="bisect").numpy(), sparsemax_reference(z.numpy()), atol=1e-12)
 
 
 # ---------------------------------------------------------------- special values, on every path
@@ -152,7 +138,7 @@ def _expected_special(z: torch.Tensor) -> np.ndarray:
         else:
             finite = np.isfinite(row)
             shifted = row[finite] - row[finite].max()
-            out[i, finite] = reference_sort(shifted[None])[0]
+            out[i, finite] = sparsemax_reference(shifted[None])[0]
     return out
 
 
@@ -186,7 +172,7 @@ def test_special_values_in_a_wide_batch(path, n_cols):
 def test_any_dim(path, dim):
     z = torch.randn(4, 5, 6, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
     p = sparsemax(z, dim, **path)
-    expected = torch.from_numpy(reference_sort(z.movedim(dim, -1).numpy())).movedim(-1, dim)
+    expected = torch.from_numpy(sparsemax_reference(z.movedim(dim, -1).numpy())).movedim(-1, dim)
     torch.testing.assert_close(p, expected, atol=1e-12, rtol=0)
     assert p.shape == z.shape
     torch.testing.assert_close(p.sum(dim), torch.ones_like(p.sum(dim)))
