@@ -6,7 +6,10 @@ synthetic data (``sparsexc.datasets.synthetic``) for C = 1e3 .. 1e6 in increasin
 ``sparsexc.train.Trainer`` (DDP when 2 processes) for 2 epochs; the second (warm) epoch's examples/s of
 the global batch is reported. Peak memory is each process's RSS high-water mark (``ru_maxrss``) after that
 C; since C grows within a process, it is the peak of the largest C so far, i.e. of this C. Each process
-uses one torch thread, so 2 processes use 2 cores.
+uses one torch thread, so 2 processes use 2 cores. The rows "<head> (label-sharded)" (2 processes only; in
+one process the head is the plain one) train with ``shard_labels=True``: each process holds half the output
+layer and runs the whole batch (model parallel over the labels, docs/distributed.md), so their speed-up is
+against the plain head on 1 process and their point is the memory per rank.
 
 Usage::
 
@@ -35,6 +38,9 @@ def _rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
 
 
+SHARDED = " (label-sharded)"
+
+
 def _worker(head: str, sizes: list[int], n_rows: int, batch_size: int) -> list[dict]:
     import torch
 
@@ -45,14 +51,17 @@ def _worker(head: str, sizes: list[int], n_rows: int, batch_size: int) -> list[d
     from sparsexc.train import Trainer
 
     torch.set_num_threads(1)
-    head_params = {"sampler": "uniform", "num_negatives": 64} if head != "softmax" else {}
+    name = head.removesuffix(SHARDED)
+    head_params = {"sampler": "uniform", "num_negatives": 64} if name != "softmax" else {}
+    if head.endswith(SHARDED):
+        head_params["shard_labels"] = True
     out = []
     for n_labels in sizes:
         split = synthetic(n_rows + 1, N_FEATURES, n_labels, labels_per_sample=2.0, nnz_per_sample=20, seed=0,
                           test_size=1.0 / (n_rows + 1))
         torch.manual_seed(0)
         encoder = SparseEncoder(N_FEATURES, {"hidden_sizes": (HIDDEN,)})
-        model = XCModel(encoder, get_head(head)(HIDDEN, n_labels, head_params))
+        model = XCModel(encoder, get_head(name)(HIDDEN, n_labels, head_params))
         trainer = Trainer(model, dict(epochs=2, batch_size=batch_size, device="cpu", seed=0))
         started = time.perf_counter()
         trainer.fit(split.train.X, split.train.Y)
@@ -72,6 +81,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, help="training rows (default 1024 quick, 4096 full)")
     parser.add_argument("--batch-size", type=int, default=256, help="global batch size (default 256)")
     parser.add_argument("--name", help="results file stem (default scale or scale_quick)")
+    parser.add_argument("--heads", help="comma-separated subset of the rows' heads, e.g. 'softmax,softmax (label-sharded)'")
     args = parser.parse_args()
     from sparsexc._environment import environment_info
     from sparsexc.distributed import spawn
@@ -79,11 +89,14 @@ def main() -> None:
 
     sizes = args.sizes or ([1000, 10_000, 100_000] if args.quick else [1000, 10_000, 100_000, 1_000_000])
     n_rows, batch_size = args.rows or (1024 if args.quick else 4096), args.batch_size
-    heads = ["softmax"] + [h for h in ("sampled-softmax", "negative-sampling") if h in list_heads()]
+    plain = ["softmax"] + [h for h in ("sampled-softmax", "negative-sampling") if h in list_heads()]
+    heads = plain + [h + SHARDED for h in plain]
+    if args.heads:
+        heads = [h for h in heads if h in args.heads.split(",")]
     load_before = os.getloadavg()
     rows = []
     for head in heads:
-        for nproc in (1, 2):
+        for nproc in ((2,) if head.endswith(SHARDED) else (1, 2)):
             for rank_rows in zip(*spawn(_worker, nproc, (head, sizes, n_rows, batch_size))):
                 first = dict(rank_rows[0])
                 first["peak_rss_mib_per_rank"] = [r["peak_rss_mib"] for r in rank_rows]
@@ -93,7 +106,8 @@ def main() -> None:
                       flush=True)
     speed = {(r["head"], r["n_labels"], r["processes"]): r["examples_per_second"] for r in rows}
     for r in rows:
-        r["speedup_vs_1_process"] = round(r["examples_per_second"] / speed[(r["head"], r["n_labels"], 1)], 3)
+        one = speed.get((r["head"].removesuffix(SHARDED), r["n_labels"], 1))
+        r["speedup_vs_1_process"] = round(r["examples_per_second"] / one, 3) if one else None
     result = {"benchmark": "scale", "quick": args.quick, "date": dt.datetime.now(dt.timezone.utc).isoformat(),
               "settings": {"hidden": HIDDEN, "n_features": N_FEATURES, "n_train_rows": n_rows,
                            "batch_size_global": batch_size, "epochs": 2, "timed": "second epoch",
@@ -114,7 +128,7 @@ def main() -> None:
              "|---|---:|---:|---:|---:|---|"]
     for r in rows:
         lines.append(f"| {r['head']} | {r['n_labels']:,} | {r['processes']} | {r['examples_per_second']:.0f} | "
-                     f"{r['speedup_vs_1_process']:.2f} | {', '.join(f'{m:.0f}' for m in r['peak_rss_mib_per_rank'])} |")
+                     f"{r['speedup_vs_1_process'] if r['speedup_vs_1_process'] is not None else '-'} | {', '.join(f'{m:.0f}' for m in r['peak_rss_mib_per_rank'])} |")
     (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -43,6 +43,7 @@ FULL_ROWS = [("K=100", 256, 100, 1.0), ("K=1e3", 256, 1_000, 1.0), ("K=1e4", 256
 QUICK_ROWS = [("K=100", 256, 100, 1.0), ("K=1e3", 256, 1_000, 1.0), ("K=1e4", 256, 10_000, 1.0)]
 THRESHOLD_KS = [16, 32, 64, 128, 256, 512, 1024, 4096, 16384, 65536]
 THRESHOLD_SORT_MAX_K = 4096  # the full sort is far behind above this; not timed there
+DEVICE = torch.device("cpu")  # --device; results of a CUDA run go to sparsemax_speed_cuda.{json,md}
 
 
 def methods(include_entmax_sort: bool) -> dict:
@@ -62,10 +63,12 @@ def median_times(fns: dict, z: torch.Tensor, grad: torch.Tensor, repeats: int) -
     def forward(fn):
         with torch.no_grad():
             fn(z)
+        _sync()
 
     def forward_backward(fn):
         x = z.detach().requires_grad_()
         fn(x).backward(grad)
+        _sync()
 
     times = {name: {"forward": [], "forward_backward": []} for name in fns}
     for name, fn in fns.items():  # warm-up
@@ -80,9 +83,20 @@ def median_times(fns: dict, z: torch.Tensor, grad: torch.Tensor, repeats: int) -
     return {name: {kind: statistics.median(ts) for kind, ts in kinds.items()} for name, kinds in times.items()}
 
 
+def _sync() -> None:
+    # CUDA kernels run asynchronously: wait for them before reading the clock
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize(DEVICE)
+
+
+def _stem() -> str:
+    return "sparsemax_speed" if DEVICE.type == "cpu" else f"sparsemax_speed_{DEVICE.type}"
+
+
 def scores(batch: int, n_cols: int, scale: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    gen = torch.Generator().manual_seed(seed)
-    return torch.randn(batch, n_cols, generator=gen) * scale, torch.randn(batch, n_cols, generator=gen)
+    gen = torch.Generator().manual_seed(seed)  # drawn on the CPU, so every device times the same scores
+    z, grad = torch.randn(batch, n_cols, generator=gen) * scale, torch.randn(batch, n_cols, generator=gen)
+    return z.to(DEVICE), grad.to(DEVICE)
 
 
 def run_rows(rows, repeats: int, seed: int) -> list[dict]:
@@ -141,7 +155,8 @@ def environment() -> dict:
     return {
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": {"cpu": cpu_model(), "logical_cpus": os.cpu_count(), "platform": platform.platform(),
-                    "device": "cpu", "torch_threads": torch.get_num_threads()},
+                    "device": str(DEVICE), "torch_threads": torch.get_num_threads(),
+                    "gpu": torch.cuda.get_device_name(DEVICE) if DEVICE.type == "cuda" else None},
         "versions": {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
                      "entmax": getattr(entmax, "__version__", "unknown"), "sparsexc": sparsexc.__version__},
         "load_average_at_start": list(os.getloadavg()),
@@ -197,14 +212,14 @@ def write_results(result: dict) -> None:
                      for a in algos]
             lines.append(f"| {e['score_scale']} | {e['K']} | {e['mean_support']:.0f} | " + " | ".join(cells) + " |")
         lines.append("")
-    for name, text in (("sparsemax_speed.json", json.dumps(result, indent=2)), ("sparsemax_speed.md", "\n".join(lines))):
+    for name, text in ((f"{_stem()}.json", json.dumps(result, indent=2)), (f"{_stem()}.md", "\n".join(lines))):
         tmp = RESULTS / (name + ".tmp")
         tmp.write_text(text + "\n")
         os.replace(tmp, RESULTS / name)  # atomic
 
 
 def load_saved() -> dict:
-    path = RESULTS / "sparsemax_speed.json"
+    path = RESULTS / f"{_stem()}.json"
     return json.loads(path.read_text()) if path.exists() else {}
 
 
@@ -219,7 +234,17 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-save", action="store_true")
     parser.add_argument("--render", action="store_true", help="only rewrite the .md from the saved .json")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]; CUDA results are written to "
+                        "sparsemax_speed_cuda.json / .md")
+    parser.add_argument("--out", default=None, help="write the JSON/MD into this folder instead of benchmarks/results")
     args = parser.parse_args()
+    global DEVICE, RESULTS
+    DEVICE = torch.device(args.device)
+    if DEVICE.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit(f"--device {args.device}: CUDA is not available on this machine")
+    if args.out:
+        RESULTS = Path(args.out)
+        RESULTS.mkdir(parents=True, exist_ok=True)
     if args.render:
         write_results(load_saved())
         return
@@ -244,7 +269,7 @@ def main() -> None:
         result["environment"]["load_average_at_end"] = list(os.getloadavg())
     if save:
         write_results(result)
-        print(f"wrote {RESULTS / 'sparsemax_speed.json'} and .md")
+        print(f"wrote {RESULTS / (_stem() + '.json')} and .md")
 
 
 if __name__ == "__main__":

@@ -14,13 +14,14 @@ import numbers
 import types
 from typing import Any, ClassVar, TypeVar, Union, get_args, get_origin, get_type_hints
 
-__all__ = ["Params", "EncoderParams", "TrainParams", "OPTIMIZERS", "LR_SCHEDULES", "ACTIVATIONS"]
+__all__ = ["Params", "EncoderParams", "TrainParams", "OPTIMIZERS", "LR_SCHEDULES", "ACTIVATIONS", "PRECISIONS"]
 
 P = TypeVar("P", bound="Params")
 
 OPTIMIZERS: tuple[str, ...] = ("adam", "adamw", "adagrad", "sgd")
 LR_SCHEDULES: tuple[str, ...] = ("constant", "linear", "cosine", "step")
 ACTIVATIONS: tuple[str, ...] = ("relu", "gelu", "tanh", "sigmoid", "elu", "leaky_relu")
+PRECISIONS: tuple[str, ...] = ("float32", "bfloat16")  # TrainParams.precision: autocast dtype of forward + loss
 
 
 def _check_choice(owner: str, name: str, value: Any, allowed: tuple[str, ...]) -> None:
@@ -154,11 +155,20 @@ class EncoderParams(Params):
     output layer (``n_labels x n_features``) is the full-rank linear model. With hidden sizes
     ``(h1, ..., hk)`` the encoder computes ``a(... a(X W1 + b1) ...)`` with activation ``a`` and dropout
     after each hidden layer (so ``dropout`` has no effect on the linear model).
+
+    ``sparse_gradients=True`` gives the weights indexed by feature id sparse gradients: the linear model's
+    output weight (stored transposed, ``n_features x n_labels``, and computed with
+    ``embedding_bag(..., sparse=True)``) or the first hidden layer's ``EmbeddingBag``. A step then reads and
+    updates only the rows of the features present in the batch, instead of the whole matrix; the loss and
+    the gradient are the same as with dense gradients. The optimiser must accept sparse gradients (see
+    :func:`sparsexc.train.optim.build_optimizer`: "adam" becomes lazy Adam, ``torch.optim.SparseAdam``, on
+    those weights). Saved models and checkpoints store the weights in the dense layout either way.
     """
 
     hidden_sizes: tuple[int, ...] = ()
     activation: str = "relu"
     dropout: float = 0.0
+    sparse_gradients: bool = False
 
     def validate(self) -> None:
         for i, h in enumerate(self.hidden_sizes):
@@ -206,6 +216,10 @@ class TrainParams(Params):
         JSON-lines file, one line of metrics per epoch.
     eval_batch_size : int
         Rows per batch when scoring validation data.
+    precision : {"float32", "bfloat16"}
+        "bfloat16": the forward pass and the loss run under ``torch.autocast(device type, torch.bfloat16)``
+        (matrix products in bfloat16; the heads' losses from float32 logits; weights, gradients and optimiser
+        state stay float32). "float32" (default): no autocast.
     """
 
     epochs: int = 30
@@ -228,9 +242,11 @@ class TrainParams(Params):
     progress: bool = False
     log_path: Union[str, None] = None
     eval_batch_size: int = 1024
+    precision: str = "float32"
 
     def validate(self) -> None:
         owner = "TrainParams"
+        _check_choice(owner, "precision", self.precision, PRECISIONS)
         for name in ("epochs", "batch_size", "eval_batch_size", "step_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{owner}: {name}={getattr(self, name)} must be a positive integer")

@@ -24,6 +24,7 @@ from sparsexc.cli._evaluation import table_keys, test_metrics
 from sparsexc.cli._files import environment_info, write_json
 from sparsexc.cli._table import format_metrics_table
 from sparsexc.distributed.context import is_main
+from sparsexc.distributed.sharded import label_sharded
 
 __all__ = ["ESTIMATOR_KEYS", "estimator_kwargs", "train_and_evaluate", "RUN_FILE", "METRICS_FILE", "MODEL_DIR"]
 
@@ -37,9 +38,9 @@ TRAIN_LOG = "train_log.jsonl"
 _RENAMED = {"seed": "random_state", "head_param": "head_params"}
 # CLI options that are passed to the estimator (the rest say where data and outputs go)
 ESTIMATOR_KEYS = (
-    "head", "head_param", "hidden_sizes", "activation", "dropout", "optimizer", "lr", "weight_decay",
+    "head", "head_param", "hidden_sizes", "activation", "dropout", "sparse_gradients", "optimizer", "lr", "weight_decay",
     "lr_schedule", "grad_clip", "epochs", "batch_size", "patience", "val_metric", "validation_fraction",
-    "checkpoint_every", "resume", "device", "seed",
+    "checkpoint_every", "resume", "device", "seed", "precision",
 )  # fmt: skip
 
 
@@ -110,7 +111,10 @@ def train_and_evaluate(
     started = time.perf_counter()
     clf.fit(train.X, train.Y)
     train_seconds = time.perf_counter() - started
-    if not is_main():  # data-parallel run: rank 0 alone saves, evaluates and reports
+    # A data-parallel run: rank 0 alone saves, evaluates and reports. A label-sharded model: every rank
+    # takes part in saving (the shards are gathered on rank 0) and in predicting (each scores its labels).
+    every_rank = label_sharded(clf.model_)
+    if not (is_main() or every_rank):
         return {}
     say(f"trained in {train_seconds:.1f} s; saving to {out / MODEL_DIR}")
     clf.save(out / MODEL_DIR)
@@ -118,6 +122,8 @@ def train_and_evaluate(
     started = time.perf_counter()
     metrics = test_metrics(clf, test.X, test.Y, train.Y)
     eval_seconds = time.perf_counter() - started
+    if not is_main():
+        return {}
     run = {
         "command": command,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),

@@ -9,7 +9,7 @@ import click
 
 from sparsexc.cli._config import merge_config, read_config_file
 from sparsexc.cli._data import data_source
-from sparsexc._params import ACTIVATIONS, LR_SCHEDULES, OPTIMIZERS
+from sparsexc._params import ACTIVATIONS, LR_SCHEDULES, OPTIMIZERS, PRECISIONS
 from sparsexc.cli._types import HEAD_NAME, INT_LIST, KEY_VALUE
 
 __all__ = ["train"]
@@ -32,6 +32,9 @@ _DEFAULT = "default: the estimator's"
 @click.option("--hidden-sizes", type=INT_LIST, help="Hidden layer sizes, e.g. 512,256 ('' = linear model).")
 @click.option("--activation", type=click.Choice(ACTIVATIONS), help=f"Hidden activation ({_DEFAULT}).")
 @click.option("--dropout", type=click.FloatRange(0.0, 1.0, max_open=True), help=f"Dropout rate ({_DEFAULT}).")
+@click.option("--sparse-gradients/--dense-gradients", "sparse_gradients", default=None,
+              help="Row-sparse gradients for the feature-indexed weights (large linear models; 'adam' becomes "
+                   "lazy Adam). Default: dense.")
 @click.option("--optimizer", type=click.Choice(OPTIMIZERS), help=f"Optimiser ({_DEFAULT}).")
 @click.option("--lr", type=click.FloatRange(min=0.0, min_open=True), help=f"Learning rate ({_DEFAULT}).")
 @click.option("--weight-decay", type=click.FloatRange(min=0.0), help=f"Weight decay ({_DEFAULT}).")
@@ -47,6 +50,8 @@ _DEFAULT = "default: the estimator's"
 @click.option("--seed", type=int, help="Random seed (the estimator's random_state).")
 @click.option("--checkpoint-every", type=click.IntRange(min=1), help="Checkpoint every N steps into OUT/checkpoints.")
 @click.option("--resume", is_flag=True, default=False, help="Continue from the checkpoint in OUT/checkpoints.")
+@click.option("--precision", type=click.Choice(PRECISIONS),
+              help="float32, or bfloat16 autocast for the forward pass and loss (default: float32).")
 @click.option("--nproc-per-node", type=click.IntRange(min=1),
               help="Train data-parallel on N processes (torchrun; gloo on CPU, NCCL on GPU). See docs/distributed.md.")
 @click.option("--out", type=click.Path(file_okay=False), help="Output folder (required: flag or config key).")

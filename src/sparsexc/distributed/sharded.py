@@ -8,35 +8,57 @@ stay local; what needs every label goes through a collective:
   maximum :math:`m = \max_r m_r`, then all-reduce :math:`\sum_r \sum_{j \in r} e^{z_j - m}`, so no
   exponential overflows whatever the shards hold;
 * top-k (:func:`sharded_topk`): each shard's top-k, all-gathered and merged (ties to the lower label id,
-  as :func:`sparsexc.heads.base.topk_lower_id_ties`).
+  as :func:`sparsexc.heads.base.topk_lower_id_ties`);
+* logits of given (row, label) pairs (:func:`sharded_pair_logits`): each shard scores the pairs whose label
+  it holds, zeros elsewhere, and an all-reduce assembles the full (P, m) matrix on every rank.
+
+Every function takes ``split``: False makes it the plain one-process computation even inside a process
+group (for a layer that is not sharded), so a head has one code path.
 
 Autograd follows the usual tensor-parallel rules: a value summed over the shards and then used identically
 on every rank back-propagates to each shard unchanged (forward all-reduce, backward identity), and a
 replicated input that every shard uses gets the sum of the shards' gradients (forward identity, backward
 all-reduce).
+
+This module imports nothing from :mod:`sparsexc.heads` at import time (the heads import it), only inside
+functions.
 """
 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import scipy.sparse as sp
 import torch
 import torch.distributed as dist
 from torch import nn
 
-from sparsexc.distributed.context import is_distributed, rank, shard_bounds, world_size
-from sparsexc.heads.base import topk_lower_id_ties
-from sparsexc.heads.labels import LabelBatch
-from sparsexc.heads.layers import OutputLayer
+from sparsexc.distributed.context import all_gather_objects, is_distributed, rank, shard_bounds, world_size
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sparsexc.heads.labels import LabelBatch
+    from sparsexc.heads.layers import OutputLayer
 
 __all__ = [
-    "ShardedOutputLayer", "label_shard", "sharded_logsumexp", "sharded_topk", "sharded_softmax_loss", "sum_over_shards",
-]
+    "ShardedOutputLayer", "label_shard", "sharded_logsumexp", "sharded_softmax", "sharded_topk",
+    "sharded_softmax_loss", "sharded_pair_logits", "sum_over_shards", "gather_columns", "gather_column_sets",
+    "sharded_layers", "label_sharded", "full_state_dict", "INIT_BLOCK",
+]  # fmt: skip
+
+# labels per block of the seeded initialisation: block b is drawn from its own generator, so the full
+# weight matrix is the same whatever the number of shards
+INIT_BLOCK = 4096
 
 
 def label_shard(n_labels: int) -> tuple[int, int]:
     """``[start, stop)`` of the labels this rank holds (all of them without a process group)."""
     return shard_bounds(n_labels, world_size(), rank())
+
+
+def _collective(split: bool) -> bool:
+    return bool(split) and is_distributed()
 
 
 class _SumOverShards(torch.autograd.Function):
@@ -45,8 +67,7 @@ class _SumOverShards(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         y = x.clone()
-        if is_distributed():
-            dist.all_reduce(y, op=dist.ReduceOp.SUM)
+        dist.all_reduce(y, op=dist.ReduceOp.SUM)
         return y
 
     @staticmethod
@@ -69,33 +90,41 @@ class _CopyToShards(torch.autograd.Function):
         return grad
 
 
-def sum_over_shards(x: torch.Tensor) -> torch.Tensor:
+def sum_over_shards(x: torch.Tensor, split: bool = True) -> torch.Tensor:
     """:math:`\\sum_r x_r` on every rank, differentiable (each rank's ``x`` gets the upstream gradient)."""
-    return _SumOverShards.apply(x)
+    return _SumOverShards.apply(x) if _collective(split) else x
 
 
-def sharded_logsumexp(local_logits: torch.Tensor) -> torch.Tensor:
+def sharded_logsumexp(local_logits: torch.Tensor, split: bool = True) -> torch.Tensor:
     r"""Row-wise :math:`\log\sum_j e^{z_j}` over all shards' columns of ``local_logits`` (B, C_r): (B,).
 
     Stable: :math:`m = \max_r \max_{j \in r} z_j` (all-reduce MAX, no gradient needed since the result does
     not depend on it), then :math:`m + \log \sum_r \sum_{j \in r} e^{z_j - m}` (all-reduce SUM). A shard
     with no column contributes :math:`-\infty` to the max and 0 to the sum. The gradient on shard r is the
-    softmax restricted to its columns.
+    softmax restricted to its columns. Without a process group: ``torch.logsumexp``.
     """
     if local_logits.dim() != 2:
         raise ValueError(f"local_logits must be 2-D (B, C_shard); got shape {tuple(local_logits.shape)}")
+    if not _collective(split):
+        return torch.logsumexp(local_logits, dim=1)
     if local_logits.shape[1] == 0:
         m = local_logits.new_full((local_logits.shape[0],), -math.inf)
     else:
         m = local_logits.detach().amax(dim=1)
-    if is_distributed():
-        dist.all_reduce(m, op=dist.ReduceOp.MAX)
+    dist.all_reduce(m, op=dist.ReduceOp.MAX)
     total = sum_over_shards(torch.exp(local_logits - m.unsqueeze(1)).sum(dim=1))
     return m + torch.log(total)
 
 
-def sharded_topk(local_scores: torch.Tensor, k: int, offset: int,
-                 n_labels: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def sharded_softmax(local_logits: torch.Tensor, split: bool = True) -> torch.Tensor:
+    """This shard's columns of the softmax over all C labels: :math:`e^{z_j - \\mathrm{lse}(z)}`, (B, C_r)."""
+    if not _collective(split):
+        return torch.softmax(local_logits, dim=1)
+    return torch.exp(local_logits - sharded_logsumexp(local_logits).unsqueeze(1))
+
+
+def sharded_topk(local_scores: torch.Tensor, k: int, offset: int, n_labels: int | None = None,
+                 split: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Global top-k of scores spread over the shards: (indices (B, k) global label ids, scores (B, k)).
 
     Parameters
@@ -110,10 +139,12 @@ def sharded_topk(local_scores: torch.Tensor, k: int, offset: int,
     and sorts the ``S k`` candidates stably by score. Candidates arrive in rank order and so in increasing
     id among equal scores, hence the merged ties also go to the lower id. No gradient flows through it.
     """
+    from sparsexc.heads.base import topk_lower_id_ties
+
     if k < 1:
         raise ValueError(f"k={k} must be at least 1")
     width = torch.tensor([local_scores.shape[1]], device=local_scores.device)
-    if is_distributed() and n_labels is None:
+    if _collective(split) and n_labels is None:
         dist.all_reduce(width, op=dist.ReduceOp.SUM)
     k = min(int(k), int(width.item()) if n_labels is None else int(n_labels))
     with torch.no_grad():
@@ -121,7 +152,7 @@ def sharded_topk(local_scores: torch.Tensor, k: int, offset: int,
         pad = k - idx.shape[1]
         idx = torch.cat([idx + offset, idx.new_full((idx.shape[0], pad), -1)], dim=1)
         val = torch.cat([val, val.new_full((val.shape[0], pad), -math.inf)], dim=1)
-        if is_distributed():
+        if _collective(split):
             all_idx = [torch.empty_like(idx) for _ in range(world_size())]
             all_val = [torch.empty_like(val) for _ in range(world_size())]
             dist.all_gather(all_idx, idx)
@@ -131,12 +162,14 @@ def sharded_topk(local_scores: torch.Tensor, k: int, offset: int,
         return torch.gather(idx, 1, order), torch.gather(val, 1, order)
 
 
-def sharded_softmax_loss(local_logits: torch.Tensor, labels: LabelBatch, offset: int) -> torch.Tensor:
+def sharded_softmax_loss(local_logits: torch.Tensor, labels: "LabelBatch", offset: int = 0,
+                         split: bool = True) -> torch.Tensor:
     r"""The softmax head's loss (:class:`sparsexc.heads.SoftmaxHead`) from label-sharded logits.
 
     :math:`\frac{1}{n}\sum_{i : |y_i|>0}\big(\log\sum_{j=1}^{C} e^{z_{ij}} - \frac{1}{|y_i|}\sum_{j\in y_i}
     z_{ij}\big)`, the normaliser by :func:`sharded_logsumexp`, the positives' term summed over the shards
-    (each positive lives on exactly one). The same scalar on every rank.
+    (each positive lives on exactly one). The same scalar on every rank. Rows with no label are skipped; a
+    batch of only such rows has loss 0 (keeping the graph).
     """
     sizes = labels.sizes()
     has_labels = sizes > 0
@@ -147,9 +180,63 @@ def sharded_softmax_loss(local_logits: torch.Tensor, labels: LabelBatch, offset:
     ids = labels.indices - offset
     mine = (ids >= 0) & (ids < local_logits.shape[1])  # positives held by this shard
     weight = 1.0 / sizes[rows[mine]].to(local_logits.dtype)
-    target_term = sum_over_shards((local_logits[rows[mine], ids[mine]] * weight).sum())
-    normaliser = sharded_logsumexp(local_logits)[has_labels].sum()
+    target_term = sum_over_shards((local_logits[rows[mine], ids[mine]] * weight).sum(), split)
+    normaliser = sharded_logsumexp(local_logits, split)[has_labels].sum()
     return (normaliser - target_term) / n_rows
+
+
+def gather_columns(local: torch.Tensor, n_labels: int, split: bool = True) -> torch.Tensor:
+    """The (B, C) matrix whose columns the shards hold as ``local`` (B, C_r): all-gathered, no gradient.
+
+    Shards differ in width by at most one; each is padded to ``ceil(C / S)`` columns for the all-gather.
+    Only for moderate C (every rank ends up with all B x C entries). Without a process group: ``local``.
+    """
+    if not _collective(split):
+        return local
+    S = world_size()
+    width = -(-n_labels // S)
+    with torch.no_grad():
+        padded = local.new_zeros(local.shape[0], width)
+        padded[:, : local.shape[1]] = local
+        parts = [torch.empty_like(padded) for _ in range(S)]
+        dist.all_gather(parts, padded.contiguous())
+        return torch.cat([p[:, : b - a] for p, (a, b) in zip(parts, (shard_bounds(n_labels, S, r) for r in range(S)))],
+                         dim=1)
+
+
+def gather_column_sets(local_mask: torch.Tensor, n_labels: int) -> sp.csr_matrix:
+    """Label sets from each shard's boolean (B, C_r) membership mask: a CSR 0/1 float32 (B, C).
+
+    Each rank sends only its set entries (a sparse matrix), so the cost is the size of the sets, not B x C.
+    """
+    local = sp.csr_matrix(local_mask.detach().cpu().numpy(), dtype=np.float32)
+    parts = all_gather_objects(local)
+    out = sp.hstack(parts, format="csr") if len(parts) > 1 else parts[0]
+    if out.shape[1] != n_labels:
+        raise ValueError(f"the shards' sets have {out.shape[1]} columns; expected n_labels={n_labels}")
+    return sp.csr_matrix(out, dtype=np.float32)
+
+
+def sharded_pair_logits(layer: "ShardedOutputLayer", hidden: torch.Tensor, rows: torch.Tensor,
+                        label_ids: torch.Tensor) -> torch.Tensor:
+    r"""Logits :math:`z_{pj} = w_{\ell_{pj}}^\top h_{r_p} + b_{\ell_{pj}}` of labels ``label_ids`` (P, m) for rows
+    ``rows`` (P,), with the weights spread over the shards: (P, m), the same on every rank.
+
+    Shard r scores only the entries whose label it holds (with :func:`sparsexc.heads.pairs.pair_logits_of`,
+    one label per entry), scatters them into a (P, m) matrix of zeros, and the matrices are summed over the
+    shards (each entry is held by exactly one). The backward pass hands every shard the full upstream
+    gradient; its entries' share reaches its weights (and, through the replicated ``hidden``, the all-reduced
+    input gradient).
+    """
+    from sparsexc.heads.pairs import pair_logits_of
+
+    mine = layer.owns(label_ids)
+    where = torch.nonzero(mine, as_tuple=True)
+    local_ids = (label_ids[where] - layer.start).unsqueeze(1)
+    hidden = layer._input(hidden)
+    own = pair_logits_of(layer.weight, layer.bias, hidden, rows[where[0]], local_ids).squeeze(1)
+    out = torch.zeros(label_ids.shape, dtype=own.dtype, device=own.device).index_put((where[0], where[1]), own)
+    return sum_over_shards(out)
 
 
 class ShardedOutputLayer(nn.Module):
@@ -159,8 +246,11 @@ class ShardedOutputLayer(nn.Module):
     :func:`label_shard`. ``forward``/``forward_subset`` have :class:`sparsexc.heads.OutputLayer`'s contract
     restricted to the shard: ``forward(H)`` gives the (B, C_r) local scores, ``forward_subset(H, ids)`` the
     scores of global label ids that this shard holds (other ids are an error; see :meth:`owns`). Combine
-    shards with :func:`sharded_logsumexp`, :func:`sharded_topk` and :func:`sharded_softmax_loss`.
-    ``H`` may be dense (then its gradient is summed over the shards) or ``torch.sparse_csr``.
+    shards with :func:`sharded_logsumexp`, :func:`sharded_topk`, :func:`sharded_softmax_loss` and
+    :func:`sharded_pair_logits`. ``H`` may be dense (then its gradient is summed over the shards) or
+    ``torch.sparse_csr``. Parameter names are ``OutputLayer``'s (``weight``, ``bias``), and
+    ``load_state_dict`` also accepts the full (C, in_dim) / (C,) tensors and keeps this shard's rows, so an
+    unsharded state loads into any number of shards (and a one-process layer, ``S = 1``, is the whole layer).
 
     Parameters
     ----------
@@ -168,9 +258,11 @@ class ShardedOutputLayer(nn.Module):
         Input width and the total number of labels C.
     bias : bool
     seed : int
-        Shard r's weights are drawn uniform in :math:`\pm 1/\sqrt{in\_dim}` from a generator seeded with
-        ``(seed, r)``, so each rank can build its slice without ever holding the whole matrix. Use
-        :meth:`from_full` to slice an existing layer instead.
+        The weights are uniform in :math:`\pm 1/\sqrt{in\_dim}` (``torch.nn.Linear``'s rule); the labels are
+        cut into blocks of :data:`INIT_BLOCK` and block b is drawn from a generator seeded with
+        ``seed * 1_000_003 + b``, so each rank builds its slice without ever holding the whole matrix and
+        the full matrix is the same for every number of shards. Use :meth:`from_full` to slice an existing
+        layer instead. The bias starts at 0.
     """
 
     def __init__(self, in_dim: int, n_labels: int, bias: bool = True, seed: int = 0) -> None:
@@ -178,15 +270,13 @@ class ShardedOutputLayer(nn.Module):
         if in_dim < 1 or n_labels < 1:
             raise ValueError(f"ShardedOutputLayer: in_dim and n_labels must be positive; got {in_dim}, {n_labels}")
         self.in_dim, self.n_labels = int(in_dim), int(n_labels)
+        self.n_shards, self.index = world_size(), rank()
         self.start, self.stop = label_shard(self.n_labels)
-        generator = torch.Generator().manual_seed(int(seed) * 1_000_003 + rank())
-        bound = 1.0 / math.sqrt(self.in_dim)
-        weight = (torch.rand(self.stop - self.start, self.in_dim, generator=generator) * 2 - 1) * bound
-        self.weight = nn.Parameter(weight)
+        self.weight = nn.Parameter(_block_uniform(self.start, self.stop, self.in_dim, int(seed)))
         self.bias = nn.Parameter(torch.zeros(self.stop - self.start)) if bias else None
 
     @classmethod
-    def from_full(cls, layer: OutputLayer) -> "ShardedOutputLayer":
+    def from_full(cls, layer: "OutputLayer") -> "ShardedOutputLayer":
         """This rank's slice of an unsharded ``layer`` (a copy; ``layer`` is left alone)."""
         out = cls(layer.in_dim, layer.n_out, bias=layer.bias is not None)
         out.to(device=layer.weight.device, dtype=layer.weight.dtype)  # copy at full precision
@@ -196,21 +286,30 @@ class ShardedOutputLayer(nn.Module):
                 out.bias.copy_(layer.bias[out.start : out.stop])
         return out
 
+    @property
+    def is_split(self) -> bool:
+        """Whether the labels are really spread over several ranks (False for the one-shard layer)."""
+        return self.n_shards > 1
+
     def owns(self, output_ids: torch.Tensor) -> torch.Tensor:
         """Boolean mask of the global ids held by this shard."""
         return (output_ids >= self.start) & (output_ids < self.stop)
 
     def _input(self, hidden: torch.Tensor) -> torch.Tensor:
-        if hidden.layout == torch.strided and hidden.requires_grad:
+        if self.is_split and hidden.layout == torch.strided and hidden.requires_grad:
             return _CopyToShards.apply(hidden)
         return hidden
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         """Scores of this shard's labels, dense (B, C_r)."""
+        from sparsexc.heads.layers import OutputLayer
+
         return OutputLayer._affine(self._input(hidden), self.weight, self.bias)
 
     def forward_subset(self, hidden: torch.Tensor, output_ids: torch.Tensor) -> torch.Tensor:
         """Scores of the global label ids ``output_ids`` (LongTensor (m,), all held here): dense (B, m)."""
+        from sparsexc.heads.layers import OutputLayer
+
         if not bool(self.owns(output_ids).all()):
             raise ValueError(f"output_ids must lie in this shard's labels [{self.start}, {self.stop})")
         local = output_ids - self.start
@@ -219,8 +318,61 @@ class ShardedOutputLayer(nn.Module):
 
     def topk(self, hidden: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Global top-k label ids and scores of ``hidden`` (same on every rank)."""
-        return sharded_topk(self(hidden), k, self.start, self.n_labels)
+        return sharded_topk(self(hidden), k, self.start, self.n_labels, self.is_split)
 
     def logsumexp(self, hidden: torch.Tensor) -> torch.Tensor:
         """:math:`\\log\\sum_{j=1}^{C} e^{z_j}` per row (same on every rank), differentiable."""
-        return sharded_logsumexp(self(hidden))
+        return sharded_logsumexp(self(hidden), self.is_split)
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: Any, **kwargs: Any) -> None:
+        # a full (unsharded) tensor is cut to this shard's rows before the usual shape-checked copy
+        for name in ("weight", "bias"):
+            key = prefix + name
+            value = state_dict.get(key)
+            if value is not None and value.dim() >= 1 and value.shape[0] == self.n_labels != self.stop - self.start:
+                state_dict[key] = value[self.start : self.stop]
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
+def _block_uniform(start: int, stop: int, in_dim: int, seed: int) -> torch.Tensor:
+    # rows [start, stop) of the (C, in_dim) matrix drawn block by block (see ShardedOutputLayer's seed)
+    bound = 1.0 / math.sqrt(in_dim)
+    parts = []
+    for block in range(start // INIT_BLOCK, -(-stop // INIT_BLOCK)):
+        generator = torch.Generator().manual_seed(seed * 1_000_003 + block)
+        first = block * INIT_BLOCK
+        rows = torch.rand(INIT_BLOCK, in_dim, generator=generator)[max(start, first) - first : stop - first]
+        parts.append((rows * 2 - 1) * bound)
+    return torch.cat(parts) if parts else torch.empty(0, in_dim)
+
+
+def sharded_layers(module: nn.Module) -> dict[str, ShardedOutputLayer]:
+    """The :class:`ShardedOutputLayer` s inside ``module`` by their name prefix (``"head.output."``)."""
+    return {(name + "." if name else ""): m for name, m in module.named_modules() if isinstance(m, ShardedOutputLayer)}
+
+
+def label_sharded(module: nn.Module) -> bool:
+    """Whether ``module`` holds a label-sharded layer split over several ranks (model-parallel training)."""
+    return any(layer.is_split for layer in sharded_layers(module).values())
+
+
+def full_state_dict(module: nn.Module, dst: int = 0) -> dict[str, torch.Tensor] | None:
+    """``module.state_dict()`` with every sharded layer's tensors gathered whole, on rank ``dst`` (CPU).
+
+    A collective: every rank must call it. Returns None on the other ranks. Needs the full layer to fit in
+    ``dst``'s memory ("gather when it fits"); checkpoints never gather (see
+    :mod:`sparsexc.train.checkpoint`).
+    """
+    state = {k: v.detach().cpu() for k, v in module.state_dict().items()}
+    if not label_sharded(module):
+        return state if rank() == dst else None
+    sharded = {prefix + name for prefix, layer in sharded_layers(module).items() for name in ("weight", "bias")
+               if getattr(layer, name) is not None}
+    mine = {k: state[k] for k in sorted(sharded)}
+    parts: list[Any] = [None] * world_size() if rank() == dst else None  # type: ignore[assignment]
+    dist.gather_object(mine, parts, dst=dst)
+    if rank() != dst:
+        return None
+    for key in sorted(sharded):
+        state[key] = torch.cat([p[key] for p in parts])
+    return state

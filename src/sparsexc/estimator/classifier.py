@@ -12,6 +12,7 @@ from sklearn.base import BaseEstimator
 
 from sparsexc._params import EncoderParams, TrainParams
 from sparsexc._sparse import as_features, as_label_matrix
+from sparsexc.distributed.sharded import full_state_dict
 from sparsexc.estimator.serialization import read_model_dir, write_model_dir
 from sparsexc.heads import get_head, list_heads
 from sparsexc.heads._metric_bridge import evaluate
@@ -54,6 +55,15 @@ class XCClassifier(BaseEstimator):
         Seeds the validation split, the initial weights, the data order and dropout.
     verbose : bool
         Progress bar and one line per epoch.
+    sparse_gradients : bool
+        Row-sparse gradients for the weights indexed by feature id (the linear model's output weight, or the
+        first hidden layer): a step touches only the features present in its batch; "adam" then means lazy
+        Adam (``torch.optim.SparseAdam``) on those weights and ``weight_decay`` must be 0. For linear models
+        with a large ``n_features x n_labels`` output (see :class:`sparsexc._params.EncoderParams`).
+
+    precision : {"float32", "bfloat16"}
+        "bfloat16" trains under ``torch.autocast`` with bfloat16 matrix products (losses in float32; see
+        :class:`sparsexc._params.TrainParams`); prediction runs in float32.
 
     Attributes
     ----------
@@ -89,6 +99,8 @@ class XCClassifier(BaseEstimator):
         device: str = "auto",
         random_state: int = 0,
         verbose: bool = False,
+        sparse_gradients: bool = False,
+        precision: str = "float32",
     ) -> None:
         self.head = head
         self.head_params = head_params
@@ -112,6 +124,8 @@ class XCClassifier(BaseEstimator):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.sparse_gradients = sparse_gradients
+        self.precision = precision
 
     # -- settings -----------------------------------------------------------------------------------------
     def _head_class(self) -> type:
@@ -128,7 +142,8 @@ class XCClassifier(BaseEstimator):
             raise ValueError(f"head_params must be a dict or None; got {type(self.head_params).__name__}")
         head_params = head_cls.Params.from_dict(self.head_params)
         encoder = EncoderParams.from_dict(
-            {"hidden_sizes": self.hidden_sizes, "activation": self.activation, "dropout": self.dropout})
+            {"hidden_sizes": self.hidden_sizes, "activation": self.activation, "dropout": self.dropout,
+             "sparse_gradients": self.sparse_gradients})
         if isinstance(self.random_state, bool) or not isinstance(self.random_state, (int, np.integer)):
             raise ValueError(f"random_state must be an integer; got {self.random_state!r}")
         if not (isinstance(self.validation_fraction, (int, float)) and 0.0 <= self.validation_fraction < 1.0):
@@ -143,7 +158,7 @@ class XCClassifier(BaseEstimator):
             "weight_decay": self.weight_decay, "lr_schedule": self.lr_schedule, "grad_clip": self.grad_clip,
             "patience": self.patience, "val_metric": self.val_metric, "checkpoint_every": self.checkpoint_every,
             "seed": int(self.random_state), "device": self.device, "progress": bool(self.verbose),
-            "log_path": self.log_path,
+            "log_path": self.log_path, "precision": self.precision,
         })
         return head_cls, head_params, encoder, train
 
@@ -244,8 +259,15 @@ class XCClassifier(BaseEstimator):
 
     # -- persistence --------------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Save to the folder ``path``: ``model.safetensors`` (weights) and ``config.json`` (everything else)."""
+        """Save to the folder ``path``: ``model.safetensors`` (weights) and ``config.json`` (everything else).
+
+        Inside a process group rank 0 writes. A label-sharded head's output layer is gathered whole on rank 0
+        first (every rank must call ``save`` then), so the folder loads in one process like any other.
+        """
         self._check_fitted()
+        state = full_state_dict(self.model_)  # a collective for label-sharded models; None on ranks > 0
+        if state is None:
+            return
         params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params(deep=False).items()}
         config = {
             "library": "sparsexc",
@@ -258,7 +280,7 @@ class XCClassifier(BaseEstimator):
             "best_epoch": self.best_epoch_,
             "tuned": self.tuned_,
         }
-        write_model_dir(path, self.model_.state_dict(), config)
+        write_model_dir(path, state, config)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], device: str | None = None) -> "XCClassifier":

@@ -9,9 +9,8 @@ import scipy.sparse as sp
 import torch
 
 from sparsexc._params import Params, _check_choice
-from sparsexc.heads.base import ScalarTunedHead
+from sparsexc.heads._label_sharded import LabelShardedHead, full_precision, output_layer
 from sparsexc.heads.labels import LabelBatch
-from sparsexc.heads.layers import OutputLayer
 from sparsexc.heads.pairs import pair_logits
 from sparsexc.heads.softmax import T_GRID
 from sparsexc.samplers import FrequencySampler, Sampler, TreeSampler, UniformSampler, list_samplers
@@ -40,6 +39,11 @@ class SampledHeadParams(Params):
         The frequency sampler's ``power``.
     threshold : float or None
         The ``t`` of the set rule ``{j : softmax(scores)_j > t / C}``; None: tuned on validation data.
+    shard_labels : bool
+        Split the output layer by label over the ranks of the running ``torch.distributed`` group. Every rank
+        draws the same positives and negatives (torch's generator is seeded alike on every rank) and scores
+        the pairs whose label it holds; the (P, 1 + n) logits are assembled by all-reduce, so the loss equals
+        the unsharded head's at the same seed. No effect in one process. See ``docs/distributed.md``.
     """
 
     sampler: str = "tree"
@@ -52,6 +56,7 @@ class SampledHeadParams(Params):
     sampler_seed: int = 0
     frequency_power: float = 1.0
     threshold: Union[float, None] = None
+    shard_labels: bool = False
 
     def validate(self) -> None:
         owner = type(self).__name__
@@ -79,10 +84,11 @@ def _make_sampler(in_dim: int, n_labels: int, p: SampledHeadParams) -> Sampler:
     return UniformSampler(in_dim, n_labels)
 
 
-class SampledHead(ScalarTunedHead):
-    """Base of heads trained on sampled labels: an :class:`OutputLayer` plus a :class:`Sampler`.
+class SampledHead(LabelShardedHead):
+    """Base of heads trained on sampled labels: an :class:`OutputLayer` (or this rank's
+    :class:`sparsexc.distributed.ShardedOutputLayer`) plus a :class:`Sampler` (replicated on every rank).
 
-    Subclasses implement ``loss`` and ``scores``; the set rule is ``{j : softmax(scores)_j > t / C}`` with t
+    Subclasses implement ``loss`` and ``local_logits``; the set rule is ``{j : softmax(scores)_j > t / C}`` with t
     tuned on the softmax head's grid, since both heads' scores are logits defined up to a per-row constant.
     """
 
@@ -94,7 +100,7 @@ class SampledHead(ScalarTunedHead):
 
     def __init__(self, in_dim: int, n_labels: int, params: SampledHeadParams | dict | None = None) -> None:
         super().__init__(in_dim, n_labels, params)
-        self.output = OutputLayer(in_dim, n_labels)
+        self.output = output_layer(in_dim, n_labels, self.params.shard_labels)
         self.sampler = _make_sampler(in_dim, n_labels, self.params)
 
     def prepare(self, X: sp.csr_matrix, Y: sp.csr_matrix) -> None:
@@ -133,13 +139,10 @@ class SampledHead(ScalarTunedHead):
             return None
         negatives, neg_log_q = self.sampler.sample(hidden, self.params.num_negatives, rows=rows)
         pos_log_q = self.sampler.log_prob(hidden, positives[:, None], rows=rows)
-        logits = pair_logits(self.output, hidden, rows, torch.cat([positives[:, None], negatives], dim=1))
+        # float32 under bfloat16 autocast; a split layer assembles the pairs' logits over the shards
+        logits = full_precision(pair_logits(self.output, hidden, rows, torch.cat([positives[:, None], negatives], dim=1)))
         return rows, negatives, logits, torch.cat([pos_log_q, neg_log_q], dim=1).to(logits.dtype)
 
     def empty_loss(self) -> torch.Tensor:
         """Zero that keeps the graph: the loss of a batch without any positive pair."""
         return self.output.bias.sum() * 0.0
-
-    def set_scores(self, hidden: torch.Tensor) -> torch.Tensor:
-        # softmax of the logits, times C: the rule {j : p_j > t / C} thresholds C p at t
-        return torch.softmax(self.scores(hidden), dim=1) * self.n_labels

@@ -41,7 +41,9 @@ class OutputLayer(nn.Module):
     @staticmethod
     def _affine(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
         if hidden.layout == torch.sparse_csr:
-            out = hidden @ weight.t()
+            # sparse @ dense has no bfloat16 kernel on CPU and gains little from it: float32 under autocast too
+            with torch.autocast(device_type=hidden.device.type, enabled=False):
+                out = hidden @ weight.t()
         else:
             out = hidden.matmul(weight.t())
         return out + bias if bias is not None else out

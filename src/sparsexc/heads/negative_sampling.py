@@ -61,7 +61,11 @@ class NegativeSamplingHead(SampledHead):
         n_rows = int((labels.sizes() > 0).sum())
         return (positive_term + negative_term).sum() / n_rows
 
-    def scores(self, hidden: torch.Tensor) -> torch.Tensor:
-        """Corrected logits :math:`\\xi_y(x) + \\log p_n(y|x)` of all labels, (B, C)."""
+    def local_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Corrected logits :math:`\\xi_y(x) + \\log p_n(y|x)` of this rank's labels, (B, C_r); the scores.
+
+        The sampler is replicated, so a split layer's rank evaluates :math:`\\log p_n` of all C labels and keeps
+        its own columns (O(B C) per rank: prediction on moderate C, like ``scores``)."""
         logits = self.output(hidden)
-        return logits + self.sampler.log_prob_all(hidden).to(logits.dtype)
+        start, stop = self.label_range
+        return logits + self.sampler.log_prob_all(hidden)[:, start:stop].to(logits.dtype)

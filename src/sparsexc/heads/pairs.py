@@ -6,18 +6,30 @@ import torch
 
 from sparsexc.heads.layers import OutputLayer
 
-__all__ = ["pair_logits"]
+__all__ = ["pair_logits", "pair_logits_of"]
 
 
 def pair_logits(layer: OutputLayer, hidden: torch.Tensor, rows: torch.Tensor, label_ids: torch.Tensor) -> torch.Tensor:
+    r"""Logits of the pairs (``rows[p]``, ``label_ids[p, j]``), (P, m), from ``layer``'s weights (see
+    :func:`pair_logits_of`). A :class:`sparsexc.distributed.ShardedOutputLayer` split over several ranks is
+    scored by :func:`sparsexc.distributed.sharded_pair_logits` (each shard its own labels, summed over the
+    shards), so the result is the same (P, m) matrix on every rank."""
+    from sparsexc.distributed.sharded import ShardedOutputLayer, sharded_pair_logits
+
+    if isinstance(layer, ShardedOutputLayer) and layer.is_split:
+        return sharded_pair_logits(layer, hidden, rows, label_ids)
+    return pair_logits_of(layer.weight, layer.bias, hidden, rows, label_ids)
+
+
+def pair_logits_of(weight: torch.Tensor, bias: torch.Tensor | None, hidden: torch.Tensor, rows: torch.Tensor,
+                   label_ids: torch.Tensor) -> torch.Tensor:
     r"""Logits :math:`z_{p j} = w_{\ell_{pj}}^\top h_{r_p} + b_{\ell_{pj}}` of labels ``label_ids`` (P, m) for rows ``rows`` (P,).
 
     Unlike :meth:`OutputLayer.forward_subset` (one label set shared by the batch), every pair has its own m
     labels. Dense ``hidden`` (B, in_dim): O(P m in_dim). ``torch.sparse_csr`` ``hidden`` (the linear model's raw
     features): only the stored entries of each row are read, O(P m nnz(row)), and W is never gathered whole.
-    Differentiable with respect to the layer's weights (and to dense ``hidden``).
+    Differentiable with respect to ``weight`` (C, in_dim), ``bias`` (C,) (and to dense ``hidden``).
     """
-    weight, bias = layer.weight, layer.bias
     P, m = label_ids.shape
     if hidden.layout == torch.sparse_csr:
         crow, col, val = hidden.crow_indices(), hidden.col_indices(), hidden.values()

@@ -53,8 +53,8 @@ class SampledSoftmaxHead(SampledHead):
         weight = 1.0 / sizes[rows].to(logits.dtype) if self.params.positives == "all" else torch.ones_like(per_pair)
         return (weight * per_pair).sum() / int((sizes > 0).sum())
 
-    def scores(self, hidden: torch.Tensor) -> torch.Tensor:
-        """Logits :math:`\\xi_y(x)` of all labels, (B, C)."""
+    def local_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Logits :math:`\\xi_y(x)` of this rank's labels, (B, C_r) (all labels in one process); the scores."""
         return self.output(hidden)
 
 

@@ -9,9 +9,10 @@ import numpy as np
 import torch
 
 from sparsexc._params import Params
-from sparsexc.heads.base import ScalarTunedHead, register_head
+from sparsexc.distributed.sharded import sharded_softmax, sharded_softmax_loss
+from sparsexc.heads._label_sharded import LabelShardedHead, full_precision, output_layer
+from sparsexc.heads.base import register_head
 from sparsexc.heads.labels import LabelBatch
-from sparsexc.heads.layers import OutputLayer
 
 __all__ = ["SoftmaxHead", "SoftmaxHeadParams"]
 
@@ -26,9 +27,14 @@ class SoftmaxHeadParams(Params):
     threshold : float or None
         The ``t`` of the set rule ``{j : p_j > t / C}``. None (default): tuned on validation data over a
         geometric grid from 0.05 to 50 (1.0 until tuned); a number fixes it.
+    shard_labels : bool
+        Split the output layer over the ranks of the running ``torch.distributed`` group by label (each
+        rank holds C/S labels; normaliser by all-reduce, top-k by all-gather; see ``docs/distributed.md``).
+        No effect in one process.
     """
 
     threshold: Union[float, None] = None
+    shard_labels: bool = False
 
     def validate(self) -> None:
         if self.threshold is not None and not self.threshold > 0.0:
@@ -36,14 +42,16 @@ class SoftmaxHeadParams(Params):
 
 
 @register_head
-class SoftmaxHead(ScalarTunedHead):
+class SoftmaxHead(LabelShardedHead):
     r"""Multinomial logistic regression against the label proportions :math:`q = y / |y|`.
 
     Logits :math:`z = W h + b`, :math:`p = \mathrm{softmax}(z)`; loss per row
     :math:`-\sum_j q_j \log p_j = \log\sum_k e^{z_k} - \frac{1}{|y|}\sum_{j \in y} z_j`, averaged over the
     rows that have at least one label (rows with no label carry no target distribution and are skipped;
     a batch of only such rows has loss 0). Scores are :math:`p`; the predicted set is
-    :math:`\{j : p_j > t / C\}` with :math:`t` tuned on validation data.
+    :math:`\{j : p_j > t / C\}` with :math:`t` tuned on validation data. The loss is computed in float32
+    under bfloat16 autocast. With ``shard_labels`` the layer is split by label over the ranks
+    (:class:`sparsexc.heads._label_sharded.LabelShardedHead`), the normaliser by all-reduce.
     """
 
     name = "softmax"
@@ -55,24 +63,15 @@ class SoftmaxHead(ScalarTunedHead):
 
     def __init__(self, in_dim: int, n_labels: int, params: SoftmaxHeadParams | dict | None = None) -> None:
         super().__init__(in_dim, n_labels, params)
-        self.output = OutputLayer(in_dim, n_labels)
+        self.output = output_layer(in_dim, n_labels, self.params.shard_labels)
 
     def loss(self, hidden: torch.Tensor, labels: LabelBatch) -> torch.Tensor:
-        logits = self.output(hidden)
-        sizes = labels.sizes()
-        has_labels = sizes > 0
-        n_rows = int(has_labels.sum())
-        if n_rows == 0:
-            return logits.sum() * 0.0  # keeps the graph; no target distribution in this batch
-        rows = labels.row_ids()
-        weight = 1.0 / sizes[rows].to(logits.dtype)  # q_j = 1/|y| on the positives
-        target_term = (logits[rows, labels.indices] * weight).sum()
-        normaliser = torch.logsumexp(logits, dim=1)[has_labels].sum()
-        return (normaliser - target_term) / n_rows
+        # float32 logits: logsumexp in bfloat16 would lose the small differences the gradient needs
+        return sharded_softmax_loss(full_precision(self.output(hidden)), labels, self.label_range[0], self.is_split)
 
-    def scores(self, hidden: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.output(hidden), dim=1)
+    def local_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.output(hidden)
 
-    def set_scores(self, hidden: torch.Tensor) -> torch.Tensor:
-        # p_j > t/C  <=>  C p_j > t: the rule thresholds C p
-        return self.scores(hidden) * self.n_labels
+    def local_scores(self, hidden: torch.Tensor) -> torch.Tensor:
+        r"""Probabilities :math:`p = \mathrm{softmax}(z)` of this rank's labels (normalised over all C)."""
+        return sharded_softmax(self.local_logits(hidden), self.is_split)

@@ -24,7 +24,6 @@ import torch
 from sparsexc._sparse import as_features
 from sparsexc.latent._vae_network import LIKELIHOODS, VAENetwork
 from sparsexc.latent.schedules import RelaxationParams
-from sparsexc.models.batch import FeatureBatch
 
 __all__ = ["SparseVAE", "GaussianVAE", "VAEParams"]
 
@@ -140,7 +139,9 @@ class _VAEBase:
         self._check_fitted()
         X = as_features(X, name="X", n_features=self.n_features_in_)
         D = self.params.latent_dim
-        codes, supports = [torch.zeros(0, D)], [torch.zeros(0, D, dtype=torch.bool)]  # cat needs one part
+        device = next(self.network_.parameters()).device
+        codes = [torch.zeros(0, D, device=device)]  # cat needs one part
+        supports = [torch.zeros(0, D, dtype=torch.bool, device=device)]
         with torch.no_grad():
             for start in range(0, X.shape[0], batch_size):
                 code, support = self.network_.code(_batch(X[start : start + batch_size]))
@@ -231,6 +232,9 @@ class GaussianVAE(_VAEBase):
 
 
 def _batch(rows: sp.csr_matrix) -> torch.Tensor:
+    # imported here: sparsexc.models imports the heads, whose sdlgm head imports this package
+    from sparsexc.models.batch import FeatureBatch
+
     return FeatureBatch.from_csr(rows).to_sparse_csr()
 
 

@@ -10,6 +10,7 @@ from torch import nn
 
 from sparsexc._params import EncoderParams
 from sparsexc.models.batch import FeatureBatch
+from sparsexc.models.sparse_output import mark_sparse_gradient
 
 __all__ = ["SparseEncoder"]
 
@@ -35,6 +36,10 @@ class SparseEncoder(nn.Module):
     returns the batch as a ``torch.sparse_csr`` (B, n_features) tensor, ``out_dim = n_features``, and the
     head's output layer (``n_labels x n_features`` + bias) is the full-rank linear model.
 
+    With ``params.sparse_gradients`` the first layer's table gets row-sparse gradients
+    (``embedding_bag(..., sparse=True)``: only the rows of the features in the batch); for the linear model
+    :class:`~sparsexc.models.XCModel` swaps the head's output layer for the sparse-gradient one instead.
+
     Parameters
     ----------
     n_features : int
@@ -58,6 +63,8 @@ class SparseEncoder(nn.Module):
         bound = 1.0 / math.sqrt(self.n_features)  # torch.nn.Linear's rule for a layer with n_features inputs
         nn.init.uniform_(self.embedding.weight, -bound, bound)
         self.first_bias = nn.Parameter(torch.zeros(sizes[0]))
+        if self.params.sparse_gradients:
+            self.embedding.weight = mark_sparse_gradient(self.embedding.weight)
         layers: list[nn.Module] = [_ACTIVATIONS[self.params.activation]()]
         if self.params.dropout > 0:
             layers.append(nn.Dropout(self.params.dropout))
@@ -80,7 +87,8 @@ class SparseEncoder(nn.Module):
         if self.embedding is None:
             return batch.to_sparse_csr()
         first = F.embedding_bag(batch.indices, self.embedding.weight, batch.offsets, mode="sum",
-                                per_sample_weights=batch.values, include_last_offset=True)
+                                per_sample_weights=batch.values, include_last_offset=True,
+                                sparse=self.params.sparse_gradients)
         return self.mlp(first + self.first_bias)
 
     def config(self) -> dict:

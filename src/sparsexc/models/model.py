@@ -14,6 +14,7 @@ from sparsexc.heads import Head, build_head
 from sparsexc.heads.labels import LabelBatch
 from sparsexc.models.batch import FeatureBatch
 from sparsexc.models.encoder import SparseEncoder
+from sparsexc.models.sparse_output import use_sparse_output_layers
 
 __all__ = ["XCModel", "MAX_BATCH_SCORES"]
 
@@ -22,6 +23,10 @@ MAX_BATCH_SCORES = 2**25  # 32M float32 scores (128 MB) per inference batch
 
 class XCModel(nn.Module):
     """``head(encoder(X))``: a sparse encoder followed by an output head.
+
+    For the linear model (``encoder.is_identity``) with ``EncoderParams.sparse_gradients``, the head's output
+    layers over the raw features become :class:`~sparsexc.models.sparse_output.SparseGradientOutputLayer`
+    (same weights, transposed storage, row-sparse gradients).
 
     The numpy-facing helpers run in eval mode without gradients, batch the rows of a CSR matrix, and
     return numpy / scipy results on the CPU.
@@ -33,6 +38,9 @@ class XCModel(nn.Module):
             raise ValueError(f"head.in_dim={head.in_dim} does not match encoder.out_dim={encoder.out_dim}")
         self.encoder = encoder
         self.head = head
+        if encoder.is_identity and encoder.params.sparse_gradients:
+            # the linear model's weight over the raw features: row-sparse gradients (same function, same weights)
+            use_sparse_output_layers(head, encoder.n_features)
 
     @property
     def n_features(self) -> int:

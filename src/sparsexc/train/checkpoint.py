@@ -11,7 +11,10 @@ from typing import IO, Any
 
 import torch
 
-__all__ = ["atomic_write", "save_checkpoint", "load_checkpoint", "CHECKPOINT_FILE", "STATE_FILE"]
+__all__ = [
+    "atomic_write", "save_checkpoint", "load_checkpoint", "CHECKPOINT_FILE", "STATE_FILE", "SHARD_DIR",
+    "has_label_shards", "save_label_shards", "load_label_shards", "prune_label_shards",
+]
 
 CHECKPOINT_FILE = "checkpoint.pt"
 STATE_FILE = "checkpoint.json"  # human-readable mirror of the state stored inside checkpoint.pt
@@ -61,3 +64,145 @@ def load_checkpoint(directory: str | os.PathLike[str]) -> tuple[dict[str, Any], 
     if state.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path}: checkpoint format {state.get('format')!r}; this version reads {CHECKPOINT_FORMAT}")
     return payload, state
+
+
+# -- label-sharded models: one file per shard, an index in the state ----------------------------------------
+SHARD_DIR = "label_shards"
+
+
+def _sharded_param_ranges(model: torch.nn.Module) -> dict[str, tuple[int, int, int]]:
+    # state-dict name -> (start, stop, n_labels) of every tensor held by a ShardedOutputLayer
+    from sparsexc.distributed.sharded import sharded_layers
+
+    return {prefix + name: (layer.start, layer.stop, layer.n_labels)
+            for prefix, layer in sharded_layers(model).items() for name in ("weight", "bias")
+            if getattr(layer, name) is not None}
+
+
+def _optimizer_names(model: torch.nn.Module, optimizer_state: dict[str, Any],
+                     optimizer: torch.optim.Optimizer) -> dict[str, int]:
+    # parameter name -> its integer key in optimizer.state_dict()["state"]
+    if "param_groups" not in optimizer_state:
+        raise ValueError(f"label-sharded checkpoints need a plain torch optimiser; got {type(optimizer).__name__}")
+    by_id = {id(p): name for name, p in model.named_parameters()}
+    names = {}
+    for group, packed in zip(optimizer.param_groups, optimizer_state["param_groups"]):
+        for p, key in zip(group["params"], packed["params"]):
+            names[by_id[id(p)]] = key
+    return names
+
+
+def has_label_shards(model: torch.nn.Module) -> bool:
+    """Whether ``model`` holds :class:`sparsexc.distributed.ShardedOutputLayer` s (even a one-shard one):
+    its checkpoints then keep those tensors in per-shard files (:func:`save_label_shards`)."""
+    return bool(_sharded_param_ranges(model))
+
+
+def save_label_shards(directory: str | os.PathLike[str], tensors: dict[str, Any], model: torch.nn.Module,
+                      optimizer: torch.optim.Optimizer, step: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Move the label-sharded tensors out of a checkpoint's ``tensors`` into this rank's shard file.
+
+    A collective (every rank calls it). Rank r of S writes ``label_shards/step-<step>/shard-<r>-of-<S>.pt``
+    (atomically) holding, for the labels ``[start, stop)`` it owns, the rows of every sharded weight in
+    ``model``, ``best_model`` and the optimiser state; then all ranks wait for each other. Returns the
+    remaining (replicated) tensors, for rank 0's ``checkpoint.pt``, and the index to store in its state.
+    Nothing is ever gathered on one rank. The shard files of a step are complete before ``checkpoint.pt``
+    names them, and the folders of older steps are removed by :func:`prune_label_shards` after it is
+    written, so a kill at any moment leaves a consistent checkpoint.
+    """
+    from sparsexc.distributed.context import all_gather_objects, rank, world_size
+
+    ranges = _sharded_param_ranges(model)
+    tensors = dict(tensors)
+    mine: dict[str, Any] = {"model": {}, "optimizer": {}}
+    tensors["model"] = {k: v for k, v in tensors["model"].items() if k not in ranges}
+    mine["model"] = {k: v.detach().cpu() for k, v in model.state_dict().items() if k in ranges}
+    if tensors.get("best_model") is not None:
+        mine["best_model"] = {k: v for k, v in tensors["best_model"].items() if k in ranges}
+        tensors["best_model"] = {k: v for k, v in tensors["best_model"].items() if k not in ranges}
+    opt = dict(tensors["optimizer"])
+    opt["state"] = dict(opt["state"])
+    for name, key in _optimizer_names(model, opt, optimizer).items():
+        if name in ranges and key in opt["state"]:
+            mine["optimizer"][name] = opt["state"].pop(key)
+    tensors["optimizer"] = opt
+    S, r = world_size(), rank()
+    folder = f"{SHARD_DIR}/step-{int(step):09d}"
+    name = f"shard-{r}-of-{S}.pt"
+    atomic_write(Path(directory) / folder / name, lambda fh: torch.save(mine, fh))
+    all_gather_objects(None)  # the barrier: every shard file is written
+    # shard i of a tensor over C labels holds rows shard_bounds(C, S, i)
+    index = {"folder": folder, "n_shards": S, "files": [f"shard-{i}-of-{S}.pt" for i in range(S)],
+             "n_labels": {k: v[2] for k, v in ranges.items()}, "best_model": "best_model" in mine}
+    return tensors, index
+
+
+def prune_label_shards(directory: str | os.PathLike[str], index: dict[str, Any]) -> None:
+    """Remove the shard folders of older checkpoints (rank 0, after ``checkpoint.pt`` names ``index``)."""
+    import shutil
+
+    root = Path(directory) / SHARD_DIR
+    keep = Path(directory) / index["folder"]
+    for folder in root.glob("step-*"):
+        if folder != keep:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def load_label_shards(directory: str | os.PathLike[str], tensors: dict[str, Any], index: dict[str, Any],
+                      model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    """Put back into ``tensors`` (from :func:`load_checkpoint`) the rows of the sharded tensors that this
+    rank's ``model`` holds, re-sharding from the files of any number of ranks.
+
+    Each sharded tensor's rows ``[start, stop)`` (this rank's layer; all rows when ``model`` does not
+    shard that tensor) are cut from the overlapping shard files (memory-mapped, so only those rows are
+    read); optimiser state tensors with rows are cut the same way, scalars (Adam's ``step``) are copied.
+    """
+    from sparsexc.distributed.context import shard_bounds
+
+    current = _sharded_param_ranges(model)
+    files: dict[int, dict[str, Any]] = {}
+
+    def shard(i: int) -> dict[str, Any]:
+        if i not in files:
+            path = Path(directory) / index["folder"] / index["files"][i]
+            try:
+                files[i] = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            except Exception as exc:
+                raise ValueError(f"{path}: missing or unreadable label shard of the checkpoint ({exc})") from exc
+        return files[i]
+
+    def rows(get: Callable[[dict[str, Any]], torch.Tensor], n_labels: int, start: int, stop: int) -> torch.Tensor:
+        parts = []
+        for i in range(index["n_shards"]):
+            a, b = shard_bounds(n_labels, index["n_shards"], i)
+            lo, hi = max(start, a), min(stop, b)
+            if lo < hi:
+                value = get(shard(i))
+                if value.dim() == 0:  # a scalar (Adam's step): the same in every shard
+                    return value.clone()
+                parts.append(value[lo - a : hi - a].clone())
+        if not parts:  # this rank holds no label (C < S): an empty slice shaped like the stored tensor
+            value = get(shard(0))
+            return value.clone() if value.dim() == 0 else value[:0].clone()
+        return torch.cat(parts)
+
+    tensors = dict(tensors)
+    tensors["model"] = dict(tensors["model"])
+    opt = dict(tensors["optimizer"])
+    opt["state"] = dict(opt["state"])
+    keys = _optimizer_names(model, opt, optimizer)
+    if index.get("best_model"):
+        tensors["best_model"] = dict(tensors["best_model"])
+    for name, n_labels in index["n_labels"].items():
+        start, stop = current.get(name, (0, n_labels, n_labels))[:2]
+        tensors["model"][name] = rows(lambda f: f["model"][name], n_labels, start, stop)
+        if index.get("best_model"):
+            tensors["best_model"][name] = rows(lambda f: f["best_model"][name], n_labels, start, stop)
+        first = shard(0)["optimizer"].get(name)
+        if first is not None and name in keys:
+            opt["state"][keys[name]] = {
+                k: (rows(lambda f, k=k: f["optimizer"][name][k], n_labels, start, stop)
+                    if isinstance(v, torch.Tensor) and v.dim() > 0 else v)
+                for k, v in first.items()}
+    tensors["optimizer"] = opt
+    return tensors

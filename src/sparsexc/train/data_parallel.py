@@ -1,23 +1,53 @@
 """Data parallelism for the Trainer: DistributedDataParallel around the loss, each rank's share of a
 global batch, and validation scored on row shards then gathered.
 
+A model with a label-sharded output layer split over the ranks (:func:`sparsexc.distributed.label_sharded`:
+a head built with ``shard_labels=True``) is trained model-parallel instead: every rank takes the whole
+global batch, the replicated parameters (the encoder) are broadcast from rank 0 once and then stay equal
+(their gradients come from the all-reduced hidden gradient, the same on every rank), no DDP, and the
+gradient norm is the global one over all shards. Mixed precision: :func:`autocast`.
+
 With one process every helper reduces to the plain single-process computation.
 """
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import scipy.sparse as sp
 import torch
+import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from sparsexc.distributed.context import all_gather_objects, is_distributed, shard_bounds, world_size
+from sparsexc._params import PRECISIONS, _check_choice
+from sparsexc.distributed.context import all_gather_objects, all_reduce_sum, is_distributed, shard_bounds, world_size
+from sparsexc.distributed.sharded import label_sharded, sharded_layers
 from sparsexc.heads.labels import LabelBatch
 from sparsexc.models.batch import FeatureBatch
 from sparsexc.models.model import XCModel
 
-__all__ = ["LossModule", "wrap_for_training", "local_rows", "gathered_topk", "gathered_sets"]
+__all__ = [
+    "LossModule", "wrap_for_training", "local_rows", "gathered_topk", "gathered_sets", "clip_gradients", "autocast",
+    "AUTOCAST_DTYPES",
+]
+
+# TrainParams.precision (sparsexc._params.PRECISIONS) -> the autocast dtype; float32 runs without autocast
+AUTOCAST_DTYPES: dict[str, torch.dtype] = {"bfloat16": torch.bfloat16}
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """``torch.autocast(device.type, dtype)`` for ``precision`` "bfloat16"; nothing for "float32".
+
+    Matrix products (the encoder, the output layer) then run in bfloat16; the heads compute their losses
+    from float32 logits (``sparsexc.heads._label_sharded.full_precision``), and the weights, gradients and
+    optimiser state stay float32.
+    """
+    _check_choice("autocast", "precision", precision, PRECISIONS)
+    if precision not in AUTOCAST_DTYPES:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=AUTOCAST_DTYPES[precision])
 
 
 class LossModule(nn.Module):
@@ -27,29 +57,69 @@ class LossModule(nn.Module):
     the weights DDP synchronises.
     """
 
-    def __init__(self, model: XCModel) -> None:
+    def __init__(self, model: XCModel, precision: str = "float32") -> None:
         super().__init__()
         self.model = model
+        self.precision = precision
 
     def forward(self, features: FeatureBatch, labels: LabelBatch, weight: float) -> torch.Tensor:
-        return self.model.head.loss(self.model.hidden(features), labels) * weight
+        with autocast(features.indices.device, self.precision):
+            loss = self.model.head.loss(self.model.hidden(features), labels)
+        return loss.float() * weight
 
 
-def wrap_for_training(model: XCModel) -> nn.Module:
+def wrap_for_training(model: XCModel, precision: str = "float32") -> nn.Module:
     """The loss module, inside ``DistributedDataParallel`` when a process group of several ranks runs.
+
+    A label-sharded model is not wrapped (DDP would average different labels' gradients): its replicated
+    parameters and buffers are broadcast from rank 0 instead, as DDP would do at construction.
 
     DDP broadcasts rank 0's weights at construction and averages the gradients over the ranks in
     backward. Its parameters are all dense (a linear model's sparse CSR input is data, not a parameter;
     the encoder's EmbeddingBag has a dense gradient), so gloo and NCCL all-reduce them as usual.
     ``device_ids`` stays None: inputs are built on the model's device already.
     """
-    module = LossModule(model)
+    module = LossModule(model, precision)
     if not is_distributed():
+        return module
+    if label_sharded(model):
+        sharded = {id(t) for layer in sharded_layers(model).values() for t in layer.parameters()}
+        with torch.no_grad():
+            for t in [*model.parameters(), *model.buffers()]:
+                if id(t) not in sharded:
+                    dist.broadcast(t.data, src=0)
         return module
     return DistributedDataParallel(module, device_ids=None)
 
 
-def local_rows(rows: np.ndarray) -> tuple[np.ndarray, float]:
+def clip_gradients(model: XCModel, max_norm: float | None) -> torch.Tensor:
+    r"""L2 norm of the whole gradient (clipped to ``max_norm`` as ``clip_grad_norm_`` does, when given).
+
+    For a label-sharded model the norm is the global one, :math:`\sqrt{\lVert g_{rep}\rVert^2 +
+    \sum_r \lVert g_r \rVert^2}` (replicated gradients counted once, the shards' squares all-reduced), so
+    every rank clips by the same factor as one process would.
+    """
+    from sparsexc.train.optim import gradient_norm
+
+    if not label_sharded(model):
+        return gradient_norm(model.parameters(), max_norm)
+    sharded = {id(t) for layer in sharded_layers(model).values() for t in layer.parameters()}
+    grads = [q.grad for q in model.parameters() if q.grad is not None]
+    if any(g.is_sparse for g in grads):
+        raise ValueError("label-sharded output layers do not support sparse gradients (sparse_gradients=True)")
+    square = lambda gs: float(sum(torch.linalg.vector_norm(g.float()) ** 2 for g in gs))  # noqa: E731
+    local = square([q.grad for q in model.parameters() if q.grad is not None and id(q) in sharded])
+    replicated = square([q.grad for q in model.parameters() if q.grad is not None and id(q) not in sharded])
+    device = next(model.parameters()).device  # NCCL reduces CUDA tensors only
+    total = torch.tensor((replicated + all_reduce_sum(local, device)) ** 0.5)
+    if max_norm is not None:
+        coef = min(1.0, max_norm / (float(total) + 1e-6))
+        for g in grads:
+            g.mul_(coef)
+    return total
+
+
+def local_rows(rows: np.ndarray, replicated: bool = False) -> tuple[np.ndarray, float]:
     r"""This rank's contiguous share of a global batch ``rows`` and the weight of its loss.
 
     With the per-row mean loss :math:`L_r` over the :math:`b_r` local rows and DDP averaging gradients
@@ -57,8 +127,11 @@ def local_rows(rows: np.ndarray) -> tuple[np.ndarray, float]:
     :math:`\sum_r (b_r / B) \nabla L_r`, the gradient of the mean over all B rows: the same step as one
     process with the whole batch (exactly so for heads whose loss is a mean over all rows of the batch).
     A rank left without rows (a last batch smaller than S) recomputes the first row with weight 0, so it
-    still joins the gradient all-reduce.
+    still joins the gradient all-reduce. ``replicated=True`` (label-sharded training): every rank takes all
+    of ``rows``, weight 1.
     """
+    if replicated:
+        return rows, 1.0
     start, stop = shard_bounds(len(rows))
     mine = rows[start:stop]
     if len(mine) == 0:
@@ -72,16 +145,18 @@ def _shard(X: sp.csr_matrix) -> sp.csr_matrix:
 
 
 def gathered_topk(model: XCModel, X: sp.csr_matrix, k: int, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """``model.predict_topk`` of all rows of ``X``, each rank scoring its contiguous row shard."""
-    if not is_distributed():
+    """``model.predict_topk`` of all rows of ``X``, each rank scoring its contiguous row shard (a label-sharded
+    model: every rank scores all rows, the shards' top-k merged by all-gather)."""
+    if not is_distributed() or label_sharded(model):
         return model.predict_topk(X, k, batch_size=batch_size)
     parts = all_gather_objects(model.predict_topk(_shard(X), k, batch_size=batch_size))
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
 def gathered_sets(model: XCModel, X: sp.csr_matrix, batch_size: int) -> sp.csr_matrix:
-    """``model.predict_sets`` of all rows of ``X``, each rank scoring its contiguous row shard."""
-    if not is_distributed():
+    """``model.predict_sets`` of all rows of ``X``, each rank scoring its contiguous row shard (a label-sharded
+    model: every rank predicts all rows, the shards' sets gathered)."""
+    if not is_distributed() or label_sharded(model):
         return model.predict_sets(X, batch_size=batch_size)
     parts = all_gather_objects(model.predict_sets(_shard(X), batch_size=batch_size))
     return sp.csr_matrix(sp.vstack(parts, format="csr"), dtype=np.float32)

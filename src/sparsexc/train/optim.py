@@ -3,17 +3,75 @@
 from __future__ import annotations
 
 import math
+import mmap
 from collections.abc import Iterable
+from typing import Any
 
+import numpy as np
 import torch
 
 from sparsexc._params import TrainParams
+from sparsexc.models.sparse_output import has_sparse_gradient
 
-__all__ = ["build_optimizer", "build_scheduler", "lr_multiplier"]
+__all__ = ["build_optimizer", "build_scheduler", "lr_multiplier", "gradient_norm", "SplitOptimizer"]
 
 
 def build_optimizer(parameters: Iterable[torch.nn.Parameter], params: TrainParams) -> torch.optim.Optimizer:
-    """Adam / AdamW (decoupled decay) / Adagrad / SGD (with ``momentum``), all with ``weight_decay``."""
+    """Adam / AdamW (decoupled decay) / Adagrad / SGD (with ``momentum``), all with ``weight_decay``.
+
+    Parameters flagged as receiving sparse gradients (``EncoderParams.sparse_gradients``; see
+    :func:`sparsexc.models.sparse_output.mark_sparse_gradient`) get an optimiser that accepts them, in a
+    :class:`SplitOptimizer` with the dense optimiser of the others:
+
+    * "adam" / "adamw": ``torch.optim.SparseAdam``, i.e. *lazy* Adam: the moments and the weights of a row
+      change only at steps whose batch contains the row's feature (dense Adam decays the moments of every row
+      at every step and keeps moving rows whose gradient is 0). The two agree exactly when every feature is
+      in every batch; otherwise they differ (usually little: see ``tests/train/test_sparse_gradients.py``).
+    * "adagrad", "sgd" (without momentum): the same optimiser, which handles sparse gradients exactly as dense
+      ones (a zero gradient row changes nothing in either).
+
+    Sparse-gradient parameters refuse ``weight_decay > 0`` (it would touch every row at every step) and
+    SGD ``momentum > 0`` (its buffer would fill up densely): a ``ValueError`` says so.
+    """
+    parameters = list(parameters)
+    sparse = [q for q in parameters if has_sparse_gradient(q)]
+    if not sparse:
+        return _dense_optimizer(parameters, params)
+    if params.weight_decay > 0:
+        raise ValueError(f"weight_decay={params.weight_decay} is not supported with sparse_gradients=True; "
+                         "use weight_decay=0 or sparse_gradients=False")
+    if params.optimizer == "sgd" and params.momentum > 0:
+        raise ValueError(f"optimizer='sgd' with momentum={params.momentum} is not supported with "
+                         "sparse_gradients=True; use momentum=0, another optimizer, or sparse_gradients=False")
+    dense = [q for q in parameters if not has_sparse_gradient(q)]
+    if params.optimizer in ("adam", "adamw"):
+        sparse_adam = torch.optim.SparseAdam(sparse, lr=params.lr)
+        for q in sparse:
+            # SparseAdam's own initial state, but with zeros the OS backs only where written: the moments of rows
+            # whose feature never occurs in a batch take no memory (2 x 3.2 GB for wordnet's linear model)
+            sparse_adam.state[q] = {"step": 0, "exp_avg": lazy_zeros_like(q), "exp_avg_sq": lazy_zeros_like(q)}
+        return SplitOptimizer(_dense_optimizer(dense, params) if dense else None, sparse_adam)
+    return _dense_optimizer(parameters, params)  # Adagrad and SGD take sparse and dense gradients alike
+
+
+def lazy_zeros_like(tensor: torch.Tensor) -> torch.Tensor:
+    """Zeros shaped like ``tensor`` whose memory pages become resident only when written.
+
+    On the CPU the buffer is a fresh anonymous ``mmap`` (zero pages the OS maps on first write, in 4 KiB pages:
+    transparent huge pages are declined, since one 2 MiB page would make untouched neighbouring rows resident;
+    ``numpy.zeros`` asks for huge pages, ``torch.zeros`` writes every page). Elsewhere, and for dtypes other than
+    float32/float64, ``torch.zeros_like``.
+    """
+    if tensor.device.type != "cpu" or tensor.dtype not in (torch.float32, torch.float64) or tensor.numel() == 0:
+        return torch.zeros_like(tensor)
+    dtype = np.float32 if tensor.dtype == torch.float32 else np.float64
+    buffer = mmap.mmap(-1, tensor.numel() * np.dtype(dtype).itemsize)
+    if hasattr(mmap, "MADV_NOHUGEPAGE"):
+        buffer.madvise(mmap.MADV_NOHUGEPAGE)
+    return torch.from_numpy(np.frombuffer(buffer, dtype=dtype).reshape(tuple(tensor.shape)))
+
+
+def _dense_optimizer(parameters: list[torch.nn.Parameter], params: TrainParams) -> torch.optim.Optimizer:
     lr, wd = params.lr, params.weight_decay
     if params.optimizer == "adam":
         return torch.optim.Adam(parameters, lr=lr, weight_decay=wd)
@@ -24,6 +82,77 @@ def build_optimizer(parameters: Iterable[torch.nn.Parameter], params: TrainParam
     if params.optimizer == "sgd":
         return torch.optim.SGD(parameters, lr=lr, momentum=params.momentum, weight_decay=wd)
     raise ValueError(f"unknown optimizer {params.optimizer!r}")  # TrainParams.validate rules this out
+
+
+class SplitOptimizer(torch.optim.Optimizer):
+    """A dense optimiser and a sparse-gradient one stepping together, seen as one optimiser.
+
+    ``param_groups`` lists the two optimisers' own group dicts (dense first), so a learning-rate scheduler
+    sets both; ``state_dict`` holds both states. Before stepping, a sparse-gradient parameter that got a
+    dense gradient (a head that reads the weight as a whole) has it converted to a row-sparse COO tensor.
+    """
+
+    def __init__(self, dense: torch.optim.Optimizer | None, sparse: torch.optim.Optimizer) -> None:
+        self.optimizers = [o for o in (dense, sparse) if o is not None]
+        groups = [g for o in self.optimizers for g in o.param_groups]
+        super().__init__([q for g in groups for q in g["params"]], {})
+        self.param_groups = groups  # the children's dicts: a scheduler's lr changes reach them
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> Any:  # type: ignore[override]
+        if closure is not None:
+            raise ValueError("SplitOptimizer.step does not take a closure")
+        for q in self.optimizers[-1].param_groups[0]["params"]:
+            if q.grad is not None and not q.grad.is_sparse:
+                q.grad = q.grad.to_sparse(sparse_dim=1)
+        for optimizer in self.optimizers:
+            optimizer.step()
+        return None
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for optimizer in self.optimizers:
+            optimizer.zero_grad(set_to_none=set_to_none)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"optimizers": [o.state_dict() for o in self.optimizers]}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        saved = state_dict.get("optimizers")
+        if not isinstance(saved, list) or len(saved) != len(self.optimizers):
+            raise ValueError("the optimiser state does not come from the same split of dense and sparse-gradient "
+                             "parameters (was sparse_gradients changed?)")
+        for optimizer, state in zip(self.optimizers, saved):
+            optimizer.load_state_dict(state)
+        self.param_groups = [g for o in self.optimizers for g in o.param_groups]
+
+
+def gradient_norm(parameters: Iterable[torch.nn.Parameter], max_norm: float | None = None) -> torch.Tensor:
+    r"""L2 norm of all gradients, dense or sparse COO; with ``max_norm``, scale them by
+    :math:`\min(1, \text{max\_norm} / (\lVert g \rVert + 10^{-6}))` (``torch.nn.utils.clip_grad_norm_``'s rule).
+
+    Sparse gradients are coalesced first (duplicate indices summed), so the norm is that of the dense gradient.
+    Without sparse gradients this is ``clip_grad_norm_`` (or the plain norm) itself.
+    """
+    parameters = [q for q in parameters if q.grad is not None]
+    if not any(q.grad.is_sparse for q in parameters):
+        if max_norm is not None:
+            return torch.nn.utils.clip_grad_norm_(parameters, max_norm)
+        return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(q.grad) for q in parameters]))
+    norms = []
+    for q in parameters:
+        if q.grad.is_sparse:
+            q.grad = q.grad.coalesce()
+            norms.append(torch.linalg.vector_norm(q.grad.values()))
+        else:
+            norms.append(torch.linalg.vector_norm(q.grad))
+    total = torch.linalg.vector_norm(torch.stack(norms))
+    if max_norm is not None:
+        coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
+        for q in parameters:
+            # scale a coalesced sparse gradient through its values: ``mul_`` on the tensor would clear its
+            # coalesced flag, and SparseAdam would then sort its indices a second time
+            (q.grad._values() if q.grad.is_sparse else q.grad).mul_(coef)
+    return total
 
 
 def lr_multiplier(step: int, params: TrainParams, steps_per_epoch: int) -> float:

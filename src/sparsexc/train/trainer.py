@@ -17,12 +17,16 @@ from tqdm.auto import tqdm
 from sparsexc._params import TrainParams
 from sparsexc._sparse import as_features, as_label_matrix
 from sparsexc.distributed.context import all_reduce_sum, is_main, rank_device, world_size
+from sparsexc.distributed.sharded import label_sharded
 from sparsexc.heads._metric_bridge import evaluate, parse_val_metric
 from sparsexc.heads.labels import LabelBatch
 from sparsexc.models.batch import FeatureBatch
 from sparsexc.models.model import XCModel
-from sparsexc.train.checkpoint import atomic_write, load_checkpoint, save_checkpoint
-from sparsexc.train.data_parallel import gathered_sets, gathered_topk, local_rows, wrap_for_training
+from sparsexc.train.checkpoint import (
+    atomic_write, has_label_shards, load_checkpoint, load_label_shards, prune_label_shards, save_checkpoint,
+    save_label_shards,
+)  # fmt: skip
+from sparsexc.train.data_parallel import clip_gradients, gathered_sets, gathered_topk, local_rows, wrap_for_training
 from sparsexc.train.optim import build_optimizer, build_scheduler
 
 __all__ = ["Trainer", "resolve_device", "epoch_order"]
@@ -67,6 +71,13 @@ class Trainer:
     all-reduced, validation rows are scored in shards and gathered, and only rank 0 writes checkpoints and
     logs. A checkpoint holds global positions only, so it resumes on any number of ranks.
 
+    A model whose head holds a label-sharded output layer (``shard_labels=True``) is trained model-parallel
+    over the labels instead (:mod:`sparsexc.train.data_parallel`): every rank takes the whole global batch and
+    the step equals the one-process step. Its checkpoints keep the sharded tensors (weights, best weights,
+    optimiser state) in one file per rank with an index in the state (:func:`save_label_shards`), and
+    resume re-shards them for the current number of ranks. ``params.precision="bfloat16"`` runs the forward
+    pass and the loss under autocast.
+
     Attributes (after fit)
     ----------------------
     history : list of dict
@@ -91,6 +102,7 @@ class Trainer:
         self.stopped_early = False
         self.tuned: dict[str, Any] = {}
         self.last_grad_norm: float | None = None
+        self._model_parallel = False
 
     # ------------------------------------------------------------------------------------------------------
     def fit(self, X: Any, Y: Any, X_val: Any = None, Y_val: Any = None, resume: bool = False) -> list[dict[str, Any]]:
@@ -127,6 +139,7 @@ class Trainer:
 
         device = rank_device(resolve_device(p.device))
         model.to(device)
+        self._model_parallel = label_sharded(model)  # every rank runs the whole batch on its label shard
         torch.manual_seed(p.seed)  # dropout and any other torch randomness during training
         model.head.prepare(X, Y)
         n_rows = X.shape[0]
@@ -147,6 +160,8 @@ class Trainer:
                         raise ValueError(f"cannot resume from {self.checkpoint_dir}: the checkpoint has {key}="
                                          f"{saved[key]}, this run {st[key]}")
                 st = saved
+                if "label_shards" in saved:  # re-shard for this run's ranks (or gather for one process)
+                    tensors = load_label_shards(self.checkpoint_dir, tensors, saved["label_shards"], model, optimizer)
                 try:
                     model.load_state_dict(tensors["model"])
                 except RuntimeError as exc:
@@ -162,7 +177,7 @@ class Trainer:
         if p.log_path and is_main():
             self._write_log()
 
-        self._loss_module = wrap_for_training(model)  # after resuming: DDP broadcasts rank 0's weights
+        self._loss_module = wrap_for_training(model, p.precision)  # after resuming: DDP broadcasts rank 0's weights
         world = world_size()
         model.train()
         while not st["finished"] and st["epoch"] < p.epochs:
@@ -175,14 +190,14 @@ class Trainer:
                        initial=min(first_step * p.batch_size, n_rows), leave=True, dynamic_ncols=True)
             for step in range(first_step, steps_per_epoch):
                 rows = order[step * p.batch_size : (step + 1) * p.batch_size]
-                mine, weight = local_rows(rows)
+                mine, weight = local_rows(rows, replicated=self._model_parallel)
                 loss = self._step(X[mine], Y[mine], optimizer, scheduler, device, weight)
                 st["loss_sum"] += all_reduce_sum(loss / world, device)  # sum_r (b_r / B) L_r
                 st["step_in_epoch"] = step + 1
                 st["global_step"] += 1
                 bar.update(len(rows))
                 bar.set_postfix(loss=f"{st['loss_sum'] / (step + 1):.4f}", refresh=False)
-                if p.checkpoint_every and st["global_step"] % p.checkpoint_every == 0 and is_main():
+                if p.checkpoint_every and st["global_step"] % p.checkpoint_every == 0 and self._writes_checkpoints():
                     self._checkpoint(st, optimizer, scheduler, best_state, device)
             bar.close()
             seconds = time.perf_counter() - started
@@ -210,7 +225,7 @@ class Trainer:
             st["epoch"], st["step_in_epoch"], st["loss_sum"] = epoch + 1, 0, 0.0
             if st["epoch"] >= p.epochs:
                 st["finished"] = True
-            if self.checkpoint_dir is not None and is_main():
+            if self.checkpoint_dir is not None and self._writes_checkpoints():
                 self._checkpoint(st, optimizer, scheduler, best_state, device)
             if p.log_path and is_main():
                 self._write_log()
@@ -240,11 +255,7 @@ class Trainer:
         optimizer.zero_grad(set_to_none=True)
         loss = self._loss_module(features, labels, weight)
         loss.backward()
-        parameters = [q for q in model.parameters() if q.grad is not None]
-        if self.params.grad_clip is not None:
-            norm = torch.nn.utils.clip_grad_norm_(parameters, self.params.grad_clip)
-        else:
-            norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(q.grad) for q in parameters]))
+        norm = clip_gradients(model, self.params.grad_clip)  # clips too; sparse gradients, label shards included
         self.last_grad_norm = float(norm)
         optimizer.step()
         scheduler.step()
@@ -256,6 +267,10 @@ class Trainer:
         topk = gathered_topk(self.model, X_val, max(ks), bs)
         sets = gathered_sets(self.model, X_val, bs) if needs_sets else None
         return evaluate(Y_val, topk, ks=ks, label_sets=sets)
+
+    def _writes_checkpoints(self) -> bool:
+        # rank 0 writes; with a label-sharded model every rank writes its shard file too
+        return is_main() or self._model_parallel
 
     def _checkpoint(self, st: dict[str, Any], optimizer: torch.optim.Optimizer,
                     scheduler: torch.optim.lr_scheduler.LRScheduler, best_state: dict | None,
@@ -270,7 +285,14 @@ class Trainer:
             tensors["cuda_rng"] = torch.cuda.get_rng_state(device)
         if best_state is not None:
             tensors["best_model"] = best_state
-        save_checkpoint(self.checkpoint_dir, tensors, copy.deepcopy(st))
+        state = copy.deepcopy(st)
+        if has_label_shards(self.model):  # each rank's shard in its own file, never gathered
+            tensors, state["label_shards"] = save_label_shards(self.checkpoint_dir, tensors, self.model, optimizer,
+                                                               st["global_step"])
+        if is_main():
+            save_checkpoint(self.checkpoint_dir, tensors, state)
+            if "label_shards" in state:
+                prune_label_shards(self.checkpoint_dir, state["label_shards"])
 
     def _write_log(self) -> None:
         # the whole log is rewritten atomically from the history, so a resumed run never duplicates lines
