@@ -1,18 +1,29 @@
 """The paper's claim, measured (issue 6): adversarial negative sampling against full softmax and the baselines.
 
-Setting (Bamler & Mandt 2020): a linear model over fixed dense features (a truncated SVD of the TF-IDF matrix,
-``--dim`` columns), so that the output layer dominates the cost. Methods, all on the same features, batches
-and seed: full softmax (Adam), negative sampling with uniform / frequency / tree proposals (Adagrad, the
-paper's optimiser; predictions bias-corrected) and sampled softmax with the tree proposal. Each run is timed
-on the wall clock *including* ``prepare`` (the tree fit) and evaluated every ``--eval-every`` steps on
-``--eval-rows`` test rows: hits@1 on the first label (smallest id), predictive log-likelihood of that label
-(log-softmax of the scores), and P@1/3/5 on the multi-label rows. A second part times one training step
-against C for each head on random features.
+Setting (Bamler & Mandt 2020): a linear model over fixed dense features, so that the output layer dominates
+the cost. Real sets: a truncated SVD of the TF-IDF matrix to ``--dim`` columns, standardised. ``synthetic-1m``:
+:func:`sparsexc.datasets.synthetic.latent_hierarchy`, 1,000,000 labels at the leaves of a latent cluster
+hierarchy with dense Gaussian features (the Bayes posterior is a linear softmax, evaluated as an oracle row).
+Methods, all on the same features, batches and seed: full softmax (Adam), negative sampling with uniform /
+frequency / tree proposals (Adagrad, the paper's optimiser; predictions bias-corrected) and sampled softmax
+with the tree proposal (Adam). Training is multi-label (every positive of a row is a pair; the softmax
+trains on label proportions). Each run gets a budget of CPU seconds (one thread: the single-core wall time of
+an idle machine, whatever else runs; the wall time is recorded too) that *includes* ``prepare`` (the tree fit:
+fitted once per data set and charged in full to both tree methods), and is evaluated at fixed fractions of
+it on ``--eval-rows`` test rows (evaluation time excluded): hits@1 of the first label (smallest id),
+predictive log-likelihood of that label (log-softmax of the prediction logits over all C labels) and
+P@1/3/5 on the multi-label rows. A second part times one training step against C for each head.
 
-    python benchmarks/adversarial_sampling.py --quick      # a small synthetic set, 2 epochs; nothing written
-    python benchmarks/adversarial_sampling.py              # debian-deps, wordnet-hypernyms (not run yet)
+    python benchmarks/adversarial_sampling.py --quick                    # small synthetic set; nothing written
+    python benchmarks/adversarial_sampling.py --datasets debian-deps     # one part -> results/adversarial_sampling_debian-deps.json
+    python benchmarks/adversarial_sampling.py --datasets synthetic-1m --methods softmax,ns-uniform,ns-tree
+        --softmax-budget 200 --budget 160 --eval-rows 100 --eval-fractions 0.1,0.25,0.5,0.75,1
+    # (a later invocation with other --methods adds its runs to the same part file)
+    python benchmarks/adversarial_sampling.py --part steps               # step time vs C -> ..._steps.json
+    python benchmarks/adversarial_sampling.py --part report              # merge the parts: .json, .md, PNG curves
 
-Writes ``benchmarks/results/adversarial_sampling.json`` (full mode only).
+Every part runs on ``--threads`` torch threads (1 by default) and rewrites its JSON after each method, so a
+crash keeps what finished.
 """
 
 from __future__ import annotations
@@ -21,6 +32,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import resource
 import time
 from pathlib import Path
 from typing import Any
@@ -31,25 +43,33 @@ import torch
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+STEM = "adversarial_sampling"
+ADVERSARIAL, UNIFORM, SOFTMAX = "ns-tree", "ns-uniform", "softmax"
 
 METHODS: dict[str, tuple[str, dict[str, Any], str, float]] = {
-    # name: (head, head_params, optimizer, lr)
-    "softmax (full)": ("softmax", {}, "adam", 1e-3),
-    "neg. sampling, uniform": ("negative-sampling", {"sampler": "uniform"}, "adagrad", 1e-2),
-    "neg. sampling, frequency": ("negative-sampling", {"sampler": "frequency"}, "adagrad", 1e-2),
-    "neg. sampling, tree (adversarial)": ("negative-sampling", {"sampler": "tree"}, "adagrad", 1e-2),
-    "sampled softmax, tree": ("sampled-softmax", {"sampler": "tree"}, "adam", 1e-3),
+    # id: (head, head_params, optimizer, lr); lr: the paper's rho = 0.01 for Adagrad, Adam's default
+    SOFTMAX: ("softmax", {}, "adam", 1e-3),
+    UNIFORM: ("negative-sampling", {"sampler": "uniform"}, "adagrad", 1e-2),
+    "ns-frequency": ("negative-sampling", {"sampler": "frequency"}, "adagrad", 1e-2),
+    ADVERSARIAL: ("negative-sampling", {"sampler": "tree"}, "adagrad", 1e-2),
+    "ssm-tree": ("sampled-softmax", {"sampler": "tree"}, "adam", 1e-3),
 }
+TITLES = {SOFTMAX: "softmax (full)", UNIFORM: "neg. sampling, uniform", "ns-frequency": "neg. sampling, frequency",
+          ADVERSARIAL: "neg. sampling, tree (adversarial)", "ssm-tree": "sampled softmax, tree"}
+# the synthetic set with a million labels: rows, feature dim, hierarchy noise (see latent_hierarchy)
+SYNTHETIC_1M = {"n_samples": 200_000, "n_labels": 1_000_000, "dim": 32, "noise": 1.0, "power": 1.0}
+# evaluate at these fractions of a run's budget (dense early: the 1/5-of-softmax-time target)
+EVAL_FRACTIONS: tuple[float, ...] = (0.05, 0.1, 0.2, 0.35, 0.55, 0.75, 1.0)
 
 
-def dense_features(X_train: sp.csr_matrix, X_test: sp.csr_matrix, dim: int, seed: int) -> tuple[sp.csr_matrix, sp.csr_matrix]:
-    """Truncated SVD of the TF-IDF rows to ``dim`` columns, standardised; returned as CSR for the linear model."""
+def dense_features(X_train: sp.csr_matrix, X_test: sp.csr_matrix, dim: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Truncated SVD of the TF-IDF rows to ``dim`` columns, standardised with the training mean and std."""
     from sklearn.decomposition import TruncatedSVD
 
     svd = TruncatedSVD(n_components=dim, random_state=seed).fit(X_train)
     A, B = svd.transform(X_train), svd.transform(X_test)
     mean, std = A.mean(0), A.std(0) + 1e-12
-    return sp.csr_matrix(((A - mean) / std).astype(np.float32)), sp.csr_matrix(((B - mean) / std).astype(np.float32))
+    return ((A - mean) / std).astype(np.float32), ((B - mean) / std).astype(np.float32)
 
 
 def first_label(Y: sp.csr_matrix) -> np.ndarray:
@@ -62,132 +82,427 @@ def first_label(Y: sp.csr_matrix) -> np.ndarray:
     return out
 
 
-def evaluate_model(model, X: sp.csr_matrix, Y: sp.csr_matrix) -> dict[str, float]:
+def load_set(name: str, dim: int, seed: int, quick: bool) -> dict[str, Any]:
+    """Dense train/test features, label matrices and a description of one data set."""
+    if name.startswith("synthetic"):
+        from sparsexc.datasets.synthetic import latent_hierarchy
+
+        cfg = ({"n_samples": 6000, "n_labels": 2000, "dim": 32, "noise": 1.0, "power": 1.0} if quick else SYNTHETIC_1M)
+        splits = latent_hierarchy(**cfg, seed=seed)
+        return {"name": name, "X": splits.train.X.toarray(), "Y": splits.train.Y, "X_test": splits.test.X.toarray(),
+                "Y_test": splits.test.Y, "features": f"latent_hierarchy dense {cfg['dim']}-d",
+                "latent_params": splits.info["params"]}
+    from sparsexc.datasets import load
+
+    splits = load(name)
+    t = time.perf_counter()
+    X, X_test = dense_features(splits.train.X, splits.test.X, dim, seed)
+    return {"name": name, "X": X, "Y": splits.train.Y, "X_test": X_test, "Y_test": splits.test.Y,
+            "features": f"TruncatedSVD {dim}-d of the TF-IDF, standardised", "svd_seconds": round(time.perf_counter() - t, 1)}
+
+
+def predictive_logits(head, hidden: torch.Tensor) -> torch.Tensor:
+    """Logits of the predictive distribution over all labels (softmax head: W h + b; sampled heads: scores)."""
+    return head.output(hidden) if head.name == "softmax" else head.scores(hidden)
+
+
+@torch.no_grad()
+def evaluate_head(head, X: np.ndarray, Y: sp.csr_matrix, chunk_entries: int = 1 << 24) -> dict[str, float]:
+    """hits@1 and log-likelihood of the first label, P@1/3/5; rows in chunks of at most ``chunk_entries`` scores."""
+    from sparsexc.heads.base import topk_lower_id_ties
     from sparsexc.metrics import evaluate
 
-    scores = torch.from_numpy(model.predict_scores(X, batch_size=256)).double()
-    first = torch.from_numpy(first_label(Y))
-    keep = first >= 0
-    log_p = torch.log_softmax(scores[keep], dim=1)
-    target = scores[keep, first[keep]]
-    rank = (scores[keep] > target[:, None]).sum(1)  # ties do not count against the model here
-    topk = model.predict_topk(X, 5, batch_size=256)
-    metrics = evaluate(Y, topk, ks=(1, 3, 5))
-    return {"hits@1_first_label": float((rank == 0).double().mean()),
-            "log_likelihood_first_label": float(log_p[torch.arange(int(keep.sum())), first[keep]].mean()),
+    head.eval()
+    first = first_label(Y)
+    step = max(1, chunk_entries // head.n_labels)
+    hits, loglik, n_first, tops = 0.0, 0.0, 0, []
+    for start in range(0, X.shape[0], step):
+        logits = predictive_logits(head, torch.from_numpy(X[start : start + step])).double()
+        f = torch.from_numpy(first[start : start + step])
+        keep = torch.nonzero(f >= 0).squeeze(1)
+        target = logits[keep, f[keep]]
+        hits += float(((logits[keep] > target[:, None]).sum(1) == 0).sum())  # ties do not count against the model
+        loglik += float((target - torch.logsumexp(logits[keep], dim=1)).sum())
+        n_first += keep.numel()
+        tops.append(topk_lower_id_ties(logits, 5))
+    metrics = evaluate(Y, (torch.cat([i for i, _ in tops]).numpy(), torch.cat([v for _, v in tops]).numpy()), ks=(1, 3, 5))
+    return {"hits@1_first_label": hits / max(n_first, 1), "log_likelihood_first_label": loglik / max(n_first, 1),
             "P@1": float(metrics["P@1"]), "P@3": float(metrics["P@3"]), "P@5": float(metrics["P@5"])}
 
 
-def train_curve(method: str, X, Y, X_eval, Y_eval, epochs: int, batch_size: int, eval_every: int,
-                seed: int) -> dict[str, Any]:
+def make_head(method: str, dim: int, n_labels: int, tree_params: dict[str, Any]):
     from sparsexc.heads import get_head
-    from sparsexc.heads.labels import LabelBatch
-    from sparsexc.models import SparseEncoder, XCModel
-    from sparsexc.models.batch import FeatureBatch
-    from sparsexc.train import build_optimizer
-    from sparsexc._params import TrainParams
+    from sparsexc.samplers import TreeSampler
 
-    head_name, head_params, optimizer_name, lr = METHODS[method]
+    head_name, head_params, _, _ = METHODS[method]
+    head = get_head(head_name)(dim, n_labels, head_params)
+    if head_params.get("sampler") == "tree":
+        head.sampler = TreeSampler(dim, n_labels, tree_params)  # settings beyond the head's tree_* fields
+    return head
+
+
+def train_curve(method: str, data: dict[str, Any], budget: float, batch_size: int, seed: int,
+                tree_params: dict[str, Any], tree_cache: dict[str, Any], eval_rows: int,
+                eval_fractions: tuple[float, ...] = EVAL_FRACTIONS) -> dict[str, Any]:
+    """Train until ``budget`` CPU seconds (prepare included) and evaluate at ``eval_fractions`` of it.
+
+    The clock is the process CPU time: with one thread it is the single-core wall time of an idle machine and
+    does not depend on what else runs (the wall time, which does, is recorded too)."""
+    from sparsexc._params import TrainParams
+    from sparsexc.heads.labels import LabelBatch
+    from sparsexc.train import build_optimizer
+
+    X, Y = data["X"], data["Y"]
+    X_eval, Y_eval = data["X_test"][:eval_rows], data["Y_test"][:eval_rows]
+    _, head_params, optimizer_name, lr = METHODS[method]
     torch.manual_seed(seed)
-    model = XCModel(SparseEncoder(X.shape[1], {"hidden_sizes": ()}), get_head(head_name)(X.shape[1], Y.shape[1], head_params))
-    started = time.perf_counter()
-    model.head.prepare(X, Y)
-    prepare_seconds = time.perf_counter() - started
-    optimizer = build_optimizer(model.parameters(), TrainParams(optimizer=optimizer_name, lr=lr))
-    curve, step, train_seconds = [], 0, prepare_seconds
-    for epoch in range(epochs):
+    head = make_head(method, X.shape[1], Y.shape[1], tree_params)
+    if head_params.get("sampler") == "tree" and "state" in tree_cache:
+        head.sampler.load_state_dict(tree_cache["state"])  # the same fit; its time is charged again below
+        prepare_seconds, prepare_wall = tree_cache["seconds"], tree_cache["wall"]
+    else:
+        started, wall = time.process_time(), time.perf_counter()
+        head.prepare(sp.csr_matrix(X), Y)
+        prepare_seconds, prepare_wall = time.process_time() - started, time.perf_counter() - wall
+        if head_params.get("sampler") == "tree":
+            tree_cache.update(state=head.sampler.state_dict(), seconds=prepare_seconds, wall=prepare_wall,
+                              peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    optimizer = build_optimizer(head.parameters(), TrainParams(optimizer=optimizer_name, lr=lr))
+    checkpoints = [f * budget for f in eval_fractions]
+    curve: list[dict[str, Any]] = []
+    step, epoch, train_seconds, wall_seconds = 0, 0, prepare_seconds, prepare_wall
+
+    def record() -> None:
+        t = time.perf_counter()
+        point = {"step": step, "epochs": round(step * batch_size / X.shape[0], 3), "train_seconds": round(train_seconds, 2),
+                 "train_wall_seconds": round(wall_seconds, 2), **evaluate_head(head, X_eval, Y_eval)}
+        point["eval_seconds"] = round(time.perf_counter() - t, 2)
+        curve.append(point)
+        print(f"    {method:<34} t={train_seconds:7.1f}s step {step:6d} hits@1 {point['hits@1_first_label']:.3f} "
+              f"loglik {point['log_likelihood_first_label']:7.2f} P@1 {point['P@1']:.3f} (eval {point['eval_seconds']:.0f}s)",
+              flush=True)
+
+    while checkpoints and train_seconds >= checkpoints[0]:  # the fit alone may pass the first checkpoints
+        checkpoints.pop(0)
+        if not curve:
+            record()
+    while checkpoints:
         order = np.random.default_rng([seed, epoch]).permutation(X.shape[0])
         for start in range(0, X.shape[0], batch_size):
             rows = order[start : start + batch_size]
-            t = time.perf_counter()
-            model.train()
+            t, w = time.process_time(), time.perf_counter()
+            head.train()
             optimizer.zero_grad(set_to_none=True)
-            loss = model.head.loss(model.hidden(FeatureBatch.from_csr(X[rows])), LabelBatch.from_csr(Y[rows]))
+            loss = head.loss(torch.from_numpy(X[rows]), LabelBatch.from_csr(Y[rows]))
             loss.backward()
             optimizer.step()
-            train_seconds += time.perf_counter() - t
+            train_seconds += time.process_time() - t
+            wall_seconds += time.perf_counter() - w
             step += 1
-            if step % eval_every == 0:
-                curve.append({"step": step, "train_seconds": round(train_seconds, 3), **evaluate_model(model, X_eval, Y_eval)})
-    if not curve or curve[-1]["step"] != step:
-        curve.append({"step": step, "train_seconds": round(train_seconds, 3), **evaluate_model(model, X_eval, Y_eval)})
-    return {"method": method, "prepare_seconds": round(prepare_seconds, 3), "curve": curve, "final": curve[-1]}
+            if train_seconds >= checkpoints[0]:
+                while checkpoints and train_seconds >= checkpoints[0]:
+                    checkpoints.pop(0)
+                record()
+                if not checkpoints:
+                    break
+        epoch += 1
+    return {"method": method, "prepare_seconds": round(prepare_seconds, 2), "prepare_wall_seconds": round(prepare_wall, 2),
+            "tree_fit_peak_rss_mib": tree_cache.get("peak_rss_mib") if head_params.get("sampler") == "tree" else None,
+            "budget_cpu_seconds": budget,
+            "optimizer": optimizer_name, "lr": lr, "curve": curve, "final": curve[-1]}
 
 
-def step_time(head_name: str, head_params: dict, n_labels: int, dim: int, batch_size: int, repeats: int) -> float:
-    """Median seconds of one training step (loss, backward, Adagrad/Adam step) on random features, C labels."""
-    from sparsexc.heads import get_head
+@torch.no_grad()
+def oracle_point(data: dict[str, Any], eval_rows: int) -> dict[str, float]:
+    """The Bayes posterior of the latent-hierarchy set on the evaluation rows (an upper reference)."""
+    from sparsexc.datasets.synthetic import latent_hierarchy_log_posterior
+
+    X, Y = data["X_test"][:eval_rows], data["Y_test"][:eval_rows]
+
+    class _Oracle:  # duck-types the parts of a head that evaluate_head uses
+        name, n_labels = "oracle", Y.shape[1]
+
+        def eval(self) -> None:
+            return None
+
+        def scores(self, hidden: torch.Tensor) -> torch.Tensor:
+            return torch.from_numpy(latent_hierarchy_log_posterior(hidden.numpy(), data["latent_params"]))
+
+    return evaluate_head(_Oracle(), X, Y, chunk_entries=1 << 25)
+
+
+_STEP_SAMPLERS: dict[tuple, dict[str, torch.Tensor]] = {}
+
+
+def step_time(method: str, n_labels: int, dim: int, batch_size: int, repeats: int) -> dict[str, float]:
+    """Median CPU seconds of one training step (loss + backward, optimiser step) on random data with C labels."""
+    from sparsexc._params import TrainParams
     from sparsexc.heads.labels import LabelBatch
+    from sparsexc.train import build_optimizer
 
     rng = np.random.default_rng(0)
     n = 4 * batch_size
-    X = sp.csr_matrix(rng.normal(size=(n, dim)).astype(np.float32))
+    X = rng.normal(size=(n, dim)).astype(np.float32)
     Y = sp.csr_matrix((np.ones(n, np.float32), (np.arange(n), rng.integers(0, n_labels, n))), shape=(n, n_labels))
     torch.manual_seed(0)
-    head = get_head(head_name)(dim, n_labels, head_params)
-    head.prepare(X, Y)
-    optimizer = torch.optim.Adagrad(head.parameters(), lr=1e-2)
-    hidden = torch.from_numpy(X[:batch_size].toarray())
-    labels = LabelBatch.from_csr(Y[:batch_size])
-    times = []
-    for _ in range(repeats + 1):
-        t = time.perf_counter()
+    head = make_head(method, dim, n_labels, {"split": "median"})
+    t = time.process_time()
+    key = (n_labels, dim, METHODS[method][1].get("sampler"))
+    if key in _STEP_SAMPLERS:  # both tree heads draw from the same fitted tree; fit it once per C
+        head.sampler.load_state_dict(_STEP_SAMPLERS[key])
+    else:
+        head.prepare(sp.csr_matrix(X), Y)
+        _STEP_SAMPLERS[key] = head.sampler.state_dict() if hasattr(head, "sampler") else {}
+    prepare = time.process_time() - t
+    _, _, optimizer_name, lr = METHODS[method]
+    optimizer = build_optimizer(head.parameters(), TrainParams(optimizer=optimizer_name, lr=lr))
+    hidden, labels = torch.from_numpy(X[:batch_size]), LabelBatch.from_csr(Y[:batch_size])
+    backward, update = [], []
+    for _ in range(repeats + 1):  # CPU time of the (single-threaded) process: robust to other load
+        t = time.process_time()
         optimizer.zero_grad(set_to_none=True)
         head.loss(hidden, labels).backward()
+        t1 = time.process_time()
         optimizer.step()
-        times.append(time.perf_counter() - t)
-    return float(np.median(times[1:]))
+        backward.append(t1 - t)
+        update.append(time.process_time() - t1)
+    total = np.add(backward, update)[1:]
+    return {"step_seconds": float(np.median(total)), "loss_backward_seconds": float(np.median(backward[1:])),
+            "optimizer_seconds": float(np.median(update[1:])), "prepare_seconds": round(prepare, 2)}
+
+
+def part_path(part: str) -> Path:
+    return RESULTS / f"{STEM}_{part}.json"
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+
+
+def run_datasets(args: argparse.Namespace, env: dict[str, Any]) -> None:
+    budgets = {"softmax": args.softmax_budget, "other": args.budget}
+    for name in args.datasets.split(","):
+        load_before = list(os.getloadavg())
+        t = time.perf_counter()
+        data = load_set(name, args.dim, args.seed, args.quick)
+        print(f"{name}: train {data['X'].shape} C={data['Y'].shape[1]:,} test {data['X_test'].shape[0]} "
+              f"({time.perf_counter() - t:.0f} s to load/featurise)", flush=True)
+        tree_params = {"split": args.tree_split, "reg": args.tree_reg, "reg_scaling": args.tree_reg_scaling}
+        fractions = tuple(float(f) for f in args.eval_fractions.split(","))
+        out = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "environment": env,
+               "settings": {**vars(args), "tree_params": tree_params, "eval_fractions": fractions},
+               "dataset": {"name": name, "n_train": int(data["X"].shape[0]), "n_test_eval": min(args.eval_rows, data["X_test"].shape[0]),
+                           "n_labels": int(data["Y"].shape[1]), "dim": int(data["X"].shape[1]),
+                           "features": data["features"], "svd_seconds": data.get("svd_seconds"),
+                           "latent_params": data.get("latent_params"),
+                           "labels_per_row": float(data["Y"].nnz / data["Y"].shape[0])},
+               "load_average_before": load_before, "runs": []}
+        methods = args.methods.split(",")
+        earlier = json.loads(part_path(name).read_text()) if part_path(name).is_file() and not args.quick else {}
+        for run in earlier.get("runs", []):  # runs of other methods from an earlier invocation stay in the part
+            if run["method"] not in methods:
+                run.setdefault("settings", earlier.get("settings"))
+                out["runs"].append(run)
+        if "latent_params" in data:
+            out["oracle"] = oracle_point(data, args.eval_rows)
+            print(f"    Bayes oracle: {out['oracle']}", flush=True)
+        tree_cache: dict[str, Any] = {}
+        for method in methods:
+            budget = budgets["softmax" if METHODS[method][0] == "softmax" else "other"]
+            run = train_curve(method, data, budget, args.batch_size, args.seed, tree_params, tree_cache, args.eval_rows,
+                              fractions)
+            run["peak_rss_mib_so_far"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+            run["settings"] = {"budget": budget, "eval_rows": args.eval_rows, "eval_fractions": fractions,
+                               "tree_params": tree_params, "load_average_before": load_before}
+            out["runs"].append(run)
+            f = run["final"]
+            print(f"{name:<18} {method:<34} time {f['train_seconds']:8.1f} s (prepare {run['prepare_seconds']:.1f}) "
+                  f"hits@1 {f['hits@1_first_label']:.3f} loglik {f['log_likelihood_first_label']:7.2f} "
+                  f"P@1 {f['P@1']:.3f} P@3 {f['P@3']:.3f} P@5 {f['P@5']:.3f}", flush=True)
+            out["load_average_after"] = list(os.getloadavg())
+            out["cpu_seconds_process"] = round(time.process_time(), 1)
+            if not args.quick:
+                write_json(part_path(name), out)
+
+
+def run_steps(args: argparse.Namespace, env: dict[str, Any]) -> None:
+    sizes = (1_000, 10_000) if args.quick else (1_000, 10_000, 100_000, 1_000_000)
+    rows = []
+    for C in sizes:
+        for method in args.methods.split(","):
+            row = {"method": method, "n_labels": C, **step_time(method, C, args.step_dim, args.batch_size, repeats=5)}
+            rows.append(row)
+            print(f"step time C={C:>9,} {method:<34} {1e3 * row['step_seconds']:9.2f} ms "
+                  f"(loss+backward {1e3 * row['loss_backward_seconds']:.2f}, optimiser {1e3 * row['optimizer_seconds']:.2f})",
+                  flush=True)
+            if not args.quick:
+                write_json(part_path("steps"), {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                                                "environment": env, "dim": args.step_dim, "batch_size": args.batch_size,
+                                                "load_average": list(os.getloadavg()), "step_times": rows})
+
+
+def targets(part: dict[str, Any], steps: list[dict[str, Any]]) -> dict[str, Any]:
+    """The issue's targets on one data set: time to the softmax's final P@1 (within 1 point), adversarial vs uniform."""
+    runs = {r["method"]: r for r in part["runs"]}
+    out: dict[str, Any] = {"qualifies_C_ge_40000": part["dataset"]["n_labels"] >= 40_000}
+    if SOFTMAX in runs and ADVERSARIAL in runs:
+        goal = runs[SOFTMAX]["final"]["P@1"] - 0.01
+        softmax_seconds = runs[SOFTMAX]["final"]["train_seconds"]
+        reached = [p["train_seconds"] for p in runs[ADVERSARIAL]["curve"] if p["P@1"] >= goal]
+        out.update(softmax_final_P1=runs[SOFTMAX]["final"]["P@1"], softmax_seconds=softmax_seconds,
+                   adversarial_final_P1=runs[ADVERSARIAL]["final"]["P@1"],
+                   adversarial_seconds_to_softmax_P1=reached[0] if reached else None,
+                   time_ratio=(reached[0] / softmax_seconds) if reached else None)
+        out["fifth_of_softmax_time_met"] = bool(reached) and reached[0] <= softmax_seconds / 5
+    if UNIFORM in runs and ADVERSARIAL in runs:
+        a, u = runs[ADVERSARIAL]["final"], runs[UNIFORM]["final"]
+        out["adversarial_minus_uniform"] = {k: a[k] - u[k] for k in ("P@1", "hits@1_first_label", "log_likelihood_first_label")}
+        out["ends_above_uniform"] = a["P@1"] > u["P@1"] and a["hits@1_first_label"] > u["hits@1_first_label"]
+    return out
+
+
+def step_growth(steps: list[dict[str, Any]], key: str = "step_seconds") -> dict[str, float]:
+    """``key`` (a time of the step table) at C = 1e6 over C = 1e3, per method that has both."""
+    out = {}
+    for method in METHODS:
+        rows = {r["n_labels"]: r for r in steps if r["method"] == method}
+        if 1_000 in rows and 1_000_000 in rows:
+            out[method] = rows[1_000_000][key] / rows[1_000][key]
+    return out
+
+
+def plot_curves(part: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = [("P@1", "P@1"), ("hits@1_first_label", "hits@1 (first label)"),
+            ("log_likelihood_first_label", "pred. log-likelihood (first label)"), ("P@5", "P@5")]
+    fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 4))
+    for run in part["runs"]:
+        t = [p["train_seconds"] for p in run["curve"]]
+        for ax, (key, _) in zip(axes, keys):
+            ax.plot(t, [p[key] for p in run["curve"]], marker="o", ms=3, label=TITLES[run["method"]])
+    for ax, (key, title) in zip(axes, keys):
+        if "oracle" in part:
+            ax.axhline(part["oracle"][key], color="grey", ls=":", label="Bayes oracle")
+        ax.set_xlabel("training time, single-core CPU seconds (tree fit included)")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    d = part["dataset"]
+    fig.suptitle(f"{d['name']}: C = {d['n_labels']:,}, {d['n_train']:,} training rows, {d['dim']}-d features")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def write_report() -> None:
+    """Merge the per-part JSON files into adversarial_sampling.json, .md and one PNG of curves per data set."""
+    parts = {}
+    for path in sorted(RESULTS.glob(f"{STEM}_*.json")):
+        name = path.stem[len(STEM) + 1 :]
+        parts[name] = json.loads(path.read_text())
+    steps = parts.pop("steps", {"step_times": []})
+    merged: dict[str, Any] = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                              "datasets": parts, "step_times": steps, "step_growth_1e3_to_1e6": step_growth(steps["step_times"]),
+                              "step_growth_1e3_to_1e6_loss_backward_only": step_growth(steps["step_times"], "loss_backward_seconds"),
+                              "targets": {name: targets(part, steps["step_times"]) for name, part in parts.items()}}
+    write_json(RESULTS / f"{STEM}.json", merged)
+    lines = ["# Adversarial negative sampling (issue 6): results", "",
+             "Tables and curves generated by `python benchmarks/adversarial_sampling.py --part report` from the per-part "
+             f"JSON files; the discussion comes from `{STEM}_notes.md`.", ""]
+    notes = RESULTS / f"{STEM}_notes.md"
+    if notes.is_file():
+        lines += [notes.read_text().strip(), ""]
+    for name, part in parts.items():
+        d = part["dataset"]
+        plot_curves(part, RESULTS / f"{STEM}_{name}.png")
+        lines += [f"## {name}", "",
+                  f"C = {d['n_labels']:,} labels, {d['n_train']:,} training rows ({d['labels_per_row']:.2f} labels/row), "
+                  f"{d['features']}; evaluated on {d['n_test_eval']} test rows. Load average before: "
+                  f"{part['load_average_before'][0]:.1f}, after: {part.get('load_average_after', [float('nan')])[0]:.1f}; "
+                  f"torch threads: {part['environment'].get('torch_threads')}.", "",
+                  f"![curves]({STEM}_{name}.png)", "",
+                  "| method | train CPU s (tree fit) | steps | epochs | P@1 | P@3 | P@5 | hits@1 | log-lik |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for run in part["runs"]:
+            f = run["final"]
+            lines.append(f"| {TITLES[run['method']]} | {f['train_seconds']:.0f} ({run['prepare_seconds']:.0f}) | {f['step']} | "
+                         f"{f['epochs']:.2f} | {f['P@1']:.4f} | {f['P@3']:.4f} | {f['P@5']:.4f} | "
+                         f"{f['hits@1_first_label']:.4f} | {f['log_likelihood_first_label']:.3f} |")
+        if "oracle" in part:
+            o = part["oracle"]
+            lines.append(f"| Bayes oracle | - | - | - | {o['P@1']:.4f} | {o['P@3']:.4f} | {o['P@5']:.4f} | "
+                         f"{o['hits@1_first_label']:.4f} | {o['log_likelihood_first_label']:.3f} |")
+        tg = merged["targets"][name]
+        lines += ["", f"Targets: qualifies (C >= 40,000): {tg['qualifies_C_ge_40000']}; "
+                  f"adversarial reaches softmax final P@1 - 0.01 at {tg.get('adversarial_seconds_to_softmax_P1')} s "
+                  f"of softmax's {tg.get('softmax_seconds')} s (ratio {tg.get('time_ratio')}; met: {tg.get('fifth_of_softmax_time_met')}); "
+                  f"ends above uniform: {tg.get('ends_above_uniform')} ({tg.get('adversarial_minus_uniform')}).", ""]
+    if steps["step_times"]:
+        sizes = sorted({r["n_labels"] for r in steps["step_times"]})
+        lines += ["## Step time against C", "",
+                  f"One training step (loss, backward, optimiser step), batch {steps.get('batch_size')}, {steps.get('dim')}-d "
+                  "random features, one thread, median of 5, CPU milliseconds (in brackets: the optimiser step alone).", "",
+                  "| method | " + " | ".join(f"C = {c:,}" for c in sizes) + " | ratio 1e6 / 1e3 | ratio, loss+backward only |",
+                  "| --- | " + " | ".join("---" for _ in sizes) + " | --- | --- |"]
+        for method in METHODS:
+            rows = {r["n_labels"]: r for r in steps["step_times"] if r["method"] == method}
+            if rows:
+                cells = [f"{1e3 * rows[c]['step_seconds']:.1f} ({1e3 * rows[c]['optimizer_seconds']:.1f})" if c in rows else "-"
+                         for c in sizes]
+                growth = merged["step_growth_1e3_to_1e6"].get(method, float("nan"))
+                growth_lb = merged["step_growth_1e3_to_1e6_loss_backward_only"].get(method, float("nan"))
+                lines.append(f"| {TITLES[method]} | " + " | ".join(cells) + f" | {growth:.1f}x | {growth_lb:.1f}x |")
+        lines.append("")
+    (RESULTS / f"{STEM}.md").write_text("\n".join(lines) + "\n")
+    print(f"wrote {RESULTS / (STEM + '.json')}, {STEM}.md and the PNG curves")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="small synthetic set, 2 epochs, C up to 1e4; nothing written")
-    parser.add_argument("--datasets", default="debian-deps,wordnet-hypernyms")
-    parser.add_argument("--dim", type=int, default=512)
-    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="small synthetic set, short budgets, C up to 1e4; nothing written")
+    parser.add_argument("--part", choices=("train", "steps", "report"), default="train")
+    parser.add_argument("--datasets", default="debian-deps,wordnet-hypernyms,synthetic-1m")
+    parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of: " + ",".join(METHODS))
+    parser.add_argument("--dim", type=int, default=512, help="SVD dimension of the real sets")
+    parser.add_argument("--budget", type=float, default=60.0, help="CPU seconds per sampled method (tree fit included)")
+    parser.add_argument("--softmax-budget", type=float, default=150.0, help="CPU seconds of the full softmax")
     parser.add_argument("--batch-size", type=int, default=100)
-    parser.add_argument("--eval-every", type=int, default=200)
     parser.add_argument("--eval-rows", type=int, default=1000)
+    parser.add_argument("--eval-fractions", default=",".join(map(str, EVAL_FRACTIONS)),
+                        help="evaluate at these fractions of each run's budget")
+    parser.add_argument("--tree-split", default="median", help="the tree's split rule (eq9 or median)")
+    parser.add_argument("--tree-reg", type=float, default=0.1)
+    parser.add_argument("--tree-reg-scaling", default="constant", help="constant or node_size")
+    parser.add_argument("--step-dim", type=int, default=64, help="feature dimension of the step-time table")
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    unknown = set(args.methods.split(",")) - set(METHODS)
+    if unknown:
+        raise SystemExit(f"--methods: unknown {sorted(unknown)}; choose from {list(METHODS)}")
+    torch.set_num_threads(args.threads)
     if "SPARSEXC_DATA" not in os.environ and SHARED_DATASETS.is_dir():
         os.environ["SPARSEXC_DATA"] = str(SHARED_DATASETS)
+    if args.part == "report":
+        write_report()
+        return
     from sparsexc._environment import environment_info
-    from sparsexc.datasets import load, synthetic
 
     env = environment_info()
+    env["torch_threads"] = args.threads
     if args.quick:
-        sets = {"synthetic-2k": synthetic(6000, 3000, 2000, seed=args.seed)}
-        dim, epochs, eval_every, sizes = 64, 2, 40, (1_000, 10_000)
+        args.datasets, args.budget, args.softmax_budget, args.eval_rows = "synthetic-quick", 4.0, 6.0, 300
+        run_datasets(args, env)
+        run_steps(args, env)
+    elif args.part == "train":
+        run_datasets(args, env)
     else:
-        sets = {name: load(name) for name in args.datasets.split(",")}
-        dim, epochs, eval_every, sizes = args.dim, args.epochs, args.eval_every, (1_000, 10_000, 100_000, 1_000_000)
-    runs = []
-    for name, splits in sets.items():
-        X, X_test = dense_features(splits.train.X, splits.test.X, dim, args.seed)
-        Y, Y_test = splits.train.Y, splits.test.Y
-        X_eval, Y_eval = X_test[: args.eval_rows], Y_test[: args.eval_rows]
-        for method in METHODS:
-            run = train_curve(method, X, Y, X_eval, Y_eval, epochs, args.batch_size, eval_every, args.seed)
-            run["dataset"] = name
-            runs.append(run)
-            f = run["final"]
-            print(f"{name:<16} {method:<34} time {f['train_seconds']:8.1f} s (prepare {run['prepare_seconds']:.1f}) "
-                  f"hits@1 {f['hits@1_first_label']:.3f} loglik {f['log_likelihood_first_label']:7.2f} "
-                  f"P@1 {f['P@1']:.3f} P@3 {f['P@3']:.3f} P@5 {f['P@5']:.3f}", flush=True)
-    steps = []
-    for C in sizes:
-        for method, (head_name, head_params, _, _) in METHODS.items():
-            seconds = step_time(head_name, head_params, C, dim, args.batch_size, repeats=5)
-            steps.append({"method": method, "n_labels": C, "step_seconds": seconds})
-            print(f"step time C={C:>9,} {method:<34} {1e3 * seconds:9.2f} ms", flush=True)
-    if args.quick:
-        return
-    RESULTS.mkdir(exist_ok=True)
-    out = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "environment": env,
-           "settings": vars(args), "runs": runs, "step_times": steps}
-    (RESULTS / "adversarial_sampling.json").write_text(json.dumps(out, indent=2) + "\n")
+        run_steps(args, env)
 
 
 if __name__ == "__main__":

@@ -145,15 +145,19 @@ def test_fitted_tree_is_normalised_beats_uniform_and_is_deterministic(split):
     assert bool((tree.leaf_label[tree.label_leaf] == torch.arange(12)).all())
 
 
-def test_root_newton_solves_the_regularised_node_objective():
-    # two labels -> a single node: its (w, b) must maximise sum log sigma(zeta (w.x + b)) - reg (|w|^2 + b^2)
+@pytest.mark.parametrize("reg_scaling", ["constant", "node_size"])
+def test_root_newton_solves_the_regularised_node_objective(reg_scaling):
+    # two labels -> a single node: its (w, b) must maximise sum log sigma(zeta (w.x + b)) - lambda (|w|^2 + b^2),
+    # lambda = reg, or reg * (rows in the node) with reg_scaling="node_size"
     rng = np.random.default_rng(0)
     n, F = 300, 6
     X = rng.normal(size=(n, F))
     side = (X[:, 0] + 0.5 * rng.normal(size=n) > 0).astype(int)
     Y = sp.csr_matrix((np.ones(n), (np.arange(n), side)), shape=(n, 2))
-    reg = 0.3
-    tree = TreeSampler(F, 2, {"dim": 3, "reg": reg, "tol": 1e-10, "newton_steps": 100}).double()
+    tree_reg = 0.3 if reg_scaling == "constant" else 2e-3
+    reg = tree_reg if reg_scaling == "constant" else tree_reg * n
+    tree = TreeSampler(F, 2, {"dim": 3, "reg": tree_reg, "reg_scaling": reg_scaling, "tol": 1e-10,
+                              "newton_steps": 100}).double()
     tree.fit(sp.csr_matrix(X.astype(np.float32)), Y)
     Z = sp.csr_matrix(X.astype(np.float32)) @ tree.projection.numpy().T + tree.offset.numpy()
     zeta = np.where(tree.label_leaf[side].numpy() % 2 == 1, 1.0, -1.0)
@@ -165,6 +169,25 @@ def test_root_newton_solves_the_regularised_node_objective():
     ref = optimize.minimize(negative_objective, np.zeros(4), method="BFGS", options={"gtol": 1e-9}).x
     got = np.concatenate([tree.node_weight[1].numpy(), [tree.node_bias[1].item()]])
     np.testing.assert_allclose(got, ref, atol=1e-4)
+
+
+def test_node_size_regulariser_generalises_better_than_an_unregularised_fit():
+    # many labels with a handful of rows each: a weakly regularised tree (constant reg 1e-3) overfits its deep nodes,
+    # the node-size-scaled penalty keeps held-out rows' log-likelihood finite and better
+    from sparsexc.datasets.synthetic import latent_hierarchy
+
+    splits = latent_hierarchy(3000, 1024, 8, branching=4, noise=1.0, seed=3)
+    X, Y, Xh, Yh = splits.train.X, splits.train.Y, splits.test.X, splits.test.Y
+    held_out = torch.from_numpy(Yh.indices.astype(np.int64))[:, None]
+    scores = {}
+    for name, params in {"unregularised": {"reg": 1e-3}, "node_size": {"reg": 3e-2, "reg_scaling": "node_size"}}.items():
+        tree = TreeSampler(X.shape[1], Y.shape[1], {"dim": 8, "split": "median", **params}).double().fit(X, Y)
+        lp_all = tree.log_prob_all(Xh[:50]).double()
+        np.testing.assert_allclose(lp_all.exp().sum(1).numpy(), 1.0, rtol=1e-6)
+        scores[name] = tree.log_prob(Xh, held_out).double().mean().item()
+    assert np.isfinite(scores["node_size"])
+    assert scores["node_size"] > scores["unregularised"] + 0.5, scores
+    assert scores["node_size"] > -np.log(1024), scores  # and better than uniform
 
 
 def test_whitened_pca_has_zero_mean_unit_variance_and_matches_sklearn_directions():
@@ -190,7 +213,8 @@ def test_sparse_and_dense_inputs_agree_and_state_round_trips():
     assert torch.equal(clone.log_prob_all(dense), tree.log_prob_all(dense))
 
 
-@pytest.mark.parametrize("params", [{"dim": 0}, {"split": "kmeans"}, {"reg": -1.0}, {"tol": 0.0}, {"no_such": 1}])
+@pytest.mark.parametrize("params", [{"dim": 0}, {"split": "kmeans"}, {"reg": -1.0}, {"tol": 0.0}, {"no_such": 1},
+                                    {"reg_scaling": "per_label"}])
 def test_bad_params_raise_value_error(params):
     with pytest.raises(ValueError, match=next(iter(params))):
         TreeSampler(4, 5, params)

@@ -19,6 +19,8 @@ no (n, C) or (C, D) array is ever formed, so a million labels cost tens of megab
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -218,3 +220,100 @@ def label_proportion_documents(
     Y = Q.copy()
     Y.data[:] = 1.0
     return X, Y, Q
+
+
+@functools.lru_cache(maxsize=2)  # the posterior is evaluated chunk by chunk; regenerate the model once
+def _latent_label_model(n_labels: int, dim: int, branching: int, scales: tuple[float, ...], power: float,
+                        seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Label vectors ``U`` (C, dim) float32 and log prior (C,) float64 of :func:`latent_hierarchy` (read-only)."""
+    rng = np.random.default_rng([seed, 1])
+    C = n_labels
+    position = rng.permutation(C)  # where each label sits among the leaves of the latent hierarchy
+    U = np.zeros((C, dim), dtype=np.float32)
+    for level, scale in enumerate(scales, start=1):
+        groups = min(branching**level, C)
+        centres = rng.standard_normal((groups, dim)).astype(np.float32)
+        U += np.float32(scale) * centres[(position.astype(np.int64) * groups) // C]
+    log_w = -float(power) * np.log(np.arange(1, C + 1, dtype=np.float64))
+    log_prior = np.empty(C)
+    log_prior[rng.permutation(C)] = log_w - np.logaddexp.reduce(log_w)  # popularity independent of the hierarchy
+    return U, log_prior
+
+
+def latent_hierarchy(
+    n_samples: int,
+    n_labels: int,
+    dim: int,
+    *,
+    branching: int = 16,
+    scales: tuple[float, ...] | None = None,
+    noise: float = 1.0,
+    power: float = 1.0,
+    seed: int = 0,
+    test_size: float = 0.2,
+) -> Splits:
+    r"""A single-label data set with dense features drawn from a hierarchy of label clusters (known Bayes model).
+
+    Labels sit at the leaves of a latent tree with ``branching`` children per node: level ``l`` (1, 2, ...)
+    has ``min(branching**l, C)`` groups, each with a centre :math:`g \sim N(0, I_{dim})`; label y's vector is
+    :math:`u_y = \sum_l s_l\, g_{l, a_l(y)}` (``scales`` :math:`s_l`, default one level per factor of
+    ``branching`` with :math:`s_l = 0.7^{l-1}`) over its ancestors :math:`a_l(y)` (a seeded placement).
+    Rows: :math:`y \sim \pi` (Zipf with exponent ``power``, ranks placed at random, so popularity is
+    independent of the hierarchy), :math:`x = (u_y + \sigma \varepsilon) / c` with :math:`\varepsilon \sim N(0, I)`,
+    :math:`\sigma` = ``noise`` and :math:`c = \sqrt{\sum_l s_l^2 + \sigma^2}` (unit variance per coordinate).
+    The Bayes posterior is a linear softmax,
+    :math:`\log p(y|x) = \log\pi_y + (c\, x^\top u_y - \|u_y\|^2 / 2) / \sigma^2 + \text{const}(x)`,
+    so a linear model is well specified and a label tree can follow the coarse clusters;
+    :func:`latent_hierarchy_log_posterior` evaluates it.
+
+    Returns
+    -------
+    Splits
+        ``X`` float32 CSR (n, dim) holding dense rows, ``Y`` one label per row; ``info["params"]`` holds the arguments.
+    """
+    for arg, value, low in (("n_samples", n_samples, 2), ("n_labels", n_labels, 1), ("dim", dim, 1),
+                            ("branching", branching, 2)):
+        if int(value) != value or value < low:
+            raise ValueError(f"{arg} must be an integer >= {low}; got {value!r}")
+    if not noise > 0:
+        raise ValueError(f"noise must be > 0; got {noise!r}")
+    if not power >= 0:
+        raise ValueError(f"power must be >= 0; got {power!r}")
+    if not 0.0 < test_size < 1.0:
+        raise ValueError(f"test_size must be a fraction in (0, 1); got {test_size!r}")
+    n, C, dim = int(n_samples), int(n_labels), int(dim)
+    if scales is None:
+        levels = max(1, int(np.ceil(np.log(C) / np.log(branching) - 1e-9)))
+        scales = tuple(0.7**level for level in range(levels))
+    if len(scales) == 0 or not all(s >= 0 for s in scales):
+        raise ValueError(f"scales must be a non-empty sequence of non-negative numbers; got {scales!r}")
+    params = {"n_samples": n, "n_labels": C, "dim": dim, "branching": int(branching), "scales": [float(s) for s in scales],
+              "noise": float(noise), "power": float(power), "seed": seed, "test_size": test_size}
+    U, log_prior = _latent_label_model(C, dim, int(branching), tuple(float(s) for s in scales), float(power), seed)
+    rng = np.random.default_rng([seed, 2])
+    cdf = np.cumsum(np.exp(log_prior))
+    y = np.minimum(np.searchsorted(cdf / cdf[-1], rng.random(n), side="right"), C - 1)
+    c = np.sqrt(sum(s * s for s in scales) + noise**2)
+    X = ((U[y] + np.float32(noise) * rng.standard_normal((n, dim), dtype=np.float32)) / np.float32(c)).astype(np.float32)
+    Y = sp.csr_matrix((np.ones(n, dtype=np.float32), (np.arange(n), y)), shape=(n, C))
+    train_rows, test_rows = seeded_split(n, test_size, seed)
+    info = {"source": "latent_hierarchy", "params": params,
+            "split": {"kind": "seeded", "seed": seed, "test_fraction": test_size}}
+    parts = {part: MultiLabelData(sp.csr_matrix(X[r]), Y[r], None, None, {"name": "latent_hierarchy", "part": part})
+             for part, r in (("train", train_rows), ("test", test_rows))}
+    return Splits("latent_hierarchy", parts["train"], parts["test"], info)
+
+
+def latent_hierarchy_log_posterior(X: np.ndarray, params: dict, labels: np.ndarray | None = None) -> np.ndarray:
+    """Bayes log-posterior :math:`\\log p(y|x)` of :func:`latent_hierarchy` data (``params`` = ``info["params"]``).
+
+    Returns (n, C) for all labels, or (n, m) for the columns ``labels`` (n, m) when given (then the
+    normaliser is still over all C labels). Cost O(n C dim); call it on chunks of rows for large C.
+    """
+    p = params
+    U, log_prior = _latent_label_model(p["n_labels"], p["dim"], p["branching"], tuple(p["scales"]), float(p["power"]), p["seed"])
+    c = np.sqrt(sum(s * s for s in p["scales"]) + p["noise"] ** 2)
+    X = np.asarray(X, dtype=np.float64)
+    logits = (c * X @ U.T.astype(np.float64) - 0.5 * (U.astype(np.float64) ** 2).sum(1)) / p["noise"] ** 2 + log_prior
+    log_post = logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)
+    return log_post if labels is None else np.take_along_axis(log_post, labels, axis=1)

@@ -27,10 +27,13 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-__all__ = ["fit_tree", "PAD_LOGIT", "SPLITS"]
+__all__ = ["fit_tree", "PAD_LOGIT", "SPLITS", "REG_SCALINGS"]
 
 PAD_LOGIT = 1.0e4  # sigmoid(-1e4) == 0 exactly in float32/float64: padding is never drawn
 SPLITS: tuple[str, ...] = ("eq9", "median")
+# "constant": lambda_n = reg at every node (the paper); "node_size": lambda_n = reg * (training rows in the
+# node), the authors' --frequency_reg, so deep nodes with few rows are not fitted more sharply than the root
+REG_SCALINGS: tuple[str, ...] = ("constant", "node_size")
 
 
 def _block_sort(label_at_slot: torch.Tensor, key: torch.Tensor, block: int) -> torch.Tensor:
@@ -98,16 +101,16 @@ class _SegmentGram:
 
 
 def _newton(theta: torch.Tensor, Zu: torch.Tensor, node: torch.Tensor, n_right: torch.Tensor, n_left: torch.Tensor,
-            fit: torch.Tensor, reg: float, steps: int, tol: float) -> torch.Tensor:
-    r"""Newton ascent on :math:`\sum_u [n_R \log\sigma(s_u) + n_L \log\sigma(-s_u)] - \lambda \|\theta\|^2` per node.
+            fit: torch.Tensor, reg: torch.Tensor, steps: int, tol: float) -> torch.Tensor:
+    r"""Newton ascent on :math:`\sum_u [n_R \log\sigma(s_u) + n_L \log\sigma(-s_u)] - \lambda_\nu \|\theta\|^2` per node.
 
-    Only the nodes flagged in ``fit`` move. A node stops once its step norm is below ``tol``; when at least
+    ``reg`` holds each node's :math:`\lambda_\nu` (A,). Only the nodes flagged in ``fit`` move. A node stops once its step norm is below ``tol``; when at least
     half of the moving nodes have stopped, the units of the others are compacted, so the few nodes that need
     many (norm-capped) steps do not keep the whole level busy.
     """
     theta = theta.clone()
     d = theta.shape[1]
-    ridge = 2.0 * reg * torch.eye(d, dtype=theta.dtype)
+    eye = torch.eye(d, dtype=theta.dtype)
     ids = torch.arange(theta.shape[0])
     keep = fit.clone()
     gram: _SegmentGram | None = None
@@ -127,8 +130,9 @@ def _newton(theta: torch.Tensor, Zu: torch.Tensor, node: torch.Tensor, n_right: 
         s = (Zu * th[node]).sum(dim=1)
         p = torch.sigmoid(s)
         grad = gram.node_sums((n_right * (1.0 - p) - n_left * p)[:, None] * Zu)
-        grad -= 2.0 * reg * th
-        H = gram((n_right + n_left) * p * (1.0 - p)) + ridge
+        lam = reg[ids]
+        grad -= 2.0 * lam[:, None] * th
+        H = gram((n_right + n_left) * p * (1.0 - p)) + 2.0 * lam[:, None, None] * eye
         step = torch.cholesky_solve(grad[:, :, None], torch.linalg.cholesky(H)).squeeze(2)
         norm = torch.linalg.vector_norm(step, dim=1)
         step *= torch.clamp(1.0 / norm.clamp(min=1e-300), max=1.0)[:, None]  # the authors' cap on the step
@@ -141,8 +145,11 @@ def _newton(theta: torch.Tensor, Zu: torch.Tensor, node: torch.Tensor, n_right: 
 
 
 def fit_tree(Z: np.ndarray, Y: sp.csr_matrix, depth: int, *, reg: float, split: str, max_rounds: int,
-             newton_steps: int, tol: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+             newton_steps: int, tol: float, reg_scaling: str = "constant") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Fit the tree on reduced features ``Z`` (N, k) and labels ``Y`` (N, C); see the module docstring.
+
+    ``reg_scaling="node_size"`` multiplies ``reg`` by the number of training rows of each node (at least 1;
+    see ``REG_SCALINGS``).
 
     Returns
     -------
@@ -198,11 +205,14 @@ def fit_tree(Z: np.ndarray, Y: sp.csr_matrix, depth: int, *, reg: float, split: 
         Zu = Z1[units - unit_node * N]
         n_units = units.numel()
         n_all = torch.bincount(unit_of_pair, minlength=n_units).double()
+        node_reg = torch.full((A,), float(reg), dtype=torch.float64)
+        if reg_scaling == "node_size":
+            node_reg *= torch.bincount(unit_node, minlength=A).double().clamp(min=1.0)  # a node without rows keeps reg
         refit = torch.ones(A, dtype=torch.bool)
         for round_ in range(max_rounds):
             right = (_slot_of(label_at_slot, C) % block) >= half
             n_right = torch.zeros(n_units, dtype=torch.float64).index_add_(0, unit_of_pair, right[plabel].double())
-            theta = _newton(theta, Zu, unit_node, n_right, n_all - n_right, refit, reg, newton_steps, tol)
+            theta = _newton(theta, Zu, unit_node, n_right, n_all - n_right, refit, node_reg, newton_steps, tol)
             if split == "median" or round_ == max_rounds - 1:
                 break
             delta = torch.zeros(C, dtype=torch.float64)  # Eq. 9: gain of moving y to the right

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from sparsexc._params import Params, _check_choice
 from sparsexc.samplers._pca import whitened_pca
-from sparsexc.samplers._tree_fit import SPLITS, fit_tree
+from sparsexc.samplers._tree_fit import REG_SCALINGS, SPLITS, fit_tree
 from sparsexc.samplers.base import Sampler, register_sampler
 
 __all__ = ["TreeSampler", "TreeSamplerParams", "tree_depth"]
@@ -40,6 +40,11 @@ class TreeSamplerParams(Params):
         PCA components k of the reduced input (16 in the paper).
     reg : float >= 0
         :math:`\\lambda_n`, the L2 penalty :math:`\\lambda_n(\\|w\\|^2 + b^2)` of each node (0.1 in the paper).
+    reg_scaling : {"constant", "node_size"}
+        "constant": :math:`\\lambda_n` = ``reg`` at every node (the paper); "node_size": :math:`\\lambda_n` =
+        ``reg`` times the number of training rows that reach the node (the authors' ``--frequency_reg``), so
+        penalty and data term shrink together down the tree and nodes with a handful of rows stay near
+        :math:`\\sigma(0) = 1/2` instead of overfitting them (use a small ``reg`` such as 1e-3 with it).
     split : {"eq9", "median"}
         "eq9": alternate Newton ascent with the discrete reassignment of Eq. 9 until no label changes side
         (the paper); "median": keep the initial median split along the node's dominant direction and only
@@ -58,6 +63,7 @@ class TreeSamplerParams(Params):
 
     dim: int = 16
     reg: float = 0.1
+    reg_scaling: str = "constant"
     split: str = "eq9"
     max_rounds: int = 10
     newton_steps: int = 20
@@ -75,6 +81,7 @@ class TreeSamplerParams(Params):
         if not self.tol > 0:
             raise ValueError(f"{owner}: tol={self.tol} must be > 0")
         _check_choice(owner, "split", self.split, SPLITS)
+        _check_choice(owner, "reg_scaling", self.reg_scaling, REG_SCALINGS)
 
 
 @register_sampler
@@ -115,7 +122,7 @@ class TreeSampler(Sampler):
         torch.set_num_threads(1)  # many small tensors: intra-op threads cost more than they give (7x on 2 busy cores)
         try:
             weight, bias, leaf_label = fit_tree(Z, Y, self.depth, reg=p.reg, split=p.split, max_rounds=p.max_rounds,
-                                                newton_steps=p.newton_steps, tol=p.tol)
+                                                newton_steps=p.newton_steps, tol=p.tol, reg_scaling=p.reg_scaling)
         finally:
             torch.set_num_threads(threads)
         self.projection.copy_(torch.from_numpy(P.T))
