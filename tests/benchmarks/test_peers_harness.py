@@ -204,3 +204,75 @@ def test_omikuji_file_marks_rows_without_labels(peers, tmp_path):
     assert lines[2] == " 1:1" and not lines[1].startswith(" ") and not lines[3].startswith(" ")
     X_back, Y_back = read_xc(path)[:2]  # still valid XC text for our own reader
     assert (X_back.toarray() == X.toarray()).all() and (Y_back.toarray() == Y.toarray()).all()
+
+
+def test_goal_judges_time_on_cpu_seconds_when_measured(peers):
+    rows = [_row("omikuji-bonsai", "peer", 0.64, 4.0), _row("sparsexc-sparsemax", "sparsexc", 0.635, 30.0)]
+    rows[0]["train_cpu_seconds"], rows[1]["train_cpu_seconds"] = 2.0, 5.0
+    g = peers.goal_check(rows)
+    assert g["time_goal_on"] == "CPU" and g["cpu_time_ratio"] == pytest.approx(2.5) and g["time_ratio"] == 7.5
+    assert g["time_goal_met"] and g["p1_goal_met"]  # 2.5x the CPU seconds, though 7.5x the wall clock
+    line = peers.goal_line("bibtex", g)
+    assert "5.0 vs 2.0 CPU s (x2.50)" in line and "goal within 3x CPU time: met" in line
+    rows[1]["train_cpu_seconds"] = 7.0
+    g = peers.goal_check(rows)
+    assert not g["time_goal_met"] and "3.5x the peer's CPU time" in peers.goal_line("bibtex", g)
+
+
+def test_thread_env_and_sparsexc_settings(peers):
+    from sparsexc.estimator import DEFAULT_LR
+
+    env = peers._thread_env(2)
+    assert env["OMP_WAIT_POLICY"] == "PASSIVE" and env["OMP_NUM_THREADS"] == "2"
+    s = peers.system_settings("sparsexc-softmax", quick=False)
+    assert s["lr"] == pytest.approx(3 * DEFAULT_LR["adam"]) and s["sparse_gradients"] == "auto"
+    assert peers.system_settings("sparsexc-sigmoid", quick=False)["lr"] == pytest.approx(9 * DEFAULT_LR["adam"])
+    assert peers.system_settings("sparsexc-negative-sampling", quick=False)["lr"] == pytest.approx(
+        3 * DEFAULT_LR["adagrad"])
+    assert peers.system_settings("sparsexc-sampled-softmax", quick=False)["head_params"] == {"sampler": "frequency"}
+
+
+def test_memory_preflight_refuses_dense_libmultilabel_only(peers, worker, tmp_path):
+    worker.save_csr(tmp_path / "train_X.npz", sp.csr_matrix((3, 999)))
+    worker.save_csr(tmp_path / "train_Y.npz", sp.csr_matrix((3, 2048)))
+    # (999 + 1) x 2048 float64 = 15.6 MiB
+    assert peers.memory_preflight("libmultilabel-ovr", tmp_path, 16.0) is None
+    why = peers.memory_preflight("libmultilabel-ovr", tmp_path, 15.0)
+    assert why.startswith("not run") and "(1000 x 2048)" in why
+    assert peers.memory_preflight("napkinxc-plt", tmp_path, 1.0) is None
+    args = peers.parse_args(["--datasets", "bibtex", "--max-rss-mib", "15"])
+    row = peers.run_pair("libmultilabel-ovr", "bibtex", tmp_path, tmp_path / "work", args)
+    assert row["status"] == "skipped" and row["error"] == why
+
+
+def test_run_pair_stops_a_worker_over_the_memory_cap(peers, tmp_path):
+    hog = tmp_path / "hog.py"
+    hog.write_text("import time\nblock = bytearray(300 * 2**20)\nfor i in range(0, len(block), 4096): block[i] = 1\n"
+                   "time.sleep(30)\n")
+    python = _script(tmp_path / "hog-python", f'exec "{sys.executable}" "{hog}"')
+    args = peers.parse_args(["--datasets", "bibtex", "--timeout", "25", "--max-rss-mib", "100"])
+    args.peers_python = python
+    row = peers.run_pair("napkinxc-plt", "bibtex", tmp_path, tmp_path / "work", args)
+    assert row["status"] == "error" and row["error"].startswith("stopped: resident memory")
+    assert "over the 100 MiB cap" in row["error"] and "metrics" not in row
+
+
+def test_worker_prepare_imports_and_sparse_gradients_auto(worker, monkeypatch, tmp_path):
+    system = worker.make_system("sparsexc-softmax", {"hidden_sizes": [4], "epochs": 1, "sparse_gradients": "auto",
+                                                     "validation_fraction": 0.0}, 1, tmp_path)  # fmt: skip
+    system.prepare()
+    assert "sparsexc.estimator" in sys.modules
+    X = sp.random(40, 12, density=0.3, format="csr", dtype=np.float32, random_state=0)
+    Y = sp.csr_matrix(np.eye(3, dtype=np.float32)[np.arange(40) % 3])
+    system.fit(X, Y, tmp_path / "unused.txt")
+    assert system.model.sparse_gradients is False  # 12 features: dense updates
+    monkeypatch.setattr(worker, "SPARSE_GRADIENT_MIN_FEATURES", 12)
+    system.fit(X, Y, tmp_path / "unused.txt")
+    assert system.model.sparse_gradients is True
+
+
+def test_goal_line_names_why_no_head_finished(peers):
+    rows = [_row("napkinxc-plt", "peer", 0.7, 2.0), _row("sparsexc-softmax", "sparsexc", 0, 0, status="timeout")]
+    line = peers.goal_line("debian-deps", peers.goal_check(rows), rows)
+    assert "**not met**: no sparsexc head finished (sparsexc-softmax: timed out after 9 s)" in line
+    assert "not comparable yet" in peers.goal_line("debian-deps", None, rows[:1])
