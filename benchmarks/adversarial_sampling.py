@@ -20,6 +20,8 @@ P@1/3/5 on the multi-label rows. A second part times one training step against C
         --softmax-budget 200 --budget 160 --eval-rows 100 --eval-fractions 0.1,0.25,0.5,0.75,1
     # (a later invocation with other --methods adds its runs to the same part file)
     python benchmarks/adversarial_sampling.py --part steps               # step time vs C -> ..._steps.json
+    python benchmarks/adversarial_sampling.py --part steps --dense-gradients  # the sampled heads without their
+        # default sparse gradients (sparse_gradients=False): the "before" table -> ..._steps_dense_gradients.json
     python benchmarks/adversarial_sampling.py --part report              # merge the parts: .json, .md, PNG curves
 
 Every part runs on ``--threads`` torch threads (1 by default) and rewrites its JSON after each method, so a
@@ -130,11 +132,13 @@ def evaluate_head(head, X: np.ndarray, Y: sp.csr_matrix, chunk_entries: int = 1 
             "P@1": float(metrics["P@1"]), "P@3": float(metrics["P@3"]), "P@5": float(metrics["P@5"])}
 
 
-def make_head(method: str, dim: int, n_labels: int, tree_params: dict[str, Any]):
+def make_head(method: str, dim: int, n_labels: int, tree_params: dict[str, Any], dense_gradients: bool = False):
     from sparsexc.heads import get_head
     from sparsexc.samplers import TreeSampler
 
     head_name, head_params, _, _ = METHODS[method]
+    if dense_gradients and head_name != "softmax":
+        head_params = {**head_params, "sparse_gradients": False}
     head = get_head(head_name)(dim, n_labels, head_params)
     if head_params.get("sampler") == "tree":
         head.sampler = TreeSampler(dim, n_labels, tree_params)  # settings beyond the head's tree_* fields
@@ -234,7 +238,8 @@ def oracle_point(data: dict[str, Any], eval_rows: int) -> dict[str, float]:
 _STEP_SAMPLERS: dict[tuple, dict[str, torch.Tensor]] = {}
 
 
-def step_time(method: str, n_labels: int, dim: int, batch_size: int, repeats: int) -> dict[str, float]:
+def step_time(method: str, n_labels: int, dim: int, batch_size: int, repeats: int,
+              dense_gradients: bool = False) -> dict[str, float]:
     """Median CPU seconds of one training step (loss + backward, optimiser step) on random data with C labels."""
     from sparsexc._params import TrainParams
     from sparsexc.heads.labels import LabelBatch
@@ -245,7 +250,7 @@ def step_time(method: str, n_labels: int, dim: int, batch_size: int, repeats: in
     X = rng.normal(size=(n, dim)).astype(np.float32)
     Y = sp.csr_matrix((np.ones(n, np.float32), (np.arange(n), rng.integers(0, n_labels, n))), shape=(n, n_labels))
     torch.manual_seed(0)
-    head = make_head(method, dim, n_labels, {"split": "median"})
+    head = make_head(method, dim, n_labels, {"split": "median"}, dense_gradients)
     t = time.process_time()
     key = (n_labels, dim, METHODS[method][1].get("sampler"))
     if key in _STEP_SAMPLERS:  # both tree heads draw from the same fitted tree; fit it once per C
@@ -331,14 +336,16 @@ def run_steps(args: argparse.Namespace, env: dict[str, Any]) -> None:
     rows = []
     for C in sizes:
         for method in args.methods.split(","):
-            row = {"method": method, "n_labels": C, **step_time(method, C, args.step_dim, args.batch_size, repeats=5)}
+            row = {"method": method, "n_labels": C,
+                   **step_time(method, C, args.step_dim, args.batch_size, repeats=5, dense_gradients=args.dense_gradients)}
             rows.append(row)
             print(f"step time C={C:>9,} {method:<34} {1e3 * row['step_seconds']:9.2f} ms "
                   f"(loss+backward {1e3 * row['loss_backward_seconds']:.2f}, optimiser {1e3 * row['optimizer_seconds']:.2f})",
                   flush=True)
             if not args.quick:
-                write_json(part_path("steps"), {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                write_json(part_path("steps_dense_gradients" if args.dense_gradients else "steps"), {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                                                 "environment": env, "dim": args.step_dim, "batch_size": args.batch_size,
+                                                "sampled_heads_sparse_gradients": not args.dense_gradients,
                                                 "load_average": list(os.getloadavg()), "step_times": rows})
 
 
@@ -406,9 +413,12 @@ def write_report() -> None:
         name = path.stem[len(STEM) + 1 :]
         parts[name] = json.loads(path.read_text())
     steps = parts.pop("steps", {"step_times": []})
+    # the step table measured before the sampled heads had sparse gradients (kept for the before/after ratio)
+    before = parts.pop("steps_dense_gradients", {"step_times": []})
     merged: dict[str, Any] = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                               "datasets": parts, "step_times": steps, "step_growth_1e3_to_1e6": step_growth(steps["step_times"]),
                               "step_growth_1e3_to_1e6_loss_backward_only": step_growth(steps["step_times"], "loss_backward_seconds"),
+                              "step_growth_1e3_to_1e6_before_sparse_gradients": step_growth(before["step_times"]),
                               "targets": {name: targets(part, steps["step_times"]) for name, part in parts.items()}}
     write_json(RESULTS / f"{STEM}.json", merged)
     lines = ["# Adversarial negative sampling (issue 6): results", "",
@@ -446,9 +456,13 @@ def write_report() -> None:
         sizes = sorted({r["n_labels"] for r in steps["step_times"]})
         lines += ["## Step time against C", "",
                   f"One training step (loss, backward, optimiser step), batch {steps.get('batch_size')}, {steps.get('dim')}-d "
-                  "random features, one thread, median of 5, CPU milliseconds (in brackets: the optimiser step alone).", "",
-                  "| method | " + " | ".join(f"C = {c:,}" for c in sizes) + " | ratio 1e6 / 1e3 | ratio, loss+backward only |",
-                  "| --- | " + " | ".join("---" for _ in sizes) + " | --- | --- |"]
+                  "random features, one thread, median of 5, CPU milliseconds (in brackets: the optimiser step alone). "
+                  f"Load average at the end: {steps.get('load_average', [float('nan')])[0]:.1f}. The last column: the same "
+                  "ratio measured before the sampled heads had sparse gradients (`sparse_gradients`; "
+                  f"`{STEM}_steps_dense_gradients.json`, {before.get('date', 'not measured')}).", "",
+                  "| method | " + " | ".join(f"C = {c:,}" for c in sizes) + " | ratio 1e6 / 1e3 | ratio, loss+backward only "
+                  "| ratio before (dense gradients) |",
+                  "| --- | " + " | ".join("---" for _ in sizes) + " | --- | --- | --- |"]
         for method in METHODS:
             rows = {r["n_labels"]: r for r in steps["step_times"] if r["method"] == method}
             if rows:
@@ -456,7 +470,9 @@ def write_report() -> None:
                          for c in sizes]
                 growth = merged["step_growth_1e3_to_1e6"].get(method, float("nan"))
                 growth_lb = merged["step_growth_1e3_to_1e6_loss_backward_only"].get(method, float("nan"))
-                lines.append(f"| {TITLES[method]} | " + " | ".join(cells) + f" | {growth:.1f}x | {growth_lb:.1f}x |")
+                growth_before = merged["step_growth_1e3_to_1e6_before_sparse_gradients"].get(method, float("nan"))
+                lines.append(f"| {TITLES[method]} | " + " | ".join(cells) + f" | {growth:.1f}x | {growth_lb:.1f}x "
+                             f"| {growth_before:.1f}x |")
         lines.append("")
     (RESULTS / f"{STEM}.md").write_text("\n".join(lines) + "\n")
     print(f"wrote {RESULTS / (STEM + '.json')}, {STEM}.md and the PNG curves")
@@ -479,6 +495,8 @@ def main() -> None:
     parser.add_argument("--tree-reg", type=float, default=0.1)
     parser.add_argument("--tree-reg-scaling", default="constant", help="constant or node_size")
     parser.add_argument("--step-dim", type=int, default=64, help="feature dimension of the step-time table")
+    parser.add_argument("--dense-gradients", action="store_true",
+                        help="--part steps: the sampled heads with sparse_gradients=False (the table before they had them)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()

@@ -66,7 +66,9 @@ def _compare(name, params, sparse):
         torch.manual_seed(11)  # the same positives / negatives for both heads
         loss = head.loss(hidden, labels)
         loss.backward()
-        results.append((loss.item(), head.output.weight.grad, head.output.bias.grad,
+        # the unsharded sampled heads' default sparse gradients (sparse_gradients), densified to compare
+        results.append((loss.item(), *(g.to_dense() if g.is_sparse else g
+                                       for g in (head.output.weight.grad, head.output.bias.grad)),
                         None if sparse else hidden.grad))
     (ref_loss, ref_w, ref_b, ref_h), (loss, w, b, h) = results
     out["loss"] = (loss, ref_loss)

@@ -119,7 +119,8 @@ def test_bias_correction_recovers_the_data_distribution():
     X = sp.csr_matrix((np.ones(n, np.float32), (np.arange(n), ctx)), shape=(n, 2))
     Y = sp.csr_matrix((np.ones(n, np.float32), (np.arange(n), y)), shape=(n, 6))
     torch.manual_seed(0)
-    head = NegativeSamplingHead(2, 6, {"sampler": "frequency", "num_negatives": 20, "reg": 1e-4}).double()
+    head = NegativeSamplingHead(2, 6, {"sampler": "frequency", "num_negatives": 20, "reg": 1e-4,
+                                        "sparse_gradients": False}).double()  # plain torch.optim.Adam: dense grads
     other = sp.csr_matrix(np.eye(6, dtype=np.float32)[[0] * 40 + [5] * 5 + [1, 2, 3, 4]])
     head.sampler.fit(sp.csr_matrix((other.shape[0], 2), dtype=np.float32), other)
     opt = torch.optim.Adam(head.parameters(), lr=0.05)

@@ -44,6 +44,16 @@ class SampledHeadParams(Params):
         draws the same positives and negatives (torch's generator is seeded alike on every rank) and scores
         the pairs whose label it holds; the (P, 1 + n) logits are assembled by all-reduce, so the loss equals
         the unsharded head's at the same seed. No effect in one process. See ``docs/distributed.md``.
+    sparse_gradients : bool or None
+        Read the positive and sampled labels' rows of the output layer with sparse gradients
+        (:func:`sparsexc.heads.pairs.pair_logits_of`): the weight and bias become
+        :class:`~sparsexc.models.sparse_output.SparseGradientParameter` s, a step's backward and optimiser update
+        touch only the O(P (1 + n)) gathered rows instead of all C, and the step time no longer grows with C.
+        Adagrad and plain SGD give exactly the dense result; "adam" becomes lazy Adam
+        (``torch.optim.SparseAdam``: a row's moments and weights change only at steps that sample it), and
+        ``weight_decay > 0`` or SGD momentum is refused (see :func:`sparsexc.train.build_optimizer`).
+        Prediction (``scores``, ``topk``) is dense as before; saved weights have the same layout.
+        None (default): True, except with ``shard_labels=True``, which supports only False (True raises).
     """
 
     sampler: str = "tree"
@@ -57,9 +67,13 @@ class SampledHeadParams(Params):
     frequency_power: float = 1.0
     threshold: Union[float, None] = None
     shard_labels: bool = False
+    sparse_gradients: Union[bool, None] = None
 
     def validate(self) -> None:
         owner = type(self).__name__
+        if self.sparse_gradients and self.shard_labels:
+            raise ValueError(f"{owner}: sparse_gradients=True is not supported with shard_labels=True; "
+                             "use sparse_gradients=False or None (the default: sparse unless shard_labels)")
         _check_choice(owner, "sampler", self.sampler, tuple(list_samplers()))
         _check_choice(owner, "positives", self.positives, POSITIVES)
         _check_choice(owner, "tree_split", self.tree_split, SPLITS)
@@ -101,7 +115,18 @@ class SampledHead(LabelShardedHead):
     def __init__(self, in_dim: int, n_labels: int, params: SampledHeadParams | dict | None = None) -> None:
         super().__init__(in_dim, n_labels, params)
         self.output = output_layer(in_dim, n_labels, self.params.shard_labels)
+        if self.sparse_gradients:
+            from sparsexc.models.sparse_output import mark_sparse_gradient  # here: sparsexc.models imports the heads
+
+            self.output.weight = mark_sparse_gradient(self.output.weight)
+            self.output.bias = mark_sparse_gradient(self.output.bias)
         self.sampler = _make_sampler(in_dim, n_labels, self.params)
+
+    @property
+    def sparse_gradients(self) -> bool:
+        """Whether training reads the output layer with sparse gradients (``sparse_gradients``, None resolved)."""
+        chosen = self.params.sparse_gradients
+        return not self.params.shard_labels if chosen is None else bool(chosen)
 
     def prepare(self, X: sp.csr_matrix, Y: sp.csr_matrix) -> None:
         """Fit the sampler on the training data (deterministic, so a resumed run refits the same one)."""
@@ -140,7 +165,8 @@ class SampledHead(LabelShardedHead):
         negatives, neg_log_q = self.sampler.sample(hidden, self.params.num_negatives, rows=rows)
         pos_log_q = self.sampler.log_prob(hidden, positives[:, None], rows=rows)
         # float32 under bfloat16 autocast; a split layer assembles the pairs' logits over the shards
-        logits = full_precision(pair_logits(self.output, hidden, rows, torch.cat([positives[:, None], negatives], dim=1)))
+        pair_labels = torch.cat([positives[:, None], negatives], dim=1)
+        logits = full_precision(pair_logits(self.output, hidden, rows, pair_labels))
         return rows, negatives, logits, torch.cat([pos_log_q, neg_log_q], dim=1).to(logits.dtype)
 
     def empty_loss(self) -> torch.Tensor:

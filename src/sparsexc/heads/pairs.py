@@ -29,6 +29,12 @@ def pair_logits_of(weight: torch.Tensor, bias: torch.Tensor | None, hidden: torc
     labels. Dense ``hidden`` (B, in_dim): O(P m in_dim). ``torch.sparse_csr`` ``hidden`` (the linear model's raw
     features): only the stored entries of each row are read, O(P m nnz(row)), and W is never gathered whole.
     Differentiable with respect to ``weight`` (C, in_dim), ``bias`` (C,) (and to dense ``hidden``).
+
+    A ``weight`` or ``bias`` marked by :func:`sparsexc.models.sparse_output.mark_sparse_gradient` is read with
+    :func:`~sparsexc.models.sparse_output.gather_sparse_grad`: its gradient is a sparse COO tensor holding only
+    the gathered labels (dense ``hidden``: their rows; sparse ``hidden``: the read (label, feature) entries),
+    so backward costs O(P m in_dim) or O(P m nnz(row)) instead of O(C in_dim); same values, and the same
+    gradient once densified. Unmarked tensors use plain indexing, whose backward builds a dense gradient.
     """
     P, m = label_ids.shape
     if hidden.layout == torch.sparse_csr:
@@ -37,8 +43,15 @@ def pair_logits_of(weight: torch.Tensor, bias: torch.Tensor | None, hidden: torc
         entry_pair = torch.repeat_interleave(torch.arange(P, device=rows.device), per_pair)
         first = torch.cumsum(per_pair, 0) - per_pair
         position = crow[rows][entry_pair] + torch.arange(entry_pair.numel(), device=rows.device) - first[entry_pair]
-        contrib = weight[label_ids[entry_pair], col[position][:, None]] * val[position].to(weight.dtype)[:, None]
+        contrib = _gather(weight, label_ids[entry_pair], col[position][:, None]) * val[position].to(weight.dtype)[:, None]
         out = torch.zeros(P, m, dtype=weight.dtype, device=weight.device).index_add(0, entry_pair, contrib)
     else:
-        out = torch.einsum("pmd,pd->pm", weight[label_ids], hidden[rows])
-    return out + bias[label_ids] if bias is not None else out
+        out = torch.einsum("pmd,pd->pm", _gather(weight, label_ids), hidden[rows])
+    return out + _gather(bias, label_ids) if bias is not None else out
+
+
+def _gather(param: torch.Tensor, *indices: torch.Tensor) -> torch.Tensor:
+    """``param[indices]``: with a sparse gradient when ``param`` is marked for one, else plain indexing."""
+    from sparsexc.models.sparse_output import gather_sparse_grad, has_sparse_gradient  # sparsexc.models imports the heads
+
+    return gather_sparse_grad(param, *indices) if has_sparse_gradient(param) else param[indices]
