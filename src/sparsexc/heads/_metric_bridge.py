@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["SET_METRICS", "set_metric", "evaluate"]
+__all__ = ["SET_METRICS", "set_metric", "set_metric_from_row_counts", "evaluate"]
 
 # name accepted by ``tune(metric=...)`` -> function name in sparsexc.metrics (f(Y_true, Y_pred) -> float)
 SET_METRICS: dict[str, str] = {"micro-F1": "micro_f1", "example-F1": "example_f1"}
@@ -25,6 +25,33 @@ def set_metric(name: str) -> Callable[[sp.csr_matrix, sp.csr_matrix], float]:
     from sparsexc import metrics
 
     return getattr(metrics, SET_METRICS[name])
+
+
+# set metrics that depend on the per-row counts |y_i ∩ ŷ_i|, |y_i|, |ŷ_i| only -> kind of sets.f1_from_counts
+_ROW_COUNT_KINDS: dict[str, str] = {"micro-F1": "micro", "example-F1": "example"}
+
+
+def set_metric_from_row_counts(name: str) -> Callable[[np.ndarray, np.ndarray, np.ndarray], float] | None:
+    r"""The set metric ``name`` as ``f(tp_rows, true_rows, pred_rows) -> float`` from the per-row counts
+    :math:`|y_i \cap ŷ_i|`, :math:`|y_i|`, :math:`|ŷ_i|` (integer arrays), equal bit for bit to
+    ``set_metric(name)(Y_true, Y_pred)`` at its default ``zero_division``; None when the metric needs more
+    than per-row counts (then compute it from the sets)."""
+    fn = set_metric(name)  # raises for an unknown name
+    if name not in _ROW_COUNT_KINDS:
+        return None
+    import inspect
+
+    from sparsexc.metrics import sets
+
+    kind = _ROW_COUNT_KINDS[name]
+    zero_division = inspect.signature(fn).parameters["zero_division"].default
+    no_labels = np.zeros(0, dtype=np.int64)  # the per-label counts: unused by the row-count kinds
+
+    def from_counts(tp_rows: np.ndarray, true_rows: np.ndarray, pred_rows: np.ndarray) -> float:
+        counts = sets.SetCounts(len(true_rows), 0, tp_rows, true_rows, pred_rows, no_labels, no_labels, no_labels)
+        return float(sets.f1_from_counts(counts, kind, zero_division))
+
+    return from_counts
 
 
 def evaluate(
