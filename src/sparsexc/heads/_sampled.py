@@ -13,6 +13,7 @@ from sparsexc.heads._label_sharded import LabelShardedHead, full_precision, outp
 from sparsexc.heads.labels import LabelBatch
 from sparsexc.heads.pairs import pair_logits
 from sparsexc.heads.softmax import T_GRID
+from sparsexc.ops.sparse_grad import mark_sparse_gradient
 from sparsexc.samplers import FrequencySampler, Sampler, TreeSampler, UniformSampler, list_samplers
 from sparsexc.samplers._tree_fit import SPLITS
 
@@ -116,8 +117,6 @@ class SampledHead(LabelShardedHead):
         super().__init__(in_dim, n_labels, params)
         self.output = output_layer(in_dim, n_labels, self.params.shard_labels)
         if self.sparse_gradients:
-            from sparsexc.models.sparse_output import mark_sparse_gradient  # here: sparsexc.models imports the heads
-
             self.output.weight = mark_sparse_gradient(self.output.weight)
             self.output.bias = mark_sparse_gradient(self.output.bias)
         self.sampler = _make_sampler(in_dim, n_labels, self.params)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from sparsexc.heads.layers import OutputLayer
+from sparsexc.ops.sparse_grad import gather_sparse_grad, has_sparse_gradient
 
 __all__ = ["pair_logits", "pair_logits_of"]
 
@@ -52,6 +53,4 @@ def pair_logits_of(weight: torch.Tensor, bias: torch.Tensor | None, hidden: torc
 
 def _gather(param: torch.Tensor, *indices: torch.Tensor) -> torch.Tensor:
     """``param[indices]``: with a sparse gradient when ``param`` is marked for one, else plain indexing."""
-    from sparsexc.models.sparse_output import gather_sparse_grad, has_sparse_gradient  # sparsexc.models imports the heads
-
     return gather_sparse_grad(param, *indices) if has_sparse_gradient(param) else param[indices]

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from sparsexc._params import TrainParams
-from sparsexc.models.sparse_output import has_sparse_gradient
+from sparsexc.ops.sparse_grad import has_sparse_gradient
 
 __all__ = ["build_optimizer", "build_scheduler", "lr_multiplier", "gradient_norm", "SplitOptimizer"]
 
