@@ -58,7 +58,8 @@ class XCClassifier(BaseEstimator):
     sparse_gradients : bool
         Row-sparse gradients for the weights indexed by feature id (the linear model's output weight, or the
         first hidden layer): a step touches only the features present in its batch; "adam" then means lazy
-        Adam (``torch.optim.SparseAdam``) on those weights and ``weight_decay`` must be 0. For linear models
+        Adam (``torch.optim.SparseAdam``) on those weights, whose ``weight_decay`` is lazy (it acts on a step's
+        touched rows only; see :func:`sparsexc.train.build_optimizer`). For linear models
         with a large ``n_features x n_labels`` output (see :class:`sparsexc._params.EncoderParams`).
 
     precision : {"float32", "bfloat16"}

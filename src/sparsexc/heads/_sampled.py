@@ -51,8 +51,9 @@ class SampledHeadParams(Params):
         :class:`~sparsexc.models.sparse_output.SparseGradientParameter` s, a step's backward and optimiser update
         touch only the O(P (1 + n)) gathered rows instead of all C, and the step time no longer grows with C.
         Adagrad and plain SGD give exactly the dense result; "adam" becomes lazy Adam
-        (``torch.optim.SparseAdam``: a row's moments and weights change only at steps that sample it), and
-        ``weight_decay > 0`` or SGD momentum is refused (see :func:`sparsexc.train.build_optimizer`).
+        (``torch.optim.SparseAdam``: a row's moments and weights change only at steps that sample it),
+        ``weight_decay`` is lazy (it acts on the gathered rows only) and SGD momentum is refused (see
+        :func:`sparsexc.train.build_optimizer`).
         Prediction (``scores``, ``topk``) is dense as before; saved weights have the same layout.
         None (default): True, except with ``shard_labels=True``, which supports only False (True raises).
     """

@@ -30,28 +30,36 @@ def build_optimizer(parameters: Iterable[torch.nn.Parameter], params: TrainParam
     * "adagrad", "sgd" (without momentum): the same optimiser, which handles sparse gradients exactly as dense
       ones (a zero gradient row changes nothing in either).
 
-    Sparse-gradient parameters refuse ``weight_decay > 0`` (it would touch every row at every step) and
-    SGD ``momentum > 0`` (its buffer would fill up densely): a ``ValueError`` says so.
+    ``weight_decay`` on sparse-gradient parameters is *lazy*: at a step it acts only on the rows the step's
+    gradient touches (decaying every row at every step would make the step O(rows x width) again). For
+    "adam", "adagrad" and "sgd" it is the L2 term ``g_r <- g_r + weight_decay * w_r`` on each touched row r
+    (what the dense optimisers add to every row); for "adamw" the decoupled shrink
+    ``w_r <- (1 - lr * weight_decay) * w_r`` before the update. A row is therefore decayed in proportion to
+    how often its feature occurs, the frequency-weighted L2 of sparse linear models. When every row is
+    touched at every step it equals the dense optimiser's ``weight_decay`` (tested). SGD ``momentum > 0`` is
+    refused (its buffer would fill up densely): a ``ValueError`` says so.
     """
     parameters = list(parameters)
     sparse = [q for q in parameters if has_sparse_gradient(q)]
     if not sparse:
         return _dense_optimizer(parameters, params)
-    if params.weight_decay > 0:
-        raise ValueError(f"weight_decay={params.weight_decay} is not supported with sparse_gradients=True; "
-                         "use weight_decay=0 or sparse_gradients=False")
     if params.optimizer == "sgd" and params.momentum > 0:
         raise ValueError(f"optimizer='sgd' with momentum={params.momentum} is not supported with "
                          "sparse_gradients=True; use momentum=0, another optimizer, or sparse_gradients=False")
     dense = [q for q in parameters if not has_sparse_gradient(q)]
+    decay = {"weight_decay": params.weight_decay, "decoupled": params.optimizer == "adamw"}
     if params.optimizer in ("adam", "adamw"):
         sparse_adam = torch.optim.SparseAdam(sparse, lr=params.lr)
         for q in sparse:
             # SparseAdam's own initial state, but with zeros the OS backs only where written: the moments of rows
             # whose feature never occurs in a batch take no memory (2 x 3.2 GB for wordnet's linear model)
             sparse_adam.state[q] = {"step": 0, "exp_avg": lazy_zeros_like(q), "exp_avg_sq": lazy_zeros_like(q)}
-        return SplitOptimizer(_dense_optimizer(dense, params) if dense else None, sparse_adam)
-    return _dense_optimizer(parameters, params)  # Adagrad and SGD take sparse and dense gradients alike
+        return SplitOptimizer(_dense_optimizer(dense, params) if dense else None, sparse_adam, **decay)
+    if params.weight_decay == 0:
+        return _dense_optimizer(parameters, params)  # Adagrad and SGD take sparse and dense gradients alike
+    # torch's Adagrad / SGD refuse weight_decay with sparse gradients: the sparse rows get the lazy L2 instead
+    no_decay = params.replace(weight_decay=0.0)
+    return SplitOptimizer(_dense_optimizer(dense, params) if dense else None, _dense_optimizer(sparse, no_decay), **decay)
 
 
 def lazy_zeros_like(tensor: torch.Tensor) -> torch.Tensor:
@@ -89,11 +97,17 @@ class SplitOptimizer(torch.optim.Optimizer):
 
     ``param_groups`` lists the two optimisers' own group dicts (dense first), so a learning-rate scheduler
     sets both; ``state_dict`` holds both states. Before stepping, a sparse-gradient parameter that got a
-    dense gradient (a head that reads the weight as a whole) has it converted to a row-sparse COO tensor.
+    dense gradient (a head that reads the weight as a whole) has it converted to a row-sparse COO tensor, and
+    gets the lazy ``weight_decay`` on the rows its gradient touches: added to the gradient
+    (``g_r + weight_decay * w_r``), or, ``decoupled``, as AdamW's shrink ``w_r * (1 - lr * weight_decay)``.
     """
 
-    def __init__(self, dense: torch.optim.Optimizer | None, sparse: torch.optim.Optimizer) -> None:
+    def __init__(self, dense: torch.optim.Optimizer | None, sparse: torch.optim.Optimizer,
+                 weight_decay: float = 0.0, decoupled: bool = False) -> None:
+        if weight_decay < 0:
+            raise ValueError(f"weight_decay={weight_decay} must be >= 0")
         self.optimizers = [o for o in (dense, sparse) if o is not None]
+        self.weight_decay, self.decoupled = float(weight_decay), bool(decoupled)
         groups = [g for o in self.optimizers for g in o.param_groups]
         super().__init__([q for g in groups for q in g["params"]], {})
         self.param_groups = groups  # the children's dicts: a scheduler's lr changes reach them
@@ -102,12 +116,28 @@ class SplitOptimizer(torch.optim.Optimizer):
     def step(self, closure: Any = None) -> Any:  # type: ignore[override]
         if closure is not None:
             raise ValueError("SplitOptimizer.step does not take a closure")
-        for q in self.optimizers[-1].param_groups[0]["params"]:
-            if q.grad is not None and not q.grad.is_sparse:
-                q.grad = q.grad.to_sparse(sparse_dim=1)
+        for group in self.optimizers[-1].param_groups:
+            for q in group["params"]:
+                if q.grad is None:
+                    continue
+                if not q.grad.is_sparse:
+                    q.grad = q.grad.to_sparse(sparse_dim=1)
+                if self.weight_decay > 0:
+                    self._decay_touched_rows(q, group["lr"])
         for optimizer in self.optimizers:
             optimizer.step()
         return None
+
+    def _decay_touched_rows(self, q: torch.Tensor, lr: float) -> None:
+        grad = q.grad.coalesce()  # one entry per row, so a row is decayed once per step
+        rows = grad.indices()[0]
+        if self.decoupled:
+            q.index_copy_(0, rows, q.index_select(0, rows) * (1.0 - lr * self.weight_decay))
+            q.grad = grad
+        else:
+            values = grad.values() + self.weight_decay * q.index_select(0, rows)
+            q.grad = torch.sparse_coo_tensor(grad.indices(), values, grad.shape, is_coalesced=True,
+                                             check_invariants=False)  # indices of a coalesced grad
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for optimizer in self.optimizers:
