@@ -296,6 +296,10 @@ class SparsexcHead(System):
         s = dict(self.settings)
         if "hidden_sizes" in s:
             s["hidden_sizes"] = tuple(s["hidden_sizes"])
+        linear = s.pop("sparse_linear", None)
+        if linear is not None and sparse_linear_applies(X.shape[1], Y.shape[1], linear):
+            s.update({k: v for k, v in linear.items() if k not in ("min_features", "max_weights")})
+            s["hidden_sizes"], s["sparse_gradients"] = (), True
         if s.get("sparse_gradients") == "auto":
             # row-sparse updates of the feature table pay off only when a batch touches few of its rows; on
             # bibtex (1,836 features) the sparse bookkeeping costs more than the dense step it saves
@@ -322,6 +326,12 @@ SYSTEMS: dict[str, type[System]] = {
 }
 SPARSEXC_PREFIX = "sparsexc-"
 SPARSE_GRADIENT_MIN_FEATURES = 10_000  # sparse_gradients="auto": sparse feature-table updates from this width on
+
+
+def sparse_linear_applies(n_features: int, n_labels: int, rule: dict[str, Any]) -> bool:
+    """Whether a head's ``sparse_linear`` rule (``min_features``, ``max_weights``) takes the linear model here:
+    wide sparse inputs, with an ``n_features x n_labels`` output small enough to hold (and to step) in memory."""
+    return n_features >= int(rule["min_features"]) and n_features * n_labels <= int(rule["max_weights"])
 
 
 def make_system(name: str, settings: dict[str, Any], threads: int, work: Path) -> System:
