@@ -1,9 +1,11 @@
 """The paper's claim, measured (issue 6): adversarial negative sampling against full softmax and the baselines.
 
 Setting (Bamler & Mandt 2020): a linear model over fixed dense features, so that the output layer dominates
-the cost. Real sets: a truncated SVD of the TF-IDF matrix to ``--dim`` columns, standardised. ``synthetic-1m``:
-:func:`sparsexc.datasets.synthetic.latent_hierarchy`, 1,000,000 labels at the leaves of a latent cluster
-hierarchy with dense Gaussian features (the Bayes posterior is a linear softmax, evaluated as an oracle row).
+the cost. Real sets: a truncated SVD of the TF-IDF matrix to ``--dim`` columns, standardised. ``synthetic-1m`` and
+``synthetic-50k`` (``SYNTHETIC``): :func:`sparsexc.datasets.synthetic.latent_hierarchy`, 1,000,000 or 50,000
+labels at the leaves of a latent cluster hierarchy with dense Gaussian features, 200,000 rows (the Bayes
+posterior is a linear softmax, evaluated as an oracle row). synthetic-50k is the set of the time target
+(C >= 40,000) on which the full softmax can be trained until its test curve flattens.
 Methods, all on the same features, batches and seed: full softmax (Adam), negative sampling with uniform /
 frequency / tree proposals (Adagrad, the paper's optimiser; predictions bias-corrected) and sampled softmax
 with the tree proposal (Adam). Training is multi-label (every positive of a row is a pair; the softmax
@@ -19,6 +21,10 @@ P@1/3/5 on the multi-label rows. A second part times one training step against C
     python benchmarks/adversarial_sampling.py --datasets synthetic-1m --methods softmax,ns-uniform,ns-tree
         --softmax-budget 200 --budget 160 --eval-rows 100 --eval-fractions 0.1,0.25,0.5,0.75,1
     # (a later invocation with other --methods adds its runs to the same part file)
+    python benchmarks/adversarial_sampling.py --datasets synthetic-50k
+        --methods softmax,ns-tree,ns-uniform,ns-frequency,ssm-tree --softmax-budget 1500 --budget 300
+        --eval-rows 1000 --eval-fractions 0.02,0.05,0.1,0.15,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1
+        # the time target: sampled methods at exactly 1/5 of the softmax budget (OMP_NUM_THREADS=1)
     python benchmarks/adversarial_sampling.py --part steps               # step time vs C -> ..._steps.json
     python benchmarks/adversarial_sampling.py --part steps --dense-gradients  # the sampled heads without their
         # default sparse gradients (sparse_gradients=False): the "before" table -> ..._steps_dense_gradients.json
@@ -58,8 +64,14 @@ METHODS: dict[str, tuple[str, dict[str, Any], str, float]] = {
 }
 TITLES = {SOFTMAX: "softmax (full)", UNIFORM: "neg. sampling, uniform", "ns-frequency": "neg. sampling, frequency",
           ADVERSARIAL: "neg. sampling, tree (adversarial)", "ssm-tree": "sampled softmax, tree"}
-# the synthetic set with a million labels: rows, feature dim, hierarchy noise (see latent_hierarchy)
-SYNTHETIC_1M = {"n_samples": 200_000, "n_labels": 1_000_000, "dim": 32, "noise": 1.0, "power": 1.0}
+# the synthetic sets (latent_hierarchy arguments: rows, labels, feature dim, hierarchy noise, Zipf power):
+# synthetic-1m, where a softmax step costs seconds; synthetic-50k (C >= 40,000, so it qualifies for the time
+# target) where the full softmax can be trained until its curve flattens; synthetic-quick for --quick
+SYNTHETIC: dict[str, dict[str, Any]] = {
+    "synthetic-1m": {"n_samples": 200_000, "n_labels": 1_000_000, "dim": 32, "noise": 1.0, "power": 1.0},
+    "synthetic-50k": {"n_samples": 200_000, "n_labels": 50_000, "dim": 32, "noise": 1.0, "power": 1.0},
+    "synthetic-quick": {"n_samples": 6000, "n_labels": 2000, "dim": 32, "noise": 1.0, "power": 1.0},
+}
 # evaluate at these fractions of a run's budget (dense early: the 1/5-of-softmax-time target)
 EVAL_FRACTIONS: tuple[float, ...] = (0.05, 0.1, 0.2, 0.35, 0.55, 0.75, 1.0)
 
@@ -84,12 +96,14 @@ def first_label(Y: sp.csr_matrix) -> np.ndarray:
     return out
 
 
-def load_set(name: str, dim: int, seed: int, quick: bool) -> dict[str, Any]:
+def load_set(name: str, dim: int, seed: int) -> dict[str, Any]:
     """Dense train/test features, label matrices and a description of one data set."""
     if name.startswith("synthetic"):
         from sparsexc.datasets.synthetic import latent_hierarchy
 
-        cfg = ({"n_samples": 6000, "n_labels": 2000, "dim": 32, "noise": 1.0, "power": 1.0} if quick else SYNTHETIC_1M)
+        if name not in SYNTHETIC:
+            raise ValueError(f"--datasets: unknown synthetic set {name!r}; choose from {sorted(SYNTHETIC)}")
+        cfg = SYNTHETIC[name]
         splits = latent_hierarchy(**cfg, seed=seed)
         return {"name": name, "X": splits.train.X.toarray(), "Y": splits.train.Y, "X_test": splits.test.X.toarray(),
                 "Y_test": splits.test.Y, "features": f"latent_hierarchy dense {cfg['dim']}-d",
@@ -290,7 +304,7 @@ def run_datasets(args: argparse.Namespace, env: dict[str, Any]) -> None:
     for name in args.datasets.split(","):
         load_before = list(os.getloadavg())
         t = time.perf_counter()
-        data = load_set(name, args.dim, args.seed, args.quick)
+        data = load_set(name, args.dim, args.seed)
         print(f"{name}: train {data['X'].shape} C={data['Y'].shape[1]:,} test {data['X_test'].shape[0]} "
               f"({time.perf_counter() - t:.0f} s to load/featurise)", flush=True)
         tree_params = {"split": args.tree_split, "reg": args.tree_reg, "reg_scaling": args.tree_reg_scaling}
