@@ -25,6 +25,9 @@ P@1/3/5 on the multi-label rows. A second part times one training step against C
         --methods softmax,ns-tree,ns-uniform,ns-frequency,ssm-tree --softmax-budget 1500 --budget 300
         --eval-rows 1000 --eval-fractions 0.02,0.05,0.1,0.15,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1
         # the time target: sampled methods at exactly 1/5 of the softmax budget (OMP_NUM_THREADS=1)
+    python benchmarks/adversarial_sampling.py --datasets synthetic-50k --methods ns-tree-lr0.1,ns-tree-neg100
+        --budget 300 --eval-rows 1000 --eval-fractions 0.02,0.05,0.1,0.15,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1
+        # diagnostics of the adversarial head's shortfall there (added to the same part file)
     python benchmarks/adversarial_sampling.py --part steps               # step time vs C -> ..._steps.json
     python benchmarks/adversarial_sampling.py --part steps --dense-gradients  # the sampled heads without their
         # default sparse gradients (sparse_gradients=False): the "before" table -> ..._steps_dense_gradients.json
@@ -62,8 +65,17 @@ METHODS: dict[str, tuple[str, dict[str, Any], str, float]] = {
     ADVERSARIAL: ("negative-sampling", {"sampler": "tree"}, "adagrad", 1e-2),
     "ssm-tree": ("sampled-softmax", {"sampler": "tree"}, "adam", 1e-3),
 }
+# diagnostics of the adversarial head (not run unless named in --methods): 10x the paper's Adagrad step, and
+# 10x its number of negatives: which of the two limits it where it falls short of the softmax
+DIAGNOSTICS: dict[str, tuple[str, dict[str, Any], str, float]] = {
+    "ns-tree-lr0.1": ("negative-sampling", {"sampler": "tree"}, "adagrad", 1e-1),
+    "ns-tree-neg100": ("negative-sampling", {"sampler": "tree", "num_negatives": 100}, "adagrad", 1e-2),
+}
+DEFAULT_METHODS = tuple(METHODS)
+METHODS.update(DIAGNOSTICS)
 TITLES = {SOFTMAX: "softmax (full)", UNIFORM: "neg. sampling, uniform", "ns-frequency": "neg. sampling, frequency",
-          ADVERSARIAL: "neg. sampling, tree (adversarial)", "ssm-tree": "sampled softmax, tree"}
+          ADVERSARIAL: "neg. sampling, tree (adversarial)", "ssm-tree": "sampled softmax, tree",
+          "ns-tree-lr0.1": "diagnostic: tree, Adagrad lr 0.1", "ns-tree-neg100": "diagnostic: tree, 100 negatives"}
 # the synthetic sets (latent_hierarchy arguments: rows, labels, feature dim, hierarchy noise, Zipf power):
 # synthetic-1m, where a softmax step costs seconds; synthetic-50k (C >= 40,000, so it qualifies for the time
 # target) where the full softmax can be trained until its curve flattens; synthetic-quick for --quick
@@ -497,7 +509,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small synthetic set, short budgets, C up to 1e4; nothing written")
     parser.add_argument("--part", choices=("train", "steps", "report"), default="train")
     parser.add_argument("--datasets", default="debian-deps,wordnet-hypernyms,synthetic-1m")
-    parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of: " + ",".join(METHODS))
+    parser.add_argument("--methods", default=",".join(DEFAULT_METHODS),
+                        help="comma-separated subset of: " + ",".join(METHODS) + " (default: all but the diagnostics)")
     parser.add_argument("--dim", type=int, default=512, help="SVD dimension of the real sets")
     parser.add_argument("--budget", type=float, default=60.0, help="CPU seconds per sampled method (tree fit included)")
     parser.add_argument("--softmax-budget", type=float, default=150.0, help="CPU seconds of the full softmax")

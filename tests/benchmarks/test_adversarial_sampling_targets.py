@@ -1,0 +1,43 @@
+"""benchmarks/adversarial_sampling.py: the target check and the set/method registry (no training)."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def adv(load_benchmark):
+    return load_benchmark("adversarial_sampling")
+
+
+def _run(method, curve, final_p1, seconds, hits=None):
+    points = [{"train_seconds": t, "P@1": p} for t, p in curve]
+    final = {"P@1": final_p1, "train_seconds": seconds, "hits@1_first_label": final_p1 if hits is None else hits,
+             "log_likelihood_first_label": -1.0}
+    return {"method": method, "curve": points, "final": final}
+
+
+def test_time_target_takes_the_first_point_within_one_point_of_the_softmax(adv):
+    part = {"dataset": {"n_labels": 50_000}, "runs": [
+        _run(adv.SOFTMAX, [(100, 0.5), (1000, 0.656)], 0.656, 1000.0),
+        _run(adv.ADVERSARIAL, [(20, 0.35), (150, 0.640), (180, 0.647), (200, 0.66)], 0.66, 200.0),
+        _run(adv.UNIFORM, [(200, 0.45)], 0.45, 200.0)]}
+    t = adv.targets(part, [])
+    assert t["qualifies_C_ge_40000"] and t["adversarial_seconds_to_softmax_P1"] == 180  # 0.640 < 0.646 <= 0.647
+    assert t["time_ratio"] == pytest.approx(0.18) and t["fifth_of_softmax_time_met"]
+    assert t["ends_above_uniform"]
+    part["runs"][1] = _run(adv.ADVERSARIAL, [(20, 0.35), (300, 0.515)], 0.515, 300.0)  # never reaches the bar
+    t = adv.targets(part, [])
+    assert t["time_ratio"] is None and not t["fifth_of_softmax_time_met"]
+    part["dataset"]["n_labels"] = 19_005
+    assert not adv.targets(part, [])["qualifies_C_ge_40000"]
+
+
+def test_synthetic_sets_and_diagnostic_methods(adv):
+    assert adv.SYNTHETIC["synthetic-50k"]["n_labels"] == 50_000 >= 40_000
+    assert adv.SYNTHETIC["synthetic-1m"]["n_labels"] == 1_000_000
+    with pytest.raises(ValueError, match="synthetic-50k"):
+        adv.load_set("synthetic-7", 32, 0)
+    assert set(adv.DIAGNOSTICS) <= set(adv.METHODS) and not set(adv.DIAGNOSTICS) & set(adv.DEFAULT_METHODS)
+    assert adv.METHODS["ns-tree-neg100"][1]["num_negatives"] == 100 and adv.METHODS["ns-tree-lr0.1"][3] == 0.1
+    assert all(m in adv.TITLES for m in adv.METHODS)
