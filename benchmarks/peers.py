@@ -208,9 +208,9 @@ def resolve_systems(spec: str, heads: list[str]) -> list[str]:
 def system_settings(system: str, quick: bool) -> dict[str, Any]:
     """The settings a system runs with (``quick``: the smoke-test ones)."""
     if system.startswith(SPARSEXC_PREFIX):
-        if quick:
-            return dict(QUICK_SPARSEXC_SETTINGS)
         head = system[len(SPARSEXC_PREFIX):]
+        if quick:  # the head's own settings still apply (the sampled heads' sampler must suit a hidden layer)
+            return {**QUICK_SPARSEXC_SETTINGS, **SPARSEXC_HEAD_SETTINGS.get(head, {})}
         return {**SPARSEXC_SETTINGS, "lr": sparsexc_lr(head), **SPARSEXC_HEAD_SETTINGS.get(head, {})}
     return dict((QUICK_PEER_SETTINGS if quick else PEER_SETTINGS)[system])
 

@@ -230,6 +230,9 @@ def test_thread_env_and_sparsexc_settings(peers):
     assert peers.system_settings("sparsexc-negative-sampling", quick=False)["lr"] == pytest.approx(
         3 * DEFAULT_LR["adagrad"])
     assert peers.system_settings("sparsexc-sampled-softmax", quick=False)["head_params"] == {"sampler": "frequency"}
+    # --quick keeps the head's own settings: a tree sampler behind the quick (64,) encoder would be refused
+    quick = peers.system_settings("sparsexc-negative-sampling", quick=True)
+    assert quick["head_params"] == {"sampler": "frequency"} and quick["hidden_sizes"] == [64]
 
 
 def test_memory_preflight_refuses_dense_libmultilabel_only(peers, worker, tmp_path):
