@@ -33,6 +33,17 @@ __all__ = ["label_proportion_documents", "synthetic"]
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
+def _check_arguments(integers: tuple[tuple[str, object, int], ...], power: float, test_size: float) -> None:
+    """The checks every generator shares: (name, value, minimum) integers, the Zipf ``power``, ``test_size``."""
+    for arg, value, low in integers:
+        if int(value) != value or value < low:
+            raise ValueError(f"{arg} must be an integer >= {low}; got {value!r}")
+    if not power >= 0:
+        raise ValueError(f"power must be >= 0; got {power!r}")
+    if not 0.0 < test_size < 1.0:
+        raise ValueError(f"test_size must be a fraction in (0, 1); got {test_size!r}")
+
+
 def _splitmix64(x: np.ndarray) -> np.ndarray:
     """SplitMix64 finaliser, elementwise on uint64 (wrap-around arithmetic is intended)."""
     z = x + _GOLDEN
@@ -80,18 +91,12 @@ def synthetic(
     Splits
         ``X`` float32 CSR (rows L2-normalised), ``Y`` 0/1 CSR; names are None; ``info`` holds the arguments.
     """
-    for arg, value, low in (("n_samples", n_samples, 2), ("n_features", n_features, 1), ("n_labels", n_labels, 1),
-                            ("nnz_per_sample", nnz_per_sample, 1), ("prototype_size", prototype_size, 1)):
-        if int(value) != value or value < low:
-            raise ValueError(f"{arg} must be an integer >= {low}; got {value!r}")
+    _check_arguments((("n_samples", n_samples, 2), ("n_features", n_features, 1), ("n_labels", n_labels, 1),
+                      ("nnz_per_sample", nnz_per_sample, 1), ("prototype_size", prototype_size, 1)), power, test_size)
     if not labels_per_sample >= 1:
         raise ValueError(f"labels_per_sample must be >= 1; got {labels_per_sample!r}")
     if not 0.0 <= noise <= 1.0:
         raise ValueError(f"noise must be in [0, 1]; got {noise!r}")
-    if not power >= 0:
-        raise ValueError(f"power must be >= 0; got {power!r}")
-    if not 0.0 < test_size < 1.0:
-        raise ValueError(f"test_size must be a fraction in (0, 1); got {test_size!r}")
     n, D, C = int(n_samples), int(n_features), int(n_labels)
     rng = np.random.default_rng(seed)
 
@@ -271,16 +276,10 @@ def latent_hierarchy(
     Splits
         ``X`` float32 CSR (n, dim) holding dense rows, ``Y`` one label per row; ``info["params"]`` holds the arguments.
     """
-    for arg, value, low in (("n_samples", n_samples, 2), ("n_labels", n_labels, 1), ("dim", dim, 1),
-                            ("branching", branching, 2)):
-        if int(value) != value or value < low:
-            raise ValueError(f"{arg} must be an integer >= {low}; got {value!r}")
+    _check_arguments((("n_samples", n_samples, 2), ("n_labels", n_labels, 1), ("dim", dim, 1),
+                      ("branching", branching, 2)), power, test_size)
     if not noise > 0:
         raise ValueError(f"noise must be > 0; got {noise!r}")
-    if not power >= 0:
-        raise ValueError(f"power must be >= 0; got {power!r}")
-    if not 0.0 < test_size < 1.0:
-        raise ValueError(f"test_size must be a fraction in (0, 1); got {test_size!r}")
     n, C, dim = int(n_samples), int(n_labels), int(dim)
     if scales is None:
         levels = max(1, int(np.ceil(np.log(C) / np.log(branching) - 1e-9)))
