@@ -36,6 +36,7 @@ import torch.distributed as dist
 from torch import nn
 
 from sparsexc.distributed.context import all_gather_objects, is_distributed, rank, shard_bounds, world_size
+from sparsexc.ops.affine import affine, pair_logits_of
 
 if TYPE_CHECKING:  # pragma: no cover
     from sparsexc.heads.labels import LabelBatch
@@ -222,14 +223,12 @@ def sharded_pair_logits(layer: "ShardedOutputLayer", hidden: torch.Tensor, rows:
     r"""Logits :math:`z_{pj} = w_{\ell_{pj}}^\top h_{r_p} + b_{\ell_{pj}}` of labels ``label_ids`` (P, m) for rows
     ``rows`` (P,), with the weights spread over the shards: (P, m), the same on every rank.
 
-    Shard r scores only the entries whose label it holds (with :func:`sparsexc.heads.pairs.pair_logits_of`,
+    Shard r scores only the entries whose label it holds (with :func:`sparsexc.ops.affine.pair_logits_of`,
     one label per entry), scatters them into a (P, m) matrix of zeros, and the matrices are summed over the
     shards (each entry is held by exactly one). The backward pass hands every shard the full upstream
     gradient; its entries' share reaches its weights (and, through the replicated ``hidden``, the all-reduced
     input gradient).
     """
-    from sparsexc.heads.pairs import pair_logits_of
-
     mine = layer.owns(label_ids)
     where = torch.nonzero(mine, as_tuple=True)
     local_ids = (label_ids[where] - layer.start).unsqueeze(1)
@@ -302,19 +301,19 @@ class ShardedOutputLayer(nn.Module):
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         """Scores of this shard's labels, dense (B, C_r)."""
-        from sparsexc.heads.layers import OutputLayer
-
-        return OutputLayer._affine(self._input(hidden), self.weight, self.bias)
+        return affine(self._input(hidden), self.weight, self.bias)
 
     def forward_subset(self, hidden: torch.Tensor, output_ids: torch.Tensor) -> torch.Tensor:
         """Scores of the global label ids ``output_ids`` (LongTensor (m,), all held here): dense (B, m)."""
-        from sparsexc.heads.layers import OutputLayer
-
         if not bool(self.owns(output_ids).all()):
             raise ValueError(f"output_ids must lie in this shard's labels [{self.start}, {self.stop})")
         local = output_ids - self.start
         bias = self.bias[local] if self.bias is not None else None
-        return OutputLayer._affine(self._input(hidden), self.weight[local], bias)
+        return affine(self._input(hidden), self.weight[local], bias)
+
+    def pair_logits(self, hidden: torch.Tensor, rows: torch.Tensor, label_ids: torch.Tensor) -> torch.Tensor:
+        """Logits of the pairs (``rows[p]``, ``label_ids[p, j]``) over all shards: :func:`sharded_pair_logits`."""
+        return sharded_pair_logits(self, hidden, rows, label_ids)
 
     def topk(self, hidden: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Global top-k label ids and scores of ``hidden`` (same on every rank)."""

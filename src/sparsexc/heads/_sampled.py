@@ -47,7 +47,7 @@ class SampledHeadParams(Params):
         the unsharded head's at the same seed. No effect in one process. See ``docs/distributed.md``.
     sparse_gradients : bool or None
         Read the positive and sampled labels' rows of the output layer with sparse gradients
-        (:func:`sparsexc.heads.pairs.pair_logits_of`): the weight and bias become
+        (:func:`sparsexc.ops.affine.pair_logits_of`): the weight and bias become
         :class:`~sparsexc.models.sparse_output.SparseGradientParameter` s, a step's backward and optimiser update
         touch only the O(P (1 + n)) gathered rows instead of all C, and the step time no longer grows with C.
         Adagrad and plain SGD give exactly the dense result; "adam" becomes lazy Adam

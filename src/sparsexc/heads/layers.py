@@ -7,6 +7,8 @@ import math
 import torch
 from torch import nn
 
+from sparsexc.ops.affine import affine
+
 __all__ = ["OutputLayer"]
 
 
@@ -31,19 +33,9 @@ class OutputLayer(nn.Module):
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         """Scores of all outputs, dense (B, n_out)."""
-        return self._affine(hidden, self.weight, self.bias)
+        return affine(hidden, self.weight, self.bias)
 
     def forward_subset(self, hidden: torch.Tensor, output_ids: torch.Tensor) -> torch.Tensor:
         """Scores of the outputs ``output_ids`` (LongTensor (m,), shared by the batch): dense (B, m)."""
         bias = self.bias[output_ids] if self.bias is not None else None
-        return self._affine(hidden, self.weight[output_ids], bias)
-
-    @staticmethod
-    def _affine(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-        if hidden.layout == torch.sparse_csr:
-            # sparse @ dense has no bfloat16 kernel on CPU and gains little from it: float32 under autocast too
-            with torch.autocast(device_type=hidden.device.type, enabled=False):
-                out = hidden @ weight.t()
-        else:
-            out = hidden.matmul(weight.t())
-        return out + bias if bias is not None else out
+        return affine(hidden, self.weight[output_ids], bias)
