@@ -27,6 +27,7 @@ from sparsexc.distributed.sharded import label_sharded, sharded_layers
 from sparsexc.heads.labels import LabelBatch
 from sparsexc.models.batch import FeatureBatch
 from sparsexc.models.model import XCModel
+from sparsexc.train.optim import gradient_norm
 
 __all__ = [
     "LossModule", "wrap_for_training", "local_rows", "gathered_topk", "gathered_sets", "clip_gradients", "autocast",
@@ -99,8 +100,6 @@ def clip_gradients(model: XCModel, max_norm: float | None) -> torch.Tensor:
     \sum_r \lVert g_r \rVert^2}` (replicated gradients counted once, the shards' squares all-reduced), so
     every rank clips by the same factor as one process would.
     """
-    from sparsexc.train.optim import gradient_norm
-
     if not label_sharded(model):
         return gradient_norm(model.parameters(), max_norm)
     sharded = {id(t) for layer in sharded_layers(model).values() for t in layer.parameters()}
