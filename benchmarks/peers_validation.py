@@ -18,17 +18,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-RESULTS = Path(__file__).resolve().parent / "results"
-SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"  # ../shared/datasets
-# the peers benchmark's common setting (SPARSEXC_SETTINGS), here for the sigmoid head (its lr: 3 x 3 x 1e-3)
-BASE: dict[str, Any] = {"random_state": 0, "hidden_sizes": [512], "dropout": 0.6, "epochs": 12, "patience": 2,
-                        "head": "sigmoid", "lr": 0.009, "sparse_gradients": True}
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from peers import RESULTS, SHARED_DATASETS, SPARSEXC_SETTINGS, sparsexc_lr  # noqa: E402
+
+# the peers benchmark's common setting, for the sigmoid head; its "auto" sparse gradients are on for these
+# wide inputs (the rule of peers_worker.py), so they are set here
+BASE: dict[str, Any] = {**SPARSEXC_SETTINGS, "head": "sigmoid", "lr": sparsexc_lr("sigmoid"), "sparse_gradients": True}
 LINEAR_LONG: dict[str, Any] = {"hidden_sizes": [], "epochs": 40, "patience": 4}
 CANDIDATES: list[dict[str, Any]] = [
     {},                                                        # the common setting
