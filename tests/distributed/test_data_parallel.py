@@ -1,5 +1,6 @@
-"""Data-parallel training on 2 gloo processes equals 1 process with the same global batch; checkpoints
-are written by rank 0 only and resume on another number of ranks."""
+"""Data-parallel training on 2 gloo processes equals 1 process with the same global batch, with dense and
+with sparse COO gradients (averaged outside DDP); checkpoints are written by rank 0 only and resume on
+another number of ranks."""
 
 from __future__ import annotations
 
@@ -9,14 +10,13 @@ import torch
 
 from sparsexc.datasets.synthetic import synthetic
 from sparsexc.distributed import spawn
-from sparsexc.heads import SigmoidHead, SoftmaxHead
+from sparsexc.heads import get_head
 from sparsexc.models import SparseEncoder, XCModel
 from sparsexc.train import Trainer
 
 # float32 sums are split differently over 2 ranks (two partial gradients, then all-reduce), so the runs
 # agree to rounding, not bit for bit; a few Adam steps keep the gap near 1e-6
 RTOL, ATOL = 1e-4, 1e-5
-HEADS = {"softmax": SoftmaxHead, "sigmoid": SigmoidHead}
 
 
 def _data():
@@ -26,10 +26,10 @@ def _data():
     return split.train.X[:133], split.train.Y[:133], split.test.X, split.test.Y
 
 
-def _model(hidden, head):
+def _model(hidden, head, sparse=False, head_params=None):
     torch.manual_seed(0)
-    encoder = SparseEncoder(40, {"hidden_sizes": hidden})
-    return XCModel(encoder, HEADS[head](encoder.out_dim, 12))
+    encoder = SparseEncoder(40, {"hidden_sizes": hidden, "sparse_gradients": sparse})
+    return XCModel(encoder, get_head(head)(encoder.out_dim, 12, head_params))
 
 
 class _Stop(Exception):
@@ -37,13 +37,13 @@ class _Stop(Exception):
 
 
 def _run(hidden, head, epochs, checkpoint_dir=None, checkpoint_every=None, resume=False, stop_after=None,
-         log_path=None):
+         log_path=None, *, sparse=False, head_params=None, optimizer="adam", lr=0.01):
     """Train on this process's group (or alone); return history, flat weights and the files written."""
     import sparsexc.train.trainer as trainer_module
 
     torch.set_num_threads(1)
     X, Y, Xv, Yv = _data()
-    model = _model(hidden, head)
+    model = _model(hidden, head, sparse, head_params)
     writes = []
     save, step = trainer_module.save_checkpoint, Trainer._step
     calls = {"n": 0}
@@ -60,7 +60,7 @@ def _run(hidden, head, epochs, checkpoint_dir=None, checkpoint_every=None, resum
 
     trainer_module.save_checkpoint, Trainer._step = counting_save, stopping_step
     try:
-        trainer = Trainer(model, dict(epochs=epochs, batch_size=33, lr=0.01, seed=5, device="cpu",
+        trainer = Trainer(model, dict(epochs=epochs, batch_size=33, lr=lr, optimizer=optimizer, seed=5, device="cpu",
                                       checkpoint_every=checkpoint_every, log_path=log_path),
                           checkpoint_dir=checkpoint_dir)
         try:
@@ -81,10 +81,20 @@ def _same_history(a, b):
 
 
 def _run_many(jobs):
-    return [_run(*job) for job in jobs]
+    return [_run(*job) if isinstance(job, tuple) else _run(*job["args"], **job["kwargs"]) for job in jobs]
 
 
-MATCH = [((), "softmax", 3), ((16,), "sigmoid", 3)]  # the linear model (sparse CSR hidden), and an MLP
+# the linear model (sparse CSR hidden) and an MLP; then the same with sparse COO gradients: the linear model's
+# transposed output layer (its bias stays dense, in DDP), the MLP's first layer
+MATCH = [((), "softmax", 3, {}), ((16,), "sigmoid", 3, {}),
+         ((), "softmax", 3, {"sparse": True}), ((16,), "sigmoid", 3, {"sparse": True})]
+# sampled heads: every rank draws its own negatives, so no one-process twin; their sparse gradients (weight and
+# bias; with the linear model no parameter is left for DDP) must step as the dense DDP path does (plain SGD,
+# exact for sparse gradients) on the same draws
+SAMPLED = [((hidden, "negative-sampling", 2), {"head_params": {"sampler": "uniform", "num_negatives": 4,
+                                                                "sparse_gradients": sparse},
+                                                "optimizer": "sgd", "lr": 0.5})
+           for hidden in ((16,), ()) for sparse in (True, False)]
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +104,8 @@ def two_ranks(tmp_path_factory):
     # 1 rank, checkpoint every 4 steps (one epoch is 5 steps), stopped before step 9: resumed on 2 ranks below
     ck1 = tmp / "one"
     stopped1 = _run((16,), "softmax", 2, str(ck1), 4, False, 8)
-    jobs = [*MATCH,
+    jobs = [*({"args": args, "kwargs": kwargs} for *args, kwargs in MATCH),
+            *({"args": args, "kwargs": kwargs} for args, kwargs in SAMPLED),
             # 2 ranks, checkpoint every 4 steps, stopped before step 8: resumed on 1 rank in the test
             ((16,), "softmax", 2, str(tmp / "two"), 4, False, 7, str(tmp / "log.jsonl")),
             ((16,), "softmax", 2, str(ck1), None, True)]
@@ -105,22 +116,37 @@ def test_two_ranks_match_one_rank(two_ranks):
     _, _, results = two_ranks
     timing = ("seconds", "examples_per_second")
     drop = lambda history: [{k: v for k, v in r.items() if k not in timing} for r in history]  # noqa: E731
-    for i, (hidden, head, epochs) in enumerate(MATCH):
-        one = _run(hidden, head, epochs)
+    for i, (hidden, head, epochs, kwargs) in enumerate(MATCH):
+        one = _run(hidden, head, epochs, **kwargs)
         rank0, rank1 = results[0][i], results[1][i]
         np.testing.assert_array_equal(rank0["weights"], rank1["weights"])  # DDP keeps the replicas equal
         np.testing.assert_allclose(rank0["weights"], one["weights"], rtol=RTOL, atol=ATOL)
         _same_history(rank0["history"], one["history"])
         assert drop(rank0["history"]) == drop(rank1["history"])  # losses and val metrics reduced, not local
-        initial = torch.cat([p.detach().flatten() for p in _model(hidden, head).parameters()]).numpy()
+        initial = torch.cat([p.detach().flatten() for p in _model(hidden, head, **kwargs).parameters()]).numpy()
         assert np.abs(one["weights"] - initial).max() > 1e-2  # training moved the weights
+
+
+def test_sampled_heads_sparse_gradients_step_as_dense_ones(two_ranks):
+    _, _, results = two_ranks
+    runs = {}
+    for i, (args, kwargs) in enumerate(SAMPLED, start=len(MATCH)):
+        rank0, rank1 = results[0][i], results[1][i]
+        np.testing.assert_array_equal(rank0["weights"], rank1["weights"])  # the replicas stay equal
+        runs[args[0], kwargs["head_params"]["sparse_gradients"]] = rank0
+    for hidden in ((16,), ()):
+        sparse, dense = runs[hidden, True], runs[hidden, False]
+        np.testing.assert_allclose(sparse["weights"], dense["weights"], rtol=RTOL, atol=ATOL)
+        _same_history(sparse["history"], dense["history"])
+        initial = torch.cat([p.detach().flatten() for p in _model(hidden, "negative-sampling").parameters()]).numpy()
+        assert np.abs(sparse["weights"] - initial).max() > 1e-2  # training moved the weights
 
 
 def test_rank0_writes_and_resume_on_other_rank_counts(two_ranks):
     tmp, stopped1, results = two_ranks
     full = _run((16,), "softmax", 2)
     # 2 ranks stopped at step 7: only rank 0 wrote (steps 4 and 5, the epoch end); resume on 1 rank
-    stopped2 = [r[len(MATCH)] for r in results]
+    stopped2 = [r[len(MATCH) + len(SAMPLED)] for r in results]
     assert stopped2[0]["stopped"] and stopped2[0]["writes"] == [4, 5] and stopped2[1]["writes"] == []
     assert (tmp / "log.jsonl").is_file() and sorted(p.name for p in (tmp / "two").iterdir()) == [
         "checkpoint.json", "checkpoint.pt"]
@@ -129,7 +155,7 @@ def test_rank0_writes_and_resume_on_other_rank_counts(two_ranks):
     _same_history(resumed["history"], full["history"])
     # 1 rank stopped at step 8 after a checkpoint at step 8, resumed on 2 ranks (in the fixture's spawn)
     assert stopped1["stopped"] and stopped1["writes"] == [4, 5, 8]
-    resumed2 = [r[len(MATCH) + 1] for r in results]
+    resumed2 = [r[len(MATCH) + len(SAMPLED) + 1] for r in results]
     np.testing.assert_array_equal(resumed2[0]["weights"], resumed2[1]["weights"])
     np.testing.assert_allclose(resumed2[0]["weights"], full["weights"], rtol=RTOL, atol=ATOL)
     _same_history(resumed2[0]["history"], full["history"])

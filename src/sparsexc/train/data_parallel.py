@@ -24,13 +24,15 @@ from torch.nn.parallel import DistributedDataParallel
 from sparsexc._params import PRECISIONS, _check_choice
 from sparsexc.distributed.context import all_gather_objects, all_reduce_sum, is_distributed, shard_bounds, world_size
 from sparsexc.distributed.sharded import label_sharded, sharded_layers
+from sparsexc.distributed.sparse_gradients import all_reduce_sparse_mean
 from sparsexc.heads.labels import LabelBatch
 from sparsexc.models.batch import FeatureBatch
 from sparsexc.models.model import XCModel
+from sparsexc.ops.sparse_grad import has_sparse_gradient
 from sparsexc.train.optim import gradient_norm
 
 __all__ = [
-    "LossModule", "wrap_for_training", "local_rows", "gathered_topk", "gathered_sets", "clip_gradients", "autocast",
+    "LossModule", "wrap_for_training", "average_sparse_gradients", "local_rows", "gathered_topk", "gathered_sets", "clip_gradients", "autocast",
     "AUTOCAST_DTYPES",
 ]
 
@@ -75,22 +77,51 @@ def wrap_for_training(model: XCModel, precision: str = "float32") -> nn.Module:
     A label-sharded model is not wrapped (DDP would average different labels' gradients): its replicated
     parameters and buffers are broadcast from rank 0 instead, as DDP would do at construction.
 
-    DDP broadcasts rank 0's weights at construction and averages the gradients over the ranks in
-    backward. Its parameters are all dense (a linear model's sparse CSR input is data, not a parameter;
-    the encoder's EmbeddingBag has a dense gradient), so gloo and NCCL all-reduce them as usual.
-    ``device_ids`` stays None: inputs are built on the model's device already.
+    DDP broadcasts rank 0's weights at construction and averages the dense gradients over the ranks in
+    backward (a linear model's sparse CSR input is data, not a parameter). Parameters with sparse COO
+    gradients (:func:`sparsexc.ops.sparse_grad.has_sparse_gradient`: the sampled heads' output layer,
+    ``sparse_gradients=True`` weights) are left out of DDP, whose buckets are dense: they are broadcast
+    here, and :func:`average_sparse_gradients` averages their gradients after backward. A model with no
+    dense trainable parameter left is not wrapped at all. ``device_ids`` stays None: inputs are built on
+    the model's device already.
     """
     module = LossModule(model, precision)
     if not is_distributed():
         return module
     if label_sharded(model):
         sharded = {id(t) for layer in sharded_layers(model).values() for t in layer.parameters()}
-        with torch.no_grad():
-            for t in [*model.parameters(), *model.buffers()]:
-                if id(t) not in sharded:
-                    dist.broadcast(t.data, src=0)
+        _broadcast([t for t in [*model.parameters(), *model.buffers()] if id(t) not in sharded])
         return module
+    sparse = [name for name, t in module.named_parameters() if has_sparse_gradient(t)]
+    if not sparse:
+        return DistributedDataParallel(module, device_ids=None)
+    _broadcast([t for t in module.parameters() if has_sparse_gradient(t)])
+    if all(has_sparse_gradient(t) for t in module.parameters() if t.requires_grad):
+        _broadcast(list(module.buffers()))
+        return module
+    DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(module, sparse)
     return DistributedDataParallel(module, device_ids=None)
+
+
+def _broadcast(tensors: list[torch.Tensor]) -> None:
+    with torch.no_grad():
+        for t in tensors:
+            dist.broadcast(t.data, src=0)
+
+
+def average_sparse_gradients(model: XCModel) -> None:
+    r"""Replace every sparse COO gradient by its mean over the ranks (after backward, before the step).
+
+    The parameters :func:`wrap_for_training` left out of DDP get here what DDP does for the others:
+    :math:`\frac1S \sum_r g_r` (:func:`sparsexc.distributed.sparse_gradients.all_reduce_sparse_mean`), so
+    with the loss weights of :func:`local_rows` the step is the one-process step on the global batch. A
+    no-op in one process and for label-sharded models (whose shards hold different labels).
+    """
+    if not is_distributed() or label_sharded(model):
+        return
+    for t in model.parameters():
+        if has_sparse_gradient(t):
+            t.grad = all_reduce_sparse_mean(t.grad, t)
 
 
 def clip_gradients(model: XCModel, max_norm: float | None) -> torch.Tensor:
@@ -110,7 +141,7 @@ def clip_gradients(model: XCModel, max_norm: float | None) -> torch.Tensor:
     local = square([q.grad for q in model.parameters() if q.grad is not None and id(q) in sharded])
     replicated = square([q.grad for q in model.parameters() if q.grad is not None and id(q) not in sharded])
     device = next(model.parameters()).device  # NCCL reduces CUDA tensors only
-    total = torch.tensor((replicated + all_reduce_sum(local, device)) ** 0.5)
+    total = torch.tensor((replicated + all_reduce_sum(local, device)) ** 0.5, device=device)
     if max_norm is not None:
         coef = min(1.0, max_norm / (float(total) + 1e-6))
         for g in grads:

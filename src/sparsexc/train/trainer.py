@@ -26,7 +26,14 @@ from sparsexc.train.checkpoint import (
     atomic_write, has_label_shards, load_checkpoint, load_label_shards, prune_label_shards, save_checkpoint,
     save_label_shards,
 )  # fmt: skip
-from sparsexc.train.data_parallel import clip_gradients, gathered_sets, gathered_topk, local_rows, wrap_for_training
+from sparsexc.train.data_parallel import (
+    average_sparse_gradients,
+    clip_gradients,
+    gathered_sets,
+    gathered_topk,
+    local_rows,
+    wrap_for_training,
+)
 from sparsexc.train.optim import build_optimizer, build_scheduler
 
 __all__ = ["Trainer", "resolve_device", "epoch_order"]
@@ -255,6 +262,7 @@ class Trainer:
         optimizer.zero_grad(set_to_none=True)
         loss = self._loss_module(features, labels, weight)
         loss.backward()
+        average_sparse_gradients(model)  # DDP averages the dense gradients; the sparse ones are averaged here
         norm = clip_gradients(model, self.params.grad_clip)  # clips too; sparse gradients, label shards included
         self.last_grad_norm = float(norm)
         optimizer.step()
