@@ -16,12 +16,14 @@ from sparsexc.models import SparseEncoder, XCModel
 from sparsexc.train import Trainer
 from test_data_parallel import ATOL, RTOL, _same_history  # float32 sums split over 2 ranks: equal to rounding
 C = 13
-# (hidden sizes, head, head params, train params): the linear model (sparse hidden) and an MLP, clipping on
+# (hidden sizes or encoder params, head, head params, train params): the linear model (sparse hidden) and an MLP
 MATCH = [
     ((), "softmax", {}, {}),
     # Adam: dense gradients in both runs (a one-process run's default sparse gradients would be lazy Adam)
     ((16,), "sampled-softmax", {"sampler": "frequency", "num_negatives": 5, "sparse_gradients": False}, {"grad_clip": 0.5}),
     ((16,), "negative-sampling", {"sampler": "uniform", "num_negatives": 4}, {"optimizer": "adagrad", "lr": 0.05}),
+    # the replicated encoder's first layer with sparse gradients (lazy Adam in both runs), clipping on
+    ({"hidden_sizes": (16,), "sparse_gradients": True}, "softmax", {}, {"grad_clip": 0.5}),
 ]
 
 
@@ -32,7 +34,7 @@ def _data():
 
 def _model(hidden, head, head_params, shard):
     torch.manual_seed(0)
-    encoder = SparseEncoder(30, {"hidden_sizes": hidden})
+    encoder = SparseEncoder(30, hidden if isinstance(hidden, dict) else {"hidden_sizes": hidden})
     return XCModel(encoder, get_head(head)(encoder.out_dim, C, {**head_params, "shard_labels": shard}))
 
 

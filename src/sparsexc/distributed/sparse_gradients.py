@@ -19,37 +19,46 @@ __all__ = ["all_reduce_sparse_mean"]
 
 
 def all_reduce_sparse_mean(grad: torch.Tensor | None, param: torch.Tensor) -> torch.Tensor | None:
-    r"""The mean over ranks :math:`\frac1S \sum_r g_r` of ``param``'s sparse gradients, coalesced, on every rank.
+    r"""The mean over ranks :math:`\frac1S \sum_r g_r` of ``param``'s gradients, on every rank: sparse COO
+    gradients by an all-gather of their entries (coalesced result), dense ones by an all-reduce.
+
+    A parameter marked for sparse gradients may still get a dense one from a head that reads it whole (the
+    sampled heads' pairs on the linear model's transposed layer; the optimiser makes it row-sparse later):
+    when any rank's gradient is dense, every rank's is densified and all-reduced.
 
     Parameters
     ----------
     grad : torch.Tensor or None
-        This rank's gradient: a sparse COO tensor of ``param``'s shape, coalesced or not, or None when this
-        rank's step did not reach ``param`` (it then contributes nothing; every rank must still call).
+        This rank's gradient of ``param``'s shape: a sparse COO tensor (coalesced or not), a dense tensor, or
+        None when this rank's step did not reach ``param`` (it contributes nothing; every rank must still call).
     param : torch.Tensor
         The parameter (its shape, dtype and device).
 
     Returns
     -------
     torch.Tensor or None
-        The averaged sparse COO gradient (the same on every rank), or None when no rank had one. Without a
-        process group: ``grad`` itself.
+        The averaged gradient (the same on every rank), or None when no rank had one. Without a process
+        group: ``grad`` itself.
     """
     if not is_distributed():
         return grad
     world, device = world_size(), param.device
-    if grad is not None:
-        if not grad.is_sparse:
-            raise ValueError(f"all_reduce_sparse_mean: expected a sparse COO gradient, got layout {grad.layout}")
+    dense = grad is not None and not grad.is_sparse
+    if grad is not None and grad.is_sparse:
         grad = grad.coalesce()
         indices, values, sparse_dim = grad.indices(), grad.values(), grad.sparse_dim()
     else:
         indices = values = None
         sparse_dim = 0
-    # every rank's entry count and number of sparse dims, so the gathers below have equal shapes
-    meta = torch.tensor([0 if indices is None else indices.shape[1], sparse_dim], dtype=torch.long, device=device)
+    # every rank's entry count, sparse dims and layout, so the collectives below match
+    meta = torch.tensor([0 if indices is None else indices.shape[1], sparse_dim, int(dense)], dtype=torch.long,
+                        device=device)
     metas = [torch.empty_like(meta) for _ in range(world)]
     dist.all_gather(metas, meta)
+    if any(int(m[2]) for m in metas):
+        total = torch.zeros_like(param) if grad is None else grad.to_dense()
+        dist.all_reduce(total)
+        return total / world
     counts = [int(m[0]) for m in metas]
     dims = {int(m[1]) for m in metas} - {0}
     if not dims:

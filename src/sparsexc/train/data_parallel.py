@@ -29,7 +29,7 @@ from sparsexc.heads.labels import LabelBatch
 from sparsexc.models.batch import FeatureBatch
 from sparsexc.models.model import XCModel
 from sparsexc.ops.sparse_grad import has_sparse_gradient
-from sparsexc.train.optim import gradient_norm
+from sparsexc.train.optim import gradient_norm, scale_gradients
 
 __all__ = [
     "LossModule", "wrap_for_training", "average_sparse_gradients", "local_rows", "gathered_topk", "gathered_sets", "clip_gradients", "autocast",
@@ -134,18 +134,15 @@ def clip_gradients(model: XCModel, max_norm: float | None) -> torch.Tensor:
     if not label_sharded(model):
         return gradient_norm(model.parameters(), max_norm)
     sharded = {id(t) for layer in sharded_layers(model).values() for t in layer.parameters()}
-    grads = [q.grad for q in model.parameters() if q.grad is not None]
-    if any(g.is_sparse for g in grads):
-        raise ValueError("label-sharded output layers do not support sparse gradients (sparse_gradients=True)")
-    square = lambda gs: float(sum(torch.linalg.vector_norm(g.float()) ** 2 for g in gs))  # noqa: E731
-    local = square([q.grad for q in model.parameters() if q.grad is not None and id(q) in sharded])
-    replicated = square([q.grad for q in model.parameters() if q.grad is not None and id(q) not in sharded])
+    params = [q for q in model.parameters() if q.grad is not None]
+    # gradient_norm coalesces sparse gradients (a sparse first layer of the replicated encoder) on the way
+    norm = lambda qs: float(gradient_norm(qs)) if qs else 0.0  # noqa: E731
+    local = norm([q for q in params if id(q) in sharded])
+    replicated = norm([q for q in params if id(q) not in sharded])
     device = next(model.parameters()).device  # NCCL reduces CUDA tensors only
-    total = torch.tensor((replicated + all_reduce_sum(local, device)) ** 0.5, device=device)
+    total = torch.tensor((replicated**2 + all_reduce_sum(local**2, device)) ** 0.5)
     if max_norm is not None:
-        coef = min(1.0, max_norm / (float(total) + 1e-6))
-        for g in grads:
-            g.mul_(coef)
+        scale_gradients(params, min(1.0, max_norm / (float(total) + 1e-6)))
     return total
 
 

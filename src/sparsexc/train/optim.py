@@ -13,7 +13,7 @@ import torch
 from sparsexc._params import TrainParams
 from sparsexc.ops.sparse_grad import has_sparse_gradient
 
-__all__ = ["build_optimizer", "build_scheduler", "lr_multiplier", "gradient_norm", "SplitOptimizer"]
+__all__ = ["build_optimizer", "build_scheduler", "lr_multiplier", "gradient_norm", "scale_gradients", "SplitOptimizer"]
 
 
 def build_optimizer(parameters: Iterable[torch.nn.Parameter], params: TrainParams) -> torch.optim.Optimizer:
@@ -177,12 +177,17 @@ def gradient_norm(parameters: Iterable[torch.nn.Parameter], max_norm: float | No
             norms.append(torch.linalg.vector_norm(q.grad))
     total = torch.linalg.vector_norm(torch.stack(norms))
     if max_norm is not None:
-        coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
-        for q in parameters:
+        scale_gradients(parameters, torch.clamp(max_norm / (total + 1e-6), max=1.0))
+    return total
+
+
+def scale_gradients(parameters: Iterable[torch.nn.Parameter], coef: float | torch.Tensor) -> None:
+    """Multiply every gradient by ``coef`` in place; sparse COO ones must be coalesced (:func:`gradient_norm` does)."""
+    for q in parameters:
+        if q.grad is not None:
             # scale a coalesced sparse gradient through its values: ``mul_`` on the tensor would clear its
             # coalesced flag, and SparseAdam would then sort its indices a second time
             (q.grad._values() if q.grad.is_sparse else q.grad).mul_(coef)
-    return total
 
 
 def lr_multiplier(step: int, params: TrainParams, steps_per_epoch: int) -> float:
