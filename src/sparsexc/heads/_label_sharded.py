@@ -46,7 +46,8 @@ def output_layer(in_dim: int, n_labels: int, shard_labels: bool) -> OutputLayer 
     number of ranks.
     """
     if shard_labels:
-        seed = int(torch.randint(0, 2**31 - 1, (1,)).item())
+        # torch's CPU generator, whatever the default device: the one seeded alike on every rank
+        seed = int(torch.randint(0, 2**31 - 1, (1,), device="cpu").item())
         return ShardedOutputLayer(in_dim, n_labels, seed=seed)
     return OutputLayer(in_dim, n_labels)
 

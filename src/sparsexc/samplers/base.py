@@ -31,10 +31,11 @@ _REGISTRY: dict[str, type["Sampler"]] = {}
 LOG_PROB_ALL_CHUNK = 4096
 
 
-def as_input(x: Any, in_dim: int, name: str = "x_batch") -> torch.Tensor:
+def as_input(x: Any, in_dim: int, name: str = "x_batch", device: torch.device | str | None = None) -> torch.Tensor:
     """``x`` as a torch tensor of width ``in_dim``: dense (B, in_dim) or ``torch.sparse_csr``.
 
-    scipy sparse matrices become ``sparse_csr`` tensors, numpy arrays dense tensors; torch tensors pass through.
+    scipy sparse matrices become ``sparse_csr`` tensors, numpy arrays dense tensors, both on ``device`` (the
+    CPU when None); torch tensors pass through.
     """
     if sp.issparse(x):
         X = as_features(x, name=name)
@@ -42,9 +43,9 @@ def as_input(x: Any, in_dim: int, name: str = "x_batch") -> torch.Tensor:
             warnings.simplefilter("ignore", UserWarning)
             x = torch.sparse_csr_tensor(torch.from_numpy(X.indptr.astype(np.int64)),
                                         torch.from_numpy(X.indices.astype(np.int64)), torch.from_numpy(X.data),
-                                        size=X.shape, check_invariants=False)
+                                        size=X.shape, check_invariants=False).to(device)
     elif isinstance(x, np.ndarray):
-        x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+        x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device)
     if not isinstance(x, torch.Tensor) or x.dim() != 2:
         raise ValueError(f"{name} must be a 2-D tensor, array or sparse matrix (B, {in_dim}); got {type(x).__name__}")
     if x.shape[1] != in_dim:
@@ -119,7 +120,7 @@ class Sampler(nn.Module):
         r""":math:`\log p_n(y \mid x)` of ``labels`` (R, m) (LongTensor, ids in [0, C)) for the rows
         ``x_batch[rows]`` (all rows, R = B, when ``rows`` is None); returns (R, m)."""
         x, rows = self._prepare(x_batch, rows)
-        labels = self._check_labels(labels, rows.numel())
+        labels = self._check_labels(labels, rows.numel(), x.device)
         with torch.no_grad():
             return self._log_prob(x, rows, labels)
 
@@ -169,7 +170,7 @@ class Sampler(nn.Module):
     def _prepare(self, x_batch: Any, rows: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         if not bool(self.fitted):
             raise ValueError(f"{type(self).__name__} is not fitted; call fit(X, Y) first")
-        x = as_input(x_batch, self.in_dim)
+        x = as_input(x_batch, self.in_dim, device=self.fitted.device)  # numpy / scipy input: to the buffers' device
         B = x.shape[0]
         if rows is None:
             return x, torch.arange(B, device=x.device)
@@ -181,8 +182,8 @@ class Sampler(nn.Module):
             raise ValueError(f"rows must lie in [0, {B}) (the rows of x_batch)")
         return x, rows.long()
 
-    def _check_labels(self, labels: Any, n_rows: int) -> torch.Tensor:
-        labels = torch.as_tensor(labels)
+    def _check_labels(self, labels: Any, n_rows: int, device: torch.device) -> torch.Tensor:
+        labels = torch.as_tensor(labels, device=device)  # a list or numpy array would land on the CPU
         if labels.dim() != 2 or labels.shape[0] != n_rows or labels.dtype not in (torch.int32, torch.int64):
             raise ValueError(f"labels must be an integer tensor of shape ({n_rows}, m); got shape "
                              f"{tuple(labels.shape)}, dtype {labels.dtype}")

@@ -121,8 +121,11 @@ class TreeSampler(Sampler):
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # many small tensors: intra-op threads cost more than they give (7x on 2 busy cores)
         try:
-            weight, bias, leaf_label = fit_tree(Z, Y, self.depth, reg=p.reg, split=p.split, max_rounds=p.max_rounds,
-                                                newton_steps=p.newton_steps, tol=p.tol, reg_scaling=p.reg_scaling)
+            # the fit runs on the CPU (numpy inputs) whatever the model's device; copied to the buffers below
+            with torch.device("cpu"):
+                weight, bias, leaf_label = fit_tree(Z, Y, self.depth, reg=p.reg, split=p.split, max_rounds=p.max_rounds,
+                                                    newton_steps=p.newton_steps, tol=p.tol,
+                                                    reg_scaling=p.reg_scaling)
         finally:
             torch.set_num_threads(threads)
         self.projection.copy_(torch.from_numpy(P.T))
@@ -130,8 +133,8 @@ class TreeSampler(Sampler):
         self.node_weight.copy_(weight)
         self.node_bias.copy_(bias)
         self.leaf_label.copy_(leaf_label)
-        real = torch.nonzero(leaf_label >= 0).squeeze(1)
-        self.label_leaf[leaf_label[real]] = real
+        real = torch.nonzero(self.leaf_label >= 0).squeeze(1)  # on the buffers' device: index_put_ needs one
+        self.label_leaf[self.leaf_label[real]] = real
 
     # -- evaluation ---------------------------------------------------------------------------------------
     def reduce(self, x: torch.Tensor) -> torch.Tensor:

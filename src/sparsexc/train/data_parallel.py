@@ -140,7 +140,7 @@ def clip_gradients(model: XCModel, max_norm: float | None) -> torch.Tensor:
     local = norm([q for q in params if id(q) in sharded])
     replicated = norm([q for q in params if id(q) not in sharded])
     device = next(model.parameters()).device  # NCCL reduces CUDA tensors only
-    total = torch.tensor((replicated**2 + all_reduce_sum(local**2, device)) ** 0.5)
+    total = torch.tensor((replicated**2 + all_reduce_sum(local**2, device)) ** 0.5, device=device)
     if max_norm is not None:
         scale_gradients(params, min(1.0, max_norm / (float(total) + 1e-6)))
     return total
