@@ -1,6 +1,6 @@
 """Label-sharded heads (``shard_labels=True``) on 2 gloo processes equal the unsharded heads in float64 at the
 same seed: loss, gradients (weights, bias, dense hidden), scores, top-k, label sets and the tuned threshold,
-for softmax, sampled-softmax and negative-sampling, on dense and on the linear model's sparse hidden."""
+for softmax, sigmoid, sampled-softmax and negative-sampling, on dense and on the linear model's sparse hidden."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from sparsexc.heads.labels import LabelBatch
 C, D, B = 11, 9, 8  # 11 labels: shards of 5 and 6
 CASES = [
     ("softmax", {}),
+    ("sigmoid", {}),
     ("sampled-softmax", {"sampler": "frequency", "num_negatives": 5}),
     ("sampled-softmax", {"sampler": "uniform", "num_negatives": 4, "positives": "one"}),
     ("negative-sampling", {"sampler": "frequency", "num_negatives": 6, "reg": 0.1}),

@@ -24,6 +24,7 @@ MATCH = [
     ((16,), "negative-sampling", {"sampler": "uniform", "num_negatives": 4}, {"optimizer": "adagrad", "lr": 0.05}),
     # the replicated encoder's first layer with sparse gradients (lazy Adam in both runs), clipping on
     ({"hidden_sizes": (16,), "sparse_gradients": True}, "softmax", {}, {"grad_clip": 0.5}),
+    ((16,), "sigmoid", {}, {}),
 ]
 
 

@@ -53,12 +53,12 @@ def output_layer(in_dim: int, n_labels: int, shard_labels: bool) -> OutputLayer 
 
 
 class LabelShardedHead(ScalarTunedHead):
-    """A :class:`ScalarTunedHead` over a softmax-like distribution whose output layer ``self.output`` may be
-    label-sharded.
+    """A :class:`ScalarTunedHead` whose output layer ``self.output`` may be label-sharded.
 
-    Subclasses implement :meth:`local_logits` (the logits of this rank's labels, (B, C_r): the quantity whose
-    softmax over all C labels is the predictive distribution) and, when their scores are not those logits,
-    :meth:`local_scores`. The set rule is ``{j : softmax_j > t / C}`` on the C-way softmax of the logits.
+    Subclasses implement :meth:`local_logits` (the logits of this rank's labels, (B, C_r)) and, when their
+    scores are not those logits, :meth:`local_scores`. The default set rule is ``{j : softmax_j > t / C}`` on
+    the C-way softmax of the logits (softmax-like heads); a head with another rule overrides
+    :meth:`local_set_scores` (the sigmoid head thresholds its per-label probabilities).
     ``scores``, ``set_scores``, ``topk``, ``predict_sets`` and ``tune`` are derived here and are collectives
     when the layer is split (every rank must call them with the same rows).
     """

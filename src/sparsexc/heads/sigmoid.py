@@ -10,9 +10,10 @@ import torch
 import torch.nn.functional as F
 
 from sparsexc._params import Params
-from sparsexc.heads.base import ScalarTunedHead, register_head
+from sparsexc.distributed.sharded import sum_over_shards
+from sparsexc.heads._label_sharded import LabelShardedHead, full_precision, output_layer
+from sparsexc.heads.base import register_head
 from sparsexc.heads.labels import LabelBatch
-from sparsexc.heads.layers import OutputLayer
 
 __all__ = ["SigmoidHead", "SigmoidHeadParams"]
 
@@ -27,9 +28,14 @@ class SigmoidHeadParams(Params):
     threshold : float or None
         Sets are ``{j : sigmoid(z_j) > threshold}``. None (default): tuned on validation data over
         0.02, 0.04, ..., 0.98 (0.5 until tuned); a number fixes it.
+    shard_labels : bool
+        Split the output layer over the ranks of the running ``torch.distributed`` group by label (each
+        rank holds C/S labels; the loss summed over the shards by all-reduce, top-k by all-gather; see
+        ``docs/distributed.md``). No effect in one process.
     """
 
     threshold: Union[float, None] = None
+    shard_labels: bool = False
 
     def validate(self) -> None:
         if self.threshold is not None and not 0.0 <= self.threshold < 1.0:
@@ -37,13 +43,16 @@ class SigmoidHeadParams(Params):
 
 
 @register_head
-class SigmoidHead(ScalarTunedHead):
+class SigmoidHead(LabelShardedHead):
     r"""One-vs-all logistic regression on the hidden vector.
 
     Logits :math:`z = W h + b`; loss per row :math:`\sum_{j=1}^{C} \mathrm{BCE}(z_j, y_j)
     = \sum_j \log(1 + e^{z_j}) - \sum_{j \in y} z_j`, averaged over the rows of the batch (a row with no
     label is an all-negative example). Scores are :math:`\sigma(z_j)`; the predicted set is
-    :math:`\{j : \sigma(z_j) > \tau\}` with :math:`\tau` tuned on validation data.
+    :math:`\{j : \sigma(z_j) > \tau\}` with :math:`\tau` tuned on validation data. The loss is computed in
+    float32 under bfloat16 autocast. With ``shard_labels`` the layer is split by label over the ranks
+    (:class:`sparsexc.heads._label_sharded.LabelShardedHead`): each rank sums the terms of its labels and an
+    all-reduce adds the shards' sums; scores and sets need no collective but the final gather.
     """
 
     name = "sigmoid"
@@ -56,16 +65,22 @@ class SigmoidHead(ScalarTunedHead):
 
     def __init__(self, in_dim: int, n_labels: int, params: SigmoidHeadParams | dict | None = None) -> None:
         super().__init__(in_dim, n_labels, params)
-        self.output = OutputLayer(in_dim, n_labels)
+        self.output = output_layer(in_dim, n_labels, self.params.shard_labels)
 
     def loss(self, hidden: torch.Tensor, labels: LabelBatch) -> torch.Tensor:
-        logits = self.output(hidden)
+        logits = full_precision(self.output(hidden))  # this rank's labels (all C when the layer is whole)
         # softplus(z) - y z summed over labels: only the positives need a gather, no dense B x C target
-        positive = logits[labels.row_ids(), labels.indices].sum()
-        return (F.softplus(logits).sum() - positive) / logits.shape[0]
+        rows, ids = labels.row_ids(), labels.indices - self.label_range[0]
+        mine = (ids >= 0) & (ids < logits.shape[1])  # positives held by this shard
+        local = F.softplus(logits).sum() - logits[rows[mine], ids[mine]].sum()
+        return sum_over_shards(local, self.is_split) / logits.shape[0]
 
-    def scores(self, hidden: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.output(hidden))
+    def local_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.output(hidden)
 
-    def set_scores(self, hidden: torch.Tensor) -> torch.Tensor:
-        return self.scores(hidden)
+    def local_scores(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Probabilities :math:`\sigma(z_j)` of this rank's labels (independent per label: no collective)."""
+        return torch.sigmoid(self.local_logits(hidden))
+
+    def local_set_scores(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.local_scores(hidden)  # the rule thresholds the probabilities themselves
