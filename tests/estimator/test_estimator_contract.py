@@ -188,6 +188,23 @@ def test_load_refuses_pickle_payloads(fitted, tmp_path, payload, capsys):
     assert "unpickled!" not in capsys.readouterr().out
 
 
+def test_safetensors_whose_first_byte_is_the_pickle_marker_load(tmp_path):
+    """The first byte of a safetensors file is the low byte of its header length: 0x80 (pickle's protocol
+    marker) for header lengths 384 + 256 n, which many small models have; such files are safetensors."""
+    from sparsexc.estimator.serialization import read_model_dir, write_model_dir
+
+    hits = 0
+    for n in range(1, 300):
+        state = {"w" * n: torch.arange(6, dtype=torch.float32).reshape(2, 3)}
+        write_model_dir(tmp_path / "m", state, {"n": n})
+        if (tmp_path / "m" / "model.safetensors").read_bytes()[:1] != b"\x80":
+            continue
+        hits += 1
+        loaded, config = read_model_dir(tmp_path / "m")
+        assert config["n"] == n and torch.equal(loaded["w" * n], state["w" * n])
+    assert hits > 0  # the case was produced
+
+
 def test_load_errors_name_the_file(fitted, tmp_path):
     with pytest.raises(FileNotFoundError, match="no such model folder"):
         XCClassifier.load(tmp_path / "missing")

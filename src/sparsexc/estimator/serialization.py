@@ -34,17 +34,24 @@ def write_model_dir(path: str | os.PathLike[str], state_dict: dict[str, torch.Te
 
 
 def _check_safetensors_bytes(blob: bytes, where: Path) -> None:
-    """Refuse anything that is not a safetensors file, naming pickle payloads explicitly."""
+    """Refuse anything that is not a safetensors file, naming pickle payloads explicitly.
+
+    A safetensors file is an 8-byte little-endian header length n, then n bytes of JSON starting with "{".
+    That is checked first: its first byte is the low byte of n and may be anything (0x80 included, the
+    pickle protocol marker), so the pickle / zip signatures are only looked for in a file that fails it.
+    """
+    if len(blob) >= 9:
+        (header_len,) = struct.unpack("<Q", blob[:8])
+        if header_len <= len(blob) - 8 and blob[8:9] == b"{":
+            return
     if blob[:1] == b"\x80" or blob[:4] == b"PK\x03\x04":
         raise ValueError(
             f"{where}: this file is a pickle / torch.save payload, not safetensors; sparsexc never unpickles "
             "model files (unpickling can run arbitrary code). Re-save the model with XCClassifier.save."
         )
-    if len(blob) < 8:
+    if len(blob) < 9:
         raise ValueError(f"{where}: not a safetensors file (only {len(blob)} bytes)")
-    (header_len,) = struct.unpack("<Q", blob[:8])
-    if header_len > len(blob) - 8 or blob[8:9] != b"{":
-        raise ValueError(f"{where}: not a safetensors file (bad header)")
+    raise ValueError(f"{where}: not a safetensors file (bad header)")
 
 
 def read_model_dir(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
