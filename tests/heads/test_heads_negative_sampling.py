@@ -205,7 +205,23 @@ def test_estimator_defaults_to_adagrad_and_save_load_is_bit_exact(tmp_path):
 def test_tree_sampler_with_a_hidden_layer_is_refused():
     X, Y = _data()
     with pytest.raises(ValueError, match="hidden_sizes"):
-        XCClassifier(head="negative-sampling", hidden_sizes=(8,), epochs=1, device="cpu").fit(X, Y)
+        XCClassifier(head="negative-sampling", head_params={"sampler": "tree"}, hidden_sizes=(8,), epochs=1,
+                     device="cpu").fit(X, Y)
+
+
+@pytest.mark.parametrize("name", ["negative-sampling", "sampled-softmax"])
+@pytest.mark.parametrize("hidden, decided", [((), "tree"), ((8,), "frequency")])
+def test_default_sampler_is_decided_by_the_inputs_and_saved(tmp_path, name, hidden, decided):
+    X, Y = _data()
+    assert get_head(name).Params().sampler == "auto"
+    clf = XCClassifier(head=name, head_params={"tree_dim": 4}, hidden_sizes=hidden, epochs=1, patience=None,
+                       device="cpu", random_state=0).fit(X, Y)
+    assert clf.model_.head.sampler.name == decided and clf.model_.head.params.sampler == decided
+    assert clf.get_params()["head_params"] == {"tree_dim": 4}  # the user's settings are not rewritten
+    clf.save(tmp_path / "m")
+    again = XCClassifier.load(tmp_path / "m")
+    assert again.model_.head.sampler.name == decided
+    np.testing.assert_array_equal(again.decision_function(X), clf.decision_function(X))
 
 
 def test_interrupted_training_resumes_bit_for_bit(tmp_path, monkeypatch):

@@ -20,14 +20,20 @@ from sparsexc.samplers._tree_fit import SPLITS
 __all__ = ["SampledHeadParams", "SampledHead", "POSITIVES"]
 
 POSITIVES: tuple[str, ...] = ("all", "one")
+AUTO = "auto"  # SampledHeadParams.sampler: decided in prepare, from the head's inputs
 
 
 @dataclasses.dataclass
 class SampledHeadParams(Params):
     """Settings shared by the sampled heads.
 
-    sampler : {"tree", "uniform", "frequency"}
-        The proposal :math:`p_n(y|x)` the negatives are drawn from (fitted in ``prepare``).
+    sampler : {"auto", "tree", "uniform", "frequency"}
+        The proposal :math:`p_n(y|x)` the negatives are drawn from (fitted in ``prepare``). "auto" (default)
+        is decided in ``prepare``: "tree" (the adversarial sampler, which conditions on the head's inputs)
+        when those inputs are the features themselves (the linear model, ``hidden_sizes=()``: the head's
+        ``in_dim`` equals the number of features), else "frequency" (behind hidden layers, whose vectors
+        change while training, so no fixed auxiliary model fits them). The decided name replaces "auto" in
+        the head's parameters, so a saved model names it.
     num_negatives : int >= 1
         Negatives drawn per positive pair and step.
     positives : {"all", "one"}
@@ -58,7 +64,7 @@ class SampledHeadParams(Params):
         None (default): True, except with ``shard_labels=True``, which supports only False (True raises).
     """
 
-    sampler: str = "tree"
+    sampler: str = "auto"
     num_negatives: int = 10
     positives: str = "all"
     tree_dim: int = 16
@@ -76,7 +82,7 @@ class SampledHeadParams(Params):
         if self.sparse_gradients and self.shard_labels:
             raise ValueError(f"{owner}: sparse_gradients=True is not supported with shard_labels=True; "
                              "use sparse_gradients=False or None (the default: sparse unless shard_labels)")
-        _check_choice(owner, "sampler", self.sampler, tuple(list_samplers()))
+        _check_choice(owner, "sampler", self.sampler, (AUTO, *list_samplers()))
         _check_choice(owner, "positives", self.positives, POSITIVES)
         _check_choice(owner, "tree_split", self.tree_split, SPLITS)
         if self.num_negatives < 1:
@@ -120,7 +126,8 @@ class SampledHead(LabelShardedHead):
         if self.sparse_gradients:
             self.output.weight = mark_sparse_gradient(self.output.weight)
             self.output.bias = mark_sparse_gradient(self.output.bias)
-        self.sampler = _make_sampler(in_dim, n_labels, self.params)
+        # "auto": no sampler until prepare sees the data (an unfitted sampler cannot be used anyway)
+        self.sampler = None if self.params.sampler == AUTO else _make_sampler(in_dim, n_labels, self.params)
 
     @property
     def sparse_gradients(self) -> bool:
@@ -129,7 +136,12 @@ class SampledHead(LabelShardedHead):
         return not self.params.shard_labels if chosen is None else bool(chosen)
 
     def prepare(self, X: sp.csr_matrix, Y: sp.csr_matrix) -> None:
-        """Fit the sampler on the training data (deterministic, so a resumed run refits the same one)."""
+        """Fit the sampler on the training data (deterministic, so a resumed run refits the same one);
+        with ``sampler="auto"``, first decide which (see :class:`SampledHeadParams`)."""
+        if self.params.sampler == AUTO:
+            self.params.sampler = "tree" if X.shape[1] == self.in_dim else "frequency"
+            device = self.output.weight.device  # prepare runs after the model moved to its device
+            self.sampler = _make_sampler(self.in_dim, self.n_labels, self.params).to(device)
         if self.sampler.uses_features and X.shape[1] != self.in_dim:
             raise ValueError(
                 f"sampler={self.params.sampler!r} conditions on the head's inputs, which here are {self.in_dim}-d "

@@ -79,7 +79,7 @@ class SigmoidHead(LabelShardedHead):
         return self.output(hidden)
 
     def local_scores(self, hidden: torch.Tensor) -> torch.Tensor:
-        """Probabilities :math:`\sigma(z_j)` of this rank's labels (independent per label: no collective)."""
+        r"""Probabilities :math:`\sigma(z_j)` of this rank's labels (independent per label: no collective)."""
         return torch.sigmoid(self.local_logits(hidden))
 
     def local_set_scores(self, hidden: torch.Tensor) -> torch.Tensor:
