@@ -139,7 +139,8 @@ class SampledHead(LabelShardedHead):
         """Fit the sampler on the training data (deterministic, so a resumed run refits the same one);
         with ``sampler="auto"``, first decide which (see :class:`SampledHeadParams`)."""
         if self.params.sampler == AUTO:
-            self.params.sampler = "tree" if X.shape[1] == self.in_dim else "frequency"
+            # a copy: the caller's params object may be shared with other heads
+            self.params = dataclasses.replace(self.params, sampler="tree" if X.shape[1] == self.in_dim else "frequency")
             device = self.output.weight.device  # prepare runs after the model moved to its device
             self.sampler = _make_sampler(self.in_dim, self.n_labels, self.params).to(device)
         if self.sampler.uses_features and X.shape[1] != self.in_dim:
