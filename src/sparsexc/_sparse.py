@@ -22,7 +22,8 @@ def _is_sparse(obj: Any) -> bool:
     return sp.issparse(obj)
 
 
-def as_features(X: Any, *, name: str = "X", n_features: int | None = None) -> sp.csr_matrix:
+def as_features(X: Any, *, name: str = "X", n_features: int | None = None,
+                owner: str = "the model") -> sp.csr_matrix:
     """Return ``X`` as a float32 CSR matrix with sorted indices and no explicit zeros.
 
     Parameters
@@ -31,8 +32,11 @@ def as_features(X: Any, *, name: str = "X", n_features: int | None = None) -> sp
     name : str
         The argument's name, used in error messages.
     n_features : int, optional
-        If given, X must have exactly this many columns, or fewer (then it is widened with empty columns,
-        as happens when a test file never uses the last feature ids).
+        If given, X must have exactly this many columns (scikit-learn's rule); any other width is a
+        ``ValueError`` naming both counts. A data file that never uses the last feature ids is widened by its
+        reader (``sparsexc.io.read_xc(..., n_features=...)``), which knows the file's declared width.
+    owner : str
+        What expects ``n_features`` columns, for the error message (e.g. ``"XCClassifier"``).
     """
     if _is_sparse(X):
         out = sp.csr_matrix(X, dtype=np.float32, copy=True)
@@ -47,11 +51,9 @@ def as_features(X: Any, *, name: str = "X", n_features: int | None = None) -> sp
         bad = int(np.flatnonzero(~np.isfinite(out.data))[0])
         row = int(np.searchsorted(out.indptr, bad, side="right") - 1)
         raise ValueError(f"{name} holds a NaN or infinite value (row {row}, column {out.indices[bad]})")
-    if n_features is not None:
-        if out.shape[1] > n_features:
-            raise ValueError(f"{name} has {out.shape[1]} features; the model expects at most {n_features}")
-        if out.shape[1] < n_features:
-            out = sp.csr_matrix((out.data, out.indices, out.indptr), shape=(out.shape[0], n_features))
+    if n_features is not None and out.shape[1] != n_features:
+        raise ValueError(f"{name} has {out.shape[1]} features, but {owner} is expecting {n_features} features "
+                         "as input")
     out.sum_duplicates()
     out.eliminate_zeros()
     out.sort_indices()

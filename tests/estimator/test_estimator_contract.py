@@ -9,7 +9,6 @@ import pytest
 import scipy.sparse as sp
 import torch
 from sklearn.base import clone
-from sklearn.datasets import make_multilabel_classification
 from sklearn.exceptions import NotFittedError
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import Pipeline
@@ -21,13 +20,6 @@ from sparsexc.estimator import classifier as classifier_module
 from sparsexc.metrics import precision_at_k
 
 FAST = {"epochs": 3, "hidden_sizes": (16,), "batch_size": 32}
-
-
-@pytest.fixture(scope="module")
-def data():
-    X, Y = make_multilabel_classification(300, 40, n_classes=8, sparse=True, return_indicator="sparse",
-                                          random_state=0)
-    return sp.csr_matrix(X, dtype=np.float32), sp.csr_matrix(Y)
 
 
 @pytest.fixture(scope="module")

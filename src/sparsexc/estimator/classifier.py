@@ -19,12 +19,16 @@ from sparsexc.heads._metric_bridge import evaluate
 from sparsexc.models import SparseEncoder, XCModel
 from sparsexc.train import Trainer, resolve_device
 
-__all__ = ["XCClassifier", "DEFAULT_LR", "MAX_DENSE_ENTRIES"]
+__all__ = ["XCClassifier", "DEFAULT_LR", "MAX_DENSE_ENTRIES", "RUN_PARAMS"]
 
 # learning rate used when lr=None, per optimiser (tuned on bibtex with the default architecture)
 DEFAULT_LR: dict[str, float] = {"adam": 1e-3, "adamw": 1e-3, "adagrad": 1e-2, "sgd": 0.1}
 # predict_proba / decision_function refuse outputs with more entries than this (4 bytes each: 400 MB)
 MAX_DENSE_ENTRIES = 100_000_000
+# settings that belong to one training run, not to the model: a saved model stores them under "training_run"
+# and loads with these values, so a loaded (then cloned, refitted) model never writes into or resumes from
+# the files of the run that made it
+RUN_PARAMS: dict[str, Any] = {"checkpoint_dir": None, "resume": False, "log_path": None}
 
 
 class XCClassifier(BaseEstimator):
@@ -46,15 +50,18 @@ class XCClassifier(BaseEstimator):
         Share of the training rows held out (seeded by ``random_state``) for early stopping and for tuning the
         head's set threshold when ``fit`` gets no ``X_val``; 0 disables both.
     checkpoint_dir, checkpoint_every, resume
-        Resumable training (see :class:`sparsexc.train.Trainer`).
+        Resumable training (see :class:`sparsexc.train.Trainer`); ``resume=True`` with a larger ``epochs``
+        than the checkpoint's trains on to ``epochs``.
     log_path : str or None
         JSON-lines file of per-epoch metrics.
+        ``checkpoint_dir``, ``resume`` and ``log_path`` describe one training run (:data:`RUN_PARAMS`):
+        :meth:`save` records them under ``"training_run"`` and :meth:`load` gives None / False / None.
     device : str
         "auto" (CUDA when present), "cpu", "cuda", ...
     random_state : int
         Seeds the validation split, the initial weights, the data order and dropout.
     verbose : bool
-        Progress bar and one line per epoch.
+        Progress bar and one JSON line per epoch, on stderr.
     sparse_gradients : bool
         Row-sparse gradients for the weights indexed by feature id (the linear model's output weight, or the
         first hidden layer): a step touches only the features present in its batch; "adam" then means lazy
@@ -180,7 +187,8 @@ class XCClassifier(BaseEstimator):
         if (X_val is None) != (Y_val is None):
             raise ValueError("give both X_val and Y_val, or neither")
         if X_val is not None:
-            X_val = as_features(X_val, name="X_val", n_features=X.shape[1])
+            X_val = as_features(X_val, name="X_val", n_features=X.shape[1],
+                                owner=f"{type(self).__name__} (fitted on X)")
             Y_val = as_label_matrix(Y_val, name="Y_val", n_labels=max(Y.shape[1], _label_width(Y_val)))
             if Y_val.shape[1] > Y.shape[1]:  # labels seen only in validation still get an output
                 Y = sp.csr_matrix((Y.data, Y.indices, Y.indptr), shape=(Y.shape[0], Y_val.shape[1]))
@@ -218,7 +226,7 @@ class XCClassifier(BaseEstimator):
 
     def _features(self, X: Any) -> sp.csr_matrix:
         self._check_fitted()
-        return as_features(X, name="X", n_features=self.n_features_in_)
+        return as_features(X, name="X", n_features=self.n_features_in_, owner=type(self).__name__)
 
     def predict(self, X: Any) -> sp.csr_matrix:
         """Predicted label sets: CSR 0/1 float32 indicator, shape (n, n_labels)."""
@@ -226,9 +234,17 @@ class XCClassifier(BaseEstimator):
         return self.model_.predict_sets(X)
 
     def predict_topk(self, X: Any, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
-        """The k best labels per row: (indices int64 (n, k), scores float32 (n, k)), best first."""
+        """The k best labels per row: (indices int64 (n, k), scores float32 (n, k)), best first.
+
+        ``k`` must lie in 1..n_labels_ (a ``ValueError`` otherwise); the scores are those of
+        :meth:`decision_function`.
+        """
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise ValueError(f"k must be a positive integer; got {k!r}")
+        self._check_fitted()
+        if k > self.n_labels_:
+            raise ValueError(f"k={k} is larger than the number of labels, n_labels={self.n_labels_}; "
+                             f"use k <= {self.n_labels_}")
         X = self._features(X)
         return self.model_.predict_topk(X, int(k))
 
@@ -249,13 +265,26 @@ class XCClassifier(BaseEstimator):
         return self._dense(X, "predict_proba")
 
     def decision_function(self, X: Any) -> np.ndarray:
-        """The head's label scores, dense float32 (n, n_labels); refuses when too large to densify."""
+        """The head's label scores (its ``scores``), dense float32 (n, n_labels), higher ranks first;
+        refuses when too large to densify.
+
+        Not the pre-link logits of scikit-learn's ``decision_function``: these are the scores the head ranks
+        by and reports, per head (z = W h + b, see ``docs/heads.md``):
+
+        * ``sigmoid``: sigmoid(z), ``softmax``: softmax(z), ``sparsemax``: sparsemax(z), ``sdlgm``: softmax(a)
+          -- probabilities, so the same array as :meth:`predict_proba`;
+        * ``label-embedding``: cos(o, e_j) in [-1, 1];
+        * ``negative-sampling``: corrected logits xi + log p_n(y|x); ``sampled-softmax``: logits xi (both
+          defined up to a per-row constant).
+
+        The last three heads have no :meth:`predict_proba`. :meth:`predict_topk` reports these scores too.
+        """
         return self._dense(X, "decision_function")
 
     def score(self, X: Any, Y: Any) -> float:
-        """Precision at 1 on (X, Y)."""
+        """Precision at 1 on (X, Y); Y may have fewer label columns than the model (never more)."""
         X = self._features(X)
-        Y = as_label_matrix(Y, name="Y", n_labels=max(self.n_labels_, _label_width(Y)))
+        Y = as_label_matrix(Y, name="Y", n_labels=self.n_labels_)
         return float(evaluate(Y, self.model_.predict_topk(X, 1), ks=(1,))["P@1"])
 
     # -- persistence --------------------------------------------------------------------------------------
@@ -273,7 +302,8 @@ class XCClassifier(BaseEstimator):
         config = {
             "library": "sparsexc",
             "estimator": type(self).__name__,
-            "params": params,
+            "params": {**params, **RUN_PARAMS},
+            "training_run": {k: params[k] for k in RUN_PARAMS},  # for the record; never read back
             "model": self.model_.config(),
             "n_features": self.n_features_in_,
             "n_labels": self.n_labels_,
@@ -288,11 +318,13 @@ class XCClassifier(BaseEstimator):
         """Load a folder written by :meth:`save` (safetensors + JSON only; no pickle is ever read).
 
         ``device`` (default: the saved ``device`` setting, CPU when it asks for CUDA and none is present).
+        The run settings :data:`RUN_PARAMS` come back as None / False / None (also from older files that
+        stored the training run's paths), so refitting a loaded model never touches that run's files.
         """
         state_dict, config = read_model_dir(path)
         where = os.path.join(os.fspath(path), "config.json")
         try:
-            params = dict(config["params"])
+            params = {**config["params"], **RUN_PARAMS}
             if isinstance(params.get("hidden_sizes"), list):
                 params["hidden_sizes"] = tuple(params["hidden_sizes"])
             est = cls(**params)

@@ -6,7 +6,9 @@ import copy
 import json
 import math
 import os
+import sys
 import time
+import warnings
 from typing import Any
 
 import numpy as np
@@ -118,7 +120,19 @@ class Trainer:
         With validation data: the model is scored at every epoch end (``sparsexc.metrics.evaluate``), training
         stops after ``patience`` epochs without improving ``val_metric``, the best epoch's weights are
         restored, and the head's set parameter is tuned for ``tune_metric``.
-        ``resume=True`` continues from the checkpoint in ``checkpoint_dir`` (a fresh start when there is none).
+        ``resume=True`` continues from the checkpoint in ``checkpoint_dir`` (a fresh start when there is none),
+        up to ``params.epochs``, which may differ from the checkpointed run's:
+
+        * larger: training goes on to ``params.epochs``, also after a run that had finished (the same weights
+          as one uninterrupted run of ``params.epochs`` when the learning rate schedule does not depend on
+          ``epochs``: "constant", "step"; "linear" / "cosine" continue on the new horizon's multiplier);
+        * but a run that had stopped early (``patience``) stays stopped (a warning says so; start afresh to
+          train longer);
+        * smaller than the epochs done: nothing is trained (a warning says so); the model and the history are
+          the checkpoint's.
+
+        With ``params.progress`` one JSON line per epoch (epoch, train loss, validation metric) goes to
+        stderr, beside the progress bar; stdout stays free for the caller's output.
         """
         p = self.params
         model = self.model
@@ -137,6 +151,9 @@ class Trainer:
             if X_val.shape[0] != Y_val.shape[0]:
                 raise ValueError(f"X_val has {X_val.shape[0]} rows but Y_val has {Y_val.shape[0]}")
         val_k, val_needs_sets, higher_is_better = parse_val_metric(p.val_metric)
+        if val_k > model.n_labels:
+            raise ValueError(f"val_metric={p.val_metric!r} ranks the top {val_k} labels, but the model has only "
+                             f"n_labels={model.n_labels}; use k <= {model.n_labels}")
         if p.patience is not None and not has_val:
             raise ValueError("patience (early stopping) needs validation data: pass X_val and Y_val")
         if resume and self.checkpoint_dir is None:
@@ -180,6 +197,7 @@ class Trainer:
                 if device.type == "cuda" and "cuda_rng" in tensors:
                     torch.cuda.set_rng_state(tensors["cuda_rng"], device)
                 best_state = tensors.get("best_model")
+                self._extend_or_stop(st)
         self.history = st["history"]
         if p.log_path and is_main():
             self._write_log()
@@ -239,7 +257,7 @@ class Trainer:
             if p.progress and is_main():
                 shown = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in record.items()
                          if k in ("epoch", "train_loss", f"val_{p.val_metric}")}
-                tqdm.write(json.dumps(shown))
+                tqdm.write(json.dumps(shown), file=sys.stderr)  # stdout carries only the caller's tables
 
         self._loss_module = None  # drop DDP (and its gradient hooks on the parameters) once training is over
         self.best_epoch = st["best_epoch"]
@@ -250,6 +268,25 @@ class Trainer:
             self.tuned = model.tune(X_val, Y_val, p.tune_metric, batch_size=p.eval_batch_size)
         model.eval()
         return self.history
+
+    def _extend_or_stop(self, st: dict[str, Any]) -> None:
+        """Reconcile a loaded checkpoint state with this run's ``epochs`` (see :meth:`fit`)."""
+        epochs, done = self.params.epochs, st["epoch"]
+        if st["finished"] and done < epochs:
+            if st["stopped_early"]:
+                if is_main():
+                    warnings.warn(
+                        f"resume: the run in {self.checkpoint_dir} stopped early at epoch {done} (patience: no "
+                        f"gain since its best epoch {st['best_epoch']}); it is not trained on to epochs={epochs}. "
+                        "Start a fresh run (resume=False) to train longer.", stacklevel=3)
+            else:  # it finished because epochs was reached: the larger epochs train on
+                st["finished"] = False
+        elif done + (st["step_in_epoch"] > 0) > epochs:  # epochs begun, a part-done one included
+            if is_main():
+                warnings.warn(
+                    f"resume: the checkpoint in {self.checkpoint_dir} has trained {done} epoch(s)"
+                    f"{' and part of the next' if st['step_in_epoch'] else ''}, more than epochs={epochs}; "
+                    "nothing is trained, the model is the checkpoint's", stacklevel=3)
 
     # ------------------------------------------------------------------------------------------------------
     def _step(self, X_rows: sp.csr_matrix, Y_rows: sp.csr_matrix, optimizer: torch.optim.Optimizer,
