@@ -18,14 +18,6 @@ from sparsexc.cli import main
 EPOCHS = "2"
 
 
-def _one_error_line(capsys) -> str:
-    err = capsys.readouterr().err
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("sparsexc: error: ")
-    return lines[0]
-
-
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
     """A run folder of ``sparsexc train`` on Bibtex (XC split 1), two epochs."""
@@ -38,7 +30,8 @@ def run_dir(tmp_path_factory) -> Path:
 def test_train_writes_model_run_and_metrics(run_dir, shared_datasets):
     assert (run_dir / "model" / "config.json").is_file()
     run = json.loads((run_dir / "run.json").read_text())
-    assert run["data"] == {"dataset": "bibtex", "split": None, "data_dir": None}
+    # the data folder as resolved from $SPARSEXC_DATA (set by conftest), so evaluate works without it
+    assert run["data"] == {"dataset": "bibtex", "split": None, "data_dir": str(shared_datasets.resolve())}
     assert (run["n_train"], run["n_test"], run["n_features"], run["n_labels"]) == (4880, 2515, 1836, 159)
     assert run["options"]["epochs"] == int(EPOCHS) and run["options"]["seed"] == 3
     assert run["estimator_params"]["random_state"] == 3
@@ -129,15 +122,15 @@ def test_predict_jsonl_format(run_dir, features_file, capsys):
 # ----------------------------------------------------------------------------------------------- errors
 
 
-def test_unknown_head(tmp_path, capsys):
+def test_unknown_head(tmp_path, one_error_line):
     assert main(["train", "--dataset", "bibtex", "--head", "no-such-head", "--out", str(tmp_path)]) != 0
-    line = _one_error_line(capsys)
+    line = one_error_line()
     assert "no-such-head" in line and "softmax" in line and "sigmoid" in line
 
 
-def test_unknown_dataset(tmp_path, capsys):
+def test_unknown_dataset(tmp_path, one_error_line):
     assert main(["train", "--dataset", "no-such-set", "--out", str(tmp_path / "o")]) != 0
-    assert "no-such-set" in _one_error_line(capsys)
+    assert "no-such-set" in one_error_line()
     assert not (tmp_path / "o").exists()
 
 
@@ -145,46 +138,46 @@ def test_unknown_dataset(tmp_path, capsys):
     "flag, value",
     [("--lr", "-1"), ("--hidden-sizes", "64,x"), ("--optimizer", "adamax"), ("--epochs", "zero")],
 )
-def test_bad_flag_value(tmp_path, capsys, flag, value):
+def test_bad_flag_value(tmp_path, flag, value, one_error_line):
     assert main(["train", "--dataset", "bibtex", flag, value, "--out", str(tmp_path)]) == 2
-    assert flag in _one_error_line(capsys)
+    assert flag in one_error_line()
 
 
-def test_unknown_head_param(tmp_path, capsys):
+def test_unknown_head_param(tmp_path, one_error_line):
     args = ["train", "--dataset", "bibtex", "--head", "sigmoid", "--head-param", "no_such=1", "--out", str(tmp_path)]
     assert main(args) != 0
-    assert "no_such" in _one_error_line(capsys)
+    assert "no_such" in one_error_line()
 
 
-def test_missing_file(tmp_path, capsys):
+def test_missing_file(tmp_path, one_error_line):
     missing = str(tmp_path / "missing.txt")
     assert main(["train", "--train", missing, "--test", missing, "--out", str(tmp_path)]) == 2
-    assert "missing.txt" in _one_error_line(capsys)
+    assert "missing.txt" in one_error_line()
     assert main(["evaluate", str(tmp_path)]) != 0  # a folder that is not a run folder
-    assert "run.json" in _one_error_line(capsys)
+    assert "run.json" in one_error_line()
 
 
-def test_malformed_input_file(run_dir, tmp_path, capsys):
+def test_malformed_input_file(run_dir, tmp_path, one_error_line):
     bad = tmp_path / "bad.txt"
     bad.write_text("2 1836 159\n1,2 5:1.0 7:x\n3 4:1\n")
     assert main(["predict", str(run_dir), "--input", str(bad), "--top-k", "1"]) != 0
-    assert "bad.txt" in _one_error_line(capsys)
+    assert "bad.txt" in one_error_line()
     assert main(["train", "--train", str(bad), "--test", str(bad), "--out", str(tmp_path / "o")]) != 0
-    assert "bad.txt" in _one_error_line(capsys)
+    assert "bad.txt" in one_error_line()
 
 
 @pytest.mark.parametrize("n_features", [100, 2000])
-def test_wrong_feature_count(run_dir, tmp_path, capsys, n_features):
+def test_wrong_feature_count(run_dir, tmp_path, n_features, one_error_line):
     path = tmp_path / "few.txt"
     path.write_text(f"1 {n_features} 159\n3 1:1 50:2\n")
     assert main(["predict", str(run_dir), "--input", str(path), "--top-k", "1"]) != 0
-    line = _one_error_line(capsys)
+    line = one_error_line()
     assert f"{n_features} features" in line and "1836" in line
 
 
-def test_top_k_larger_than_label_count(run_dir, features_file, capsys):
+def test_top_k_larger_than_label_count(run_dir, features_file, one_error_line):
     assert main(["predict", str(run_dir), "--input", str(features_file), "--top-k", "500"]) == 2
-    assert "159" in _one_error_line(capsys)
+    assert "159" in one_error_line()
 
 
 def _console_script() -> str:

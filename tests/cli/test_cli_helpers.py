@@ -93,7 +93,7 @@ def recorded(monkeypatch):
     return calls
 
 
-def test_config_file_precedence(tmp_path, recorded):
+def test_config_file_precedence(tmp_path, recorded, shared_datasets):
     config = tmp_path / "run.toml"
     config.write_text(
         'dataset = "bibtex"\nepochs = 7\nlr = 0.01\nhidden-sizes = "64,32"\nout = "runs/a"\n'
@@ -108,7 +108,7 @@ def test_config_file_precedence(tmp_path, recorded):
     assert options["dropout"] == 0.1
     assert dict(options["head_param"]) == {"threshold": 0.25}
     assert options["batch_size"] is None  # neither: the estimator's default applies
-    assert call["source"] == {"dataset": "bibtex", "split": None, "data_dir": None}
+    assert call["source"] == {"dataset": "bibtex", "split": None, "data_dir": str(shared_datasets.resolve())}
     assert call["out"] == (tmp_path / "runs" / "a").resolve()  # relative to the config file's folder
 
 
@@ -119,28 +119,20 @@ def test_config_file_head_param_flag_replaces_file(tmp_path, recorded):
     assert dict(recorded[0]["options"]["head_param"]) == {"threshold": 0.5}
 
 
-def _one_error_line(capsys) -> str:
-    err = capsys.readouterr().err
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("sparsexc: error: ")
-    return lines[0]
-
-
-def test_config_file_unknown_key(tmp_path, recorded, capsys):
+def test_config_file_unknown_key(tmp_path, recorded, one_error_line):
     config = tmp_path / "c.json"
     config.write_text(json.dumps({"dataset": "bibtex", "epoch": 3}))
     assert main(["train", "--config", str(config), "--out", str(tmp_path / "o")]) != 0
-    line = _one_error_line(capsys)
+    line = one_error_line()
     assert "unknown key 'epoch'" in line and "allowed keys:" in line and "epochs" in line
     assert not recorded
 
 
-def test_config_file_bad_value(tmp_path, recorded, capsys):
+def test_config_file_bad_value(tmp_path, recorded, one_error_line):
     config = tmp_path / "c.json"
     config.write_text(json.dumps({"dataset": "bibtex", "lr": "fast", "out": "o"}))
     assert main(["train", "--config", str(config)]) != 0
-    assert "key 'lr'" in _one_error_line(capsys)
+    assert "key 'lr'" in one_error_line()
     assert not recorded
 
 
@@ -153,13 +145,13 @@ def test_config_file_bad_value(tmp_path, recorded, capsys):
         (["--train", __file__, "--out", "o"], "--test"),
     ],
 )
-def test_train_usage_errors(args, expected, recorded, capsys):
+def test_train_usage_errors(args, expected, recorded, one_error_line):
     assert main(["train", *args]) == 2
-    assert expected in _one_error_line(capsys)
+    assert expected in one_error_line()
     assert not recorded
 
 
-def test_recorded_options_work_as_a_config_file(tmp_path, recorded):
+def test_recorded_options_work_as_a_config_file(tmp_path, recorded, shared_datasets):
     # run.json's "options" (what _as_config makes of the recorded options) reproduce the run as --config
     from sparsexc.cli._training import _as_config
 
@@ -170,7 +162,8 @@ def test_recorded_options_work_as_a_config_file(tmp_path, recorded):
     config.write_text(json.dumps(_as_config(recorded[0]["recorded"])))
     assert main(["train", "--config", str(config)]) == 0
     first, second = recorded
-    assert second["source"] == first["source"] == {"dataset": "bibtex", "split": 2, "data_dir": None}
+    data_dir = str(shared_datasets.resolve())
+    assert second["source"] == first["source"] == {"dataset": "bibtex", "split": 2, "data_dir": data_dir}
     assert second["out"] == first["out"]
     assert {k: (dict(v) if k == "head_param" else v) for k, v in second["options"].items()} == {
         k: (dict(v) if k == "head_param" else v) for k, v in first["options"].items()

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from sparsexc.io import DataFormatError, MultiLabelData, read_any, read_arff, read_xc
+from sparsexc.io.arff import sibling_label_xml
 
 # (folder, file, rows, features, labels, label cardinality) as verified in each SOURCE.md
 MULAN = [
@@ -197,10 +198,27 @@ def test_label_values_must_be_binary_and_known(tmp_path):
     with pytest.raises(DataFormatError, match="nope"):
         read_arff(arff, xml)
     arff, xml = _write(tmp_path, "@data\n")
-    with pytest.raises(DataFormatError, match="-C n"):
-        read_arff(arff)  # no XML and no MEKA -C
     with pytest.raises(ValueError, match="not an attribute"):
         read_arff(arff, xml, drop_attributes=["zzz"])
+    xml.unlink()
+    with pytest.raises(DataFormatError, match=r"label_xml PATH, or t\.xml beside the file.*-C n"):
+        read_arff(arff)  # no XML (given or beside the file) and no MEKA -C
+    with pytest.raises(DataFormatError, match="--label-xml PATH"):
+        read_arff(arff, label_xml_option="--label-xml")  # the CLI names its flag
+
+
+@pytest.mark.parametrize("name", ["d.arff", "d-train.arff", "d-test.arff", "d_train-sparse.arff", "d.arff.gz"])
+def test_mulan_label_file_beside_the_arff_is_found(tmp_path, name):
+    # Mulan ships NAME.xml with NAME.arff or NAME-train.arff / NAME-test.arff (Corel5k: -train-sparse)
+    given = read_arff(*_write(tmp_path, "@data\n1.5,1,red,0,-2\n0,0,green,1,3\n"))
+    arff = tmp_path / name
+    (tmp_path / "t.arff").rename(arff)
+    (tmp_path / "t.xml").rename(tmp_path / "d.xml")
+    assert sibling_label_xml(arff) == str(tmp_path / "d.xml")
+    found = read_arff(arff)
+    assert found.label_names == given.label_names and found.meta["label_xml"] == str(tmp_path / "d.xml")
+    assert (found.Y != given.Y).nnz == 0 and (found.X != given.X).nnz == 0
+    assert sibling_label_xml(tmp_path / "other-train.arff") is None
 
 
 def test_missing_arff_file(tmp_path):

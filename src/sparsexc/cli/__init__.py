@@ -9,6 +9,7 @@ exit code, never a traceback.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import click
@@ -37,13 +38,25 @@ for _module, _attr in _COMMANDS:
     cli.add_command(getattr(importlib.import_module(f"{__name__}.{_module}"), _attr))
 
 
+def _error(message: str, every_rank: bool = False) -> None:
+    """Print ``sparsexc: error: message`` on stderr. Under torchrun (which sets WORLD_SIZE and RANK) a settings
+    mistake is met by every process alike, so rank 0 alone says it; an error in the run itself may be one
+    rank's own (a file missing on one node, memory), so with ``every_rank`` the other ranks say it too,
+    naming their rank."""
+    rank = os.environ.get("RANK", "0") if "WORLD_SIZE" in os.environ else "0"
+    if rank == "0":
+        click.echo(f"sparsexc: error: {message}", err=True)
+    elif every_rank:
+        click.echo(f"sparsexc: error (rank {rank}): {message}", err=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return (and, from the console script, exit with) its exit code."""
     try:
         cli.main(args=argv, prog_name="sparsexc", standalone_mode=False)
     except click.exceptions.UsageError as exc:
         hint = f" (try '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
-        click.echo(f"sparsexc: error: {exc.format_message()}{hint}", err=True)
+        _error(f"{exc.format_message()}{hint}")
         return 2
     except click.exceptions.Abort:
         click.echo("sparsexc: aborted", err=True)
@@ -51,12 +64,12 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.ClickException as exc:
-        click.echo(f"sparsexc: error: {exc.format_message()}", err=True)
+        _error(exc.format_message())
         return exc.exit_code
     except (ValueError, KeyError, FileNotFoundError, OSError) as exc:
         # DataFormatError is a ValueError; unknown names raise KeyError/ValueError with a clear message.
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-        click.echo(f"sparsexc: error: {msg}", err=True)
+        _error(msg, every_rank=True)
         return 1
     return 0
 

@@ -1,9 +1,12 @@
 """Where a CLI run's data come from, recorded in ``run.json`` so that ``evaluate`` can find them again.
 
-A data source is a small JSON-able dict, one of ``{"dataset": NAME, "split": N|None, "data_dir": DIR|None}``
-(a registered data set, via :func:`sparsexc.datasets.load`), ``{"train": FILE, "test": FILE}`` (files in
-any format :func:`sparsexc.io.read_any` reads; absolute paths) or ``{"bundled": "bibtex"}`` (the copy
-shipped inside the package, via :func:`sparsexc.datasets.load_bundled`).
+A data source is a small JSON-able dict, one of ``{"dataset": NAME, "split": N|None, "data_dir": DIR}``
+(a registered data set, via :func:`sparsexc.datasets.load`; ``DIR`` is the data folder as resolved when the
+run started -- ``--data-dir``, else ``$SPARSEXC_DATA``, else the default -- so that ``evaluate`` finds the
+files again in a shell where the variable is not set), ``{"train": FILE, "test": FILE}`` (files in
+any format :func:`sparsexc.io.read_all` reads, read together; absolute paths; plus ``"label_xml": FILE``
+for Mulan ARFF files given ``--label-xml``) or ``{"bundled": "bibtex"}`` (the copy shipped inside the
+package, via :func:`sparsexc.datasets.load_bundled`).
 """
 
 from __future__ import annotations
@@ -13,7 +16,43 @@ from typing import Any
 
 import click
 
-__all__ = ["data_source", "describe_source", "load_source", "read_features"]
+__all__ = [
+    "LABEL_XML_FLAG", "WidthMismatch", "check_widths", "data_source", "describe_source", "load_source",
+    "describe_test", "read_file",
+]  # fmt: skip
+
+LABEL_XML_FLAG = "--label-xml"
+
+
+class WidthMismatch(click.ClickException):
+    """Inputs that do not fit together (a test file and its training file or model): exit code 2, as for a
+    usage error, since the fix is to give the right file."""
+
+    exit_code = 2
+
+
+def check_widths(
+    name: str,
+    n_features: int,
+    n_labels: int | None,
+    reference: str,
+    ref_features: int,
+    ref_labels: int | None,
+) -> None:
+    """Raise :class:`WidthMismatch` unless ``name``'s feature and label counts equal ``reference``'s.
+
+    ``n_labels=None`` compares the features only (a file of rows to score). The message names both sides
+    and both counts, e.g. ``test.txt has 3 features and 3 labels, but train.txt has 72 features and 6 labels``.
+    """
+    if n_features == ref_features and (n_labels is None or n_labels == ref_labels):
+        return
+    if n_labels is None:
+        have, want = f"{n_features} features", f"{ref_features}"
+        raise WidthMismatch(f"{name} has {have}; {reference} expects {want}")
+    raise WidthMismatch(
+        f"{name} has {n_features} features and {n_labels} labels, but {reference} has {ref_features} features "
+        f"and {ref_labels} labels"
+    )
 
 
 def describe_source(source: dict[str, Any]) -> str:
@@ -26,33 +65,43 @@ def describe_source(source: dict[str, Any]) -> str:
     return f"{source['train']} / {source['test']}"
 
 
+def describe_test(source: dict[str, Any]) -> str:
+    """The test set of a data source, in words (for messages)."""
+    return source["test"] if "test" in source else f"the test set of {describe_source(source)}"
+
+
 def data_source(
     dataset: str | None,
     split: int | None,
     data_dir: str | None,
     train: str | None,
     test: str | None,
+    label_xml: str | None = None,
 ) -> dict[str, Any]:
     """Check that exactly one way of giving data was used and return it as a data-source dict."""
     if dataset is not None:
         if train is not None or test is not None:
             raise click.UsageError("give either --dataset or --train/--test, not both")
-        return {
-            "dataset": dataset,
-            "split": split,
-            "data_dir": None if data_dir is None else str(Path(data_dir).resolve()),
-        }
+        if label_xml is not None:
+            raise click.UsageError(f"{LABEL_XML_FLAG} goes with --train/--test ARFF files, not --dataset")
+        from sparsexc.datasets import resolve_data_dir
+
+        return {"dataset": dataset, "split": split, "data_dir": str(resolve_data_dir(data_dir)[0].resolve())}
     if split is not None or data_dir is not None:
         raise click.UsageError("--split and --data-dir go with --dataset")
     if train is None or test is None:
         raise click.UsageError("give the data: --dataset NAME, or both --train FILE and --test FILE")
-    return {"train": str(Path(train).resolve()), "test": str(Path(test).resolve())}
+    source = {"train": str(Path(train).resolve()), "test": str(Path(test).resolve())}
+    if label_xml is not None:
+        source["label_xml"] = str(Path(label_xml).resolve())
+    return source
 
 
 def load_source(source: dict[str, Any], *, need_train: bool = True) -> tuple[Any, Any]:
     """``(train, test)`` as ``MultiLabelData`` for a data-source dict; ``train`` is None if not needed.
 
-    Raises KeyError (unknown data set), OSError (missing file) or ValueError (bad file) with clear messages.
+    Raises KeyError (unknown data set), OSError (missing file), ValueError (bad file) with clear messages, or
+    :class:`WidthMismatch` when a test file's feature or label count differs from its training file's.
     """
     if "bundled" in source:
         from sparsexc.datasets import load_bundled
@@ -65,15 +114,43 @@ def load_source(source: dict[str, Any], *, need_train: bool = True) -> tuple[Any
         kwargs = {k: source[k] for k in ("split", "data_dir") if source.get(k) is not None}
         train, test = load(source["dataset"], **kwargs)
         return (train if need_train else None), test
+    from sparsexc.io import read_all
+
+    # read together: headerless svmlight files then share their widths and the 0/1-based feature ids
+    train, test = read_all([source["train"], source["test"]], label_xml=source.get("label_xml"),
+                           label_xml_option=LABEL_XML_FLAG)
+    check_widths(source["test"], test.n_features, test.n_labels,
+                 source["train"], train.n_features, train.n_labels)  # fmt: skip
+    return (train if need_train else None), test
+
+
+def read_file(
+    path: str | Path,
+    model: Any,
+    name: str,
+    *,
+    label_xml: str | None = None,
+    labels: bool = True,
+    zero_based: bool | str = "auto",
+):
+    """A file of rows for a fitted model (``MultiLabelData``), checked against the model's widths.
+
+    A headerless svmlight file gets the model's widths (and ``zero_based``, the training files' choice when
+    known); any other format must declare them. ``labels=False``: only the features are compared (rows to
+    score).
+    """
     from sparsexc.io import read_any
 
-    train = read_any(source["train"]) if need_train else None
-    return train, read_any(source["test"])
+    n_features, n_labels = int(model.n_features_in_), int(model.n_labels_)
+    try:
+        data = read_any(path, label_xml=label_xml, n_features=n_features, n_labels=n_labels if labels else None,
+                        zero_based=zero_based, label_xml_option=LABEL_XML_FLAG)
+    except ValueError as exc:
+        from sparsexc.io import DataFormatError
 
-
-def read_features(path: str | Path):
-    """The feature matrix (CSR) of a file in any readable format, with or without labels."""
-    from sparsexc.io import read_any
-
-    data = read_any(path)
-    return data.X
+        if isinstance(exc, DataFormatError) and exc.field in ("n_features", "n_labels"):
+            raise WidthMismatch(f"{exc}; the model has {n_features} features and {n_labels} labels") from None
+        raise
+    check_widths(name, data.n_features, data.n_labels if labels else None, "the model", n_features,
+                 n_labels if labels else None)  # fmt: skip
+    return data

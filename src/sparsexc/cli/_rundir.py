@@ -8,7 +8,7 @@ from typing import Any
 from sparsexc.cli._files import read_json
 from sparsexc.cli._training import MODEL_DIR, RUN_FILE
 
-__all__ = ["load_model", "load_run"]
+__all__ = ["load_model", "load_run", "svmlight_zero_based"]
 
 
 def load_run(run_dir: str | Path) -> dict[str, Any]:
@@ -31,3 +31,12 @@ def load_model(run_dir: str | Path) -> Any:
     if not (model_dir / "config.json").is_file():
         raise FileNotFoundError(f"{run_dir}: no saved model (expected {run_dir / MODEL_DIR}/config.json)")
     return XCClassifier.load(model_dir)
+
+
+def svmlight_zero_based(run_dir: str | Path) -> bool | str:
+    """Whether the run's training files (headerless svmlight) had 0-based feature ids, as recorded in its
+    run.json; ``"auto"`` when unknown (a model folder alone, or other formats)."""
+    path = Path(run_dir) / RUN_FILE
+    run = read_json(path) if path.is_file() else {}
+    value = run.get("svmlight_zero_based") if isinstance(run, dict) else None
+    return value if isinstance(value, bool) else "auto"

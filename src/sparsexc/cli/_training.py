@@ -19,14 +19,17 @@ from typing import Any
 
 import click
 
-from sparsexc.cli._data import describe_source, load_source
+from sparsexc.cli._data import describe_source, describe_test, load_source
 from sparsexc.cli._evaluation import table_keys, test_metrics
 from sparsexc.cli._files import environment_info, write_json
 from sparsexc.cli._table import format_metrics_table
 from sparsexc.distributed.context import is_main
 from sparsexc.distributed.sharded import label_sharded
 
-__all__ = ["ESTIMATOR_KEYS", "estimator_kwargs", "train_and_evaluate", "RUN_FILE", "METRICS_FILE", "MODEL_DIR"]
+__all__ = [
+    "ESTIMATOR_KEYS", "checked_estimator", "estimator_kwargs", "train_and_evaluate", "warn_if_unlabelled", "RUN_FILE",
+    "METRICS_FILE", "MODEL_DIR",
+]  # fmt: skip
 
 RUN_FILE = "run.json"
 METRICS_FILE = "metrics.json"
@@ -66,13 +69,32 @@ def estimator_kwargs(options: dict[str, Any], out: Path, verbose: bool) -> dict[
     return kwargs
 
 
-def _check_settings(clf: Any) -> None:
-    # Fail before the data are loaded: the estimator validates every setting (head name, head params
-    # against the head's typed Params, encoder and training params) when it builds its settings.
+def checked_estimator(options: dict[str, Any], out: Path, verbose: bool) -> Any:
+    """The XCClassifier for the CLI ``options``, its settings checked before any data are read.
+
+    The estimator validates every setting (head name, head params against the head's typed Params, encoder
+    and training params) when it builds its settings; the validation metric's name and the device's
+    availability, which it checks only in ``fit``, are checked here too. A bad setting is a
+    ``click.UsageError`` (exit code 2).
+    """
+    from sparsexc.estimator import XCClassifier
+    from sparsexc.heads._metric_bridge import parse_val_metric
+    from sparsexc.train import resolve_device
+
     try:
+        clf = XCClassifier(**estimator_kwargs(options, out, verbose))
         clf._settings()
+        parse_val_metric(clf.val_metric)
+        resolve_device(clf.device)
     except (TypeError, ValueError) as exc:
         raise click.UsageError(str(exc)) from None
+    return clf
+
+
+def warn_if_unlabelled(Y: Any, name: str) -> None:
+    """One warning line on stderr when a test set holds no label at all: every metric is then 0."""
+    if Y.nnz == 0 and is_main():
+        click.echo(f"sparsexc: warning: {name} holds no labels at all, so every metric is 0", err=True)
 
 
 def log(message: str) -> None:
@@ -95,12 +117,8 @@ def train_and_evaluate(
     ``recorded_options`` (default: ``options``) go to run.json as ``"options"``, a mapping that
     ``sparsexc train --config`` accepts again.
     """
-    from sparsexc.estimator import XCClassifier
-
     say = log if verbose and is_main() else (lambda message: None)  # one voice in a data-parallel run
-    kwargs = estimator_kwargs(options, out, verbose)
-    clf = XCClassifier(**kwargs)
-    _check_settings(clf)
+    clf = checked_estimator(options, out, verbose)
     # No log line before the data are loaded: a bad name or file then ends with the error line alone.
     train, test = load_source(source)
     say(
@@ -120,6 +138,7 @@ def train_and_evaluate(
     clf.save(out / MODEL_DIR)
 
     started = time.perf_counter()
+    warn_if_unlabelled(test.Y, describe_test(source))
     metrics = test_metrics(clf, test.X, test.Y, train.Y)
     eval_seconds = time.perf_counter() - started
     if not is_main():
@@ -130,6 +149,8 @@ def train_and_evaluate(
         "options": _as_config(recorded_options if recorded_options is not None else options),
         "estimator_params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in clf.get_params().items()},
         "data": source,
+        # how the training files' svmlight feature ids were read, for predict/evaluate on a lone file
+        **({"svmlight_zero_based": train.meta["zero_based"]} if train.meta.get("format") == "svmlight" else {}),
         "n_train": train.n_samples,
         "n_test": test.n_samples,
         "n_features": int(clf.n_features_in_),

@@ -86,21 +86,22 @@ def info_cmd(name: str, data_dir: str | None, split: int | None, as_json: bool) 
 @click.argument("source")
 @click.argument("out")
 @click.option("--label-xml", type=click.Path(dir_okay=False, exists=True), default=None,
-              help="Mulan XML label header of an ARFF input.")
+              help="Mulan XML label header of an ARFF input (default: NAME.xml beside it, if there).")
 @_DATA_DIR
 @click.option("--split", type=int, default=None, help="With a data set NAME: which split to export.")
 def convert_cmd(source: str, out: str, label_xml: str | None, data_dir: str | None, split: int | None) -> None:
     """Write SOURCE in the XC text format.
 
-    SOURCE is a file in any readable format (XC text, ARFF, .mat), written to the file OUT; or the NAME of a
-    data set, whose parts are written to OUT/NAME_train.txt and OUT/NAME_test.txt.
+    SOURCE is a file in any readable format (XC text, ARFF, .mat, headerless svmlight/LibSVM), written to the
+    file OUT; or the NAME of a data set, whose parts are written to OUT/NAME_train.txt and OUT/NAME_test.txt.
     """
+    from sparsexc.cli._data import LABEL_XML_FLAG
     from sparsexc.io import read_any, write_xc
 
     if Path(source).exists():
         if data_dir is not None or split is not None:
             raise click.UsageError("--data-dir and --split go with a data set NAME, not a file")
-        data = read_any(source, label_xml=label_xml)
+        data = read_any(source, label_xml=label_xml, label_xml_option=LABEL_XML_FLAG)
         write_xc(out, data.X, data.Y)
         click.echo(f"wrote {out}: {data.n_samples} rows, {data.n_features} features, {data.n_labels} labels")
         return

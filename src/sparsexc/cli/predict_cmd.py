@@ -41,29 +41,30 @@ def format_predictions(indices: np.ndarray, scores: np.ndarray, n_labels: int, f
 @click.command()
 @click.argument("run_dir", metavar="DIR", type=click.Path(exists=True, file_okay=False))
 @click.option("--input", "input_path", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="Features file (XC text with or without labels, or any format sparsexc reads).")
+              help="Features file (XC text with or without labels, svmlight/LibSVM, any format sparsexc reads).")
 @click.option("--top-k", "top_k", required=True, type=click.IntRange(min=1), help="Labels per row.")
 @click.option("--output", type=click.Path(dir_okay=False), help="Output file (default: stdout).")
+@click.option("--label-xml", "label_xml", type=click.Path(exists=True, dir_okay=False),
+              help="Mulan XML label file of an ARFF input (default: NAME.xml beside it, if there).")
 @click.option("--format", "fmt", type=click.Choice(["xc", "jsonl"]), default="xc", show_default=True,
               help="Output format (see 'sparsexc predict --help' / docs/cli.md).")
-def predict(run_dir: str, input_path: str, top_k: int, output: str | None, fmt: str) -> None:
+def predict(run_dir: str, input_path: str, top_k: int, output: str | None, label_xml: str | None, fmt: str) -> None:
     """Write the top-k labels and scores the model in DIR gives each row of a features file.
 
     xc format: a header line 'n_rows n_labels', then per row 'label:score label:score ...' (best first,
     0-based label ids). jsonl format: per row {"labels": [...], "scores": [...]}.
     """
-    from sparsexc.cli._data import read_features
+    from sparsexc.cli._data import read_file
     from sparsexc.cli._files import atomic_open
-    from sparsexc.cli._rundir import load_model
+    from sparsexc.cli._rundir import load_model, svmlight_zero_based
     from sparsexc.cli._training import log
 
     clf = load_model(run_dir)
     n_labels = int(clf.n_labels_)
     if top_k > n_labels:
         raise click.BadParameter(f"{top_k} is more than the model's {n_labels} labels", param_hint="'--top-k'")
-    X = read_features(input_path)
-    if X.shape[1] != clf.n_features_in_:
-        raise ValueError(f"{input_path} has {X.shape[1]} features; the model expects {clf.n_features_in_}")
+    X = read_file(input_path, clf, input_path, label_xml=label_xml, labels=False,
+                  zero_based=svmlight_zero_based(run_dir)).X
     indices, scores = clf.predict_topk(X, k=top_k)
     lines = format_predictions(np.asarray(indices), np.asarray(scores), n_labels, fmt)
     if output is None:

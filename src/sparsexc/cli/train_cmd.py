@@ -14,7 +14,8 @@ from sparsexc.cli._types import HEAD_NAME, INT_LIST, KEY_VALUE
 
 __all__ = ["train"]
 
-_PATH_KEYS = ("train", "test", "data_dir", "out")
+_PATH_KEYS = ("train", "test", "label_xml", "data_dir", "out")
+_SOURCE_KEYS = ("dataset", "split", "data_dir", "train", "test", "label_xml")
 _DEFAULT = "default: the estimator's"
 
 
@@ -24,8 +25,11 @@ _DEFAULT = "default: the estimator's"
 @click.option("--dataset", help="Registered data set name (see 'sparsexc datasets list').")
 @click.option("--split", type=click.IntRange(min=1), help="Split number for data sets with several splits.")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Folder of raw data sets (default: $SPARSEXC_DATA).")
-@click.option("--train", "train", type=click.Path(exists=True, dir_okay=False), help="Training file (XC text, ARFF, ...).")
+@click.option("--train", "train", type=click.Path(exists=True, dir_okay=False),
+              help="Training file (XC text, ARFF, headerless svmlight/LibSVM, .mat).")
 @click.option("--test", "test", type=click.Path(exists=True, dir_okay=False), help="Test file, same format.")
+@click.option("--label-xml", "label_xml", type=click.Path(exists=True, dir_okay=False),
+              help="Mulan XML label file of ARFF --train/--test files (default: NAME.xml beside them, if there).")
 @click.option("--head", type=HEAD_NAME, help=f"Output layer ({_DEFAULT}).")
 @click.option("--head-param", "head_param", type=KEY_VALUE, multiple=True,
               help="Head parameter KEY=VALUE (VALUE parsed as JSON when possible); repeatable.")
@@ -69,11 +73,16 @@ def train(ctx: click.Context, **options) -> None:
 
     config_path = options.pop("config")
     if config_path is not None:
-        options = merge_config(ctx, read_config_file(config_path), config_path, path_keys=_PATH_KEYS)
+        try:
+            config = read_config_file(config_path)
+        except ValueError as exc:  # a malformed file is a usage error (exit 2), like a bad key or value
+            raise click.UsageError(str(exc)) from None
+        options = merge_config(ctx, config, config_path, path_keys=_PATH_KEYS)
         options.pop("config", None)
-    for key in ("train", "test"):  # a path from the config file has not been checked by click.Path
+    for key in ("train", "test", "label_xml"):  # a path from the config file has not been checked by click.Path
         if options.get(key) is not None and not Path(options[key]).is_file():
-            raise click.BadParameter(f"file {options[key]!r} does not exist", param_hint=f"'--{key}'")
+            flag = "--" + key.replace("_", "-")
+            raise click.BadParameter(f"file {options[key]!r} does not exist", param_hint=f"'{flag}'")
     if options.get("out") is None:
         raise click.UsageError("missing the output folder: give --out DIR (or 'out' in the config file)")
     for key in _PATH_KEYS:  # absolute paths, so run.json's options work as a config file from anywhere
@@ -81,22 +90,28 @@ def train(ctx: click.Context, **options) -> None:
             options[key] = str(Path(options[key]).resolve())
     nproc = options.pop("nproc_per_node")
     recorded = {k: v for k, v in options.items() if k != "quiet"}
-    if nproc is not None and nproc > 1 and "WORLD_SIZE" not in os.environ:
-        _relaunch(nproc, recorded, Path(options["out"]), options["quiet"])
-        return
-    source = data_source(*(options.pop(k) for k in ("dataset", "split", "data_dir", "train", "test")))
+    source = data_source(*(options.pop(k) for k in _SOURCE_KEYS))
     out = Path(options.pop("out")).resolve()
     quiet = options.pop("quiet")
+    if nproc is not None and nproc > 1 and "WORLD_SIZE" not in os.environ:
+        _relaunch(nproc, recorded, source, options, out, quiet)
+        return
     with process_group(options.get("device") or "auto"):  # joins torchrun's group when there is one
         train_and_evaluate(source, options, out, verbose=not quiet, recorded_options=recorded)
 
 
-def _relaunch(nproc: int, recorded: dict, out: Path, quiet: bool) -> None:
-    # the options go to the workers as a config file (the run.json "options" form that --config reads)
+def _relaunch(nproc: int, recorded: dict, source: dict, options: dict, out: Path, quiet: bool) -> None:
+    # The settings and the data are checked here first, so that a mistake ends with one error line from
+    # this process (exit 2 or 1) instead of one per worker and torchrun's failure report; the workers read
+    # the data again (a registered data set from the parsed cache).
+    from sparsexc.cli._data import load_source
     from sparsexc.cli._files import write_json
-    from sparsexc.cli._training import _as_config
+    from sparsexc.cli._training import _as_config, checked_estimator
     from sparsexc.distributed.launch import relaunch_with_torchrun
 
+    checked_estimator(options, out, verbose=False)
+    load_source(source)
+    # the options go to the workers as a config file (the run.json "options" form that --config reads)
     config = out / "launch_config.json"
     write_json(config, _as_config(recorded))
     args = ["sparsexc.cli", "train", "--config", str(config)] + (["--quiet"] if quiet else [])

@@ -52,7 +52,8 @@ def _show(token: bytes) -> str:
 def parse_header(line: bytes, path: str) -> tuple[int, int, int]:
     """``n_rows n_features n_labels`` from the first line (three non-negative integers)."""
     fields = _BLANKS.split(line.strip(b" \t\r\n"))
-    expected = "header 'n_rows n_features n_labels' (three non-negative integers)"
+    expected = ("header 'n_rows n_features n_labels' (three non-negative integers; a headerless svmlight/LibSVM "
+                "file is recognised by a ':' or ',' on its first line)")
     if len(fields) != 3 or not all(_ID.match(f) for f in fields):
         found = "an empty line" if fields == [b""] else _show(line.strip())
         raise DataFormatError(path, expected, line=1, field="header", found=found)

@@ -30,7 +30,7 @@ from ._files import read_bytes
 from .data import MultiLabelData
 from .errors import DataFormatError
 
-__all__ = ["read_arff"]
+__all__ = ["read_arff", "sibling_label_xml"]
 
 
 @dataclass
@@ -142,12 +142,42 @@ def _xml_labels(xml_path: str) -> list[str]:
     return names
 
 
-def _meka_label_columns(relation: str | None, n_attrs: int, path: str) -> list[int]:
+_SPLIT_SUFFIX = re.compile(r"[-_.](?:train|test|sparse|dense)$", re.IGNORECASE)
+
+
+def sibling_label_xml(path: str | os.PathLike[str]) -> str | None:
+    """The Mulan label file shipped beside an ARFF file, or None.
+
+    Mulan ships ``NAME.xml`` with ``NAME.arff`` or with ``NAME-train.arff`` / ``NAME-test.arff`` (also
+    ``NAME-train-sparse.arff``): the candidates are the file's stem, then the stem without trailing
+    ``-train``/``-test``/``-sparse``/``-dense`` parts (``-``, ``_`` or ``.``), the first existing one wins.
+    """
+    folder, name = os.path.split(os.fspath(path))
+    stem = re.sub(r"\.arff(?:\.gz)?$", "", name, flags=re.IGNORECASE)
+    while stem:
+        candidate = os.path.join(folder, stem + ".xml")
+        if os.path.isfile(candidate):
+            return candidate
+        shorter = _SPLIT_SUFFIX.sub("", stem)
+        if shorter == stem:
+            return None
+        stem = shorter
+    return None
+
+
+def _meka_count(relation: str | None) -> int:
+    """MEKA's ``n`` of ``-C n`` in the relation name (label attributes: the first n, or the last -n); 0 if none."""
     m = re.search(r"-C\s+(-?\d+)", relation or "")
-    if not m or int(m.group(1)) == 0:
-        raise DataFormatError(path, "label_xml=... (Mulan) or a MEKA relation name with '-C n', n != 0",
+    return int(m.group(1)) if m else 0
+
+
+def _meka_label_columns(relation: str | None, n_attrs: int, path: str, label_xml_option: str) -> list[int]:
+    n = _meka_count(relation)
+    if n == 0:
+        stem = re.sub(r"\.arff(?:\.gz)?$", "", os.path.basename(path), flags=re.IGNORECASE)
+        raise DataFormatError(path, f"the labels: a Mulan label file ({label_xml_option} PATH, or {stem}.xml beside "
+                              "the file) or a MEKA relation name with '-C n', n != 0",
                               field="@relation", found=relation or "(none)")
-    n = int(m.group(1))
     if abs(n) > n_attrs:
         raise DataFormatError(path, f"|n| <= {n_attrs} attributes in '-C n'", field="@relation", found=relation)
     return list(range(n)) if n > 0 else list(range(n_attrs + n, n_attrs))
@@ -312,6 +342,7 @@ def read_arff(
     *,
     drop_attributes: Sequence[str] = (),
     missing: str = "error",
+    label_xml_option: str = "label_xml",
 ) -> MultiLabelData:
     """Read a Mulan (ARFF + XML) or MEKA (ARFF with ``-C n``) multi-label file.
 
@@ -320,17 +351,21 @@ def read_arff(
     path : path-like
         The ARFF file (gzip detected from content, e.g. ``Imdb.arff.gz``).
     label_xml : path-like, optional
-        Mulan's XML label list. Without it the relation name must carry MEKA's ``-C n``.
+        Mulan's XML label list. Without it: MEKA's ``-C n`` in the relation name, else the Mulan label file
+        beside the ARFF file (:func:`sibling_label_xml`, e.g. ``emotions.xml`` for ``emotions-train.arff``).
     drop_attributes : sequence of str
         Attribute names to leave out (e.g. genbase's ``protein`` identifier). Must exist; labels cannot be dropped.
     missing : {"error", "zero"}
         What a ``?`` value does: raise :class:`DataFormatError`, or read as 0.
+    label_xml_option : str
+        How the caller names ``label_xml`` in the error for an ARFF file without labels (the CLI: ``--label-xml``).
 
     Returns
     -------
     MultiLabelData
         ``X`` CSR float32 (features in attribute order), ``Y`` CSR 0/1 float32 (labels in attribute order),
-        ``feature_names``, ``label_names``, ``meta={"relation": ..., "format": "mulan" | "meka"}``.
+        ``feature_names``, ``label_names``, ``meta={"relation": ..., "format": "mulan" | "meka", "label_xml": ...}``
+        (``label_xml``: the XML file used, Mulan only).
     """
     path = os.fspath(path)
     if missing not in ("error", "zero"):
@@ -352,6 +387,8 @@ def read_arff(
             raise DataFormatError(path, "unique attribute names", line=a.line, field="attribute", found=a.name)
         index_of[a.name] = i
 
+    if label_xml is None and _meka_count(relation) == 0:
+        label_xml = sibling_label_xml(path)  # a Mulan file without MEKA's -C: its labels are in the XML beside it
     if label_xml is not None:
         label_xml = os.fspath(label_xml)
         label_cols = []
@@ -366,7 +403,7 @@ def read_arff(
         label_cols.sort()  # attribute order, as Mulan
         fmt = "mulan"
     else:
-        label_cols = _meka_label_columns(relation, len(attrs), path)
+        label_cols = _meka_label_columns(relation, len(attrs), path, label_xml_option)
         fmt = "meka"
     dropped = []
     for name in drop_attributes:
@@ -428,7 +465,7 @@ def read_arff(
         M.sort_indices()
     return MultiLabelData(
         X, Y, [names[c] for c in feature_cols], [names[c] for c in label_cols],
-        {"relation": relation, "format": fmt, "source": path},
+        {"relation": relation, "format": fmt, "source": path, **({"label_xml": label_xml} if label_xml else {})},
     )
 
 
