@@ -53,11 +53,12 @@ def test_score_refuses_labels_the_model_does_not_have(fitted, data):
     assert fitted.score(X[250:], Y[250:, :5]) >= 0.0  # fewer columns: the last labels are never positive
 
 
-def test_k_beyond_the_labels_is_refused(fitted, data):
+def test_k_beyond_the_labels_ranks_them_all(fitted, data):
     X = data[0][250:]
-    with pytest.raises(ValueError, match="k=9 .*n_labels=8"):
-        fitted.predict_topk(X, k=9)
-    assert fitted.predict_topk(X, k=8)[0].shape == (50, 8)
+    indices, scores = fitted.predict_topk(X, k=9)
+    assert indices.shape == scores.shape == (50, 8)  # min(k, n_labels), as documented
+    assert all(sorted(row) == list(range(8)) for row in indices.tolist())
+    np.testing.assert_array_equal(indices, fitted.predict_topk(X, k=8)[0])
 
 
 @pytest.mark.parametrize("metric", ["P@9", "nDCG@100"])
