@@ -5,7 +5,9 @@ of processes (``sparsexc.distributed.spawn``, gloo on CPU) trains an MLP encoder
 synthetic data (``sparsexc.datasets.synthetic``) for C = 1e3 .. 1e6 in increasing order, with
 ``sparsexc.train.Trainer`` (DDP when 2 processes) for 2 epochs; the second (warm) epoch's examples/s of
 the global batch is reported. Peak memory is each process's RSS high-water mark (``ru_maxrss``) after that
-C; since C grows within a process, it is the peak of the largest C so far, i.e. of this C. Each process
+C; since C grows within a process, it is the peak of the largest C so far, i.e. of this C. RSS includes the
+torch runtime (about 400 MiB), so the memory a label shard saves is read more plainly in the head's parameter
+MiB per rank (the output layer; Adam adds two moments of the same size). Each process
 uses one torch thread, so 2 processes use 2 cores. The rows "<head> (label-sharded)" (2 processes only; in
 one process the head is the plain one) train with ``shard_labels=True``: each process holds half the output
 layer and runs the whole batch (model parallel over the labels, docs/distributed.md), so their speed-up is
@@ -13,9 +15,9 @@ against the plain head on 1 process and their point is the memory per rank.
 
 Usage::
 
-    python benchmarks/scale.py --quick   # C = 1e3, 1e4, 1e5; a few minutes on 2 shared cores
-    python benchmarks/scale.py           # C = 1e3 .. 1e6
-    python benchmarks/scale.py --sizes 1e6 --rows 512 --batch-size 128 --name scale_1e6   # C = 1e6 alone
+    python benchmarks/scale.py --quick   # C = 1e3, 1e4, 1e5 (512 rows); a couple of minutes on 2 cores
+    python benchmarks/scale.py           # C = 1e3 .. 1e6 (1024 rows); about 7 minutes on 2 quiet cores
+    python benchmarks/scale.py --sizes 1e6 --heads "softmax,softmax (label-sharded)" --name scale_1e6
 Writes benchmarks/results/scale{_quick}.{json,md}.
 """
 
@@ -36,6 +38,10 @@ N_FEATURES = 2000
 
 def _rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+
+
+def _parameter_mib(module) -> float:
+    return sum(p.numel() * p.element_size() for p in module.parameters()) / 2**20
 
 
 SHARDED = " (label-sharded)"
@@ -69,6 +75,7 @@ def _worker(head: str, sizes: list[int], n_rows: int, batch_size: int) -> list[d
                     "examples_per_second": trainer.history[-1]["examples_per_second"],
                     "epoch_seconds": trainer.history[-1]["seconds"], "total_seconds": time.perf_counter() - started,
                     "train_loss": trainer.history[-1]["train_loss"], "peak_rss_mib": round(_rss_mib(), 1),
+                    "head_parameter_mib": round(_parameter_mib(model.head), 2),
                     "n_train": split.train.X.shape[0]})
     return out
 
@@ -78,7 +85,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="C up to 1e5, fewer rows (a few minutes)")
     parser.add_argument("--sizes", type=lambda text: [int(float(x)) for x in text.split(",")],
                         help="comma-separated C values, e.g. 1e6 (overrides the default list)")
-    parser.add_argument("--rows", type=int, help="training rows (default 1024 quick, 4096 full)")
+    parser.add_argument("--rows", type=int, help="training rows (default 512 quick, 1024 full)")
     parser.add_argument("--batch-size", type=int, default=256, help="global batch size (default 256)")
     parser.add_argument("--name", help="results file stem (default scale or scale_quick)")
     parser.add_argument("--heads", help="comma-separated subset of the rows' heads, e.g. 'softmax,softmax (label-sharded)'")
@@ -88,7 +95,7 @@ def main() -> None:
     from sparsexc.heads import list_heads
 
     sizes = args.sizes or ([1000, 10_000, 100_000] if args.quick else [1000, 10_000, 100_000, 1_000_000])
-    n_rows, batch_size = args.rows or (1024 if args.quick else 4096), args.batch_size
+    n_rows, batch_size = args.rows or (512 if args.quick else 1024), args.batch_size
     plain = ["softmax"] + [h for h in ("sampled-softmax", "negative-sampling") if h in list_heads()]
     heads = plain + [h + SHARDED for h in plain]
     if args.heads:
@@ -100,9 +107,11 @@ def main() -> None:
             for rank_rows in zip(*spawn(_worker, nproc, (head, sizes, n_rows, batch_size))):
                 first = dict(rank_rows[0])
                 first["peak_rss_mib_per_rank"] = [r["peak_rss_mib"] for r in rank_rows]
+                first["head_parameter_mib_per_rank"] = [r["head_parameter_mib"] for r in rank_rows]
                 rows.append(first)
                 print(f"{head:18s} C={first['n_labels']:>8d} procs={nproc}  "
-                      f"{first['examples_per_second']:9.0f} ex/s  peak RSS/rank {first['peak_rss_mib_per_rank']} MiB",
+                      f"{first['examples_per_second']:9.0f} ex/s  peak RSS/rank {first['peak_rss_mib_per_rank']} MiB  "
+                      f"head/rank {first['head_parameter_mib_per_rank']} MiB",
                       flush=True)
     speed = {(r["head"], r["n_labels"], r["processes"]): r["examples_per_second"] for r in rows}
     for r in rows:
@@ -124,11 +133,12 @@ def main() -> None:
              f"{batch_size}, second epoch timed, 1 torch thread per process, gloo DDP. Load average "
              f"{result['load_average_before']} before, {result['load_average_after']} after "
              "(shared 2-core machine: timings are noisy).", "",
-             "| head | C | processes | examples/s | x vs 1 proc | peak RSS MiB per rank |",
-             "|---|---:|---:|---:|---:|---|"]
+             "| head | C | processes | examples/s | x vs 1 proc | peak RSS MiB per rank | head parameters MiB per rank |",
+             "|---|---:|---:|---:|---:|---|---|"]
     for r in rows:
         lines.append(f"| {r['head']} | {r['n_labels']:,} | {r['processes']} | {r['examples_per_second']:.0f} | "
-                     f"{r['speedup_vs_1_process'] if r['speedup_vs_1_process'] is not None else '-'} | {', '.join(f'{m:.0f}' for m in r['peak_rss_mib_per_rank'])} |")
+                     f"{r['speedup_vs_1_process'] if r['speedup_vs_1_process'] is not None else '-'} | {', '.join(f'{m:.0f}' for m in r['peak_rss_mib_per_rank'])} | "
+                     f"{', '.join(f'{m:.2f}' for m in r['head_parameter_mib_per_rank'])} |")
     (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
