@@ -25,7 +25,13 @@ MATCH = [
     # the replicated encoder's first layer with sparse gradients (lazy Adam in both runs), clipping on
     ({"hidden_sizes": (16,), "sparse_gradients": True}, "softmax", {}, {"grad_clip": 0.5}),
     ((16,), "sigmoid", {}, {}),
+    # the sampled heads' default sparse gradients on a shard: lazy Adam (RowSparseAdam) in both runs
+    ((16,), "sampled-softmax", {"sampler": "frequency", "num_negatives": 5}, {}),
 ]
+# interrupted and resumed on another number of ranks: a plain optimiser's state, and a SplitOptimizer's (dense
+# Adam for the encoder, lazy Adam for the shard's sparse gradients)
+CHECKPOINTED = [((), "softmax", {}, {}, True),
+                ((16,), "negative-sampling", {"sampler": "uniform", "num_negatives": 4}, {}, True)]
 
 
 def _data():
@@ -91,10 +97,10 @@ def _jobs(tmp):
     from test_label_sharded_heads import _compare_all
 
     out = [_train(h, n, hp, tp, True) for h, n, hp, tp in MATCH]
-    ck = (), "softmax", {}, {}, True
-    # 2 ranks, checkpoint every 3 steps (5 steps an epoch), stopped before step 8: resumed on 1 rank below
-    out.append(_train(*ck, checkpoint_dir=str(tmp / "two"), checkpoint_every=3, stop_after=7))
-    out.append(_train(*ck, checkpoint_dir=str(tmp / "one"), resume=True))  # 1-rank checkpoint, resumed on 2
+    for i, ck in enumerate(CHECKPOINTED):
+        # 2 ranks, checkpoint every 3 steps (5 steps an epoch), stopped before step 8: resumed on 1 rank below
+        out.append(_train(*ck, checkpoint_dir=str(tmp / f"two{i}"), checkpoint_every=3, stop_after=7))
+        out.append(_train(*ck, checkpoint_dir=str(tmp / f"one{i}"), resume=True))  # 1-rank checkpoint, on 2
     out.append(_fit_and_save(str(tmp / "model")))
     return {"training": out, "heads": _compare_all()}
 
@@ -102,9 +108,9 @@ def _jobs(tmp):
 def run_all(tmp):
     """Every 2-rank job of the label-sharding tests in one spawn (starting the processes is the slow part):
     per rank, {"training": [...], "heads": [...]} (the heads' comparisons of test_label_sharded_heads.py)."""
-    ck = (), "softmax", {}, {}, True
-    stopped = _train(*ck, checkpoint_dir=str(tmp / "one"), checkpoint_every=3, stop_after=7)
-    assert stopped["stopped"]
+    for i, ck in enumerate(CHECKPOINTED):
+        stopped = _train(*ck, checkpoint_dir=str(tmp / f"one{i}"), checkpoint_every=3, stop_after=7)
+        assert stopped["stopped"]
     return spawn(_jobs, 2, (tmp,))
 
 
@@ -131,19 +137,21 @@ def test_two_rank_sharded_training_equals_one_process(runs):
         assert np.abs(one["weights"] - initial).max() > 1e-2  # training moved the weights
 
 
-def test_sharded_checkpoints_resume_on_other_rank_counts(runs):
+@pytest.mark.parametrize("i", range(len(CHECKPOINTED)))
+def test_sharded_checkpoints_resume_on_other_rank_counts(runs, i):
     tmp, results = runs
-    ck = (), "softmax", {}, {}, True
+    ck = CHECKPOINTED[i]
     full = _train(*ck)
-    n = len(MATCH)
+    n = len(MATCH) + 2 * i
+    two = tmp / f"two{i}"
     # 2 ranks wrote one shard file each (the folder of the last checkpoint only) and rank 0 checkpoint.pt
-    shards = sorted(p.relative_to(tmp / "two").as_posix() for p in (tmp / "two" / "label_shards").rglob("*.pt"))
+    shards = sorted(p.relative_to(two).as_posix() for p in (two / "label_shards").rglob("*.pt"))
     assert shards == ["label_shards/step-000000006/shard-0-of-2.pt", "label_shards/step-000000006/shard-1-of-2.pt"]
-    resumed = _train(*ck, checkpoint_dir=str(tmp / "two"), resume=True)  # on 1 rank
-    np.testing.assert_allclose(resumed["weights"], full["weights"], rtol=RTOL, atol=ATOL)
+    resumed = _train(*ck, checkpoint_dir=str(two), resume=True)  # on 1 rank
+    np.testing.assert_allclose(resumed["weights"], full["weights"], rtol=RTOL, atol=ATOL, err_msg=ck[1])
     _same_history(resumed["history"], full["history"])
     resumed2 = results[0][n + 1]  # the 1-rank checkpoint resumed on 2 ranks
-    np.testing.assert_allclose(resumed2["weights"], full["weights"], rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(resumed2["weights"], full["weights"], rtol=RTOL, atol=ATOL, err_msg=ck[1])
     _same_history(resumed2["history"], full["history"])
 
 
@@ -154,7 +162,7 @@ def test_saved_sharded_model_predicts_the_same_in_one_process(runs):
     assert loaded.model_.head.output.weight.shape == (C, 8)  # one process: the whole layer
     topk = loaded.predict_topk(Xv, 5)
     for rank_result in results:
-        (idx, val), sets = rank_result[len(MATCH) + 2]
+        (idx, val), sets = rank_result[len(MATCH) + 2 * len(CHECKPOINTED)]
         np.testing.assert_array_equal(topk[0], idx)
         np.testing.assert_allclose(topk[1], val, rtol=1e-6)
         np.testing.assert_array_equal(loaded.predict(Xv).toarray(), sets)

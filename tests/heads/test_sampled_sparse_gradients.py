@@ -1,6 +1,6 @@
 """Sampled heads' sparse-gradient path (``sparse_gradients``): same loss and gradient as the dense path in
 float64, identical Adagrad training, the documented lazy-Adam difference, a step touches only the sampled
-rows, the same saved layout, and the refusal with ``shard_labels``."""
+rows, the same saved layout, and the defaults with and without ``shard_labels``."""
 
 from __future__ import annotations
 
@@ -183,13 +183,14 @@ def test_saved_layout_is_unchanged_and_loads_across_paths(cls):
         assert torch.equal(a, b)
 
 
-def test_defaults_and_the_shard_labels_refusal():
+def test_defaults_with_and_without_label_shards():
     assert NegativeSamplingHead(D, C, {"sampler": "uniform"}).sparse_gradients
     assert SampledSoftmaxHead(D, C, {"sampler": "uniform"}).sparse_gradients
     assert not NegativeSamplingHead(D, C, {"sampler": "uniform", "sparse_gradients": False}).sparse_gradients
-    assert not has_sparse_gradient(SampledSoftmaxHead(D, C, {"sampler": "uniform", "shard_labels": True}).output.weight)
-    with pytest.raises(ValueError, match="sparse_gradients=True is not supported with shard_labels=True"):
-        NegativeSamplingHead(D, C, {"sampler": "uniform", "sparse_gradients": True, "shard_labels": True})
+    sharded = SampledSoftmaxHead(D, C, {"sampler": "uniform", "shard_labels": True})
+    assert has_sparse_gradient(sharded.output.weight) and has_sparse_gradient(sharded.output.bias)
+    off = NegativeSamplingHead(D, C, {"sampler": "uniform", "sparse_gradients": False, "shard_labels": True})
+    assert not has_sparse_gradient(off.output.weight)
 
 
 @pytest.mark.parametrize("head,sparse_features", [("sampled-softmax", False), ("negative-sampling", True)])

@@ -60,8 +60,9 @@ class SampledHeadParams(Params):
         (``torch.optim.SparseAdam``: a row's moments and weights change only at steps that sample it),
         ``weight_decay`` is lazy (it acts on the gathered rows only) and SGD momentum is refused (see
         :func:`sparsexc.train.build_optimizer`).
-        Prediction (``scores``, ``topk``) is dense as before; saved weights have the same layout.
-        None (default): True, except with ``shard_labels=True``, which supports only False (True raises).
+        Prediction (``scores``, ``topk``) is dense as before; saved weights have the same layout. With
+        ``shard_labels`` each rank's shard gets the sparse gradient of the pairs it holds.
+        None (default): True.
     """
 
     sampler: str = "auto"
@@ -79,9 +80,6 @@ class SampledHeadParams(Params):
 
     def validate(self) -> None:
         owner = type(self).__name__
-        if self.sparse_gradients and self.shard_labels:
-            raise ValueError(f"{owner}: sparse_gradients=True is not supported with shard_labels=True; "
-                             "use sparse_gradients=False or None (the default: sparse unless shard_labels)")
         _check_choice(owner, "sampler", self.sampler, (AUTO, *list_samplers()))
         _check_choice(owner, "positives", self.positives, POSITIVES)
         _check_choice(owner, "tree_split", self.tree_split, SPLITS)
@@ -133,7 +131,7 @@ class SampledHead(LabelShardedHead):
     def sparse_gradients(self) -> bool:
         """Whether training reads the output layer with sparse gradients (``sparse_gradients``, None resolved)."""
         chosen = self.params.sparse_gradients
-        return not self.params.shard_labels if chosen is None else bool(chosen)
+        return True if chosen is None else bool(chosen)
 
     def prepare(self, X: sp.csr_matrix, Y: sp.csr_matrix) -> None:
         """Fit the sampler on the training data (deterministic, so a resumed run refits the same one);

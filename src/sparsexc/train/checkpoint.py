@@ -79,9 +79,21 @@ def _sharded_param_ranges(model: torch.nn.Module) -> dict[str, tuple[int, int, i
             if getattr(layer, name) is not None}
 
 
+def _optimizer_parts(optimizer_state: dict[str, Any], optimizer: torch.optim.Optimizer
+                     ) -> tuple[dict[str, Any], list[tuple[dict[str, Any], torch.optim.Optimizer]]]:
+    """A copy of ``optimizer_state`` whose per-parameter ``state`` dicts may be edited, and its plain torch
+    optimisers with their state dicts: itself, or the children of a
+    :class:`sparsexc.train.optim.SplitOptimizer` (state ``{"optimizers": [...]}``)."""
+    if "optimizers" in optimizer_state:
+        children = [{**child, "state": dict(child["state"])} for child in optimizer_state["optimizers"]]
+        return {**optimizer_state, "optimizers": children}, list(zip(children, optimizer.optimizers))
+    copy = {**optimizer_state, "state": dict(optimizer_state["state"])}
+    return copy, [(copy, optimizer)]
+
+
 def _optimizer_names(model: torch.nn.Module, optimizer_state: dict[str, Any],
                      optimizer: torch.optim.Optimizer) -> dict[str, int]:
-    # parameter name -> its integer key in optimizer.state_dict()["state"]
+    # parameter name -> its integer key in optimizer.state_dict()["state"] (of a plain torch optimiser)
     if "param_groups" not in optimizer_state:
         raise ValueError(f"label-sharded checkpoints need a plain torch optimiser; got {type(optimizer).__name__}")
     by_id = {id(p): name for name, p in model.named_parameters()}
@@ -120,11 +132,11 @@ def save_label_shards(directory: str | os.PathLike[str], tensors: dict[str, Any]
     if tensors.get("best_model") is not None:
         mine["best_model"] = {k: v for k, v in tensors["best_model"].items() if k in ranges}
         tensors["best_model"] = {k: v for k, v in tensors["best_model"].items() if k not in ranges}
-    opt = dict(tensors["optimizer"])
-    opt["state"] = dict(opt["state"])
-    for name, key in _optimizer_names(model, opt, optimizer).items():
-        if name in ranges and key in opt["state"]:
-            mine["optimizer"][name] = opt["state"].pop(key)
+    opt, parts = _optimizer_parts(tensors["optimizer"], optimizer)
+    for part, part_optimizer in parts:
+        for name, key in _optimizer_names(model, part, part_optimizer).items():
+            if name in ranges and key in part["state"]:
+                mine["optimizer"][name] = part["state"].pop(key)
     tensors["optimizer"] = opt
     S, r = world_size(), rank()
     folder = f"{SHARD_DIR}/step-{int(step):09d}"
@@ -188,9 +200,9 @@ def load_label_shards(directory: str | os.PathLike[str], tensors: dict[str, Any]
 
     tensors = dict(tensors)
     tensors["model"] = dict(tensors["model"])
-    opt = dict(tensors["optimizer"])
-    opt["state"] = dict(opt["state"])
-    keys = _optimizer_names(model, opt, optimizer)
+    opt, parts = _optimizer_parts(tensors["optimizer"], optimizer)
+    keys = {name: (part, key) for part, part_optimizer in parts
+            for name, key in _optimizer_names(model, part, part_optimizer).items()}
     if index.get("best_model"):
         tensors["best_model"] = dict(tensors["best_model"])
     for name, n_labels in index["n_labels"].items():
@@ -200,7 +212,8 @@ def load_label_shards(directory: str | os.PathLike[str], tensors: dict[str, Any]
             tensors["best_model"][name] = rows(lambda f: f["best_model"][name], n_labels, start, stop)
         first = shard(0)["optimizer"].get(name)
         if first is not None and name in keys:
-            opt["state"][keys[name]] = {
+            part, key = keys[name]
+            part["state"][key] = {
                 k: (rows(lambda f, k=k: f["optimizer"][name][k], n_labels, start, stop)
                     if isinstance(v, torch.Tensor) and v.dim() > 0 else v)
                 for k, v in first.items()}
