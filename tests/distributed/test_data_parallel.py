@@ -80,8 +80,67 @@ def _same_history(a, b):
         assert ra["val_P@1"] == pytest.approx(rb["val_P@1"], abs=1e-12)
 
 
+def _draws(resume_dir=None):
+    """The uniform sampler's draws at every step of a 2-epoch negative-sampling run with dropout (interrupted
+    after step 6 and resumed when ``resume_dir`` is given), and the final weights."""
+    from sparsexc.samplers import UniformSampler
+
+    torch.set_num_threads(1)
+    X, Y, _, _ = _data()
+    draws, sample = [], UniformSampler._sample
+
+    def recording(self, *args):
+        out = sample(self, *args)
+        draws.append(out[0].clone())
+        return out
+
+    UniformSampler._sample = recording
+    try:
+        def fit(**kwargs):
+            torch.manual_seed(0)
+            encoder = SparseEncoder(40, {"hidden_sizes": (16,), "dropout": 0.5})
+            model = XCModel(encoder, get_head("negative-sampling")(16, 12, {"sampler": "uniform", "num_negatives": 3}))
+            # batches of 32: the ranks' shares are equal (16 + 16) but in the last batch, so without per-rank
+            # streams they would consume the generator alike and draw the same negatives
+            trainer = Trainer(model, dict(epochs=2, batch_size=32, seed=5, device="cpu", **kwargs),
+                              checkpoint_dir=resume_dir)
+            trainer.fit(X, Y, resume=resume_dir is not None and "checkpoint_every" not in kwargs)
+            return model
+
+        if resume_dir is not None:
+            step = Trainer._step
+            calls = {"n": 0}
+
+            def stopping(self, *args):
+                if calls["n"] == 6:
+                    raise _Stop
+                calls["n"] += 1
+                return step(self, *args)
+
+            Trainer._step = stopping
+            try:
+                fit(checkpoint_every=3)
+            except _Stop:
+                pass
+            finally:
+                Trainer._step = step
+            draws.clear()
+        model = fit()
+    finally:
+        UniformSampler._sample = sample
+    return {"draws": [d.numpy() for d in draws], "weights": torch.cat([q.detach().flatten() for q in model.parameters()]).numpy()}
+
+
 def _run_many(jobs):
-    return [_run(*job) if isinstance(job, tuple) else _run(*job["args"], **job["kwargs"]) for job in jobs]
+    out = []
+    for job in jobs:
+        if isinstance(job, tuple):
+            out.append(_run(*job))
+        elif "draws" in job:
+            out.append(_draws(*job["draws"]))
+        else:
+            out.append(_run(*job["args"], **job["kwargs"]))
+    return out
 
 
 # the linear model (sparse CSR hidden) and an MLP; then the same with sparse COO gradients: the linear model's
@@ -108,7 +167,8 @@ def two_ranks(tmp_path_factory):
             *({"args": args, "kwargs": kwargs} for args, kwargs in SAMPLED),
             # 2 ranks, checkpoint every 4 steps, stopped before step 8: resumed on 1 rank in the test
             ((16,), "softmax", 2, str(tmp / "two"), 4, False, 7, str(tmp / "log.jsonl")),
-            ((16,), "softmax", 2, str(ck1), None, True)]
+            ((16,), "softmax", 2, str(ck1), None, True),
+            {"draws": ()}, {"draws": ()}, {"draws": (str(tmp / "draws"),)}]
     return tmp, stopped1, spawn(_run_many, 2, (jobs,))
 
 
@@ -160,3 +220,23 @@ def test_rank0_writes_and_resume_on_other_rank_counts(two_ranks):
     np.testing.assert_allclose(resumed2[0]["weights"], full["weights"], rtol=RTOL, atol=ATOL)
     _same_history(resumed2[0]["history"], full["history"])
     assert resumed2[0]["writes"] == [10] and resumed2[1]["writes"] == []
+
+
+def test_ranks_draw_their_own_negatives_reproducibly_and_resume_them(two_ranks):
+    _, _, results = two_ranks
+    first, again, resumed = ([r[i] for r in results] for i in (-3, -2, -1))
+    steps = len(first[0]["draws"])
+    assert steps == 10 and all(len(r["draws"]) == steps for r in first)
+    # the ranks' draws differ at every step (before, rank 1's row i got rank 0's row i's negatives)
+    for a, b in zip(first[0]["draws"], first[1]["draws"]):
+        n = min(len(a), len(b))
+        assert not np.array_equal(a[:n], b[:n])
+    for rank in (0, 1):  # a function of (seed, step, rank): the same run draws the same
+        for a, b in zip(first[rank]["draws"], again[rank]["draws"]):
+            np.testing.assert_array_equal(a, b)
+        # resumed after step 6 on 2 ranks: the remaining steps draw as the uninterrupted run did
+        assert len(resumed[rank]["draws"]) == steps - 6
+        for a, b in zip(first[rank]["draws"][6:], resumed[rank]["draws"]):
+            np.testing.assert_array_equal(a, b)
+        np.testing.assert_allclose(resumed[rank]["weights"], first[rank]["weights"], rtol=RTOL, atol=ATOL)
+    np.testing.assert_array_equal(first[0]["weights"], first[1]["weights"])  # the replicas stay equal

@@ -22,7 +22,14 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from sparsexc._params import PRECISIONS, _check_choice
-from sparsexc.distributed.context import all_gather_objects, all_reduce_sum, is_distributed, shard_bounds, world_size
+from sparsexc.distributed.context import (
+    all_gather_objects,
+    all_reduce_sum,
+    is_distributed,
+    rank,
+    shard_bounds,
+    world_size,
+)
 from sparsexc.distributed.sharded import label_sharded, sharded_layers
 from sparsexc.distributed.sparse_gradients import all_reduce_sparse_mean
 from sparsexc.heads.labels import LabelBatch
@@ -32,7 +39,7 @@ from sparsexc.ops.sparse_grad import has_sparse_gradient
 from sparsexc.train.optim import gradient_norm, scale_gradients
 
 __all__ = [
-    "LossModule", "wrap_for_training", "average_sparse_gradients", "local_rows", "gathered_topk", "gathered_sets", "clip_gradients", "autocast",
+    "LossModule", "wrap_for_training", "average_sparse_gradients", "rank_randomness", "local_rows", "gathered_topk", "gathered_sets", "clip_gradients", "autocast",
     "AUTOCAST_DTYPES",
 ]
 
@@ -144,6 +151,30 @@ def clip_gradients(model: XCModel, max_norm: float | None) -> torch.Tensor:
     if max_norm is not None:
         scale_gradients(params, min(1.0, max_norm / (float(total) + 1e-6)))
     return total
+
+
+def rank_randomness(seed: int, step: int, device: torch.device, replicated: bool = False
+                    ) -> contextlib.AbstractContextManager:
+    """The random stream of one data-parallel training step: torch's generator seeded from
+    ``(seed, step, rank)`` inside ``torch.random.fork_rng`` (the global stream is left as it was).
+
+    Every rank starts from the same seed, so without this the ranks would draw the same numbers: rank r's
+    i-th row would get the same sampled negatives and dropout mask as rank 0's i-th row, and a global batch
+    would hold S copies of one draw. Seeding from the step also makes a resumed data-parallel run draw what an
+    uninterrupted one would. Nothing changes in one process, or with ``replicated=True`` (label-sharded
+    training, whose ranks must draw alike).
+    """
+    if replicated or not is_distributed() or world_size() == 1:
+        return contextlib.nullcontext()
+    return _seeded_stream(seed, step, device)
+
+
+@contextlib.contextmanager
+def _seeded_stream(seed: int, step: int, device: torch.device):  # type: ignore[no-untyped-def]
+    derived = int(np.random.SeedSequence([seed, step, rank()]).generate_state(1, dtype=np.uint64)[0] >> 1)
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(derived)
+        yield
 
 
 def local_rows(rows: np.ndarray, replicated: bool = False) -> tuple[np.ndarray, float]:

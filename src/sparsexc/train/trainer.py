@@ -34,6 +34,7 @@ from sparsexc.train.data_parallel import (
     gathered_sets,
     gathered_topk,
     local_rows,
+    rank_randomness,
     wrap_for_training,
 )
 from sparsexc.train.optim import build_optimizer, build_scheduler
@@ -216,7 +217,9 @@ class Trainer:
             for step in range(first_step, steps_per_epoch):
                 rows = order[step * p.batch_size : (step + 1) * p.batch_size]
                 mine, weight = local_rows(rows, replicated=self._model_parallel)
-                loss = self._step(X[mine], Y[mine], optimizer, scheduler, device, weight)
+                # data parallel: each rank its own draws (negatives, dropout), a function of (seed, step, rank)
+                with rank_randomness(p.seed, st["global_step"], device, replicated=self._model_parallel):
+                    loss = self._step(X[mine], Y[mine], optimizer, scheduler, device, weight)
                 st["loss_sum"] += all_reduce_sum(loss / world, device)  # sum_r (b_r / B) L_r
                 st["step_in_epoch"] = step + 1
                 st["global_step"] += 1
