@@ -204,9 +204,15 @@ def test_estimator_defaults_to_adagrad_and_save_load_is_bit_exact(tmp_path):
 
 def test_tree_sampler_with_a_hidden_layer_is_refused():
     X, Y = _data()
+    clf = XCClassifier(head="negative-sampling", head_params={"sampler": "tree"}, hidden_sizes=(8,), epochs=1,
+                       device="cpu")
     with pytest.raises(ValueError, match="hidden_sizes"):
-        XCClassifier(head="negative-sampling", head_params={"sampler": "tree"}, hidden_sizes=(8,), epochs=1,
-                     device="cpu").fit(X, Y)
+        clf._settings()  # from the settings alone (Head.check_encoder), before any data
+    with pytest.raises(ValueError, match="hidden_sizes"):
+        clf.fit(X, Y)
+    head = NegativeSamplingHead(8, Y.shape[1], {"sampler": "tree"})  # built directly: refused when prepared
+    with pytest.raises(ValueError, match="8-d hidden vectors"):
+        head.prepare(X, Y)
 
 
 @pytest.mark.parametrize("name", ["negative-sampling", "sampled-softmax"])

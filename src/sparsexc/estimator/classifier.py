@@ -152,6 +152,7 @@ class XCClassifier(BaseEstimator):
         encoder = EncoderParams.from_dict(
             {"hidden_sizes": self.hidden_sizes, "activation": self.activation, "dropout": self.dropout,
              "sparse_gradients": self.sparse_gradients})
+        head_cls.check_encoder(head_params, encoder.hidden_sizes)
         if isinstance(self.random_state, bool) or not isinstance(self.random_state, (int, np.integer)):
             raise ValueError(f"random_state must be an integer; got {self.random_state!r}")
         if not (isinstance(self.validation_fraction, (int, float)) and 0.0 <= self.validation_fraction < 1.0):

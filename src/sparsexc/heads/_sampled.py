@@ -14,7 +14,7 @@ from sparsexc.heads.labels import LabelBatch
 from sparsexc.heads.pairs import pair_logits
 from sparsexc.heads.softmax import T_GRID
 from sparsexc.ops.sparse_grad import mark_sparse_gradient
-from sparsexc.samplers import FrequencySampler, Sampler, TreeSampler, UniformSampler, list_samplers
+from sparsexc.samplers import FrequencySampler, Sampler, TreeSampler, UniformSampler, get_sampler, list_samplers
 from sparsexc.samplers._tree_fit import SPLITS
 
 __all__ = ["SampledHeadParams", "SampledHead", "POSITIVES"]
@@ -95,6 +95,12 @@ class SampledHeadParams(Params):
             raise ValueError(f"{owner}: threshold={self.threshold} must be positive")
 
 
+def _feature_sampler_error(sampler: str, inputs: str) -> ValueError:
+    return ValueError(
+        f"sampler={sampler!r} conditions on the head's inputs, which here are {inputs}: use the linear model "
+        "(hidden_sizes=()) with the tree sampler, or sampler='auto' / 'uniform' / 'frequency' with a hidden layer")
+
+
 def _make_sampler(in_dim: int, n_labels: int, p: SampledHeadParams) -> Sampler:
     if p.sampler == "tree":
         return TreeSampler(in_dim, n_labels, {"dim": p.tree_dim, "reg": p.tree_reg, "split": p.tree_split,
@@ -142,11 +148,15 @@ class SampledHead(LabelShardedHead):
             device = self.output.weight.device  # prepare runs after the model moved to its device
             self.sampler = _make_sampler(self.in_dim, self.n_labels, self.params).to(device)
         if self.sampler.uses_features and X.shape[1] != self.in_dim:
-            raise ValueError(
-                f"sampler={self.params.sampler!r} conditions on the head's inputs, which here are {self.in_dim}-d "
-                f"hidden vectors, not the {X.shape[1]} features it could be fitted on: use the linear model "
-                "(hidden_sizes=()) with the tree sampler, or sampler='uniform' / 'frequency' with a hidden layer")
+            raise _feature_sampler_error(self.params.sampler, f"{self.in_dim}-d hidden vectors, not the "
+                                                              f"{X.shape[1]} features it could be fitted on")
         self.sampler.fit(X, Y)
+
+    @classmethod
+    def check_encoder(cls, params: SampledHeadParams, hidden_sizes: tuple[int, ...]) -> None:
+        """A sampler that conditions on the features (tree) needs the linear model: refused otherwise."""
+        if params.sampler != AUTO and get_sampler(params.sampler).uses_features and tuple(hidden_sizes):
+            raise _feature_sampler_error(params.sampler, f"the hidden vectors of hidden_sizes={tuple(hidden_sizes)}")
 
     def positive_pairs(self, labels: LabelBatch) -> tuple[torch.Tensor, torch.Tensor]:
         """(rows, positive labels) of the training pairs of a batch, LongTensors (P,).

@@ -76,6 +76,12 @@ class Head(nn.Module):
         self.params = params if isinstance(params, self.Params) else self.Params.from_dict(params)
 
     # -- training ---------------------------------------------------------------------------------------
+    @classmethod
+    def check_encoder(cls, params: Params, hidden_sizes: tuple[int, ...]) -> None:
+        """Optional: raise ``ValueError`` for head parameters that cannot work behind an encoder with these
+        ``hidden_sizes`` (``()``: the linear model). Called by the estimator and the CLI before any data are
+        read, so such a mistake is reported at once; the default accepts everything."""
+
     def prepare(self, X: sp.csr_matrix, Y: sp.csr_matrix) -> None:
         """Optional, called once before training with the training data (fit samplers, statistics...)."""
 
