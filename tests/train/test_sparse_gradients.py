@@ -259,6 +259,37 @@ def test_lazy_weight_decay_one_step_brute_force(optimizer):
     assert torch.equal(w1[untouched], w0[untouched])
 
 
+@pytest.mark.parametrize("optimizer", ["sgd", "adamw"])
+def test_lazy_weight_decay_on_element_sparse_gradients(optimizer):
+    # a sampled head on the linear model reads single weights (pair, feature): its gradient is element-sparse
+    # (sparse_dim 2), and the decay acts on exactly those weights, once each, as in the row-sparse test above
+    from sparsexc.heads import NegativeSamplingHead
+
+    lr, wd = 0.1, 0.5
+    X, Y = _data(n=6, seed=12, density=0.2)
+    torch.manual_seed(0)
+    head = NegativeSamplingHead(N_FEATURES, Y.shape[1], {"sampler": "uniform", "num_negatives": 3})
+    head.prepare(X, Y)
+    w0 = head.output.weight.detach().clone()
+    optimizer_ = build_optimizer(head.parameters(), TrainParams(optimizer=optimizer, lr=lr, weight_decay=wd))
+    head.loss(FeatureBatch.from_csr(X, "cpu").to_sparse_csr(), LabelBatch.from_csr(Y)).backward()
+    grad = head.output.weight.grad.coalesce()
+    assert grad.sparse_dim() == 2
+    g = grad.to_dense()
+    optimizer_.step()
+    w1 = head.output.weight.detach()
+    touched = torch.zeros_like(w0, dtype=torch.bool)
+    touched[grad.indices()[0], grad.indices()[1]] = True
+    assert touched.any() and not touched.all()
+    if optimizer == "sgd":
+        expected = w0 - lr * (g + wd * w0)
+    else:
+        c = (1 - 0.999) ** 0.5
+        expected = (1 - lr * wd) * w0 - lr * c * g / (c * g.abs() + 1e-8)
+    torch.testing.assert_close(w1[touched], expected[touched], rtol=1e-6, atol=1e-6)
+    assert torch.equal(w1[~touched], w0[~touched])
+
+
 def test_estimator_exposes_the_option_and_save_load_round_trips(tmp_path):
     X, Y = _data(n=60, seed=10)
     X = sp.csr_matrix(X, dtype=np.float32)

@@ -12,7 +12,8 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["SparseGradientParameter", "mark_sparse_gradient", "has_sparse_gradient", "gather_sparse_grad"]
+__all__ = ["SparseGradientParameter", "mark_sparse_gradient", "has_sparse_gradient", "gather_sparse_grad",
+           "entry_views"]
 
 
 class SparseGradientParameter(nn.Parameter):
@@ -59,3 +60,22 @@ def gather_sparse_grad(param: torch.Tensor, *indices: torch.Tensor) -> torch.Ten
     O(numel(param)). Works on 1-d tensors (a bias) and on views (the gradient is carried back through them).
     """
     return _GatherSparseGrad.apply(param, *torch.broadcast_tensors(*indices))
+
+
+def entry_views(grad: torch.Tensor, *tensors: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Address the entries of a coalesced sparse COO ``grad`` in ``tensors`` of its shape (the parameter, its
+    optimiser moments): ``(index, views)``, each view ``tensor.view(prod(sparse dims), *dense dims)`` and
+    ``index`` (nnz,) the row-major linear index of the stored entries, so ``view[index]`` lines up with
+    ``grad.values()``. A row-sparse gradient (sparse_dim 1) addresses whole rows, an element-sparse one
+    (sparse_dim 2 on a matrix) single weights. The tensors must be contiguous."""
+    k = grad.sparse_dim()
+    indices, shape = grad._indices(), grad.shape
+    index = indices[0]
+    for dim in range(1, k):
+        index = index * shape[dim] + indices[dim]
+    views = []
+    for tensor in tensors:
+        if not tensor.is_contiguous():
+            raise RuntimeError("entry_views needs contiguous tensors (a parameter and its optimiser moments)")
+        views.append(tensor.view(-1, *shape[k:]))
+    return index, views

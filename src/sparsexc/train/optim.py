@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from sparsexc._params import TrainParams
-from sparsexc.ops.sparse_grad import has_sparse_gradient
+from sparsexc.ops.sparse_grad import entry_views, has_sparse_gradient
 from sparsexc.train.row_sparse_adam import RowSparseAdam
 
 __all__ = ["build_optimizer", "build_scheduler", "lr_multiplier", "gradient_norm", "scale_gradients", "SplitOptimizer"]
@@ -100,8 +100,8 @@ class SplitOptimizer(torch.optim.Optimizer):
     ``param_groups`` lists the two optimisers' own group dicts (dense first), so a learning-rate scheduler
     sets both; ``state_dict`` holds both states. Before stepping, a sparse-gradient parameter that got a
     dense gradient (a head that reads the weight as a whole) has it converted to a row-sparse COO tensor, and
-    gets the lazy ``weight_decay`` on the rows its gradient touches: added to the gradient
-    (``g_r + weight_decay * w_r``), or, ``decoupled``, as AdamW's shrink ``w_r * (1 - lr * weight_decay)``.
+    gets the lazy ``weight_decay`` on the rows (element-sparse: the weights) its gradient touches: added to
+    the gradient (``g_r + weight_decay * w_r``), or, ``decoupled``, as AdamW's shrink ``w_r * (1 - lr * weight_decay)``.
     """
 
     def __init__(self, dense: torch.optim.Optimizer | None, sparse: torch.optim.Optimizer,
@@ -131,13 +131,15 @@ class SplitOptimizer(torch.optim.Optimizer):
         return None
 
     def _decay_touched_rows(self, q: torch.Tensor, lr: float) -> None:
-        grad = q.grad.coalesce()  # one entry per row, so a row is decayed once per step
-        rows = grad.indices()[0]
+        # one entry per touched row (row-sparse gradient) or weight (element-sparse: the sampled heads' pairs on
+        # the linear model), so each is decayed once per step
+        grad = q.grad.coalesce()
+        index, (flat,) = entry_views(grad, q.data)
         if self.decoupled:
-            q.index_copy_(0, rows, q.index_select(0, rows) * (1.0 - lr * self.weight_decay))
+            flat.index_copy_(0, index, flat.index_select(0, index) * (1.0 - lr * self.weight_decay))
             q.grad = grad
         else:
-            values = grad.values() + self.weight_decay * q.index_select(0, rows)
+            values = grad.values() + self.weight_decay * flat.index_select(0, index)
             q.grad = torch.sparse_coo_tensor(grad.indices(), values, grad.shape, is_coalesced=True,
                                              check_invariants=False)  # indices of a coalesced grad
 

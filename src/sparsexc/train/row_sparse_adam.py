@@ -19,6 +19,8 @@ from typing import Any
 
 import torch
 
+from sparsexc.ops.sparse_grad import entry_views
+
 __all__ = ["RowSparseAdam"]
 
 
@@ -67,10 +69,7 @@ def _update(param: torch.Tensor, grad: torch.Tensor, exp_avg: torch.Tensor, exp_
     values = grad._values()
     if values.numel() == 0:
         return
-    k = grad.sparse_dim()
-    index = _linear_index(grad._indices(), param.shape[:k])
-    flat = (-1, *param.shape[k:])
-    param_v, m_v, v_v = (_view(t, flat) for t in (param, exp_avg, exp_avg_sq))
+    index, (param_v, m_v, v_v) = entry_views(grad, param, exp_avg, exp_avg_sq)
     old_m, old_v = m_v.index_select(0, index), v_v.index_select(0, index)
     # the arithmetic of torch.optim._functional.sparse_adam, step for step
     m_update = values.sub(old_m).mul_(1 - beta1)
@@ -83,16 +82,3 @@ def _update(param: torch.Tensor, grad: torch.Tensor, exp_avg: torch.Tensor, exp_
     step_size = lr * math.sqrt(1 - beta2**step) / (1 - beta1**step)
     param_v.index_add_(0, index, m_new.div(denom).mul_(-step_size))
 
-
-def _linear_index(indices: torch.Tensor, shape: torch.Size) -> torch.Tensor:
-    """Row-major linear index (nnz,) of the ``len(shape)``-d ``indices`` (k, nnz)."""
-    index = indices[0]
-    for dim in range(1, indices.shape[0]):
-        index = index * shape[dim] + indices[dim]
-    return index
-
-
-def _view(tensor: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
-    if not tensor.is_contiguous():
-        raise RuntimeError("RowSparseAdam needs contiguous parameters and moments")
-    return tensor.view(shape)
