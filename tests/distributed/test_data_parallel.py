@@ -128,7 +128,8 @@ def _draws(resume_dir=None):
         model = fit()
     finally:
         UniformSampler._sample = sample
-    return {"draws": [d.numpy() for d in draws], "weights": torch.cat([q.detach().flatten() for q in model.parameters()]).numpy()}
+    weights = torch.cat([q.detach().flatten() for q in model.parameters()]).numpy()
+    return {"draws": [d.numpy() for d in draws], "weights": weights}
 
 
 def _run_many(jobs):

@@ -39,8 +39,8 @@ from sparsexc.ops.sparse_grad import has_sparse_gradient
 from sparsexc.train.optim import gradient_norm, scale_gradients
 
 __all__ = [
-    "LossModule", "wrap_for_training", "average_sparse_gradients", "rank_randomness", "local_rows", "gathered_topk", "gathered_sets", "clip_gradients", "autocast",
-    "AUTOCAST_DTYPES",
+    "LossModule", "wrap_for_training", "average_sparse_gradients", "rank_randomness", "local_rows", "gathered_topk",
+    "gathered_sets", "clip_gradients", "autocast", "AUTOCAST_DTYPES",
 ]
 
 # TrainParams.precision (sparsexc._params.PRECISIONS) -> the autocast dtype; float32 runs without autocast
@@ -102,10 +102,10 @@ def wrap_for_training(model: XCModel, precision: str = "float32") -> nn.Module:
     sparse = [name for name, t in module.named_parameters() if has_sparse_gradient(t)]
     if not sparse:
         return DistributedDataParallel(module, device_ids=None)
-    _broadcast([t for t in module.parameters() if has_sparse_gradient(t)])
     if all(has_sparse_gradient(t) for t in module.parameters() if t.requires_grad):
-        _broadcast(list(module.buffers()))
+        _broadcast([*module.parameters(), *module.buffers()])  # what DDP would have done at construction
         return module
+    _broadcast([t for t in module.parameters() if has_sparse_gradient(t)])
     DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(module, sparse)
     return DistributedDataParallel(module, device_ids=None)
 
