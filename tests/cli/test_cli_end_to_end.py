@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _shared_data import SHARED_DATASETS
 
 from sparsexc.cli import main
 
@@ -27,11 +28,12 @@ def run_dir(tmp_path_factory) -> Path:
     return out
 
 
-def test_train_writes_model_run_and_metrics(run_dir, shared_datasets):
+def test_train_writes_model_run_and_metrics(run_dir):
     assert (run_dir / "model" / "config.json").is_file()
     run = json.loads((run_dir / "run.json").read_text())
     # the data folder as resolved from $SPARSEXC_DATA (set by conftest), so evaluate works without it
-    assert run["data"] == {"dataset": "bibtex", "split": None, "data_dir": str(shared_datasets.resolve())}
+    # the data folder the tests set SPARSEXC_DATA to (tests/conftest.py); without it, the bundled copy was read
+    assert run["data"] == {"dataset": "bibtex", "split": None, "data_dir": str(SHARED_DATASETS.resolve())}
     assert (run["n_train"], run["n_test"], run["n_features"], run["n_labels"]) == (4880, 2515, 1836, 159)
     assert run["options"]["epochs"] == int(EPOCHS) and run["options"]["seed"] == 3
     assert run["estimator_params"]["random_state"] == 3
@@ -57,7 +59,7 @@ def test_evaluate_reproduces_train_metrics(run_dir, tmp_path, capsys):
     assert f"{trained['P@1']:.4f}" in printed and "PSP" in printed and "macro-F1 (paper)" in printed
 
 
-def test_evaluate_on_an_explicit_test_file(run_dir, tmp_path, shared_datasets):
+def test_evaluate_on_an_explicit_test_file(run_dir, tmp_path):
     # the XC test rows written to a file give the same metrics as the data set's test split
     from sparsexc.datasets import load
     from sparsexc.io import write_xc

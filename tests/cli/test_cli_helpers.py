@@ -10,6 +10,7 @@ import json
 import click
 import numpy as np
 import pytest
+from _shared_data import SHARED_DATASETS
 
 from sparsexc.cli import main
 from sparsexc.cli._config import read_config_file
@@ -84,16 +85,16 @@ def recorded(monkeypatch):
     """Replace the training step by a recorder of what ``sparsexc train`` would run."""
     calls: list[dict] = []
 
-    def fake(source, options, out, *, verbose=True, recorded_options=None):
+    def fake(source, options, out, *, verbose=True, recorded_options=None, overwrite=False):
         calls.append({"source": source, "options": options, "out": out, "verbose": verbose,
-                      "recorded": recorded_options})
+                      "recorded": recorded_options, "overwrite": overwrite})
         return {}
 
     monkeypatch.setattr("sparsexc.cli._training.train_and_evaluate", fake)
     return calls
 
 
-def test_config_file_precedence(tmp_path, recorded, shared_datasets):
+def test_config_file_precedence(tmp_path, recorded):
     config = tmp_path / "run.toml"
     config.write_text(
         'dataset = "bibtex"\nepochs = 7\nlr = 0.01\nhidden-sizes = "64,32"\nout = "runs/a"\n'
@@ -108,7 +109,8 @@ def test_config_file_precedence(tmp_path, recorded, shared_datasets):
     assert options["dropout"] == 0.1
     assert dict(options["head_param"]) == {"threshold": 0.25}
     assert options["batch_size"] is None  # neither: the estimator's default applies
-    assert call["source"] == {"dataset": "bibtex", "split": None, "data_dir": str(shared_datasets.resolve())}
+    # the data folder the tests set SPARSEXC_DATA to (tests/conftest.py), recorded whether it exists or not
+    assert call["source"] == {"dataset": "bibtex", "split": None, "data_dir": str(SHARED_DATASETS.resolve())}
     assert call["out"] == (tmp_path / "runs" / "a").resolve()  # relative to the config file's folder
 
 
@@ -151,7 +153,7 @@ def test_train_usage_errors(args, expected, recorded, one_error_line):
     assert not recorded
 
 
-def test_recorded_options_work_as_a_config_file(tmp_path, recorded, shared_datasets):
+def test_recorded_options_work_as_a_config_file(tmp_path, recorded):
     # run.json's "options" (what _as_config makes of the recorded options) reproduce the run as --config
     from sparsexc.cli._training import _as_config
 
@@ -162,7 +164,7 @@ def test_recorded_options_work_as_a_config_file(tmp_path, recorded, shared_datas
     config.write_text(json.dumps(_as_config(recorded[0]["recorded"])))
     assert main(["train", "--config", str(config)]) == 0
     first, second = recorded
-    data_dir = str(shared_datasets.resolve())
+    data_dir = str(SHARED_DATASETS.resolve())
     assert second["source"] == first["source"] == {"dataset": "bibtex", "split": 2, "data_dir": data_dir}
     assert second["out"] == first["out"]
     assert {k: (dict(v) if k == "head_param" else v) for k, v in second["options"].items()} == {

@@ -73,7 +73,7 @@ def test_mulan_arff_with_its_label_file(tmp_path, emotions, capsys, one_error_li
         shutil.copy(path, tmp_path / path.name)
     copy_train, copy_test = tmp_path / train.name, tmp_path / test.name
     capsys.readouterr()
-    assert main(["predict", str(out), "--input", str(copy_test), "--top-k", "2"]) == 1
+    assert main(["predict", str(out), "--input", str(copy_test), "--top-k", "2"]) == 2
     line = one_error_line()
     assert "--label-xml PATH" in line and "label_xml" not in line
     xml = emotions / "emotions.xml"
@@ -121,7 +121,7 @@ def test_headerless_svmlight_train_predict_evaluate(tmp_path, svm_files, capsys,
     bad = tmp_path / "bad.svm"
     bad.write_text("1 1:1\n2,x 3:1\n")
     capsys.readouterr()
-    assert main(["predict", str(out), "--input", str(bad), "--top-k", "1"]) == 1
+    assert main(["predict", str(out), "--input", str(bad), "--top-k", "1"]) == 2
     assert "bad.svm, line 2" in one_error_line()
 
 
@@ -205,7 +205,7 @@ def test_nonzero_ranks_stay_silent_on_settings_errors(tmp_path, capsys, monkeypa
     monkeypatch.delenv("MASTER_ADDR", raising=False)
     good = _xc(tmp_path / "good.txt", "2 4 3", "0 1:1", "2 2:1")
     monkeypatch.setenv("RANK", "1")
-    assert main(["train", "--train", str(good), "--test", str(good), "--out", str(tmp_path / "run")]) == 1
+    assert main(["train", "--train", str(good), "--test", str(good), "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("sparsexc: error (rank 1): ") and "MASTER_ADDR" in err and len(err.splitlines()) == 1
 
@@ -218,7 +218,7 @@ def test_data_parallel_data_error_is_one_line(tmp_path):
          str(tmp_path / "o"), "--quiet"],
         capture_output=True, text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"},
     )  # fmt: skip
-    assert result.returncode == 1
+    assert result.returncode == 2
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("sparsexc: error: ") and "bad.txt, line 3" in lines[0]

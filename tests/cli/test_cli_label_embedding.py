@@ -11,7 +11,7 @@ from sparsexc.cli import main
 from sparsexc.estimator import XCClassifier
 
 
-def test_train_with_the_label_embedding_head(tmp_path, shared_datasets):
+def test_train_with_the_label_embedding_head(tmp_path):
     out = tmp_path / "run"
     code = main(["train", "--dataset", "bibtex", "--head", "label-embedding", "--head-param", "embedding_dim=64",
                  "--head-param", "alpha=0.75", "--hidden-sizes", "", "--epochs", "2", "--seed", "1",

@@ -15,6 +15,7 @@ from sparsexc.datasets import list_datasets
 from sparsexc.io import read_arff, read_xc
 
 
+@pytest.mark.usefixtures("shared_datasets")  # every set "found" there
 def test_list_shows_every_name_with_its_status(capsys, tmp_path):
     assert main(["datasets", "list"]) == 0
     out = capsys.readouterr().out
@@ -36,7 +37,7 @@ def test_info_prints_an_aligned_train_test_table(capsys, loaded):
     cells = [re.split(r"\s{2,}", line.strip()) for line in out.split("\n")]
     rows = {c[0]: c[1:] for c in cells if len(c) == 3}
     assert rows["rows"] == ["129", "65"]
-    assert rows["features"] == ["19", "19"] and rows["labels"] == ["7", "7"]
+    assert rows["features"] == ["39", "39"] and rows["labels"] == ["7", "7"]  # 19 attributes, 4 nominal: indicators
     assert rows["labels per row (mean)"] == [f"{441 / 129:.3f}", f"{217 / 65:.3f}"]
     assert "rows per label, quantile 50%" in rows
     assert '"kind": "published"' in out
@@ -108,5 +109,5 @@ def test_real_process_uses_the_bundled_bibtex(tmp_path):
     assert ["rows", "4880", "2515"] in rows
     failed = subprocess.run([sys.executable, "-m", "sparsexc.cli", "datasets", "info", "scene"],
                             capture_output=True, text=True, env=env, timeout=120)
-    assert failed.returncode == 1
+    assert failed.returncode == 2
     assert failed.stderr.count("\n") == 1 and "does not exist" in failed.stderr

@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 import pytest
+from _shared_data import require_dataset, requires_dataset
 
 from sparsexc.datasets import (
     REGISTRY,
@@ -27,7 +28,7 @@ EXPECTED = {
     "bibtex": (4880, 2515, 1836, 159, 2.402),
     "scene": (1211, 1196, 294, 6, (1.062, 1.086)),
     "emotions": (391, 202, 72, 6, (1.813, 1.975)),
-    "birds": (322, 323, 260, 19, (1.059, 0.969)),
+    "birds": (322, 323, 270, 19, (1.059, 0.969)),  # 260 attributes; location {12 values} -> 11 indicators
     "cal500": (351, 151, 68, 174, 26.044),
     "yeast": (1500, 917, 103, 14, (4.228, 4.252)),
     "enron": (1123, 579, 1001, 53, (3.386, 3.363)),
@@ -35,7 +36,7 @@ EXPECTED = {
     "genbase": (463, 199, 1185, 27, (1.261, 1.231)),  # 1186 attributes less the 'protein' id
     "corel5k": (4500, 500, 499, 374, (3.522, 3.526)),
     "tmc2007-500": (21519, 7077, 500, 22, (2.226, 1.952)),
-    "flags": (129, 65, 19, 7, (3.419, 3.338)),
+    "flags": (129, 65, 39, 7, (3.419, 3.338)),  # 19 attributes; 4 nominal ones (6, 4, 10, 8 values) -> 24 columns
     "delicious": (12920, 3185, 500, 983, (19.047, 18.91)),
     "mulan-bibtex": (4880, 2515, 1836, 159, (2.38, 2.444)),
     "imdb": (84643, 36276, 1001, 28, 2.0),
@@ -125,6 +126,7 @@ def test_seeded_split_properties():
 
 @pytest.mark.parametrize("name", ["cal500", "rcv1-subset2", "slashdot"])
 def test_split_is_identical_from_two_fresh_caches(name, tmp_path, monkeypatch):
+    require_dataset(name)
     parts = []
     for cache in ("one", "two"):
         monkeypatch.setenv("SPARSEXC_CACHE", str(tmp_path / cache))
@@ -192,6 +194,7 @@ def test_bibtex_falls_back_to_the_bundled_copy(tmp_path, loaded):
     empty.mkdir()
     bundled = load("bibtex", empty)
     assert bundled.info["bundled"] is True
+    require_dataset("bibtex", 2)  # the reference: the shared copy (split 2 only there), not the bundled one again
     reference = loaded("bibtex")
     for part in ("train", "test"):
         assert _same(getattr(bundled, part).X, getattr(reference, part).X)
@@ -232,6 +235,7 @@ def test_cache_hit_then_rebuild_when_the_source_changes(tmp_path, monkeypatch, s
     assert leftovers == []  # no temporary folders left behind
 
 
+@requires_dataset("emotions")
 def test_cache_false_writes_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv("SPARSEXC_CACHE", str(tmp_path / "cache"))
     data = load("emotions", cache=False)
@@ -239,6 +243,7 @@ def test_cache_false_writes_nothing(tmp_path, monkeypatch):
     assert not (tmp_path / "cache").exists()
 
 
+@requires_dataset("scene")
 def test_cached_load_is_faster_than_parsing(tmp_path, monkeypatch):
     monkeypatch.setenv("SPARSEXC_CACHE", str(tmp_path / "cache"))
     start = time.perf_counter()
@@ -249,6 +254,7 @@ def test_cached_load_is_faster_than_parsing(tmp_path, monkeypatch):
     assert time.perf_counter() - start < build
 
 
+@requires_dataset("emotions")
 def test_damaged_cache_entry_is_rebuilt(tmp_path, monkeypatch):
     monkeypatch.setenv("SPARSEXC_CACHE", str(tmp_path / "cache"))
     first = load("emotions")

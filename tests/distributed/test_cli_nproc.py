@@ -10,9 +10,11 @@ import sys
 
 import numpy as np
 import pytest
+from _shared_data import requires_dataset
 
 from sparsexc.cli import main
 
+pytestmark = requires_dataset("emotions")
 ARGS = ["train", "--dataset", "emotions", "--hidden-sizes", "", "--epochs", "2", "--batch-size", "64",
         "--device", "cpu", "--validation-fraction", "0", "--quiet"]
 

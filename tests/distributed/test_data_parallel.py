@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.distributed as dist
 
 from sparsexc.datasets.synthetic import synthetic
 from sparsexc.distributed import spawn
@@ -124,6 +125,10 @@ def _draws(resume_dir=None):
                 pass
             finally:
                 Trainer._step = step
+            # as when a run is restarted, the interrupted run is over on every rank before any resumes: rank 0
+            # alone writes the checkpoints, so without this a rank could read the one of step 3 while rank 0 still
+            # writes that of step 6, resume 3 steps behind the others and leave the group out of step
+            dist.barrier()
             draws.clear()
         model = fit()
     finally:
@@ -134,13 +139,18 @@ def _draws(resume_dir=None):
 
 def _run_many(jobs):
     out = []
-    for job in jobs:
+    for i, job in enumerate(jobs):
         if isinstance(job, tuple):
             out.append(_run(*job))
         elif "draws" in job:
             out.append(_draws(*job["draws"]))
         else:
             out.append(_run(*job["args"], **job["kwargs"]))
+        # every rank ends job i before any starts job i + 1, so a job's collectives never meet the next one's; a
+        # rank that got out of step fails here, naming the job
+        ends = [None] * dist.get_world_size()
+        dist.all_gather_object(ends, (i, len(out)))
+        assert ends == [(i, len(out))] * len(ends), f"ranks out of step after job {i}: (job, results) per rank {ends}"
     return out
 
 

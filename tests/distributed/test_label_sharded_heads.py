@@ -1,6 +1,7 @@
 """Label-sharded heads (``shard_labels=True``) on 2 gloo processes equal the unsharded heads in float64 at the
-same seed: loss, gradients (weights, bias, dense hidden), scores, top-k, label sets and the tuned threshold,
-for softmax, sigmoid, sampled-softmax and negative-sampling, on dense and on the linear model's sparse hidden."""
+same seed: loss, gradients (weights, bias, dense hidden), scores, top-k (up to swaps of labels tied within the
+rounding), label sets and the tuned threshold, for softmax, sigmoid, sampled-softmax and negative-sampling, on
+dense and on the linear model's sparse hidden."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from _topk import assert_same_topk
 
 from sparsexc.datasets.synthetic import synthetic
 from sparsexc.distributed import label_shard
@@ -16,6 +18,7 @@ from sparsexc.heads import get_head
 from sparsexc.heads.labels import LabelBatch
 
 C, D, B = 11, 9, 8  # 11 labels: shards of 5 and 6
+RTOL, ATOL = 1e-10, 1e-12  # float64: the sharded and the whole computations differ by rounding only
 CASES = [
     ("softmax", {}),
     ("sigmoid", {}),
@@ -39,7 +42,7 @@ def _heads(name, params):
         head.prepare(X, Y)
     with torch.no_grad():
         ref.output.bias.uniform_(-1, 1)
-        ref.output.weight[9] = ref.output.weight[2]  # labels 2 and 9 (different shards) tie
+        ref.output.weight[9] = ref.output.weight[2]  # labels 2 and 9 (different shards) tie, up to rounding
         ref.output.bias[9] = ref.output.bias[2]
     sharded.load_state_dict(ref.state_dict())  # full tensors: each rank keeps its rows
     return ref.double(), sharded.double(), X, Y
@@ -83,8 +86,7 @@ def _compare(name, params, sparse):
         for k in (1, 3, C + 2):
             idx, val = sharded.topk(hidden, k)
             ridx, rval = ref.topk(hidden, k)
-            out[f"topk{k}"] = (idx.numpy(), ridx.numpy())
-            out[f"topk{k}_scores"] = (val.numpy(), rval.numpy())
+            out[f"topk{k}"] = ((idx.numpy(), val.numpy()), (ridx.numpy(), rval.numpy()))
         tuned = sharded.tune(hidden, labels), ref.tune(hidden, labels)
         out["tuned"] = (tuned[0]["threshold"], tuned[1]["threshold"])
         out["sets"] = (sharded.predict_sets(hidden).to_csr().toarray(), ref.predict_sets(hidden).to_csr().toarray())
@@ -99,10 +101,12 @@ def _check(result):
     for key, (got, want) in result.items():
         if key == "shard":
             continue
-        if key.startswith("topk") and not key.endswith("scores") or key in ("sets", "tuned"):
+        if key.startswith("topk"):  # labels 2 and 9 tie up to rounding: either may come first
+            assert_same_topk(got, want, rtol=RTOL, atol=ATOL, err_msg=key)
+        elif key in ("sets", "tuned"):
             np.testing.assert_array_equal(got, want, err_msg=key)
         else:
-            np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12, err_msg=key)
+            np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL, err_msg=key)
 
 
 @pytest.fixture(scope="module")
@@ -118,10 +122,8 @@ def test_sharded_heads_equal_unsharded_on_two_ranks(two_ranks):
             _check(result)
     assert [r[0]["shard"] for r in two_ranks] == [(0, 5), (5, 11)]
     for a, b in zip(*two_ranks):  # the collectives give every rank the same loss and predictions
-        assert a["loss"] == b["loss"] and np.array_equal(a["topk3"][0], b["topk3"][0])
-    # the tie of labels 2 and 9 goes to 2 in the merged top-k, as unsharded
-    row = list(two_ranks[0][0][f"topk{C + 2}"][0][0])
-    assert row.index(2) < row.index(9)
+        assert a["loss"] == b["loss"] and np.array_equal(a["topk3"][0][0], b["topk3"][0][0])
+    # how exact ties across the shards are broken (to the lower id): test_sharded_output.py
 
 
 def test_sharded_heads_in_one_process_are_the_plain_heads():

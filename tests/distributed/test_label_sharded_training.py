@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from _topk import assert_same_topk
 
 from sparsexc.datasets.synthetic import synthetic
 from sparsexc.distributed import full_state_dict, spawn
@@ -130,8 +131,9 @@ def test_two_rank_sharded_training_equals_one_process(runs):
         np.testing.assert_allclose(rank0["weights"], one["weights"], rtol=RTOL, atol=ATOL, err_msg=case[1])
         _same_history(rank0["history"], one["history"])
         _same_history(rank1["history"], one["history"])
-        np.testing.assert_array_equal(rank0["topk"][0], one["topk"][0])
-        np.testing.assert_array_equal(rank1["topk"][0], one["topk"][0])
+        # weights equal to rounding: near-tied labels may swap
+        assert_same_topk(rank0["topk"], one["topk"], rtol=RTOL, atol=ATOL, err_msg=case[1])
+        np.testing.assert_array_equal(rank1["topk"][0], rank0["topk"][0])  # merged by all-gather: the same
         assert rank0["tuned"]["threshold"] == one["tuned"]["threshold"]
         initial = torch.cat([v.flatten() for v in _model(*case[:3], False).state_dict().values()]).numpy()
         assert np.abs(one["weights"] - initial).max() > 1e-2  # training moved the weights
@@ -163,6 +165,5 @@ def test_saved_sharded_model_predicts_the_same_in_one_process(runs):
     topk = loaded.predict_topk(Xv, 5)
     for rank_result in results:
         (idx, val), sets = rank_result[len(MATCH) + 2 * len(CHECKPOINTED)]
-        np.testing.assert_array_equal(topk[0], idx)
-        np.testing.assert_allclose(topk[1], val, rtol=1e-6)
+        assert_same_topk(topk, (idx, val), rtol=1e-6, atol=1e-7)  # one layer vs two shards: equal to rounding
         np.testing.assert_array_equal(loaded.predict(Xv).toarray(), sets)

@@ -1,5 +1,6 @@
 """Label-sharded output layer on 2 gloo processes: loss, gradients, logsumexp and top-k equal the unsharded
-computation (SoftmaxHead's loss, torch.logsumexp, topk_lower_id_ties)."""
+computation (SoftmaxHead's loss, torch.logsumexp, topk_lower_id_ties; top-k orders up to swaps of labels tied
+within the rounding), and exact ties across the shards go to the lower id (a stable argsort)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 import torch
+from _topk import assert_same_topk
 
 from sparsexc.distributed import (
     ShardedOutputLayer,
@@ -22,6 +24,13 @@ from sparsexc.heads.base import topk_lower_id_ties
 from sparsexc.heads.labels import LabelBatch
 
 C, D, B = 11, 7, 6
+# scores with exact ties inside each shard (labels 0-4, 5-10) and across them; row 0: labels 2 and 9 tie for first
+TIED = np.array([[1, 0, 3, 1, 2, 0, 1, 2, 2, 3, 0], [2] * C, [0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0],
+                 [1, 2, 3, 4, 5, 5, 4, 3, 2, 1, 0], [0] * 10 + [1], [3, 0, 0, 0, 0, 3, 0, 0, 0, 0, 3]],
+                dtype=np.float64)
+# near ties: labels 2 and 9 have equal weights, so their scores differ by rounding only (and the sharded and
+# the whole products may round differently); the top-k orders must agree except for swaps within this tolerance
+RTOL, ATOL = 1e-10, 1e-12
 
 
 def _setup():
@@ -75,6 +84,13 @@ def _compare():
     mine = one if start == 0 else one[:, :0]
     out["lse_one"] = (sharded_logsumexp(mine).numpy(), torch.logsumexp(one, dim=1).numpy())
     out["topk_one"] = (sharded_topk(mine, 3, 0)[0].numpy(), np.zeros((B, 1), dtype=np.int64))
+    # exact ties within and across the shards (small integers: no rounding anywhere): the merged top-k breaks them
+    # to the lower id, as a stable argsort of the whole row does
+    tied = torch.from_numpy(TIED)
+    for k in (3, C):
+        idx, val = sharded_topk(tied[:, start:stop], k, start)
+        order = np.argsort(-TIED, axis=1, kind="stable")[:, :k]
+        out[f"ties{k}"] = ((idx.numpy(), val.numpy()), (order, np.take_along_axis(TIED, order, 1)))
     out["shard"] = (start, stop)
     return out
 
@@ -83,14 +99,15 @@ def _check(results):
     for key, (got, want) in results.items():
         if key == "shard":
             continue
-        if key.startswith("topk"):
-            got_i, got_v = got if isinstance(got, tuple) else (got, None)
-            want_i, want_v = want if isinstance(want, tuple) else (want, None)
-            np.testing.assert_array_equal(got_i, want_i, err_msg=key)
-            if got_v is not None:
-                np.testing.assert_allclose(got_v, want_v, rtol=1e-12, err_msg=key)
+        if key.startswith("ties"):  # exact scores: exactly the same order
+            np.testing.assert_array_equal(got[0], want[0], err_msg=key)
+            np.testing.assert_array_equal(got[1], want[1], err_msg=key)
+        elif key == "topk_one":
+            np.testing.assert_array_equal(got, want, err_msg=key)
+        elif key.startswith("topk"):
+            assert_same_topk(got, want, rtol=RTOL, atol=ATOL, err_msg=key)
         else:
-            np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12, err_msg=key)
+            np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL, err_msg=key)
 
 
 def test_sharded_equals_unsharded_on_two_ranks():
@@ -98,9 +115,9 @@ def test_sharded_equals_unsharded_on_two_ranks():
     assert [r["shard"] for r in results] == [(0, 5), (5, 11)]
     for r in results:
         _check(r)
-    # the tie between labels 2 and 9 is broken towards 2 in the merged top-k, as unsharded
-    for row in results[0][f"topk{C}"][0][0]:
-        assert list(row).index(2) < list(row).index(9)
+    # the exact tie between labels 2 and 9 (shards 0 and 1) is broken towards 2 in the merged top-k
+    for r in results:
+        assert list(r[f"ties{C}"][0][0][0][:2]) == [2, 9]
 
 
 def test_sharded_in_one_process_is_the_plain_computation():

@@ -7,10 +7,11 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from sparsexc.io import DataFormatError, MultiLabelData, read_any, read_arff, read_xc
+from sparsexc.io import DataFormatError, MultiLabelData, read_arff, read_xc
 from sparsexc.io.arff import sibling_label_xml
 
-# (folder, file, rows, features, labels, label cardinality) as verified in each SOURCE.md
+# (folder, file, rows, feature attributes, labels, label cardinality) as verified in each SOURCE.md (genbase:
+# 1186 attributes less the 'protein' row identifier, which read_arff drops)
 MULAN = [
     ("mulan-bibtex", "bibtex-train.arff", "bibtex.xml", 4880, 1836, 159, 2.38),
     ("mulan-bibtex", "bibtex-test.arff", "bibtex.xml", 2515, 1836, 159, 2.444),
@@ -42,15 +43,15 @@ MULAN = [
 
 @pytest.mark.parametrize("folder,name,xml,rows,features,labels,cardinality", MULAN)
 def test_mulan_shapes_and_cardinality(shared_datasets, folder, name, xml, rows, features, labels, cardinality):
-    drop = ["protein"] if folder == "mulan-genbase" else []
-    data = read_arff(shared_datasets / folder / name, shared_datasets / folder / xml, drop_attributes=drop)
+    data = read_arff(shared_datasets / folder / name, shared_datasets / folder / xml)
     assert isinstance(data, MultiLabelData)
-    assert data.X.shape == (rows, features) and data.Y.shape == (rows, labels)
+    assert len(data.meta["feature_attributes"]) == features  # birds, flags: more columns (nominal indicators)
+    assert data.X.shape == (rows, len(data.feature_names)) and data.Y.shape == (rows, labels)
     assert data.X.dtype == np.float32 and data.Y.dtype == np.float32
     assert data.X.has_sorted_indices and data.Y.has_sorted_indices
     assert set(np.unique(data.Y.data)) <= {1.0}
     assert round(data.Y.nnz / rows, 3) == cardinality
-    assert len(data.feature_names) == features and len(data.label_names) == labels
+    assert len(data.label_names) == labels
     assert np.all(np.isfinite(data.X.data))
 
 
@@ -58,8 +59,10 @@ def test_birds_has_rows_without_labels_and_quoted_names(shared_datasets):
     d = read_arff(shared_datasets / "mulan-birds" / "birds-test.arff", shared_datasets / "mulan-birds" / "birds.xml")
     assert int((d.Y.getnnz(axis=1) == 0).sum()) > 0
     assert "Stellar's Jay" in d.label_names  # ARFF 'Stellar\'s Jay' unescaped, matched to the XML name
-    # hasSegments and location are nominal {0,1}-like features kept as numbers
+    # hasSegments {0,1} is one 0/1 column; location {2,10,1,...} one indicator per value but the first
     assert d.feature_names[0] == "audio-ssd1"
+    assert "hasSegments" in d.feature_names and "location=10" in d.feature_names
+    assert "location=2" not in d.feature_names  # the first declared value: all zeros
 
 
 def test_delicious_backslash_label_name(shared_datasets):
@@ -70,20 +73,23 @@ def test_delicious_backslash_label_name(shared_datasets):
 
 def test_genbase_protein_id_dropped_and_yes_no_nominals(shared_datasets):
     folder = shared_datasets / "mulan-genbase"
-    kept = read_arff(folder / "genbase-train.arff", folder / "genbase.xml")
-    assert kept.n_features == 1186 and kept.feature_names[0] == "protein"  # the id, as its index in the list
-    d = read_arff(folder / "genbase-train.arff", folder / "genbase.xml", drop_attributes=["protein"])
-    assert "protein" not in d.feature_names
-    # {YES,NO}: YES -> 0, NO -> 1 (index in the declared list)
-    assert set(np.unique(d.X.toarray())) == {0.0, 1.0}
+    d = read_arff(folder / "genbase-train.arff", folder / "genbase.xml")
+    assert d.n_features == 1185 and "protein" not in d.feature_names  # the row identifier is dropped by rule
+    assert list(d.meta["dropped_attributes"]) == ["protein"]
+    # {YES,NO}: YES -> 1, NO -> 0; the first row holds YES for exactly the motifs listed as YES in the file
+    first = next(l for l in (folder / "genbase-train.arff").read_text().split("@data")[1].splitlines() if l.strip())
+    yes = [i - 1 for i, v in enumerate(first.split(",")[1:1186], start=1) if v == "YES"]
+    assert d.X[0].indices.tolist() == yes and set(d.X.data) == {1.0}
 
 
-def test_flags_nominal_values_become_indices(shared_datasets):
+def test_flags_nominal_values_become_indicators(shared_datasets):
     folder = shared_datasets / "mulan-flags"
     d = read_arff(folder / "flags-train.arff", folder / "flags.xml")
     first = (folder / "flags-train.arff").read_text().split("@data")[1].split()[0].split(",")
-    # landmass {1,...,6}: value '4' is index 3; zone {1,2,3,4}: '1' -> 0; area numeric: as is
-    assert d.X[0, 0] == 3 and d.X[0, 1] == 0 and d.X[0, 2] == float(first[2])
+    row = dict(zip(d.feature_names, d.X[0].toarray().ravel()))
+    # landmass {1,...,6} -> landmass=2..landmass=6 (landmass=1 is all zeros); zone {1,2,3,4}: '1' sets nothing
+    assert first[:2] == ["4", "1"] and row["landmass=4"] == 1 and sum(row[f"landmass={v}"] for v in "23456") == 1
+    assert sum(row[f"zone={v}"] for v in "234") == 0 and row["area"] == float(first[2])
 
 
 def test_cal500_dense_values(shared_datasets):
@@ -141,9 +147,9 @@ def _write(tmp_path, body, head=HEAD, xml=XML):
 def test_synthetic_dense_and_sparse_rows(tmp_path):
     arff, xml = _write(tmp_path, "@DATA\n1.5,1,'dark blue',0,-2\n% comment\n\n{0 3, 2 green, 3 1}\n{}\n")
     d = read_arff(arff, xml)
-    assert d.feature_names == ["f1", "color", "f2"]
+    assert d.feature_names == ["f1", "color=dark blue", "color=green", "f2"]  # color=red: both 0
     assert d.label_names == ["y 2", "y1"]  # attribute order
-    np.testing.assert_array_equal(d.X.toarray(), [[1.5, 1, -2], [3, 2, 0], [0, 0, 0]])
+    np.testing.assert_array_equal(d.X.toarray(), [[1.5, 1, 0, -2], [3, 0, 1, 0], [0, 0, 0, 0]])
     np.testing.assert_array_equal(d.Y.toarray(), [[1, 0], [0, 1], [0, 0]])
 
 
@@ -162,7 +168,7 @@ def test_missing_values(tmp_path):
         read_arff(arff, xml)
     assert info.value.line == 9 and "f2" in info.value.field
     d = read_arff(arff, xml, missing="zero")
-    assert d.X[0, 2] == 0
+    assert d.X[0, d.feature_names.index("f2")] == 0 and d.X[0, d.feature_names.index("f1")] == 1.5
 
 
 @pytest.mark.parametrize(
@@ -201,7 +207,7 @@ def test_label_values_must_be_binary_and_known(tmp_path):
     with pytest.raises(ValueError, match="not an attribute"):
         read_arff(arff, xml, drop_attributes=["zzz"])
     xml.unlink()
-    with pytest.raises(DataFormatError, match=r"label_xml PATH, or t\.xml beside the file.*-C n"):
+    with pytest.raises(DataFormatError, match=r"no MEKA '-C n'; pass label_xml PATH .* or put t\.xml beside the file"):
         read_arff(arff)  # no XML (given or beside the file) and no MEKA -C
     with pytest.raises(DataFormatError, match="--label-xml PATH"):
         read_arff(arff, label_xml_option="--label-xml")  # the CLI names its flag

@@ -71,7 +71,14 @@ def test_example_lines_and_given_widths(tmp_path):
         ("1,2 1:0.5 3:1\n0 2:1\n7.5 1:1\n", 3, "label id.*integer >= 0.*7.5"),
         ("1 1:1\n\n-1 1:1\n", 3, "label id"),
         ("1,1 1:0.5\n", 1, "at most once"),
-        ("1 1:1\n0 2:x\n", 2, "could not convert"),  # scikit-learn's message, line found by bisection
+        ("1 1:1\n0 2:1e\n", 2, "could not convert"),  # scikit-learn's message, line found by bisection
+        ("1 1:1\n0 2:x\n", 2, "finite decimal numbers only"),  # bytes no number has: found before scikit-learn
+        ("1 1:1\n0 2:1_0\n", 2, "no '_'"),  # Python's float() would read 10
+        ("1 1:1\n0 2:inf\n", 2, "nan or inf"),
+        ("1 1:1\n0 2:1e39\n", 2, "finite as float32"),  # float64-finite, float32 inf
+        ("1 1:1\n0 2147483648:1\n", 2, "too large"),  # beyond scikit-learn's int32 feature ids
+        ("1 0:1\n0 2147483647:1\n", 2, "feature id < 2147483647"),  # 0-based: width 2**31 would be needed
+        ("1 1:1\n2147483647 1:1\n", 2, "label id.*< 2147483647"),
         ("1 1:1\n0 3:1 2:1\n2 1:1\n", 2, "sorted and unique"),
         ("1 1:1\n# c\n0 2:nan\n", 3, "finite"),
     ],
@@ -82,6 +89,15 @@ def test_bad_lines_name_file_and_line(tmp_path, body, line, match):
     with pytest.raises(DataFormatError, match=match) as info:
         read_any(path)
     assert info.value.line == line and info.value.path == str(path) and "bad.svm" in str(info.value)
+
+
+@pytest.mark.parametrize("body", ["", "\n\n", "# only a comment\n"])
+def test_a_file_without_rows_is_an_error(tmp_path, body):
+    path = tmp_path / "empty.svm"
+    path.write_text(body)
+    with pytest.raises(DataFormatError, match="at least one row") as info:
+        read_svmlight(path)
+    assert info.value.path == str(path)
 
 
 def test_the_failing_file_of_several_is_named(tmp_path):
@@ -95,7 +111,7 @@ def test_the_failing_file_of_several_is_named(tmp_path):
 def test_large_file_line_unknown(tmp_path, monkeypatch):
     monkeypatch.setattr("sparsexc.io.svmlight._BISECT_MAX_BYTES", 4)
     path = tmp_path / "big.svm"
-    path.write_text("1 1:1\n2 1:z\n")
+    path.write_text("1 1:1\n2 1:1e\n")
     with pytest.raises(DataFormatError, match="line unknown") as info:
         read_any(path)
     assert info.value.line is None

@@ -13,8 +13,12 @@ from hypothesis import strategies as st
 from sklearn.datasets import load_svmlight_file
 
 import sparsexc.io.xc as xc_module
+from sparsexc.datasets.registry import BUNDLED_DIR
 from sparsexc.io import DataFormatError, read_xc, read_xc_splits, write_xc
 from sparsexc.io._xc_parse import parse_lines_careful, parse_lines_fast
+
+# the published Bibtex file, byte for byte the one in ../shared/datasets/Bibtex (so these tests run everywhere)
+BIBTEX = BUNDLED_DIR / "Bibtex_data.txt.gz"
 
 
 @pytest.fixture
@@ -42,8 +46,8 @@ def _assert_same(A, B):
 # ------------------------------------------------------------------------------------------ real data
 
 
-def test_bibtex_shapes_and_statistics(shared_datasets):
-    X, Y = read_xc(shared_datasets / "Bibtex" / "Bibtex_data.txt.gz")
+def test_bibtex_shapes_and_statistics():
+    X, Y = read_xc(BIBTEX)
     assert X.shape == (7395, 1836) and Y.shape == (7395, 159)
     assert X.dtype == np.float32 and Y.dtype == np.float32
     assert X.has_sorted_indices and Y.has_sorted_indices
@@ -53,8 +57,8 @@ def test_bibtex_shapes_and_statistics(shared_datasets):
     assert X.indices.max() == 1835 and Y.indices.max() == 158
 
 
-def test_bibtex_fast_and_careful_parsers_agree(shared_datasets):
-    raw = gzip.decompress((shared_datasets / "Bibtex" / "Bibtex_data.txt.gz").read_bytes())
+def test_bibtex_fast_and_careful_parsers_agree():
+    raw = gzip.decompress(BIBTEX.read_bytes())
     body = raw[raw.index(b"\n") + 1 :]
     cut = 0
     for _ in range(1500):  # the first 1500 rows (CRLF line ends as published)

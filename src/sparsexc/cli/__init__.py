@@ -2,8 +2,10 @@
 
 Each sub-command lives in its own module of this package and is registered in ``_COMMANDS``; heavy imports
 (torch) happen inside the commands, so ``sparsexc datasets list`` starts fast. Every failure the user can
-cause (a wrong flag, an unknown data set or head, a bad file) ends with one line on stderr and a non-zero
-exit code, never a traceback.
+cause (a wrong flag, an unknown data set or head, a bad file, a run folder in use) ends with one line on stderr
+and exit code 2, never a traceback; a failure of the run itself (out of memory, disk full, a non-finite
+training loss) with one line and exit code 1; an interrupted run with exit code 130
+(:mod:`sparsexc.cli._errors`). Python warnings become one ``sparsexc: warning: ...`` line each.
 """
 
 from __future__ import annotations
@@ -11,10 +13,13 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import warnings
+from typing import Any
 
 import click
 
 from sparsexc import __version__
+from sparsexc.cli._errors import INTERRUPTED, RUN_FAILURE, USER_ERROR, describe_failure
 
 __all__ = ["cli", "main"]
 
@@ -28,7 +33,14 @@ _COMMANDS: tuple[tuple[str, str], ...] = (
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+_EPILOG = (
+    f"Exit codes: 0 success; {USER_ERROR} a usage or input error (flag, setting, data file, data set or head name, "
+    f"run folder in use or holding a run); {RUN_FAILURE} the run failed (out of memory, disk full, non-finite "
+    f"training loss); {INTERRUPTED} interrupted."
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=_EPILOG)
 @click.version_option(__version__, prog_name="sparsexc")
 def cli() -> None:
     """Multi-label and extreme multi-label classification."""
@@ -50,27 +62,58 @@ def _error(message: str, every_rank: bool = False) -> None:
         click.echo(f"sparsexc: error (rank {rank}): {message}", err=True)
 
 
+def _warning(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None,
+             line: str | None = None) -> None:
+    # warnings.showwarning for the CLI: one line, from rank 0 alone (the ranks meet the same data)
+    rank = os.environ.get("RANK", "0") if "WORLD_SIZE" in os.environ else "0"
+    if rank == "0":
+        click.echo("sparsexc: warning: " + " ".join(str(message).split()), err=True)
+
+
+def _failure(exc: Exception, argv: list[str] | None) -> tuple[int, str, bool] | None:
+    """(exit code, message, said by every rank) for an exception the CLI reports in one line; None for a bug."""
+    trainer = sys.modules.get("sparsexc.train.trainer")  # not imported: the error cannot be its NonFiniteLossError
+    if trainer is not None and isinstance(exc, trainer.NonFiniteLossError):  # every rank met the same loss
+        return RUN_FAILURE, str(exc), False
+    command = " ".join(["sparsexc", *(sys.argv[1:2] if argv is None else argv[:1])])
+    failure = describe_failure(exc, f"running '{command}'")
+    if failure is not None:  # out of memory or disk full outside the steps that name themselves
+        return RUN_FAILURE, failure, True
+    if isinstance(exc, (ValueError, KeyError, OSError)):
+        # DataFormatError is a ValueError; unknown names raise KeyError/ValueError with a clear message. It may
+        # be one rank's own (a file missing on one node), so every rank says it.
+        return USER_ERROR, exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc), True
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; return (and, from the console script, exit with) its exit code."""
-    try:
-        cli.main(args=argv, prog_name="sparsexc", standalone_mode=False)
-    except click.exceptions.UsageError as exc:
-        hint = f" (try '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
-        _error(f"{exc.format_message()}{hint}")
-        return 2
-    except click.exceptions.Abort:
-        click.echo("sparsexc: aborted", err=True)
-        return 130
-    except click.exceptions.Exit as exc:
-        return int(exc.exit_code)
-    except click.ClickException as exc:
-        _error(exc.format_message())
-        return exc.exit_code
-    except (ValueError, KeyError, FileNotFoundError, OSError) as exc:
-        # DataFormatError is a ValueError; unknown names raise KeyError/ValueError with a clear message.
-        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-        _error(msg, every_rank=True)
-        return 1
+    """Run the CLI; return (and, from the console script, exit with) its exit code: 0 success, 2 a usage or
+    input error, 1 a failure of the run (out of memory, disk full, non-finite loss), 130 interrupted."""
+    with warnings.catch_warnings():
+        warnings.showwarning = _warning
+        # torch's notice from inside its sparse optimisers (adagrad): nothing a user can act on
+        warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled")
+        try:
+            cli.main(args=argv, prog_name="sparsexc", standalone_mode=False)
+        except click.exceptions.UsageError as exc:
+            hint = f" (try '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+            _error(f"{exc.format_message()}{hint}")
+            return USER_ERROR
+        except click.exceptions.Abort:
+            click.echo("sparsexc: aborted", err=True)
+            return INTERRUPTED
+        except click.exceptions.Exit as exc:
+            return int(exc.exit_code)
+        except click.ClickException as exc:  # UserError (every rank refused alike), RunFailure (maybe one rank's)
+            _error(exc.format_message(), every_rank=exc.exit_code == RUN_FAILURE)
+            return exc.exit_code
+        except Exception as exc:
+            failure = _failure(exc, argv)
+            if failure is None:
+                raise
+            code, message, every_rank = failure
+            _error(message, every_rank=every_rank)
+            return code
     return 0
 
 

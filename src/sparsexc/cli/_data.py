@@ -11,6 +11,7 @@ package, via :func:`sparsexc.datasets.load_bundled`).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,12 @@ __all__ = [
 ]  # fmt: skip
 
 LABEL_XML_FLAG = "--label-xml"
+# A training file may declare more feature/label columns than its rows (and the test file's) use, e.g. labels
+# that occur only in other splits, or Mulan's genbase (1,185 feature columns, 111 ever non-zero); the model
+# is as wide as declared, so the unused columns are bounded: at most max(used, UNUSED_WIDTH_SLACK) of them
+# (10,000 unused outputs of a 512-wide layer: 20 MB of weights), unless ALLOW_UNUSED_WIDTH_ENV is set to 1.
+UNUSED_WIDTH_SLACK = 10_000
+ALLOW_UNUSED_WIDTH_ENV = "SPARSEXC_ALLOW_UNUSED_WIDTH"
 
 
 class WidthMismatch(click.ClickException):
@@ -121,7 +128,32 @@ def load_source(source: dict[str, Any], *, need_train: bool = True) -> tuple[Any
                            label_xml_option=LABEL_XML_FLAG)
     check_widths(source["test"], test.n_features, test.n_labels,
                  source["train"], train.n_features, train.n_labels)  # fmt: skip
+    if need_train:
+        check_unused_width(source["train"], source["test"], train, test)
     return (train if need_train else None), test
+
+
+def check_unused_width(train_name: str, test_name: str, train: Any, test: Any) -> None:
+    """Refuse a declared feature or label count far beyond the ids the two files use (see UNUSED_WIDTH_SLACK).
+
+    A 23-byte file declaring 250,000 labels would otherwise build (and save) a model of 250,000 outputs.
+    Raises :class:`sparsexc.io.DataFormatError` naming the training file and the count.
+    """
+    import numpy as np
+
+    from sparsexc.io import DataFormatError
+
+    if os.environ.get(ALLOW_UNUSED_WIDTH_ENV) == "1":
+        return
+    for field, width, a, b in (("n_features", train.n_features, train.X, test.X),
+                               ("n_labels", train.n_labels, train.Y, test.Y)):  # fmt: skip
+        used = int(np.unique(np.concatenate([a.indices, b.indices])).size)
+        if width - used > max(used, UNUSED_WIDTH_SLACK):
+            raise DataFormatError(
+                train_name, f"at most max({used}, {UNUSED_WIDTH_SLACK}) declared {field[2:]} that no row of it or of "
+                f"{test_name} uses (set {ALLOW_UNUSED_WIDTH_ENV}=1 to build a model this wide anyway)", field=field,
+                found=f"{width} declared, {used} used",
+            )
 
 
 def read_file(

@@ -12,14 +12,17 @@ A run directory ``OUT`` ends up holding::
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 
 from sparsexc.cli._data import describe_source, describe_test, load_source
+from sparsexc.cli._errors import doing
 from sparsexc.cli._evaluation import table_keys, test_metrics
 from sparsexc.cli._files import environment_info, write_json
 from sparsexc.cli._table import format_metrics_table
@@ -28,7 +31,7 @@ from sparsexc.distributed.sharded import label_sharded
 
 __all__ = [
     "ESTIMATOR_KEYS", "checked_estimator", "estimator_kwargs", "train_and_evaluate", "warn_if_unlabelled", "RUN_FILE",
-    "METRICS_FILE", "MODEL_DIR",
+    "METRICS_FILE", "MODEL_DIR", "training_data_errors",
 ]  # fmt: skip
 
 RUN_FILE = "run.json"
@@ -97,6 +100,18 @@ def warn_if_unlabelled(Y: Any, name: str) -> None:
         click.echo(f"sparsexc: warning: {name} holds no labels at all, so every metric is 0", err=True)
 
 
+@contextlib.contextmanager
+def training_data_errors(source: dict[str, Any]) -> Iterator[None]:
+    """A ``ValueError`` raised inside (by ``XCClassifier.fit``) is re-raised naming ``source``'s training data:
+    the settings were checked before, so what the estimator refuses then is in the data (e.g. labels without
+    any positive)."""
+    try:
+        yield
+    except ValueError as exc:
+        name = source["train"] if "train" in source else f"the training set of {describe_source(source)}"
+        raise ValueError(f"{name}: {exc}") from None
+
+
 def log(message: str) -> None:
     """Progress line on stderr (stdout is kept for tables)."""
     click.echo(f"[sparsexc] {message}", err=True)
@@ -110,24 +125,38 @@ def train_and_evaluate(
     verbose: bool = True,
     recorded_options: dict[str, Any] | None = None,
     command: str = "train",
+    overwrite: bool = False,
 ) -> dict[str, float]:
     """Fit an XCClassifier on ``source``'s training data with ``options``, save it and its run files under
     ``out``, print the test metrics table on stdout and return the metrics.
 
     ``recorded_options`` (default: ``options``) go to run.json as ``"options"``, a mapping that
-    ``sparsexc train --config`` accepts again.
+    ``sparsexc train --config`` accepts again. ``out`` is claimed for the run first
+    (:func:`sparsexc.cli._runlock.claim_run_dir`: locked while it runs; a folder holding a run needs
+    ``overwrite`` or ``options["resume"]``). Running out of memory or disk space ends in a
+    :class:`~sparsexc.cli._errors.RunFailure` naming the step.
     """
-    say = log if verbose and is_main() else (lambda message: None)  # one voice in a data-parallel run
+    from sparsexc.cli._runlock import claim_run_dir
+
     clf = checked_estimator(options, out, verbose)
+    with claim_run_dir(out, overwrite=overwrite, resume=bool(options.get("resume"))):
+        return _run(clf, source, options, out, verbose, recorded_options, command)
+
+
+def _run(clf: Any, source: dict[str, Any], options: dict[str, Any], out: Path, verbose: bool,
+         recorded_options: dict[str, Any] | None, command: str) -> dict[str, float]:
+    say = log if verbose and is_main() else (lambda message: None)  # one voice in a data-parallel run
     # No log line before the data are loaded: a bad name or file then ends with the error line alone.
-    train, test = load_source(source)
+    with doing("loading the data"):
+        train, test = load_source(source)
     say(
         f"data: {describe_source(source)}; train {train.n_samples} rows x {train.n_features} features, "
         f"{train.n_labels} labels; test {test.n_samples} rows"
     )
-    out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    clf.fit(train.X, train.Y)
+    with doing(f"training ({train.n_samples} rows x {train.n_features} features, {train.n_labels} labels)"):
+        with training_data_errors(source):
+            clf.fit(train.X, train.Y)
     train_seconds = time.perf_counter() - started
     # A data-parallel run: rank 0 alone saves, evaluates and reports. A label-sharded model: every rank
     # takes part in saving (the shards are gathered on rank 0) and in predicting (each scores its labels).
@@ -135,11 +164,13 @@ def train_and_evaluate(
     if not (is_main() or every_rank):
         return {}
     say(f"trained in {train_seconds:.1f} s; saving to {out / MODEL_DIR}")
-    clf.save(out / MODEL_DIR)
+    with doing(f"saving the model to {out / MODEL_DIR}"):
+        clf.save(out / MODEL_DIR)
 
     started = time.perf_counter()
     warn_if_unlabelled(test.Y, describe_test(source))
-    metrics = test_metrics(clf, test.X, test.Y, train.Y)
+    with doing(f"scoring the {test.n_samples} test rows"):
+        metrics = test_metrics(clf, test.X, test.Y, train.Y)
     eval_seconds = time.perf_counter() - started
     if not is_main():
         return {}
@@ -161,8 +192,9 @@ def train_and_evaluate(
         "best_epoch": clf.best_epoch_,
         "environment": environment_info(),
     }
-    write_json(out / RUN_FILE, run)
-    write_json(out / METRICS_FILE, metrics)
+    for name, content in ((RUN_FILE, run), (METRICS_FILE, metrics)):
+        with doing(f"writing {out / name}"):
+            write_json(out / name, content)
     click.echo(format_metrics_table(metrics, table_keys()))
     say(f"run files in {out}")
     return metrics

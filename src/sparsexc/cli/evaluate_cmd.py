@@ -26,6 +26,7 @@ def evaluate(run_dir: str, test: str | None, label_xml: str | None, json_path: s
     scores of the predicted label sets, and writes them as JSON.
     """
     from sparsexc.cli._data import LABEL_XML_FLAG, check_widths, describe_test, load_source, read_file
+    from sparsexc.cli._errors import doing
     from sparsexc.cli._evaluation import table_keys, test_metrics
     from sparsexc.cli._files import write_json
     from sparsexc.cli._rundir import load_model, load_run, svmlight_zero_based
@@ -46,6 +47,7 @@ def evaluate(run_dir: str, test: str | None, label_xml: str | None, json_path: s
     warn_if_unlabelled(test_data.Y, name)
     metrics = test_metrics(clf, test_data.X, test_data.Y, train.Y)
     out = Path(json_path) if json_path is not None else Path(run_dir) / EVALUATION_FILE
-    write_json(out, metrics)
+    with doing(f"writing {out}"):
+        write_json(out, metrics)
     click.echo(format_metrics_table(metrics, table_keys()))
     log(f"metrics written to {out}")

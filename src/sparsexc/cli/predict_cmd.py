@@ -55,6 +55,7 @@ def predict(run_dir: str, input_path: str, top_k: int, output: str | None, label
     0-based label ids). jsonl format: per row {"labels": [...], "scores": [...]}.
     """
     from sparsexc.cli._data import read_file
+    from sparsexc.cli._errors import doing
     from sparsexc.cli._files import atomic_open
     from sparsexc.cli._rundir import load_model, svmlight_zero_based
     from sparsexc.cli._training import log
@@ -70,7 +71,7 @@ def predict(run_dir: str, input_path: str, top_k: int, output: str | None, label
     if output is None:
         _write_lines(sys.stdout, lines)
     else:
-        with atomic_open(output) as handle:
+        with doing(f"writing {output}"), atomic_open(output) as handle:
             _write_lines(handle, lines)
         log(f"{X.shape[0]} rows of top-{top_k} predictions written to {output}")
 

@@ -15,8 +15,11 @@ __all__ = ["quickstart"]
               help="Most passes over the training data (default: the estimator's; early stopping may end sooner).")
 @click.option("--out", type=click.Path(file_okay=False),
               help="Output folder (default: a new temporary folder, printed at the end).")
+@click.option("--overwrite", is_flag=True, default=False,
+              help="Replace the run in --out (its run files are deleted first); without it a folder holding a run "
+                   "is an error.")
 @click.option("--quiet", "-q", is_flag=True, default=False, help="No progress bar or log lines on stderr.")
-def quickstart(epochs: int, out: str | None, quiet: bool) -> None:
+def quickstart(epochs: int, out: str | None, overwrite: bool, quiet: bool) -> None:
     """Train a model on the bundled Bibtex data (XC split 1) and print its test metrics.
 
     Needs no data folder or network; takes under a minute on two CPU cores (about 20 s measured). The run
@@ -29,5 +32,6 @@ def quickstart(epochs: int, out: str | None, quiet: bool) -> None:
     options = {} if epochs is None else {"epochs": epochs}
     if not quiet:
         log(f"quickstart: the default model on the bundled Bibtex data; output folder {out_dir}")
-    train_and_evaluate({"bundled": "bibtex"}, options, out_dir, verbose=not quiet, command="quickstart")
+    train_and_evaluate({"bundled": "bibtex"}, options, out_dir, verbose=not quiet, command="quickstart",
+                       overwrite=overwrite)
     click.echo(f"\nrun folder: {out_dir}\n  sparsexc evaluate {out_dir}\n  sparsexc predict {out_dir} --input FILE --top-k 5")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import click
@@ -54,6 +55,9 @@ _DEFAULT = "default: the estimator's"
 @click.option("--seed", type=int, help="Random seed (the estimator's random_state).")
 @click.option("--checkpoint-every", type=click.IntRange(min=1), help="Checkpoint every N steps into OUT/checkpoints.")
 @click.option("--resume", is_flag=True, default=False, help="Continue from the checkpoint in OUT/checkpoints.")
+@click.option("--overwrite", is_flag=True, default=False,
+              help="Replace the run in OUT (its run files are deleted first); without it (or --resume) a folder "
+                   "holding a run is an error.")
 @click.option("--precision", type=click.Choice(PRECISIONS),
               help="float32, or bfloat16 autocast for the forward pass and loss (default: float32).")
 @click.option("--nproc-per-node", type=click.IntRange(min=1),
@@ -89,32 +93,48 @@ def train(ctx: click.Context, **options) -> None:
         if options.get(key) is not None:
             options[key] = str(Path(options[key]).resolve())
     nproc = options.pop("nproc_per_node")
+    overwrite = options.pop("overwrite")  # like quiet, not recorded: a rerun of run.json's options must not replace
     recorded = {k: v for k, v in options.items() if k != "quiet"}
     source = data_source(*(options.pop(k) for k in _SOURCE_KEYS))
     out = Path(options.pop("out")).resolve()
     quiet = options.pop("quiet")
     if nproc is not None and nproc > 1 and "WORLD_SIZE" not in os.environ:
-        _relaunch(nproc, recorded, source, options, out, quiet)
+        _relaunch(nproc, recorded, source, options, out, quiet, overwrite)
         return
     with process_group(options.get("device") or "auto"):  # joins torchrun's group when there is one
-        train_and_evaluate(source, options, out, verbose=not quiet, recorded_options=recorded)
+        train_and_evaluate(source, options, out, verbose=not quiet, recorded_options=recorded, overwrite=overwrite)
 
 
-def _relaunch(nproc: int, recorded: dict, source: dict, options: dict, out: Path, quiet: bool) -> None:
+def _relaunch(nproc: int, recorded: dict, source: dict, options: dict, out: Path, quiet: bool,
+              overwrite: bool) -> None:
     # The settings and the data are checked here first, so that a mistake ends with one error line from
-    # this process (exit 2 or 1) instead of one per worker and torchrun's failure report; the workers read
-    # the data again (a registered data set from the parsed cache).
+    # this process (exit 2) instead of one per worker and torchrun's failure report; the workers read
+    # the data again (a registered data set from the parsed cache). This process holds the run folder's
+    # lock while the workers run; they are told so (HELD_ENV) and claim nothing.
     from sparsexc.cli._data import load_source
+    from sparsexc.cli._errors import RunFailure, doing
     from sparsexc.cli._files import write_json
-    from sparsexc.cli._training import _as_config, checked_estimator
+    from sparsexc.cli._runlock import HELD_ENV, LAUNCH_CONFIG, claim_run_dir
+    from sparsexc.cli._training import _as_config, checked_estimator, training_data_errors
     from sparsexc.distributed.launch import relaunch_with_torchrun
+    from sparsexc.estimator.classifier import _check_targets as check_targets  # fit's own check of the labels
 
     checked_estimator(options, out, verbose=False)
-    load_source(source)
-    # the options go to the workers as a config file (the run.json "options" form that --config reads)
-    config = out / "launch_config.json"
-    write_json(config, _as_config(recorded))
-    args = ["sparsexc.cli", "train", "--config", str(config)] + (["--quiet"] if quiet else [])
-    code = relaunch_with_torchrun(nproc, args)
+    with claim_run_dir(out, overwrite=overwrite, resume=bool(options.get("resume"))):
+        with doing("loading the data"):
+            train, _ = load_source(source)
+        with training_data_errors(source), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the warnings are rank 0's to give; the errors are said here
+            check_targets(train.Y)
+        # the options go to the workers as a config file (the run.json "options" form that --config reads)
+        config = out / LAUNCH_CONFIG
+        with doing(f"writing {config}"):
+            write_json(config, _as_config(recorded))
+        args = ["sparsexc.cli", "train", "--config", str(config)] + (["--quiet"] if quiet else [])
+        os.environ[HELD_ENV] = str(out)
+        try:
+            code = relaunch_with_torchrun(nproc, args)
+        finally:
+            os.environ.pop(HELD_ENV, None)
     if code != 0:
-        raise click.ClickException(f"the {nproc} training processes (torchrun) exited with code {code}")
+        raise RunFailure(f"the {nproc} training processes (torchrun) exited with code {code}")

@@ -29,7 +29,7 @@ from .splits import Splits
 __all__ = ["cache_key", "read_cached", "write_cached"]
 
 _PARTS = ("train", "test")
-_FORMAT = 1  # bump when the layout of an entry changes
+_FORMAT = 2  # bump when the layout of an entry changes
 
 
 def cache_key(name: str, split: Any, version: str, sources: list[Path], settings: dict | None = None) -> str:
@@ -63,12 +63,24 @@ def read_cached(cache_dir: Path, name: str, split: Any, key: str) -> Splits | No
         for part in _PARTS:
             X = sp.csr_matrix(sp.load_npz(entry / f"{part}_X.npz"))
             Y = sp.csr_matrix(sp.load_npz(entry / f"{part}_Y.npz"))
-            parts[part] = MultiLabelData(X, Y, meta["feature_names"], meta["label_names"], {"name": name, "part": part})
+            part_meta = {**meta.get("part_meta", {}).get(part, {}), "name": name, "part": part}
+            parts[part] = MultiLabelData(X, Y, meta["feature_names"], meta["label_names"], part_meta)
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         return None
     info = dict(meta["info"])
     info["cache"] = os.fspath(entry)
     return Splits(meta["name"], parts["train"], parts["test"], info, meta.get("row_ids", {}))
+
+
+def _json_fields(meta: dict[str, Any] | None) -> dict[str, Any]:
+    """The entries of ``meta`` that JSON can hold (tuples come back as lists; others are left out)."""
+    kept = {}
+    for k, v in (meta or {}).items():
+        try:
+            kept[k] = json.loads(json.dumps(v))
+        except (TypeError, ValueError):
+            pass
+    return kept
 
 
 def write_cached(cache_dir: Path, split: Any, key: str, splits: Splits) -> Path:
@@ -87,6 +99,9 @@ def write_cached(cache_dir: Path, split: Any, key: str, splits: Splits) -> Path:
             "label_names": splits.train.label_names,
             "info": splits.info,
             "row_ids": splits.row_ids,
+            # what the reader said of each part (ARFF: feature attributes, dropped ones), so that a cached load
+            # returns what a fresh one does
+            "part_meta": {part: _json_fields(getattr(splits, part).meta) for part in _PARTS},
         }
         (tmp / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
         if entry.exists() and read_cached(cache_dir, splits.name, split, key) is None:

@@ -61,13 +61,13 @@ def _same_space(name: str, train: MultiLabelData, test: MultiLabelData, train_pa
             raise ValueError(f"{name}: {train_path} and {test_path} do not share the same {what.replace('_', ' ')}")
 
 
-def build_mulan(name: str, train_path: Path, test_path: Path, xml_path: Path, info: dict,
-                drop_attributes: tuple[str, ...] = ()) -> Splits:
-    """Mulan's published train/test ARFF pair with its XML label header."""
+def build_mulan(name: str, train_path: Path, test_path: Path, xml_path: Path, info: dict) -> Splits:
+    """Mulan's published train/test ARFF pair with its XML label header (row identifiers such as genbase's
+    ``protein`` are dropped by ``read_arff`` itself, as on every other path)."""
     from sparsexc.io import read_arff
 
-    train = read_arff(train_path, xml_path, drop_attributes=drop_attributes)
-    test = read_arff(test_path, xml_path, drop_attributes=drop_attributes)
+    train = read_arff(train_path, xml_path)
+    test = read_arff(test_path, xml_path)
     _same_space(name, train, test, train_path, test_path)
     info = dict(info)
     info["split"] = {"kind": "published", "by": "Mulan train/test files"}
@@ -75,11 +75,11 @@ def build_mulan(name: str, train_path: Path, test_path: Path, xml_path: Path, in
 
 
 def build_arff_seeded(name: str, path: Path, xml_path: Path | None, *, seed: int, test_fraction: float,
-                      info: dict, drop_attributes: tuple[str, ...] = ()) -> Splits:
+                      info: dict) -> Splits:
     """A single ARFF file (Mulan with XML, or MEKA without) split by ``seeded_split``."""
     from sparsexc.io import read_arff
 
-    data = read_arff(path, xml_path, drop_attributes=drop_attributes)
+    data = read_arff(path, xml_path)
     return _seeded(name, data, seed=seed, test_fraction=test_fraction, info=info)
 
 

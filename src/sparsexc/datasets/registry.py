@@ -56,7 +56,7 @@ class DatasetSpec:
     test_fraction : float or None
         For ``"seeded"``: the fraction of rows in the test part.
     options : dict
-        Builder options (``drop_attributes``), part of the cache key.
+        Builder options, part of the cache key (none used now: ``read_arff`` drops row identifiers itself).
     version : str
         Bumped when the builder's output changes, so old cache entries are not reused.
     """
@@ -88,12 +88,17 @@ class DatasetSpec:
         return split
 
 
+# ARFF builders' output version: "2" since read_arff encodes yes/no nominals as 1 = yes, other nominals as
+# indicator columns, drops row identifiers itself, and lets the Mulan XML win over a relation's -C n
+_ARFF_VERSION = "2"
+
+
 def _mulan(short: str, folder: str, stem: str, description: str, *, xml: str | None = None,
            train: str | None = None, test: str | None = None, **options: Any) -> DatasetSpec:
     return DatasetSpec(
         short, description, folder,
         ((train or f"{stem}-train.arff",), (test or f"{stem}-test.arff",), (xml or f"{stem}.xml",)),
-        "mulan", "published", None, dict(options),
+        "mulan", "published", None, dict(options), _ARFF_VERSION,
     )
 
 
@@ -112,12 +117,11 @@ _SPECS: tuple[DatasetSpec, ...] = (
     _mulan("emotions", "mulan-emotions", "emotions", "music audio features -> emotions (Mulan)"),
     _mulan("birds", "mulan-birds", "birds", "audio recordings -> bird species (Mulan)"),
     DatasetSpec("cal500", "songs -> 174 annotation words (Mulan; seeded 70/30 split)", "mulan-cal500",
-                (("cal500.arff",), ("cal500.xml",)), "arff", "seeded", 0.3),
+                (("cal500.arff",), ("cal500.xml",)), "arff", "seeded", 0.3, version=_ARFF_VERSION),
     _mulan("yeast", "mulan-yeast", "yeast", "gene expression -> functional classes (Mulan)"),
     _mulan("enron", "mulan-enron", "enron", "e-mails -> categories (Mulan)"),
     _mulan("medical", "mulan-medical", "medical", "clinical free text -> ICD-9 codes (Mulan)"),
-    _mulan("genbase", "mulan-genbase", "genbase", "protein motifs -> protein classes (Mulan; id dropped)",
-           drop_attributes=("protein",)),
+    _mulan("genbase", "mulan-genbase", "genbase", "protein motifs -> protein classes (Mulan; id dropped)"),
     _mulan("corel5k", "mulan-corel5k", "Corel5k", "images -> keywords (Mulan)",
            train="Corel5k-train-sparse.arff", test="Corel5k-test-sparse.arff", xml="Corel5k.xml"),
     _mulan("tmc2007-500", "mulan-tmc2007-500", "tmc2007-500", "aviation safety reports -> problem types (Mulan)"),
@@ -125,7 +129,7 @@ _SPECS: tuple[DatasetSpec, ...] = (
     _mulan("delicious", "mulan-delicious", "delicious", "web pages -> del.icio.us tags (Mulan)"),
     _mulan("mulan-bibtex", "mulan-bibtex", "bibtex", "BibTeX entries -> tags (Mulan's train/test split)"),
     DatasetSpec("imdb", "movie plot summaries -> genres (MEKA; seeded 70/30 split)", "meka-imdb",
-                (("Imdb.arff.gz", "Imdb.arff"),), "arff", "seeded", 0.3),
+                (("Imdb.arff.gz", "Imdb.arff"),), "arff", "seeded", 0.3, version=_ARFF_VERSION),
     *(
         _mat(f"rcv1-subset{k}", "rcv1subsets-top944-mat", f"rcv1subset{k}_top944.mat",
              f"Reuters RCV1-v2 subset {k}, top 944 features -> topics (seeded 70/30 split)")
@@ -202,8 +206,7 @@ def _build(spec: DatasetSpec, files: list[Path], split: int, base_info: dict) ->
     if spec.kind == "xc":
         return _files.build_xc(spec.name, files[0], files[1], files[2], split, info)
     if spec.kind == "mulan":
-        return _files.build_mulan(spec.name, files[0], files[1], files[2], info,
-                                  drop_attributes=tuple(spec.options.get("drop_attributes", ())))
+        return _files.build_mulan(spec.name, files[0], files[1], files[2], info)
     seeded = {"seed": split, "test_fraction": spec.test_fraction}
     if spec.kind == "arff":
         xml = files[1] if len(files) > 1 else None

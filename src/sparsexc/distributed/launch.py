@@ -4,14 +4,20 @@ re-running a command under ``torch.distributed.run`` (torchrun) for ``sparsexc t
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import time
+import traceback
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import Any
 
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from torch.multiprocessing import ProcessExitedException, ProcessRaisedException
 
 __all__ = ["free_port", "spawn", "relaunch_with_torchrun"]
 
@@ -23,40 +29,170 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _worker(local_rank: int, nproc: int, port: int, backend: str, fn: Callable[..., Any], args: tuple,
-            queue: Any) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(local_rank),
-                      LOCAL_RANK=str(local_rank), WORLD_SIZE=str(nproc), LOCAL_WORLD_SIZE=str(nproc))
-    dist.init_process_group(backend=backend, init_method="env://", rank=local_rank, world_size=nproc)
+# the longest one rank may wait for the others in the rendezvous or in one collective, and the longest a whole
+# spawn may run: a rank that hangs or fell out of step fails the call with a message naming it
+COLLECTIVE_TIMEOUT_S = 300.0
+SPAWN_DEADLINE_S = 3600.0
+_GRACE_S = 3.0  # after a first failure, how long the other ranks get to report theirs before they are ended
+
+
+def _worker(local_rank: int, nproc: int, init_file: str, backend: str, timeout_s: float, fn: Callable[..., Any],
+            args: tuple, queue: Any) -> None:
+    os.environ.update(RANK=str(local_rank), LOCAL_RANK=str(local_rank), WORLD_SIZE=str(nproc),
+                      LOCAL_WORLD_SIZE=str(nproc))
+    reported = False
     try:
-        result = fn(*args)
-        queue.put((local_rank, result))
-    finally:
-        dist.destroy_process_group()
+        # a file rendezvous: no port to pick, so none another process can take first
+        dist.init_process_group(backend=backend, init_method=f"file://{init_file}", rank=local_rank, world_size=nproc,
+                                timeout=timedelta(seconds=timeout_s))
+        try:
+            result = fn(*args)
+        except Exception:
+            # reported before the group goes down: the other ranks fail only after, on the closed connections
+            queue.put(("error", local_rank, traceback.format_exc()))
+            reported = True
+            raise
+        finally:
+            dist.destroy_process_group()
+        queue.put(("result", local_rank, result))
+    except Exception:
+        if not reported:
+            queue.put(("error", local_rank, traceback.format_exc()))
+        raise
 
 
-def spawn(fn: Callable[..., Any], nproc: int, args: Sequence[Any] = (), backend: str = "gloo") -> list[Any]:
+def spawn(fn: Callable[..., Any], nproc: int, args: Sequence[Any] = (), backend: str = "gloo", *,
+          timeout: float = COLLECTIVE_TIMEOUT_S, deadline: float | None = SPAWN_DEADLINE_S) -> list[Any]:
     """Run ``fn(*args)`` in ``nproc`` fresh processes joined in one process group; return the results in
     rank order.
 
-    ``fn`` must be importable by name (a module-level function) and return something picklable. Each
-    process sees ``RANK``, ``LOCAL_RANK`` and ``WORLD_SIZE`` like under torchrun. An exception in any
-    process is raised here (``torch.multiprocessing.ProcessRaisedException``).
+    Parameters
+    ----------
+    fn : callable
+        Importable by name (a module-level function); returns something picklable.
+    nproc : int
+        Number of processes (ranks), at least 1.
+    args : sequence
+        Positional arguments of ``fn`` (picklable).
+    backend : str
+        The ``torch.distributed`` backend ("gloo" on CPU).
+    timeout : float
+        Seconds one rank may wait for the others in the rendezvous or in one collective before it fails.
+    deadline : float or None
+        Seconds the whole call may take; None: no limit.
+
+    Returns
+    -------
+    list
+        ``fn``'s result on every rank, in rank order.
+
+    Raises
+    ------
+    torch.multiprocessing.ProcessRaisedException
+        When ``fn`` raised in any process; the message gives every rank's outcome (its traceback, or that it
+        finished or was still running), since the first rank to fail is often only waiting for another.
+    torch.multiprocessing.ProcessExitedException
+        When a process died without raising (a signal, ``os._exit``).
+    TimeoutError
+        When ``deadline`` passed first, naming the ranks still running (they are ended).
+
+    Each process sees ``RANK``, ``LOCAL_RANK`` and ``WORLD_SIZE`` like under torchrun; the group meets through a
+    fresh temporary file (``init_method="file://..."``), so concurrent spawns never share a rendezvous.
     """
     if nproc < 1:
         raise ValueError(f"spawn: nproc={nproc} must be at least 1")
+    if not timeout > 0 or deadline is not None and not deadline > 0:
+        raise ValueError(f"spawn: timeout={timeout!r} and deadline={deadline!r} must be positive (deadline may be "
+                         "None)")
     ctx = mp.get_context("spawn")
     queue = ctx.SimpleQueue()
-    context = mp.start_processes(_worker, args=(nproc, free_port(), backend, fn, tuple(args), queue),
-                                 nprocs=nproc, join=False, start_method="spawn")
+    with tempfile.TemporaryDirectory(prefix="sparsexc-spawn-") as folder:
+        context = mp.start_processes(_worker, args=(nproc, os.path.join(folder, "rendezvous"), backend, float(timeout),
+                                                    fn, tuple(args), queue),
+                                     nprocs=nproc, join=False, start_method="spawn")
+        return _collect(context.processes, queue, deadline)
+
+
+def _collect(processes: list[Any], queue: Any, deadline: float | None) -> list[Any]:
+    """Wait for every process, draining ``queue`` as we go (a full pipe would block a child's put forever);
+    the results in rank order, or the failure of the group naming each rank's outcome."""
     results: dict[int, Any] = {}
-    done = False
-    while not done:
-        done = context.join(timeout=0.05)  # raises when a process failed
-        while not queue.empty():  # drain as we go: a full pipe would block a child's put forever
-            index, value = queue.get()
-            results[index] = value
-    return [results[i] for i in range(nproc)]
+    errors: dict[int, str] = {}
+    limit = None if deadline is None else time.monotonic() + deadline
+    first_failure = None
+    def drain() -> None:
+        while not queue.empty():
+            kind, index, value = queue.get()
+            (results if kind == "result" else errors)[index] = value
+
+    while True:
+        drain()
+        codes = [p.exitcode for p in processes]
+        if all(code == 0 for code in codes) and queue.empty():
+            break
+        now = time.monotonic()
+        if first_failure is None and any(code not in (None, 0) for code in codes):
+            first_failure = now
+        # after a failure, the others (often just waiting on the failed rank) get a moment to report theirs
+        settled = all(code is not None for code in codes) and queue.empty()
+        if first_failure is not None and (settled or now > first_failure + _GRACE_S):
+            drain()
+            raise _failure(processes, codes, errors)
+        if first_failure is None and limit is not None and now > limit:
+            running = [i for i, code in enumerate(codes) if code is None]
+            _end(processes)
+            raise TimeoutError(f"spawn: rank(s) {running} of {len(processes)} still running after the deadline of "
+                               f"{deadline:g} s; ended them")
+        time.sleep(0.02)
+    missing = [i for i in range(len(processes)) if i not in results]
+    if missing:  # a process that exited 0 without a result (fn called sys.exit(0))
+        raise _failure(processes, [p.exitcode for p in processes], {i: "exited without a result" for i in missing})
+    return [results[i] for i in range(len(processes))]
+
+
+def _end(processes: list[Any]) -> None:
+    for p in processes:
+        if p.is_alive():
+            p.terminate()
+    for p in processes:
+        p.join(timeout=10)
+        if p.is_alive():
+            p.kill()
+            p.join()
+
+
+def _failure(processes: list[Any], codes: list[int | None], errors: dict[int, str]) -> Exception:
+    """The exception for a failed group: every rank's outcome in the message, the first rank to report an error
+    as its ``error_index``. Processes still running are ended first."""
+    _end(processes)
+    n = len(processes)
+    lines = []
+    for i, code in enumerate(codes):
+        if i in errors:
+            lines.append(f"-- rank {i} of {n} failed:\n{errors[i].rstrip()}")
+        elif code is None:
+            lines.append(f"-- rank {i} of {n} was still running (ended)")
+        elif code == 0:
+            lines.append(f"-- rank {i} of {n} finished")
+        elif code < 0:
+            lines.append(f"-- rank {i} of {n} died with signal {_signal_name(-code)}")
+        else:
+            lines.append(f"-- rank {i} of {n} exited with code {code}")
+    if errors:  # in the order they arrived: the first is the likeliest cause, the others often only waited on it
+        first = next(iter(errors))
+        message = f"spawn: the process group failed, rank {first} first\n" + "\n".join(lines)
+        return ProcessRaisedException(message, first, processes[first].pid)
+    message = "spawn: the process group failed\n" + "\n".join(lines)
+    index = next(i for i, code in enumerate(codes) if code not in (None, 0))
+    return ProcessExitedException(message, index, processes[index].pid, codes[index],
+                                  _signal_name(-codes[index]) if codes[index] < 0 else None)
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 def relaunch_with_torchrun(nproc: int, module_args: Sequence[str]) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any
 
 import numpy as np
@@ -13,11 +14,12 @@ from sklearn.base import BaseEstimator
 from sparsexc._params import EncoderParams, TrainParams
 from sparsexc._sparse import as_features, as_label_matrix
 from sparsexc.distributed.sharded import full_state_dict
-from sparsexc.estimator.serialization import read_model_dir, write_model_dir
+from sparsexc.estimator._load_checks import check_classifier_files, load_device
+from sparsexc.estimator.serialization import ModelFormatError, open_model_dir, write_model_dir
 from sparsexc.heads import get_head, list_heads
 from sparsexc.heads._metric_bridge import evaluate
 from sparsexc.models import SparseEncoder, XCModel
-from sparsexc.train import Trainer, resolve_device
+from sparsexc.train import Trainer
 
 __all__ = ["XCClassifier", "DEFAULT_LR", "MAX_DENSE_ENTRIES", "RUN_PARAMS"]
 
@@ -177,6 +179,14 @@ class XCClassifier(BaseEstimator):
 
         Validation data (``X_val``, ``Y_val``, or else a ``validation_fraction`` of the rows) drives early
         stopping on ``val_metric`` and the tuning of the head's set threshold.
+
+        Raises
+        ------
+        ValueError
+            Among others when ``Y`` holds no positive label at all (a ``UserWarning`` when all its positives
+            belong to one label).
+        sparsexc.train.NonFiniteLossError
+            When the training loss becomes NaN or infinite (training stops at that step).
         """
         head_cls, head_params, encoder_params, train_params = self._settings()
         X = as_features(X, name="X")
@@ -185,6 +195,7 @@ class XCClassifier(BaseEstimator):
             raise ValueError(f"X has {X.shape[0]} rows but Y has {Y.shape[0]}")
         if Y.shape[1] == 0:
             raise ValueError("Y holds no label at all; nothing to learn")
+        _check_targets(Y)
         if (X_val is None) != (Y_val is None):
             raise ValueError("give both X_val and Y_val, or neither")
         if X_val is not None:
@@ -313,36 +324,58 @@ class XCClassifier(BaseEstimator):
     def load(cls, path: str | os.PathLike[str], device: str | None = None) -> "XCClassifier":
         """Load a folder written by :meth:`save` (safetensors + JSON only; no pickle is ever read).
 
-        ``device`` (default: the saved ``device`` setting, CPU when it asks for CUDA and none is present).
+        ``device`` (default: the saved ``device`` setting, or the CPU where that device is not present here):
+        "auto", "cpu", "mps", "cuda" or "cuda:N".
         The run settings :data:`RUN_PARAMS` come back as None / False / None (also from older files that
         stored the training run's paths), so refitting a loaded model never touches that run's files.
+
+        Every field of ``config.json`` and every tensor's name, shape and dtype in the weights' header are
+        checked before the model is built (see ``docs/model-files.md``); non-finite weights are refused.
+
+        Raises
+        ------
+        FileNotFoundError
+            No such folder.
+        sparsexc.estimator.serialization.ModelFormatError
+            (a ValueError) A damaged or inconsistent folder; the message names the file and the field or tensor.
         """
-        state_dict, config = read_model_dir(path)
-        where = os.path.join(os.fspath(path), "config.json")
-        try:
-            params = {**config["params"], **RUN_PARAMS}
-            if isinstance(params.get("hidden_sizes"), list):
-                params["hidden_sizes"] = tuple(params["hidden_sizes"])
-            est = cls(**params)
-            model = XCModel.from_config(config["model"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"{where}: not a valid XCClassifier config ({exc})") from None
+        with open_model_dir(path) as files:  # reads the config and the weights' header only
+            plan = check_classifier_files(cls, files, RUN_PARAMS)
+            est = plan.estimator
+            target = load_device(device, est.device)  # before the tensors: a bad argument costs no reading
+            state_dict = files.tensors()
+        model = XCModel.from_config(plan.model_config)  # sizes checked against the weights' header
         try:
             model.load_state_dict(state_dict, strict=True)
+        except RuntimeError as exc:  # not expected after the header checks; kept as one clear error
+            raise ModelFormatError(f"{path}: the weights do not match the config ({exc})") from None
+        del state_dict
+        try:
+            model.to(target)
         except RuntimeError as exc:
-            raise ValueError(f"{path}: the weights do not match the config ({exc})") from None
-        if device is None:
-            device = "cpu" if str(est.device).startswith("cuda") and not torch.cuda.is_available() else est.device
-        model.to(resolve_device(device))
+            raise ValueError(f"{path}: cannot move the model to device {str(target)!r} ({exc})") from None
         model.eval()
         est.model_ = model
-        est.n_features_in_ = int(config["n_features"])
-        est.n_labels_ = int(config["n_labels"])
+        est.n_features_in_ = plan.n_features
+        est.n_labels_ = plan.n_labels
         est.classes_ = np.arange(est.n_labels_)
-        est.history_ = config.get("history", [])
-        est.best_epoch_ = config.get("best_epoch")
-        est.tuned_ = config.get("tuned", {})
+        est.history_ = plan.history
+        est.best_epoch_ = plan.best_epoch
+        est.tuned_ = plan.tuned
         return est
+
+
+def _check_targets(Y: sp.csr_matrix) -> None:
+    """Refuse a ``Y`` without any positive (every loss would be 0: nothing is learnt); warn when all positives
+    belong to one label (the model can only learn to rank it first)."""
+    if Y.nnz == 0:
+        raise ValueError(f"Y holds no positive label: all {Y.shape[0]} rows have an empty label set, so there is "
+                         "nothing to learn; check that the labels were read (the label columns or ids)")
+    labels, counts = np.unique(Y.indices, return_counts=True)
+    if len(labels) == 1:
+        warnings.warn(f"Y's positives all belong to one label (label {int(labels[0])}, in {int(counts[0])} of "
+                      f"{Y.shape[0]} rows; Y has {Y.shape[1]} label column(s)): the model can only learn to rank it "
+                      "first; check that the labels were read as intended", UserWarning, stacklevel=3)
 
 
 def _label_width(Y: Any) -> int:

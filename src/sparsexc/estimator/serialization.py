@@ -1,82 +1,283 @@
-"""Model files: safetensors weights + a JSON config; nothing is ever unpickled."""
+"""Model files: safetensors weights + a JSON config; nothing is ever unpickled.
+
+A model folder holds ``model.safetensors`` and ``config.json``; the config records the weights' SHA-256
+(``weights_sha256``). :func:`write_model_dir` writes a new folder beside the target and swaps it in
+(:func:`sparsexc._atomic.replace_dir`), so a reader sees the old model or the new one, never a mix.
+:func:`open_model_dir` reads the config and the safetensors header and checks them (nesting depth, sizes,
+offsets, checksum) before any tensor is built; :meth:`ModelFiles.tensors` then loads the tensors and refuses
+non-finite values. Every problem is one :class:`ModelFormatError` naming the file and the field or tensor.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import os
-import struct
+import re
+import shutil
+import stat
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
-from sparsexc.train.checkpoint import atomic_write
+from sparsexc._atomic import fsync_dir, make_temp_dir, remove_stale_temporaries, replace_dir, stale_folders
+from sparsexc.estimator._safetensors import (
+    ModelFormatError,
+    TensorInfo,
+    check_finite,
+    loads_json_bounded,
+    read_head,
+    read_safetensors_header,
+)
 
-__all__ = ["WEIGHTS_FILE", "CONFIG_FILE", "FORMAT_VERSION", "write_model_dir", "read_model_dir"]
+__all__ = [
+    "CONFIG_FILE",
+    "FORMAT_VERSION",
+    "WEIGHTS_FILE",
+    "ModelFiles",
+    "ModelFormatError",
+    "TensorInfo",
+    "loads_json_bounded",
+    "open_model_dir",
+    "read_model_dir",
+    "write_model_dir",
+]
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 FORMAT_VERSION = 1
+SHA_FIELD = "weights_sha256"
+MAX_CONFIG_BYTES = 64 * 2**20  # a config holds settings and a per-epoch history: far less than this
+
+
+# -- writing ------------------------------------------------------------------------------------------------
+def _write_synced(path: Path, data: bytes) -> None:
+    with open(path, "xb") as fh:  # a fresh file in our own new folder: created with the user's umask
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _check_replaceable(path: Path) -> None:
+    """Refuse to replace a folder that holds anything but a saved model (its files would be deleted)."""
+    if not path.is_dir():
+        raise ValueError(f"{path}: a model is saved as a folder, and a file of that name exists")
+    ours = {CONFIG_FILE, WEIGHTS_FILE}
+    legacy_tmp = re.compile(rf"\.({re.escape(CONFIG_FILE)}|{re.escape(WEIGHTS_FILE)})\.[a-z0-9_]{{8}}\.tmp\Z")
+    foreign = sorted(n for n in os.listdir(path) if n not in ours and not legacy_tmp.match(n))
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+        raise ValueError(f"{path}: the folder holds other files than a saved model ({shown}); saving replaces "
+                         "the whole folder, so give a new or a model folder")
 
 
 def write_model_dir(path: str | os.PathLike[str], state_dict: dict[str, torch.Tensor], config: dict[str, Any]) -> None:
-    """Write ``model.safetensors`` then ``config.json`` (each atomically) into the folder ``path``."""
+    """Save ``state_dict`` and ``config`` as the model folder ``path``, replacing it as a whole.
+
+    Both files are written (and fsynced) into a new sibling folder ``.<name>.tmp-<pid>-<random>``, the
+    config last with the weights' SHA-256; that folder is then swapped in by
+    :func:`sparsexc._atomic.replace_dir` (its docstring lists the crash windows). A folder that holds other
+    files than a saved model is refused, not replaced. Temporaries of earlier saves killed midway are removed.
+    """
     path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise ValueError(f"{path}: a model is saved as a folder, and a file of that name exists")
+    if path.is_symlink():
+        path = path.resolve()  # replace the folder the link points to; the link stays
+    if os.path.lexists(path):
+        _check_replaceable(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path.parent, path.name)
     tensors = {name: t.detach().cpu().contiguous() for name, t in state_dict.items()}
     blob = save_safetensors(tensors, metadata={"format": "sparsexc", "format_version": str(FORMAT_VERSION)})
-    atomic_write(path / WEIGHTS_FILE, lambda fh: fh.write(blob))
-    text = json.dumps({"format_version": FORMAT_VERSION, **config}, indent=2, sort_keys=True)
-    atomic_write(path / CONFIG_FILE, lambda fh: fh.write(text.encode("utf-8")))
+    text = json.dumps({"format_version": FORMAT_VERSION, **config, SHA_FIELD: hashlib.sha256(blob).hexdigest()},
+                      indent=2, sort_keys=True)
+    new = make_temp_dir(path)
+    try:
+        _write_synced(new / WEIGHTS_FILE, blob)
+        _write_synced(new / CONFIG_FILE, text.encode("utf-8"))
+        fsync_dir(new)
+        replace_dir(new, path)
+    except BaseException:
+        shutil.rmtree(new, ignore_errors=True)
+        raise
 
 
-def _check_safetensors_bytes(blob: bytes, where: Path) -> None:
-    """Refuse anything that is not a safetensors file, naming pickle payloads explicitly.
+# -- reading ------------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class ModelFiles:
+    """A model folder whose config and weights header passed :func:`open_model_dir`'s checks.
 
-    A safetensors file is an 8-byte little-endian header length n, then n bytes of JSON starting with "{".
-    That is checked first: its first byte is the low byte of n and may be anything (0x80 included, the
-    pickle protocol marker), so the pickle / zip signatures are only looked for in a file that fails it.
+    The weights file stays open (so it is the one read with the config, whatever saves happen meanwhile)
+    until :meth:`tensors` reads it or :meth:`close`; use it as a context manager.
     """
-    if len(blob) >= 9:
-        (header_len,) = struct.unpack("<Q", blob[:8])
-        if header_len <= len(blob) - 8 and blob[8:9] == b"{":
-            return
-    if blob[:1] == b"\x80" or blob[:4] == b"PK\x03\x04":
-        raise ValueError(
-            f"{where}: this file is a pickle / torch.save payload, not safetensors; sparsexc never unpickles "
-            "model files (unpickling can run arbitrary code). Re-save the model with XCClassifier.save."
-        )
-    if len(blob) < 9:
-        raise ValueError(f"{where}: not a safetensors file (only {len(blob)} bytes)")
-    raise ValueError(f"{where}: not a safetensors file (bad header)")
+
+    folder: Path
+    config: dict[str, Any]
+    header: dict[str, TensorInfo]
+    size: int
+    handle: IO[bytes] | None = dataclasses.field(default=None, repr=False)
+
+    @property
+    def config_path(self) -> Path:
+        return self.folder / CONFIG_FILE
+
+    @property
+    def weights_path(self) -> Path:
+        return self.folder / WEIGHTS_FILE
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+            self.handle = None
+
+    def __enter__(self) -> ModelFiles:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """Read the weights (their size was checked against the header), verify their SHA-256, build the
+        tensors and refuse non-finite ones; closes the file."""
+        if self.handle is None:
+            raise ValueError(f"{self.weights_path}: already read or closed")
+        try:
+            self.handle.seek(0)
+            blob = self.handle.read()
+        finally:
+            self.close()
+        where = self.weights_path
+        if len(blob) != self.size:
+            raise ModelFormatError(f"{where}: its size changed while it was read ({self.size} -> {len(blob)} bytes)")
+        sha = self.config.get(SHA_FIELD)
+        if sha is not None and hashlib.sha256(blob).hexdigest() != sha:
+            raise ModelFormatError(f"{where}: SHA-256 {hashlib.sha256(blob).hexdigest()} differs from the "
+                                   f"{SHA_FIELD} recorded in {CONFIG_FILE} ({sha}): the file was changed or damaged")
+        try:
+            tensors = load_safetensors(blob)
+        except (SafetensorError, ValueError, RuntimeError) as exc:  # after the header checks: a library-level one
+            raise ModelFormatError(f"{where}: not a readable safetensors file ({exc})") from None
+        del blob
+        check_finite(tensors, where)
+        return tensors
+
+
+def _missing_folder(path: Path) -> FileNotFoundError:
+    aside, new = stale_folders(path, "old"), stale_folders(path, "tmp")
+    if aside:
+        return FileNotFoundError(
+            f"{path}: no such model folder: a save into it was interrupted between its two renames; the previous "
+            f"model is in {aside[-1]}" + (f" and the new one in {new[-1]}" if new else "")
+            + f" (rename one of them to {path.name}; the next save removes them)")
+    return FileNotFoundError(f"{path}: no such model folder")
+
+
+def _open_regular(folder: Path, name: str, folder_fd: int | None) -> tuple[IO[bytes], int]:
+    # non-blocking open, so a FIFO of that name cannot hang us; then only a regular file is accepted
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
+    fd = os.open(name, flags, dir_fd=folder_fd) if folder_fd is not None else os.open(folder / name, flags)
+    fh = os.fdopen(fd, "rb")
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        fh.close()
+        raise ModelFormatError(f"{folder / name}: not a regular file")
+    return fh, info.st_size
+
+
+def _open_files(path: Path) -> tuple[bytes, IO[bytes], int]:
+    """The bytes of config.json, and model.safetensors opened (with its size), both through one handle on the
+    folder, so a concurrent save (which swaps in a whole new folder) cannot mix an old file with a new one."""
+    use_fd = os.open in os.supports_dir_fd and hasattr(os, "O_DIRECTORY")
+    for attempt in range(3):
+        if not path.is_dir():
+            raise _missing_folder(path)
+        folder_fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY) if use_fd else None
+        name = CONFIG_FILE
+        try:
+            fh, size = _open_regular(path, name, folder_fd)
+            with fh:
+                if size > MAX_CONFIG_BYTES:
+                    raise ModelFormatError(f"{path / name}: {size} bytes; a model config is at most "
+                                           f"{MAX_CONFIG_BYTES}")
+                config = fh.read()
+            name = WEIGHTS_FILE
+            return (config, *_open_regular(path, name, folder_fd))
+        except FileNotFoundError:
+            if attempt < 2 and _swapped(path, folder_fd):
+                continue  # a save replaced the folder (and removed the old one) while we read: read the new one
+            if not path.is_dir():
+                raise _missing_folder(path) from None
+            raise ModelFormatError(f"{path / name}: missing (a saved model folder holds {CONFIG_FILE} and "
+                                   f"{WEIGHTS_FILE})") from None
+        except OSError as exc:  # no permission...
+            raise ModelFormatError(f"{path / name}: cannot be read ({exc.strerror or exc})") from None
+        finally:
+            if folder_fd is not None:
+                os.close(folder_fd)
+    raise AssertionError("unreachable")
+
+
+def _swapped(path: Path, folder_fd: int | None) -> bool:
+    # whether the folder at `path` is no longer the one opened as folder_fd (a save swapped a new one in)
+    if folder_fd is None:
+        return True
+    try:
+        return os.stat(path).st_ino != os.fstat(folder_fd).st_ino
+    except OSError:
+        return True
+
+
+def _parse_config(raw: bytes, where: Path) -> dict[str, Any]:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ModelFormatError(f"{where}: not UTF-8 text (byte {exc.start})") from None
+    config = loads_json_bounded(text, where)
+    if not isinstance(config, dict) or "format_version" not in config:
+        raise ModelFormatError(f"{where}: field 'format_version' is missing; not a sparsexc model config")
+    version = config["format_version"]
+    if type(version) is not int or version != FORMAT_VERSION:
+        raise ModelFormatError(f"{where}: field 'format_version' is {version!r}; this version of sparsexc reads "
+                               f"{FORMAT_VERSION}")
+    sha = config.get(SHA_FIELD)
+    if sha is not None and not (isinstance(sha, str) and re.fullmatch(r"[0-9a-f]{64}", sha)):
+        raise ModelFormatError(f"{where}: field {SHA_FIELD!r} must be 64 lower-case hex digits; got {sha!r}")
+    return config
+
+
+def open_model_dir(path: str | os.PathLike[str]) -> ModelFiles:
+    """Open and check a folder written by :func:`write_model_dir`, reading only the config and the weights'
+    header (the weights themselves are read by :meth:`ModelFiles.tensors`, after the caller's checks).
+
+    Checks: both files present and regular; the config is UTF-8 JSON of bounded size and depth with the
+    right ``format_version`` and a well-formed ``weights_sha256`` (configs written before it was recorded
+    have none); the weights are safetensors (never a pickle) whose header is consistent with the file's
+    length.
+
+    Raises
+    ------
+    FileNotFoundError
+        No such folder (the message tells when an interrupted save left the model beside it).
+    ModelFormatError
+        Anything else, naming the file and the field or tensor.
+    """
+    path = Path(path)
+    raw_config, handle, size = _open_files(path)
+    try:
+        config = _parse_config(raw_config, path / CONFIG_FILE)
+        header = read_safetensors_header(read_head(handle, size, path / WEIGHTS_FILE), size, path / WEIGHTS_FILE)
+    except BaseException:
+        handle.close()
+        raise
+    return ModelFiles(path, config, header, size, handle)
 
 
 def read_model_dir(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Return ``(state_dict, config)`` from a folder written by :func:`write_model_dir`."""
-    path = Path(path)
-    if not path.is_dir():
-        raise FileNotFoundError(f"{path}: no such model folder")
-    config_path, weights_path = path / CONFIG_FILE, path / WEIGHTS_FILE
-    for required in (config_path, weights_path):
-        if not required.is_file():
-            raise FileNotFoundError(
-                f"{required}: missing (a saved model folder holds {CONFIG_FILE} and {WEIGHTS_FILE})")
-    try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{config_path}: line {exc.lineno}: not valid JSON ({exc.msg})") from None
-    if not isinstance(config, dict) or "format_version" not in config:
-        raise ValueError(f"{config_path}: field 'format_version' is missing; not a sparsexc model config")
-    if config["format_version"] != FORMAT_VERSION:
-        raise ValueError(f"{config_path}: field 'format_version' is {config['format_version']!r}; "
-                         f"this version of sparsexc reads {FORMAT_VERSION}")
-    blob = weights_path.read_bytes()
-    _check_safetensors_bytes(blob, weights_path)
-    try:
-        state_dict = load_safetensors(blob)
-    except Exception as exc:
-        raise ValueError(f"{weights_path}: not a readable safetensors file ({exc})") from None
-    return state_dict, config
+    """Return ``(state_dict, config)`` from a folder written by :func:`write_model_dir` (see
+    :func:`open_model_dir` and :meth:`ModelFiles.tensors` for the checks)."""
+    with open_model_dir(path) as files:
+        return files.tensors(), files.config

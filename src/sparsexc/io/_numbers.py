@@ -4,16 +4,59 @@ Used by the text readers' fast paths: a token ``[digits][.digits]`` (at most 15 
 exact integer arithmetic and one correctly rounded division (Clinger's fast path), which gives the same
 float64 as ``float(token)``; other forms (exponents, ``+``, long mantissas) go through ``np.fromstring``
 (C ``strtod``). Callers fall back to a line-by-line parser whenever these functions say "not simple".
+
+Also the limits every reader applies: values must be finite as float32 (:func:`float32_finite`; ``1e39``
+overflows float32 and is rejected like ``inf``), and ids and widths must fit int32 (:data:`MAX_WIDTH`,
+:func:`id_value`, which never calls ``int()`` on a token longer than it needs to).
 """
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-__all__ = ["parse_plain_decimals", "parse_float_tokens"]
+__all__ = [
+    "DECIMAL", "DECIMAL_BYTES", "FLOAT32_MAX", "MAX_WIDTH", "float32_finite", "id_value", "only_number_chars",
+    "parse_plain_decimals", "parse_float_tokens",
+]
+
+# A decimal number as every text reader accepts it: ``1``, ``-0.5``, ``.5``, ``3.2e-05``; no ``_``, ``nan``,
+# ``inf``, hexadecimal or non-ASCII digits (which Python's float() and C's strtod would take).
+_DECIMAL = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z"
+DECIMAL = re.compile(_DECIMAL)
+DECIMAL_BYTES = re.compile(_DECIMAL.encode())
+_NOT_NUMBER_CHAR = re.compile(r"[^0-9.eE+\-, ]")
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+# The largest number of rows, features or labels a file may declare or its ids may imply (int32 indices).
+MAX_WIDTH = 2**31 - 1
+
+
+def float32_finite(values: np.ndarray) -> np.ndarray:
+    """Boolean mask: the value is finite once stored as float32 (False for nan, +-inf and +-1e39)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.isfinite(np.asarray(values).astype(np.float32))
+
+
+def only_number_chars(text: str) -> bool:
+    """True when ``text`` holds nothing but digits, ``.eE+-``, commas and spaces (a check before ``strtod``,
+    which would also read ``nan``, ``inf`` and hexadecimal numbers)."""
+    return _NOT_NUMBER_CHAR.search(text) is None
+
+
+def id_value(token: bytes | str) -> int:
+    """The integer of a token of decimal digits, or ``MAX_WIDTH + 1`` when it is larger than ``MAX_WIDTH``.
+
+    Python's ``int()`` refuses strings of over 4,300 digits with a bare ``ValueError`` and accepts ``_``;
+    callers check the token is ``[0-9]+`` first, and this never converts more than 11 digits.
+    """
+    token = token.lstrip(b"0" if isinstance(token, bytes) else "0")
+    if len(token) > 10:
+        return MAX_WIDTH + 1
+    return min(int(token or 0), MAX_WIDTH + 1)
 
 _MAX_PLAIN_LEN = 15  # <= 15 digits: the mantissa stays below 2**53, so float64 arithmetic is exact
 _AR = np.arange(_MAX_PLAIN_LEN + 1, dtype=np.int64)

@@ -24,7 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._numbers import parse_float_tokens, parse_plain_decimals
+from ._numbers import DECIMAL_BYTES, MAX_WIDTH, float32_finite, id_value, parse_float_tokens, parse_plain_decimals
 from .errors import DataFormatError
 
 __all__ = ["Parsed", "parse_header", "parse_lines_fast", "parse_lines_careful"]
@@ -42,7 +42,6 @@ class Parsed(NamedTuple):
 
 _BLANKS = re.compile(rb"[ \t\r]+")
 _ID = re.compile(rb"[0-9]+\Z")
-_FLOAT = re.compile(rb"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
 
 
 def _show(token: bytes) -> str:
@@ -50,14 +49,17 @@ def _show(token: bytes) -> str:
 
 
 def parse_header(line: bytes, path: str) -> tuple[int, int, int]:
-    """``n_rows n_features n_labels`` from the first line (three non-negative integers)."""
+    """``n_rows n_features n_labels`` from the first line (three integers in ``0..MAX_WIDTH``, 2**31 - 1)."""
     fields = _BLANKS.split(line.strip(b" \t\r\n"))
     expected = ("header 'n_rows n_features n_labels' (three non-negative integers; a headerless svmlight/LibSVM "
                 "file is recognised by a ':' or ',' on its first line)")
     if len(fields) != 3 or not all(_ID.match(f) for f in fields):
         found = "an empty line" if fields == [b""] else _show(line.strip())
         raise DataFormatError(path, expected, line=1, field="header", found=found)
-    n_rows, n_features, n_labels = (int(f) for f in fields)
+    n_rows, n_features, n_labels = (id_value(f) for f in fields)
+    for name, value, tok in zip(("n_rows", "n_features", "n_labels"), (n_rows, n_features, n_labels), fields):
+        if value > MAX_WIDTH:
+            raise DataFormatError(path, f"{name} <= {MAX_WIDTH} (2**31 - 1)", line=1, field="header", found=_show(tok))
     return n_rows, n_features, n_labels
 
 
@@ -99,7 +101,7 @@ def parse_lines_careful(block: bytes, first_line: int, path: str, n_features: in
                     if tok.startswith(b"-") and _ID.match(tok[1:]):
                         raise fail("label id", "a label id >= 0", tok)
                     raise fail("label id", "a non-negative integer label id (labels 'l1,l2,...' first)", tok or b"(empty)")
-                lab = int(tok)
+                lab = id_value(tok)
                 if lab >= n_labels:
                     raise fail("label id", f"a label id < n_labels={n_labels} (from the header)", tok)
                 if lab in seen:
@@ -117,15 +119,13 @@ def parse_lines_careful(block: bytes, first_line: int, path: str, n_features: in
                 if fid_s.startswith(b"-") and _ID.match(fid_s[1:]):
                     raise fail("feature id", "a feature id >= 0", tok)
                 raise fail("feature id", "a non-negative integer feature id before ':'", tok)
-            fid = int(fid_s)
+            fid = id_value(fid_s)
             if fid >= n_features:
                 raise fail("feature id", f"a feature id < n_features={n_features} (from the header)", tok)
-            if not _FLOAT.match(val_s):
+            if not DECIMAL_BYTES.match(val_s):
                 raise fail("feature value", "a decimal number after ':'", tok)
             val = float(val_s)
-            with np.errstate(over="ignore"):
-                finite = bool(np.isfinite(np.float32(val)))
-            if not finite:
+            if not float32_finite(val):
                 raise fail("feature value", "a finite number (float32 range)", tok)
             if fid in row:
                 raise fail("feature id", "each feature at most once per row", f"feature {fid} twice")
@@ -225,10 +225,10 @@ def parse_lines_fast(block: bytes, n_features: int, n_labels: int) -> Parsed | N
         if hard_values is None:
             return None
         numbers[hard] = hard_values
-    with np.errstate(over="ignore"):
-        values = numbers[is_val].astype(np.float32)
-    if not np.all(np.isfinite(values)):
+    values = numbers[is_val]
+    if not np.all(float32_finite(values)):
         return None
+    values = values.astype(np.float32)
     feature_ids = numbers[is_fid].astype(np.int64)
     label_ids = numbers[is_lab].astype(np.int64)
     if (feature_ids.size and feature_ids.max() >= n_features) or (label_ids.size and label_ids.max() >= n_labels):

@@ -5,11 +5,19 @@
 * MEKA: no XML; the relation name carries ``-C n``: the first ``n`` attributes are labels (``n > 0``) or
   the last ``|n|`` (``n < 0``).
 
-Rows are dense (``v1,v2,...``) or sparse (``{i v, j v}``, 0-based attribute indices; omitted entries are 0,
-i.e. a nominal attribute's first value). Numeric attributes are read as numbers; a nominal attribute's value
-becomes its index in the declared list (so ``{0,1}`` gives 0/1, ``{YES,NO}`` gives YES=0, NO=1). Label
-attributes must hold 0/1. Missing values ``?`` are an error unless ``missing="zero"``. ``string``, ``date``
-and ``relational`` attributes are not supported (error naming the attribute) unless dropped.
+Which attributes are labels: the XML (given, or ``NAME.xml`` beside the file) always wins; else an unambiguous
+``-C n``; else a :class:`DataFormatError` saying how to decide (rule in :mod:`sparsexc.io._arff_labels`).
+
+Rows are dense (``v1,v2,...``) or sparse (``{i v, j v}``, 0-based attribute indices; an omitted entry is 0
+for a numeric attribute and the first declared value for a nominal one). Numeric attributes are read as
+numbers; a yes/no nominal (``{0,1}``, ``{YES,NO}``, ``{no,yes}``, ...) becomes one 0/1 column with 1 for the
+positive value; any other nominal attribute ``{v0,...,vk}`` becomes indicator columns ``name=v1`` ...
+``name=vk`` (rules in :mod:`sparsexc.io._arff_encode`). Label attributes are yes/no nominals or numeric 0/1.
+Missing values ``?`` are an error unless ``missing="zero"`` (then 0, i.e. no indicator set).
+Dropped without being asked: ``string`` attributes, and nominal row identifiers (more than
+``ID_MIN_VALUES`` = 100 declared values and a different value on every row, such as genbase's ``protein``);
+``meta["dropped_attributes"]`` names them and why. ``date`` and ``relational`` features are an error naming
+the attribute unless dropped with ``drop_attributes``.
 Feature columns keep the attributes' order; label columns follow the attributes' order too (as Mulan does),
 with ``label_names`` in that order.
 """
@@ -19,14 +27,20 @@ from __future__ import annotations
 import os
 import re
 import warnings
-import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
+from ._arff_encode import (
+    check_label_attribute,
+    encode,
+    fill_sparse_defaults,
+    identifier_columns,
+)
+from ._arff_labels import decide_label_columns, sibling_label_xml
 from ._files import read_bytes
+from ._numbers import DECIMAL, float32_finite, id_value, only_number_chars
 from .data import MultiLabelData
 from .errors import DataFormatError
 
@@ -43,6 +57,9 @@ class _Attribute:
 
 _QUOTED = re.compile(r"""\s*(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)")""")
 _ESCAPE = re.compile(r"\\(.)")
+
+
+_INDEX = re.compile(r"[0-9]+\Z")  # a sparse row's attribute index (str.isdigit would take '²')
 
 
 def _unescape(s: str) -> str:
@@ -88,8 +105,31 @@ def _split_values(text: str) -> list[str]:
         pos += 1
 
 
+def _nominal_values(rest: str, name: str, path: str, line: int) -> list[str]:
+    """The declared values of ``{a,b,...}``: at least one, each once."""
+    field = f"attribute {name!r}"
+    if not rest.endswith("}"):
+        raise DataFormatError(path, "a nominal value list '{a,b,...}'", line=line, field=field, found=rest)
+    try:
+        values = _split_values(rest[1:-1])
+    except ValueError as exc:
+        raise DataFormatError(path, "a nominal value list '{a,b,...}'", line=line, field=field,
+                              found=str(exc)) from None
+    if values == [""]:
+        raise DataFormatError(path, "at least one value in the nominal value list", line=line, field=field, found=rest)
+    seen: set[str] = set()
+    for v in values:
+        if v == "" or v in seen:
+            raise DataFormatError(path, "distinct, non-empty nominal values", line=line, field=field,
+                                  found=repr(v) + (" twice" if v else ""))
+        seen.add(v)
+    return values
+
+
 def _parse_header(lines: list[str], path: str):
+    """``(relation, relation_line, attributes, first data line index)``; header errors name line and field."""
     relation = None
+    relation_line = None
     attrs: list[_Attribute] = []
     for k, line in enumerate(lines):
         s = line.strip()
@@ -97,8 +137,12 @@ def _parse_header(lines: list[str], path: str):
             continue
         low = s.lower()
         if low.startswith("@relation"):
+            if relation_line is not None or attrs:
+                raise DataFormatError(path, "one @relation line, before the attributes", line=k + 1, field="header",
+                                      found=s)
             got = _take_name(s[len("@relation") :])
             relation = got[0] if got else ""
+            relation_line = k + 1
         elif low.startswith("@attribute"):
             got = _take_name(s[len("@attribute") :])
             if got is None:
@@ -107,13 +151,7 @@ def _parse_header(lines: list[str], path: str):
             rest = rest.strip()
             rlow = rest.lower()
             if rest.startswith("{"):
-                if not rest.endswith("}"):
-                    raise DataFormatError(path, "a nominal value list '{a,b,...}'", line=k + 1, field=f"attribute {name!r}", found=rest)
-                try:
-                    values = _split_values(rest[1:-1])
-                except ValueError as exc:
-                    raise DataFormatError(path, "a nominal value list '{a,b,...}'", line=k + 1, field=f"attribute {name!r}", found=str(exc)) from None
-                attrs.append(_Attribute(name, "nominal", values, k + 1))
+                attrs.append(_Attribute(name, "nominal", _nominal_values(rest, name, path, k + 1), k + 1))
             elif rlow in ("numeric", "real", "integer"):
                 attrs.append(_Attribute(name, "numeric", None, k + 1))
             elif rlow.split()[:1] and rlow.split()[0] in ("string", "date", "relational"):
@@ -122,65 +160,13 @@ def _parse_header(lines: list[str], path: str):
                 raise DataFormatError(path, "an attribute type: numeric, real, integer or {nominal,...}", line=k + 1,
                                       field=f"attribute {name!r}", found=rest or "(nothing)")
         elif low.startswith("@data"):
-            return relation, attrs, k + 1
+            return relation, relation_line, attrs, k + 1
         elif low.startswith("@"):
             raise DataFormatError(path, "@relation, @attribute or @data", line=k + 1, field="header", found=s)
         else:
             raise DataFormatError(path, "a header line (@relation, @attribute, @data) or a % comment", line=k + 1,
                                   field="header", found=s)
     raise DataFormatError(path, "an '@data' line after the attributes", field="header", found="end of file")
-
-
-def _xml_labels(xml_path: str) -> list[str]:
-    try:
-        root = ET.fromstring(read_bytes(xml_path))
-    except ET.ParseError as exc:
-        raise DataFormatError(xml_path, "a well-formed Mulan label XML file", found=str(exc)) from None
-    names = [el.get("name") for el in root.iter() if el.tag.rsplit("}", 1)[-1] == "label"]
-    if not names or any(n is None for n in names):
-        raise DataFormatError(xml_path, "<label name=\"...\"> elements", field="labels", found="none" if not names else "a label without name")
-    return names
-
-
-_SPLIT_SUFFIX = re.compile(r"[-_.](?:train|test|sparse|dense)$", re.IGNORECASE)
-
-
-def sibling_label_xml(path: str | os.PathLike[str]) -> str | None:
-    """The Mulan label file shipped beside an ARFF file, or None.
-
-    Mulan ships ``NAME.xml`` with ``NAME.arff`` or with ``NAME-train.arff`` / ``NAME-test.arff`` (also
-    ``NAME-train-sparse.arff``): the candidates are the file's stem, then the stem without trailing
-    ``-train``/``-test``/``-sparse``/``-dense`` parts (``-``, ``_`` or ``.``), the first existing one wins.
-    """
-    folder, name = os.path.split(os.fspath(path))
-    stem = re.sub(r"\.arff(?:\.gz)?$", "", name, flags=re.IGNORECASE)
-    while stem:
-        candidate = os.path.join(folder, stem + ".xml")
-        if os.path.isfile(candidate):
-            return candidate
-        shorter = _SPLIT_SUFFIX.sub("", stem)
-        if shorter == stem:
-            return None
-        stem = shorter
-    return None
-
-
-def _meka_count(relation: str | None) -> int:
-    """MEKA's ``n`` of ``-C n`` in the relation name (label attributes: the first n, or the last -n); 0 if none."""
-    m = re.search(r"-C\s+(-?\d+)", relation or "")
-    return int(m.group(1)) if m else 0
-
-
-def _meka_label_columns(relation: str | None, n_attrs: int, path: str, label_xml_option: str) -> list[int]:
-    n = _meka_count(relation)
-    if n == 0:
-        stem = re.sub(r"\.arff(?:\.gz)?$", "", os.path.basename(path), flags=re.IGNORECASE)
-        raise DataFormatError(path, f"the labels: a Mulan label file ({label_xml_option} PATH, or {stem}.xml beside "
-                              "the file) or a MEKA relation name with '-C n', n != 0",
-                              field="@relation", found=relation or "(none)")
-    if abs(n) > n_attrs:
-        raise DataFormatError(path, f"|n| <= {n_attrs} attributes in '-C n'", field="@relation", found=relation)
-    return list(range(n)) if n > 0 else list(range(n_attrs + n, n_attrs))
 
 
 class _Converter:
@@ -198,7 +184,7 @@ class _Converter:
         attr = self.attrs[col]
         if text == "?":
             if self.missing == "zero":
-                return 0.0
+                return float("nan") if attr.kind == "nominal" else 0.0  # NaN: no indicator set (_arff_encode)
             raise DataFormatError(self.path, "a value (missing values '?' need missing='zero')", line=line_no,
                                   field=f"attribute {attr.name!r}", found="?")
         mapping = self.maps[col]
@@ -211,12 +197,10 @@ class _Converter:
         if attr.kind != "numeric":
             raise DataFormatError(self.path, "numeric or nominal attributes (drop this one with drop_attributes=)",
                                   line=line_no, field=f"attribute {attr.name!r}", found=attr.kind)
-        try:
-            value = float(text)
-        except ValueError:
-            value = float("nan")
-        if not np.isfinite(value) or "_" in text:
-            raise DataFormatError(self.path, "a finite number", line=line_no, field=f"attribute {attr.name!r}", found=text)
+        value = float(text) if DECIMAL.match(text) else float("nan")
+        if not float32_finite(value):
+            raise DataFormatError(self.path, "a finite number (decimal, |v| <= 3.4e38 for float32)", line=line_no,
+                                  field=f"attribute {attr.name!r}", found=text)
         return value
 
 
@@ -235,7 +219,14 @@ def _sparse_fast(rows: list[tuple[int, str]], attrs: list[_Attribute], n_attrs: 
     if any(("'" in t or '"' in t or "?" in t) for t in inner):
         return None
     counts = np.fromiter((t.count(",") + 1 if t.strip() else 0 for t in inner), dtype=np.int64, count=len(inner))
+    # each row must hold exactly 2 numbers per comma-separated item, or values would shift between rows
+    # ('{,3 4}' next to '{1 2 5 6}'): any other row goes to the careful path, which reports it
+    tokens = np.fromiter((len(t.replace(",", " ").split()) for t in inner), dtype=np.int64, count=len(inner))
+    if np.any(tokens != 2 * counts):
+        return None
     joined = " ".join(inner).replace(",", " ")
+    if not only_number_chars(joined):
+        return None
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         try:
@@ -245,8 +236,9 @@ def _sparse_fast(rows: list[tuple[int, str]], attrs: list[_Attribute], n_attrs: 
     if nums.size != 2 * counts.sum():
         return None
     cols_f, vals = nums[0::2], nums[1::2]
-    cols = cols_f.astype(np.int64)
-    if np.any(cols != cols_f) or (cols.size and (cols.min() < 0 or cols.max() >= n_attrs)) or not np.all(np.isfinite(vals)):
+    with np.errstate(invalid="ignore"):  # inf or 1e300 as an index: not equal to its cast, rejected below
+        cols = cols_f.astype(np.int64)
+    if np.any(cols != cols_f) or (cols.size and (cols.min() < 0 or cols.max() >= n_attrs)) or not np.all(float32_finite(vals)):
         return None
     # numbers are right as they are for numeric attributes and for nominal {0,1}; others need the lookup
     plain = np.array([a.kind == "numeric" or (a.kind == "nominal" and a.values == ["0", "1"]) for a in attrs])
@@ -271,13 +263,16 @@ def _dense_fast(rows: list[tuple[int, str]], attrs: list[_Attribute], n_attrs: i
     texts = [s for _, s in rows]
     if any(("'" in t or '"' in t or "?" in t or t.count(",") != n_attrs - 1) for t in texts):
         return None
+    joined = " ".join(texts).replace(",", " ")
+    if not only_number_chars(joined):
+        return None
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         try:
-            nums = np.fromstring(" ".join(texts).replace(",", " "), dtype=np.float64, sep=" ")  # noqa: NPY201
+            nums = np.fromstring(joined, dtype=np.float64, sep=" ")  # noqa: NPY201
         except (ValueError, DeprecationWarning):
             return None
-    if nums.size != len(rows) * n_attrs or not np.all(np.isfinite(nums)):
+    if nums.size != len(rows) * n_attrs or not np.all(float32_finite(nums)):
         return None
     M = nums.reshape(len(rows), n_attrs)
     binary = np.array([a.kind == "nominal" for a in attrs])
@@ -306,9 +301,9 @@ def _parse_rows_careful(rows, attrs, conv: _Converter, path: str):
                 raise DataFormatError(path, "'{index value, ...}'", line=line_no, field="row", found=str(exc)) from None
             for item in items:
                 parts = item.split(None, 1)
-                if len(parts) != 2 or not parts[0].isdigit():
+                if len(parts) != 2 or not _INDEX.match(parts[0]):
                     raise DataFormatError(path, "'index value' pairs in a sparse row", line=line_no, field="row", found=item)
-                col = int(parts[0])
+                col = id_value(parts[0])
                 if col >= n_attrs:
                     raise DataFormatError(path, f"an attribute index < {n_attrs}", line=line_no, field="sparse index", found=parts[0])
                 if col in seen:
@@ -351,21 +346,25 @@ def read_arff(
     path : path-like
         The ARFF file (gzip detected from content, e.g. ``Imdb.arff.gz``).
     label_xml : path-like, optional
-        Mulan's XML label list. Without it: MEKA's ``-C n`` in the relation name, else the Mulan label file
-        beside the ARFF file (:func:`sibling_label_xml`, e.g. ``emotions.xml`` for ``emotions-train.arff``).
+        Mulan's XML label list. Without it: the Mulan label file beside the ARFF file (:func:`sibling_label_xml`,
+        e.g. ``medical.xml`` for ``medical-train.arff``), which wins over a ``-C n`` in the relation name;
+        else MEKA's ``-C n`` if unambiguous; else :class:`DataFormatError` (see :mod:`sparsexc.io._arff_labels`).
     drop_attributes : sequence of str
-        Attribute names to leave out (e.g. genbase's ``protein`` identifier). Must exist; labels cannot be dropped.
+        Attribute names to leave out besides those dropped by rule (``string`` attributes and nominal row
+        identifiers, see the module docstring). Must exist; labels cannot be dropped.
     missing : {"error", "zero"}
-        What a ``?`` value does: raise :class:`DataFormatError`, or read as 0.
+        What a ``?`` value does: raise :class:`DataFormatError`, or read as 0 (no indicator for a nominal).
     label_xml_option : str
         How the caller names ``label_xml`` in the error for an ARFF file without labels (the CLI: ``--label-xml``).
 
     Returns
     -------
     MultiLabelData
-        ``X`` CSR float32 (features in attribute order), ``Y`` CSR 0/1 float32 (labels in attribute order),
-        ``feature_names``, ``label_names``, ``meta={"relation": ..., "format": "mulan" | "meka", "label_xml": ...}``
-        (``label_xml``: the XML file used, Mulan only).
+        ``X`` CSR float32 (features in attribute order; a nominal attribute that is not yes/no gives one
+        ``name=value`` column per declared value but the first), ``Y`` CSR 0/1 float32 (labels in attribute
+        order), ``feature_names``, ``label_names``, ``meta={"relation", "format": "mulan" | "meka", "source",
+        "label_xml" (the XML used, Mulan only), "feature_attributes" (the attributes behind the features),
+        "dropped_attributes" ({name: reason})}``.
     """
     path = os.fspath(path)
     if missing not in ("error", "zero"):
@@ -377,7 +376,7 @@ def read_arff(
         line_no = raw.count(b"\n", 0, exc.start) + 1
         raise DataFormatError(path, "UTF-8 text", line=line_no, found=repr(raw[exc.start : exc.start + 10])) from None
     lines = text.split("\n")
-    relation, attrs, data_start = _parse_header(lines, path)
+    relation, relation_line, attrs, data_start = _parse_header(lines, path)
     if not attrs:
         raise DataFormatError(path, "at least one @attribute", field="header", found="none")
     names = [a.name for a in attrs]
@@ -387,39 +386,27 @@ def read_arff(
             raise DataFormatError(path, "unique attribute names", line=a.line, field="attribute", found=a.name)
         index_of[a.name] = i
 
-    if label_xml is None and _meka_count(relation) == 0:
-        label_xml = sibling_label_xml(path)  # a Mulan file without MEKA's -C: its labels are in the XML beside it
-    if label_xml is not None:
-        label_xml = os.fspath(label_xml)
-        label_cols = []
-        for name in _xml_labels(label_xml):
-            col = index_of.get(name, index_of.get(_unescape(name)))
-            if col is None:
-                raise DataFormatError(label_xml, f"label names that are attributes of {os.path.basename(path)}",
-                                      field="label", found=name)
-            label_cols.append(col)
-        if len(set(label_cols)) != len(label_cols):
-            raise DataFormatError(label_xml, "each label listed once", field="label", found="a repeated label")
-        label_cols.sort()  # attribute order, as Mulan
-        fmt = "mulan"
-    else:
-        label_cols = _meka_label_columns(relation, len(attrs), path, label_xml_option)
-        fmt = "meka"
-    dropped = []
+    label_cols, fmt, label_xml = decide_label_columns(
+        path, relation, relation_line, names, lambda n: index_of.get(n, index_of.get(_unescape(n))), label_xml,
+        label_xml_option,
+    )
+    for c in label_cols:
+        check_label_attribute(attrs[c], path)
+    dropped: dict[int, str] = {}
     for name in drop_attributes:
         if name not in index_of:
             raise ValueError(f"drop_attributes: {name!r} is not an attribute of {path}")
         if index_of[name] in label_cols:
             raise ValueError(f"drop_attributes: {name!r} is a label of {path}")
-        dropped.append(index_of[name])
+        dropped[index_of[name]] = "drop_attributes"
     is_label = np.zeros(len(attrs), dtype=bool)
     is_label[label_cols] = True
-    keep = np.ones(len(attrs), dtype=bool)
-    keep[dropped] = False
-    feature_cols = np.flatnonzero(keep & ~is_label)
-    for c in np.flatnonzero(keep):
-        a = attrs[c]
-        if a.kind not in ("numeric", "nominal"):
+    for c, a in enumerate(attrs):
+        if is_label[c] or c in dropped:
+            continue
+        if a.kind == "string":
+            dropped[c] = "string attribute"
+        elif a.kind not in ("numeric", "nominal"):
             raise DataFormatError(path, "numeric or nominal attributes (drop this one with drop_attributes=)",
                                   line=a.line, field=f"attribute {a.name!r}", found=a.kind)
 
@@ -436,37 +423,24 @@ def read_arff(
         for c in dropped:
             conv.maps[c] = _ANY
         got = _parse_rows_careful(rows, attrs, conv, path)
-    r_idx, c_idx, vals = got
+    r_idx, c_idx, codes = got
     n = len(rows)
-    col_pos = np.full(n_attrs, -1, dtype=np.int64)
-    col_pos[feature_cols] = np.arange(feature_cols.size)
-    lab_pos = np.full(n_attrs, -1, dtype=np.int64)
-    lab_pos[label_cols] = np.arange(len(label_cols))
-
-    in_x = col_pos[c_idx] >= 0
-    X = sp.csr_matrix(
-        (vals[in_x].astype(np.float32), (r_idx[in_x], col_pos[c_idx[in_x]])), shape=(n, feature_cols.size)
-    )
-    in_y = lab_pos[c_idx] >= 0
-    y_vals = vals[in_y]
-    bad = np.flatnonzero((y_vals != 0) & (y_vals != 1))
-    if bad.size:
-        r = int(r_idx[in_y][bad[0]])
-        col = int(c_idx[in_y][bad[0]])
-        raise DataFormatError(path, "0 or 1 for a label attribute", line=rows[r][0], field=f"label {attrs[col].name!r}",
-                              found=repr(float(y_vals[bad[0]])))
-    on = y_vals == 1
-    Y = sp.csr_matrix(
-        (np.ones(int(on.sum()), np.float32), (r_idx[in_y][on], lab_pos[c_idx[in_y][on]])), shape=(n, len(label_cols))
-    )
-    for M in (X, Y):
-        M.sum_duplicates()
-        M.eliminate_zeros()
-        M.sort_indices()
-    return MultiLabelData(
-        X, Y, [names[c] for c in feature_cols], [names[c] for c in label_cols],
-        {"relation": relation, "format": fmt, "source": path, **({"label_xml": label_xml} if label_xml else {})},
-    )
+    candidates = [c for c in range(n_attrs) if not is_label[c] and c not in dropped]
+    for c in identifier_columns(attrs, candidates, r_idx, c_idx, codes, n):
+        dropped[c] = "identifier: a different value on every row"
+    feature_cols = [c for c in candidates if c not in dropped]
+    sparse_rows = np.array([r for r, (_, s) in enumerate(rows) if s.startswith("{")], dtype=np.int64)
+    r_idx, c_idx, codes = fill_sparse_defaults(attrs, [*feature_cols, *label_cols], sparse_rows, r_idx, c_idx, codes)
+    X, Y, feature_names = encode(attrs, feature_cols, label_cols, r_idx, c_idx, codes, [ln for ln, _ in rows], path)
+    if len(set(feature_names)) != len(feature_names):
+        dup = next(f for k, f in enumerate(feature_names) if f in feature_names[:k])
+        raise DataFormatError(path, "feature names that stay distinct once a nominal attribute becomes 'name=value' "
+                              "columns", line=attrs[index_of[dup]].line if dup in index_of else None,
+                              field="attribute", found=dup)
+    meta = {"relation": relation, "format": fmt, "source": path, **({"label_xml": label_xml} if label_xml else {}),
+            "feature_attributes": [names[c] for c in feature_cols],
+            "dropped_attributes": {names[c]: why for c, why in sorted(dropped.items())}}
+    return MultiLabelData(X, Y, feature_names, [names[c] for c in label_cols], meta)
 
 
 class _AnyValue(dict):

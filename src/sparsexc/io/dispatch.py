@@ -112,11 +112,11 @@ def read_any(
     """Read a multi-label file in any supported format.
 
     Dispatch: ``.mat`` (or content starting with ``MATLAB``) -> :func:`read_mat`; ``.arff``/``.arff.gz`` or a
-    first non-comment line starting with ``@relation`` -> :func:`read_arff` (with ``label_xml`` for Mulan,
-    else the ``<stem>.xml`` beside the file when there is one); a first line holding ``:`` or ``,`` (or a
-    ``#`` comment) -> :func:`read_svmlight` (headerless svmlight/LibSVM multi-label); otherwise the XC text
-    format -> :func:`read_xc`. A ``.mat`` with train and test parts is returned as one data set, train rows
-    first, then test rows (``meta["parts"]`` gives each part's row range).
+    first non-comment line starting with ``@relation`` -> :func:`read_arff` (labels: ``label_xml``, else the
+    ``<stem>.xml`` beside the file, else an unambiguous MEKA ``-C n``, else an error); a first line holding
+    ``:`` or ``,`` (or a ``#`` comment) -> :func:`read_svmlight` (headerless svmlight/LibSVM multi-label);
+    otherwise the XC text format -> :func:`read_xc`. A ``.mat`` with train and test parts is returned as one
+    data set, train rows first, then test rows (``meta["parts"]`` gives each part's row range).
 
     Parameters
     ----------

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from collections.abc import Sequence
 from itertools import chain
 
@@ -24,6 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._files import read_bytes
+from ._numbers import MAX_WIDTH, float32_finite
 from .data import MultiLabelData
 from .errors import DataFormatError
 
@@ -33,12 +35,37 @@ FORMAT_HINT = "a headerless svmlight/LibSVM multi-label file ('l1,l2 f:v f:v ...
 # The failing line of a malformed file is found by bisection over line prefixes (log2(lines) parses); above
 # this size that is too slow for an error path and the message says the line is unknown.
 _BISECT_MAX_BYTES = 64 << 20
+# Bytes a row may hold outside a '#' comment (besides "qid:"): scikit-learn converts tokens with Python's
+# int()/float(), which also take '_' ("1_0" is 10), "nan", "inf", "infinity" and non-ASCII digits.
+_ODD_BYTE = re.compile(rb"[^0-9.eE+\-:, \t\r\n]")
+_ROW_START = re.compile(rb"^[ \t\r]*[^#\s]", re.MULTILINE)  # a line that holds a row
 
 
 def _load(raw: list[bytes]) -> list:
     from sklearn.datasets import load_svmlight_files
 
-    return load_svmlight_files([io.BytesIO(r) for r in raw], dtype=np.float64, multilabel=True, zero_based=True)
+    try:
+        return load_svmlight_files([io.BytesIO(r) for r in raw], dtype=np.float64, multilabel=True, zero_based=True)
+    except OverflowError as exc:  # an id beyond its C integer type
+        raise ValueError(f"a number too large ({exc})") from None
+
+
+def _check_text(path: str, raw: bytes) -> None:
+    """Raise at the first line whose row part (before any '#') holds a byte that no number or separator has,
+    or when the file holds no row at all."""
+    pos = 0
+    while (m := _ODD_BYTE.search(raw, pos)) is not None:
+        start = raw.rfind(b"\n", 0, m.start()) + 1
+        end = raw.find(b"\n", m.start())
+        end = len(raw) if end < 0 else end
+        line = raw[start:end]
+        if _ODD_BYTE.search(line.split(b"#", 1)[0].replace(b"qid:", b"")):
+            raise DataFormatError(path, "ids and finite decimal numbers only ('l1,l2 f:v ...'; no '_', nan or inf)",
+                                  line=raw.count(b"\n", 0, start) + 1, field="row",
+                                  found=line.decode("ascii", "backslashreplace"))
+        pos = end + 1
+    if _ROW_START.search(raw) is None:
+        raise DataFormatError(path, FORMAT_HINT + " with at least one row", found="no row (an empty file)")
 
 
 def _data_lines(raw: bytes) -> list[int]:
@@ -77,8 +104,9 @@ def _labels(path: str, raw: bytes, y: list, n_labels: int | None) -> tuple[np.nd
     """(label ids, labels per row, largest id + 1) of one file; ids must be integers >= 0, unique in a row."""
     counts = np.fromiter(map(len, y), dtype=np.int64, count=len(y))
     flat = np.fromiter(chain.from_iterable(y), dtype=np.float64, count=int(counts.sum()))
-    ids = flat.astype(np.int64)
-    bad = ~np.isfinite(flat) | (flat < 0) | (ids != flat)
+    with np.errstate(invalid="ignore"):
+        ids = flat.astype(np.int64)
+    bad = ~np.isfinite(flat) | (flat < 0) | (flat >= MAX_WIDTH) | (ids != flat)
     if n_labels is not None:
         bad |= ids >= n_labels
     rows = np.repeat(np.arange(len(y)), counts)
@@ -89,7 +117,8 @@ def _labels(path: str, raw: bytes, y: list, n_labels: int | None) -> tuple[np.nd
         first = int(np.flatnonzero(bad | dup)[0])
         line = _data_lines(raw)[int(rows[first])]
         expected = "each label at most once in a row" if dup[first] and not bad[first] else (
-            "a label id: an integer >= 0" + ("" if n_labels is None else f" and < n_labels={n_labels}"))
+            f"a label id: an integer >= 0 and < {MAX_WIDTH}"
+            + ("" if n_labels is None else f" and < n_labels={n_labels}"))
         raise DataFormatError(path, expected, line=line, field="label id", found=repr(float(flat[first])))
     ids = ids[order]
     return ids, counts, int(ids.max()) + 1 if ids.size else 0
@@ -124,9 +153,12 @@ def read_svmlight(
     Raises
     ------
     DataFormatError
-        A missing/unreadable file, a malformed line (scikit-learn's message, with the line found by bisection
-        when the file is at most 64 MB, else said to be unknown), a label that is not an integer >= 0 or is
-        repeated in a row, a non-finite value, an id beyond a given width.
+        A missing/unreadable file, a file without any row, a byte no number or separator has outside a ``#``
+        comment (``_``, ``nan``, ``inf``, a BOM: Python's ``int()``/``float()`` would take some), a malformed
+        line (scikit-learn's message, with the line found by bisection when the file is at most 64 MB, else
+        said to be unknown), a label that is not an integer in ``0..2**31 - 2`` or is repeated in a row, a value
+        not finite as float32 (``1e39`` too), a feature id that needs a width over 2**31 - 1, an id beyond a
+        given width.
     """
     if zero_based not in ("auto", True, False):
         raise ValueError(f"zero_based must be 'auto', True or False; got {zero_based!r}")
@@ -134,6 +166,8 @@ def read_svmlight(
         paths = [paths]
     paths = [os.fspath(p) for p in paths]
     raws = [read_bytes(p) for p in paths]
+    for path, raw in zip(paths, raws):
+        _check_text(path, raw)
     try:
         loaded = _load(raws)
     except ValueError:
@@ -150,10 +184,16 @@ def read_svmlight(
     for path, raw, X in zip(paths, raws, Xs):
         if shift and X.nnz and X.indices.min() == 0:
             raise DataFormatError(path, "feature ids >= 1 (zero_based=False)", field="feature id", found="0")
-        if X.nnz and not np.isfinite(X.data).all():
-            row = int(np.searchsorted(X.indptr, np.flatnonzero(~np.isfinite(X.data))[0], side="right") - 1)
-            raise DataFormatError(path, "a finite feature value", line=_data_lines(raw)[row], field="feature value",
-                                  found="nan or inf")
+        finite = float32_finite(X.data)
+        if not finite.all():
+            first = int(np.flatnonzero(~finite)[0])
+            row = int(np.searchsorted(X.indptr, first, side="right") - 1)
+            raise DataFormatError(path, "a feature value that is finite as float32 (|v| <= 3.4e38)",
+                                  line=_data_lines(raw)[row], field="feature value", found=repr(float(X.data[first])))
+        if X.nnz and int(X.indices.max()) - shift >= MAX_WIDTH:
+            row = int(np.searchsorted(X.indptr, int(np.argmax(X.indices)), side="right") - 1)
+            raise DataFormatError(path, f"a feature id < {MAX_WIDTH + shift} (2**31 - 1)", line=_data_lines(raw)[row],
+                                  field="feature id", found=str(int(X.indices.max())))
     d = _width("n_features", n_features, max((int(X.indices.max()) + 1 - shift if X.nnz else 0) for X in Xs), paths)
     labels = [_labels(path, raw, y, n_labels) for path, raw, y in zip(paths, raws, ys)]
     n_lab = _width("n_labels", n_labels, max(top for _, _, top in labels), paths)

@@ -86,9 +86,10 @@ def read_xc(
     Raises
     ------
     DataFormatError
-        Missing/unreadable file, truncated gzip, bad header, a row count different from the header's, an id
-        outside ``0..n-1``, a malformed token, a non-finite value, a feature or label repeated in a row. The
-        message names the file, the 1-based line and the field. Whitespace-only lines after the declared
+        Missing/unreadable file, truncated gzip, an empty file, bad header (a count over 2**31 - 1 too), a row
+        count different from the header's, an id outside ``0..n-1`` (of any length), a malformed token (``_``,
+        ``nan``, ``inf`` included), a value not finite as float32 (``1e39`` too), a feature or label repeated in
+        a row. The message names the file, the 1-based line and the field. A header ``0 d L`` reads as 0 rows. Whitespace-only lines after the declared
         ``n_rows`` rows are ignored (they hold no data); any other extra line is an error.
     """
     path = os.fspath(path)

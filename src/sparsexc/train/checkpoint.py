@@ -1,15 +1,18 @@
-"""Atomic files and training checkpoints (tensors via ``torch.save``, loaded with ``weights_only=True``)."""
+"""Training checkpoints (tensors via ``torch.save``, loaded with ``weights_only=True``), written with
+:func:`sparsexc._atomic.atomic_write` (temp file, fsync, rename; the user's umask; a killed write's temporary is
+removed by the next write of that file)."""
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import torch
+
+from sparsexc._atomic import atomic_write  # re-exported: files get the umask, stale temporaries are removed
 
 __all__ = [
     "atomic_write", "save_checkpoint", "load_checkpoint", "CHECKPOINT_FILE", "STATE_FILE", "SHARD_DIR",
@@ -19,23 +22,6 @@ __all__ = [
 CHECKPOINT_FILE = "checkpoint.pt"
 STATE_FILE = "checkpoint.json"  # human-readable mirror of the state stored inside checkpoint.pt
 CHECKPOINT_FORMAT = 1
-
-
-def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None]) -> None:
-    """Write a file so readers see either the old or the new content: temp file beside it, fsync, os.replace."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def save_checkpoint(directory: str | os.PathLike[str], tensors: dict[str, Any], state: dict[str, Any]) -> None:

@@ -39,7 +39,25 @@ from sparsexc.train.data_parallel import (
 )
 from sparsexc.train.optim import build_optimizer, build_scheduler
 
-__all__ = ["Trainer", "resolve_device", "epoch_order"]
+__all__ = ["NonFiniteLossError", "Trainer", "resolve_device", "epoch_order"]
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss became NaN or infinite: training stopped at that step (see :meth:`Trainer.fit`).
+
+    Attributes ``epoch`` and ``step`` (1-based, the step within the epoch) and ``loss`` say where and what.
+    """
+
+    def __init__(self, message: str, epoch: int, step: int, loss: float) -> None:
+        super().__init__(message)
+        self.epoch, self.step, self.loss = epoch, step, loss
+
+    def __reduce__(self) -> tuple[Any, ...]:  # picklable (worker processes send their errors back)
+        return type(self), (str(self), self.epoch, self.step, self.loss)
+
+
+# a feature value above this makes the error of a non-finite loss suggest scaling the features first
+_LARGE_FEATURE = 1e6
 
 
 def resolve_device(device: str) -> torch.device:
@@ -134,6 +152,13 @@ class Trainer:
 
         With ``params.progress`` one JSON line per epoch (epoch, train loss, validation metric) goes to
         stderr, beside the progress bar; stdout stays free for the caller's output.
+
+        Raises
+        ------
+        NonFiniteLossError
+            At the first step whose loss is NaN or infinite (with several ranks: the all-reduced loss, which every
+            rank sees, so all stop at the same step). The message names the epoch and step and what to try; the
+            checkpoint on disk, if any, is the last one written before that step.
         """
         p = self.params
         model = self.model
@@ -220,7 +245,12 @@ class Trainer:
                 # data parallel: each rank its own draws (negatives, dropout), a function of (seed, step, rank)
                 with rank_randomness(p.seed, st["global_step"], device, replicated=self._model_parallel):
                     loss = self._step(X[mine], Y[mine], optimizer, scheduler, device, weight)
-                st["loss_sum"] += all_reduce_sum(loss / world, device)  # sum_r (b_r / B) L_r
+                batch_loss = all_reduce_sum(loss / world, device)  # sum_r (b_r / B) L_r: the same on every rank
+                if not math.isfinite(batch_loss):  # so every rank stops here together
+                    bar.close()
+                    self._loss_module = None
+                    raise self._non_finite(batch_loss, epoch, step, steps_per_epoch, X, optimizer)
+                st["loss_sum"] += batch_loss
                 st["step_in_epoch"] = step + 1
                 st["global_step"] += 1
                 bar.update(len(rows))
@@ -290,6 +320,18 @@ class Trainer:
                     f"resume: the checkpoint in {self.checkpoint_dir} has trained {done} epoch(s)"
                     f"{' and part of the next' if st['step_in_epoch'] else ''}, more than epochs={epochs}; "
                     "nothing is trained, the model is the checkpoint's", stacklevel=3)
+
+    @staticmethod
+    def _non_finite(loss: float, epoch: int, step: int, steps_per_epoch: int, X: sp.csr_matrix,
+                    optimizer: torch.optim.Optimizer) -> NonFiniteLossError:
+        largest = float(np.abs(X.data).max()) if X.nnz else 0.0
+        scale = (f"X's largest absolute feature value is {largest:.3g}: scale or normalise the features (divide "
+                 "each column by its largest value, or L2-normalise the rows), or"
+                 if largest > _LARGE_FEATURE else "check X for extreme feature values, or")
+        return NonFiniteLossError(
+            f"the training loss is {loss} at epoch {epoch + 1}, step {step + 1} of {steps_per_epoch}; training "
+            f"stopped there. {scale} try a lower lr (now {optimizer.param_groups[0]['lr']:.3g}) or gradient "
+            "clipping (grad_clip)", epoch + 1, step + 1, loss)
 
     # ------------------------------------------------------------------------------------------------------
     def _step(self, X_rows: sp.csr_matrix, Y_rows: sp.csr_matrix, optimizer: torch.optim.Optimizer,
