@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 from _references import sparsemax_reference
+from _shared_data import require_dataset
 import pytest
 import torch
 
@@ -29,6 +30,7 @@ sa = _load_module()
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
+    require_dataset("debtags")  # the benchmark reads the Debian package index of ../shared/datasets/raw
     out = tmp_path_factory.mktemp("attention")
     report = sa.main(["--quick", "--out-dir", str(out), "--examples", "2"])
     return out, report

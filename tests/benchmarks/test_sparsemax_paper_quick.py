@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 from _references import sparsemax_reference
+from _shared_data import requires_dataset
 import pytest
 import torch
 
@@ -81,6 +82,7 @@ def test_fit_reaches_a_stationary_point(bench):
         np.testing.assert_allclose(p.mean(axis=0), problem.Q.mean(axis=0), atol=1e-4)
 
 
+@requires_dataset("emotions")  # the quick multi-label part trains on emotions
 def test_quick_run_outputs(bench, tmp_path):
     torch_threads = torch.get_num_threads()
     try:
