@@ -89,6 +89,31 @@ def test_save_and_load_round_trip_bit_exact(tmp_path):
         SparseVAE.load(tmp_path / "GaussianVAE")
 
 
+def test_a_crafted_config_is_refused_before_anything_is_built(tmp_path):
+    import json
+    import resource
+
+    from sparsexc.estimator import ModelFormatError
+
+    SparseVAE(5, 2, random_state=1, **TINY).fit(_toy(50, 6)).save(tmp_path / "m")
+    config_path = tmp_path / "m" / "config.json"
+    good = json.loads(config_path.read_text())
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for field, value, message in (
+        ("n_features", 40_000_000, r"tensors do not match config.json"),  # would be a 4e7 x hidden layer
+        ("n_features", 10**12, r"n_features: expected an integer in 1..2\^31-1"),
+        ("n_features", "6", r"n_features: expected an integer"),
+        ("params", {"latent_dim": 10**9}, r"tensors do not match config.json"),
+        ("params", {"no_such": 1}, r"params:"),
+        ("history", "x", r"history: expected a list"),
+    ):
+        config_path.write_text(json.dumps({**good, field: value}))
+        with pytest.raises(ModelFormatError, match=message):
+            SparseVAE.load(tmp_path / "m")
+    # ru_maxrss is in KiB on Linux: nothing near the 4e7-row layer's size was allocated
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 500_000
+
+
 def test_bad_settings_and_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match="max_active=5 must lie in 1..latent_dim=3"):
         SparseVAE(3, 5)

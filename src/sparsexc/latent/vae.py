@@ -192,17 +192,41 @@ class _VAEBase:
         """Load a folder written by :meth:`save`."""
         from sparsexc.estimator.serialization import read_model_dir
 
-        state, config = read_model_dir(path)
+        from sparsexc.estimator._safetensors import ModelFormatError
+
+        state, config = read_model_dir(path)  # checksum, header, finiteness: see docs/model-files.md
+        where = os.path.join(os.fspath(path), "config.json")
         if config.get("estimator") != cls.__name__:
-            raise ValueError(f"{path}: holds a {config.get('estimator')!r}, not a {cls.__name__}")
+            raise ModelFormatError(f"{where}: estimator: holds a {config.get('estimator')!r}, not a {cls.__name__}")
+        try:
+            p = VAEParams.from_dict(config.get("params"))
+        except ValueError as exc:
+            raise ModelFormatError(f"{where}: params: {exc}") from None
+        n_features, history = config.get("n_features"), config.get("history", [])
+        if isinstance(n_features, bool) or not isinstance(n_features, int) or not 1 <= n_features < 2**31:
+            raise ModelFormatError(f"{where}: n_features: expected an integer in 1..2^31-1, found {n_features!r}")
+        if not isinstance(history, list) or not all(isinstance(h, dict) for h in history):
+            raise ModelFormatError(f"{where}: history: expected a list of objects (one per epoch)")
+        # the config's sizes are compared with the tensors on a meta skeleton first: nothing is allocated for
+        # sizes that the file does not hold
+        try:
+            with torch.device("meta"):
+                skeleton = VAENetwork(n_features, p.latent_dim, p.max_active, p.hidden_size, p.likelihood)
+        except (ValueError, RuntimeError) as exc:
+            raise ModelFormatError(f"{where}: params: {exc}") from None
+        want = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+        have = {k: tuple(v.shape) for k, v in state.items()}
+        if want != have:
+            diff = sorted(k for k in want.keys() | have.keys() if want.get(k) != have.get(k))
+            raise ModelFormatError(f"{os.path.join(os.fspath(path), 'model.safetensors')}: tensors do not match "
+                                   f"config.json: {diff[0]} expected {want.get(diff[0])}, found {have.get(diff[0])}")
         est = cls.__new__(cls)
-        est.params = VAEParams.from_dict(config["params"])
-        p = est.params
-        est.network_ = VAENetwork(int(config["n_features"]), p.latent_dim, p.max_active, p.hidden_size, p.likelihood)
+        est.params = p
+        est.network_ = VAENetwork(n_features, p.latent_dim, p.max_active, p.hidden_size, p.likelihood)
         est.network_.load_state_dict(state, strict=True)
         est.network_.eval()
-        est.n_features_in_ = int(config["n_features"])
-        est.history_ = config.get("history", [])
+        est.n_features_in_ = n_features
+        est.history_ = history
         return est
 
 
