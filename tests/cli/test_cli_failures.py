@@ -347,3 +347,16 @@ def test_the_launching_process_refuses_before_torchrun_starts(tmp_path):
         holder.wait(timeout=60)
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
     assert f"is in use by another sparsexc run (pid {holder.pid})" in result.stderr
+
+
+def test_a_failure_in_the_torchrun_workers_ends_in_one_line(tmp_path):
+    # the workers say why (rank 0's line); neither torchrun's report nor the launching process adds to it
+    data = _xc(tmp_path / "huge.txt", 60, _rows(32, 60, labels=lambda i: [i % 5], huge=50))
+    result = subprocess.run(
+        [sys.executable, "-m", "sparsexc.cli", "train", "--train", str(data), "--test", str(data), "--nproc-per-node",
+         "2", "--out", str(tmp_path / "o"), *FAST, "--head", "negative-sampling", "--validation-fraction", "0",
+         "--batch-size", "16"],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("sparsexc: error: the training loss is inf at epoch 1, step 1 of 2")

@@ -19,7 +19,7 @@ from typing import Any
 import click
 
 from sparsexc import __version__
-from sparsexc.cli._errors import INTERRUPTED, RUN_FAILURE, USER_ERROR, describe_failure
+from sparsexc.cli._errors import INTERRUPTED, REPORTED_ENV, AlreadySaid, RUN_FAILURE, USER_ERROR, describe_failure
 
 __all__ = ["cli", "main"]
 
@@ -57,9 +57,19 @@ def _error(message: str, every_rank: bool = False) -> None:
     naming their rank."""
     rank = os.environ.get("RANK", "0") if "WORLD_SIZE" in os.environ else "0"
     if rank == "0":
-        click.echo(f"sparsexc: error: {message}", err=True)
+        line = f"sparsexc: error: {message}"
     elif every_rank:
-        click.echo(f"sparsexc: error (rank {rank}): {message}", err=True)
+        line = f"sparsexc: error (rank {rank}): {message}"
+    else:
+        return
+    click.echo(line, err=True)
+    reported = os.environ.get(REPORTED_ENV)
+    if reported:  # a worker of `train --nproc-per-node`: tell the launching process that it was said
+        try:
+            with open(reported, "a", encoding="utf-8") as fh:
+                fh.write(line + "\n")
+        except OSError:
+            pass  # then the launching process says its own line as well
 
 
 def _warning(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None,
@@ -104,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
             return INTERRUPTED
         except click.exceptions.Exit as exc:
             return int(exc.exit_code)
+        except AlreadySaid as exc:
+            return exc.exit_code
         except click.ClickException as exc:  # UserError (every rank refused alike), RunFailure (maybe one rank's)
             _error(exc.format_message(), every_rank=exc.exit_code == RUN_FAILURE)
             return exc.exit_code

@@ -27,6 +27,9 @@ __all__ = [
 USER_ERROR = 2
 RUN_FAILURE = 1
 INTERRUPTED = 130
+# set by `train --nproc-per-node` for its workers: a file where the error lines they print are also written,
+# so that the launching process adds no second line for a failure a worker has already said
+REPORTED_ENV = "SPARSEXC_ERRORS_REPORTED"
 
 # errno values of a full disk: no space left, quota exceeded
 _DISK_FULL = {errno.ENOSPC: "no space left on the device (disk full)", errno.EDQUOT: "disk quota exceeded"}
@@ -44,6 +47,13 @@ class UserError(click.ClickException):
 
 class RunFailure(click.ClickException):
     """The run failed (out of memory, disk full, the worker processes): exit code 1, said by every rank."""
+
+    exit_code = RUN_FAILURE
+
+
+class AlreadySaid(Exception):
+    """A failure of the run whose one error line a worker process has printed already: exit code 1, nothing more
+    is printed."""
 
     exit_code = RUN_FAILURE
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -112,7 +113,7 @@ def _relaunch(nproc: int, recorded: dict, source: dict, options: dict, out: Path
     # the data again (a registered data set from the parsed cache). This process holds the run folder's
     # lock while the workers run; they are told so (HELD_ENV) and claim nothing.
     from sparsexc.cli._data import load_source
-    from sparsexc.cli._errors import RunFailure, doing
+    from sparsexc.cli._errors import REPORTED_ENV, AlreadySaid, RunFailure, doing
     from sparsexc.cli._files import write_json
     from sparsexc.cli._runlock import HELD_ENV, LAUNCH_CONFIG, claim_run_dir
     from sparsexc.cli._training import _as_config, checked_estimator, training_data_errors
@@ -131,10 +132,17 @@ def _relaunch(nproc: int, recorded: dict, source: dict, options: dict, out: Path
         with doing(f"writing {config}"):
             write_json(config, _as_config(recorded))
         args = ["sparsexc.cli", "train", "--config", str(config)] + (["--quiet"] if quiet else [])
-        os.environ[HELD_ENV] = str(out)
+        fd, reported = tempfile.mkstemp(prefix="sparsexc-errors-", suffix=".txt")
+        os.close(fd)
+        os.environ[HELD_ENV], os.environ[REPORTED_ENV] = str(out), reported
         try:
             code = relaunch_with_torchrun(nproc, args)
+            said = os.path.getsize(reported) > 0
         finally:
             os.environ.pop(HELD_ENV, None)
+            os.environ.pop(REPORTED_ENV, None)
+            os.unlink(reported)
+    if code != 0 and said:
+        raise AlreadySaid  # a worker has said why, in one line: nothing to add
     if code != 0:
         raise RunFailure(f"the {nproc} training processes (torchrun) exited with code {code}")

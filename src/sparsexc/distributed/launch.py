@@ -196,10 +196,12 @@ def _signal_name(number: int) -> str:
 
 
 def relaunch_with_torchrun(nproc: int, module_args: Sequence[str]) -> int:
-    """Run ``python -m torch.distributed.run --standalone --nproc-per-node N -m <module_args...>``; return
-    its exit code. ``--standalone`` makes torchrun choose a free local rendezvous port itself."""
+    """Run torchrun (``torch.distributed.run --standalone --nproc-per-node N -m <module_args...>``, through
+    :mod:`sparsexc.distributed._torchrun`, which leaves out torchrun's multi-line failure report: the workers
+    say their own errors); return its exit code. ``--standalone`` makes torchrun choose a free local
+    rendezvous port itself."""
     if nproc < 1:
         raise ValueError(f"nproc_per_node={nproc} must be at least 1")
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
+    command = [sys.executable, "-m", "sparsexc.distributed._torchrun", "--standalone", f"--nproc-per-node={nproc}",
                "-m", *module_args]
     return subprocess.call(command)
