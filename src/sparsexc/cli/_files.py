@@ -6,10 +6,11 @@ import contextlib
 import json
 import os
 import tempfile
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, TextIO
 
+from sparsexc._atomic import file_mode
 from sparsexc._environment import environment_info
 
 __all__ = ["atomic_open", "environment_info", "read_json", "write_json", "write_text"]
@@ -53,14 +54,10 @@ def atomic_open(path: str | Path) -> Iterator[TextIO]:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
             yield handle
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
+        os.chmod(tmp, file_mode())  # mkstemp makes 0600; give the file the usual permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

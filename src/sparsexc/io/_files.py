@@ -14,6 +14,8 @@ import zlib
 from collections.abc import Iterator
 from typing import IO
 
+from sparsexc._atomic import file_mode
+
 from .errors import DataFormatError
 
 __all__ = ["GZIP_MAGIC", "is_gzip", "read_blocks", "read_bytes", "atomic_writer"]
@@ -72,12 +74,6 @@ def read_bytes(path: str | os.PathLike[str]) -> bytes:
     return b"".join(read_blocks(path, 1 << 24))
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 @contextlib.contextmanager
 def atomic_writer(path: str | os.PathLike[str], *, compress: bool | None = None) -> Iterator[IO[bytes]]:
     """A binary file object whose content replaces ``path`` only if the block completes.
@@ -92,7 +88,7 @@ def atomic_writer(path: str | os.PathLike[str], *, compress: bool | None = None)
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".tmp-" + os.path.basename(path) + "-", dir=folder)
     try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions of a new file
+        os.chmod(tmp, file_mode())  # mkstemp makes 0600; give the file the usual permissions
         with os.fdopen(fd, "wb") as raw:
             if compress:
                 # mtime=0: the same data give byte-identical files.
