@@ -211,7 +211,11 @@ class TrainParams(Params):
     device : str
         ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
     progress : bool
-        Show a tqdm bar with the loss and examples/s.
+        Report on stderr: one line per epoch (loss, validation metric, seconds, a mark when best so far) and
+        how training ended (see :mod:`sparsexc.train.progress`).
+    progress_bar : bool
+        With ``progress``: also a tqdm bar (loss, examples/s) during each epoch, but only when stderr is a
+        terminal or a notebook (a bar's redraws would fill a log file).
     log_path : str or None
         JSON-lines file, one line of metrics per epoch.
     eval_batch_size : int
@@ -240,6 +244,7 @@ class TrainParams(Params):
     seed: int = 0
     device: str = "auto"
     progress: bool = False
+    progress_bar: bool = True
     log_path: Union[str, None] = None
     eval_batch_size: int = 1024
     precision: str = "float32"

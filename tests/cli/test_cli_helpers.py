@@ -110,7 +110,8 @@ def test_config_file_precedence(tmp_path, recorded):
     assert dict(options["head_param"]) == {"threshold": 0.25}
     assert options["batch_size"] is None  # neither: the estimator's default applies
     # the data folder the tests set SPARSEXC_DATA to (tests/conftest.py), recorded whether it exists or not
-    assert call["source"] == {"dataset": "bibtex", "split": None, "data_dir": str(SHARED_DATASETS.resolve())}
+    assert call["source"] == {"dataset": "bibtex", "split": None, "data_dir": str(SHARED_DATASETS.resolve()),
+                              "data_dir_from": "the SPARSEXC_DATA environment variable"}
     assert call["out"] == (tmp_path / "runs" / "a").resolve()  # relative to the config file's folder
 
 
@@ -165,7 +166,8 @@ def test_recorded_options_work_as_a_config_file(tmp_path, recorded):
     assert main(["train", "--config", str(config)]) == 0
     first, second = recorded
     data_dir = str(SHARED_DATASETS.resolve())
-    assert second["source"] == first["source"] == {"dataset": "bibtex", "split": 2, "data_dir": data_dir}
+    assert second["source"] == first["source"] == {"dataset": "bibtex", "split": 2, "data_dir": data_dir,
+                                                   "data_dir_from": "the SPARSEXC_DATA environment variable"}
     assert second["out"] == first["out"]
     assert {k: (dict(v) if k == "head_param" else v) for k, v in second["options"].items()} == {
         k: (dict(v) if k == "head_param" else v) for k, v in first["options"].items()

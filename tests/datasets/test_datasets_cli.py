@@ -19,15 +19,32 @@ from sparsexc.io import read_arff, read_xc
 def test_list_shows_every_name_with_its_status(capsys, tmp_path):
     assert main(["datasets", "list"]) == 0
     out = capsys.readouterr().out
-    lines = out.strip().split("\n")
+    table, legend = out.strip().split("\n\n")
+    lines = table.split("\n")
     assert lines[0].startswith("data directory:")
     by_name = {line.split()[0]: line.split()[1] for line in lines[1:]}
     assert list(by_name) == list_datasets()
-    assert set(by_name.values()) == {"found"}
+    large_xc = {"eurlex-4k", "wiki10-31k", "amazoncat-13k", "wiki-500k", "amazon-670k"}  # not in ../shared
+    assert {by_name[name] for name in by_name if name not in large_xc} == {"found"}
+    assert {by_name[name] for name in large_xc} == {"missing"}
     assert main(["datasets", "list", "--data-dir", str(tmp_path)]) == 0
-    lines = capsys.readouterr().out.strip().split("\n")[1:]
+    lines = capsys.readouterr().out.strip().split("\n\n")[0].split("\n")[1:]
     status = {line.split()[0]: line.split()[1] for line in lines}
     assert status["bibtex"] == "bundled" and status["scene"] == "missing"
+
+
+def test_list_names_each_sets_source_and_its_licence(capsys, tmp_path):
+    assert main(["datasets", "list", "--data-dir", str(tmp_path)]) == 0
+    table, legend = capsys.readouterr().out.strip().split("\n\n")
+    source = {line.split()[0]: line.split()[2] for line in table.split("\n")[1:]}
+    assert source["bibtex"] == source["eurlex-4k"] == "xc"
+    assert source["emotions"] == "mulan" and source["imdb"] == "meka" and source["slashdot"] == "mld"
+    assert source["wordnet-hypernyms"] == "wordnet"
+    licences = {line.split()[0]: line for line in legend.split("\n")[1:]}
+    assert set(licences) == set(source.values())
+    for key in ("xc", "mulan", "meka", "mld"):  # no data licence is stated by these sources: say so
+        assert "data licence: none stated" in licences[key] and "cite" in licences[key]
+    assert "tsoumakas/mulan" in licences["mulan"]
 
 
 def test_info_prints_an_aligned_train_test_table(capsys, loaded):

@@ -30,8 +30,8 @@ def test_nproc_per_node_two_matches_one_process(tmp_path):
                           env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("micro-F1") == 1  # rank 0 alone prints the metrics table
-    assert sorted(p.name for p in two.iterdir()) == ["launch_config.json", "metrics.json", "model", "run.json",
-                                                     "train_log.jsonl"]
+    assert sorted(p.name for p in two.iterdir()) == ["curves.png", "launch_config.json", "metrics.json", "model",
+                                                     "run.json", "train_log.jsonl"]  # curves: matplotlib (test extra)
     one = tmp_path / "one"
     assert main([*ARGS, "--out", str(one)]) == 0
     np.testing.assert_allclose(_losses(two), _losses(one), rtol=1e-4)

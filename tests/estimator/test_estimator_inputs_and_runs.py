@@ -48,7 +48,7 @@ def test_score_refuses_labels_the_model_does_not_have(fitted, data):
         fitted.score(X[250:], wide)
     lists = [[0] for _ in range(50)]
     lists[7] = [8]
-    with pytest.raises(ValueError, match=r"Y\[7\] holds label id 8, outside 0..7"):
+    with pytest.raises(ValueError, match=r"y\[7\] holds label id 8, outside 0..7"):
         fitted.score(X[250:], lists)
     assert fitted.score(X[250:], Y[250:, :5]) >= 0.0  # fewer columns: the last labels are never positive
 

@@ -185,10 +185,28 @@ def test_topk_recall_counts_the_overlap():
         le.topk_recall(np.zeros((2, 3)), np.zeros((2, 2)))
 
 
-def test_missing_hnswlib_names_the_extra(monkeypatch):
+def test_missing_hnswlib_is_refused_with_the_settings(monkeypatch):
+    # issue 17: ann='hnsw' without hnswlib failed at the first top-k, after training; now the params refuse it
+    from sparsexc._optional import MissingDependencyError
+    from sparsexc.estimator import XCClassifier
+
     monkeypatch.setitem(sys.modules, "hnswlib", None)  # import hnswlib -> ImportError
+    message = r"ann='hnsw' needs the package hnswlib, which is not installed; install it with pip install \"sparsexc\[ann\]\""
+    with pytest.raises(MissingDependencyError, match=message):
+        le.LabelEmbeddingHeadParams.from_dict({"ann": "hnsw"})
+    with pytest.raises(MissingDependencyError, match=message):
+        LabelEmbeddingHead(4, 6, {"embedding_dim": 3, "ann": "hnsw"})
+    clf = XCClassifier(head="label-embedding", head_params={"ann": "hnsw"})
+    with pytest.raises(MissingDependencyError, match=message):
+        clf.fit(None, None)  # the settings are checked before X and Y are looked at
+    le.LabelEmbeddingHeadParams.from_dict({"ann": "exact"})  # exact top-k needs nothing more
+
+
+def test_hnswlib_import_names_the_extra(hnswlib, monkeypatch):
+    # a model built while hnswlib was there, queried after it is gone: the same one-line message
     head = LabelEmbeddingHead(4, 6, {"embedding_dim": 3, "ann": "hnsw"})
-    with pytest.raises(ImportError, match=r"sparsexc\[ann\]"):
+    monkeypatch.setitem(sys.modules, "hnswlib", None)
+    with pytest.raises(ImportError, match=r"pip install \"sparsexc\[ann\]\""):
         head.topk(_hidden(2, dtype=torch.float32), 2)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -246,11 +247,16 @@ def test_kill_9_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path):
     assert [r["epoch"] for r in log] == [1, 2, 3]
 
 
-def test_progress_bar_shows_loss_and_examples_per_second(capsys):
+def test_progress_bar_shows_loss_and_examples_per_second(monkeypatch):
+    class Terminal(io.StringIO):  # stderr as a terminal: the bar is drawn there
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(sys, "stderr", Terminal())
     X, Y = _data()
     Trainer(_model(), TrainParams(epochs=1, progress=True, **BASE)).fit(X, Y)
-    err = capsys.readouterr().err
-    assert "loss=" in err and "ex/s" in err
+    err = sys.stderr.getvalue()
+    assert "loss=" in err and "ex/s" in err and "\r" in err
 
 
 def test_device_auto_picks_cuda_only_when_present(monkeypatch):

@@ -2,10 +2,12 @@
 
 Each sub-command lives in its own module of this package and is registered in ``_COMMANDS``; heavy imports
 (torch) happen inside the commands, so ``sparsexc datasets list`` starts fast. Every failure the user can
-cause (a wrong flag, an unknown data set or head, a bad file, a run folder in use) ends with one line on stderr
-and exit code 2, never a traceback; a failure of the run itself (out of memory, disk full, a non-finite
-training loss) with one line and exit code 1; an interrupted run with exit code 130
-(:mod:`sparsexc.cli._errors`). Python warnings become one ``sparsexc: warning: ...`` line each.
+cause (a wrong flag, an unknown data set or head, a bad file, a run folder in use, an optional package that a
+setting needs but that is not installed) ends with one line on stderr and exit code 2, never a traceback; a
+failure of the run itself (out of memory, disk full, a non-finite training loss) with one line and exit code 1;
+an interrupted run with exit code 130 (:mod:`sparsexc.cli._errors`). Python warnings become one
+``sparsexc: warning: ...`` line each. A group called without a command (``sparsexc``, ``sparsexc datasets``)
+prints its help and exits 0.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from typing import Any
 import click
 
 from sparsexc import __version__
+from sparsexc._caller import command_line
+from sparsexc._optional import MissingDependencyError
 from sparsexc.cli._errors import INTERRUPTED, REPORTED_ENV, AlreadySaid, RUN_FAILURE, USER_ERROR, describe_failure
 
 __all__ = ["cli", "main"]
@@ -30,14 +34,19 @@ _COMMANDS: tuple[tuple[str, str], ...] = (
     ("evaluate_cmd", "evaluate"),
     ("predict_cmd", "predict"),
     ("quickstart_cmd", "quickstart"),
+    ("report_cmd", "report"),
 )
 
 
 _EPILOG = (
     f"Exit codes: 0 success; {USER_ERROR} a usage or input error (flag, setting, data file, data set or head name, "
-    f"run folder in use or holding a run); {RUN_FAILURE} the run failed (out of memory, disk full, non-finite "
-    f"training loss); {INTERRUPTED} interrupted."
+    f"run folder in use or holding a run, an optional package a setting needs); {RUN_FAILURE} the run failed (out "
+    f"of memory, disk full, non-finite training loss); {INTERRUPTED} interrupted."
 )
+
+# click >= 8.2 raises this (a UsageError, exit 2) for a group called without a command; click 8.1 printed the
+# help and exited 0 by itself
+_NO_ARGS_IS_HELP: Any = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=_EPILOG)
@@ -89,6 +98,8 @@ def _failure(exc: Exception, argv: list[str] | None) -> tuple[int, str, bool] | 
     failure = describe_failure(exc, f"running '{command}'")
     if failure is not None:  # out of memory or disk full outside the steps that name themselves
         return RUN_FAILURE, failure, True
+    if isinstance(exc, MissingDependencyError):  # e.g. a saved ann='hnsw' model loaded without hnswlib
+        return USER_ERROR, str(exc), True
     if isinstance(exc, (ValueError, KeyError, OSError)):
         # DataFormatError is a ValueError; unknown names raise KeyError/ValueError with a clear message. It may
         # be one rank's own (a file missing on one node), so every rank says it.
@@ -101,10 +112,12 @@ def main(argv: list[str] | None = None) -> int:
     input error, 1 a failure of the run (out of memory, disk full, non-finite loss), 130 interrupted."""
     with warnings.catch_warnings():
         warnings.showwarning = _warning
-        # torch's notice from inside its sparse optimisers (adagrad): nothing a user can act on
-        warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled")
         try:
-            cli.main(args=argv, prog_name="sparsexc", standalone_mode=False)
+            with command_line():  # messages name flags and commands (--data-dir), not Python arguments
+                cli.main(args=argv, prog_name="sparsexc", standalone_mode=False)
+        except _NO_ARGS_IS_HELP as exc:  # bare `sparsexc`, `sparsexc datasets`: the help, on stdout, exit 0
+            click.echo(exc.ctx.get_help() if exc.ctx is not None else exc.format_message())
+            return 0
         except click.exceptions.UsageError as exc:
             hint = f" (try '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
             _error(f"{exc.format_message()}{hint}")

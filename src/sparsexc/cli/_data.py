@@ -1,9 +1,10 @@
 """Where a CLI run's data come from, recorded in ``run.json`` so that ``evaluate`` can find them again.
 
-A data source is a small JSON-able dict, one of ``{"dataset": NAME, "split": N|None, "data_dir": DIR}``
-(a registered data set, via :func:`sparsexc.datasets.load`; ``DIR`` is the data folder as resolved when the
-run started -- ``--data-dir``, else ``$SPARSEXC_DATA``, else the default -- so that ``evaluate`` finds the
-files again in a shell where the variable is not set), ``{"train": FILE, "test": FILE}`` (files in
+A data source is a small JSON-able dict, one of ``{"dataset": NAME, "split": N|None, "data_dir": DIR,
+"data_dir_from": WORDS}`` (a registered data set, via :func:`sparsexc.datasets.load`; ``DIR`` is the data
+folder as resolved when the run started -- ``--data-dir``, else ``$SPARSEXC_DATA``, else the default -- so
+that ``evaluate`` finds the files again in a shell where the variable is not set; ``WORDS`` say which of the
+three it was, for messages), ``{"train": FILE, "test": FILE}`` (files in
 any format :func:`sparsexc.io.read_all` reads, read together; absolute paths; plus ``"label_xml": FILE``
 for Mulan ARFF files given ``--label-xml``) or ``{"bundled": "bibtex"}`` (the copy shipped inside the
 package, via :func:`sparsexc.datasets.load_bundled`).
@@ -93,7 +94,8 @@ def data_source(
             raise click.UsageError(f"{LABEL_XML_FLAG} goes with --train/--test ARFF files, not --dataset")
         from sparsexc.datasets import resolve_data_dir
 
-        return {"dataset": dataset, "split": split, "data_dir": str(resolve_data_dir(data_dir)[0].resolve())}
+        root, origin = resolve_data_dir(data_dir)
+        return {"dataset": dataset, "split": split, "data_dir": str(root.resolve()), "data_dir_from": origin}
     if split is not None or data_dir is not None:
         raise click.UsageError("--split and --data-dir go with --dataset")
     if train is None or test is None:
@@ -104,9 +106,12 @@ def data_source(
     return source
 
 
-def load_source(source: dict[str, Any], *, need_train: bool = True) -> tuple[Any, Any]:
+def load_source(
+    source: dict[str, Any], *, need_train: bool = True, recorded_in: str | None = None
+) -> tuple[Any, Any]:
     """``(train, test)`` as ``MultiLabelData`` for a data-source dict; ``train`` is None if not needed.
 
+    ``recorded_in``: the run.json the source was read from, named as the data folder's origin in messages.
     Raises KeyError (unknown data set), OSError (missing file), ValueError (bad file) with clear messages, or
     :class:`WidthMismatch` when a test file's feature or label count differs from its training file's.
     """
@@ -117,9 +122,14 @@ def load_source(source: dict[str, Any], *, need_train: bool = True) -> tuple[Any
         return (train if need_train else None), test
     if "dataset" in source:
         from sparsexc.datasets import load
+        from sparsexc.datasets._paths import data_dir_from
 
         kwargs = {k: source[k] for k in ("split", "data_dir") if source.get(k) is not None}
-        train, test = load(source["dataset"], **kwargs)
+        origin = source.get("data_dir_from") if isinstance(source.get("data_dir_from"), str) else None
+        if recorded_in is not None:  # evaluate: the folder is the one the run was trained on
+            origin = f"{recorded_in}" + (f"; at training time from {origin}" if origin else "")
+        with data_dir_from(origin):  # the message names --data-dir / SPARSEXC_DATA / the default, not "data_dir="
+            train, test = load(source["dataset"], **kwargs)
         return (train if need_train else None), test
     from sparsexc.io import read_all
 
@@ -185,4 +195,9 @@ def read_file(
         raise
     check_widths(name, data.n_features, data.n_labels if labels else None, "the model", n_features,
                  n_labels if labels else None)  # fmt: skip
+    if zero_based == "auto" and data.meta.get("format") == "svmlight" and data.meta.get("zero_based") is False:
+        # a guess (no row uses feature 0), and the model's files do not say: a misread shifts every feature
+        click.echo(f"sparsexc: note: {name} has no header, so it is read as svmlight/LibSVM; no row uses feature "
+                   "0, so its feature ids are taken as 1-based (id 1 = the model's feature 0). For 0-based ids, "
+                   "give it an XC header line 'n_rows n_features n_labels'", err=True)
     return data

@@ -5,7 +5,8 @@ Exit codes (``sparsexc --help`` and docs/cli.md list them):
 * 0: success;
 * 2 (:data:`USER_ERROR`): a mistake of the user's: a flag, flag value, setting or config file; a data file that is
   missing, malformed or does not fit; an unknown data set or head; a run folder that holds a run already or is in
-  use by another run;
+  use by another run; an optional package that a setting needs but that is not installed
+  (:class:`sparsexc._optional.MissingDependencyError`);
 * 1 (:data:`RUN_FAILURE`): the run itself failed: out of memory, disk full, a non-finite training loss, the
   training processes of ``--nproc-per-node`` failed;
 * 130 (:data:`INTERRUPTED`): interrupted (Ctrl-C).

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TextIO
 
 from sparsexc.cli._errors import UserError
-from sparsexc.cli._training import CHECKPOINT_DIR, METRICS_FILE, MODEL_DIR, RUN_FILE, TRAIN_LOG
+from sparsexc.cli._training import CHECKPOINT_DIR, CURVES_FILE, METRICS_FILE, MODEL_DIR, RUN_FILE, TRAIN_LOG
 
 __all__ = ["LOCK_FILE", "HELD_ENV", "claim_run_dir"]
 
@@ -33,7 +33,7 @@ HELD_ENV = "SPARSEXC_RUN_LOCK_HELD"  # set for the workers of a launch whose par
 LAUNCH_CONFIG = "launch_config.json"
 # what marks a folder as holding a run, and what --overwrite deletes (the evaluate command's default output too)
 _RUN_MARKERS = (RUN_FILE, MODEL_DIR, CHECKPOINT_DIR)
-_RUN_FILES = (*_RUN_MARKERS, METRICS_FILE, TRAIN_LOG, "evaluation.json", LAUNCH_CONFIG)
+_RUN_FILES = (*_RUN_MARKERS, METRICS_FILE, TRAIN_LOG, CURVES_FILE, "evaluation.json", LAUNCH_CONFIG)
 
 
 @contextlib.contextmanager

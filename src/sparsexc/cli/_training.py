@@ -7,6 +7,7 @@ A run directory ``OUT`` ends up holding::
                       sizes, train seconds, versions and machine, date
     OUT/metrics.json  test metrics, a flat {"P@1": ..., "micro-F1": ...} dict
     OUT/train_log.jsonl  one JSON line of training/validation metrics per epoch
+    OUT/curves.png    the loss and validation metric per epoch, the kept epoch marked (with matplotlib)
     OUT/checkpoints/  only with --checkpoint-every / --resume
 """
 
@@ -39,6 +40,7 @@ METRICS_FILE = "metrics.json"
 MODEL_DIR = "model"
 CHECKPOINT_DIR = "checkpoints"
 TRAIN_LOG = "train_log.jsonl"
+CURVES_FILE = "curves.png"
 
 # CLI option name -> XCClassifier constructor parameter (the same name unless listed here)
 _RENAMED = {"seed": "random_state", "head_param": "head_params"}
@@ -68,7 +70,7 @@ def estimator_kwargs(options: dict[str, Any], out: Path, verbose: bool) -> dict[
     if options.get("checkpoint_every") is not None or options.get("resume"):
         kwargs["checkpoint_dir"] = str(out / CHECKPOINT_DIR)
     kwargs["log_path"] = str(out / TRAIN_LOG)
-    kwargs["verbose"] = verbose
+    kwargs["verbose"] = 2 if verbose else 0  # a bar only on a terminal; the epoch lines always
     return kwargs
 
 
@@ -78,8 +80,11 @@ def checked_estimator(options: dict[str, Any], out: Path, verbose: bool) -> Any:
     The estimator validates every setting (head name, head params against the head's typed Params, encoder
     and training params) when it builds its settings; the validation metric's name and the device's
     availability, which it checks only in ``fit``, are checked here too. A bad setting is a
-    ``click.UsageError`` (exit code 2).
+    ``click.UsageError``, an optional package a setting needs but that is not installed a ``UserError``
+    (both exit code 2).
     """
+    from sparsexc._optional import MissingDependencyError
+    from sparsexc.cli._errors import UserError
     from sparsexc.estimator import XCClassifier
     from sparsexc.heads._metric_bridge import parse_val_metric
     from sparsexc.train import resolve_device
@@ -91,6 +96,8 @@ def checked_estimator(options: dict[str, Any], out: Path, verbose: bool) -> Any:
         resolve_device(clf.device)
     except (TypeError, ValueError) as exc:
         raise click.UsageError(str(exc)) from None
+    except MissingDependencyError as exc:  # e.g. --head-param ann=hnsw without hnswlib: said before any data
+        raise UserError(str(exc)) from None
     return clf
 
 
@@ -156,7 +163,7 @@ def _run(clf: Any, source: dict[str, Any], options: dict[str, Any], out: Path, v
     started = time.perf_counter()
     with doing(f"training ({train.n_samples} rows x {train.n_features} features, {train.n_labels} labels)"):
         with training_data_errors(source):
-            clf.fit(train.X, train.Y)
+            clf.fit(train.X, train.Y, label_names=train.label_names)  # the data set's names, if it has any
     train_seconds = time.perf_counter() - started
     # A data-parallel run: rank 0 alone saves, evaluates and reports. A label-sharded model: every rank
     # takes part in saving (the shards are gathered on rank 0) and in predicting (each scores its labels).
@@ -190,14 +197,33 @@ def _run(clf: Any, source: dict[str, Any], options: dict[str, Any], out: Path, v
         "eval_seconds": round(eval_seconds, 3),
         "epochs_run": len(clf.history_),
         "best_epoch": clf.best_epoch_,
+        "stopped_early": clf.fit_summary_["stopped_early"],
+        "fit_summary": clf.fit_summary_,  # how training ended, for 'sparsexc report'
         "environment": environment_info(),
     }
     for name, content in ((RUN_FILE, run), (METRICS_FILE, metrics)):
         with doing(f"writing {out / name}"):
             write_json(out / name, content)
+    write_curves(out, clf.history_, clf.fit_summary_, say)
     click.echo(format_metrics_table(metrics, table_keys()))
     say(f"run files in {out}")
     return metrics
+
+
+def write_curves(out: Path, history: list[dict[str, Any]], summary: dict[str, Any], say: Any,
+                 path: Path | None = None) -> Path | None:
+    """Draw ``history``'s curves into ``path`` (default ``out/curves.png``); return the path, or None (said
+    with ``say``, once) when matplotlib is not installed."""
+    from sparsexc.train.curves import NO_MATPLOTLIB, plot_curves
+
+    path = out / CURVES_FILE if path is None else path
+    with doing(f"writing {path}"):
+        drawn = plot_curves(history, path, val_metric=summary.get("val_metric"), kept_epoch=summary.get("kept_epoch"),
+                            title=f"{out.name}: {summary.get('message', '')}")
+    if not drawn:
+        say(NO_MATPLOTLIB)
+        return None
+    return path
 
 
 def _as_config(options: dict[str, Any]) -> dict[str, Any]:

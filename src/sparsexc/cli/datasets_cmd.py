@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from ._errors import UserError
 from ._table import format_table
 
 __all__ = ["datasets"]
@@ -18,28 +19,41 @@ _DATA_DIR = click.option("--data-dir", type=click.Path(file_okay=False), default
 
 @click.group()
 def datasets() -> None:
-    """List, describe and convert data sets."""
+    """List, describe, download and convert data sets."""
 
 
 @datasets.command("list")
 @_DATA_DIR
 def list_cmd(data_dir: str | None) -> None:
-    """Names of the data sets, what they are, and whether their files are found."""
+    """Names of the data sets, whether their files are found, where they come from, and what they are.
+
+    The table is followed by one line per source: its address and the licence of its data.
+    """
     from sparsexc.datasets import REGISTRY, locate, resolve_data_dir
+    from sparsexc.datasets._sources import origin_of
 
     root, origin = resolve_data_dir(data_dir)
     rows = []
+    used: dict = {}
     for name, spec in REGISTRY.items():
         try:
             locate(spec, data_dir)
             status = "found"
         except FileNotFoundError:
             status = "bundled" if name == "bibtex" else "missing"
-        rows.append((name, status, spec.description))
+        source = origin_of(name)
+        if source is not None:
+            used.setdefault(source.key, source)
+        rows.append((name, status, source.key if source is not None else "-", spec.description))
     click.echo(f"data directory: {root} (from {origin})")
-    width = max(len(name) for name, _, _ in rows)
-    for name, status, description in rows:
-        click.echo(f"{name.ljust(width)}  {status.ljust(7)}  {description}")
+    width = max(len(row[0]) for row in rows)
+    source_width = max(len(row[2]) for row in rows)
+    for name, status, key, description in rows:
+        click.echo(f"{name.ljust(width)}  {status.ljust(7)}  {key.ljust(source_width)}  {description}")
+    click.echo("")
+    click.echo("sources ('sparsexc datasets download NAME' fetches a set from its source):")
+    for key, source in used.items():
+        click.echo(f"  {key.ljust(source_width)}  {source.title}, {source.url}; data licence: {source.licence}")
 
 
 def _stats_rows(train_stats: dict, test_stats: dict) -> list[tuple]:
@@ -112,7 +126,7 @@ def convert_cmd(source: str, out: str, label_xml: str | None, data_dir: str | No
     try:
         get_spec(source)
     except KeyError as exc:
-        raise click.ClickException(f"{source!r} is neither an existing file nor a data set: {exc}") from None
+        raise UserError(f"{source!r} is neither an existing file nor a data set: {exc}") from None  # exit 2
     data = load(source, data_dir, split=split)
     os.makedirs(out, exist_ok=True)
     for part in ("train", "test"):
@@ -120,3 +134,51 @@ def convert_cmd(source: str, out: str, label_xml: str | None, data_dir: str | No
         piece = getattr(data, part)
         write_xc(path, piece.X, piece.Y)
         click.echo(f"wrote {path}: {piece.n_samples} rows, {piece.n_features} features, {piece.n_labels} labels")
+
+
+@datasets.command("download")
+@click.argument("name")
+@_DATA_DIR
+@click.option("--mirror", default=None, metavar="URL",
+              help="Base URL that replaces the sources' (default: $SPARSEXC_MIRROR); file layout: docs/data.md.")
+@click.option("--force", is_flag=True, help="Download again even when the files are there.")
+def download_cmd(name: str, data_dir: str | None, mirror: str | None, force: bool) -> None:
+    """Download the data set NAME from its public source, verify it, and install it where 'load' reads it.
+
+    Files go to a resumable '.part' file first (a cut transfer resumes on the next run), are checked against
+    their pinned SHA-256 (files with no known checksum are checked by parsing, and their SHA-256 is printed),
+    extracted, and the set's folder appears complete or not at all. A progress bar shows on a terminal.
+    """
+    from sparsexc.datasets import (
+        ChecksumError,
+        DownloadError,
+        NoSourceError,
+        UnknownDatasetError,
+        download,
+        resolve_data_dir,
+    )
+
+    from ._errors import RunFailure, resource_error
+
+    root, _ = resolve_data_dir(data_dir)
+    try:
+        result = download(name, data_dir, mirror=mirror, force=force, log=click.echo)
+    except (UnknownDatasetError, NoSourceError) as exc:
+        raise UserError(str(exc)) from None
+    except ChecksumError as exc:
+        raise RunFailure(f"{exc}; the file was deleted: run the command again, or check the mirror") from None
+    except DownloadError as exc:
+        raise RunFailure(str(exc)) from None
+    except ValueError as exc:  # a bad --mirror / SPARSEXC_MIRROR
+        raise UserError(str(exc)) from None
+    except OSError as exc:
+        problem = resource_error(exc)
+        if problem is None:
+            raise
+        raise RunFailure(f"{problem} while downloading {name} into {root}; free some space or choose another "
+                         "--data-dir (a cut transfer resumes on the next run)") from None
+    if result.already:
+        click.echo(f"{result.name}: already in {result.folder} (use --force to download again)")
+        return
+    verified = "checked by parsing (no pinned checksum)" if result.unpinned else "sha256 verified"
+    click.echo(f"{result.name}: downloaded into {result.folder} ({len(result.files)} files, {verified})")

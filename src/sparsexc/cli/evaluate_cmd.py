@@ -14,7 +14,8 @@ EVALUATION_FILE = "evaluation.json"
 @click.command()
 @click.argument("run_dir", metavar="DIR", type=click.Path(exists=True, file_okay=False))
 @click.option("--test", "test", type=click.Path(exists=True, dir_okay=False),
-              help="Test file to use instead of the test set recorded in DIR/run.json.")
+              help="Test file to use instead of the test set recorded in DIR/run.json (a headerless svmlight file: "
+                   "feature ids as the training files were read, else 1-based unless a row uses feature 0).")
 @click.option("--label-xml", "label_xml", type=click.Path(exists=True, dir_okay=False),
               help="Mulan XML label file of an ARFF --test file (default: NAME.xml beside it, if there).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False),
@@ -31,13 +32,13 @@ def evaluate(run_dir: str, test: str | None, label_xml: str | None, json_path: s
     from sparsexc.cli._files import write_json
     from sparsexc.cli._rundir import load_model, load_run, svmlight_zero_based
     from sparsexc.cli._table import format_metrics_table
-    from sparsexc.cli._training import log, warn_if_unlabelled
+    from sparsexc.cli._training import RUN_FILE, log, warn_if_unlabelled
 
     if label_xml is not None and test is None:
         raise click.UsageError(f"{LABEL_XML_FLAG} goes with --test (the run's own files use the run's label file)")
     run = load_run(run_dir)
     clf = load_model(run_dir)
-    train, test_data = load_source(run["data"])
+    train, test_data = load_source(run["data"], recorded_in=str(Path(run_dir) / RUN_FILE))
     name = describe_test(run["data"])
     if test is not None:
         zero_based = svmlight_zero_based(run_dir)  # the training files' choice, for a file read alone

@@ -7,12 +7,14 @@ from pathlib import Path
 
 import click
 
+from sparsexc.cli._defaults import EstimatorOption
+
 __all__ = ["quickstart"]
 
 
 @click.command()
-@click.option("--epochs", type=click.IntRange(min=1),
-              help="Most passes over the training data (default: the estimator's; early stopping may end sooner).")
+@click.option("--epochs", cls=EstimatorOption, type=click.IntRange(min=1),
+              help="Most passes over the training data (early stopping may end sooner).")
 @click.option("--out", type=click.Path(file_okay=False),
               help="Output folder (default: a new temporary folder, printed at the end).")
 @click.option("--overwrite", is_flag=True, default=False,
@@ -22,8 +24,9 @@ __all__ = ["quickstart"]
 def quickstart(epochs: int, out: str | None, overwrite: bool, quiet: bool) -> None:
     """Train a model on the bundled Bibtex data (XC split 1) and print its test metrics.
 
-    Needs no data folder or network; takes under a minute on two CPU cores (about 20 s measured). The run
-    folder can then be used with 'sparsexc evaluate DIR' and 'sparsexc predict DIR ...'.
+    Needs no data folder or network. Measured on an idle 2-core machine: about 20 s of CPU time, 12 s wall
+    (benchmarks/results/quickstart_time.md); several times longer while other jobs load the machine.
+    The run folder can then be used with 'sparsexc evaluate DIR' and 'sparsexc predict DIR ...'.
     """
     from sparsexc.cli._training import log, train_and_evaluate
 

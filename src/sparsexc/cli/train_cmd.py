@@ -11,6 +11,7 @@ import click
 
 from sparsexc.cli._config import merge_config, read_config_file
 from sparsexc.cli._data import data_source
+from sparsexc.cli._defaults import EstimatorOption
 from sparsexc._params import ACTIVATIONS, LR_SCHEDULES, OPTIMIZERS, PRECISIONS
 from sparsexc.cli._types import HEAD_NAME, INT_LIST, KEY_VALUE
 
@@ -18,7 +19,6 @@ __all__ = ["train"]
 
 _PATH_KEYS = ("train", "test", "label_xml", "data_dir", "out")
 _SOURCE_KEYS = ("dataset", "split", "data_dir", "train", "test", "label_xml")
-_DEFAULT = "default: the estimator's"
 
 
 @click.command()
@@ -26,41 +26,47 @@ _DEFAULT = "default: the estimator's"
               help="JSON or TOML file of options (keys = flag names, - or _); explicit flags override it.")
 @click.option("--dataset", help="Registered data set name (see 'sparsexc datasets list').")
 @click.option("--split", type=click.IntRange(min=1), help="Split number for data sets with several splits.")
-@click.option("--data-dir", type=click.Path(file_okay=False), help="Folder of raw data sets (default: $SPARSEXC_DATA).")
+@click.option("--data-dir", type=click.Path(file_okay=False),
+              help="Folder holding the data set folders (default: $SPARSEXC_DATA, else ~/sparsexc_data).")
 @click.option("--train", "train", type=click.Path(exists=True, dir_okay=False),
               help="Training file (XC text, ARFF, headerless svmlight/LibSVM, .mat).")
 @click.option("--test", "test", type=click.Path(exists=True, dir_okay=False), help="Test file, same format.")
 @click.option("--label-xml", "label_xml", type=click.Path(exists=True, dir_okay=False),
               help="Mulan XML label file of ARFF --train/--test files (default: NAME.xml beside them, if there).")
-@click.option("--head", type=HEAD_NAME, help=f"Output layer ({_DEFAULT}).")
+@click.option("--head", cls=EstimatorOption, type=HEAD_NAME, help="Output layer (docs/heads/).")
 @click.option("--head-param", "head_param", type=KEY_VALUE, multiple=True,
               help="Head parameter KEY=VALUE (VALUE parsed as JSON when possible); repeatable.")
-@click.option("--hidden-sizes", type=INT_LIST, help="Hidden layer sizes, e.g. 512,256 ('' = linear model).")
-@click.option("--activation", type=click.Choice(ACTIVATIONS), help=f"Hidden activation ({_DEFAULT}).")
-@click.option("--dropout", type=click.FloatRange(0.0, 1.0, max_open=True), help=f"Dropout rate ({_DEFAULT}).")
-@click.option("--sparse-gradients/--dense-gradients", "sparse_gradients", default=None,
+@click.option("--hidden-sizes", cls=EstimatorOption, type=INT_LIST,
+              help="Hidden layer sizes, e.g. 512,256 ('' = linear model).")
+@click.option("--activation", cls=EstimatorOption, type=click.Choice(ACTIVATIONS), help="Hidden activation.")
+@click.option("--dropout", cls=EstimatorOption, type=click.FloatRange(0.0, 1.0, max_open=True), help="Dropout rate.")
+@click.option("--sparse-gradients/--dense-gradients", "sparse_gradients", cls=EstimatorOption, default=None,
               help="Row-sparse gradients for the feature-indexed weights (large linear models; 'adam' becomes "
-                   "lazy Adam). Default: dense.")
-@click.option("--optimizer", type=click.Choice(OPTIMIZERS), help=f"Optimiser ({_DEFAULT}).")
-@click.option("--lr", type=click.FloatRange(min=0.0, min_open=True), help=f"Learning rate ({_DEFAULT}).")
-@click.option("--weight-decay", type=click.FloatRange(min=0.0), help=f"Weight decay ({_DEFAULT}).")
-@click.option("--lr-schedule", type=click.Choice(LR_SCHEDULES), help=f"Learning-rate schedule ({_DEFAULT}).")
-@click.option("--grad-clip", type=click.FloatRange(min=0.0, min_open=True), help="Clip the gradient norm to this value.")
-@click.option("--epochs", type=click.IntRange(min=1), help=f"Epochs ({_DEFAULT}).")
-@click.option("--batch-size", type=click.IntRange(min=1), help=f"Mini-batch size ({_DEFAULT}).")
-@click.option("--patience", type=click.IntRange(min=1), help="Epochs without validation gain before stopping.")
-@click.option("--val-metric", help=f"Validation metric for early stopping, e.g. P@1 ({_DEFAULT}).")
-@click.option("--validation-fraction", type=click.FloatRange(0.0, 1.0, max_open=True),
+                   "lazy Adam).")
+@click.option("--optimizer", cls=EstimatorOption, type=click.Choice(OPTIMIZERS), help="Optimiser.")
+@click.option("--lr", cls=EstimatorOption, type=click.FloatRange(min=0.0, min_open=True), help="Learning rate.")
+@click.option("--weight-decay", cls=EstimatorOption, type=click.FloatRange(min=0.0), help="Weight decay.")
+@click.option("--lr-schedule", cls=EstimatorOption, type=click.Choice(LR_SCHEDULES), help="Learning-rate schedule.")
+@click.option("--grad-clip", cls=EstimatorOption, type=click.FloatRange(min=0.0, min_open=True),
+              help="Clip the gradient norm to this value.")
+@click.option("--epochs", cls=EstimatorOption, type=click.IntRange(min=1),
+              help="Most epochs (early stopping may end sooner).")
+@click.option("--batch-size", cls=EstimatorOption, type=click.IntRange(min=1), help="Mini-batch size.")
+@click.option("--patience", cls=EstimatorOption, type=click.IntRange(min=1),
+              help="Epochs without validation gain before stopping.")
+@click.option("--val-metric", cls=EstimatorOption, help="Validation metric for early stopping, e.g. P@1.")
+@click.option("--validation-fraction", cls=EstimatorOption, type=click.FloatRange(0.0, 1.0, max_open=True),
               help="Share of the training rows held out for validation (0 disables).")
-@click.option("--device", help="auto, cpu, cuda, cuda:N ... (default: auto).")
-@click.option("--seed", type=int, help="Random seed (the estimator's random_state).")
-@click.option("--checkpoint-every", type=click.IntRange(min=1), help="Checkpoint every N steps into OUT/checkpoints.")
+@click.option("--device", cls=EstimatorOption, help="auto, cpu, cuda, cuda:N ...")
+@click.option("--seed", cls=EstimatorOption, type=int, help="Random seed (the estimator's random_state).")
+@click.option("--checkpoint-every", cls=EstimatorOption, type=click.IntRange(min=1),
+              help="Checkpoint every N steps into OUT/checkpoints.")
 @click.option("--resume", is_flag=True, default=False, help="Continue from the checkpoint in OUT/checkpoints.")
 @click.option("--overwrite", is_flag=True, default=False,
               help="Replace the run in OUT (its run files are deleted first); without it (or --resume) a folder "
                    "holding a run is an error.")
-@click.option("--precision", type=click.Choice(PRECISIONS),
-              help="float32, or bfloat16 autocast for the forward pass and loss (default: float32).")
+@click.option("--precision", cls=EstimatorOption, type=click.Choice(PRECISIONS),
+              help="float32, or bfloat16 autocast for the forward pass and loss.")
 @click.option("--nproc-per-node", type=click.IntRange(min=1),
               help="Train data-parallel on N processes (torchrun; gloo on CPU, NCCL on GPU). See docs/distributed.md.")
 @click.option("--out", type=click.Path(file_okay=False), help="Output folder (required: flag or config key).")
@@ -69,9 +75,10 @@ _DEFAULT = "default: the estimator's"
 def train(ctx: click.Context, **options) -> None:
     """Fit a model and evaluate it on the test set.
 
-    Writes OUT/model/ (the saved model), OUT/run.json (options, data source, versions, train seconds) and
-    OUT/metrics.json (test P@k, nDCG@k, PSP@k for k = 1, 3, 5 and the F1 scores of the predicted label
-    sets), and prints the metrics table.
+    Writes OUT/model/ (the saved model), OUT/run.json (options, data source, versions, train seconds, how
+    training ended), OUT/metrics.json (test P@k, nDCG@k, PSP@k for k = 1, 3, 5 and the F1 scores of the
+    predicted label sets), OUT/train_log.jsonl and, with matplotlib, OUT/curves.png; prints one line per
+    epoch on stderr and the metrics table. 'sparsexc report OUT' shows the run again.
     """
     from sparsexc.cli._training import train_and_evaluate
     from sparsexc.distributed.context import process_group

@@ -6,9 +6,16 @@
 >>> describe(data.test)["label_cardinality"]
 
 Files are looked up in ``data_dir``, else ``$SPARSEXC_DATA``, else ``~/sparsexc_data``; parsed and built sets
-are cached under ``$SPARSEXC_CACHE`` (default ``~/.cache/sparsexc``). See docs/datasets.md.
+are cached under ``$SPARSEXC_CACHE`` (default ``~/.cache/sparsexc``). See docs/data.md.
 """
 
+from ._download import (
+    ChecksumError,
+    DownloadError,
+    DownloadResult,
+    NoSourceError,
+    download,
+)
 from ._paths import resolve_cache_dir, resolve_data_dir
 from .describe import describe
 from .registry import (
@@ -25,11 +32,16 @@ from .splits import Splits, seeded_split
 from .synthetic import label_proportion_documents, synthetic
 
 __all__ = [
-    "DatasetSpec",
     "REGISTRY",
+    "ChecksumError",
+    "DatasetSpec",
+    "DownloadError",
+    "DownloadResult",
+    "NoSourceError",
     "Splits",
     "UnknownDatasetError",
     "describe",
+    "download",
     "get_spec",
     "label_proportion_documents",
     "list_datasets",

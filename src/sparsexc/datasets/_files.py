@@ -14,7 +14,7 @@ from sparsexc.io.data import MultiLabelData
 
 from .splits import Splits, seeded_split
 
-__all__ = ["build_xc", "build_mulan", "build_arff_seeded", "build_mat"]
+__all__ = ["build_arff_seeded", "build_mat", "build_mulan", "build_xc", "build_xc_published"]
 
 
 def _part(data: MultiLabelData, name: str, part: str, rows: np.ndarray | None = None) -> MultiLabelData:
@@ -53,6 +53,26 @@ def build_xc(name: str, data_path: Path, train_split_path: Path, test_split_path
     info = dict(info)
     info["split"] = {"kind": "xc", "split": split, "files": [os.fspath(train_split_path), os.fspath(test_split_path)]}
     return Splits(name, parts["train"], parts["test"], info)
+
+
+def build_xc_published(name: str, train_path: Path, test_path: Path, info: dict) -> Splits:
+    """The XC repository's published train and test files (the large sets' legacy zips): each has its own
+    ``n d L`` header; both parts get the wider of the two widths."""
+    from sparsexc.io import read_xc
+
+    X_train, Y_train = read_xc(train_path)
+    X_test, Y_test = read_xc(test_path)
+    d = max(X_train.shape[1], X_test.shape[1])
+    n_labels = max(Y_train.shape[1], Y_test.shape[1])
+    parts = []
+    for X, Y in ((X_train, Y_train), (X_test, Y_test)):
+        X.resize((X.shape[0], d))  # extra empty columns only: ids are checked against each file's header
+        Y.resize((Y.shape[0], n_labels))
+        parts.append(MultiLabelData(X, Y))
+    info = dict(info)
+    info["split"] = {"kind": "published", "by": "XC train/test files",
+                     "files": [os.fspath(train_path), os.fspath(test_path)]}
+    return Splits(name, _part(parts[0], name, "train"), _part(parts[1], name, "test"), info)
 
 
 def _same_space(name: str, train: MultiLabelData, test: MultiLabelData, train_path: Path, test_path: Path) -> None:

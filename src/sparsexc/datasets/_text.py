@@ -25,7 +25,7 @@ from .splits import Splits, seeded_split
 
 __all__ = ["TFIDF_SETTINGS", "build_text_splits"]
 
-#: Fixed TF-IDF settings of the text builders (see docs/datasets.md). ``sublinear_tf`` uses 1 + log(tf);
+#: Fixed TF-IDF settings of the text builders (see docs/data.md). ``sublinear_tf`` uses 1 + log(tf);
 #: rows are L2-normalised; terms must occur in ``min_df`` training documents; the ``max_features`` most
 #: frequent terms are kept; ``max_df`` drops near-stop-words.
 TFIDF_SETTINGS: dict = {

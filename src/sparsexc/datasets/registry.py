@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ._cache import cache_key, read_cached, write_cached
-from ._paths import resolve_cache_dir, resolve_data_dir
+from ._paths import DEFAULT_ORIGIN, ENV_ORIGIN, how_to_get, resolve_cache_dir, resolve_data_dir
 from .splits import Splits
 
 __all__ = ["DatasetSpec", "UnknownDatasetError", "REGISTRY", "list_datasets", "get_spec", "load", "load_bundled",
@@ -107,12 +107,30 @@ def _mat(short: str, folder: str, file: str, description: str, *, split_rule: st
     return DatasetSpec(short, description, folder, ((file,),), "mat", split_rule, test_fraction)
 
 
+# the large XC repository sets: the train/test files of its legacy bag-of-words zips (not in ../shared;
+# ``sparsexc datasets download NAME`` fetches them). Shapes (rows train/test, features, labels) where the
+# reference notes list them.
+_XC_LARGE = (
+    ("eurlex-4k", "EURLex-4K", "eurlex", "EU law documents -> EuroVoc descriptors", "; 15539/3809 rows, D 5000, L 3993"),
+    ("wiki10-31k", "Wiki10-31K", "wiki10", "Wikipedia articles -> social tags", ""),
+    ("amazoncat-13k", "AmazonCat-13K", "amazonCat", "Amazon product descriptions -> categories", ""),
+    ("wiki-500k", "Wiki-500K", "WikipediaLarge-500K", "Wikipedia articles -> categories", ""),
+    ("amazon-670k", "Amazon-670K", "amazon", "Amazon product descriptions -> co-purchased items",
+     "; 490449/153025 rows, D 135909, L 670091"),
+)
+
 _DEBIAN = ("Packages.txt.gz", "Packages.gz", "Packages.txt", "Packages")
 
 _SPECS: tuple[DatasetSpec, ...] = (
     DatasetSpec("bibtex", "BibTeX entries -> tags (XC repository, 10 random splits; bundled split 1)", "Bibtex",
                 (("Bibtex_data.txt.gz", "Bibtex_data.txt"), ("bibtex_trSplit.txt",), ("bibtex_tstSplit.txt",)),
                 "xc", "xc"),
+    *(
+        DatasetSpec(name, f"{what} (XC repository, published train/test{shape})", folder,
+                    ((f"{stem}_train.txt", f"{stem}_train.txt.gz"), (f"{stem}_test.txt", f"{stem}_test.txt.gz")),
+                    "xc", "published")
+        for name, folder, stem, what, shape in _XC_LARGE
+    ),
     _mulan("scene", "mulan-scene", "scene", "images -> scene classes (Mulan)"),
     _mulan("emotions", "mulan-emotions", "emotions", "music audio features -> emotions (Mulan)"),
     _mulan("birds", "mulan-birds", "birds", "audio recordings -> bird species (Mulan)"),
@@ -187,10 +205,13 @@ def locate(spec: DatasetSpec, data_dir: str | os.PathLike[str] | None = None) ->
                 where = f"the folder {spec.folder}/ is not in the data directory {root} (from {origin})"
             else:
                 where = f"it is not in {folder} (data directory from {origin})"
-            raise FileNotFoundError(
-                f"dataset {spec.name!r} needs the file {wanted}{also}, but {where}; pass data_dir= (--data-dir) "
-                "or set SPARSEXC_DATA to the folder that holds the data set folders"
-            )
+            # what download() can fetch, imported only on the way to this error
+            from ._sources import remote_files
+
+            downloadable = remote_files(spec.name) is not None
+            named = data_dir is not None and origin not in (ENV_ORIGIN, DEFAULT_ORIGIN)  # else download finds it too
+            hint = how_to_get(spec.name, downloadable, root if named else None)
+            raise FileNotFoundError(f"dataset {spec.name!r} needs the file {wanted}{also}, but {where}; {hint}")
         found.append(path)
     return found
 
@@ -203,6 +224,8 @@ def _build(spec: DatasetSpec, files: list[Path], split: int, base_info: dict) ->
     from . import _files, debian, wordnet
 
     info = dict(base_info)
+    if spec.kind == "xc" and spec.split_rule == "published":  # the large sets: train and test files
+        return _files.build_xc_published(spec.name, files[0], files[1], info)
     if spec.kind == "xc":
         return _files.build_xc(spec.name, files[0], files[1], files[2], split, info)
     if spec.kind == "mulan":
@@ -256,7 +279,7 @@ def _load_files(spec: DatasetSpec, files: list[Path], split: int, cache: bool, i
 
 
 def load(name: str, data_dir: str | os.PathLike[str] | None = None, *, split: int | None = None,
-         cache: bool = True) -> Splits:
+         cache: bool = True, download: bool = False) -> Splits:
     """Load a named data set as train/test ``Splits``.
 
     Parameters
@@ -269,6 +292,9 @@ def load(name: str, data_dir: str | os.PathLike[str] | None = None, *, split: in
         ``bibtex``: XC split 1..10; sets with a generated split: its seed (>= 1); default 1.
     cache : bool
         Read and write the parsed copy under ``$SPARSEXC_CACHE`` (default ``~/.cache/sparsexc``).
+    download : bool
+        When the set's files are not in the data directory, download them first (``sparsexc.datasets.download``;
+        honours ``$SPARSEXC_MIRROR``); then Bibtex, too, comes from the data directory, not the bundled copy.
 
     Raises
     ------
@@ -276,12 +302,18 @@ def load(name: str, data_dir: str | os.PathLike[str] | None = None, *, split: in
         Unknown name; the message lists close matches.
     FileNotFoundError
         A needed file is missing; the message names it and the data directory searched.
+    DownloadError (OSError)
+        With ``download=True``: the download failed (see ``sparsexc.datasets.download``).
     ValueError
         A bad ``split``, or a malformed file (``DataFormatError``).
     """
     spec = get_spec(name)
     split = spec.resolve_split(split)
     root, origin = resolve_data_dir(data_dir)
+    if download:
+        from ._download import download as fetch
+
+        fetch(spec.name, data_dir)  # returns at once when the files are there
     try:
         files = locate(spec, data_dir)
         info = {"data_dir": os.fspath(root), "data_dir_from": origin}

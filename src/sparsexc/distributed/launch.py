@@ -47,6 +47,7 @@ def _worker(local_rank: int, nproc: int, init_file: str, backend: str, timeout_s
                                 timeout=timedelta(seconds=timeout_s))
         try:
             result = fn(*args)
+            dist.barrier()  # leave together (see context.process_group)
         except Exception:
             # reported before the group goes down: the other ranks fail only after, on the closed connections
             queue.put(("error", local_rank, traceback.format_exc()))

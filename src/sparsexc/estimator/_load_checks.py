@@ -35,6 +35,8 @@ class LoadPlan:
     history: list[dict[str, Any]]
     best_epoch: int | None
     tuned: dict[str, Any]
+    classes: list[Any] | None = None  # label names; None: label ids 0..n_labels-1
+    multilabel: bool = True  # False: fitted on a 1-D vector of classes
 
 
 def check_device(value: Any, what: str) -> str:
@@ -113,6 +115,32 @@ class _Fields:
             if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
                 raise self.error(f"{field}.{key}", f"must be a finite number; got {_short(v)}")
         return value
+
+
+def _classes(config: dict[str, Any], n_labels: int, f: _Fields) -> tuple[list[Any] | None, bool]:
+    """The saved label names (absent or null in folders saved without names: label ids) and ``multilabel``."""
+    multilabel = config.get("multilabel", True)
+    if not isinstance(multilabel, bool):
+        raise f.error("multilabel", f"must be true or false; got {_short(multilabel)}")
+    classes = config.get("classes")
+    if classes is None:
+        if not multilabel:
+            raise f.error("classes", "is missing; a model fitted on a 1-D vector of classes (multilabel false) "
+                          "saves them")
+        return None, multilabel
+    if not isinstance(classes, list):
+        raise f.error("classes", f"must be a list of label names or null; got {_short(classes)}")
+    if len(classes) != n_labels:
+        raise f.error("classes", f"holds {len(classes)} label names but n_labels is {n_labels}")
+    seen: dict[Any, int] = {}
+    for i, name in enumerate(classes):
+        if not isinstance(name, (str, int, float)) or (isinstance(name, float) and not math.isfinite(name)):
+            raise f.error(f"classes[{i}]", f"must be a string, a number or a boolean; got {_short(name)}")
+        j = seen.setdefault(name, i)  # as in fit, names that compare equal (1 and 1.0) are one label
+        if j != i:
+            raise f.error(f"classes[{i}]", f"repeats {_short(name)} (classes[{j}] is {_short(classes[j])}); "
+                          "label names are distinct")
+    return classes, multilabel
 
 
 def _short(value: Any) -> str:
@@ -250,6 +278,7 @@ def check_classifier_files(cls: type, files: ModelFiles, run_params: dict[str, A
     model_config, head, sizes = _model_config(config, f)
     plan = LoadPlan(estimator, model_config, f.size(f.get(config, "n_features", "n_features"), "n_features"),
                     f.size(f.get(config, "n_labels", "n_labels"), "n_labels"), history, best, tuned)
+    plan.classes, plan.multilabel = _classes(config, plan.n_labels, f)
     _check_consistent(plan, head, sizes, f)
     _check_header(model_config, files.header, files, sizes, f)
     return plan

@@ -9,17 +9,20 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 import torch
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, ClassifierMixin
 
 from sparsexc._params import EncoderParams, TrainParams
-from sparsexc._sparse import as_features, as_label_matrix
+from sparsexc._sparse import as_label_matrix
 from sparsexc.distributed.sharded import full_state_dict
+from sparsexc.estimator._features import checked_features
 from sparsexc.estimator._load_checks import check_classifier_files, load_device
+from sparsexc.estimator._targets import classes_array, encode_targets, fit_targets, saveable_names
 from sparsexc.estimator.serialization import ModelFormatError, open_model_dir, write_model_dir
 from sparsexc.heads import get_head, list_heads
 from sparsexc.heads._metric_bridge import evaluate
 from sparsexc.models import SparseEncoder, XCModel
 from sparsexc.train import Trainer
+from sparsexc.train.progress import fit_summary, resolve_verbose
 
 __all__ = ["XCClassifier", "DEFAULT_LR", "MAX_DENSE_ENTRIES", "RUN_PARAMS"]
 
@@ -33,7 +36,7 @@ MAX_DENSE_ENTRIES = 100_000_000
 RUN_PARAMS: dict[str, Any] = {"checkpoint_dir": None, "resume": False, "log_path": None}
 
 
-class XCClassifier(BaseEstimator):
+class XCClassifier(ClassifierMixin, BaseEstimator):
     """Multi-label / extreme multi-label classifier: sparse encoder + output head, trained by mini-batches.
 
     Parameters
@@ -62,8 +65,13 @@ class XCClassifier(BaseEstimator):
         "auto" (CUDA when present), "cpu", "cuda", ...
     random_state : int
         Seeds the validation split, the initial weights, the data order and dropout.
-    verbose : bool
-        Progress bar and one JSON line per epoch, on stderr.
+    verbose : {"auto", 0, 1, 2} or bool
+        What ``fit`` says on stderr (:mod:`sparsexc.train.progress`): 0 nothing; 1 one line per epoch (epoch
+        i/n, loss, validation metric, seconds, ``* best`` when best so far) and how training ended ("stopped
+        early after epoch 13: validation P@1 did not improve for 5 epochs; kept epoch 8 (P@1 0.6312)"); 2 the
+        same plus a progress bar during each epoch when stderr is a terminal or a notebook (never in a file or
+        pipe). "auto" (default): 2 in a terminal or notebook, else 0. ``True``/``False`` mean 2/0. The model
+        does not depend on it: the same ``random_state`` gives the same weights at every level.
     sparse_gradients : bool
         Row-sparse gradients for the weights indexed by feature id (the linear model's output weight, or the
         first hidden layer): a step touches only the features present in its batch; "adam" then means lazy
@@ -79,9 +87,14 @@ class XCClassifier(BaseEstimator):
     ----------
     model_ : XCModel
     n_features_in_, n_labels_ : int
-    classes_ : ndarray, the label ids 0..C-1
+    classes_ : ndarray, the label names in output-column order (see :meth:`fit`), or the label ids 0..C-1
+        for a model fitted without names
+    multilabel_ : bool, False for a model fitted on a 1-D vector of classes (one class per row)
     history_ : list of dict, per-epoch training log
     best_epoch_ : int or None
+    fit_summary_ : dict, how training ended (:func:`sparsexc.train.progress.fit_summary`): ``stopped_early``,
+        ``kept_epoch``, ``kept_value``, ``epochs_run``, ``message``, ... (after :meth:`load`: inferred from the
+        saved history)
     tuned_ : dict, the head's tuned set parameter(s)
     """
 
@@ -108,7 +121,7 @@ class XCClassifier(BaseEstimator):
         log_path: str | None = None,
         device: str = "auto",
         random_state: int = 0,
-        verbose: bool = False,
+        verbose: str | int | bool = "auto",
         sparse_gradients: bool = False,
         precision: str = "float32",
     ) -> None:
@@ -137,6 +150,20 @@ class XCClassifier(BaseEstimator):
         self.sparse_gradients = sparse_gradients
         self.precision = precision
 
+    # -- scikit-learn tags --------------------------------------------------------------------------------
+    def __sklearn_tags__(self) -> Any:
+        """scikit-learn >= 1.6: a classifier of sparse inputs, multi-label (indicator ``Y``) or single-label."""
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.classifier_tags.multi_label = True
+        tags.target_tags.single_output = True  # a 1-D vector of classes
+        tags.target_tags.multi_output = True  # a label indicator matrix
+        return tags
+
+    def _more_tags(self) -> dict[str, Any]:
+        """The same for scikit-learn < 1.6 (pyproject allows >= 1.3)."""
+        return {"X_types": ["2darray", "sparse"], "multilabel": True, "multioutput": True, "requires_y": True}
+
     # -- settings -----------------------------------------------------------------------------------------
     def _head_class(self) -> type:
         try:
@@ -164,46 +191,72 @@ class XCClassifier(BaseEstimator):
         if lr is None:
             # an unknown optimizer is reported by TrainParams below
             lr = DEFAULT_LR.get(optimizer, 1e-3) * head_cls.default_lr_scale
+        level = resolve_verbose(self.verbose)  # "auto": is stderr a terminal or notebook now
         train = TrainParams.from_dict({
             "epochs": self.epochs, "batch_size": self.batch_size, "optimizer": optimizer, "lr": lr,
             "weight_decay": self.weight_decay, "lr_schedule": self.lr_schedule, "grad_clip": self.grad_clip,
             "patience": self.patience, "val_metric": self.val_metric, "checkpoint_every": self.checkpoint_every,
-            "seed": int(self.random_state), "device": self.device, "progress": bool(self.verbose),
+            "seed": int(self.random_state), "device": self.device, "progress": level > 0,
+            "progress_bar": level > 1,
             "log_path": self.log_path, "precision": self.precision,
         })
         return head_cls, head_params, encoder, train
 
     # -- training -----------------------------------------------------------------------------------------
-    def fit(self, X: Any, Y: Any, X_val: Any = None, Y_val: Any = None) -> "XCClassifier":
-        """Train on ``X`` (CSR or dense, (n, n_features)) and ``Y`` (CSR/dense 0/1 or list of label-id lists).
+    def fit(self, X: Any, Y: Any, X_val: Any = None, Y_val: Any = None, *,
+            label_names: Any = None) -> "XCClassifier":
+        """Train on ``X`` (CSR or dense, (n, n_features)) and the targets ``Y``.
 
-        Validation data (``X_val``, ``Y_val``, or else a ``validation_fraction`` of the rows) drives early
-        stopping on ``val_metric`` and the tuning of the head's set threshold.
+        ``Y`` is one of (see ``docs/getting-started.md``, "Label names"):
+
+        * a 0/1 indicator, sparse or dense (n, C): column ``j`` is label ``j``, or ``label_names[j]``;
+        * label lists, one per row: label ids (non-negative integers, as ``[[0, 3], [2]]``; ``classes_`` is
+          then ``0..C-1`` with ``C = max id + 1``) or label names (any hashable that is not a number, as
+          ``[["rock", "pop"], ["jazz"]]``; ``classes_`` is their sorted set);
+        * a 1-D vector of classes (any hashable), one per row: a single-label problem, as for scikit-learn's
+          classifiers; ``classes_`` is their sorted set and :meth:`predict` returns one class per row.
+
+        Parameters
+        ----------
+        X_val, Y_val : optional
+            Validation data (else a ``validation_fraction`` of the rows), which drive early stopping on
+            ``val_metric`` and the tuning of the head's set threshold. Labels found only in ``Y_val`` still get
+            an output.
+        label_names : sequence of hashable, optional
+            One distinct name per label, which become ``classes_``: the names of an indicator's columns (as
+            ``MultiLabelData.label_names``), or the labels (and their order) that label lists or a class vector
+            may name.
 
         Raises
         ------
         ValueError
             Among others when ``Y`` holds no positive label at all (a ``UserWarning`` when all its positives
-            belong to one label).
+            belong to one label), or a continuous 1-D ``Y`` ("Unknown label type").
         sparsexc.train.NonFiniteLossError
             When the training loss becomes NaN or infinite (training stops at that step).
         """
         head_cls, head_params, encoder_params, train_params = self._settings()
-        X = as_features(X, name="X")
-        Y = as_label_matrix(Y, name="Y")
+        if Y is None:  # scikit-learn's wording, which its checks look for
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
+        X = checked_features(X, "X", fitting=True)
+        if (X_val is None) != (Y_val is None):
+            raise ValueError("give both X_val and Y_val, or neither")
+        targets = fit_targets(Y, Y_val, label_names)
+        Y = targets.Y
         if X.shape[0] != Y.shape[0]:
             raise ValueError(f"X has {X.shape[0]} rows but Y has {Y.shape[0]}")
         if Y.shape[1] == 0:
             raise ValueError("Y holds no label at all; nothing to learn")
         _check_targets(Y)
-        if (X_val is None) != (Y_val is None):
-            raise ValueError("give both X_val and Y_val, or neither")
         if X_val is not None:
-            X_val = as_features(X_val, name="X_val", n_features=X.shape[1],
-                                owner=f"{type(self).__name__} (fitted on X)")
-            Y_val = as_label_matrix(Y_val, name="Y_val", n_labels=max(Y.shape[1], _label_width(Y_val)))
-            if Y_val.shape[1] > Y.shape[1]:  # labels seen only in validation still get an output
-                Y = sp.csr_matrix((Y.data, Y.indices, Y.indptr), shape=(Y.shape[0], Y_val.shape[1]))
+            X_val = checked_features(X_val, "X_val", n_features=X.shape[1],
+                                      owner=f"{type(self).__name__} (fitted on X)")
+            if targets.classes is not None:
+                Y_val = targets.Y_val
+            else:  # label ids
+                Y_val = as_label_matrix(Y_val, name="Y_val", n_labels=max(Y.shape[1], _label_width(Y_val)))
+                if Y_val.shape[1] > Y.shape[1]:  # labels seen only in validation still get an output
+                    Y = sp.csr_matrix((Y.data, Y.indices, Y.indptr), shape=(Y.shape[0], Y_val.shape[1]))
         elif self.validation_fraction > 0 and X.shape[0] >= 2:
             order = np.random.default_rng(int(self.random_state)).permutation(X.shape[0])
             n_val = min(max(1, round(self.validation_fraction * X.shape[0])), X.shape[0] - 1)
@@ -223,9 +276,10 @@ class XCClassifier(BaseEstimator):
         self.model_ = model
         self.n_features_in_ = n_features
         self.n_labels_ = n_labels
-        self.classes_ = np.arange(n_labels)
+        self._set_classes(targets.classes, targets.multilabel)
         self.history_ = trainer.history
         self.best_epoch_ = trainer.best_epoch
+        self.fit_summary_ = trainer.fit_summary
         self.tuned_ = trainer.tuned
         return self
 
@@ -238,12 +292,40 @@ class XCClassifier(BaseEstimator):
 
     def _features(self, X: Any) -> sp.csr_matrix:
         self._check_fitted()
-        return as_features(X, name="X", n_features=self.n_features_in_, owner=type(self).__name__)
+        return checked_features(X, "X", n_features=self.n_features_in_, owner=type(self).__name__)
 
-    def predict(self, X: Any) -> sp.csr_matrix:
-        """Predicted label sets: CSR 0/1 float32 indicator, shape (n, n_labels)."""
+    def _set_classes(self, names: Any, multilabel: bool) -> None:
+        """``classes_`` (the label names, or the ids 0..C-1 when there are none) and ``multilabel_``."""
+        self.classes_ = np.arange(self.n_labels_) if names is None else classes_array(names)
+        self._named = names is not None  # saved with the model; ids-only models save none
+        self.multilabel_ = bool(multilabel)
+
+    def predict(self, X: Any) -> sp.csr_matrix | np.ndarray:
+        """Predicted label sets: CSR 0/1 float32 indicator, shape (n, n_labels); column ``j`` is ``classes_[j]``.
+
+        A model fitted on a 1-D vector of classes (``multilabel_`` False) returns one class per row instead,
+        a 1-D array of ``classes_`` values: the best-scored label (the top-1 of :meth:`predict_topk`), as a
+        scikit-learn classifier does. :meth:`predict_labels` gives the label sets as names.
+        """
         X = self._features(X)
+        if not getattr(self, "multilabel_", True):
+            return self.classes_[self.model_.predict_topk(X, 1)[0][:, 0]]
         return self.model_.predict_sets(X)
+
+    def predict_labels(self, X: Any) -> list[tuple[Any, ...]]:
+        """Predicted label sets as names: per row a tuple of ``classes_`` values, in ``classes_`` order.
+
+        The spelling of ``MultiLabelBinarizer.inverse_transform(clf.predict(X))``: label ids for a model fitted
+        without names. A model fitted on a 1-D vector of classes gives one-element tuples.
+        """
+        X = self._features(X)
+        if not getattr(self, "multilabel_", True):
+            return [(c,) for c in self.classes_[self.model_.predict_topk(X, 1)[0][:, 0]].tolist()]
+        sets = self.model_.predict_sets(X).tocsr()
+        sets.sort_indices()
+        names = self.classes_.tolist()
+        return [tuple(names[j] for j in sets.indices[sets.indptr[i]:sets.indptr[i + 1]])
+                for i in range(sets.shape[0])]
 
     def predict_topk(self, X: Any, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
         """The k best labels per row: (indices int64 (n, k'), scores float32 (n, k')), best first, with
@@ -276,7 +358,7 @@ class XCClassifier(BaseEstimator):
         refuses when too large to densify.
 
         Not the pre-link logits of scikit-learn's ``decision_function``: these are the scores the head ranks
-        by and reports, per head (z = W h + b, see ``docs/heads.md``):
+        by and reports, per head (z = W h + b, see ``docs/heads/README.md``):
 
         * ``sigmoid``: sigmoid(z), ``softmax``: softmax(z), ``sparsemax``: sparsemax(z), ``sdlgm``: softmax(a)
           -- probabilities, so the same array as :meth:`predict_proba`;
@@ -285,13 +367,30 @@ class XCClassifier(BaseEstimator):
           defined up to a per-row constant).
 
         The last three heads have no :meth:`predict_proba`. :meth:`predict_topk` reports these scores too.
-        """
-        return self._dense(X, "decision_function")
 
-    def score(self, X: Any, Y: Any) -> float:
-        """Precision at 1 on (X, Y); Y may have fewer label columns than the model (never more)."""
+        A model fitted on a 1-D vector of two classes returns scikit-learn's binary form instead: shape (n,),
+        the score of ``classes_[1]`` minus that of ``classes_[0]`` (positive where :meth:`predict` says
+        ``classes_[1]``).
+        """
+        scores = self._dense(X, "decision_function")
+        if not getattr(self, "multilabel_", True) and self.n_labels_ == 2:
+            return scores[:, 1] - scores[:, 0]
+        return scores
+
+    def score(self, X: Any, y: Any) -> float:
+        """Precision at 1 on (X, y): the share of rows whose best-scored label is one of theirs.
+
+        ``y`` takes the forms of :meth:`fit`'s ``Y`` (named ``y`` as in scikit-learn's ``score``). An indicator
+        may have fewer label columns than the model (never more); label ids must be below ``n_labels_``.
+        Label names the model never saw in ``fit`` are allowed: it cannot predict them, so they count as
+        misses (a row of unseen labels only scores 0). For a model fitted on a 1-D vector of classes this is
+        the accuracy of :meth:`predict`.
+        """
         X = self._features(X)
-        Y = as_label_matrix(Y, name="Y", n_labels=self.n_labels_)
+        Y = encode_targets(y, self.classes_.tolist() if getattr(self, "_named", False) else None, self.n_labels_,
+                           "y", strict=False)
+        if X.shape[0] != Y.shape[0]:
+            raise ValueError(f"X has {X.shape[0]} rows but y has {Y.shape[0]}")
         return float(evaluate(Y, self.model_.predict_topk(X, 1), ks=(1,))["P@1"])
 
     # -- persistence --------------------------------------------------------------------------------------
@@ -300,8 +399,18 @@ class XCClassifier(BaseEstimator):
 
         Inside a process group rank 0 writes. A label-sharded head's output layer is gathered whole on rank 0
         first (every rank must call ``save`` then), so the folder loads in one process like any other.
+
+        Label names (``classes_`` of a model fitted with names) are saved in ``config.json`` as ``"classes"``.
+
+        Raises
+        ------
+        ValueError
+            When a label name is not a string, an integer, a finite float or a boolean (JSON holds no other
+            name faithfully); nothing is written then.
         """
         self._check_fitted()
+        # checked on every rank before the collective below: names JSON cannot hold fail here, not midway
+        classes = saveable_names(self.classes_.tolist()) if getattr(self, "_named", False) else None
         state = full_state_dict(self.model_)  # a collective for label-sharded models; None on ranks > 0
         if state is None:
             return
@@ -314,6 +423,9 @@ class XCClassifier(BaseEstimator):
             "model": self.model_.config(),
             "n_features": self.n_features_in_,
             "n_labels": self.n_labels_,
+            # the label names (classes_), or null for label ids 0..C-1; multilabel False: fitted on 1-D classes
+            "classes": classes,
+            "multilabel": bool(getattr(self, "multilabel_", True)),
             "history": self.history_,
             "best_epoch": self.best_epoch_,
             "tuned": self.tuned_,
@@ -358,9 +470,10 @@ class XCClassifier(BaseEstimator):
         est.model_ = model
         est.n_features_in_ = plan.n_features
         est.n_labels_ = plan.n_labels
-        est.classes_ = np.arange(est.n_labels_)
+        est._set_classes(plan.classes, plan.multilabel)
         est.history_ = plan.history
         est.best_epoch_ = plan.best_epoch
+        est.fit_summary_ = fit_summary(plan.history, plan.best_epoch, est.epochs, est.patience, est.val_metric)
         est.tuned_ = plan.tuned
         return est
 

@@ -1,4 +1,4 @@
-"""sparsexc.heads: output layers on one protocol (see ``docs/heads.md``).
+"""sparsexc.heads: output layers on one protocol (see ``docs/heads/README.md``).
 
 A head turns hidden vectors into a loss, label scores, top-k labels and label sets. Heads are looked up
 by name (:func:`get_head`); adding one means writing one module with a :class:`Head` subclass decorated

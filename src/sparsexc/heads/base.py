@@ -2,7 +2,7 @@
 
 A head owns the output parameters of a model and everything that depends on the output layer's form:
 the training loss, label scores, top-k retrieval, variable-size set prediction and the tuning of its
-set-prediction parameter. See ``docs/heads.md`` for how to add one.
+set-prediction parameter. See ``docs/heads/writing-a-head.md`` for how to add one.
 """
 
 from __future__ import annotations

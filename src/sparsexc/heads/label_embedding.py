@@ -16,6 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from sparsexc._optional import import_optional, require
 from sparsexc._params import Params, _check_choice
 from sparsexc.embeddings.pmi import DIAGONAL_MODES, pmi_embeddings
 from sparsexc.heads.base import ScalarTunedHead, register_head, topk_lower_id_ties
@@ -47,7 +48,9 @@ class LabelEmbeddingHeadParams(Params):
         labels together, so watch for collapse.
     ann : {"exact", "hnsw"}
         Top-k retrieval: exact cosine scores of all labels (chunked), or hnswlib's approximate nearest
-        neighbours (needs the ``ann`` extra: ``pip install 'sparsexc[ann]'``).
+        neighbours (needs the ``ann`` extra: ``pip install "sparsexc[ann]"``; without hnswlib, building these
+        params raises :class:`sparsexc._optional.MissingDependencyError`, an ``ImportError``, so ``fit`` stops
+        before it reads the data).
     hnsw_m, hnsw_ef_construction, hnsw_ef
         hnswlib's graph degree, build-time and query-time beam widths (the query beam is at least k).
     threshold : float or None
@@ -83,6 +86,8 @@ class LabelEmbeddingHeadParams(Params):
             raise ValueError(f"{owner}: shift={self.shift} must be a finite number")
         _check_choice(owner, "diagonal", self.diagonal, DIAGONAL_MODES)
         _check_choice(owner, "ann", self.ann, ANN_MODES)
+        if self.ann == "hnsw":  # checked with the settings, not at the first top-k after training
+            require("hnswlib", f"{owner}: ann='hnsw'")
         if self.threshold is not None and not -1.0 <= self.threshold < 1.0:
             raise ValueError(f"{owner}: threshold={self.threshold} must lie in [-1, 1) (a cosine)")
 
@@ -93,12 +98,7 @@ def _normalise(x: torch.Tensor) -> torch.Tensor:
 
 
 def _import_hnswlib() -> Any:
-    try:
-        import hnswlib
-    except ImportError:
-        raise ImportError("ann='hnsw' needs the hnswlib package, the 'ann' extra of sparsexc: "
-                          "pip install 'sparsexc[ann]' (or pip install hnswlib)") from None
-    return hnswlib
+    return import_optional("hnswlib", "LabelEmbeddingHeadParams: ann='hnsw'")
 
 
 def topk_recall(approx_ids: torch.Tensor | np.ndarray, exact_ids: torch.Tensor | np.ndarray) -> float:

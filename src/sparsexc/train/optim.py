@@ -88,10 +88,27 @@ def _dense_optimizer(parameters: list[torch.nn.Parameter], params: TrainParams) 
     if params.optimizer == "adamw":
         return torch.optim.AdamW(parameters, lr=lr, weight_decay=wd)
     if params.optimizer == "adagrad":
-        return torch.optim.Adagrad(parameters, lr=lr, weight_decay=wd)
+        adagrad = torch.optim.Adagrad(parameters, lr=lr, weight_decay=wd)
+        adagrad.register_step_pre_hook(_state_sparse_checks)
+        return adagrad
     if params.optimizer == "sgd":
         return torch.optim.SGD(parameters, lr=lr, momentum=params.momentum, weight_decay=wd)
     raise ValueError(f"unknown optimizer {params.optimizer!r}")  # TrainParams.validate rules this out
+
+
+def _state_sparse_checks(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+    """Step pre-hook of torch's Adagrad: state the sparse-invariant-check choice explicitly, as it is.
+
+    For a sparse gradient, Adagrad rebuilds COO tensors from the gradient's own coalesced indices
+    (``torch.sparse_coo_tensor(grad_indices, ...)``) without saying whether to check their invariants, and
+    torch then warns, once per process, "Sparse invariant checks are implicitly disabled ... SEGFAULT" -- on
+    every negative-sampling run, whose default optimiser this is. The indices are valid by construction, so the
+    choice already in force is set again, explicitly, as torch asks: checks stay on if the caller turned them
+    on, off otherwise.
+    """
+    if any(q.grad is not None and q.grad.is_sparse for group in optimizer.param_groups for q in group["params"]):
+        checks = torch.sparse.check_sparse_tensor_invariants
+        (checks.enable if checks.is_enabled() else checks.disable)()
 
 
 class SplitOptimizer(torch.optim.Optimizer):

@@ -38,6 +38,7 @@ from sparsexc.train.data_parallel import (
     wrap_for_training,
 )
 from sparsexc.train.optim import build_optimizer, build_scheduler
+from sparsexc.train.progress import epoch_line, fit_summary, interactive
 
 __all__ = ["NonFiniteLossError", "Trainer", "resolve_device", "epoch_order"]
 
@@ -114,6 +115,10 @@ class Trainer:
     best_epoch : int or None
         Epoch (1-based) whose weights were kept.
     stopped_early : bool
+    fit_summary : dict
+        How training ended (:func:`sparsexc.train.progress.fit_summary`): ``epochs_run``, ``stopped_early``,
+        ``kept_epoch``, ``kept_value``, ``message`` ("stopped early after epoch 13: validation P@1 did not
+        improve for 5 epochs; kept epoch 8 (P@1 0.6312)"), ...
     tuned : dict
         What ``head.tune`` returned on the validation data.
     last_grad_norm : float or None
@@ -128,6 +133,7 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self.best_epoch: int | None = None
         self.stopped_early = False
+        self.fit_summary: dict[str, Any] = {}
         self.tuned: dict[str, Any] = {}
         self.last_grad_norm: float | None = None
         self._model_parallel = False
@@ -150,8 +156,10 @@ class Trainer:
         * smaller than the epochs done: nothing is trained (a warning says so); the model and the history are
           the checkpoint's.
 
-        With ``params.progress`` one JSON line per epoch (epoch, train loss, validation metric) goes to
-        stderr, beside the progress bar; stdout stays free for the caller's output.
+        With ``params.progress`` one line per epoch (``epoch 3/20  loss 0.0712  val P@1 0.5432  2.1 s  * best``)
+        and, at the end, :attr:`fit_summary`'s message go to stderr, with a progress bar during each epoch when
+        ``params.progress_bar`` and stderr is a terminal or a notebook (never in a log file); stdout stays free
+        for the caller's output. The per-epoch JSON records go to :attr:`history` and ``params.log_path``.
 
         Raises
         ------
@@ -230,6 +238,9 @@ class Trainer:
 
         self._loss_module = wrap_for_training(model, p.precision)  # after resuming: DDP broadcasts rank 0's weights
         world = world_size()
+        talk = p.progress and is_main()  # one voice in a multi-process run
+        # the bar only where redraws show as one line: a file or pipe would get every redraw
+        show_bar = talk and p.progress_bar and interactive(sys.stderr)
         model.train()
         while not st["finished"] and st["epoch"] < p.epochs:
             epoch = st["epoch"]
@@ -237,7 +248,7 @@ class Trainer:
             started = time.perf_counter()
             first_step = st["step_in_epoch"]
             bar = tqdm(total=n_rows, unit="ex", desc=f"epoch {epoch + 1}/{p.epochs}",
-                       disable=not (p.progress and is_main()),
+                       disable=not show_bar, file=sys.stderr,
                        initial=min(first_step * p.batch_size, n_rows), leave=True, dynamic_ncols=True)
             for step in range(first_step, steps_per_epoch):
                 rows = order[step * p.batch_size : (step + 1) * p.batch_size]
@@ -287,14 +298,18 @@ class Trainer:
                 self._checkpoint(st, optimizer, scheduler, best_state, device)
             if p.log_path and is_main():
                 self._write_log()
-            if p.progress and is_main():
-                shown = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in record.items()
-                         if k in ("epoch", "train_loss", f"val_{p.val_metric}")}
-                tqdm.write(json.dumps(shown), file=sys.stderr)  # stdout carries only the caller's tables
+            if talk:  # stdout carries only the caller's tables
+                line = epoch_line(record, p.epochs, p.val_metric if has_val else None,
+                                  best=has_val and st["best_epoch"] == epoch + 1)
+                tqdm.write(line, file=sys.stderr)
 
         self._loss_module = None  # drop DDP (and its gradient hooks on the parameters) once training is over
         self.best_epoch = st["best_epoch"]
         self.stopped_early = st["stopped_early"]
+        self.fit_summary = fit_summary(self.history, self.best_epoch, p.epochs, p.patience, p.val_metric,
+                                       stopped_early=self.stopped_early)
+        if talk:
+            tqdm.write(self.fit_summary["message"], file=sys.stderr)
         if has_val:
             if best_state is not None:
                 model.load_state_dict(best_state)
