@@ -73,9 +73,15 @@ DIAGNOSTICS: dict[str, tuple[str, dict[str, Any], str, float]] = {
 }
 DEFAULT_METHODS = tuple(METHODS)
 METHODS.update(DIAGNOSTICS)
-TITLES = {SOFTMAX: "softmax (full)", UNIFORM: "neg. sampling, uniform", "ns-frequency": "neg. sampling, frequency",
-          ADVERSARIAL: "neg. sampling, tree (adversarial)", "ssm-tree": "sampled softmax, tree",
-          "ns-tree-lr0.1": "diagnostic: tree, Adagrad lr 0.1", "ns-tree-neg100": "diagnostic: tree, 100 negatives"}
+TITLES = {
+    SOFTMAX: "softmax (full)",
+    UNIFORM: "neg. sampling, uniform",
+    "ns-frequency": "neg. sampling, frequency",
+    ADVERSARIAL: "neg. sampling, tree (adversarial)",
+    "ssm-tree": "sampled softmax, tree",
+    "ns-tree-lr0.1": "diagnostic: tree, Adagrad lr 0.1",
+    "ns-tree-neg100": "diagnostic: tree, 100 negatives",
+}
 # the synthetic sets (latent_hierarchy arguments: rows, labels, feature dim, hierarchy noise, Zipf power):
 # synthetic-1m, where a softmax step costs seconds; synthetic-50k (C >= 40,000, so it qualifies for the time
 # target) where the full softmax can be trained until its curve flattens; synthetic-quick for --quick
@@ -117,16 +123,29 @@ def load_set(name: str, dim: int, seed: int) -> dict[str, Any]:
             raise ValueError(f"--datasets: unknown synthetic set {name!r}; choose from {sorted(SYNTHETIC)}")
         cfg = SYNTHETIC[name]
         splits = latent_hierarchy(**cfg, seed=seed)
-        return {"name": name, "X": splits.train.X.toarray(), "Y": splits.train.Y, "X_test": splits.test.X.toarray(),
-                "Y_test": splits.test.Y, "features": f"latent_hierarchy dense {cfg['dim']}-d",
-                "latent_params": splits.info["params"]}
+        return {
+            "name": name,
+            "X": splits.train.X.toarray(),
+            "Y": splits.train.Y,
+            "X_test": splits.test.X.toarray(),
+            "Y_test": splits.test.Y,
+            "features": f"latent_hierarchy dense {cfg['dim']}-d",
+            "latent_params": splits.info["params"],
+        }
     from sparsexc.datasets import load
 
     splits = load(name)
     t = time.perf_counter()
     X, X_test = dense_features(splits.train.X, splits.test.X, dim, seed)
-    return {"name": name, "X": X, "Y": splits.train.Y, "X_test": X_test, "Y_test": splits.test.Y,
-            "features": f"TruncatedSVD {dim}-d of the TF-IDF, standardised", "svd_seconds": round(time.perf_counter() - t, 1)}
+    return {
+        "name": name,
+        "X": X,
+        "Y": splits.train.Y,
+        "X_test": X_test,
+        "Y_test": splits.test.Y,
+        "features": f"TruncatedSVD {dim}-d of the TF-IDF, standardised",
+        "svd_seconds": round(time.perf_counter() - t, 1),
+    }
 
 
 def predictive_logits(head, hidden: torch.Tensor) -> torch.Tensor:
@@ -153,9 +172,16 @@ def evaluate_head(head, X: np.ndarray, Y: sp.csr_matrix, chunk_entries: int = 1 
         loglik += float((target - torch.logsumexp(logits[keep], dim=1)).sum())
         n_first += keep.numel()
         tops.append(topk_lower_id_ties(logits, 5))
-    metrics = evaluate(Y, (torch.cat([i for i, _ in tops]).numpy(), torch.cat([v for _, v in tops]).numpy()), ks=(1, 3, 5))
-    return {"hits@1_first_label": hits / max(n_first, 1), "log_likelihood_first_label": loglik / max(n_first, 1),
-            "P@1": float(metrics["P@1"]), "P@3": float(metrics["P@3"]), "P@5": float(metrics["P@5"])}
+    metrics = evaluate(
+        Y, (torch.cat([i for i, _ in tops]).numpy(), torch.cat([v for _, v in tops]).numpy()), ks=(1, 3, 5)
+    )
+    return {
+        "hits@1_first_label": hits / max(n_first, 1),
+        "log_likelihood_first_label": loglik / max(n_first, 1),
+        "P@1": float(metrics["P@1"]),
+        "P@3": float(metrics["P@3"]),
+        "P@5": float(metrics["P@5"]),
+    }
 
 
 def make_head(method: str, dim: int, n_labels: int, tree_params: dict[str, Any], dense_gradients: bool = False):
@@ -171,9 +197,17 @@ def make_head(method: str, dim: int, n_labels: int, tree_params: dict[str, Any],
     return head
 
 
-def train_curve(method: str, data: dict[str, Any], budget: float, batch_size: int, seed: int,
-                tree_params: dict[str, Any], tree_cache: dict[str, Any], eval_rows: int,
-                eval_fractions: tuple[float, ...] = EVAL_FRACTIONS) -> dict[str, Any]:
+def train_curve(
+    method: str,
+    data: dict[str, Any],
+    budget: float,
+    batch_size: int,
+    seed: int,
+    tree_params: dict[str, Any],
+    tree_cache: dict[str, Any],
+    eval_rows: int,
+    eval_fractions: tuple[float, ...] = EVAL_FRACTIONS,
+) -> dict[str, Any]:
     """Train until ``budget`` CPU seconds (prepare included) and evaluate at ``eval_fractions`` of it.
 
     The clock is the process CPU time: with one thread it is the single-core wall time of an idle machine and
@@ -195,8 +229,12 @@ def train_curve(method: str, data: dict[str, Any], budget: float, batch_size: in
         head.prepare(sp.csr_matrix(X), Y)
         prepare_seconds, prepare_wall = time.process_time() - started, time.perf_counter() - wall
         if head_params.get("sampler") == "tree":
-            tree_cache.update(state=head.sampler.state_dict(), seconds=prepare_seconds, wall=prepare_wall,
-                              peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+            tree_cache.update(
+                state=head.sampler.state_dict(),
+                seconds=prepare_seconds,
+                wall=prepare_wall,
+                peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            )
     optimizer = build_optimizer(head.parameters(), TrainParams(optimizer=optimizer_name, lr=lr))
     checkpoints = [f * budget for f in eval_fractions]
     curve: list[dict[str, Any]] = []
@@ -204,13 +242,20 @@ def train_curve(method: str, data: dict[str, Any], budget: float, batch_size: in
 
     def record() -> None:
         t = time.perf_counter()
-        point = {"step": step, "epochs": round(step * batch_size / X.shape[0], 3), "train_seconds": round(train_seconds, 2),
-                 "train_wall_seconds": round(wall_seconds, 2), **evaluate_head(head, X_eval, Y_eval)}
+        point = {
+            "step": step,
+            "epochs": round(step * batch_size / X.shape[0], 3),
+            "train_seconds": round(train_seconds, 2),
+            "train_wall_seconds": round(wall_seconds, 2),
+            **evaluate_head(head, X_eval, Y_eval),
+        }
         point["eval_seconds"] = round(time.perf_counter() - t, 2)
         curve.append(point)
-        print(f"    {method:<34} t={train_seconds:7.1f}s step {step:6d} hits@1 {point['hits@1_first_label']:.3f} "
-              f"loglik {point['log_likelihood_first_label']:7.2f} P@1 {point['P@1']:.3f} (eval {point['eval_seconds']:.0f}s)",
-              flush=True)
+        print(
+            f"    {method:<34} t={train_seconds:7.1f}s step {step:6d} hits@1 {point['hits@1_first_label']:.3f} "
+            f"loglik {point['log_likelihood_first_label']:7.2f} P@1 {point['P@1']:.3f} (eval {point['eval_seconds']:.0f}s)",
+            flush=True,
+        )
 
     while checkpoints and train_seconds >= checkpoints[0]:  # the fit alone may pass the first checkpoints
         checkpoints.pop(0)
@@ -236,10 +281,17 @@ def train_curve(method: str, data: dict[str, Any], budget: float, batch_size: in
                 if not checkpoints:
                     break
         epoch += 1
-    return {"method": method, "prepare_seconds": round(prepare_seconds, 2), "prepare_wall_seconds": round(prepare_wall, 2),
-            "tree_fit_peak_rss_mib": tree_cache.get("peak_rss_mib") if head_params.get("sampler") == "tree" else None,
-            "budget_cpu_seconds": budget,
-            "optimizer": optimizer_name, "lr": lr, "curve": curve, "final": curve[-1]}
+    return {
+        "method": method,
+        "prepare_seconds": round(prepare_seconds, 2),
+        "prepare_wall_seconds": round(prepare_wall, 2),
+        "tree_fit_peak_rss_mib": tree_cache.get("peak_rss_mib") if head_params.get("sampler") == "tree" else None,
+        "budget_cpu_seconds": budget,
+        "optimizer": optimizer_name,
+        "lr": lr,
+        "curve": curve,
+        "final": curve[-1],
+    }
 
 
 @torch.no_grad()
@@ -264,8 +316,9 @@ def oracle_point(data: dict[str, Any], eval_rows: int) -> dict[str, float]:
 _STEP_SAMPLERS: dict[tuple, dict[str, torch.Tensor]] = {}
 
 
-def step_time(method: str, n_labels: int, dim: int, batch_size: int, repeats: int,
-              dense_gradients: bool = False) -> dict[str, float]:
+def step_time(
+    method: str, n_labels: int, dim: int, batch_size: int, repeats: int, dense_gradients: bool = False
+) -> dict[str, float]:
     """Median CPU seconds of one training step (loss + backward, optimiser step) on random data with C labels."""
     from sparsexc._params import TrainParams
     from sparsexc.heads.labels import LabelBatch
@@ -298,8 +351,12 @@ def step_time(method: str, n_labels: int, dim: int, batch_size: int, repeats: in
         backward.append(t1 - t)
         update.append(time.process_time() - t1)
     total = np.add(backward, update)[1:]
-    return {"step_seconds": float(np.median(total)), "loss_backward_seconds": float(np.median(backward[1:])),
-            "optimizer_seconds": float(np.median(update[1:])), "prepare_seconds": round(prepare, 2)}
+    return {
+        "step_seconds": float(np.median(total)),
+        "loss_backward_seconds": float(np.median(backward[1:])),
+        "optimizer_seconds": float(np.median(update[1:])),
+        "prepare_seconds": round(prepare, 2),
+    }
 
 
 def part_path(part: str) -> Path:
@@ -317,18 +374,31 @@ def run_datasets(args: argparse.Namespace, env: dict[str, Any]) -> None:
         load_before = list(os.getloadavg())
         t = time.perf_counter()
         data = load_set(name, args.dim, args.seed)
-        print(f"{name}: train {data['X'].shape} C={data['Y'].shape[1]:,} test {data['X_test'].shape[0]} "
-              f"({time.perf_counter() - t:.0f} s to load/featurise)", flush=True)
+        print(
+            f"{name}: train {data['X'].shape} C={data['Y'].shape[1]:,} test {data['X_test'].shape[0]} "
+            f"({time.perf_counter() - t:.0f} s to load/featurise)",
+            flush=True,
+        )
         tree_params = {"split": args.tree_split, "reg": args.tree_reg, "reg_scaling": args.tree_reg_scaling}
         fractions = tuple(float(f) for f in args.eval_fractions.split(","))
-        out = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "environment": env,
-               "settings": {**vars(args), "tree_params": tree_params, "eval_fractions": fractions},
-               "dataset": {"name": name, "n_train": int(data["X"].shape[0]), "n_test_eval": min(args.eval_rows, data["X_test"].shape[0]),
-                           "n_labels": int(data["Y"].shape[1]), "dim": int(data["X"].shape[1]),
-                           "features": data["features"], "svd_seconds": data.get("svd_seconds"),
-                           "latent_params": data.get("latent_params"),
-                           "labels_per_row": float(data["Y"].nnz / data["Y"].shape[0])},
-               "load_average_before": load_before, "runs": []}
+        out = {
+            "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "environment": env,
+            "settings": {**vars(args), "tree_params": tree_params, "eval_fractions": fractions},
+            "dataset": {
+                "name": name,
+                "n_train": int(data["X"].shape[0]),
+                "n_test_eval": min(args.eval_rows, data["X_test"].shape[0]),
+                "n_labels": int(data["Y"].shape[1]),
+                "dim": int(data["X"].shape[1]),
+                "features": data["features"],
+                "svd_seconds": data.get("svd_seconds"),
+                "latent_params": data.get("latent_params"),
+                "labels_per_row": float(data["Y"].nnz / data["Y"].shape[0]),
+            },
+            "load_average_before": load_before,
+            "runs": [],
+        }
         methods = args.methods.split(",")
         earlier = json.loads(part_path(name).read_text()) if part_path(name).is_file() and not args.quick else {}
         for run in earlier.get("runs", []):  # runs of other methods from an earlier invocation stay in the part
@@ -341,16 +411,25 @@ def run_datasets(args: argparse.Namespace, env: dict[str, Any]) -> None:
         tree_cache: dict[str, Any] = {}
         for method in methods:
             budget = budgets["softmax" if METHODS[method][0] == "softmax" else "other"]
-            run = train_curve(method, data, budget, args.batch_size, args.seed, tree_params, tree_cache, args.eval_rows,
-                              fractions)
+            run = train_curve(
+                method, data, budget, args.batch_size, args.seed, tree_params, tree_cache, args.eval_rows, fractions
+            )
             run["peak_rss_mib_so_far"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-            run["settings"] = {"budget": budget, "eval_rows": args.eval_rows, "eval_fractions": fractions,
-                               "tree_params": tree_params, "load_average_before": load_before}
+            run["settings"] = {
+                "budget": budget,
+                "eval_rows": args.eval_rows,
+                "eval_fractions": fractions,
+                "tree_params": tree_params,
+                "load_average_before": load_before,
+            }
             out["runs"].append(run)
             f = run["final"]
-            print(f"{name:<18} {method:<34} time {f['train_seconds']:8.1f} s (prepare {run['prepare_seconds']:.1f}) "
-                  f"hits@1 {f['hits@1_first_label']:.3f} loglik {f['log_likelihood_first_label']:7.2f} "
-                  f"P@1 {f['P@1']:.3f} P@3 {f['P@3']:.3f} P@5 {f['P@5']:.3f}", flush=True)
+            print(
+                f"{name:<18} {method:<34} time {f['train_seconds']:8.1f} s (prepare {run['prepare_seconds']:.1f}) "
+                f"hits@1 {f['hits@1_first_label']:.3f} loglik {f['log_likelihood_first_label']:7.2f} "
+                f"P@1 {f['P@1']:.3f} P@3 {f['P@3']:.3f} P@5 {f['P@5']:.3f}",
+                flush=True,
+            )
             out["load_average_after"] = list(os.getloadavg())
             out["cpu_seconds_process"] = round(time.process_time(), 1)
             if not args.quick:
@@ -362,17 +441,30 @@ def run_steps(args: argparse.Namespace, env: dict[str, Any]) -> None:
     rows = []
     for C in sizes:
         for method in args.methods.split(","):
-            row = {"method": method, "n_labels": C,
-                   **step_time(method, C, args.step_dim, args.batch_size, repeats=5, dense_gradients=args.dense_gradients)}
+            row = {
+                "method": method,
+                "n_labels": C,
+                **step_time(method, C, args.step_dim, args.batch_size, repeats=5, dense_gradients=args.dense_gradients),
+            }
             rows.append(row)
-            print(f"step time C={C:>9,} {method:<34} {1e3 * row['step_seconds']:9.2f} ms "
-                  f"(loss+backward {1e3 * row['loss_backward_seconds']:.2f}, optimiser {1e3 * row['optimizer_seconds']:.2f})",
-                  flush=True)
+            print(
+                f"step time C={C:>9,} {method:<34} {1e3 * row['step_seconds']:9.2f} ms "
+                f"(loss+backward {1e3 * row['loss_backward_seconds']:.2f}, optimiser {1e3 * row['optimizer_seconds']:.2f})",
+                flush=True,
+            )
             if not args.quick:
-                write_json(part_path("steps_dense_gradients" if args.dense_gradients else "steps"), {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                                                "environment": env, "dim": args.step_dim, "batch_size": args.batch_size,
-                                                "sampled_heads_sparse_gradients": not args.dense_gradients,
-                                                "load_average": list(os.getloadavg()), "step_times": rows})
+                write_json(
+                    part_path("steps_dense_gradients" if args.dense_gradients else "steps"),
+                    {
+                        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                        "environment": env,
+                        "dim": args.step_dim,
+                        "batch_size": args.batch_size,
+                        "sampled_heads_sparse_gradients": not args.dense_gradients,
+                        "load_average": list(os.getloadavg()),
+                        "step_times": rows,
+                    },
+                )
 
 
 def targets(part: dict[str, Any], steps: list[dict[str, Any]]) -> dict[str, Any]:
@@ -383,14 +475,19 @@ def targets(part: dict[str, Any], steps: list[dict[str, Any]]) -> dict[str, Any]
         goal = runs[SOFTMAX]["final"]["P@1"] - 0.01
         softmax_seconds = runs[SOFTMAX]["final"]["train_seconds"]
         reached = [p["train_seconds"] for p in runs[ADVERSARIAL]["curve"] if p["P@1"] >= goal]
-        out.update(softmax_final_P1=runs[SOFTMAX]["final"]["P@1"], softmax_seconds=softmax_seconds,
-                   adversarial_final_P1=runs[ADVERSARIAL]["final"]["P@1"],
-                   adversarial_seconds_to_softmax_P1=reached[0] if reached else None,
-                   time_ratio=(reached[0] / softmax_seconds) if reached else None)
+        out.update(
+            softmax_final_P1=runs[SOFTMAX]["final"]["P@1"],
+            softmax_seconds=softmax_seconds,
+            adversarial_final_P1=runs[ADVERSARIAL]["final"]["P@1"],
+            adversarial_seconds_to_softmax_P1=reached[0] if reached else None,
+            time_ratio=(reached[0] / softmax_seconds) if reached else None,
+        )
         out["fifth_of_softmax_time_met"] = bool(reached) and reached[0] <= softmax_seconds / 5
     if UNIFORM in runs and ADVERSARIAL in runs:
         a, u = runs[ADVERSARIAL]["final"], runs[UNIFORM]["final"]
-        out["adversarial_minus_uniform"] = {k: a[k] - u[k] for k in ("P@1", "hits@1_first_label", "log_likelihood_first_label")}
+        out["adversarial_minus_uniform"] = {
+            k: a[k] - u[k] for k in ("P@1", "hits@1_first_label", "log_likelihood_first_label")
+        }
         out["ends_above_uniform"] = a["P@1"] > u["P@1"] and a["hits@1_first_label"] > u["hits@1_first_label"]
     return out
 
@@ -411,8 +508,12 @@ def plot_curves(part: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    keys = [("P@1", "P@1"), ("hits@1_first_label", "hits@1 (first label)"),
-            ("log_likelihood_first_label", "pred. log-likelihood (first label)"), ("P@5", "P@5")]
+    keys = [
+        ("P@1", "P@1"),
+        ("hits@1_first_label", "hits@1 (first label)"),
+        ("log_likelihood_first_label", "pred. log-likelihood (first label)"),
+        ("P@5", "P@5"),
+    ]
     fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 4))
     for run in part["runs"]:
         t = [p["train_seconds"] for p in run["curve"]]
@@ -441,64 +542,95 @@ def write_report() -> None:
     steps = parts.pop("steps", {"step_times": []})
     # the step table measured before the sampled heads had sparse gradients (kept for the before/after ratio)
     before = parts.pop("steps_dense_gradients", {"step_times": []})
-    merged: dict[str, Any] = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                              "datasets": parts, "step_times": steps, "step_growth_1e3_to_1e6": step_growth(steps["step_times"]),
-                              "step_growth_1e3_to_1e6_loss_backward_only": step_growth(steps["step_times"], "loss_backward_seconds"),
-                              "step_growth_1e3_to_1e6_before_sparse_gradients": step_growth(before["step_times"]),
-                              "targets": {name: targets(part, steps["step_times"]) for name, part in parts.items()}}
+    merged: dict[str, Any] = {
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "datasets": parts,
+        "step_times": steps,
+        "step_growth_1e3_to_1e6": step_growth(steps["step_times"]),
+        "step_growth_1e3_to_1e6_loss_backward_only": step_growth(steps["step_times"], "loss_backward_seconds"),
+        "step_growth_1e3_to_1e6_before_sparse_gradients": step_growth(before["step_times"]),
+        "targets": {name: targets(part, steps["step_times"]) for name, part in parts.items()},
+    }
     write_json(RESULTS / f"{STEM}.json", merged)
-    lines = ["# Adversarial negative sampling (issue 6): results", "",
-             "Tables and curves generated by `python benchmarks/adversarial_sampling.py --part report` from the per-part "
-             f"JSON files; the discussion comes from `{STEM}_notes.md`.", ""]
+    lines = [
+        "# Adversarial negative sampling (issue 6): results",
+        "",
+        "Tables and curves generated by `python benchmarks/adversarial_sampling.py --part report` from the per-part "
+        f"JSON files; the discussion comes from `{STEM}_notes.md`.",
+        "",
+    ]
     notes = RESULTS / f"{STEM}_notes.md"
     if notes.is_file():
         lines += [notes.read_text().strip(), ""]
     for name, part in parts.items():
         d = part["dataset"]
         plot_curves(part, RESULTS / f"{STEM}_{name}.png")
-        lines += [f"## {name}", "",
-                  f"C = {d['n_labels']:,} labels, {d['n_train']:,} training rows ({d['labels_per_row']:.2f} labels/row), "
-                  f"{d['features']}; evaluated on {d['n_test_eval']} test rows. Load average before: "
-                  f"{part['load_average_before'][0]:.1f}, after: {part.get('load_average_after', [float('nan')])[0]:.1f}; "
-                  f"torch threads: {part['environment'].get('torch_threads')}.", "",
-                  f"![curves]({STEM}_{name}.png)", "",
-                  "| method | train CPU s (tree fit) | steps | epochs | P@1 | P@3 | P@5 | hits@1 | log-lik |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        lines += [
+            f"## {name}",
+            "",
+            f"C = {d['n_labels']:,} labels, {d['n_train']:,} training rows ({d['labels_per_row']:.2f} labels/row), "
+            f"{d['features']}; evaluated on {d['n_test_eval']} test rows. Load average before: "
+            f"{part['load_average_before'][0]:.1f}, after: {part.get('load_average_after', [float('nan')])[0]:.1f}; "
+            f"torch threads: {part['environment'].get('torch_threads')}.",
+            "",
+            f"![curves]({STEM}_{name}.png)",
+            "",
+            "| method | train CPU s (tree fit) | steps | epochs | P@1 | P@3 | P@5 | hits@1 | log-lik |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
         for run in part["runs"]:
             f = run["final"]
-            lines.append(f"| {TITLES[run['method']]} | {f['train_seconds']:.0f} ({run['prepare_seconds']:.0f}) | {f['step']} | "
-                         f"{f['epochs']:.2f} | {f['P@1']:.4f} | {f['P@3']:.4f} | {f['P@5']:.4f} | "
-                         f"{f['hits@1_first_label']:.4f} | {f['log_likelihood_first_label']:.3f} |")
+            lines.append(
+                f"| {TITLES[run['method']]} | {f['train_seconds']:.0f} ({run['prepare_seconds']:.0f}) | {f['step']} | "
+                f"{f['epochs']:.2f} | {f['P@1']:.4f} | {f['P@3']:.4f} | {f['P@5']:.4f} | "
+                f"{f['hits@1_first_label']:.4f} | {f['log_likelihood_first_label']:.3f} |"
+            )
         if "oracle" in part:
             o = part["oracle"]
-            lines.append(f"| Bayes oracle | - | - | - | {o['P@1']:.4f} | {o['P@3']:.4f} | {o['P@5']:.4f} | "
-                         f"{o['hits@1_first_label']:.4f} | {o['log_likelihood_first_label']:.3f} |")
+            lines.append(
+                f"| Bayes oracle | - | - | - | {o['P@1']:.4f} | {o['P@3']:.4f} | {o['P@5']:.4f} | "
+                f"{o['hits@1_first_label']:.4f} | {o['log_likelihood_first_label']:.3f} |"
+            )
         tg = merged["targets"][name]
-        lines += ["", f"Targets: qualifies (C >= 40,000): {tg['qualifies_C_ge_40000']}; "
-                  f"adversarial reaches softmax final P@1 - 0.01 at {tg.get('adversarial_seconds_to_softmax_P1')} s "
-                  f"of softmax's {tg.get('softmax_seconds')} s (ratio {tg.get('time_ratio')}; met: {tg.get('fifth_of_softmax_time_met')}); "
-                  f"ends above uniform: {tg.get('ends_above_uniform')} ({tg.get('adversarial_minus_uniform')}).", ""]
+        lines += [
+            "",
+            f"Targets: qualifies (C >= 40,000): {tg['qualifies_C_ge_40000']}; "
+            f"adversarial reaches softmax final P@1 - 0.01 at {tg.get('adversarial_seconds_to_softmax_P1')} s "
+            f"of softmax's {tg.get('softmax_seconds')} s (ratio {tg.get('time_ratio')}; met: {tg.get('fifth_of_softmax_time_met')}); "
+            f"ends above uniform: {tg.get('ends_above_uniform')} ({tg.get('adversarial_minus_uniform')}).",
+            "",
+        ]
     if steps["step_times"]:
         sizes = sorted({r["n_labels"] for r in steps["step_times"]})
-        lines += ["## Step time against C", "",
-                  f"One training step (loss, backward, optimiser step), batch {steps.get('batch_size')}, {steps.get('dim')}-d "
-                  "random features, one thread, median of 5, CPU milliseconds (in brackets: the optimiser step alone). "
-                  f"Load average at the end: {steps.get('load_average', [float('nan')])[0]:.1f}. The last column: the same "
-                  "ratio measured before the sampled heads had sparse gradients (`sparse_gradients`; "
-                  f"`{STEM}_steps_dense_gradients.json`, {before.get('date', 'not measured')}).", "",
-                  "| method | " + " | ".join(f"C = {c:,}" for c in sizes) + " | ratio 1e6 / 1e3 | ratio, loss+backward only "
-                  "| ratio before (dense gradients) |",
-                  "| --- | " + " | ".join("---" for _ in sizes) + " | --- | --- | --- |"]
+        lines += [
+            "## Step time against C",
+            "",
+            f"One training step (loss, backward, optimiser step), batch {steps.get('batch_size')}, {steps.get('dim')}-d "
+            "random features, one thread, median of 5, CPU milliseconds (in brackets: the optimiser step alone). "
+            f"Load average at the end: {steps.get('load_average', [float('nan')])[0]:.1f}. The last column: the same "
+            "ratio measured before the sampled heads had sparse gradients (`sparse_gradients`; "
+            f"`{STEM}_steps_dense_gradients.json`, {before.get('date', 'not measured')}).",
+            "",
+            "| method | " + " | ".join(f"C = {c:,}" for c in sizes) + " | ratio 1e6 / 1e3 | ratio, loss+backward only "
+            "| ratio before (dense gradients) |",
+            "| --- | " + " | ".join("---" for _ in sizes) + " | --- | --- | --- |",
+        ]
         for method in METHODS:
             rows = {r["n_labels"]: r for r in steps["step_times"] if r["method"] == method}
             if rows:
-                cells = [f"{1e3 * rows[c]['step_seconds']:.1f} ({1e3 * rows[c]['optimizer_seconds']:.1f})" if c in rows else "-"
-                         for c in sizes]
+                cells = [
+                    f"{1e3 * rows[c]['step_seconds']:.1f} ({1e3 * rows[c]['optimizer_seconds']:.1f})"
+                    if c in rows
+                    else "-"
+                    for c in sizes
+                ]
                 growth = merged["step_growth_1e3_to_1e6"].get(method, float("nan"))
                 growth_lb = merged["step_growth_1e3_to_1e6_loss_backward_only"].get(method, float("nan"))
                 growth_before = merged["step_growth_1e3_to_1e6_before_sparse_gradients"].get(method, float("nan"))
-                lines.append(f"| {TITLES[method]} | " + " | ".join(cells) + f" | {growth:.1f}x | {growth_lb:.1f}x "
-                             f"| {growth_before:.1f}x |")
+                lines.append(
+                    f"| {TITLES[method]} | " + " | ".join(cells) + f" | {growth:.1f}x | {growth_lb:.1f}x "
+                    f"| {growth_before:.1f}x |"
+                )
         lines.append("")
     (RESULTS / f"{STEM}.md").write_text("\n".join(lines) + "\n")
     print(f"wrote {RESULTS / (STEM + '.json')}, {STEM}.md and the PNG curves")
@@ -506,24 +638,35 @@ def write_report() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="small synthetic set, short budgets, C up to 1e4; nothing written")
+    parser.add_argument(
+        "--quick", action="store_true", help="small synthetic set, short budgets, C up to 1e4; nothing written"
+    )
     parser.add_argument("--part", choices=("train", "steps", "report"), default="train")
     parser.add_argument("--datasets", default="debian-deps,wordnet-hypernyms,synthetic-1m")
-    parser.add_argument("--methods", default=",".join(DEFAULT_METHODS),
-                        help="comma-separated subset of: " + ",".join(METHODS) + " (default: all but the diagnostics)")
+    parser.add_argument(
+        "--methods",
+        default=",".join(DEFAULT_METHODS),
+        help="comma-separated subset of: " + ",".join(METHODS) + " (default: all but the diagnostics)",
+    )
     parser.add_argument("--dim", type=int, default=512, help="SVD dimension of the real sets")
     parser.add_argument("--budget", type=float, default=60.0, help="CPU seconds per sampled method (tree fit included)")
     parser.add_argument("--softmax-budget", type=float, default=150.0, help="CPU seconds of the full softmax")
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--eval-rows", type=int, default=1000)
-    parser.add_argument("--eval-fractions", default=",".join(map(str, EVAL_FRACTIONS)),
-                        help="evaluate at these fractions of each run's budget")
+    parser.add_argument(
+        "--eval-fractions",
+        default=",".join(map(str, EVAL_FRACTIONS)),
+        help="evaluate at these fractions of each run's budget",
+    )
     parser.add_argument("--tree-split", default="median", help="the tree's split rule (eq9 or median)")
     parser.add_argument("--tree-reg", type=float, default=0.1)
     parser.add_argument("--tree-reg-scaling", default="constant", help="constant or node_size")
     parser.add_argument("--step-dim", type=int, default=64, help="feature dimension of the step-time table")
-    parser.add_argument("--dense-gradients", action="store_true",
-                        help="--part steps: the sampled heads with sparse_gradients=False (the table before they had them)")
+    parser.add_argument(
+        "--dense-gradients",
+        action="store_true",
+        help="--part steps: the sampled heads with sparse_gradients=False (the table before they had them)",
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()

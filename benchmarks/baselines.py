@@ -108,7 +108,17 @@ def _machine() -> dict[str, Any]:
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
     """The result rows as a Markdown table (a failed row shows its error)."""
-    head = ["dataset", "model", "head", *COLUMNS, "epochs (best)", "train s", "peak RSS MiB", "train RSS +MiB", "settings"]
+    head = [
+        "dataset",
+        "model",
+        "head",
+        *COLUMNS,
+        "epochs (best)",
+        "train s",
+        "peak RSS MiB",
+        "train RSS +MiB",
+        "settings",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" if i < 3 else "---:" for i in range(len(head))) + "|"]
     for row in rows:
         model = row["model"]
@@ -130,15 +140,26 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", default=None, help=f"comma-separated (default: {','.join(DATASETS)})")
     parser.add_argument("--heads", default=None, help="comma-separated (default: every registered head)")
-    parser.add_argument("--models", default=",".join(DEFAULT_MODELS),
-                        help=f"comma-separated from {', '.join(MODELS)} (default: {','.join(DEFAULT_MODELS)})")
+    parser.add_argument(
+        "--models",
+        default=",".join(DEFAULT_MODELS),
+        help=f"comma-separated from {', '.join(MODELS)} (default: {','.join(DEFAULT_MODELS)})",
+    )
     parser.add_argument("--quick", action="store_true", help="bibtex only (unless --datasets), 3 epochs")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="an XCClassifier setting for every run (VALUE as JSON), e.g. --set lr=0.0005; repeatable")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an XCClassifier setting for every run (VALUE as JSON), e.g. --set lr=0.0005; repeatable",
+    )
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per configuration")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for baselines.json / baselines.md")
-    parser.add_argument("--append", action="store_true",
-                        help="keep the rows already in baselines.json (rows of the same configuration are replaced)")
+    parser.add_argument(
+        "--append",
+        action="store_true",
+        help="keep the rows already in baselines.json (rows of the same configuration are replaced)",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -196,7 +217,9 @@ def _merge(previous: list[dict[str, Any]], rows: list[dict[str, Any]]) -> list[d
     merged = {(r["dataset"], r["model"], r["head"]): r for r in previous}
     merged.update({(r["dataset"], r["model"], r["head"]): r for r in rows})
     order = {name: i for i, name in enumerate(DATASETS)}
-    return sorted(merged.values(), key=lambda r: (order.get(r["dataset"], len(order)), r["dataset"], r["model"], r["head"]))
+    return sorted(
+        merged.values(), key=lambda r: (order.get(r["dataset"], len(order)), r["dataset"], r["model"], r["head"])
+    )
 
 
 def _write_report(json_path: Path, md_path: Path, rows: list[dict[str, Any]], command: str, started: float) -> None:

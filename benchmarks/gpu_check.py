@@ -102,10 +102,18 @@ def check_heads(heads: list[str], n_labels: int, repeats: int) -> list[dict]:
                         hidden = model.hidden(features)
                         (idx, val), topk_ms = _timed(lambda: model.head.topk(hidden, 5), repeats)
                         sets = model.head.predict_sets(hidden)
-                    row.update(loss=float(loss), loss_finite=bool(torch.isfinite(loss)), loss_dtype=str(loss.dtype),
-                               grad_devices=sorted(grads), topk_device=str(idx.device), sets_device=str(sets.indices.device),
-                               step_ms=ms, topk_ms=topk_ms,
-                               peak_cuda_mib=torch.cuda.max_memory_allocated(device) / 2**20, ok=True)
+                    row.update(
+                        loss=float(loss),
+                        loss_finite=bool(torch.isfinite(loss)),
+                        loss_dtype=str(loss.dtype),
+                        grad_devices=sorted(grads),
+                        topk_device=str(idx.device),
+                        sets_device=str(sets.indices.device),
+                        step_ms=ms,
+                        topk_ms=topk_ms,
+                        peak_cuda_mib=torch.cuda.max_memory_allocated(device) / 2**20,
+                        ok=True,
+                    )
                 except Exception as exc:  # record and go on: the point is to see every head's state
                     row.update(ok=False, error=f"{type(exc).__name__}: {exc}"[:500])
                 rows.append(row)
@@ -123,12 +131,23 @@ def check_fit(heads: list[str], epochs: int) -> list[dict]:
         for precision in ("float32", "bfloat16"):
             row = {"head": name, "precision": precision}
             try:
-                clf = XCClassifier(head=name, head_params=_head_params(name, False), hidden_sizes=(256,), epochs=epochs,
-                                   device="cuda", precision=precision, random_state=0)
+                clf = XCClassifier(
+                    head=name,
+                    head_params=_head_params(name, False),
+                    hidden_sizes=(256,),
+                    epochs=epochs,
+                    device="cuda",
+                    precision=precision,
+                    random_state=0,
+                )
                 start = time.perf_counter()
                 clf.fit(data.train.X, data.train.Y)
-                row.update(seconds=time.perf_counter() - start, train_loss=[h["train_loss"] for h in clf.history_],
-                           test_P1=clf.score(data.test.X, data.test.Y), ok=True)
+                row.update(
+                    seconds=time.perf_counter() - start,
+                    train_loss=[h["train_loss"] for h in clf.history_],
+                    test_P1=clf.score(data.test.X, data.test.Y),
+                    ok=True,
+                )
             except Exception as exc:
                 row.update(ok=False, error=f"{type(exc).__name__}: {exc}"[:500])
             rows.append(row)
@@ -138,21 +157,34 @@ def check_fit(heads: list[str], epochs: int) -> list[dict]:
 
 def sparsemax_table() -> dict:
     script = Path(__file__).resolve().parent / "sparsemax_speed.py"
-    done = subprocess.run([sys.executable, str(script), "--device", "cuda", "--repeats", "5"], capture_output=True,
-                          text=True, timeout=1800)
-    return {"returncode": done.returncode, "stdout_tail": done.stdout[-4000:], "stderr_tail": done.stderr[-2000:],
-            "results": "benchmarks/results/sparsemax_speed_cuda.json" if done.returncode == 0 else None}
+    done = subprocess.run(
+        [sys.executable, str(script), "--device", "cuda", "--repeats", "5"],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    return {
+        "returncode": done.returncode,
+        "stdout_tail": done.stdout[-4000:],
+        "stderr_tail": done.stderr[-2000:],
+        "results": "benchmarks/results/sparsemax_speed_cuda.json" if done.returncode == 0 else None,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="C=1000, softmax and the sampled heads, no sparsemax table")
+    parser.add_argument(
+        "--quick", action="store_true", help="C=1000, softmax and the sampled heads, no sparsemax table"
+    )
     parser.add_argument("--labels", type=int, default=None, help="C of the head checks (default 20000; quick 1000)")
     parser.add_argument("--out", default=str(RESULTS / "gpu_check.json"))
     args = parser.parse_args(argv)
     if not torch.cuda.is_available():
-        print("gpu_check: CUDA is not available on this machine (torch.cuda.is_available() is False); nothing was "
-              "run or written. Run it on a machine with an NVIDIA GPU and a CUDA build of torch.", file=sys.stderr)
+        print(
+            "gpu_check: CUDA is not available on this machine (torch.cuda.is_available() is False); nothing was "
+            "run or written. Run it on a machine with an NVIDIA GPU and a CUDA build of torch.",
+            file=sys.stderr,
+        )
         return NO_CUDA_EXIT
     from sparsexc._environment import environment_info
     from sparsexc.heads import list_heads
@@ -161,13 +193,19 @@ def main(argv: list[str] | None = None) -> int:
     n_labels = args.labels or (1000 if args.quick else 20000)
     result = {
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "environment": {**environment_info(), "gpu": torch.cuda.get_device_name(0), "cuda": torch.version.cuda,
-                        "load_average": list(os.getloadavg())},
+        "environment": {
+            **environment_info(),
+            "gpu": torch.cuda.get_device_name(0),
+            "cuda": torch.version.cuda,
+            "load_average": list(os.getloadavg()),
+        },
         "heads": check_heads(heads, n_labels, repeats=3 if args.quick else 10),
         "fit": check_fit(heads, epochs=1 if args.quick else 2),
         "sparsemax_speed": None if args.quick else sparsemax_table(),
-        "not_run": {"nccl_two_ranks": "needs 2 GPUs (one per rank); the machine has one. tests/distributed covers "
-                                      "DDP and label sharding with gloo on CPU."},
+        "not_run": {
+            "nccl_two_ranks": "needs 2 GPUs (one per rank); the machine has one. tests/distributed covers "
+            "DDP and label sharding with gloo on CPU."
+        },
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))

@@ -90,8 +90,9 @@ def main() -> None:
 
         def theirs():
             # offset at the header's newline: sklearn skips the rest of that line, i.e. the header
-            return load_svmlight_file(path, multilabel=True, zero_based=True, offset=header_newline,
-                                      n_features=n_features, dtype=np.float32)
+            return load_svmlight_file(
+                path, multilabel=True, zero_based=True, offset=header_newline, n_features=n_features, dtype=np.float32
+            )
 
         t_ours, t_sk = [], []
         res_ours = res_sk = None
@@ -104,35 +105,54 @@ def main() -> None:
         Xs, ys = res_sk
         Xs.eliminate_zeros()
         same_x = Xo.shape == Xs.shape and (Xo != Xs).nnz == 0
-        same_y = all(tuple(Yo.indices[Yo.indptr[i]:Yo.indptr[i + 1]]) == tuple(int(v) for v in ys[i])
-                     for i in range(Yo.shape[0]))
+        same_y = all(
+            tuple(Yo.indices[Yo.indptr[i] : Yo.indptr[i + 1]]) == tuple(int(v) for v in ys[i])
+            for i in range(Yo.shape[0])
+        )
         if not (same_x and same_y):
             raise SystemExit("read_xc and load_svmlight_file disagree on the benchmark file")
         best_ours, best_sk = min(t_ours), min(t_sk)
         mb = size / 1e6
         result = {
             "benchmark": "read_xc vs sklearn.datasets.load_svmlight_file(multilabel=True)",
-            "file": {"bytes": size, "rows": int(X.shape[0]), "n_features": int(X.shape[1]),
-                     "n_labels": int(Y.shape[1]), "nnz_X": int(X.nnz), "nnz_Y": int(Y.nnz), "seed": args.seed},
+            "file": {
+                "bytes": size,
+                "rows": int(X.shape[0]),
+                "n_features": int(X.shape[1]),
+                "n_labels": int(Y.shape[1]),
+                "nnz_X": int(X.nnz),
+                "nnz_Y": int(Y.nnz),
+                "seed": args.seed,
+            },
             "repeats": args.repeats,
-            "read_xc_s": best_ours, "sklearn_s": best_sk,
-            "read_xc_MB_per_s": mb / best_ours, "sklearn_MB_per_s": mb / best_sk,
+            "read_xc_s": best_ours,
+            "sklearn_s": best_sk,
+            "read_xc_MB_per_s": mb / best_ours,
+            "sklearn_MB_per_s": mb / best_sk,
             "speedup_vs_sklearn": best_sk / best_ours,
             "all_times_s": {"read_xc": t_ours, "sklearn": t_sk},
             "write_xc_s": write_s,
             "results_identical": True,
             "machine": {"cpu": cpu_model(), "logical_cpus": os.cpu_count(), "platform": platform.platform()},
-            "versions": {"python": platform.python_version(), "numpy": np.__version__, "scipy": scipy.__version__,
-                         "scikit-learn": sklearn.__version__, "sparsexc": sparsexc.__version__
-                         if hasattr(sparsexc, "__version__") else "dev"},
+            "versions": {
+                "python": platform.python_version(),
+                "numpy": np.__version__,
+                "scipy": scipy.__version__,
+                "scikit-learn": sklearn.__version__,
+                "sparsexc": sparsexc.__version__ if hasattr(sparsexc, "__version__") else "dev",
+            },
             "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         }
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
     rows = [("read_xc (sparsexc)", best_ours, mb / best_ours), ("load_svmlight_file (sklearn)", best_sk, mb / best_sk)]
-    table = [f"file: {mb:.1f} MB, {result['file']['rows']} rows, nnz(X)={result['file']['nnz_X']}, best of {args.repeats}",
-             "", "| reader | best time (s) | MB/s |", "|---|---:|---:|"]
+    table = [
+        f"file: {mb:.1f} MB, {result['file']['rows']} rows, nnz(X)={result['file']['nnz_X']}, best of {args.repeats}",
+        "",
+        "| reader | best time (s) | MB/s |",
+        "|---|---:|---:|",
+    ]
     table += [f"| {name} | {t:.2f} | {r:.1f} |" for name, t, r in rows]
     table += ["", f"read_xc is {best_sk / best_ours:.2f}x the speed of load_svmlight_file (same matrices)."]
     print("\n".join(table))
@@ -141,9 +161,17 @@ def main() -> None:
         (RESULTS / "io_speed.json").write_text(json.dumps(result, indent=2) + "\n")
         m = result["machine"]
         v = result["versions"]
-        md = ["# read_xc speed", "", f"Command: `python benchmarks/io_speed.py --size-mb {args.size_mb:g}`", ""] + table + [
-            "", f"Machine: {m['cpu']}, {m['logical_cpus']} logical CPUs, {m['platform']}.",
-            "Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + ".", f"Date: {result['date']}.", ""]
+        md = (
+            ["# read_xc speed", "", f"Command: `python benchmarks/io_speed.py --size-mb {args.size_mb:g}`", ""]
+            + table
+            + [
+                "",
+                f"Machine: {m['cpu']}, {m['logical_cpus']} logical CPUs, {m['platform']}.",
+                "Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + ".",
+                f"Date: {result['date']}.",
+                "",
+            ]
+        )
         (RESULTS / "io_speed.md").write_text("\n".join(md))
 
 

@@ -39,8 +39,9 @@ def synthetic_labels(rng: np.random.Generator, n_samples: int, n_labels: int, la
     counts = rng.integers(1, 6, size=n_samples)
     popularity_rank = np.minimum(rng.zipf(1.3, size=int(counts.sum())), n_labels) - 1
     indptr = np.concatenate(([0], np.cumsum(counts)))
-    Y = sp.csr_matrix((np.ones(popularity_rank.size, np.float32), label_order[popularity_rank], indptr),
-                      shape=(n_samples, n_labels))
+    Y = sp.csr_matrix(
+        (np.ones(popularity_rank.size, np.float32), label_order[popularity_rank], indptr), shape=(n_samples, n_labels)
+    )
     Y.sum_duplicates()  # a row that drew a label twice keeps it once
     Y.data[:] = 1.0
     return Y
@@ -124,23 +125,26 @@ def run(n_samples: int, n_labels: int, k: int, repeats: int, seed: int) -> dict:
     w = inverse_propensity(Y_train)
     csr_scores = topk_to_csr(indices, scores, n_labels)
     cases = {
-        "evaluate, top-k (indices, scores), ks=1,3,5 + PSP/PSnDCG + set metrics":
-            lambda: evaluate(Y_true, (indices, scores), ks=(1, 3, 5), inv_propensity=w, label_sets=label_sets),
-        "evaluate, top-k (indices, scores), ks=1,3,5 only":
-            lambda: evaluate(Y_true, (indices, scores), ks=(1, 3, 5)),
-        "evaluate, CSR scores, ks=1,3,5 + PSP/PSnDCG + set metrics":
-            lambda: evaluate(Y_true, csr_scores, ks=(1, 3, 5), inv_propensity=w, label_sets=label_sets),
-        "precision_at_k(k=5), top-k":
-            lambda: precision_at_k(Y_true, (indices, scores), 5),
-        "inverse_propensity(Y_train)":
-            lambda: inverse_propensity(Y_train),
+        "evaluate, top-k (indices, scores), ks=1,3,5 + PSP/PSnDCG + set metrics": lambda: evaluate(
+            Y_true, (indices, scores), ks=(1, 3, 5), inv_propensity=w, label_sets=label_sets
+        ),
+        "evaluate, top-k (indices, scores), ks=1,3,5 only": lambda: evaluate(Y_true, (indices, scores), ks=(1, 3, 5)),
+        "evaluate, CSR scores, ks=1,3,5 + PSP/PSnDCG + set metrics": lambda: evaluate(
+            Y_true, csr_scores, ks=(1, 3, 5), inv_propensity=w, label_sets=label_sets
+        ),
+        "precision_at_k(k=5), top-k": lambda: precision_at_k(Y_true, (indices, scores), 5),
+        "inverse_propensity(Y_train)": lambda: inverse_propensity(Y_train),
     }
     timings = {name: timed(fn, repeats) for name, fn in cases.items()}
     table = evaluate(Y_true, (indices, scores), ks=(1, 3, 5), inv_propensity=w, label_sets=label_sets)
     return {
         "problem": {
-            "n_samples": n_samples, "n_labels": n_labels, "k": k, "seed": seed,
-            "true_labels": int(Y_true.nnz), "predicted_entries": int((indices >= 0).sum()),
+            "n_samples": n_samples,
+            "n_labels": n_labels,
+            "k": k,
+            "seed": seed,
+            "true_labels": int(Y_true.nnz),
+            "predicted_entries": int((indices >= 0).sum()),
             "label_set_entries": int(label_sets.nnz),
         },
         "timings": timings,
@@ -165,8 +169,13 @@ def markdown(result: dict) -> str:
     ]
     for name, t in result["timings"].items():
         lines.append(f"| {name} | {t['best_s']:.3f} | {t['median_s']:.3f} |")
-    lines += ["", "Metric values of the synthetic run (a sanity check, not a model result):", "",
-              "| metric | value |", "|---|---:|"]
+    lines += [
+        "",
+        "Metric values of the synthetic run (a sanity check, not a model result):",
+        "",
+        "| metric | value |",
+        "|---|---:|",
+    ]
     lines += [f"| {key} | {value:.6g} |" for key, value in result["metrics_of_the_synthetic_run"].items()]
     return "\n".join(lines) + "\n"
 
@@ -182,8 +191,12 @@ def main() -> None:
     result = run(n_samples, n_labels, k=5, repeats=args.repeats, seed=args.seed)
     result["machine"] = machine
     result["date"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    result["command"] = "python benchmarks/metrics_speed.py" + (" --quick" if args.quick else "") + \
-        ("" if args.repeats == 5 else f" --repeats {args.repeats}") + ("" if args.seed == 0 else f" --seed {args.seed}")
+    result["command"] = (
+        "python benchmarks/metrics_speed.py"
+        + (" --quick" if args.quick else "")
+        + ("" if args.repeats == 5 else f" --repeats {args.repeats}")
+        + ("" if args.seed == 0 else f" --seed {args.seed}")
+    )
     text = markdown(result)
     print(text)
     if not args.quick:

@@ -84,7 +84,13 @@ WORKER = BENCH / "peers_worker.py"
 NOTES = RESULTS / "peers_notes.md"  # hand-written analysis of the last run, included in peers.md
 sys.path.insert(0, str(BENCH))
 from peers_worker import (  # noqa: E402
-    PREDICTIONS, RESULT, SPARSEXC_PREFIX, SYSTEMS, load_csr, proc_status_mib, save_csr,
+    PREDICTIONS,
+    RESULT,
+    SPARSEXC_PREFIX,
+    SYSTEMS,
+    load_csr,
+    proc_status_mib,
+    save_csr,
 )  # fmt: skip
 
 DATASETS: tuple[str, ...] = ("bibtex", "delicious", "tmc2007-500", "debtags", "debian-deps", "wordnet-hypernyms")
@@ -116,8 +122,14 @@ QUICK_PEER_SETTINGS: dict[str, dict[str, Any]] = {
 # norms, and early stopping ends the run anyway); at most 12 epochs, stopping after 2 without a better
 # validation P@1. The estimator's defaults ((1024,) encoder, lr 1e-3, 20 epochs, patience 5) reach about the
 # same validation P@1 on bibtex in 3-6x the CPU time.
-SPARSEXC_SETTINGS: dict[str, Any] = {"random_state": 0, "hidden_sizes": [512], "dropout": 0.6, "epochs": 12,
-                                     "patience": 2, "sparse_gradients": "auto"}
+SPARSEXC_SETTINGS: dict[str, Any] = {
+    "random_state": 0,
+    "hidden_sizes": [512],
+    "dropout": 0.6,
+    "epochs": 12,
+    "patience": 2,
+    "sparse_gradients": "auto",
+}
 SPARSEXC_LR_FACTOR = 3.0
 # the sampled heads' default tree sampler conditions on the raw features (linear model only); behind a hidden
 # layer their documented choice is the label-frequency sampler
@@ -129,8 +141,14 @@ SPARSEXC_LR_FACTOR = 3.0
 # or 30. Lazy Adam's per-coordinate steps move a rare word's weight as fast as a common one's (best epoch 2-4,
 # then overfitting); plain SGD moves it in proportion to its feature's value. Softmax and sparsemax (76.6,
 # 81.2) and the (512,) encoder (72.9) did not gain from plain SGD there.
-SPARSE_LINEAR_SIGMOID: dict[str, Any] = {"min_features": 10_000, "max_weights": 100_000_000, "optimizer": "sgd",
-                                         "lr": 10.0, "epochs": 40, "patience": 4}
+SPARSE_LINEAR_SIGMOID: dict[str, Any] = {
+    "min_features": 10_000,
+    "max_weights": 100_000_000,
+    "optimizer": "sgd",
+    "lr": 10.0,
+    "epochs": 40,
+    "patience": 4,
+}
 SPARSEXC_HEAD_SETTINGS: dict[str, dict[str, Any]] = {
     "negative-sampling": {"head_params": {"sampler": "frequency"}},
     "sampled-softmax": {"head_params": {"sampler": "frequency"}},
@@ -139,7 +157,13 @@ SPARSEXC_HEAD_SETTINGS: dict[str, dict[str, Any]] = {
 QUICK_SPARSEXC_SETTINGS: dict[str, Any] = {"random_state": 0, "epochs": 2, "hidden_sizes": [64]}
 
 METRIC_COLUMNS: tuple[str, ...] = ("P@1", "P@3", "P@5", "nDCG@5", "PSP@1", "PSP@3", "PSP@5", "micro-F1")
-COST_COLUMNS: tuple[str, ...] = ("train_seconds", "train_cpu_seconds", "predict_ms_per_1000", "model_mib", "peak_rss_mib")
+COST_COLUMNS: tuple[str, ...] = (
+    "train_seconds",
+    "train_cpu_seconds",
+    "predict_ms_per_1000",
+    "model_mib",
+    "peak_rss_mib",
+)
 COST_HEADERS = {"train_seconds": "train s", "train_cpu_seconds": "train CPU s", "predict_ms_per_1000": "predict ms / 1k rows",
                 "model_mib": "model MiB", "peak_rss_mib": "peak RSS MiB"}  # fmt: skip
 GOAL_P1_POINTS = 1.0
@@ -158,15 +182,29 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--quick", action="store_true", help="bibtex only (unless --datasets), tiny settings")
     parser.add_argument("--timeout", type=float, default=900.0, help="wall-clock seconds per (system, data set)")
     parser.add_argument("--threads", type=int, default=2, help="threads for every system (default 2)")
-    parser.add_argument("--max-rss-mib", type=float, default=4096.0,
-                        help="stop a worker whose resident memory exceeds this (default 4096 MiB); recorded as failed")
-    parser.add_argument("--peers-python", type=Path, default=REPO / ".venv-peers" / "bin" / "python",
-                        help="interpreter of the peers' venv (default .venv-peers/bin/python)")
+    parser.add_argument(
+        "--max-rss-mib",
+        type=float,
+        default=4096.0,
+        help="stop a worker whose resident memory exceeds this (default 4096 MiB); recorded as failed",
+    )
+    parser.add_argument(
+        "--peers-python",
+        type=Path,
+        default=REPO / ".venv-peers" / "bin" / "python",
+        help="interpreter of the peers' venv (default .venv-peers/bin/python)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for peers.json / peers.md / the PNG")
     parser.add_argument("--work-dir", type=Path, default=None, help="exported data and predictions (default: temp)")
     parser.add_argument("--append", action="store_true", help="keep the rows already in peers.json")
-    parser.add_argument("--merge", type=Path, nargs="+", default=None, metavar="JSON",
-                        help="run nothing: merge the rows of these peers.json files (later files win) into --out")
+    parser.add_argument(
+        "--merge",
+        type=Path,
+        nargs="+",
+        default=None,
+        metavar="JSON",
+        help="run nothing: merge the rows of these peers.json files (later files win) into --out",
+    )
     return parser
 
 
@@ -198,8 +236,10 @@ def resolve_systems(spec: str, heads: list[str]) -> list[str]:
         elif item in PEERS or item in sparsexc:
             out.append(item)
         else:
-            raise ValueError(f"--systems: {item!r} is unknown; choose from {', '.join([*PEERS, *sparsexc])}, "
-                             f"'peers', 'sparsexc' or 'all'")
+            raise ValueError(
+                f"--systems: {item!r} is unknown; choose from {', '.join([*PEERS, *sparsexc])}, "
+                f"'peers', 'sparsexc' or 'all'"
+            )
     if not out:
         raise ValueError("--systems names no system")
     return list(dict.fromkeys(out))
@@ -208,7 +248,7 @@ def resolve_systems(spec: str, heads: list[str]) -> list[str]:
 def system_settings(system: str, quick: bool) -> dict[str, Any]:
     """The settings a system runs with (``quick``: the smoke-test ones)."""
     if system.startswith(SPARSEXC_PREFIX):
-        head = system[len(SPARSEXC_PREFIX):]
+        head = system[len(SPARSEXC_PREFIX) :]
         if quick:  # the head's own settings still apply (the sampled heads' sampler must suit a hidden layer)
             return {**QUICK_SPARSEXC_SETTINGS, **SPARSEXC_HEAD_SETTINGS.get(head, {})}
         return {**SPARSEXC_SETTINGS, "lr": sparsexc_lr(head), **SPARSEXC_HEAD_SETTINGS.get(head, {})}
@@ -303,7 +343,13 @@ def metrics_from_predictions(path: Path, Y_test: sp.csr_matrix, Y_train: sp.csr_
 # -- running ---------------------------------------------------------------------------------------------
 def _thread_env(threads: int) -> dict[str, str]:
     env = dict(os.environ)
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS", "RAYON_NUM_THREADS"):
+    for var in (
+        "OMP_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "NUMEXPR_NUM_THREADS",
+        "RAYON_NUM_THREADS",
+    ):
         env[var] = str(threads)
     # idle OpenMP threads sleep instead of spinning: on a shared, oversubscribed machine spinning threads burn
     # CPU seconds and hold the cores that the other threads of the same team wait for (same for every system)
@@ -322,12 +368,15 @@ def memory_preflight(system: str, data_dir: Path, max_rss_mib: float) -> str | N
     need = (n_features + 1) * n_labels * 8 / 2**20
     if need <= max_rss_mib:
         return None
-    return (f"not run: its dense float64 weights ({n_features + 1} x {n_labels}) need {need / 1024:.1f} GiB, "
-            f"over the {max_rss_mib / 1024:.1f} GiB memory cap")
+    return (
+        f"not run: its dense float64 weights ({n_features + 1} x {n_labels}) need {need / 1024:.1f} GiB, "
+        f"over the {max_rss_mib / 1024:.1f} GiB memory cap"
+    )
 
 
-def _run_worker(cmd: list[str], env: dict[str, str], out_dir: Path, timeout: float,
-                max_rss_mib: float) -> tuple[int | None, str]:
+def _run_worker(
+    cmd: list[str], env: dict[str, str], out_dir: Path, timeout: float, max_rss_mib: float
+) -> tuple[int | None, str]:
     """Run the worker; stop it past ``timeout`` seconds or ``max_rss_mib`` of resident memory.
     Returns (exit code or None when stopped, the reason it was stopped or its last stderr line)."""
     with open(out_dir / "stdout.log", "w") as out, open(out_dir / "stderr.log", "w") as err:
@@ -481,12 +530,17 @@ def goal_line(dataset: str, g: dict[str, Any] | None, rows: list[dict[str, Any]]
     judged = g["cpu_time_ratio"] if on_cpu else g["time_ratio"]
     p1 = "met" if g["p1_goal_met"] else f"**behind by {-g['P@1_gap_points']:.2f} points**"
     t = "met" if g["time_goal_met"] else f"**{judged:.1f}x the peer's {'CPU ' if on_cpu else ''}time**"
-    cpu = (f", {g['train_cpu_s_sparsexc']:.1f} vs {g['train_cpu_s_peer']:.1f} CPU s (x{g['cpu_time_ratio']:.2f})"
-           if on_cpu else "")
-    return (f"- **{dataset}**: best sparsexc `{g['best_sparsexc']}` P@1 {g['P@1_sparsexc']:.2f} vs best peer "
-            f"`{g['best_peer']}` P@1 {g['P@1_peer']:.2f}: {g['P@1_gap_points']:+.2f} points (goal within "
-            f"{GOAL_P1_POINTS:g}: {p1}); training {g['train_s_sparsexc']:.1f} vs {g['train_s_peer']:.1f} wall s "
-            f"(x{g['time_ratio']:.2f}){cpu} (goal within {GOAL_TIME_RATIO:g}x{' CPU time' if on_cpu else ''}: {t}).")
+    cpu = (
+        f", {g['train_cpu_s_sparsexc']:.1f} vs {g['train_cpu_s_peer']:.1f} CPU s (x{g['cpu_time_ratio']:.2f})"
+        if on_cpu
+        else ""
+    )
+    return (
+        f"- **{dataset}**: best sparsexc `{g['best_sparsexc']}` P@1 {g['P@1_sparsexc']:.2f} vs best peer "
+        f"`{g['best_peer']}` P@1 {g['P@1_peer']:.2f}: {g['P@1_gap_points']:+.2f} points (goal within "
+        f"{GOAL_P1_POINTS:g}: {p1}); training {g['train_s_sparsexc']:.1f} vs {g['train_s_peer']:.1f} wall s "
+        f"(x{g['time_ratio']:.2f}){cpu} (goal within {GOAL_TIME_RATIO:g}x{' CPU time' if on_cpu else ''}: {t})."
+    )
 
 
 def order_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -499,7 +553,9 @@ def order_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def best_input_rows(rows: list[dict[str, Any]], dataset: str) -> list[dict[str, Any]]:
     """For a data set run both ways (``NAME`` and ``NAME:raw``): each system's row with the higher P@1,
     i.e. every system on the input that suits it best; empty when the data set was not run both ways."""
-    variants = [[r for r in rows if r["dataset"] == d and r.get("status") == "ok"] for d in (dataset, dataset + RAW_SUFFIX)]
+    variants = [
+        [r for r in rows if r["dataset"] == d and r.get("status") == "ok"] for d in (dataset, dataset + RAW_SUFFIX)
+    ]
     if not all(variants):
         return []
     best: dict[str, dict[str, Any]] = {}
@@ -518,7 +574,11 @@ def markdown_report(report: dict[str, Any]) -> str:
         "# sparsexc vs the peers",
         "",
         f"{report.get('date', '')}, last command `{report.get('command', '')}`"
-        + ("; merged from runs " + ", ".join(f"`{c}`" for c in report["merged_from"]) if report.get("merged_from") else "")
+        + (
+            "; merged from runs " + ", ".join(f"`{c}`" for c in report["merged_from"])
+            if report.get("merged_from")
+            else ""
+        )
         + ".",
         "",
         "One run per (system, data set), each in its own process with 2 threads; the same splits and feature "
@@ -548,10 +608,15 @@ def markdown_report(report: dict[str, Any]) -> str:
         f"## Goal: best sparsexc head within {GOAL_P1_POINTS:g} point of P@1 of the best peer, in at most "
         f"{GOAL_TIME_RATIO:g}x its training time",
         "",
-        *(goal_line(d, goal_check([r for r in rows if r["dataset"] == d]), [r for r in rows if r["dataset"] == d])
-          for d in datasets),
-        *(goal_line(f"{d}, each system on its better input (TF-IDF or raw)", goal_check(best_input_rows(rows, d)))
-          for d in datasets if best_input_rows(rows, d)),
+        *(
+            goal_line(d, goal_check([r for r in rows if r["dataset"] == d]), [r for r in rows if r["dataset"] == d])
+            for d in datasets
+        ),
+        *(
+            goal_line(f"{d}, each system on its better input (TF-IDF or raw)", goal_check(best_input_rows(rows, d)))
+            for d in datasets
+            if best_input_rows(rows, d)
+        ),
         "",
         "![P@1 against training CPU seconds](peers_p1_vs_time.png)",
         "",
@@ -606,7 +671,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> bool:
         ax.set_xlabel(f"training {'CPU ' if cpu else ''}seconds (log)")
         ax.set_ylabel("P@1 (%)")
         ax.grid(True, alpha=0.3)
-    for ax in list(axes.flat)[len(datasets):]:
+    for ax in list(axes.flat)[len(datasets) :]:
         ax.axis("off")
     fig.suptitle("P@1 vs training time (circles: sparsexc heads, squares: peers)")
     fig.tight_layout()

@@ -26,26 +26,31 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from peers import RESULTS, SHARED_DATASETS, SPARSEXC_SETTINGS, sparsexc_lr  # noqa: E402
+from peers import RESULTS, SHARED_DATASETS, SPARSEXC_SETTINGS, sparsexc_lr
 
 # the peers benchmark's common setting, for the sigmoid head; its "auto" sparse gradients are on for these
 # wide inputs (the rule of peers_worker.py), so they are set here
 BASE: dict[str, Any] = {**SPARSEXC_SETTINGS, "head": "sigmoid", "lr": sparsexc_lr("sigmoid"), "sparse_gradients": True}
 LINEAR_LONG: dict[str, Any] = {"hidden_sizes": [], "epochs": 40, "patience": 4}
 CANDIDATES: list[dict[str, Any]] = [
-    {},                                                        # the common setting
-    {"weight_decay": 1e-5}, {"weight_decay": 1e-4},            # lazy L2 on the feature table
+    {},  # the common setting
+    {"weight_decay": 1e-5},
+    {"weight_decay": 1e-4},  # lazy L2 on the feature table
     {"optimizer": "adamw", "weight_decay": 0.1},
-    {**LINEAR_LONG, "lr": 0.03}, {**LINEAR_LONG, "lr": 0.1},   # linear, lazy Adam
+    {**LINEAR_LONG, "lr": 0.03},
+    {**LINEAR_LONG, "lr": 0.1},  # linear, lazy Adam
     {**LINEAR_LONG, "optimizer": "adagrad", "lr": 0.3},
-    {**LINEAR_LONG, "optimizer": "sgd", "lr": 3.0}, {**LINEAR_LONG, "optimizer": "sgd", "lr": 10.0},
-    {**LINEAR_LONG, "optimizer": "sgd", "lr": 30.0},            # linear, plain SGD
+    {**LINEAR_LONG, "optimizer": "sgd", "lr": 3.0},
+    {**LINEAR_LONG, "optimizer": "sgd", "lr": 10.0},
+    {**LINEAR_LONG, "optimizer": "sgd", "lr": 30.0},  # linear, plain SGD
     {**LINEAR_LONG, "head": "softmax", "optimizer": "sgd", "lr": 10.0},
     {**LINEAR_LONG, "head": "sparsemax", "optimizer": "sgd", "lr": 10.0},
     {"epochs": 40, "patience": 4, "optimizer": "sgd", "lr": 1.0},  # (512,) encoder, plain SGD
 ]
-QUICK: list[dict[str, Any]] = [{"hidden_sizes": [16], "epochs": 2, "sparse_gradients": False},
-                               {"hidden_sizes": [], "epochs": 2, "optimizer": "sgd", "lr": 10.0}]
+QUICK: list[dict[str, Any]] = [
+    {"hidden_sizes": [16], "epochs": 2, "sparse_gradients": False},
+    {"hidden_sizes": [], "epochs": 2, "optimizer": "sgd", "lr": 10.0},
+]
 
 
 def evaluate_setting(splits: Any, dev: np.ndarray, train: np.ndarray, setting: dict[str, Any]) -> dict[str, Any]:
@@ -60,10 +65,16 @@ def evaluate_setting(splits: Any, dev: np.ndarray, train: np.ndarray, setting: d
     model = XCClassifier(device="cpu", **kw).fit(X[train], Y[train])
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     scores = evaluate(Y[dev], model.predict_topk(X[dev], k=5), ks=(1, 5))
-    return {"setting": setting, "P@1": round(100 * float(scores["P@1"]), 2), "P@5": round(100 * float(scores["P@5"]), 2),
-            "cpu_seconds": round(cpu, 1), "wall_seconds": round(wall, 1), "best_epoch": model.best_epoch_,
-            "epochs_run": len(model.history_),
-            "val_P@1": [round(float(h["val_P@1"]), 4) for h in model.history_ if "val_P@1" in h]}
+    return {
+        "setting": setting,
+        "P@1": round(100 * float(scores["P@1"]), 2),
+        "P@5": round(100 * float(scores["P@5"]), 2),
+        "cpu_seconds": round(cpu, 1),
+        "wall_seconds": round(wall, 1),
+        "best_epoch": model.best_epoch_,
+        "epochs_run": len(model.history_),
+        "val_P@1": [round(float(h["val_P@1"]), 4) for h in model.history_ if "val_P@1" in h],
+    }
 
 
 def main() -> None:
@@ -97,14 +108,25 @@ def main() -> None:
     for setting in configs:
         row = evaluate_setting(splits, dev, train, setting)
         rows.append(row)
-        print(f"{row['P@1']:6.2f} {row['P@5']:6.2f} {row['cpu_seconds']:7.1f} {row['best_epoch']:>4}/{row['epochs_run']:<3}  "
-              f"{json.dumps(setting)}", flush=True)
+        print(
+            f"{row['P@1']:6.2f} {row['P@5']:6.2f} {row['cpu_seconds']:7.1f} {row['best_epoch']:>4}/{row['epochs_run']:<3}  "
+            f"{json.dumps(setting)}",
+            flush=True,
+        )
     if not args.quick:
         args.out.mkdir(parents=True, exist_ok=True)
         path = args.out / f"peers_validation_{name}.json"
-        payload = {"dataset": name, "dev_rows": len(dev), "train_rows": len(train), "seed": args.seed,
-                   "threads": args.threads, "base": BASE, "rows": rows, "load_average": os.getloadavg(),
-                   "command": "python benchmarks/peers_validation.py --dataset " + name}
+        payload = {
+            "dataset": name,
+            "dev_rows": len(dev),
+            "train_rows": len(train),
+            "seed": args.seed,
+            "threads": args.threads,
+            "base": BASE,
+            "rows": rows,
+            "load_average": os.getloadavg(),
+            "command": "python benchmarks/peers_validation.py --dataset " + name,
+        }
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(payload, indent=1) + "\n")
         tmp.replace(path)

@@ -30,8 +30,9 @@ import resource
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -102,9 +103,9 @@ def topk_from_dense(S: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     S = np.asarray(S)
     k = min(k, S.shape[1])
     # the k-th largest value per row; keep everything above it, then the lowest ids among the ties at it
-    kth = -np.partition(-S, k - 1, axis=1)[:, k - 1:k]
-    above = S > kth
-    ties = S == kth
+    kth = -np.partition(-S, k - 1, axis=1)[:, k - 1 : k]
+    above = kth < S
+    ties = kth == S
     need = k - above.sum(axis=1, keepdims=True)
     keep = above | (ties & (np.cumsum(ties, axis=1) <= need))
     idx = np.nonzero(keep)[1].reshape(S.shape[0], k)  # row-major: k ids per row, ascending
@@ -229,8 +230,14 @@ class PecosXRLinear(System):
         X = X.astype(np.float32)
         Y = Y.astype(np.float32)
         label_feat = LabelEmbeddingFactory.create(Y, X, method="pifa")
-        chain = Indexer.gen(label_feat, indexer_type="hierarchicalkmeans", nr_splits=int(s.get("nr_splits", 16)),
-                            max_leaf_size=int(s.get("max_leaf_size", 100)), seed=0, threads=self.threads)
+        chain = Indexer.gen(
+            label_feat,
+            indexer_type="hierarchicalkmeans",
+            nr_splits=int(s.get("nr_splits", 16)),
+            max_leaf_size=int(s.get("max_leaf_size", 100)),
+            seed=0,
+            threads=self.threads,
+        )
         self.model = XLinearModel.train(X, Y.tocsc(), C=chain, threads=self.threads)
         self.beam = int(s.get("beam_size", 10))
 
@@ -337,7 +344,7 @@ def sparse_linear_applies(n_features: int, n_labels: int, rule: dict[str, Any]) 
 def make_system(name: str, settings: dict[str, Any], threads: int, work: Path) -> System:
     """The :class:`System` for ``name`` (a key of :data:`SYSTEMS` or ``sparsexc-<head>``)."""
     if name.startswith(SPARSEXC_PREFIX):
-        return SparsexcHead(name[len(SPARSEXC_PREFIX):], settings, threads, work)
+        return SparsexcHead(name[len(SPARSEXC_PREFIX) :], settings, threads, work)
     if name not in SYSTEMS:
         raise ValueError(f"system={name!r} is unknown; choose one of {', '.join(SYSTEMS)} or sparsexc-<head>")
     return SYSTEMS[name](settings, threads, work)

@@ -83,10 +83,18 @@ def ann_recall(Y_train: Any, Y_queries: Any, dim: int, ks: tuple[int, ...]) -> l
             t1 = time.perf_counter()
             exact = head.topk_exact(queries, k)[0]
             t2 = time.perf_counter()
-            rows.append({"k": k, "recall": round(topk_recall(approx.numpy(), exact.numpy()), 4),
-                         "hnsw_query_seconds": round(t1 - t0, 3), "exact_seconds": round(t2 - t1, 3),
-                         "n_queries": int(queries.shape[0]), "index_build_seconds": round(build, 2), "dim": dim,
-                         "hnsw": {k2: v for k2, v in head.params.to_dict().items() if k2.startswith("hnsw")}})
+            rows.append(
+                {
+                    "k": k,
+                    "recall": round(topk_recall(approx.numpy(), exact.numpy()), 4),
+                    "hnsw_query_seconds": round(t1 - t0, 3),
+                    "exact_seconds": round(t2 - t1, 3),
+                    "n_queries": int(queries.shape[0]),
+                    "index_build_seconds": round(build, 2),
+                    "dim": dim,
+                    "hnsw": {k2: v for k2, v in head.params.to_dict().items() if k2.startswith("hnsw")},
+                }
+            )
     return rows
 
 
@@ -107,7 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     co = sp.csr_matrix(Y.T @ Y)
     rows = [measure(Y, d, (1, 2)) for d in dims]
     Y_test = load(name).test.Y
-    Y_test = sp.csr_matrix((Y_test.data, Y_test.indices, Y_test.indptr), shape=(Y_test.shape[0], max(Y.shape[1], Y_test.shape[1])))
+    Y_test = sp.csr_matrix(
+        (Y_test.data, Y_test.indices, Y_test.indptr), shape=(Y_test.shape[0], max(Y.shape[1], Y_test.shape[1]))
+    )
     ann = ann_recall(Y, Y_test[:2000, : Y.shape[1]], 32 if args.quick else 128, (5, 10))
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result = {
@@ -129,11 +139,19 @@ def main(argv: list[str] | None = None) -> int:
              "| d | seconds, 1 BLAS thread | seconds, 2 BLAS threads | tracemalloc peak MiB | fallback labels |",
              "|---:|---:|---:|---:|---:|"]  # fmt: skip
     for r in rows:
-        lines.append(f"| {r['dim']} | {r['seconds']['1']} | {r['seconds']['2']} | {r['tracemalloc_peak_mib']} | "
-                     f"{r['fallback_labels']} |")
-    lines += ["", f"Top-k of the label-embedding head, hnswlib (ann='hnsw', {ann[0]['hnsw']}) against exact, d = "
-              f"{ann[0]['dim']}, {ann[0]['n_queries']} noiseless test targets as queries; index built in "
-              f"{ann[0]['index_build_seconds']} s:", "", "| k | recall@k | hnsw query s | exact s |", "|---:|---:|---:|---:|"]
+        lines.append(
+            f"| {r['dim']} | {r['seconds']['1']} | {r['seconds']['2']} | {r['tracemalloc_peak_mib']} | "
+            f"{r['fallback_labels']} |"
+        )
+    lines += [
+        "",
+        f"Top-k of the label-embedding head, hnswlib (ann='hnsw', {ann[0]['hnsw']}) against exact, d = "
+        f"{ann[0]['dim']}, {ann[0]['n_queries']} noiseless test targets as queries; index built in "
+        f"{ann[0]['index_build_seconds']} s:",
+        "",
+        "| k | recall@k | hnsw query s | exact s |",
+        "|---:|---:|---:|---:|",
+    ]
     lines += [f"| {a['k']} | {a['recall']} | {a['hnsw_query_seconds']} | {a['exact_seconds']} |" for a in ann]
     lines += ["", f"Process RSS high-water mark: {result['process_max_rss_mib']} MiB (includes the loaded data set)."]
     (args.out / f"{stem}.md").write_text("\n".join(lines) + "\n")

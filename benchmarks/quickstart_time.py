@@ -40,9 +40,7 @@ NAME = "quickstart_time"
 def sparsexc_command() -> list[str]:
     """The ``sparsexc`` entry point beside the running interpreter (the installed command users run)."""
     beside = Path(sys.executable).with_name("sparsexc")
-    return (
-        [str(beside)] if beside.exists() else [shutil.which("sparsexc") or "sparsexc"]
-    )
+    return [str(beside)] if beside.exists() else [shutil.which("sparsexc") or "sparsexc"]
 
 
 def time_one_run() -> dict:
@@ -62,9 +60,7 @@ def time_one_run() -> dict:
         load_after = os.getloadavg()
         metrics = json.loads((out / "metrics.json").read_text())
         epochs_run = json.loads((out / "run.json").read_text()).get("epochs_run")
-    cpu = (usage_after.ru_utime - usage_before.ru_utime) + (
-        usage_after.ru_stime - usage_before.ru_stime
-    )
+    cpu = (usage_after.ru_utime - usage_before.ru_utime) + (usage_after.ru_stime - usage_before.ru_stime)
     return {
         "wall_seconds": round(wall, 2),
         "cpu_seconds": round(cpu, 2),
@@ -146,9 +142,7 @@ def summarise(runs: list[dict], env: dict, created: str) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--repeats", type=int, default=1, help="runs to take the median of (default 1)"
-    )
+    parser.add_argument("--repeats", type=int, default=1, help="runs to take the median of (default 1)")
     parser.add_argument(
         "--no-write",
         action="store_true",
@@ -171,9 +165,7 @@ def main(argv: list[str] | None = None) -> None:
         for i in range(args.repeats):
             runs.append(time_one_run())
             print(f"run {i + 1}: {runs[-1]}", flush=True)
-        result = summarise(
-            runs, env, dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        )
+        result = summarise(runs, env, dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
     text = markdown(result)
     print(text)
     if not args.no_write:

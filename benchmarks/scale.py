@@ -63,32 +63,52 @@ def _worker(head: str, sizes: list[int], n_rows: int, batch_size: int) -> list[d
         head_params["shard_labels"] = True
     out = []
     for n_labels in sizes:
-        split = synthetic(n_rows + 1, N_FEATURES, n_labels, labels_per_sample=2.0, nnz_per_sample=20, seed=0,
-                          test_size=1.0 / (n_rows + 1))
+        split = synthetic(
+            n_rows + 1,
+            N_FEATURES,
+            n_labels,
+            labels_per_sample=2.0,
+            nnz_per_sample=20,
+            seed=0,
+            test_size=1.0 / (n_rows + 1),
+        )
         torch.manual_seed(0)
         encoder = SparseEncoder(N_FEATURES, {"hidden_sizes": (HIDDEN,)})
         model = XCModel(encoder, get_head(name)(HIDDEN, n_labels, head_params))
         trainer = Trainer(model, dict(epochs=2, batch_size=batch_size, device="cpu", seed=0))
         started = time.perf_counter()
         trainer.fit(split.train.X, split.train.Y)
-        out.append({"head": head, "n_labels": n_labels, "processes": world_size(),
-                    "examples_per_second": trainer.history[-1]["examples_per_second"],
-                    "epoch_seconds": trainer.history[-1]["seconds"], "total_seconds": time.perf_counter() - started,
-                    "train_loss": trainer.history[-1]["train_loss"], "peak_rss_mib": round(_rss_mib(), 1),
-                    "head_parameter_mib": round(_parameter_mib(model.head), 2),
-                    "n_train": split.train.X.shape[0]})
+        out.append(
+            {
+                "head": head,
+                "n_labels": n_labels,
+                "processes": world_size(),
+                "examples_per_second": trainer.history[-1]["examples_per_second"],
+                "epoch_seconds": trainer.history[-1]["seconds"],
+                "total_seconds": time.perf_counter() - started,
+                "train_loss": trainer.history[-1]["train_loss"],
+                "peak_rss_mib": round(_rss_mib(), 1),
+                "head_parameter_mib": round(_parameter_mib(model.head), 2),
+                "n_train": split.train.X.shape[0],
+            }
+        )
     return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="C up to 1e5, fewer rows (a few minutes)")
-    parser.add_argument("--sizes", type=lambda text: [int(float(x)) for x in text.split(",")],
-                        help="comma-separated C values, e.g. 1e6 (overrides the default list)")
+    parser.add_argument(
+        "--sizes",
+        type=lambda text: [int(float(x)) for x in text.split(",")],
+        help="comma-separated C values, e.g. 1e6 (overrides the default list)",
+    )
     parser.add_argument("--rows", type=int, help="training rows (default 512 quick, 1024 full)")
     parser.add_argument("--batch-size", type=int, default=256, help="global batch size (default 256)")
     parser.add_argument("--name", help="results file stem (default scale or scale_quick)")
-    parser.add_argument("--heads", help="comma-separated subset of the rows' heads, e.g. 'softmax,softmax (label-sharded)'")
+    parser.add_argument(
+        "--heads", help="comma-separated subset of the rows' heads, e.g. 'softmax,softmax (label-sharded)'"
+    )
     args = parser.parse_args()
     from sparsexc._environment import environment_info
     from sparsexc.distributed import spawn
@@ -103,42 +123,62 @@ def main() -> None:
     load_before = os.getloadavg()
     rows = []
     for head in heads:
-        for nproc in ((2,) if head.endswith(SHARDED) else (1, 2)):
+        for nproc in (2,) if head.endswith(SHARDED) else (1, 2):
             for rank_rows in zip(*spawn(_worker, nproc, (head, sizes, n_rows, batch_size))):
                 first = dict(rank_rows[0])
                 first["peak_rss_mib_per_rank"] = [r["peak_rss_mib"] for r in rank_rows]
                 first["head_parameter_mib_per_rank"] = [r["head_parameter_mib"] for r in rank_rows]
                 rows.append(first)
-                print(f"{head:18s} C={first['n_labels']:>8d} procs={nproc}  "
-                      f"{first['examples_per_second']:9.0f} ex/s  peak RSS/rank {first['peak_rss_mib_per_rank']} MiB  "
-                      f"head/rank {first['head_parameter_mib_per_rank']} MiB",
-                      flush=True)
+                print(
+                    f"{head:18s} C={first['n_labels']:>8d} procs={nproc}  "
+                    f"{first['examples_per_second']:9.0f} ex/s  peak RSS/rank {first['peak_rss_mib_per_rank']} MiB  "
+                    f"head/rank {first['head_parameter_mib_per_rank']} MiB",
+                    flush=True,
+                )
     speed = {(r["head"], r["n_labels"], r["processes"]): r["examples_per_second"] for r in rows}
     for r in rows:
         one = speed.get((r["head"].removesuffix(SHARDED), r["n_labels"], 1))
         r["speedup_vs_1_process"] = round(r["examples_per_second"] / one, 3) if one else None
-    result = {"benchmark": "scale", "quick": args.quick, "date": dt.datetime.now(dt.timezone.utc).isoformat(),
-              "settings": {"hidden": HIDDEN, "n_features": N_FEATURES, "n_train_rows": n_rows,
-                           "batch_size_global": batch_size, "epochs": 2, "timed": "second epoch",
-                           "torch_threads_per_process": 1, "backend": "gloo (CPU)",
-                           "sampled_heads": {"sampler": "uniform", "num_negatives": 64}},
-              "load_average_before": [round(x, 2) for x in load_before],
-              "load_average_after": [round(x, 2) for x in os.getloadavg()],
-              "environment": environment_info(), "rows": rows}
+    result = {
+        "benchmark": "scale",
+        "quick": args.quick,
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(),
+        "settings": {
+            "hidden": HIDDEN,
+            "n_features": N_FEATURES,
+            "n_train_rows": n_rows,
+            "batch_size_global": batch_size,
+            "epochs": 2,
+            "timed": "second epoch",
+            "torch_threads_per_process": 1,
+            "backend": "gloo (CPU)",
+            "sampled_heads": {"sampler": "uniform", "num_negatives": 64},
+        },
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        "environment": environment_info(),
+        "rows": rows,
+    }
     name = args.name or ("scale_quick" if args.quick else "scale")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
-    lines = [f"# Scaling: examples/s and peak RSS against C ({', '.join(f'{c:,}' for c in sizes)})", "",
-             f"MLP encoder ({HIDDEN} hidden), {n_rows} synthetic rows, {N_FEATURES} features, global batch "
-             f"{batch_size}, second epoch timed, 1 torch thread per process, gloo DDP. Load average "
-             f"{result['load_average_before']} before, {result['load_average_after']} after "
-             "(shared 2-core machine: timings are noisy).", "",
-             "| head | C | processes | examples/s | x vs 1 proc | peak RSS MiB per rank | head parameters MiB per rank |",
-             "|---|---:|---:|---:|---:|---|---|"]
+    lines = [
+        f"# Scaling: examples/s and peak RSS against C ({', '.join(f'{c:,}' for c in sizes)})",
+        "",
+        f"MLP encoder ({HIDDEN} hidden), {n_rows} synthetic rows, {N_FEATURES} features, global batch "
+        f"{batch_size}, second epoch timed, 1 torch thread per process, gloo DDP. Load average "
+        f"{result['load_average_before']} before, {result['load_average_after']} after "
+        "(shared 2-core machine: timings are noisy).",
+        "",
+        "| head | C | processes | examples/s | x vs 1 proc | peak RSS MiB per rank | head parameters MiB per rank |",
+        "|---|---:|---:|---:|---:|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['head']} | {r['n_labels']:,} | {r['processes']} | {r['examples_per_second']:.0f} | "
-                     f"{r['speedup_vs_1_process'] if r['speedup_vs_1_process'] is not None else '-'} | {', '.join(f'{m:.0f}' for m in r['peak_rss_mib_per_rank'])} | "
-                     f"{', '.join(f'{m:.2f}' for m in r['head_parameter_mib_per_rank'])} |")
+        lines.append(
+            f"| {r['head']} | {r['n_labels']:,} | {r['processes']} | {r['examples_per_second']:.0f} | "
+            f"{r['speedup_vs_1_process'] if r['speedup_vs_1_process'] is not None else '-'} | {', '.join(f'{m:.0f}' for m in r['peak_rss_mib_per_rank'])} | "
+            f"{', '.join(f'{m:.2f}' for m in r['head_parameter_mib_per_rank'])} |"
+        )
     (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -29,9 +29,9 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -71,9 +71,13 @@ def size_histogram(sizes: np.ndarray) -> dict[str, int]:
 
 
 def size_summary(pred: np.ndarray, true: np.ndarray) -> dict[str, Any]:
-    return {"mean": float(pred.mean()), "median": float(np.median(pred)),
-            "exact_size_rate": float(np.mean(pred == true)), "mean_abs_size_error": float(np.mean(np.abs(pred - true))),
-            "histogram": size_histogram(pred)}
+    return {
+        "mean": float(pred.mean()),
+        "median": float(np.median(pred)),
+        "exact_size_rate": float(np.mean(pred == true)),
+        "mean_abs_size_error": float(np.mean(np.abs(pred - true))),
+        "histogram": size_histogram(pred),
+    }
 
 
 def _subsample(X: sp.csr_matrix, Y: sp.csr_matrix, n: int, seed: int) -> tuple[sp.csr_matrix, sp.csr_matrix]:
@@ -84,7 +88,9 @@ def _subsample(X: sp.csr_matrix, Y: sp.csr_matrix, n: int, seed: int) -> tuple[s
 
 
 # -- supervised ----------------------------------------------------------------------------------------------
-def supervised(datasets: tuple[str, ...], l0_grid: tuple[int, ...], epochs: int, quick: bool) -> Iterator[dict[str, Any]]:
+def supervised(
+    datasets: tuple[str, ...], l0_grid: tuple[int, ...], epochs: int, quick: bool
+) -> Iterator[dict[str, Any]]:
     """Train and evaluate every (data set, head, L0) configuration; yields one result row each."""
     from sparsexc.datasets import load
     from sparsexc.estimator import XCClassifier
@@ -103,23 +109,38 @@ def supervised(datasets: tuple[str, ...], l0_grid: tuple[int, ...], epochs: int,
             params = {"max_labels": l0} if l0 is not None else None
             started = time.perf_counter()
             settings = {"epochs": epochs, **(SMALL_SETTINGS.get(name, {}) if not quick else {})}
-            clf = XCClassifier(head=head, head_params=params, hidden_sizes=(512,), random_state=0, device="cpu",
-                               **settings)
+            clf = XCClassifier(
+                head=head, head_params=params, hidden_sizes=(512,), random_state=0, device="cpu", **settings
+            )
             clf.fit(Xtr, Ytr)
             seconds = time.perf_counter() - started
             sets = clf.predict(Xte)
             metrics = evaluate(Yte, clf.predict_topk(Xte, 5), ks=(1, 3, 5), label_sets=sets)
-            row = {"dataset": name, "head": head, "L0": l0, "n_train": int(Xtr.shape[0]), "n_test": int(Xte.shape[0]),
-                   "n_labels": int(Ytr.shape[1]), "epochs_run": len(clf.history_), "best_epoch": clf.best_epoch_,
-                   "settings": settings, "tuned": clf.tuned_, "train_seconds": round(seconds, 1),
-                   "metrics": {k: float(metrics[k]) for k in SET_METRICS},
-                   "pred_sizes": size_summary(np.diff(sets.indptr), true_sizes),
-                   "true_sizes": size_summary(true_sizes, true_sizes)}
+            row = {
+                "dataset": name,
+                "head": head,
+                "L0": l0,
+                "n_train": int(Xtr.shape[0]),
+                "n_test": int(Xte.shape[0]),
+                "n_labels": int(Ytr.shape[1]),
+                "epochs_run": len(clf.history_),
+                "best_epoch": clf.best_epoch_,
+                "settings": settings,
+                "tuned": clf.tuned_,
+                "train_seconds": round(seconds, 1),
+                "metrics": {k: float(metrics[k]) for k in SET_METRICS},
+                "pred_sizes": size_summary(np.diff(sets.indptr), true_sizes),
+                "true_sizes": size_summary(true_sizes, true_sizes),
+            }
             yield row
             m = row["metrics"]
-            print(f"{name:10s} {head:9s} L0={str(l0):4s} ex-F1 {m['example-F1']:.4f} mi-F1 {m['micro-F1']:.4f} "
-                  f"P@1 {m['P@1']:.4f} size {row['pred_sizes']['mean']:.2f}/{row['true_sizes']['mean']:.2f} "
-                  f"{seconds:.0f}s", file=sys.stderr, flush=True)
+            print(
+                f"{name:10s} {head:9s} L0={l0!s:4s} ex-F1 {m['example-F1']:.4f} mi-F1 {m['micro-F1']:.4f} "
+                f"P@1 {m['P@1']:.4f} size {row['pred_sizes']['mean']:.2f}/{row['true_sizes']['mean']:.2f} "
+                f"{seconds:.0f}s",
+                file=sys.stderr,
+                flush=True,
+            )
 
 
 # -- unsupervised --------------------------------------------------------------------------------------------
@@ -129,8 +150,9 @@ def _unsup_data(name: str) -> tuple[np.ndarray | sp.csr_matrix, ...]:
         from sklearn.model_selection import train_test_split
 
         X, y = load_digits(return_X_y=True)
-        Xtr, Xte, ytr, yte = train_test_split((X / 16.0).astype(np.float32), y, test_size=0.3, random_state=0,
-                                              stratify=y)
+        Xtr, Xte, ytr, yte = train_test_split(
+            (X / 16.0).astype(np.float32), y, test_size=0.3, random_state=0, stratify=y
+        )
         return Xtr, Xte, ytr, yte
     from sparsexc.datasets import load
 
@@ -160,8 +182,9 @@ def _probe(name: str, Ztr: Any, Zte: Any, ytr: Any, yte: Any) -> float:
     return float(evaluate(Yte, (top1, np.ones_like(top1, dtype=np.float32)), ks=(1,))["P@1"])
 
 
-def unsupervised(names: tuple[str, ...], quick: bool,
-                 l0_grid: tuple[int, ...] | None = None) -> Iterator[dict[str, Any]]:
+def unsupervised(
+    names: tuple[str, ...], quick: bool, l0_grid: tuple[int, ...] | None = None
+) -> Iterator[dict[str, Any]]:
     """Fit SparseVAE, GaussianVAE and PCA for every (data, L0); yields one result row each."""
     from sklearn.decomposition import PCA
 
@@ -176,8 +199,9 @@ def unsupervised(names: tuple[str, ...], quick: bool,
         l0s = UNSUP_L0[name][:1] if quick else (l0_grid or UNSUP_L0[name])
         for l0 in l0s:
             models = {
-                "SparseVAE": SparseVAE(latent_dim=UNSUP_LATENT[name], max_active=l0, hidden_size=256, epochs=epochs,
-                                       random_state=0),
+                "SparseVAE": SparseVAE(
+                    latent_dim=UNSUP_LATENT[name], max_active=l0, hidden_size=256, epochs=epochs, random_state=0
+                ),
                 "GaussianVAE": GaussianVAE(latent_dim=l0, hidden_size=256, epochs=epochs, random_state=0),
                 "PCA": PCA(n_components=l0, random_state=0),
             }
@@ -192,83 +216,161 @@ def unsupervised(names: tuple[str, ...], quick: bool,
                     Ztr, Zte = model.transform(Xtr), model.transform(Xte)
                     recon = model.inverse_transform(Zte)
                 nnz = np.diff(Zte.indptr) if sp.issparse(Zte) else np.count_nonzero(Zte, axis=1)
-                row = {"data": name, "model": label, "L0": l0,
-                       "latent_dim": UNSUP_LATENT[name] if label == "SparseVAE" else l0,
-                       "test_mse": float(np.mean((dense_te - recon) ** 2)), "mean_image_mse": mean_mse,
-                       "probe": _probe(name, Ztr, Zte, ytr, yte),
-                       "probe_metric": "accuracy" if name == "digits" else "P@1 (one-vs-rest)",
-                       "nnz_mean": float(nnz.mean()), "nnz_histogram": {str(k): int(v) for k, v in
-                                                                         zip(*np.unique(nnz, return_counts=True))},
-                       "fit_seconds": round(seconds, 1), "epochs": None if label == "PCA" else epochs}
+                row = {
+                    "data": name,
+                    "model": label,
+                    "L0": l0,
+                    "latent_dim": UNSUP_LATENT[name] if label == "SparseVAE" else l0,
+                    "test_mse": float(np.mean((dense_te - recon) ** 2)),
+                    "mean_image_mse": mean_mse,
+                    "probe": _probe(name, Ztr, Zte, ytr, yte),
+                    "probe_metric": "accuracy" if name == "digits" else "P@1 (one-vs-rest)",
+                    "nnz_mean": float(nnz.mean()),
+                    "nnz_histogram": {str(k): int(v) for k, v in zip(*np.unique(nnz, return_counts=True))},
+                    "fit_seconds": round(seconds, 1),
+                    "epochs": None if label == "PCA" else epochs,
+                }
                 yield row
-                print(f"{name:7s} L0={l0:2d} {label:11s} mse {row['test_mse']:.4f} (mean {mean_mse:.4f}) "
-                      f"probe {row['probe']:.4f} nnz {row['nnz_mean']:.2f} {seconds:.0f}s", file=sys.stderr, flush=True)
+                print(
+                    f"{name:7s} L0={l0:2d} {label:11s} mse {row['test_mse']:.4f} (mean {mean_mse:.4f}) "
+                    f"probe {row['probe']:.4f} nnz {row['nnz_mean']:.2f} {seconds:.0f}s",
+                    file=sys.stderr,
+                    flush=True,
+                )
 
 
 # -- report --------------------------------------------------------------------------------------------------
 def supervised_table(rows: list[dict[str, Any]]) -> str:
-    head = ["dataset", "head", "L0", *SET_METRICS, "ex-F1 / sigmoid", "mean size (true)", "exact size", "sizes " +
-            "/".join(SIZE_BINS), "epochs", "s"]
+    head = [
+        "dataset",
+        "head",
+        "L0",
+        *SET_METRICS,
+        "ex-F1 / sigmoid",
+        "mean size (true)",
+        "exact size",
+        "sizes " + "/".join(SIZE_BINS),
+        "epochs",
+        "s",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 3 + ["---:"] * (len(head) - 3)) + "|"]
     sigmoid = {r["dataset"]: r["metrics"]["example-F1"] for r in rows if r["head"] == "sigmoid"}
     for r in rows:
         ratio = r["metrics"]["example-F1"] / sigmoid[r["dataset"]] if sigmoid.get(r["dataset"]) else float("nan")
         hist = "/".join(str(r["pred_sizes"]["histogram"][b]) for b in SIZE_BINS)
-        lines.append("| " + " | ".join([
-            r["dataset"], r["head"], "" if r["L0"] is None else str(r["L0"]),
-            *(f"{r['metrics'][k]:.4f}" for k in SET_METRICS), f"{ratio:.2f}",
-            f"{r['pred_sizes']['mean']:.2f} ({r['true_sizes']['mean']:.2f})", f"{r['pred_sizes']['exact_size_rate']:.2f}",
-            hist, f"{r['epochs_run']} ({r['best_epoch']})", f"{r['train_seconds']:.0f}"]) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    r["dataset"],
+                    r["head"],
+                    "" if r["L0"] is None else str(r["L0"]),
+                    *(f"{r['metrics'][k]:.4f}" for k in SET_METRICS),
+                    f"{ratio:.2f}",
+                    f"{r['pred_sizes']['mean']:.2f} ({r['true_sizes']['mean']:.2f})",
+                    f"{r['pred_sizes']['exact_size_rate']:.2f}",
+                    hist,
+                    f"{r['epochs_run']} ({r['best_epoch']})",
+                    f"{r['train_seconds']:.0f}",
+                ]
+            )
+            + " |"
+        )
     truth = {r["dataset"]: r["true_sizes"]["histogram"] for r in rows}
     lines.append("")
-    lines.append("True label counts of the test rows, " + "/".join(SIZE_BINS) + ": " +
-                 "; ".join(f"{d} {'/'.join(str(h[b]) for b in SIZE_BINS)}" for d, h in truth.items()))
+    lines.append(
+        "True label counts of the test rows, "
+        + "/".join(SIZE_BINS)
+        + ": "
+        + "; ".join(f"{d} {'/'.join(str(h[b]) for b in SIZE_BINS)}" for d, h in truth.items())
+    )
     return "\n".join(lines)
 
 
 def unsupervised_table(rows: list[dict[str, Any]]) -> str:
-    head = ["data", "L0", "model", "code dim", "test MSE", "MSE / PCA", "mean-image MSE", "linear probe",
-            "nnz/row", "fit s"]
+    head = [
+        "data",
+        "L0",
+        "model",
+        "code dim",
+        "test MSE",
+        "MSE / PCA",
+        "mean-image MSE",
+        "linear probe",
+        "nnz/row",
+        "fit s",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * 4 + ["---:"] * (len(head) - 4)) + "|"]
     pca = {(r["data"], r["L0"]): r["test_mse"] for r in rows if r["model"] == "PCA"}
     for r in rows:
-        lines.append("| " + " | ".join([
-            r["data"], str(r["L0"]), r["model"], str(r["latent_dim"]), f"{r['test_mse']:.4f}",
-            f"{r['test_mse'] / pca.get((r['data'], r['L0']), float('nan')):.2f}", f"{r['mean_image_mse']:.4f}",
-            f"{r['probe']:.4f} ({r['probe_metric']})", f"{r['nnz_mean']:.2f}", f"{r['fit_seconds']:.0f}"]) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    r["data"],
+                    str(r["L0"]),
+                    r["model"],
+                    str(r["latent_dim"]),
+                    f"{r['test_mse']:.4f}",
+                    f"{r['test_mse'] / pca.get((r['data'], r['L0']), float('nan')):.2f}",
+                    f"{r['mean_image_mse']:.4f}",
+                    f"{r['probe']:.4f} ({r['probe_metric']})",
+                    f"{r['nnz_mean']:.2f}",
+                    f"{r['fit_seconds']:.0f}",
+                ]
+            )
+            + " |"
+        )
     return "\n".join(lines)
 
 
-def write_report(report: dict[str, Any], json_path: Path, md_path: Path, command: str, started: float,
-                 load_before: list[float]) -> str:
+def write_report(
+    report: dict[str, Any], json_path: Path, md_path: Path, command: str, started: float, load_before: list[float]
+) -> str:
     """Write the JSON and the Markdown report (called after every measured row, so a stopped run keeps its rows)."""
-    report.update({"benchmark": "sdlgm", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                   "last_command": command, "seconds_last_invocation": round(time.perf_counter() - started, 1),
-                   "load_average_at_start": load_before, "load_average_now": list(os.getloadavg()),
-                   "machine": environment_info()})
+    report.update(
+        {
+            "benchmark": "sdlgm",
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "last_command": command,
+            "seconds_last_invocation": round(time.perf_counter() - started, 1),
+            "load_average_at_start": load_before,
+            "load_average_now": list(os.getloadavg()),
+            "machine": environment_info(),
+        }
+    )
     write_json(json_path, report)
-    md = [f"# SDLGM reconstruction (issue 7)\n\n{report['date']}, last command `{command}`; "
-          f"{report['seconds_last_invocation']:.0f} s. Machine: {report['machine']['processor']}, "
-          f"{report['machine']['cpu_count']} CPUs shared with other jobs (load average at start "
-          f"{', '.join(f'{v:.1f}' for v in load_before)}), torch threads {report['machine']['torch_threads']}.\n\n"
-          "Our reconstruction from the abstract only (docs/sdlgm.md); no paper numbers exist to compare with. "
-          "One seed.\n"]
+    md = [
+        f"# SDLGM reconstruction (issue 7)\n\n{report['date']}, last command `{command}`; "
+        f"{report['seconds_last_invocation']:.0f} s. Machine: {report['machine']['processor']}, "
+        f"{report['machine']['cpu_count']} CPUs shared with other jobs (load average at start "
+        f"{', '.join(f'{v:.1f}' for v in load_before)}), torch threads {report['machine']['torch_threads']}.\n\n"
+        "Our reconstruction from the abstract only (docs/sdlgm.md); no paper numbers exist to compare with. "
+        "One seed.\n"
+    ]
     if "supervised" in report:
         s = report["supervised"]
         budget = {r["dataset"]: r.get("settings", {}) for r in s["rows"]}
-        small = "; ".join(f"{d} {v.get('epochs', '?')}" + (f" (batch {v['batch_size']})" if "batch_size" in v else "")
-                          for d, v in budget.items())
-        md.append(f"## Supervised (MLP 512; at most {small} epochs, early stopping "
-                  "on validation P@1; "
-                  f"delicious/debtags train on {s['max_train']} sampled rows, debtags tests on {s['max_test_debtags']})"
-                  "\n\nsigmoid: threshold tuned for micro-F1 on the validation rows; sparsemax: scale tuned likewise; "
-                  "sdlgm: top-L* labels, L* = mode of q(L|x), nothing tuned. 'sizes' = predicted set-size histogram "
-                  "of the test rows.\n\n" + supervised_table(s["rows"]) + "\n")
+        small = "; ".join(
+            f"{d} {v.get('epochs', '?')}" + (f" (batch {v['batch_size']})" if "batch_size" in v else "")
+            for d, v in budget.items()
+        )
+        md.append(
+            f"## Supervised (MLP 512; at most {small} epochs, early stopping "
+            "on validation P@1; "
+            f"delicious/debtags train on {s['max_train']} sampled rows, debtags tests on {s['max_test_debtags']})"
+            "\n\nsigmoid: threshold tuned for micro-F1 on the validation rows; sparsemax: scale tuned likewise; "
+            "sdlgm: top-L* labels, L* = mode of q(L|x), nothing tuned. 'sizes' = predicted set-size histogram "
+            "of the test rows.\n\n" + supervised_table(s["rows"]) + "\n"
+        )
     if "unsupervised" in report:
-        md.append("## Unsupervised codes\n\nSparseVAE (D = code dim, at most L0 non-zeros) vs dense GaussianVAE "
-                  "and PCA with L0 dimensions (the same number of non-zeros). Test MSE per entry of the "
-                  "reconstruction (Bernoulli means for the VAEs); linear probe trained on the training codes.\n\n"
-                  + unsupervised_table(report["unsupervised"]["rows"]) + "\n")
+        md.append(
+            "## Unsupervised codes\n\nSparseVAE (D = code dim, at most L0 non-zeros) vs dense GaussianVAE "
+            "and PCA with L0 dimensions (the same number of non-zeros). Test MSE per entry of the "
+            "reconstruction (Bernoulli means for the VAEs); linear probe trained on the training codes.\n\n"
+            + unsupervised_table(report["unsupervised"]["rows"])
+            + "\n"
+        )
     text = "\n".join(md)
     write_text(md_path, text)
     return text
@@ -305,21 +407,30 @@ def main(argv: list[str] | None = None) -> int:
     if args.part in ("supervised", "all"):
         # rows of data sets not run now are kept (e.g. --datasets delicious adds to an earlier run)
         kept = [r for r in previous.get("supervised", {}).get("rows", []) if r["dataset"] not in datasets]
-        section = {"rows": kept, "epochs": epochs, "small_dataset_settings": {} if args.quick else SMALL_SETTINGS,
-                   "max_train": MAX_TRAIN, "max_test_debtags": MAX_TEST,
-                   "commands": sorted({*previous.get("supervised", {}).get("commands", []), command})}
+        section = {
+            "rows": kept,
+            "epochs": epochs,
+            "small_dataset_settings": {} if args.quick else SMALL_SETTINGS,
+            "max_train": MAX_TRAIN,
+            "max_test_debtags": MAX_TEST,
+            "commands": sorted({*previous.get("supervised", {}).get("commands", []), command}),
+        }
         order = {name: i for i, name in enumerate(DATASETS)}
         for row in supervised(datasets, l0_grid, epochs, args.quick):
             section["rows"] = sorted([*section["rows"], row], key=lambda r: order.get(r["dataset"], len(order)))
             md = save("supervised", section)  # after every row
     if args.part in ("unsupervised", "all"):
         # --datasets / --l0 pick unsupervised sets (digits, bibtex) and levels too; rows not re-run are kept
-        names = tuple(d for d in datasets if d in UNSUP_L0) if args.datasets else (
-            ("digits",) if args.quick else tuple(UNSUP_L0))
+        names = (
+            tuple(d for d in datasets if d in UNSUP_L0)
+            if args.datasets
+            else (("digits",) if args.quick else tuple(UNSUP_L0))
+        )
         unsup_l0 = tuple(int(v) for v in args.l0.split(",")) if args.l0 else None
         before = previous.get("unsupervised", {})
-        kept = [r for r in before.get("rows", [])
-                if not (r["data"] in names and (unsup_l0 is None or r["L0"] in unsup_l0))]
+        kept = [
+            r for r in before.get("rows", []) if not (r["data"] in names and (unsup_l0 is None or r["L0"] in unsup_l0))
+        ]
         commands = before.get("commands", [before["command"]] if "command" in before else [])
         section = {"rows": kept, "commands": sorted({*commands, command})}
         for row in unsupervised(names, args.quick, unsup_l0):

@@ -40,16 +40,16 @@ def _side_by_side(n_labels: int, n_steps: int) -> tuple[bool, list[float], list[
     for cls in (torch.optim.SparseAdam, RowSparseAdam):
         weight = torch.nn.Parameter(init.clone())
         optimizer = cls([weight], lr=1e-3)
-        optimizer.state[weight] = {"step": 0, "exp_avg": lazy_zeros_like(weight),
-                                   "exp_avg_sq": lazy_zeros_like(weight)}
+        optimizer.state[weight] = {"step": 0, "exp_avg": lazy_zeros_like(weight), "exp_avg_sq": lazy_zeros_like(weight)}
         weights.append(weight)
         optimizers.append(optimizer)
     times: list[list[float]] = [[], []]
     for step in range(n_steps):
         rows = torch.randint(0, n_labels, (TOUCHED,), generator=generator)
-        grad = torch.sparse_coo_tensor(rows[None], torch.randn(TOUCHED, WIDTH, generator=generator),
-                                       (n_labels, WIDTH), check_invariants=True)
-        for i in ((0, 1) if step % 2 == 0 else (1, 0)):
+        grad = torch.sparse_coo_tensor(
+            rows[None], torch.randn(TOUCHED, WIDTH, generator=generator), (n_labels, WIDTH), check_invariants=True
+        )
+        for i in (0, 1) if step % 2 == 0 else (1, 0):
             weights[i].grad = grad.clone()
             start = time.process_time()
             optimizers[i].step()
@@ -67,29 +67,44 @@ def main() -> None:
     rows = []
     for n_labels in sizes:
         identical, torch_times, ours_times = _side_by_side(n_labels, n_steps)
-        row = {"n_labels": n_labels, "touched_rows": TOUCHED, "width": WIDTH, "steps": n_steps,
-               "sparse_adam_ms": 1e3 * statistics.median(torch_times[warm:]),
-               "row_sparse_adam_ms": 1e3 * statistics.median(ours_times[warm:]),
-               "sparse_adam_first5_ms": 1e3 * statistics.mean(torch_times[:5]),
-               "row_sparse_adam_first5_ms": 1e3 * statistics.mean(ours_times[:5]),
-               "bit_identical": identical}
+        row = {
+            "n_labels": n_labels,
+            "touched_rows": TOUCHED,
+            "width": WIDTH,
+            "steps": n_steps,
+            "sparse_adam_ms": 1e3 * statistics.median(torch_times[warm:]),
+            "row_sparse_adam_ms": 1e3 * statistics.median(ours_times[warm:]),
+            "sparse_adam_first5_ms": 1e3 * statistics.mean(torch_times[:5]),
+            "row_sparse_adam_first5_ms": 1e3 * statistics.mean(ours_times[:5]),
+            "bit_identical": identical,
+        }
         row["speedup"] = row["sparse_adam_ms"] / row["row_sparse_adam_ms"]
         rows.append(row)
         print(json.dumps(row), flush=True)
-    lines = ["# Lazy Adam step: torch.optim.SparseAdam vs RowSparseAdam", "",
-             f"(C, {WIDTH}) weights, {TOUCHED:,} touched rows a step, lazily allocated moments, one thread; CPU ms per "
-             f"step, median of steps {warm}-{n_steps} (first 5 steps: mean). Same seed, same steps, one process.", "",
-             "| C | SparseAdam ms | RowSparseAdam ms | speed-up | first 5 steps (ms) | bit-identical |",
-             "|---:|---:|---:|---:|---|---|"]
+    lines = [
+        "# Lazy Adam step: torch.optim.SparseAdam vs RowSparseAdam",
+        "",
+        f"(C, {WIDTH}) weights, {TOUCHED:,} touched rows a step, lazily allocated moments, one thread; CPU ms per "
+        f"step, median of steps {warm}-{n_steps} (first 5 steps: mean). Same seed, same steps, one process.",
+        "",
+        "| C | SparseAdam ms | RowSparseAdam ms | speed-up | first 5 steps (ms) | bit-identical |",
+        "|---:|---:|---:|---:|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['n_labels']:,} | {r['sparse_adam_ms']:.1f} | {r['row_sparse_adam_ms']:.1f} | "
-                     f"{r['speedup']:.2f}x | {r['sparse_adam_first5_ms']:.0f} vs {r['row_sparse_adam_first5_ms']:.0f} | "
-                     f"{'yes' if r['bit_identical'] else 'NO'} |")
+        lines.append(
+            f"| {r['n_labels']:,} | {r['sparse_adam_ms']:.1f} | {r['row_sparse_adam_ms']:.1f} | "
+            f"{r['speedup']:.2f}x | {r['sparse_adam_first5_ms']:.0f} vs {r['row_sparse_adam_first5_ms']:.0f} | "
+            f"{'yes' if r['bit_identical'] else 'NO'} |"
+        )
     print("\n".join(lines))
     if args.quick:
         return
-    result = {"benchmark": "sparse_adam_speed", "date": dt.datetime.now(dt.timezone.utc).isoformat(),
-              "environment": environment_info(), "rows": rows}
+    result = {
+        "benchmark": "sparse_adam_speed",
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(),
+        "environment": environment_info(),
+        "rows": rows,
+    }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "sparse_adam_speed.json").write_text(json.dumps(result, indent=2) + "\n")
     (RESULTS / "sparse_adam_speed.md").write_text("\n".join(lines) + "\n")

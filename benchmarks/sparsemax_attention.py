@@ -151,8 +151,10 @@ def load_debtags_tokens(cfg: Config) -> tuple[dict[str, TokenData], list[str], l
             keep = np.sort(rng.permutation(len(names))[: cfg.subset])
             parts_rows[part] = ([names[i] for i in keep], Y[keep])
 
-    token_lists = {part: [tokenize(n, records[n].description, analyze, cfg.use_name, cfg.max_len) for n in names]
-                   for part, (names, _) in parts_rows.items()}
+    token_lists = {
+        part: [tokenize(n, records[n].description, analyze, cfg.use_name, cfg.max_len) for n in names]
+        for part, (names, _) in parts_rows.items()
+    }
     counts = Counter(t for toks in token_lists["fit"] for t in toks)
     vocab = ["<pad>", "<oov>"] + sorted(t for t, c in counts.items() if c >= cfg.min_count)
     index = {t: i for i, t in enumerate(vocab)}
@@ -165,10 +167,16 @@ def load_debtags_tokens(cfg: Config) -> tuple[dict[str, TokenData], list[str], l
         lengths = torch.tensor([len(t) for t in toks], dtype=torch.long)
         parts[part] = TokenData(ids, lengths, sp.csr_matrix(Y), toks, names)
     oov = {part: float((d.ids == OOV).sum()) / float(d.lengths.sum()) for part, d in parts.items()}
-    info = {"dataset": "debtags", "split": cfg.split, "n_labels": int(data.n_labels),
-            "rows": {p: len(d.names) for p, d in parts.items()}, "vocabulary": len(vocab),
-            "oov_token_rate": {p: round(v, 4) for p, v in oov.items()},
-            "source": data.info.get("source"), "split_rule": data.info.get("split")}
+    info = {
+        "dataset": "debtags",
+        "split": cfg.split,
+        "n_labels": int(data.n_labels),
+        "rows": {p: len(d.names) for p, d in parts.items()},
+        "vocabulary": len(vocab),
+        "oov_token_rate": {p: round(v, 4) for p, v in oov.items()},
+        "source": data.info.get("source"),
+        "split_rule": data.info.get("split"),
+    }
     return parts, vocab, list(data.train.label_names), info
 
 
@@ -256,8 +264,9 @@ def predict(model: AttentionTagger, data: TokenData, batch_size: int = 512) -> t
     return torch.cat(scores).numpy(), weights.numpy()
 
 
-def train_variant(parts: dict[str, TokenData], vocab_size: int, n_labels: int, rho: str, seed: int,
-                  cfg: Config) -> tuple[AttentionTagger, dict[str, Any]]:
+def train_variant(
+    parts: dict[str, TokenData], vocab_size: int, n_labels: int, rho: str, seed: int, cfg: Config
+) -> tuple[AttentionTagger, dict[str, Any]]:
     """Train with Adam for ``cfg.epochs``; keep the epoch with the best validation P@1 (first on ties)."""
     from sparsexc.heads.labels import LabelBatch
     from sparsexc.metrics import evaluate
@@ -284,12 +293,18 @@ def train_variant(parts: dict[str, TokenData], vocab_size: int, n_labels: int, r
             optimizer.step()
             total += float(loss.detach()) * len(rows)
         p_at_1 = evaluate(val.Y, predict(model, val)[0], ks=(1,))["P@1"]
-        history.append({"epoch": epoch + 1, "train_loss": round(total / len(fit.names), 4), "val_P@1": round(p_at_1, 4)})
+        history.append(
+            {"epoch": epoch + 1, "train_loss": round(total / len(fit.names), 4), "val_P@1": round(p_at_1, 4)}
+        )
         if p_at_1 > best:
             best, best_state = p_at_1, copy.deepcopy(model.state_dict())
     model.load_state_dict(best_state)
     best_epoch = max(history, key=lambda h: (h["val_P@1"], -h["epoch"]))["epoch"]
-    return model, {"history": history, "best_epoch": best_epoch, "train_seconds": round(time.perf_counter() - started, 2)}
+    return model, {
+        "history": history,
+        "best_epoch": best_epoch,
+        "train_seconds": round(time.perf_counter() - started, 2),
+    }
 
 
 def attention_stats(weights: np.ndarray, lengths: np.ndarray, is_name: np.ndarray, rho: str) -> dict[str, float]:
@@ -302,13 +317,24 @@ def attention_stats(weights: np.ndarray, lengths: np.ndarray, is_name: np.ndarra
         nz = q[q > 0]
         top = np.cumsum(np.sort(p)[::-1])
         support = (p > SIGMOID_SUPPORT_THRESHOLD) if rho == "sigmoid" else (p > 0)
-        rows.append((n, support.sum(), (p > 0).sum(), (p > 0.01).sum(), mass, -(nz * np.log(nz)).sum(),
-                     int(np.searchsorted(top, 0.9 * mass - 1e-12)) + 1, (p[name[:n]].sum() / mass) if mass > 0 else 0.0))
+        rows.append(
+            (
+                n,
+                support.sum(),
+                (p > 0).sum(),
+                (p > 0.01).sum(),
+                mass,
+                -(nz * np.log(nz)).sum(),
+                int(np.searchsorted(top, 0.9 * mass - 1e-12)) + 1,
+                (p[name[:n]].sum() / mass) if mass > 0 else 0.0,
+            )
+        )
     return {k: float(v) for k, v in zip(STAT_KEYS, np.mean(np.asarray(rows, dtype=np.float64), axis=0))}
 
 
-def run_variant(parts: dict[str, TokenData], vocab: list[str], n_labels: int, rho: str, seed: int,
-                cfg: Config) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+def run_variant(
+    parts: dict[str, TokenData], vocab: list[str], n_labels: int, rho: str, seed: int, cfg: Config
+) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
     """Train one (variant, seed); return its result row, test scores and test weights."""
     from sparsexc.metrics import evaluate
 
@@ -320,9 +346,15 @@ def run_variant(parts: dict[str, TokenData], vocab: list[str], n_labels: int, rh
     is_name = np.zeros(test.ids.shape, dtype=bool)
     for i, toks in enumerate(test.tokens):
         is_name[i, : len(toks)] = [t.startswith(NAME_PREFIX) for t in toks]
-    row = {"variant": rho, "seed": seed, "metrics": {k: metrics[k] for k in ("P@1", "P@5", "nDCG@5")},
-           "attention": attention_stats(weights, test.lengths.numpy(), is_name, rho), **log,
-           "wall_seconds": round(time.perf_counter() - started, 2), "load_average_after": list(os.getloadavg())}
+    row = {
+        "variant": rho,
+        "seed": seed,
+        "metrics": {k: metrics[k] for k in ("P@1", "P@5", "nDCG@5")},
+        "attention": attention_stats(weights, test.lengths.numpy(), is_name, rho),
+        **log,
+        "wall_seconds": round(time.perf_counter() - started, 2),
+        "load_average_after": list(os.getloadavg()),
+    }
     return row, scores, weights
 
 
@@ -336,16 +368,27 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         mine = [r for r in rows if r["variant"] == rho]
         if not mine:
             continue
-        values = {f"{group}.{k}": [r[group][k] for r in mine] for group in ("metrics", "attention") for k in mine[0][group]}
+        values = {
+            f"{group}.{k}": [r[group][k] for r in mine] for group in ("metrics", "attention") for k in mine[0][group]
+        }
         values["wall_seconds"] = [r["wall_seconds"] for r in mine]
-        out[rho] = {k: {"mean": float(np.mean(v)), "std": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0}
-                    for k, v in values.items()}
+        out[rho] = {
+            k: {"mean": float(np.mean(v)), "std": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0}
+            for k, v in values.items()
+        }
         out[rho]["n_seeds"] = len(mine)
     return out
 
 
-def examples(parts: dict[str, TokenData], label_names: Sequence[str], weights: dict[str, np.ndarray],
-             scores: dict[str, np.ndarray], n: int, seed: int, top: int = 3) -> list[dict[str, Any]]:
+def examples(
+    parts: dict[str, TokenData],
+    label_names: Sequence[str],
+    weights: dict[str, np.ndarray],
+    scores: dict[str, np.ndarray],
+    n: int,
+    seed: int,
+    top: int = 3,
+) -> list[dict[str, Any]]:
     """``n`` seeded test rows with >= 6 tokens: tokens, true labels, each variant's top-weighted tokens."""
     test = parts["test"]
     candidates = np.flatnonzero(test.lengths.numpy() >= 6)
@@ -353,14 +396,20 @@ def examples(parts: dict[str, TokenData], label_names: Sequence[str], weights: d
     out = []
     for i in picked:
         toks = test.tokens[i]
-        entry = {"package": test.names[i], "tokens": toks,
-                 "true_labels": [label_names[j] for j in test.Y[i].indices], "variants": {}}
+        entry = {
+            "package": test.names[i],
+            "tokens": toks,
+            "true_labels": [label_names[j] for j in test.Y[i].indices],
+            "variants": {},
+        }
         for rho, w in weights.items():
             p = w[i, : len(toks)]
             order = [j for j in np.argsort(-p, kind="stable")[:top] if p[j] > 0]  # no zero-weight words
-            entry["variants"][rho] = {"top_tokens": [[toks[j], round(float(p[j]), 3)] for j in order],
-                                      "support": int((p > (SIGMOID_SUPPORT_THRESHOLD if rho == "sigmoid" else 0)).sum()),
-                                      "top_label": label_names[int(np.argmax(scores[rho][i]))]}
+            entry["variants"][rho] = {
+                "top_tokens": [[toks[j], round(float(p[j]), 3)] for j in order],
+                "support": int((p > (SIGMOID_SUPPORT_THRESHOLD if rho == "sigmoid" else 0)).sum()),
+                "top_label": label_names[int(np.argmax(scores[rho][i]))],
+            }
         out.append(entry)
     return out
 
@@ -371,11 +420,20 @@ def _fmt(stat: dict[str, float], digits: int = 3) -> str:
 
 def table(summary: dict[str, dict[str, Any]]) -> str:
     """The Markdown results table, one row per variant (mean ± std over seeds)."""
-    cols = [("P@1", "metrics.P@1", 4), ("P@5", "metrics.P@5", 4), ("nDCG@5", "metrics.nDCG@5", 4),
-            ("length", "attention.length", 2), ("support", "attention.support", 2),
-            ("p>0", "attention.nonzero", 2), ("p>0.01", "attention.over_0.01", 2), ("sum p", "attention.mass", 3),
-            ("entropy (nats)", "attention.entropy", 3), ("n90", "attention.n90", 2),
-            ("name share", "attention.name_share", 3), ("wall s / seed", "wall_seconds", 1)]
+    cols = [
+        ("P@1", "metrics.P@1", 4),
+        ("P@5", "metrics.P@5", 4),
+        ("nDCG@5", "metrics.nDCG@5", 4),
+        ("length", "attention.length", 2),
+        ("support", "attention.support", 2),
+        ("p>0", "attention.nonzero", 2),
+        ("p>0.01", "attention.over_0.01", 2),
+        ("sum p", "attention.mass", 3),
+        ("entropy (nats)", "attention.entropy", 3),
+        ("n90", "attention.n90", 2),
+        ("name share", "attention.name_share", 3),
+        ("wall s / seed", "wall_seconds", 1),
+    ]
     lines = ["| variant | " + " | ".join(c[0] for c in cols) + " |", "|---|" + "---:|" * len(cols)]
     for rho, s in summary.items():
         lines.append(f"| {rho} | " + " | ".join(_fmt(s[key], d) for _, key, d in cols) + " |")
@@ -396,50 +454,68 @@ def verdict(summary: dict[str, dict[str, Any]], rows: list[dict[str, Any]]) -> s
     sup = sparse["attention.support"]["mean"] / sparse["attention.length"]["mean"]
     acc = "similar to" if abs(d1) <= max(0.01, 2 * noise) else ("higher than" if d1 > 0 else "lower than")
     compact = "more compact" if ratio < 0.9 and sup < 0.9 else "not clearly more compact"
-    text = (f"Paper's claim (SNLI, Table 3): sparsemax attention reaches accuracy similar to softmax attention with "
-            f"a more compact, selective attention. Here: sparsemax P@1 is {acc} softmax's "
-            f"(difference of the means {d1:+.4f}, higher in {wins} of {len(pairs)} seeds; seed std up to {noise:.4f}; "
-            f"'similar' = within max(0.01, 2 std)), and its attention is {compact}: it puts non-zero weight on "
-            f"{100 * sup:.0f}% of the tokens on average and needs {ratio:.2f}x as many tokens as softmax to cover 90% "
-            f"of the mass.")
+    text = (
+        f"Paper's claim (SNLI, Table 3): sparsemax attention reaches accuracy similar to softmax attention with "
+        f"a more compact, selective attention. Here: sparsemax P@1 is {acc} softmax's "
+        f"(difference of the means {d1:+.4f}, higher in {wins} of {len(pairs)} seeds; seed std up to {noise:.4f}; "
+        f"'similar' = within max(0.01, 2 std)), and its attention is {compact}: it puts non-zero weight on "
+        f"{100 * sup:.0f}% of the tokens on average and needs {ratio:.2f}x as many tokens as softmax to cover 90% "
+        f"of the mass."
+    )
     if "sigmoid" in summary:
         sig = summary["sigmoid"]
-        text += (f" Independent logistics (sigmoid): P@1 {sig['metrics.P@1']['mean']:.4f}, "
-                 f"{sig['attention.support']['mean']:.2f} of {sig['attention.length']['mean']:.2f} tokens above 0.5, "
-                 f"total weight {sig['attention.mass']['mean']:.2f}; normalised, its weights have entropy "
-                 f"{sig['attention.entropy']['mean']:.2f} nats (softmax {soft['attention.entropy']['mean']:.2f}, "
-                 f"sparsemax {sparse['attention.entropy']['mean']:.2f}) and need {sig['attention.n90']['mean']:.2f} "
-                 f"tokens for 90% of their mass.")
+        text += (
+            f" Independent logistics (sigmoid): P@1 {sig['metrics.P@1']['mean']:.4f}, "
+            f"{sig['attention.support']['mean']:.2f} of {sig['attention.length']['mean']:.2f} tokens above 0.5, "
+            f"total weight {sig['attention.mass']['mean']:.2f}; normalised, its weights have entropy "
+            f"{sig['attention.entropy']['mean']:.2f} nats (softmax {soft['attention.entropy']['mean']:.2f}, "
+            f"sparsemax {sparse['attention.entropy']['mean']:.2f}) and need {sig['attention.n90']['mean']:.2f} "
+            f"tokens for 90% of their mass."
+        )
     return text
 
 
 def markdown(report: dict[str, Any]) -> str:
     cfg, info, m = report["config"], report["data"], report["machine"]
     lines = [
-        "# Sparsemax attention (debtags words; offline stand-in for the paper's SNLI experiment)", "",
-        f"{report['date']}, command `{report['command']}`, total {report['total_seconds']:.0f} s.", "",
+        "# Sparsemax attention (debtags words; offline stand-in for the paper's SNLI experiment)",
+        "",
+        f"{report['date']}, command `{report['command']}`, total {report['total_seconds']:.0f} s.",
+        "",
         f"Data: debtags split {info['split']} (`sparsexc.datasets.load`), rows fit/val/test {info['rows']}, "
         f"{info['n_labels']} labels, vocabulary {info['vocabulary']} (min count {cfg['min_count']}, from the fit rows), "
         f"OOV token rate {info['oov_token_rate']}; package-name tokens {'included' if cfg['use_name'] else 'excluded'}. "
         f"Validation = {cfg['val_fraction']:.0%} of the training rows (seeded_split, seed {cfg['val_seed']}); "
-        f"the best validation-P@1 epoch is kept.", "",
+        f"the best validation-P@1 epoch is kept.",
+        "",
         f"Model: embeddings {cfg['emb']} -> {cfg['encoder']} (hidden {cfg['hidden']} per direction) -> attention "
         f"z_t = w^T tanh(W h_t + b) (dim {cfg['attn']}), p = rho(z), c = sum p_t h_t -> SigmoidHead (BCE over the labels). "
         f"Same budget for all: {cfg['epochs']} epochs, batch {cfg['batch_size']}, Adam lr {cfg['lr']}, dropout "
-        f"{cfg['dropout']}, max length {cfg['max_len']}; seeds {cfg['seeds']} (same seed = same initial weights).", "",
+        f"{cfg['dropout']}, max length {cfg['max_len']}; seeds {cfg['seeds']} (same seed = same initial weights).",
+        "",
         "Test-split results, mean ± std over seeds. Attention statistics are means over test descriptions of: "
         "support = tokens with p > 0 (softmax, sparsemax) or p > 0.5 (sigmoid); p>0 and p>0.01 = tokens above "
         "those weights; sum p = total weight (1 except sigmoid); entropy of p / sum p in nats; n90 = fewest "
-        "tokens holding 90% of sum p; name share = share of sum p on `pkg:` (package-name) tokens.", "",
-        table(report["summary"]), "",
-        report["verdict"], "",
-        "Best epoch (of " + str(cfg["epochs"]) + ") per seed: " + "; ".join(
-            f"{rho} {[r['best_epoch'] for r in report['rows'] if r['variant'] == rho]}" for rho in report["summary"])
-        + " (the last epoch = still improving when the budget ran out).", "",
+        "tokens holding 90% of sum p; name share = share of sum p on `pkg:` (package-name) tokens.",
+        "",
+        table(report["summary"]),
+        "",
+        report["verdict"],
+        "",
+        "Best epoch (of "
+        + str(cfg["epochs"])
+        + ") per seed: "
+        + "; ".join(
+            f"{rho} {[r['best_epoch'] for r in report['rows'] if r['variant'] == rho]}" for rho in report["summary"]
+        )
+        + " (the last epoch = still improving when the budget ran out).",
+        "",
         f"Machine: {m['processor']}, {m['cpu_count']} CPUs shared with other jobs, torch threads {m['torch_threads']}; "
         f"load average at start {report['load_average_start']}, at end {report['load_average_end']}; "
-        f"versions {m['versions']}. Per-seed rows, epoch histories and wall times in the JSON.", "",
-        "## Examples (seed " + str(cfg["seeds"][0]) + " models; top 3 tokens by weight, support, top label)", "",
+        f"versions {m['versions']}. Per-seed rows, epoch histories and wall times in the JSON.",
+        "",
+        "## Examples (seed " + str(cfg["seeds"][0]) + " models; top 3 tokens by weight, support, top label)",
+        "",
     ]
     for ex in report["examples"]:
         lines.append(f"- **{ex['package']}**: `{' '.join(ex['tokens'])}`; true: {', '.join(ex['true_labels'])}")
@@ -461,9 +537,13 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Config]:
     parser.add_argument("--no-name", action="store_true", help="leave the package-name tokens out")
     parser.add_argument("--max-len", type=int, default=defaults.max_len)
     parser.add_argument("--subset", type=int, default=None, help="keep this many seeded rows of each part (trials)")
-    parser.add_argument("--threads", type=int, default=defaults.threads,
-                        help="torch threads (default 1: the per-batch ops are tiny, and on the shared 2-core machine "
-                             "a second thread made training 20-50x slower under load, measured)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=defaults.threads,
+        help="torch threads (default 1: the per-batch ops are tiny, and on the shared 2-core machine "
+        "a second thread made training 20-50x slower under load, measured)",
+    )
     parser.add_argument("--examples", type=int, default=5, help="qualitative examples in the .md")
     parser.add_argument("--out-dir", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
@@ -476,15 +556,27 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Config]:
         parser.error(f"--examples must be >= 0; got {args.examples}")
     cfg = Config(encoder=args.encoder, use_name=not args.no_name)
     if args.quick:
-        cfg = Config(epochs=1, emb=16, hidden=16, attn=16, seeds=(0,), subset=300, encoder=args.encoder,
-                     use_name=not args.no_name)
+        cfg = Config(
+            epochs=1,
+            emb=16,
+            hidden=16,
+            attn=16,
+            seeds=(0,),
+            subset=300,
+            encoder=args.encoder,
+            use_name=not args.no_name,
+        )
     if args.seeds is not None:
         try:
             cfg.seeds = tuple(int(s) for s in args.seeds.split(","))
         except ValueError:
             parser.error(f"--seeds must be comma-separated integers; got {args.seeds!r}")
-    for flag, field, low in (("--subset", "subset", 2), ("--epochs", "epochs", 1), ("--threads", "threads", 1),
-                             ("--max-len", "max_len", 1)):
+    for flag, field, low in (
+        ("--subset", "subset", 2),
+        ("--epochs", "epochs", 1),
+        ("--threads", "threads", 1),
+        ("--max-len", "max_len", 1),
+    ):
         value = getattr(args, field)
         if value is not None:
             if value < low:
@@ -508,7 +600,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     torch.set_num_threads(cfg.threads)
     try:
         started, load_start = time.perf_counter(), list(os.getloadavg())
-        torch.optim.Adam([nn.Parameter(torch.zeros(1))])  # its first use imports torch._dynamo (seconds): not a variant's time
+        torch.optim.Adam(
+            [nn.Parameter(torch.zeros(1))]
+        )  # its first use imports torch._dynamo (seconds): not a variant's time
         parts, vocab, label_names, info = load_debtags_tokens(cfg)
         rows, weights, scores = [], {}, {}
         for seed in cfg.seeds:
@@ -517,19 +611,30 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 rows.append(row)
                 if seed == cfg.seeds[0]:
                     weights[rho], scores[rho] = w, s
-                print(f"{rho:9s} seed {seed}: P@1 {row['metrics']['P@1']:.4f} P@5 {row['metrics']['P@5']:.4f} "
-                      f"support {row['attention']['support']:.2f}/{row['attention']['length']:.2f} "
-                      f"best epoch {row['best_epoch']} {row['wall_seconds']:.0f} s", file=sys.stderr, flush=True)
+                print(
+                    f"{rho:9s} seed {seed}: P@1 {row['metrics']['P@1']:.4f} P@5 {row['metrics']['P@5']:.4f} "
+                    f"support {row['attention']['support']:.2f}/{row['attention']['length']:.2f} "
+                    f"best epoch {row['best_epoch']} {row['wall_seconds']:.0f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
         summary = summarise(rows)
         report = {
-            "benchmark": "sparsemax_attention", "quick": bool(args.quick),
+            "benchmark": "sparsemax_attention",
+            "quick": bool(args.quick),
             "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "command": " ".join(["python", "benchmarks/sparsemax_attention.py",
-                                 *(argv if argv is not None else sys.argv[1:])]),
-            "config": {**asdict(cfg), "seeds": list(cfg.seeds)}, "data": info, "summary": summary,
-            "verdict": verdict(summary, rows), "rows": rows,
+            "command": " ".join(
+                ["python", "benchmarks/sparsemax_attention.py", *(argv if argv is not None else sys.argv[1:])]
+            ),
+            "config": {**asdict(cfg), "seeds": list(cfg.seeds)},
+            "data": info,
+            "summary": summary,
+            "verdict": verdict(summary, rows),
+            "rows": rows,
             "examples": examples(parts, label_names, weights, scores, args.examples, cfg.val_seed),
-            "machine": environment_info(), "load_average_start": load_start, "load_average_end": list(os.getloadavg()),
+            "machine": environment_info(),
+            "load_average_start": load_start,
+            "load_average_end": list(os.getloadavg()),
             "total_seconds": round(time.perf_counter() - started, 1),
         }
     finally:

@@ -38,9 +38,9 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+import scipy.special as special  # module attribute access: a script's __main__ pickles ufuncs by wrong name
 import torch
 from scipy.optimize import fmin_l_bfgs_b
-import scipy.special as special  # module attribute access: a script's __main__ pickles ufuncs by wrong name
 
 from sparsexc.cli._files import environment_info, read_json, write_json, write_text
 from sparsexc.datasets import label_proportion_documents, load
@@ -63,8 +63,8 @@ THRESHOLDS = {
     "softmax": np.arange(1.0, 11.0, 1.0),  # predict {j : softmax_j(z) > t / K}
     "sparsemax": np.arange(1.0, 5.5, 0.5),  # predict the support of sparsemax(t z)
 }
-LAMBDAS_SMALL = tuple(10.0 ** -k for k in range(10))  # 1, 1e-1, ..., 1e-9
-LAMBDAS_RCV1 = tuple(10.0 ** -k for k in range(3, 9))  # 1e-3, ..., 1e-8
+LAMBDAS_SMALL = tuple(10.0**-k for k in range(10))  # 1, 1e-1, ..., 1e-9
+LAMBDAS_RCV1 = tuple(10.0**-k for k in range(3, 9))  # 1e-3, ..., 1e-8
 LBFGS = {"m": 10, "factr": 100.0, "pgtol": 1e-8, "maxiter": 100, "maxfun": 1000}
 N_FOLDS = 5
 FOLD_SEED = 0  # the shuffled-folds variant
@@ -81,8 +81,11 @@ PAPER_TABLE2_UNVERIFIED = {
     RCV1: {"logistic": (81.19, 60.02), "softmax": (79.47, 56.30), "sparsemax": (80.00, 61.27)},
 }
 PAPER_SIZES_UNVERIFIED = {  # Table 1 (recalled): labels, features, train, test
-    "scene": (6, 294, 1211, 1196), "emotions": (6, 72, 393, 202), "birds": (19, 260, 323, 322),
-    "cal500": (174, 68, 400, 100), RCV1: (103, 47236, 23149, 781265),
+    "scene": (6, 294, 1211, 1196),
+    "emotions": (6, 72, 393, 202),
+    "birds": (19, 260, 323, 322),
+    "cal500": (174, 68, 400, 100),
+    RCV1: (103, 47236, 23149, 781265),
 }
 
 SYNTH_KS = (10, 50)
@@ -104,7 +107,7 @@ class Problem:
     Y: np.ndarray
     Q: np.ndarray
 
-    def rows(self, index: np.ndarray) -> "Problem":
+    def rows(self, index: np.ndarray) -> Problem:
         return Problem(self.X[index], self.Y[index], self.Q[index])
 
 
@@ -132,7 +135,7 @@ def loss_and_grad(loss: str, Z: np.ndarray, problem: Problem) -> tuple[float, np
 def objective(theta: np.ndarray, problem: Problem, loss: str, lam: float) -> tuple[float, np.ndarray]:
     """f(W, b) = mean_i loss(W^T x_i + b) + lam/2 ||W||^2 and its exact gradient; theta = [vec(W), b]."""
     d, K = problem.X.shape[1], problem.Y.shape[1]
-    W, b = theta[: d * K].reshape(d, K), theta[d * K:]
+    W, b = theta[: d * K].reshape(d, K), theta[d * K :]
     value, G = loss_and_grad(loss, np.asarray(problem.X @ W) + b, problem)
     grad_W = np.asarray(problem.X.T @ G) + lam * W
     return value + 0.5 * lam * float(np.vdot(W, W)), np.concatenate([grad_W.ravel(), G.sum(axis=0)])
@@ -141,10 +144,17 @@ def objective(theta: np.ndarray, problem: Problem, loss: str, lam: float) -> tup
 def fit_linear(problem: Problem, loss: str, lam: float, maxiter: int = LBFGS["maxiter"]) -> dict[str, Any]:
     """Minimise :func:`objective` from W = 0, b = 0 with the authors' L-BFGS settings; returns W, b and stats."""
     d, K = problem.X.shape[1], problem.Y.shape[1]
-    theta, value, info = fmin_l_bfgs_b(objective, np.zeros(d * K + K), args=(problem, loss, lam),
-                                       **{**LBFGS, "maxiter": maxiter})
-    return {"W": theta[: d * K].reshape(d, K), "b": theta[d * K:], "objective": float(value),
-            "iterations": int(info["nit"]), "evaluations": int(info["funcalls"]), "warnflag": int(info["warnflag"])}
+    theta, value, info = fmin_l_bfgs_b(
+        objective, np.zeros(d * K + K), args=(problem, loss, lam), **{**LBFGS, "maxiter": maxiter}
+    )
+    return {
+        "W": theta[: d * K].reshape(d, K),
+        "b": theta[d * K :],
+        "objective": float(value),
+        "iterations": int(info["nit"]),
+        "evaluations": int(info["funcalls"]),
+        "warnflag": int(info["warnflag"]),
+    }
 
 
 def scores(X: np.ndarray | sp.csr_matrix, model: dict[str, Any]) -> np.ndarray:
@@ -170,8 +180,11 @@ def predict_sets(loss: str, Z: np.ndarray, t: float) -> np.ndarray:
 
 def set_metrics(Y: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
     """micro-F1, macro-F1 (mean per-label F1) and macro-F1 (paper: harmonic mean of label-averaged P and R)."""
-    return {"micro-F1": micro_f1(Y, predicted), "macro-F1": macro_f1(Y, predicted),
-            "macro-F1 (paper)": macro_f1_paper(Y, predicted)}
+    return {
+        "micro-F1": micro_f1(Y, predicted),
+        "macro-F1": macro_f1(Y, predicted),
+        "macro-F1 (paper)": macro_f1_paper(Y, predicted),
+    }
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -210,12 +223,16 @@ def prepare_dataset(name: str) -> tuple[Problem, Problem, dict[str, Any]]:
         train = to_problem(sp.csr_matrix(X_train, dtype=np.float64), Y_train)
         test = to_problem(sp.csr_matrix(X_test, dtype=np.float64), Y_test)
     info = {
-        "n_train": int(Y_train.shape[0]), "n_test": int(Y_test.shape[0]), "n_features": int(X_train.shape[1]),
-        "n_labels": int(Y_train.shape[1]), "rows_without_labels_dropped": dropped,
+        "n_train": int(Y_train.shape[0]),
+        "n_test": int(Y_test.shape[0]),
+        "n_features": int(X_train.shape[1]),
+        "n_labels": int(Y_train.shape[1]),
+        "rows_without_labels_dropped": dropped,
         "label_cardinality_train": float(Y_train.sum() / Y_train.shape[0]),
         "labels_absent_from_train": int((np.asarray(Y_train.sum(axis=0)).ravel() == 0).sum()),
         "labels_absent_from_test": int((np.asarray(Y_test.sum(axis=0)).ravel() == 0).sum()),
-        "standardised": small, "split": data.info.get("split"),
+        "standardised": small,
+        "split": data.info.get("split"),
     }
     return train, test, info
 
@@ -225,7 +242,7 @@ def contiguous_folds(n: int, k: int, seed: int | None = None) -> list[tuple[np.n
     (``seed=None``), or in the order of a seeded permutation (shuffled folds)."""
     order = np.arange(n) if seed is None else np.random.default_rng(seed).permutation(n)
     size = int(math.ceil(n / k))
-    blocks = [order[s: s + size] for s in range(0, n, size)]
+    blocks = [order[s : s + size] for s in range(0, n, size)]
     return [(np.sort(np.setdiff1d(order, block)), np.sort(block)) for block in blocks]
 
 
@@ -261,8 +278,11 @@ def select(mean_grid: dict[str, np.ndarray], lambdas: tuple[float, ...], loss: s
     chosen = {}
     for target in SELECTION_TARGETS:
         li, ti = np.unravel_index(int(np.argmax(mean_grid[target])), mean_grid[target].shape)
-        chosen[target] = {"lambda": lambdas[li], "t": float(THRESHOLDS[loss][ti]),
-                          "validation": float(mean_grid[target][li, ti])}
+        chosen[target] = {
+            "lambda": lambdas[li],
+            "t": float(THRESHOLDS[loss][ti]),
+            "validation": float(mean_grid[target][li, ti]),
+        }
     return chosen
 
 
@@ -280,14 +300,18 @@ def run_dataset(name: str, quick: bool, jobs: int) -> tuple[list[dict[str, Any]]
     if name == RCV1:
         fit_rows, held_out = seeded_split(n, RCV1_VALIDATION_FRACTION, seed=1)
         schemes, lambdas = {"holdout": [(fit_rows, held_out)]}, LAMBDAS_RCV1
-        info["selection"] = (f"one seeded split of the training set ({len(fit_rows)} fit / {len(held_out)} "
-                             "validation rows), like the paper's rcv1_topics_train_0/1; then a retrain on all of it")
+        info["selection"] = (
+            f"one seeded split of the training set ({len(fit_rows)} fit / {len(held_out)} "
+            "validation rows), like the paper's rcv1_topics_train_0/1; then a retrain on all of it"
+        )
     else:
         schemes = {"contiguous": contiguous_folds(n, N_FOLDS), "shuffled": contiguous_folds(n, N_FOLDS, FOLD_SEED)}
         lambdas = LAMBDAS_SMALL
-        info["selection"] = (f"{N_FOLDS}-fold jackknife on the training set: 'contiguous' = blocks in file order (the "
-                             f"authors' code), 'shuffled' = blocks of a seeded permutation (seed {FOLD_SEED}); then a "
-                             "retrain on all of it")
+        info["selection"] = (
+            f"{N_FOLDS}-fold jackknife on the training set: 'contiguous' = blocks in file order (the "
+            f"authors' code), 'shuffled' = blocks of a seeded permutation (seed {FOLD_SEED}); then a "
+            "retrain on all of it"
+        )
     info["labels_missing_from_held_out_blocks"] = {k: missing_labels_in_folds(train.Y, v) for k, v in schemes.items()}
     lambdas = (1e-1, 1e-3) if quick else lambdas
     # Test-grid diagnostic on the small sets: a full-training fit for every lambda (the selected ones among them).
@@ -307,14 +331,29 @@ def run_dataset(name: str, quick: bool, jobs: int) -> tuple[list[dict[str, Any]]
     selections: dict[str, dict[str, Any]] = {}
     for loss in LOSSES:
         for scheme, splits in schemes.items():
-            per_split = [[grid_scores(loss, scores(train.X[held], fitted[(loss, scheme, li, si)]), train.Y[held])
-                          for si, (_, held) in enumerate(splits)] for li in range(len(lambdas))]
-            mean_grid = {m: np.array([[np.mean([s[m][ti] for s in row]) for ti in range(len(THRESHOLDS[loss]))]
-                                      for row in per_split]) for m in METRICS}
-            not_converged = sum(fitted[(loss, scheme, li, si)]["warnflag"] != 0
-                                for li in range(len(lambdas)) for si in range(len(splits)))
-            selections[f"{loss}/{scheme}"] = {"chosen": select(mean_grid, lambdas, loss), "mean_grid": mean_grid,
-                                              "lbfgs_not_converged": not_converged}
+            per_split = [
+                [
+                    grid_scores(loss, scores(train.X[held], fitted[(loss, scheme, li, si)]), train.Y[held])
+                    for si, (_, held) in enumerate(splits)
+                ]
+                for li in range(len(lambdas))
+            ]
+            mean_grid = {
+                m: np.array(
+                    [[np.mean([s[m][ti] for s in row]) for ti in range(len(THRESHOLDS[loss]))] for row in per_split]
+                )
+                for m in METRICS
+            }
+            not_converged = sum(
+                fitted[(loss, scheme, li, si)]["warnflag"] != 0
+                for li in range(len(lambdas))
+                for si in range(len(splits))
+            )
+            selections[f"{loss}/{scheme}"] = {
+                "chosen": select(mean_grid, lambdas, loss),
+                "mean_grid": mean_grid,
+                "lbfgs_not_converged": not_converged,
+            }
     # RCV1: the full-training fits of the selected lambdas only
     extra_keys, extra_tasks = [], []
     for key, sel in selections.items():
@@ -328,27 +367,47 @@ def run_dataset(name: str, quick: bool, jobs: int) -> tuple[list[dict[str, Any]]
     rows = []
     for loss in LOSSES:
         paper_micro, paper_macro = PAPER_TABLE2_UNVERIFIED[name][loss]
-        row: dict[str, Any] = {"dataset": name, "loss": loss, "primary_scheme": next(iter(schemes)), "schemes": {},
-                               "paper_percent_UNVERIFIED": {"micro-F1": paper_micro, "macro-F1": paper_macro}}
+        row: dict[str, Any] = {
+            "dataset": name,
+            "loss": loss,
+            "primary_scheme": next(iter(schemes)),
+            "schemes": {},
+            "paper_percent_UNVERIFIED": {"micro-F1": paper_micro, "macro-F1": paper_macro},
+        }
         test_grids = {}
         for scheme in schemes:
             sel = selections[f"{loss}/{scheme}"]
-            out: dict[str, Any] = {"selected_for": {}, "lbfgs_not_converged_in_validation": sel["lbfgs_not_converged"],
-                                   "validation_grid": {"lambdas": list(lambdas), "t": THRESHOLDS[loss].tolist(),
-                                                       **{f"mean_{m}": sel["mean_grid"][m].tolist() for m in SELECTION_TARGETS}}}
+            out: dict[str, Any] = {
+                "selected_for": {},
+                "lbfgs_not_converged_in_validation": sel["lbfgs_not_converged"],
+                "validation_grid": {
+                    "lambdas": list(lambdas),
+                    "t": THRESHOLDS[loss].tolist(),
+                    **{f"mean_{m}": sel["mean_grid"][m].tolist() for m in SELECTION_TARGETS},
+                },
+            }
             for target, c in sel["chosen"].items():
                 model = fitted[(loss, "full", c["lambda"], None)]
                 if c["lambda"] not in test_grids:
                     test_grids[c["lambda"]] = grid_scores(loss, scores(test.X, model), test.Y)
                 ti = int(np.flatnonzero(THRESHOLDS[loss] == c["t"])[0])
-                out["selected_for"][target] = {**c, "test": {m: float(test_grids[c["lambda"]][m][ti]) for m in METRICS},
-                                               "lbfgs_iterations": model["iterations"], "lbfgs_warnflag": model["warnflag"]}
+                out["selected_for"][target] = {
+                    **c,
+                    "test": {m: float(test_grids[c["lambda"]][m][ti]) for m in METRICS},
+                    "lbfgs_iterations": model["iterations"],
+                    "lbfgs_warnflag": model["warnflag"],
+                }
             micro = 100 * out["selected_for"]["micro-F1"]["test"]["micro-F1"]
             macro_sel = out["selected_for"]["macro-F1 (paper)"]["test"]
-            out["test_percent"] = {"micro-F1": micro, "macro-F1 (paper)": 100 * macro_sel["macro-F1 (paper)"],
-                                   "macro-F1": 100 * macro_sel["macro-F1"]}
-            out["difference_points"] = {"micro-F1": micro - paper_micro,
-                                        "macro-F1 (paper)": 100 * macro_sel["macro-F1 (paper)"] - paper_macro}
+            out["test_percent"] = {
+                "micro-F1": micro,
+                "macro-F1 (paper)": 100 * macro_sel["macro-F1 (paper)"],
+                "macro-F1": 100 * macro_sel["macro-F1"],
+            }
+            out["difference_points"] = {
+                "micro-F1": micro - paper_micro,
+                "macro-F1 (paper)": 100 * macro_sel["macro-F1 (paper)"] - paper_macro,
+            }
             row["schemes"][scheme] = out
         if full_fit_lambdas:
             row["test_grid_diagnostic"] = test_grid_diagnostic(loss, test, lambdas, fitted, (paper_micro, paper_macro))
@@ -357,22 +416,32 @@ def run_dataset(name: str, quick: bool, jobs: int) -> tuple[list[dict[str, Any]]
     return rows, info
 
 
-def test_grid_diagnostic(loss: str, test: Problem, lambdas: tuple[float, ...], fitted: dict,
-                         paper: tuple[float, float]) -> dict[str, Any]:
+def test_grid_diagnostic(
+    loss: str, test: Problem, lambdas: tuple[float, ...], fitted: dict, paper: tuple[float, float]
+) -> dict[str, Any]:
     """Test scores of every (lambda, t): NOT a result (the test set chooses nothing here); it shows whether the
     paper's number is reachable by these models, i.e. whether a gap comes from selection or from the models."""
-    grid = {m: np.array([grid_scores(loss, scores(test.X, fitted[(loss, "full", lam, None)]), test.Y)[m]
-                         for lam in lambdas]) * 100 for m in SELECTION_TARGETS}
+    grid = {
+        m: np.array(
+            [grid_scores(loss, scores(test.X, fitted[(loss, "full", lam, None)]), test.Y)[m] for lam in lambdas]
+        )
+        * 100
+        for m in SELECTION_TARGETS
+    }
     out: dict[str, Any] = {"lambdas": list(lambdas), "t": THRESHOLDS[loss].tolist()}
     for metric, target in zip(SELECTION_TARGETS, paper):
         values = grid[metric]
         best = np.unravel_index(int(np.argmax(values)), values.shape)
         near = np.unravel_index(int(np.argmin(np.abs(values - target))), values.shape)
-        out[metric] = {"grid_percent": values.round(4).tolist(),
-                       "best": {"value": float(values[best]), "lambda": lambdas[best[0]],
-                                "t": float(THRESHOLDS[loss][best[1]])},
-                       "nearest_to_paper": {"value": float(values[near]), "lambda": lambdas[near[0]],
-                                            "t": float(THRESHOLDS[loss][near[1]])}}
+        out[metric] = {
+            "grid_percent": values.round(4).tolist(),
+            "best": {"value": float(values[best]), "lambda": lambdas[best[0]], "t": float(THRESHOLDS[loss][best[1]])},
+            "nearest_to_paper": {
+                "value": float(values[near]),
+                "lambda": lambdas[near[0]],
+                "t": float(THRESHOLDS[loss][near[1]]),
+            },
+        }
     return out
 
 
@@ -384,12 +453,21 @@ def run_multilabel(quick: bool, jobs: int) -> dict[str, Any]:
         rows += dataset_rows
         for row in dataset_rows:
             print(format_multilabel_row(row), flush=True)
-    return {"rows": rows, "datasets": infos, "settings": {
-        "lbfgs": LBFGS, "thresholds": {k: v.tolist() for k, v in THRESHOLDS.items()},
-        "lambdas_small": list(LAMBDAS_SMALL), "lambdas_rcv1": list(LAMBDAS_RCV1), "quick": quick, "jobs": jobs,
-        "selection": "argmax over (lambda, t) of the mean validation score; separately for micro-F1 and for "
-                     "macro-F1 (paper); the test set is used once, after selection (plus the labelled test-grid "
-                     "diagnostic, which selects nothing)"}}
+    return {
+        "rows": rows,
+        "datasets": infos,
+        "settings": {
+            "lbfgs": LBFGS,
+            "thresholds": {k: v.tolist() for k, v in THRESHOLDS.items()},
+            "lambdas_small": list(LAMBDAS_SMALL),
+            "lambdas_rcv1": list(LAMBDAS_RCV1),
+            "quick": quick,
+            "jobs": jobs,
+            "selection": "argmax over (lambda, t) of the mean validation score; separately for micro-F1 and for "
+            "macro-F1 (paper); the test set is used once, after selection (plus the labelled test-grid "
+            "diagnostic, which selects nothing)",
+        },
+    }
 
 
 def format_multilabel_row(row: dict[str, Any]) -> str:
@@ -397,8 +475,10 @@ def format_multilabel_row(row: dict[str, Any]) -> str:
     parts = [f"{row['dataset']:13s} {row['loss']:9s} paper* {paper['micro-F1']:6.2f}/{paper['macro-F1']:6.2f}"]
     for scheme, out in row["schemes"].items():
         ours, mi, ma = out["test_percent"], out["selected_for"]["micro-F1"], out["selected_for"]["macro-F1 (paper)"]
-        parts.append(f"{scheme}: micro {ours['micro-F1']:6.2f} macro(paper) {ours['macro-F1 (paper)']:6.2f} "
-                     f"macro-F1 {ours['macro-F1']:6.2f} [{mi['lambda']:.0e}/{mi['t']:g}, {ma['lambda']:.0e}/{ma['t']:g}]")
+        parts.append(
+            f"{scheme}: micro {ours['micro-F1']:6.2f} macro(paper) {ours['macro-F1 (paper)']:6.2f} "
+            f"macro-F1 {ours['macro-F1']:6.2f} [{mi['lambda']:.0e}/{mi['t']:g}, {ma['lambda']:.0e}/{ma['t']:g}]"
+        )
     return " | ".join(parts)
 
 
@@ -423,8 +503,9 @@ def run_synthetic_point(K: int, length: int, random_props: bool, lambdas: tuple[
     torch.set_num_threads(1)  # one intra-op thread, also in worker processes (see main)
     started = time.perf_counter()
     n_train, n_dev, n_test = SYNTH_SIZES
-    X, Y, Q = label_proportion_documents(n_train + n_dev + n_test, K, float(length),
-                                         random_proportions=random_props, seed=SYNTH_SEED)
+    X, Y, Q = label_proportion_documents(
+        n_train + n_dev + n_test, K, float(length), random_proportions=random_props, seed=SYNTH_SEED
+    )
     X = X.toarray().astype(np.float64)
     Yd, Qd = Y.toarray().astype(np.float64), Q.toarray().astype(np.float64)
     Qd /= Qd.sum(axis=1, keepdims=True)  # exact float64 proportions
@@ -444,8 +525,12 @@ def run_synthetic_point(K: int, length: int, random_props: bool, lambdas: tuple[
         for metric in ("JSD", "MSE"):
             best = int(np.argmin([s[metric] for s in dev_scores]))
             test = divergences(probabilities(loss, scores(data[2].X, models[best])), data[2].Q)[metric] / K
-            point[loss][metric] = {"test": float(test.mean()), "test_std_error": float(test.std(ddof=1) / np.sqrt(test.size)),
-                                   "lambda": lambdas[best], "dev": dev_scores[best][metric]}
+            point[loss][metric] = {
+                "test": float(test.mean()),
+                "test_std_error": float(test.std(ddof=1) / np.sqrt(test.size)),
+                "lambda": lambdas[best],
+                "dev": dev_scores[best][metric],
+            }
     point["seconds"] = time.perf_counter() - started
     return point
 
@@ -459,21 +544,32 @@ def run_synthetic(quick: bool, out_png: Path, jobs: int) -> dict[str, Any]:
     for point in points:
         print(format_synthetic_point(point), flush=True)
     plot_synthetic(points, Ks, out_png)
-    return {"points": points, "plot": str(out_png.relative_to(HERE.parent)) if out_png.is_relative_to(HERE.parent)
-            else str(out_png), "settings": {
-        "K": list(Ks), "lengths": list(lengths), "lambdas": list(lambdas), "sizes_train_dev_test": list(SYNTH_SIZES),
-        "seed": SYNTH_SEED, "vocabulary": "K words", "features": "word counts z-scored with training statistics",
-        "evaluation": "lambda chosen on the 200-document dev split (separately for JSD and for MSE), reported on the "
-                      "1000-document test split (mean over documents, divided by K as in the authors' code); "
-                      "the paper instead used 5-fold jackknife estimates on the training set",
-        "quick": quick}}
+    return {
+        "points": points,
+        "plot": str(out_png.relative_to(HERE.parent)) if out_png.is_relative_to(HERE.parent) else str(out_png),
+        "settings": {
+            "K": list(Ks),
+            "lengths": list(lengths),
+            "lambdas": list(lambdas),
+            "sizes_train_dev_test": list(SYNTH_SIZES),
+            "seed": SYNTH_SEED,
+            "vocabulary": "K words",
+            "features": "word counts z-scored with training statistics",
+            "evaluation": "lambda chosen on the 200-document dev split (separately for JSD and for MSE), reported on the "
+            "1000-document test split (mean over documents, divided by K as in the authors' code); "
+            "the paper instead used 5-fold jackknife estimates on the training set",
+            "quick": quick,
+        },
+    }
 
 
 def format_synthetic_point(p: dict[str, Any]) -> str:
     soft, sparse = p["softmax"], p["sparsemax"]
-    return (f"synthetic {p['proportions']:7s} K={p['K']:<3d} L={p['length']:<5d} JSD softmax {soft['JSD']['test']:.5f} "
-            f"sparsemax {sparse['JSD']['test']:.5f} | MSE softmax {soft['MSE']['test']:.5f} "
-            f"sparsemax {sparse['MSE']['test']:.5f}  {p['seconds']:.1f} s")
+    return (
+        f"synthetic {p['proportions']:7s} K={p['K']:<3d} L={p['length']:<5d} JSD softmax {soft['JSD']['test']:.5f} "
+        f"sparsemax {sparse['JSD']['test']:.5f} | MSE softmax {soft['MSE']['test']:.5f} "
+        f"sparsemax {sparse['MSE']['test']:.5f}  {p['seconds']:.1f} s"
+    )
 
 
 def plot_synthetic(points: list[dict[str, Any]], Ks: tuple[int, ...], path: Path) -> None:
@@ -489,10 +585,22 @@ def plot_synthetic(points: list[dict[str, Any]], Ks: tuple[int, ...], path: Path
             sel = sorted((p for p in points if p["K"] == K and p["proportions"] == props), key=lambda p: p["length"])
             x = [p["length"] for p in sel]
             for loss, colour, marker in (("softmax", "tab:red", "o"), ("sparsemax", "tab:blue", "s")):
-                ax.errorbar(x, [p[loss]["JSD"]["test"] for p in sel], yerr=[p[loss]["JSD"]["test_std_error"] for p in sel],
-                            fmt=f"{marker}-", color=colour, label=f"JSD ({loss})", capsize=2)
-                ax.plot(x, [p[loss]["MSE"]["test"] for p in sel], "--" if loss == "softmax" else "-.", color=colour,
-                        label=f"MSE ({loss})")
+                ax.errorbar(
+                    x,
+                    [p[loss]["JSD"]["test"] for p in sel],
+                    yerr=[p[loss]["JSD"]["test_std_error"] for p in sel],
+                    fmt=f"{marker}-",
+                    color=colour,
+                    label=f"JSD ({loss})",
+                    capsize=2,
+                )
+                ax.plot(
+                    x,
+                    [p[loss]["MSE"]["test"] for p in sel],
+                    "--" if loss == "softmax" else "-.",
+                    color=colour,
+                    label=f"MSE ({loss})",
+                )
             ax.set_title(f"K = {K}, {props} label proportions")
             if row == 1:
                 ax.set_xlabel("document length")
@@ -522,8 +630,13 @@ def run_attention(argv: list[str]) -> dict[str, Any]:
     started = time.perf_counter()
     returned = module.main(argv)
     summary = sorted(returned) if isinstance(returned, dict) else returned  # its full results are in its own files
-    return {"module": "benchmarks/sparsemax_attention.py", "argv": argv, "returned": summary,
-            "seconds": time.perf_counter() - started, "results": "written by that module (see its own outputs)"}
+    return {
+        "module": "benchmarks/sparsemax_attention.py",
+        "argv": argv,
+        "returned": summary,
+        "seconds": time.perf_counter() - started,
+        "results": "written by that module (see its own outputs)",
+    }
 
 
 SCHEME_TITLES = {
@@ -533,8 +646,11 @@ SCHEME_TITLES = {
 
 
 def multilabel_table(rows: list[dict[str, Any]], scheme: str) -> list[str]:
-    lines = ["| dataset | loss | micro-F1 | paper* micro | diff | macro-F1 (paper) | paper* macro | diff | macro-F1 "
-             "| lambda, t (micro) | lambda, t (macro) |", "|" + "---|" * 11]
+    lines = [
+        "| dataset | loss | micro-F1 | paper* micro | diff | macro-F1 (paper) | paper* macro | diff | macro-F1 "
+        "| lambda, t (micro) | lambda, t (macro) |",
+        "|" + "---|" * 11,
+    ]
     for r in rows:
         # RCV1 has one validation split ("holdout"): it is listed with the authors' protocol
         used = scheme if scheme in r["schemes"] else (r["primary_scheme"] if scheme == "contiguous" else None)
@@ -544,15 +660,20 @@ def multilabel_table(rows: list[dict[str, Any]], scheme: str) -> list[str]:
         o, p, d = out["test_percent"], r["paper_percent_UNVERIFIED"], out["difference_points"]
         mi, ma = out["selected_for"]["micro-F1"], out["selected_for"]["macro-F1 (paper)"]
         name = r["dataset"] + ("" if used == scheme else f" ({used})")
-        lines.append(f"| {name} | {r['loss']} | {o['micro-F1']:.2f} | {p['micro-F1']:.2f} | {d['micro-F1']:+.2f} | "
-                     f"{o['macro-F1 (paper)']:.2f} | {p['macro-F1']:.2f} | {d['macro-F1 (paper)']:+.2f} | "
-                     f"{o['macro-F1']:.2f} | {mi['lambda']:.0e}, {mi['t']:g} | {ma['lambda']:.0e}, {ma['t']:g} |")
+        lines.append(
+            f"| {name} | {r['loss']} | {o['micro-F1']:.2f} | {p['micro-F1']:.2f} | {d['micro-F1']:+.2f} | "
+            f"{o['macro-F1 (paper)']:.2f} | {p['macro-F1']:.2f} | {d['macro-F1 (paper)']:+.2f} | "
+            f"{o['macro-F1']:.2f} | {mi['lambda']:.0e}, {mi['t']:g} | {ma['lambda']:.0e}, {ma['t']:g} |"
+        )
     return lines
 
 
 def diagnostic_table(rows: list[dict[str, Any]]) -> list[str]:
-    lines = ["| dataset | loss | paper* micro | closest test micro (lambda, t) | best test micro (lambda, t) "
-             "| paper* macro | closest test macro-F1 (paper) (lambda, t) | best (lambda, t) |", "|" + "---|" * 8]
+    lines = [
+        "| dataset | loss | paper* micro | closest test micro (lambda, t) | best test micro (lambda, t) "
+        "| paper* macro | closest test macro-F1 (paper) (lambda, t) | best (lambda, t) |",
+        "|" + "---|" * 8,
+    ]
     for r in rows:
         d = r.get("test_grid_diagnostic")
         if not d:
@@ -560,19 +681,22 @@ def diagnostic_table(rows: list[dict[str, Any]]) -> list[str]:
         cells = []
         for metric, paper in zip(SELECTION_TARGETS, r["paper_percent_UNVERIFIED"].values()):
             near, best = d[metric]["nearest_to_paper"], d[metric]["best"]
-            cells += [f"{paper:.2f}", f"{near['value']:.2f} ({near['lambda']:.0e}, {near['t']:g})",
-                      f"{best['value']:.2f} ({best['lambda']:.0e}, {best['t']:g})"]
+            cells += [
+                f"{paper:.2f}",
+                f"{near['value']:.2f} ({near['lambda']:.0e}, {near['t']:g})",
+                f"{best['value']:.2f} ({best['lambda']:.0e}, {best['t']:g})",
+            ]
         lines.append(f"| {r['dataset']} | {r['loss']} | " + " | ".join(cells) + " |")
     return lines
 
 
 DATASET_CAUSES = {
     "cal500": "no published split: our seeded 70/30 split (351/151 songs) is not the paper's (400/100*), and with "
-              "174 labels on 151 test songs macro scores move a lot with the split",
+    "174 labels on 151 test songs macro scores move a lot with the split",
     "birds": "tiny sets once unlabelled rows are dropped (the authors' converter drops them; which rows the paper kept "
-             "is not verified), 19 labels, several with a handful of test positives: a few documents move the scores",
+    "is not verified), 19 labels, several with a handful of test positives: a few documents move the scores",
     RCV1: "different data: 6,000-document RCV1 subset with 944 binary features and 101 labels, not the full RCV1 v2 "
-          "(tf-idf, 47,236 features, 103 labels, 23,149/781,265 rows), so the numbers are not comparable",
+    "(tf-idf, 47,236 features, 103 labels, 23,149/781,265 rows), so the numbers are not comparable",
 }
 
 
@@ -591,30 +715,43 @@ def gap_explanations(ml: dict[str, Any], threshold: float = 2.0) -> list[str]:
                 if diag:
                     near, best = diag["nearest_to_paper"], diag["best"]
                     if abs(near["value"] - paper) < 0.005:
-                        causes.append(f"our model at lambda={near['lambda']:.0e}, t={near['t']:g} scores exactly the "
-                                      f"paper's {paper:.2f} on test, so the models agree and the gap is the (lambda, t) "
-                                      "choice")
+                        causes.append(
+                            f"our model at lambda={near['lambda']:.0e}, t={near['t']:g} scores exactly the "
+                            f"paper's {paper:.2f} on test, so the models agree and the gap is the (lambda, t) "
+                            "choice"
+                        )
                     elif paper > best["value"]:
-                        causes.append(f"the paper's {paper:.2f} is above every test score on our grid (best "
-                                      f"{best['value']:.2f}): models or data differ, not only the selection")
+                        causes.append(
+                            f"the paper's {paper:.2f} is above every test score on our grid (best "
+                            f"{best['value']:.2f}): models or data differ, not only the selection"
+                        )
                     else:
-                        causes.append(f"the paper's value lies within our grid's test range (closest "
-                                      f"{near['value']:.2f} at lambda={near['lambda']:.0e}, t={near['t']:g}) but is "
-                                      "not matched exactly")
+                        causes.append(
+                            f"the paper's value lies within our grid's test range (closest "
+                            f"{near['value']:.2f} at lambda={near['lambda']:.0e}, t={near['t']:g}) but is "
+                            "not matched exactly"
+                        )
                 causes += fold_causes(info, scheme)
                 grid = out["validation_grid"]["lambdas"]
                 chosen = out["selected_for"]["micro-F1" if metric == "micro-F1" else "macro-F1 (paper)"]["lambda"]
                 if len(grid) > 2 and chosen in (max(grid), min(grid)):
-                    causes.append(f"the selected lambda={chosen:.0e} is at the edge of the paper's grid "
-                                  f"({max(grid):.0e}..{min(grid):.0e}), so the best value may lie outside it (not tried: "
-                                  "it would leave the paper's protocol)")
+                    causes.append(
+                        f"the selected lambda={chosen:.0e} is at the edge of the paper's grid "
+                        f"({max(grid):.0e}..{min(grid):.0e}), so the best value may lie outside it (not tried: "
+                        "it would leave the paper's protocol)"
+                    )
                 if r["dataset"] in DATASET_CAUSES:
                     causes.append(DATASET_CAUSES[r["dataset"]])
                 if metric != "micro-F1":
-                    causes.append("(compared with the paper's macro definition, harmonic mean of label-averaged P and "
-                                  "R; the mean per-label F1 is the macro-F1 column)")
-                lines.append(f"- **{r['dataset']} / {r['loss']} / {scheme} / {metric}: {diff:+.2f} points.** "
-                             + "; ".join(causes) + ".")
+                    causes.append(
+                        "(compared with the paper's macro definition, harmonic mean of label-averaged P and "
+                        "R; the mean per-label F1 is the macro-F1 column)"
+                    )
+                lines.append(
+                    f"- **{r['dataset']} / {r['loss']} / {scheme} / {metric}: {diff:+.2f} points.** "
+                    + "; ".join(causes)
+                    + "."
+                )
     return lines or [f"- No gap above {threshold} points."]
 
 
@@ -626,13 +763,17 @@ def fold_causes(info: dict[str, Any], scheme: str) -> list[str]:
     if not contiguous or not shuffled:
         return []
     if scheme == "contiguous" and sum(contiguous) >= 2 * max(1, sum(shuffled)):
-        return [f"the training file is ordered by label: its contiguous held-out blocks miss {contiguous} of "
-                f"{info['n_labels']} labels (shuffled blocks: {shuffled}), so the jackknife scores are biased and "
-                "choose a poor (lambda, t); the authors' copy of the file may have had another row order (see the "
-                "shuffled-fold table)"]
+        return [
+            f"the training file is ordered by label: its contiguous held-out blocks miss {contiguous} of "
+            f"{info['n_labels']} labels (shuffled blocks: {shuffled}), so the jackknife scores are biased and "
+            "choose a poor (lambda, t); the authors' copy of the file may have had another row order (see the "
+            "shuffled-fold table)"
+        ]
     if max(contiguous + shuffled) > 0:
-        return [f"rare labels: held-out blocks miss {missing[scheme]} of {info['n_labels']} labels, so validation "
-                "scores (macro-F1 most) are noisy"]
+        return [
+            f"rare labels: held-out blocks miss {missing[scheme]} of {info['n_labels']} labels, so validation "
+            "scores (macro-F1 most) are noisy"
+        ]
     return []
 
 
@@ -640,78 +781,128 @@ def agreement_line(ml: dict[str, Any]) -> str:
     """How many recalled numbers the run reproduces, per fold scheme and anywhere on the test grid."""
     parts = []
     for scheme in SCHEME_TITLES:
-        cells = [(r["dataset"], diff) for r in ml["rows"] if scheme in r["schemes"]
-                 for diff in r["schemes"][scheme]["difference_points"].values()]
+        cells = [
+            (r["dataset"], diff)
+            for r in ml["rows"]
+            if scheme in r["schemes"]
+            for diff in r["schemes"][scheme]["difference_points"].values()
+        ]
         exact = sorted({d for d, diff in cells if abs(diff) < 0.005})
-        parts.append(f"{scheme} folds: {sum(abs(diff) < 0.005 for _, diff in cells)} of {len(cells)} numbers "
-                     f"to 0.01 points ({', '.join(exact) or 'none'}), {sum(abs(diff) <= 2.0 for _, diff in cells)} within "
-                     "2 points")
-    on_grid = [(r["dataset"], r["loss"], metric) for r in ml["rows"] if r.get("test_grid_diagnostic")
-               for metric, paper in zip(SELECTION_TARGETS, r["paper_percent_UNVERIFIED"].values())
-               if abs(r["test_grid_diagnostic"][metric]["nearest_to_paper"]["value"] - paper) < 0.005]
+        parts.append(
+            f"{scheme} folds: {sum(abs(diff) < 0.005 for _, diff in cells)} of {len(cells)} numbers "
+            f"to 0.01 points ({', '.join(exact) or 'none'}), {sum(abs(diff) <= 2.0 for _, diff in cells)} within "
+            "2 points"
+        )
+    on_grid = [
+        (r["dataset"], r["loss"], metric)
+        for r in ml["rows"]
+        if r.get("test_grid_diagnostic")
+        for metric, paper in zip(SELECTION_TARGETS, r["paper_percent_UNVERIFIED"].values())
+        if abs(r["test_grid_diagnostic"][metric]["nearest_to_paper"]["value"] - paper) < 0.005
+    ]
     n_grid = sum(1 for r in ml["rows"] if r.get("test_grid_diagnostic")) * len(SELECTION_TARGETS)
     datasets = sorted({d for d, _, _ in on_grid})
-    return ("Recalled numbers reproduced by the selected models: " + "; ".join(parts) + f". {len(on_grid)} of the "
-            f"{n_grid} small-set numbers occur exactly (to 0.01) somewhere on our test grid "
-            f"({', '.join(datasets) or 'none'}). Exact matches of four-digit numbers are very unlikely by chance: they "
-            "corroborate those recalled values and show that our models equal the authors' there; where a number occurs "
-            "on the grid but is not selected, the difference is the (lambda, t) selection.")
+    return (
+        "Recalled numbers reproduced by the selected models: " + "; ".join(parts) + f". {len(on_grid)} of the "
+        f"{n_grid} small-set numbers occur exactly (to 0.01) somewhere on our test grid "
+        f"({', '.join(datasets) or 'none'}). Exact matches of four-digit numbers are very unlikely by chance: they "
+        "corroborate those recalled values and show that our models equal the authors' there; where a number occurs "
+        "on the grid but is not selected, the difference is the (lambda, t) selection."
+    )
 
 
 def markdown_report(result: dict[str, Any]) -> str:
-    lines = ["# Martins & Astudillo (2016) reproduction: sparsemax vs softmax vs logistic", "",
-             "Generated by `benchmarks/sparsemax_paper.py`. Paper numbers marked * are **recalled and UNVERIFIED** "
-             "(shared/reference/papers.md 1.8: the paper's tables could not be read); differences to them are only "
-             "indicative.", ""]
+    lines = [
+        "# Martins & Astudillo (2016) reproduction: sparsemax vs softmax vs logistic",
+        "",
+        "Generated by `benchmarks/sparsemax_paper.py`. Paper numbers marked * are **recalled and UNVERIFIED** "
+        "(shared/reference/papers.md 1.8: the paper's tables could not be read); differences to them are only "
+        "indicative.",
+        "",
+    ]
     ml = result.get("multilabel")
     if ml:
         env = ml["environment"]
-        lines += ["## Multi-label classification (paper Table 2)", "",
-                  f"`{ml['command']}`: {ml['date']}, {ml['seconds']:.0f} s, {ml['settings']['jobs']} worker(s); "
-                  f"{env['processor']}, {env['cpu_count']} CPUs, load average {ml['load_average_start']} at start, "
-                  f"{ml['load_average_end']} at end (the machine is shared).", "",
-                  "Test-set scores in %. micro-F1 at the (lambda, t) chosen for validation micro-F1; macro-F1 (paper) "
-                  "(harmonic mean of label-averaged P and R, the authors' code) and macro-F1 (mean per-label F1) at the "
-                  "(lambda, t) chosen for validation macro-F1 (paper). diff = ours - paper*.", ""]
+        lines += [
+            "## Multi-label classification (paper Table 2)",
+            "",
+            f"`{ml['command']}`: {ml['date']}, {ml['seconds']:.0f} s, {ml['settings']['jobs']} worker(s); "
+            f"{env['processor']}, {env['cpu_count']} CPUs, load average {ml['load_average_start']} at start, "
+            f"{ml['load_average_end']} at end (the machine is shared).",
+            "",
+            "Test-set scores in %. micro-F1 at the (lambda, t) chosen for validation micro-F1; macro-F1 (paper) "
+            "(harmonic mean of label-averaged P and R, the authors' code) and macro-F1 (mean per-label F1) at the "
+            "(lambda, t) chosen for validation macro-F1 (paper). diff = ours - paper*.",
+            "",
+        ]
         for scheme, title in SCHEME_TITLES.items():
             lines += [f"### {title}", ""] + multilabel_table(ml["rows"], scheme) + [""]
-        lines += ["### Test-grid diagnostic (selects nothing)", "",
-                  "Test scores of the full-training models over the whole (lambda, t) grid of the small sets: the cell "
-                  "closest to the paper's number and the best cell. It only shows whether a gap comes from the "
-                  "selection or from the models; the results above never look at it.", ""]
-        lines += diagnostic_table(ml["rows"]) + ["", "### Gaps above 2 points and their likely causes", "",
-                                                  agreement_line(ml), ""] + gap_explanations(ml) + [""]
-        lines += ["### Data as used", "",
-                  "| dataset | train | test | features | labels | unlabelled rows dropped (train/test) "
-                  "| paper* train/test/features/labels | split | selection |", "|" + "---|" * 9]
+        lines += [
+            "### Test-grid diagnostic (selects nothing)",
+            "",
+            "Test scores of the full-training models over the whole (lambda, t) grid of the small sets: the cell "
+            "closest to the paper's number and the best cell. It only shows whether a gap comes from the "
+            "selection or from the models; the results above never look at it.",
+            "",
+        ]
+        lines += (
+            diagnostic_table(ml["rows"])
+            + ["", "### Gaps above 2 points and their likely causes", "", agreement_line(ml), ""]
+            + gap_explanations(ml)
+            + [""]
+        )
+        lines += [
+            "### Data as used",
+            "",
+            "| dataset | train | test | features | labels | unlabelled rows dropped (train/test) "
+            "| paper* train/test/features/labels | split | selection |",
+            "|" + "---|" * 9,
+        ]
         for name, info in ml["datasets"].items():
             labels, feats, ptr, pte = PAPER_SIZES_UNVERIFIED[name]
             drop, split = info["rows_without_labels_dropped"], info.get("split") or {}
-            lines.append(f"| {name} | {info['n_train']} | {info['n_test']} | {info['n_features']} | {info['n_labels']} | "
-                         f"{drop['train']}/{drop['test']} | {ptr}/{pte}/{feats}/{labels} | {split.get('kind', '?')} | "
-                         f"{info['selection']} |")
+            lines.append(
+                f"| {name} | {info['n_train']} | {info['n_test']} | {info['n_features']} | {info['n_labels']} | "
+                f"{drop['train']}/{drop['test']} | {ptr}/{pte}/{feats}/{labels} | {split.get('kind', '?')} | "
+                f"{info['selection']} |"
+            )
         lines += [""] + [f"- {note}" for note in ml.get("notes", [])] + [""]
     syn = result.get("synthetic")
     if syn:
-        lines += ["## Synthetic label proportions (paper Figure 3)", "",
-                  f"`{syn['command']}`: {syn['date']}, {syn['seconds']:.0f} s, load average {syn['load_average_start']} "
-                  f"at start. {syn['settings']['evaluation']}. Lambda grid {syn['settings']['lambdas']}. "
-                  f"Plot: `{syn['plot']}`.", "",
-                  "| proportions | K | length | JSD softmax | JSD sparsemax | MSE softmax | MSE sparsemax | lower JSD |",
-                  "|" + "---|" * 8]
+        lines += [
+            "## Synthetic label proportions (paper Figure 3)",
+            "",
+            f"`{syn['command']}`: {syn['date']}, {syn['seconds']:.0f} s, load average {syn['load_average_start']} "
+            f"at start. {syn['settings']['evaluation']}. Lambda grid {syn['settings']['lambdas']}. "
+            f"Plot: `{syn['plot']}`.",
+            "",
+            "| proportions | K | length | JSD softmax | JSD sparsemax | MSE softmax | MSE sparsemax | lower JSD |",
+            "|" + "---|" * 8,
+        ]
         for p in syn["points"]:
             js, jm = p["softmax"]["JSD"]["test"], p["sparsemax"]["JSD"]["test"]
-            lines.append(f"| {p['proportions']} | {p['K']} | {p['length']} | {js:.5f} | {jm:.5f} | "
-                         f"{p['softmax']['MSE']['test']:.5f} | {p['sparsemax']['MSE']['test']:.5f} | "
-                         f"{'sparsemax' if jm < js else 'softmax'} |")
-        lines += ["", "Summary: " + synthetic_summary(syn["points"]) + " The paper's trend (recalled, UNVERIFIED): "
-                  "sparsemax does better with long documents and few labels, softmax otherwise; the paper has only the "
-                  "plot, no numbers.", ""]
+            lines.append(
+                f"| {p['proportions']} | {p['K']} | {p['length']} | {js:.5f} | {jm:.5f} | "
+                f"{p['softmax']['MSE']['test']:.5f} | {p['sparsemax']['MSE']['test']:.5f} | "
+                f"{'sparsemax' if jm < js else 'softmax'} |"
+            )
+        lines += [
+            "",
+            "Summary: " + synthetic_summary(syn["points"]) + " The paper's trend (recalled, UNVERIFIED): "
+            "sparsemax does better with long documents and few labels, softmax otherwise; the paper has only the "
+            "plot, no numbers.",
+            "",
+        ]
     att = result.get("attention")
     if att:
-        lines += ["## Attention (paper Table 3)", "", f"Delegated to `{att['module']}` with argv {att['argv']}; "
-                  f"finished in {att['seconds']:.0f} s (returned: {att['returned']!r}). Its results are in its own outputs "
-                  "(sparsemax_attention.json / .md).", ""]
+        lines += [
+            "## Attention (paper Table 3)",
+            "",
+            f"Delegated to `{att['module']}` with argv {att['argv']}; "
+            f"finished in {att['seconds']:.0f} s (returned: {att['returned']!r}). Its results are in its own outputs "
+            "(sparsemax_attention.json / .md).",
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -722,23 +913,34 @@ def synthetic_summary(points: list[dict[str, Any]]) -> str:
             sel = [p for p in points if p["K"] == K and p["proportions"] == props]
             wins = sum(p["sparsemax"]["JSD"]["test"] < p["softmax"]["JSD"]["test"] for p in sel)
             mse_wins = sum(p["sparsemax"]["MSE"]["test"] < p["softmax"]["MSE"]["test"] for p in sel)
-            parts.append(f"{props} proportions, K={K}: sparsemax has the lower JSD at {wins}/{len(sel)} lengths and "
-                         f"the lower MSE at {mse_wins}/{len(sel)}")
+            parts.append(
+                f"{props} proportions, K={K}: sparsemax has the lower JSD at {wins}/{len(sel)} lengths and "
+                f"the lower MSE at {mse_wins}/{len(sel)}"
+            )
     return "; ".join(parts) + "."
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--part", choices=("multilabel", "synthetic", "attention", "all", "report"), default="all",
-                        help="'report' only rebuilds the .md from the JSON (no runs)")
-    parser.add_argument("--quick", action="store_true",
-                        help="smoke run: emotions only, 2 lambdas; synthetic K=10, 2 lengths, 2 lambdas; "
-                             "attention gets --quick; outputs named *_quick.*")
+    parser.add_argument(
+        "--part",
+        choices=("multilabel", "synthetic", "attention", "all", "report"),
+        default="all",
+        help="'report' only rebuilds the .md from the JSON (no runs)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: emotions only, 2 lambdas; synthetic K=10, 2 lengths, 2 lambdas; "
+        "attention gets --quick; outputs named *_quick.*",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the JSON, Markdown and PNG outputs")
-    parser.add_argument("--jobs", type=int, default=2,
-                        help="worker processes for the fits (default 2 = the machine's cores; 1 = none)")
-    parser.add_argument("--attention-args", default="",
-                        help="extra arguments for sparsemax_attention.main (a shell-quoted string)")
+    parser.add_argument(
+        "--jobs", type=int, default=2, help="worker processes for the fits (default 2 = the machine's cores; 1 = none)"
+    )
+    parser.add_argument(
+        "--attention-args", default="", help="extra arguments for sparsemax_attention.main (a shell-quoted string)"
+    )
     args = parser.parse_args(argv)
     if "SPARSEXC_DATA" not in os.environ and SHARED_DATASETS.is_dir():
         os.environ["SPARSEXC_DATA"] = str(SHARED_DATASETS)
@@ -767,14 +969,23 @@ def main(argv: list[str] | None = None) -> int:
         else:
             try:
                 out_dir = [] if args.out.resolve() == RESULTS else ["--out-dir", str(args.out)]
-                section = run_attention((["--quick"] if args.quick else []) + out_dir + shlex.split(args.attention_args))
+                section = run_attention(
+                    (["--quick"] if args.quick else []) + out_dir + shlex.split(args.attention_args)
+                )
             except FileNotFoundError as exc:
                 print(f"attention part not run: {exc}", file=sys.stderr)
                 status = 1
                 continue
-        section.update({"command": command, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                        "seconds": time.perf_counter() - started, "environment": environment_info(),
-                        "load_average_start": load_start, "load_average_end": [round(x, 2) for x in os.getloadavg()]})
+        section.update(
+            {
+                "command": command,
+                "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "seconds": time.perf_counter() - started,
+                "environment": environment_info(),
+                "load_average_start": load_start,
+                "load_average_end": [round(x, 2) for x in os.getloadavg()],
+            }
+        )
         # re-read before writing: the parts not run here (or run by another process meanwhile) keep their sections
         result = {**(read_json(json_path) if json_path.is_file() else {}), part: section}
         result.pop("command", None)  # older files kept one top-level command; each section has its own now

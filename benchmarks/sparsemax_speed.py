@@ -38,8 +38,14 @@ except ImportError:  # the comparison needs the test extra
 
 RESULTS = Path(__file__).resolve().parent / "results"
 # (name, batch, K, score scale)
-FULL_ROWS = [("K=100", 256, 100, 1.0), ("K=1e3", 256, 1_000, 1.0), ("K=1e4", 256, 10_000, 1.0),
-             ("K=1e5", 256, 100_000, 1.0), ("K=1e5 flat", 256, 100_000, 0.01), ("K=1e6", 32, 1_000_000, 1.0)]
+FULL_ROWS = [
+    ("K=100", 256, 100, 1.0),
+    ("K=1e3", 256, 1_000, 1.0),
+    ("K=1e4", 256, 10_000, 1.0),
+    ("K=1e5", 256, 100_000, 1.0),
+    ("K=1e5 flat", 256, 100_000, 0.01),
+    ("K=1e6", 32, 1_000_000, 1.0),
+]
 QUICK_ROWS = [("K=100", 256, 100, 1.0), ("K=1e3", 256, 1_000, 1.0), ("K=1e4", 256, 10_000, 1.0)]
 THRESHOLD_KS = [16, 32, 64, 128, 256, 512, 1024, 4096, 16384, 65536]
 THRESHOLD_SORT_MAX_K = 4096  # the full sort is far behind above this; not timed there
@@ -107,15 +113,24 @@ def run_rows(rows, repeats: int, seed: int) -> list[dict]:
         reps = max(3, repeats // 2) if n_cols >= 1_000_000 else repeats
         timing = median_times(methods(include_entmax_sort=True), z, grad, reps)
         support = (sparsemax(z) > 0).sum(dim=1).float()
-        ours, soft, esort, ek = (timing[m] for m in ("sparsemax (ours, auto)", "softmax", "entmax full sort", "entmax k=64"))
+        ours, soft, esort, ek = (
+            timing[m] for m in ("sparsemax (ours, auto)", "softmax", "entmax full sort", "entmax k=64")
+        )
         row = {
-            "row": name, "batch": batch, "K": n_cols, "score_scale": scale, "repeats": reps,
-            "mean_support": float(support.mean()), "max_support": int(support.max()),
+            "row": name,
+            "batch": batch,
+            "K": n_cols,
+            "score_scale": scale,
+            "repeats": reps,
+            "mean_support": float(support.mean()),
+            "max_support": int(support.max()),
             "seconds": timing,
             "ratios": {
-                kind: {"ours_over_softmax": ours[kind] / soft[kind],
-                       "entmax_sort_over_ours": esort[kind] / ours[kind],
-                       "entmax_k64_over_ours": ek[kind] / ours[kind]}
+                kind: {
+                    "ours_over_softmax": ours[kind] / soft[kind],
+                    "entmax_sort_over_ours": esort[kind] / ours[kind],
+                    "entmax_k64_over_ours": ek[kind] / ours[kind],
+                }
                 for kind in ("forward", "forward_backward")
             },
         }
@@ -132,84 +147,124 @@ def run_thresholds(repeats: int, seed: int) -> list[dict]:
             algos = {a: (lambda a: lambda x: sparsemax(x, dim=-1, algorithm=a))(a) for a in names}
             z, grad = scores(256, n_cols, scale, seed)
             timing = median_times(algos, z, grad, repeats)
-            entry = {"K": n_cols, "batch": 256, "score_scale": scale,
-                     "mean_support": float((sparsemax(z) > 0).sum(dim=1).float().mean()),
-                     "seconds_forward_backward": {a: t["forward_backward"] for a, t in timing.items()},
-                     "seconds_forward": {a: t["forward"] for a, t in timing.items()}}
+            entry = {
+                "K": n_cols,
+                "batch": 256,
+                "score_scale": scale,
+                "mean_support": float((sparsemax(z) > 0).sum(dim=1).float().mean()),
+                "seconds_forward_backward": {a: t["forward_backward"] for a, t in timing.items()},
+                "seconds_forward": {a: t["forward"] for a, t in timing.items()},
+            }
             out.append(entry)
-            print(f"scale {scale:<5} K={n_cols:>6} support {entry['mean_support']:7.1f}  fwd+bwd ms: "
-                  + "  ".join(f"{a} {1e3 * t:8.2f}" for a, t in entry["seconds_forward_backward"].items()), flush=True)
+            print(
+                f"scale {scale:<5} K={n_cols:>6} support {entry['mean_support']:7.1f}  fwd+bwd ms: "
+                + "  ".join(f"{a} {1e3 * t:8.2f}" for a, t in entry["seconds_forward_backward"].items()),
+                flush=True,
+            )
     return out
 
 
 def format_row(row: dict) -> str:
     s, r = row["seconds"], row["ratios"]
     ms = lambda name, kind: f"{1e3 * s[name][kind]:9.1f}"  # noqa: E731
-    return (f"{row['row']:<11} fwd+bwd ms: softmax {ms('softmax', 'forward_backward')} | ours {ms('sparsemax (ours, auto)', 'forward_backward')}"
-            f" | entmax sort {ms('entmax full sort', 'forward_backward')} | entmax k64 {ms('entmax k=64', 'forward_backward')}"
-            f" || ours/softmax {r['forward_backward']['ours_over_softmax']:.2f}"
-            f"  entmax-sort/ours {r['forward_backward']['entmax_sort_over_ours']:.1f}")
+    return (
+        f"{row['row']:<11} fwd+bwd ms: softmax {ms('softmax', 'forward_backward')} | ours {ms('sparsemax (ours, auto)', 'forward_backward')}"
+        f" | entmax sort {ms('entmax full sort', 'forward_backward')} | entmax k64 {ms('entmax k=64', 'forward_backward')}"
+        f" || ours/softmax {r['forward_backward']['ours_over_softmax']:.2f}"
+        f"  entmax-sort/ours {r['forward_backward']['entmax_sort_over_ours']:.1f}"
+    )
 
 
 def environment() -> dict:
     return {
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cpu": cpu_model(), "logical_cpus": os.cpu_count(), "platform": platform.platform(),
-                    "device": str(DEVICE), "torch_threads": torch.get_num_threads(),
-                    "gpu": torch.cuda.get_device_name(DEVICE) if DEVICE.type == "cuda" else None},
-        "versions": {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
-                     "entmax": getattr(entmax, "__version__", "unknown"), "sparsexc": sparsexc.__version__},
+        "machine": {
+            "cpu": cpu_model(),
+            "logical_cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "device": str(DEVICE),
+            "torch_threads": torch.get_num_threads(),
+            "gpu": torch.cuda.get_device_name(DEVICE) if DEVICE.type == "cuda" else None,
+        },
+        "versions": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "numpy": np.__version__,
+            "entmax": getattr(entmax, "__version__", "unknown"),
+            "sparsexc": sparsexc.__version__,
+        },
         "load_average_at_start": list(os.getloadavg()),
     }
 
 
 def table_md(rows: list[dict], kind: str) -> list[str]:
-    lines = [f"| row | batch | K | mean support | softmax ms | ours ms | entmax sort ms | entmax k=64 ms "
-             f"| ours / softmax | entmax sort / ours | entmax k=64 / ours |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| row | batch | K | mean support | softmax ms | ours ms | entmax sort ms | entmax k=64 ms "
+        "| ours / softmax | entmax sort / ours | entmax k=64 / ours |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for row in rows:
         s, r = row["seconds"], row["ratios"][kind]
         lines.append(
             f"| {row['row']} | {row['batch']} | {row['K']:,} | {row['mean_support']:.0f} "
             f"| {1e3 * s['softmax'][kind]:.1f} | {1e3 * s['sparsemax (ours, auto)'][kind]:.1f} "
             f"| {1e3 * s['entmax full sort'][kind]:.1f} | {1e3 * s['entmax k=64'][kind]:.1f} "
-            f"| {r['ours_over_softmax']:.2f} | {r['entmax_sort_over_ours']:.1f} | {r['entmax_k64_over_ours']:.1f} |")
+            f"| {r['ours_over_softmax']:.2f} | {r['entmax_sort_over_ours']:.1f} | {r['entmax_k64_over_ours']:.1f} |"
+        )
     return lines
 
 
 def write_results(result: dict) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     env = result["environment"]
-    lines = ["# sparsemax speed (CPU, float32)", "",
-             f"Date {env['date']}; {env['machine']['cpu']}, {env['machine']['logical_cpus']} logical CPUs, "
-             f"torch threads {env['machine']['torch_threads']} (main table); torch {env['versions']['torch']}, "
-             f"entmax {env['versions']['entmax']}, sparsexc {env['versions']['sparsexc']}. "
-             f"Load average at start {env['load_average_at_start']} (the machine is shared: timings are noisy).",
-             "", "Scores: seeded standard normal rows (\"flat\": 0.01 x standard normal). Median of the repeats; "
-             "all methods alternate in one process. Reproduce: `python benchmarks/sparsemax_speed.py`.", ""]
+    lines = [
+        "# sparsemax speed (CPU, float32)",
+        "",
+        f"Date {env['date']}; {env['machine']['cpu']}, {env['machine']['logical_cpus']} logical CPUs, "
+        f"torch threads {env['machine']['torch_threads']} (main table); torch {env['versions']['torch']}, "
+        f"entmax {env['versions']['entmax']}, sparsexc {env['versions']['sparsexc']}. "
+        f"Load average at start {env['load_average_at_start']} (the machine is shared: timings are noisy).",
+        "",
+        'Scores: seeded standard normal rows ("flat": 0.01 x standard normal). Median of the repeats; '
+        "all methods alternate in one process. Reproduce: `python benchmarks/sparsemax_speed.py`.",
+        "",
+    ]
     if env["load_average_at_start"][0] >= env["machine"]["logical_cpus"]:
-        lines += ["The load average was at least the CPU count: each parallel torch op then waits for a busy core,",
-                  "which inflates multi-thread times of small rows and of many-op paths; the 1-thread re-run "
-                  "(if present) is the steadier comparison.", ""]
+        lines += [
+            "The load average was at least the CPU count: each parallel torch op then waits for a busy core,",
+            "which inflates multi-thread times of small rows and of many-op paths; the 1-thread re-run "
+            "(if present) is the steadier comparison.",
+            "",
+        ]
     if result.get("rows"):
         for kind, title in (("forward_backward", "Forward + backward"), ("forward", "Forward only")):
             lines += [f"## {title}", ""] + table_md(result["rows"], kind) + [""]
     for rerun in result.get("reruns", []):
         renv = rerun["environment"]
-        lines += [f"## Re-run of {', '.join(r['row'] for r in rerun['rows'])} ({renv['date']}, "
-                  f"{renv['machine']['torch_threads']} torch thread(s), load average {renv['load_average_at_start']})", ""]
+        lines += [
+            f"## Re-run of {', '.join(r['row'] for r in rerun['rows'])} ({renv['date']}, "
+            f"{renv['machine']['torch_threads']} torch thread(s), load average {renv['load_average_at_start']})",
+            "",
+        ]
         lines += ["Forward + backward:", ""] + table_md(rerun["rows"], "forward_backward") + [""]
         lines += ["Forward only:", ""] + table_md(rerun["rows"], "forward") + [""]
     if result.get("thresholds"):
         th = result["thresholds"]
         algos = ("sort", "topk", "bisect", "auto")
-        lines += [f"## algorithm=\"auto\" thresholds: forward + backward ms by K (batch 256, "
-                  f"{th['environment']['machine']['torch_threads']} torch thread(s); {th['environment']['date']})", "",
-                  "Reproduce: `python benchmarks/sparsemax_speed.py --thresholds --threads 1`.", "",
-                  "| score scale | K | mean support | " + " | ".join(algos) + " |", "|---|---|---|" + "---|" * len(algos)]
+        lines += [
+            f'## algorithm="auto" thresholds: forward + backward ms by K (batch 256, '
+            f"{th['environment']['machine']['torch_threads']} torch thread(s); {th['environment']['date']})",
+            "",
+            "Reproduce: `python benchmarks/sparsemax_speed.py --thresholds --threads 1`.",
+            "",
+            "| score scale | K | mean support | " + " | ".join(algos) + " |",
+            "|---|---|---|" + "---|" * len(algos),
+        ]
         for e in th["by_K"]:
-            cells = [f"{1e3 * e['seconds_forward_backward'][a]:.2f}" if a in e["seconds_forward_backward"] else "-"
-                     for a in algos]
+            cells = [
+                f"{1e3 * e['seconds_forward_backward'][a]:.2f}" if a in e["seconds_forward_backward"] else "-"
+                for a in algos
+            ]
             lines.append(f"| {e['score_scale']} | {e['K']} | {e['mean_support']:.0f} | " + " | ".join(cells) + " |")
         lines.append("")
     for name, text in ((f"{_stem()}.json", json.dumps(result, indent=2)), (f"{_stem()}.md", "\n".join(lines))):
@@ -234,8 +289,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-save", action="store_true")
     parser.add_argument("--render", action="store_true", help="only rewrite the .md from the saved .json")
-    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]; CUDA results are written to "
-                        "sparsemax_speed_cuda.json / .md")
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        help="cpu (default) or cuda[:N]; CUDA results are written to sparsemax_speed_cuda.json / .md",
+    )
     parser.add_argument("--out", default=None, help="write the JSON/MD into this folder instead of benchmarks/results")
     args = parser.parse_args()
     global DEVICE, RESULTS

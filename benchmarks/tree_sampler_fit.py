@@ -54,10 +54,17 @@ def _select_params(X, Y, candidates: list[dict[str, Any]], split: str) -> tuple[
     for params in candidates:
         t = time.perf_counter()
         tree = TreeSampler(X.shape[1], Y.shape[1], {"split": split, **params}).fit(X[fit_rows], Y[fit_rows])
-        table.append({**params, "held_out_train_log_p": round(_held_out_log_p(tree, X[held_rows], Y[held_rows]), 4),
-                      "fit_seconds": round(time.perf_counter() - t, 1)})
-        print(f"  select: {params} held-out log p {table[-1]['held_out_train_log_p']:.3f} ({table[-1]['fit_seconds']} s)",
-              flush=True)
+        table.append(
+            {
+                **params,
+                "held_out_train_log_p": round(_held_out_log_p(tree, X[held_rows], Y[held_rows]), 4),
+                "fit_seconds": round(time.perf_counter() - t, 1),
+            }
+        )
+        print(
+            f"  select: {params} held-out log p {table[-1]['held_out_train_log_p']:.3f} ({table[-1]['fit_seconds']} s)",
+            flush=True,
+        )
     best = max(table, key=lambda row: row["held_out_train_log_p"])
     return {k: best[k] for k in candidates[0]}, table
 
@@ -67,8 +74,7 @@ def _case(spec: dict[str, Any], queue: mp.Queue) -> None:
     import torch
 
     from sparsexc.datasets import load, synthetic
-    from sparsexc.samplers import FrequencySampler, TreeSampler
-    from sparsexc.samplers import _pca
+    from sparsexc.samplers import FrequencySampler, TreeSampler, _pca
 
     torch.set_num_threads(2)
     started = time.perf_counter()
@@ -108,20 +114,32 @@ def _case(spec: dict[str, Any], queue: mp.Queue) -> None:
     t = time.perf_counter()
     all_lp = tree.log_prob_all(splits.test.X[:16])
     all_seconds = time.perf_counter() - t
-    queue.put({
-        "data": spec["data"], "split": spec["split"], "tree_params": {"split": spec["split"], **params},
-        "reg_selection_on_held_out_train_rows": selection, "n_train": X.shape[0], "n_features": X.shape[1],
-        "n_labels": Y.shape[1], "label_pairs": int(Y.nnz), "depth": tree.depth,
-        "load_seconds": round(load_seconds, 2), "fit_seconds": round(fit_seconds, 2),
-        "pca_seconds": round(sum(pca_calls), 2), "tree_seconds": round(fit_seconds - sum(pca_calls), 2),
-        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "test_pairs": int(Yt.nnz), "mean_log_p_test_tree": round(tree_ll, 4),
-        "mean_log_p_test_frequency": round(freq_ll, 4), "mean_log_p_test_uniform": round(-float(np.log(Y.shape[1])), 4),
-        "sample_10_per_row_1000_rows_ms": round(1e3 * sample_seconds, 2),
-        "padding_drawn": int((drawn < 0).sum()),
-        "log_prob_all_16_rows_ms": round(1e3 * all_seconds, 2),
-        "log_prob_all_sum_max_error": float((all_lp.double().exp().sum(1) - 1).abs().max()),
-    })
+    queue.put(
+        {
+            "data": spec["data"],
+            "split": spec["split"],
+            "tree_params": {"split": spec["split"], **params},
+            "reg_selection_on_held_out_train_rows": selection,
+            "n_train": X.shape[0],
+            "n_features": X.shape[1],
+            "n_labels": Y.shape[1],
+            "label_pairs": int(Y.nnz),
+            "depth": tree.depth,
+            "load_seconds": round(load_seconds, 2),
+            "fit_seconds": round(fit_seconds, 2),
+            "pca_seconds": round(sum(pca_calls), 2),
+            "tree_seconds": round(fit_seconds - sum(pca_calls), 2),
+            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "test_pairs": int(Yt.nnz),
+            "mean_log_p_test_tree": round(tree_ll, 4),
+            "mean_log_p_test_frequency": round(freq_ll, 4),
+            "mean_log_p_test_uniform": round(-float(np.log(Y.shape[1])), 4),
+            "sample_10_per_row_1000_rows_ms": round(1e3 * sample_seconds, 2),
+            "padding_drawn": int((drawn < 0).sum()),
+            "log_prob_all_16_rows_ms": round(1e3 * all_seconds, 2),
+            "log_prob_all_sum_max_error": float((all_lp.double().exp().sum(1) - 1).abs().max()),
+        }
+    )
 
 
 def run_case(spec: dict[str, Any]) -> dict[str, Any]:
@@ -136,23 +154,38 @@ def run_case(spec: dict[str, Any]) -> dict[str, Any]:
 
 def write_markdown(out: dict[str, Any], path: Path) -> None:
     """One table row per case, then the regulariser selections."""
-    lines = ["# Tree sampler fit (issue 6)", "", f"Target: {out['target']}. Written by `python benchmarks/tree_sampler_fit.py`; "
-             "rows marked * come from an earlier run (their load average says under what load).", "",
-             "| data | split | reg | C | train rows | pairs | fit s (PCA, tree) | peak MiB | test log p: tree / freq / uniform | "
-             "sample 10 x 1000 rows ms | load before |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "# Tree sampler fit (issue 6)",
+        "",
+        f"Target: {out['target']}. Written by `python benchmarks/tree_sampler_fit.py`; "
+        "rows marked * come from an earlier run (their load average says under what load).",
+        "",
+        "| data | split | reg | C | train rows | pairs | fit s (PCA, tree) | peak MiB | test log p: tree / freq / uniform | "
+        "sample 10 x 1000 rows ms | load before |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for r in out["results"]:
         tp = r.get("tree_params") or {}
         reg = f"{tp.get('reg_scaling', 'constant')} {tp.get('reg', 0.1)}"
-        lines.append(f"| {r['data']}{' *' if r.get('measured_in_an_earlier_run') else ''} | {r['split']} | {reg} | {r['n_labels']:,} | "
-                     f"{r['n_train']:,} | {r['label_pairs']:,} | {r['fit_seconds']} ({r['pca_seconds']}, {r['tree_seconds']}) | "
-                     f"{r['peak_rss_mib']:.0f} | {r['mean_log_p_test_tree']:.2f} / {r['mean_log_p_test_frequency']:.2f} / "
-                     f"{r['mean_log_p_test_uniform']:.2f} | {r['sample_10_per_row_1000_rows_ms']:.0f} | {r['load_average_before'][0]:.1f} |")
+        lines.append(
+            f"| {r['data']}{' *' if r.get('measured_in_an_earlier_run') else ''} | {r['split']} | {reg} | {r['n_labels']:,} | "
+            f"{r['n_train']:,} | {r['label_pairs']:,} | {r['fit_seconds']} ({r['pca_seconds']}, {r['tree_seconds']}) | "
+            f"{r['peak_rss_mib']:.0f} | {r['mean_log_p_test_tree']:.2f} / {r['mean_log_p_test_frequency']:.2f} / "
+            f"{r['mean_log_p_test_uniform']:.2f} | {r['sample_10_per_row_1000_rows_ms']:.0f} | {r['load_average_before'][0]:.1f} |"
+        )
     for r in out["results"]:
         if r.get("reg_selection_on_held_out_train_rows"):
-            lines += ["", f"Regulariser chosen on 10% held-out training rows ({r['data']}, C = {r['n_labels']:,}; fits on the other 90%):",
-                      "", "| reg_scaling | reg | held-out mean log p | fit s |", "| --- | --- | --- | --- |"]
-            lines += [f"| {c['reg_scaling']} | {c['reg']} | {c['held_out_train_log_p']:.3f} | {c['fit_seconds']} |"
-                      for c in r["reg_selection_on_held_out_train_rows"]]
+            lines += [
+                "",
+                f"Regulariser chosen on 10% held-out training rows ({r['data']}, C = {r['n_labels']:,}; fits on the other 90%):",
+                "",
+                "| reg_scaling | reg | held-out mean log p | fit s |",
+                "| --- | --- | --- | --- |",
+            ]
+            lines += [
+                f"| {c['reg_scaling']} | {c['reg']} | {c['held_out_train_log_p']:.3f} | {c['fit_seconds']} |"
+                for c in r["reg_selection_on_held_out_train_rows"]
+            ]
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -169,26 +202,57 @@ def main() -> None:
     parser.add_argument("--skip-debian", action="store_true")
     parser.add_argument("--skip-synthetic", action="store_true")
     parser.add_argument("--synthetic-split", default="eq9", help="split rule of the synthetic case (eq9 or median)")
-    parser.add_argument("--synthetic-reg", default="constant:0.1", help="reg_scaling:reg of the synthetic case without --select-reg")
-    parser.add_argument("--select-reg", action="store_true", help="choose the synthetic case's regulariser on held-out training rows")
-    parser.add_argument("--reg-candidates", default="constant:0.1,node_size:0.003,node_size:0.03",
-                        help="reg_scaling:reg settings tried by --select-reg")
+    parser.add_argument(
+        "--synthetic-reg", default="constant:0.1", help="reg_scaling:reg of the synthetic case without --select-reg"
+    )
+    parser.add_argument(
+        "--select-reg", action="store_true", help="choose the synthetic case's regulariser on held-out training rows"
+    )
+    parser.add_argument(
+        "--reg-candidates",
+        default="constant:0.1,node_size:0.003,node_size:0.03",
+        help="reg_scaling:reg settings tried by --select-reg",
+    )
     args = parser.parse_args()
-    candidates = [{"reg_scaling": c.split(":")[0], "reg": float(c.split(":")[1])} for c in args.reg_candidates.split(",")]
+    candidates = [
+        {"reg_scaling": c.split(":")[0], "reg": float(c.split(":")[1])} for c in args.reg_candidates.split(",")
+    ]
     if "SPARSEXC_DATA" not in os.environ and SHARED_DATASETS.is_dir():
         os.environ["SPARSEXC_DATA"] = str(SHARED_DATASETS)  # the children inherit it
     from sparsexc._environment import environment_info
 
     if args.quick:
-        specs = [{"data": "synthetic", "rows": 5000, "features": 2000, "labels": 3000, "split": "eq9",
-                  "candidates": candidates if args.select_reg else None}]
+        specs = [
+            {
+                "data": "synthetic",
+                "rows": 5000,
+                "features": 2000,
+                "labels": 3000,
+                "split": "eq9",
+                "candidates": candidates if args.select_reg else None,
+            }
+        ]
     else:
-        specs = [] if args.skip_debian else [{"data": "debian-deps", "split": "eq9"}, {"data": "debian-deps", "split": "median"}]
+        specs = (
+            []
+            if args.skip_debian
+            else [{"data": "debian-deps", "split": "eq9"}, {"data": "debian-deps", "split": "median"}]
+        )
         if not args.skip_synthetic:
-            specs.append({"data": "synthetic", "rows": args.synthetic_rows, "features": 100_000,
-                          "labels": args.synthetic_labels, "split": args.synthetic_split,
-                          "candidates": candidates if args.select_reg else None,
-                          "params": {"reg_scaling": args.synthetic_reg.split(":")[0], "reg": float(args.synthetic_reg.split(":")[1])}})
+            specs.append(
+                {
+                    "data": "synthetic",
+                    "rows": args.synthetic_rows,
+                    "features": 100_000,
+                    "labels": args.synthetic_labels,
+                    "split": args.synthetic_split,
+                    "candidates": candidates if args.select_reg else None,
+                    "params": {
+                        "reg_scaling": args.synthetic_reg.split(":")[0],
+                        "reg": float(args.synthetic_reg.split(":")[1]),
+                    },
+                }
+            )
     env = environment_info()
     results: list[dict[str, Any]] = []
     path = RESULTS / "tree_sampler_fit.json"
@@ -198,18 +262,25 @@ def main() -> None:
         row = run_case(spec)
         row["load_average_before"], row["load_average_after"] = load_before, list(os.getloadavg())
         results.append(row)
-        print(f"{row['data']:<12} split={row['split']:<6} C={row['n_labels']:>9,} pairs={row['label_pairs']:>9,} "
-              f"fit {row['fit_seconds']:8.1f} s (pca {row['pca_seconds']:.1f}, tree {row['tree_seconds']:.1f})  "
-              f"peak {row['peak_rss_mib']:8.0f} MiB  test log p: tree {row['mean_log_p_test_tree']:.2f} "
-              f"freq {row['mean_log_p_test_frequency']:.2f} unif {row['mean_log_p_test_uniform']:.2f}  "
-              f"sample {row['sample_10_per_row_1000_rows_ms']:.0f} ms  load {row['load_average_before'][0]:.1f}",
-              flush=True)
+        print(
+            f"{row['data']:<12} split={row['split']:<6} C={row['n_labels']:>9,} pairs={row['label_pairs']:>9,} "
+            f"fit {row['fit_seconds']:8.1f} s (pca {row['pca_seconds']:.1f}, tree {row['tree_seconds']:.1f})  "
+            f"peak {row['peak_rss_mib']:8.0f} MiB  test log p: tree {row['mean_log_p_test_tree']:.2f} "
+            f"freq {row['mean_log_p_test_frequency']:.2f} unif {row['mean_log_p_test_uniform']:.2f}  "
+            f"sample {row['sample_10_per_row_1000_rows_ms']:.0f} ms  load {row['load_average_before'][0]:.1f}",
+            flush=True,
+        )
         if not args.quick:  # rewritten after every case, so a long last case cannot lose the others
             RESULTS.mkdir(exist_ok=True)
             keys = {_key(r) for r in results}
             kept = [dict(r, measured_in_an_earlier_run=True) for r in earlier if _key(r) not in keys]
-            out = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "environment": env,
-                   "torch_threads": 2, "target": "debian-deps fit < 120 s on 2 cores", "results": results + kept}
+            out = {
+                "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                "environment": env,
+                "torch_threads": 2,
+                "target": "debian-deps fit < 120 s on 2 cores",
+                "results": results + kept,
+            }
             path.write_text(json.dumps(out, indent=2) + "\n")
             write_markdown(out, path.with_suffix(".md"))
             print(f"wrote {path} and its .md")

@@ -48,9 +48,7 @@ def bibtex_zip(shared: Path = SHARED_DATASETS) -> bytes:
     return xc_zip(
         "Bibtex",
         {
-            "Bibtex_data.txt": gzip.decompress(
-                (folder / "Bibtex_data.txt.gz").read_bytes()
-            ),
+            "Bibtex_data.txt": gzip.decompress((folder / "Bibtex_data.txt.gz").read_bytes()),
             "bibtex_trSplit.txt": (folder / "bibtex_trSplit.txt").read_bytes(),
             "bibtex_tstSplit.txt": (folder / "bibtex_tstSplit.txt").read_bytes(),
         },
@@ -73,11 +71,7 @@ def _default_files(shared: Path) -> dict[str, Callable[[], bytes]]:
         return files
     for folder in sorted(shared.iterdir()):
         if folder.name.startswith("mulan-"):
-            upstream = (
-                "tmc2007"
-                if folder.name == "mulan-tmc2007-500"
-                else folder.name[len("mulan-") :]
-            )
+            upstream = "tmc2007" if folder.name == "mulan-tmc2007-500" else folder.name[len("mulan-") :]
             prefix = f"mulan/{upstream}/"
         elif folder.name.endswith("-mat"):
             prefix = "multi-label-dataset/"
@@ -88,9 +82,7 @@ def _default_files(shared: Path) -> dict[str, Callable[[], bytes]]:
                 files[prefix + path.name] = path.read_bytes
     imdb = shared / "meka-imdb" / "Imdb.arff.gz"
     if imdb.is_file():
-        files["meka/Imdb.arff.bz2"] = lambda: bz2.compress(
-            gzip.decompress(imdb.read_bytes()), 9
-        )
+        files["meka/Imdb.arff.bz2"] = lambda: bz2.compress(gzip.decompress(imdb.read_bytes()), 9)
     if (shared / "Bibtex").is_dir():
         files["xc/Bibtex.zip"] = lambda: bibtex_zip(shared)
     return files
@@ -150,17 +142,13 @@ class MirrorServer:
     def drive_mode(self, path: str) -> str:
         return self.drive.get(path, "form" if path.startswith("xc/") else "none")
 
-    def __enter__(self) -> MirrorServer:  # noqa: PYI034 - a final class in practice
+    def __enter__(self) -> MirrorServer:
         handler = type("Handler", (_Handler,), {"mirror": self})
-        self._server = ThreadingHTTPServer(
-            ("127.0.0.1", 0), handler
-        )  # port 0: the system picks a free one
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)  # port 0: the system picks a free one
         self._server.daemon_threads = True
         host, port = self._server.server_address[:2]
         self.url = f"http://{host}:{port}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="test-mirror", daemon=True
-        )
+        self._thread = threading.Thread(target=self._server.serve_forever, name="test-mirror", daemon=True)
         self._thread.start()
         return self
 
@@ -214,9 +202,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.mirror.requests.append((path, dict(self.headers.items())))
         if path == "drive/download":  # the target of the confirmation form
             if query.get("confirm") != _CONFIRM_TOKEN or "uuid" not in query:
-                self._send(
-                    403, b"<html><body>bad confirmation</body></html>", "text/html"
-                )
+                self._send(403, b"<html><body>bad confirmation</body></html>", "text/html")
                 return
             self._file(query.get("id", ""))
             return
@@ -249,9 +235,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.mirror.ranges and ranged.startswith("bytes=") and ranged.endswith("-"):
             start = int(ranged[len("bytes=") : -1])
             if start >= len(body):
-                self._send(
-                    416, b"", "text/plain", {"Content-Range": f"bytes */{len(body)}"}
-                )
+                self._send(416, b"", "text/plain", {"Content-Range": f"bytes */{len(body)}"})
                 return
         headers = {
             "Content-Disposition": f'attachment; filename="{os.path.basename(path)}"',

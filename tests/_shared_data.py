@@ -33,7 +33,7 @@ def dataset_available(name: str, split: int | None = None) -> bool:
     """Whether ``sparsexc.datasets.load(name, split=split)`` finds its files in the shared folder (the bundled
     Bibtex split 1 is always there); always True in CI, so that a missing set fails there instead."""
     spec = get_spec(name)
-    if in_ci() or spec.name == "bibtex" and spec.resolve_split(split) == 1:
+    if in_ci() or (spec.name == "bibtex" and spec.resolve_split(split) == 1):
         return True
     try:
         locate(spec, SHARED_DATASETS)

@@ -8,8 +8,9 @@ from __future__ import annotations
 import numpy as np
 
 
-def assert_same_topk(got: tuple[np.ndarray, np.ndarray], want: tuple[np.ndarray, np.ndarray], rtol: float,
-                     atol: float, err_msg: str = "") -> None:
+def assert_same_topk(
+    got: tuple[np.ndarray, np.ndarray], want: tuple[np.ndarray, np.ndarray], rtol: float, atol: float, err_msg: str = ""
+) -> None:
     """Assert that the top-k ``got = (indices, scores)`` equals ``want`` up to near-tied swaps.
 
     Parameters
@@ -30,7 +31,8 @@ def assert_same_topk(got: tuple[np.ndarray, np.ndarray], want: tuple[np.ndarray,
     got_idx, got_val = (np.asarray(a) for a in got)
     want_idx, want_val = (np.asarray(a) for a in want)
     assert got_idx.shape == want_idx.shape == got_val.shape == want_val.shape, (
-        f"{err_msg}: shapes {got_idx.shape} {got_val.shape} vs {want_idx.shape} {want_val.shape}")
+        f"{err_msg}: shapes {got_idx.shape} {got_val.shape} vs {want_idx.shape} {want_val.shape}"
+    )
     np.testing.assert_allclose(got_val, want_val, rtol=rtol, atol=atol, err_msg=f"{err_msg}: the scores")
     for i, (g_row, w_row) in enumerate(zip(got_idx, want_idx)):
         assert len(set(g_row.tolist())) == len(g_row), f"{err_msg}: row {i} repeats a label: {g_row}"
@@ -40,4 +42,5 @@ def assert_same_topk(got: tuple[np.ndarray, np.ndarray], want: tuple[np.ndarray,
             assert np.isclose(got_val[i, j], reference, rtol=rtol, atol=atol), (
                 f"{err_msg}: row {i}, place {j}: label {g_row[j]} (score {got_val[i, j]!r}) where the reference "
                 f"has label {w_row[j]} (score {want_val[i, j]!r}); the reference scores label {g_row[j]} "
-                f"{'at ' + repr(reference) if where.size else 'below its k-th score ' + repr(reference)}, not a tie")
+                f"{'at ' + repr(reference) if where.size else 'below its k-th score ' + repr(reference)}, not a tie"
+            )

@@ -11,8 +11,12 @@ from _shared_data import SHARED_DATASETS, in_ci, missing_reason
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--slow", action="store_true", default=False,
-                     help="larger local runs of the fuzz tests (tests/io/test_fuzz_readers.py: 2,000 files per format)")
+    parser.addoption(
+        "--slow",
+        action="store_true",
+        default=False,
+        help="larger local runs of the fuzz tests (tests/io/test_fuzz_readers.py: 2,000 files per format)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -48,8 +48,17 @@ from sparsexc.samplers import get_sampler, list_samplers
 SRC = Path(sparsexc.__file__).resolve().parent
 FACTORIES = torch_device._device_constructors()
 # these take the device of a tensor argument when one is given (the data, or a sparse tensor's index tensors)
-FROM_DATA = {torch.as_tensor, torch.asarray, torch.tensor, torch.sparse_coo_tensor, torch.sparse_csr_tensor,
-             torch.sparse_csc_tensor, torch.sparse_bsr_tensor, torch.sparse_bsc_tensor, torch.sparse_compressed_tensor}
+FROM_DATA = {
+    torch.as_tensor,
+    torch.asarray,
+    torch.tensor,
+    torch.sparse_coo_tensor,
+    torch.sparse_csr_tensor,
+    torch.sparse_csc_tensor,
+    torch.sparse_bsr_tensor,
+    torch.sparse_bsc_tensor,
+    torch.sparse_compressed_tensor,
+}
 N_LABELS, N_FEATURES, ROWS = 40, 60, 48
 SAMPLED = ("negative-sampling", "sampled-softmax")
 
@@ -130,8 +139,12 @@ def data():
 
 def _head_params(name: str, variant: str | None) -> dict:
     if name in SAMPLED:  # the uniform sampler also takes the "one positive per row" path
-        return {"sampler": variant, "num_negatives": 4, "tree_dim": 4,
-                "positives": "one" if variant == "uniform" else "all"}
+        return {
+            "sampler": variant,
+            "num_negatives": 4,
+            "tree_dim": 4,
+            "positives": "one" if variant == "uniform" else "all",
+        }
     if name == "label-embedding":
         return {"embedding_dim": 8, "ann": variant}
     return {}
@@ -145,11 +158,18 @@ def _variants(name: str) -> list[str | None]:
 
 
 # "mlp": dense hidden vectors; "linear": the sparse CSR features, with dense or row-sparse output gradients
-ENCODERS = {"mlp": EncoderParams(hidden_sizes=(16,)), "linear": EncoderParams(hidden_sizes=()),
-            "linear-sparse_gradients": EncoderParams(hidden_sizes=(), sparse_gradients=True)}
-HEAD_CASES = [pytest.param(name, variant, encoder, id="-".join([name, *([variant] if variant else []), encoder]))
-              for name in list_heads() for variant in _variants(name)
-              for encoder in ENCODERS if encoder != "mlp" or variant != "tree"]  # the tree sampler reads raw features
+ENCODERS = {
+    "mlp": EncoderParams(hidden_sizes=(16,)),
+    "linear": EncoderParams(hidden_sizes=()),
+    "linear-sparse_gradients": EncoderParams(hidden_sizes=(), sparse_gradients=True),
+}
+HEAD_CASES = [
+    pytest.param(name, variant, encoder, id="-".join([name, *([variant] if variant else []), encoder]))
+    for name in list_heads()
+    for variant in _variants(name)
+    for encoder in ENCODERS
+    if encoder != "mlp" or variant != "tree"
+]  # the tree sampler reads raw features
 
 
 @pytest.mark.parametrize("name, variant, encoder", HEAD_CASES)
@@ -212,8 +232,10 @@ def test_ops_create_no_deviceless_tensors(on_cpu):
     target = LabelBatch.from_csr(sp.csr_matrix(two_labels))
 
     def run():
-        outs = {f"sparsemax[{alg}]": sparsemax(z, algorithm=alg, k=4 if alg == "topk" else None)
-                for alg in ("auto", "sort", "topk", "bisect")}
+        outs = {
+            f"sparsemax[{alg}]": sparsemax(z, algorithm=alg, k=4 if alg == "topk" else None)
+            for alg in ("auto", "sort", "topk", "bisect")
+        }
         outs["loss"] = sparsemax_loss(z, target)
         q = torch.randn(2, 5, 8, generator=g)
         outs["attention"] = SparsemaxAttention(causal=True)(q, q, q, key_mask=torch.rand(2, 5, generator=g) > 0.2)
@@ -239,17 +261,21 @@ def test_latent_pieces_create_no_deviceless_tensors(on_cpu):
     def run():
         out = latent.two_step_sample(length_logits, selection_logits, 0.5, 0.5, hard=True, generator=g)
         picks, order = latent.successive_softmax(selection_logits, 3, 0.5, generator=g)
-        terms = {"mask": out.mask, "length": out.length, "picks": picks,
-                 "length_kl": latent.length_kl(length_logits),
-                 "selection_kl": latent.selection_kl(selection_logits, torch.zeros(12), order, length_logits),
-                 "mode_mask": latent.mode_mask(length_logits, selection_logits),
-                 "gumbel_softmax": latent.gumbel_softmax(selection_logits, 0.5, hard=True, generator=g),
-                 "gumbel_argmax": latent.gumbel_argmax(selection_logits, generator=g),
-                 "gumbel_topk": latent.gumbel_topk(selection_logits, 3, generator=g),
-                 "relaxed_topk": latent.relaxed_topk(selection_logits, 3, 0.5, generator=g),
-                 "topk_mask": latent.topk_mask(selection_logits, torch.tensor([1, 2, 3, 1, 2])),
-                 "pl_log_prob": latent.plackett_luce_log_prob(selection_logits, order),
-                 "subset_log_prob": latent.subset_log_prob(selection_logits, order)}
+        terms = {
+            "mask": out.mask,
+            "length": out.length,
+            "picks": picks,
+            "length_kl": latent.length_kl(length_logits),
+            "selection_kl": latent.selection_kl(selection_logits, torch.zeros(12), order, length_logits),
+            "mode_mask": latent.mode_mask(length_logits, selection_logits),
+            "gumbel_softmax": latent.gumbel_softmax(selection_logits, 0.5, hard=True, generator=g),
+            "gumbel_argmax": latent.gumbel_argmax(selection_logits, generator=g),
+            "gumbel_topk": latent.gumbel_topk(selection_logits, 3, generator=g),
+            "relaxed_topk": latent.relaxed_topk(selection_logits, 3, 0.5, generator=g),
+            "topk_mask": latent.topk_mask(selection_logits, torch.tensor([1, 2, 3, 1, 2])),
+            "pl_log_prob": latent.plackett_luce_log_prob(selection_logits, order),
+            "subset_log_prob": latent.subset_log_prob(selection_logits, order),
+        }
         sum(v.float().sum() for v in terms.values() if v.is_floating_point()).backward()
         return terms, length_logits.grad, selection_logits.grad
 
@@ -267,19 +293,31 @@ TRAIN_CASES = [
 
 
 @pytest.mark.parametrize("name, linear, sparse_gradients, precision", TRAIN_CASES)
-def test_trainer_epoch_creates_no_deviceless_tensors(name, linear, sparse_gradients, precision, data, on_cpu,
-                                                     monkeypatch):
+def test_trainer_epoch_creates_no_deviceless_tensors(
+    name, linear, sparse_gradients, precision, data, on_cpu, monkeypatch
+):
     from sparsexc.ops.sparse_grad import has_sparse_gradient
     from sparsexc.train import Trainer
     from sparsexc.train import trainer as trainer_module
     from sparsexc.train.optim import SplitOptimizer
 
     torch.manual_seed(0)
-    encoder = SparseEncoder(N_FEATURES, EncoderParams(hidden_sizes=() if linear else (16,),
-                                                      sparse_gradients=sparse_gradients))
+    encoder = SparseEncoder(
+        N_FEATURES, EncoderParams(hidden_sizes=() if linear else (16,), sparse_gradients=sparse_gradients)
+    )
     model = XCModel(encoder, get_head(name)(encoder.out_dim, N_LABELS, _head_params(name, "frequency")))
-    trainer = Trainer(model, {"epochs": 1, "batch_size": 16, "device": "cpu", "precision": precision,
-                              "grad_clip": 1.0, "lr_schedule": "linear", "warmup_steps": 1})
+    trainer = Trainer(
+        model,
+        {
+            "epochs": 1,
+            "batch_size": 16,
+            "device": "cpu",
+            "precision": precision,
+            "grad_clip": 1.0,
+            "lr_schedule": "linear",
+            "warmup_steps": 1,
+        },
+    )
     built, build = [], trainer_module.build_optimizer
     monkeypatch.setattr(trainer_module, "build_optimizer", lambda *a: built.append(build(*a)) or built[-1])
     history = on_cpu(lambda: trainer.fit(data.X, data.Y, data.X[:16], data.Y[:16]))
@@ -293,8 +331,15 @@ def test_trainer_epoch_creates_no_deviceless_tensors(name, linear, sparse_gradie
 def test_estimator_fit_and_predict_create_no_deviceless_tensors(data, on_cpu, tmp_path):
     from sparsexc.estimator import XCClassifier
 
-    clf = XCClassifier(head="sampled-softmax", head_params={"sampler": "tree", "tree_dim": 4, "num_negatives": 4},
-                       hidden_sizes=(), epochs=1, batch_size=16, device="cpu", random_state=0)
+    clf = XCClassifier(
+        head="sampled-softmax",
+        head_params={"sampler": "tree", "tree_dim": 4, "num_negatives": 4},
+        hidden_sizes=(),
+        epochs=1,
+        batch_size=16,
+        device="cpu",
+        random_state=0,
+    )
     on_cpu(lambda: clf.fit(data.X, data.Y, data.X[:16], data.Y[:16]))
     clf.save(tmp_path / "model")
     again = XCClassifier.load(tmp_path / "model", device="cpu")

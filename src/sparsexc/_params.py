@@ -14,7 +14,7 @@ import numbers
 import types
 from typing import Any, ClassVar, TypeVar, Union, get_args, get_origin, get_type_hints
 
-__all__ = ["Params", "EncoderParams", "TrainParams", "OPTIMIZERS", "LR_SCHEDULES", "ACTIVATIONS", "PRECISIONS"]
+__all__ = ["ACTIVATIONS", "LR_SCHEDULES", "OPTIMIZERS", "PRECISIONS", "EncoderParams", "Params", "TrainParams"]
 
 P = TypeVar("P", bound="Params")
 
@@ -236,16 +236,16 @@ class TrainParams(Params):
     warmup_steps: int = 0
     step_size: int = 10
     step_gamma: float = 0.1
-    grad_clip: Union[float, None] = None
-    patience: Union[int, None] = None
+    grad_clip: float | None = None
+    patience: int | None = None
     val_metric: str = "P@1"
     tune_metric: str = "micro-F1"
-    checkpoint_every: Union[int, None] = None
+    checkpoint_every: int | None = None
     seed: int = 0
     device: str = "auto"
     progress: bool = False
     progress_bar: bool = True
-    log_path: Union[str, None] = None
+    log_path: str | None = None
     eval_batch_size: int = 1024
     precision: str = "float32"
 
@@ -269,4 +269,3 @@ class TrainParams(Params):
             raise ValueError(f"{owner}: checkpoint_every={self.checkpoint_every} must be a positive integer or None")
         if not (self.device in ("auto", "cpu", "mps") or self.device.startswith("cuda")):
             raise ValueError(f"{owner}: device={self.device!r}; use 'auto', 'cpu', 'cuda' or 'cuda:N'")
-

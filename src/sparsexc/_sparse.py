@@ -22,8 +22,7 @@ def _is_sparse(obj: Any) -> bool:
     return sp.issparse(obj)
 
 
-def as_features(X: Any, *, name: str = "X", n_features: int | None = None,
-                owner: str = "the model") -> sp.csr_matrix:
+def as_features(X: Any, *, name: str = "X", n_features: int | None = None, owner: str = "the model") -> sp.csr_matrix:
     """Return ``X`` as a float32 CSR matrix with sorted indices and no explicit zeros.
 
     Parameters
@@ -52,8 +51,7 @@ def as_features(X: Any, *, name: str = "X", n_features: int | None = None,
         row = int(np.searchsorted(out.indptr, bad, side="right") - 1)
         raise ValueError(f"{name} holds a NaN or infinite value (row {row}, column {out.indices[bad]})")
     if n_features is not None and out.shape[1] != n_features:
-        raise ValueError(f"{name} has {out.shape[1]} features, but {owner} is expecting {n_features} features "
-                         "as input")
+        raise ValueError(f"{name} has {out.shape[1]} features, but {owner} is expecting {n_features} features as input")
     out.sum_duplicates()
     out.eliminate_zeros()
     out.sort_indices()

@@ -12,16 +12,24 @@ def adv(load_benchmark):
 
 def _run(method, curve, final_p1, seconds, hits=None):
     points = [{"train_seconds": t, "P@1": p} for t, p in curve]
-    final = {"P@1": final_p1, "train_seconds": seconds, "hits@1_first_label": final_p1 if hits is None else hits,
-             "log_likelihood_first_label": -1.0}
+    final = {
+        "P@1": final_p1,
+        "train_seconds": seconds,
+        "hits@1_first_label": final_p1 if hits is None else hits,
+        "log_likelihood_first_label": -1.0,
+    }
     return {"method": method, "curve": points, "final": final}
 
 
 def test_time_target_takes_the_first_point_within_one_point_of_the_softmax(adv):
-    part = {"dataset": {"n_labels": 50_000}, "runs": [
-        _run(adv.SOFTMAX, [(100, 0.5), (1000, 0.656)], 0.656, 1000.0),
-        _run(adv.ADVERSARIAL, [(20, 0.35), (150, 0.640), (180, 0.647), (200, 0.66)], 0.66, 200.0),
-        _run(adv.UNIFORM, [(200, 0.45)], 0.45, 200.0)]}
+    part = {
+        "dataset": {"n_labels": 50_000},
+        "runs": [
+            _run(adv.SOFTMAX, [(100, 0.5), (1000, 0.656)], 0.656, 1000.0),
+            _run(adv.ADVERSARIAL, [(20, 0.35), (150, 0.640), (180, 0.647), (200, 0.66)], 0.66, 200.0),
+            _run(adv.UNIFORM, [(200, 0.45)], 0.45, 200.0),
+        ],
+    }
     t = adv.targets(part, [])
     assert t["qualifies_C_ge_40000"] and t["adversarial_seconds_to_softmax_P1"] == 180  # 0.640 < 0.646 <= 0.647
     assert t["time_ratio"] == pytest.approx(0.18) and t["fifth_of_softmax_time_met"]

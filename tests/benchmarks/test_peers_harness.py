@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+
 @pytest.fixture(scope="module")
 def peers(load_benchmark):
     return load_benchmark("peers")
@@ -38,7 +39,10 @@ def test_resolve_systems_groups_order_and_unknown(peers):
     heads = ["sigmoid", "softmax"]
     assert peers.resolve_systems("all", heads) == [*peers.PEERS, "sparsexc-sigmoid", "sparsexc-softmax"]
     assert peers.resolve_systems("sparsexc,napkinxc-plt,sparsexc-sigmoid", heads) == [
-        "sparsexc-sigmoid", "sparsexc-softmax", "napkinxc-plt"]
+        "sparsexc-sigmoid",
+        "sparsexc-softmax",
+        "napkinxc-plt",
+    ]
     with pytest.raises(ValueError, match="'sparsexc-nope' is unknown"):
         peers.resolve_systems("sparsexc-nope", heads)
     with pytest.raises(ValueError, match="names no system"):
@@ -54,12 +58,12 @@ def test_topk_helpers_match_brute_force(worker):
     for i in range(S.shape[0]):
         expected = sorted(range(S.shape[1]), key=lambda j: (-S[i, j], j))[:4]
         assert idx[i].tolist() == expected and np.allclose(val[i], S[i, expected])
-    pairs = [[(j, S[i, j]) for j in rng.permutation(9)[:rng.integers(0, 9)]] for i in range(30)]
+    pairs = [[(j, S[i, j]) for j in rng.permutation(9)[: rng.integers(0, 9)]] for i in range(30)]
     pidx, pval = worker.topk_from_pairs(pairs, 4)
     for i, row in enumerate(pairs):
         expected = sorted(row, key=lambda p: (-p[1], p[0]))[:4]
-        assert pidx[i, :len(expected)].tolist() == [p[0] for p in expected]
-        assert (pidx[i, len(expected):] == -1).all()  # short rows are padded with -1
+        assert pidx[i, : len(expected)].tolist() == [p[0] for p in expected]
+        assert (pidx[i, len(expected) :] == -1).all()  # short rows are padded with -1
     sets = worker.sets_from_lists([[2, 0], [], [1, 1]], 3)
     assert sets.toarray().tolist() == [[1, 0, 1], [0, 0, 0], [0, 1, 0]]
 
@@ -83,8 +87,13 @@ def _fake_problem():
 def test_metrics_from_fake_predictions_file(peers, tmp_path):
     Y_test, Y_train, indices, scores, sets = _fake_problem()
     path = tmp_path / "predictions.npz"
-    np.savez(path, indices=indices, scores=scores.astype(np.float32),
-             set_indptr=sets.indptr.astype(np.int64), set_indices=sets.indices.astype(np.int64))
+    np.savez(
+        path,
+        indices=indices,
+        scores=scores.astype(np.float32),
+        set_indptr=sets.indptr.astype(np.int64),
+        set_indices=sets.indices.astype(np.int64),
+    )
     m = peers.metrics_from_predictions(path, Y_test, Y_train)
     # by hand: top-1 hits 1,0,1; top-3 hits 2,1,2 (of 3 each); P@5 counts 5 slots with the -1 padding as misses
     assert m["P@1"] == pytest.approx(2 / 3)
@@ -108,15 +117,33 @@ def test_metrics_from_fake_predictions_file(peers, tmp_path):
 
 def _row(system, family, p1, train_s, status="ok"):
     if status != "ok":
-        return {"dataset": "bibtex", "system": system, "family": family, "status": status, "error": "timed out after 9 s"}
+        return {
+            "dataset": "bibtex",
+            "system": system,
+            "family": family,
+            "status": status,
+            "error": "timed out after 9 s",
+        }
     metrics = {c: p1 for c in ("P@1", "P@3", "P@5", "nDCG@5", "PSP@1", "PSP@3", "PSP@5")}
-    return {"dataset": "bibtex", "system": system, "family": family, "status": "ok", "metrics": metrics,
-            "train_seconds": train_s, "predict_ms_per_1000": 2.0, "model_mib": 1.0, "peak_rss_mib": 300.0}
+    return {
+        "dataset": "bibtex",
+        "system": system,
+        "family": family,
+        "status": "ok",
+        "metrics": metrics,
+        "train_seconds": train_s,
+        "predict_ms_per_1000": 2.0,
+        "model_mib": 1.0,
+        "peak_rss_mib": 300.0,
+    }
 
 
 def test_table_bolds_best_and_shows_failures(peers):
-    rows = [_row("napkinxc-plt", "peer", 0.64, 1.0), _row("sparsexc-sigmoid", "sparsexc", 0.63, 12.0),
-            _row("omikuji-bonsai", "peer", 0, 0, status="timeout")]
+    rows = [
+        _row("napkinxc-plt", "peer", 0.64, 1.0),
+        _row("sparsexc-sigmoid", "sparsexc", 0.63, 12.0),
+        _row("omikuji-bonsai", "peer", 0, 0, status="timeout"),
+    ]
     table = peers.dataset_table(rows).splitlines()
     assert table[0].startswith("| system | P@1 |") and len(table) == 5
     assert "| napkinxc-plt | **64.00** |" in table[2] and "| **1.00** |" in table[2]  # best P@1, fastest
@@ -127,8 +154,12 @@ def test_table_bolds_best_and_shows_failures(peers):
 
 
 def test_goal_check_and_report(peers):
-    rows = [_row("napkinxc-plt", "peer", 0.64, 2.0), _row("pecos-xrlinear", "peer", 0.60, 0.5),
-            _row("sparsexc-sigmoid", "sparsexc", 0.6250, 12.0), _row("sparsexc-softmax", "sparsexc", 0.62, 1.0)]
+    rows = [
+        _row("napkinxc-plt", "peer", 0.64, 2.0),
+        _row("pecos-xrlinear", "peer", 0.60, 0.5),
+        _row("sparsexc-sigmoid", "sparsexc", 0.6250, 12.0),
+        _row("sparsexc-softmax", "sparsexc", 0.62, 1.0),
+    ]
     g = peers.goal_check(rows)
     assert g["best_sparsexc"] == "sparsexc-sigmoid" and g["best_peer"] == "napkinxc-plt"
     assert g["P@1_gap_points"] == pytest.approx(-1.5) and g["time_ratio"] == pytest.approx(6.0)
@@ -158,7 +189,8 @@ def test_run_pair_records_results_errors_and_timeouts(peers, worker, tmp_path):
         "spec = json.loads(Path(sys.argv[1]).read_text()); out = Path(spec['out_dir'])\n"
         f"np.savez(out / 'predictions.npz', indices=np.array({indices.tolist()}), scores=np.array({np.where(np.isinf(scores), -1.0, scores).tolist()}))\n"
         "(out / 'result.json').write_text(json.dumps({'train_seconds': 1.5, 'predict_ms_per_1000': 3.0,"
-        " 'model_bytes': 2**20, 'peak_rss_mib': 100.0, 'rss_before_fit_mib': 90.0, 'numpy': np.__version__}))\n")
+        " 'model_bytes': 2**20, 'peak_rss_mib': 100.0, 'rss_before_fit_mib': 90.0, 'numpy': np.__version__}))\n"
+    )
     ok = _script(tmp_path / "ok-python", f'exec "{sys.executable}" "{fake_worker}" "$2"')
     fail = _script(tmp_path / "fail-python", 'echo "Traceback" >&2; echo "MemoryError: std::bad_alloc" >&2; exit 3')
     slow = _script(tmp_path / "slow-python", "exec sleep 30")
@@ -176,19 +208,28 @@ def test_run_pair_records_results_errors_and_timeouts(peers, worker, tmp_path):
 
 
 def test_merge_reports_combines_parallel_runs(peers, tmp_path):
-    a = {"command": "run a", "datasets": {"bibtex": {"n_train": 1, "n_test": 1, "n_features": 1, "n_labels": 1,
-                                                     "features": "tfidf-l2"}},
-         "peer_versions": {"napkinxc": "0.7.2"}, "rows": [_row("napkinxc-plt", "peer", 0.64, 2.0)]}
-    b = {"command": "run b", "datasets": {}, "peer_versions": {},
-         "rows": [_row("sparsexc-sigmoid", "sparsexc", 0.66, 4.0), _row("napkinxc-plt", "peer", 0.65, 2.0)]}
+    a = {
+        "command": "run a",
+        "datasets": {"bibtex": {"n_train": 1, "n_test": 1, "n_features": 1, "n_labels": 1, "features": "tfidf-l2"}},
+        "peer_versions": {"napkinxc": "0.7.2"},
+        "rows": [_row("napkinxc-plt", "peer", 0.64, 2.0)],
+    }
+    b = {
+        "command": "run b",
+        "datasets": {},
+        "peer_versions": {},
+        "rows": [_row("sparsexc-sigmoid", "sparsexc", 0.66, 4.0), _row("napkinxc-plt", "peer", 0.65, 2.0)],
+    }
     for name, rep in (("a.json", a), ("b.json", b)):
         (tmp_path / name).write_text(json.dumps(rep))
     report = peers.merge_reports([tmp_path / "a.json", tmp_path / "b.json"], tmp_path / "out", "merge")
     assert [r["system"] for r in report["rows"]] == ["napkinxc-plt", "sparsexc-sigmoid"]
     assert report["rows"][0]["metrics"]["P@1"] == 0.65  # the later file wins
-    assert report["goals"]["bibtex"]["P@1_gap_points"] == pytest.approx(1.0) and report["goals"]["bibtex"]["p1_goal_met"]
+    assert (
+        report["goals"]["bibtex"]["P@1_gap_points"] == pytest.approx(1.0) and report["goals"]["bibtex"]["p1_goal_met"]
+    )
     md = (tmp_path / "out" / "peers.md").read_text()
-    assert "merged from runs `run a`, `run b`" in md and "\"napkinxc\": \"0.7.2\"" in md
+    assert "merged from runs `run a`, `run b`" in md and '"napkinxc": "0.7.2"' in md
     assert (tmp_path / "out" / "peers_p1_vs_time.png").stat().st_size > 1000
 
 
@@ -228,7 +269,8 @@ def test_thread_env_and_sparsexc_settings(peers):
     assert s["lr"] == pytest.approx(3 * DEFAULT_LR["adam"]) and s["sparse_gradients"] == "auto"
     assert peers.system_settings("sparsexc-sigmoid", quick=False)["lr"] == pytest.approx(9 * DEFAULT_LR["adam"])
     assert peers.system_settings("sparsexc-negative-sampling", quick=False)["lr"] == pytest.approx(
-        3 * DEFAULT_LR["adagrad"])
+        3 * DEFAULT_LR["adagrad"]
+    )
     assert peers.system_settings("sparsexc-sampled-softmax", quick=False)["head_params"] == {"sampler": "frequency"}
     # --quick keeps the head's own settings: a tree sampler behind the quick (64,) encoder would be refused
     quick = peers.system_settings("sparsexc-negative-sampling", quick=True)
@@ -250,8 +292,10 @@ def test_memory_preflight_refuses_dense_libmultilabel_only(peers, worker, tmp_pa
 
 def test_run_pair_stops_a_worker_over_the_memory_cap(peers, tmp_path):
     hog = tmp_path / "hog.py"
-    hog.write_text("import time\nblock = bytearray(300 * 2**20)\nfor i in range(0, len(block), 4096): block[i] = 1\n"
-                   "time.sleep(30)\n")
+    hog.write_text(
+        "import time\nblock = bytearray(300 * 2**20)\nfor i in range(0, len(block), 4096): block[i] = 1\n"
+        "time.sleep(30)\n"
+    )
     python = _script(tmp_path / "hog-python", f'exec "{sys.executable}" "{hog}"')
     args = peers.parse_args(["--datasets", "bibtex", "--timeout", "25", "--max-rss-mib", "100"])
     args.peers_python = python
@@ -281,8 +325,13 @@ def test_worker_sparse_linear_rule_takes_the_linear_sgd_model_only_where_it_appl
     assert not worker.sparse_linear_applies(1_836, 159, rule)  # bibtex: narrow input
     X = sp.random(40, 12, density=0.3, format="csr", dtype=np.float32, random_state=0)
     Y = sp.csr_matrix(np.eye(3, dtype=np.float32)[np.arange(40) % 3])
-    settings = {"hidden_sizes": [4], "epochs": 1, "sparse_gradients": "auto", "validation_fraction": 0.0,
-                "sparse_linear": {**rule, "min_features": 12, "epochs": 2}}
+    settings = {
+        "hidden_sizes": [4],
+        "epochs": 1,
+        "sparse_gradients": "auto",
+        "validation_fraction": 0.0,
+        "sparse_linear": {**rule, "min_features": 12, "epochs": 2},
+    }
     system = worker.make_system("sparsexc-sigmoid", settings, 1, tmp_path)
     system.fit(X, Y, tmp_path / "unused.txt")
     params = system.model.get_params()
@@ -310,8 +359,9 @@ def test_validation_script_scores_settings_on_held_out_training_rows(load_benchm
     X = sp.csr_matrix(np.hstack([Y.toarray() * 2.0, rng.random((90, 5)) < 0.2]), dtype=np.float32)
     splits = Splits("toy", MultiLabelData(X, Y), MultiLabelData(X[:3], Y[:3]))
     dev, train = np.arange(0, 90, 10), np.setdiff1d(np.arange(90), np.arange(0, 90, 10))
-    row = validation.evaluate_setting(splits, dev, train, {"hidden_sizes": [], "optimizer": "sgd", "lr": 10.0,
-                                                          "epochs": 3, "sparse_gradients": False})
+    row = validation.evaluate_setting(
+        splits, dev, train, {"hidden_sizes": [], "optimizer": "sgd", "lr": 10.0, "epochs": 3, "sparse_gradients": False}
+    )
     # features 0-2 name the label: a linear model trained by SGD ranks the true label first on every held-out row
     assert row["P@1"] == 100.0 and row["epochs_run"] >= 1 and len(row["val_P@1"]) == row["epochs_run"]
     assert row["setting"]["lr"] == 10.0 and row["cpu_seconds"] >= 0

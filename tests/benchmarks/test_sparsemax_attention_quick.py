@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from _references import sparsemax_reference
-from _shared_data import require_dataset
 import pytest
 import torch
+from _references import sparsemax_reference
+from _shared_data import require_dataset
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "sparsemax_attention.py"
 
@@ -81,8 +81,9 @@ def test_weights_mask_padding_and_match_references(quick_parts, rho):
         context, weights = model(ids, lengths)
         h = model.embed(ids[:, : weights.shape[1]])
         packed = torch.nn.utils.rnn.pack_padded_sequence(h, lengths, batch_first=True, enforce_sorted=False)
-        h, _ = torch.nn.utils.rnn.pad_packed_sequence(model.gru(packed)[0], batch_first=True,
-                                                      total_length=weights.shape[1])
+        h, _ = torch.nn.utils.rnn.pad_packed_sequence(
+            model.gru(packed)[0], batch_first=True, total_length=weights.shape[1]
+        )
         z = (torch.tanh(model.key(h)) @ model.query).double().numpy()
     w = weights.double().numpy()
     n_zero_real = 0
@@ -141,7 +142,9 @@ def test_attention_stats_on_hand_made_rows():
 
 def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="rho must be one of"):
-        sa.attend(torch.zeros(1, 2, 3), torch.zeros(1, 2, 3), torch.zeros(3), torch.ones(1, 2, dtype=torch.bool), "relu")
+        sa.attend(
+            torch.zeros(1, 2, 3), torch.zeros(1, 2, 3), torch.zeros(3), torch.ones(1, 2, dtype=torch.bool), "relu"
+        )
     with pytest.raises(SystemExit):
         sa.parse_args(["--variants", "relu"])
     with pytest.raises(SystemExit):

@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 
 import numpy as np
-from _references import sparsemax_reference
-from _shared_data import requires_dataset
 import pytest
 import torch
+from _references import sparsemax_reference
+from _shared_data import requires_dataset
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -43,14 +43,23 @@ def test_objective_gradient_matches_finite_differences(bench, loss, sparse):
     theta = np.random.default_rng(2).normal(size=problem.X.shape[1] * 5 + 5)
     value, grad = bench.objective(theta, problem, loss, lam)
     eps = 1e-6
-    numeric = np.array([(bench.objective(theta + eps * e, problem, loss, lam)[0]
-                         - bench.objective(theta - eps * e, problem, loss, lam)[0]) / (2 * eps)
-                        for e in np.eye(theta.size)])
+    numeric = np.array(
+        [
+            (
+                bench.objective(theta + eps * e, problem, loss, lam)[0]
+                - bench.objective(theta - eps * e, problem, loss, lam)[0]
+            )
+            / (2 * eps)
+            for e in np.eye(theta.size)
+        ]
+    )
     np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-7)
     # the bias (last K entries) is not regularised: at W = 0 the objective is the loss alone
     d, K = problem.X.shape[1], 5
-    zero_w = np.concatenate([np.zeros(d * K), theta[d * K:]])
-    assert bench.objective(zero_w, problem, loss, lam)[0] == pytest.approx(bench.objective(zero_w, problem, loss, 0.0)[0])
+    zero_w = np.concatenate([np.zeros(d * K), theta[d * K :]])
+    assert bench.objective(zero_w, problem, loss, lam)[0] == pytest.approx(
+        bench.objective(zero_w, problem, loss, 0.0)[0]
+    )
 
 
 def test_set_rules_match_their_definitions(bench):
@@ -110,14 +119,16 @@ def test_quick_run_outputs(bench, tmp_path):
                 assert all(0.0 <= v <= 1.0 for v in chosen["test"].values())
                 assert 0.0 <= chosen["validation"] <= 1.0
             assert out["difference_points"]["micro-F1"] == pytest.approx(
-                out["test_percent"]["micro-F1"] - row["paper_percent_UNVERIFIED"]["micro-F1"])
+                out["test_percent"]["micro-F1"] - row["paper_percent_UNVERIFIED"]["micro-F1"]
+            )
             # emotions is easy enough that every loss beats predicting nothing by far
             assert out["test_percent"]["micro-F1"] > 50.0
         # the selected test score is one cell of the diagnostic test grid
         diag = row["test_grid_diagnostic"]["micro-F1"]
         chosen = row["schemes"]["contiguous"]["selected_for"]["micro-F1"]
         cell = diag["grid_percent"][row["test_grid_diagnostic"]["lambdas"].index(chosen["lambda"])][
-            row["test_grid_diagnostic"]["t"].index(chosen["t"])]
+            row["test_grid_diagnostic"]["t"].index(chosen["t"])
+        ]
         assert cell == pytest.approx(100 * chosen["test"]["micro-F1"], abs=1e-3)
         assert diag["best"]["value"] >= cell - 1e-9
 

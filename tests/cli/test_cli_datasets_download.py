@@ -20,18 +20,13 @@ def _no_mirror_env(monkeypatch):
 def test_download_then_already_there(tmp_path, capsys, monkeypatch):
     root = tmp_path / "data"
     with MirrorServer() as mirror:
-        monkeypatch.setenv(
-            "SPARSEXC_MIRROR", mirror.url
-        )  # the environment variable works like --mirror
+        monkeypatch.setenv("SPARSEXC_MIRROR", mirror.url)  # the environment variable works like --mirror
         assert main(["datasets", "download", "emotions", "--data-dir", str(root)]) == 0
         captured = capsys.readouterr()
         assert captured.err == ""  # no progress bar: stderr is not a terminal
         lines = captured.out.strip().split("\n")
         assert lines[0] == f"fetching {mirror.url}/mulan/emotions/emotions-train.arff"
-        assert (
-            lines[-1]
-            == f"emotions: downloaded into {root / 'mulan-emotions'} (3 files, sha256 verified)"
-        )
+        assert lines[-1] == f"emotions: downloaded into {root / 'mulan-emotions'} (3 files, sha256 verified)"
         assert main(["datasets", "download", "EMOTIONS", "--data-dir", str(root)]) == 0
         assert "already in" in capsys.readouterr().out
     assert main(["datasets", "info", "emotions", "--data-dir", str(root)]) == 0
@@ -78,9 +73,7 @@ def test_download_bibtex_through_the_confirmation_page(tmp_path, capsys):
         ),
     ],
 )
-def test_failures_are_one_line_with_their_exit_code(
-    tmp_path, one_error_line, args, files, code, needle
-):
+def test_failures_are_one_line_with_their_exit_code(tmp_path, one_error_line, args, files, code, needle):
     root = tmp_path / "data"
     with MirrorServer(files=files) as mirror:
         argv = ["datasets", "download", *args, "--data-dir", str(root)]
@@ -110,9 +103,7 @@ def test_unreachable_host_exits_1(tmp_path, one_error_line):
     assert f"cannot reach 127.0.0.1:{port}" in one_error_line()
 
 
-def test_disk_full_exits_1_and_names_the_data_directory(
-    tmp_path, monkeypatch, one_error_line
-):
+def test_disk_full_exits_1_and_names_the_data_directory(tmp_path, monkeypatch, one_error_line):
     from sparsexc.datasets import _download
 
     def full(url, part, size, *, show_progress):
@@ -135,6 +126,4 @@ def test_disk_full_exits_1_and_names_the_data_directory(
             == 1
         )
     line = one_error_line()
-    assert (
-        "no space left on the device (disk full)" in line and f"into {tmp_path}" in line
-    )
+    assert "no space left on the device (disk full)" in line and f"into {tmp_path}" in line

@@ -33,8 +33,12 @@ def test_train_writes_model_run_and_metrics(run_dir):
     run = json.loads((run_dir / "run.json").read_text())
     # the data folder as resolved from $SPARSEXC_DATA (set by conftest), so evaluate works without it
     # the data folder the tests set SPARSEXC_DATA to (tests/conftest.py); without it, the bundled copy was read
-    assert run["data"] == {"dataset": "bibtex", "split": None, "data_dir": str(SHARED_DATASETS.resolve()),
-                           "data_dir_from": "the SPARSEXC_DATA environment variable"}
+    assert run["data"] == {
+        "dataset": "bibtex",
+        "split": None,
+        "data_dir": str(SHARED_DATASETS.resolve()),
+        "data_dir_from": "the SPARSEXC_DATA environment variable",
+    }
     assert (run["n_train"], run["n_test"], run["n_features"], run["n_labels"]) == (4880, 2515, 1836, 159)
     assert run["options"]["epochs"] == int(EPOCHS) and run["options"]["seed"] == 3
     assert run["estimator_params"]["random_state"] == 3

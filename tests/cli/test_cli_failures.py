@@ -70,9 +70,14 @@ def test_help_lists_the_exit_codes(capsys):
 
 @pytest.mark.parametrize(
     "args",
-    [["train", "--dataset", "no-such-set"], ["train", "--dataset", "bibtex", "--head", "no-such-head"],
-     ["train", "--train", "BAD", "--test", "BAD"], ["train", "--train", "MISSING", "--test", "MISSING"],
-     ["train", "--dataset", "bibtex", "--epochs", "0"], ["datasets", "info", "no-such-set"]],
+    [
+        ["train", "--dataset", "no-such-set"],
+        ["train", "--dataset", "bibtex", "--head", "no-such-head"],
+        ["train", "--train", "BAD", "--test", "BAD"],
+        ["train", "--train", "MISSING", "--test", "MISSING"],
+        ["train", "--dataset", "bibtex", "--epochs", "0"],
+        ["datasets", "info", "no-such-set"],
+    ],
 )
 def test_every_user_error_exits_2(tmp_path, args, one_error_line):
     bad = tmp_path / "bad.txt"
@@ -134,11 +139,20 @@ def test_targets_with_one_label_warn_in_one_line(tmp_path, capsys):
 
 @pytest.mark.parametrize(
     "error, detail",
-    [(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 79.1 GiB total)\nmore text"),
-      "out of memory (CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 79.1 GiB total)) while training ("),
-     (RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: not enough memory: you tried to "
-                   "allocate 4800000000 bytes."), "you tried to allocate 4800000000 bytes.) while training ("),
-     (MemoryError(), "out of memory (MemoryError) while training (")],
+    [
+        (
+            torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 79.1 GiB total)\nmore text"),
+            "out of memory (CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 79.1 GiB total)) while training (",
+        ),
+        (
+            RuntimeError(
+                "[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: not enough memory: you tried to "
+                "allocate 4800000000 bytes."
+            ),
+            "you tried to allocate 4800000000 bytes.) while training (",
+        ),
+        (MemoryError(), "out of memory (MemoryError) while training ("),
+    ],
 )
 def test_out_of_memory_in_a_tensor_allocation(data, tmp_path, monkeypatch, error, detail, one_error_line):
     from sparsexc.models.batch import FeatureBatch
@@ -252,8 +266,9 @@ _HOLDER = textwrap.dedent(
 
 
 def _holder(out: Path) -> subprocess.Popen:
-    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(out)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(out)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     assert holder.stdout.readline().strip() == "locked"
     return holder
 
@@ -267,8 +282,24 @@ def test_a_run_folder_in_use_is_refused_at_once(data, tmp_path, monkeypatch, cap
         assert f"run folder {out} is in use by another sparsexc run (pid {holder.pid})" in line
         assert not (out / "run.json").exists()
         # the same from the console script, a second real process
-        result = subprocess.run([sys.executable, "-m", "sparsexc.cli", "train", "--train", str(data), "--test",
-                                 str(data), "--out", str(out), *FAST], capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "sparsexc.cli",
+                "train",
+                "--train",
+                str(data),
+                "--test",
+                str(data),
+                "--out",
+                str(out),
+                *FAST,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert result.returncode == 2 and result.stderr.count("\n") == 1 and f"(pid {holder.pid})" in result.stderr
         # the workers of a --nproc-per-node launch: their parent holds the lock, they claim nothing
         monkeypatch.setenv(HELD_ENV, str(out))
@@ -285,11 +316,10 @@ def test_a_run_folder_in_use_is_refused_at_once(data, tmp_path, monkeypatch, cap
 
 def test_the_lock_is_released_when_the_run_ends(tmp_path):
     out = tmp_path / "o"
-    with claim_run_dir(out):
-        with pytest.raises(UserError, match=r"in use by another sparsexc run \(pid \d+\)"):
-            # another open file description: flock refuses it, as it would another process
-            with claim_run_dir(out):
-                pass
+    with claim_run_dir(out), pytest.raises(UserError, match=r"in use by another sparsexc run \(pid \d+\)"):
+        # another open file description: flock refuses it, as it would another process
+        with claim_run_dir(out):
+            pass
     with claim_run_dir(out):  # released
         pass
     holder = _holder(out)  # and another process can take it
@@ -330,9 +360,27 @@ def test_ranks_of_a_process_group_claim_through_rank_0(tmp_path):
 def test_the_launching_process_refuses_before_torchrun_starts(tmp_path):
     # --nproc-per-node: the launching process claims the folder and checks the labels; one line, no torchrun report
     def launch(data: Path, out: Path) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "sparsexc.cli", "train", "--train", str(data), "--test", str(data),
-                               "--nproc-per-node", "2", "--out", str(out), *FAST],
-                              capture_output=True, text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "sparsexc.cli",
+                "train",
+                "--train",
+                str(data),
+                "--test",
+                str(data),
+                "--nproc-per-node",
+                "2",
+                "--out",
+                str(out),
+                *FAST,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+        )
 
     empty = _xc(tmp_path / "empty.txt", 12, _rows(labels=lambda i: []))
     result = launch(empty, tmp_path / "a")
@@ -353,10 +401,31 @@ def test_a_failure_in_the_torchrun_workers_ends_in_one_line(tmp_path):
     # the workers say why (rank 0's line); neither torchrun's report nor the launching process adds to it
     data = _xc(tmp_path / "huge.txt", 60, _rows(32, 60, labels=lambda i: [i % 5], huge=50))
     result = subprocess.run(
-        [sys.executable, "-m", "sparsexc.cli", "train", "--train", str(data), "--test", str(data), "--nproc-per-node",
-         "2", "--out", str(tmp_path / "o"), *FAST, "--head", "negative-sampling", "--validation-fraction", "0",
-         "--batch-size", "16"],
-        capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"},
+        [
+            sys.executable,
+            "-m",
+            "sparsexc.cli",
+            "train",
+            "--train",
+            str(data),
+            "--test",
+            str(data),
+            "--nproc-per-node",
+            "2",
+            "--out",
+            str(tmp_path / "o"),
+            *FAST,
+            "--head",
+            "negative-sampling",
+            "--validation-fraction",
+            "0",
+            "--batch-size",
+            "16",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
     assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
     assert result.stderr.startswith("sparsexc: error: the training loss is inf at epoch 1, step 1 of 2")

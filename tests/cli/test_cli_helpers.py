@@ -61,7 +61,7 @@ def test_int_list_and_key_value_types():
 
 def test_read_config_file_json_and_toml(tmp_path):
     (tmp_path / "c.json").write_text('{"epochs": 3, "hidden-sizes": [8]}')
-    (tmp_path / "c.toml").write_text('epochs = 3\nhidden_sizes = [8]\n[head_param]\nthreshold = 0.5\n')
+    (tmp_path / "c.toml").write_text("epochs = 3\nhidden_sizes = [8]\n[head_param]\nthreshold = 0.5\n")
     assert read_config_file(tmp_path / "c.json") == {"epochs": 3, "hidden-sizes": [8]}
     assert read_config_file(tmp_path / "c.toml") == {"epochs": 3, "hidden_sizes": [8], "head_param": {"threshold": 0.5}}
     (tmp_path / "bad.json").write_text('{"epochs": 3,\n oops}')
@@ -86,8 +86,16 @@ def recorded(monkeypatch):
     calls: list[dict] = []
 
     def fake(source, options, out, *, verbose=True, recorded_options=None, overwrite=False):
-        calls.append({"source": source, "options": options, "out": out, "verbose": verbose,
-                      "recorded": recorded_options, "overwrite": overwrite})
+        calls.append(
+            {
+                "source": source,
+                "options": options,
+                "out": out,
+                "verbose": verbose,
+                "recorded": recorded_options,
+                "overwrite": overwrite,
+            }
+        )
         return {}
 
     monkeypatch.setattr("sparsexc.cli._training.train_and_evaluate", fake)
@@ -110,8 +118,12 @@ def test_config_file_precedence(tmp_path, recorded):
     assert dict(options["head_param"]) == {"threshold": 0.25}
     assert options["batch_size"] is None  # neither: the estimator's default applies
     # the data folder the tests set SPARSEXC_DATA to (tests/conftest.py), recorded whether it exists or not
-    assert call["source"] == {"dataset": "bibtex", "split": None, "data_dir": str(SHARED_DATASETS.resolve()),
-                              "data_dir_from": "the SPARSEXC_DATA environment variable"}
+    assert call["source"] == {
+        "dataset": "bibtex",
+        "split": None,
+        "data_dir": str(SHARED_DATASETS.resolve()),
+        "data_dir_from": "the SPARSEXC_DATA environment variable",
+    }
     assert call["out"] == (tmp_path / "runs" / "a").resolve()  # relative to the config file's folder
 
 
@@ -166,8 +178,16 @@ def test_recorded_options_work_as_a_config_file(tmp_path, recorded):
     assert main(["train", "--config", str(config)]) == 0
     first, second = recorded
     data_dir = str(SHARED_DATASETS.resolve())
-    assert second["source"] == first["source"] == {"dataset": "bibtex", "split": 2, "data_dir": data_dir,
-                                                   "data_dir_from": "the SPARSEXC_DATA environment variable"}
+    assert (
+        second["source"]
+        == first["source"]
+        == {
+            "dataset": "bibtex",
+            "split": 2,
+            "data_dir": data_dir,
+            "data_dir_from": "the SPARSEXC_DATA environment variable",
+        }
+    )
     assert second["out"] == first["out"]
     assert {k: (dict(v) if k == "head_param" else v) for k, v in second["options"].items()} == {
         k: (dict(v) if k == "head_param" else v) for k, v in first["options"].items()

@@ -170,9 +170,13 @@ def test_evaluate_finds_the_data_without_sparsexc_data(tmp_path, shared_datasets
 
 @pytest.mark.parametrize(
     "args, expected",
-    [(["--val-metric", "P@0"], "P@0"), (["--device", "cuda:0"], "CUDA"), (["--config", "CONFIG"], "not valid TOML"),
-     # a head's own check of its encoder (Head.check_encoder): the tree sampler needs the linear model
-     (["--head", "negative-sampling", "--head-param", "sampler=tree", "--hidden-sizes", "8"], "sampler='tree'")],
+    [
+        (["--val-metric", "P@0"], "P@0"),
+        (["--device", "cuda:0"], "CUDA"),
+        (["--config", "CONFIG"], "not valid TOML"),
+        # a head's own check of its encoder (Head.check_encoder): the tree sampler needs the linear model
+        (["--head", "negative-sampling", "--head-param", "sampler=tree", "--hidden-sizes", "8"], "sampler='tree'"),
+    ],
 )
 def test_setting_errors_exit_2_before_the_data(tmp_path, monkeypatch, args, expected, one_error_line):
     import torch

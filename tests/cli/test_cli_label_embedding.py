@@ -13,9 +13,28 @@ from sparsexc.estimator import XCClassifier
 
 def test_train_with_the_label_embedding_head(tmp_path):
     out = tmp_path / "run"
-    code = main(["train", "--dataset", "bibtex", "--head", "label-embedding", "--head-param", "embedding_dim=64",
-                 "--head-param", "alpha=0.75", "--hidden-sizes", "", "--epochs", "2", "--seed", "1",
-                 "--out", str(out), "--quiet"])
+    code = main(
+        [
+            "train",
+            "--dataset",
+            "bibtex",
+            "--head",
+            "label-embedding",
+            "--head-param",
+            "embedding_dim=64",
+            "--head-param",
+            "alpha=0.75",
+            "--hidden-sizes",
+            "",
+            "--epochs",
+            "2",
+            "--seed",
+            "1",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
     assert code == 0
     config = json.loads((out / "model" / "config.json").read_text())
     head = config["model"]["head"]

@@ -41,11 +41,7 @@ def _arff(path: Path, n_rows: int, rng: np.random.Generator) -> Path:
     for i in range(n_rows):
         x = rng.normal(0.0, 0.1, 3)
         x[i % 3] += 1.0  # row i has label i % 3, and its feature stands out
-        lines.append(
-            ",".join(f"{v:.4f}" for v in x)
-            + ","
-            + ",".join("1" if j == i % 3 else "0" for j in range(3))
-        )
+        lines.append(",".join(f"{v:.4f}" for v in x) + "," + ",".join("1" if j == i % 3 else "0" for j in range(3)))
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -108,9 +104,7 @@ def test_predict_jsonl_prints_names(named_run, capsys):
     )
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [row["labels"][0] for row in rows] == [NAMES[i % 3] for i in range(9)]
-    assert all(
-        set(row["labels"]) <= set(NAMES) and len(row["scores"]) == 2 for row in rows
-    )
+    assert all(set(row["labels"]) <= set(NAMES) and len(row["scores"]) == 2 for row in rows)
 
 
 def test_predict_xc_prints_percent_encoded_names(named_run, tmp_path):
@@ -134,14 +128,10 @@ def test_predict_xc_prints_percent_encoded_names(named_run, tmp_path):
     lines = path.read_text().splitlines()
     assert lines[0] == "9 3"
     assert lines[1].startswith("Brown%20Creeper:") and "jazz%20100%25:" in lines[1]
-    pairs = [
-        [item.rsplit(":", 1) for item in line.split(" ")] for line in lines[1:]
-    ]  # names may hold ':'
+    pairs = [[item.rsplit(":", 1) for item in line.split(" ")] for line in lines[1:]]  # names may hold ':'
     assert all(len(row) == 3 for row in pairs)
     assert [unquote(row[0][0]) for row in pairs] == [NAMES[i % 3] for i in range(9)]
-    assert all(
-        sorted(unquote(name) for name, _ in row) == sorted(NAMES) for row in pairs
-    )
+    assert all(sorted(unquote(name) for name, _ in row) == sorted(NAMES) for row in pairs)
 
 
 def test_predict_ids_prints_label_ids(named_run, capsys):

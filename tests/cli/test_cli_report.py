@@ -38,11 +38,7 @@ def _write_xc(path: Path, X, Y) -> Path:
     lines = [f"{X.shape[0]} {X.shape[1]} {Y.shape[1]}"]
     for i in range(X.shape[0]):
         labels = ",".join(map(str, Y[i].indices))
-        lines.append(
-            labels
-            + " "
-            + " ".join(f"{j}:{v:g}" for j, v in zip(X[i].indices, X[i].data))
-        )
+        lines.append(labels + " " + " ".join(f"{j}:{v:g}" for j, v in zip(X[i].indices, X[i].data)))
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -51,9 +47,7 @@ def _write_xc(path: Path, X, Y) -> Path:
 def files(tmp_path_factory) -> list[str]:
     """--train/--test flags of a small XC-format set: 240 + 60 rows, 30 features, 6 labels."""
     folder = tmp_path_factory.mktemp("report-data")
-    X, Y = make_multilabel_classification(
-        300, 30, n_classes=6, sparse=True, return_indicator="sparse", random_state=0
-    )
+    X, Y = make_multilabel_classification(300, 30, n_classes=6, sparse=True, return_indicator="sparse", random_state=0)
     X, Y = X.tocsr(), Y.tocsr()
     return [
         "--train",
@@ -84,9 +78,7 @@ def early(tmp_path_factory, files) -> tuple[Path, str]:
 
 def test_train_says_each_epoch_and_how_it_ended_without_bar_redraws(early):
     out, err = early
-    assert (
-        "\r" not in err and len(err) < 2000
-    )  # a bar would write its redraws into the file
+    assert "\r" not in err and len(err) < 2000  # a bar would write its redraws into the file
     epochs = [line for line in err.splitlines() if line.startswith("epoch ")]
     assert [line.split()[1] for line in epochs] == ["1/10", "2/10", "3/10"]
     assert epochs[0].endswith("* best") and "val P@1 0." in epochs[0]
@@ -95,10 +87,7 @@ def test_train_says_each_epoch_and_how_it_ended_without_bar_redraws(early):
     assert line in err.splitlines()
     run = json.loads((out / "run.json").read_text())
     assert run["stopped_early"] is True and run["fit_summary"]["message"] == line
-    assert (
-        run["fit_summary"]["kept_epoch"] == run["best_epoch"] == 1
-        and run["epochs_run"] == 3
-    )
+    assert run["fit_summary"]["kept_epoch"] == run["best_epoch"] == 1 and run["epochs_run"] == 3
 
 
 def test_train_writes_curves_png(early):
@@ -123,9 +112,7 @@ def test_train_quiet_says_nothing(files, tmp_path):
     assert code == 0 and err == ""
 
 
-def test_train_without_matplotlib_says_so_once_and_report_draws_later(
-    files, early, tmp_path, monkeypatch
-):
+def test_train_without_matplotlib_says_so_once_and_report_draws_later(files, early, tmp_path, monkeypatch):
     shutil.copytree(early[0], tmp_path / "r")
     (tmp_path / "r" / "curves.png").write_bytes(b"an older run's plot")
     with monkeypatch.context() as patch:
@@ -147,20 +134,12 @@ def test_train_without_matplotlib_says_so_once_and_report_draws_later(
                 "--overwrite",
             ]
         )
-    assert code == 0 and "P@1" in json.loads(
-        (tmp_path / "r" / "metrics.json").read_text()
-    )
+    assert code == 0 and "P@1" in json.loads((tmp_path / "r" / "metrics.json").read_text())
     assert err.count(NO_MATPLOTLIB) == 1 and "pip install 'sparsexc[plots]'" in err
-    assert not (
-        tmp_path / "r" / "curves.png"
-    ).exists()  # --overwrite removed the old one; none drawn
+    assert not (tmp_path / "r" / "curves.png").exists()  # --overwrite removed the old one; none drawn
     pytest.importorskip("matplotlib")
-    code, _, err = _run(
-        ["report", str(tmp_path / "r")]
-    )  # from the saved history, now that matplotlib is here
-    assert (
-        code == 0 and (tmp_path / "r" / "curves.png").read_bytes()[:8] == PNG_SIGNATURE
-    )
+    code, _, err = _run(["report", str(tmp_path / "r")])  # from the saved history, now that matplotlib is here
+    assert code == 0 and (tmp_path / "r" / "curves.png").read_bytes()[:8] == PNG_SIGNATURE
 
 
 # ---------------------------------------------------------------------------------------- sparsexc report
@@ -172,9 +151,7 @@ def test_report_prints_settings_curves_ending_and_metrics(early, tmp_path):
     (run / "curves.png").unlink(missing_ok=True)
     code, out, err = _run(["report", str(run)])
     assert code == 0, err
-    history = [
-        json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()
-    ]
+    history = [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]
     metrics = json.loads((run / "metrics.json").read_text())
     summary = json.loads((run / "run.json").read_text())["fit_summary"]
     lines = out.splitlines()
@@ -200,13 +177,9 @@ def test_report_prints_settings_curves_ending_and_metrics(early, tmp_path):
         ]
     assert table[2].endswith("best, kept") and not table[3].endswith(("best", "kept"))
     assert summary["message"] in lines
-    assert (
-        "test metrics" in lines and f"{metrics['P@1']:.4f}" in out and "micro-F1" in out
-    )
+    assert "test metrics" in lines and f"{metrics['P@1']:.4f}" in out and "micro-F1" in out
     pytest.importorskip("matplotlib")
-    assert (run / "curves.png").read_bytes()[
-        :8
-    ] == PNG_SIGNATURE and "curves written to" in err
+    assert (run / "curves.png").read_bytes()[:8] == PNG_SIGNATURE and "curves written to" in err
 
 
 def test_report_plot_options(early, tmp_path):
@@ -217,14 +190,10 @@ def test_report_plot_options(early, tmp_path):
     assert not (run / "curves.png").exists()
     pytest.importorskip("matplotlib")
     assert _run(["report", str(run), "--plot", str(tmp_path / "elsewhere.png")])[0] == 0
-    assert (tmp_path / "elsewhere.png").read_bytes()[:8] == PNG_SIGNATURE and not (
-        run / "curves.png"
-    ).exists()
+    assert (tmp_path / "elsewhere.png").read_bytes()[:8] == PNG_SIGNATURE and not (run / "curves.png").exists()
 
 
-def test_report_of_an_older_run_infers_the_ending_and_reads_the_model_history(
-    early, tmp_path
-):
+def test_report_of_an_older_run_infers_the_ending_and_reads_the_model_history(early, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(early[0], run)
     info = json.loads((run / "run.json").read_text())
@@ -284,8 +253,4 @@ def test_report_of_a_bad_run_is_one_line_and_exit_2(early, tmp_path, case, messa
     code, out, err = _run(["report", str(run)])
     assert code == 2 and out == ""
     lines = err.splitlines()
-    assert (
-        len(lines) == 1
-        and lines[0].startswith("sparsexc: error: ")
-        and message in lines[0]
-    ), err
+    assert len(lines) == 1 and lines[0].startswith("sparsexc: error: ") and message in lines[0], err

@@ -95,7 +95,14 @@ def test_errors_are_one_line(argv, needle, capsys):
 def test_convert_arff_file_to_xc(tmp_path, capsys, shared_datasets):
     folder = shared_datasets / "mulan-emotions"
     out = tmp_path / "emotions_train.txt"
-    argv = ["datasets", "convert", str(folder / "emotions-train.arff"), str(out), "--label-xml", str(folder / "emotions.xml")]
+    argv = [
+        "datasets",
+        "convert",
+        str(folder / "emotions-train.arff"),
+        str(out),
+        "--label-xml",
+        str(folder / "emotions.xml"),
+    ]
     assert main(argv) == 0
     assert "391 rows" in capsys.readouterr().out
     X, Y = read_xc(out)
@@ -118,13 +125,23 @@ def test_convert_named_set_exports_both_parts(tmp_path, capsys, loaded):
 
 def test_real_process_uses_the_bundled_bibtex(tmp_path):
     env = dict(os.environ, SPARSEXC_DATA=str(tmp_path / "empty"), SPARSEXC_CACHE=str(tmp_path / "cache"))
-    done = subprocess.run([sys.executable, "-m", "sparsexc.cli", "datasets", "info", "bibtex"],
-                          capture_output=True, text=True, env=env, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "sparsexc.cli", "datasets", "info", "bibtex"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert "bundled" in done.stdout
     rows = [line.split() for line in done.stdout.split("\n") if line.startswith("rows ")]
     assert ["rows", "4880", "2515"] in rows
-    failed = subprocess.run([sys.executable, "-m", "sparsexc.cli", "datasets", "info", "scene"],
-                            capture_output=True, text=True, env=env, timeout=120)
+    failed = subprocess.run(
+        [sys.executable, "-m", "sparsexc.cli", "datasets", "info", "scene"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert failed.returncode == 2
     assert failed.stderr.count("\n") == 1 and "does not exist" in failed.stderr

@@ -40,7 +40,11 @@ Tag: x::y
 
 
 def test_relations_strip_versions_arch_and_profiles():
-    assert parse_relations("libc6 (>= 2.34), python3:any, foo | bar (>= 2)") == [("libc6",), ("python3",), ("foo", "bar")]
+    assert parse_relations("libc6 (>= 2.34), python3:any, foo | bar (>= 2)") == [
+        ("libc6",),
+        ("python3",),
+        ("foo", "bar"),
+    ]
     assert parse_relations("baz [amd64 i386] <!nocheck>, qux:native (= 1:2.0-1)") == [("baz",), ("qux",)]
     assert parse_relations(" a ,\n b|c ") == [("a",), ("b", "c")]
     with pytest.raises(DataFormatError, match="Depends"):
@@ -100,7 +104,9 @@ def _fixture_data_dir(tmp_path):
         # dep-once{i}: a single row (never kept); an alternative whose second choice must be ignored.
         deps = [f"dep-common (>= 1.{i})", f"dep-pair{i // 2}:any", f"dep-once{i}", "mta-first | mta-second"]
         tags = f"role::program, topic::t{i % 4}"
-        stanzas.append(f"Package: pkg{i:02d}\nDepends: {', '.join(deps)}\nDescription: {' '.join(words)}\nTag: {tags}\n")
+        stanzas.append(
+            f"Package: pkg{i:02d}\nDepends: {', '.join(deps)}\nDescription: {' '.join(words)}\nTag: {tags}\n"
+        )
     stanzas.append("Package: pkg00\nDepends: dup-only\nDescription: duplicate stanza\nTag: dup::tag\n")
     _write_index(tmp_path / "raw" / "debian-packages", stanzas)
     return tmp_path, train_rows, test_rows
@@ -157,13 +163,16 @@ def test_real_debian_deps_shapes_and_one_row(loaded):
     assert (data.n_features, data.n_labels) == (40497, 19005)
     info = data.info
     kept = data.train.n_samples + data.test.n_samples
-    assert kept + info["dropped_train_rows_without_labels"] + info["dropped_test_rows_without_labels"] == info["source_rows"]
+    assert (
+        kept + info["dropped_train_rows_without_labels"] + info["dropped_test_rows_without_labels"]
+        == info["source_rows"]
+    )
     assert np.asarray(data.train.Y.sum(0)).min() >= 2
     # 0ad-data-common: Pre-Depends dpkg; Depends fonts-dejavu-core | ttf-dejavu-core, ... (first alternatives)
     part = "train" if "0ad-data-common" in data.row_ids["train"] else "test"
     Y = getattr(data, part).Y
     row = data.row_ids[part].index("0ad-data-common")
-    labels = {data.train.label_names[j] for j in Y.indices[Y.indptr[row]:Y.indptr[row + 1]]}
+    labels = {data.train.label_names[j] for j in Y.indices[Y.indptr[row] : Y.indptr[row + 1]]}
     assert labels <= {"dpkg", "fonts-dejavu-core", "fonts-freefont-ttf", "fonts-texgyre"}
     assert "dpkg" in labels
 

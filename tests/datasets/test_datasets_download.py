@@ -23,9 +23,7 @@ from sparsexc.datasets import (
 from sparsexc.datasets import _download as dl
 from sparsexc.datasets._sources import remote_files
 
-pytestmark = pytest.mark.usefixtures(
-    "shared_datasets"
-)  # the mirror serves files made from ../shared
+pytestmark = pytest.mark.usefixtures("shared_datasets")  # the mirror serves files made from ../shared
 
 
 @pytest.fixture(autouse=True)
@@ -39,11 +37,7 @@ def _sha(data: bytes) -> str:
 
 def _leftovers(root: Path) -> list[str]:
     """Entries of the data directory that are temporaries (partial folders, .downloads)."""
-    return (
-        sorted(p.name for p in root.iterdir() if p.name.startswith("."))
-        if root.exists()
-        else []
-    )
+    return sorted(p.name for p in root.iterdir() if p.name.startswith(".")) if root.exists() else []
 
 
 def test_mulan_set_downloads_byte_identical_and_loads(tmp_path, shared_datasets):
@@ -54,9 +48,7 @@ def test_mulan_set_downloads_byte_identical_and_loads(tmp_path, shared_datasets)
     folder = root / "mulan-emotions"
     assert result.folder == folder
     for name in ("emotions-train.arff", "emotions-test.arff", "emotions.xml"):
-        assert (folder / name).read_bytes() == (
-            shared_datasets / "mulan-emotions" / name
-        ).read_bytes()
+        assert (folder / name).read_bytes() == (shared_datasets / "mulan-emotions" / name).read_bytes()
     assert _leftovers(root) == []
     data = load("emotions", root, cache=False)
     assert (data.train.n_samples, data.test.n_samples) == (391, 202)
@@ -98,9 +90,7 @@ def test_bibtex_zip_behind_a_drive_confirmation_page(tmp_path, shared_datasets, 
     )
     ours = load("bibtex", root, split=4, cache=False)
     shared = load("bibtex", shared_datasets, split=4, cache=False)
-    assert (ours.train.X != shared.train.X).nnz == 0 and (
-        ours.test.Y != shared.test.Y
-    ).nnz == 0
+    assert (ours.train.X != shared.train.X).nnz == 0 and (ours.test.Y != shared.test.Y).nnz == 0
     assert _leftovers(root) == []
 
 
@@ -112,10 +102,7 @@ def test_drive_quota_page_is_one_clear_error(tmp_path):
     ):
         download("bibtex", root, mirror=mirror.url)
     message = str(caught.value)
-    assert (
-        "xc/Bibtex.zip" in message
-        and "Too many users have viewed or downloaded this file" in message
-    )
+    assert "xc/Bibtex.zip" in message and "Too many users have viewed or downloaded this file" in message
     assert "\n" not in message
     assert not (root / "Bibtex").exists() and _leftovers(root) == []
 
@@ -129,13 +116,9 @@ def test_corrupt_file_is_a_checksum_error_and_leaves_nothing(tmp_path):
         download("flags", root, mirror=mirror.url)
     message = str(caught.value)
     expected = remote_files("flags")[2].sha256
-    assert (
-        "flags.xml" in message and expected in message and _sha(b"<labels/>") in message
-    )
+    assert "flags.xml" in message and expected in message and _sha(b"<labels/>") in message
     assert not (root / "mulan-flags").exists()
-    assert (
-        _leftovers(root) == []
-    )  # no partial folder, no .part: a corrupt file is not resumable
+    assert _leftovers(root) == []  # no partial folder, no .part: a corrupt file is not resumable
 
 
 def test_corrupt_member_of_an_archive_is_a_checksum_error(tmp_path, shared_datasets):
@@ -143,12 +126,8 @@ def test_corrupt_member_of_an_archive_is_a_checksum_error(tmp_path, shared_datas
     bad = xc_zip(
         "Bibtex",
         {
-            "Bibtex_data.txt": gzip.decompress(
-                (folder / "Bibtex_data.txt.gz").read_bytes()
-            ),
-            "bibtex_trSplit.txt": (folder / "bibtex_trSplit.txt")
-            .read_bytes()
-            .replace(b"1", b"2", 1),
+            "Bibtex_data.txt": gzip.decompress((folder / "Bibtex_data.txt.gz").read_bytes()),
+            "bibtex_trSplit.txt": (folder / "bibtex_trSplit.txt").read_bytes().replace(b"1", b"2", 1),
             "bibtex_tstSplit.txt": (folder / "bibtex_tstSplit.txt").read_bytes(),
         },
     )
@@ -162,9 +141,7 @@ def test_corrupt_member_of_an_archive_is_a_checksum_error(tmp_path, shared_datas
     assert not (root / "Bibtex").exists() and _leftovers(root) == []
 
 
-def test_cut_transfer_keeps_the_part_file_and_the_next_call_resumes(
-    tmp_path, shared_datasets
-):
+def test_cut_transfer_keeps_the_part_file_and_the_next_call_resumes(tmp_path, shared_datasets):
     root = tmp_path / "data"
     path = "mulan/emotions/emotions-train.arff"
     with MirrorServer(drop_after={path: 100_000}) as mirror:
@@ -186,34 +163,24 @@ def test_server_ignoring_range_restarts_from_zero(tmp_path, shared_datasets):
     root = tmp_path / "data"
     part = root / ".downloads" / "emotions" / "emotions.xml.part"
     part.parent.mkdir(parents=True)
-    part.write_bytes(
-        b"stale bytes of another file"
-    )  # appended to, the file would fail its checksum
-    with MirrorServer(
-        ranges=False
-    ) as mirror:  # answers 200 with the whole file to a Range request
+    part.write_bytes(b"stale bytes of another file")  # appended to, the file would fail its checksum
+    with MirrorServer(ranges=False) as mirror:  # answers 200 with the whole file to a Range request
         download("emotions", root, mirror=mirror.url)
-    asked = [
-        headers for p, headers in mirror.requests if p == "mulan/emotions/emotions.xml"
-    ]
+    asked = [headers for p, headers in mirror.requests if p == "mulan/emotions/emotions.xml"]
     assert asked[0]["Range"] == "bytes=27-"
     assert (root / "mulan-emotions" / "emotions.xml").read_bytes() == (
         shared_datasets / "mulan-emotions" / "emotions.xml"
     ).read_bytes()
 
 
-def test_bz2_source_is_decompressed_and_both_checksums_pinned(
-    tmp_path, shared_datasets
-):
+def test_bz2_source_is_decompressed_and_both_checksums_pinned(tmp_path, shared_datasets):
     (remote,) = remote_files("imdb")
     assert remote.archive == "bz2" and remote.sha256 and remote.members[0].sha256
     root = tmp_path / "data"
     with MirrorServer() as mirror:
         download("imdb", root, mirror=mirror.url)
     written = (root / "meka-imdb" / "Imdb.arff").read_bytes()
-    assert written == gzip.decompress(
-        (shared_datasets / "meka-imdb" / "Imdb.arff.gz").read_bytes()
-    )
+    assert written == gzip.decompress((shared_datasets / "meka-imdb" / "Imdb.arff.gz").read_bytes())
 
 
 def test_mat_sets_and_a_folder_shared_by_five_sets(tmp_path):
@@ -222,9 +189,7 @@ def test_mat_sets_and_a_folder_shared_by_five_sets(tmp_path):
         download("yahoo-recreation", root, mirror=mirror.url)
         download("rcv1-subset2", root, mirror=mirror.url)
         served = len(mirror.requests)
-        assert download(
-            "rcv1-subset4", root, mirror=mirror.url
-        ).already  # the folder came whole
+        assert download("rcv1-subset4", root, mirror=mirror.url).already  # the folder came whole
         assert len(mirror.requests) == served
     assert sorted(p.name for p in (root / "rcv1subsets-top944-mat").iterdir()) == [
         f"rcv1subset{k}_top944.mat" for k in range(1, 6)
@@ -232,32 +197,22 @@ def test_mat_sets_and_a_folder_shared_by_five_sets(tmp_path):
     assert load("yahoo-recreation", root, cache=False).train.n_samples == 2000
 
 
-def _xc_text(
-    rows: list[tuple[list[int], dict[int, float]]], d: int, n_labels: int
-) -> bytes:
+def _xc_text(rows: list[tuple[list[int], dict[int, float]]], d: int, n_labels: int) -> bytes:
     lines = [f"{len(rows)} {d} {n_labels}"]
     for labels, feats in rows:
-        lines.append(
-            ",".join(map(str, labels))
-            + " "
-            + " ".join(f"{k}:{v}" for k, v in feats.items())
-        )
+        lines.append(",".join(map(str, labels)) + " " + " ".join(f"{k}:{v}" for k, v in feats.items()))
     return ("\n".join(lines) + "\n").encode()
 
 
 def test_large_xc_layout_without_pinned_checksums_is_checked_by_parsing(tmp_path):
-    train = _xc_text(
-        [([0, 2], {0: 1.0, 4: 0.5}), ([], {1: 2.0}), ([1], {3: 1.0})], 5, 3
-    )
+    train = _xc_text([([0, 2], {0: 1.0, 4: 0.5}), ([], {1: 2.0}), ([1], {3: 1.0})], 5, 3)
     test = _xc_text([([2], {4: 1.5}), ([0], {0: 0.25})], 5, 3)
     archive = xc_zip("Eurlex", {"eurlex_train.txt": train, "eurlex_test.txt": test})
     root = tmp_path / "data"
     with MirrorServer(files={"xc/Eurlex.zip": archive}) as mirror:
         lines: list[str] = []
         result = download("eurlex-4k", root, mirror=mirror.url, log=lines.append)
-    assert (
-        mirror.requests[0][0] == "xc/Eurlex.zip"
-    )  # Drive page first, as for every xc/ file
+    assert mirror.requests[0][0] == "xc/Eurlex.zip"  # Drive page first, as for every xc/ file
     assert result.unpinned == {
         "Eurlex.zip": _sha(archive),
         "eurlex_train.txt": _sha(train),
@@ -296,9 +251,7 @@ def test_archive_without_the_expected_member(tmp_path):
         pytest.raises(DownloadError) as caught,
     ):
         download("wiki10-31k", root, mirror=mirror.url)
-    assert "Wiki10.zip: the archive has no member" in str(
-        caught.value
-    ) and "wiki10_test.txt" in str(caught.value)
+    assert "Wiki10.zip: the archive has no member" in str(caught.value) and "wiki10_test.txt" in str(caught.value)
     assert _leftovers(root) == []
 
 
@@ -355,9 +308,7 @@ def test_bad_names_and_mirrors(tmp_path):
 
 
 def test_sets_already_there_need_no_source_and_no_mirror(shared_datasets, monkeypatch):
-    monkeypatch.setenv(
-        "SPARSEXC_MIRROR", "not a url"
-    )  # never looked at: nothing to fetch
+    monkeypatch.setenv("SPARSEXC_MIRROR", "not a url")  # never looked at: nothing to fetch
     for name in (
         "wordnet-hypernyms",
         "emotions",
@@ -370,9 +321,7 @@ def test_file_url_mirror(tmp_path, shared_datasets):
     mirror = tmp_path / "mirror" / "mulan" / "flags"
     mirror.mkdir(parents=True)
     for name in ("flags-train.arff", "flags-test.arff", "flags.xml"):
-        (mirror / name).write_bytes(
-            (shared_datasets / "mulan-flags" / name).read_bytes()
-        )
+        (mirror / name).write_bytes((shared_datasets / "mulan-flags" / name).read_bytes())
     download("flags", tmp_path / "data", mirror=(tmp_path / "mirror").as_uri())
     assert (tmp_path / "data" / "mulan-flags" / "flags.xml").is_file()
 
@@ -393,9 +342,7 @@ def test_pinned_checksums_match_the_shared_copies(shared_datasets):
                 data = (
                     local.read_bytes()
                     if local.exists()
-                    else gzip.decompress(
-                        (local.parent / (member.name + ".gz")).read_bytes()
-                    )
+                    else gzip.decompress((local.parent / (member.name + ".gz")).read_bytes())
                 )  # Bibtex_data.txt, Imdb.arff
                 assert (_sha(data), len(data)) == (member.sha256, member.size), (
                     name,
@@ -413,7 +360,5 @@ def test_default_mirror_serves_every_small_set(shared_datasets):
     for name in REGISTRY:
         for remote in remote_files(name) or ():
             if name not in large and remote.archive == "plain":
-                assert server.content(remote.mirror_path) is not None, (
-                    remote.mirror_path
-                )
+                assert server.content(remote.mirror_path) is not None, remote.mirror_path
     assert server.content("xc/Bibtex.zip") is not None

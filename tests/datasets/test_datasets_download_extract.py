@@ -49,13 +49,7 @@ def test_tar_gz_and_bz2_extraction(tmp_path):
 
 
 def test_rar_without_rarfile_names_the_package(tmp_path, monkeypatch):
-    monkeypatch.setitem(
-        sys.modules, "rarfile", None
-    )  # import fails as when it is not installed
+    monkeypatch.setitem(sys.modules, "rarfile", None)  # import fails as when it is not installed
     (tmp_path / "a.rar").write_bytes(b"Rar!\x1a\x07\x00")
-    with pytest.raises(
-        DownloadError, match=r"install the 'rarfile' package .* 'unrar' tool"
-    ):
-        dl._extract(
-            _remote("rar", (Member("a.arff", "a.arff"),)), tmp_path / "a.rar", tmp_path
-        )
+    with pytest.raises(DownloadError, match=r"install the 'rarfile' package .* 'unrar' tool"):
+        dl._extract(_remote("rar", (Member("a.arff", "a.arff"),)), tmp_path / "a.rar", tmp_path)

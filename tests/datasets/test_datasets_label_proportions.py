@@ -49,10 +49,16 @@ def test_words_follow_the_labels_topics():
     assert max(same) < 0.5 * min(other)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"n_samples": 0}, "n_samples"), ({"n_labels": 2.5}, "n_labels"), ({"length": 0}, "length"),
-    ({"n_features": 0}, "n_features"), ({"mean_labels": -1.0}, "mean_labels"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"n_samples": 0}, "n_samples"),
+        ({"n_labels": 2.5}, "n_labels"),
+        ({"length": 0}, "length"),
+        ({"n_features": 0}, "n_features"),
+        ({"mean_labels": -1.0}, "mean_labels"),
+    ],
+)
 def test_bad_arguments(kwargs, message):
     args = {"n_samples": 10, "n_labels": 4, "length": 20.0, **kwargs}
     with pytest.raises(ValueError, match=message):

@@ -98,8 +98,11 @@ def test_bibtex_split_k_is_column_k_of_the_split_files(shared_datasets, loaded):
     assert _same(data.train.X, X[train_rows]) and _same(data.train.Y, Y[train_rows])
     assert _same(data.test.X, X[test_rows]) and _same(data.test.Y, Y[test_rows])
     assert not _same(data.train.X, loaded("bibtex").train.X)
-    assert data.info["split"] == {"kind": "xc", "split": 3, "files": [str(folder / "bibtex_trSplit.txt"),
-                                                                       str(folder / "bibtex_tstSplit.txt")]}
+    assert data.info["split"] == {
+        "kind": "xc",
+        "split": 3,
+        "files": [str(folder / "bibtex_trSplit.txt"), str(folder / "bibtex_tstSplit.txt")],
+    }
 
 
 def test_seeded_split_is_the_documented_permutation(shared_datasets, loaded):

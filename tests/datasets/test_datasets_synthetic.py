@@ -56,7 +56,7 @@ def test_features_carry_the_labels():
     data = synthetic(3000, 500, 40, labels_per_sample=2.0, noise=0.2, power=0.5, seed=11)
     centroids = (data.train.X.T @ data.train.Y).toarray()  # (n_features, n_labels)
     centroids /= np.linalg.norm(centroids, axis=0, keepdims=True) + 1e-12
-    top1 = np.asarray((data.test.X @ centroids)).argmax(axis=1)
+    top1 = np.asarray(data.test.X @ centroids).argmax(axis=1)
     Y_test = data.test.Y.toarray()
     precision_at_1 = Y_test[np.arange(len(top1)), top1].mean()
     baseline = Y_test[:, np.asarray(data.train.Y.sum(0)).ravel().argmax()].mean()

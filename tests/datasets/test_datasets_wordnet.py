@@ -80,7 +80,9 @@ def test_closure_matches_hand_computed_ancestors(tmp_path):
 
 def test_closure_rejects_cycles_and_dangling_pointers(tmp_path):
     path = tmp_path / "data.noun"
-    path.write_text("\n".join([synset_line(A, ["a"], [("@", B, "n")], "x"), synset_line(B, ["b"], [("@", A, "n")], "y")]))
+    path.write_text(
+        "\n".join([synset_line(A, ["a"], [("@", B, "n")], "x"), synset_line(B, ["b"], [("@", A, "n")], "y")])
+    )
     with pytest.raises(DataFormatError, match="acyclic"):
         hypernym_closure(read_noun_synsets(path), path=path)
     path.write_text(synset_line(A, ["a"], [("@", B, "n")], "x") + "\n")
@@ -114,8 +116,14 @@ def _chain_wordnet(tmp_path, n_leaves: int = 40):
     for i in range(n_leaves):
         off = f"{1000000 + i:08d}"
         parent = groups[i % 4]
-        lines.append(synset_line(off, [f"leaf{i}"], [("@", parent, "n")],
-                                 f"a member of family{i % 4} with shared trait{i % 3} and word{i % 5}"))
+        lines.append(
+            synset_line(
+                off,
+                [f"leaf{i}"],
+                [("@", parent, "n")],
+                f"a member of family{i % 4} with shared trait{i % 3} and word{i % 5}",
+            )
+        )
     folder = tmp_path / "raw" / "wordnet-3.0"
     folder.mkdir(parents=True)
     (folder / "data.noun").write_text("\n".join(lines) + "\n")
@@ -141,7 +149,7 @@ def test_built_task_is_deterministic_and_labels_are_ancestors(tmp_path, monkeypa
     for part in ("train", "test"):
         data = getattr(first, part)
         for row, row_id in enumerate(first.row_ids[part]):
-            labels = {names[j] for j in data.Y.indices[data.Y.indptr[row]:data.Y.indptr[row + 1]]}
+            labels = {names[j] for j in data.Y.indices[data.Y.indptr[row] : data.Y.indptr[row + 1]]}
             if row_id.startswith("leaf"):
                 i = int(row_id.split(".")[0][4:])
                 assert labels == {"entity.n.00001740", f"group{i % 4}.n.{9000000 + i % 4:08d}"}
@@ -162,9 +170,16 @@ def test_real_wordnet_shapes_and_known_ancestors(loaded):
     part = data.train
     if row is None:
         row, part = data.row_ids["test"].index("dog.n.02084071"), data.test
-    labels = {names[j] for j in part.Y.indices[part.Y.indptr[row]:part.Y.indptr[row + 1]]}
-    for ancestor in ("canine.n.02083346", "carnivore.n.02075296", "mammal.n.01861778", "animal.n.00015388",
-                     "organism.n.00004475", "entity.n.00001740", "domestic_animal.n.01317541"):
+    labels = {names[j] for j in part.Y.indices[part.Y.indptr[row] : part.Y.indptr[row + 1]]}
+    for ancestor in (
+        "canine.n.02083346",
+        "carnivore.n.02075296",
+        "mammal.n.01861778",
+        "animal.n.00015388",
+        "organism.n.00004475",
+        "entity.n.00001740",
+        "domestic_animal.n.01317541",
+    ):
         assert ancestor in labels
     assert "cat.n.02121620" not in labels
     # The root is everyone's ancestor: a label with train frequency = all train rows.

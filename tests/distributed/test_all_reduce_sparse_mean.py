@@ -23,19 +23,25 @@ def _grads():
     a bias-like 1-d one, and one only rank 1 has."""
     g = torch.Generator().manual_seed(0)
     rows = [torch.tensor([[4, 1, 4]]), torch.tensor([[0, 4, 6, 2, 3]])]
-    row_sparse = [_coo(i, torch.randn(i.shape[1], 3, generator=g, dtype=torch.float64), SHAPE)
-                  for i in rows]
+    row_sparse = [_coo(i, torch.randn(i.shape[1], 3, generator=g, dtype=torch.float64), SHAPE) for i in rows]
     cells = [torch.tensor([[0, 6], [2, 1]]), torch.tensor([[6], [1]])]
-    element_sparse = [_coo(i, torch.randn(i.shape[1], generator=g, dtype=torch.float64), SHAPE)
-                      for i in cells]
-    bias = [_coo(torch.tensor([[1, 5]]), torch.tensor([1.0, 2.0], dtype=torch.float64), (7,)),
-            _coo(torch.tensor([[5]]), torch.tensor([4.0], dtype=torch.float64), (7,))]
+    element_sparse = [_coo(i, torch.randn(i.shape[1], generator=g, dtype=torch.float64), SHAPE) for i in cells]
+    bias = [
+        _coo(torch.tensor([[1, 5]]), torch.tensor([1.0, 2.0], dtype=torch.float64), (7,)),
+        _coo(torch.tensor([[5]]), torch.tensor([4.0], dtype=torch.float64), (7,)),
+    ]
     only_one = [None, row_sparse[1] * 3]
     # a marked parameter read whole by a head gets a dense gradient: mixed with a sparse one, or with none
     mixed = [row_sparse[0], torch.randn(SHAPE, generator=g, dtype=torch.float64)]
     dense_and_none = [None, torch.randn(SHAPE, generator=g, dtype=torch.float64)]
-    return {"row_sparse": row_sparse, "element_sparse": element_sparse, "bias": bias, "only_one": only_one,
-            "mixed": mixed, "dense_and_none": dense_and_none}
+    return {
+        "row_sparse": row_sparse,
+        "element_sparse": element_sparse,
+        "bias": bias,
+        "only_one": only_one,
+        "mixed": mixed,
+        "dense_and_none": dense_and_none,
+    }
 
 
 def _reduce():
@@ -79,5 +85,3 @@ def test_different_sparse_dims_are_a_clear_error():
 def test_one_process_returns_the_gradient_itself():
     grad = _grads()["row_sparse"][0]
     assert all_reduce_sparse_mean(grad, torch.zeros(SHAPE)) is grad
-
-

@@ -15,8 +15,22 @@ from _shared_data import requires_dataset
 from sparsexc.cli import main
 
 pytestmark = requires_dataset("emotions")
-ARGS = ["train", "--dataset", "emotions", "--hidden-sizes", "", "--epochs", "2", "--batch-size", "64",
-        "--device", "cpu", "--validation-fraction", "0", "--quiet"]
+ARGS = [
+    "train",
+    "--dataset",
+    "emotions",
+    "--hidden-sizes",
+    "",
+    "--epochs",
+    "2",
+    "--batch-size",
+    "64",
+    "--device",
+    "cpu",
+    "--validation-fraction",
+    "0",
+    "--quiet",
+]
 
 
 def _losses(out):
@@ -26,12 +40,23 @@ def _losses(out):
 def test_nproc_per_node_two_matches_one_process(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     two = tmp_path / "two"
-    done = subprocess.run([sys.executable, "-m", "sparsexc.cli", *ARGS, "--nproc-per-node", "2", "--out", str(two)],
-                          env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "sparsexc.cli", *ARGS, "--nproc-per-node", "2", "--out", str(two)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("micro-F1") == 1  # rank 0 alone prints the metrics table
-    assert sorted(p.name for p in two.iterdir()) == ["curves.png", "launch_config.json", "metrics.json", "model",
-                                                     "run.json", "train_log.jsonl"]  # curves: matplotlib (test extra)
+    assert sorted(p.name for p in two.iterdir()) == [
+        "curves.png",
+        "launch_config.json",
+        "metrics.json",
+        "model",
+        "run.json",
+        "train_log.jsonl",
+    ]  # curves: matplotlib (test extra)
     one = tmp_path / "one"
     assert main([*ARGS, "--out", str(one)]) == 0
     np.testing.assert_allclose(_losses(two), _losses(one), rtol=1e-4)
@@ -49,8 +74,13 @@ def test_nproc_per_node_two_with_label_shards(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     sharded = [*ARGS, "--head", "softmax", "--head-param", "shard_labels=true"]
     two = tmp_path / "two"
-    done = subprocess.run([sys.executable, "-m", "sparsexc.cli", *sharded, "--nproc-per-node", "2", "--out", str(two)],
-                          env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "sparsexc.cli", *sharded, "--nproc-per-node", "2", "--out", str(two)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("micro-F1") == 1
     clf = XCClassifier.load(two / "model")

@@ -37,8 +37,21 @@ class _Stop(Exception):
     pass
 
 
-def _run(hidden, head, epochs, checkpoint_dir=None, checkpoint_every=None, resume=False, stop_after=None,
-         log_path=None, *, sparse=False, head_params=None, optimizer="adam", lr=0.01):
+def _run(
+    hidden,
+    head,
+    epochs,
+    checkpoint_dir=None,
+    checkpoint_every=None,
+    resume=False,
+    stop_after=None,
+    log_path=None,
+    *,
+    sparse=False,
+    head_params=None,
+    optimizer="adam",
+    lr=0.01,
+):
     """Train on this process's group (or alone); return history, flat weights and the files written."""
     import sparsexc.train.trainer as trainer_module
 
@@ -61,9 +74,20 @@ def _run(hidden, head, epochs, checkpoint_dir=None, checkpoint_every=None, resum
 
     trainer_module.save_checkpoint, Trainer._step = counting_save, stopping_step
     try:
-        trainer = Trainer(model, dict(epochs=epochs, batch_size=33, lr=lr, optimizer=optimizer, seed=5, device="cpu",
-                                      checkpoint_every=checkpoint_every, log_path=log_path),
-                          checkpoint_dir=checkpoint_dir)
+        trainer = Trainer(
+            model,
+            dict(
+                epochs=epochs,
+                batch_size=33,
+                lr=lr,
+                optimizer=optimizer,
+                seed=5,
+                device="cpu",
+                checkpoint_every=checkpoint_every,
+                log_path=log_path,
+            ),
+            checkpoint_dir=checkpoint_dir,
+        )
         try:
             trainer.fit(X, Y, Xv, Yv, resume=resume)
         except _Stop:
@@ -97,14 +121,16 @@ def _draws(resume_dir=None):
 
     UniformSampler._sample = recording
     try:
+
         def fit(**kwargs):
             torch.manual_seed(0)
             encoder = SparseEncoder(40, {"hidden_sizes": (16,), "dropout": 0.5})
             model = XCModel(encoder, get_head("negative-sampling")(16, 12, {"sampler": "uniform", "num_negatives": 3}))
             # batches of 32: the ranks' shares are equal (16 + 16) but in the last batch, so without per-rank
             # streams they would consume the generator alike and draw the same negatives
-            trainer = Trainer(model, dict(epochs=2, batch_size=32, seed=5, device="cpu", **kwargs),
-                              checkpoint_dir=resume_dir)
+            trainer = Trainer(
+                model, dict(epochs=2, batch_size=32, seed=5, device="cpu", **kwargs), checkpoint_dir=resume_dir
+            )
             trainer.fit(X, Y, resume=resume_dir is not None and "checkpoint_every" not in kwargs)
             return model
 
@@ -156,15 +182,27 @@ def _run_many(jobs):
 
 # the linear model (sparse CSR hidden) and an MLP; then the same with sparse COO gradients: the linear model's
 # transposed output layer (its bias stays dense, in DDP), the MLP's first layer
-MATCH = [((), "softmax", 3, {}), ((16,), "sigmoid", 3, {}),
-         ((), "softmax", 3, {"sparse": True}), ((16,), "sigmoid", 3, {"sparse": True})]
+MATCH = [
+    ((), "softmax", 3, {}),
+    ((16,), "sigmoid", 3, {}),
+    ((), "softmax", 3, {"sparse": True}),
+    ((16,), "sigmoid", 3, {"sparse": True}),
+]
 # sampled heads: every rank draws its own negatives, so no one-process twin; their sparse gradients (weight and
 # bias; with the linear model no parameter is left for DDP) must step as the dense DDP path does (plain SGD,
 # exact for sparse gradients) on the same draws
-SAMPLED = [((hidden, "negative-sampling", 2), {"head_params": {"sampler": "uniform", "num_negatives": 4,
-                                                                "sparse_gradients": sparse},
-                                                "optimizer": "sgd", "lr": 0.5})
-           for hidden in ((16,), ()) for sparse in (True, False)]
+SAMPLED = [
+    (
+        (hidden, "negative-sampling", 2),
+        {
+            "head_params": {"sampler": "uniform", "num_negatives": 4, "sparse_gradients": sparse},
+            "optimizer": "sgd",
+            "lr": 0.5,
+        },
+    )
+    for hidden in ((16,), ())
+    for sparse in (True, False)
+]
 
 
 @pytest.fixture(scope="module")
@@ -174,12 +212,16 @@ def two_ranks(tmp_path_factory):
     # 1 rank, checkpoint every 4 steps (one epoch is 5 steps), stopped before step 9: resumed on 2 ranks below
     ck1 = tmp / "one"
     stopped1 = _run((16,), "softmax", 2, str(ck1), 4, False, 8)
-    jobs = [*({"args": args, "kwargs": kwargs} for *args, kwargs in MATCH),
-            *({"args": args, "kwargs": kwargs} for args, kwargs in SAMPLED),
-            # 2 ranks, checkpoint every 4 steps, stopped before step 8: resumed on 1 rank in the test
-            ((16,), "softmax", 2, str(tmp / "two"), 4, False, 7, str(tmp / "log.jsonl")),
-            ((16,), "softmax", 2, str(ck1), None, True),
-            {"draws": ()}, {"draws": ()}, {"draws": (str(tmp / "draws"),)}]
+    jobs = [
+        *({"args": args, "kwargs": kwargs} for *args, kwargs in MATCH),
+        *({"args": args, "kwargs": kwargs} for args, kwargs in SAMPLED),
+        # 2 ranks, checkpoint every 4 steps, stopped before step 8: resumed on 1 rank in the test
+        ((16,), "softmax", 2, str(tmp / "two"), 4, False, 7, str(tmp / "log.jsonl")),
+        ((16,), "softmax", 2, str(ck1), None, True),
+        {"draws": ()},
+        {"draws": ()},
+        {"draws": (str(tmp / "draws"),)},
+    ]
     return tmp, stopped1, spawn(_run_many, 2, (jobs,))
 
 
@@ -220,7 +262,9 @@ def test_rank0_writes_and_resume_on_other_rank_counts(two_ranks):
     stopped2 = [r[len(MATCH) + len(SAMPLED)] for r in results]
     assert stopped2[0]["stopped"] and stopped2[0]["writes"] == [4, 5] and stopped2[1]["writes"] == []
     assert (tmp / "log.jsonl").is_file() and sorted(p.name for p in (tmp / "two").iterdir()) == [
-        "checkpoint.json", "checkpoint.pt"]
+        "checkpoint.json",
+        "checkpoint.pt",
+    ]
     resumed = _run((16,), "softmax", 2, str(tmp / "two"), None, True)
     np.testing.assert_allclose(resumed["weights"], full["weights"], rtol=RTOL, atol=ATOL)
     _same_history(resumed["history"], full["history"])

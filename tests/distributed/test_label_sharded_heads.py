@@ -71,9 +71,13 @@ def _compare(name, params, sparse):
         loss = head.loss(hidden, labels)
         loss.backward()
         # the unsharded sampled heads' default sparse gradients (sparse_gradients), densified to compare
-        results.append((loss.item(), *(g.to_dense() if g.is_sparse else g
-                                       for g in (head.output.weight.grad, head.output.bias.grad)),
-                        None if sparse else hidden.grad))
+        results.append(
+            (
+                loss.item(),
+                *(g.to_dense() if g.is_sparse else g for g in (head.output.weight.grad, head.output.bias.grad)),
+                None if sparse else hidden.grad,
+            )
+        )
     (ref_loss, ref_w, ref_b, ref_h), (loss, w, b, h) = results
     out["loss"] = (loss, ref_loss)
     out["grad_weight"] = (w.numpy(), ref_w[start:stop].numpy())

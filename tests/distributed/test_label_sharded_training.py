@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from _topk import assert_same_topk
+from test_data_parallel import ATOL, RTOL, _same_history  # float32 sums split over 2 ranks: equal to rounding
 
 from sparsexc.datasets.synthetic import synthetic
 from sparsexc.distributed import full_state_dict, spawn
@@ -15,13 +16,18 @@ from sparsexc.estimator import XCClassifier
 from sparsexc.heads import get_head
 from sparsexc.models import SparseEncoder, XCModel
 from sparsexc.train import Trainer
-from test_data_parallel import ATOL, RTOL, _same_history  # float32 sums split over 2 ranks: equal to rounding
+
 C = 13
 # (hidden sizes or encoder params, head, head params, train params): the linear model (sparse hidden) and an MLP
 MATCH = [
     ((), "softmax", {}, {}),
     # Adam: dense gradients in both runs (a one-process run's default sparse gradients would be lazy Adam)
-    ((16,), "sampled-softmax", {"sampler": "frequency", "num_negatives": 5, "sparse_gradients": False}, {"grad_clip": 0.5}),
+    (
+        (16,),
+        "sampled-softmax",
+        {"sampler": "frequency", "num_negatives": 5, "sparse_gradients": False},
+        {"grad_clip": 0.5},
+    ),
     ((16,), "negative-sampling", {"sampler": "uniform", "num_negatives": 4}, {"optimizer": "adagrad", "lr": 0.05}),
     # the replicated encoder's first layer with sparse gradients (lazy Adam in both runs), clipping on
     ({"hidden_sizes": (16,), "sparse_gradients": True}, "softmax", {}, {"grad_clip": 0.5}),
@@ -31,8 +37,10 @@ MATCH = [
 ]
 # interrupted and resumed on another number of ranks: a plain optimiser's state, and a SplitOptimizer's (dense
 # Adam for the encoder, lazy Adam for the shard's sparse gradients)
-CHECKPOINTED = [((), "softmax", {}, {}, True),
-                ((16,), "negative-sampling", {"sampler": "uniform", "num_negatives": 4}, {}, True)]
+CHECKPOINTED = [
+    ((), "softmax", {}, {}, True),
+    ((16,), "negative-sampling", {"sampler": "uniform", "num_negatives": 4}, {}, True),
+]
 
 
 def _data():
@@ -50,8 +58,18 @@ class _Stop(Exception):
     pass
 
 
-def _train(hidden, head, head_params, train_params, shard, epochs=3, checkpoint_dir=None, checkpoint_every=None,
-           resume=False, stop_after=None):
+def _train(
+    hidden,
+    head,
+    head_params,
+    train_params,
+    shard,
+    epochs=3,
+    checkpoint_dir=None,
+    checkpoint_every=None,
+    resume=False,
+    stop_after=None,
+):
     """Train (alone or on this process's group); return the history and the full flat weights."""
     torch.set_num_threads(1)
     X, Y, Xv, Yv = _data()
@@ -68,10 +86,16 @@ def _train(hidden, head, head_params, train_params, shard, epochs=3, checkpoint_
 
     Trainer._step = stopping_step
     try:
-        params = {"epochs": epochs, "batch_size": 25, "lr": 0.01, "seed": 5, "device": "cpu",
-                  "checkpoint_every": checkpoint_every, **train_params}
-        trainer = Trainer(model, params,
-                          checkpoint_dir=checkpoint_dir)
+        params = {
+            "epochs": epochs,
+            "batch_size": 25,
+            "lr": 0.01,
+            "seed": 5,
+            "device": "cpu",
+            "checkpoint_every": checkpoint_every,
+            **train_params,
+        }
+        trainer = Trainer(model, params, checkpoint_dir=checkpoint_dir)
         trainer.fit(X, Y, Xv, Yv, resume=resume)
     except _Stop:
         return {"stopped": True}
@@ -80,15 +104,21 @@ def _train(hidden, head, head_params, train_params, shard, epochs=3, checkpoint_
     state = full_state_dict(model)
     weights = None if state is None else torch.cat([v.flatten() for v in state.values()]).numpy()
     topk = model.predict_topk(Xv, 5)
-    return {"history": trainer.history, "weights": weights, "topk": topk, "tuned": trainer.tuned,
-            "rows": model.head.output.weight.shape[0]}
+    return {
+        "history": trainer.history,
+        "weights": weights,
+        "topk": topk,
+        "tuned": trainer.tuned,
+        "rows": model.head.output.weight.shape[0],
+    }
 
 
 def _fit_and_save(path):
     torch.set_num_threads(1)
     X, Y, Xv, _ = _data()
-    clf = XCClassifier(head="softmax", head_params={"shard_labels": True}, hidden_sizes=(8,), epochs=2,
-                       device="cpu", random_state=1)
+    clf = XCClassifier(
+        head="softmax", head_params={"shard_labels": True}, hidden_sizes=(8,), epochs=2, device="cpu", random_state=1
+    )
     clf.fit(X, Y)
     clf.save(path)  # every rank calls it: the shards are gathered on rank 0
     return clf.predict_topk(Xv, 5), clf.predict(Xv).toarray()

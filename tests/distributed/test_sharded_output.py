@@ -25,9 +25,17 @@ from sparsexc.heads.labels import LabelBatch
 
 C, D, B = 11, 7, 6
 # scores with exact ties inside each shard (labels 0-4, 5-10) and across them; row 0: labels 2 and 9 tie for first
-TIED = np.array([[1, 0, 3, 1, 2, 0, 1, 2, 2, 3, 0], [2] * C, [0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0],
-                 [1, 2, 3, 4, 5, 5, 4, 3, 2, 1, 0], [0] * 10 + [1], [3, 0, 0, 0, 0, 3, 0, 0, 0, 0, 3]],
-                dtype=np.float64)
+TIED = np.array(
+    [
+        [1, 0, 3, 1, 2, 0, 1, 2, 2, 3, 0],
+        [2] * C,
+        [0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0],
+        [1, 2, 3, 4, 5, 5, 4, 3, 2, 1, 0],
+        [0] * 10 + [1],
+        [3, 0, 0, 0, 0, 3, 0, 0, 0, 0, 3],
+    ],
+    dtype=np.float64,
+)
 # near ties: labels 2 and 9 have equal weights, so their scores differ by rounding only (and the sharded and
 # the whole products may round differently); the top-k orders must agree except for swaps within this tolerance
 RTOL, ATOL = 1e-10, 1e-12
@@ -41,9 +49,19 @@ def _setup():
         head.output.weight[9] = head.output.weight[2]  # labels 2 and 9 (on different shards) tie
         head.output.bias[9] = head.output.bias[2]
     hidden = torch.randn(B, D, dtype=torch.float64)
-    Y = sp.csr_matrix(np.array([[1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1], [0] * 11, [0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0],
-                                [0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0], [0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 1],
-                                [0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0]], dtype=np.float32))
+    Y = sp.csr_matrix(
+        np.array(
+            [
+                [1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1],
+                [0] * 11,
+                [0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0],
+                [0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0],
+                [0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 1],
+                [0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0],
+            ],
+            dtype=np.float32,
+        )
+    )
     return head, hidden, LabelBatch.from_csr(Y, "cpu")
 
 

@@ -79,9 +79,7 @@ def _parse_marker(body: str) -> tuple[str, str] | None:
     kind, arg = match.group(1), match.group(2).strip()
     if not arg:
         return None
-    if kind == "file" and (
-        arg.startswith("/") or ".." in Path(arg).parts or re.search(r"\s", arg)
-    ):
+    if kind == "file" and (arg.startswith("/") or ".." in Path(arg).parts or re.search(r"\s", arg)):
         return None
     return kind, arg
 
@@ -92,22 +90,16 @@ def parse_page(path: Path) -> tuple[list[Block], list[str]]:
     lines = path.read_text(encoding="utf-8").split("\n")
     blocks: list[Block] = []
     problems: list[str] = []
-    pending: tuple[int, str, str] | None = (
-        None  # (line, kind, arg) of a marker waiting for its fence
-    )
+    pending: tuple[int, str, str] | None = None  # (line, kind, arg) of a marker waiting for its fence
     i = 0
     while i < len(lines):
         line = lines[i]
         fence = FENCE.match(line)
         if fence is None:
             if pending is not None and line.strip():
-                problems.append(
-                    f"{page}:{pending[0]}: the doc-test marker must be on the line right before a fence"
-                )
+                problems.append(f"{page}:{pending[0]}: the doc-test marker must be on the line right before a fence")
                 pending = None
-            for marker in MARKER.finditer(
-                CODE_SPAN.sub("", line)
-            ):  # a marker quoted in `code` is text
+            for marker in MARKER.finditer(CODE_SPAN.sub("", line)):  # a marker quoted in `code` is text
                 parsed = _parse_marker(marker.group(1))
                 if parsed is None:
                     problems.append(
@@ -116,9 +108,7 @@ def parse_page(path: Path) -> tuple[list[Block], list[str]]:
                         "'<!-- doc-test: mirror -->', '<!-- doc-test: file: NAME -->'"
                     )
                 elif line.strip() != marker.group(0):
-                    problems.append(
-                        f"{page}:{i + 1}: a doc-test marker must be alone on its line"
-                    )
+                    problems.append(f"{page}:{i + 1}: a doc-test marker must be alone on its line")
                 else:
                     pending = (i + 1, *parsed)
             i += 1
@@ -128,19 +118,11 @@ def parse_page(path: Path) -> tuple[list[Block], list[str]]:
         start = i
         body: list[str] = []
         i += 1
-        while i < len(lines) and not re.match(
-            rf"^ {{0,3}}{re.escape(ticks[0])}{{{len(ticks)},}}\s*$", lines[i]
-        ):
-            body.append(
-                lines[i][len(indent) :]
-                if lines[i].startswith(indent)
-                else lines[i].lstrip()
-            )
+        while i < len(lines) and not re.match(rf"^ {{0,3}}{re.escape(ticks[0])}{{{len(ticks)},}}\s*$", lines[i]):
+            body.append(lines[i][len(indent) :] if lines[i].startswith(indent) else lines[i].lstrip())
             i += 1
         if i >= len(lines):
-            problems.append(
-                f"{page}:{start + 1}: the fence opened here is never closed"
-            )
+            problems.append(f"{page}:{start + 1}: the fence opened here is never closed")
         i += 1  # past the closing fence
         number = len(blocks) + 1
         if not lang:
@@ -158,17 +140,12 @@ def parse_page(path: Path) -> tuple[list[Block], list[str]]:
             kind, arg = pending[1], pending[2]
             if kind != "file" and lang not in EXECUTED:
                 problems.append(
-                    f"{page}:{pending[0]}: a '{kind}' marker on a ```{lang or '(none)'} block, which is "
-                    "never executed"
+                    f"{page}:{pending[0]}: a '{kind}' marker on a ```{lang or '(none)'} block, which is never executed"
                 )
             pending = None
-        blocks.append(
-            Block(page, number, start + 1, lang, "\n".join(body) + "\n", kind, arg)
-        )
+        blocks.append(Block(page, number, start + 1, lang, "\n".join(body) + "\n", kind, arg))
     if pending is not None:
-        problems.append(
-            f"{page}:{pending[0]}: the doc-test marker must be on the line right before a fence"
-        )
+        problems.append(f"{page}:{pending[0]}: the doc-test marker must be on the line right before a fence")
     return blocks, problems
 
 

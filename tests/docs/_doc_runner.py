@@ -73,9 +73,7 @@ class PageRunner:
         env = {k: v for k, v in os.environ.items() if k not in CLEARED}
         env["SPARSEXC_CACHE"] = str(self.cache)
         # the sparsexc command of the interpreter running the tests, whatever PATH says
-        env["PATH"] = os.pathsep.join(
-            [str(Path(sys.executable).parent), env.get("PATH", "")]
-        )
+        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
         env["PYTHONUNBUFFERED"] = "1"
         return env
 
@@ -87,18 +85,14 @@ class PageRunner:
             except ImportError as error:
                 reason = f"needs tests/_mirror.py (the local download mirror) to serve the data: {error}"
                 return Outcome("failed" if self.in_ci else "skipped", reason)
-            self._mirror_url = self._stack.enter_context(
-                mirror.serve_mirror(self.mirror_root)
-            )
+            self._mirror_url = self._stack.enter_context(mirror.serve_mirror(self.mirror_root))
         return self._mirror_url
 
     def _run(self, block: Block) -> Outcome:
         if block.kind == "never":
             return Outcome("passed", f"```{block.lang} blocks are not executed")
         if block.kind == "skip":
-            return Outcome(
-                "skipped", f"{block.test_id} (line {block.line}): {block.arg}"
-            )
+            return Outcome("skipped", f"{block.test_id} (line {block.line}): {block.arg}")
         if block.kind == "file":
             target = self.workdir / block.arg
             target.parent.mkdir(parents=True, exist_ok=True)

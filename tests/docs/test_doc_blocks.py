@@ -27,19 +27,11 @@ def runners(
         runner.close()
 
 
-def page_runner(
-    runners: dict[str, PageRunner], tmp_path_factory: pytest.TempPathFactory, page: str
-) -> PageRunner:
+def page_runner(runners: dict[str, PageRunner], tmp_path_factory: pytest.TempPathFactory, page: str) -> PageRunner:
     if page not in runners:
-        root = tmp_path_factory.mktemp(
-            "doc-" + page.replace("/", "-").replace(".", "-")
-        )
-        cache = (
-            tmp_path_factory.getbasetemp() / "doc-cache"
-        )  # one for the session's pages
-        runners[page] = PageRunner(
-            [b for b in BLOCKS if b.page == page], root, SHARED_DATASETS, in_ci(), cache
-        )
+        root = tmp_path_factory.mktemp("doc-" + page.replace("/", "-").replace(".", "-"))
+        cache = tmp_path_factory.getbasetemp() / "doc-cache"  # one for the session's pages
+        runners[page] = PageRunner([b for b in BLOCKS if b.page == page], root, SHARED_DATASETS, in_ci(), cache)
     return runners[page]
 
 
@@ -126,11 +118,7 @@ def test_markers_are_parsed(tmp_path: Path) -> None:
         (6, "text", "never", ""),
         (7, "bash", "run", ""),
     ]
-    assert (
-        blocks[0].code == "echo a\n"
-        and blocks[6].code == "echo indented\n"
-        and blocks[0].line == 2
-    )
+    assert blocks[0].code == "echo a\n" and blocks[6].code == "echo indented\n" and blocks[0].line == 2
 
 
 def test_blocks_of_a_page_share_a_folder_and_failures_are_reported(
@@ -159,23 +147,13 @@ def test_blocks_of_a_page_share_a_folder_and_failures_are_reported(
             and "exited with 1" in failed.detail
             and "never" not in failed.detail.split("--- output")[1]
         )
-        assert (
-            runner.outcome(5).status == "skipped"
-            and "../shared/datasets" in runner.outcome(5).detail
-        )
-        assert (
-            PageRunner(blocks, tmp_path / "ci", tmp_path / "no-shared", in_ci=True)
-            .outcome(5)
-            .status
-            == "failed"
-        )
+        assert runner.outcome(5).status == "skipped" and "../shared/datasets" in runner.outcome(5).detail
+        assert PageRunner(blocks, tmp_path / "ci", tmp_path / "no-shared", in_ci=True).outcome(5).status == "failed"
     finally:
         runner.close()
 
 
-def test_blocks_do_not_inherit_the_sessions_data_folder(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_blocks_do_not_inherit_the_sessions_data_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SPARSEXC_DATA", str(tmp_path / "somewhere"))
     blocks, _ = parse_page(
         write(

@@ -8,12 +8,8 @@ from pathlib import Path
 import pytest
 from _doc_pages import REPO, doc_pages, rel
 
-LINK = re.compile(
-    r"(?<!!)\[[^\]]*\]\(([^()\s]+)(?:\s+\"[^\"]*\")?\)|!\[[^\]]*\]\(([^()\s]+)\)"
-)
-FENCED = re.compile(
-    r"^ {0,3}(`{3,}|~{3,}).*?^ {0,3}\1\s*$", flags=re.MULTILINE | re.DOTALL
-)
+LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^()\s]+)(?:\s+\"[^\"]*\")?\)|!\[[^\]]*\]\(([^()\s]+)\)")
+FENCED = re.compile(r"^ {0,3}(`{3,}|~{3,}).*?^ {0,3}\1\s*$", flags=re.MULTILINE | re.DOTALL)
 CODE_SPAN = re.compile(r"(`+)(?:(?!\1).)+?\1", flags=re.DOTALL)
 
 
@@ -24,9 +20,7 @@ def prose(text: str) -> str:
 
 def slug(heading: str) -> str:
     """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
-    text = re.sub(
-        r"\[([^\]]*)\]\([^)]*\)", r"\1", heading.strip()
-    )  # a link in a heading keeps its text
+    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", heading.strip())  # a link in a heading keeps its text
     text = re.sub(r"[^\w\- ]", "", text.lower())
     return text.replace(" ", "-")
 
@@ -50,9 +44,7 @@ def broken_links(page: Path, root: Path = REPO) -> list[str]:
     problems = []
     for match in LINK.finditer(prose(page.read_text(encoding="utf-8"))):
         target = match.group(1) or match.group(2)
-        if re.match(
-            r"^[a-z][a-z0-9+.-]*:", target, flags=re.IGNORECASE
-        ):  # http:, https:, mailto: ...
+        if re.match(r"^[a-z][a-z0-9+.-]*:", target, flags=re.IGNORECASE):  # http:, https:, mailto: ...
             continue
         path_part, _, anchor = target.partition("#")
         resolved = (page.parent / path_part).resolve() if path_part else page
@@ -65,9 +57,7 @@ def broken_links(page: Path, root: Path = REPO) -> list[str]:
             problems.append(f"{rel(page)}: link {target!r} leaves the repository")
             continue
         if anchor and resolved.suffix == ".md" and anchor not in anchors(resolved):
-            problems.append(
-                f"{rel(page)}: link {target!r}: no heading with anchor #{anchor} in {rel(resolved)}"
-            )
+            problems.append(f"{rel(page)}: link {target!r}: no heading with anchor #{anchor} in {rel(resolved)}")
     return problems
 
 
@@ -99,8 +89,4 @@ def test_broken_links_are_found(tmp_path: Path) -> None:
         "[web](https://example.org/x.md) `[code](nowhere.md)` [self](#top)\n\n# Top\n"
     )
     problems = broken_links(page, root=tmp_path)
-    assert (
-        len(problems) == 2
-        and "missing.md does not exist" in problems[0]
-        and "#nope" in problems[1]
-    ), problems
+    assert len(problems) == 2 and "missing.md does not exist" in problems[0] and "#nope" in problems[1], problems

@@ -20,12 +20,8 @@ from click.testing import CliRunner
 from sparsexc.cli.quickstart_cmd import quickstart
 
 TIMING = re.compile(r"<!--\s*timing\b(.*?)-->")
-QUOTED = re.compile(
-    r"(\d+(?:\.\d+)?) s <!-- timing: (benchmarks/results/\S+\.json) (\S+) -->"
-)
-UNMARKED = re.compile(
-    r"\babout \d+(?:\.\d+)? ?(?:s|seconds|min|minutes)\b(?! <!-- timing:)"
-)
+QUOTED = re.compile(r"(\d+(?:\.\d+)?) s <!-- timing: (benchmarks/results/\S+\.json) (\S+) -->")
+UNMARKED = re.compile(r"\babout \d+(?:\.\d+)? ?(?:s|seconds|min|minutes)\b(?! <!-- timing:)")
 QUICKSTART_RESULT = "benchmarks/results/quickstart_time.json"
 
 
@@ -45,10 +41,7 @@ def check_quote(number: str, path: str, key: str) -> str | None:
     except (KeyError, IndexError, ValueError, TypeError):
         return f"{path} has no key {key!r}"
     decimals = len(number.partition(".")[2])
-    if (
-        not isinstance(value, (int, float))
-        or f"{round(float(value), decimals):.{decimals}f}" != number
-    ):
+    if not isinstance(value, (int, float)) or f"{round(float(value), decimals):.{decimals}f}" != number:
         return f"quotes {number} s but {path} {key} = {value!r}"
     return None
 
@@ -98,9 +91,7 @@ def test_quoted_timings_match_their_results_files() -> None:
         problems += page_problems
         quotes += page_quotes
     assert not problems, "\n".join(problems)
-    assert (
-        quotes >= 2
-    )  # the quickstart time in docs/cli.md and docs/getting-started.md at least
+    assert quotes >= 2  # the quickstart time in docs/cli.md and docs/getting-started.md at least
 
 
 def test_quickstart_help_quotes_the_benchmark() -> None:
@@ -111,13 +102,8 @@ def test_quickstart_help_quotes_the_benchmark() -> None:
     cpu = re.search(r"about (\d+) s of CPU time", text)
     wall = re.search(r"(\d+) s wall", text)
     assert cpu and wall, text
-    assert (
-        check_quote(cpu.group(1), QUICKSTART_RESULT, "fastest_run.cpu_seconds") is None
-    ), text
-    assert (
-        check_quote(wall.group(1), QUICKSTART_RESULT, "fastest_run.wall_seconds")
-        is None
-    ), text
+    assert check_quote(cpu.group(1), QUICKSTART_RESULT, "fastest_run.cpu_seconds") is None, text
+    assert check_quote(wall.group(1), QUICKSTART_RESULT, "fastest_run.wall_seconds") is None, text
 
 
 @pytest.mark.parametrize(
@@ -148,8 +134,6 @@ def test_quickstart_help_quotes_the_benchmark() -> None:
 )
 def test_timing_problems_are_found(tmp_path: Path, line: str, expected: str) -> None:
     page = tmp_path / "page.md"
-    page.write_text(
-        f"# t\n\n{line}\n\n```text\nabout 5 s (in a block: not prose)\n```\n"
-    )
+    page.write_text(f"# t\n\n{line}\n\n```text\nabout 5 s (in a block: not prose)\n```\n")
     problems, _ = timing_problems(page)
     assert len(problems) == 1 and expected in problems[0], problems

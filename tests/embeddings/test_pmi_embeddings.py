@@ -37,15 +37,23 @@ def _brute_force_pmi(Y: np.ndarray, alpha=1.0, positive=False, shift=0.0, diagon
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.integers(1, 12), st.integers(1, 7), st.floats(0.05, 0.8), st.integers(0, 10**6),
-       st.sampled_from([1.0, 0.75, 0.5]), st.booleans(), st.sampled_from([0.0, np.log(2.0), -0.3]),
-       st.sampled_from(["zero", "pmi"]))
+@given(
+    st.integers(1, 12),
+    st.integers(1, 7),
+    st.floats(0.05, 0.8),
+    st.integers(0, 10**6),
+    st.sampled_from([1.0, 0.75, 0.5]),
+    st.booleans(),
+    st.sampled_from([0.0, np.log(2.0), -0.3]),
+    st.sampled_from(["zero", "pmi"]),
+)
 def test_pmi_matches_dense_brute_force(n_rows, n_labels, density, seed, alpha, positive, shift, diagonal):
     Y = _random_Y(n_rows, n_labels, density, seed)
     M = pmi_matrix(Y, alpha=alpha, positive=positive, shift=shift, diagonal=diagonal)
     assert sp.issparse(M) and M.shape == (n_labels, n_labels)
-    np.testing.assert_allclose(M.toarray(), _brute_force_pmi(Y.toarray(), alpha, positive, shift, diagonal),
-                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        M.toarray(), _brute_force_pmi(Y.toarray(), alpha, positive, shift, diagonal), rtol=1e-12, atol=1e-12
+    )
     # only co-occurring pairs are ever stored
     co = (Y.T @ Y).toarray() > 0
     rows, cols = M.nonzero()

@@ -49,20 +49,23 @@ def test_lazy_top_level_export():
         sparsexc.NoSuchThing  # noqa: B018
 
 
-@pytest.mark.parametrize("kwargs, pattern", [
-    ({"head": "nope"}, r"head='nope'.*'sigmoid'.*'softmax'"),
-    ({"optimizer": "rmsprop"}, r"optimizer='rmsprop'.*'adam', 'adamw', 'adagrad', 'sgd'"),
-    ({"lr_schedule": "exp"}, r"lr_schedule='exp'.*'cosine'"),
-    ({"activation": "swish"}, r"activation='swish'.*'relu'"),
-    ({"head_params": {"thresh": 0.5}}, r"unknown key 'thresh'.*allowed keys are: threshold"),
-    ({"head_params": [1]}, r"head_params must be a dict"),
-    ({"hidden_sizes": (0,)}, r"hidden_sizes\[0\]"),
-    ({"dropout": 1.5}, r"dropout"),
-    ({"epochs": 0}, r"epochs"),
-    ({"validation_fraction": 1.0}, r"validation_fraction"),
-    ({"random_state": None}, r"random_state"),
-    ({"val_metric": "accuracy"}, r"val_metric.*P@k"),
-])
+@pytest.mark.parametrize(
+    "kwargs, pattern",
+    [
+        ({"head": "nope"}, r"head='nope'.*'sigmoid'.*'softmax'"),
+        ({"optimizer": "rmsprop"}, r"optimizer='rmsprop'.*'adam', 'adamw', 'adagrad', 'sgd'"),
+        ({"lr_schedule": "exp"}, r"lr_schedule='exp'.*'cosine'"),
+        ({"activation": "swish"}, r"activation='swish'.*'relu'"),
+        ({"head_params": {"thresh": 0.5}}, r"unknown key 'thresh'.*allowed keys are: threshold"),
+        ({"head_params": [1]}, r"head_params must be a dict"),
+        ({"hidden_sizes": (0,)}, r"hidden_sizes\[0\]"),
+        ({"dropout": 1.5}, r"dropout"),
+        ({"epochs": 0}, r"epochs"),
+        ({"validation_fraction": 1.0}, r"validation_fraction"),
+        ({"random_state": None}, r"random_state"),
+        ({"val_metric": "accuracy"}, r"val_metric.*P@k"),
+    ],
+)
 def test_bad_arguments_raise_value_error_naming_them(data, kwargs, pattern):
     X, Y = data
     with pytest.raises(ValueError, match=pattern):
@@ -140,8 +143,9 @@ def test_pipeline_on_raw_text_with_label_lists():
         words = [w for t in chosen for w in rng.choice(topics[t], size=3).tolist()] + ["the", "a"]
         texts.append(" ".join(rng.permutation(words)))
         labels.append(chosen)
-    pipe = Pipeline([("tfidf", TfidfVectorizer()), ("clf", XCClassifier(hidden_sizes=(), epochs=30, lr=0.05,
-                                                                          batch_size=16))])
+    pipe = Pipeline(
+        [("tfidf", TfidfVectorizer()), ("clf", XCClassifier(hidden_sizes=(), epochs=30, lr=0.05, batch_size=16))]
+    )
     pipe.fit(texts, labels)
     top = pipe.named_steps["clf"].predict_topk(pipe.named_steps["tfidf"].transform(["python code cpu"]), 1)[0]
     assert top[0, 0] == 2
@@ -212,7 +216,12 @@ def test_load_errors_name_the_file(fitted, tmp_path):
 
 def test_checkpoints_and_resume_through_the_estimator(data, tmp_path):
     X, Y = data
-    settings = {**FAST, "checkpoint_dir": str(tmp_path / "ck"), "checkpoint_every": 3, "log_path": str(tmp_path / "log.jsonl")}
+    settings = {
+        **FAST,
+        "checkpoint_dir": str(tmp_path / "ck"),
+        "checkpoint_every": 3,
+        "log_path": str(tmp_path / "log.jsonl"),
+    }
     first = XCClassifier(**settings).fit(X, Y)
     assert (tmp_path / "ck" / "checkpoint.pt").exists() and len((tmp_path / "log.jsonl").read_text().splitlines()) == 3
     resumed = XCClassifier(**settings, resume=True).fit(X, Y)  # a finished run resumes to the same model

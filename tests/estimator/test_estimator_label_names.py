@@ -42,9 +42,7 @@ def _sets(group: np.ndarray) -> list[list[str]]:
 @pytest.fixture(scope="module")
 def named(groups) -> XCClassifier:
     X, group = groups
-    return XCClassifier(**{**SMALL, "head": "sigmoid"}).fit(
-        X, _sets(group)
-    )  # sigmoid: sets of two labels
+    return XCClassifier(**{**SMALL, "head": "sigmoid"}).fit(X, _sets(group))  # sigmoid: sets of two labels
 
 
 def test_label_name_lists_in_names_out(named, groups):
@@ -56,9 +54,7 @@ def test_label_name_lists_in_names_out(named, groups):
     ]  # sorted, as MultiLabelBinarizer does
     assert named.n_labels_ == 3 and named.multilabel_
     predicted = named.predict_labels(X)
-    assert predicted == [
-        tuple(sorted(s, key=named.classes_.tolist().index)) for s in _sets(group)
-    ]
+    assert predicted == [tuple(sorted(s, key=named.classes_.tolist().index)) for s in _sets(group)]
     # predict stays the indicator over classes_; predict_labels is its MultiLabelBinarizer.inverse_transform
     mlb = MultiLabelBinarizer(classes=named.classes_.tolist()).fit([])
     assert predicted == mlb.inverse_transform(named.predict(X).toarray().astype(int))
@@ -73,9 +69,7 @@ def test_indicator_with_label_names_keeps_their_order(groups):
     assert clf.predict_labels(X) == [(NAMES[g],) for g in group]
     # with label_names, label lists hold names from it (in any order of the names)
     clf2 = XCClassifier(**SMALL).fit(X, [[NAMES[g]] for g in group], label_names=NAMES)
-    assert clf2.classes_.tolist() == NAMES and clf2.predict_labels(
-        X
-    ) == clf.predict_labels(X)
+    assert clf2.classes_.tolist() == NAMES and clf2.predict_labels(X) == clf.predict_labels(X)
 
 
 @pytest.mark.parametrize(("Y", "label_names", "message"), [
@@ -96,17 +90,13 @@ def test_bad_names_are_one_clear_error(groups, Y, label_names, message):
 
 def test_label_id_lists_keep_their_meaning(groups, tmp_path):
     X, group = groups
-    clf = XCClassifier(**SMALL).fit(
-        X, [[int(g) + 2] for g in group]
-    )  # ids 2..4: columns 0 and 1 unused
+    clf = XCClassifier(**SMALL).fit(X, [[int(g) + 2] for g in group])  # ids 2..4: columns 0 and 1 unused
     assert clf.classes_.tolist() == [0, 1, 2, 3, 4] and clf.classes_.dtype == np.int64
     assert clf.predict(X).shape == (90, 5)
     assert clf.predict_labels(X) == [(int(g) + 2,) for g in group]
     clf.save(tmp_path / "m")
     config = json.loads((tmp_path / "m" / "config.json").read_text())
-    assert (
-        config["classes"] is None and config["multilabel"] is True
-    )  # ids: no names saved
+    assert config["classes"] is None and config["multilabel"] is True  # ids: no names saved
     assert XCClassifier.load(tmp_path / "m").classes_.tolist() == [0, 1, 2, 3, 4]
 
 
@@ -121,10 +111,7 @@ def test_class_vector_is_single_label(groups):
     assert clf.predict_labels(X[:3]) == [(c,) for c in y[:3]]
     assert clf.score(X, y) == accuracy_score(y, predicted) == 1.0
     # three classes: decision_function is (n, 3) and its argmax is predict
-    assert (
-        clf.classes_[clf.decision_function(X).argmax(axis=1)].tolist()
-        == predicted.tolist()
-    )
+    assert clf.classes_[clf.decision_function(X).argmax(axis=1)].tolist() == predicted.tolist()
     with pytest.raises(ValueError, match="Unknown label type: continuous"):
         XCClassifier(**SMALL).fit(X, np.linspace(0.0, 1.0, 90))
 
@@ -143,25 +130,15 @@ def test_binary_class_vector_decision_function_is_scikit_learns(groups):
 def test_unseen_names_at_score_time_are_misses(named, groups):
     X, group = groups
     sets = _sets(group)
-    assert (
-        named.score(X, [s + ["never-seen"] for s in sets])
-        == named.score(X, sets)
-        == 1.0
-    )
+    assert named.score(X, [s + ["never-seen"] for s in sets]) == named.score(X, sets) == 1.0
     assert named.score(X, [["never-seen"]] * 90) == 0.0
-    assert named.score(X, ["rock"] * 90) == pytest.approx(
-        1 / 3
-    )  # a class vector scores a multi-label model too
+    assert named.score(X, ["rock"] * 90) == pytest.approx(1 / 3)  # a class vector scores a multi-label model too
 
 
 def test_names_seen_only_in_validation_get_an_output(groups):
     X, group = groups
-    clf = XCClassifier(**SMALL).fit(
-        X[:60], _sets(group[:60]), X[60:], [["rock", "extra"]] * 30
-    )
-    assert (
-        clf.classes_.tolist() == ["extra", "jazz", "pop", "rock"] and clf.n_labels_ == 4
-    )
+    clf = XCClassifier(**SMALL).fit(X[:60], _sets(group[:60]), X[60:], [["rock", "extra"]] * 30)
+    assert clf.classes_.tolist() == ["extra", "jazz", "pop", "rock"] and clf.n_labels_ == 4
 
 
 @pytest.mark.parametrize("kind", ["sets", "vector"])
@@ -171,14 +148,9 @@ def test_save_load_round_trip_with_names(groups, tmp_path, kind):
     clf = XCClassifier(**SMALL).fit(X, Y)
     clf.save(tmp_path / "m")
     config = json.loads((tmp_path / "m" / "config.json").read_text())
-    assert config["classes"] == clf.classes_.tolist() and config["multilabel"] is (
-        kind == "sets"
-    )
+    assert config["classes"] == clf.classes_.tolist() and config["multilabel"] is (kind == "sets")
     loaded = XCClassifier.load(tmp_path / "m")
-    assert (
-        loaded.classes_.tolist() == clf.classes_.tolist()
-        and loaded.classes_.dtype == clf.classes_.dtype
-    )
+    assert loaded.classes_.tolist() == clf.classes_.tolist() and loaded.classes_.dtype == clf.classes_.dtype
     assert loaded.multilabel_ == clf.multilabel_
     assert loaded.predict_labels(X) == clf.predict_labels(X)
     if kind == "vector":
@@ -188,9 +160,7 @@ def test_save_load_round_trip_with_names(groups, tmp_path, kind):
 
 def test_names_json_cannot_hold_are_refused_at_save(groups, tmp_path):
     X, group = groups
-    clf = XCClassifier(**SMALL).fit(
-        X, [[("a", int(g))] for g in group]
-    )  # tuples: hashable, not JSON
+    clf = XCClassifier(**SMALL).fit(X, [[("a", int(g))] for g in group])  # tuples: hashable, not JSON
     assert clf.predict_labels(X[:1]) == [(("a", int(group[0])),)]
     with pytest.raises(ValueError, match=r"classes_\[0\] is \('a', 0\) \(tuple\)"):
         clf.save(tmp_path / "m")
@@ -230,9 +200,7 @@ def _crafted(folder: Path, tmp_path: Path, **changes) -> Path:
     ({"multilabel": "yes"}, "field 'multilabel' must be true or false"),
     ({"classes": None, "multilabel": False}, "field 'classes' is missing"),
 ])  # fmt: skip
-def test_crafted_names_are_a_model_format_error(
-    named_folder, tmp_path, changes, message
-):
+def test_crafted_names_are_a_model_format_error(named_folder, tmp_path, changes, message):
     folder = _crafted(named_folder, tmp_path, **changes)
     with pytest.raises(ModelFormatError, match=message) as info:
         XCClassifier.load(folder)
@@ -241,11 +209,7 @@ def test_crafted_names_are_a_model_format_error(
 
 def test_old_folder_without_names_still_loads(named_folder, tmp_path, groups):
     X, _ = groups
-    folder = _crafted(
-        named_folder, tmp_path, classes=..., multilabel=...
-    )  # as saved before names existed
+    folder = _crafted(named_folder, tmp_path, classes=..., multilabel=...)  # as saved before names existed
     loaded = XCClassifier.load(folder)
     assert loaded.classes_.tolist() == [0, 1, 2] and loaded.multilabel_
-    assert loaded.predict_labels(X[:2]) == [
-        tuple(int(j) for j in row.indices) for row in loaded.predict(X[:2])
-    ]
+    assert loaded.predict_labels(X[:2]) == [tuple(int(j) for j in row.indices) for row in loaded.predict(X[:2])]

@@ -37,11 +37,7 @@ def _fit(data, monkeypatch, stream, **params):
 def test_default_is_auto_a_bar_in_a_terminal_and_silence_in_a_file(data, monkeypatch):
     assert XCClassifier().verbose == "auto"
     _, in_terminal = _fit(data, monkeypatch, Terminal())
-    assert (
-        "\r" in in_terminal
-        and "epoch 3/3  loss" in in_terminal
-        and "kept epoch" in in_terminal
-    )
+    assert "\r" in in_terminal and "epoch 3/3  loss" in in_terminal and "kept epoch" in in_terminal
     _, in_file = _fit(data, monkeypatch, io.StringIO())
     assert in_file == ""
 
@@ -51,10 +47,7 @@ def test_level_one_is_lines_without_a_bar(data, monkeypatch, stream):
     clf, err = _fit(data, monkeypatch, stream(), verbose=1)
     lines = err.splitlines()
     assert "\r" not in err and len(lines) == len(clf.history_) + 1
-    assert (
-        lines[0].startswith("epoch 1/3  loss ")
-        and lines[-1] == clf.fit_summary_["message"]
-    )
+    assert lines[0].startswith("epoch 1/3  loss ") and lines[-1] == clf.fit_summary_["message"]
 
 
 def test_level_two_draws_no_bar_into_a_file(data, monkeypatch):
@@ -76,9 +69,7 @@ def test_the_same_seed_gives_the_same_model_at_every_level(data, monkeypatch):
     for clf in fitted[1:]:
         state = clf.model_.state_dict()
         assert all(torch.equal(reference[k], state[k]) for k in reference)
-        assert [r["train_loss"] for r in clf.history_] == [
-            r["train_loss"] for r in fitted[0].history_
-        ]
+        assert [r["train_loss"] for r in clf.history_] == [r["train_loss"] for r in fitted[0].history_]
 
 
 def test_a_bad_level_is_refused_naming_the_allowed_ones(data, monkeypatch):
@@ -86,9 +77,7 @@ def test_a_bad_level_is_refused_naming_the_allowed_ones(data, monkeypatch):
         _fit(data, monkeypatch, io.StringIO(), verbose="loud")
 
 
-def test_fit_summary_says_how_training_ended_and_survives_save_and_load(
-    data, monkeypatch, tmp_path
-):
+def test_fit_summary_says_how_training_ended_and_survives_save_and_load(data, monkeypatch, tmp_path):
     # a learning rate too small to move a weight: the validation P@1 never improves, patience ends the run
     clf, _ = _fit(
         data,
@@ -104,8 +93,7 @@ def test_fit_summary_says_how_training_ended_and_survives_save_and_load(
     assert summary["stopped_early"] and summary["kept_epoch"] == clf.best_epoch_ == 1
     assert summary["epochs_run"] == len(clf.history_) == 3
     assert summary["message"].startswith(
-        "stopped early after epoch 3: validation P@1 did not improve for 2 "
-        "epochs; kept epoch 1 (P@1 "
+        "stopped early after epoch 3: validation P@1 did not improve for 2 epochs; kept epoch 1 (P@1 "
     )
     clf.save(tmp_path / "m")
     assert XCClassifier.load(tmp_path / "m").fit_summary_ == summary

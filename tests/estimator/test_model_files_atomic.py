@@ -120,8 +120,14 @@ class _FailAt:
         return self.fn(*args, **kwargs)
 
 
-_STEPS = [(serialization, "_write_synced"), (os, "rename"), (os, "fsync"), (atomic, "_exchange"),
-          (atomic, "fsync_dir"), (serialization, "make_temp_dir")]
+_STEPS = [
+    (serialization, "_write_synced"),
+    (os, "rename"),
+    (os, "fsync"),
+    (atomic, "_exchange"),
+    (atomic, "fsync_dir"),
+    (serialization, "make_temp_dir"),
+]
 
 
 @pytest.mark.parametrize("exchange", [True, False], ids=["exchange", "two-renames"])
@@ -173,8 +179,11 @@ write_model_dir({str(path)!r}, {{"w": torch.full((1000,), 2.0), "b": torch.arang
 """
     assert subprocess.run([sys.executable, "-c", child]).returncode == 9
     assert not path.exists()
-    with pytest.raises(FileNotFoundError, match=r"interrupted between its two renames; the previous model is in "
-                                                 r".*\.m\.old-\d+-\w+ and the new one in .*\.m\.tmp-\d+-\w+"):
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"interrupted between its two renames; the previous model is in "
+        r".*\.m\.old-\d+-\w+ and the new one in .*\.m\.tmp-\d+-\w+",
+    ):
         open_model_dir(path)
     old = atomic.stale_folders(path, "old")[0]
     assert _version(old) == 1 and _version(atomic.stale_folders(path, "tmp")[0]) == 2
@@ -209,8 +218,9 @@ def test_real_kills_during_saves_leave_the_old_or_the_new_model(tmp_path):
     _save(path, 0)
     first, reads, interrupted, rounds = 1, 0, 0, 5
     for round_ in range(rounds + 1):
-        child = subprocess.Popen([sys.executable, "-c", _SAVER, str(path), str(first)], stdout=subprocess.PIPE,
-                                 text=True)
+        child = subprocess.Popen(
+            [sys.executable, "-c", _SAVER, str(path), str(first)], stdout=subprocess.PIPE, text=True
+        )
         assert child.stdout.readline().split() == ["inside"]
         began = time.monotonic()
         assert child.stdout.readline().split() == ["done", str(first)]
@@ -239,9 +249,15 @@ def test_real_kills_during_saves_leave_the_old_or_the_new_model(tmp_path):
 
 def test_stale_temporaries_of_dead_processes_are_removed_and_nothing_else(tmp_path):
     dead, alive = _dead_pid(), os.getppid()
-    names = {f".m.tmp-{dead}-abcd1234": True, f".m.old-{dead}-zz_9zz00": True,  # a killed save's: removed
-             f".m.tmp-{alive}-abcd1234": False,  # a running process's save: kept
-             ".m.tmp-mine": False, "m.backup": False, f".mm.tmp-{dead}-abcd1234": False, f".m.tmp-{dead}-x": False}
+    names = {
+        f".m.tmp-{dead}-abcd1234": True,
+        f".m.old-{dead}-zz_9zz00": True,  # a killed save's: removed
+        f".m.tmp-{alive}-abcd1234": False,  # a running process's save: kept
+        ".m.tmp-mine": False,
+        "m.backup": False,
+        f".mm.tmp-{dead}-abcd1234": False,
+        f".m.tmp-{dead}-x": False,
+    }
     for name in names:
         (tmp_path / name).mkdir()
         (tmp_path / name / "file").write_text("x")

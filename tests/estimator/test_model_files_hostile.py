@@ -146,12 +146,31 @@ def _first_float(header: dict) -> str:
 # -- the crafted cases ----------------------------------------------------------------------------------------
 def _config_cases(rng: np.random.Generator, base: str, hidden: bool) -> list[Case]:
     cases: list[Case] = []
-    sizes = [("n_features",), ("n_labels",), ("model", "encoder", "n_features"), ("model", "head", "n_labels"),
-             ("model", "head", "in_dim")]
+    sizes = [
+        ("n_features",),
+        ("n_labels",),
+        ("model", "encoder", "n_features"),
+        ("model", "head", "n_labels"),
+        ("model", "head", "in_dim"),
+    ]
     if hidden:
         sizes += [("params", "hidden_sizes", 0), ("model", "encoder", "params", "hidden_sizes", 0)]
-    bad_sizes = [40_000_000, 10**12, 2**31, 2**63, -1, 0, -(10**12), "40", 4.5, True, None, [3], {"a": 1},
-                 int(rng.integers(2**31, 2**62))]
+    bad_sizes = [
+        40_000_000,
+        10**12,
+        2**31,
+        2**63,
+        -1,
+        0,
+        -(10**12),
+        "40",
+        4.5,
+        True,
+        None,
+        [3],
+        {"a": 1},
+        int(rng.integers(2**31, 2**62)),
+    ]
     for path in sizes:
         for value in bad_sizes:
             cases.append((f"{base}: {'.'.join(map(str, path))}={value!r}", base, _edit(path, value)))
@@ -161,43 +180,91 @@ def _config_cases(rng: np.random.Generator, base: str, hidden: bool) -> list[Cas
         if not hidden:
             both.append(_edit(("model", "head", "in_dim"), value))
         cases.append((f"{base}: n_features={value} everywhere", base, _edits(*both)))
-        cases.append((f"{base}: n_labels={value} everywhere", base,
-                      _edits(_edit(("n_labels",), value), _edit(("model", "head", "n_labels"), value))))
+        cases.append(
+            (
+                f"{base}: n_labels={value} everywhere",
+                base,
+                _edits(_edit(("n_labels",), value), _edit(("model", "head", "n_labels"), value)),
+            )
+        )
     for device in ("meta", "xyz", 5, "cuda:x", "CUDA", "", None, ["cpu"], "cpu ", "cuda:-1"):
         cases.append((f"{base}: device={device!r}", base, _edit(("params", "device"), device)))
-    for path in [("params",), ("model",), ("model", "encoder"), ("model", "head"), ("model", "head", "name"),
-                 ("model", "head", "in_dim"), ("model", "head", "n_labels"), ("model", "encoder", "n_features"),
-                 ("model", "encoder", "params"), ("n_features",), ("n_labels",), ("format_version",),
-                 ("estimator",)]:
+    for path in [
+        ("params",),
+        ("model",),
+        ("model", "encoder"),
+        ("model", "head"),
+        ("model", "head", "name"),
+        ("model", "head", "in_dim"),
+        ("model", "head", "n_labels"),
+        ("model", "encoder", "n_features"),
+        ("model", "encoder", "params"),
+        ("n_features",),
+        ("n_labels",),
+        ("format_version",),
+        ("estimator",),
+    ]:
         cases.append((f"{base}: missing {'.'.join(path)}", base, _edit(path, delete=True)))
     nan, inf = float("nan"), float("inf")
-    for path, value in [(("params", "lr"), nan), (("params", "weight_decay"), inf), (("params", "dropout"), -inf),
-                        (("params", "grad_clip"), nan), (("params", "validation_fraction"), nan),
-                        (("params", "head_params"), {"threshold": nan}),
-                        (("model", "head", "params", "threshold"), nan),
-                        (("model", "head", "tuned", "threshold"), inf), (("tuned", "threshold"), nan),
-                        (("model", "encoder", "params", "dropout"), nan)]:
+    for path, value in [
+        (("params", "lr"), nan),
+        (("params", "weight_decay"), inf),
+        (("params", "dropout"), -inf),
+        (("params", "grad_clip"), nan),
+        (("params", "validation_fraction"), nan),
+        (("params", "head_params"), {"threshold": nan}),
+        (("model", "head", "params", "threshold"), nan),
+        (("model", "head", "tuned", "threshold"), inf),
+        (("tuned", "threshold"), nan),
+        (("model", "encoder", "params", "dropout"), nan),
+    ]:
         cases.append((f"{base}: {'.'.join(path)}={value!r}", base, _edit(path, value)))
-    for path, value in [(("params", "head"), 5), (("params", "head"), "nohead"), (("model", "head", "name"), "nohead"),
-                        (("model", "head", "name"), 7), (("model", "head", "params"), {"bogus": 1}),
-                        (("model", "head", "params"), {"threshold": "high"}), (("model", "head", "params"), []),
-                        (("model", "head", "tuned"), {"threshold": "x"}), (("model", "head", "tuned"), {"bogus": 0.5}),
-                        (("params", "bogus"), 1), (("params", "epochs"), "ten"), (("params", "hidden_sizes"), "16"),
-                        (("params", "activation"), "swish"), (("model", "encoder", "params", "activation"), "swish"),
-                        (("model", "encoder", "params"), {"bogus": 1}), (("history",), "x"), (("history",), [1]),
-                        (("best_epoch",), -1), (("best_epoch",), "3"), (("tuned",), []),
-                        (("format_version",), "1"), (("format_version",), 2), (("format_version",), 1.0),
-                        (("estimator",), "SparseVAE"), (("model", "extra"), {}), (("params",), []),
-                        (("model", "head"), "softmax"), (("weights_sha256",), "abc"), (("weights_sha256",), 5),
-                        (("params", "hidden_sizes"), [7] if hidden else [8]),
-                        (("params", "head"), "sparsemax")]:
+    for path, value in [
+        (("params", "head"), 5),
+        (("params", "head"), "nohead"),
+        (("model", "head", "name"), "nohead"),
+        (("model", "head", "name"), 7),
+        (("model", "head", "params"), {"bogus": 1}),
+        (("model", "head", "params"), {"threshold": "high"}),
+        (("model", "head", "params"), []),
+        (("model", "head", "tuned"), {"threshold": "x"}),
+        (("model", "head", "tuned"), {"bogus": 0.5}),
+        (("params", "bogus"), 1),
+        (("params", "epochs"), "ten"),
+        (("params", "hidden_sizes"), "16"),
+        (("params", "activation"), "swish"),
+        (("model", "encoder", "params", "activation"), "swish"),
+        (("model", "encoder", "params"), {"bogus": 1}),
+        (("history",), "x"),
+        (("history",), [1]),
+        (("best_epoch",), -1),
+        (("best_epoch",), "3"),
+        (("tuned",), []),
+        (("format_version",), "1"),
+        (("format_version",), 2),
+        (("format_version",), 1.0),
+        (("estimator",), "SparseVAE"),
+        (("model", "extra"), {}),
+        (("params",), []),
+        (("model", "head"), "softmax"),
+        (("weights_sha256",), "abc"),
+        (("weights_sha256",), 5),
+        (("params", "hidden_sizes"), [7] if hidden else [8]),
+        (("params", "head"), "sparsemax"),
+    ]:
         cases.append((f"{base}: {'.'.join(path)}={value!r}", base, _edit(path, value)))
     deep = int(rng.integers(100_000, 200_000))
     cases += [
-        (f"{base}: history nested {deep} deep", base, _replace_in_config('"history":[', '"history":' + "[" * deep
-                                                                        + "]" * deep + ',"x":[')),
-        (f"{base}: head params nested 65 deep", base, _edit(("model", "head", "params"),
-                                                            json.loads('{"a":' * 65 + "1" + "}" * 65))),
+        (
+            f"{base}: history nested {deep} deep",
+            base,
+            _replace_in_config('"history":[', '"history":' + "[" * deep + "]" * deep + ',"x":['),
+        ),
+        (
+            f"{base}: head params nested 65 deep",
+            base,
+            _edit(("model", "head", "params"), json.loads('{"a":' * 65 + "1" + "}" * 65)),
+        ),
         (f"{base}: whole config nested {deep} deep", base, _config_text("[" * deep + "]" * deep)),
         (f"{base}: empty config", base, _config_text("")),
         (f"{base}: config null", base, _config_text("null")),
@@ -265,15 +332,28 @@ def _weights_cases(rng: np.random.Generator, base: str, float_names: list[str]) 
 
     header_edits: list[tuple[str, Callable[[dict], None]]] = [
         ("shape doubled, same bytes", first(lambda e: e.update(shape=[2 * e["shape"][0], *e["shape"][1:]]))),
-        ("huge shape and offsets", first(lambda e: e.update(shape=[40_000_000, 16],
-                                                            data_offsets=[e["data_offsets"][0],
-                                                                          e["data_offsets"][0] + 40_000_000 * 64]))),
+        (
+            "huge shape and offsets",
+            first(
+                lambda e: e.update(
+                    shape=[40_000_000, 16], data_offsets=[e["data_offsets"][0], e["data_offsets"][0] + 40_000_000 * 64]
+                )
+            ),
+        ),
         ("10^12 shape", first(lambda e: e.update(shape=[10**12, 10**6]))),
-        ("offsets past the end", first(lambda e: e.update(data_offsets=[e["data_offsets"][0] + 10**9,
-                                                                         e["data_offsets"][1] + 10**9]))),
+        (
+            "offsets past the end",
+            first(lambda e: e.update(data_offsets=[e["data_offsets"][0] + 10**9, e["data_offsets"][1] + 10**9])),
+        ),
         ("offsets reversed", first(lambda e: e.update(data_offsets=e["data_offsets"][::-1]))),
-        ("offsets overlap", lambda h: [e.update(data_offsets=[0, e["data_offsets"][1] - e["data_offsets"][0]])
-                                       for k, e in h.items() if k != "__metadata__"]),
+        (
+            "offsets overlap",
+            lambda h: [
+                e.update(data_offsets=[0, e["data_offsets"][1] - e["data_offsets"][0]])
+                for k, e in h.items()
+                if k != "__metadata__"
+            ],
+        ),
         ("unknown dtype", first(lambda e: e.update(dtype="F8_E4M3"))),
         ("dtype not a string", first(lambda e: e.update(dtype=4))),
         ("negative shape", first(lambda e: e.update(shape=[-1, *e["shape"][1:]]))),
@@ -283,8 +363,10 @@ def _weights_cases(rng: np.random.Generator, base: str, float_names: list[str]) 
         ("entry without shape", first(lambda e: e.pop("shape"))),
         ("entry is a list", lambda h: h.update({_first_float(h): [1, 2]})),
         ("metadata not strings", lambda h: h.update(__metadata__={"format": 1})),
-        ("float dtype F16 same bytes", first(lambda e: e.update(dtype="F16",
-                                                                shape=[2 * e["shape"][0], *e["shape"][1:]]))),
+        (
+            "float dtype F16 same bytes",
+            first(lambda e: e.update(dtype="F16", shape=[2 * e["shape"][0], *e["shape"][1:]])),
+        ),
     ]
     for label, edit in header_edits:
         cases.append((f"{base}: header {label}", base, _header(edit)))
@@ -299,25 +381,36 @@ def _weights_cases(rng: np.random.Generator, base: str, float_names: list[str]) 
         (f"{base}: header not JSON", base, _weights_bytes(raw_header(b"{not json}"))),
         (f"{base}: header a list", base, _weights_bytes(raw_header(b"[1, 2]  "))),
         (f"{base}: header not UTF-8", base, _weights_bytes(raw_header(b'{"\xff": 1}'))),
-        (f"{base}: header nested {deep} deep", base, _weights_bytes(raw_header(b'{"a":' + b"[" * deep + b"]" * deep
-                                                                               + b"}"))),
+        (
+            f"{base}: header nested {deep} deep",
+            base,
+            _weights_bytes(raw_header(b'{"a":' + b"[" * deep + b"]" * deep + b"}")),
+        ),
         (f"{base}: pickle payload", base, _weights_bytes(lambda b: pickle.dumps({"w": [1, 2, 3]}))),
         (f"{base}: torch.save payload", base, _weights_bytes(lambda b: _torch_save_bytes())),
         (f"{base}: empty weights", base, _weights_bytes(lambda b: b"")),
         # the checksum: weights changed without updating it, and a well-formed but wrong one
-        (f"{base}: a flipped data byte", base, _weights_bytes(lambda b: b[:-3] + bytes([b[-3] ^ 1]) + b[-2:],
-                                                              reseal=False)),
+        (
+            f"{base}: a flipped data byte",
+            base,
+            _weights_bytes(lambda b: b[:-3] + bytes([b[-3] ^ 1]) + b[-2:], reseal=False),
+        ),
         (f"{base}: sha of other content", base, _edit(("weights_sha256",), hashlib.sha256(b"x").hexdigest())),
         (f"{base}: config.json missing", base, lambda f: (f / "config.json").unlink()),
         (f"{base}: weights missing", base, lambda f: (f / "model.safetensors").unlink()),
-        (f"{base}: config.json a folder", base, lambda f: ((f / "config.json").unlink(),
-                                                           (f / "config.json").mkdir())),
-        (f"{base}: weights a folder", base, lambda f: ((f / "model.safetensors").unlink(),
-                                                       (f / "model.safetensors").mkdir())),
+        (f"{base}: config.json a folder", base, lambda f: ((f / "config.json").unlink(), (f / "config.json").mkdir())),
+        (
+            f"{base}: weights a folder",
+            base,
+            lambda f: ((f / "model.safetensors").unlink(), (f / "model.safetensors").mkdir()),
+        ),
         (f"{base}: config of 65 MB", base, lambda f: os.truncate(f / "config.json", 65 * 2**20)),
         (f"{base}: config.json a FIFO", base, lambda f: ((f / "config.json").unlink(), os.mkfifo(f / "config.json"))),
-        (f"{base}: weights a FIFO", base, lambda f: ((f / "model.safetensors").unlink(),
-                                                     os.mkfifo(f / "model.safetensors"))),
+        (
+            f"{base}: weights a FIFO",
+            base,
+            lambda f: ((f / "model.safetensors").unlink(), os.mkfifo(f / "model.safetensors")),
+        ),
         (f"{base}: 4 GB of weights, not the config's", base, _sparse_weights(2**30)),
     ]
     return cases
@@ -354,8 +447,9 @@ def bases(data, tmp_path_factory):
     root = tmp_path_factory.mktemp("bases")
     models = {
         "mlp": XCClassifier(head="sigmoid", hidden_sizes=(16,), epochs=1, batch_size=64, device="cpu"),
-        "linear": XCClassifier(head="softmax", head_params={"threshold": 0.5}, hidden_sizes=(), epochs=1,
-                               batch_size=64, device="cpu"),
+        "linear": XCClassifier(
+            head="softmax", head_params={"threshold": 0.5}, hidden_sizes=(), epochs=1, batch_size=64, device="cpu"
+        ),
     }
     for name, model in models.items():
         model.fit(X, Y).save(root / name)
@@ -407,10 +501,12 @@ def test_crafted_model_folders_give_one_clean_error_quickly_without_large_alloca
         shutil.copytree(bases / base, folder)
         edit(folder)
         jobs.append([name, str(folder)])
-    (tmp_path / "jobs.json").write_text(json.dumps({"bases": [str(bases / b) for b in ("mlp", "linear")],
-                                                    "cases": jobs}))
-    child = subprocess.run([sys.executable, "-c", _CHILD, str(tmp_path / "jobs.json")], capture_output=True,
-                           text=True, timeout=600)
+    (tmp_path / "jobs.json").write_text(
+        json.dumps({"bases": [str(bases / b) for b in ("mlp", "linear")], "cases": jobs})
+    )
+    child = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(tmp_path / "jobs.json")], capture_output=True, text=True, timeout=600
+    )
     assert child.returncode == 0, child.stderr[-3000:]
     report = json.loads(child.stdout.strip().splitlines()[-1])
     results = report["results"]

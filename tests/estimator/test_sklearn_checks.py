@@ -43,11 +43,7 @@ def small_classifier() -> XCClassifier:
 
 _NEW_API = tuple(int(p) for p in sklearn.__version__.split(".")[:2]) >= (1, 6)
 if _NEW_API:
-    _strict = (
-        {"xfail_strict": True}
-        if "xfail_strict" in inspect.signature(parametrize_with_checks).parameters
-        else {}
-    )
+    _strict = {"xfail_strict": True} if "xfail_strict" in inspect.signature(parametrize_with_checks).parameters else {}
     _checks = parametrize_with_checks([small_classifier()], expected_failed_checks=lambda est: EXPECTED_FAILED,
                                       **_strict)  # fmt: skip
 else:  # scikit-learn < 1.6: no expected_failed_checks; the test marks them itself
@@ -70,17 +66,12 @@ def test_sklearn_estimator_check(estimator, check):
     check(estimator)
 
 
-@pytest.mark.skipif(
-    not _NEW_API, reason="estimator_checks_generator is scikit-learn >= 1.6"
-)
+@pytest.mark.skipif(not _NEW_API, reason="estimator_checks_generator is scikit-learn >= 1.6")
 def test_expected_failures_are_real_check_names():
     """A renamed or removed check would leave a stale entry in EXPECTED_FAILED."""
     from sklearn.utils.estimator_checks import estimator_checks_generator
 
-    names = {
-        getattr(check, "func", check).__name__
-        for _, check in estimator_checks_generator(small_classifier())
-    }
+    names = {getattr(check, "func", check).__name__ for _, check in estimator_checks_generator(small_classifier())}
     assert set(EXPECTED_FAILED) <= names
 
 
@@ -91,8 +82,4 @@ def test_tags_declare_sparse_input_and_multilabel_output():
     tags = get_tags(XCClassifier())
     assert tags.estimator_type == "classifier"
     assert tags.input_tags.sparse and tags.classifier_tags.multi_label
-    assert (
-        tags.target_tags.required
-        and tags.target_tags.single_output
-        and tags.target_tags.multi_output
-    )
+    assert tags.target_tags.required and tags.target_tags.single_output and tags.target_tags.multi_output

@@ -35,7 +35,9 @@ def _unit_rows(n, d, seed):
 
 def _head(in_dim=4, n_labels=C, dim=D, seed=0, **params):
     torch.manual_seed(seed)
-    return LabelEmbeddingHead(in_dim, n_labels, {"embedding_dim": dim, **params}, embeddings=_unit_rows(n_labels, dim, seed))
+    return LabelEmbeddingHead(
+        in_dim, n_labels, {"embedding_dim": dim, **params}, embeddings=_unit_rows(n_labels, dim, seed)
+    )
 
 
 def _hidden(n, in_dim=4, seed=0, dtype=torch.float64):
@@ -55,7 +57,9 @@ def test_loss_matches_the_cosine_formula_and_skips_empty_rows():
             per_row.append(1 - O[i] @ t / (np.linalg.norm(O[i]) * np.linalg.norm(t)))
     assert head.loss(h, _labels(ROWS, C)).item() == pytest.approx(np.mean(per_row), rel=1e-12)
     keep = [i for i, r in enumerate(ROWS) if r]
-    assert head.loss(h, _labels(ROWS, C)).item() == pytest.approx(head.loss(h[keep], _labels([ROWS[i] for i in keep], C)).item(), rel=1e-12)
+    assert head.loss(h, _labels(ROWS, C)).item() == pytest.approx(
+        head.loss(h[keep], _labels([ROWS[i] for i in keep], C)).item(), rel=1e-12
+    )
 
 
 def test_loss_is_zero_when_the_output_points_at_the_target_and_two_when_opposite():
@@ -160,7 +164,9 @@ def hnswlib():
 
 def test_hnsw_topk_agrees_with_exact(hnswlib):
     n_labels, dim, k = 3000, 16, 10
-    head = LabelEmbeddingHead(8, n_labels, {"embedding_dim": dim, "ann": "hnsw"}, embeddings=_unit_rows(n_labels, dim, 2))
+    head = LabelEmbeddingHead(
+        8, n_labels, {"embedding_dim": dim, "ann": "hnsw"}, embeddings=_unit_rows(n_labels, dim, 2)
+    )
     h = _hidden(200, in_dim=8, dtype=torch.float32)
     approx_ids, approx_val = head.topk(h, k)
     exact_ids, exact_val = head.topk_exact(h, k)
@@ -191,7 +197,9 @@ def test_missing_hnswlib_is_refused_with_the_settings(monkeypatch):
     from sparsexc.estimator import XCClassifier
 
     monkeypatch.setitem(sys.modules, "hnswlib", None)  # import hnswlib -> ImportError
-    message = r"ann='hnsw' needs the package hnswlib, which is not installed; install it with pip install \"sparsexc\[ann\]\""
+    message = (
+        r"ann='hnsw' needs the package hnswlib, which is not installed; install it with pip install \"sparsexc\[ann\]\""
+    )
     with pytest.raises(MissingDependencyError, match=message):
         le.LabelEmbeddingHeadParams.from_dict({"ann": "hnsw"})
     with pytest.raises(MissingDependencyError, match=message):
@@ -218,7 +226,7 @@ def test_predict_sets_and_tuning_use_the_cosine_threshold():
     np.testing.assert_array_equal(head.predict_sets(h).to_csr().toarray(), (S > 0.3).numpy())
     assert head.tune(h, LabelBatch.from_mask(S > 0.5)) == {"threshold": 0.3}  # a user-fixed threshold is kept
     free = _head()
-    target = LabelBatch.from_mask(S > le.COSINE_GRID[10])  # reachable exactly by a grid value
+    target = LabelBatch.from_mask(le.COSINE_GRID[10] < S)  # reachable exactly by a grid value
     result = free.tune(h, target)
     assert result["micro-F1"] == 1.0 and free.threshold_ == result["threshold"]
     np.testing.assert_array_equal(free.predict_sets(h).to_csr().toarray(), target.to_csr().toarray())
@@ -246,14 +254,24 @@ def data():
 
 
 @pytest.mark.parametrize("hidden_sizes, trainable", [((16,), False), ((), True)])
-def test_estimator_fits_on_the_training_part_and_save_load_is_bit_exact(data, tmp_path, monkeypatch,
-                                                                       hidden_sizes, trainable):
+def test_estimator_fits_on_the_training_part_and_save_load_is_bit_exact(
+    data, tmp_path, monkeypatch, hidden_sizes, trainable
+):
     X, Y = data
     seen = []
     original = LabelEmbeddingHead.prepare
-    monkeypatch.setattr(LabelEmbeddingHead, "prepare", lambda self, X_, Y_: (seen.append(Y_.shape), original(self, X_, Y_)))
-    clf = XCClassifier(head="label-embedding", head_params={"embedding_dim": 6, "trainable": trainable},
-                       hidden_sizes=hidden_sizes, epochs=3, batch_size=32, validation_fraction=0.2, device="cpu")
+    monkeypatch.setattr(
+        LabelEmbeddingHead, "prepare", lambda self, X_, Y_: (seen.append(Y_.shape), original(self, X_, Y_))
+    )
+    clf = XCClassifier(
+        head="label-embedding",
+        head_params={"embedding_dim": 6, "trainable": trainable},
+        hidden_sizes=hidden_sizes,
+        epochs=3,
+        batch_size=32,
+        validation_fraction=0.2,
+        device="cpu",
+    )
     clf.fit(X[:250], Y[:250])
     assert seen == [(200, 8)]  # prepare() saw the 80% training part, not the validation rows
     E = clf.model_.head.embeddings.detach()
@@ -274,8 +292,14 @@ def test_estimator_fits_on_the_training_part_and_save_load_is_bit_exact(data, tm
 @pytest.mark.parametrize("hidden_sizes", [(), (32,)])
 def test_estimator_learns_a_synthetic_task(hidden_sizes):
     data = synthetic(800, 300, 20, labels_per_sample=2, noise=0.1, seed=0)
-    clf = XCClassifier(head="label-embedding", head_params={"embedding_dim": 8}, hidden_sizes=hidden_sizes,
-                       epochs=5, batch_size=32, device="cpu").fit(data.train.X, data.train.Y)
+    clf = XCClassifier(
+        head="label-embedding",
+        head_params={"embedding_dim": 8},
+        hidden_sizes=hidden_sizes,
+        epochs=5,
+        batch_size=32,
+        device="cpu",
+    ).fit(data.train.X, data.train.Y)
     most_frequent = np.argmax(np.asarray(data.train.Y.sum(0)).ravel())
     chance = data.test.Y[:, most_frequent].mean()  # P@1 of always answering the most frequent label
     assert chance < 0.55 and clf.score(data.test.X, data.test.Y) > 0.85

@@ -26,6 +26,7 @@ def _labels(rows, n_labels=C):
 
 def _fixed_sampler(head, negatives, log_q_all):
     """Replace the head's draws by fixed negatives; log q from a fixed (B, C) table."""
+
     def sample(x, n, rows=None, generator=None):
         return negatives, log_q_all[rows[:, None], negatives]
 
@@ -58,8 +59,9 @@ def test_pair_logits_match_dense_scores_for_dense_and_sparse_hidden():
     w = head.output.weight.detach().clone().requires_grad_(True)
     b = head.output.bias.detach().clone().requires_grad_(True)
     for hidden in (h, h.to_sparse_csr()):
-        assert torch.autograd.gradcheck(lambda w, b: pair_logits(SimpleNamespace(weight=w, bias=b), hidden, rows, ids),
-                                        (w, b))
+        assert torch.autograd.gradcheck(
+            lambda w, b: pair_logits(SimpleNamespace(weight=w, bias=b), hidden, rows, ids), (w, b)
+        )
 
 
 def _functional_output(head, w, b):
@@ -86,8 +88,9 @@ def test_sampled_softmax_loss_matches_brute_force(remove_hits):
     lq = log_q.numpy()
     total = 0.0
     for p, (r, y) in enumerate(zip(rows.tolist(), labels.indices.tolist())):
-        o = [Z[r, y] - lq[r, y]] + [Z[r, j] - lq[r, j] for j in negatives[p].tolist()
-                                     if not (remove_hits and j in ROWS[r])]
+        o = [Z[r, y] - lq[r, y]] + [
+            Z[r, j] - lq[r, j] for j in negatives[p].tolist() if not (remove_hits and j in ROWS[r])
+        ]
         total += (np.logaddexp.reduce(o) - o[0]) / len(ROWS[r])
     assert head.loss(h, labels).item() == pytest.approx(total / 3, rel=1e-12)
 
@@ -119,8 +122,9 @@ def test_bias_correction_recovers_the_data_distribution():
     X = sp.csr_matrix((np.ones(n, np.float32), (np.arange(n), ctx)), shape=(n, 2))
     Y = sp.csr_matrix((np.ones(n, np.float32), (np.arange(n), y)), shape=(n, 6))
     torch.manual_seed(0)
-    head = NegativeSamplingHead(2, 6, {"sampler": "frequency", "num_negatives": 20, "reg": 1e-4,
-                                        "sparse_gradients": False}).double()  # plain torch.optim.Adam: dense grads
+    head = NegativeSamplingHead(
+        2, 6, {"sampler": "frequency", "num_negatives": 20, "reg": 1e-4, "sparse_gradients": False}
+    ).double()  # plain torch.optim.Adam: dense grads
     other = sp.csr_matrix(np.eye(6, dtype=np.float32)[[0] * 40 + [5] * 5 + [1, 2, 3, 4]])
     head.sampler.fit(sp.csr_matrix((other.shape[0], 2), dtype=np.float32), other)
     opt = torch.optim.Adam(head.parameters(), lr=0.05)
@@ -173,9 +177,17 @@ def test_one_positive_per_row_draws_from_the_row_labels():
     assert rows.tolist() == [0, 1, 3] and all(p in ROWS[r] for r, p in zip(rows.tolist(), pos.tolist()))
 
 
-@pytest.mark.parametrize("params, word", [({"sampler": "kmeans"}, "sampler"), ({"num_negatives": 0}, "num_negatives"),
-                                          ({"positives": "some"}, "positives"), ({"reg": -1.0}, "reg"),
-                                          ({"tree_split": "x"}, "tree_split"), ({"nope": 1}, "nope")])
+@pytest.mark.parametrize(
+    "params, word",
+    [
+        ({"sampler": "kmeans"}, "sampler"),
+        ({"num_negatives": 0}, "num_negatives"),
+        ({"positives": "some"}, "positives"),
+        ({"reg": -1.0}, "reg"),
+        ({"tree_split": "x"}, "tree_split"),
+        ({"nope": 1}, "nope"),
+    ],
+)
 def test_bad_params_raise_value_error(params, word):
     with pytest.raises(ValueError, match=word):
         NegativeSamplingHead(D, C, params)
@@ -190,8 +202,14 @@ def _data():
 
 def test_estimator_defaults_to_adagrad_and_save_load_is_bit_exact(tmp_path):
     X, Y = _data()
-    clf = XCClassifier(head="negative-sampling", head_params={"sampler": "tree", "tree_dim": 4},
-                       hidden_sizes=(), epochs=2, patience=None, device="cpu")
+    clf = XCClassifier(
+        head="negative-sampling",
+        head_params={"sampler": "tree", "tree_dim": 4},
+        hidden_sizes=(),
+        epochs=2,
+        patience=None,
+        device="cpu",
+    )
     assert clf._settings()[3].optimizer == "adagrad" and clf._settings()[3].lr == pytest.approx(1e-2)
     assert XCClassifier(head="softmax")._settings()[3].optimizer == "adam"
     clf.fit(X, Y)
@@ -204,8 +222,9 @@ def test_estimator_defaults_to_adagrad_and_save_load_is_bit_exact(tmp_path):
 
 def test_tree_sampler_with_a_hidden_layer_is_refused():
     X, Y = _data()
-    clf = XCClassifier(head="negative-sampling", head_params={"sampler": "tree"}, hidden_sizes=(8,), epochs=1,
-                       device="cpu")
+    clf = XCClassifier(
+        head="negative-sampling", head_params={"sampler": "tree"}, hidden_sizes=(8,), epochs=1, device="cpu"
+    )
     with pytest.raises(ValueError, match="hidden_sizes"):
         clf._settings()  # from the settings alone (Head.check_encoder), before any data
     with pytest.raises(ValueError, match="hidden_sizes"):
@@ -220,8 +239,15 @@ def test_tree_sampler_with_a_hidden_layer_is_refused():
 def test_default_sampler_is_decided_by_the_inputs_and_saved(tmp_path, name, hidden, decided):
     X, Y = _data()
     assert get_head(name).Params().sampler == "auto"
-    clf = XCClassifier(head=name, head_params={"tree_dim": 4}, hidden_sizes=hidden, epochs=1, patience=None,
-                       device="cpu", random_state=0).fit(X, Y)
+    clf = XCClassifier(
+        head=name,
+        head_params={"tree_dim": 4},
+        hidden_sizes=hidden,
+        epochs=1,
+        patience=None,
+        device="cpu",
+        random_state=0,
+    ).fit(X, Y)
     assert clf.model_.head.sampler.name == decided and clf.model_.head.params.sampler == decided
     assert clf.get_params()["head_params"] == {"tree_dim": 4}  # the user's settings are not rewritten
     clf.save(tmp_path / "m")
@@ -234,8 +260,16 @@ def test_interrupted_training_resumes_bit_for_bit(tmp_path, monkeypatch):
     from sparsexc.train import Trainer
 
     X, Y = _data()
-    kwargs = dict(head="sampled-softmax", head_params={"sampler": "tree", "tree_dim": 4}, hidden_sizes=(),
-                  epochs=2, batch_size=32, patience=None, validation_fraction=0.0, device="cpu")
+    kwargs = dict(
+        head="sampled-softmax",
+        head_params={"sampler": "tree", "tree_dim": 4},
+        hidden_sizes=(),
+        epochs=2,
+        batch_size=32,
+        patience=None,
+        validation_fraction=0.0,
+        device="cpu",
+    )
     plain = XCClassifier(**kwargs).fit(X, Y)
     step, calls = Trainer._step, {"n": 0}
 
@@ -259,7 +293,23 @@ def test_cli_trains_the_negative_sampling_head(tmp_path):
     from sparsexc.cli import main
 
     out = tmp_path / "run"
-    code = main(["train", "--dataset", "bibtex", "--head", "negative-sampling", "--head-param", "sampler=tree",
-                 "--hidden-sizes", "", "--epochs", "1", "--out", str(out), "--quiet"])
+    code = main(
+        [
+            "train",
+            "--dataset",
+            "bibtex",
+            "--head",
+            "negative-sampling",
+            "--head-param",
+            "sampler=tree",
+            "--hidden-sizes",
+            "",
+            "--epochs",
+            "1",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
     assert code == 0
     assert XCClassifier.load(out / "model").model_.head.params.sampler == "tree"

@@ -10,8 +10,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import f1_score
 
-from sparsexc.heads.softmax import T_GRID
-
 from sparsexc.heads import (
     Head,
     LabelBatch,
@@ -26,6 +24,7 @@ from sparsexc.heads import (
     tune_threshold,
 )
 from sparsexc.heads.base import topk_lower_id_ties
+from sparsexc.heads.softmax import T_GRID
 
 
 def _labels(rows: list[list[int]], n_labels: int) -> LabelBatch:
@@ -91,7 +90,8 @@ def test_softmax_loss_matches_label_proportion_cross_entropy_and_skips_empty_row
     # the empty row changes nothing: the loss equals the loss of the batch without it
     keep = [i for i, r in enumerate(ROWS) if r]
     assert head.loss(h, _labels(ROWS, C)).item() == pytest.approx(
-        head.loss(h[keep], _labels([ROWS[i] for i in keep], C)).item(), rel=1e-12)
+        head.loss(h[keep], _labels([ROWS[i] for i in keep], C)).item(), rel=1e-12
+    )
 
 
 def test_softmax_batch_of_empty_rows_has_zero_loss_and_zero_gradient():
@@ -129,8 +129,13 @@ def test_sparse_hidden_gives_the_dense_loss_and_gradient(head_cls):
     X = sp.random(5, 12, density=0.3, format="csr", dtype=np.float32, random_state=0)
     head = head_cls(12, C)
     labels = _labels(ROWS, C)
-    sparse_h = torch.sparse_csr_tensor(torch.from_numpy(X.indptr).long(), torch.from_numpy(X.indices).long(),
-                                       torch.from_numpy(X.data), size=X.shape, check_invariants=True)
+    sparse_h = torch.sparse_csr_tensor(
+        torch.from_numpy(X.indptr).long(),
+        torch.from_numpy(X.indices).long(),
+        torch.from_numpy(X.data),
+        size=X.shape,
+        check_invariants=True,
+    )
     loss_sparse = head.loss(sparse_h, labels)
     loss_sparse.backward()
     grad_sparse = head.output.weight.grad.clone()
@@ -194,7 +199,9 @@ def test_tune_threshold_picks_the_best_grid_value():
         tune_threshold(scores, sp.csr_matrix(Y), grid, "accuracy")
 
 
-@pytest.mark.parametrize("head_cls, rule", [(SigmoidHead, lambda s: s > 0.3), (SoftmaxHead, lambda p: p * 6 > T_GRID[30])])
+@pytest.mark.parametrize(
+    "head_cls, rule", [(SigmoidHead, lambda s: s > 0.3), (SoftmaxHead, lambda p: p * 6 > T_GRID[30])]
+)
 def test_head_tune_sets_the_threshold_used_by_predict_sets(head_cls, rule):
     torch.manual_seed(0)
     head = head_cls(4, 6)
@@ -243,8 +250,11 @@ def test_config_rebuilds_the_head(head_cls):
 @given(st.integers(1, 6), st.integers(1, 9), st.integers(1, 12), st.integers(0, 2**31 - 1), st.booleans())
 def test_topk_with_ties_matches_a_stable_argsort(n_rows, n_labels, k, seed, with_ties):
     rng = np.random.default_rng(seed)
-    S = rng.integers(0, 3, (n_rows, n_labels)).astype(np.float32) if with_ties else rng.random((n_rows, n_labels),
-                                                                                                  dtype=np.float32)
+    S = (
+        rng.integers(0, 3, (n_rows, n_labels)).astype(np.float32)
+        if with_ties
+        else rng.random((n_rows, n_labels), dtype=np.float32)
+    )
     idx, val = topk_lower_id_ties(torch.from_numpy(S), k)
     ref = np.argsort(-S, axis=1, kind="stable")[:, : min(k, n_labels)]
     np.testing.assert_array_equal(idx.numpy(), ref)

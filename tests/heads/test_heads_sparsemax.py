@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from _references import sparsemax_reference
 import pytest
 import scipy.sparse as sp
 import torch
+from _references import sparsemax_reference
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -134,8 +134,9 @@ def test_tune_picks_the_best_scale_on_the_paper_grid_and_keeps_a_fixed_one():
     labels = _labels(rows, 8)
     Y = labels.to_csr()
     z = head.output(h).detach().numpy()
-    by_scale = {t: micro_f1(Y, sp.csr_matrix((sparsemax_reference(t * z) > 1e-12).astype(np.float32)))
-                for t in PAPER_SCALE_GRID}
+    by_scale = {
+        t: micro_f1(Y, sp.csr_matrix((sparsemax_reference(t * z) > 1e-12).astype(np.float32))) for t in PAPER_SCALE_GRID
+    }
     best = max(PAPER_SCALE_GRID, key=lambda t: (by_scale[t], -t))  # ties -> first (smallest) grid value
     result = head.tune(h, labels)
     assert result["scale"] == best == head.scale_
@@ -181,8 +182,9 @@ def test_estimator_learns_bibtex_and_round_trips(bibtex, tmp_path):
     from sparsexc.estimator import XCClassifier
 
     train, test = bibtex.train, bibtex.test
-    clf = XCClassifier(head="sparsemax", hidden_sizes=(), epochs=3, batch_size=64, lr=0.05, device="cpu",
-                       random_state=0).fit(train.X[:2000], train.Y[:2000])
+    clf = XCClassifier(
+        head="sparsemax", hidden_sizes=(), epochs=3, batch_size=64, lr=0.05, device="cpu", random_state=0
+    ).fit(train.X[:2000], train.Y[:2000])
     assert "scale" in clf.tuned_ and clf.tuned_["scale"] in PAPER_SCALE_GRID
     X = test.X[:500]
     idx, _ = clf.predict_topk(X, 1)
@@ -203,8 +205,25 @@ def test_cli_trains_the_sparsemax_head(tmp_path):
     from sparsexc.cli import main
 
     out = tmp_path / "run"
-    assert main(["train", "--dataset", "bibtex", "--head", "sparsemax", "--head-param", "scale=2.0", "--epochs", "1",
-                 "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--dataset",
+                "bibtex",
+                "--head",
+                "sparsemax",
+                "--head-param",
+                "scale=2.0",
+                "--epochs",
+                "1",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     config = json.loads((out / "model" / "config.json").read_text())
     assert json.dumps(config).count('"sparsemax"') >= 1
     metrics = json.loads((out / "metrics.json").read_text())

@@ -133,7 +133,9 @@ def test_adam_becomes_lazy_adam():
     torch.testing.assert_close(after_first["sparse"], after_first["dense"], rtol=1e-3, atol=1e-6)
     sampled = torch.zeros(C, dtype=torch.bool)
     sampled[sparse.output.weight.grad._indices()[0]] = True  # the second step's labels
-    assert torch.equal(torch.nonzero(dense.output.weight.grad.abs().sum(1)).squeeze(1), torch.nonzero(sampled).squeeze(1))
+    assert torch.equal(
+        torch.nonzero(dense.output.weight.grad.abs().sum(1)).squeeze(1), torch.nonzero(sampled).squeeze(1)
+    )
     assert not moved["sparse"][~sampled].any()  # lazy: the unsampled rows stay put
     assert moved["dense"][~sampled].any()  # dense Adam: their momentum moves them
     assert torch.equal(moved["sparse"][sampled], moved["dense"][sampled])
@@ -199,7 +201,14 @@ def test_estimator_trains_with_sparse_gradients(head, sparse_features):
     rng = np.random.default_rng(0)
     X = sp.random(60, 20, density=0.2, format="csr", dtype=np.float32, random_state=1)
     Y = sp.csr_matrix((rng.random((60, C)) < 0.08).astype(np.float32))
-    clf = XCClassifier(head=head, head_params={"sampler": "frequency"}, hidden_sizes=() if sparse_features else (8,),
-                       sparse_gradients=sparse_features, epochs=2, batch_size=20, random_state=0)
+    clf = XCClassifier(
+        head=head,
+        head_params={"sampler": "frequency"},
+        hidden_sizes=() if sparse_features else (8,),
+        sparse_gradients=sparse_features,
+        epochs=2,
+        batch_size=20,
+        random_state=0,
+    )
     clf.fit(X, Y)
     assert np.isfinite(clf.predict_topk(X[:5], 3)[1]).all()

@@ -35,8 +35,12 @@ def brute_force(mask_of, Y: sp.csr_matrix, grid, metric: str) -> tuple[float, fl
 def problems(draw):
     n, C = draw(st.integers(0, 7)), draw(st.integers(1, 9))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    grid = [float(v) for v in draw(st.lists(st.sampled_from([0.1, 0.2, 0.25, 0.3, 0.5, 0.7, 0.9, -1.0, 2.0]),
-                                             min_size=1, max_size=8))]  # unsorted, repeated values
+    grid = [
+        float(v)
+        for v in draw(
+            st.lists(st.sampled_from([0.1, 0.2, 0.25, 0.3, 0.5, 0.7, 0.9, -1.0, 2.0]), min_size=1, max_size=8)
+        )
+    ]  # unsorted, repeated values
     dtype = draw(st.sampled_from([np.float32, np.float64]))
     # scores drawn from the grid values themselves (ties with the thresholds, in the scores' dtype) and a few others
     pool = np.array(grid + [0.0, 0.1, 0.5, 1.0, 0.2000001, np.inf, -np.inf], dtype=dtype)
@@ -49,7 +53,7 @@ def problems(draw):
 @given(problems(), st.sampled_from(sorted(METRICS)), st.booleans())
 def test_tune_threshold_matches_the_brute_force_search(problem, metric, as_tensor):
     S, Y, grid = problem
-    expected = brute_force(lambda t: S > t, Y, grid, metric)
+    expected = brute_force(lambda t: t < S, Y, grid, metric)
     scores = torch.from_numpy(S) if as_tensor else S
     labels = LabelBatch.from_csr(Y) if as_tensor else Y
     got = tune_threshold(scores, labels, grid, metric)
@@ -70,9 +74,9 @@ def test_non_finite_scores_and_other_dtypes_fall_back_to_one_comparison_per_valu
     S[3, 2] = np.nan
     Y = sp.csr_matrix((rng.random((20, 6)) < 0.3).astype(np.float32))
     grid = [0.1, 0.3, 0.5, 0.7]
-    assert tune_threshold(S, Y, grid) == brute_force(lambda t: S > t, Y, grid, "micro-F1")
+    assert tune_threshold(S, Y, grid) == brute_force(lambda t: t < S, Y, grid, "micro-F1")
     S16 = torch.from_numpy(rng.random((20, 6)).astype(np.float32)).to(torch.bfloat16)
-    assert tune_threshold(S16, Y, grid) == brute_force(lambda t: (S16 > t).numpy(), Y, grid, "micro-F1")
+    assert tune_threshold(S16, Y, grid) == brute_force(lambda t: (t < S16).numpy(), Y, grid, "micro-F1")
 
 
 def test_a_metric_without_row_counts_is_computed_from_the_sets(monkeypatch):
@@ -81,7 +85,7 @@ def test_a_metric_without_row_counts_is_computed_from_the_sets(monkeypatch):
     Y = sp.csr_matrix((rng.random((30, 8)) < 0.3).astype(np.float32))
     grid = [0.2, 0.4, 0.6, 0.8]
     monkeypatch.setattr(base, "set_metric_from_row_counts", lambda name: None)
-    assert tune_threshold(S, Y, grid, "example-F1") == brute_force(lambda t: S > t, Y, grid, "example-F1")
+    assert tune_threshold(S, Y, grid, "example-F1") == brute_force(lambda t: t < S, Y, grid, "example-F1")
 
 
 class _FixedScores:

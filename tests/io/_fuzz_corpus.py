@@ -77,8 +77,10 @@ def _xc_text(X: sp.csr_matrix, Y: sp.csr_matrix, header: bool = True, newline: b
     lines = [b"%d %d %d" % (X.shape[0], X.shape[1], Y.shape[1])] if header else []
     for i in range(X.shape[0]):
         labels = b",".join(b"%d" % j for j in Y.indices[Y.indptr[i] : Y.indptr[i + 1]])
-        pairs = [b"%d:%s" % (j, repr(float(v)).encode()) for j, v in
-                 zip(X.indices[X.indptr[i] : X.indptr[i + 1]], X.data[X.indptr[i] : X.indptr[i + 1]])]
+        pairs = [
+            b"%d:%s" % (j, repr(float(v)).encode())
+            for j, v in zip(X.indices[X.indptr[i] : X.indptr[i + 1]], X.data[X.indptr[i] : X.indptr[i + 1]])
+        ]
         lines.append(b" ".join(([labels] if labels else []) + pairs))
     return newline.join(lines) + newline
 
@@ -91,8 +93,10 @@ def _arff_sparse(X: sp.csr_matrix, Y: sp.csr_matrix, relation: str, labels_first
     x_off, y_off = (L, 0) if labels_first else (0, d)
     rows = []
     for i in range(X.shape[0]):
-        items = [(x_off + int(j), repr(float(v))) for j, v in
-                 zip(X.indices[X.indptr[i] : X.indptr[i + 1]], X.data[X.indptr[i] : X.indptr[i + 1]])]
+        items = [
+            (x_off + int(j), repr(float(v)))
+            for j, v in zip(X.indices[X.indptr[i] : X.indptr[i + 1]], X.data[X.indptr[i] : X.indptr[i + 1]])
+        ]
         items += [(y_off + int(j), "1") for j in Y.indices[Y.indptr[i] : Y.indptr[i + 1]]]
         rows.append("{" + ",".join(f"{c} {v}" for c, v in sorted(items)) + "}")
     xml = '<?xml version="1.0" encoding="utf-8"?>\n<labels xmlns="http://mulan.sourceforge.net/labels">\n'
@@ -123,13 +127,21 @@ def build_seeds(shared: Path | None) -> dict[str, list[Seed]]:
     mulan, xml = _arff_sparse(X, Y, "bibtex-slice", labels_first=False)
     meka, _ = _arff_sparse(X2, Y2, f"bibtex-slice: -C {Y2.shape[1]}", labels_first=True)
     Xc, Tc = X.tocsc(), sp.csc_matrix(Y.T)
-    split = {"train_data": X2[:20].tocsc(), "train_target": sp.csc_matrix(Y2[:20].T), "test_data": X2[20:].tocsc(),
-             "test_target": sp.csc_matrix(Y2[20:].T)}
+    split = {
+        "train_data": X2[:20].tocsc(),
+        "train_target": sp.csc_matrix(Y2[:20].T),
+        "test_data": X2[20:].tocsc(),
+        "test_target": sp.csc_matrix(Y2[20:].T),
+    }
     seeds: dict[str, list[Seed]] = {
-        "xc": [Seed("bibtex-40", _xc_text(X, Y), ".txt"),
-               Seed("bibtex-30-crlf", _xc_text(X2, Y2, newline=b"\r\n"), ".txt")],
-        "svmlight": [Seed("bibtex-40", _xc_text(X, Y, header=False), ".svm"),
-                     Seed("bibtex-30", _xc_text(X2, Y2, header=False), ".svm")],
+        "xc": [
+            Seed("bibtex-40", _xc_text(X, Y), ".txt"),
+            Seed("bibtex-30-crlf", _xc_text(X2, Y2, newline=b"\r\n"), ".txt"),
+        ],
+        "svmlight": [
+            Seed("bibtex-40", _xc_text(X, Y, header=False), ".svm"),
+            Seed("bibtex-30", _xc_text(X2, Y2, header=False), ".svm"),
+        ],
         "arff_mulan": [Seed("bibtex-40", mulan, ".arff", xml)],
         "arff_meka": [Seed("bibtex-30", meka, ".arff")],
         "mat": [
@@ -142,21 +154,33 @@ def build_seeds(shared: Path | None) -> dict[str, list[Seed]]:
     if shared is not None and shared.is_dir():
         emo = shared / "mulan-emotions"
         seeds["arff_mulan"] += [
-            Seed("emotions-25", _arff_slice(emo / "emotions-train.arff", 25), ".arff",
-                 (emo / "emotions.xml").read_bytes()),
-            Seed("corel5k-25", _arff_slice(shared / "mulan-corel5k" / "Corel5k-train-sparse.arff", 25), ".arff",
-                 (shared / "mulan-corel5k" / "Corel5k.xml").read_bytes()),
+            Seed(
+                "emotions-25",
+                _arff_slice(emo / "emotions-train.arff", 25),
+                ".arff",
+                (emo / "emotions.xml").read_bytes(),
+            ),
+            Seed(
+                "corel5k-25",
+                _arff_slice(shared / "mulan-corel5k" / "Corel5k-train-sparse.arff", 25),
+                ".arff",
+                (shared / "mulan-corel5k" / "Corel5k.xml").read_bytes(),
+            ),
         ]
-        seeds["arff_meka"].append(Seed("imdb-25", gzip.compress(_arff_slice(shared / "meka-imdb" / "Imdb.arff.gz", 25),
-                                                                mtime=0), ".arff.gz"))
+        seeds["arff_meka"].append(
+            Seed("imdb-25", gzip.compress(_arff_slice(shared / "meka-imdb" / "Imdb.arff.gz", 25), mtime=0), ".arff.gz")
+        )
         xc_full = gzip.decompress((shared / "Bibtex" / "Bibtex_data.txt.gz").read_bytes()).split(b"\n")
         body = xc_full[1001:1031]  # 30 rows from the middle of the real file, its CRLF line ends kept
         seeds["xc"].append(Seed("Bibtex-real-30", b"30 1836 159\r\n" + b"\n".join(body) + b"\n", ".txt"))
         slash = scipy.io.loadmat(shared / "slashdot-mat" / "slashdot.mat")
         seeds["mat"] += [
             Seed("languagelog-real", (shared / "languagelog-mat" / "languagelog.mat").read_bytes(), ".mat"),
-            Seed("slashdot-40-dense", _mat_bytes({"data": slash["data"][:40], "target": slash["target"][:, :40]},
-                                                 compress=False), ".mat"),
+            Seed(
+                "slashdot-40-dense",
+                _mat_bytes({"data": slash["data"][:40], "target": slash["target"][:, :40]}, compress=False),
+                ".mat",
+            ),
         ]
     return seeds
 
@@ -224,8 +248,13 @@ def _text_mutation(rng, fmt: str, kind: str, text: bytes) -> tuple[bytes, str]:
         if fmt == "xc":
             fields = lines[0].split()
             j = int(rng.integers(3))
-            choices = [b"%d" % max(0, int(fields[j]) + int(rng.integers(-3, 4))), b"0", b"18446744073709551616",
-                       b"2147483648", b"9" * 5000]
+            choices = [
+                b"%d" % max(0, int(fields[j]) + int(rng.integers(-3, 4))),
+                b"0",
+                b"18446744073709551616",
+                b"2147483648",
+                b"9" * 5000,
+            ]
             new = choices[int(rng.integers(len(choices)))]
             fields[j] = new
             lines[0] = b" ".join(fields) + (b"\r" if lines[0].endswith(b"\r") else b"")
@@ -271,10 +300,38 @@ def _text_mutation(rng, fmt: str, kind: str, text: bytes) -> tuple[bytes, str]:
     raise ValueError(kind)
 
 
-TEXT_KINDS = ("truncate", "flip", "delete_line", "duplicate_line", "header_count", "huge_id", "bad_value", "underscore",
-              "bom", "crlf", "gzip", "gzip_truncate", "empty", "garbage_line", "flip", "truncate")
-MAT_KINDS = ("truncate", "flip", "flip", "csc_index", "csc_pointer", "csc_shape", "bad_value", "complex", "huge_rows",
-             "empty", "garbage_tail", "flip")
+TEXT_KINDS = (
+    "truncate",
+    "flip",
+    "delete_line",
+    "duplicate_line",
+    "header_count",
+    "huge_id",
+    "bad_value",
+    "underscore",
+    "bom",
+    "crlf",
+    "gzip",
+    "gzip_truncate",
+    "empty",
+    "garbage_line",
+    "flip",
+    "truncate",
+)
+MAT_KINDS = (
+    "truncate",
+    "flip",
+    "flip",
+    "csc_index",
+    "csc_pointer",
+    "csc_shape",
+    "bad_value",
+    "complex",
+    "huge_rows",
+    "empty",
+    "garbage_tail",
+    "flip",
+)
 
 
 def _find_array(data: bytes, arr: np.ndarray) -> int:

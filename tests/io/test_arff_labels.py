@@ -41,10 +41,15 @@ def test_given_xml_wins_over_the_relation_c_and_over_the_xml_beside(tmp_path):
     assert read_arff(tmp_path / "d-train.arff").label_names == ["a", "b"]  # the XML beside it
 
 
-@pytest.mark.parametrize("relation,labels", [("'d: -C 2'", ["a", "b"]), ("'d: -C -2 -split 3'", ["y1", "y2"]),
-                                             ('"d:-C 2"', ["a", "b"]),
-                                             ("'d: -C 2-weka.filters.unsupervised.instance.Randomize-S1'",
-                                              ["a", "b"])])
+@pytest.mark.parametrize(
+    "relation,labels",
+    [
+        ("'d: -C 2'", ["a", "b"]),
+        ("'d: -C -2 -split 3'", ["y1", "y2"]),
+        ('"d:-C 2"', ["a", "b"]),
+        ("'d: -C 2-weka.filters.unsupervised.instance.Randomize-S1'", ["a", "b"]),
+    ],
+)
 def test_unambiguous_meka_c_without_xml(tmp_path, relation, labels):
     d = read_arff(_arff(tmp_path, relation))
     assert d.meta["format"] == "meka" and d.label_names == labels

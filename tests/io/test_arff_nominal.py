@@ -20,9 +20,17 @@ def _read(tmp_path, attributes: str, data: str, **kwargs):
 @pytest.mark.parametrize(
     "declared,positive,negative",
     [
-        ("{YES,NO}", "YES", "NO"), ("{NO,YES}", "YES", "NO"), ("{no,yes}", "yes", "no"), ("{0,1}", "1", "0"),
-        ("{1,0}", "1", "0"), ("{false,true}", "true", "false"), ("{True,False}", "True", "False"),
-        ("{n,y}", "y", "n"), ("{Y,N}", "Y", "N"), ("{f,t}", "t", "f"), ("{ 'Yes' , 'No' }", "Yes", "No"),
+        ("{YES,NO}", "YES", "NO"),
+        ("{NO,YES}", "YES", "NO"),
+        ("{no,yes}", "yes", "no"),
+        ("{0,1}", "1", "0"),
+        ("{1,0}", "1", "0"),
+        ("{false,true}", "true", "false"),
+        ("{True,False}", "True", "False"),
+        ("{n,y}", "y", "n"),
+        ("{Y,N}", "Y", "N"),
+        ("{f,t}", "t", "f"),
+        ("{ 'Yes' , 'No' }", "Yes", "No"),
         ('{"no","yes"}', "yes", "no"),
     ],
 )
@@ -35,12 +43,15 @@ def test_yes_no_pairs_are_one_column_with_the_positive_value_1(tmp_path, declare
     assert d.feature_names == ["m"]
 
 
-@pytest.mark.parametrize("declared,positive,negative", [("{1,0}", "1", "0"), ("{no,yes}", "yes", "no"),
-                                                        ("{YES,NO}", "YES", "NO")])
+@pytest.mark.parametrize(
+    "declared,positive,negative", [("{1,0}", "1", "0"), ("{no,yes}", "yes", "no"), ("{YES,NO}", "YES", "NO")]
+)
 def test_yes_no_labels_in_dense_and_sparse_rows(tmp_path, declared, positive, negative):
     path = tmp_path / "m.arff"
-    path.write_text(f"@relation 'm: -C 1'\n@attribute lab {declared}\n@attribute f numeric\n@data\n"
-                    f"{positive},1\n{negative},2\n{{1 3}}\n{{0 {positive}, 1 4}}\n{{0 {negative}}}\n")
+    path.write_text(
+        f"@relation 'm: -C 1'\n@attribute lab {declared}\n@attribute f numeric\n@data\n"
+        f"{positive},1\n{negative},2\n{{1 3}}\n{{0 {positive}, 1 4}}\n{{0 {negative}}}\n"
+    )
     d = read_arff(path)
     first_is_positive = declared[1:].lower().startswith(positive.lower())
     np.testing.assert_array_equal(d.Y.toarray().ravel(), [1, 0, 1 if first_is_positive else 0, 1, 0])
@@ -48,11 +59,16 @@ def test_yes_no_labels_in_dense_and_sparse_rows(tmp_path, declared, positive, ne
 
 
 def test_other_nominals_become_indicators_but_the_first_value(tmp_path):
-    d = _read(tmp_path, "@attribute c {red,'dark blue',green}\n@attribute n {1,2,3}\n",
-              "red,1,0\n'dark blue',3,1\ngreen,2,0\n{0 green}\n{}\n?,?,0\n", missing="zero")
+    d = _read(
+        tmp_path,
+        "@attribute c {red,'dark blue',green}\n@attribute n {1,2,3}\n",
+        "red,1,0\n'dark blue',3,1\ngreen,2,0\n{0 green}\n{}\n?,?,0\n",
+        missing="zero",
+    )
     assert d.feature_names == ["c=dark blue", "c=green", "n=2", "n=3"]
-    np.testing.assert_array_equal(d.X.toarray(), [[0, 0, 0, 0], [1, 0, 0, 1], [0, 1, 1, 0], [0, 1, 0, 0],
-                                                  [0, 0, 0, 0], [0, 0, 0, 0]])
+    np.testing.assert_array_equal(
+        d.X.toarray(), [[0, 0, 0, 0], [1, 0, 0, 1], [0, 1, 1, 0], [0, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]
+    )
     assert d.meta["feature_attributes"] == ["c", "n"]
 
 
@@ -87,14 +103,22 @@ def test_random_mixed_files_dense_and_sparse_agree_with_a_reference(tmp_path):
             kinds.append(kind)
             values.append(vals)
             header += f"@attribute a{j} " + ("numeric" if vals is None else "{" + ",".join(vals) + "}") + "\n"
-        table = [[str(int(rng.integers(-3, 4))) if k == "numeric" else vals[int(rng.integers(len(vals)))]
-                  for k, vals in zip(kinds, values)] for _ in range(12)]
+        table = [
+            [
+                str(int(rng.integers(-3, 4))) if k == "numeric" else vals[int(rng.integers(len(vals)))]
+                for k, vals in zip(kinds, values)
+            ]
+            for _ in range(12)
+        ]
         labels = rng.integers(0, 2, size=12)
         dense = "".join(",".join(row) + f",{y}\n" for row, y in zip(table, labels))
         sparse = ""
         for row, y in zip(table, labels):  # omit what the sparse convention makes implicit: 0, a first value
-            items = [f"{j} {v}" for j, (v, vals) in enumerate(zip(row, values))
-                     if (v != "0" if vals is None else v != vals[0])]
+            items = [
+                f"{j} {v}"
+                for j, (v, vals) in enumerate(zip(row, values))
+                if (v != "0" if vals is None else v != vals[0])
+            ]
             sparse += "{" + ", ".join(items + ([f"{len(row)} 1"] if y else [])) + "}\n"
         want = _reference(kinds, values, table)
         for body in (dense, sparse):
@@ -153,8 +177,9 @@ def test_string_attributes_are_dropped(tmp_path):
 
 
 def _ids(n_values: int, rows: list[int]) -> str:
-    return "@attribute id {" + ",".join(f"P{k:04d}" for k in range(n_values)) + "}\n", \
-        "".join(f"P{r:04d},{r % 3},1\n" for r in rows)
+    return "@attribute id {" + ",".join(f"P{k:04d}" for k in range(n_values)) + "}\n", "".join(
+        f"P{r:04d},{r % 3},1\n" for r in rows
+    )
 
 
 @pytest.mark.parametrize(
@@ -182,8 +207,7 @@ def test_explicit_drop_attributes_still_work(tmp_path):
     assert d.feature_names == ["f"] and d.meta["dropped_attributes"] == {"c": "drop_attributes"}
 
 
-@pytest.mark.parametrize("rows", ["{,3 4}\n{0 1}\n", "{,1 4}\n{2 1 3 2, 4 5}\n", "{1 2,,3 4}\n",
-                                  "{0 1}\n{1 2 3 4}\n"])
+@pytest.mark.parametrize("rows", ["{,3 4}\n{0 1}\n", "{,1 4}\n{2 1 3 2, 4 5}\n", "{1 2,,3 4}\n", "{0 1}\n{1 2 3 4}\n"])
 def test_malformed_sparse_rows_are_errors_not_shifted_values(tmp_path, rows):
     path = tmp_path / "s.arff"
     attributes = "".join(f"@attribute a{j} numeric\n" for j in range(5))

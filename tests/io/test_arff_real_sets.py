@@ -19,9 +19,22 @@ from sparsexc.cli._data import load_source
 from sparsexc.datasets import REGISTRY, load
 from sparsexc.io import read_arff, read_xc
 
-SETS = ["mulan-bibtex", "mulan-birds", "mulan-cal500", "mulan-corel5k", "mulan-delicious", "mulan-emotions",
-        "mulan-enron", "mulan-flags", "mulan-genbase", "mulan-medical", "mulan-scene", "mulan-tmc2007-500",
-        "mulan-yeast", "meka-imdb"]
+SETS = [
+    "mulan-bibtex",
+    "mulan-birds",
+    "mulan-cal500",
+    "mulan-corel5k",
+    "mulan-delicious",
+    "mulan-emotions",
+    "mulan-enron",
+    "mulan-flags",
+    "mulan-genbase",
+    "mulan-medical",
+    "mulan-scene",
+    "mulan-tmc2007-500",
+    "mulan-yeast",
+    "meka-imdb",
+]
 ID_ATTRIBUTES = {"mulan-genbase": ["protein"]}  # SOURCE.md: "the first attribute protein ... (drop it)"
 ARFF_SETS = sorted(name for name, spec in REGISTRY.items() if spec.kind in ("mulan", "arff"))
 
@@ -54,7 +67,7 @@ def _attribute_names(path: Path) -> list[str]:
             if s.lower().startswith("@data"):
                 return names
             if s.lower().startswith("@attribute"):
-                rest = s[len("@attribute"):].strip()
+                rest = s[len("@attribute") :].strip()
                 quote = rest[0] if rest[0] in "'\"" else None
                 name = re.match(r"'((?:[^'\\]|\\.)*)'|\"((?:[^\"\\]|\\.)*)\"", rest) if quote else None
                 names.append(re.sub(r"\\(.)", r"\1", name.group(1) or name.group(2)) if name else rest.split()[0])
@@ -101,8 +114,9 @@ def test_datasets_load_agrees_with_read_arff(shared_datasets, name):
     first = next(folder / f for f in spec.files[0] if (folder / f).is_file())
     attributes = _attribute_names(first)
     L = data.train.n_labels
-    labels, features = (attributes[:L], attributes[L:]) if spec.folder.startswith("meka") else \
-        (attributes[-L:], attributes[:-L])
+    labels, features = (
+        (attributes[:L], attributes[L:]) if spec.folder.startswith("meka") else (attributes[-L:], attributes[:-L])
+    )
     for part in (data.train, data.test):
         assert part.label_names == labels
         assert part.meta["feature_attributes"] == [a for a in features if a not in ID_ATTRIBUTES.get(spec.folder, [])]
@@ -123,8 +137,9 @@ def test_cli_convert_writes_what_read_arff_reads(shared_datasets, tmp_path, name
     assert (X != ref.X).nnz == 0 and (Y != ref.Y).nnz == 0
 
 
-@pytest.mark.parametrize("name,stem", [("mulan-medical", "medical"), ("mulan-genbase", "genbase"),
-                                       ("mulan-flags", "flags")])
+@pytest.mark.parametrize(
+    "name,stem", [("mulan-medical", "medical"), ("mulan-genbase", "genbase"), ("mulan-flags", "flags")]
+)
 def test_cli_train_files_read_like_read_arff(shared_datasets, name, stem):
     # `sparsexc train --train X.arff --test Y.arff` reads its data with load_source
     folder = _folder(shared_datasets, name)

@@ -50,8 +50,17 @@ def _raises(reader, path, match, line=None, field=None):
         ("2 3 18446744073709551616\n0 0:1\n1 1:1\n", 1, "header", "n_labels <= 2147483647"),
         ("2 " + "9" * 5000 + " 2\n0 0:1\n1 1:1\n", 1, "header", "n_features <= 2147483647"),
     ],
-    ids=["1e39", "-1e39", "1e400", "nan", "underscore", "feature-5000-digits", "label-5000-digits", "header-2**64",
-         "header-5000-digits"],
+    ids=[
+        "1e39",
+        "-1e39",
+        "1e400",
+        "nan",
+        "underscore",
+        "feature-5000-digits",
+        "label-5000-digits",
+        "header-2**64",
+        "header-5000-digits",
+    ],
 )
 def test_xc(tmp_path, body, line, field, match):
     path = tmp_path / "bad.txt"
@@ -131,8 +140,7 @@ def _savemat(path, **variables):
 def test_mat_complex_and_non_finite_values(tmp_path):
     T = np.array([[1, -1, 1]])
     _raises(read_mat, _savemat(tmp_path / "c.mat", data=np.eye(3) * (1 + 2j), target=T), "real values")
-    _raises(read_mat, _savemat(tmp_path / "cs.mat", data=sp.csc_matrix(np.eye(3) * (1 + 2j)), target=T),
-            "real values")
+    _raises(read_mat, _savemat(tmp_path / "cs.mat", data=sp.csc_matrix(np.eye(3) * (1 + 2j)), target=T), "real values")
     _raises(read_mat, _savemat(tmp_path / "big.mat", data=np.eye(3) * 1e39, target=T), "float32")
     _raises(read_mat, _savemat(tmp_path / "bigs.mat", data=sp.csc_matrix(np.eye(3) * 1e39), target=T), "float32")
 
@@ -153,8 +161,11 @@ def test_mat_huge_row_counts(tmp_path):
     tracemalloc.start()
     _raises(read_mat, path, "rows more than stored entries")
     # a target of 10**9 labels (stored labels x instances) is transposed without converting it
-    path = _savemat(tmp_path / "labels.mat", data=np.eye(2),
-                    target=sp.csc_matrix((np.ones(2), np.array([5, 10**9 - 1]), np.array([0, 1, 2])), shape=(10**9, 2)))
+    path = _savemat(
+        tmp_path / "labels.mat",
+        data=np.eye(2),
+        target=sp.csc_matrix((np.ones(2), np.array([5, 10**9 - 1]), np.array([0, 1, 2])), shape=(10**9, 2)),
+    )
     Y = read_mat(path)["all"].Y
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
@@ -189,8 +200,9 @@ def test_declared_width_far_beyond_used_ids_is_refused(monkeypatch):
     with pytest.raises(DataFormatError, match="n_labels"):
         check_unused_width("train.txt", "test.txt", _data(4, 10_003, [1], [3]), _data(4, 10_003, [0], [7]))
     with pytest.raises(DataFormatError, match="n_features"):
-        check_unused_width("train.txt", "test.txt", _data(20_000, 10, [1], list(range(10))),
-                           _data(20_000, 10, [0], [0]))
+        check_unused_width(
+            "train.txt", "test.txt", _data(20_000, 10, [1], list(range(10))), _data(20_000, 10, [0], [0])
+        )
     many = list(range(0, 40_000, 2))  # 20,000 used of 40,000 declared: within max(used, 10000)
     check_unused_width("train.txt", "test.txt", _data(40_000, 4, many, [0]), _data(40_000, 4, [1], [1]))
     monkeypatch.setenv(ALLOW_UNUSED_WIDTH_ENV, "1")
@@ -208,8 +220,10 @@ def test_mat_corrupt_element_tag_is_an_error_not_a_crash(tmp_path):
     assert at > 0
     raw[at] = 103  # not a MAT data type
     path.write_bytes(bytes(raw))
-    code = (f"from sparsexc.io import read_mat\ntry:\n    read_mat({str(path)!r})\n"
-            "except Exception as e:\n    print(repr(e))")
+    code = (
+        f"from sparsexc.io import read_mat\ntry:\n    read_mat({str(path)!r})\n"
+        "except Exception as e:\n    print(repr(e))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr[-500:]
     assert "DataFormatError" in done.stdout and "sparse column pointers" in done.stdout and str(path) in done.stdout
@@ -223,10 +237,16 @@ def test_mat_structural_check_accepts_every_array_class(tmp_path, compress):
     cell[0, :] = ["a", "label two", np.arange(3.0)]
     X = sp.csc_matrix(np.array([[0, 2.5], [1, 0], [0, 0]]))
     variables = {
-        "data": X, "target": np.array([[1, -1, 1], [-1, -1, 1]], dtype=np.int16), "names": cell,
-        "info": {"source": "test", "n": np.int32(3), "nested": {"x": np.eye(2)}}, "title": "a string",
-        "mask": np.array([[True, False]]), "z": np.array([[1 + 2j]]), "slog": sp.csc_matrix(np.eye(3, dtype=bool)),
-        "empty": np.zeros((0, 0)), "ecell": np.empty((0, 0), dtype=object),
+        "data": X,
+        "target": np.array([[1, -1, 1], [-1, -1, 1]], dtype=np.int16),
+        "names": cell,
+        "info": {"source": "test", "n": np.int32(3), "nested": {"x": np.eye(2)}},
+        "title": "a string",
+        "mask": np.array([[True, False]]),
+        "z": np.array([[1 + 2j]]),
+        "slog": sp.csc_matrix(np.eye(3, dtype=bool)),
+        "empty": np.zeros((0, 0)),
+        "ecell": np.empty((0, 0), dtype=object),
     }
     path = tmp_path / "all.mat"
     scipy.io.savemat(path, variables, do_compression=compress)

@@ -51,8 +51,14 @@ def _run_chunk(jobs: list[dict], work: Path, tag: str) -> tuple[dict[str, dict],
         attempt += 1
         jobs_file, out_file = work / f"{tag}-{attempt}.json", work / f"{tag}-{attempt}.jsonl"
         jobs_file.write_text(json.dumps({"limit_bytes": LIMIT_BYTES, "jobs": rest}))
-        proc = subprocess.run([sys.executable, str(CHILD), str(jobs_file), str(out_file)], env=env,
-                              capture_output=True, text=True, timeout=600, check=False)
+        proc = subprocess.run(
+            [sys.executable, str(CHILD), str(jobs_file), str(out_file)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
         lines = [json.loads(line) for line in out_file.read_text().splitlines()] if out_file.exists() else []
         done = {r["id"]: r for r in lines if "id" in r}
         rss += [r["maxrss_kb"] for r in lines if "maxrss_kb" in r]
@@ -93,8 +99,9 @@ def fuzz_run(request, shared_datasets_if_present, tmp_path_factory):
                 (seed_dir / "labels.xml").write_bytes(seed.label_xml)
                 seed.xml_path = str(seed_dir / "labels.xml")
             for reader in (_READER[fmt], "any"):
-                jobs.append({"id": f"seed-{fmt}-{k}-{reader}", "reader": reader, "path": seed.path,
-                             "label_xml": seed.xml_path})
+                jobs.append(
+                    {"id": f"seed-{fmt}-{k}-{reader}", "reader": reader, "path": seed.path, "label_xml": seed.xml_path}
+                )
         for i in range(per_format):
             v = corpus.variant(fmt, i, seeds)
             path = work / f"{fmt}-{i:05d}{v.seed.suffix}"
@@ -126,8 +133,10 @@ def _summary(fmt: str, variants, results) -> collections.Counter:
 def test_reader_fails_cleanly_on_mutated_files(fuzz_run, fmt):
     variants, results, rss = fuzz_run
     counts = _summary(fmt, variants, results)
-    print(f"\n[fuzz] {fmt}: tried {counts['tried']}, clean error {counts['clean error']}, "
-          f"accepted {counts['accepted']}, other {counts['other']}")
+    print(
+        f"\n[fuzz] {fmt}: tried {counts['tried']}, clean error {counts['clean error']}, "
+        f"accepted {counts['accepted']}, other {counts['other']}"
+    )
     failures = []
     for job_id, (v, reader, k) in variants.items():
         if v.fmt != fmt:
@@ -162,26 +171,66 @@ def test_cli_fails_cleanly_on_mutated_files(fuzz_run, tmp_path):
         picked = [job_id for job_id, (v, _, _) in variants.items() if v.fmt == fmt][:8]
         for job_id in picked:
             path = str(Path(_path_of(variants[job_id])))
-            jobs.append({"id": f"convert-{job_id}", "reader": "cli", "path": path,
-                         "argv": ["datasets", "convert", path, str(tmp_path / f"{job_id}.txt")]})
+            jobs.append(
+                {
+                    "id": f"convert-{job_id}",
+                    "reader": "cli",
+                    "path": path,
+                    "argv": ["datasets", "convert", path, str(tmp_path / f"{job_id}.txt")],
+                }
+            )
     xc = [job_id for job_id, (v, _, _) in variants.items() if v.fmt == "xc" and v.seed.name == "bibtex-40"][:4]
     for job_id in xc:
         v = variants[job_id][0]
         path = _path_of(variants[job_id])
-        jobs.append({"id": f"train-{job_id}", "reader": "cli", "path": path,
-                     "argv": ["train", "--train", path, "--test", v.seed.path, "--epochs", "1", "--quiet",
-                              "--out", str(tmp_path / f"run-{job_id}")]})
+        jobs.append(
+            {
+                "id": f"train-{job_id}",
+                "reader": "cli",
+                "path": path,
+                "argv": [
+                    "train",
+                    "--train",
+                    path,
+                    "--test",
+                    v.seed.path,
+                    "--epochs",
+                    "1",
+                    "--quiet",
+                    "--out",
+                    str(tmp_path / f"run-{job_id}"),
+                ],
+            }
+        )
     wide = tmp_path / "wide.txt"
     wide.write_bytes(b"2 3 250000\n0 0:1\n1 1:1\n")
     assert wide.stat().st_size == 23
-    jobs.append({"id": "train-wide", "reader": "cli", "path": str(wide),
-                 "argv": ["train", "--train", str(wide), "--test", str(wide), "--epochs", "1", "--quiet",
-                          "--out", str(tmp_path / "run-wide")]})
+    jobs.append(
+        {
+            "id": "train-wide",
+            "reader": "cli",
+            "path": str(wide),
+            "argv": [
+                "train",
+                "--train",
+                str(wide),
+                "--test",
+                str(wide),
+                "--epochs",
+                "1",
+                "--quiet",
+                "--out",
+                str(tmp_path / "run-wide"),
+            ],
+        }
+    )
     results, rss = _run_chunk(jobs, tmp_path, "cli")
     bad = [f"{j['id']}: {results[j['id']]}" for j in jobs if results[j["id"]]["status"] not in ("ok", "clean")]
     counts = collections.Counter(r["status"] for r in results.values())
-    print(f"\n[fuzz] cli: tried {len(jobs)}, clean error {counts['clean']}, accepted {counts['ok']}, "
-          f"other {len(jobs) - counts['clean'] - counts['ok']}")
+    print(
+        f"\n[fuzz] cli: tried {len(jobs)}, clean error {counts['clean']}, accepted {counts['ok']}, "
+        f"other {len(jobs) - counts['clean'] - counts['ok']}"
+    )
     assert not bad, "\n".join(bad)
     assert results["train-wide"]["status"] == "clean" and "250000 declared" in results["train-wide"]["error"]
     assert not (tmp_path / "run-wide" / "model").exists()

@@ -66,8 +66,10 @@ def test_birds_has_rows_without_labels_and_quoted_names(shared_datasets):
 
 
 def test_delicious_backslash_label_name(shared_datasets):
-    d = read_arff(shared_datasets / "mulan-delicious" / "delicious-test.arff",
-                  shared_datasets / "mulan-delicious" / "delicious.xml")
+    d = read_arff(
+        shared_datasets / "mulan-delicious" / "delicious-test.arff",
+        shared_datasets / "mulan-delicious" / "delicious.xml",
+    )
     assert "TAG_m\\'usica" in d.label_names and "TAG_musica" in d.label_names
 
 

@@ -81,8 +81,15 @@ def test_sparse_arff_fast_and_careful_agree(shared_datasets, monkeypatch):
         ({"X": np.eye(3)}, "variables"),
         ({"data": np.eye(3), "target": np.ones((2, 4))}, "shape"),
         ({"data": np.eye(3), "target": np.full((2, 3), 2.0)}, r"\{-1, 0, 1\}"),
-        ({"train_data": np.eye(3), "train_target": np.ones((2, 3)), "test_data": np.ones((2, 4)),
-          "test_target": np.ones((2, 2))}, "same numbers"),
+        (
+            {
+                "train_data": np.eye(3),
+                "train_target": np.ones((2, 3)),
+                "test_data": np.ones((2, 4)),
+                "test_target": np.ones((2, 2)),
+            },
+            "same numbers",
+        ),
         ({"train_data": np.eye(3), "train_target": np.ones((2, 3))}, "variables"),
     ],
 )

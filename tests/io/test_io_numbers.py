@@ -17,7 +17,9 @@ def _layout(tokens: list[bytes]):
 
 
 _plain = st.builds(
-    lambda digits, dot: (digits[:dot] + "." + digits[dot:] if dot is not None and dot <= len(digits) else digits).encode(),
+    lambda digits, dot: (
+        digits[:dot] + "." + digits[dot:] if dot is not None and dot <= len(digits) else digits
+    ).encode(),
     st.text("0123456789", min_size=1, max_size=14),
     st.one_of(st.none(), st.integers(0, 14)),
 )

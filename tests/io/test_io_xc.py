@@ -141,7 +141,10 @@ def test_gzip_detected_by_content_not_name(tmp_path):
 
 @settings(max_examples=60, deadline=None)
 @given(
-    n=st.integers(0, 8), d=st.integers(1, 9), L=st.integers(1, 7), seed=st.integers(0, 2**32 - 1),
+    n=st.integers(0, 8),
+    d=st.integers(1, 9),
+    L=st.integers(1, 7),
+    seed=st.integers(0, 2**32 - 1),
     values=st.lists(st.floats(width=32, allow_nan=False, allow_infinity=False), min_size=1, max_size=40),
 )
 def test_property_write_then_read_is_identity(tmp_path_factory, n, d, L, seed, values):
@@ -177,8 +180,9 @@ def test_agrees_with_sklearn_load_svmlight_file(tmp_path):
     X, Y = read_xc(path)
     header_end = path.read_bytes().index(b"\n")
     # offset points at the header's newline: sklearn drops the (here empty) line it lands in
-    Xs, ys = load_svmlight_file(str(path), multilabel=True, zero_based=True, offset=header_end, n_features=d,
-                                dtype=np.float32)
+    Xs, ys = load_svmlight_file(
+        str(path), multilabel=True, zero_based=True, offset=header_end, n_features=d, dtype=np.float32
+    )
     Xs.eliminate_zeros()
     _assert_same(X, Xs)
     assert [tuple(Y.indices[Y.indptr[i] : Y.indptr[i + 1]]) for i in range(n)] == [tuple(int(v) for v in t) for t in ys]
@@ -196,8 +200,9 @@ _line = st.builds(
         + ("\r" if crlf else "")
     ),
     st.lists(st.integers(0, 9), unique=True, max_size=4),
-    st.lists(st.tuples(st.integers(0, 19), st.floats(-1e6, 1e6, allow_nan=False)), max_size=5,
-             unique_by=lambda t: t[0]),
+    st.lists(
+        st.tuples(st.integers(0, 19), st.floats(-1e6, 1e6, allow_nan=False)), max_size=5, unique_by=lambda t: t[0]
+    ),
     st.sampled_from([" ", "\t", "  "]),
     st.sampled_from(["", " "]),
     st.booleans(),

@@ -82,7 +82,9 @@ def test_gumbel_softmax_gradcheck_with_fixed_noise():
 def test_same_generator_seed_same_sample_and_global_generator_is_used_by_default():
     logits = torch.randn(4, 7, generator=_gen(11))
     assert torch.equal(gumbel_softmax(logits, 0.5, generator=_gen(3)), gumbel_softmax(logits, 0.5, generator=_gen(3)))
-    assert not torch.equal(gumbel_softmax(logits, 0.5, generator=_gen(3)), gumbel_softmax(logits, 0.5, generator=_gen(4)))
+    assert not torch.equal(
+        gumbel_softmax(logits, 0.5, generator=_gen(3)), gumbel_softmax(logits, 0.5, generator=_gen(4))
+    )
     torch.manual_seed(12)
     a = gumbel_softmax(logits, 0.5)
     torch.manual_seed(12)
@@ -111,8 +113,14 @@ def test_temperature_schedules_follow_their_formulas():
     assert TemperatureSchedule("constant", start=0.7)(12345) == 0.7
     values = [exp(t) for t in range(0, 1000, 10)]
     assert all(a >= b for a, b in zip(values, values[1:]))
-    for bad in ({"kind": "step"}, {"start": 0.0}, {"end": -1.0}, {"rate": -1.0}, {"steps": 0},
-                {"kind": "exponential", "start": 0.5, "end": 1.0}):
+    for bad in (
+        {"kind": "step"},
+        {"start": 0.0},
+        {"end": -1.0},
+        {"rate": -1.0},
+        {"steps": 0},
+        {"kind": "exponential", "start": 0.5, "end": 1.0},
+    ):
         with pytest.raises(ValueError):
             TemperatureSchedule(**bad)
     with pytest.raises(ValueError, match="step"):

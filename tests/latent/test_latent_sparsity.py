@@ -63,7 +63,8 @@ def test_two_step_sample_gradcheck_in_both_logits():
     # a fresh generator per call: the same noise at every evaluation of gradcheck
     assert torch.autograd.gradcheck(lambda c_, a_: two_step_sample(c_, a_, 0.8, 0.6, generator=_gen(8)).mask, (c, a))
     (gc, ga) = torch.autograd.grad(
-        (two_step_sample(c, a, 0.8, 0.6, hard=True, generator=_gen(8)).mask * torch.arange(5.0)).sum(), (c, a))
+        (two_step_sample(c, a, 0.8, 0.6, hard=True, generator=_gen(8)).mask * torch.arange(5.0)).sum(), (c, a)
+    )
     assert torch.all(torch.isfinite(gc)) and gc.abs().sum() > 0 and ga.abs().sum() > 0  # straight-through flows
 
 
@@ -85,8 +86,12 @@ def test_mode_mask_takes_the_top_mode_level_entries():
     c = torch.tensor([[0.0, 2.0, 1.0], [3.0, 0.0, 0.0], [0.0, 0.0, 5.0], [1.0, 1.0, 0.0]])
     a = torch.tensor([[0.1, 0.9, 0.5, 0.2], [0.0, -1.0, 2.0, 0.3], [4.0, 3.0, 2.0, 1.0], [0.0, 0.0, 1.0, 1.0]])
     assert mode_lengths(c).tolist() == [2, 1, 3, 1]  # ties -> the smaller level
-    expected = [[False, True, True, False], [False, False, True, False], [True, True, True, False],
-                [False, False, True, False]]
+    expected = [
+        [False, True, True, False],
+        [False, False, True, False],
+        [True, True, True, False],
+        [False, False, True, False],
+    ]
     assert mode_mask(c, a).tolist() == expected
 
 

@@ -101,7 +101,9 @@ def test_straight_through_topk_is_exact_forward_and_relaxed_backward():
     exact = torch.zeros(5, 6, dtype=torch.float64).scatter_(1, torch.topk(logits + g, 2, dim=1).indices, 1.0)
     assert torch.equal(hard.detach(), exact)
     w = torch.randn(5, 6, generator=_gen(5), dtype=torch.float64)
-    assert torch.allclose(torch.autograd.grad((hard * w).sum(), logits)[0], torch.autograd.grad((soft * w).sum(), logits)[0])
+    assert torch.allclose(
+        torch.autograd.grad((hard * w).sum(), logits)[0], torch.autograd.grad((soft * w).sum(), logits)[0]
+    )
 
 
 def test_relaxed_topk_gradcheck_and_gradients_reach_every_logit():
@@ -116,8 +118,9 @@ def test_relaxed_topk_gradcheck_and_gradients_reach_every_logit():
 @settings(max_examples=40, deadline=None)
 @given(st.integers(1, 6), st.integers(1, 9), st.data())
 def test_topk_mask_matches_a_stable_argsort(n_rows, n_items, data):
-    scores = np.array(data.draw(st.lists(st.integers(-3, 3), min_size=n_rows * n_items, max_size=n_rows * n_items)),
-                      dtype=np.float32).reshape(n_rows, n_items)  # small integers: many ties
+    scores = np.array(
+        data.draw(st.lists(st.integers(-3, 3), min_size=n_rows * n_items, max_size=n_rows * n_items)), dtype=np.float32
+    ).reshape(n_rows, n_items)  # small integers: many ties
     k = np.array(data.draw(st.lists(st.integers(0, n_items), min_size=n_rows, max_size=n_rows)))
     mask = topk_mask(torch.from_numpy(scores), torch.from_numpy(k)).numpy()
     for i in range(n_rows):
@@ -147,7 +150,9 @@ def test_sequential_kl_satisfies_the_chain_rule_and_bounds_the_subset_kl(k):
     lp = subset_log_prob(p.expand(len(subsets), -1), subsets)
     assert float((lq.exp() * (lq - lp)).sum()) <= exact + 1e-12
     # identical models: zero KL at every pick
-    assert torch.allclose(sequential_kl(q.expand(3, -1), q, torch.tensor(seqs[:3])), torch.zeros(3, k, dtype=torch.float64))
+    assert torch.allclose(
+        sequential_kl(q.expand(3, -1), q, torch.tensor(seqs[:3])), torch.zeros(3, k, dtype=torch.float64)
+    )
 
 
 def test_sequential_kl_gradcheck():

@@ -26,8 +26,9 @@ def test_codes_have_at_most_max_active_non_zeros(latent_dim, data):
     seed = data.draw(st.integers(0, 5))
     vae = SparseVAE(latent_dim, max_active, random_state=seed, **TINY).fit(_toy(seed=seed))
     rows = data.draw(st.integers(0, 12))
-    X = np.asarray(data.draw(st.lists(st.floats(0, 1, width=32), min_size=rows * 6, max_size=rows * 6)),
-                   dtype=np.float32).reshape(rows, 6)
+    X = np.asarray(
+        data.draw(st.lists(st.floats(0, 1, width=32), min_size=rows * 6, max_size=rows * 6)), dtype=np.float32
+    ).reshape(rows, 6)
     codes = vae.transform(X)
     assert sp.isspmatrix_csr(codes) and codes.shape == (rows, latent_dim) and codes.dtype == np.float32
     assert np.all(np.diff(codes.indptr) <= max_active) and np.all(np.diff(codes.indptr) >= 1)

@@ -5,13 +5,13 @@ Scores are small integers, so ties are frequent and the lower-label-id rule is e
 
 from __future__ import annotations
 
+import _metrics_bruteforce as brute
 import numpy as np
 import pytest
 import scipy.sparse as sp
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-import _metrics_bruteforce as brute
 from sparsexc import metrics
 from sparsexc._sparse import as_label_matrix
 
@@ -43,10 +43,13 @@ def problems(draw):
     n_samples = draw(st.integers(1, 6))
     n_labels = draw(st.integers(1, 7))
     Y = [draw(st.sets(st.integers(0, n_labels - 1), max_size=n_labels)) for _ in range(n_samples)]
-    S = np.array(draw(st.lists(st.integers(-2, 2), min_size=n_samples * n_labels, max_size=n_samples * n_labels)),
-                 dtype=np.float64).reshape(n_samples, n_labels)
-    stored = np.array(draw(st.lists(st.booleans(), min_size=n_samples * n_labels, max_size=n_samples * n_labels)),
-                      dtype=bool).reshape(n_samples, n_labels)
+    S = np.array(
+        draw(st.lists(st.integers(-2, 2), min_size=n_samples * n_labels, max_size=n_samples * n_labels)),
+        dtype=np.float64,
+    ).reshape(n_samples, n_labels)
+    stored = np.array(
+        draw(st.lists(st.booleans(), min_size=n_samples * n_labels, max_size=n_samples * n_labels)), dtype=bool
+    ).reshape(n_samples, n_labels)
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     w = np.round(rng.uniform(0.5, 4.0, size=n_labels), 2)
     return Y, S, stored, rng, w
@@ -109,10 +112,12 @@ def test_full_ranking_metrics_match_brute_force_for_every_form(problem):
         # Label lists do not fix the width; dense/CSR scores do, top-k do not: pass a CSR then.
         Y_arg = Y_lists if not isinstance(scores, tuple) else _Y_csr(Y, n_labels)
         assert metrics.label_ranking_average_precision(Y_arg, scores) == pytest.approx(
-            brute.lrap(Y, preds, n_labels), abs=1e-12), form
+            brute.lrap(Y, preds, n_labels), abs=1e-12
+        ), form
         assert metrics.coverage(Y_arg, scores) == pytest.approx(brute.coverage(Y, preds, n_labels), abs=1e-12), form
         assert metrics.mean_average_precision(Y_arg, scores) == pytest.approx(
-            brute.mean_average_precision(Y, preds, n_labels), abs=1e-12), form
+            brute.mean_average_precision(Y, preds, n_labels), abs=1e-12
+        ), form
 
 
 @settings(max_examples=30, deadline=None)

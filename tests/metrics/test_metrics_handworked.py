@@ -17,11 +17,13 @@ from sparsexc.metrics import _inputs
 #   row 1, true {1}:    scores 0.4 0.4 0.3 0.2 0.1 -> ranking 0 1 2 3 4 (0 and 1 tie: 0 first)
 #   row 2, no labels:   scores 0.5 0.4 0.3 0.2 0.1 -> ranking 0 1 2 3 4
 Y = [[0, 3], [1], []]
-SCORES = np.array([
-    [0.1, 0.5, 0.2, 0.9, 0.0],
-    [0.4, 0.4, 0.3, 0.2, 0.1],
-    [0.5, 0.4, 0.3, 0.2, 0.1],
-])
+SCORES = np.array(
+    [
+        [0.1, 0.5, 0.2, 0.9, 0.0],
+        [0.4, 0.4, 0.3, 0.2, 0.1],
+        [0.5, 0.4, 0.3, 0.2, 0.1],
+    ]
+)
 Y_CSR = sp.csr_matrix(([1.0] * 3, [0, 3, 1], [0, 2, 3, 3]), shape=(3, 5))
 W = np.array([1.0, 2.0, 3.0, 4.0, 5.0])  # inverse propensities
 C = 1 / math.log2(3)  # discount of rank 2
@@ -201,15 +203,30 @@ def test_inverse_propensity_closed_form():
     assert got == pytest.approx(want, rel=1e-12)
     assert got[1] > got[0] > got[2]  # rarer labels weigh more
     got = metrics.inverse_propensity(sp.csr_matrix(_indicator(Y_train, 3)), A=0.6, B=2.6)
-    C_amazon = (math.log(4) - 1) * 3.6 ** 0.6
+    C_amazon = (math.log(4) - 1) * 3.6**0.6
     assert got == pytest.approx([1 + C_amazon * (c + 2.6) ** -0.6 for c in (2, 0, 4)], rel=1e-12)
 
 
 def test_evaluate_keys_and_order():
     table = metrics.evaluate(Y, SCORES, ks=(1, 3), inv_propensity=W, label_sets=[[3], [0, 1], []])
-    assert list(table) == ["P@1", "P@3", "nDCG@1", "nDCG@3", "R@1", "R@3", "PSP@1", "PSP@3",
-                           "PSnDCG@1", "PSnDCG@3", "micro-F1", "macro-F1", "macro-F1 (paper)",
-                           "example-F1", "Jaccard", "Hamming"]
+    assert list(table) == [
+        "P@1",
+        "P@3",
+        "nDCG@1",
+        "nDCG@3",
+        "R@1",
+        "R@3",
+        "PSP@1",
+        "PSP@3",
+        "PSnDCG@1",
+        "PSnDCG@3",
+        "micro-F1",
+        "macro-F1",
+        "macro-F1 (paper)",
+        "example-F1",
+        "Jaccard",
+        "Hamming",
+    ]
     assert list(metrics.evaluate(Y, SCORES, ks=5)) == ["P@5", "nDCG@5", "R@5"]
     assert all(isinstance(v, float) for v in table.values())
 
@@ -217,29 +234,38 @@ def test_evaluate_keys_and_order():
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: metrics.precision_at_k(np.zeros((3, 5)), np.zeros((3, 4)), 1),
-         "scores has 4 columns but Y_true has 5 labels"),
+        (
+            lambda: metrics.precision_at_k(np.zeros((3, 5)), np.zeros((3, 4)), 1),
+            "scores has 4 columns but Y_true has 5 labels",
+        ),
         (lambda: metrics.precision_at_k(Y, np.zeros((2, 5)), 1), "scores has 2 rows but Y_true has 3 rows"),
         (lambda: metrics.precision_at_k(Y, np.zeros(5), 1), "scores must be a 2-D array"),
         (lambda: metrics.precision_at_k(Y, SCORES, 0), "k must be a positive integer; got 0"),
         (lambda: metrics.precision_at_k(Y, SCORES, 1.5), "k must be a positive integer"),
         (lambda: metrics.precision_at_k(Y, SCORES, 1, empty_rows="drop"), "empty_rows must be 'zero' or 'exclude'"),
-        (lambda: metrics.precision_at_k(Y, np.where(SCORES > 0.85, np.nan, SCORES), 1),
-         r"NaN score \(row 0, column 3\)"),
-        (lambda: metrics.precision_at_k(Y, (np.zeros((3, 2), int), np.zeros((3, 3))), 1),
-         "same shape"),
+        (
+            lambda: metrics.precision_at_k(Y, np.where(SCORES > 0.85, np.nan, SCORES), 1),
+            r"NaN score \(row 0, column 3\)",
+        ),
+        (lambda: metrics.precision_at_k(Y, (np.zeros((3, 2), int), np.zeros((3, 3))), 1), "same shape"),
         (lambda: metrics.precision_at_k(Y, (np.zeros((3, 2)), np.zeros((3, 2))), 1), "integer label ids"),
-        (lambda: metrics.precision_at_k(np.zeros((3, 5)), (np.array([[0, 7]] * 3), np.zeros((3, 2))), 1),
-         "row 0 holds label id 7, but Y_true has 5 labels"),
-        (lambda: metrics.precision_at_k(Y, (np.array([[0, 1], [2, 2], [0, 1]]), np.zeros((3, 2))), 1),
-         "row 1 lists label 2 more than once"),
+        (
+            lambda: metrics.precision_at_k(np.zeros((3, 5)), (np.array([[0, 7]] * 3), np.zeros((3, 2))), 1),
+            "row 0 holds label id 7, but Y_true has 5 labels",
+        ),
+        (
+            lambda: metrics.precision_at_k(Y, (np.array([[0, 1], [2, 2], [0, 1]]), np.zeros((3, 2))), 1),
+            "row 1 lists label 2 more than once",
+        ),
         (lambda: metrics.precision_at_k(Y, (np.array([[0, -2]] * 3), np.zeros((3, 2))), 1), "or -1 for padding"),
         (lambda: metrics.precision_at_k(Y, (np.zeros((3, 2), int),), 1), "got a tuple of length 1"),
         (lambda: metrics.precision_at_k([[0, 9]], np.zeros((1, 5)), 1), r"Y_true\[0\] holds label id 9"),
         (lambda: metrics.psp_at_k(Y, SCORES, np.ones(4), 1), "inv_propensity has 4 entries but Y_true has 5 labels"),
         (lambda: metrics.psp_at_k(Y, SCORES, -W, 1), "inv_propensity must be finite and >= 0"),
-        (lambda: metrics.evaluate(Y, SCORES, label_sets=np.zeros((3, 4))),
-         "label_sets has 4 columns but Y_true has 5 labels"),
+        (
+            lambda: metrics.evaluate(Y, SCORES, label_sets=np.zeros((3, 4))),
+            "label_sets has 4 columns but Y_true has 5 labels",
+        ),
         (lambda: metrics.evaluate(Y, SCORES, label_sets=[[0]]), "label_sets has 1 rows but Y_true has 3 rows"),
         (lambda: metrics.evaluate(Y, SCORES, ks=()), "ks must name at least one k"),
         (lambda: metrics.evaluate(Y, SCORES, ks="5"), "ks must be a positive integer or a sequence"),
@@ -260,8 +286,13 @@ def test_label_space_width_from_inv_propensity_when_nothing_else_fixes_it():
     w = metrics.inverse_propensity([[0], [5]])  # 6 labels from the largest id
     assert w.shape == (6,)
     assert metrics.inverse_propensity([[0], [1]], n_labels=6).shape == (6,)
-    table = metrics.evaluate([[2], [1]], (np.array([[2, 0], [0, 1]]), np.array([[0.9, 0.1], [0.8, 0.2]])),
-                             ks=(1, 2), inv_propensity=w, label_sets=[[2], [5]])
+    table = metrics.evaluate(
+        [[2], [1]],
+        (np.array([[2, 0], [0, 1]]), np.array([[0.9, 0.1], [0.8, 0.2]])),
+        ks=(1, 2),
+        inv_propensity=w,
+        label_sets=[[2], [5]],
+    )
     # P@1: row 0 hits, row 1 misses; Hamming: row 1 misses label 1 and wrongly has 5 -> 2 of 12 cells.
     assert table["P@1"] == pytest.approx(0.5)
     assert table["Hamming"] == pytest.approx(2 / 12)

@@ -106,14 +106,17 @@ def test_module_matches_function():
     assert "causal=True" in repr(module)
 
 
-@pytest.mark.parametrize("kwargs, error, message", [
-    (dict(key=torch.zeros(2, 3, 7, 5)), ValueError, "share the embedding size"),
-    (dict(value=torch.zeros(2, 3, 6, 6)), ValueError, "S = 7 keys"),
-    (dict(mask=torch.ones(4, 7, dtype=torch.bool)), ValueError, "does not broadcast"),
-    (dict(mask=torch.ones(5, 7, dtype=torch.long)), TypeError, "bool"),
-    (dict(key_mask=torch.ones(2, 6, dtype=torch.bool)), ValueError, "key_mask must be a bool"),
-    (dict(key_mask=torch.ones(2, 7)), ValueError, "key_mask must be a bool"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        (dict(key=torch.zeros(2, 3, 7, 5)), ValueError, "share the embedding size"),
+        (dict(value=torch.zeros(2, 3, 6, 6)), ValueError, "S = 7 keys"),
+        (dict(mask=torch.ones(4, 7, dtype=torch.bool)), ValueError, "does not broadcast"),
+        (dict(mask=torch.ones(5, 7, dtype=torch.long)), TypeError, "bool"),
+        (dict(key_mask=torch.ones(2, 6, dtype=torch.bool)), ValueError, "key_mask must be a bool"),
+        (dict(key_mask=torch.ones(2, 7)), ValueError, "key_mask must be a bool"),
+    ],
+)
 def test_errors(kwargs, error, message):
     q, k, v = _qkv(7)
     args = dict(query=q, key=k, value=v)

@@ -6,9 +6,9 @@ import itertools
 
 import entmax
 import numpy as np
-from _references import sparsemax_reference
 import pytest
 import torch
+from _references import sparsemax_reference
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -18,8 +18,14 @@ import sparsexc.ops._simplex as simplex
 from sparsexc.ops import AUTO_BISECT_MAX_K, AUTO_SORT_MAX_K, AUTO_TOPK_K, Sparsemax, sparsemax
 
 # every way to run the projection; small k forces topk's doubling
-PATHS = [dict(algorithm="auto"), dict(algorithm="sort"), dict(algorithm="topk"), dict(algorithm="topk", k=1),
-         dict(algorithm="topk", k=3), dict(algorithm="bisect")]
+PATHS = [
+    dict(algorithm="auto"),
+    dict(algorithm="sort"),
+    dict(algorithm="topk"),
+    dict(algorithm="topk", k=1),
+    dict(algorithm="topk", k=3),
+    dict(algorithm="bisect"),
+]
 PATH_IDS = ["auto", "sort", "topk", "topk-k1", "topk-k3", "bisect"]
 
 
@@ -43,10 +49,15 @@ def reference_qp(z: np.ndarray) -> np.ndarray:
     """argmin |p - z|^2 over the simplex by SLSQP (tiny K only)."""
     z = np.asarray(z, dtype=np.float64)
     # same minimiser as |p - z|^2 / 2, written as 1/2 |p|^2 - z.p (better scaled for SLSQP)
-    res = minimize(lambda p: 0.5 * (p ** 2).sum() - z @ p, np.full(len(z), 1 / len(z)), jac=lambda p: p - z,
-                   bounds=[(0, None)] * len(z),
-                   constraints=[{"type": "eq", "fun": lambda p: p.sum() - 1, "jac": lambda p: np.ones_like(p)}],
-                   method="SLSQP", options={"ftol": 1e-12, "maxiter": 500})
+    res = minimize(
+        lambda p: 0.5 * (p**2).sum() - z @ p,
+        np.full(len(z), 1 / len(z)),
+        jac=lambda p: p - z,
+        bounds=[(0, None)] * len(z),
+        constraints=[{"type": "eq", "fun": lambda p: p.sum() - 1, "jac": lambda p: np.ones_like(p)}],
+        method="SLSQP",
+        options={"ftol": 1e-12, "maxiter": 500},
+    )
     # status 8 ("positive directional derivative in line search") is SLSQP stalling AT the optimum when
     # the start is already within ftol; accept it only with a feasible point, the tolerance check follows
     assert res.success or (res.status == 8 and abs(res.x.sum() - 1) < 1e-9 and res.x.min() > -1e-9), res.message
@@ -57,7 +68,10 @@ def reference_qp(z: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("path", PATHS, ids=PATH_IDS)
 def test_matches_enumeration_and_qp_on_tiny_inputs(path):
     gen = torch.Generator().manual_seed(0)
-    z = torch.randn(40, 5, generator=gen, dtype=torch.float64) * torch.tensor([0.1, 1.0, 3.0, 10.0]).repeat(10)[:, None].double()
+    z = (
+        torch.randn(40, 5, generator=gen, dtype=torch.float64)
+        * torch.tensor([0.1, 1.0, 3.0, 10.0]).repeat(10)[:, None].double()
+    )
     p = sparsemax(z, **path).numpy()
     for row, got in zip(z.numpy(), p):
         np.testing.assert_allclose(got, reference_enumerate(row), atol=1e-12)
@@ -76,7 +90,9 @@ def test_matches_plain_sort_reference_and_entmax(path, n_cols, scale):
     np.testing.assert_allclose(p.numpy(), entmax.sparsemax(z, dim=-1).numpy(), atol=1e-12)
 
 
-@pytest.mark.parametrize("flat_scale, flat_rows", [(0.001, slice(0, None, 2)), (0.001, slice(None)), (1e-6, slice(0, None, 3))])
+@pytest.mark.parametrize(
+    "flat_scale, flat_rows", [(0.001, slice(0, None, 2)), (0.001, slice(None)), (1e-6, slice(0, None, 3))]
+)
 def test_auto_covers_topk_and_the_search_behind_it(flat_scale, flat_rows):
     # K above the bisect limit; flat rows have supports far larger than the first top-k (with 1e-6, the
     # whole row: a dense support), sharp rows not
@@ -233,8 +249,9 @@ def test_half_precision_gradient(dtype):
 
 
 # ---------------------------------------------------------------- properties (hypothesis)
-rows_strategy = arrays(np.float64, st.tuples(st.integers(1, 4), st.integers(1, 12)),
-                       elements=st.floats(-20, 20, allow_nan=False, width=64))
+rows_strategy = arrays(
+    np.float64, st.tuples(st.integers(1, 4), st.integers(1, 12)), elements=st.floats(-20, 20, allow_nan=False, width=64)
+)
 
 
 @settings(max_examples=60, deadline=None)
@@ -262,8 +279,9 @@ def test_property_translation_invariance_and_permutation_equivariance(z, shift, 
 
 
 @settings(max_examples=60, deadline=None)
-@given(arrays(np.float64, st.integers(2, 10), elements=st.integers(-6, 6).map(float)),
-       st.sampled_from(range(len(PATHS))))
+@given(
+    arrays(np.float64, st.integers(2, 10), elements=st.integers(-6, 6).map(float)), st.sampled_from(range(len(PATHS)))
+)
 def test_property_hardmax_limit(z, which):
     # sparsemax(z / eps) is the uniform distribution on the argmax set A exactly once eps <= gap * |A|
     top = z.max()
@@ -287,12 +305,15 @@ def test_module_matches_function():
     assert "algorithm='topk'" in repr(m)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(algorithm="fast"), "algorithm must be one of"),
-    (dict(algorithm="sort", k=4), "k is only used by algorithm='topk'"),
-    (dict(algorithm="topk", k=0), "k must be a positive int"),
-    (dict(dim=2), "dim must be in"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(algorithm="fast"), "algorithm must be one of"),
+        (dict(algorithm="sort", k=4), "k is only used by algorithm='topk'"),
+        (dict(algorithm="topk", k=0), "k must be a positive int"),
+        (dict(dim=2), "dim must be in"),
+    ],
+)
 def test_argument_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
         sparsemax(torch.zeros(2, 3), **kwargs)

@@ -27,7 +27,7 @@ def reference_loss(z: np.ndarray, q: np.ndarray) -> np.ndarray:
         k = max(j for j in range(1, len(s) + 1) if 1 + j * s[j - 1] > cumsum[j - 1])
         tau = (cumsum[k - 1] - 1) / k
         support = row > tau
-        out.append(-qrow @ row + 0.5 * (row[support] ** 2 - tau ** 2).sum() + 0.5 * qrow @ qrow)
+        out.append(-qrow @ row + 0.5 * (row[support] ** 2 - tau**2).sum() + 0.5 * qrow @ qrow)
     return np.array(out)
 
 
@@ -80,7 +80,10 @@ def test_proportion_targets_are_normalised():
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_class_ids_match_entmax(algorithm):
     gen = torch.Generator().manual_seed(3)
-    z = torch.randn(20, 500, generator=gen, dtype=torch.float64) * torch.logspace(-3, 1, 20, dtype=torch.float64)[:, None]
+    z = (
+        torch.randn(20, 500, generator=gen, dtype=torch.float64)
+        * torch.logspace(-3, 1, 20, dtype=torch.float64)[:, None]
+    )
     target = torch.randint(0, 500, (20,), generator=gen)
     got = sparsemax_loss(z, target, reduction="none", algorithm=algorithm)
     oracle = entmax.SparsemaxLoss(reduction="none")(z, target)
@@ -113,7 +116,9 @@ def test_masked_classes_and_non_finite_rows():
     inf = float("inf")
     z = torch.tensor([[0.5, -inf, 0.2, -inf], [1.0, 0.0, -inf, 0.3], [-inf] * 4, [0.0, float("nan"), 1.0, 2.0]])
     loss = sparsemax_loss(z, torch.tensor([0, 2, 1, 0]), "none")
-    np.testing.assert_allclose(loss[0].item(), reference_loss(np.array([[0.5, 0.2]]), np.array([[1.0, 0.0]]))[0], atol=1e-7)
+    np.testing.assert_allclose(
+        loss[0].item(), reference_loss(np.array([[0.5, 0.2]]), np.array([[1.0, 0.0]]))[0], atol=1e-7
+    )
     assert loss[1].item() == inf  # the gold class is masked out
     assert torch.isnan(loss[2:]).all()
 
@@ -128,7 +133,9 @@ def test_low_precision_scores(dtype):
 
 
 # ---------------------------------------------------------------- gradients
-@pytest.mark.parametrize("form", ["class-ids", "tuple", "tuple-values", "label-batch", "sparse-csr", "dense", "proportions"])
+@pytest.mark.parametrize(
+    "form", ["class-ids", "tuple", "tuple-values", "label-batch", "sparse-csr", "dense", "proportions"]
+)
 @pytest.mark.parametrize("reduction", ["none", "mean"])
 def test_gradcheck_each_target_form(form, reduction):
     z, y = _batch(5, n_rows=5, n_cols=9)
@@ -143,8 +150,11 @@ def test_gradcheck_each_target_form(form, reduction):
 
 
 @settings(max_examples=50, deadline=None)
-@given(arrays(np.float64, st.tuples(st.integers(1, 4), st.integers(2, 10)), elements=st.floats(-10, 10, width=64)),
-       st.integers(0, 2 ** 31 - 1), st.sampled_from(ALGORITHMS))
+@given(
+    arrays(np.float64, st.tuples(st.integers(1, 4), st.integers(2, 10)), elements=st.floats(-10, 10, width=64)),
+    st.integers(0, 2**31 - 1),
+    st.sampled_from(ALGORITHMS),
+)
 def test_property_gradient_is_p_minus_q_and_loss_nonnegative(z, seed, algorithm):
     gen = torch.Generator().manual_seed(seed)
     y = torch.rand(z.shape, generator=gen, dtype=torch.float64) * (torch.rand(z.shape, generator=gen) < 0.5)
@@ -165,11 +175,11 @@ def test_property_gradient_is_p_minus_q_and_loss_nonnegative(z, seed, algorithm)
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.integers(2, 12), st.floats(1.0, 50.0), st.integers(0, 2 ** 31 - 1))
+@given(st.integers(2, 12), st.floats(1.0, 50.0), st.integers(0, 2**31 - 1))
 def test_property_zero_loss_with_a_margin_of_one(n_cols, margin, seed):
     z = torch.randn(1, n_cols, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     gold = seed % n_cols
-    others = torch.cat([z[0, :gold], z[0, gold + 1:]]).max()
+    others = torch.cat([z[0, :gold], z[0, gold + 1 :]]).max()
     z[0, gold] = others + margin  # z_gold >= 1 + max of the others: p = one-hot(gold) = q
     assert sparsemax_loss(z, torch.tensor([gold])).item() == 0.0
     z[0, gold] = others + 0.999  # inside the margin: the loss is positive
@@ -209,20 +219,23 @@ def test_reductions_and_module():
 
 
 # ---------------------------------------------------------------- errors
-@pytest.mark.parametrize("target, error, message", [
-    (torch.tensor([0, 1, 5]), ValueError, r"class ids must lie in \[0, 5\)"),
-    (torch.tensor([0, 1]), ValueError, "one entry per row"),
-    (torch.tensor([0.0, 1.0, 2.0]), TypeError, "integer tensor"),
-    (torch.ones(3, 4), ValueError, "shape of z"),
-    (-torch.ones(3, 5), ValueError, "non-negative"),
-    (torch.full((3, 5), float("nan")), ValueError, "finite"),
-    ((torch.tensor([0, 0, 1]), torch.tensor([0, 2, 3, 3])), ValueError, "repeated within a row"),
-    ((torch.tensor([0, 9]), torch.tensor([0, 1, 2, 2])), ValueError, r"label ids must lie in \[0, 5\)"),
-    ((torch.tensor([0, 1]), torch.tensor([0, 1, 2])), ValueError, "n_rows \\+ 1 = 4"),
-    ((torch.tensor([0, 1]), torch.tensor([0, 2, 1, 2])), ValueError, "never decrease"),
-    ((torch.tensor([0, 1]),), TypeError, "CSR target"),
-    ("labels", TypeError, "target must be"),
-])
+@pytest.mark.parametrize(
+    "target, error, message",
+    [
+        (torch.tensor([0, 1, 5]), ValueError, r"class ids must lie in \[0, 5\)"),
+        (torch.tensor([0, 1]), ValueError, "one entry per row"),
+        (torch.tensor([0.0, 1.0, 2.0]), TypeError, "integer tensor"),
+        (torch.ones(3, 4), ValueError, "shape of z"),
+        (-torch.ones(3, 5), ValueError, "non-negative"),
+        (torch.full((3, 5), float("nan")), ValueError, "finite"),
+        ((torch.tensor([0, 0, 1]), torch.tensor([0, 2, 3, 3])), ValueError, "repeated within a row"),
+        ((torch.tensor([0, 9]), torch.tensor([0, 1, 2, 2])), ValueError, r"label ids must lie in \[0, 5\)"),
+        ((torch.tensor([0, 1]), torch.tensor([0, 1, 2])), ValueError, "n_rows \\+ 1 = 4"),
+        ((torch.tensor([0, 1]), torch.tensor([0, 2, 1, 2])), ValueError, "never decrease"),
+        ((torch.tensor([0, 1]),), TypeError, "CSR target"),
+        ("labels", TypeError, "target must be"),
+    ],
+)
 def test_target_errors(target, error, message):
     with pytest.raises(error, match=message):
         sparsemax_loss(torch.zeros(3, 5), target)

@@ -16,8 +16,13 @@ def test_log_posterior_matches_bayes_rule_with_gaussian_densities():
     c = np.sqrt(sum(s * s for s in p["scales"]) + p["noise"] ** 2)
     X = splits.test.X.toarray().astype(np.float64)
     # x = (u_y + sigma eps) / c  =>  x | y ~ N(u_y / c, (sigma / c)^2 I)
-    log_joint = np.stack([stats.multivariate_normal(U[y] / c, (p["noise"] / c) ** 2 * np.eye(3)).logpdf(X) + log_prior[y]
-                          for y in range(20)], axis=1)
+    log_joint = np.stack(
+        [
+            stats.multivariate_normal(U[y] / c, (p["noise"] / c) ** 2 * np.eye(3)).logpdf(X) + log_prior[y]
+            for y in range(20)
+        ],
+        axis=1,
+    )
     brute = log_joint - np.logaddexp.reduce(log_joint, axis=1, keepdims=True)
     np.testing.assert_allclose(latent_hierarchy_log_posterior(X, p), brute, atol=1e-8)
     picked = latent_hierarchy_log_posterior(X[:5], p, labels=np.array([[0, 3]] * 5))
@@ -35,8 +40,9 @@ def test_rows_follow_the_prior_and_the_seed():
     assert stats.chisquare(counts, np.exp(log_prior) * counts.sum()).pvalue > 1e-3
 
 
-@pytest.mark.parametrize("kwargs", [{"dim": 0}, {"branching": 1}, {"noise": 0.0}, {"power": -1.0}, {"test_size": 1.0},
-                                    {"scales": ()}])
+@pytest.mark.parametrize(
+    "kwargs", [{"dim": 0}, {"branching": 1}, {"noise": 0.0}, {"power": -1.0}, {"test_size": 1.0}, {"scales": ()}]
+)
 def test_bad_arguments_raise_value_error(kwargs):
     args = {"n_samples": 10, "n_labels": 5, "dim": 2, **kwargs}
     with pytest.raises(ValueError, match=next(iter(kwargs))):

@@ -25,7 +25,9 @@ def test_frequency_log_probs_follow_the_formula_and_sum_to_one(power):
     expected = np.log(w / w.sum())
     lp = s.log_prob_all(torch.zeros(2, 2))
     np.testing.assert_allclose(lp.numpy(), np.tile(expected, (2, 1)), rtol=1e-6)
-    np.testing.assert_allclose(s.log_prob(torch.zeros(1, 2), torch.tensor([[2, 0]])).numpy(), [expected[[2, 0]]], rtol=1e-6)
+    np.testing.assert_allclose(
+        s.log_prob(torch.zeros(1, 2), torch.tensor([[2, 0]])).numpy(), [expected[[2, 0]]], rtol=1e-6
+    )
 
 
 def test_frequency_draws_match_probabilities_chi_square():

@@ -156,8 +156,9 @@ def test_root_newton_solves_the_regularised_node_objective(reg_scaling):
     Y = sp.csr_matrix((np.ones(n), (np.arange(n), side)), shape=(n, 2))
     tree_reg = 0.3 if reg_scaling == "constant" else 2e-3
     reg = tree_reg if reg_scaling == "constant" else tree_reg * n
-    tree = TreeSampler(F, 2, {"dim": 3, "reg": tree_reg, "reg_scaling": reg_scaling, "tol": 1e-10,
-                              "newton_steps": 100}).double()
+    tree = TreeSampler(
+        F, 2, {"dim": 3, "reg": tree_reg, "reg_scaling": reg_scaling, "tol": 1e-10, "newton_steps": 100}
+    ).double()
     tree.fit(sp.csr_matrix(X.astype(np.float32)), Y)
     Z = sp.csr_matrix(X.astype(np.float32)) @ tree.projection.numpy().T + tree.offset.numpy()
     zeta = np.where(tree.label_leaf[side].numpy() % 2 == 1, 1.0, -1.0)
@@ -180,7 +181,10 @@ def test_node_size_regulariser_generalises_better_than_an_unregularised_fit():
     X, Y, Xh, Yh = splits.train.X, splits.train.Y, splits.test.X, splits.test.Y
     held_out = torch.from_numpy(Yh.indices.astype(np.int64))[:, None]
     scores = {}
-    for name, params in {"unregularised": {"reg": 1e-3}, "node_size": {"reg": 3e-2, "reg_scaling": "node_size"}}.items():
+    for name, params in {
+        "unregularised": {"reg": 1e-3},
+        "node_size": {"reg": 3e-2, "reg_scaling": "node_size"},
+    }.items():
         tree = TreeSampler(X.shape[1], Y.shape[1], {"dim": 8, "split": "median", **params}).double().fit(X, Y)
         lp_all = tree.log_prob_all(Xh[:50]).double()
         np.testing.assert_allclose(lp_all.exp().sum(1).numpy(), 1.0, rtol=1e-6)
@@ -213,8 +217,10 @@ def test_sparse_and_dense_inputs_agree_and_state_round_trips():
     assert torch.equal(clone.log_prob_all(dense), tree.log_prob_all(dense))
 
 
-@pytest.mark.parametrize("params", [{"dim": 0}, {"split": "kmeans"}, {"reg": -1.0}, {"tol": 0.0}, {"no_such": 1},
-                                    {"reg_scaling": "per_label"}])
+@pytest.mark.parametrize(
+    "params",
+    [{"dim": 0}, {"split": "kmeans"}, {"reg": -1.0}, {"tol": 0.0}, {"no_such": 1}, {"reg_scaling": "per_label"}],
+)
 def test_bad_params_raise_value_error(params):
     with pytest.raises(ValueError, match=next(iter(params))):
         TreeSampler(4, 5, params)

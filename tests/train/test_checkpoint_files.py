@@ -47,11 +47,18 @@ atomic_write({str(tmp_path / CHECKPOINT_FILE)!r}, write)
     tensors, state = load_checkpoint(tmp_path)  # the checkpoint itself is intact
     assert state["step"] == 1 and torch.equal(tensors["w"], torch.ones(3))
     dead = _dead_pid()
-    stale = [f".{CHECKPOINT_FILE}.abcd_123.tmp",  # written by older sparsexc (no pid)
-             f".{CHECKPOINT_FILE}.{dead}-abcd_123.tmp"]
-    kept = [f".{CHECKPOINT_FILE}.{os.getppid()}-abcd_123.tmp",  # a live process's write in progress
-            f".{CHECKPOINT_FILE}.mine.tmp", f"{CHECKPOINT_FILE}.tmp", "notes.tmp", f".{STATE_FILE}x.abcd_123.tmp",
-            f".{CHECKPOINT_FILE}.{dead}-abcd_1234.tmp"]
+    stale = [
+        f".{CHECKPOINT_FILE}.abcd_123.tmp",  # written by older sparsexc (no pid)
+        f".{CHECKPOINT_FILE}.{dead}-abcd_123.tmp",
+    ]
+    kept = [
+        f".{CHECKPOINT_FILE}.{os.getppid()}-abcd_123.tmp",  # a live process's write in progress
+        f".{CHECKPOINT_FILE}.mine.tmp",
+        f"{CHECKPOINT_FILE}.tmp",
+        "notes.tmp",
+        f".{STATE_FILE}x.abcd_123.tmp",
+        f".{CHECKPOINT_FILE}.{dead}-abcd_1234.tmp",
+    ]
     for name in stale + kept:
         (tmp_path / name).write_bytes(b"x")
     save_checkpoint(tmp_path, {"w": torch.zeros(3)}, {"step": 2})

@@ -22,16 +22,30 @@ def data():
 
 def _fit(data, precision, head="softmax", hidden=(32,), head_params=None):
     torch.set_num_threads(1)
-    clf = XCClassifier(head=head, head_params=head_params, hidden_sizes=hidden, dropout=0.0, epochs=8,
-                       batch_size=32, lr=0.01, patience=None, device="cpu", precision=precision, random_state=0)
+    clf = XCClassifier(
+        head=head,
+        head_params=head_params,
+        hidden_sizes=hidden,
+        dropout=0.0,
+        epochs=8,
+        batch_size=32,
+        lr=0.01,
+        patience=None,
+        device="cpu",
+        precision=precision,
+        random_state=0,
+    )
     clf.fit(data.train.X, data.train.Y)
     return clf
 
 
-@pytest.mark.parametrize("head, hidden, head_params", [
-    ("softmax", (32,), None),
-    ("sampled-softmax", (32,), {"sampler": "frequency", "num_negatives": 5}),
-])
+@pytest.mark.parametrize(
+    "head, hidden, head_params",
+    [
+        ("softmax", (32,), None),
+        ("sampled-softmax", (32,), {"sampler": "frequency", "num_negatives": 5}),
+    ],
+)
 def test_bfloat16_trains_close_to_float32(data, head, hidden, head_params):
     f32 = _fit(data, "float32", head, hidden, head_params)
     bf16 = _fit(data, "bfloat16", head, hidden, head_params)

@@ -23,8 +23,7 @@ def _grad(shape, sparse_dim, nnz, generator):
 
 def _run(optimizer_cls, shapes, steps, seed, maximize=False):
     generator = torch.Generator().manual_seed(seed)
-    params = [torch.nn.Parameter(torch.randn(shape, generator=generator, dtype=torch.float64))
-              for shape, _ in shapes]
+    params = [torch.nn.Parameter(torch.randn(shape, generator=generator, dtype=torch.float64)) for shape, _ in shapes]
     optimizer = optimizer_cls(params, lr=0.05, betas=(0.8, 0.95), eps=1e-6, maximize=maximize)
     for step in range(steps):
         for q, (shape, sparse_dim) in zip(params, shapes):

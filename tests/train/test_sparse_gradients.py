@@ -33,8 +33,13 @@ def _data(n=24, seed=0, density=0.15):
 
 def _batch64(X):
     # FeatureBatch.from_csr casts to float32; the float64 comparisons build the batch directly
-    return FeatureBatch(torch.from_numpy(X.indices.astype(np.int64)), torch.from_numpy(X.indptr.astype(np.int64)),
-                        torch.from_numpy(X.data.astype(np.float64)), X.shape[0], X.shape[1])
+    return FeatureBatch(
+        torch.from_numpy(X.indices.astype(np.int64)),
+        torch.from_numpy(X.indptr.astype(np.int64)),
+        torch.from_numpy(X.data.astype(np.float64)),
+        X.shape[0],
+        X.shape[1],
+    )
 
 
 def _model(head, sparse, hidden_sizes=(), seed=0, dtype=torch.float64):
@@ -85,7 +90,9 @@ def test_sparse_gradient_is_the_brute_force_product_on_the_present_rows():
     expected = X.toarray().T @ dZ.numpy()
     np.testing.assert_allclose(grad.to_dense().numpy(), expected, rtol=1e-12, atol=1e-14)
     assert set(grad.indices()[0].tolist()) == set(np.unique(X.indices).tolist())
-    np.testing.assert_allclose(Z.detach().numpy(), X.toarray() @ layer.weight_t.detach().numpy() + layer.bias.detach().numpy())
+    np.testing.assert_allclose(
+        Z.detach().numpy(), X.toarray() @ layer.weight_t.detach().numpy() + layer.bias.detach().numpy()
+    )
 
 
 def test_mlp_first_layer_sparse_gradient_equals_the_dense_path():
@@ -196,7 +203,9 @@ def test_split_optimizer_state_dict_round_trips_through_torch_save():
     for k, v in model.state_dict().items():
         assert torch.equal(twin.state_dict()[k], v)
     with pytest.raises(ValueError, match="sparse_gradients"):  # a state from another split of the parameters
-        SplitOptimizer(None, torch.optim.SparseAdam([twin.head.output.weight_t])).load_state_dict(optimizer.state_dict())
+        SplitOptimizer(None, torch.optim.SparseAdam([twin.head.output.weight_t])).load_state_dict(
+            optimizer.state_dict()
+        )
 
 
 def test_gradient_norm_counts_duplicate_sparse_indices_once():
@@ -294,8 +303,15 @@ def test_estimator_exposes_the_option_and_save_load_round_trips(tmp_path):
     X, Y = _data(n=60, seed=10)
     X = sp.csr_matrix(X, dtype=np.float32)
     # Adagrad: the sparse and dense runs are the same optimiser, so the two fitted models agree
-    kw = dict(head="sigmoid", hidden_sizes=(), epochs=2, batch_size=16, validation_fraction=0.2, device="cpu",
-              optimizer="adagrad")
+    kw = dict(
+        head="sigmoid",
+        hidden_sizes=(),
+        epochs=2,
+        batch_size=16,
+        validation_fraction=0.2,
+        device="cpu",
+        optimizer="adagrad",
+    )
     clf = XCClassifier(sparse_gradients=True, **kw).fit(X, Y)
     assert isinstance(clf.model_.head.output, SparseGradientOutputLayer)
     dense = XCClassifier(sparse_gradients=False, **kw).fit(X, Y)

@@ -99,8 +99,11 @@ def _poison_step(trainer: Trainer, at: int, value: float, only_rank: int | None 
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
 def test_trainer_stops_and_keeps_the_last_good_checkpoint(tmp_path, value):
     X, Y = _small_data()
-    trainer = Trainer(_model(), {"device": "cpu", "batch_size": 8, "epochs": 3, "checkpoint_every": 1,
-                                 "progress": False}, checkpoint_dir=tmp_path)
+    trainer = Trainer(
+        _model(),
+        {"device": "cpu", "batch_size": 8, "epochs": 3, "checkpoint_every": 1, "progress": False},
+        checkpoint_dir=tmp_path,
+    )
     _poison_step(trainer, at=7, value=value)  # 5 steps an epoch: epoch 2, step 2
     with pytest.raises(NonFiniteLossError) as info:
         trainer.fit(X, Y)

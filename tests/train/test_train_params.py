@@ -30,8 +30,11 @@ def test_train_params_round_trip_through_json(**fields):
 
 
 @settings(max_examples=20, deadline=None)
-@given(hidden_sizes=st.lists(st.integers(1, 4096), max_size=4), dropout=st.floats(0.0, 0.99),
-       activation=st.sampled_from(["relu", "gelu", "tanh"]))
+@given(
+    hidden_sizes=st.lists(st.integers(1, 4096), max_size=4),
+    dropout=st.floats(0.0, 0.99),
+    activation=st.sampled_from(["relu", "gelu", "tanh"]),
+)
 def test_encoder_params_round_trip_and_lists_become_tuples(hidden_sizes, dropout, activation):
     params = EncoderParams.from_dict({"hidden_sizes": hidden_sizes, "dropout": dropout, "activation": activation})
     assert params.hidden_sizes == tuple(hidden_sizes)

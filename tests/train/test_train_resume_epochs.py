@@ -19,8 +19,7 @@ BASE = {"device": "cpu", "batch_size": 32, "seed": 3}
 
 
 def _data():
-    X, Y = make_multilabel_classification(240, 30, n_classes=6, sparse=True, return_indicator="sparse",
-                                          random_state=0)
+    X, Y = make_multilabel_classification(240, 30, n_classes=6, sparse=True, return_indicator="sparse", random_state=0)
     return X.astype(np.float32), Y
 
 

@@ -24,8 +24,7 @@ from sparsexc.train import Trainer, build_optimizer, lr_multiplier
 
 
 def _data(n=240, d=30, c=6, seed=0):
-    X, Y = make_multilabel_classification(n, d, n_classes=c, sparse=True, return_indicator="sparse",
-                                          random_state=seed)
+    X, Y = make_multilabel_classification(n, d, n_classes=c, sparse=True, return_indicator="sparse", random_state=seed)
     return X.astype(np.float32), Y
 
 
@@ -42,8 +41,15 @@ def _flat(model):
 BASE = {"device": "cpu", "batch_size": 32}
 
 
-@pytest.mark.parametrize("name, cls", [("adam", torch.optim.Adam), ("adamw", torch.optim.AdamW),
-                                       ("adagrad", torch.optim.Adagrad), ("sgd", torch.optim.SGD)])
+@pytest.mark.parametrize(
+    "name, cls",
+    [
+        ("adam", torch.optim.Adam),
+        ("adamw", torch.optim.AdamW),
+        ("adagrad", torch.optim.Adagrad),
+        ("sgd", torch.optim.SGD),
+    ],
+)
 def test_each_optimizer_is_built_and_trains(name, cls):
     params = TrainParams(optimizer=name, lr=0.05, weight_decay=1e-4, epochs=2, **BASE)
     model = _model()
@@ -62,7 +68,9 @@ def test_lr_multipliers_follow_the_documented_formulas():
     assert lr_multiplier(17, TrainParams(lr_schedule="constant", **p), spe) == 1.0
     assert lr_multiplier(10, TrainParams(lr_schedule="linear", **p), spe) == pytest.approx(0.75)
     assert lr_multiplier(20, TrainParams(lr_schedule="cosine", **p), spe) == pytest.approx(0.5)
-    assert lr_multiplier(30, TrainParams(lr_schedule="cosine", **p), spe) == pytest.approx(0.5 * (1 + np.cos(0.75 * np.pi)))
+    assert lr_multiplier(30, TrainParams(lr_schedule="cosine", **p), spe) == pytest.approx(
+        0.5 * (1 + np.cos(0.75 * np.pi))
+    )
     step = TrainParams(lr_schedule="step", step_size=2, step_gamma=0.1, **p)
     assert [lr_multiplier(s, step, spe) for s in (0, 19, 20, 39)] == pytest.approx([1, 1, 0.1, 0.1])
     warm = TrainParams(lr_schedule="linear", epochs=4, warmup_steps=4)
@@ -72,8 +80,9 @@ def test_lr_multipliers_follow_the_documented_formulas():
 
 def test_schedule_changes_the_optimiser_learning_rate():
     X, Y = _data()
-    history = Trainer(_model(), TrainParams(lr=0.01, lr_schedule="step", step_size=1, step_gamma=0.5, epochs=3,
-                                            **BASE)).fit(X, Y)
+    history = Trainer(
+        _model(), TrainParams(lr=0.01, lr_schedule="step", step_size=1, step_gamma=0.5, epochs=3, **BASE)
+    ).fit(X, Y)
     assert [r["lr"] for r in history] == pytest.approx([0.005, 0.0025, 0.00125])
 
 
@@ -83,8 +92,9 @@ def test_gradient_clipping_bounds_the_step(clip):
     X, Y = _data(n=64)
     model = _model(dropout=0.0)
     before = _flat(model).clone()
-    trainer = Trainer(model, TrainParams(optimizer="sgd", lr=1.0, epochs=1, batch_size=64, grad_clip=clip,
-                                         device="cpu"))
+    trainer = Trainer(
+        model, TrainParams(optimizer="sgd", lr=1.0, epochs=1, batch_size=64, grad_clip=clip, device="cpu")
+    )
     trainer.fit(X, Y)
     step = torch.linalg.vector_norm(_flat(model) - before).item()
     if clip is None:
@@ -117,7 +127,8 @@ def test_jsonl_log_has_one_line_per_epoch(tmp_path):
     X, Y = _data()
     log = tmp_path / "logs" / "train.jsonl"
     Trainer(_model(head=SigmoidHead), TrainParams(epochs=3, log_path=str(log), **BASE)).fit(
-        X[:200], Y[:200], X[200:], Y[200:])
+        X[:200], Y[:200], X[200:], Y[200:]
+    )
     records = [json.loads(line) for line in log.read_text().splitlines()]
     assert [r["epoch"] for r in records] == [1, 2, 3]
     for r in records:
@@ -159,21 +170,25 @@ def test_resume_refuses_a_checkpoint_of_another_model(tmp_path):
     with pytest.raises(ValueError, match="do not fit this model"):
         Trainer(_model(hidden=(8,)), TrainParams(epochs=2, **BASE), checkpoint_dir=tmp_path).fit(X, Y, resume=True)
     with pytest.raises(ValueError, match="batch_size"):
-        Trainer(_model(hidden=(16,)), TrainParams(epochs=2, device="cpu", batch_size=16),
-                checkpoint_dir=tmp_path).fit(X, Y, resume=True)
+        Trainer(_model(hidden=(16,)), TrainParams(epochs=2, device="cpu", batch_size=16), checkpoint_dir=tmp_path).fit(
+            X, Y, resume=True
+        )
 
 
 def test_resume_of_a_finished_run_keeps_its_result(tmp_path):
     X, Y = _data()
     model = _model()
-    first = Trainer(model, TrainParams(epochs=2, **BASE), checkpoint_dir=tmp_path).fit(X[:200], Y[:200], X[200:], Y[200:])
+    first = Trainer(model, TrainParams(epochs=2, **BASE), checkpoint_dir=tmp_path).fit(
+        X[:200], Y[:200], X[200:], Y[200:]
+    )
     again_model = _model(seed=9)  # different initial weights: everything must come from the checkpoint
     again = Trainer(again_model, TrainParams(epochs=2, **BASE), checkpoint_dir=tmp_path).fit(
-        X[:200], Y[:200], X[200:], Y[200:], resume=True)
+        X[:200], Y[:200], X[200:], Y[200:], resume=True
+    )
     assert again == first and torch.equal(_flat(again_model), _flat(model))
 
 
-_SCRIPT = textwrap.dedent('''
+_SCRIPT = textwrap.dedent("""
     import json, sys, time
     import numpy as np, torch
     from safetensors.torch import save_file
@@ -203,7 +218,7 @@ _SCRIPT = textwrap.dedent('''
     with open(out + ".json", "w") as fh:
         json.dump({"history": [{k: v for k, v in r.items() if k not in ("seconds", "examples_per_second")}
                                for r in history], "tuned": trainer.tuned}, fh)
-''')
+""")
 
 
 def test_kill_9_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path):
@@ -211,13 +226,19 @@ def test_kill_9_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path):
     script.write_text(_SCRIPT)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     run = [sys.executable, str(script)]
-    plain = subprocess.run(run + ["plain", str(tmp_path / "ck_plain"), str(tmp_path / "plain")], env=env,
-                           capture_output=True, text=True, timeout=120)
+    plain = subprocess.run(
+        run + ["plain", str(tmp_path / "ck_plain"), str(tmp_path / "plain")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert plain.returncode == 0, plain.stderr
 
     ckpt = tmp_path / "ck_killed"
-    victim = subprocess.Popen(run + ["slow", str(ckpt), str(tmp_path / "killed")], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    victim = subprocess.Popen(
+        run + ["slow", str(ckpt), str(tmp_path / "killed")], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     state_file = ckpt / "checkpoint.json"
     deadline = time.monotonic() + 90
     state = None
@@ -235,8 +256,9 @@ def test_kill_9_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path):
     assert state["epoch"] == 1 and 0 < state["step_in_epoch"] < 15 and len(state["history"]) == 1  # mid-epoch
     assert not (tmp_path / "killed.json").exists()
 
-    resumed = subprocess.run(run + ["resume", str(ckpt), str(tmp_path / "killed")], env=env,
-                             capture_output=True, text=True, timeout=120)
+    resumed = subprocess.run(
+        run + ["resume", str(ckpt), str(tmp_path / "killed")], env=env, capture_output=True, text=True, timeout=120
+    )
     assert resumed.returncode == 0, resumed.stderr
     a = json.loads((tmp_path / "plain.json").read_text())
     b = json.loads((tmp_path / "killed.json").read_text())

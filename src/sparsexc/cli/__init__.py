@@ -23,7 +23,7 @@ import click
 from sparsexc import __version__
 from sparsexc._caller import command_line
 from sparsexc._optional import MissingDependencyError
-from sparsexc.cli._errors import INTERRUPTED, REPORTED_ENV, AlreadySaid, RUN_FAILURE, USER_ERROR, describe_failure
+from sparsexc.cli._errors import INTERRUPTED, REPORTED_ENV, RUN_FAILURE, USER_ERROR, AlreadySaid, describe_failure
 
 __all__ = ["cli", "main"]
 
@@ -81,8 +81,14 @@ def _error(message: str, every_rank: bool = False) -> None:
             pass  # then the launching process says its own line as well
 
 
-def _warning(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None,
-             line: str | None = None) -> None:
+def _warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
     # warnings.showwarning for the CLI: one line, from rank 0 alone (the ranks meet the same data)
     rank = os.environ.get("RANK", "0") if "WORLD_SIZE" in os.environ else "0"
     if rank == "0":

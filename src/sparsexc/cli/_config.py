@@ -9,12 +9,12 @@ folder, so a config file and its data can move together.
 from __future__ import annotations
 
 import json
-import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import click
+import tomllib
 from click.core import ParameterSource
 
 __all__ = ["merge_config", "read_config_file"]

@@ -19,8 +19,14 @@ from typing import Any
 import click
 
 __all__ = [
-    "LABEL_XML_FLAG", "WidthMismatch", "check_widths", "data_source", "describe_source", "load_source",
-    "describe_test", "read_file",
+    "LABEL_XML_FLAG",
+    "WidthMismatch",
+    "check_widths",
+    "data_source",
+    "describe_source",
+    "describe_test",
+    "load_source",
+    "read_file",
 ]  # fmt: skip
 
 LABEL_XML_FLAG = "--label-xml"
@@ -106,9 +112,7 @@ def data_source(
     return source
 
 
-def load_source(
-    source: dict[str, Any], *, need_train: bool = True, recorded_in: str | None = None
-) -> tuple[Any, Any]:
+def load_source(source: dict[str, Any], *, need_train: bool = True, recorded_in: str | None = None) -> tuple[Any, Any]:
     """``(train, test)`` as ``MultiLabelData`` for a data-source dict; ``train`` is None if not needed.
 
     ``recorded_in``: the run.json the source was read from, named as the data folder's origin in messages.
@@ -134,8 +138,9 @@ def load_source(
     from sparsexc.io import read_all
 
     # read together: headerless svmlight files then share their widths and the 0/1-based feature ids
-    train, test = read_all([source["train"], source["test"]], label_xml=source.get("label_xml"),
-                           label_xml_option=LABEL_XML_FLAG)
+    train, test = read_all(
+        [source["train"], source["test"]], label_xml=source.get("label_xml"), label_xml_option=LABEL_XML_FLAG
+    )
     check_widths(source["test"], test.n_features, test.n_labels,
                  source["train"], train.n_features, train.n_labels)  # fmt: skip
     if need_train:
@@ -160,8 +165,10 @@ def check_unused_width(train_name: str, test_name: str, train: Any, test: Any) -
         used = int(np.unique(np.concatenate([a.indices, b.indices])).size)
         if width - used > max(used, UNUSED_WIDTH_SLACK):
             raise DataFormatError(
-                train_name, f"at most max({used}, {UNUSED_WIDTH_SLACK}) declared {field[2:]} that no row of it or of "
-                f"{test_name} uses (set {ALLOW_UNUSED_WIDTH_ENV}=1 to build a model this wide anyway)", field=field,
+                train_name,
+                f"at most max({used}, {UNUSED_WIDTH_SLACK}) declared {field[2:]} that no row of it or of "
+                f"{test_name} uses (set {ALLOW_UNUSED_WIDTH_ENV}=1 to build a model this wide anyway)",
+                field=field,
                 found=f"{width} declared, {used} used",
             )
 
@@ -185,8 +192,14 @@ def read_file(
 
     n_features, n_labels = int(model.n_features_in_), int(model.n_labels_)
     try:
-        data = read_any(path, label_xml=label_xml, n_features=n_features, n_labels=n_labels if labels else None,
-                        zero_based=zero_based, label_xml_option=LABEL_XML_FLAG)
+        data = read_any(
+            path,
+            label_xml=label_xml,
+            n_features=n_features,
+            n_labels=n_labels if labels else None,
+            zero_based=zero_based,
+            label_xml_option=LABEL_XML_FLAG,
+        )
     except ValueError as exc:
         from sparsexc.io import DataFormatError
 
@@ -197,7 +210,10 @@ def read_file(
                  n_labels if labels else None)  # fmt: skip
     if zero_based == "auto" and data.meta.get("format") == "svmlight" and data.meta.get("zero_based") is False:
         # a guess (no row uses feature 0), and the model's files do not say: a misread shifts every feature
-        click.echo(f"sparsexc: note: {name} has no header, so it is read as svmlight/LibSVM; no row uses feature "
-                   "0, so its feature ids are taken as 1-based (id 1 = the model's feature 0). For 0-based ids, "
-                   "give it an XC header line 'n_rows n_features n_labels'", err=True)
+        click.echo(
+            f"sparsexc: note: {name} has no header, so it is read as svmlight/LibSVM; no row uses feature "
+            "0, so its feature ids are taken as 1-based (id 1 = the model's feature 0). For 0-based ids, "
+            "give it an XC header line 'n_rows n_features n_labels'",
+            err=True,
+        )
     return data

@@ -21,7 +21,13 @@ from collections.abc import Iterator
 import click
 
 __all__ = [
-    "USER_ERROR", "RUN_FAILURE", "INTERRUPTED", "UserError", "RunFailure", "describe_failure", "doing",
+    "INTERRUPTED",
+    "RUN_FAILURE",
+    "USER_ERROR",
+    "RunFailure",
+    "UserError",
+    "describe_failure",
+    "doing",
     "resource_error",
 ]  # fmt: skip
 

@@ -21,7 +21,13 @@ def table_keys(ks: tuple[int, ...] = KS) -> list[str]:
     """The metrics the CLI's table shows, in order: P@k, nDCG@k, PSP@k for every k, then the F1 scores.
     (metrics.json holds every metric :func:`sparsexc.metrics.evaluate` returns.)"""
     from sparsexc.metrics import (
-        EXAMPLE_F1, MACRO_F1, MACRO_F1_PAPER, MICRO_F1, NDCG_AT, PRECISION_AT, PSP_AT,
+        EXAMPLE_F1,
+        MACRO_F1,
+        MACRO_F1_PAPER,
+        MICRO_F1,
+        NDCG_AT,
+        PRECISION_AT,
+        PSP_AT,
     )  # fmt: skip
 
     ranking = [template.format(k=k) for template in (PRECISION_AT, NDCG_AT, PSP_AT) for k in ks]

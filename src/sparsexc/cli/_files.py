@@ -59,5 +59,3 @@ def atomic_open(path: str | Path) -> Iterator[TextIO]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-

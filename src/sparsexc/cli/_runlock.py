@@ -26,7 +26,7 @@ from typing import TextIO
 from sparsexc.cli._errors import UserError
 from sparsexc.cli._training import CHECKPOINT_DIR, CURVES_FILE, METRICS_FILE, MODEL_DIR, RUN_FILE, TRAIN_LOG
 
-__all__ = ["LOCK_FILE", "HELD_ENV", "claim_run_dir"]
+__all__ = ["HELD_ENV", "LOCK_FILE", "claim_run_dir"]
 
 LOCK_FILE = ".sparsexc.lock"
 HELD_ENV = "SPARSEXC_RUN_LOCK_HELD"  # set for the workers of a launch whose parent holds the lock
@@ -46,8 +46,10 @@ def claim_run_dir(out: Path, *, overwrite: bool = False, resume: bool = False) -
     (a setting or data error writes nothing).
     """
     if overwrite and resume:
-        raise UserError("--overwrite and --resume exclude each other: --resume continues the run in the folder, "
-                        "--overwrite replaces it")
+        raise UserError(
+            "--overwrite and --resume exclude each other: --resume continues the run in the folder, "
+            "--overwrite replaces it"
+        )
     if os.environ.get(HELD_ENV) == str(out):  # a worker of a launch: the launching process holds the lock
         yield
         return
@@ -101,8 +103,10 @@ def _lock(out: Path) -> TextIO:
             handle.seek(0)
             holder = handle.read().strip() or "unknown"
             handle.close()
-            raise UserError(f"run folder {out} is in use by another sparsexc run (pid {holder}); wait until it "
-                            "ends or choose another --out") from None
+            raise UserError(
+                f"run folder {out} is in use by another sparsexc run (pid {holder}); wait until it "
+                "ends or choose another --out"
+            ) from None
         # the holder before us deletes the file before it lets go: a lock on a file no longer at ``path`` is
         # worth nothing, so open the path again
         try:
@@ -124,8 +128,10 @@ def _check_existing(out: Path, overwrite: bool, resume: bool) -> None:
     if not found or resume:
         return
     if not overwrite:
-        raise UserError(f"run folder {out} already holds a run ({', '.join(found)}); pass --overwrite to replace "
-                        "it, --resume to continue it, or choose another --out")
+        raise UserError(
+            f"run folder {out} already holds a run ({', '.join(found)}); pass --overwrite to replace "
+            "it, --resume to continue it, or choose another --out"
+        )
     for name in _RUN_FILES:
         path = out / name
         if path.is_dir() and not path.is_symlink():

@@ -49,9 +49,7 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]], digit
     return "\n".join([line(list(headers)), rule] + [line(row) for row in cells])
 
 
-def format_metrics_table(
-    metrics: Mapping[str, object], keys: Sequence[str] | None = None, digits: int = 4
-) -> str:
+def format_metrics_table(metrics: Mapping[str, object], keys: Sequence[str] | None = None, digits: int = 4) -> str:
     """A metrics dict as text: a ``NAME@k`` grid, then the other numeric metrics one per line.
 
     ``keys`` picks and orders the metrics shown (absent keys are skipped); by default all of them.

@@ -31,8 +31,15 @@ from sparsexc.distributed.context import is_main
 from sparsexc.distributed.sharded import label_sharded
 
 __all__ = [
-    "ESTIMATOR_KEYS", "checked_estimator", "estimator_kwargs", "train_and_evaluate", "warn_if_unlabelled", "RUN_FILE",
-    "METRICS_FILE", "MODEL_DIR", "training_data_errors",
+    "ESTIMATOR_KEYS",
+    "METRICS_FILE",
+    "MODEL_DIR",
+    "RUN_FILE",
+    "checked_estimator",
+    "estimator_kwargs",
+    "train_and_evaluate",
+    "training_data_errors",
+    "warn_if_unlabelled",
 ]  # fmt: skip
 
 RUN_FILE = "run.json"
@@ -150,8 +157,15 @@ def train_and_evaluate(
         return _run(clf, source, options, out, verbose, recorded_options, command)
 
 
-def _run(clf: Any, source: dict[str, Any], options: dict[str, Any], out: Path, verbose: bool,
-         recorded_options: dict[str, Any] | None, command: str) -> dict[str, float]:
+def _run(
+    clf: Any,
+    source: dict[str, Any],
+    options: dict[str, Any],
+    out: Path,
+    verbose: bool,
+    recorded_options: dict[str, Any] | None,
+    command: str,
+) -> dict[str, float]:
     say = log if verbose and is_main() else (lambda message: None)  # one voice in a data-parallel run
     # No log line before the data are loaded: a bad name or file then ends with the error line alone.
     with doing("loading the data"):
@@ -210,16 +224,22 @@ def _run(clf: Any, source: dict[str, Any], options: dict[str, Any], out: Path, v
     return metrics
 
 
-def write_curves(out: Path, history: list[dict[str, Any]], summary: dict[str, Any], say: Any,
-                 path: Path | None = None) -> Path | None:
+def write_curves(
+    out: Path, history: list[dict[str, Any]], summary: dict[str, Any], say: Any, path: Path | None = None
+) -> Path | None:
     """Draw ``history``'s curves into ``path`` (default ``out/curves.png``); return the path, or None (said
     with ``say``, once) when matplotlib is not installed."""
     from sparsexc.train.curves import NO_MATPLOTLIB, plot_curves
 
     path = out / CURVES_FILE if path is None else path
     with doing(f"writing {path}"):
-        drawn = plot_curves(history, path, val_metric=summary.get("val_metric"), kept_epoch=summary.get("kept_epoch"),
-                            title=f"{out.name}: {summary.get('message', '')}")
+        drawn = plot_curves(
+            history,
+            path,
+            val_metric=summary.get("val_metric"),
+            kept_epoch=summary.get("kept_epoch"),
+            title=f"{out.name}: {summary.get('message', '')}",
+        )
     if not drawn:
         say(NO_MATPLOTLIB)
         return None

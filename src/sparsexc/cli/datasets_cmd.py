@@ -13,8 +13,12 @@ from ._table import format_table
 
 __all__ = ["datasets"]
 
-_DATA_DIR = click.option("--data-dir", type=click.Path(file_okay=False), default=None,
-                         help="Folder holding the data set folders (default: $SPARSEXC_DATA, else ~/sparsexc_data).")
+_DATA_DIR = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder holding the data set folders (default: $SPARSEXC_DATA, else ~/sparsexc_data).",
+)
 
 
 @click.group()
@@ -58,14 +62,26 @@ def list_cmd(data_dir: str | None) -> None:
 
 def _stats_rows(train_stats: dict, test_stats: dict) -> list[tuple]:
     rows: list[tuple] = []
-    for key, label in (("rows", "rows"), ("features", "features"), ("labels", "labels"),
-                       ("label_cardinality", "labels per row (mean)"), ("labels_per_row_max", "labels per row (max)"),
-                       ("rows_without_labels", "rows without labels"), ("labels_without_rows", "labels without rows"),
-                       ("features_per_row", "features per row (mean)"), ("features_per_row_max", "features per row (max)")):
+    for key, label in (
+        ("rows", "rows"),
+        ("features", "features"),
+        ("labels", "labels"),
+        ("label_cardinality", "labels per row (mean)"),
+        ("labels_per_row_max", "labels per row (max)"),
+        ("rows_without_labels", "rows without labels"),
+        ("labels_without_rows", "labels without rows"),
+        ("features_per_row", "features per row (mean)"),
+        ("features_per_row_max", "features per row (max)"),
+    ):
         rows.append((label, train_stats[key], test_stats[key]))
     for q in train_stats["label_frequency_quantiles"]:
-        rows.append((f"rows per label, quantile {q[1:]}%", _number(train_stats["label_frequency_quantiles"][q]),
-                     _number(test_stats["label_frequency_quantiles"][q])))
+        rows.append(
+            (
+                f"rows per label, quantile {q[1:]}%",
+                _number(train_stats["label_frequency_quantiles"][q]),
+                _number(test_stats["label_frequency_quantiles"][q]),
+            )
+        )
     return rows
 
 
@@ -76,8 +92,9 @@ def _number(value: float) -> str:
 @datasets.command("info")
 @click.argument("name")
 @_DATA_DIR
-@click.option("--split", type=int, default=None,
-              help="bibtex: XC split 1..10; sets with a generated split: its seed (default 1).")
+@click.option(
+    "--split", type=int, default=None, help="bibtex: XC split 1..10; sets with a generated split: its seed (default 1)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the statistics and provenance as JSON.")
 def info_cmd(name: str, data_dir: str | None, split: int | None, as_json: bool) -> None:
     """Train/test statistics of the data set NAME (see 'sparsexc datasets list')."""
@@ -86,8 +103,11 @@ def info_cmd(name: str, data_dir: str | None, split: int | None, as_json: bool) 
     data = load(name, data_dir, split=split)
     train_stats, test_stats = describe(data.train), describe(data.test)
     if as_json:
-        click.echo(json.dumps({"name": data.name, "train": train_stats, "test": test_stats, "info": data.info},
-                              indent=2, default=str))
+        click.echo(
+            json.dumps(
+                {"name": data.name, "train": train_stats, "test": test_stats, "info": data.info}, indent=2, default=str
+            )
+        )
         return
     click.echo(f"{data.name}: {data.info.get('description', '')}")
     click.echo(format_table(["", "train", "test"], _stats_rows(train_stats, test_stats), digits=3))
@@ -99,8 +119,12 @@ def info_cmd(name: str, data_dir: str | None, split: int | None, as_json: bool) 
 @datasets.command("convert")
 @click.argument("source")
 @click.argument("out")
-@click.option("--label-xml", type=click.Path(dir_okay=False, exists=True), default=None,
-              help="Mulan XML label header of an ARFF input (default: NAME.xml beside it, if there).")
+@click.option(
+    "--label-xml",
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
+    help="Mulan XML label header of an ARFF input (default: NAME.xml beside it, if there).",
+)
 @_DATA_DIR
 @click.option("--split", type=int, default=None, help="With a data set NAME: which split to export.")
 def convert_cmd(source: str, out: str, label_xml: str | None, data_dir: str | None, split: int | None) -> None:
@@ -139,8 +163,12 @@ def convert_cmd(source: str, out: str, label_xml: str | None, data_dir: str | No
 @datasets.command("download")
 @click.argument("name")
 @_DATA_DIR
-@click.option("--mirror", default=None, metavar="URL",
-              help="Base URL that replaces the sources' (default: $SPARSEXC_MIRROR); file layout: docs/data.md.")
+@click.option(
+    "--mirror",
+    default=None,
+    metavar="URL",
+    help="Base URL that replaces the sources' (default: $SPARSEXC_MIRROR); file layout: docs/data.md.",
+)
 @click.option("--force", is_flag=True, help="Download again even when the files are there.")
 def download_cmd(name: str, data_dir: str | None, mirror: str | None, force: bool) -> None:
     """Download the data set NAME from its public source, verify it, and install it where 'load' reads it.
@@ -175,8 +203,10 @@ def download_cmd(name: str, data_dir: str | None, mirror: str | None, force: boo
         problem = resource_error(exc)
         if problem is None:
             raise
-        raise RunFailure(f"{problem} while downloading {name} into {root}; free some space or choose another "
-                         "--data-dir (a cut transfer resumes on the next run)") from None
+        raise RunFailure(
+            f"{problem} while downloading {name} into {root}; free some space or choose another "
+            "--data-dir (a cut transfer resumes on the next run)"
+        ) from None
     if result.already:
         click.echo(f"{result.name}: already in {result.folder} (use --force to download again)")
         return

@@ -13,13 +13,25 @@ EVALUATION_FILE = "evaluation.json"
 
 @click.command()
 @click.argument("run_dir", metavar="DIR", type=click.Path(exists=True, file_okay=False))
-@click.option("--test", "test", type=click.Path(exists=True, dir_okay=False),
-              help="Test file to use instead of the test set recorded in DIR/run.json (a headerless svmlight file: "
-                   "feature ids as the training files were read, else 1-based unless a row uses feature 0).")
-@click.option("--label-xml", "label_xml", type=click.Path(exists=True, dir_okay=False),
-              help="Mulan XML label file of an ARFF --test file (default: NAME.xml beside it, if there).")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False),
-              help=f"Where to write the metrics as JSON (default: DIR/{EVALUATION_FILE}).")
+@click.option(
+    "--test",
+    "test",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Test file to use instead of the test set recorded in DIR/run.json (a headerless svmlight file: "
+    "feature ids as the training files were read, else 1-based unless a row uses feature 0).",
+)
+@click.option(
+    "--label-xml",
+    "label_xml",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Mulan XML label file of an ARFF --test file (default: NAME.xml beside it, if there).",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False),
+    help=f"Where to write the metrics as JSON (default: DIR/{EVALUATION_FILE}).",
+)
 def evaluate(run_dir: str, test: str | None, label_xml: str | None, json_path: str | None) -> None:
     """Evaluate the model saved by 'sparsexc train --out DIR'.
 

@@ -38,8 +38,9 @@ def xc_label(name: object) -> str:
     return _XC_UNSAFE.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode("utf-8")), str(name))
 
 
-def format_predictions(indices: np.ndarray, scores: np.ndarray, n_labels: int, fmt: str,
-                       names: list[object] | None = None) -> Iterator[str]:
+def format_predictions(
+    indices: np.ndarray, scores: np.ndarray, n_labels: int, fmt: str, names: list[object] | None = None
+) -> Iterator[str]:
     """Lines (with newline) of the ``xc`` or ``jsonl`` output for top-k ``indices``/``scores`` (n_rows, k).
 
     ``names`` (the model's ``classes_``, one per label): print ``names[i]`` for label ``i``; None: the ids.
@@ -60,23 +61,43 @@ def format_predictions(indices: np.ndarray, scores: np.ndarray, n_labels: int, f
 
 @click.command()
 @click.argument("run_dir", metavar="DIR", type=click.Path(exists=True, file_okay=False))
-@click.option("--input", "input_path", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="Features file: XC text (header 'n_rows n_features n_labels', 0-based ids; rows with or without "
-                   "labels), headerless svmlight/LibSVM (feature ids as the training files were read, else "
-                   "1-based unless a row uses feature 0: a note on stderr says so), ARFF or .mat.")
+@click.option(
+    "--input",
+    "input_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Features file: XC text (header 'n_rows n_features n_labels', 0-based ids; rows with or without "
+    "labels), headerless svmlight/LibSVM (feature ids as the training files were read, else "
+    "1-based unless a row uses feature 0: a note on stderr says so), ARFF or .mat.",
+)
 @click.option("--top-k", "top_k", required=True, type=click.IntRange(min=1), help="Labels per row.")
 @click.option("--output", type=click.Path(dir_okay=False), help="Output file (default: stdout).")
-@click.option("--label-xml", "label_xml", type=click.Path(exists=True, dir_okay=False),
-              help="Mulan XML label file of an ARFF input (default: NAME.xml beside it, if there).")
-@click.option("--format", "fmt", type=click.Choice(["xc", "jsonl"]), default="xc", show_default=True,
-              help="xc: a line 'n_rows n_labels', then per row 'label:score label:score ...' (best first, scores "
-                   "to 6 significant digits; in names, '%' and whitespace are percent-encoded); jsonl: per row "
-                   "{\"labels\": [...], \"scores\": [...]}, best first. Labels are the model's label names when it "
-                   "has them, else 0-based label ids (see --ids).")
-@click.option("--ids", "ids", is_flag=True,
-              help="Print 0-based label ids even when the model has label names (by default names are printed).")
-def predict(run_dir: str, input_path: str, top_k: int, output: str | None, label_xml: str | None, fmt: str,
-            ids: bool) -> None:
+@click.option(
+    "--label-xml",
+    "label_xml",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Mulan XML label file of an ARFF input (default: NAME.xml beside it, if there).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["xc", "jsonl"]),
+    default="xc",
+    show_default=True,
+    help="xc: a line 'n_rows n_labels', then per row 'label:score label:score ...' (best first, scores "
+    "to 6 significant digits; in names, '%' and whitespace are percent-encoded); jsonl: per row "
+    '{"labels": [...], "scores": [...]}, best first. Labels are the model\'s label names when it '
+    "has them, else 0-based label ids (see --ids).",
+)
+@click.option(
+    "--ids",
+    "ids",
+    is_flag=True,
+    help="Print 0-based label ids even when the model has label names (by default names are printed).",
+)
+def predict(
+    run_dir: str, input_path: str, top_k: int, output: str | None, label_xml: str | None, fmt: str, ids: bool
+) -> None:
     """Write the top-k labels and scores the model in DIR gives each row of a features file.
 
     Scores are the model's decision scores (what its head ranks by); the output formats are under --format.
@@ -91,8 +112,9 @@ def predict(run_dir: str, input_path: str, top_k: int, output: str | None, label
     n_labels = int(clf.n_labels_)
     if top_k > n_labels:
         raise click.BadParameter(f"{top_k} is more than the model's {n_labels} labels", param_hint="'--top-k'")
-    X = read_file(input_path, clf, input_path, label_xml=label_xml, labels=False,
-                  zero_based=svmlight_zero_based(run_dir)).X
+    X = read_file(
+        input_path, clf, input_path, label_xml=label_xml, labels=False, zero_based=svmlight_zero_based(run_dir)
+    ).X
     indices, scores = clf.predict_topk(X, k=top_k)
     names = None if ids else clf.classes_.tolist()  # the label ids 0..C-1 for a model without names
     lines = format_predictions(np.asarray(indices), np.asarray(scores), n_labels, fmt, names)

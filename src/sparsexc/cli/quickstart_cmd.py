@@ -13,13 +13,23 @@ __all__ = ["quickstart"]
 
 
 @click.command()
-@click.option("--epochs", cls=EstimatorOption, type=click.IntRange(min=1),
-              help="Most passes over the training data (early stopping may end sooner).")
-@click.option("--out", type=click.Path(file_okay=False),
-              help="Output folder (default: a new temporary folder, printed at the end).")
-@click.option("--overwrite", is_flag=True, default=False,
-              help="Replace the run in --out (its run files are deleted first); without it a folder holding a run "
-                   "is an error.")
+@click.option(
+    "--epochs",
+    cls=EstimatorOption,
+    type=click.IntRange(min=1),
+    help="Most passes over the training data (early stopping may end sooner).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    help="Output folder (default: a new temporary folder, printed at the end).",
+)
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    default=False,
+    help="Replace the run in --out (its run files are deleted first); without it a folder holding a run is an error.",
+)
 @click.option("--quiet", "-q", is_flag=True, default=False, help="No progress bar or log lines on stderr.")
 def quickstart(epochs: int, out: str | None, overwrite: bool, quiet: bool) -> None:
     """Train a model on the bundled Bibtex data (XC split 1) and print its test metrics.
@@ -35,6 +45,9 @@ def quickstart(epochs: int, out: str | None, overwrite: bool, quiet: bool) -> No
     options = {} if epochs is None else {"epochs": epochs}
     if not quiet:
         log(f"quickstart: the default model on the bundled Bibtex data; output folder {out_dir}")
-    train_and_evaluate({"bundled": "bibtex"}, options, out_dir, verbose=not quiet, command="quickstart",
-                       overwrite=overwrite)
-    click.echo(f"\nrun folder: {out_dir}\n  sparsexc evaluate {out_dir}\n  sparsexc predict {out_dir} --input FILE --top-k 5")
+    train_and_evaluate(
+        {"bundled": "bibtex"}, options, out_dir, verbose=not quiet, command="quickstart", overwrite=overwrite
+    )
+    click.echo(
+        f"\nrun folder: {out_dir}\n  sparsexc evaluate {out_dir}\n  sparsexc predict {out_dir} --input FILE --top-k 5"
+    )

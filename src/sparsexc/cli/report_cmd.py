@@ -47,9 +47,7 @@ def report(run_dir: str, plot_path: str | None, no_plot: bool) -> None:
         require("matplotlib", "--plot")  # MissingDependencyError: one line, exit 2
     run_path = Path(run_dir)
     if not run_path.is_dir():
-        raise UserError(
-            f"{run_dir}: no such folder; give the --out folder of 'sparsexc train'"
-        )
+        raise UserError(f"{run_dir}: no such folder; give the --out folder of 'sparsexc train'")
     try:
         run = load_run(run_path)
         history, _ = load_history(run_path)
@@ -59,9 +57,7 @@ def report(run_dir: str, plot_path: str | None, no_plot: bool) -> None:
     summary = _summary(run, history)
     click.echo(_format_report(run_path, run, history, summary, metrics))
     if not no_plot:
-        written = write_curves(
-            run_path, history, summary, log, Path(plot_path) if plot_path else None
-        )
+        written = write_curves(run_path, history, summary, log, Path(plot_path) if plot_path else None)
         if written is not None:
             log(f"curves written to {written}")
 
@@ -124,24 +120,14 @@ def _higher_is_better(metric: str) -> bool:
         return True
 
 
-def curves_table(
-    history: list[dict[str, Any]], val_metric: str | None, kept_epoch: int | None
-) -> str:
+def curves_table(history: list[dict[str, Any]], val_metric: str | None, kept_epoch: int | None) -> str:
     """The curves as a text table: epoch, training loss, validation metric, and a mark column (``best``: the
     best validation value so far; ``kept``: the epoch whose weights the model has)."""
     from sparsexc.cli._table import format_table
     from sparsexc.train.progress import best_so_far
 
-    best = (
-        best_so_far(history, val_metric, _higher_is_better(val_metric))
-        if val_metric
-        else [False] * len(history)
-    )
-    headers = (
-        ["epoch", "train loss"]
-        + ([f"val {val_metric}"] if val_metric else [])
-        + ["seconds", "mark"]
-    )
+    best = best_so_far(history, val_metric, _higher_is_better(val_metric)) if val_metric else [False] * len(history)
+    headers = ["epoch", "train loss"] + ([f"val {val_metric}"] if val_metric else []) + ["seconds", "mark"]
     rows = []
     for record, is_best in zip(history, best):
         row: list[object] = [record["epoch"], float(record["train_loss"])]
@@ -192,17 +178,12 @@ def _format_report(
     if isinstance(run.get("train_seconds"), (int, float)):
         about.append(["train time", f"{run['train_seconds']:.1f} s"])
     params = _params(run)
-    settings = [
-        [key, _cell(value)] for key, value in params.items() if key not in _NOT_SETTINGS
-    ]
+    settings = [[key, _cell(value)] for key, value in params.items() if key not in _NOT_SETTINGS]
 
     blocks = [_facts(about)]
     if settings:
         blocks.append("settings\n" + _facts(settings))
-    blocks.append(
-        "training curves\n"
-        + curves_table(history, summary.get("val_metric"), summary.get("kept_epoch"))
-    )
+    blocks.append("training curves\n" + curves_table(history, summary.get("val_metric"), summary.get("kept_epoch")))
     blocks.append(summary["message"])
     if metrics is None:
         blocks.append("test metrics: none (no metrics.json: the run did not finish)")

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import click
 
+from sparsexc._params import ACTIVATIONS, LR_SCHEDULES, OPTIMIZERS, PRECISIONS
 from sparsexc.cli._config import merge_config, read_config_file
 from sparsexc.cli._data import data_source
 from sparsexc.cli._defaults import EstimatorOption
-from sparsexc._params import ACTIVATIONS, LR_SCHEDULES, OPTIMIZERS, PRECISIONS
 from sparsexc.cli._types import HEAD_NAME, INT_LIST, KEY_VALUE
 
 __all__ = ["train"]
@@ -22,53 +22,106 @@ _SOURCE_KEYS = ("dataset", "split", "data_dir", "train", "test", "label_xml")
 
 
 @click.command()
-@click.option("--config", "config", type=click.Path(exists=True, dir_okay=False),
-              help="JSON or TOML file of options (keys = flag names, - or _); explicit flags override it.")
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(exists=True, dir_okay=False),
+    help="JSON or TOML file of options (keys = flag names, - or _); explicit flags override it.",
+)
 @click.option("--dataset", help="Registered data set name (see 'sparsexc datasets list').")
 @click.option("--split", type=click.IntRange(min=1), help="Split number for data sets with several splits.")
-@click.option("--data-dir", type=click.Path(file_okay=False),
-              help="Folder holding the data set folders (default: $SPARSEXC_DATA, else ~/sparsexc_data).")
-@click.option("--train", "train", type=click.Path(exists=True, dir_okay=False),
-              help="Training file (XC text, ARFF, headerless svmlight/LibSVM, .mat).")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    help="Folder holding the data set folders (default: $SPARSEXC_DATA, else ~/sparsexc_data).",
+)
+@click.option(
+    "--train",
+    "train",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Training file (XC text, ARFF, headerless svmlight/LibSVM, .mat).",
+)
 @click.option("--test", "test", type=click.Path(exists=True, dir_okay=False), help="Test file, same format.")
-@click.option("--label-xml", "label_xml", type=click.Path(exists=True, dir_okay=False),
-              help="Mulan XML label file of ARFF --train/--test files (default: NAME.xml beside them, if there).")
+@click.option(
+    "--label-xml",
+    "label_xml",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Mulan XML label file of ARFF --train/--test files (default: NAME.xml beside them, if there).",
+)
 @click.option("--head", cls=EstimatorOption, type=HEAD_NAME, help="Output layer (docs/heads/).")
-@click.option("--head-param", "head_param", type=KEY_VALUE, multiple=True,
-              help="Head parameter KEY=VALUE (VALUE parsed as JSON when possible); repeatable.")
-@click.option("--hidden-sizes", cls=EstimatorOption, type=INT_LIST,
-              help="Hidden layer sizes, e.g. 512,256 ('' = linear model).")
+@click.option(
+    "--head-param",
+    "head_param",
+    type=KEY_VALUE,
+    multiple=True,
+    help="Head parameter KEY=VALUE (VALUE parsed as JSON when possible); repeatable.",
+)
+@click.option(
+    "--hidden-sizes", cls=EstimatorOption, type=INT_LIST, help="Hidden layer sizes, e.g. 512,256 ('' = linear model)."
+)
 @click.option("--activation", cls=EstimatorOption, type=click.Choice(ACTIVATIONS), help="Hidden activation.")
 @click.option("--dropout", cls=EstimatorOption, type=click.FloatRange(0.0, 1.0, max_open=True), help="Dropout rate.")
-@click.option("--sparse-gradients/--dense-gradients", "sparse_gradients", cls=EstimatorOption, default=None,
-              help="Row-sparse gradients for the feature-indexed weights (large linear models; 'adam' becomes "
-                   "lazy Adam).")
+@click.option(
+    "--sparse-gradients/--dense-gradients",
+    "sparse_gradients",
+    cls=EstimatorOption,
+    default=None,
+    help="Row-sparse gradients for the feature-indexed weights (large linear models; 'adam' becomes lazy Adam).",
+)
 @click.option("--optimizer", cls=EstimatorOption, type=click.Choice(OPTIMIZERS), help="Optimiser.")
 @click.option("--lr", cls=EstimatorOption, type=click.FloatRange(min=0.0, min_open=True), help="Learning rate.")
 @click.option("--weight-decay", cls=EstimatorOption, type=click.FloatRange(min=0.0), help="Weight decay.")
 @click.option("--lr-schedule", cls=EstimatorOption, type=click.Choice(LR_SCHEDULES), help="Learning-rate schedule.")
-@click.option("--grad-clip", cls=EstimatorOption, type=click.FloatRange(min=0.0, min_open=True),
-              help="Clip the gradient norm to this value.")
-@click.option("--epochs", cls=EstimatorOption, type=click.IntRange(min=1),
-              help="Most epochs (early stopping may end sooner).")
+@click.option(
+    "--grad-clip",
+    cls=EstimatorOption,
+    type=click.FloatRange(min=0.0, min_open=True),
+    help="Clip the gradient norm to this value.",
+)
+@click.option(
+    "--epochs", cls=EstimatorOption, type=click.IntRange(min=1), help="Most epochs (early stopping may end sooner)."
+)
 @click.option("--batch-size", cls=EstimatorOption, type=click.IntRange(min=1), help="Mini-batch size.")
-@click.option("--patience", cls=EstimatorOption, type=click.IntRange(min=1),
-              help="Epochs without validation gain before stopping.")
+@click.option(
+    "--patience",
+    cls=EstimatorOption,
+    type=click.IntRange(min=1),
+    help="Epochs without validation gain before stopping.",
+)
 @click.option("--val-metric", cls=EstimatorOption, help="Validation metric for early stopping, e.g. P@1.")
-@click.option("--validation-fraction", cls=EstimatorOption, type=click.FloatRange(0.0, 1.0, max_open=True),
-              help="Share of the training rows held out for validation (0 disables).")
+@click.option(
+    "--validation-fraction",
+    cls=EstimatorOption,
+    type=click.FloatRange(0.0, 1.0, max_open=True),
+    help="Share of the training rows held out for validation (0 disables).",
+)
 @click.option("--device", cls=EstimatorOption, help="auto, cpu, cuda, cuda:N ...")
 @click.option("--seed", cls=EstimatorOption, type=int, help="Random seed (the estimator's random_state).")
-@click.option("--checkpoint-every", cls=EstimatorOption, type=click.IntRange(min=1),
-              help="Checkpoint every N steps into OUT/checkpoints.")
+@click.option(
+    "--checkpoint-every",
+    cls=EstimatorOption,
+    type=click.IntRange(min=1),
+    help="Checkpoint every N steps into OUT/checkpoints.",
+)
 @click.option("--resume", is_flag=True, default=False, help="Continue from the checkpoint in OUT/checkpoints.")
-@click.option("--overwrite", is_flag=True, default=False,
-              help="Replace the run in OUT (its run files are deleted first); without it (or --resume) a folder "
-                   "holding a run is an error.")
-@click.option("--precision", cls=EstimatorOption, type=click.Choice(PRECISIONS),
-              help="float32, or bfloat16 autocast for the forward pass and loss.")
-@click.option("--nproc-per-node", type=click.IntRange(min=1),
-              help="Train data-parallel on N processes (torchrun; gloo on CPU, NCCL on GPU). See docs/distributed.md.")
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    default=False,
+    help="Replace the run in OUT (its run files are deleted first); without it (or --resume) a folder "
+    "holding a run is an error.",
+)
+@click.option(
+    "--precision",
+    cls=EstimatorOption,
+    type=click.Choice(PRECISIONS),
+    help="float32, or bfloat16 autocast for the forward pass and loss.",
+)
+@click.option(
+    "--nproc-per-node",
+    type=click.IntRange(min=1),
+    help="Train data-parallel on N processes (torchrun; gloo on CPU, NCCL on GPU). See docs/distributed.md.",
+)
 @click.option("--out", type=click.Path(file_okay=False), help="Output folder (required: flag or config key).")
 @click.option("--quiet", "-q", is_flag=True, default=False, help="No progress bar or log lines on stderr.")
 @click.pass_context
@@ -113,8 +166,7 @@ def train(ctx: click.Context, **options) -> None:
         train_and_evaluate(source, options, out, verbose=not quiet, recorded_options=recorded, overwrite=overwrite)
 
 
-def _relaunch(nproc: int, recorded: dict, source: dict, options: dict, out: Path, quiet: bool,
-              overwrite: bool) -> None:
+def _relaunch(nproc: int, recorded: dict, source: dict, options: dict, out: Path, quiet: bool, overwrite: bool) -> None:
     # The settings and the data are checked here first, so that a mistake ends with one error line from
     # this process (exit 2) instead of one per worker and torchrun's failure report; the workers read
     # the data again (a registered data set from the parsed cache). This process holds the run folder's

@@ -40,8 +40,14 @@ def cache_key(name: str, split: Any, version: str, sources: list[Path], settings
         st = os.stat(path)
         stamp.append([os.fspath(Path(path).resolve()), st.st_size, st.st_mtime_ns])
     blob = json.dumps(
-        {"format": _FORMAT, "name": name, "split": split, "version": version, "sources": stamp,
-         "settings": settings or {}},
+        {
+            "format": _FORMAT,
+            "name": name,
+            "split": split,
+            "version": version,
+            "sources": stamp,
+            "settings": settings or {},
+        },
         sort_keys=True,
     )
     return f"{where}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"

@@ -118,9 +118,7 @@ def _mirror_base(mirror: str | None) -> str | None:
     scheme = urllib.parse.urlsplit(base).scheme
     if scheme not in ("http", "https", "file"):
         where = "--mirror" if mirror is not None else MIRROR_ENV
-        raise ValueError(
-            f"{where} must be an http://, https:// or file:// URL; got {base!r}"
-        )
+        raise ValueError(f"{where} must be an http://, https:// or file:// URL; got {base!r}")
     return base.rstrip("/")
 
 
@@ -148,12 +146,7 @@ class _PageParser(HTMLParser):
         if tag == "form" and a.get("id") == "download-form":
             self._in_form = True
             self.action = a.get("action", "")
-        elif (
-            tag == "input"
-            and self._in_form
-            and a.get("type", "").lower() == "hidden"
-            and a.get("name")
-        ):
+        elif tag == "input" and self._in_form and a.get("type", "").lower() == "hidden" and a.get("name"):
             self.inputs.append((a["name"], a.get("value", "")))
         if "uc-error-subcaption" in a.get("class", "").split():
             self._error_depth = 1
@@ -171,9 +164,7 @@ class _PageParser(HTMLParser):
             self.error_text.append(data)
 
 
-def _confirmation_url(
-    page: str, page_url: str, jar: http.cookiejar.CookieJar
-) -> str | None:
+def _confirmation_url(page: str, page_url: str, jar: http.cookiejar.CookieJar) -> str | None:
     """The URL that confirms a download from a Drive warning page; None when the page has none."""
     parser = _PageParser()
     parser.feed(page)
@@ -185,17 +176,11 @@ def _confirmation_url(
     host = urllib.parse.urlsplit(page_url).hostname or ""
     # older Drive: a download_warning_* cookie whose value goes into confirm=
     for cookie in jar:
-        if cookie.name.startswith("download_warning") and host.endswith(
-            cookie.domain.lstrip(".")
-        ):
+        if cookie.name.startswith("download_warning") and host.endswith(cookie.domain.lstrip(".")):
             parts = urllib.parse.urlsplit(page_url)
-            query = [
-                (k, v) for k, v in urllib.parse.parse_qsl(parts.query) if k != "confirm"
-            ]
+            query = [(k, v) for k, v in urllib.parse.parse_qsl(parts.query) if k != "confirm"]
             query.append(("confirm", cookie.value or ""))
-            return urllib.parse.urlunsplit(
-                parts._replace(query=urllib.parse.urlencode(query))
-            )
+            return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
     return None
 
 
@@ -225,9 +210,7 @@ def _open(
     """Open ``url``, following Drive confirmation pages; the response is the file itself."""
     for _ in range(_MAX_PAGES + 1):
         try:
-            response = opener.open(
-                urllib.request.Request(url, headers=headers), timeout=_TIMEOUT
-            )
+            response = opener.open(urllib.request.Request(url, headers=headers), timeout=_TIMEOUT)
         except urllib.error.HTTPError as exc:
             exc.close()
             if exc.code == 416:
@@ -235,14 +218,10 @@ def _open(
             raise DownloadError(f"{url}: HTTP {exc.code} {exc.reason}") from None
         except urllib.error.URLError as exc:
             host = urllib.parse.urlsplit(url).netloc or url
-            raise DownloadError(
-                f"cannot reach {host} for {url}: {_describe(exc)}"
-            ) from None
+            raise DownloadError(f"cannot reach {host} for {url}: {_describe(exc)}") from None
         except (OSError, http.client.HTTPException) as exc:
             raise DownloadError(f"{url}: {_describe(exc)}") from None
-        content_type = (
-            response.headers.get_content_type() if hasattr(response, "headers") else ""
-        )
+        content_type = response.headers.get_content_type() if hasattr(response, "headers") else ""
         if content_type != "text/html":
             return response
         page = response.read(1 << 20).decode("utf-8", "replace")
@@ -252,9 +231,7 @@ def _open(
         if next_url is None:
             raise DownloadError(_page_error(page, url))
         url = next_url
-    raise DownloadError(
-        f"{url}: still a confirmation page after {_MAX_PAGES} confirmations"
-    )
+    raise DownloadError(f"{url}: still a confirmation page after {_MAX_PAGES} confirmations")
 
 
 def _progress(total: int | None, initial: int, label: str, show: bool | None) -> Any:
@@ -276,9 +253,7 @@ def _progress(total: int | None, initial: int, label: str, show: bool | None) ->
     )
 
 
-def _fetch(
-    url: str, part: Path, size: int | None, *, show_progress: bool | None
-) -> None:
+def _fetch(url: str, part: Path, size: int | None, *, show_progress: bool | None) -> None:
     """Download ``url`` into ``part``, resuming what is there with a Range request."""
     jar = http.cookiejar.CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
@@ -301,11 +276,7 @@ def _fetch(
         response = _open(opener, url, headers, jar)
     with response:
         status = getattr(response, "status", None)
-        if (
-            have
-            and status == 206
-            and response.headers.get("Content-Range", "").startswith(f"bytes {have}-")
-        ):
+        if have and status == 206 and response.headers.get("Content-Range", "").startswith(f"bytes {have}-"):
             mode = "ab"
         else:
             have, mode = 0, "wb"  # the server sent the whole file
@@ -331,13 +302,11 @@ def _fetch(
                 if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                     raise
                 raise IncompleteDownloadError(
-                    f"{url}: the transfer failed: {_describe(exc)}; run the download again to "
-                    f"resume from {part}"
+                    f"{url}: the transfer failed: {_describe(exc)}; run the download again to resume from {part}"
                 ) from None
     if total is not None and got < total:
         raise IncompleteDownloadError(
-            f"{url}: the transfer was cut after {got} of {total} bytes; run the download again "
-            f"to resume from {part}"
+            f"{url}: the transfer was cut after {got} of {total} bytes; run the download again to resume from {part}"
         )
 
 
@@ -356,9 +325,7 @@ def sha256_of(path: str | os.PathLike[str]) -> str:
 def _check(path: Path, expected: str | None, what: str) -> str:
     got = sha256_of(path)
     if expected is not None and got != expected:
-        raise ChecksumError(
-            f"checksum mismatch for {what}: expected sha256 {expected}, got {got}"
-        )
+        raise ChecksumError(f"checksum mismatch for {what}: expected sha256 {expected}, got {got}")
     return got
 
 
@@ -404,25 +371,17 @@ def _extract(remote: RemoteFile, path: Path, dest: Path) -> None:
         else:
             for member in remote.members:
                 assert member.member is not None
-                container, stream = _open_archive_member(
-                    remote.archive, path, member.member
-                )
+                container, stream = _open_archive_member(remote.archive, path, member.member)
                 with container, stream:
                     _copy_stream(stream, dest / member.name)
     except KeyError as exc:
-        raise DownloadError(
-            f"{remote.file_name}: the archive has no member {exc.args[0]!r}"
-        ) from None
+        raise DownloadError(f"{remote.file_name}: the archive has no member {exc.args[0]!r}") from None
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, gzip.BadGzipFile) as exc:
-        raise DownloadError(
-            f"{remote.file_name}: cannot extract it: {_describe(exc)}"
-        ) from None
+        raise DownloadError(f"{remote.file_name}: cannot extract it: {_describe(exc)}") from None
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT) or isinstance(exc, DownloadError):
             raise
-        raise DownloadError(
-            f"{remote.file_name}: cannot extract it: {_describe(exc)}"
-        ) from None
+        raise DownloadError(f"{remote.file_name}: cannot extract it: {_describe(exc)}") from None
 
 
 def _parse_check(name: str, staging: Path) -> None:
@@ -430,19 +389,12 @@ def _parse_check(name: str, staging: Path) -> None:
     from .registry import _build
 
     spec = get_spec(name)
-    files = [
-        next(
-            (staging / n for n in names if (staging / n).is_file()), staging / names[0]
-        )
-        for names in spec.files
-    ]
+    files = [next((staging / n for n in names if (staging / n).is_file()), staging / names[0]) for names in spec.files]
     split = spec.resolve_split(None)
     try:
         _build(spec, files, split, {})
     except (ValueError, OSError) as exc:
-        raise DownloadError(
-            f"{name}: the downloaded files do not parse: {exc}"
-        ) from None
+        raise DownloadError(f"{name}: the downloaded files do not parse: {exc}") from None
 
 
 # -------------------------------------------------------------------------------------------- download
@@ -557,14 +509,10 @@ def download(
                     part.unlink()
                     raise
                 if remote.sha256 is None and all(m.sha256 for m in remote.members):
-                    say(
-                        f"{remote.file_name}: sha256 {got}; its files are checked against pinned checksums"
-                    )
+                    say(f"{remote.file_name}: sha256 {got}; its files are checked against pinned checksums")
                 elif remote.sha256 is None:
                     result.unpinned[remote.file_name] = got
-                    say(
-                        f"{remote.file_name}: no pinned sha256 (unknown upstream); it had sha256 {got}"
-                    )
+                    say(f"{remote.file_name}: no pinned sha256 (unknown upstream); it had sha256 {got}")
                 os.replace(part, done)
             result.urls.append(url)
             fetched.append((remote, done))
@@ -582,9 +530,7 @@ def download(
                     )
                     if member.sha256 is None:
                         result.unpinned[member.name] = got
-                        say(
-                            f"{member.name}: no pinned sha256 (unknown upstream); it had sha256 {got}"
-                        )
+                        say(f"{member.name}: no pinned sha256 (unknown upstream); it had sha256 {got}")
                     members.append(member)
             if any(m.sha256 is None for m in members):
                 say(f"checking {spec.name} by parsing it (no pinned checksums)")

@@ -28,14 +28,17 @@ def _seeded(name: str, data: MultiLabelData, *, seed: int, test_fraction: float,
     train_rows, test_rows = seeded_split(data.n_samples, test_fraction, seed)
     info = dict(info)
     info["split"] = {
-        "kind": "seeded", "seed": seed, "test_fraction": test_fraction,
+        "kind": "seeded",
+        "seed": seed,
+        "test_fraction": test_fraction,
         "rule": "test = first round(test_fraction * n) of numpy.random.default_rng(seed).permutation(n)",
     }
     return Splits(name, _part(data, name, "train", train_rows), _part(data, name, "test", test_rows), info)
 
 
-def build_xc(name: str, data_path: Path, train_split_path: Path, test_split_path: Path, split: int,
-             info: dict) -> Splits:
+def build_xc(
+    name: str, data_path: Path, train_split_path: Path, test_split_path: Path, split: int, info: dict
+) -> Splits:
     """One of the XC repository's random splits: column ``split - 1`` of the split files (1-based rows)."""
     from sparsexc.io import read_xc, read_xc_splits
 
@@ -70,8 +73,11 @@ def build_xc_published(name: str, train_path: Path, test_path: Path, info: dict)
         Y.resize((Y.shape[0], n_labels))
         parts.append(MultiLabelData(X, Y))
     info = dict(info)
-    info["split"] = {"kind": "published", "by": "XC train/test files",
-                     "files": [os.fspath(train_path), os.fspath(test_path)]}
+    info["split"] = {
+        "kind": "published",
+        "by": "XC train/test files",
+        "files": [os.fspath(train_path), os.fspath(test_path)],
+    }
     return Splits(name, _part(parts[0], name, "train"), _part(parts[1], name, "test"), info)
 
 
@@ -94,8 +100,9 @@ def build_mulan(name: str, train_path: Path, test_path: Path, xml_path: Path, in
     return Splits(name, _part(train, name, "train"), _part(test, name, "test"), info)
 
 
-def build_arff_seeded(name: str, path: Path, xml_path: Path | None, *, seed: int, test_fraction: float,
-                      info: dict) -> Splits:
+def build_arff_seeded(
+    name: str, path: Path, xml_path: Path | None, *, seed: int, test_fraction: float, info: dict
+) -> Splits:
     """A single ARFF file (Mulan with XML, or MEKA without) split by ``seeded_split``."""
     from sparsexc.io import read_arff
 
@@ -117,6 +124,7 @@ def build_mat(name: str, path: Path, *, seed: int, test_fraction: float | None, 
     if "all" not in parts:
         raise ValueError(f"{path}: expected parts 'all' or 'train'/'test'; read_mat returned {sorted(parts)}")
     if test_fraction is None:
-        raise ValueError(f"{path}: {name} is registered with a stored train/test split, but the file holds one "
-                         "part ('all') only")
+        raise ValueError(
+            f"{path}: {name} is registered with a stored train/test split, but the file holds one part ('all') only"
+        )
     return _seeded(name, parts["all"], seed=seed, test_fraction=test_fraction, info=info)

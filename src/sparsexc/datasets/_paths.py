@@ -18,7 +18,12 @@ from pathlib import Path
 from sparsexc._caller import from_command_line
 
 __all__ = [
-    "DEFAULT_DATA_HOME", "DEFAULT_CACHE_HOME", "data_dir_from", "how_to_get", "resolve_data_dir", "resolve_cache_dir",
+    "DEFAULT_CACHE_HOME",
+    "DEFAULT_DATA_HOME",
+    "data_dir_from",
+    "how_to_get",
+    "resolve_cache_dir",
+    "resolve_data_dir",
 ]  # fmt: skip
 
 DEFAULT_DATA_HOME = Path("~/sparsexc_data")
@@ -67,7 +72,8 @@ def how_to_get(name: str, downloadable: bool, data_dir: str | os.PathLike[str] |
     """
     cli = from_command_line()
     folder = ("give --data-dir" if cli else "pass data_dir=") + (
-        " (or set SPARSEXC_DATA) naming the folder that holds the data set folders")
+        " (or set SPARSEXC_DATA) naming the folder that holds the data set folders"
+    )
     if not downloadable:
         return f"put its files there (see docs/data.md), or {folder}"
     if cli:

@@ -390,9 +390,7 @@ def _mat(folder: str, *names: str) -> tuple[RemoteFile, ...]:
     return _plain(_MLD, "multi-label-dataset/", folder, "", names)
 
 
-def _xc_large(
-    drive_id: str, zip_name: str, inner: str, stem: str
-) -> tuple[RemoteFile, ...]:
+def _xc_large(drive_id: str, zip_name: str, inner: str, stem: str) -> tuple[RemoteFile, ...]:
     # checksums unknown: no copy of these zips could be seen (Google Drive re-uploads of the XC legacy zips by
     # napkinXC's author; the XC page's own ids stopped working)
     members = (
@@ -402,9 +400,7 @@ def _xc_large(
     return (RemoteFile(_DRIVE + drive_id, f"xc/{zip_name}", "zip", members),)
 
 
-_RCV1 = _mat(
-    "rcv1subsets-top944-mat", *(f"rcv1subset{k}_top944.mat" for k in range(1, 6))
-)
+_RCV1 = _mat("rcv1subsets-top944-mat", *(f"rcv1subset{k}_top944.mat" for k in range(1, 6)))
 
 # registry name -> (origin key, files). Sets sharing a folder (rcv1-subset1..5) download the whole folder.
 _DOWNLOADS: dict[str, tuple[str, tuple[RemoteFile, ...]]] = {
@@ -442,15 +438,11 @@ _DOWNLOADS: dict[str, tuple[str, tuple[RemoteFile, ...]]] = {
     ),
     "eurlex-4k": (
         "xc",
-        _xc_large(
-            "1xWW1UykQBTD2IorVn7V8XubJatQDScol", "Eurlex.zip", "Eurlex", "eurlex"
-        ),
+        _xc_large("1xWW1UykQBTD2IorVn7V8XubJatQDScol", "Eurlex.zip", "Eurlex", "eurlex"),
     ),
     "wiki10-31k": (
         "xc",
-        _xc_large(
-            "1uV-p682ggXQQTiKZyK5M6B0xJJk8_lJx", "Wiki10.zip", "Wiki10", "wiki10"
-        ),
+        _xc_large("1uV-p682ggXQQTiKZyK5M6B0xJJk8_lJx", "Wiki10.zip", "Wiki10", "wiki10"),
     ),
     "amazoncat-13k": (
         "xc",
@@ -472,15 +464,11 @@ _DOWNLOADS: dict[str, tuple[str, tuple[RemoteFile, ...]]] = {
     ),
     "amazon-670k": (
         "xc",
-        _xc_large(
-            "1PV-wbKVv6Ng1K1XM1USqNxFhaQo2qfk6", "Amazon.zip", "Amazon", "amazon"
-        ),
+        _xc_large("1PV-wbKVv6Ng1K1XM1USqNxFhaQo2qfk6", "Amazon.zip", "Amazon", "amazon"),
     ),
     "scene": (
         "mulan",
-        _mulan(
-            "mulan-scene", "scene", "scene-train.arff", "scene-test.arff", "scene.xml"
-        ),
+        _mulan("mulan-scene", "scene", "scene-train.arff", "scene-test.arff", "scene.xml"),
     ),
     "emotions": (
         "mulan",
@@ -494,22 +482,16 @@ _DOWNLOADS: dict[str, tuple[str, tuple[RemoteFile, ...]]] = {
     ),
     "birds": (
         "mulan",
-        _mulan(
-            "mulan-birds", "birds", "birds-train.arff", "birds-test.arff", "birds.xml"
-        ),
+        _mulan("mulan-birds", "birds", "birds-train.arff", "birds-test.arff", "birds.xml"),
     ),
     "cal500": ("mulan", _mulan("mulan-cal500", "cal500", "cal500.arff", "cal500.xml")),
     "yeast": (
         "mulan",
-        _mulan(
-            "mulan-yeast", "yeast", "yeast-train.arff", "yeast-test.arff", "yeast.xml"
-        ),
+        _mulan("mulan-yeast", "yeast", "yeast-train.arff", "yeast-test.arff", "yeast.xml"),
     ),
     "enron": (
         "mulan",
-        _mulan(
-            "mulan-enron", "enron", "enron-train.arff", "enron-test.arff", "enron.xml"
-        ),
+        _mulan("mulan-enron", "enron", "enron-train.arff", "enron-test.arff", "enron.xml"),
     ),
     "medical": (
         "mulan",
@@ -553,9 +535,7 @@ _DOWNLOADS: dict[str, tuple[str, tuple[RemoteFile, ...]]] = {
     ),
     "flags": (
         "mulan",
-        _mulan(
-            "mulan-flags", "flags", "flags-train.arff", "flags-test.arff", "flags.xml"
-        ),
+        _mulan("mulan-flags", "flags", "flags-train.arff", "flags-test.arff", "flags.xml"),
     ),
     "delicious": (
         "mulan",

@@ -94,8 +94,12 @@ def build_text_splits(
     info = dict(info)
     info.update(
         {
-            "split": {"kind": "seeded", "seed": seed, "test_fraction": test_fraction,
-                      "rule": "test = first round(test_fraction * n) of numpy.random.default_rng(seed).permutation(n)"},
+            "split": {
+                "kind": "seeded",
+                "seed": seed,
+                "test_fraction": test_fraction,
+                "rule": "test = first round(test_fraction * n) of numpy.random.default_rng(seed).permutation(n)",
+            },
             "source_rows": n_rows,
             "min_label_count_in_train": min_label_count,
             "dropped_train_rows_without_labels": int(len(train_rows) - len(train_keep)),

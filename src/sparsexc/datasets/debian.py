@@ -19,9 +19,9 @@ ignored.
 from __future__ import annotations
 
 import gzip
-import zlib
 import os
 import re
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -32,12 +32,12 @@ from sparsexc.io.errors import DataFormatError
 from .splits import Splits
 
 __all__ = [
+    "DEPENDENCY_FIELDS",
     "DebianPackage",
+    "build_debian_deps",
+    "build_debtags",
     "parse_relations",
     "read_packages",
-    "build_debtags",
-    "build_debian_deps",
-    "DEPENDENCY_FIELDS",
 ]
 
 #: Fields whose targets are the labels of ``debian-deps``.
@@ -79,14 +79,23 @@ def _stanzas(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
                     continue
                 if line[0] in " \t":
                     if current is None:
-                        raise DataFormatError(path, "a 'Field: value' line to start the stanza", line=lineno,
-                                              field="continuation line", found=line)
+                        raise DataFormatError(
+                            path,
+                            "a 'Field: value' line to start the stanza",
+                            line=lineno,
+                            field="continuation line",
+                            found=line,
+                        )
                     fields[current] += "\n" + line[1:]
                     continue
                 key, sep, value = line.partition(":")
                 if not sep or not key or " " in key:
-                    raise DataFormatError(path, "a 'Field: value' line or a continuation line starting with a space",
-                                          line=lineno, found=line)
+                    raise DataFormatError(
+                        path,
+                        "a 'Field: value' line or a continuation line starting with a space",
+                        line=lineno,
+                        found=line,
+                    )
                 if not fields:
                     start = lineno
                 current = key
@@ -99,8 +108,9 @@ def _stanzas(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
         yield start, fields
 
 
-def parse_relations(value: str, *, path: str | os.PathLike[str] = "<string>", line: int | None = None,
-                    field: str = "Depends") -> list[tuple[str, ...]]:
+def parse_relations(
+    value: str, *, path: str | os.PathLike[str] = "<string>", line: int | None = None, field: str = "Depends"
+) -> list[tuple[str, ...]]:
     """Parse a relationship field into one tuple of alternative package names per relation.
 
     ``"a (>= 1) | b:any, c [amd64]"`` -> ``[("a", "b"), ("c",)]``: versions, architecture lists, build
@@ -114,8 +124,13 @@ def parse_relations(value: str, *, path: str | os.PathLike[str] = "<string>", li
         for alternative in relation.split("|"):
             name = _DECOR.sub(" ", alternative).strip().split(":", 1)[0].strip()
             if not _NAME.fullmatch(name):
-                raise DataFormatError(path, "a package name (optionally with '(version)', '[arch]', ':arch')",
-                                      line=line, field=field, found=alternative.strip())
+                raise DataFormatError(
+                    path,
+                    "a package name (optionally with '(version)', '[arch]', ':arch')",
+                    line=line,
+                    field=field,
+                    found=alternative.strip(),
+                )
             names.append(name)
         out.append(tuple(names))
     return out
@@ -174,13 +189,17 @@ def build_debtags(path: Path, *, seed: int, test_fraction: float, name: str = "d
         test_fraction=test_fraction,
         seed=seed,
         min_label_count=1,
-        info={"source": os.fspath(path), "task": "package description (short + long) -> debtags",
-              "packages_tagged": len(packages)},
+        info={
+            "source": os.fspath(path),
+            "task": "package description (short + long) -> debtags",
+            "packages_tagged": len(packages),
+        },
     )
 
 
-def build_debian_deps(path: Path, *, seed: int, test_fraction: float, min_label_count: int = 2,
-                      name: str = "debian-deps") -> Splits:
+def build_debian_deps(
+    path: Path, *, seed: int, test_fraction: float, min_label_count: int = 2, name: str = "debian-deps"
+) -> Splits:
     """Packages with at least one dependency: description -> first alternative of each relation."""
     from ._text import build_text_splits
 
@@ -192,12 +211,17 @@ def build_debian_deps(path: Path, *, seed: int, test_fraction: float, min_label_
             texts.append(p.description)
             labels.append(targets)
     return build_text_splits(
-        name, rows, texts, labels,
+        name,
+        rows,
+        texts,
+        labels,
         test_fraction=test_fraction,
         seed=seed,
         min_label_count=min_label_count,
-        info={"source": os.fspath(path),
-              "task": "package description -> packages it Pre-Depends/Depends/Recommends on",
-              "alternatives": "first alternative of each 'a | b' relation only",
-              "packages_with_dependencies": len(rows)},
+        info={
+            "source": os.fspath(path),
+            "task": "package description -> packages it Pre-Depends/Depends/Recommends on",
+            "alternatives": "first alternative of each 'a | b' relation only",
+            "packages_with_dependencies": len(rows),
+        },
     )

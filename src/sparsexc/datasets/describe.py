@@ -9,7 +9,7 @@ import scipy.sparse as sp
 
 from sparsexc.io.data import MultiLabelData
 
-__all__ = ["describe", "LABEL_FREQUENCY_QUANTILES"]
+__all__ = ["LABEL_FREQUENCY_QUANTILES", "describe"]
 
 #: Quantiles reported for the label frequencies (rows per label, over all labels including unused ones).
 LABEL_FREQUENCY_QUANTILES = (0.0, 0.25, 0.5, 0.75, 0.9, 0.99, 1.0)

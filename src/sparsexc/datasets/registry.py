@@ -23,8 +23,17 @@ from ._cache import cache_key, read_cached, write_cached
 from ._paths import DEFAULT_ORIGIN, ENV_ORIGIN, how_to_get, resolve_cache_dir, resolve_data_dir
 from .splits import Splits
 
-__all__ = ["DatasetSpec", "UnknownDatasetError", "REGISTRY", "list_datasets", "get_spec", "load", "load_bundled",
-           "locate", "BUNDLED_DIR"]
+__all__ = [
+    "BUNDLED_DIR",
+    "REGISTRY",
+    "DatasetSpec",
+    "UnknownDatasetError",
+    "get_spec",
+    "list_datasets",
+    "load",
+    "load_bundled",
+    "locate",
+]
 
 BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
 _BUNDLED_BIBTEX = ("Bibtex_data.txt.gz", "bibtex_split1_trSplit.txt", "bibtex_split1_tstSplit.txt")
@@ -93,17 +102,39 @@ class DatasetSpec:
 _ARFF_VERSION = "2"
 
 
-def _mulan(short: str, folder: str, stem: str, description: str, *, xml: str | None = None,
-           train: str | None = None, test: str | None = None, **options: Any) -> DatasetSpec:
+def _mulan(
+    short: str,
+    folder: str,
+    stem: str,
+    description: str,
+    *,
+    xml: str | None = None,
+    train: str | None = None,
+    test: str | None = None,
+    **options: Any,
+) -> DatasetSpec:
     return DatasetSpec(
-        short, description, folder,
+        short,
+        description,
+        folder,
         ((train or f"{stem}-train.arff",), (test or f"{stem}-test.arff",), (xml or f"{stem}.xml",)),
-        "mulan", "published", None, dict(options), _ARFF_VERSION,
+        "mulan",
+        "published",
+        None,
+        dict(options),
+        _ARFF_VERSION,
     )
 
 
-def _mat(short: str, folder: str, file: str, description: str, *, split_rule: str = "seeded",
-         test_fraction: float | None = 0.3) -> DatasetSpec:
+def _mat(
+    short: str,
+    folder: str,
+    file: str,
+    description: str,
+    *,
+    split_rule: str = "seeded",
+    test_fraction: float | None = 0.3,
+) -> DatasetSpec:
     return DatasetSpec(short, description, folder, ((file,),), "mat", split_rule, test_fraction)
 
 
@@ -111,64 +142,148 @@ def _mat(short: str, folder: str, file: str, description: str, *, split_rule: st
 # ``sparsexc datasets download NAME`` fetches them). Shapes (rows train/test, features, labels) where the
 # reference notes list them.
 _XC_LARGE = (
-    ("eurlex-4k", "EURLex-4K", "eurlex", "EU law documents -> EuroVoc descriptors", "; 15539/3809 rows, D 5000, L 3993"),
+    (
+        "eurlex-4k",
+        "EURLex-4K",
+        "eurlex",
+        "EU law documents -> EuroVoc descriptors",
+        "; 15539/3809 rows, D 5000, L 3993",
+    ),
     ("wiki10-31k", "Wiki10-31K", "wiki10", "Wikipedia articles -> social tags", ""),
     ("amazoncat-13k", "AmazonCat-13K", "amazonCat", "Amazon product descriptions -> categories", ""),
     ("wiki-500k", "Wiki-500K", "WikipediaLarge-500K", "Wikipedia articles -> categories", ""),
-    ("amazon-670k", "Amazon-670K", "amazon", "Amazon product descriptions -> co-purchased items",
-     "; 490449/153025 rows, D 135909, L 670091"),
+    (
+        "amazon-670k",
+        "Amazon-670K",
+        "amazon",
+        "Amazon product descriptions -> co-purchased items",
+        "; 490449/153025 rows, D 135909, L 670091",
+    ),
 )
 
 _DEBIAN = ("Packages.txt.gz", "Packages.gz", "Packages.txt", "Packages")
 
 _SPECS: tuple[DatasetSpec, ...] = (
-    DatasetSpec("bibtex", "BibTeX entries -> tags (XC repository, 10 random splits; bundled split 1)", "Bibtex",
-                (("Bibtex_data.txt.gz", "Bibtex_data.txt"), ("bibtex_trSplit.txt",), ("bibtex_tstSplit.txt",)),
-                "xc", "xc"),
+    DatasetSpec(
+        "bibtex",
+        "BibTeX entries -> tags (XC repository, 10 random splits; bundled split 1)",
+        "Bibtex",
+        (("Bibtex_data.txt.gz", "Bibtex_data.txt"), ("bibtex_trSplit.txt",), ("bibtex_tstSplit.txt",)),
+        "xc",
+        "xc",
+    ),
     *(
-        DatasetSpec(name, f"{what} (XC repository, published train/test{shape})", folder,
-                    ((f"{stem}_train.txt", f"{stem}_train.txt.gz"), (f"{stem}_test.txt", f"{stem}_test.txt.gz")),
-                    "xc", "published")
+        DatasetSpec(
+            name,
+            f"{what} (XC repository, published train/test{shape})",
+            folder,
+            ((f"{stem}_train.txt", f"{stem}_train.txt.gz"), (f"{stem}_test.txt", f"{stem}_test.txt.gz")),
+            "xc",
+            "published",
+        )
         for name, folder, stem, what, shape in _XC_LARGE
     ),
     _mulan("scene", "mulan-scene", "scene", "images -> scene classes (Mulan)"),
     _mulan("emotions", "mulan-emotions", "emotions", "music audio features -> emotions (Mulan)"),
     _mulan("birds", "mulan-birds", "birds", "audio recordings -> bird species (Mulan)"),
-    DatasetSpec("cal500", "songs -> 174 annotation words (Mulan; seeded 70/30 split)", "mulan-cal500",
-                (("cal500.arff",), ("cal500.xml",)), "arff", "seeded", 0.3, version=_ARFF_VERSION),
+    DatasetSpec(
+        "cal500",
+        "songs -> 174 annotation words (Mulan; seeded 70/30 split)",
+        "mulan-cal500",
+        (("cal500.arff",), ("cal500.xml",)),
+        "arff",
+        "seeded",
+        0.3,
+        version=_ARFF_VERSION,
+    ),
     _mulan("yeast", "mulan-yeast", "yeast", "gene expression -> functional classes (Mulan)"),
     _mulan("enron", "mulan-enron", "enron", "e-mails -> categories (Mulan)"),
     _mulan("medical", "mulan-medical", "medical", "clinical free text -> ICD-9 codes (Mulan)"),
     _mulan("genbase", "mulan-genbase", "genbase", "protein motifs -> protein classes (Mulan; id dropped)"),
-    _mulan("corel5k", "mulan-corel5k", "Corel5k", "images -> keywords (Mulan)",
-           train="Corel5k-train-sparse.arff", test="Corel5k-test-sparse.arff", xml="Corel5k.xml"),
+    _mulan(
+        "corel5k",
+        "mulan-corel5k",
+        "Corel5k",
+        "images -> keywords (Mulan)",
+        train="Corel5k-train-sparse.arff",
+        test="Corel5k-test-sparse.arff",
+        xml="Corel5k.xml",
+    ),
     _mulan("tmc2007-500", "mulan-tmc2007-500", "tmc2007-500", "aviation safety reports -> problem types (Mulan)"),
     _mulan("flags", "mulan-flags", "flags", "national flags -> colours (Mulan, toy)"),
     _mulan("delicious", "mulan-delicious", "delicious", "web pages -> del.icio.us tags (Mulan)"),
     _mulan("mulan-bibtex", "mulan-bibtex", "bibtex", "BibTeX entries -> tags (Mulan's train/test split)"),
-    DatasetSpec("imdb", "movie plot summaries -> genres (MEKA; seeded 70/30 split)", "meka-imdb",
-                (("Imdb.arff.gz", "Imdb.arff"),), "arff", "seeded", 0.3, version=_ARFF_VERSION),
+    DatasetSpec(
+        "imdb",
+        "movie plot summaries -> genres (MEKA; seeded 70/30 split)",
+        "meka-imdb",
+        (("Imdb.arff.gz", "Imdb.arff"),),
+        "arff",
+        "seeded",
+        0.3,
+        version=_ARFF_VERSION,
+    ),
     *(
-        _mat(f"rcv1-subset{k}", "rcv1subsets-top944-mat", f"rcv1subset{k}_top944.mat",
-             f"Reuters RCV1-v2 subset {k}, top 944 features -> topics (seeded 70/30 split)")
+        _mat(
+            f"rcv1-subset{k}",
+            "rcv1subsets-top944-mat",
+            f"rcv1subset{k}_top944.mat",
+            f"Reuters RCV1-v2 subset {k}, top 944 features -> topics (seeded 70/30 split)",
+        )
         for k in range(1, 6)
     ),
-    _mat("yahoo-arts", "yahoo-arts-mat", "arts.mat",
-         "Yahoo! Arts web pages -> categories (seeded 2000 train / 3000 test)", test_fraction=0.6),
-    _mat("yahoo-recreation", "yahoo-recreation-mat", "recreation.mat",
-         "Yahoo! Recreation web pages -> categories (stored 2000/3000 split)", split_rule="published",
-         test_fraction=None),
-    _mat("yahoo-science", "yahoo-science-mat", "science.mat",
-         "Yahoo! Science web pages -> categories (seeded 2000 train / 3000 test)", test_fraction=0.6),
+    _mat(
+        "yahoo-arts",
+        "yahoo-arts-mat",
+        "arts.mat",
+        "Yahoo! Arts web pages -> categories (seeded 2000 train / 3000 test)",
+        test_fraction=0.6,
+    ),
+    _mat(
+        "yahoo-recreation",
+        "yahoo-recreation-mat",
+        "recreation.mat",
+        "Yahoo! Recreation web pages -> categories (stored 2000/3000 split)",
+        split_rule="published",
+        test_fraction=None,
+    ),
+    _mat(
+        "yahoo-science",
+        "yahoo-science-mat",
+        "science.mat",
+        "Yahoo! Science web pages -> categories (seeded 2000 train / 3000 test)",
+        test_fraction=0.6,
+    ),
     _mat("slashdot", "slashdot-mat", "slashdot.mat", "Slashdot posts -> tags (seeded 70/30 split)"),
     _mat("languagelog", "languagelog-mat", "languagelog.mat", "Language Log posts -> topics (seeded 70/30 split)"),
     _mat("corel16k", "corel16k001-mat", "Corel16k001.mat", "Corel16k sample 001, images -> keywords (seeded 70/30)"),
-    DatasetSpec("debtags", "Debian package description -> debtags (built from raw/; TF-IDF; seeded 80/20)",
-                "raw/debian-packages", (_DEBIAN,), "debtags", "seeded", 0.2),
-    DatasetSpec("debian-deps", "Debian package description -> dependencies (built from raw/; TF-IDF; seeded 80/20)",
-                "raw/debian-packages", (_DEBIAN,), "debian-deps", "seeded", 0.2),
-    DatasetSpec("wordnet-hypernyms", "WordNet noun lemmas + gloss -> hypernym ancestors (built from raw/; seeded 80/20)",
-                "raw/wordnet-3.0", (("data.noun.gz", "data.noun"),), "wordnet", "seeded", 0.2),
+    DatasetSpec(
+        "debtags",
+        "Debian package description -> debtags (built from raw/; TF-IDF; seeded 80/20)",
+        "raw/debian-packages",
+        (_DEBIAN,),
+        "debtags",
+        "seeded",
+        0.2,
+    ),
+    DatasetSpec(
+        "debian-deps",
+        "Debian package description -> dependencies (built from raw/; TF-IDF; seeded 80/20)",
+        "raw/debian-packages",
+        (_DEBIAN,),
+        "debian-deps",
+        "seeded",
+        0.2,
+    ),
+    DatasetSpec(
+        "wordnet-hypernyms",
+        "WordNet noun lemmas + gloss -> hypernym ancestors (built from raw/; seeded 80/20)",
+        "raw/wordnet-3.0",
+        (("data.noun.gz", "data.noun"),),
+        "wordnet",
+        "seeded",
+        0.2,
+    ),
 )
 
 REGISTRY: dict[str, DatasetSpec] = {spec.name: spec for spec in _SPECS}
@@ -249,8 +364,12 @@ def _build(spec: DatasetSpec, files: list[Path], split: int, base_info: dict) ->
 
 
 def _settings(spec: DatasetSpec) -> dict:
-    settings: dict[str, Any] = {"kind": spec.kind, "split_rule": spec.split_rule,
-                                "test_fraction": spec.test_fraction, "options": spec.options}
+    settings: dict[str, Any] = {
+        "kind": spec.kind,
+        "split_rule": spec.split_rule,
+        "test_fraction": spec.test_fraction,
+        "options": spec.options,
+    }
     if spec.kind in ("debtags", "debian-deps", "wordnet"):
         from ._text import TFIDF_SETTINGS
 
@@ -269,8 +388,13 @@ def _load_files(spec: DatasetSpec, files: list[Path], split: int, cache: bool, i
         if hit is not None:
             hit.info.update(info)
             return hit
-    info = {**info, "name": spec.name, "description": spec.description, "builder_version": spec.version,
-            "files": [os.fspath(p) for p in files]}
+    info = {
+        **info,
+        "name": spec.name,
+        "description": spec.description,
+        "builder_version": spec.version,
+        "files": [os.fspath(p) for p in files],
+    }
     built = _build(spec, files, split, info)
     if cache:
         entry = write_cached(cache_dir, split, key, built)
@@ -278,8 +402,14 @@ def _load_files(spec: DatasetSpec, files: list[Path], split: int, cache: bool, i
     return built
 
 
-def load(name: str, data_dir: str | os.PathLike[str] | None = None, *, split: int | None = None,
-         cache: bool = True, download: bool = False) -> Splits:
+def load(
+    name: str,
+    data_dir: str | os.PathLike[str] | None = None,
+    *,
+    split: int | None = None,
+    cache: bool = True,
+    download: bool = False,
+) -> Splits:
     """Load a named data set as train/test ``Splits``.
 
     Parameters
@@ -321,13 +451,19 @@ def load(name: str, data_dir: str | os.PathLike[str] | None = None, *, split: in
         if spec.name != "bibtex" or split != 1:
             raise
         files = _bundled_bibtex()
-        info = {"data_dir": os.fspath(BUNDLED_DIR), "data_dir_from": "the copy bundled with sparsexc (split 1 only)",
-                "bundled": True}
+        info = {
+            "data_dir": os.fspath(BUNDLED_DIR),
+            "data_dir_from": "the copy bundled with sparsexc (split 1 only)",
+            "bundled": True,
+        }
     return _load_files(spec, files, split, cache, info)
 
 
 def load_bundled(*, cache: bool = True) -> Splits:
     """The Bibtex data (XC split 1) bundled with the package: works with no data directory at all."""
-    info = {"data_dir": os.fspath(BUNDLED_DIR), "data_dir_from": "the copy bundled with sparsexc (split 1 only)",
-            "bundled": True}
+    info = {
+        "data_dir": os.fspath(BUNDLED_DIR),
+        "data_dir_from": "the copy bundled with sparsexc (split 1 only)",
+        "bundled": True,
+    }
     return _load_files(REGISTRY["bibtex"], _bundled_bibtex(), 1, cache, info)

@@ -91,8 +91,17 @@ def synthetic(
     Splits
         ``X`` float32 CSR (rows L2-normalised), ``Y`` 0/1 CSR; names are None; ``info`` holds the arguments.
     """
-    _check_arguments((("n_samples", n_samples, 2), ("n_features", n_features, 1), ("n_labels", n_labels, 1),
-                      ("nnz_per_sample", nnz_per_sample, 1), ("prototype_size", prototype_size, 1)), power, test_size)
+    _check_arguments(
+        (
+            ("n_samples", n_samples, 2),
+            ("n_features", n_features, 1),
+            ("n_labels", n_labels, 1),
+            ("nnz_per_sample", nnz_per_sample, 1),
+            ("prototype_size", prototype_size, 1),
+        ),
+        power,
+        test_size,
+    )
     if not labels_per_sample >= 1:
         raise ValueError(f"labels_per_sample must be >= 1; got {labels_per_sample!r}")
     if not 0.0 <= noise <= 1.0:
@@ -134,9 +143,18 @@ def synthetic(
     train_rows, test_rows = seeded_split(n, test_size, seed)
     info = {
         "source": "synthetic",
-        "params": {"n_samples": n, "n_features": D, "n_labels": C, "labels_per_sample": labels_per_sample,
-                   "nnz_per_sample": nnz_per_sample, "prototype_size": prototype_size, "noise": noise,
-                   "power": power, "seed": seed, "test_size": test_size},
+        "params": {
+            "n_samples": n,
+            "n_features": D,
+            "n_labels": C,
+            "labels_per_sample": labels_per_sample,
+            "nnz_per_sample": nnz_per_sample,
+            "prototype_size": prototype_size,
+            "noise": noise,
+            "power": power,
+            "seed": seed,
+            "test_size": test_size,
+        },
         "split": {"kind": "seeded", "seed": seed, "test_fraction": test_size},
     }
     parts = {
@@ -228,8 +246,9 @@ def label_proportion_documents(
 
 
 @functools.lru_cache(maxsize=2)  # the posterior is evaluated chunk by chunk; regenerate the model once
-def _latent_label_model(n_labels: int, dim: int, branching: int, scales: tuple[float, ...], power: float,
-                        seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _latent_label_model(
+    n_labels: int, dim: int, branching: int, scales: tuple[float, ...], power: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Label vectors ``U`` (C, dim) float32 and log prior (C,) float64 of :func:`latent_hierarchy` (read-only)."""
     rng = np.random.default_rng([seed, 1])
     C = n_labels
@@ -276,8 +295,11 @@ def latent_hierarchy(
     Splits
         ``X`` float32 CSR (n, dim) holding dense rows, ``Y`` one label per row; ``info["params"]`` holds the arguments.
     """
-    _check_arguments((("n_samples", n_samples, 2), ("n_labels", n_labels, 1), ("dim", dim, 1),
-                      ("branching", branching, 2)), power, test_size)
+    _check_arguments(
+        (("n_samples", n_samples, 2), ("n_labels", n_labels, 1), ("dim", dim, 1), ("branching", branching, 2)),
+        power,
+        test_size,
+    )
     if not noise > 0:
         raise ValueError(f"noise must be > 0; got {noise!r}")
     n, C, dim = int(n_samples), int(n_labels), int(dim)
@@ -286,20 +308,36 @@ def latent_hierarchy(
         scales = tuple(0.7**level for level in range(levels))
     if len(scales) == 0 or not all(s >= 0 for s in scales):
         raise ValueError(f"scales must be a non-empty sequence of non-negative numbers; got {scales!r}")
-    params = {"n_samples": n, "n_labels": C, "dim": dim, "branching": int(branching), "scales": [float(s) for s in scales],
-              "noise": float(noise), "power": float(power), "seed": seed, "test_size": test_size}
+    params = {
+        "n_samples": n,
+        "n_labels": C,
+        "dim": dim,
+        "branching": int(branching),
+        "scales": [float(s) for s in scales],
+        "noise": float(noise),
+        "power": float(power),
+        "seed": seed,
+        "test_size": test_size,
+    }
     U, log_prior = _latent_label_model(C, dim, int(branching), tuple(float(s) for s in scales), float(power), seed)
     rng = np.random.default_rng([seed, 2])
     cdf = np.cumsum(np.exp(log_prior))
     y = np.minimum(np.searchsorted(cdf / cdf[-1], rng.random(n), side="right"), C - 1)
     c = np.sqrt(sum(s * s for s in scales) + noise**2)
-    X = ((U[y] + np.float32(noise) * rng.standard_normal((n, dim), dtype=np.float32)) / np.float32(c)).astype(np.float32)
+    X = ((U[y] + np.float32(noise) * rng.standard_normal((n, dim), dtype=np.float32)) / np.float32(c)).astype(
+        np.float32
+    )
     Y = sp.csr_matrix((np.ones(n, dtype=np.float32), (np.arange(n), y)), shape=(n, C))
     train_rows, test_rows = seeded_split(n, test_size, seed)
-    info = {"source": "latent_hierarchy", "params": params,
-            "split": {"kind": "seeded", "seed": seed, "test_fraction": test_size}}
-    parts = {part: MultiLabelData(sp.csr_matrix(X[r]), Y[r], None, None, {"name": "latent_hierarchy", "part": part})
-             for part, r in (("train", train_rows), ("test", test_rows))}
+    info = {
+        "source": "latent_hierarchy",
+        "params": params,
+        "split": {"kind": "seeded", "seed": seed, "test_fraction": test_size},
+    }
+    parts = {
+        part: MultiLabelData(sp.csr_matrix(X[r]), Y[r], None, None, {"name": "latent_hierarchy", "part": part})
+        for part, r in (("train", train_rows), ("test", test_rows))
+    }
     return Splits("latent_hierarchy", parts["train"], parts["test"], info)
 
 
@@ -310,7 +348,9 @@ def latent_hierarchy_log_posterior(X: np.ndarray, params: dict, labels: np.ndarr
     normaliser is still over all C labels). Cost O(n C dim); call it on chunks of rows for large C.
     """
     p = params
-    U, log_prior = _latent_label_model(p["n_labels"], p["dim"], p["branching"], tuple(p["scales"]), float(p["power"]), p["seed"])
+    U, log_prior = _latent_label_model(
+        p["n_labels"], p["dim"], p["branching"], tuple(p["scales"]), float(p["power"]), p["seed"]
+    )
     c = np.sqrt(sum(s * s for s in p["scales"]) + p["noise"] ** 2)
     X = np.asarray(X, dtype=np.float64)
     logits = (c * X @ U.T.astype(np.float64) - 0.5 * (U.astype(np.float64) ** 2).sum(1)) / p["noise"] ** 2 + log_prior

@@ -15,8 +15,8 @@ followed by the gloss.
 from __future__ import annotations
 
 import gzip
-import zlib
 import os
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +25,14 @@ from sparsexc.io.errors import DataFormatError
 
 from .splits import Splits
 
-__all__ = ["NounSynset", "read_noun_synsets", "hypernym_closure", "synset_label", "build_wordnet_hypernyms",
-           "HYPERNYM_POINTERS"]
+__all__ = [
+    "HYPERNYM_POINTERS",
+    "NounSynset",
+    "build_wordnet_hypernyms",
+    "hypernym_closure",
+    "read_noun_synsets",
+    "synset_label",
+]
 
 #: Pointer symbols followed to build the ancestor sets.
 HYPERNYM_POINTERS = ("@", "@i")
@@ -76,13 +82,15 @@ def _parse_line(path: Path, lineno: int, line: str) -> NounSynset:
         raise bad("a 3-digit decimal pointer count", "p_cnt", fields[pos]) from None
     pointers = fields[pos + 1 : pos + 1 + 4 * n_pointers]
     if len(pointers) != 4 * n_pointers:
-        raise bad(f"{n_pointers} pointers of 4 fields each", "pointers", " ".join(fields[pos + 1:]))
+        raise bad(f"{n_pointers} pointers of 4 fields each", "pointers", " ".join(fields[pos + 1 :]))
     hypernyms = []
     for k in range(0, len(pointers), 4):
         symbol, target, target_pos = pointers[k : k + 3]
         if symbol in HYPERNYM_POINTERS:
             if not (len(target) == 8 and target.isdigit()) or target_pos != "n":
-                raise bad("a noun synset offset after a hypernym pointer", f"pointer {symbol}", f"{target} {target_pos}")
+                raise bad(
+                    "a noun synset offset after a hypernym pointer", f"pointer {symbol}", f"{target} {target_pos}"
+                )
             hypernyms.append(target)
     return NounSynset(offset, lemmas, tuple(hypernyms), gloss.strip(), lineno)
 
@@ -107,7 +115,9 @@ def read_noun_synsets(path: str | os.PathLike[str]) -> list[NounSynset]:
     return out
 
 
-def hypernym_closure(synsets: Iterable[NounSynset], *, path: str | os.PathLike[str] = "<data.noun>") -> dict[str, frozenset[str]]:
+def hypernym_closure(
+    synsets: Iterable[NounSynset], *, path: str | os.PathLike[str] = "<data.noun>"
+) -> dict[str, frozenset[str]]:
     """Map each synset offset to the set of offsets of all its ancestors (``@`` and ``@i``, transitively).
 
     ``ancestors(s) = union over direct hypernyms h of ({h} | ancestors(h))``, computed once per synset in
@@ -125,12 +135,22 @@ def hypernym_closure(synsets: Iterable[NounSynset], *, path: str | os.PathLike[s
             pending = None
             for parent in by_offset[node].hypernyms:
                 if parent not in by_offset:
-                    raise DataFormatError(path, "hypernym pointers to synsets of this file", line=by_offset[node].line,
-                                          field="pointer @", found=parent)
+                    raise DataFormatError(
+                        path,
+                        "hypernym pointers to synsets of this file",
+                        line=by_offset[node].line,
+                        field="pointer @",
+                        found=parent,
+                    )
                 if parent not in done:
                     if parent in on_path:
-                        raise DataFormatError(path, "an acyclic hypernym graph", line=by_offset[node].line,
-                                              field="pointer @", found=f"cycle through {parent}")
+                        raise DataFormatError(
+                            path,
+                            "an acyclic hypernym graph",
+                            line=by_offset[node].line,
+                            field="pointer @",
+                            found=f"cycle through {parent}",
+                        )
                     pending = parent
                     break
             if pending is not None:
@@ -161,10 +181,17 @@ def build_wordnet_hypernyms(path: Path, *, seed: int, test_fraction: float, name
             texts.append(" ".join(lemma.replace("_", " ") for lemma in s.lemmas) + "\n" + s.gloss)
             labels.append(sorted(label_of[a] for a in closure[s.offset]))
     return build_text_splits(
-        name, rows, texts, labels,
+        name,
+        rows,
+        texts,
+        labels,
         test_fraction=test_fraction,
         seed=seed,
         min_label_count=1,
-        info={"source": os.fspath(path), "task": "noun synset lemmas + gloss -> all hypernym ancestors (@, @i)",
-              "synsets": len(synsets), "synsets_with_ancestors": len(rows)},
+        info={
+            "source": os.fspath(path),
+            "task": "noun synset lemmas + gloss -> all hypernym ancestors (@, @i)",
+            "synsets": len(synsets),
+            "synsets_with_ancestors": len(rows),
+        },
     )

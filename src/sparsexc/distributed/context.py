@@ -15,8 +15,16 @@ import torch
 import torch.distributed as dist
 
 __all__ = [
-    "is_distributed", "rank", "world_size", "is_main", "backend_for", "rank_device", "shard_bounds",
-    "all_reduce_sum", "all_gather_objects", "process_group",
+    "all_gather_objects",
+    "all_reduce_sum",
+    "backend_for",
+    "is_distributed",
+    "is_main",
+    "process_group",
+    "rank",
+    "rank_device",
+    "shard_bounds",
+    "world_size",
 ]  # fmt: skip
 
 

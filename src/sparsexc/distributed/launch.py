@@ -19,7 +19,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch.multiprocessing import ProcessExitedException, ProcessRaisedException
 
-__all__ = ["free_port", "spawn", "relaunch_with_torchrun"]
+__all__ = ["free_port", "relaunch_with_torchrun", "spawn"]
 
 
 def free_port() -> int:
@@ -36,15 +36,29 @@ SPAWN_DEADLINE_S = 3600.0
 _GRACE_S = 3.0  # after a first failure, how long the other ranks get to report theirs before they are ended
 
 
-def _worker(local_rank: int, nproc: int, init_file: str, backend: str, timeout_s: float, fn: Callable[..., Any],
-            args: tuple, queue: Any) -> None:
-    os.environ.update(RANK=str(local_rank), LOCAL_RANK=str(local_rank), WORLD_SIZE=str(nproc),
-                      LOCAL_WORLD_SIZE=str(nproc))
+def _worker(
+    local_rank: int,
+    nproc: int,
+    init_file: str,
+    backend: str,
+    timeout_s: float,
+    fn: Callable[..., Any],
+    args: tuple,
+    queue: Any,
+) -> None:
+    os.environ.update(
+        RANK=str(local_rank), LOCAL_RANK=str(local_rank), WORLD_SIZE=str(nproc), LOCAL_WORLD_SIZE=str(nproc)
+    )
     reported = False
     try:
         # a file rendezvous: no port to pick, so none another process can take first
-        dist.init_process_group(backend=backend, init_method=f"file://{init_file}", rank=local_rank, world_size=nproc,
-                                timeout=timedelta(seconds=timeout_s))
+        dist.init_process_group(
+            backend=backend,
+            init_method=f"file://{init_file}",
+            rank=local_rank,
+            world_size=nproc,
+            timeout=timedelta(seconds=timeout_s),
+        )
         try:
             result = fn(*args)
             dist.barrier()  # leave together (see context.process_group)
@@ -62,8 +76,15 @@ def _worker(local_rank: int, nproc: int, init_file: str, backend: str, timeout_s
         raise
 
 
-def spawn(fn: Callable[..., Any], nproc: int, args: Sequence[Any] = (), backend: str = "gloo", *,
-          timeout: float = COLLECTIVE_TIMEOUT_S, deadline: float | None = SPAWN_DEADLINE_S) -> list[Any]:
+def spawn(
+    fn: Callable[..., Any],
+    nproc: int,
+    args: Sequence[Any] = (),
+    backend: str = "gloo",
+    *,
+    timeout: float = COLLECTIVE_TIMEOUT_S,
+    deadline: float | None = SPAWN_DEADLINE_S,
+) -> list[Any]:
     """Run ``fn(*args)`` in ``nproc`` fresh processes joined in one process group; return the results in
     rank order.
 
@@ -102,15 +123,20 @@ def spawn(fn: Callable[..., Any], nproc: int, args: Sequence[Any] = (), backend:
     """
     if nproc < 1:
         raise ValueError(f"spawn: nproc={nproc} must be at least 1")
-    if not timeout > 0 or deadline is not None and not deadline > 0:
-        raise ValueError(f"spawn: timeout={timeout!r} and deadline={deadline!r} must be positive (deadline may be "
-                         "None)")
+    if not timeout > 0 or (deadline is not None and not deadline > 0):
+        raise ValueError(
+            f"spawn: timeout={timeout!r} and deadline={deadline!r} must be positive (deadline may be None)"
+        )
     ctx = mp.get_context("spawn")
     queue = ctx.SimpleQueue()
     with tempfile.TemporaryDirectory(prefix="sparsexc-spawn-") as folder:
-        context = mp.start_processes(_worker, args=(nproc, os.path.join(folder, "rendezvous"), backend, float(timeout),
-                                                    fn, tuple(args), queue),
-                                     nprocs=nproc, join=False, start_method="spawn")
+        context = mp.start_processes(
+            _worker,
+            args=(nproc, os.path.join(folder, "rendezvous"), backend, float(timeout), fn, tuple(args), queue),
+            nprocs=nproc,
+            join=False,
+            start_method="spawn",
+        )
         return _collect(context.processes, queue, deadline)
 
 
@@ -121,6 +147,7 @@ def _collect(processes: list[Any], queue: Any, deadline: float | None) -> list[A
     errors: dict[int, str] = {}
     limit = None if deadline is None else time.monotonic() + deadline
     first_failure = None
+
     def drain() -> None:
         while not queue.empty():
             kind, index, value = queue.get()
@@ -142,8 +169,10 @@ def _collect(processes: list[Any], queue: Any, deadline: float | None) -> list[A
         if first_failure is None and limit is not None and now > limit:
             running = [i for i, code in enumerate(codes) if code is None]
             _end(processes)
-            raise TimeoutError(f"spawn: rank(s) {running} of {len(processes)} still running after the deadline of "
-                               f"{deadline:g} s; ended them")
+            raise TimeoutError(
+                f"spawn: rank(s) {running} of {len(processes)} still running after the deadline of "
+                f"{deadline:g} s; ended them"
+            )
         time.sleep(0.02)
     missing = [i for i in range(len(processes)) if i not in results]
     if missing:  # a process that exited 0 without a result (fn called sys.exit(0))
@@ -185,8 +214,9 @@ def _failure(processes: list[Any], codes: list[int | None], errors: dict[int, st
         return ProcessRaisedException(message, first, processes[first].pid)
     message = "spawn: the process group failed\n" + "\n".join(lines)
     index = next(i for i, code in enumerate(codes) if code not in (None, 0))
-    return ProcessExitedException(message, index, processes[index].pid, codes[index],
-                                  _signal_name(-codes[index]) if codes[index] < 0 else None)
+    return ProcessExitedException(
+        message, index, processes[index].pid, codes[index], _signal_name(-codes[index]) if codes[index] < 0 else None
+    )
 
 
 def _signal_name(number: int) -> str:
@@ -203,6 +233,13 @@ def relaunch_with_torchrun(nproc: int, module_args: Sequence[str]) -> int:
     rendezvous port itself."""
     if nproc < 1:
         raise ValueError(f"nproc_per_node={nproc} must be at least 1")
-    command = [sys.executable, "-m", "sparsexc.distributed._torchrun", "--standalone", f"--nproc-per-node={nproc}",
-               "-m", *module_args]
+    command = [
+        sys.executable,
+        "-m",
+        "sparsexc.distributed._torchrun",
+        "--standalone",
+        f"--nproc-per-node={nproc}",
+        "-m",
+        *module_args,
+    ]
     return subprocess.call(command)

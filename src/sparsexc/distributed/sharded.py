@@ -43,9 +43,20 @@ if TYPE_CHECKING:  # pragma: no cover
     from sparsexc.heads.layers import OutputLayer
 
 __all__ = [
-    "ShardedOutputLayer", "label_shard", "sharded_logsumexp", "sharded_softmax", "sharded_topk",
-    "sharded_softmax_loss", "sharded_pair_logits", "sum_over_shards", "gather_columns", "gather_column_sets",
-    "sharded_layers", "label_sharded", "full_state_dict", "INIT_BLOCK",
+    "INIT_BLOCK",
+    "ShardedOutputLayer",
+    "full_state_dict",
+    "gather_column_sets",
+    "gather_columns",
+    "label_shard",
+    "label_sharded",
+    "sharded_layers",
+    "sharded_logsumexp",
+    "sharded_pair_logits",
+    "sharded_softmax",
+    "sharded_softmax_loss",
+    "sharded_topk",
+    "sum_over_shards",
 ]  # fmt: skip
 
 # labels per block of the seeded initialisation: block b is drawn from its own generator, so the full
@@ -124,8 +135,9 @@ def sharded_softmax(local_logits: torch.Tensor, split: bool = True) -> torch.Ten
     return torch.exp(local_logits - sharded_logsumexp(local_logits).unsqueeze(1))
 
 
-def sharded_topk(local_scores: torch.Tensor, k: int, offset: int, n_labels: int | None = None,
-                 split: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+def sharded_topk(
+    local_scores: torch.Tensor, k: int, offset: int, n_labels: int | None = None, split: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Global top-k of scores spread over the shards: (indices (B, k) global label ids, scores (B, k)).
 
     Parameters
@@ -163,8 +175,9 @@ def sharded_topk(local_scores: torch.Tensor, k: int, offset: int, n_labels: int 
         return torch.gather(idx, 1, order), torch.gather(val, 1, order)
 
 
-def sharded_softmax_loss(local_logits: torch.Tensor, labels: "LabelBatch", offset: int = 0,
-                         split: bool = True) -> torch.Tensor:
+def sharded_softmax_loss(
+    local_logits: torch.Tensor, labels: LabelBatch, offset: int = 0, split: bool = True
+) -> torch.Tensor:
     r"""The softmax head's loss (:class:`sparsexc.heads.SoftmaxHead`) from label-sharded logits.
 
     :math:`\frac{1}{n}\sum_{i : |y_i|>0}\big(\log\sum_{j=1}^{C} e^{z_{ij}} - \frac{1}{|y_i|}\sum_{j\in y_i}
@@ -201,8 +214,9 @@ def gather_columns(local: torch.Tensor, n_labels: int, split: bool = True) -> to
         padded[:, : local.shape[1]] = local
         parts = [torch.empty_like(padded) for _ in range(S)]
         dist.all_gather(parts, padded.contiguous())
-        return torch.cat([p[:, : b - a] for p, (a, b) in zip(parts, (shard_bounds(n_labels, S, r) for r in range(S)))],
-                         dim=1)
+        return torch.cat(
+            [p[:, : b - a] for p, (a, b) in zip(parts, (shard_bounds(n_labels, S, r) for r in range(S)))], dim=1
+        )
 
 
 def gather_column_sets(local_mask: torch.Tensor, n_labels: int) -> sp.csr_matrix:
@@ -218,8 +232,9 @@ def gather_column_sets(local_mask: torch.Tensor, n_labels: int) -> sp.csr_matrix
     return sp.csr_matrix(out, dtype=np.float32)
 
 
-def sharded_pair_logits(layer: "ShardedOutputLayer", hidden: torch.Tensor, rows: torch.Tensor,
-                        label_ids: torch.Tensor) -> torch.Tensor:
+def sharded_pair_logits(
+    layer: ShardedOutputLayer, hidden: torch.Tensor, rows: torch.Tensor, label_ids: torch.Tensor
+) -> torch.Tensor:
     r"""Logits :math:`z_{pj} = w_{\ell_{pj}}^\top h_{r_p} + b_{\ell_{pj}}` of labels ``label_ids`` (P, m) for rows
     ``rows`` (P,), with the weights spread over the shards: (P, m), the same on every rank.
 
@@ -275,7 +290,7 @@ class ShardedOutputLayer(nn.Module):
         self.bias = nn.Parameter(torch.zeros(self.stop - self.start)) if bias else None
 
     @classmethod
-    def from_full(cls, layer: "OutputLayer") -> "ShardedOutputLayer":
+    def from_full(cls, layer: OutputLayer) -> ShardedOutputLayer:
         """This rank's slice of an unsharded ``layer`` (a copy; ``layer`` is left alone)."""
         out = cls(layer.in_dim, layer.n_out, bias=layer.bias is not None)
         out.to(device=layer.weight.device, dtype=layer.weight.dtype)  # copy at full precision
@@ -365,8 +380,12 @@ def full_state_dict(module: nn.Module, dst: int = 0) -> dict[str, torch.Tensor] 
     state = {k: v.detach().cpu() for k, v in module.state_dict().items()}
     if not label_sharded(module):
         return state if rank() == dst else None
-    sharded = {prefix + name for prefix, layer in sharded_layers(module).items() for name in ("weight", "bias")
-               if getattr(layer, name) is not None}
+    sharded = {
+        prefix + name
+        for prefix, layer in sharded_layers(module).items()
+        for name in ("weight", "bias")
+        if getattr(layer, name) is not None
+    }
     mine = {k: state[k] for k in sorted(sharded)}
     parts: list[Any] = [None] * world_size() if rank() == dst else None  # type: ignore[assignment]
     dist.gather_object(mine, parts, dst=dst)

@@ -51,8 +51,9 @@ def all_reduce_sparse_mean(grad: torch.Tensor | None, param: torch.Tensor) -> to
         indices = values = None
         sparse_dim = 0
     # every rank's entry count, sparse dims and layout, so the collectives below match
-    meta = torch.tensor([0 if indices is None else indices.shape[1], sparse_dim, int(dense)], dtype=torch.long,
-                        device=device)
+    meta = torch.tensor(
+        [0 if indices is None else indices.shape[1], sparse_dim, int(dense)], dtype=torch.long, device=device
+    )
     metas = [torch.empty_like(meta) for _ in range(world)]
     dist.all_gather(metas, meta)
     if any(int(m[2]) for m in metas):

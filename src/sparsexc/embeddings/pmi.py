@@ -46,7 +46,7 @@ from sklearn.utils.extmath import randomized_svd
 
 from sparsexc._sparse import as_label_matrix
 
-__all__ = ["pmi_matrix", "pmi_svd", "pmi_embeddings", "DIAGONAL_MODES", "ZERO_ROW_TOL"]
+__all__ = ["DIAGONAL_MODES", "ZERO_ROW_TOL", "pmi_embeddings", "pmi_matrix", "pmi_svd"]
 
 DIAGONAL_MODES: tuple[str, ...] = ("pmi", "zero")
 # a row of U Sigma^(1/2) shorter than this fraction of the longest row counts as zero (gets the fallback)
@@ -136,8 +136,13 @@ def pmi_svd(M: sp.spmatrix, dim: int, *, seed: int = 0, n_iter: int = 7, n_overs
     k = min(dim, n_labels)
     if M.nnz == 0:
         return out
-    U, S, _ = randomized_svd(sp.csr_matrix(M), n_components=k, n_oversamples=n_oversamples, n_iter=n_iter,
-                             random_state=np.random.RandomState(seed))
+    U, S, _ = randomized_svd(
+        sp.csr_matrix(M),
+        n_components=k,
+        n_oversamples=n_oversamples,
+        n_iter=n_iter,
+        random_state=np.random.RandomState(seed),
+    )
     out[:, :k] = U * np.sqrt(S)
     return out
 

@@ -44,18 +44,12 @@ def checked_features(
                 "feature or array.reshape(1, -1) if it contains a single sample."
             )
         if arr.dtype == object:
-            arr = arr.astype(
-                np.float64
-            )  # numbers stored as objects; anything else is a TypeError naming it
+            arr = arr.astype(np.float64)  # numbers stored as objects; anything else is a TypeError naming it
         X = arr
     if X.dtype.kind == "c":
         raise ValueError(f"Complex data not supported: {name} holds complex numbers")
     if X.ndim == 2 and X.shape[1] == 0:
-        raise ValueError(
-            f"{name}: found array with 0 feature(s) (shape={X.shape}) while a minimum of 1 is required."
-        )
+        raise ValueError(f"{name}: found array with 0 feature(s) (shape={X.shape}) while a minimum of 1 is required.")
     if fitting and X.shape[0] == 0:
-        raise ValueError(
-            f"{name}: found array with 0 sample(s) (shape={X.shape}) while a minimum of 1 is required."
-        )
+        raise ValueError(f"{name}: found array with 0 sample(s) (shape={X.shape}) while a minimum of 1 is required.")
     return as_features(X, name=name, n_features=n_features, owner=owner)

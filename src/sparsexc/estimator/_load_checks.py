@@ -125,8 +125,9 @@ def _classes(config: dict[str, Any], n_labels: int, f: _Fields) -> tuple[list[An
     classes = config.get("classes")
     if classes is None:
         if not multilabel:
-            raise f.error("classes", "is missing; a model fitted on a 1-D vector of classes (multilabel false) "
-                          "saves them")
+            raise f.error(
+                "classes", "is missing; a model fitted on a 1-D vector of classes (multilabel false) saves them"
+            )
         return None, multilabel
     if not isinstance(classes, list):
         raise f.error("classes", f"must be a list of label names or null; got {_short(classes)}")
@@ -138,8 +139,10 @@ def _classes(config: dict[str, Any], n_labels: int, f: _Fields) -> tuple[list[An
             raise f.error(f"classes[{i}]", f"must be a string, a number or a boolean; got {_short(name)}")
         j = seen.setdefault(name, i)  # as in fit, names that compare equal (1 and 1.0) are one label
         if j != i:
-            raise f.error(f"classes[{i}]", f"repeats {_short(name)} (classes[{j}] is {_short(classes[j])}); "
-                          "label names are distinct")
+            raise f.error(
+                f"classes[{i}]",
+                f"repeats {_short(name)} (classes[{j}] is {_short(classes[j])}); label names are distinct",
+            )
     return classes, multilabel
 
 
@@ -199,8 +202,11 @@ def _model_config(config: dict[str, Any], f: _Fields) -> tuple[dict[str, Any], s
     except ValueError as exc:
         raise f.error("model.head.params", f"is invalid for head {name!r}: {exc}") from None
     f.numbers(head.get("tuned"), "model.head.tuned")
-    unknown = sorted(set(model) - {"encoder", "head"}) or sorted(set(encoder) - {"n_features", "params"}) \
+    unknown = (
+        sorted(set(model) - {"encoder", "head"})
+        or sorted(set(encoder) - {"n_features", "params"})
         or sorted(set(head) - {"name", "in_dim", "n_labels", "params", "tuned"})
+    )
     if unknown:
         raise f.error("model", f"holds the unknown key {unknown[0]!r}")
     return model, name, sizes + (n_features,)
@@ -212,21 +218,29 @@ def _check_consistent(plan: LoadPlan, head: str, sizes: tuple[int, ...], f: _Fie
         ("n_features", plan.n_features, "model.encoder.n_features", model["encoder"]["n_features"]),
         ("n_labels", plan.n_labels, "model.head.n_labels", model["head"]["n_labels"]),
         ("params.head", plan.estimator.head, "model.head.name", head),
-        ("params.hidden_sizes", list(plan.estimator.hidden_sizes), "model.encoder.params.hidden_sizes",
-         list(sizes[:-1])),
+        (
+            "params.hidden_sizes",
+            list(plan.estimator.hidden_sizes),
+            "model.encoder.params.hidden_sizes",
+            list(sizes[:-1]),
+        ),
     ]
     for field, value, other, expected in checks:
         if value != expected:
             raise f.error(field, f"is {_short(value)} but {other} is {_short(expected)}")
 
 
-def _check_header(model_config: dict[str, Any], header: dict[str, TensorInfo], files: ModelFiles,
-                  sizes: tuple[int, ...], f: _Fields) -> None:
+def _check_header(
+    model_config: dict[str, Any], header: dict[str, TensorInfo], files: ModelFiles, sizes: tuple[int, ...], f: _Fields
+) -> None:
     """Compare the tensors the config implies with the weights' header, building the model on the meta
     device (no memory); sizes larger than the file's number of values are refused before that."""
     budget = sum(info.numel for info in header.values())
-    named = [("model.encoder.n_features", sizes[-1]), ("model.head.n_labels", model_config["head"]["n_labels"]),
-             ("model.head.in_dim", model_config["head"]["in_dim"])]
+    named = [
+        ("model.encoder.n_features", sizes[-1]),
+        ("model.head.n_labels", model_config["head"]["n_labels"]),
+        ("model.head.in_dim", model_config["head"]["in_dim"]),
+    ]
     named += [(f"model.encoder.params.hidden_sizes[{i}]", h) for i, h in enumerate(sizes[:-1])]
     for field, value in named:
         if value > budget:
@@ -239,16 +253,21 @@ def _check_header(model_config: dict[str, Any], header: dict[str, TensorInfo], f
     where = files.weights_path
     missing, extra = sorted(set(expected) - set(header)), sorted(set(header) - set(expected))
     if missing:
-        raise ModelFormatError(f"{where}: tensor {missing[0]!r} is missing (the model of {files.config_path.name} "
-                               f"has {len(expected)} tensors)")
+        raise ModelFormatError(
+            f"{where}: tensor {missing[0]!r} is missing (the model of {files.config_path.name} "
+            f"has {len(expected)} tensors)"
+        )
     if extra:
-        raise ModelFormatError(f"{where}: unexpected tensor {extra[0]!r} (not part of the model of "
-                               f"{files.config_path.name})")
+        raise ModelFormatError(
+            f"{where}: unexpected tensor {extra[0]!r} (not part of the model of {files.config_path.name})"
+        )
     for name, (dtype, shape) in expected.items():
         info = header[name]
         if info.shape != shape:
-            raise ModelFormatError(f"{where}: tensor {name!r} has shape {list(info.shape)}, but the model of "
-                                   f"{files.config_path.name} needs {list(shape)}")
+            raise ModelFormatError(
+                f"{where}: tensor {name!r} has shape {list(info.shape)}, but the model of "
+                f"{files.config_path.name} needs {list(shape)}"
+            )
         if info.dtype != dtype:
             raise ModelFormatError(f"{where}: tensor {name!r} is {info.dtype}, the model needs {dtype}")
 
@@ -276,8 +295,15 @@ def check_classifier_files(cls: type, files: ModelFiles, run_params: dict[str, A
     tuned = f.numbers(config.get("tuned", {}), "tuned")
     estimator = _estimator(cls, config, f, run_params)
     model_config, head, sizes = _model_config(config, f)
-    plan = LoadPlan(estimator, model_config, f.size(f.get(config, "n_features", "n_features"), "n_features"),
-                    f.size(f.get(config, "n_labels", "n_labels"), "n_labels"), history, best, tuned)
+    plan = LoadPlan(
+        estimator,
+        model_config,
+        f.size(f.get(config, "n_features", "n_features"), "n_features"),
+        f.size(f.get(config, "n_labels", "n_labels"), "n_labels"),
+        history,
+        best,
+        tuned,
+    )
     plan.classes, plan.multilabel = _classes(config, plan.n_labels, f)
     _check_consistent(plan, head, sizes, f)
     _check_header(model_config, files.header, files, sizes, f)

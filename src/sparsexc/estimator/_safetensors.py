@@ -17,17 +17,33 @@ from typing import IO, Any
 
 import torch
 
-__all__ = ["DTYPES", "MAX_HEADER_BYTES", "MAX_JSON_DEPTH", "ModelFormatError", "TensorInfo", "check_finite",
-           "loads_json_bounded", "read_head", "read_safetensors_header"]
+__all__ = [
+    "DTYPES",
+    "MAX_HEADER_BYTES",
+    "MAX_JSON_DEPTH",
+    "ModelFormatError",
+    "TensorInfo",
+    "check_finite",
+    "loads_json_bounded",
+    "read_head",
+    "read_safetensors_header",
+]
 
 MAX_HEADER_BYTES = 100 * 2**20  # the safetensors library's own limit
 MAX_JSON_DEPTH = 64  # nested objects / arrays; a saved config nests 4 deep
 MAX_DIMS = 8  # tensor rank
 # safetensors dtype name -> (torch dtype, bytes per element); sparsexc writes no other dtypes
 DTYPES: dict[str, tuple[torch.dtype, int]] = {
-    "F64": (torch.float64, 8), "F32": (torch.float32, 4), "F16": (torch.float16, 2), "BF16": (torch.bfloat16, 2),
-    "I64": (torch.int64, 8), "I32": (torch.int32, 4), "I16": (torch.int16, 2), "I8": (torch.int8, 1),
-    "U8": (torch.uint8, 1), "BOOL": (torch.bool, 1),
+    "F64": (torch.float64, 8),
+    "F32": (torch.float32, 4),
+    "F16": (torch.float16, 2),
+    "BF16": (torch.bfloat16, 2),
+    "I64": (torch.int64, 8),
+    "I32": (torch.int32, 4),
+    "I16": (torch.int16, 2),
+    "I8": (torch.int8, 1),
+    "U8": (torch.uint8, 1),
+    "BOOL": (torch.bool, 1),
 }
 _FINITE_CHUNK = 2**24  # elements per isfinite() pass (bounds the temporary mask)
 
@@ -109,17 +125,25 @@ def _tensor_info(name: str, entry: Any, where: Path) -> TensorInfo:
     dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
     if not isinstance(dtype, str) or dtype not in DTYPES:
         raise ModelFormatError(f"{what}: dtype {dtype!r} is not one of {', '.join(DTYPES)}")
-    if (not isinstance(shape, list) or len(shape) > MAX_DIMS
-            or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)):
+    if (
+        not isinstance(shape, list)
+        or len(shape) > MAX_DIMS
+        or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
+    ):
         raise ModelFormatError(f"{what}: shape {shape!r} must be a list of at most {MAX_DIMS} sizes >= 0")
-    if (not isinstance(offsets, list) or len(offsets) != 2
-            or not all(isinstance(o, int) and not isinstance(o, bool) and o >= 0 for o in offsets)
-            or offsets[0] > offsets[1]):
+    if (
+        not isinstance(offsets, list)
+        or len(offsets) != 2
+        or not all(isinstance(o, int) and not isinstance(o, bool) and o >= 0 for o in offsets)
+        or offsets[0] > offsets[1]
+    ):
         raise ModelFormatError(f"{what}: data_offsets {offsets!r} must be [begin, end] with 0 <= begin <= end")
     info = TensorInfo(DTYPES[dtype][0], tuple(shape), offsets[0], offsets[1])
     if info.end - info.begin != info.numel * DTYPES[dtype][1]:
-        raise ModelFormatError(f"{what}: shape {shape} of {dtype} needs {info.numel * DTYPES[dtype][1]} bytes, "
-                               f"but data_offsets span {info.end - info.begin}")
+        raise ModelFormatError(
+            f"{what}: shape {shape} of {dtype} needs {info.numel * DTYPES[dtype][1]} bytes, "
+            f"but data_offsets span {info.end - info.begin}"
+        )
     return info
 
 
@@ -160,12 +184,16 @@ def read_safetensors_header(head: bytes, size: int, where: Path) -> dict[str, Te
     position = 0
     for name, info in sorted(infos.items(), key=lambda item: (item[1].begin, item[1].end)):
         if info.begin != position:
-            raise ModelFormatError(f"{where}: tensor {name!r} starts at byte {info.begin} of the data, expected "
-                                   f"{position} (tensors must tile the data without gaps or overlaps)")
+            raise ModelFormatError(
+                f"{where}: tensor {name!r} starts at byte {info.begin} of the data, expected "
+                f"{position} (tensors must tile the data without gaps or overlaps)"
+            )
         position = info.end
     if position != size - 8 - n:
-        raise ModelFormatError(f"{where}: the header describes {position} bytes of tensor data, the file holds "
-                               f"{size - 8 - n} (truncated or padded file)")
+        raise ModelFormatError(
+            f"{where}: the header describes {position} bytes of tensor data, the file holds "
+            f"{size - 8 - n} (truncated or padded file)"
+        )
     return infos
 
 

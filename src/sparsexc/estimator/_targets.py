@@ -66,8 +66,7 @@ def target_kind(Y: Any, name: str = "Y") -> tuple[str, Any]:
         if Y.ndim == 2:
             return INDICATOR, Y
         raise ValueError(
-            f"{name} must be 1-D (one class per row) or 2-D (n_samples, n_labels); got an array of "
-            f"shape {Y.shape}"
+            f"{name} must be 1-D (one class per row) or 2-D (n_samples, n_labels); got an array of shape {Y.shape}"
         )
     if _is_scalar(Y):
         raise ValueError(
@@ -106,14 +105,9 @@ def classes_array(names: Sequence[Any]) -> np.ndarray:
     """``classes_`` for ``names``: an int64 / float64 / bool / str array when they share that type, else object."""
     values = [v.item() if isinstance(v, np.generic) else v for v in names]
     # bool before int: True is an int too
-    kinds = {
-        next((t for t in (bool, int, float, str) if isinstance(v, t)), object)
-        for v in values
-    }
+    kinds = {next((t for t in (bool, int, float, str) if isinstance(v, t)), object) for v in values}
     if len(kinds) == 1 and object not in kinds:
-        dtype = {bool: np.bool_, int: np.int64, float: np.float64, str: np.str_}[
-            kinds.pop()
-        ]
+        dtype = {bool: np.bool_, int: np.int64, float: np.float64, str: np.str_}[kinds.pop()]
         return np.asarray(values, dtype=dtype)
     arr = np.empty(len(values), dtype=object)
     arr[:] = values
@@ -123,22 +117,16 @@ def classes_array(names: Sequence[Any]) -> np.ndarray:
 def _checked_names(label_names: Any) -> list[Any]:
     """``label_names`` as a list of distinct hashable names."""
     if sp.issparse(label_names) or _is_scalar(label_names):
-        raise ValueError(
-            f"label_names must be a list of names, one per label; got {type(label_names).__name__}"
-        )
+        raise ValueError(f"label_names must be a list of names, one per label; got {type(label_names).__name__}")
     names = [v.item() if isinstance(v, np.generic) else v for v in label_names]
     seen: dict[Any, int] = {}
     for i, v in enumerate(names):
         try:
             j = seen.setdefault(v, i)
         except TypeError:
-            raise ValueError(
-                f"label_names[{i}] is a {type(v).__name__}, which is not hashable"
-            ) from None
+            raise ValueError(f"label_names[{i}] is a {type(v).__name__}, which is not hashable") from None
         if j != i:
-            raise ValueError(
-                f"label_names holds {v!r} twice (positions {j} and {i}); label names must be distinct"
-            )
+            raise ValueError(f"label_names holds {v!r} twice (positions {j} and {i}); label names must be distinct")
     if not names:
         raise ValueError("label_names is empty")
     return names
@@ -167,14 +155,11 @@ def _hashable_rows(rows: list[list[Any]], name: str) -> None:
                 hash(item)
             except TypeError:
                 raise ValueError(
-                    f"{name}[{i}] holds a {type(item).__name__}, which cannot be a label name "
-                    "(not hashable)"
+                    f"{name}[{i}] holds a {type(item).__name__}, which cannot be a label name (not hashable)"
                 ) from None
 
 
-def _from_sets(
-    rows: list[list[Any]], index: dict[Any, int], n_labels: int, name: str, strict: bool
-) -> sp.csr_matrix:
+def _from_sets(rows: list[list[Any]], index: dict[Any, int], n_labels: int, name: str, strict: bool) -> sp.csr_matrix:
     """CSR indicator of label-name lists; names missing from ``index`` are an error (``strict``) or dropped."""
     indptr = np.zeros(len(rows) + 1, dtype=np.int64)
     indices: list[int] = []
@@ -185,17 +170,14 @@ def _from_sets(
             if j is None:
                 if strict:
                     raise ValueError(
-                        f"{name}[{i}] holds the label {item!r}, which is not one of the label names "
-                        f"({_preview(index)})"
+                        f"{name}[{i}] holds the label {item!r}, which is not one of the label names ({_preview(index)})"
                     )
                 continue
             ids.add(j)
         indices.extend(sorted(ids))
         indptr[i + 1] = len(indices)
     data = np.ones(len(indices), dtype=np.float32)
-    return sp.csr_matrix(
-        (data, np.asarray(indices, dtype=np.int64), indptr), shape=(len(rows), n_labels)
-    )
+    return sp.csr_matrix((data, np.asarray(indices, dtype=np.int64), indptr), shape=(len(rows), n_labels))
 
 
 def _preview(index: dict[Any, int]) -> str:
@@ -241,16 +223,12 @@ def fit_targets(Y: Any, Y_val: Any = None, label_names: Any = None) -> FitTarget
         if kind == INDICATOR:
             M = as_label_matrix(Y, name="Y")
             if M.shape[1] != len(classes):
-                raise ValueError(
-                    f"label_names has {len(classes)} names but Y has {M.shape[1]} label columns"
-                )
+                raise ValueError(f"label_names has {len(classes)} names but Y has {M.shape[1]} label columns")
         else:
             M = encode_targets(Y, classes, len(classes), "Y", strict=True, kind=kind)
         M_val = None
         if Y_val is not None:
-            M_val = encode_targets(
-                Y_val, classes, len(classes), "Y_val", strict=True, kind=val_kind
-            )
+            M_val = encode_targets(Y_val, classes, len(classes), "Y_val", strict=True, kind=val_kind)
         return FitTargets(M, M_val, classes, multilabel)
     if kind == INDICATOR or (kind == SETS and _holds_ids(Y)):
         # label ids (columns), the meaning Y had before names: classes_ is 0..C-1; Y_val is encoded by the caller
@@ -270,11 +248,7 @@ def fit_targets(Y: Any, Y_val: Any = None, label_names: Any = None) -> FitTarget
     classes = _sorted_names((v for part in found for v in part), "Y")
     encoded = encode_targets(Y, classes, len(classes), "Y", strict=True, kind=kind)
     encoded_val = (
-        None
-        if Y_val is None
-        else encode_targets(
-            Y_val, classes, len(classes), "Y_val", strict=True, kind=val_kind
-        )
+        None if Y_val is None else encode_targets(Y_val, classes, len(classes), "Y_val", strict=True, kind=val_kind)
     )
     return FitTargets(encoded, encoded_val, classes, multilabel)
 
@@ -306,9 +280,7 @@ def encode_targets(
                 "names; give label lists or an indicator matrix"
             )
         return as_label_matrix(Y, name=name, n_labels=n_labels)
-    index = {
-        v.item() if isinstance(v, np.generic) else v: j for j, v in enumerate(classes)
-    }
+    index = {v.item() if isinstance(v, np.generic) else v: j for j, v in enumerate(classes)}
     rows = [[v] for v in Y.tolist()] if kind == VECTOR else Y
     return _from_sets(rows, index, n_labels, name, strict)
 
@@ -324,9 +296,7 @@ def saveable_names(classes: Sequence[Any]) -> list[Any]:
     out = []
     for i, v in enumerate(classes):
         v = v.item() if isinstance(v, np.generic) else v
-        if not isinstance(v, (str, int, float)) or (
-            isinstance(v, float) and not math.isfinite(v)
-        ):
+        if not isinstance(v, (str, int, float)) or (isinstance(v, float) and not math.isfinite(v)):
             raise ValueError(
                 f"classes_[{i}] is {v!r} ({type(v).__name__}); a saved model's label names must be "
                 "strings, integers, finite floats or booleans"

@@ -24,7 +24,7 @@ from sparsexc.models import SparseEncoder, XCModel
 from sparsexc.train import Trainer
 from sparsexc.train.progress import fit_summary, resolve_verbose
 
-__all__ = ["XCClassifier", "DEFAULT_LR", "MAX_DENSE_ENTRIES", "RUN_PARAMS"]
+__all__ = ["DEFAULT_LR", "MAX_DENSE_ENTRIES", "RUN_PARAMS", "XCClassifier"]
 
 # learning rate used when lr=None, per optimiser (tuned on bibtex with the default architecture)
 DEFAULT_LR: dict[str, float] = {"adam": 1e-3, "adamw": 1e-3, "adagrad": 1e-2, "sgd": 0.1}
@@ -169,8 +169,9 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         try:
             return get_head(self.head)
         except KeyError:
-            raise ValueError(f"head={self.head!r} is not a registered head; choose one of "
-                             f"{', '.join(map(repr, list_heads()))}") from None
+            raise ValueError(
+                f"head={self.head!r} is not a registered head; choose one of {', '.join(map(repr, list_heads()))}"
+            ) from None
 
     def _settings(self) -> tuple[type, Any, EncoderParams, TrainParams]:
         """Validate the constructor arguments; return (head class, head params, encoder params, train params)."""
@@ -179,8 +180,13 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"head_params must be a dict or None; got {type(self.head_params).__name__}")
         head_params = head_cls.Params.from_dict(self.head_params)
         encoder = EncoderParams.from_dict(
-            {"hidden_sizes": self.hidden_sizes, "activation": self.activation, "dropout": self.dropout,
-             "sparse_gradients": self.sparse_gradients})
+            {
+                "hidden_sizes": self.hidden_sizes,
+                "activation": self.activation,
+                "dropout": self.dropout,
+                "sparse_gradients": self.sparse_gradients,
+            }
+        )
         head_cls.check_encoder(head_params, encoder.hidden_sizes)
         if isinstance(self.random_state, bool) or not isinstance(self.random_state, (int, np.integer)):
             raise ValueError(f"random_state must be an integer; got {self.random_state!r}")
@@ -192,19 +198,30 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
             # an unknown optimizer is reported by TrainParams below
             lr = DEFAULT_LR.get(optimizer, 1e-3) * head_cls.default_lr_scale
         level = resolve_verbose(self.verbose)  # "auto": is stderr a terminal or notebook now
-        train = TrainParams.from_dict({
-            "epochs": self.epochs, "batch_size": self.batch_size, "optimizer": optimizer, "lr": lr,
-            "weight_decay": self.weight_decay, "lr_schedule": self.lr_schedule, "grad_clip": self.grad_clip,
-            "patience": self.patience, "val_metric": self.val_metric, "checkpoint_every": self.checkpoint_every,
-            "seed": int(self.random_state), "device": self.device, "progress": level > 0,
-            "progress_bar": level > 1,
-            "log_path": self.log_path, "precision": self.precision,
-        })
+        train = TrainParams.from_dict(
+            {
+                "epochs": self.epochs,
+                "batch_size": self.batch_size,
+                "optimizer": optimizer,
+                "lr": lr,
+                "weight_decay": self.weight_decay,
+                "lr_schedule": self.lr_schedule,
+                "grad_clip": self.grad_clip,
+                "patience": self.patience,
+                "val_metric": self.val_metric,
+                "checkpoint_every": self.checkpoint_every,
+                "seed": int(self.random_state),
+                "device": self.device,
+                "progress": level > 0,
+                "progress_bar": level > 1,
+                "log_path": self.log_path,
+                "precision": self.precision,
+            }
+        )
         return head_cls, head_params, encoder, train
 
     # -- training -----------------------------------------------------------------------------------------
-    def fit(self, X: Any, Y: Any, X_val: Any = None, Y_val: Any = None, *,
-            label_names: Any = None) -> "XCClassifier":
+    def fit(self, X: Any, Y: Any, X_val: Any = None, Y_val: Any = None, *, label_names: Any = None) -> XCClassifier:
         """Train on ``X`` (CSR or dense, (n, n_features)) and the targets ``Y``.
 
         ``Y`` is one of (see ``docs/getting-started.md``, "Label names"):
@@ -249,8 +266,9 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError("Y holds no label at all; nothing to learn")
         _check_targets(Y)
         if X_val is not None:
-            X_val = checked_features(X_val, "X_val", n_features=X.shape[1],
-                                      owner=f"{type(self).__name__} (fitted on X)")
+            X_val = checked_features(
+                X_val, "X_val", n_features=X.shape[1], owner=f"{type(self).__name__} (fitted on X)"
+            )
             if targets.classes is not None:
                 Y_val = targets.Y_val
             else:  # label ids
@@ -324,8 +342,9 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         sets = self.model_.predict_sets(X).tocsr()
         sets.sort_indices()
         names = self.classes_.tolist()
-        return [tuple(names[j] for j in sets.indices[sets.indptr[i]:sets.indptr[i + 1]])
-                for i in range(sets.shape[0])]
+        return [
+            tuple(names[j] for j in sets.indices[sets.indptr[i] : sets.indptr[i + 1]]) for i in range(sets.shape[0])
+        ]
 
     def predict_topk(self, X: Any, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
         """The k best labels per row: (indices int64 (n, k'), scores float32 (n, k')), best first, with
@@ -341,9 +360,11 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         X = self._features(X)
         entries = X.shape[0] * self.n_labels_
         if entries > MAX_DENSE_ENTRIES:
-            raise ValueError(f"{what} would return a dense {X.shape[0]} x {self.n_labels_} array ({entries:,} "
-                             f"entries, limit {MAX_DENSE_ENTRIES:,}); use predict_topk(X, k) or predict on "
-                             "fewer rows at a time")
+            raise ValueError(
+                f"{what} would return a dense {X.shape[0]} x {self.n_labels_} array ({entries:,} "
+                f"entries, limit {MAX_DENSE_ENTRIES:,}); use predict_topk(X, k) or predict on "
+                "fewer rows at a time"
+            )
         return self.model_.predict_scores(X)
 
     def predict_proba(self, X: Any) -> np.ndarray:
@@ -387,8 +408,9 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         the accuracy of :meth:`predict`.
         """
         X = self._features(X)
-        Y = encode_targets(y, self.classes_.tolist() if getattr(self, "_named", False) else None, self.n_labels_,
-                           "y", strict=False)
+        Y = encode_targets(
+            y, self.classes_.tolist() if getattr(self, "_named", False) else None, self.n_labels_, "y", strict=False
+        )
         if X.shape[0] != Y.shape[0]:
             raise ValueError(f"X has {X.shape[0]} rows but y has {Y.shape[0]}")
         return float(evaluate(Y, self.model_.predict_topk(X, 1), ks=(1,))["P@1"])
@@ -433,7 +455,7 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         write_model_dir(path, state, config)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], device: str | None = None) -> "XCClassifier":
+    def load(cls, path: str | os.PathLike[str], device: str | None = None) -> XCClassifier:
         """Load a folder written by :meth:`save` (safetensors + JSON only; no pickle is ever read).
 
         ``device`` (default: the saved ``device`` setting, or the CPU where that device is not present here):
@@ -482,13 +504,19 @@ def _check_targets(Y: sp.csr_matrix) -> None:
     """Refuse a ``Y`` without any positive (every loss would be 0: nothing is learnt); warn when all positives
     belong to one label (the model can only learn to rank it first)."""
     if Y.nnz == 0:
-        raise ValueError(f"Y holds no positive label: all {Y.shape[0]} rows have an empty label set, so there is "
-                         "nothing to learn; check that the labels were read (the label columns or ids)")
+        raise ValueError(
+            f"Y holds no positive label: all {Y.shape[0]} rows have an empty label set, so there is "
+            "nothing to learn; check that the labels were read (the label columns or ids)"
+        )
     labels, counts = np.unique(Y.indices, return_counts=True)
     if len(labels) == 1:
-        warnings.warn(f"Y's positives all belong to one label (label {int(labels[0])}, in {int(counts[0])} of "
-                      f"{Y.shape[0]} rows; Y has {Y.shape[1]} label column(s)): the model can only learn to rank it "
-                      "first; check that the labels were read as intended", UserWarning, stacklevel=3)
+        warnings.warn(
+            f"Y's positives all belong to one label (label {int(labels[0])}, in {int(counts[0])} of "
+            f"{Y.shape[0]} rows; Y has {Y.shape[1]} label column(s)): the model can only learn to rank it "
+            "first; check that the labels were read as intended",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def _label_width(Y: Any) -> int:

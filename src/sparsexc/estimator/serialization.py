@@ -72,8 +72,10 @@ def _check_replaceable(path: Path) -> None:
     foreign = sorted(n for n in os.listdir(path) if n not in ours and not legacy_tmp.match(n))
     if foreign:
         shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
-        raise ValueError(f"{path}: the folder holds other files than a saved model ({shown}); saving replaces "
-                         "the whole folder, so give a new or a model folder")
+        raise ValueError(
+            f"{path}: the folder holds other files than a saved model ({shown}); saving replaces "
+            "the whole folder, so give a new or a model folder"
+        )
 
 
 def write_model_dir(path: str | os.PathLike[str], state_dict: dict[str, torch.Tensor], config: dict[str, Any]) -> None:
@@ -93,8 +95,11 @@ def write_model_dir(path: str | os.PathLike[str], state_dict: dict[str, torch.Te
     remove_stale_temporaries(path.parent, path.name)
     tensors = {name: t.detach().cpu().contiguous() for name, t in state_dict.items()}
     blob = save_safetensors(tensors, metadata={"format": "sparsexc", "format_version": str(FORMAT_VERSION)})
-    text = json.dumps({"format_version": FORMAT_VERSION, **config, SHA_FIELD: hashlib.sha256(blob).hexdigest()},
-                      indent=2, sort_keys=True)
+    text = json.dumps(
+        {"format_version": FORMAT_VERSION, **config, SHA_FIELD: hashlib.sha256(blob).hexdigest()},
+        indent=2,
+        sort_keys=True,
+    )
     new = make_temp_dir(path)
     try:
         _write_synced(new / WEIGHTS_FILE, blob)
@@ -155,8 +160,10 @@ class ModelFiles:
             raise ModelFormatError(f"{where}: its size changed while it was read ({self.size} -> {len(blob)} bytes)")
         sha = self.config.get(SHA_FIELD)
         if sha is not None and hashlib.sha256(blob).hexdigest() != sha:
-            raise ModelFormatError(f"{where}: SHA-256 {hashlib.sha256(blob).hexdigest()} differs from the "
-                                   f"{SHA_FIELD} recorded in {CONFIG_FILE} ({sha}): the file was changed or damaged")
+            raise ModelFormatError(
+                f"{where}: SHA-256 {hashlib.sha256(blob).hexdigest()} differs from the "
+                f"{SHA_FIELD} recorded in {CONFIG_FILE} ({sha}): the file was changed or damaged"
+            )
         try:
             tensors = load_safetensors(blob)
         except (SafetensorError, ValueError, RuntimeError) as exc:  # after the header checks: a library-level one
@@ -171,8 +178,10 @@ def _missing_folder(path: Path) -> FileNotFoundError:
     if aside:
         return FileNotFoundError(
             f"{path}: no such model folder: a save into it was interrupted between its two renames; the previous "
-            f"model is in {aside[-1]}" + (f" and the new one in {new[-1]}" if new else "")
-            + f" (rename one of them to {path.name}; the next save removes them)")
+            f"model is in {aside[-1]}"
+            + (f" and the new one in {new[-1]}" if new else "")
+            + f" (rename one of them to {path.name}; the next save removes them)"
+        )
     return FileNotFoundError(f"{path}: no such model folder")
 
 
@@ -201,8 +210,7 @@ def _open_files(path: Path) -> tuple[bytes, IO[bytes], int]:
             fh, size = _open_regular(path, name, folder_fd)
             with fh:
                 if size > MAX_CONFIG_BYTES:
-                    raise ModelFormatError(f"{path / name}: {size} bytes; a model config is at most "
-                                           f"{MAX_CONFIG_BYTES}")
+                    raise ModelFormatError(f"{path / name}: {size} bytes; a model config is at most {MAX_CONFIG_BYTES}")
                 config = fh.read()
             name = WEIGHTS_FILE
             return (config, *_open_regular(path, name, folder_fd))
@@ -211,8 +219,9 @@ def _open_files(path: Path) -> tuple[bytes, IO[bytes], int]:
                 continue  # a save replaced the folder (and removed the old one) while we read: read the new one
             if not path.is_dir():
                 raise _missing_folder(path) from None
-            raise ModelFormatError(f"{path / name}: missing (a saved model folder holds {CONFIG_FILE} and "
-                                   f"{WEIGHTS_FILE})") from None
+            raise ModelFormatError(
+                f"{path / name}: missing (a saved model folder holds {CONFIG_FILE} and {WEIGHTS_FILE})"
+            ) from None
         except OSError as exc:  # no permission...
             raise ModelFormatError(f"{path / name}: cannot be read ({exc.strerror or exc})") from None
         finally:
@@ -241,8 +250,9 @@ def _parse_config(raw: bytes, where: Path) -> dict[str, Any]:
         raise ModelFormatError(f"{where}: field 'format_version' is missing; not a sparsexc model config")
     version = config["format_version"]
     if type(version) is not int or version != FORMAT_VERSION:
-        raise ModelFormatError(f"{where}: field 'format_version' is {version!r}; this version of sparsexc reads "
-                               f"{FORMAT_VERSION}")
+        raise ModelFormatError(
+            f"{where}: field 'format_version' is {version!r}; this version of sparsexc reads {FORMAT_VERSION}"
+        )
     sha = config.get(SHA_FIELD)
     if sha is not None and not (isinstance(sha, str) and re.fullmatch(r"[0-9a-f]{64}", sha)):
         raise ModelFormatError(f"{where}: field {SHA_FIELD!r} must be 64 lower-case hex digits; got {sha!r}")

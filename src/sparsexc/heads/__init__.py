@@ -15,15 +15,15 @@ from sparsexc.heads.base import (
     tune_grid,
     tune_threshold,
 )
-from sparsexc.heads.labels import LabelBatch
 from sparsexc.heads.label_embedding import LabelEmbeddingHead, LabelEmbeddingHeadParams
+from sparsexc.heads.labels import LabelBatch
 from sparsexc.heads.layers import OutputLayer
 from sparsexc.heads.negative_sampling import NegativeSamplingHead, NegativeSamplingHeadParams
-from sparsexc.heads.sigmoid import SigmoidHead, SigmoidHeadParams
 from sparsexc.heads.sampled_softmax import SampledSoftmaxHead, SampledSoftmaxHeadParams
+from sparsexc.heads.sdlgm import SparseLatentHead, SparseLatentHeadParams
+from sparsexc.heads.sigmoid import SigmoidHead, SigmoidHeadParams
 from sparsexc.heads.softmax import SoftmaxHead, SoftmaxHeadParams
 from sparsexc.heads.sparsemax import SparsemaxHead, SparsemaxHeadParams
-from sparsexc.heads.sdlgm import SparseLatentHead, SparseLatentHeadParams
 
 __all__ = [
     "Head",
@@ -35,15 +35,15 @@ __all__ = [
     "OutputLayer",
     "SampledSoftmaxHead",
     "SampledSoftmaxHeadParams",
+    "ScalarTunedHead",
     "SigmoidHead",
     "SigmoidHeadParams",
     "SoftmaxHead",
     "SoftmaxHeadParams",
-    "SparsemaxHead",
-    "SparsemaxHeadParams",
     "SparseLatentHead",
     "SparseLatentHeadParams",
-    "ScalarTunedHead",
+    "SparsemaxHead",
+    "SparsemaxHeadParams",
     "build_head",
     "get_head",
     "list_heads",

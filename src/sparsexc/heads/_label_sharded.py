@@ -28,7 +28,7 @@ from sparsexc.heads.base import ScalarTunedHead, topk_lower_id_ties, tune_grid
 from sparsexc.heads.labels import LabelBatch
 from sparsexc.heads.layers import OutputLayer
 
-__all__ = ["LabelShardedHead", "output_layer", "full_precision"]
+__all__ = ["LabelShardedHead", "full_precision", "output_layer"]
 
 
 def full_precision(x: torch.Tensor) -> torch.Tensor:

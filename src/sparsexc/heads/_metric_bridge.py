@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["SET_METRICS", "set_metric", "set_metric_from_row_counts", "evaluate"]
+__all__ = ["SET_METRICS", "evaluate", "set_metric", "set_metric_from_row_counts"]
 
 # name accepted by ``tune(metric=...)`` -> function name in sparsexc.metrics (f(Y_true, Y_pred) -> float)
 SET_METRICS: dict[str, str] = {"micro-F1": "micro_f1", "example-F1": "example_f1"}
@@ -78,7 +78,7 @@ def parse_val_metric(name: str) -> tuple[int, bool, bool]:
         return 1, True, name not in metrics.LOWER_IS_BETTER
     for template in metrics.RANKING_KEYS:
         prefix = template.split("{")[0]
-        if name.startswith(prefix) and name[len(prefix):].isdigit() and int(name[len(prefix):]) >= 1:
-            return int(name[len(prefix):]), False, True
+        if name.startswith(prefix) and name[len(prefix) :].isdigit() and int(name[len(prefix) :]) >= 1:
+            return int(name[len(prefix) :]), False, True
     allowed = [t.format(k="k") for t in metrics.RANKING_KEYS] + list(metrics.SET_KEYS)
     raise ValueError(f"unknown val_metric {name!r}; allowed: {', '.join(allowed)} (k a positive integer)")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Union
 
 import scipy.sparse as sp
 import torch
@@ -17,7 +16,7 @@ from sparsexc.ops.sparse_grad import mark_sparse_gradient
 from sparsexc.samplers import FrequencySampler, Sampler, TreeSampler, UniformSampler, get_sampler, list_samplers
 from sparsexc.samplers._tree_fit import SPLITS
 
-__all__ = ["SampledHeadParams", "SampledHead", "POSITIVES"]
+__all__ = ["POSITIVES", "SampledHead", "SampledHeadParams"]
 
 POSITIVES: tuple[str, ...] = ("all", "one")
 AUTO = "auto"  # SampledHeadParams.sampler: decided in prepare, from the head's inputs
@@ -74,9 +73,9 @@ class SampledHeadParams(Params):
     tree_standardize: bool = False
     sampler_seed: int = 0
     frequency_power: float = 1.0
-    threshold: Union[float, None] = None
+    threshold: float | None = None
     shard_labels: bool = False
-    sparse_gradients: Union[bool, None] = None
+    sparse_gradients: bool | None = None
 
     def validate(self) -> None:
         owner = type(self).__name__
@@ -98,13 +97,23 @@ class SampledHeadParams(Params):
 def _feature_sampler_error(sampler: str, inputs: str) -> ValueError:
     return ValueError(
         f"sampler={sampler!r} conditions on the head's inputs, which here are {inputs}: use the linear model "
-        "(hidden_sizes=()) with the tree sampler, or sampler='auto' / 'uniform' / 'frequency' with a hidden layer")
+        "(hidden_sizes=()) with the tree sampler, or sampler='auto' / 'uniform' / 'frequency' with a hidden layer"
+    )
 
 
 def _make_sampler(in_dim: int, n_labels: int, p: SampledHeadParams) -> Sampler:
     if p.sampler == "tree":
-        return TreeSampler(in_dim, n_labels, {"dim": p.tree_dim, "reg": p.tree_reg, "split": p.tree_split,
-                                              "standardize": p.tree_standardize, "seed": p.sampler_seed})
+        return TreeSampler(
+            in_dim,
+            n_labels,
+            {
+                "dim": p.tree_dim,
+                "reg": p.tree_reg,
+                "split": p.tree_split,
+                "standardize": p.tree_standardize,
+                "seed": p.sampler_seed,
+            },
+        )
     if p.sampler == "frequency":
         return FrequencySampler(in_dim, n_labels, {"power": p.frequency_power})
     return UniformSampler(in_dim, n_labels)
@@ -148,8 +157,10 @@ class SampledHead(LabelShardedHead):
             device = self.output.weight.device  # prepare runs after the model moved to its device
             self.sampler = _make_sampler(self.in_dim, self.n_labels, self.params).to(device)
         if self.sampler.uses_features and X.shape[1] != self.in_dim:
-            raise _feature_sampler_error(self.params.sampler, f"{self.in_dim}-d hidden vectors, not the "
-                                                              f"{X.shape[1]} features it could be fitted on")
+            raise _feature_sampler_error(
+                self.params.sampler,
+                f"{self.in_dim}-d hidden vectors, not the {X.shape[1]} features it could be fitted on",
+            )
         self.sampler.fit(X, Y)
 
     @classmethod

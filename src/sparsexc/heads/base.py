@@ -23,17 +23,17 @@ from sparsexc.heads.labels import LabelBatch
 __all__ = [
     "Head",
     "ScalarTunedHead",
-    "register_head",
+    "build_head",
     "get_head",
     "list_heads",
-    "build_head",
+    "register_head",
+    "topk_lower_id_ties",
     "tune_grid",
     "tune_masks",
     "tune_threshold",
-    "topk_lower_id_ties",
 ]
 
-_REGISTRY: dict[str, type["Head"]] = {}
+_REGISTRY: dict[str, type[Head]] = {}
 
 
 class Head(nn.Module):
@@ -317,13 +317,18 @@ def tune_threshold(
         raise ValueError("tune_threshold needs a non-empty grid")
     from_counts = set_metric_from_row_counts(metric)
     grid64 = np.asarray(grid, dtype=np.float64)
-    one_pass = (from_counts is not None and S.ndim == 2 and S.dtype in (torch.float32, torch.float64)
-                and bool(np.isfinite(grid64).all()) and not bool(torch.isnan(S).any()))
+    one_pass = (
+        from_counts is not None
+        and S.ndim == 2
+        and S.dtype in (torch.float32, torch.float64)
+        and bool(np.isfinite(grid64).all())
+        and not bool(torch.isnan(S).any())
+    )
     if not one_pass:
         if isinstance(scores, np.ndarray) or not isinstance(scores, torch.Tensor):
             S_np = np.asarray(scores)  # numpy's comparison rules for numpy input, as before
             return tune_masks(lambda t: torch.from_numpy(np.asarray(S_np > t)), labels, grid, metric)
-        return tune_masks(lambda t: S > t, labels, grid, metric)
+        return tune_masks(lambda t: t < S, labels, grid, metric)
     Y = _validation_labels(labels, tuple(S.shape))
     bounds, position = np.unique(grid64, return_inverse=True)
     # thresholds in the scores' dtype: ``S > t`` rounds a Python float t to it too
@@ -332,9 +337,9 @@ def tune_threshold(
     pred = torch.zeros(n, len(bounds), dtype=torch.long, device=S.device)
     chunk = max(1, (1 << 22) // max(1, S.shape[1]))  # rows per pass: bounded memory for the bucket ids
     for start in range(0, n, chunk):
-        block = S[start:start + chunk]
+        block = S[start : start + chunk]
         row_ids = torch.arange(block.shape[0], device=S.device).unsqueeze(1).expand_as(block)
-        pred[start:start + chunk] = _counts_above(block.reshape(-1), row_ids.reshape(-1), block.shape[0], bounds_t)
+        pred[start : start + chunk] = _counts_above(block.reshape(-1), row_ids.reshape(-1), block.shape[0], bounds_t)
     rows, cols = (torch.from_numpy(a).to(S.device) for a in _true_entries(Y))
     tp = _counts_above(S[rows, cols], rows, n, bounds_t).cpu().numpy()
     pred_np, true_rows = pred.cpu().numpy(), np.diff(Y.indptr)

@@ -10,7 +10,7 @@ the training labels, computed in :meth:`LabelEmbeddingHead.prepare`, or given). 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -23,7 +23,7 @@ from sparsexc.heads.base import ScalarTunedHead, register_head, topk_lower_id_ti
 from sparsexc.heads.labels import LabelBatch
 from sparsexc.heads.layers import OutputLayer
 
-__all__ = ["LabelEmbeddingHead", "LabelEmbeddingHeadParams", "ANN_MODES", "COSINE_GRID", "topk_recall"]
+__all__ = ["ANN_MODES", "COSINE_GRID", "LabelEmbeddingHead", "LabelEmbeddingHeadParams", "topk_recall"]
 
 ANN_MODES: tuple[str, ...] = ("exact", "hnsw")
 # candidate cosine thresholds for set prediction (0.5 until tuned)
@@ -70,7 +70,7 @@ class LabelEmbeddingHeadParams(Params):
     hnsw_m: int = 16
     hnsw_ef_construction: int = 200
     hnsw_ef: int = 100
-    threshold: Union[float, None] = None
+    threshold: float | None = None
 
     def validate(self) -> None:
         owner = type(self).__name__
@@ -148,8 +148,13 @@ class LabelEmbeddingHead(ScalarTunedHead):
     tuning_grid = COSINE_GRID
     default_tuned = 0.5
 
-    def __init__(self, in_dim: int, n_labels: int, params: LabelEmbeddingHeadParams | dict | None = None,
-                 embeddings: np.ndarray | torch.Tensor | None = None) -> None:
+    def __init__(
+        self,
+        in_dim: int,
+        n_labels: int,
+        params: LabelEmbeddingHeadParams | dict | None = None,
+        embeddings: np.ndarray | torch.Tensor | None = None,
+    ) -> None:
         super().__init__(in_dim, n_labels, params)
         dim = self.params.embedding_dim
         self.output = OutputLayer(in_dim, dim)
@@ -182,8 +187,16 @@ class LabelEmbeddingHead(ScalarTunedHead):
         if self.embeddings_given:
             return
         p = self.params
-        E = pmi_embeddings(Y, p.embedding_dim, alpha=p.alpha, positive=p.positive, shift=p.shift,
-                           diagonal=p.diagonal, seed=p.embedding_seed, n_iter=p.svd_iter)
+        E = pmi_embeddings(
+            Y,
+            p.embedding_dim,
+            alpha=p.alpha,
+            positive=p.positive,
+            shift=p.shift,
+            diagonal=p.diagonal,
+            seed=p.embedding_seed,
+            n_iter=p.svd_iter,
+        )
         if E.shape[0] != self.n_labels:
             raise ValueError(f"Y has {E.shape[0]} label columns; the head has n_labels={self.n_labels}")
         with torch.no_grad():
@@ -236,7 +249,9 @@ class LabelEmbeddingHead(ScalarTunedHead):
             part = q @ E[start : start + chunk].t()
             # earlier labels (lower ids) come first, so positional tie-breaking = lower id first
             pos, val = topk_lower_id_ties(torch.cat([best_val, part], dim=1), k)
-            ids = torch.cat([best_ids, torch.arange(start, start + part.shape[1], device=q.device).expand(q.shape[0], -1)], 1)
+            ids = torch.cat(
+                [best_ids, torch.arange(start, start + part.shape[1], device=q.device).expand(q.shape[0], -1)], 1
+            )
             best_ids, best_val = torch.gather(ids, 1, pos), val
         return best_ids, best_val
 
@@ -244,12 +259,21 @@ class LabelEmbeddingHead(ScalarTunedHead):
         """The hnswlib index of the current unit embeddings (inner-product space), built on first use and rebuilt
         when the embeddings change (in-place updates, ``load_state_dict``, training)."""
         E = self.unit_embeddings().detach()
-        key = (self.embeddings._version, self.embeddings.data_ptr(), self.params.hnsw_m, self.params.hnsw_ef_construction)
+        key = (
+            self.embeddings._version,
+            self.embeddings.data_ptr(),
+            self.params.hnsw_m,
+            self.params.hnsw_ef_construction,
+        )
         if self._index is None or self._index_key != key:
             hnswlib = _import_hnswlib()
             index = hnswlib.Index(space="ip", dim=E.shape[1])  # unit vectors: inner product = cosine
-            index.init_index(max_elements=self.n_labels, M=self.params.hnsw_m,
-                             ef_construction=self.params.hnsw_ef_construction, random_seed=self.params.embedding_seed)
+            index.init_index(
+                max_elements=self.n_labels,
+                M=self.params.hnsw_m,
+                ef_construction=self.params.hnsw_ef_construction,
+                random_seed=self.params.embedding_seed,
+            )
             index.set_num_threads(1)  # a single-threaded build is deterministic
             index.add_items(E.cpu().numpy().astype(np.float32), np.arange(self.n_labels))
             self._index, self._index_key = index, key

@@ -41,7 +41,7 @@ class LabelBatch:
         return self.offsets.device
 
     @classmethod
-    def from_csr(cls, Y: sp.spmatrix, device: torch.device | str | None = None) -> "LabelBatch":
+    def from_csr(cls, Y: sp.spmatrix, device: torch.device | str | None = None) -> LabelBatch:
         """Build from the rows of a CSR 0/1 indicator (any explicit values are ignored, only the pattern counts)."""
         Y = sp.csr_matrix(Y)
         if not Y.has_sorted_indices:
@@ -53,7 +53,7 @@ class LabelBatch:
         return cls(indices, offsets, int(Y.shape[1]))
 
     @classmethod
-    def from_mask(cls, mask: torch.Tensor) -> "LabelBatch":
+    def from_mask(cls, mask: torch.Tensor) -> LabelBatch:
         """Build from a boolean (B, C) mask of chosen labels."""
         rows, cols = torch.nonzero(mask, as_tuple=True)  # row-major order, so columns come sorted per row
         counts = torch.bincount(rows, minlength=mask.shape[0])
@@ -61,7 +61,7 @@ class LabelBatch:
         torch.cumsum(counts, 0, out=offsets[1:])
         return cls(cols.long(), offsets, int(mask.shape[1]))
 
-    def to(self, device: torch.device | str) -> "LabelBatch":
+    def to(self, device: torch.device | str) -> LabelBatch:
         return LabelBatch(self.indices.to(device), self.offsets.to(device), self.n_labels)
 
     def sizes(self) -> torch.Tensor:

@@ -36,7 +36,7 @@ from sparsexc.heads.layers import OutputLayer
 from sparsexc.latent.schedules import RelaxationParams
 from sparsexc.latent.sparsity import length_kl, mode_mask, selection_kl, two_step_sample
 
-__all__ = ["SparseLatentHead", "SparseLatentHeadParams", "PRIORS"]
+__all__ = ["PRIORS", "SparseLatentHead", "SparseLatentHeadParams"]
 
 PRIORS: tuple[str, ...] = ("empirical", "uniform")
 
@@ -79,8 +79,7 @@ class SparseLatentHeadParams(RelaxationParams):
         if self.max_labels < 1:
             raise ValueError(f"{owner}: max_labels={self.max_labels} must be a positive integer")
         if self.kl_weight < 0 or self.length_weight < 0:
-            raise ValueError(f"{owner}: kl_weight={self.kl_weight} and length_weight={self.length_weight} "
-                             "must be >= 0")
+            raise ValueError(f"{owner}: kl_weight={self.kl_weight} and length_weight={self.length_weight} must be >= 0")
         if not 0.0 < self.noise < 0.5:
             raise ValueError(f"{owner}: noise={self.noise} must lie in (0, 0.5)")
         if self.prior not in PRIORS:
@@ -107,9 +106,10 @@ class SparseLatentHead(Head):
     def __init__(self, in_dim: int, n_labels: int, params: SparseLatentHeadParams | dict | None = None) -> None:
         super().__init__(in_dim, n_labels, params)
         L0 = self.params.max_labels
-        if L0 > n_labels:
-            raise ValueError(f"SparseLatentHeadParams: max_labels={L0} must not exceed the number of labels "
-                             f"({n_labels})")
+        if n_labels < L0:
+            raise ValueError(
+                f"SparseLatentHeadParams: max_labels={L0} must not exceed the number of labels ({n_labels})"
+            )
         self.labels = OutputLayer(in_dim, n_labels)
         self.levels = OutputLayer(in_dim, L0)
         self.schedule = self.params.temperature_schedule()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Union
 
 import numpy as np
 import torch
@@ -33,7 +32,7 @@ class SoftmaxHeadParams(Params):
         No effect in one process.
     """
 
-    threshold: Union[float, None] = None
+    threshold: float | None = None
     shard_labels: bool = False
 
     def validate(self) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Union
 
 import numpy as np
 import torch
@@ -15,7 +14,7 @@ from sparsexc.heads.labels import LabelBatch
 from sparsexc.heads.layers import OutputLayer
 from sparsexc.ops import sparsemax, sparsemax_loss
 
-__all__ = ["SparsemaxHead", "SparsemaxHeadParams", "PAPER_SCALE_GRID"]
+__all__ = ["PAPER_SCALE_GRID", "SparsemaxHead", "SparsemaxHeadParams"]
 
 # the paper code's grid of scales t (Unbabel/sparsemax: numpy.arange(1, 5.5, 0.5)); larger t = smaller sets
 PAPER_SCALE_GRID: tuple[float, ...] = tuple(np.arange(1.0, 5.5, 0.5).tolist())
@@ -32,15 +31,16 @@ class SparsemaxHeadParams(Params):
         Candidate scales for the tuning; None = the paper's grid 1.0, 1.5, ..., 5.0.
     """
 
-    scale: Union[float, None] = None
-    scale_grid: Union[tuple[float, ...], None] = None
+    scale: float | None = None
+    scale_grid: tuple[float, ...] | None = None
 
     def validate(self) -> None:
         if self.scale is not None and not self.scale > 0.0:
             raise ValueError(f"SparsemaxHeadParams: scale={self.scale} must be positive")
         if self.scale_grid is not None and (len(self.scale_grid) == 0 or min(self.scale_grid) <= 0.0):
-            raise ValueError(f"SparsemaxHeadParams: scale_grid={list(self.scale_grid)} must be a non-empty list "
-                             "of positive numbers")
+            raise ValueError(
+                f"SparsemaxHeadParams: scale_grid={list(self.scale_grid)} must be a non-empty list of positive numbers"
+            )
 
 
 @register_head

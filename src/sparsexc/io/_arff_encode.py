@@ -26,8 +26,14 @@ import scipy.sparse as sp
 
 from .errors import DataFormatError
 
-__all__ = ["ID_MIN_VALUES", "check_label_attribute", "encode", "fill_sparse_defaults", "identifier_columns",
-           "positive_index"]
+__all__ = [
+    "ID_MIN_VALUES",
+    "check_label_attribute",
+    "encode",
+    "fill_sparse_defaults",
+    "identifier_columns",
+    "positive_index",
+]
 
 _POSITIVE = frozenset({"1", "yes", "true", "y", "t"})
 _NEGATIVE = frozenset({"0", "no", "false", "n", "f"})
@@ -50,8 +56,9 @@ def positive_index(values: Sequence[str] | None) -> int | None:
     return None
 
 
-def identifier_columns(attrs, candidates: Sequence[int], r_idx: np.ndarray, c_idx: np.ndarray, codes: np.ndarray,
-                       n_rows: int) -> list[int]:
+def identifier_columns(
+    attrs, candidates: Sequence[int], r_idx: np.ndarray, c_idx: np.ndarray, codes: np.ndarray, n_rows: int
+) -> list[int]:
     """The nominal ``candidates`` that are row identifiers (genbase's ``protein``).
 
     An identifier declares more than :data:`ID_MIN_VALUES` values, is not a yes/no attribute, and holds a
@@ -73,8 +80,9 @@ def identifier_columns(attrs, candidates: Sequence[int], r_idx: np.ndarray, c_id
     return found
 
 
-def fill_sparse_defaults(attrs, columns: Sequence[int], sparse_rows: np.ndarray, r_idx: np.ndarray,
-                         c_idx: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def fill_sparse_defaults(
+    attrs, columns: Sequence[int], sparse_rows: np.ndarray, r_idx: np.ndarray, c_idx: np.ndarray, codes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Add the omitted values of sparse rows (code 0) for the yes/no ``columns`` whose first value is positive."""
     extra_r, extra_c = [], []
     for c in columns:
@@ -87,8 +95,11 @@ def fill_sparse_defaults(attrs, columns: Sequence[int], sparse_rows: np.ndarray,
     if not extra_r:
         return r_idx, c_idx, codes
     more_r = np.concatenate(extra_r)
-    return (np.concatenate([r_idx, more_r]), np.concatenate([c_idx, *extra_c]),
-            np.concatenate([codes, np.zeros(more_r.size)]))
+    return (
+        np.concatenate([r_idx, more_r]),
+        np.concatenate([c_idx, *extra_c]),
+        np.concatenate([codes, np.zeros(more_r.size)]),
+    )
 
 
 def check_label_attribute(a, path: str) -> None:
@@ -96,8 +107,13 @@ def check_label_attribute(a, path: str) -> None:
     if a.kind == "numeric" or (a.kind == "nominal" and positive_index(a.values) is not None):
         return
     found = "{" + ",".join(a.values[:6]) + (",...}" if len(a.values) > 6 else "}") if a.kind == "nominal" else a.kind
-    raise DataFormatError(path, "a label attribute of type {0,1} (or another yes/no pair such as {NO,YES}) or "
-                          "numeric 0/1", line=a.line, field=f"label {a.name!r}", found=found)
+    raise DataFormatError(
+        path,
+        "a label attribute of type {0,1} (or another yes/no pair such as {NO,YES}) or numeric 0/1",
+        line=a.line,
+        field=f"label {a.name!r}",
+        found=found,
+    )
 
 
 def _layout(attrs, feature_cols: Sequence[int]):
@@ -128,8 +144,16 @@ def _matrix(rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, shape: tuple[i
     return M
 
 
-def encode(attrs, feature_cols: Sequence[int], label_cols: Sequence[int], r_idx: np.ndarray, c_idx: np.ndarray,
-           codes: np.ndarray, line_of_row: Sequence[int], path: str):
+def encode(
+    attrs,
+    feature_cols: Sequence[int],
+    label_cols: Sequence[int],
+    r_idx: np.ndarray,
+    c_idx: np.ndarray,
+    codes: np.ndarray,
+    line_of_row: Sequence[int],
+    path: str,
+):
     """``(X, Y, feature_names)`` from the parsed triples, by the rules in this module's docstring.
 
     ``line_of_row[r]`` is the file line of row ``r`` (for the error on a numeric label that is not 0/1).
@@ -143,10 +167,12 @@ def encode(attrs, feature_cols: Sequence[int], label_cols: Sequence[int], r_idx:
     boolean = (k == _BOOLEAN) & ~missing
     category = (k == _CATEGORICAL) & ~missing & (safe > 0)
     x_rows = np.concatenate([r_idx[plain], r_idx[boolean], r_idx[category]])
-    x_cols = np.concatenate([base[c_idx[plain]], base[c_idx[boolean]],
-                             base[c_idx[category]] + safe[category].astype(np.int64) - 1])
-    x_vals = np.concatenate([safe[plain], (safe[boolean] == pos[c_idx[boolean]]).astype(np.float64),
-                             np.ones(int(category.sum()))])
+    x_cols = np.concatenate(
+        [base[c_idx[plain]], base[c_idx[boolean]], base[c_idx[category]] + safe[category].astype(np.int64) - 1]
+    )
+    x_vals = np.concatenate(
+        [safe[plain], (safe[boolean] == pos[c_idx[boolean]]).astype(np.float64), np.ones(int(category.sum()))]
+    )
     X = _matrix(x_rows, x_cols, x_vals, (n_rows, len(names)))
 
     lab_pos = np.full(len(attrs), -1, dtype=np.int64)
@@ -161,8 +187,13 @@ def encode(attrs, feature_cols: Sequence[int], label_cols: Sequence[int], r_idx:
     numeric_bad = np.flatnonzero(~nominal & (y_v != 0) & (y_v != 1))
     if numeric_bad.size:
         i = numeric_bad[0]
-        raise DataFormatError(path, "0 or 1 for a label attribute", line=int(line_of_row[y_r[i]]),
-                              field=f"label {attrs[y_c[i]].name!r}", found=repr(float(y_v[i])))
+        raise DataFormatError(
+            path,
+            "0 or 1 for a label attribute",
+            line=int(line_of_row[y_r[i]]),
+            field=f"label {attrs[y_c[i]].name!r}",
+            found=repr(float(y_v[i])),
+        )
     on = np.where(nominal, y_v == label_pos_value[y_c], y_v == 1)
     Y = _matrix(y_r[on], lab_pos[y_c[on]], np.ones(int(on.sum())), (n_rows, len(label_cols)))
     return X, Y, names

@@ -58,8 +58,12 @@ def _xml_labels(xml_path: str) -> list[str]:
         raise DataFormatError(xml_path, "a well-formed Mulan label XML file", found=str(exc)) from None
     names = [el.get("name") for el in root.iter() if el.tag.rsplit("}", 1)[-1] == "label"]
     if not names or any(n is None for n in names):
-        raise DataFormatError(xml_path, "<label name=\"...\"> elements", field="labels",
-                              found="none" if not names else "a label without name")
+        raise DataFormatError(
+            xml_path,
+            '<label name="..."> elements',
+            field="labels",
+            found="none" if not names else "a label without name",
+        )
     return names
 
 
@@ -68,8 +72,9 @@ def _xml_label_columns(xml_path: str, arff_path: str, find: Callable[[str], int 
     for name in _xml_labels(xml_path):
         col = find(name)
         if col is None:
-            raise DataFormatError(xml_path, f"label names that are attributes of {os.path.basename(arff_path)}",
-                                  field="label", found=name)
+            raise DataFormatError(
+                xml_path, f"label names that are attributes of {os.path.basename(arff_path)}", field="label", found=name
+            )
         cols.append(col)
     if len(set(cols)) != len(cols):
         raise DataFormatError(xml_path, "each label listed once", field="label", found="a repeated label")
@@ -82,22 +87,41 @@ def _how_to_decide(path: str, label_xml_option: str) -> str:
     return f"pass {label_xml_option} PATH (the Mulan label XML) or put {stem}.xml beside the file"
 
 
-def _meka_label_columns(relation: str | None, n_attrs: int, path: str, line: int | None,
-                        label_xml_option: str) -> list[int]:
+def _meka_label_columns(
+    relation: str | None, n_attrs: int, path: str, line: int | None, label_xml_option: str
+) -> list[int]:
     found = _MEKA_C.findall(relation or "")
     how = _how_to_decide(path, label_xml_option)
     if not found:
-        raise DataFormatError(path, f"the labels: no Mulan label XML was found and the relation name has no MEKA "
-                              f"'-C n'; {how}", line=line, field="@relation", found=relation or "(none)")
+        raise DataFormatError(
+            path,
+            f"the labels: no Mulan label XML was found and the relation name has no MEKA '-C n'; {how}",
+            line=line,
+            field="@relation",
+            found=relation or "(none)",
+        )
     if len(found) > 1 or _ATTRIBUTE_FILTER.search(relation or ""):
-        why = (f"{len(found)} '-C' options" if len(found) > 1
-               else "a Weka attribute filter that may have moved the labels after '-C' was set")
-        raise DataFormatError(path, f"an unambiguous label count: the relation name has {why}, so the labels "
-                              f"cannot be told from it; {how}", line=line, field="@relation", found=relation)
+        why = (
+            f"{len(found)} '-C' options"
+            if len(found) > 1
+            else "a Weka attribute filter that may have moved the labels after '-C' was set"
+        )
+        raise DataFormatError(
+            path,
+            f"an unambiguous label count: the relation name has {why}, so the labels cannot be told from it; {how}",
+            line=line,
+            field="@relation",
+            found=relation,
+        )
     n = int(found[0]) if len(found[0]) <= 12 else n_attrs  # longer is out of range (and int() refuses 4,301+ digits)
     if n == 0 or abs(n) >= n_attrs:
-        raise DataFormatError(path, f"'-C n' with 0 < |n| < {n_attrs} (the number of attributes); {how}",
-                              line=line, field="@relation", found=relation)
+        raise DataFormatError(
+            path,
+            f"'-C n' with 0 < |n| < {n_attrs} (the number of attributes); {how}",
+            line=line,
+            field="@relation",
+            found=relation,
+        )
     return list(range(n)) if n > 0 else list(range(n_attrs + n, n_attrs))
 
 

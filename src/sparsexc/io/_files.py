@@ -18,7 +18,7 @@ from sparsexc._atomic import file_mode
 
 from .errors import DataFormatError
 
-__all__ = ["GZIP_MAGIC", "is_gzip", "read_blocks", "read_bytes", "atomic_writer"]
+__all__ = ["GZIP_MAGIC", "atomic_writer", "is_gzip", "read_blocks", "read_bytes"]
 
 GZIP_MAGIC = b"\x1f\x8b"
 

@@ -19,8 +19,15 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 __all__ = [
-    "DECIMAL", "DECIMAL_BYTES", "FLOAT32_MAX", "MAX_WIDTH", "float32_finite", "id_value", "only_number_chars",
-    "parse_plain_decimals", "parse_float_tokens",
+    "DECIMAL",
+    "DECIMAL_BYTES",
+    "FLOAT32_MAX",
+    "MAX_WIDTH",
+    "float32_finite",
+    "id_value",
+    "only_number_chars",
+    "parse_float_tokens",
+    "parse_plain_decimals",
 ]
 
 # A decimal number as every text reader accepts it: ``1``, ``-0.5``, ``.5``, ``3.2e-05``; no ``_``, ``nan``,
@@ -57,6 +64,7 @@ def id_value(token: bytes | str) -> int:
     if len(token) > 10:
         return MAX_WIDTH + 1
     return min(int(token or 0), MAX_WIDTH + 1)
+
 
 _MAX_PLAIN_LEN = 15  # <= 15 digits: the mantissa stays below 2**53, so float64 arithmetic is exact
 _AR = np.arange(_MAX_PLAIN_LEN + 1, dtype=np.int64)
@@ -138,7 +146,7 @@ def parse_float_tokens(b: np.ndarray, starts: np.ndarray, lens: np.ndarray):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         try:
-            values = np.fromstring(joined.tobytes(), dtype=np.float64, sep=" ")  # noqa: NPY201
+            values = np.fromstring(joined.tobytes(), dtype=np.float64, sep=" ")
         except (ValueError, DeprecationWarning):
             return None
     if values.size != n:

@@ -27,7 +27,7 @@ import numpy as np
 from ._numbers import DECIMAL_BYTES, MAX_WIDTH, float32_finite, id_value, parse_float_tokens, parse_plain_decimals
 from .errors import DataFormatError
 
-__all__ = ["Parsed", "parse_header", "parse_lines_fast", "parse_lines_careful"]
+__all__ = ["Parsed", "parse_header", "parse_lines_careful", "parse_lines_fast"]
 
 
 class Parsed(NamedTuple):
@@ -51,8 +51,10 @@ def _show(token: bytes) -> str:
 def parse_header(line: bytes, path: str) -> tuple[int, int, int]:
     """``n_rows n_features n_labels`` from the first line (three integers in ``0..MAX_WIDTH``, 2**31 - 1)."""
     fields = _BLANKS.split(line.strip(b" \t\r\n"))
-    expected = ("header 'n_rows n_features n_labels' (three non-negative integers; a headerless svmlight/LibSVM "
-                "file is recognised by a ':' or ',' on its first line)")
+    expected = (
+        "header 'n_rows n_features n_labels' (three non-negative integers; a headerless svmlight/LibSVM "
+        "file is recognised by a ':' or ',' on its first line)"
+    )
     if len(fields) != 3 or not all(_ID.match(f) for f in fields):
         found = "an empty line" if fields == [b""] else _show(line.strip())
         raise DataFormatError(path, expected, line=1, field="header", found=found)
@@ -100,7 +102,9 @@ def parse_lines_careful(block: bytes, first_line: int, path: str, n_features: in
                 if not _ID.match(tok):
                     if tok.startswith(b"-") and _ID.match(tok[1:]):
                         raise fail("label id", "a label id >= 0", tok)
-                    raise fail("label id", "a non-negative integer label id (labels 'l1,l2,...' first)", tok or b"(empty)")
+                    raise fail(
+                        "label id", "a non-negative integer label id (labels 'l1,l2,...' first)", tok or b"(empty)"
+                    )
                 lab = id_value(tok)
                 if lab >= n_labels:
                     raise fail("label id", f"a label id < n_labels={n_labels} (from the header)", tok)

@@ -101,7 +101,7 @@ def _split_values(text: str) -> list[str]:
         if pos >= n:
             return out
         if text[pos] != ",":
-            raise ValueError(f"expected ',' after a quoted value at {text[pos:pos + 20]!r}")
+            raise ValueError(f"expected ',' after a quoted value at {text[pos : pos + 20]!r}")
         pos += 1
 
 
@@ -113,15 +113,21 @@ def _nominal_values(rest: str, name: str, path: str, line: int) -> list[str]:
     try:
         values = _split_values(rest[1:-1])
     except ValueError as exc:
-        raise DataFormatError(path, "a nominal value list '{a,b,...}'", line=line, field=field,
-                              found=str(exc)) from None
+        raise DataFormatError(
+            path, "a nominal value list '{a,b,...}'", line=line, field=field, found=str(exc)
+        ) from None
     if values == [""]:
         raise DataFormatError(path, "at least one value in the nominal value list", line=line, field=field, found=rest)
     seen: set[str] = set()
     for v in values:
         if v == "" or v in seen:
-            raise DataFormatError(path, "distinct, non-empty nominal values", line=line, field=field,
-                                  found=repr(v) + (" twice" if v else ""))
+            raise DataFormatError(
+                path,
+                "distinct, non-empty nominal values",
+                line=line,
+                field=field,
+                found=repr(v) + (" twice" if v else ""),
+            )
         seen.add(v)
     return values
 
@@ -138,8 +144,9 @@ def _parse_header(lines: list[str], path: str):
         low = s.lower()
         if low.startswith("@relation"):
             if relation_line is not None or attrs:
-                raise DataFormatError(path, "one @relation line, before the attributes", line=k + 1, field="header",
-                                      found=s)
+                raise DataFormatError(
+                    path, "one @relation line, before the attributes", line=k + 1, field="header", found=s
+                )
             got = _take_name(s[len("@relation") :])
             relation = got[0] if got else ""
             relation_line = k + 1
@@ -157,15 +164,21 @@ def _parse_header(lines: list[str], path: str):
             elif rlow.split()[:1] and rlow.split()[0] in ("string", "date", "relational"):
                 attrs.append(_Attribute(name, rlow.split()[0], None, k + 1))
             else:
-                raise DataFormatError(path, "an attribute type: numeric, real, integer or {nominal,...}", line=k + 1,
-                                      field=f"attribute {name!r}", found=rest or "(nothing)")
+                raise DataFormatError(
+                    path,
+                    "an attribute type: numeric, real, integer or {nominal,...}",
+                    line=k + 1,
+                    field=f"attribute {name!r}",
+                    found=rest or "(nothing)",
+                )
         elif low.startswith("@data"):
             return relation, relation_line, attrs, k + 1
         elif low.startswith("@"):
             raise DataFormatError(path, "@relation, @attribute or @data", line=k + 1, field="header", found=s)
         else:
-            raise DataFormatError(path, "a header line (@relation, @attribute, @data) or a % comment", line=k + 1,
-                                  field="header", found=s)
+            raise DataFormatError(
+                path, "a header line (@relation, @attribute, @data) or a % comment", line=k + 1, field="header", found=s
+            )
     raise DataFormatError(path, "an '@data' line after the attributes", field="header", found="end of file")
 
 
@@ -176,31 +189,49 @@ class _Converter:
         self.attrs = attrs
         self.missing = missing
         self.path = path
-        self.maps = [
-            {v: float(i) for i, v in enumerate(a.values)} if a.kind == "nominal" else None for a in attrs
-        ]
+        self.maps = [{v: float(i) for i, v in enumerate(a.values)} if a.kind == "nominal" else None for a in attrs]
 
     def __call__(self, col: int, text: str, line_no: int) -> float:
         attr = self.attrs[col]
         if text == "?":
             if self.missing == "zero":
                 return float("nan") if attr.kind == "nominal" else 0.0  # NaN: no indicator set (_arff_encode)
-            raise DataFormatError(self.path, "a value (missing values '?' need missing='zero')", line=line_no,
-                                  field=f"attribute {attr.name!r}", found="?")
+            raise DataFormatError(
+                self.path,
+                "a value (missing values '?' need missing='zero')",
+                line=line_no,
+                field=f"attribute {attr.name!r}",
+                found="?",
+            )
         mapping = self.maps[col]
         if mapping is not None:
             got = mapping.get(text)
             if got is None:
-                raise DataFormatError(self.path, f"one of the nominal values {attr.values[:10]}", line=line_no,
-                                      field=f"attribute {attr.name!r}", found=text)
+                raise DataFormatError(
+                    self.path,
+                    f"one of the nominal values {attr.values[:10]}",
+                    line=line_no,
+                    field=f"attribute {attr.name!r}",
+                    found=text,
+                )
             return got
         if attr.kind != "numeric":
-            raise DataFormatError(self.path, "numeric or nominal attributes (drop this one with drop_attributes=)",
-                                  line=line_no, field=f"attribute {attr.name!r}", found=attr.kind)
+            raise DataFormatError(
+                self.path,
+                "numeric or nominal attributes (drop this one with drop_attributes=)",
+                line=line_no,
+                field=f"attribute {attr.name!r}",
+                found=attr.kind,
+            )
         value = float(text) if DECIMAL.match(text) else float("nan")
         if not float32_finite(value):
-            raise DataFormatError(self.path, "a finite number (decimal, |v| <= 3.4e38 for float32)", line=line_no,
-                                  field=f"attribute {attr.name!r}", found=text)
+            raise DataFormatError(
+                self.path,
+                "a finite number (decimal, |v| <= 3.4e38 for float32)",
+                line=line_no,
+                field=f"attribute {attr.name!r}",
+                found=text,
+            )
         return value
 
 
@@ -230,7 +261,7 @@ def _sparse_fast(rows: list[tuple[int, str]], attrs: list[_Attribute], n_attrs: 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         try:
-            nums = np.fromstring(joined, dtype=np.float64, sep=" ")  # noqa: NPY201
+            nums = np.fromstring(joined, dtype=np.float64, sep=" ")
         except (ValueError, DeprecationWarning):
             return None
     if nums.size != 2 * counts.sum():
@@ -238,7 +269,11 @@ def _sparse_fast(rows: list[tuple[int, str]], attrs: list[_Attribute], n_attrs: 
     cols_f, vals = nums[0::2], nums[1::2]
     with np.errstate(invalid="ignore"):  # inf or 1e300 as an index: not equal to its cast, rejected below
         cols = cols_f.astype(np.int64)
-    if np.any(cols != cols_f) or (cols.size and (cols.min() < 0 or cols.max() >= n_attrs)) or not np.all(float32_finite(vals)):
+    if (
+        np.any(cols != cols_f)
+        or (cols.size and (cols.min() < 0 or cols.max() >= n_attrs))
+        or not np.all(float32_finite(vals))
+    ):
         return None
     # numbers are right as they are for numeric attributes and for nominal {0,1}; others need the lookup
     plain = np.array([a.kind == "numeric" or (a.kind == "nominal" and a.values == ["0", "1"]) for a in attrs])
@@ -269,7 +304,7 @@ def _dense_fast(rows: list[tuple[int, str]], attrs: list[_Attribute], n_attrs: i
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         try:
-            nums = np.fromstring(joined, dtype=np.float64, sep=" ")  # noqa: NPY201
+            nums = np.fromstring(joined, dtype=np.float64, sep=" ")
         except (ValueError, DeprecationWarning):
             return None
     if nums.size != len(rows) * n_attrs or not np.all(float32_finite(nums)):
@@ -302,13 +337,22 @@ def _parse_rows_careful(rows, attrs, conv: _Converter, path: str):
             for item in items:
                 parts = item.split(None, 1)
                 if len(parts) != 2 or not _INDEX.match(parts[0]):
-                    raise DataFormatError(path, "'index value' pairs in a sparse row", line=line_no, field="row", found=item)
+                    raise DataFormatError(
+                        path, "'index value' pairs in a sparse row", line=line_no, field="row", found=item
+                    )
                 col = id_value(parts[0])
                 if col >= n_attrs:
-                    raise DataFormatError(path, f"an attribute index < {n_attrs}", line=line_no, field="sparse index", found=parts[0])
+                    raise DataFormatError(
+                        path, f"an attribute index < {n_attrs}", line=line_no, field="sparse index", found=parts[0]
+                    )
                 if col in seen:
-                    raise DataFormatError(path, "each attribute index at most once per row", line=line_no,
-                                          field="sparse index", found=parts[0])
+                    raise DataFormatError(
+                        path,
+                        "each attribute index at most once per row",
+                        line=line_no,
+                        field="sparse index",
+                        found=parts[0],
+                    )
                 seen.add(col)
                 text = parts[1].strip()
                 if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
@@ -320,10 +364,17 @@ def _parse_rows_careful(rows, attrs, conv: _Converter, path: str):
             try:
                 items = _split_values(s)
             except ValueError as exc:
-                raise DataFormatError(path, "comma-separated values", line=line_no, field="row", found=str(exc)) from None
+                raise DataFormatError(
+                    path, "comma-separated values", line=line_no, field="row", found=str(exc)
+                ) from None
             if len(items) != n_attrs:
-                raise DataFormatError(path, f"{n_attrs} comma-separated values (one per attribute)", line=line_no,
-                                      field="row", found=f"{len(items)} values")
+                raise DataFormatError(
+                    path,
+                    f"{n_attrs} comma-separated values (one per attribute)",
+                    line=line_no,
+                    field="row",
+                    found=f"{len(items)} values",
+                )
             for col, text in enumerate(items):
                 r_idx.append(r)
                 c_idx.append(col)
@@ -387,7 +438,12 @@ def read_arff(
         index_of[a.name] = i
 
     label_cols, fmt, label_xml = decide_label_columns(
-        path, relation, relation_line, names, lambda n: index_of.get(n, index_of.get(_unescape(n))), label_xml,
+        path,
+        relation,
+        relation_line,
+        names,
+        lambda n: index_of.get(n, index_of.get(_unescape(n))),
+        label_xml,
         label_xml_option,
     )
     for c in label_cols:
@@ -407,8 +463,13 @@ def read_arff(
         if a.kind == "string":
             dropped[c] = "string attribute"
         elif a.kind not in ("numeric", "nominal"):
-            raise DataFormatError(path, "numeric or nominal attributes (drop this one with drop_attributes=)",
-                                  line=a.line, field=f"attribute {a.name!r}", found=a.kind)
+            raise DataFormatError(
+                path,
+                "numeric or nominal attributes (drop this one with drop_attributes=)",
+                line=a.line,
+                field=f"attribute {a.name!r}",
+                found=a.kind,
+            )
 
     rows = _data_lines(lines, data_start)
     n_attrs = len(attrs)
@@ -434,19 +495,28 @@ def read_arff(
     X, Y, feature_names = encode(attrs, feature_cols, label_cols, r_idx, c_idx, codes, [ln for ln, _ in rows], path)
     if len(set(feature_names)) != len(feature_names):
         dup = next(f for k, f in enumerate(feature_names) if f in feature_names[:k])
-        raise DataFormatError(path, "feature names that stay distinct once a nominal attribute becomes 'name=value' "
-                              "columns", line=attrs[index_of[dup]].line if dup in index_of else None,
-                              field="attribute", found=dup)
-    meta = {"relation": relation, "format": fmt, "source": path, **({"label_xml": label_xml} if label_xml else {}),
-            "feature_attributes": [names[c] for c in feature_cols],
-            "dropped_attributes": {names[c]: why for c, why in sorted(dropped.items())}}
+        raise DataFormatError(
+            path,
+            "feature names that stay distinct once a nominal attribute becomes 'name=value' columns",
+            line=attrs[index_of[dup]].line if dup in index_of else None,
+            field="attribute",
+            found=dup,
+        )
+    meta = {
+        "relation": relation,
+        "format": fmt,
+        "source": path,
+        **({"label_xml": label_xml} if label_xml else {}),
+        "feature_attributes": [names[c] for c in feature_cols],
+        "dropped_attributes": {names[c]: why for c, why in sorted(dropped.items())},
+    }
     return MultiLabelData(X, Y, feature_names, [names[c] for c in label_cols], meta)
 
 
 class _AnyValue(dict):
     """Mapping for dropped attributes: any text is accepted and ignored."""
 
-    def get(self, key, default=None):  # noqa: D102
+    def get(self, key, default=None):
         return 0.0
 
 

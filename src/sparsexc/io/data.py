@@ -48,7 +48,7 @@ class MultiLabelData:
     def n_labels(self) -> int:
         return int(self.Y.shape[1])
 
-    def subset(self, rows: np.ndarray) -> "MultiLabelData":
+    def subset(self, rows: np.ndarray) -> MultiLabelData:
         """Rows ``rows`` (an index array), names and meta kept."""
         rows = np.asarray(rows)
         return MultiLabelData(self.X[rows], self.Y[rows], self.feature_names, self.label_names, dict(self.meta))

@@ -130,5 +130,11 @@ def read_any(
     label_xml_option : str
         How the caller names the ``label_xml`` input in error messages (the CLI passes ``--label-xml``).
     """
-    return read_all([path], label_xml=label_xml, n_features=n_features, n_labels=n_labels, zero_based=zero_based,
-                    label_xml_option=label_xml_option)[0]
+    return read_all(
+        [path],
+        label_xml=label_xml,
+        n_features=n_features,
+        n_labels=n_labels,
+        zero_based=zero_based,
+        label_xml_option=label_xml_option,
+    )[0]

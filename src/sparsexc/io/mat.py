@@ -53,11 +53,13 @@ def _load(path: str) -> dict:
     try:
         return scipy.io.loadmat(source)
     except MemoryError:
-        raise DataFormatError(path, "sizes that fit in memory",
-                              found="a variable too large to load (MemoryError)") from None
-    except Exception as exc:  # noqa: BLE001 -- a corrupt file makes scipy raise anything (MatReadError, IndexError...)
-        raise DataFormatError(path, "a MATLAB v4-v7.2 .mat file (scipy.io.loadmat)",
-                              found=f"{type(exc).__name__}: {exc}") from None
+        raise DataFormatError(
+            path, "sizes that fit in memory", found="a variable too large to load (MemoryError)"
+        ) from None
+    except Exception as exc:
+        raise DataFormatError(
+            path, "a MATLAB v4-v7.2 .mat file (scipy.io.loadmat)", found=f"{type(exc).__name__}: {exc}"
+        ) from None
 
 
 def _check_values(values: np.ndarray, path: str, key: str) -> np.ndarray:
@@ -69,13 +71,15 @@ def _check_values(values: np.ndarray, path: str, key: str) -> np.ndarray:
     values = values.astype(np.float64, copy=False)
     finite = float32_finite(values)
     if not finite.all():
-        raise DataFormatError(path, "values that are finite as float32 (|v| <= 3.4e38)", field=key,
-                              found=repr(float(values[~finite][0])))
+        raise DataFormatError(
+            path, "values that are finite as float32 (|v| <= 3.4e38)", field=key, found=repr(float(values[~finite][0]))
+        )
     return values
 
 
 def _checked_sparse(M, path: str, key: str) -> sp.csc_matrix:
     """A CSC matrix rebuilt from ``M``'s arrays once they are known to be consistent (numpy checks only)."""
+
     def bad(expected: str, found: str) -> DataFormatError:
         return DataFormatError(path, expected, field=key, found=found)
 
@@ -98,13 +102,16 @@ def _checked_sparse(M, path: str, key: str) -> sp.csc_matrix:
     if indptr.ndim != 1 or indptr.size != n_cols + 1 or not np.issubdtype(indptr.dtype, np.integer):
         raise bad(f"{n_cols + 1} integer column pointers", f"{indptr.dtype} array of shape {indptr.shape}")
     if indices.ndim != 1 or data.ndim != 1 or not np.issubdtype(indices.dtype, np.integer):
-        raise bad("1-D integer row indices and 1-D values",
-                  f"{indices.dtype} {indices.shape}, {data.dtype} {data.shape}")
+        raise bad(
+            "1-D integer row indices and 1-D values", f"{indices.dtype} {indices.shape}, {data.dtype} {data.shape}"
+        )
     indptr = indptr.astype(np.int64)
     steps = np.diff(indptr)
     if indptr[0] != 0 or (steps.size and steps.min() < 0) or indptr[-1] > min(indices.size, data.size):
-        raise bad(f"column pointers from 0, non-decreasing, up to at most {min(indices.size, data.size)} entries",
-                  f"pointers {indptr[0]}..{indptr[-1]}" + (" decreasing" if steps.size and steps.min() < 0 else ""))
+        raise bad(
+            f"column pointers from 0, non-decreasing, up to at most {min(indices.size, data.size)} entries",
+            f"pointers {indptr[0]}..{indptr[-1]}" + (" decreasing" if steps.size and steps.min() < 0 else ""),
+        )
     nnz = int(indptr[-1])
     indices = indices[:nnz].astype(np.int64)
     if nnz and (indices.min() < 0 or indices.max() >= n_rows):
@@ -138,8 +145,12 @@ def _to_csr(M: sp.csc_matrix | np.ndarray, transpose: bool, path: str, key: str)
         out = sp.csr_matrix((M.data, M.indices, M.indptr), shape=(M.shape[1], M.shape[0]))
     else:
         if M.shape[0] > M.nnz + MAX_EMPTY_ROWS:
-            raise DataFormatError(path, f"at most {MAX_EMPTY_ROWS} rows more than stored entries ({M.nnz})", field=key,
-                                  found=f"{M.shape[0]} rows")
+            raise DataFormatError(
+                path,
+                f"at most {MAX_EMPTY_ROWS} rows more than stored entries ({M.nnz})",
+                field=key,
+                found=f"{M.shape[0]} rows",
+            )
         out = M.tocsr()
     out.eliminate_zeros()
     out.sort_indices()
@@ -174,8 +185,12 @@ def read_mat(path: str | os.PathLike[str]) -> dict[str, MultiLabelData]:
             break
     else:
         present = sorted(k for k in m if not k.startswith("__"))
-        raise DataFormatError(path, "variables 'data'+'target' or 'train_data'+'train_target'+'test_data'+"
-                              "'test_target'", field="variables", found=", ".join(present) or "none")
+        raise DataFormatError(
+            path,
+            "variables 'data'+'target' or 'train_data'+'train_target'+'test_data'+'test_target'",
+            field="variables",
+            found=", ".join(present) or "none",
+        )
     out: dict[str, MultiLabelData] = {}
     for part, xk, yk in layout:
         X = _to_csr(_checked(m[xk], path, xk), False, path, xk)
@@ -186,8 +201,9 @@ def read_mat(path: str | os.PathLike[str]) -> dict[str, MultiLabelData]:
         elif T.shape[0] == n:
             Y = _to_csr(T, False, path, yk)
         else:
-            raise DataFormatError(path, f"{yk} of shape (n_labels, {n}) to match {xk} {X.shape}", field=yk,
-                                  found=str(T.shape))
+            raise DataFormatError(
+                path, f"{yk} of shape (n_labels, {n}) to match {xk} {X.shape}", field=yk, found=str(T.shape)
+            )
         bad = (Y.data != 1) & (Y.data != -1)
         if bad.any():
             raise DataFormatError(path, "target values in {-1, 0, 1}", field=yk, found=repr(float(Y.data[bad][0])))
@@ -197,7 +213,10 @@ def read_mat(path: str | os.PathLike[str]) -> dict[str, MultiLabelData]:
     if len(out) == 2:
         a, b = out["train"], out["test"]
         if a.n_features != b.n_features or a.n_labels != b.n_labels:
-            raise DataFormatError(path, "train and test parts with the same numbers of features and labels",
-                                  field="test_data",
-                                  found=f"train {a.n_features}x{a.n_labels}, test {b.n_features}x{b.n_labels}")
+            raise DataFormatError(
+                path,
+                "train and test parts with the same numbers of features and labels",
+                field="test_data",
+                found=f"train {a.n_features}x{a.n_labels}, test {b.n_features}x{b.n_labels}",
+            )
     return out

@@ -60,9 +60,13 @@ def _check_text(path: str, raw: bytes) -> None:
         end = len(raw) if end < 0 else end
         line = raw[start:end]
         if _ODD_BYTE.search(line.split(b"#", 1)[0].replace(b"qid:", b"")):
-            raise DataFormatError(path, "ids and finite decimal numbers only ('l1,l2 f:v ...'; no '_', nan or inf)",
-                                  line=raw.count(b"\n", 0, start) + 1, field="row",
-                                  found=line.decode("ascii", "backslashreplace"))
+            raise DataFormatError(
+                path,
+                "ids and finite decimal numbers only ('l1,l2 f:v ...'; no '_', nan or inf)",
+                line=raw.count(b"\n", 0, start) + 1,
+                field="row",
+                found=line.decode("ascii", "backslashreplace"),
+            )
         pos = end + 1
     if _ROW_START.search(raw) is None:
         raise DataFormatError(path, FORMAT_HINT + " with at least one row", found="no row (an empty file)")
@@ -95,8 +99,9 @@ def _width(name: str, given: int | None, needed: int, paths: Sequence[str]) -> i
     if isinstance(given, bool) or not isinstance(given, (int, np.integer)) or given < 0:
         raise ValueError(f"{name}={given!r} must be a non-negative integer")
     if given < needed:
-        raise DataFormatError(", ".join(paths), f"ids below {name}={given}", field=name,
-                              found=f"an id that needs {name} >= {needed}")
+        raise DataFormatError(
+            ", ".join(paths), f"ids below {name}={given}", field=name, found=f"an id that needs {name} >= {needed}"
+        )
     return int(given)
 
 
@@ -116,9 +121,14 @@ def _labels(path: str, raw: bytes, y: list, n_labels: int | None) -> tuple[np.nd
     if bad.any() or dup.any():
         first = int(np.flatnonzero(bad | dup)[0])
         line = _data_lines(raw)[int(rows[first])]
-        expected = "each label at most once in a row" if dup[first] and not bad[first] else (
-            f"a label id: an integer >= 0 and < {MAX_WIDTH}"
-            + ("" if n_labels is None else f" and < n_labels={n_labels}"))
+        expected = (
+            "each label at most once in a row"
+            if dup[first] and not bad[first]
+            else (
+                f"a label id: an integer >= 0 and < {MAX_WIDTH}"
+                + ("" if n_labels is None else f" and < n_labels={n_labels}")
+            )
+        )
         raise DataFormatError(path, expected, line=line, field="label id", found=repr(float(flat[first])))
     ids = ids[order]
     return ids, counts, int(ids.max()) + 1 if ids.size else 0
@@ -188,12 +198,22 @@ def read_svmlight(
         if not finite.all():
             first = int(np.flatnonzero(~finite)[0])
             row = int(np.searchsorted(X.indptr, first, side="right") - 1)
-            raise DataFormatError(path, "a feature value that is finite as float32 (|v| <= 3.4e38)",
-                                  line=_data_lines(raw)[row], field="feature value", found=repr(float(X.data[first])))
+            raise DataFormatError(
+                path,
+                "a feature value that is finite as float32 (|v| <= 3.4e38)",
+                line=_data_lines(raw)[row],
+                field="feature value",
+                found=repr(float(X.data[first])),
+            )
         if X.nnz and int(X.indices.max()) - shift >= MAX_WIDTH:
             row = int(np.searchsorted(X.indptr, int(np.argmax(X.indices)), side="right") - 1)
-            raise DataFormatError(path, f"a feature id < {MAX_WIDTH + shift} (2**31 - 1)", line=_data_lines(raw)[row],
-                                  field="feature id", found=str(int(X.indices.max())))
+            raise DataFormatError(
+                path,
+                f"a feature id < {MAX_WIDTH + shift} (2**31 - 1)",
+                line=_data_lines(raw)[row],
+                field="feature id",
+                found=str(int(X.indices.max())),
+            )
     d = _width("n_features", n_features, max((int(X.indices.max()) + 1 - shift if X.nnz else 0) for X in Xs), paths)
     labels = [_labels(path, raw, y, n_labels) for path, raw, y in zip(paths, raws, ys)]
     n_lab = _width("n_labels", n_labels, max(top for _, _, top in labels), paths)

@@ -24,7 +24,7 @@ from ._files import atomic_writer, read_blocks, read_bytes
 from ._xc_parse import Parsed, parse_header, parse_lines_careful, parse_lines_fast
 from .errors import DataFormatError
 
-__all__ = ["read_xc", "write_xc", "read_xc_splits"]
+__all__ = ["read_xc", "read_xc_splits", "write_xc"]
 
 _BLOCK_BYTES = 1 << 22  # ~4 MB of lines per vectorised step: cache-friendly, bounded memory
 
@@ -95,7 +95,9 @@ def read_xc(
     path = os.fspath(path)
     header, blocks = _line_blocks(path)
     if header is None:
-        raise DataFormatError(path, "header 'n_rows n_features n_labels'", line=1, field="header", found="an empty file")
+        raise DataFormatError(
+            path, "header 'n_rows n_features n_labels'", line=1, field="header", found="an empty file"
+        )
     n_rows, d_header, l_header = parse_header(header, path)
     d = _check_width("n_features", n_features, d_header)
     n_lab = _check_width("n_labels", n_labels, l_header)
@@ -114,8 +116,11 @@ def read_xc(
         extra = np.flatnonzero((x_counts[n_rows:] > 0) | (y_counts[n_rows:] > 0))
         if extra.size:
             raise DataFormatError(
-                path, f"{n_rows} rows as declared in the header", line=n_rows + 2 + int(extra[0]),
-                field="row count", found="another row",
+                path,
+                f"{n_rows} rows as declared in the header",
+                line=n_rows + 2 + int(extra[0]),
+                field="row count",
+                found="another row",
             )
         x_counts, y_counts = x_counts[:n_rows], y_counts[:n_rows]
     elif rows_read < n_rows:
@@ -254,21 +259,33 @@ def read_xc_splits(path: str | os.PathLike[str], *, n_rows: int | None = None) -
         ids = []
         for tok in fields:
             if not tok.isdigit():
-                raise DataFormatError(path, "a positive integer row id (1-based)", line=line_no, field="row id",
-                                      found=tok.decode("ascii", "backslashreplace"))
+                raise DataFormatError(
+                    path,
+                    "a positive integer row id (1-based)",
+                    line=line_no,
+                    field="row id",
+                    found=tok.decode("ascii", "backslashreplace"),
+                )
             v = int(tok)
             if v < 1:
-                raise DataFormatError(path, "a row id >= 1 (the files are 1-based)", line=line_no, field="row id",
-                                      found=tok.decode())
+                raise DataFormatError(
+                    path, "a row id >= 1 (the files are 1-based)", line=line_no, field="row id", found=tok.decode()
+                )
             if n_rows is not None and v > n_rows:
-                raise DataFormatError(path, f"a row id <= n_rows={n_rows}", line=line_no, field="row id",
-                                      found=tok.decode())
+                raise DataFormatError(
+                    path, f"a row id <= n_rows={n_rows}", line=line_no, field="row id", found=tok.decode()
+                )
             ids.append(v - 1)
         if width is None:
             width = len(ids)
         elif len(ids) != width:
-            raise DataFormatError(path, f"{width} columns (one per split) as on the first line", line=line_no,
-                                  field="columns", found=f"{len(ids)} columns")
+            raise DataFormatError(
+                path,
+                f"{width} columns (one per split) as on the first line",
+                line=line_no,
+                field="columns",
+                found=f"{len(ids)} columns",
+            )
         rows.append(ids)
     if not rows:
         raise DataFormatError(path, "at least one line of row ids", found="an empty file")
@@ -278,8 +295,13 @@ def read_xc_splits(path: str | os.PathLike[str], *, n_rows: int | None = None) -
         dup = np.flatnonzero(col[1:] == col[:-1])
         if dup.size:
             line_no = _line_of_id(text, j, int(col[dup[0]]))
-            raise DataFormatError(path, "each row id at most once per split (column)", line=line_no,
-                                  field=f"split {j + 1}", found=f"row id {int(col[dup[0]]) + 1} twice")
+            raise DataFormatError(
+                path,
+                "each row id at most once per split (column)",
+                line=line_no,
+                field=f"split {j + 1}",
+                found=f"row id {int(col[dup[0]]) + 1} twice",
+            )
     return out
 
 

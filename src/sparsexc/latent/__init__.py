@@ -32,13 +32,13 @@ from sparsexc.latent.subset import (
 from sparsexc.latent.vae import GaussianVAE, SparseVAE, VAEParams
 
 __all__ = [
-    "GaussianVAE",
-    "SparseVAE",
-    "VAEParams",
-    "RelaxationParams",
     "SCHEDULES",
+    "GaussianVAE",
+    "RelaxationParams",
     "SparseSample",
+    "SparseVAE",
     "TemperatureSchedule",
+    "VAEParams",
     "gumbel_argmax",
     "gumbel_softmax",
     "gumbel_topk",

@@ -25,7 +25,7 @@ from torch import nn
 from sparsexc.heads.layers import OutputLayer
 from sparsexc.latent.sparsity import length_kl, mode_mask, selection_kl, two_step_sample
 
-__all__ = ["VAENetwork", "LIKELIHOODS"]
+__all__ = ["LIKELIHOODS", "VAENetwork"]
 
 LIKELIHOODS: tuple[str, ...] = ("gaussian", "bernoulli")
 _LOG_2PI = math.log(2.0 * math.pi)
@@ -40,8 +40,9 @@ class VAENetwork(nn.Module):
     ``max_active=None`` makes the dense Gaussian VAE (no level, no selection).
     """
 
-    def __init__(self, n_features: int, latent_dim: int, max_active: int | None, hidden_size: int,
-                 likelihood: str) -> None:
+    def __init__(
+        self, n_features: int, latent_dim: int, max_active: int | None, hidden_size: int, likelihood: str
+    ) -> None:
         super().__init__()
         self.n_features, self.latent_dim, self.max_active = int(n_features), int(latent_dim), max_active
         self.likelihood = likelihood
@@ -89,8 +90,15 @@ class VAENetwork(nn.Module):
         s = self.log_scale.clamp(min=MIN_LOG_SCALE)
         return (0.5 * (target - decoded) ** 2 * torch.exp(-2.0 * s) + s + 0.5 * _LOG_2PI).sum(dim=1)
 
-    def elbo_terms(self, x: torch.Tensor, target: torch.Tensor, tau_length: float, tau_select: float,
-                   hard: bool, generator: torch.Generator | None) -> dict[str, torch.Tensor]:
+    def elbo_terms(
+        self,
+        x: torch.Tensor,
+        target: torch.Tensor,
+        tau_length: float,
+        tau_select: float,
+        hard: bool,
+        generator: torch.Generator | None,
+    ) -> dict[str, torch.Tensor]:
         """Per-row terms of the negative ELBO from one reparameterised draw (see the module docstring)."""
         enc = self.encode(x)
         mean, log_var = enc["mean"], enc["log_var"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["sample_gumbel", "gumbel_softmax", "gumbel_argmax", "straight_through"]
+__all__ = ["gumbel_argmax", "gumbel_softmax", "sample_gumbel", "straight_through"]
 
 
 def _check_tau(tau: float) -> float:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from sparsexc._params import Params
 
-__all__ = ["TemperatureSchedule", "RelaxationParams", "SCHEDULES"]
+__all__ = ["SCHEDULES", "RelaxationParams", "TemperatureSchedule"]
 
 SCHEDULES: tuple[str, ...] = ("constant", "exponential", "linear", "cosine")
 
@@ -82,15 +82,21 @@ class RelaxationParams(Params):
         if self.schedule not in SCHEDULES:
             raise ValueError(f"{owner}: schedule={self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
         if not (self.temperature > 0 and self.min_temperature > 0):
-            raise ValueError(f"{owner}: temperature={self.temperature} and min_temperature={self.min_temperature} "
-                             "must be positive")
+            raise ValueError(
+                f"{owner}: temperature={self.temperature} and min_temperature={self.min_temperature} must be positive"
+            )
         if self.schedule == "exponential" and self.min_temperature > self.temperature:
-            raise ValueError(f"{owner}: the exponential schedule decays; min_temperature={self.min_temperature} "
-                             f"must be <= temperature={self.temperature}")
+            raise ValueError(
+                f"{owner}: the exponential schedule decays; min_temperature={self.min_temperature} "
+                f"must be <= temperature={self.temperature}"
+            )
         if self.anneal_rate < 0 or self.anneal_steps < 1:
-            raise ValueError(f"{owner}: anneal_rate={self.anneal_rate} must be >= 0 and anneal_steps="
-                             f"{self.anneal_steps} a positive integer")
+            raise ValueError(
+                f"{owner}: anneal_rate={self.anneal_rate} must be >= 0 and anneal_steps="
+                f"{self.anneal_steps} a positive integer"
+            )
 
     def temperature_schedule(self) -> TemperatureSchedule:
-        return TemperatureSchedule(self.schedule, self.temperature, self.min_temperature, self.anneal_rate,
-                                   self.anneal_steps)
+        return TemperatureSchedule(
+            self.schedule, self.temperature, self.min_temperature, self.anneal_rate, self.anneal_steps
+        )

@@ -24,7 +24,7 @@ import torch
 from sparsexc.latent.gumbel import gumbel_softmax, straight_through
 from sparsexc.latent.subset import sequential_kl, successive_softmax, topk_mask
 
-__all__ = ["SparseSample", "two_step_sample", "length_kl", "selection_kl", "mode_lengths", "mode_mask"]
+__all__ = ["SparseSample", "length_kl", "mode_lengths", "mode_mask", "selection_kl", "two_step_sample"]
 
 
 @dataclass
@@ -52,8 +52,10 @@ class SparseSample:
 
 def _check_shapes(length_logits: torch.Tensor, selection_logits: torch.Tensor) -> tuple[int, int]:
     if length_logits.dim() != 2 or selection_logits.dim() != 2 or length_logits.shape[0] != selection_logits.shape[0]:
-        raise ValueError(f"length_logits (B, L0) and selection_logits (B, D) must be 2-d with the same rows; got "
-                         f"{tuple(length_logits.shape)} and {tuple(selection_logits.shape)}")
+        raise ValueError(
+            f"length_logits (B, L0) and selection_logits (B, D) must be 2-d with the same rows; got "
+            f"{tuple(length_logits.shape)} and {tuple(selection_logits.shape)}"
+        )
     max_active, dim = length_logits.shape[1], selection_logits.shape[1]
     if max_active > dim:
         raise ValueError(f"max_active L0={max_active} exceeds the number of dimensions D={dim}")

@@ -34,12 +34,12 @@ from sparsexc.latent.gumbel import _check_tau, sample_gumbel, straight_through
 
 __all__ = [
     "gumbel_topk",
-    "successive_softmax",
-    "relaxed_topk",
-    "topk_mask",
     "plackett_luce_log_prob",
-    "subset_log_prob",
+    "relaxed_topk",
     "sequential_kl",
+    "subset_log_prob",
+    "successive_softmax",
+    "topk_mask",
 ]
 
 MAX_BRUTE_FORCE_K = 8  # subset_log_prob sums k! orders

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -25,7 +25,7 @@ from sparsexc._sparse import as_features
 from sparsexc.latent._vae_network import LIKELIHOODS, VAENetwork
 from sparsexc.latent.schedules import RelaxationParams
 
-__all__ = ["SparseVAE", "GaussianVAE", "VAEParams"]
+__all__ = ["GaussianVAE", "SparseVAE", "VAEParams"]
 
 
 @dataclasses.dataclass
@@ -49,7 +49,7 @@ class VAEParams(RelaxationParams):
     """
 
     latent_dim: int = 64
-    max_active: Union[int, None] = 5
+    max_active: int | None = 5
     hidden_size: int = 256
     likelihood: str = "bernoulli"
     epochs: int = 30
@@ -86,7 +86,7 @@ class _VAEBase:
         self.params = VAEParams.from_dict(settings)
 
     # -- training -----------------------------------------------------------------------------------------
-    def fit(self, X: Any) -> "_VAEBase":
+    def fit(self, X: Any) -> _VAEBase:
         """Train on the rows of ``X`` (dense array or CSR, (n, d)) by minimising the mean negative ELBO."""
         from sparsexc.train.trainer import epoch_order  # late: sparsexc.train imports the heads, which import us
 
@@ -95,8 +95,9 @@ class _VAEBase:
         if X.shape[0] == 0:
             raise ValueError("X has no rows to fit")
         if p.likelihood == "bernoulli" and X.nnz and not (X.data.min() >= 0.0 and X.data.max() <= 1.0):
-            raise ValueError("likelihood='bernoulli' needs X in [0, 1] (scale it, e.g. X / X.max()), or use "
-                             "likelihood='gaussian'")
+            raise ValueError(
+                "likelihood='bernoulli' needs X in [0, 1] (scale it, e.g. X / X.max()), or use likelihood='gaussian'"
+            )
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(p.random_state)
             self.network_ = VAENetwork(X.shape[1], p.latent_dim, p.max_active, p.hidden_size, p.likelihood)
@@ -121,8 +122,9 @@ class _VAEBase:
                 step += 1
                 for key, value in terms.items():  # per-row terms, summed for the epoch means
                     sums[key] = sums.get(key, 0.0) + float(value.detach().sum())
-            self.history_.append({"epoch": epoch + 1, "temperature": tau,
-                                  **{k: v / X.shape[0] for k, v in sums.items()}})
+            self.history_.append(
+                {"epoch": epoch + 1, "temperature": tau, **{k: v / X.shape[0] for k, v in sums.items()}}
+            )
         self.network_.eval()
         self.n_features_in_ = int(X.shape[1])
         return self
@@ -183,16 +185,20 @@ class _VAEBase:
         from sparsexc.estimator.serialization import write_model_dir
 
         self._check_fitted()
-        config = {"library": "sparsexc", "estimator": type(self).__name__, "params": self.params.to_dict(),
-                  "n_features": self.n_features_in_, "history": self.history_}
+        config = {
+            "library": "sparsexc",
+            "estimator": type(self).__name__,
+            "params": self.params.to_dict(),
+            "n_features": self.n_features_in_,
+            "history": self.history_,
+        }
         write_model_dir(path, self.network_.state_dict(), config)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> "_VAEBase":
+    def load(cls, path: str | os.PathLike[str]) -> _VAEBase:
         """Load a folder written by :meth:`save`."""
-        from sparsexc.estimator.serialization import read_model_dir
-
         from sparsexc.estimator._safetensors import ModelFormatError
+        from sparsexc.estimator.serialization import read_model_dir
 
         state, config = read_model_dir(path)  # checksum, header, finiteness: see docs/model-files.md
         where = os.path.join(os.fspath(path), "config.json")
@@ -218,8 +224,10 @@ class _VAEBase:
         have = {k: tuple(v.shape) for k, v in state.items()}
         if want != have:
             diff = sorted(k for k in want.keys() | have.keys() if want.get(k) != have.get(k))
-            raise ModelFormatError(f"{os.path.join(os.fspath(path), 'model.safetensors')}: tensors do not match "
-                                   f"config.json: {diff[0]} expected {want.get(diff[0])}, found {have.get(diff[0])}")
+            raise ModelFormatError(
+                f"{os.path.join(os.fspath(path), 'model.safetensors')}: tensors do not match "
+                f"config.json: {diff[0]} expected {want.get(diff[0])}, found {have.get(diff[0])}"
+            )
         est = cls.__new__(cls)
         est.params = p
         est.network_ = VAENetwork(n_features, p.latent_dim, p.max_active, p.hidden_size, p.likelihood)

@@ -50,15 +50,20 @@ def label_width(Y: Any) -> int | None:
 
 def _as_topk(scores: tuple, name: str) -> tuple[np.ndarray, np.ndarray]:
     if len(scores) != 2:
-        raise ValueError(f"{name} as a tuple must be (indices, scores), two arrays of shape (n_samples, k); "
-                         f"got a tuple of length {len(scores)}")
+        raise ValueError(
+            f"{name} as a tuple must be (indices, scores), two arrays of shape (n_samples, k); "
+            f"got a tuple of length {len(scores)}"
+        )
     indices, values = np.asarray(scores[0]), np.asarray(scores[1])
     if indices.ndim != 2 or values.ndim != 2 or indices.shape != values.shape:
-        raise ValueError(f"{name} as top-k predictions must be (indices, scores) of the same shape (n_samples, k); "
-                         f"got shapes {indices.shape} and {values.shape}")
+        raise ValueError(
+            f"{name} as top-k predictions must be (indices, scores) of the same shape (n_samples, k); "
+            f"got shapes {indices.shape} and {values.shape}"
+        )
     if indices.size and not np.issubdtype(indices.dtype, np.integer):
-        raise ValueError(f"{name}: the top-k indices must be integer label ids (-1 for padding); "
-                         f"got dtype {indices.dtype}")
+        raise ValueError(
+            f"{name}: the top-k indices must be integer label ids (-1 for padding); got dtype {indices.dtype}"
+        )
     if not (np.issubdtype(values.dtype, np.number) or values.dtype == np.bool_) or np.iscomplexobj(values):
         raise ValueError(f"{name}: the top-k scores must be real numbers; got dtype {values.dtype}")
     return indices.astype(np.int64, copy=False), values
@@ -77,12 +82,16 @@ def _topk_to_csr(indices: np.ndarray, values: np.ndarray, n_labels: int, name: s
     n_samples, width = indices.shape
     if indices.size and indices.min() < -1:
         row = int(np.argwhere(indices < -1)[0, 0])
-        raise ValueError(f"{name}: top-k indices row {row} holds {int(indices[row].min())}; "
-                         "label ids must be in 0..n_labels-1, or -1 for padding")
+        raise ValueError(
+            f"{name}: top-k indices row {row} holds {int(indices[row].min())}; "
+            "label ids must be in 0..n_labels-1, or -1 for padding"
+        )
     if indices.size and indices.max() >= n_labels:
         row, col = (int(v) for v in np.argwhere(indices >= n_labels)[0])
-        raise ValueError(f"{name}: top-k indices row {row} holds label id {int(indices[row, col])}, "
-                         f"but Y_true has {n_labels} labels (ids 0..{n_labels - 1})")
+        raise ValueError(
+            f"{name}: top-k indices row {row} holds label id {int(indices[row, col])}, "
+            f"but Y_true has {n_labels} labels (ids 0..{n_labels - 1})"
+        )
     # Sort each (short) row by label id: CSR order, padding (-1) first, and repeats side by side.
     by_label = np.argsort(indices, axis=1)
     cols = np.take_along_axis(indices, by_label, axis=1)
@@ -99,8 +108,9 @@ def _topk_to_csr(indices: np.ndarray, values: np.ndarray, n_labels: int, name: s
     return sp.csr_matrix((data, cols, indptr), shape=(n_samples, n_labels))
 
 
-def prepare(Y_true: Any, scores: ScoresLike, *, n_labels: int | None = None,
-            name: str = "scores", true_name: str = "Y_true") -> tuple[sp.csr_matrix, Scores]:
+def prepare(
+    Y_true: Any, scores: ScoresLike, *, n_labels: int | None = None, name: str = "scores", true_name: str = "Y_true"
+) -> tuple[sp.csr_matrix, Scores]:
     """Validate and normalise a label matrix and scores for ranking.
 
     Parameters
@@ -128,8 +138,10 @@ def prepare(Y_true: Any, scores: ScoresLike, *, n_labels: int | None = None,
     else:
         scores = np.asarray(scores)
         if scores.ndim != 2:
-            raise ValueError(f"{name} must be a 2-D array (n_samples, n_labels), a sparse matrix, or a tuple "
-                             f"(indices, scores) of top-k predictions; got an array of shape {scores.shape}")
+            raise ValueError(
+                f"{name} must be a 2-D array (n_samples, n_labels), a sparse matrix, or a tuple "
+                f"(indices, scores) of top-k predictions; got an array of shape {scores.shape}"
+            )
         if not (np.issubdtype(scores.dtype, np.number) or scores.dtype == np.bool_) or np.iscomplexobj(scores):
             raise ValueError(f"{name} must hold real numbers; got dtype {scores.dtype}")
         n_score_rows, width_scores = scores.shape
@@ -218,8 +230,8 @@ def _dense_topk_block(S: np.ndarray, k: int) -> np.ndarray:
         # Keep everything above the k-th largest value, then the lowest-id labels that tie with it: exactly
         # k per row, chosen as the stable full sort would choose them.
         kth = np.partition(S, n_cols - k, axis=1)[:, n_cols - k][:, None]
-        above = S > kth
-        tied = S == kth
+        above = kth < S
+        tied = kth == S
         room = k - above.sum(axis=1, keepdims=True)
         chosen = above | (tied & (np.cumsum(tied, axis=1) <= room))
         cols = np.nonzero(chosen)[1].reshape(n_rows, k)  # row-major, so ids increase within a row

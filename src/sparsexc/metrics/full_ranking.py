@@ -21,7 +21,7 @@ import scipy.sparse as sp
 
 from sparsexc.metrics._inputs import ScoresLike, prepare, row_of_entry, transpose_scores, true_label_ranks
 
-__all__ = ["label_ranking_average_precision", "mean_average_precision", "coverage"]
+__all__ = ["coverage", "label_ranking_average_precision", "mean_average_precision"]
 
 
 def _average_precision_rows(Y: sp.csr_matrix, ranks: np.ndarray) -> np.ndarray:

@@ -34,7 +34,7 @@ from sparsexc.metrics._inputs import (
 
 EmptyRows = Literal["zero", "exclude"]
 
-__all__ = ["precision_at_k", "recall_at_k", "ndcg_at_k", "psp_at_k", "psndcg_at_k"]
+__all__ = ["ndcg_at_k", "precision_at_k", "psndcg_at_k", "psp_at_k", "recall_at_k"]
 
 
 @dataclass(frozen=True)

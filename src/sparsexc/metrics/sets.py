@@ -24,7 +24,7 @@ from sparsexc.metrics._inputs import label_width
 
 ZeroDivision = Union[float, Literal["exclude"]]
 
-__all__ = ["micro_f1", "macro_f1", "macro_f1_paper", "example_f1", "jaccard", "hamming_loss"]
+__all__ = ["example_f1", "hamming_loss", "jaccard", "macro_f1", "macro_f1_paper", "micro_f1"]
 
 
 @dataclass(frozen=True)
@@ -52,8 +52,11 @@ def count_sets(Y_true: Any, Y_pred: Any, *, pred_name: str = "Y_pred", n_labels:
         raise ValueError(f"{pred_name} has {width_pred} columns but Y_true has {width_true} labels")
     width = width_true if width_true is not None else width_pred
     if width is None:
-        width = n_labels if n_labels is not None else max(
-            as_label_matrix(Y_true, name="Y_true").shape[1], as_label_matrix(Y_pred, name=pred_name).shape[1])
+        width = (
+            n_labels
+            if n_labels is not None
+            else max(as_label_matrix(Y_true, name="Y_true").shape[1], as_label_matrix(Y_pred, name=pred_name).shape[1])
+        )
     Y = as_label_matrix(Y_true, n_labels=width, name="Y_true")
     P = as_label_matrix(Y_pred, n_labels=width, name=pred_name)
     if Y.shape[0] != P.shape[0]:

@@ -14,7 +14,6 @@ from sparsexc.heads.labels import LabelBatch
 __all__ = ["FeatureBatch", "LabelBatch"]
 
 
-
 @dataclass
 class FeatureBatch:
     """Feature rows in CSR layout, never densified.
@@ -34,7 +33,7 @@ class FeatureBatch:
     n_features: int
 
     @classmethod
-    def from_csr(cls, X_rows: sp.spmatrix, device: torch.device | str | None = None) -> "FeatureBatch":
+    def from_csr(cls, X_rows: sp.spmatrix, device: torch.device | str | None = None) -> FeatureBatch:
         """Build from CSR rows (float32 values, int64 indices)."""
         X_rows = sp.csr_matrix(X_rows)
         indices = torch.from_numpy(np.ascontiguousarray(X_rows.indices, dtype=np.int64))
@@ -44,9 +43,10 @@ class FeatureBatch:
             indices, offsets, values = indices.to(device), offsets.to(device), values.to(device)
         return cls(indices, offsets, values, int(X_rows.shape[0]), int(X_rows.shape[1]))
 
-    def to(self, device: torch.device | str) -> "FeatureBatch":
-        return FeatureBatch(self.indices.to(device), self.offsets.to(device), self.values.to(device),
-                            self.n_rows, self.n_features)
+    def to(self, device: torch.device | str) -> FeatureBatch:
+        return FeatureBatch(
+            self.indices.to(device), self.offsets.to(device), self.values.to(device), self.n_rows, self.n_features
+        )
 
     def to_sparse_csr(self) -> torch.Tensor:
         """The batch as a ``torch.sparse_csr`` (n_rows, n_features) tensor (shares memory)."""
@@ -54,5 +54,6 @@ class FeatureBatch:
         # autograd on the dense side) are covered by sparsexc's tests, so the note is noise for users.
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta", category=UserWarning)
-            return torch.sparse_csr_tensor(self.offsets, self.indices, self.values,
-                                           size=(self.n_rows, self.n_features), check_invariants=False)
+            return torch.sparse_csr_tensor(
+                self.offsets, self.indices, self.values, size=(self.n_rows, self.n_features), check_invariants=False
+            )

@@ -86,9 +86,15 @@ class SparseEncoder(nn.Module):
             raise ValueError(f"the batch has {batch.n_features} features; the encoder expects {self.n_features}")
         if self.embedding is None:
             return batch.to_sparse_csr()
-        first = F.embedding_bag(batch.indices, self.embedding.weight, batch.offsets, mode="sum",
-                                per_sample_weights=batch.values, include_last_offset=True,
-                                sparse=self.params.sparse_gradients)
+        first = F.embedding_bag(
+            batch.indices,
+            self.embedding.weight,
+            batch.offsets,
+            mode="sum",
+            per_sample_weights=batch.values,
+            include_last_offset=True,
+            sparse=self.params.sparse_gradients,
+        )
         return self.mlp(first + self.first_bias)
 
     def config(self) -> dict:

@@ -16,7 +16,7 @@ from sparsexc.models.batch import FeatureBatch
 from sparsexc.models.encoder import SparseEncoder
 from sparsexc.models.sparse_output import use_sparse_output_layers
 
-__all__ = ["XCModel", "MAX_BATCH_SCORES"]
+__all__ = ["MAX_BATCH_SCORES", "XCModel"]
 
 MAX_BATCH_SCORES = 2**25  # 32M float32 scores (128 MB) per inference batch
 
@@ -62,7 +62,7 @@ class XCModel(nn.Module):
         return {"encoder": self.encoder.config(), "head": self.head.config()}
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> "XCModel":
+    def from_config(cls, config: dict[str, Any]) -> XCModel:
         """Rebuild the architecture (fresh weights) from :meth:`config`."""
         encoder = SparseEncoder(int(config["encoder"]["n_features"]), config["encoder"]["params"])
         return cls(encoder, build_head(config["head"]))
@@ -118,8 +118,9 @@ class XCModel(nn.Module):
             return np.zeros((0, self.n_labels), dtype=np.float32)
         return np.concatenate(parts)
 
-    def tune(self, X_val: sp.spmatrix, Y_val: sp.spmatrix, metric: str = "micro-F1",
-             batch_size: int = 1024) -> dict[str, Any]:
+    def tune(
+        self, X_val: sp.spmatrix, Y_val: sp.spmatrix, metric: str = "micro-F1", batch_size: int = 1024
+    ) -> dict[str, Any]:
         """Tune the head's set-prediction parameter on validation rows; returns what the head reports."""
         X_val = self._check_X(X_val)
         with self._inference():

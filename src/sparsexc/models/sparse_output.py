@@ -29,8 +29,15 @@ from sparsexc.ops.sparse_grad import (  # re-exported: the names users of this m
     mark_sparse_gradient,
 )
 
-__all__ = ["SparseGradientOutputLayer", "SparseGradientParameter", "use_sparse_output_layers", "mark_sparse_gradient",
-           "has_sparse_gradient", "gather_sparse_grad"]
+__all__ = [
+    "SparseGradientOutputLayer",
+    "SparseGradientParameter",
+    "gather_sparse_grad",
+    "has_sparse_gradient",
+    "mark_sparse_gradient",
+    "use_sparse_output_layers",
+]
+
 
 class SparseGradientOutputLayer(OutputLayer):
     r""":class:`~sparsexc.heads.layers.OutputLayer` over raw sparse features with a row-sparse gradient.
@@ -52,7 +59,7 @@ class SparseGradientOutputLayer(OutputLayer):
         self._adopt(self._parameters.pop("weight"), self.bias)
 
     @classmethod
-    def from_dense(cls, layer: OutputLayer) -> "SparseGradientOutputLayer":
+    def from_dense(cls, layer: OutputLayer) -> SparseGradientOutputLayer:
         """The same weights as ``layer`` (copied transposed) in the sparse-gradient layout."""
         new = cls.__new__(cls)
         nn.Module.__init__(new)
@@ -76,8 +83,15 @@ class SparseGradientOutputLayer(OutputLayer):
         if hidden.layout != torch.sparse_csr:
             out = hidden.matmul(self.weight_t)
         else:
-            out = F.embedding_bag(hidden.col_indices(), self.weight_t, hidden.crow_indices(), mode="sum",
-                                  per_sample_weights=hidden.values(), include_last_offset=True, sparse=True)
+            out = F.embedding_bag(
+                hidden.col_indices(),
+                self.weight_t,
+                hidden.crow_indices(),
+                mode="sum",
+                per_sample_weights=hidden.values(),
+                include_last_offset=True,
+                sparse=True,
+            )
         return out + self.bias if self.bias is not None else out
 
     def forward_subset(self, hidden: torch.Tensor, output_ids: torch.Tensor) -> torch.Tensor:
@@ -86,8 +100,9 @@ class SparseGradientOutputLayer(OutputLayer):
         return self.forward(hidden)[:, output_ids]
 
 
-def _save_dense_layout(module: SparseGradientOutputLayer, state: dict[str, Any], prefix: str,
-                       local_metadata: Any) -> None:
+def _save_dense_layout(
+    module: SparseGradientOutputLayer, state: dict[str, Any], prefix: str, local_metadata: Any
+) -> None:
     # rebuild the dict in OutputLayer's key order: weight (n_out, in_dim), then bias
     items = list(state.items())
     state.clear()

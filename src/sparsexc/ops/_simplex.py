@@ -136,8 +136,13 @@ def _split(group: _Candidates, certified: Tensor, rows: Tensor | None) -> tuple[
     """The certified rows of ``group`` (as a group of their own), and the others' local and global row ids."""
     keep = certified.nonzero().squeeze(1)
     redo = (~certified).nonzero().squeeze(1)
-    kept = _Candidates(group.values[keep], group.index[keep], group.tau[keep],  # type: ignore[index]
-                       keep if rows is None else rows[keep], sorted=True)
+    kept = _Candidates(
+        group.values[keep],
+        group.index[keep],
+        group.tau[keep],  # type: ignore[index]
+        keep if rows is None else rows[keep],
+        sorted=True,
+    )
     return kept, redo, (redo if rows is None else rows[redo])
 
 
@@ -151,8 +156,9 @@ def _by_topk(z: Tensor, shift: Tensor, k: int, rows: Tensor | None = None) -> li
     return [kept] + _by_topk(z[redo], shift[redo], 2 * k, redo_rows)
 
 
-def _compact(values: Tensor, index: Tensor | None, mask: Tensor,
-             counts: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+def _compact(
+    values: Tensor, index: Tensor | None, mask: Tensor, counts: Tensor | None = None
+) -> tuple[Tensor, Tensor, Tensor]:
     """Move the masked entries of each row to the front of a (N, width) matrix padded with -inf.
 
     Returns the new values, their columns, and the count per row. Works on flat positions (nonzero,
@@ -233,8 +239,9 @@ def _auto(z: Tensor, shift: Tensor) -> list[_Candidates]:
     return [kept, _by_pivot(rest, shift[redo], group.tau[redo], redo)]
 
 
-def _assemble(groups: list[_Candidates], n_rows: int, n_cols: int,
-              like: Tensor) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None, Tensor | None]:
+def _assemble(
+    groups: list[_Candidates], n_rows: int, n_cols: int, like: Tensor
+) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None, Tensor | None]:
     """Scatter every group's probabilities into one (N, K) matrix and collect the support."""
     tau = like.new_empty(n_rows)
     pieces = []
@@ -284,8 +291,15 @@ def project_rows(z: Tensor, algorithm: str = "auto", k: int | None = None) -> Si
     """Project every row of ``z`` (N, K), a float32 or float64 matrix, onto the probability simplex."""
     n_rows, n_cols = z.shape
     if z.numel() == 0:  # no rows, or rows of length 0 (which have no distribution to return)
-        return SimplexProjection(z.clone(), z.new_zeros(n_rows), z.new_zeros(n_rows), None, None,
-                                 torch.zeros(z.shape, dtype=torch.bool, device=z.device), None)
+        return SimplexProjection(
+            z.clone(),
+            z.new_zeros(n_rows),
+            z.new_zeros(n_rows),
+            None,
+            None,
+            torch.zeros(z.shape, dtype=torch.bool, device=z.device),
+            None,
+        )
     shift = z.amax(dim=1)
     finite = torch.isfinite(shift)
     special = None if bool(finite.all()) else ~finite

@@ -24,8 +24,9 @@ def affine(hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
     return out + bias if bias is not None else out
 
 
-def pair_logits_of(weight: torch.Tensor, bias: torch.Tensor | None, hidden: torch.Tensor, rows: torch.Tensor,
-                   label_ids: torch.Tensor) -> torch.Tensor:
+def pair_logits_of(
+    weight: torch.Tensor, bias: torch.Tensor | None, hidden: torch.Tensor, rows: torch.Tensor, label_ids: torch.Tensor
+) -> torch.Tensor:
     r"""Logits :math:`z_{p j} = w_{\ell_{pj}}^\top h_{r_p} + b_{\ell_{pj}}` of labels ``label_ids`` (P, m) for rows ``rows`` (P,).
 
     Unlike :meth:`OutputLayer.forward_subset` (one label set shared by the batch), every pair has its own m
@@ -46,7 +47,9 @@ def pair_logits_of(weight: torch.Tensor, bias: torch.Tensor | None, hidden: torc
         entry_pair = torch.repeat_interleave(torch.arange(P, device=rows.device), per_pair)
         first = torch.cumsum(per_pair, 0) - per_pair
         position = crow[rows][entry_pair] + torch.arange(entry_pair.numel(), device=rows.device) - first[entry_pair]
-        contrib = _gather(weight, label_ids[entry_pair], col[position][:, None]) * val[position].to(weight.dtype)[:, None]
+        contrib = (
+            _gather(weight, label_ids[entry_pair], col[position][:, None]) * val[position].to(weight.dtype)[:, None]
+        )
         out = torch.zeros(P, m, dtype=weight.dtype, device=weight.device).index_add(0, entry_pair, contrib)
     else:
         out = torch.einsum("pmd,pd->pm", _gather(weight, label_ids), hidden[rows])

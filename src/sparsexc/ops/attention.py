@@ -12,11 +12,14 @@ from .sparsemax import sparsemax
 __all__ = ["SparsemaxAttention", "sparsemax_attention"]
 
 
-def _scores(query: Tensor, key: Tensor, mask: Tensor | None, key_mask: Tensor | None, causal: bool,
-            scale: float | None) -> Tensor:
+def _scores(
+    query: Tensor, key: Tensor, mask: Tensor | None, key_mask: Tensor | None, causal: bool, scale: float | None
+) -> Tensor:
     if query.dim() < 2 or key.dim() < 2:
-        raise ValueError(f"query and key must be at least 2-d, (..., L, E) and (..., S, E); "
-                         f"got shapes {tuple(query.shape)} and {tuple(key.shape)}")
+        raise ValueError(
+            f"query and key must be at least 2-d, (..., L, E) and (..., S, E); "
+            f"got shapes {tuple(query.shape)} and {tuple(key.shape)}"
+        )
     if query.shape[-1] != key.shape[-1]:
         raise ValueError(f"query and key must share the embedding size E; got {query.shape[-1]} and {key.shape[-1]}")
     n_queries, n_keys = query.shape[-2], key.shape[-2]
@@ -26,8 +29,10 @@ def _scores(query: Tensor, key: Tensor, mask: Tensor | None, key_mask: Tensor | 
         try:
             torch.broadcast_shapes(mask.shape, scores.shape)
         except RuntimeError:
-            raise ValueError(f"mask of shape {tuple(mask.shape)} does not broadcast to the scores' shape "
-                             f"{tuple(scores.shape)} (..., L, S)") from None
+            raise ValueError(
+                f"mask of shape {tuple(mask.shape)} does not broadcast to the scores' shape "
+                f"{tuple(scores.shape)} (..., L, S)"
+            ) from None
         if mask.dtype == torch.bool:
             scores = scores.masked_fill(~mask, float("-inf"))
         elif mask.is_floating_point():
@@ -35,10 +40,17 @@ def _scores(query: Tensor, key: Tensor, mask: Tensor | None, key_mask: Tensor | 
         else:
             raise TypeError(f"mask must be a bool (True = attend) or float (added) tensor; got {mask.dtype}")
     if key_mask is not None:
-        if key_mask.dtype != torch.bool or key_mask.dim() != 2 or key_mask.shape[1] != n_keys \
-                or scores.dim() < 3 or key_mask.shape[0] not in (1, scores.shape[0]):
-            raise ValueError(f"key_mask must be a bool (B, S) tensor with S = {n_keys} and B the leading size of "
-                             f"the scores {tuple(scores.shape)}; got {key_mask.dtype} {tuple(key_mask.shape)}")
+        if (
+            key_mask.dtype != torch.bool
+            or key_mask.dim() != 2
+            or key_mask.shape[1] != n_keys
+            or scores.dim() < 3
+            or key_mask.shape[0] not in (1, scores.shape[0])
+        ):
+            raise ValueError(
+                f"key_mask must be a bool (B, S) tensor with S = {n_keys} and B the leading size of "
+                f"the scores {tuple(scores.shape)}; got {key_mask.dtype} {tuple(key_mask.shape)}"
+            )
         shape = (key_mask.shape[0],) + (1,) * (scores.dim() - 2) + (n_keys,)
         scores = scores.masked_fill(~key_mask.view(shape), float("-inf"))
     if causal:
@@ -47,9 +59,17 @@ def _scores(query: Tensor, key: Tensor, mask: Tensor | None, key_mask: Tensor | 
     return scores
 
 
-def sparsemax_attention(query: Tensor, key: Tensor, value: Tensor, mask: Tensor | None = None, causal: bool = False,
-                        scale: float | None = None, return_weights: bool = False, *,
-                        key_mask: Tensor | None = None) -> Tensor | tuple[Tensor, Tensor]:
+def sparsemax_attention(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    mask: Tensor | None = None,
+    causal: bool = False,
+    scale: float | None = None,
+    return_weights: bool = False,
+    *,
+    key_mask: Tensor | None = None,
+) -> Tensor | tuple[Tensor, Tensor]:
     r"""Attention whose weights are ``sparsemax(q k^T * scale)`` instead of softmax.
 
     .. math:: \mathrm{out} = \mathrm{sparsemax}(\mathrm{scale} \cdot Q K^\top + M)\, V
@@ -96,8 +116,16 @@ class SparsemaxAttention(nn.Module):
         super().__init__()
         self.causal, self.scale = causal, scale
 
-    def forward(self, query: Tensor, key: Tensor, value: Tensor, mask: Tensor | None = None, *,
-                key_mask: Tensor | None = None, return_weights: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+    def forward(
+        self,
+        query: Tensor,
+        key: Tensor,
+        value: Tensor,
+        mask: Tensor | None = None,
+        *,
+        key_mask: Tensor | None = None,
+        return_weights: bool = False,
+    ) -> Tensor | tuple[Tensor, Tensor]:
         return sparsemax_attention(query, key, value, mask, self.causal, self.scale, return_weights, key_mask=key_mask)
 
     def extra_repr(self) -> str:

@@ -18,8 +18,16 @@ class SparsemaxLossFunction(torch.autograd.Function):
     """Per-row sparsemax loss; the backward pass reuses the forward's projection: grad = p - q."""
 
     @staticmethod
-    def forward(ctx, z: Tensor, rows: Tensor, cols: Tensor, q: Tensor, non_empty: Tensor,  # type: ignore[override]
-                algorithm: str, k: int | None) -> Tensor:
+    def forward(
+        ctx,
+        z: Tensor,
+        rows: Tensor,
+        cols: Tensor,
+        q: Tensor,
+        non_empty: Tensor,  # type: ignore[override]
+        algorithm: str,
+        k: int | None,
+    ) -> Tensor:
         projection, z_rows = project(z, -1, algorithm, k)
         p, tau, shift = projection.p, projection.tau, projection.shift
         # L = 1/2 |q - p|^2 + sum_j q_j (tau - z_j)_+ : equal to -q.z + 1/2 sum_{j in S}(z_j^2 - tau^2)
@@ -53,8 +61,15 @@ class SparsemaxLossFunction(torch.autograd.Function):
         return grad.to(ctx.dtype), None, None, None, None, None, None
 
 
-def sparsemax_loss(z: Tensor, target: object, reduction: str = "mean", ignore_empty: bool = False, *,
-                   algorithm: str = "auto", k: int | None = None) -> Tensor:
+def sparsemax_loss(
+    z: Tensor,
+    target: object,
+    reduction: str = "mean",
+    ignore_empty: bool = False,
+    *,
+    algorithm: str = "auto",
+    k: int | None = None,
+) -> Tensor:
     r"""Sparsemax loss of scores ``z`` (B, C) against label proportions ``q`` built from ``target``.
 
     .. math::
@@ -106,8 +121,10 @@ def sparsemax_loss(z: Tensor, target: object, reduction: str = "mean", ignore_em
     labels = as_label_proportions(target, n_rows, n_cols, work_dtype, z.device)
     if not ignore_empty and not bool(labels.non_empty.all()):
         empty = (~labels.non_empty).nonzero().squeeze(1)[:5].tolist()
-        raise ValueError(f"target rows without any label (first ones: {empty}); the sparsemax loss needs at least "
-                         "one label per row, or pass ignore_empty=True to leave such rows out")
+        raise ValueError(
+            f"target rows without any label (first ones: {empty}); the sparsemax loss needs at least "
+            "one label per row, or pass ignore_empty=True to leave such rows out"
+        )
     losses = SparsemaxLossFunction.apply(z, labels.rows, labels.cols, labels.q, labels.non_empty, algorithm, k)
     if reduction == "none":
         return losses
@@ -120,8 +137,9 @@ def sparsemax_loss(z: Tensor, target: object, reduction: str = "mean", ignore_em
 class SparsemaxLoss(nn.Module):
     """Module form of :func:`sparsemax_loss`; ``forward(z, target)``."""
 
-    def __init__(self, reduction: str = "mean", ignore_empty: bool = False, *, algorithm: str = "auto",
-                 k: int | None = None) -> None:
+    def __init__(
+        self, reduction: str = "mean", ignore_empty: bool = False, *, algorithm: str = "auto", k: int | None = None
+    ) -> None:
         super().__init__()
         if reduction not in _REDUCTIONS:
             raise ValueError(f"reduction must be one of {', '.join(map(repr, _REDUCTIONS))}; got {reduction!r}")

@@ -12,8 +12,13 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["SparseGradientParameter", "mark_sparse_gradient", "has_sparse_gradient", "gather_sparse_grad",
-           "entry_views"]
+__all__ = [
+    "SparseGradientParameter",
+    "entry_views",
+    "gather_sparse_grad",
+    "has_sparse_gradient",
+    "mark_sparse_gradient",
+]
 
 
 class SparseGradientParameter(nn.Parameter):

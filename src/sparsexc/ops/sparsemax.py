@@ -41,8 +41,10 @@ def _from_rows(rows: Tensor, like: Tensor, dim: int) -> Tensor:
 def project(z: Tensor, dim: int, algorithm: str, k: int | None) -> tuple[SimplexProjection, Tensor]:
     """Validate, move ``dim`` last, upcast half precision and project: (projection, the (N, K) rows used)."""
     if not isinstance(z, Tensor) or not z.is_floating_point():
-        raise TypeError(f"sparsemax expects a floating-point tensor; got {type(z).__name__}"
-                        + (f" of dtype {z.dtype}" if isinstance(z, Tensor) else ""))
+        raise TypeError(
+            f"sparsemax expects a floating-point tensor; got {type(z).__name__}"
+            + (f" of dtype {z.dtype}" if isinstance(z, Tensor) else "")
+        )
     if z.dim() == 0:
         raise ValueError("sparsemax needs at least one dimension to normalise over; got a 0-d tensor")
     if not -z.dim() <= dim < z.dim():
@@ -81,8 +83,15 @@ class SparsemaxFunction(torch.autograd.Function):
     def forward(ctx, z: Tensor, dim: int, algorithm: str, k: int | None) -> Tensor:  # type: ignore[override]
         projection, _ = project(z, dim, algorithm, k)
         ctx.dim, ctx.dtype = dim, z.dtype
-        ctx.projection = SimplexProjection(None, None, None, projection.support_index,  # type: ignore[arg-type]
-                                           projection.support_mask, projection.dense_support, projection.nan_rows)
+        ctx.projection = SimplexProjection(
+            None,
+            None,
+            None,
+            projection.support_index,  # type: ignore[arg-type]
+            projection.support_mask,
+            projection.dense_support,
+            projection.nan_rows,
+        )
         return _from_rows(projection.p.to(z.dtype), z, dim)
 
     @staticmethod

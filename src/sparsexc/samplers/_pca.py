@@ -6,7 +6,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.decomposition import PCA
 
-__all__ = ["whitened_pca", "DENSE_PCA_MAX_ENTRIES"]
+__all__ = ["DENSE_PCA_MAX_ENTRIES", "whitened_pca"]
 
 # below this many entries (N x F) the features are densified and decomposed exactly (LAPACK)
 DENSE_PCA_MAX_ENTRIES = 4_000_000
@@ -14,7 +14,9 @@ DENSE_PCA_MAX_ENTRIES = 4_000_000
 _RELATIVE_VARIANCE_FLOOR = 1e-10
 
 
-def whitened_pca(X: sp.csr_matrix, k: int, *, standardize: bool = False, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def whitened_pca(
+    X: sp.csr_matrix, k: int, *, standardize: bool = False, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     r"""The affine map :math:`\tilde x = x P + c` onto the top ``k`` principal components, whitened.
 
     With column means :math:`\mu`, principal directions :math:`v_j` and variances :math:`\lambda_j` of the

@@ -27,7 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-__all__ = ["fit_tree", "PAD_LOGIT", "SPLITS", "REG_SCALINGS"]
+__all__ = ["PAD_LOGIT", "REG_SCALINGS", "SPLITS", "fit_tree"]
 
 PAD_LOGIT = 1.0e4  # sigmoid(-1e4) == 0 exactly in float32/float64: padding is never drawn
 SPLITS: tuple[str, ...] = ("eq9", "median")
@@ -100,8 +100,17 @@ class _SegmentGram:
         return torch.from_numpy(np.asarray(self.matrix @ self.Z)).view(self.n_nodes, self.d, self.d)
 
 
-def _newton(theta: torch.Tensor, Zu: torch.Tensor, node: torch.Tensor, n_right: torch.Tensor, n_left: torch.Tensor,
-            fit: torch.Tensor, reg: torch.Tensor, steps: int, tol: float) -> torch.Tensor:
+def _newton(
+    theta: torch.Tensor,
+    Zu: torch.Tensor,
+    node: torch.Tensor,
+    n_right: torch.Tensor,
+    n_left: torch.Tensor,
+    fit: torch.Tensor,
+    reg: torch.Tensor,
+    steps: int,
+    tol: float,
+) -> torch.Tensor:
     r"""Newton ascent on :math:`\sum_u [n_R \log\sigma(s_u) + n_L \log\sigma(-s_u)] - \lambda_\nu \|\theta\|^2` per node.
 
     ``reg`` holds each node's :math:`\lambda_\nu` (A,). Only the nodes flagged in ``fit`` move. A node stops once its step norm is below ``tol``; when at least
@@ -144,8 +153,18 @@ def _newton(theta: torch.Tensor, Zu: torch.Tensor, node: torch.Tensor, n_right: 
     return theta
 
 
-def fit_tree(Z: np.ndarray, Y: sp.csr_matrix, depth: int, *, reg: float, split: str, max_rounds: int,
-             newton_steps: int, tol: float, reg_scaling: str = "constant") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def fit_tree(
+    Z: np.ndarray,
+    Y: sp.csr_matrix,
+    depth: int,
+    *,
+    reg: float,
+    split: str,
+    max_rounds: int,
+    newton_steps: int,
+    tol: float,
+    reg_scaling: str = "constant",
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Fit the tree on reduced features ``Z`` (N, k) and labels ``Y`` (N, C); see the module docstring.
 
     ``reg_scaling="node_size"`` multiplies ``reg`` by the number of training rows of each node (at least 1;
@@ -165,7 +184,9 @@ def fit_tree(Z: np.ndarray, Y: sp.csr_matrix, depth: int, *, reg: float, split: 
     pair_label = torch.from_numpy(coo.col.astype(np.int64))
     E = torch.from_numpy(np.asarray(Y.T.tocsr().astype(np.float64) @ Z))  # (C, k): e_y = sum_{x in D_y} x~
     n_y = torch.bincount(pair_label, minlength=C).to(torch.float64)
-    Z1 = torch.cat([torch.from_numpy(np.ascontiguousarray(Z, dtype=np.float64)), torch.ones(N, 1, dtype=torch.float64)], 1)
+    Z1 = torch.cat(
+        [torch.from_numpy(np.ascontiguousarray(Z, dtype=np.float64)), torch.ones(N, 1, dtype=torch.float64)], 1
+    )
 
     node_weight = torch.zeros(L, k, dtype=torch.float64)
     node_bias = torch.zeros(L, dtype=torch.float64)
@@ -193,7 +214,9 @@ def fit_tree(Z: np.ndarray, Y: sp.csr_matrix, depth: int, *, reg: float, split: 
         init_key[act_labels] = (E[act_labels] * w0[act_label_node]).sum(dim=1)
         label_at_slot = _block_sort(label_at_slot, _slot_key(label_at_slot, init_key), block)
         data = torch.zeros(A, dtype=torch.float64).index_add_(0, act_label_node, n_y[act_labels])
-        bias0 = -torch.zeros(A, dtype=torch.float64).index_add_(0, act_label_node, init_key[act_labels]) / data.clamp(min=1.0)
+        bias0 = -torch.zeros(A, dtype=torch.float64).index_add_(0, act_label_node, init_key[act_labels]) / data.clamp(
+            min=1.0
+        )
         theta = torch.cat([w0, bias0[:, None]], dim=1)
 
         # distinct (row, node) units of the level's pairs
@@ -216,7 +239,9 @@ def fit_tree(Z: np.ndarray, Y: sp.csr_matrix, depth: int, *, reg: float, split: 
             if split == "median" or round_ == max_rounds - 1:
                 break
             delta = torch.zeros(C, dtype=torch.float64)  # Eq. 9: gain of moving y to the right
-            delta[act_labels] = (E[act_labels] * theta[act_label_node, :k]).sum(1) + n_y[act_labels] * theta[act_label_node, k]
+            delta[act_labels] = (E[act_labels] * theta[act_label_node, :k]).sum(1) + n_y[act_labels] * theta[
+                act_label_node, k
+            ]
             new_order = _block_sort(label_at_slot, _slot_key(label_at_slot, delta), block)
             moved = ((_slot_of(new_order, C) % block) >= half) != right
             if not bool(moved.any()):

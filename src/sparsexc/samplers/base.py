@@ -23,9 +23,9 @@ from torch import nn
 from sparsexc._params import Params
 from sparsexc._sparse import as_features, as_label_matrix
 
-__all__ = ["Sampler", "register_sampler", "get_sampler", "list_samplers", "build_sampler", "as_input"]
+__all__ = ["Sampler", "as_input", "build_sampler", "get_sampler", "list_samplers", "register_sampler"]
 
-_REGISTRY: dict[str, type["Sampler"]] = {}
+_REGISTRY: dict[str, type[Sampler]] = {}
 
 # label columns per chunk of the generic log_prob_all (B x chunk x path tensors stay small)
 LOG_PROB_ALL_CHUNK = 4096
@@ -41,9 +41,13 @@ def as_input(x: Any, in_dim: int, name: str = "x_batch", device: torch.device | 
         X = as_features(x, name=name)
         with warnings.catch_warnings():  # torch flags every sparse CSR tensor as "beta"
             warnings.simplefilter("ignore", UserWarning)
-            x = torch.sparse_csr_tensor(torch.from_numpy(X.indptr.astype(np.int64)),
-                                        torch.from_numpy(X.indices.astype(np.int64)), torch.from_numpy(X.data),
-                                        size=X.shape, check_invariants=False).to(device)
+            x = torch.sparse_csr_tensor(
+                torch.from_numpy(X.indptr.astype(np.int64)),
+                torch.from_numpy(X.indices.astype(np.int64)),
+                torch.from_numpy(X.data),
+                size=X.shape,
+                check_invariants=False,
+            ).to(device)
     elif isinstance(x, np.ndarray):
         x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device)
     if not isinstance(x, torch.Tensor) or x.dim() != 2:
@@ -76,15 +80,17 @@ class Sampler(nn.Module):
     def __init__(self, in_dim: int, n_labels: int, params: Params | dict | None = None) -> None:
         super().__init__()
         if int(in_dim) != in_dim or in_dim < 1 or int(n_labels) != n_labels or n_labels < 1:
-            raise ValueError(f"{type(self).__name__}: in_dim and n_labels must be positive integers; "
-                             f"got in_dim={in_dim!r}, n_labels={n_labels!r}")
+            raise ValueError(
+                f"{type(self).__name__}: in_dim and n_labels must be positive integers; "
+                f"got in_dim={in_dim!r}, n_labels={n_labels!r}"
+            )
         self.in_dim, self.n_labels = int(in_dim), int(n_labels)
         self.params = params if isinstance(params, self.Params) else self.Params.from_dict(params)
         # a buffer, so a loaded sampler knows it was fitted
         self.register_buffer("fitted", torch.tensor(not self.needs_fit))
 
     # -- public API ---------------------------------------------------------------------------------------
-    def fit(self, X: Any, Y: Any) -> "Sampler":
+    def fit(self, X: Any, Y: Any) -> Sampler:
         """Fit on training features ``X`` (N, in_dim) and labels ``Y`` (N, C); return ``self``."""
         X, Y = self._check_fit_data(X, Y)
         with torch.no_grad():
@@ -92,8 +98,9 @@ class Sampler(nn.Module):
         self.fitted.fill_(True)
         return self
 
-    def sample(self, x_batch: Any, n: int, *, rows: torch.Tensor | None = None,
-               generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def sample(
+        self, x_batch: Any, n: int, *, rows: torch.Tensor | None = None, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         r"""Draw ``n`` labels i.i.d. from :math:`p_n(\cdot \mid x)` for each row.
 
         Parameters
@@ -138,8 +145,9 @@ class Sampler(nn.Module):
     def _fit(self, X: sp.csr_matrix, Y: sp.csr_matrix) -> None:
         raise NotImplementedError
 
-    def _sample(self, x: torch.Tensor, rows: torch.Tensor, n: int,
-                generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def _sample(
+        self, x: torch.Tensor, rows: torch.Tensor, n: int, generator: torch.Generator | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
 
     def _log_prob(self, x: torch.Tensor, rows: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -176,8 +184,9 @@ class Sampler(nn.Module):
             return x, torch.arange(B, device=x.device)
         rows = torch.as_tensor(rows, device=x.device)
         if rows.dim() != 1 or rows.dtype not in (torch.int32, torch.int64):
-            raise ValueError(f"rows must be a 1-D integer tensor of row positions; got shape {tuple(rows.shape)}, "
-                             f"dtype {rows.dtype}")
+            raise ValueError(
+                f"rows must be a 1-D integer tensor of row positions; got shape {tuple(rows.shape)}, dtype {rows.dtype}"
+            )
         if rows.numel() and (int(rows.min()) < 0 or int(rows.max()) >= B):
             raise ValueError(f"rows must lie in [0, {B}) (the rows of x_batch)")
         return x, rows.long()
@@ -185,8 +194,10 @@ class Sampler(nn.Module):
     def _check_labels(self, labels: Any, n_rows: int, device: torch.device) -> torch.Tensor:
         labels = torch.as_tensor(labels, device=device)  # a list or numpy array would land on the CPU
         if labels.dim() != 2 or labels.shape[0] != n_rows or labels.dtype not in (torch.int32, torch.int64):
-            raise ValueError(f"labels must be an integer tensor of shape ({n_rows}, m); got shape "
-                             f"{tuple(labels.shape)}, dtype {labels.dtype}")
+            raise ValueError(
+                f"labels must be an integer tensor of shape ({n_rows}, m); got shape "
+                f"{tuple(labels.shape)}, dtype {labels.dtype}"
+            )
         if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= self.n_labels):
             raise ValueError(f"labels must lie in [0, {self.n_labels}) (n_labels)")
         return labels.long()
@@ -215,4 +226,3 @@ def get_sampler(name: str) -> type[Sampler]:
 def build_sampler(config: dict[str, Any]) -> Sampler:
     """Rebuild a sampler from :meth:`Sampler.config` (before ``load_state_dict``)."""
     return get_sampler(config["name"])(int(config["in_dim"]), int(config["n_labels"]), config.get("params"))
-

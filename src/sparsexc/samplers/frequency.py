@@ -48,7 +48,9 @@ class FrequencySampler(Sampler):
 
     def __init__(self, in_dim: int, n_labels: int, params: FrequencySamplerParams | dict | None = None) -> None:
         super().__init__(in_dim, n_labels, params)
-        self.register_buffer("label_log_prob", torch.full((self.n_labels,), -np.log(self.n_labels), dtype=torch.float64))
+        self.register_buffer(
+            "label_log_prob", torch.full((self.n_labels,), -np.log(self.n_labels), dtype=torch.float64)
+        )
         self.register_buffer("cdf", torch.linspace(1.0 / self.n_labels, 1.0, self.n_labels, dtype=torch.float64))
 
     def _fit(self, X, Y) -> None:

@@ -123,9 +123,17 @@ class TreeSampler(Sampler):
         try:
             # the fit runs on the CPU (numpy inputs) whatever the model's device; copied to the buffers below
             with torch.device("cpu"):
-                weight, bias, leaf_label = fit_tree(Z, Y, self.depth, reg=p.reg, split=p.split, max_rounds=p.max_rounds,
-                                                    newton_steps=p.newton_steps, tol=p.tol,
-                                                    reg_scaling=p.reg_scaling)
+                weight, bias, leaf_label = fit_tree(
+                    Z,
+                    Y,
+                    self.depth,
+                    reg=p.reg,
+                    split=p.split,
+                    max_rounds=p.max_rounds,
+                    newton_steps=p.newton_steps,
+                    tol=p.tol,
+                    reg_scaling=p.reg_scaling,
+                )
         finally:
             torch.set_num_threads(threads)
         self.projection.copy_(torch.from_numpy(P.T))

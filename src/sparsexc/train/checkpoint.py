@@ -15,8 +15,16 @@ import torch
 from sparsexc._atomic import atomic_write  # re-exported: files get the umask, stale temporaries are removed
 
 __all__ = [
-    "atomic_write", "save_checkpoint", "load_checkpoint", "CHECKPOINT_FILE", "STATE_FILE", "SHARD_DIR",
-    "has_label_shards", "save_label_shards", "load_label_shards", "prune_label_shards",
+    "CHECKPOINT_FILE",
+    "SHARD_DIR",
+    "STATE_FILE",
+    "atomic_write",
+    "has_label_shards",
+    "load_checkpoint",
+    "load_label_shards",
+    "prune_label_shards",
+    "save_checkpoint",
+    "save_label_shards",
 ]
 
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -60,13 +68,17 @@ def _sharded_param_ranges(model: torch.nn.Module) -> dict[str, tuple[int, int, i
     # state-dict name -> (start, stop, n_labels) of every tensor held by a ShardedOutputLayer
     from sparsexc.distributed.sharded import sharded_layers
 
-    return {prefix + name: (layer.start, layer.stop, layer.n_labels)
-            for prefix, layer in sharded_layers(model).items() for name in ("weight", "bias")
-            if getattr(layer, name) is not None}
+    return {
+        prefix + name: (layer.start, layer.stop, layer.n_labels)
+        for prefix, layer in sharded_layers(model).items()
+        for name in ("weight", "bias")
+        if getattr(layer, name) is not None
+    }
 
 
-def _optimizer_parts(optimizer_state: dict[str, Any], optimizer: torch.optim.Optimizer
-                     ) -> tuple[dict[str, Any], list[tuple[dict[str, Any], torch.optim.Optimizer]]]:
+def _optimizer_parts(
+    optimizer_state: dict[str, Any], optimizer: torch.optim.Optimizer
+) -> tuple[dict[str, Any], list[tuple[dict[str, Any], torch.optim.Optimizer]]]:
     """A copy of ``optimizer_state`` whose per-parameter ``state`` dicts may be edited, and its plain torch
     optimisers with their state dicts: itself, or the children of a
     :class:`sparsexc.train.optim.SplitOptimizer` (state ``{"optimizers": [...]}``)."""
@@ -77,8 +89,9 @@ def _optimizer_parts(optimizer_state: dict[str, Any], optimizer: torch.optim.Opt
     return copy, [(copy, optimizer)]
 
 
-def _optimizer_names(model: torch.nn.Module, optimizer_state: dict[str, Any],
-                     optimizer: torch.optim.Optimizer) -> dict[str, int]:
+def _optimizer_names(
+    model: torch.nn.Module, optimizer_state: dict[str, Any], optimizer: torch.optim.Optimizer
+) -> dict[str, int]:
     # parameter name -> its integer key in optimizer.state_dict()["state"] (of a plain torch optimiser)
     if "param_groups" not in optimizer_state:
         raise ValueError(f"label-sharded checkpoints need a plain torch optimiser; got {type(optimizer).__name__}")
@@ -96,8 +109,13 @@ def has_label_shards(model: torch.nn.Module) -> bool:
     return bool(_sharded_param_ranges(model))
 
 
-def save_label_shards(directory: str | os.PathLike[str], tensors: dict[str, Any], model: torch.nn.Module,
-                      optimizer: torch.optim.Optimizer, step: int) -> tuple[dict[str, Any], dict[str, Any]]:
+def save_label_shards(
+    directory: str | os.PathLike[str],
+    tensors: dict[str, Any],
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    step: int,
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Move the label-sharded tensors out of a checkpoint's ``tensors`` into this rank's shard file.
 
     A collective (every rank calls it). Rank r of S writes ``label_shards/step-<step>/shard-<r>-of-<S>.pt``
@@ -130,8 +148,13 @@ def save_label_shards(directory: str | os.PathLike[str], tensors: dict[str, Any]
     atomic_write(Path(directory) / folder / name, lambda fh: torch.save(mine, fh))
     all_gather_objects(None)  # the barrier: every shard file is written
     # shard i of a tensor over C labels holds rows shard_bounds(C, S, i)
-    index = {"folder": folder, "n_shards": S, "files": [f"shard-{i}-of-{S}.pt" for i in range(S)],
-             "n_labels": {k: v[2] for k, v in ranges.items()}, "best_model": "best_model" in mine}
+    index = {
+        "folder": folder,
+        "n_shards": S,
+        "files": [f"shard-{i}-of-{S}.pt" for i in range(S)],
+        "n_labels": {k: v[2] for k, v in ranges.items()},
+        "best_model": "best_model" in mine,
+    }
     return tensors, index
 
 
@@ -146,8 +169,13 @@ def prune_label_shards(directory: str | os.PathLike[str], index: dict[str, Any])
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def load_label_shards(directory: str | os.PathLike[str], tensors: dict[str, Any], index: dict[str, Any],
-                      model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+def load_label_shards(
+    directory: str | os.PathLike[str],
+    tensors: dict[str, Any],
+    index: dict[str, Any],
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+) -> dict[str, Any]:
     """Put back into ``tensors`` (from :func:`load_checkpoint`) the rows of the sharded tensors that this
     rank's ``model`` holds, re-sharding from the files of any number of ranks.
 
@@ -187,8 +215,11 @@ def load_label_shards(directory: str | os.PathLike[str], tensors: dict[str, Any]
     tensors = dict(tensors)
     tensors["model"] = dict(tensors["model"])
     opt, parts = _optimizer_parts(tensors["optimizer"], optimizer)
-    keys = {name: (part, key) for part, part_optimizer in parts
-            for name, key in _optimizer_names(model, part, part_optimizer).items()}
+    keys = {
+        name: (part, key)
+        for part, part_optimizer in parts
+        for name, key in _optimizer_names(model, part, part_optimizer).items()
+    }
     if index.get("best_model"):
         tensors["best_model"] = dict(tensors["best_model"])
     for name, n_labels in index["n_labels"].items():
@@ -200,8 +231,12 @@ def load_label_shards(directory: str | os.PathLike[str], tensors: dict[str, Any]
         if first is not None and name in keys:
             part, key = keys[name]
             part["state"][key] = {
-                k: (rows(lambda f, k=k: f["optimizer"][name][k], n_labels, start, stop)
-                    if isinstance(v, torch.Tensor) and v.dim() > 0 else v)
-                for k, v in first.items()}
+                k: (
+                    rows(lambda f, k=k: f["optimizer"][name][k], n_labels, start, stop)
+                    if isinstance(v, torch.Tensor) and v.dim() > 0
+                    else v
+                )
+                for k, v in first.items()
+            }
     tensors["optimizer"] = opt
     return tensors

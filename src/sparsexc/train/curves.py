@@ -18,9 +18,7 @@ from sparsexc._atomic import atomic_write
 __all__ = ["NO_MATPLOTLIB", "plot_curves"]
 
 # said once when no plot can be drawn
-NO_MATPLOTLIB = (
-    "no curves.png drawn: matplotlib is not installed (pip install 'sparsexc[plots]')"
-)
+NO_MATPLOTLIB = "no curves.png drawn: matplotlib is not installed (pip install 'sparsexc[plots]')"
 
 
 def _values(history: Sequence[dict[str, Any]], key: str) -> list[tuple[int, float]]:
@@ -68,9 +66,7 @@ def plot_curves(
     """
     loss = _values(history, "train_loss")
     if not loss:
-        raise ValueError(
-            "the history holds no epoch with a train_loss: nothing to plot"
-        )
+        raise ValueError("the history holds no epoch with a train_loss: nothing to plot")
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure

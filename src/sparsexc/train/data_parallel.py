@@ -39,8 +39,16 @@ from sparsexc.ops.sparse_grad import has_sparse_gradient
 from sparsexc.train.optim import gradient_norm, scale_gradients
 
 __all__ = [
-    "LossModule", "wrap_for_training", "average_sparse_gradients", "rank_randomness", "local_rows", "gathered_topk",
-    "gathered_sets", "clip_gradients", "autocast", "AUTOCAST_DTYPES",
+    "AUTOCAST_DTYPES",
+    "LossModule",
+    "autocast",
+    "average_sparse_gradients",
+    "clip_gradients",
+    "gathered_sets",
+    "gathered_topk",
+    "local_rows",
+    "rank_randomness",
+    "wrap_for_training",
 ]
 
 # TrainParams.precision (sparsexc._params.PRECISIONS) -> the autocast dtype; float32 runs without autocast
@@ -153,8 +161,9 @@ def clip_gradients(model: XCModel, max_norm: float | None) -> torch.Tensor:
     return total
 
 
-def rank_randomness(seed: int, step: int, device: torch.device, replicated: bool = False
-                    ) -> contextlib.AbstractContextManager:
+def rank_randomness(
+    seed: int, step: int, device: torch.device, replicated: bool = False
+) -> contextlib.AbstractContextManager:
     """The random stream of one data-parallel training step: torch's generator seeded from
     ``(seed, step, rank)`` inside ``torch.random.fork_rng`` (the global stream is left as it was).
 

@@ -14,7 +14,7 @@ from sparsexc._params import TrainParams
 from sparsexc.ops.sparse_grad import entry_views, has_sparse_gradient
 from sparsexc.train.row_sparse_adam import RowSparseAdam
 
-__all__ = ["build_optimizer", "build_scheduler", "lr_multiplier", "gradient_norm", "scale_gradients", "SplitOptimizer"]
+__all__ = ["SplitOptimizer", "build_optimizer", "build_scheduler", "gradient_norm", "lr_multiplier", "scale_gradients"]
 
 
 def build_optimizer(parameters: Iterable[torch.nn.Parameter], params: TrainParams) -> torch.optim.Optimizer:
@@ -46,8 +46,10 @@ def build_optimizer(parameters: Iterable[torch.nn.Parameter], params: TrainParam
     if not sparse:
         return _dense_optimizer(parameters, params)
     if params.optimizer == "sgd" and params.momentum > 0:
-        raise ValueError(f"optimizer='sgd' with momentum={params.momentum} is not supported with "
-                         "sparse_gradients=True; use momentum=0, another optimizer, or sparse_gradients=False")
+        raise ValueError(
+            f"optimizer='sgd' with momentum={params.momentum} is not supported with "
+            "sparse_gradients=True; use momentum=0, another optimizer, or sparse_gradients=False"
+        )
     dense = [q for q in parameters if not has_sparse_gradient(q)]
     decay = {"weight_decay": params.weight_decay, "decoupled": params.optimizer == "adamw"}
     if params.optimizer in ("adam", "adamw"):
@@ -61,7 +63,9 @@ def build_optimizer(parameters: Iterable[torch.nn.Parameter], params: TrainParam
         return _dense_optimizer(parameters, params)  # Adagrad and SGD take sparse and dense gradients alike
     # torch's Adagrad / SGD refuse weight_decay with sparse gradients: the sparse rows get the lazy L2 instead
     no_decay = params.replace(weight_decay=0.0)
-    return SplitOptimizer(_dense_optimizer(dense, params) if dense else None, _dense_optimizer(sparse, no_decay), **decay)
+    return SplitOptimizer(
+        _dense_optimizer(dense, params) if dense else None, _dense_optimizer(sparse, no_decay), **decay
+    )
 
 
 def lazy_zeros_like(tensor: torch.Tensor) -> torch.Tensor:
@@ -121,8 +125,13 @@ class SplitOptimizer(torch.optim.Optimizer):
     the gradient (``g_r + weight_decay * w_r``), or, ``decoupled``, as AdamW's shrink ``w_r * (1 - lr * weight_decay)``.
     """
 
-    def __init__(self, dense: torch.optim.Optimizer | None, sparse: torch.optim.Optimizer,
-                 weight_decay: float = 0.0, decoupled: bool = False) -> None:
+    def __init__(
+        self,
+        dense: torch.optim.Optimizer | None,
+        sparse: torch.optim.Optimizer,
+        weight_decay: float = 0.0,
+        decoupled: bool = False,
+    ) -> None:
         if weight_decay < 0:
             raise ValueError(f"weight_decay={weight_decay} must be >= 0")
         self.optimizers = [o for o in (dense, sparse) if o is not None]
@@ -157,8 +166,9 @@ class SplitOptimizer(torch.optim.Optimizer):
             q.grad = grad
         else:
             values = grad.values() + self.weight_decay * flat.index_select(0, index)
-            q.grad = torch.sparse_coo_tensor(grad.indices(), values, grad.shape, is_coalesced=True,
-                                             check_invariants=False)  # indices of a coalesced grad
+            q.grad = torch.sparse_coo_tensor(
+                grad.indices(), values, grad.shape, is_coalesced=True, check_invariants=False
+            )  # indices of a coalesced grad
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for optimizer in self.optimizers:
@@ -170,8 +180,10 @@ class SplitOptimizer(torch.optim.Optimizer):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         saved = state_dict.get("optimizers")
         if not isinstance(saved, list) or len(saved) != len(self.optimizers):
-            raise ValueError("the optimiser state does not come from the same split of dense and sparse-gradient "
-                             "parameters (was sparse_gradients changed?)")
+            raise ValueError(
+                "the optimiser state does not come from the same split of dense and sparse-gradient "
+                "parameters (was sparse_gradients changed?)"
+            )
         for optimizer, state in zip(self.optimizers, saved):
             optimizer.load_state_dict(state)
         self.param_groups = [g for o in self.optimizers for g in o.param_groups]
@@ -235,7 +247,8 @@ def lr_multiplier(step: int, params: TrainParams, steps_per_epoch: int) -> float
     raise ValueError(f"unknown lr_schedule {params.lr_schedule!r}")
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, params: TrainParams,
-                    steps_per_epoch: int) -> torch.optim.lr_scheduler.LambdaLR:
+def build_scheduler(
+    optimizer: torch.optim.Optimizer, params: TrainParams, steps_per_epoch: int
+) -> torch.optim.lr_scheduler.LambdaLR:
     """A per-step ``LambdaLR`` applying :func:`lr_multiplier` (its state dict holds only numbers)."""
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_multiplier(step, params, steps_per_epoch))

@@ -86,16 +86,10 @@ def _ran(run: int, epochs: int) -> str:
 
 
 def _number(value: Any) -> float | None:
-    return (
-        float(value)
-        if isinstance(value, (int, float)) and not isinstance(value, bool)
-        else None
-    )
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def epoch_line(
-    record: dict[str, Any], epochs: int, val_metric: str | None, best: bool
-) -> str:
+def epoch_line(record: dict[str, Any], epochs: int, val_metric: str | None, best: bool) -> str:
     """One human-readable line for an epoch's history ``record``, e.g.
     ``epoch  3/20  loss 0.0712  val P@1 0.5432  2.1 s  * best``."""
     width = len(str(epochs))
@@ -114,17 +108,13 @@ def epoch_line(
     return "  ".join(parts)
 
 
-def best_so_far(
-    history: Sequence[dict[str, Any]], val_metric: str, higher_is_better: bool = True
-) -> list[bool]:
+def best_so_far(history: Sequence[dict[str, Any]], val_metric: str, higher_is_better: bool = True) -> list[bool]:
     """For each epoch of ``history``: whether its ``val_<val_metric>`` beat every earlier epoch's (the rule the
     trainer keeps its best weights by: strictly better; the first epoch with a value counts as best)."""
     marks, best = [], None
     for record in history:
         value = _number(record.get(f"val_{val_metric}"))
-        improved = value is not None and (
-            best is None or (value > best if higher_is_better else value < best)
-        )
+        improved = value is not None and (best is None or (value > best if higher_is_better else value < best))
         if improved:
             best = value
         marks.append(improved)
@@ -184,12 +174,8 @@ def fit_summary(
             f"{_epochs(run - (kept or run))}; kept epoch {kept}{shown}"
         )
     elif not has_val:
-        message = (
-            f"ran {_ran(run, epochs)}; kept the last (no validation data to choose by)"
-        )
-    elif (
-        run > epochs
-    ):  # a resumed run whose checkpoint had trained more than this run's epochs
+        message = f"ran {_ran(run, epochs)}; kept the last (no validation data to choose by)"
+    elif run > epochs:  # a resumed run whose checkpoint had trained more than this run's epochs
         message = f"ran {_epochs(run)} (the checkpoint's, more than epochs={epochs}); kept epoch {kept}{shown}"
     else:
         message = f"ran {_ran(run, epochs)}; kept epoch {kept}{shown}"

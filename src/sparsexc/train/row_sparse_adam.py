@@ -58,13 +58,32 @@ class RowSparseAdam(torch.optim.SparseAdam):
                     state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                     state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                 state["step"] += 1
-                _update(p, -p.grad if maximize else p.grad, state["exp_avg"], state["exp_avg_sq"], state["step"],
-                        lr=lr, beta1=beta1, beta2=beta2, eps=eps)
+                _update(
+                    p,
+                    -p.grad if maximize else p.grad,
+                    state["exp_avg"],
+                    state["exp_avg_sq"],
+                    state["step"],
+                    lr=lr,
+                    beta1=beta1,
+                    beta2=beta2,
+                    eps=eps,
+                )
         return loss
 
 
-def _update(param: torch.Tensor, grad: torch.Tensor, exp_avg: torch.Tensor, exp_avg_sq: torch.Tensor, step: int,
-            *, lr: float, beta1: float, beta2: float, eps: float) -> None:
+def _update(
+    param: torch.Tensor,
+    grad: torch.Tensor,
+    exp_avg: torch.Tensor,
+    exp_avg_sq: torch.Tensor,
+    step: int,
+    *,
+    lr: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+) -> None:
     grad = grad.coalesce()  # the update is non-linear: one entry per index
     values = grad._values()
     if values.numel() == 0:
@@ -81,4 +100,3 @@ def _update(param: torch.Tensor, grad: torch.Tensor, exp_avg: torch.Tensor, exp_
     denom = v_new.sqrt().add_(eps)
     step_size = lr * math.sqrt(1 - beta2**step) / (1 - beta1**step)
     param_v.index_add_(0, index, m_new.div(denom).mul_(-step_size))
-

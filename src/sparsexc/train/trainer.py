@@ -25,7 +25,12 @@ from sparsexc.heads.labels import LabelBatch
 from sparsexc.models.batch import FeatureBatch
 from sparsexc.models.model import XCModel
 from sparsexc.train.checkpoint import (
-    atomic_write, has_label_shards, load_checkpoint, load_label_shards, prune_label_shards, save_checkpoint,
+    atomic_write,
+    has_label_shards,
+    load_checkpoint,
+    load_label_shards,
+    prune_label_shards,
+    save_checkpoint,
     save_label_shards,
 )  # fmt: skip
 from sparsexc.train.data_parallel import (
@@ -40,7 +45,7 @@ from sparsexc.train.data_parallel import (
 from sparsexc.train.optim import build_optimizer, build_scheduler
 from sparsexc.train.progress import epoch_line, fit_summary, interactive
 
-__all__ = ["NonFiniteLossError", "Trainer", "resolve_device", "epoch_order"]
+__all__ = ["NonFiniteLossError", "Trainer", "epoch_order", "resolve_device"]
 
 
 class NonFiniteLossError(RuntimeError):
@@ -125,8 +130,12 @@ class Trainer:
         L2 norm of the last step's gradient before clipping.
     """
 
-    def __init__(self, model: XCModel, params: TrainParams | dict | None = None,
-                 checkpoint_dir: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self,
+        model: XCModel,
+        params: TrainParams | dict | None = None,
+        checkpoint_dir: str | os.PathLike[str] | None = None,
+    ) -> None:
         self.model = model
         self.params = params if isinstance(params, TrainParams) else TrainParams.from_dict(params)
         self.checkpoint_dir = os.fspath(checkpoint_dir) if checkpoint_dir is not None else None
@@ -186,8 +195,10 @@ class Trainer:
                 raise ValueError(f"X_val has {X_val.shape[0]} rows but Y_val has {Y_val.shape[0]}")
         val_k, val_needs_sets, higher_is_better = parse_val_metric(p.val_metric)
         if val_k > model.n_labels:
-            raise ValueError(f"val_metric={p.val_metric!r} ranks the top {val_k} labels, but the model has only "
-                             f"n_labels={model.n_labels}; use k <= {model.n_labels}")
+            raise ValueError(
+                f"val_metric={p.val_metric!r} ranks the top {val_k} labels, but the model has only "
+                f"n_labels={model.n_labels}; use k <= {model.n_labels}"
+            )
         if p.patience is not None and not has_val:
             raise ValueError("patience (early stopping) needs validation data: pass X_val and Y_val")
         if resume and self.checkpoint_dir is None:
@@ -205,9 +216,21 @@ class Trainer:
         optimizer = build_optimizer(model.parameters(), p)
         scheduler = build_scheduler(optimizer, p, steps_per_epoch)
 
-        st = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "loss_sum": 0.0, "history": [],
-              "best_metric": None, "best_epoch": None, "bad_epochs": 0, "finished": False, "stopped_early": False,
-              "n_rows": n_rows, "batch_size": p.batch_size, "seed": p.seed}
+        st = {
+            "epoch": 0,
+            "step_in_epoch": 0,
+            "global_step": 0,
+            "loss_sum": 0.0,
+            "history": [],
+            "best_metric": None,
+            "best_epoch": None,
+            "bad_epochs": 0,
+            "finished": False,
+            "stopped_early": False,
+            "n_rows": n_rows,
+            "batch_size": p.batch_size,
+            "seed": p.seed,
+        }
         best_state: dict[str, torch.Tensor] | None = None
         if resume:
             loaded = load_checkpoint(self.checkpoint_dir)
@@ -215,16 +238,19 @@ class Trainer:
                 tensors, saved = loaded
                 for key in ("n_rows", "batch_size", "seed"):
                     if saved[key] != st[key]:
-                        raise ValueError(f"cannot resume from {self.checkpoint_dir}: the checkpoint has {key}="
-                                         f"{saved[key]}, this run {st[key]}")
+                        raise ValueError(
+                            f"cannot resume from {self.checkpoint_dir}: the checkpoint has {key}="
+                            f"{saved[key]}, this run {st[key]}"
+                        )
                 st = saved
                 if "label_shards" in saved:  # re-shard for this run's ranks (or gather for one process)
                     tensors = load_label_shards(self.checkpoint_dir, tensors, saved["label_shards"], model, optimizer)
                 try:
                     model.load_state_dict(tensors["model"])
                 except RuntimeError as exc:
-                    raise ValueError(f"cannot resume from {self.checkpoint_dir}: its weights do not fit this "
-                                     f"model ({exc})") from None
+                    raise ValueError(
+                        f"cannot resume from {self.checkpoint_dir}: its weights do not fit this model ({exc})"
+                    ) from None
                 optimizer.load_state_dict(tensors["optimizer"])
                 scheduler.load_state_dict(tensors["scheduler"])
                 torch.set_rng_state(tensors["torch_rng"])
@@ -247,9 +273,16 @@ class Trainer:
             order = epoch_order(p.seed, epoch, n_rows)
             started = time.perf_counter()
             first_step = st["step_in_epoch"]
-            bar = tqdm(total=n_rows, unit="ex", desc=f"epoch {epoch + 1}/{p.epochs}",
-                       disable=not show_bar, file=sys.stderr,
-                       initial=min(first_step * p.batch_size, n_rows), leave=True, dynamic_ncols=True)
+            bar = tqdm(
+                total=n_rows,
+                unit="ex",
+                desc=f"epoch {epoch + 1}/{p.epochs}",
+                disable=not show_bar,
+                file=sys.stderr,
+                initial=min(first_step * p.batch_size, n_rows),
+                leave=True,
+                dynamic_ncols=True,
+            )
             for step in range(first_step, steps_per_epoch):
                 rows = order[step * p.batch_size : (step + 1) * p.batch_size]
                 mine, weight = local_rows(rows, replicated=self._model_parallel)
@@ -281,8 +314,9 @@ class Trainer:
                 val = self._validate(X_val, Y_val, val_k, val_needs_sets)
                 record.update({f"val_{k}": v for k, v in val.items()})
                 value = val[p.val_metric]
-                improved = st["best_metric"] is None or (value > st["best_metric"] if higher_is_better
-                                                         else value < st["best_metric"])
+                improved = st["best_metric"] is None or (
+                    value > st["best_metric"] if higher_is_better else value < st["best_metric"]
+                )
                 if improved:
                     st["best_metric"], st["best_epoch"], st["bad_epochs"] = value, epoch + 1, 0
                     best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
@@ -299,15 +333,17 @@ class Trainer:
             if p.log_path and is_main():
                 self._write_log()
             if talk:  # stdout carries only the caller's tables
-                line = epoch_line(record, p.epochs, p.val_metric if has_val else None,
-                                  best=has_val and st["best_epoch"] == epoch + 1)
+                line = epoch_line(
+                    record, p.epochs, p.val_metric if has_val else None, best=has_val and st["best_epoch"] == epoch + 1
+                )
                 tqdm.write(line, file=sys.stderr)
 
         self._loss_module = None  # drop DDP (and its gradient hooks on the parameters) once training is over
         self.best_epoch = st["best_epoch"]
         self.stopped_early = st["stopped_early"]
-        self.fit_summary = fit_summary(self.history, self.best_epoch, p.epochs, p.patience, p.val_metric,
-                                       stopped_early=self.stopped_early)
+        self.fit_summary = fit_summary(
+            self.history, self.best_epoch, p.epochs, p.patience, p.val_metric, stopped_early=self.stopped_early
+        )
         if talk:
             tqdm.write(self.fit_summary["message"], file=sys.stderr)
         if has_val:
@@ -326,7 +362,9 @@ class Trainer:
                     warnings.warn(
                         f"resume: the run in {self.checkpoint_dir} stopped early at epoch {done} (patience: no "
                         f"gain since its best epoch {st['best_epoch']}); it is not trained on to epochs={epochs}. "
-                        "Start a fresh run (resume=False) to train longer.", stacklevel=3)
+                        "Start a fresh run (resume=False) to train longer.",
+                        stacklevel=3,
+                    )
             else:  # it finished because epochs was reached: the larger epochs train on
                 st["finished"] = False
         elif done + (st["step_in_epoch"] > 0) > epochs:  # epochs begun, a part-done one included
@@ -334,24 +372,40 @@ class Trainer:
                 warnings.warn(
                     f"resume: the checkpoint in {self.checkpoint_dir} has trained {done} epoch(s)"
                     f"{' and part of the next' if st['step_in_epoch'] else ''}, more than epochs={epochs}; "
-                    "nothing is trained, the model is the checkpoint's", stacklevel=3)
+                    "nothing is trained, the model is the checkpoint's",
+                    stacklevel=3,
+                )
 
     @staticmethod
-    def _non_finite(loss: float, epoch: int, step: int, steps_per_epoch: int, X: sp.csr_matrix,
-                    optimizer: torch.optim.Optimizer) -> NonFiniteLossError:
+    def _non_finite(
+        loss: float, epoch: int, step: int, steps_per_epoch: int, X: sp.csr_matrix, optimizer: torch.optim.Optimizer
+    ) -> NonFiniteLossError:
         largest = float(np.abs(X.data).max()) if X.nnz else 0.0
-        scale = (f"X's largest absolute feature value is {largest:.3g}: scale or normalise the features (divide "
-                 "each column by its largest value, or L2-normalise the rows), or"
-                 if largest > _LARGE_FEATURE else "check X for extreme feature values, or")
+        scale = (
+            f"X's largest absolute feature value is {largest:.3g}: scale or normalise the features (divide "
+            "each column by its largest value, or L2-normalise the rows), or"
+            if largest > _LARGE_FEATURE
+            else "check X for extreme feature values, or"
+        )
         return NonFiniteLossError(
             f"the training loss is {loss} at epoch {epoch + 1}, step {step + 1} of {steps_per_epoch}; training "
             f"stopped there. {scale} try a lower lr (now {optimizer.param_groups[0]['lr']:.3g}) or gradient "
-            "clipping (grad_clip)", epoch + 1, step + 1, loss)
+            "clipping (grad_clip)",
+            epoch + 1,
+            step + 1,
+            loss,
+        )
 
     # ------------------------------------------------------------------------------------------------------
-    def _step(self, X_rows: sp.csr_matrix, Y_rows: sp.csr_matrix, optimizer: torch.optim.Optimizer,
-              scheduler: torch.optim.lr_scheduler.LRScheduler, device: torch.device,
-              weight: float = 1.0) -> float:
+    def _step(
+        self,
+        X_rows: sp.csr_matrix,
+        Y_rows: sp.csr_matrix,
+        optimizer: torch.optim.Optimizer,
+        scheduler: torch.optim.lr_scheduler.LRScheduler,
+        device: torch.device,
+        weight: float = 1.0,
+    ) -> float:
         # returns this rank's weighted loss; with S ranks the global batch loss is the mean over ranks
         model = self.model
         features = FeatureBatch.from_csr(X_rows, device)
@@ -377,9 +431,14 @@ class Trainer:
         # rank 0 writes; with a label-sharded model every rank writes its shard file too
         return is_main() or self._model_parallel
 
-    def _checkpoint(self, st: dict[str, Any], optimizer: torch.optim.Optimizer,
-                    scheduler: torch.optim.lr_scheduler.LRScheduler, best_state: dict | None,
-                    device: torch.device) -> None:
+    def _checkpoint(
+        self,
+        st: dict[str, Any],
+        optimizer: torch.optim.Optimizer,
+        scheduler: torch.optim.lr_scheduler.LRScheduler,
+        best_state: dict | None,
+        device: torch.device,
+    ) -> None:
         tensors: dict[str, Any] = {
             "model": self.model.state_dict(),
             "optimizer": optimizer.state_dict(),
@@ -392,8 +451,9 @@ class Trainer:
             tensors["best_model"] = best_state
         state = copy.deepcopy(st)
         if has_label_shards(self.model):  # each rank's shard in its own file, never gathered
-            tensors, state["label_shards"] = save_label_shards(self.checkpoint_dir, tensors, self.model, optimizer,
-                                                               st["global_step"])
+            tensors, state["label_shards"] = save_label_shards(
+                self.checkpoint_dir, tensors, self.model, optimizer, st["global_step"]
+            )
         if is_main():
             save_checkpoint(self.checkpoint_dir, tensors, state)
             if "label_shards" in state:
