@@ -2,7 +2,7 @@
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["XCClassifier", "__version__"]
+__all__ = ["XCClassifier", "__version__", "environment_info"]
 
 
 def __getattr__(name: str):
@@ -11,4 +11,8 @@ def __getattr__(name: str):
         from sparsexc.estimator import XCClassifier
 
         return XCClassifier
+    if name == "environment_info":  # what a measured result depends on (run folders and benchmarks record it)
+        from sparsexc._environment import environment_info
+
+        return environment_info
     raise AttributeError(f"module 'sparsexc' has no attribute {name!r}")
