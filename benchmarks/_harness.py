@@ -266,7 +266,9 @@ def add_common_flags(
             "--timeout", type=float, default=timeout, help=f"wall-clock seconds per {timeout_per} (default {timeout:g})"
         )
     if out:
-        parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the results files (default: %(default)s)")
+        parser.add_argument(
+            "--out", type=Path, default=RESULTS, help="folder for the results files (default: %(default)s)"
+        )
     if append is not None:
         parser.add_argument("--append", action="store_true", help=append)
     return parser

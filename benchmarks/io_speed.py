@@ -11,26 +11,16 @@ prints a table and writes ``benchmarks/results/io_speed.json`` and ``.md`` (mach
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
 import os
-import platform
 import shutil
 import tempfile
-import time
-from pathlib import Path
 
 import numpy as np
-import scipy
 import scipy.sparse as sp
-import sklearn
+from _harness import RESULTS, environment, page_header, repeat, timed, utc_now, write_results
 from sklearn.datasets import load_svmlight_file
 
-import sparsexc
-from sparsexc._environment import cpu_model
 from sparsexc.io import read_xc, write_xc
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def make_data(size_mb: float, seed: int):
@@ -57,15 +47,6 @@ def make_data(size_mb: float, seed: int):
     return X, Y
 
 
-def best_of(fn, repeats):
-    times, out = [], None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), out
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--size-mb", type=float, default=200.0)
@@ -78,11 +59,12 @@ def main() -> None:
     try:
         X, Y = make_data(args.size_mb, args.seed)
         path = os.path.join(tmp, "bench.txt")
-        t0 = time.perf_counter()
-        write_xc(path, X, Y)
-        write_s = time.perf_counter() - t0
+        with timed() as write_time:
+            write_xc(path, X, Y)
+        write_s = write_time.wall
         size = os.path.getsize(path)
-        header_newline = open(path, "rb").readline().__len__() - 1
+        with open(path, "rb") as fh:
+            header_newline = len(fh.readline()) - 1
         n_features = X.shape[1]
 
         def ours():
@@ -97,10 +79,10 @@ def main() -> None:
         t_ours, t_sk = [], []
         res_ours = res_sk = None
         for _ in range(args.repeats):  # alternate, so that machine noise hits both alike
-            t, res_ours = best_of(ours, 1)
-            t_ours.append(t)
-            t, res_sk = best_of(theirs, 1)
-            t_sk.append(t)
+            res_ours, (watch,) = repeat(ours, 1)
+            t_ours.append(watch.wall)
+            res_sk, (watch,) = repeat(theirs, 1)
+            t_sk.append(watch.wall)
         Xo, Yo = res_ours
         Xs, ys = res_sk
         Xs.eliminate_zeros()
@@ -113,6 +95,7 @@ def main() -> None:
             raise SystemExit("read_xc and load_svmlight_file disagree on the benchmark file")
         best_ours, best_sk = min(t_ours), min(t_sk)
         mb = size / 1e6
+        env = environment()
         result = {
             "benchmark": "read_xc vs sklearn.datasets.load_svmlight_file(multilabel=True)",
             "file": {
@@ -133,15 +116,9 @@ def main() -> None:
             "all_times_s": {"read_xc": t_ours, "sklearn": t_sk},
             "write_xc_s": write_s,
             "results_identical": True,
-            "machine": {"cpu": cpu_model(), "logical_cpus": os.cpu_count(), "platform": platform.platform()},
-            "versions": {
-                "python": platform.python_version(),
-                "numpy": np.__version__,
-                "scipy": scipy.__version__,
-                "scikit-learn": sklearn.__version__,
-                "sparsexc": sparsexc.__version__ if hasattr(sparsexc, "__version__") else "dev",
-            },
-            "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "machine": env,
+            "versions": {"python": env["python"], **env["versions"]},
+            "date": utc_now(),
         }
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -157,22 +134,10 @@ def main() -> None:
     table += ["", f"read_xc is {best_sk / best_ours:.2f}x the speed of load_svmlight_file (same matrices)."]
     print("\n".join(table))
     if not args.no_save:
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        (RESULTS / "io_speed.json").write_text(json.dumps(result, indent=2) + "\n")
-        m = result["machine"]
-        v = result["versions"]
-        md = (
-            ["# read_xc speed", "", f"Command: `python benchmarks/io_speed.py --size-mb {args.size_mb:g}`", ""]
-            + table
-            + [
-                "",
-                f"Machine: {m['cpu']}, {m['logical_cpus']} logical CPUs, {m['platform']}.",
-                "Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + ".",
-                f"Date: {result['date']}.",
-                "",
-            ]
+        header = page_header(
+            "read_xc speed", env, result["date"], f"python benchmarks/io_speed.py --size-mb {args.size_mb:g}"
         )
-        (RESULTS / "io_speed.md").write_text("\n".join(md))
+        write_results(RESULTS, "io_speed", result, header + "\n".join(table))
 
 
 if __name__ == "__main__":
