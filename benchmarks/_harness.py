@@ -213,7 +213,7 @@ def write_results(
 def page_header(title: str, env: dict[str, Any], date: str, command: str | None = None) -> str:
     """The top of a results page: the title, when and how it was measured, and on what.
 
-    ``env`` is an :func:`environment` record; the result is Markdown ending with a blank line.
+    ``env`` is an :func:`environment` record; the result is Markdown paragraphs without a final newline.
     """
     how = f", command `{command}`" if command else ""
     threads = f", torch threads {env['torch_threads']}" if env.get("torch_threads") is not None else ""
@@ -224,7 +224,7 @@ def page_header(title: str, env: dict[str, Any], date: str, command: str | None 
     return (
         f"# {title}\n\n{date}{how}\n\n"
         f"Machine: {env.get('processor')}, {env.get('cpu_count')} CPUs{threads}{gpu}{load_text}; "
-        f"Python {env.get('python')}; {versions}.\n\n"
+        f"Python {env.get('python')}; {versions}."
     )
 
 

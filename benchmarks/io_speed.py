@@ -137,7 +137,7 @@ def main() -> None:
         header = page_header(
             "read_xc speed", env, result["date"], f"python benchmarks/io_speed.py --size-mb {args.size_mb:g}"
         )
-        write_results(RESULTS, "io_speed", result, header + "\n".join(table))
+        write_results(RESULTS, "io_speed", result, header + "\n\n" + "\n".join(table))
 
 
 if __name__ == "__main__":

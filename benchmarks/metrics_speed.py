@@ -15,23 +15,13 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
-import os
-import platform
 import statistics
-import sys
-import tempfile
-import time
-from pathlib import Path
 
 import numpy as np
-import scipy
 import scipy.sparse as sp
+from _harness import RESULTS, environment, page_header, repeat, utc_now, write_results
 
 from sparsexc.metrics import evaluate, inverse_propensity, precision_at_k
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def synthetic_labels(rng: np.random.Generator, n_samples: int, n_labels: int, label_order: np.ndarray) -> sp.csr_matrix:
@@ -77,42 +67,9 @@ def topk_to_csr(indices: np.ndarray, scores: np.ndarray, n_labels: int) -> sp.cs
 
 
 def timed(fn, repeats: int) -> dict:
-    seconds = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        seconds.append(time.perf_counter() - start)
+    _, watches = repeat(fn, repeats)
+    seconds = [w.wall for w in watches]
     return {"best_s": min(seconds), "median_s": statistics.median(seconds), "repeats": repeats}
-
-
-def machine_info() -> dict:
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "logical_cpus": os.cpu_count(),
-        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "platform": platform.platform(),
-        # The machine may be shared: the load during the run says how much to trust the timings.
-        "load_average_1_5_15_min": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
-        "python": sys.version.split()[0],
-        "numpy": np.__version__,
-        "scipy": scipy.__version__,
-    }
-
-
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False) as handle:
-        handle.write(text)
-        tmp = handle.name
-    os.replace(tmp, path)
 
 
 def run(n_samples: int, n_labels: int, k: int, repeats: int, seed: int) -> dict:
@@ -154,15 +111,11 @@ def run(n_samples: int, n_labels: int, k: int, repeats: int, seed: int) -> dict:
 
 def markdown(result: dict) -> str:
     p = result["problem"]
-    m = result["machine"]
     lines = [
-        "# sparsexc.metrics speed",
+        page_header("sparsexc.metrics speed", result["machine"], result["date"], result["command"]),
         "",
         f"{p['n_samples']:,} rows x {p['n_labels']:,} labels, top-{p['k']} predictions "
         f"({p['true_labels']:,} true labels, {p['predicted_entries']:,} predicted entries, seed {p['seed']}).",
-        f"Machine: {m['cpu']}, {m['usable_cpus']} usable CPUs; Python {m['python']}, numpy {m['numpy']}, "
-        f"scipy {m['scipy']}; load average {m['load_average_1_5_15_min']}. Date: {result['date']}.",
-        f"Command: `{result['command']}`",
         "",
         "| case | best (s) | median (s) |",
         "|---|---:|---:|",
@@ -187,10 +140,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     n_samples, n_labels = (10_000, 100_000) if args.quick else (100_000, 1_000_000)
-    machine = machine_info()
+    machine = environment()  # before the run: the load average says how much to trust the timings
     result = run(n_samples, n_labels, k=5, repeats=args.repeats, seed=args.seed)
     result["machine"] = machine
-    result["date"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    result["date"] = utc_now()
     result["command"] = (
         "python benchmarks/metrics_speed.py"
         + (" --quick" if args.quick else "")
@@ -200,9 +153,8 @@ def main() -> None:
     text = markdown(result)
     print(text)
     if not args.quick:
-        write_atomic(RESULTS / "metrics_speed.json", json.dumps(result, indent=2) + "\n")
-        write_atomic(RESULTS / "metrics_speed.md", text)
-        print(f"wrote {RESULTS / 'metrics_speed.json'} and {RESULTS / 'metrics_speed.md'}")
+        json_path, md_path = write_results(RESULTS, "metrics_speed", result, text)
+        print(f"wrote {json_path} and {md_path}")
 
 
 if __name__ == "__main__":
