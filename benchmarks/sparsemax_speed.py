@@ -16,19 +16,13 @@ date, load average).
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
-import os
-import platform
+import functools
 import statistics
-import time
 from pathlib import Path
 
-import numpy as np
 import torch
+from _harness import RESULTS, add_common_flags, environment, load_average, read_json, timed, utc_now, write_results
 
-import sparsexc
-from sparsexc._environment import cpu_model
 from sparsexc.ops import sparsemax
 
 try:
@@ -36,7 +30,7 @@ try:
 except ImportError:  # the comparison needs the test extra
     raise SystemExit("this benchmark compares against the entmax package: pip install 'entmax>=1.3'") from None
 
-RESULTS = Path(__file__).resolve().parent / "results"
+OUT = RESULTS  # --out
 # (name, batch, K, score scale)
 FULL_ROWS = [
     ("K=100", 256, 100, 1.0),
@@ -77,15 +71,15 @@ def median_times(fns: dict, z: torch.Tensor, grad: torch.Tensor, repeats: int) -
         _sync()
 
     times = {name: {"forward": [], "forward_backward": []} for name in fns}
-    for name, fn in fns.items():  # warm-up
+    for fn in fns.values():  # warm-up
         forward(fn)
         forward_backward(fn)
     for _ in range(repeats):
         for name, fn in fns.items():
             for kind, run in (("forward", forward), ("forward_backward", forward_backward)):
-                start = time.perf_counter()
-                run(fn)
-                times[name][kind].append(time.perf_counter() - start)
+                with timed() as watch:
+                    run(fn)
+                times[name][kind].append(watch.wall)
     return {name: {kind: statistics.median(ts) for kind, ts in kinds.items()} for name, kinds in times.items()}
 
 
@@ -144,7 +138,7 @@ def run_thresholds(repeats: int, seed: int) -> list[dict]:
     for scale in (1.0, 0.01):
         for n_cols in THRESHOLD_KS:
             names = ("sort", "topk", "bisect", "auto") if n_cols <= THRESHOLD_SORT_MAX_K else ("topk", "bisect", "auto")
-            algos = {a: (lambda a: lambda x: sparsemax(x, dim=-1, algorithm=a))(a) for a in names}
+            algos = {a: functools.partial(sparsemax, dim=-1, algorithm=a) for a in names}
             z, grad = scores(256, n_cols, scale, seed)
             timing = median_times(algos, z, grad, repeats)
             entry = {
@@ -175,25 +169,22 @@ def format_row(row: dict) -> str:
     )
 
 
-def environment() -> dict:
+def run_environment() -> dict:
+    """The harness's environment record, grouped as this script's saved results have it (``--render`` and
+    ``--rows`` read them back): date, machine (with the device), versions (with entmax), load average."""
+    env = environment(extra_packages=("entmax",))
     return {
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": utc_now(),
         "machine": {
-            "cpu": cpu_model(),
-            "logical_cpus": os.cpu_count(),
-            "platform": platform.platform(),
+            "cpu": env["processor"],
+            "logical_cpus": env["cpu_count"],
+            "platform": env["platform"],
             "device": str(DEVICE),
-            "torch_threads": torch.get_num_threads(),
+            "torch_threads": env["torch_threads"],
             "gpu": torch.cuda.get_device_name(DEVICE) if DEVICE.type == "cuda" else None,
         },
-        "versions": {
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "numpy": np.__version__,
-            "entmax": getattr(entmax, "__version__", "unknown"),
-            "sparsexc": sparsexc.__version__,
-        },
-        "load_average_at_start": list(os.getloadavg()),
+        "versions": {"python": env["python"], **env["versions"]},
+        "load_average_at_start": env["load_average"],
     }
 
 
@@ -214,8 +205,7 @@ def table_md(rows: list[dict], kind: str) -> list[str]:
     return lines
 
 
-def write_results(result: dict) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
+def write_report(result: dict) -> None:
     env = result["environment"]
     lines = [
         "# sparsemax speed (CPU, float32)",
@@ -267,20 +257,17 @@ def write_results(result: dict) -> None:
             ]
             lines.append(f"| {e['score_scale']} | {e['K']} | {e['mean_support']:.0f} | " + " | ".join(cells) + " |")
         lines.append("")
-    for name, text in ((f"{_stem()}.json", json.dumps(result, indent=2)), (f"{_stem()}.md", "\n".join(lines))):
-        tmp = RESULTS / (name + ".tmp")
-        tmp.write_text(text + "\n")
-        os.replace(tmp, RESULTS / name)  # atomic
+    write_results(OUT, _stem(), result, "\n".join(lines) + "\n")
 
 
 def load_saved() -> dict:
-    path = RESULTS / f"{_stem()}.json"
-    return json.loads(path.read_text()) if path.exists() else {}
+    path = OUT / f"{_stem()}.json"
+    return read_json(path) if path.exists() else {}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="small sizes, 3 repeats, print only")
+    add_common_flags(parser, quick="small sizes, 3 repeats, print only", out=True)
     parser.add_argument("--rows", nargs="+", help="re-run only these K (e.g. 1e5); appended to the saved results")
     parser.add_argument("--flat", action="store_true", help="with --rows: include the flat-score rows of those K")
     parser.add_argument("--thresholds", action="store_true", help="time each algorithm by K (auto's thresholds)")
@@ -294,23 +281,20 @@ def main() -> None:
         default="cpu",
         help="cpu (default) or cuda[:N]; CUDA results are written to sparsemax_speed_cuda.json / .md",
     )
-    parser.add_argument("--out", default=None, help="write the JSON/MD into this folder instead of benchmarks/results")
     args = parser.parse_args()
-    global DEVICE, RESULTS
+    global DEVICE, OUT
     DEVICE = torch.device(args.device)
     if DEVICE.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit(f"--device {args.device}: CUDA is not available on this machine")
-    if args.out:
-        RESULTS = Path(args.out)
-        RESULTS.mkdir(parents=True, exist_ok=True)
+    OUT = Path(args.out)
     if args.render:
-        write_results(load_saved())
+        write_report(load_saved())
         return
     if args.threads:
         torch.set_num_threads(args.threads)
     repeats = args.repeats or (3 if args.quick else 7)
     save = not (args.no_save or args.quick)
-    env = environment()
+    env = run_environment()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, load average {env['load_average_at_start']}")
 
     result = load_saved() if (args.rows or args.thresholds) else {}
@@ -324,10 +308,10 @@ def main() -> None:
         result.setdefault("reruns", []).append({"environment": env, "rows": run_rows(rows, repeats, args.seed)})
     else:
         result = {"environment": env, "rows": run_rows(QUICK_ROWS if args.quick else FULL_ROWS, repeats, args.seed)}
-        result["environment"]["load_average_at_end"] = list(os.getloadavg())
+        result["environment"]["load_average_at_end"] = load_average()
     if save:
-        write_results(result)
-        print(f"wrote {RESULTS / (_stem() + '.json')} and .md")
+        write_report(result)
+        print(f"wrote {OUT / (_stem() + '.json')} and .md")
 
 
 if __name__ == "__main__":
