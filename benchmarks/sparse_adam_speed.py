@@ -15,19 +15,16 @@ Writes benchmarks/results/sparse_adam_speed.{json,md}.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import statistics
-import time
-from pathlib import Path
 
 import torch
+from _harness import RESULTS, add_common_flags, environment, timed, utc_now, write_results
 
-from sparsexc._environment import environment_info
+# not public: the benchmark measures the training loop's own sparse Adam step and its lazily allocated moments
 from sparsexc.train.optim import lazy_zeros_like
 from sparsexc.train.row_sparse_adam import RowSparseAdam
 
-RESULTS = Path(__file__).resolve().parent / "results"
 WIDTH, TOUCHED = 64, 33_000
 
 
@@ -51,15 +48,15 @@ def _side_by_side(n_labels: int, n_steps: int) -> tuple[bool, list[float], list[
         )
         for i in (0, 1) if step % 2 == 0 else (1, 0):
             weights[i].grad = grad.clone()
-            start = time.process_time()
-            optimizers[i].step()
-            times[i].append(time.process_time() - start)
+            with timed() as watch:
+                optimizers[i].step()
+            times[i].append(watch.cpu)
     return bool(torch.equal(weights[0].detach(), weights[1].detach())), times[0], times[1]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="C = 1e4 and 10 steps; nothing written")
+    add_common_flags(parser, quick="C = 1e4 and 10 steps; nothing written")
     args = parser.parse_args()
     torch.set_num_threads(1)
     sizes, n_steps = ([10_000], 10) if args.quick else ([10_000, 100_000, 1_000_000], 60)
@@ -101,13 +98,11 @@ def main() -> None:
         return
     result = {
         "benchmark": "sparse_adam_speed",
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(),
-        "environment": environment_info(),
+        "date": utc_now(),
+        "environment": environment(),
         "rows": rows,
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "sparse_adam_speed.json").write_text(json.dumps(result, indent=2) + "\n")
-    (RESULTS / "sparse_adam_speed.md").write_text("\n".join(lines) + "\n")
+    write_results(RESULTS, "sparse_adam_speed", result, "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
