@@ -18,22 +18,16 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
-import os
-import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from sparsexc._atomic import atomic_write
-from sparsexc._environment import environment_info
+from _harness import RESULTS, environment, load_average, page_header, read_json, timed, utc_now, write_results
 
-RESULTS = Path(__file__).resolve().parent / "results"
 NAME = "quickstart_time"
 
 
@@ -47,23 +41,19 @@ def time_one_run() -> dict:
     """Run ``sparsexc quickstart`` once; its CPU and wall seconds, the load around it and its test P@1."""
     with tempfile.TemporaryDirectory(prefix="sparsexc-quickstart-bench-") as tmp:
         out = Path(tmp) / "run"
-        load_before = os.getloadavg()
-        usage_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        start = time.perf_counter()
-        subprocess.run(
-            [*sparsexc_command(), "quickstart", "--quiet", "--out", str(out)],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-        wall = time.perf_counter() - start
-        usage_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        load_after = os.getloadavg()
+        load_before = load_average()
+        with timed(children=True) as watch:  # the command's own CPU time, in the child process
+            subprocess.run(
+                [*sparsexc_command(), "quickstart", "--quiet", "--out", str(out)],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+        load_after = load_average()
         metrics = json.loads((out / "metrics.json").read_text())
         epochs_run = json.loads((out / "run.json").read_text()).get("epochs_run")
-    cpu = (usage_after.ru_utime - usage_before.ru_utime) + (usage_after.ru_stime - usage_before.ru_stime)
     return {
-        "wall_seconds": round(wall, 2),
-        "cpu_seconds": round(cpu, 2),
+        "wall_seconds": round(watch.wall, 2),
+        "cpu_seconds": round(watch.cpu, 2),
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in load_after],
         "epochs_run": epochs_run,
@@ -90,17 +80,10 @@ def load_note(result: dict) -> str:
 def markdown(result: dict) -> str:
     env = result["environment"]
     lines = [
-        "# `sparsexc quickstart`: time",
+        page_header("`sparsexc quickstart`: time", env, result["created"], "python benchmarks/quickstart_time.py"),
         "",
-        (
-            f"Written by `benchmarks/quickstart_time.py` on {result['created']}. The whole command as a user runs it "
-            "(a fresh process: torch import, bundled Bibtex, training with the estimator's defaults, evaluation)."
-        ),
-        "",
-        (
-            f"Machine: {env['processor']}, {env['cpu_count']} logical CPUs ({env['torch_threads']} torch threads), "
-            f"{env['platform']}; Python {env['python']}, torch {env['versions'].get('torch')}."
-        ),
+        "The whole command as a user runs it (a fresh process: torch import, bundled Bibtex, training with the "
+        "estimator's defaults, evaluation).",
         "",
         "| run | CPU s (user + sys) | wall s | load average before (1/5/15 min) | epochs run | test P@1 |",
         "|---|---|---|---|---|---|",
@@ -157,24 +140,19 @@ def main(argv: list[str] | None = None) -> None:
     if args.repeats < 1:
         parser.error(f"--repeats: expected at least 1, got {args.repeats}")
     if args.rewrite:
-        stored = json.loads((RESULTS / f"{NAME}.json").read_text())
+        stored = read_json(RESULTS / f"{NAME}.json")
         result = summarise(stored["runs"], stored["environment"], stored["created"])
     else:
-        env = environment_info()
+        env = environment()
         runs = []
         for i in range(args.repeats):
             runs.append(time_one_run())
             print(f"run {i + 1}: {runs[-1]}", flush=True)
-        result = summarise(runs, env, dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+        result = summarise(runs, env, utc_now())
     text = markdown(result)
     print(text)
     if not args.no_write:
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        atomic_write(
-            RESULTS / f"{NAME}.json",
-            lambda f: f.write((json.dumps(result, indent=2) + "\n").encode()),
-        )
-        atomic_write(RESULTS / f"{NAME}.md", lambda f: f.write(text.encode()))
+        write_results(RESULTS, NAME, result, text)
 
 
 if __name__ == "__main__":
