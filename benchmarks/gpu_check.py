@@ -24,18 +24,15 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import datetime as dt
+import functools
 import json
-import os
 import statistics
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import torch
+from _harness import BENCHMARKS, RESULTS, environment, load_average, repeat, timed, utc_now, write_json
 
-RESULTS = Path(__file__).resolve().parent / "results"
 NO_CUDA_EXIT = 2
 
 
@@ -44,14 +41,9 @@ def _sync() -> None:
 
 
 def _timed(fn, repeats: int) -> tuple[object, float]:
-    out, times = None, []
-    for _ in range(repeats):
-        _sync()
-        start = time.perf_counter()
-        out = fn()
-        _sync()
-        times.append(time.perf_counter() - start)
-    return out, 1e3 * statistics.median(times)
+    """The last result of ``fn`` and its median wall milliseconds (CUDA synchronised around each call)."""
+    out, watches = repeat(fn, repeats, sync=_sync)
+    return out, 1e3 * statistics.median(w.wall for w in watches)
 
 
 def _head_params(name: str, linear: bool) -> dict:
@@ -63,11 +55,11 @@ def _head_params(name: str, linear: bool) -> dict:
 
 
 def check_heads(heads: list[str], n_labels: int, repeats: int) -> list[dict]:
-    from sparsexc.datasets.synthetic import synthetic
+    from sparsexc.datasets import synthetic
     from sparsexc.heads import get_head
-    from sparsexc.heads.labels import LabelBatch
-    from sparsexc.models import SparseEncoder, XCModel
-    from sparsexc.models.batch import FeatureBatch
+    from sparsexc.models import FeatureBatch, LabelBatch, SparseEncoder, XCModel
+
+    # not public: the training loop's mixed-precision context, so the check runs the heads as training does
     from sparsexc.train.data_parallel import autocast
 
     device = torch.device("cuda")
@@ -88,7 +80,7 @@ def check_heads(heads: list[str], n_labels: int, repeats: int) -> list[dict]:
                     labels = LabelBatch.from_csr(Y[:256], device)
                     torch.cuda.reset_peak_memory_stats(device)
 
-                    def step():
+                    def step(model=model, features=features, labels=labels, precision=precision):
                         model.zero_grad(set_to_none=True)
                         with autocast(device, precision):
                             loss = model.head.loss(model.hidden(features), labels)
@@ -100,7 +92,7 @@ def check_heads(heads: list[str], n_labels: int, repeats: int) -> list[dict]:
                     model.eval()
                     with torch.no_grad():
                         hidden = model.hidden(features)
-                        (idx, val), topk_ms = _timed(lambda: model.head.topk(hidden, 5), repeats)
+                        (idx, _), topk_ms = _timed(functools.partial(model.head.topk, hidden, 5), repeats)
                         sets = model.head.predict_sets(hidden)
                     row.update(
                         loss=float(loss),
@@ -122,8 +114,8 @@ def check_heads(heads: list[str], n_labels: int, repeats: int) -> list[dict]:
 
 
 def check_fit(heads: list[str], epochs: int) -> list[dict]:
-    from sparsexc.datasets.synthetic import synthetic
-    from sparsexc.estimator import XCClassifier
+    from sparsexc import XCClassifier
+    from sparsexc.datasets import synthetic
 
     data = synthetic(4000, 2000, 200, labels_per_sample=2.0, nnz_per_sample=20, seed=1)
     rows = []
@@ -140,10 +132,10 @@ def check_fit(heads: list[str], epochs: int) -> list[dict]:
                     precision=precision,
                     random_state=0,
                 )
-                start = time.perf_counter()
-                clf.fit(data.train.X, data.train.Y)
+                with timed() as fit_time:
+                    clf.fit(data.train.X, data.train.Y)
                 row.update(
-                    seconds=time.perf_counter() - start,
+                    seconds=fit_time.wall,
                     train_loss=[h["train_loss"] for h in clf.history_],
                     test_P1=clf.score(data.test.X, data.test.Y),
                     ok=True,
@@ -156,7 +148,7 @@ def check_fit(heads: list[str], epochs: int) -> list[dict]:
 
 
 def sparsemax_table() -> dict:
-    script = Path(__file__).resolve().parent / "sparsemax_speed.py"
+    script = BENCHMARKS / "sparsemax_speed.py"
     done = subprocess.run(
         [sys.executable, str(script), "--device", "cuda", "--repeats", "5"],
         capture_output=True,
@@ -186,18 +178,17 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return NO_CUDA_EXIT
-    from sparsexc._environment import environment_info
     from sparsexc.heads import list_heads
 
     heads = ["softmax", "sampled-softmax", "negative-sampling"] if args.quick else list_heads()
     n_labels = args.labels or (1000 if args.quick else 20000)
     result = {
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": utc_now(),
         "environment": {
-            **environment_info(),
+            **environment(),
             "gpu": torch.cuda.get_device_name(0),
             "cuda": torch.version.cuda,
-            "load_average": list(os.getloadavg()),
+            "load_average": load_average(),
         },
         "heads": check_heads(heads, n_labels, repeats=3 if args.quick else 10),
         "fit": check_fit(heads, epochs=1 if args.quick else 2),
@@ -207,8 +198,7 @@ def main(argv: list[str] | None = None) -> int:
             "DDP and label sharding with gloo on CPU."
         },
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2))
+    write_json(args.out, result)
     failed = [r for r in result["heads"] + result["fit"] if not r["ok"]]
     print(f"wrote {args.out}; {len(failed)} failing case(s)")
     return 1 if failed else 0
