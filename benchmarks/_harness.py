@@ -11,7 +11,8 @@ Scripts import this module as ``_harness`` (``python benchmarks/<name>.py`` puts
   what a measurement depends on;
 * :func:`write_text`, :func:`write_json`, :func:`read_json`, :func:`write_results`, :func:`page_header`:
   atomic results files;
-* :func:`add_common_flags`, :func:`dataset_list`: the flags several scripts share.
+* :func:`add_common_flags`, :func:`dataset_list`, :func:`use_shared_datasets`: the flags and data sets several
+  scripts share.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ __all__ = [
     "read_json",
     "repeat",
     "timed",
+    "use_shared_datasets",
     "utc_now",
     "write_json",
     "write_results",
@@ -280,6 +282,13 @@ def add_common_flags(
     if append is not None:
         parser.add_argument("--append", action="store_true", help=append)
     return parser
+
+
+def use_shared_datasets() -> None:
+    """Read data sets from ``../shared/datasets`` (:data:`SHARED_DATASETS`) when it exists and ``SPARSEXC_DATA``
+    is not set: sets the variable, so ``sparsexc.datasets.load`` and child processes find them there."""
+    if "SPARSEXC_DATA" not in os.environ and SHARED_DATASETS.is_dir():
+        os.environ["SPARSEXC_DATA"] = str(SHARED_DATASETS)
 
 
 def dataset_list(value: str | None, default: Sequence[str]) -> list[str]:

@@ -19,18 +19,27 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
-import os
-import resource
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-RESULTS = Path(__file__).resolve().parent / "results"
-SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"  # ../shared/datasets
+from _harness import (
+    Stopwatch,
+    add_common_flags,
+    command_line,
+    dataset_list,
+    environment,
+    page_header,
+    peak_rss_mib,
+    read_json,
+    timed,
+    use_shared_datasets,
+    utc_now,
+    write_results,
+)
+
 DATASETS = ("bibtex", "delicious", "debtags", "tmc2007-500")
 # model name -> hidden layer sizes; "default" (not run unless asked for) = the estimator's default encoder
 MODELS: dict[str, tuple[int, ...] | None] = {"linear": (), "mlp512": (512,), "default": None}
@@ -42,28 +51,24 @@ QUICK_SETTINGS: dict[str, Any] = {"random_state": 0, "epochs": 3}
 COLUMNS = ("P@1", "P@3", "P@5", "nDCG@5", "PSP@5", "micro-F1")
 
 
-def _max_rss_mib() -> float:
-    # Linux reports ru_maxrss in KiB (macOS in bytes)
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
-
-
 def run_one(config: dict[str, Any]) -> dict[str, Any]:
     """Train and evaluate one configuration in this process; return its result row."""
+    from sparsexc import XCClassifier
+
+    # not public: the CLI's test-set metrics, so that the table shows what `sparsexc train` reports
     from sparsexc.cli._evaluation import test_metrics
     from sparsexc.datasets import load
-    from sparsexc.estimator import XCClassifier
 
     train, test = load(config["dataset"])
     settings = {k: v for k, v in config["settings"].items() if v is not None}
     if config["hidden_sizes"] is not None:
         settings["hidden_sizes"] = tuple(config["hidden_sizes"])
     clf = XCClassifier(head=config["head"], **settings)
-    rss_before = _max_rss_mib()
-    started = time.perf_counter()
-    clf.fit(train.X, train.Y)
-    train_seconds = time.perf_counter() - started
-    rss_after = _max_rss_mib()
+    rss_before = peak_rss_mib()
+    with timed() as fit_time:
+        clf.fit(train.X, train.Y)
+    train_seconds = fit_time.wall
+    rss_after = peak_rss_mib()
     metrics = test_metrics(clf, test.X, test.Y, train.Y)
     return {
         "dataset": config["dataset"],
@@ -100,12 +105,6 @@ def _identity(config: dict[str, Any]) -> dict[str, Any]:
     return {k: config[k] for k in ("dataset", "model", "head")}
 
 
-def _machine() -> dict[str, Any]:
-    from sparsexc.cli._files import environment_info
-
-    return environment_info()
-
-
 def markdown_table(rows: list[dict[str, Any]]) -> str:
     """The result rows as a Markdown table (a failed row shows its error)."""
     head = [
@@ -138,27 +137,27 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--datasets", default=None, help=f"comma-separated (default: {','.join(DATASETS)})")
+    add_common_flags(
+        parser,
+        datasets=DATASETS,
+        quick="bibtex only (unless --datasets), 3 epochs",
+        timeout=600.0,
+        timeout_per="configuration",
+        out=True,
+        append="keep the rows already in baselines.json (rows of the same configuration are replaced)",
+    )
     parser.add_argument("--heads", default=None, help="comma-separated (default: every registered head)")
     parser.add_argument(
         "--models",
         default=",".join(DEFAULT_MODELS),
         help=f"comma-separated from {', '.join(MODELS)} (default: {','.join(DEFAULT_MODELS)})",
     )
-    parser.add_argument("--quick", action="store_true", help="bibtex only (unless --datasets), 3 epochs")
     parser.add_argument(
         "--set",
         action="append",
         default=[],
         metavar="KEY=VALUE",
         help="an XCClassifier setting for every run (VALUE as JSON), e.g. --set lr=0.0005; repeatable",
-    )
-    parser.add_argument("--timeout", type=float, default=600.0, help="seconds per configuration")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="folder for baselines.json / baselines.md")
-    parser.add_argument(
-        "--append",
-        action="store_true",
-        help="keep the rows already in baselines.json (rows of the same configuration are replaced)",
     )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -167,11 +166,10 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(run_one(json.loads(args.worker))))
         return 0
 
-    if "SPARSEXC_DATA" not in os.environ and SHARED_DATASETS.is_dir():
-        os.environ["SPARSEXC_DATA"] = str(SHARED_DATASETS)  # the workers inherit it
+    use_shared_datasets()  # the workers inherit it
     from sparsexc.heads import list_heads
 
-    datasets = args.datasets.split(",") if args.datasets else (["bibtex"] if args.quick else list(DATASETS))
+    datasets = dataset_list(args.datasets, ["bibtex"] if args.quick else DATASETS)
     heads = args.heads.split(",") if args.heads else sorted(list_heads())
     models = args.models.split(",")
     unknown = [m for m in models if m not in MODELS]
@@ -187,13 +185,13 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError:
             settings[key.strip()] = text
 
-    json_path, md_path = args.out / "baselines.json", args.out / "baselines.md"
+    json_path = args.out / "baselines.json"
     previous: list[dict[str, Any]] = []
     if args.append and json_path.is_file():
-        previous = json.loads(json_path.read_text())["rows"]
+        previous = read_json(json_path)["rows"]
     rows: list[dict[str, Any]] = []
-    started = time.perf_counter()
-    command = " ".join(["python", "benchmarks/baselines.py", *(argv if argv is not None else sys.argv[1:])])
+    started = Stopwatch()
+    command = command_line(__file__, argv)
     for dataset in datasets:
         for model in models:
             for head in heads:
@@ -207,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 print(f"{dataset:12s} {model:7s} {head:18s} {summary}", file=sys.stderr, flush=True)
                 # written after every configuration, so a long run that is stopped keeps what it measured
-                _write_report(json_path, md_path, _merge(previous, rows), command, started)
+                _write_report(args.out, _merge(previous, rows), command, started)
     print(markdown_table(_merge(previous, rows)))
     return 0 if all("error" not in row for row in rows) else 1
 
@@ -222,38 +220,29 @@ def _merge(previous: list[dict[str, Any]], rows: list[dict[str, Any]]) -> list[d
     )
 
 
-def _write_report(json_path: Path, md_path: Path, rows: list[dict[str, Any]], command: str, started: float) -> None:
-    machine = _machine()
+def _write_report(out: Path, rows: list[dict[str, Any]], command: str, started: Stopwatch) -> None:
+    machine = environment()
     report = {
         "benchmark": "baselines",
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": utc_now(),
         "command": command,
         "models": {m: ("the estimator's default" if v is None else list(v)) for m, v in MODELS.items()},
         "machine": machine,
-        "seconds_this_invocation": round(time.perf_counter() - started, 1),
+        "seconds_this_invocation": round(started.wall, 1),
         "rows": rows,
     }
     settings_seen = sorted({json.dumps(r.get("settings", {}), sort_keys=True) for r in rows})
     md = (
-        f"# Baselines\n\n{report['date']}, last command `{command}`\n\n"
+        f"{page_header('Baselines', machine, report['date'], command)}\n\n"
         f"Models: {json.dumps(report['models'])} (hidden sizes); settings per row in the JSON (the estimator's "
         f"defaults except those listed: {'; '.join(settings_seen)}). Metrics on the test split "
         f"(PSP with inverse propensities of the training labels, A=0.55, B=1.5; micro-F1 of the predicted "
         f"label sets). Peak RSS is the training process's high-water mark at the end of training; "
-        f"'train RSS +' is how much training raised it above the high-water mark after loading the data.\n\n"
-        f"Machine: {machine['processor']}, {machine['cpu_count']} CPUs (shared with other jobs while measured), "
-        f"torch threads {machine['torch_threads']}; versions {json.dumps(machine['versions'])}.\n\n"
+        f"'train RSS +' is how much training raised it above the high-water mark after loading the data. "
+        f"The machine was shared with other jobs while measured.\n\n"
         f"{markdown_table(rows)}\n"
     )
-    json_path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(json_path, json.dumps(report, indent=2) + "\n")
-    _write_atomic(md_path, md)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    from sparsexc.cli._files import write_text
-
-    write_text(path, text)
+    write_results(out, "baselines", report, md)
 
 
 if __name__ == "__main__":
