@@ -24,20 +24,21 @@ Writes benchmarks/results/scale{_quick}.{json,md}.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
-import os
-import resource
-import time
-from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from _harness import (
+    add_common_flags,
+    command_line,
+    environment,
+    load_average,
+    page_header,
+    peak_rss_mib,
+    timed,
+    utc_now,
+    write_results,
+)
+
 HIDDEN = 64
 N_FEATURES = 2000
-
-
-def _rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
 
 
 def _parameter_mib(module) -> float:
@@ -50,7 +51,7 @@ SHARDED = " (label-sharded)"
 def _worker(head: str, sizes: list[int], n_rows: int, batch_size: int) -> list[dict]:
     import torch
 
-    from sparsexc.datasets.synthetic import synthetic
+    from sparsexc.datasets import synthetic
     from sparsexc.distributed import world_size
     from sparsexc.heads import get_head
     from sparsexc.models import SparseEncoder, XCModel
@@ -76,8 +77,8 @@ def _worker(head: str, sizes: list[int], n_rows: int, batch_size: int) -> list[d
         encoder = SparseEncoder(N_FEATURES, {"hidden_sizes": (HIDDEN,)})
         model = XCModel(encoder, get_head(name)(HIDDEN, n_labels, head_params))
         trainer = Trainer(model, dict(epochs=2, batch_size=batch_size, device="cpu", seed=0))
-        started = time.perf_counter()
-        trainer.fit(split.train.X, split.train.Y)
+        with timed() as fit_time:
+            trainer.fit(split.train.X, split.train.Y)
         out.append(
             {
                 "head": head,
@@ -85,9 +86,9 @@ def _worker(head: str, sizes: list[int], n_rows: int, batch_size: int) -> list[d
                 "processes": world_size(),
                 "examples_per_second": trainer.history[-1]["examples_per_second"],
                 "epoch_seconds": trainer.history[-1]["seconds"],
-                "total_seconds": time.perf_counter() - started,
+                "total_seconds": fit_time.wall,
                 "train_loss": trainer.history[-1]["train_loss"],
-                "peak_rss_mib": round(_rss_mib(), 1),
+                "peak_rss_mib": round(peak_rss_mib(), 1),
                 "head_parameter_mib": round(_parameter_mib(model.head), 2),
                 "n_train": split.train.X.shape[0],
             }
@@ -97,7 +98,7 @@ def _worker(head: str, sizes: list[int], n_rows: int, batch_size: int) -> list[d
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="C up to 1e5, fewer rows (a few minutes)")
+    add_common_flags(parser, quick="C up to 1e5, fewer rows (a few minutes)", out=True)
     parser.add_argument(
         "--sizes",
         type=lambda text: [int(float(x)) for x in text.split(",")],
@@ -110,7 +111,6 @@ def main() -> None:
         "--heads", help="comma-separated subset of the rows' heads, e.g. 'softmax,softmax (label-sharded)'"
     )
     args = parser.parse_args()
-    from sparsexc._environment import environment_info
     from sparsexc.distributed import spawn
     from sparsexc.heads import list_heads
 
@@ -120,7 +120,7 @@ def main() -> None:
     heads = plain + [h + SHARDED for h in plain]
     if args.heads:
         heads = [h for h in heads if h in args.heads.split(",")]
-    load_before = os.getloadavg()
+    load_before = load_average() or []
     rows = []
     for head in heads:
         for nproc in (2,) if head.endswith(SHARDED) else (1, 2):
@@ -142,7 +142,7 @@ def main() -> None:
     result = {
         "benchmark": "scale",
         "quick": args.quick,
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(),
+        "date": utc_now(),
         "settings": {
             "hidden": HIDDEN,
             "n_features": N_FEATURES,
@@ -155,15 +155,14 @@ def main() -> None:
             "sampled_heads": {"sampler": "uniform", "num_negatives": 64},
         },
         "load_average_before": [round(x, 2) for x in load_before],
-        "load_average_after": [round(x, 2) for x in os.getloadavg()],
-        "environment": environment_info(),
+        "load_average_after": [round(x, 2) for x in load_average() or []],
+        "environment": environment(),
         "rows": rows,
     }
     name = args.name or ("scale_quick" if args.quick else "scale")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    title = f"Scaling: examples/s and peak RSS against C ({', '.join(f'{c:,}' for c in sizes)})"
     lines = [
-        f"# Scaling: examples/s and peak RSS against C ({', '.join(f'{c:,}' for c in sizes)})",
+        page_header(title, result["environment"], result["date"], command_line(__file__)),
         "",
         f"MLP encoder ({HIDDEN} hidden), {n_rows} synthetic rows, {N_FEATURES} features, global batch "
         f"{batch_size}, second epoch timed, 1 torch thread per process, gloo DDP. Load average "
@@ -179,7 +178,7 @@ def main() -> None:
             f"{r['speedup_vs_1_process'] if r['speedup_vs_1_process'] is not None else '-'} | {', '.join(f'{m:.0f}' for m in r['peak_rss_mib_per_rank'])} | "
             f"{', '.join(f'{m:.2f}' for m in r['head_parameter_mib_per_rank'])} |"
         )
-    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
+    write_results(args.out, name, result, "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
