@@ -19,20 +19,23 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
-import json
-import os
-import resource
 import sys
-import time
 import tracemalloc
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-RESULTS = Path(__file__).resolve().parent / "results"
-SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+from _harness import (
+    add_common_flags,
+    command_line,
+    environment,
+    load_average,
+    page_header,
+    peak_rss_mib,
+    timed,
+    use_shared_datasets,
+    utc_now,
+    write_results,
+)
 
 
 def measure(Y: Any, dim: int, threads: tuple[int, ...]) -> dict[str, Any]:
@@ -44,9 +47,9 @@ def measure(Y: Any, dim: int, threads: tuple[int, ...]) -> dict[str, Any]:
     row: dict[str, Any] = {"dim": dim, "seconds": {}}
     for n in threads:
         with threadpool_limits(limits=n, user_api="blas"):
-            started = time.perf_counter()
-            _, fallback = pmi_embeddings(Y, dim, return_fallback=True)
-            row["seconds"][str(n)] = round(time.perf_counter() - started, 2)
+            with timed() as watch:
+                _, fallback = pmi_embeddings(Y, dim, return_fallback=True)
+            row["seconds"][str(n)] = round(watch.wall, 2)
     with threadpool_limits(limits=1, user_api="blas"):
         tracemalloc.start()
         pmi_embeddings(Y, dim)
@@ -63,6 +66,8 @@ def ann_recall(Y_train: Any, Y_queries: Any, dim: int, ks: tuple[int, ...]) -> l
 
     from sparsexc.embeddings import pmi_embeddings
     from sparsexc.heads import LabelBatch, LabelEmbeddingHead
+
+    # not public: the head's own recall measure of approximate against exact top-k
     from sparsexc.heads.label_embedding import topk_recall
 
     with threadpool_limits(limits=1, user_api="blas"):
@@ -73,24 +78,22 @@ def ann_recall(Y_train: Any, Y_queries: Any, dim: int, ks: tuple[int, ...]) -> l
         head.output.bias.zero_()
         labels = LabelBatch.from_csr(Y_queries[np.diff(Y_queries.indptr) > 0])
         queries = head.targets(labels)
-        started = time.perf_counter()
-        head.hnsw_index()  # build once, timed apart from the queries
-        build = time.perf_counter() - started
+        with timed() as build:
+            head.hnsw_index()  # build once, timed apart from the queries
         rows = []
         for k in ks:
-            t0 = time.perf_counter()
-            approx = head.topk(queries, k)[0]
-            t1 = time.perf_counter()
-            exact = head.topk_exact(queries, k)[0]
-            t2 = time.perf_counter()
+            with timed() as query_time:
+                approx = head.topk(queries, k)[0]
+            with timed() as exact_time:
+                exact = head.topk_exact(queries, k)[0]
             rows.append(
                 {
                     "k": k,
                     "recall": round(topk_recall(approx.numpy(), exact.numpy()), 4),
-                    "hnsw_query_seconds": round(t1 - t0, 3),
-                    "exact_seconds": round(t2 - t1, 3),
+                    "hnsw_query_seconds": round(query_time.wall, 3),
+                    "exact_seconds": round(exact_time.wall, 3),
                     "n_queries": int(queries.shape[0]),
-                    "index_build_seconds": round(build, 2),
+                    "index_build_seconds": round(build.wall, 2),
                     "dim": dim,
                     "hnsw": {k2: v for k2, v in head.params.to_dict().items() if k2.startswith("hnsw")},
                 }
@@ -100,14 +103,11 @@ def ann_recall(Y_train: Any, Y_queries: Any, dim: int, ks: tuple[int, ...]) -> l
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="bibtex, d = 64 only")
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    add_common_flags(parser, quick="bibtex, d = 64 only", out=True)
     args = parser.parse_args(argv)
-    if "SPARSEXC_DATA" not in os.environ and SHARED_DATASETS.is_dir():
-        os.environ["SPARSEXC_DATA"] = str(SHARED_DATASETS)
+    use_shared_datasets()
     import scipy.sparse as sp
 
-    from sparsexc._environment import environment_info
     from sparsexc.datasets import load
 
     name, dims = ("bibtex", (64,)) if args.quick else ("debian-deps", (64, 128, 256))
@@ -119,23 +119,21 @@ def main(argv: list[str] | None = None) -> int:
         (Y_test.data, Y_test.indices, Y_test.indptr), shape=(Y_test.shape[0], max(Y.shape[1], Y_test.shape[1]))
     )
     ann = ann_recall(Y, Y_test[:2000, : Y.shape[1]], 32 if args.quick else 128, (5, 10))
-    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    maxrss = peak_rss_mib()
     result = {
         "benchmark": "pmi_embeddings_speed",
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join(["python", "benchmarks/pmi_embeddings_speed.py", *(argv or sys.argv[1:])]),
+        "date": utc_now(),
+        "command": command_line(__file__, argv),
         "dataset": name, "n_rows": Y.shape[0], "n_labels": Y.shape[1], "label_nnz": int(Y.nnz),
         "cooccurrence_nnz": int(co.nnz), "settings": "defaults (diagonal='pmi', alpha=1, n_iter=7, seed 0)",
-        "rows": rows, "ann": ann, "process_max_rss_mib": round(maxrss, 1), "loadavg": list(os.getloadavg()),
-        "machine": environment_info(extra_packages=("threadpoolctl",)),
+        "rows": rows, "ann": ann, "process_max_rss_mib": round(maxrss, 1), "loadavg": load_average(),
+        "machine": environment(extra_packages=("threadpoolctl",)),
     }  # fmt: skip
-    args.out.mkdir(parents=True, exist_ok=True)
     stem = "pmi_embeddings_speed_quick" if args.quick else "pmi_embeddings_speed"
-    (args.out / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
-    lines = [f"# PMI label embeddings: time and memory ({name})", "",
-             f"{result['date']}, `{result['command']}`; {Y.shape[0]} rows, {Y.shape[1]} labels, Y^T Y has "
-             f"{co.nnz:,} non-zeros; load average {', '.join(f'{x:.1f}' for x in result['loadavg'])} "
-             "(2 shared cores).", "",
+    title = f"PMI label embeddings: time and memory ({name})"
+    lines = [page_header(title, result["machine"], result["date"], result["command"]), "",
+             f"{Y.shape[0]} rows, {Y.shape[1]} labels, Y^T Y has {co.nnz:,} non-zeros; load average at the end "
+             f"{', '.join(f'{x:.1f}' for x in result['loadavg'])}.", "",
              "| d | seconds, 1 BLAS thread | seconds, 2 BLAS threads | tracemalloc peak MiB | fallback labels |",
              "|---:|---:|---:|---:|---:|"]  # fmt: skip
     for r in rows:
@@ -154,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     lines += [f"| {a['k']} | {a['recall']} | {a['hnsw_query_seconds']} | {a['exact_seconds']} |" for a in ann]
     lines += ["", f"Process RSS high-water mark: {result['process_max_rss_mib']} MiB (includes the loaded data set)."]
-    (args.out / f"{stem}.md").write_text("\n".join(lines) + "\n")
+    write_results(args.out, stem, result, "\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
 
