@@ -18,17 +18,21 @@ rows and report it like any other case.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
 import multiprocessing as mp
-import os
-import resource
-import time
-from pathlib import Path
 from typing import Any
 
-RESULTS = Path(__file__).resolve().parent / "results"
-SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+from _harness import (
+    add_common_flags,
+    environment,
+    load_average,
+    page_header,
+    peak_rss_mib,
+    read_json,
+    timed,
+    use_shared_datasets,
+    utc_now,
+    write_results,
+)
 
 
 def _held_out_log_p(tree, X, Y) -> float:
@@ -52,13 +56,14 @@ def _select_params(X, Y, candidates: list[dict[str, Any]], split: str) -> tuple[
     fit_rows, held_rows = np.sort(order[:cut]), np.sort(order[cut:])
     table = []
     for params in candidates:
-        t = time.perf_counter()
-        tree = TreeSampler(X.shape[1], Y.shape[1], {"split": split, **params}).fit(X[fit_rows], Y[fit_rows])
+        with timed() as watch:
+            tree = TreeSampler(X.shape[1], Y.shape[1], {"split": split, **params}).fit(X[fit_rows], Y[fit_rows])
+            held_out_log_p = _held_out_log_p(tree, X[held_rows], Y[held_rows])
         table.append(
             {
                 **params,
-                "held_out_train_log_p": round(_held_out_log_p(tree, X[held_rows], Y[held_rows]), 4),
-                "fit_seconds": round(time.perf_counter() - t, 1),
+                "held_out_train_log_p": round(held_out_log_p, 4),
+                "fit_seconds": round(watch.wall, 1),
             }
         )
         print(
@@ -74,46 +79,45 @@ def _case(spec: dict[str, Any], queue: mp.Queue) -> None:
     import torch
 
     from sparsexc.datasets import load, synthetic
+
+    # not public: the tree's PCA step, wrapped to time the PCA part of the fit apart from the tree part
     from sparsexc.samplers import FrequencySampler, TreeSampler, _pca
+    from sparsexc.samplers import tree as tree_module
 
     torch.set_num_threads(2)
-    started = time.perf_counter()
-    if spec["data"] == "debian-deps":
-        splits = load("debian-deps")
-    else:
-        splits = synthetic(spec["rows"], spec["features"], spec["labels"], seed=0)
+    with timed() as load_time:
+        if spec["data"] == "debian-deps":
+            splits = load("debian-deps")
+        else:
+            splits = synthetic(spec["rows"], spec["features"], spec["labels"], seed=0)
     X, Y = splits.train.X, splits.train.Y
-    load_seconds = time.perf_counter() - started
     pca_calls: list[float] = []
     pca = _pca.whitened_pca
 
     def timed_pca(*args, **kwargs):  # time the PCA part of the fit separately
-        t = time.perf_counter()
-        out = pca(*args, **kwargs)
-        pca_calls.append(time.perf_counter() - t)
+        with timed() as watch:
+            out = pca(*args, **kwargs)
+        pca_calls.append(watch.wall)
         return out
-
-    import sparsexc.samplers.tree as tree_module
 
     params, selection = dict(spec.get("params", {})), None
     if spec.get("candidates"):
         params, selection = _select_params(X, Y, spec["candidates"], spec["split"])
     tree_module.whitened_pca = timed_pca
-    t = time.perf_counter()
-    tree = TreeSampler(X.shape[1], Y.shape[1], {"split": spec["split"], **params}).fit(X, Y)
-    fit_seconds = time.perf_counter() - t
+    with timed() as fit_time:
+        tree = TreeSampler(X.shape[1], Y.shape[1], {"split": spec["split"], **params}).fit(X, Y)
+    fit_seconds = fit_time.wall
 
     Xt, Yt = splits.test.X[:2000], splits.test.Y[:2000]
     tree_ll = _held_out_log_p(tree, Xt, Yt)
     freq_ll = _held_out_log_p(FrequencySampler(X.shape[1], Y.shape[1]).fit(X, Y), Xt, Yt)
 
     xs = splits.test.X[:1000]
-    t = time.perf_counter()
-    drawn, _ = tree.sample(xs, 10, generator=torch.Generator().manual_seed(0))
-    sample_seconds = time.perf_counter() - t
-    t = time.perf_counter()
-    all_lp = tree.log_prob_all(splits.test.X[:16])
-    all_seconds = time.perf_counter() - t
+    with timed() as sample_time:
+        drawn, _ = tree.sample(xs, 10, generator=torch.Generator().manual_seed(0))
+    with timed() as all_time:
+        all_lp = tree.log_prob_all(splits.test.X[:16])
+    sample_seconds, all_seconds = sample_time.wall, all_time.wall
     queue.put(
         {
             "data": spec["data"],
@@ -125,11 +129,11 @@ def _case(spec: dict[str, Any], queue: mp.Queue) -> None:
             "n_labels": Y.shape[1],
             "label_pairs": int(Y.nnz),
             "depth": tree.depth,
-            "load_seconds": round(load_seconds, 2),
+            "load_seconds": round(load_time.wall, 2),
             "fit_seconds": round(fit_seconds, 2),
             "pca_seconds": round(sum(pca_calls), 2),
             "tree_seconds": round(fit_seconds - sum(pca_calls), 2),
-            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "peak_rss_mib": round(peak_rss_mib(), 1),
             "test_pairs": int(Yt.nnz),
             "mean_log_p_test_tree": round(tree_ll, 4),
             "mean_log_p_test_frequency": round(freq_ll, 4),
@@ -152,13 +156,14 @@ def run_case(spec: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def write_markdown(out: dict[str, Any], path: Path) -> None:
-    """One table row per case, then the regulariser selections."""
+def markdown(out: dict[str, Any]) -> str:
+    """The results page: one table row per case, then the regulariser selections."""
     lines = [
-        "# Tree sampler fit (issue 6)",
+        page_header(
+            "Tree sampler fit (issue 6)", out["environment"], out["date"], "python benchmarks/tree_sampler_fit.py"
+        ),
         "",
-        f"Target: {out['target']}. Written by `python benchmarks/tree_sampler_fit.py`; "
-        "rows marked * come from an earlier run (their load average says under what load).",
+        f"Target: {out['target']}. Rows marked * come from an earlier run (their load average says under what load).",
         "",
         "| data | split | reg | C | train rows | pairs | fit s (PCA, tree) | peak MiB | test log p: tree / freq / uniform | "
         "sample 10 x 1000 rows ms | load before |",
@@ -186,7 +191,7 @@ def write_markdown(out: dict[str, Any], path: Path) -> None:
                 f"| {c['reg_scaling']} | {c['reg']} | {c['held_out_train_log_p']:.3f} | {c['fit_seconds']} |"
                 for c in r["reg_selection_on_held_out_train_rows"]
             ]
-    path.write_text("\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n"
 
 
 def _key(row: dict[str, Any]) -> tuple:
@@ -196,7 +201,7 @@ def _key(row: dict[str, Any]) -> tuple:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="a small synthetic set only; nothing written")
+    add_common_flags(parser, quick="a small synthetic set only; nothing written", out=True)
     parser.add_argument("--synthetic-rows", type=int, default=250_000, help="rows (train + test) of the 1M-label set")
     parser.add_argument("--synthetic-labels", type=int, default=1_000_000)
     parser.add_argument("--skip-debian", action="store_true")
@@ -217,9 +222,7 @@ def main() -> None:
     candidates = [
         {"reg_scaling": c.split(":")[0], "reg": float(c.split(":")[1])} for c in args.reg_candidates.split(",")
     ]
-    if "SPARSEXC_DATA" not in os.environ and SHARED_DATASETS.is_dir():
-        os.environ["SPARSEXC_DATA"] = str(SHARED_DATASETS)  # the children inherit it
-    from sparsexc._environment import environment_info
+    use_shared_datasets()  # the children inherit it
 
     if args.quick:
         specs = [
@@ -253,14 +256,14 @@ def main() -> None:
                     },
                 }
             )
-    env = environment_info()
+    env = environment()
     results: list[dict[str, Any]] = []
-    path = RESULTS / "tree_sampler_fit.json"
-    earlier = json.loads(path.read_text())["results"] if path.is_file() and not args.quick else []
+    path = args.out / "tree_sampler_fit.json"
+    earlier = read_json(path)["results"] if path.is_file() and not args.quick else []
     for spec in specs:
-        load_before = list(os.getloadavg())
+        load_before = load_average()
         row = run_case(spec)
-        row["load_average_before"], row["load_average_after"] = load_before, list(os.getloadavg())
+        row["load_average_before"], row["load_average_after"] = load_before, load_average()
         results.append(row)
         print(
             f"{row['data']:<12} split={row['split']:<6} C={row['n_labels']:>9,} pairs={row['label_pairs']:>9,} "
@@ -271,19 +274,17 @@ def main() -> None:
             flush=True,
         )
         if not args.quick:  # rewritten after every case, so a long last case cannot lose the others
-            RESULTS.mkdir(exist_ok=True)
             keys = {_key(r) for r in results}
             kept = [dict(r, measured_in_an_earlier_run=True) for r in earlier if _key(r) not in keys]
             out = {
-                "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                "date": utc_now(),
                 "environment": env,
                 "torch_threads": 2,
                 "target": "debian-deps fit < 120 s on 2 cores",
                 "results": results + kept,
             }
-            path.write_text(json.dumps(out, indent=2) + "\n")
-            write_markdown(out, path.with_suffix(".md"))
-            print(f"wrote {path} and its .md")
+            json_path, md_path = write_results(args.out, "tree_sampler_fit", out, markdown(out))
+            print(f"wrote {json_path} and {md_path}")
 
 
 if __name__ == "__main__":
