@@ -38,18 +38,30 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _harness import (
+    Stopwatch,
+    add_common_flags,
+    command_line,
+    dataset_list,
+    environment,
+    load_average,
+    page_header,
+    peak_rss_mib,
+    read_json,
+    timed,
+    use_shared_datasets,
+    utc_now,
+    write_json,
+    write_results,
+)
 
-RESULTS = Path(__file__).resolve().parent / "results"
-SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 DATASETS = ("bibtex", "delicious", "debtags", "wordnet-hypernyms")
 ENCODERS: dict[str, tuple[int, ...]] = {"linear": (), "mlp": (256,)}
 # head label -> (registered head, head_params)
@@ -112,8 +124,8 @@ def _curve_trainer(model: Any, params: Any, evaluate_model: Any, X_val: Any, Y_v
     class CurveTrainer(Trainer):
         def fit(self, *args: Any, **kwargs: Any) -> Any:
             self.curve: list[dict[str, Any]] = []
-            self._start, self._excluded = time.perf_counter(), 0.0
-            self._cpu_start, self._cpu_excluded = time.process_time(), 0.0
+            self._clock = Stopwatch()  # training time = its reading minus the evaluations' time
+            self._excluded, self._cpu_excluded = 0.0, 0.0
             history = super().fit(*args, **kwargs)
             val_map = [p["val_MAP"] for p in self.curve]
             self.best_epoch = 1 + int(np.argmax(val_map))
@@ -122,22 +134,22 @@ def _curve_trainer(model: Any, params: Any, evaluate_model: Any, X_val: Any, Y_v
         def _write_log(self) -> None:
             if len(self.history) == len(self.curve):
                 return  # the call before the first epoch
-            paused, paused_cpu = time.perf_counter(), time.process_time()
-            seconds = paused - self._start - self._excluded
-            cpu_seconds = paused_cpu - self._cpu_start - self._cpu_excluded
-            val = ranking_metrics(Y_val, self.model.predict_scores(X_val, batch_size=512), inv_propensity)
-            self.curve.append(
-                {
-                    "epoch": len(self.curve) + 1,
-                    "train_seconds": round(seconds, 3),
-                    "train_cpu_seconds": round(cpu_seconds, 3),
-                    "val_MAP": val["MAP"],
-                    "val_P@1": val["P@1"],
-                    **evaluate_model(self.model),
-                }
-            )
-            self._excluded += time.perf_counter() - paused
-            self._cpu_excluded += time.process_time() - paused_cpu
+            with timed() as evaluation:
+                seconds = self._clock.wall - self._excluded
+                cpu_seconds = self._clock.cpu - self._cpu_excluded
+                val = ranking_metrics(Y_val, self.model.predict_scores(X_val, batch_size=512), inv_propensity)
+                self.curve.append(
+                    {
+                        "epoch": len(self.curve) + 1,
+                        "train_seconds": round(seconds, 3),
+                        "train_cpu_seconds": round(cpu_seconds, 3),
+                        "val_MAP": val["MAP"],
+                        "val_P@1": val["P@1"],
+                        **evaluate_model(self.model),
+                    }
+                )
+            self._excluded += evaluation.wall
+            self._cpu_excluded += evaluation.cpu
 
     return CurveTrainer(model, params.replace(log_path=os.devnull))
 
@@ -148,7 +160,7 @@ def run_one(
     """Train one (data set, encoder, head) under ``budget``; return its curve and final metrics."""
     import torch
 
-    from sparsexc.estimator import XCClassifier
+    from sparsexc import XCClassifier
     from sparsexc.models import SparseEncoder, XCModel
 
     head_name, head_params = HEADS[head_label]
@@ -174,6 +186,8 @@ def run_one(
         device="cpu",
         sparse_gradients=sparse,
     )
+    # not public: the estimator's resolved settings and Trainer's per-epoch log hook (`_write_log`, above), so the
+    # curve comes from the estimator's own training loop with evaluation timed apart
     head_cls, params, encoder_params, train_params = clf._settings()
 
     def evaluate_model(model: Any) -> dict[str, float]:
@@ -201,18 +215,11 @@ def run_one(
         "best_epoch": trainer.best_epoch,
         "train_seconds": curve[-1]["train_seconds"],
         "train_cpu_seconds": curve[-1]["train_cpu_seconds"],
-        "peak_rss_gb": _peak_rss_gb(),
+        "peak_rss_gb": round(peak_rss_mib() * 2**20 / 1e9, 2),  # GB = 1e9 bytes
         "final": {k: best[k] for k in COLUMNS},
         "last": {k: curve[-1][k] for k in COLUMNS},
         "curve": curve,
     }
-
-
-def _peak_rss_gb() -> float:
-    """Peak resident memory of this process so far (GB = 1e9 bytes; ru_maxrss is in KiB on Linux)."""
-    import resource
-
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9, 2)
 
 
 def load_data(dataset: str, budget: dict[str, Any]) -> dict[str, Any]:
@@ -327,10 +334,11 @@ def plot_dataset(runs: list[dict[str, Any]], dataset: str, path: Path) -> None:
 
 
 def markdown(result: dict[str, Any]) -> str:
+    title = f"Label embeddings (Chollet 2016) against sigmoid and softmax heads{' (quick)' if result['quick'] else ''}"
     lines = [
-        f"# Label embeddings (Chollet 2016) against sigmoid and softmax heads{' (quick)' if result['quick'] else ''}",
+        page_header(title, result["machine"], result["date"], result["command"]),
         "",
-        f"{result['date']}, `{result['command']}`, {result['seconds_total']:.0f} s in all (wall). Load average "
+        f"{result['seconds_total']:.0f} s in all (wall). Load average "
         "(1/5/15 min) after each data set: "
         + "; ".join(f"{d} {', '.join(f'{x:.1f}' for x in v)}" for d, v in result["loadavg_per_dataset"].items())
         + f" on {result['machine']['cpu_count']} shared cores (torch threads 1). The machine was shared with "
@@ -484,31 +492,27 @@ def verdict(comps: list[dict[str, Any]], datasets: list[str]) -> list[str]:
 
 def write_report(out: Path, stem: str, quick: bool) -> dict[str, Any]:
     """Merge the per-data-set files ``<stem>/<data set>.json`` into ``<stem>.json`` and ``<stem>.md``."""
-    from sparsexc._environment import environment_info
-
-    parts = [json.loads(p.read_text()) for p in sorted((out / stem).glob("*.json"))]
+    parts = [read_json(p) for p in sorted((out / stem).glob("*.json"))]
     order = {d: i for i, d in enumerate(DATASETS)}
     parts.sort(key=lambda part: order.get(part["dataset"], len(order)))
     runs = [r for part in parts for r in part["runs"]]
     comps = comparisons(runs)
     result = {"benchmark": "label_embeddings", "quick": quick,
               "command": "; ".join(dict.fromkeys(part["command"] for part in parts)),
-              "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+              "date": utc_now(),
               "seconds_total": sum(part["seconds"] for part in parts),
-              "loadavg": list(os.getloadavg()), "loadavg_per_dataset": {p["dataset"]: p["loadavg"] for p in parts},
-              "machine": environment_info(extra_packages=("hnswlib",)), "encoders": {k: list(v) for k, v in ENCODERS.items()},
+              "loadavg": load_average(), "loadavg_per_dataset": {p["dataset"]: p["loadavg"] for p in parts},
+              "machine": environment(extra_packages=("hnswlib",)), "encoders": {k: list(v) for k, v in ENCODERS.items()},
               "heads": HEADS, "datasets": {p["dataset"]: p["info"] for p in parts}, "runs": runs, "comparisons": comps,
               "verdict": verdict(comps, [p["dataset"] for p in parts]),
               "plots": [f"{stem}/{p['dataset']}.png" for p in parts]}  # fmt: skip
-    (out / f"{stem}.json").write_text(json.dumps(result, indent=1) + "\n")
-    (out / f"{stem}.md").write_text(markdown(result))
+    write_results(out, stem, result, markdown(result), indent=1)
     return result
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="bibtex only, 1500 training rows, 2 epochs")
-    parser.add_argument("--datasets", default=None, help=f"comma-separated (default: {','.join(DATASETS)})")
+    add_common_flags(parser, datasets=DATASETS, quick="bibtex only, 1500 training rows, 2 epochs", out=True)
     parser.add_argument("--heads", default=",".join(HEADS), help=f"comma-separated from {', '.join(HEADS)}")
     parser.add_argument(
         "--budget",
@@ -519,14 +523,12 @@ def main(argv: list[str] | None = None) -> int:
         "the data sets of this invocation; repeatable",
     )
     parser.add_argument("--report-only", action="store_true", help="only merge the per-data-set files into the report")
-    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    if "SPARSEXC_DATA" not in os.environ and SHARED_DATASETS.is_dir():
-        os.environ["SPARSEXC_DATA"] = str(SHARED_DATASETS)
+    use_shared_datasets()
     import torch
 
     torch.set_num_threads(1)  # one core: other jobs share the machine
-    datasets = args.datasets.split(",") if args.datasets else (["bibtex"] if args.quick else list(DATASETS))
+    datasets = dataset_list(args.datasets, ["bibtex"] if args.quick else DATASETS)
     heads = args.heads.split(",")
     unknown = [h for h in heads if h not in HEADS] + [d for d in datasets if d not in BUDGET]
     if unknown:
@@ -541,23 +543,23 @@ def main(argv: list[str] | None = None) -> int:
         overrides[key] = json.loads(text)
     stem = "label_embeddings_quick" if args.quick else "label_embeddings"
     (args.out / stem).mkdir(parents=True, exist_ok=True)
-    command = " ".join(["python", "benchmarks/label_embeddings.py", *(argv if argv is not None else sys.argv[1:])])
+    command = command_line(__file__, argv)
     for ds in [] if args.report_only else datasets:
-        started = time.perf_counter()
+        started = Stopwatch()
         budget = {**(QUICK_BUDGET if args.quick else BUDGET[ds]), **overrides}
         data = load_data(ds, budget)
         runs: list[dict[str, Any]] = []
         for enc in ENCODERS:
             for head in heads:
-                t0 = time.perf_counter()
-                run = run_one(ds, enc, head, budget, data)
+                with timed() as run_time:
+                    run = run_one(ds, enc, head, budget, data)
                 runs.append(run)
                 summary = run.get("skipped") or (
                     f"MAP {run['final']['MAP']:.4f} LRAP {run['final']['LRAP']:.4f} "
                     f"P@1 {run['final']['P@1']:.4f} train {run['train_seconds']:.1f} s"
                 )
                 print(
-                    f"{ds:18s} {enc:6s} {head:8s} {summary} ({time.perf_counter() - t0:.0f} s with evaluation)",
+                    f"{ds:18s} {enc:6s} {head:8s} {summary} ({run_time.wall:.0f} s with evaluation)",
                     file=sys.stderr,
                     flush=True,
                 )
@@ -565,12 +567,12 @@ def main(argv: list[str] | None = None) -> int:
         part = {
             "dataset": ds,
             "command": command,
-            "seconds": time.perf_counter() - started,
-            "loadavg": list(os.getloadavg()),
+            "seconds": started.wall,
+            "loadavg": load_average(),
             "info": {"budget": budget, "sizes": data["sizes"]},
             "runs": runs,
         }
-        (args.out / stem / f"{ds}.json").write_text(json.dumps(part, indent=1) + "\n")
+        write_json(args.out / stem / f"{ds}.json", part, indent=1)
     result = write_report(args.out, stem, args.quick)
     print(markdown(result))
     return 0
