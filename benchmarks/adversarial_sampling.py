@@ -40,10 +40,6 @@ crash keeps what finished.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
-import os
-import resource
 import time
 from pathlib import Path
 from typing import Any
@@ -51,11 +47,24 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 import torch
+from _harness import (
+    RESULTS,
+    add_common_flags,
+    dataset_list,
+    environment,
+    load_average,
+    peak_rss_mib,
+    read_json,
+    timed,
+    use_shared_datasets,
+    utc_now,
+    write_json,
+    write_text,
+)
 
-RESULTS = Path(__file__).resolve().parent / "results"
-SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 STEM = "adversarial_sampling"
 ADVERSARIAL, UNIFORM, SOFTMAX = "ns-tree", "ns-uniform", "softmax"
+DEFAULT_DATASETS = ("debian-deps", "wordnet-hypernyms", "synthetic-1m")
 
 METHODS: dict[str, tuple[str, dict[str, Any], str, float]] = {
     # id: (head, head_params, optimizer, lr); lr: the paper's rho = 0.01 for Adagrad, Adam's default
@@ -117,6 +126,7 @@ def first_label(Y: sp.csr_matrix) -> np.ndarray:
 def load_set(name: str, dim: int, seed: int) -> dict[str, Any]:
     """Dense train/test features, label matrices and a description of one data set."""
     if name.startswith("synthetic"):
+        # not public: the latent-hierarchy generator (and, in oracle_point, its exact posterior)
         from sparsexc.datasets.synthetic import latent_hierarchy
 
         if name not in SYNTHETIC:
@@ -135,8 +145,8 @@ def load_set(name: str, dim: int, seed: int) -> dict[str, Any]:
     from sparsexc.datasets import load
 
     splits = load(name)
-    t = time.perf_counter()
-    X, X_test = dense_features(splits.train.X, splits.test.X, dim, seed)
+    with timed() as svd_time:
+        X, X_test = dense_features(splits.train.X, splits.test.X, dim, seed)
     return {
         "name": name,
         "X": X,
@@ -144,7 +154,7 @@ def load_set(name: str, dim: int, seed: int) -> dict[str, Any]:
         "X_test": X_test,
         "Y_test": splits.test.Y,
         "features": f"TruncatedSVD {dim}-d of the TF-IDF, standardised",
-        "svd_seconds": round(time.perf_counter() - t, 1),
+        "svd_seconds": round(svd_time.wall, 1),
     }
 
 
@@ -156,6 +166,7 @@ def predictive_logits(head, hidden: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def evaluate_head(head, X: np.ndarray, Y: sp.csr_matrix, chunk_entries: int = 1 << 24) -> dict[str, float]:
     """hits@1 and log-likelihood of the first label, P@1/3/5; rows in chunks of at most ``chunk_entries`` scores."""
+    # not public: the library's top-k with ties to the lower label id, so that P@k here equals the heads' own
     from sparsexc.heads.base import topk_lower_id_ties
     from sparsexc.metrics import evaluate
 
@@ -212,8 +223,9 @@ def train_curve(
 
     The clock is the process CPU time: with one thread it is the single-core wall time of an idle machine and
     does not depend on what else runs (the wall time, which does, is recorded too)."""
+    # not public: TrainParams, the settings build_optimizer reads (the optimiser of the estimator's training loop)
     from sparsexc._params import TrainParams
-    from sparsexc.heads.labels import LabelBatch
+    from sparsexc.heads import LabelBatch
     from sparsexc.train import build_optimizer
 
     X, Y = data["X"], data["Y"]
@@ -225,15 +237,15 @@ def train_curve(
         head.sampler.load_state_dict(tree_cache["state"])  # the same fit; its time is charged again below
         prepare_seconds, prepare_wall = tree_cache["seconds"], tree_cache["wall"]
     else:
-        started, wall = time.process_time(), time.perf_counter()
-        head.prepare(sp.csr_matrix(X), Y)
-        prepare_seconds, prepare_wall = time.process_time() - started, time.perf_counter() - wall
+        with timed() as prepare_time:
+            head.prepare(sp.csr_matrix(X), Y)
+        prepare_seconds, prepare_wall = prepare_time.cpu, prepare_time.wall
         if head_params.get("sampler") == "tree":
             tree_cache.update(
                 state=head.sampler.state_dict(),
                 seconds=prepare_seconds,
                 wall=prepare_wall,
-                peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                peak_rss_mib=peak_rss_mib(),
             )
     optimizer = build_optimizer(head.parameters(), TrainParams(optimizer=optimizer_name, lr=lr))
     checkpoints = [f * budget for f in eval_fractions]
@@ -241,15 +253,15 @@ def train_curve(
     step, epoch, train_seconds, wall_seconds = 0, 0, prepare_seconds, prepare_wall
 
     def record() -> None:
-        t = time.perf_counter()
-        point = {
-            "step": step,
-            "epochs": round(step * batch_size / X.shape[0], 3),
-            "train_seconds": round(train_seconds, 2),
-            "train_wall_seconds": round(wall_seconds, 2),
-            **evaluate_head(head, X_eval, Y_eval),
-        }
-        point["eval_seconds"] = round(time.perf_counter() - t, 2)
+        with timed() as eval_time:
+            point = {
+                "step": step,
+                "epochs": round(step * batch_size / X.shape[0], 3),
+                "train_seconds": round(train_seconds, 2),
+                "train_wall_seconds": round(wall_seconds, 2),
+                **evaluate_head(head, X_eval, Y_eval),
+            }
+        point["eval_seconds"] = round(eval_time.wall, 2)
         curve.append(point)
         print(
             f"    {method:<34} t={train_seconds:7.1f}s step {step:6d} hits@1 {point['hits@1_first_label']:.3f} "
@@ -265,14 +277,14 @@ def train_curve(
         order = np.random.default_rng([seed, epoch]).permutation(X.shape[0])
         for start in range(0, X.shape[0], batch_size):
             rows = order[start : start + batch_size]
-            t, w = time.process_time(), time.perf_counter()
-            head.train()
-            optimizer.zero_grad(set_to_none=True)
-            loss = head.loss(torch.from_numpy(X[rows]), LabelBatch.from_csr(Y[rows]))
-            loss.backward()
-            optimizer.step()
-            train_seconds += time.process_time() - t
-            wall_seconds += time.perf_counter() - w
+            with timed() as step_watch:
+                head.train()
+                optimizer.zero_grad(set_to_none=True)
+                loss = head.loss(torch.from_numpy(X[rows]), LabelBatch.from_csr(Y[rows]))
+                loss.backward()
+                optimizer.step()
+            train_seconds += step_watch.cpu
+            wall_seconds += step_watch.wall
             step += 1
             if train_seconds >= checkpoints[0]:
                 while checkpoints and train_seconds >= checkpoints[0]:
@@ -297,6 +309,7 @@ def train_curve(
 @torch.no_grad()
 def oracle_point(data: dict[str, Any], eval_rows: int) -> dict[str, float]:
     """The Bayes posterior of the latent-hierarchy set on the evaluation rows (an upper reference)."""
+    # not public: the synthetic generator's exact posterior (the latent-hierarchy set's Bayes oracle)
     from sparsexc.datasets.synthetic import latent_hierarchy_log_posterior
 
     X, Y = data["X_test"][:eval_rows], data["Y_test"][:eval_rows]
@@ -320,8 +333,8 @@ def step_time(
     method: str, n_labels: int, dim: int, batch_size: int, repeats: int, dense_gradients: bool = False
 ) -> dict[str, float]:
     """Median CPU seconds of one training step (loss + backward, optimiser step) on random data with C labels."""
-    from sparsexc._params import TrainParams
-    from sparsexc.heads.labels import LabelBatch
+    from sparsexc._params import TrainParams  # not public: see train_curve
+    from sparsexc.heads import LabelBatch
     from sparsexc.train import build_optimizer
 
     rng = np.random.default_rng(0)
@@ -330,26 +343,26 @@ def step_time(
     Y = sp.csr_matrix((np.ones(n, np.float32), (np.arange(n), rng.integers(0, n_labels, n))), shape=(n, n_labels))
     torch.manual_seed(0)
     head = make_head(method, dim, n_labels, {"split": "median"}, dense_gradients)
-    t = time.process_time()
-    key = (n_labels, dim, METHODS[method][1].get("sampler"))
-    if key in _STEP_SAMPLERS:  # both tree heads draw from the same fitted tree; fit it once per C
-        head.sampler.load_state_dict(_STEP_SAMPLERS[key])
-    else:
-        head.prepare(sp.csr_matrix(X), Y)
-        _STEP_SAMPLERS[key] = head.sampler.state_dict() if hasattr(head, "sampler") else {}
-    prepare = time.process_time() - t
+    with timed() as prepare_time:
+        key = (n_labels, dim, METHODS[method][1].get("sampler"))
+        if key in _STEP_SAMPLERS:  # both tree heads draw from the same fitted tree; fit it once per C
+            head.sampler.load_state_dict(_STEP_SAMPLERS[key])
+        else:
+            head.prepare(sp.csr_matrix(X), Y)
+            _STEP_SAMPLERS[key] = head.sampler.state_dict() if hasattr(head, "sampler") else {}
+    prepare = prepare_time.cpu
     _, _, optimizer_name, lr = METHODS[method]
     optimizer = build_optimizer(head.parameters(), TrainParams(optimizer=optimizer_name, lr=lr))
     hidden, labels = torch.from_numpy(X[:batch_size]), LabelBatch.from_csr(Y[:batch_size])
     backward, update = [], []
     for _ in range(repeats + 1):  # CPU time of the (single-threaded) process: robust to other load
-        t = time.process_time()
-        optimizer.zero_grad(set_to_none=True)
-        head.loss(hidden, labels).backward()
-        t1 = time.process_time()
-        optimizer.step()
-        backward.append(t1 - t)
-        update.append(time.process_time() - t1)
+        with timed() as backward_time:
+            optimizer.zero_grad(set_to_none=True)
+            head.loss(hidden, labels).backward()
+        with timed() as update_time:
+            optimizer.step()
+        backward.append(backward_time.cpu)
+        update.append(update_time.cpu)
     total = np.add(backward, update)[1:]
     return {
         "step_seconds": float(np.median(total)),
@@ -363,26 +376,21 @@ def part_path(part: str) -> Path:
     return RESULTS / f"{STEM}_{part}.json"
 
 
-def write_json(path: Path, payload: dict[str, Any]) -> None:
-    RESULTS.mkdir(exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2) + "\n")
-
-
 def run_datasets(args: argparse.Namespace, env: dict[str, Any]) -> None:
     budgets = {"softmax": args.softmax_budget, "other": args.budget}
     for name in args.datasets.split(","):
-        load_before = list(os.getloadavg())
-        t = time.perf_counter()
-        data = load_set(name, args.dim, args.seed)
+        load_before = load_average()
+        with timed() as load_time:
+            data = load_set(name, args.dim, args.seed)
         print(
             f"{name}: train {data['X'].shape} C={data['Y'].shape[1]:,} test {data['X_test'].shape[0]} "
-            f"({time.perf_counter() - t:.0f} s to load/featurise)",
+            f"({load_time.wall:.0f} s to load/featurise)",
             flush=True,
         )
         tree_params = {"split": args.tree_split, "reg": args.tree_reg, "reg_scaling": args.tree_reg_scaling}
         fractions = tuple(float(f) for f in args.eval_fractions.split(","))
         out = {
-            "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "date": utc_now(),
             "environment": env,
             "settings": {**vars(args), "tree_params": tree_params, "eval_fractions": fractions},
             "dataset": {
@@ -400,7 +408,7 @@ def run_datasets(args: argparse.Namespace, env: dict[str, Any]) -> None:
             "runs": [],
         }
         methods = args.methods.split(",")
-        earlier = json.loads(part_path(name).read_text()) if part_path(name).is_file() and not args.quick else {}
+        earlier = read_json(part_path(name)) if part_path(name).is_file() and not args.quick else {}
         for run in earlier.get("runs", []):  # runs of other methods from an earlier invocation stay in the part
             if run["method"] not in methods:
                 run.setdefault("settings", earlier.get("settings"))
@@ -414,7 +422,7 @@ def run_datasets(args: argparse.Namespace, env: dict[str, Any]) -> None:
             run = train_curve(
                 method, data, budget, args.batch_size, args.seed, tree_params, tree_cache, args.eval_rows, fractions
             )
-            run["peak_rss_mib_so_far"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+            run["peak_rss_mib_so_far"] = round(peak_rss_mib(), 1)
             run["settings"] = {
                 "budget": budget,
                 "eval_rows": args.eval_rows,
@@ -430,8 +438,8 @@ def run_datasets(args: argparse.Namespace, env: dict[str, Any]) -> None:
                 f"P@1 {f['P@1']:.3f} P@3 {f['P@3']:.3f} P@5 {f['P@5']:.3f}",
                 flush=True,
             )
-            out["load_average_after"] = list(os.getloadavg())
-            out["cpu_seconds_process"] = round(time.process_time(), 1)
+            out["load_average_after"] = load_average()
+            out["cpu_seconds_process"] = round(time.process_time(), 1)  # CPU seconds since the process started
             if not args.quick:
                 write_json(part_path(name), out)
 
@@ -456,12 +464,12 @@ def run_steps(args: argparse.Namespace, env: dict[str, Any]) -> None:
                 write_json(
                     part_path("steps_dense_gradients" if args.dense_gradients else "steps"),
                     {
-                        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                        "date": utc_now(),
                         "environment": env,
                         "dim": args.step_dim,
                         "batch_size": args.batch_size,
                         "sampled_heads_sparse_gradients": not args.dense_gradients,
-                        "load_average": list(os.getloadavg()),
+                        "load_average": load_average(),
                         "step_times": rows,
                     },
                 )
@@ -538,12 +546,12 @@ def write_report() -> None:
     parts = {}
     for path in sorted(RESULTS.glob(f"{STEM}_*.json")):
         name = path.stem[len(STEM) + 1 :]
-        parts[name] = json.loads(path.read_text())
+        parts[name] = read_json(path)
     steps = parts.pop("steps", {"step_times": []})
     # the step table measured before the sampled heads had sparse gradients (kept for the before/after ratio)
     before = parts.pop("steps_dense_gradients", {"step_times": []})
     merged: dict[str, Any] = {
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": utc_now(),
         "datasets": parts,
         "step_times": steps,
         "step_growth_1e3_to_1e6": step_growth(steps["step_times"]),
@@ -632,17 +640,18 @@ def write_report() -> None:
                     f"| {growth_before:.1f}x |"
                 )
         lines.append("")
-    (RESULTS / f"{STEM}.md").write_text("\n".join(lines) + "\n")
+    write_text(RESULTS / f"{STEM}.md", "\n".join(lines) + "\n")
     print(f"wrote {RESULTS / (STEM + '.json')}, {STEM}.md and the PNG curves")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        "--quick", action="store_true", help="small synthetic set, short budgets, C up to 1e4; nothing written"
+    add_common_flags(
+        parser,
+        quick="small synthetic set, short budgets, C up to 1e4; nothing written",
+        datasets=DEFAULT_DATASETS,
     )
     parser.add_argument("--part", choices=("train", "steps", "report"), default="train")
-    parser.add_argument("--datasets", default="debian-deps,wordnet-hypernyms,synthetic-1m")
     parser.add_argument(
         "--methods",
         default=",".join(DEFAULT_METHODS),
@@ -670,18 +679,16 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    args.datasets = ",".join(dataset_list(args.datasets, DEFAULT_DATASETS))
     unknown = set(args.methods.split(",")) - set(METHODS)
     if unknown:
         raise SystemExit(f"--methods: unknown {sorted(unknown)}; choose from {list(METHODS)}")
     torch.set_num_threads(args.threads)
-    if "SPARSEXC_DATA" not in os.environ and SHARED_DATASETS.is_dir():
-        os.environ["SPARSEXC_DATA"] = str(SHARED_DATASETS)
+    use_shared_datasets()
     if args.part == "report":
         write_report()
         return
-    from sparsexc._environment import environment_info
-
-    env = environment_info()
+    env = environment()
     env["torch_threads"] = args.threads
     if args.quick:
         args.datasets, args.budget, args.softmax_budget, args.eval_rows = "synthetic-quick", 4.0, 6.0, 300
