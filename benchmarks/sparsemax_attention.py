@@ -55,10 +55,7 @@ from __future__ import annotations
 
 import argparse
 import copy
-import datetime as _dt
-import os
 import sys
-import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -68,11 +65,22 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 import torch
+from _harness import (
+    RESULTS,
+    Stopwatch,
+    add_common_flags,
+    command_line,
+    environment,
+    load_average,
+    page_header,
+    timed,
+    use_shared_datasets,
+    utc_now,
+    write_results,
+)
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-RESULTS = Path(__file__).resolve().parent / "results"
-SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"  # ../shared/datasets
 VARIANTS = ("softmax", "sparsemax", "sigmoid")
 PAD, OOV = 0, 1
 NAME_PREFIX = "pkg:"
@@ -134,6 +142,8 @@ def tokenize(name: str, description: str, analyze, use_name: bool, max_len: int)
 def load_debtags_tokens(cfg: Config) -> tuple[dict[str, TokenData], list[str], list[str], dict[str, Any]]:
     """The fit / val / test parts as token ids, the vocabulary, the label names, and provenance."""
     from sparsexc.datasets import get_spec, load, locate, seeded_split
+
+    # not public: the Debian Packages reader, for the package descriptions behind the debtags rows
     from sparsexc.datasets.debian import read_packages
 
     data = load("debtags", split=cfg.split)
@@ -216,7 +226,7 @@ class AttentionTagger(nn.Module):
 
     def __init__(self, vocab_size: int, n_labels: int, rho: str, cfg: Config) -> None:
         super().__init__()
-        from sparsexc.heads.sigmoid import SigmoidHead
+        from sparsexc.heads import SigmoidHead
 
         if rho not in VARIANTS:
             raise ValueError(f"rho must be one of {', '.join(VARIANTS)}; got {rho!r}")
@@ -268,9 +278,9 @@ def train_variant(
     parts: dict[str, TokenData], vocab_size: int, n_labels: int, rho: str, seed: int, cfg: Config
 ) -> tuple[AttentionTagger, dict[str, Any]]:
     """Train with Adam for ``cfg.epochs``; keep the epoch with the best validation P@1 (first on ties)."""
-    from sparsexc.heads.labels import LabelBatch
+    from sparsexc.heads import LabelBatch
     from sparsexc.metrics import evaluate
-    from sparsexc.train.trainer import epoch_order
+    from sparsexc.train import epoch_order
 
     torch.manual_seed(seed)
     model = AttentionTagger(vocab_size, n_labels, rho, cfg)
@@ -281,7 +291,7 @@ def train_variant(
             model.head.output.bias.copy_(torch.from_numpy(np.log(freq / (1.0 - freq))))
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     history, best, best_state = [], -1.0, None
-    started = time.perf_counter()
+    started = Stopwatch()
     for epoch in range(cfg.epochs):
         model.train()
         total = 0.0
@@ -303,7 +313,7 @@ def train_variant(
     return model, {
         "history": history,
         "best_epoch": best_epoch,
-        "train_seconds": round(time.perf_counter() - started, 2),
+        "train_seconds": round(started.wall, 2),
     }
 
 
@@ -338,22 +348,23 @@ def run_variant(
     """Train one (variant, seed); return its result row, test scores and test weights."""
     from sparsexc.metrics import evaluate
 
-    started = time.perf_counter()
-    model, log = train_variant(parts, len(vocab), n_labels, rho, seed, cfg)
-    test = parts["test"]
-    scores, weights = predict(model, test)
-    metrics = evaluate(test.Y, scores, ks=(1, 5))
-    is_name = np.zeros(test.ids.shape, dtype=bool)
-    for i, toks in enumerate(test.tokens):
-        is_name[i, : len(toks)] = [t.startswith(NAME_PREFIX) for t in toks]
+    with timed() as watch:
+        model, log = train_variant(parts, len(vocab), n_labels, rho, seed, cfg)
+        test = parts["test"]
+        scores, weights = predict(model, test)
+        metrics = evaluate(test.Y, scores, ks=(1, 5))
+        is_name = np.zeros(test.ids.shape, dtype=bool)
+        for i, toks in enumerate(test.tokens):
+            is_name[i, : len(toks)] = [t.startswith(NAME_PREFIX) for t in toks]
+        attention = attention_stats(weights, test.lengths.numpy(), is_name, rho)
     row = {
         "variant": rho,
         "seed": seed,
         "metrics": {k: metrics[k] for k in ("P@1", "P@5", "nDCG@5")},
-        "attention": attention_stats(weights, test.lengths.numpy(), is_name, rho),
+        "attention": attention,
         **log,
-        "wall_seconds": round(time.perf_counter() - started, 2),
-        "load_average_after": list(os.getloadavg()),
+        "wall_seconds": round(watch.wall, 2),
+        "load_average_after": load_average(),
     }
     return row, scores, weights
 
@@ -477,10 +488,11 @@ def verdict(summary: dict[str, dict[str, Any]], rows: list[dict[str, Any]]) -> s
 
 def markdown(report: dict[str, Any]) -> str:
     cfg, info, m = report["config"], report["data"], report["machine"]
+    title = "Sparsemax attention (debtags words; offline stand-in for the paper's SNLI experiment)"
     lines = [
-        "# Sparsemax attention (debtags words; offline stand-in for the paper's SNLI experiment)",
+        page_header(title, m, report["date"], report["command"]),
         "",
-        f"{report['date']}, command `{report['command']}`, total {report['total_seconds']:.0f} s.",
+        f"Total {report['total_seconds']:.0f} s.",
         "",
         f"Data: debtags split {info['split']} (`sparsexc.datasets.load`), rows fit/val/test {info['rows']}, "
         f"{info['n_labels']} labels, vocabulary {info['vocabulary']} (min count {cfg['min_count']}, from the fit rows), "
@@ -510,9 +522,8 @@ def markdown(report: dict[str, Any]) -> str:
         )
         + " (the last epoch = still improving when the budget ran out).",
         "",
-        f"Machine: {m['processor']}, {m['cpu_count']} CPUs shared with other jobs, torch threads {m['torch_threads']}; "
-        f"load average at start {report['load_average_start']}, at end {report['load_average_end']}; "
-        f"versions {m['versions']}. Per-seed rows, epoch histories and wall times in the JSON.",
+        f"The CPUs were shared with other jobs: load average at start {report['load_average_start']}, at end "
+        f"{report['load_average_end']}. Per-seed rows, epoch histories and wall times in the JSON.",
         "",
         "## Examples (seed " + str(cfg["seeds"][0]) + " models; top 3 tokens by weight, support, top label)",
         "",
@@ -528,7 +539,7 @@ def markdown(report: dict[str, Any]) -> str:
 def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Config]:
     defaults = Config()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="tiny subset (300 rows per part), 1 epoch, small model")
+    add_common_flags(parser, quick="tiny subset (300 rows per part), 1 epoch, small model")
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated from {', '.join(VARIANTS)}")
     parser.add_argument("--seeds", default=None, help="comma-separated model seeds (default 0,1; quick: 0)")
     parser.add_argument("--epochs", type=int, default=None)
@@ -591,15 +602,12 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Config]:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Run the benchmark; print the table; write the JSON and .md; return the report (a dict)."""
-    from sparsexc.cli._files import environment_info, write_json, write_text
-
     args, cfg = parse_args(argv)
-    if "SPARSEXC_DATA" not in os.environ and SHARED_DATASETS.is_dir():
-        os.environ["SPARSEXC_DATA"] = str(SHARED_DATASETS)
+    use_shared_datasets()
     threads = torch.get_num_threads()
     torch.set_num_threads(cfg.threads)
     try:
-        started, load_start = time.perf_counter(), list(os.getloadavg())
+        started, load_start = Stopwatch(), load_average()
         torch.optim.Adam(
             [nn.Parameter(torch.zeros(1))]
         )  # its first use imports torch._dynamo (seconds): not a variant's time
@@ -622,26 +630,23 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         report = {
             "benchmark": "sparsemax_attention",
             "quick": bool(args.quick),
-            "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "command": " ".join(
-                ["python", "benchmarks/sparsemax_attention.py", *(argv if argv is not None else sys.argv[1:])]
-            ),
+            "date": utc_now(),
+            "command": command_line(__file__, argv),
             "config": {**asdict(cfg), "seeds": list(cfg.seeds)},
             "data": info,
             "summary": summary,
             "verdict": verdict(summary, rows),
             "rows": rows,
             "examples": examples(parts, label_names, weights, scores, args.examples, cfg.val_seed),
-            "machine": environment_info(),
+            "machine": environment(),
             "load_average_start": load_start,
-            "load_average_end": list(os.getloadavg()),
-            "total_seconds": round(time.perf_counter() - started, 1),
+            "load_average_end": load_average(),
+            "total_seconds": round(started.wall, 1),
         }
     finally:
         torch.set_num_threads(threads)
     stem = "sparsemax_attention_quick" if args.quick else "sparsemax_attention"
-    write_json(args.out_dir / f"{stem}.json", report)
-    write_text(args.out_dir / f"{stem}.md", markdown(report))
+    write_results(args.out_dir, stem, report, markdown(report))
     print(table(summary))
     print(report["verdict"])
     return report

@@ -27,12 +27,9 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import math
-import os
 import shlex
 import sys
-import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -40,17 +37,25 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.special as special  # module attribute access: a script's __main__ pickles ufuncs by wrong name
 import torch
+from _harness import (
+    BENCHMARKS,
+    RESULTS,
+    Stopwatch,
+    add_common_flags,
+    command_line,
+    environment,
+    load_average,
+    read_json,
+    use_shared_datasets,
+    utc_now,
+    write_json,
+    write_text,
+)
 from scipy.optimize import fmin_l_bfgs_b
 
-from sparsexc.cli._files import environment_info, read_json, write_json, write_text
-from sparsexc.datasets import label_proportion_documents, load
-from sparsexc.datasets.splits import seeded_split
+from sparsexc.datasets import label_proportion_documents, load, seeded_split
 from sparsexc.metrics import macro_f1, macro_f1_paper, micro_f1
 from sparsexc.ops import sparsemax, sparsemax_loss
-
-HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
-SHARED_DATASETS = HERE.parents[1] / "shared" / "datasets"  # ../shared/datasets beside the checkout
 
 LOSSES = ("logistic", "softmax", "sparsemax")
 PROBABILISTIC = ("softmax", "sparsemax")  # the losses whose outputs are label proportions (synthetic part)
@@ -241,7 +246,7 @@ def contiguous_folds(n: int, k: int, seed: int | None = None) -> list[tuple[np.n
     """k blocks of ceil(n/k) consecutive rows, each held out once: in file order like the authors' jackknife
     (``seed=None``), or in the order of a seeded permutation (shuffled folds)."""
     order = np.arange(n) if seed is None else np.random.default_rng(seed).permutation(n)
-    size = int(math.ceil(n / k))
+    size = math.ceil(n / k)
     blocks = [order[s : s + size] for s in range(0, n, size)]
     return [(np.sort(np.setdiff1d(order, block)), np.sort(block)) for block in blocks]
 
@@ -294,7 +299,7 @@ def missing_labels_in_folds(Y: np.ndarray, splits: list) -> list[int]:
 
 def run_dataset(name: str, quick: bool, jobs: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """All three losses on one data set: validation grids, selection, retraining and test scores."""
-    started = time.perf_counter()
+    started = Stopwatch()
     train, test, info = prepare_dataset(name)
     n = train.Y.shape[0]
     if name == RCV1:
@@ -412,7 +417,7 @@ def run_dataset(name: str, quick: bool, jobs: int) -> tuple[list[dict[str, Any]]
         if full_fit_lambdas:
             row["test_grid_diagnostic"] = test_grid_diagnostic(loss, test, lambdas, fitted, (paper_micro, paper_macro))
         rows.append(row)
-    info["seconds"] = time.perf_counter() - started
+    info["seconds"] = started.wall
     return rows, info
 
 
@@ -501,7 +506,7 @@ def divergences(P: np.ndarray, Q: np.ndarray) -> dict[str, np.ndarray]:
 def run_synthetic_point(K: int, length: int, random_props: bool, lambdas: tuple[float, ...]) -> dict[str, Any]:
     """One point of Figure 3: generate, fit softmax and sparsemax for every lambda, choose on dev, score on test."""
     torch.set_num_threads(1)  # one intra-op thread, also in worker processes (see main)
-    started = time.perf_counter()
+    started = Stopwatch()
     n_train, n_dev, n_test = SYNTH_SIZES
     X, Y, Q = label_proportion_documents(
         n_train + n_dev + n_test, K, float(length), random_proportions=random_props, seed=SYNTH_SEED
@@ -531,7 +536,7 @@ def run_synthetic_point(K: int, length: int, random_props: bool, lambdas: tuple[
                 "lambda": lambdas[best],
                 "dev": dev_scores[best][metric],
             }
-    point["seconds"] = time.perf_counter() - started
+    point["seconds"] = started.wall
     return point
 
 
@@ -546,7 +551,9 @@ def run_synthetic(quick: bool, out_png: Path, jobs: int) -> dict[str, Any]:
     plot_synthetic(points, Ks, out_png)
     return {
         "points": points,
-        "plot": str(out_png.relative_to(HERE.parent)) if out_png.is_relative_to(HERE.parent) else str(out_png),
+        "plot": str(out_png.relative_to(BENCHMARKS.parent))
+        if out_png.is_relative_to(BENCHMARKS.parent)
+        else str(out_png),
         "settings": {
             "K": list(Ks),
             "lengths": list(lengths),
@@ -619,7 +626,7 @@ def plot_synthetic(points: list[dict[str, Any]], Ks: tuple[int, ...], path: Path
 
 
 def run_attention(argv: list[str]) -> dict[str, Any]:
-    path = HERE / "sparsemax_attention.py"
+    path = BENCHMARKS / "sparsemax_attention.py"
     if not path.is_file():
         raise FileNotFoundError(f"--part attention needs {path} (its main(argv)), which does not exist")
     spec = importlib.util.spec_from_file_location("sparsemax_attention", path)
@@ -627,14 +634,14 @@ def run_attention(argv: list[str]) -> dict[str, Any]:
     assert spec.loader is not None
     sys.modules[spec.name] = module  # dataclasses look their module up there while it executes
     spec.loader.exec_module(module)
-    started = time.perf_counter()
+    started = Stopwatch()
     returned = module.main(argv)
     summary = sorted(returned) if isinstance(returned, dict) else returned  # its full results are in its own files
     return {
         "module": "benchmarks/sparsemax_attention.py",
         "argv": argv,
         "returned": summary,
-        "seconds": time.perf_counter() - started,
+        "seconds": started.wall,
         "results": "written by that module (see its own outputs)",
     }
 
@@ -928,13 +935,12 @@ def main(argv: list[str] | None = None) -> int:
         default="all",
         help="'report' only rebuilds the .md from the JSON (no runs)",
     )
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help="smoke run: emotions only, 2 lambdas; synthetic K=10, 2 lengths, 2 lambdas; "
-        "attention gets --quick; outputs named *_quick.*",
+    add_common_flags(
+        parser,
+        quick="smoke run: emotions only, 2 lambdas; synthetic K=10, 2 lengths, 2 lambdas; "
+        "attention gets --quick; outputs named *_quick.* (JSON, Markdown and PNG)",
+        out=True,
     )
-    parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the JSON, Markdown and PNG outputs")
     parser.add_argument(
         "--jobs", type=int, default=2, help="worker processes for the fits (default 2 = the machine's cores; 1 = none)"
     )
@@ -942,8 +948,7 @@ def main(argv: list[str] | None = None) -> int:
         "--attention-args", default="", help="extra arguments for sparsemax_attention.main (a shell-quoted string)"
     )
     args = parser.parse_args(argv)
-    if "SPARSEXC_DATA" not in os.environ and SHARED_DATASETS.is_dir():
-        os.environ["SPARSEXC_DATA"] = str(SHARED_DATASETS)
+    use_shared_datasets()
     # The problems are tiny (at most 4200 x 944 x 101): intra-op threads only add synchronisation, and on the
     # shared 2-core machine torch.logsumexp on 1200 x 10 took 9.9 ms with 2 threads vs 0.12 ms with 1.
     torch.set_num_threads(1)  # the fit functions set it again in worker processes
@@ -951,7 +956,7 @@ def main(argv: list[str] | None = None) -> int:
     suffix = "_quick" if args.quick else ""
     json_path, md_path = args.out / f"sparsemax_paper{suffix}.json", args.out / f"sparsemax_paper{suffix}.md"
     png_path = args.out / f"sparsemax_synthetic{suffix}.png"
-    command = " ".join(["python benchmarks/sparsemax_paper.py", *(argv if argv is not None else sys.argv[1:])])
+    command = command_line(__file__, argv)
     result: dict[str, Any] = {}
     if args.part == "report":
         write_text(md_path, markdown_report(read_json(json_path)))
@@ -960,7 +965,7 @@ def main(argv: list[str] | None = None) -> int:
     parts = ("multilabel", "synthetic", "attention") if args.part == "all" else (args.part,)
     status = 0
     for part in parts:
-        load_start, started = [round(x, 2) for x in os.getloadavg()], time.perf_counter()
+        load_start, started = [round(x, 2) for x in load_average() or []], Stopwatch()
         if part == "multilabel":
             section = run_multilabel(args.quick, args.jobs)
             section["notes"] = multilabel_notes()
@@ -979,11 +984,11 @@ def main(argv: list[str] | None = None) -> int:
         section.update(
             {
                 "command": command,
-                "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "seconds": time.perf_counter() - started,
-                "environment": environment_info(),
+                "date": utc_now(),
+                "seconds": started.wall,
+                "environment": environment(),
                 "load_average_start": load_start,
-                "load_average_end": [round(x, 2) for x in os.getloadavg()],
+                "load_average_end": [round(x, 2) for x in load_average() or []],
             }
         )
         # re-read before writing: the parts not run here (or run by another process meanwhile) keep their sections
