@@ -61,7 +61,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
 import math
 import os
@@ -69,21 +68,27 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-
-BENCH = Path(__file__).resolve().parent
-REPO = BENCH.parent
-RESULTS = BENCH / "results"
-SHARED_DATASETS = REPO.parent / "shared" / "datasets"  # ../shared/datasets
-WORKER = BENCH / "peers_worker.py"
-NOTES = RESULTS / "peers_notes.md"  # hand-written analysis of the last run, included in peers.md
-sys.path.insert(0, str(BENCH))
-from peers_worker import (  # noqa: E402
+from _harness import (
+    BENCHMARKS,
+    RESULTS,
+    Stopwatch,
+    add_common_flags,
+    command_line,
+    dataset_list,
+    environment,
+    load_average,
+    read_json,
+    use_shared_datasets,
+    utc_now,
+    write_json,
+    write_text,
+)
+from peers_worker import (
     PREDICTIONS,
     RESULT,
     SPARSEXC_PREFIX,
@@ -93,6 +98,9 @@ from peers_worker import (  # noqa: E402
     save_csr,
 )  # fmt: skip
 
+REPO = BENCHMARKS.parent
+WORKER = BENCHMARKS / "peers_worker.py"
+NOTES = RESULTS / "peers_notes.md"  # hand-written analysis of the last run, included in peers.md
 DATASETS: tuple[str, ...] = ("bibtex", "delicious", "tmc2007-500", "debtags", "debian-deps", "wordnet-hypernyms")
 TFIDF_DATASETS = frozenset({"bibtex", "delicious", "tmc2007-500"})  # binary features as shipped
 RAW_SUFFIX = ":raw"  # "bibtex:raw": the same split with the features as loaded (no TF-IDF transform)
@@ -179,8 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--systems", default="all",
                         help="comma-separated: peer names (" + ", ".join(PEERS) + "), sparsexc-<head>, or the "
                              "groups 'peers', 'sparsexc' (every registered head), 'all' (default)")  # fmt: skip
-    parser.add_argument("--quick", action="store_true", help="bibtex only (unless --datasets), tiny settings")
-    parser.add_argument("--timeout", type=float, default=900.0, help="wall-clock seconds per (system, data set)")
+    add_common_flags(
+        parser, quick="bibtex only (unless --datasets), tiny settings", timeout=900.0, timeout_per="(system, data set)"
+    )
     parser.add_argument("--threads", type=int, default=2, help="threads for every system (default 2)")
     parser.add_argument(
         "--max-rss-mib",
@@ -194,9 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=REPO / ".venv-peers" / "bin" / "python",
         help="interpreter of the peers' venv (default .venv-peers/bin/python)",
     )
-    parser.add_argument("--out", type=Path, default=RESULTS, help="folder for peers.json / peers.md / the PNG")
+    add_common_flags(parser, out=True, append="keep the rows already in peers.json")
     parser.add_argument("--work-dir", type=Path, default=None, help="exported data and predictions (default: temp)")
-    parser.add_argument("--append", action="store_true", help="keep the rows already in peers.json")
     parser.add_argument(
         "--merge",
         type=Path,
@@ -212,7 +220,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parsed and checked arguments (unknown data set names are reported by the parser)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    datasets = args.datasets.split(",") if args.datasets else (["bibtex"] if args.quick else list(DATASETS))
+    datasets = dataset_list(args.datasets, ["bibtex"] if args.quick else DATASETS)
     unknown = [d for d in datasets if base_name(d) not in DATASETS]
     if unknown:
         parser.error(f"unknown data set {unknown[0]!r}; choose from {', '.join(DATASETS)}")
@@ -354,7 +362,7 @@ def _thread_env(threads: int) -> dict[str, str]:
     # idle OpenMP threads sleep instead of spinning: on a shared, oversubscribed machine spinning threads burn
     # CPU seconds and hold the cores that the other threads of the same team wait for (same for every system)
     env["OMP_WAIT_POLICY"] = "PASSIVE"
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(BENCH), env.get("PYTHONPATH", "")]))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(BENCHMARKS), env.get("PYTHONPATH", "")]))
     return env
 
 
@@ -381,14 +389,14 @@ def _run_worker(
     Returns (exit code or None when stopped, the reason it was stopped or its last stderr line)."""
     with open(out_dir / "stdout.log", "w") as out, open(out_dir / "stderr.log", "w") as err:
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
-        deadline, peak = time.perf_counter() + timeout, 0.0
+        watch, peak = Stopwatch(), 0.0
         while True:
             try:
                 code = proc.wait(timeout=0.5)
                 break
             except subprocess.TimeoutExpired:
                 peak = max(peak, proc_status_mib("VmRSS", proc.pid) or 0.0)  # 0 off Linux: no cap
-                why = (f"timed out after {timeout:g} s" if time.perf_counter() > deadline else
+                why = (f"timed out after {timeout:g} s" if watch.wall > timeout else
                        f"stopped: resident memory {peak:.0f} MiB over the {max_rss_mib:.0f} MiB cap"
                        if peak > max_rss_mib else None)  # fmt: skip
                 if why:
@@ -411,11 +419,11 @@ def run_pair(system: str, dataset: str, data_dir: Path, work: Path, args: argpar
     python = sys.executable if system.startswith(SPARSEXC_PREFIX) else str(args.peers_python)
     row: dict[str, Any] = {"dataset": dataset, "system": system, "settings": settings,
                            "family": "sparsexc" if system.startswith(SPARSEXC_PREFIX) else "peer",
-                           "load_average_before": list(os.getloadavg())}  # fmt: skip
+                           "load_average_before": load_average()}  # fmt: skip
     skip = memory_preflight(system, data_dir, args.max_rss_mib)
     if skip:
         return {**row, "status": "skipped", "error": skip}
-    started = time.perf_counter()
+    started = Stopwatch()
     try:
         code, message = _run_worker([python, str(WORKER), str(out_dir / "spec.json")], _thread_env(args.threads),
                                     out_dir, args.timeout, args.max_rss_mib)  # fmt: skip
@@ -423,11 +431,11 @@ def run_pair(system: str, dataset: str, data_dir: Path, work: Path, args: argpar
         return {**row, "status": "error", "error": f"cannot start {python}: {exc}"}
     if code is None:
         return {**row, "status": "timeout" if message.startswith("timed out") else "error", "error": message}
-    row["wall_seconds"] = round(time.perf_counter() - started, 1)
-    row["load_average_after"] = list(os.getloadavg())
+    row["wall_seconds"] = round(started.wall, 1)
+    row["load_average_after"] = load_average()
     if code != 0:
         return {**row, "status": "error", "error": f"exit {code}: {message}"}
-    result = json.loads((out_dir / RESULT).read_text())
+    result = read_json(out_dir / RESULT)
     Y_test, Y_train = load_csr(data_dir / "test_Y.npz"), load_csr(data_dir / "train_Y.npz")
     row.update(status="ok", metrics=metrics_from_predictions(out_dir / PREDICTIONS, Y_test, Y_train),
                train_seconds=result["train_seconds"], train_cpu_seconds=result.get("train_cpu_seconds"),
@@ -689,8 +697,6 @@ def merge_rows(previous: list[dict[str, Any]], rows: list[dict[str, Any]]) -> li
 
 
 def write_outputs(report: dict[str, Any], out: Path) -> None:
-    from sparsexc.cli._files import write_json, write_text
-
     write_json(out / "peers.json", report)
     write_text(out / "peers.md", markdown_report(report))
     plot(report["rows"], out / "peers_p1_vs_time.png")
@@ -698,9 +704,7 @@ def write_outputs(report: dict[str, Any], out: Path) -> None:
 
 def merge_reports(paths: list[Path], out: Path, command: str) -> dict[str, Any]:
     """One report from several ``peers.json`` files (runs done in parallel into separate folders)."""
-    from sparsexc._environment import environment_info
-
-    reports = [json.loads(p.read_text()) for p in paths]
+    reports = [read_json(p) for p in paths]
     rows: list[dict[str, Any]] = []
     datasets: dict[str, Any] = {}
     versions: dict[str, Any] = {}
@@ -708,8 +712,8 @@ def merge_reports(paths: list[Path], out: Path, command: str) -> dict[str, Any]:
         rows = merge_rows(rows, rep.get("rows", []))
         datasets.update(rep.get("datasets", {}))
         versions = rep.get("peer_versions") or versions
-    report = {**reports[-1], "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-              "command": command, "merged_from": [r.get("command") for r in reports], "machine": environment_info(),
+    report = {**reports[-1], "date": utc_now(),
+              "command": command, "merged_from": [r.get("command") for r in reports], "machine": environment(),
               "peer_versions": versions, "datasets": datasets, "rows": rows,
               "goals": {d: goal_check([r for r in rows if r["dataset"] == d]) for d in datasets}}  # fmt: skip
     write_outputs(report, out)
@@ -719,11 +723,9 @@ def merge_reports(paths: list[Path], out: Path, command: str) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.merge:
-        merge_reports(args.merge, args.out, " ".join(["python", "benchmarks/peers.py", *(argv or sys.argv[1:])]))
+        merge_reports(args.merge, args.out, command_line(__file__, argv))
         return 0
-    if "SPARSEXC_DATA" not in os.environ and SHARED_DATASETS.is_dir():
-        os.environ["SPARSEXC_DATA"] = str(SHARED_DATASETS)
-    from sparsexc._environment import environment_info
+    use_shared_datasets()
     from sparsexc.heads import list_heads
 
     try:
@@ -736,10 +738,10 @@ def main(argv: list[str] | None = None) -> int:
                              "venv .venv-peers && .venv-peers/bin/pip install torch==2.13.0 -r "
                              "benchmarks/requirements-peers.txt")  # fmt: skip
     json_path = args.out / "peers.json"
-    previous = json.loads(json_path.read_text()) if args.append and json_path.is_file() else {}
+    previous = read_json(json_path) if args.append and json_path.is_file() else {}
     rows: list[dict[str, Any]] = []
     dataset_info: dict[str, Any] = dict(previous.get("datasets", {}))
-    command = " ".join(["python", "benchmarks/peers.py", *(argv if argv is not None else sys.argv[1:])])
+    command = command_line(__file__, argv)
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="sparsexc-peers-"))
     versions = peer_versions(args.peers_python) if needs_peers else previous.get("peer_versions", {})
     for dataset in args.datasets:
@@ -751,8 +753,8 @@ def main(argv: list[str] | None = None) -> int:
             summary = row.get("error") or (f"P@1 {100 * row['metrics']['P@1']:.2f}  train {row['train_seconds']:.1f} s  "
                                            f"predict {row['predict_ms_per_1000']:.1f} ms/1k  RSS {row['peak_rss_mib']:.0f} MiB")  # fmt: skip
             print(f"{dataset:18s} {system:26s} {summary}", file=sys.stderr, flush=True)
-            report = {"benchmark": "peers", "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                      "command": command, "machine": environment_info(), "peer_versions": versions or previous.get("peer_versions", {}),
+            report = {"benchmark": "peers", "date": utc_now(),
+                      "command": command, "machine": environment(), "peer_versions": versions or previous.get("peer_versions", {}),
                       "threads": args.threads, "timeout_s": args.timeout, "quick": args.quick, "datasets": dataset_info,
                       "goals": {d: goal_check([r for r in merge_rows(previous.get("rows", []), rows) if r["dataset"] == d])
                                 for d in dataset_info},

@@ -17,16 +17,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
-import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from peers import RESULTS, SHARED_DATASETS, SPARSEXC_SETTINGS, sparsexc_lr
+from _harness import add_common_flags, load_average, timed, use_shared_datasets, write_json
+from peers import SPARSEXC_SETTINGS, sparsexc_lr
 
 # the peers benchmark's common setting, for the sigmoid head; its "auto" sparse gradients are on for these
 # wide inputs (the rule of peers_worker.py), so they are set here
@@ -55,22 +50,21 @@ QUICK: list[dict[str, Any]] = [
 
 def evaluate_setting(splits: Any, dev: np.ndarray, train: np.ndarray, setting: dict[str, Any]) -> dict[str, Any]:
     """Fit on ``train`` rows with ``BASE`` updated by ``setting``; P@1/P@5 on the ``dev`` rows."""
-    from sparsexc.estimator import XCClassifier
+    from sparsexc import XCClassifier
     from sparsexc.metrics import evaluate
 
     kw = {**BASE, **setting}
     kw["hidden_sizes"] = tuple(kw["hidden_sizes"])
     X, Y = splits.train.X, splits.train.Y
-    cpu, wall = time.process_time(), time.perf_counter()
-    model = XCClassifier(device="cpu", **kw).fit(X[train], Y[train])
-    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    with timed() as fit_time:
+        model = XCClassifier(device="cpu", **kw).fit(X[train], Y[train])
     scores = evaluate(Y[dev], model.predict_topk(X[dev], k=5), ks=(1, 5))
     return {
         "setting": setting,
         "P@1": round(100 * float(scores["P@1"]), 2),
         "P@5": round(100 * float(scores["P@5"]), 2),
-        "cpu_seconds": round(cpu, 1),
-        "wall_seconds": round(wall, 1),
+        "cpu_seconds": round(fit_time.cpu, 1),
+        "wall_seconds": round(fit_time.wall, 1),
         "best_epoch": model.best_epoch_,
         "epochs_run": len(model.history_),
         "val_P@1": [round(float(h["val_P@1"]), 4) for h in model.history_ if "val_P@1" in h],
@@ -84,8 +78,7 @@ def main() -> None:
     parser.add_argument("--dev-fraction", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=123, help="seed of the held-out rows")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    add_common_flags(parser, quick="bibtex (for the default debtags), two tiny settings; nothing written", out=True)
     args = parser.parse_args()
     if not 0 < args.dev_fraction < 1:
         parser.error(f"--dev-fraction={args.dev_fraction} must lie in (0, 1)")
@@ -94,13 +87,12 @@ def main() -> None:
     from sparsexc.datasets import load
 
     torch.set_num_threads(args.threads)
-    if "SPARSEXC_DATA" not in os.environ and SHARED_DATASETS.is_dir():
-        os.environ["SPARSEXC_DATA"] = str(SHARED_DATASETS)  # as benchmarks/peers.py does
+    use_shared_datasets()
     name = "bibtex" if args.quick and args.dataset == "debtags" else args.dataset
     configs = QUICK if args.quick else (json.loads(args.configs) if args.configs else CANDIDATES)
     splits = load(name)
     order = np.random.default_rng(args.seed).permutation(splits.train.X.shape[0])
-    n_dev = int(round(args.dev_fraction * len(order)))
+    n_dev = round(args.dev_fraction * len(order))
     dev, train = np.sort(order[:n_dev]), np.sort(order[n_dev:])
     rows = []
     print(f"{name}: {len(train)} training rows, {len(dev)} held out (seed {args.seed}); base {json.dumps(BASE)}")
@@ -114,7 +106,6 @@ def main() -> None:
             flush=True,
         )
     if not args.quick:
-        args.out.mkdir(parents=True, exist_ok=True)
         path = args.out / f"peers_validation_{name}.json"
         payload = {
             "dataset": name,
@@ -124,12 +115,10 @@ def main() -> None:
             "threads": args.threads,
             "base": BASE,
             "rows": rows,
-            "load_average": os.getloadavg(),
+            "load_average": load_average(),
             "command": "python benchmarks/peers_validation.py --dataset " + name,
         }
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(payload, indent=1) + "\n")
-        tmp.replace(path)
+        write_json(path, payload, indent=1)
         print(f"wrote {path}")
 
 
