@@ -398,6 +398,9 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    if args in (["-h"], ["--help"]):
+        print(f"usage: peers_worker.py SPEC.json\n\n{__doc__}")
+        return 0
     if len(args) != 1:
         print("usage: peers_worker.py SPEC.json", file=sys.stderr)
         return 2

@@ -59,7 +59,7 @@ def test_topk_helpers_match_brute_force(worker):
         expected = sorted(range(S.shape[1]), key=lambda j: (-S[i, j], j))[:4]
         assert idx[i].tolist() == expected and np.allclose(val[i], S[i, expected])
     pairs = [[(j, S[i, j]) for j in rng.permutation(9)[: rng.integers(0, 9)]] for i in range(30)]
-    pidx, pval = worker.topk_from_pairs(pairs, 4)
+    pidx, _pval = worker.topk_from_pairs(pairs, 4)
     for i, row in enumerate(pairs):
         expected = sorted(row, key=lambda p: (-p[1], p[0]))[:4]
         assert pidx[i, : len(expected)].tolist() == [p[0] for p in expected]
@@ -178,7 +178,7 @@ def _script(path: Path, body: str) -> Path:
 
 
 def test_run_pair_records_results_errors_and_timeouts(peers, worker, tmp_path):
-    Y_test, Y_train, indices, scores, sets = _fake_problem()
+    Y_test, Y_train, indices, scores, _sets = _fake_problem()
     data = tmp_path / "data"
     data.mkdir()
     worker.save_csr(data / "test_Y.npz", Y_test)

@@ -37,7 +37,7 @@ def quick_run(tmp_path_factory):
 
 
 def test_quick_mode_writes_the_report(quick_run):
-    out, report = quick_run
+    out, _report = quick_run
     saved = json.loads((out / "sparsemax_attention_quick.json").read_text())
     md = (out / "sparsemax_attention_quick.md").read_text()
     assert saved["quick"] is True and saved["data"]["n_labels"] == 593
@@ -63,7 +63,7 @@ def test_quick_mode_writes_the_report(quick_run):
 @pytest.fixture(scope="module")
 def quick_parts(quick_run):
     cfg = sa.Config(subset=60, emb=8, hidden=8, attn=8)
-    parts, vocab, labels, info = sa.load_debtags_tokens(cfg)
+    parts, vocab, _labels, info = sa.load_debtags_tokens(cfg)
     return parts, vocab, cfg, info
 
 

@@ -41,7 +41,7 @@ def test_objective_gradient_matches_finite_differences(bench, loss, sparse):
     problem = _problem(bench, seed=1, sparse=sparse)
     lam = 0.3
     theta = np.random.default_rng(2).normal(size=problem.X.shape[1] * 5 + 5)
-    value, grad = bench.objective(theta, problem, loss, lam)
+    _value, grad = bench.objective(theta, problem, loss, lam)
     eps = 1e-6
     numeric = np.array(
         [
@@ -113,7 +113,7 @@ def test_quick_run_outputs(bench, tmp_path):
     for row in ml["rows"]:
         assert set(row["schemes"]) == {"contiguous", "shuffled"}
         for out in row["schemes"].values():
-            for target, chosen in out["selected_for"].items():
+            for chosen in out["selected_for"].values():
                 assert chosen["lambda"] in ml["settings"]["lambdas_small"]
                 assert chosen["t"] in ml["settings"]["thresholds"][row["loss"]]
                 assert all(0.0 <= v <= 1.0 for v in chosen["test"].values())
