@@ -26,23 +26,28 @@ Run: ``python benchmarks/sdlgm.py [--quick] [--part supervised|unsupervised|all]
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import time
 from collections.abc import Iterator
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 import torch
-
-from sparsexc.cli._files import environment_info, read_json, write_json, write_text
-
-HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
-SHARED_DATASETS = HERE.parents[1] / "shared" / "datasets"
+from _harness import (
+    Stopwatch,
+    add_common_flags,
+    command_line,
+    dataset_list,
+    environment,
+    load_average,
+    page_header,
+    read_json,
+    timed,
+    use_shared_datasets,
+    utc_now,
+    write_results,
+)
 
 DATASETS = ("medical", "enron", "bibtex", "delicious", "debtags")
 QUICK_DATASETS = ("medical", "enron")
@@ -92,8 +97,8 @@ def supervised(
     datasets: tuple[str, ...], l0_grid: tuple[int, ...], epochs: int, quick: bool
 ) -> Iterator[dict[str, Any]]:
     """Train and evaluate every (data set, head, L0) configuration; yields one result row each."""
+    from sparsexc import XCClassifier
     from sparsexc.datasets import load
-    from sparsexc.estimator import XCClassifier
     from sparsexc.metrics import evaluate
 
     for name in datasets:
@@ -107,13 +112,13 @@ def supervised(
         configs = [("sigmoid", None), ("sparsemax", None)] + [("sdlgm", l0) for l0 in l0_grid]
         for head, l0 in configs:
             params = {"max_labels": l0} if l0 is not None else None
-            started = time.perf_counter()
-            settings = {"epochs": epochs, **(SMALL_SETTINGS.get(name, {}) if not quick else {})}
-            clf = XCClassifier(
-                head=head, head_params=params, hidden_sizes=(512,), random_state=0, device="cpu", **settings
-            )
-            clf.fit(Xtr, Ytr)
-            seconds = time.perf_counter() - started
+            with timed() as fit_time:
+                settings = {"epochs": epochs, **(SMALL_SETTINGS.get(name, {}) if not quick else {})}
+                clf = XCClassifier(
+                    head=head, head_params=params, hidden_sizes=(512,), random_state=0, device="cpu", **settings
+                )
+                clf.fit(Xtr, Ytr)
+            seconds = fit_time.wall
             sets = clf.predict(Xte)
             metrics = evaluate(Yte, clf.predict_topk(Xte, 5), ks=(1, 3, 5), label_sets=sets)
             row = {
@@ -206,9 +211,9 @@ def unsupervised(
                 "PCA": PCA(n_components=l0, random_state=0),
             }
             for label, model in models.items():
-                started = time.perf_counter()
-                model.fit(dense_tr if label == "PCA" else Xtr)
-                seconds = time.perf_counter() - started
+                with timed() as fit_time:
+                    model.fit(dense_tr if label == "PCA" else Xtr)
+                seconds = fit_time.wall
                 if label == "PCA":
                     Ztr, Zte = model.transform(dense_tr), model.transform(dense_te)
                     recon = model.inverse_transform(Zte)
@@ -325,26 +330,24 @@ def unsupervised_table(rows: list[dict[str, Any]]) -> str:
 
 
 def write_report(
-    report: dict[str, Any], json_path: Path, md_path: Path, command: str, started: float, load_before: list[float]
+    report: dict[str, Any], out: Path, stem: str, command: str, started: Stopwatch, load_before: list[float] | None
 ) -> str:
     """Write the JSON and the Markdown report (called after every measured row, so a stopped run keeps its rows)."""
     report.update(
         {
             "benchmark": "sdlgm",
-            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "date": utc_now(),
             "last_command": command,
-            "seconds_last_invocation": round(time.perf_counter() - started, 1),
+            "seconds_last_invocation": round(started.wall, 1),
             "load_average_at_start": load_before,
-            "load_average_now": list(os.getloadavg()),
-            "machine": environment_info(),
+            "load_average_now": load_average(),
+            "machine": environment(),
         }
     )
-    write_json(json_path, report)
     md = [
-        f"# SDLGM reconstruction (issue 7)\n\n{report['date']}, last command `{command}`; "
-        f"{report['seconds_last_invocation']:.0f} s. Machine: {report['machine']['processor']}, "
-        f"{report['machine']['cpu_count']} CPUs shared with other jobs (load average at start "
-        f"{', '.join(f'{v:.1f}' for v in load_before)}), torch threads {report['machine']['torch_threads']}.\n\n"
+        f"{page_header('SDLGM reconstruction (issue 7)', report['machine'], report['date'], command)}\n\n"
+        f"{report['seconds_last_invocation']:.0f} s; the CPUs were shared with other jobs (load average at start "
+        f"{', '.join(f'{v:.1f}' for v in load_before or [])}).\n\n"
         "Our reconstruction from the abstract only (docs/sdlgm.md); no paper numbers exist to compare with. "
         "One seed.\n"
     ]
@@ -372,37 +375,35 @@ def write_report(
             + "\n"
         )
     text = "\n".join(md)
-    write_text(md_path, text)
+    write_results(out, stem, report, text)
     return text
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="medical + enron, 2 epochs, L0=5; digits, 3 epochs")
+    add_common_flags(parser, datasets=DATASETS, quick="medical + enron, 2 epochs, L0=5; digits, 3 epochs", out=True)
     parser.add_argument("--part", choices=("supervised", "unsupervised", "all"), default="all")
-    parser.add_argument("--datasets", default=None, help=f"comma-separated (default: {','.join(DATASETS)})")
     parser.add_argument("--l0", default=None, help="comma-separated L0 grid (default: 3,5,10)")
     parser.add_argument("--epochs", type=int, default=None, help=f"supervised epochs (default {EPOCHS})")
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
-    if "SPARSEXC_DATA" not in os.environ and SHARED_DATASETS.is_dir():
-        os.environ["SPARSEXC_DATA"] = str(SHARED_DATASETS)
-    datasets = tuple(args.datasets.split(",")) if args.datasets else (QUICK_DATASETS if args.quick else DATASETS)
+    use_shared_datasets()
+    datasets = tuple(dataset_list(args.datasets, QUICK_DATASETS if args.quick else DATASETS))
     l0_grid = tuple(int(v) for v in args.l0.split(",")) if args.l0 else ((5,) if args.quick else L0_GRID)
     epochs = args.epochs or (2 if args.quick else EPOCHS)
     stem = "sdlgm_quick" if args.quick else "sdlgm"
-    json_path, md_path = RESULTS / f"{stem}.json", RESULTS / f"{stem}.md"
+    json_path = args.out / f"{stem}.json"
     previous: dict[str, Any] = read_json(json_path) if json_path.is_file() else {}
-    started = time.perf_counter()
-    command = " ".join(["python", "benchmarks/sdlgm.py", *(argv if argv is not None else sys.argv[1:])])
-    load_before = list(os.getloadavg())
+    started = Stopwatch()
+    command = command_line(__file__, argv)
+    load_before = load_average()
     md = ""
 
     def save(part: str, section: dict[str, Any]) -> str:
         # read-modify-write of this part only, so a supervised and an unsupervised run can share the file
         report = read_json(json_path) if json_path.is_file() else {}
         report[part] = section
-        return write_report(report, json_path, md_path, command, started, load_before)
+        return write_report(report, args.out, stem, command, started, load_before)
 
     if args.part in ("supervised", "all"):
         # rows of data sets not run now are kept (e.g. --datasets delicious adds to an earlier run)
