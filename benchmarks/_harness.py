@@ -5,7 +5,8 @@ writes ``<out>/<name>.json`` (the numbers) and ``<out>/<name>.md`` (a page for p
 Scripts import this module as ``_harness`` (``python benchmarks/<name>.py`` puts ``benchmarks/`` on
 ``sys.path``; the tests' ``conftest.py`` does the same) and otherwise only sparsexc's public API.
 
-* :data:`RESULTS`, :data:`SHARED_DATASETS`: the results folder and ``../shared/datasets``;
+* :data:`BENCHMARKS`, :data:`RESULTS`, :data:`SHARED_DATASETS`: this folder, the results folder and
+  ``../shared/datasets``;
 * :class:`Stopwatch` / :func:`timed` / :func:`repeat`: CPU and wall seconds of a block or a function;
 * :func:`environment`, :func:`load_average`, :func:`peak_rss_mib`, :func:`utc_now`, :func:`command_line`:
   what a measurement depends on;
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 __all__ = [
+    "BENCHMARKS",
     "RESULTS",
     "SHARED_DATASETS",
     "Stopwatch",
