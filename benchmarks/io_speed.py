@@ -17,7 +17,7 @@ import tempfile
 
 import numpy as np
 import scipy.sparse as sp
-from _harness import RESULTS, environment, page_header, repeat, timed, utc_now, write_results
+from _harness import add_common_flags, environment, page_header, repeat, timed, utc_now, write_results
 from sklearn.datasets import load_svmlight_file
 
 from sparsexc.io import read_xc, write_xc
@@ -52,7 +52,8 @@ def main() -> None:
     ap.add_argument("--size-mb", type=float, default=200.0)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--no-save", action="store_true", help="print only; do not write benchmarks/results")
+    ap.add_argument("--no-save", action="store_true", help="print only; write no results files")
+    add_common_flags(ap, out=True)
     args = ap.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="sparsexc-io-speed-")
@@ -137,7 +138,7 @@ def main() -> None:
         header = page_header(
             "read_xc speed", env, result["date"], f"python benchmarks/io_speed.py --size-mb {args.size_mb:g}"
         )
-        write_results(RESULTS, "io_speed", result, header + "\n\n" + "\n".join(table))
+        write_results(args.out, "io_speed", result, header + "\n\n" + "\n".join(table))
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import statistics
 
 import numpy as np
 import scipy.sparse as sp
-from _harness import RESULTS, environment, page_header, repeat, utc_now, write_results
+from _harness import add_common_flags, environment, page_header, repeat, utc_now, write_results
 
 from sparsexc.metrics import evaluate, inverse_propensity, precision_at_k
 
@@ -138,6 +138,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="10x smaller problem; print only, write nothing")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
+    add_common_flags(parser, out=True)
     args = parser.parse_args()
     n_samples, n_labels = (10_000, 100_000) if args.quick else (100_000, 1_000_000)
     machine = environment()  # before the run: the load average says how much to trust the timings
@@ -153,7 +154,7 @@ def main() -> None:
     text = markdown(result)
     print(text)
     if not args.quick:
-        json_path, md_path = write_results(RESULTS, "metrics_speed", result, text)
+        json_path, md_path = write_results(args.out, "metrics_speed", result, text)
         print(f"wrote {json_path} and {md_path}")
 
 

@@ -26,7 +26,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _harness import RESULTS, environment, load_average, page_header, read_json, timed, utc_now, write_results
+from _harness import add_common_flags, environment, load_average, page_header, read_json, timed, utc_now, write_results
 
 NAME = "quickstart_time"
 
@@ -136,11 +136,12 @@ def main(argv: list[str] | None = None) -> None:
         action="store_true",
         help="measure nothing: rebuild the summary and the Markdown from the runs in the JSON file",
     )
+    add_common_flags(parser, out=True)
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error(f"--repeats: expected at least 1, got {args.repeats}")
     if args.rewrite:
-        stored = read_json(RESULTS / f"{NAME}.json")
+        stored = read_json(args.out / f"{NAME}.json")
         result = summarise(stored["runs"], stored["environment"], stored["created"])
     else:
         env = environment()
@@ -152,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
     text = markdown(result)
     print(text)
     if not args.no_write:
-        write_results(RESULTS, NAME, result, text)
+        write_results(args.out, NAME, result, text)
 
 
 if __name__ == "__main__":

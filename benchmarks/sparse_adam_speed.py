@@ -19,7 +19,7 @@ import json
 import statistics
 
 import torch
-from _harness import RESULTS, add_common_flags, environment, timed, utc_now, write_results
+from _harness import add_common_flags, environment, timed, utc_now, write_results
 
 # not public: the benchmark measures the training loop's own sparse Adam step and its lazily allocated moments
 from sparsexc.train.optim import lazy_zeros_like
@@ -56,7 +56,7 @@ def _side_by_side(n_labels: int, n_steps: int) -> tuple[bool, list[float], list[
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_common_flags(parser, quick="C = 1e4 and 10 steps; nothing written")
+    add_common_flags(parser, quick="C = 1e4 and 10 steps; nothing written", out=True)
     args = parser.parse_args()
     torch.set_num_threads(1)
     sizes, n_steps = ([10_000], 10) if args.quick else ([10_000, 100_000, 1_000_000], 60)
@@ -102,7 +102,7 @@ def main() -> None:
         "environment": environment(),
         "rows": rows,
     }
-    write_results(RESULTS, "sparse_adam_speed", result, "\n".join(lines) + "\n")
+    write_results(args.out, "sparse_adam_speed", result, "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

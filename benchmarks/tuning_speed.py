@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 import torch
-from _harness import RESULTS, add_common_flags, environment, repeat, utc_now, write_results
+from _harness import add_common_flags, environment, repeat, utc_now, write_results
 
 from sparsexc.heads import SigmoidHead, SoftmaxHead, SparsemaxHead, tune_grid, tune_threshold
 
@@ -57,7 +57,7 @@ def timed(fn: Callable[[], Any], repeats: int) -> tuple[Any, dict[str, float]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_common_flags(parser, quick="200 x 2,000, nothing written")
+    add_common_flags(parser, quick="200 x 2,000, nothing written", out=True)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         f"| {r['one_pass']['wall_s']:.3f} | {r['one_pass']['cpu_s']:.3f} | {r['speedup_wall']:.1f}x |"
         for r in rows
     ]
-    write_results(RESULTS, "tuning_speed", report, "\n".join(lines) + "\n")
+    write_results(args.out, "tuning_speed", report, "\n".join(lines) + "\n")
     return 0
 
 
