@@ -49,7 +49,8 @@ def is_gzip(path: str | os.PathLike[str]) -> bool:
 def _open_binary(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
     gz = is_gzip(path)
     try:
-        fh: IO[bytes] = gzip.open(path, "rb") if gz else open(path, "rb")
+        # opened apart from the `with` below so that only open's OSError is translated: the with closes it
+        fh: IO[bytes] = gzip.open(path, "rb") if gz else open(path, "rb")  # noqa: SIM115
     except OSError as exc:
         raise _open_error(path, exc) from None
     with fh:

@@ -159,7 +159,7 @@ def _float32_text(values: np.ndarray) -> list[bytes]:
         if s.endswith(".0"):
             s = s[:-2]
         if np.float32(float(s)) != v:  # never seen; %.9g always round-trips float32 through float64
-            s = "%.9g" % v
+            s = f"{v:.9g}"
         out.append(s.encode("ascii"))
     return out
 

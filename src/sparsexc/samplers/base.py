@@ -133,7 +133,7 @@ class Sampler(nn.Module):
 
     def log_prob_all(self, x_batch: Any) -> torch.Tensor:
         r""":math:`\log p_n(y \mid x)` of every label for every row: (B, C)."""
-        x, rows = self._prepare(x_batch, None)
+        x, _ = self._prepare(x_batch, None)
         with torch.no_grad():
             return self._log_prob_all(x)
 
