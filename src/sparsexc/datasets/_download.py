@@ -349,7 +349,7 @@ def _open_archive_member(archive: str, path: Path, member: str) -> Any:
         return tf, stream
     if archive == "rar":
         try:
-            import rarfile  # type: ignore[import-not-found]
+            import rarfile
         except ImportError:
             raise DownloadError(
                 f"{path.name} is a .rar archive: install the 'rarfile' package (pip install rarfile) and the "

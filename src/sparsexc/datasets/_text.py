@@ -110,5 +110,5 @@ def build_text_splits(
             "tfidf_fitted_on": "train",
         }
     )
-    row_ids = {"train": [row_ids[i] for i in train_keep], "test": [row_ids[i] for i in test_keep]}
-    return Splits(name, parts["train"], parts["test"], info, row_ids)
+    kept_ids = {"train": [row_ids[i] for i in train_keep], "test": [row_ids[i] for i in test_keep]}
+    return Splits(name, parts["train"], parts["test"], info, kept_ids)

@@ -294,11 +294,10 @@ def read_xc_splits(path: str | os.PathLike[str], *, n_rows: int | None = None) -
         col = np.sort(out[:, j])
         dup = np.flatnonzero(col[1:] == col[:-1])
         if dup.size:
-            line_no = _line_of_id(text, j, int(col[dup[0]]))
             raise DataFormatError(
                 path,
                 "each row id at most once per split (column)",
-                line=line_no,
+                line=_line_of_id(text, j, int(col[dup[0]])),
                 field=f"split {j + 1}",
                 found=f"row id {int(col[dup[0]]) + 1} twice",
             )
