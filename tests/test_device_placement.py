@@ -345,5 +345,5 @@ def test_estimator_fit_and_predict_create_no_deviceless_tensors(data, on_cpu, tm
     again = XCClassifier.load(tmp_path / "model", device="cpu")
     for est in (clf, again):
         predict = est.predict_topk, est.predict, est.decision_function
-        topk, sets, scores = on_cpu(lambda: [f(data.X) for f in predict])
+        topk, sets, scores = on_cpu(lambda predict=predict: [f(data.X) for f in predict])
         assert np.isfinite(topk[1]).all() and np.isfinite(scores).all() and sets.shape == data.Y.shape

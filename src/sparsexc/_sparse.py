@@ -8,12 +8,12 @@ that form once, at the public boundary, and raise a clear ``ValueError`` naming 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any, Union
+from typing import Any, TypeAlias
 
 import numpy as np
 import scipy.sparse as sp
 
-LabelsLike = Union[sp.spmatrix, sp.sparray, np.ndarray, Sequence[Iterable[int]]]
+LabelsLike: TypeAlias = sp.spmatrix | sp.sparray | np.ndarray | Sequence[Iterable[int]]
 
 __all__ = ["LabelsLike", "as_features", "as_label_matrix", "labels_to_lists"]
 

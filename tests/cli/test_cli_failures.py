@@ -316,10 +316,12 @@ def test_a_run_folder_in_use_is_refused_at_once(data, tmp_path, monkeypatch, cap
 
 def test_the_lock_is_released_when_the_run_ends(tmp_path):
     out = tmp_path / "o"
-    with claim_run_dir(out), pytest.raises(UserError, match=r"in use by another sparsexc run \(pid \d+\)"):
-        # another open file description: flock refuses it, as it would another process
-        with claim_run_dir(out):
-            pass
+    with (
+        claim_run_dir(out),
+        pytest.raises(UserError, match=r"in use by another sparsexc run \(pid \d+\)"),
+        claim_run_dir(out),  # another open file description: flock refuses it, as it would another process
+    ):
+        pass
     with claim_run_dir(out):  # released
         pass
     holder = _holder(out)  # and another process can take it

@@ -19,7 +19,7 @@ from sparsexc.io import read_arff, read_xc
 def test_list_shows_every_name_with_its_status(capsys, tmp_path):
     assert main(["datasets", "list"]) == 0
     out = capsys.readouterr().out
-    table, legend = out.strip().split("\n\n")
+    table, _legend = out.strip().split("\n\n")
     lines = table.split("\n")
     assert lines[0].startswith("data directory:")
     by_name = {line.split()[0]: line.split()[1] for line in lines[1:]}

@@ -44,7 +44,7 @@ def test_tar_gz_and_bz2_extraction(tmp_path):
         b"bz2 bytes",
     ]
     (tmp_path / "bad.gz").write_bytes(b"not gzip at all")
-    with pytest.raises(DownloadError, match="file.gz: cannot extract it"):
+    with pytest.raises(DownloadError, match=r"file\.gz: cannot extract it"):
         dl._extract(_remote("gz", (Member("d.txt"),)), tmp_path / "bad.gz", out)
 
 

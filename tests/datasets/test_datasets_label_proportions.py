@@ -10,7 +10,7 @@ from sparsexc.datasets import label_proportion_documents
 
 def test_seeded_shapes_and_proportions():
     X, Y, Q = label_proportion_documents(300, 7, 150.0, random_proportions=True, seed=3)
-    X2, Y2, Q2 = label_proportion_documents(300, 7, 150.0, random_proportions=True, seed=3)
+    X2, _, Q2 = label_proportion_documents(300, 7, 150.0, random_proportions=True, seed=3)
     X3, _, _ = label_proportion_documents(300, 7, 150.0, random_proportions=True, seed=4)
     assert (X != X2).nnz == 0 and (Q != Q2).nnz == 0 and (X != X3).nnz > 0
     assert X.shape == (300, 7) and Y.shape == Q.shape == (300, 7)  # vocabulary size defaults to K

@@ -179,7 +179,7 @@ def test_load_refuses_pickle_payloads(fitted, tmp_path, payload, capsys):
         weights.write_bytes(pickle.dumps({"w": _Boom()}))
     else:
         torch.save(fitted.model_.state_dict(), weights)
-    with pytest.raises(ValueError, match="pickle.*never unpickles"):
+    with pytest.raises(ValueError, match=r"pickle.*never unpickles"):
         XCClassifier.load(tmp_path / "m")
     assert "unpickled!" not in capsys.readouterr().out
 
@@ -206,11 +206,11 @@ def test_load_errors_name_the_file(fitted, tmp_path):
         XCClassifier.load(tmp_path / "missing")
     fitted.save(tmp_path / "m")
     (tmp_path / "m" / "model.safetensors").write_bytes(b"garbage!garbage")
-    with pytest.raises(ValueError, match="model.safetensors.*not a safetensors"):
+    with pytest.raises(ValueError, match=r"model\.safetensors.*not a safetensors"):
         XCClassifier.load(tmp_path / "m")
     fitted.save(tmp_path / "m")
     (tmp_path / "m" / "config.json").write_text('{"format_version": 99}')
-    with pytest.raises(ValueError, match="config.json.*format_version"):
+    with pytest.raises(ValueError, match=r"config\.json.*format_version"):
         XCClassifier.load(tmp_path / "m")
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -37,14 +38,14 @@ def test_x_of_another_width_is_refused_naming_both_counts(fitted, data, method, 
 
 def test_validation_data_of_another_width_is_refused(data):
     X, Y = data
-    with pytest.raises(ValueError, match="X_val has 39 features, but XCClassifier .* is expecting 40 features"):
+    with pytest.raises(ValueError, match=r"X_val has 39 features, but XCClassifier .* is expecting 40 features"):
         XCClassifier(**FAST).fit(X[:250], Y[:250], X[250:, :39], Y[250:])
 
 
 def test_score_refuses_labels_the_model_does_not_have(fitted, data):
     X, Y = data
     wide = sp.hstack([Y[250:], Y[250:, :1]], format="csr")  # 9 label columns for an 8-label model
-    with pytest.raises(ValueError, match="9 label columns.*n_labels=8"):
+    with pytest.raises(ValueError, match=r"9 label columns.*n_labels=8"):
         fitted.score(X[250:], wide)
     lists = [[0] for _ in range(50)]
     lists[7] = [8]
@@ -74,7 +75,7 @@ def _snapshot(folder):
         for name in files:
             path = os.path.join(root, name)
             st = os.stat(path)
-            out[path] = (open(path, "rb").read(), st.st_ino, st.st_mtime_ns)
+            out[path] = (Path(path).read_bytes(), st.st_ino, st.st_mtime_ns)
     return out
 
 

@@ -5,6 +5,7 @@ get the user's umask; temporaries of killed saves are removed by the next save."
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import signal
@@ -235,7 +236,7 @@ def test_real_kills_during_saves_leave_the_old_or_the_new_model(tmp_path):
         child.send_signal(signal.SIGKILL)
         rest, _ = child.communicate()
         words = rest.split()
-        saved = max([first] + [int(n) for word, n in zip(words, words[1:]) if word == "done"])
+        saved = max([first] + [int(n) for word, n in itertools.pairwise(words) if word == "done"])
         now = _version(path)
         assert now in (saved, saved + 1), (now, saved)
         if round_ > 0:

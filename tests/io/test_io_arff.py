@@ -79,7 +79,9 @@ def test_genbase_protein_id_dropped_and_yes_no_nominals(shared_datasets):
     assert d.n_features == 1185 and "protein" not in d.feature_names  # the row identifier is dropped by rule
     assert list(d.meta["dropped_attributes"]) == ["protein"]
     # {YES,NO}: YES -> 1, NO -> 0; the first row holds YES for exactly the motifs listed as YES in the file
-    first = next(l for l in (folder / "genbase-train.arff").read_text().split("@data")[1].splitlines() if l.strip())
+    first = next(
+        row for row in (folder / "genbase-train.arff").read_text().split("@data")[1].splitlines() if row.strip()
+    )
     yes = [i - 1 for i, v in enumerate(first.split(",")[1:1186], start=1) if v == "YES"]
     assert d.X[0].indices.tolist() == yes and set(d.X.data) == {1.0}
 
@@ -98,7 +100,7 @@ def test_cal500_dense_values(shared_datasets):
     folder = shared_datasets / "mulan-cal500"
     d = read_arff(folder / "cal500.arff", folder / "cal500.xml")
     text = (folder / "cal500.arff").read_text()
-    first = next(l for l in text.split("@data")[1].splitlines() if l.strip()).split(",")
+    first = next(row for row in text.split("@data")[1].splitlines() if row.strip()).split(",")
     np.testing.assert_array_equal(d.X[0].toarray().ravel(), np.float32([float(v) for v in first[:68]]))
 
 

@@ -308,7 +308,7 @@ def test_malformed_files_raise_with_line_and_field(tmp_path, request, mode, cont
 def test_trailing_blank_lines_are_not_rows(tmp_path):
     path = tmp_path / "t.txt"
     path.write_bytes(b"2 2 2\n0 0:1\n1 1:1\n\n  \n")
-    X, Y = read_xc(path)
+    X, _ = read_xc(path)
     assert X.shape == (2, 2)
 
 

@@ -43,7 +43,7 @@ def test_uniform_sampler_is_uniform_and_needs_no_fit():
     s = UniformSampler(2, 5)
     lp = s.log_prob_all(torch.zeros(3, 2))
     np.testing.assert_allclose(lp.numpy(), -np.log(5), rtol=1e-6)
-    labels, log_prob = s.sample(torch.zeros(2, 2), 50_000, generator=torch.Generator().manual_seed(1))
+    labels, _ = s.sample(torch.zeros(2, 2), 50_000, generator=torch.Generator().manual_seed(1))
     counts = np.bincount(labels.numpy().ravel(), minlength=5)
     assert stats.chisquare(counts).pvalue > 1e-3 and labels.max() < 5
 

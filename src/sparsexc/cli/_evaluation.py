@@ -75,4 +75,4 @@ def test_metrics(
         inv_propensity=inverse_propensity(Y_train, n_labels=n_labels),
         label_sets=predicted_sets,
     )
-    return {str(k): float(v) for k, v in metrics.items() if np.isscalar(v)}
+    return {str(k): float(v) for k, v in metrics.items() if np.ndim(v) == 0}  # numbers only (all, today)

@@ -151,11 +151,11 @@ def convert_cmd(source: str, out: str, label_xml: str | None, data_dir: str | No
         get_spec(source)
     except KeyError as exc:
         raise UserError(f"{source!r} is neither an existing file nor a data set: {exc}") from None  # exit 2
-    data = load(source, data_dir, split=split)
+    splits = load(source, data_dir, split=split)
     os.makedirs(out, exist_ok=True)
     for part in ("train", "test"):
-        path = Path(out) / f"{data.name}_{part}.txt"
-        piece = getattr(data, part)
+        path = Path(out) / f"{splits.name}_{part}.txt"
+        piece = getattr(splits, part)
         write_xc(path, piece.X, piece.Y)
         click.echo(f"wrote {path}: {piece.n_samples} rows, {piece.n_features} features, {piece.n_labels} labels")
 

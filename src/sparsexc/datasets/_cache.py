@@ -11,6 +11,7 @@ folder beside it and moved into place with one ``os.replace``: readers see a who
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -82,10 +83,8 @@ def _json_fields(meta: dict[str, Any] | None) -> dict[str, Any]:
     """The entries of ``meta`` that JSON can hold (tuples come back as lists; others are left out)."""
     kept = {}
     for k, v in (meta or {}).items():
-        try:
+        with contextlib.suppress(TypeError, ValueError):
             kept[k] = json.loads(json.dumps(v))
-        except (TypeError, ValueError):
-            pass
     return kept
 
 

@@ -19,6 +19,7 @@ nothing behind.
 from __future__ import annotations
 
 import bz2
+import contextlib
 import errno
 import gzip
 import hashlib
@@ -348,7 +349,7 @@ def _open_archive_member(archive: str, path: Path, member: str) -> Any:
         return tf, stream
     if archive == "rar":
         try:
-            import rarfile  # type: ignore[import-not-found]
+            import rarfile
         except ImportError:
             raise DownloadError(
                 f"{path.name} is a .rar archive: install the 'rarfile' package (pip install rarfile) and the "
@@ -402,10 +403,8 @@ def _parse_check(name: str, staging: Path) -> None:
 
 def _cleanup(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
-    try:
+    with contextlib.suppress(OSError):
         path.parent.rmdir()  # .downloads, if nothing else is in it
-    except OSError:
-        pass
 
 
 def _install(staging: Path, target: Path, members: list[Member]) -> None:

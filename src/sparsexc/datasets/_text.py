@@ -86,7 +86,7 @@ def build_text_splits(
     n_features, n_labels = len(feature_names), len(label_names)
 
     parts = {}
-    for part, rows_kept, labels in (("train", train_keep, train_labels), ("test", test_keep, test_labels)):
+    for part, labels in (("train", train_labels), ("test", test_labels)):
         X = as_features(X_train if part == "train" else X_test, name=f"{name} {part} X", n_features=n_features)
         Y = as_label_matrix(labels, n_labels=n_labels, name=f"{name} {part} Y")
         parts[part] = MultiLabelData(X, Y, feature_names, label_names, {"name": name, "part": part})
@@ -110,5 +110,5 @@ def build_text_splits(
             "tfidf_fitted_on": "train",
         }
     )
-    row_ids = {"train": [row_ids[i] for i in train_keep], "test": [row_ids[i] for i in test_keep]}
-    return Splits(name, parts["train"], parts["test"], info, row_ids)
+    kept_ids = {"train": [row_ids[i] for i in train_keep], "test": [row_ids[i] for i in test_keep]}
+    return Splits(name, parts["train"], parts["test"], info, kept_ids)

@@ -335,6 +335,13 @@ def _bundled_bibtex() -> list[Path]:
     return [BUNDLED_DIR / n for n in _BUNDLED_BIBTEX]
 
 
+def _seeded_fraction(spec: DatasetSpec) -> float:
+    """The test fraction of a set split by ``seeded_split`` (the registry gives one to each)."""
+    if spec.test_fraction is None:  # pragma: no cover - a registry entry without its fraction
+        raise AssertionError(f"dataset {spec.name!r} is split by seed but has no test_fraction")
+    return spec.test_fraction
+
+
 def _build(spec: DatasetSpec, files: list[Path], split: int, base_info: dict) -> Splits:
     from . import _files, debian, wordnet
 
@@ -345,18 +352,18 @@ def _build(spec: DatasetSpec, files: list[Path], split: int, base_info: dict) ->
         return _files.build_xc(spec.name, files[0], files[1], files[2], split, info)
     if spec.kind == "mulan":
         return _files.build_mulan(spec.name, files[0], files[1], files[2], info)
-    seeded = {"seed": split, "test_fraction": spec.test_fraction}
+    if spec.kind == "mat":  # a .mat file may hold its own split (test_fraction None)
+        return _files.build_mat(spec.name, files[0], seed=split, test_fraction=spec.test_fraction, info=info)
+    fraction = _seeded_fraction(spec)
     if spec.kind == "arff":
         xml = files[1] if len(files) > 1 else None
-        return _files.build_arff_seeded(spec.name, files[0], xml, info=info, **seeded)
-    if spec.kind == "mat":
-        return _files.build_mat(spec.name, files[0], info=info, **seeded)
+        return _files.build_arff_seeded(spec.name, files[0], xml, seed=split, test_fraction=fraction, info=info)
     if spec.kind == "debtags":
-        built = debian.build_debtags(files[0], name=spec.name, **seeded)
+        built = debian.build_debtags(files[0], name=spec.name, seed=split, test_fraction=fraction)
     elif spec.kind == "debian-deps":
-        built = debian.build_debian_deps(files[0], name=spec.name, **seeded)
+        built = debian.build_debian_deps(files[0], name=spec.name, seed=split, test_fraction=fraction)
     elif spec.kind == "wordnet":
-        built = wordnet.build_wordnet_hypernyms(files[0], name=spec.name, **seeded)
+        built = wordnet.build_wordnet_hypernyms(files[0], name=spec.name, seed=split, test_fraction=fraction)
     else:  # pragma: no cover - a registry entry with a builder that does not exist
         raise AssertionError(f"no builder for kind {spec.kind!r}")
     built.info = {**info, **built.info}
@@ -446,7 +453,7 @@ def load(
         fetch(spec.name, data_dir)  # returns at once when the files are there
     try:
         files = locate(spec, data_dir)
-        info = {"data_dir": os.fspath(root), "data_dir_from": origin}
+        info: dict[str, Any] = {"data_dir": os.fspath(root), "data_dir_from": origin}
     except FileNotFoundError:
         if spec.name != "bibtex" or split != 1:
             raise

@@ -71,5 +71,5 @@ def seeded_split(n_rows: int, test_fraction: float, seed: int) -> tuple[np.ndarr
     if n_rows < 2:
         raise ValueError(f"need at least 2 rows to split; got {n_rows}")
     perm = np.random.default_rng(seed).permutation(n_rows)
-    n_test = min(max(int(round(test_fraction * n_rows)), 1), n_rows - 1)
+    n_test = min(max(round(test_fraction * n_rows), 1), n_rows - 1)
     return np.sort(perm[n_test:]).astype(np.int64), np.sort(perm[:n_test]).astype(np.int64)

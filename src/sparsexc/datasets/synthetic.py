@@ -33,7 +33,7 @@ __all__ = ["label_proportion_documents", "synthetic"]
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
-def _check_arguments(integers: tuple[tuple[str, object, int], ...], power: float, test_size: float) -> None:
+def _check_arguments(integers: tuple[tuple[str, float, int], ...], power: float, test_size: float) -> None:
     """The checks every generator shares: (name, value, minimum) integers, the Zipf ``power``, ``test_size``."""
     for arg, value, low in integers:
         if int(value) != value or value < low:

@@ -7,7 +7,7 @@ import dataclasses
 import math
 import numbers
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -16,6 +16,9 @@ from sparsexc.estimator.serialization import ModelFiles, ModelFormatError, Tenso
 from sparsexc.heads import get_head
 from sparsexc.models import XCModel
 from sparsexc.train import resolve_device
+
+if TYPE_CHECKING:
+    from sklearn.base import BaseEstimator
 
 __all__ = ["DEVICES", "MAX_SIZE", "LoadPlan", "check_classifier_files", "check_device", "load_device"]
 
@@ -151,7 +154,7 @@ def _short(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _estimator(cls: type, config: dict[str, Any], f: _Fields, run_params: dict[str, Any]) -> Any:
+def _estimator(cls: type[BaseEstimator], config: dict[str, Any], f: _Fields, run_params: dict[str, Any]) -> Any:
     params = dict(f.mapping(f.get(config, "params", "params"), "params"))
     allowed = cls._get_param_names()
     unknown = [k for k in params if k not in allowed]

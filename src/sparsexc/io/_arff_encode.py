@@ -65,7 +65,7 @@ def identifier_columns(
     value (not missing) that differs on every one of at least 2 rows. The threshold keeps a small categorical
     attribute whose few rows happen to differ (a 3-row test file) from being taken for one.
     """
-    found = []
+    found: list[int] = []
     if n_rows < 2:
         return found
     for c in candidates:
@@ -180,7 +180,9 @@ def encode(
     label_pos_value = np.full(len(attrs), -1, dtype=np.int64)  # a numeric label: -1
     for c in label_cols:
         if attrs[c].kind == "nominal":
-            label_pos_value[c] = positive_index(attrs[c].values)
+            positive = positive_index(attrs[c].values)
+            assert positive is not None  # check_label_attribute refused every other nominal label
+            label_pos_value[c] = positive
     in_y = (lab_pos[c_idx] >= 0) & ~missing
     y_r, y_c, y_v = r_idx[in_y], c_idx[in_y], codes[in_y]
     nominal = label_pos_value[y_c] >= 0

@@ -64,7 +64,7 @@ def _xml_labels(xml_path: str) -> list[str]:
             field="labels",
             found="none" if not names else "a label without name",
         )
-    return names
+    return [n for n in names if n is not None]  # all of them (checked above); the filter tells the type checker
 
 
 def _xml_label_columns(xml_path: str, arff_path: str, find: Callable[[str], int | None]) -> list[int]:

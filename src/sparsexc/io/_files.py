@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import io
 import os
 import tempfile
 import zlib
@@ -46,10 +47,11 @@ def is_gzip(path: str | os.PathLike[str]) -> bool:
 
 
 @contextlib.contextmanager
-def _open_binary(path: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
+def _open_binary(path: str | os.PathLike[str]) -> Iterator[gzip.GzipFile | io.BufferedReader]:
     gz = is_gzip(path)
     try:
-        fh: IO[bytes] = gzip.open(path, "rb") if gz else open(path, "rb")
+        # opened apart from the `with` below so that only open's OSError is translated: the with closes it
+        fh: gzip.GzipFile | io.BufferedReader = gzip.open(path, "rb") if gz else open(path, "rb")  # noqa: SIM115
     except OSError as exc:
         raise _open_error(path, exc) from None
     with fh:

@@ -16,6 +16,7 @@ import re
 import warnings
 
 import numpy as np
+import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
 
 __all__ = [
@@ -42,7 +43,7 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 MAX_WIDTH = 2**31 - 1
 
 
-def float32_finite(values: np.ndarray) -> np.ndarray:
+def float32_finite(values: npt.ArrayLike) -> np.ndarray:
     """Boolean mask: the value is finite once stored as float32 (False for nan, +-inf and +-1e39)."""
     with np.errstate(over="ignore", invalid="ignore"):
         return np.isfinite(np.asarray(values).astype(np.float32))
@@ -60,10 +61,10 @@ def id_value(token: bytes | str) -> int:
     Python's ``int()`` refuses strings of over 4,300 digits with a bare ``ValueError`` and accepts ``_``;
     callers check the token is ``[0-9]+`` first, and this never converts more than 11 digits.
     """
-    token = token.lstrip(b"0" if isinstance(token, bytes) else "0")
-    if len(token) > 10:
+    digits = token.lstrip(b"0") if isinstance(token, bytes) else token.lstrip("0")
+    if len(digits) > 10:
         return MAX_WIDTH + 1
-    return min(int(token or 0), MAX_WIDTH + 1)
+    return min(int(digits or 0), MAX_WIDTH + 1)
 
 
 _MAX_PLAIN_LEN = 15  # <= 15 digits: the mantissa stays below 2**53, so float64 arithmetic is exact

@@ -81,7 +81,8 @@ def parse_lines_careful(block: bytes, first_line: int, path: str, n_features: in
     for k, line in enumerate(lines):
         line_no = first_line + k
 
-        def fail(field: str, expected: str, found: bytes | str) -> DataFormatError:
+        # line_no is bound as a default: the closure must not see a later line's number
+        def fail(field: str, expected: str, found: bytes | str, line_no: int = line_no) -> DataFormatError:
             return DataFormatError(
                 path, expected, line=line_no, field=field, found=found if isinstance(found, str) else _show(found)
             )

@@ -189,7 +189,10 @@ class _Converter:
         self.attrs = attrs
         self.missing = missing
         self.path = path
-        self.maps = [{v: float(i) for i, v in enumerate(a.values)} if a.kind == "nominal" else None for a in attrs]
+        self.maps = [
+            {v: float(i) for i, v in enumerate(a.values)} if a.kind == "nominal" and a.values is not None else None
+            for a in attrs
+        ]
 
     def __call__(self, col: int, text: str, line_no: int) -> float:
         attr = self.attrs[col]
@@ -209,7 +212,7 @@ class _Converter:
             if got is None:
                 raise DataFormatError(
                     self.path,
-                    f"one of the nominal values {attr.values[:10]}",
+                    f"one of the nominal values {(attr.values or [])[:10]}",
                     line=line_no,
                     field=f"attribute {attr.name!r}",
                     found=text,

@@ -78,16 +78,16 @@ def read_all(
     and the 0/1-based choice for feature ids; every other format states its widths in the file. The keyword
     arguments are those of :func:`read_any`.
     """
-    paths = [os.fspath(p) for p in paths]
-    formats = [_format(p) for p in paths]
+    files = [os.fspath(p) for p in paths]
+    formats = [_format(p) for p in files]
     if label_xml is not None and any(f != "arff" for f in formats):
-        bad = paths[next(i for i, f in enumerate(formats) if f != "arff")]
+        bad = files[next(i for i, f in enumerate(formats) if f != "arff")]
         raise ValueError(f"{label_xml_option} applies to ARFF files only, and {bad} is not one")
-    svm = [p for p, f in zip(paths, formats) if f == "svmlight"]
+    svm = [p for p, f in zip(files, formats) if f == "svmlight"]
     svm_parts = read_svmlight(svm, n_features=n_features, n_labels=n_labels, zero_based=zero_based) if svm else []
     svm_data = dict(zip(svm, svm_parts))
     out = []
-    for path, fmt in zip(paths, formats):
+    for path, fmt in zip(files, formats):
         if fmt == "svmlight":
             out.append(svm_data[path])
         elif fmt == "mat":

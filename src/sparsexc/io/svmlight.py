@@ -172,16 +172,14 @@ def read_svmlight(
     """
     if zero_based not in ("auto", True, False):
         raise ValueError(f"zero_based must be 'auto', True or False; got {zero_based!r}")
-    if isinstance(paths, (str, os.PathLike)):
-        paths = [paths]
-    paths = [os.fspath(p) for p in paths]
-    raws = [read_bytes(p) for p in paths]
-    for path, raw in zip(paths, raws):
+    files: list[str] = [os.fspath(p) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths)]
+    raws = [read_bytes(p) for p in files]
+    for path, raw in zip(files, raws):
         _check_text(path, raw)
     try:
         loaded = _load(raws)
     except ValueError:
-        for path, raw in zip(paths, raws):  # which file, and which line
+        for path, raw in zip(files, raws):  # which file, and which line
             try:
                 _load([raw])
             except ValueError as exc:
@@ -191,7 +189,7 @@ def read_svmlight(
     if zero_based == "auto":  # scikit-learn's rule, applied here so that the choice can be recorded
         zero_based = not all(X.nnz and X.indices.min() > 0 for X in Xs)
     shift = 0 if zero_based else 1
-    for path, raw, X in zip(paths, raws, Xs):
+    for path, raw, X in zip(files, raws, Xs):
         if shift and X.nnz and X.indices.min() == 0:
             raise DataFormatError(path, "feature ids >= 1 (zero_based=False)", field="feature id", found="0")
         finite = float32_finite(X.data)
@@ -214,11 +212,11 @@ def read_svmlight(
                 field="feature id",
                 found=str(int(X.indices.max())),
             )
-    d = _width("n_features", n_features, max((int(X.indices.max()) + 1 - shift if X.nnz else 0) for X in Xs), paths)
-    labels = [_labels(path, raw, y, n_labels) for path, raw, y in zip(paths, raws, ys)]
-    n_lab = _width("n_labels", n_labels, max(top for _, _, top in labels), paths)
+    d = _width("n_features", n_features, max((int(X.indices.max()) + 1 - shift if X.nnz else 0) for X in Xs), files)
+    labels = [_labels(path, raw, y, n_labels) for path, raw, y in zip(files, raws, ys)]
+    n_lab = _width("n_labels", n_labels, max(top for _, _, top in labels), files)
     out = []
-    for path, X, (ids, counts, _) in zip(paths, Xs, labels):
+    for path, X, (ids, counts, _) in zip(files, Xs, labels):
         X = sp.csr_matrix((X.data.astype(np.float32), X.indices - shift, X.indptr), shape=(X.shape[0], d))
         X.eliminate_zeros()
         X.sort_indices()

@@ -159,7 +159,7 @@ def _float32_text(values: np.ndarray) -> list[bytes]:
         if s.endswith(".0"):
             s = s[:-2]
         if np.float32(float(s)) != v:  # never seen; %.9g always round-trips float32 through float64
-            s = "%.9g" % v
+            s = f"{v:.9g}"
         out.append(s.encode("ascii"))
     return out
 
@@ -294,11 +294,10 @@ def read_xc_splits(path: str | os.PathLike[str], *, n_rows: int | None = None) -
         col = np.sort(out[:, j])
         dup = np.flatnonzero(col[1:] == col[:-1])
         if dup.size:
-            line_no = _line_of_id(text, j, int(col[dup[0]]))
             raise DataFormatError(
                 path,
                 "each row id at most once per split (column)",
-                line=line_no,
+                line=_line_of_id(text, j, int(col[dup[0]])),
                 field=f"split {j + 1}",
                 found=f"row id {int(col[dup[0]]) + 1} twice",
             )

@@ -18,15 +18,15 @@ everywhere, which is what makes that tie rule hold.
 from __future__ import annotations
 
 import numbers
-from typing import Any, Union
+from typing import Any, TypeAlias
 
 import numpy as np
 import scipy.sparse as sp
 
 from sparsexc._sparse import as_label_matrix
 
-ScoresLike = Union[np.ndarray, sp.spmatrix, sp.sparray, tuple]
-Scores = Union[np.ndarray, sp.csr_matrix]  # normalised: dense float array, or canonical float CSR
+ScoresLike: TypeAlias = np.ndarray | sp.spmatrix | sp.sparray | tuple
+Scores: TypeAlias = np.ndarray | sp.csr_matrix  # normalised: dense float array, or canonical float CSR
 
 # Dense scores are ranked in blocks of rows so that the temporaries stay near this many elements.
 _DENSE_BLOCK_ELEMENTS = 1 << 22
@@ -79,7 +79,7 @@ def _check_no_nan(values: np.ndarray, name: str, where: str) -> None:
 
 
 def _topk_to_csr(indices: np.ndarray, values: np.ndarray, n_labels: int, name: str) -> sp.csr_matrix:
-    n_samples, width = indices.shape
+    n_samples = indices.shape[0]
     if indices.size and indices.min() < -1:
         row = int(np.argwhere(indices < -1)[0, 0])
         raise ValueError(
@@ -166,7 +166,8 @@ def prepare(
         S.sum_duplicates()  # also sorts indices; explicit zeros stay stored (= predicted)
         _check_no_nan(S.data, name, "a stored entry")
     else:
-        S = scores.astype(_score_dtype(scores.dtype), copy=False)
+        dense = np.asarray(scores)  # already an array (made above): no copy; it tells the type checker
+        S = dense.astype(_score_dtype(dense.dtype), copy=False)
         if np.issubdtype(S.dtype, np.floating) and np.isnan(S).any():
             row, col = (int(v) for v in np.argwhere(np.isnan(S))[0])
             raise ValueError(f"{name} holds a NaN score (row {row}, column {col}); scores must be numbers")
@@ -251,7 +252,7 @@ def top_k_indices(S: Scores, k: int) -> np.ndarray:
         for start, stop in _dense_blocks(n_rows, n_cols):
             out[start:stop] = _dense_topk_block(S[start:stop], k)
         return out
-    order, position = _positions_in_rows(S)
+    _, position = _positions_in_rows(S)
     keep = position < k
     out = np.full((n_rows, k), -1, dtype=np.int64)
     out[row_of_entry(S.indptr)[keep], position[keep]] = S.indices[keep]

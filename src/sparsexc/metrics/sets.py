@@ -14,7 +14,7 @@ multi-label literature, e.g. MEKA; scikit-learn's ``zero_division=1``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal, Union
+from typing import Any, Literal, TypeAlias
 
 import numpy as np
 import scipy.sparse as sp
@@ -22,7 +22,7 @@ import scipy.sparse as sp
 from sparsexc._sparse import as_label_matrix
 from sparsexc.metrics._inputs import label_width
 
-ZeroDivision = Union[float, Literal["exclude"]]
+ZeroDivision: TypeAlias = float | Literal["exclude"]
 
 __all__ = ["example_f1", "hamming_loss", "jaccard", "macro_f1", "macro_f1_paper", "micro_f1"]
 

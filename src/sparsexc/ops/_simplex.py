@@ -36,7 +36,15 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-__all__ = ["ALGORITHMS", "AUTO_BISECT_MAX_K", "AUTO_SORT_MAX_K", "AUTO_TOPK_K", "SimplexProjection", "project_rows"]
+__all__ = [
+    "ALGORITHMS",
+    "AUTO_BISECT_MAX_K",
+    "AUTO_SORT_MAX_K",
+    "AUTO_TOPK_K",
+    "SimplexProjection",
+    "SimplexSupport",
+    "project_rows",
+]
 
 ALGORITHMS = ("auto", "sort", "topk", "bisect")
 
@@ -90,6 +98,24 @@ class SimplexProjection:
     nan_rows: Tensor | None
     nonfinite_rows: Tensor | None = None
 
+    def support(self) -> SimplexSupport:
+        """The support alone (what the Jacobian reads), without the (N, K) projections."""
+        return SimplexSupport(self.support_index, self.support_mask, self.dense_support, self.nan_rows)
+
+
+@dataclass
+class SimplexSupport:
+    """The support of a :class:`SimplexProjection`: all that the sparsemax Jacobian needs.
+
+    The fields are those of :class:`SimplexProjection`: either ``support_index`` and ``support_mask`` (the
+    support listed per row) or ``dense_support`` (a dense mask) is set; ``nan_rows`` marks the rows with a NaN.
+    """
+
+    support_index: Tensor | None
+    support_mask: Tensor | None
+    dense_support: Tensor | None
+    nan_rows: Tensor | None
+
 
 @dataclass
 class _Candidates:
@@ -136,10 +162,11 @@ def _split(group: _Candidates, certified: Tensor, rows: Tensor | None) -> tuple[
     """The certified rows of ``group`` (as a group of their own), and the others' local and global row ids."""
     keep = certified.nonzero().squeeze(1)
     redo = (~certified).nonzero().squeeze(1)
+    assert group.index is not None  # top-k candidates list their columns
     kept = _Candidates(
         group.values[keep],
         group.index[keep],
-        group.tau[keep],  # type: ignore[index]
+        group.tau[keep],
         keep if rows is None else rows[keep],
         sorted=True,
     )
@@ -251,7 +278,7 @@ def _assemble(
         # in place: the candidate values are this module's own temporaries
         probs = group.values.sub_(group.tau[:, None]).clamp_(min=0)
         support = probs > 0
-        if group.sorted and probs.shape[1] > 0:
+        if group.sorted and group.index is not None and probs.shape[1] > 0:  # sorted groups list their columns
             # each support is a prefix: drop the columns no row needs
             width = max(int(support.sum(dim=1).max()), 1)
             probs, support, group.index = probs[:, :width], support[:, :width], group.index[:, :width]
@@ -279,7 +306,7 @@ def _assemble(
             p.scatter_add_(1, group.index, probs)  # add, not write: padding repeats columns with 0
         else:
             p.index_put_((rows[:, None], group.index), probs, accumulate=True)
-        if listed:
+        if support_index is not None and support_mask is not None and group.index is not None:  # listed
             sel = slice(None) if rows is None else rows
             w = probs.shape[1]
             support_index[sel, :w] = group.index

@@ -108,7 +108,7 @@ def as_label_proportions(
         return _from_csr(target[0], target[1], target[2] if len(target) == 3 else None, n_rows, n_cols, dtype, device)
     if not isinstance(target, Tensor) and hasattr(target, "indices") and hasattr(target, "offsets"):
         batch = target  # e.g. the heads' LabelBatch
-        return _from_csr(batch.indices, batch.offsets, None, n_rows, n_cols, dtype, device)  # type: ignore[attr-defined]
+        return _from_csr(batch.indices, batch.offsets, None, n_rows, n_cols, dtype, device)
     if not isinstance(target, Tensor):
         raise TypeError(
             f"target must be a tensor, an (indices, offsets) tuple or a sparse tensor; got {type(target).__name__}"

@@ -24,7 +24,7 @@ class SparsemaxLossFunction(torch.autograd.Function):
         rows: Tensor,
         cols: Tensor,
         q: Tensor,
-        non_empty: Tensor,  # type: ignore[override]
+        non_empty: Tensor,
         algorithm: str,
         k: int | None,
     ) -> Tensor:
@@ -33,8 +33,9 @@ class SparsemaxLossFunction(torch.autograd.Function):
         # L = 1/2 |q - p|^2 + sum_j q_j (tau - z_j)_+ : equal to -q.z + 1/2 sum_{j in S}(z_j^2 - tau^2)
         # + 1/2 |q|^2 (use z_j = p_j + tau on S), but a sum of non-negative terms in shifted coordinates,
         # so it stays accurate for large scores and is exactly 0 when p = q is a one-hot vector.
-        if projection.support_index is not None:
-            on_support = p.gather(1, projection.support_index) * projection.support_mask
+        index, mask = projection.support_index, projection.support_mask
+        if index is not None and mask is not None:
+            on_support = p.gather(1, index) * mask
             p_squared = on_support.square().sum(dim=1)
         else:
             p_squared = torch.linalg.vector_norm(p, dim=1).square()
@@ -53,7 +54,7 @@ class SparsemaxLossFunction(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad_output: Tensor):  # type: ignore[override]
+    def backward(ctx, grad_output: Tensor):
         p, rows, cols, q, non_empty = ctx.saved_tensors
         weight = torch.where(non_empty, grad_output.to(p.dtype), 0)
         grad = p * weight[:, None]

@@ -39,13 +39,13 @@ class _GatherSparseGrad(torch.autograd.Function):
     """``param[indices]`` whose backward is a sparse COO tensor (see :func:`gather_sparse_grad`)."""
 
     @staticmethod
-    def forward(ctx: Any, param: torch.Tensor, *indices: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx: Any, param: torch.Tensor, *indices: torch.Tensor) -> torch.Tensor:
         ctx.shape = param.shape
         ctx.save_for_backward(*indices)
         return param[indices]
 
     @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         indices = ctx.saved_tensors
         k = len(indices)
         where = torch.stack([i.reshape(-1) for i in indices])

@@ -7,7 +7,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from ._simplex import ALGORITHMS, SimplexProjection, project_rows
+from ._simplex import ALGORITHMS, SimplexProjection, SimplexSupport, project_rows
 
 __all__ = ["Sparsemax", "sparsemax"]
 
@@ -54,25 +54,26 @@ def project(z: Tensor, dim: int, algorithm: str, k: int | None) -> tuple[Simplex
     return project_rows(rows, algorithm, k), rows
 
 
-def support_jvp(grad: Tensor, projection: SimplexProjection) -> Tensor:
+def support_jvp(grad: Tensor, support: SimplexSupport) -> Tensor:
     """``J v`` for the sparsemax Jacobian ``J = diag(s) - s s^T / |S|``, i.e. ``s * (v - mean of v over S)``.
 
     ``grad`` is (N, K). Only the support is read (no sort); built from differentiable ops in ``grad``,
     so the result can be differentiated again (the Jacobian itself is piecewise constant in z).
     """
-    if projection.support_index is not None:
-        index, mask = projection.support_index, projection.support_mask
+    index, mask = support.support_index, support.support_mask
+    if index is not None and mask is not None:
         picked = torch.where(mask, grad.gather(1, index), 0)
         mean = picked.sum(dim=1, keepdim=True) / mask.sum(dim=1, keepdim=True).clamp(min=1)
         # scatter_add, not scatter: padding entries may repeat a column, and they carry 0
         out = torch.zeros_like(grad).scatter_add_(1, index, torch.where(mask, picked - mean, 0))
     else:
-        mask = projection.dense_support
+        mask = support.dense_support
+        assert mask is not None  # a support not listed per row is a dense mask
         picked = torch.where(mask, grad, 0)
         mean = picked.sum(dim=1, keepdim=True) / mask.sum(dim=1, keepdim=True).clamp(min=1)
         out = torch.where(mask, grad - mean, 0)
-    if projection.nan_rows is not None:
-        out = torch.where(projection.nan_rows[:, None], float("nan"), out)
+    if support.nan_rows is not None:
+        out = torch.where(support.nan_rows[:, None], float("nan"), out)
     return out
 
 
@@ -80,24 +81,16 @@ class SparsemaxFunction(torch.autograd.Function):
     """Autograd wrapper: the forward pass projects, the backward pass applies the closed-form Jacobian."""
 
     @staticmethod
-    def forward(ctx, z: Tensor, dim: int, algorithm: str, k: int | None) -> Tensor:  # type: ignore[override]
+    def forward(ctx, z: Tensor, dim: int, algorithm: str, k: int | None) -> Tensor:
         projection, _ = project(z, dim, algorithm, k)
         ctx.dim, ctx.dtype = dim, z.dtype
-        ctx.projection = SimplexProjection(
-            None,
-            None,
-            None,
-            projection.support_index,  # type: ignore[arg-type]
-            projection.support_mask,
-            projection.dense_support,
-            projection.nan_rows,
-        )
+        ctx.support = projection.support()  # the support alone: the (N, K) projections are not kept
         return _from_rows(projection.p.to(z.dtype), z, dim)
 
     @staticmethod
-    def backward(ctx, grad_output: Tensor):  # type: ignore[override]
+    def backward(ctx, grad_output: Tensor):
         grad = _as_rows(grad_output, ctx.dim).to(_compute_dtype(ctx.dtype))
-        grad_z = support_jvp(grad, ctx.projection).to(ctx.dtype)
+        grad_z = support_jvp(grad, ctx.support).to(ctx.dtype)
         return _from_rows(grad_z, grad_output, ctx.dim), None, None, None
 
 

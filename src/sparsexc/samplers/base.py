@@ -27,6 +27,9 @@ __all__ = ["Sampler", "as_input", "build_sampler", "get_sampler", "list_samplers
 
 _REGISTRY: dict[str, type[Sampler]] = {}
 
+# the settings base class under a second name: inside Sampler, the class attribute ``Params`` shadows it
+_AnyParams = Params
+
 # label columns per chunk of the generic log_prob_all (B x chunk x path tensors stay small)
 LOG_PROB_ALL_CHUNK = 4096
 
@@ -76,8 +79,10 @@ class Sampler(nn.Module):
     Params: ClassVar[type[Params]] = Params
     needs_fit: ClassVar[bool] = True
     uses_features: ClassVar[bool] = False  # whether fit reads X (then X must have in_dim columns)
+    params: _AnyParams  # an instance of the class's Params (subclasses narrow the annotation)
+    fitted: torch.Tensor  # buffer: 0-d bool
 
-    def __init__(self, in_dim: int, n_labels: int, params: Params | dict | None = None) -> None:
+    def __init__(self, in_dim: int, n_labels: int, params: _AnyParams | dict | None = None) -> None:
         super().__init__()
         if int(in_dim) != in_dim or in_dim < 1 or int(n_labels) != n_labels or n_labels < 1:
             raise ValueError(
@@ -133,7 +138,7 @@ class Sampler(nn.Module):
 
     def log_prob_all(self, x_batch: Any) -> torch.Tensor:
         r""":math:`\log p_n(y \mid x)` of every label for every row: (B, C)."""
-        x, rows = self._prepare(x_batch, None)
+        x, _ = self._prepare(x_batch, None)
         with torch.no_grad():
             return self._log_prob_all(x)
 

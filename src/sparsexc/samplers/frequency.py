@@ -45,6 +45,9 @@ class FrequencySampler(Sampler):
 
     name = "frequency"
     Params = FrequencySamplerParams
+    params: FrequencySamplerParams
+    label_log_prob: torch.Tensor  # buffer (C,), float64
+    cdf: torch.Tensor  # buffer (C,), float64: cumulative probabilities, the last one 1
 
     def __init__(self, in_dim: int, n_labels: int, params: FrequencySamplerParams | dict | None = None) -> None:
         super().__init__(in_dim, n_labels, params)

@@ -99,6 +99,14 @@ class TreeSampler(Sampler):
     name = "tree"
     Params = TreeSamplerParams
     uses_features = True
+    params: TreeSamplerParams
+    # buffers (see above)
+    projection: torch.Tensor
+    offset: torch.Tensor
+    node_weight: torch.Tensor
+    node_bias: torch.Tensor
+    leaf_label: torch.Tensor
+    label_leaf: torch.Tensor
 
     def __init__(self, in_dim: int, n_labels: int, params: TreeSamplerParams | dict | None = None) -> None:
         super().__init__(in_dim, n_labels, params)
