@@ -89,10 +89,12 @@ class Trainer:
     logs. A checkpoint holds global positions only, so it resumes on any number of ranks.
 
     A model whose head holds a label-sharded output layer (``shard_labels=True``) is trained model-parallel
-    over the labels instead (:mod:`sparsexc.train.data_parallel`): every rank takes the whole global batch and
-    the step equals the one-process step. Its checkpoints keep the sharded tensors (weights, best weights,
-    optimiser state) in one file per rank with an index in the state (:func:`save_label_shards`), and
-    resume re-shards them for the current number of ranks. ``params.precision="bfloat16"`` runs the forward
+    over the labels instead: every rank takes the whole global batch and the step equals the one-process
+    step. Which of the three (one process, data parallel, label sharded) is decided once per ``fit`` by
+    :func:`sparsexc.train.strategy.choose_strategy` (:attr:`strategy`); the Trainer asks it, never the mode.
+    A label-sharded model's checkpoints keep the sharded tensors (weights, best weights, optimiser state) in
+    one file per rank with an index in the state (:func:`save_label_shards`), and resume re-shards them for
+    the current number of ranks. ``params.precision="bfloat16"`` runs the forward
     pass and the loss under autocast.
 
     Attributes (after fit)
@@ -111,6 +113,10 @@ class Trainer:
         What ``head.tune`` returned on the validation data.
     last_grad_norm : float or None
         L2 norm of the last step's gradient before clipping.
+    state : TrainState or None
+        Where the run stands (:class:`sparsexc.train.state.TrainState`); also the checkpoint's JSON state.
+    strategy : Strategy or None
+        How the run is spread over processes (:mod:`sparsexc.train.strategy`).
     """
 
     def __init__(
