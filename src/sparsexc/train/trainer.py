@@ -189,20 +189,7 @@ class Trainer:
         """Check the data and settings, choose the strategy, place and seed the model, build the optimiser."""
         p, model = self.params, self.model
         X, Y, X_val, Y_val = self._checked_data(X, Y, X_val, Y_val)
-        has_val = X_val is not None
-        val_k, val_needs_sets, higher_is_better = parse_val_metric(p.val_metric)
-        if val_k > model.n_labels:
-            raise ValueError(
-                f"val_metric={p.val_metric!r} ranks the top {val_k} labels, but the model has only "
-                f"n_labels={model.n_labels}; use k <= {model.n_labels}"
-            )
-        if p.patience is not None and not has_val:
-            raise ValueError("patience (early stopping) needs validation data: pass X_val and Y_val")
-        if resume and self.checkpoint_dir is None:
-            raise ValueError("resume=True needs a checkpoint_dir")
-        if p.checkpoint_every is not None and self.checkpoint_dir is None:
-            raise ValueError("checkpoint_every needs a checkpoint_dir to write the checkpoints to")
-
+        val_k, val_needs_sets, higher_is_better = self._checked_settings(X_val is not None, resume)
         strategy = self.strategy = choose_strategy(model)  # decided once for the whole run
         device = strategy.device(resolve_device(p.device))
         model.to(device)
@@ -250,6 +237,24 @@ class Trainer:
         if X_val.shape[0] != Y_val.shape[0]:
             raise ValueError(f"X_val has {X_val.shape[0]} rows but Y_val has {Y_val.shape[0]}")
         return X, Y, X_val, Y_val
+
+    def _checked_settings(self, has_val: bool, resume: bool) -> tuple[int, bool, bool]:
+        """``val_metric`` parsed (:func:`parse_val_metric`: its k, whether it needs label sets, whether higher
+        is better), or a ValueError for settings this run cannot honour."""
+        p, n_labels = self.params, self.model.n_labels
+        val_k, val_needs_sets, higher_is_better = parse_val_metric(p.val_metric)
+        if val_k > n_labels:
+            raise ValueError(
+                f"val_metric={p.val_metric!r} ranks the top {val_k} labels, but the model has only "
+                f"n_labels={n_labels}; use k <= {n_labels}"
+            )
+        if p.patience is not None and not has_val:
+            raise ValueError("patience (early stopping) needs validation data: pass X_val and Y_val")
+        if resume and self.checkpoint_dir is None:
+            raise ValueError("resume=True needs a checkpoint_dir")
+        if p.checkpoint_every is not None and self.checkpoint_dir is None:
+            raise ValueError("checkpoint_every needs a checkpoint_dir to write the checkpoints to")
+        return val_k, val_needs_sets, higher_is_better
 
     def _start(self, run: _Run, resume: bool) -> None:
         """Set :attr:`state`: a fresh one, or (``resume``) the checkpoint's with the weights, optimiser,
