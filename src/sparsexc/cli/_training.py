@@ -28,7 +28,6 @@ from sparsexc.cli._evaluation import table_keys, test_metrics
 from sparsexc.cli._files import environment_info, write_json
 from sparsexc.cli._table import format_metrics_table
 from sparsexc.distributed.context import is_main
-from sparsexc.distributed.sharded import label_sharded
 
 __all__ = [
     "ESTIMATOR_KEYS",
@@ -181,7 +180,9 @@ def _run(
     train_seconds = time.perf_counter() - started
     # A data-parallel run: rank 0 alone saves, evaluates and reports. A label-sharded model: every rank
     # takes part in saving (the shards are gathered on rank 0) and in predicting (each scores its labels).
-    every_rank = label_sharded(clf.model_)
+    from sparsexc.train.strategy import choose_strategy
+
+    every_rank = choose_strategy(clf.model_).every_rank_saves
     if not (is_main() or every_rank):
         return {}
     say(f"trained in {train_seconds:.1f} s; saving to {out / MODEL_DIR}")

@@ -169,6 +169,17 @@ def prune_label_shards(directory: str | os.PathLike[str], index: dict[str, Any])
             shutil.rmtree(folder, ignore_errors=True)
 
 
+def _pick(*keys: str) -> Callable[[dict[str, Any]], torch.Tensor]:
+    # the tensor at ``file[keys[0]][keys[1]]...`` of a shard file (bound now, not when the loop moves on)
+    def get(file: dict[str, Any]) -> torch.Tensor:
+        value: Any = file
+        for key in keys:
+            value = value[key]
+        return value
+
+    return get
+
+
 def load_label_shards(
     directory: str | os.PathLike[str],
     tensors: dict[str, Any],
@@ -224,15 +235,15 @@ def load_label_shards(
         tensors["best_model"] = dict(tensors["best_model"])
     for name, n_labels in index["n_labels"].items():
         start, stop = current.get(name, (0, n_labels, n_labels))[:2]
-        tensors["model"][name] = rows(lambda f: f["model"][name], n_labels, start, stop)
+        tensors["model"][name] = rows(_pick("model", name), n_labels, start, stop)
         if index.get("best_model"):
-            tensors["best_model"][name] = rows(lambda f: f["best_model"][name], n_labels, start, stop)
+            tensors["best_model"][name] = rows(_pick("best_model", name), n_labels, start, stop)
         first = shard(0)["optimizer"].get(name)
         if first is not None and name in keys:
             part, key = keys[name]
             part["state"][key] = {
                 k: (
-                    rows(lambda f, k=k: f["optimizer"][name][k], n_labels, start, stop)
+                    rows(_pick("optimizer", name, k), n_labels, start, stop)
                     if isinstance(v, torch.Tensor) and v.dim() > 0
                     else v
                 )
