@@ -12,6 +12,7 @@ from typing import Any, TextIO
 
 from sparsexc._atomic import file_mode
 from sparsexc._environment import environment_info
+from sparsexc.errors import ConfigurationError
 
 __all__ = ["atomic_open", "environment_info", "read_json", "write_json", "write_text"]
 
@@ -33,7 +34,7 @@ def read_json(path: str | Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: line {exc.lineno}: not valid JSON: {exc.msg}") from None
+        raise ConfigurationError(f"{path}: line {exc.lineno}: not valid JSON: {exc.msg}") from None
 
 
 def _jsonable(obj: Any) -> Any:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sparsexc.errors import ConfigurationError
 from sparsexc.io.data import MultiLabelData
 
 from .splits import Splits, seeded_split
@@ -48,7 +49,7 @@ def build_xc(
     for part, path in (("train", train_split_path), ("test", test_split_path)):
         columns = read_xc_splits(path)
         if not 1 <= split <= columns.shape[1]:
-            raise ValueError(f"{path} holds splits 1..{columns.shape[1]}; split={split} asked for")
+            raise ConfigurationError(f"{path} holds splits 1..{columns.shape[1]}; split={split} asked for")
         rows = columns[:, split - 1]
         if rows.size and (rows.min() < 0 or rows.max() >= data.n_samples):
             raise ValueError(f"{path}: split {split} refers to rows outside 1..{data.n_samples} of {data_path}")

@@ -20,6 +20,10 @@ from sparsexc._params import TrainParams
 from sparsexc._sparse import as_features, as_label_matrix
 from sparsexc.distributed.context import all_reduce_sum, is_main, rank_device, world_size
 from sparsexc.distributed.sharded import label_sharded
+from sparsexc.errors import (
+    ConfigurationError,
+    NonFiniteLossError,  # re-exported: the old import path
+)
 from sparsexc.heads._metric_bridge import evaluate, parse_val_metric
 from sparsexc.heads.labels import LabelBatch
 from sparsexc.models.batch import FeatureBatch
@@ -48,20 +52,6 @@ from sparsexc.train.progress import epoch_line, fit_summary, interactive
 __all__ = ["NonFiniteLossError", "Trainer", "epoch_order", "resolve_device"]
 
 
-class NonFiniteLossError(RuntimeError):
-    """The training loss became NaN or infinite: training stopped at that step (see :meth:`Trainer.fit`).
-
-    Attributes ``epoch`` and ``step`` (1-based, the step within the epoch) and ``loss`` say where and what.
-    """
-
-    def __init__(self, message: str, epoch: int, step: int, loss: float) -> None:
-        super().__init__(message)
-        self.epoch, self.step, self.loss = epoch, step, loss
-
-    def __reduce__(self) -> tuple[Any, ...]:  # picklable (worker processes send their errors back)
-        return type(self), (str(self), self.epoch, self.step, self.loss)
-
-
 # a feature value above this makes the error of a non-finite loss suggest scaling the features first
 _LARGE_FEATURE = 1e6
 
@@ -71,7 +61,7 @@ def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} was asked for but CUDA is not available; use 'auto' or 'cpu'")
+        raise ConfigurationError(f"device={device!r} was asked for but CUDA is not available; use 'auto' or 'cpu'")
     return torch.device(device)
 
 
@@ -182,29 +172,29 @@ class Trainer:
         X = as_features(X, name="X", n_features=model.n_features)
         Y = as_label_matrix(Y, n_labels=model.n_labels, name="Y")
         if X.shape[0] != Y.shape[0]:
-            raise ValueError(f"X has {X.shape[0]} rows but Y has {Y.shape[0]}")
+            raise ConfigurationError(f"X has {X.shape[0]} rows but Y has {Y.shape[0]}")
         if X.shape[0] == 0:
-            raise ValueError("X has no rows to train on")
+            raise ConfigurationError("X has no rows to train on")
         has_val = X_val is not None or Y_val is not None
         if has_val:
             if X_val is None or Y_val is None:
-                raise ValueError("give both X_val and Y_val, or neither")
+                raise ConfigurationError("give both X_val and Y_val, or neither")
             X_val = as_features(X_val, name="X_val", n_features=model.n_features)
             Y_val = as_label_matrix(Y_val, n_labels=model.n_labels, name="Y_val")
             if X_val.shape[0] != Y_val.shape[0]:
-                raise ValueError(f"X_val has {X_val.shape[0]} rows but Y_val has {Y_val.shape[0]}")
+                raise ConfigurationError(f"X_val has {X_val.shape[0]} rows but Y_val has {Y_val.shape[0]}")
         val_k, val_needs_sets, higher_is_better = parse_val_metric(p.val_metric)
         if val_k > model.n_labels:
-            raise ValueError(
+            raise ConfigurationError(
                 f"val_metric={p.val_metric!r} ranks the top {val_k} labels, but the model has only "
                 f"n_labels={model.n_labels}; use k <= {model.n_labels}"
             )
         if p.patience is not None and not has_val:
-            raise ValueError("patience (early stopping) needs validation data: pass X_val and Y_val")
+            raise ConfigurationError("patience (early stopping) needs validation data: pass X_val and Y_val")
         if resume and self.checkpoint_dir is None:
-            raise ValueError("resume=True needs a checkpoint_dir")
+            raise ConfigurationError("resume=True needs a checkpoint_dir")
         if p.checkpoint_every is not None and self.checkpoint_dir is None:
-            raise ValueError("checkpoint_every needs a checkpoint_dir to write the checkpoints to")
+            raise ConfigurationError("checkpoint_every needs a checkpoint_dir to write the checkpoints to")
 
         device = rank_device(resolve_device(p.device))
         model.to(device)
@@ -238,7 +228,7 @@ class Trainer:
                 tensors, saved = loaded
                 for key in ("n_rows", "batch_size", "seed"):
                     if saved[key] != st[key]:
-                        raise ValueError(
+                        raise ConfigurationError(
                             f"cannot resume from {self.checkpoint_dir}: the checkpoint has {key}="
                             f"{saved[key]}, this run {st[key]}"
                         )
@@ -248,7 +238,7 @@ class Trainer:
                 try:
                     model.load_state_dict(tensors["model"])
                 except RuntimeError as exc:
-                    raise ValueError(
+                    raise ConfigurationError(
                         f"cannot resume from {self.checkpoint_dir}: its weights do not fit this model ({exc})"
                     ) from None
                 optimizer.load_state_dict(tensors["optimizer"])
