@@ -95,8 +95,8 @@ class SampledHeadParams(Params):
             raise ConfigurationError(f"{owner}: threshold={self.threshold} must be positive")
 
 
-def _feature_sampler_error(sampler: str, inputs: str) -> ValueError:
-    return ValueError(
+def _feature_sampler_error(sampler: str, inputs: str) -> ConfigurationError:
+    return ConfigurationError(
         f"sampler={sampler!r} conditions on the head's inputs, which here are {inputs}: use the linear model "
         "(hidden_sizes=()) with the tree sampler, or sampler='auto' / 'uniform' / 'frequency' with a hidden layer"
     )
