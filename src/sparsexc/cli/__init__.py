@@ -9,9 +9,9 @@ How a command ends when something goes wrong (:func:`main`; the exit codes are i
 
 * a :class:`~sparsexc.errors.SparsexcError` (a bad setting, data file or model folder, an unknown name, an
   optional package that a setting needs, a non-finite training loss), a click usage error, or an ``OSError``
-  about a path the user gave (no such file, permission denied, a folder where a file was expected, ...): one
-  line on stderr, no traceback; exit code 2, or 1 for a failure of the run (:class:`~sparsexc.errors.
-  RunFailedError`);
+  about a path the user gave (no such file, permission denied, a folder where a file was expected, any
+  ``OSError`` naming a file): one line on stderr, no traceback; exit code 2, or the error's own
+  ``exit_code`` (1 for a :class:`~sparsexc.errors.RunFailedError`, a failure of the run);
 * out of memory or disk full: one line, exit code 1;
 * Ctrl-C: exit code 130;
 * anything else is a bug in sparsexc: its traceback, then one line asking to report it; exit code 1.
