@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import os
 import pickle
+from operator import attrgetter
 from pathlib import Path
 
 import pytest
@@ -47,7 +48,7 @@ def _instance(cls: type[SparsexcError]) -> SparsexcError:
     return cls("a message")
 
 
-@pytest.mark.parametrize("cls", sorted(BUILTINS, key=lambda c: c.__name__))
+@pytest.mark.parametrize("cls", sorted(BUILTINS, key=attrgetter("__name__")))
 def test_each_error_is_a_sparsexc_error_and_what_it_was_before(cls):
     exc = _instance(cls)
     assert isinstance(exc, SparsexcError)
