@@ -16,6 +16,10 @@ its traceback (see :mod:`sparsexc.cli`).
     └── RunFailedError               the run itself failed: exit code 1   (also a RuntimeError)
         └── NonFiniteLossError       the training loss became NaN or inf
 
+Subclasses that live with their code: :class:`sparsexc.datasets.UnknownDatasetError` (an
+:class:`UnknownNameError`), :class:`sparsexc.datasets.DownloadError` (also an ``OSError``; exit code 1, its
+``NoSourceError`` 2) and ``sparsexc.cli._rundir.RunFolderError`` (a damaged run folder).
+
 Each class also derives from the built-in exception the code raised before the hierarchy existed, so every
 ``except ValueError`` (or ``KeyError``, ``ImportError``, ``RuntimeError``) written against older versions
 still catches it. The old names stay importable where they were: ``sparsexc.io.DataFormatError``,
