@@ -2,7 +2,8 @@
 
 Temporaries live beside their target and carry the writing process id in their name:
 
-* files: ``.<name>.<pid>-<8 random>.tmp`` (:func:`atomic_write`);
+* files: ``.<name>.<pid>-<8 random>.tmp`` (:func:`atomic_file`, the one atomic file writer of sparsexc, and
+  :func:`atomic_write`; the text and gzip writers of the CLI and of :mod:`sparsexc.io` wrap it);
 * folders: ``.<name>.tmp-<pid>-<8 random>`` (being written) and ``.<name>.old-<pid>-<8 random>`` (a replaced
   folder about to be removed; only on file systems without an atomic exchange, see :func:`replace_dir`).
 
@@ -12,6 +13,7 @@ of processes that are no longer alive (on this machine: ``os.kill(pid, 0)``), an
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import os
@@ -20,11 +22,12 @@ import shutil
 import sys
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
 __all__ = [
+    "atomic_file",
     "atomic_write",
     "current_umask",
     "dir_mode",
@@ -142,28 +145,49 @@ def stale_folders(target: str | os.PathLike[str], kind: str) -> list[Path]:
     return sorted(target.parent / n for n in names if (m := pattern.match(n)) and m.group(1) == kind)
 
 
-def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None]) -> None:
-    """Write a file so readers see either the old or the new content: temp file beside it, fsync, os.replace.
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike[str], *, parents: bool = True) -> Iterator[IO[bytes]]:
+    """A binary file whose content replaces ``path`` only if the ``with`` block completes.
 
-    The file gets the user's umask (like ``open``), and the stale temporaries of ``path`` left by killed
-    writers are removed first (see :func:`remove_stale_temporaries`).
+    Readers see either the old content or the new, never a part: the data go to a temporary file beside
+    ``path`` (same folder, so the final rename is atomic), which on a clean exit is flushed and fsynced, then
+    ``os.replace``-d onto ``path``, and the folder is fsynced so the rename survives a crash. On any exception
+    the temporary file is removed and ``path`` is left untouched.
+
+    The file gets the permissions ``open`` would give it under the user's umask (``tempfile`` makes 0600),
+    and the stale temporaries of ``path`` left by killed writers are removed first
+    (see :func:`remove_stale_temporaries`).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write.
+    parents : bool
+        Create the missing folders above ``path`` (True), or fail with ``FileNotFoundError`` like ``open``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if parents:
+        path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(path.parent, path.name)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             _chmod(fh.fileno(), tmp, file_mode())
-            write(fh)
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
     fsync_dir(path.parent)
+
+
+def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None]) -> None:
+    """Call ``write`` with the binary file of :func:`atomic_file` (temp file beside ``path``, fsync, rename)."""
+    with atomic_file(path) as fh:
+        write(fh)
 
 
 def _chmod(fd: int, path: str, mode: int) -> None:

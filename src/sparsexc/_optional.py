@@ -12,6 +12,8 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
+from sparsexc.errors import OptionalDependencyError
+
 __all__ = ["EXTRAS", "MissingDependencyError", "import_optional", "require"]
 
 # importable module -> (extra of sparsexc that installs it, its name on the package index)
@@ -21,12 +23,8 @@ EXTRAS: dict[str, tuple[str, str]] = {
 }
 
 
-class MissingDependencyError(ImportError):
-    """A setting needs an optional package that is not installed; the message says how to install it.
-
-    An ``ImportError`` (not a ``ValueError``): the setting is right, the environment lacks the package; the CLI
-    reports it in one line with exit code 2, as a mistake the user can fix.
-    """
+# the old name of the error, kept importable; see sparsexc.errors for the hierarchy
+MissingDependencyError = OptionalDependencyError
 
 
 def _message(module: str, needed_for: str) -> str:
@@ -38,7 +36,7 @@ def _message(module: str, needed_for: str) -> str:
 
 
 def import_optional(module: str, needed_for: str) -> ModuleType:
-    """``import module``, or a :class:`MissingDependencyError` saying that ``needed_for`` needs it and how to
+    """``import module``, or a :class:`~sparsexc.errors.OptionalDependencyError` saying that ``needed_for`` needs it and how to
     install it.
 
     Parameters
@@ -51,10 +49,10 @@ def import_optional(module: str, needed_for: str) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        raise MissingDependencyError(_message(module, needed_for), name=module) from exc
+        raise OptionalDependencyError(_message(module, needed_for), name=module) from exc
 
 
 def require(module: str, needed_for: str) -> None:
     """Check that ``module`` can be imported (importing it, so a broken install is caught too); raise
-    :class:`MissingDependencyError` otherwise. See :func:`import_optional`."""
+    :class:`~sparsexc.errors.OptionalDependencyError` otherwise. See :func:`import_optional`."""
     import_optional(module, needed_for)

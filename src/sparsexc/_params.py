@@ -14,6 +14,8 @@ import numbers
 import types
 from typing import Any, ClassVar, TypeVar, Union, get_args, get_origin, get_type_hints
 
+from sparsexc.errors import ConfigurationError
+
 __all__ = ["ACTIVATIONS", "LR_SCHEDULES", "OPTIMIZERS", "PRECISIONS", "EncoderParams", "Params", "TrainParams"]
 
 P = TypeVar("P", bound="Params")
@@ -26,7 +28,9 @@ PRECISIONS: tuple[str, ...] = ("float32", "bfloat16")  # TrainParams.precision: 
 
 def _check_choice(owner: str, name: str, value: Any, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
-        raise ValueError(f"{owner}: {name}={value!r} is not allowed; choose one of {', '.join(map(repr, allowed))}")
+        raise ConfigurationError(
+            f"{owner}: {name}={value!r} is not allowed; choose one of {', '.join(map(repr, allowed))}"
+        )
 
 
 def _coerce(owner: str, name: str, hint: Any, value: Any) -> Any:
@@ -37,7 +41,7 @@ def _coerce(owner: str, name: str, hint: Any, value: Any) -> Any:
         if value is None:
             if type(None) in args:
                 return None
-            raise ValueError(f"{owner}: {name} must not be None")
+            raise ConfigurationError(f"{owner}: {name} must not be None")
         errors = []
         for arg in args:
             if arg is type(None):
@@ -46,36 +50,36 @@ def _coerce(owner: str, name: str, hint: Any, value: Any) -> Any:
                 return _coerce(owner, name, arg, value)
             except ValueError as exc:
                 errors.append(str(exc))
-        raise ValueError(errors[0] if errors else f"{owner}: bad value for {name}: {value!r}")
+        raise ConfigurationError(errors[0] if errors else f"{owner}: bad value for {name}: {value!r}")
     if origin is tuple:
         if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
-            raise ValueError(f"{owner}: {name} must be a list of values; got {value!r}")
+            raise ConfigurationError(f"{owner}: {name} must be a list of values; got {value!r}")
         args = get_args(hint)
         item = args[0] if args else Any
         return tuple(_coerce(owner, f"{name}[{i}]", item, v) for i, v in enumerate(value))
     if origin is dict or hint is dict:
         if not isinstance(value, dict):
-            raise ValueError(f"{owner}: {name} must be a mapping; got {value!r}")
+            raise ConfigurationError(f"{owner}: {name} must be a mapping; got {value!r}")
         return dict(value)
     if hint is Any:
         return value
     if hint is bool:
         if not isinstance(value, bool):
-            raise ValueError(f"{owner}: {name} must be true or false; got {value!r}")
+            raise ConfigurationError(f"{owner}: {name} must be true or false; got {value!r}")
         return value
     if hint is int:
         if isinstance(value, numbers.Integral) and not isinstance(value, bool):
             return int(value)
         if isinstance(value, float) and value.is_integer():
             return int(value)
-        raise ValueError(f"{owner}: {name} must be an integer; got {value!r}")
+        raise ConfigurationError(f"{owner}: {name} must be an integer; got {value!r}")
     if hint is float:
         if isinstance(value, numbers.Real) and not isinstance(value, bool):
             return float(value)
-        raise ValueError(f"{owner}: {name} must be a number; got {value!r}")
+        raise ConfigurationError(f"{owner}: {name} must be a number; got {value!r}")
     if hint is str:
         if not isinstance(value, str):
-            raise ValueError(f"{owner}: {name} must be a string; got {value!r}")
+            raise ConfigurationError(f"{owner}: {name} must be a string; got {value!r}")
         return value
     return value
 
@@ -125,11 +129,11 @@ class Params:
         if isinstance(d, cls):
             return d
         if not isinstance(d, dict):
-            raise ValueError(f"{cls.__name__} must be given as a dict; got {type(d).__name__}")
+            raise ConfigurationError(f"{cls.__name__} must be given as a dict; got {type(d).__name__}")
         allowed = cls.field_names()
         unknown = [k for k in d if k not in allowed]
         if unknown:
-            raise ValueError(
+            raise ConfigurationError(
                 f"{cls.__name__}: unknown key {unknown[0]!r}; allowed keys are: "
                 + (", ".join(allowed) if allowed else "(none)")
             )
@@ -173,10 +177,10 @@ class EncoderParams(Params):
     def validate(self) -> None:
         for i, h in enumerate(self.hidden_sizes):
             if h < 1:
-                raise ValueError(f"EncoderParams: hidden_sizes[{i}]={h} must be a positive integer")
+                raise ConfigurationError(f"EncoderParams: hidden_sizes[{i}]={h} must be a positive integer")
         _check_choice("EncoderParams", "activation", self.activation, ACTIVATIONS)
         if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"EncoderParams: dropout={self.dropout} must lie in [0, 1)")
+            raise ConfigurationError(f"EncoderParams: dropout={self.dropout} must lie in [0, 1)")
 
 
 @dataclasses.dataclass
@@ -254,18 +258,20 @@ class TrainParams(Params):
         _check_choice(owner, "precision", self.precision, PRECISIONS)
         for name in ("epochs", "batch_size", "eval_batch_size", "step_size"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{owner}: {name}={getattr(self, name)} must be a positive integer")
+                raise ConfigurationError(f"{owner}: {name}={getattr(self, name)} must be a positive integer")
         _check_choice(owner, "optimizer", self.optimizer, OPTIMIZERS)
         _check_choice(owner, "lr_schedule", self.lr_schedule, LR_SCHEDULES)
         if not self.lr > 0:
-            raise ValueError(f"{owner}: lr={self.lr} must be positive")
+            raise ConfigurationError(f"{owner}: lr={self.lr} must be positive")
         if self.weight_decay < 0 or self.momentum < 0 or self.warmup_steps < 0:
-            raise ValueError(f"{owner}: weight_decay, momentum and warmup_steps must be >= 0")
+            raise ConfigurationError(f"{owner}: weight_decay, momentum and warmup_steps must be >= 0")
         if self.grad_clip is not None and not self.grad_clip > 0:
-            raise ValueError(f"{owner}: grad_clip={self.grad_clip} must be positive or None")
+            raise ConfigurationError(f"{owner}: grad_clip={self.grad_clip} must be positive or None")
         if self.patience is not None and self.patience < 1:
-            raise ValueError(f"{owner}: patience={self.patience} must be a positive integer or None")
+            raise ConfigurationError(f"{owner}: patience={self.patience} must be a positive integer or None")
         if self.checkpoint_every is not None and self.checkpoint_every < 1:
-            raise ValueError(f"{owner}: checkpoint_every={self.checkpoint_every} must be a positive integer or None")
+            raise ConfigurationError(
+                f"{owner}: checkpoint_every={self.checkpoint_every} must be a positive integer or None"
+            )
         if not (self.device in ("auto", "cpu", "mps") or self.device.startswith("cuda")):
-            raise ValueError(f"{owner}: device={self.device!r}; use 'auto', 'cpu', 'cuda' or 'cuda:N'")
+            raise ConfigurationError(f"{owner}: device={self.device!r}; use 'auto', 'cpu', 'cuda' or 'cuda:N'")

@@ -17,6 +17,8 @@ import click
 import tomllib
 from click.core import ParameterSource
 
+from sparsexc.errors import ConfigurationError
+
 __all__ = ["merge_config", "read_config_file"]
 
 _EXPLICIT = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT, ParameterSource.PROMPT)
@@ -37,14 +39,14 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"{path}: not valid TOML: {exc}") from None
+            raise ConfigurationError(f"{path}: not valid TOML: {exc}") from None
     else:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}: line {exc.lineno}: not valid JSON: {exc.msg}") from None
+            raise ConfigurationError(f"{path}: line {exc.lineno}: not valid JSON: {exc.msg}") from None
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: a config file must hold a mapping of option names to values")
+        raise ConfigurationError(f"{path}: a config file must hold a mapping of option names to values")
     return data
 
 

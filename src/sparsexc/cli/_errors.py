@@ -6,10 +6,14 @@ Exit codes (``sparsexc --help`` and docs/cli.md list them):
 * 2 (:data:`USER_ERROR`): a mistake of the user's: a flag, flag value, setting or config file; a data file that is
   missing, malformed or does not fit; an unknown data set or head; a run folder that holds a run already or is in
   use by another run; an optional package that a setting needs but that is not installed
-  (:class:`sparsexc._optional.MissingDependencyError`);
+  (:class:`sparsexc.errors.OptionalDependencyError`);
 * 1 (:data:`RUN_FAILURE`): the run itself failed: out of memory, disk full, a non-finite training loss, the
-  training processes of ``--nproc-per-node`` failed;
+  training processes of ``--nproc-per-node`` failed; or a bug in sparsexc (an exception that is no
+  :class:`sparsexc.errors.SparsexcError`: its traceback is printed);
 * 130 (:data:`INTERRUPTED`): interrupted (Ctrl-C).
+
+The library's own errors carry their code (:attr:`sparsexc.errors.SparsexcError.exit_code`); the click exceptions
+below are the CLI's.
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from sparsexc.errors import ConfigurationError
+
 __all__ = ["KS", "align_labels", "table_keys", "test_metrics"]
 
 KS: tuple[int, ...] = (1, 3, 5)
@@ -38,7 +40,7 @@ def align_labels(Y: sp.csr_matrix, n_labels: int, name: str) -> sp.csr_matrix:
     """``Y`` widened to ``n_labels`` columns (a test file may never use the last label ids); more columns
     than the model knows is an error, since the model cannot score those labels."""
     if Y.shape[1] > n_labels:
-        raise ValueError(f"{name} has {Y.shape[1]} labels; the model was trained on {n_labels}")
+        raise ConfigurationError(f"{name} has {Y.shape[1]} labels; the model was trained on {n_labels}")
     if Y.shape[1] < n_labels:
         Y = sp.csr_matrix((Y.data, Y.indices, Y.indptr), shape=(Y.shape[0], n_labels))
     return Y

@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
-import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from sparsexc._atomic import file_mode
+from sparsexc._atomic import atomic_file
 from sparsexc._environment import environment_info
+from sparsexc.errors import ConfigurationError
 
 __all__ = ["atomic_open", "environment_info", "read_json", "write_json", "write_text"]
 
 
 def write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically: a temp file in the same folder, then ``os.replace``."""
+    """Write ``text`` to ``path`` atomically (see :func:`atomic_open`)."""
     with atomic_open(path) as handle:
         handle.write(text)
 
@@ -33,7 +33,7 @@ def read_json(path: str | Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: line {exc.lineno}: not valid JSON: {exc.msg}") from None
+        raise ConfigurationError(f"{path}: line {exc.lineno}: not valid JSON: {exc.msg}") from None
 
 
 def _jsonable(obj: Any) -> Any:
@@ -47,15 +47,14 @@ def _jsonable(obj: Any) -> Any:
 
 @contextlib.contextmanager
 def atomic_open(path: str | Path) -> Iterator[TextIO]:
-    """A text handle to a temp file beside ``path``; on a clean exit it replaces ``path`` (atomic write)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+    """A UTF-8 text handle (``\\n`` line ends) whose content replaces ``path`` only if the block completes
+    (:func:`sparsexc._atomic.atomic_file`: temp file, fsync, rename, the user's umask, cleanup on failure)."""
+    with atomic_file(path) as raw:
+        handle = io.TextIOWrapper(raw, encoding="utf-8", newline="\n")
+        try:
             yield handle
-        os.chmod(tmp, file_mode())  # mkstemp makes 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        except BaseException:
+            with contextlib.suppress(Exception):  # the temporary file is removed anyway
+                handle.detach()
+            raise
+        handle.detach()  # flushes the text into raw, which atomic_file then fsyncs and renames

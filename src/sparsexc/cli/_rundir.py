@@ -8,11 +8,12 @@ from typing import Any
 
 from sparsexc.cli._files import read_json
 from sparsexc.cli._training import MODEL_DIR, RUN_FILE, TRAIN_LOG
+from sparsexc.errors import SparsexcError
 
 __all__ = ["RunFolderError", "load_history", "load_model", "load_run", "svmlight_zero_based"]
 
 
-class RunFolderError(ValueError):
+class RunFolderError(SparsexcError, ValueError):
     """A run folder's file is damaged (not JSON, a field missing or of the wrong type); the message names the
     file and the line or field. A ValueError: the CLI reports it in one line, exit code 2."""
 
@@ -24,7 +25,7 @@ def load_run(run_dir: str | Path) -> dict[str, Any]:
         raise FileNotFoundError(f"{run_dir}: no {RUN_FILE} here; give the --out folder of 'sparsexc train'")
     run = read_json(path)
     if not isinstance(run, dict) or not isinstance(run.get("data"), dict):
-        raise ValueError(f"{path}: field 'data' (the data source) is missing; the file is not a sparsexc run file")
+        raise RunFolderError(f"{path}: field 'data' (the data source) is missing; the file is not a sparsexc run file")
     return run
 
 

@@ -28,6 +28,7 @@ from sparsexc.cli._evaluation import table_keys, test_metrics
 from sparsexc.cli._files import environment_info, write_json
 from sparsexc.cli._table import format_metrics_table
 from sparsexc.distributed.context import is_main
+from sparsexc.errors import ConfigurationError
 
 __all__ = [
     "ESTIMATOR_KEYS",
@@ -100,7 +101,7 @@ def checked_estimator(options: dict[str, Any], out: Path, verbose: bool) -> Any:
         clf._settings()
         parse_val_metric(clf.val_metric)
         resolve_device(clf.device)
-    except (TypeError, ValueError) as exc:
+    except ConfigurationError as exc:
         raise click.UsageError(str(exc)) from None
     except MissingDependencyError as exc:  # e.g. --head-param ann=hnsw without hnswlib: said before any data
         raise UserError(str(exc)) from None
@@ -115,14 +116,14 @@ def warn_if_unlabelled(Y: Any, name: str) -> None:
 
 @contextlib.contextmanager
 def training_data_errors(source: dict[str, Any]) -> Iterator[None]:
-    """A ``ValueError`` raised inside (by ``XCClassifier.fit``) is re-raised naming ``source``'s training data:
+    """A :class:`~sparsexc.errors.ConfigurationError` raised inside (by ``XCClassifier.fit``) is re-raised naming ``source``'s training data:
     the settings were checked before, so what the estimator refuses then is in the data (e.g. labels without
     any positive)."""
     try:
         yield
-    except ValueError as exc:
+    except ConfigurationError as exc:
         name = source["train"] if "train" in source else f"the training set of {describe_source(source)}"
-        raise ValueError(f"{name}: {exc}") from None
+        raise ConfigurationError(f"{name}: {exc}") from None
 
 
 def log(message: str) -> None:

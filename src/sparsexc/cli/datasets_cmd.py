@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from sparsexc.errors import ConfigurationError, UnknownNameError
+
 from ._errors import UserError
 from ._table import format_table
 
@@ -149,7 +151,7 @@ def convert_cmd(source: str, out: str, label_xml: str | None, data_dir: str | No
         raise click.UsageError("--label-xml goes with an ARFF file, not a data set NAME")
     try:
         get_spec(source)
-    except KeyError as exc:
+    except UnknownNameError as exc:
         raise UserError(f"{source!r} is neither an existing file nor a data set: {exc}") from None  # exit 2
     splits = load(source, data_dir, split=split)
     os.makedirs(out, exist_ok=True)
@@ -197,7 +199,7 @@ def download_cmd(name: str, data_dir: str | None, mirror: str | None, force: boo
         raise RunFailure(f"{exc}; the file was deleted: run the command again, or check the mirror") from None
     except DownloadError as exc:
         raise RunFailure(str(exc)) from None
-    except ValueError as exc:  # a bad --mirror / SPARSEXC_MIRROR
+    except ConfigurationError as exc:  # a bad --mirror / SPARSEXC_MIRROR
         raise UserError(str(exc)) from None
     except OSError as exc:
         problem = resource_error(exc)

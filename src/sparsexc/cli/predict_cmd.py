@@ -28,6 +28,8 @@ from typing import TextIO
 import click
 import numpy as np
 
+from sparsexc.errors import ConfigurationError
+
 __all__ = ["format_predictions", "predict", "xc_label"]
 
 _XC_UNSAFE = re.compile(r"[%\s]")  # what would break an 'l:s l:s' line: whitespace, and % itself (the escape)
@@ -56,7 +58,7 @@ def format_predictions(
         for row_indices, row_scores in zip(indices.tolist(), scores.tolist()):
             yield json.dumps({"labels": for_row(row_indices), "scores": row_scores}) + "\n"
     else:
-        raise ValueError(f"unknown format {fmt!r}; use 'xc' or 'jsonl'")
+        raise ConfigurationError(f"unknown format {fmt!r}; use 'xc' or 'jsonl'")
 
 
 @click.command()

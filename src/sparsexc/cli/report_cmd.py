@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from sparsexc.errors import SparsexcError
+
 __all__ = ["report"]
 
 # settings of the estimator that describe the run's files or its output, not the model: left out of the table
@@ -52,7 +54,7 @@ def report(run_dir: str, plot_path: str | None, no_plot: bool) -> None:
         run = load_run(run_path)
         history, _ = load_history(run_path)
         metrics = _read_metrics(run_path / METRICS_FILE)
-    except (OSError, ValueError) as exc:  # each names the file (and line or field)
+    except (OSError, SparsexcError) as exc:  # each names the file (and line or field)
         raise UserError(str(exc)) from None
     summary = _summary(run, history)
     click.echo(_format_report(run_path, run, history, summary, metrics))

@@ -14,6 +14,7 @@ from sparsexc.cli._config import merge_config, read_config_file
 from sparsexc.cli._data import data_source
 from sparsexc.cli._defaults import EstimatorOption
 from sparsexc.cli._types import HEAD_NAME, INT_LIST, KEY_VALUE
+from sparsexc.errors import ConfigurationError
 
 __all__ = ["train"]
 
@@ -140,7 +141,7 @@ def train(ctx: click.Context, **options) -> None:
     if config_path is not None:
         try:
             config = read_config_file(config_path)
-        except ValueError as exc:  # a malformed file is a usage error (exit 2), like a bad key or value
+        except ConfigurationError as exc:  # a malformed file is a usage error (exit 2), like a bad key or value
             raise click.UsageError(str(exc)) from None
         options = merge_config(ctx, config, config_path, path_keys=_PATH_KEYS)
         options.pop("config", None)

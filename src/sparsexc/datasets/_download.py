@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from sparsexc._atomic import make_temp_dir, replace_dir
+from sparsexc.errors import ConfigurationError, SparsexcError
 
 from ._paths import resolve_data_dir
 from ._sources import MIRROR_ENV, Member, RemoteFile, remote_files
@@ -63,9 +64,11 @@ _TIMEOUT = 60  # seconds without data before a transfer counts as failed
 _MAX_PAGES = 3  # confirmation pages followed before giving up
 
 
-class DownloadError(OSError):
+class DownloadError(SparsexcError, OSError):
     """A download failed: unreachable host, an HTTP error, an error page instead of the file, a cut transfer, a
-    file that does not parse. The message is one line naming the URL or file."""
+    file that does not parse. The message is one line naming the URL or file. A failure of the run (exit 1)."""
+
+    exit_code = 1
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
@@ -81,7 +84,9 @@ class IncompleteDownloadError(DownloadError):
 
 
 class NoSourceError(DownloadError, ValueError):
-    """The set has no public source to download from (it is built from local files)."""
+    """The set has no public source to download from (it is built from local files): the user's mistake (exit 2)."""
+
+    exit_code = 2
 
 
 @dataclass
@@ -119,7 +124,7 @@ def _mirror_base(mirror: str | None) -> str | None:
     scheme = urllib.parse.urlsplit(base).scheme
     if scheme not in ("http", "https", "file"):
         where = "--mirror" if mirror is not None else MIRROR_ENV
-        raise ValueError(f"{where} must be an http://, https:// or file:// URL; got {base!r}")
+        raise ConfigurationError(f"{where} must be an http://, https:// or file:// URL; got {base!r}")
     return base.rstrip("/")
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sparsexc.errors import ConfigurationError, DataFormatError
 from sparsexc.io.data import MultiLabelData
 
 from .splits import Splits, seeded_split
@@ -48,10 +49,10 @@ def build_xc(
     for part, path in (("train", train_split_path), ("test", test_split_path)):
         columns = read_xc_splits(path)
         if not 1 <= split <= columns.shape[1]:
-            raise ValueError(f"{path} holds splits 1..{columns.shape[1]}; split={split} asked for")
+            raise ConfigurationError(f"{path} holds splits 1..{columns.shape[1]}; split={split} asked for")
         rows = columns[:, split - 1]
         if rows.size and (rows.min() < 0 or rows.max() >= data.n_samples):
-            raise ValueError(f"{path}: split {split} refers to rows outside 1..{data.n_samples} of {data_path}")
+            raise DataFormatError(path, f"rows within 1..{data.n_samples} of {data_path}", field=f"split {split}")
         parts[part] = _part(data, name, part, rows)
     info = dict(info)
     info["split"] = {"kind": "xc", "split": split, "files": [os.fspath(train_split_path), os.fspath(test_split_path)]}
@@ -84,7 +85,7 @@ def build_xc_published(name: str, train_path: Path, test_path: Path, info: dict)
 def _same_space(name: str, train: MultiLabelData, test: MultiLabelData, train_path: Path, test_path: Path) -> None:
     for what in ("feature_names", "label_names"):
         if getattr(train, what) != getattr(test, what):
-            raise ValueError(f"{name}: {train_path} and {test_path} do not share the same {what.replace('_', ' ')}")
+            raise DataFormatError(test_path, f"the same {what.replace('_', ' ')} as {train_path}", field=name)
 
 
 def build_mulan(name: str, train_path: Path, test_path: Path, xml_path: Path, info: dict) -> Splits:
@@ -122,9 +123,7 @@ def build_mat(name: str, path: Path, *, seed: int, test_fraction: float | None, 
         info["split"] = {"kind": "published", "by": "train_data/test_data stored in the .mat file"}
         return Splits(name, _part(train, name, "train"), _part(test, name, "test"), info)
     if "all" not in parts:
-        raise ValueError(f"{path}: expected parts 'all' or 'train'/'test'; read_mat returned {sorted(parts)}")
+        raise DataFormatError(path, "parts 'all' or 'train'/'test'", found=str(sorted(parts)))
     if test_fraction is None:
-        raise ValueError(
-            f"{path}: {name} is registered with a stored train/test split, but the file holds one part ('all') only"
-        )
+        raise DataFormatError(path, f"a stored train/test split ({name} is registered with one)", found="'all' only")
     return _seeded(name, parts["all"], seed=seed, test_fraction=test_fraction, info=info)

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sparsexc.errors import ConfigurationError, UnknownNameError
+
 from ._cache import cache_key, read_cached, write_cached
 from ._paths import DEFAULT_ORIGIN, ENV_ORIGIN, how_to_get, resolve_cache_dir, resolve_data_dir
 from .splits import Splits
@@ -39,11 +41,8 @@ BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
 _BUNDLED_BIBTEX = ("Bibtex_data.txt.gz", "bibtex_split1_trSplit.txt", "bibtex_split1_tstSplit.txt")
 
 
-class UnknownDatasetError(KeyError, ValueError):
+class UnknownDatasetError(UnknownNameError):
     """An unregistered data set name (both a KeyError and a ValueError); the message lists close matches."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""
 
 
 @dataclass(frozen=True)
@@ -87,13 +86,19 @@ class DatasetSpec:
         try:
             split = operator.index(split)
         except TypeError:
-            raise ValueError(f"{self.name}: split must be an integer; got {split!r}") from None
+            raise ConfigurationError(f"{self.name}: split must be an integer; got {split!r}") from None
         if self.split_rule == "xc" and not 1 <= split <= 10:
-            raise ValueError(f"{self.name}: split must be 1..10 (the XC repository's random splits); got {split}")
+            raise ConfigurationError(
+                f"{self.name}: split must be 1..10 (the XC repository's random splits); got {split}"
+            )
         if self.split_rule == "published" and split != 1:
-            raise ValueError(f"{self.name}: has one published train/test split; split must be None or 1, got {split}")
+            raise ConfigurationError(
+                f"{self.name}: has one published train/test split; split must be None or 1, got {split}"
+            )
         if self.split_rule == "seeded" and split < 1:
-            raise ValueError(f"{self.name}: split is the seed of the generated split and must be >= 1; got {split}")
+            raise ConfigurationError(
+                f"{self.name}: split is the seed of the generated split and must be >= 1; got {split}"
+            )
         return split
 
 

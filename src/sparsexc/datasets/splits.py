@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sparsexc.errors import ConfigurationError
 from sparsexc.io.data import MultiLabelData
 
 __all__ = ["Splits", "seeded_split"]
@@ -38,9 +39,11 @@ class Splits:
 
     def __post_init__(self) -> None:
         if self.train.n_features != self.test.n_features:
-            raise ValueError(f"{self.name}: train has {self.train.n_features} features, test {self.test.n_features}")
+            raise ConfigurationError(
+                f"{self.name}: train has {self.train.n_features} features, test {self.test.n_features}"
+            )
         if self.train.n_labels != self.test.n_labels:
-            raise ValueError(f"{self.name}: train has {self.train.n_labels} labels, test {self.test.n_labels}")
+            raise ConfigurationError(f"{self.name}: train has {self.train.n_labels} labels, test {self.test.n_labels}")
 
     def __iter__(self):
         # ``train, test = load(name)`` unpacks like a pair.
@@ -67,9 +70,9 @@ def seeded_split(n_rows: int, test_fraction: float, seed: int) -> tuple[np.ndarr
     train_rows, test_rows : ndarray of int64, increasing, disjoint, together ``0..n_rows-1``
     """
     if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction must be in (0, 1); got {test_fraction}")
+        raise ConfigurationError(f"test_fraction must be in (0, 1); got {test_fraction}")
     if n_rows < 2:
-        raise ValueError(f"need at least 2 rows to split; got {n_rows}")
+        raise ConfigurationError(f"need at least 2 rows to split; got {n_rows}")
     perm = np.random.default_rng(seed).permutation(n_rows)
     n_test = min(max(round(test_fraction * n_rows), 1), n_rows - 1)
     return np.sort(perm[n_test:]).astype(np.int64), np.sort(perm[:n_test]).astype(np.int64)

@@ -24,6 +24,7 @@ import functools
 import numpy as np
 import scipy.sparse as sp
 
+from sparsexc.errors import ConfigurationError
 from sparsexc.io.data import MultiLabelData
 
 from .splits import Splits, seeded_split
@@ -37,11 +38,11 @@ def _check_arguments(integers: tuple[tuple[str, float, int], ...], power: float,
     """The checks every generator shares: (name, value, minimum) integers, the Zipf ``power``, ``test_size``."""
     for arg, value, low in integers:
         if int(value) != value or value < low:
-            raise ValueError(f"{arg} must be an integer >= {low}; got {value!r}")
+            raise ConfigurationError(f"{arg} must be an integer >= {low}; got {value!r}")
     if not power >= 0:
-        raise ValueError(f"power must be >= 0; got {power!r}")
+        raise ConfigurationError(f"power must be >= 0; got {power!r}")
     if not 0.0 < test_size < 1.0:
-        raise ValueError(f"test_size must be a fraction in (0, 1); got {test_size!r}")
+        raise ConfigurationError(f"test_size must be a fraction in (0, 1); got {test_size!r}")
 
 
 def _splitmix64(x: np.ndarray) -> np.ndarray:
@@ -103,9 +104,9 @@ def synthetic(
         test_size,
     )
     if not labels_per_sample >= 1:
-        raise ValueError(f"labels_per_sample must be >= 1; got {labels_per_sample!r}")
+        raise ConfigurationError(f"labels_per_sample must be >= 1; got {labels_per_sample!r}")
     if not 0.0 <= noise <= 1.0:
-        raise ValueError(f"noise must be in [0, 1]; got {noise!r}")
+        raise ConfigurationError(f"noise must be in [0, 1]; got {noise!r}")
     n, D, C = int(n_samples), int(n_features), int(n_labels)
     rng = np.random.default_rng(seed)
 
@@ -212,11 +213,11 @@ def label_proportion_documents(
     n_features = n_labels if n_features is None else n_features
     for arg, value in (("n_samples", n_samples), ("n_labels", n_labels), ("n_features", n_features)):
         if int(value) != value or value < 1:
-            raise ValueError(f"{arg} must be an integer >= 1; got {value!r}")
+            raise ConfigurationError(f"{arg} must be an integer >= 1; got {value!r}")
     if not length > 0:
-        raise ValueError(f"length must be > 0 (a mean number of words); got {length!r}")
+        raise ConfigurationError(f"length must be > 0 (a mean number of words); got {length!r}")
     if not mean_labels > 0:
-        raise ValueError(f"mean_labels must be > 0; got {mean_labels!r}")
+        raise ConfigurationError(f"mean_labels must be > 0; got {mean_labels!r}")
     n, K, V = int(n_samples), int(n_labels), int(n_features)
     rng = np.random.default_rng(seed)
     prior = rng.random(K)
@@ -301,13 +302,13 @@ def latent_hierarchy(
         test_size,
     )
     if not noise > 0:
-        raise ValueError(f"noise must be > 0; got {noise!r}")
+        raise ConfigurationError(f"noise must be > 0; got {noise!r}")
     n, C, dim = int(n_samples), int(n_labels), int(dim)
     if scales is None:
         levels = max(1, int(np.ceil(np.log(C) / np.log(branching) - 1e-9)))
         scales = tuple(0.7**level for level in range(levels))
     if len(scales) == 0 or not all(s >= 0 for s in scales):
-        raise ValueError(f"scales must be a non-empty sequence of non-negative numbers; got {scales!r}")
+        raise ConfigurationError(f"scales must be a non-empty sequence of non-negative numbers; got {scales!r}")
     params = {
         "n_samples": n,
         "n_labels": C,

@@ -14,6 +14,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from sparsexc.errors import ConfigurationError
+
 __all__ = [
     "all_gather_objects",
     "all_reduce_sum",
@@ -112,7 +114,10 @@ def process_group(device: str = "auto") -> Iterator[bool]:
         return
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    dist.init_process_group(backend=backend_for(device), init_method="env://")
+    try:
+        dist.init_process_group(backend=backend_for(device), init_method="env://")
+    except ValueError as exc:  # torch: a variable of the environment (MASTER_ADDR, ...) is missing or wrong
+        raise ConfigurationError(str(exc)) from exc
     try:
         yield True
         # Leave together, so that no rank tears down its gloo pairs and exits while another is still in its last

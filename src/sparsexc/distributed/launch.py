@@ -19,6 +19,8 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch.multiprocessing import ProcessExitedException, ProcessRaisedException
 
+from sparsexc.errors import ConfigurationError
+
 __all__ = ["free_port", "relaunch_with_torchrun", "spawn"]
 
 
@@ -122,9 +124,9 @@ def spawn(
     fresh temporary file (``init_method="file://..."``), so concurrent spawns never share a rendezvous.
     """
     if nproc < 1:
-        raise ValueError(f"spawn: nproc={nproc} must be at least 1")
+        raise ConfigurationError(f"spawn: nproc={nproc} must be at least 1")
     if not timeout > 0 or (deadline is not None and not deadline > 0):
-        raise ValueError(
+        raise ConfigurationError(
             f"spawn: timeout={timeout!r} and deadline={deadline!r} must be positive (deadline may be None)"
         )
     ctx = mp.get_context("spawn")
@@ -232,7 +234,7 @@ def relaunch_with_torchrun(nproc: int, module_args: Sequence[str]) -> int:
     say their own errors); return its exit code. ``--standalone`` makes torchrun choose a free local
     rendezvous port itself."""
     if nproc < 1:
-        raise ValueError(f"nproc_per_node={nproc} must be at least 1")
+        raise ConfigurationError(f"nproc_per_node={nproc} must be at least 1")
     command = [
         sys.executable,
         "-m",

@@ -13,6 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from sparsexc._sparse import as_features
+from sparsexc.errors import ConfigurationError
 
 __all__ = ["checked_features"]
 
@@ -38,7 +39,7 @@ def checked_features(
     if not sp.issparse(X):
         arr = np.asarray(X)
         if arr.ndim < 2:
-            raise ValueError(
+            raise ConfigurationError(
                 f"{name} must be 2-D (n_samples, n_features); got an array of shape {arr.shape}. "
                 "Reshape your data either using array.reshape(-1, 1) if your data has a single "
                 "feature or array.reshape(1, -1) if it contains a single sample."
@@ -47,9 +48,13 @@ def checked_features(
             arr = arr.astype(np.float64)  # numbers stored as objects; anything else is a TypeError naming it
         X = arr
     if X.dtype.kind == "c":
-        raise ValueError(f"Complex data not supported: {name} holds complex numbers")
+        raise ConfigurationError(f"Complex data not supported: {name} holds complex numbers")
     if X.ndim == 2 and X.shape[1] == 0:
-        raise ValueError(f"{name}: found array with 0 feature(s) (shape={X.shape}) while a minimum of 1 is required.")
+        raise ConfigurationError(
+            f"{name}: found array with 0 feature(s) (shape={X.shape}) while a minimum of 1 is required."
+        )
     if fitting and X.shape[0] == 0:
-        raise ValueError(f"{name}: found array with 0 sample(s) (shape={X.shape}) while a minimum of 1 is required.")
+        raise ConfigurationError(
+            f"{name}: found array with 0 sample(s) (shape={X.shape}) while a minimum of 1 is required."
+        )
     return as_features(X, name=name, n_features=n_features, owner=owner)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from sparsexc._params import EncoderParams
+from sparsexc.errors import ConfigurationError
 from sparsexc.estimator.serialization import ModelFiles, ModelFormatError, TensorInfo
 from sparsexc.heads import get_head
 from sparsexc.models import XCModel
@@ -45,7 +46,7 @@ class LoadPlan:
 def check_device(value: Any, what: str) -> str:
     """``value`` if it names a device sparsexc runs on; a ValueError naming ``what`` and the choices otherwise."""
     if not isinstance(value, str) or not _DEVICE.match(value):
-        raise ValueError(f"{what}={value!r} is not a device; use {DEVICES}")
+        raise ConfigurationError(f"{what}={value!r} is not a device; use {DEVICES}")
     return value
 
 
@@ -63,7 +64,7 @@ def load_device(requested: Any, saved: str) -> torch.device:
     if requested is not None:
         device = resolve_device(check_device(requested, "device"))
         if not _available(device):
-            raise ValueError(f"device={requested!r} is not available on this machine; use 'cpu' or 'auto'")
+            raise ConfigurationError(f"device={requested!r} is not available on this machine; use 'cpu' or 'auto'")
         return device
     try:
         device = resolve_device(saved)

@@ -17,6 +17,8 @@ from typing import IO, Any
 
 import torch
 
+from sparsexc.errors import ModelFormatError  # re-exported: the old import path
+
 __all__ = [
     "DTYPES",
     "MAX_HEADER_BYTES",
@@ -46,10 +48,6 @@ DTYPES: dict[str, tuple[torch.dtype, int]] = {
     "BOOL": (torch.bool, 1),
 }
 _FINITE_CHUNK = 2**24  # elements per isfinite() pass (bounds the temporary mask)
-
-
-class ModelFormatError(ValueError):
-    """A model folder that cannot be loaded: the message names the file and the field or tensor."""
 
 
 @dataclasses.dataclass(frozen=True)

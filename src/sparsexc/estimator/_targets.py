@@ -24,6 +24,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from sparsexc._sparse import as_label_matrix
+from sparsexc.errors import ConfigurationError
 
 __all__ = [
     "FitTargets",
@@ -65,11 +66,11 @@ def target_kind(Y: Any, name: str = "Y") -> tuple[str, Any]:
             return VECTOR, Y
         if Y.ndim == 2:
             return INDICATOR, Y
-        raise ValueError(
+        raise ConfigurationError(
             f"{name} must be 1-D (one class per row) or 2-D (n_samples, n_labels); got an array of shape {Y.shape}"
         )
     if _is_scalar(Y):
-        raise ValueError(
+        raise ConfigurationError(
             f"{name} must be a label indicator matrix, a list of label lists or a 1-D vector of classes; "
             f"got {type(Y).__name__}"
         )
@@ -79,7 +80,7 @@ def target_kind(Y: Any, name: str = "Y") -> tuple[str, Any]:
         return VECTOR, _vector(rows)
     if any(scalars):
         i = scalars.index(True) if not scalars[0] else scalars.index(False)
-        raise ValueError(
+        raise ConfigurationError(
             f"{name} mixes label lists and single classes (row 0 is a {type(rows[0]).__name__}, row {i} "
             f"a {type(rows[i]).__name__}); give one label list per row, or one class per row"
         )
@@ -117,18 +118,22 @@ def classes_array(names: Sequence[Any]) -> np.ndarray:
 def _checked_names(label_names: Any) -> list[Any]:
     """``label_names`` as a list of distinct hashable names."""
     if sp.issparse(label_names) or _is_scalar(label_names):
-        raise ValueError(f"label_names must be a list of names, one per label; got {type(label_names).__name__}")
+        raise ConfigurationError(
+            f"label_names must be a list of names, one per label; got {type(label_names).__name__}"
+        )
     names = [v.item() if isinstance(v, np.generic) else v for v in label_names]
     seen: dict[Any, int] = {}
     for i, v in enumerate(names):
         try:
             j = seen.setdefault(v, i)
         except TypeError:
-            raise ValueError(f"label_names[{i}] is a {type(v).__name__}, which is not hashable") from None
+            raise ConfigurationError(f"label_names[{i}] is a {type(v).__name__}, which is not hashable") from None
         if j != i:
-            raise ValueError(f"label_names holds {v!r} twice (positions {j} and {i}); label names must be distinct")
+            raise ConfigurationError(
+                f"label_names holds {v!r} twice (positions {j} and {i}); label names must be distinct"
+            )
     if not names:
-        raise ValueError("label_names is empty")
+        raise ConfigurationError("label_names is empty")
     return names
 
 
@@ -138,7 +143,7 @@ def _sorted_names(values: Iterable[Any], name: str) -> list[Any]:
         return sorted(found)
     except TypeError:
         kinds = sorted({type(v).__name__ for v in found})
-        raise ValueError(
+        raise ConfigurationError(
             f"{name} holds label names of types that cannot be ordered together ({', '.join(kinds)}); "
             "use one type, or give label_names= to fix the order"
         ) from None
@@ -154,7 +159,7 @@ def _hashable_rows(rows: list[list[Any]], name: str) -> None:
             try:
                 hash(item)
             except TypeError:
-                raise ValueError(
+                raise ConfigurationError(
                     f"{name}[{i}] holds a {type(item).__name__}, which cannot be a label name (not hashable)"
                 ) from None
 
@@ -169,7 +174,7 @@ def _from_sets(rows: list[list[Any]], index: dict[Any, int], n_labels: int, name
             j = index.get(item.item() if isinstance(item, np.generic) else item)
             if j is None:
                 if strict:
-                    raise ValueError(
+                    raise ConfigurationError(
                         f"{name}[{i}] holds the label {item!r}, which is not one of the label names ({_preview(index)})"
                     )
                 continue
@@ -192,7 +197,7 @@ def _check_classification_vector(y: np.ndarray, name: str) -> None:
 
     kind = type_of_target(y, input_name=name)
     if kind not in ("binary", "multiclass"):
-        raise ValueError(
+        raise ConfigurationError(
             f"Unknown label type: {kind}. {name} as a 1-D vector holds one class per row; continuous "
             "values are not classes"
         )
@@ -223,7 +228,7 @@ def fit_targets(Y: Any, Y_val: Any = None, label_names: Any = None) -> FitTarget
         if kind == INDICATOR:
             M = as_label_matrix(Y, name="Y")
             if M.shape[1] != len(classes):
-                raise ValueError(f"label_names has {len(classes)} names but Y has {M.shape[1]} label columns")
+                raise ConfigurationError(f"label_names has {len(classes)} names but Y has {M.shape[1]} label columns")
         else:
             M = encode_targets(Y, classes, len(classes), "Y", strict=True, kind=kind)
         M_val = None
@@ -241,7 +246,7 @@ def fit_targets(Y: Any, Y_val: Any = None, label_names: Any = None) -> FitTarget
     if val_kind in (VECTOR, SETS):  # labels seen only in validation still get an output
         found.append(Y_val.tolist() if val_kind == VECTOR else list(_set_items(Y_val)))
     elif val_kind == INDICATOR:
-        raise ValueError(
+        raise ConfigurationError(
             "Y holds label names but Y_val is an indicator matrix, whose columns name no label; give "
             "Y_val as label lists or classes too"
         )
@@ -275,7 +280,7 @@ def encode_targets(
         return as_label_matrix(Y, name=name, n_labels=n_labels)
     if classes is None:
         if kind == VECTOR:
-            raise ValueError(
+            raise ConfigurationError(
                 f"{name} is a 1-D vector of classes, but the model was fitted on label ids without "
                 "names; give label lists or an indicator matrix"
             )
@@ -297,7 +302,7 @@ def saveable_names(classes: Sequence[Any]) -> list[Any]:
     for i, v in enumerate(classes):
         v = v.item() if isinstance(v, np.generic) else v
         if not isinstance(v, (str, int, float)) or (isinstance(v, float) and not math.isfinite(v)):
-            raise ValueError(
+            raise ConfigurationError(
                 f"classes_[{i}] is {v!r} ({type(v).__name__}); a saved model's label names must be "
                 "strings, integers, finite floats or booleans"
             )

@@ -14,6 +14,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sparsexc._params import EncoderParams, TrainParams
 from sparsexc._sparse import as_label_matrix
 from sparsexc.distributed.sharded import full_state_dict
+from sparsexc.errors import ConfigurationError, UnknownNameError
 from sparsexc.estimator._features import checked_features
 from sparsexc.estimator._load_checks import check_classifier_files, load_device
 from sparsexc.estimator._targets import classes_array, encode_targets, fit_targets, saveable_names
@@ -169,7 +170,7 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         try:
             return get_head(self.head)
         except KeyError:
-            raise ValueError(
+            raise UnknownNameError(
                 f"head={self.head!r} is not a registered head; choose one of {', '.join(map(repr, list_heads()))}"
             ) from None
 
@@ -177,7 +178,7 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         """Validate the constructor arguments; return (head class, head params, encoder params, train params)."""
         head_cls = self._head_class()
         if self.head_params is not None and not isinstance(self.head_params, dict):
-            raise ValueError(f"head_params must be a dict or None; got {type(self.head_params).__name__}")
+            raise ConfigurationError(f"head_params must be a dict or None; got {type(self.head_params).__name__}")
         head_params = head_cls.Params.from_dict(self.head_params)
         encoder = EncoderParams.from_dict(
             {
@@ -189,9 +190,9 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         )
         head_cls.check_encoder(head_params, encoder.hidden_sizes)
         if isinstance(self.random_state, bool) or not isinstance(self.random_state, (int, np.integer)):
-            raise ValueError(f"random_state must be an integer; got {self.random_state!r}")
+            raise ConfigurationError(f"random_state must be an integer; got {self.random_state!r}")
         if not (isinstance(self.validation_fraction, (int, float)) and 0.0 <= self.validation_fraction < 1.0):
-            raise ValueError(f"validation_fraction={self.validation_fraction!r} must lie in [0, 1)")
+            raise ConfigurationError(f"validation_fraction={self.validation_fraction!r} must lie in [0, 1)")
         optimizer = self.optimizer if self.optimizer is not None else head_cls.default_optimizer
         lr = self.lr
         if lr is None:
@@ -254,16 +255,16 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         """
         head_cls, head_params, encoder_params, train_params = self._settings()
         if Y is None:  # scikit-learn's wording, which its checks look for
-            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
+            raise ConfigurationError(f"{type(self).__name__} requires y to be passed, but the target y is None")
         X = checked_features(X, "X", fitting=True)
         if (X_val is None) != (Y_val is None):
-            raise ValueError("give both X_val and Y_val, or neither")
+            raise ConfigurationError("give both X_val and Y_val, or neither")
         targets = fit_targets(Y, Y_val, label_names)
         Y = targets.Y
         if X.shape[0] != Y.shape[0]:
-            raise ValueError(f"X has {X.shape[0]} rows but Y has {Y.shape[0]}")
+            raise ConfigurationError(f"X has {X.shape[0]} rows but Y has {Y.shape[0]}")
         if Y.shape[1] == 0:
-            raise ValueError("Y holds no label at all; nothing to learn")
+            raise ConfigurationError("Y holds no label at all; nothing to learn")
         _check_targets(Y)
         if X_val is not None:
             X_val = checked_features(
@@ -352,7 +353,7 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         needs no special case); the scores are those of :meth:`decision_function`.
         """
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"k must be a positive integer; got {k!r}")
+            raise ConfigurationError(f"k must be a positive integer; got {k!r}")
         X = self._features(X)
         return self.model_.predict_topk(X, int(k))
 
@@ -360,7 +361,7 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         X = self._features(X)
         entries = X.shape[0] * self.n_labels_
         if entries > MAX_DENSE_ENTRIES:
-            raise ValueError(
+            raise ConfigurationError(
                 f"{what} would return a dense {X.shape[0]} x {self.n_labels_} array ({entries:,} "
                 f"entries, limit {MAX_DENSE_ENTRIES:,}); use predict_topk(X, k) or predict on "
                 "fewer rows at a time"
@@ -371,7 +372,7 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         """Label probabilities of the head, dense float32 (n, n_labels); refuses when too large to densify."""
         self._check_fitted()
         if not self.model_.head.probabilistic:
-            raise ValueError(f"head {self.head!r} does not output probabilities; use decision_function")
+            raise ConfigurationError(f"head {self.head!r} does not output probabilities; use decision_function")
         return self._dense(X, "predict_proba")
 
     def decision_function(self, X: Any) -> np.ndarray:
@@ -412,7 +413,7 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
             y, self.classes_.tolist() if getattr(self, "_named", False) else None, self.n_labels_, "y", strict=False
         )
         if X.shape[0] != Y.shape[0]:
-            raise ValueError(f"X has {X.shape[0]} rows but y has {Y.shape[0]}")
+            raise ConfigurationError(f"X has {X.shape[0]} rows but y has {Y.shape[0]}")
         return float(evaluate(Y, self.model_.predict_topk(X, 1), ks=(1,))["P@1"])
 
     # -- persistence --------------------------------------------------------------------------------------
@@ -487,7 +488,7 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         try:
             model.to(target)
         except RuntimeError as exc:
-            raise ValueError(f"{path}: cannot move the model to device {str(target)!r} ({exc})") from None
+            raise ConfigurationError(f"{path}: cannot move the model to device {str(target)!r} ({exc})") from None
         model.eval()
         est.model_ = model
         est.n_features_in_ = plan.n_features
@@ -504,7 +505,7 @@ def _check_targets(Y: sp.csr_matrix) -> None:
     """Refuse a ``Y`` without any positive (every loss would be 0: nothing is learnt); warn when all positives
     belong to one label (the model can only learn to rank it first)."""
     if Y.nnz == 0:
-        raise ValueError(
+        raise ConfigurationError(
             f"Y holds no positive label: all {Y.shape[0]} rows have an empty label set, so there is "
             "nothing to learn; check that the labels were read (the label columns or ids)"
         )

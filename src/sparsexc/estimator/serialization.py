@@ -26,6 +26,7 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from sparsexc._atomic import fsync_dir, make_temp_dir, remove_stale_temporaries, replace_dir, stale_folders
+from sparsexc.errors import ConfigurationError
 from sparsexc.estimator._safetensors import (
     ModelFormatError,
     TensorInfo,
@@ -66,13 +67,13 @@ def _write_synced(path: Path, data: bytes) -> None:
 def _check_replaceable(path: Path) -> None:
     """Refuse to replace a folder that holds anything but a saved model (its files would be deleted)."""
     if not path.is_dir():
-        raise ValueError(f"{path}: a model is saved as a folder, and a file of that name exists")
+        raise ConfigurationError(f"{path}: a model is saved as a folder, and a file of that name exists")
     ours = {CONFIG_FILE, WEIGHTS_FILE}
     legacy_tmp = re.compile(rf"\.({re.escape(CONFIG_FILE)}|{re.escape(WEIGHTS_FILE)})\.[a-z0-9_]{{8}}\.tmp\Z")
     foreign = sorted(n for n in os.listdir(path) if n not in ours and not legacy_tmp.match(n))
     if foreign:
         shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
-        raise ValueError(
+        raise ConfigurationError(
             f"{path}: the folder holds other files than a saved model ({shown}); saving replaces "
             "the whole folder, so give a new or a model folder"
         )

@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from sparsexc.errors import ConfigurationError
+
 __all__ = ["SET_METRICS", "evaluate", "set_metric", "set_metric_from_row_counts"]
 
 # name accepted by ``tune(metric=...)`` -> function name in sparsexc.metrics (f(Y_true, Y_pred) -> float)
@@ -21,7 +23,7 @@ SET_METRICS: dict[str, str] = {"micro-F1": "micro_f1", "example-F1": "example_f1
 def set_metric(name: str) -> Callable[[sp.csr_matrix, sp.csr_matrix], float]:
     """Return the set metric ``f(Y_true, Y_pred) -> float`` (higher is better) called ``name``."""
     if name not in SET_METRICS:
-        raise ValueError(f"unknown set metric {name!r}; choose one of {', '.join(map(repr, SET_METRICS))}")
+        raise ConfigurationError(f"unknown set metric {name!r}; choose one of {', '.join(map(repr, SET_METRICS))}")
     from sparsexc import metrics
 
     return getattr(metrics, SET_METRICS[name])
@@ -81,4 +83,4 @@ def parse_val_metric(name: str) -> tuple[int, bool, bool]:
         if name.startswith(prefix) and name[len(prefix) :].isdigit() and int(name[len(prefix) :]) >= 1:
             return int(name[len(prefix) :]), False, True
     allowed = [t.format(k="k") for t in metrics.RANKING_KEYS] + list(metrics.SET_KEYS)
-    raise ValueError(f"unknown val_metric {name!r}; allowed: {', '.join(allowed)} (k a positive integer)")
+    raise ConfigurationError(f"unknown val_metric {name!r}; allowed: {', '.join(allowed)} (k a positive integer)")

@@ -8,6 +8,7 @@ import scipy.sparse as sp
 import torch
 
 from sparsexc._params import Params, _check_choice
+from sparsexc.errors import ConfigurationError
 from sparsexc.heads._label_sharded import LabelShardedHead, full_precision, output_layer
 from sparsexc.heads.labels import LabelBatch
 from sparsexc.heads.pairs import pair_logits
@@ -83,19 +84,19 @@ class SampledHeadParams(Params):
         _check_choice(owner, "positives", self.positives, POSITIVES)
         _check_choice(owner, "tree_split", self.tree_split, SPLITS)
         if self.num_negatives < 1:
-            raise ValueError(f"{owner}: num_negatives={self.num_negatives} must be a positive integer")
+            raise ConfigurationError(f"{owner}: num_negatives={self.num_negatives} must be a positive integer")
         if self.tree_dim < 1:
-            raise ValueError(f"{owner}: tree_dim={self.tree_dim} must be a positive integer")
+            raise ConfigurationError(f"{owner}: tree_dim={self.tree_dim} must be a positive integer")
         if not self.tree_reg >= 0:
-            raise ValueError(f"{owner}: tree_reg={self.tree_reg} must be >= 0")
+            raise ConfigurationError(f"{owner}: tree_reg={self.tree_reg} must be >= 0")
         if not self.frequency_power >= 0:
-            raise ValueError(f"{owner}: frequency_power={self.frequency_power} must be >= 0")
+            raise ConfigurationError(f"{owner}: frequency_power={self.frequency_power} must be >= 0")
         if self.threshold is not None and not self.threshold > 0.0:
-            raise ValueError(f"{owner}: threshold={self.threshold} must be positive")
+            raise ConfigurationError(f"{owner}: threshold={self.threshold} must be positive")
 
 
-def _feature_sampler_error(sampler: str, inputs: str) -> ValueError:
-    return ValueError(
+def _feature_sampler_error(sampler: str, inputs: str) -> ConfigurationError:
+    return ConfigurationError(
         f"sampler={sampler!r} conditions on the head's inputs, which here are {inputs}: use the linear model "
         "(hidden_sizes=()) with the tree sampler, or sampler='auto' / 'uniform' / 'frequency' with a hidden layer"
     )

@@ -17,6 +17,7 @@ from torch import nn
 
 from sparsexc._params import Params
 from sparsexc._sparse import as_label_matrix
+from sparsexc.errors import UnknownNameError
 from sparsexc.heads._metric_bridge import set_metric, set_metric_from_row_counts
 from sparsexc.heads.labels import LabelBatch
 
@@ -232,7 +233,7 @@ def get_head(name: str) -> type[Head]:
     try:
         return _REGISTRY[name]
     except (KeyError, TypeError):
-        raise KeyError(f"unknown head {name!r}; registered heads are: {', '.join(list_heads())}") from None
+        raise UnknownNameError(f"unknown head {name!r}; registered heads are: {', '.join(list_heads())}") from None
 
 
 def build_head(config: dict[str, Any]) -> Head:

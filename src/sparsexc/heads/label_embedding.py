@@ -19,6 +19,7 @@ import torch
 from sparsexc._optional import import_optional, require
 from sparsexc._params import Params, _check_choice
 from sparsexc.embeddings.pmi import DIAGONAL_MODES, pmi_embeddings
+from sparsexc.errors import ConfigurationError
 from sparsexc.heads.base import ScalarTunedHead, register_head, topk_lower_id_ties
 from sparsexc.heads.labels import LabelBatch
 from sparsexc.heads.layers import OutputLayer
@@ -76,20 +77,20 @@ class LabelEmbeddingHeadParams(Params):
         owner = type(self).__name__
         for name in ("embedding_dim", "hnsw_m", "hnsw_ef_construction", "hnsw_ef"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{owner}: {name}={getattr(self, name)} must be a positive integer")
+                raise ConfigurationError(f"{owner}: {name}={getattr(self, name)} must be a positive integer")
         for name in ("embedding_seed", "svd_iter"):
             if getattr(self, name) < 0:
-                raise ValueError(f"{owner}: {name}={getattr(self, name)} must be a non-negative integer")
+                raise ConfigurationError(f"{owner}: {name}={getattr(self, name)} must be a non-negative integer")
         if not 0.0 < self.alpha <= 1.0:
-            raise ValueError(f"{owner}: alpha={self.alpha} must lie in (0, 1] (1 = no smoothing)")
+            raise ConfigurationError(f"{owner}: alpha={self.alpha} must lie in (0, 1] (1 = no smoothing)")
         if not np.isfinite(self.shift):
-            raise ValueError(f"{owner}: shift={self.shift} must be a finite number")
+            raise ConfigurationError(f"{owner}: shift={self.shift} must be a finite number")
         _check_choice(owner, "diagonal", self.diagonal, DIAGONAL_MODES)
         _check_choice(owner, "ann", self.ann, ANN_MODES)
         if self.ann == "hnsw":  # checked with the settings, not at the first top-k after training
             require("hnswlib", f"{owner}: ann='hnsw'")
         if self.threshold is not None and not -1.0 <= self.threshold < 1.0:
-            raise ValueError(f"{owner}: threshold={self.threshold} must lie in [-1, 1) (a cosine)")
+            raise ConfigurationError(f"{owner}: threshold={self.threshold} must lie in [-1, 1) (a cosine)")
 
 
 def _normalise(x: torch.Tensor) -> torch.Tensor:
@@ -175,10 +176,12 @@ class LabelEmbeddingHead(ScalarTunedHead):
         E = torch.as_tensor(np.asarray(embeddings) if not isinstance(embeddings, torch.Tensor) else embeddings)
         expected = (self.n_labels, self.params.embedding_dim)
         if E.ndim != 2 or tuple(E.shape) != expected:
-            raise ValueError(f"embeddings must have shape (n_labels, embedding_dim) = {expected}; got {tuple(E.shape)}")
+            raise ConfigurationError(
+                f"embeddings must have shape (n_labels, embedding_dim) = {expected}; got {tuple(E.shape)}"
+            )
         E = E.detach().to(torch.float32)
         if not bool(torch.isfinite(E).all()):
-            raise ValueError("embeddings must be finite")
+            raise ConfigurationError("embeddings must be finite")
         return _normalise(E).clone()
 
     # -- training ---------------------------------------------------------------------------------------

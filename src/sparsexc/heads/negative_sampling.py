@@ -8,6 +8,7 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 
+from sparsexc.errors import ConfigurationError
 from sparsexc.heads._sampled import SampledHead, SampledHeadParams
 from sparsexc.heads.base import register_head
 from sparsexc.heads.labels import LabelBatch
@@ -24,7 +25,7 @@ class NegativeSamplingHeadParams(SampledHeadParams):
     def validate(self) -> None:
         super().validate()
         if not self.reg >= 0:
-            raise ValueError(f"NegativeSamplingHeadParams: reg={self.reg} must be >= 0")
+            raise ConfigurationError(f"NegativeSamplingHeadParams: reg={self.reg} must be >= 0")
 
 
 @register_head

@@ -30,6 +30,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from sparsexc.errors import ConfigurationError
 from sparsexc.heads.base import Head, register_head, topk_lower_id_ties
 from sparsexc.heads.labels import LabelBatch
 from sparsexc.heads.layers import OutputLayer
@@ -77,15 +78,17 @@ class SparseLatentHeadParams(RelaxationParams):
     def validate(self) -> None:
         owner = "SparseLatentHeadParams"
         if self.max_labels < 1:
-            raise ValueError(f"{owner}: max_labels={self.max_labels} must be a positive integer")
+            raise ConfigurationError(f"{owner}: max_labels={self.max_labels} must be a positive integer")
         if self.kl_weight < 0 or self.length_weight < 0:
-            raise ValueError(f"{owner}: kl_weight={self.kl_weight} and length_weight={self.length_weight} must be >= 0")
+            raise ConfigurationError(
+                f"{owner}: kl_weight={self.kl_weight} and length_weight={self.length_weight} must be >= 0"
+            )
         if not 0.0 < self.noise < 0.5:
-            raise ValueError(f"{owner}: noise={self.noise} must lie in (0, 0.5)")
+            raise ConfigurationError(f"{owner}: noise={self.noise} must lie in (0, 0.5)")
         if self.prior not in PRIORS:
-            raise ValueError(f"{owner}: prior={self.prior!r}; choose one of {', '.join(PRIORS)}")
+            raise ConfigurationError(f"{owner}: prior={self.prior!r}; choose one of {', '.join(PRIORS)}")
         if self.n_samples < 1:
-            raise ValueError(f"{owner}: n_samples={self.n_samples} must be a positive integer")
+            raise ConfigurationError(f"{owner}: n_samples={self.n_samples} must be a positive integer")
         super().validate()
 
 

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from sparsexc._params import Params
 from sparsexc.distributed.sharded import sum_over_shards
+from sparsexc.errors import ConfigurationError
 from sparsexc.heads._label_sharded import LabelShardedHead, full_precision, output_layer
 from sparsexc.heads.base import register_head
 from sparsexc.heads.labels import LabelBatch
@@ -38,7 +39,7 @@ class SigmoidHeadParams(Params):
 
     def validate(self) -> None:
         if self.threshold is not None and not 0.0 <= self.threshold < 1.0:
-            raise ValueError(f"SigmoidHeadParams: threshold={self.threshold} must lie in [0, 1)")
+            raise ConfigurationError(f"SigmoidHeadParams: threshold={self.threshold} must lie in [0, 1)")
 
 
 @register_head

@@ -9,6 +9,7 @@ import torch
 
 from sparsexc._params import Params
 from sparsexc.distributed.sharded import sharded_softmax, sharded_softmax_loss
+from sparsexc.errors import ConfigurationError
 from sparsexc.heads._label_sharded import LabelShardedHead, full_precision, output_layer
 from sparsexc.heads.base import register_head
 from sparsexc.heads.labels import LabelBatch
@@ -37,7 +38,7 @@ class SoftmaxHeadParams(Params):
 
     def validate(self) -> None:
         if self.threshold is not None and not self.threshold > 0.0:
-            raise ValueError(f"SoftmaxHeadParams: threshold={self.threshold} must be positive")
+            raise ConfigurationError(f"SoftmaxHeadParams: threshold={self.threshold} must be positive")
 
 
 @register_head

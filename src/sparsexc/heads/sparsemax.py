@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from sparsexc._params import Params
+from sparsexc.errors import ConfigurationError
 from sparsexc.heads.base import ScalarTunedHead, register_head, topk_lower_id_ties
 from sparsexc.heads.labels import LabelBatch
 from sparsexc.heads.layers import OutputLayer
@@ -36,9 +37,9 @@ class SparsemaxHeadParams(Params):
 
     def validate(self) -> None:
         if self.scale is not None and not self.scale > 0.0:
-            raise ValueError(f"SparsemaxHeadParams: scale={self.scale} must be positive")
+            raise ConfigurationError(f"SparsemaxHeadParams: scale={self.scale} must be positive")
         if self.scale_grid is not None and (len(self.scale_grid) == 0 or min(self.scale_grid) <= 0.0):
-            raise ValueError(
+            raise ConfigurationError(
                 f"SparsemaxHeadParams: scale_grid={list(self.scale_grid)} must be a non-empty list of positive numbers"
             )
 

@@ -10,12 +10,11 @@ import contextlib
 import gzip
 import io
 import os
-import tempfile
 import zlib
 from collections.abc import Iterator
 from typing import IO
 
-from sparsexc._atomic import file_mode
+from sparsexc._atomic import atomic_file
 
 from .errors import DataFormatError
 
@@ -80,28 +79,17 @@ def read_bytes(path: str | os.PathLike[str]) -> bytes:
 def atomic_writer(path: str | os.PathLike[str], *, compress: bool | None = None) -> Iterator[IO[bytes]]:
     """A binary file object whose content replaces ``path`` only if the block completes.
 
-    The data go to a temporary file in the same folder, which is then ``os.replace``-d onto ``path`` (atomic
-    on POSIX and Windows); on any exception the temporary file is removed and ``path`` is left untouched.
-    ``compress=None`` gzips when the name ends with ``.gz``.
+    :func:`sparsexc._atomic.atomic_file` (temp file beside ``path``, fsync, ``os.replace``; on any exception
+    the temporary file is removed and ``path`` is left untouched), gzipped when ``compress`` is True;
+    ``compress=None`` gzips when the name ends with ``.gz``. The folder of ``path`` must exist.
     """
     path = os.fspath(path)
     if compress is None:
         compress = path.endswith(".gz")
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-" + os.path.basename(path) + "-", dir=folder)
-    try:
-        os.chmod(tmp, file_mode())  # mkstemp makes 0600; give the file the usual permissions
-        with os.fdopen(fd, "wb") as raw:
-            if compress:
-                # mtime=0: the same data give byte-identical files.
-                with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0) as gz:
-                    yield gz  # type: ignore[misc]
-            else:
-                yield raw
-            raw.flush()
-            os.fsync(raw.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with atomic_file(path, parents=False) as raw:
+        if compress:
+            # mtime=0: the same data give byte-identical files.
+            with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0) as gz:
+                yield gz  # type: ignore[misc]
+        else:
+            yield raw

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sparsexc.errors import ConfigurationError
+
 from ._arff_encode import (
     check_label_attribute,
     encode,
@@ -422,7 +424,7 @@ def read_arff(
     """
     path = os.fspath(path)
     if missing not in ("error", "zero"):
-        raise ValueError(f"missing must be 'error' or 'zero'; got {missing!r}")
+        raise ConfigurationError(f"missing must be 'error' or 'zero'; got {missing!r}")
     raw = read_bytes(path)
     try:
         text = raw.decode("utf-8")
@@ -454,9 +456,9 @@ def read_arff(
     dropped: dict[int, str] = {}
     for name in drop_attributes:
         if name not in index_of:
-            raise ValueError(f"drop_attributes: {name!r} is not an attribute of {path}")
+            raise ConfigurationError(f"drop_attributes: {name!r} is not an attribute of {path}")
         if index_of[name] in label_cols:
-            raise ValueError(f"drop_attributes: {name!r} is a label of {path}")
+            raise ConfigurationError(f"drop_attributes: {name!r} is a label of {path}")
         dropped[index_of[name]] = "drop_attributes"
     is_label = np.zeros(len(attrs), dtype=bool)
     is_label[label_cols] = True

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from sparsexc.errors import ConfigurationError
+
 __all__ = ["MultiLabelData"]
 
 
@@ -30,11 +32,11 @@ class MultiLabelData:
 
     def __post_init__(self) -> None:
         if self.X.shape[0] != self.Y.shape[0]:
-            raise ValueError(f"X has {self.X.shape[0]} rows but Y has {self.Y.shape[0]}")
+            raise ConfigurationError(f"X has {self.X.shape[0]} rows but Y has {self.Y.shape[0]}")
         if self.feature_names is not None and len(self.feature_names) != self.X.shape[1]:
-            raise ValueError(f"{len(self.feature_names)} feature names for {self.X.shape[1]} features")
+            raise ConfigurationError(f"{len(self.feature_names)} feature names for {self.X.shape[1]} features")
         if self.label_names is not None and len(self.label_names) != self.Y.shape[1]:
-            raise ValueError(f"{len(self.label_names)} label names for {self.Y.shape[1]} labels")
+            raise ConfigurationError(f"{len(self.label_names)} label names for {self.Y.shape[1]} labels")
 
     @property
     def n_samples(self) -> int:

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 
 import scipy.sparse as sp
 
+from sparsexc.errors import ConfigurationError
+
 from ._files import read_blocks
 from .arff import read_arff
 from .data import MultiLabelData
@@ -82,7 +84,7 @@ def read_all(
     formats = [_format(p) for p in files]
     if label_xml is not None and any(f != "arff" for f in formats):
         bad = files[next(i for i, f in enumerate(formats) if f != "arff")]
-        raise ValueError(f"{label_xml_option} applies to ARFF files only, and {bad} is not one")
+        raise ConfigurationError(f"{label_xml_option} applies to ARFF files only, and {bad} is not one")
     svm = [p for p, f in zip(files, formats) if f == "svmlight"]
     svm_parts = read_svmlight(svm, n_features=n_features, n_labels=n_labels, zero_based=zero_based) if svm else []
     svm_data = dict(zip(svm, svm_parts))

@@ -24,6 +24,8 @@ from itertools import chain
 import numpy as np
 import scipy.sparse as sp
 
+from sparsexc.errors import ConfigurationError
+
 from ._files import read_bytes
 from ._numbers import MAX_WIDTH, float32_finite
 from .data import MultiLabelData
@@ -97,7 +99,7 @@ def _width(name: str, given: int | None, needed: int, paths: Sequence[str]) -> i
     if given is None:
         return needed
     if isinstance(given, bool) or not isinstance(given, (int, np.integer)) or given < 0:
-        raise ValueError(f"{name}={given!r} must be a non-negative integer")
+        raise ConfigurationError(f"{name}={given!r} must be a non-negative integer")
     if given < needed:
         raise DataFormatError(
             ", ".join(paths), f"ids below {name}={given}", field=name, found=f"an id that needs {name} >= {needed}"
@@ -171,7 +173,7 @@ def read_svmlight(
         given width.
     """
     if zero_based not in ("auto", True, False):
-        raise ValueError(f"zero_based must be 'auto', True or False; got {zero_based!r}")
+        raise ConfigurationError(f"zero_based must be 'auto', True or False; got {zero_based!r}")
     files: list[str] = [os.fspath(p) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths)]
     raws = [read_bytes(p) for p in files]
     for path, raw in zip(files, raws):

@@ -19,6 +19,8 @@ from collections.abc import Iterator
 import numpy as np
 import scipy.sparse as sp
 
+from sparsexc.errors import ConfigurationError
+
 from .._sparse import as_features, as_label_matrix
 from ._files import atomic_writer, read_blocks, read_bytes
 from ._xc_parse import Parsed, parse_header, parse_lines_careful, parse_lines_fast
@@ -61,7 +63,7 @@ def _check_width(name: str, given: int | None, declared: int) -> int:
     if given is None:
         return declared
     if isinstance(given, bool) or not isinstance(given, (int, np.integer)) or given < declared:
-        raise ValueError(f"{name}={given!r} must be an integer >= the header's {name} ({declared})")
+        raise ConfigurationError(f"{name}={given!r} must be an integer >= the header's {name} ({declared})")
     return int(given)
 
 
@@ -189,7 +191,7 @@ def write_xc(path: str | os.PathLike[str], X, Y) -> None:
     X = as_features(X, name="X")
     Y = as_label_matrix(Y, name="Y")
     if X.shape[0] != Y.shape[0]:
-        raise ValueError(f"X has {X.shape[0]} rows but Y has {Y.shape[0]}")
+        raise ConfigurationError(f"X has {X.shape[0]} rows but Y has {Y.shape[0]}")
     n_rows = X.shape[0]
     # byte tables: "id," for labels (the last label of a row uses it without the comma), " id:" for
     # features (the first pair of a row without labels drops the space), the value texts, and "\n"

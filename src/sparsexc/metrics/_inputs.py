@@ -24,6 +24,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from sparsexc._sparse import as_label_matrix
+from sparsexc.errors import ConfigurationError
 
 ScoresLike: TypeAlias = np.ndarray | sp.spmatrix | sp.sparray | tuple
 Scores: TypeAlias = np.ndarray | sp.csr_matrix  # normalised: dense float array, or canonical float CSR
@@ -35,9 +36,9 @@ _DENSE_BLOCK_ELEMENTS = 1 << 22
 def check_k(k: Any, name: str = "k") -> int:
     """Return ``k`` as an int >= 1 or raise a ValueError naming it."""
     if isinstance(k, (bool, np.bool_)) or not isinstance(k, numbers.Integral):
-        raise ValueError(f"{name} must be a positive integer; got {k!r}")
+        raise ConfigurationError(f"{name} must be a positive integer; got {k!r}")
     if k < 1:
-        raise ValueError(f"{name} must be a positive integer; got {k}")
+        raise ConfigurationError(f"{name} must be a positive integer; got {k}")
     return int(k)
 
 
@@ -50,22 +51,22 @@ def label_width(Y: Any) -> int | None:
 
 def _as_topk(scores: tuple, name: str) -> tuple[np.ndarray, np.ndarray]:
     if len(scores) != 2:
-        raise ValueError(
+        raise ConfigurationError(
             f"{name} as a tuple must be (indices, scores), two arrays of shape (n_samples, k); "
             f"got a tuple of length {len(scores)}"
         )
     indices, values = np.asarray(scores[0]), np.asarray(scores[1])
     if indices.ndim != 2 or values.ndim != 2 or indices.shape != values.shape:
-        raise ValueError(
+        raise ConfigurationError(
             f"{name} as top-k predictions must be (indices, scores) of the same shape (n_samples, k); "
             f"got shapes {indices.shape} and {values.shape}"
         )
     if indices.size and not np.issubdtype(indices.dtype, np.integer):
-        raise ValueError(
+        raise ConfigurationError(
             f"{name}: the top-k indices must be integer label ids (-1 for padding); got dtype {indices.dtype}"
         )
     if not (np.issubdtype(values.dtype, np.number) or values.dtype == np.bool_) or np.iscomplexobj(values):
-        raise ValueError(f"{name}: the top-k scores must be real numbers; got dtype {values.dtype}")
+        raise ConfigurationError(f"{name}: the top-k scores must be real numbers; got dtype {values.dtype}")
     return indices.astype(np.int64, copy=False), values
 
 
@@ -75,20 +76,20 @@ def _score_dtype(dtype: np.dtype) -> np.dtype:
 
 def _check_no_nan(values: np.ndarray, name: str, where: str) -> None:
     if values.size and np.isnan(values).any():
-        raise ValueError(f"{name} holds a NaN score ({where}); scores must be numbers (infinities are allowed)")
+        raise ConfigurationError(f"{name} holds a NaN score ({where}); scores must be numbers (infinities are allowed)")
 
 
 def _topk_to_csr(indices: np.ndarray, values: np.ndarray, n_labels: int, name: str) -> sp.csr_matrix:
     n_samples = indices.shape[0]
     if indices.size and indices.min() < -1:
         row = int(np.argwhere(indices < -1)[0, 0])
-        raise ValueError(
+        raise ConfigurationError(
             f"{name}: top-k indices row {row} holds {int(indices[row].min())}; "
             "label ids must be in 0..n_labels-1, or -1 for padding"
         )
     if indices.size and indices.max() >= n_labels:
         row, col = (int(v) for v in np.argwhere(indices >= n_labels)[0])
-        raise ValueError(
+        raise ConfigurationError(
             f"{name}: top-k indices row {row} holds label id {int(indices[row, col])}, "
             f"but Y_true has {n_labels} labels (ids 0..{n_labels - 1})"
         )
@@ -98,7 +99,7 @@ def _topk_to_csr(indices: np.ndarray, values: np.ndarray, n_labels: int, name: s
     dup = (cols[:, 1:] == cols[:, :-1]) & (cols[:, 1:] >= 0)
     if dup.any():
         row, col = (int(v) for v in np.argwhere(dup)[0])
-        raise ValueError(f"{name}: top-k indices row {row} lists label {int(cols[row, col])} more than once")
+        raise ConfigurationError(f"{name}: top-k indices row {row} lists label {int(cols[row, col])} more than once")
     keep = cols >= 0
     data = np.take_along_axis(values, by_label, axis=1)[keep].astype(_score_dtype(values.dtype), copy=False)
     cols = cols[keep]
@@ -133,21 +134,21 @@ def prepare(
         n_score_rows, width_scores = topk[0].shape[0], None
     elif sp.issparse(scores):
         if scores.ndim != 2:
-            raise ValueError(f"{name} must be 2-D (n_samples, n_labels); got shape {scores.shape}")
+            raise ConfigurationError(f"{name} must be 2-D (n_samples, n_labels); got shape {scores.shape}")
         n_score_rows, width_scores = scores.shape
     else:
         scores = np.asarray(scores)
         if scores.ndim != 2:
-            raise ValueError(
+            raise ConfigurationError(
                 f"{name} must be a 2-D array (n_samples, n_labels), a sparse matrix, or a tuple "
                 f"(indices, scores) of top-k predictions; got an array of shape {scores.shape}"
             )
         if not (np.issubdtype(scores.dtype, np.number) or scores.dtype == np.bool_) or np.iscomplexobj(scores):
-            raise ValueError(f"{name} must hold real numbers; got dtype {scores.dtype}")
+            raise ConfigurationError(f"{name} must hold real numbers; got dtype {scores.dtype}")
         n_score_rows, width_scores = scores.shape
 
     if width_true is not None and width_scores is not None and width_true != width_scores:
-        raise ValueError(f"{name} has {width_scores} columns but {true_name} has {width_true} labels")
+        raise ConfigurationError(f"{name} has {width_scores} columns but {true_name} has {width_true} labels")
     width = width_true if width_true is not None else width_scores
     if width is None:  # label lists with top-k predictions: the ids seen (or the caller's hint) fix the width
         max_pred = int(topk[0].max()) if topk is not None and topk[0].size else -1
@@ -155,7 +156,7 @@ def prepare(
         width = max(Y.shape[1], max_pred + 1) if n_labels is None else int(n_labels)
     Y = as_label_matrix(Y_true, n_labels=width, name=true_name)
     if Y.shape[0] != n_score_rows:
-        raise ValueError(f"{name} has {n_score_rows} rows but {true_name} has {Y.shape[0]} rows")
+        raise ConfigurationError(f"{name} has {n_score_rows} rows but {true_name} has {Y.shape[0]} rows")
 
     S: Scores
     if topk is not None:
@@ -170,7 +171,7 @@ def prepare(
         S = dense.astype(_score_dtype(dense.dtype), copy=False)
         if np.issubdtype(S.dtype, np.floating) and np.isnan(S).any():
             row, col = (int(v) for v in np.argwhere(np.isnan(S))[0])
-            raise ValueError(f"{name} holds a NaN score (row {row}, column {col}); scores must be numbers")
+            raise ConfigurationError(f"{name} holds a NaN score (row {row}, column {col}); scores must be numbers")
     return Y, S
 
 
@@ -186,15 +187,15 @@ def check_inv_propensity(inv_propensity: Any, n_labels: int, true_name: str = "Y
     """Return ``inv_propensity`` as a float64 vector of length ``n_labels`` (finite, >= 0) or raise."""
     w = np.asarray(inv_propensity)
     if w.ndim != 1:
-        raise ValueError(f"inv_propensity must be a 1-D array over labels; got shape {w.shape}")
+        raise ConfigurationError(f"inv_propensity must be a 1-D array over labels; got shape {w.shape}")
     if not np.issubdtype(w.dtype, np.number) or np.iscomplexobj(w):
-        raise ValueError(f"inv_propensity must hold real numbers; got dtype {w.dtype}")
+        raise ConfigurationError(f"inv_propensity must hold real numbers; got dtype {w.dtype}")
     if w.shape[0] != n_labels:
-        raise ValueError(f"inv_propensity has {w.shape[0]} entries but {true_name} has {n_labels} labels")
+        raise ConfigurationError(f"inv_propensity has {w.shape[0]} entries but {true_name} has {n_labels} labels")
     w = w.astype(np.float64)
     if not np.all(np.isfinite(w)) or (w < 0).any():
         bad = int(np.flatnonzero(~np.isfinite(w) | (w < 0))[0])
-        raise ValueError(f"inv_propensity must be finite and >= 0; entry {bad} is {w[bad]}")
+        raise ConfigurationError(f"inv_propensity must be finite and >= 0; entry {bad} is {w[bad]}")
     return w
 
 

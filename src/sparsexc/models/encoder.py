@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sparsexc._params import EncoderParams
+from sparsexc.errors import ConfigurationError
 from sparsexc.models.batch import FeatureBatch
 from sparsexc.models.sparse_output import mark_sparse_gradient
 
@@ -83,7 +84,9 @@ class SparseEncoder(nn.Module):
     def forward(self, batch: FeatureBatch) -> torch.Tensor:
         """Hidden vectors (B, out_dim): dense, or ``torch.sparse_csr`` when :attr:`is_identity`."""
         if batch.n_features != self.n_features:
-            raise ValueError(f"the batch has {batch.n_features} features; the encoder expects {self.n_features}")
+            raise ConfigurationError(
+                f"the batch has {batch.n_features} features; the encoder expects {self.n_features}"
+            )
         if self.embedding is None:
             return batch.to_sparse_csr()
         first = F.embedding_bag(

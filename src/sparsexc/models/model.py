@@ -10,6 +10,7 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
+from sparsexc.errors import ConfigurationError
 from sparsexc.heads import Head, build_head
 from sparsexc.heads.labels import LabelBatch
 from sparsexc.models.batch import FeatureBatch
@@ -71,7 +72,7 @@ class XCModel(nn.Module):
     def _check_X(self, X: sp.spmatrix) -> sp.csr_matrix:
         X = sp.csr_matrix(X)
         if X.shape[1] != self.n_features:
-            raise ValueError(f"X has {X.shape[1]} features; the model expects {self.n_features}")
+            raise ConfigurationError(f"X has {X.shape[1]} features; the model expects {self.n_features}")
         return X
 
     def _hidden_batches(self, X: sp.spmatrix, batch_size: int) -> Iterator[torch.Tensor]:

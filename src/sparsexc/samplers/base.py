@@ -22,6 +22,7 @@ from torch import nn
 
 from sparsexc._params import Params
 from sparsexc._sparse import as_features, as_label_matrix
+from sparsexc.errors import UnknownNameError
 
 __all__ = ["Sampler", "as_input", "build_sampler", "get_sampler", "list_samplers", "register_sampler"]
 
@@ -224,7 +225,9 @@ def list_samplers() -> list[str]:
 def get_sampler(name: str) -> type[Sampler]:
     """The sampler class registered as ``name``; ``ValueError`` listing the names otherwise."""
     if name not in _REGISTRY:
-        raise ValueError(f"sampler={name!r} is not allowed; choose one of {', '.join(map(repr, list_samplers()))}")
+        raise UnknownNameError(
+            f"sampler={name!r} is not allowed; choose one of {', '.join(map(repr, list_samplers()))}"
+        )
     return _REGISTRY[name]
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from sparsexc._params import Params
+from sparsexc.errors import ConfigurationError
 from sparsexc.samplers.base import Sampler, register_sampler
 from sparsexc.samplers.uniform import _dtype
 
@@ -30,9 +31,9 @@ class FrequencySamplerParams(Params):
 
     def validate(self) -> None:
         if not self.power >= 0:
-            raise ValueError(f"FrequencySamplerParams: power={self.power} must be >= 0")
+            raise ConfigurationError(f"FrequencySamplerParams: power={self.power} must be >= 0")
         if not self.smoothing > 0:
-            raise ValueError(f"FrequencySamplerParams: smoothing={self.smoothing} must be > 0")
+            raise ConfigurationError(f"FrequencySamplerParams: smoothing={self.smoothing} must be > 0")
 
 
 @register_sampler

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from sparsexc._params import Params, _check_choice
+from sparsexc.errors import ConfigurationError
 from sparsexc.samplers._pca import whitened_pca
 from sparsexc.samplers._tree_fit import REG_SCALINGS, SPLITS, fit_tree
 from sparsexc.samplers.base import Sampler, register_sampler
@@ -75,11 +76,11 @@ class TreeSamplerParams(Params):
         owner = "TreeSamplerParams"
         for name in ("dim", "max_rounds", "newton_steps"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{owner}: {name}={getattr(self, name)} must be a positive integer")
+                raise ConfigurationError(f"{owner}: {name}={getattr(self, name)} must be a positive integer")
         if not self.reg >= 0:
-            raise ValueError(f"{owner}: reg={self.reg} must be >= 0")
+            raise ConfigurationError(f"{owner}: reg={self.reg} must be >= 0")
         if not self.tol > 0:
-            raise ValueError(f"{owner}: tol={self.tol} must be > 0")
+            raise ConfigurationError(f"{owner}: tol={self.tol} must be > 0")
         _check_choice(owner, "split", self.split, SPLITS)
         _check_choice(owner, "reg_scaling", self.reg_scaling, REG_SCALINGS)
 

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from sparsexc._atomic import atomic_write  # re-exported: files get the umask, stale temporaries are removed
+from sparsexc.errors import ModelFormatError
 
 __all__ = [
     "CHECKPOINT_FILE",
@@ -54,9 +55,11 @@ def load_checkpoint(directory: str | os.PathLike[str]) -> tuple[dict[str, Any], 
         payload = torch.load(path, map_location="cpu", weights_only=True)
         state = json.loads(payload.pop("state_json"))
     except Exception as exc:  # a truncated or foreign file: say which and why
-        raise ValueError(f"{path}: not a readable sparsexc checkpoint ({exc})") from exc
+        raise ModelFormatError(f"{path}: not a readable sparsexc checkpoint ({exc})") from exc
     if state.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: checkpoint format {state.get('format')!r}; this version reads {CHECKPOINT_FORMAT}")
+        raise ModelFormatError(
+            f"{path}: checkpoint format {state.get('format')!r}; this version reads {CHECKPOINT_FORMAT}"
+        )
     return payload, state
 
 
@@ -205,7 +208,7 @@ def load_label_shards(
             try:
                 files[i] = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
             except Exception as exc:
-                raise ValueError(f"{path}: missing or unreadable label shard of the checkpoint ({exc})") from exc
+                raise ModelFormatError(f"{path}: missing or unreadable label shard of the checkpoint ({exc})") from exc
         return files[i]
 
     def rows(get: Callable[[dict[str, Any]], torch.Tensor], n_labels: int, start: int, stop: int) -> torch.Tensor:

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from sparsexc._params import TrainParams
+from sparsexc.errors import ConfigurationError
 from sparsexc.ops.sparse_grad import entry_views, has_sparse_gradient
 from sparsexc.train.row_sparse_adam import RowSparseAdam
 
@@ -46,7 +47,7 @@ def build_optimizer(parameters: Iterable[torch.nn.Parameter], params: TrainParam
     if not sparse:
         return _dense_optimizer(parameters, params)
     if params.optimizer == "sgd" and params.momentum > 0:
-        raise ValueError(
+        raise ConfigurationError(
             f"optimizer='sgd' with momentum={params.momentum} is not supported with "
             "sparse_gradients=True; use momentum=0, another optimizer, or sparse_gradients=False"
         )

@@ -19,6 +19,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from sparsexc.errors import ConfigurationError
+
 __all__ = [
     "VERBOSE_LEVELS",
     "best_so_far",
@@ -70,7 +72,7 @@ def resolve_verbose(verbose: Any, stream: TextIO | None = None) -> int:
             return 2 if interactive(stream) else 0
     elif isinstance(verbose, numbers.Integral) and verbose in (0, 1, 2):
         return int(verbose)
-    raise ValueError(
+    raise ConfigurationError(
         f"verbose={verbose!r}; use 'auto', 0 (silent), 1 (a line per epoch) or 2 (a progress bar "
         "and a line per epoch), or True/False"
     )

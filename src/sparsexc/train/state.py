@@ -10,6 +10,8 @@ from typing import Any
 
 import torch
 
+from sparsexc.errors import ConfigurationError
+
 __all__ = ["TrainState", "restore_rng", "rng_tensors"]
 
 # the settings a checkpoint must share with the run that resumes it: they fix the row order of every epoch
@@ -84,10 +86,10 @@ class TrainState:
         return cls(**{k: v for k, v in state.items() if k in names}, best_weights=best_weights)
 
     def check_resumes(self, saved: TrainState, where: str) -> None:
-        """Raise ValueError unless ``saved`` (a checkpoint) belongs to a run with this run's identity."""
+        """Raise ConfigurationError unless ``saved`` (a checkpoint) belongs to a run with this run's identity."""
         for key in RUN_IDENTITY:
             if getattr(saved, key) != getattr(self, key):
-                raise ValueError(
+                raise ConfigurationError(
                     f"cannot resume from {where}: the checkpoint has {key}={getattr(saved, key)}, "
                     f"this run {getattr(self, key)}"
                 )

@@ -18,6 +18,10 @@ from tqdm.auto import tqdm
 
 from sparsexc._params import TrainParams
 from sparsexc._sparse import as_features, as_label_matrix
+from sparsexc.errors import (
+    ConfigurationError,
+    NonFiniteLossError,  # re-exported: the old import path
+)
 from sparsexc.heads._metric_bridge import evaluate, parse_val_metric
 from sparsexc.heads.labels import LabelBatch
 from sparsexc.models.batch import FeatureBatch
@@ -31,20 +35,6 @@ from sparsexc.train.strategy import Strategy, choose_strategy
 __all__ = ["NonFiniteLossError", "Trainer", "epoch_order", "resolve_device"]
 
 
-class NonFiniteLossError(RuntimeError):
-    """The training loss became NaN or infinite: training stopped at that step (see :meth:`Trainer.fit`).
-
-    Attributes ``epoch`` and ``step`` (1-based, the step within the epoch) and ``loss`` say where and what.
-    """
-
-    def __init__(self, message: str, epoch: int, step: int, loss: float) -> None:
-        super().__init__(message)
-        self.epoch, self.step, self.loss = epoch, step, loss
-
-    def __reduce__(self) -> tuple[Any, ...]:  # picklable (worker processes send their errors back)
-        return type(self), (str(self), self.epoch, self.step, self.loss)
-
-
 # a feature value above this makes the error of a non-finite loss suggest scaling the features first
 _LARGE_FEATURE = 1e6
 
@@ -54,7 +44,7 @@ def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} was asked for but CUDA is not available; use 'auto' or 'cpu'")
+        raise ConfigurationError(f"device={device!r} was asked for but CUDA is not available; use 'auto' or 'cpu'")
     return torch.device(device)
 
 
@@ -220,40 +210,40 @@ class Trainer:
     def _checked_data(
         self, X: Any, Y: Any, X_val: Any, Y_val: Any
     ) -> tuple[sp.csr_matrix, sp.csr_matrix, sp.csr_matrix | None, sp.csr_matrix | None]:
-        """The training (and validation) matrices as CSR of the model's shape, or a ValueError."""
+        """The training (and validation) matrices as CSR of the model's shape, or a ConfigurationError."""
         model = self.model
         X = as_features(X, name="X", n_features=model.n_features)
         Y = as_label_matrix(Y, n_labels=model.n_labels, name="Y")
         if X.shape[0] != Y.shape[0]:
-            raise ValueError(f"X has {X.shape[0]} rows but Y has {Y.shape[0]}")
+            raise ConfigurationError(f"X has {X.shape[0]} rows but Y has {Y.shape[0]}")
         if X.shape[0] == 0:
-            raise ValueError("X has no rows to train on")
+            raise ConfigurationError("X has no rows to train on")
         if X_val is None and Y_val is None:
             return X, Y, None, None
         if X_val is None or Y_val is None:
-            raise ValueError("give both X_val and Y_val, or neither")
+            raise ConfigurationError("give both X_val and Y_val, or neither")
         X_val = as_features(X_val, name="X_val", n_features=model.n_features)
         Y_val = as_label_matrix(Y_val, n_labels=model.n_labels, name="Y_val")
         if X_val.shape[0] != Y_val.shape[0]:
-            raise ValueError(f"X_val has {X_val.shape[0]} rows but Y_val has {Y_val.shape[0]}")
+            raise ConfigurationError(f"X_val has {X_val.shape[0]} rows but Y_val has {Y_val.shape[0]}")
         return X, Y, X_val, Y_val
 
     def _checked_settings(self, has_val: bool, resume: bool) -> tuple[int, bool, bool]:
         """``val_metric`` parsed (:func:`parse_val_metric`: its k, whether it needs label sets, whether higher
-        is better), or a ValueError for settings this run cannot honour."""
+        is better), or a ConfigurationError for settings this run cannot honour."""
         p, n_labels = self.params, self.model.n_labels
         val_k, val_needs_sets, higher_is_better = parse_val_metric(p.val_metric)
         if val_k > n_labels:
-            raise ValueError(
+            raise ConfigurationError(
                 f"val_metric={p.val_metric!r} ranks the top {val_k} labels, but the model has only "
                 f"n_labels={n_labels}; use k <= {n_labels}"
             )
         if p.patience is not None and not has_val:
-            raise ValueError("patience (early stopping) needs validation data: pass X_val and Y_val")
+            raise ConfigurationError("patience (early stopping) needs validation data: pass X_val and Y_val")
         if resume and self.checkpoint_dir is None:
-            raise ValueError("resume=True needs a checkpoint_dir")
+            raise ConfigurationError("resume=True needs a checkpoint_dir")
         if p.checkpoint_every is not None and self.checkpoint_dir is None:
-            raise ValueError("checkpoint_every needs a checkpoint_dir to write the checkpoints to")
+            raise ConfigurationError("checkpoint_every needs a checkpoint_dir to write the checkpoints to")
         return val_k, val_needs_sets, higher_is_better
 
     def _start(self, run: _Run, resume: bool) -> None:
@@ -283,7 +273,9 @@ class Trainer:
         try:
             self.model.load_state_dict(tensors["model"])
         except RuntimeError as exc:
-            raise ValueError(f"cannot resume from {directory}: its weights do not fit this model ({exc})") from None
+            raise ConfigurationError(
+                f"cannot resume from {directory}: its weights do not fit this model ({exc})"
+            ) from None
         run.optimizer.load_state_dict(tensors["optimizer"])
         run.scheduler.load_state_dict(tensors["scheduler"])
         restore_rng(tensors, run.device)
