@@ -25,6 +25,7 @@ from typing import Any, ClassVar, TypeVar, Union, get_args, get_origin, get_type
 
 __all__ = [
     "ACTIVATIONS",
+    "ESTIMATOR_SETTINGS",
     "LR_SCHEDULES",
     "NON_NEGATIVE",
     "OPTIMIZERS",
@@ -474,3 +475,8 @@ class RunParams(Params):
     checkpoint_dir: str | None = setting(None, "Folder of the resumable checkpoint.")
     resume: bool = setting(False, "Continue from the checkpoint in checkpoint_dir.")
     log_path: str | None = setting(None, "JSON-lines file of per-epoch metrics.")
+
+
+# the Params whose fields are parameters of sparsexc.estimator.XCClassifier of the same name (or the field's
+# ``estimator_name``); the estimator's other parameters are head, head_params and verbose
+ESTIMATOR_SETTINGS: tuple[type[Params], ...] = (EncoderParams, TrainParams, FitParams, RunParams)
