@@ -39,13 +39,15 @@ RUN_PARAMS: dict[str, Any] = RunParams().to_dict()
 class XCClassifier(ClassifierMixin, BaseEstimator):
     """Multi-label / extreme multi-label classifier: sparse encoder + output head, trained by mini-batches.
 
+    Every parameter but ``head``, ``head_params`` and ``verbose`` is a field of
+    :class:`~sparsexc._params.EncoderParams`, :class:`~sparsexc._params.TrainParams` (``random_state`` is its
+    ``seed``), :class:`~sparsexc._params.FitParams` or :class:`~sparsexc._params.RunParams`, where its constraint
+    and help are declared; the defaults are the fields' (or their ``estimator_default``); ``sparsexc train
+    --print-config`` lists them all. ``tests/estimator/test_estimator_params.py`` keeps this signature, its
+    defaults and the table below equal to the fields.
+
     Parameters
     ----------
-    Every parameter but ``head``, ``head_params`` and ``verbose`` is a field of :class:`sparsexc._params.EncoderParams`,
-    :class:`~sparsexc._params.TrainParams` (``random_state`` is its ``seed``), :class:`~sparsexc._params.FitParams`
-    or :class:`~sparsexc._params.RunParams`, where its constraint and help are declared; the defaults are the
-    fields' (or their ``estimator_default``). ``sparsexc train --print-config`` lists them all.
-
     head : str
         Registered head name (``sparsexc.heads.list_heads()``): "softmax", "sigmoid", ...
     head_params : dict or None
