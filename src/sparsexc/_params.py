@@ -1,9 +1,17 @@
 """Typed parameter dataclasses that round-trip to JSON (in the style of PECOS' parameter classes).
 
-Every configurable piece of sparsexc (encoder, trainer, each head) takes one frozen-in-spirit dataclass
-derived from :class:`Params`. ``from_dict`` is the single place where user-supplied settings (estimator
-``head_params``, CLI config files, saved ``config.json``) are validated: unknown keys and wrong types raise a
-``ValueError`` that names the key and lists the allowed ones, and per-class ``validate`` checks values.
+Every configurable piece of sparsexc (encoder, trainer, each head, each sampler) takes one dataclass derived
+from :class:`Params`, and every setting is declared once, as a field made by :func:`setting`: its default,
+its constraint (allowed values and/or a :class:`Range`) and a one-line help live in the field's metadata.
+Everything else reads them: validation (:meth:`Params.__post_init__`), the estimator's parameters and their
+documentation (``sparsexc.estimator``), the options of ``sparsexc train`` and its ``--print-config``
+(``sparsexc.cli._settings``).
+
+``from_dict`` is the single place where user-supplied settings (estimator ``head_params``, CLI config files,
+saved ``config.json``) are validated: unknown keys and wrong types raise a ``ValueError`` that names the key
+and lists the allowed ones. A field may hold another :class:`Params` (nested settings, e.g. a sampled head's
+``tree`` sampler settings), given as a mapping; old flat spellings of nested keys are accepted through
+:attr:`Params.aliases`.
 """
 
 from __future__ import annotations
@@ -12,11 +20,29 @@ import dataclasses
 import json
 import numbers
 import types
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from sparsexc.errors import ConfigurationError
 
-__all__ = ["ACTIVATIONS", "LR_SCHEDULES", "OPTIMIZERS", "PRECISIONS", "EncoderParams", "Params", "TrainParams"]
+__all__ = [
+    "ACTIVATIONS",
+    "ESTIMATOR_SETTINGS",
+    "LR_SCHEDULES",
+    "NON_NEGATIVE",
+    "OPTIMIZERS",
+    "POSITIVE",
+    "POSITIVE_INT",
+    "PRECISIONS",
+    "UNIT_INTERVAL",
+    "EncoderParams",
+    "FitParams",
+    "Params",
+    "Range",
+    "RunParams",
+    "TrainParams",
+    "setting",
+]
 
 P = TypeVar("P", bound="Params")
 
@@ -26,11 +52,113 @@ ACTIVATIONS: tuple[str, ...] = ("relu", "gelu", "tanh", "sigmoid", "elu", "leaky
 PRECISIONS: tuple[str, ...] = ("float32", "bfloat16")  # TrainParams.precision: autocast dtype of forward + loss
 
 
+# -- constraints ------------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """An interval of allowed numbers: ``low <= x <= high``, either bound open (strict) or absent."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def __contains__(self, value: Any) -> bool:
+        if self.low is not None and not (value > self.low if self.low_open else value >= self.low):
+            return False
+        return self.high is None or (value < self.high if self.high_open else value <= self.high)
+
+    def requirement(self, integer: bool) -> str:
+        """What the range asks, as the end of "x=3 must ..." ("be a positive integer", "lie in [0, 1)")."""
+        low, high = self.low, self.high
+        if high is None and low is not None:
+            if integer and low == 1 and not self.low_open:
+                return "be a positive integer"
+            if low == 0:
+                return "be positive" if self.low_open else "be >= 0"
+            return f"be {'>' if self.low_open else '>='} {low:g}"
+        if low is None and high is not None:
+            return f"be {'<' if self.high_open else '<='} {high:g}"
+        return f"lie in {'(' if self.low_open else '['}{low:g}, {high:g}{')' if self.high_open else ']'}"
+
+
+POSITIVE_INT = Range(1)
+NON_NEGATIVE = Range(0)
+POSITIVE = Range(0, low_open=True)
+UNIT_INTERVAL = Range(0, 1, high_open=True)  # [0, 1)
+
+Choices = tuple[str, ...] | Callable[[], tuple[str, ...]]
+
+
+def setting(
+    default: Any = dataclasses.MISSING,
+    help: str = "",
+    *,
+    choices: Choices | None = None,
+    range: Range | None = None,
+    default_factory: Any = dataclasses.MISSING,
+    **extra: Any,
+) -> Any:
+    """A dataclass field declaring one setting: default, constraint and one-line help in its metadata.
+
+    Parameters
+    ----------
+    default, default_factory
+        As for :func:`dataclasses.field` (a nested :class:`Params` needs ``default_factory``).
+    help : str
+        One line for the estimator's documentation and the CLI's ``--help``.
+    choices : tuple of str, or a callable returning one
+        The allowed values (a callable for registries that fill up at import time).
+    range : Range
+        The allowed interval of a number (of every item, for a tuple of numbers).
+    **extra
+        Where the estimator and the CLI differ from the plain field (see ``sparsexc.cli._settings``):
+        ``estimator_default`` (the estimator's default when it is not the component's), ``estimator_name``
+        (the estimator parameter's name when it is not the field's), ``from_estimator`` (the estimator
+        parameter the value is derived from, when it is not set directly), ``cli_flag`` (the option name),
+        ``cli_off`` (the negative flag of a boolean option).
+    """
+    metadata = {"help": help, "choices": choices, "range": range, **extra}
+    if default_factory is not dataclasses.MISSING:
+        return dataclasses.field(default_factory=default_factory, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def choices_of(field: dataclasses.Field) -> tuple[str, ...] | None:
+    """The allowed values declared for ``field`` (a registry's names are read now), or None."""
+    choices = field.metadata.get("choices")
+    return choices() if callable(choices) else choices
+
+
 def _check_choice(owner: str, name: str, value: Any, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise ConfigurationError(
             f"{owner}: {name}={value!r} is not allowed; choose one of {', '.join(map(repr, allowed))}"
         )
+
+
+def _check_field(owner: str, field: dataclasses.Field, hint: Any, value: Any) -> None:
+    """Check ``value`` against the field's declared choices and range (None passes where allowed)."""
+    if value is None:
+        return
+    allowed = choices_of(field)
+    if allowed is not None:
+        _check_choice(owner, field.name, value, allowed)
+    bounds: Range | None = field.metadata.get("range")
+    if bounds is None:
+        return
+    optional = type(None) in get_args(hint)
+    integer = int in get_args(hint) or hint is int or get_args(hint)[:1] == (int, ...)
+    items = enumerate(value) if isinstance(value, tuple) else [(None, value)]
+    for i, item in items:
+        if item not in bounds:
+            name = field.name if i is None else f"{field.name}[{i}]"
+            tail = " or None" if optional else ""
+            raise ConfigurationError(f"{owner}: {name}={item} must {bounds.requirement(integer)}{tail}")
+
+
+# -- type coercion ----------------------------------------------------------------------------------------
+def _is_params(hint: Any) -> bool:
+    return isinstance(hint, type) and issubclass(hint, Params)
 
 
 def _coerce(owner: str, name: str, hint: Any, value: Any) -> Any:
@@ -51,6 +179,15 @@ def _coerce(owner: str, name: str, hint: Any, value: Any) -> Any:
             except ValueError as exc:
                 errors.append(str(exc))
         raise ConfigurationError(errors[0] if errors else f"{owner}: bad value for {name}: {value!r}")
+    if _is_params(hint):
+        if isinstance(value, hint):
+            return value
+        if not isinstance(value, dict):
+            raise ConfigurationError(f"{owner}: {name} must be a mapping of {hint.__name__} settings; got {value!r}")
+        try:
+            return hint.from_dict(value)
+        except ValueError as exc:
+            raise ConfigurationError(f"{owner}: {name}: {exc}") from None
     if origin is tuple:
         if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
             raise ConfigurationError(f"{owner}: {name} must be a list of values; got {value!r}")
@@ -84,40 +221,56 @@ def _coerce(owner: str, name: str, hint: Any, value: Any) -> Any:
     return value
 
 
+# -- the base class ---------------------------------------------------------------------------------------
 @dataclasses.dataclass
 class Params:
-    """Base class: a dataclass whose fields are plain JSON types (numbers, strings, tuples, None).
+    """Base class: a dataclass whose fields are plain JSON types (numbers, strings, tuples, None) or nested
+    :class:`Params`.
 
-    Subclasses override :meth:`validate` to check values (choices, ranges); it runs after every construction.
+    Construction coerces every field to its annotated type, checks the constraints declared with
+    :func:`setting` (choices, ranges) and then runs :meth:`validate` (checks that involve more than one field
+    or a rule no constraint states).
     """
 
-    _owner: ClassVar[str] = "Params"
+    # old key -> "field.key" of a nested Params: flat spellings that from_dict still reads
+    aliases: ClassVar[dict[str, str]] = {}
 
     def __post_init__(self) -> None:
+        owner = type(self).__name__
         hints = get_type_hints(type(self))
         for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            setattr(self, field.name, _coerce(type(self).__name__, field.name, hints[field.name], value))
+            value = _coerce(owner, field.name, hints[field.name], getattr(self, field.name))
+            _check_field(owner, field, hints[field.name], value)
+            setattr(self, field.name, value)
         self.validate()
 
     def validate(self) -> None:
-        """Check the values; raise ``ValueError`` naming the field and its allowed values."""
+        """Check what the fields' constraints cannot; raise ``ValueError`` naming the field."""
 
     @classmethod
     def field_names(cls) -> list[str]:
         return [f.name for f in dataclasses.fields(cls)]
 
+    @classmethod
+    def settings(cls) -> Iterator[tuple[dataclasses.Field, Any]]:
+        """``(field, type hint)`` of every field, in declaration order."""
+        hints = get_type_hints(cls)
+        for field in dataclasses.fields(cls):
+            yield field, hints[field.name]
+
     def to_dict(self) -> dict[str, Any]:
-        """Return the fields as a JSON-able dict (tuples become lists)."""
-        out = {}
+        """Return the fields as a JSON-able dict (tuples become lists, nested Params dicts)."""
+        out: dict[str, Any] = {}
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
+            if isinstance(value, Params):
+                value = value.to_dict()
             out[field.name] = list(value) if isinstance(value, tuple) else value
         return out
 
     @classmethod
     def from_dict(cls: type[P], d: dict[str, Any] | None) -> P:
-        """Build from a mapping; missing keys take their defaults.
+        """Build from a mapping; missing keys take their defaults; :attr:`aliases` are read as their new keys.
 
         Raises
         ------
@@ -130,6 +283,7 @@ class Params:
             return d
         if not isinstance(d, dict):
             raise ConfigurationError(f"{cls.__name__} must be given as a dict; got {type(d).__name__}")
+        d, renamed = cls._unalias(d)
         allowed = cls.field_names()
         unknown = [k for k in d if k not in allowed]
         if unknown:
@@ -137,7 +291,32 @@ class Params:
                 f"{cls.__name__}: unknown key {unknown[0]!r}; allowed keys are: "
                 + (", ".join(allowed) if allowed else "(none)")
             )
-        return cls(**d)
+        try:
+            return cls(**d)
+        except ValueError as exc:
+            if not renamed:
+                raise
+            said = ", ".join(f"{old!r} (now {new!r})" for old, new in renamed)
+            raise ConfigurationError(f"{exc} [given as {said}]") from None
+
+    @classmethod
+    def _unalias(cls, d: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        """``d`` with old flat keys moved into their nested mappings, and the (old, new) spellings met."""
+        if not any(k in cls.aliases for k in d):
+            return d, []
+        out: dict[str, Any] = {k: v for k, v in d.items() if k not in cls.aliases}
+        renamed = []
+        for old, value in d.items():
+            if old not in cls.aliases:
+                continue
+            new = cls.aliases[old]
+            outer, inner = new.split(".", 1)
+            nested = out.get(outer, {})
+            nested = nested.to_dict() if isinstance(nested, Params) else dict(nested)
+            nested[inner] = value
+            out[outer] = nested
+            renamed.append((old, new))
+        return out, renamed
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
@@ -151,6 +330,7 @@ class Params:
         return dataclasses.replace(self, **changes)
 
 
+# -- the estimator's components ---------------------------------------------------------------------------
 @dataclasses.dataclass
 class EncoderParams(Params):
     """Settings of :class:`sparsexc.models.SparseEncoder`.
@@ -167,20 +347,21 @@ class EncoderParams(Params):
     the gradient are the same as with dense gradients. The optimiser must accept sparse gradients (see
     :func:`sparsexc.train.optim.build_optimizer`: "adam" becomes lazy Adam, ``torch.optim.SparseAdam``, on
     those weights). Saved models and checkpoints store the weights in the dense layout either way.
+
+    The estimator's defaults differ from this class's where marked ``estimator_default`` (a one-hidden-layer
+    network with dropout, :class:`sparsexc.estimator.XCClassifier`); this class's are the linear model's.
     """
 
-    hidden_sizes: tuple[int, ...] = ()
-    activation: str = "relu"
-    dropout: float = 0.0
-    sparse_gradients: bool = False
-
-    def validate(self) -> None:
-        for i, h in enumerate(self.hidden_sizes):
-            if h < 1:
-                raise ConfigurationError(f"EncoderParams: hidden_sizes[{i}]={h} must be a positive integer")
-        _check_choice("EncoderParams", "activation", self.activation, ACTIVATIONS)
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigurationError(f"EncoderParams: dropout={self.dropout} must lie in [0, 1)")
+    hidden_sizes: tuple[int, ...] = setting(
+        (), "Hidden layer sizes, e.g. 512,256 ('' = linear model).", range=POSITIVE_INT, estimator_default=(1024,)
+    )
+    activation: str = setting("relu", "Hidden activation.", choices=ACTIVATIONS)
+    dropout: float = setting(0.0, "Dropout rate after each hidden layer.", range=UNIT_INTERVAL, estimator_default=0.6)
+    sparse_gradients: bool = setting(
+        False,
+        "Row-sparse gradients for the feature-indexed weights (large linear models; 'adam' becomes lazy Adam).",
+        cli_off="dense-gradients",
+    )
 
 
 @dataclasses.dataclass
@@ -221,57 +402,85 @@ class TrainParams(Params):
         With ``progress``: also a tqdm bar (loss, examples/s) during each epoch, but only when stderr is a
         terminal or a notebook (a bar's redraws would fill a log file).
     log_path : str or None
-        JSON-lines file, one line of metrics per epoch.
+        JSON-lines file, one line of metrics per epoch (run plumbing: the estimator takes it from
+        :class:`RunParams`).
     eval_batch_size : int
         Rows per batch when scoring validation data.
     precision : {"float32", "bfloat16"}
         "bfloat16": the forward pass and the loss run under ``torch.autocast(device type, torch.bfloat16)``
         (matrix products in bfloat16; the heads' losses from float32 logits; weights, gradients and optimiser
         state stay float32). "float32" (default): no autocast.
+
+    The estimator's defaults differ from this class's where marked ``estimator_default``: ``epochs`` 20 and
+    ``patience`` 5 there (30 and None here, for the Trainer used alone); ``optimizer`` and ``lr`` default to
+    None there, the head's choice (see :data:`sparsexc.estimator.classifier.DEFAULT_LR`).
     """
 
-    epochs: int = 30
-    batch_size: int = 128
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    momentum: float = 0.0
-    lr_schedule: str = "constant"
-    warmup_steps: int = 0
-    step_size: int = 10
-    step_gamma: float = 0.1
-    grad_clip: float | None = None
-    patience: int | None = None
-    val_metric: str = "P@1"
-    tune_metric: str = "micro-F1"
-    checkpoint_every: int | None = None
-    seed: int = 0
-    device: str = "auto"
-    progress: bool = False
-    progress_bar: bool = True
-    log_path: str | None = None
-    eval_batch_size: int = 1024
-    precision: str = "float32"
+    epochs: int = setting(30, "Most epochs (early stopping may end sooner).", range=POSITIVE_INT, estimator_default=20)
+    batch_size: int = setting(128, "Mini-batch size (rows per optimiser step).", range=POSITIVE_INT)
+    optimizer: str = setting("adam", "Optimiser.", choices=OPTIMIZERS, estimator_default=None)
+    lr: float = setting(1e-3, "Learning rate.", range=POSITIVE, estimator_default=None)
+    weight_decay: float = setting(
+        0.0, "Weight decay (decoupled for adamw, added to the gradient otherwise).", range=NON_NEGATIVE
+    )
+    momentum: float = setting(0.0, "Momentum (sgd only).", range=NON_NEGATIVE)
+    lr_schedule: str = setting("constant", "Learning-rate schedule.", choices=LR_SCHEDULES)
+    warmup_steps: int = setting(0, "Steps of linear learning-rate warm-up before the schedule.", range=NON_NEGATIVE)
+    step_size: int = setting(10, "Epochs between the 'step' schedule's decays.", range=POSITIVE_INT)
+    step_gamma: float = setting(0.1, "Factor of each decay of the 'step' schedule.")
+    grad_clip: float | None = setting(None, "Clip the gradient norm to this value.", range=POSITIVE)
+    patience: int | None = setting(
+        None, "Epochs without validation gain before stopping.", range=POSITIVE_INT, estimator_default=5
+    )
+    val_metric: str = setting("P@1", "Validation metric for early stopping, e.g. P@1.")
+    tune_metric: str = setting("micro-F1", "Set metric the head's set threshold is tuned for after training.")
+    checkpoint_every: int | None = setting(
+        None, "Checkpoint every N steps (the CLI: into OUT/checkpoints).", range=POSITIVE_INT
+    )
+    seed: int = setting(
+        0, "Random seed (the estimator's random_state).", estimator_name="random_state", cli_flag="seed"
+    )
+    device: str = setting("auto", "auto, cpu, cuda, cuda:N ...")
+    progress: bool = setting(False, "Report each epoch on stderr.", from_estimator="verbose")
+    progress_bar: bool = setting(
+        True, "With progress: a bar during each epoch on a terminal.", from_estimator="verbose"
+    )
+    log_path: str | None = setting(None, "JSON-lines file of per-epoch metrics.", from_estimator="log_path")
+    eval_batch_size: int = setting(1024, "Rows per batch when scoring validation data.", range=POSITIVE_INT)
+    precision: str = setting(
+        "float32", "float32, or bfloat16 autocast for the forward pass and loss.", choices=PRECISIONS
+    )
 
     def validate(self) -> None:
-        owner = "TrainParams"
-        _check_choice(owner, "precision", self.precision, PRECISIONS)
-        for name in ("epochs", "batch_size", "eval_batch_size", "step_size"):
-            if getattr(self, name) < 1:
-                raise ConfigurationError(f"{owner}: {name}={getattr(self, name)} must be a positive integer")
-        _check_choice(owner, "optimizer", self.optimizer, OPTIMIZERS)
-        _check_choice(owner, "lr_schedule", self.lr_schedule, LR_SCHEDULES)
-        if not self.lr > 0:
-            raise ConfigurationError(f"{owner}: lr={self.lr} must be positive")
-        if self.weight_decay < 0 or self.momentum < 0 or self.warmup_steps < 0:
-            raise ConfigurationError(f"{owner}: weight_decay, momentum and warmup_steps must be >= 0")
-        if self.grad_clip is not None and not self.grad_clip > 0:
-            raise ConfigurationError(f"{owner}: grad_clip={self.grad_clip} must be positive or None")
-        if self.patience is not None and self.patience < 1:
-            raise ConfigurationError(f"{owner}: patience={self.patience} must be a positive integer or None")
-        if self.checkpoint_every is not None and self.checkpoint_every < 1:
-            raise ConfigurationError(
-                f"{owner}: checkpoint_every={self.checkpoint_every} must be a positive integer or None"
-            )
         if not (self.device in ("auto", "cpu", "mps") or self.device.startswith("cuda")):
-            raise ConfigurationError(f"{owner}: device={self.device!r}; use 'auto', 'cpu', 'cuda' or 'cuda:N'")
+            raise ConfigurationError(f"TrainParams: device={self.device!r}; use 'auto', 'cpu', 'cuda' or 'cuda:N'")
+
+
+@dataclasses.dataclass
+class FitParams(Params):
+    """The estimator's own settings of ``fit`` (beyond the encoder, head and trainer)."""
+
+    validation_fraction: float = setting(
+        0.1,
+        "Share of the training rows held out for validation (early stopping, tuning the set threshold; 0 disables).",
+        range=UNIT_INTERVAL,
+    )
+
+
+@dataclasses.dataclass
+class RunParams(Params):
+    """Run plumbing: where one training run writes and whether it resumes; not settings of the model.
+
+    A saved model records them under ``"training_run"`` and loads with these defaults, so a loaded (then
+    cloned, refitted) model never writes into or resumes from the files of the run that made it. The CLI
+    derives them from ``--out`` and ``--resume``.
+    """
+
+    checkpoint_dir: str | None = setting(None, "Folder of the resumable checkpoint.")
+    resume: bool = setting(False, "Continue from the checkpoint in checkpoint_dir.")
+    log_path: str | None = setting(None, "JSON-lines file of per-epoch metrics.")
+
+
+# the Params whose fields are parameters of sparsexc.estimator.XCClassifier of the same name (or the field's
+# ``estimator_name``); the estimator's other parameters are head, head_params and verbose
+ESTIMATOR_SETTINGS: tuple[type[Params], ...] = (EncoderParams, TrainParams, FitParams, RunParams)

@@ -16,9 +16,6 @@ import click
 
 __all__ = ["EstimatorOption", "estimator_default"]
 
-# CLI option name -> XCClassifier parameter, where they differ
-_RENAMED = {"seed": "random_state"}
-
 
 def _value(value: Any) -> str:
     if isinstance(value, bool):
@@ -61,7 +58,9 @@ def estimator_default(option: str) -> str:
         return _optimizer_default()
     if option == "lr":
         return _lr_default()
-    value = inspect.signature(XCClassifier).parameters[_RENAMED.get(option, option)].default
+    from sparsexc.cli._settings import ESTIMATOR_NAMES  # imported here: it builds its options with this module
+
+    value = inspect.signature(XCClassifier).parameters[ESTIMATOR_NAMES.get(option, option)].default
     if option == "sparse_gradients":
         return "--sparse-gradients" if value else "--dense-gradients"
     if value is None:

@@ -26,6 +26,7 @@ from sparsexc.cli._data import describe_source, describe_test, load_source
 from sparsexc.cli._errors import doing
 from sparsexc.cli._evaluation import table_keys, test_metrics
 from sparsexc.cli._files import environment_info, write_json
+from sparsexc.cli._settings import ESTIMATOR_NAMES, SETTING_OPTIONS
 from sparsexc.cli._table import format_metrics_table
 from sparsexc.distributed.context import is_main
 from sparsexc.errors import ConfigurationError
@@ -37,6 +38,7 @@ __all__ = [
     "RUN_FILE",
     "checked_estimator",
     "estimator_kwargs",
+    "nested_head_params",
     "train_and_evaluate",
     "training_data_errors",
     "warn_if_unlabelled",
@@ -50,13 +52,10 @@ TRAIN_LOG = "train_log.jsonl"
 CURVES_FILE = "curves.png"
 
 # CLI option name -> XCClassifier constructor parameter (the same name unless listed here)
-_RENAMED = {"seed": "random_state", "head_param": "head_params"}
-# CLI options that are passed to the estimator (the rest say where data and outputs go)
-ESTIMATOR_KEYS = (
-    "head", "head_param", "hidden_sizes", "activation", "dropout", "sparse_gradients", "optimizer", "lr", "weight_decay",
-    "lr_schedule", "grad_clip", "epochs", "batch_size", "patience", "val_metric", "validation_fraction",
-    "checkpoint_every", "resume", "device", "seed", "precision",
-)  # fmt: skip
+_RENAMED = {"head_param": "head_params", **{k: v for k, v in ESTIMATOR_NAMES.items() if k != v}}
+# CLI options that are passed to the estimator (the rest say where data and outputs go): the head, the
+# settings generated from the Params dataclasses (sparsexc.cli._settings) and --resume
+ESTIMATOR_KEYS = ("head", "head_param", *SETTING_OPTIONS, "resume")
 
 
 def estimator_kwargs(options: dict[str, Any], out: Path, verbose: bool) -> dict[str, Any]:
@@ -69,7 +68,7 @@ def estimator_kwargs(options: dict[str, Any], out: Path, verbose: bool) -> dict[
     for key in ESTIMATOR_KEYS:
         value = options.get(key)
         if key == "head_param":
-            value = dict(value) if value else None
+            value = nested_head_params(value) if value else None
         if key == "resume" and not value:
             value = None
         if value is not None:
@@ -79,6 +78,23 @@ def estimator_kwargs(options: dict[str, Any], out: Path, verbose: bool) -> dict[
     kwargs["log_path"] = str(out / TRAIN_LOG)
     kwargs["verbose"] = 2 if verbose else 0  # a bar only on a terminal; the epoch lines always
     return kwargs
+
+
+def nested_head_params(pairs: Any) -> dict[str, Any]:
+    """``--head-param`` pairs as the ``head_params`` dict: ``tree.dim=4`` sets ``{"tree": {"dim": 4}}``."""
+    out: dict[str, Any] = {}
+    for key, value in dict(pairs).items():
+        *outer, last = str(key).split(".")
+        target = out
+        for part in outer:
+            target = target.setdefault(part, {})
+            if not isinstance(target, dict):
+                raise click.UsageError(f"--head-param {key}: {part!r} is set to a value and to nested settings")
+        if isinstance(target.get(last), dict) and isinstance(value, dict):
+            target[last] = {**target[last], **value}
+        else:
+            target[last] = value
+    return out
 
 
 def checked_estimator(options: dict[str, Any], out: Path, verbose: bool) -> Any:
@@ -175,9 +191,9 @@ def _run(
         f"{train.n_labels} labels; test {test.n_samples} rows"
     )
     started = time.perf_counter()
-    with doing(f"training ({train.n_samples} rows x {train.n_features} features, {train.n_labels} labels)"):
-        with training_data_errors(source):
-            clf.fit(train.X, train.Y, label_names=train.label_names)  # the data set's names, if it has any
+    doing_training = doing(f"training ({train.n_samples} rows x {train.n_features} features, {train.n_labels} labels)")
+    with doing_training, training_data_errors(source):
+        clf.fit(train.X, train.Y, label_names=train.label_names)  # the data set's names, if it has any
     train_seconds = time.perf_counter() - started
     # A data-parallel run: rank 0 alone saves, evaluates and reports. A label-sharded model: every rank
     # takes part in saving (the shards are gathered on rank 0) and in predicting (each scores its labels).

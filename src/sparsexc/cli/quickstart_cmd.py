@@ -7,18 +7,13 @@ from pathlib import Path
 
 import click
 
-from sparsexc.cli._defaults import EstimatorOption
+from sparsexc.cli._settings import setting_option
 
 __all__ = ["quickstart"]
 
 
 @click.command()
-@click.option(
-    "--epochs",
-    cls=EstimatorOption,
-    type=click.IntRange(min=1),
-    help="Most passes over the training data (early stopping may end sooner).",
-)
+@setting_option("epochs")
 @click.option(
     "--out",
     type=click.Path(file_okay=False),

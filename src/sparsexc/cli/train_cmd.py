@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import warnings
@@ -9,11 +10,11 @@ from pathlib import Path
 
 import click
 
-from sparsexc._params import ACTIVATIONS, LR_SCHEDULES, OPTIMIZERS, PRECISIONS
 from sparsexc.cli._config import merge_config, read_config_file
 from sparsexc.cli._data import data_source
 from sparsexc.cli._defaults import EstimatorOption
-from sparsexc.cli._types import HEAD_NAME, INT_LIST, KEY_VALUE
+from sparsexc.cli._settings import setting_options
+from sparsexc.cli._types import HEAD_NAME, KEY_VALUE
 from sparsexc.errors import ConfigurationError
 
 __all__ = ["train"]
@@ -55,55 +56,10 @@ _SOURCE_KEYS = ("dataset", "split", "data_dir", "train", "test", "label_xml")
     "head_param",
     type=KEY_VALUE,
     multiple=True,
-    help="Head parameter KEY=VALUE (VALUE parsed as JSON when possible); repeatable.",
+    help="Head parameter KEY=VALUE (VALUE parsed as JSON when possible; KEY.SUB=VALUE sets a nested setting, "
+    "e.g. tree.dim=4); repeatable.",
 )
-@click.option(
-    "--hidden-sizes", cls=EstimatorOption, type=INT_LIST, help="Hidden layer sizes, e.g. 512,256 ('' = linear model)."
-)
-@click.option("--activation", cls=EstimatorOption, type=click.Choice(ACTIVATIONS), help="Hidden activation.")
-@click.option("--dropout", cls=EstimatorOption, type=click.FloatRange(0.0, 1.0, max_open=True), help="Dropout rate.")
-@click.option(
-    "--sparse-gradients/--dense-gradients",
-    "sparse_gradients",
-    cls=EstimatorOption,
-    default=None,
-    help="Row-sparse gradients for the feature-indexed weights (large linear models; 'adam' becomes lazy Adam).",
-)
-@click.option("--optimizer", cls=EstimatorOption, type=click.Choice(OPTIMIZERS), help="Optimiser.")
-@click.option("--lr", cls=EstimatorOption, type=click.FloatRange(min=0.0, min_open=True), help="Learning rate.")
-@click.option("--weight-decay", cls=EstimatorOption, type=click.FloatRange(min=0.0), help="Weight decay.")
-@click.option("--lr-schedule", cls=EstimatorOption, type=click.Choice(LR_SCHEDULES), help="Learning-rate schedule.")
-@click.option(
-    "--grad-clip",
-    cls=EstimatorOption,
-    type=click.FloatRange(min=0.0, min_open=True),
-    help="Clip the gradient norm to this value.",
-)
-@click.option(
-    "--epochs", cls=EstimatorOption, type=click.IntRange(min=1), help="Most epochs (early stopping may end sooner)."
-)
-@click.option("--batch-size", cls=EstimatorOption, type=click.IntRange(min=1), help="Mini-batch size.")
-@click.option(
-    "--patience",
-    cls=EstimatorOption,
-    type=click.IntRange(min=1),
-    help="Epochs without validation gain before stopping.",
-)
-@click.option("--val-metric", cls=EstimatorOption, help="Validation metric for early stopping, e.g. P@1.")
-@click.option(
-    "--validation-fraction",
-    cls=EstimatorOption,
-    type=click.FloatRange(0.0, 1.0, max_open=True),
-    help="Share of the training rows held out for validation (0 disables).",
-)
-@click.option("--device", cls=EstimatorOption, help="auto, cpu, cuda, cuda:N ...")
-@click.option("--seed", cls=EstimatorOption, type=int, help="Random seed (the estimator's random_state).")
-@click.option(
-    "--checkpoint-every",
-    cls=EstimatorOption,
-    type=click.IntRange(min=1),
-    help="Checkpoint every N steps into OUT/checkpoints.",
-)
+@setting_options
 @click.option("--resume", is_flag=True, default=False, help="Continue from the checkpoint in OUT/checkpoints.")
 @click.option(
     "--overwrite",
@@ -113,18 +69,19 @@ _SOURCE_KEYS = ("dataset", "split", "data_dir", "train", "test", "label_xml")
     "holding a run is an error.",
 )
 @click.option(
-    "--precision",
-    cls=EstimatorOption,
-    type=click.Choice(PRECISIONS),
-    help="float32, or bfloat16 autocast for the forward pass and loss.",
-)
-@click.option(
     "--nproc-per-node",
     type=click.IntRange(min=1),
     help="Train data-parallel on N processes (torchrun; gloo on CPU, NCCL on GPU). See docs/distributed.md.",
 )
 @click.option("--out", type=click.Path(file_okay=False), help="Output folder (required: flag or config key).")
 @click.option("--quiet", "-q", is_flag=True, default=False, help="No progress bar or log lines on stderr.")
+@click.option(
+    "--print-config",
+    is_flag=True,
+    default=False,
+    help="Print the full configuration (every setting, defaults included) as JSON, a file --config reads, "
+    "and exit without training.",
+)
 @click.pass_context
 def train(ctx: click.Context, **options) -> None:
     """Fit a model and evaluate it on the test set.
@@ -143,17 +100,22 @@ def train(ctx: click.Context, **options) -> None:
             config = read_config_file(config_path)
         except ConfigurationError as exc:  # a malformed file is a usage error (exit 2), like a bad key or value
             raise click.UsageError(str(exc)) from None
-        options = merge_config(ctx, config, config_path, path_keys=_PATH_KEYS)
+        options = merge_config(ctx, config, config_path, path_keys=_PATH_KEYS, exclude=("config", "print_config"))
         options.pop("config", None)
     for key in ("train", "test", "label_xml"):  # a path from the config file has not been checked by click.Path
         if options.get(key) is not None and not Path(options[key]).is_file():
             flag = "--" + key.replace("_", "-")
             raise click.BadParameter(f"file {options[key]!r} does not exist", param_hint=f"'{flag}'")
-    if options.get("out") is None:
-        raise click.UsageError("missing the output folder: give --out DIR (or 'out' in the config file)")
     for key in _PATH_KEYS:  # absolute paths, so run.json's options work as a config file from anywhere
         if options.get(key) is not None:
             options[key] = str(Path(options[key]).resolve())
+    if options.pop("print_config"):
+        from sparsexc.cli._settings import full_config
+
+        click.echo(json.dumps(full_config(options), indent=2))
+        return
+    if options.get("out") is None:
+        raise click.UsageError("missing the output folder: give --out DIR (or 'out' in the config file)")
     nproc = options.pop("nproc_per_node")
     overwrite = options.pop("overwrite")  # like quiet, not recorded: a rerun of run.json's options must not replace
     recorded = {k: v for k, v in options.items() if k != "quiet"}

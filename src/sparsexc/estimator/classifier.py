@@ -11,7 +11,7 @@ import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from sparsexc._params import EncoderParams, TrainParams
+from sparsexc._params import ESTIMATOR_SETTINGS, EncoderParams, FitParams, Params, RunParams, TrainParams
 from sparsexc._sparse import as_label_matrix
 from sparsexc.distributed.sharded import full_state_dict
 from sparsexc.errors import ConfigurationError, UnknownNameError
@@ -25,20 +25,27 @@ from sparsexc.models import SparseEncoder, XCModel
 from sparsexc.train import Trainer
 from sparsexc.train.progress import fit_summary, resolve_verbose
 
-__all__ = ["DEFAULT_LR", "MAX_DENSE_ENTRIES", "RUN_PARAMS", "XCClassifier"]
+__all__ = ["DEFAULT_LR", "ESTIMATOR_SETTINGS", "MAX_DENSE_ENTRIES", "RUN_PARAMS", "XCClassifier"]
 
 # learning rate used when lr=None, per optimiser (tuned on bibtex with the default architecture)
 DEFAULT_LR: dict[str, float] = {"adam": 1e-3, "adamw": 1e-3, "adagrad": 1e-2, "sgd": 0.1}
 # predict_proba / decision_function refuse outputs with more entries than this (4 bytes each: 400 MB)
 MAX_DENSE_ENTRIES = 100_000_000
-# settings that belong to one training run, not to the model: a saved model stores them under "training_run"
-# and loads with these values, so a loaded (then cloned, refitted) model never writes into or resumes from
-# the files of the run that made it
-RUN_PARAMS: dict[str, Any] = {"checkpoint_dir": None, "resume": False, "log_path": None}
+# settings that belong to one training run, not to the model (RunParams): a saved model stores them under
+# "training_run" and loads with these defaults, so a loaded (then cloned, refitted) model never writes into or
+# resumes from the files of the run that made it
+RUN_PARAMS: dict[str, Any] = RunParams().to_dict()
 
 
 class XCClassifier(ClassifierMixin, BaseEstimator):
     """Multi-label / extreme multi-label classifier: sparse encoder + output head, trained by mini-batches.
+
+    Every parameter but ``head``, ``head_params`` and ``verbose`` is a field of
+    :class:`~sparsexc._params.EncoderParams`, :class:`~sparsexc._params.TrainParams` (``random_state`` is its
+    ``seed``), :class:`~sparsexc._params.FitParams` or :class:`~sparsexc._params.RunParams`, where its constraint
+    and help are declared; the defaults are the fields' (or their ``estimator_default``); ``sparsexc train
+    --print-config`` lists them all. ``tests/estimator/test_estimator_params.py`` keeps this signature, its
+    defaults and the table below equal to the fields.
 
     Parameters
     ----------
@@ -48,10 +55,13 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         The head's own settings, validated by its ``Params`` dataclass (e.g. ``{"threshold": 0.3}``).
     hidden_sizes, activation, dropout
         The encoder (:class:`sparsexc._params.EncoderParams`); ``hidden_sizes=()`` is the full-rank linear model.
-    optimizer, lr, weight_decay, lr_schedule, grad_clip, epochs, batch_size, patience, val_metric
-        Training (:class:`sparsexc._params.TrainParams`); ``optimizer=None`` takes the head's
-        ``default_optimizer`` ("adam"; "adagrad" for negative-sampling); ``lr=None`` takes :data:`DEFAULT_LR`
-        of the optimiser times the head's ``default_lr_scale``.
+    optimizer, lr, weight_decay, momentum, lr_schedule, warmup_steps, step_size, step_gamma, grad_clip
+        The optimiser and its schedule (:class:`sparsexc._params.TrainParams`); ``optimizer=None`` takes the
+        head's ``default_optimizer`` ("adam"; "adagrad" for negative-sampling); ``lr=None`` takes
+        :data:`DEFAULT_LR` of the optimiser times the head's ``default_lr_scale``.
+    epochs, batch_size, patience, val_metric, tune_metric, eval_batch_size
+        Training length, early stopping on ``val_metric``, the set metric the head's threshold is tuned for,
+        rows per validation batch (:class:`sparsexc._params.TrainParams`).
     validation_fraction : float
         Share of the training rows held out (seeded by ``random_state``) for early stopping and for tuning the
         head's set threshold when ``fit`` gets no ``X_val``; 0 disables both.
@@ -60,8 +70,9 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         than the checkpoint's trains on to ``epochs``.
     log_path : str or None
         JSON-lines file of per-epoch metrics.
-        ``checkpoint_dir``, ``resume`` and ``log_path`` describe one training run (:data:`RUN_PARAMS`):
-        :meth:`save` records them under ``"training_run"`` and :meth:`load` gives None / False / None.
+        ``checkpoint_dir``, ``resume`` and ``log_path`` describe one training run
+        (:class:`sparsexc._params.RunParams`, :data:`RUN_PARAMS`): :meth:`save` records them under
+        ``"training_run"`` and :meth:`load` gives None / False / None.
     device : str
         "auto" (CUDA when present), "cpu", "cuda", ...
     random_state : int
@@ -79,7 +90,6 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         Adam (``torch.optim.SparseAdam``) on those weights, whose ``weight_decay`` is lazy (it acts on a step's
         touched rows only; see :func:`sparsexc.train.build_optimizer`). For linear models
         with a large ``n_features x n_labels`` output (see :class:`sparsexc._params.EncoderParams`).
-
     precision : {"float32", "bfloat16"}
         "bfloat16" trains under ``torch.autocast`` with bfloat16 matrix products (losses in float32; see
         :class:`sparsexc._params.TrainParams`); prediction runs in float32.
@@ -125,6 +135,12 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         verbose: str | int | bool = "auto",
         sparse_gradients: bool = False,
         precision: str = "float32",
+        momentum: float = 0.0,
+        warmup_steps: int = 0,
+        step_size: int = 10,
+        step_gamma: float = 0.1,
+        tune_metric: str = "micro-F1",
+        eval_batch_size: int = 1024,
     ) -> None:
         self.head = head
         self.head_params = head_params
@@ -150,6 +166,12 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         self.verbose = verbose
         self.sparse_gradients = sparse_gradients
         self.precision = precision
+        self.momentum = momentum
+        self.warmup_steps = warmup_steps
+        self.step_size = step_size
+        self.step_gamma = step_gamma
+        self.tune_metric = tune_metric
+        self.eval_batch_size = eval_batch_size
 
     # -- scikit-learn tags --------------------------------------------------------------------------------
     def __sklearn_tags__(self) -> Any:
@@ -174,51 +196,40 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
                 f"head={self.head!r} is not a registered head; choose one of {', '.join(map(repr, list_heads()))}"
             ) from None
 
+    def _fields(self, params_cls: type[Params]) -> dict[str, Any]:
+        """This estimator's values of the fields of ``params_cls`` that are parameters of it (by name)."""
+        return {
+            field.name: getattr(self, field.metadata.get("estimator_name", field.name))
+            for field, _ in params_cls.settings()
+            if "from_estimator" not in field.metadata
+        }
+
     def _settings(self) -> tuple[type, Any, EncoderParams, TrainParams]:
         """Validate the constructor arguments; return (head class, head params, encoder params, train params)."""
         head_cls = self._head_class()
         if self.head_params is not None and not isinstance(self.head_params, dict):
             raise ConfigurationError(f"head_params must be a dict or None; got {type(self.head_params).__name__}")
         head_params = head_cls.Params.from_dict(self.head_params)
-        encoder = EncoderParams.from_dict(
-            {
-                "hidden_sizes": self.hidden_sizes,
-                "activation": self.activation,
-                "dropout": self.dropout,
-                "sparse_gradients": self.sparse_gradients,
-            }
-        )
+        encoder = EncoderParams.from_dict(self._fields(EncoderParams))
         head_cls.check_encoder(head_params, encoder.hidden_sizes)
         if isinstance(self.random_state, bool) or not isinstance(self.random_state, (int, np.integer)):
             raise ConfigurationError(f"random_state must be an integer; got {self.random_state!r}")
-        if not (isinstance(self.validation_fraction, (int, float)) and 0.0 <= self.validation_fraction < 1.0):
-            raise ConfigurationError(f"validation_fraction={self.validation_fraction!r} must lie in [0, 1)")
+        FitParams.from_dict(self._fields(FitParams))  # checks validation_fraction; fit reads the attribute
         optimizer = self.optimizer if self.optimizer is not None else head_cls.default_optimizer
         lr = self.lr
         if lr is None:
             # an unknown optimizer is reported by TrainParams below
             lr = DEFAULT_LR.get(optimizer, 1e-3) * head_cls.default_lr_scale
         level = resolve_verbose(self.verbose)  # "auto": is stderr a terminal or notebook now
-        train = TrainParams.from_dict(
-            {
-                "epochs": self.epochs,
-                "batch_size": self.batch_size,
-                "optimizer": optimizer,
-                "lr": lr,
-                "weight_decay": self.weight_decay,
-                "lr_schedule": self.lr_schedule,
-                "grad_clip": self.grad_clip,
-                "patience": self.patience,
-                "val_metric": self.val_metric,
-                "checkpoint_every": self.checkpoint_every,
-                "seed": int(self.random_state),
-                "device": self.device,
-                "progress": level > 0,
-                "progress_bar": level > 1,
-                "log_path": self.log_path,
-                "precision": self.precision,
-            }
-        )
+        resolved = {
+            "optimizer": optimizer,
+            "lr": lr,
+            "seed": int(self.random_state),
+            "progress": level > 0,
+            "progress_bar": level > 1,
+            "log_path": self.log_path,
+        }
+        train = TrainParams.from_dict({**self._fields(TrainParams), **resolved})
         return head_cls, head_params, encoder, train
 
     # -- training -----------------------------------------------------------------------------------------
@@ -290,7 +301,7 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
             torch.manual_seed(int(self.random_state))
             encoder = SparseEncoder(n_features, encoder_params)
             model = XCModel(encoder, head_cls(encoder.out_dim, n_labels, head_params))
-            trainer = Trainer(model, train_params, checkpoint_dir=self.checkpoint_dir)
+            trainer = Trainer(model, train_params, checkpoint_dir=self.checkpoint_dir)  # run plumbing (RunParams)
             trainer.fit(X, Y, X_val, Y_val, resume=bool(self.resume))
         self.model_ = model
         self.n_features_in_ = n_features

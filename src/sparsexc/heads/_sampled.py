@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 import scipy.sparse as sp
 import torch
 
-from sparsexc._params import Params, _check_choice
+from sparsexc._params import POSITIVE, POSITIVE_INT, Params, setting
 from sparsexc.errors import ConfigurationError
 from sparsexc.heads._label_sharded import LabelShardedHead, full_precision, output_layer
 from sparsexc.heads.labels import LabelBatch
 from sparsexc.heads.pairs import pair_logits
 from sparsexc.heads.softmax import T_GRID
 from sparsexc.ops.sparse_grad import mark_sparse_gradient
-from sparsexc.samplers import FrequencySampler, Sampler, TreeSampler, UniformSampler, get_sampler, list_samplers
-from sparsexc.samplers._tree_fit import SPLITS
+from sparsexc.samplers import (
+    FrequencySampler,
+    FrequencySamplerParams,
+    Sampler,
+    TreeSampler,
+    TreeSamplerParams,
+    UniformSampler,
+    get_sampler,
+    list_samplers,
+)
 
 __all__ = ["POSITIVES", "SampledHead", "SampledHeadParams"]
 
@@ -39,11 +48,12 @@ class SampledHeadParams(Params):
     positives : {"all", "one"}
         "all": every positive label of a row is a training pair; "one": one positive per row and step,
         drawn uniformly from the row's labels.
-    tree_dim, tree_reg, tree_split, tree_standardize, sampler_seed
-        The tree sampler's ``dim``, ``reg``, ``split``, ``standardize`` and ``seed``
-        (:class:`sparsexc.samplers.TreeSamplerParams`).
-    frequency_power : float >= 0
-        The frequency sampler's ``power``.
+    tree : TreeSamplerParams
+        The tree sampler's settings (:class:`sparsexc.samplers.TreeSamplerParams`), a mapping such as
+        ``{"dim": 4, "reg_scaling": "node_size"}``; used when ``sampler`` is (or "auto" decides) "tree".
+    frequency : FrequencySamplerParams
+        The frequency sampler's settings (:class:`sparsexc.samplers.FrequencySamplerParams`): ``power``,
+        ``smoothing``.
     threshold : float or None
         The ``t`` of the set rule ``{j : softmax(scores)_j > t / C}``; None: tuned on validation data.
     shard_labels : bool
@@ -65,34 +75,33 @@ class SampledHeadParams(Params):
         None (default): True.
     """
 
-    sampler: str = "auto"
-    num_negatives: int = 10
-    positives: str = "all"
-    tree_dim: int = 16
-    tree_reg: float = 0.1
-    tree_split: str = "eq9"
-    tree_standardize: bool = False
-    sampler_seed: int = 0
-    frequency_power: float = 1.0
-    threshold: float | None = None
-    shard_labels: bool = False
-    sparse_gradients: bool | None = None
+    sampler: str = setting(
+        AUTO,
+        "Proposal the negatives are drawn from (auto: tree for the linear model, else frequency).",
+        choices=lambda: (AUTO, *list_samplers()),
+    )
+    num_negatives: int = setting(10, "Negatives drawn per positive pair and step.", range=POSITIVE_INT)
+    positives: str = setting("all", "Training pairs per row: all its labels, or one drawn per step.", choices=POSITIVES)
+    # setting() returns a dataclasses.Field, which ruff cannot tell for a non-builtin annotation
+    tree: TreeSamplerParams = setting(default_factory=TreeSamplerParams, help="The tree sampler's settings.")  # noqa: RUF009
+    frequency: FrequencySamplerParams = setting(  # noqa: RUF009
+        default_factory=FrequencySamplerParams, help="The frequency sampler's settings."
+    )
+    threshold: float | None = setting(None, "t of the set rule softmax(scores)_j > t / C; None: tuned.", range=POSITIVE)
+    shard_labels: bool = setting(False, "Split the output layer by label over the ranks of the process group.")
+    sparse_gradients: bool | None = setting(
+        None, "Sparse gradients for the sampled rows of the output layer (None: true)."
+    )
 
-    def validate(self) -> None:
-        owner = type(self).__name__
-        _check_choice(owner, "sampler", self.sampler, (AUTO, *list_samplers()))
-        _check_choice(owner, "positives", self.positives, POSITIVES)
-        _check_choice(owner, "tree_split", self.tree_split, SPLITS)
-        if self.num_negatives < 1:
-            raise ConfigurationError(f"{owner}: num_negatives={self.num_negatives} must be a positive integer")
-        if self.tree_dim < 1:
-            raise ConfigurationError(f"{owner}: tree_dim={self.tree_dim} must be a positive integer")
-        if not self.tree_reg >= 0:
-            raise ConfigurationError(f"{owner}: tree_reg={self.tree_reg} must be >= 0")
-        if not self.frequency_power >= 0:
-            raise ConfigurationError(f"{owner}: frequency_power={self.frequency_power} must be >= 0")
-        if self.threshold is not None and not self.threshold > 0.0:
-            raise ConfigurationError(f"{owner}: threshold={self.threshold} must be positive")
+    # the flat keys used before the sampler settings were nested (saved models, head_params, --head-param)
+    aliases: ClassVar[dict[str, str]] = {
+        "tree_dim": "tree.dim",
+        "tree_reg": "tree.reg",
+        "tree_split": "tree.split",
+        "tree_standardize": "tree.standardize",
+        "sampler_seed": "tree.seed",
+        "frequency_power": "frequency.power",
+    }
 
 
 def _feature_sampler_error(sampler: str, inputs: str) -> ConfigurationError:
@@ -104,19 +113,9 @@ def _feature_sampler_error(sampler: str, inputs: str) -> ConfigurationError:
 
 def _make_sampler(in_dim: int, n_labels: int, p: SampledHeadParams) -> Sampler:
     if p.sampler == "tree":
-        return TreeSampler(
-            in_dim,
-            n_labels,
-            {
-                "dim": p.tree_dim,
-                "reg": p.tree_reg,
-                "split": p.tree_split,
-                "standardize": p.tree_standardize,
-                "seed": p.sampler_seed,
-            },
-        )
+        return TreeSampler(in_dim, n_labels, p.tree)
     if p.sampler == "frequency":
-        return FrequencySampler(in_dim, n_labels, {"power": p.frequency_power})
+        return FrequencySampler(in_dim, n_labels, p.frequency)
     return UniformSampler(in_dim, n_labels)
 
 

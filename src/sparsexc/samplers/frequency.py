@@ -7,8 +7,7 @@ import dataclasses
 import numpy as np
 import torch
 
-from sparsexc._params import Params
-from sparsexc.errors import ConfigurationError
+from sparsexc._params import NON_NEGATIVE, POSITIVE, Params, setting
 from sparsexc.samplers.base import Sampler, register_sampler
 from sparsexc.samplers.uniform import _dtype
 
@@ -26,14 +25,8 @@ class FrequencySamplerParams(Params):
         authors' code uses count + 1).
     """
 
-    power: float = 1.0
-    smoothing: float = 1.0
-
-    def validate(self) -> None:
-        if not self.power >= 0:
-            raise ConfigurationError(f"FrequencySamplerParams: power={self.power} must be >= 0")
-        if not self.smoothing > 0:
-            raise ConfigurationError(f"FrequencySamplerParams: smoothing={self.smoothing} must be > 0")
+    power: float = setting(1.0, "Exponent on the smoothed label counts (0: uniform).", range=NON_NEGATIVE)
+    smoothing: float = setting(1.0, "Added to every label count.", range=POSITIVE)
 
 
 @register_sampler

@@ -16,8 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from sparsexc._params import Params, _check_choice
-from sparsexc.errors import ConfigurationError
+from sparsexc._params import NON_NEGATIVE, POSITIVE, POSITIVE_INT, Params, setting
 from sparsexc.samplers._pca import whitened_pca
 from sparsexc.samplers._tree_fit import REG_SCALINGS, SPLITS, fit_tree
 from sparsexc.samplers.base import Sampler, register_sampler
@@ -62,27 +61,17 @@ class TreeSamplerParams(Params):
         Seeds the ARPACK start vector of the PCA on large sparse inputs (the fit is otherwise deterministic).
     """
 
-    dim: int = 16
-    reg: float = 0.1
-    reg_scaling: str = "constant"
-    split: str = "eq9"
-    max_rounds: int = 10
-    newton_steps: int = 20
-    tol: float = 1e-6
-    standardize: bool = False
-    seed: int = 0
-
-    def validate(self) -> None:
-        owner = "TreeSamplerParams"
-        for name in ("dim", "max_rounds", "newton_steps"):
-            if getattr(self, name) < 1:
-                raise ConfigurationError(f"{owner}: {name}={getattr(self, name)} must be a positive integer")
-        if not self.reg >= 0:
-            raise ConfigurationError(f"{owner}: reg={self.reg} must be >= 0")
-        if not self.tol > 0:
-            raise ConfigurationError(f"{owner}: tol={self.tol} must be > 0")
-        _check_choice(owner, "split", self.split, SPLITS)
-        _check_choice(owner, "reg_scaling", self.reg_scaling, REG_SCALINGS)
+    dim: int = setting(16, "PCA components of the reduced input.", range=POSITIVE_INT)
+    reg: float = setting(0.1, "L2 penalty lambda_n of each node.", range=NON_NEGATIVE)
+    reg_scaling: str = setting(
+        "constant", "constant, or node_size: reg times the rows reaching the node.", choices=REG_SCALINGS
+    )
+    split: str = setting("eq9", "eq9 (the paper's reassignment) or median.", choices=SPLITS)
+    max_rounds: int = setting(10, "Most Newton/reassignment rounds per level.", range=POSITIVE_INT)
+    newton_steps: int = setting(20, "Most Newton steps per round.", range=POSITIVE_INT)
+    tol: float = setting(1e-6, "Newton stops when every node's step norm is below this.", range=POSITIVE)
+    standardize: bool = setting(False, "Divide every feature by its standard deviation before the PCA.")
+    seed: int = setting(0, "Seeds the ARPACK start vector of the PCA.")
 
 
 @register_sampler

@@ -1,0 +1,117 @@
+"""``sparsexc train``'s setting options are generated from the Params fields: every field is reachable,
+``--print-config`` writes every setting with its default and a config file round-trips."""
+
+from __future__ import annotations
+
+import inspect
+import json
+
+import pytest
+from _settings import as_json, head_params_classes, other_value, plain
+
+from sparsexc._params import ESTIMATOR_SETTINGS, Params, RunParams
+from sparsexc.cli import main
+from sparsexc.cli._settings import ESTIMATOR_NAMES
+from sparsexc.estimator import XCClassifier
+from sparsexc.heads import get_head
+
+
+def _config(args: list[str], capsys) -> dict:
+    assert main(["train", *args, "--print-config"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def _flag(option: str) -> str:
+    return "--" + option.replace("_", "-")
+
+
+def test_print_config_writes_every_setting_with_the_estimators_defaults(capsys):
+    config = _config([], capsys)
+    signature = inspect.signature(XCClassifier).parameters
+    head = get_head("softmax")
+    assert config["head"] == signature["head"].default == "softmax"
+    assert config["head-param"] == head.Params().to_dict()
+    assert config["optimizer"] == head.default_optimizer and config["lr"] == pytest.approx(1e-3)  # resolved
+    for option, name in ESTIMATOR_NAMES.items():
+        if option not in ("optimizer", "lr"):
+            assert config[_flag(option)[2:]] == as_json(signature[name].default), option
+    assert set(config) == {"head", "head-param", *(o.replace("_", "-") for o in ESTIMATOR_NAMES)}
+
+
+def test_every_estimator_setting_is_an_option_but_the_run_plumbing():
+    cli = set(ESTIMATOR_NAMES.values())
+    fields = {
+        f.metadata.get("estimator_name", f.name)
+        for cls in ESTIMATOR_SETTINGS
+        if cls is not RunParams
+        for f, _ in cls.settings()
+        if "from_estimator" not in f.metadata
+    }
+    assert cli == fields
+
+
+@pytest.mark.parametrize("cls", [c for c in ESTIMATOR_SETTINGS if c is not RunParams], ids=lambda c: c.__name__)
+def test_every_setting_is_reachable_through_its_option(cls, capsys):
+    for field, hint in cls.settings():
+        if "from_estimator" in field.metadata:
+            continue
+        option = field.metadata.get("cli_flag", field.name)
+        value = other_value(cls, field, hint)
+        if isinstance(value, bool):
+            args = [_flag(option)] if value else [f"--{field.metadata.get('cli_off', 'no-' + option)}"]
+        else:
+            args = [_flag(option), ",".join(map(str, value)) if isinstance(value, tuple) else str(value)]
+        extra = ["--head", "sigmoid"] if field.name == "hidden_sizes" else []
+        config = _config([*extra, *args], capsys)
+        assert config[option.replace("_", "-")] == pytest.approx(as_json(value)), field.name
+
+
+@pytest.mark.parametrize("head", sorted(head_params_classes()))
+def test_every_head_and_sampler_setting_is_reachable_through_head_param(head, capsys):
+    params_cls = head_params_classes()[head]
+    for field, hint in params_cls.settings():
+        base = plain(hint)
+        nested = isinstance(base, type) and issubclass(base, Params)
+        cases = (
+            [(f"{field.name}.{f.name}", other_value(base, f, h)) for f, h in base.settings()]
+            if nested
+            else [(field.name, other_value(params_cls, field, hint))]
+        )
+        for key, value in cases:
+            hidden = ["--hidden-sizes", ""] if key.startswith("tree") else []
+            args = ["train", "--head", head, *hidden, "--head-param", f"{key}={json.dumps(as_json(value))}"]
+            if main([*args, "--print-config"]) != 0:  # only an optional package missing (ann="hnsw": hnswlib)
+                assert key == "ann" and "hnswlib" in capsys.readouterr().err
+                continue
+            config = json.loads(capsys.readouterr().out)
+            shown = config["head-param"]
+            for part in key.split("."):
+                shown = shown[part]
+            assert shown == as_json(value), f"{head}: {key}"
+
+
+def test_old_flat_sampler_keys_still_work_on_the_command_line(capsys):
+    config = _config(
+        ["--head", "negative-sampling", "--head-param", "tree_dim=4", "--head-param", "frequency-power=0.5"], capsys
+    )
+    assert config["head-param"]["tree"]["dim"] == 4 and config["head-param"]["frequency"]["power"] == 0.5
+    assert "tree_dim" not in config["head-param"]
+
+
+def test_print_config_round_trips_through_a_config_file(tmp_path, capsys):
+    args = ["--head", "sampled-softmax", "--head-param", "tree.dim=5", "--epochs", "3", "--momentum", "0.5"]
+    config = _config([*args, "--dataset", "bibtex"], capsys)
+    assert config["dataset"] == "bibtex" and config["head-param"]["tree"]["dim"] == 5
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    assert _config(["--config", str(path)], capsys) == config
+    assert _config(["--config", str(path), "--epochs", "4"], capsys) == {**config, "epochs": 4}  # a flag wins
+
+
+def test_print_config_checks_the_settings(capsys, one_error_line):
+    assert main(["train", "--print-config", "--head-param", "nope=1"]) == 2
+    assert "unknown key 'nope'" in one_error_line()
+    assert main(["train", "--print-config", "--head", "negative-sampling", "--head-param", "tree.split=x"]) == 2
+    assert "split='x' is not allowed" in one_error_line()
+    assert main(["train", "--print-config", "--head-param", "threshold=2", "--head-param", "threshold.x=1"]) == 2
+    assert "'threshold' is set to a value and to nested settings" in one_error_line()

@@ -1,0 +1,137 @@
+"""Every setting is declared once, with ``setting()``: the constraints and help in the field metadata drive
+validation; nested Params (a sampled head's sampler settings) round-trip and read their old flat keys."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from _settings import all_params_classes, other_value, plain
+
+from sparsexc._params import (
+    ESTIMATOR_SETTINGS,
+    NON_NEGATIVE,
+    POSITIVE,
+    POSITIVE_INT,
+    UNIT_INTERVAL,
+    EncoderParams,
+    FitParams,
+    Range,
+    RunParams,
+    TrainParams,
+    choices_of,
+)
+from sparsexc.heads import get_head
+from sparsexc.heads._sampled import SampledHeadParams
+from sparsexc.samplers import FrequencySamplerParams, TreeSamplerParams
+
+# the classes declared with setting(): each field has a one-line help
+DECLARED = (*ESTIMATOR_SETTINGS, SampledHeadParams, TreeSamplerParams, FrequencySamplerParams)
+
+
+@pytest.mark.parametrize("cls", DECLARED, ids=lambda c: c.__name__)
+def test_every_field_has_a_one_line_help(cls):
+    for field, _ in cls.settings():
+        text = field.metadata.get("help", "")
+        assert text and "\n" not in text, f"{cls.__name__}.{field.name} has no one-line help"
+
+
+def _outside(bounds: Range, integer: bool):
+    if bounds.low is not None:
+        return bounds.low if bounds.low_open else bounds.low - 1
+    return bounds.high if bounds.high_open else bounds.high + 1
+
+
+@pytest.mark.parametrize("cls", DECLARED, ids=lambda c: c.__name__)
+def test_the_declared_constraints_are_what_validation_checks(cls):
+    for field, hint in cls.settings():
+        bounds, choices = field.metadata.get("range"), choices_of(field)
+        if bounds is not None:
+            base = plain(hint)
+            integer = base is int or base == tuple[int, ...]
+            bad = _outside(bounds, integer)
+            bad = int(bad) if integer else float(bad)
+            value = (bad,) if base == tuple[int, ...] else bad
+            shown = f"{field.name}[0]" if isinstance(value, tuple) else field.name
+            said = re.escape(f"{cls.__name__}: {shown}={bad} must {bounds.requirement(integer)}")
+            with pytest.raises(ValueError, match=said):
+                cls(**{field.name: value})
+        if choices is not None:
+            with pytest.raises(ValueError, match=rf"{cls.__name__}: {field.name}='nonsense' is not allowed; choose"):
+                cls(**{field.name: "nonsense"})
+        cls(**{field.name: other_value(cls, field, hint)})  # a value inside passes
+
+
+def test_range_requirements_read_as_before():
+    assert POSITIVE_INT.requirement(True) == "be a positive integer"
+    assert NON_NEGATIVE.requirement(False) == "be >= 0"
+    assert POSITIVE.requirement(False) == "be positive"
+    assert UNIT_INTERVAL.requirement(False) == "lie in [0, 1)"
+    assert Range(2, 5, low_open=True).requirement(True) == "lie in (2, 5]"
+    assert float("nan") not in NON_NEGATIVE and 0.0 in NON_NEGATIVE and 0.0 not in POSITIVE
+
+
+def test_component_defaults_are_unchanged():
+    # the Trainer and SparseEncoder used alone keep their defaults; the estimator's differ where declared
+    assert TrainParams().epochs == 30 and TrainParams().patience is None
+    assert EncoderParams().hidden_sizes == () and EncoderParams().dropout == 0.0
+    assert RunParams().to_dict() == {"checkpoint_dir": None, "resume": False, "log_path": None}
+    assert FitParams().validation_fraction == 0.1
+    marked = {f.name: f.metadata["estimator_default"] for c in ESTIMATOR_SETTINGS for f, _ in c.settings()
+              if "estimator_default" in f.metadata}  # fmt: skip
+    assert marked == {"hidden_sizes": (1024,), "dropout": 0.6, "epochs": 20, "optimizer": None, "lr": None,
+                      "patience": 5}  # fmt: skip
+
+
+@pytest.mark.parametrize("head", ["negative-sampling", "sampled-softmax"])
+def test_sampler_settings_nest_in_the_sampled_heads(head):
+    cls = get_head(head).Params
+    params = cls.from_dict(
+        {"tree": {"dim": 4, "reg_scaling": "node_size", "max_rounds": 3}, "frequency": {"smoothing": 2.0}}
+    )
+    assert params.tree == TreeSamplerParams(dim=4, reg_scaling="node_size", max_rounds=3)
+    assert params.frequency == FrequencySamplerParams(smoothing=2.0)
+    assert cls.from_json(json.dumps(params.to_dict())) == params
+    assert params.to_dict()["tree"]["dim"] == 4  # nested in JSON too
+    assert cls().tree == TreeSamplerParams() and cls().frequency == FrequencySamplerParams()
+
+
+@pytest.mark.parametrize(
+    "old, path, value",
+    [
+        ("tree_dim", ("tree", "dim"), 4),
+        ("tree_reg", ("tree", "reg"), 0.5),
+        ("tree_split", ("tree", "split"), "median"),
+        ("tree_standardize", ("tree", "standardize"), True),
+        ("sampler_seed", ("tree", "seed"), 3),
+        ("frequency_power", ("frequency", "power"), 0.75),
+    ],
+)
+def test_old_flat_sampler_keys_are_read_as_the_nested_ones(old, path, value):
+    cls = get_head("negative-sampling").Params
+    params = cls.from_dict({old: value, "num_negatives": 3})
+    assert getattr(getattr(params, path[0]), path[1]) == value and params.num_negatives == 3
+    assert old not in params.to_dict()  # written in the new form
+    # merged with the new spelling given alongside
+    both = cls.from_dict({old: value, path[0]: {"max_rounds" if path[0] == "tree" else "smoothing": 2}})
+    assert getattr(getattr(both, path[0]), path[1]) == value
+
+
+def test_a_bad_value_under_an_old_key_names_both_spellings():
+    cls = get_head("sampled-softmax").Params
+    with pytest.raises(ValueError, match=r"split='x' is not allowed.*given as 'tree_split' \(now 'tree.split'\)"):
+        cls.from_dict({"tree_split": "x"})
+    with pytest.raises(ValueError, match=r"SampledSoftmaxHeadParams: tree: TreeSamplerParams: unknown key 'dims'"):
+        cls.from_dict({"tree": {"dims": 4}})
+    with pytest.raises(ValueError, match="tree must be a mapping of TreeSamplerParams settings"):
+        cls.from_dict({"tree": 4})
+
+
+@pytest.mark.parametrize("cls", all_params_classes(), ids=lambda c: c.__name__)
+def test_every_params_class_round_trips_with_every_field_changed(cls):
+    # every field but label-embedding's ann (whose other value needs hnswlib)
+    values = {f.name: other_value(cls, f, h) for f, h in cls.settings() if f.name != "ann"}
+    changed = cls(**values)
+    assert changed != cls() or not values
+    assert cls.from_json(changed.to_json()) == changed
