@@ -5,6 +5,8 @@ by name (:func:`get_head`); adding one means writing one module with a :class:`H
 with :func:`register_head` and importing it below.
 """
 
+from sparsexc.core.labels import LabelBatch
+from sparsexc.core.layers import OutputLayer
 from sparsexc.heads.base import (
     Head,
     ScalarTunedHead,
@@ -16,8 +18,6 @@ from sparsexc.heads.base import (
     tune_threshold,
 )
 from sparsexc.heads.label_embedding import LabelEmbeddingHead, LabelEmbeddingHeadParams
-from sparsexc.heads.labels import LabelBatch
-from sparsexc.heads.layers import OutputLayer
 from sparsexc.heads.negative_sampling import NegativeSamplingHead, NegativeSamplingHeadParams
 from sparsexc.heads.sampled_softmax import SampledSoftmaxHead, SampledSoftmaxHeadParams
 from sparsexc.heads.sdlgm import SparseLatentHead, SparseLatentHeadParams

@@ -17,6 +17,9 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
+from sparsexc.core.labels import LabelBatch
+from sparsexc.core.layers import OutputLayer
+from sparsexc.core.topk import topk_lower_id_ties
 from sparsexc.distributed.sharded import (
     ShardedOutputLayer,
     gather_column_sets,
@@ -24,9 +27,7 @@ from sparsexc.distributed.sharded import (
     sharded_softmax,
     sharded_topk,
 )
-from sparsexc.heads.base import ScalarTunedHead, topk_lower_id_ties, tune_grid
-from sparsexc.heads.labels import LabelBatch
-from sparsexc.heads.layers import OutputLayer
+from sparsexc.heads.base import ScalarTunedHead, tune_grid
 
 __all__ = ["LabelShardedHead", "full_precision", "output_layer"]
 

@@ -18,10 +18,11 @@ import torch
 
 from sparsexc._optional import import_optional, require
 from sparsexc._params import Params, _check_choice
+from sparsexc.core.labels import LabelBatch
+from sparsexc.core.layers import OutputLayer
+from sparsexc.core.topk import topk_lower_id_ties
 from sparsexc.embeddings.pmi import DIAGONAL_MODES, pmi_embeddings
-from sparsexc.heads.base import ScalarTunedHead, register_head, topk_lower_id_ties
-from sparsexc.heads.labels import LabelBatch
-from sparsexc.heads.layers import OutputLayer
+from sparsexc.heads.base import ScalarTunedHead, register_head
 
 __all__ = ["ANN_MODES", "COSINE_GRID", "LabelEmbeddingHead", "LabelEmbeddingHeadParams", "topk_recall"]
 

@@ -8,9 +8,9 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 
+from sparsexc.core.labels import LabelBatch
 from sparsexc.heads._sampled import SampledHead, SampledHeadParams
 from sparsexc.heads.base import register_head
-from sparsexc.heads.labels import LabelBatch
 
 __all__ = ["NegativeSamplingHead", "NegativeSamplingHeadParams"]
 

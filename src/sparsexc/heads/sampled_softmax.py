@@ -6,9 +6,9 @@ import dataclasses
 
 import torch
 
+from sparsexc.core.labels import LabelBatch
 from sparsexc.heads._sampled import SampledHead, SampledHeadParams
 from sparsexc.heads.base import register_head
-from sparsexc.heads.labels import LabelBatch
 
 __all__ = ["SampledSoftmaxHead", "SampledSoftmaxHeadParams"]
 

@@ -30,9 +30,10 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from sparsexc.heads.base import Head, register_head, topk_lower_id_ties
-from sparsexc.heads.labels import LabelBatch
-from sparsexc.heads.layers import OutputLayer
+from sparsexc.core.labels import LabelBatch
+from sparsexc.core.layers import OutputLayer
+from sparsexc.core.topk import topk_lower_id_ties
+from sparsexc.heads.base import Head, register_head
 from sparsexc.latent.schedules import RelaxationParams
 from sparsexc.latent.sparsity import length_kl, mode_mask, selection_kl, two_step_sample
 

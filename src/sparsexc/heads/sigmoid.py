@@ -9,10 +9,10 @@ import torch
 import torch.nn.functional as F
 
 from sparsexc._params import Params
+from sparsexc.core.labels import LabelBatch
 from sparsexc.distributed.sharded import sum_over_shards
 from sparsexc.heads._label_sharded import LabelShardedHead, full_precision, output_layer
 from sparsexc.heads.base import register_head
-from sparsexc.heads.labels import LabelBatch
 
 __all__ = ["SigmoidHead", "SigmoidHeadParams"]
 

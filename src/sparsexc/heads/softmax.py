@@ -8,10 +8,10 @@ import numpy as np
 import torch
 
 from sparsexc._params import Params
+from sparsexc.core.labels import LabelBatch
 from sparsexc.distributed.sharded import sharded_softmax, sharded_softmax_loss
 from sparsexc.heads._label_sharded import LabelShardedHead, full_precision, output_layer
 from sparsexc.heads.base import register_head
-from sparsexc.heads.labels import LabelBatch
 
 __all__ = ["SoftmaxHead", "SoftmaxHeadParams"]
 

@@ -9,9 +9,10 @@ import numpy as np
 import torch
 
 from sparsexc._params import Params
-from sparsexc.heads.base import ScalarTunedHead, register_head, topk_lower_id_ties
-from sparsexc.heads.labels import LabelBatch
-from sparsexc.heads.layers import OutputLayer
+from sparsexc.core.labels import LabelBatch
+from sparsexc.core.layers import OutputLayer
+from sparsexc.core.topk import topk_lower_id_ties
+from sparsexc.heads.base import ScalarTunedHead, register_head
 from sparsexc.ops import sparsemax, sparsemax_loss
 
 __all__ = ["PAPER_SCALE_GRID", "SparsemaxHead", "SparsemaxHeadParams"]

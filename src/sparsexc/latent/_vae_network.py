@@ -22,7 +22,7 @@ import math
 import torch
 from torch import nn
 
-from sparsexc.heads.layers import OutputLayer
+from sparsexc.core.layers import OutputLayer
 from sparsexc.latent.sparsity import length_kl, mode_mask, selection_kl, two_step_sample
 
 __all__ = ["LIKELIHOODS", "VAENetwork"]

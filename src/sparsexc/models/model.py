@@ -10,11 +10,11 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
+from sparsexc.core.labels import LabelBatch
+from sparsexc.core.layers import use_sparse_output_layers
 from sparsexc.heads import Head, build_head
-from sparsexc.heads.labels import LabelBatch
 from sparsexc.models.batch import FeatureBatch
 from sparsexc.models.encoder import SparseEncoder
-from sparsexc.models.sparse_output import use_sparse_output_layers
 
 __all__ = ["MAX_BATCH_SCORES", "XCModel"]
 
