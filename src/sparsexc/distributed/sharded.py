@@ -32,7 +32,6 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from sparsexc.core.labels import LabelBatch
 from sparsexc.core.layers import OutputLayer
 from sparsexc.core.topk import topk_lower_id_ties
 from sparsexc.distributed.context import all_gather_objects, is_distributed, rank, shard_bounds, world_size
@@ -50,7 +49,6 @@ __all__ = [
     "sharded_logsumexp",
     "sharded_pair_logits",
     "sharded_softmax",
-    "sharded_softmax_loss",
     "sharded_topk",
     "sum_over_shards",
 ]  # fmt: skip
@@ -169,30 +167,6 @@ def sharded_topk(
         return torch.gather(idx, 1, order), torch.gather(val, 1, order)
 
 
-def sharded_softmax_loss(
-    local_logits: torch.Tensor, labels: LabelBatch, offset: int = 0, split: bool = True
-) -> torch.Tensor:
-    r"""The softmax head's loss (:class:`sparsexc.heads.SoftmaxHead`) from label-sharded logits.
-
-    :math:`\frac{1}{n}\sum_{i : |y_i|>0}\big(\log\sum_{j=1}^{C} e^{z_{ij}} - \frac{1}{|y_i|}\sum_{j\in y_i}
-    z_{ij}\big)`, the normaliser by :func:`sharded_logsumexp`, the positives' term summed over the shards
-    (each positive lives on exactly one). The same scalar on every rank. Rows with no label are skipped; a
-    batch of only such rows has loss 0 (keeping the graph).
-    """
-    sizes = labels.sizes()
-    has_labels = sizes > 0
-    n_rows = int(has_labels.sum())
-    if n_rows == 0:
-        return local_logits.sum() * 0.0
-    rows = labels.row_ids()
-    ids = labels.indices - offset
-    mine = (ids >= 0) & (ids < local_logits.shape[1])  # positives held by this shard
-    weight = 1.0 / sizes[rows[mine]].to(local_logits.dtype)
-    target_term = sum_over_shards((local_logits[rows[mine], ids[mine]] * weight).sum(), split)
-    normaliser = sharded_logsumexp(local_logits, split)[has_labels].sum()
-    return (normaliser - target_term) / n_rows
-
-
 def gather_columns(local: torch.Tensor, n_labels: int, split: bool = True) -> torch.Tensor:
     """The (B, C) matrix whose columns the shards hold as ``local`` (B, C_r): all-gathered, no gradient.
 
@@ -254,11 +228,12 @@ class ShardedOutputLayer(nn.Module):
     :func:`label_shard`. ``forward``/``forward_subset`` have :class:`sparsexc.core.OutputLayer`'s contract
     restricted to the shard: ``forward(H)`` gives the (B, C_r) local scores, ``forward_subset(H, ids)`` the
     scores of global label ids that this shard holds (other ids are an error; see :meth:`owns`). Combine
-    shards with :func:`sharded_logsumexp`, :func:`sharded_topk`, :func:`sharded_softmax_loss` and
-    :func:`sharded_pair_logits`. ``H`` may be dense (then its gradient is summed over the shards) or
-    ``torch.sparse_csr``. Parameter names are ``OutputLayer``'s (``weight``, ``bias``), and
-    ``load_state_dict`` also accepts the full (C, in_dim) / (C,) tensors and keeps this shard's rows, so an
-    unsharded state loads into any number of shards (and a one-process layer, ``S = 1``, is the whole layer).
+    shards with :func:`sharded_logsumexp`, :func:`sharded_topk` and :func:`sharded_pair_logits` (the heads'
+    losses are built on them, e.g. :func:`sparsexc.heads.softmax.sharded_softmax_loss`). ``H`` may be dense
+    (then its gradient is summed over the shards) or ``torch.sparse_csr``. Parameter names are
+    ``OutputLayer``'s (``weight``, ``bias``), and ``load_state_dict`` also accepts the full (C, in_dim) / (C,)
+    tensors and keeps this shard's rows, so an unsharded state loads into any number of shards (and a
+    one-process layer, ``S = 1``, is the whole layer).
 
     Parameters
     ----------
