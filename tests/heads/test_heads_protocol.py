@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import f1_score
 
+from sparsexc.core.topk import topk_lower_id_ties
 from sparsexc.heads import (
     Head,
     LabelBatch,
@@ -23,7 +24,6 @@ from sparsexc.heads import (
     register_head,
     tune_threshold,
 )
-from sparsexc.heads.base import topk_lower_id_ties
 from sparsexc.heads.softmax import T_GRID
 
 

@@ -11,8 +11,6 @@ shard is all labels), so a model trained sharded loads and predicts in one proce
 
 from __future__ import annotations
 
-from typing import Any
-
 import scipy.sparse as sp
 import torch
 from torch import nn
@@ -27,7 +25,8 @@ from sparsexc.distributed.sharded import (
     sharded_softmax,
     sharded_topk,
 )
-from sparsexc.heads.base import ScalarTunedHead, tune_grid
+from sparsexc.heads.protocol import ScalarTunedHead
+from sparsexc.heads.tuning import tune_grid
 
 __all__ = ["LabelShardedHead", "full_precision", "output_layer"]
 
@@ -109,17 +108,14 @@ class LabelShardedHead(ScalarTunedHead):
         mask = self.sets_from(self.local_set_scores(hidden), self.tuned_value)
         return LabelBatch.from_csr(gather_column_sets(mask, self.n_labels), mask.device)
 
-    def tune(self, hidden: torch.Tensor, labels: LabelBatch, metric: str = "micro-F1") -> dict[str, Any]:
-        """As :meth:`ScalarTunedHead.tune`; split layers gather each grid value's (sparse) sets from the shards."""
+    def search_tuned_value(self, hidden: torch.Tensor, labels: LabelBatch, metric: str) -> tuple[float, float]:
+        """As :meth:`ScalarTunedHead.search_tuned_value`; split layers gather each grid value's (sparse) sets
+        from the shards."""
         if not self.is_split:
-            return super().tune(hidden, labels, metric)
-        if getattr(self.params, self.tuned_key) is not None:
-            return {self.tuned_key: self.tuned_value}
+            return super().search_tuned_value(hidden, labels, metric)
         local = self.local_set_scores(hidden).detach()
 
         def predict(value: float) -> sp.csr_matrix:
             return gather_column_sets(self.sets_from(local, value), self.n_labels)
 
-        best, value = tune_grid(predict, labels, self.tuning_candidates(), metric)
-        setattr(self, self.tuned_key + "_", best)
-        return {self.tuned_key: best, metric: value}
+        return tune_grid(predict, labels, self.tuning_candidates(), metric)

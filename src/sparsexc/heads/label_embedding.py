@@ -22,7 +22,8 @@ from sparsexc.core.labels import LabelBatch
 from sparsexc.core.layers import OutputLayer
 from sparsexc.core.topk import topk_lower_id_ties
 from sparsexc.embeddings.pmi import DIAGONAL_MODES, pmi_embeddings
-from sparsexc.heads.base import ScalarTunedHead, register_head
+from sparsexc.heads.protocol import ScalarTunedHead
+from sparsexc.heads.registry import register_head
 
 __all__ = ["ANN_MODES", "COSINE_GRID", "LabelEmbeddingHead", "LabelEmbeddingHeadParams", "topk_recall"]
 

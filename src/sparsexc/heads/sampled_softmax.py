@@ -8,7 +8,7 @@ import torch
 
 from sparsexc.core.labels import LabelBatch
 from sparsexc.heads._sampled import SampledHead, SampledHeadParams
-from sparsexc.heads.base import register_head
+from sparsexc.heads.registry import register_head
 
 __all__ = ["SampledSoftmaxHead", "SampledSoftmaxHeadParams"]
 

@@ -33,7 +33,8 @@ import torch
 from sparsexc.core.labels import LabelBatch
 from sparsexc.core.layers import OutputLayer
 from sparsexc.core.topk import topk_lower_id_ties
-from sparsexc.heads.base import Head, register_head
+from sparsexc.heads.protocol import Head
+from sparsexc.heads.registry import register_head
 from sparsexc.latent.schedules import RelaxationParams
 from sparsexc.latent.sparsity import length_kl, mode_mask, selection_kl, two_step_sample
 

@@ -12,7 +12,7 @@ from sparsexc._params import Params
 from sparsexc.core.labels import LabelBatch
 from sparsexc.distributed.sharded import sum_over_shards
 from sparsexc.heads._label_sharded import LabelShardedHead, full_precision, output_layer
-from sparsexc.heads.base import register_head
+from sparsexc.heads.registry import register_head
 
 __all__ = ["SigmoidHead", "SigmoidHeadParams"]
 

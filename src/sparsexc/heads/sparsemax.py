@@ -12,7 +12,8 @@ from sparsexc._params import Params
 from sparsexc.core.labels import LabelBatch
 from sparsexc.core.layers import OutputLayer
 from sparsexc.core.topk import topk_lower_id_ties
-from sparsexc.heads.base import ScalarTunedHead, register_head
+from sparsexc.heads.protocol import ScalarTunedHead
+from sparsexc.heads.registry import register_head
 from sparsexc.ops import sparsemax, sparsemax_loss
 
 __all__ = ["PAPER_SCALE_GRID", "SparsemaxHead", "SparsemaxHeadParams"]

@@ -22,10 +22,9 @@ from torch import nn
 
 from sparsexc._params import Params
 from sparsexc._sparse import as_features, as_label_matrix
+from sparsexc.core.registry import Registry
 
-__all__ = ["Sampler", "as_input", "build_sampler", "get_sampler", "list_samplers", "register_sampler"]
-
-_REGISTRY: dict[str, type[Sampler]] = {}
+__all__ = ["SAMPLERS", "Sampler", "as_input", "build_sampler", "get_sampler", "list_samplers", "register_sampler"]
 
 # label columns per chunk of the generic log_prob_all (B x chunk x path tensors stay small)
 LOG_PROB_ALL_CHUNK = 4096
@@ -133,7 +132,7 @@ class Sampler(nn.Module):
 
     def log_prob_all(self, x_batch: Any) -> torch.Tensor:
         r""":math:`\log p_n(y \mid x)` of every label for every row: (B, C)."""
-        x, rows = self._prepare(x_batch, None)
+        x, _ = self._prepare(x_batch, None)
         with torch.no_grad():
             return self._log_prob_all(x)
 
@@ -203,24 +202,27 @@ class Sampler(nn.Module):
         return labels.long()
 
 
+def _unknown_sampler(name: object, names: list[str]) -> str:
+    return f"sampler={name!r} is not allowed; choose one of {', '.join(map(repr, names))}"
+
+
+SAMPLERS: Registry[type[Sampler]] = Registry("sampler", Sampler, _unknown_sampler)
+
+
 def register_sampler(cls: type[Sampler]) -> type[Sampler]:
-    """Class decorator: make ``cls`` available under ``cls.name``."""
-    if not cls.name:
-        raise ValueError(f"{cls.__name__} needs a non-empty class attribute 'name'")
-    _REGISTRY[cls.name] = cls
-    return cls
+    """Class decorator: make ``cls`` available under ``cls.name`` (``ValueError`` if another sampler has it)."""
+    return SAMPLERS.register(cls)
 
 
 def list_samplers() -> list[str]:
     """Names of the registered samplers, sorted."""
-    return sorted(_REGISTRY)
+    return SAMPLERS.names()
 
 
 def get_sampler(name: str) -> type[Sampler]:
-    """The sampler class registered as ``name``; ``ValueError`` listing the names otherwise."""
-    if name not in _REGISTRY:
-        raise ValueError(f"sampler={name!r} is not allowed; choose one of {', '.join(map(repr, list_samplers()))}")
-    return _REGISTRY[name]
+    """The sampler class registered as ``name``; a ``ValueError`` (:class:`~sparsexc.core.registry.UnknownNameError`)
+    listing the names otherwise."""
+    return SAMPLERS.get(name)
 
 
 def build_sampler(config: dict[str, Any]) -> Sampler:
