@@ -10,7 +10,7 @@ from sparsexc.core.layers import OutputLayer
 from sparsexc.heads.label_embedding import LabelEmbeddingHead, LabelEmbeddingHeadParams
 from sparsexc.heads.negative_sampling import NegativeSamplingHead, NegativeSamplingHeadParams
 from sparsexc.heads.protocol import Head, ScalarTunedHead
-from sparsexc.heads.registry import build_head, get_head, list_heads, register_head
+from sparsexc.heads.registry import build_head, describe_scores, document_scores, get_head, list_heads, register_head
 from sparsexc.heads.sampled_softmax import SampledSoftmaxHead, SampledSoftmaxHeadParams
 from sparsexc.heads.sdlgm import SparseLatentHead, SparseLatentHeadParams
 from sparsexc.heads.sigmoid import SigmoidHead, SigmoidHeadParams
@@ -38,6 +38,8 @@ __all__ = [
     "SparsemaxHead",
     "SparsemaxHeadParams",
     "build_head",
+    "describe_scores",
+    "document_scores",
     "get_head",
     "list_heads",
     "register_head",

@@ -141,6 +141,7 @@ class LabelEmbeddingHead(ScalarTunedHead):
     """
 
     name = "label-embedding"
+    score_meaning = "cos(o, e_j) in [-1, 1], o = W h + b the projected input, e_j label j's embedding"
     Params = LabelEmbeddingHeadParams
     probabilistic = False
     # the cosine loss is scale-free in o; a 3x step trained faster in the first epochs on bibtex (validation

@@ -46,6 +46,7 @@ class NegativeSamplingHead(SampledHead):
     """
 
     name = "negative-sampling"
+    score_meaning = "corrected logits xi_j + log p_n(j|x), defined up to a per-row constant"
     Params = NegativeSamplingHeadParams
     default_optimizer: ClassVar[str] = "adagrad"
 

@@ -40,6 +40,9 @@ class Head(nn.Module):
         Registry key.
     Params : type
         The head's typed parameters (a :class:`sparsexc._params.Params` dataclass).
+    score_meaning : str
+        What :meth:`scores` returns, in a few words with the formula (``"sigmoid(z): the probability of each
+        label"``); the estimator's ``decision_function`` docstring lists it for every registered head.
     probabilistic : bool
         Whether :meth:`scores` are probabilities (then the estimator's ``predict_proba`` returns them).
     default_lr_scale : float
@@ -50,6 +53,7 @@ class Head(nn.Module):
 
     name: ClassVar[str] = ""
     Params: ClassVar[type[Params]] = Params
+    score_meaning: ClassVar[str] = ""
     probabilistic: ClassVar[bool] = True
     default_lr_scale: ClassVar[float] = 1.0
     default_optimizer: ClassVar[str] = "adam"

@@ -101,6 +101,7 @@ class SparseLatentHead(Head):
     """
 
     name = "sdlgm"
+    score_meaning = "softmax(a): the probability of each label being the first pick"
     Params = SparseLatentHeadParams
     probabilistic = True
     default_lr_scale = 3.0  # the relaxed-subset likelihood learns slowly at Adam's 1e-3 (bibtex: P@1 0.56 vs 0.60)

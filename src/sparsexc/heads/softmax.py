@@ -78,6 +78,7 @@ class SoftmaxHead(LabelShardedHead):
     """
 
     name = "softmax"
+    score_meaning = "softmax(z): a distribution over the labels"
     Params = SoftmaxHeadParams
     probabilistic = True
     tuned_key = "threshold"

@@ -65,6 +65,7 @@ class SparsemaxHead(ScalarTunedHead):
     """
 
     name = "sparsemax"
+    score_meaning = "sparsemax(z): a distribution over the labels with exact zeros"
     Params = SparsemaxHeadParams
     probabilistic = True
     tuned_key = "scale"
