@@ -7,7 +7,7 @@ set-prediction parameter. See ``docs/heads/writing-a-head.md`` for how to add on
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
 import scipy.sparse as sp
@@ -17,7 +17,7 @@ from torch import nn
 from sparsexc._params import Params
 from sparsexc.core.labels import LabelBatch
 from sparsexc.core.topk import topk_lower_id_ties
-from sparsexc.heads.tuning import tune_masks, tune_threshold
+from sparsexc.heads.tuning import RowCounts
 
 __all__ = ["Head", "ScalarTunedHead"]
 
@@ -99,6 +99,16 @@ class Head(nn.Module):
         """Tune the set-prediction parameter on validation data for ``metric``; return the tuned values."""
         return {}
 
+    def tune_batches(
+        self, batches: Iterable[tuple[torch.Tensor, LabelBatch]], metric: str = "micro-F1"
+    ) -> dict[str, Any]:
+        """:meth:`tune` on validation rows given batch by batch (``(hidden, labels)`` pairs, in row order).
+
+        The default joins the batches and calls :meth:`tune` (memory: all rows); heads whose tuning can
+        accumulate per batch override it (:class:`ScalarTunedHead`: rows x grid values)."""
+        hidden, labels = zip(*batches)
+        return self.tune(_cat_hidden(hidden), _cat_labels(labels), metric)
+
     # -- persistence ------------------------------------------------------------------------------------
     def tuned_state(self) -> dict[str, Any]:
         """JSON-able values set by :meth:`tune` (restored by :meth:`load_tuned_state`)."""
@@ -126,8 +136,8 @@ class ScalarTunedHead(Head):
     ``"threshold"``), ``tuning_grid``, ``default_tuned`` (used until tuned) and implement
     :meth:`set_scores` (computed once per call) and :meth:`sets_from` (the rule at one value). The tuned value
     lives in ``self.<tuned_key>_`` (written only by :meth:`set_tuned_value`); ``params.<tuned_key> = None``
-    means "tune it". A head whose search needs more than :meth:`set_scores` (a label-sharded layer)
-    overrides :meth:`search_tuned_value`.
+    means "tune it". Tuning streams: :meth:`add_tuning_counts` reduces each validation batch to per-row
+    counts; a head whose rule needs more than :meth:`set_scores` (a label-sharded layer) overrides it.
     """
 
     tuned_key: ClassVar[str] = "threshold"
@@ -163,18 +173,30 @@ class ScalarTunedHead(Head):
         return self.tuning_grid
 
     def tune(self, hidden: torch.Tensor, labels: LabelBatch, metric: str = "micro-F1") -> dict[str, Any]:
+        return self.tune_batches([(hidden, labels)], metric)
+
+    def tune_batches(
+        self, batches: Iterable[tuple[torch.Tensor, LabelBatch]], metric: str = "micro-F1"
+    ) -> dict[str, Any]:
+        """Streaming :meth:`tune`: each batch is reduced to per-row counts at every grid value
+        (:class:`~sparsexc.heads.tuning.RowCounts`), so memory is rows x grid values; the choice is that of
+        all rows at once."""
         if getattr(self.params, self.tuned_key) is not None:
             return {self.tuned_key: self.tuned_value}  # a user-fixed value is kept
-        best, value = self.search_tuned_value(hidden, labels, metric)
+        counts = RowCounts(self.tuning_candidates(), metric)
+        for hidden, labels in batches:
+            self.add_tuning_counts(counts, hidden, labels)
+        best, value = counts.best()
         self.set_tuned_value(best)
         return {self.tuned_key: best, metric: value}
 
-    def search_tuned_value(self, hidden: torch.Tensor, labels: LabelBatch, metric: str) -> tuple[float, float]:
-        """(the best value of :meth:`tuning_candidates` for ``metric`` on these rows, its metric value)."""
+    def add_tuning_counts(self, counts: RowCounts, hidden: torch.Tensor, labels: LabelBatch) -> None:
+        """Add one batch's per-row counts of the set rule at every candidate value to ``counts``."""
         S = self.set_scores(hidden).detach()
         if type(self).sets_from is ScalarTunedHead.sets_from:  # the rule is {j : S_j > v}: all values at once
-            return tune_threshold(S, labels, self.tuning_candidates(), metric)
-        return tune_masks(lambda v: self.sets_from(S, v), labels, self.tuning_candidates(), metric)
+            counts.add_thresholds(S, labels)
+        else:
+            counts.add_masks(lambda v: self.sets_from(S, v), labels, tuple(S.shape))
 
     def tuned_state(self) -> dict[str, Any]:
         return {self.tuned_key: self.tuned_value}
@@ -185,3 +207,28 @@ class ScalarTunedHead(Head):
             raise ValueError(f"head {self.name!r} has tuned value {self.tuned_key!r} only; got {sorted(state)}")
         if self.tuned_key in state:
             self.set_tuned_value(state[self.tuned_key])
+
+
+def _cat_hidden(parts: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Rows of hidden batches joined: dense by ``torch.cat``, ``torch.sparse_csr`` by stacking their CSR pieces."""
+    if len(parts) == 1 or parts[0].layout != torch.sparse_csr:
+        return parts[0] if len(parts) == 1 else torch.cat(list(parts))
+    crow, col, val, offset = [parts[0].crow_indices()[:1]], [], [], 0
+    for part in parts:
+        crow.append(part.crow_indices()[1:] + offset)
+        col.append(part.col_indices())
+        val.append(part.values())
+        offset += int(part.crow_indices()[-1])
+    n_rows = sum(part.shape[0] for part in parts)
+    return torch.sparse_csr_tensor(torch.cat(crow), torch.cat(col), torch.cat(val), (n_rows, parts[0].shape[1]))
+
+
+def _cat_labels(parts: Sequence[LabelBatch]) -> LabelBatch:
+    """Label batches joined row-wise."""
+    if len(parts) == 1:
+        return parts[0]
+    offsets, shift = [parts[0].offsets[:1]], 0
+    for part in parts:
+        offsets.append(part.offsets[1:] + shift)
+        shift += int(part.offsets[-1])
+    return LabelBatch(torch.cat([p.indices for p in parts]), torch.cat(offsets), parts[0].n_labels)
