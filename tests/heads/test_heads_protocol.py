@@ -299,7 +299,7 @@ def test_every_head_follows_the_protocol(name):
         sets = head.predict_sets(h)
     assert scores.shape == (7, 12) and idx.shape == val.shape == (7, 4)
     assert bool((val[:, :-1] >= val[:, 1:]).all()), "top-k is best first"
-    assert all(len(set(row)) == 4 and 0 <= min(row) and max(row) < 12 for row in idx.tolist())
+    assert all(len(set(row)) == 4 and min(row) >= 0 and max(row) < 12 for row in idx.tolist())
     torch.testing.assert_close(val, torch.gather(scores, 1, idx))  # top-k reports the scores
     if head.probabilistic:
         assert bool(((scores >= 0) & (scores <= 1)).all()), "probabilistic heads score in [0, 1]"
@@ -312,3 +312,32 @@ def test_every_head_follows_the_protocol(name):
     assert again.config() == head.config()
     with torch.no_grad():
         torch.testing.assert_close(again.scores(h), scores, rtol=0, atol=0)
+
+
+@pytest.mark.filterwarnings("ignore:Sparse CSR tensor support is in beta")
+@pytest.mark.parametrize("sparse", [False, True])
+def test_default_tune_batches_joins_the_batches_for_tune(sparse):
+    seen = {}
+
+    class _Recorder(Head):
+        def tune(self, hidden, labels, metric="micro-F1"):
+            seen.update(hidden=hidden, labels=labels, metric=metric)
+            return {"ok": 1}
+
+    X = sp.random(10, 6, density=0.4, format="csr", dtype=np.float32, random_state=0)
+    Y = sp.random(10, 5, density=0.4, format="csr", dtype=np.float32, random_state=1)
+    Y.data[:] = 1.0
+    dense = torch.from_numpy(X.toarray())
+    parts = [
+        (dense[a : a + 3].to_sparse_csr() if sparse else dense[a : a + 3], _labels_of(Y[a : a + 3]))
+        for a in (0, 3, 6, 9)
+    ]
+    assert _Recorder(6, 5).tune_batches(iter(parts), "example-F1") == {"ok": 1}
+    assert seen["metric"] == "example-F1" and seen["hidden"].layout == (torch.sparse_csr if sparse else torch.strided)
+    hidden = seen["hidden"].to_dense() if sparse else seen["hidden"]
+    np.testing.assert_array_equal(hidden.numpy(), X.toarray())
+    np.testing.assert_array_equal(seen["labels"].to_csr().toarray(), Y.toarray())
+
+
+def _labels_of(Y: sp.csr_matrix) -> LabelBatch:
+    return LabelBatch.from_csr(Y)
