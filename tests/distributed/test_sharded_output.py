@@ -15,13 +15,13 @@ from sparsexc.distributed import (
     ShardedOutputLayer,
     label_shard,
     sharded_logsumexp,
-    sharded_softmax_loss,
     sharded_topk,
     spawn,
 )
 from sparsexc.heads import SoftmaxHead
 from sparsexc.heads.base import topk_lower_id_ties
 from sparsexc.heads.labels import LabelBatch
+from sparsexc.heads.softmax import sharded_softmax_loss
 
 C, D, B = 11, 7, 6
 # scores with exact ties inside each shard (labels 0-4, 5-10) and across them; row 0: labels 2 and 9 tie for first

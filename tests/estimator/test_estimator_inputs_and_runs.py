@@ -15,7 +15,7 @@ from sklearn.base import clone
 
 from sparsexc import XCClassifier
 from sparsexc.estimator.classifier import RUN_PARAMS
-from sparsexc.heads import list_heads
+from sparsexc.heads import get_head, list_heads
 
 FAST = {"epochs": 2, "hidden_sizes": (16,), "batch_size": 32, "device": "cpu"}
 
@@ -117,6 +117,8 @@ def test_decision_function_is_documented_for_every_head_and_equals_proba_where_s
     doc = XCClassifier.decision_function.__doc__
     for name in list_heads():
         assert f"``{name}``" in doc, f"decision_function's docstring does not say what head {name!r} returns"
+        meaning = get_head(name).score_meaning  # read from the registry, not listed by hand
+        assert meaning and f"``{name}``: {meaning}" in doc, f"head {name!r} declares no score_meaning"
     X = data[0][250:]
     np.testing.assert_array_equal(fitted.decision_function(X), fitted.predict_proba(X))  # sigmoid: as documented
     assert np.all((fitted.decision_function(X) > 0) & (fitted.decision_function(X) < 1))

@@ -10,6 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import f1_score
 
+from sparsexc._params import Params
+from sparsexc.core.topk import topk_lower_id_ties
 from sparsexc.heads import (
     Head,
     LabelBatch,
@@ -23,7 +25,6 @@ from sparsexc.heads import (
     register_head,
     tune_threshold,
 )
-from sparsexc.heads.base import topk_lower_id_ties
 from sparsexc.heads.softmax import T_GRID
 
 
@@ -259,3 +260,84 @@ def test_topk_with_ties_matches_a_stable_argsort(n_rows, n_labels, k, seed, with
     ref = np.argsort(-S, axis=1, kind="stable")[:, : min(k, n_labels)]
     np.testing.assert_array_equal(idx.numpy(), ref)
     np.testing.assert_array_equal(val.numpy(), np.take_along_axis(S, ref, 1))
+
+
+# -- the protocol, over every registered head (a new head cannot escape these) ----------------------------------
+def _fitted_head(name: str, n_labels: int = 12, in_dim: int = 6) -> Head:
+    """Head ``name`` with its default params, prepared on a small random problem (samplers, embeddings, priors)."""
+    torch.manual_seed(0)
+    X = sp.random(40, in_dim, density=0.5, format="csr", dtype=np.float32, random_state=1)
+    Y = sp.random(40, n_labels, density=0.25, format="csr", dtype=np.float32, random_state=2)
+    Y.data[:] = 1.0
+    head = get_head(name)(in_dim, n_labels)
+    head.prepare(X, Y)
+    return head
+
+
+@pytest.mark.parametrize("name", list_heads())
+def test_every_head_declares_its_name_params_and_score_meaning(name):
+    head_cls = get_head(name)
+    assert head_cls.name == name
+    assert issubclass(head_cls.Params, Params) and isinstance(head_cls.Params(), head_cls.Params)
+    assert isinstance(head_cls.score_meaning, str) and head_cls.score_meaning.strip(), "declare score_meaning"
+    assert isinstance(head_cls.probabilistic, bool)
+
+
+@pytest.mark.parametrize("name", list_heads())
+def test_every_head_follows_the_protocol(name):
+    head = _fitted_head(name)
+    h = _hidden(7, in_dim=6, seed=4, dtype=torch.float32).requires_grad_()
+    labels = _labels([[0, 2], [1], [], [0, 1, 2, 4], [3], [11], [5, 6]], 12)
+    loss = head.loss(h, labels)
+    assert loss.dim() == 0 and bool(torch.isfinite(loss))
+    loss.backward()
+    assert h.grad is not None and bool(torch.isfinite(h.grad).all())
+    head.eval()
+    with torch.no_grad():
+        scores = head.scores(h)
+        idx, val = head.topk(h, 4)
+        sets = head.predict_sets(h)
+    assert scores.shape == (7, 12) and idx.shape == val.shape == (7, 4)
+    assert bool((val[:, :-1] >= val[:, 1:]).all()), "top-k is best first"
+    assert all(len(set(row)) == 4 and min(row) >= 0 and max(row) < 12 for row in idx.tolist())
+    torch.testing.assert_close(val, torch.gather(scores, 1, idx))  # top-k reports the scores
+    if head.probabilistic:
+        assert bool(((scores >= 0) & (scores <= 1)).all()), "probabilistic heads score in [0, 1]"
+    assert isinstance(sets, LabelBatch) and sets.n_rows == 7 and sets.n_labels == 12
+    tuned = head.tune(h.detach(), labels)
+    assert set(head.tuned_state()) <= set(tuned)
+    again = build_head(head.config())
+    again.load_state_dict(head.state_dict())
+    again.eval()
+    assert again.config() == head.config()
+    with torch.no_grad():
+        torch.testing.assert_close(again.scores(h), scores, rtol=0, atol=0)
+
+
+@pytest.mark.filterwarnings("ignore:Sparse CSR tensor support is in beta")
+@pytest.mark.parametrize("sparse", [False, True])
+def test_default_tune_batches_joins_the_batches_for_tune(sparse):
+    seen = {}
+
+    class _Recorder(Head):
+        def tune(self, hidden, labels, metric="micro-F1"):
+            seen.update(hidden=hidden, labels=labels, metric=metric)
+            return {"ok": 1}
+
+    X = sp.random(10, 6, density=0.4, format="csr", dtype=np.float32, random_state=0)
+    Y = sp.random(10, 5, density=0.4, format="csr", dtype=np.float32, random_state=1)
+    Y.data[:] = 1.0
+    dense = torch.from_numpy(X.toarray())
+    parts = [
+        (dense[a : a + 3].to_sparse_csr() if sparse else dense[a : a + 3], _labels_of(Y[a : a + 3]))
+        for a in (0, 3, 6, 9)
+    ]
+    assert _Recorder(6, 5).tune_batches(iter(parts), "example-F1") == {"ok": 1}
+    assert seen["metric"] == "example-F1" and seen["hidden"].layout == (torch.sparse_csr if sparse else torch.strided)
+    hidden = seen["hidden"].to_dense() if sparse else seen["hidden"]
+    np.testing.assert_array_equal(hidden.numpy(), X.toarray())
+    np.testing.assert_array_equal(seen["labels"].to_csr().toarray(), Y.toarray())
+
+
+def _labels_of(Y: sp.csr_matrix) -> LabelBatch:
+    return LabelBatch.from_csr(Y)

@@ -12,11 +12,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sparsexc import metrics
-from sparsexc.heads import base
-from sparsexc.heads.base import tune_masks, tune_threshold
-from sparsexc.heads.labels import LabelBatch
+from sparsexc.core.labels import LabelBatch
+from sparsexc.heads import tuning
 from sparsexc.heads.sigmoid import SigmoidHead
 from sparsexc.heads.sparsemax import SparsemaxHead
+from sparsexc.heads.tuning import tune_masks, tune_threshold
 
 METRICS = {"micro-F1": metrics.micro_f1, "example-F1": metrics.example_f1}
 
@@ -84,7 +84,7 @@ def test_a_metric_without_row_counts_is_computed_from_the_sets(monkeypatch):
     S = rng.random((30, 8))
     Y = sp.csr_matrix((rng.random((30, 8)) < 0.3).astype(np.float32))
     grid = [0.2, 0.4, 0.6, 0.8]
-    monkeypatch.setattr(base, "set_metric_from_row_counts", lambda name: None)
+    monkeypatch.setattr(tuning, "set_metric_from_row_counts", lambda name: None)
     assert tune_threshold(S, Y, grid, "example-F1") == brute_force(lambda t: t < S, Y, grid, "example-F1")
 
 

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.datasets import load_digits
 
-from sparsexc.latent import GaussianVAE, SparseVAE
+from sparsexc.estimator.vae import GaussianVAE, SparseVAE
 
 TINY = {"hidden_size": 8, "epochs": 1, "batch_size": 16}
 
@@ -116,7 +116,7 @@ def test_a_crafted_config_is_refused_before_anything_is_built(tmp_path):
 
 
 def test_bad_settings_and_inputs_raise_clear_errors():
-    with pytest.raises(ValueError, match="max_active=5 must lie in 1..latent_dim=3"):
+    with pytest.raises(ValueError, match=r"max_active=5 must lie in 1..latent_dim=3"):
         SparseVAE(3, 5)
     with pytest.raises(ValueError, match="likelihood"):
         SparseVAE(3, 2, likelihood="poisson")

@@ -29,7 +29,6 @@ from sparsexc.distributed.sharded import (
     sharded_logsumexp,
     sharded_pair_logits,
     sharded_softmax,
-    sharded_softmax_loss,
     sharded_topk,
     sum_over_shards,
 )
@@ -56,7 +55,6 @@ __all__ = [
     "sharded_logsumexp",
     "sharded_pair_logits",
     "sharded_softmax",
-    "sharded_softmax_loss",
     "sharded_topk",
     "spawn",
     "sum_over_shards",

@@ -8,7 +8,7 @@ stay local; what needs every label goes through a collective:
   maximum :math:`m = \max_r m_r`, then all-reduce :math:`\sum_r \sum_{j \in r} e^{z_j - m}`, so no
   exponential overflows whatever the shards hold;
 * top-k (:func:`sharded_topk`): each shard's top-k, all-gathered and merged (ties to the lower label id,
-  as :func:`sparsexc.heads.base.topk_lower_id_ties`);
+  as :func:`sparsexc.core.topk.topk_lower_id_ties`);
 * logits of given (row, label) pairs (:func:`sharded_pair_logits`): each shard scores the pairs whose label
   it holds, zeros elsewhere, and an all-reduce assembles the full (P, m) matrix on every rank.
 
@@ -19,15 +19,12 @@ Autograd follows the usual tensor-parallel rules: a value summed over the shards
 on every rank back-propagates to each shard unchanged (forward all-reduce, backward identity), and a
 replicated input that every shard uses gets the sum of the shards' gradients (forward identity, backward
 all-reduce).
-
-This module imports nothing from :mod:`sparsexc.heads` at import time (the heads import it), only inside
-functions.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -35,12 +32,10 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from sparsexc.core.layers import OutputLayer
+from sparsexc.core.topk import topk_lower_id_ties
 from sparsexc.distributed.context import all_gather_objects, is_distributed, rank, shard_bounds, world_size
 from sparsexc.ops.affine import affine, pair_logits_of
-
-if TYPE_CHECKING:  # pragma: no cover
-    from sparsexc.heads.labels import LabelBatch
-    from sparsexc.heads.layers import OutputLayer
 
 __all__ = [
     "INIT_BLOCK",
@@ -54,7 +49,6 @@ __all__ = [
     "sharded_logsumexp",
     "sharded_pair_logits",
     "sharded_softmax",
-    "sharded_softmax_loss",
     "sharded_topk",
     "sum_over_shards",
 ]  # fmt: skip
@@ -152,8 +146,6 @@ def sharded_topk(
     and sorts the ``S k`` candidates stably by score. Candidates arrive in rank order and so in increasing
     id among equal scores, hence the merged ties also go to the lower id. No gradient flows through it.
     """
-    from sparsexc.heads.base import topk_lower_id_ties
-
     if k < 1:
         raise ValueError(f"k={k} must be at least 1")
     width = torch.tensor([local_scores.shape[1]], device=local_scores.device)
@@ -173,30 +165,6 @@ def sharded_topk(
             idx, val = torch.cat(all_idx, dim=1), torch.cat(all_val, dim=1)
         order = torch.sort(-val, dim=1, stable=True).indices[:, :k]
         return torch.gather(idx, 1, order), torch.gather(val, 1, order)
-
-
-def sharded_softmax_loss(
-    local_logits: torch.Tensor, labels: LabelBatch, offset: int = 0, split: bool = True
-) -> torch.Tensor:
-    r"""The softmax head's loss (:class:`sparsexc.heads.SoftmaxHead`) from label-sharded logits.
-
-    :math:`\frac{1}{n}\sum_{i : |y_i|>0}\big(\log\sum_{j=1}^{C} e^{z_{ij}} - \frac{1}{|y_i|}\sum_{j\in y_i}
-    z_{ij}\big)`, the normaliser by :func:`sharded_logsumexp`, the positives' term summed over the shards
-    (each positive lives on exactly one). The same scalar on every rank. Rows with no label are skipped; a
-    batch of only such rows has loss 0 (keeping the graph).
-    """
-    sizes = labels.sizes()
-    has_labels = sizes > 0
-    n_rows = int(has_labels.sum())
-    if n_rows == 0:
-        return local_logits.sum() * 0.0
-    rows = labels.row_ids()
-    ids = labels.indices - offset
-    mine = (ids >= 0) & (ids < local_logits.shape[1])  # positives held by this shard
-    weight = 1.0 / sizes[rows[mine]].to(local_logits.dtype)
-    target_term = sum_over_shards((local_logits[rows[mine], ids[mine]] * weight).sum(), split)
-    normaliser = sharded_logsumexp(local_logits, split)[has_labels].sum()
-    return (normaliser - target_term) / n_rows
 
 
 def gather_columns(local: torch.Tensor, n_labels: int, split: bool = True) -> torch.Tensor:
@@ -257,14 +225,15 @@ class ShardedOutputLayer(nn.Module):
     r"""This rank's slice of an affine output layer :math:`Z = H W^\top + b` over C labels.
 
     Holds ``weight`` (C_r, in_dim) and ``bias`` (C_r,) for the labels ``[start, stop)`` of
-    :func:`label_shard`. ``forward``/``forward_subset`` have :class:`sparsexc.heads.OutputLayer`'s contract
+    :func:`label_shard`. ``forward``/``forward_subset`` have :class:`sparsexc.core.OutputLayer`'s contract
     restricted to the shard: ``forward(H)`` gives the (B, C_r) local scores, ``forward_subset(H, ids)`` the
     scores of global label ids that this shard holds (other ids are an error; see :meth:`owns`). Combine
-    shards with :func:`sharded_logsumexp`, :func:`sharded_topk`, :func:`sharded_softmax_loss` and
-    :func:`sharded_pair_logits`. ``H`` may be dense (then its gradient is summed over the shards) or
-    ``torch.sparse_csr``. Parameter names are ``OutputLayer``'s (``weight``, ``bias``), and
-    ``load_state_dict`` also accepts the full (C, in_dim) / (C,) tensors and keeps this shard's rows, so an
-    unsharded state loads into any number of shards (and a one-process layer, ``S = 1``, is the whole layer).
+    shards with :func:`sharded_logsumexp`, :func:`sharded_topk` and :func:`sharded_pair_logits` (the heads'
+    losses are built on them, e.g. :func:`sparsexc.heads.softmax.sharded_softmax_loss`). ``H`` may be dense
+    (then its gradient is summed over the shards) or ``torch.sparse_csr``. Parameter names are
+    ``OutputLayer``'s (``weight``, ``bias``), and ``load_state_dict`` also accepts the full (C, in_dim) / (C,)
+    tensors and keeps this shard's rows, so an unsharded state loads into any number of shards (and a
+    one-process layer, ``S = 1``, is the whole layer).
 
     Parameters
     ----------

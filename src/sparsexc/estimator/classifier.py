@@ -19,7 +19,7 @@ from sparsexc.estimator._features import checked_features
 from sparsexc.estimator._load_checks import check_classifier_files, load_device
 from sparsexc.estimator._targets import classes_array, encode_targets, fit_targets, saveable_names
 from sparsexc.estimator.serialization import ModelFormatError, open_model_dir, write_model_dir
-from sparsexc.heads import get_head, list_heads
+from sparsexc.heads import document_scores, get_head, list_heads
 from sparsexc.heads._metric_bridge import evaluate
 from sparsexc.models import SparseEncoder, XCModel
 from sparsexc.train import Trainer
@@ -386,20 +386,17 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
             raise ConfigurationError(f"head {self.head!r} does not output probabilities; use decision_function")
         return self._dense(X, "predict_proba")
 
+    @document_scores
     def decision_function(self, X: Any) -> np.ndarray:
         """The head's label scores (its ``scores``), dense float32 (n, n_labels), higher ranks first;
         refuses when too large to densify.
 
         Not the pre-link logits of scikit-learn's ``decision_function``: these are the scores the head ranks
-        by and reports, per head (z = W h + b, see ``docs/heads/README.md``):
+        by and reports, per head (z = W h + b, see ``docs/heads/README.md``; each head's ``score_meaning``):
 
-        * ``sigmoid``: sigmoid(z), ``softmax``: softmax(z), ``sparsemax``: sparsemax(z), ``sdlgm``: softmax(a)
-          -- probabilities, so the same array as :meth:`predict_proba`;
-        * ``label-embedding``: cos(o, e_j) in [-1, 1];
-        * ``negative-sampling``: corrected logits xi + log p_n(y|x); ``sampled-softmax``: logits xi (both
-          defined up to a per-row constant).
+        {score_meanings}
 
-        The last three heads have no :meth:`predict_proba`. :meth:`predict_topk` reports these scores too.
+        :meth:`predict_topk` reports these scores too.
 
         A model fitted on a 1-D vector of two classes returns scikit-learn's binary form instead: shape (n,),
         the score of ``classes_[1]`` minus that of ``classes_[0]`` (positive where :meth:`predict` says

@@ -5,25 +5,18 @@ by name (:func:`get_head`); adding one means writing one module with a :class:`H
 with :func:`register_head` and importing it below.
 """
 
-from sparsexc.heads.base import (
-    Head,
-    ScalarTunedHead,
-    build_head,
-    get_head,
-    list_heads,
-    register_head,
-    tune_grid,
-    tune_threshold,
-)
+from sparsexc.core.labels import LabelBatch
+from sparsexc.core.layers import OutputLayer
 from sparsexc.heads.label_embedding import LabelEmbeddingHead, LabelEmbeddingHeadParams
-from sparsexc.heads.labels import LabelBatch
-from sparsexc.heads.layers import OutputLayer
 from sparsexc.heads.negative_sampling import NegativeSamplingHead, NegativeSamplingHeadParams
+from sparsexc.heads.protocol import Head, ScalarTunedHead
+from sparsexc.heads.registry import build_head, describe_scores, document_scores, get_head, list_heads, register_head
 from sparsexc.heads.sampled_softmax import SampledSoftmaxHead, SampledSoftmaxHeadParams
 from sparsexc.heads.sdlgm import SparseLatentHead, SparseLatentHeadParams
 from sparsexc.heads.sigmoid import SigmoidHead, SigmoidHeadParams
 from sparsexc.heads.softmax import SoftmaxHead, SoftmaxHeadParams
 from sparsexc.heads.sparsemax import SparsemaxHead, SparsemaxHeadParams
+from sparsexc.heads.tuning import tune_grid, tune_threshold
 
 __all__ = [
     "Head",
@@ -45,6 +38,8 @@ __all__ = [
     "SparsemaxHead",
     "SparsemaxHeadParams",
     "build_head",
+    "describe_scores",
+    "document_scores",
     "get_head",
     "list_heads",
     "register_head",

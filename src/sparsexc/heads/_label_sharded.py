@@ -11,12 +11,12 @@ shard is all labels), so a model trained sharded loads and predicts in one proce
 
 from __future__ import annotations
 
-from typing import Any
-
-import scipy.sparse as sp
 import torch
 from torch import nn
 
+from sparsexc.core.labels import LabelBatch
+from sparsexc.core.layers import OutputLayer
+from sparsexc.core.topk import topk_lower_id_ties
 from sparsexc.distributed.sharded import (
     ShardedOutputLayer,
     gather_column_sets,
@@ -24,9 +24,8 @@ from sparsexc.distributed.sharded import (
     sharded_softmax,
     sharded_topk,
 )
-from sparsexc.heads.base import ScalarTunedHead, topk_lower_id_ties, tune_grid
-from sparsexc.heads.labels import LabelBatch
-from sparsexc.heads.layers import OutputLayer
+from sparsexc.heads.protocol import ScalarTunedHead
+from sparsexc.heads.tuning import RowCounts
 
 __all__ = ["LabelShardedHead", "full_precision", "output_layer"]
 
@@ -59,7 +58,7 @@ class LabelShardedHead(ScalarTunedHead):
     scores are not those logits, :meth:`local_scores`. The default set rule is ``{j : softmax_j > t / C}`` on
     the C-way softmax of the logits (softmax-like heads); a head with another rule overrides
     :meth:`local_set_scores` (the sigmoid head thresholds its per-label probabilities).
-    ``scores``, ``set_scores``, ``topk``, ``predict_sets`` and ``tune`` are derived here and are collectives
+    ``scores``, ``set_scores``, ``topk``, ``predict_sets`` and tuning are derived here and are collectives
     when the layer is split (every rank must call them with the same rows).
     """
 
@@ -108,17 +107,11 @@ class LabelShardedHead(ScalarTunedHead):
         mask = self.sets_from(self.local_set_scores(hidden), self.tuned_value)
         return LabelBatch.from_csr(gather_column_sets(mask, self.n_labels), mask.device)
 
-    def tune(self, hidden: torch.Tensor, labels: LabelBatch, metric: str = "micro-F1") -> dict[str, Any]:
-        """As :meth:`ScalarTunedHead.tune`; split layers gather each grid value's (sparse) sets from the shards."""
+    def add_tuning_counts(self, counts: RowCounts, hidden: torch.Tensor, labels: LabelBatch) -> None:
+        """As :meth:`ScalarTunedHead.add_tuning_counts`; split layers gather each grid value's (sparse) sets
+        from the shards (a collective: every rank calls it with the same rows)."""
         if not self.is_split:
-            return super().tune(hidden, labels, metric)
-        if getattr(self.params, self.tuned_key) is not None:
-            return {self.tuned_key: self.tuned_value}
+            return super().add_tuning_counts(counts, hidden, labels)
         local = self.local_set_scores(hidden).detach()
-
-        def predict(value: float) -> sp.csr_matrix:
-            return gather_column_sets(self.sets_from(local, value), self.n_labels)
-
-        best, value = tune_grid(predict, labels, self.tuning_candidates(), metric)
-        setattr(self, self.tuned_key + "_", best)
-        return {self.tuned_key: best, metric: value}
+        counts.add_sets(lambda value: gather_column_sets(self.sets_from(local, value), self.n_labels), labels)
+        return None

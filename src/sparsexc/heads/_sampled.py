@@ -9,9 +9,9 @@ import scipy.sparse as sp
 import torch
 
 from sparsexc._params import POSITIVE, POSITIVE_INT, Params, setting
+from sparsexc.core.labels import LabelBatch
 from sparsexc.errors import ConfigurationError
 from sparsexc.heads._label_sharded import LabelShardedHead, full_precision, output_layer
-from sparsexc.heads.labels import LabelBatch
 from sparsexc.heads.pairs import pair_logits
 from sparsexc.heads.softmax import T_GRID
 from sparsexc.ops.sparse_grad import mark_sparse_gradient

@@ -18,11 +18,13 @@ import torch
 
 from sparsexc._optional import import_optional, require
 from sparsexc._params import Params, _check_choice
+from sparsexc.core.labels import LabelBatch
+from sparsexc.core.layers import OutputLayer
+from sparsexc.core.topk import topk_lower_id_ties
 from sparsexc.embeddings.pmi import DIAGONAL_MODES, pmi_embeddings
 from sparsexc.errors import ConfigurationError
-from sparsexc.heads.base import ScalarTunedHead, register_head, topk_lower_id_ties
-from sparsexc.heads.labels import LabelBatch
-from sparsexc.heads.layers import OutputLayer
+from sparsexc.heads.protocol import ScalarTunedHead
+from sparsexc.heads.registry import register_head
 
 __all__ = ["ANN_MODES", "COSINE_GRID", "LabelEmbeddingHead", "LabelEmbeddingHeadParams", "topk_recall"]
 
@@ -140,6 +142,7 @@ class LabelEmbeddingHead(ScalarTunedHead):
     """
 
     name = "label-embedding"
+    score_meaning = "cos(o, e_j) in [-1, 1], o = W h + b the projected input, e_j label j's embedding"
     Params = LabelEmbeddingHeadParams
     probabilistic = False
     # the cosine loss is scale-free in o; a 3x step trained faster in the first epochs on bibtex (validation

@@ -8,10 +8,10 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 
+from sparsexc.core.labels import LabelBatch
 from sparsexc.errors import ConfigurationError
 from sparsexc.heads._sampled import SampledHead, SampledHeadParams
-from sparsexc.heads.base import register_head
-from sparsexc.heads.labels import LabelBatch
+from sparsexc.heads.registry import register_head
 
 __all__ = ["NegativeSamplingHead", "NegativeSamplingHeadParams"]
 
@@ -47,6 +47,7 @@ class NegativeSamplingHead(SampledHead):
     """
 
     name = "negative-sampling"
+    score_meaning = "corrected logits xi_j + log p_n(j|x), defined up to a per-row constant"
     Params = NegativeSamplingHeadParams
     default_optimizer: ClassVar[str] = "adagrad"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from sparsexc.heads.layers import OutputLayer
+from sparsexc.core.layers import OutputLayer
 from sparsexc.ops.affine import pair_logits_of
 
 __all__ = ["pair_logits", "pair_logits_of"]

@@ -6,9 +6,9 @@ import dataclasses
 
 import torch
 
+from sparsexc.core.labels import LabelBatch
 from sparsexc.heads._sampled import SampledHead, SampledHeadParams
-from sparsexc.heads.base import register_head
-from sparsexc.heads.labels import LabelBatch
+from sparsexc.heads.registry import register_head
 
 __all__ = ["SampledSoftmaxHead", "SampledSoftmaxHeadParams"]
 
@@ -37,6 +37,7 @@ class SampledSoftmaxHead(SampledHead):
     """
 
     name = "sampled-softmax"
+    score_meaning = "logits xi_j, defined up to a per-row constant"
     Params = SampledSoftmaxHeadParams
 
     def loss(self, hidden: torch.Tensor, labels: LabelBatch) -> torch.Tensor:

@@ -30,10 +30,12 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from sparsexc.core.labels import LabelBatch
+from sparsexc.core.layers import OutputLayer
+from sparsexc.core.topk import topk_lower_id_ties
 from sparsexc.errors import ConfigurationError
-from sparsexc.heads.base import Head, register_head, topk_lower_id_ties
-from sparsexc.heads.labels import LabelBatch
-from sparsexc.heads.layers import OutputLayer
+from sparsexc.heads.protocol import Head
+from sparsexc.heads.registry import register_head
 from sparsexc.latent.schedules import RelaxationParams
 from sparsexc.latent.sparsity import length_kl, mode_mask, selection_kl, two_step_sample
 
@@ -102,6 +104,7 @@ class SparseLatentHead(Head):
     """
 
     name = "sdlgm"
+    score_meaning = "softmax(a): the probability of each label being the first pick"
     Params = SparseLatentHeadParams
     probabilistic = True
     default_lr_scale = 3.0  # the relaxed-subset likelihood learns slowly at Adam's 1e-3 (bibtex: P@1 0.56 vs 0.60)

@@ -9,11 +9,11 @@ import torch
 import torch.nn.functional as F
 
 from sparsexc._params import Params
+from sparsexc.core.labels import LabelBatch
 from sparsexc.distributed.sharded import sum_over_shards
 from sparsexc.errors import ConfigurationError
 from sparsexc.heads._label_sharded import LabelShardedHead, full_precision, output_layer
-from sparsexc.heads.base import register_head
-from sparsexc.heads.labels import LabelBatch
+from sparsexc.heads.registry import register_head
 
 __all__ = ["SigmoidHead", "SigmoidHeadParams"]
 
@@ -56,6 +56,7 @@ class SigmoidHead(LabelShardedHead):
     """
 
     name = "sigmoid"
+    score_meaning = "sigmoid(z): the probability of each label, independently"
     Params = SigmoidHeadParams
     probabilistic = True
     default_lr_scale = 3.0  # C independent logistic losses train well with a 3x larger step (tuned on bibtex)

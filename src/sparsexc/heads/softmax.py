@@ -8,13 +8,13 @@ import numpy as np
 import torch
 
 from sparsexc._params import Params
-from sparsexc.distributed.sharded import sharded_softmax, sharded_softmax_loss
+from sparsexc.core.labels import LabelBatch
+from sparsexc.distributed.sharded import sharded_logsumexp, sharded_softmax, sum_over_shards
 from sparsexc.errors import ConfigurationError
 from sparsexc.heads._label_sharded import LabelShardedHead, full_precision, output_layer
-from sparsexc.heads.base import register_head
-from sparsexc.heads.labels import LabelBatch
+from sparsexc.heads.registry import register_head
 
-__all__ = ["SoftmaxHead", "SoftmaxHeadParams"]
+__all__ = ["SoftmaxHead", "SoftmaxHeadParams", "sharded_softmax_loss"]
 
 # candidate values of t (sets are p_j > t / C), geometric: t = 1 is "above uniform"
 T_GRID: tuple[float, ...] = tuple(np.round(np.geomspace(0.05, 50.0, 61), 6).tolist())
@@ -41,6 +41,30 @@ class SoftmaxHeadParams(Params):
             raise ConfigurationError(f"SoftmaxHeadParams: threshold={self.threshold} must be positive")
 
 
+def sharded_softmax_loss(
+    local_logits: torch.Tensor, labels: LabelBatch, offset: int = 0, split: bool = True
+) -> torch.Tensor:
+    r"""The softmax head's loss (:class:`SoftmaxHead`) from label-sharded logits.
+
+    :math:`\frac{1}{n}\sum_{i : |y_i|>0}\big(\log\sum_{j=1}^{C} e^{z_{ij}} - \frac{1}{|y_i|}\sum_{j\in y_i}
+    z_{ij}\big)`, the normaliser by :func:`sparsexc.distributed.sharded.sharded_logsumexp`, the positives'
+    term summed over the shards (each positive lives on exactly one). The same scalar on every rank. Rows with no label are skipped; a
+    batch of only such rows has loss 0 (keeping the graph).
+    """
+    sizes = labels.sizes()
+    has_labels = sizes > 0
+    n_rows = int(has_labels.sum())
+    if n_rows == 0:
+        return local_logits.sum() * 0.0
+    rows = labels.row_ids()
+    ids = labels.indices - offset
+    mine = (ids >= 0) & (ids < local_logits.shape[1])  # positives held by this shard
+    weight = 1.0 / sizes[rows[mine]].to(local_logits.dtype)
+    target_term = sum_over_shards((local_logits[rows[mine], ids[mine]] * weight).sum(), split)
+    normaliser = sharded_logsumexp(local_logits, split)[has_labels].sum()
+    return (normaliser - target_term) / n_rows
+
+
 @register_head
 class SoftmaxHead(LabelShardedHead):
     r"""Multinomial logistic regression against the label proportions :math:`q = y / |y|`.
@@ -55,6 +79,7 @@ class SoftmaxHead(LabelShardedHead):
     """
 
     name = "softmax"
+    score_meaning = "softmax(z): a distribution over the labels"
     Params = SoftmaxHeadParams
     probabilistic = True
     tuned_key = "threshold"

@@ -9,10 +9,12 @@ import numpy as np
 import torch
 
 from sparsexc._params import Params
+from sparsexc.core.labels import LabelBatch
+from sparsexc.core.layers import OutputLayer
+from sparsexc.core.topk import topk_lower_id_ties
 from sparsexc.errors import ConfigurationError
-from sparsexc.heads.base import ScalarTunedHead, register_head, topk_lower_id_ties
-from sparsexc.heads.labels import LabelBatch
-from sparsexc.heads.layers import OutputLayer
+from sparsexc.heads.protocol import ScalarTunedHead
+from sparsexc.heads.registry import register_head
 from sparsexc.ops import sparsemax, sparsemax_loss
 
 __all__ = ["PAPER_SCALE_GRID", "SparsemaxHead", "SparsemaxHeadParams"]
@@ -64,6 +66,7 @@ class SparsemaxHead(ScalarTunedHead):
     """
 
     name = "sparsemax"
+    score_meaning = "sparsemax(z): a distribution over the labels with exact zeros"
     Params = SparsemaxHeadParams
     probabilistic = True
     tuned_key = "scale"

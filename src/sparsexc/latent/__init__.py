@@ -5,7 +5,11 @@
   Plackett-Luce probabilities and per-pick KLs;
 * :mod:`~sparsexc.latent.schedules` - temperature annealing;
 * :mod:`~sparsexc.latent.sparsity` - the two-step sampler of a sparse code with a learned level L <= L0;
-* :mod:`~sparsexc.latent.vae` - ``SparseVAE`` (unsupervised sparse codes) and the dense ``GaussianVAE`` baseline.
+* :mod:`~sparsexc.latent._vae_network` - the networks and per-row ELBO terms of the VAEs.
+
+The estimators built on them, ``SparseVAE`` (unsupervised sparse codes) and the dense ``GaussianVAE``
+baseline, have their own training loop and model files, so they live above this toolkit, in
+:mod:`sparsexc.estimator.vae`.
 
 See ``docs/sdlgm.md`` for the model and which parts are our choices rather than the paper's.
 """
@@ -29,16 +33,12 @@ from sparsexc.latent.subset import (
     successive_softmax,
     topk_mask,
 )
-from sparsexc.latent.vae import GaussianVAE, SparseVAE, VAEParams
 
 __all__ = [
     "SCHEDULES",
-    "GaussianVAE",
     "RelaxationParams",
     "SparseSample",
-    "SparseVAE",
     "TemperatureSchedule",
-    "VAEParams",
     "gumbel_argmax",
     "gumbel_softmax",
     "gumbel_topk",

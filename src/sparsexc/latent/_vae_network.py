@@ -1,4 +1,4 @@
-"""The networks and per-row ELBO terms behind :class:`sparsexc.latent.SparseVAE` and ``GaussianVAE``.
+"""The networks and per-row ELBO terms behind :class:`sparsexc.estimator.vae.SparseVAE` and ``GaussianVAE``.
 
 Generative model (OUR reconstruction of SDLGM; see ``docs/sdlgm.md``):
 :math:`L \\sim \\mathrm{Uniform}\\{1..L_0\\}`, active set :math:`S \\mid L` = the first L picks of a uniform
@@ -22,7 +22,7 @@ import math
 import torch
 from torch import nn
 
-from sparsexc.heads.layers import OutputLayer
+from sparsexc.core.layers import OutputLayer
 from sparsexc.latent.sparsity import length_kl, mode_mask, selection_kl, two_step_sample
 
 __all__ = ["LIKELIHOODS", "VAENetwork"]

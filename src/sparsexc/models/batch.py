@@ -9,7 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from sparsexc.heads.labels import LabelBatch
+from sparsexc.core.labels import LabelBatch
 
 __all__ = ["FeatureBatch", "LabelBatch"]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import torch
@@ -11,7 +12,7 @@ from torch import nn
 from sparsexc._params import EncoderParams
 from sparsexc.errors import ConfigurationError
 from sparsexc.models.batch import FeatureBatch
-from sparsexc.models.sparse_output import mark_sparse_gradient
+from sparsexc.ops.sparse_grad import mark_sparse_gradient
 
 __all__ = ["SparseEncoder"]
 
@@ -69,7 +70,7 @@ class SparseEncoder(nn.Module):
         layers: list[nn.Module] = [_ACTIVATIONS[self.params.activation]()]
         if self.params.dropout > 0:
             layers.append(nn.Dropout(self.params.dropout))
-        for width_in, width_out in zip(sizes[:-1], sizes[1:]):
+        for width_in, width_out in itertools.pairwise(sizes):
             layers.append(nn.Linear(width_in, width_out))
             layers.append(_ACTIVATIONS[self.params.activation]())
             if self.params.dropout > 0:

@@ -10,12 +10,12 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
+from sparsexc.core.labels import LabelBatch
+from sparsexc.core.layers import use_sparse_output_layers
 from sparsexc.errors import ConfigurationError
 from sparsexc.heads import Head, build_head
-from sparsexc.heads.labels import LabelBatch
 from sparsexc.models.batch import FeatureBatch
 from sparsexc.models.encoder import SparseEncoder
-from sparsexc.models.sparse_output import use_sparse_output_layers
 
 __all__ = ["MAX_BATCH_SCORES", "XCModel"]
 
@@ -26,7 +26,7 @@ class XCModel(nn.Module):
     """``head(encoder(X))``: a sparse encoder followed by an output head.
 
     For the linear model (``encoder.is_identity``) with ``EncoderParams.sparse_gradients``, the head's output
-    layers over the raw features become :class:`~sparsexc.models.sparse_output.SparseGradientOutputLayer`
+    layers over the raw features become :class:`~sparsexc.core.layers.SparseGradientOutputLayer`
     (same weights, transposed storage, row-sparse gradients).
 
     The numpy-facing helpers run in eval mode without gradients, batch the rows of a CSR matrix, and
@@ -122,14 +122,27 @@ class XCModel(nn.Module):
     def tune(
         self, X_val: sp.spmatrix, Y_val: sp.spmatrix, metric: str = "micro-F1", batch_size: int = 1024
     ) -> dict[str, Any]:
-        """Tune the head's set-prediction parameter on validation rows; returns what the head reports."""
-        X_val = self._check_X(X_val)
+        """Tune the head's set-prediction parameter on validation rows; returns what the head reports.
+
+        The rows go to the head batch by batch (:meth:`Head.tune_batches`): heads that tune a scalar keep
+        per-row counts at each candidate value, not the (rows x labels) scores, so validation sets of any
+        size fit; the chosen value does not depend on ``batch_size``.
+        """
+        X_val, Y_val = self._check_X(X_val), sp.csr_matrix(Y_val)
+        if Y_val.shape[0] != X_val.shape[0]:
+            raise ValueError(f"X_val has {X_val.shape[0]} rows but Y_val has {Y_val.shape[0]}")
         with self._inference():
-            if self.encoder.is_identity:
-                hidden = self.encoder(FeatureBatch.from_csr(X_val, self.device))
-            else:
-                hidden = torch.cat(list(self._hidden_batches(X_val, batch_size)))
-            return self.head.tune(hidden, LabelBatch.from_csr(Y_val, self.device), metric)
+            return self.head.tune_batches(self._labelled_batches(X_val, Y_val, batch_size), metric)
+
+    def _labelled_batches(
+        self, X: sp.csr_matrix, Y: sp.csr_matrix, batch_size: int
+    ) -> Iterator[tuple[torch.Tensor, LabelBatch]]:
+        # at least one (possibly empty) batch, so a head sees the rows' shape even without rows
+        step = max(1, min(int(batch_size), MAX_BATCH_SCORES // self.n_labels))
+        for start in range(0, max(X.shape[0], 1), step):
+            rows = slice(start, start + step)
+            hidden = self.encoder(FeatureBatch.from_csr(X[rows], self.device))
+            yield hidden, LabelBatch.from_csr(Y[rows], self.device)
 
 
 class _EvalMode:

@@ -22,11 +22,9 @@ from torch import nn
 
 from sparsexc._params import Params
 from sparsexc._sparse import as_features, as_label_matrix
-from sparsexc.errors import UnknownNameError
+from sparsexc.core.registry import Registry
 
-__all__ = ["Sampler", "as_input", "build_sampler", "get_sampler", "list_samplers", "register_sampler"]
-
-_REGISTRY: dict[str, type[Sampler]] = {}
+__all__ = ["SAMPLERS", "Sampler", "as_input", "build_sampler", "get_sampler", "list_samplers", "register_sampler"]
 
 # the settings base class under a second name: inside Sampler, the class attribute ``Params`` shadows it
 _AnyParams = Params
@@ -209,26 +207,27 @@ class Sampler(nn.Module):
         return labels.long()
 
 
+def _unknown_sampler(name: object, names: list[str]) -> str:
+    return f"sampler={name!r} is not allowed; choose one of {', '.join(map(repr, names))}"
+
+
+SAMPLERS: Registry[type[Sampler]] = Registry("sampler", Sampler, _unknown_sampler)
+
+
 def register_sampler(cls: type[Sampler]) -> type[Sampler]:
-    """Class decorator: make ``cls`` available under ``cls.name``."""
-    if not cls.name:
-        raise ValueError(f"{cls.__name__} needs a non-empty class attribute 'name'")
-    _REGISTRY[cls.name] = cls
-    return cls
+    """Class decorator: make ``cls`` available under ``cls.name`` (``ValueError`` if another sampler has it)."""
+    return SAMPLERS.register(cls)
 
 
 def list_samplers() -> list[str]:
     """Names of the registered samplers, sorted."""
-    return sorted(_REGISTRY)
+    return SAMPLERS.names()
 
 
 def get_sampler(name: str) -> type[Sampler]:
-    """The sampler class registered as ``name``; ``ValueError`` listing the names otherwise."""
-    if name not in _REGISTRY:
-        raise UnknownNameError(
-            f"sampler={name!r} is not allowed; choose one of {', '.join(map(repr, list_samplers()))}"
-        )
-    return _REGISTRY[name]
+    """The sampler class registered as ``name``; a ``ValueError`` (:class:`~sparsexc.core.registry.UnknownNameError`)
+    listing the names otherwise."""
+    return SAMPLERS.get(name)
 
 
 def build_sampler(config: dict[str, Any]) -> Sampler:

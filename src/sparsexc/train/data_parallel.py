@@ -20,10 +20,10 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from sparsexc._params import PRECISIONS, _check_choice
+from sparsexc.core.labels import LabelBatch
 from sparsexc.distributed.context import all_gather_objects, all_reduce_sum, rank, shard_bounds, world_size
 from sparsexc.distributed.sharded import sharded_layers
 from sparsexc.distributed.sparse_gradients import all_reduce_sparse_mean
-from sparsexc.heads.labels import LabelBatch
 from sparsexc.models.batch import FeatureBatch
 from sparsexc.models.model import XCModel
 from sparsexc.ops.sparse_grad import has_sparse_gradient

@@ -18,12 +18,12 @@ from tqdm.auto import tqdm
 
 from sparsexc._params import TrainParams
 from sparsexc._sparse import as_features, as_label_matrix
+from sparsexc.core.labels import LabelBatch
 from sparsexc.errors import (
     ConfigurationError,
     NonFiniteLossError,  # re-exported: the old import path
 )
 from sparsexc.heads._metric_bridge import evaluate, parse_val_metric
-from sparsexc.heads.labels import LabelBatch
 from sparsexc.models.batch import FeatureBatch
 from sparsexc.models.model import XCModel
 from sparsexc.train.checkpoint import atomic_write, load_checkpoint, save_checkpoint

@@ -1,8 +1,10 @@
 """``SparseVAE``: unsupervised sparse codes with a learned number of non-zeros L <= L0 (SDLGM reconstruction).
 
 ``GaussianVAE`` is the dense baseline with the same encoder, decoder and training loop (no level, no selection).
-The model and its ELBO are in :mod:`sparsexc.latent._vae_network`; what is ours rather than the paper's is
-listed in ``docs/sdlgm.md``.
+An estimator (its own fit loop, save/load), so it lives beside :class:`~sparsexc.estimator.XCClassifier`, above
+the training code it reuses; the maths (the network and its ELBO, :mod:`sparsexc.latent._vae_network`; the
+relaxations and sparsity sampler of :mod:`sparsexc.latent`) stays in ``latent/``. What is ours rather than
+the paper's is listed in ``docs/sdlgm.md``.
 
 Example
 -------
@@ -22,8 +24,12 @@ import scipy.sparse as sp
 import torch
 
 from sparsexc._sparse import as_features
+from sparsexc.estimator._safetensors import ModelFormatError
+from sparsexc.estimator.serialization import read_model_dir, write_model_dir
 from sparsexc.latent._vae_network import LIKELIHOODS, VAENetwork
 from sparsexc.latent.schedules import RelaxationParams
+from sparsexc.models.batch import FeatureBatch
+from sparsexc.train.trainer import epoch_order
 
 __all__ = ["GaussianVAE", "SparseVAE", "VAEParams"]
 
@@ -88,8 +94,6 @@ class _VAEBase:
     # -- training -----------------------------------------------------------------------------------------
     def fit(self, X: Any) -> _VAEBase:
         """Train on the rows of ``X`` (dense array or CSR, (n, d)) by minimising the mean negative ELBO."""
-        from sparsexc.train.trainer import epoch_order  # late: sparsexc.train imports the heads, which import us
-
         p = self.params
         X = as_features(X, name="X")
         if X.shape[0] == 0:
@@ -182,8 +186,6 @@ class _VAEBase:
     # -- persistence --------------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write ``model.safetensors`` and ``config.json`` into the folder ``path`` (no pickle)."""
-        from sparsexc.estimator.serialization import write_model_dir
-
         self._check_fitted()
         config = {
             "library": "sparsexc",
@@ -197,9 +199,6 @@ class _VAEBase:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> _VAEBase:
         """Load a folder written by :meth:`save`."""
-        from sparsexc.estimator._safetensors import ModelFormatError
-        from sparsexc.estimator.serialization import read_model_dir
-
         state, config = read_model_dir(path)  # checksum, header, finiteness: see docs/model-files.md
         where = os.path.join(os.fspath(path), "config.json")
         if config.get("estimator") != cls.__name__:
@@ -264,9 +263,6 @@ class GaussianVAE(_VAEBase):
 
 
 def _batch(rows: sp.csr_matrix) -> torch.Tensor:
-    # imported here: sparsexc.models imports the heads, whose sdlgm head imports this package
-    from sparsexc.models.batch import FeatureBatch
-
     return FeatureBatch.from_csr(rows).to_sparse_csr()
 
 
