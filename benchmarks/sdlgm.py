@@ -193,7 +193,7 @@ def unsupervised(
     """Fit SparseVAE, GaussianVAE and PCA for every (data, L0); yields one result row each."""
     from sklearn.decomposition import PCA
 
-    from sparsexc.estimator.vae import GaussianVAE, SparseVAE
+    from sparsexc.estimator import GaussianVAE, SparseVAE
 
     for name in names:
         Xtr, Xte, ytr, yte = _unsup_data(name)
