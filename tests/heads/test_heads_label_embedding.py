@@ -325,5 +325,5 @@ def test_bad_embeddings_raise_value_errors():
         LabelEmbeddingHead(4, 5, {"embedding_dim": 3}, embeddings=np.ones((5, 4)))
     with pytest.raises(ValueError, match="finite"):
         LabelEmbeddingHead(4, 2, {"embedding_dim": 2}, embeddings=np.array([[1.0, np.nan], [0.0, 1.0]]))
-    with pytest.raises(ValueError, match="head_params|embedding_dim"):
+    with pytest.raises(ValueError, match=r"head_params|embedding_dim"):
         XCClassifier(head="label-embedding", head_params={"embedding_dim": -3})._settings()

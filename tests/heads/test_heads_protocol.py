@@ -219,7 +219,7 @@ def test_head_tune_sets_the_threshold_used_by_predict_sets(head_cls, rule):
 def test_registry_lookup_and_errors():
     assert {"sigmoid", "softmax", "sparsemax"} <= set(list_heads())
     assert get_head("softmax") is SoftmaxHead
-    with pytest.raises(KeyError, match="sigmoid.*softmax|softmax.*sigmoid"):
+    with pytest.raises(KeyError, match=r"sigmoid.*softmax|softmax.*sigmoid"):
         get_head("nope")
     with pytest.raises(ValueError, match="already registered"):
         register_head(type("Other", (Head,), {"name": "softmax"}))
@@ -228,7 +228,7 @@ def test_registry_lookup_and_errors():
 
 
 def test_head_params_are_validated_with_allowed_keys():
-    with pytest.raises(ValueError, match="unknown key 'thresh'.*threshold"):
+    with pytest.raises(ValueError, match=r"unknown key 'thresh'.*threshold"):
         SigmoidHead(4, 3, {"thresh": 0.5})
     with pytest.raises(ValueError, match="threshold"):
         SigmoidHead(4, 3, {"threshold": 1.5})

@@ -153,7 +153,7 @@ def test_params_are_validated():
         SparsemaxHead(4, 3, {"scale": 0.0})
     with pytest.raises(ValueError, match="scale_grid"):
         SparsemaxHead(4, 3, {"scale_grid": []})
-    with pytest.raises(ValueError, match="unknown key 'threshold'.*scale"):
+    with pytest.raises(ValueError, match=r"unknown key 'threshold'.*scale"):
         SparsemaxHead(4, 3, {"threshold": 0.5})
     head = SparsemaxHead(4, 3)
     with pytest.raises(ValueError, match="scale"):
