@@ -60,7 +60,7 @@ def test_pair_logits_match_dense_scores_for_dense_and_sparse_hidden():
     b = head.output.bias.detach().clone().requires_grad_(True)
     for hidden in (h, h.to_sparse_csr()):
         assert torch.autograd.gradcheck(
-            lambda w, b: pair_logits(SimpleNamespace(weight=w, bias=b), hidden, rows, ids), (w, b)
+            lambda w, b, hidden=hidden: pair_logits(SimpleNamespace(weight=w, bias=b), hidden, rows, ids), (w, b)
         )
 
 
@@ -128,7 +128,7 @@ def test_bias_correction_recovers_the_data_distribution():
     other = sp.csr_matrix(np.eye(6, dtype=np.float32)[[0] * 40 + [5] * 5 + [1, 2, 3, 4]])
     head.sampler.fit(sp.csr_matrix((other.shape[0], 2), dtype=np.float32), other)
     opt = torch.optim.Adam(head.parameters(), lr=0.05)
-    for step in range(600):
+    for _ in range(600):
         rows = rng.integers(0, n, 256)
         hidden = torch.from_numpy(X[rows].toarray()).double()
         opt.zero_grad()

@@ -36,6 +36,7 @@ def _labels(rows: list[list[int]], n_labels: int) -> LabelBatch:
 
 
 ROWS = [[0, 2], [1], [], [0, 1, 2, 4], [3]]
+N_ROWS = len(ROWS)
 C = 5
 
 
@@ -57,7 +58,7 @@ def test_label_batch_round_trips_and_pieces(rows):
 
 
 # -- losses against brute force ----------------------------------------------------------------------------------
-def _hidden(n_rows=len(ROWS), in_dim=4, seed=0, dtype=torch.float64):
+def _hidden(n_rows=N_ROWS, in_dim=4, seed=0, dtype=torch.float64):
     return torch.randn(n_rows, in_dim, generator=torch.Generator().manual_seed(seed), dtype=dtype)
 
 
