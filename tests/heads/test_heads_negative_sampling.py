@@ -256,6 +256,17 @@ def test_default_sampler_is_decided_by_the_inputs_and_saved(tmp_path, name, hidd
     np.testing.assert_array_equal(again.decision_function(X), clf.decision_function(X))
 
 
+@pytest.mark.parametrize("cls", [NegativeSamplingHead, SampledSoftmaxHead])
+def test_auto_sampler_exists_only_after_prepare(cls):
+    X, Y = _data()
+    head = cls(X.shape[1], Y.shape[1])  # sampler="auto": decided by prepare
+    assert head.sampler is None
+    with pytest.raises(ValueError, match=r"no sampler yet.*prepare"):
+        head.ready_sampler  # noqa: B018 - the property raises
+    head.prepare(X, Y)
+    assert head.ready_sampler is head.sampler and head.sampler.name == "tree"
+
+
 def test_interrupted_training_resumes_bit_for_bit(tmp_path, monkeypatch):
     from sparsexc.train import Trainer
 
