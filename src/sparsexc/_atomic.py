@@ -113,7 +113,7 @@ def remove_stale_temporaries(folder: str | os.PathLike[str], name: str) -> list[
     """
     folder = Path(folder)
     files, dirs = _temp_file_pattern(name), _temp_dir_pattern(name)
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(os.scandir(folder))
     except OSError:
@@ -184,8 +184,9 @@ def atomic_file(path: str | os.PathLike[str], *, parents: bool = True) -> Iterat
     fsync_dir(path.parent)
 
 
-def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], None]) -> None:
-    """Call ``write`` with the binary file of :func:`atomic_file` (temp file beside ``path``, fsync, rename)."""
+def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], object]) -> None:
+    """Call ``write`` with the binary file of :func:`atomic_file` (temp file beside ``path``, fsync, rename);
+    what ``write`` returns (``fh.write``'s byte count) is ignored."""
     with atomic_file(path) as fh:
         write(fh)
 

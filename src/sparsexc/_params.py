@@ -269,8 +269,10 @@ class Params:
         return out
 
     @classmethod
-    def from_dict(cls: type[P], d: dict[str, Any] | None) -> P:
+    def from_dict(cls: type[P], d: dict[str, Any] | Params | None) -> P:
         """Build from a mapping; missing keys take their defaults; :attr:`aliases` are read as their new keys.
+
+        ``d`` may also be an instance of the class, returned as it is; any other object that is not a dict raises.
 
         Raises
         ------

@@ -122,7 +122,7 @@ def two_ranks(label_sharded_runs):
 def test_sharded_heads_equal_unsharded_on_two_ranks(two_ranks):
     for rank_results in two_ranks:
         assert len(rank_results) == 2 * len(CASES)
-        for (name, params), result in zip([c for c in CASES for _ in (0, 1)], rank_results):
+        for (_name, _params), result in zip([c for c in CASES for _ in (0, 1)], rank_results):
             _check(result)
     assert [r[0]["shard"] for r in two_ranks] == [(0, 5), (5, 11)]
     for a, b in zip(*two_ranks):  # the collectives give every rank the same loss and predictions

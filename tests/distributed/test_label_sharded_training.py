@@ -189,7 +189,7 @@ def test_sharded_checkpoints_resume_on_other_rank_counts(runs, i):
 
 def test_saved_sharded_model_predicts_the_same_in_one_process(runs):
     tmp, results = runs
-    X, Y, Xv, _ = _data()
+    _X, _Y, Xv, _ = _data()
     loaded = XCClassifier.load(tmp / "model")
     assert loaded.model_.head.output.weight.shape == (C, 8)  # one process: the whole layer
     topk = loaded.predict_topk(Xv, 5)

@@ -74,5 +74,5 @@ def test_bad_arguments_are_refused_naming_them():
         spawn(_sleeps, 0)
     with pytest.raises(ValueError, match="timeout=0 and deadline=None must be positive"):
         spawn(_sleeps, 1, timeout=0, deadline=None)
-    with pytest.raises(ValueError, match="timeout=300.0 and deadline=-1 must be positive"):
+    with pytest.raises(ValueError, match=r"timeout=300\.0 and deadline=-1 must be positive"):
         spawn(_sleeps, 1, deadline=-1)

@@ -48,13 +48,13 @@ def _hidden(n, in_dim=4, seed=0, dtype=torch.float64):
 def test_loss_matches_the_cosine_formula_and_skips_empty_rows():
     head = _head().double()
     h = _hidden(len(ROWS))
-    O = (h @ head.output.weight.T + head.output.bias).detach().numpy()
+    out = (h @ head.output.weight.T + head.output.bias).detach().numpy()
     E = head.embeddings.numpy()
     per_row = []
     for i, r in enumerate(ROWS):
         if r:
             t = E[r].sum(0)
-            per_row.append(1 - O[i] @ t / (np.linalg.norm(O[i]) * np.linalg.norm(t)))
+            per_row.append(1 - out[i] @ t / (np.linalg.norm(out[i]) * np.linalg.norm(t)))
     assert head.loss(h, _labels(ROWS, C)).item() == pytest.approx(np.mean(per_row), rel=1e-12)
     keep = [i for i, r in enumerate(ROWS) if r]
     assert head.loss(h, _labels(ROWS, C)).item() == pytest.approx(
@@ -120,8 +120,8 @@ def test_fixed_embeddings_get_no_gradient_and_trainable_ones_do():
 def test_scores_are_cosines_with_every_label():
     head = _head()
     h = _hidden(6, dtype=torch.float32)
-    O = head.output(h).detach().numpy()
-    expected = (O / np.linalg.norm(O, axis=1, keepdims=True)) @ head.embeddings.numpy().T
+    out = head.output(h).detach().numpy()
+    expected = (out / np.linalg.norm(out, axis=1, keepdims=True)) @ head.embeddings.numpy().T
     np.testing.assert_allclose(head.scores(h).detach().numpy(), expected, rtol=1e-5, atol=1e-6)
 
 
@@ -169,7 +169,7 @@ def test_hnsw_topk_agrees_with_exact(hnswlib):
     )
     h = _hidden(200, in_dim=8, dtype=torch.float32)
     approx_ids, approx_val = head.topk(h, k)
-    exact_ids, exact_val = head.topk_exact(h, k)
+    exact_ids, _exact_val = head.topk_exact(h, k)
     recall = le.topk_recall(approx_ids.numpy(), exact_ids.numpy())
     assert recall >= 0.95
     # the returned labels carry their exact cosines, best first
@@ -325,5 +325,5 @@ def test_bad_embeddings_raise_value_errors():
         LabelEmbeddingHead(4, 5, {"embedding_dim": 3}, embeddings=np.ones((5, 4)))
     with pytest.raises(ValueError, match="finite"):
         LabelEmbeddingHead(4, 2, {"embedding_dim": 2}, embeddings=np.array([[1.0, np.nan], [0.0, 1.0]]))
-    with pytest.raises(ValueError, match="head_params|embedding_dim"):
+    with pytest.raises(ValueError, match=r"head_params|embedding_dim"):
         XCClassifier(head="label-embedding", head_params={"embedding_dim": -3})._settings()

@@ -60,7 +60,7 @@ def test_pair_logits_match_dense_scores_for_dense_and_sparse_hidden():
     b = head.output.bias.detach().clone().requires_grad_(True)
     for hidden in (h, h.to_sparse_csr()):
         assert torch.autograd.gradcheck(
-            lambda w, b: pair_logits(SimpleNamespace(weight=w, bias=b), hidden, rows, ids), (w, b)
+            lambda w, b, hidden=hidden: pair_logits(SimpleNamespace(weight=w, bias=b), hidden, rows, ids), (w, b)
         )
 
 
@@ -128,7 +128,7 @@ def test_bias_correction_recovers_the_data_distribution():
     other = sp.csr_matrix(np.eye(6, dtype=np.float32)[[0] * 40 + [5] * 5 + [1, 2, 3, 4]])
     head.sampler.fit(sp.csr_matrix((other.shape[0], 2), dtype=np.float32), other)
     opt = torch.optim.Adam(head.parameters(), lr=0.05)
-    for step in range(600):
+    for _ in range(600):
         rows = rng.integers(0, n, 256)
         hidden = torch.from_numpy(X[rows].toarray()).double()
         opt.zero_grad()
@@ -254,6 +254,17 @@ def test_default_sampler_is_decided_by_the_inputs_and_saved(tmp_path, name, hidd
     again = XCClassifier.load(tmp_path / "m")
     assert again.model_.head.sampler.name == decided
     np.testing.assert_array_equal(again.decision_function(X), clf.decision_function(X))
+
+
+@pytest.mark.parametrize("cls", [NegativeSamplingHead, SampledSoftmaxHead])
+def test_auto_sampler_exists_only_after_prepare(cls):
+    X, Y = _data()
+    head = cls(X.shape[1], Y.shape[1])  # sampler="auto": decided by prepare
+    assert head.sampler is None
+    with pytest.raises(ValueError, match=r"no sampler yet.*prepare"):
+        head.ready_sampler  # noqa: B018 - the property raises
+    head.prepare(X, Y)
+    assert head.ready_sampler is head.sampler and head.sampler.name == "tree"
 
 
 def test_interrupted_training_resumes_bit_for_bit(tmp_path, monkeypatch):

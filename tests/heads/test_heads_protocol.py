@@ -36,6 +36,7 @@ def _labels(rows: list[list[int]], n_labels: int) -> LabelBatch:
 
 
 ROWS = [[0, 2], [1], [], [0, 1, 2, 4], [3]]
+N_ROWS = len(ROWS)
 C = 5
 
 
@@ -57,7 +58,7 @@ def test_label_batch_round_trips_and_pieces(rows):
 
 
 # -- losses against brute force ----------------------------------------------------------------------------------
-def _hidden(n_rows=len(ROWS), in_dim=4, seed=0, dtype=torch.float64):
+def _hidden(n_rows=N_ROWS, in_dim=4, seed=0, dtype=torch.float64):
     return torch.randn(n_rows, in_dim, generator=torch.Generator().manual_seed(seed), dtype=dtype)
 
 
@@ -219,7 +220,7 @@ def test_head_tune_sets_the_threshold_used_by_predict_sets(head_cls, rule):
 def test_registry_lookup_and_errors():
     assert {"sigmoid", "softmax", "sparsemax"} <= set(list_heads())
     assert get_head("softmax") is SoftmaxHead
-    with pytest.raises(KeyError, match="sigmoid.*softmax|softmax.*sigmoid"):
+    with pytest.raises(KeyError, match=r"sigmoid.*softmax|softmax.*sigmoid"):
         get_head("nope")
     with pytest.raises(ValueError, match="already registered"):
         register_head(type("Other", (Head,), {"name": "softmax"}))
@@ -228,7 +229,7 @@ def test_registry_lookup_and_errors():
 
 
 def test_head_params_are_validated_with_allowed_keys():
-    with pytest.raises(ValueError, match="unknown key 'thresh'.*threshold"):
+    with pytest.raises(ValueError, match=r"unknown key 'thresh'.*threshold"):
         SigmoidHead(4, 3, {"thresh": 0.5})
     with pytest.raises(ValueError, match="threshold"):
         SigmoidHead(4, 3, {"threshold": 1.5})

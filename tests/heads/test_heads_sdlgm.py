@@ -16,6 +16,7 @@ from sparsexc.models import SparseEncoder, XCModel
 from sparsexc.train import Trainer
 
 ROWS = [[0, 2], [1], [], [0, 1, 2, 4], [3]]
+N_ROWS = len(ROWS)
 C = 5
 
 
@@ -31,7 +32,7 @@ def _head(params=None, in_dim=4, seed=0) -> SparseLatentHead:
     return SparseLatentHead(in_dim, C, {"max_labels": 3, **(params or {})}).double()
 
 
-def _hidden(n=len(ROWS), in_dim=4, seed=1):
+def _hidden(n=N_ROWS, in_dim=4, seed=1):
     return torch.randn(n, in_dim, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
 
 

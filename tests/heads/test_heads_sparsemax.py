@@ -18,6 +18,7 @@ from sparsexc.heads.sparsemax import PAPER_SCALE_GRID
 from sparsexc.metrics import micro_f1
 
 ROWS = [[0, 2], [1], [], [0, 1, 2, 4], [3]]
+N_ROWS = len(ROWS)
 C = 5
 
 
@@ -53,7 +54,7 @@ def _head(seed=0, in_dim=4, n_labels=C, params=None) -> SparsemaxHead:
     return head
 
 
-def _hidden(n_rows=len(ROWS), in_dim=4, seed=0):
+def _hidden(n_rows=N_ROWS, in_dim=4, seed=0):
     return torch.randn(n_rows, in_dim, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
 
 
@@ -153,7 +154,7 @@ def test_params_are_validated():
         SparsemaxHead(4, 3, {"scale": 0.0})
     with pytest.raises(ValueError, match="scale_grid"):
         SparsemaxHead(4, 3, {"scale_grid": []})
-    with pytest.raises(ValueError, match="unknown key 'threshold'.*scale"):
+    with pytest.raises(ValueError, match=r"unknown key 'threshold'.*scale"):
         SparsemaxHead(4, 3, {"threshold": 0.5})
     head = SparsemaxHead(4, 3)
     with pytest.raises(ValueError, match="scale"):

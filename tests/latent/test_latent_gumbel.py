@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -112,7 +113,7 @@ def test_temperature_schedules_follow_their_formulas():
     assert cos(0) == pytest.approx(1.0) and cos(50) == pytest.approx(0.6) and cos(200) == pytest.approx(0.2)
     assert TemperatureSchedule("constant", start=0.7)(12345) == 0.7
     values = [exp(t) for t in range(0, 1000, 10)]
-    assert all(a >= b for a, b in zip(values, values[1:]))
+    assert all(a >= b for a, b in itertools.pairwise(values))
     for bad in (
         {"kind": "step"},
         {"start": 0.0},

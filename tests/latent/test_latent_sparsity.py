@@ -78,7 +78,7 @@ def test_length_kl_matches_the_formula_and_selection_kl_is_the_expectation_over_
     label_prior = torch.randn(6, generator=_gen(11), dtype=torch.float64)
     order = torch.stack([torch.randperm(6, generator=_gen(12 + i))[:3] for i in range(4)])
     per_pick = sequential_kl(a, label_prior, order).numpy()
-    expected = sum(q[:, l - 1] * per_pick[:, :l].sum(1) for l in (1, 2, 3))  # E_{q(L)} sum_{j <= L} KL_j
+    expected = sum(q[:, n - 1] * per_pick[:, :n].sum(1) for n in (1, 2, 3))  # E_{q(L)} sum_{j <= L} KL_j
     assert np.allclose(selection_kl(a, label_prior, order, c).numpy(), expected, rtol=1e-12)
 
 

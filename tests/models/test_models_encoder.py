@@ -89,13 +89,13 @@ def test_dropout_acts_only_in_training_mode():
 
 
 def test_encoder_errors_name_the_setting():
-    with pytest.raises(ValueError, match="activation='swish'.*relu"):
+    with pytest.raises(ValueError, match=r"activation='swish'.*relu"):
         SparseEncoder(5, {"activation": "swish"})
     with pytest.raises(ValueError, match="hidden_sizes"):
         SparseEncoder(5, {"hidden_sizes": [0]})
     with pytest.raises(ValueError, match="dropout"):
         SparseEncoder(5, {"dropout": 1.0})
-    with pytest.raises(ValueError, match="head.in_dim"):
+    with pytest.raises(ValueError, match=r"head\.in_dim"):
         XCModel(SparseEncoder(5, {"hidden_sizes": [3]}), SoftmaxHead(4, 2))
 
 

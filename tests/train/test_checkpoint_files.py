@@ -64,3 +64,19 @@ atomic_write({str(tmp_path / CHECKPOINT_FILE)!r}, write)
     save_checkpoint(tmp_path, {"w": torch.zeros(3)}, {"step": 2})
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([CHECKPOINT_FILE, STATE_FILE, *kept])
     assert load_checkpoint(tmp_path)[1]["step"] == 2
+
+
+def test_a_split_optimizers_state_is_refused_for_a_plain_optimizer():
+    from sparsexc.errors import ModelFormatError
+    from sparsexc.train.checkpoint import _optimizer_parts
+    from sparsexc.train.optim import SplitOptimizer
+
+    dense, sparse = torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(3))
+    plain = torch.optim.SGD([dense], lr=0.1)
+    split = SplitOptimizer(plain, torch.optim.SGD([sparse], lr=0.1))
+    state = split.state_dict()
+    assert "optimizers" in state
+    _, parts = _optimizer_parts(state, split)
+    assert [optimizer for _, optimizer in parts] == split.optimizers
+    with pytest.raises(ModelFormatError, match="SplitOptimizer"):
+        _optimizer_parts(state, torch.optim.SGD([dense], lr=0.1))

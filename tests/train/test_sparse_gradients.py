@@ -80,7 +80,7 @@ def test_linear_loss_and_gradient_equal_the_dense_path_in_float64(head):
 
 def test_sparse_gradient_is_the_brute_force_product_on_the_present_rows():
     # dL/dV = X^T dL/dZ for Z = X V + b, computed with numpy on dense X; rows of absent features are not stored
-    X, Y = _data(seed=3)
+    X, _ = _data(seed=3)
     layer = SparseGradientOutputLayer(N_FEATURES, N_LABELS).double()
     hidden = _batch64(X).to_sparse_csr()
     Z = layer(hidden)

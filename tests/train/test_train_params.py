@@ -52,7 +52,7 @@ def test_unknown_keys_and_wrong_types_name_the_field():
         TrainParams(progress=1)
     with pytest.raises(ValueError, match="hidden_sizes must be a list"):
         EncoderParams(hidden_sizes=64)
-    with pytest.raises(ValueError, match="lr=0.0 must be positive"):
+    with pytest.raises(ValueError, match=r"lr=0\.0 must be positive"):
         TrainParams(lr=0)
     with pytest.raises(ValueError, match="device='tpu'"):
         TrainParams(device="tpu")

@@ -149,13 +149,13 @@ def test_same_seed_gives_the_same_model_and_other_seed_does_not():
 
 def test_bad_settings_raise_clear_errors():
     X, Y = _data()
-    with pytest.raises(ValueError, match="patience.*validation"):
+    with pytest.raises(ValueError, match=r"patience.*validation"):
         Trainer(_model(), TrainParams(patience=2, **BASE)).fit(X, Y)
     with pytest.raises(ValueError, match="checkpoint_dir"):
         Trainer(_model(), TrainParams(**BASE)).fit(X, Y, resume=True)
-    with pytest.raises(ValueError, match="val_metric.*P@k"):
+    with pytest.raises(ValueError, match=r"val_metric.*P@k"):
         Trainer(_model(), TrainParams(val_metric="accuracy", **BASE)).fit(X, Y)
-    with pytest.raises(ValueError, match="optimizer='rmsprop'.*adam"):
+    with pytest.raises(ValueError, match=r"optimizer='rmsprop'.*adam"):
         TrainParams(optimizer="rmsprop")
     with pytest.raises(ValueError, match="rows"):
         Trainer(_model(), TrainParams(**BASE)).fit(X, Y[:10])

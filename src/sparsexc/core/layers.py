@@ -75,7 +75,9 @@ class SparseGradientOutputLayer(OutputLayer):
 
     def __init__(self, in_dim: int, n_out: int, bias: bool = True) -> None:
         super().__init__(in_dim, n_out, bias)  # OutputLayer's initialisation, then the transposed layout
-        self._adopt(self._parameters.pop("weight"), self.bias)
+        weight = self._parameters.pop("weight")
+        assert weight is not None  # OutputLayer.__init__ registered it
+        self._adopt(weight, self.bias)
 
     @classmethod
     def from_dense(cls, layer: OutputLayer) -> SparseGradientOutputLayer:

@@ -215,10 +215,8 @@ def _failure(processes: list[Any], codes: list[int | None], errors: dict[int, st
         message = f"spawn: the process group failed, rank {first} first\n" + "\n".join(lines)
         return ProcessRaisedException(message, first, processes[first].pid)
     message = "spawn: the process group failed\n" + "\n".join(lines)
-    index = next(i for i, code in enumerate(codes) if code not in (None, 0))
-    return ProcessExitedException(
-        message, index, processes[index].pid, codes[index], _signal_name(-codes[index]) if codes[index] < 0 else None
-    )
+    index, code = next((i, c) for i, c in enumerate(codes) if c is not None and c != 0)
+    return ProcessExitedException(message, index, processes[index].pid, code, _signal_name(-code) if code < 0 else None)
 
 
 def _signal_name(number: int) -> str:

@@ -71,13 +71,13 @@ class _SumOverShards(torch.autograd.Function):
     """Forward: all-reduce (sum). Backward: identity, since the sum is used identically on every rank."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
         y = x.clone()
         dist.all_reduce(y, op=dist.ReduceOp.SUM)
         return y
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
         return grad
 
 
@@ -85,11 +85,11 @@ class _CopyToShards(torch.autograd.Function):
     """Forward: identity on a replicated input. Backward: all-reduce (sum) the shards' gradients."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
         return x.view_as(x)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
         grad = grad.contiguous().clone()
         if is_distributed():
             dist.all_reduce(grad, op=dist.ReduceOp.SUM)
@@ -265,7 +265,7 @@ class ShardedOutputLayer(nn.Module):
         out.to(device=layer.weight.device, dtype=layer.weight.dtype)  # copy at full precision
         with torch.no_grad():
             out.weight.copy_(layer.weight[out.start : out.stop])
-            if out.bias is not None:
+            if out.bias is not None and layer.bias is not None:  # built with a bias exactly when layer has one
                 out.bias.copy_(layer.bias[out.start : out.stop])
         return out
 

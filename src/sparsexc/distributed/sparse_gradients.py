@@ -44,6 +44,8 @@ def all_reduce_sparse_mean(grad: torch.Tensor | None, param: torch.Tensor) -> to
         return grad
     world, device = world_size(), param.device
     dense = grad is not None and not grad.is_sparse
+    indices: torch.Tensor | None
+    values: torch.Tensor | None
     if grad is not None and grad.is_sparse:
         grad = grad.coalesce()
         indices, values, sparse_dim = grad.indices(), grad.values(), grad.sparse_dim()
@@ -68,7 +70,7 @@ def all_reduce_sparse_mean(grad: torch.Tensor | None, param: torch.Tensor) -> to
         raise ValueError(f"all_reduce_sparse_mean: the ranks' gradients have different sparse dims {sorted(dims)}")
     sparse_dim = dims.pop()
     dense_shape = tuple(param.shape[sparse_dim:])
-    if indices is None:
+    if indices is None or values is None:  # this rank had no gradient (the two are None together)
         indices = torch.zeros(sparse_dim, 0, dtype=torch.long, device=device)
         values = torch.zeros((0, *dense_shape), dtype=param.dtype, device=device)
     most = max(counts)

@@ -38,7 +38,7 @@ remaining coordinates of the PMI embeddings are 0.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 import scipy.sparse as sp
@@ -145,6 +145,36 @@ def pmi_svd(M: sp.spmatrix, dim: int, *, seed: int = 0, n_iter: int = 7, n_overs
     )
     out[:, :k] = U * np.sqrt(S)
     return out
+
+
+@overload
+def pmi_embeddings(
+    Y: Any,
+    dim: int,
+    *,
+    alpha: float = 1.0,
+    positive: bool = False,
+    shift: float = 0.0,
+    diagonal: str = "pmi",
+    seed: int = 0,
+    n_iter: int = 7,
+    return_fallback: Literal[False] = False,
+) -> np.ndarray: ...
+
+
+@overload
+def pmi_embeddings(
+    Y: Any,
+    dim: int,
+    *,
+    alpha: float = 1.0,
+    positive: bool = False,
+    shift: float = 0.0,
+    diagonal: str = "pmi",
+    seed: int = 0,
+    n_iter: int = 7,
+    return_fallback: Literal[True],
+) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 def pmi_embeddings(

@@ -19,7 +19,7 @@ from sparsexc.estimator._features import checked_features
 from sparsexc.estimator._load_checks import check_classifier_files, load_device
 from sparsexc.estimator._targets import classes_array, encode_targets, fit_targets, saveable_names
 from sparsexc.estimator.serialization import ModelFormatError, open_model_dir, write_model_dir
-from sparsexc.heads import document_scores, get_head, list_heads
+from sparsexc.heads import Head, document_scores, get_head, list_heads
 from sparsexc.heads._metric_bridge import evaluate
 from sparsexc.models import SparseEncoder, XCModel
 from sparsexc.train import Trainer
@@ -188,7 +188,7 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         return {"X_types": ["2darray", "sparse"], "multilabel": True, "multioutput": True, "requires_y": True}
 
     # -- settings -----------------------------------------------------------------------------------------
-    def _head_class(self) -> type:
+    def _head_class(self) -> type[Head]:
         try:
             return get_head(self.head)
         except KeyError:
@@ -204,7 +204,7 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
             if "from_estimator" not in field.metadata
         }
 
-    def _settings(self) -> tuple[type, Any, EncoderParams, TrainParams]:
+    def _settings(self) -> tuple[type[Head], Any, EncoderParams, TrainParams]:
         """Validate the constructor arguments; return (head class, head params, encoder params, train params)."""
         head_cls = self._head_class()
         if self.head_params is not None and not isinstance(self.head_params, dict):

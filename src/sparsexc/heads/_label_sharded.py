@@ -12,7 +12,6 @@ shard is all labels), so a model trained sharded loads and predicts in one proce
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from sparsexc.core.labels import LabelBatch
 from sparsexc.core.layers import OutputLayer
@@ -62,7 +61,7 @@ class LabelShardedHead(ScalarTunedHead):
     when the layer is split (every rank must call them with the same rows).
     """
 
-    output: nn.Module
+    output: OutputLayer | ShardedOutputLayer  # what output_layer builds
 
     @property
     def label_range(self) -> tuple[int, int]:

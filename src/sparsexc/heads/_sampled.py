@@ -28,6 +28,9 @@ from sparsexc.samplers import (
 
 __all__ = ["POSITIVES", "SampledHead", "SampledHeadParams"]
 
+# the settings base class under a second name: inside SampledHead, the class attribute ``Params`` shadows it
+_AnyParams = Params
+
 POSITIVES: tuple[str, ...] = ("all", "one")
 AUTO = "auto"  # SampledHeadParams.sampler: decided in prepare, from the head's inputs
 
@@ -128,6 +131,7 @@ class SampledHead(LabelShardedHead):
     """
 
     Params = SampledHeadParams
+    params: SampledHeadParams
     probabilistic = False
     tuned_key = "threshold"
     tuning_grid = T_GRID
@@ -138,9 +142,23 @@ class SampledHead(LabelShardedHead):
         self.output = output_layer(in_dim, n_labels, self.params.shard_labels)
         if self.sparse_gradients:
             self.output.weight = mark_sparse_gradient(self.output.weight)
-            self.output.bias = mark_sparse_gradient(self.output.bias)
+            if self.output.bias is not None:  # output_layer always builds one
+                self.output.bias = mark_sparse_gradient(self.output.bias)
         # "auto": no sampler until prepare sees the data (an unfitted sampler cannot be used anyway)
         self.sampler = None if self.params.sampler == AUTO else _make_sampler(in_dim, n_labels, self.params)
+
+    @property
+    def ready_sampler(self) -> Sampler:
+        """``self.sampler``, which ``sampler="auto"`` builds only in :meth:`prepare`.
+
+        Raises
+        ------
+        ValueError
+            When there is no sampler yet (``sampler="auto"`` before :meth:`prepare`).
+        """
+        if self.sampler is None:
+            raise ValueError(f"{type(self).__name__} has no sampler yet (sampler='auto'); call prepare(X, Y) first")
+        return self.sampler
 
     @property
     def sparse_gradients(self) -> bool:
@@ -156,16 +174,18 @@ class SampledHead(LabelShardedHead):
             self.params = dataclasses.replace(self.params, sampler="tree" if X.shape[1] == self.in_dim else "frequency")
             device = self.output.weight.device  # prepare runs after the model moved to its device
             self.sampler = _make_sampler(self.in_dim, self.n_labels, self.params).to(device)
-        if self.sampler.uses_features and X.shape[1] != self.in_dim:
+        sampler = self.ready_sampler
+        if sampler.uses_features and X.shape[1] != self.in_dim:
             raise _feature_sampler_error(
                 self.params.sampler,
                 f"{self.in_dim}-d hidden vectors, not the {X.shape[1]} features it could be fitted on",
             )
-        self.sampler.fit(X, Y)
+        sampler.fit(X, Y)
 
     @classmethod
-    def check_encoder(cls, params: SampledHeadParams, hidden_sizes: tuple[int, ...]) -> None:
+    def check_encoder(cls, params: _AnyParams, hidden_sizes: tuple[int, ...]) -> None:
         """A sampler that conditions on the features (tree) needs the linear model: refused otherwise."""
+        params = SampledHeadParams.from_dict(params)  # the head's own settings, returned as they are
         if params.sampler != AUTO and get_sampler(params.sampler).uses_features and tuple(hidden_sizes):
             raise _feature_sampler_error(params.sampler, f"the hidden vectors of hidden_sizes={tuple(hidden_sizes)}")
 
@@ -194,8 +214,9 @@ class SampledHead(LabelShardedHead):
         rows, positives = self.positive_pairs(labels)
         if rows.numel() == 0:
             return None
-        negatives, neg_log_q = self.sampler.sample(hidden, self.params.num_negatives, rows=rows)
-        pos_log_q = self.sampler.log_prob(hidden, positives[:, None], rows=rows)
+        sampler = self.ready_sampler
+        negatives, neg_log_q = sampler.sample(hidden, self.params.num_negatives, rows=rows)
+        pos_log_q = sampler.log_prob(hidden, positives[:, None], rows=rows)
         # float32 under bfloat16 autocast; a split layer assembles the pairs' logits over the shards
         pair_labels = torch.cat([positives[:, None], negatives], dim=1)
         logits = full_precision(pair_logits(self.output, hidden, rows, pair_labels))
@@ -203,4 +224,6 @@ class SampledHead(LabelShardedHead):
 
     def empty_loss(self) -> torch.Tensor:
         """Zero that keeps the graph: the loss of a batch without any positive pair."""
-        return self.output.bias.sum() * 0.0
+        bias = self.output.bias
+        assert bias is not None  # output_layer always builds the layer with a bias
+        return bias.sum() * 0.0

@@ -144,6 +144,7 @@ class LabelEmbeddingHead(ScalarTunedHead):
     name = "label-embedding"
     score_meaning = "cos(o, e_j) in [-1, 1], o = W h + b the projected input, e_j label j's embedding"
     Params = LabelEmbeddingHeadParams
+    params: LabelEmbeddingHeadParams
     probabilistic = False
     # the cosine loss is scale-free in o; a 3x step trained faster in the first epochs on bibtex (validation
     # P@1 after epoch 1: linear 0.506 vs 0.430 at 1e-3, one hidden layer 0.443 vs 0.402; similar by epoch 10)

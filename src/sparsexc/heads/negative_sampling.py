@@ -49,6 +49,7 @@ class NegativeSamplingHead(SampledHead):
     name = "negative-sampling"
     score_meaning = "corrected logits xi_j + log p_n(j|x), defined up to a per-row constant"
     Params = NegativeSamplingHeadParams
+    params: NegativeSamplingHeadParams
     default_optimizer: ClassVar[str] = "adagrad"
 
     def loss(self, hidden: torch.Tensor, labels: LabelBatch) -> torch.Tensor:
@@ -70,4 +71,4 @@ class NegativeSamplingHead(SampledHead):
         its own columns (O(B C) per rank: prediction on moderate C, like ``scores``)."""
         logits = self.output(hidden)
         start, stop = self.label_range
-        return logits + self.sampler.log_prob_all(hidden)[:, start:stop].to(logits.dtype)
+        return logits + self.ready_sampler.log_prob_all(hidden)[:, start:stop].to(logits.dtype)

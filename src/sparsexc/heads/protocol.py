@@ -21,6 +21,9 @@ from sparsexc.heads.tuning import RowCounts
 
 __all__ = ["Head", "ScalarTunedHead"]
 
+# the settings base class under a second name: inside Head, the class attribute ``Params`` shadows it
+_AnyParams = Params
+
 
 class Head(nn.Module):
     """Base class of output layers.
@@ -57,8 +60,9 @@ class Head(nn.Module):
     probabilistic: ClassVar[bool] = True
     default_lr_scale: ClassVar[float] = 1.0
     default_optimizer: ClassVar[str] = "adam"
+    params: _AnyParams  # an instance of the class's Params (subclasses narrow the annotation)
 
-    def __init__(self, in_dim: int, n_labels: int, params: Params | dict | None = None) -> None:
+    def __init__(self, in_dim: int, n_labels: int, params: _AnyParams | dict | None = None) -> None:
         super().__init__()
         if in_dim < 1 or n_labels < 1:
             raise ValueError(f"{type(self).__name__}: in_dim and n_labels must be positive; got {in_dim}, {n_labels}")
@@ -67,7 +71,7 @@ class Head(nn.Module):
 
     # -- training ---------------------------------------------------------------------------------------
     @classmethod
-    def check_encoder(cls, params: Params, hidden_sizes: tuple[int, ...]) -> None:
+    def check_encoder(cls, params: _AnyParams, hidden_sizes: tuple[int, ...]) -> None:
         """Optional: raise ``ValueError`` for head parameters that cannot work behind an encoder with these
         ``hidden_sizes`` (``()``: the linear model). Called by the estimator and the CLI before any data are
         read, so such a mistake is reported at once; the default accepts everything."""

@@ -39,6 +39,7 @@ class SampledSoftmaxHead(SampledHead):
     name = "sampled-softmax"
     score_meaning = "logits xi_j, defined up to a per-row constant"
     Params = SampledSoftmaxHeadParams
+    params: SampledSoftmaxHeadParams
 
     def loss(self, hidden: torch.Tensor, labels: LabelBatch) -> torch.Tensor:
         sampled = self.sampled_logits(hidden, labels)

@@ -106,6 +106,12 @@ class SparseLatentHead(Head):
     name = "sdlgm"
     score_meaning = "softmax(a): the probability of each label being the first pick"
     Params = SparseLatentHeadParams
+    params: SparseLatentHeadParams
+    labels: OutputLayer
+    levels: OutputLayer
+    label_prior: torch.Tensor  # buffer (C,): label logits of the prior
+    level_prior: torch.Tensor  # buffer (L0,): length logits of the prior
+    step: torch.Tensor  # buffer: 0-d long, training steps taken
     probabilistic = True
     default_lr_scale = 3.0  # the relaxed-subset likelihood learns slowly at Adam's 1e-3 (bibtex: P@1 0.56 vs 0.60)
 

@@ -58,6 +58,7 @@ class SigmoidHead(LabelShardedHead):
     name = "sigmoid"
     score_meaning = "sigmoid(z): the probability of each label, independently"
     Params = SigmoidHeadParams
+    params: SigmoidHeadParams
     probabilistic = True
     default_lr_scale = 3.0  # C independent logistic losses train well with a 3x larger step (tuned on bibtex)
     tuned_key = "threshold"

@@ -81,6 +81,7 @@ class SoftmaxHead(LabelShardedHead):
     name = "softmax"
     score_meaning = "softmax(z): a distribution over the labels"
     Params = SoftmaxHeadParams
+    params: SoftmaxHeadParams
     probabilistic = True
     tuned_key = "threshold"
     tuning_grid = T_GRID

@@ -68,6 +68,7 @@ class SparsemaxHead(ScalarTunedHead):
     name = "sparsemax"
     score_meaning = "sparsemax(z): a distribution over the labels with exact zeros"
     Params = SparsemaxHeadParams
+    params: SparsemaxHeadParams
     probabilistic = True
     tuned_key = "scale"
     tuning_grid = PAPER_SCALE_GRID

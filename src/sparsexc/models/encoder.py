@@ -90,6 +90,7 @@ class SparseEncoder(nn.Module):
             )
         if self.embedding is None:
             return batch.to_sparse_csr()
+        assert self.first_bias is not None  # built together with the embedding
         first = F.embedding_bag(
             batch.indices,
             self.embedding.weight,

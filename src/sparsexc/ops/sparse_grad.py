@@ -25,7 +25,7 @@ class SparseGradientParameter(nn.Parameter):
     """A parameter whose ``.grad`` is a sparse COO tensor (a subclass, so the flag survives ``copy.deepcopy``)."""
 
 
-def mark_sparse_gradient(parameter: nn.Parameter) -> SparseGradientParameter:
+def mark_sparse_gradient(parameter: torch.Tensor) -> SparseGradientParameter:
     """``parameter``'s data as a :class:`SparseGradientParameter` (read by the optimiser factory); assign it back."""
     return SparseGradientParameter(parameter.detach(), parameter.requires_grad)
 

@@ -14,6 +14,7 @@ import torch
 
 from sparsexc._atomic import atomic_write  # re-exported: files get the umask, stale temporaries are removed
 from sparsexc.errors import ModelFormatError
+from sparsexc.train.optim import SplitOptimizer
 
 __all__ = [
     "CHECKPOINT_FILE",
@@ -86,6 +87,10 @@ def _optimizer_parts(
     optimisers with their state dicts: itself, or the children of a
     :class:`sparsexc.train.optim.SplitOptimizer` (state ``{"optimizers": [...]}``)."""
     if "optimizers" in optimizer_state:
+        if not isinstance(optimizer, SplitOptimizer):
+            raise ModelFormatError(
+                f"the optimiser state is a SplitOptimizer's (key 'optimizers'); the optimizer is a {type(optimizer).__name__}"
+            )
         children = [{**child, "state": dict(child["state"])} for child in optimizer_state["optimizers"]]
         return {**optimizer_state, "optimizers": children}, list(zip(children, optimizer.optimizers))
     copy = {**optimizer_state, "state": dict(optimizer_state["state"])}

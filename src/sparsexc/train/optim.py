@@ -52,20 +52,20 @@ def build_optimizer(parameters: Iterable[torch.nn.Parameter], params: TrainParam
             "sparse_gradients=True; use momentum=0, another optimizer, or sparse_gradients=False"
         )
     dense = [q for q in parameters if not has_sparse_gradient(q)]
-    decay = {"weight_decay": params.weight_decay, "decoupled": params.optimizer == "adamw"}
+    weight_decay, decoupled = params.weight_decay, params.optimizer == "adamw"
     if params.optimizer in ("adam", "adamw"):
         sparse_adam = RowSparseAdam(sparse, lr=params.lr)  # SparseAdam's update, by index gather / scatter
         for q in sparse:
             # SparseAdam's own initial state, but with zeros the OS backs only where written: the moments of rows
             # whose feature never occurs in a batch take no memory (2 x 3.2 GB for wordnet's linear model)
             sparse_adam.state[q] = {"step": 0, "exp_avg": lazy_zeros_like(q), "exp_avg_sq": lazy_zeros_like(q)}
-        return SplitOptimizer(_dense_optimizer(dense, params) if dense else None, sparse_adam, **decay)
+        return SplitOptimizer(_dense_optimizer(dense, params) if dense else None, sparse_adam, weight_decay, decoupled)
     if params.weight_decay == 0:
         return _dense_optimizer(parameters, params)  # Adagrad and SGD take sparse and dense gradients alike
     # torch's Adagrad / SGD refuse weight_decay with sparse gradients: the sparse rows get the lazy L2 instead
     no_decay = params.replace(weight_decay=0.0)
     return SplitOptimizer(
-        _dense_optimizer(dense, params) if dense else None, _dense_optimizer(sparse, no_decay), **decay
+        _dense_optimizer(dense, params) if dense else None, _dense_optimizer(sparse, no_decay), weight_decay, decoupled
     )
 
 
@@ -142,7 +142,7 @@ class SplitOptimizer(torch.optim.Optimizer):
         self.param_groups = groups  # the children's dicts: a scheduler's lr changes reach them
 
     @torch.no_grad()
-    def step(self, closure: Any = None) -> Any:  # type: ignore[override]
+    def step(self, closure: Any = None) -> Any:
         if closure is not None:
             raise ValueError("SplitOptimizer.step does not take a closure")
         for group in self.optimizers[-1].param_groups:
@@ -160,6 +160,7 @@ class SplitOptimizer(torch.optim.Optimizer):
     def _decay_touched_rows(self, q: torch.Tensor, lr: float) -> None:
         # one entry per touched row (row-sparse gradient) or weight (element-sparse: the sampled heads' pairs on
         # the linear model), so each is decayed once per step
+        assert q.grad is not None  # step calls this only for parameters with a gradient
         grad = q.grad.coalesce()
         index, (flat,) = entry_views(grad, q.data)
         if self.decoupled:
@@ -197,18 +198,19 @@ def gradient_norm(parameters: Iterable[torch.nn.Parameter], max_norm: float | No
     Sparse gradients are coalesced first (duplicate indices summed), so the norm is that of the dense gradient.
     Without sparse gradients this is ``clip_grad_norm_`` (or the plain norm) itself.
     """
-    parameters = [q for q in parameters if q.grad is not None]
-    if not any(q.grad.is_sparse for q in parameters):
+    present = [(q, q.grad) for q in parameters if q.grad is not None]
+    parameters = [q for q, _ in present]
+    if not any(grad.is_sparse for _, grad in present):
         if max_norm is not None:
             return torch.nn.utils.clip_grad_norm_(parameters, max_norm)
-        return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(q.grad) for q in parameters]))
+        return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(grad) for _, grad in present]))
     norms = []
-    for q in parameters:
-        if q.grad.is_sparse:
-            q.grad = q.grad.coalesce()
+    for q, grad in present:
+        if grad.is_sparse:
+            q.grad = grad.coalesce()
             norms.append(torch.linalg.vector_norm(q.grad.values()))
         else:
-            norms.append(torch.linalg.vector_norm(q.grad))
+            norms.append(torch.linalg.vector_norm(grad))
     total = torch.linalg.vector_norm(torch.stack(norms))
     if max_norm is not None:
         scale_gradients(parameters, torch.clamp(max_norm / (total + 1e-6), max=1.0))

@@ -255,7 +255,7 @@ class Trainer:
             self._restore(run)
         self.history = self.state.history  # the same list: each epoch's record appears here at once
         if p.log_path and run.strategy.is_main:
-            self._write_log()
+            self._write_log(p.log_path)
 
     def _restore(self, run: _Run) -> None:
         """Load the checkpoint in ``checkpoint_dir``, if any, into the model, optimiser, scheduler, torch's
@@ -315,7 +315,7 @@ class Trainer:
         if self.checkpoint_dir is not None and run.strategy.writes_checkpoints:
             self._checkpoint(run)
         if p.log_path and run.strategy.is_main:
-            self._write_log()
+            self._write_log(p.log_path)
         if run.talk:  # stdout carries only the caller's tables
             has_val = run.X_val is not None
             best = has_val and state.best_epoch == state.epoch
@@ -486,10 +486,10 @@ class Trainer:
             save_checkpoint(directory, tensors, state.to_dict())
             run.strategy.prune_shards(directory, index)
 
-    def _write_log(self) -> None:
+    def _write_log(self, path: str) -> None:
         # the whole log is rewritten atomically from the history, so a resumed run never duplicates lines
         text = "".join(json.dumps(record, sort_keys=False) + "\n" for record in self.history)
-        atomic_write(self.params.log_path, lambda fh: fh.write(text.encode("utf-8")))
+        atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
 
     def _state(self) -> TrainState:
         assert self.state is not None, "the Trainer has no state before fit"
