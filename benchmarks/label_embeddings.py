@@ -131,7 +131,7 @@ def _curve_trainer(model: Any, params: Any, evaluate_model: Any, X_val: Any, Y_v
             self.best_epoch = 1 + int(np.argmax(val_map))
             return history
 
-        def _write_log(self) -> None:
+        def _write_log(self, path: str) -> None:
             if len(self.history) == len(self.curve):
                 return  # the call before the first epoch
             with timed() as evaluation:
