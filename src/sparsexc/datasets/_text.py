@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from sparsexc._sparse import as_features, as_label_matrix
+from sparsexc.errors import ConfigurationError
 from sparsexc.io.data import MultiLabelData
 
 from .splits import Splits, seeded_split
@@ -76,7 +77,7 @@ def build_text_splits(
     train_keep, train_labels, train_removed = kept(train_rows)
     test_keep, test_labels, test_removed = kept(test_rows)
     if not train_keep or not test_keep:
-        raise ValueError(f"{name}: too few rows to build train and test parts ({n_rows} rows in the source)")
+        raise ConfigurationError(f"{name}: too few rows to build train and test parts ({n_rows} rows in the source)")
 
     settings = dict(TFIDF_SETTINGS if tfidf_settings is None else tfidf_settings)
     vectorizer = TfidfVectorizer(dtype=np.float32, **settings)

@@ -45,6 +45,7 @@ import scipy.sparse as sp
 from sklearn.utils.extmath import randomized_svd
 
 from sparsexc._sparse import as_label_matrix
+from sparsexc.errors import ConfigurationError
 
 __all__ = ["DIAGONAL_MODES", "ZERO_ROW_TOL", "pmi_embeddings", "pmi_matrix", "pmi_svd"]
 
@@ -55,16 +56,18 @@ ZERO_ROW_TOL = 1e-6
 
 def _check_options(alpha: float, shift: float, diagonal: str) -> None:
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 < alpha <= 1.0:
-        raise ValueError(f"alpha={alpha!r} must be a number in (0, 1] (1 = no smoothing)")
+        raise ConfigurationError(f"alpha={alpha!r} must be a number in (0, 1] (1 = no smoothing)")
     if isinstance(shift, bool) or not isinstance(shift, (int, float)) or not np.isfinite(shift):
-        raise ValueError(f"shift={shift!r} must be a finite number")
+        raise ConfigurationError(f"shift={shift!r} must be a finite number")
     if diagonal not in DIAGONAL_MODES:
-        raise ValueError(f"diagonal={diagonal!r} is not allowed; choose one of {', '.join(map(repr, DIAGONAL_MODES))}")
+        raise ConfigurationError(
+            f"diagonal={diagonal!r} is not allowed; choose one of {', '.join(map(repr, DIAGONAL_MODES))}"
+        )
 
 
 def _check_int(name: str, value: Any, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name}={value!r} must be an integer >= {minimum}")
+        raise ConfigurationError(f"{name}={value!r} must be an integer >= {minimum}")
     return int(value)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from sparsexc.errors import ConfigurationError
 from sparsexc.metrics._inputs import ScoresLike, check_inv_propensity, check_k, propensity_width
 from sparsexc.metrics.ranking import (
     EmptyRows,
@@ -74,10 +75,10 @@ def _check_ks(ks: Any) -> tuple[int, ...]:
     if isinstance(ks, (int, np.integer)) and not isinstance(ks, bool):
         ks = (ks,)
     if isinstance(ks, (str, bytes)) or not isinstance(ks, Iterable):
-        raise ValueError(f"ks must be a positive integer or a sequence of them; got {ks!r}")
+        raise ConfigurationError(f"ks must be a positive integer or a sequence of them; got {ks!r}")
     out = tuple(dict.fromkeys(check_k(k, name="ks") for k in ks))
     if not out:
-        raise ValueError("ks must name at least one k")
+        raise ConfigurationError("ks must name at least one k")
     return out
 
 
@@ -114,7 +115,7 @@ def evaluate(
         the keys are this module's constants.
     """
     if scores is None and label_sets is None:
-        raise ValueError("evaluate needs scores, label_sets, or both; got neither")
+        raise ConfigurationError("evaluate needs scores, label_sets, or both; got neither")
     check_empty_rows(empty_rows)
     results: dict[str, float] = {}
     Y_for_sets = Y_true

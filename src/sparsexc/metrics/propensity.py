@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from sparsexc._sparse import as_label_matrix
+from sparsexc.errors import ConfigurationError
 
 __all__ = ["inverse_propensity"]
 
@@ -33,11 +34,11 @@ def inverse_propensity(Y_train: Any, A: float = 0.55, B: float = 1.5, *, n_label
     """
     for name, value in (("A", A), ("B", B)):
         if not np.isfinite(value) or value <= 0:
-            raise ValueError(f"{name} must be a positive number; got {value!r}")
+            raise ConfigurationError(f"{name} must be a positive number; got {value!r}")
     Y = as_label_matrix(Y_train, n_labels=n_labels, name="Y_train")
     n_samples = Y.shape[0]
     if n_samples == 0:
-        raise ValueError("Y_train has no rows; propensities need the training label counts")
+        raise ConfigurationError("Y_train has no rows; propensities need the training label counts")
     label_counts = np.bincount(Y.indices, minlength=Y.shape[1]).astype(np.float64)
     C = (np.log(n_samples) - 1.0) * (B + 1.0) ** A
     return 1.0 + C * (label_counts + B) ** (-A)

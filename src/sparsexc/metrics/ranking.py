@@ -22,6 +22,7 @@ from typing import Any, Literal
 import numpy as np
 import scipy.sparse as sp
 
+from sparsexc.errors import ConfigurationError
 from sparsexc.metrics._inputs import (
     ScoresLike,
     check_inv_propensity,
@@ -60,7 +61,7 @@ def rank_predictions(Y_true: Any, scores: ScoresLike, depth: int, *, n_labels: i
 
 def check_empty_rows(empty_rows: str) -> None:
     if empty_rows not in ("zero", "exclude"):
-        raise ValueError(f"empty_rows must be 'zero' or 'exclude'; got {empty_rows!r}")
+        raise ConfigurationError(f"empty_rows must be 'zero' or 'exclude'; got {empty_rows!r}")
 
 
 def mean_over_rows(per_row: np.ndarray, n_true: np.ndarray, empty_rows: str) -> float:

@@ -20,6 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from sparsexc._sparse import as_label_matrix
+from sparsexc.errors import ConfigurationError
 from sparsexc.metrics._inputs import label_width
 
 ZeroDivision: TypeAlias = float | Literal["exclude"]
@@ -49,7 +50,7 @@ def count_sets(Y_true: Any, Y_pred: Any, *, pred_name: str = "Y_pred", n_labels:
     """
     width_true, width_pred = label_width(Y_true), label_width(Y_pred)
     if width_true is not None and width_pred is not None and width_true != width_pred:
-        raise ValueError(f"{pred_name} has {width_pred} columns but Y_true has {width_true} labels")
+        raise ConfigurationError(f"{pred_name} has {width_pred} columns but Y_true has {width_true} labels")
     width = width_true if width_true is not None else width_pred
     if width is None:
         width = (
@@ -60,7 +61,7 @@ def count_sets(Y_true: Any, Y_pred: Any, *, pred_name: str = "Y_pred", n_labels:
     Y = as_label_matrix(Y_true, n_labels=width, name="Y_true")
     P = as_label_matrix(Y_pred, n_labels=width, name=pred_name)
     if Y.shape[0] != P.shape[0]:
-        raise ValueError(f"{pred_name} has {P.shape[0]} rows but Y_true has {Y.shape[0]} rows")
+        raise ConfigurationError(f"{pred_name} has {P.shape[0]} rows but Y_true has {Y.shape[0]} rows")
     both = sp.csr_matrix(Y.multiply(P))
     both.eliminate_zeros()
     return SetCounts(
@@ -83,7 +84,7 @@ def _check_zero_division(zero_division: Any, allow_exclude: bool) -> None:
     elif isinstance(zero_division, (int, float)) and not isinstance(zero_division, bool) and zero_division in allowed:
         return
     choices = "0.0, 1.0 or 'exclude'" if allow_exclude else "0.0 or 1.0"
-    raise ValueError(f"zero_division must be {choices}; got {zero_division!r}")
+    raise ConfigurationError(f"zero_division must be {choices}; got {zero_division!r}")
 
 
 def _mean_ratio(num: np.ndarray, den: np.ndarray, zero_division: ZeroDivision) -> float:
