@@ -17,7 +17,7 @@ import scipy.sparse as sp
 import torch
 
 from sparsexc._optional import import_optional, require
-from sparsexc._params import Params, _check_choice
+from sparsexc._params import NON_NEGATIVE, POSITIVE_INT, Params, Range, setting
 from sparsexc.core.labels import LabelBatch
 from sparsexc.core.layers import OutputLayer
 from sparsexc.core.topk import topk_lower_id_ties
@@ -61,38 +61,34 @@ class LabelEmbeddingHeadParams(Params):
         0.10, 0.12, ..., 0.94 (0.5 until tuned); a number in [-1, 1) fixes it.
     """
 
-    embedding_dim: int = 128
-    alpha: float = 1.0
-    positive: bool = False
-    shift: float = 0.0
-    diagonal: str = "pmi"
-    embedding_seed: int = 0
-    svd_iter: int = 7
-    trainable: bool = False
-    ann: str = "exact"
-    hnsw_m: int = 16
-    hnsw_ef_construction: int = 200
-    hnsw_ef: int = 100
-    threshold: float | None = None
+    embedding_dim: int = setting(128, "d, the width of the label embeddings and of the output.", range=POSITIVE_INT)
+    alpha: float = setting(
+        1.0, "PMI smoothing exponent of the context counts (1 = no smoothing).", range=Range(0, 1, low_open=True)
+    )
+    positive: bool = setting(False, "Keep only positive PMI values (PPMI).")
+    shift: float = setting(0.0, "Subtracted from every PMI value (SPPMI: log k); a finite number.")
+    diagonal: str = setting("pmi", "pmi keeps the self-pairs M_ii, zero drops them.", choices=DIAGONAL_MODES)
+    embedding_seed: int = setting(0, "Seed of the randomised SVD.", range=NON_NEGATIVE)
+    svd_iter: int = setting(7, "Power iterations of the randomised SVD.", range=NON_NEGATIVE)
+    trainable: bool = setting(False, "Train the label embeddings too, starting from PMI (watch for collapse).")
+    ann: str = setting(
+        "exact", "Top-k retrieval: exact cosine scores, or hnswlib's approximate search.", choices=ANN_MODES
+    )
+    hnsw_m: int = setting(16, "hnswlib's graph degree M.", range=POSITIVE_INT)
+    hnsw_ef_construction: int = setting(200, "hnswlib's build-time beam width.", range=POSITIVE_INT)
+    hnsw_ef: int = setting(100, "hnswlib's query-time beam width (at least k).", range=POSITIVE_INT)
+    threshold: float | None = setting(
+        None,
+        "Cosine threshold of the set rule cos(o, e_j) > threshold; None: tuned.",
+        range=Range(-1, 1, high_open=True),
+    )
 
     def validate(self) -> None:
         owner = type(self).__name__
-        for name in ("embedding_dim", "hnsw_m", "hnsw_ef_construction", "hnsw_ef"):
-            if getattr(self, name) < 1:
-                raise ConfigurationError(f"{owner}: {name}={getattr(self, name)} must be a positive integer")
-        for name in ("embedding_seed", "svd_iter"):
-            if getattr(self, name) < 0:
-                raise ConfigurationError(f"{owner}: {name}={getattr(self, name)} must be a non-negative integer")
-        if not 0.0 < self.alpha <= 1.0:
-            raise ConfigurationError(f"{owner}: alpha={self.alpha} must lie in (0, 1] (1 = no smoothing)")
-        if not np.isfinite(self.shift):
+        if not np.isfinite(self.shift):  # no Range states finiteness
             raise ConfigurationError(f"{owner}: shift={self.shift} must be a finite number")
-        _check_choice(owner, "diagonal", self.diagonal, DIAGONAL_MODES)
-        _check_choice(owner, "ann", self.ann, ANN_MODES)
         if self.ann == "hnsw":  # checked with the settings, not at the first top-k after training
             require("hnswlib", f"{owner}: ann='hnsw'")
-        if self.threshold is not None and not -1.0 <= self.threshold < 1.0:
-            raise ConfigurationError(f"{owner}: threshold={self.threshold} must lie in [-1, 1) (a cosine)")
 
 
 def _normalise(x: torch.Tensor) -> torch.Tensor:

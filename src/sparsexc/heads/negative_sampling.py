@@ -8,8 +8,8 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 
+from sparsexc._params import NON_NEGATIVE, setting
 from sparsexc.core.labels import LabelBatch
-from sparsexc.errors import ConfigurationError
 from sparsexc.heads._sampled import SampledHead, SampledHeadParams
 from sparsexc.heads.registry import register_head
 
@@ -20,12 +20,7 @@ __all__ = ["NegativeSamplingHead", "NegativeSamplingHeadParams"]
 class NegativeSamplingHeadParams(SampledHeadParams):
     """:class:`SampledHeadParams` plus ``reg`` (:math:`\\lambda` of Eq. 6, >= 0; 1e-3 as in the paper)."""
 
-    reg: float = 1e-3
-
-    def validate(self) -> None:
-        super().validate()
-        if not self.reg >= 0:
-            raise ConfigurationError(f"NegativeSamplingHeadParams: reg={self.reg} must be >= 0")
+    reg: float = setting(1e-3, "lambda of Eq. 6: weight of the squared corrected logits.", range=NON_NEGATIVE)
 
 
 @register_head

@@ -6,6 +6,7 @@ import dataclasses
 
 import torch
 
+from sparsexc._params import setting
 from sparsexc.core.labels import LabelBatch
 from sparsexc.heads._sampled import SampledHead, SampledHeadParams
 from sparsexc.heads.registry import register_head
@@ -18,7 +19,9 @@ class SampledSoftmaxHeadParams(SampledHeadParams):
     """:class:`SampledHeadParams` plus ``remove_accidental_hits`` (bool, default True): sampled labels that
     are positives of the row are left out of the normaliser (TensorFlow's ``remove_accidental_hits``)."""
 
-    remove_accidental_hits: bool = True
+    remove_accidental_hits: bool = setting(
+        True, "Leave sampled labels that are positives of the row out of the normaliser."
+    )
 
 
 @register_head

@@ -8,10 +8,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from sparsexc._params import Params
+from sparsexc._params import UNIT_INTERVAL, Params, setting
 from sparsexc.core.labels import LabelBatch
 from sparsexc.distributed.sharded import sum_over_shards
-from sparsexc.errors import ConfigurationError
 from sparsexc.heads._label_sharded import LabelShardedHead, full_precision, output_layer
 from sparsexc.heads.registry import register_head
 
@@ -34,12 +33,10 @@ class SigmoidHeadParams(Params):
         ``docs/distributed.md``). No effect in one process.
     """
 
-    threshold: float | None = None
-    shard_labels: bool = False
-
-    def validate(self) -> None:
-        if self.threshold is not None and not 0.0 <= self.threshold < 1.0:
-            raise ConfigurationError(f"SigmoidHeadParams: threshold={self.threshold} must lie in [0, 1)")
+    threshold: float | None = setting(
+        None, "Probability threshold of the set rule sigmoid(z_j) > threshold; None: tuned.", range=UNIT_INTERVAL
+    )
+    shard_labels: bool = setting(False, "Split the output layer by label over the ranks of the process group.")
 
 
 @register_head

@@ -7,10 +7,9 @@ import dataclasses
 import numpy as np
 import torch
 
-from sparsexc._params import Params
+from sparsexc._params import POSITIVE, Params, setting
 from sparsexc.core.labels import LabelBatch
 from sparsexc.distributed.sharded import sharded_logsumexp, sharded_softmax, sum_over_shards
-from sparsexc.errors import ConfigurationError
 from sparsexc.heads._label_sharded import LabelShardedHead, full_precision, output_layer
 from sparsexc.heads.registry import register_head
 
@@ -33,12 +32,8 @@ class SoftmaxHeadParams(Params):
         No effect in one process.
     """
 
-    threshold: float | None = None
-    shard_labels: bool = False
-
-    def validate(self) -> None:
-        if self.threshold is not None and not self.threshold > 0.0:
-            raise ConfigurationError(f"SoftmaxHeadParams: threshold={self.threshold} must be positive")
+    threshold: float | None = setting(None, "t of the set rule p_j > t / C; None: tuned.", range=POSITIVE)
+    shard_labels: bool = setting(False, "Split the output layer by label over the ranks of the process group.")
 
 
 def sharded_softmax_loss(

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from sparsexc._params import Params
+from sparsexc._params import POSITIVE, Params, setting
 from sparsexc.core.labels import LabelBatch
 from sparsexc.core.layers import OutputLayer
 from sparsexc.core.topk import topk_lower_id_ties
@@ -34,13 +34,16 @@ class SparsemaxHeadParams(Params):
         Candidate scales for the tuning; None = the paper's grid 1.0, 1.5, ..., 5.0.
     """
 
-    scale: float | None = None
-    scale_grid: tuple[float, ...] | None = None
+    scale: float | None = setting(
+        None, "Scale t of the set rule: the support of sparsemax(t z); None: tuned.", range=POSITIVE
+    )
+    scale_grid: tuple[float, ...] | None = setting(
+        None, "Candidate scales for the tuning; None: the paper's 1.0, 1.5, ..., 5.0.", range=POSITIVE
+    )
 
     def validate(self) -> None:
-        if self.scale is not None and not self.scale > 0.0:
-            raise ConfigurationError(f"SparsemaxHeadParams: scale={self.scale} must be positive")
-        if self.scale_grid is not None and (len(self.scale_grid) == 0 or min(self.scale_grid) <= 0.0):
+        # the range checks each scale; that there is at least one is no constraint of an item
+        if self.scale_grid is not None and len(self.scale_grid) == 0:
             raise ConfigurationError(
                 f"SparsemaxHeadParams: scale_grid={list(self.scale_grid)} must be a non-empty list of positive numbers"
             )
