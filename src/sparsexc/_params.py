@@ -41,6 +41,7 @@ __all__ = [
     "Range",
     "RunParams",
     "TrainParams",
+    "redeclare",
     "setting",
 ]
 
@@ -121,6 +122,15 @@ def setting(
     if default_factory is not dataclasses.MISSING:
         return dataclasses.field(default_factory=default_factory, metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
+
+
+def redeclare(base: type[Params], name: str, default: Any) -> Any:
+    """The setting ``name`` of ``base`` declared again in a subclass with another ``default``.
+
+    Help and constraint stay those of ``base``'s field (declaring a field again would otherwise drop them).
+    """
+    field = next(f for f in dataclasses.fields(base) if f.name == name)
+    return dataclasses.field(default=default, metadata=field.metadata)
 
 
 def choices_of(field: dataclasses.Field) -> tuple[str, ...] | None:

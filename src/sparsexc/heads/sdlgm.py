@@ -30,10 +30,10 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from sparsexc._params import NON_NEGATIVE, POSITIVE_INT, Range, redeclare, setting
 from sparsexc.core.labels import LabelBatch
 from sparsexc.core.layers import OutputLayer
 from sparsexc.core.topk import topk_lower_id_ties
-from sparsexc.errors import ConfigurationError
 from sparsexc.heads.protocol import Head
 from sparsexc.heads.registry import register_head
 from sparsexc.latent.schedules import RelaxationParams
@@ -68,30 +68,21 @@ class SparseLatentHeadParams(RelaxationParams):
         Monte Carlo draws per row for the likelihood term.
     """
 
-    max_labels: int = 5
-    kl_weight: float = 0.1
-    length_weight: float = 1.0
-    noise: float = 0.01
-    prior: str = "empirical"
-    n_samples: int = 1
-    schedule: str = "constant"
-    temperature: float = 2.0
-
-    def validate(self) -> None:
-        owner = "SparseLatentHeadParams"
-        if self.max_labels < 1:
-            raise ConfigurationError(f"{owner}: max_labels={self.max_labels} must be a positive integer")
-        if self.kl_weight < 0 or self.length_weight < 0:
-            raise ConfigurationError(
-                f"{owner}: kl_weight={self.kl_weight} and length_weight={self.length_weight} must be >= 0"
-            )
-        if not 0.0 < self.noise < 0.5:
-            raise ConfigurationError(f"{owner}: noise={self.noise} must lie in (0, 0.5)")
-        if self.prior not in PRIORS:
-            raise ConfigurationError(f"{owner}: prior={self.prior!r}; choose one of {', '.join(PRIORS)}")
-        if self.n_samples < 1:
-            raise ConfigurationError(f"{owner}: n_samples={self.n_samples} must be a positive integer")
-        super().validate()
+    max_labels: int = setting(5, "L0, the largest predicted set size.", range=POSITIVE_INT)
+    kl_weight: float = setting(0.1, "beta on the two KL terms (1 = the ELBO).", range=NON_NEGATIVE)
+    length_weight: float = setting(
+        1.0, "lambda on the supervised level term -log q(min(|y|, L0) | x) (0 = the pure ELBO).", range=NON_NEGATIVE
+    )
+    noise: float = setting(
+        0.01, "epsilon of the Bernoulli noisy channel on the label mask.", range=Range(0, 0.5, True, True)
+    )
+    prior: str = setting(
+        "empirical", "Priors of the level and the labels: training frequencies or uniform.", choices=PRIORS
+    )
+    n_samples: int = setting(1, "Monte Carlo draws per row for the likelihood term.", range=POSITIVE_INT)
+    # OUR defaults: a constant 2.0 (see above)
+    schedule: str = redeclare(RelaxationParams, "schedule", "constant")
+    temperature: float = redeclare(RelaxationParams, "temperature", 2.0)
 
 
 @register_head

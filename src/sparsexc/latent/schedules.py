@@ -6,7 +6,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-from sparsexc._params import Params
+from sparsexc._params import NON_NEGATIVE, POSITIVE, POSITIVE_INT, Params, setting
 
 __all__ = ["SCHEDULES", "RelaxationParams", "TemperatureSchedule"]
 
@@ -70,30 +70,18 @@ class RelaxationParams(Params):
     straight_through : exact 0/1 masks forward, relaxed gradients backward.
     """
 
-    schedule: str = "exponential"
-    temperature: float = 1.0
-    min_temperature: float = 0.5
-    anneal_rate: float = 1e-3
-    anneal_steps: int = 1000
-    straight_through: bool = False
+    schedule: str = setting("exponential", "Temperature schedule of the Gumbel-Softmax relaxations.", choices=SCHEDULES)
+    temperature: float = setting(1.0, "Starting temperature of the relaxations.", range=POSITIVE)
+    min_temperature: float = setting(0.5, "Temperature the schedule anneals to.", range=POSITIVE)
+    anneal_rate: float = setting(1e-3, "Decay rate r of the exponential schedule, per step.", range=NON_NEGATIVE)
+    anneal_steps: int = setting(1000, "Steps of the linear and cosine schedules.", range=POSITIVE_INT)
+    straight_through: bool = setting(False, "Exact 0/1 masks forward, relaxed gradients backward.")
 
     def validate(self) -> None:
-        owner = type(self).__name__
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"{owner}: schedule={self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
-        if not (self.temperature > 0 and self.min_temperature > 0):
-            raise ValueError(
-                f"{owner}: temperature={self.temperature} and min_temperature={self.min_temperature} must be positive"
-            )
         if self.schedule == "exponential" and self.min_temperature > self.temperature:
             raise ValueError(
-                f"{owner}: the exponential schedule decays; min_temperature={self.min_temperature} "
+                f"{type(self).__name__}: the exponential schedule decays; min_temperature={self.min_temperature} "
                 f"must be <= temperature={self.temperature}"
-            )
-        if self.anneal_rate < 0 or self.anneal_steps < 1:
-            raise ValueError(
-                f"{owner}: anneal_rate={self.anneal_rate} must be >= 0 and anneal_steps="
-                f"{self.anneal_steps} a positive integer"
             )
 
     def temperature_schedule(self) -> TemperatureSchedule:
