@@ -23,6 +23,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from sparsexc._params import NON_NEGATIVE, POSITIVE, POSITIVE_INT, redeclare, setting
 from sparsexc._sparse import as_features
 from sparsexc.estimator._safetensors import ModelFormatError
 from sparsexc.estimator.serialization import read_model_dir, write_model_dir
@@ -54,32 +55,26 @@ class VAEParams(RelaxationParams):
     random_state : seeds the weights, the row order and the Gumbel/Gaussian noise.
     """
 
-    latent_dim: int = 64
-    max_active: int | None = 5
-    hidden_size: int = 256
-    likelihood: str = "bernoulli"
-    epochs: int = 30
-    batch_size: int = 128
-    lr: float = 3e-3
-    kl_weight: float = 0.1
-    kl_warmup_steps: int = 0
-    random_state: int = 0
-    temperature: float = 0.5
-    min_temperature: float = 0.2
+    latent_dim: int = setting(64, "D, the number of code dimensions.", range=POSITIVE_INT)
+    max_active: int | None = setting(
+        5, "L0, the most non-zeros per code (1..latent_dim); None: the dense VAE.", range=POSITIVE_INT
+    )
+    hidden_size: int = setting(256, "Width of the encoder's and the decoder's hidden ReLU layer.", range=POSITIVE_INT)
+    likelihood: str = setting("bernoulli", "bernoulli (x in [0, 1]) or gaussian.", choices=LIKELIHOODS)
+    epochs: int = setting(30, "Passes over the rows.", range=POSITIVE_INT)
+    batch_size: int = setting(128, "Rows per Adam step.", range=POSITIVE_INT)
+    lr: float = setting(3e-3, "Adam's learning rate.", range=POSITIVE)
+    kl_weight: float = setting(0.1, "beta on the KL terms (1 = the ELBO).", range=NON_NEGATIVE)
+    kl_warmup_steps: int = setting(0, "Steps over which the KL weight rises from 0 (0: none).", range=NON_NEGATIVE)
+    random_state: int = setting(0, "Seeds the weights, the row order and the noise.")
+    # OUR defaults: exponential from 0.5 to 0.2
+    temperature: float = redeclare(RelaxationParams, "temperature", 0.5)
+    min_temperature: float = redeclare(RelaxationParams, "min_temperature", 0.2)
 
     def validate(self) -> None:
-        owner = "VAEParams"
-        for name in ("latent_dim", "hidden_size", "epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{owner}: {name}={getattr(self, name)} must be a positive integer")
-        if self.kl_warmup_steps < 0:
-            raise ValueError(f"{owner}: kl_warmup_steps={self.kl_warmup_steps} must be >= 0")
-        if self.max_active is not None and not 1 <= self.max_active <= self.latent_dim:
-            raise ValueError(f"{owner}: max_active={self.max_active} must lie in 1..latent_dim={self.latent_dim}")
-        if self.likelihood not in LIKELIHOODS:
-            raise ValueError(f"{owner}: likelihood={self.likelihood!r}; choose one of {', '.join(LIKELIHOODS)}")
-        if not (self.lr > 0 and self.kl_weight >= 0):
-            raise ValueError(f"{owner}: lr={self.lr} must be positive and kl_weight={self.kl_weight} >= 0")
+        # the upper bound of max_active is another field: no constraint of one field states it
+        if self.max_active is not None and self.max_active > self.latent_dim:
+            raise ValueError(f"VAEParams: max_active={self.max_active} must lie in 1..latent_dim={self.latent_dim}")
         super().validate()
 
 
