@@ -26,6 +26,8 @@ from sparsexc._params import (
 from sparsexc.estimator.vae import VAEParams
 from sparsexc.heads import get_head
 from sparsexc.heads._sampled import SampledHeadParams
+from sparsexc.heads.sdlgm import SparseLatentHeadParams
+from sparsexc.latent.schedules import RelaxationParams
 from sparsexc.samplers import FrequencySamplerParams, TreeSamplerParams
 
 # every Params class is declared with setting(): each field has a one-line help (every registered head's and
@@ -143,3 +145,15 @@ def test_every_params_class_round_trips_with_every_field_changed(cls):
     changed = cls(**values)
     assert changed != cls() or not values
     assert cls.from_json(changed.to_json()) == changed
+
+
+def test_a_redeclared_setting_keeps_the_base_help_and_constraint_with_its_own_default():
+    base = {f.name: f for f, _ in RelaxationParams.settings()}
+    for cls, defaults in ((SparseLatentHeadParams, {"schedule": "constant", "temperature": 2.0}),
+                          (VAEParams, {"temperature": 0.5, "min_temperature": 0.2})):  # fmt: skip
+        fields = {f.name: f for f, _ in cls.settings()}
+        for name, default in defaults.items():
+            assert fields[name].default == default != base[name].default
+            assert fields[name].metadata == base[name].metadata
+    with pytest.raises(ValueError, match=r"SparseLatentHeadParams: temperature=0.0 must be positive"):
+        SparseLatentHeadParams(temperature=0.0)
