@@ -20,7 +20,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("_private", "errors"),  # the root's helper modules (_params.py, _atomic.py, ...) and the error classes
     ("ops", "io", "metrics"),
     ("core",),
-    ("samplers", "embeddings", "datasets"),
+    ("samplers", "embeddings", "datasets", "tree"),
     ("latent", "distributed"),
     ("heads",),
     ("models",),
