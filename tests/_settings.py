@@ -7,7 +7,7 @@ import dataclasses
 import types
 from typing import Any, Union, get_args, get_origin
 
-from sparsexc._params import ESTIMATOR_SETTINGS, Params, choices_of
+from sparsexc._params import ESTIMATOR_SETTINGS, Params, PredictParams, RunParams, choices_of
 from sparsexc.heads import get_head, list_heads
 from sparsexc.samplers import get_sampler, list_samplers
 
@@ -38,9 +38,12 @@ def sampler_params_classes() -> dict[str, type[Params]]:
 
 
 def all_params_classes() -> list[type[Params]]:
-    """The estimator's settings, every head's and every sampler's Params (each class once)."""
+    """The estimator's settings, the run plumbing, the prediction settings, every head's and every sampler's
+    Params (each class once)."""
     classes: list[type[Params]] = [
         *ESTIMATOR_SETTINGS,
+        RunParams,
+        PredictParams,
         *head_params_classes().values(),
         *sampler_params_classes().values(),
     ]

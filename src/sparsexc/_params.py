@@ -4,8 +4,10 @@ Every configurable piece of sparsexc (encoder, trainer, each head, each sampler)
 from :class:`Params`, and every setting is declared once, as a field made by :func:`setting`: its default,
 its constraint (allowed values and/or a :class:`Range`) and a one-line help live in the field's metadata.
 Everything else reads them: validation (:meth:`Params.__post_init__`), the estimator's parameters and their
-documentation (``sparsexc.estimator``), the options of ``sparsexc train`` and its ``--print-config``
-(``sparsexc.cli._settings``).
+documentation (``sparsexc.estimator``), the options of ``sparsexc train`` and ``sparsexc predict`` and
+train's ``--print-config`` (``sparsexc.cli._settings``). Model settings (:data:`ESTIMATOR_SETTINGS`) are the
+estimator's parameters; run plumbing (:class:`RunParams`) goes to ``fit`` and prediction settings
+(:class:`PredictParams`) to the prediction methods.
 
 ``from_dict`` is the single place where user-supplied settings (estimator ``head_params``, CLI config files,
 saved ``config.json``) are validated: unknown keys and wrong types raise a ``ValueError`` that names the key
@@ -19,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import numbers
+import os
 import types
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar, TypeVar, Union, get_args, get_origin, get_type_hints
@@ -38,6 +41,7 @@ __all__ = [
     "EncoderParams",
     "FitParams",
     "Params",
+    "PredictParams",
     "Range",
     "RunParams",
     "TrainParams",
@@ -116,7 +120,8 @@ def setting(
         ``estimator_default`` (the estimator's default when it is not the component's), ``estimator_name``
         (the estimator parameter's name when it is not the field's), ``from_estimator`` (the estimator
         parameter the value is derived from, when it is not set directly), ``cli_flag`` (the option name),
-        ``cli_off`` (the negative flag of a boolean option).
+        ``cli_off`` (the negative flag of a boolean option), ``cli_required`` (the option must be given),
+        ``cli_from`` (no option: the CLI derives the value, e.g. a path inside ``--out``).
     """
     metadata = {"help": help, "choices": choices, "range": range, **extra}
     if default_factory is not dataclasses.MISSING:
@@ -268,6 +273,34 @@ class Params:
         for field in dataclasses.fields(cls):
             yield field, hints[field.name]
 
+    @classmethod
+    def from_arguments(cls: type[P], **given: Any) -> P:
+        """Build from a function's keyword arguments named as the fields; None takes the field's default.
+
+        A bad value raises a ConfigurationError that names the argument as the caller wrote it
+        (``k must be a positive integer; got 0``), not the class.
+        """
+        given = {name: value for name, value in given.items() if value is not None}
+        try:
+            return cls(**given)
+        except ConfigurationError:
+            hints = get_type_hints(cls)
+            for field in dataclasses.fields(cls):
+                if field.name not in given:
+                    continue
+                value = given[field.name]
+                try:
+                    cls(**{field.name: value})
+                except ConfigurationError as exc:
+                    bounds: Range | None = field.metadata.get("range")
+                    if bounds is None:
+                        raise ConfigurationError(str(exc).removeprefix(f"{cls.__name__}: ")) from None
+                    integer = int in (hints[field.name], *get_args(hints[field.name]))
+                    raise ConfigurationError(
+                        f"{field.name} must {bounds.requirement(integer)}; got {value!r}"
+                    ) from None
+            raise
+
     def to_dict(self) -> dict[str, Any]:
         """Return the fields as a JSON-able dict (tuples become lists, nested Params dicts)."""
         out: dict[str, Any] = {}
@@ -401,8 +434,6 @@ class TrainParams(Params):
         A key of ``sparsexc.metrics.evaluate`` (higher is better), ``"P@1"`` by default.
     tune_metric : str
         Set metric the head's set-prediction parameter is tuned for after training (``"micro-F1"``).
-    checkpoint_every : int or None
-        Steps between checkpoints (one is also written at every epoch end when a checkpoint folder is set).
     seed : int
         Seeds the data order and torch (initial weights are seeded by whoever builds the model).
     device : str
@@ -413,9 +444,6 @@ class TrainParams(Params):
     progress_bar : bool
         With ``progress``: also a tqdm bar (loss, examples/s) during each epoch, but only when stderr is a
         terminal or a notebook (a bar's redraws would fill a log file).
-    log_path : str or None
-        JSON-lines file, one line of metrics per epoch (run plumbing: the estimator takes it from
-        :class:`RunParams`).
     eval_batch_size : int
         Rows per batch when scoring validation data.
     precision : {"float32", "bfloat16"}
@@ -446,9 +474,6 @@ class TrainParams(Params):
     )
     val_metric: str = setting("P@1", "Validation metric for early stopping, e.g. P@1.")
     tune_metric: str = setting("micro-F1", "Set metric the head's set threshold is tuned for after training.")
-    checkpoint_every: int | None = setting(
-        None, "Checkpoint every N steps (the CLI: into OUT/checkpoints).", range=POSITIVE_INT
-    )
     seed: int = setting(
         0, "Random seed (the estimator's random_state).", estimator_name="random_state", cli_flag="seed"
     )
@@ -457,7 +482,6 @@ class TrainParams(Params):
     progress_bar: bool = setting(
         True, "With progress: a bar during each epoch on a terminal.", from_estimator="verbose"
     )
-    log_path: str | None = setting(None, "JSON-lines file of per-epoch metrics.", from_estimator="log_path")
     eval_batch_size: int = setting(1024, "Rows per batch when scoring validation data.", range=POSITIVE_INT)
     precision: str = setting(
         "float32", "float32, or bfloat16 autocast for the forward pass and loss.", choices=PRECISIONS
@@ -481,18 +505,48 @@ class FitParams(Params):
 
 @dataclasses.dataclass
 class RunParams(Params):
-    """Run plumbing: where one training run writes and whether it resumes; not settings of the model.
+    """Run plumbing: where one training run writes, how often, and whether it resumes; not model settings.
 
-    A saved model records them under ``"training_run"`` and loads with these defaults, so a loaded (then
-    cloned, refitted) model never writes into or resumes from the files of the run that made it. The CLI
-    derives them from ``--out`` and ``--resume``.
+    They change no weight (a run with checkpoints trains the same model as one without, and a resumed run the
+    same as an uninterrupted one), so they are not parameters of the estimator: they are keyword arguments of
+    :meth:`sparsexc.estimator.XCClassifier.fit` (scikit-learn's fit parameters) and of
+    :class:`sparsexc.train.Trainer` (``resume`` of its ``fit``). A saved model therefore never carries them,
+    and a loaded (then cloned, refitted) model never writes into or resumes from the files of the run that made
+    it. ``sparsexc train`` takes ``--checkpoint-every`` and ``--resume`` and derives the paths from ``--out``
+    (``cli_from``). A path may be given as any ``os.PathLike``; it is kept as a string.
     """
 
-    checkpoint_dir: str | None = setting(None, "Folder of the resumable checkpoint.")
-    resume: bool = setting(False, "Continue from the checkpoint in checkpoint_dir.")
-    log_path: str | None = setting(None, "JSON-lines file of per-epoch metrics.")
+    checkpoint_dir: str | None = setting(None, "Folder of the resumable checkpoint.", cli_from="OUT/checkpoints")
+    checkpoint_every: int | None = setting(
+        None, "Checkpoint every N steps, and at every epoch end (the CLI: into OUT/checkpoints).", range=POSITIVE_INT
+    )
+    resume: bool = setting(False, "Continue from the checkpoint in the checkpoint folder (the CLI: OUT/checkpoints).")
+    log_path: str | None = setting(None, "JSON-lines file of per-epoch metrics.", cli_from="OUT/train_log.jsonl")
+
+    def __post_init__(self) -> None:
+        for name in ("checkpoint_dir", "log_path"):
+            value = getattr(self, name)
+            if isinstance(value, os.PathLike):
+                setattr(self, name, os.fspath(value))
+        super().__post_init__()
+
+
+@dataclasses.dataclass
+class PredictParams(Params):
+    """Settings of prediction: :meth:`sparsexc.estimator.XCClassifier.predict_topk` (and the other prediction
+    methods' batches) and ``sparsexc predict``.
+
+    They change what is asked of a fitted model, not the model, so they are arguments of the prediction
+    methods (None takes the default declared here), never estimator parameters. The scores do not depend on
+    ``batch_size``; it bounds the memory of one batch (``batch_size x n_labels`` scores). The label tree's
+    beam width (issue 19) belongs here.
+    """
+
+    k: int = setting(5, "Labels per row.", range=POSITIVE_INT, cli_flag="top_k", cli_required=True)
+    batch_size: int = setting(1024, "Rows scored per batch (memory: rows x labels scores).", range=POSITIVE_INT)
 
 
 # the Params whose fields are parameters of sparsexc.estimator.XCClassifier of the same name (or the field's
-# ``estimator_name``); the estimator's other parameters are head, head_params and verbose
-ESTIMATOR_SETTINGS: tuple[type[Params], ...] = (EncoderParams, TrainParams, FitParams, RunParams)
+# ``estimator_name``); the estimator's other parameters are head, head_params and verbose. RunParams are
+# arguments of fit, PredictParams of the prediction methods.
+ESTIMATOR_SETTINGS: tuple[type[Params], ...] = (EncoderParams, TrainParams, FitParams)

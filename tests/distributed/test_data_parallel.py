@@ -83,10 +83,10 @@ def _run(
                 optimizer=optimizer,
                 seed=5,
                 device="cpu",
-                checkpoint_every=checkpoint_every,
-                log_path=log_path,
             ),
             checkpoint_dir=checkpoint_dir,
+            checkpoint_every=checkpoint_every,
+            log_path=log_path,
         )
         try:
             trainer.fit(X, Y, Xv, Yv, resume=resume)
@@ -129,7 +129,7 @@ def _draws(resume_dir=None):
             # batches of 32: the ranks' shares are equal (16 + 16) but in the last batch, so without per-rank
             # streams they would consume the generator alike and draw the same negatives
             trainer = Trainer(
-                model, dict(epochs=2, batch_size=32, seed=5, device="cpu", **kwargs), checkpoint_dir=resume_dir
+                model, dict(epochs=2, batch_size=32, seed=5, device="cpu"), checkpoint_dir=resume_dir, **kwargs
             )
             trainer.fit(X, Y, resume=resume_dir is not None and "checkpoint_every" not in kwargs)
             return model

@@ -92,10 +92,9 @@ def _train(
             "lr": 0.01,
             "seed": 5,
             "device": "cpu",
-            "checkpoint_every": checkpoint_every,
             **train_params,
         }
-        trainer = Trainer(model, params, checkpoint_dir=checkpoint_dir)
+        trainer = Trainer(model, params, checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every)
         trainer.fit(X, Y, Xv, Yv, resume=resume)
     except _Stop:
         return {"stopped": True}

@@ -216,14 +216,9 @@ def test_load_errors_name_the_file(fitted, tmp_path):
 
 def test_checkpoints_and_resume_through_the_estimator(data, tmp_path):
     X, Y = data
-    settings = {
-        **FAST,
-        "checkpoint_dir": str(tmp_path / "ck"),
-        "checkpoint_every": 3,
-        "log_path": str(tmp_path / "log.jsonl"),
-    }
-    first = XCClassifier(**settings).fit(X, Y)
+    run = {"checkpoint_dir": str(tmp_path / "ck"), "checkpoint_every": 3, "log_path": str(tmp_path / "log.jsonl")}
+    first = XCClassifier(**FAST).fit(X, Y, **run)
     assert (tmp_path / "ck" / "checkpoint.pt").exists() and len((tmp_path / "log.jsonl").read_text().splitlines()) == 3
-    resumed = XCClassifier(**settings, resume=True).fit(X, Y)  # a finished run resumes to the same model
+    resumed = XCClassifier(**FAST).fit(X, Y, **run, resume=True)  # a finished run resumes to the same model
     wa, wb = _weights(first), _weights(resumed)
     assert all(torch.equal(wa[k], wb[k]) for k in wa) and resumed.history_ == first.history_

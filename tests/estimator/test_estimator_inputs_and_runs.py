@@ -14,10 +14,11 @@ import scipy.sparse as sp
 from sklearn.base import clone
 
 from sparsexc import XCClassifier
-from sparsexc.estimator.classifier import RUN_PARAMS
+from sparsexc._params import RunParams
 from sparsexc.heads import get_head, list_heads
 
 FAST = {"epochs": 2, "hidden_sizes": (16,), "batch_size": 32, "device": "cpu"}
+RUN_ARGUMENTS = RunParams.field_names()  # fit's run plumbing
 
 
 @pytest.fixture(scope="module")
@@ -83,15 +84,15 @@ def test_a_loaded_model_refits_without_touching_its_training_runs_files(data, tm
     X, Y = data
     run = tmp_path / "run"
     paths = {"checkpoint_dir": str(run / "ck"), "log_path": str(run / "train_log.jsonl"), "resume": True}
-    XCClassifier(**FAST, **paths).fit(X, Y).save(tmp_path / "model")
+    XCClassifier(**FAST).fit(X, Y, **paths).save(tmp_path / "model")
     config = json.loads((tmp_path / "model" / "config.json").read_text())
-    assert config["training_run"] == paths  # kept for the record
-    assert {k: config["params"][k] for k in RUN_PARAMS} == RUN_PARAMS
+    assert config["training_run"] == {**RunParams().to_dict(), **paths}  # kept for the record
+    assert not set(RUN_ARGUMENTS) & set(config["params"])  # the run plumbing is no model setting
     before = _snapshot(run)
     assert len(before) >= 3  # checkpoint.pt, checkpoint.json, the log
 
     loaded = XCClassifier.load(tmp_path / "model")
-    assert {k: loaded.get_params()[k] for k in RUN_PARAMS} == RUN_PARAMS
+    assert not set(RUN_ARGUMENTS) & set(loaded.get_params())
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         refit = clone(loaded).set_params(epochs=1).fit(X, Y)
@@ -109,8 +110,27 @@ def test_models_saved_with_run_paths_load_without_them(data, tmp_path):
     config["params"].update(checkpoint_dir=str(tmp_path / "ck"), log_path=str(tmp_path / "log"), resume=True)
     path.write_text(json.dumps(config))
     loaded = XCClassifier.load(tmp_path / "model")
-    assert {k: getattr(loaded, k) for k in RUN_PARAMS} == RUN_PARAMS
+    assert not any(hasattr(loaded, k) for k in RUN_ARGUMENTS) and not set(RUN_ARGUMENTS) & set(loaded.get_params())
     assert loaded.get_params()["epochs"] == FAST["epochs"]  # the model's own settings round-trip
+
+
+def test_a_model_saved_by_the_previous_version_loads_and_refits(data, tmp_path):
+    # the previous version's config.json: the run plumbing among the "params" (reset to the defaults, or as
+    # written before the reset: the run's own values, checkpoint_every too) and the "training_run" record
+    X, Y = data
+    fitted = XCClassifier(**FAST).fit(X, Y)
+    fitted.save(tmp_path / "model")
+    path = tmp_path / "model" / "config.json"
+    config = json.loads(path.read_text())
+    old = {"checkpoint_dir": str(tmp_path / "ck"), "resume": True, "log_path": str(tmp_path / "log.jsonl")}
+    config["params"].update(old, checkpoint_every=3)
+    config["training_run"] = old
+    path.write_text(json.dumps(config))
+    loaded = XCClassifier.load(tmp_path / "model")
+    assert not set(RUN_ARGUMENTS) & set(loaded.get_params())
+    np.testing.assert_array_equal(loaded.decision_function(X[:20]), fitted.decision_function(X[:20]))
+    refit = clone(loaded).set_params(epochs=1).fit(X, Y)  # checkpoint_every without a folder would be refused
+    assert len(refit.history_) == 1 and not (tmp_path / "ck").exists() and not (tmp_path / "log.jsonl").exists()
 
 
 def test_decision_function_is_documented_for_every_head_and_equals_proba_where_said(fitted, data):

@@ -293,9 +293,9 @@ def test_interrupted_training_resumes_bit_for_bit(tmp_path, monkeypatch):
     monkeypatch.setattr(Trainer, "_step", failing_step)
     ck = str(tmp_path / "ck")
     with pytest.raises(KeyboardInterrupt):
-        XCClassifier(**kwargs, checkpoint_dir=ck, checkpoint_every=3).fit(X, Y)
+        XCClassifier(**kwargs).fit(X, Y, checkpoint_dir=ck, checkpoint_every=3)
     monkeypatch.setattr(Trainer, "_step", step)
-    resumed = XCClassifier(**kwargs, checkpoint_dir=ck, checkpoint_every=3, resume=True).fit(X, Y)
+    resumed = XCClassifier(**kwargs).fit(X, Y, checkpoint_dir=ck, checkpoint_every=3, resume=True)
     for key, value in plain.model_.state_dict().items():
         assert torch.equal(value, resumed.model_.state_dict()[key]), key
 

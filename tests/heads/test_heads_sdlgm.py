@@ -178,8 +178,7 @@ def test_estimator_fits_saves_and_loads_bit_exact(tmp_path, hidden_sizes):
 
 def test_trainer_resume_is_bit_exact_for_the_stochastic_head(tmp_path, monkeypatch):
     X, Y = _data(n=200)
-    params = {"epochs": 2, "batch_size": 32, "checkpoint_every": 3, "seed": 4, "device": "cpu"}
-    plain_params = {**params, "checkpoint_every": None}
+    params = {"epochs": 2, "batch_size": 32, "seed": 4, "device": "cpu"}
 
     def model():
         torch.manual_seed(0)
@@ -187,7 +186,7 @@ def test_trainer_resume_is_bit_exact_for_the_stochastic_head(tmp_path, monkeypat
         return XCModel(enc, SparseLatentHead(16, 8, {"max_labels": 4}))
 
     plain = model()
-    Trainer(plain, plain_params).fit(X, Y)
+    Trainer(plain, params).fit(X, Y)
 
     calls = {"n": 0}
     step = Trainer._step
@@ -200,10 +199,10 @@ def test_trainer_resume_is_bit_exact_for_the_stochastic_head(tmp_path, monkeypat
 
     monkeypatch.setattr(Trainer, "_step", crash_after_ten)
     with pytest.raises(KeyboardInterrupt):
-        Trainer(model(), params, checkpoint_dir=tmp_path).fit(X, Y)
+        Trainer(model(), params, checkpoint_dir=tmp_path, checkpoint_every=3).fit(X, Y)
     monkeypatch.setattr(Trainer, "_step", step)
     resumed = model()
-    Trainer(resumed, params, checkpoint_dir=tmp_path).fit(X, Y, resume=True)
+    Trainer(resumed, params, checkpoint_dir=tmp_path, checkpoint_every=3).fit(X, Y, resume=True)
     a, b = plain.state_dict(), resumed.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a) and int(b["head.step"]) == 14
 

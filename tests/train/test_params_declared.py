@@ -18,6 +18,7 @@ from sparsexc._params import (
     UNIT_INTERVAL,
     EncoderParams,
     FitParams,
+    PredictParams,
     Range,
     RunParams,
     TrainParams,
@@ -86,7 +87,13 @@ def test_component_defaults_are_unchanged():
     # the Trainer and SparseEncoder used alone keep their defaults; the estimator's differ where declared
     assert TrainParams().epochs == 30 and TrainParams().patience is None
     assert EncoderParams().hidden_sizes == () and EncoderParams().dropout == 0.0
-    assert RunParams().to_dict() == {"checkpoint_dir": None, "resume": False, "log_path": None}
+    assert RunParams().to_dict() == {
+        "checkpoint_dir": None,
+        "checkpoint_every": None,
+        "resume": False,
+        "log_path": None,
+    }
+    assert PredictParams().to_dict() == {"k": 5, "batch_size": 1024}  # predict_topk's k=5 and the models' batches
     assert FitParams().validation_fraction == 0.1
     marked = {f.name: f.metadata["estimator_default"] for c in ESTIMATOR_SETTINGS for f, _ in c.settings()
               if "estimator_default" in f.metadata}  # fmt: skip
@@ -157,3 +164,27 @@ def test_a_redeclared_setting_keeps_the_base_help_and_constraint_with_its_own_de
             assert fields[name].metadata == base[name].metadata
     with pytest.raises(ValueError, match=r"SparseLatentHeadParams: temperature=0.0 must be positive"):
         SparseLatentHeadParams(temperature=0.0)
+
+
+def test_from_arguments_takes_none_for_the_default_and_names_the_argument():
+    assert PredictParams.from_arguments(k=None, batch_size=None) == PredictParams()
+    assert PredictParams.from_arguments(k=3) == PredictParams(k=3)
+    assert RunParams.from_arguments(checkpoint_dir=None, resume=True) == RunParams(resume=True)
+    for given, said in [
+        ({"k": 0}, "k must be a positive integer; got 0"),
+        ({"k": True}, "k must be a positive integer; got True"),
+        ({"k": 3, "batch_size": -1}, "batch_size must be a positive integer; got -1"),
+        ({"k": "5"}, "k must be a positive integer; got '5'"),
+    ]:
+        with pytest.raises(ValueError, match=f"^{re.escape(said)}$"):
+            PredictParams.from_arguments(**given)
+    with pytest.raises(ValueError, match=r"^resume must be true or false; got 1$"):
+        RunParams.from_arguments(resume=1)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'nope'"):  # a caller's bug, not the user's
+        EncoderParams.from_arguments(nope=1)
+
+
+def test_run_paths_may_be_path_objects(tmp_path):
+    params = RunParams(checkpoint_dir=tmp_path / "ck", log_path=tmp_path / "log")
+    assert params.checkpoint_dir == str(tmp_path / "ck") and params.log_path == str(tmp_path / "log")
+    assert RunParams.from_json(params.to_json()) == params

@@ -101,8 +101,9 @@ def test_trainer_stops_and_keeps_the_last_good_checkpoint(tmp_path, value):
     X, Y = _small_data()
     trainer = Trainer(
         _model(),
-        {"device": "cpu", "batch_size": 8, "epochs": 3, "checkpoint_every": 1, "progress": False},
+        {"device": "cpu", "batch_size": 8, "epochs": 3, "progress": False},
         checkpoint_dir=tmp_path,
+        checkpoint_every=1,
     )
     _poison_step(trainer, at=7, value=value)  # 5 steps an epoch: epoch 2, step 2
     with pytest.raises(NonFiniteLossError) as info:

@@ -21,7 +21,6 @@ from sparsexc.heads import SigmoidHeadParams, SoftmaxHeadParams
     lr_schedule=st.sampled_from(LR_SCHEDULES),
     grad_clip=st.none() | st.floats(1e-4, 100.0),
     patience=st.none() | st.integers(1, 50),
-    log_path=st.none() | st.text(min_size=1, max_size=20),
 )
 def test_train_params_round_trip_through_json(**fields):
     params = TrainParams(**fields)

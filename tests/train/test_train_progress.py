@@ -48,10 +48,10 @@ def _model():
     return XCModel(encoder, SoftmaxHead(encoder.out_dim, 6))
 
 
-def _fit(monkeypatch, stream, **params):
+def _fit(monkeypatch, stream, log_path=None, **params):
     monkeypatch.setattr(sys, "stderr", stream)
     X, Y = _data()
-    trainer = Trainer(_model(), TrainParams(**{**BASE, **params}))
+    trainer = Trainer(_model(), TrainParams(**{**BASE, **params}), log_path=log_path)
     trainer.fit(X[:200], Y[:200], X[200:], Y[200:])
     return trainer, stream.getvalue()
 

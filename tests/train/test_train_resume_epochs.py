@@ -41,9 +41,9 @@ def _untimed(history):
     return [{k: v for k, v in r.items() if k not in ("seconds", "examples_per_second")} for r in history]
 
 
-def _fit(model, epochs, ckpt=None, resume=False, **params):
+def _fit(model, epochs, ckpt=None, resume=False, log_path=None, **params):
     X, Y = _data()
-    trainer = Trainer(model, TrainParams(epochs=epochs, **BASE, **params), checkpoint_dir=ckpt)
+    trainer = Trainer(model, TrainParams(epochs=epochs, **BASE, **params), checkpoint_dir=ckpt, log_path=log_path)
     trainer.fit(X[:200], Y[:200], X[200:], Y[200:], resume=resume)
     return trainer
 

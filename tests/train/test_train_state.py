@@ -47,9 +47,11 @@ def _model(seed=0):
     return XCModel(encoder, SoftmaxHead(encoder.out_dim, 6))
 
 
-def _fit(model, epochs, ckpt=None, resume=False, **params):
+def _fit(model, epochs, ckpt=None, resume=False, checkpoint_every=None, **params):
     X, Y = _data()
-    trainer = Trainer(model, TrainParams(epochs=epochs, **BASE, **params), checkpoint_dir=ckpt)
+    trainer = Trainer(
+        model, TrainParams(epochs=epochs, **BASE, **params), checkpoint_dir=ckpt, checkpoint_every=checkpoint_every
+    )
     trainer.fit(X[:200], Y[:200], X[200:], Y[200:], resume=resume)
     return trainer
 

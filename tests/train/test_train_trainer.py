@@ -126,7 +126,7 @@ def test_early_stopping_stops_and_restores_the_best_weights(monkeypatch):
 def test_jsonl_log_has_one_line_per_epoch(tmp_path):
     X, Y = _data()
     log = tmp_path / "logs" / "train.jsonl"
-    Trainer(_model(head=SigmoidHead), TrainParams(epochs=3, log_path=str(log), **BASE)).fit(
+    Trainer(_model(head=SigmoidHead), TrainParams(epochs=3, **BASE), log_path=str(log)).fit(
         X[:200], Y[:200], X[200:], Y[200:]
     )
     records = [json.loads(line) for line in log.read_text().splitlines()]
@@ -160,7 +160,7 @@ def test_bad_settings_raise_clear_errors():
     with pytest.raises(ValueError, match="rows"):
         Trainer(_model(), TrainParams(**BASE)).fit(X, Y[:10])
     with pytest.raises(ValueError, match="checkpoint_every needs a checkpoint_dir"):
-        Trainer(_model(), TrainParams(checkpoint_every=5, **BASE)).fit(X, Y)
+        Trainer(_model(), TrainParams(**BASE), checkpoint_every=5).fit(X, Y)
 
 
 def test_resume_refuses_a_checkpoint_of_another_model(tmp_path):
@@ -210,9 +210,8 @@ _SCRIPT = textwrap.dedent("""
             time.sleep(0.05)
             return step(self, *args)
         Trainer._step = slow_step
-    params = {"epochs": 3, "batch_size": 32, "checkpoint_every": 2, "seed": 5, "device": "cpu",
-              "log_path": out + ".jsonl"}
-    trainer = Trainer(model, params, checkpoint_dir=ckpt)
+    params = {"epochs": 3, "batch_size": 32, "seed": 5, "device": "cpu"}
+    trainer = Trainer(model, params, checkpoint_dir=ckpt, checkpoint_every=2, log_path=out + ".jsonl")
     history = trainer.fit(X[:450], Y[:450], X[450:], Y[450:], resume=(mode != "plain"))
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, out + ".safetensors")
     with open(out + ".json", "w") as fh:

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-__all__ = ["EstimatorOption", "estimator_default"]
+__all__ = ["DeclaredOption", "EstimatorOption", "estimator_default"]
 
 
 def _value(value: Any) -> str:
@@ -81,3 +81,19 @@ class EstimatorOption(click.Option):
             return record
         names, text = record
         return names, f"{text}  [default: {default}]".strip()
+
+
+class DeclaredOption(click.Option):
+    """A ``click.Option`` whose help ends with the default declared on its ``Params`` field (``declared``),
+    for the run and prediction settings: the option's own default is None, as for :class:`EstimatorOption`."""
+
+    def __init__(self, *args: Any, declared: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.declared = declared
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        record = super().get_help_record(ctx)
+        if record is None or self.declared is None or self.declared is False or self.required:
+            return record
+        names, text = record
+        return names, f"{text}  [default: {_value(self.declared)}]".strip()

@@ -1,12 +1,17 @@
-"""The estimator's settings as options of ``sparsexc train``, generated from the Params dataclasses.
+"""The CLI options of the settings, generated from the Params dataclasses.
 
-One option per field of :class:`~sparsexc._params.EncoderParams`, :class:`~sparsexc._params.TrainParams` and
-:class:`~sparsexc._params.FitParams` that :class:`~sparsexc.estimator.XCClassifier` takes as a parameter: the
-flag is the field's name with dashes (or its ``cli_flag``), the type follows the annotation and the declared
-choices or range, the help is the field's help and ``--help`` shows the estimator's default
-(:class:`~sparsexc.cli._defaults.EstimatorOption`). Every option defaults to None, so that an option not
-given leaves the estimator's default and a config file can be told from an explicit flag. Run plumbing
-(:class:`~sparsexc._params.RunParams`) is not among them: the CLI derives it from ``--out`` and ``--resume``.
+* ``sparsexc train``'s model settings: one option per field of :class:`~sparsexc._params.EncoderParams`,
+  :class:`~sparsexc._params.TrainParams` and :class:`~sparsexc._params.FitParams` that
+  :class:`~sparsexc.estimator.XCClassifier` takes as a parameter; ``--help`` shows the estimator's default
+  (:class:`~sparsexc.cli._defaults.EstimatorOption`).
+* ``sparsexc train``'s run plumbing: one option per field of :class:`~sparsexc._params.RunParams` but the
+  paths, which the CLI derives from ``--out`` (fields marked ``cli_from``); they go to ``fit``.
+* ``sparsexc predict``'s options: one per field of :class:`~sparsexc._params.PredictParams`.
+
+The flag is the field's name with dashes (or its ``cli_flag``), the type follows the annotation and the
+declared choices or range, and the help is the field's help. Every option defaults to None (unless
+``cli_required``), so that an option not given leaves the declared default and a config file can be told from
+an explicit flag.
 """
 
 from __future__ import annotations
@@ -18,23 +23,39 @@ from typing import Any, TypeVar, Union, get_args, get_origin
 
 import click
 
-from sparsexc._params import EncoderParams, FitParams, Range, TrainParams, choices_of
-from sparsexc.cli._defaults import EstimatorOption
+from sparsexc._params import ESTIMATOR_SETTINGS, Params, PredictParams, Range, RunParams, choices_of
+from sparsexc.cli._defaults import DeclaredOption, EstimatorOption
 from sparsexc.cli._types import INT_LIST
+from sparsexc.errors import ConfigurationError
 
-__all__ = ["ESTIMATOR_NAMES", "SETTING_OPTIONS", "full_config", "setting_option", "setting_options"]
+__all__ = [
+    "ESTIMATOR_NAMES",
+    "PREDICT_OPTIONS",
+    "RUN_OPTIONS",
+    "SETTING_OPTIONS",
+    "full_config",
+    "params_from_options",
+    "predict_options",
+    "run_options",
+    "setting_option",
+    "setting_options",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-_SOURCES = (EncoderParams, TrainParams, FitParams)
+P = TypeVar("P", bound=Params)
 
 
 def _settings() -> Iterator[tuple[dataclasses.Field, Any]]:
     """(field, type hint) of every estimator setting that is a CLI option, in declaration order."""
-    for params_cls in _SOURCES:
+    for params_cls in ESTIMATOR_SETTINGS:
         for field, hint in params_cls.settings():
-            if "from_estimator" not in field.metadata:  # derived (verbose) or run plumbing (log_path)
+            if "from_estimator" not in field.metadata:  # derived from the estimator's verbose
                 yield field, hint
+
+
+def _options_of(params_cls: type[Params]) -> list[tuple[dataclasses.Field, Any]]:
+    """(field, type hint) of the fields of ``params_cls`` that are options (not derived by the CLI)."""
+    return [(field, hint) for field, hint in params_cls.settings() if "cli_from" not in field.metadata]
 
 
 def _dest(field: dataclasses.Field) -> str:
@@ -63,16 +84,22 @@ def _click_type(field: dataclasses.Field, hint: Any) -> Any:
     return hint if hint in (int, float) else None  # None: a string
 
 
-def _option(field: dataclasses.Field, hint: Any) -> Callable[[F], F]:
-    """The ``click.option`` decorator of one setting."""
+def _option(field: dataclasses.Field, hint: Any, estimator: bool = True) -> Callable[[F], F]:
+    """The ``click.option`` decorator of one setting: an estimator parameter's (its default shown by
+    :class:`EstimatorOption`), or (``estimator=False``) a run or prediction setting's (its field's default)."""
     dest = _dest(field)
     flag = dest.replace("_", "-")
     hint = _plain(hint)
     help_text = field.metadata.get("help", "")
+    shown: dict[str, Any] = (
+        {"cls": EstimatorOption} if estimator else {"cls": DeclaredOption, "declared": field.default}
+    )
+    if field.metadata.get("cli_required"):
+        shown["required"] = True
     if hint is bool:
         off = field.metadata.get("cli_off", f"no-{flag}")
-        return click.option(f"--{flag}/--{off}", dest, cls=EstimatorOption, default=None, help=help_text)
-    return click.option(f"--{flag}", dest, cls=EstimatorOption, type=_click_type(field, hint), help=help_text)
+        return click.option(f"--{flag}/--{off}", dest, default=None, help=help_text, **shown)
+    return click.option(f"--{flag}", dest, type=_click_type(field, hint), help=help_text, **shown)
 
 
 # option name -> estimator parameter, for every generated option
@@ -95,6 +122,37 @@ def setting_option(name: str) -> Callable[[F], F]:
         if _dest(field) == name:
             return _option(field, hint)
     raise KeyError(f"no estimator setting {name!r}; the settings are: {', '.join(SETTING_OPTIONS)}")
+
+
+def _add_options(params_cls: type[Params], command: F) -> F:
+    for field, hint in reversed(_options_of(params_cls)):  # click lists the last applied first
+        command = _option(field, hint, estimator=False)(command)
+    return command
+
+
+def run_options(command: F) -> F:
+    """Decorator: add the run plumbing's options (the fields of RunParams but the paths) to a click command."""
+    return _add_options(RunParams, command)
+
+
+def predict_options(command: F) -> F:
+    """Decorator: add one option per prediction setting (the fields of PredictParams) to a click command."""
+    return _add_options(PredictParams, command)
+
+
+# option names of the run plumbing (sparsexc train) and of the prediction settings (sparsexc predict)
+RUN_OPTIONS: tuple[str, ...] = tuple(_dest(field) for field, _ in _options_of(RunParams))
+PREDICT_OPTIONS: tuple[str, ...] = tuple(_dest(field) for field, _ in _options_of(PredictParams))
+
+
+def params_from_options(params_cls: type[P], options: dict[str, Any], **derived: Any) -> P:
+    """``params_cls`` from the parsed ``options`` (by option name; None: the field's default) and the values
+    the CLI ``derived`` (by field name). A bad value is a ``click.UsageError``."""
+    given = {field.name: options.get(_dest(field)) for field, _ in _options_of(params_cls)}
+    try:
+        return params_cls.from_arguments(**given, **derived)
+    except ConfigurationError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 # options of `sparsexc train` that are neither settings nor recorded: they say how to run this command

@@ -22,11 +22,12 @@ from typing import Any
 
 import click
 
+from sparsexc._params import RunParams
 from sparsexc.cli._data import describe_source, describe_test, load_source
 from sparsexc.cli._errors import doing
 from sparsexc.cli._evaluation import table_keys, test_metrics
 from sparsexc.cli._files import environment_info, write_json
-from sparsexc.cli._settings import ESTIMATOR_NAMES, SETTING_OPTIONS
+from sparsexc.cli._settings import ESTIMATOR_NAMES, SETTING_OPTIONS, params_from_options
 from sparsexc.cli._table import format_metrics_table
 from sparsexc.distributed.context import is_main
 from sparsexc.errors import ConfigurationError
@@ -39,6 +40,7 @@ __all__ = [
     "checked_estimator",
     "estimator_kwargs",
     "nested_head_params",
+    "run_params",
     "train_and_evaluate",
     "training_data_errors",
     "warn_if_unlabelled",
@@ -53,31 +55,37 @@ CURVES_FILE = "curves.png"
 
 # CLI option name -> XCClassifier constructor parameter (the same name unless listed here)
 _RENAMED = {"head_param": "head_params", **{k: v for k, v in ESTIMATOR_NAMES.items() if k != v}}
-# CLI options that are passed to the estimator (the rest say where data and outputs go): the head, the
-# settings generated from the Params dataclasses (sparsexc.cli._settings) and --resume
-ESTIMATOR_KEYS = ("head", "head_param", *SETTING_OPTIONS, "resume")
+# CLI options that are passed to the estimator (the rest say where data and outputs go, or are fit's run
+# plumbing): the head and the settings generated from the Params dataclasses (sparsexc.cli._settings)
+ESTIMATOR_KEYS = ("head", "head_param", *SETTING_OPTIONS)
 
 
 def estimator_kwargs(options: dict[str, Any], out: Path, verbose: bool) -> dict[str, Any]:
     """XCClassifier keyword arguments for the CLI ``options``; unset options keep the estimator's defaults.
 
-    ``--head-param`` pairs become the ``head_params`` dict; checkpoints (when asked for) go to
-    ``OUT/checkpoints``.
+    ``--head-param`` pairs become the ``head_params`` dict.
     """
     kwargs: dict[str, Any] = {}
     for key in ESTIMATOR_KEYS:
         value = options.get(key)
         if key == "head_param":
             value = nested_head_params(value) if value else None
-        if key == "resume" and not value:
-            value = None
         if value is not None:
             kwargs[_RENAMED.get(key, key)] = value
-    if options.get("checkpoint_every") is not None or options.get("resume"):
-        kwargs["checkpoint_dir"] = str(out / CHECKPOINT_DIR)
-    kwargs["log_path"] = str(out / TRAIN_LOG)
     kwargs["verbose"] = 2 if verbose else 0  # a bar only on a terminal; the epoch lines always
     return kwargs
+
+
+def run_params(options: dict[str, Any], out: Path) -> RunParams:
+    """``fit``'s run plumbing for the CLI ``options`` (``--checkpoint-every``, ``--resume``): checkpoints, when
+    asked for, go to ``OUT/checkpoints`` and the per-epoch log to ``OUT/train_log.jsonl``."""
+    checkpoints = options.get("checkpoint_every") is not None or bool(options.get("resume"))
+    return params_from_options(
+        RunParams,
+        options,
+        checkpoint_dir=str(out / CHECKPOINT_DIR) if checkpoints else None,
+        log_path=str(out / TRAIN_LOG),
+    )
 
 
 def nested_head_params(pairs: Any) -> dict[str, Any]:
@@ -169,12 +177,14 @@ def train_and_evaluate(
     from sparsexc.cli._runlock import claim_run_dir
 
     clf = checked_estimator(options, out, verbose)
-    with claim_run_dir(out, overwrite=overwrite, resume=bool(options.get("resume"))):
-        return _run(clf, source, options, out, verbose, recorded_options, command)
+    run = run_params(options, out)
+    with claim_run_dir(out, overwrite=overwrite, resume=run.resume):
+        return _run(clf, run, source, options, out, verbose, recorded_options, command)
 
 
 def _run(
     clf: Any,
+    run_plumbing: RunParams,
     source: dict[str, Any],
     options: dict[str, Any],
     out: Path,
@@ -193,7 +203,8 @@ def _run(
     started = time.perf_counter()
     doing_training = doing(f"training ({train.n_samples} rows x {train.n_features} features, {train.n_labels} labels)")
     with doing_training, training_data_errors(source):
-        clf.fit(train.X, train.Y, label_names=train.label_names)  # the data set's names, if it has any
+        # the data set's label names, if it has any
+        clf.fit(train.X, train.Y, label_names=train.label_names, **run_plumbing.to_dict())
     train_seconds = time.perf_counter() - started
     # A data-parallel run: rank 0 alone saves, evaluates and reports. A label-sharded model: every rank
     # takes part in saving (the shards are gathered on rank 0) and in predicting (each scores its labels).
@@ -218,6 +229,7 @@ def _run(
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "options": _as_config(recorded_options if recorded_options is not None else options),
         "estimator_params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in clf.get_params().items()},
+        "run_params": run_plumbing.to_dict(),  # fit's run plumbing
         "data": source,
         # how the training files' svmlight feature ids were read, for predict/evaluate on a lone file
         **({"svmlight_zero_based": train.meta["zero_based"]} if train.meta.get("format") == "svmlight" else {}),

@@ -23,11 +23,13 @@ import json
 import re
 import sys
 from collections.abc import Iterator
-from typing import TextIO
+from typing import Any, TextIO
 
 import click
 import numpy as np
 
+from sparsexc._params import PredictParams
+from sparsexc.cli._settings import params_from_options, predict_options
 from sparsexc.errors import ConfigurationError
 
 __all__ = ["format_predictions", "predict", "xc_label"]
@@ -72,7 +74,7 @@ def format_predictions(
     "labels), headerless svmlight/LibSVM (feature ids as the training files were read, else "
     "1-based unless a row uses feature 0: a note on stderr says so), ARFF or .mat.",
 )
-@click.option("--top-k", "top_k", required=True, type=click.IntRange(min=1), help="Labels per row.")
+@predict_options
 @click.option("--output", type=click.Path(dir_okay=False), help="Output file (default: stdout).")
 @click.option(
     "--label-xml",
@@ -98,7 +100,7 @@ def format_predictions(
     help="Print 0-based label ids even when the model has label names (by default names are printed).",
 )
 def predict(
-    run_dir: str, input_path: str, top_k: int, output: str | None, label_xml: str | None, fmt: str, ids: bool
+    run_dir: str, input_path: str, output: str | None, label_xml: str | None, fmt: str, ids: bool, **settings: Any
 ) -> None:
     """Write the top-k labels and scores the model in DIR gives each row of a features file.
 
@@ -110,6 +112,8 @@ def predict(
     from sparsexc.cli._rundir import load_model, svmlight_zero_based
     from sparsexc.cli._training import log
 
+    params = params_from_options(PredictParams, settings)  # --top-k, --batch-size
+    top_k = params.k
     clf = load_model(run_dir)
     n_labels = int(clf.n_labels_)
     if top_k > n_labels:
@@ -117,7 +121,7 @@ def predict(
     X = read_file(
         input_path, clf, input_path, label_xml=label_xml, labels=False, zero_based=svmlight_zero_based(run_dir)
     ).X
-    indices, scores = clf.predict_topk(X, k=top_k)
+    indices, scores = clf.predict_topk(X, k=top_k, batch_size=params.batch_size)
     names = None if ids else clf.classes_.tolist()  # the label ids 0..C-1 for a model without names
     lines = format_predictions(np.asarray(indices), np.asarray(scores), n_labels, fmt, names)
     if output is None:

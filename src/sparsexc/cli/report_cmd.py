@@ -8,12 +8,14 @@ from typing import Any
 
 import click
 
+from sparsexc._params import RunParams
 from sparsexc.errors import SparsexcError
 
 __all__ = ["report"]
 
-# settings of the estimator that describe the run's files or its output, not the model: left out of the table
-_NOT_SETTINGS = ("checkpoint_dir", "log_path", "resume", "verbose")
+# parameters that describe the run's files or its output, not the model, left out of the table: the run plumbing
+# (among the estimator parameters in run.json files written before it moved to fit) and the verbosity
+_NOT_SETTINGS = (*RunParams.field_names(), "verbose")
 
 
 @click.command()

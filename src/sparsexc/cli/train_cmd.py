@@ -13,7 +13,7 @@ import click
 from sparsexc.cli._config import merge_config, read_config_file
 from sparsexc.cli._data import data_source
 from sparsexc.cli._defaults import EstimatorOption
-from sparsexc.cli._settings import setting_options
+from sparsexc.cli._settings import run_options, setting_options
 from sparsexc.cli._types import HEAD_NAME, KEY_VALUE
 from sparsexc.errors import ConfigurationError
 
@@ -60,7 +60,7 @@ _SOURCE_KEYS = ("dataset", "split", "data_dir", "train", "test", "label_xml")
     "e.g. tree.dim=4); repeatable.",
 )
 @setting_options
-@click.option("--resume", is_flag=True, default=False, help="Continue from the checkpoint in OUT/checkpoints.")
+@run_options
 @click.option(
     "--overwrite",
     is_flag=True,

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from sparsexc._params import EncoderParams
+from sparsexc._params import EncoderParams, RunParams
 from sparsexc.errors import ConfigurationError
 from sparsexc.estimator.serialization import ModelFiles, ModelFormatError, TensorInfo
 from sparsexc.heads import get_head
@@ -155,8 +155,10 @@ def _short(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _estimator(cls: type[BaseEstimator], config: dict[str, Any], f: _Fields, run_params: dict[str, Any]) -> Any:
+def _estimator(cls: type[BaseEstimator], config: dict[str, Any], f: _Fields) -> Any:
     params = dict(f.mapping(f.get(config, "params", "params"), "params"))
+    for key in RunParams.field_names():  # folders saved while the run plumbing was a parameter (now fit's)
+        params.pop(key, None)
     allowed = cls._get_param_names()
     unknown = [k for k in params if k not in allowed]
     if unknown:
@@ -169,7 +171,7 @@ def _estimator(cls: type[BaseEstimator], config: dict[str, Any], f: _Fields, run
             raise f.error("params.device", f"is not usable: {exc}") from None
     if isinstance(params.get("hidden_sizes"), list):
         params["hidden_sizes"] = tuple(params["hidden_sizes"])
-    est = cls(**{**params, **run_params})
+    est = cls(**params)
     try:
         est._settings()
     except (ValueError, TypeError) as exc:
@@ -276,7 +278,7 @@ def _check_header(
             raise ModelFormatError(f"{where}: tensor {name!r} is {info.dtype}, the model needs {dtype}")
 
 
-def check_classifier_files(cls: type, files: ModelFiles, run_params: dict[str, Any]) -> LoadPlan:
+def check_classifier_files(cls: type, files: ModelFiles) -> LoadPlan:
     """Validate every field of a saved XCClassifier config and its agreement with the weights' header.
 
     Nothing with the config's sizes is allocated: the expected tensors come from a model built on the
@@ -297,7 +299,7 @@ def check_classifier_files(cls: type, files: ModelFiles, run_params: dict[str, A
     if best is not None and (isinstance(best, bool) or not isinstance(best, int) or best < 0):
         raise f.error("best_epoch", f"must be an integer >= 0 or null; got {_short(best)}")
     tuned = f.numbers(config.get("tuned", {}), "tuned")
-    estimator = _estimator(cls, config, f, run_params)
+    estimator = _estimator(cls, config, f)
     model_config, head, sizes = _model_config(config, f)
     plan = LoadPlan(
         estimator,

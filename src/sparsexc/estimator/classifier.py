@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from sparsexc._params import ESTIMATOR_SETTINGS, EncoderParams, FitParams, Params, RunParams, TrainParams
+from sparsexc._params import (
+    ESTIMATOR_SETTINGS,
+    EncoderParams,
+    FitParams,
+    Params,
+    PredictParams,
+    RunParams,
+    TrainParams,
+)
 from sparsexc._sparse import as_label_matrix
 from sparsexc.distributed.sharded import full_state_dict
 from sparsexc.errors import ConfigurationError, UnknownNameError
@@ -25,16 +35,41 @@ from sparsexc.models import SparseEncoder, XCModel
 from sparsexc.train import Trainer
 from sparsexc.train.progress import fit_summary, resolve_verbose
 
-__all__ = ["DEFAULT_LR", "ESTIMATOR_SETTINGS", "MAX_DENSE_ENTRIES", "RUN_PARAMS", "XCClassifier"]
+__all__ = ["DEFAULT_LR", "ESTIMATOR_SETTINGS", "MAX_DENSE_ENTRIES", "RunArgumentError", "XCClassifier"]
 
 # learning rate used when lr=None, per optimiser (tuned on bibtex with the default architecture)
 DEFAULT_LR: dict[str, float] = {"adam": 1e-3, "adamw": 1e-3, "adagrad": 1e-2, "sgd": 0.1}
 # predict_proba / decision_function refuse outputs with more entries than this (4 bytes each: 400 MB)
 MAX_DENSE_ENTRIES = 100_000_000
-# settings that belong to one training run, not to the model (RunParams): a saved model stores them under
-# "training_run" and loads with these defaults, so a loaded (then cloned, refitted) model never writes into or
-# resumes from the files of the run that made it
-RUN_PARAMS: dict[str, Any] = RunParams().to_dict()
+# the run plumbing (RunParams): arguments of fit, no longer parameters of the estimator (they were until the
+# renovation, issue 18)
+_RUN_ARGUMENTS: tuple[str, ...] = tuple(RunParams.field_names())
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class RunArgumentError(ConfigurationError, TypeError):
+    """A run-plumbing argument (:class:`~sparsexc._params.RunParams`) given to the constructor or ``set_params``
+    instead of ``fit``. A ``TypeError``, as an unexpected keyword argument is, and a ``ConfigurationError``."""
+
+
+def _refuse_run_arguments(method: F) -> F:
+    """``method`` (``__init__`` or ``set_params``) refusing the run arguments with a message that says to give
+    them to ``fit``; its signature (``functools.wraps``: what scikit-learn reads) is unchanged."""
+
+    @functools.wraps(method)
+    def refusing(self: Any, *args: Any, **kwargs: Any) -> Any:
+        moved = [name for name in _RUN_ARGUMENTS if name in kwargs]
+        if moved:
+            given = ", ".join(f"{name}=..." for name in moved)
+            raise RunArgumentError(
+                f"{', '.join(moved)} {'is' if len(moved) == 1 else 'are'} no longer "
+                f"{'a parameter' if len(moved) == 1 else 'parameters'} of {type(self).__name__}: run plumbing "
+                f"goes to fit, as in clf.fit(X, Y, {given})"
+            )
+        return method(self, *args, **kwargs)
+
+    return cast(F, refusing)
 
 
 class XCClassifier(ClassifierMixin, BaseEstimator):
@@ -42,10 +77,13 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
 
     Every parameter but ``head``, ``head_params`` and ``verbose`` is a field of
     :class:`~sparsexc._params.EncoderParams`, :class:`~sparsexc._params.TrainParams` (``random_state`` is its
-    ``seed``), :class:`~sparsexc._params.FitParams` or :class:`~sparsexc._params.RunParams`, where its constraint
-    and help are declared; the defaults are the fields' (or their ``estimator_default``); ``sparsexc train
-    --print-config`` lists them all. ``tests/estimator/test_estimator_params.py`` keeps this signature, its
-    defaults and the table below equal to the fields.
+    ``seed``) or :class:`~sparsexc._params.FitParams`, where its constraint and help are declared; the defaults
+    are the fields' (or their ``estimator_default``); ``sparsexc train --print-config`` lists them all.
+    ``tests/estimator/test_estimator_params.py`` keeps this signature, its defaults and the table below equal to
+    the fields. The run plumbing (checkpoints, resuming, the log file: :class:`~sparsexc._params.RunParams`)
+    is given to :meth:`fit`, and the prediction settings (:class:`~sparsexc._params.PredictParams`) to the
+    prediction methods; passing ``checkpoint_dir=``, ``checkpoint_every=``, ``resume=`` or ``log_path=`` here
+    or to ``set_params`` raises a :class:`RunArgumentError` (a ``TypeError``) that says so.
 
     Parameters
     ----------
@@ -65,14 +103,6 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
     validation_fraction : float
         Share of the training rows held out (seeded by ``random_state``) for early stopping and for tuning the
         head's set threshold when ``fit`` gets no ``X_val``; 0 disables both.
-    checkpoint_dir, checkpoint_every, resume
-        Resumable training (see :class:`sparsexc.train.Trainer`); ``resume=True`` with a larger ``epochs``
-        than the checkpoint's trains on to ``epochs``.
-    log_path : str or None
-        JSON-lines file of per-epoch metrics.
-        ``checkpoint_dir``, ``resume`` and ``log_path`` describe one training run
-        (:class:`sparsexc._params.RunParams`, :data:`RUN_PARAMS`): :meth:`save` records them under
-        ``"training_run"`` and :meth:`load` gives None / False / None.
     device : str
         "auto" (CUDA when present), "cpu", "cuda", ...
     random_state : int
@@ -109,6 +139,7 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
     tuned_ : dict, the head's tuned set parameter(s)
     """
 
+    @_refuse_run_arguments
     def __init__(
         self,
         head: str = "softmax",
@@ -126,10 +157,6 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         patience: int | None = 5,
         val_metric: str = "P@1",
         validation_fraction: float = 0.1,
-        checkpoint_dir: str | None = None,
-        checkpoint_every: int | None = None,
-        resume: bool = False,
-        log_path: str | None = None,
         device: str = "auto",
         random_state: int = 0,
         verbose: str | int | bool = "auto",
@@ -157,10 +184,6 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         self.patience = patience
         self.val_metric = val_metric
         self.validation_fraction = validation_fraction
-        self.checkpoint_dir = checkpoint_dir
-        self.checkpoint_every = checkpoint_every
-        self.resume = resume
-        self.log_path = log_path
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -172,6 +195,11 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         self.step_gamma = step_gamma
         self.tune_metric = tune_metric
         self.eval_batch_size = eval_batch_size
+
+    @_refuse_run_arguments
+    def set_params(self, **params: Any) -> XCClassifier:
+        """scikit-learn's ``set_params``; a run argument (``checkpoint_dir``, ...) raises :class:`RunArgumentError`."""
+        return cast(XCClassifier, super().set_params(**params))
 
     # -- scikit-learn tags --------------------------------------------------------------------------------
     def __sklearn_tags__(self) -> Any:
@@ -227,13 +255,24 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
             "seed": int(self.random_state),
             "progress": level > 0,
             "progress_bar": level > 1,
-            "log_path": self.log_path,
         }
         train = TrainParams.from_dict({**self._fields(TrainParams), **resolved})
         return head_cls, head_params, encoder, train
 
     # -- training -----------------------------------------------------------------------------------------
-    def fit(self, X: Any, Y: Any, X_val: Any = None, Y_val: Any = None, *, label_names: Any = None) -> XCClassifier:
+    def fit(
+        self,
+        X: Any,
+        Y: Any,
+        X_val: Any = None,
+        Y_val: Any = None,
+        *,
+        label_names: Any = None,
+        checkpoint_dir: str | os.PathLike[str] | None = None,
+        checkpoint_every: int | None = None,
+        resume: bool = False,
+        log_path: str | os.PathLike[str] | None = None,
+    ) -> XCClassifier:
         """Train on ``X`` (CSR or dense, (n, n_features)) and the targets ``Y``.
 
         ``Y`` is one of (see ``docs/getting-started.md``, "Label names"):
@@ -255,6 +294,22 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
             One distinct name per label, which become ``classes_``: the names of an indicator's columns (as
             ``MultiLabelData.label_names``), or the labels (and their order) that label lists or a class vector
             may name.
+        checkpoint_dir : str, os.PathLike or None
+            Folder of the resumable checkpoint (see :class:`sparsexc.train.Trainer`), written at every epoch end
+            and every ``checkpoint_every`` steps.
+        checkpoint_every : int or None
+            Steps between checkpoints, beside the one at every epoch end; needs ``checkpoint_dir``.
+        resume : bool
+            Continue from the checkpoint in ``checkpoint_dir`` (a fresh start when there is none); with a larger
+            ``epochs`` than the checkpoint's, training goes on to ``epochs``.
+        log_path : str, os.PathLike or None
+            JSON-lines file of per-epoch metrics.
+
+        ``checkpoint_dir``, ``checkpoint_every``, ``resume`` and ``log_path`` are the run plumbing
+        (:class:`sparsexc._params.RunParams`): they say where this run writes, never what it learns, so they
+        are arguments of ``fit`` (scikit-learn's fit parameters), not of the estimator. A saved model records
+        them under ``"training_run"`` (for the record; never read back), so a loaded, cloned or refitted model
+        never touches the files of the run that made it.
 
         Raises
         ------
@@ -265,6 +320,9 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
             When the training loss becomes NaN or infinite (training stops at that step).
         """
         head_cls, head_params, encoder_params, train_params = self._settings()
+        run = RunParams.from_arguments(
+            checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every, resume=resume, log_path=log_path
+        )
         if Y is None:  # scikit-learn's wording, which its checks look for
             raise ConfigurationError(f"{type(self).__name__} requires y to be passed, but the target y is None")
         X = checked_features(X, "X", fitting=True)
@@ -301,8 +359,14 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
             torch.manual_seed(int(self.random_state))
             encoder = SparseEncoder(n_features, encoder_params)
             model = XCModel(encoder, head_cls(encoder.out_dim, n_labels, head_params))
-            trainer = Trainer(model, train_params, checkpoint_dir=self.checkpoint_dir)  # run plumbing (RunParams)
-            trainer.fit(X, Y, X_val, Y_val, resume=bool(self.resume))
+            trainer = Trainer(
+                model,
+                train_params,
+                checkpoint_dir=run.checkpoint_dir,
+                checkpoint_every=run.checkpoint_every,
+                log_path=run.log_path,
+            )
+            trainer.fit(X, Y, X_val, Y_val, resume=run.resume)
         self.model_ = model
         self.n_features_in_ = n_features
         self.n_labels_ = n_labels
@@ -311,6 +375,7 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         self.best_epoch_ = trainer.best_epoch
         self.fit_summary_ = trainer.fit_summary
         self.tuned_ = trainer.tuned
+        self._training_run = run.to_dict()  # saved for the record
         return self
 
     # -- prediction ---------------------------------------------------------------------------------------
@@ -330,43 +395,53 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         self._named = names is not None  # saved with the model; ids-only models save none
         self.multilabel_ = bool(multilabel)
 
-    def predict(self, X: Any) -> sp.csr_matrix | np.ndarray:
+    def predict(self, X: Any, *, batch_size: int | None = None) -> sp.csr_matrix | np.ndarray:
         """Predicted label sets: CSR 0/1 float32 indicator, shape (n, n_labels); column ``j`` is ``classes_[j]``.
 
         A model fitted on a 1-D vector of classes (``multilabel_`` False) returns one class per row instead,
         a 1-D array of ``classes_`` values: the best-scored label (the top-1 of :meth:`predict_topk`), as a
         scikit-learn classifier does. :meth:`predict_labels` gives the label sets as names.
+
+        ``batch_size``: rows scored at a time (None: :class:`~sparsexc._params.PredictParams`' default); the
+        result does not depend on it.
         """
         X = self._features(X)
+        size = PredictParams.from_arguments(batch_size=batch_size).batch_size
         if not getattr(self, "multilabel_", True):
-            return self.classes_[self.model_.predict_topk(X, 1)[0][:, 0]]
-        return self.model_.predict_sets(X)
+            return self.classes_[self.model_.predict_topk(X, 1, batch_size=size)[0][:, 0]]
+        return self.model_.predict_sets(X, batch_size=size)
 
-    def predict_labels(self, X: Any) -> list[tuple[Any, ...]]:
+    def predict_labels(self, X: Any, *, batch_size: int | None = None) -> list[tuple[Any, ...]]:
         """Predicted label sets as names: per row a tuple of ``classes_`` values, in ``classes_`` order.
 
         The spelling of ``MultiLabelBinarizer.inverse_transform(clf.predict(X))``: label ids for a model fitted
-        without names. A model fitted on a 1-D vector of classes gives one-element tuples.
+        without names. A model fitted on a 1-D vector of classes gives one-element tuples. ``batch_size`` as
+        for :meth:`predict`.
         """
         X = self._features(X)
+        size = PredictParams.from_arguments(batch_size=batch_size).batch_size
         if not getattr(self, "multilabel_", True):
-            return [(c,) for c in self.classes_[self.model_.predict_topk(X, 1)[0][:, 0]].tolist()]
-        sets = self.model_.predict_sets(X).tocsr()
+            return [(c,) for c in self.classes_[self.model_.predict_topk(X, 1, batch_size=size)[0][:, 0]].tolist()]
+        sets = self.model_.predict_sets(X, batch_size=size).tocsr()
         sets.sort_indices()
         names = self.classes_.tolist()
         return [
             tuple(names[j] for j in sets.indices[sets.indptr[i] : sets.indptr[i + 1]]) for i in range(sets.shape[0])
         ]
 
-    def predict_topk(self, X: Any, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    def predict_topk(
+        self, X: Any, k: int | None = None, *, batch_size: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The k best labels per row: (indices int64 (n, k'), scores float32 (n, k')), best first, with
         ``k' = min(k, n_labels_)`` (a model of fewer labels ranks them all, so P@5 over data sets of any size
         needs no special case); the scores are those of :meth:`decision_function`.
+
+        ``k`` and ``batch_size`` (rows scored at a time; the result does not depend on it) are the fields of
+        :class:`~sparsexc._params.PredictParams`, whose defaults (5, 1024) apply when they are None.
         """
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ConfigurationError(f"k must be a positive integer; got {k!r}")
+        settings = PredictParams.from_arguments(k=k, batch_size=batch_size)
         X = self._features(X)
-        return self.model_.predict_topk(X, int(k))
+        return self.model_.predict_topk(X, settings.k, batch_size=settings.batch_size)
 
     def _dense(self, X: Any, what: str) -> np.ndarray:
         X = self._features(X)
@@ -377,7 +452,7 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
                 f"entries, limit {MAX_DENSE_ENTRIES:,}); use predict_topk(X, k) or predict on "
                 "fewer rows at a time"
             )
-        return self.model_.predict_scores(X)
+        return self.model_.predict_scores(X, batch_size=PredictParams().batch_size)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Label probabilities of the head, dense float32 (n, n_labels); refuses when too large to densify."""
@@ -422,7 +497,7 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         )
         if X.shape[0] != Y.shape[0]:
             raise ConfigurationError(f"X has {X.shape[0]} rows but y has {Y.shape[0]}")
-        return float(evaluate(Y, self.model_.predict_topk(X, 1), ks=(1,))["P@1"])
+        return float(evaluate(Y, self.model_.predict_topk(X, 1, batch_size=PredictParams().batch_size), ks=(1,))["P@1"])
 
     # -- persistence --------------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -449,8 +524,9 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         config = {
             "library": "sparsexc",
             "estimator": type(self).__name__,
-            "params": {**params, **RUN_PARAMS},
-            "training_run": {k: params[k] for k in RUN_PARAMS},  # for the record; never read back
+            "params": params,  # the model's settings only: the run plumbing is fit's (RunParams)
+            # the run that made the model (fit's RunParams), for the record; never read back
+            "training_run": getattr(self, "_training_run", None),
             "model": self.model_.config(),
             "n_features": self.n_features_in_,
             "n_labels": self.n_labels_,
@@ -469,8 +545,9 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
 
         ``device`` (default: the saved ``device`` setting, or the CPU where that device is not present here):
         "auto", "cpu", "mps", "cuda" or "cuda:N".
-        The run settings :data:`RUN_PARAMS` come back as None / False / None (also from older files that
-        stored the training run's paths), so refitting a loaded model never touches that run's files.
+        Folders written before the run plumbing moved to :meth:`fit` (``checkpoint_dir``, ``checkpoint_every``,
+        ``resume``, ``log_path`` among the ``"params"``) load without them, so refitting a loaded model never
+        touches that run's files.
 
         Every field of ``config.json`` and every tensor's name, shape and dtype in the weights' header are
         checked before the model is built (see ``docs/model-files.md``); non-finite weights are refused.
@@ -483,7 +560,7 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
             (a ValueError) A damaged or inconsistent folder; the message names the file and the field or tensor.
         """
         with open_model_dir(path) as files:  # reads the config and the weights' header only
-            plan = check_classifier_files(cls, files, RUN_PARAMS)
+            plan = check_classifier_files(cls, files)
             est = plan.estimator
             target = load_device(device, est.device)  # before the tensors: a bad argument costs no reading
             state_dict = files.tensors()

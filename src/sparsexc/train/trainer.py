@@ -16,7 +16,7 @@ import scipy.sparse as sp
 import torch
 from tqdm.auto import tqdm
 
-from sparsexc._params import TrainParams
+from sparsexc._params import RunParams, TrainParams
 from sparsexc._sparse import as_features, as_label_matrix
 from sparsexc.core.labels import LabelBatch
 from sparsexc.errors import (
@@ -60,9 +60,17 @@ class Trainer:
     ----------
     model : XCModel
     params : TrainParams, dict or None
-    checkpoint_dir : str or None
+    checkpoint_dir : str, os.PathLike or None
         Folder for ``checkpoint.pt``/``checkpoint.json``, written atomically every ``checkpoint_every`` steps
         and at every epoch end. Needed for ``fit(resume=True)``.
+    checkpoint_every : int or None
+        Steps between checkpoints (beside the one at every epoch end); needs ``checkpoint_dir``.
+    log_path : str, os.PathLike or None
+        JSON-lines file, one line of metrics per epoch, rewritten atomically at every epoch end.
+
+    ``checkpoint_dir``, ``checkpoint_every``, ``log_path`` and ``fit``'s ``resume`` are the run plumbing
+    (:class:`sparsexc._params.RunParams`, where their constraints and help are declared): they say where a
+    run writes, never what it learns.
 
     Notes
     -----
@@ -114,10 +122,20 @@ class Trainer:
         model: XCModel,
         params: TrainParams | dict | None = None,
         checkpoint_dir: str | os.PathLike[str] | None = None,
+        *,
+        checkpoint_every: int | None = None,
+        log_path: str | os.PathLike[str] | None = None,
     ) -> None:
         self.model = model
         self.params = params if isinstance(params, TrainParams) else TrainParams.from_dict(params)
-        self.checkpoint_dir = os.fspath(checkpoint_dir) if checkpoint_dir is not None else None
+        run = RunParams.from_arguments(
+            checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every, log_path=log_path
+        )
+        self.checkpoint_dir, self.checkpoint_every, self.log_path = (
+            run.checkpoint_dir,
+            run.checkpoint_every,
+            run.log_path,
+        )
         self.history: list[dict[str, Any]] = []
         self.best_epoch: int | None = None
         self.stopped_early = False
@@ -150,7 +168,7 @@ class Trainer:
         With ``params.progress`` one line per epoch (``epoch 3/20  loss 0.0712  val P@1 0.5432  2.1 s  * best``)
         and, at the end, :attr:`fit_summary`'s message go to stderr, with a progress bar during each epoch when
         ``params.progress_bar`` and stderr is a terminal or a notebook (never in a log file); stdout stays free
-        for the caller's output. The per-epoch JSON records go to :attr:`history` and ``params.log_path``.
+        for the caller's output. The per-epoch JSON records go to :attr:`history` and ``log_path``.
 
         The steps: :meth:`_prepare` (check the inputs, place the model, build the optimiser),
         :meth:`_start` (a fresh :class:`TrainState` or the checkpoint's), then per epoch :meth:`_epoch`
@@ -242,7 +260,7 @@ class Trainer:
             raise ConfigurationError("patience (early stopping) needs validation data: pass X_val and Y_val")
         if resume and self.checkpoint_dir is None:
             raise ConfigurationError("resume=True needs a checkpoint_dir")
-        if p.checkpoint_every is not None and self.checkpoint_dir is None:
+        if self.checkpoint_every is not None and self.checkpoint_dir is None:
             raise ConfigurationError("checkpoint_every needs a checkpoint_dir to write the checkpoints to")
         return val_k, val_needs_sets, higher_is_better
 
@@ -254,8 +272,8 @@ class Trainer:
         if resume:
             self._restore(run)
         self.history = self.state.history  # the same list: each epoch's record appears here at once
-        if p.log_path and run.strategy.is_main:
-            self._write_log(p.log_path)
+        if self.log_path and run.strategy.is_main:
+            self._write_log(self.log_path)
 
     def _restore(self, run: _Run) -> None:
         """Load the checkpoint in ``checkpoint_dir``, if any, into the model, optimiser, scheduler, torch's
@@ -314,8 +332,8 @@ class Trainer:
         state.end_epoch(record, p.epochs)
         if self.checkpoint_dir is not None and run.strategy.writes_checkpoints:
             self._checkpoint(run)
-        if p.log_path and run.strategy.is_main:
-            self._write_log(p.log_path)
+        if self.log_path and run.strategy.is_main:
+            self._write_log(self.log_path)
         if run.talk:  # stdout carries only the caller's tables
             has_val = run.X_val is not None
             best = has_val and state.best_epoch == state.epoch
@@ -348,7 +366,7 @@ class Trainer:
             state.global_step += 1
             bar.update(len(rows))
             bar.set_postfix(loss=f"{state.loss_sum / (step + 1):.4f}", refresh=False)
-            if p.checkpoint_every and state.global_step % p.checkpoint_every == 0 and strategy.writes_checkpoints:
+            if self.checkpoint_every and state.global_step % self.checkpoint_every == 0 and strategy.writes_checkpoints:
                 self._checkpoint(run)
         bar.close()
         seconds = time.perf_counter() - started
