@@ -192,8 +192,8 @@ def test_every_run_setting_is_reachable_through_fit(data, monkeypatch):
     seen = {}
 
     class Spy(Trainer):
-        def __init__(self, model, params, checkpoint_dir=None, *, checkpoint_every=None, log_path=None):
-            super().__init__(model, params, checkpoint_dir, checkpoint_every=checkpoint_every, log_path=log_path)
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
             seen.update(checkpoint_dir=self.checkpoint_dir, checkpoint_every=self.checkpoint_every)
             seen.update(log_path=self.log_path)
 
