@@ -199,11 +199,11 @@ def run_one(
         torch.manual_seed(SEED)
         enc = SparseEncoder(X.shape[1], encoder_params)
         model = XCModel(enc, head_cls(enc.out_dim, Y.shape[1], params))
-        epochs = EpochCurve(evaluate_model, data["X_val"], data["Y_val"], data["inv_propensity"])
-        trainer = Trainer(model, train_params, on_epoch_end=epochs)
-        epochs.start()
+        recorder = EpochCurve(evaluate_model, data["X_val"], data["Y_val"], data["inv_propensity"])
+        trainer = Trainer(model, train_params, on_epoch_end=recorder)
+        recorder.start()
         trainer.fit(X, Y)
-    curve, best_epoch = epochs.points, epochs.best_epoch
+    curve, best_epoch = recorder.points, recorder.best_epoch
     best = curve[best_epoch - 1]
     return {
         **ident,
