@@ -2,7 +2,7 @@
 
 Setting (Bamler & Mandt 2020): a linear model over fixed dense features, so that the output layer dominates
 the cost. Real sets: a truncated SVD of the TF-IDF matrix to ``--dim`` columns, standardised. ``synthetic-1m`` and
-``synthetic-50k`` (``SYNTHETIC``): :func:`sparsexc.datasets.synthetic.latent_hierarchy`, 1,000,000 or 50,000
+``synthetic-50k`` (``SYNTHETIC``): :func:`sparsexc.datasets.latent_hierarchy`, 1,000,000 or 50,000
 labels at the leaves of a latent cluster hierarchy with dense Gaussian features, 200,000 rows (the Bayes
 posterior is a linear softmax, evaluated as an oracle row). synthetic-50k is the set of the time target
 (C >= 40,000) on which the full softmax can be trained until its test curve flattens.
@@ -126,8 +126,7 @@ def first_label(Y: sp.csr_matrix) -> np.ndarray:
 def load_set(name: str, dim: int, seed: int) -> dict[str, Any]:
     """Dense train/test features, label matrices and a description of one data set."""
     if name.startswith("synthetic"):
-        # not public: the latent-hierarchy generator (and, in oracle_point, its exact posterior)
-        from sparsexc.datasets.synthetic import latent_hierarchy
+        from sparsexc.datasets import latent_hierarchy
 
         if name not in SYNTHETIC:
             raise ValueError(f"--datasets: unknown synthetic set {name!r}; choose from {sorted(SYNTHETIC)}")
@@ -166,8 +165,7 @@ def predictive_logits(head, hidden: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def evaluate_head(head, X: np.ndarray, Y: sp.csr_matrix, chunk_entries: int = 1 << 24) -> dict[str, float]:
     """hits@1 and log-likelihood of the first label, P@1/3/5; rows in chunks of at most ``chunk_entries`` scores."""
-    # not public: the library's top-k with ties to the lower label id, so that P@k here equals the heads' own
-    from sparsexc.heads.base import topk_lower_id_ties
+    from sparsexc.core import topk_lower_id_ties  # the heads' own tie rule, so that P@k here equals theirs
     from sparsexc.metrics import evaluate
 
     head.eval()
@@ -223,10 +221,8 @@ def train_curve(
 
     The clock is the process CPU time: with one thread it is the single-core wall time of an idle machine and
     does not depend on what else runs (the wall time, which does, is recorded too)."""
-    # not public: TrainParams, the settings build_optimizer reads (the optimiser of the estimator's training loop)
-    from sparsexc._params import TrainParams
     from sparsexc.heads import LabelBatch
-    from sparsexc.train import build_optimizer
+    from sparsexc.train import TrainParams, build_optimizer
 
     X, Y = data["X"], data["Y"]
     X_eval, Y_eval = data["X_test"][:eval_rows], data["Y_test"][:eval_rows]
@@ -309,8 +305,7 @@ def train_curve(
 @torch.no_grad()
 def oracle_point(data: dict[str, Any], eval_rows: int) -> dict[str, float]:
     """The Bayes posterior of the latent-hierarchy set on the evaluation rows (an upper reference)."""
-    # not public: the synthetic generator's exact posterior (the latent-hierarchy set's Bayes oracle)
-    from sparsexc.datasets.synthetic import latent_hierarchy_log_posterior
+    from sparsexc.datasets import latent_hierarchy_log_posterior
 
     X, Y = data["X_test"][:eval_rows], data["Y_test"][:eval_rows]
 
@@ -333,9 +328,8 @@ def step_time(
     method: str, n_labels: int, dim: int, batch_size: int, repeats: int, dense_gradients: bool = False
 ) -> dict[str, float]:
     """Median CPU seconds of one training step (loss + backward, optimiser step) on random data with C labels."""
-    from sparsexc._params import TrainParams  # not public: see train_curve
     from sparsexc.heads import LabelBatch
-    from sparsexc.train import build_optimizer
+    from sparsexc.train import TrainParams, build_optimizer
 
     rng = np.random.default_rng(0)
     n = 4 * batch_size

@@ -54,9 +54,7 @@ COLUMNS = ("P@1", "P@3", "P@5", "nDCG@5", "PSP@5", "micro-F1")
 def run_one(config: dict[str, Any]) -> dict[str, Any]:
     """Train and evaluate one configuration in this process; return its result row."""
     from sparsexc import XCClassifier
-
-    # not public: the CLI's test-set metrics, so that the table shows what `sparsexc train` reports
-    from sparsexc.cli._evaluation import test_metrics
+    from sparsexc.cli import test_metrics  # what `sparsexc train` reports
     from sparsexc.datasets import load
 
     train, test = load(config["dataset"])

@@ -6,7 +6,7 @@ without CUDA it prints why and exits with status 2 without writing anything.
 
 * heads: for every registered head, an XCModel (MLP encoder, 64 hidden units; and the linear model over
   the sparse features) on synthetic data (C = ``--labels``) on ``cuda``: loss forward+backward under
-  ``sparsexc.train.data_parallel.autocast`` (float32 / bfloat16), then ``topk`` and ``predict_sets``;
+  ``sparsexc.train.autocast`` (float32 / bfloat16), then ``topk`` and ``predict_sets``;
   recorded: loss (finite?), its dtype, where the gradients live, milliseconds (CUDA-synchronised median),
   peak CUDA memory; errors are recorded per case, not raised;
 * fit: ``XCClassifier(device="cuda", precision=...)``, 2 epochs, P@1 on the test rows;
@@ -58,9 +58,7 @@ def check_heads(heads: list[str], n_labels: int, repeats: int) -> list[dict]:
     from sparsexc.datasets import synthetic
     from sparsexc.heads import get_head
     from sparsexc.models import FeatureBatch, LabelBatch, SparseEncoder, XCModel
-
-    # not public: the training loop's mixed-precision context, so the check runs the heads as training does
-    from sparsexc.train.data_parallel import autocast
+    from sparsexc.train import autocast  # the training step's mixed precision: the heads run as in training
 
     device = torch.device("cuda")
     data = synthetic(2048, 5000, n_labels, labels_per_sample=3.0, nnz_per_sample=30, seed=0)

@@ -65,10 +65,7 @@ def ann_recall(Y_train: Any, Y_queries: Any, dim: int, ks: tuple[int, ...]) -> l
     from threadpoolctl import threadpool_limits
 
     from sparsexc.embeddings import pmi_embeddings
-    from sparsexc.heads import LabelBatch, LabelEmbeddingHead
-
-    # not public: the head's own recall measure of approximate against exact top-k
-    from sparsexc.heads.label_embedding import topk_recall
+    from sparsexc.heads import LabelBatch, LabelEmbeddingHead, topk_recall
 
     with threadpool_limits(limits=1, user_api="blas"):
         E = pmi_embeddings(Y_train, dim)

@@ -21,9 +21,7 @@ import statistics
 import torch
 from _harness import add_common_flags, environment, timed, utc_now, write_results
 
-# not public: the benchmark measures the training loop's own sparse Adam step and its lazily allocated moments
-from sparsexc.train.optim import lazy_zeros_like
-from sparsexc.train.row_sparse_adam import RowSparseAdam
+from sparsexc.train import RowSparseAdam, lazy_zeros_like
 
 WIDTH, TOUCHED = 64, 33_000
 

@@ -7,7 +7,7 @@ An offline stand-in for the SNLI attention experiment of Martins & Astudillo (20
 Data
     ``sparsexc.datasets.load("debtags")`` fixes the rows, the seeded train/test split and the label matrix;
     its ``row_ids`` (package names) are mapped back to the package records of
-    ``sparsexc.datasets.debian.read_packages``. This bookworm index holds the SHORT description only
+    ``sparsexc.datasets.read_packages``. This bookworm index holds the SHORT description only
     (median 6 words). Tokens: the package name's parts as ``pkg:<part>`` tokens (``libdate-manip-perl`` ->
     ``pkg:libdate pkg:manip pkg:perl``: the name is part of what a tagger sees and words like ``perl``,
     ``dev``, ``dbg`` there are strong cues; ``--no-name`` drops them), then the description's words, both cut
@@ -141,10 +141,7 @@ def tokenize(name: str, description: str, analyze, use_name: bool, max_len: int)
 
 def load_debtags_tokens(cfg: Config) -> tuple[dict[str, TokenData], list[str], list[str], dict[str, Any]]:
     """The fit / val / test parts as token ids, the vocabulary, the label names, and provenance."""
-    from sparsexc.datasets import get_spec, load, locate, seeded_split
-
-    # not public: the Debian Packages reader, for the package descriptions behind the debtags rows
-    from sparsexc.datasets.debian import read_packages
+    from sparsexc.datasets import get_spec, load, locate, read_packages, seeded_split
 
     data = load("debtags", split=cfg.split)
     records = {p.name: p for p in read_packages(locate(get_spec("debtags"))[0])}

@@ -28,10 +28,7 @@ import scipy.sparse as sp
 import torch
 from _harness import add_common_flags, environment, repeat, utc_now, write_results
 
-from sparsexc.heads import SigmoidHead, SoftmaxHead, SparsemaxHead, tune_grid, tune_threshold
-
-# not public: the one-pass search over boolean masks is what this benchmark measures
-from sparsexc.heads.base import tune_masks
+from sparsexc.heads import SigmoidHead, SoftmaxHead, SparsemaxHead, tune_grid, tune_masks, tune_threshold
 from sparsexc.ops import sparsemax
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import types
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -49,3 +52,64 @@ def test_comparisons_and_verdict_follow_the_numbers(bench):
     runs.pop(2)
     lines = bench.verdict(bench.comparisons(runs), ["toy"])
     assert "+5.0%" in lines[0] and "partly holds" in lines[0]
+
+
+class _FakeClock:
+    """A clock the test advances by hand, for the harness's Stopwatch and timed() (CPU time = wall time)."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def Stopwatch(self):  # stands in for the class
+        clock = self
+
+        class Watch:
+            def restart(self):
+                self.start = clock.now
+
+            wall = cpu = property(lambda self: clock.now - self.start)
+
+        watch = Watch()
+        watch.restart()
+        return watch
+
+    @contextlib.contextmanager
+    def timed(self):
+        start, block = self.now, types.SimpleNamespace()
+        yield block
+        block.wall = block.cpu = self.now - start
+
+
+def test_epoch_curve_times_training_apart_from_the_evaluations(bench, monkeypatch):
+    clock = _FakeClock()
+    monkeypatch.setattr(bench, "Stopwatch", clock.Stopwatch)
+    monkeypatch.setattr(bench, "timed", clock.timed)
+    Y_val = sp.csr_matrix(np.eye(3, dtype=np.float32))
+    good, bad = np.eye(3, dtype=np.float32), np.eye(3, dtype=np.float32)[::-1].copy()
+
+    class Model:
+        scores = bad
+
+        def predict_scores(self, X, batch_size):
+            clock.now += 3.0  # evaluating takes time, which must not count as training
+            return self.scores
+
+    class Trainer:
+        model = Model()
+
+    def evaluate_model(model):
+        clock.now += 10.0
+        return {"MAP": 0.5}
+
+    curve = bench.EpochCurve(evaluate_model, None, Y_val, np.ones(3))
+    clock.now = 100.0
+    curve.start()
+    for epoch, (train_time, scores) in enumerate([(5.0, bad), (7.0, good), (1.0, good)], start=1):
+        clock.now += train_time
+        Trainer.model.scores = scores
+        curve(Trainer(), {"epoch": epoch})
+    assert [p["epoch"] for p in curve.points] == [1, 2, 3]
+    assert [p["train_seconds"] for p in curve.points] == [5.0, 12.0, 13.0]
+    assert [p["train_cpu_seconds"] for p in curve.points] == [5.0, 12.0, 13.0]
+    assert curve.points[0]["val_MAP"] < curve.points[1]["val_MAP"] == curve.points[2]["val_MAP"] == 1.0
+    assert curve.best_epoch == 2  # the first epoch of highest validation MAP

@@ -17,6 +17,9 @@ How a command ends when something goes wrong (:func:`main`; the exit codes are i
 * anything else is a bug in sparsexc: its traceback, then one line asking to report it; exit code 1.
 
 ``sparsexc --debug COMMAND ...`` prints the traceback of every error, the user's mistakes included.
+
+For scripts, :func:`test_metrics` gives the test-set metrics that ``sparsexc train`` and ``sparsexc evaluate``
+report, for a fitted ``XCClassifier``.
 """
 
 from __future__ import annotations
@@ -38,7 +41,17 @@ from sparsexc._caller import command_line
 from sparsexc.cli._errors import INTERRUPTED, REPORTED_ENV, RUN_FAILURE, USER_ERROR, AlreadySaid, describe_failure
 from sparsexc.errors import NonFiniteLossError, SparsexcError
 
-__all__ = ["cli", "main"]
+__all__ = ["cli", "main", "test_metrics"]
+
+
+def __getattr__(name: str) -> Any:
+    # test_metrics needs scipy: imported on first use, so that commands which evaluate nothing start without it
+    if name == "test_metrics":
+        from sparsexc.cli._evaluation import test_metrics
+
+        return test_metrics
+    raise AttributeError(f"module 'sparsexc.cli' has no attribute {name!r}")
+
 
 # (module in this package, name of the click command or group object in it)
 _COMMANDS: tuple[tuple[str, str], ...] = (

@@ -7,6 +7,12 @@
 
 Files are looked up in ``data_dir``, else ``$SPARSEXC_DATA``, else ``~/sparsexc_data``; parsed and built sets
 are cached under ``$SPARSEXC_CACHE`` (default ``~/.cache/sparsexc``). See docs/data.md.
+
+Generators: :func:`synthetic` (Zipf labels, sparse features), :func:`label_proportion_documents` (the
+sparsemax paper's documents) and :func:`latent_hierarchy` (dense features from a hierarchy of label clusters;
+:func:`latent_hierarchy_log_posterior` is its exact Bayes posterior). :func:`read_packages` reads a Debian
+``Packages`` index into :class:`DebianPackage` records: the texts behind ``debtags`` and ``debian-deps``,
+whose ``row_ids`` are package names.
 """
 
 from ._download import (
@@ -17,6 +23,7 @@ from ._download import (
     download,
 )
 from ._paths import resolve_cache_dir, resolve_data_dir
+from .debian import DebianPackage, read_packages
 from .describe import describe
 from .registry import (
     REGISTRY,
@@ -29,12 +36,13 @@ from .registry import (
     locate,
 )
 from .splits import Splits, seeded_split
-from .synthetic import label_proportion_documents, synthetic
+from .synthetic import label_proportion_documents, latent_hierarchy, latent_hierarchy_log_posterior, synthetic
 
 __all__ = [
     "REGISTRY",
     "ChecksumError",
     "DatasetSpec",
+    "DebianPackage",
     "DownloadError",
     "DownloadResult",
     "NoSourceError",
@@ -44,10 +52,13 @@ __all__ = [
     "download",
     "get_spec",
     "label_proportion_documents",
+    "latent_hierarchy",
+    "latent_hierarchy_log_posterior",
     "list_datasets",
     "load",
     "load_bundled",
     "locate",
+    "read_packages",
     "resolve_cache_dir",
     "resolve_data_dir",
     "seeded_split",

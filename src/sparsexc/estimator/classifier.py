@@ -259,6 +259,27 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         train = TrainParams.from_dict({**self._fields(TrainParams), **resolved})
         return head_cls, head_params, encoder, train
 
+    def resolved_params(self) -> tuple[type[Head], Any, EncoderParams, TrainParams]:
+        """The settings :meth:`fit` trains with: ``(head class, head params, encoder params, train params)``.
+
+        The constructor arguments are validated (the errors :meth:`fit` would raise) and the defaults that
+        depend on other settings resolved: ``optimizer=None`` is the head's ``default_optimizer``, ``lr=None``
+        is ``DEFAULT_LR[optimizer] * head.default_lr_scale``, ``random_state`` is the ``seed`` and ``verbose``
+        the ``progress`` flags. :meth:`fit` builds ``XCModel(SparseEncoder(n_features, encoder),
+        head_class(encoder.out_dim, n_labels, head_params))`` under ``torch.manual_seed(random_state)`` and
+        trains it with ``Trainer(model, train)`` on the rows left after holding out ``validation_fraction``
+        (``patience`` dropped when nothing is held out). A caller who drives the training loop itself (a
+        per-epoch callback, its own split) does the same and gets the estimator's model and training.
+
+        Returns
+        -------
+        head_class : type[Head]
+        head_params : head_class.Params
+        encoder : EncoderParams
+        train : TrainParams
+        """
+        return self._settings()
+
     # -- training -----------------------------------------------------------------------------------------
     def fit(
         self,

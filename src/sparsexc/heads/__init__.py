@@ -3,11 +3,16 @@
 A head turns hidden vectors into a loss, label scores, top-k labels and label sets. Heads are looked up
 by name (:func:`get_head`); adding one means writing one module with a :class:`Head` subclass decorated
 with :func:`register_head` and importing it below.
+
+The set-rule search a head's tuning runs on is public too: :func:`tune_threshold` (rules ``{j : s_j > t}``),
+:func:`tune_masks` (any rule given as a boolean mask per grid value) and :func:`tune_grid` (any rule given as
+label sets); :func:`topk_recall` measures an approximate top-k (the label-embedding head's ``ann="hnsw"``)
+against the exact one.
 """
 
 from sparsexc.core.labels import LabelBatch
 from sparsexc.core.layers import OutputLayer
-from sparsexc.heads.label_embedding import LabelEmbeddingHead, LabelEmbeddingHeadParams
+from sparsexc.heads.label_embedding import LabelEmbeddingHead, LabelEmbeddingHeadParams, topk_recall
 from sparsexc.heads.negative_sampling import NegativeSamplingHead, NegativeSamplingHeadParams
 from sparsexc.heads.protocol import Head, ScalarTunedHead
 from sparsexc.heads.registry import build_head, describe_scores, document_scores, get_head, list_heads, register_head
@@ -16,7 +21,7 @@ from sparsexc.heads.sdlgm import SparseLatentHead, SparseLatentHeadParams
 from sparsexc.heads.sigmoid import SigmoidHead, SigmoidHeadParams
 from sparsexc.heads.softmax import SoftmaxHead, SoftmaxHeadParams
 from sparsexc.heads.sparsemax import SparsemaxHead, SparsemaxHeadParams
-from sparsexc.heads.tuning import tune_grid, tune_threshold
+from sparsexc.heads.tuning import tune_grid, tune_masks, tune_threshold
 
 __all__ = [
     "Head",
@@ -43,6 +48,8 @@ __all__ = [
     "get_head",
     "list_heads",
     "register_head",
+    "topk_recall",
     "tune_grid",
+    "tune_masks",
     "tune_threshold",
 ]

@@ -1,21 +1,36 @@
-"""sparsexc.train: the Trainer, its state and strategy, optimisers and schedules, checkpoints."""
+"""sparsexc.train: the Trainer, its state and strategy, optimisers and schedules, checkpoints.
 
+* :class:`Trainer` - mini-batch training of an ``XCModel`` (validation, early stopping, resumable
+  checkpoints, an ``on_epoch_end`` callback), on the settings of :class:`TrainParams`;
+* :func:`build_optimizer` / :func:`build_scheduler` - the optimiser and schedule ``TrainParams`` names;
+  :class:`RowSparseAdam` - lazy Adam (``torch.optim.SparseAdam``'s update) for row-sparse gradients, and
+  :func:`lazy_zeros_like` - zeros whose memory becomes resident only where written (its moments);
+* :func:`autocast` - the mixed-precision context of the training step (``TrainParams.precision``).
+"""
+
+from sparsexc._params import TrainParams
 from sparsexc.train.checkpoint import atomic_write, load_checkpoint, save_checkpoint
-from sparsexc.train.optim import build_optimizer, build_scheduler, lr_multiplier
+from sparsexc.train.data_parallel import autocast
+from sparsexc.train.optim import build_optimizer, build_scheduler, lazy_zeros_like, lr_multiplier
+from sparsexc.train.row_sparse_adam import RowSparseAdam
 from sparsexc.train.state import TrainState
 from sparsexc.train.strategy import Strategy, choose_strategy
 from sparsexc.train.trainer import NonFiniteLossError, Trainer, epoch_order, resolve_device
 
 __all__ = [
     "NonFiniteLossError",
+    "RowSparseAdam",
     "Strategy",
+    "TrainParams",
     "TrainState",
     "Trainer",
     "atomic_write",
+    "autocast",
     "build_optimizer",
     "build_scheduler",
     "choose_strategy",
     "epoch_order",
+    "lazy_zeros_like",
     "load_checkpoint",
     "lr_multiplier",
     "resolve_device",

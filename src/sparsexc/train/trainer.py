@@ -8,6 +8,7 @@ import os
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +68,12 @@ class Trainer:
         Steps between checkpoints (beside the one at every epoch end); needs ``checkpoint_dir``.
     log_path : str, os.PathLike or None
         JSON-lines file, one line of metrics per epoch, rewritten atomically at every epoch end.
+    on_epoch_end : callable ``(trainer, record) -> None``, optional
+        Called at the end of every epoch this process trains, once the epoch's record is made (the entry
+        appended to :attr:`history`: ``train_loss``, ``seconds``, ``val_<metric>``, ...), its checkpoint and log
+        written and early stopping decided; ``record`` is a copy. Called on every rank of a multi-process run
+        (``sparsexc.distributed.is_main`` tells which one should write). It runs outside the epoch's clock
+        (``seconds`` does not include it), so a caller can evaluate or time the run here.
 
     ``checkpoint_dir``, ``checkpoint_every``, ``log_path`` and ``fit``'s ``resume`` are the run plumbing
     (:class:`sparsexc._params.RunParams`, where their constraints and help are declared): they say where a
@@ -125,7 +132,12 @@ class Trainer:
         *,
         checkpoint_every: int | None = None,
         log_path: str | os.PathLike[str] | None = None,
+        on_epoch_end: Callable[[Trainer, dict[str, Any]], None] | None = None,
     ) -> None:
+        if on_epoch_end is not None and not callable(on_epoch_end):
+            raise ConfigurationError(
+                f"on_epoch_end must be a callable (trainer, record) or None; got {type(on_epoch_end).__name__}"
+            )
         self.model = model
         self.params = params if isinstance(params, TrainParams) else TrainParams.from_dict(params)
         run = RunParams.from_arguments(
@@ -136,6 +148,7 @@ class Trainer:
             run.checkpoint_every,
             run.log_path,
         )
+        self.on_epoch_end = on_epoch_end
         self.history: list[dict[str, Any]] = []
         self.best_epoch: int | None = None
         self.stopped_early = False
@@ -173,7 +186,8 @@ class Trainer:
         The steps: :meth:`_prepare` (check the inputs, place the model, build the optimiser),
         :meth:`_start` (a fresh :class:`TrainState` or the checkpoint's), then per epoch :meth:`_epoch`
         (:meth:`_train_epoch`, :meth:`_evaluate` with early stopping and :meth:`_keep_best`,
-        :meth:`_checkpoint`, the log and the progress line), and :meth:`_finish` (best weights, tuning).
+        :meth:`_checkpoint`, the log, ``on_epoch_end`` and the progress line), and :meth:`_finish` (best weights,
+        tuning).
 
         Raises
         ------
@@ -334,6 +348,8 @@ class Trainer:
             self._checkpoint(run)
         if self.log_path and run.strategy.is_main:
             self._write_log(self.log_path)
+        if self.on_epoch_end is not None:
+            self.on_epoch_end(self, dict(record))
         if run.talk:  # stdout carries only the caller's tables
             has_val = run.X_val is not None
             best = has_val and state.best_epoch == state.epoch
