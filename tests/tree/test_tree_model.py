@@ -32,7 +32,7 @@ def _normalized(X: sp.csr_matrix) -> sp.csr_matrix:
 def _brute_force_weights(model: LabelTreeModel, X: sp.csr_matrix, Y: sp.csr_matrix) -> list[np.ndarray]:
     """Each level's dense weights (nodes x (d + 1)) retrained node by node from the rule in the docstring,
     with the rows reaching a node found by Python set logic (not the model's sparse products)."""
-    tree, p = model.tree_, model.params
+    tree, p = model.trees_[0], model.params
     Xn = _normalized(X) if p.normalize_rows else X
     labels_of_row = [set(Y.indices[Y.indptr[i] : Y.indptr[i + 1]]) for i in range(Y.shape[0])]
     out = []
@@ -59,19 +59,19 @@ def test_unpruned_sparse_weights_equal_dense_node_by_node_training(loss):
     back) equal dense classifiers trained on all columns of the rows the documented rule gives each node."""
     X, Y = _planted()
     model = LabelTreeModel(LabelTreeParams(branching=3, max_leaf_size=8, loss=loss, threshold=0.0, tol=1e-4)).fit(X, Y)
-    assert model.tree_.depth == 3
-    for got, want in zip(model.weights_, _brute_force_weights(model, X, Y), strict=True):
+    assert model.trees_[0].depth == 3
+    for got, want in zip(model.weights_[0], _brute_force_weights(model, X, Y), strict=True):
         np.testing.assert_allclose(got.toarray(), want, atol=2e-3, rtol=2e-3)
 
 
 def _brute_force_topk(model: LabelTreeModel, X: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Every label's path score (product of node probabilities) from dense weights; top-k, ties to lower id."""
-    tree = model.tree_
+    tree = model.trees_[0]
     Xn = _normalized(X) if model.params.normalize_rows else sp.csr_matrix(X)
     Xb = np.hstack([Xn.toarray(), np.full((X.shape[0], 1), model.params.bias)]).astype(np.float64)
     logp = np.zeros((X.shape[0], 1))
     for t in range(tree.depth):
-        s = Xb @ model.weights_[t].toarray().astype(np.float64).T
+        s = Xb @ model.weights_[0][t].toarray().astype(np.float64).T
         lp = -np.logaddexp(0.0, -s) if model.params.loss == "logistic" else -(np.maximum(0.0, 1.0 - s) ** 2)
         logp = logp[:, tree.parents(t + 1)] + lp
     by_label = np.empty_like(logp)
@@ -84,7 +84,7 @@ def _brute_force_topk(model: LabelTreeModel, X: sp.csr_matrix, k: int) -> tuple[
 def test_full_beam_prediction_equals_brute_force_path_products(loss):
     X, Y = _planted(seed=1)
     model = LabelTreeModel(LabelTreeParams(branching=4, max_leaf_size=6, loss=loss)).fit(X, Y)
-    widest = max(model.tree_.n_nodes(t) for t in range(model.tree_.depth + 1))
+    widest = max(model.trees_[0].n_nodes(t) for t in range(model.trees_[0].depth + 1))
     idx, scores = model.predict_topk(X[:50], k=5, beam=widest)
     want_idx, want_scores = _brute_force_topk(model, X[:50], 5)
     np.testing.assert_allclose(scores, want_scores, rtol=1e-4, atol=1e-6)
@@ -105,9 +105,9 @@ def test_learns_the_planted_labels_far_above_chance():
 def test_flat_tree_is_one_vs_rest_on_every_row():
     X, Y = _planted(C=12)
     model = LabelTreeModel(LabelTreeParams(max_leaf_size=100, threshold=0.0, tol=1e-5)).fit(X, Y)
-    assert model.tree_.depth == 1
-    want = fit_linear(_normalized(X), Y[:, model.tree_.label_order], C=1.0, tol=1e-5, max_iter=100)
-    np.testing.assert_allclose(model.weights_[0].toarray(), want.T, atol=2e-3)
+    assert model.trees_[0].depth == 1
+    want = fit_linear(_normalized(X), Y[:, model.trees_[0].label_order], C=1.0, tol=1e-5, max_iter=100)
+    np.testing.assert_allclose(model.weights_[0][0].toarray(), want.T, atol=2e-3)
 
 
 def test_pruning_drops_small_weights_but_keeps_every_bias():
@@ -115,7 +115,7 @@ def test_pruning_drops_small_weights_but_keeps_every_bias():
     dense = LabelTreeModel(LabelTreeParams(branching=3, max_leaf_size=8, threshold=0.0)).fit(X, Y)
     pruned = LabelTreeModel(LabelTreeParams(branching=3, max_leaf_size=8, threshold=0.1)).fit(X, Y)
     assert pruned.n_weights < dense.n_weights
-    for wd, wp in zip(dense.weights_, pruned.weights_, strict=True):
+    for wd, wp in zip(dense.weights_[0], pruned.weights_[0], strict=True):
         A, B = wd.toarray(), wp.toarray()
         keep = np.abs(A) >= 0.1
         keep[:, -1] = True
@@ -127,8 +127,8 @@ def test_same_seed_same_model_and_labels_without_rows_are_handled():
     Y = sp.hstack([Y, sp.csr_matrix((Y.shape[0], 3), dtype=np.float32)]).tocsr()  # 3 labels never positive
     a = LabelTreeModel(LabelTreeParams(branching=3, max_leaf_size=8, seed=5)).fit(X, Y)
     b = LabelTreeModel(LabelTreeParams(branching=3, max_leaf_size=8, seed=5)).fit(X, Y)
-    assert np.array_equal(a.tree_.label_order, b.tree_.label_order)
-    for wa, wb in zip(a.weights_, b.weights_, strict=True):
+    assert np.array_equal(a.trees_[0].label_order, b.trees_[0].label_order)
+    for wa, wb in zip(a.weights_[0], b.weights_[0], strict=True):
         assert (wa != wb).nnz == 0
     idx, _scores = a.predict_topk(X[:20], k=Y.shape[1])
     assert np.all(np.sort(idx, axis=1) == np.arange(Y.shape[1]))  # every label reachable, none twice
@@ -140,8 +140,8 @@ def test_save_and_load_are_bit_exact(tmp_path):
     model.save(tmp_path / "m")
     loaded = LabelTreeModel.load(tmp_path / "m")
     assert loaded.params == model.params
-    assert np.array_equal(loaded.tree_.label_order, model.tree_.label_order)
-    for a, b in zip(model.weights_, loaded.weights_, strict=True):
+    assert np.array_equal(loaded.trees_[0].label_order, model.trees_[0].label_order)
+    for a, b in zip(model.weights_[0], loaded.weights_[0], strict=True):
         assert np.array_equal(a.indptr, b.indptr) and np.array_equal(a.indices, b.indices)
         assert np.array_equal(a.data, b.data)
     for out, back in zip(model.predict_topk(X, k=3), loaded.predict_topk(X, k=3), strict=True):
@@ -175,6 +175,8 @@ def test_load_refuses_a_truncated_weights_file(saved):
         (lambda c: c.update(version=99), "version"),
         (lambda c: c.update(n_features=-1), "n_features"),
         (lambda c: c.update(n_labels=c["n_labels"] + 1), "n_labels"),
+        (lambda c: c.update(depths=[]), "depths"),
+        (lambda c: c.update(depths=[1, 2]), "trees"),
         (lambda c: c["params"].update(loss="hinge"), "loss"),
     ],
 )
@@ -190,9 +192,9 @@ def test_load_refuses_weights_that_point_outside_the_matrix(saved):
     from safetensors.numpy import load_file, save_file
 
     arrays = load_file(str(saved / "model.safetensors"))
-    arrays["weights.0.indices"] = arrays["weights.0.indices"] + 10**6
+    arrays["weights.0.0.indices"] = arrays["weights.0.0.indices"] + 10**6
     save_file(arrays, str(saved / "model.safetensors"))
-    with pytest.raises(ModelFormatError, match="level 1"):
+    with pytest.raises(ModelFormatError, match="tree 0, level 1"):
         LabelTreeModel.load(saved)
 
 
@@ -219,9 +221,47 @@ def test_bad_input_and_arguments_get_one_clear_error():
 
 def test_tree_shape_is_the_documented_one():
     X, Y = _planted(C=60)
-    tree = LabelTreeModel(LabelTreeParams(branching=4, max_leaf_size=5)).fit(X, Y).tree_
+    tree = LabelTreeModel(LabelTreeParams(branching=4, max_leaf_size=5)).fit(X, Y).trees_[0]
     assert isinstance(tree, LabelTree)
     leaves = np.diff(tree.offsets[-1])
     assert leaves.max() <= 5
     for t in range(tree.depth - 1):
         assert np.diff(tree.offsets[t]).max() <= 4
+
+
+def _brute_force_path_scores(model: LabelTreeModel, member: int, X: sp.csr_matrix) -> np.ndarray:
+    """Every label's path score (n, C) under ensemble member ``member``, from dense weights."""
+    tree, weights = model.trees_[member], model.weights_[member]
+    Xn = _normalized(X) if model.params.normalize_rows else sp.csr_matrix(X)
+    Xb = np.hstack([Xn.toarray(), np.full((X.shape[0], 1), model.params.bias)]).astype(np.float64)
+    logp = np.zeros((X.shape[0], 1))
+    for t in range(tree.depth):
+        s = Xb @ weights[t].toarray().astype(np.float64).T
+        logp = logp[:, tree.parents(t + 1)] - np.maximum(0.0, 1.0 - s) ** 2
+    out = np.empty_like(logp)
+    out[:, tree.label_order] = np.exp(logp)
+    return out
+
+
+def test_an_ensemble_averages_its_trees_path_scores():
+    """n_trees=3: three trees (seeds 0, 1, 2); with a full beam and C <= MEMBER_TOPK the score of a label is the
+    plain mean of the three trees' path products."""
+    X, Y = _planted(C=50, seed=3)
+    model = LabelTreeModel(LabelTreeParams(branching=3, max_leaf_size=6, n_trees=3)).fit(X, Y)
+    assert len(model.trees_) == 3
+    assert not np.array_equal(model.trees_[0].label_order, model.trees_[1].label_order)
+    single = LabelTreeModel(LabelTreeParams(branching=3, max_leaf_size=6, seed=1)).fit(X, Y)
+    assert np.array_equal(single.trees_[0].label_order, model.trees_[1].label_order)  # member i = seed + i
+    mean = np.mean([_brute_force_path_scores(model, i, X[:40]) for i in range(3)], axis=0)
+    idx, scores = model.predict_topk(X[:40], k=5, beam=50)
+    np.testing.assert_allclose(scores, np.take_along_axis(mean, idx, axis=1), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(scores, -np.sort(-mean, axis=1)[:, :5], rtol=1e-4, atol=1e-6)
+
+
+def test_an_ensemble_saves_and_loads_bit_exact(tmp_path):
+    X, Y = _planted(C=40)
+    model = LabelTreeModel(LabelTreeParams(branching=3, max_leaf_size=8, n_trees=2)).fit(X, Y)
+    model.save(tmp_path)
+    loaded = LabelTreeModel.load(tmp_path)
+    for out, back in zip(model.predict_topk(X, k=4), loaded.predict_topk(X, k=4), strict=True):
+        assert np.array_equal(out, back)

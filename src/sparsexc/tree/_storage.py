@@ -21,7 +21,11 @@ __all__ = ["read_model_files"]
 
 MAX_CONFIG_BYTES = 2**20
 # array name -> allowed safetensors dtype (torch dtype names as the header check reports them)
-_NAMES = re.compile(r"tree\.offsets\.\d+|tree\.label_order|weights\.\d+\.(indptr|indices|data)")
+_NAMES = re.compile(r"tree\.\d+\.(offsets\.\d+|label_order)|weights\.\d+\.\d+\.(indptr|indices|data)")
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 def _read_config(path: Path, kind: str, version: int) -> dict[str, Any]:
@@ -34,10 +38,13 @@ def _read_config(path: Path, kind: str, version: int) -> dict[str, Any]:
         raise ModelFormatError(f"{path}: not a {kind} model (its 'format' field is not {kind!r})")
     if config.get("version") != version:
         raise ModelFormatError(f"{path}: format version {config.get('version')!r}; this sparsexc reads {version}")
-    for key in ("n_features", "n_labels", "depth"):
+    for key in ("n_features", "n_labels"):
         value = config.get(key)
-        if not isinstance(value, int) or isinstance(value, bool) or value < (0 if key == "n_features" else 1):
+        if not _positive_int(value):
             raise ModelFormatError(f"{path}: field {key!r} must be a positive integer, got {value!r}")
+    depths = config.get("depths")
+    if not isinstance(depths, list) or not depths or not all(_positive_int(v) for v in depths):
+        raise ModelFormatError(f"{path}: field 'depths' must be a non-empty list of positive integers")
     if not isinstance(config.get("params"), dict):
         raise ModelFormatError(f"{path}: field 'params' must be an object")
     return config

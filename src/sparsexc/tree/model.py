@@ -54,6 +54,8 @@ LOSSES = ("squared_hinge", "logistic")
 TRANSFORMS = {"squared_hinge": "squared_hinge", "logistic": "sigmoid"}
 FORMAT = "sparsexc.label-tree"
 FORMAT_VERSION = 1
+# an ensemble member contributes its best max(k, MEMBER_TOPK) labels per row to the mean (Parabel keeps 100)
+MEMBER_TOPK = 100
 
 
 @dataclasses.dataclass
@@ -69,7 +71,10 @@ class LabelTreeParams(Params):
     threshold: float = setting(0.1, "Drop trained weights with |w| below this.", range=NON_NEGATIVE)
     bias: float = setting(1.0, "Value of the constant feature appended to every row.", range=NON_NEGATIVE)
     normalize_rows: bool = setting(True, "L2-normalise the rows of X before training and prediction.")
-    seed: int = setting(0, "Seed of the label clustering.")
+    n_trees: int = setting(
+        1, "Trees in the ensemble (scores averaged), each clustered with its own seed.", range=POSITIVE_INT
+    )
+    seed: int = setting(0, "Seed of the label clustering (tree i uses seed + i).")
     n_jobs: int = setting(1, "Threads training node classifiers (-1: all cores).")
 
 
@@ -85,7 +90,7 @@ def _workers(n_jobs: int) -> int:
 
 
 class LabelTreeModel:
-    """A probabilistic label tree of sparse linear classifiers (see the module docstring for the maths).
+    """An ensemble of probabilistic label trees of sparse linear classifiers (see the module docstring).
 
     Parameters
     ----------
@@ -95,12 +100,12 @@ class LabelTreeModel:
 
     Attributes
     ----------
-    tree_ : LabelTree
-        The label tree.
-    weights_ : list of scipy.sparse.csr_matrix
-        ``weights_[t]``: one row per node of level t + 1 (labels in tree order on the last level), columns the
-        features then the bias; float32.
-    n_features_ : int
+    trees_ : list of LabelTree
+        One label tree per ensemble member (``n_trees``; member i clusters with seed ``seed + i``).
+    weights_ : list of list of scipy.sparse.csr_matrix
+        ``weights_[i][t]``: member i's classifiers of level t + 1, one row per node (labels in tree order on the
+        last level), columns the features then the bias; float32.
+    n_features_, n_labels_ : int
     """
 
     def __init__(self, params: LabelTreeParams | None = None) -> None:
@@ -108,7 +113,7 @@ class LabelTreeModel:
 
     # -- training --------------------------------------------------------------------------------------------
     def fit(self, X: Any, Y: Any) -> LabelTreeModel:
-        """Build the tree from (X, Y) and train every node's classifiers; returns ``self``.
+        """Build the trees from (X, Y) and train every node's classifiers; returns ``self``.
 
         X: (n, d) features (sparse or dense); Y: (n, C) 0/1 labels (sparse, dense or lists of label ids).
         """
@@ -119,10 +124,15 @@ class LabelTreeModel:
             raise ConfigurationError(f"X has {X.shape[0]} rows but Y has {Y.shape[0]}; they must match")
         if p.normalize_rows:
             X = _normalize(X)
-        tree = build_tree(pifa(X, Y), branching=p.branching, max_leaf_size=p.max_leaf_size, seed=p.seed)
-        self.tree_ = tree
-        self.n_features_ = X.shape[1]
-        self.weights_ = [self._fit_level(X, Y, tree, t) for t in range(tree.depth)]
+        representation = pifa(X, Y)
+        self.trees_, self.weights_ = [], []
+        for member in range(p.n_trees):
+            tree = build_tree(
+                representation, branching=p.branching, max_leaf_size=p.max_leaf_size, seed=p.seed + member
+            )
+            self.trees_.append(tree)
+            self.weights_.append([self._fit_level(X, Y, tree, t) for t in range(tree.depth)])
+        self.n_features_, self.n_labels_ = X.shape[1], Y.shape[1]
         return self
 
     def _fit_level(self, X: sp.csr_matrix, Y: sp.csr_matrix, tree: LabelTree, t: int) -> sp.csr_matrix:
@@ -161,28 +171,32 @@ class LabelTreeModel:
 
     # -- prediction ------------------------------------------------------------------------------------------
     def predict_topk(self, X: Any, k: int = 5, *, beam: int = 10) -> tuple[np.ndarray, np.ndarray]:
-        """The ``k`` best labels of every row and their path scores (products of node probabilities).
+        """The ``k`` best labels of every row and their scores.
 
-        Returns ``(indices, scores)``: int64 label ids and float32 scores, both (n, k), best first.
-        ``beam`` nodes are kept per level (a wider beam is slower and misses fewer labels).
+        A tree scores a label by the product of the node probabilities on its path; the ensemble's score is the
+        mean over its trees, a tree that does not reach the label within its ``max(k, MEMBER_TOPK)`` best
+        contributing 0 (Parabel's rule). ``beam`` nodes are kept per level (wider: slower, misses fewer labels).
+
+        Returns ``(indices, scores)``: int64 label ids and float32 scores, both (n, k), best first, ties broken
+        towards the lower label id.
         """
         self._check_fitted()
-        if not isinstance(k, (int, np.integer)) or not 1 <= k <= self.tree_.n_labels:
-            raise ConfigurationError(f"k={k!r}: must be an integer in [1, {self.tree_.n_labels}]")
-        if not isinstance(beam, (int, np.integer)) or beam < 1:
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= self.n_labels_:
+            raise ConfigurationError(f"k={k!r}: must be an integer in [1, {self.n_labels_}]")
+        if isinstance(beam, bool) or not isinstance(beam, (int, np.integer)) or beam < 1:
             raise ConfigurationError(f"beam={beam!r}: must be an integer >= 1")
         X = as_features(X, n_features=self.n_features_, owner="this LabelTreeModel")
         if self.params.normalize_rows:
             X = _normalize(X)
-        return beam_search(
-            X,
-            self.tree_,
-            self.weights_,
-            beam=int(beam),
-            k=int(k),
-            transform=TRANSFORMS[self.params.loss],
-            bias=self.params.bias,
-        )
+        search = {"beam": int(beam), "transform": TRANSFORMS[self.params.loss], "bias": self.params.bias}
+        if len(self.trees_) == 1:
+            return beam_search(X, self.trees_[0], self.weights_[0], k=int(k), **search)
+        kk = min(self.n_labels_, max(int(k), MEMBER_TOPK))
+        total = sp.csr_matrix((X.shape[0], self.n_labels_), dtype=np.float64)
+        for tree, weights in zip(self.trees_, self.weights_, strict=True):
+            idx, scores = beam_search(X, tree, weights, k=kk, **search)
+            total = total + _as_sparse_rows(idx, scores, self.n_labels_)
+        return _topk_rows(total / len(self.trees_), int(k))
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "weights_"):
@@ -192,18 +206,19 @@ class LabelTreeModel:
     def n_weights(self) -> int:
         """Stored (nonzero) weights over all levels."""
         self._check_fitted()
-        return int(sum(w.nnz for w in self.weights_))
+        return int(sum(w.nnz for weights in self.weights_ for w in weights))
 
     # -- storage ---------------------------------------------------------------------------------------------
     def _arrays(self) -> Iterator[tuple[str, np.ndarray]]:
-        yield from (("tree." + k, v) for k, v in self.tree_.to_arrays().items())
-        for t, w in enumerate(self.weights_):
-            yield f"weights.{t}.indptr", w.indptr.astype(np.int64)
-            yield f"weights.{t}.indices", w.indices.astype(np.int64)
-            yield f"weights.{t}.data", w.data.astype(np.float32)
+        for i, (tree, weights) in enumerate(zip(self.trees_, self.weights_, strict=True)):
+            yield from ((f"tree.{i}.{k}", v) for k, v in tree.to_arrays().items())
+            for t, w in enumerate(weights):
+                yield f"weights.{i}.{t}.indptr", w.indptr.astype(np.int64)
+                yield f"weights.{i}.{t}.indices", w.indices.astype(np.int64)
+                yield f"weights.{i}.{t}.data", w.data.astype(np.float32)
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write ``path/model.safetensors`` (tree and CSR weights) and ``path/config.json``, each atomically."""
+        """Write ``path/model.safetensors`` (trees and CSR weights) and ``path/config.json``, each atomically."""
         from safetensors.numpy import save as st_save
 
         from sparsexc._atomic import atomic_file
@@ -217,8 +232,8 @@ class LabelTreeModel:
             "version": FORMAT_VERSION,
             "params": self.params.to_dict(),
             "n_features": self.n_features_,
-            "n_labels": self.tree_.n_labels,
-            "depth": self.tree_.depth,
+            "n_labels": self.n_labels_,
+            "depths": [tree.depth for tree in self.trees_],
         }
         with atomic_file(folder / "model.safetensors") as fh:
             fh.write(payload)
@@ -227,26 +242,65 @@ class LabelTreeModel:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> LabelTreeModel:
-        """Read a model written by :meth:`save` (no code is executed; shapes are checked before use)."""
+        """Read a model written by :meth:`save` (no code is executed; everything is checked before use)."""
         from sparsexc.tree._storage import read_model_files
 
         config, arrays = read_model_files(Path(path), FORMAT, FORMAT_VERSION)
         model = cls(LabelTreeParams.from_dict(config["params"]))
-        tree = LabelTree.from_arrays({k[5:]: v for k, v in arrays.items() if k.startswith("tree.")})
-        d = int(config["n_features"])
-        if tree.n_labels != config["n_labels"] or tree.depth != config["depth"]:
-            raise ModelFormatError(f"{path}: the tree does not match config.json's n_labels/depth")
-        weights = []
-        for t in range(tree.depth):
-            shape = (tree.n_nodes(t + 1), d + 1)
-            try:
-                w = sp.csr_matrix(
-                    (arrays[f"weights.{t}.data"], arrays[f"weights.{t}.indices"], arrays[f"weights.{t}.indptr"]),
-                    shape=shape,
-                )
-                w.check_format(full_check=True)
-            except (KeyError, ValueError) as exc:
-                raise ModelFormatError(f"{path}: weights of level {t + 1} are malformed: {exc}") from None
-            weights.append(w)
-        model.tree_, model.weights_, model.n_features_ = tree, weights, d
+        d, C, depths = config["n_features"], config["n_labels"], config["depths"]
+        if len(depths) != model.params.n_trees:
+            raise ModelFormatError(
+                f"{path}: config.json lists {len(depths)} trees, its params n_trees={model.params.n_trees}"
+            )
+        model.trees_, model.weights_ = [], []
+        for i, depth in enumerate(depths):
+            prefix = f"tree.{i}."
+            tree = LabelTree.from_arrays({k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)})
+            if tree.n_labels != C or tree.depth != depth:
+                raise ModelFormatError(f"{path}: tree {i} does not match config.json's n_labels/depths")
+            model.trees_.append(tree)
+            model.weights_.append([_load_level(arrays, i, t, (tree.n_nodes(t + 1), d + 1), path) for t in range(depth)])
+        model.n_features_, model.n_labels_ = d, C
         return model
+
+
+def _load_level(arrays: dict[str, np.ndarray], i: int, t: int, shape: tuple[int, int], path: Any) -> sp.csr_matrix:
+    """Tree i's level-(t + 1) weights from the loaded arrays, checked as a CSR matrix of ``shape``."""
+    name = f"weights.{i}.{t}"
+    try:
+        w = sp.csr_matrix((arrays[f"{name}.data"], arrays[f"{name}.indices"], arrays[f"{name}.indptr"]), shape=shape)
+        w.check_format(full_check=True)
+    except (KeyError, ValueError) as exc:
+        raise ModelFormatError(f"{path}: weights of tree {i}, level {t + 1} are malformed: {exc}") from None
+    return w
+
+
+def _as_sparse_rows(idx: np.ndarray, scores: np.ndarray, n_labels: int) -> sp.csr_matrix:
+    """The (n, k) top-k of every row as a CSR (n, n_labels) matrix of those scores."""
+    n, k = idx.shape
+    return sp.csr_matrix(
+        (scores.ravel().astype(np.float64), idx.ravel(), np.arange(0, n * k + 1, k)), shape=(n, n_labels)
+    )
+
+
+def _topk_rows(S: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row the k largest stored entries of S (ties to the lower column; rows short of k are filled with the
+    lowest unused label ids at score 0), as (int64 (n, k), float32 (n, k))."""
+    S = sp.csr_matrix(S)
+    S.sum_duplicates()
+    n = S.shape[0]
+    rows = np.repeat(np.arange(n), np.diff(S.indptr))
+    order = np.lexsort((S.indices, -S.data, rows))
+    rank = np.arange(S.nnz) - S.indptr[rows[order]]
+    keep = order[rank < k]
+    idx = np.zeros((n, k), dtype=np.int64)
+    out = np.zeros((n, k), dtype=np.float32)
+    counts = np.minimum(np.diff(S.indptr), k)
+    slot = rank[rank < k]
+    idx[rows[keep], slot] = S.indices[keep]
+    out[rows[keep], slot] = S.data[keep]
+    for i in np.flatnonzero(counts < k):  # rare: fewer than k labels reached by every tree
+        used = set(idx[i, : counts[i]].tolist())
+        fill = [j for j in range(k + counts[i] + 1) if j not in used][: k - counts[i]]
+        idx[i, counts[i] :] = fill
+    return idx, out
