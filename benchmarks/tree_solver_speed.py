@@ -94,7 +94,8 @@ def _liblinear(X: sp.csr_matrix, Y: np.ndarray, loss: str, C: float, tol: float,
     from sklearn.linear_model import LogisticRegression
     from sklearn.svm import LinearSVC
 
-    X64 = sp.csr_matrix(X, dtype=np.float64)
+    # a full copy: scikit-learn sorts the indices in place, and a dtype-only copy would share them with X
+    X64 = sp.csr_matrix(X, dtype=np.float64, copy=True)
     W = np.full((X.shape[1] + 1, Y.shape[1]), np.nan)
     for k in range(Y.shape[1]):
         y = np.where(Y[:, k], 1, -1)
