@@ -33,6 +33,7 @@ PRIVATE_IMPORTS: dict[tuple[str, str], str] = {
     ("sparsemax_attention", "sparsexc.datasets.debian"): "read_packages: the package descriptions",
     ("tree_sampler_fit", "sparsexc.samplers._pca"): "whitened_pca: wrapped to time the PCA part of the fit",
     ("tree_sampler_fit", "sparsexc.samplers.tree"): "the tree module whose PCA call is wrapped",
+    ("tree_solver_speed", "sparsexc.tree.solver"): "fit_linear: the node solver measured, and its objective",
     ("tuning_speed", "sparsexc.heads.base"): "tune_masks: the one-pass set tuning measured",
 }
 SRC = BENCHMARKS.parent / "src" / "sparsexc"
