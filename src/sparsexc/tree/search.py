@@ -60,7 +60,9 @@ from sparsexc.tree.structure import LabelTree
 __all__ = ["TRANSFORMS", "LevelIndex", "TreeSearcher", "beam_search", "log_probabilities", "pair_scores"]
 
 TRANSFORMS = ("sigmoid", "squared_hinge")
-_CHUNK = 1 << 22  # expanded (pair, feature) entries per chunk: bounds the memory of the gathers
+_CHUNK = 1 << 22  # weights sorted at once when a level is laid out parent-major: bounds that memory
+_TABLE_FLOOR = 1 << 22  # a direct key table of up to 4M entries is always fine
+_PAIR_CHUNK = 1 << 20  # (pair, feature) entries looked up at once by pair_scores: bounds its temporaries
 
 
 # -- scores of (row, node) pairs ----------------------------------------------------------------------------
@@ -97,9 +99,11 @@ def pair_scores(
     -------
     float32 array (P,)
 
-    Every stored feature of a pair's row is looked up in its node's weights (a binary search in the CSR row,
-    scipy's ``csr_sample_values``), in chunks of about 4M (pair, feature) entries; the cost is
+    Every stored feature ``j`` of a pair's row is looked up in its node's CSR row by a binary search that
+    runs on all (pair, feature) entries of a chunk at once (about 1M entries per chunk); the cost is
     ``O(sum_p nnz(X[rows[p]]) x log nnz(W[cols[p]]))`` and there is no Python loop per pair or per row.
+    Scoring every child of a parent this way repeats each lookup once per sibling:
+    :meth:`LevelIndex.children_scores` shares it, which is why the beam search uses that instead.
     """
     rows = np.asarray(rows, dtype=np.int64).ravel()
     cols = np.asarray(cols, dtype=np.int64).ravel()
@@ -108,20 +112,40 @@ def pair_scores(
     d = X.shape[1]
     if W.shape[1] != d + 1:
         raise ConfigurationError(f"W must have d + 1 = {d + 1} columns (the bias weight last); got {W.shape[1]}")
-    W = _canonical(W)
-    out = np.asarray(W[cols, np.full(cols.shape[0], d)], dtype=np.float64).ravel() * bias
-    nnz = np.diff(X.indptr)[rows] if rows.size else np.zeros(0, dtype=np.int64)
-    # chunk boundaries on whole pairs, each chunk holding about _CHUNK expanded entries
-    ends = np.searchsorted(np.cumsum(nnz), np.arange(_CHUNK, int(nnz.sum()) + _CHUNK, _CHUNK), side="right")
+    X, W = _canonical(X), _canonical(W)
+    out = _lookup(W, cols, np.full(cols.shape[0], d, dtype=np.int64)) * float(bias)
+    nnz = np.diff(X.indptr).astype(np.int64)[rows]
+    # chunks of whole pairs, each holding about _PAIR_CHUNK expanded entries
+    ends = np.searchsorted(np.cumsum(nnz), np.arange(1, int(nnz.sum()) // _PAIR_CHUNK + 1) * _PAIR_CHUNK)
     start = 0
     for end in np.unique(np.append(ends, rows.shape[0])):
         if end <= start:
             continue
         pair, feat, val = _expand_rows(X, rows[start:end])
-        w = np.asarray(W[cols[start:end][pair], feat], dtype=np.float64).ravel()
-        out[start:end] += np.bincount(pair, weights=w * val, minlength=end - start)
+        w = _lookup(W, cols[start:end][pair], feat)
+        out[start:end] += np.bincount(pair, weights=w * val, minlength=int(end) - start)
         start = int(end)
     return out.astype(np.float32)
+
+
+def _lookup(M: sp.csr_matrix, row: np.ndarray, col: np.ndarray) -> np.ndarray:
+    """``M[row[i], col[i]]`` (float64, 0 where not stored) for canonical CSR ``M``: a vectorised binary search
+    in every queried row's sorted indices, ``ceil(log2(longest row + 1))`` steps over all queries at once."""
+    lo = M.indptr[row].astype(np.int64)
+    hi = M.indptr[row + 1].astype(np.int64)
+    end = hi.copy()
+    if M.nnz == 0 or row.size == 0:
+        return np.zeros(row.shape[0], dtype=np.float64)
+    longest = int(np.diff(M.indptr).max())
+    for _ in range(max(1, longest).bit_length()):
+        mid = (lo + hi) >> 1
+        right = M.indices[np.minimum(mid, M.nnz - 1)] < col
+        open_ = lo < hi
+        lo = np.where(open_ & right, mid + 1, lo)
+        hi = np.where(open_ & ~right, mid, hi)
+    at = np.minimum(lo, M.nnz - 1)
+    found = (lo < end) & (M.indices[at] == col)
+    return np.where(found, M.data[at], 0.0).astype(np.float64)
 
 
 def _canonical(M: sp.csr_matrix) -> sp.csr_matrix:
@@ -164,6 +188,9 @@ class LevelIndex:
         The tree's child offsets of this level.
     n_features : int
         ``d``.
+    table : int array (n_parents * d,) or None
+        ``table[key]`` = the row of ``key`` in :attr:`block`, -1 if absent: a direct lookup, kept when it is no
+        larger than twice the block's non-zeros (or 4M entries); otherwise keys are found by binary search.
     """
 
     keys: np.ndarray
@@ -171,6 +198,7 @@ class LevelIndex:
     bias: np.ndarray
     offsets: np.ndarray
     n_features: int
+    table: np.ndarray | None = None
 
     @property
     def max_arity(self) -> int:
@@ -222,34 +250,51 @@ class LevelIndex:
         block = sp.csr_matrix(
             (data.astype(np.float32, copy=False), local.astype(np.int32), indptr), shape=(starts.shape[0], max_arity)
         )
-        return cls(key[starts], block, bias_w * float(bias), offsets, d)
+        keys = key[starts]
+        n_keys = (offsets.shape[0] - 1) * d
+        table = None
+        if n_keys <= max(2 * block.nnz, _TABLE_FLOOR):
+            # one random read per (row, parent, feature) instead of a binary search over all keys
+            table = np.full(n_keys, -1, dtype=np.int32 if keys.shape[0] < 2**31 else np.int64)
+            table[keys] = np.arange(keys.shape[0])
+        return cls(keys, block, bias_w * float(bias), offsets, d, table)
+
+    def _block_rows(self, key: np.ndarray) -> np.ndarray:
+        """Row of :attr:`block` of every key, -1 where no child of the parent uses the feature."""
+        if self.table is not None:
+            return self.table[key].astype(np.int64)
+        if not self.keys.size:
+            return np.full(key.shape[0], -1, dtype=np.int64)
+        pos = np.searchsorted(self.keys, key)
+        pos[pos == self.keys.shape[0]] = 0
+        return np.where(self.keys[pos] == key, pos, -1)
 
     def children_scores(self, X: sp.csr_matrix, rows: np.ndarray, parents: np.ndarray) -> np.ndarray:
         """Scores of all children of ``parents[q]`` for row ``X[rows[q]]``: float32 (Q, max_arity).
 
         Column ``c`` of pair ``q`` is the child ``offsets[parents[q]] + c``; columns past the parent's arity
         are ``-inf``. One sparse x sparse product: the pair's features ``j`` become the rows ``(parent, j)`` of
-        :attr:`block` (a binary search in :attr:`keys`; features no child uses drop out).
+        :attr:`block` (found in :attr:`table` or by binary search in :attr:`keys`; features no child uses
+        drop out).
         """
-        d = self.n_features
         Q = rows.shape[0]
-        pair, feat, val = _expand_rows(X, rows)
-        key = parents[pair] * d + feat
-        pos = np.searchsorted(self.keys, key)
-        pos[pos == self.keys.shape[0]] = 0
-        hit = self.keys[pos] == key if self.keys.size else np.zeros(key.shape[0], dtype=bool)
+        # pairs in parent order: the lookups and the product then read one parent's weights at a time
+        order = np.argsort(parents, kind="stable")
+        pair, feat, val = _expand_rows(X, rows[order])
+        pos = self._block_rows(parents[order][pair] * self.n_features + feat)
+        hit = pos >= 0
         indptr = np.zeros(Q + 1, dtype=np.int64)
         np.cumsum(np.bincount(pair[hit], minlength=Q), out=indptr[1:])
         query = sp.csr_matrix((val[hit], pos[hit], indptr), shape=(Q, self.block.shape[0]))
-        scores = (query @ self.block).toarray()
+        scores = np.empty((Q, self.max_arity), dtype=np.float64)
+        scores[order] = (query @ self.block).toarray()
         first = self.offsets[parents]
         arity = self.offsets[parents + 1] - first
         rank = np.arange(self.max_arity, dtype=np.int64)
         valid = rank[None, :] < arity[:, None]
-        child = np.where(valid, first[:, None] + rank[None, :], 0)
-        out = scores.astype(np.float64) + self.bias[child] if self.bias.size else scores.astype(np.float64)
-        out[~valid] = -np.inf
-        return out.astype(np.float32)
+        scores += self.bias[np.where(valid, first[:, None] + rank[None, :], 0)] if self.bias.size else 0.0
+        scores[~valid] = -np.inf
+        return scores.astype(np.float32)
 
 
 # -- the search ----------------------------------------------------------------------------------------------
