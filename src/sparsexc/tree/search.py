@@ -398,12 +398,22 @@ class TreeSearcher:
         seen[r, label[r, c]] = True
         label = np.concatenate([label, np.where(seen, C, low)], axis=1)
         score = np.concatenate([score, np.where(seen, -np.inf, 0.0).astype(np.float32)], axis=1)
-        # columns in increasing label id, so that topk_lower_id_ties breaks ties towards the lower label id
-        order = np.argsort(label, axis=1, kind="stable")
-        label = np.take_along_axis(label, order, axis=1)
-        score = np.take_along_axis(score, order, axis=1)
-        top, values = topk_lower_id_ties(torch.from_numpy(score), k)
-        return np.take_along_axis(label, top.numpy(), axis=1), values.numpy().astype(np.float32)
+        # only candidates at or above each row's k-th best score can be in its top k (there are >= k of them):
+        # keep those, then put them in increasing label id so that topk_lower_id_ties breaks ties by label id
+        kth = np.partition(score, score.shape[1] - k, axis=1)[:, score.shape[1] - k]
+        keep = score >= kth[:, None]
+        width = int(keep.sum(axis=1).max())
+        slot = np.cumsum(keep, axis=1) - 1
+        r, c = np.nonzero(keep)
+        few_label = np.full((B, width), C, dtype=np.int64)
+        few_score = np.full((B, width), -np.inf, dtype=np.float32)
+        few_label[r, slot[r, c]] = label[r, c]
+        few_score[r, slot[r, c]] = score[r, c]
+        order = np.argsort(few_label, axis=1, kind="stable")
+        few_label = np.take_along_axis(few_label, order, axis=1)
+        few_score = np.take_along_axis(few_score, order, axis=1)
+        top, values = topk_lower_id_ties(torch.from_numpy(few_score), k)
+        return np.take_along_axis(few_label, top.numpy(), axis=1), values.numpy().astype(np.float32)
 
 
 def _check_int(name: str, value: int, low: int, high: int | None) -> None:
