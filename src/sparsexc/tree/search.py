@@ -339,12 +339,7 @@ class TreeSearcher:
         batch_size: int = 4096,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-k labels of every row of ``X`` by beam search: (int64 (n, k) label ids, float32 (n, k) scores)."""
-        C = self.tree.n_labels
-        _check_int("beam", beam, 1, None)
-        _check_int("k", k, 1, C)
-        _check_int("batch_size", batch_size, 1, None)
-        if transform not in TRANSFORMS:
-            raise ConfigurationError(f"transform must be one of {', '.join(TRANSFORMS)}; got {transform!r}")
+        _check_settings(self.tree.n_labels, beam, k, transform, batch_size)
         if not sp.issparse(X) or X.ndim != 2:
             raise ConfigurationError("X must be a scipy.sparse CSR matrix (n_samples, n_features)")
         if X.shape[1] != self.n_features:
@@ -416,6 +411,14 @@ class TreeSearcher:
         return np.take_along_axis(few_label, top.numpy(), axis=1), values.numpy().astype(np.float32)
 
 
+def _check_settings(n_labels: int, beam: int, k: int, transform: str, batch_size: int) -> None:
+    _check_int("beam", beam, 1, None)
+    _check_int("k", k, 1, n_labels)
+    _check_int("batch_size", batch_size, 1, None)
+    if transform not in TRANSFORMS:
+        raise ConfigurationError(f"transform must be one of {', '.join(TRANSFORMS)}; got {transform!r}")
+
+
 def _check_int(name: str, value: int, low: int, high: int | None) -> None:
     ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool) and low <= value
     if not ok or (high is not None and value > high):
@@ -463,5 +466,6 @@ def beam_search(
     scores : float32 (n, k)
         Path products, non-increasing along each row.
     """
+    _check_settings(tree.n_labels, beam, k, transform, batch_size)  # before the (costly) layout of the weights
     searcher = TreeSearcher.build(tree, weights, bias)
     return searcher.search(X, beam=beam, k=k, transform=transform, batch_size=batch_size)
