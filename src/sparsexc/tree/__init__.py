@@ -4,6 +4,7 @@
 solvers of the node classifiers, the beam search and the model are in modules of their own.
 """
 
+from sparsexc.tree.search import TreeSearcher, beam_search, pair_scores
 from sparsexc.tree.structure import LabelTree
 
-__all__ = ["LabelTree"]
+__all__ = ["LabelTree", "TreeSearcher", "beam_search", "pair_scores"]
