@@ -117,7 +117,11 @@ def run_case(depth: int, density: float, *, d: int, n_labels: int, n_rows: int, 
         "weights_nnz": int(sum(W.nnz for W in weights)),
         "model_mib": sum(W.data.nbytes + W.indices.nbytes + W.indptr.nbytes for W in weights) / 2**20,
         "layout_mib": sum(
-            lv.block.data.nbytes + lv.block.indices.nbytes + lv.block.indptr.nbytes + lv.keys.nbytes
+            lv.block.data.nbytes
+            + lv.block.indices.nbytes
+            + lv.block.indptr.nbytes
+            + lv.keys.nbytes
+            + (0 if lv.table is None else lv.table.nbytes)
             for lv in searcher.levels
         )
         / 2**20,

@@ -363,11 +363,17 @@ class TreeSearcher:
             r, slot = np.nonzero(live)
             child_s = level.children_scores(X, r, nodes[r, slot])  # (Q, A)
             A = level.max_arity
-            cand = np.full((B, nodes.shape[1] * A), -np.inf, dtype=np.float64)
-            child = np.zeros((B, nodes.shape[1] * A), dtype=np.int64)
-            cols = slot[:, None] * A + np.arange(A)[None, :]
-            cand[r[:, None], cols] = path[r, slot][:, None] + log_probabilities(child_s, transform)
-            child[r[:, None], cols] = level.offsets[nodes[r, slot]][:, None] + np.arange(A)[None, :]
+            rank = np.arange(A, dtype=np.int64)
+            logp = path[r, slot][:, None] + log_probabilities(child_s, transform)
+            first = level.offsets[nodes[r, slot]][:, None] + rank[None, :]
+            if r.shape[0] == live.size:  # every slot of every row holds a node: the pairs are the rows in order
+                cand, child = logp.reshape(B, -1), first.reshape(B, -1)
+            else:
+                cand = np.full((B, nodes.shape[1] * A), -np.inf, dtype=np.float64)
+                child = np.zeros((B, nodes.shape[1] * A), dtype=np.int64)
+                cols = slot[:, None] * A + rank[None, :]
+                cand[r[:, None], cols] = logp
+                child[r[:, None], cols] = first
             child[~np.isfinite(cand)] = 0  # slots past a parent's arity: any valid index, never used
             if t + 1 < self.tree.depth:
                 width = min(beam, cand.shape[1])
