@@ -40,8 +40,10 @@ How children are scored
 the row: ``P x nnz(x)`` binary searches. The search groups the pairs by parent instead: every level's weights
 are kept *parent-major* (:class:`LevelIndex`), one row per (parent, feature) holding that feature's weights
 for the parent's children, so all (row, parent) pairs of a batch are scored by **one** sparse x sparse product
-that touches only the non-zero weights of the features the row has. On the debian-deps-shaped benchmark
-(``benchmarks/tree_search_speed.py``) this is several times faster than :func:`pair_scores`.
+that touches only the non-zero weights of the features the row has, and each (row, parent, feature) is looked
+up once instead of once per sibling. On the debian-deps-shaped benchmark (``benchmarks/tree_search_speed.py``:
+d = 40,000, C = 19,000, leaves of 100 labels) scoring a beam's children this way takes 0.1-0.4 s per 1,000
+rows against 17-35 s with :func:`pair_scores`, and the whole search 160-390 ms per 1,000 rows on one thread.
 """
 
 from __future__ import annotations
