@@ -2,13 +2,23 @@
 
 :class:`LabelTree` is the shape (child offsets per level, label order); :func:`pifa` and :func:`build_tree`
 (in :mod:`sparsexc.tree.cluster`) make label representations and cluster them into one; the node classifiers'
-solver is :mod:`sparsexc.tree.solver`, the beam search :mod:`sparsexc.tree.search`.
-:class:`LabelTreeModel` is the probabilistic label tree of sparse linear classifiers (Parabel / omikuji /
-PECOS XR-Linear family), configured by :class:`LabelTreeParams`.
+solver is :mod:`sparsexc.tree.solver`; :func:`beam_search` / :class:`TreeSearcher` (:mod:`sparsexc.tree.search`)
+find a row's best labels level by level. :class:`LabelTreeModel` is the probabilistic label tree of sparse linear
+classifiers (Parabel / omikuji / PECOS XR-Linear family), configured by :class:`LabelTreeParams`.
 """
 
 from sparsexc.tree.cluster import build_tree, level_arities, pifa
 from sparsexc.tree.model import LabelTreeModel, LabelTreeParams
+from sparsexc.tree.search import TreeSearcher, beam_search, pair_scores
 from sparsexc.tree.structure import LabelTree
 
-__all__ = ["LabelTree", "LabelTreeModel", "LabelTreeParams", "build_tree", "level_arities", "pifa"]
+__all__ = [
+    "LabelTree",
+    "LabelTreeModel",
+    "LabelTreeParams",
+    "TreeSearcher",
+    "beam_search",
+    "build_tree",
+    "level_arities",
+    "pair_scores",
+]
