@@ -21,4 +21,5 @@ __all__ = [
     "build_tree",
     "level_arities",
     "pair_scores",
+    "pifa",
 ]

@@ -28,7 +28,8 @@ The search
 ----------
 Level by level, each row keeps the ``beam`` nodes of best path score (ties to the lower node index), expands
 their children and scores them; on the last level it returns the ``k`` labels of best score, best first, ties
-to the lower label id (:func:`sparsexc.core.topk_lower_id_ties`). A label the beam did not reach scores 0:
+to the lower label id (:func:`sparsexc._topk.topk_rows`, the numpy twin of
+:func:`sparsexc.core.topk_lower_id_ties`). A label the beam did not reach scores 0:
 the result is the top-k of the vector that holds the path score of every reached label and 0 elsewhere, so
 when the beam reaches fewer than ``k`` labels the rest are the unreached labels of lowest id, with score 0.
 A row's cost is ``O(beam x arity x depth x nnz(x) x density(W))``, never ``O(C)``; memory is bounded by
@@ -53,9 +54,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-import torch
 
-from sparsexc.core import topk_lower_id_ties
+from sparsexc._topk import topk_rows
 from sparsexc.errors import ConfigurationError
 from sparsexc.tree.structure import LabelTree
 
@@ -379,7 +379,7 @@ class TreeSearcher:
             child[~np.isfinite(cand)] = 0  # slots past a parent's arity: any valid index, never used
             if t + 1 < self.tree.depth:
                 width = min(beam, cand.shape[1])
-                top = topk_lower_id_ties(torch.from_numpy(cand), width)[0].numpy()
+                top = topk_rows(cand, width)[0]
                 top.sort(axis=1)  # back to increasing node index
                 nodes = np.take_along_axis(child, top, axis=1)
                 path = np.take_along_axis(cand, top, axis=1)
@@ -402,7 +402,7 @@ class TreeSearcher:
         label = np.concatenate([label, np.where(seen, C, low)], axis=1)
         score = np.concatenate([score, np.where(seen, -np.inf, 0.0).astype(np.float32)], axis=1)
         # only candidates at or above each row's k-th best score can be in its top k (there are >= k of them):
-        # keep those, then put them in increasing label id so that topk_lower_id_ties breaks ties by label id
+        # keep those, then put them in increasing label id so that topk_rows breaks ties by label id
         kth = np.partition(score, score.shape[1] - k, axis=1)[:, score.shape[1] - k]
         keep = score >= kth[:, None]
         width = int(keep.sum(axis=1).max())
@@ -415,8 +415,8 @@ class TreeSearcher:
         order = np.argsort(few_label, axis=1, kind="stable")
         few_label = np.take_along_axis(few_label, order, axis=1)
         few_score = np.take_along_axis(few_score, order, axis=1)
-        top, values = topk_lower_id_ties(torch.from_numpy(few_score), k)
-        return np.take_along_axis(few_label, top.numpy(), axis=1), values.numpy().astype(np.float32)
+        top, values = topk_rows(few_score, k)
+        return np.take_along_axis(few_label, top, axis=1), values.astype(np.float32)
 
 
 def _check_settings(n_labels: int, beam: int, k: int, transform: str, batch_size: int) -> None:
