@@ -43,7 +43,7 @@ from sparsexc._params import NON_NEGATIVE, POSITIVE, POSITIVE_INT, Params, Range
 from sparsexc._sparse import as_features, as_label_matrix
 from sparsexc.errors import ConfigurationError, ModelFormatError
 from sparsexc.tree.cluster import build_tree, pifa
-from sparsexc.tree.search import beam_search
+from sparsexc.tree.search import TreeSearcher
 from sparsexc.tree.solver import drop_empty_columns, fit_linear, prune
 from sparsexc.tree.structure import LabelTree
 
@@ -110,6 +110,7 @@ class LabelTreeModel:
 
     def __init__(self, params: LabelTreeParams | None = None) -> None:
         self.params = params if params is not None else LabelTreeParams()
+        self._searcher_cache: list[TreeSearcher] | None = None
 
     # -- training --------------------------------------------------------------------------------------------
     def fit(self, X: Any, Y: Any) -> LabelTreeModel:
@@ -133,6 +134,7 @@ class LabelTreeModel:
             self.trees_.append(tree)
             self.weights_.append([self._fit_level(X, Y, tree, t) for t in range(tree.depth)])
         self.n_features_, self.n_labels_ = X.shape[1], Y.shape[1]
+        self._searcher_cache = None
         return self
 
     def _fit_level(self, X: sp.csr_matrix, Y: sp.csr_matrix, tree: LabelTree, t: int) -> sp.csr_matrix:
@@ -188,15 +190,25 @@ class LabelTreeModel:
         X = as_features(X, n_features=self.n_features_, owner="this LabelTreeModel")
         if self.params.normalize_rows:
             X = _normalize(X)
-        search = {"beam": int(beam), "transform": TRANSFORMS[self.params.loss], "bias": self.params.bias}
-        if len(self.trees_) == 1:
-            return beam_search(X, self.trees_[0], self.weights_[0], k=int(k), **search)
+        transform = TRANSFORMS[self.params.loss]
+        searchers = self._searchers()
+        if len(searchers) == 1:
+            return searchers[0].search(X, beam=int(beam), k=int(k), transform=transform)
         kk = min(self.n_labels_, max(int(k), MEMBER_TOPK))
         total = sp.csr_matrix((X.shape[0], self.n_labels_), dtype=np.float64)
-        for tree, weights in zip(self.trees_, self.weights_, strict=True):
-            idx, scores = beam_search(X, tree, weights, k=kk, **search)
+        for searcher in searchers:
+            idx, scores = searcher.search(X, beam=int(beam), k=kk, transform=transform)
             total = total + _as_sparse_rows(idx, scores, self.n_labels_)
-        return _topk_rows(total / len(self.trees_), int(k))
+        return _topk_rows(total / len(searchers), int(k))
+
+    def _searchers(self) -> list[TreeSearcher]:
+        """One :class:`TreeSearcher` per tree, laid out on first use and kept (its layout is the costly step)."""
+        if self._searcher_cache is None:
+            self._searcher_cache = [
+                TreeSearcher.build(tree, weights, self.params.bias)
+                for tree, weights in zip(self.trees_, self.weights_, strict=True)
+            ]
+        return self._searcher_cache
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "weights_"):
