@@ -28,12 +28,14 @@ increasing id within a leaf. A node with fewer labels than its level's arity get
 
 How it runs
 -----------
-Each bisection round serves every node of the level at once. The nonzeros of the label matrix are kept grouped
-by (feature, current cluster), so one k-means iteration is a few passes over the nonzeros, whatever the number
-of clusters: the side sums of every group are a segmented sum, a cluster's squared norms a ``bincount`` over its
-groups, and a label's score ``v . (c0/|c0| - c1/|c1|)`` a ``bincount`` over its nonzeros. No ``C x d`` or
-``clusters x d`` dense matrix is formed; memory is ``O(nnz + C)``. After a round every group splits into its
-side-0 and side-1 nonzeros (a stable partition in one pass).
+Each bisection round serves every cluster of the level at once, so one k-means iteration is a few passes over
+the nonzeros whatever the number of clusters. The rows (labels) are kept ordered by cluster and every nonzero
+carries the id of its *group*, its (cluster, feature) pair: the side sums of all centroids are one ``bincount``
+over the groups, a cluster's squared norms a ``bincount`` over its groups, and every label's score
+``v . (c0/|c0| - c1/|c1|)`` one segmented sum over its row. After the first iteration only the labels that
+changed side update the sums. No ``C x d`` or ``clusters x d`` dense matrix is formed: memory is
+``O(nnz + C)``, and one cluster's work stays within one stretch of rows and groups. After a round the rows are
+reordered (side 0 before side 1 within each cluster) and every group splits into its two sides' parts.
 """
 
 from __future__ import annotations
