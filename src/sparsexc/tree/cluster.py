@@ -307,13 +307,17 @@ def _bisect(
 
     totals = layout.group_sums(active.astype(np.float64))
 
+    groups_per_cluster = np.bincount(layout.group_cluster, minlength=n_clusters)
+
     def scores(c0: np.ndarray, c1: np.ndarray) -> tuple[np.ndarray, float]:
         """``v . (c0/|c0| - c1/|c1|)`` per label from the group sums, and ``|c0| + |c1|`` summed."""
         n0 = np.sqrt(np.bincount(layout.group_cluster, weights=c0 * c0, minlength=n_clusters))
         n1 = np.sqrt(np.bincount(layout.group_cluster, weights=c1 * c1, minlength=n_clusters))
         inv0 = np.divide(1.0, n0, out=np.zeros_like(n0), where=n0 > 0)  # an empty centroid scores 0
         inv1 = np.divide(1.0, n1, out=np.zeros_like(n1), where=n1 > 0)
-        direction = c0 * inv0[layout.group_cluster] - c1 * inv1[layout.group_cluster]
+        # the groups are in cluster order: spread the per-cluster scales by repeat, not by a gather
+        direction = c0 * np.repeat(inv0, groups_per_cluster)
+        direction -= c1 * np.repeat(inv1, groups_per_cluster)
         return layout.row_dots(direction), float(n0.sum() + n1.sum())
 
     score, _ = scores(layout.rows_sums(seed0), layout.rows_sums(seed1))
