@@ -112,19 +112,26 @@ def _unit(rows: np.ndarray) -> np.ndarray:
     return np.divide(rows, n, out=np.zeros_like(rows), where=n > 0)
 
 
-@pytest.mark.parametrize("seed", range(4))
-def test_bisection_reaches_a_balanced_2means_fixed_point(seed):
-    """One split run to convergence: with the centroids of its own sides, every label of side 0 prefers c0 at
-    least as much (cos(v,c0) - cos(v,c1)) as every label of side 1, i.e. the median rule would not move one."""
-    R = _random_repr(61, 12, 0.4, seed).toarray().astype(np.float64)
-    tree = build_tree(R, branching=2, max_leaf_size=31, seed=seed, max_iter=500, tol=0.0)
-    assert tree.depth == 2 and tree.n_nodes(1) == 2
-    side = tree.ancestors(1)
-    assert sorted(np.bincount(side)) == [30, 31]
+@pytest.mark.parametrize(("n_labels", "max_leaf_size"), [(61, 31), (250, 16)])
+@pytest.mark.parametrize("seed", range(3))
+def test_every_bisection_reaches_a_balanced_2means_fixed_point(n_labels, max_leaf_size, seed):
+    """Binary trees run to convergence: at every node, with the centroids of its two children, every label of
+    child 0 prefers c0 at least as much (cos(v,c0) - cos(v,c1)) as every label of child 1, i.e. the median rule
+    would move none. All nodes of a level are split together, so this checks the vectorised bookkeeping too."""
+    R = _random_repr(n_labels, 12, 0.4, seed).toarray().astype(np.float64)
+    tree = build_tree(R, branching=2, max_leaf_size=max_leaf_size, seed=seed, max_iter=500, tol=0.0)
     V = _unit(R)
-    c0, c1 = _unit(V[side == 0].sum(0)), _unit(V[side == 1].sum(0))
-    margin = V @ c0 - V @ c1
-    assert margin[side == 0].min() >= margin[side == 1].max() - 1e-9
+    for level in range(tree.depth - 1):
+        parent, child = tree.ancestors(level), tree.ancestors(level + 1)
+        for p in range(tree.n_nodes(level)):
+            kids = list(tree.children(level, p))
+            assert len(kids) == 2
+            side = child[parent == p] == kids[1]
+            members = V[parent == p]
+            assert abs(int(side.sum()) * 2 - side.size) <= 1
+            c0, c1 = _unit(members[~side].sum(0)), _unit(members[side].sum(0))
+            margin = members @ c0 - members @ c1
+            assert margin[~side].min() >= margin[side].max() - 1e-9
 
 
 def _objective(V: np.ndarray, side: np.ndarray) -> float:

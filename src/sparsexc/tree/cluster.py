@@ -28,12 +28,14 @@ increasing id within a leaf. A node with fewer labels than its level's arity get
 
 How it runs
 -----------
-Each bisection round serves every node of the level at once. The nonzeros of the label matrix are kept grouped
-by (feature, current cluster), so one k-means iteration is a few passes over the nonzeros, whatever the number
-of clusters: the side sums of every group are a segmented sum, a cluster's squared norms a ``bincount`` over its
-groups, and a label's score ``v . (c0/|c0| - c1/|c1|)`` a ``bincount`` over its nonzeros. No ``C x d`` or
-``clusters x d`` dense matrix is formed; memory is ``O(nnz + C)``. After a round every group splits into its
-side-0 and side-1 nonzeros (a stable partition in one pass).
+Each bisection round serves every cluster of the level at once, so one k-means iteration is a few passes over
+the nonzeros whatever the number of clusters. The rows (labels) are kept ordered by cluster and every nonzero
+carries the id of its *group*, its (cluster, feature) pair: the side sums of all centroids are one ``bincount``
+over the groups, a cluster's squared norms a ``bincount`` over its groups, and every label's score
+``v . (c0/|c0| - c1/|c1|)`` one segmented sum over its row. After the first iteration only the labels that
+changed side update the sums. No ``C x d`` or ``clusters x d`` dense matrix is formed: memory is
+``O(nnz + C)``, and one cluster's work stays within one stretch of rows and groups. After a round the rows are
+reordered (side 0 before side 1 within each cluster) and every group splits into its two sides' parts.
 """
 
 from __future__ import annotations
@@ -196,36 +198,40 @@ class _Layout:
         Rows keep their order within a side; a group splits into the side-0 and the side-1 part of its
         nonzeros, and the new groups of a cluster stay consecutive and in feature order.
         """
-        key = 2 * self.cluster + side
+        child = 2 * self.cluster + side
         used = np.zeros(2 * n_clusters, dtype=bool)
-        used[key] = True
+        used[child] = True
         dense = np.cumsum(used) - 1
-        order = np.argsort(key, kind="stable")
+        order = np.argsort(child, kind="stable")
 
-        # new group ids: (parent cluster's groups before g) then side 0 groups, then side 1 groups
-        lengths = self.lengths
-        on_side1 = np.repeat(side.astype(bool), lengths)
+        # new group ids: the parent cluster's side-0 groups, then its side-1 groups, each in the old order
         G = self.group_cluster.size
-        has = np.zeros((2, G), dtype=bool)
-        has[0, self.group[~on_side1]] = True
-        has[1, self.group[on_side1]] = True
+        key = np.repeat(side.astype(np.int64) * G, self.lengths)  # side * G + group, per nonzero
+        key += self.group
+        has = np.zeros(2 * G, dtype=bool)
+        has[key] = True
+        has2 = has.reshape(2, G)
         before = np.zeros((2, G + 1), dtype=np.int64)
-        np.cumsum(has, axis=1, out=before[:, 1:])
+        np.cumsum(has2, axis=1, out=before[:, 1:])
         group_start = np.concatenate([[0], np.cumsum(np.bincount(self.group_cluster, minlength=n_clusters))])
         start, stop = group_start[self.group_cluster], group_start[self.group_cluster + 1]
-        new_id = np.stack([before[1, start] + before[0, :-1], before[0, stop] + before[1, :-1]])
-        group_cluster = np.empty(int(before[0, -1] + before[1, -1]), dtype=np.int64)
-        for s in (0, 1):
-            group_cluster[new_id[s, has[s]]] = dense[2 * self.group_cluster[has[s]] + s]
-        group = np.where(on_side1, new_id[1][self.group], new_id[0][self.group]).astype(self.group.dtype)
-        del on_side1
+        new_id = np.concatenate([before[1, start] + before[0, :-1], before[0, stop] + before[1, :-1]])
+        n_groups = int(before[0, -1] + before[1, -1])
+        group_cluster = np.empty(n_groups, dtype=np.int64)
+        group_cluster[new_id[has]] = dense[2 * np.tile(self.group_cluster, 2) + np.repeat([0, 1], G)][has]
+        group = new_id[key].astype(self.group.dtype)
+        del key, has
 
-        # move the rows (and their nonzeros) into the new order
-        new_lengths = lengths[order]
-        indptr = np.concatenate([[0], np.cumsum(new_lengths)]).astype(np.int64)
-        source = np.repeat(self.indptr[:-1][order] - indptr[:-1], new_lengths)
-        source += np.arange(source.size, dtype=np.int64)
-        return _Layout(self.labels[order], dense[key][order], indptr, self.data[source], group[source], group_cluster)
+        # move the rows (with their nonzeros) into the new order: scipy's row gather, in compiled code
+        moved = sp.csr_matrix((self.data, group, self.indptr), shape=(self.labels.size, max(n_groups, 1)))[order]
+        return _Layout(
+            self.labels[order],
+            dense[child][order],
+            moved.indptr.astype(np.int64),
+            moved.data,
+            moved.indices.astype(self.group.dtype, copy=False),
+            group_cluster,
+        )
 
 
 def _unit_label_matrix(label_repr: Any) -> sp.csr_matrix:
@@ -296,13 +302,12 @@ def _bisect(
     cut_ids = np.flatnonzero(cut)
     i0 = rng.integers(0, sizes[cut_ids])
     i1 = (i0 + 1 + rng.integers(0, sizes[cut_ids] - 1)) % sizes[cut_ids]
-    seed0 = np.zeros(C)
-    seed1 = np.zeros(C)
-    seed0[first[cut_ids] + i0] = 1.0
-    seed1[first[cut_ids] + i1] = 1.0
+    seed0, seed1 = first[cut_ids] + i0, first[cut_ids] + i1
     tie_order = rng.permutation(C)
 
     totals = layout.group_sums(active.astype(np.float64))
+
+    groups_per_cluster = np.bincount(layout.group_cluster, minlength=n_clusters)
 
     def scores(c0: np.ndarray, c1: np.ndarray) -> tuple[np.ndarray, float]:
         """``v . (c0/|c0| - c1/|c1|)`` per label from the group sums, and ``|c0| + |c1|`` summed."""
@@ -310,10 +315,12 @@ def _bisect(
         n1 = np.sqrt(np.bincount(layout.group_cluster, weights=c1 * c1, minlength=n_clusters))
         inv0 = np.divide(1.0, n0, out=np.zeros_like(n0), where=n0 > 0)  # an empty centroid scores 0
         inv1 = np.divide(1.0, n1, out=np.zeros_like(n1), where=n1 > 0)
-        direction = c0 * inv0[layout.group_cluster] - c1 * inv1[layout.group_cluster]
+        # the groups are in cluster order: spread the per-cluster scales by repeat, not by a gather
+        direction = c0 * np.repeat(inv0, groups_per_cluster)
+        direction -= c1 * np.repeat(inv1, groups_per_cluster)
         return layout.row_dots(direction), float(n0.sum() + n1.sum())
 
-    score, _ = scores(layout.group_sums(seed0), layout.group_sums(seed1))
+    score, _ = scores(layout.rows_sums(seed0), layout.rows_sums(seed1))
     side = _balanced_sides(score, cluster, tie_order, first, n_left)
     objective = -np.inf
     c0 = layout.group_sums((active & (side == 0)).astype(np.float64))
