@@ -91,6 +91,7 @@ from _harness import (
 from peers_worker import (
     PREDICTIONS,
     RESULT,
+    SPARSEXC_MODELS,
     SPARSEXC_PREFIX,
     SYSTEMS,
     load_csr,
@@ -233,7 +234,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def resolve_systems(spec: str, heads: list[str]) -> list[str]:
     """System names from a comma-separated ``spec`` of names and groups ('peers', 'sparsexc', 'all')."""
     out: list[str] = []
-    sparsexc = [SPARSEXC_PREFIX + h for h in heads]
+    sparsexc = [*SPARSEXC_MODELS, *(SPARSEXC_PREFIX + h for h in heads)]
     for item in (s.strip() for s in spec.split(",") if s.strip()):
         if item == "all":
             out += [*PEERS, *sparsexc]
@@ -255,6 +256,8 @@ def resolve_systems(spec: str, heads: list[str]) -> list[str]:
 
 def system_settings(system: str, quick: bool) -> dict[str, Any]:
     """The settings a system runs with (``quick``: the smoke-test ones)."""
+    if system in SPARSEXC_MODELS:
+        return dict(SPARSEXC_MODELS[system][1])
     if system.startswith(SPARSEXC_PREFIX):
         head = system[len(SPARSEXC_PREFIX) :]
         if quick:  # the head's own settings still apply (the sampled heads' sampler must suit a hidden layer)

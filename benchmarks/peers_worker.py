@@ -324,6 +324,25 @@ class SparsexcHead(System):
         self.model.save(str(folder))
 
 
+class SparsexcTree(System):
+    """sparsexc's label-tree linear model (``sparsexc.tree.LabelTreeModel``; settings = its ``LabelTreeParams``
+    fields plus the prediction ``beam``), trained with ``n_jobs`` = the worker's threads."""
+
+    imports = ("sparsexc.tree",)
+
+    def fit(self, X, Y, xc_train_file):
+        from sparsexc.tree import LabelTreeModel, LabelTreeParams
+
+        params = {k: v for k, v in self.settings.items() if k != "beam"}
+        self.model = LabelTreeModel(LabelTreeParams(n_jobs=self.threads, **params)).fit(X, Y)
+
+    def predict_topk(self, X, k):
+        return self.model.predict_topk(X, k, beam=int(self.settings.get("beam", 10)))
+
+    def save(self, folder):
+        self.model.save(folder)
+
+
 SYSTEMS: dict[str, type[System]] = {
     "napkinxc-plt": NapkinPLT,
     "omikuji-parabel": Omikuji,
@@ -332,6 +351,11 @@ SYSTEMS: dict[str, type[System]] = {
     "libmultilabel-ovr": LibMultiLabelOVR,
 }
 SPARSEXC_PREFIX = "sparsexc-"
+# sparsexc systems that are not a head of XCClassifier: name -> (class, its settings)
+SPARSEXC_MODELS: dict[str, tuple[type[System], dict[str, Any]]] = {
+    "sparsexc-tree": (SparsexcTree, {"loss": "squared_hinge"}),
+    "sparsexc-tree-logistic": (SparsexcTree, {"loss": "logistic"}),
+}
 SPARSE_GRADIENT_MIN_FEATURES = 10_000  # sparse_gradients="auto": sparse feature-table updates from this width on
 
 
@@ -343,6 +367,8 @@ def sparse_linear_applies(n_features: int, n_labels: int, rule: dict[str, Any]) 
 
 def make_system(name: str, settings: dict[str, Any], threads: int, work: Path) -> System:
     """The :class:`System` for ``name`` (a key of :data:`SYSTEMS` or ``sparsexc-<head>``)."""
+    if name in SPARSEXC_MODELS:
+        return SPARSEXC_MODELS[name][0](settings, threads, work)
     if name.startswith(SPARSEXC_PREFIX):
         return SparsexcHead(name[len(SPARSEXC_PREFIX) :], settings, threads, work)
     if name not in SYSTEMS:

@@ -1,9 +1,30 @@
 """sparsexc.tree: label trees and the sparse linear models trained on them (issue 19).
 
-:class:`LabelTree` is the shape (child offsets per level, label order); the clustering that builds it, the
-solvers of the node classifiers, the beam search and the model are in modules of their own.
+:class:`LabelTree` is the shape (child offsets per level, label order); :func:`pifa` and :func:`build_tree`
+(in :mod:`sparsexc.tree.cluster`) make label representations and cluster them into one; the node classifiers'
+solver is :func:`fit_linear` (:mod:`sparsexc.tree.solver`); :func:`beam_search` / :class:`TreeSearcher` (:mod:`sparsexc.tree.search`)
+find a row's best labels level by level. :class:`LabelTreeModel` is the probabilistic label tree of sparse linear
+classifiers (Parabel / omikuji / PECOS XR-Linear family), configured by :class:`LabelTreeParams`.
 """
 
+from sparsexc.tree.cluster import build_tree, level_arities, pifa
+from sparsexc.tree.model import LabelTreeModel, LabelTreeParams
+from sparsexc.tree.search import TreeSearcher, beam_search, pair_scores
+from sparsexc.tree.solver import drop_empty_columns, fit_linear, objective, prune
 from sparsexc.tree.structure import LabelTree
 
-__all__ = ["LabelTree"]
+__all__ = [
+    "LabelTree",
+    "LabelTreeModel",
+    "LabelTreeParams",
+    "TreeSearcher",
+    "beam_search",
+    "build_tree",
+    "drop_empty_columns",
+    "fit_linear",
+    "level_arities",
+    "objective",
+    "pair_scores",
+    "pifa",
+    "prune",
+]

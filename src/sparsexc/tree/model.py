@@ -1,0 +1,318 @@
+"""The label-tree linear model: a tree of labels, one sparse linear classifier per node, beam search.
+
+This is the model family of Parabel, Bonsai, omikuji, PECOS XR-Linear and napkinXC's PLT (see
+``docs/tree.md``): a probabilistic label tree.
+
+Training (teacher-forced, as Parabel and PECOS's default ``tfn``):
+
+1. Rows of X are L2-normalised (``normalize_rows``). Each label is represented by PIFA, the normalised sum of
+   its positive rows (:func:`~sparsexc.tree.cluster.pifa`), and the labels are clustered into a balanced tree
+   (:func:`~sparsexc.tree.cluster.build_tree`: ``branching`` children per node, leaves of at most
+   ``max_leaf_size`` labels).
+2. Node v of level t+1 is *positive* for row i when i has a positive label under v:
+   ``z_iv = [(Y M_{t+1})_iv > 0]`` with M the label-to-node membership. For each node p of level t, its
+   children's classifiers are trained on the rows where p is positive (every row for the root) to predict
+   their own z; the last level's "children" are the labels themselves, so the rankers of a leaf are trained on
+   the rows of that leaf's labels (the shortlist's hard negatives). Each classifier is L2-regularised
+   (``C``) squared hinge or logistic, solved by :func:`~sparsexc.tree.solver.fit_linear` on the columns the
+   node's rows use.
+3. Weights with ``|w| < threshold`` are dropped (the bias weight is kept), so every level's weights are one
+   sparse matrix (nodes x (features + 1), CSR).
+
+Prediction: a label's score is the product of the node probabilities on its path from the root, with
+sigma(s) for logistic and exp(-max(0, 1 - s)^2) for squared-hinge classifiers (the probability each loss's
+margin implies; Parabel, omikuji and napkinXC combine them the same way); beam search keeps the ``beam`` best
+nodes per level (:func:`~sparsexc.tree.search.beam_search`), so a row costs O(beam x branching x depth), not
+O(labels).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from sparsexc._params import NON_NEGATIVE, POSITIVE, POSITIVE_INT, Params, Range, setting
+from sparsexc._sparse import as_features, as_label_matrix
+from sparsexc.errors import ConfigurationError, ModelFormatError
+from sparsexc.tree.cluster import build_tree, pifa
+from sparsexc.tree.search import TreeSearcher
+from sparsexc.tree.solver import drop_empty_columns, fit_linear, prune
+from sparsexc.tree.structure import LabelTree
+
+__all__ = ["LabelTreeModel", "LabelTreeParams"]
+
+LOSSES = ("squared_hinge", "logistic")
+# the node probability each loss's margin implies (the beam search's `transform`)
+TRANSFORMS = {"squared_hinge": "squared_hinge", "logistic": "sigmoid"}
+FORMAT = "sparsexc.label-tree"
+FORMAT_VERSION = 1
+# an ensemble member contributes its best max(k, MEMBER_TOPK) labels per row to the mean (Parabel keeps 100)
+MEMBER_TOPK = 100
+
+
+@dataclasses.dataclass
+class LabelTreeParams(Params):
+    """Settings of :class:`LabelTreeModel` (training; the beam is a prediction setting)."""
+
+    branching: int = setting(16, "Children per internal node of the label tree.", range=Range(2))
+    max_leaf_size: int = setting(100, "Most labels per leaf cluster.", range=POSITIVE_INT)
+    loss: str = setting("squared_hinge", "Loss of every node classifier.", choices=LOSSES)
+    C: float = setting(1.0, "Inverse L2 strength of every node classifier (LIBLINEAR's C).", range=POSITIVE)
+    tol: float = setting(0.1, "Solver tolerance (LIBLINEAR's eps).", range=POSITIVE)
+    max_iter: int = setting(100, "Most solver iterations per node.", range=POSITIVE_INT)
+    threshold: float = setting(0.1, "Drop trained weights with |w| below this.", range=NON_NEGATIVE)
+    bias: float = setting(1.0, "Value of the constant feature appended to every row.", range=NON_NEGATIVE)
+    normalize_rows: bool = setting(True, "L2-normalise the rows of X before training and prediction.")
+    n_trees: int = setting(
+        1, "Trees in the ensemble (scores averaged), each clustered with its own seed.", range=POSITIVE_INT
+    )
+    seed: int = setting(0, "Seed of the label clustering (tree i uses seed + i).")
+    n_jobs: int = setting(1, "Threads training node classifiers (-1: all cores).")
+
+
+def _normalize(X: sp.csr_matrix) -> sp.csr_matrix:
+    """Rows scaled to unit L2 norm (zero rows stay zero)."""
+    norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
+    norms[norms == 0] = 1.0
+    return sp.csr_matrix(sp.diags((1.0 / norms).astype(np.float32)) @ X, dtype=np.float32)
+
+
+def _workers(n_jobs: int) -> int:
+    return max(1, os.cpu_count() or 1) if n_jobs < 0 else max(1, n_jobs)
+
+
+class LabelTreeModel:
+    """An ensemble of probabilistic label trees of sparse linear classifiers (see the module docstring).
+
+    Parameters
+    ----------
+    params : LabelTreeParams, optional
+        Training settings; defaults as Parabel/omikuji (squared hinge, C = 1, threshold 0.1, leaves of <= 100
+        labels) with a 16-ary tree (PECOS).
+
+    Attributes
+    ----------
+    trees_ : list of LabelTree
+        One label tree per ensemble member (``n_trees``; member i clusters with seed ``seed + i``).
+    weights_ : list of list of scipy.sparse.csr_matrix
+        ``weights_[i][t]``: member i's classifiers of level t + 1, one row per node (labels in tree order on the
+        last level), columns the features then the bias; float32.
+    n_features_, n_labels_ : int
+    """
+
+    def __init__(self, params: LabelTreeParams | None = None) -> None:
+        self.params = params if params is not None else LabelTreeParams()
+        self._searcher_cache: list[TreeSearcher] | None = None
+
+    # -- training --------------------------------------------------------------------------------------------
+    def fit(self, X: Any, Y: Any) -> LabelTreeModel:
+        """Build the trees from (X, Y) and train every node's classifiers; returns ``self``.
+
+        X: (n, d) features (sparse or dense); Y: (n, C) 0/1 labels (sparse, dense or lists of label ids).
+        """
+        p = self.params
+        X = as_features(X)
+        Y = as_label_matrix(Y)
+        if Y.shape[0] != X.shape[0]:
+            raise ConfigurationError(f"X has {X.shape[0]} rows but Y has {Y.shape[0]}; they must match")
+        if p.normalize_rows:
+            X = _normalize(X)
+        representation = pifa(X, Y)
+        self.trees_, self.weights_ = [], []
+        for member in range(p.n_trees):
+            tree = build_tree(
+                representation, branching=p.branching, max_leaf_size=p.max_leaf_size, seed=p.seed + member
+            )
+            self.trees_.append(tree)
+            self.weights_.append([self._fit_level(X, Y, tree, t) for t in range(tree.depth)])
+        self.n_features_, self.n_labels_ = X.shape[1], Y.shape[1]
+        self._searcher_cache = None
+        return self
+
+    def _fit_level(self, X: sp.csr_matrix, Y: sp.csr_matrix, tree: LabelTree, t: int) -> sp.csr_matrix:
+        """The weights of level t + 1: the children of every node of level t, trained on that node's rows."""
+        reach = None if t == 0 else ((Y @ tree.membership(t)) > 0).tocsc()
+        target = ((Y @ tree.membership(t + 1)) > 0).tocsr()
+        jobs = range(tree.n_nodes(t))
+        with ThreadPoolExecutor(_workers(self.params.n_jobs)) as pool:
+            blocks = list(pool.map(lambda node: self._fit_node(X, target, reach, tree, t, node), jobs))
+        return sp.vstack(blocks, format="csr", dtype=np.float32)
+
+    def _fit_node(
+        self,
+        X: sp.csr_matrix,
+        target: sp.csr_matrix,
+        reach: sp.csc_matrix | None,
+        tree: LabelTree,
+        t: int,
+        node: int,
+    ) -> sp.csr_matrix:
+        """Pruned weights (children x (d + 1), CSR) of the children of ``node``, trained on the rows it reaches."""
+        p = self.params
+        kids = tree.children(t, node)
+        d = X.shape[1]
+        rows = np.arange(X.shape[0]) if reach is None else reach.indices[reach.indptr[node] : reach.indptr[node + 1]]
+        if rows.size == 0:  # a node no training row reaches (labels without positives): all-zero weights
+            return sp.csr_matrix((len(kids), d + 1), dtype=np.float32)
+        X_used, used = drop_empty_columns(X[rows])
+        Z = target[rows][:, kids.start : kids.stop]
+        W = fit_linear(X_used, Z, loss=p.loss, C=p.C, tol=p.tol, max_iter=p.max_iter, bias=p.bias)
+        block = prune(W, p.threshold)  # children x (len(used) + 1)
+        columns = np.append(used, d).astype(np.int64)[block.indices]
+        out = sp.csr_matrix((block.data, columns, block.indptr), shape=(len(kids), d + 1), dtype=np.float32)
+        out.sort_indices()
+        return out
+
+    # -- prediction ------------------------------------------------------------------------------------------
+    def predict_topk(self, X: Any, k: int = 5, *, beam: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` best labels of every row and their scores.
+
+        A tree scores a label by the product of the node probabilities on its path; the ensemble's score is the
+        mean over its trees, a tree that does not reach the label within its ``max(k, MEMBER_TOPK)`` best
+        contributing 0 (Parabel's rule). ``beam`` nodes are kept per level (wider: slower, misses fewer labels).
+
+        Returns ``(indices, scores)``: int64 label ids and float32 scores, both (n, k), best first, ties broken
+        towards the lower label id.
+        """
+        self._check_fitted()
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= self.n_labels_:
+            raise ConfigurationError(f"k={k!r}: must be an integer in [1, {self.n_labels_}]")
+        if isinstance(beam, bool) or not isinstance(beam, (int, np.integer)) or beam < 1:
+            raise ConfigurationError(f"beam={beam!r}: must be an integer >= 1")
+        X = as_features(X, n_features=self.n_features_, owner="this LabelTreeModel")
+        if self.params.normalize_rows:
+            X = _normalize(X)
+        transform = TRANSFORMS[self.params.loss]
+        searchers = self._searchers()
+        if len(searchers) == 1:
+            return searchers[0].search(X, beam=int(beam), k=int(k), transform=transform)
+        kk = min(self.n_labels_, max(int(k), MEMBER_TOPK))
+        total = sp.csr_matrix((X.shape[0], self.n_labels_), dtype=np.float64)
+        for searcher in searchers:
+            idx, scores = searcher.search(X, beam=int(beam), k=kk, transform=transform)
+            total = total + _as_sparse_rows(idx, scores, self.n_labels_)
+        return _topk_rows(total / len(searchers), int(k))
+
+    def _searchers(self) -> list[TreeSearcher]:
+        """One :class:`TreeSearcher` per tree, laid out on first use and kept (its layout is the costly step)."""
+        if self._searcher_cache is None:
+            self._searcher_cache = [
+                TreeSearcher.build(tree, weights, self.params.bias)
+                for tree, weights in zip(self.trees_, self.weights_, strict=True)
+            ]
+        return self._searcher_cache
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "weights_"):
+            raise ConfigurationError("this LabelTreeModel is not fitted yet: call fit(X, Y) or load a saved one")
+
+    @property
+    def n_weights(self) -> int:
+        """Stored (nonzero) weights over all levels."""
+        self._check_fitted()
+        return int(sum(w.nnz for weights in self.weights_ for w in weights))
+
+    # -- storage ---------------------------------------------------------------------------------------------
+    def _arrays(self) -> Iterator[tuple[str, np.ndarray]]:
+        for i, (tree, weights) in enumerate(zip(self.trees_, self.weights_, strict=True)):
+            yield from ((f"tree.{i}.{k}", v) for k, v in tree.to_arrays().items())
+            for t, w in enumerate(weights):
+                yield f"weights.{i}.{t}.indptr", w.indptr.astype(np.int64)
+                yield f"weights.{i}.{t}.indices", w.indices.astype(np.int64)
+                yield f"weights.{i}.{t}.data", w.data.astype(np.float32)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write ``path/model.safetensors`` (trees and CSR weights) and ``path/config.json``, each atomically."""
+        from safetensors.numpy import save as st_save
+
+        from sparsexc._atomic import atomic_file
+
+        self._check_fitted()
+        folder = Path(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        payload = st_save({k: np.ascontiguousarray(v) for k, v in self._arrays()})
+        config = {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "params": self.params.to_dict(),
+            "n_features": self.n_features_,
+            "n_labels": self.n_labels_,
+            "depths": [tree.depth for tree in self.trees_],
+        }
+        with atomic_file(folder / "model.safetensors") as fh:
+            fh.write(payload)
+        with atomic_file(folder / "config.json") as fh:
+            fh.write(json.dumps(config, indent=2).encode())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> LabelTreeModel:
+        """Read a model written by :meth:`save` (no code is executed; everything is checked before use)."""
+        from sparsexc.tree._storage import read_model_files
+
+        config, arrays = read_model_files(Path(path), FORMAT, FORMAT_VERSION)
+        model = cls(LabelTreeParams.from_dict(config["params"]))
+        d, C, depths = config["n_features"], config["n_labels"], config["depths"]
+        if len(depths) != model.params.n_trees:
+            raise ModelFormatError(
+                f"{path}: config.json lists {len(depths)} trees, its params n_trees={model.params.n_trees}"
+            )
+        model.trees_, model.weights_ = [], []
+        for i, depth in enumerate(depths):
+            prefix = f"tree.{i}."
+            tree = LabelTree.from_arrays({k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)})
+            if tree.n_labels != C or tree.depth != depth:
+                raise ModelFormatError(f"{path}: tree {i} does not match config.json's n_labels/depths")
+            model.trees_.append(tree)
+            model.weights_.append([_load_level(arrays, i, t, (tree.n_nodes(t + 1), d + 1), path) for t in range(depth)])
+        model.n_features_, model.n_labels_ = d, C
+        return model
+
+
+def _load_level(arrays: dict[str, np.ndarray], i: int, t: int, shape: tuple[int, int], path: Any) -> sp.csr_matrix:
+    """Tree i's level-(t + 1) weights from the loaded arrays, checked as a CSR matrix of ``shape``."""
+    name = f"weights.{i}.{t}"
+    try:
+        w = sp.csr_matrix((arrays[f"{name}.data"], arrays[f"{name}.indices"], arrays[f"{name}.indptr"]), shape=shape)
+        w.check_format(full_check=True)
+    except (KeyError, ValueError) as exc:
+        raise ModelFormatError(f"{path}: weights of tree {i}, level {t + 1} are malformed: {exc}") from None
+    return w
+
+
+def _as_sparse_rows(idx: np.ndarray, scores: np.ndarray, n_labels: int) -> sp.csr_matrix:
+    """The (n, k) top-k of every row as a CSR (n, n_labels) matrix of those scores."""
+    n, k = idx.shape
+    return sp.csr_matrix(
+        (scores.ravel().astype(np.float64), idx.ravel(), np.arange(0, n * k + 1, k)), shape=(n, n_labels)
+    )
+
+
+def _topk_rows(S: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row the k largest stored entries of S (ties to the lower column; rows short of k are filled with the
+    lowest unused label ids at score 0), as (int64 (n, k), float32 (n, k))."""
+    S = sp.csr_matrix(S)
+    S.sum_duplicates()
+    n = S.shape[0]
+    rows = np.repeat(np.arange(n), np.diff(S.indptr))
+    order = np.lexsort((S.indices, -S.data, rows))
+    rank = np.arange(S.nnz) - S.indptr[rows[order]]
+    keep = order[rank < k]
+    idx = np.zeros((n, k), dtype=np.int64)
+    out = np.zeros((n, k), dtype=np.float32)
+    counts = np.minimum(np.diff(S.indptr), k)
+    slot = rank[rank < k]
+    idx[rows[keep], slot] = S.indices[keep]
+    out[rows[keep], slot] = S.data[keep]
+    for i in np.flatnonzero(counts < k):  # rare: fewer than k labels reached by every tree
+        used = set(idx[i, : counts[i]].tolist())
+        fill = [j for j in range(k + counts[i] + 1) if j not in used][: k - counts[i]]
+        idx[i, counts[i] :] = fill
+    return idx, out

@@ -1,0 +1,386 @@
+"""Many L2-regularised linear classifiers on the same sparse rows at once: the node solver of the label tree.
+
+A tree node trains ``K`` binary classifiers (one per child, or one per label of a leaf cluster) on the rows that
+reach it. They share ``X`` and are independent, so :func:`fit_linear` solves them together: for every column
+``k`` of the targets it minimises LIBLINEAR's primal
+
+.. math::
+
+    f_k(w) = \\tfrac12 \\lVert w \\rVert^2 + C \\sum_i \\xi(y_{ik}\\, w^\\top \\tilde x_i),
+    \\qquad \\tilde x_i = [x_i, b],\\quad y_{ik} \\in \\{-1, +1\\},
+
+with ``xi(m) = max(0, 1 - m)^2`` (``"squared_hinge"``, LIBLINEAR ``-s 1/2``) or ``xi(m) = log(1 + e^{-m})``
+(``"logistic"``, ``-s 0/7``); the bias feature ``b`` is appended and its weight regularised, as LIBLINEAR ``-B b``.
+
+The algorithm is LIBLINEAR's primal Newton method (version >= 2.40: preconditioned conjugate gradients with the
+quadratic-decrease stopping rule, then a backtracking line search), run on all ``K`` columns at once: every
+matrix product is one sparse x dense product ``X @ V`` or ``X.T @ G`` over the columns still running, and each
+column has its own step, its own CG length and its own stop. The choice against LIBLINEAR's dual coordinate
+descent (scikit-learn's ``liblinear``, one column per call) was made by measurement:
+``benchmarks/tree_solver_speed.py``.
+
+Stopping rule (LIBLINEAR's, per column): stop when
+
+.. math::
+
+    \\lVert \\nabla f_k(w) \\rVert \\le \\mathrm{tol} \\cdot \\frac{\\max(\\min(n^+_k, n^-_k), 1)}{n}
+    \\cdot \\lVert \\nabla f_k(0) \\rVert,
+
+or after ``max_iter`` Newton steps, or when a step no longer decreases ``f_k`` (relative change <= 1e-12, or
+the line search fails), as LIBLINEAR does.
+
+:func:`drop_empty_columns` restricts a node's problem to the features its rows use; :func:`prune` turns the
+weights into the sparse layout the model stores.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.special import expit
+
+from sparsexc.errors import ConfigurationError
+
+__all__ = ["LOSSES", "drop_empty_columns", "fit_linear", "objective", "prune"]
+
+LOSSES = ("squared_hinge", "logistic")
+
+_ALPHA_PCG = 0.01  # LIBLINEAR's mix of the identity and the Hessian diagonal in the preconditioner
+_EPS_CG = 0.5  # LIBLINEAR's relative tolerance of the CG quadratic decrease
+_ETA = 0.01  # Armijo constant of the line search
+_MAX_LINESEARCH = 20  # halvings of the step before the line search gives up
+_MAX_CG_ITER = 250  # a cap on CG steps per Newton step (LIBLINEAR: the dimension; PCG needs far fewer)
+
+
+# -- arguments -------------------------------------------------------------------------------------------------
+def _check_settings(loss: str, C: float, tol: float, max_iter: int, bias: float) -> None:
+    if loss not in LOSSES:
+        raise ConfigurationError(f"loss must be one of {', '.join(map(repr, LOSSES))}; got {loss!r}")
+    for name, value in (("C", C), ("tol", tol)):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+            raise ConfigurationError(f"{name} must be a positive number; got {value!r}")
+        if not (np.isfinite(value) and value > 0):
+            raise ConfigurationError(f"{name} must be a positive finite number (> 0); got {value!r}")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
+        raise ConfigurationError(f"max_iter must be an integer >= 1; got {max_iter!r}")
+    if isinstance(bias, bool) or not isinstance(bias, (int, float, np.floating, np.integer)):
+        raise ConfigurationError(f"bias must be a number >= 0 (0: no bias feature); got {bias!r}")
+    if not (np.isfinite(bias) and bias >= 0):
+        raise ConfigurationError(f"bias must be a finite number >= 0 (0: no bias feature); got {bias!r}")
+
+
+def _as_csr(X: object) -> sp.csr_matrix:
+    if not (sp.issparse(X) or isinstance(X, np.ndarray)) or np.ndim(X) != 2:  # type: ignore[arg-type]
+        raise ConfigurationError(f"X must be a 2-D scipy.sparse matrix (CSR, n x d); got {type(X).__name__}")
+    return sp.csr_matrix(X)
+
+
+def _as_signs(Y: object, n: int) -> np.ndarray:
+    """The targets as a dense (n, K) float64 array of +-1 (nonzero = +1)."""
+    if sp.issparse(Y):
+        Yc = sp.csr_matrix(Y)
+        Yc.eliminate_zeros()
+        positive = Yc.toarray() != 0
+    elif isinstance(Y, np.ndarray) and Y.ndim == 2:
+        positive = Y != 0
+    else:
+        raise ConfigurationError(
+            f"Y must be a 2-D scipy.sparse matrix or a 2-D bool array (n x K); got {type(Y).__name__}"
+            + (f" with {Y.ndim} dimensions" if isinstance(Y, np.ndarray) else "")
+        )
+    if positive.shape[0] != n:
+        raise ConfigurationError(f"Y must have one row per row of X ({n}); got shape {positive.shape}")
+    return np.where(positive, 1.0, -1.0)
+
+
+def _with_bias(X: sp.csr_matrix, bias: float) -> sp.csr_matrix:
+    """``[X, bias]`` as CSR float64 (the bias column appended; all zero, and then not stored, if ``bias`` is 0)."""
+    X = sp.csr_matrix(X, dtype=np.float64)
+    n = X.shape[0]
+    column = sp.csr_matrix(np.full((n, 1), float(bias))) if bias > 0 else sp.csr_matrix((n, 1))
+    out = sp.hstack([X, column], format="csr", dtype=np.float64)
+    out.sort_indices()
+    return out
+
+
+# -- the losses, elementwise on margins M = y * (X w) (n x K) ---------------------------------------------------
+@dataclass(frozen=True)
+class _Loss:
+    """Per-row terms of one loss: value, first derivative factor and Hessian weight, all on the margins."""
+
+    name: str
+
+    def value(self, M: np.ndarray) -> np.ndarray:
+        """Column sums of xi(M)."""
+        if self.name == "squared_hinge":
+            return np.square(np.maximum(0.0, 1.0 - M)).sum(axis=0)
+        return np.logaddexp(0.0, -M).sum(axis=0)
+
+    def dmargin(self, M: np.ndarray) -> np.ndarray:
+        """xi'(M): the gradient of the loss part is ``C * X.T @ (y * xi'(M))``."""
+        if self.name == "squared_hinge":
+            return -2.0 * np.maximum(0.0, 1.0 - M)
+        return -expit(-M)
+
+    def curvature(self, M: np.ndarray) -> np.ndarray:
+        """xi''(M) (the generalised one for the squared hinge): the Hessian is ``I + C X.T diag(xi'') X``."""
+        if self.name == "squared_hinge":
+            return np.where(M < 1.0, 2.0, 0.0)
+        p = expit(M)
+        return p * (1.0 - p)
+
+
+def objective(
+    X: sp.spmatrix, Y: object, W: np.ndarray, *, loss: str = "squared_hinge", C: float = 1.0, bias: float = 1.0
+) -> np.ndarray:
+    """The primal objective ``f_k(W[:, k])`` of every column, in float64 (shape (K,)).
+
+    ``W`` has shape (d + 1, K), its last row the bias weights, as :func:`fit_linear` returns.
+    """
+    _check_settings(loss, C, 1.0, 1, bias)
+    Xb = _with_bias(_as_csr(X), bias)
+    Ys = _as_signs(Y, Xb.shape[0])
+    W = np.asarray(W, dtype=np.float64)
+    if W.shape != (Xb.shape[1], Ys.shape[1]):
+        raise ConfigurationError(f"W must have shape (d + 1, K) = {(Xb.shape[1], Ys.shape[1])}; got {W.shape}")
+    margins = Ys * np.asarray(Xb @ W)
+    return 0.5 * np.einsum("ij,ij->j", W, W) + C * _Loss(loss).value(margins)
+
+
+# -- the solver --------------------------------------------------------------------------------------------------
+def fit_linear(
+    X: sp.spmatrix,
+    Y: object,
+    *,
+    loss: str = "squared_hinge",
+    C: float = 1.0,
+    tol: float = 0.1,
+    max_iter: int = 100,
+    bias: float = 1.0,
+    W0: np.ndarray | None = None,
+) -> np.ndarray:
+    """Fit one L2-regularised linear classifier per column of ``Y`` on the rows of ``X`` (primal Newton-CG).
+
+    Parameters
+    ----------
+    X : scipy.sparse matrix, shape (n, d)
+        The rows (CSR float32 usually; any sparse format is converted).
+    Y : scipy.sparse matrix or bool array, shape (n, K)
+        The targets: a nonzero entry is a positive (``y = +1``), anything else a negative (``y = -1``). A column
+        with one class only is allowed (its optimum is unique too).
+    loss : {"squared_hinge", "logistic"}
+        ``xi(m) = max(0, 1 - m)^2`` or ``log(1 + exp(-m))`` of the margin ``m = y w.[x, bias]``.
+    C : float > 0
+        Weight of the loss against ``||w||^2 / 2``.
+    tol : float > 0
+        LIBLINEAR's ``eps``: column ``k`` stops when ``||grad f_k(w)|| <= tol * max(min(n_pos, n_neg), 1) / n *
+        ||grad f_k(0)||``.
+    max_iter : int >= 1
+        Newton steps at most per column.
+    bias : float >= 0
+        Value of the appended bias feature (LIBLINEAR ``-B``); its weight is regularised like the others. With
+        0 there is no bias: the last row of the result is 0.
+    W0 : array of shape (d + 1, K), optional
+        Starting weights (a warm start); zero by default.
+
+    Returns
+    -------
+    numpy.ndarray of shape (d + 1, K), float32
+        Column ``k`` minimises ``f_k``; the last row is the bias weight. The score of a row ``x`` is
+        ``x @ W[:-1] + bias * W[-1]``.
+
+    Raises
+    ------
+    ConfigurationError
+        An unknown ``loss``, ``C``/``tol`` not > 0, ``max_iter`` < 1, ``bias`` < 0, or shapes that disagree.
+    """
+    _check_settings(loss, C, tol, max_iter, bias)
+    X = _as_csr(X)
+    n, d = X.shape
+    Ys = _as_signs(Y, n)
+    K = Ys.shape[1]
+    if W0 is not None:
+        W0 = np.asarray(W0)
+        if W0.shape != (d + 1, K):
+            raise ConfigurationError(f"W0 must have shape (d + 1, K) = {(d + 1, K)}; got {W0.shape}")
+    if K == 0:
+        return np.zeros((d + 1, 0), dtype=np.float32)
+    if n == 0:  # no loss term: the optimum is w = 0
+        return np.zeros((d + 1, K), dtype=np.float32)
+    Xb = _with_bias(X, bias)
+    W = np.zeros((d + 1, K)) if W0 is None else W0.astype(np.float64, copy=True)
+    _Newton(Xb, Ys, _Loss(loss), float(C)).run(W, float(tol), int(max_iter))
+    return W.astype(np.float32)
+
+
+class _Newton:
+    """LIBLINEAR's ``NEWTON::newton`` on all columns at once (state of one :func:`fit_linear` call)."""
+
+    def __init__(self, Xb: sp.csr_matrix, Ys: np.ndarray, loss: _Loss, C: float) -> None:
+        self.X = Xb
+        self.XT = Xb.T.tocsr()  # X.T @ G as a row-wise product (faster than scipy's CSC scatter)
+        self.X2T = self.XT.multiply(self.XT).tocsr()  # for the Hessian diagonal of the preconditioner
+        self.Y = Ys
+        self.loss = loss
+        self.C = C
+
+    # f, its gradient and the Hessian product on a subset of columns `cols`
+    def _fun(self, W: np.ndarray, XW: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        margins = self.Y[:, cols] * XW
+        return 0.5 * np.einsum("ij,ij->j", W, W) + self.C * self.loss.value(margins)
+
+    def _grad(self, W: np.ndarray, XW: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        Ysub = self.Y[:, cols]
+        return W + self.XT @ (self.C * Ysub * self.loss.dmargin(Ysub * XW))
+
+    def _hess_vec(self, V: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        return V + self.XT @ (weights * np.asarray(self.X @ V))
+
+    def run(self, W: np.ndarray, tol: float, max_iter: int) -> None:
+        """Minimise every column of ``W`` in place."""
+        n, K = self.Y.shape
+        every = np.arange(K)
+        positives = (self.Y > 0).sum(axis=0)
+        scale = tol * np.maximum(np.minimum(positives, n - positives), 1) / n
+        gnorm0 = np.linalg.norm(self._grad(np.zeros_like(W), np.zeros((n, K)), every), axis=0)
+        XW = np.asarray(self.X @ W) if W.any() else np.zeros((n, K))
+        f = self._fun(W, XW, every)
+        G = self._grad(W, XW, every)
+        running = np.linalg.norm(G, axis=0) > scale * gnorm0
+        for _ in range(max_iter):
+            cols = np.flatnonzero(running)
+            if cols.size == 0:
+                break
+            Wc, XWc, Gc = W[:, cols], XW[:, cols], G[:, cols]
+            weights = self.C * self.loss.curvature(self.Y[:, cols] * XWc)
+            precond = (1.0 - _ALPHA_PCG) + _ALPHA_PCG * (1.0 + self.X2T @ weights)
+            S = self._pcg(Gc, precond, weights)
+            step, f_new, XS = self._line_search(Wc, XWc, S, Gc, f[cols], cols)
+            moved = step > 0
+            Wc += step * S
+            XWc += step * XS
+            W[:, cols], XW[:, cols] = Wc, XWc
+            G[:, cols] = self._grad(Wc, XWc, cols)
+            small_change = np.abs(f[cols] - f_new) <= 1e-12 * np.abs(f_new)
+            f[cols] = np.where(moved, f_new, f[cols])
+            done = ~moved | small_change | (np.linalg.norm(G[:, cols], axis=0) <= scale[cols] * gnorm0[cols])
+            running[cols[done]] = False
+
+    def _pcg(self, G: np.ndarray, precond: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Approximate Newton steps ``S`` (one per column): preconditioned CG on ``H s = -g``, each column
+        stopping by LIBLINEAR's rule on the decrease of the quadratic model ``Q(s) = g.s + s.H.s / 2``."""
+        S = np.zeros_like(G)
+        R = -G
+        Z = R / precond
+        D = Z.copy()
+        zTr = np.einsum("ij,ij->j", Z, R)
+        cgtol = np.minimum(_EPS_CG, np.sqrt(np.sqrt(zTr)))
+        Q = np.zeros(G.shape[1])
+        live = np.flatnonzero(zTr > 0)
+        for iteration in range(1, _MAX_CG_ITER + 1):
+            if live.size == 0:
+                break
+            Dl = D[:, live]
+            HD = self._hess_vec(Dl, weights[:, live])
+            dHd = np.einsum("ij,ij->j", Dl, HD)
+            ok = dHd > 1e-16  # LIBLINEAR: avoid 0/0
+            alpha = np.where(ok, zTr[live] / np.where(ok, dHd, 1.0), 0.0)
+            S[:, live] += alpha * Dl
+            R[:, live] -= alpha * HD
+            Sl, Rl = S[:, live], R[:, live]
+            newQ = -0.5 * (np.einsum("ij,ij->j", Sl, Rl) - np.einsum("ij,ij->j", Sl, G[:, live]))
+            Qdiff = newQ - Q[live]
+            decreasing = (newQ <= 0) & (Qdiff <= 0)
+            stop = ~ok | ~decreasing | (iteration * Qdiff >= cgtol[live] * newQ)
+            Q[live] = newQ
+            live = live[~stop]
+            if live.size == 0:
+                break
+            Zl = R[:, live] / precond[:, live]
+            zTr_new = np.einsum("ij,ij->j", Zl, R[:, live])
+            beta = zTr_new / zTr[live]
+            D[:, live] = Zl + beta * D[:, live]
+            zTr[live] = zTr_new
+        return S
+
+    def _line_search(
+        self, W: np.ndarray, XW: np.ndarray, S: np.ndarray, G: np.ndarray, f: np.ndarray, cols: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Backtracking from step 1 (halving) until ``f(w + a s) - f(w) <= eta a g.s``; 0 where it fails.
+
+        Uses ``X (w + a s) = X w + a X s``: one product per Newton step, whatever the number of trials.
+        """
+        XS = np.asarray(self.X @ S)
+        Ysub = self.Y[:, cols]
+        gTs = np.einsum("ij,ij->j", G, S)
+        wTw, wTs, sTs = (np.einsum("ij,ij->j", a, b) for a, b in ((W, W), (W, S), (S, S)))
+        step = np.ones(S.shape[1])
+        f_new = f.copy()
+        todo = np.arange(S.shape[1])
+        for _ in range(_MAX_LINESEARCH):
+            a = step[todo]
+            margins = Ysub[:, todo] * (XW[:, todo] + a * XS[:, todo])
+            value = 0.5 * (wTw[todo] + 2 * a * wTs[todo] + a * a * sTs[todo]) + self.C * self.loss.value(margins)
+            accepted = value - f[todo] <= _ETA * a * gTs[todo]
+            f_new[todo[accepted]] = value[accepted]
+            todo = todo[~accepted]
+            if todo.size == 0:
+                break
+            step[todo] *= 0.5
+        step[todo] = 0.0  # the line search failed for these columns: they stop where they are
+        return step, f_new, XS
+
+
+# -- helpers of the model ----------------------------------------------------------------------------------------
+def drop_empty_columns(X: sp.spmatrix) -> tuple[sp.csr_matrix, np.ndarray]:
+    """The columns of ``X`` that hold a nonzero entry, and their ids.
+
+    Returns
+    -------
+    X_used : scipy.sparse.csr_matrix, shape (n, len(used_column_ids))
+        ``X[:, used_column_ids]`` (same dtype, explicit zeros dropped, indices sorted).
+    used_column_ids : int64 array
+        Increasing ids of the columns of ``X`` with a nonzero entry. A node's weights ``W_used`` (rows = used
+        columns, then the bias) go back to the full feature space as ``W[used_column_ids] = W_used[:-1]``.
+    """
+    X = _as_csr(X).copy()
+    X.eliminate_zeros()
+    X.sum_duplicates()  # also sorts the indices
+    used = np.flatnonzero(np.bincount(X.indices, minlength=X.shape[1]))
+    remap = np.zeros(X.shape[1], dtype=np.int64)
+    remap[used] = np.arange(used.size)
+    X_used = sp.csr_matrix((X.data, remap[X.indices], X.indptr), shape=(X.shape[0], used.size))
+    return X_used, used.astype(np.int64)
+
+
+def prune(W: np.ndarray, threshold: float) -> sp.csr_matrix:
+    """The transposed weights as a sparse matrix, entries with ``|w| < threshold`` dropped.
+
+    Parameters
+    ----------
+    W : array of shape (d + 1, K)
+        Weights as :func:`fit_linear` returns them (last row the bias weight).
+    threshold : float >= 0
+        Entries of the feature rows with ``|w| < threshold`` are dropped (0 keeps every nonzero). The bias
+        weight is always kept (stored even when 0), because it is most of the score of a row with few features.
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix of shape (K, d + 1), float32
+        Row ``k`` is classifier ``k``. This layout makes the children of a tree node, which are contiguous, a
+        slice of rows (``indptr`` only), and a row's scores ``W_T[a:b] @ x``.
+    """
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.floating, np.integer)):
+        raise ConfigurationError(f"threshold must be a number >= 0; got {threshold!r}")
+    if not (np.isfinite(threshold) and threshold >= 0):
+        raise ConfigurationError(f"threshold must be a finite number >= 0; got {threshold!r}")
+    W = np.asarray(W)
+    if W.ndim != 2 or W.shape[0] < 1:
+        raise ConfigurationError(f"W must be a 2-D array of shape (d + 1, K); got shape {W.shape}")
+    WT = np.ascontiguousarray(W.T, dtype=np.float32)
+    keep = (np.abs(WT) >= threshold) & (WT != 0)
+    keep[:, -1] = True
+    rows, cols = np.nonzero(keep)
+    return sp.csr_matrix((WT[rows, cols], (rows, cols)), shape=WT.shape, dtype=np.float32)

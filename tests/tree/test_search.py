@@ -1,0 +1,353 @@
+"""Beam search over a label tree (sparsexc.tree.search) against brute force on small trees.
+
+The reference computes every node score densely in float64 (``X @ W.T``), every label's path product of node
+probabilities directly (no log domain), and its top-k with a lexsort (score descending, label id ascending).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from _topk import assert_same_topk
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sparsexc.errors import ConfigurationError
+from sparsexc.tree.search import LevelIndex, TreeSearcher, beam_search, pair_scores
+from sparsexc.tree.structure import LabelTree
+
+TRANSFORMS = ("sigmoid", "squared_hinge")
+
+
+# -- set-up and reference ------------------------------------------------------------------------------------
+
+
+def random_tree(rng: np.random.Generator, depth: int, max_arity: int) -> LabelTree:
+    offsets, n = [], 1
+    for _ in range(depth):
+        arity = rng.integers(1, max_arity + 1, size=n)
+        offsets.append(np.concatenate([[0], np.cumsum(arity)]).astype(np.int64))
+        n = int(offsets[-1][-1])
+    return LabelTree(tuple(offsets), rng.permutation(n).astype(np.int64))
+
+
+def random_csr(rng: np.random.Generator, n: int, m: int, density: float, scale: float = 1.0) -> sp.csr_matrix:
+    dense = rng.normal(scale=scale, size=(n, m)) * (rng.random((n, m)) < density)
+    return sp.csr_matrix(dense.astype(np.float32))
+
+
+def random_model(rng: np.random.Generator, depth: int, max_arity: int, d: int, n: int):
+    tree = random_tree(rng, depth, max_arity)
+    # weights of this size keep path products far above float32's smallest numbers, where ties would be rounding
+    weights = [random_csr(rng, tree.n_nodes(t + 1), d + 1, 0.6, 0.7) for t in range(depth)]
+    return tree, weights, random_csr(rng, n, d, 0.5)
+
+
+def node_probability(s: np.ndarray, transform: str) -> np.ndarray:
+    if transform == "sigmoid":
+        return 1.0 / (1.0 + np.exp(-s))
+    return np.exp(-(np.maximum(0.0, 1.0 - s) ** 2))
+
+
+def brute_force_scores(X, tree: LabelTree, weights, transform: str, bias: float) -> np.ndarray:
+    """(n, C) float64: every label's product of node probabilities on its path, by label id."""
+    Xd = X.toarray().astype(np.float64)
+    d = Xd.shape[1]
+    path = np.ones((Xd.shape[0], 1))
+    for t, W in enumerate(weights):
+        Wd = W.toarray().astype(np.float64)
+        prob = node_probability(Xd @ Wd[:, :d].T + bias * Wd[:, d], transform)
+        path = path[:, tree.parents(t + 1)] * prob
+    out = np.empty_like(path)
+    out[:, tree.label_order] = path
+    return out
+
+
+def brute_force_topk(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    ids = np.broadcast_to(np.arange(scores.shape[1]), scores.shape)
+    order = np.lexsort((ids, -scores), axis=1)[:, :k]
+    return order, np.take_along_axis(scores, order, axis=1)
+
+
+def widest_level(tree: LabelTree) -> int:
+    return max(tree.n_nodes(t) for t in range(tree.depth + 1))
+
+
+def assert_sorted_topk(indices: np.ndarray, scores: np.ndarray, n_labels: int) -> None:
+    assert indices.dtype == np.int64 and scores.dtype == np.float32
+    assert np.all((indices >= 0) & (indices < n_labels))
+    assert all(len(set(row)) == len(row) for row in indices.tolist())
+    assert np.all(scores[:, :-1] >= scores[:, 1:])
+    tied = scores[:, :-1] == scores[:, 1:]
+    assert np.all(indices[:, :-1][tied] < indices[:, 1:][tied])  # ties to the lower label id
+
+
+# -- beam search = brute force when the beam holds every node --------------------------------------------------
+
+
+@pytest.mark.parametrize("transform", TRANSFORMS)
+@pytest.mark.parametrize("depth", [1, 2, 3, 4])
+def test_wide_beam_equals_brute_force(depth, transform):
+    rng = np.random.default_rng(100 + depth)
+    for _ in range(6):
+        tree, weights, X = random_model(rng, depth, max_arity=4, d=int(rng.integers(1, 10)), n=12)
+        k = int(rng.integers(1, tree.n_labels + 1))
+        bias = float(rng.normal())
+        got = beam_search(X, tree, weights, beam=widest_level(tree), k=k, transform=transform, bias=bias, batch_size=5)
+        want = brute_force_topk(brute_force_scores(X, tree, weights, transform, bias), k)
+        assert want[1].min() > 1e-30
+        # the same labels in the same order; only labels whose exact scores tie to float32 rounding (1e-5 relative) may swap
+        assert_same_topk(got, want, rtol=1e-5, atol=0)
+        np.testing.assert_allclose(got[1], want[1], rtol=0, atol=1e-6)
+        assert_sorted_topk(*got, tree.n_labels)
+
+
+def test_flat_tree_is_one_vs_rest():
+    rng = np.random.default_rng(7)
+    tree = LabelTree.flat(9)
+    W = random_csr(rng, 9, 6, 0.7)
+    X = random_csr(rng, 5, 5, 0.6)
+    idx, val = beam_search(X, tree, [W], beam=1, k=9, transform="sigmoid")  # the beam never prunes the last level
+    s = X.toarray().astype(np.float64) @ W.toarray()[:, :5].T + W.toarray()[:, 5]
+    want = brute_force_topk(1.0 / (1.0 + np.exp(-s)), 9)
+    np.testing.assert_array_equal(idx, want[0])
+    np.testing.assert_allclose(val, want[1], rtol=0, atol=1e-6)
+
+
+def test_batch_size_does_not_change_the_result():
+    rng = np.random.default_rng(3)
+    tree, weights, X = random_model(rng, 3, max_arity=5, d=8, n=23)
+    one = beam_search(X, tree, weights, beam=3, k=4, batch_size=1)
+    for batch_size in (2, 7, 1000):
+        other = beam_search(X, tree, weights, beam=3, k=4, batch_size=batch_size)
+        np.testing.assert_array_equal(one[0], other[0])
+        np.testing.assert_array_equal(one[1], other[1])
+
+
+def test_a_searcher_built_once_gives_what_beam_search_gives():
+    rng = np.random.default_rng(4)
+    tree, weights, X = random_model(rng, 2, max_arity=6, d=7, n=10)
+    searcher = TreeSearcher.build(tree, weights, bias=0.5)
+    for transform in TRANSFORMS:
+        a = searcher.search(X, beam=2, k=3, transform=transform)
+        b = beam_search(X, tree, weights, beam=2, k=3, transform=transform, bias=0.5)
+        np.testing.assert_array_equal(a[0], b[0])
+        np.testing.assert_array_equal(a[1], b[1])
+
+
+# -- the beam is a beam --------------------------------------------------------------------------------------
+
+
+def two_branch_model() -> tuple[LabelTree, list[sp.csr_matrix], sp.csr_matrix]:
+    """Root -> {A, B}; A -> labels {0, 1}, B -> labels {2, 3}. One feature, x = 1, squared hinge.
+
+    p(A) = 1 (s = 2) > p(B) = exp(-0.25) (s = 0.5); A's labels: s = 0 -> exp(-1) each; B's label 3: s = 1 -> 1,
+    label 2: s = -1 -> exp(-4). Best label: 3 (0.7788), which a beam of 1 (keeping A only) never sees.
+    """
+    tree = LabelTree((np.array([0, 2]), np.array([0, 2, 4])), np.array([1, 0, 2, 3]))
+    level1 = sp.csr_matrix(np.array([[0.0, 2.0], [0.0, 0.5]], dtype=np.float32))
+    level2 = sp.csr_matrix(np.array([[0.0, 0.0], [0.0, 0.0], [-1.0, 0.0], [1.0, 0.0]], dtype=np.float32))
+    return tree, [level1, level2], sp.csr_matrix(np.ones((1, 1), dtype=np.float32))
+
+
+def test_a_small_beam_misses_the_label_brute_force_finds():
+    tree, weights, X = two_branch_model()
+    want = brute_force_topk(brute_force_scores(X, tree, weights, "squared_hinge", 1.0), 1)
+    assert want[0][0, 0] == 3
+    wide = beam_search(X, tree, weights, beam=2, k=1)
+    narrow = beam_search(X, tree, weights, beam=1, k=2)
+    np.testing.assert_array_equal(wide[0], [[3]])
+    np.testing.assert_allclose(wide[1], [[np.exp(-0.25)]], rtol=1e-6)
+    np.testing.assert_array_equal(narrow[0], [[0, 1]])  # A's labels, tied at exp(-1): lower id first
+    np.testing.assert_allclose(narrow[1], [[np.exp(-1.0), np.exp(-1.0)]], rtol=1e-6)
+
+
+def test_nodes_outside_the_beam_are_never_scored():
+    tree, weights, X = two_branch_model()
+    poisoned = weights[1].toarray()
+    poisoned[2:] = np.nan  # B's children: scoring them would put NaN into the result
+    idx, val = beam_search(X, tree, [weights[0], sp.csr_matrix(poisoned)], beam=1, k=2)
+    np.testing.assert_array_equal(idx, [[0, 1]])
+    assert np.all(np.isfinite(val))
+
+
+def test_fewer_labels_reached_than_k_are_filled_with_the_lowest_unreached_ids_at_score_0():
+    tree, weights, X = two_branch_model()
+    idx, val = beam_search(X, tree, weights, beam=1, k=4)
+    # reached: labels 0 and 1 (A); then the unreached labels by id, score 0
+    np.testing.assert_array_equal(idx, [[0, 1, 2, 3]])
+    np.testing.assert_allclose(val, [[np.exp(-1.0), np.exp(-1.0), 0.0, 0.0]], rtol=1e-6)
+    # a reached label whose score is exactly 0 ties with the unreached ones and takes its place by id
+    zero = weights[1].toarray()
+    zero[0] = [0.0, -1e19]  # label 1 (position 0): (1 - s)^2 overflows the exponent, p = 0
+    idx, val = beam_search(X, tree, [weights[0], sp.csr_matrix(zero)], beam=1, k=4)
+    np.testing.assert_array_equal(idx, [[0, 1, 2, 3]])
+    np.testing.assert_allclose(val, [[np.exp(-1.0), 0.0, 0.0, 0.0]], rtol=1e-6)
+
+
+# -- ties ----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("transform", TRANSFORMS)
+def test_equal_scores_go_to_the_lower_label_id(transform):
+    rng = np.random.default_rng(11)
+    tree = random_tree(rng, 2, 5)
+    weights = [sp.csr_matrix((tree.n_nodes(t + 1), 4), dtype=np.float32) for t in range(2)]  # all scores 0
+    X = random_csr(rng, 3, 3, 0.7)
+    k = min(4, tree.n_labels)
+    idx, val = beam_search(X, tree, weights, beam=widest_level(tree), k=k, transform=transform)
+    np.testing.assert_array_equal(idx, np.broadcast_to(np.arange(k), (3, k)))
+    p = node_probability(np.float64(0.0), transform) ** 2
+    np.testing.assert_allclose(val, np.full((3, k), p), rtol=1e-6)
+
+
+def test_a_tied_beam_keeps_the_lower_node():
+    # root -> {A, B} with equal scores; a beam of 1 keeps A (node 0) whose labels are 2 and 3
+    tree = LabelTree((np.array([0, 2]), np.array([0, 2, 4])), np.array([2, 3, 0, 1]))
+    weights = [sp.csr_matrix((2, 2), dtype=np.float32), sp.csr_matrix((4, 2), dtype=np.float32)]
+    idx, _ = beam_search(sp.csr_matrix(np.ones((1, 1), dtype=np.float32)), tree, weights, beam=1, k=2)
+    np.testing.assert_array_equal(idx, [[2, 3]])
+
+
+# -- properties ----------------------------------------------------------------------------------------------
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    depth=st.integers(1, 3),
+    beam=st.integers(1, 6),
+    transform=st.sampled_from(TRANSFORMS),
+    data=st.data(),
+)
+def test_property_sorted_within_the_labels_and_bounded_by_brute_force(seed, depth, beam, transform, data):
+    rng = np.random.default_rng(seed)
+    tree, weights, X = random_model(rng, depth, max_arity=4, d=5, n=6)
+    k = data.draw(st.integers(1, tree.n_labels))
+    idx, val = beam_search(X, tree, weights, beam=beam, k=k, transform=transform)
+    assert idx.shape == val.shape == (6, k)
+    assert_sorted_topk(idx, val, tree.n_labels)
+    exact = brute_force_scores(X, tree, weights, transform, 1.0)
+    # a returned score is the label's path product, or 0 for a label the beam did not reach
+    got = np.take_along_axis(exact, idx, axis=1)
+    assert np.all(np.isclose(val, got, rtol=0, atol=1e-6) | (val == 0))
+    # the beam can only miss labels: its i-th score is at most the exact i-th score
+    best = brute_force_topk(exact, k)[1]
+    assert np.all(val <= best + 1e-6)
+
+
+# -- pair_scores and the parent-major layout -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bias", [1.0, -0.5])
+def test_pair_scores_equal_dense_products(bias):
+    rng = np.random.default_rng(5)
+    Xd = random_csr(rng, 9, 30, 0.3).toarray()
+    Xd[4] = 0  # a row without features
+    Wd = random_csr(rng, 14, 31, 0.4).toarray()
+    Wd[3] = 0  # a node without weights
+    X, W = sp.csr_matrix(Xd), sp.csr_matrix(Wd)
+    rows = rng.integers(0, 9, size=200)
+    cols = rng.integers(0, 14, size=200)
+    want = (X.toarray().astype(np.float64) @ W.toarray()[:, :30].T.astype(np.float64) + bias * W.toarray()[:, 30])[
+        rows, cols
+    ]
+    got = pair_scores(X, W, rows, cols, bias=bias)
+    assert got.dtype == np.float32 and got.shape == (200,)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_pair_scores_accept_unsorted_and_duplicate_indices():
+    X = sp.csr_matrix((np.array([1.0, 2.0, 3.0], np.float32), np.array([2, 0, 2]), np.array([0, 3])), shape=(1, 3))
+    W = sp.csr_matrix((np.array([5.0, 7.0, 1.0], np.float32), np.array([3, 2, 0]), np.array([0, 3])), shape=(1, 4))
+    # x = (2, 0, 4), w = (1, 0, 7 | bias 5)
+    np.testing.assert_allclose(pair_scores(X, W, [0], [0], bias=2.0), [2.0 + 28.0 + 10.0])
+    assert X.has_canonical_format is False  # the caller's matrices are left as they were
+
+
+def test_pair_scores_chunks_and_empty_input(monkeypatch):
+    import sparsexc.tree.search as search
+
+    rng = np.random.default_rng(6)
+    X = random_csr(rng, 20, 12, 0.5)
+    W = random_csr(rng, 8, 13, 0.5)
+    rows, cols = rng.integers(0, 20, size=300), rng.integers(0, 8, size=300)
+    whole = pair_scores(X, W, rows, cols)
+    monkeypatch.setattr(search, "_PAIR_CHUNK", 7)  # many chunks, some pairs longer than a chunk
+    np.testing.assert_array_equal(pair_scores(X, W, rows, cols), whole)
+    assert pair_scores(X, W, [], []).shape == (0,)
+
+
+@pytest.mark.parametrize("use_table", [True, False])
+def test_children_scores_equal_pair_scores(use_table):
+    rng = np.random.default_rng(8)
+    tree = random_tree(rng, 2, 6)
+    W = random_csr(rng, tree.n_nodes(2), 11, 0.3)
+    X = random_csr(rng, 7, 10, 0.4)
+    level = LevelIndex.build(W, tree.offsets[1], bias=0.25)
+    assert level.table is not None  # small: the direct table
+    if not use_table:
+        level = dataclasses.replace(level, table=None)  # the binary search over the keys
+    rows = rng.integers(0, 7, size=40)
+    parents = rng.integers(0, tree.n_nodes(1), size=40)
+    got = level.children_scores(X, rows, parents)
+    arity = np.diff(tree.offsets[1])[parents]
+    for q in range(40):
+        children = np.arange(tree.offsets[1][parents[q]], tree.offsets[1][parents[q] + 1])
+        want = pair_scores(X, W, np.full(children.shape[0], rows[q]), children, bias=0.25)
+        np.testing.assert_allclose(got[q, : arity[q]], want, rtol=1e-6, atol=1e-6)
+        assert np.all(np.isneginf(got[q, arity[q] :]))
+
+
+def test_parent_major_layout_in_several_chunks(monkeypatch):
+    import sparsexc.tree.search as search
+
+    rng = np.random.default_rng(9)
+    tree = random_tree(rng, 2, 6)
+    W = random_csr(rng, tree.n_nodes(2), 9, 0.5)
+    whole = LevelIndex.build(W, tree.offsets[1])
+    monkeypatch.setattr(search, "_CHUNK", 5)
+    chunked = LevelIndex.build(W, tree.offsets[1])
+    np.testing.assert_array_equal(whole.keys, chunked.keys)
+    assert (whole.block != chunked.block).nnz == 0
+
+
+# -- bad arguments -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"k": 5}, "k must be an integer in 1..4"),
+        ({"k": 0}, "k must be an integer in 1..4"),
+        ({"beam": 0}, "beam must be an integer >= 1"),
+        ({"beam": 2.5}, "beam must be an integer >= 1"),
+        ({"batch_size": 0}, "batch_size must be an integer >= 1"),
+        ({"transform": "hinge"}, "transform must be one of sigmoid, squared_hinge"),
+    ],
+)
+def test_bad_settings_raise_configuration_errors(kwargs, match):
+    tree, weights, X = two_branch_model()
+    with pytest.raises(ConfigurationError, match=match):
+        beam_search(X, tree, weights, **{"k": 1, **kwargs})
+
+
+def test_bad_shapes_raise_configuration_errors():
+    tree, weights, X = two_branch_model()
+    with pytest.raises(ConfigurationError, match="one matrix per level"):
+        beam_search(X, tree, weights[:1], k=1)
+    with pytest.raises(ConfigurationError, match=r"weights\[1\] must have shape \(4, 2\)"):
+        beam_search(X, tree, [weights[0], weights[1][:3]], k=1)
+    with pytest.raises(ConfigurationError, match="X has 2 features"):
+        beam_search(sp.csr_matrix((1, 2), dtype=np.float32), tree, weights, k=1)
+    with pytest.raises(ConfigurationError, match="rows and cols"):
+        pair_scores(X, weights[0], [0, 0], [0])
+
+
+def test_no_rows_give_empty_results():
+    tree, weights, _ = two_branch_model()
+    idx, val = beam_search(sp.csr_matrix((0, 1), dtype=np.float32), tree, weights, k=3)
+    assert idx.shape == val.shape == (0, 3)
