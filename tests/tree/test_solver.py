@@ -14,7 +14,19 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
 
 from sparsexc.errors import ConfigurationError
-from sparsexc.tree.solver import LOSSES, _Loss, _Newton, _with_bias, drop_empty_columns, fit_linear, objective, prune
+from sparsexc.tree import solver
+from sparsexc.tree.solver import (
+    LOSSES,
+    _Loss,
+    _Newton,
+    _Primal,
+    _row_span_pays,
+    _with_bias,
+    drop_empty_columns,
+    fit_linear,
+    objective,
+    prune,
+)
 
 
 def _problem(n: int = 120, d: int = 40, K: int = 4, density: float = 0.15, seed: int = 0):
@@ -111,6 +123,30 @@ def test_optimum_equals_liblinear(loss, bias):
 
 
 @pytest.mark.parametrize("loss", LOSSES)
+def test_few_rows_many_features_solved_on_the_row_span_equal_liblinear(loss):
+    X, Y = _problem(n=50, d=400, K=3, density=0.05, seed=14)
+    assert _row_span_pays(X.shape[0], X.shape[1] + 1, X.nnz)  # this shape takes the row-span path
+    W = fit_linear(X, Y, loss=loss, C=1.5, tol=1e-6)
+    reference = np.stack([_liblinear(X, Y[:, k], loss, 1.5, 1.0) for k in range(3)], axis=1)
+    np.testing.assert_allclose(
+        _dense_objective(X, Y, W.astype(float), loss, 1.5, 1.0),
+        _dense_objective(X, Y, reference, loss, 1.5, 1.0),
+        rtol=1e-4,
+    )
+    np.testing.assert_allclose(W, reference, atol=2e-3 * np.abs(reference).max())
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_row_span_and_weight_space_reach_the_same_optimum(loss, monkeypatch):
+    X, Y = _problem(n=40, d=300, K=4, density=0.05, seed=15)
+    Y[:, 3] = False  # and a one-class column
+    row_span = fit_linear(X, Y, loss=loss, tol=1e-8)
+    monkeypatch.setattr(solver, "_row_span_pays", lambda n, d, nnz: False)
+    weight_space = fit_linear(X, Y, loss=loss, tol=1e-8)
+    np.testing.assert_allclose(row_span, weight_space, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("loss", LOSSES)
 def test_one_class_columns_reach_their_optimum(loss):
     X, Y = _problem(seed=2)
     Y = np.column_stack([np.ones(X.shape[0], bool), Y[:, 0], np.zeros(X.shape[0], bool)])
@@ -126,10 +162,11 @@ def test_one_class_columns_reach_their_optimum(loss):
 
 def test_columns_are_independent_and_targets_may_be_csr():
     X, Y = _problem(K=5, seed=3)
-    together = fit_linear(X, sp.csr_matrix(Y.astype(np.float32)), tol=1e-4)
-    alone = np.column_stack([fit_linear(X, Y[:, [k]], tol=1e-4) for k in range(5)])
-    np.testing.assert_array_equal(fit_linear(X, Y, tol=1e-4), together)
-    np.testing.assert_allclose(together, alone, rtol=1e-5, atol=1e-6)
+    together = fit_linear(X, sp.csr_matrix(Y.astype(np.float32)), tol=1e-8)
+    alone = np.column_stack([fit_linear(X, Y[:, [k]], tol=1e-8) for k in range(5)])
+    np.testing.assert_array_equal(fit_linear(X, Y, tol=1e-8), together)
+    # the same optimum; not bit for bit: the products' rounding depends on how many columns they carry
+    np.testing.assert_allclose(together, alone, rtol=1e-5, atol=1e-5)
 
 
 def test_objective_matches_the_dense_primal():
@@ -147,7 +184,7 @@ def test_gradient_and_hessian_against_finite_differences(loss):
     X, Y = _problem(n=60, d=12, K=3, seed=5)
     C, bias = 0.9, 1.5
     Xb = _with_bias(X, bias)
-    newton = _Newton(Xb, np.where(Y, 1.0, -1.0), _Loss(loss), C)
+    newton = _Newton(_Primal(Xb), np.where(Y, 1.0, -1.0), _Loss(loss), C)
     rng = np.random.default_rng(1)
     W = 0.5 * rng.standard_normal((Xb.shape[1], 3))
     cols = np.arange(3)
@@ -161,7 +198,7 @@ def test_gradient_and_hessian_against_finite_differences(loss):
     # Hessian times V against the difference of gradients (smooth here: no margin sits at 1 exactly)
     V = rng.standard_normal(W.shape)
     weights = C * _Loss(loss).curvature(np.where(Y, 1.0, -1.0) * (Xb @ W))
-    HV = newton._hess_vec(V, weights)
+    HV = newton.space.hess_vec(V, weights)
     eps = 1e-7
     finite = (
         newton._grad(W + eps * V, Xb @ (W + eps * V), cols) - newton._grad(W - eps * V, Xb @ (W - eps * V), cols)
@@ -188,8 +225,10 @@ def test_warm_start_reaches_the_same_optimum(loss):
 
 @pytest.mark.parametrize("loss", LOSSES)
 @pytest.mark.parametrize("tol", [0.1, 0.01, 1e-4])
-def test_stopping_rule_holds_at_the_result(loss, tol):
-    X, Y = _problem(n=200, seed=7)
+@pytest.mark.parametrize("n", [200, 60])  # the weight space, the row span
+def test_stopping_rule_holds_at_the_result(loss, tol, n):
+    X, Y = _problem(n=n, seed=7)
+    assert _row_span_pays(n, X.shape[1] + 1, X.nnz) == (n == 60)
     Y[:, 1] = False
     Y[:5, 1] = True  # a rare column: min(n_pos, n_neg) = 5
     W = fit_linear(X, Y, loss=loss, tol=tol).astype(np.float64)

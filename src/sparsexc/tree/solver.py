@@ -15,9 +15,14 @@ with ``xi(m) = max(0, 1 - m)^2`` (``"squared_hinge"``, LIBLINEAR ``-s 1/2``) or 
 The algorithm is LIBLINEAR's primal Newton method (version >= 2.40: preconditioned conjugate gradients with the
 quadratic-decrease stopping rule, then a backtracking line search), run on all ``K`` columns at once: every
 matrix product is one sparse x dense product ``X @ V`` or ``X.T @ G`` over the columns still running, and each
-column has its own step, its own CG length and its own stop. The choice against LIBLINEAR's dual coordinate
-descent (scikit-learn's ``liblinear``, one column per call) was made by measurement:
-``benchmarks/tree_solver_speed.py``.
+column has its own step, its own CG length and its own stop. A node with few rows and many features (a leaf
+cluster) runs the same iterations on the span of its rows (``w = X.T b``, dense n x n Gram matrix), which gives
+the same iterates without the d x K arrays. The choice against LIBLINEAR's dual coordinate
+descent (scikit-learn's ``liblinear``, one column per call) was made by measurement
+(``benchmarks/results/tree_solver_speed.md``, CPU s at about the same distance to the optimum): 100 leaf-like
+nodes (K = 100) 13-25 s against 27-35 s, i.e. 1.1-2.7x faster and 10-70x closer to the optimum; root-like
+nodes (44-50k rows, K = 16) 2.3-15 s against 3.0-9.6 s: the dual method stays up to 1.5x faster there on the
+squared hinge.
 
 Stopping rule (LIBLINEAR's, per column): stop when
 
@@ -40,6 +45,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit
+from threadpoolctl import threadpool_limits  # a dependency of scikit-learn
 
 from sparsexc.errors import ConfigurationError
 
@@ -52,6 +58,8 @@ _EPS_CG = 0.5  # LIBLINEAR's relative tolerance of the CG quadratic decrease
 _ETA = 0.01  # Armijo constant of the line search
 _MAX_LINESEARCH = 20  # halvings of the step before the line search gives up
 _MAX_CG_ITER = 250  # a cap on CG steps per Newton step (LIBLINEAR: the dimension; PCG needs far fewer)
+_ROW_SPAN_MAX_ROWS = 4096  # the Gram matrix of a node with more rows is not worth its n^2 memory
+_ROW_SPAN_RATIO = 32.0  # see _row_span_pays: the measured break-even is near 40
 
 
 # -- arguments -------------------------------------------------------------------------------------------------
@@ -149,6 +157,11 @@ def objective(
     return 0.5 * np.einsum("ij,ij->j", W, W) + C * _Loss(loss).value(margins)
 
 
+def _dot(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """Column-wise dot products."""
+    return np.einsum("ij,ij->j", A, B)
+
+
 # -- the solver --------------------------------------------------------------------------------------------------
 def fit_linear(
     X: sp.spmatrix,
@@ -156,7 +169,7 @@ def fit_linear(
     *,
     loss: str = "squared_hinge",
     C: float = 1.0,
-    tol: float = 0.1,
+    tol: float = 0.01,
     max_iter: int = 100,
     bias: float = 1.0,
     W0: np.ndarray | None = None,
@@ -175,8 +188,11 @@ def fit_linear(
     C : float > 0
         Weight of the loss against ``||w||^2 / 2``.
     tol : float > 0
-        LIBLINEAR's ``eps``: column ``k`` stops when ``||grad f_k(w)|| <= tol * max(min(n_pos, n_neg), 1) / n *
-        ||grad f_k(0)||``.
+        LIBLINEAR's ``eps`` of its primal solvers: column ``k`` stops when ``||grad f_k(w)|| <= tol *
+        max(min(n_pos, n_neg), 1) / n * ||grad f_k(0)||``. The default 0.01 is LIBLINEAR's for this rule (``-s 0``,
+        ``-s 2``); it lands about as close to the optimum (relative excess ~1e-3 to 1e-5) as the peers' dual
+        coordinate descent with its own ``eps = 0.1``, while 0.1 in this rule stops far earlier (excess up to
+        1e-1 on squared hinge; benchmarks/tree_solver_speed.md).
     max_iter : int >= 1
         Newton steps at most per column.
     bias : float >= 0
@@ -210,53 +226,139 @@ def fit_linear(
     if n == 0:  # no loss term: the optimum is w = 0
         return np.zeros((d + 1, K), dtype=np.float32)
     Xb = _with_bias(X, bias)
-    W = np.zeros((d + 1, K)) if W0 is None else W0.astype(np.float64, copy=True)
-    _Newton(Xb, Ys, _Loss(loss), float(C)).run(W, float(tol), int(max_iter))
-    return W.astype(np.float32)
+    if W0 is None and _row_span_pays(n, d + 1, Xb.nnz):
+        # dense n x n products: one BLAS thread, because the tree trains nodes in parallel and a multi-threaded
+        # BLAS on small matrices spins (measured: 6x the CPU seconds on a busy 2-core machine)
+        with threadpool_limits(1, user_api="blas"):
+            space: _Primal | _RowSpan = _RowSpan(Xb)
+            W = np.zeros((n, K))
+            _Newton(space, Ys, _Loss(loss), float(C)).run(W, float(tol), int(max_iter))
+    else:
+        space = _Primal(Xb)
+        W = np.zeros((d + 1, K)) if W0 is None else W0.astype(np.float64, copy=True)
+        _Newton(space, Ys, _Loss(loss), float(C)).run(W, float(tol), int(max_iter))
+    return space.weights(W).astype(np.float32)
+
+
+class _Primal:
+    """The weights themselves as the unknowns: ``w`` in R^(d+1), margins ``X w``, the Euclidean inner product."""
+
+    def __init__(self, Xb: sp.csr_matrix) -> None:
+        self.X = Xb
+        self.XT = Xb.T.tocsr()  # X.T @ G as a row-wise product (faster than scipy's CSC scatter)
+        # Hessian products (most of the work) in float32: twice as fast, and CG needs no more precision; the
+        # gradient, the line search and so the stopping rule stay in float64
+        self.X32 = Xb.astype(np.float32)
+        self.XT32 = self.XT.astype(np.float32)
+        self.X2T = self.XT32.multiply(self.XT32).tocsr()
+
+    def margins(self, V: np.ndarray) -> np.ndarray:
+        return np.asarray(self.X @ V)
+
+    def gradient(self, V: np.ndarray, coef: np.ndarray) -> np.ndarray:
+        """``v + X.T coef`` (the gradient is ``w + X.T (C y xi')``)."""
+        return V + self.XT @ coef
+
+    def hess_vec(self, V: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """``v + X.T diag(weights) X v``."""
+        XV = np.asarray(self.X32 @ V.astype(np.float32))
+        XV *= weights
+        return V + self.XT32 @ XV
+
+    def dot(self, A: np.ndarray, B: np.ndarray) -> np.ndarray:
+        return _dot(A, B)
+
+    def preconditioner(self, weights: np.ndarray) -> np.ndarray:
+        """LIBLINEAR's: ``(1 - a) + a diag(H)`` with ``a = 0.01``."""
+        return (1.0 - _ALPHA_PCG) + _ALPHA_PCG * (1.0 + self.X2T @ weights)
+
+    def weights(self, V: np.ndarray) -> np.ndarray:
+        return V
+
+
+class _RowSpan:
+    """The same problem on the span of the rows: ``w = X.T b`` with ``b`` in R^n, for nodes with few rows.
+
+    Newton's iterates from ``w = 0`` never leave the span of the rows (the gradient ``w + X.T c`` and the
+    Hessian ``I + X.T D X`` keep it), so the method runs on the coefficients ``b`` with the Gram matrix
+    ``G = X X.T`` (dense, n x n): margins ``G b``, gradient coefficients ``b + c``, Hessian ``b + D (G b)``, inner
+    products ``<X.T a, X.T b> = a.G b``. Every quantity, the stopping rule's norms included, is the one of the
+    weight space, while the work is dense n x n products instead of d x K arrays (d >> n at a leaf).
+    """
+
+    def __init__(self, Xb: sp.csr_matrix) -> None:
+        self.X = Xb
+        self.G = np.asarray((Xb @ Xb.T).todense())
+        self.G32 = self.G.astype(np.float32)
+
+    def margins(self, V: np.ndarray) -> np.ndarray:
+        return self.G @ V
+
+    def gradient(self, V: np.ndarray, coef: np.ndarray) -> np.ndarray:
+        return V + coef
+
+    def hess_vec(self, V: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        GV = self.G32 @ V.astype(np.float32)
+        GV *= weights
+        return V + GV
+
+    def dot(self, A: np.ndarray, B: np.ndarray) -> np.ndarray:
+        return _dot(A, self.G @ B)
+
+    def preconditioner(self, weights: np.ndarray) -> np.ndarray:
+        return np.ones(weights.shape)
+
+    def weights(self, V: np.ndarray) -> np.ndarray:
+        return np.asarray(self.X.T @ V)
+
+
+def _row_span_pays(n: int, d: int, nnz: int) -> bool:
+    """Whether :class:`_RowSpan` is cheaper: its CG step costs ~4 dense n x n x K products, the weight space's
+    two sparse products and ~15 passes over d x K arrays. Measured (synthetic text, K = 100, tol 0.01, CPU s
+    primal / row span): n = 350, d = 10k: 1.2 / 0.15; n = 1000: 3.6 / 1.3; n = 2000: 7.0 / 4.6; n = 4000, d = 37k:
+    8.9 / 19.8, i.e. break-even near ``4 n^2 = 40 (2 nnz + 15 d)``."""
+    return n <= _ROW_SPAN_MAX_ROWS and 4 * n * n <= _ROW_SPAN_RATIO * (2 * nnz + 15 * d)
 
 
 class _Newton:
     """LIBLINEAR's ``NEWTON::newton`` on all columns at once (state of one :func:`fit_linear` call)."""
 
-    def __init__(self, Xb: sp.csr_matrix, Ys: np.ndarray, loss: _Loss, C: float) -> None:
-        self.X = Xb
-        self.XT = Xb.T.tocsr()  # X.T @ G as a row-wise product (faster than scipy's CSC scatter)
-        self.X2T = self.XT.multiply(self.XT).tocsr()  # for the Hessian diagonal of the preconditioner
+    def __init__(self, space: _Primal | _RowSpan, Ys: np.ndarray, loss: _Loss, C: float) -> None:
+        self.space = space
         self.Y = Ys
         self.loss = loss
         self.C = C
 
-    # f, its gradient and the Hessian product on a subset of columns `cols`
+    # f and its gradient on a subset of columns `cols`, from the margins XW = X w
     def _fun(self, W: np.ndarray, XW: np.ndarray, cols: np.ndarray) -> np.ndarray:
         margins = self.Y[:, cols] * XW
-        return 0.5 * np.einsum("ij,ij->j", W, W) + self.C * self.loss.value(margins)
+        return 0.5 * self.space.dot(W, W) + self.C * self.loss.value(margins)
 
     def _grad(self, W: np.ndarray, XW: np.ndarray, cols: np.ndarray) -> np.ndarray:
         Ysub = self.Y[:, cols]
-        return W + self.XT @ (self.C * Ysub * self.loss.dmargin(Ysub * XW))
+        return self.space.gradient(W, self.C * Ysub * self.loss.dmargin(Ysub * XW))
 
-    def _hess_vec(self, V: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        return V + self.XT @ (weights * np.asarray(self.X @ V))
+    def _norm(self, A: np.ndarray) -> np.ndarray:
+        return np.sqrt(np.maximum(self.space.dot(A, A), 0.0))
 
     def run(self, W: np.ndarray, tol: float, max_iter: int) -> None:
-        """Minimise every column of ``W`` in place."""
+        """Minimise every column of ``W`` (coordinates of the space) in place."""
         n, K = self.Y.shape
         every = np.arange(K)
         positives = (self.Y > 0).sum(axis=0)
         scale = tol * np.maximum(np.minimum(positives, n - positives), 1) / n
-        gnorm0 = np.linalg.norm(self._grad(np.zeros_like(W), np.zeros((n, K)), every), axis=0)
-        XW = np.asarray(self.X @ W) if W.any() else np.zeros((n, K))
+        gnorm0 = self._norm(self._grad(np.zeros_like(W), np.zeros((n, K)), every))
+        XW = self.space.margins(W) if W.any() else np.zeros((n, K))
         f = self._fun(W, XW, every)
         G = self._grad(W, XW, every)
-        running = np.linalg.norm(G, axis=0) > scale * gnorm0
+        running = self._norm(G) > scale * gnorm0
         for _ in range(max_iter):
             cols = np.flatnonzero(running)
             if cols.size == 0:
                 break
             Wc, XWc, Gc = W[:, cols], XW[:, cols], G[:, cols]
-            weights = self.C * self.loss.curvature(self.Y[:, cols] * XWc)
-            precond = (1.0 - _ALPHA_PCG) + _ALPHA_PCG * (1.0 + self.X2T @ weights)
-            S = self._pcg(Gc, precond, weights)
+            weights = (self.C * self.loss.curvature(self.Y[:, cols] * XWc)).astype(np.float32)
+            S = self._pcg(Gc, self.space.preconditioner(weights), weights)
             step, f_new, XS = self._line_search(Wc, XWc, S, Gc, f[cols], cols)
             moved = step > 0
             Wc += step * S
@@ -265,45 +367,54 @@ class _Newton:
             G[:, cols] = self._grad(Wc, XWc, cols)
             small_change = np.abs(f[cols] - f_new) <= 1e-12 * np.abs(f_new)
             f[cols] = np.where(moved, f_new, f[cols])
-            done = ~moved | small_change | (np.linalg.norm(G[:, cols], axis=0) <= scale[cols] * gnorm0[cols])
+            done = ~moved | small_change | (self._norm(G[:, cols]) <= scale[cols] * gnorm0[cols])
             running[cols[done]] = False
 
     def _pcg(self, G: np.ndarray, precond: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """Approximate Newton steps ``S`` (one per column): preconditioned CG on ``H s = -g``, each column
-        stopping by LIBLINEAR's rule on the decrease of the quadratic model ``Q(s) = g.s + s.H.s / 2``."""
+        stopping by LIBLINEAR's rule on the decrease of the quadratic model ``Q(s) = g.s + s.H.s / 2``.
+
+        The working arrays hold only the columns still iterating: they shrink when columns stop, so no step
+        indexes columns.
+        """
+        out = np.zeros_like(G)
+        ids = np.arange(G.shape[1])  # columns of G that the working arrays hold
         S = np.zeros_like(G)
         R = -G
         Z = R / precond
         D = Z.copy()
-        zTr = np.einsum("ij,ij->j", Z, R)
+        zTr = self.space.dot(Z, R)
         cgtol = np.minimum(_EPS_CG, np.sqrt(np.sqrt(zTr)))
         Q = np.zeros(G.shape[1])
-        live = np.flatnonzero(zTr > 0)
         for iteration in range(1, _MAX_CG_ITER + 1):
-            if live.size == 0:
-                break
-            Dl = D[:, live]
-            HD = self._hess_vec(Dl, weights[:, live])
-            dHd = np.einsum("ij,ij->j", Dl, HD)
-            ok = dHd > 1e-16  # LIBLINEAR: avoid 0/0
-            alpha = np.where(ok, zTr[live] / np.where(ok, dHd, 1.0), 0.0)
-            S[:, live] += alpha * Dl
-            R[:, live] -= alpha * HD
-            Sl, Rl = S[:, live], R[:, live]
-            newQ = -0.5 * (np.einsum("ij,ij->j", Sl, Rl) - np.einsum("ij,ij->j", Sl, G[:, live]))
-            Qdiff = newQ - Q[live]
-            decreasing = (newQ <= 0) & (Qdiff <= 0)
-            stop = ~ok | ~decreasing | (iteration * Qdiff >= cgtol[live] * newQ)
-            Q[live] = newQ
-            live = live[~stop]
-            if live.size == 0:
-                break
-            Zl = R[:, live] / precond[:, live]
-            zTr_new = np.einsum("ij,ij->j", Zl, R[:, live])
-            beta = zTr_new / zTr[live]
-            D[:, live] = Zl + beta * D[:, live]
-            zTr[live] = zTr_new
-        return S
+            if iteration == 1:
+                stop = ~(zTr > 0)  # a zero gradient: the step is 0
+            else:
+                HD = self.space.hess_vec(D, weights)
+                dHd = self.space.dot(D, HD)
+                ok = dHd > 1e-16  # LIBLINEAR: avoid 0/0
+                alpha = np.where(ok, zTr / np.where(ok, dHd, 1.0), 0.0)
+                S += alpha * D
+                R -= alpha * HD
+                newQ = -0.5 * self.space.dot(S, R - G)
+                Qdiff = newQ - Q
+                stop = ~ok | ~((newQ <= 0) & (Qdiff <= 0)) | ((iteration - 1) * Qdiff >= cgtol * newQ)
+                Q = newQ
+            if stop.any():
+                out[:, ids[stop]] = S[:, stop]
+                go = ~stop
+                ids, S, R, D, G, precond, weights = (ids[go], *(a[:, go] for a in (S, R, D, G, precond, weights)))
+                zTr, cgtol, Q = zTr[go], cgtol[go], Q[go]
+                if ids.size == 0:
+                    return out
+            if iteration > 1:
+                Z = R / precond
+                zTr_new = self.space.dot(Z, R)
+                D *= zTr_new / zTr
+                D += Z
+                zTr = zTr_new
+        out[:, ids] = S
+        return out
 
     def _line_search(
         self, W: np.ndarray, XW: np.ndarray, S: np.ndarray, G: np.ndarray, f: np.ndarray, cols: np.ndarray
@@ -312,10 +423,10 @@ class _Newton:
 
         Uses ``X (w + a s) = X w + a X s``: one product per Newton step, whatever the number of trials.
         """
-        XS = np.asarray(self.X @ S)
+        XS = self.space.margins(S)
         Ysub = self.Y[:, cols]
-        gTs = np.einsum("ij,ij->j", G, S)
-        wTw, wTs, sTs = (np.einsum("ij,ij->j", a, b) for a, b in ((W, W), (W, S), (S, S)))
+        gTs = self.space.dot(G, S)
+        wTw, wTs, sTs = (self.space.dot(a, b) for a, b in ((W, W), (W, S), (S, S)))
         step = np.ones(S.shape[1])
         f_new = f.copy()
         todo = np.arange(S.shape[1])
