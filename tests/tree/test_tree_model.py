@@ -47,7 +47,17 @@ def _brute_force_weights(model: LabelTreeModel, X: sp.csr_matrix, Y: sp.csr_matr
                 continue
             kids = list(tree.children(t, node))
             Z = np.array([[bool(labels_of_row[i] & under_next[c]) for c in kids] for i in rows])
-            w = fit_linear(Xn[rows], Z, loss=p.loss, C=p.C, tol=p.tol, max_iter=p.max_iter, bias=p.bias)
+            w = fit_linear(
+                Xn[rows],
+                Z,
+                loss=p.loss,
+                C=p.C,
+                tol=p.tol,
+                max_iter=p.max_iter,
+                bias=p.bias,
+                solver=p.solver,
+                seed=p.seed,
+            )
             W[kids] = w.T
         out.append(W)
     return out

@@ -15,7 +15,7 @@ Training (teacher-forced, as Parabel and PECOS's default ``tfn``):
    their own z; the last level's "children" are the labels themselves, so the rankers of a leaf are trained on
    the rows of that leaf's labels (the shortlist's hard negatives). Each classifier is L2-regularised
    (``C``) squared hinge or logistic, solved by :func:`~sparsexc.tree.solver.fit_linear` on the columns the
-   node's rows use.
+   node's rows use (dual coordinate descent for the squared hinge, Newton-CG for the logistic loss).
 3. Weights with ``|w| < threshold`` are dropped (the bias weight is kept), so every level's weights are one
    sparse matrix (nodes x (features + 1), CSR).
 
@@ -44,7 +44,7 @@ from sparsexc._sparse import as_features, as_label_matrix
 from sparsexc.errors import ConfigurationError, ModelFormatError
 from sparsexc.tree.cluster import build_tree, pifa
 from sparsexc.tree.search import TreeSearcher
-from sparsexc.tree.solver import drop_empty_columns, fit_linear, prune
+from sparsexc.tree.solver import SOLVERS, drop_empty_columns, fit_linear, prune
 from sparsexc.tree.structure import LabelTree
 
 __all__ = ["LabelTreeModel", "LabelTreeParams"]
@@ -66,7 +66,12 @@ class LabelTreeParams(Params):
     max_leaf_size: int = setting(100, "Most labels per leaf cluster.", range=POSITIVE_INT)
     loss: str = setting("squared_hinge", "Loss of every node classifier.", choices=LOSSES)
     C: float = setting(1.0, "Inverse L2 strength of every node classifier (LIBLINEAR's C).", range=POSITIVE)
-    tol: float = setting(0.1, "Solver tolerance (LIBLINEAR's eps).", range=POSITIVE)
+    solver: str = setting(
+        "auto", "Node solver: dcd (squared hinge), newton (both losses), auto (dcd if it applies).", choices=SOLVERS
+    )
+    tol: float | None = setting(
+        None, "Solver tolerance; None: the solver's own (dcd 0.1, newton 0.01, LIBLINEAR's).", range=POSITIVE
+    )
     max_iter: int = setting(100, "Most solver iterations per node.", range=POSITIVE_INT)
     threshold: float = setting(0.1, "Drop trained weights with |w| below this.", range=NON_NEGATIVE)
     bias: float = setting(1.0, "Value of the constant feature appended to every row.", range=NON_NEGATIVE)
@@ -164,7 +169,9 @@ class LabelTreeModel:
             return sp.csr_matrix((len(kids), d + 1), dtype=np.float32)
         X_used, used = drop_empty_columns(X[rows])
         Z = target[rows][:, kids.start : kids.stop]
-        W = fit_linear(X_used, Z, loss=p.loss, C=p.C, tol=p.tol, max_iter=p.max_iter, bias=p.bias)
+        W = fit_linear(
+            X_used, Z, loss=p.loss, C=p.C, tol=p.tol, max_iter=p.max_iter, bias=p.bias, solver=p.solver, seed=p.seed
+        )
         block = prune(W, p.threshold)  # children x (len(used) + 1)
         columns = np.append(used, d).astype(np.int64)[block.indices]
         out = sp.csr_matrix((block.data, columns, block.indptr), shape=(len(kids), d + 1), dtype=np.float32)
