@@ -355,6 +355,7 @@ SPARSEXC_PREFIX = "sparsexc-"
 SPARSEXC_MODELS: dict[str, tuple[type[System], dict[str, Any]]] = {
     "sparsexc-tree": (SparsexcTree, {"loss": "squared_hinge"}),
     "sparsexc-tree-logistic": (SparsexcTree, {"loss": "logistic"}),
+    "sparsexc-tree-3trees": (SparsexcTree, {"loss": "squared_hinge", "n_trees": 3}),
 }
 SPARSE_GRADIENT_MIN_FEATURES = 10_000  # sparse_gradients="auto": sparse feature-table updates from this width on
 
