@@ -173,9 +173,9 @@ def test_every_prediction_setting_is_reachable_through_predict(model_and_rows, m
     seen = {}
     real = XCClassifier.predict_topk
 
-    def spy(self, X, k=None, *, batch_size=None):
-        seen.update(k=k, batch_size=batch_size)
-        return real(self, X, k, batch_size=batch_size)
+    def spy(self, X, k=None, *, batch_size=None, beam=None):
+        seen.update(k=k, batch_size=batch_size, beam=beam)
+        return real(self, X, k, batch_size=batch_size, beam=beam)
 
     monkeypatch.setattr(XCClassifier, "predict_topk", spy)
     required = ["--top-k", "3"]
