@@ -252,7 +252,8 @@ def _run(
     for name, content in ((RUN_FILE, run), (METRICS_FILE, metrics)):
         with doing(f"writing {out / name}"):
             write_json(out / name, content)
-    write_curves(out, clf.history_, clf.fit_summary_, say)
+    if clf.history_:  # a model trained without epochs (model "tree") has no curves
+        write_curves(out, clf.history_, clf.fit_summary_, say)
     click.echo(format_metrics_table(metrics, table_keys()))
     say(f"run files in {out}")
     return metrics
