@@ -4,7 +4,7 @@ The estimator owns what every family shares (checking X and Y, label names, the 
 folder, scikit-learn's contract); a family owns the rest: training from ``(X, Y, X_val, Y_val)``, top-k, label
 sets and dense scores, tuning its set rule, and its part of the model files. The estimator's ``model`` setting
 names one (:data:`sparsexc._params.FitParams.model`: its choices are :func:`list_families`), so a new family
-(issue 20's ``"auto"``) is one :func:`register_family` call, never a special case in the estimator or the CLI.
+(issue 20's ``"auto"``) is one class decorated with :func:`register_family`, never a special case in the estimator or the CLI.
 
 * ``"neural"`` (:class:`NeuralFamily`): the encoder + head trained by :class:`~sparsexc.train.Trainer`, as the
   estimator has always done; its model is an :class:`~sparsexc.models.XCModel`.
@@ -23,7 +23,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from sparsexc._params import PredictParams, RunParams
-from sparsexc.errors import ConfigurationError, UnknownNameError
+from sparsexc.core.registry import Registry
+from sparsexc.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from sparsexc.estimator.serialization import ModelFiles
@@ -114,31 +115,36 @@ class ModelFamily:
         raise NotImplementedError
 
 
-_REGISTRY: dict[str, ModelFamily] = {}
+_FAMILIES: Registry[type[ModelFamily]] = Registry(
+    "family",
+    ModelFamily,
+    unknown=lambda name, names: f"model={name!r} is not a model family; choose one of {', '.join(map(repr, names))}",
+)
 
 
-def register_family(family: ModelFamily) -> ModelFamily:
-    """Add ``family`` to the registry under ``family.name`` (the estimator's ``model`` setting)."""
-    _REGISTRY[family.name] = family
-    return family
+def register_family(cls: type[ModelFamily]) -> type[ModelFamily]:
+    """Class decorator: make the family ``cls`` the estimator's ``model=cls.name``."""
+    return _FAMILIES.register(cls)
 
 
 def list_families() -> tuple[str, ...]:
-    """The registered family names, in registration order."""
-    return tuple(_REGISTRY)
+    """The registered family names, sorted."""
+    return tuple(_FAMILIES.names())
+
+
+_INSTANCES: dict[type[ModelFamily], ModelFamily] = {}  # families hold no state: one object per class
 
 
 def get_family(name: str) -> ModelFamily:
     """The family registered as ``name``; an :class:`~sparsexc.errors.UnknownNameError` naming ``model`` else."""
-    try:
-        return _REGISTRY[name]
-    except (KeyError, TypeError):
-        raise UnknownNameError(
-            f"model={name!r} is not a model family; choose one of {', '.join(map(repr, list_families()))}"
-        ) from None
+    cls = _FAMILIES.get(name)
+    if cls not in _INSTANCES:
+        _INSTANCES[cls] = cls()
+    return _INSTANCES[cls]
 
 
 # -- neural: encoder + head ------------------------------------------------------------------------------------
+@register_family
 class NeuralFamily(ModelFamily):
     """The encoder + head of the estimator's settings, trained by :class:`~sparsexc.train.Trainer`."""
 
@@ -169,13 +175,13 @@ class NeuralFamily(ModelFamily):
         return Fitted(model, trainer.history, trainer.best_epoch, trainer.fit_summary, trainer.tuned)
 
     def topk(self, model: Any, X: sp.csr_matrix, settings: PredictParams) -> tuple[np.ndarray, np.ndarray]:
-        return model.predict_topk(X, settings.k, batch_size=settings.batch_size)  # type: ignore[no-any-return]
+        return model.predict_topk(X, settings.k, batch_size=settings.batch_size)
 
     def sets(self, model: Any, X: sp.csr_matrix, settings: PredictParams) -> sp.csr_matrix:
         return model.predict_sets(X, batch_size=settings.batch_size)
 
     def scores(self, model: Any, X: sp.csr_matrix, settings: PredictParams) -> np.ndarray:
-        return model.predict_scores(X, batch_size=settings.batch_size)  # type: ignore[no-any-return]
+        return model.predict_scores(X, batch_size=settings.batch_size)
 
     def probabilistic(self, model: Any) -> bool:
         return bool(model.head.probabilistic)
@@ -260,6 +266,7 @@ def _candidate_matrix(idx: np.ndarray, scores: np.ndarray, n_labels: int) -> sp.
     return sp.csr_matrix((scores.ravel(), idx.ravel(), np.arange(0, n * m + 1, m)), shape=(n, n_labels))
 
 
+@register_family
 class TreeFamily(ModelFamily):
     """The label-tree linear model (:class:`~sparsexc.tree.LabelTreeModel`), settings from ``tree_params``.
 
@@ -311,7 +318,7 @@ class TreeFamily(ModelFamily):
         return Fitted(TreeClassifierModel(tree, float(tuned["threshold"])), [], None, summary, tuned)
 
     def topk(self, model: Any, X: sp.csr_matrix, settings: PredictParams) -> tuple[np.ndarray, np.ndarray]:
-        return model.tree.predict_topk(X, min(settings.k, model.tree.n_labels_), beam=settings.beam)  # type: ignore[no-any-return]
+        return model.tree.predict_topk(X, min(settings.k, model.tree.n_labels_), beam=settings.beam)
 
     def sets(self, model: Any, X: sp.csr_matrix, settings: PredictParams) -> sp.csr_matrix:
         idx, scores = model.candidates(X, settings.beam)
@@ -383,7 +390,3 @@ class TreeFamily(ModelFamily):
         tensors.clear()
         tree = LabelTreeModel.from_arrays(model_config, arrays, where)
         return TreeClassifierModel(tree, float(tuned["threshold"]))
-
-
-register_family(NeuralFamily())
-register_family(TreeFamily())
