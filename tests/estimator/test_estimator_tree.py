@@ -57,6 +57,9 @@ def test_predictions_equal_the_label_tree_model_used_directly(fitted, data):
         want = direct.predict_topk(X[300:], k, beam=beam)
         np.testing.assert_array_equal(got[0], want[0])
         np.testing.assert_array_equal(got[1], want[1])
+    # the beam reaches the search: one node per level reaches fewer labels than 25 do
+    narrow, wide = clf.predict_topk(X[300:], 30, beam=1)[1], clf.predict_topk(X[300:], 30, beam=25)[1]
+    assert (narrow > 0).sum() < (wide > 0).sum()
     # no validation rows: the fixed default threshold of the logistic loss, 0.5
     assert clf.tuned_ == {"threshold": 0.5} == {"threshold": default_tree_threshold("logistic")}
     idx, scores = direct.predict_topk(X[300:], min(TREE_CANDIDATES, 30), beam=10)
