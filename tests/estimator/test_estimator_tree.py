@@ -14,6 +14,7 @@ import scipy.sparse as sp
 from sklearn.base import clone
 from sklearn.datasets import make_multilabel_classification
 
+from sparsexc._params import MODEL_FAMILIES
 from sparsexc.errors import ConfigurationError
 from sparsexc.estimator import XCClassifier
 from sparsexc.estimator._families import TREE_CANDIDATES, default_tree_threshold, list_families
@@ -171,7 +172,7 @@ def test_bad_model_and_tree_params_give_one_clear_error(data):
     X, Y = data
     with pytest.raises(ConfigurationError, match=r"model='forest' is not allowed; choose one of 'neural', 'tree'"):
         XCClassifier(model="forest").fit(X, Y)
-    assert set(list_families()) >= {"neural", "tree"}
+    assert list_families() == ("neural", "tree") == tuple(MODEL_FAMILIES)  # the registry is the choices
     with pytest.raises(ConfigurationError, match=r"tree_params: LabelTreeParams: unknown key 'depth'; allowed keys"):
         XCClassifier(model="tree", tree_params={"depth": 3}).fit(X, Y)
     with pytest.raises(ConfigurationError, match=r"tree_params: .*loss='hinge' is not allowed; choose one of"):

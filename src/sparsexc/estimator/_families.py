@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from sparsexc._params import PredictParams, RunParams
+from sparsexc._params import MODEL_FAMILIES, PredictParams, RunParams
 from sparsexc.core.registry import Registry
 from sparsexc.errors import ConfigurationError
 
@@ -123,8 +123,12 @@ _FAMILIES: Registry[type[ModelFamily]] = Registry(
 
 
 def register_family(cls: type[ModelFamily]) -> type[ModelFamily]:
-    """Class decorator: make the family ``cls`` the estimator's ``model=cls.name``."""
-    return _FAMILIES.register(cls)
+    """Class decorator: make the family ``cls`` the estimator's ``model=cls.name`` (its name joins the choices
+    of :attr:`sparsexc._params.FitParams.model`, :data:`sparsexc._params.MODEL_FAMILIES`)."""
+    _FAMILIES.register(cls)
+    if cls.name not in MODEL_FAMILIES:
+        MODEL_FAMILIES.append(cls.name)
+    return cls
 
 
 def list_families() -> tuple[str, ...]:
