@@ -81,3 +81,12 @@ def test_bad_model_or_tree_param_is_one_error_line(args, message, tmp_path, one_
     assert main(["train", "--dataset", "bibtex", *args, "--out", str(tmp_path / "run")]) == 2
     assert message in one_error_line()
     assert not (tmp_path / "run").exists()  # refused before any data were read or written
+
+
+def test_report_shows_a_tree_run(run_dir, capsys):
+    capsys.readouterr()
+    assert main(["report", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "training curves: none (a model trained without epochs)" in out
+    assert "label-tree model: trained to convergence (no epochs)" in out and "P@1" in out
+    assert not (run_dir / "curves.png").exists()
