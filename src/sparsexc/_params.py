@@ -32,6 +32,7 @@ __all__ = [
     "ACTIVATIONS",
     "ESTIMATOR_SETTINGS",
     "LR_SCHEDULES",
+    "MODEL_FAMILIES",
     "NON_NEGATIVE",
     "OPTIMIZERS",
     "POSITIVE",
@@ -492,9 +493,30 @@ class TrainParams(Params):
             raise ConfigurationError(f"TrainParams: device={self.device!r}; use 'auto', 'cpu', 'cuda' or 'cuda:N'")
 
 
+# The model families (FitParams.model). The built-in ones are named here, as _params imports nothing above it;
+# sparsexc.estimator._families.register_family adds a new family's name (tests keep the two equal).
+MODEL_FAMILIES: list[str] = ["neural", "tree"]
+
+
+def _model_families() -> tuple[str, ...]:
+    """The model families' names (read when asked, so a family registered later is allowed)."""
+    return tuple(MODEL_FAMILIES)
+
+
 @dataclasses.dataclass
 class FitParams(Params):
-    """The estimator's own settings of ``fit`` (beyond the encoder, head and trainer)."""
+    """The estimator's own settings of ``fit`` (beyond the encoder, head and trainer).
+
+    ``model`` chooses the model family (:mod:`sparsexc.estimator._families`): "neural" (the encoder + head
+    trained by mini-batches; the default) or "tree" (the label-tree linear model,
+    :class:`sparsexc.tree.LabelTreeModel`, configured by the estimator's ``tree_params``).
+    """
+
+    model: str = setting(
+        "neural",
+        "Model family: neural (encoder + head) or tree (label-tree linear model, settings in tree params).",
+        choices=_model_families,
+    )
 
     validation_fraction: float = setting(
         0.1,
@@ -538,12 +560,18 @@ class PredictParams(Params):
 
     They change what is asked of a fitted model, not the model, so they are arguments of the prediction
     methods (None takes the default declared here), never estimator parameters. The scores do not depend on
-    ``batch_size``; it bounds the memory of one batch (``batch_size x n_labels`` scores). The label tree's
-    beam width (issue 19) belongs here.
+    ``batch_size``; it bounds the memory of one batch (``batch_size x n_labels`` scores). ``beam`` is the
+    label-tree model's beam width (``model="tree"``); neural models score every label and ignore it.
     """
 
     k: int = setting(5, "Labels per row.", range=POSITIVE_INT, cli_flag="top_k", cli_required=True)
     batch_size: int = setting(1024, "Rows scored per batch (memory: rows x labels scores).", range=POSITIVE_INT)
+    beam: int = setting(
+        10,
+        "Beam width of a label-tree model's search (nodes kept per level; wider: slower, misses fewer "
+        "labels); ignored by neural models.",
+        range=POSITIVE_INT,
+    )
 
 
 # the Params whose fields are parameters of sparsexc.estimator.XCClassifier of the same name (or the field's

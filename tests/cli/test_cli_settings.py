@@ -17,6 +17,7 @@ from sparsexc.cli import cli, main
 from sparsexc.cli._settings import ESTIMATOR_NAMES, PREDICT_OPTIONS, RUN_OPTIONS
 from sparsexc.estimator import XCClassifier
 from sparsexc.heads import get_head
+from sparsexc.tree import LabelTreeParams
 
 
 def _config(args: list[str], capsys) -> dict:
@@ -38,7 +39,9 @@ def test_print_config_writes_every_setting_with_the_estimators_defaults(capsys):
     for option, name in ESTIMATOR_NAMES.items():
         if option not in ("optimizer", "lr"):
             assert config[_flag(option)[2:]] == as_json(signature[name].default), option
-    assert set(config) == {"head", "head-param", *(o.replace("_", "-") for o in ESTIMATOR_NAMES)}
+    # the label-tree model's settings too (issue 19: --model tree --tree-param KEY=VALUE), every field
+    assert config["tree-param"] == LabelTreeParams().to_dict()
+    assert set(config) == {"head", "head-param", "tree-param", *(o.replace("_", "-") for o in ESTIMATOR_NAMES)}
 
 
 def test_every_estimator_setting_is_an_option_but_the_run_plumbing():
@@ -173,9 +176,9 @@ def test_every_prediction_setting_is_reachable_through_predict(model_and_rows, m
     seen = {}
     real = XCClassifier.predict_topk
 
-    def spy(self, X, k=None, *, batch_size=None):
-        seen.update(k=k, batch_size=batch_size)
-        return real(self, X, k, batch_size=batch_size)
+    def spy(self, X, k=None, *, batch_size=None, beam=None):
+        seen.update(k=k, batch_size=batch_size, beam=beam)
+        return real(self, X, k, batch_size=batch_size, beam=beam)
 
     monkeypatch.setattr(XCClassifier, "predict_topk", spy)
     required = ["--top-k", "3"]

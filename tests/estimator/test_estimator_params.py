@@ -13,7 +13,7 @@ import pytest
 from _settings import as_json, head_params_classes, other_value, plain
 from sklearn.base import clone
 
-import sparsexc.estimator.classifier as classifier_module
+import sparsexc.train as train_module  # the neural model family reads Trainer from it at fit time
 from sparsexc._params import (
     ESTIMATOR_SETTINGS,
     EncoderParams,
@@ -28,7 +28,7 @@ from sparsexc.estimator import XCClassifier
 from sparsexc.train import Trainer
 
 SIGNATURE = inspect.signature(XCClassifier).parameters
-OWN = ("head", "head_params", "verbose")  # the estimator's own parameters: no Params field
+OWN = ("head", "head_params", "tree_params", "verbose")  # the estimator's own parameters: no Params field
 
 
 def _estimator_fields():
@@ -65,7 +65,7 @@ def test_the_docstring_documents_every_parameter():
 
 def _settings_of(clf: XCClassifier) -> dict[type, Params]:
     head_cls, head_params, encoder, train = clf._settings()
-    fit = FitParams(validation_fraction=clf.validation_fraction)
+    fit = FitParams(validation_fraction=clf.validation_fraction, model=clf.model)
     return {EncoderParams: encoder, TrainParams: train, FitParams: fit, head_cls.Params: head_params}
 
 
@@ -201,7 +201,7 @@ def test_every_run_setting_is_reachable_through_fit(data, monkeypatch):
             seen["resume"] = resume
             raise _Reached
 
-    monkeypatch.setattr(classifier_module, "Trainer", Spy)
+    monkeypatch.setattr(train_module, "Trainer", Spy)
     for field, hint in RunParams.settings():
         value = other_value(RunParams, field, hint)
         seen.clear()
@@ -253,13 +253,14 @@ def small_model(data):
 def test_every_prediction_setting_is_reachable_through_predict_topk(small_model, data, monkeypatch):
     X = data[0][200:230]
     seen = {}
-    real = small_model.model_.predict_topk
+    family = small_model._family()  # the model family receives the prediction settings (PredictParams)
+    real = family.topk
 
-    def spy(X, k, batch_size):
-        seen.update(k=k, batch_size=batch_size)
-        return real(X, k, batch_size=batch_size)
+    def spy(model, X, settings):
+        seen.update(settings.to_dict())
+        return real(model, X, settings)
 
-    monkeypatch.setattr(small_model.model_, "predict_topk", spy)
+    monkeypatch.setattr(family, "topk", spy)
     small_model.predict_topk(X)
     assert seen == PredictParams().to_dict()  # None: the declared defaults
     for field, hint in PredictParams.settings():

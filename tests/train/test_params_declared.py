@@ -93,7 +93,8 @@ def test_component_defaults_are_unchanged():
         "resume": False,
         "log_path": None,
     }
-    assert PredictParams().to_dict() == {"k": 5, "batch_size": 1024}  # predict_topk's k=5 and the models' batches
+    # predict_topk's k=5, the models' batches and the label tree's beam (issue 19)
+    assert PredictParams().to_dict() == {"k": 5, "batch_size": 1024, "beam": 10}
     assert FitParams().validation_fraction == 0.1
     marked = {f.name: f.metadata["estimator_default"] for c in ESTIMATOR_SETTINGS for f, _ in c.settings()
               if "estimator_default" in f.metadata}  # fmt: skip

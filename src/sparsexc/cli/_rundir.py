@@ -76,6 +76,8 @@ def load_history(run_dir: str | Path) -> tuple[list[dict[str, Any]], Path]:
         history = saved.get("history") if isinstance(saved, dict) else None
         if not isinstance(history, list):
             raise RunFolderError(f"{config}: field 'history' is missing or not a list")
+        if not history:  # a model trained without epochs (model "tree"): nothing to show, not an error
+            return [], config
         records, source = [(f"history[{i}]", record) for i, record in enumerate(history)], config
     out = []
     for where, record in records:

@@ -164,7 +164,8 @@ def full_config(options: dict[str, Any]) -> dict[str, Any]:
     its default where ``options`` leave it unset, and the data and run options that ``options`` set.
 
     ``optimizer`` and ``lr`` show what the head's default resolves to, ``head-param`` every field of the
-    head's Params (nested sampler settings as mappings). The values are checked as for training: a bad
+    head's Params (nested sampler settings as mappings), ``tree-param`` every field of the label-tree model's
+    LabelTreeParams (used with ``model`` "tree"; its ``seed`` is the ``seed`` unless set). The values are checked as for training: a bad
     setting is a ``click.UsageError``.
     """
     from pathlib import Path
@@ -174,12 +175,15 @@ def full_config(options: dict[str, Any]) -> dict[str, Any]:
     clf = checked_estimator(options, Path("OUT"), verbose=False)
     _, head_params, _, train = clf._settings()
     params = clf.get_params(deep=False)
-    config: dict[str, Any] = {"head": clf.head, "head-param": head_params.to_dict()}
+    from sparsexc.estimator._families import get_family
+
+    tree_params = get_family("tree").params(clf).to_dict()  # type: ignore[attr-defined]
+    config: dict[str, Any] = {"head": clf.head, "head-param": head_params.to_dict(), "tree-param": tree_params}
     for option, name in ESTIMATOR_NAMES.items():
         value = getattr(train, option) if option in ("optimizer", "lr") else params[name]
         config[option.replace("_", "-")] = list(value) if isinstance(value, tuple) else value
     for key, value in options.items():
-        if key in ESTIMATOR_NAMES or key in ("head", "head_param") or key in _NOT_CONFIG:
+        if key in ESTIMATOR_NAMES or key in ("head", "head_param", "tree_param") or key in _NOT_CONFIG:
             continue
         if value is not None and value is not False:
             config[key.replace("_", "-")] = value

@@ -54,21 +54,27 @@ TRAIN_LOG = "train_log.jsonl"
 CURVES_FILE = "curves.png"
 
 # CLI option name -> XCClassifier constructor parameter (the same name unless listed here)
-_RENAMED = {"head_param": "head_params", **{k: v for k, v in ESTIMATOR_NAMES.items() if k != v}}
+_RENAMED = {
+    "head_param": "head_params",
+    "tree_param": "tree_params",
+    **{k: v for k, v in ESTIMATOR_NAMES.items() if k != v},
+}
 # CLI options that are passed to the estimator (the rest say where data and outputs go, or are fit's run
 # plumbing): the head and the settings generated from the Params dataclasses (sparsexc.cli._settings)
-ESTIMATOR_KEYS = ("head", "head_param", *SETTING_OPTIONS)
+ESTIMATOR_KEYS = ("head", "head_param", "tree_param", *SETTING_OPTIONS)
+# options given as repeated KEY=VALUE pairs (a mapping of settings)
+_PAIR_KEYS = ("head_param", "tree_param")
 
 
 def estimator_kwargs(options: dict[str, Any], out: Path, verbose: bool) -> dict[str, Any]:
     """XCClassifier keyword arguments for the CLI ``options``; unset options keep the estimator's defaults.
 
-    ``--head-param`` pairs become the ``head_params`` dict.
+    ``--head-param`` pairs become the ``head_params`` dict, ``--tree-param`` pairs the ``tree_params`` dict.
     """
     kwargs: dict[str, Any] = {}
     for key in ESTIMATOR_KEYS:
         value = options.get(key)
-        if key == "head_param":
+        if key in _PAIR_KEYS:
             value = nested_head_params(value) if value else None
         if value is not None:
             kwargs[_RENAMED.get(key, key)] = value
@@ -208,9 +214,7 @@ def _run(
     train_seconds = time.perf_counter() - started
     # A data-parallel run: rank 0 alone saves, evaluates and reports. A label-sharded model: every rank
     # takes part in saving (the shards are gathered on rank 0) and in predicting (each scores its labels).
-    from sparsexc.train.strategy import choose_strategy
-
-    every_rank = choose_strategy(clf.model_).every_rank_saves
+    every_rank = clf._family().every_rank_saves(clf.model_)
     if not (is_main() or every_rank):
         return {}
     say(f"trained in {train_seconds:.1f} s; saving to {out / MODEL_DIR}")
@@ -248,7 +252,8 @@ def _run(
     for name, content in ((RUN_FILE, run), (METRICS_FILE, metrics)):
         with doing(f"writing {out / name}"):
             write_json(out / name, content)
-    write_curves(out, clf.history_, clf.fit_summary_, say)
+    if clf.history_:  # a model trained without epochs (model "tree") has no curves
+        write_curves(out, clf.history_, clf.fit_summary_, say)
     click.echo(format_metrics_table(metrics, table_keys()))
     say(f"run files in {out}")
     return metrics
@@ -280,7 +285,7 @@ def _as_config(options: dict[str, Any]) -> dict[str, Any]:
     # set options only, with the flag spelling (hidden-sizes) and head-param as a {key: value} mapping
     out: dict[str, Any] = {}
     for key, value in options.items():
-        if value is None or value is False or (key == "head_param" and not value):
+        if value is None or value is False or (key in _PAIR_KEYS and not value):
             continue
-        out[key.replace("_", "-")] = dict(value) if key == "head_param" else value
+        out[key.replace("_", "-")] = dict(value) if key in _PAIR_KEYS else value
     return out

@@ -112,7 +112,7 @@ def predict(
     from sparsexc.cli._rundir import load_model, svmlight_zero_based
     from sparsexc.cli._training import log
 
-    params = params_from_options(PredictParams, settings)  # --top-k, --batch-size
+    params = params_from_options(PredictParams, settings)  # --top-k, --batch-size, --beam
     top_k = params.k
     clf = load_model(run_dir)
     n_labels = int(clf.n_labels_)
@@ -121,7 +121,7 @@ def predict(
     X = read_file(
         input_path, clf, input_path, label_xml=label_xml, labels=False, zero_based=svmlight_zero_based(run_dir)
     ).X
-    indices, scores = clf.predict_topk(X, k=top_k, batch_size=params.batch_size)
+    indices, scores = clf.predict_topk(X, k=top_k, batch_size=params.batch_size, beam=params.beam)
     names = None if ids else clf.classes_.tolist()  # the label ids 0..C-1 for a model without names
     lines = format_predictions(np.asarray(indices), np.asarray(scores), n_labels, fmt, names)
     if output is None:

@@ -60,7 +60,7 @@ def report(run_dir: str, plot_path: str | None, no_plot: bool) -> None:
         raise UserError(str(exc)) from None
     summary = _summary(run, history)
     click.echo(_format_report(run_path, run, history, summary, metrics))
-    if not no_plot:
+    if not no_plot and history:  # a model trained without epochs has no curves to draw
         written = write_curves(run_path, history, summary, log, Path(plot_path) if plot_path else None)
         if written is not None:
             log(f"curves written to {written}")
@@ -187,7 +187,10 @@ def _format_report(
     blocks = [_facts(about)]
     if settings:
         blocks.append("settings\n" + _facts(settings))
-    blocks.append("training curves\n" + curves_table(history, summary.get("val_metric"), summary.get("kept_epoch")))
+    if history:
+        blocks.append("training curves\n" + curves_table(history, summary.get("val_metric"), summary.get("kept_epoch")))
+    else:
+        blocks.append("training curves: none (a model trained without epochs)")
     blocks.append(summary["message"])
     if metrics is None:
         blocks.append("test metrics: none (no metrics.json: the run did not finish)")

@@ -59,6 +59,15 @@ _SOURCE_KEYS = ("dataset", "split", "data_dir", "train", "test", "label_xml")
     help="Head parameter KEY=VALUE (VALUE parsed as JSON when possible; KEY.SUB=VALUE sets a nested setting, "
     "e.g. tree.dim=4); repeatable.",
 )
+@click.option(
+    "--tree-param",
+    "tree_param",
+    type=KEY_VALUE,
+    multiple=True,
+    help="Label-tree model setting KEY=VALUE for --model tree (sparsexc.tree.LabelTreeParams: loss, "
+    "branching, max_leaf_size, C, threshold, n_trees, n_jobs, ...; VALUE parsed as JSON when possible); "
+    "repeatable.",
+)
 @setting_options
 @run_options
 @click.option(

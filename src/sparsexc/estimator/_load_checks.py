@@ -21,7 +21,15 @@ from sparsexc.train import resolve_device
 if TYPE_CHECKING:
     from sklearn.base import BaseEstimator
 
-__all__ = ["DEVICES", "MAX_SIZE", "LoadPlan", "check_classifier_files", "check_device", "load_device"]
+__all__ = [
+    "DEVICES",
+    "MAX_SIZE",
+    "LoadPlan",
+    "check_classifier_files",
+    "check_device",
+    "check_neural_model",
+    "load_device",
+]
 
 MAX_SIZE = 2**31 - 1  # largest n_features, n_labels, layer width a config may name
 DEVICES = "'auto', 'cpu', 'mps', 'cuda' or 'cuda:N'"
@@ -300,10 +308,12 @@ def check_classifier_files(cls: type, files: ModelFiles) -> LoadPlan:
         raise f.error("best_epoch", f"must be an integer >= 0 or null; got {_short(best)}")
     tuned = f.numbers(config.get("tuned", {}), "tuned")
     estimator = _estimator(cls, config, f)
-    model_config, head, sizes = _model_config(config, f)
+    family = config.get("family", "neural")  # absent in folders saved before the model families
+    if family != estimator.model:
+        raise f.error("family", f"is {_short(family)} but params.model is {_short(estimator.model)}")
     plan = LoadPlan(
         estimator,
-        model_config,
+        {},
         f.size(f.get(config, "n_features", "n_features"), "n_features"),
         f.size(f.get(config, "n_labels", "n_labels"), "n_labels"),
         history,
@@ -311,6 +321,15 @@ def check_classifier_files(cls: type, files: ModelFiles) -> LoadPlan:
         tuned,
     )
     plan.classes, plan.multilabel = _classes(config, plan.n_labels, f)
+    plan.model_config = estimator._family().check_files(plan, config, files, f)
+    return plan
+
+
+def check_neural_model(plan: LoadPlan, config: dict[str, Any], files: ModelFiles, f: _Fields) -> dict[str, Any]:
+    """The neural family's part of :func:`check_classifier_files`: the config's ``"model"`` (encoder + head)
+    and its agreement with ``plan`` and the weights' header; returns the checked model config."""
+    model_config, head, sizes = _model_config(config, f)
+    plan.model_config = model_config
     _check_consistent(plan, head, sizes, f)
     _check_header(model_config, files.header, files, sizes, f)
-    return plan
+    return model_config

@@ -10,7 +10,6 @@ from typing import Any, TypeVar, cast
 
 import numpy as np
 import scipy.sparse as sp
-import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from sparsexc._params import (
@@ -23,16 +22,14 @@ from sparsexc._params import (
     TrainParams,
 )
 from sparsexc._sparse import as_label_matrix
-from sparsexc.distributed.sharded import full_state_dict
 from sparsexc.errors import ConfigurationError, UnknownNameError
+from sparsexc.estimator._families import ModelFamily, get_family, list_families
 from sparsexc.estimator._features import checked_features
 from sparsexc.estimator._load_checks import check_classifier_files, load_device
 from sparsexc.estimator._targets import classes_array, encode_targets, fit_targets, saveable_names
-from sparsexc.estimator.serialization import ModelFormatError, open_model_dir, write_model_dir
+from sparsexc.estimator.serialization import open_model_dir, write_model_dir
 from sparsexc.heads import Head, document_scores, get_head, list_heads
 from sparsexc.heads._metric_bridge import evaluate
-from sparsexc.models import SparseEncoder, XCModel
-from sparsexc.train import Trainer
 from sparsexc.train.progress import fit_summary, resolve_verbose
 
 __all__ = ["DEFAULT_LR", "ESTIMATOR_SETTINGS", "MAX_DENSE_ENTRIES", "RunArgumentError", "XCClassifier"]
@@ -73,9 +70,10 @@ def _refuse_run_arguments(method: F) -> F:
 
 
 class XCClassifier(ClassifierMixin, BaseEstimator):
-    """Multi-label / extreme multi-label classifier: sparse encoder + output head, trained by mini-batches.
+    """Multi-label / extreme multi-label classifier: sparse encoder + output head, trained by mini-batches, or
+    (``model="tree"``) the label-tree linear model.
 
-    Every parameter but ``head``, ``head_params`` and ``verbose`` is a field of
+    Every parameter but ``head``, ``head_params``, ``tree_params`` and ``verbose`` is a field of
     :class:`~sparsexc._params.EncoderParams`, :class:`~sparsexc._params.TrainParams` (``random_state`` is its
     ``seed``) or :class:`~sparsexc._params.FitParams`, where its constraint and help are declared; the defaults
     are the fields' (or their ``estimator_default``); ``sparsexc train --print-config`` lists them all.
@@ -91,6 +89,16 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         Registered head name (``sparsexc.heads.list_heads()``): "softmax", "sigmoid", ...
     head_params : dict or None
         The head's own settings, validated by its ``Params`` dataclass (e.g. ``{"threshold": 0.3}``).
+    model : str
+        The model family (:mod:`sparsexc.estimator._families`): "neural" (default: the encoder + head below) or
+        "tree": the label-tree linear model :class:`sparsexc.tree.LabelTreeModel` (see ``docs/tree.md``),
+        configured by ``tree_params``; the encoder, head and optimiser settings do not apply to it. Its label
+        sets are the candidates (each row's best 100 labels) whose path score is >= a threshold tuned on the
+        validation rows for ``tune_metric`` (0.5 for the logistic loss, exp(-1) for the squared hinge without
+        validation rows); ``predict_topk``'s ``beam`` is its beam width.
+    tree_params : dict or None
+        The tree model's settings, validated by :class:`sparsexc.tree.LabelTreeParams` (e.g.
+        ``{"loss": "logistic", "max_leaf_size": 20}``); its ``seed`` is ``random_state`` unless given here.
     hidden_sizes, activation, dropout
         The encoder (:class:`sparsexc._params.EncoderParams`); ``hidden_sizes=()`` is the full-rank linear model.
     optimizer, lr, weight_decay, momentum, lr_schedule, warmup_steps, step_size, step_gamma, grad_clip
@@ -168,6 +176,8 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         step_gamma: float = 0.1,
         tune_metric: str = "micro-F1",
         eval_batch_size: int = 1024,
+        model: str = "neural",
+        tree_params: dict | None = None,
     ) -> None:
         self.head = head
         self.head_params = head_params
@@ -195,6 +205,8 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         self.step_gamma = step_gamma
         self.tune_metric = tune_metric
         self.eval_batch_size = eval_batch_size
+        self.model = model
+        self.tree_params = tree_params
 
     @_refuse_run_arguments
     def set_params(self, **params: Any) -> XCClassifier:
@@ -242,7 +254,9 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         head_cls.check_encoder(head_params, encoder.hidden_sizes)
         if isinstance(self.random_state, bool) or not isinstance(self.random_state, (int, np.integer)):
             raise ConfigurationError(f"random_state must be an integer; got {self.random_state!r}")
-        FitParams.from_dict(self._fields(FitParams))  # checks validation_fraction; fit reads the attribute
+        FitParams.from_dict(self._fields(FitParams))  # checks validation_fraction and model; fit reads them
+        for name in list_families():  # each family's own settings (tree_params) are checked whatever the
+            get_family(name).check(self)  # family, as head_params is
         optimizer = self.optimizer if self.optimizer is not None else head_cls.default_optimizer
         lr = self.lr
         if lr is None:
@@ -279,6 +293,10 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         train : TrainParams
         """
         return self._settings()
+
+    def _family(self) -> ModelFamily:
+        """The model family named by ``model`` (:mod:`sparsexc.estimator._families`)."""
+        return get_family(getattr(self, "model", "neural"))
 
     # -- training -----------------------------------------------------------------------------------------
     def fit(
@@ -340,7 +358,8 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         sparsexc.train.NonFiniteLossError
             When the training loss becomes NaN or infinite (training stops at that step).
         """
-        head_cls, head_params, encoder_params, train_params = self._settings()
+        self._settings()
+        family = self._family()
         run = RunParams.from_arguments(
             checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every, resume=resume, log_path=log_path
         )
@@ -371,31 +390,15 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
             n_val = min(max(1, round(self.validation_fraction * X.shape[0])), X.shape[0] - 1)
             val_rows, train_rows = np.sort(order[:n_val]), np.sort(order[n_val:])
             X, Y, X_val, Y_val = X[train_rows], Y[train_rows], X[val_rows], Y[val_rows]
-        if X_val is None and train_params.patience is not None:
-            train_params = train_params.replace(patience=None)  # nothing to stop on
-
-        n_features, n_labels = X.shape[1], Y.shape[1]
-        # everything random is seeded from random_state; the caller's torch (CPU) generator is left as it was
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(self.random_state))
-            encoder = SparseEncoder(n_features, encoder_params)
-            model = XCModel(encoder, head_cls(encoder.out_dim, n_labels, head_params))
-            trainer = Trainer(
-                model,
-                train_params,
-                checkpoint_dir=run.checkpoint_dir,
-                checkpoint_every=run.checkpoint_every,
-                log_path=run.log_path,
-            )
-            trainer.fit(X, Y, X_val, Y_val, resume=run.resume)
-        self.model_ = model
-        self.n_features_in_ = n_features
-        self.n_labels_ = n_labels
+        fitted = family.fit(self, X, Y, X_val, Y_val, run)
+        self.model_ = fitted.model
+        self.n_features_in_ = X.shape[1]
+        self.n_labels_ = Y.shape[1]
         self._set_classes(targets.classes, targets.multilabel)
-        self.history_ = trainer.history
-        self.best_epoch_ = trainer.best_epoch
-        self.fit_summary_ = trainer.fit_summary
-        self.tuned_ = trainer.tuned
+        self.history_ = fitted.history
+        self.best_epoch_ = fitted.best_epoch
+        self.fit_summary_ = fitted.fit_summary
+        self.tuned_ = fitted.tuned
         self._training_run = run.to_dict()  # saved for the record
         return self
 
@@ -427,10 +430,10 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         result does not depend on it.
         """
         X = self._features(X)
-        size = PredictParams.from_arguments(batch_size=batch_size).batch_size
+        settings = PredictParams.from_arguments(batch_size=batch_size)
         if not getattr(self, "multilabel_", True):
-            return self.classes_[self.model_.predict_topk(X, 1, batch_size=size)[0][:, 0]]
-        return self.model_.predict_sets(X, batch_size=size)
+            return self.classes_[self._family().topk(self.model_, X, settings.replace(k=1))[0][:, 0]]
+        return self._family().sets(self.model_, X, settings)
 
     def predict_labels(self, X: Any, *, batch_size: int | None = None) -> list[tuple[Any, ...]]:
         """Predicted label sets as names: per row a tuple of ``classes_`` values, in ``classes_`` order.
@@ -440,10 +443,13 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         for :meth:`predict`.
         """
         X = self._features(X)
-        size = PredictParams.from_arguments(batch_size=batch_size).batch_size
+        settings = PredictParams.from_arguments(batch_size=batch_size)
         if not getattr(self, "multilabel_", True):
-            return [(c,) for c in self.classes_[self.model_.predict_topk(X, 1, batch_size=size)[0][:, 0]].tolist()]
-        sets = self.model_.predict_sets(X, batch_size=size).tocsr()
+            return [
+                (c,)
+                for c in self.classes_[self._family().topk(self.model_, X, settings.replace(k=1))[0][:, 0]].tolist()
+            ]
+        sets = self._family().sets(self.model_, X, settings).tocsr()
         sets.sort_indices()
         names = self.classes_.tolist()
         return [
@@ -451,18 +457,19 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         ]
 
     def predict_topk(
-        self, X: Any, k: int | None = None, *, batch_size: int | None = None
+        self, X: Any, k: int | None = None, *, batch_size: int | None = None, beam: int | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """The k best labels per row: (indices int64 (n, k'), scores float32 (n, k')), best first, with
         ``k' = min(k, n_labels_)`` (a model of fewer labels ranks them all, so P@5 over data sets of any size
         needs no special case); the scores are those of :meth:`decision_function`.
 
-        ``k`` and ``batch_size`` (rows scored at a time; the result does not depend on it) are the fields of
-        :class:`~sparsexc._params.PredictParams`, whose defaults (5, 1024) apply when they are None.
+        ``k``, ``batch_size`` (rows scored at a time; the result does not depend on it) and ``beam`` (a tree
+        model's beam width; neural models ignore it) are the fields of :class:`~sparsexc._params.PredictParams`,
+        whose defaults (5, 1024, 10) apply when they are None.
         """
-        settings = PredictParams.from_arguments(k=k, batch_size=batch_size)
+        settings = PredictParams.from_arguments(k=k, batch_size=batch_size, beam=beam)
         X = self._features(X)
-        return self.model_.predict_topk(X, settings.k, batch_size=settings.batch_size)
+        return self._family().topk(self.model_, X, settings)
 
     def _dense(self, X: Any, what: str) -> np.ndarray:
         X = self._features(X)
@@ -473,13 +480,18 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
                 f"entries, limit {MAX_DENSE_ENTRIES:,}); use predict_topk(X, k) or predict on "
                 "fewer rows at a time"
             )
-        return self.model_.predict_scores(X, batch_size=PredictParams().batch_size)
+        return self._family().scores(self.model_, X, PredictParams())
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        """Label probabilities of the head, dense float32 (n, n_labels); refuses when too large to densify."""
+        """Label probabilities of the head, dense float32 (n, n_labels); refuses when too large to densify.
+
+        A tree model (``model="tree"``, logistic loss only) gives the path probabilities of each row's best 100
+        labels (its candidates, beam 10) and 0 for the others."""
         self._check_fitted()
-        if not self.model_.head.probabilistic:
-            raise ConfigurationError(f"head {self.head!r} does not output probabilities; use decision_function")
+        if not self._family().probabilistic(self.model_):
+            raise ConfigurationError(
+                f"{self._family().describe(self)} does not output probabilities; use decision_function"
+            )
         return self._dense(X, "predict_proba")
 
     @document_scores
@@ -492,7 +504,8 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
 
         {score_meanings}
 
-        :meth:`predict_topk` reports these scores too.
+        :meth:`predict_topk` reports these scores too. A tree model (``model="tree"``) gives the path scores
+        of each row's candidates (its best 100 labels, beam 10) and 0 for the other labels.
 
         A model fitted on a 1-D vector of two classes returns scikit-learn's binary form instead: shape (n,),
         the score of ``classes_[1]`` minus that of ``classes_[0]`` (positive where :meth:`predict` says
@@ -518,7 +531,7 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         )
         if X.shape[0] != Y.shape[0]:
             raise ConfigurationError(f"X has {X.shape[0]} rows but y has {Y.shape[0]}")
-        return float(evaluate(Y, self.model_.predict_topk(X, 1, batch_size=PredictParams().batch_size), ks=(1,))["P@1"])
+        return float(evaluate(Y, self._family().topk(self.model_, X, PredictParams(k=1)), ks=(1,))["P@1"])
 
     # -- persistence --------------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -538,9 +551,10 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         self._check_fitted()
         # checked on every rank before the collective below: names JSON cannot hold fail here, not midway
         classes = saveable_names(self.classes_.tolist()) if getattr(self, "_named", False) else None
-        state = full_state_dict(self.model_)  # a collective for label-sharded models; None on ranks > 0
-        if state is None:
+        saved = self._family().state(self.model_)  # a collective for label-sharded models; None on ranks > 0
+        if saved is None:
             return
+        state, model_config = saved
         params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params(deep=False).items()}
         config = {
             "library": "sparsexc",
@@ -548,7 +562,8 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
             "params": params,  # the model's settings only: the run plumbing is fit's (RunParams)
             # the run that made the model (fit's RunParams), for the record; never read back
             "training_run": getattr(self, "_training_run", None),
-            "model": self.model_.config(),
+            "family": self.model,  # the model family: which code reads "model" and the weights
+            "model": model_config,
             "n_features": self.n_features_in_,
             "n_labels": self.n_labels_,
             # the label names (classes_), or null for label ids 0..C-1; multilabel False: fitted on 1-D classes
@@ -585,18 +600,8 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
             est = plan.estimator
             target = load_device(device, est.device)  # before the tensors: a bad argument costs no reading
             state_dict = files.tensors()
-        model = XCModel.from_config(plan.model_config)  # sizes checked against the weights' header
-        try:
-            model.load_state_dict(state_dict, strict=True)
-        except RuntimeError as exc:  # not expected after the header checks; kept as one clear error
-            raise ModelFormatError(f"{path}: the weights do not match the config ({exc})") from None
+        est.model_ = est._family().build(plan.model_config, state_dict, target, plan.tuned, path)
         del state_dict
-        try:
-            model.to(target)
-        except RuntimeError as exc:
-            raise ConfigurationError(f"{path}: cannot move the model to device {str(target)!r} ({exc})") from None
-        model.eval()
-        est.model_ = model
         est.n_features_in_ = plan.n_features
         est.n_labels_ = plan.n_labels
         est._set_classes(plan.classes, plan.multilabel)

@@ -17,7 +17,7 @@ import numpy as np
 from sparsexc._safetensors import loads_json_bounded, read_head, read_safetensors_header
 from sparsexc.errors import ModelFormatError
 
-__all__ = ["read_model_files"]
+__all__ = ["check_array_header", "read_model_files"]
 
 MAX_CONFIG_BYTES = 2**20
 # array name -> allowed safetensors dtype (torch dtype names as the header check reports them)
@@ -50,6 +50,19 @@ def _read_config(path: Path, kind: str, version: int) -> dict[str, Any]:
     return config
 
 
+def check_array_header(infos: dict[str, Any], path: Any) -> None:
+    """Refuse a safetensors header (name -> info with ``dtype``, ``shape``) holding any array a label-tree model
+    does not write: every name must match the model's, integer arrays int64, weight values float32, all 1-D."""
+    import torch
+
+    for name, info in infos.items():
+        if not _NAMES.fullmatch(name):
+            raise ModelFormatError(f"{path}: unexpected array {name!r}")
+        want = torch.float32 if name.endswith(".data") else torch.int64
+        if info.dtype != want or len(info.shape) != 1:
+            raise ModelFormatError(f"{path}: array {name!r} must be 1-D {want}, found {info.dtype} {info.shape}")
+
+
 def read_model_files(folder: Path, kind: str, version: int) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """``(config, arrays)`` of a model folder, checked as the module docstring says.
 
@@ -62,14 +75,7 @@ def read_model_files(folder: Path, kind: str, version: int) -> tuple[dict[str, A
     size = path.stat().st_size
     with path.open("rb") as fh:
         infos = read_safetensors_header(read_head(fh, size, path), size, path)
-    import torch
-
-    for name, info in infos.items():
-        if not _NAMES.fullmatch(name):
-            raise ModelFormatError(f"{path}: unexpected array {name!r}")
-        want = torch.float32 if name.endswith(".data") else torch.int64
-        if info.dtype != want or len(info.shape) != 1:
-            raise ModelFormatError(f"{path}: array {name!r} must be 1-D {want}, found {info.dtype} {info.shape}")
+    check_array_header(infos, path)
     from safetensors.numpy import load_file
 
     arrays = load_file(str(path))

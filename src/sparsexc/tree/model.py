@@ -245,7 +245,7 @@ class LabelTreeModel:
         self._check_fitted()
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
-        payload = st_save({k: np.ascontiguousarray(v) for k, v in self._arrays()})
+        payload = st_save(self.to_arrays())
         config = {
             "format": FORMAT,
             "version": FORMAT_VERSION,
@@ -265,6 +265,18 @@ class LabelTreeModel:
         from sparsexc.tree._storage import read_model_files
 
         config, arrays = read_model_files(Path(path), FORMAT, FORMAT_VERSION)
+        return cls.from_arrays(config, arrays, path)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The trees and CSR weights as named 1-D arrays (what :meth:`save` writes; :meth:`from_arrays` reads)."""
+        self._check_fitted()
+        return {k: np.ascontiguousarray(v) for k, v in self._arrays()}
+
+    @classmethod
+    def from_arrays(cls, config: dict[str, Any], arrays: dict[str, np.ndarray], path: Any) -> LabelTreeModel:
+        """A model from ``config`` (``params``, ``n_features``, ``n_labels``, ``depths``, as :meth:`save` writes
+        them, already type-checked) and the arrays of :meth:`to_arrays`; every shape is checked
+        (:class:`~sparsexc.errors.ModelFormatError` naming ``path``)."""
         model = cls(LabelTreeParams.from_dict(config["params"]))
         d, C, depths = config["n_features"], config["n_labels"], config["depths"]
         if len(depths) != model.params.n_trees:

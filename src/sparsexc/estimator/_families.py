@@ -1,0 +1,396 @@
+"""Model families of :class:`~sparsexc.estimator.XCClassifier`: the seam between the estimator and what it fits.
+
+The estimator owns what every family shares (checking X and Y, label names, the validation hold-out, the model
+folder, scikit-learn's contract); a family owns the rest: training from ``(X, Y, X_val, Y_val)``, top-k, label
+sets and dense scores, tuning its set rule, and its part of the model files. The estimator's ``model`` setting
+names one (:data:`sparsexc._params.FitParams.model`: its choices are :func:`list_families`), so a new family
+(issue 20's ``"auto"``) is one class decorated with :func:`register_family`, never a special case in the estimator or the CLI.
+
+* ``"neural"`` (:class:`NeuralFamily`): the encoder + head trained by :class:`~sparsexc.train.Trainer`, as the
+  estimator has always done; its model is an :class:`~sparsexc.models.XCModel`.
+* ``"tree"`` (:class:`TreeFamily`): the label-tree linear model :class:`~sparsexc.tree.LabelTreeModel`
+  (settings: the estimator's ``tree_params``), wrapped with its tuned set threshold as :class:`TreeClassifierModel`.
+  numpy/scipy only: training and prediction import no torch (the estimator module and the model files' reader
+  still do).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+
+from sparsexc._params import MODEL_FAMILIES, PredictParams, RunParams
+from sparsexc.core.registry import Registry
+from sparsexc.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from sparsexc.estimator.serialization import ModelFiles
+    from sparsexc.tree import LabelTreeModel, LabelTreeParams
+
+__all__ = [
+    "TREE_CANDIDATES",
+    "Fitted",
+    "ModelFamily",
+    "NeuralFamily",
+    "TreeClassifierModel",
+    "TreeFamily",
+    "default_tree_threshold",
+    "get_family",
+    "list_families",
+    "register_family",
+]
+
+# a tree model's label sets are chosen among each row's best TREE_CANDIDATES labels (Parabel keeps 100)
+TREE_CANDIDATES = 100
+# thresholds tried when tuning a tree model's set rule (path scores lie in (0, 1])
+_TREE_GRID: tuple[float, ...] = tuple(float(v) for v in np.round(np.arange(0.02, 1.0, 0.02), 2))
+
+
+@dataclasses.dataclass
+class Fitted:
+    """What a family's :meth:`ModelFamily.fit` leaves on the estimator (its fitted attributes)."""
+
+    model: Any
+    history: list[dict[str, Any]]
+    best_epoch: int | None
+    fit_summary: dict[str, Any]
+    tuned: dict[str, Any]
+
+
+class ModelFamily:
+    """One model family: how the estimator fits, queries, saves and loads its model (see the module docstring).
+
+    Every method receives the fitted model object the family's :meth:`fit` or :meth:`build` made.
+    """
+
+    name: ClassVar[str]
+
+    def check(self, estimator: Any) -> None:
+        """Validate the family's own settings on ``estimator`` (beyond the shared ones); raise a
+        :class:`~sparsexc.errors.ConfigurationError` naming the argument."""
+
+    def fit(self, estimator: Any, X: sp.csr_matrix, Y: sp.csr_matrix, X_val: Any, Y_val: Any, run: RunParams) -> Fitted:
+        raise NotImplementedError
+
+    def topk(self, model: Any, X: sp.csr_matrix, settings: PredictParams) -> tuple[np.ndarray, np.ndarray]:
+        """(int64 (n, k'), float32 (n, k')) best labels and scores per row, best first; ``k' = min(k, C)``."""
+        raise NotImplementedError
+
+    def sets(self, model: Any, X: sp.csr_matrix, settings: PredictParams) -> sp.csr_matrix:
+        """Predicted label sets: CSR 0/1 float32 indicator (n, C)."""
+        raise NotImplementedError
+
+    def scores(self, model: Any, X: sp.csr_matrix, settings: PredictParams) -> np.ndarray:
+        """Dense float32 (n, C) scores (what :meth:`topk` ranks by)."""
+        raise NotImplementedError
+
+    def probabilistic(self, model: Any) -> bool:
+        """Whether :meth:`scores` are probabilities (``predict_proba`` allowed)."""
+        raise NotImplementedError
+
+    def describe(self, estimator: Any) -> str:
+        """What the estimator's model is, for messages ("head 'softmax'", "model 'tree' (loss 'squared_hinge')")."""
+        return f"model {self.name!r}"
+
+    def every_rank_saves(self, model: Any) -> bool:
+        """Whether every rank of a process group takes part in saving and predicting (label-sharded models)."""
+        return False
+
+    def state(self, model: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """(tensors for ``model.safetensors``, the config's ``"model"`` entry); None on ranks that write nothing."""
+        raise NotImplementedError
+
+    def check_files(self, plan: Any, config: dict[str, Any], files: ModelFiles, fields: Any) -> dict[str, Any]:
+        """Check the config's ``"model"`` entry against ``plan`` and the weights' header before anything is
+        allocated; return the model config :meth:`build` takes."""
+        raise NotImplementedError
+
+    def build(
+        self, model_config: dict[str, Any], tensors: dict[str, Any], device: Any, tuned: dict[str, Any], where: Any
+    ) -> Any:
+        """The fitted model from a checked model config and the loaded tensors."""
+        raise NotImplementedError
+
+
+_FAMILIES: Registry[type[ModelFamily]] = Registry(
+    "family",
+    ModelFamily,
+    unknown=lambda name, names: f"model={name!r} is not a model family; choose one of {', '.join(map(repr, names))}",
+)
+
+
+def register_family(cls: type[ModelFamily]) -> type[ModelFamily]:
+    """Class decorator: make the family ``cls`` the estimator's ``model=cls.name`` (its name joins the choices
+    of :attr:`sparsexc._params.FitParams.model`, :data:`sparsexc._params.MODEL_FAMILIES`)."""
+    _FAMILIES.register(cls)
+    if cls.name not in MODEL_FAMILIES:
+        MODEL_FAMILIES.append(cls.name)
+    return cls
+
+
+def list_families() -> tuple[str, ...]:
+    """The registered family names, sorted."""
+    return tuple(_FAMILIES.names())
+
+
+_INSTANCES: dict[type[ModelFamily], ModelFamily] = {}  # families hold no state: one object per class
+
+
+def get_family(name: str) -> ModelFamily:
+    """The family registered as ``name``; an :class:`~sparsexc.errors.UnknownNameError` naming ``model`` else."""
+    cls = _FAMILIES.get(name)
+    if cls not in _INSTANCES:
+        _INSTANCES[cls] = cls()
+    return _INSTANCES[cls]
+
+
+# -- neural: encoder + head ------------------------------------------------------------------------------------
+@register_family
+class NeuralFamily(ModelFamily):
+    """The encoder + head of the estimator's settings, trained by :class:`~sparsexc.train.Trainer`."""
+
+    name = "neural"
+
+    def fit(self, estimator: Any, X: sp.csr_matrix, Y: sp.csr_matrix, X_val: Any, Y_val: Any, run: RunParams) -> Fitted:
+        import torch
+
+        from sparsexc.models import SparseEncoder, XCModel
+        from sparsexc.train import Trainer
+
+        head_cls, head_params, encoder_params, train_params = estimator._settings()
+        if X_val is None and train_params.patience is not None:
+            train_params = train_params.replace(patience=None)  # nothing to stop on
+        # everything random is seeded from random_state; the caller's torch (CPU) generator is left as it was
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(estimator.random_state))
+            encoder = SparseEncoder(X.shape[1], encoder_params)
+            model = XCModel(encoder, head_cls(encoder.out_dim, Y.shape[1], head_params))
+            trainer = Trainer(
+                model,
+                train_params,
+                checkpoint_dir=run.checkpoint_dir,
+                checkpoint_every=run.checkpoint_every,
+                log_path=run.log_path,
+            )
+            trainer.fit(X, Y, X_val, Y_val, resume=run.resume)
+        return Fitted(model, trainer.history, trainer.best_epoch, trainer.fit_summary, trainer.tuned)
+
+    def topk(self, model: Any, X: sp.csr_matrix, settings: PredictParams) -> tuple[np.ndarray, np.ndarray]:
+        return model.predict_topk(X, settings.k, batch_size=settings.batch_size)
+
+    def sets(self, model: Any, X: sp.csr_matrix, settings: PredictParams) -> sp.csr_matrix:
+        return model.predict_sets(X, batch_size=settings.batch_size)
+
+    def scores(self, model: Any, X: sp.csr_matrix, settings: PredictParams) -> np.ndarray:
+        return model.predict_scores(X, batch_size=settings.batch_size)
+
+    def probabilistic(self, model: Any) -> bool:
+        return bool(model.head.probabilistic)
+
+    def describe(self, estimator: Any) -> str:
+        return f"head {estimator.head!r}"
+
+    def every_rank_saves(self, model: Any) -> bool:
+        from sparsexc.train.strategy import choose_strategy
+
+        return bool(choose_strategy(model).every_rank_saves)
+
+    def state(self, model: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        from sparsexc.distributed.sharded import full_state_dict
+
+        state = full_state_dict(model)  # a collective for label-sharded models; None on ranks > 0
+        return None if state is None else (state, model.config())
+
+    def check_files(self, plan: Any, config: dict[str, Any], files: ModelFiles, fields: Any) -> dict[str, Any]:
+        from sparsexc.estimator._load_checks import check_neural_model
+
+        return check_neural_model(plan, config, files, fields)
+
+    def build(
+        self, model_config: dict[str, Any], tensors: dict[str, Any], device: Any, tuned: dict[str, Any], where: Any
+    ) -> Any:
+        from sparsexc.errors import ModelFormatError
+        from sparsexc.models import XCModel
+
+        model = XCModel.from_config(model_config)  # sizes checked against the weights' header
+        try:
+            model.load_state_dict(tensors, strict=True)
+        except RuntimeError as exc:  # not expected after the header checks; kept as one clear error
+            raise ModelFormatError(f"{where}: the weights do not match the config ({exc})") from None
+        tensors.clear()
+        try:
+            model.to(device)
+        except RuntimeError as exc:
+            raise ConfigurationError(f"{where}: cannot move the model to device {str(device)!r} ({exc})") from None
+        model.eval()
+        return model
+
+
+# -- tree: the label-tree linear model ----------------------------------------------------------------------------
+def default_tree_threshold(loss: str) -> float:
+    """The set threshold of a tree model fitted without validation rows: the node probability that a classifier
+    at margin 0 (its decision boundary) implies, sigma(0) = 0.5 for "logistic" and exp(-(1 - 0)^2) = exp(-1)
+    (about 0.368) for "squared_hinge" (see :mod:`sparsexc.tree.model`)."""
+    return 0.5 if loss == "logistic" else float(np.exp(-1.0))
+
+
+@dataclasses.dataclass
+class TreeClassifierModel:
+    """A fitted :class:`~sparsexc.tree.LabelTreeModel` and its set rule.
+
+    A row's predicted set is ``{j among its best min(TREE_CANDIDATES, C) labels : score_j >= threshold}`` with
+    ``score_j`` the path score (the product of node probabilities; the ensemble's mean).
+    """
+
+    tree: LabelTreeModel
+    threshold: float
+
+    def candidates(self, X: sp.csr_matrix, beam: int) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's best ``min(TREE_CANDIDATES, C)`` labels and path scores (beam search)."""
+        return self.tree.predict_topk(X, min(TREE_CANDIDATES, self.tree.n_labels_), beam=beam)
+
+
+def _sets_from_candidates(idx: np.ndarray, scores: np.ndarray, threshold: float, n_labels: int) -> sp.csr_matrix:
+    """The CSR 0/1 float32 indicator of ``{idx[i, r] : scores[i, r] >= threshold}`` per row."""
+    keep = scores >= threshold
+    counts = keep.sum(axis=1)
+    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    out = sp.csr_matrix(
+        (np.ones(int(indptr[-1]), dtype=np.float32), idx[keep].astype(np.int64), indptr), shape=(idx.shape[0], n_labels)
+    )
+    out.sort_indices()
+    return out
+
+
+def _candidate_matrix(idx: np.ndarray, scores: np.ndarray, n_labels: int) -> sp.csr_matrix:
+    n, m = idx.shape
+    return sp.csr_matrix((scores.ravel(), idx.ravel(), np.arange(0, n * m + 1, m)), shape=(n, n_labels))
+
+
+@register_family
+class TreeFamily(ModelFamily):
+    """The label-tree linear model (:class:`~sparsexc.tree.LabelTreeModel`), settings from ``tree_params``.
+
+    The tree's ``seed`` is the estimator's ``random_state`` unless ``tree_params`` sets it. The set threshold
+    is tuned for ``tune_metric`` on the validation rows (``X_val``, else the ``validation_fraction`` hold-out)
+    over the grid 0.02, 0.04, ..., 0.98 and :func:`default_tree_threshold` (ties: the first, i.e. the default)
+    by :func:`sparsexc.heads.tuning.tune_grid`; without validation rows it is that default. ``tune_grid`` is
+    used rather than ``tune_threshold``, which needs a dense (n, C) score matrix and the rule ``s > t``: the
+    tree scores only each row's candidates, and the rule is ``s >= t``.
+    """
+
+    name = "tree"
+
+    def params(self, estimator: Any) -> LabelTreeParams:
+        """The :class:`~sparsexc.tree.LabelTreeParams` of ``estimator.tree_params`` (seed: ``random_state``)."""
+        from sparsexc.tree import LabelTreeParams
+
+        given = estimator.tree_params
+        if given is not None and not isinstance(given, dict):
+            raise ConfigurationError(f"tree_params must be a dict or None; got {type(given).__name__}")
+        given = dict(given or {})
+        given.setdefault("seed", int(estimator.random_state))
+        try:
+            return LabelTreeParams.from_dict(given)
+        except ValueError as exc:
+            raise ConfigurationError(f"tree_params: {exc}") from None
+
+    def check(self, estimator: Any) -> None:
+        self.params(estimator)
+
+    def fit(self, estimator: Any, X: sp.csr_matrix, Y: sp.csr_matrix, X_val: Any, Y_val: Any, run: RunParams) -> Fitted:
+        from sparsexc.heads.tuning import tune_grid
+        from sparsexc.train.progress import fit_summary
+        from sparsexc.tree import LabelTreeModel
+
+        params = self.params(estimator)
+        tree = LabelTreeModel(params).fit(X, Y)
+        threshold = default_tree_threshold(params.loss)
+        tuned: dict[str, Any] = {"threshold": threshold}
+        if X_val is not None and X_val.shape[0] > 0:
+            idx, scores = TreeClassifierModel(tree, threshold).candidates(X_val, PredictParams().beam)
+            grid = [threshold, *_TREE_GRID]
+            best, value = tune_grid(
+                lambda t: _sets_from_candidates(idx, scores, t, tree.n_labels_), Y_val, grid, estimator.tune_metric
+            )
+            tuned = {"threshold": float(best), estimator.tune_metric: float(value)}
+        summary = fit_summary([], None, 0, None, estimator.val_metric)
+        summary["message"] = "label-tree model: trained to convergence (no epochs)"
+        return Fitted(TreeClassifierModel(tree, float(tuned["threshold"])), [], None, summary, tuned)
+
+    def topk(self, model: Any, X: sp.csr_matrix, settings: PredictParams) -> tuple[np.ndarray, np.ndarray]:
+        return model.tree.predict_topk(X, min(settings.k, model.tree.n_labels_), beam=settings.beam)
+
+    def sets(self, model: Any, X: sp.csr_matrix, settings: PredictParams) -> sp.csr_matrix:
+        idx, scores = model.candidates(X, settings.beam)
+        return _sets_from_candidates(idx, scores, model.threshold, model.tree.n_labels_)
+
+    def scores(self, model: Any, X: sp.csr_matrix, settings: PredictParams) -> np.ndarray:
+        """The path scores of each row's candidates (its best ``min(TREE_CANDIDATES, C)`` labels), 0 elsewhere."""
+        idx, scores = model.candidates(X, settings.beam)
+        return np.asarray(_candidate_matrix(idx, scores, model.tree.n_labels_).todense(), dtype=np.float32)
+
+    def describe(self, estimator: Any) -> str:
+        return f"model {self.name!r} (loss {self.params(estimator).loss!r})"
+
+    def probabilistic(self, model: Any) -> bool:
+        # a logistic node's sigma(s) is a probability; the squared hinge's exp(-max(0, 1 - s)^2) only a score
+        return bool(model.tree.params.loss == "logistic")
+
+    def state(self, model: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        import torch
+
+        tree = model.tree
+        tensors = {name: torch.from_numpy(array) for name, array in tree.to_arrays().items()}
+        config = {
+            "family": self.name,
+            "params": tree.params.to_dict(),
+            "n_features": int(tree.n_features_),
+            "n_labels": int(tree.n_labels_),
+            "depths": [t.depth for t in tree.trees_],
+        }
+        return tensors, config
+
+    def check_files(self, plan: Any, config: dict[str, Any], files: ModelFiles, fields: Any) -> dict[str, Any]:
+        from sparsexc.tree import LabelTreeParams
+        from sparsexc.tree._storage import check_array_header
+
+        f = fields
+        model = f.mapping(f.get(config, "model", "model"), "model")
+        unknown = sorted(set(model) - {"family", "params", "n_features", "n_labels", "depths"})
+        if unknown:
+            raise f.error("model", f"holds the unknown key {unknown[0]!r}")
+        if model.get("family") != self.name:
+            raise f.error("model.family", f"is {model.get('family')!r} but params.model is {self.name!r}")
+        params = f.mapping(f.get(model, "params", "model.params"), "model.params")
+        f.finite(params, "model.params")
+        try:
+            tree_params = LabelTreeParams.from_dict(params)
+        except ValueError as exc:
+            raise f.error("model.params", f"is invalid: {exc}") from None
+        for key, expected in (("n_features", plan.n_features), ("n_labels", plan.n_labels)):
+            value = f.size(f.get(model, key, f"model.{key}"), f"model.{key}")
+            if value != expected:
+                raise f.error(f"model.{key}", f"is {value} but {key} is {expected}")
+        depths = f.get(model, "depths", "model.depths")
+        if not isinstance(depths, list) or len(depths) != tree_params.n_trees:
+            raise f.error("model.depths", f"must list one depth per tree ({tree_params.n_trees})")
+        for i, depth in enumerate(depths):
+            f.size(depth, f"model.depths[{i}]")
+        if "threshold" not in plan.tuned:
+            raise f.error("tuned.threshold", "must be a number (the tree model's set threshold)")
+        check_array_header(files.header, files.weights_path)
+        return dict(model)
+
+    def build(
+        self, model_config: dict[str, Any], tensors: dict[str, Any], device: Any, tuned: dict[str, Any], where: Any
+    ) -> Any:
+        from sparsexc.tree import LabelTreeModel
+
+        arrays = {name: t.numpy() for name, t in tensors.items()}
+        tensors.clear()
+        tree = LabelTreeModel.from_arrays(model_config, arrays, where)
+        return TreeClassifierModel(tree, float(tuned["threshold"]))
