@@ -37,8 +37,11 @@ def test_parse_args_defaults_quick_and_errors(peers):
 
 def test_resolve_systems_groups_order_and_unknown(peers):
     heads = ["sigmoid", "softmax"]
-    assert peers.resolve_systems("all", heads) == [*peers.PEERS, "sparsexc-sigmoid", "sparsexc-softmax"]
+    tree_rows = list(peers.SPARSEXC_MODELS)  # the label-tree rows, before the heads
+    assert tree_rows == ["sparsexc-tree", "sparsexc-tree-logistic", "sparsexc-tree-3trees"]
+    assert peers.resolve_systems("all", heads) == [*peers.PEERS, *tree_rows, "sparsexc-sigmoid", "sparsexc-softmax"]
     assert peers.resolve_systems("sparsexc,napkinxc-plt,sparsexc-sigmoid", heads) == [
+        *tree_rows,
         "sparsexc-sigmoid",
         "sparsexc-softmax",
         "napkinxc-plt",
