@@ -1,5 +1,5 @@
-"""Re-export of :mod:`sparsexc._safetensors` (the old import path; the module moved to the ground floor so the
-label-tree model reads its files with the same checks)."""
+"""Re-export of :mod:`sparsexc._safetensors` for the old import path only (the module moved to the ground floor
+so the label-tree model reads its files with the same checks; sparsexc itself imports it from there)."""
 
 from sparsexc._safetensors import (
     DTYPES,

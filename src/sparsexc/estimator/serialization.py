@@ -26,8 +26,7 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from sparsexc._atomic import fsync_dir, make_temp_dir, remove_stale_temporaries, replace_dir, stale_folders
-from sparsexc.errors import ConfigurationError
-from sparsexc.estimator._safetensors import (
+from sparsexc._safetensors import (
     ModelFormatError,
     TensorInfo,
     check_finite,
@@ -35,6 +34,7 @@ from sparsexc.estimator._safetensors import (
     read_head,
     read_safetensors_header,
 )
+from sparsexc.errors import ConfigurationError
 
 __all__ = [
     "CONFIG_FILE",

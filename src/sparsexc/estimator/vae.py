@@ -24,8 +24,8 @@ import scipy.sparse as sp
 import torch
 
 from sparsexc._params import NON_NEGATIVE, POSITIVE, POSITIVE_INT, redeclare, setting
+from sparsexc._safetensors import ModelFormatError
 from sparsexc._sparse import as_features
-from sparsexc.estimator._safetensors import ModelFormatError
 from sparsexc.estimator.serialization import read_model_dir, write_model_dir
 from sparsexc.latent._vae_network import LIKELIHOODS, VAENetwork
 from sparsexc.latent.schedules import RelaxationParams

@@ -42,7 +42,7 @@ import scipy.sparse as sp
 from sparsexc._params import NON_NEGATIVE, POSITIVE, POSITIVE_INT, Params, Range, setting
 from sparsexc._sparse import as_features, as_label_matrix
 from sparsexc.errors import ConfigurationError, ModelFormatError
-from sparsexc.tree.cluster import build_tree, pifa
+from sparsexc.tree.cluster import _normalise_rows, build_tree, pifa
 from sparsexc.tree.search import TreeSearcher
 from sparsexc.tree.solver import SOLVERS, drop_empty_columns, fit_linear, prune
 from sparsexc.tree.structure import LabelTree
@@ -81,13 +81,6 @@ class LabelTreeParams(Params):
     )
     seed: int = setting(0, "Seed of the label clustering (tree i uses seed + i).")
     n_jobs: int = setting(1, "Threads training node classifiers (-1: all cores).")
-
-
-def _normalize(X: sp.csr_matrix) -> sp.csr_matrix:
-    """Rows scaled to unit L2 norm (zero rows stay zero)."""
-    norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
-    norms[norms == 0] = 1.0
-    return sp.csr_matrix(sp.diags((1.0 / norms).astype(np.float32)) @ X, dtype=np.float32)
 
 
 def _workers(n_jobs: int) -> int:
@@ -129,7 +122,7 @@ class LabelTreeModel:
         if Y.shape[0] != X.shape[0]:
             raise ConfigurationError(f"X has {X.shape[0]} rows but Y has {Y.shape[0]}; they must match")
         if p.normalize_rows:
-            X = _normalize(X)
+            X = _normalise_rows(X)
         representation = pifa(X, Y)
         self.trees_, self.weights_ = [], []
         for member in range(p.n_trees):
@@ -196,7 +189,7 @@ class LabelTreeModel:
             raise ConfigurationError(f"beam={beam!r}: must be an integer >= 1")
         X = as_features(X, n_features=self.n_features_, owner="this LabelTreeModel")
         if self.params.normalize_rows:
-            X = _normalize(X)
+            X = _normalise_rows(X)
         transform = TRANSFORMS[self.params.loss]
         searchers = self._searchers()
         if len(searchers) == 1:
