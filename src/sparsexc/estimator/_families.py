@@ -270,6 +270,37 @@ def _candidate_matrix(idx: np.ndarray, scores: np.ndarray, n_labels: int) -> sp.
     return sp.csr_matrix((scores.ravel(), idx.ravel(), np.arange(0, n * m + 1, m)), shape=(n, n_labels))
 
 
+def _refuse_checkpoints(run: RunParams) -> None:
+    """A :class:`~sparsexc.errors.ConfigurationError` naming the first checkpoint option of ``run`` that is set:
+    a tree model trains in one pass, so there is nothing to checkpoint or resume (``log_path`` is allowed: a
+    tree run simply writes no per-epoch log)."""
+    for name in ("checkpoint_dir", "checkpoint_every", "resume"):
+        value = getattr(run, name)
+        if value is not None and value is not False:
+            raise ConfigurationError(
+                f"{name}={value!r}: the tree model (model='tree') trains in one pass, with no epochs to "
+                "checkpoint or resume; leave checkpoint_dir, checkpoint_every and resume unset "
+                "(sparsexc train: no --checkpoint-every, no --resume)"
+            )
+
+
+def _fit_tree(params: LabelTreeParams, X: sp.csr_matrix, Y: sp.csr_matrix) -> LabelTreeModel:
+    """A :class:`~sparsexc.tree.LabelTreeModel` fitted on (X, Y). Inside a ``torch.distributed`` process group
+    of S ranks (``sparsexc train --nproc-per-node S``, :func:`sparsexc.distributed.spawn`), every rank reads all
+    rows and builds the same trees (the clustering is seeded), trains its share of the nodes (``fit``'s
+    ``part``: :mod:`sparsexc.tree.parallel` splits them by work), and the parts are exchanged and assembled, so
+    every rank ends with the model one process trains, bit for bit."""
+    from sparsexc.distributed.context import all_gather_objects, is_distributed, rank, world_size
+    from sparsexc.tree import LabelTreeModel
+    from sparsexc.tree.parallel import merge_parts
+
+    if not is_distributed():
+        return LabelTreeModel(params).fit(X, Y)
+    tree = LabelTreeModel(params).fit(X, Y, part=(rank(), world_size()))
+    tree.weights_ = merge_parts(all_gather_objects(tree.weights_))
+    return tree
+
+
 @register_family
 class TreeFamily(ModelFamily):
     """The label-tree linear model (:class:`~sparsexc.tree.LabelTreeModel`), settings from ``tree_params``.
@@ -304,10 +335,10 @@ class TreeFamily(ModelFamily):
     def fit(self, estimator: Any, X: sp.csr_matrix, Y: sp.csr_matrix, X_val: Any, Y_val: Any, run: RunParams) -> Fitted:
         from sparsexc.heads.tuning import tune_grid
         from sparsexc.train.progress import fit_summary
-        from sparsexc.tree import LabelTreeModel
 
+        _refuse_checkpoints(run)
         params = self.params(estimator)
-        tree = LabelTreeModel(params).fit(X, Y)
+        tree = _fit_tree(params, X, Y)
         threshold = default_tree_threshold(params.loss)
         tuned: dict[str, Any] = {"threshold": threshold}
         if X_val is not None and X_val.shape[0] > 0:

@@ -43,6 +43,7 @@ from sparsexc._params import NON_NEGATIVE, POSITIVE, POSITIVE_INT, Params, Range
 from sparsexc._sparse import as_features, as_label_matrix
 from sparsexc.errors import ConfigurationError, ModelFormatError
 from sparsexc.tree.cluster import _normalise_rows, build_tree, pifa
+from sparsexc.tree.parallel import check_part, fill_level, node_owners
 from sparsexc.tree.search import TreeSearcher
 from sparsexc.tree.solver import SOLVERS, drop_empty_columns, fit_linear, prune
 from sparsexc.tree.structure import LabelTree
@@ -111,12 +112,16 @@ class LabelTreeModel:
         self._searcher_cache: list[TreeSearcher] | None = None
 
     # -- training --------------------------------------------------------------------------------------------
-    def fit(self, X: Any, Y: Any) -> LabelTreeModel:
+    def fit(self, X: Any, Y: Any, *, part: tuple[int, int] | None = None) -> LabelTreeModel:
         """Build the trees from (X, Y) and train every node's classifiers; returns ``self``.
 
         X: (n, d) features (sparse or dense); Y: (n, C) 0/1 labels (sparse, dense or lists of label ids).
+        ``part=(rank, world)``: train only the nodes :func:`~sparsexc.tree.parallel.node_owners` gives ``rank``
+        (their weight rows; the others stay empty), for :func:`~sparsexc.tree.parallel.merge_parts` to assemble
+        the ``world`` parts into this fit's weights without ``part``, bit for bit.
         """
         p = self.params
+        part = None if part is None else check_part(part)  # before the costly steps
         X = as_features(X)
         Y = as_label_matrix(Y)
         if Y.shape[0] != X.shape[0]:
@@ -130,18 +135,26 @@ class LabelTreeModel:
                 representation, branching=p.branching, max_leaf_size=p.max_leaf_size, seed=p.seed + member
             )
             self.trees_.append(tree)
-            self.weights_.append([self._fit_level(X, Y, tree, t) for t in range(tree.depth)])
+        owned = None if part is None else node_owners(X, Y, self.trees_, part)
+        for member, tree in enumerate(self.trees_):
+            mine = [None] * tree.depth if owned is None else owned[member]
+            self.weights_.append([self._fit_level(X, Y, tree, t, mine[t]) for t in range(tree.depth)])
         self.n_features_, self.n_labels_ = X.shape[1], Y.shape[1]
         self._searcher_cache = None
         return self
 
-    def _fit_level(self, X: sp.csr_matrix, Y: sp.csr_matrix, tree: LabelTree, t: int) -> sp.csr_matrix:
-        """The weights of level t + 1: the children of every node of level t, trained on that node's rows."""
+    def _fit_level(
+        self, X: sp.csr_matrix, Y: sp.csr_matrix, tree: LabelTree, t: int, owned: np.ndarray | None = None
+    ) -> sp.csr_matrix:
+        """The weights of level t + 1: the children of every node of level t (of the nodes where the bool mask
+        ``owned`` is true; the others' rows stay empty), trained on that node's rows."""
         reach = None if t == 0 else ((Y @ tree.membership(t)) > 0).tocsc()
         target = ((Y @ tree.membership(t + 1)) > 0).tocsr()
-        jobs = range(tree.n_nodes(t))
+        jobs = range(tree.n_nodes(t)) if owned is None else np.flatnonzero(owned)
         with ThreadPoolExecutor(_workers(self.params.n_jobs)) as pool:
             blocks = list(pool.map(lambda node: self._fit_node(X, target, reach, tree, t, node), jobs))
+        if owned is not None:
+            blocks = fill_level(tree, t, jobs, blocks, X.shape[1] + 1)
         return sp.vstack(blocks, format="csr", dtype=np.float32)
 
     def _fit_node(
