@@ -131,6 +131,7 @@ def checked_estimator(options: dict[str, Any], out: Path, verbose: bool) -> Any:
         clf._settings()
         parse_val_metric(clf.val_metric)
         resolve_device(clf.device)
+        clf._family().check_run(run_params(options, out))  # e.g. --checkpoint-every with --model tree
     except ConfigurationError as exc:
         raise click.UsageError(str(exc)) from None
     except MissingDependencyError as exc:  # e.g. --head-param ann=hnsw without hnswlib: said before any data

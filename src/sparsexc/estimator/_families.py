@@ -72,6 +72,10 @@ class ModelFamily:
         """Validate the family's own settings on ``estimator`` (beyond the shared ones); raise a
         :class:`~sparsexc.errors.ConfigurationError` naming the argument."""
 
+    def check_run(self, run: RunParams) -> None:
+        """Refuse run plumbing (:class:`~sparsexc._params.RunParams`) the family cannot honour, before any data
+        are read: a :class:`~sparsexc.errors.ConfigurationError` naming the argument."""
+
     def fit(self, estimator: Any, X: sp.csr_matrix, Y: sp.csr_matrix, X_val: Any, Y_val: Any, run: RunParams) -> Fitted:
         raise NotImplementedError
 
@@ -271,10 +275,10 @@ def _candidate_matrix(idx: np.ndarray, scores: np.ndarray, n_labels: int) -> sp.
 
 
 def _refuse_checkpoints(run: RunParams) -> None:
-    """A :class:`~sparsexc.errors.ConfigurationError` naming the first checkpoint option of ``run`` that is set:
+    """A :class:`~sparsexc.errors.ConfigurationError` naming a checkpoint option of ``run`` that is set:
     a tree model trains in one pass, so there is nothing to checkpoint or resume (``log_path`` is allowed: a
     tree run simply writes no per-epoch log)."""
-    for name in ("checkpoint_dir", "checkpoint_every", "resume"):
+    for name in ("resume", "checkpoint_every", "checkpoint_dir"):  # the most specific first
         value = getattr(run, name)
         if value is not None and value is not False:
             raise ConfigurationError(
@@ -332,11 +336,14 @@ class TreeFamily(ModelFamily):
     def check(self, estimator: Any) -> None:
         self.params(estimator)
 
+    def check_run(self, run: RunParams) -> None:
+        _refuse_checkpoints(run)
+
     def fit(self, estimator: Any, X: sp.csr_matrix, Y: sp.csr_matrix, X_val: Any, Y_val: Any, run: RunParams) -> Fitted:
         from sparsexc.heads.tuning import tune_grid
         from sparsexc.train.progress import fit_summary
 
-        _refuse_checkpoints(run)
+        self.check_run(run)
         params = self.params(estimator)
         tree = _fit_tree(params, X, Y)
         threshold = default_tree_threshold(params.loss)

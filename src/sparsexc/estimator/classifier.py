@@ -363,6 +363,7 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         run = RunParams.from_arguments(
             checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every, resume=resume, log_path=log_path
         )
+        family.check_run(run)  # e.g. the tree family refuses checkpoints
         if Y is None:  # scikit-learn's wording, which its checks look for
             raise ConfigurationError(f"{type(self).__name__} requires y to be passed, but the target y is None")
         X = checked_features(X, "X", fitting=True)
