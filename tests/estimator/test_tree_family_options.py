@@ -90,3 +90,28 @@ def test_cli_predict_default_beam_is_the_prediction_default(tmp_path, capsys):
     assert rows[None] == rows[str(PredictParams().beam)]
     assert rows[None] != rows["1"]  # the beam matters on this tree
     capsys.readouterr()
+
+
+@pytest.mark.parametrize(("loss", "C"), [("squared_hinge", 1.0), ("logistic", 10.0)])
+def test_default_c_depends_on_the_loss_and_the_model_file_states_it(data, tmp_path, loss, C):
+    """``C=None`` (the default) trains with 1 for the squared hinge and 10 for the logistic loss, exactly as
+    that C given explicitly, and the fitted params and the model folder record the C used."""
+    import json
+
+    from sparsexc.tree import LabelTreeModel, LabelTreeParams
+
+    X, Y = data
+    assert LabelTreeParams().C is None and LabelTreeParams(loss=loss).resolved().C == C
+    default = LabelTreeModel(LabelTreeParams(loss=loss, max_leaf_size=3)).fit(X, Y)
+    explicit = LabelTreeModel(LabelTreeParams(loss=loss, max_leaf_size=3, C=C)).fit(X, Y)
+    other = LabelTreeModel(LabelTreeParams(loss=loss, max_leaf_size=3, C=C * 3)).fit(X, Y)
+    assert default.params.C == C
+    for a, b, c in zip(default.weights_[0], explicit.weights_[0], other.weights_[0], strict=True):
+        assert (a != b).nnz == 0
+        assert (a != c).nnz > 0  # C changes the weights, so the equality above can fail
+    clf = XCClassifier(model="tree", tree_params={"loss": loss, "max_leaf_size": 3}).fit(X, Y)
+    clf.save(tmp_path / "m")
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert config["model"]["params"]["C"] == C  # the value used, not None
+    assert config["params"]["tree_params"] == {"loss": loss, "max_leaf_size": 3}  # what was asked
+    assert XCClassifier.load(tmp_path / "m").model_.tree.params.C == C

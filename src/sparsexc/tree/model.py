@@ -55,6 +55,9 @@ LOSSES = ("squared_hinge", "logistic")
 TRANSFORMS = {"squared_hinge": "squared_hinge", "logistic": "sigmoid"}
 FORMAT = "sparsexc.label-tree"
 FORMAT_VERSION = 1
+# C=None: each loss's own C. LIBLINEAR's 1 for the squared hinge (Parabel, omikuji, PECOS); 10 for the logistic
+# loss (napkinXC's PLT), which at C=1 loses 1-6 P@1 on validation splits (docs/tree.md, "Choosing C")
+DEFAULT_C = {"squared_hinge": 1.0, "logistic": 10.0}
 # an ensemble member contributes its best max(k, MEMBER_TOPK) labels per row to the mean (Parabel keeps 100)
 MEMBER_TOPK = 100
 
@@ -66,7 +69,11 @@ class LabelTreeParams(Params):
     branching: int = setting(16, "Children per internal node of the label tree.", range=Range(2))
     max_leaf_size: int = setting(100, "Most labels per leaf cluster.", range=POSITIVE_INT)
     loss: str = setting("squared_hinge", "Loss of every node classifier.", choices=LOSSES)
-    C: float = setting(1.0, "Inverse L2 strength of every node classifier (LIBLINEAR's C).", range=POSITIVE)
+    C: float | None = setting(
+        None,
+        "Inverse L2 strength of every node classifier (LIBLINEAR's C); None: 1 (squared_hinge), 10 (logistic).",
+        range=POSITIVE,
+    )
     solver: str = setting(
         "auto", "Node solver: dcd (squared hinge), newton (both losses), auto (dcd if it applies).", choices=SOLVERS
     )
@@ -82,6 +89,10 @@ class LabelTreeParams(Params):
     )
     seed: int = setting(0, "Seed of the label clustering (tree i uses seed + i).")
     n_jobs: int = setting(1, "Threads training node classifiers (-1: all cores).")
+
+    def resolved(self) -> LabelTreeParams:
+        """These settings with ``C=None`` replaced by the loss's :data:`DEFAULT_C` (what ``fit`` trains with)."""
+        return self if self.C is not None else self.replace(C=DEFAULT_C[self.loss])
 
 
 def _workers(n_jobs: int) -> int:
@@ -120,7 +131,7 @@ class LabelTreeModel:
         (their weight rows; the others stay empty), for :func:`~sparsexc.tree.parallel.merge_parts` to assemble
         the ``world`` parts into this fit's weights without ``part``, bit for bit.
         """
-        p = self.params
+        p = self.params = self.params.resolved()  # C=None: the loss's C, kept in params (and the saved files)
         part = None if part is None else check_part(part)  # before the costly steps
         X = as_features(X)
         Y = as_label_matrix(Y)
@@ -175,6 +186,7 @@ class LabelTreeModel:
             return sp.csr_matrix((len(kids), d + 1), dtype=np.float32)
         X_used, used = drop_empty_columns(X[rows])
         Z = target[rows][:, kids.start : kids.stop]
+        assert p.C is not None  # fit resolves C=None (LabelTreeParams.resolved)
         W = fit_linear(
             X_used, Z, loss=p.loss, C=p.C, tol=p.tol, max_iter=p.max_iter, bias=p.bias, solver=p.solver, seed=p.seed
         )
