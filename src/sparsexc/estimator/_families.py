@@ -10,8 +10,8 @@ names one (:data:`sparsexc._params.FitParams.model`: its choices are :func:`list
   estimator has always done; its model is an :class:`~sparsexc.models.XCModel`.
 * ``"tree"`` (:class:`TreeFamily`): the label-tree linear model :class:`~sparsexc.tree.LabelTreeModel`
   (settings: the estimator's ``tree_params``), wrapped with its tuned set threshold as :class:`TreeClassifierModel`.
-  numpy/scipy only: training and prediction import no torch (the estimator module and the model files' reader
-  still do).
+  numpy/scipy only: training and prediction compute with no torch (the estimator module, the model files'
+  reader and, in a process group, the exchange of the ranks' parts of the tree use it).
 """
 
 from __future__ import annotations
@@ -315,6 +315,10 @@ class TreeFamily(ModelFamily):
     by :func:`sparsexc.heads.tuning.tune_grid`; without validation rows it is that default. ``tune_grid`` is
     used rather than ``tune_threshold``, which needs a dense (n, C) score matrix and the rule ``s > t``: the
     tree scores only each row's candidates, and the rule is ``s >= t``.
+
+    In a ``torch.distributed`` process group the ranks train the tree's nodes in parts (:func:`_fit_tree`); every
+    rank ends with the whole model and the same threshold, and only rank 0 saves (:meth:`every_rank_saves` is
+    False). The tree trains in one pass: checkpoint and resume options are refused (:meth:`check_run`).
     """
 
     name = "tree"
