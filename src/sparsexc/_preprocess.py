@@ -81,9 +81,10 @@ def choose(X: sp.csr_matrix) -> Choice:
         return Choice("standardize", "real-valued features with negative values")
     if density >= DENSE_FRACTION:
         return Choice("standardize", f"dense real-valued features ({density:.0%} non-zero)")
+    if np.all(data == 1):
+        return Choice("none", "binary bag of words")
     if np.all(data == np.round(data)):
-        binary = bool(np.all(data == 1))
-        return Choice("tfidf", "binary bag of words" if binary else "non-negative integer counts")
+        return Choice("standardize", "non-negative integer counts")
     norms = _row_norms(X)
     present = norms[np.diff(X.indptr) > 0]
     if present.size and float(np.max(np.abs(present - 1.0))) <= UNIT_TOLERANCE:
@@ -92,11 +93,9 @@ def choose(X: sp.csr_matrix) -> Choice:
 
 
 def _row_norms(X: sp.csr_matrix) -> np.ndarray:
-    squares = np.add.reduceat(np.square(X.data, dtype=np.float64), X.indptr[:-1]) if X.nnz else np.zeros(0)
-    counts = np.diff(X.indptr)
-    norms = np.zeros(X.shape[0], dtype=np.float64)
-    norms[counts > 0] = np.sqrt(squares[counts > 0]) if X.nnz else 0.0
-    return norms
+    """Every row's L2 norm, in float64 (0 for empty rows)."""
+    rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+    return np.sqrt(np.bincount(rows, weights=np.square(X.data, dtype=np.float64), minlength=X.shape[0]))
 
 
 def _unit_rows(X: sp.csr_matrix) -> sp.csr_matrix:

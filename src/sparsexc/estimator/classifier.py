@@ -21,7 +21,7 @@ from sparsexc._params import (
     RunParams,
     TrainParams,
 )
-from sparsexc._preprocess import FeaturePreprocessor, fit_preprocessor, from_saved
+from sparsexc._preprocess import Choice, FeaturePreprocessor, check_choice, choose, fit_preprocessor, from_saved
 from sparsexc._sparse import as_label_matrix
 from sparsexc.errors import ConfigurationError, UnknownNameError
 from sparsexc.estimator._families import ModelFamily, get_family, list_families
@@ -302,7 +302,8 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         head_class(encoder.out_dim, n_labels, head_params))`` under ``torch.manual_seed(random_state)`` and
         trains it with ``Trainer(model, train)`` on the rows left after holding out ``validation_fraction``
         (``patience`` dropped when nothing is held out). A caller who drives the training loop itself (a
-        per-epoch callback, its own split) does the same and gets the estimator's model and training.
+        per-epoch callback, its own split) does the same and gets the estimator's model and training. The
+        feature transform, which depends on the data when ``preprocess="auto"``, is :meth:`resolved_preprocess`'s.
 
         Returns
         -------
@@ -312,6 +313,24 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         train : TrainParams
         """
         return self._settings()
+
+    def resolved_preprocess(self, X: Any = None) -> Choice:
+        """The feature transform :meth:`fit` applies, and why: a :class:`sparsexc._preprocess.Choice`
+        ``(transform, reason)`` with ``transform`` one of "none", "tfidf", "l2", "standardize".
+
+        An explicit ``preprocess`` is itself (reason "given"). For ``"auto"`` it is the rule's choice
+        (:func:`sparsexc._preprocess.choose`) for the training features ``X`` (``fit`` applies the rule to the
+        rows left after the validation hold-out, which have the same kind), or, without ``X``, the fitted
+        model's choice. Bad values raise the :class:`~sparsexc.errors.ConfigurationError` ``fit`` would.
+        """
+        check_choice(self.preprocess)
+        if self.preprocess != "auto":
+            return Choice(self.preprocess, "given")
+        if X is not None:
+            return choose(checked_features(X, "X", fitting=True))
+        if hasattr(self, "preprocess_"):
+            return Choice(self.preprocess_.transform, self.preprocess_.reason)
+        raise ConfigurationError('preprocess="auto" chooses from the training features: give X, or fit the model first')
 
     def _family(self) -> ModelFamily:
         """The model family named by ``model`` (:mod:`sparsexc.estimator._families`)."""
