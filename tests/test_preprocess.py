@@ -12,6 +12,7 @@ from sklearn.preprocessing import StandardScaler, normalize
 from sparsexc._params import PREPROCESS_CHOICES
 from sparsexc._preprocess import (
     DENSE_FRACTION,
+    MIN_VOCABULARY,
     TRANSFORMS,
     array_names,
     check_saved,
@@ -51,8 +52,12 @@ def _dense_real(seed: int = 0, negative: bool = True) -> sp.csr_matrix:
 def test_the_rule_on_each_kind_of_matrix():
     assert choose(_binary()).transform == "none"
     assert "binary" in choose(_binary()).reason
-    assert choose(_counts()).transform == "standardize"
+    assert choose(_counts()).transform == "tfidf"  # 200 columns: word counts
     assert "counts" in choose(_counts()).reason
+    narrow = _counts(d=MIN_VOCABULARY - 1, density=0.2)  # integer-coded tabular columns
+    assert choose(narrow).transform == "standardize"
+    assert "tabular" in choose(narrow).reason
+    assert choose(_counts(d=MIN_VOCABULARY, density=0.2)).transform == "tfidf"
     unit = sp.csr_matrix(normalize(_weights()), dtype=np.float32)
     assert choose(unit).transform == "none"
     assert "unit" in choose(unit).reason

@@ -231,7 +231,7 @@ def test_cli_train_records_and_prints_the_choice(cli_run, capsys):
     capsys.readouterr()
     assert main([*args, "--out", str(folder / "auto")]) == 0
     err = capsys.readouterr().err
-    assert "[sparsexc] features: standardize (auto: non-negative integer counts, scaled only)" in err
+    assert "[sparsexc] features: standardize (auto: integer-coded tabular features (40 columns), scaled only)" in err
     assert main([*args, "--print-config"]) == 0
     assert json.loads(capsys.readouterr().out)["preprocess"] == "auto"
 

@@ -512,7 +512,8 @@ class FitParams(Params):
 
     ``model`` chooses the model family (:mod:`sparsexc.estimator._families`): "neural" (the encoder + head
     trained by mini-batches; the default) or "tree" (the label-tree linear model,
-    :class:`sparsexc.tree.LabelTreeModel`, configured by the estimator's ``tree_params``).
+    :class:`sparsexc.tree.LabelTreeModel`, configured by the estimator's ``tree_params``). ``preprocess`` is the
+    feature transform fitted on the training rows and saved with the model (:mod:`sparsexc._preprocess`).
     """
 
     model: str = setting(

@@ -22,10 +22,12 @@ The ``"auto"`` rule (:func:`choose`), in this order (the evidence is in ``docs/g
 "Feature preprocessing"):
 
 1. any negative value: real-valued features -> ``"standardize"``;
-2. at least half the entries non-zero: dense real-valued (or tabular) features -> ``"standardize"``;
-3. every value a non-negative integer: counts or a binary bag of words -> ``"tfidf"``;
-4. every non-empty row of unit L2 norm (within :data:`UNIT_TOLERANCE`): already TF-IDF-like -> ``"none"``;
-5. otherwise (sparse non-negative weights of any scale) -> ``"l2"``.
+2. at least half the entries non-zero (:data:`DENSE_FRACTION`): dense real-valued features -> ``"standardize"``;
+3. every value 1: a binary bag of words -> ``"none"`` (TF-IDF measured no better on such sets);
+4. every value a non-negative integer: word counts when there are at least :data:`MIN_VOCABULARY` columns ->
+   ``"tfidf"``; fewer columns are integer-coded tabular features -> ``"standardize"``;
+5. every non-empty row of unit L2 norm (within :data:`UNIT_TOLERANCE`): already TF-IDF-like -> ``"none"``;
+6. otherwise (sparse non-negative weights of any scale) -> ``"l2"``.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from sparsexc.errors import ConfigurationError
 
 __all__ = [
     "DENSE_FRACTION",
+    "MIN_VOCABULARY",
     "TRANSFORMS",
     "UNIT_TOLERANCE",
     "Choice",
@@ -56,6 +59,8 @@ __all__ = [
 TRANSFORMS: tuple[str, ...] = tuple(c for c in PREPROCESS_CHOICES if c != "auto")
 # a matrix with at least this share of non-zero entries counts as dense (standardised with centring)
 DENSE_FRACTION = 0.5
+# non-negative integer features with at least this many columns are word counts (tfidf); fewer: tabular codes
+MIN_VOCABULARY = 100
 # |row norm - 1| below this for every non-empty row: the rows are already unit-normalised (float32 input)
 UNIT_TOLERANCE = 1e-3
 
@@ -84,7 +89,9 @@ def choose(X: sp.csr_matrix) -> Choice:
     if np.all(data == 1):
         return Choice("none", "binary bag of words")
     if np.all(data == np.round(data)):
-        return Choice("standardize", "non-negative integer counts")
+        if X.shape[1] >= MIN_VOCABULARY:
+            return Choice("tfidf", "non-negative integer counts (bag of words)")
+        return Choice("standardize", f"integer-coded tabular features ({X.shape[1]} columns)")
     norms = _row_norms(X)
     present = norms[np.diff(X.indptr) > 0]
     if present.size and float(np.max(np.abs(present - 1.0))) <= UNIT_TOLERANCE:

@@ -123,9 +123,11 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         "tfidf": smooth idf weights (as scikit-learn's ``TfidfTransformer``) then unit L2 rows; "l2": unit L2
         rows; "standardize": per-feature ``(x - mean) / std`` (as ``StandardScaler``), centred only when the
         training ``X`` is at least half full (a sparser ``X`` is only scaled and stays sparse); "none".
-        "auto" (default) chooses from the training ``X``: "standardize" for negative values or a dense
-        ``X``, else "none" (see ``docs/getting-started.md``, "Feature preprocessing", for the rule and its
-        evidence); :meth:`resolved_preprocess` and ``preprocess_`` tell the choice.
+        "auto" (default) chooses from the training ``X`` (:func:`sparsexc._preprocess.choose`): "standardize"
+        for negative values, a dense ``X`` or integer-coded tabular columns, "none" for a binary bag of words or
+        unit rows, "tfidf" for word counts, else "l2" (see ``docs/getting-started.md``, "Feature
+        preprocessing", for the rule and its evidence); :meth:`resolved_preprocess` and ``preprocess_`` tell
+        the choice.
     device : str
         "auto" (CUDA when present), "cpu", "cuda", ...
     random_state : int
