@@ -155,7 +155,10 @@ def test_explicit_values_override_the_rule():
 
 @pytest.mark.parametrize("bad", ["TFIDF", "scale", "", None, 3])
 def test_a_bad_value_is_one_clear_error(bad):
-    with pytest.raises(ConfigurationError, match=r"preprocess=.* is not a feature preprocessing; choose one of 'auto'"):
+    with pytest.raises(
+        ConfigurationError,
+        match=r"preprocess=.* is not allowed; choose one of 'auto', 'none', 'tfidf', 'l2', 'standardize'\Z",
+    ):
         fit_preprocessor(bad, _counts())
 
 

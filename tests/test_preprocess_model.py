@@ -118,7 +118,7 @@ def test_a_bad_value_names_the_argument_and_its_choices(bad):
         _clf("tree", preprocess=bad).fit(X, Y)
     with pytest.raises(ConfigurationError, match=message):
         _clf("tree", preprocess=bad).resolved_params()
-    with pytest.raises(ConfigurationError, match="is not a feature preprocessing; choose one of 'auto'"):
+    with pytest.raises(ConfigurationError, match=message):
         _clf("tree", preprocess=bad).resolved_preprocess(X)
     with pytest.raises(ConfigurationError, match="preprocess must be a string; got None"):
         _clf("tree", preprocess=None).fit(X, Y)

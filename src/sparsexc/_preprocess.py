@@ -196,9 +196,9 @@ def _refuse_negative(X: sp.csr_matrix, transform: str) -> None:
 def check_choice(requested: Any) -> str:
     """``requested`` if it is one of :data:`sparsexc._params.PREPROCESS_CHOICES`; one clear error otherwise."""
     if not isinstance(requested, str) or requested not in PREPROCESS_CHOICES:
+        # the wording of the setting's own check (FitParams), so every entry point says the same
         raise ConfigurationError(
-            f"preprocess={requested!r} is not a feature preprocessing; choose one of "
-            f"{', '.join(map(repr, PREPROCESS_CHOICES))}"
+            f"preprocess={requested!r} is not allowed; choose one of {', '.join(map(repr, PREPROCESS_CHOICES))}"
         )
     return requested
 
