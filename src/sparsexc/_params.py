@@ -38,6 +38,7 @@ __all__ = [
     "POSITIVE",
     "POSITIVE_INT",
     "PRECISIONS",
+    "PREPROCESS_CHOICES",
     "UNIT_INTERVAL",
     "EncoderParams",
     "FitParams",
@@ -56,6 +57,8 @@ OPTIMIZERS: tuple[str, ...] = ("adam", "adamw", "adagrad", "sgd")
 LR_SCHEDULES: tuple[str, ...] = ("constant", "linear", "cosine", "step")
 ACTIVATIONS: tuple[str, ...] = ("relu", "gelu", "tanh", "sigmoid", "elu", "leaky_relu")
 PRECISIONS: tuple[str, ...] = ("float32", "bfloat16")  # TrainParams.precision: autocast dtype of forward + loss
+# FitParams.preprocess: "auto" (the rule of sparsexc._preprocess) or one of the feature transforms
+PREPROCESS_CHOICES: tuple[str, ...] = ("auto", "none", "tfidf", "l2", "standardize")
 
 
 # -- constraints ------------------------------------------------------------------------------------------
@@ -509,7 +512,8 @@ class FitParams(Params):
 
     ``model`` chooses the model family (:mod:`sparsexc.estimator._families`): "neural" (the encoder + head
     trained by mini-batches; the default) or "tree" (the label-tree linear model,
-    :class:`sparsexc.tree.LabelTreeModel`, configured by the estimator's ``tree_params``).
+    :class:`sparsexc.tree.LabelTreeModel`, configured by the estimator's ``tree_params``). ``preprocess`` is the
+    feature transform fitted on the training rows and saved with the model (:mod:`sparsexc._preprocess`).
     """
 
     model: str = setting(
@@ -522,6 +526,14 @@ class FitParams(Params):
         0.1,
         "Share of the training rows held out for validation (early stopping, tuning the set threshold; 0 disables).",
         range=UNIT_INTERVAL,
+    )
+
+    preprocess: str = setting(
+        "auto",
+        "Feature preprocessing, fitted on the training rows and saved in the model: auto (chosen from X, see "
+        "docs/getting-started.md), none, tfidf (smooth idf then unit L2 rows), l2 (unit L2 rows) or standardize "
+        "(per-feature mean and std; centred only when X is at least half full).",
+        choices=PREPROCESS_CHOICES,
     )
 
 

@@ -112,7 +112,19 @@ def _train_again_is_possible(data: Path, out: Path) -> None:
 def test_non_finite_loss_ends_in_one_line_and_exit_1(tmp_path, one_error_line):
     data = _xc(tmp_path / "huge.txt", 60, _rows(32, 60, labels=lambda i: [i % 5], huge=50))
     out = tmp_path / "o"
-    code = _train(data, out, "--head", "negative-sampling", "--validation-fraction", "0", "--batch-size", "16")
+    # the raw 1e30 features (preprocessing would scale them to finite losses; issue 20)
+    code = _train(
+        data,
+        out,
+        "--head",
+        "negative-sampling",
+        "--validation-fraction",
+        "0",
+        "--batch-size",
+        "16",
+        "--preprocess",
+        "none",
+    )
     assert code == 1
     line = one_error_line()
     assert "the training loss is inf at epoch 1, step 1 of 2" in line
@@ -423,6 +435,8 @@ def test_a_failure_in_the_torchrun_workers_ends_in_one_line(tmp_path):
             "0",
             "--batch-size",
             "16",
+            "--preprocess",  # the raw 1e30 features (preprocessing would scale them to finite losses; issue 20)
+            "none",
         ],
         capture_output=True,
         text=True,

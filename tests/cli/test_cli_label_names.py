@@ -30,6 +30,8 @@ FAST = [
     "512",
     "--seed",
     "0",
+    "--preprocess",  # the features as written (the raw values these fast settings were chosen for; issue 20)
+    "none",
     "--quiet",
 ]
 

@@ -46,7 +46,14 @@ def test_given_values_reach_their_params():
 def test_fit_trains_the_model_the_resolved_params_describe(data):
     X, Y = data
     clf = XCClassifier(
-        hidden_sizes=(16,), epochs=2, patience=None, validation_fraction=0.0, device="cpu", random_state=3, verbose=0
+        hidden_sizes=(16,),
+        epochs=2,
+        patience=None,
+        validation_fraction=0.0,
+        device="cpu",
+        random_state=3,
+        verbose=0,
+        preprocess="none",  # the model below is trained on the raw X (the feature transform is resolved_preprocess's)
     )
     clf.fit(X, Y)
     head_cls, head_params, encoder_params, train = clf.resolved_params()

@@ -35,7 +35,9 @@ def data():
 @pytest.fixture(scope="module")
 def fitted(data):
     X, Y = data
-    clf = XCClassifier(model="tree", tree_params=TREE, validation_fraction=0, random_state=3).fit(X[:300], Y[:300])
+    # compared with LabelTreeModel on the raw features: no preprocessing (issue 20's default would transform X)
+    clf = XCClassifier(model="tree", tree_params=TREE, validation_fraction=0, random_state=3, preprocess="none")
+    clf.fit(X[:300], Y[:300])
     direct = LabelTreeModel(LabelTreeParams(**TREE, seed=3)).fit(X[:300], Y[:300])
     return clf, direct
 
@@ -109,7 +111,7 @@ def test_the_tuned_threshold_is_no_worse_than_the_default_on_validation(data):
 
 def test_validation_fraction_holds_out_rows_for_tuning(data):
     X, Y = data
-    clf = XCClassifier(model="tree", tree_params=TREE, validation_fraction=0.2).fit(X[:300], Y[:300])
+    clf = XCClassifier(model="tree", tree_params=TREE, validation_fraction=0.2, preprocess="none").fit(X[:300], Y[:300])
     assert set(clf.tuned_) == {"threshold", "micro-F1"}
     order = np.random.default_rng(0).permutation(300)
     train_rows = np.sort(order[60:])
@@ -185,7 +187,7 @@ def test_bad_model_and_tree_params_give_one_clear_error(data):
 
 def test_get_params_set_params_and_clone(data):
     X, Y = data
-    clf = XCClassifier(model="tree", tree_params=TREE)
+    clf = XCClassifier(model="tree", tree_params=TREE, preprocess="none")  # compared with LabelTreeModel on raw X
     params = clf.get_params()
     assert params["model"] == "tree" and params["tree_params"] == TREE
     copy = clone(clf)
@@ -199,7 +201,9 @@ def test_get_params_set_params_and_clone(data):
 
 def test_the_seed_comes_from_random_state_unless_tree_params_sets_it(data):
     X, Y = data
-    a = XCClassifier(model="tree", tree_params={**TREE, "seed": 5}, random_state=9, validation_fraction=0)
+    a = XCClassifier(
+        model="tree", tree_params={**TREE, "seed": 5}, random_state=9, validation_fraction=0, preprocess="none"
+    )
     direct = LabelTreeModel(LabelTreeParams(**TREE, seed=5)).fit(X[:200], Y[:200])
     np.testing.assert_array_equal(
         a.fit(X[:200], Y[:200]).predict_topk(X[200:], 5)[1], direct.predict_topk(X[200:], 5)[1]

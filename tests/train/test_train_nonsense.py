@@ -48,7 +48,10 @@ def _record_step_losses(monkeypatch) -> list[float]:
 def test_the_reported_case_stops_at_the_first_non_finite_step(head, monkeypatch):
     X, Y = _huge_feature_data()
     losses = _record_step_losses(monkeypatch)
-    clf = XCClassifier(head=head, epochs=2, batch_size=16, validation_fraction=0, random_state=0, verbose=False)
+    # preprocess="none": the raw 1e30 features must reach the loss (preprocessing would scale them; issue 20)
+    clf = XCClassifier(
+        head=head, epochs=2, batch_size=16, validation_fraction=0, random_state=0, verbose=False, preprocess="none"
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch's sparse-tensor notices
         with pytest.raises(NonFiniteLossError) as info:

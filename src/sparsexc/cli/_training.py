@@ -218,6 +218,7 @@ def _run(
     every_rank = clf._family().every_rank_saves(clf.model_)
     if not (is_main() or every_rank):
         return {}
+    say(f"features: {clf.preprocess_.describe()}")  # the preprocessing fit chose (preprocess="auto") or was given
     say(f"trained in {train_seconds:.1f} s; saving to {out / MODEL_DIR}")
     with doing(f"saving the model to {out / MODEL_DIR}"):
         clf.save(out / MODEL_DIR)
@@ -247,6 +248,7 @@ def _run(
         "epochs_run": len(clf.history_),
         "best_epoch": clf.best_epoch_,
         "stopped_early": clf.fit_summary_["stopped_early"],
+        "preprocess": clf.preprocess_.config(),  # the feature transform fit chose or was given
         "fit_summary": clf.fit_summary_,  # how training ended, for 'sparsexc report'
         "environment": environment_info(),
     }

@@ -9,9 +9,11 @@ import numbers
 import re
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 
 from sparsexc._params import EncoderParams, RunParams
+from sparsexc._preprocess import FeaturePreprocessor, check_saved, from_saved
 from sparsexc.errors import ConfigurationError
 from sparsexc.estimator.serialization import ModelFiles, ModelFormatError, TensorInfo
 from sparsexc.heads import get_head
@@ -24,16 +26,21 @@ if TYPE_CHECKING:
 __all__ = [
     "DEVICES",
     "MAX_SIZE",
+    "PREPROCESS_PREFIX",
     "LoadPlan",
     "check_classifier_files",
     "check_device",
     "check_neural_model",
     "load_device",
+    "loaded_preprocessor",
+    "preprocess_tensors",
 ]
 
 MAX_SIZE = 2**31 - 1  # largest n_features, n_labels, layer width a config may name
 DEVICES = "'auto', 'cpu', 'mps', 'cuda' or 'cuda:N'"
 _DEVICE = re.compile(r"(auto|cpu|mps|cuda(:\d{1,4})?)\Z")
+# the weights file's tensors of the feature preprocessing (sparsexc._preprocess): "preprocess.idf", ...
+PREPROCESS_PREFIX = "preprocess."
 
 
 @dataclasses.dataclass
@@ -49,6 +56,7 @@ class LoadPlan:
     tuned: dict[str, Any]
     classes: list[Any] | None = None  # label names; None: label ids 0..n_labels-1
     multilabel: bool = True  # False: fitted on a 1-D vector of classes
+    preprocess: dict[str, Any] | None = None  # the saved preprocessing; None: saved before it existed ("none")
 
 
 def check_device(value: Any, what: str) -> str:
@@ -167,6 +175,8 @@ def _estimator(cls: type[BaseEstimator], config: dict[str, Any], f: _Fields) -> 
     params = dict(f.mapping(f.get(config, "params", "params"), "params"))
     for key in RunParams.field_names():  # folders saved while the run plumbing was a parameter (now fit's)
         params.pop(key, None)
+    if "preprocess" not in config:  # saved before preprocessing existed: the model was trained on X as given
+        params.setdefault("preprocess", "none")
     allowed = cls._get_param_names()
     unknown = [k for k in params if k not in allowed]
     if unknown:
@@ -321,6 +331,7 @@ def check_classifier_files(cls: type, files: ModelFiles) -> LoadPlan:
         tuned,
     )
     plan.classes, plan.multilabel = _classes(config, plan.n_labels, f)
+    plan.preprocess = _check_preprocess(config, files, plan, f)
     plan.model_config = estimator._family().check_files(plan, config, files, f)
     return plan
 
@@ -333,3 +344,61 @@ def check_neural_model(plan: LoadPlan, config: dict[str, Any], files: ModelFiles
     _check_consistent(plan, head, sizes, f)
     _check_header(model_config, files.header, files, sizes, f)
     return model_config
+
+
+# -- the feature preprocessing ------------------------------------------------------------------------------
+def _check_preprocess(config: dict[str, Any], files: ModelFiles, plan: LoadPlan, f: _Fields) -> dict[str, Any] | None:
+    """Check the config's ``"preprocess"`` (absent in folders saved before it existed) against the estimator's
+    ``preprocess`` setting and its ``preprocess.*`` tensors in the weights' header (float32 vectors of
+    ``n_features``); those tensors are then taken out of ``files.header``, which the model family checks."""
+    saved = config.get("preprocess")
+    names = check_saved(saved)
+    if isinstance(names, str):
+        raise f.error("preprocess", names)
+    if saved is not None:
+        setting = plan.estimator.preprocess
+        if saved["requested"] != setting:
+            raise f.error(
+                "preprocess.requested", f"is {_short(saved['requested'])} but params.preprocess is {_short(setting)}"
+            )
+        if setting != "auto" and saved["transform"] != setting:
+            raise f.error(
+                "preprocess.transform", f"is {_short(saved['transform'])} but params.preprocess is {_short(setting)}"
+            )
+    ours = {name: info for name, info in files.header.items() if name.startswith(PREPROCESS_PREFIX)}
+    expected = {PREPROCESS_PREFIX + name for name in names}
+    where = files.weights_path
+    for name in sorted(expected - set(ours)):
+        raise ModelFormatError(f"{where}: tensor {name!r} is missing (the preprocessing of {files.config_path.name})")
+    for name in sorted(set(ours) - expected):
+        raise ModelFormatError(
+            f"{where}: unexpected tensor {name!r} (not part of the preprocessing of {files.config_path.name})"
+        )
+    for name, info in ours.items():
+        if info.dtype != torch.float32 or info.shape != (plan.n_features,):
+            raise ModelFormatError(
+                f"{where}: tensor {name!r} is {info.dtype} {list(info.shape)}; the preprocessing needs float32 "
+                f"[{plan.n_features}] (n_features)"
+            )
+    files.header = {name: info for name, info in files.header.items() if name not in ours}
+    return saved
+
+
+def preprocess_tensors(preprocessor: FeaturePreprocessor) -> dict[str, torch.Tensor]:
+    """The fitted vectors of ``preprocessor`` as the weights file's ``preprocess.*`` tensors."""
+    return {
+        PREPROCESS_PREFIX + name: torch.from_numpy(np.ascontiguousarray(a)) for name, a in preprocessor.arrays.items()
+    }
+
+
+def loaded_preprocessor(plan: LoadPlan, tensors: dict[str, torch.Tensor], where: Any) -> FeaturePreprocessor:
+    """The saved preprocessing from the checked ``plan`` and the loaded ``tensors``, whose ``preprocess.*``
+    entries are removed from ``tensors`` (the rest are the model's)."""
+    arrays = {
+        name[len(PREPROCESS_PREFIX) :]: tensors.pop(name).numpy()
+        for name in [n for n in tensors if n.startswith(PREPROCESS_PREFIX)]
+    }
+    try:
+        return from_saved(plan.preprocess, arrays, plan.n_features)
+    except ValueError as exc:
+        raise ModelFormatError(f"{where}: the preprocessing's tensors are invalid: {exc}") from None

@@ -21,11 +21,17 @@ from sparsexc._params import (
     RunParams,
     TrainParams,
 )
+from sparsexc._preprocess import Choice, FeaturePreprocessor, check_choice, choose, fit_preprocessor, from_saved
 from sparsexc._sparse import as_label_matrix
 from sparsexc.errors import ConfigurationError, UnknownNameError
 from sparsexc.estimator._families import ModelFamily, get_family, list_families
 from sparsexc.estimator._features import checked_features
-from sparsexc.estimator._load_checks import check_classifier_files, load_device
+from sparsexc.estimator._load_checks import (
+    check_classifier_files,
+    load_device,
+    loaded_preprocessor,
+    preprocess_tensors,
+)
 from sparsexc.estimator._targets import classes_array, encode_targets, fit_targets, saveable_names
 from sparsexc.estimator.serialization import open_model_dir, write_model_dir
 from sparsexc.heads import Head, document_scores, get_head, list_heads
@@ -111,6 +117,17 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
     validation_fraction : float
         Share of the training rows held out (seeded by ``random_state``) for early stopping and for tuning the
         head's set threshold when ``fit`` gets no ``X_val``; 0 disables both.
+    preprocess : {"auto", "none", "tfidf", "l2", "standardize"}
+        The feature transform (:mod:`sparsexc._preprocess`), fitted on the training rows only (never the
+        validation rows), saved with the model and applied to every ``X`` the prediction methods get.
+        "tfidf": smooth idf weights (as scikit-learn's ``TfidfTransformer``) then unit L2 rows; "l2": unit L2
+        rows; "standardize": per-feature ``(x - mean) / std`` (as ``StandardScaler``), centred only when the
+        training ``X`` is at least half full (a sparser ``X`` is only scaled and stays sparse); "none".
+        "auto" (default) chooses from the training ``X`` (:func:`sparsexc._preprocess.choose`): "standardize"
+        for negative values, a dense ``X`` or integer-coded tabular columns, "none" for a binary bag of words or
+        unit rows, "tfidf" for word counts, else "l2" (see ``docs/getting-started.md``, "Feature
+        preprocessing", for the rule and its evidence); :meth:`resolved_preprocess` and ``preprocess_`` tell
+        the choice.
     device : str
         "auto" (CUDA when present), "cpu", "cuda", ...
     random_state : int
@@ -145,6 +162,8 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         ``kept_epoch``, ``kept_value``, ``epochs_run``, ``message``, ... (after :meth:`load`: inferred from the
         saved history)
     tuned_ : dict, the head's tuned set parameter(s)
+    preprocess_ : FeaturePreprocessor, the fitted feature transform (``preprocess_.describe()`` says which and
+        why; ``"none"`` for a model loaded from a folder saved before preprocessing existed)
     """
 
     @_refuse_run_arguments
@@ -178,6 +197,7 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         eval_batch_size: int = 1024,
         model: str = "neural",
         tree_params: dict | None = None,
+        preprocess: str = "auto",
     ) -> None:
         self.head = head
         self.head_params = head_params
@@ -207,6 +227,7 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         self.eval_batch_size = eval_batch_size
         self.model = model
         self.tree_params = tree_params
+        self.preprocess = preprocess
 
     @_refuse_run_arguments
     def set_params(self, **params: Any) -> XCClassifier:
@@ -283,7 +304,8 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         head_class(encoder.out_dim, n_labels, head_params))`` under ``torch.manual_seed(random_state)`` and
         trains it with ``Trainer(model, train)`` on the rows left after holding out ``validation_fraction``
         (``patience`` dropped when nothing is held out). A caller who drives the training loop itself (a
-        per-epoch callback, its own split) does the same and gets the estimator's model and training.
+        per-epoch callback, its own split) does the same and gets the estimator's model and training. The
+        feature transform, which depends on the data when ``preprocess="auto"``, is :meth:`resolved_preprocess`'s.
 
         Returns
         -------
@@ -293,6 +315,24 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         train : TrainParams
         """
         return self._settings()
+
+    def resolved_preprocess(self, X: Any = None) -> Choice:
+        """The feature transform :meth:`fit` applies, and why: a :class:`sparsexc._preprocess.Choice`
+        ``(transform, reason)`` with ``transform`` one of "none", "tfidf", "l2", "standardize".
+
+        An explicit ``preprocess`` is itself (reason "given"). For ``"auto"`` it is the rule's choice
+        (:func:`sparsexc._preprocess.choose`) for the training features ``X`` (``fit`` applies the rule to the
+        rows left after the validation hold-out, which have the same kind), or, without ``X``, the fitted
+        model's choice. Bad values raise the :class:`~sparsexc.errors.ConfigurationError` ``fit`` would.
+        """
+        check_choice(self.preprocess)
+        if self.preprocess != "auto":
+            return Choice(self.preprocess, "given")
+        if X is not None:
+            return choose(checked_features(X, "X", fitting=True))
+        if hasattr(self, "preprocess_"):
+            return Choice(self.preprocess_.transform, self.preprocess_.reason)
+        raise ConfigurationError('preprocess="auto" chooses from the training features: give X, or fit the model first')
 
     def _family(self) -> ModelFamily:
         """The model family named by ``model`` (:mod:`sparsexc.estimator._families`)."""
@@ -391,7 +431,12 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
             n_val = min(max(1, round(self.validation_fraction * X.shape[0])), X.shape[0] - 1)
             val_rows, train_rows = np.sort(order[:n_val]), np.sort(order[n_val:])
             X, Y, X_val, Y_val = X[train_rows], Y[train_rows], X[val_rows], Y[val_rows]
+        # fitted on the training rows only: the validation rows are transformed with their statistics
+        preprocessor = fit_preprocessor(self.preprocess, X)
+        X = preprocessor(X)
+        X_val = None if X_val is None else preprocessor(X_val)
         fitted = family.fit(self, X, Y, X_val, Y_val, run)
+        self.preprocess_ = preprocessor
         self.model_ = fitted.model
         self.n_features_in_ = X.shape[1]
         self.n_labels_ = Y.shape[1]
@@ -411,8 +456,14 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
             raise NotFittedError("this XCClassifier is not fitted yet; call fit(X, Y) first")
 
     def _features(self, X: Any) -> sp.csr_matrix:
+        """``X`` checked and transformed by the fitted preprocessing (what the model was trained on)."""
         self._check_fitted()
-        return checked_features(X, "X", n_features=self.n_features_in_, owner=type(self).__name__)
+        X = checked_features(X, "X", n_features=self.n_features_in_, owner=type(self).__name__)
+        return self._preprocessor()(X)
+
+    def _preprocessor(self) -> FeaturePreprocessor:
+        # a model fitted (or unpickled) from before preprocessing existed has none: it saw X as given
+        return getattr(self, "preprocess_", None) or from_saved(None, {}, self.n_features_in_)
 
     def _set_classes(self, names: Any, multilabel: bool) -> None:
         """``classes_`` (the label names, or the ids 0..C-1 when there are none) and ``multilabel_``."""
@@ -556,6 +607,8 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         if saved is None:
             return
         state, model_config = saved
+        preprocessor = self._preprocessor()
+        state = {**state, **preprocess_tensors(preprocessor)}
         params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params(deep=False).items()}
         config = {
             "library": "sparsexc",
@@ -573,6 +626,8 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
             "history": self.history_,
             "best_epoch": self.best_epoch_,
             "tuned": self.tuned_,
+            # the feature transform; its vectors are the weights file's "preprocess.*" tensors
+            "preprocess": preprocessor.config(),
         }
         write_model_dir(path, state, config)
 
@@ -601,6 +656,7 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
             est = plan.estimator
             target = load_device(device, est.device)  # before the tensors: a bad argument costs no reading
             state_dict = files.tensors()
+        est.preprocess_ = loaded_preprocessor(plan, state_dict, files.weights_path)  # takes its tensors out
         est.model_ = est._family().build(plan.model_config, state_dict, target, plan.tuned, path)
         del state_dict
         est.n_features_in_ = plan.n_features
