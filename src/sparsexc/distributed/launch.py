@@ -288,7 +288,7 @@ class Nodes:
         rank = self.node_rank
         if isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank < self.nnodes:
             raise ConfigurationError(
-                f"node_rank={rank!r} must be in [0, nnodes) = [0, {self.nnodes}) (nnodes={self.nnodes})"
+                f"node_rank={rank!r} must be in [0, {self.nnodes}) (nnodes={self.nnodes}, the number of machines)"
             )
         if self.rdzv_backend not in RDZV_BACKENDS:
             raise ConfigurationError(f"rdzv_backend={self.rdzv_backend!r} must be one of {', '.join(RDZV_BACKENDS)}")
