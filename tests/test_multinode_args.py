@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -210,10 +211,23 @@ def test_a_worker_failure_seen_only_on_another_machine_is_one_line_here(tmp_path
 # ------------------------------------------------------------------------------------------------- _torchrun
 
 
-@pytest.mark.parametrize(("code", "expected"), [(0, 0), (2, 2), (1, 1), (3, 1)])
-def test_torchrun_wrapper_passes_a_user_error_on_as_2(code, expected, monkeypatch):
+@pytest.mark.parametrize(
+    ("rank0", "rank1", "expected"),
+    [
+        ("sys.exit(0)", "sys.exit(0)", 0),
+        ("sys.exit(2)", "sys.exit(2)", 2),  # a user error
+        ("sys.exit(1)", "sys.exit(0)", 1),
+        ("sys.exit(3)", "sys.exit(0)", 1),  # a worker's 3 is not the wrapper's RENDEZVOUS_FAILED
+        ("os.kill(os.getpid(), 9)", "sys.exit(0)", 1),  # a signal alone
+        # a user error, and a rank that dies of a signal (as when torchrun ends it): still 2
+        ("sys.exit(2)", "os.kill(os.getpid(), 9)", 2),
+        ("sys.exit(2)", "sys.exit(1)", 1),  # a user error and another failure
+    ],
+)
+def test_torchrun_wrapper_passes_a_user_error_on_as_2(rank0, rank1, expected, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    args = ["--standalone", "--nproc-per-node=1", "--no-python", "sh", "-c", f"exit {code}"]
+    code = f"import os, sys\nif os.environ['LOCAL_RANK'] == '0':\n    {rank0}\nelse:\n    {rank1}"
+    args = ["--standalone", "--nproc-per-node=2", "--no-python", sys.executable, "-c", code]
     assert _torchrun.main(args) == expected
 
 
