@@ -9,8 +9,9 @@ or ``model/``) or a started one (``checkpoints/``) is only written into with ``-
 
 With ``--nproc-per-node`` the launching process claims the folder and holds it while torchrun runs; the
 workers it starts find ``SPARSEXC_RUN_LOCK_HELD`` set to the folder and claim nothing. In a process group
-started otherwise (torchrun by hand) rank 0 claims the folder and every rank learns the outcome, so all
-stop together on a refusal.
+started otherwise (torchrun by hand, or ``--nnodes`` over several machines, whose launching processes claim
+nothing) rank 0 claims the folder and every rank learns the outcome, so all stop together on a refusal; the
+other ranks never touch the folder here, so other machines need not see it.
 """
 
 from __future__ import annotations

@@ -2,25 +2,32 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from sparsexc.cli._config import merge_config, read_config_file
 from sparsexc.cli._data import data_source
 from sparsexc.cli._defaults import EstimatorOption
+from sparsexc.cli._errors import RUN_FAILURE, USER_ERROR
 from sparsexc.cli._settings import run_options, setting_options
 from sparsexc.cli._types import HEAD_NAME, KEY_VALUE
 from sparsexc.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from sparsexc.distributed.launch import Nodes
 
 __all__ = ["train"]
 
 _PATH_KEYS = ("train", "test", "label_xml", "data_dir", "out")
 _SOURCE_KEYS = ("dataset", "split", "data_dir", "train", "test", "label_xml")
+_NODE_KEYS = ("nnodes", "node_rank", "rdzv_endpoint", "rdzv_backend", "rdzv_id")  # torchrun's, as Nodes names them
 
 
 @click.command()
@@ -82,6 +89,29 @@ _SOURCE_KEYS = ("dataset", "split", "data_dir", "train", "test", "label_xml")
     type=click.IntRange(min=1),
     help="Train data-parallel on N processes (torchrun; gloo on CPU, NCCL on GPU). See docs/distributed.md.",
 )
+@click.option(
+    "--nnodes",
+    type=click.IntRange(min=1),
+    help="Train on N machines (torchrun's --nnodes), each running this command with its own --node-rank and "
+    "the same --rdzv-endpoint; --nproc-per-node processes on each (default 1). See docs/distributed.md.",
+)
+@click.option(
+    "--node-rank",
+    type=click.IntRange(min=0),
+    help="This machine's number in [0, --nnodes) (torchrun's --node-rank; default 0). With the static "
+    "rendezvous node 0 holds global rank 0, which alone claims and writes --out.",
+)
+@click.option(
+    "--rdzv-endpoint",
+    help="HOST:PORT where the machines meet (torchrun's --rdzv-endpoint): with the static rendezvous the "
+    "address of node 0 and a free port on it. Needed with --nnodes > 1.",
+)
+@click.option(
+    "--rdzv-backend",
+    help="torchrun's rendezvous backend: static (the default, as torchrun: nodes numbered by --node-rank) or "
+    "c10d (a store at --rdzv-endpoint; the rendezvous numbers the nodes).",
+)
+@click.option("--rdzv-id", help="The run's id, the same on every machine (torchrun's --rdzv-id; default: torchrun's).")
 @click.option("--out", type=click.Path(file_okay=False), help="Output folder (required: flag or config key).")
 @click.option("--quiet", "-q", is_flag=True, default=False, help="No progress bar or log lines on stderr.")
 @click.option(
@@ -125,55 +155,91 @@ def train(ctx: click.Context, **options) -> None:
         return
     if options.get("out") is None:
         raise click.UsageError("missing the output folder: give --out DIR (or 'out' in the config file)")
+    nodes = _nodes(options)
     nproc = options.pop("nproc_per_node")
+    if nproc is None and nodes.several:
+        nproc = 1  # one process on each machine
     overwrite = options.pop("overwrite")  # like quiet, not recorded: a rerun of run.json's options must not replace
     recorded = {k: v for k, v in options.items() if k != "quiet"}
     source = data_source(*(options.pop(k) for k in _SOURCE_KEYS))
     out = Path(options.pop("out")).resolve()
     quiet = options.pop("quiet")
-    if nproc is not None and nproc > 1 and "WORLD_SIZE" not in os.environ:
-        _relaunch(nproc, recorded, source, options, out, quiet, overwrite)
+    if nproc is not None and (nproc > 1 or nodes.several) and "WORLD_SIZE" not in os.environ:
+        _relaunch(nproc, nodes, recorded, source, options, out, quiet, overwrite)
         return
     with process_group(options.get("device") or "auto"):  # joins torchrun's group when there is one
         train_and_evaluate(source, options, out, verbose=not quiet, recorded_options=recorded, overwrite=overwrite)
 
 
-def _relaunch(nproc: int, recorded: dict, source: dict, options: dict, out: Path, quiet: bool, overwrite: bool) -> None:
+def _nodes(options: dict) -> Nodes:
+    """The machine's place in the launch from (and popped off) ``options``: torchrun's multi-node flags,
+    checked together (one error line, exit 2). Not recorded in run.json, like --nproc-per-node: a rerun of the
+    recorded options trains in one process."""
+    from sparsexc.distributed.launch import Nodes
+
+    given = {key: options.pop(key) for key in _NODE_KEYS}
+    try:
+        return Nodes(**{key: value for key, value in given.items() if value is not None})
+    except ConfigurationError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def _relaunch(
+    nproc: int, nodes: Nodes, recorded: dict, source: dict, options: dict, out: Path, quiet: bool, overwrite: bool
+) -> None:
     # The settings and the data are checked here first, so that a mistake ends with one error line from
     # this process (exit 2) instead of one per worker and torchrun's failure report; the workers read
-    # the data again (a registered data set from the parsed cache). This process holds the run folder's
-    # lock while the workers run; they are told so (HELD_ENV) and claim nothing.
+    # the data again (a registered data set from the parsed cache).
+    # On one machine this process claims the run folder and holds its lock while the workers run; they are
+    # told so (HELD_ENV) and claim nothing. Over several machines it cannot know which one will hold global
+    # rank 0 (c10d numbers the nodes as they come), and a refusal must stop the other machines too: there the
+    # workers' rank 0 claims the folder inside the group (claim_run_dir), every rank learns the outcome, and
+    # this process writes nothing into OUT (the options go to the workers through a file of its own).
     from sparsexc.cli._data import load_source
-    from sparsexc.cli._errors import REPORTED_ENV, AlreadySaid, RunFailure, doing
+    from sparsexc.cli._errors import REPORTED_ENV, AlreadySaid, RunFailure, UserError, doing
     from sparsexc.cli._files import write_json
     from sparsexc.cli._runlock import HELD_ENV, LAUNCH_CONFIG, claim_run_dir
     from sparsexc.cli._training import _as_config, checked_estimator, training_data_errors
+    from sparsexc.distributed._torchrun import RENDEZVOUS_FAILED
     from sparsexc.distributed.launch import relaunch_with_torchrun
     from sparsexc.estimator.classifier import _check_targets as check_targets  # fit's own check of the labels
 
     checked_estimator(options, out, verbose=False)
-    with claim_run_dir(out, overwrite=overwrite, resume=bool(options.get("resume"))):
+    resume = bool(options.get("resume"))
+    claim = contextlib.nullcontext() if nodes.several else claim_run_dir(out, overwrite=overwrite, resume=resume)
+    with claim, tempfile.TemporaryDirectory(prefix="sparsexc-launch-") as scratch:
         with doing("loading the data"):
             train, _ = load_source(source)
         with training_data_errors(source), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the warnings are rank 0's to give; the errors are said here
             check_targets(train.Y)
         # the options go to the workers as a config file (the run.json "options" form that --config reads)
-        config = out / LAUNCH_CONFIG
+        config = (Path(scratch) if nodes.several else out) / LAUNCH_CONFIG
         with doing(f"writing {config}"):
             write_json(config, _as_config(recorded))
         args = ["sparsexc.cli", "train", "--config", str(config)] + (["--quiet"] if quiet else [])
-        fd, reported = tempfile.mkstemp(prefix="sparsexc-errors-", suffix=".txt")
-        os.close(fd)
-        os.environ[HELD_ENV], os.environ[REPORTED_ENV] = str(out), reported
+        if overwrite and nodes.several:  # the workers claim the folder: they replace the run (not recorded)
+            args.append("--overwrite")
+        reported = Path(scratch) / "errors.txt"
+        reported.touch()
+        env = {REPORTED_ENV: str(reported), **({} if nodes.several else {HELD_ENV: str(out)})}
+        os.environ.update(env)
         try:
-            code = relaunch_with_torchrun(nproc, args)
-            said = os.path.getsize(reported) > 0
+            code = relaunch_with_torchrun(nproc, args, nodes)
+            # a worker's line, or torchrun's rendezvous failure (said in one line by _torchrun)
+            said = reported.stat().st_size > 0 or code == RENDEZVOUS_FAILED
         finally:
-            os.environ.pop(HELD_ENV, None)
-            os.environ.pop(REPORTED_ENV, None)
-            os.unlink(reported)
-    if code != 0 and said:
-        raise AlreadySaid  # a worker has said why, in one line: nothing to add
-    if code != 0:
+            for key in env:
+                os.environ.pop(key, None)
+    if code != 0 and said:  # a worker has said why, in one line: nothing to add
+        already = AlreadySaid()
+        already.exit_code = USER_ERROR if code == USER_ERROR else RUN_FAILURE  # the workers' code: a mistake or not
+        raise already
+    if code != 0 and not nodes.several:
         raise RunFailure(f"the {nproc} training processes (torchrun) exited with code {code}")
+    if code != 0:  # the workers of this machine stopped without a word: rank 0, on another machine, said why
+        failure = UserError if code == USER_ERROR else RunFailure
+        raise failure(
+            f"the {nproc} training process(es) of node {nodes.node_rank} of {nodes.nnodes} (torchrun) exited with "
+            f"code {code}; the error is said on the machine that holds global rank 0"
+        )

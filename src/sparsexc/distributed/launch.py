@@ -1,5 +1,6 @@
 """Start a group of processes: in-process with ``torch.multiprocessing`` (tests, benchmarks), or by
-re-running a command under ``torch.distributed.run`` (torchrun) for ``sparsexc train --nproc-per-node``."""
+re-running a command under ``torch.distributed.run`` (torchrun) for ``sparsexc train --nproc-per-node`` and,
+over several machines, ``--nnodes / --node-rank / --rdzv-endpoint`` (:class:`Nodes`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -21,7 +23,7 @@ from torch.multiprocessing import ProcessExitedException, ProcessRaisedException
 
 from sparsexc.errors import ConfigurationError
 
-__all__ = ["free_port", "relaunch_with_torchrun", "spawn"]
+__all__ = ["RDZV_BACKENDS", "Nodes", "free_port", "parse_endpoint", "relaunch_with_torchrun", "spawn"]
 
 
 def free_port() -> int:
@@ -226,18 +228,113 @@ def _signal_name(number: int) -> str:
         return f"signal {number}"
 
 
-def relaunch_with_torchrun(nproc: int, module_args: Sequence[str]) -> int:
-    """Run torchrun (``torch.distributed.run --standalone --nproc-per-node N -m <module_args...>``, through
-    :mod:`sparsexc.distributed._torchrun`, which leaves out torchrun's multi-line failure report: the workers
-    say their own errors); return its exit code. ``--standalone`` makes torchrun choose a free local
-    rendezvous port itself."""
+# torchrun's rendezvous backends that need nothing beyond torch: "static" (torchrun's default; node r of N is
+# group rank r, node 0 serves the store at the endpoint) and "c10d" (the nodes meet at the endpoint's store and
+# are numbered in an order of the rendezvous' choosing)
+RDZV_BACKENDS = ("static", "c10d")
+
+
+def parse_endpoint(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (an IPv6 host in brackets, ``[::1]:29500``) as ``(host, port)``; the port in 1..65535.
+
+    Raises
+    ------
+    sparsexc.errors.ConfigurationError
+        Naming ``rdzv_endpoint`` and the form it takes, for anything else.
+    """
+    host, colon, port_text = str(text).strip().rpartition(":")
+    bracketed = host.startswith("[") and host.endswith("]") and len(host) > 2
+    # an unbracketed host with a colon is an IPv6 address whose port cannot be told apart
+    good_host = bool(host) and not any(c.isspace() for c in host) and (bracketed or ":" not in host)
+    if not (colon and good_host and port_text.isdigit() and 1 <= int(port_text) <= 65535):
+        raise ConfigurationError(
+            f"rdzv_endpoint={text!r} must be HOST:PORT with a port in 1..65535 (an IPv6 host in brackets: [::1]:29500)"
+        )
+    return host, int(port_text)
+
+
+@dataclass(frozen=True)
+class Nodes:
+    """This machine's place in a torchrun launch over ``nnodes`` machines (torchrun's flags of the same names).
+
+    Parameters
+    ----------
+    nnodes : int
+        Number of machines (torchrun's ``--nnodes``), at least 1; each runs the same command with its own
+        ``node_rank``.
+    node_rank : int
+        This machine's number in ``[0, nnodes)``. With the static rendezvous the workers of node r are the
+        global ranks ``r * nproc_per_node + local_rank``, so node 0 holds global rank 0.
+    rdzv_endpoint : str or None
+        ``HOST:PORT`` where the machines meet: with "static" node 0's address and a free port on it (node 0
+        serves the store there). Needed when ``nnodes > 1``; None on one machine (torchrun ``--standalone``
+        picks a free local port).
+    rdzv_backend : str
+        One of :data:`RDZV_BACKENDS`; "static" (torchrun's default) numbers the nodes by ``node_rank``, "c10d"
+        in an order the rendezvous chooses (``node_rank`` is then unused).
+    rdzv_id : str or None
+        The run's id, the same on every machine (torchrun's ``--rdzv-id``; None: torchrun's default).
+    """
+
+    nnodes: int = 1
+    node_rank: int = 0
+    rdzv_endpoint: str | None = None
+    rdzv_backend: str = "static"
+    rdzv_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.nnodes, bool) or not isinstance(self.nnodes, int) or self.nnodes < 1:
+            raise ConfigurationError(f"nnodes={self.nnodes!r} must be an integer of at least 1")
+        rank = self.node_rank
+        if isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank < self.nnodes:
+            raise ConfigurationError(
+                f"node_rank={rank!r} must be in [0, {self.nnodes}) (nnodes={self.nnodes}, the number of machines)"
+            )
+        if self.rdzv_backend not in RDZV_BACKENDS:
+            raise ConfigurationError(f"rdzv_backend={self.rdzv_backend!r} must be one of {', '.join(RDZV_BACKENDS)}")
+        if self.rdzv_endpoint is not None:
+            parse_endpoint(self.rdzv_endpoint)
+        elif self.nnodes > 1:
+            raise ConfigurationError(
+                f"nnodes={self.nnodes} needs rdzv_endpoint=HOST:PORT, where the machines meet (with the static "
+                "rendezvous: the address of the machine with node_rank 0 and a free port on it)"
+            )
+        if self.rdzv_id is not None and (not self.rdzv_id or any(c.isspace() for c in self.rdzv_id)):
+            raise ConfigurationError(f"rdzv_id={self.rdzv_id!r} must be a non-empty word (no spaces)")
+
+    @property
+    def several(self) -> bool:
+        """Whether the launch spans more than one machine."""
+        return self.nnodes > 1
+
+    def torchrun_args(self) -> list[str]:
+        """torchrun's flags for this place: ``--standalone`` on one machine without an endpoint, else the
+        rendezvous flags."""
+        if self.nnodes == 1 and self.rdzv_endpoint is None:
+            return ["--standalone"]
+        args = [
+            f"--nnodes={self.nnodes}",
+            f"--rdzv-backend={self.rdzv_backend}",
+            f"--rdzv-endpoint={self.rdzv_endpoint}",
+        ]
+        if self.rdzv_backend == "static":  # torchrun warns that c10d ignores it
+            args.append(f"--node-rank={self.node_rank}")
+        return args + ([f"--rdzv-id={self.rdzv_id}"] if self.rdzv_id is not None else [])
+
+
+def relaunch_with_torchrun(nproc: int, module_args: Sequence[str], nodes: Nodes | None = None) -> int:
+    """Run torchrun (``torch.distributed.run <rendezvous flags> --nproc-per-node N -m <module_args...>``,
+    through :mod:`sparsexc.distributed._torchrun`, which leaves out torchrun's multi-line failure report: the
+    workers say their own errors); return its exit code. On one machine (``nodes`` None or one node without an
+    endpoint) ``--standalone`` makes torchrun choose a free local rendezvous port itself; otherwise this
+    machine joins the rendezvous ``nodes`` describes (:meth:`Nodes.torchrun_args`)."""
     if nproc < 1:
         raise ConfigurationError(f"nproc_per_node={nproc} must be at least 1")
     command = [
         sys.executable,
         "-m",
         "sparsexc.distributed._torchrun",
-        "--standalone",
+        *(nodes or Nodes()).torchrun_args(),
         f"--nproc-per-node={nproc}",
         "-m",
         *module_args,
