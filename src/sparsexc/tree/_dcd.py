@@ -13,6 +13,13 @@ over all rows confirms. A column stops when the spread of the projected gradient
 ``tol`` (LIBLINEAR's dual rule; the peers use 0.1), or after ``max_iter`` passes.
 
 The kernel releases the GIL (``nogil``), so node problems trained on threads run in parallel.
+
+A tree node trains on a subset of the rows of X and on the columns those rows use. The kernel reads both
+through index arrays into the full CSR matrix (``rows``: the node's rows; ``remap``: global column -> the
+node's local column, from :func:`used_columns`) instead of a copied submatrix, so a node costs O(n + d) index
+memory, not a copy of its part of X (measured on debian-deps: the copies were most of the training peak).
+The float32 values of X are read and widened to float64 where they are used, which gives the same float64
+numbers as a float64 copy: the weights are bit-identical to the kernel run on the copied submatrix.
 """
 
 from __future__ import annotations
@@ -20,13 +27,26 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["dcd_squared_hinge"]
+__all__ = ["dcd_squared_hinge", "used_columns"]
+
+
+def _used(
+    indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray, n_features: int
+) -> np.ndarray:  # pragma: no cover - compiled; tested through used_columns
+    """Whether each column holds a stored entry in one of ``rows`` (bool, (n_features,))."""
+    mark = np.zeros(n_features, dtype=np.bool_)
+    for r in rows:
+        for p in range(indptr[r], indptr[r + 1]):
+            mark[indices[p]] = True
+    return mark
 
 
 def _dcd(
     indptr: np.ndarray,
     indices: np.ndarray,
     data: np.ndarray,
+    rows: np.ndarray,
+    remap: np.ndarray,
     targets: np.ndarray,
     n_features: int,
     C: float,
@@ -35,15 +55,17 @@ def _dcd(
     max_iter: int,
     seed: int,
 ) -> np.ndarray:  # pragma: no cover - compiled; tested through dcd_squared_hinge
-    n = indptr.shape[0] - 1
+    # local row i is row rows[i] of the CSR arrays; a stored column j is local column remap[j] < n_features
+    n = rows.shape[0]
     K = targets.shape[1]
     W = np.zeros((n_features + 1, K), dtype=np.float32)
     diag = 0.5 / C
     qd = np.empty(n, dtype=np.float64)
     for i in range(n):
         s = bias * bias + diag
-        for p in range(indptr[i], indptr[i + 1]):
-            s += data[p] * data[p]
+        for p in range(indptr[rows[i]], indptr[rows[i] + 1]):
+            v = np.float64(data[p])
+            s += v * v
         qd[i] = s
     np.random.seed(seed)
     w = np.zeros(n_features + 1, dtype=np.float64)
@@ -67,8 +89,8 @@ def _dcd(
                 i = index[s]
                 y = 1.0 if targets[i, k] else -1.0
                 m = w[n_features] * bias
-                for p in range(indptr[i], indptr[i + 1]):
-                    m += w[indices[p]] * data[p]
+                for p in range(indptr[rows[i]], indptr[rows[i] + 1]):
+                    m += w[remap[indices[p]]] * np.float64(data[p])
                 g = y * m - 1.0 + diag * alpha[i]
                 pg = 0.0
                 if alpha[i] == 0.0:
@@ -86,8 +108,8 @@ def _dcd(
                     old = alpha[i]
                     alpha[i] = max(old - g / qd[i], 0.0)
                     step = (alpha[i] - old) * y
-                    for p in range(indptr[i], indptr[i + 1]):
-                        w[indices[p]] += step * data[p]
+                    for p in range(indptr[rows[i]], indptr[rows[i] + 1]):
+                        w[remap[indices[p]]] += step * np.float64(data[p])
                     w[n_features] += step * bias
                 s += 1
             if pg_max - pg_min <= tol:
@@ -104,6 +126,22 @@ def _dcd(
 
 # compiled on first use and cached on disk (numba's cache: beside this file, else a user-wide folder)
 _kernel = numba.njit(cache=True, nogil=True)(_dcd)
+_used_kernel = numba.njit(cache=True, nogil=True)(_used)
+
+
+def used_columns(
+    indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray, n_features: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The columns that ``rows`` of a CSR matrix use, without copying those rows.
+
+    Returns ``(used, remap)``: ``used`` the increasing int64 ids of the columns with a stored entry in one of
+    the rows; ``remap`` int32 (n_features,) with ``remap[used[j]] = j`` (other entries 0, never read for
+    these rows). An explicitly stored zero counts as used; its weight stays exactly 0.
+    """
+    mark = _used_kernel(indptr, indices, np.asarray(rows, dtype=np.int64), int(n_features))
+    remap = np.cumsum(mark, dtype=np.int32) - 1
+    remap[~mark] = 0
+    return np.flatnonzero(mark).astype(np.int64), remap
 
 
 def dcd_squared_hinge(
@@ -118,11 +156,31 @@ def dcd_squared_hinge(
     tol: float,
     max_iter: int,
     seed: int = 0,
+    rows: np.ndarray | None = None,
+    remap: np.ndarray | None = None,
 ) -> np.ndarray:
     """Weights (n_features + 1, K) float32 of K squared-hinge columns by dual coordinate descent (see above).
 
-    ``indptr``/``indices``/``data``: the rows as CSR arrays (int64, int64, float64); ``targets``: (n, K) bool.
+    ``indptr``/``indices``/``data``: a CSR matrix (int32 or int64 indices, float32 or float64 values);
+    ``targets``: (n, K) bool, row i the targets of CSR row ``rows[i]`` (default: every row, n = the CSR's rows).
+    ``remap``: stored column j is weight row ``remap[j] < n_features`` (default: the identity); see
+    :func:`used_columns`.
     """
+    if rows is None:
+        rows = np.arange(indptr.shape[0] - 1, dtype=np.int64)
+    if remap is None:
+        remap = np.arange(n_features, dtype=np.int32)
     return _kernel(
-        indptr, indices, data, targets, n_features, float(C), float(bias), float(tol), int(max_iter), int(seed)
+        indptr,
+        indices,
+        data,
+        np.asarray(rows, dtype=np.int64),
+        remap,
+        targets,
+        n_features,
+        float(C),
+        float(bias),
+        float(tol),
+        int(max_iter),
+        int(seed),
     )

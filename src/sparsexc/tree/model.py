@@ -44,7 +44,7 @@ from sparsexc._sparse import as_features, as_label_matrix
 from sparsexc.errors import ConfigurationError, ModelFormatError
 from sparsexc.tree.cluster import _normalise_rows, build_tree, pifa
 from sparsexc.tree.search import TreeSearcher
-from sparsexc.tree.solver import SOLVERS, drop_empty_columns, fit_linear, prune
+from sparsexc.tree.solver import SOLVERS, fit_rows, prune
 from sparsexc.tree.structure import LabelTree
 
 __all__ = ["LabelTreeModel", "LabelTreeParams"]
@@ -123,6 +123,9 @@ class LabelTreeModel:
             raise ConfigurationError(f"X has {X.shape[0]} rows but Y has {Y.shape[0]}; they must match")
         if p.normalize_rows:
             X = _normalise_rows(X)
+        if not X.has_canonical_format:  # the node solver reads the rows of X in place: sorted, no duplicates
+            X = X.copy()
+            X.sum_duplicates()
         representation = pifa(X, Y)
         self.trees_, self.weights_ = [], []
         for member in range(p.n_trees):
@@ -160,10 +163,10 @@ class LabelTreeModel:
         rows = np.arange(X.shape[0]) if reach is None else reach.indices[reach.indptr[node] : reach.indptr[node + 1]]
         if rows.size == 0:  # a node no training row reaches (labels without positives): all-zero weights
             return sp.csr_matrix((len(kids), d + 1), dtype=np.float32)
-        X_used, used = drop_empty_columns(X[rows])
         Z = target[rows][:, kids.start : kids.stop]
-        W = fit_linear(
-            X_used, Z, loss=p.loss, C=p.C, tol=p.tol, max_iter=p.max_iter, bias=p.bias, solver=p.solver, seed=p.seed
+        # the node's rows and columns are read from X in place (dcd), not copied: see fit_rows
+        W, used = fit_rows(
+            X, rows, Z, loss=p.loss, C=p.C, tol=p.tol, max_iter=p.max_iter, bias=p.bias, solver=p.solver, seed=p.seed
         )
         block = prune(W, p.threshold)  # children x (len(used) + 1)
         columns = np.append(used, d).astype(np.int64)[block.indices]
