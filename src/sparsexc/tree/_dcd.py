@@ -14,10 +14,11 @@ over all rows confirms. A column stops when the spread of the projected gradient
 
 The kernel releases the GIL (``nogil``), so node problems trained on threads run in parallel.
 
-A tree node trains on a subset of the rows of X and on the columns those rows use. The kernel reads both
-through index arrays into the full CSR matrix (``rows``: the node's rows; ``remap``: global column -> the
-node's local column, from :func:`used_columns`) instead of a copied submatrix, so a node costs O(n + d) index
-memory, not a copy of its part of X (measured on debian-deps: the copies were most of the training peak).
+A tree node trains on a subset of the rows of X and on the columns those rows use. The kernel reads the values
+of those rows in place in the full CSR matrix (``rows``: the node's rows) and their column ids through a
+node-local int32 copy of ``remap[indices]`` (``remap``: global column -> the node's local column, from
+:func:`used_columns`), so a node costs 4 bytes per stored entry of its rows plus O(n + d), instead of the
+copies of ``X[rows]`` (about 40 bytes per entry with the float64/int64 conversions) it took before.
 The float32 values of X are read and widened to float64 where they are used, which gives the same float64
 numbers as a float64 copy: the weights are bit-identical to the kernel run on the copied submatrix.
 """
@@ -41,12 +42,28 @@ def _used(
     return mark
 
 
+def _local_columns(
+    indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray, remap: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled; tested through dcd_squared_hinge
+    """The node's column ids, ``remap[indices]`` of its rows, as int32 with their own row pointers."""
+    n = rows.shape[0]
+    lptr = np.zeros(n + 1, dtype=np.int64)
+    for i in range(n):
+        lptr[i + 1] = lptr[i] + indptr[rows[i] + 1] - indptr[rows[i]]
+    lidx = np.empty(lptr[n], dtype=np.int32)
+    for i in range(n):
+        shift = indptr[rows[i]] - lptr[i]
+        for q in range(lptr[i], lptr[i + 1]):
+            lidx[q] = remap[indices[shift + q]]
+    return lptr, lidx
+
+
 def _dcd(
     indptr: np.ndarray,
-    indices: np.ndarray,
     data: np.ndarray,
     rows: np.ndarray,
-    remap: np.ndarray,
+    lptr: np.ndarray,
+    lidx: np.ndarray,
     targets: np.ndarray,
     n_features: int,
     C: float,
@@ -55,7 +72,8 @@ def _dcd(
     max_iter: int,
     seed: int,
 ) -> np.ndarray:  # pragma: no cover - compiled; tested through dcd_squared_hinge
-    # local row i is row rows[i] of the CSR arrays; a stored column j is local column remap[j] < n_features
+    # local row i is row rows[i] of the CSR arrays: its q-th entry (q in lptr[i]..lptr[i+1]) has the local
+    # column lidx[q] < n_features and the value data[indptr[rows[i]] + q - lptr[i]], read in place
     n = rows.shape[0]
     K = targets.shape[1]
     W = np.zeros((n_features + 1, K), dtype=np.float32)
@@ -63,8 +81,9 @@ def _dcd(
     qd = np.empty(n, dtype=np.float64)
     for i in range(n):
         s = bias * bias + diag
-        for p in range(indptr[rows[i]], indptr[rows[i] + 1]):
-            v = np.float64(data[p])
+        shift = indptr[rows[i]] - lptr[i]
+        for q in range(lptr[i], lptr[i + 1]):
+            v = np.float64(data[shift + q])
             s += v * v
         qd[i] = s
     np.random.seed(seed)
@@ -87,10 +106,12 @@ def _dcd(
             s = 0
             while s < active:
                 i = index[s]
+                i_row = rows[i]
                 y = 1.0 if targets[i, k] else -1.0
                 m = w[n_features] * bias
-                for p in range(indptr[rows[i]], indptr[rows[i] + 1]):
-                    m += w[remap[indices[p]]] * np.float64(data[p])
+                shift = indptr[i_row] - lptr[i]
+                for q in range(lptr[i], lptr[i + 1]):
+                    m += w[lidx[q]] * np.float64(data[shift + q])
                 g = y * m - 1.0 + diag * alpha[i]
                 pg = 0.0
                 if alpha[i] == 0.0:
@@ -108,8 +129,8 @@ def _dcd(
                     old = alpha[i]
                     alpha[i] = max(old - g / qd[i], 0.0)
                     step = (alpha[i] - old) * y
-                    for p in range(indptr[rows[i]], indptr[rows[i] + 1]):
-                        w[remap[indices[p]]] += step * np.float64(data[p])
+                    for q in range(lptr[i], lptr[i + 1]):
+                        w[lidx[q]] += step * np.float64(data[shift + q])
                     w[n_features] += step * bias
                 s += 1
             if pg_max - pg_min <= tol:
@@ -127,6 +148,7 @@ def _dcd(
 # compiled on first use and cached on disk (numba's cache: beside this file, else a user-wide folder)
 _kernel = numba.njit(cache=True, nogil=True)(_dcd)
 _used_kernel = numba.njit(cache=True, nogil=True)(_used)
+_local_kernel = numba.njit(cache=True, nogil=True)(_local_columns)
 
 
 def used_columns(
@@ -170,12 +192,16 @@ def dcd_squared_hinge(
         rows = np.arange(indptr.shape[0] - 1, dtype=np.int64)
     if remap is None:
         remap = np.arange(n_features, dtype=np.int32)
+    rows = np.asarray(rows, dtype=np.int64)
+    # a node-local int32 copy of its column ids (4 bytes per stored entry; the values stay in place): reading
+    # them contiguously instead of remap[indices[p]] is measured ~30% faster on debian-deps' nodes
+    lptr, lidx = _local_kernel(indptr, indices, rows, remap)
     return _kernel(
         indptr,
-        indices,
         data,
-        np.asarray(rows, dtype=np.int64),
-        remap,
+        rows,
+        lptr,
+        lidx,
         targets,
         n_features,
         float(C),
