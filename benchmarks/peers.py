@@ -56,6 +56,8 @@ Usage::
     python benchmarks/peers.py --datasets debian-deps --systems sparsexc --timeout 600 --out /tmp/s-dd
     python benchmarks/peers.py --merge /tmp/p-*/peers.json /tmp/s-*/peers.json --out benchmarks/results
     python benchmarks/peers.py --datasets debtags --systems peers,sparsexc-sigmoid --timeout 1800 --append
+    # 1,000,000 labels (generated, seeded; see SYNTHETIC_DATASETS), with the 16 GB cap of issue 19
+    python benchmarks/peers.py --datasets synthetic-1m --systems peers,sparsexc-tree --max-rss-mib 16384 --timeout 3600
 """
 
 from __future__ import annotations
