@@ -340,10 +340,8 @@ def fit_rows(
 
 def _kernel_csr(X: object) -> sp.csr_matrix:
     """``X`` as CSR with float32/float64 values, sharing its arrays when they already are (no copy of X)."""
-    X = _as_csr(X)
-    if X.dtype not in (np.float32, np.float64):
-        X = X.astype(np.float64)
-    return X
+    M = _as_csr(X)
+    return M if M.dtype in (np.float32, np.float64) else M.astype(np.float64)
 
 
 class _Primal:
