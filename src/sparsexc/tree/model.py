@@ -228,9 +228,10 @@ class LabelTreeModel:
         for i, (tree, weights) in enumerate(zip(self.trees_, self.weights_, strict=True)):
             yield from ((f"tree.{i}.{k}", v) for k, v in tree.to_arrays().items())
             for t, w in enumerate(weights):
-                yield f"weights.{i}.{t}.indptr", w.indptr.astype(np.int64)
-                yield f"weights.{i}.{t}.indices", w.indices.astype(np.int64)
-                yield f"weights.{i}.{t}.data", w.data.astype(np.float32)
+                # no copy where the dtype already is the file's (saving is the worker's memory peak)
+                yield f"weights.{i}.{t}.indptr", w.indptr.astype(np.int64, copy=False)
+                yield f"weights.{i}.{t}.indices", w.indices.astype(np.int64, copy=False)
+                yield f"weights.{i}.{t}.data", w.data.astype(np.float32, copy=False)
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write ``path/model.safetensors`` (trees and CSR weights) and ``path/config.json``, each atomically."""
@@ -264,7 +265,10 @@ class LabelTreeModel:
         return cls.from_arrays(config, arrays, path)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
-        """The trees and CSR weights as named 1-D arrays (what :meth:`save` writes; :meth:`from_arrays` reads)."""
+        """The trees and CSR weights as named 1-D arrays (what :meth:`save` writes; :meth:`from_arrays` reads).
+
+        Arrays already of the file's dtype are the model's own (not copies): read them, do not write to them.
+        """
         self._check_fitted()
         return {k: np.ascontiguousarray(v) for k, v in self._arrays()}
 
