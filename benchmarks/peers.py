@@ -56,6 +56,8 @@ Usage::
     python benchmarks/peers.py --datasets debian-deps --systems sparsexc --timeout 600 --out /tmp/s-dd
     python benchmarks/peers.py --merge /tmp/p-*/peers.json /tmp/s-*/peers.json --out benchmarks/results
     python benchmarks/peers.py --datasets debtags --systems peers,sparsexc-sigmoid --timeout 1800 --append
+    # 1,000,000 labels (generated, seeded; see SYNTHETIC_DATASETS), with the 16 GB cap of issue 19
+    python benchmarks/peers.py --datasets synthetic-1m --systems peers,sparsexc-tree --max-rss-mib 16384 --timeout 3600
 """
 
 from __future__ import annotations
@@ -104,6 +106,16 @@ WORKER = BENCHMARKS / "peers_worker.py"
 NOTES = RESULTS / "peers_notes.md"  # hand-written analysis of the last run, included in peers.md
 DATASETS: tuple[str, ...] = ("bibtex", "delicious", "tmc2007-500", "debtags", "debian-deps", "wordnet-hypernyms")
 TFIDF_DATASETS = frozenset({"bibtex", "delicious", "tmc2007-500"})  # binary features as shipped
+# Generated sets (``sparsexc.datasets.synthetic``, seeded: the same arrays on every machine), run only when named
+# in --datasets. synthetic-1m: 1,000,000 labels, 150,000 rows (120,000 train / 30,000 test), 100,000 features,
+# 32 feature draws and 4 label draws per row, Zipf exponent 0.8 on the label frequencies. Sized for 2 cores
+# (the label tree: 288 training CPU s, 1.9 GB peak RSS on 2026-12-03): 235,255 labels have a training row (10,523 have 5
+# or more; the rest only enlarge the label space, as the tail of a real XMC set), about 4 labels and 23 stored
+# features per row, and 100,000 features keep X and PIFA small.
+SYNTHETIC_DATASETS: dict[str, dict[str, Any]] = {
+    "synthetic-1m": {"n_samples": 150_000, "n_features": 100_000, "n_labels": 1_000_000, "labels_per_sample": 4.0,
+                     "nnz_per_sample": 32, "prototype_size": 8, "noise": 0.2, "power": 0.8, "seed": 0},
+}  # fmt: skip
 RAW_SUFFIX = ":raw"  # "bibtex:raw": the same split with the features as loaded (no TF-IDF transform)
 K = 5
 PEERS: tuple[str, ...] = tuple(SYSTEMS)
@@ -184,7 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", default=None,
                         help=f"comma-separated from {', '.join(DATASETS)} (default: all); NAME{RAW_SUFFIX} = the "
-                             "features as loaded, without the TF-IDF transform")  # fmt: skip
+                             "features as loaded, without the TF-IDF transform; generated sets, only when named: "
+                             f"{', '.join(SYNTHETIC_DATASETS)}")  # fmt: skip
     parser.add_argument("--systems", default="all",
                         help="comma-separated: peer names (" + ", ".join(PEERS) + "), sparsexc-<head>, or the "
                              "groups 'peers', 'sparsexc' (every registered head), 'all' (default)")  # fmt: skip
@@ -222,9 +235,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = build_parser()
     args = parser.parse_args(argv)
     datasets = dataset_list(args.datasets, ["bibtex"] if args.quick else DATASETS)
-    unknown = [d for d in datasets if base_name(d) not in DATASETS]
+    unknown = [d for d in datasets if base_name(d) not in DATASETS and d not in SYNTHETIC_DATASETS]
     if unknown:
-        parser.error(f"unknown data set {unknown[0]!r}; choose from {', '.join(DATASETS)}")
+        parser.error(f"unknown data set {unknown[0]!r}; choose from {', '.join([*DATASETS, *SYNTHETIC_DATASETS])}")
     if args.threads < 1 or args.timeout <= 0 or args.max_rss_mib <= 0:
         parser.error("--threads must be >= 1, --timeout > 0 and --max-rss-mib > 0")
     args.datasets = datasets
@@ -298,10 +311,10 @@ def prepare_features(name: str, X_train: sp.csr_matrix, X_test: sp.csr_matrix) -
 def export_dataset(name: str, folder: Path) -> dict[str, Any]:
     """Load ``name``, transform its features, and write ``{train,test}_{X,Y}.npz`` and ``train.txt`` (XC
     format) into ``folder``; return its shape summary."""
-    from sparsexc.datasets import load
+    from sparsexc.datasets import load, synthetic
     from sparsexc.io import write_xc
 
-    data = load(base_name(name))
+    data = synthetic(**SYNTHETIC_DATASETS[name]) if name in SYNTHETIC_DATASETS else load(base_name(name))
     X_train, X_test = prepare_features(name, data.train.X, data.test.X)
     folder.mkdir(parents=True, exist_ok=True)
     for part, X, Y in (("train", X_train, data.train.Y), ("test", X_test, data.test.Y)):
@@ -317,6 +330,8 @@ def features_label(name: str) -> str:
     """What the systems get as features for the data set ``name`` (see :func:`prepare_features`)."""
     if name in TFIDF_DATASETS:
         return "TF-IDF (idf from train) + L2 rows"
+    if name in SYNTHETIC_DATASETS:
+        return "sparsexc.datasets.synthetic(" + ", ".join(f"{k}={v}" for k, v in SYNTHETIC_DATASETS[name].items()) + ")"
     return "as loaded (binary)" if name.endswith(RAW_SUFFIX) else "TF-IDF + L2 rows, as built by sparsexc.datasets"
 
 
@@ -555,7 +570,8 @@ def goal_line(dataset: str, g: dict[str, Any] | None, rows: list[dict[str, Any]]
 
 
 def order_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    ds = {d: 2 * i for i, d in enumerate(DATASETS)} | {d + RAW_SUFFIX: 2 * i + 1 for i, d in enumerate(DATASETS)}
+    names = [*DATASETS, *SYNTHETIC_DATASETS]
+    ds = {d: 2 * i for i, d in enumerate(names)} | {d + RAW_SUFFIX: 2 * i + 1 for i, d in enumerate(names)}
     sy = {s: i for i, s in enumerate(PEERS)}
     return sorted(rows, key=lambda r: (ds.get(r["dataset"], len(ds)), r["dataset"],
                                        sy.get(r["system"], len(sy)), r["system"]))  # fmt: skip

@@ -368,3 +368,24 @@ def test_validation_script_scores_settings_on_held_out_training_rows(load_benchm
     # features 0-2 name the label: a linear model trained by SGD ranks the true label first on every held-out row
     assert row["P@1"] == 100.0 and row["epochs_run"] >= 1 and len(row["val_P@1"]) == row["epochs_run"]
     assert row["setting"]["lr"] == 10.0 and row["cpu_seconds"] >= 0
+
+
+def test_synthetic_data_sets_are_named_only_and_exported_deterministically(peers, worker, monkeypatch, tmp_path):
+    assert "synthetic-1m" not in peers.parse_args([]).datasets  # only when named: it is the long run
+    assert peers.parse_args(["--datasets", "synthetic-1m"]).datasets == ["synthetic-1m"]
+    assert peers.SYNTHETIC_DATASETS["synthetic-1m"]["n_labels"] == 1_000_000
+    with pytest.raises(SystemExit):
+        peers.parse_args(["--datasets", "synthetic-1m:raw"])
+    tiny = {"n_samples": 60, "n_features": 40, "n_labels": 1000, "labels_per_sample": 3.0, "nnz_per_sample": 6,
+            "power": 0.8, "seed": 5}  # fmt: skip
+    monkeypatch.setitem(peers.SYNTHETIC_DATASETS, "synthetic-tiny", tiny)
+    info = peers.export_dataset("synthetic-tiny", tmp_path / "a")
+    assert (info["n_train"], info["n_test"], info["n_features"], info["n_labels"]) == (48, 12, 40, 1000)
+    assert info["features"].startswith("sparsexc.datasets.synthetic(") and "n_labels=1000" in info["features"]
+    peers.export_dataset("synthetic-tiny", tmp_path / "b")
+    for name in ("train_X.npz", "train_Y.npz", "test_X.npz", "test_Y.npz"):
+        a, b = worker.load_csr(tmp_path / "a" / name), worker.load_csr(tmp_path / "b" / name)
+        assert a.shape == b.shape and (a != b).nnz == 0
+    assert (tmp_path / "a" / "train.txt").read_text() == (tmp_path / "b" / "train.txt").read_text()
+    rows = [{"dataset": d, "system": "pecos-xrlinear"} for d in ("synthetic-1m", "bibtex", "wordnet-hypernyms")]
+    assert [r["dataset"] for r in peers.order_rows(rows)] == ["bibtex", "wordnet-hypernyms", "synthetic-1m"]

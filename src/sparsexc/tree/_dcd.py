@@ -13,6 +13,14 @@ over all rows confirms. A column stops when the spread of the projected gradient
 ``tol`` (LIBLINEAR's dual rule; the peers use 0.1), or after ``max_iter`` passes.
 
 The kernel releases the GIL (``nogil``), so node problems trained on threads run in parallel.
+
+A tree node trains on a subset of the rows of X and on the columns those rows use. The node's rows
+(``rows``) are gathered from the full CSR matrix by one compiled pass into compact arrays: int32 local column
+ids ``remap[indices]`` (``remap``: global column -> the node's local column, from :func:`used_columns`) and
+the values in X's own dtype, so a node costs 8 bytes per stored entry of its rows plus O(n + d), instead of
+the copies of ``X[rows]`` and its column-compacted, float64/int64 versions (about 40 bytes per entry).
+The float32 values of X are read and widened to float64 where they are used, which gives the same float64
+numbers as a float64 copy: the weights are bit-identical to the kernel run on the copied submatrix.
 """
 
 from __future__ import annotations
@@ -20,12 +28,42 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["dcd_squared_hinge"]
+__all__ = ["dcd_squared_hinge", "used_columns"]
+
+
+def _used(
+    indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray, n_features: int
+) -> np.ndarray:  # pragma: no cover - compiled; tested through used_columns
+    """Whether each column holds a stored entry in one of ``rows`` (bool, (n_features,))."""
+    mark = np.zeros(n_features, dtype=np.bool_)
+    for r in rows:
+        for p in range(indptr[r], indptr[r + 1]):
+            mark[indices[p]] = True
+    return mark
+
+
+def _local_columns(
+    indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, rows: np.ndarray, remap: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled; tested through dcd_squared_hinge
+    """The node's rows as compact CSR arrays: row pointers, int32 local column ids ``remap[indices]``, values
+    (X's dtype, not widened)."""
+    n = rows.shape[0]
+    lptr = np.zeros(n + 1, dtype=np.int64)
+    for i in range(n):
+        lptr[i + 1] = lptr[i] + indptr[rows[i] + 1] - indptr[rows[i]]
+    lidx = np.empty(lptr[n], dtype=np.int32)
+    ldata = np.empty(lptr[n], dtype=data.dtype)
+    for i in range(n):
+        shift = indptr[rows[i]] - lptr[i]
+        for q in range(lptr[i], lptr[i + 1]):
+            lidx[q] = remap[indices[shift + q]]
+            ldata[q] = data[shift + q]
+    return lptr, lidx, ldata
 
 
 def _dcd(
-    indptr: np.ndarray,
-    indices: np.ndarray,
+    lptr: np.ndarray,
+    lidx: np.ndarray,
     data: np.ndarray,
     targets: np.ndarray,
     n_features: int,
@@ -35,15 +73,17 @@ def _dcd(
     max_iter: int,
     seed: int,
 ) -> np.ndarray:  # pragma: no cover - compiled; tested through dcd_squared_hinge
-    n = indptr.shape[0] - 1
+    # the node's rows as compact CSR arrays (see _local_columns): local columns lidx < n_features
+    n = lptr.shape[0] - 1
     K = targets.shape[1]
     W = np.zeros((n_features + 1, K), dtype=np.float32)
     diag = 0.5 / C
     qd = np.empty(n, dtype=np.float64)
     for i in range(n):
         s = bias * bias + diag
-        for p in range(indptr[i], indptr[i + 1]):
-            s += data[p] * data[p]
+        for q in range(lptr[i], lptr[i + 1]):
+            v = np.float64(data[q])
+            s += v * v
         qd[i] = s
     np.random.seed(seed)
     w = np.zeros(n_features + 1, dtype=np.float64)
@@ -67,8 +107,8 @@ def _dcd(
                 i = index[s]
                 y = 1.0 if targets[i, k] else -1.0
                 m = w[n_features] * bias
-                for p in range(indptr[i], indptr[i + 1]):
-                    m += w[indices[p]] * data[p]
+                for q in range(lptr[i], lptr[i + 1]):
+                    m += w[lidx[q]] * np.float64(data[q])
                 g = y * m - 1.0 + diag * alpha[i]
                 pg = 0.0
                 if alpha[i] == 0.0:
@@ -86,8 +126,8 @@ def _dcd(
                     old = alpha[i]
                     alpha[i] = max(old - g / qd[i], 0.0)
                     step = (alpha[i] - old) * y
-                    for p in range(indptr[i], indptr[i + 1]):
-                        w[indices[p]] += step * data[p]
+                    for q in range(lptr[i], lptr[i + 1]):
+                        w[lidx[q]] += step * np.float64(data[q])
                     w[n_features] += step * bias
                 s += 1
             if pg_max - pg_min <= tol:
@@ -104,6 +144,23 @@ def _dcd(
 
 # compiled on first use and cached on disk (numba's cache: beside this file, else a user-wide folder)
 _kernel = numba.njit(cache=True, nogil=True)(_dcd)
+_used_kernel = numba.njit(cache=True, nogil=True)(_used)
+_local_kernel = numba.njit(cache=True, nogil=True)(_local_columns)
+
+
+def used_columns(
+    indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray, n_features: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The columns that ``rows`` of a CSR matrix use, without copying those rows.
+
+    Returns ``(used, remap)``: ``used`` the increasing int64 ids of the columns with a stored entry in one of
+    the rows; ``remap`` int32 (n_features,) with ``remap[used[j]] = j`` (other entries 0, never read for
+    these rows). An explicitly stored zero counts as used; its weight stays exactly 0.
+    """
+    mark = _used_kernel(indptr, indices, np.asarray(rows, dtype=np.int64), int(n_features))
+    remap = np.cumsum(mark, dtype=np.int32) - 1
+    remap[~mark] = 0
+    return np.flatnonzero(mark).astype(np.int64), remap
 
 
 def dcd_squared_hinge(
@@ -118,11 +175,34 @@ def dcd_squared_hinge(
     tol: float,
     max_iter: int,
     seed: int = 0,
+    rows: np.ndarray | None = None,
+    remap: np.ndarray | None = None,
 ) -> np.ndarray:
     """Weights (n_features + 1, K) float32 of K squared-hinge columns by dual coordinate descent (see above).
 
-    ``indptr``/``indices``/``data``: the rows as CSR arrays (int64, int64, float64); ``targets``: (n, K) bool.
+    ``indptr``/``indices``/``data``: a CSR matrix (int32 or int64 indices, float32 or float64 values);
+    ``targets``: (n, K) bool, row i the targets of CSR row ``rows[i]`` (default: every row, n = the CSR's rows).
+    ``remap``: stored column j is weight row ``remap[j] < n_features`` (default: the identity); see
+    :func:`used_columns`.
     """
+    if rows is None:
+        rows = np.arange(indptr.shape[0] - 1, dtype=np.int64)
+    if remap is None:
+        remap = np.arange(n_features, dtype=np.int32)
+    rows = np.asarray(rows, dtype=np.int64)
+    # a compact copy of the node's rows (int32 local columns and the float32 values: 8 bytes per stored entry,
+    # against ~40 for X[rows] and its float64/int64 conversions): the passes then read contiguous memory, as
+    # fast as on the old copies (measured on debian-deps' nodes; reading X in place was 10-35% slower)
+    lptr, lidx, ldata = _local_kernel(indptr, indices, data, rows, remap)
     return _kernel(
-        indptr, indices, data, targets, n_features, float(C), float(bias), float(tol), int(max_iter), int(seed)
+        lptr,
+        lidx,
+        ldata,
+        targets,
+        n_features,
+        float(C),
+        float(bias),
+        float(tol),
+        int(max_iter),
+        int(seed),
     )

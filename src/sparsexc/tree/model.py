@@ -45,7 +45,7 @@ from sparsexc.errors import ConfigurationError, ModelFormatError
 from sparsexc.tree.cluster import _normalise_rows, build_tree, pifa
 from sparsexc.tree.parallel import check_part, fill_level, node_owners
 from sparsexc.tree.search import TreeSearcher
-from sparsexc.tree.solver import SOLVERS, drop_empty_columns, fit_linear, prune
+from sparsexc.tree.solver import SOLVERS, fit_rows, prune
 from sparsexc.tree.structure import LabelTree
 
 __all__ = ["LabelTreeModel", "LabelTreeParams"]
@@ -139,6 +139,9 @@ class LabelTreeModel:
             raise ConfigurationError(f"X has {X.shape[0]} rows but Y has {Y.shape[0]}; they must match")
         if p.normalize_rows:
             X = _normalise_rows(X)
+        if not X.has_canonical_format:  # the node solver reads the rows of X in place: sorted, no duplicates
+            X = X.copy()
+            X.sum_duplicates()
         representation = pifa(X, Y)
         self.trees_, self.weights_ = [], []
         for member in range(p.n_trees):
@@ -184,11 +187,11 @@ class LabelTreeModel:
         rows = np.arange(X.shape[0]) if reach is None else reach.indices[reach.indptr[node] : reach.indptr[node + 1]]
         if rows.size == 0:  # a node no training row reaches (labels without positives): all-zero weights
             return sp.csr_matrix((len(kids), d + 1), dtype=np.float32)
-        X_used, used = drop_empty_columns(X[rows])
         Z = target[rows][:, kids.start : kids.stop]
         assert p.C is not None  # fit resolves C=None (LabelTreeParams.resolved)
-        W = fit_linear(
-            X_used, Z, loss=p.loss, C=p.C, tol=p.tol, max_iter=p.max_iter, bias=p.bias, solver=p.solver, seed=p.seed
+        # dcd gathers the node's rows compactly (int32 local columns), no X[rows] copy: see fit_rows
+        W, used = fit_rows(
+            X, rows, Z, loss=p.loss, C=p.C, tol=p.tol, max_iter=p.max_iter, bias=p.bias, solver=p.solver, seed=p.seed
         )
         block = prune(W, p.threshold)  # children x (len(used) + 1)
         columns = np.append(used, d).astype(np.int64)[block.indices]
@@ -250,9 +253,10 @@ class LabelTreeModel:
         for i, (tree, weights) in enumerate(zip(self.trees_, self.weights_, strict=True)):
             yield from ((f"tree.{i}.{k}", v) for k, v in tree.to_arrays().items())
             for t, w in enumerate(weights):
-                yield f"weights.{i}.{t}.indptr", w.indptr.astype(np.int64)
-                yield f"weights.{i}.{t}.indices", w.indices.astype(np.int64)
-                yield f"weights.{i}.{t}.data", w.data.astype(np.float32)
+                # no copy where the dtype already is the file's (saving is the worker's memory peak)
+                yield f"weights.{i}.{t}.indptr", w.indptr.astype(np.int64, copy=False)
+                yield f"weights.{i}.{t}.indices", w.indices.astype(np.int64, copy=False)
+                yield f"weights.{i}.{t}.data", w.data.astype(np.float32, copy=False)
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write ``path/model.safetensors`` (trees and CSR weights) and ``path/config.json``, each atomically."""
@@ -286,7 +290,10 @@ class LabelTreeModel:
         return cls.from_arrays(config, arrays, path)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
-        """The trees and CSR weights as named 1-D arrays (what :meth:`save` writes; :meth:`from_arrays` reads)."""
+        """The trees and CSR weights as named 1-D arrays (what :meth:`save` writes; :meth:`from_arrays` reads).
+
+        Arrays already of the file's dtype are the model's own (not copies): read them, do not write to them.
+        """
         self._check_fitted()
         return {k: np.ascontiguousarray(v) for k, v in self._arrays()}
 

@@ -48,9 +48,9 @@ from scipy.special import expit
 from threadpoolctl import threadpool_limits  # a dependency of scikit-learn
 
 from sparsexc.errors import ConfigurationError
-from sparsexc.tree._dcd import dcd_squared_hinge
+from sparsexc.tree._dcd import dcd_squared_hinge, used_columns
 
-__all__ = ["DEFAULT_TOL", "LOSSES", "SOLVERS", "drop_empty_columns", "fit_linear", "objective", "prune"]
+__all__ = ["DEFAULT_TOL", "LOSSES", "SOLVERS", "drop_empty_columns", "fit_linear", "fit_rows", "objective", "prune"]
 
 LOSSES = ("squared_hinge", "logistic")
 # "auto": dual coordinate descent for the squared hinge, Newton for the logistic loss
@@ -104,6 +104,11 @@ def _as_csr(X: object) -> sp.csr_matrix:
 
 def _as_signs(Y: object, n: int) -> np.ndarray:
     """The targets as a dense (n, K) float64 array of +-1 (nonzero = +1)."""
+    return np.where(_as_positive(Y, n), 1.0, -1.0)
+
+
+def _as_positive(Y: object, n: int) -> np.ndarray:
+    """The targets as a dense (n, K) bool array (nonzero = positive)."""
     if sp.issparse(Y):
         Yc = sp.csr_matrix(Y)
         Yc.eliminate_zeros()
@@ -117,7 +122,7 @@ def _as_signs(Y: object, n: int) -> np.ndarray:
         )
     if positive.shape[0] != n:
         raise ConfigurationError(f"Y must have one row per row of X ({n}); got shape {positive.shape}")
-    return np.where(positive, 1.0, -1.0)
+    return positive
 
 
 def _with_bias(X: sp.csr_matrix, bias: float) -> sp.csr_matrix:
@@ -258,18 +263,9 @@ def fit_linear(
     if n == 0:  # no loss term: the optimum is w = 0
         return np.zeros((d + 1, K), dtype=np.float32)
     if method == "dcd":
-        Xd = sp.csr_matrix(X, dtype=np.float64)
+        Xd = _kernel_csr(X)
         return dcd_squared_hinge(
-            Xd.indptr.astype(np.int64),
-            Xd.indices.astype(np.int64),
-            Xd.data,
-            Ys > 0,
-            d,
-            C=float(C),
-            bias=float(bias),
-            tol=float(tol),
-            max_iter=int(max_iter),
-            seed=int(seed),
+            Xd.indptr, Xd.indices, Xd.data, Ys > 0, d, C=C, bias=bias, tol=tol, max_iter=max_iter, seed=seed
         )
     Xb = _with_bias(X, bias)
     if W0 is None and _row_span_pays(n, d + 1, Xb.nnz):
@@ -284,6 +280,68 @@ def fit_linear(
         W = np.zeros((d + 1, K)) if W0 is None else W0.astype(np.float64, copy=True)
         _Newton(space, Ys, _Loss(loss), float(C)).run(W, float(tol), int(max_iter))
     return space.weights(W).astype(np.float32)
+
+
+def fit_rows(
+    X: sp.csr_matrix,
+    rows: np.ndarray,
+    Y: object,
+    *,
+    loss: str = "squared_hinge",
+    C: float = 1.0,
+    tol: float | None = None,
+    max_iter: int = 100,
+    bias: float = 1.0,
+    solver: str = "newton",
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`fit_linear` on the rows ``rows`` of ``X``, over the columns those rows use (a tree node's problem).
+
+    Returns ``(W, used)``: ``used`` the increasing int64 ids of the columns of ``X[rows]`` with a stored entry,
+    ``W`` (len(used) + 1, K) float32 the weights on those columns, then the bias weight; the weights of every
+    other column are 0 (an unused feature's weight is 0 at the optimum). Equal to
+    ``fit_linear(drop_empty_columns(X[rows])[0], Y, ...)``, but the ``dcd`` solver reads the rows and columns
+    of ``X`` in place through index arrays (:func:`~sparsexc.tree._dcd.used_columns`), with no copy of
+    ``X[rows]``: a node's memory is O(len(rows) x K + d), not a share of X. (A column that holds only explicitly
+    stored zeros may be listed in ``used`` then, with weight 0.) ``Y``: (len(rows), K) targets, as
+    :func:`fit_linear` takes them.
+    """
+    method = _solver(solver, loss, None)
+    if method != "dcd":
+        X_used, used = drop_empty_columns(_as_csr(X)[rows])
+        W = fit_linear(X_used, Y, loss=loss, C=C, tol=tol, max_iter=max_iter, bias=bias, solver=solver, seed=seed)
+        return W, used
+    tol = DEFAULT_TOL[method] if tol is None else tol
+    _check_settings(loss, C, tol, max_iter, bias)
+    Xk = _kernel_csr(X)
+    rows = np.asarray(rows, dtype=np.int64)
+    if rows.ndim != 1 or (rows.size and (rows.min() < 0 or rows.max() >= Xk.shape[0])):
+        raise ConfigurationError(f"rows must be a 1-D array of row ids in 0..{Xk.shape[0] - 1}")
+    positive = _as_positive(Y, rows.shape[0])
+    used, remap = used_columns(Xk.indptr, Xk.indices, rows, Xk.shape[1])
+    if positive.shape[1] == 0 or rows.size == 0:
+        return np.zeros((used.size + 1, positive.shape[1]), dtype=np.float32), used
+    W = dcd_squared_hinge(
+        Xk.indptr,
+        Xk.indices,
+        Xk.data,
+        positive,
+        used.size,
+        C=C,
+        bias=bias,
+        tol=tol,
+        max_iter=max_iter,
+        seed=seed,
+        rows=rows,
+        remap=remap,
+    )
+    return W, used
+
+
+def _kernel_csr(X: object) -> sp.csr_matrix:
+    """``X`` as CSR with float32/float64 values, sharing its arrays when they already are (no copy of X)."""
+    M = _as_csr(X)
+    return M if M.dtype in (np.float32, np.float64) else M.astype(np.float64)
 
 
 class _Primal:
