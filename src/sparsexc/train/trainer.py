@@ -216,7 +216,7 @@ class Trainer:
         device = strategy.device(resolve_device(p.device))
         model.to(device)
         torch.manual_seed(p.seed)  # dropout and any other torch randomness during training
-        model.head.prepare(X, Y)
+        model.prepare(X, Y)  # the head's, and a shortlist model's matcher
         steps_per_epoch = math.ceil(X.shape[0] / p.batch_size)
         optimizer = build_optimizer(model.parameters(), p)
         scheduler = build_scheduler(optimizer, p, steps_per_epoch)
