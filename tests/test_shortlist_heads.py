@@ -135,7 +135,7 @@ def test_gradcheck_of_the_candidate_sparsemax_loss():
 @pytest.mark.parametrize("name", HEADS)
 def test_topk_scores_and_sets_over_every_label_are_the_full_heads(name):
     head = _head(name, dtype=torch.float32)
-    hidden, labels = _data(4, B=9, dtype=torch.float32)
+    hidden, _ = _data(4, B=9, dtype=torch.float32)
     every = _all_labels(9, 11)
     idx, val = head.candidate_topk(hidden, every, 4)
     full_idx, full_val = head.topk(hidden, 4)

@@ -28,7 +28,7 @@ def _data(seed: int = 0) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     rng = np.random.default_rng(seed)
     X = sp.random(N, D, density=0.25, random_state=seed, format="csr", dtype=np.float32)
     S = X @ rng.normal(size=(D, C))
-    Y = sp.csr_matrix((S > np.quantile(S, 0.9, axis=1, keepdims=True)).astype(np.float32))
+    Y = sp.csr_matrix((np.quantile(S, 0.9, axis=1, keepdims=True) < S).astype(np.float32))
     return X, Y
 
 
@@ -168,7 +168,7 @@ def test_a_damaged_shortlist_folder_is_refused(fitted, tmp_path):
     tensors["shortlist.secret"] = torch.zeros(3, dtype=torch.int64)
     (bad / "model.safetensors").write_bytes(save_safetensors(tensors))
     _reseal(bad)
-    with pytest.raises(ModelFormatError, match="shortlist.secret|secret"):
+    with pytest.raises(ModelFormatError, match="secret"):
         XCClassifier.load(bad)
     for field, value, match in (
         ("size", 7, "shortlist_size"),
@@ -212,3 +212,14 @@ def test_the_cli_trains_with_a_shortlist(tmp_path):
     config = json.loads((out / "model" / "config.json").read_text())
     assert config["params"]["shortlist"] == "tree" and config["model"]["shortlist"]["size"] == 5
     assert isinstance(XCClassifier.load(out / "model").model_, ShortlistModel)
+
+
+def test_the_training_rows_shortlists_are_searched_once_and_looked_up():
+    _, listed = _pair("softmax", size=5)
+    X, Y = _data()
+    listed.prepare(X, Y)  # the matcher is fitted: only the training rows' shortlists are searched
+    rows = np.array([7, 3, 150, 42])
+    looked_up = listed.loss(FeatureBatch.from_csr(X[rows], rows=rows), LabelBatch.from_csr(Y[rows]))
+    searched = listed.loss(FeatureBatch.from_csr(X[rows]), LabelBatch.from_csr(Y[rows]))
+    torch.testing.assert_close(looked_up, searched)
+    np.testing.assert_array_equal(listed._train_shortlist[1][rows], listed.shortlist(X[rows]))

@@ -83,6 +83,7 @@ class ShortlistModel(XCModel):
         self.matcher = matcher
         self.size, self.beam = int(size), int(beam)
         self._tree_config: dict[str, Any] | None = _tree_config(matcher) if _fitted(matcher) else None
+        self._train_shortlist: tuple[tuple[int, int], np.ndarray] | None = None  # set by prepare
         self.register_state_dict_post_hook(_save_matcher)
         self.register_load_state_dict_pre_hook(_load_matcher)
 
@@ -97,11 +98,18 @@ class ShortlistModel(XCModel):
         if not _fitted(self.matcher):
             self.matcher.fit(X, Y)
             self._tree_config = _tree_config(self.matcher)
+        # searched once for all training rows; a batch the Trainer cut from X takes its rows' (FeatureBatch.rows)
+        self._train_shortlist = (X.shape, self.shortlist(X, self.beam).astype(np.int32))
         super().prepare(X, Y)
 
     def loss(self, features: FeatureBatch, labels: LabelBatch) -> torch.Tensor:
-        """The head's loss over each row's positives and shortlisted labels (``candidate_loss``)."""
-        shortlist = self.shortlist(_to_csr(features), self.beam)
+        """The head's loss over each row's positives and shortlisted labels (``candidate_loss``); the shortlists
+        of the rows of the matrix given to :meth:`prepare` (``features.rows``) are looked up, others searched."""
+        kept = self._train_shortlist
+        if features.rows is not None and kept is not None and kept[0][1] == features.n_features:
+            shortlist = kept[1][features.rows].astype(np.int64)
+        else:
+            shortlist = self.shortlist(_to_csr(features), self.beam)
         candidates = Candidates.from_batch(_union(shortlist, labels.to_csr(), features.indices.device))
         return self.candidate_head.candidate_loss(self.hidden(features), labels, candidates)
 
