@@ -195,3 +195,25 @@ def test_sparsemax_sets_over_a_shortlist_are_the_support():
     sets = head.candidate_predict_sets(torch.zeros(1, 2), cands).to_csr().toarray()[0]
     # sparsemax(2 * [1.0, 0.9, 0.2]) = [0.6, 0.4, 0]: labels 1 and 2 (label 3, the best, is not a candidate)
     assert sets.tolist() == [0, 1, 1, 0, 0, 0]
+
+
+@pytest.mark.parametrize("name", HEADS)
+def test_the_union_product_and_the_per_row_gather_agree(name, monkeypatch):
+    """Both ways of candidate_logits (one product over the batch's distinct candidates, or each row's weight
+    rows gathered) give the logits of the full layer, and the same gradients."""
+    import sparsexc.heads.candidates as module
+
+    head = _head(name)
+    hidden, labels = _data(6)
+    cands = _random_candidates(labels, 6)
+    full = hidden @ head.output.weight.T + head.output.bias
+    results = []
+    for factor in (0, 1000):  # 0: always gather per row; 1000: always the union product
+        monkeypatch.setattr(module, "UNION_FACTOR", factor)
+        z = head.candidate_logits(hidden, cands)
+        expected = torch.where(cands.mask, torch.gather(full, 1, cands.ids), float("-inf"))
+        torch.testing.assert_close(z, expected.detach(), rtol=1e-12, atol=1e-12)
+        loss = head.candidate_loss(hidden, labels, cands)
+        results.append(torch.autograd.grad(loss, [head.output.weight, head.output.bias]))
+    for a, b in zip(*results, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
