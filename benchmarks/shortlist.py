@@ -27,6 +27,7 @@ Usage::
     python benchmarks/shortlist.py --quick                 # bibtex, 2 epochs, writes into --out only if given
     python benchmarks/shortlist.py --datasets bibtex,delicious
     python benchmarks/shortlist.py --datasets debian-deps --append
+    python benchmarks/shortlist.py --merge results/shortlist.json /tmp/dd/shortlist.json   # join runs
 """
 
 from __future__ import annotations
@@ -171,6 +172,18 @@ def target_check(rows: list[dict[str, Any]]) -> str | None:
     return f"Target (sparsemax-shortlist example-F1 > tree-logistic's): {b:.2f} vs {a:.2f}: {verdict}."
 
 
+def merge(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """One report of several runs' (``--merge``): the data sets of all, a later run's row of a system replacing an
+    earlier one's; the date and environment of the last run, the runs' commands listed."""
+    out: dict[str, Any] = {**reports[-1], "datasets": {}, "merged_from": [r["command"] for r in reports]}
+    for report in reports:
+        for dataset, block in report["datasets"].items():
+            mine = out["datasets"].setdefault(dataset, {"shape": block["shape"], "rows": []})
+            systems = {row["system"] for row in block["rows"]}
+            mine["rows"] = [r for r in mine["rows"] if r["system"] not in systems] + list(block["rows"])
+    return out
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_flags(parser, out=True, quick="bibtex only, 2 epochs of a (64,) encoder", datasets=DATASETS,
@@ -178,6 +191,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--systems", default=",".join(SYSTEMS),
                         help=f"comma-separated from {', '.join(SYSTEMS + OPTIONAL_SYSTEMS)}")  # fmt: skip
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--merge", nargs="+", type=Path, default=None, metavar="JSON",
+                        help="no training: join these runs' results (later files' rows replace earlier ones) "
+                        "into --out")  # fmt: skip
     args = parser.parse_args(argv)
     args.systems = [s for s in args.systems.split(",") if s]
     unknown = [s for s in args.systems if s not in SYSTEMS + OPTIONAL_SYSTEMS]
@@ -190,6 +206,11 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     args = parse_args(argv)
+    if args.merge:
+        report = merge([read_json(path) for path in args.merge])
+        report["command"] = command_line(__file__, argv)
+        write_results(args.out, STEM, report, markdown(report))
+        return 0
     use_shared_datasets()
     torch.set_num_threads(args.threads)
     datasets = dataset_list(args.datasets, ["bibtex"] if args.quick else DATASETS)

@@ -59,3 +59,18 @@ def test_a_tiny_run(bench, monkeypatch):
     row = bench.run_system("sparsemax-shortlist", data, quick=True)
     assert row["settings"]["shortlist_size"] == 5 and 0 <= row["example-F1"] <= 100
     assert row["train_cpu_seconds"] > 0 and set(row["tuned"]) == {"scale", "example-F1"}
+
+
+def test_merge_joins_data_sets_and_replaces_rows(bench):
+    block = lambda rows: {"shape": {}, "rows": rows}  # noqa: E731
+    first = {"command": "a", "date": "1", "datasets": {"bibtex": block([_row("tree-logistic", 1.0)])}}
+    second = {"command": "b", "date": "2", "datasets": {
+        "bibtex": block([_row("tree-logistic", 2.0), _row("sigmoid-shortlist", 3.0)]),
+        "debian-deps": block([_row("tree-logistic", 4.0)])}}  # fmt: skip
+    out = bench.merge([first, second])
+    assert out["date"] == "2" and out["merged_from"] == ["a", "b"]
+    assert [(r["system"], r["example-F1"]) for r in out["datasets"]["bibtex"]["rows"]] == [
+        ("tree-logistic", 2.0),
+        ("sigmoid-shortlist", 3.0),
+    ]
+    assert list(out["datasets"]) == ["bibtex", "debian-deps"]
