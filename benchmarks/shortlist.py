@@ -142,6 +142,8 @@ def markdown(report: dict[str, Any]) -> str:
         "benchmark's. Training time includes the hold-out, early stopping, tuning and fitting the shortlist's "
         "tree; prediction = top-5 of every test row.",
     ]
+    if report.get("merged_from"):
+        lines += ["", "Merged from the runs " + ", ".join(f"`{c}`" for c in report["merged_from"]) + "."]
     for dataset, block in report["datasets"].items():
         shape = block["shape"]
         lines += [
