@@ -501,6 +501,9 @@ class TrainParams(Params):
 MODEL_FAMILIES: list[str] = ["neural", "tree"]
 
 
+SHORTLISTS: tuple[str, ...] = ("none", "tree")  # FitParams.shortlist
+
+
 def _model_families() -> tuple[str, ...]:
     """The model families' names (read when asked, so a family registered later is allowed)."""
     return tuple(MODEL_FAMILIES)
@@ -512,8 +515,15 @@ class FitParams(Params):
 
     ``model`` chooses the model family (:mod:`sparsexc.estimator._families`): "neural" (the encoder + head
     trained by mini-batches; the default) or "tree" (the label-tree linear model,
-    :class:`sparsexc.tree.LabelTreeModel`, configured by the estimator's ``tree_params``). ``preprocess`` is the
-    feature transform fitted on the training rows and saved with the model (:mod:`sparsexc._preprocess`).
+    :class:`sparsexc.tree.LabelTreeModel`, configured by the estimator's ``tree_params``).
+
+    ``shortlist="tree"`` (neural family only) trains and scores the head over each row's shortlist: the
+    ``shortlist_size`` best labels of a label tree (:class:`sparsexc.tree.LabelTreeModel`, configured by
+    ``tree_params``, fitted on the training rows) by path score, plus its positives at training (see
+    ``docs/shortlist.md``, :class:`sparsexc.models.ShortlistModel`).
+
+    ``preprocess`` is the feature transform fitted on the training rows and saved with the model
+    (:mod:`sparsexc._preprocess`).
     """
 
     model: str = setting(
@@ -526,6 +536,14 @@ class FitParams(Params):
         0.1,
         "Share of the training rows held out for validation (early stopping, tuning the set threshold; 0 disables).",
         range=UNIT_INTERVAL,
+    )
+    shortlist: str = setting(
+        "none",
+        "Labels a neural head scores per row: none (all) or tree (a label tree's shortlist; tree params).",
+        choices=SHORTLISTS,
+    )
+    shortlist_size: int = setting(
+        100, "Labels in each row's shortlist (shortlist=tree): the tree's best by path score.", range=POSITIVE_INT
     )
 
     preprocess: str = setting(

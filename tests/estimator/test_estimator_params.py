@@ -65,7 +65,7 @@ def test_the_docstring_documents_every_parameter():
 
 def _settings_of(clf: XCClassifier) -> dict[type, Params]:
     head_cls, head_params, encoder, train = clf._settings()
-    fit = FitParams(validation_fraction=clf.validation_fraction, model=clf.model, preprocess=clf.preprocess)
+    fit = FitParams.from_dict(clf._fields(FitParams))  # every FitParams field the estimator holds
     return {EncoderParams: encoder, TrainParams: train, FitParams: fit, head_cls.Params: head_params}
 
 

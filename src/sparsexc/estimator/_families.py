@@ -158,6 +158,15 @@ class NeuralFamily(ModelFamily):
 
     name = "neural"
 
+    def check(self, estimator: Any) -> None:
+        """With ``shortlist="tree"`` (and ``model="neural"``) the head must score a shortlist."""
+        if getattr(estimator, "model", "neural") != self.name or getattr(estimator, "shortlist", "none") != "tree":
+            return
+        from sparsexc.models.shortlist import check_shortlist_head
+
+        head_cls = estimator._head_class()
+        check_shortlist_head(head_cls, head_cls.Params.from_dict(estimator.head_params))
+
     def fit(self, estimator: Any, X: sp.csr_matrix, Y: sp.csr_matrix, X_val: Any, Y_val: Any, run: RunParams) -> Fitted:
         import torch
 
@@ -171,7 +180,8 @@ class NeuralFamily(ModelFamily):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(estimator.random_state))
             encoder = SparseEncoder(X.shape[1], encoder_params)
-            model = XCModel(encoder, head_cls(encoder.out_dim, Y.shape[1], head_params))
+            head = head_cls(encoder.out_dim, Y.shape[1], head_params)
+            model = _shortlist_model(estimator, encoder, head) or XCModel(encoder, head)
             trainer = Trainer(
                 model,
                 train_params,
@@ -183,13 +193,13 @@ class NeuralFamily(ModelFamily):
         return Fitted(model, trainer.history, trainer.best_epoch, trainer.fit_summary, trainer.tuned)
 
     def topk(self, model: Any, X: sp.csr_matrix, settings: PredictParams) -> tuple[np.ndarray, np.ndarray]:
-        return model.predict_topk(X, settings.k, batch_size=settings.batch_size)
+        return model.predict_topk(X, settings.k, batch_size=settings.batch_size, beam=settings.beam)
 
     def sets(self, model: Any, X: sp.csr_matrix, settings: PredictParams) -> sp.csr_matrix:
-        return model.predict_sets(X, batch_size=settings.batch_size)
+        return model.predict_sets(X, batch_size=settings.batch_size, beam=settings.beam)
 
     def scores(self, model: Any, X: sp.csr_matrix, settings: PredictParams) -> np.ndarray:
-        return model.predict_scores(X, batch_size=settings.batch_size)
+        return model.predict_scores(X, batch_size=settings.batch_size, beam=settings.beam)
 
     def probabilistic(self, model: Any) -> bool:
         return bool(model.head.probabilistic)
@@ -209,17 +219,35 @@ class NeuralFamily(ModelFamily):
         return None if state is None else (state, model.config())
 
     def check_files(self, plan: Any, config: dict[str, Any], files: ModelFiles, fields: Any) -> dict[str, Any]:
+        """The encoder + head (``check_neural_model``); a shortlist model's ``"shortlist"`` entry and matcher
+        arrays (``shortlist.*``) are checked here and left out of that check."""
         from sparsexc.estimator._load_checks import check_neural_model
+        from sparsexc.models.shortlist import PREFIX
+        from sparsexc.tree._storage import check_array_header
 
-        return check_neural_model(plan, config, files, fields)
+        f = fields
+        model = f.mapping(f.get(config, "model", "model"), "model")
+        wanted = getattr(plan.estimator, "shortlist", "none")
+        if "shortlist" not in model:
+            if wanted == "tree":
+                raise f.error("model", "has no 'shortlist' entry but params.shortlist is 'tree'")
+            return check_neural_model(plan, config, files, fields)
+        if wanted != "tree":
+            raise f.error("model.shortlist", f"is present but params.shortlist is {wanted!r}")
+        shortlist = _check_shortlist_entry(plan, model["shortlist"], f)
+        matcher = {name: info for name, info in files.header.items() if name.startswith(PREFIX)}
+        check_array_header({name[len(PREFIX) :]: info for name, info in matcher.items()}, files.weights_path)
+        rest = dataclasses.replace(files, header={k: v for k, v in files.header.items() if k not in matcher})
+        core = {k: v for k, v in model.items() if k != "shortlist"}
+        return {**check_neural_model(plan, {**config, "model": core}, rest, fields), "shortlist": shortlist}
 
     def build(
         self, model_config: dict[str, Any], tensors: dict[str, Any], device: Any, tuned: dict[str, Any], where: Any
     ) -> Any:
         from sparsexc.errors import ModelFormatError
-        from sparsexc.models import XCModel
+        from sparsexc.models import model_from_config
 
-        model = XCModel.from_config(model_config)  # sizes checked against the weights' header
+        model = model_from_config(model_config)  # sizes checked against the weights' header
         try:
             model.load_state_dict(tensors, strict=True)
         except RuntimeError as exc:  # not expected after the header checks; kept as one clear error
@@ -231,6 +259,52 @@ class NeuralFamily(ModelFamily):
             raise ConfigurationError(f"{where}: cannot move the model to device {str(device)!r} ({exc})") from None
         model.eval()
         return model
+
+
+def _shortlist_model(estimator: Any, encoder: Any, head: Any) -> Any:
+    """The :class:`~sparsexc.models.ShortlistModel` of ``shortlist="tree"`` (its tree: ``tree_params``, seeded by
+    ``random_state``; the training beam is :class:`PredictParams`'s default), or None for ``shortlist="none"``."""
+    if getattr(estimator, "shortlist", "none") != "tree":
+        return None
+    from sparsexc.models import ShortlistModel
+    from sparsexc.tree import LabelTreeModel
+
+    matcher = LabelTreeModel(TreeFamily().params(estimator))
+    return ShortlistModel(encoder, head, matcher, int(estimator.shortlist_size), PredictParams().beam)
+
+
+def _check_shortlist_entry(plan: Any, entry: Any, f: Any) -> dict[str, Any]:
+    """The config's ``model.shortlist`` (``size``, ``beam``, ``tree``: params, sizes, depths), checked."""
+    from sparsexc.tree import LabelTreeParams
+
+    entry = f.mapping(entry, "model.shortlist")
+    unknown = sorted(set(entry) - {"size", "beam", "tree"})
+    if unknown:
+        raise f.error("model.shortlist", f"holds the unknown key {unknown[0]!r}")
+    size = f.size(f.get(entry, "size", "model.shortlist.size"), "model.shortlist.size")
+    if size != plan.estimator.shortlist_size:
+        raise f.error("model.shortlist.size", f"is {size} but params.shortlist_size is {plan.estimator.shortlist_size}")
+    f.size(f.get(entry, "beam", "model.shortlist.beam"), "model.shortlist.beam")
+    tree = f.mapping(f.get(entry, "tree", "model.shortlist.tree"), "model.shortlist.tree")
+    unknown = sorted(set(tree) - {"params", "n_features", "n_labels", "depths"})
+    if unknown:
+        raise f.error("model.shortlist.tree", f"holds the unknown key {unknown[0]!r}")
+    params = f.mapping(f.get(tree, "params", "model.shortlist.tree.params"), "model.shortlist.tree.params")
+    f.finite(params, "model.shortlist.tree.params")
+    try:
+        tree_params = LabelTreeParams.from_dict(params)
+    except ValueError as exc:
+        raise f.error("model.shortlist.tree.params", f"is invalid: {exc}") from None
+    for key, expected in (("n_features", plan.n_features), ("n_labels", plan.n_labels)):
+        value = f.size(f.get(tree, key, f"model.shortlist.tree.{key}"), f"model.shortlist.tree.{key}")
+        if value != expected:
+            raise f.error(f"model.shortlist.tree.{key}", f"is {value} but {key} is {expected}")
+    depths = f.get(tree, "depths", "model.shortlist.tree.depths")
+    if not isinstance(depths, list) or len(depths) != tree_params.n_trees:
+        raise f.error("model.shortlist.tree.depths", f"must list one depth per tree ({tree_params.n_trees})")
+    for i, depth in enumerate(depths):
+        f.size(depth, f"model.shortlist.tree.depths[{i}]")
+    return dict(entry)
 
 
 # -- tree: the label-tree linear model ----------------------------------------------------------------------------

@@ -104,7 +104,13 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         validation rows); ``predict_topk``'s ``beam`` is its beam width.
     tree_params : dict or None
         The tree model's settings, validated by :class:`sparsexc.tree.LabelTreeParams` (e.g.
-        ``{"loss": "logistic", "max_leaf_size": 20}``); its ``seed`` is ``random_state`` unless given here.
+        ``{"loss": "logistic", "max_leaf_size": 20}``); its ``seed`` is ``random_state`` unless given here. They
+        also configure the label tree of ``shortlist="tree"``.
+    shortlist, shortlist_size
+        ``shortlist="tree"`` (neural model): the head is trained and scored over each row's shortlist only, the
+        ``shortlist_size`` best labels of a label tree fitted on the training rows (plus the row's positives at
+        training); ``predict_topk``'s ``beam`` is the tree's beam width. Heads: sigmoid, softmax, sparsemax.
+        See ``docs/shortlist.md``.
     hidden_sizes, activation, dropout
         The encoder (:class:`sparsexc._params.EncoderParams`); ``hidden_sizes=()`` is the full-rank linear model.
     optimizer, lr, weight_decay, momentum, lr_schedule, warmup_steps, step_size, step_gamma, grad_clip
@@ -197,6 +203,8 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         eval_batch_size: int = 1024,
         model: str = "neural",
         tree_params: dict | None = None,
+        shortlist: str = "none",
+        shortlist_size: int = 100,
         preprocess: str = "auto",
     ) -> None:
         self.head = head
@@ -227,6 +235,8 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         self.eval_batch_size = eval_batch_size
         self.model = model
         self.tree_params = tree_params
+        self.shortlist = shortlist
+        self.shortlist_size = shortlist_size
         self.preprocess = preprocess
 
     @_refuse_run_arguments

@@ -52,6 +52,10 @@ class Head(nn.Module):
         Factor on the optimiser's default learning rate when the user gives none (``XCClassifier(lr=None)``).
     default_optimizer : str
         Optimiser used when the user names none (``XCClassifier(optimizer=None)``, the CLI without ``--optimizer``).
+    supports_candidates : bool
+        Whether the head scores a shortlist of candidate labels per row (the optional candidate part of the
+        protocol, :class:`sparsexc.heads.candidates.CandidateScoring`: ``candidate_loss``, ``candidate_topk``,
+        ``candidate_predict_sets``, ``tune_candidate_batches``), as a shortlist model needs.
     """
 
     name: ClassVar[str] = ""
@@ -60,6 +64,7 @@ class Head(nn.Module):
     probabilistic: ClassVar[bool] = True
     default_lr_scale: ClassVar[float] = 1.0
     default_optimizer: ClassVar[str] = "adam"
+    supports_candidates: ClassVar[bool] = False
     params: _AnyParams  # an instance of the class's Params (subclasses narrow the annotation)
 
     def __init__(self, in_dim: int, n_labels: int, params: _AnyParams | dict | None = None) -> None:

@@ -12,6 +12,7 @@ from sparsexc._params import UNIT_INTERVAL, Params, setting
 from sparsexc.core.labels import LabelBatch
 from sparsexc.distributed.sharded import sum_over_shards
 from sparsexc.heads._label_sharded import LabelShardedHead, full_precision, output_layer
+from sparsexc.heads.candidates import Candidates, CandidateScoring
 from sparsexc.heads.registry import register_head
 
 __all__ = ["SigmoidHead", "SigmoidHeadParams"]
@@ -40,7 +41,7 @@ class SigmoidHeadParams(Params):
 
 
 @register_head
-class SigmoidHead(LabelShardedHead):
+class SigmoidHead(CandidateScoring, LabelShardedHead):
     r"""One-vs-all logistic regression on the hidden vector.
 
     Logits :math:`z = W h + b`; loss per row :math:`\sum_{j=1}^{C} \mathrm{BCE}(z_j, y_j)
@@ -50,6 +51,10 @@ class SigmoidHead(LabelShardedHead):
     float32 under bfloat16 autocast. With ``shard_labels`` the layer is split by label over the ranks
     (:class:`sparsexc.heads._label_sharded.LabelShardedHead`): each rank sums the terms of its labels and an
     all-reduce adds the shards' sums; scores and sets need no collective but the final gather.
+
+    Over a shortlist (:class:`~sparsexc.heads.candidates.CandidateScoring`) the loss sums the BCE terms of each
+    row's candidates only (its positives and the shortlisted negatives); scores and sets are those of the
+    candidates, every other label scoring 0.
     """
 
     name = "sigmoid"
@@ -73,6 +78,16 @@ class SigmoidHead(LabelShardedHead):
         mine = (ids >= 0) & (ids < logits.shape[1])  # positives held by this shard
         local = F.softplus(logits).sum() - logits[rows[mine], ids[mine]].sum()
         return sum_over_shards(local, self.is_split) / logits.shape[0]
+
+    def candidate_loss_from(self, logits: torch.Tensor, target: torch.Tensor, labels: LabelBatch) -> torch.Tensor:
+        # softplus(-inf) = 0: padding adds nothing
+        return (F.softplus(logits).sum() - logits[target].sum()) / logits.shape[0]
+
+    def candidate_probabilities(self, logits: torch.Tensor, candidates: Candidates) -> torch.Tensor:
+        return torch.sigmoid(logits)
+
+    def candidate_sets(self, logits: torch.Tensor, candidates: Candidates, value: float) -> torch.Tensor:
+        return torch.sigmoid(logits) > value
 
     def local_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         return self.output(hidden)

@@ -11,6 +11,7 @@ from sparsexc._params import POSITIVE, Params, setting
 from sparsexc.core.labels import LabelBatch
 from sparsexc.distributed.sharded import sharded_logsumexp, sharded_softmax, sum_over_shards
 from sparsexc.heads._label_sharded import LabelShardedHead, full_precision, output_layer
+from sparsexc.heads.candidates import Candidates, CandidateScoring
 from sparsexc.heads.registry import register_head
 
 __all__ = ["SoftmaxHead", "SoftmaxHeadParams", "sharded_softmax_loss"]
@@ -61,7 +62,7 @@ def sharded_softmax_loss(
 
 
 @register_head
-class SoftmaxHead(LabelShardedHead):
+class SoftmaxHead(CandidateScoring, LabelShardedHead):
     r"""Multinomial logistic regression against the label proportions :math:`q = y / |y|`.
 
     Logits :math:`z = W h + b`, :math:`p = \mathrm{softmax}(z)`; loss per row
@@ -71,6 +72,10 @@ class SoftmaxHead(LabelShardedHead):
     :math:`\{j : p_j > t / C\}` with :math:`t` tuned on validation data. The loss is computed in float32
     under bfloat16 autocast. With ``shard_labels`` the layer is split by label over the ranks
     (:class:`sparsexc.heads._label_sharded.LabelShardedHead`), the normaliser by all-reduce.
+
+    Over a shortlist (:class:`~sparsexc.heads.candidates.CandidateScoring`) the softmax runs over each row's
+    candidates :math:`K_i` (the normaliser sums :math:`e^{z_k}` for :math:`k \in K_i` only; at training
+    :math:`K_i` holds the positives) and the set rule is :math:`\{j \in K_i : p_j > t / |K_i|\}`.
     """
 
     name = "softmax"
@@ -89,6 +94,23 @@ class SoftmaxHead(LabelShardedHead):
     def loss(self, hidden: torch.Tensor, labels: LabelBatch) -> torch.Tensor:
         # float32 logits: logsumexp in bfloat16 would lose the small differences the gradient needs
         return sharded_softmax_loss(full_precision(self.output(hidden)), labels, self.label_range[0], self.is_split)
+
+    def candidate_loss_from(self, logits: torch.Tensor, target: torch.Tensor, labels: LabelBatch) -> torch.Tensor:
+        sizes = labels.sizes()
+        has_labels = sizes > 0
+        n_rows = int(has_labels.sum())
+        if n_rows == 0:
+            return logits.masked_fill(~torch.isfinite(logits), 0).sum() * 0.0
+        target_term = torch.where(target, logits, 0).sum(dim=1) / sizes.clamp(min=1).to(logits.dtype)
+        per_row = torch.logsumexp(logits, dim=1) - target_term
+        return per_row[has_labels].sum() / n_rows
+
+    def candidate_probabilities(self, logits: torch.Tensor, candidates: Candidates) -> torch.Tensor:
+        return torch.softmax(logits, dim=1)
+
+    def candidate_sets(self, logits: torch.Tensor, candidates: Candidates, value: float) -> torch.Tensor:
+        # the full rule C p_j > t with the row's candidates in place of the C labels
+        return torch.softmax(logits, dim=1) * candidates.sizes[:, None].to(logits.dtype) > value
 
     def local_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         return self.output(hidden)

@@ -13,7 +13,7 @@ from sparsexc.core.labels import LabelBatch
 from sparsexc.core.layers import OutputLayer
 from sparsexc.core.topk import topk_lower_id_ties
 from sparsexc.errors import ConfigurationError
-from sparsexc.heads.protocol import ScalarTunedHead
+from sparsexc.heads.candidates import Candidates, CandidateScoring
 from sparsexc.heads.registry import register_head
 from sparsexc.ops import sparsemax, sparsemax_loss
 
@@ -50,7 +50,7 @@ class SparsemaxHeadParams(Params):
 
 
 @register_head
-class SparsemaxHead(ScalarTunedHead):
+class SparsemaxHead(CandidateScoring):
     r"""Sparsemax over the labels, trained against the label proportions :math:`q = y / |y|`.
 
     Logits :math:`z = W h + b`; loss per row (the paper's multi-label sparsemax loss)
@@ -66,6 +66,11 @@ class SparsemaxHead(ScalarTunedHead):
     validation data (the paper's rule; larger :math:`t` gives smaller sets, and every set has at least one
     label). ``topk`` ranks by :math:`z`, so it orders labels outside the support too; the scores it returns
     are :math:`p` (non-increasing along each row, zero beyond the support).
+
+    Over a shortlist (:class:`~sparsexc.heads.candidates.CandidateScoring`) the same loss, scores and set rule
+    act on each row's candidates :math:`K_i` instead of all labels: :math:`L(z_{K_i}; q_{K_i})` with
+    :math:`q = y / |y|` (the candidates hold the positives at training), :math:`p = \mathrm{sparsemax}(z_{K_i})`
+    and the set :math:`\{j \in K_i : \mathrm{sparsemax}(t z_{K_i})_j > 0\}`.
     """
 
     name = "sparsemax"
@@ -97,6 +102,15 @@ class SparsemaxHead(ScalarTunedHead):
 
     def sets_from(self, set_scores: torch.Tensor, value: float) -> torch.Tensor:
         return sparsemax(set_scores * value, dim=1) > 0
+
+    def candidate_loss_from(self, logits: torch.Tensor, target: torch.Tensor, labels: LabelBatch) -> torch.Tensor:
+        return sparsemax_loss(logits, target, reduction="mean", ignore_empty=True)
+
+    def candidate_probabilities(self, logits: torch.Tensor, candidates: Candidates) -> torch.Tensor:
+        return sparsemax(logits, dim=1)
+
+    def candidate_sets(self, logits: torch.Tensor, candidates: Candidates, value: float) -> torch.Tensor:
+        return sparsemax(logits * value, dim=1) > 0
 
     def tuning_candidates(self) -> Sequence[float]:
         return self.params.scale_grid if self.params.scale_grid is not None else self.tuning_grid

@@ -24,6 +24,9 @@ class FeatureBatch:
     offsets : LongTensor (n_rows + 1,)  the CSR ``indptr`` (EmbeddingBag with ``include_last_offset=True``)
     values : FloatTensor (nnz,)      feature values (EmbeddingBag's ``per_sample_weights``)
     n_rows, n_features : int
+    rows : int64 array (n_rows,) or None
+        Where the Trainer cut the batch from: the rows' positions in the training matrix it gave
+        ``model.prepare`` (a model may keep per-row data from there, as a shortlist model its shortlists).
     """
 
     indices: torch.Tensor
@@ -31,21 +34,29 @@ class FeatureBatch:
     values: torch.Tensor
     n_rows: int
     n_features: int
+    rows: np.ndarray | None = None
 
     @classmethod
-    def from_csr(cls, X_rows: sp.spmatrix, device: torch.device | str | None = None) -> FeatureBatch:
-        """Build from CSR rows (float32 values, int64 indices)."""
+    def from_csr(
+        cls, X_rows: sp.spmatrix, device: torch.device | str | None = None, rows: np.ndarray | None = None
+    ) -> FeatureBatch:
+        """Build from CSR rows (float32 values, int64 indices); ``rows``: their positions in the training matrix."""
         X_rows = sp.csr_matrix(X_rows)
         indices = torch.from_numpy(np.ascontiguousarray(X_rows.indices, dtype=np.int64))
         offsets = torch.from_numpy(np.ascontiguousarray(X_rows.indptr, dtype=np.int64))
         values = torch.from_numpy(np.ascontiguousarray(X_rows.data, dtype=np.float32))
         if device is not None:
             indices, offsets, values = indices.to(device), offsets.to(device), values.to(device)
-        return cls(indices, offsets, values, int(X_rows.shape[0]), int(X_rows.shape[1]))
+        return cls(indices, offsets, values, int(X_rows.shape[0]), int(X_rows.shape[1]), rows)
 
     def to(self, device: torch.device | str) -> FeatureBatch:
         return FeatureBatch(
-            self.indices.to(device), self.offsets.to(device), self.values.to(device), self.n_rows, self.n_features
+            self.indices.to(device),
+            self.offsets.to(device),
+            self.values.to(device),
+            self.n_rows,
+            self.n_features,
+            self.rows,
         )
 
     def to_sparse_csr(self) -> torch.Tensor:

@@ -59,6 +59,15 @@ class XCModel(nn.Module):
         """Hidden vectors of a feature batch, (B, encoder.out_dim)."""
         return self.encoder(batch)
 
+    # -- training (the Trainer calls these, whatever the model) -----------------------------------------
+    def prepare(self, X: sp.csr_matrix, Y: sp.csr_matrix) -> None:
+        """Called once before training with the training data: the head's :meth:`Head.prepare`."""
+        self.head.prepare(X, Y)
+
+    def loss(self, features: FeatureBatch, labels: LabelBatch) -> torch.Tensor:
+        """The training loss of a batch: ``head.loss(encoder(features), labels)``."""
+        return self.head.loss(self.hidden(features), labels)
+
     def config(self) -> dict[str, Any]:
         return {"encoder": self.encoder.config(), "head": self.head.config()}
 
@@ -86,8 +95,13 @@ class XCModel(nn.Module):
     def _inference(self):
         return _EvalMode(self)
 
-    def predict_topk(self, X: sp.spmatrix, k: int = 5, batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k labels: (indices int64 (n, k), scores float32 (n, k)), best first (k is capped at C)."""
+    def predict_topk(
+        self, X: sp.spmatrix, k: int = 5, batch_size: int = 1024, *, beam: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k labels: (indices int64 (n, k), scores float32 (n, k)), best first (k is capped at C).
+
+        ``beam`` (here and in the other prediction methods) is a shortlist model's beam width; this model scores
+        every label and ignores it."""
         k = min(int(k), self.n_labels)
         indices, scores = [], []
         with self._inference():
@@ -99,7 +113,7 @@ class XCModel(nn.Module):
             return np.zeros((0, k), dtype=np.int64), np.zeros((0, k), dtype=np.float32)
         return np.concatenate(indices), np.concatenate(scores)
 
-    def predict_sets(self, X: sp.spmatrix, batch_size: int = 1024) -> sp.csr_matrix:
+    def predict_sets(self, X: sp.spmatrix, batch_size: int = 1024, *, beam: int | None = None) -> sp.csr_matrix:
         """Predicted label sets as a CSR 0/1 float32 indicator (n, C)."""
         parts = []
         with self._inference():
@@ -109,7 +123,7 @@ class XCModel(nn.Module):
             return sp.csr_matrix((0, self.n_labels), dtype=np.float32)
         return sp.csr_matrix(sp.vstack(parts, format="csr"), dtype=np.float32)
 
-    def predict_scores(self, X: sp.spmatrix, batch_size: int = 1024) -> np.ndarray:
+    def predict_scores(self, X: sp.spmatrix, batch_size: int = 1024, *, beam: int | None = None) -> np.ndarray:
         """Dense scores of all labels, float32 (n, C)."""
         parts = []
         with self._inference():

@@ -61,7 +61,7 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
 
 
 class LossModule(nn.Module):
-    """``weight * head.loss(encoder(features), labels)`` as a module, so DDP can wrap the whole step.
+    """``weight * model.loss(features, labels)`` as a module, so DDP can wrap the whole step.
 
     The parameters are the model's own (no copy): the optimiser built on ``model.parameters()`` updates
     the weights DDP synchronises.
@@ -74,7 +74,7 @@ class LossModule(nn.Module):
 
     def forward(self, features: FeatureBatch, labels: LabelBatch, weight: float) -> torch.Tensor:
         with autocast(features.indices.device, self.precision):
-            loss = self.model.head.loss(self.model.hidden(features), labels)
+            loss = self.model.loss(features, labels)
         return loss.float() * weight
 
 

@@ -216,7 +216,7 @@ class Trainer:
         device = strategy.device(resolve_device(p.device))
         model.to(device)
         torch.manual_seed(p.seed)  # dropout and any other torch randomness during training
-        model.head.prepare(X, Y)
+        model.prepare(X, Y)  # the head's, and a shortlist model's matcher
         steps_per_epoch = math.ceil(X.shape[0] / p.batch_size)
         optimizer = build_optimizer(model.parameters(), p)
         scheduler = build_scheduler(optimizer, p, steps_per_epoch)
@@ -371,7 +371,7 @@ class Trainer:
             rows = order[step * p.batch_size : (step + 1) * p.batch_size]
             mine, weight = strategy.batch_rows(rows)
             with strategy.randomness(p.seed, state.global_step, run.device):
-                loss = self._step(run.X[mine], run.Y[mine], run.optimizer, run.scheduler, run.device, weight)
+                loss = self._step(run.X[mine], run.Y[mine], run.optimizer, run.scheduler, run.device, weight, mine)
             batch_loss = strategy.batch_loss(loss, run.device)  # the same on every rank
             if not math.isfinite(batch_loss):  # so every rank stops here together
                 bar.close()
@@ -474,12 +474,13 @@ class Trainer:
         scheduler: torch.optim.lr_scheduler.LRScheduler,
         device: torch.device,
         weight: float = 1.0,
+        rows: np.ndarray | None = None,
     ) -> float:
-        """One optimiser step on this rank's rows; return its weighted loss (the strategy combines the
-        ranks': :meth:`Strategy.batch_loss`)."""
+        """One optimiser step on this rank's rows (``rows``: their positions in the training matrix); return its
+        weighted loss (the strategy combines the ranks': :meth:`Strategy.batch_loss`)."""
         model, strategy = self.model, self._strategy()
         assert self._loss_module is not None  # set by fit for the duration of training
-        features = FeatureBatch.from_csr(X_rows, device)
+        features = FeatureBatch.from_csr(X_rows, device, rows)
         labels = LabelBatch.from_csr(Y_rows, device)
         optimizer.zero_grad(set_to_none=True)
         loss = self._loss_module(features, labels, weight)

@@ -1,0 +1,225 @@
+"""``ShortlistModel`` and ``shortlist="tree"``: with every label shortlisted it is the plain model; the estimator
+fits, predicts, saves and loads it bit-exactly (damaged folders refused); ``sparsexc train --shortlist tree``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+
+from sparsexc.cli import main
+from sparsexc.errors import ConfigurationError, ModelFormatError
+from sparsexc.estimator import XCClassifier
+from sparsexc.heads import get_head
+from sparsexc.models import FeatureBatch, LabelBatch, ShortlistModel, SparseEncoder, XCModel, model_from_config
+from sparsexc.tree import LabelTreeModel, LabelTreeParams
+
+N, D, C = 240, 40, 24
+
+
+def _data(seed: int = 0) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    rng = np.random.default_rng(seed)
+    X = sp.random(N, D, density=0.25, random_state=seed, format="csr", dtype=np.float32)
+    S = X @ rng.normal(size=(D, C))
+    Y = sp.csr_matrix((np.quantile(S, 0.9, axis=1, keepdims=True) < S).astype(np.float32))
+    return X, Y
+
+
+def _pair(head: str, size: int, hidden=(8,)) -> tuple[XCModel, ShortlistModel]:
+    """A plain model and a shortlist model with the same weights (the matcher fitted on the data)."""
+    X, Y = _data()
+    torch.manual_seed(0)
+    encoder = SparseEncoder(D, {"hidden_sizes": hidden})
+    plain = XCModel(encoder, get_head(head)(encoder.out_dim, C))
+    matcher = LabelTreeModel(LabelTreeParams(branching=2, max_leaf_size=4)).fit(X, Y)
+    listed = ShortlistModel.from_config({**plain.config(), "shortlist": _entry(matcher, size)})
+    listed.load_state_dict(plain.state_dict(), strict=False)
+    listed.matcher = matcher
+    return plain, listed
+
+
+def _entry(matcher: LabelTreeModel, size: int) -> dict:
+    return {"size": size, "beam": 4, "tree": {"params": matcher.params.to_dict()}}
+
+
+@pytest.mark.parametrize("head", ["sigmoid", "softmax", "sparsemax"])
+def test_a_shortlist_of_every_label_predicts_as_the_plain_model(head):
+    plain, listed = _pair(head, size=C)
+    X, Y = _data(1)
+    for a, b in zip(plain.predict_topk(X, 5), listed.predict_topk(X, 5), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(plain.predict_topk(X, 5)[0], listed.predict_topk(X, 5)[0])
+    np.testing.assert_allclose(plain.predict_scores(X), listed.predict_scores(X), rtol=1e-6, atol=1e-7)
+    assert (plain.predict_sets(X) != listed.predict_sets(X)).nnz == 0
+    features, labels = FeatureBatch.from_csr(X[:50]), LabelBatch.from_csr(Y[:50])
+    torch.testing.assert_close(listed.loss(features, labels), plain.loss(features, labels), rtol=1e-5, atol=1e-6)
+    tuned_plain = plain.tune(X, Y, "example-F1")
+    tuned_listed = listed.tune(X, Y, "example-F1")
+    assert tuned_listed == pytest.approx(tuned_plain)
+
+
+def test_the_loss_covers_the_positives_and_the_shortlist_only():
+    """Sigmoid loss over candidates = BCE summed over (positives ∪ the tree's top-m), by brute force."""
+    plain, listed = _pair("sigmoid", size=5)
+    X, Y = _data(2)
+    rows = slice(0, 30)
+    features, labels = FeatureBatch.from_csr(X[rows]), LabelBatch.from_csr(Y[rows])
+    top, _ = listed.matcher.predict_topk(X[rows], 5, beam=4)
+    with torch.no_grad():
+        z = plain.head.output(plain.hidden(features)).double()
+        Yd = Y[rows].toarray() > 0
+        total = 0.0
+        for i in range(30):
+            cand = sorted(set(top[i].tolist()) | set(np.flatnonzero(Yd[i]).tolist()))
+            zi = z[i, cand]
+            total += float(torch.nn.functional.softplus(zi).sum() - zi[torch.from_numpy(Yd[i, cand])].sum())
+    assert float(listed.loss(features, labels).detach()) == pytest.approx(total / 30, rel=1e-5)
+
+
+def test_topk_beyond_the_shortlist_is_filled_with_unlisted_labels_at_zero():
+    _, listed = _pair("sparsemax", size=3)
+    X, _ = _data(3)
+    idx, scores = listed.predict_topk(X[:10], 6)
+    short = listed.shortlist(X[:10])
+    for i in range(10):
+        assert set(idx[i, :3].tolist()) == set(short[i].tolist())
+        assert len(set(idx[i].tolist())) == 6 and not set(idx[i, 3:].tolist()) & set(short[i].tolist())
+        assert (scores[i, 3:] == 0).all()
+    dense = listed.predict_scores(X[:10])
+    assert ((dense > 0).sum(axis=1) <= 3).all()  # only shortlisted labels are scored
+
+
+def test_a_head_that_cannot_is_refused_by_the_estimator():
+    X, Y = _data()
+    with pytest.raises(ConfigurationError, match="'sigmoid', 'softmax', 'sparsemax'"):
+        XCClassifier(head="negative-sampling", shortlist="tree", verbose=0).fit(X, Y)
+    with pytest.raises(ConfigurationError, match="shortlist"):
+        XCClassifier(shortlist="trees", verbose=0).fit(X, Y)
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    X, Y = _data()
+    clf = XCClassifier(
+        head="sparsemax",
+        hidden_sizes=(16,),
+        epochs=3,
+        shortlist="tree",
+        shortlist_size=6,
+        tree_params={"max_leaf_size": 4, "branching": 4},
+        tune_metric="example-F1",
+        random_state=1,
+        verbose=0,
+    ).fit(X, Y)
+    folder = tmp_path_factory.mktemp("shortlist") / "model"
+    clf.save(folder)
+    return clf, folder
+
+
+def test_the_estimator_fits_a_shortlist_model_and_loads_it_bit_exactly(fitted):
+    clf, folder = fitted
+    assert isinstance(clf.model_, ShortlistModel) and set(clf.tuned_) == {"scale", "example-F1"}
+    loaded = XCClassifier.load(folder)
+    assert isinstance(loaded.model_, ShortlistModel)
+    X, _ = _data(4)
+    for beam in (1, 10):
+        a, b = clf.predict_topk(X, 5, beam=beam), loaded.predict_topk(X, 5, beam=beam)
+        assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    assert (clf.predict(X) != loaded.predict(X)).nnz == 0
+    assert np.array_equal(clf.decision_function(X), loaded.decision_function(X))
+    for key, value in clf.model_.state_dict().items():
+        assert torch.equal(value, loaded.model_.state_dict()[key]), key
+    again = model_from_config(clf.model_.config())
+    again.load_state_dict(clf.model_.state_dict())
+    assert np.array_equal(again.predict_topk(X, 3)[0], clf.predict_topk(X, 3)[0])
+
+
+def _copy(folder: Path, to: Path) -> Path:
+    to.mkdir()
+    for f in folder.iterdir():
+        (to / f.name).write_bytes(f.read_bytes())
+    return to
+
+
+def _reseal(folder: Path) -> None:
+    config = json.loads((folder / "config.json").read_text())
+    config["weights_sha256"] = hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
+    (folder / "config.json").write_text(json.dumps(config))
+
+
+def test_a_damaged_shortlist_folder_is_refused(fitted, tmp_path):
+    _, folder = fitted
+    bad = _copy(folder, tmp_path / "no-matcher")
+    tensors = dict(load_safetensors((bad / "model.safetensors").read_bytes()))
+    tensors = {k: v for k, v in tensors.items() if not k.startswith("shortlist.weights.0.0")}
+    (bad / "model.safetensors").write_bytes(save_safetensors(tensors))
+    _reseal(bad)
+    with pytest.raises(ModelFormatError):
+        XCClassifier.load(bad)
+    bad = _copy(folder, tmp_path / "odd-array")
+    tensors = dict(load_safetensors((bad / "model.safetensors").read_bytes()))
+    tensors["shortlist.secret"] = torch.zeros(3, dtype=torch.int64)
+    (bad / "model.safetensors").write_bytes(save_safetensors(tensors))
+    _reseal(bad)
+    with pytest.raises(ModelFormatError, match="secret"):
+        XCClassifier.load(bad)
+    for field, value, match in (
+        ("size", 7, "shortlist_size"),
+        ("tree", {"params": {}, "n_features": D, "n_labels": C + 1, "depths": [2]}, "n_labels"),
+        ("extra", 1, "unknown key"),
+    ):
+        bad = _copy(folder, tmp_path / f"config-{field}")
+        config = json.loads((bad / "config.json").read_text())
+        config["model"]["shortlist"][field] = value
+        (bad / "config.json").write_text(json.dumps(config))
+        with pytest.raises(ModelFormatError, match=match):
+            XCClassifier.load(bad)
+    bad = _copy(folder, tmp_path / "params")
+    config = json.loads((bad / "config.json").read_text())
+    config["params"]["shortlist"] = "none"
+    (bad / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelFormatError, match="shortlist"):
+        XCClassifier.load(bad)
+
+
+def test_the_cli_trains_with_a_shortlist(tmp_path):
+    from sparsexc.io import write_xc
+
+    X, Y = _data()
+    write_xc(tmp_path / "train.txt", X[:200], Y[:200])
+    write_xc(tmp_path / "test.txt", X[200:], Y[200:])
+    out = tmp_path / "run"
+    args = [
+        "train",
+        "--train",
+        str(tmp_path / "train.txt"),
+        "--test",
+        str(tmp_path / "test.txt"),
+        "--shortlist",
+        "tree",
+        "--shortlist-size",
+        "5",
+    ]
+    args += ["--head", "sigmoid", "--epochs", "1", "--tree-param", "max_leaf_size=4", "--out", str(out), "--quiet"]
+    assert main(args) == 0
+    config = json.loads((out / "model" / "config.json").read_text())
+    assert config["params"]["shortlist"] == "tree" and config["model"]["shortlist"]["size"] == 5
+    assert isinstance(XCClassifier.load(out / "model").model_, ShortlistModel)
+
+
+def test_the_training_rows_shortlists_are_searched_once_and_looked_up():
+    _, listed = _pair("softmax", size=5)
+    X, Y = _data()
+    listed.prepare(X, Y)  # the matcher is fitted: only the training rows' shortlists are searched
+    rows = np.array([7, 3, 150, 42])
+    looked_up = listed.loss(FeatureBatch.from_csr(X[rows], rows=rows), LabelBatch.from_csr(Y[rows]))
+    searched = listed.loss(FeatureBatch.from_csr(X[rows]), LabelBatch.from_csr(Y[rows]))
+    torch.testing.assert_close(looked_up, searched)
+    np.testing.assert_array_equal(listed._train_shortlist[1][rows], listed.shortlist(X[rows]))
