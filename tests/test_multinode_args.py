@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import socket
 import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -211,6 +212,31 @@ def test_a_worker_failure_seen_only_on_another_machine_is_one_line_here(tmp_path
 # ------------------------------------------------------------------------------------------------- _torchrun
 
 
+# rank 1 leaves its pid in a file, then exits
+_SAY_PID = (
+    "import pathlib\n"
+    "mark = pathlib.Path(os.environ['SPARSEXC_TEST_MARK'])\n"
+    "mark.with_suffix('.tmp').write_text(str(os.getpid()))\n"
+    "mark.with_suffix('.tmp').rename(mark)\n"
+)
+# rank 0 waits until rank 1 has exited by itself (a zombie or gone): otherwise torchrun, seeing rank 0 fail first,
+# may end rank 1 by a signal before its own exit, and the case would test the signal instead (a race under load)
+_AFTER_RANK1 = (
+    "import pathlib, time\n"
+    "mark = pathlib.Path(os.environ['SPARSEXC_TEST_MARK'])\n"
+    "deadline = time.monotonic() + 120\n"
+    "while time.monotonic() < deadline:\n"
+    "    if mark.exists():\n"
+    "        try:\n"
+    "            stat = pathlib.Path(f'/proc/{int(mark.read_text())}/stat').read_text()\n"
+    "        except OSError:\n"
+    "            break\n"
+    "        if stat.rsplit(')', 1)[1].split()[0] in ('Z', 'X'):\n"
+    "            break\n"
+    "    time.sleep(0.02)\n"
+)
+
+
 @pytest.mark.parametrize(
     ("rank0", "rank1", "expected"),
     [
@@ -221,12 +247,20 @@ def test_a_worker_failure_seen_only_on_another_machine_is_one_line_here(tmp_path
         ("os.kill(os.getpid(), 9)", "sys.exit(0)", 1),  # a signal alone
         # a user error, and a rank that dies of a signal (as when torchrun ends it): still 2
         ("sys.exit(2)", "os.kill(os.getpid(), 9)", 2),
-        ("sys.exit(2)", "sys.exit(1)", 1),  # a user error and another failure
+        # a user error and another failure, both exits the workers' own
+        (_AFTER_RANK1 + "sys.exit(2)", _SAY_PID + "sys.exit(1)", 1),
     ],
+    ids=["ok", "user-error", "failure", "exit-3", "signal", "user-error+signal", "user-error+failure"],
 )
-def test_torchrun_wrapper_passes_a_user_error_on_as_2(rank0, rank1, expected, monkeypatch):
+def test_torchrun_wrapper_passes_a_user_error_on_as_2(rank0, rank1, expected, monkeypatch, tmp_path):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    code = f"import os, sys\nif os.environ['LOCAL_RANK'] == '0':\n    {rank0}\nelse:\n    {rank1}"
+    monkeypatch.setenv("SPARSEXC_TEST_MARK", str(tmp_path / "rank1.pid"))
+    code = (
+        "import os, sys\nif os.environ['LOCAL_RANK'] == '0':\n"
+        + textwrap.indent(rank0, "    ")
+        + "\nelse:\n"
+        + textwrap.indent(rank1, "    ")
+    )
     args = ["--standalone", "--nproc-per-node=2", "--no-python", sys.executable, "-c", code]
     assert _torchrun.main(args) == expected
 
