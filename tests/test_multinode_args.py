@@ -212,16 +212,17 @@ def test_a_worker_failure_seen_only_on_another_machine_is_one_line_here(tmp_path
 # ------------------------------------------------------------------------------------------------- _torchrun
 
 
-# rank 1 leaves its pid in a file, then exits
+# one rank leaves its pid in a file, then exits
 _SAY_PID = (
     "import pathlib\n"
     "mark = pathlib.Path(os.environ['SPARSEXC_TEST_MARK'])\n"
     "mark.with_suffix('.tmp').write_text(str(os.getpid()))\n"
     "mark.with_suffix('.tmp').rename(mark)\n"
 )
-# rank 0 waits until rank 1 has exited by itself (a zombie or gone): otherwise torchrun, seeing rank 0 fail first,
-# may end rank 1 by a signal before its own exit, and the case would test the signal instead (a race under load)
-_AFTER_RANK1 = (
+# the other rank waits until that one has exited by itself (a zombie or gone): otherwise torchrun, seeing one rank
+# fail first, may end the other by a signal before its own exit, and the case would test that signal instead (a
+# race under load); if torchrun ends the waiting rank, its signal does not count either way
+_AFTER_THE_OTHER = (
     "import pathlib, time\n"
     "mark = pathlib.Path(os.environ['SPARSEXC_TEST_MARK'])\n"
     "deadline = time.monotonic() + 120\n"
@@ -246,15 +247,15 @@ _AFTER_RANK1 = (
         ("sys.exit(3)", "sys.exit(0)", 1),  # a worker's 3 is not the wrapper's RENDEZVOUS_FAILED
         ("os.kill(os.getpid(), 9)", "sys.exit(0)", 1),  # a signal alone
         # a user error, and a rank that dies of a signal (as when torchrun ends it): still 2
-        ("sys.exit(2)", "os.kill(os.getpid(), 9)", 2),
+        (_SAY_PID + "sys.exit(2)", _AFTER_THE_OTHER + "os.kill(os.getpid(), 9)", 2),
         # a user error and another failure, both exits the workers' own
-        (_AFTER_RANK1 + "sys.exit(2)", _SAY_PID + "sys.exit(1)", 1),
+        (_AFTER_THE_OTHER + "sys.exit(2)", _SAY_PID + "sys.exit(1)", 1),
     ],
     ids=["ok", "user-error", "failure", "exit-3", "signal", "user-error+signal", "user-error+failure"],
 )
 def test_torchrun_wrapper_passes_a_user_error_on_as_2(rank0, rank1, expected, monkeypatch, tmp_path):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    monkeypatch.setenv("SPARSEXC_TEST_MARK", str(tmp_path / "rank1.pid"))
+    monkeypatch.setenv("SPARSEXC_TEST_MARK", str(tmp_path / "rank.pid"))
     code = (
         "import os, sys\nif os.environ['LOCAL_RANK'] == '0':\n"
         + textwrap.indent(rank0, "    ")
