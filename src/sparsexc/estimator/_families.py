@@ -275,7 +275,6 @@ def _shortlist_model(estimator: Any, encoder: Any, head: Any) -> Any:
 
 def _check_shortlist_entry(plan: Any, entry: Any, f: Any) -> dict[str, Any]:
     """The config's ``model.shortlist`` (``size``, ``beam``, ``tree``: params, sizes, depths), checked."""
-    from sparsexc.tree import LabelTreeParams
 
     entry = f.mapping(entry, "model.shortlist")
     unknown = sorted(set(entry) - {"size", "beam", "tree"})
@@ -289,22 +288,31 @@ def _check_shortlist_entry(plan: Any, entry: Any, f: Any) -> dict[str, Any]:
     unknown = sorted(set(tree) - {"params", "n_features", "n_labels", "depths"})
     if unknown:
         raise f.error("model.shortlist.tree", f"holds the unknown key {unknown[0]!r}")
-    params = f.mapping(f.get(tree, "params", "model.shortlist.tree.params"), "model.shortlist.tree.params")
-    f.finite(params, "model.shortlist.tree.params")
+    _check_tree_entry(f, tree, "model.shortlist.tree", plan)
+    return dict(entry)
+
+
+def _check_tree_entry(f: Any, entry: dict, where: str, plan: Any) -> LabelTreeParams:
+    """Check a saved label tree's config entry (``params``, ``n_features``, ``n_labels``, ``depths``) against the
+    model's sizes; its :class:`~sparsexc.tree.LabelTreeParams`. ``where`` names the entry in the errors."""
+    from sparsexc.tree import LabelTreeParams
+
+    params = f.mapping(f.get(entry, "params", f"{where}.params"), f"{where}.params")
+    f.finite(params, f"{where}.params")
     try:
         tree_params = LabelTreeParams.from_dict(params)
     except ValueError as exc:
-        raise f.error("model.shortlist.tree.params", f"is invalid: {exc}") from None
+        raise f.error(f"{where}.params", f"is invalid: {exc}") from None
     for key, expected in (("n_features", plan.n_features), ("n_labels", plan.n_labels)):
-        value = f.size(f.get(tree, key, f"model.shortlist.tree.{key}"), f"model.shortlist.tree.{key}")
+        value = f.size(f.get(entry, key, f"{where}.{key}"), f"{where}.{key}")
         if value != expected:
-            raise f.error(f"model.shortlist.tree.{key}", f"is {value} but {key} is {expected}")
-    depths = f.get(tree, "depths", "model.shortlist.tree.depths")
+            raise f.error(f"{where}.{key}", f"is {value} but {key} is {expected}")
+    depths = f.get(entry, "depths", f"{where}.depths")
     if not isinstance(depths, list) or len(depths) != tree_params.n_trees:
-        raise f.error("model.shortlist.tree.depths", f"must list one depth per tree ({tree_params.n_trees})")
+        raise f.error(f"{where}.depths", f"must list one depth per tree ({tree_params.n_trees})")
     for i, depth in enumerate(depths):
-        f.size(depth, f"model.shortlist.tree.depths[{i}]")
-    return dict(entry)
+        f.size(depth, f"{where}.depths[{i}]")
+    return tree_params
 
 
 # -- tree: the label-tree linear model ----------------------------------------------------------------------------
@@ -471,7 +479,6 @@ class TreeFamily(ModelFamily):
         return tensors, config
 
     def check_files(self, plan: Any, config: dict[str, Any], files: ModelFiles, fields: Any) -> dict[str, Any]:
-        from sparsexc.tree import LabelTreeParams
         from sparsexc.tree._storage import check_array_header
 
         f = fields
@@ -481,21 +488,7 @@ class TreeFamily(ModelFamily):
             raise f.error("model", f"holds the unknown key {unknown[0]!r}")
         if model.get("family") != self.name:
             raise f.error("model.family", f"is {model.get('family')!r} but params.model is {self.name!r}")
-        params = f.mapping(f.get(model, "params", "model.params"), "model.params")
-        f.finite(params, "model.params")
-        try:
-            tree_params = LabelTreeParams.from_dict(params)
-        except ValueError as exc:
-            raise f.error("model.params", f"is invalid: {exc}") from None
-        for key, expected in (("n_features", plan.n_features), ("n_labels", plan.n_labels)):
-            value = f.size(f.get(model, key, f"model.{key}"), f"model.{key}")
-            if value != expected:
-                raise f.error(f"model.{key}", f"is {value} but {key} is {expected}")
-        depths = f.get(model, "depths", "model.depths")
-        if not isinstance(depths, list) or len(depths) != tree_params.n_trees:
-            raise f.error("model.depths", f"must list one depth per tree ({tree_params.n_trees})")
-        for i, depth in enumerate(depths):
-            f.size(depth, f"model.depths[{i}]")
+        _check_tree_entry(f, model, "model", plan)
         if "threshold" not in plan.tuned:
             raise f.error("tuned.threshold", "must be a number (the tree model's set threshold)")
         check_array_header(files.header, files.weights_path)
