@@ -95,24 +95,33 @@ def test_cli_predict_default_beam_is_the_prediction_default(tmp_path, capsys):
 
 @pytest.mark.parametrize(("loss", "C"), [("squared_hinge", 1.0), ("logistic", 10.0)])
 def test_default_c_depends_on_the_loss_and_the_model_file_states_it(data, tmp_path, loss, C):
-    """``C=None`` (the default) trains with 1 for the squared hinge and 10 for the logistic loss, exactly as
-    that C given explicitly, and the fitted params and the model folder record the C used."""
+    """``C=None`` (the default) trains with 1 for the squared hinge and 10 for the logistic loss when it does not
+    cross-validate (``cv_max_rows=0``), exactly as that C given explicitly; cross-validated (300 rows <= the
+    default ``cv_max_rows``) it trains with the best of the loss's C x ``C_FACTORS``. The fitted params and the
+    model folder record the C used."""
     import json
 
     from sparsexc.tree import LabelTreeModel, LabelTreeParams
+    from sparsexc.tree.model import C_FACTORS
 
     X, Y = data
     assert LabelTreeParams().C is None and LabelTreeParams(loss=loss).resolved().C == C
-    default = LabelTreeModel(LabelTreeParams(loss=loss, max_leaf_size=3)).fit(X, Y)
+    default = LabelTreeModel(LabelTreeParams(loss=loss, max_leaf_size=3, cv_max_rows=0)).fit(X, Y)
     explicit = LabelTreeModel(LabelTreeParams(loss=loss, max_leaf_size=3, C=C)).fit(X, Y)
     other = LabelTreeModel(LabelTreeParams(loss=loss, max_leaf_size=3, C=C * 3)).fit(X, Y)
-    assert default.params.C == C
+    assert default.params.C == C and not hasattr(default, "cv_scores_")
     for a, b, c in zip(default.weights_[0], explicit.weights_[0], other.weights_[0], strict=True):
         assert (a != b).nnz == 0
         assert (a != c).nnz > 0  # C changes the weights, so the equality above can fail
+    tuned = LabelTreeModel(LabelTreeParams(loss=loss, max_leaf_size=3)).fit(X, Y)
+    assert sorted(tuned.cv_scores_) == pytest.approx(sorted(C * f for f in C_FACTORS))
+    assert tuned.cv_scores_[tuned.params.C] == max(tuned.cv_scores_.values())
     clf = XCClassifier(model="tree", tree_params={"loss": loss, "max_leaf_size": 3}).fit(X, Y)
     clf.save(tmp_path / "m")
     config = json.loads((tmp_path / "m" / "config.json").read_text())
-    assert config["model"]["params"]["C"] == C  # the value used, not None
+    used = clf.model_.tree.params.C
+    assert used in clf.model_.tree.cv_scores_
+    assert config["model"]["params"]["C"] == used  # the value used, not None
     assert config["params"]["tree_params"] == {"loss": loss, "max_leaf_size": 3}  # what was asked
-    assert XCClassifier.load(tmp_path / "m").model_.tree.params.C == C
+    loaded = XCClassifier.load(tmp_path / "m").model_.tree.params.C
+    assert loaded == used

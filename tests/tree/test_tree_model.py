@@ -122,8 +122,9 @@ def test_flat_tree_is_one_vs_rest_on_every_row():
 
 def test_pruning_drops_small_weights_but_keeps_every_bias():
     X, Y = _planted()
-    dense = LabelTreeModel(LabelTreeParams(branching=3, max_leaf_size=8, threshold=0.0)).fit(X, Y)
-    pruned = LabelTreeModel(LabelTreeParams(branching=3, max_leaf_size=8, threshold=0.1)).fit(X, Y)
+    # one C for both (C=None would cross-validate each, and the threshold can change its choice)
+    dense = LabelTreeModel(LabelTreeParams(branching=3, max_leaf_size=8, threshold=0.0, C=1.0)).fit(X, Y)
+    pruned = LabelTreeModel(LabelTreeParams(branching=3, max_leaf_size=8, threshold=0.1, C=1.0)).fit(X, Y)
     assert pruned.n_weights < dense.n_weights
     for wd, wp in zip(dense.weights_[0], pruned.weights_[0], strict=True):
         A, B = wd.toarray(), wp.toarray()

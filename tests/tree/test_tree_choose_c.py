@@ -1,0 +1,108 @@
+"""C=None on small training sets: C chosen by cross-validation (``cross_validate_C``), checked by brute force; a
+label prior the data support is then ranked first; old model files (no ``cv_max_rows``) load as before."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from sparsexc.tree import LabelTreeModel, LabelTreeParams
+from sparsexc.tree.model import C_FACTORS, CV_FOLDS, DEFAULT_C, _best_C, cross_validate_C
+
+
+def _noise(n: int, seed: int) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Dense Gaussian features (100) unrelated to the labels; label 0 is in 90% of the rows, labels 1-9 in 30%:
+    the best ranking puts label 0 first for every row."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 100)).astype(np.float32)
+    Y = (rng.random((n, 10)) < np.array([0.9] + [0.3] * 9)).astype(np.float32)
+    return sp.csr_matrix(X), sp.csr_matrix(Y)
+
+
+def test_frequent_label_ranks_first_when_the_features_say_nothing():
+    X, Y = _noise(120, 0)
+    X_new, _ = _noise(1000, 1)
+    tuned = LabelTreeModel(LabelTreeParams()).fit(X, Y)
+    peers = LabelTreeModel(LabelTreeParams(C=1.0)).fit(X, Y)  # the peers' C: fits the noise
+    first = {name: np.mean(m.predict_topk(X_new, 1)[0][:, 0] == 0) for name, m in (("tuned", tuned), ("C=1", peers))}
+    assert tuned.params.C < 1.0
+    assert first["tuned"] >= 0.95
+    assert first["C=1"] < 0.9  # so the assert above is not true of any C
+
+
+def _precision(Y: sp.csr_matrix, idx: np.ndarray, k: int) -> float:
+    """P@k by Python sets, rows without labels counting 0."""
+    rows = [set(Y.indices[Y.indptr[i] : Y.indptr[i + 1]].tolist()) for i in range(Y.shape[0])]
+    return float(np.mean([len(rows[i] & set(idx[i, :k].tolist())) / k for i in range(Y.shape[0])]))
+
+
+def test_cross_validated_scores_equal_brute_force_folds_and_fit_takes_the_best():
+    X, Y = _noise(60, 2)
+    params = LabelTreeParams(branching=2, max_leaf_size=4, seed=5)
+    scores = cross_validate_C(X, Y, params)
+    assert list(scores) == [float(f"{DEFAULT_C['squared_hinge'] * f:.6g}") for f in C_FACTORS]
+    folds = np.array_split(np.random.default_rng(5).permutation(60), CV_FOLDS)
+    for C in (0.03, 1.0):
+        want = []
+        for f, held in enumerate(folds):
+            rest = np.concatenate([g for i, g in enumerate(folds) if i != f])
+            model = LabelTreeModel(params.replace(C=C)).fit(X[rest], Y[rest])
+            idx, _ = model.predict_topk(X[held], 5)
+            want.append(np.mean([_precision(Y[held], idx, k) for k in (1, 3, 5)]))
+        assert scores[C] == pytest.approx(np.mean(want), abs=1e-12)
+    fitted = LabelTreeModel(params).fit(X, Y)
+    assert fitted.cv_scores_ == scores
+    chosen = fitted.params.C
+    assert chosen == _best_C(scores, "squared_hinge")
+    # the final model is the one trained on every row with that C
+    again = LabelTreeModel(params.replace(C=chosen)).fit(X, Y)
+    for a, b in zip(fitted.weights_[0], again.weights_[0], strict=True):
+        assert (a != b).nnz == 0
+
+
+def test_best_c_breaks_ties_towards_the_default_then_the_stronger_penalty():
+    assert _best_C({0.1: 0.5, 1.0: 0.5, 3.0: 0.5}, "squared_hinge") == 1.0
+    assert _best_C({0.1: 0.5, 0.3: 0.5, 1.0: 0.4}, "squared_hinge") == 0.1
+    assert _best_C({1.0: 0.5, 3.0: 0.5, 10.0: 0.4}, "logistic") == 1.0
+    assert _best_C({0.3: 0.1, 10.0: 0.2, 30.0: 0.3}, "logistic") == 30.0
+
+
+@pytest.mark.parametrize(
+    ("settings", "rows", "cross_validates"),
+    [
+        ({}, 120, True),
+        ({"C": 1.0}, 120, False),  # C given
+        ({"cv_max_rows": 0}, 120, False),  # off
+        ({"cv_max_rows": 119}, 120, False),  # too many rows
+        ({}, 2 * CV_FOLDS - 1, False),  # too few rows for the folds
+        ({}, 2 * CV_FOLDS, True),
+    ],
+)
+def test_when_c_is_cross_validated(settings, rows, cross_validates):
+    X, Y = _noise(rows, 3)
+    params = LabelTreeParams(**settings)
+    assert params.cross_validates(rows) is cross_validates
+    model = LabelTreeModel(params).fit(X, Y)
+    assert hasattr(model, "cv_scores_") is cross_validates
+    if not cross_validates:
+        used = model.params.C
+        assert used == (settings.get("C") or DEFAULT_C["squared_hinge"])
+
+
+def test_model_files_without_cv_max_rows_load_and_predict_as_before(tmp_path):
+    """A folder saved before ``cv_max_rows`` existed states its C (``fit`` always wrote the number): it loads
+    with that C and predicts exactly what it predicted."""
+    X, Y = _noise(80, 4)
+    model = LabelTreeModel(LabelTreeParams(C=1.0, branching=2, max_leaf_size=4)).fit(X, Y)
+    model.save(tmp_path / "m")
+    config_path = tmp_path / "m" / "config.json"
+    config = json.loads(config_path.read_text())
+    del config["params"]["cv_max_rows"]
+    config_path.write_text(json.dumps(config))
+    old = LabelTreeModel.load(tmp_path / "m")
+    assert old.params.C == 1.0
+    for a, b in zip(model.predict_topk(X, 5), old.predict_topk(X, 5), strict=True):
+        np.testing.assert_array_equal(a, b)
