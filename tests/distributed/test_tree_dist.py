@@ -13,10 +13,11 @@ import pytest
 
 from sparsexc.distributed import spawn
 
-# an ensemble of squared-hinge trees (dcd) with 2 threads per rank, and a logistic tree (Newton-CG)
+# an ensemble of squared-hinge trees (dcd) with 2 threads per rank, and a logistic tree (Newton-CG); C is not
+# cross-validated (cv_max_rows=0: every rank would repeat those whole fits, and the node count below is of the split)
 SETTINGS = [
-    {"max_leaf_size": 20, "n_trees": 2, "n_jobs": 2},
-    {"max_leaf_size": 20, "loss": "logistic", "branching": 4},
+    {"max_leaf_size": 20, "n_trees": 2, "n_jobs": 2, "cv_max_rows": 0},
+    {"max_leaf_size": 20, "loss": "logistic", "branching": 4, "cv_max_rows": 0},
 ]
 TREE_ARGS = ["--model", "tree", "--tree-param", "max_leaf_size=20", "--tree-param", "branching=4"]
 
