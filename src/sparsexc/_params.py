@@ -498,7 +498,7 @@ class TrainParams(Params):
 
 # The model families (FitParams.model). The built-in ones are named here, as _params imports nothing above it;
 # sparsexc.estimator._families.register_family adds a new family's name (tests keep the two equal).
-MODEL_FAMILIES: list[str] = ["neural", "tree"]
+MODEL_FAMILIES: list[str] = ["auto", "neural", "tree"]
 
 
 SHORTLISTS: tuple[str, ...] = ("none", "tree")  # FitParams.shortlist
@@ -513,9 +513,10 @@ def _model_families() -> tuple[str, ...]:
 class FitParams(Params):
     """The estimator's own settings of ``fit`` (beyond the encoder, head and trainer).
 
-    ``model`` chooses the model family (:mod:`sparsexc.estimator._families`): "neural" (the encoder + head
-    trained by mini-batches; the default) or "tree" (the label-tree linear model,
-    :class:`sparsexc.tree.LabelTreeModel`, configured by the estimator's ``tree_params``).
+    ``model`` chooses the model family (:mod:`sparsexc.estimator._families`): "auto" (the default: the family
+    and its settings chosen from the training data, unless settings of one family are given;
+    :mod:`sparsexc.estimator._auto`), "neural" (the encoder + head trained by mini-batches) or "tree" (the
+    label-tree linear model, :class:`sparsexc.tree.LabelTreeModel`, configured by the estimator's ``tree_params``).
 
     ``shortlist="tree"`` (neural family only) trains and scores the head over each row's shortlist: the
     ``shortlist_size`` best labels of a label tree (:class:`sparsexc.tree.LabelTreeModel`, configured by
@@ -527,8 +528,9 @@ class FitParams(Params):
     """
 
     model: str = setting(
-        "neural",
-        "Model family: neural (encoder + head) or tree (label-tree linear model, settings in tree params).",
+        "auto",
+        "Model family: auto (chosen from the training data and the settings given, see docs/getting-started.md), "
+        "neural (encoder + head) or tree (label-tree linear model, settings in tree params).",
         choices=_model_families,
     )
 

@@ -66,13 +66,13 @@ def test_print_config_shows_model_and_tree_params(capsys):
     assert config["tree-param"]["loss"] == "logistic" and config["tree-param"]["max_leaf_size"] == 20
     assert config["tree-param"]["branching"] == 16  # every field, defaults included
     assert main(["train", "--dataset", "bibtex", "--print-config"]) == 0
-    assert json.loads(capsys.readouterr().out)["model"] == "neural"  # today's default
+    assert json.loads(capsys.readouterr().out)["model"] == "auto"  # today's default
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--model", "forest"], "'forest' is not one of 'neural', 'tree'"),
+        (["--model", "forest"], "'forest' is not one of 'auto', 'neural', 'tree'"),
         (["--model", "tree", "--tree-param", "depth=3"], "tree_params: LabelTreeParams: unknown key 'depth'"),
         (["--model", "tree", "--tree-param", "loss=hinge"], "loss='hinge' is not allowed; choose one of"),
     ],

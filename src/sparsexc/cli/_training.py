@@ -219,6 +219,7 @@ def _run(
     if not (is_main() or every_rank):
         return {}
     say(f"features: {clf.preprocess_.describe()}")  # the preprocessing fit chose (preprocess="auto") or was given
+    say(f"model: {clf.resolved_model().describe()}")  # the family fit chose (model="auto") or was given
     say(f"trained in {train_seconds:.1f} s; saving to {out / MODEL_DIR}")
     with doing(f"saving the model to {out / MODEL_DIR}"):
         clf.save(out / MODEL_DIR)
@@ -249,6 +250,7 @@ def _run(
         "best_epoch": clf.best_epoch_,
         "stopped_early": clf.fit_summary_["stopped_early"],
         "preprocess": clf.preprocess_.config(),  # the feature transform fit chose or was given
+        "model_choice": clf.resolved_model().to_dict(),  # the model family fit chose or was given, and why
         "fit_summary": clf.fit_summary_,  # how training ended, for 'sparsexc report'
         "environment": environment_info(),
     }

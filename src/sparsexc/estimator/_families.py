@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = [
     "TREE_CANDIDATES",
     "Fitted",
+    "ModelChoice",
     "ModelFamily",
     "NeuralFamily",
     "TreeClassifierModel",
@@ -58,6 +59,37 @@ class Fitted:
     best_epoch: int | None
     fit_summary: dict[str, Any]
     tuned: dict[str, Any]
+    choice: ModelChoice | None = None  # what was fitted, when a family fits another (model="auto"); None: itself
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelChoice:
+    """Which family a fit trains and why: ``family`` fitted with the estimator's settings plus ``settings`` (the
+    ones a rule set; never one the user gave). ``model="auto"`` chooses from the data
+    (:mod:`sparsexc.estimator._auto`); the other families choose themselves ("given")."""
+
+    family: str
+    settings: dict[str, Any]
+    reason: str
+    rule: str | None = None  # the name of the rule of model="auto" that chose, None otherwise
+
+    def describe(self) -> str:
+        """One line, e.g. ``"tree (rule sparse-input: ...)"``."""
+        settings = ", ".join(f"{k}={v!r}" for k, v in self.settings.items())
+        how = f"rule {self.rule}: {self.reason}" if self.rule else self.reason
+        return self.family + (f" with {settings}" if settings else "") + f" ({how})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"family": self.family, "settings": dict(self.settings), "reason": self.reason, "rule": self.rule}
+
+    def applied_to(self, estimator: Any) -> Any:
+        """``estimator`` itself when the choice changes nothing, else a copy (scikit-learn's ``clone``: settings
+        only) with ``model`` the chosen family and the rule's settings set: what the family is fitted with."""
+        if estimator.model == self.family and not self.settings:
+            return estimator
+        from sklearn.base import clone
+
+        return clone(estimator).set_params(model=self.family, **self.settings)
 
 
 class ModelFamily:
@@ -71,6 +103,16 @@ class ModelFamily:
     def check(self, estimator: Any) -> None:
         """Validate the family's own settings on ``estimator`` (beyond the shared ones); raise a
         :class:`~sparsexc.errors.ConfigurationError` naming the argument."""
+
+    def choose(self, estimator: Any, X: sp.csr_matrix, Y: sp.csr_matrix, run: RunParams | None = None) -> ModelChoice:
+        """What :meth:`fit` would train on the (preprocessed) training rows ``X``, ``Y``: this family, as given."""
+        return ModelChoice(self.name, {}, "given")
+
+    def saved_choice(self, estimator: Any, config: dict[str, Any], family: Any, fields: Any) -> ModelChoice | None:
+        """The choice of a saved folder whose model is of ``family`` (its config's ``"family"``) while
+        ``estimator.model`` names this, other, family; None when this family fits no other (the folder is then
+        refused). ``"auto"`` reads and checks its saved choice here."""
+        return None
 
     def check_run(self, run: RunParams) -> None:
         """Refuse run plumbing (:class:`~sparsexc._params.RunParams`) the family cannot honour, before any data

@@ -15,6 +15,7 @@ import torch
 from sparsexc._params import EncoderParams, RunParams
 from sparsexc._preprocess import FeaturePreprocessor, check_saved, from_saved
 from sparsexc.errors import ConfigurationError
+from sparsexc.estimator._families import ModelChoice, get_family
 from sparsexc.estimator.serialization import ModelFiles, ModelFormatError, TensorInfo
 from sparsexc.heads import get_head
 from sparsexc.models import XCModel
@@ -57,6 +58,7 @@ class LoadPlan:
     classes: list[Any] | None = None  # label names; None: label ids 0..n_labels-1
     multilabel: bool = True  # False: fitted on a 1-D vector of classes
     preprocess: dict[str, Any] | None = None  # the saved preprocessing; None: saved before it existed ("none")
+    choice: ModelChoice | None = None  # the family the model is, and why (model="auto": the saved choice)
 
 
 def check_device(value: Any, what: str) -> str:
@@ -175,6 +177,7 @@ def _estimator(cls: type[BaseEstimator], config: dict[str, Any], f: _Fields) -> 
     params = dict(f.mapping(f.get(config, "params", "params"), "params"))
     for key in RunParams.field_names():  # folders saved while the run plumbing was a parameter (now fit's)
         params.pop(key, None)
+    params.setdefault("model", "neural")  # saved before the model families: the neural model, then the only one
     if "preprocess" not in config:  # saved before preprocessing existed: the model was trained on X as given
         params.setdefault("preprocess", "none")
     allowed = cls._get_param_names()
@@ -319,7 +322,10 @@ def check_classifier_files(cls: type, files: ModelFiles) -> LoadPlan:
     tuned = f.numbers(config.get("tuned", {}), "tuned")
     estimator = _estimator(cls, config, f)
     family = config.get("family", "neural")  # absent in folders saved before the model families
-    if family != estimator.model:
+    requested = get_family(estimator.model)
+    choice = ModelChoice(family, {}, "given") if family == requested.name else None
+    choice = choice or requested.saved_choice(estimator, config, family, f)
+    if choice is None:
         raise f.error("family", f"is {_short(family)} but params.model is {_short(estimator.model)}")
     plan = LoadPlan(
         estimator,
@@ -332,7 +338,10 @@ def check_classifier_files(cls: type, files: ModelFiles) -> LoadPlan:
     )
     plan.classes, plan.multilabel = _classes(config, plan.n_labels, f)
     plan.preprocess = _check_preprocess(config, files, plan, f)
-    plan.model_config = estimator._family().check_files(plan, config, files, f)
+    plan.choice = choice
+    # the chosen family checks its part as fitted: with the settings the choice applied
+    fitted_plan = dataclasses.replace(plan, estimator=choice.applied_to(estimator))
+    plan.model_config = get_family(choice.family).check_files(fitted_plan, config, files, f)
     return plan
 
 

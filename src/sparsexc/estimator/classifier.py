@@ -24,7 +24,8 @@ from sparsexc._params import (
 from sparsexc._preprocess import Choice, FeaturePreprocessor, check_choice, choose, fit_preprocessor, from_saved
 from sparsexc._sparse import as_label_matrix
 from sparsexc.errors import ConfigurationError, UnknownNameError
-from sparsexc.estimator._families import ModelFamily, get_family, list_families
+from sparsexc.estimator import _auto  # noqa: F401  (registers the family of model="auto")
+from sparsexc.estimator._families import ModelChoice, ModelFamily, get_family, list_families
 from sparsexc.estimator._features import checked_features
 from sparsexc.estimator._load_checks import (
     check_classifier_files,
@@ -96,8 +97,12 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
     head_params : dict or None
         The head's own settings, validated by its ``Params`` dataclass (e.g. ``{"threshold": 0.3}``).
     model : str
-        The model family (:mod:`sparsexc.estimator._families`): "neural" (default: the encoder + head below) or
-        "tree": the label-tree linear model :class:`sparsexc.tree.LabelTreeModel` (see ``docs/tree.md``),
+        The model family (:mod:`sparsexc.estimator._families`). "auto" (default): chosen at ``fit`` from the
+        training rows by the rule table of :mod:`sparsexc.estimator._auto` (``docs/getting-started.md``, "The
+        default model"), unless settings of one family are given: any setting below that only the neural model
+        reads (``head``, ``hidden_sizes``, ``epochs``, ``lr``, ...; a value other than its default) or a checkpointed
+        run means "neural", ``tree_params`` means "tree". :meth:`resolved_model` says what a fit chooses, and
+        ``fit_summary_["model"]`` what it chose. "neural": the encoder + head below. "tree": the label-tree linear model :class:`sparsexc.tree.LabelTreeModel` (see ``docs/tree.md``),
         configured by ``tree_params``; the encoder, head and optimiser settings do not apply to it. Its label
         sets are the candidates (each row's best 100 labels) whose path score is >= a threshold tuned on the
         validation rows for ``tune_metric`` (0.5 for the logistic loss, exp(-1) for the squared hinge without
@@ -157,7 +162,9 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
 
     Attributes
     ----------
-    model_ : XCModel
+    model_ : the fitted family's model: XCModel (or ShortlistModel) for "neural", TreeClassifierModel for "tree"
+    model_choice_ : ModelChoice, the family fitted and why (with ``model="auto"``: the rule or the settings given
+        that chose it; :meth:`resolved_model`)
     n_features_in_, n_labels_ : int
     classes_ : ndarray, the label names in output-column order (see :meth:`fit`), or the label ids 0..C-1
         for a model fitted without names
@@ -201,7 +208,7 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         step_gamma: float = 0.1,
         tune_metric: str = "micro-F1",
         eval_batch_size: int = 1024,
-        model: str = "neural",
+        model: str = "auto",
         tree_params: dict | None = None,
         shortlist: str = "none",
         shortlist_size: int = 100,
@@ -344,9 +351,37 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
             return Choice(self.preprocess_.transform, self.preprocess_.reason)
         raise ConfigurationError('preprocess="auto" chooses from the training features: give X, or fit the model first')
 
+    def resolved_model(self, X: Any = None, Y: Any = None) -> ModelChoice:
+        """The model family :meth:`fit` trains, the settings a rule sets, and why: a
+        :class:`~sparsexc.estimator._families.ModelChoice` ``(family, settings, reason, rule)``.
+
+        ``model="neural"`` or ``"tree"`` is itself (reason "given"). For ``model="auto"`` it is the choice of
+        :func:`sparsexc.estimator._auto.choose_model` for the training data ``X``, ``Y`` (taken as :meth:`fit`
+        takes them: the validation hold-out set aside and the features preprocessed). Without data: the fitted
+        model's (``model_choice_``). Bad values raise the :class:`~sparsexc.errors.ConfigurationError` ``fit``
+        would.
+        """
+        self._settings()
+        family = get_family(self.model)
+        if X is not None and Y is not None:
+            X, Y, *_ = self._training_rows(X, Y, None, None, None)
+            return family.choose(self, X, Y)
+        if hasattr(self, "model_choice_"):
+            return self.model_choice_
+        if family.name != "auto":
+            return ModelChoice(family.name, {}, "given")
+        raise ConfigurationError('model="auto" chooses from the training data: give X and Y, or fit the model first')
+
     def _family(self) -> ModelFamily:
-        """The model family named by ``model`` (:mod:`sparsexc.estimator._families`)."""
-        return get_family(getattr(self, "model", "neural"))
+        """The family of the fitted model (``model_choice_``), else the one ``model`` names
+        (:mod:`sparsexc.estimator._families`)."""
+        choice = getattr(self, "model_choice_", None)
+        return get_family(choice.family if choice is not None else getattr(self, "model", "neural"))
+
+    def _fitted_settings(self) -> Any:
+        """This estimator with the fitted choice's settings applied (what the fitted family was given)."""
+        choice = getattr(self, "model_choice_", None)
+        return self if choice is None else choice.applied_to(self)
 
     # -- training -----------------------------------------------------------------------------------------
     def fit(
@@ -409,11 +444,29 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
             When the training loss becomes NaN or infinite (training stops at that step).
         """
         self._settings()
-        family = self._family()
+        family = get_family(self.model)  # the one asked for (model_choice_ is the last fit's)
         run = RunParams.from_arguments(
             checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every, resume=resume, log_path=log_path
         )
         family.check_run(run)  # e.g. the tree family refuses checkpoints
+        X, Y, X_val, Y_val, targets, preprocessor = self._training_rows(X, Y, X_val, Y_val, label_names)
+        fitted = family.fit(self, X, Y, X_val, Y_val, run)
+        self.preprocess_ = preprocessor
+        self.model_choice_ = fitted.choice or ModelChoice(family.name, {}, "given")
+        self.model_ = fitted.model
+        self.n_features_in_ = X.shape[1]
+        self.n_labels_ = Y.shape[1]
+        self._set_classes(targets.classes, targets.multilabel)
+        self.history_ = fitted.history
+        self.best_epoch_ = fitted.best_epoch
+        self.fit_summary_ = fitted.fit_summary
+        self.tuned_ = fitted.tuned
+        self._training_run = run.to_dict()  # saved for the record
+        return self
+
+    def _training_rows(self, X: Any, Y: Any, X_val: Any, Y_val: Any, label_names: Any) -> tuple[Any, ...]:
+        """What a family fits on: (X, Y, X_val, Y_val, targets, preprocessor), the inputs checked, the validation
+        hold-out set aside (unless X_val is given), the preprocessing fitted on the training rows and applied."""
         if Y is None:  # scikit-learn's wording, which its checks look for
             raise ConfigurationError(f"{type(self).__name__} requires y to be passed, but the target y is None")
         X = checked_features(X, "X", fitting=True)
@@ -445,18 +498,7 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         preprocessor = fit_preprocessor(self.preprocess, X)
         X = preprocessor(X)
         X_val = None if X_val is None else preprocessor(X_val)
-        fitted = family.fit(self, X, Y, X_val, Y_val, run)
-        self.preprocess_ = preprocessor
-        self.model_ = fitted.model
-        self.n_features_in_ = X.shape[1]
-        self.n_labels_ = Y.shape[1]
-        self._set_classes(targets.classes, targets.multilabel)
-        self.history_ = fitted.history
-        self.best_epoch_ = fitted.best_epoch
-        self.fit_summary_ = fitted.fit_summary
-        self.tuned_ = fitted.tuned
-        self._training_run = run.to_dict()  # saved for the record
-        return self
+        return X, Y, X_val, Y_val, targets, preprocessor
 
     # -- prediction ---------------------------------------------------------------------------------------
     def _check_fitted(self) -> None:
@@ -552,7 +594,7 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         self._check_fitted()
         if not self._family().probabilistic(self.model_):
             raise ConfigurationError(
-                f"{self._family().describe(self)} does not output probabilities; use decision_function"
+                f"{self._family().describe(self._fitted_settings())} does not output probabilities; use decision_function"
             )
         return self._dense(X, "predict_proba")
 
@@ -626,7 +668,9 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
             "params": params,  # the model's settings only: the run plumbing is fit's (RunParams)
             # the run that made the model (fit's RunParams), for the record; never read back
             "training_run": getattr(self, "_training_run", None),
-            "family": self.model,  # the model family: which code reads "model" and the weights
+            "family": self.model_choice_.family,  # the fitted family: which code reads "model" and the weights
+            # with model="auto": what was chosen and why (checked on load); else the family given
+            "model_choice": self.model_choice_.to_dict(),
             "model": model_config,
             "n_features": self.n_features_in_,
             "n_labels": self.n_labels_,
@@ -667,6 +711,7 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
             target = load_device(device, est.device)  # before the tensors: a bad argument costs no reading
             state_dict = files.tensors()
         est.preprocess_ = loaded_preprocessor(plan, state_dict, files.weights_path)  # takes its tensors out
+        est.model_choice_ = plan.choice
         est.model_ = est._family().build(plan.model_config, state_dict, target, plan.tuned, path)
         del state_dict
         est.n_features_in_ = plan.n_features

@@ -1,0 +1,218 @@
+"""``model="auto"`` (the estimator's default): the model family and its settings chosen from the training data.
+
+:class:`AutoFamily` is a model family like the others (:mod:`sparsexc.estimator._families`), so the estimator
+and the CLI need no special case: its :meth:`~AutoFamily.fit` looks at the training rows (:class:`DataProfile`),
+picks a family and the settings the rule sets (:func:`choose_model`, a :class:`ModelChoice`) and fits that
+family with them. The fitted model is that family's own (the estimator's ``model_choice_`` names the family
+that predicts, saves and loads it), so nothing downstream knows it was chosen. The choice is saved with the model (the config's ``"model_choice"``) and checked on load.
+
+What the user gave wins over the rule (:func:`given_settings`): any setting that only the neural model reads
+(``head``, ``hidden_sizes``, ``epochs``, ``lr``, ``shortlist``, ...) or a checkpointed run (``checkpoint_dir``,
+``resume``; the tree trains in one pass) means the neural model with the user's settings; ``tree_params`` means
+the label tree. A setting counts as given when it differs from the constructor's default (an estimator cannot
+tell ``head="softmax"`` typed out from the default; pass ``model="neural"`` to insist on the neural model).
+
+Otherwise the first rule of :data:`RULES` that matches the data decides. The rules and the evidence for each
+are in ``docs/getting-started.md``, "The default model".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import scipy.sparse as sp
+
+from sparsexc._params import RunParams
+from sparsexc.errors import ConfigurationError
+from sparsexc.estimator._families import Fitted, ModelChoice, ModelFamily, get_family, list_families, register_family
+
+__all__ = [
+    "NEUTRAL_SETTINGS",
+    "RULES",
+    "TREE_SETTINGS",
+    "AutoFamily",
+    "DataProfile",
+    "Rule",
+    "choose_model",
+    "given_settings",
+]
+
+# Estimator settings every family reads (or none does); any other setting belongs to one family.
+NEUTRAL_SETTINGS: frozenset[str] = frozenset(
+    {"model", "random_state", "verbose", "validation_fraction", "tune_metric", "preprocess"}
+)
+# The label tree's own settings; every remaining estimator setting is the neural model's.
+TREE_SETTINGS: frozenset[str] = frozenset({"tree_params"})
+# fit's run plumbing that only the neural family honours (a tree trains in one pass: nothing to checkpoint)
+_NEURAL_RUN: tuple[str, ...] = ("checkpoint_dir", "checkpoint_every", "resume")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataProfile:
+    """What the rules look at: the training rows after the feature preprocessing.
+
+    ``density`` is the share of non-zero entries of X (the preprocessing keeps a sparse input sparse and
+    centres, i.e. fills, only a matrix at least half full, so ``density >= 0.5`` means real-valued dense
+    features); ``labels_per_row`` the mean number of positive labels of a row.
+    """
+
+    n_rows: int
+    n_features: int
+    n_labels: int
+    density: float
+    labels_per_row: float
+
+    @classmethod
+    def from_data(cls, X: sp.csr_matrix, Y: sp.csr_matrix) -> DataProfile:
+        n, d = X.shape
+        cells = n * d
+        return cls(
+            n_rows=int(n),
+            n_features=int(d),
+            n_labels=int(Y.shape[1]),
+            density=float(X.nnz) / cells if cells else 0.0,
+            labels_per_row=float(Y.nnz) / n if n else 0.0,
+        )
+
+    @property
+    def dense(self) -> bool:
+        """Real-valued dense features (at least half the entries non-zero)."""
+        return self.density >= 0.5
+
+    def describe(self) -> str:
+        kind = "dense" if self.dense else "sparse"
+        return (
+            f"{self.n_rows} rows x {self.n_features} {kind} features ({100 * self.density:.1f}% non-zero), "
+            f"{self.n_labels} labels, {self.labels_per_row:.2f} per row"
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    """One row of the rule table: when ``applies(profile)``, fit ``family`` with the estimator ``settings``."""
+
+    name: str
+    applies: Callable[[DataProfile], bool]
+    family: str
+    settings: dict[str, Any]
+    reason: str
+
+
+# The rule table, first match wins (evidence: docs/getting-started.md, "The default model").
+RULES: tuple[Rule, ...] = (
+    Rule(
+        "label-tree",
+        lambda p: True,
+        "tree",
+        {},
+        "the label-tree linear model (squared hinge): the best or within noise of the best on the sparse sets, "
+        "and the fastest",
+    ),
+)
+
+
+def _defaults(estimator: Any) -> dict[str, Any]:
+    signature = inspect.signature(type(estimator).__init__)
+    return {name: p.default for name, p in signature.parameters.items() if p.default is not inspect.Parameter.empty}
+
+
+def given_settings(estimator: Any) -> dict[str, str]:
+    """The settings of ``estimator`` that differ from the constructor's defaults, each with the family it belongs
+    to ("neural", "tree"; the neutral ones of :data:`NEUTRAL_SETTINGS` are left out)."""
+    defaults = _defaults(estimator)
+    given: dict[str, str] = {}
+    for name, value in estimator.get_params(deep=False).items():
+        if name in NEUTRAL_SETTINGS or name not in defaults:
+            continue
+        default = defaults[name]
+        same = (
+            (list(value) == list(default))
+            if isinstance(value, (list, tuple)) and isinstance(default, (list, tuple))
+            else value == default
+        )
+        if not same:
+            given[name] = "tree" if name in TREE_SETTINGS else "neural"
+    return given
+
+
+def choose_model(estimator: Any, profile: DataProfile, run: RunParams | None = None) -> ModelChoice:
+    """The family (and the settings the rule sets) that ``model="auto"`` fits on data of ``profile``.
+
+    The user's settings first (see the module docstring), then the first matching rule of :data:`RULES`.
+    """
+    given = given_settings(estimator)
+    run_given = [n for n in _NEURAL_RUN if run is not None and getattr(run, n) not in (None, False)]
+    neural = sorted(n for n, fam in given.items() if fam == "neural") + run_given
+    if neural and "tree_params" in given and getattr(estimator, "shortlist", "none") != "tree":
+        raise ConfigurationError(
+            f"model='auto' was given settings of both model families: tree_params (the label tree) and "
+            f"{', '.join(neural)} (the neural model); pass model='tree' or model='neural'"
+        )
+    if neural:
+        return ModelChoice("neural", {}, f"given {', '.join(neural)} (settings of the neural model)")
+    if given:
+        return ModelChoice("tree", {}, "given tree_params (settings of the label tree)")
+    for rule in RULES:
+        if rule.applies(profile):
+            return ModelChoice(
+                rule.family, dict(rule.settings), f"{rule.reason}; data: {profile.describe()}", rule.name
+            )
+    raise AssertionError("the last rule matches every profile")  # pragma: no cover
+
+
+@register_family
+class AutoFamily(ModelFamily):
+    """Chooses the family and its settings from the settings given and the training data (the module docstring),
+    then fits that family. The fitted model is the chosen family's: the estimator's ``model_choice_`` says which,
+    and its predictions, files and checks go to that family."""
+
+    name = "auto"
+
+    def choose(self, estimator: Any, X: sp.csr_matrix, Y: sp.csr_matrix, run: RunParams | None = None) -> ModelChoice:
+        return choose_model(estimator, DataProfile.from_data(X, Y), run)
+
+    def fit(self, estimator: Any, X: sp.csr_matrix, Y: sp.csr_matrix, X_val: Any, Y_val: Any, run: RunParams) -> Fitted:
+        choice = self.choose(estimator, X, Y, run)
+        family = get_family(choice.family)
+        fitted_with = choice.applied_to(estimator)
+        fitted_with._settings()  # the rule's settings, checked as the user's are
+        family.check_run(run)
+        return dataclasses.replace(family.fit(fitted_with, X, Y, X_val, Y_val, run), choice=choice)
+
+    def saved_choice(self, estimator: Any, config: dict[str, Any], family: Any, fields: Any) -> ModelChoice | None:
+        """The config's ``"model_choice"``, checked: a family other than "auto" and the one the config's
+        ``"family"`` names, and the rule's settings valid settings of the estimator."""
+        f = fields
+        choice = _checked_choice(f.mapping(f.get(config, "model_choice", "model_choice"), "model_choice"), estimator, f)
+        if choice.family != family:
+            raise f.error("model_choice.family", f"is {choice.family!r} but the config's family is {family!r}")
+        return choice
+
+
+def _checked_choice(entry: dict[str, Any], estimator: Any, f: Any) -> ModelChoice:
+    """The saved ``model_choice`` entry as a :class:`ModelChoice`, every field checked."""
+    unknown = sorted(set(entry) - {"family", "settings", "reason", "rule"})
+    if unknown:
+        raise f.error("model_choice", f"holds the unknown key {unknown[0]!r}")
+    family = f.get(entry, "family", "model_choice.family")
+    choices = [name for name in list_families() if name != AutoFamily.name]
+    if family not in choices:
+        raise f.error("model_choice.family", f"is {family!r}; one of {', '.join(map(repr, choices))}")
+    settings = f.mapping(f.get(entry, "settings", "model_choice.settings"), "model_choice.settings")
+    f.finite(settings, "model_choice.settings")
+    allowed = set(type(estimator)._get_param_names()) - {"model"}
+    unknown = sorted(set(settings) - allowed)
+    if unknown:
+        raise f.error(f"model_choice.settings.{unknown[0]}", f"is not a setting of {type(estimator).__name__}")
+    reason, rule = entry.get("reason", ""), entry.get("rule")
+    if not isinstance(reason, str) or not (rule is None or isinstance(rule, str)):
+        raise f.error("model_choice", "'reason' must be a string and 'rule' a string or null")
+    choice = ModelChoice(family, dict(settings), reason, rule)
+    try:
+        choice.applied_to(estimator)._settings()
+    except (ValueError, TypeError) as exc:
+        raise f.error("model_choice.settings", f"holds an invalid setting: {exc}") from None
+    return choice
