@@ -213,6 +213,10 @@ def _cell(value: Any, fmt: str = "{:.2f}") -> str:
     return "–" if value is None else fmt.format(value)
 
 
+def _seconds(value: float | None) -> str:
+    return "–" if value is None else _format("train_cpu_seconds", value)
+
+
 def _yes(value: bool | None) -> str:
     return "–" if value is None else ("yes" if value else "**no**")
 
@@ -283,9 +287,9 @@ def markdown(report: dict[str, Any]) -> str:
         chosen = s.get("default_chosen") or {}
         choice = "; ".join(str(chosen[k]) for k in ("auto_choice", "preprocess") if chosen.get(k) is not None)
         lines.append(
-            f"| {s['dataset']} | {peer} | {_cell(s['peer_P@1'])} | {_cell(s['peer_cpu_s'], '{:.1f}')} | "
+            f"| {s['dataset']} | {peer} | {_cell(s['peer_P@1'])} | {_seconds(s['peer_cpu_s'])} | "
             f"{_cell(s['default_P@1'])} | {_cell(s['default_P@5'])} | {_cell(s['default_PSP@5'])} | "
-            f"{_cell(s['default_cpu_s'], '{:.1f}')} | {_cell(s['cpu_ratio'])} | {_cell(s['trivial_P@1'])} | "
+            f"{_seconds(s['default_cpu_s'])} | {_cell(s['cpu_ratio'])} | {_cell(s['trivial_P@1'])} | "
             f"{_yes(s['within'])} | {_yes(s['ahead'])} | {_yes(s['cpu_ok'])} | {_yes(s['above_trivial'])} | "
             f"{choice or '–'} |"
         )
