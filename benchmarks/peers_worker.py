@@ -154,6 +154,10 @@ class System:
     def save(self, folder: Path) -> None:  # pragma: no cover
         raise NotImplementedError
 
+    def describe(self) -> dict[str, Any]:
+        """What the system chose from the data by itself (recorded in the row; empty when it chooses nothing)."""
+        return {}
+
 
 class NapkinPLT(System):
     """napkinXC probabilistic label tree; sets = labels with probability >= ``set_threshold``."""
@@ -282,15 +286,13 @@ class LibMultiLabelOVR(System):
 
 
 class SparsexcHead(System):
-    """A sparsexc head through ``XCClassifier`` (settings = its constructor arguments, except
-    ``sparse_gradients="auto"``: row-sparse feature-table gradients when X has at least
-    :data:`SPARSE_GRADIENT_MIN_FEATURES` columns)."""
+    """A sparsexc head through ``XCClassifier`` (settings = its constructor arguments, as a user types them)."""
 
     predicts_sets = True
     # torch.optim's first Optimizer imports torch._dynamo (about 2.5 s, once per process)
     imports = ("torch", "torch._dynamo", "sparsexc.estimator")
 
-    def __init__(self, head: str, settings: dict[str, Any], threads: int, work: Path) -> None:
+    def __init__(self, head: str | None, settings: dict[str, Any], threads: int, work: Path) -> None:
         super().__init__(settings, threads, work)
         self.head = head
 
@@ -303,15 +305,9 @@ class SparsexcHead(System):
         s = dict(self.settings)
         if "hidden_sizes" in s:
             s["hidden_sizes"] = tuple(s["hidden_sizes"])
-        linear = s.pop("sparse_linear", None)
-        if linear is not None and sparse_linear_applies(X.shape[1], Y.shape[1], linear):
-            s.update({k: v for k, v in linear.items() if k not in ("min_features", "max_weights")})
-            s["hidden_sizes"], s["sparse_gradients"] = (), True
-        if s.get("sparse_gradients") == "auto":
-            # row-sparse updates of the feature table pay off only when a batch touches few of its rows; on
-            # bibtex (1,836 features) the sparse bookkeeping costs more than the dense step it saves
-            s["sparse_gradients"] = X.shape[1] >= SPARSE_GRADIENT_MIN_FEATURES
-        self.model = XCClassifier(head=self.head, device="cpu", **s).fit(X, Y)
+        if self.head is not None:
+            s.update(head=self.head, device="cpu")
+        self.model = XCClassifier(**s).fit(X, Y)
 
     def predict_topk(self, X, k):
         idx, scores = self.model.predict_topk(X, k=k)
@@ -322,6 +318,32 @@ class SparsexcHead(System):
 
     def save(self, folder):
         self.model.save(str(folder))
+
+
+class SparsexcDefault(SparsexcHead):
+    """``XCClassifier()`` with the library's defaults: no model setting at all (``verbose=0`` only, which does
+    not change the model), on the features as loaded (its ``preprocess="auto"`` chooses the transform)."""
+
+    def __init__(self, settings: dict[str, Any], threads: int, work: Path) -> None:
+        super().__init__(None, {**settings, "verbose": 0}, threads, work)
+
+    def describe(self) -> dict[str, Any]:
+        """What the library chose from the data: the preprocessing, how training ended, the model family (and
+        ``auto_choice_`` where the estimator has it), for the row's JSON."""
+        m = self.model
+        pre = getattr(m, "preprocess_", None)
+        chosen = {
+            "preprocess": pre.describe() if pre is not None else None,
+            "model": getattr(m, "model", None),
+            "head": getattr(m, "head", None),
+            # where it trained: the fitted network's device (a tree model has none: the setting, "auto")
+            "device": str(getattr(getattr(m, "model_", None), "device", m.device)),
+            "fit_summary": getattr(m, "fit_summary_", None),
+        }
+        auto = getattr(m, "auto_choice_", None)
+        if auto is not None:
+            chosen["auto_choice"] = auto if isinstance(auto, (dict, str)) else repr(auto)
+        return json.loads(json.dumps(chosen, default=repr))  # JSON-safe whatever the attributes hold
 
 
 class SparsexcTree(System):
@@ -351,19 +373,14 @@ SYSTEMS: dict[str, type[System]] = {
     "libmultilabel-ovr": LibMultiLabelOVR,
 }
 SPARSEXC_PREFIX = "sparsexc-"
+DEFAULT_SYSTEM = "sparsexc-default"  # XCClassifier() as shipped, on the features as loaded
 # sparsexc systems that are not a head of XCClassifier: name -> (class, its settings)
 SPARSEXC_MODELS: dict[str, tuple[type[System], dict[str, Any]]] = {
     "sparsexc-tree": (SparsexcTree, {"loss": "squared_hinge"}),
     "sparsexc-tree-logistic": (SparsexcTree, {"loss": "logistic"}),
     "sparsexc-tree-3trees": (SparsexcTree, {"loss": "squared_hinge", "n_trees": 3}),
+    DEFAULT_SYSTEM: (SparsexcDefault, {}),
 }
-SPARSE_GRADIENT_MIN_FEATURES = 10_000  # sparse_gradients="auto": sparse feature-table updates from this width on
-
-
-def sparse_linear_applies(n_features: int, n_labels: int, rule: dict[str, Any]) -> bool:
-    """Whether a head's ``sparse_linear`` rule (``min_features``, ``max_weights``) takes the linear model here:
-    wide sparse inputs, with an ``n_features x n_labels`` output small enough to hold (and to step) in memory."""
-    return n_features >= int(rule["min_features"]) and n_features * n_labels <= int(rule["max_weights"])
 
 
 def make_system(name: str, settings: dict[str, Any], threads: int, work: Path) -> System:
@@ -406,6 +423,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         system.save(model_dir)
         model_folder = system.model_folder() if hasattr(system, "model_folder") else model_dir
         model_bytes = folder_bytes(model_folder)
+        chosen = system.describe()
     np.savez(out_dir / PREDICTIONS, **arrays)
     result = {
         "system": spec["system"],
@@ -418,6 +436,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         "rss_before_fit_mib": round(rss_before, 1),
         "python": sys.executable,
         "numpy": np.__version__,
+        "chosen": chosen,
     }
     (out_dir / RESULT).write_text(json.dumps(result, indent=2) + "\n")
     return result

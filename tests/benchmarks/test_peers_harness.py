@@ -30,15 +30,19 @@ def test_parse_args_defaults_quick_and_errors(peers):
     assert peers.parse_args(["--quick", "--datasets", "delicious,tmc2007-500"]).datasets == ["delicious", "tmc2007-500"]
     assert peers.parse_args(["--datasets", "bibtex:raw"]).datasets == ["bibtex:raw"]
     assert peers.base_name("bibtex:raw") == "bibtex" and peers.base_name("debtags") == "debtags"
-    for bad in (["--datasets", "nope"], ["--datasets", "nope:raw"], ["--threads", "0"], ["--timeout", "-1"]):
+    assert peers.parse_args(["--datasets", "emotions:std"]).datasets == ["emotions:std"]
+    assert peers.base_name("emotions:std") == "emotions"
+    bad_args = (["--datasets", "nope"], ["--datasets", "nope:raw"], ["--datasets", "bibtex:std"], ["--threads", "0"],
+                ["--timeout", "-1"])  # fmt: skip
+    for bad in bad_args:
         with pytest.raises(SystemExit):
             peers.parse_args(bad)
 
 
 def test_resolve_systems_groups_order_and_unknown(peers):
     heads = ["sigmoid", "softmax"]
-    tree_rows = list(peers.SPARSEXC_MODELS)  # the label-tree rows, before the heads
-    assert tree_rows == ["sparsexc-tree", "sparsexc-tree-logistic", "sparsexc-tree-3trees"]
+    tree_rows = list(peers.SPARSEXC_MODELS)  # the label-tree rows and XCClassifier(), before the heads
+    assert tree_rows == ["sparsexc-tree", "sparsexc-tree-logistic", "sparsexc-tree-3trees", "sparsexc-default"]
     assert peers.resolve_systems("all", heads) == [*peers.PEERS, *tree_rows, "sparsexc-sigmoid", "sparsexc-softmax"]
     assert peers.resolve_systems("sparsexc,napkinxc-plt,sparsexc-sigmoid", heads) == [
         *tree_rows,
@@ -269,7 +273,10 @@ def test_thread_env_and_sparsexc_settings(peers):
     env = peers._thread_env(2)
     assert env["OMP_WAIT_POLICY"] == "PASSIVE" and env["OMP_NUM_THREADS"] == "2"
     s = peers.system_settings("sparsexc-softmax", quick=False)
-    assert s["lr"] == pytest.approx(3 * DEFAULT_LR["adam"]) and s["sparse_gradients"] == "auto"
+    assert s["lr"] == pytest.approx(3 * DEFAULT_LR["adam"]) and s["sparse_gradients"] is True  # typed, one value
+    assert "sparse_linear" not in peers.system_settings("sparsexc-sigmoid", quick=False)  # no data-dependent rule
+    assert peers.system_settings("sparsexc-default", quick=False) == {}  # no setting at all
+    assert peers.system_settings("sparsexc-default", quick=True) == {}
     assert peers.system_settings("sparsexc-sigmoid", quick=False)["lr"] == pytest.approx(9 * DEFAULT_LR["adam"])
     assert peers.system_settings("sparsexc-negative-sampling", quick=False)["lr"] == pytest.approx(
         3 * DEFAULT_LR["adagrad"]
@@ -307,42 +314,72 @@ def test_run_pair_stops_a_worker_over_the_memory_cap(peers, tmp_path):
     assert "over the 100 MiB cap" in row["error"] and "metrics" not in row
 
 
-def test_worker_prepare_imports_and_sparse_gradients_auto(worker, monkeypatch, tmp_path):
-    system = worker.make_system("sparsexc-softmax", {"hidden_sizes": [4], "epochs": 1, "sparse_gradients": "auto",
+def test_worker_heads_take_the_typed_settings_as_given(worker, tmp_path):
+    system = worker.make_system("sparsexc-softmax", {"hidden_sizes": [4], "epochs": 1, "sparse_gradients": True,
                                                      "validation_fraction": 0.0}, 1, tmp_path)  # fmt: skip
     system.prepare()
     assert "sparsexc.estimator" in sys.modules
     X = sp.random(40, 12, density=0.3, format="csr", dtype=np.float32, random_state=0)
     Y = sp.csr_matrix(np.eye(3, dtype=np.float32)[np.arange(40) % 3])
     system.fit(X, Y, tmp_path / "unused.txt")
-    assert system.model.sparse_gradients is False  # 12 features: dense updates
-    monkeypatch.setattr(worker, "SPARSE_GRADIENT_MIN_FEATURES", 12)
-    system.fit(X, Y, tmp_path / "unused.txt")
-    assert system.model.sparse_gradients is True
-
-
-def test_worker_sparse_linear_rule_takes_the_linear_sgd_model_only_where_it_applies(peers, worker, tmp_path):
-    rule = peers.system_settings("sparsexc-sigmoid", quick=False)["sparse_linear"]
-    assert worker.sparse_linear_applies(23_617, 593, rule)  # debtags
-    assert not worker.sparse_linear_applies(40_497, 19_005, rule)  # debian-deps: 770M output weights
-    assert not worker.sparse_linear_applies(1_836, 159, rule)  # bibtex: narrow input
-    X = sp.random(40, 12, density=0.3, format="csr", dtype=np.float32, random_state=0)
-    Y = sp.csr_matrix(np.eye(3, dtype=np.float32)[np.arange(40) % 3])
-    settings = {
-        "hidden_sizes": [4],
-        "epochs": 1,
-        "sparse_gradients": "auto",
-        "validation_fraction": 0.0,
-        "sparse_linear": {**rule, "min_features": 12, "epochs": 2},
-    }
-    system = worker.make_system("sparsexc-sigmoid", settings, 1, tmp_path)
-    system.fit(X, Y, tmp_path / "unused.txt")
     params = system.model.get_params()
-    assert params["hidden_sizes"] == () and params["optimizer"] == "sgd" and params["lr"] == 10.0
-    assert params["epochs"] == 2 and params["sparse_gradients"] is True
-    system = worker.make_system("sparsexc-sigmoid", {**settings, "sparse_linear": rule}, 1, tmp_path)
-    system.fit(X, Y, tmp_path / "unused.txt")  # 12 features < 10,000: the rule does not apply
-    assert system.model.get_params()["hidden_sizes"] == (4,) and system.model.get_params()["optimizer"] is None
+    assert params["sparse_gradients"] is True and params["hidden_sizes"] == (4,) and params["head"] == "softmax"
+    assert system.describe() == {}  # a head with typed settings chooses nothing worth recording
+
+
+def test_worker_default_is_xcclassifier_with_no_setting_and_records_its_choices(worker, tmp_path):
+    from sparsexc.estimator import XCClassifier
+
+    system = worker.make_system("sparsexc-default", {}, 1, tmp_path)
+    rng = np.random.default_rng(0)
+    X = sp.csr_matrix(rng.normal(size=(60, 5)).astype(np.float32))  # dense real values: "auto" standardises
+    Y = sp.csr_matrix(np.eye(3, dtype=np.float32)[np.arange(60) % 3])
+    system.fit(X, Y, tmp_path / "unused.txt")
+    defaults = XCClassifier().get_params()
+    assert system.model.get_params() == {**defaults, "verbose": 0}  # verbose does not change the model
+    chosen = system.describe()
+    assert chosen["preprocess"].startswith("standardize (auto:") and chosen["device"] != "auto"  # resolved
+    assert chosen["fit_summary"]["epochs_run"] >= 1 and json.loads(json.dumps(chosen)) == chosen
+
+
+def test_inputs_table_and_best_input_rows(peers):
+    assert peers.inputs("bibtex") == ["bibtex", "bibtex:raw"] and peers.inputs("debtags") == ["debtags"]
+    assert peers.inputs("emotions") == ["emotions", "emotions:std"]
+    assert set(peers.FEATURE_KINDS) == set(peers.DATASETS) and len(peers.DATASETS) == 16
+    assert peers.system_input("sparsexc-default", "bibtex") == "bibtex:raw"  # as loaded, never the TF-IDF
+    assert peers.system_input("sparsexc-default", "emotions") == "emotions"  # as loaded already
+    assert peers.system_input("napkinxc-plt", "bibtex") == "bibtex"
+    rows = []
+    for dataset, p1 in (("emotions", 0.60), ("emotions:std", 0.70)):
+        for system in ("napkinxc-plt", "pecos-xrlinear"):
+            rows.append({**_row(system, "peer", p1 if system == "napkinxc-plt" else 1.2 - p1, 1.0), "dataset": dataset})
+    rows.append({**_row("omikuji-bonsai", "peer", 0.9, 1.0, status="timeout"), "dataset": "emotions:std"})
+    best = {r["system"]: r["dataset"] for r in peers.best_input_rows(rows, "emotions")}
+    assert best == {"napkinxc-plt": "emotions:std", "pecos-xrlinear": "emotions"}  # each on its better input
+    assert peers.best_input_rows(rows[:2], "emotions") == []  # one input run: nothing to choose (the peers table)
+    assert len(peers.best_input_rows(rows[:2], "emotions", min_inputs=1)) == 2
+    assert peers.best_input_rows(rows, "emotions:std") == []
+
+
+def test_std_input_standardises_with_training_statistics(peers):
+    X_train = sp.csr_matrix(np.array([[1.0, 10.0], [3.0, 10.0], [5.0, 10.0]]))
+    X_test = sp.csr_matrix(np.array([[7.0, 10.0]]))
+    A, B = peers.prepare_features("flags:std", X_train, X_test)
+    assert np.allclose(A.toarray()[:, 0], [-1.2247449, 0.0, 1.2247449]) and A.toarray()[:, 1].tolist() == [0, 0, 0]
+    assert np.allclose(B.toarray(), [[2.4494898, 0.0]])  # (7 - 3) / std of the training column
+    assert peers.prepare_features("flags", X_train, X_test)[0] is X_train  # the dense sets' NAME: as loaded
+
+
+def test_typed_settings_render_the_call(peers):
+    assert peers.typed_settings("sparsexc-default", {"verbose": 0}) == "XCClassifier()"
+    assert peers.typed_settings("sparsexc-softmax", {"hidden_sizes": [512], "lr": 0.003}) == (
+        "XCClassifier(head='softmax', device='cpu', hidden_sizes=(512,), lr=0.003)"
+    )
+    assert (
+        peers.typed_settings("sparsexc-tree", {"loss": "logistic"})
+        == "LabelTreeModel(LabelTreeParams(loss='logistic'))"
+    )
+    assert peers.typed_settings("omikuji-parabel", {"n_trees": 3}) == '{"n_trees": 3}'
 
 
 def test_goal_line_names_why_no_head_finished(peers):
