@@ -285,7 +285,9 @@ def markdown(report: dict[str, Any]) -> str:
         if s["default_error"]:
             peer += f"; default: {s['default_error']}"
         chosen = s.get("default_chosen") or {}
-        choice = "; ".join(str(chosen[k]) for k in ("auto_choice", "preprocess") if chosen.get(k) is not None)
+        model = chosen.get("model")
+        family = (f"{model['family']}" + (f" ({model['rule']})" if model.get("rule") else "")) if isinstance(model, dict) else None
+        choice = "; ".join(str(v) for v in (family, chosen.get("preprocess")) if v is not None)
         lines.append(
             f"| {s['dataset']} | {peer} | {_cell(s['peer_P@1'])} | {_seconds(s['peer_cpu_s'])} | "
             f"{_cell(s['default_P@1'])} | {_cell(s['default_P@5'])} | {_cell(s['default_PSP@5'])} | "

@@ -328,21 +328,16 @@ class SparsexcDefault(SparsexcHead):
         super().__init__(None, {**settings, "verbose": 0}, threads, work)
 
     def describe(self) -> dict[str, Any]:
-        """What the library chose from the data: the preprocessing, how training ended, the model family (and
-        ``auto_choice_`` where the estimator has it), for the row's JSON."""
+        """What the library chose from the data, for the row's JSON: the preprocessing, the model family fitted
+        and why (``resolved_model()``, the public record of ``model="auto"``'s choice), how training ended."""
         m = self.model
-        pre = getattr(m, "preprocess_", None)
         chosen = {
-            "preprocess": pre.describe() if pre is not None else None,
-            "model": getattr(m, "model", None),
-            "head": getattr(m, "head", None),
+            "preprocess": m.preprocess_.describe(),
+            "model": m.resolved_model().to_dict(),
             # where it trained: the fitted network's device (a tree model has none: the setting, "auto")
-            "device": str(getattr(getattr(m, "model_", None), "device", m.device)),
-            "fit_summary": getattr(m, "fit_summary_", None),
+            "device": str(getattr(m.model_, "device", m.device)),
+            "fit_summary": m.fit_summary_,
         }
-        auto = getattr(m, "auto_choice_", None)
-        if auto is not None:
-            chosen["auto_choice"] = auto if isinstance(auto, (dict, str)) else repr(auto)
         return json.loads(json.dumps(chosen, default=repr))  # JSON-safe whatever the attributes hold
 
 

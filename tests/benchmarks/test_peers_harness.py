@@ -338,8 +338,12 @@ def test_worker_default_is_xcclassifier_with_no_setting_and_records_its_choices(
     defaults = XCClassifier().get_params()
     assert system.model.get_params() == {**defaults, "verbose": 0}  # verbose does not change the model
     chosen = system.describe()
-    assert chosen["preprocess"].startswith("standardize (auto:") and chosen["device"] != "auto"  # resolved
-    assert chosen["fit_summary"]["epochs_run"] >= 1 and json.loads(json.dumps(chosen)) == chosen
+    assert chosen["preprocess"].startswith("standardize (auto:")
+    assert chosen["model"] == system.model.resolved_model().to_dict()  # model="auto": the family and why
+    assert chosen["model"]["rule"] is not None  # chosen by a rule of the table, no setting was given
+    if chosen["model"]["family"] == "neural":  # where it trained: resolved from "auto"
+        assert chosen["device"] != "auto"
+    assert "message" in chosen["fit_summary"] and json.loads(json.dumps(chosen)) == chosen
 
 
 def test_inputs_table_and_best_input_rows(peers):
