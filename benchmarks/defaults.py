@@ -286,7 +286,11 @@ def markdown(report: dict[str, Any]) -> str:
             peer += f"; default: {s['default_error']}"
         chosen = s.get("default_chosen") or {}
         model = chosen.get("model")
-        family = (f"{model['family']}" + (f" ({model['rule']})" if model.get("rule") else "")) if isinstance(model, dict) else None
+        family = (
+            (f"{model['family']}" + (f" ({model['rule']})" if model.get("rule") else ""))
+            if isinstance(model, dict)
+            else None
+        )
         choice = "; ".join(str(v) for v in (family, chosen.get("preprocess")) if v is not None)
         lines.append(
             f"| {s['dataset']} | {peer} | {_cell(s['peer_P@1'])} | {_seconds(s['peer_cpu_s'])} | "
