@@ -458,7 +458,7 @@ class TrainParams(Params):
 
     The estimator's defaults differ from this class's where marked ``estimator_default``: ``epochs`` and
     ``patience`` are None there, chosen from the number of training rows (:func:`sparsexc.train.budget.resolve_budget`:
-    at least 20 epochs and 1000 steps, patience at least 5 epochs and 200 steps; 30 and None here, for the
+    at least 20 epochs and 1000 steps, patience at least 5 epochs and 400 steps; 30 and None here, for the
     Trainer used alone); ``optimizer`` and ``lr`` default to None there, the head's choice (see
     :data:`sparsexc.estimator.classifier.DEFAULT_LR`).
     """
@@ -486,7 +486,7 @@ class TrainParams(Params):
     patience: int | None = setting(
         None,
         "Epochs without validation gain before stopping; the estimator's default is chosen from the data: at "
-        "least 5 epochs and 200 steps.",
+        "least 5 epochs and 400 steps.",
         range=POSITIVE_INT,
         estimator_default=None,
         chosen_from_data=True,

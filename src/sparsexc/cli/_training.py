@@ -219,6 +219,9 @@ def _run(
     if not (is_main() or every_rank):
         return {}
     say(f"features: {clf.preprocess_.describe()}")  # the preprocessing fit chose (preprocess="auto") or was given
+    budget = getattr(clf, "budget_", None)  # the neural family's epochs, patience, hold-out and refit
+    if budget is not None:
+        say(f"budget: {budget.describe()}")
     say(f"trained in {train_seconds:.1f} s; saving to {out / MODEL_DIR}")
     with doing(f"saving the model to {out / MODEL_DIR}"):
         clf.save(out / MODEL_DIR)
@@ -250,6 +253,7 @@ def _run(
         "stopped_early": clf.fit_summary_["stopped_early"],
         "preprocess": clf.preprocess_.config(),  # the feature transform fit chose or was given
         "fit_summary": clf.fit_summary_,  # how training ended, for 'sparsexc report'
+        "budget": None if budget is None else budget.to_dict(),  # the training budget (sparsexc.train.budget)
         "environment": environment_info(),
     }
     for name, content in ((RUN_FILE, run), (METRICS_FILE, metrics)):

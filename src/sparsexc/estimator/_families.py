@@ -198,22 +198,19 @@ class NeuralFamily(ModelFamily):
         all rows (``X`` and ``X_val``) for as many steps, and keeps the set rule tuned on ``X_val`` by the first
         run. The refit writes no checkpoint or log (``run``'s are the first run's): a resumed fit replays it.
         ``history``, ``best_epoch`` and ``fit_summary`` are the first run's (its ``message`` says the refit)."""
-        from sparsexc.train.budget import refit_epochs, refits, resolve_budget
+        from sparsexc.train.budget import plan_budget, refit_epochs
 
         _, _, _, train_params = estimator._settings()
-        has_val = X_val is not None
-        n_all = X.shape[0] + (X_val.shape[0] if has_val and held_out else 0)
-        budget = resolve_budget(
-            X.shape[0], train_params.batch_size, estimator.epochs, estimator.patience, has_validation=has_val
+        n_val = 0 if X_val is None else X_val.shape[0]
+        budget = plan_budget(
+            X.shape[0], n_val, train_params.batch_size, estimator.epochs, estimator.patience, held_out=held_out
         )
-        budget.validation_rows = X_val.shape[0] if has_val else 0
-        budget.refit = has_val and refits(n_all, estimator.epochs, held_out)
         train_params = train_params.replace(epochs=budget.epochs, patience=budget.patience)
         model, trainer = self._train(estimator, train_params, X, Y, X_val, Y_val, run)
         summary = trainer.fit_summary
-        if budget.refit:
+        if budget.refit and budget.refit_rows is not None:
+            n_all = budget.refit_rows
             kept = trainer.best_epoch or len(trainer.history)
-            budget.refit_rows = n_all
             budget.refit_epochs = refit_epochs(kept, budget.steps_per_epoch, n_all, train_params.batch_size)
             X_all, Y_all = sp.vstack([X, X_val], format="csr"), sp.vstack([Y, Y_val], format="csr")
             tuned_state = model.head.tuned_state()

@@ -36,7 +36,7 @@ from sparsexc.estimator._targets import classes_array, encode_targets, fit_targe
 from sparsexc.estimator.serialization import open_model_dir, write_model_dir
 from sparsexc.heads import Head, document_scores, get_head, list_heads
 from sparsexc.heads._metric_bridge import evaluate
-from sparsexc.train.budget import TrainingBudget, holdout_rows, refits, resolve_budget
+from sparsexc.train.budget import TrainingBudget, holdout_rows, plan_budget, resolve_budget
 from sparsexc.train.progress import fit_summary, resolve_verbose
 
 __all__ = ["DEFAULT_LR", "ESTIMATOR_SETTINGS", "MAX_DENSE_ENTRIES", "RunArgumentError", "XCClassifier"]
@@ -122,7 +122,7 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         Training length, early stopping on ``val_metric``, the set metric the head's threshold is tuned for,
         rows per validation batch (:class:`sparsexc._params.TrainParams`). ``epochs=None`` and ``patience=None``
         (the defaults) are chosen from the number of training rows (:mod:`sparsexc.train.budget`): at least
-        20 epochs and 1000 optimiser steps, patience at least 5 epochs and 200 steps; and below 10,000 rows the
+        20 epochs and 1000 optimiser steps, patience at least 5 epochs and 400 steps; and below 10,000 rows the
         run on the rows left after the hold-out only chooses the number of steps, then the model is trained
         again on all rows for as many steps (see ``docs/getting-started.md``, "Training budget"). An explicit
         value is used as given (and an explicit ``epochs`` trains once, keeping the best epoch as before);
@@ -373,11 +373,7 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         _, _, _, train = self._settings()
         n = checked_features(X, "X", fitting=True).shape[0]
         n_val = holdout_rows(n, self.validation_fraction)
-        budget = resolve_budget(n - n_val, train.batch_size, self.epochs, self.patience, has_validation=n_val > 0)
-        budget.validation_rows = n_val
-        budget.refit = n_val > 0 and refits(n, self.epochs, held_out=True)
-        budget.refit_rows = n if budget.refit else None
-        return budget
+        return plan_budget(n - n_val, n_val, train.batch_size, self.epochs, self.patience, held_out=True)
 
     def _family(self) -> ModelFamily:
         """The model family named by ``model`` (:mod:`sparsexc.estimator._families`)."""

@@ -6,7 +6,8 @@ below, so that 300 rows and 300,000 rows both get enough optimiser steps. An exp
 applies these rules. With ``n`` training rows and ``b`` rows per step, an epoch is ``s = ceil(n / b)`` steps:
 
 * **epochs** ``= max(MIN_EPOCHS, ceil(MIN_STEPS / s))``: at least :data:`MIN_STEPS` optimiser steps (medical's
-  240 rows make 2 steps an epoch, so 20 epochs were 40 steps), and the old 20 epochs on large data;
+  300 rows left after the old hold-out made 3 steps an epoch, so 20 epochs were 60 steps), and the old 20
+  epochs on large data;
 * **patience** ``= max(MIN_PATIENCE, ceil(PATIENCE_STEPS / s))`` epochs: early stopping waits at least
   :data:`PATIENCE_STEPS` steps without gain (5 epochs of 2 steps each ended every small run after 10 steps);
 * **the hold-out** (``validation_fraction`` of the rows, when ``fit`` gets no ``X_val``) holds at least
@@ -37,6 +38,7 @@ __all__ = [
     "REFIT_BELOW",
     "TrainingBudget",
     "holdout_rows",
+    "plan_budget",
     "refit_epochs",
     "refits",
     "resolve_budget",
@@ -44,7 +46,7 @@ __all__ = [
 
 MIN_STEPS = 1000  # least optimiser steps of a run whose epochs are chosen by the rule
 MIN_EPOCHS = 20  # ... and least epochs (the estimator's old default, what large data gets)
-PATIENCE_STEPS = 200  # early stopping waits at least this many steps without gain ...
+PATIENCE_STEPS = 400  # early stopping waits at least this many steps without gain ...
 MIN_PATIENCE = 5  # ... and at least this many epochs (the old default)
 MIN_VALIDATION_ROWS = 100  # the hold-out holds at least this many rows ...
 MAX_HOLDOUT_SHARE = 0.25  # ... but never more than this share of the rows for that minimum
@@ -120,7 +122,8 @@ class TrainingBudget:
         return cls(**{**d, "chosen": dict(chosen)})
 
     def describe(self) -> str:
-        """One line: ``"train 240 rows x 500 epochs (2 steps each, rule); patience 100 epochs (rule); ..."``."""
+        """One line, e.g. ``"250 rows, up to 500 epochs of 2 steps (rule); patience 200 epochs (rule); 83
+        validation rows; then refit on all 333 rows for 43 epochs"``."""
         line = (
             f"{self.n_rows} rows, up to {self.epochs} epochs of {self.steps_per_epoch} steps ({self.chosen['epochs']})"
             f"; patience {'none' if self.patience is None else f'{self.patience} epochs'} ({self.chosen['patience']})"
@@ -168,6 +171,29 @@ def resolve_budget(
         patience=int(chosen_patience) if has_validation else None,
         chosen={"epochs": "rule" if epochs is None else "given", "patience": "rule" if patience is None else "given"},
     )
+
+
+def plan_budget(
+    n_train: int,
+    n_validation: int,
+    batch_size: int,
+    epochs: int | None = None,
+    patience: int | None = None,
+    *,
+    held_out: bool,
+) -> TrainingBudget:
+    """The whole budget of a fit on ``n_train`` rows with ``n_validation`` validation rows: :func:`resolve_budget`
+    for the run on ``n_train`` rows, and whether (:func:`refits`) and on how many rows it is refitted.
+
+    ``held_out``: the validation rows were held out of the training rows (so a refit trains on
+    ``n_train + n_validation`` rows), not given apart. ``refit_epochs`` stays None: the first run chooses it.
+    """
+    budget = resolve_budget(n_train, batch_size, epochs, patience, has_validation=n_validation > 0)
+    n_all = n_train + (n_validation if held_out else 0)
+    budget.validation_rows = int(n_validation)
+    budget.refit = n_validation > 0 and refits(n_all, epochs, held_out)
+    budget.refit_rows = n_all if budget.refit else None
+    return budget
 
 
 def _at_least(epochs: int, steps: int, steps_per_epoch: int | None) -> int:
