@@ -550,7 +550,7 @@ class FitParams(Params):
     validation_fraction: float = setting(
         0.1,
         "Share of the training rows held out for validation (early stopping, tuning the set threshold; 0 disables); "
-        "at least min(100 rows, a quarter of them).",
+        "at least min(100 rows, a quarter of them) when the neural model is refitted on all rows.",
         range=UNIT_INTERVAL,
     )
     shortlist: str = setting(

@@ -57,7 +57,7 @@ def test_small_data_beats_the_trivial_precision_where_the_old_budget_did_not(sma
 def test_the_budget_is_recorded_and_resolved_before_fit(small, fitted):
     X = small.train.X
     got = fitted.budget_
-    n_val = b.holdout_rows(X.shape[0], 0.1)
+    n_val = b.holdout_rows(X.shape[0], 0.1, refit=True)
     assert (got.n_rows, got.validation_rows, got.refit, got.refit_rows) == (X.shape[0] - n_val, n_val, True, 300)
     assert got.epochs * got.steps_per_epoch >= b.MIN_STEPS and got.chosen == {"epochs": "rule", "patience": "rule"}
     kept = fitted.fit_summary_["kept_epoch"]
@@ -78,6 +78,7 @@ def test_the_refit_is_deterministic(small, fitted):
 def test_explicit_epochs_train_once_and_keep_the_best_epoch(small, cheap):
     clf = XCClassifier(head="softmax", epochs=6, **QUICK).fit(small.train.X, small.train.Y)
     assert not clf.budget_.refit and clf.budget_.chosen == {"epochs": "given", "patience": "rule"}
+    assert clf.budget_.validation_rows == 30  # the plain 10%: without a refit the held-out rows are lost
     assert len(clf.history_) <= 6 and "refit" not in clf.fit_summary_["message"]
 
 

@@ -38,13 +38,14 @@ def test_no_validation_means_no_patience():
     assert resolve_budget(240, 128, patience=3, has_validation=False).patience is None
 
 
-def test_the_holdout_has_a_minimum_size_on_small_data_and_the_share_on_large():
-    assert holdout_rows(333, 0.1) == round(b.MAX_HOLDOUT_SHARE * 333)  # 83, not 33
-    assert holdout_rows(600, 0.1) == b.MIN_VALIDATION_ROWS  # 60 < 100 <= 150: the minimum
-    assert holdout_rows(1500, 0.1) == 150  # 150 > 100: the share
+def test_the_holdout_has_a_minimum_size_before_a_refit_and_the_share_else():
+    assert holdout_rows(333, 0.1, refit=True) == round(b.MAX_HOLDOUT_SHARE * 333)  # 83, not 33
+    assert holdout_rows(333, 0.1) == 33  # no refit: the held-out rows are lost to the model, the share only
+    assert holdout_rows(600, 0.1, refit=True) == b.MIN_VALIDATION_ROWS  # 60 < 100 <= 150: the minimum
+    assert holdout_rows(1500, 0.1, refit=True) == 150  # 150 > 100: the share
     assert holdout_rows(100_000, 0.1) == 10_000
-    assert holdout_rows(333, 0.0) == 0 and holdout_rows(1, 0.5) == 0
-    assert holdout_rows(2, 0.1) == 1  # at least one row, at most n - 1
+    assert holdout_rows(333, 0.0, refit=True) == 0 and holdout_rows(1, 0.5) == 0
+    assert holdout_rows(2, 0.1) == 1 and holdout_rows(2, 0.1, refit=True) == 1  # at least 1, at most n - 1
 
 
 def test_small_data_refits_only_with_the_rules_epochs_and_a_holdout():

@@ -74,6 +74,13 @@ class ModelFamily:
         """Validate the family's own settings on ``estimator`` (beyond the shared ones); raise a
         :class:`~sparsexc.errors.ConfigurationError` naming the argument."""
 
+    def holdout_rows(self, estimator: Any, n_rows: int) -> int:
+        """Rows of ``n_rows`` the estimator holds out for validation when ``fit`` gets no ``X_val``: the share
+        ``validation_fraction`` (:func:`sparsexc.train.budget.holdout_rows`)."""
+        from sparsexc.train.budget import holdout_rows
+
+        return holdout_rows(n_rows, estimator.validation_fraction)
+
     def check_run(self, run: RunParams) -> None:
         """Refuse run plumbing (:class:`~sparsexc._params.RunParams`) the family cannot honour, before any data
         are read: a :class:`~sparsexc.errors.ConfigurationError` naming the argument."""
@@ -180,6 +187,14 @@ class NeuralFamily(ModelFamily):
 
         head_cls = estimator._head_class()
         check_shortlist_head(head_cls, head_cls.Params.from_dict(estimator.head_params))
+
+    def holdout_rows(self, estimator: Any, n_rows: int) -> int:
+        """The share ``validation_fraction``, and at least a minimum when the model is refitted on all rows
+        (:func:`sparsexc.train.budget.refits`): the hold-out then only chooses, and costs the model no row."""
+        from sparsexc.train.budget import holdout_rows, refits
+
+        refit = refits(n_rows, estimator.epochs, held_out=True)
+        return holdout_rows(n_rows, estimator.validation_fraction, refit=refit)
 
     def fit(
         self,

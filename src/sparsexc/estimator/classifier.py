@@ -36,7 +36,7 @@ from sparsexc.estimator._targets import classes_array, encode_targets, fit_targe
 from sparsexc.estimator.serialization import open_model_dir, write_model_dir
 from sparsexc.heads import Head, document_scores, get_head, list_heads
 from sparsexc.heads._metric_bridge import evaluate
-from sparsexc.train.budget import TrainingBudget, holdout_rows, plan_budget, resolve_budget
+from sparsexc.train.budget import TrainingBudget, plan_budget, resolve_budget
 from sparsexc.train.progress import fit_summary, resolve_verbose
 
 __all__ = ["DEFAULT_LR", "ESTIMATOR_SETTINGS", "MAX_DENSE_ENTRIES", "RunArgumentError", "XCClassifier"]
@@ -130,8 +130,8 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         ``budget_`` tell the choice.
     validation_fraction : float
         Share of the training rows held out (seeded by ``random_state``) for early stopping and for tuning the
-        head's set threshold when ``fit`` gets no ``X_val``, at least ``min(100, n / 4)`` rows
-        (:func:`sparsexc.train.budget.holdout_rows`); 0 disables both.
+        head's set threshold when ``fit`` gets no ``X_val``; at least ``min(100, n / 4)`` rows when the neural
+        model is refitted on all rows afterwards (:func:`sparsexc.train.budget.holdout_rows`); 0 disables both.
     preprocess : {"auto", "none", "tfidf", "l2", "standardize"}
         The feature transform (:mod:`sparsexc._preprocess`), fitted on the training rows only (never the
         validation rows), saved with the model and applied to every ``X`` the prediction methods get.
@@ -365,14 +365,15 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         raise ConfigurationError('preprocess="auto" chooses from the training features: give X, or fit the model first')
 
     def resolved_budget(self, X: Any) -> TrainingBudget:
-        """The training budget :meth:`fit` would use on the training features ``X`` without ``X_val``: the rows
+        """The training budget the neural model's :meth:`fit` would use on the training features ``X`` without
+        ``X_val``: the rows
         held out (``validation_fraction``, :func:`sparsexc.train.budget.holdout_rows`), the epochs and patience
         (given, or chosen by :func:`sparsexc.train.budget.resolve_budget`) and whether the model is refitted on
         all rows (:func:`sparsexc.train.budget.refits`; ``refit_epochs`` is known only after ``fit``, in
         :attr:`budget_`). Bad settings raise the :class:`~sparsexc.errors.ConfigurationError` ``fit`` would."""
         _, _, _, train = self._settings()
         n = checked_features(X, "X", fitting=True).shape[0]
-        n_val = holdout_rows(n, self.validation_fraction)
+        n_val = get_family("neural").holdout_rows(self, n)
         return plan_budget(n - n_val, n_val, train.batch_size, self.epochs, self.patience, held_out=True)
 
     def _family(self) -> ModelFamily:
@@ -468,9 +469,9 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
                 Y_val = as_label_matrix(Y_val, name="Y_val", n_labels=max(Y.shape[1], _label_width(Y_val)))
                 if Y_val.shape[1] > Y.shape[1]:  # labels seen only in validation still get an output
                     Y = sp.csr_matrix((Y.data, Y.indices, Y.indptr), shape=(Y.shape[0], Y_val.shape[1]))
-        elif holdout_rows(X.shape[0], self.validation_fraction) > 0:
+        elif family.holdout_rows(self, X.shape[0]) > 0:
             order = np.random.default_rng(int(self.random_state)).permutation(X.shape[0])
-            n_val = holdout_rows(X.shape[0], self.validation_fraction)  # at least a minimum on small data
+            n_val = family.holdout_rows(self, X.shape[0])  # the neural family's refit: at least a minimum
             val_rows, train_rows = np.sort(order[:n_val]), np.sort(order[n_val:])
             X, Y, X_val, Y_val = X[train_rows], Y[train_rows], X[val_rows], Y[val_rows]
             held_out = True
