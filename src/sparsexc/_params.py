@@ -125,7 +125,8 @@ def setting(
         (the estimator parameter's name when it is not the field's), ``from_estimator`` (the estimator
         parameter the value is derived from, when it is not set directly), ``cli_flag`` (the option name),
         ``cli_off`` (the negative flag of a boolean option), ``cli_required`` (the option must be given),
-        ``cli_from`` (no option: the CLI derives the value, e.g. a path inside ``--out``).
+        ``cli_from`` (no option: the CLI derives the value, e.g. a path inside ``--out``), ``chosen_from_data``
+        (the estimator's default None means chosen from the data, :mod:`sparsexc.train.budget`).
     """
     metadata = {"help": help, "choices": choices, "range": range, **extra}
     if default_factory is not dataclasses.MISSING:
@@ -455,12 +456,21 @@ class TrainParams(Params):
         (matrix products in bfloat16; the heads' losses from float32 logits; weights, gradients and optimiser
         state stay float32). "float32" (default): no autocast.
 
-    The estimator's defaults differ from this class's where marked ``estimator_default``: ``epochs`` 20 and
-    ``patience`` 5 there (30 and None here, for the Trainer used alone); ``optimizer`` and ``lr`` default to
-    None there, the head's choice (see :data:`sparsexc.estimator.classifier.DEFAULT_LR`).
+    The estimator's defaults differ from this class's where marked ``estimator_default``: ``epochs`` and
+    ``patience`` are None there, chosen from the number of training rows (:func:`sparsexc.train.budget.resolve_budget`:
+    at least 20 epochs and 1000 steps, patience at least 5 epochs and 400 steps; 30 and None here, for the
+    Trainer used alone); ``optimizer`` and ``lr`` default to None there, the head's choice (see
+    :data:`sparsexc.estimator.classifier.DEFAULT_LR`).
     """
 
-    epochs: int = setting(30, "Most epochs (early stopping may end sooner).", range=POSITIVE_INT, estimator_default=20)
+    epochs: int = setting(
+        30,
+        "Most epochs (early stopping may end sooner); the estimator's default is chosen from the data: at least "
+        "20 epochs and 1000 steps, and small data refits on all rows (docs/getting-started.md, Training budget).",
+        range=POSITIVE_INT,
+        estimator_default=None,
+        chosen_from_data=True,
+    )
     batch_size: int = setting(128, "Mini-batch size (rows per optimiser step).", range=POSITIVE_INT)
     optimizer: str = setting("adam", "Optimiser.", choices=OPTIMIZERS, estimator_default=None)
     lr: float = setting(1e-3, "Learning rate.", range=POSITIVE, estimator_default=None)
@@ -474,7 +484,12 @@ class TrainParams(Params):
     step_gamma: float = setting(0.1, "Factor of each decay of the 'step' schedule.")
     grad_clip: float | None = setting(None, "Clip the gradient norm to this value.", range=POSITIVE)
     patience: int | None = setting(
-        None, "Epochs without validation gain before stopping.", range=POSITIVE_INT, estimator_default=5
+        None,
+        "Epochs without validation gain before stopping; the estimator's default is chosen from the data: at "
+        "least 5 epochs and 400 steps.",
+        range=POSITIVE_INT,
+        estimator_default=None,
+        chosen_from_data=True,
     )
     val_metric: str = setting("P@1", "Validation metric for early stopping, e.g. P@1.")
     tune_metric: str = setting("micro-F1", "Set metric the head's set threshold is tuned for after training.")
@@ -536,7 +551,8 @@ class FitParams(Params):
 
     validation_fraction: float = setting(
         0.1,
-        "Share of the training rows held out for validation (early stopping, tuning the set threshold; 0 disables).",
+        "Share of the training rows held out for validation (early stopping, tuning the set threshold; 0 disables); "
+        "at least min(100 rows, a quarter of them) when the neural model is refitted on all rows.",
         range=UNIT_INTERVAL,
     )
     shortlist: str = setting(

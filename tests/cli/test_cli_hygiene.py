@@ -240,6 +240,7 @@ def _help(args: list[str], capsys) -> str:
 
 
 def test_train_help_shows_the_estimators_defaults(capsys):
+    from sparsexc.cli._defaults import CHOSEN_FROM_DATA
     from sparsexc.estimator import XCClassifier
     from sparsexc.estimator.classifier import DEFAULT_LR
     from sparsexc.heads import get_head
@@ -248,10 +249,10 @@ def test_train_help_shows_the_estimators_defaults(capsys):
     assert "default: the estimator's" not in text
     signature = inspect.signature(XCClassifier).parameters
     for flag, param, shown in [
-        ("--epochs", "epochs", None),
+        ("--epochs", "epochs", CHOSEN_FROM_DATA),
         ("--batch-size", "batch_size", None),
         ("--dropout", "dropout", None),
-        ("--patience", "patience", None),
+        ("--patience", "patience", CHOSEN_FROM_DATA),
         ("--head", "head", None),
         ("--seed", "random_state", None),
         ("--validation-fraction", "validation_fraction", None),
@@ -268,10 +269,12 @@ def test_train_help_shows_the_estimators_defaults(capsys):
 
 
 def test_quickstart_help_shows_the_epochs(capsys):
+    from sparsexc.cli._defaults import CHOSEN_FROM_DATA
     from sparsexc.estimator import XCClassifier
 
     text = _help(["quickstart"], capsys)
-    assert f"[default: {inspect.signature(XCClassifier).parameters['epochs'].default}]" in text
+    assert inspect.signature(XCClassifier).parameters["epochs"].default is None  # chosen from the data
+    assert f"[default: {CHOSEN_FROM_DATA}]" in text
 
 
 def test_predict_help_lists_the_formats_and_the_id_bases(capsys):

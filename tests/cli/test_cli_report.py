@@ -88,6 +88,14 @@ def test_train_says_each_epoch_and_how_it_ended_without_bar_redraws(early):
     run = json.loads((out / "run.json").read_text())
     assert run["stopped_early"] is True and run["fit_summary"]["message"] == line
     assert run["fit_summary"]["kept_epoch"] == run["best_epoch"] == 1 and run["epochs_run"] == 3
+    # the training budget, given here (sparsexc.train.budget): said on stderr and recorded
+    budget = run["budget"]
+    assert (budget["epochs"], budget["patience"], budget["refit"]) == (10, 2, False)
+    assert budget["chosen"] == {"epochs": "given", "patience": "given"}
+    assert [line for line in err.splitlines() if "budget: " in line] == [
+        f"[sparsexc] budget: {budget['n_rows']} rows, up to 10 epochs of {budget['steps_per_epoch']} steps (given); "
+        f"patience 2 epochs (given); {budget['validation_rows']} validation rows"
+    ]
 
 
 def test_train_writes_curves_png(early):

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-__all__ = ["DeclaredOption", "EstimatorOption", "estimator_default"]
+__all__ = ["CHOSEN_FROM_DATA", "DeclaredOption", "EstimatorOption", "estimator_default"]
 
 
 def _value(value: Any) -> str:
@@ -50,6 +50,21 @@ def _lr_default() -> str:
     return text + (f"; times the head's scale: {', '.join(scaled)}" if scaled else "")
 
 
+# what --help says for a setting whose estimator default is chosen from the data (sparsexc.train.budget)
+CHOSEN_FROM_DATA = "chosen from the data"
+
+
+def _chosen_from_data(option: str) -> bool:
+    """Whether the field of the estimator option ``option`` declares ``chosen_from_data``."""
+    from sparsexc._params import ESTIMATOR_SETTINGS
+
+    return any(
+        f.name == option and f.metadata.get("chosen_from_data", False)
+        for params in ESTIMATOR_SETTINGS
+        for f, _ in params.settings()
+    )
+
+
 def estimator_default(option: str) -> str:
     """The default that applies when the CLI option ``option`` (its Python name) is not given, in words."""
     from sparsexc.estimator import XCClassifier
@@ -61,6 +76,8 @@ def estimator_default(option: str) -> str:
     from sparsexc.cli._settings import ESTIMATOR_NAMES  # imported here: it builds its options with this module
 
     value = inspect.signature(XCClassifier).parameters[ESTIMATOR_NAMES.get(option, option)].default
+    if value is None and _chosen_from_data(option):
+        return CHOSEN_FROM_DATA
     if option == "sparse_gradients":
         return "--sparse-gradients" if value else "--dense-gradients"
     if value is None:

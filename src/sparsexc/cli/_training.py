@@ -220,6 +220,9 @@ def _run(
         return {}
     say(f"features: {clf.preprocess_.describe()}")  # the preprocessing fit chose (preprocess="auto") or was given
     say(f"model: {clf.resolved_model().describe()}")  # the family fit chose (model="auto") or was given
+    budget = getattr(clf, "budget_", None)  # the neural family's epochs, patience, hold-out and refit
+    if budget is not None:
+        say(f"budget: {budget.describe()}")
     say(f"trained in {train_seconds:.1f} s; saving to {out / MODEL_DIR}")
     with doing(f"saving the model to {out / MODEL_DIR}"):
         clf.save(out / MODEL_DIR)
@@ -252,6 +255,7 @@ def _run(
         "preprocess": clf.preprocess_.config(),  # the feature transform fit chose or was given
         "model_choice": clf.resolved_model().to_dict(),  # the model family fit chose or was given, and why
         "fit_summary": clf.fit_summary_,  # how training ended, for 'sparsexc report'
+        "budget": None if budget is None else budget.to_dict(),  # the training budget (sparsexc.train.budget)
         "environment": environment_info(),
     }
     for name, content in ((RUN_FILE, run), (METRICS_FILE, metrics)):

@@ -37,6 +37,7 @@ __all__ = [
     "DataProfile",
     "Rule",
     "choose_model",
+    "given_family",
     "given_settings",
 ]
 
@@ -138,10 +139,14 @@ def given_settings(estimator: Any) -> dict[str, str]:
     return given
 
 
-def choose_model(estimator: Any, profile: DataProfile, run: RunParams | None = None) -> ModelChoice:
-    """The family (and the settings the rule sets) that ``model="auto"`` fits on data of ``profile``.
+def given_family(estimator: Any, run: RunParams | None = None) -> str | None:
+    """The family the settings given (and ``run``'s checkpoint options) name, or None when they name none.
 
-    The user's settings first (see the module docstring), then the first matching rule of :data:`RULES`.
+    Raises
+    ------
+    ConfigurationError
+        When settings of both families are given (except ``tree_params`` with ``shortlist="tree"``, which
+        configures the neural model's shortlist).
     """
     given = given_settings(estimator)
     run_given = [n for n in _NEURAL_RUN if run is not None and getattr(run, n) not in (None, False)]
@@ -152,9 +157,23 @@ def choose_model(estimator: Any, profile: DataProfile, run: RunParams | None = N
             f"{', '.join(neural)} (the neural model); pass model='tree' or model='neural'"
         )
     if neural:
-        return ModelChoice("neural", {}, f"given {', '.join(neural)} (settings of the neural model)")
-    if given:
-        return ModelChoice("tree", {}, "given tree_params (settings of the label tree)")
+        return "neural"
+    return "tree" if given else None
+
+
+def choose_model(estimator: Any, profile: DataProfile, run: RunParams | None = None) -> ModelChoice:
+    """The family (and the settings the rule sets) that ``model="auto"`` fits on data of ``profile``.
+
+    The user's settings first (see the module docstring), then the first matching rule of :data:`RULES`.
+    """
+    family = given_family(estimator, run)
+    if family is not None:
+        given = given_settings(estimator)
+        names = sorted(n for n, f in given.items() if f == family)
+        names += [
+            n for n in _NEURAL_RUN if family == "neural" and run is not None and getattr(run, n) not in (None, False)
+        ]
+        return ModelChoice(family, {}, f"given {', '.join(names)} (settings of the {family} model)")
     for rule in RULES:
         if rule.applies(profile):
             return ModelChoice(
@@ -174,13 +193,33 @@ class AutoFamily(ModelFamily):
     def choose(self, estimator: Any, X: sp.csr_matrix, Y: sp.csr_matrix, run: RunParams | None = None) -> ModelChoice:
         return choose_model(estimator, DataProfile.from_data(X, Y), run)
 
-    def fit(self, estimator: Any, X: sp.csr_matrix, Y: sp.csr_matrix, X_val: Any, Y_val: Any, run: RunParams) -> Fitted:
+    def holdout_rows(self, estimator: Any, n_rows: int) -> int:
+        """The hold-out of the family the settings given choose (:func:`given_family`), before any data are seen;
+        when the rules choose (from the training rows, so after the hold-out is cut), the share
+        ``validation_fraction`` that every family of :data:`RULES` holds out (tested)."""
+        family = given_family(estimator)
+        if family is None:
+            return super().holdout_rows(estimator, n_rows)
+        return get_family(family).holdout_rows(estimator, n_rows)
+
+    def fit(
+        self,
+        estimator: Any,
+        X: sp.csr_matrix,
+        Y: sp.csr_matrix,
+        X_val: Any,
+        Y_val: Any,
+        run: RunParams,
+        *,
+        held_out: bool = False,
+    ) -> Fitted:
         choice = self.choose(estimator, X, Y, run)
         family = get_family(choice.family)
         fitted_with = choice.applied_to(estimator)
         fitted_with._settings()  # the rule's settings, checked as the user's are
         family.check_run(run)
-        return dataclasses.replace(family.fit(fitted_with, X, Y, X_val, Y_val, run), choice=choice)
+        fitted = family.fit(fitted_with, X, Y, X_val, Y_val, run, held_out=held_out)
+        return dataclasses.replace(fitted, choice=choice)
 
     def saved_choice(self, estimator: Any, config: dict[str, Any], family: Any, fields: Any) -> ModelChoice | None:
         """The config's ``"model_choice"``, checked: a family other than "auto" and the one the config's

@@ -28,6 +28,7 @@ from sparsexc.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from sparsexc.estimator.serialization import ModelFiles
+    from sparsexc.train.budget import TrainingBudget
     from sparsexc.tree import LabelTreeModel, LabelTreeParams
 
 __all__ = [
@@ -59,6 +60,7 @@ class Fitted:
     best_epoch: int | None
     fit_summary: dict[str, Any]
     tuned: dict[str, Any]
+    budget: TrainingBudget | None = None  # the neural family's training budget (sparsexc.train.budget)
     choice: ModelChoice | None = None  # what was fitted, when a family fits another (model="auto"); None: itself
 
 
@@ -114,11 +116,30 @@ class ModelFamily:
         refused). ``"auto"`` reads and checks its saved choice here."""
         return None
 
+    def holdout_rows(self, estimator: Any, n_rows: int) -> int:
+        """Rows of ``n_rows`` the estimator holds out for validation when ``fit`` gets no ``X_val``: the share
+        ``validation_fraction`` (:func:`sparsexc.train.budget.holdout_rows`)."""
+        from sparsexc.train.budget import holdout_rows
+
+        return holdout_rows(n_rows, estimator.validation_fraction)
+
     def check_run(self, run: RunParams) -> None:
         """Refuse run plumbing (:class:`~sparsexc._params.RunParams`) the family cannot honour, before any data
         are read: a :class:`~sparsexc.errors.ConfigurationError` naming the argument."""
 
-    def fit(self, estimator: Any, X: sp.csr_matrix, Y: sp.csr_matrix, X_val: Any, Y_val: Any, run: RunParams) -> Fitted:
+    def fit(
+        self,
+        estimator: Any,
+        X: sp.csr_matrix,
+        Y: sp.csr_matrix,
+        X_val: Any,
+        Y_val: Any,
+        run: RunParams,
+        *,
+        held_out: bool = False,
+    ) -> Fitted:
+        """Train on ``(X, Y)``; ``(X_val, Y_val)`` (or None) choose and tune. ``held_out``: the validation rows
+        were held out of the training rows by the estimator (so a family may train on them too), not given."""
         raise NotImplementedError
 
     def topk(self, model: Any, X: sp.csr_matrix, settings: PredictParams) -> tuple[np.ndarray, np.ndarray]:
@@ -209,15 +230,69 @@ class NeuralFamily(ModelFamily):
         head_cls = estimator._head_class()
         check_shortlist_head(head_cls, head_cls.Params.from_dict(estimator.head_params))
 
-    def fit(self, estimator: Any, X: sp.csr_matrix, Y: sp.csr_matrix, X_val: Any, Y_val: Any, run: RunParams) -> Fitted:
+    def holdout_rows(self, estimator: Any, n_rows: int) -> int:
+        """The share ``validation_fraction``, and at least a minimum when the model is refitted on all rows
+        (:func:`sparsexc.train.budget.refits`): the hold-out then only chooses, and costs the model no row."""
+        from sparsexc.train.budget import holdout_rows, refits
+
+        refit = refits(n_rows, estimator.epochs, held_out=True)
+        return holdout_rows(n_rows, estimator.validation_fraction, refit=refit)
+
+    def fit(
+        self,
+        estimator: Any,
+        X: sp.csr_matrix,
+        Y: sp.csr_matrix,
+        X_val: Any,
+        Y_val: Any,
+        run: RunParams,
+        *,
+        held_out: bool = False,
+    ) -> Fitted:
+        """Train with the budget of :mod:`sparsexc.train.budget`: ``epochs``/``patience`` None are chosen from
+        the rows; on small data with a held-out validation set (:func:`~sparsexc.train.budget.refits`) the run
+        on ``X`` chooses the number of steps, then the model is trained again from the same initial weights on
+        all rows (``X`` and ``X_val``) for as many steps, and keeps the set rule tuned on ``X_val`` by the first
+        run. The refit writes no checkpoint or log (``run``'s are the first run's): a resumed fit replays it.
+        ``history``, ``best_epoch`` and ``fit_summary`` are the first run's (its ``message`` says the refit)."""
+        from sparsexc.train.budget import plan_budget, refit_epochs
+
+        _, _, _, train_params = estimator._settings()
+        n_val = 0 if X_val is None else X_val.shape[0]
+        budget = plan_budget(
+            X.shape[0], n_val, train_params.batch_size, estimator.epochs, estimator.patience, held_out=held_out
+        )
+        train_params = train_params.replace(epochs=budget.epochs, patience=budget.patience)
+        model, trainer = self._train(estimator, train_params, X, Y, X_val, Y_val, run)
+        summary = trainer.fit_summary
+        if budget.refit and budget.refit_rows is not None:
+            n_all = budget.refit_rows
+            kept = trainer.best_epoch or len(trainer.history)
+            budget.refit_epochs = refit_epochs(kept, budget.steps_per_epoch, n_all, train_params.batch_size)
+            X_all, Y_all = sp.vstack([X, X_val], format="csr"), sp.vstack([Y, Y_val], format="csr")
+            tuned_state = model.head.tuned_state()
+            refit = train_params.replace(epochs=budget.refit_epochs, patience=None)
+            model, _ = self._train(estimator, refit, X_all, Y_all, None, None, RunParams())
+            model.head.load_tuned_state(tuned_state)  # the set rule the first run tuned on the hold-out
+            summary = {
+                **summary,
+                "refit_epochs": budget.refit_epochs,
+                "message": f"{summary['message']}; then refit on all {n_all} rows for {budget.refit_epochs} "
+                "epochs (as many steps)",
+            }
+        return Fitted(model, trainer.history, trainer.best_epoch, summary, trainer.tuned, budget)
+
+    def _train(
+        self, estimator: Any, train_params: Any, X: Any, Y: Any, X_val: Any, Y_val: Any, run: RunParams
+    ) -> tuple[Any, Any]:
+        """A fresh model of the estimator's settings (seeded by ``random_state``) trained by a
+        :class:`~sparsexc.train.Trainer` with ``train_params``; ``(model, trainer)``."""
         import torch
 
         from sparsexc.models import SparseEncoder, XCModel
         from sparsexc.train import Trainer
 
-        head_cls, head_params, encoder_params, train_params = estimator._settings()
-        if X_val is None and train_params.patience is not None:
-            train_params = train_params.replace(patience=None)  # nothing to stop on
+        head_cls, head_params, encoder_params, _ = estimator._settings()
         # everything random is seeded from random_state; the caller's torch (CPU) generator is left as it was
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(estimator.random_state))
@@ -232,7 +307,7 @@ class NeuralFamily(ModelFamily):
                 log_path=run.log_path,
             )
             trainer.fit(X, Y, X_val, Y_val, resume=run.resume)
-        return Fitted(model, trainer.history, trainer.best_epoch, trainer.fit_summary, trainer.tuned)
+        return model, trainer
 
     def topk(self, model: Any, X: sp.csr_matrix, settings: PredictParams) -> tuple[np.ndarray, np.ndarray]:
         return model.predict_topk(X, settings.k, batch_size=settings.batch_size, beam=settings.beam)
@@ -467,7 +542,17 @@ class TreeFamily(ModelFamily):
     def check_run(self, run: RunParams) -> None:
         _refuse_checkpoints(run)
 
-    def fit(self, estimator: Any, X: sp.csr_matrix, Y: sp.csr_matrix, X_val: Any, Y_val: Any, run: RunParams) -> Fitted:
+    def fit(
+        self,
+        estimator: Any,
+        X: sp.csr_matrix,
+        Y: sp.csr_matrix,
+        X_val: Any,
+        Y_val: Any,
+        run: RunParams,
+        *,
+        held_out: bool = False,
+    ) -> Fitted:
         from sparsexc.heads.tuning import tune_grid
         from sparsexc.train.progress import fit_summary
 

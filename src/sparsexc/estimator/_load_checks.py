@@ -20,6 +20,7 @@ from sparsexc.estimator.serialization import ModelFiles, ModelFormatError, Tenso
 from sparsexc.heads import get_head
 from sparsexc.models import XCModel
 from sparsexc.train import resolve_device
+from sparsexc.train.budget import TrainingBudget
 
 if TYPE_CHECKING:
     from sklearn.base import BaseEstimator
@@ -59,6 +60,7 @@ class LoadPlan:
     multilabel: bool = True  # False: fitted on a 1-D vector of classes
     preprocess: dict[str, Any] | None = None  # the saved preprocessing; None: saved before it existed ("none")
     choice: ModelChoice | None = None  # the family the model is, and why (model="auto": the saved choice)
+    budget: TrainingBudget | None = None  # the training budget (sparsexc.train.budget); None: tree, or older
 
 
 def check_device(value: Any, what: str) -> str:
@@ -338,6 +340,11 @@ def check_classifier_files(cls: type, files: ModelFiles) -> LoadPlan:
     )
     plan.classes, plan.multilabel = _classes(config, plan.n_labels, f)
     plan.preprocess = _check_preprocess(config, files, plan, f)
+    if config.get("budget") is not None:  # absent in folders saved before the budget rules
+        try:
+            plan.budget = TrainingBudget.from_dict(config["budget"])
+        except ValueError as exc:
+            raise f.error("budget", str(exc)) from None
     plan.choice = choice
     # the chosen family checks its part as fitted: with the settings the choice applied
     fitted_plan = dataclasses.replace(plan, estimator=choice.applied_to(estimator))

@@ -37,6 +37,7 @@ from sparsexc.estimator._targets import classes_array, encode_targets, fit_targe
 from sparsexc.estimator.serialization import open_model_dir, write_model_dir
 from sparsexc.heads import Head, document_scores, get_head, list_heads
 from sparsexc.heads._metric_bridge import evaluate
+from sparsexc.train.budget import TrainingBudget, plan_budget, resolve_budget
 from sparsexc.train.progress import fit_summary, resolve_verbose
 
 __all__ = ["DEFAULT_LR", "ESTIMATOR_SETTINGS", "MAX_DENSE_ENTRIES", "RunArgumentError", "XCClassifier"]
@@ -124,10 +125,18 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         :data:`DEFAULT_LR` of the optimiser times the head's ``default_lr_scale``.
     epochs, batch_size, patience, val_metric, tune_metric, eval_batch_size
         Training length, early stopping on ``val_metric``, the set metric the head's threshold is tuned for,
-        rows per validation batch (:class:`sparsexc._params.TrainParams`).
+        rows per validation batch (:class:`sparsexc._params.TrainParams`). ``epochs=None`` and ``patience=None``
+        (the defaults) are chosen from the number of training rows (:mod:`sparsexc.train.budget`): at least
+        20 epochs and 1000 optimiser steps, patience at least 5 epochs and 400 steps; and below 10,000 rows the
+        run on the rows left after the hold-out only chooses the number of steps, then the model is trained
+        again on all rows for as many steps (see ``docs/getting-started.md``, "Training budget"). An explicit
+        value is used as given (and an explicit ``epochs`` trains once, keeping the best epoch as before);
+        to never stop early give a ``patience`` of at least ``epochs``. :meth:`resolved_budget` and
+        ``budget_`` tell the choice.
     validation_fraction : float
         Share of the training rows held out (seeded by ``random_state``) for early stopping and for tuning the
-        head's set threshold when ``fit`` gets no ``X_val``; 0 disables both.
+        head's set threshold when ``fit`` gets no ``X_val``; at least ``min(100, n / 4)`` rows when the neural
+        model is refitted on all rows afterwards (:func:`sparsexc.train.budget.holdout_rows`); 0 disables both.
     preprocess : {"auto", "none", "tfidf", "l2", "standardize"}
         The feature transform (:mod:`sparsexc._preprocess`), fitted on the training rows only (never the
         validation rows), saved with the model and applied to every ``X`` the prediction methods get.
@@ -175,6 +184,9 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         ``kept_epoch``, ``kept_value``, ``epochs_run``, ``message``, ... (after :meth:`load`: inferred from the
         saved history)
     tuned_ : dict, the head's tuned set parameter(s)
+    budget_ : TrainingBudget or None, the neural family's training budget (:mod:`sparsexc.train.budget`): rows,
+        epochs and patience (given or chosen from the data), validation rows, and the refit on all rows of small
+        data (``budget_.describe()`` says it in one line); None for the tree family
     preprocess_ : FeaturePreprocessor, the fitted feature transform (``preprocess_.describe()`` says which and
         why; ``"none"`` for a model loaded from a folder saved before preprocessing existed)
     """
@@ -192,9 +204,9 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         weight_decay: float = 0.0,
         lr_schedule: str = "constant",
         grad_clip: float | None = None,
-        epochs: int = 20,
+        epochs: int | None = None,
         batch_size: int = 128,
-        patience: int | None = 5,
+        patience: int | None = None,
         val_metric: str = "P@1",
         validation_fraction: float = 0.1,
         device: str = "auto",
@@ -308,7 +320,13 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
             "progress": level > 0,
             "progress_bar": level > 1,
         }
-        train = TrainParams.from_dict({**self._fields(TrainParams), **resolved})
+        fields = self._fields(TrainParams)
+        # epochs / patience None: chosen from the data by the family (sparsexc.train.budget); here the rule's
+        # values for data of unknown size, so that the TrainParams are complete
+        has_val = self.validation_fraction > 0  # fit with X_val resolves it again (the family, with the data)
+        budget = resolve_budget(None, fields["batch_size"], self.epochs, self.patience, has_validation=has_val)
+        resolved.update(epochs=budget.epochs, patience=budget.patience)
+        train = TrainParams.from_dict({**fields, **resolved})
         return head_cls, head_params, encoder, train
 
     def resolved_params(self) -> tuple[type[Head], Any, EncoderParams, TrainParams]:
@@ -322,7 +340,9 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         trains it with ``Trainer(model, train)`` on the rows left after holding out ``validation_fraction``
         (``patience`` dropped when nothing is held out). A caller who drives the training loop itself (a
         per-epoch callback, its own split) does the same and gets the estimator's model and training. The
-        feature transform, which depends on the data when ``preprocess="auto"``, is :meth:`resolved_preprocess`'s.
+        feature transform, which depends on the data when ``preprocess="auto"``, is :meth:`resolved_preprocess`'s;
+        ``epochs=None`` and ``patience=None`` are chosen from the number of rows (:meth:`resolved_budget`): here
+        they are the rule's large-data values (``sparsexc.train.budget.MIN_EPOCHS`` and ``MIN_PATIENCE``).
 
         Returns
         -------
@@ -371,6 +391,18 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         if family.name != "auto":
             return ModelChoice(family.name, {}, "given")
         raise ConfigurationError('model="auto" chooses from the training data: give X and Y, or fit the model first')
+
+    def resolved_budget(self, X: Any) -> TrainingBudget:
+        """The training budget the neural model's :meth:`fit` would use on the training features ``X`` without
+        ``X_val``: the rows
+        held out (``validation_fraction``, :func:`sparsexc.train.budget.holdout_rows`), the epochs and patience
+        (given, or chosen by :func:`sparsexc.train.budget.resolve_budget`) and whether the model is refitted on
+        all rows (:func:`sparsexc.train.budget.refits`; ``refit_epochs`` is known only after ``fit``, in
+        :attr:`budget_`). Bad settings raise the :class:`~sparsexc.errors.ConfigurationError` ``fit`` would."""
+        _, _, _, train = self._settings()
+        n = checked_features(X, "X", fitting=True).shape[0]
+        n_val = get_family("neural").holdout_rows(self, n)
+        return plan_budget(n - n_val, n_val, train.batch_size, self.epochs, self.patience, held_out=True)
 
     def _family(self) -> ModelFamily:
         """The family of the fitted model (``model_choice_``), else the one ``model`` names
@@ -449,8 +481,8 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
             checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every, resume=resume, log_path=log_path
         )
         family.check_run(run)  # e.g. the tree family refuses checkpoints
-        X, Y, X_val, Y_val, targets, preprocessor = self._training_rows(X, Y, X_val, Y_val, label_names)
-        fitted = family.fit(self, X, Y, X_val, Y_val, run)
+        X, Y, X_val, Y_val, targets, preprocessor, held_out = self._training_rows(X, Y, X_val, Y_val, label_names)
+        fitted = family.fit(self, X, Y, X_val, Y_val, run, held_out=held_out)
         self.preprocess_ = preprocessor
         self.model_choice_ = fitted.choice or ModelChoice(family.name, {}, "given")
         self.model_ = fitted.model
@@ -461,12 +493,16 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         self.best_epoch_ = fitted.best_epoch
         self.fit_summary_ = fitted.fit_summary
         self.tuned_ = fitted.tuned
+        self.budget_ = fitted.budget
         self._training_run = run.to_dict()  # saved for the record
         return self
 
     def _training_rows(self, X: Any, Y: Any, X_val: Any, Y_val: Any, label_names: Any) -> tuple[Any, ...]:
-        """What a family fits on: (X, Y, X_val, Y_val, targets, preprocessor), the inputs checked, the validation
-        hold-out set aside (unless X_val is given), the preprocessing fitted on the training rows and applied."""
+        """What a family fits on: (X, Y, X_val, Y_val, targets, preprocessor, held_out), the inputs checked, the
+        validation hold-out set aside (unless X_val is given; ``held_out`` says whether it was, its size is the
+        family's :meth:`~sparsexc.estimator._families.ModelFamily.holdout_rows`), the preprocessing fitted on the
+        training rows and applied."""
+        family = get_family(self.model)
         if Y is None:  # scikit-learn's wording, which its checks look for
             raise ConfigurationError(f"{type(self).__name__} requires y to be passed, but the target y is None")
         X = checked_features(X, "X", fitting=True)
@@ -479,6 +515,7 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         if Y.shape[1] == 0:
             raise ConfigurationError("Y holds no label at all; nothing to learn")
         _check_targets(Y)
+        held_out = False  # whether the validation rows come out of the training rows (small data refits on them)
         if X_val is not None:
             X_val = checked_features(
                 X_val, "X_val", n_features=X.shape[1], owner=f"{type(self).__name__} (fitted on X)"
@@ -489,16 +526,17 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
                 Y_val = as_label_matrix(Y_val, name="Y_val", n_labels=max(Y.shape[1], _label_width(Y_val)))
                 if Y_val.shape[1] > Y.shape[1]:  # labels seen only in validation still get an output
                     Y = sp.csr_matrix((Y.data, Y.indices, Y.indptr), shape=(Y.shape[0], Y_val.shape[1]))
-        elif self.validation_fraction > 0 and X.shape[0] >= 2:
+        elif family.holdout_rows(self, X.shape[0]) > 0:
             order = np.random.default_rng(int(self.random_state)).permutation(X.shape[0])
-            n_val = min(max(1, round(self.validation_fraction * X.shape[0])), X.shape[0] - 1)
+            n_val = family.holdout_rows(self, X.shape[0])  # the neural family's refit: at least a minimum
             val_rows, train_rows = np.sort(order[:n_val]), np.sort(order[n_val:])
             X, Y, X_val, Y_val = X[train_rows], Y[train_rows], X[val_rows], Y[val_rows]
+            held_out = True
         # fitted on the training rows only: the validation rows are transformed with their statistics
         preprocessor = fit_preprocessor(self.preprocess, X)
         X = preprocessor(X)
         X_val = None if X_val is None else preprocessor(X_val)
-        return X, Y, X_val, Y_val, targets, preprocessor
+        return X, Y, X_val, Y_val, targets, preprocessor, held_out
 
     # -- prediction ---------------------------------------------------------------------------------------
     def _check_fitted(self) -> None:
@@ -680,6 +718,8 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
             "history": self.history_,
             "best_epoch": self.best_epoch_,
             "tuned": self.tuned_,
+            # how long it trained and how it chose (sparsexc.train.budget); null for the tree family
+            "budget": None if (budget := getattr(self, "budget_", None)) is None else budget.to_dict(),
             # the feature transform; its vectors are the weights file's "preprocess.*" tensors
             "preprocess": preprocessor.config(),
         }
@@ -719,7 +759,13 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         est._set_classes(plan.classes, plan.multilabel)
         est.history_ = plan.history
         est.best_epoch_ = plan.best_epoch
-        est.fit_summary_ = fit_summary(plan.history, plan.best_epoch, est.epochs, est.patience, est.val_metric)
+        est.budget_ = plan.budget
+        epochs, patience = (
+            (est.epochs, est.patience) if plan.budget is None else (plan.budget.epochs, plan.budget.patience)
+        )
+        est.fit_summary_ = fit_summary(
+            plan.history, plan.best_epoch, epochs if epochs is not None else len(plan.history), patience, est.val_metric
+        )
         est.tuned_ = plan.tuned
         return est
 
