@@ -191,3 +191,20 @@ def test_a_folder_saved_before_the_families_loads_as_the_neural_model(tmp_path: 
     loaded = XCClassifier.load(tmp_path / "old")
     assert loaded.model == "neural"
     np.testing.assert_array_equal(est.predict_topk(X, 3)[0], loaded.predict_topk(X, 3)[0])
+
+
+def test_every_rules_family_holds_out_the_plain_share() -> None:
+    """The rules choose from the training rows, after the hold-out is cut: so with model="auto" and no family's
+    settings given the hold-out is the plain share, which must be what each rule's family would cut itself."""
+    from sparsexc.estimator._families import ModelFamily, get_family
+    from sparsexc.train.budget import holdout_rows
+
+    auto = XCClassifier()
+    for n in (10, 300, 5_000, 200_000):
+        assert get_family("auto").holdout_rows(auto, n) == holdout_rows(n, auto.validation_fraction)
+        for rule in RULES:
+            est = XCClassifier(model=rule.family, **rule.settings)
+            assert get_family(rule.family).holdout_rows(est, n) == ModelFamily.holdout_rows(get_family("auto"), est, n)
+    # settings of the neural model given: its hold-out (a minimum before its small-data refit)
+    neural = XCClassifier(head="sigmoid")
+    assert get_family("auto").holdout_rows(neural, 300) == get_family("neural").holdout_rows(neural, 300)
