@@ -29,8 +29,9 @@ __all__ = ["quickstart"]
 def quickstart(epochs: int, out: str | None, overwrite: bool, quiet: bool) -> None:
     """Train a model on the bundled Bibtex data (XC split 1) and print its test metrics.
 
-    Needs no data folder or network. Measured on an idle 2-core machine: about 20 s of CPU time, 12 s wall
-    (benchmarks/results/quickstart_time.md); several times longer while other jobs load the machine.
+    The estimator's defaults (model "auto": the label tree on this data); --epochs asks for the neural model.
+    Needs no data folder or network. Measured on a shared 2-core machine: about 12 s of CPU time, 17 s wall
+    (benchmarks/results/quickstart_time.md); longer while other jobs load the machine.
     The run folder can then be used with 'sparsexc evaluate DIR' and 'sparsexc predict DIR ...'.
     """
     from sparsexc.cli._training import log, train_and_evaluate
