@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 from _harness import (
+    RESULTS,
     add_common_flags,
     command_line,
     dataset_list,
@@ -76,6 +77,7 @@ from peers import (
 )
 from peers_worker import load_csr
 
+NOTES = RESULTS / "defaults_notes.md"  # hand-written reading of the last run, included in defaults.md
 P1_TOLERANCE_POINTS = 0.5  # the default's P@1 at least the best peer's minus this, on every set
 AHEAD_SHARE = 2 / 3  # ... and strictly ahead of it on at least this share of the sets
 CPU_RATIO_MAX = 2.0  # training CPU seconds at most this x the best peer's, on every set
@@ -299,6 +301,8 @@ def markdown(report: dict[str, Any]) -> str:
             f"{_yes(s['within'])} | {_yes(s['ahead'])} | {_yes(s['cpu_ok'])} | {_yes(s['above_trivial'])} | "
             f"{choice or '–'} |"
         )
+    if NOTES.is_file():  # the hand-written reading of the last run
+        lines += ["", NOTES.read_text().strip()]
     info = report.get("datasets", {})
     for s in sets:
         d = s["dataset"]
