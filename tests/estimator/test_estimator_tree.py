@@ -176,7 +176,7 @@ def test_bad_model_and_tree_params_give_one_clear_error(data):
         ConfigurationError, match=r"model='forest' is not allowed; choose one of 'auto', 'neural', 'tree'"
     ):
         XCClassifier(model="forest").fit(X, Y)
-    assert list_families() == ("neural", "tree") == tuple(MODEL_FAMILIES)  # the registry is the choices
+    assert list_families() == ("auto", "neural", "tree") == tuple(MODEL_FAMILIES)  # the registry is the choices
     with pytest.raises(ConfigurationError, match=r"tree_params: LabelTreeParams: unknown key 'depth'; allowed keys"):
         XCClassifier(model="tree", tree_params={"depth": 3}).fit(X, Y)
     with pytest.raises(ConfigurationError, match=r"tree_params: .*loss='hinge' is not allowed; choose one of"):
