@@ -287,12 +287,8 @@ def markdown(report: dict[str, Any]) -> str:
         if s["default_error"]:
             peer += f"; default: {s['default_error']}"
         chosen = s.get("default_chosen") or {}
-        model = chosen.get("model")
-        family = (
-            (f"{model['family']}" + (f" ({model['rule']})" if model.get("rule") else ""))
-            if isinstance(model, dict)
-            else None
-        )
+        model = chosen.get("model") or {}
+        family = f"{model['family']} ({model.get('rule') or 'given'})" if model else None
         choice = "; ".join(str(v) for v in (family, chosen.get("preprocess")) if v is not None)
         lines.append(
             f"| {s['dataset']} | {peer} | {_cell(s['peer_P@1'])} | {_seconds(s['peer_cpu_s'])} | "

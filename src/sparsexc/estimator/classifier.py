@@ -526,9 +526,8 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
                 Y_val = as_label_matrix(Y_val, name="Y_val", n_labels=max(Y.shape[1], _label_width(Y_val)))
                 if Y_val.shape[1] > Y.shape[1]:  # labels seen only in validation still get an output
                     Y = sp.csr_matrix((Y.data, Y.indices, Y.indptr), shape=(Y.shape[0], Y_val.shape[1]))
-        elif family.holdout_rows(self, X.shape[0]) > 0:
+        elif (n_val := family.holdout_rows(self, X.shape[0])) > 0:  # the neural family's refit: at least a minimum
             order = np.random.default_rng(int(self.random_state)).permutation(X.shape[0])
-            n_val = family.holdout_rows(self, X.shape[0])  # the neural family's refit: at least a minimum
             val_rows, train_rows = np.sort(order[:n_val]), np.sort(order[n_val:])
             X, Y, X_val, Y_val = X[train_rows], Y[train_rows], X[val_rows], Y[val_rows]
             held_out = True
