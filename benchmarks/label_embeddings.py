@@ -339,6 +339,11 @@ def markdown(result: dict[str, Any]) -> str:
     lines = [
         page_header(title, result["machine"], result["date"], result["command"]),
         "",
+        *(
+            [f"Report re-rendered {result['rendered']} from the same runs (`--report-only`; nothing re-measured).", ""]
+            if result.get("rendered", result["date"])[:10] != result["date"][:10]
+            else []
+        ),
         f"{result['seconds_total']:.0f} s in all (wall). Load average "
         "(1/5/15 min) after each data set: "
         + "; ".join(f"{d} {', '.join(f'{x:.1f}' for x in v)}" for d, v in result["loadavg_per_dataset"].items())
@@ -457,6 +462,19 @@ def full_epoch_cpu(result: dict[str, Any]) -> dict[str, float]:
     return out
 
 
+def _map_verdict(gain: float, *, sigmoid_converged: bool) -> str:
+    """The +7% MAP claim's verdict from the relative gain (%) of the best label embedding over sigmoid.
+
+    A gain over a sigmoid baseline that was still improving at its last epoch decides nothing (a longer run could
+    close it), so it is "undecided"; a loss is "does not hold" either way, since more training would only help
+    the label embedding if it also were still improving, which the page reports beside."""
+    if gain <= 0:
+        return "does not hold"
+    if not sigmoid_converged:
+        return "is undecided (sigmoid had not converged)"
+    return "holds" if gain >= 7 else "partly holds (better, under +7%)"
+
+
 def verdict(comps: list[dict[str, Any]], datasets: list[str]) -> list[str]:
     """One line per data set and encoder, from the measured numbers only."""
     lines = []
@@ -468,7 +486,7 @@ def verdict(comps: list[dict[str, Any]], datasets: list[str]) -> list[str]:
                 continue
             best = max(cs, key=lambda c: c["MAP"])
             gain = 100 * (best["MAP_ratio"] - 1)
-            holds_map = "holds" if gain >= 7 else ("partly holds (better, under +7%)" if gain > 0 else "does not hold")
+            holds_map = _map_verdict(gain, sigmoid_converged=not best["sigmoid_still_rising"])
             faster = [
                 c
                 for c in cs
@@ -491,6 +509,20 @@ def verdict(comps: list[dict[str, Any]], datasets: list[str]) -> list[str]:
     return lines
 
 
+def _measured_when(previous: Path, parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The date, machine and load of the runs the report is merged from, never of the merge itself.
+
+    Parts record them since 2026-12-03; for older parts, the report they were first merged into (``previous``,
+    written right after the last run) keeps them. A re-rendered report therefore says when it was measured."""
+    if all("date" in part for part in parts):
+        last = max(parts, key=lambda part: part["date"])
+        return {"date": last["date"], "machine": last["machine"], "loadavg": last["loadavg"]}
+    if previous.exists():
+        old = read_json(previous)
+        return {"date": old["date"], "machine": old["machine"], "loadavg": old["loadavg"]}
+    raise SystemExit(f"{previous} is missing and the per-data-set files do not say when they were measured")
+
+
 def write_report(out: Path, stem: str, quick: bool) -> dict[str, Any]:
     """Merge the per-data-set files ``<stem>/<data set>.json`` into ``<stem>.json`` and ``<stem>.md``."""
     parts = [read_json(p) for p in sorted((out / stem).glob("*.json"))]
@@ -498,12 +530,13 @@ def write_report(out: Path, stem: str, quick: bool) -> dict[str, Any]:
     parts.sort(key=lambda part: order.get(part["dataset"], len(order)))
     runs = [r for part in parts for r in part["runs"]]
     comps = comparisons(runs)
+    measured = _measured_when(out / f"{stem}.json", parts)
     result = {"benchmark": "label_embeddings", "quick": quick,
               "command": "; ".join(dict.fromkeys(part["command"] for part in parts)),
-              "date": utc_now(),
+              **measured, "rendered": utc_now(),
               "seconds_total": sum(part["seconds"] for part in parts),
-              "loadavg": load_average(), "loadavg_per_dataset": {p["dataset"]: p["loadavg"] for p in parts},
-              "machine": environment(extra_packages=("hnswlib",)), "encoders": {k: list(v) for k, v in ENCODERS.items()},
+              "loadavg_per_dataset": {p["dataset"]: p["loadavg"] for p in parts},
+              "encoders": {k: list(v) for k, v in ENCODERS.items()},
               "heads": HEADS, "datasets": {p["dataset"]: p["info"] for p in parts}, "runs": runs, "comparisons": comps,
               "verdict": verdict(comps, [p["dataset"] for p in parts]),
               "plots": [f"{stem}/{p['dataset']}.png" for p in parts]}  # fmt: skip
@@ -570,6 +603,8 @@ def main(argv: list[str] | None = None) -> int:
             "command": command,
             "seconds": started.wall,
             "loadavg": load_average(),
+            "date": utc_now(),
+            "machine": environment(extra_packages=("hnswlib",)),
             "info": {"budget": budget, "sizes": data["sizes"]},
             "runs": runs,
         }

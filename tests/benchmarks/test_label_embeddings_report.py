@@ -44,14 +44,24 @@ def test_comparisons_and_verdict_follow_the_numbers(bench):
     assert (comps["emb-64"]["epochs_to_target_sigmoid"], comps["emb-64"]["seconds_to_target_sigmoid"]) == (3, 3)
     assert comps["emb-128"]["epochs_to_target"] == 3 and comps["emb-128"]["seconds_to_target"] == 1.5
     lines = bench.verdict(list(comps.values()), ["toy"])
-    assert "+10.0%" in lines[0] and "claim holds" in lines[0] and "emb-64, emb-128" in lines[0]
-    assert "still rising" in lines[0]  # sigmoid went 0.3 -> 0.4 in its last epoch
+    # sigmoid went 0.3 -> 0.4 in its last epoch: a gain over an unconverged baseline decides nothing
+    assert "+10.0%" in lines[0] and "claim is undecided" in lines[0] and "emb-64, emb-128" in lines[0]
+    assert "still rising" in lines[0] and "holds" not in lines[0]
     assert "sigmoid's best MAP (0.4000): emb-64." in lines[0]  # 0.38 after epoch 1 is not above 0.4
     assert "no sigmoid reference" in lines[1]
     runs[1] = _run("emb-64", [0.3, 0.35, 0.42], [2, 4, 6])
     runs.pop(2)
     lines = bench.verdict(bench.comparisons(runs), ["toy"])
-    assert "+5.0%" in lines[0] and "partly holds" in lines[0]
+    assert "+5.0%" in lines[0] and "is undecided" in lines[0]
+    runs[0] = _run("sigmoid", [0.1, 0.4, 0.4], [1, 2, 3])  # sigmoid flat at its last epoch: converged
+    lines = bench.verdict(bench.comparisons(runs), ["toy"])
+    assert "+5.0%" in lines[0] and "partly holds" in lines[0] and "flat or falling" in lines[0]
+    runs[1] = _run("emb-64", [0.3, 0.35, 0.44], [2, 4, 6])
+    lines = bench.verdict(bench.comparisons(runs), ["toy"])
+    assert "+10.0%" in lines[0] and "claim holds" in lines[0]
+    runs[1] = _run("emb-64", [0.3, 0.35, 0.38], [2, 4, 6])
+    lines = bench.verdict(bench.comparisons(runs), ["toy"])
+    assert "-5.0%" in lines[0] and "does not hold" in lines[0]
 
 
 class _FakeClock:
