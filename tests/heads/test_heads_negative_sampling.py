@@ -70,15 +70,21 @@ def _functional_output(head, w, b):
     head.output = SimpleNamespace(weight=w, bias=b)
 
 
-def test_negative_sampling_loss_matches_eq6_brute_force():
-    head, h, labels, rows, negatives, log_q = _setup(NegativeSamplingHead, {"reg": 0.01})
+@pytest.mark.parametrize("centre", ["log_pn", "zero"])
+def test_negative_sampling_loss_matches_eq6_brute_force(centre):
+    head, h, labels, rows, negatives, log_q = _setup(NegativeSamplingHead, {"reg": 0.01, "reg_centre": centre})
     Z = (h @ head.output.weight.T + head.output.bias).detach().numpy()
-    lq = log_q.numpy()
+    # the penalty's centre: the paper's Eq. 6 (log p_n), or 0 as the authors' code has it for its baselines
+    lq = log_q.numpy() if centre == "log_pn" else np.zeros_like(log_q.numpy())
     total = 0.0
     for p, (r, y) in enumerate(zip(rows.tolist(), labels.indices.tolist())):
         total += np.logaddexp(0, -Z[r, y]) + 0.01 * (Z[r, y] + lq[r, y]) ** 2
         total += np.mean([np.logaddexp(0, Z[r, j]) + 0.01 * (Z[r, j] + lq[r, j]) ** 2 for j in negatives[p].tolist()])
     assert head.loss(h, labels).item() == pytest.approx(total / 3, rel=1e-12)  # 3 rows have labels
+    # the two centres differ wherever log p_n is not 0 (it is not here)
+    other = "zero" if centre == "log_pn" else "log_pn"
+    head.params = type(head.params)(**{**head.params.to_dict(), "reg_centre": other})
+    assert head.loss(h, labels).item() != pytest.approx(total / 3, rel=1e-6)
 
 
 @pytest.mark.parametrize("remove_hits", [True, False])

@@ -16,11 +16,24 @@ from sparsexc.heads.registry import register_head
 __all__ = ["NegativeSamplingHead", "NegativeSamplingHeadParams"]
 
 
+# where Eq. 6's quadratic penalty is centred: -log p_n (the paper's Eq. 6: it pulls the corrected logit to 0), or
+# 0 (the authors' code for the uniform and frequency baselines: it pulls the raw logit to 0)
+REG_CENTRES = ("log_pn", "zero")
+
+
 @dataclasses.dataclass
 class NegativeSamplingHeadParams(SampledHeadParams):
-    """:class:`SampledHeadParams` plus ``reg`` (:math:`\\lambda` of Eq. 6, >= 0; 1e-3 as in the paper)."""
+    """:class:`SampledHeadParams` plus ``reg`` (:math:`\\lambda` of Eq. 6, >= 0; 1e-3 as in the paper) and
+    ``reg_centre`` (what the penalty pulls to 0: the corrected logit, or the raw logit as the authors' code does for
+    its uniform and frequency baselines)."""
 
     reg: float = setting(1e-3, "lambda of Eq. 6: weight of the squared corrected logits.", range=NON_NEGATIVE)
+    reg_centre: str = setting(
+        "log_pn",
+        "Eq. 6's penalty on (logit + log p_n) (log_pn, the paper) or on the logit alone (zero, the authors' "
+        "baselines).",
+        choices=REG_CENTRES,
+    )
 
 
 @register_head
@@ -33,6 +46,9 @@ class NegativeSamplingHead(SampledHead):
 
     .. math:: -\log\sigma(\xi_y) + \lambda (\xi_y + \log p_n(y|x))^2
               + \frac{1}{n}\sum_j \left[-\log\sigma(-\xi_{y'_j}) + \lambda (\xi_{y'_j} + \log p_n(y'_j|x))^2\right],
+
+    where ``reg_centre="zero"`` drops :math:`\log p_n` from both penalties (:math:`\lambda \xi^2`), as the
+    authors' code does for its uniform and frequency baselines (with the tree sampler it uses the form above);
 
     summed over the row's positive pairs and averaged over the rows that have a label (rows without one
     have no pair; a batch of only such rows has loss 0). Theorem 1: at the optimum
@@ -53,7 +69,8 @@ class NegativeSamplingHead(SampledHead):
             return self.empty_loss()
         _, _, logits, log_q = sampled
         lam = self.params.reg
-        penalty = lam * (logits + log_q) ** 2
+        centred = logits + log_q if self.params.reg_centre == "log_pn" else logits
+        penalty = lam * centred**2
         positive_term = F.softplus(-logits[:, 0]) + penalty[:, 0]
         negative_term = (F.softplus(logits[:, 1:]) + penalty[:, 1:]).mean(dim=1)
         n_rows = int((labels.sizes() > 0).sum())
