@@ -49,3 +49,24 @@ def test_synthetic_sets_and_diagnostic_methods(adv):
     assert set(adv.DIAGNOSTICS) <= set(adv.METHODS) and not set(adv.DIAGNOSTICS) & set(adv.DEFAULT_METHODS)
     assert adv.METHODS["ns-tree-neg100"][1]["num_negatives"] == 100 and adv.METHODS["ns-tree-lr0.1"][3] == 0.1
     assert all(m in adv.TITLES for m in adv.METHODS)
+
+
+def test_speedups_compare_first_times_at_each_baselines_final_value(adv):
+    part = {
+        "dataset": {"n_labels": 50_000},
+        "runs": [
+            _run(adv.UNIFORM, [(10, 0.1), (100, 0.3), (300, 0.45)], 0.45, 300.0),
+            _run(adv.ADVERSARIAL, [(20, 0.35), (45, 0.46), (300, 0.5)], 0.5, 300.0),
+            _run("ns-frequency", [(6, 0.55), (60, 0.56)], 0.56, 60.0),
+        ],
+    }
+    s = adv.speedups(part)
+    assert set(s) == {adv.UNIFORM, "ns-frequency"}
+    u = s[adv.UNIFORM]  # uniform first at 0.45 after 300 s, the tree after 45 s; uniform never reaches 0.5
+    assert (u["baseline_seconds"], u["adversarial_seconds"], u["speedup"]) == (300, 45, pytest.approx(300 / 45))
+    assert u["baseline_seconds_to_adversarial_final"] is None and u["adversarial_final"] == 0.5
+    f = s["ns-frequency"]  # the tree never reaches frequency's 0.56; frequency passes the tree's 0.5 at 6 s
+    assert f["adversarial_seconds"] is None and f["speedup"] is None and f["baseline_seconds_to_adversarial_final"] == 6
+    table = "\n".join(adv.speedup_table(s))
+    assert "6.7x" in table and "never" in table
+    assert adv.speedups({"runs": [part["runs"][0]]}) == {}
