@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import ClassVar
 
+import numpy as np
+import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
@@ -19,6 +21,10 @@ __all__ = ["NegativeSamplingHead", "NegativeSamplingHeadParams"]
 # where Eq. 6's quadratic penalty is centred: -log p_n (the paper's Eq. 6: it pulls the corrected logit to 0), or
 # 0 (the authors' code for the uniform and frequency baselines: it pulls the raw logit to 0)
 REG_CENTRES = ("log_pn", "zero")
+# the output biases at the start: 0, or minus each label's mean log p_n(y|x) over its training rows (the authors'
+# --initialize_to_inverse_aux), so that the corrected logits xi + log p_n start near 0 on each label's own rows
+BIAS_INITS = ("zero", "inverse_aux")
+_BIAS_INIT_ROWS = 4096  # training rows per log p_n evaluation in prepare
 
 
 @dataclasses.dataclass
@@ -33,6 +39,11 @@ class NegativeSamplingHeadParams(SampledHeadParams):
         "Eq. 6's penalty on (logit + log p_n) (log_pn, the paper) or on the logit alone (zero, the authors' "
         "baselines).",
         choices=REG_CENTRES,
+    )
+    bias_init: str = setting(
+        "zero",
+        "Output biases at the start: zero, or inverse_aux (minus each label's mean log p_n over its training rows).",
+        choices=BIAS_INITS,
     )
 
 
@@ -62,6 +73,36 @@ class NegativeSamplingHead(SampledHead):
     Params = NegativeSamplingHeadParams
     params: NegativeSamplingHeadParams
     default_optimizer: ClassVar[str] = "adagrad"
+
+    def prepare(self, X: sp.csr_matrix, Y: sp.csr_matrix) -> None:
+        """Fit the sampler (:meth:`SampledHead.prepare`); with ``bias_init="inverse_aux"``, then set each label's
+        output bias to :math:`b_y = -\\frac{1}{|D_y|}\\sum_{x \\in D_y} \\log p_n(y|x)` over its training rows
+        :math:`D_y` (0 for a label without one). Runs before a checkpoint is restored, so resuming keeps the
+        trained biases."""
+        super().prepare(X, Y)
+        if self.params.bias_init == "inverse_aux":
+            mean_log_pn = self._mean_log_pn(sp.csr_matrix(X), sp.csr_matrix(Y))
+            start, stop = self.label_range
+            bias = self.output.bias
+            assert bias is not None  # output_layer always builds the layer with a bias
+            with torch.no_grad():
+                bias.copy_(torch.from_numpy(-mean_log_pn[start:stop]).to(bias))
+
+    def _mean_log_pn(self, X: sp.csr_matrix, Y: sp.csr_matrix) -> np.ndarray:
+        """Each label's mean :math:`\\log p_n(y|x)` over its training rows (float64, (C,); 0 where it has none)."""
+        sampler = self.ready_sampler
+        total, count = np.zeros(self.n_labels), np.bincount(Y.indices, minlength=self.n_labels)
+        for start in range(0, X.shape[0], _BIAS_INIT_ROWS):
+            Yb = Y[start : start + _BIAS_INIT_ROWS]
+            if Yb.nnz == 0:
+                continue
+            # a sampler that ignores x (uniform, frequency) gets zeros of the head's input width
+            x = X[start : start + _BIAS_INIT_ROWS] if sampler.uses_features else np.zeros((Yb.shape[0], self.in_dim))
+            rows = torch.from_numpy(np.repeat(np.arange(Yb.shape[0]), np.diff(Yb.indptr)))
+            labels = torch.from_numpy(Yb.indices.astype(np.int64))[:, None]
+            log_pn = sampler.log_prob(x, labels, rows=rows)[:, 0].double().cpu().numpy()
+            total += np.bincount(Yb.indices, weights=log_pn, minlength=self.n_labels)
+        return np.divide(total, count, out=np.zeros(self.n_labels), where=count > 0)
 
     def loss(self, hidden: torch.Tensor, labels: LabelBatch) -> torch.Tensor:
         sampled = self.sampled_logits(hidden, labels)
