@@ -13,6 +13,7 @@ against the exact one.
 from sparsexc.core.labels import LabelBatch
 from sparsexc.core.layers import OutputLayer
 from sparsexc.heads.label_embedding import LabelEmbeddingHead, LabelEmbeddingHeadParams, topk_recall
+from sparsexc.heads.nce import NCEHead, NCEHeadParams
 from sparsexc.heads.negative_sampling import NegativeSamplingHead, NegativeSamplingHeadParams
 from sparsexc.heads.protocol import Head, ScalarTunedHead
 from sparsexc.heads.registry import build_head, describe_scores, document_scores, get_head, list_heads, register_head
@@ -28,6 +29,8 @@ __all__ = [
     "LabelBatch",
     "LabelEmbeddingHead",
     "LabelEmbeddingHeadParams",
+    "NCEHead",
+    "NCEHeadParams",
     "NegativeSamplingHead",
     "NegativeSamplingHeadParams",
     "OutputLayer",

@@ -1,0 +1,120 @@
+"""The nce head: loss against brute force, gradcheck (float64, dense and sparse hidden), self-normalised logits on
+a known distribution, protocol, estimator save/load bit for bit."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from sparsexc.estimator import XCClassifier
+from sparsexc.heads import LabelBatch, NCEHead, get_head
+
+ROWS = [[0, 2], [1], [], [0, 1, 2, 4]]
+C, D = 5, 4
+
+
+def _labels(rows, n_labels=C):
+    indptr = np.cumsum([0] + [len(r) for r in rows])
+    indices = np.array([j for r in rows for j in sorted(r)], dtype=np.int64)
+    return LabelBatch.from_csr(sp.csr_matrix((np.ones(len(indices)), indices, indptr), shape=(len(rows), n_labels)))
+
+
+def _setup(params):
+    torch.manual_seed(0)
+    head = NCEHead(D, C, {"sampler": "uniform", "num_negatives": 3, **params}).double()
+    h = torch.randn(len(ROWS), D, dtype=torch.float64)
+    labels = _labels(ROWS)
+    rows = labels.row_ids()
+    negatives = torch.randint(C, (rows.numel(), 3))
+    log_q = torch.log_softmax(torch.randn(len(ROWS), C, dtype=torch.float64), 1)
+
+    def sample(x, n, rows=None, generator=None):
+        return negatives, log_q[rows[:, None], negatives]
+
+    def log_prob(x, labels, rows=None):
+        return log_q[rows[:, None], labels]
+
+    head.sampler.sample, head.sampler.log_prob = sample, log_prob
+    return head, h, labels, rows, negatives, log_q
+
+
+def test_nce_loss_matches_brute_force():
+    head, h, labels, rows, negatives, log_q = _setup({"reg": 0.01})
+    Z = (h @ head.output.weight.T + head.output.bias).detach().numpy()
+    lq = log_q.numpy()
+    total = 0.0
+    for p, (r, y) in enumerate(zip(rows.tolist(), labels.indices.tolist())):
+        total += np.logaddexp(0, lq[r, y] - Z[r, y]) + 0.01 * Z[r, y] ** 2
+        total += np.mean([np.logaddexp(0, Z[r, j] - lq[r, j]) + 0.01 * Z[r, j] ** 2 for j in negatives[p].tolist()])
+    assert head.loss(h, labels).item() == pytest.approx(total / 3, rel=1e-12)  # 3 rows have labels
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_nce_loss_gradcheck(sparse):
+    head, h, labels, *_ = _setup({})
+    hidden = h.to_sparse_csr() if sparse else h
+    w = head.output.weight.detach().clone().requires_grad_(True)
+    b = head.output.bias.detach().clone().requires_grad_(True)
+    head._modules.pop("output", None)  # the loss reads output.weight / output.bias: make them plain tensors
+
+    def loss(w, b):
+        head.output = SimpleNamespace(weight=w, bias=b)
+        return head.loss(hidden, labels)
+
+    assert torch.autograd.gradcheck(loss, (w, b))
+
+
+def test_nce_logits_are_self_normalised_log_probabilities():
+    # two contexts (one-hot features: a non-parametric linear model), known p_D(y|x); the noise is a frequency
+    # sampler fitted on other data, so p_n != p_D; at the NCE optimum xi = log p_D itself (no constant)
+    p_data = np.array([[0.4, 0.25, 0.15, 0.1, 0.06, 0.04], [0.05, 0.05, 0.1, 0.2, 0.25, 0.35]])
+    rng = np.random.default_rng(0)
+    n = 6000
+    ctx = rng.integers(0, 2, n)
+    y = np.array([rng.choice(6, p=p_data[c]) for c in ctx])
+    X = sp.csr_matrix((np.ones(n, np.float32), (np.arange(n), ctx)), shape=(n, 2))
+    Y = sp.csr_matrix((np.ones(n, np.float32), (np.arange(n), y)), shape=(n, 6))
+    torch.manual_seed(0)
+    head = NCEHead(2, 6, {"sampler": "frequency", "num_negatives": 20, "reg": 0.0, "sparse_gradients": False})
+    head = head.double()
+    other = sp.csr_matrix(np.eye(6, dtype=np.float32)[[0] * 40 + [5] * 5 + [1, 2, 3, 4]])
+    head.sampler.fit(sp.csr_matrix((other.shape[0], 2), dtype=np.float32), other)
+    opt = torch.optim.Adam(head.parameters(), lr=0.05)
+    for _ in range(600):
+        rows = rng.integers(0, n, 256)
+        hidden = torch.from_numpy(X[rows].toarray()).double()
+        opt.zero_grad()
+        head.loss(hidden, LabelBatch.from_csr(Y[rows])).backward()
+        opt.step()
+    with torch.no_grad():
+        scores = head.scores(torch.eye(2, dtype=torch.float64)).numpy()
+    assert np.abs(scores - np.log(p_data)).max() < 0.3  # the logits themselves, not up to a constant
+    assert np.abs(np.exp(scores).sum(axis=1) - 1.0).max() < 0.15  # so they nearly sum to 1 in probability
+
+
+def test_protocol_scores_are_the_plain_logits():
+    torch.manual_seed(0)
+    head = get_head("nce")(D, C, {"sampler": "frequency"})
+    head.prepare(sp.csr_matrix(np.ones((4, D), np.float32)), _labels(ROWS).to_csr())
+    h = torch.randn(6, D)
+    torch.testing.assert_close(head.scores(h), head.output(h))
+    idx, val = head.topk(h, 3)
+    torch.testing.assert_close(val, torch.gather(head.scores(h), 1, idx))
+
+
+def test_estimator_trains_nce_with_the_tree_sampler_and_loads_it_bit_exactly(tmp_path):
+    rng = np.random.default_rng(0)
+    X = sp.random(300, 30, density=0.2, random_state=0, format="csr", dtype=np.float32)
+    Y = sp.csr_matrix((rng.random((300, 9)) < 0.25).astype(np.float32))
+    clf = XCClassifier(head="nce", head_params={"sampler": "tree", "tree": {"dim": 4}}, hidden_sizes=(), epochs=2,
+                       patience=None, device="cpu", random_state=0)  # fmt: skip
+    assert clf._settings()[3].optimizer == "adagrad"
+    clf.fit(X, Y)
+    clf.save(tmp_path / "m")
+    again = XCClassifier.load(tmp_path / "m")
+    assert np.array_equal(clf.decision_function(X), again.decision_function(X))
+    assert again.model_.head.sampler.name == "tree"
