@@ -110,13 +110,25 @@ def test_the_tuned_threshold_is_no_worse_than_the_default_on_validation(data):
 
 
 def test_validation_fraction_holds_out_rows_for_tuning(data):
+    """With C given the tree trains on the rows the hold-out leaves; with C cross-validated (small data) it is
+    then trained again on those rows followed by the held-out ones, with the C chosen."""
     X, Y = data
-    clf = XCClassifier(model="tree", tree_params=TREE, validation_fraction=0.2, preprocess="none").fit(X[:300], Y[:300])
-    assert set(clf.tuned_) == {"threshold", "micro-F1"}
     order = np.random.default_rng(0).permutation(300)
-    train_rows = np.sort(order[60:])
-    direct = LabelTreeModel(LabelTreeParams(**TREE, seed=0)).fit(X[:300][train_rows], Y[:300][train_rows])
+    train_rows, held_rows = np.sort(order[60:]), np.sort(order[:60])
+    given = {**TREE, "C": 10.0}
+    clf = XCClassifier(model="tree", tree_params=given, validation_fraction=0.2, preprocess="none").fit(
+        X[:300], Y[:300]
+    )
+    assert set(clf.tuned_) == {"threshold", "micro-F1"}
+    direct = LabelTreeModel(LabelTreeParams(**given, seed=0)).fit(X[:300][train_rows], Y[:300][train_rows])
     np.testing.assert_array_equal(clf.predict_topk(X[300:], 5)[0], direct.predict_topk(X[300:], 5)[0])
+    cv = XCClassifier(model="tree", tree_params=TREE, validation_fraction=0.2, preprocess="none").fit(X[:300], Y[:300])
+    C = cv.model_.tree.params.C
+    rows = np.concatenate([train_rows, held_rows])
+    refit = LabelTreeModel(LabelTreeParams(**TREE, C=C, seed=0)).fit(X[:300][rows], Y[:300][rows])
+    np.testing.assert_array_equal(cv.predict_topk(X[300:], 5)[0], refit.predict_topk(X[300:], 5)[0])
+    held_out_only = LabelTreeModel(LabelTreeParams(**TREE, C=C, seed=0)).fit(X[:300][train_rows], Y[:300][train_rows])
+    assert (cv.predict_topk(X[300:], 5)[0] != held_out_only.predict_topk(X[300:], 5)[0]).any()  # the rows matter
 
 
 def test_save_load_round_trip_is_bit_exact(fitted, data, tmp_path):

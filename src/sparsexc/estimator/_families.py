@@ -511,7 +511,10 @@ class TreeFamily(ModelFamily):
     The tree's ``seed`` is the estimator's ``random_state`` unless ``tree_params`` sets it. The set threshold
     is tuned for ``tune_metric`` on the validation rows (``X_val``, else the ``validation_fraction`` hold-out)
     over the grid 0.02, 0.04, ..., 0.98 and :func:`default_tree_threshold` (ties: the first, i.e. the default)
-    by :func:`sparsexc.heads.tuning.tune_grid`; without validation rows it is that default. ``tune_grid`` is
+    by :func:`sparsexc.heads.tuning.tune_grid`; without validation rows it is that default. When the validation
+    rows were held out of the training rows and the tree chose C by cross-validation (``C=None`` on at most
+    ``cv_max_rows`` rows: small data), the tree is then trained again on all rows (``X`` and ``X_val``) with the
+    C chosen, keeping the threshold tuned on the hold-out: the hold-out then costs the model no row. ``tune_grid`` is
     used rather than ``tune_threshold``, which needs a dense (n, C) score matrix and the rule ``s > t``: the
     tree scores only each row's candidates, and the rule is ``s >= t``.
 
@@ -570,6 +573,13 @@ class TreeFamily(ModelFamily):
             tuned = {"threshold": float(best), estimator.tune_metric: float(value)}
         summary = fit_summary([], None, 0, None, estimator.val_metric)
         summary["message"] = "label-tree model: trained to convergence (no epochs)"
+        if held_out and X_val is not None and X_val.shape[0] > 0 and params.cross_validates(X.shape[0]):
+            # small data: the hold-out only tuned the set threshold; the model is trained again on all rows,
+            # with the C the cross-validation chose (evidence: docs/getting-started.md, "The default model")
+            chosen = tree
+            tree = _fit_tree(chosen.params, sp.vstack([X, X_val], format="csr"), sp.vstack([Y, Y_val], format="csr"))
+            tree.cv_scores_ = chosen.cv_scores_
+            summary["message"] += f"; then refit on all {X.shape[0] + X_val.shape[0]} rows with C = {tree.params.C:g}"
         return Fitted(TreeClassifierModel(tree, float(tuned["threshold"])), [], None, summary, tuned)
 
     def topk(self, model: Any, X: sp.csr_matrix, settings: PredictParams) -> tuple[np.ndarray, np.ndarray]:

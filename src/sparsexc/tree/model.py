@@ -197,8 +197,12 @@ class LabelTreeModel:
         reach = None if t == 0 else ((Y @ tree.membership(t)) > 0).tocsc()
         target = ((Y @ tree.membership(t + 1)) > 0).tocsr()
         jobs = range(tree.n_nodes(t)) if owned is None else np.flatnonzero(owned)
-        with ThreadPoolExecutor(_workers(self.params.n_jobs)) as pool:
-            blocks = list(pool.map(lambda node: self._fit_node(X, target, reach, tree, t, node), jobs))
+        workers = min(_workers(self.params.n_jobs), len(jobs))
+        if workers <= 1:  # no pool: starting its thread costs more than a tiny node (the CV's 15 fits, small data)
+            blocks = [self._fit_node(X, target, reach, tree, t, int(node)) for node in jobs]
+        else:
+            with ThreadPoolExecutor(workers) as pool:
+                blocks = list(pool.map(lambda node: self._fit_node(X, target, reach, tree, t, node), jobs))
         if owned is not None:
             blocks = fill_level(tree, t, jobs, blocks, X.shape[1] + 1)
         return sp.vstack(blocks, format="csr", dtype=np.float32)

@@ -1,0 +1,156 @@
+"""Candidates for the default model on small data sets, compared on repeated hold-outs of TRAINING rows (issue 20).
+
+For every set and seed, ``--holdout`` of the set's training rows (seeded) are held out, each candidate is fitted on
+the rest and ranks the held-out rows; the test splits are never read. Candidates are compared with the first one
+(the library's default, ``XCClassifier()``) by paired differences over the seeds: per set the mean difference
+and its standard error, and the mean over the sets. P@1 first; P@3, P@5 and PSP@5 (inverse propensities of the
+fitting rows) beside; CPU s = ``time.process_time()`` of the fit (all threads of this process)::
+
+    SPARSEXC_DATA=<shared>/datasets python benchmarks/small_holdout.py --datasets flags,emotions --seeds 5 \
+        --candidates default,no-holdout
+
+prints the tables and writes ``--out/small_holdout.json``. The cross-validation variant of
+``benchmarks/results/small_holdout.md`` (P@1 only, C_0 x 0.01..10) patched the tree's internals; it ran with this
+script as of commit 5586c46 (``cv-p1-wide``) and is not kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from _harness import add_common_flags, dataset_list, load_average, use_shared_datasets, write_json
+
+SETS = ("flags", "emotions", "birds", "cal500", "yeast", "scene", "medical", "enron", "rcv1-subset1", "bibtex")
+METRICS = ("P@1", "P@3", "P@5", "PSP@5")
+
+
+def _estimator(**kw: Any) -> Callable[[Any, Any], Any]:
+    def fit(X: Any, Y: Any) -> Any:
+        from sparsexc import XCClassifier
+
+        return XCClassifier(verbose=0, **kw).fit(X, Y)
+
+    return fit
+
+
+class _Mean:
+    """The mean of several fitted models' scores over every label (their node probabilities: both in (0, 1])."""
+
+    def __init__(self, models: list[Any]) -> None:
+        self.models = models
+
+    def predict_topk(self, X: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
+        n_labels = self.models[0].n_labels_
+        total = np.zeros((X.shape[0], n_labels))
+        for model in self.models:
+            idx, scores = model.predict_topk(X, k=min(n_labels, 100))
+            np.add.at(total, (np.arange(X.shape[0])[:, None], idx), scores)
+        order = np.argsort(-total, axis=1, kind="stable")[:, :k]
+        return order, np.take_along_axis(total, order, axis=1)
+
+
+def _both_losses(X: Any, Y: Any) -> Any:
+    return _Mean([_estimator()(X, Y), _estimator(tree_params={"loss": "logistic"})(X, Y)])
+
+
+# name -> fit(X, Y) returning an object with predict_topk(X, k)
+CANDIDATES: dict[str, Callable[[Any, Any], Any]] = {
+    "default": _estimator(),
+    "no-holdout": _estimator(validation_fraction=0.0),
+    "logistic": _estimator(tree_params={"loss": "logistic"}),
+    "logistic-no-holdout": _estimator(tree_params={"loss": "logistic"}, validation_fraction=0.0),
+    "C=1": _estimator(tree_params={"C": 1.0}),  # the squared hinge's C_0, as PECOS's default
+    "logistic-C=10": _estimator(tree_params={"loss": "logistic", "C": 10.0}),  # napkinXC's PLT default
+    "both-losses": _both_losses,
+}
+
+
+def run_one(name: str, X: Any, Y: Any, train: np.ndarray, held: np.ndarray) -> dict[str, float]:
+    from sparsexc.metrics import evaluate, inverse_propensity
+
+    start = time.process_time()
+    model = CANDIDATES[name](X[train], Y[train])
+    cpu = time.process_time() - start
+    k = min(5, Y.shape[1])
+    found = evaluate(
+        Y[held],
+        model.predict_topk(X[held], k=k),
+        ks=tuple(j for j in (1, 3, 5) if j <= k),
+        inv_propensity=inverse_propensity(Y[train], n_labels=Y.shape[1]),
+    )
+    row = {m: 100 * float(found[m]) for m in METRICS if m in found}
+    row["cpu"] = cpu
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--datasets", default=None, help=f"comma-separated (default: {','.join(SETS)})")
+    parser.add_argument("--candidates", default="default,no-holdout", help=f"of {', '.join(CANDIDATES)}")
+    parser.add_argument("--seeds", type=int, default=5, help="hold-outs per set (seeds 123, 124, ...)")
+    parser.add_argument("--holdout", type=float, default=0.2, help="share of the training rows held out")
+    add_common_flags(parser, out=True)
+    args = parser.parse_args()
+    from sparsexc.datasets import load
+
+    use_shared_datasets()
+    names = args.candidates.split(",")
+    unknown = [n for n in names if n not in CANDIDATES]
+    if unknown:
+        parser.error(f"unknown candidates {unknown}")
+    results: dict[str, dict[str, list[dict[str, float]]]] = {}
+    warm = load(dataset_list(args.datasets, SETS)[0]).train  # the first fit loads numba's kernels: not timed
+    CANDIDATES["default"](warm.X[:60], warm.Y[:60])
+    for dataset in dataset_list(args.datasets, SETS):
+        train_split = load(dataset).train
+        X, Y = train_split.X, train_split.Y
+        results[dataset] = {n: [] for n in names}
+        for seed in range(123, 123 + args.seeds):
+            order = np.random.default_rng(seed).permutation(X.shape[0])
+            n_held = round(args.holdout * len(order))
+            held, train = np.sort(order[:n_held]), np.sort(order[n_held:])
+            for name in names:
+                results[dataset][name].append(run_one(name, X, Y, train, held))
+        line = "  ".join(
+            f"{n} {np.mean([r['P@1'] for r in results[dataset][n]]):.2f} ({np.mean([r['cpu'] for r in results[dataset][n]]):.2f} s)"
+            for n in names
+        )
+        print(f"{dataset}: {line}", flush=True)
+    print(report(results, names))
+    write_json(
+        args.out / "small_holdout.json",
+        {"seeds": args.seeds, "holdout": args.holdout, "results": results, "load_average": load_average()},
+        indent=1,
+    )
+
+
+def report(results: dict[str, dict[str, list[dict[str, float]]]], names: list[str]) -> str:
+    """Markdown: per set the base's mean and each candidate's paired difference +- its standard error."""
+    base = names[0]
+    lines = []
+    for metric in (*METRICS, "cpu"):
+        lines += [f"\n{metric}: {base} mean, then each candidate - {base} (mean +- s.e. over the seeds)\n"]
+        lines += ["| set | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+        means: dict[str, list[float]] = {n: [] for n in names}
+        for dataset, by_name in results.items():
+            if metric not in by_name[base][0]:
+                continue
+            b = np.array([r[metric] for r in by_name[base]])
+            cells = [f"{b.mean():.2f}"]
+            means[base].append(float(b.mean()))
+            for n in names[1:]:
+                diff = np.array([r[metric] for r in by_name[n]]) - b
+                se = diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else float("nan")
+                cells.append(f"{diff.mean():+.2f} +- {se:.2f}")
+                means[n].append(float(diff.mean()))
+            lines.append(f"| {dataset} | " + " | ".join(cells) + " |")
+        lines.append("| mean | " + " | ".join(f"{np.mean(means[n]):+.2f}" for n in names) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
