@@ -71,6 +71,9 @@ C_FACTORS = (0.03, 0.1, 0.3, 1.0, 3.0)
 CV_FOLDS = 3
 # an ensemble member contributes its best max(k, MEMBER_TOPK) labels per row to the mean (Parabel keeps 100)
 MEMBER_TOPK = 100
+# the margin of a child positive on every row its parent reaches (a certain node, see LabelTreeModel._fit_node):
+# node score 1 for both losses (to float32), above any trained node's (docs/tree.md, "Certain nodes")
+CERTAIN_MARGIN = 30.0
 
 
 @dataclasses.dataclass
@@ -220,14 +223,37 @@ class LabelTreeModel:
         if rows.size == 0:  # a node no training row reaches (labels without positives): all-zero weights
             return sp.csr_matrix((len(kids), d + 1), dtype=np.float32)
         Z = target[rows][:, kids.start : kids.stop]
-        assert p.C is not None  # fit resolves C=None (LabelTreeParams.resolved)
-        # dcd gathers the node's rows compactly (int32 local columns), no X[rows] copy: see fit_rows
-        W, used = fit_rows(
-            X, rows, Z, loss=p.loss, C=p.C, tol=p.tol, max_iter=p.max_iter, bias=p.bias, solver=p.solver, seed=p.seed
-        )
-        block = prune(W, p.threshold)  # children x (len(used) + 1)
-        columns = np.append(used, d).astype(np.int64)[block.indices]
-        out = sp.csr_matrix((block.data, columns, block.indptr), shape=(len(kids), d + 1), dtype=np.float32)
+        # A child positive on every row that reaches its parent is certain given the parent: its classifier is
+        # the constant CERTAIN_MARGIN (a bias weight only), not a regularised fit of a constant target, whose
+        # margin falls just short of 1 (wordnet-hypernyms' root synset, in every row, scored 0.9999986 and lost
+        # to wrong labels at exactly 1). Without a bias feature (bias=0) it is trained like the others.
+        certain = np.zeros(len(kids), dtype=bool)
+        if p.bias > 0:
+            certain = np.diff(Z.tocsc().indptr) == rows.size
+        learned = np.flatnonzero(~certain)
+        r = np.flatnonzero(certain)
+        c = np.full(r.shape[0], d, dtype=np.int64)
+        v = np.full(r.shape[0], CERTAIN_MARGIN / p.bias if p.bias > 0 else 0.0, dtype=np.float32)
+        if learned.size:
+            assert p.C is not None  # fit resolves C=None (LabelTreeParams.resolved)
+            # dcd gathers the node's rows compactly (int32 local columns), no X[rows] copy: see fit_rows
+            W, used = fit_rows(
+                X,
+                rows,
+                Z[:, learned] if certain.any() else Z,
+                loss=p.loss,
+                C=p.C,
+                tol=p.tol,
+                max_iter=p.max_iter,
+                bias=p.bias,
+                solver=p.solver,
+                seed=p.seed,
+            )
+            block = prune(W, p.threshold).tocoo()  # learned children x (len(used) + 1)
+            r = np.concatenate([r, learned[block.row]])
+            c = np.concatenate([c, np.append(used, d).astype(np.int64)[block.col]])
+            v = np.concatenate([v, block.data.astype(np.float32)])
+        out = sp.csr_matrix((v, (r, c)), shape=(len(kids), d + 1), dtype=np.float32)
         out.sort_indices()
         return out
 
