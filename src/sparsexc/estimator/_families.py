@@ -591,7 +591,7 @@ class TreeFamily(ModelFamily):
         return f"model {self.name!r} (loss {self.params(estimator).loss!r})"
 
     def probabilistic(self, model: Any) -> bool:
-        # a logistic node's sigma(s) is a probability; the squared hinge's exp(-max(0, 1 - s)^2) only a score
+        # a logistic node's sigma(s) is a probability; the squared hinge's exp(-max(0, 1 - s)^2) x sigma(s - 1)^0.01 only a score
         return bool(model.tree.params.loss == "logistic")
 
     def state(self, model: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:

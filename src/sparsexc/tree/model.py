@@ -15,7 +15,9 @@ Training (teacher-forced, as Parabel and PECOS's default ``tfn``):
    their own z; the last level's "children" are the labels themselves, so the rankers of a leaf are trained on
    the rows of that leaf's labels (the shortlist's hard negatives). Each classifier is L2-regularised
    (``C``) squared hinge or logistic, solved by :func:`~sparsexc.tree.solver.fit_linear` on the columns the
-   node's rows use (dual coordinate descent for the squared hinge, Newton-CG for the logistic loss).
+   node's rows use (dual coordinate descent for the squared hinge, Newton-CG for the logistic loss). A child
+   positive on every row its parent is trained on is certain: it gets the constant margin :data:`CERTAIN_MARGIN`
+   (a bias weight) instead of a fit.
    ``C=None`` is chosen here: on at most ``cv_max_rows`` training rows, by :data:`CV_FOLDS`-fold
    cross-validation over ``C_0 x`` :data:`C_FACTORS` (``C_0`` the loss's :data:`DEFAULT_C`), the value of best
    mean (P@1 + P@3 + P@5) / 3 over the held-out folds, ties to ``C_0`` then to the smaller C
@@ -27,7 +29,8 @@ Training (teacher-forced, as Parabel and PECOS's default ``tfn``):
    sparse matrix (nodes x (features + 1), CSR).
 
 Prediction: a label's score is the product of the node probabilities on its path from the root, with
-sigma(s) for logistic and exp(-max(0, 1 - s)^2) for squared-hinge classifiers (the probability each loss's
+sigma(s) for logistic and exp(-max(0, 1 - s)^2) x sigma(s - 1)^0.01 for squared-hinge classifiers (the tail keeps
+the score increasing past margin 1, :mod:`sparsexc.tree.search`; otherwise the probability each loss's
 margin implies; Parabel, omikuji and napkinXC combine them the same way); beam search keeps the ``beam`` best
 nodes per level (:func:`~sparsexc.tree.search.beam_search`), so a row costs O(beam x branching x depth), not
 O(labels).
