@@ -112,7 +112,7 @@ class LabelTreeParams(Params):
         1, "Trees in the ensemble (scores averaged), each clustered with its own seed.", range=POSITIVE_INT
     )
     seed: int = setting(0, "Seed of the label clustering (tree i uses seed + i).")
-    n_jobs: int = setting(1, "Threads training node classifiers (-1: all cores).")
+    n_jobs: int = setting(-1, "Threads training node classifiers (-1: every core this process may use).")
 
     def resolved(self) -> LabelTreeParams:
         """These settings with ``C=None`` replaced by the loss's :data:`DEFAULT_C` (what ``fit`` trains with
@@ -126,7 +126,12 @@ class LabelTreeParams(Params):
 
 
 def _workers(n_jobs: int) -> int:
-    return max(1, os.cpu_count() or 1) if n_jobs < 0 else max(1, n_jobs)
+    """Threads for ``n_jobs``: itself (at least 1), or for a negative value the cores this process may run on
+    (its CPU affinity, which a container or ``taskset`` narrows; ``os.cpu_count()`` where there is none)."""
+    if n_jobs >= 0:
+        return max(1, n_jobs)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, cores or 1)
 
 
 class LabelTreeModel:
@@ -188,26 +193,43 @@ class LabelTreeModel:
             )
             self.trees_.append(tree)
         owned = None if part is None else node_owners(X, Y, self.trees_, part)
-        for member, tree in enumerate(self.trees_):
-            mine = [None] * tree.depth if owned is None else owned[member]
-            self.weights_.append([self._fit_level(X, Y, tree, t, mine[t]) for t in range(tree.depth)])
+        # Every (tree, level, node) job is independent (teacher forcing: a node's rows come from Y, not from the
+        # other nodes' classifiers), so one pool runs them all: the root's job (every row) then overlaps the
+        # other levels' and trees' jobs instead of running alone. Jobs start in order, the roots first.
+        levels = sorted(((m, t) for m, tree in enumerate(self.trees_) for t in range(tree.depth)), key=lambda mt: mt[1])
+        rows_of = {(m, t): self._level_rows(Y, self.trees_[m], t) for m, t in levels}
+        nodes_of = {
+            (m, t): [
+                int(v) for v in (range(self.trees_[m].n_nodes(t)) if owned is None else np.flatnonzero(owned[m][t]))
+            ]
+            for m, t in levels
+        }
+        jobs = [(m, t, node) for m, t in levels for node in nodes_of[m, t]]
+
+        def run(job: tuple[int, int, int]) -> sp.csr_matrix:
+            m, t, node = job
+            return self._fit_node(X, *rows_of[m, t], self.trees_[m], t, node)
+
+        with ThreadPoolExecutor(_workers(self.params.n_jobs)) as pool:
+            done = dict(zip(jobs, pool.map(run, jobs), strict=True))
+        for m, tree in enumerate(self.trees_):
+            level_weights = []
+            for t in range(tree.depth):
+                blocks = [done[m, t, node] for node in nodes_of[m, t]]
+                if owned is not None:
+                    blocks = fill_level(tree, t, nodes_of[m, t], blocks, X.shape[1] + 1)
+                level_weights.append(sp.vstack(blocks, format="csr", dtype=np.float32))
+            self.weights_.append(level_weights)
         self.n_features_, self.n_labels_ = X.shape[1], Y.shape[1]
         self._searcher_cache = None
         return self
 
-    def _fit_level(
-        self, X: sp.csr_matrix, Y: sp.csr_matrix, tree: LabelTree, t: int, owned: np.ndarray | None = None
-    ) -> sp.csr_matrix:
-        """The weights of level t + 1: the children of every node of level t (of the nodes where the bool mask
-        ``owned`` is true; the others' rows stay empty), trained on that node's rows."""
+    @staticmethod
+    def _level_rows(Y: sp.csr_matrix, tree: LabelTree, t: int) -> tuple[sp.csr_matrix, sp.csc_matrix | None]:
+        """(target, reach) of level t's jobs: which nodes of level t + 1 each row is positive for (CSR), and the
+        rows each node of level t reaches (CSC; None for the root, which every row reaches)."""
         reach = None if t == 0 else ((Y @ tree.membership(t)) > 0).tocsc()
-        target = ((Y @ tree.membership(t + 1)) > 0).tocsr()
-        jobs = range(tree.n_nodes(t)) if owned is None else np.flatnonzero(owned)
-        with ThreadPoolExecutor(_workers(self.params.n_jobs)) as pool:
-            blocks = list(pool.map(lambda node: self._fit_node(X, target, reach, tree, t, node), jobs))
-        if owned is not None:
-            blocks = fill_level(tree, t, jobs, blocks, X.shape[1] + 1)
-        return sp.vstack(blocks, format="csr", dtype=np.float32)
+        return ((Y @ tree.membership(t + 1)) > 0).tocsr(), reach
 
     def _fit_node(
         self,
