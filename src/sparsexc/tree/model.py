@@ -48,6 +48,7 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from threadpoolctl import threadpool_limits  # a dependency of scikit-learn
 
 from sparsexc._params import NON_NEGATIVE, POSITIVE, POSITIVE_INT, Params, Range, setting
 from sparsexc._sparse import as_features, as_label_matrix
@@ -210,7 +211,10 @@ class LabelTreeModel:
             m, t, node = job
             return self._fit_node(X, *rows_of[m, t], self.trees_[m], t, node)
 
-        with ThreadPoolExecutor(_workers(self.params.n_jobs)) as pool:
+        # one BLAS thread for the whole pool: threadpool_limits is process-wide, so a node's own limit (the Newton
+        # solver's, sparsexc.tree.solver) ending on one thread would let another thread's product run on several
+        # BLAS threads, in another summation order (2 ranks then differed from 1 process in the last bits)
+        with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(_workers(self.params.n_jobs)) as pool:
             done = dict(zip(jobs, pool.map(run, jobs), strict=True))
         for m, tree in enumerate(self.trees_):
             level_weights = []
