@@ -208,3 +208,15 @@ def test_every_rules_family_holds_out_the_plain_share() -> None:
     # settings of the neural model given: its hold-out (a minimum before its small-data refit)
     neural = XCClassifier(head="sigmoid")
     assert get_family("auto").holdout_rows(neural, 300) == get_family("neural").holdout_rows(neural, 300)
+
+
+def test_three_trees_only_above_the_cross_validated_size_and_one_leaf() -> None:
+    """The ensemble rule: more rows than LabelTreeParams.cv_max_rows (C fixed) and more labels than
+    max_leaf_size (with one leaf the trees are identical); an explicit tree setting always wins."""
+    big = DataProfile(20000, 30000, 4000, 0.001, 4.0)
+    assert choose_model(XCClassifier(), big).settings == {"tree_params": {"n_trees": 3}}
+    for small in (DataProfile(5000, 30000, 4000, 0.001, 4.0), DataProfile(80000, 30000, 100, 0.001, 2.0)):
+        chosen = choose_model(XCClassifier(), small)
+        assert chosen.family == "tree" and chosen.settings == {}, small
+    given = choose_model(XCClassifier(tree_params={"n_trees": 1}), big)
+    assert given.family == "tree" and given.settings == {}  # the user's tree_params alone: n_trees=1

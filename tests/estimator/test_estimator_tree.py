@@ -80,7 +80,8 @@ def test_predictions_equal_the_label_tree_model_used_directly(fitted, data):
 def test_the_squared_hinge_default_threshold_and_no_probabilities(data):
     X, Y = data
     clf = XCClassifier(model="tree", tree_params={"max_leaf_size": 8}, validation_fraction=0).fit(X[:300], Y[:300])
-    assert clf.tuned_ == {"threshold": pytest.approx(np.exp(-1.0))}
+    # the node score at margin 0: exp(-1) x sigma(-1)^0.01 (the squared hinge's tail, sparsexc.tree.search)
+    assert clf.tuned_ == {"threshold": pytest.approx(np.exp(-1.0) * (1.0 / (1.0 + np.e)) ** 0.01)}
     with pytest.raises(ConfigurationError, match=r"model 'tree' .*squared_hinge.* does not output probabilities"):
         clf.predict_proba(X[:5])
     assert clf.decision_function(X[:5]).shape == (5, 30)

@@ -47,9 +47,11 @@ def random_model(rng: np.random.Generator, depth: int, max_arity: int, d: int, n
 
 
 def node_probability(s: np.ndarray, transform: str) -> np.ndarray:
+    """sigma(s), or the squared hinge's exp(-max(0, 1 - s)^2) times its tail sigma(s - 1)^0.01 (a product here,
+    where the search sums logs)."""
     if transform == "sigmoid":
         return 1.0 / (1.0 + np.exp(-s))
-    return np.exp(-(np.maximum(0.0, 1.0 - s) ** 2))
+    return np.exp(-(np.maximum(0.0, 1.0 - s) ** 2)) * (1.0 / (1.0 + np.exp(1.0 - s))) ** 0.01
 
 
 def brute_force_scores(X, tree: LabelTree, weights, transform: str, bias: float) -> np.ndarray:
@@ -144,8 +146,8 @@ def test_a_searcher_built_once_gives_what_beam_search_gives():
 def two_branch_model() -> tuple[LabelTree, list[sp.csr_matrix], sp.csr_matrix]:
     """Root -> {A, B}; A -> labels {0, 1}, B -> labels {2, 3}. One feature, x = 1, squared hinge.
 
-    p(A) = 1 (s = 2) > p(B) = exp(-0.25) (s = 0.5); A's labels: s = 0 -> exp(-1) each; B's label 3: s = 1 -> 1,
-    label 2: s = -1 -> exp(-4). Best label: 3 (0.7788), which a beam of 1 (keeping A only) never sees.
+    p(A) = 0.997 (s = 2) > p(B) = 0.773 (s = 0.5); A's labels: s = 0 -> 0.363 each; B's label 3: s = 1 -> 0.993,
+    label 2: s = -1 -> 0.018. Best label: 3 (0.768), which a beam of 1 (keeping A only) never sees.
     """
     tree = LabelTree((np.array([0, 2]), np.array([0, 2, 4])), np.array([1, 0, 2, 3]))
     level1 = sp.csr_matrix(np.array([[0.0, 2.0], [0.0, 0.5]], dtype=np.float32))
@@ -160,9 +162,10 @@ def test_a_small_beam_misses_the_label_brute_force_finds():
     wide = beam_search(X, tree, weights, beam=2, k=1)
     narrow = beam_search(X, tree, weights, beam=1, k=2)
     np.testing.assert_array_equal(wide[0], [[3]])
-    np.testing.assert_allclose(wide[1], [[np.exp(-0.25)]], rtol=1e-6)
-    np.testing.assert_array_equal(narrow[0], [[0, 1]])  # A's labels, tied at exp(-1): lower id first
-    np.testing.assert_allclose(narrow[1], [[np.exp(-1.0), np.exp(-1.0)]], rtol=1e-6)
+    p = node_probability(np.array([2.0, 0.5, 0.0, 1.0]), "squared_hinge")  # A, B, A's labels, label 3
+    np.testing.assert_allclose(wide[1], [[p[1] * p[3]]], rtol=1e-6)
+    np.testing.assert_array_equal(narrow[0], [[0, 1]])  # A's labels, tied: lower id first
+    np.testing.assert_allclose(narrow[1], [[p[0] * p[2], p[0] * p[2]]], rtol=1e-6)
 
 
 def test_nodes_outside_the_beam_are_never_scored():
@@ -179,13 +182,14 @@ def test_fewer_labels_reached_than_k_are_filled_with_the_lowest_unreached_ids_at
     idx, val = beam_search(X, tree, weights, beam=1, k=4)
     # reached: labels 0 and 1 (A); then the unreached labels by id, score 0
     np.testing.assert_array_equal(idx, [[0, 1, 2, 3]])
-    np.testing.assert_allclose(val, [[np.exp(-1.0), np.exp(-1.0), 0.0, 0.0]], rtol=1e-6)
+    a = float(node_probability(np.float64(2.0), "squared_hinge") * node_probability(np.float64(0.0), "squared_hinge"))
+    np.testing.assert_allclose(val, [[a, a, 0.0, 0.0]], rtol=1e-6)
     # a reached label whose score is exactly 0 ties with the unreached ones and takes its place by id
     zero = weights[1].toarray()
     zero[0] = [0.0, -1e19]  # label 1 (position 0): (1 - s)^2 overflows the exponent, p = 0
     idx, val = beam_search(X, tree, [weights[0], sp.csr_matrix(zero)], beam=1, k=4)
     np.testing.assert_array_equal(idx, [[0, 1, 2, 3]])
-    np.testing.assert_allclose(val, [[np.exp(-1.0), 0.0, 0.0, 0.0]], rtol=1e-6)
+    np.testing.assert_allclose(val, [[a, 0.0, 0.0, 0.0]], rtol=1e-6)
 
 
 # -- ties ----------------------------------------------------------------------------------------------------
@@ -351,3 +355,23 @@ def test_no_rows_give_empty_results():
     tree, weights, _ = two_branch_model()
     idx, val = beam_search(sp.csr_matrix((0, 1), dtype=np.float32), tree, weights, k=3)
     assert idx.shape == val.shape == (0, 3)
+
+
+# -- the squared hinge's tail --------------------------------------------------------------------------------
+
+
+def test_squared_hinge_scores_keep_increasing_past_margin_1():
+    # exp(-max(0, 1 - s)^2) alone is 1 for every s >= 1; with the tail, larger margins score higher (in float32,
+    # as returned), a certain node (margin 30) scores 1, and below margin 1 the tail takes off at most
+    # 0.01 x (1 - s + log 2) of the score (1.7% at the decision boundary s = 0)
+    tree = LabelTree.flat(6)
+    margins = np.array([1.0, 1.5, 2.0, 3.0, 5.0, 30.0], dtype=np.float32)
+    W = sp.csr_matrix(np.stack([np.zeros(6, dtype=np.float32), margins[::-1]], axis=1))  # bias weights only
+    X = sp.csr_matrix(np.ones((1, 1), dtype=np.float32))
+    idx, val = beam_search(X, tree, [W], beam=1, k=6)
+    np.testing.assert_array_equal(idx, [[0, 1, 2, 3, 4, 5]])  # label 0 has margin 30, label 5 margin 1
+    assert np.all(val[0, :-1] > val[0, 1:]) and val[0, 0] == 1.0
+    s = np.linspace(-2.0, 1.0, 31)
+    old = np.exp(-((1.0 - s) ** 2))
+    change = 1.0 - node_probability(s, "squared_hinge") / old
+    assert np.all((change > 0) & (change <= 0.01 * (1.0 - s + np.log(2.0))))

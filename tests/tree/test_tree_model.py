@@ -74,6 +74,13 @@ def test_unpruned_sparse_weights_equal_dense_node_by_node_training(loss):
         np.testing.assert_allclose(got.toarray(), want, atol=2e-3, rtol=2e-3)
 
 
+def _node_log_p(s: np.ndarray, loss: str) -> np.ndarray:
+    """log sigma(s), or the squared hinge's -max(0, 1 - s)^2 with its tail -0.01 log(1 + e^(1 - s))."""
+    if loss == "logistic":
+        return -np.logaddexp(0.0, -s)
+    return -(np.maximum(0.0, 1.0 - s) ** 2) - 0.01 * np.logaddexp(0.0, 1.0 - s)
+
+
 def _brute_force_topk(model: LabelTreeModel, X: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Every label's path score (product of node probabilities) from dense weights; top-k, ties to lower id."""
     tree = model.trees_[0]
@@ -82,7 +89,7 @@ def _brute_force_topk(model: LabelTreeModel, X: sp.csr_matrix, k: int) -> tuple[
     logp = np.zeros((X.shape[0], 1))
     for t in range(tree.depth):
         s = Xb @ model.weights_[0][t].toarray().astype(np.float64).T
-        lp = -np.logaddexp(0.0, -s) if model.params.loss == "logistic" else -(np.maximum(0.0, 1.0 - s) ** 2)
+        lp = _node_log_p(s, model.params.loss)
         logp = logp[:, tree.parents(t + 1)] + lp
     by_label = np.empty_like(logp)
     by_label[:, tree.label_order] = logp
@@ -248,7 +255,7 @@ def _brute_force_path_scores(model: LabelTreeModel, member: int, X: sp.csr_matri
     logp = np.zeros((X.shape[0], 1))
     for t in range(tree.depth):
         s = Xb @ weights[t].toarray().astype(np.float64).T
-        logp = logp[:, tree.parents(t + 1)] - np.maximum(0.0, 1.0 - s) ** 2
+        logp = logp[:, tree.parents(t + 1)] + _node_log_p(s, model.params.loss)
     out = np.empty_like(logp)
     out[:, tree.label_order] = np.exp(logp)
     return out

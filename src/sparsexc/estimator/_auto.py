@@ -102,8 +102,26 @@ class Rule:
     reason: str
 
 
+def _ensemble_pays(profile: DataProfile) -> bool:
+    """More training rows than the tree cross-validates C on (so C is the fixed C_0) and more labels than one
+    leaf holds (with one leaf every tree is the same one-vs-rest model): the data where 3 trees gained."""
+    from sparsexc.tree import LabelTreeParams
+
+    tree = LabelTreeParams()
+    return profile.n_rows > tree.cv_max_rows and profile.n_labels > tree.max_leaf_size
+
+
 # The rule table, first match wins (evidence: docs/getting-started.md, "The default model").
 RULES: tuple[Rule, ...] = (
+    Rule(
+        "label-tree-ensemble",
+        _ensemble_pays,
+        "tree",
+        {"tree_params": {"n_trees": 3}},
+        "the label tree with 3 trees (omikuji's default): above 5,000 training rows and 100 labels, 3 trees "
+        "gained over 1 on 20% hold-outs of the training rows (P@1 debtags +0.8, debian-deps +0.6, "
+        "wordnet-hypernyms 100 both, delicious -0.1; P@5 +0.3 to +0.6 on all four) at 2.4-3.6x the training CPU",
+    ),
     Rule(
         "label-tree",
         lambda p: True,

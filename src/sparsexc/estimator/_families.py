@@ -435,9 +435,12 @@ def _check_tree_entry(f: Any, entry: dict, where: str, plan: Any) -> LabelTreePa
 # -- tree: the label-tree linear model ----------------------------------------------------------------------------
 def default_tree_threshold(loss: str) -> float:
     """The set threshold of a tree model fitted without validation rows: the node probability that a classifier
-    at margin 0 (its decision boundary) implies, sigma(0) = 0.5 for "logistic" and exp(-(1 - 0)^2) = exp(-1)
-    (about 0.368) for "squared_hinge" (see :mod:`sparsexc.tree.model`)."""
-    return 0.5 if loss == "logistic" else float(np.exp(-1.0))
+    at margin 0 (its decision boundary) implies, sigma(0) = 0.5 for "logistic" and exp(-(1 - 0)^2) x
+    sigma(-1)^0.01 (about 0.363) for "squared_hinge" (:func:`sparsexc.tree.search.log_probabilities`)."""
+    from sparsexc.tree.model import TRANSFORMS
+    from sparsexc.tree.search import log_probabilities
+
+    return float(np.exp(log_probabilities(np.zeros(1), TRANSFORMS[loss])[0]))
 
 
 @dataclasses.dataclass
@@ -598,7 +601,7 @@ class TreeFamily(ModelFamily):
         return f"model {self.name!r} (loss {self.params(estimator).loss!r})"
 
     def probabilistic(self, model: Any) -> bool:
-        # a logistic node's sigma(s) is a probability; the squared hinge's exp(-max(0, 1 - s)^2) only a score
+        # a logistic node's sigma(s) is a probability; the squared hinge's exp(-max(0, 1 - s)^2) x sigma(s - 1)^0.01 only a score
         return bool(model.tree.params.loss == "logistic")
 
     def state(self, model: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:

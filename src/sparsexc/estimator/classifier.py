@@ -106,8 +106,8 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         ``fit_summary_["model"]`` what it chose. "neural": the encoder + head below. "tree": the label-tree linear model :class:`sparsexc.tree.LabelTreeModel` (see ``docs/tree.md``),
         configured by ``tree_params``; the encoder, head and optimiser settings do not apply to it. Its label
         sets are the candidates (each row's best 100 labels) whose path score is >= a threshold tuned on the
-        validation rows for ``tune_metric`` (0.5 for the logistic loss, exp(-1) for the squared hinge without
-        validation rows); ``predict_topk``'s ``beam`` is its beam width.
+        validation rows for ``tune_metric`` (0.5 for the logistic loss, 0.363 for the squared hinge without
+        validation rows: the node score at margin 0); ``predict_topk``'s ``beam`` is its beam width.
     tree_params : dict or None
         The tree model's settings, validated by :class:`sparsexc.tree.LabelTreeParams` (e.g.
         ``{"loss": "logistic", "max_leaf_size": 20}``); its ``seed`` is ``random_state`` unless given here. They

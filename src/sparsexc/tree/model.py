@@ -15,7 +15,9 @@ Training (teacher-forced, as Parabel and PECOS's default ``tfn``):
    their own z; the last level's "children" are the labels themselves, so the rankers of a leaf are trained on
    the rows of that leaf's labels (the shortlist's hard negatives). Each classifier is L2-regularised
    (``C``) squared hinge or logistic, solved by :func:`~sparsexc.tree.solver.fit_linear` on the columns the
-   node's rows use (dual coordinate descent for the squared hinge, Newton-CG for the logistic loss).
+   node's rows use (dual coordinate descent for the squared hinge, Newton-CG for the logistic loss). A child
+   positive on every row its parent is trained on is certain: it gets the constant margin :data:`CERTAIN_MARGIN`
+   (a bias weight) instead of a fit.
    ``C=None`` is chosen here: on at most ``cv_max_rows`` training rows, by :data:`CV_FOLDS`-fold
    cross-validation over ``C_0 x`` :data:`C_FACTORS` (``C_0`` the loss's :data:`DEFAULT_C`), the value of best
    mean (P@1 + P@3 + P@5) / 3 over the held-out folds, ties to ``C_0`` then to the smaller C
@@ -27,7 +29,8 @@ Training (teacher-forced, as Parabel and PECOS's default ``tfn``):
    sparse matrix (nodes x (features + 1), CSR).
 
 Prediction: a label's score is the product of the node probabilities on its path from the root, with
-sigma(s) for logistic and exp(-max(0, 1 - s)^2) for squared-hinge classifiers (the probability each loss's
+sigma(s) for logistic and exp(-max(0, 1 - s)^2) x sigma(s - 1)^0.01 for squared-hinge classifiers (the tail keeps
+the score increasing past margin 1, :mod:`sparsexc.tree.search`; otherwise the probability each loss's
 margin implies; Parabel, omikuji and napkinXC combine them the same way); beam search keeps the ``beam`` best
 nodes per level (:func:`~sparsexc.tree.search.beam_search`), so a row costs O(beam x branching x depth), not
 O(labels).
@@ -45,6 +48,7 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from threadpoolctl import threadpool_limits  # a dependency of scikit-learn
 
 from sparsexc._params import NON_NEGATIVE, POSITIVE, POSITIVE_INT, Params, Range, setting
 from sparsexc._sparse import as_features, as_label_matrix
@@ -71,6 +75,9 @@ C_FACTORS = (0.03, 0.1, 0.3, 1.0, 3.0)
 CV_FOLDS = 3
 # an ensemble member contributes its best max(k, MEMBER_TOPK) labels per row to the mean (Parabel keeps 100)
 MEMBER_TOPK = 100
+# the margin of a child positive on every row its parent reaches (a certain node, see LabelTreeModel._fit_node):
+# node score 1 for both losses (to float32), above any trained node's (docs/tree.md, "Certain nodes")
+CERTAIN_MARGIN = 30.0
 
 
 @dataclasses.dataclass
@@ -106,7 +113,7 @@ class LabelTreeParams(Params):
         1, "Trees in the ensemble (scores averaged), each clustered with its own seed.", range=POSITIVE_INT
     )
     seed: int = setting(0, "Seed of the label clustering (tree i uses seed + i).")
-    n_jobs: int = setting(1, "Threads training node classifiers (-1: all cores).")
+    n_jobs: int = setting(-1, "Threads training node classifiers (-1: every core this process may use).")
 
     def resolved(self) -> LabelTreeParams:
         """These settings with ``C=None`` replaced by the loss's :data:`DEFAULT_C` (what ``fit`` trains with
@@ -120,7 +127,12 @@ class LabelTreeParams(Params):
 
 
 def _workers(n_jobs: int) -> int:
-    return max(1, os.cpu_count() or 1) if n_jobs < 0 else max(1, n_jobs)
+    """Threads for ``n_jobs``: itself (at least 1), or for a negative value the cores this process may run on
+    (its CPU affinity, which a container or ``taskset`` narrows; ``os.cpu_count()`` where there is none)."""
+    if n_jobs >= 0:
+        return max(1, n_jobs)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, cores or 1)
 
 
 class LabelTreeModel:
@@ -182,30 +194,52 @@ class LabelTreeModel:
             )
             self.trees_.append(tree)
         owned = None if part is None else node_owners(X, Y, self.trees_, part)
-        for member, tree in enumerate(self.trees_):
-            mine = [None] * tree.depth if owned is None else owned[member]
-            self.weights_.append([self._fit_level(X, Y, tree, t, mine[t]) for t in range(tree.depth)])
+        # Every (tree, level, node) job is independent (teacher forcing: a node's rows come from Y, not from the
+        # other nodes' classifiers), so one pool runs them all: the root's job (every row) then overlaps the
+        # other levels' and trees' jobs instead of running alone. Jobs start in order, the roots first.
+        levels = sorted(((m, t) for m, tree in enumerate(self.trees_) for t in range(tree.depth)), key=lambda mt: mt[1])
+        rows_of = {(m, t): self._level_rows(Y, self.trees_[m], t) for m, t in levels}
+        nodes_of = {
+            (m, t): [
+                int(v) for v in (range(self.trees_[m].n_nodes(t)) if owned is None else np.flatnonzero(owned[m][t]))
+            ]
+            for m, t in levels
+        }
+        jobs = [(m, t, node) for m, t in levels for node in nodes_of[m, t]]
+
+        def run(job: tuple[int, int, int]) -> sp.csr_matrix:
+            m, t, node = job
+            return self._fit_node(X, *rows_of[m, t], self.trees_[m], t, node)
+
+        # one BLAS thread for the whole pool: threadpool_limits is process-wide, so a node's own limit (the Newton
+        # solver's, sparsexc.tree.solver) ending on one thread would let another thread's product run on several
+        # BLAS threads, in another summation order (2 ranks then differed from 1 process in the last bits)
+        workers = min(_workers(self.params.n_jobs), len(jobs))
+        with threadpool_limits(1, user_api="blas"):
+            if workers <= 1:  # no pool: starting its thread costs more than a tiny fit (the CV's 15 fits, small data)
+                results = [run(job) for job in jobs]
+            else:
+                with ThreadPoolExecutor(workers) as pool:
+                    results = list(pool.map(run, jobs))
+        done = dict(zip(jobs, results, strict=True))
+        for m, tree in enumerate(self.trees_):
+            level_weights = []
+            for t in range(tree.depth):
+                blocks = [done[m, t, node] for node in nodes_of[m, t]]
+                if owned is not None:
+                    blocks = fill_level(tree, t, nodes_of[m, t], blocks, X.shape[1] + 1)
+                level_weights.append(sp.vstack(blocks, format="csr", dtype=np.float32))
+            self.weights_.append(level_weights)
         self.n_features_, self.n_labels_ = X.shape[1], Y.shape[1]
         self._searcher_cache = None
         return self
 
-    def _fit_level(
-        self, X: sp.csr_matrix, Y: sp.csr_matrix, tree: LabelTree, t: int, owned: np.ndarray | None = None
-    ) -> sp.csr_matrix:
-        """The weights of level t + 1: the children of every node of level t (of the nodes where the bool mask
-        ``owned`` is true; the others' rows stay empty), trained on that node's rows."""
+    @staticmethod
+    def _level_rows(Y: sp.csr_matrix, tree: LabelTree, t: int) -> tuple[sp.csr_matrix, sp.csc_matrix | None]:
+        """(target, reach) of level t's jobs: which nodes of level t + 1 each row is positive for (CSR), and the
+        rows each node of level t reaches (CSC; None for the root, which every row reaches)."""
         reach = None if t == 0 else ((Y @ tree.membership(t)) > 0).tocsc()
-        target = ((Y @ tree.membership(t + 1)) > 0).tocsr()
-        jobs = range(tree.n_nodes(t)) if owned is None else np.flatnonzero(owned)
-        workers = min(_workers(self.params.n_jobs), len(jobs))
-        if workers <= 1:  # no pool: starting its thread costs more than a tiny node (the CV's 15 fits, small data)
-            blocks = [self._fit_node(X, target, reach, tree, t, int(node)) for node in jobs]
-        else:
-            with ThreadPoolExecutor(workers) as pool:
-                blocks = list(pool.map(lambda node: self._fit_node(X, target, reach, tree, t, node), jobs))
-        if owned is not None:
-            blocks = fill_level(tree, t, jobs, blocks, X.shape[1] + 1)
-        return sp.vstack(blocks, format="csr", dtype=np.float32)
+        return ((Y @ tree.membership(t + 1)) > 0).tocsr(), reach
 
     def _fit_node(
         self,
@@ -224,14 +258,37 @@ class LabelTreeModel:
         if rows.size == 0:  # a node no training row reaches (labels without positives): all-zero weights
             return sp.csr_matrix((len(kids), d + 1), dtype=np.float32)
         Z = target[rows][:, kids.start : kids.stop]
-        assert p.C is not None  # fit resolves C=None (LabelTreeParams.resolved)
-        # dcd gathers the node's rows compactly (int32 local columns), no X[rows] copy: see fit_rows
-        W, used = fit_rows(
-            X, rows, Z, loss=p.loss, C=p.C, tol=p.tol, max_iter=p.max_iter, bias=p.bias, solver=p.solver, seed=p.seed
-        )
-        block = prune(W, p.threshold)  # children x (len(used) + 1)
-        columns = np.append(used, d).astype(np.int64)[block.indices]
-        out = sp.csr_matrix((block.data, columns, block.indptr), shape=(len(kids), d + 1), dtype=np.float32)
+        # A child positive on every row that reaches its parent is certain given the parent: its classifier is
+        # the constant CERTAIN_MARGIN (a bias weight only), not a regularised fit of a constant target, whose
+        # margin falls just short of 1 (wordnet-hypernyms' root synset, in every row, scored 0.9999986 and lost
+        # to wrong labels at exactly 1). Without a bias feature (bias=0) it is trained like the others.
+        certain = np.zeros(len(kids), dtype=bool)
+        if p.bias > 0:
+            certain = np.diff(Z.tocsc().indptr) == rows.size
+        learned = np.flatnonzero(~certain)
+        r = np.flatnonzero(certain)
+        c = np.full(r.shape[0], d, dtype=np.int64)
+        v = np.full(r.shape[0], CERTAIN_MARGIN / p.bias if p.bias > 0 else 0.0, dtype=np.float32)
+        if learned.size:
+            assert p.C is not None  # fit resolves C=None (LabelTreeParams.resolved)
+            # dcd gathers the node's rows compactly (int32 local columns), no X[rows] copy: see fit_rows
+            W, used = fit_rows(
+                X,
+                rows,
+                Z[:, learned] if certain.any() else Z,
+                loss=p.loss,
+                C=p.C,
+                tol=p.tol,
+                max_iter=p.max_iter,
+                bias=p.bias,
+                solver=p.solver,
+                seed=p.seed,
+            )
+            block = prune(W, p.threshold).tocoo()  # learned children x (len(used) + 1)
+            r = np.concatenate([r, learned[block.row]])
+            c = np.concatenate([c, np.append(used, d).astype(np.int64)[block.col]])
+            v = np.concatenate([v, block.data.astype(np.float32)])
+        out = sp.csr_matrix((v, (r, c)), shape=(len(kids), d + 1), dtype=np.float32)
         out.sort_indices()
         return out
 

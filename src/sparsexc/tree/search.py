@@ -12,14 +12,21 @@ Scores
 The score of node ``v`` for a row ``x`` is ``s_v = x . w_v[:d] + bias * w_v[d]``. Its probability given that
 its parent is relevant is ``p_v = sigma(s_v)`` for ``transform="sigmoid"`` (logistic rankers, napkinXC) or
 ``p_v = exp(-max(0, 1 - s_v)^2)`` for ``transform="squared_hinge"`` (the squared-hinge rankers of Parabel,
-Bonsai and omikuji). The score of label ``l`` is the product of the probabilities of the nodes on its path
-from the root, the root itself excluded (a probabilistic label tree, section 1 of the label-tree notes; PECOS's
-``sigmoid`` and ``l2-hinge`` combiners, Parabel's and omikuji's sum of ``-max(0, 1 - s)^2`` with one ``exp``
-at the leaf)::
+Bonsai and omikuji) times a tail that keeps it strictly increasing (below). The score of label ``l`` is the
+product of the probabilities of the nodes on its path from the root, the root itself excluded (a probabilistic
+label tree, section 1 of the label-tree notes; PECOS's ``sigmoid`` and ``l2-hinge`` combiners, Parabel's and
+omikuji's sum of ``-max(0, 1 - s)^2`` with one ``exp`` at the leaf)::
 
     score(l) = prod_{v on root -> l, v != root} p_v = exp( sum_v log p_v ),
-    log p_v = -log(1 + exp(-s_v))      (sigmoid)
-    log p_v = -max(0, 1 - s_v)^2       (squared_hinge).
+    log p_v = -log(1 + exp(-s_v))                                    (sigmoid)
+    log p_v = -max(0, 1 - s_v)^2 - eps * log(1 + exp(1 - s_v))       (squared_hinge, eps = HINGE_TAIL).
+
+The tail: ``exp(-max(0, 1 - s)^2)`` alone is 1 for every margin ``s >= 1``, so every label whose classifiers
+are all confident scored exactly 1 and ties went to the lower label id (on wordnet-hypernyms, confident wrong
+labels ranked above the synset that is in every row). The factor ``sigma(s - 1)^eps`` makes the score strictly
+increasing in every margin (it tends to 1 as s grows, so a certain node, margin 30, still scores 1), and with
+``eps = 0.01`` it changes the score of a margin below 1 by at most a few percent; the ranking of the squared
+hinge's peers is otherwise kept (docs/tree.md, "Scores").
 
 Path scores are summed in the log domain (float64), so deep paths do not underflow before the end; the
 returned score is ``exp`` of the sum, as float32.
@@ -59,9 +66,11 @@ from sparsexc._topk import topk_rows
 from sparsexc.errors import ConfigurationError
 from sparsexc.tree.structure import LabelTree
 
-__all__ = ["TRANSFORMS", "LevelIndex", "TreeSearcher", "beam_search", "log_probabilities", "pair_scores"]
+__all__ = ["HINGE_TAIL", "TRANSFORMS", "LevelIndex", "TreeSearcher", "beam_search", "log_probabilities", "pair_scores"]
 
 TRANSFORMS = ("sigmoid", "squared_hinge")
+# weight of the squared hinge's tail log sigma(s - 1): 0.001 and 0.01 gave the same hold-out P@k (docs/tree.md)
+HINGE_TAIL = 0.01
 _CHUNK = 1 << 20  # weights sorted at once when a level is laid out parent-major: bounds that memory
 _TABLE_FLOOR = 1 << 22  # a direct key table of up to 4M entries is always fine
 # rows searched at once: the batch's (row, beam node, child) scores and (pair, feature) lookups are its memory
@@ -163,12 +172,13 @@ def _canonical(M: sp.csr_matrix) -> sp.csr_matrix:
 
 
 def log_probabilities(s: np.ndarray, transform: str) -> np.ndarray:
-    """``log p`` of node scores ``s`` (float64): ``-log(1 + e^{-s})`` or ``-max(0, 1 - s)^2``."""
+    """``log p`` of node scores ``s`` (float64): ``-log(1 + e^{-s})`` (sigmoid) or
+    ``-max(0, 1 - s)^2 - HINGE_TAIL * log(1 + e^{1 - s})`` (squared_hinge; see the module docstring)."""
     s = np.asarray(s, dtype=np.float64)
     if transform == "sigmoid":
         return -np.logaddexp(0.0, -s)
     if transform == "squared_hinge":
-        return -np.square(np.maximum(0.0, 1.0 - s))
+        return -np.square(np.maximum(0.0, 1.0 - s)) - HINGE_TAIL * np.logaddexp(0.0, 1.0 - s)
     raise ConfigurationError(f"transform must be one of {', '.join(TRANSFORMS)}; got {transform!r}")
 
 
@@ -465,7 +475,7 @@ def beam_search(
     k : int in 1..n_labels
         Labels returned per row.
     transform : {"sigmoid", "squared_hinge"}
-        Node probability from node score: ``sigma(s)`` or ``exp(-max(0, 1 - s)^2)``.
+        Node probability from node score: ``sigma(s)`` or ``exp(-max(0, 1 - s)^2) * sigma(s - 1)^HINGE_TAIL``.
     bias : float
         Value of the bias feature.
     batch_size : int >= 1

@@ -1,0 +1,93 @@
+"""The label tree on a hold-out of a data set's TRAINING rows: ensemble size, threads, the beam's order.
+
+Issue 19/20 measurements (docs/tree.md): each (data set, ``n_trees``, ``n_jobs``) is fitted in its own process
+(so the peak RSS is that run's: loading + training + prediction), on 80% of the training rows (seed ``--seed``;
+the test split is never read for choosing), and ranks the other 20%. Reported: P@1/3/5, PSP@5 (propensities
+of the fitted rows), training CPU seconds (all threads), training wall seconds, peak RSS.
+
+    SPARSEXC_DATA=<datasets> python benchmarks/tree_holdout.py --datasets debian-deps --n-trees 1,3 --out DIR
+
+``--eval-only`` re-ranks saved models (``DIR/<set>-t<n>-j<jobs>/model``) with the code on ``PYTHONPATH``, so
+two versions of the search can be compared on the same fitted weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from _harness import timed
+
+
+def split(name: str, seed: int):
+    from sparsexc.datasets import load
+
+    data = load(name)
+    X, Y = data.train.X.tocsr(), data.train.Y.tocsr()
+    order = np.random.default_rng(seed).permutation(X.shape[0])
+    cut = round(0.8 * X.shape[0])
+    fit, held = np.sort(order[:cut]), np.sort(order[cut:])
+    return X[fit], Y[fit], X[held], Y[held]
+
+
+def scores(model, Yf, Xh, Yh) -> dict[str, float]:
+    from sparsexc.metrics import evaluate, inverse_propensity
+
+    ks = (1, 3, 5)
+    pred = model.predict_topk(Xh, 5)
+    out = evaluate(Yh, pred, ks=ks, inv_propensity=inverse_propensity(Yf, n_labels=Yf.shape[1]))
+    return {key: round(100 * float(out[key]), 2) for key in ("P@1", "P@3", "P@5", "PSP@5")}
+
+
+def worker(name: str, n_trees: int, n_jobs: int, seed: int, folder: Path, eval_only: bool) -> None:
+    from sparsexc.tree import LabelTreeModel, LabelTreeParams
+
+    Xf, Yf, Xh, Yh = split(name, seed)
+    result: dict[str, object] = {"dataset": name, "n_trees": n_trees, "n_jobs": n_jobs, "rows": Xf.shape[0]}
+    if eval_only:
+        model = LabelTreeModel.load(folder / "model")
+    else:
+        with timed() as watch:  # CPU seconds of all the process's threads, and wall seconds
+            model = LabelTreeModel(LabelTreeParams(n_trees=n_trees, n_jobs=n_jobs)).fit(Xf, Yf)
+        result["train_cpu_s"] = round(watch.cpu, 2)
+        result["train_wall_s"] = round(watch.wall, 2)
+        result["C"] = model.params.C
+    result.update(scores(model, Yf, Xh, Yh))
+    result["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    if not eval_only:
+        model.save(folder / "model")
+    print(json.dumps(result), flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--datasets", required=True)
+    ap.add_argument("--n-trees", default="1,3")
+    ap.add_argument("--n-jobs", default="1")
+    ap.add_argument("--seed", type=int, default=123)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--eval-only", action="store_true")
+    ap.add_argument("--worker", nargs=3, metavar=("SET", "TREES", "JOBS"), help=argparse.SUPPRESS)
+    a = ap.parse_args(argv)
+    if a.worker:
+        name, trees, jobs = a.worker
+        folder = a.out / f"{name}-t{trees}-j{jobs}"
+        folder.mkdir(parents=True, exist_ok=True)
+        worker(name, int(trees), int(jobs), a.seed, folder, a.eval_only)
+        return
+    for name in a.datasets.split(","):
+        for trees in a.n_trees.split(","):
+            for jobs in a.n_jobs.split(","):
+                cmd = [sys.executable, __file__, "--worker", name, trees, jobs, "--seed", str(a.seed)]
+                cmd += ["--out", str(a.out), "--datasets", name] + (["--eval-only"] if a.eval_only else [])
+                subprocess.run(cmd, check=True, env=os.environ)
+
+
+if __name__ == "__main__":
+    main()
