@@ -244,6 +244,248 @@ def unsupervised(
                 )
 
 
+# -- ablation: learned L <= L0 against a fixed L (issue 21) ----------------------------------------------------
+ABLATION_DATASETS = ("delicious", "debtags")
+# candidate L0 per data set, chosen by the learned model's example-F1 on held-out training rows (seed 0): about
+# half and about the mean label count (delicious 19.0, debtags 3.7 labels per training row)
+ABLATION_L0 = {"delicious": (10, 20), "debtags": (5, 10)}
+SELECT_FRACTION = 0.15  # training rows held out to choose L0 and the fixed-mean L
+SEEDS = (0, 1, 2)
+ABLATION_UNSUP = {"digits": 8}  # L0 of the unsupervised ablation (the page's largest digits level; not tuned)
+
+
+def _split_rows(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded split of range(n): (kept, held out), the held-out share ``fraction``."""
+    order = np.random.default_rng(seed).permutation(n)
+    cut = round(n * fraction)
+    return np.sort(order[cut:]), np.sort(order[:cut])
+
+
+def _fit_head(Xtr: Any, Ytr: Any, l0: int, fixed: bool, seed: int, epochs: int | None) -> tuple[Any, float, float]:
+    """Fit the sdlgm head (MLP 512, the estimator's budget and early stopping); (clf, CPU s, wall s)."""
+    from sparsexc import XCClassifier
+
+    with timed() as clock:
+        clf = XCClassifier(
+            head="sdlgm",
+            head_params={"max_labels": l0, "fixed_level": fixed},
+            hidden_sizes=(512,),
+            epochs=epochs,
+            random_state=seed,
+            device="cpu",
+        ).fit(Xtr, Ytr)
+    return clf, clock.cpu, clock.wall
+
+
+def _set_metrics(clf: Any, X: Any, Y: sp.csr_matrix) -> dict[str, Any]:
+    from sparsexc.metrics import evaluate
+
+    sets = clf.predict(X)
+    m = evaluate(Y, clf.predict_topk(X, 5), ks=(1, 3, 5), label_sets=sets)
+    sizes, true = np.diff(sets.indptr), np.diff(Y.indptr)
+    return {"metrics": {k: float(m[k]) for k in SET_METRICS}, "pred_sizes": size_summary(sizes, true)}
+
+
+def ablation_supervised(datasets: tuple[str, ...], epochs: int | None) -> Iterator[dict[str, Any]]:
+    """Per data set: choose L0 (learned model, seed 0, held-out training rows), then for each seed fit the
+    learned level, the fixed L = L0 and the fixed L = round(mean L* of the chosen learned model on the held-out
+    rows) on the full training set and evaluate on the test split. Yields rows ("phase": "select" or "test")."""
+    from sparsexc.datasets import load
+
+    for name in datasets:
+        split = load(name)
+        Xtr, Ytr = split.train.X, split.train.Y
+        Xte, Yte = split.test.X, split.test.Y
+        Yte = sp.csr_matrix((Yte.data, Yte.indices, Yte.indptr), shape=(Yte.shape[0], Ytr.shape[1]))
+        keep, held = _split_rows(Xtr.shape[0], SELECT_FRACTION, 0)
+        choice: dict[int, dict[str, Any]] = {}
+        for l0 in ABLATION_L0[name]:
+            clf, cpu, wall = _fit_head(Xtr[keep], Ytr[keep], l0, False, 0, epochs)
+            row = {
+                "phase": "select",
+                "dataset": name,
+                "level": "learned",
+                "L0": l0,
+                "L": None,
+                "seed": 0,
+                "n_train": int(keep.size),
+                "n_eval": int(held.size),
+                "epochs_run": len(clf.history_),
+                "best_epoch": clf.best_epoch_,
+                "cpu_seconds": round(cpu, 1),
+                "wall_seconds": round(wall, 1),
+                **_set_metrics(clf, Xtr[held], Ytr[held]),
+            }
+            choice[l0] = row
+            yield row
+            _print_ablation(row)
+        best = max(choice.values(), key=lambda r: r["metrics"]["example-F1"])
+        l0 = int(best["L0"])
+        mean_l = max(1, round(best["pred_sizes"]["mean"]))
+        configs = [("learned", None), ("fixed", l0)] + ([("fixed", mean_l)] if mean_l != l0 else [])
+        for seed in SEEDS:
+            for level, fixed_l in configs:
+                clf, cpu, wall = _fit_head(Xtr, Ytr, fixed_l or l0, level == "fixed", seed, epochs)
+                row = {
+                    "phase": "test",
+                    "dataset": name,
+                    "level": level,
+                    "L0": l0,
+                    "L": fixed_l,
+                    "seed": seed,
+                    "n_train": int(Xtr.shape[0]),
+                    "n_eval": int(Xte.shape[0]),
+                    "epochs_run": len(clf.history_),
+                    "best_epoch": clf.best_epoch_,
+                    "cpu_seconds": round(cpu, 1),
+                    "wall_seconds": round(wall, 1),
+                    **_set_metrics(clf, Xte, Yte),
+                    "true_sizes": size_summary(np.diff(Yte.indptr), np.diff(Yte.indptr)),
+                }
+                yield row
+                _print_ablation(row)
+
+
+def _print_ablation(row: dict[str, Any]) -> None:
+    m = row["metrics"]
+    print(
+        f"{row['phase']:6s} {row['dataset']:9s} {row['level']:7s} L0={row['L0']} L={row['L']} seed={row['seed']} "
+        f"ex-F1 {m['example-F1']:.4f} P@1 {m['P@1']:.4f} size {row['pred_sizes']['mean']:.2f} "
+        f"epochs {row['epochs_run']} cpu {row['cpu_seconds']:.0f}s",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def ablation_unsupervised(epochs: int | None) -> Iterator[dict[str, Any]]:
+    """SparseVAE with the learned level against fixed L = L0 and fixed L = round(mean nnz of the seed-0 learned
+    model's training codes), same L0, D and epochs, for each seed: test MSE and the linear probe."""
+    from sparsexc.estimator import SparseVAE
+
+    for name, l0 in ABLATION_UNSUP.items():
+        Xtr, Xte, ytr, yte = _unsup_data(name)
+        dense_te = Xte.toarray() if sp.issparse(Xte) else Xte
+        n_epochs = epochs or UNSUP_EPOCHS[name]
+        mean_l: int | None = None
+        for level in ("learned", "fixed", "fixed-mean"):
+            for seed in SEEDS:
+                fixed_l = None if level == "learned" else (l0 if level == "fixed" else mean_l)
+                if level == "fixed-mean" and fixed_l == l0:
+                    continue  # the same model as fixed L = L0
+                with timed() as clock:
+                    vae = SparseVAE(
+                        latent_dim=UNSUP_LATENT[name],
+                        max_active=fixed_l or l0,
+                        fixed_level=level != "learned",
+                        hidden_size=256,
+                        epochs=n_epochs,
+                        random_state=seed,
+                    ).fit(Xtr)
+                Ztr, Zte = vae.transform(Xtr), vae.transform(Xte)
+                if level == "learned" and seed == 0:
+                    mean_l = max(1, round(float(np.diff(Ztr.indptr).mean())))
+                nnz = np.diff(Zte.indptr)
+                row = {
+                    "phase": "test",
+                    "data": name,
+                    "level": "learned" if level == "learned" else "fixed",
+                    "L0": l0,
+                    "L": fixed_l,
+                    "seed": seed,
+                    "latent_dim": UNSUP_LATENT[name],
+                    "epochs": n_epochs,
+                    "test_mse": float(np.mean((dense_te - vae.inverse_transform(Zte)) ** 2)),
+                    "probe": _probe(name, Ztr, Zte, ytr, yte),
+                    "probe_metric": "accuracy" if name == "digits" else "P@1 (one-vs-rest)",
+                    "nnz_mean": float(nnz.mean()),
+                    "nnz_histogram": {str(k): int(v) for k, v in zip(*np.unique(nnz, return_counts=True))},
+                    "last_epoch_loss": _loss(vae.history_[-1]),
+                    "loss_change_last_5": _loss(vae.history_[-1]) - _loss(vae.history_[max(0, len(vae.history_) - 6)]),
+                    "cpu_seconds": round(clock.cpu, 1),
+                    "wall_seconds": round(clock.wall, 1),
+                }
+                yield row
+                print(
+                    f"unsup {name} {row['level']} L0={l0} L={fixed_l} seed={seed} mse {row['test_mse']:.4f} "
+                    f"probe {row['probe']:.4f} nnz {row['nnz_mean']:.2f} cpu {clock.cpu:.0f}s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+
+
+def _loss(h: dict[str, float]) -> float:
+    """The training objective of one epoch of a VAE history (beta = the default kl_weight 0.1 on the KL terms)."""
+    return h["nll"] + 0.1 * sum(v for k, v in h.items() if k.startswith("kl_"))
+
+
+def _mean_std(values: list[float], digits: int = 4) -> str:
+    a = np.asarray(values, dtype=float)
+    return f"{a.mean():.{digits}f} ± {a.std(ddof=1) if a.size > 1 else 0.0:.{digits}f}"
+
+
+def _config_name(r: dict[str, Any]) -> str:
+    return "learned L ≤ L0" if r["level"] == "learned" else f"fixed L = {r['L']}"
+
+
+def ablation_tables(section: dict[str, Any]) -> str:
+    """The Markdown of the ablation: selection rows, then mean ± std (sample std over the seeds) per config."""
+    out = []
+    sup = section.get("supervised", [])
+    sel = [r for r in sup if r["phase"] == "select"]
+    if sel:
+        out.append(
+            "Choice of L0 (learned level, seed 0; trained on 85 % of the training rows, scored on the other 15 %):\n\n"
+            "| dataset | L0 | example-F1 | P@1 | mean L* | epochs (best) | CPU s |\n|---|---:|---:|---:|---:|---:|---:|"
+        )
+        for r in sel:
+            out.append(
+                f"| {r['dataset']} | {r['L0']} | {r['metrics']['example-F1']:.4f} | {r['metrics']['P@1']:.4f} | "
+                f"{r['pred_sizes']['mean']:.2f} | {r['epochs_run']} ({r['best_epoch']}) | {r['cpu_seconds']:.0f} |"
+            )
+        out.append("")
+    test = [r for r in sup if r["phase"] == "test"]
+    if test:
+        out.append(
+            "Test split, mean ± std over the seeds (full training set; sizes = predicted set sizes):\n\n"
+            "| dataset | level | L0 | seeds | example-F1 | micro-F1 | P@1 | P@3 | P@5 | mean size (true) | exact size "
+            "| epochs | CPU s / fit |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        )
+        groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for r in test:
+            groups.setdefault((r["dataset"], _config_name(r)), []).append(r)
+        for (d, cfg), rows in groups.items():
+            out.append(
+                f"| {d} | {cfg} | {rows[0]['L0']} | {len(rows)} | "
+                + " | ".join(
+                    _mean_std([r["metrics"][k] for r in rows]) for k in ("example-F1", "micro-F1", "P@1", "P@3", "P@5")
+                )
+                + f" | {np.mean([r['pred_sizes']['mean'] for r in rows]):.2f} ({rows[0]['true_sizes']['mean']:.2f})"
+                + f" | {np.mean([r['pred_sizes']['exact_size_rate'] for r in rows]):.3f}"
+                + f" | {'/'.join(str(r['epochs_run']) for r in rows)}"
+                + f" | {np.mean([r['cpu_seconds'] for r in rows]):.0f} |"
+            )
+        out.append("")
+    uns = section.get("unsupervised", [])
+    if uns:
+        out.append(
+            "SparseVAE (unsupervised), test rows, mean ± std over the seeds:\n\n"
+            "| data | level | L0 | D | seeds | test MSE | linear probe | nnz/row | epochs | last-5-epoch loss change | CPU s / fit |\n"
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        )
+        ugroups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for r in uns:
+            ugroups.setdefault((r["data"], _config_name(r)), []).append(r)
+        for (d, cfg), rows in ugroups.items():
+            out.append(
+                f"| {d} | {cfg} | {rows[0]['L0']} | {rows[0]['latent_dim']} | {len(rows)} | "
+                f"{_mean_std([r['test_mse'] for r in rows])} | {_mean_std([r['probe'] for r in rows])} "
+                f"({rows[0]['probe_metric']}) | {np.mean([r['nnz_mean'] for r in rows]):.2f} | {rows[0]['epochs']} | "
+                f"{np.mean([r['loss_change_last_5'] for r in rows]):+.2f} | {np.mean([r['cpu_seconds'] for r in rows]):.0f} |"
+            )
+        out.append("")
+    return "\n".join(out)
+
+
 # -- report --------------------------------------------------------------------------------------------------
 def supervised_table(rows: list[dict[str, Any]]) -> str:
     head = [
@@ -351,6 +593,10 @@ def write_report(
         "Our reconstruction from the abstract only (docs/sdlgm.md); no paper numbers exist to compare with. "
         "One seed.\n"
     ]
+    if "ablation" in report:
+        md.append(
+            "## Ablation: learned L <= L0 against a fixed L (issue 21)\n\n" + ablation_tables(report["ablation"]) + "\n"
+        )
     if "supervised" in report:
         s = report["supervised"]
         budget = {r["dataset"]: r.get("settings", {}) for r in s["rows"]}
@@ -382,7 +628,15 @@ def write_report(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_flags(parser, datasets=DATASETS, quick="medical + enron, 2 epochs, L0=5; digits, 3 epochs", out=True)
-    parser.add_argument("--part", choices=("supervised", "unsupervised", "all"), default="all")
+    parser.add_argument(
+        "--part", choices=("supervised", "unsupervised", "all", "ablation", "ablation-unsupervised"), default="all"
+    )
+    parser.add_argument(
+        "--ablation-epochs",
+        type=int,
+        default=None,
+        help="most epochs of each ablation fit (default: the estimator's budget; SparseVAE: the page's epochs)",
+    )
     parser.add_argument("--l0", default=None, help="comma-separated L0 grid (default: 3,5,10)")
     parser.add_argument("--epochs", type=int, default=None, help=f"supervised epochs (default {EPOCHS})")
     args = parser.parse_args(argv)
@@ -405,6 +659,28 @@ def main(argv: list[str] | None = None) -> int:
         report[part] = section
         return write_report(report, args.out, stem, command, started, load_before)
 
+    if args.part in ("ablation", "ablation-unsupervised"):
+        # issue 21: learned level vs fixed L. Each part is read-modify-written on its own, so a supervised and an
+        # unsupervised ablation can run at the same time; rows of data sets not run now are kept.
+        part = "unsupervised" if args.part == "ablation-unsupervised" else "supervised"
+        names = ABLATION_DATASETS if args.datasets is None else datasets
+        kept = [r for r in previous.get("ablation", {}).get(part, []) if r.get("dataset") not in names]
+        new_rows: list[dict[str, Any]] = []
+        rows = (
+            ablation_unsupervised(args.ablation_epochs)
+            if part == "unsupervised"
+            else ablation_supervised(tuple(names), args.ablation_epochs)
+        )
+        for row in rows:
+            new_rows.append({**row, "ablation_epochs": args.ablation_epochs})
+            report = read_json(json_path) if json_path.is_file() else {}
+            section = report.get("ablation", {})
+            section[part] = [] if part == "unsupervised" else [*kept]
+            section[part] = [*section[part], *new_rows]
+            section["commands"] = sorted({*section.get("commands", []), command})
+            section.update(seeds=list(SEEDS), l0_candidates=ABLATION_L0, select_fraction=SELECT_FRACTION)
+            report["ablation"] = section
+            md = write_report(report, args.out, stem, command, started, load_before)
     if args.part in ("supervised", "all"):
         # rows of data sets not run now are kept (e.g. --datasets delicious adds to an earlier run)
         kept = [r for r in previous.get("supervised", {}).get("rows", []) if r["dataset"] not in datasets]
