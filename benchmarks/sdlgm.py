@@ -286,7 +286,9 @@ def _set_metrics(clf: Any, X: Any, Y: sp.csr_matrix) -> dict[str, Any]:
     return {"metrics": {k: float(m[k]) for k in SET_METRICS}, "pred_sizes": size_summary(sizes, true)}
 
 
-def ablation_supervised(datasets: tuple[str, ...], epochs: int | None) -> Iterator[dict[str, Any]]:
+def ablation_supervised(
+    datasets: tuple[str, ...], epochs: int | None, l0_grid: tuple[int, ...] | None = None
+) -> Iterator[dict[str, Any]]:
     """Per data set: choose L0 (learned model, seed 0, held-out training rows), then for each seed fit the
     learned level, the fixed L = L0 and the fixed L = round(mean L* of the chosen learned model on the held-out
     rows) on the full training set and evaluate on the test split. Yields rows ("phase": "select" or "test")."""
@@ -299,7 +301,7 @@ def ablation_supervised(datasets: tuple[str, ...], epochs: int | None) -> Iterat
         Yte = sp.csr_matrix((Yte.data, Yte.indices, Yte.indptr), shape=(Yte.shape[0], Ytr.shape[1]))
         keep, held = _split_rows(Xtr.shape[0], SELECT_FRACTION, 0)
         choice: dict[int, dict[str, Any]] = {}
-        for l0 in ABLATION_L0[name]:
+        for l0 in l0_grid or ABLATION_L0[name]:
             clf, cpu, wall = _fit_head(Xtr[keep], Ytr[keep], l0, False, 0, epochs)
             row = {
                 "phase": "select",
@@ -367,8 +369,9 @@ def ablation_unsupervised(epochs: int | None) -> Iterator[dict[str, Any]]:
         dense_te = Xte.toarray() if sp.issparse(Xte) else Xte
         n_epochs = epochs or UNSUP_EPOCHS[name]
         mean_l: int | None = None
-        for level in ("learned", "fixed", "fixed-mean"):
-            for seed in SEEDS:
+        # seed-major, so that a stopped run has every configuration for the seeds it finished
+        for seed in SEEDS:
+            for level in ("learned", "fixed", "fixed-mean"):
                 fixed_l = None if level == "learned" else (l0 if level == "fixed" else mean_l)
                 if level == "fixed-mean" and fixed_l == l0:
                     continue  # the same model as fixed L = L0
@@ -788,10 +791,12 @@ def main(argv: list[str] | None = None) -> int:
         rows = (
             ablation_unsupervised(args.ablation_epochs)
             if part == "unsupervised"
-            else ablation_supervised(tuple(names), args.ablation_epochs)
+            else ablation_supervised(
+                tuple(names), args.ablation_epochs, tuple(int(v) for v in args.l0.split(",")) if args.l0 else None
+            )
         )
         for row in rows:
-            new_rows.append({**row, "ablation_epochs": args.ablation_epochs})
+            new_rows.append({**row, "ablation_epochs": args.ablation_epochs, "l0_candidates": args.l0})
             report = read_json(json_path) if json_path.is_file() else {}
             section = report.get("ablation", {})
             section[part] = [] if part == "unsupervised" else [*kept]
