@@ -586,6 +586,8 @@ def _compare(learned: list[float], fixed: list[float], higher_better: bool) -> t
 def _verdict(comparisons: list[tuple[float, float]]) -> str:
     """contradicted: some fixed L beats the learned level by more than 2 standard errors, or none is beaten;
     reproduced: the learned level beats every fixed L by more than 2 SE; partially: beats some, loses to none."""
+    if not all(np.isfinite(se) for _, se in comparisons):
+        return "untested (fewer than 2 seeds)"
     wins = [d > 2 * se for d, se in comparisons]
     if any(d < -2 * se for d, se in comparisons):
         return "contradicted (a fixed L is better)"
