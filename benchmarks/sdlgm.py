@@ -743,7 +743,7 @@ def write_report(
             for d, v in budget.items()
         )
         md.append(
-            f"## Supervised (MLP 512; at most {small} epochs, early stopping "
+            f"### Supervised (MLP 512; at most {small} epochs, early stopping "
             "on validation P@1; "
             f"delicious/debtags train on {s['max_train']} sampled rows, debtags tests on {s['max_test_debtags']})"
             "\n\nsigmoid: threshold tuned for micro-F1 on the validation rows; sparsemax: scale tuned likewise; "
@@ -752,7 +752,7 @@ def write_report(
         )
     if "unsupervised" in report:
         md.append(
-            "## Unsupervised codes\n\nSparseVAE (D = code dim, at most L0 non-zeros) vs dense GaussianVAE "
+            "### Unsupervised codes\n\nSparseVAE (D = code dim, at most L0 non-zeros) vs dense GaussianVAE "
             "and PCA with L0 dimensions (the same number of non-zeros). Test MSE per entry of the "
             "reconstruction (Bernoulli means for the VAEs); linear probe trained on the training codes.\n\n"
             + unsupervised_table(report["unsupervised"]["rows"])
