@@ -287,7 +287,11 @@ def _set_metrics(clf: Any, X: Any, Y: sp.csr_matrix) -> dict[str, Any]:
 
 
 def ablation_supervised(
-    datasets: tuple[str, ...], epochs: int | None, l0_grid: tuple[int, ...] | None = None
+    datasets: tuple[str, ...],
+    epochs: int | None,
+    l0_grid: tuple[int, ...] | None = None,
+    seeds: tuple[int, ...] = SEEDS,
+    selected: list[dict[str, Any]] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Per data set: choose L0 (learned model, seed 0, held-out training rows), then for each seed fit the
     learned level, the fixed L = L0 and the fixed L = round(mean L* of the chosen learned model on the held-out
@@ -302,6 +306,18 @@ def ablation_supervised(
         keep, held = _split_rows(Xtr.shape[0], SELECT_FRACTION, 0)
         choice: dict[int, dict[str, Any]] = {}
         for l0 in l0_grid or ABLATION_L0[name]:
+            # the selection fit is deterministic (seed 0): a row of an earlier run with the same budget is reused
+            done = [
+                r
+                for r in selected or []
+                if r["phase"] == "select"
+                and r["dataset"] == name
+                and r["L0"] == l0
+                and r.get("ablation_epochs") == epochs
+            ]
+            if done:
+                choice[l0] = done[0]
+                continue
             clf, cpu, wall = _fit_head(Xtr[keep], Ytr[keep], l0, False, 0, epochs)
             row = {
                 "phase": "select",
@@ -325,7 +341,7 @@ def ablation_supervised(
         l0 = int(best["L0"])
         mean_l = max(1, round(best["pred_sizes"]["mean"]))
         configs = [("learned", None), ("fixed", l0)] + ([("fixed", mean_l)] if mean_l != l0 else [])
-        for seed in SEEDS:
+        for seed in seeds:
             for level, fixed_l in configs:
                 clf, cpu, wall = _fit_head(Xtr, Ytr, fixed_l or l0, level == "fixed", seed, epochs)
                 row = {
@@ -346,6 +362,11 @@ def ablation_supervised(
                 }
                 yield row
                 _print_ablation(row)
+
+
+def _row_key(r: dict[str, Any]) -> tuple[Any, ...]:
+    """What identifies an ablation row: the phase, the data, the level, L0, L and the seed."""
+    return (r["phase"], r.get("dataset", r.get("data")), r["level"], r["L0"], r["L"], r["seed"])
 
 
 def _print_ablation(row: dict[str, Any]) -> None:
@@ -780,8 +801,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--l0", default=None, help="comma-separated L0 grid (default: 3,5,10)")
     parser.add_argument("--epochs", type=int, default=None, help=f"supervised epochs (default {EPOCHS})")
+    parser.add_argument("--seeds", default=None, help="comma-separated seeds of the ablation (default 0,1,2)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=2,
+        help="torch threads (1 on a loaded machine: 2 threads spent 5x the CPU seconds of 1 there, spinning)",
+    )
     args = parser.parse_args(argv)
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     use_shared_datasets()
     datasets = tuple(dataset_list(args.datasets, QUICK_DATASETS if args.quick else DATASETS))
     l0_grid = tuple(int(v) for v in args.l0.split(",")) if args.l0 else ((5,) if args.quick else L0_GRID)
@@ -809,21 +837,26 @@ def main(argv: list[str] | None = None) -> int:
         # unsupervised ablation can run at the same time; rows of data sets not run now are kept.
         part = "unsupervised" if args.part == "ablation-unsupervised" else "supervised"
         names = ABLATION_DATASETS if args.datasets is None else datasets
-        kept = [r for r in previous.get("ablation", {}).get(part, []) if r.get("dataset") not in names]
+        seeds = tuple(int(v) for v in args.seeds.split(",")) if args.seeds else SEEDS
         new_rows: list[dict[str, Any]] = []
         rows = (
             ablation_unsupervised(args.ablation_epochs)
             if part == "unsupervised"
             else ablation_supervised(
-                tuple(names), args.ablation_epochs, tuple(int(v) for v in args.l0.split(",")) if args.l0 else None
+                tuple(names),
+                args.ablation_epochs,
+                tuple(int(v) for v in args.l0.split(",")) if args.l0 else None,
+                seeds,
+                previous.get("ablation", {}).get(part, []),
             )
         )
         for row in rows:
             new_rows.append({**row, "ablation_epochs": args.ablation_epochs, "l0_candidates": args.l0})
             report = read_json(json_path) if json_path.is_file() else {}
             section = report.get("ablation", {})
-            section[part] = [] if part == "unsupervised" else [*kept]
-            section[part] = [*section[part], *new_rows]
+            # merge by configuration, so that runs of other seeds or data sets at the same time keep their rows
+            mine = {_row_key(r) for r in new_rows}
+            section[part] = [r for r in section.get(part, []) if _row_key(r) not in mine] + new_rows
             section["commands"] = sorted({*section.get("commands", []), command})
             section.update(seeds=list(SEEDS), l0_candidates=ABLATION_L0, select_fraction=SELECT_FRACTION)
             report["ablation"] = section
