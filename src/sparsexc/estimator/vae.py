@@ -50,6 +50,7 @@ class VAEParams(RelaxationParams):
         beta = 1 the sparse posterior collapsed on digits (KL -> 0, reconstruction = the mean image), since
         naming L of D active dimensions costs about log C(D, L) nats of KL.
     kl_warmup_steps : the KL weight rises linearly from 0 to ``kl_weight`` over this many steps (0: none).
+    fixed_level : L = L0 for every row (SparseVAE only): the ablation of the learned level.
     schedule, temperature, min_temperature, anneal_rate, anneal_steps, straight_through : see
         :class:`sparsexc.latent.schedules.RelaxationParams` (default: exponential from 0.5 to 0.2).
     random_state : seeds the weights, the row order and the Gumbel/Gaussian noise.
@@ -75,7 +76,14 @@ class VAEParams(RelaxationParams):
         # the upper bound of max_active is another field: no constraint of one field states it
         if self.max_active is not None and self.max_active > self.latent_dim:
             raise ValueError(f"VAEParams: max_active={self.max_active} must lie in 1..latent_dim={self.latent_dim}")
+        if self.fixed_level and self.max_active is None:
+            raise ValueError("VAEParams: fixed_level needs a sparse code (max_active); the dense VAE has no level")
         super().validate()
+
+
+def _network(p: VAEParams, n_features: int) -> VAENetwork:
+    """The network of the settings ``p`` for ``n_features`` inputs (fit, load and its size check share it)."""
+    return VAENetwork(n_features, p.latent_dim, p.max_active, p.hidden_size, p.likelihood, p.fixed_level)
 
 
 class _VAEBase:
@@ -99,7 +107,7 @@ class _VAEBase:
             )
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(p.random_state)
-            self.network_ = VAENetwork(X.shape[1], p.latent_dim, p.max_active, p.hidden_size, p.likelihood)
+            self.network_ = _network(p, X.shape[1])
         generator = torch.Generator().manual_seed(p.random_state)
         optimizer = torch.optim.Adam(self.network_.parameters(), lr=p.lr)
         schedule = p.temperature_schedule()
@@ -211,7 +219,7 @@ class _VAEBase:
         # sizes that the file does not hold
         try:
             with torch.device("meta"):
-                skeleton = VAENetwork(n_features, p.latent_dim, p.max_active, p.hidden_size, p.likelihood)
+                skeleton = _network(p, n_features)
         except (ValueError, RuntimeError) as exc:
             raise ModelFormatError(f"{where}: params: {exc}") from None
         want = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
@@ -224,7 +232,7 @@ class _VAEBase:
             )
         est = cls.__new__(cls)
         est.params = p
-        est.network_ = VAENetwork(n_features, p.latent_dim, p.max_active, p.hidden_size, p.likelihood)
+        est.network_ = _network(p, n_features)
         est.network_.load_state_dict(state, strict=True)
         est.network_.eval()
         est.n_features_in_ = n_features

@@ -37,7 +37,7 @@ from sparsexc.core.topk import topk_lower_id_ties
 from sparsexc.heads.protocol import Head
 from sparsexc.heads.registry import register_head
 from sparsexc.latent.schedules import RelaxationParams
-from sparsexc.latent.sparsity import length_kl, mode_mask, selection_kl, two_step_sample
+from sparsexc.latent.sparsity import fixed_length_logits, length_kl, mode_mask, selection_kl, two_step_sample
 
 __all__ = ["PRIORS", "SparseLatentHead", "SparseLatentHeadParams"]
 
@@ -60,6 +60,9 @@ class SparseLatentHeadParams(RelaxationParams):
     prior : {"empirical", "uniform"}
         p(L) and the Plackett-Luce prior over labels: the training data's level / label frequencies (add-one
         smoothed, set by ``prepare``), or uniform.
+    fixed_level : bool
+        L = L0 for every row: no level layer, q(L|x) = p(L) = the point mass at L0, so the level KL and the
+        level term are 0 and sets are the top-L0 labels (the ablation of the learned level).
     schedule, temperature, min_temperature, anneal_rate, anneal_steps, straight_through
         See :class:`sparsexc.latent.schedules.RelaxationParams`.
         Default: a constant 2.0 (OUR choice: on bibtex it beat annealing 1.0 -> 0.3, P@1 0.61 against 0.59;
@@ -99,7 +102,7 @@ class SparseLatentHead(Head):
     Params = SparseLatentHeadParams
     params: SparseLatentHeadParams
     labels: OutputLayer
-    levels: OutputLayer
+    levels: OutputLayer | None  # None with fixed_level
     label_prior: torch.Tensor  # buffer (C,): label logits of the prior
     level_prior: torch.Tensor  # buffer (L0,): length logits of the prior
     step: torch.Tensor  # buffer: 0-d long, training steps taken
@@ -114,7 +117,7 @@ class SparseLatentHead(Head):
                 f"SparseLatentHeadParams: max_labels={L0} must not exceed the number of labels ({n_labels})"
             )
         self.labels = OutputLayer(in_dim, n_labels)
-        self.levels = OutputLayer(in_dim, L0)
+        self.levels = None if self.params.fixed_level else OutputLayer(in_dim, L0)
         self.schedule = self.params.temperature_schedule()
         # priors as logits (zeros = uniform); prepare() sets them when prior="empirical"
         self.register_buffer("label_prior", torch.zeros(n_labels))
@@ -140,7 +143,7 @@ class SparseLatentHead(Head):
         """Per-row terms (B,): ``nll`` (-log p(y|z), mean over the draws), ``kl_level``, ``kl_labels``,
         ``level_nll`` (-log q(min(|y|, L0) | x), 0 for rows with no label)."""
         p = self.params
-        a, c = self.labels(hidden), self.levels(hidden)
+        a, c = self.labels(hidden), self._level_logits(hidden)
         tau = self.temperature()
         rows, cols = labels.row_ids(), labels.indices
         nll = a.new_zeros(a.shape[0])
@@ -152,12 +155,16 @@ class SparseLatentHead(Head):
             row_nll = -log_no.sum(dim=1)
             row_nll = row_nll.index_add(0, rows, log_no[rows, cols] - torch.log(prob[rows, cols]))
             nll = nll + row_nll / p.n_samples
-        sizes = labels.sizes()
-        target = (sizes.clamp(1, p.max_labels) - 1)[:, None]
-        level_nll = -torch.log_softmax(c, dim=1).gather(1, target).squeeze(1) * (sizes > 0).to(c.dtype)
+        if p.fixed_level:  # q(L|x) = p(L) = the point mass at L0: nothing to learn or pay for the level
+            level_nll = kl_level = a.new_zeros(a.shape[0])
+        else:
+            sizes = labels.sizes()
+            target = (sizes.clamp(1, p.max_labels) - 1)[:, None]
+            level_nll = -torch.log_softmax(c, dim=1).gather(1, target).squeeze(1) * (sizes > 0).to(c.dtype)
+            kl_level = length_kl(c, self.level_prior)
         return {
             "nll": nll,
-            "kl_level": length_kl(c, self.level_prior),
+            "kl_level": kl_level,
             "kl_labels": selection_kl(a, self.label_prior, draw.order, c),
             "level_nll": level_nll,
         }
@@ -173,9 +180,15 @@ class SparseLatentHead(Head):
         return per_row.mean()
 
     # -- inference ----------------------------------------------------------------------------------------
+    def _level_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The level logits c (B, L0): the level layer's, or the point mass at L0 with ``fixed_level``."""
+        if self.levels is None:
+            return fixed_length_logits(hidden, self.params.max_labels)
+        return self.levels(hidden)
+
     def level_probabilities(self, hidden: torch.Tensor) -> torch.Tensor:
         """q(L = l | x) for l = 1..L0: (B, L0)."""
-        return torch.softmax(self.levels(hidden), dim=1)
+        return torch.softmax(self._level_logits(hidden), dim=1)
 
     def scores(self, hidden: torch.Tensor) -> torch.Tensor:
         return torch.softmax(self.labels(hidden), dim=1)
@@ -186,4 +199,4 @@ class SparseLatentHead(Head):
         return indices, torch.gather(torch.softmax(a, dim=1), 1, indices)
 
     def predict_sets(self, hidden: torch.Tensor) -> LabelBatch:
-        return LabelBatch.from_mask(mode_mask(self.levels(hidden), self.labels(hidden)))
+        return LabelBatch.from_mask(mode_mask(self._level_logits(hidden), self.labels(hidden)))

@@ -18,6 +18,7 @@ from sparsexc.latent.gumbel import gumbel_argmax, gumbel_softmax, sample_gumbel,
 from sparsexc.latent.schedules import SCHEDULES, RelaxationParams, TemperatureSchedule
 from sparsexc.latent.sparsity import (
     SparseSample,
+    fixed_length_logits,
     length_kl,
     mode_lengths,
     mode_mask,
@@ -39,6 +40,7 @@ __all__ = [
     "RelaxationParams",
     "SparseSample",
     "TemperatureSchedule",
+    "fixed_length_logits",
     "gumbel_argmax",
     "gumbel_softmax",
     "gumbel_topk",

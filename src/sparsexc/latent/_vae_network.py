@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from sparsexc.core.layers import OutputLayer
-from sparsexc.latent.sparsity import length_kl, mode_mask, selection_kl, two_step_sample
+from sparsexc.latent.sparsity import fixed_length_logits, length_kl, mode_mask, selection_kl, two_step_sample
 
 __all__ = ["LIKELIHOODS", "VAENetwork"]
 
@@ -37,20 +37,29 @@ MIN_LOG_SCALE = math.log(0.05)
 class VAENetwork(nn.Module):
     """Encoder (one hidden ReLU layer; sparse or dense input), latent heads and decoder (one hidden ReLU layer).
 
-    ``max_active=None`` makes the dense Gaussian VAE (no level, no selection).
+    ``max_active=None`` makes the dense Gaussian VAE (no level, no selection). ``fixed_level=True`` fixes
+    L = L0 for every row (no level layer; q(L|x) = p(L) = the point mass at L0, level KL 0): the ablation of
+    the learned level.
     """
 
     def __init__(
-        self, n_features: int, latent_dim: int, max_active: int | None, hidden_size: int, likelihood: str
+        self,
+        n_features: int,
+        latent_dim: int,
+        max_active: int | None,
+        hidden_size: int,
+        likelihood: str,
+        fixed_level: bool = False,
     ) -> None:
         super().__init__()
         self.n_features, self.latent_dim, self.max_active = int(n_features), int(latent_dim), max_active
-        self.likelihood = likelihood
+        self.likelihood, self.fixed_level = likelihood, bool(fixed_level)
         self.encoder_in = OutputLayer(n_features, hidden_size)  # accepts torch.sparse_csr batches as they are
         self.mean = nn.Linear(hidden_size, latent_dim)
         self.log_var = nn.Linear(hidden_size, latent_dim)
         if max_active is not None:
-            self.length = nn.Linear(hidden_size, max_active)
+            if not self.fixed_level:
+                self.length = nn.Linear(hidden_size, max_active)
             self.selection = nn.Linear(hidden_size, latent_dim)
         self.decoder = nn.Sequential(nn.Linear(latent_dim, hidden_size), nn.ReLU(), nn.Linear(hidden_size, n_features))
         if likelihood == "gaussian":
@@ -63,8 +72,9 @@ class VAENetwork(nn.Module):
     def encode(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         h = torch.relu(self.encoder_in(x))
         out = {"mean": self.mean(h), "log_var": self.log_var(h)}
-        if self.sparse:
-            out["length"], out["selection"] = self.length(h), self.selection(h)
+        if self.max_active is not None:  # sparse
+            length = fixed_length_logits(h, self.max_active) if self.fixed_level else self.length(h)
+            out["length"], out["selection"] = length, self.selection(h)
         return out
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
@@ -109,7 +119,8 @@ class VAENetwork(nn.Module):
             draw = two_step_sample(enc["length"], enc["selection"], tau_length, tau_select, hard, generator)
             # the relaxed mask may exceed 1 on near-ties (successive softmax); the code itself is m * v
             z = draw.mask * values
-            terms["kl_length"] = length_kl(enc["length"])
+            # fixed level: q(L|x) = p(L) = the point mass at L0
+            terms["kl_length"] = mean.new_zeros(mean.shape[0]) if self.fixed_level else length_kl(enc["length"])
             uniform = torch.zeros(self.latent_dim, dtype=mean.dtype, device=mean.device)
             terms["kl_selection"] = selection_kl(enc["selection"], uniform, draw.order, enc["length"])
         else:

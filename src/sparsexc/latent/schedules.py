@@ -68,6 +68,8 @@ class RelaxationParams(Params):
     schedule, temperature, min_temperature, anneal_rate, anneal_steps : the :class:`TemperatureSchedule`
         (kind, start, end, rate, steps) of both relaxations over the optimiser steps.
     straight_through : exact 0/1 masks forward, relaxed gradients backward.
+    fixed_level : L = L0 for every row (q(L|x) and p(L) point masses at L0, no level network, level KL 0):
+        the fixed-sparsity ablation of SDLGM's learned level L <= L0 (shared by the head and the VAE).
     """
 
     schedule: str = setting("exponential", "Temperature schedule of the Gumbel-Softmax relaxations.", choices=SCHEDULES)
@@ -76,6 +78,10 @@ class RelaxationParams(Params):
     anneal_rate: float = setting(1e-3, "Decay rate r of the exponential schedule, per step.", range=NON_NEGATIVE)
     anneal_steps: int = setting(1000, "Steps of the linear and cosine schedules.", range=POSITIVE_INT)
     straight_through: bool = setting(False, "Exact 0/1 masks forward, relaxed gradients backward.")
+    fixed_level: bool = setting(
+        False,
+        "Fix the level L = L0 for every row instead of learning q(L|x) (the ablation of the learned sparsity).",
+    )
 
     def validate(self) -> None:
         if self.schedule == "exponential" and self.min_temperature > self.temperature:

@@ -24,7 +24,15 @@ import torch
 from sparsexc.latent.gumbel import gumbel_softmax, straight_through
 from sparsexc.latent.subset import sequential_kl, successive_softmax, topk_mask
 
-__all__ = ["SparseSample", "length_kl", "mode_lengths", "mode_mask", "selection_kl", "two_step_sample"]
+__all__ = [
+    "SparseSample",
+    "fixed_length_logits",
+    "length_kl",
+    "mode_lengths",
+    "mode_mask",
+    "selection_kl",
+    "two_step_sample",
+]
 
 
 @dataclass
@@ -93,6 +101,23 @@ def two_step_sample(
     exact = torch.zeros_like(soft_mask).scatter_(1, order, (ranks < lengths[:, None]).to(soft_mask.dtype))
     one_hot = torch.zeros_like(soft_length).scatter_(1, (lengths - 1)[:, None], 1.0)
     return SparseSample(straight_through(exact, soft_mask), straight_through(one_hot, soft_length), lengths, order)
+
+
+def fixed_length_logits(like: torch.Tensor, max_active: int) -> torch.Tensor:
+    """Level logits of the point mass :math:`q(L = L_0 \\mid x) = 1`: (B, L0), :math:`-\\infty` except the last column.
+
+    The fixed-L ablation of the learned level (``fixed_level=True``): fed to :func:`two_step_sample`, the relaxed
+    level is exactly one-hot at L0 whatever the noise (:math:`\\exp(-\\infty) = 0`), so every survival
+    :math:`s_j = 1` and the mask is :math:`\\sum_{j \\le L_0} p^{(j)}`; :func:`mode_mask` gives the top-L0 and
+    :func:`selection_kl` sums all L0 picks. A constant: no gradient flows into it. :func:`length_kl` is not
+    defined for it (0 times infinity); with a point-mass prior at L0 the level KL is 0. ``like`` gives the rows,
+    the dtype and the device.
+    """
+    if max_active < 1:
+        raise ValueError(f"max_active={max_active} must be >= 1")
+    logits = like.new_full((like.shape[0], max_active), -math.inf)
+    logits[:, -1] = 0.0
+    return logits
 
 
 def length_kl(length_logits: torch.Tensor, prior_logits: torch.Tensor | None = None) -> torch.Tensor:
