@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
+from _sampled_toy import P_DATA, train_on_two_contexts
 
 from sparsexc.estimator import XCClassifier
 from sparsexc.heads import LabelBatch, NCEHead, get_head
@@ -69,27 +70,9 @@ def test_nce_loss_gradcheck(sparse):
 
 
 def test_nce_logits_are_self_normalised_log_probabilities():
-    # two contexts (one-hot features: a non-parametric linear model), known p_D(y|x); the noise is a frequency
-    # sampler fitted on other data, so p_n != p_D; at the NCE optimum xi = log p_D itself (no constant)
-    p_data = np.array([[0.4, 0.25, 0.15, 0.1, 0.06, 0.04], [0.05, 0.05, 0.1, 0.2, 0.25, 0.35]])
-    rng = np.random.default_rng(0)
-    n = 6000
-    ctx = rng.integers(0, 2, n)
-    y = np.array([rng.choice(6, p=p_data[c]) for c in ctx])
-    X = sp.csr_matrix((np.ones(n, np.float32), (np.arange(n), ctx)), shape=(n, 2))
-    Y = sp.csr_matrix((np.ones(n, np.float32), (np.arange(n), y)), shape=(n, 6))
-    torch.manual_seed(0)
-    head = NCEHead(2, 6, {"sampler": "frequency", "num_negatives": 20, "reg": 0.0, "sparse_gradients": False})
-    head = head.double()
-    other = sp.csr_matrix(np.eye(6, dtype=np.float32)[[0] * 40 + [5] * 5 + [1, 2, 3, 4]])
-    head.sampler.fit(sp.csr_matrix((other.shape[0], 2), dtype=np.float32), other)
-    opt = torch.optim.Adam(head.parameters(), lr=0.05)
-    for _ in range(600):
-        rows = rng.integers(0, n, 256)
-        hidden = torch.from_numpy(X[rows].toarray()).double()
-        opt.zero_grad()
-        head.loss(hidden, LabelBatch.from_csr(Y[rows])).backward()
-        opt.step()
+    # p_n != p_D (a frequency sampler fitted on other data); at the NCE optimum xi = log p_D itself (no constant)
+    head = train_on_two_contexts(NCEHead, {"reg": 0.0})
+    p_data = P_DATA
     with torch.no_grad():
         scores = head.scores(torch.eye(2, dtype=torch.float64)).numpy()
     assert np.abs(scores - np.log(p_data)).max() < 0.3  # the logits themselves, not up to a constant

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
+from _sampled_toy import P_DATA, train_on_two_contexts
 
 from sparsexc.estimator import XCClassifier
 from sparsexc.heads import LabelBatch, NegativeSamplingHead, SampledSoftmaxHead, get_head
@@ -118,28 +119,9 @@ def test_loss_gradcheck(cls, sparse):
 
 
 def test_bias_correction_recovers_the_data_distribution():
-    # two contexts (one-hot features, a non-parametric linear model); known p_D(y|x) over 6 labels; the
-    # proposal is a frequency sampler fitted on *other* data, so p_n != p_D and the raw logits are biased
-    p_data = np.array([[0.4, 0.25, 0.15, 0.1, 0.06, 0.04], [0.05, 0.05, 0.1, 0.2, 0.25, 0.35]])
-    rng = np.random.default_rng(0)
-    n = 6000
-    ctx = rng.integers(0, 2, n)
-    y = np.array([rng.choice(6, p=p_data[c]) for c in ctx])
-    X = sp.csr_matrix((np.ones(n, np.float32), (np.arange(n), ctx)), shape=(n, 2))
-    Y = sp.csr_matrix((np.ones(n, np.float32), (np.arange(n), y)), shape=(n, 6))
-    torch.manual_seed(0)
-    head = NegativeSamplingHead(
-        2, 6, {"sampler": "frequency", "num_negatives": 20, "reg": 1e-4, "sparse_gradients": False}
-    ).double()  # plain torch.optim.Adam: dense grads
-    other = sp.csr_matrix(np.eye(6, dtype=np.float32)[[0] * 40 + [5] * 5 + [1, 2, 3, 4]])
-    head.sampler.fit(sp.csr_matrix((other.shape[0], 2), dtype=np.float32), other)
-    opt = torch.optim.Adam(head.parameters(), lr=0.05)
-    for _ in range(600):
-        rows = rng.integers(0, n, 256)
-        hidden = torch.from_numpy(X[rows].toarray()).double()
-        opt.zero_grad()
-        head.loss(hidden, LabelBatch.from_csr(Y[rows])).backward()
-        opt.step()
+    # the proposal is fitted on other data, so p_n != p_D and the raw logits are biased
+    head = train_on_two_contexts(NegativeSamplingHead, {"reg": 1e-4})
+    p_data = P_DATA
     with torch.no_grad():
         eye = torch.eye(2, dtype=torch.float64)
         corrected = head.scores(eye).numpy()
@@ -273,13 +255,21 @@ def test_auto_sampler_exists_only_after_prepare(cls):
     assert head.ready_sampler is head.sampler and head.sampler.name == "tree"
 
 
-def test_interrupted_training_resumes_bit_for_bit(tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    "head,head_params",
+    [
+        ("sampled-softmax", {"sampler": "tree", "tree_dim": 4}),
+        # prepare sets these biases again on resume: the checkpoint restored after it must win, bit for bit
+        ("negative-sampling", {"sampler": "tree", "tree": {"dim": 4}, "bias_init": "inverse_aux"}),
+    ],
+)
+def test_interrupted_training_resumes_bit_for_bit(tmp_path, monkeypatch, head, head_params):
     from sparsexc.train import Trainer
 
     X, Y = _data()
     kwargs = dict(
-        head="sampled-softmax",
-        head_params={"sampler": "tree", "tree_dim": 4},
+        head=head,
+        head_params=head_params,
         hidden_sizes=(),
         epochs=2,
         batch_size=32,

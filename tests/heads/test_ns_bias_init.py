@@ -48,38 +48,3 @@ def test_zero_bias_init_leaves_the_layer_as_built():
 def test_bad_bias_init_names_the_allowed_values():
     with pytest.raises(ValueError, match=r"bias_init.*inverse_aux"):
         NegativeSamplingHead(5, 3, {"bias_init": "ones"})
-
-
-def test_resumed_training_keeps_the_trained_biases(tmp_path, monkeypatch):
-    # prepare sets the biases again on resume; the checkpoint restored after it must win, bit for bit
-    from sparsexc.estimator import XCClassifier
-    from sparsexc.train import Trainer
-
-    X, Y = _data()
-    kwargs = dict(
-        head="negative-sampling",
-        head_params={"sampler": "tree", "tree": {"dim": 4}, "bias_init": "inverse_aux"},
-        hidden_sizes=(),
-        epochs=2,
-        batch_size=32,
-        patience=None,
-        validation_fraction=0.0,
-        device="cpu",
-    )
-    plain = XCClassifier(**kwargs).fit(X, Y)
-    step, calls = Trainer._step, {"n": 0}
-
-    def failing_step(self, *args):
-        calls["n"] += 1
-        if calls["n"] == 14:
-            raise KeyboardInterrupt
-        return step(self, *args)
-
-    monkeypatch.setattr(Trainer, "_step", failing_step)
-    ck = str(tmp_path / "ck")
-    with pytest.raises(KeyboardInterrupt):
-        XCClassifier(**kwargs).fit(X, Y, checkpoint_dir=ck, checkpoint_every=3)
-    monkeypatch.setattr(Trainer, "_step", step)
-    resumed = XCClassifier(**kwargs).fit(X, Y, checkpoint_dir=ck, checkpoint_every=3, resume=True)
-    for key, value in plain.model_.state_dict().items():
-        assert torch.equal(value, resumed.model_.state_dict()[key]), key

@@ -7,6 +7,7 @@ from typing import ClassVar
 
 import scipy.sparse as sp
 import torch
+import torch.nn.functional as F
 
 from sparsexc._params import POSITIVE, POSITIVE_INT, Params, setting
 from sparsexc.core.labels import LabelBatch
@@ -26,7 +27,7 @@ from sparsexc.samplers import (
     list_samplers,
 )
 
-__all__ = ["POSITIVES", "SampledHead", "SampledHeadParams"]
+__all__ = ["POSITIVES", "SampledHead", "SampledHeadParams", "binary_pair_loss"]
 
 # the settings base class under a second name: inside SampledHead, the class attribute ``Params`` shadows it
 _AnyParams = Params
@@ -105,6 +106,18 @@ class SampledHeadParams(Params):
         "sampler_seed": "tree.seed",
         "frequency_power": "frequency.power",
     }
+
+
+def binary_pair_loss(margins: torch.Tensor, penalty: torch.Tensor, labels: LabelBatch) -> torch.Tensor:
+    r"""The binary loss of the positive (column 0) against the n sampled labels of each pair, (P, 1 + n) inputs:
+
+    .. math:: \sum_{\text{pairs}} \Big[\mathrm{softplus}(-m_0) + \pi_0
+              + \frac{1}{n}\sum_{j \ge 1} \big(\mathrm{softplus}(m_j) + \pi_j\big)\Big] \Big/ \#\{\text{rows with a label}\},
+
+    the form shared by negative sampling (margins = logits) and NCE (margins = logits - log p_n)."""
+    positive_term = F.softplus(-margins[:, 0]) + penalty[:, 0]
+    negative_term = (F.softplus(margins[:, 1:]) + penalty[:, 1:]).mean(dim=1)
+    return (positive_term + negative_term).sum() / int((labels.sizes() > 0).sum())
 
 
 def _feature_sampler_error(sampler: str, inputs: str) -> ConfigurationError:

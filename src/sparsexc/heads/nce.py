@@ -7,11 +7,10 @@ import dataclasses
 from typing import ClassVar
 
 import torch
-import torch.nn.functional as F
 
 from sparsexc._params import NON_NEGATIVE, setting
 from sparsexc.core.labels import LabelBatch
-from sparsexc.heads._sampled import SampledHead, SampledHeadParams
+from sparsexc.heads._sampled import SampledHead, SampledHeadParams, binary_pair_loss
 from sparsexc.heads.registry import register_head
 
 __all__ = ["NCEHead", "NCEHeadParams"]
@@ -53,12 +52,7 @@ class NCEHead(SampledHead):
         if sampled is None:
             return self.empty_loss()
         _, _, logits, log_q = sampled
-        contrast = logits - log_q
-        penalty = self.params.reg * logits**2
-        positive_term = F.softplus(-contrast[:, 0]) + penalty[:, 0]
-        negative_term = (F.softplus(contrast[:, 1:]) + penalty[:, 1:]).mean(dim=1)
-        n_rows = int((labels.sizes() > 0).sum())
-        return (positive_term + negative_term).sum() / n_rows
+        return binary_pair_loss(logits - log_q, self.params.reg * logits**2, labels)
 
     def local_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """Logits :math:`\\xi_y(x)` of this rank's labels, (B, C_r); the scores (no noise correction)."""

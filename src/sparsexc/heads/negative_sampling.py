@@ -8,11 +8,10 @@ from typing import ClassVar
 import numpy as np
 import scipy.sparse as sp
 import torch
-import torch.nn.functional as F
 
 from sparsexc._params import NON_NEGATIVE, setting
 from sparsexc.core.labels import LabelBatch
-from sparsexc.heads._sampled import SampledHead, SampledHeadParams
+from sparsexc.heads._sampled import SampledHead, SampledHeadParams, binary_pair_loss
 from sparsexc.heads.registry import register_head
 
 __all__ = ["NegativeSamplingHead", "NegativeSamplingHeadParams"]
@@ -111,11 +110,7 @@ class NegativeSamplingHead(SampledHead):
         _, _, logits, log_q = sampled
         lam = self.params.reg
         centred = logits + log_q if self.params.reg_centre == "log_pn" else logits
-        penalty = lam * centred**2
-        positive_term = F.softplus(-logits[:, 0]) + penalty[:, 0]
-        negative_term = (F.softplus(logits[:, 1:]) + penalty[:, 1:]).mean(dim=1)
-        n_rows = int((labels.sizes() > 0).sum())
-        return (positive_term + negative_term).sum() / n_rows
+        return binary_pair_loss(logits, lam * centred**2, labels)
 
     def local_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """Corrected logits :math:`\\xi_y(x) + \\log p_n(y|x)` of this rank's labels, (B, C_r); the scores.
