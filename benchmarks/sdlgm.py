@@ -605,8 +605,9 @@ def _compare(learned: list[float], fixed: list[float], higher_better: bool) -> t
 
 
 def _verdict(comparisons: list[tuple[float, float]]) -> str:
-    """contradicted: some fixed L beats the learned level by more than 2 standard errors, or none is beaten;
-    reproduced: the learned level beats every fixed L by more than 2 SE; partially: beats some, loses to none."""
+    """contradicted: some fixed L beats the learned level by more than 2 standard errors; reproduced: the learned
+    level beats every fixed L by more than 2 SE; partially: beats some, loses to none; not reproduced: no difference
+    beyond 2 SE either way (a null result, weaker than a contradiction)."""
     if not all(np.isfinite(se) for _, se in comparisons):
         return "untested (fewer than 2 seeds)"
     wins = [d > 2 * se for d, se in comparisons]
@@ -614,7 +615,7 @@ def _verdict(comparisons: list[tuple[float, float]]) -> str:
         return "contradicted (a fixed L is better)"
     if all(wins):
         return "reproduced"
-    return "partially" if any(wins) else "contradicted (no gain within 2 SE)"
+    return "partially" if any(wins) else "not reproduced (no difference beyond 2 SE)"
 
 
 def verdict_rows(ablation: dict[str, Any]) -> list[str]:
@@ -769,8 +770,8 @@ def write_report(
             + "; ".join(f"`{c}`" for c in a.get("commands", []))
             + "). Differences are learned minus fixed, oriented so that > 0 favours the learned level, ± one "
             "standard error over the seeds (Welch). Rule: reproduced = the learned level beats every fixed L by "
-            "more than 2 SE; partially = some and loses to none; contradicted = a fixed L is better by more than 2 SE, "
-            "or no fixed L is beaten.\n\n"
+            "more than 2 SE; partially = some and loses to none; contradicted = a fixed L is better by more than 2 SE; "
+            "not reproduced = no difference beyond 2 SE either way.\n\n"
             "| claim | paper's number | ours | verdict |\n|---|---|---|---|\n"
             + "\n".join(verdict_rows(a))
             + "\n| The sparse codes are differentiable by backpropagation through two Gumbel-Softmax steps "

@@ -22,7 +22,7 @@ def test_verdict_rule(bench):
     assert bench._verdict([(0.3, 0.1), (0.5, 0.2)]) == "reproduced"
     assert bench._verdict([(0.3, 0.1), (0.1, 0.2)]) == "partially"
     assert bench._verdict([(0.3, 0.1), (-0.5, 0.2)]).startswith("contradicted (a fixed L")
-    assert bench._verdict([(0.1, 0.1), (-0.1, 0.2)]).startswith("contradicted (no gain")
+    assert bench._verdict([(0.1, 0.1), (-0.1, 0.2)]).startswith("not reproduced (no difference")
     assert bench._verdict([(0.1, float("nan"))]).startswith("untested")
 
 
