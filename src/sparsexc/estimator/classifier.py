@@ -121,7 +121,7 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         The encoder (:class:`sparsexc._params.EncoderParams`); ``hidden_sizes=()`` is the full-rank linear model.
     optimizer, lr, weight_decay, momentum, lr_schedule, warmup_steps, step_size, step_gamma, grad_clip
         The optimiser and its schedule (:class:`sparsexc._params.TrainParams`); ``optimizer=None`` takes the
-        head's ``default_optimizer`` ("adam"; "adagrad" for negative-sampling); ``lr=None`` takes
+        head's ``default_optimizer`` ("adam"; "adagrad" for negative-sampling and nce); ``lr=None`` takes
         :data:`DEFAULT_LR` of the optimiser times the head's ``default_lr_scale``.
     epochs, batch_size, patience, val_metric, tune_metric, eval_batch_size
         Training length, early stopping on ``val_metric``, the set metric the head's threshold is tuned for,
