@@ -447,6 +447,14 @@ def _mean_std(values: list[float], digits: int = 4) -> str:
     return f"{a.mean():.{digits}f} ± {a.std(ddof=1) if a.size > 1 else 0.0:.{digits}f}"
 
 
+def _by_config(rows: list[dict[str, Any]], data_key: str) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """The seeds' rows of each (data set, configuration), in first-seen order."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault((r[data_key], _config_name(r)), []).append(r)
+    return groups
+
+
 def _config_name(r: dict[str, Any]) -> str:
     return "learned L ≤ L0" if r["level"] == "learned" else f"fixed L = {r['L']}"
 
@@ -474,10 +482,7 @@ def ablation_tables(section: dict[str, Any]) -> str:
             "| dataset | level | L0 | seeds | example-F1 | micro-F1 | P@1 | P@3 | P@5 | mean size (true) | exact size "
             "| epochs | CPU s / fit |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         )
-        groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        for r in test:
-            groups.setdefault((r["dataset"], _config_name(r)), []).append(r)
-        for (d, cfg), rows in groups.items():
+        for (d, cfg), rows in _by_config(test, "dataset").items():
             out.append(
                 f"| {d} | {cfg} | {rows[0]['L0']} | {len(rows)} | "
                 + " | ".join(
@@ -496,10 +501,7 @@ def ablation_tables(section: dict[str, Any]) -> str:
             "| data | level | L0 | D | seeds | test MSE | linear probe | nnz/row | epochs | last-5-epoch loss change | CPU s / fit |\n"
             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         )
-        ugroups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        for r in uns:
-            ugroups.setdefault((r["data"], _config_name(r)), []).append(r)
-        for (d, cfg), rows in ugroups.items():
+        for (d, cfg), rows in _by_config(uns, "data").items():
             out.append(
                 f"| {d} | {cfg} | {rows[0]['L0']} | {rows[0]['latent_dim']} | {len(rows)} | "
                 f"{_mean_std([r['test_mse'] for r in rows])} | {_mean_std([r['probe'] for r in rows])} "

@@ -1,5 +1,6 @@
-"""A sampled head trained on a known distribution: two contexts (one-hot features, so the linear model is
-non-parametric), p_D(y|x) over 6 labels, and a frequency sampler fitted on *other* data, so p_n != p_D."""
+"""What the sampled heads' tests share: a small batch with fixed draws (for losses against brute force), and a
+head trained on a known distribution: two contexts (one-hot features, so the linear model is non-parametric),
+p_D(y|x) over 6 labels, and a frequency sampler fitted on *other* data, so p_n != p_D."""
 
 from __future__ import annotations
 
@@ -10,6 +11,38 @@ import scipy.sparse as sp
 import torch
 
 from sparsexc.heads import LabelBatch
+
+ROWS = [[0, 2], [1], [], [0, 1, 2, 4]]  # a batch's label sets: rows with several, one and no label
+C, D = 5, 4  # labels, input width
+
+
+def label_batch(rows: list[list[int]], n_labels: int = C) -> LabelBatch:
+    """A LabelBatch of the label sets ``rows``."""
+    indptr = np.cumsum([0] + [len(r) for r in rows])
+    indices = np.array([j for r in rows for j in sorted(r)], dtype=np.int64)
+    return LabelBatch.from_csr(sp.csr_matrix((np.ones(len(indices)), indices, indptr), shape=(len(rows), n_labels)))
+
+
+def fixed_draws(head_cls: Any, params: dict[str, Any], seed: int = 0) -> tuple[Any, ...]:
+    """``head_cls(D, C, uniform sampler, 3 negatives, **params)`` in float64 whose sampler returns fixed negatives
+    and log q from a fixed (B, C) table: ``(head, h, labels, rows, negatives, log_q)`` for :data:`ROWS`."""
+    torch.manual_seed(seed)
+    head = head_cls(D, C, {"sampler": "uniform", "num_negatives": 3, **params}).double()
+    h = torch.randn(len(ROWS), D, dtype=torch.float64)
+    labels = label_batch(ROWS)
+    rows = labels.row_ids()
+    negatives = torch.randint(C, (rows.numel(), 3))
+    log_q = torch.log_softmax(torch.randn(len(ROWS), C, dtype=torch.float64), 1)
+
+    def sample(x, n, rows=None, generator=None):
+        return negatives, log_q[rows[:, None], negatives]
+
+    def log_prob(x, labels, rows=None):
+        return log_q[rows[:, None], labels]
+
+    head.sampler.sample, head.sampler.log_prob = sample, log_prob
+    return head, h, labels, rows, negatives, log_q
+
 
 P_DATA = np.array([[0.4, 0.25, 0.15, 0.1, 0.06, 0.04], [0.05, 0.05, 0.1, 0.2, 0.25, 0.35]])
 

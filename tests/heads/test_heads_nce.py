@@ -9,42 +9,16 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
-from _sampled_toy import P_DATA, train_on_two_contexts
+from _sampled_toy import P_DATA, ROWS, C, D, train_on_two_contexts
+from _sampled_toy import fixed_draws as _setup
+from _sampled_toy import label_batch as _labels
 
 from sparsexc.estimator import XCClassifier
-from sparsexc.heads import LabelBatch, NCEHead, get_head
-
-ROWS = [[0, 2], [1], [], [0, 1, 2, 4]]
-C, D = 5, 4
-
-
-def _labels(rows, n_labels=C):
-    indptr = np.cumsum([0] + [len(r) for r in rows])
-    indices = np.array([j for r in rows for j in sorted(r)], dtype=np.int64)
-    return LabelBatch.from_csr(sp.csr_matrix((np.ones(len(indices)), indices, indptr), shape=(len(rows), n_labels)))
-
-
-def _setup(params):
-    torch.manual_seed(0)
-    head = NCEHead(D, C, {"sampler": "uniform", "num_negatives": 3, **params}).double()
-    h = torch.randn(len(ROWS), D, dtype=torch.float64)
-    labels = _labels(ROWS)
-    rows = labels.row_ids()
-    negatives = torch.randint(C, (rows.numel(), 3))
-    log_q = torch.log_softmax(torch.randn(len(ROWS), C, dtype=torch.float64), 1)
-
-    def sample(x, n, rows=None, generator=None):
-        return negatives, log_q[rows[:, None], negatives]
-
-    def log_prob(x, labels, rows=None):
-        return log_q[rows[:, None], labels]
-
-    head.sampler.sample, head.sampler.log_prob = sample, log_prob
-    return head, h, labels, rows, negatives, log_q
+from sparsexc.heads import NCEHead, get_head
 
 
 def test_nce_loss_matches_brute_force():
-    head, h, labels, rows, negatives, log_q = _setup({"reg": 0.01})
+    head, h, labels, rows, negatives, log_q = _setup(NCEHead, {"reg": 0.01})
     Z = (h @ head.output.weight.T + head.output.bias).detach().numpy()
     lq = log_q.numpy()
     total = 0.0
@@ -56,7 +30,7 @@ def test_nce_loss_matches_brute_force():
 
 @pytest.mark.parametrize("sparse", [False, True])
 def test_nce_loss_gradcheck(sparse):
-    head, h, labels, *_ = _setup({})
+    head, h, labels, *_ = _setup(NCEHead, {})
     hidden = h.to_sparse_csr() if sparse else h
     w = head.output.weight.detach().clone().requires_grad_(True)
     b = head.output.bias.detach().clone().requires_grad_(True)

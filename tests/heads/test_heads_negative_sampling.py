@@ -9,44 +9,13 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
-from _sampled_toy import P_DATA, train_on_two_contexts
+from _sampled_toy import P_DATA, ROWS, C, D, train_on_two_contexts
+from _sampled_toy import fixed_draws as _setup
+from _sampled_toy import label_batch as _labels
 
 from sparsexc.estimator import XCClassifier
-from sparsexc.heads import LabelBatch, NegativeSamplingHead, SampledSoftmaxHead, get_head
+from sparsexc.heads import NegativeSamplingHead, SampledSoftmaxHead, get_head
 from sparsexc.heads.pairs import pair_logits
-
-ROWS = [[0, 2], [1], [], [0, 1, 2, 4]]
-C, D = 5, 4
-
-
-def _labels(rows, n_labels=C):
-    indptr = np.cumsum([0] + [len(r) for r in rows])
-    indices = np.array([j for r in rows for j in sorted(r)], dtype=np.int64)
-    return LabelBatch.from_csr(sp.csr_matrix((np.ones(len(indices)), indices, indptr), shape=(len(rows), n_labels)))
-
-
-def _fixed_sampler(head, negatives, log_q_all):
-    """Replace the head's draws by fixed negatives; log q from a fixed (B, C) table."""
-
-    def sample(x, n, rows=None, generator=None):
-        return negatives, log_q_all[rows[:, None], negatives]
-
-    def log_prob(x, labels, rows=None):
-        return log_q_all[rows[:, None], labels]
-
-    head.sampler.sample, head.sampler.log_prob = sample, log_prob
-
-
-def _setup(cls, params, seed=0):
-    torch.manual_seed(seed)
-    head = cls(D, C, {"sampler": "uniform", "num_negatives": 3, **params}).double()
-    h = torch.randn(len(ROWS), D, dtype=torch.float64)
-    labels = _labels(ROWS)
-    rows = labels.row_ids()
-    negatives = torch.randint(C, (rows.numel(), 3))
-    log_q = torch.log_softmax(torch.randn(len(ROWS), C, dtype=torch.float64), 1)
-    _fixed_sampler(head, negatives, log_q)
-    return head, h, labels, rows, negatives, log_q
 
 
 def test_pair_logits_match_dense_scores_for_dense_and_sparse_hidden():
