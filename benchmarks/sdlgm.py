@@ -48,6 +48,7 @@ from _harness import (
     utc_now,
     write_results,
 )
+from _verdicts import two_se_verdict
 
 DATASETS = ("medical", "enron", "bibtex", "delicious", "debtags")
 QUICK_DATASETS = ("medical", "enron")
@@ -607,17 +608,8 @@ def _compare(learned: list[float], fixed: list[float], higher_better: bool) -> t
 
 
 def _verdict(comparisons: list[tuple[float, float]]) -> str:
-    """contradicted: some fixed L beats the learned level by more than 2 standard errors; reproduced: the learned
-    level beats every fixed L by more than 2 SE; partially: beats some, loses to none; not reproduced: no difference
-    beyond 2 SE either way (a null result, weaker than a contradiction)."""
-    if not all(np.isfinite(se) for _, se in comparisons):
-        return "untested (fewer than 2 seeds)"
-    wins = [d > 2 * se for d, se in comparisons]
-    if any(d < -2 * se for d, se in comparisons):
-        return "contradicted (a fixed L is better)"
-    if all(wins):
-        return "reproduced"
-    return "partially" if any(wins) else "not reproduced (no difference beyond 2 SE)"
+    """The pages' 2-SE rule (benchmarks/_verdicts.py) for "the learned level beats a fixed L"."""
+    return two_se_verdict(comparisons, worse="a fixed L is better", untested="fewer than 2 seeds")
 
 
 def verdict_rows(ablation: dict[str, Any]) -> list[str]:

@@ -70,3 +70,45 @@ def test_speedups_compare_first_times_at_each_baselines_final_value(adv):
     table = "\n".join(adv.speedup_table(s))
     assert "6.7x" in table and "never" in table
     assert adv.speedups({"runs": [part["runs"][0]]}) == {}
+
+
+def test_speed_verdict_needs_ten_x_everywhere_and_is_contradicted_by_one_slow_set(adv):
+    assert adv.speed_verdict({"a": 12.0, "b": 10.0}) == "reproduced"
+    assert adv.speed_verdict({"a": 6.7, "b": 1.2}) == "partially"  # 1.2x: within the one-seed margin
+    assert adv.speed_verdict({"a": 1.5, "b": 0.9}) == "not reproduced (no ratio beyond 2x)"
+    assert adv.speed_verdict({"a": 6.0, "b": None}).startswith("contradicted (slower or never on b")
+    assert adv.speed_verdict({"a": 6.0, "b": 0.1}).startswith("contradicted (slower or never on b")
+    assert adv.speed_verdict({}) == "untested"
+
+
+def _part(n_eval, *runs):
+    return {"dataset": {"n_labels": 1000, "n_test_eval": n_eval}, "runs": list(runs)}
+
+
+def test_verdict_rows_judge_hits_against_two_binomial_standard_errors(adv):
+    # 1,000 rows: se of 0.30 vs 0.20 is about 0.019, so +0.10 is a win; 100 rows: 0.36 vs 0.30 (se 0.066) is not
+    big = _part(
+        1000,
+        _run(adv.ADVERSARIAL, [(10, 0.3)], 0.3, 60.0, hits=0.30),
+        _run(adv.UNIFORM, [(60, 0.2)], 0.2, 60.0, hits=0.20),
+        _run(adv.FREQUENCY, [(6, 0.4)], 0.4, 60.0, hits=0.40),
+    )
+    small = _part(
+        100,
+        _run(adv.ADVERSARIAL, [(10, 0.36)], 0.36, 60.0, hits=0.36),
+        _run(adv.UNIFORM, [(60, 0.30)], 0.30, 60.0, hits=0.30),
+    )
+    merged = {"datasets": {"big": big}, "speedups_P@1": {"big": adv.speedups(big)}}
+    rows = adv.verdict_rows(merged)
+    by_claim = {r.split(" | ")[0]: r.rsplit(" | ", 1)[1] for r in rows}
+    assert by_claim["| Higher final accuracy (hits@1 of the first label) than neg. sampling, uniform"] == "reproduced |"
+    assert by_claim["| Higher final accuracy (hits@1 of the first label) than neg. sampling, frequency"].startswith(
+        "contradicted"
+    )
+    assert by_claim["| Higher final accuracy (hits@1 of the first label) than NCE, tree as base distribution"] == (
+        "untested |"
+    )
+    merged = {"datasets": {"big": big, "small": small}, "speedups_P@1": {}}
+    rows = adv.verdict_rows(merged)
+    uniform = next(r for r in rows if "hits@1 of the first label) than neg. sampling, uniform" in r)
+    assert uniform.endswith("| partially |") and "small 36.0 vs 30.0 % (+6.0 +- 6.6)" in uniform
