@@ -13,7 +13,14 @@ Scripts import this module as ``_harness`` (``python benchmarks/<name>.py`` puts
 * :func:`write_text`, :func:`write_json`, :func:`read_json`, :func:`write_results`, :func:`page_header`:
   atomic results files;
 * :func:`add_common_flags`, :func:`dataset_list`, :func:`use_shared_datasets`: the flags and data sets several
-  scripts share.
+  scripts share;
+* :func:`two_se_verdict`, :func:`proportion_difference`: the verdict rule of the papers' pages (issue 21).
+
+The verdict rule: a claim "A is better than B" is judged on comparisons (one per data set or baseline), each a
+difference ``d`` oriented so that ``d > 0`` favours A, with its standard error ``se``: reproduced = better by more
+than 2 SE in every comparison; partially = in some, worse by more than 2 SE in none; contradicted = worse by more
+than 2 SE in at least one; not reproduced (no difference beyond 2 SE) = a null result, weaker than a
+contradiction; untested = no comparison, or one without a standard error.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import argparse
 import contextlib
 import datetime as dt
 import json
+import math
 import os
 import resource
 import sys
@@ -42,9 +50,11 @@ __all__ = [
     "load_average",
     "page_header",
     "peak_rss_mib",
+    "proportion_difference",
     "read_json",
     "repeat",
     "timed",
+    "two_se_verdict",
     "use_shared_datasets",
     "utc_now",
     "write_json",
@@ -296,3 +306,34 @@ def use_shared_datasets() -> None:
 def dataset_list(value: str | None, default: Sequence[str]) -> list[str]:
     """The data sets of a ``--datasets`` value (comma-separated), or ``default`` when it was not given."""
     return [name for name in value.split(",") if name] if value else list(default)
+
+
+def two_se_verdict(
+    comparisons: Sequence[tuple[float, float]],
+    worse: str = "the baseline is better",
+    untested: str = "no standard error",
+) -> str:
+    """The verdict of the module docstring; ``worse`` names, in the contradicted verdict, what beat the claim,
+    ``untested`` why a comparison without a finite standard error cannot be judged."""
+    if not comparisons:
+        return "untested"
+    if not all(math.isfinite(se) for _, se in comparisons):
+        return f"untested ({untested})"
+    wins = [d > 2 * se for d, se in comparisons]
+    if any(d < -2 * se for d, se in comparisons):
+        return f"contradicted ({worse})"
+    if all(wins):
+        return "reproduced"
+    return "partially" if any(wins) else "not reproduced (no difference beyond 2 SE)"
+
+
+def proportion_difference(p_a: float, p_b: float, n_a: int, n_b: int) -> tuple[float, float]:
+    """``(p_a - p_b, se)`` for two rates over ``n_a`` and ``n_b`` independent 0/1 outcomes.
+
+    se = sqrt(p_a (1 - p_a) / n_a + p_b (1 - p_b) / n_b), the unpaired binomial standard error (conservative when
+    both rates come from the same rows, where the paired error is smaller).
+    """
+    if n_a < 1 or n_b < 1:
+        raise ValueError(f"n_a={n_a}, n_b={n_b}: both must be >= 1")
+    se = math.sqrt(p_a * (1.0 - p_a) / n_a + p_b * (1.0 - p_b) / n_b)
+    return p_a - p_b, se

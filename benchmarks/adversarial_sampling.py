@@ -54,14 +54,15 @@ from _harness import (
     environment,
     load_average,
     peak_rss_mib,
+    proportion_difference,
     read_json,
     timed,
+    two_se_verdict,
     use_shared_datasets,
     utc_now,
     write_json,
     write_text,
 )
-from _verdicts import proportion_difference, two_se_verdict
 
 STEM = "adversarial_sampling"
 ADVERSARIAL, UNIFORM, FREQUENCY, SOFTMAX, NCE = "ns-tree", "ns-uniform", "ns-frequency", "softmax", "nce-tree"
@@ -737,7 +738,7 @@ def verdict_section(merged: dict[str, Any]) -> list[str]:
         "(not tuned per method), train on every positive of a row, and stop at a fixed CPU budget (60-300 s; no "
         "sampled method reached a plateau); the paper tuned each method and trained for hours. So a verdict "
         "describes these runs, not the paper's tuned protocol; issue 21's tuned, converged, 3-seed runs are not "
-        "done. Rules (benchmarks/_verdicts.py, `speed_verdict`): accuracy: the adversarial head better by more "
+        "done. Rules (`two_se_verdict` in benchmarks/_harness.py, `speed_verdict`): accuracy: the adversarial head better by more "
         "than 2 binomial standard errors on every set = reproduced, on some and worse on none = partially, worse "
         "on some = contradicted; speed: >= 10x on every set = reproduced, >= 2x on some and slower (<= 0.5x or "
         "never) on none = partially, slower on some = contradicted.",

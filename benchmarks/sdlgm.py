@@ -44,11 +44,11 @@ from _harness import (
     page_header,
     read_json,
     timed,
+    two_se_verdict,
     use_shared_datasets,
     utc_now,
     write_results,
 )
-from _verdicts import two_se_verdict
 
 DATASETS = ("medical", "enron", "bibtex", "delicious", "debtags")
 QUICK_DATASETS = ("medical", "enron")

@@ -1,4 +1,4 @@
-"""benchmarks/_verdicts.py: the papers' pages' 2-SE verdict rule and the binomial standard error."""
+"""benchmarks/_harness.py: the papers' pages' 2-SE verdict rule and the binomial standard error."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 @pytest.fixture(scope="module")
 def verdicts(load_benchmark):
-    return load_benchmark("_verdicts")
+    return load_benchmark("_harness")
 
 
 def test_two_se_rule_on_each_outcome(verdicts):
