@@ -608,7 +608,7 @@ def _compare(learned: list[float], fixed: list[float], higher_better: bool) -> t
 
 
 def _verdict(comparisons: list[tuple[float, float]]) -> str:
-    """The pages' 2-SE rule (benchmarks/_verdicts.py) for "the learned level beats a fixed L"."""
+    """The pages' 2-SE rule (`two_se_verdict`, benchmarks/_harness.py) for "the learned level beats a fixed L"."""
     return two_se_verdict(comparisons, worse="a fixed L is better", untested="fewer than 2 seeds")
 
 
