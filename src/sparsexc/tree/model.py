@@ -38,6 +38,7 @@ O(labels).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -56,7 +57,7 @@ from sparsexc.errors import ConfigurationError, ModelFormatError
 from sparsexc.tree.cluster import _normalise_rows, build_tree, pifa
 from sparsexc.tree.parallel import check_part, fill_level, node_owners
 from sparsexc.tree.search import TreeSearcher
-from sparsexc.tree.solver import SOLVERS, fit_rows, prune
+from sparsexc.tree.solver import SOLVERS, _solver, fit_rows, prune
 from sparsexc.tree.structure import LabelTree
 
 __all__ = ["LabelTreeModel", "LabelTreeParams", "cross_validate_C", "fit_C_path"]
@@ -238,9 +239,12 @@ class LabelTreeModel:
 
         # one BLAS thread for the whole pool: threadpool_limits is process-wide, so a node's own limit (the Newton
         # solver's, sparsexc.tree.solver) ending on one thread would let another thread's product run on several
-        # BLAS threads, in another summation order (2 ranks then differed from 1 process in the last bits)
+        # BLAS threads, in another summation order (2 ranks then differed from 1 process in the last bits). The
+        # dual solver (numba) calls no BLAS, and the limit costs ~5 ms a call (threadpoolctl scans the loaded
+        # libraries): 17 calls were ~15% of a small set's default fit (flags)
         workers = min(_workers(self.params.n_jobs), len(jobs))
-        with threadpool_limits(1, user_api="blas"):
+        blas_limit = threadpool_limits(1, user_api="blas") if not self._dual() else contextlib.nullcontext()
+        with blas_limit:
             if workers <= 1:  # no pool: starting its thread costs more than a tiny fit (the CV's 15 fits, small data)
                 results = [run(job) for job in jobs]
             else:
@@ -258,6 +262,10 @@ class LabelTreeModel:
             self.weights_.append(level_weights)
         self.n_features_, self.n_labels_ = X.shape[1], Y.shape[1]
         self._searcher_cache = None
+
+    def _dual(self) -> bool:
+        """Whether the nodes are solved by dual coordinate descent (squared hinge, solver auto or dcd)."""
+        return _solver(self.params.solver, self.params.loss, None) == "dcd"
 
     @staticmethod
     def _level_rows(Y: sp.csr_matrix, tree: LabelTree, t: int) -> tuple[sp.csr_matrix, sp.csc_matrix | None]:
@@ -498,7 +506,7 @@ def fit_C_path(
     first = LabelTreeModel(params)  # prepares X and clusters: neither reads C
     X = first._prepared(X)
     first._build_trees(X, Y)
-    warm = warm_start and params.loss == "squared_hinge" and params.solver in ("auto", "dcd")
+    warm = warm_start and first._dual()
     duals: dict[tuple[int, int, int], np.ndarray] | None = {} if warm else None
     previous = None
     for C in Cs:
