@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from _harness import (
+    BENCHMARKS,
     add_common_flags,
     command_line,
     dataset_list,
@@ -36,7 +37,7 @@ from _harness import (
 )
 
 SETS = ("flags", "emotions", "birds", "cal500", "yeast", "scene", "medical", "enron", "rcv1-subset1", "bibtex")
-SRC = Path(__file__).resolve().parent.parent / "src"
+SRC = BENCHMARKS.parent / "src"
 # the child: everything but the fit before the clock (as defaults.py's worker); prints one JSON line
 CHILD = """
 import json, sys, time

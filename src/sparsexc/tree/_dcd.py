@@ -14,6 +14,10 @@ over all rows confirms. A column stops when the spread of the projected gradient
 
 The kernel releases the GIL (``nogil``), so node problems trained on threads run in parallel.
 
+A solve may start from given duals (``alpha``, a warm start): any ``alpha >= 0`` is feasible, w is rebuilt
+from it, and the duals found are written back. The C path of the cross-validation of C
+(:func:`sparsexc.tree.model.fit_C_path`) starts each C from the previous C's solution.
+
 A tree node trains on a subset of the rows of X and on the columns those rows use. The node's rows
 (``rows``) are gathered from the full CSR matrix by one compiled pass into compact arrays: int32 local column
 ids ``remap[indices]`` (``remap``: global column -> the node's local column, from :func:`used_columns`) and

@@ -21,7 +21,8 @@ Training (teacher-forced, as Parabel and PECOS's default ``tfn``):
    ``C=None`` is chosen here: on at most ``cv_max_rows`` training rows, by :data:`CV_FOLDS`-fold
    cross-validation over ``C_0 x`` :data:`C_FACTORS` (``C_0`` the loss's :data:`DEFAULT_C`), the value of best
    mean (P@1 + P@3 + P@5) / 3 over the held-out folds, ties to ``C_0`` then to the smaller C
-   (:func:`cross_validate_C`); on more rows, ``C_0``. Small dense data need a much stronger penalty than the
+   (:func:`cross_validate_C`; a fold's five models are one warm-started C path, :func:`fit_C_path`); on more
+   rows, ``C_0``. Small dense data need a much stronger penalty than the
    peers' C = 1: on a hold-out of cal500's training rows (68 dense features, a label in 93% of the rows) C = 1
    overfits to P@1 80 against 93 for "always the most frequent label", and C = 0.03 reaches 93
    (``docs/tree.md``, "C on small training sets").
@@ -513,7 +514,7 @@ def fit_C_path(
         if duals and previous is not None:
             # alpha_i = 2 C xi_i at the optimum (xi_i = max(0, 1 - y_i w.x_i), row i's slack): start from the
             # previous C's slacks at this C. Measured on the CV of 7 small sets (stored entries the solver reads):
-            # 12-41% less work than a cold start, against 10-27% for the previous duals unscaled (docs/tree.md)
+            # 12-41% less work than a cold start; the previous duals unscaled: 10-27% on six (docs/tree.md)
             for alpha in duals.values():
                 alpha *= float(C) / previous
         previous = float(C)
