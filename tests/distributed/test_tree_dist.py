@@ -31,9 +31,9 @@ def _fit(settings: dict) -> tuple[dict[str, np.ndarray], dict, int]:
     trained = []
     fit_node = LabelTreeModel._fit_node
 
-    def counting(self, X, target, reach, tree, t, node):  # type: ignore[no-untyped-def]
+    def counting(self, X, target, reach, tree, t, node, **options):  # type: ignore[no-untyped-def]
         trained.append(1)  # list.append is atomic: the node jobs run on threads
-        return fit_node(self, X, target, reach, tree, t, node)
+        return fit_node(self, X, target, reach, tree, t, node, **options)
 
     LabelTreeModel._fit_node = counting  # type: ignore[method-assign]
     try:

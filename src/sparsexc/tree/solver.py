@@ -294,6 +294,7 @@ def fit_rows(
     bias: float = 1.0,
     solver: str = "newton",
     seed: int = 0,
+    alpha: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`fit_linear` on the rows ``rows`` of ``X``, over the columns those rows use (a tree node's problem).
 
@@ -305,8 +306,15 @@ def fit_rows(
     ``X[rows]``: a node's memory is O(len(rows) x K + d), not a share of X. (A column that holds only explicitly
     stored zeros may be listed in ``used`` then, with weight 0.) ``Y``: (len(rows), K) targets, as
     :func:`fit_linear` takes them.
+
+    ``alpha`` (``dcd`` only): (len(rows), K) float64 duals, C-ordered, >= 0, to warm-start from; overwritten with
+    the solution's duals (see :func:`~sparsexc.tree._dcd.dcd_squared_hinge`). Along increasing C on the same
+    rows (the cross-validation of C) each solve then starts from the previous C's solution, which is feasible
+    for the next: the solution is the same optimum to the solver's tolerance, reached in fewer passes.
     """
     method = _solver(solver, loss, None)
+    if alpha is not None and method != "dcd":
+        raise ConfigurationError("alpha (a dual warm start) needs solver='dcd'")
     if method != "dcd":
         X_used, used = drop_empty_columns(_as_csr(X)[rows])
         W = fit_linear(X_used, Y, loss=loss, C=C, tol=tol, max_iter=max_iter, bias=bias, solver=solver, seed=seed)
@@ -334,6 +342,7 @@ def fit_rows(
         seed=seed,
         rows=rows,
         remap=remap,
+        alpha=alpha,
     )
     return W, used
 

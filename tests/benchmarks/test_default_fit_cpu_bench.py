@@ -1,0 +1,39 @@
+"""benchmarks/default_fit_cpu.py: runs are measured interleaved, and the page has one median column per run,
+the ratio of the last run to the first and the C each chose."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+def test_runs_are_interleaved_and_summarised(load_benchmark, monkeypatch):
+    bench = load_benchmark("default_fit_cpu")
+    calls = []
+    cpu = {"a": iter([3.0, 1.0, 2.0]), "b": iter([1.0, 0.5, 5.0])}
+
+    def fake(dataset, src):
+        calls.append((dataset, src.name))
+        return {"cpu": next(cpu[src.name]), "C": 0.3}
+
+    monkeypatch.setattr(bench, "fit_once", fake)
+    found = bench.measure(["flags"], 3, {"first": Path("a"), "second": Path("b")})
+    assert calls == [("flags", "a"), ("flags", "b")] * 3
+    assert found["first"]["flags"]["median_cpu"] == 2.0 and found["second"]["flags"]["median_cpu"] == 1.0
+    page = bench.report(
+        {
+            "runs": {label: {"src": f"/{label}", "sets": sets} for label, sets in found.items()},
+            "repeats": 3,
+            "environment": {},
+            "date": "today",
+            "command": "python benchmarks/default_fit_cpu.py",
+        }
+    )
+    assert "| flags | 2.00 | 1.00 | 0.50 | 0.3 / 0.3 |" in page
+
+
+def test_a_run_needs_a_label_and_a_folder(load_benchmark):
+    bench = load_benchmark("default_fit_cpu")
+    with pytest.raises(SystemExit):
+        bench.main(["--run", "nolabel"])
