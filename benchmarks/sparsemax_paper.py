@@ -31,7 +31,7 @@ import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -313,8 +313,7 @@ def missing_labels_in_folds(Y: np.ndarray, splits: list) -> list[int]:
     return [int((present & (Y[held_out].sum(axis=0) == 0)).sum()) for _, held_out in splits]
 
 
-@dataclass(frozen=True)
-class Scheme:
+class Scheme(NamedTuple):
     """A selection protocol: the held-out splits it averages over (``folds``) and the lambda grid it searches
     (``grid``: "paper" = the authors' grid, "extended" = with :data:`LAMBDAS_RCV1_EXTENSION`)."""
 
@@ -565,6 +564,7 @@ def run_multilabel(
     fold_seeds: tuple[int, ...] = FOLD_SEEDS,
     converged_maxiter: int = MAXITER_CONVERGED,
     command: str = "",
+    commit: str | None = None,
 ) -> dict[str, Any]:
     """Table 2 on ``datasets`` (default: the small sets and the five RCV1 subsets; ``quick``: emotions).
     Each data set's info records its own command, commit, date and seconds, as sections are merged per data set."""
@@ -575,7 +575,7 @@ def run_multilabel(
         dataset_rows, infos[name] = run_dataset(name, quick, jobs, fold_seeds, converged_maxiter)
         infos[name]["run"] = {
             "command": command,
-            "commit": git_commit(),
+            "commit": commit,  # read when the run started: the code that ran, not a later checkout
             "date": utc_now(),
             "jobs": jobs,
             "load_average_start": load_start,
@@ -1551,7 +1551,7 @@ def main(argv: list[str] | None = None) -> int:
     suffix = "_quick" if args.quick else ""
     json_path, md_path = args.out / f"sparsemax_paper{suffix}.json", args.out / f"sparsemax_paper{suffix}.md"
     png_path = args.out / f"sparsemax_synthetic{suffix}.png"
-    command = command_line(__file__, argv)
+    command, commit = command_line(__file__, argv), git_commit()
     result: dict[str, Any] = {}
     attention_path = args.out / f"sparsemax_attention{suffix}.json"
 
@@ -1577,6 +1577,7 @@ def main(argv: list[str] | None = None) -> int:
                 tuple(int(x) for x in args.fold_seeds.split(",") if x),
                 args.converged_maxiter,
                 command,
+                commit,
             )
             previous = read_json(json_path).get("multilabel") if json_path.is_file() else None
             section = merge_multilabel(previous, section)
