@@ -149,8 +149,9 @@ def environment(extra_packages: Sequence[str] = ()) -> dict[str, Any]:
 
 
 def git_commit() -> str | None:
-    """The checkout's commit (short hash), with ``+dirty`` when tracked files differ from it; None outside git.
-    Results written at one commit carry the same value, so a page can show that they were regenerated together."""
+    """The checkout's commit (short hash), with ``+dirty`` when tracked files other than the results
+    (:data:`RESULTS`, which the runs themselves rewrite) differ from it; None outside git. Results written at one
+    commit carry the same value, so a page can show that they were regenerated together."""
     import subprocess
 
     def git(*args: str) -> str:
@@ -160,7 +161,9 @@ def git_commit() -> str | None:
 
     try:
         commit = git("rev-parse", "--short", "HEAD")
-        return commit + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+        results = git("rev-parse", "--show-prefix") + RESULTS.name + "/"  # as git names it from the top
+        changed = git("diff", "--name-only", "HEAD").splitlines()
+        return commit + ("+dirty" if any(not path.startswith(results) for path in changed) else "")
     except (OSError, subprocess.SubprocessError):
         return None
 

@@ -1439,7 +1439,12 @@ def markdown_report(result: dict[str, Any], attention: dict[str, Any] | None = N
     ]
     ml = result.get("multilabel")
     if ml:
-        lines += ["Runs behind the Table 2 rows (each data set's own record, `multilabel.datasets.<name>.run`):", ""]
+        lines += [
+            "Runs behind the Table 2 rows (each data set's own record, `multilabel.datasets.<name>.run`; the commit "
+            "is read when the run starts; '+dirty' = tracked files differed from it, which before _harness.git_commit "
+            "learnt to ignore benchmarks/results/ also meant the results files rewritten by an earlier step):",
+            "",
+        ]
         lines += [
             f"- {name}: `{info['run']['command']}` at commit {info['run']['commit']}, {info['run']['date']}, "
             f"{info['seconds']:.0f} s wall, {info.get('cpu_seconds', float('nan')):.0f} CPU s"
