@@ -1043,6 +1043,17 @@ def competitive_verdict(gaps: list[float], paper_gaps: list[float]) -> str:
     return "reproduced" if all(ok) else "partially" if any(ok) else "contradicted"
 
 
+BORDERLINE_POINTS = 0.5  # a verdict whose margin to the rule's threshold is smaller than this is flagged
+
+
+def borderline(gaps: list[float], paper_gaps: list[float]) -> list[str]:
+    """The metrics whose gap lies within BORDERLINE_POINTS of the rule's threshold (paper's gap - WITHIN_POINTS):
+    a small change of data or seed could flip their verdict."""
+    margins = [g - (p - WITHIN_POINTS) for g, p in zip(gaps, paper_gaps, strict=True)]
+    close = [f"{m:+.2f}" for m in margins if abs(m) < BORDERLINE_POINTS]
+    return [f"borderline: margin {', '.join(close)} points to the threshold"] if close else []
+
+
 def best_verdict(sparse: float, others: list[float]) -> str:
     """Is sparsemax the highest? reproduced: yes; partially: within WITHIN_POINTS of the highest; else contradicted."""
     top = max(others)
@@ -1102,6 +1113,7 @@ def table2_verdict_rows(ml: dict[str, Any]) -> list[list[str]]:
                 else f"RCV1 stand-in ({n} subset{plural}), {grid} lambda grid"
             )
             gaps_paper, gaps_ours = competitive_gaps(paper_numbers), competitive_gaps(ours)
+            ours_list, paper_list = [gaps_ours[m] for m in PAPER_METRIC], [gaps_paper[m] for m in PAPER_METRIC]
             sources = f"{src.replace('test_percent', key)}"
             few = [] if n >= 3 else [f"{n} {'fold seed' if group != RCV1 else 'subset'}{'s' if n != 1 else ''}"]
             rows.append(
@@ -1111,12 +1123,8 @@ def table2_verdict_rows(ml: dict[str, Any]) -> list[list[str]]:
                     " / ".join(f"{gaps_ours[m]:+.2f}" for m in PAPER_METRIC)
                     + f" (sparsemax {fmt_ms(by_loss['sparsemax']['micro-F1'])} / "
                     f"{fmt_ms(by_loss['sparsemax']['macro-F1 (paper)'])}; {sources})",
-                    capped(
-                        competitive_verdict(
-                            [gaps_ours[m] for m in PAPER_METRIC], [gaps_paper[m] for m in PAPER_METRIC]
-                        ),
-                        few,
-                    ),
+                    capped(competitive_verdict(ours_list, paper_list), few)
+                    + "".join(f" ({note})" for note in borderline(ours_list, paper_list)),
                 ]
             )
             if group in ("birds", "cal500", RCV1):
