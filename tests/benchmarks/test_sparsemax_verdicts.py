@@ -133,11 +133,14 @@ def test_figure3_rows_count_the_lengths_where_sparsemax_wins(bench):
         + [point("random", 10, n, 0.1, 0.2 if n < 3 else 0.05) for n in range(5)]
     }
     rows = bench.figure3_verdict_rows(syn)
-    assert [(r[0].split(":")[0], r[3]) for r in rows] == [
+    assert [(r[0].split(":")[0], r[3]) for r in rows[:2]] == [
         ("Figure 3, uniform proportions, K = 10", "reproduced"),
         ("Figure 3, random proportions, K = 10", "contradicted"),
     ]
     assert "lower JSD at 2 of 5 lengths" in rows[1][2]
+    # the trend's other half, softmax better on the 3 shortest lengths at the largest K: 3 of 6 points here
+    assert rows[2][0].startswith("Figure 3 trend: softmax") and "lengths 0, 1, 2" in rows[2][0]
+    assert rows[2][2].startswith("softmax has the lower JSD at 3 of 6 points") and rows[2][3] == "partially"
 
 
 def _attention(seeds, epochs_best, extra=None):
@@ -153,6 +156,14 @@ def _attention(seeds, epochs_best, extra=None):
     history = [{"epoch": e} for e in range(1, 6)]
     rows = [{"variant": "softmax", "history": history, "best_epoch": b} for b in epochs_best]
     return {"summary": summary, "data": {"dataset": "debtags"}, "config": {"epochs": 5}, "rows": rows}
+
+
+def test_feature_note_only_where_the_count_differs(bench):
+    ml = {"datasets": {"birds": {"n_features": 270}, "scene": {"n_features": 294}}}
+    assert bench.feature_note(ml, "birds") == (
+        "; 270 features as read, paper* 260 (`multilabel.datasets.birds.n_features`)"
+    )
+    assert bench.feature_note(ml, "scene") == "" and bench.feature_note(ml, "cal500") == ""
 
 
 def test_attention_rows_read_the_keys_that_exist(bench):
