@@ -8,8 +8,8 @@ Scripts import this module as ``_harness`` (``python benchmarks/<name>.py`` puts
 * :data:`BENCHMARKS`, :data:`RESULTS`, :data:`SHARED_DATASETS`: this folder, the results folder and
   ``../shared/datasets``;
 * :class:`Stopwatch` / :func:`timed` / :func:`repeat`: CPU and wall seconds of a block or a function;
-* :func:`environment`, :func:`load_average`, :func:`peak_rss_mib`, :func:`utc_now`, :func:`command_line`:
-  what a measurement depends on;
+* :func:`environment`, :func:`load_average`, :func:`peak_rss_mib`, :func:`utc_now`, :func:`command_line`,
+  :func:`git_commit`: what a measurement depends on;
 * :func:`write_text`, :func:`write_json`, :func:`read_json`, :func:`write_results`, :func:`page_header`:
   atomic results files;
 * :func:`add_common_flags`, :func:`dataset_list`, :func:`use_shared_datasets`: the flags and data sets several
@@ -47,6 +47,7 @@ __all__ = [
     "command_line",
     "dataset_list",
     "environment",
+    "git_commit",
     "load_average",
     "page_header",
     "peak_rss_mib",
@@ -155,6 +156,26 @@ def environment(extra_packages: Sequence[str] = ()) -> dict[str, Any]:
     import sparsexc
 
     return sparsexc.environment_info(extra_packages)
+
+
+def git_commit() -> str | None:
+    """The checkout's commit (short hash), with ``+dirty`` when tracked files other than the results
+    (:data:`RESULTS`, which the runs themselves rewrite) differ from it; None outside git. Results written at one
+    commit carry the same value, so a page can show that they were regenerated together."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(BENCHMARKS), *args], capture_output=True, text=True, check=True, timeout=30
+        ).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "--short", "HEAD")
+        results = git("rev-parse", "--show-prefix") + RESULTS.name + "/"  # as git names it from the top
+        changed = git("diff", "--name-only", "HEAD").splitlines()
+        return commit + ("+dirty" if any(not path.startswith(results) for path in changed) else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
 
 
 def load_average() -> list[float] | None:

@@ -85,6 +85,17 @@ def test_command_line_names_the_script_and_its_arguments():
     )
 
 
+def test_git_commit_is_the_checkouts_head():
+    head = subprocess.run(
+        ["git", "-C", str(BENCHMARKS), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    commit = h.git_commit()
+    if not head:  # not a git checkout (e.g. an unpacked sdist): nothing to record
+        assert commit is None
+        return
+    assert commit is not None and commit.split("+")[0] == head and commit[len(head) :] in ("", "+dirty")
+
+
 def test_use_shared_datasets_sets_the_variable_only_when_unset(monkeypatch, tmp_path):
     monkeypatch.setattr(h, "SHARED_DATASETS", tmp_path)
     monkeypatch.delenv("SPARSEXC_DATA", raising=False)

@@ -95,14 +95,17 @@ def test_fit_reaches_a_stationary_point(bench):
 def test_quick_run_outputs(bench, tmp_path):
     torch_threads = torch.get_num_threads()
     try:
-        assert bench.main(["--part", "multilabel", "--quick", "--jobs", "1", "--out", str(tmp_path)]) == 0
-        assert bench.main(["--part", "synthetic", "--quick", "--jobs", "1", "--out", str(tmp_path)]) == 0
+        quick = ["--quick", "--jobs", "1", "--out", str(tmp_path)]
+        assert bench.main(["--part", "multilabel", "--fold-seeds", "0,1", *quick]) == 0
+        assert bench.main(["--part", "synthetic", *quick]) == 0
     finally:
         torch.set_num_threads(torch_threads)
     result = json.loads((tmp_path / "sparsemax_paper_quick.json").read_text())
     md = (tmp_path / "sparsemax_paper_quick.md").read_text()
     assert (tmp_path / "sparsemax_synthetic_quick.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "UNVERIFIED" in md and "| emotions | sparsemax |" in md and "## Synthetic" in md
+    assert md.index("## Verdicts (issue 21)") < md.index("## Multi-label")
+    assert "| Figure 3, uniform proportions, K = 10:" in md
     # --part report rebuilds the same .md from the JSON alone
     assert bench.main(["--part", "report", "--quick", "--out", str(tmp_path)]) == 0
     assert (tmp_path / "sparsemax_paper_quick.md").read_text() == md
@@ -111,9 +114,18 @@ def test_quick_run_outputs(bench, tmp_path):
     assert {r["loss"] for r in ml["rows"]} == {"logistic", "softmax", "sparsemax"}
     assert ml["environment"]["cpu_count"] >= 1 and len(ml["load_average_start"]) == 3
     for row in ml["rows"]:
-        assert set(row["schemes"]) == {"contiguous", "shuffled"}
+        assert set(row["schemes"]) == {"contiguous", "shuffled", "shuffled-seed1"}
         for out in row["schemes"].values():
+            flags = out["validation_lbfgs"]["warnflag"]
+            assert len(flags) == 2 and all(len(per_lambda) == 5 for per_lambda in flags)  # 2 lambdas x 5 folds
+            assert out["lbfgs_not_converged_in_validation"] == sum(f != 0 for per in flags for f in per)
             for chosen in out["selected_for"].values():
+                fit = chosen["lbfgs"]
+                assert 0 < fit["iterations"] <= 100 and (fit["warnflag"] != 1 or fit["iterations"] == 100)
+                # a fit stopped at maxiter=100 is fitted again to convergence, scored at the same (lambda, t)
+                assert ("converged" in chosen) == (fit["warnflag"] == 1)
+                if "converged" in chosen:
+                    assert chosen["converged"]["lbfgs"]["objective"] <= fit["objective"] + 1e-12
                 assert chosen["lambda"] in ml["settings"]["lambdas_small"]
                 assert chosen["t"] in ml["settings"]["thresholds"][row["loss"]]
                 assert all(0.0 <= v <= 1.0 for v in chosen["test"].values())
