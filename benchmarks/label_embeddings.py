@@ -509,7 +509,8 @@ def markdown(result: dict[str, Any]) -> str:
                      f"({s['n_train_available']}) | {s['n_eval']} ({s['n_test_available']}) | {s['n_labels']} | "
                      f"{cfg['batch_size']} | {', '.join(cfg['encoders'])} |")  # fmt: skip
     lines += ["", *result["cuts"], "", "## Tuning (seed 0, validation MAP)", "",
-              "`*` = chosen; `edge` = the chosen rate is at the end of the grid.", "",
+              "`*` = chosen; `edge` = the chosen rate is the smallest or largest tried (only at the ends of the ladder, "
+              f"{LR_LADDER[0]:g} and {LR_LADDER[-1]:g}, where no further rate is tried).", "",
               "| data set | encoder | head | lr | best val MAP | best epoch / epochs run | stopped by | train CPU s |",
               "|---|---|---|---:|---:|---:|---|---:|"]  # fmt: skip
     for r in sorted((r for r in result["runs"] if r["seed"] == 0),
@@ -518,7 +519,8 @@ def markdown(result: dict[str, Any]) -> str:
         lr = chosen_lr(result["runs"], r["dataset"], r["encoder"], r["head"])
         mark = ""
         if r["lr"] == lr:
-            mark = " *" + (" edge" if lr in (min(p["lr_grid"]), max(p["lr_grid"])) else "")
+            tried = [t["lr"] for t in _runs_of(result["runs"], r["dataset"], r["encoder"], r["head"]) if t["seed"] == 0]
+            mark = " *" + (" edge" if lr in (min(tried), max(tried)) else "")
         lines.append(f"| {r['dataset']} | {r['encoder']} | {r['head']} | {r['lr']:g}{mark} | {r['best_val_MAP']:.4f} | "
                      f"{r['best_epoch']} / {r['epochs_run']} | {r['stop']} | {r['train_cpu_seconds']:.1f} |")  # fmt: skip
     lines += ["", "## Test metrics at the chosen rates (mean ± standard error over the seeds)", "",
