@@ -601,6 +601,10 @@ def write_report(out: Path, stem: str, quick: bool) -> dict[str, Any]:
             "* debian-deps: the linear encoder on SVD-512 features only; a linear layer on its raw features "
             "(40,497 x 19,005 = 770M weights, 9.2 GB with Adam's moments) does not fit this shared machine, and "
             "the MLP encoder was not run (budget)."]  # fmt: skip
+    widths = {d: sorted({r["head"] for r in runs if r["dataset"] == d and r["head"] not in BASELINES},
+                        key=list(HEADS).index) for d in datasets}  # fmt: skip
+    cuts.append("* Label-embedding widths tried (d chosen among them on validation): "
+                + "; ".join(f"{d} {', '.join(w) or 'none'}" for d, w in widths.items()) + ".")  # fmt: skip
     if "debtags" not in datasets:
         cuts.append("* debtags: not run in this budget (~70 CPU minutes for the whole measurement).")
     result = {"benchmark": "label_embeddings", "quick": quick,
