@@ -445,7 +445,10 @@ def _verdict_rows(result: dict[str, Any]) -> list[str]:
     cost = (f"not run: {WORDNET['n_train']:,} training rows, {WORDNET['n_features']:,} features, "
             f"{WORDNET['n_labels']:,} labels; the baselines alone (SVD-512 linear, {est['baseline_runs']} runs of "
             f"~{est['epochs_per_run']:.0f} epochs at {est['cpu_seconds_per_epoch']:.0f} CPU s each, scaled from "
-            f"debian-deps' measured epochs) need about {est['cpu_hours']:.1f} CPU hours" if est else "not run")  # fmt: skip
+            f"debian-deps' measured epochs) need about {est['cpu_hours']:.1f} CPU hours" if est else
+            f"not run: {WORDNET['n_train']:,} training rows, {WORDNET['n_features']:,} features, "
+            f"{WORDNET['n_labels']:,} labels; no cost estimate (the debian-deps probe that would price the "
+            "SVD-512 linear baselines was stopped)")  # fmt: skip
     rows.append(f"| +7% MAP over sigmoid: wordnet-hypernyms (full) | +7% | {cost} | untested |")
     return rows
 
