@@ -1,9 +1,7 @@
-"""benchmarks/label_embeddings.py: the metrics it reports (against scikit-learn) and the claim bookkeeping."""
+"""benchmarks/label_embeddings.py: the metrics it reports (against scikit-learn) and the choices it makes from
+validation numbers only."""
 
 from __future__ import annotations
-
-import contextlib
-import types
 
 import numpy as np
 import pytest
@@ -27,99 +25,35 @@ def test_map_and_lrap_agree_with_scikit_learn(bench):
     assert set(bench.COLUMNS) <= set(out)
 
 
-def _run(head, maps, seconds, encoder="linear"):
-    curve = [{"epoch": i + 1, "train_seconds": s, "MAP": m} for i, (m, s) in enumerate(zip(maps, seconds))]
-    final = {"MAP": maps[-1], "LRAP": 0.5, "P@1": 0.6}
-    return {"dataset": "toy", "encoder": encoder, "head": head, "curve": curve, "final": final}
+def _run(head, lr, seed, val, test, converged=True, curve=None, encoder="linear"):
+    curve = curve or [{"epoch": 1, "train_cpu_seconds": 1.0, "val_MAP": val}]
+    metrics = {m: test for m in ("MAP", "MAP@5", "LRAP", "P@1", "P@3", "P@5", "nDCG@5", "PSP@5")}
+    return {"dataset": "toy", "encoder": encoder, "head": head, "lr": lr, "seed": seed, "best_val_MAP": val,
+            "converged": converged, "test": metrics, "curve": curve}  # fmt: skip
 
 
-def test_comparisons_and_verdict_follow_the_numbers(bench):
-    runs = [_run("sigmoid", [0.1, 0.3, 0.4], [1, 2, 3]), _run("emb-64", [0.41, 0.42, 0.44], [2, 4, 6]),
-            _run("emb-128", [0.2, 0.3, 0.41], [0.5, 1.0, 1.5]), {"dataset": "toy", "encoder": "mlp", "head": "sigmoid",
-                                                                  "skipped": "too big"}]  # fmt: skip
-    comps = {c["head"]: c for c in bench.comparisons(runs)}
-    assert comps["emb-64"]["MAP_ratio"] == pytest.approx(1.1)
-    # target = 0.9 * 0.4 = 0.36: emb-64 reaches it at epoch 1 (2 s), sigmoid at epoch 3 (3 s), emb-128 at epoch 3
-    assert (comps["emb-64"]["epochs_to_target"], comps["emb-64"]["seconds_to_target"]) == (1, 2)
-    assert (comps["emb-64"]["epochs_to_target_sigmoid"], comps["emb-64"]["seconds_to_target_sigmoid"]) == (3, 3)
-    assert comps["emb-128"]["epochs_to_target"] == 3 and comps["emb-128"]["seconds_to_target"] == 1.5
-    lines = bench.verdict(list(comps.values()), ["toy"])
-    # sigmoid went 0.3 -> 0.4 in its last epoch: a gain over an unconverged baseline decides nothing
-    assert "+10.0%" in lines[0] and "claim is undecided" in lines[0] and "emb-64, emb-128" in lines[0]
-    assert "still rising" in lines[0] and "holds" not in lines[0]
-    assert "sigmoid's best MAP (0.4000): emb-64." in lines[0]  # 0.38 after epoch 1 is not above 0.4
-    assert "no sigmoid reference" in lines[1]
-    runs[1] = _run("emb-64", [0.3, 0.35, 0.42], [2, 4, 6])
-    runs.pop(2)
-    lines = bench.verdict(bench.comparisons(runs), ["toy"])
-    assert "+5.0%" in lines[0] and "is undecided" in lines[0]
-    runs[0] = _run("sigmoid", [0.1, 0.4, 0.4], [1, 2, 3])  # sigmoid flat at its last epoch: converged
-    lines = bench.verdict(bench.comparisons(runs), ["toy"])
-    assert "+5.0%" in lines[0] and "partly holds" in lines[0] and "flat or falling" in lines[0]
-    runs[1] = _run("emb-64", [0.3, 0.35, 0.44], [2, 4, 6])
-    lines = bench.verdict(bench.comparisons(runs), ["toy"])
-    assert "+10.0%" in lines[0] and "claim holds" in lines[0]
-    runs[1] = _run("emb-64", [0.3, 0.35, 0.38], [2, 4, 6])
-    lines = bench.verdict(bench.comparisons(runs), ["toy"])
-    assert "-5.0%" in lines[0] and "does not hold" in lines[0]
+def test_choices_use_validation_only_and_pair_seeds(bench):
+    runs = [
+        _run("sigmoid", 1e-3, 0, 0.30, 0.50),  # the best test MAP, but not the best validation MAP
+        _run("sigmoid", 3e-3, 0, 0.35, 0.20),
+        _run("sigmoid", 3e-3, 1, 0.34, 0.22),
+        _run("softmax", 1e-3, 0, 0.31, 0.40),
+        _run("emb-64", 1e-3, 0, 0.40, 0.24),
+        _run("emb-256", 1e-3, 0, 0.38, 0.90),  # the better test MAP, the worse validation MAP
+        _run("emb-64", 1e-3, 1, 0.41, 0.242),
+    ]
+    assert bench.chosen_lr(runs, "toy", "linear", "sigmoid") == 3e-3
+    assert bench.chosen_embedding(runs, "toy", "linear") == "emb-64"
+    assert bench.best_baseline(runs, "toy", "linear") == "sigmoid"
+    comps = {c["reference"]: c for c in bench.comparisons(runs, ["toy"])}
+    c = comps["sigmoid"]
+    assert c["seeds"] == [0, 1] and c["ratios"]["MAP"] == pytest.approx([1.2, 1.1])
+    assert c["verdict"]["verdict"] == "partially"  # mean 1.15, se 0.05: interval 1.05-1.25
 
 
-class _FakeClock:
-    """A clock the test advances by hand, for the harness's Stopwatch and timed() (CPU time = wall time)."""
-
-    def __init__(self):
-        self.now = 0.0
-
-    def Stopwatch(self):  # stands in for the class
-        clock = self
-
-        class Watch:
-            def restart(self):
-                self.start = clock.now
-
-            wall = cpu = property(lambda self: clock.now - self.start)
-
-        watch = Watch()
-        watch.restart()
-        return watch
-
-    @contextlib.contextmanager
-    def timed(self):
-        start, block = self.now, types.SimpleNamespace()
-        yield block
-        block.wall = block.cpu = self.now - start
-
-
-def test_epoch_curve_times_training_apart_from_the_evaluations(bench, monkeypatch):
-    clock = _FakeClock()
-    monkeypatch.setattr(bench, "Stopwatch", clock.Stopwatch)
-    monkeypatch.setattr(bench, "timed", clock.timed)
-    Y_val = sp.csr_matrix(np.eye(3, dtype=np.float32))
-    good, bad = np.eye(3, dtype=np.float32), np.eye(3, dtype=np.float32)[::-1].copy()
-
-    class Model:
-        scores = bad
-
-        def predict_scores(self, X, batch_size):
-            clock.now += 3.0  # evaluating takes time, which must not count as training
-            return self.scores
-
-    class Trainer:
-        model = Model()
-
-    def evaluate_model(model):
-        clock.now += 10.0
-        return {"MAP": 0.5}
-
-    curve = bench.EpochCurve(evaluate_model, None, Y_val, np.ones(3))
-    clock.now = 100.0
-    curve.start()
-    for epoch, (train_time, scores) in enumerate([(5.0, bad), (7.0, good), (1.0, good)], start=1):
-        clock.now += train_time
-        Trainer.model.scores = scores
-        curve(Trainer(), {"epoch": epoch})
-    assert [p["epoch"] for p in curve.points] == [1, 2, 3]
-    assert [p["train_seconds"] for p in curve.points] == [5.0, 12.0, 13.0]
-    assert [p["train_cpu_seconds"] for p in curve.points] == [5.0, 12.0, 13.0]
-    assert curve.points[0]["val_MAP"] < curve.points[1]["val_MAP"] == curve.points[2]["val_MAP"] == 1.0
-    assert curve.best_epoch == 2  # the first epoch of highest validation MAP
+def test_edge_extensions_step_outward_from_the_chosen_rate(bench):
+    runs = [_run("sigmoid", lr, 0, val, 0.1) for lr, val in ((1e-3, 0.1), (3e-3, 0.2), (1e-2, 0.3))]
+    runs += [_run("softmax", lr, 0, val, 0.1) for lr, val in ((1e-3, 0.3), (3e-3, 0.2), (1e-2, 0.1))]
+    runs += [_run("emb-64", lr, 0, val, 0.1) for lr, val in ((1e-3, 0.1), (3e-3, 0.3), (1e-2, 0.1))]
+    todo = bench.edge_extensions(runs, "toy", ("linear",), ["sigmoid", "softmax", "emb-64"])
+    assert todo == [("linear", "sigmoid", 3e-2, 0), ("linear", "softmax", 3e-4, 0)]

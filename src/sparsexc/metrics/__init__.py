@@ -6,7 +6,7 @@ scores (missing entries = not predicted, ranked below every stored entry) or a t
 top-k predictions (index -1 = no prediction). Rankings break ties by **lower label id**, so every metric is
 deterministic and the three score forms agree. Everything is vectorised over rows.
 
-* :mod:`~sparsexc.metrics.ranking`: P@k, R@k, nDCG@k, PSP@k, PSnDCG@k;
+* :mod:`~sparsexc.metrics.ranking`: P@k, R@k, MAP@k, nDCG@k, PSP@k, PSnDCG@k;
 * :mod:`~sparsexc.metrics.full_ranking`: LRAP, mean average precision over labels, coverage;
 * :mod:`~sparsexc.metrics.sets`: micro/macro F1, the sparsemax paper's macro-F1, example F1, Jaccard, Hamming;
 * :mod:`~sparsexc.metrics.propensity`: inverse propensities (Jain et al. 2016);
@@ -33,7 +33,7 @@ from sparsexc.metrics.evaluate import (
 )
 from sparsexc.metrics.full_ranking import coverage, label_ranking_average_precision, mean_average_precision
 from sparsexc.metrics.propensity import inverse_propensity
-from sparsexc.metrics.ranking import ndcg_at_k, precision_at_k, psndcg_at_k, psp_at_k, recall_at_k
+from sparsexc.metrics.ranking import map_at_k, ndcg_at_k, precision_at_k, psndcg_at_k, psp_at_k, recall_at_k
 from sparsexc.metrics.sets import example_f1, hamming_loss, jaccard, macro_f1, macro_f1_paper, micro_f1
 
 __all__ = [
@@ -61,6 +61,7 @@ __all__ = [
     "label_ranking_average_precision",
     "macro_f1",
     "macro_f1_paper",
+    "map_at_k",
     "mean_average_precision",
     "micro_f1",
     "ndcg_at_k",

@@ -1,4 +1,4 @@
-"""Top-k ranking metrics: P@k, R@k, nDCG@k, PSP@k and PSnDCG@k (the Extreme Classification Repository's
+"""Top-k ranking metrics: P@k, R@k, MAP@k, nDCG@k, PSP@k and PSnDCG@k (the Extreme Classification Repository's
 definitions, as computed by pyxclib).
 
 Every function takes the true labels ``Y_true`` (a CSR 0/1 indicator, a dense 0/1 array or a list of label-id
@@ -35,7 +35,7 @@ from sparsexc.metrics._inputs import (
 
 EmptyRows = Literal["zero", "exclude"]
 
-__all__ = ["ndcg_at_k", "precision_at_k", "psndcg_at_k", "psp_at_k", "recall_at_k"]
+__all__ = ["map_at_k", "ndcg_at_k", "precision_at_k", "psndcg_at_k", "psp_at_k", "recall_at_k"]
 
 
 @dataclass(frozen=True)
@@ -93,6 +93,13 @@ def precision_rows(r: RankedPredictions, k: int) -> np.ndarray:
 
 def recall_rows(r: RankedPredictions, k: int) -> np.ndarray:
     return _safe_divide(r.hits[:, :k].sum(axis=1).astype(np.float64), r.n_true)
+
+
+def average_precision_rows(r: RankedPredictions, k: int) -> np.ndarray:
+    hits = r.hits[:, :k]
+    # precision at each rank j times hit_i(j): the running count of hits over j
+    precision_at_hits = np.cumsum(hits, axis=1) / np.arange(1, k + 1) * hits
+    return _safe_divide(precision_at_hits.sum(axis=1), np.minimum(r.n_true, k))
 
 
 def ndcg_rows(r: RankedPredictions, k: int) -> np.ndarray:
@@ -175,6 +182,22 @@ def recall_at_k(Y_true: Any, scores: ScoresLike, k: int = 5, *, empty_rows: Empt
     check_empty_rows(empty_rows)
     r = rank_predictions(Y_true, scores, k)
     return mean_over_rows(recall_rows(r, k), r.n_true, empty_rows)
+
+
+def map_at_k(Y_true: Any, scores: ScoresLike, k: int = 5, *, empty_rows: EmptyRows = "zero") -> float:
+    r"""Mean average precision at k over rows:
+    :math:`MAP@k = \frac{1}{n} \sum_i \frac{1}{m_i} \sum_{j=1}^{k} hit_i(j) \frac{1}{j} \sum_{j' \le j} hit_i(j')`.
+
+    Each row's average precision of its top k, normalised by :math:`m_i = \min(k, |y_i|)`, so a row whose
+    first :math:`m_i` ranks are all true scores 1. Unlike :func:`sparsexc.metrics.mean_average_precision`
+    (a mean over labels of ranking the examples), this ranks the labels of each example. Rows without true
+    labels score 0 and count in the mean unless ``empty_rows="exclude"``. Arguments as in
+    :func:`precision_at_k`.
+    """
+    k = check_k(k)
+    check_empty_rows(empty_rows)
+    r = rank_predictions(Y_true, scores, k)
+    return mean_over_rows(average_precision_rows(r, k), r.n_true, empty_rows)
 
 
 def ndcg_at_k(Y_true: Any, scores: ScoresLike, k: int = 5, *, empty_rows: EmptyRows = "zero") -> float:
