@@ -133,3 +133,20 @@ def test_log_prior_start_learns_where_a_zero_start_ranks_the_undrawn_labels_firs
     (zero, trivial), (prior, _) = _p_at_1_after_training("zero"), _p_at_1_after_training("log_prior")
     assert prior > zero + 0.1
     assert prior > trivial + 0.05  # above always predicting the most frequent label
+
+
+def test_a_loaded_sampler_plus_init_output_starts_where_prepare_does():
+    # what benchmarks/adversarial_sampling.py does when two tree heads share one fitted tree
+    from sparsexc.datasets import latent_hierarchy
+
+    splits = latent_hierarchy(600, 50, 8, seed=1)
+    torch.manual_seed(0)
+    fitted = get_head("nce")(8, 50, {"sampler": "tree"})
+    fitted.prepare(splits.train.X, splits.train.Y)
+    torch.manual_seed(0)
+    loaded = get_head("nce")(8, 50, {"sampler": "tree"})
+    loaded.sampler.load_state_dict(fitted.sampler.state_dict())
+    assert not torch.equal(loaded.output.bias, fitted.output.bias)  # without the hook the biases stay at zero
+    loaded.init_output(splits.train.X, splits.train.Y)
+    assert torch.equal(loaded.output.bias, fitted.output.bias)
+    assert torch.equal(loaded.output.weight, fitted.output.weight)

@@ -194,6 +194,12 @@ class SampledHead(LabelShardedHead):
                 f"{self.in_dim}-d hidden vectors, not the {X.shape[1]} features it could be fitted on",
             )
         sampler.fit(X, Y)
+        self.init_output(X, Y)
+
+    def init_output(self, X: sp.csr_matrix, Y: sp.csr_matrix) -> None:
+        """Set the output layer's starting values from the training data and the fitted sampler (the last step
+        of :meth:`prepare`; none here). A caller that loads an already fitted sampler instead of calling
+        ``prepare`` calls this."""
 
     @classmethod
     def check_encoder(cls, params: _AnyParams, hidden_sizes: tuple[int, ...]) -> None:

@@ -74,10 +74,9 @@ class NCEHead(SampledHead):
     params: NCEHeadParams
     default_optimizer: ClassVar[str] = "adagrad"  # the paper trains its baselines with Adagrad too
 
-    def prepare(self, X: sp.csr_matrix, Y: sp.csr_matrix) -> None:
-        """Fit the sampler (:meth:`SampledHead.prepare`); with ``bias_init="log_prior"`` then set each label's
-        bias to :func:`log_prior` of the training labels (this rank's labels when the layer is split)."""
-        super().prepare(X, Y)
+    def init_output(self, X: sp.csr_matrix, Y: sp.csr_matrix) -> None:
+        """With ``bias_init="log_prior"``, set each label's bias to :func:`log_prior` of the training labels (this
+        rank's labels when the layer is split); the last step of :meth:`prepare`."""
         if self.params.bias_init == "log_prior":
             start, stop = self.label_range
             bias = self.output.bias

@@ -73,12 +73,11 @@ class NegativeSamplingHead(SampledHead):
     params: NegativeSamplingHeadParams
     default_optimizer: ClassVar[str] = "adagrad"
 
-    def prepare(self, X: sp.csr_matrix, Y: sp.csr_matrix) -> None:
-        """Fit the sampler (:meth:`SampledHead.prepare`); with ``bias_init="inverse_aux"``, then set each label's
-        output bias to :math:`b_y = -\\frac{1}{|D_y|}\\sum_{x \\in D_y} \\log p_n(y|x)` over its training rows
-        :math:`D_y` (0 for a label without one). Runs before a checkpoint is restored, so resuming keeps the
-        trained biases."""
-        super().prepare(X, Y)
+    def init_output(self, X: sp.csr_matrix, Y: sp.csr_matrix) -> None:
+        """With ``bias_init="inverse_aux"``, set each label's output bias to
+        :math:`b_y = -\\frac{1}{|D_y|}\\sum_{x \\in D_y} \\log p_n(y|x)` over its training rows :math:`D_y` (0 for a
+        label without one). The last step of :meth:`prepare`, which runs before a checkpoint is restored, so
+        resuming keeps the trained biases."""
         if self.params.bias_init == "inverse_aux":
             mean_log_pn = self._mean_log_pn(sp.csr_matrix(X), sp.csr_matrix(Y))
             start, stop = self.label_range
