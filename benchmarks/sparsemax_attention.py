@@ -16,7 +16,7 @@ Data
     with ``sparsexc.datasets.seeded_split``; the vocabulary is the tokens seen ``--min-count`` times in the
     remaining fit rows, index 0 = padding, 1 = out-of-vocabulary. A row with no token at all gets one OOV token.
 
-Model (the same for the three variants, which differ only in rho)
+Model (the same for the four variants, which differ only in rho)
     embeddings e_t (``--emb``) -> dropout -> encoder h_t: a 1-layer BiGRU (``--hidden`` per direction, run on
     packed sequences so padding never enters a state) or ``--encoder none`` (h_t = e_t) ->
     attention scores z_t = w^T tanh(W h_t + b) (as in the paper, without the hypothesis term) ->
@@ -25,10 +25,20 @@ Model (the same for the three variants, which differ only in rho)
     ``softmax`` (padding scored -inf, so weight exactly 0), ``sparsemax`` (``sparsexc.ops.sparsemax_attention``
     with a key padding mask, query = w, keys = tanh(W h + b), values = h, scale 1: the same z) or ``sigmoid``
     (independent logistics, p_t = sigma(z_t), padding set to 0; weights need not sum to 1, as in the paper).
-    Same seed -> same initial weights for all variants (rho has no parameters); same epochs, batch, Adam lr.
+    ``none`` is the paper's NoAttention (its SNLI model feeds the last premise state to the output; here, one
+    text): no attention, c = [h_fwd_last ; h_bwd_first], the BiGRU's forward state after the last real token
+    and backward state after the first (``--encoder bigru`` only); the attention statistics do not apply.
+    Same seed -> same initial weights for all variants (rho has no parameters; ``none`` leaves w, W, b unused);
+    same batch, Adam lr and stopping rule.
     The output biases start at the labels' log-odds in the fit rows (else the first epoch mostly learns the
-    label frequencies). The epoch with the best validation P@1 is kept (model selection never sees the test
-    part). The learning rate 5e-3 was chosen over 2e-3 on validation P@1 (8000-row subset, 3 epochs).
+    label frequencies). The learning rate 5e-3 was chosen over 2e-3 on validation P@1 (8000-row subset, 3 epochs).
+
+Training to convergence
+    Early stopping on validation P@1 (``--patience`` 3 epochs without a better value, at most ``--max-epochs``
+    30), the library Trainer's rule (``sparsexc.train.TrainState.observe``); the best epoch's weights are kept
+    and scored once on the test part (model selection never sees it). Each run records ``best_epoch``,
+    ``epochs_run``, ``stopped_early`` and ``cap_hit`` (ran all ``max_epochs``: not converged by the rule).
+    Seeds 0, 1, 2 by default.
 
 Reported on the test part: P@1, P@5, nDCG@5 (``sparsexc.metrics.evaluate``) and, per description (real tokens
 only; means over descriptions):
@@ -43,12 +53,17 @@ only; means over descriptions):
 - ``name_share``: the share of sum_t p_t on ``pkg:`` tokens.
 
 Prints a table and writes ``benchmarks/results/sparsemax_attention.json`` and ``.md`` (``--quick``: a tiny
-subset and 1 epoch, written as ``sparsemax_attention_quick.*``).
+subset, at most 3 epochs with patience 1, written as ``sparsemax_attention_quick.*``).
 
 Usage::
 
-    python benchmarks/sparsemax_attention.py            # full run, about 10 minutes on 2 shared cores
+    python benchmarks/sparsemax_attention.py            # full run: 4 variants x 3 seeds, early stopping
     python benchmarks/sparsemax_attention.py --quick    # smoke run, seconds
+
+Cost (measured 2026-12-04 on the shared 2-core machine, one torch thread, ``--max-epochs 2 --seeds 0``): an epoch
+of one run takes about 3.9 CPU s with attention and 3.4 CPU s without, so one epoch of all 12 runs about 45 CPU s:
+the full run is at most about 23 CPU minutes (every run at the 30-epoch cap), about 8-14 minutes if the runs stop
+after 11-18 epochs.
 """
 
 from __future__ import annotations
@@ -81,18 +96,22 @@ from _harness import (
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-VARIANTS = ("softmax", "sparsemax", "sigmoid")
+ATTENTION_VARIANTS = ("softmax", "sparsemax", "sigmoid")  # the weighting functions rho
+NO_ATTENTION = "none"  # the paper's NoAttention: c = the BiGRU's last states, no weights at all
+VARIANTS = (*ATTENTION_VARIANTS, NO_ATTENTION)
 PAD, OOV = 0, 1
 NAME_PREFIX = "pkg:"
 SIGMOID_SUPPORT_THRESHOLD = 0.5
 STAT_KEYS = ("length", "support", "nonzero", "over_0.01", "mass", "entropy", "n90", "name_share")
+RUN_KEYS = ("best_epoch", "epochs_run", "wall_seconds", "cpu_seconds")  # per-run records summarised over seeds
 
 
 @dataclass
 class Config:
     """Sizes and budget shared by every variant (``--quick`` shrinks them)."""
 
-    epochs: int = 5
+    max_epochs: int = 30  # the cap; training stops earlier when validation P@1 stops improving
+    patience: int = 3  # epochs without a better validation P@1 before stopping (early stopping)
     batch_size: int = 128
     lr: float = 5e-3  # chosen over 2e-3 on validation P@1 (8000-row subset, 3 epochs, softmax and sparsemax)
     emb: int = 64
@@ -107,7 +126,7 @@ class Config:
     split: int = 1  # the debtags split (its seed)
     use_name: bool = True
     prior_bias: bool = True  # start the output biases at the labels' log-odds in the fit rows
-    seeds: tuple[int, ...] = (0, 1)
+    seeds: tuple[int, ...] = (0, 1, 2)
     subset: int | None = None  # rows kept of each of fit / val / test (quick mode, trials); None = all
     threads: int = 1  # torch intra-op threads, see --threads
 
@@ -196,7 +215,7 @@ def attend(values: Tensor, keys: Tensor, query: Tensor, mask: Tensor, rho: str) 
     Parameters
     ----------
     values : (B, T, H) the states h_t; keys : (B, T, A) the tanh(W h_t + b); query : (A,) the vector w;
-    mask : (B, T) bool, True = a real token (every row has at least one); rho : one of ``VARIANTS``.
+    mask : (B, T) bool, True = a real token (every row has at least one); rho : one of ``ATTENTION_VARIANTS``.
 
     Returns
     -------
@@ -214,12 +233,18 @@ def attend(values: Tensor, keys: Tensor, query: Tensor, mask: Tensor, rho: str) 
     elif rho == "sigmoid":
         weights = torch.sigmoid(z).masked_fill(~mask, 0.0)
     else:
-        raise ValueError(f"rho must be one of {', '.join(VARIANTS)}; got {rho!r}")
+        raise ValueError(f"rho must be one of {', '.join(ATTENTION_VARIANTS)}; got {rho!r}")
     return torch.bmm(weights.unsqueeze(1), values).squeeze(1), weights
 
 
 class AttentionTagger(nn.Module):
-    """Embeddings -> (BiGRU) -> word attention with ``rho`` -> ``SigmoidHead`` over the labels."""
+    """Embeddings -> (BiGRU) -> word attention with ``rho`` -> ``SigmoidHead`` over the labels.
+
+    ``rho = "none"`` (no attention) needs the BiGRU: the context is then c = [h_fwd_last ; h_bwd_first], the
+    forward direction's state after the last real token and the backward direction's after the first (the
+    paper's NoAttention feeds the last premise state to the output). The attention parameters are still
+    created, and never used, so that one seed gives every variant the same initial weights.
+    """
 
     def __init__(self, vocab_size: int, n_labels: int, rho: str, cfg: Config) -> None:
         super().__init__()
@@ -229,6 +254,8 @@ class AttentionTagger(nn.Module):
             raise ValueError(f"rho must be one of {', '.join(VARIANTS)}; got {rho!r}")
         if cfg.encoder not in ("bigru", "none"):
             raise ValueError(f"encoder must be 'bigru' or 'none'; got {cfg.encoder!r}")
+        if rho == NO_ATTENTION and cfg.encoder != "bigru":
+            raise ValueError("rho 'none' (no attention) needs the bigru encoder: its context is the GRU's last states")
         self.rho = rho
         self.embed = nn.Embedding(vocab_size, cfg.emb, padding_idx=PAD)
         self.dropout = nn.Dropout(cfg.dropout)
@@ -238,15 +265,19 @@ class AttentionTagger(nn.Module):
         self.query = nn.Parameter(torch.empty(cfg.attn).uniform_(-1 / cfg.attn**0.5, 1 / cfg.attn**0.5))
         self.head = SigmoidHead(width, n_labels)
 
-    def forward(self, ids: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
-        """Context vectors (B, width) and attention weights (B, T), T = the longest row of the batch."""
+    def forward(self, ids: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor | None]:
+        """Context vectors (B, width) and attention weights (B, T), T = the longest row of the batch
+        (None for ``rho = "none"``)."""
         T = int(lengths.max())
         ids = ids[:, :T]
         mask = torch.arange(T).unsqueeze(0) < lengths.unsqueeze(1)
         h = self.dropout(self.embed(ids))
         if self.gru is not None:
             packed = pack_padded_sequence(h, lengths, batch_first=True, enforce_sorted=False)
-            h, _ = pad_packed_sequence(self.gru(packed)[0], batch_first=True, total_length=T)
+            states, last = self.gru(packed)
+            if self.rho == NO_ATTENTION:  # last: (2, B, hidden), in the batch's order; packing stops at each length
+                return torch.cat([last[0], last[1]], dim=1), None
+            h, _ = pad_packed_sequence(states, batch_first=True, total_length=T)
         return attend(h, torch.tanh(self.key(h)), self.query, mask, self.rho)
 
 
@@ -260,24 +291,28 @@ def _batches(n: int, size: int, order: np.ndarray | None = None):
 
 
 @torch.no_grad()
-def predict(model: AttentionTagger, data: TokenData, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
-    """Label scores (n, C) and attention weights (n, max_len), padding 0."""
+def predict(model: AttentionTagger, data: TokenData, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray | None]:
+    """Label scores (n, C) and attention weights (n, max_len), padding 0 (None without attention)."""
     model.eval()
     scores, weights = [], torch.zeros(data.ids.shape, dtype=torch.float32)
     for rows in _batches(len(data.names), batch_size):
         context, p = model(data.ids[rows], data.lengths[rows])
         scores.append(model.head.scores(context))
-        weights[rows, : p.shape[1]] = p
-    return torch.cat(scores).numpy(), weights.numpy()
+        if p is not None:
+            weights[rows, : p.shape[1]] = p
+    return torch.cat(scores).numpy(), (None if model.rho == NO_ATTENTION else weights.numpy())
 
 
 def train_variant(
     parts: dict[str, TokenData], vocab_size: int, n_labels: int, rho: str, seed: int, cfg: Config
 ) -> tuple[AttentionTagger, dict[str, Any]]:
-    """Train with Adam for ``cfg.epochs``; keep the epoch with the best validation P@1 (first on ties)."""
+    """Train with Adam until validation P@1 has not improved for ``cfg.patience`` epochs, at most
+    ``cfg.max_epochs``; keep the best epoch's weights (the first on ties). Early stopping's bookkeeping is the
+    library Trainer's (``TrainState.observe``), and so is the run's summary (``fit_summary``)."""
     from sparsexc.heads import LabelBatch
     from sparsexc.metrics import evaluate
-    from sparsexc.train import epoch_order
+    from sparsexc.train import TrainState, epoch_order
+    from sparsexc.train.progress import fit_summary
 
     torch.manual_seed(seed)
     model = AttentionTagger(vocab_size, n_labels, rho, cfg)
@@ -287,9 +322,10 @@ def train_variant(
         with torch.no_grad():
             model.head.output.bias.copy_(torch.from_numpy(np.log(freq / (1.0 - freq))))
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    history, best, best_state = [], -1.0, None
+    state = TrainState(n_rows=len(fit.names), batch_size=cfg.batch_size, seed=seed)
     started = Stopwatch()
-    for epoch in range(cfg.epochs):
+    while not state.finished:
+        epoch, epoch_watch = state.epoch, Stopwatch()
         model.train()
         total = 0.0
         for rows in _batches(len(fit.names), cfg.batch_size, epoch_order(seed, epoch, len(fit.names))):
@@ -299,18 +335,24 @@ def train_variant(
             loss.backward()
             optimizer.step()
             total += float(loss.detach()) * len(rows)
-        p_at_1 = evaluate(val.Y, predict(model, val)[0], ks=(1,))["P@1"]
-        history.append(
-            {"epoch": epoch + 1, "train_loss": round(total / len(fit.names), 4), "val_P@1": round(p_at_1, 4)}
-        )
-        if p_at_1 > best:
-            best, best_state = p_at_1, copy.deepcopy(model.state_dict())
-    model.load_state_dict(best_state)
-    best_epoch = max(history, key=lambda h: (h["val_P@1"], -h["epoch"]))["epoch"]
+        p_at_1 = round(evaluate(val.Y, predict(model, val)[0], ks=(1,))["P@1"], 4)  # rounded: ties as recorded
+        if state.observe(p_at_1, higher_is_better=True, patience=cfg.patience):
+            state.best_weights = copy.deepcopy(model.state_dict())
+        record = {"epoch": epoch + 1, "train_loss": round(total / len(fit.names), 4), "val_P@1": p_at_1}
+        state.end_epoch({**record, "cpu_seconds": round(epoch_watch.cpu, 2)}, cfg.max_epochs)
+    assert state.best_weights is not None  # the first epoch always improves on none
+    model.load_state_dict(state.best_weights)
+    summary = fit_summary(state.history, state.best_epoch, cfg.max_epochs, cfg.patience, "P@1", state.stopped_early)
     return model, {
-        "history": history,
-        "best_epoch": best_epoch,
+        "history": state.history,
+        "best_epoch": state.best_epoch,
+        "best_val_P@1": summary["kept_value"],
+        "epochs_run": summary["epochs_run"],
+        "stopped_early": summary["stopped_early"],
+        "cap_hit": not summary["stopped_early"],  # ran all max_epochs: not converged by the patience rule
+        "stop": summary["message"],
         "train_seconds": round(started.wall, 2),
+        "train_cpu_seconds": round(started.cpu, 2),
     }
 
 
@@ -341,7 +383,7 @@ def attention_stats(weights: np.ndarray, lengths: np.ndarray, is_name: np.ndarra
 
 def run_variant(
     parts: dict[str, TokenData], vocab: list[str], n_labels: int, rho: str, seed: int, cfg: Config
-) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+) -> tuple[dict[str, Any], np.ndarray, np.ndarray | None]:
     """Train one (variant, seed); return its result row, test scores and test weights."""
     from sparsexc.metrics import evaluate
 
@@ -350,10 +392,12 @@ def run_variant(
         test = parts["test"]
         scores, weights = predict(model, test)
         metrics = evaluate(test.Y, scores, ks=(1, 5))
-        is_name = np.zeros(test.ids.shape, dtype=bool)
-        for i, toks in enumerate(test.tokens):
-            is_name[i, : len(toks)] = [t.startswith(NAME_PREFIX) for t in toks]
-        attention = attention_stats(weights, test.lengths.numpy(), is_name, rho)
+        attention = None  # not applicable without attention weights
+        if weights is not None:
+            is_name = np.zeros(test.ids.shape, dtype=bool)
+            for i, toks in enumerate(test.tokens):
+                is_name[i, : len(toks)] = [t.startswith(NAME_PREFIX) for t in toks]
+            attention = attention_stats(weights, test.lengths.numpy(), is_name, rho)
     row = {
         "variant": rho,
         "seed": seed,
@@ -361,6 +405,7 @@ def run_variant(
         "attention": attention,
         **log,
         "wall_seconds": round(watch.wall, 2),
+        "cpu_seconds": round(watch.cpu, 2),
         "load_average_after": load_average(),
     }
     return row, scores, weights
@@ -370,34 +415,42 @@ def run_variant(
 
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Mean and sample std over seeds of every metric and attention statistic, per variant."""
-    out = {}
+    """Mean and sample std over seeds of every metric, attention statistic (none without attention) and
+    training record (best epoch, epochs run, wall and CPU seconds), per variant; ``n_seeds`` and ``cap_hit``
+    (how many of its runs ran all ``max_epochs``) too."""
+    out: dict[str, dict[str, Any]] = {}
     for rho in VARIANTS:
         mine = [r for r in rows if r["variant"] == rho]
         if not mine:
             continue
         values = {
-            f"{group}.{k}": [r[group][k] for r in mine] for group in ("metrics", "attention") for k in mine[0][group]
+            f"{group}.{k}": [r[group][k] for r in mine]
+            for group in ("metrics", "attention")
+            for k in (mine[0][group] or {})
         }
-        values["wall_seconds"] = [r["wall_seconds"] for r in mine]
+        for key in RUN_KEYS:
+            if all(key in r for r in mine):  # older files have no epochs_run / cpu_seconds
+                values[key] = [r[key] for r in mine]
         out[rho] = {
             k: {"mean": float(np.mean(v)), "std": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0}
             for k, v in values.items()
         }
         out[rho]["n_seeds"] = len(mine)
+        out[rho]["cap_hit"] = sum(bool(r.get("cap_hit")) for r in mine)
     return out
 
 
 def examples(
     parts: dict[str, TokenData],
     label_names: Sequence[str],
-    weights: dict[str, np.ndarray],
+    weights: dict[str, np.ndarray | None],
     scores: dict[str, np.ndarray],
     n: int,
     seed: int,
     top: int = 3,
 ) -> list[dict[str, Any]]:
-    """``n`` seeded test rows with >= 6 tokens: tokens, true labels, each variant's top-weighted tokens."""
+    """``n`` seeded test rows with >= 6 tokens: tokens, true labels, each variant's top-weighted tokens (None
+    without attention) and top label."""
     test = parts["test"]
     candidates = np.flatnonzero(test.lengths.numpy() >= 6)
     picked = np.sort(np.random.default_rng(seed).choice(candidates, size=min(n, len(candidates)), replace=False))
@@ -411,18 +464,25 @@ def examples(
             "variants": {},
         }
         for rho, w in weights.items():
+            top_label = label_names[int(np.argmax(scores[rho][i]))]
+            if w is None:
+                entry["variants"][rho] = {"top_tokens": None, "support": None, "top_label": top_label}
+                continue
             p = w[i, : len(toks)]
             order = [j for j in np.argsort(-p, kind="stable")[:top] if p[j] > 0]  # no zero-weight words
             entry["variants"][rho] = {
                 "top_tokens": [[toks[j], round(float(p[j]), 3)] for j in order],
                 "support": int((p > (SIGMOID_SUPPORT_THRESHOLD if rho == "sigmoid" else 0)).sum()),
-                "top_label": label_names[int(np.argmax(scores[rho][i]))],
+                "top_label": top_label,
             }
         out.append(entry)
     return out
 
 
-def _fmt(stat: dict[str, float], digits: int = 3) -> str:
+def _fmt(stat: dict[str, float] | None, digits: int = 3) -> str:
+    """'mean ± std' ('–' for a statistic the variant does not have, e.g. attention without attention)."""
+    if stat is None:
+        return "–"
     return f"{stat['mean']:.{digits}f}" + (f" ± {stat['std']:.{digits}f}" if stat["std"] else "")
 
 
@@ -440,12 +500,40 @@ def table(summary: dict[str, dict[str, Any]]) -> str:
         ("entropy (nats)", "attention.entropy", 3),
         ("n90", "attention.n90", 2),
         ("name share", "attention.name_share", 3),
+        ("best epoch", "best_epoch", 1),
+        ("epochs run", "epochs_run", 1),
         ("wall s / seed", "wall_seconds", 1),
+        ("CPU s / seed", "cpu_seconds", 1),
     ]
     lines = ["| variant | " + " | ".join(c[0] for c in cols) + " |", "|---|" + "---:|" * len(cols)]
     for rho, s in summary.items():
-        lines.append(f"| {rho} | " + " | ".join(_fmt(s[key], d) for _, key, d in cols) + " |")
+        lines.append(f"| {rho} | " + " | ".join(_fmt(s.get(key), d) for _, key, d in cols) + " |")
     return "\n".join(lines)
+
+
+def runs_table(rows: list[dict[str, Any]], max_epochs: int) -> str:
+    """One line per (variant, seed): the kept epoch, the epochs run, how training ended, validation and test P@1."""
+    lines = [
+        "| variant | seed | best epoch | epochs run | stopped by | val P@1 (kept) | test P@1 | CPU s |",
+        "|---|---:|---:|---:|---|---:|---:|---:|",
+    ]
+    for r in rows:
+        how = "patience" if r.get("stopped_early") else f"cap ({max_epochs} epochs)"
+        lines.append(
+            f"| {r['variant']} | {r['seed']} | {r['best_epoch']} | {r.get('epochs_run', len(r['history']))} | {how} "
+            f"| {r.get('best_val_P@1', float('nan')):.4f} | {r['metrics']['P@1']:.4f} "
+            f"| {r.get('cpu_seconds', float('nan')):.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def compare(a: dict[str, Any], b: dict[str, Any], key: str = "metrics.P@1") -> tuple[str, float, float]:
+    """How ``a``'s mean compares with ``b``'s: ('similar to' | 'higher than' | 'lower than', difference of the
+    means, noise = the larger seed std); 'similar' = |difference| <= max(0.01, 2 noise)."""
+    diff = a[key]["mean"] - b[key]["mean"]
+    noise = max(a[key]["std"], b[key]["std"])
+    word = "similar to" if abs(diff) <= max(0.01, 2 * noise) else ("higher than" if diff > 0 else "lower than")
+    return word, diff, noise
 
 
 def verdict(summary: dict[str, dict[str, Any]], rows: list[dict[str, Any]]) -> str:
@@ -456,11 +544,9 @@ def verdict(summary: dict[str, dict[str, Any]], rows: list[dict[str, Any]]) -> s
     pairs = [s for v, s in p1 if v == "softmax" and ("sparsemax", s) in p1]
     wins = sum(p1[("sparsemax", s)] > p1[("softmax", s)] for s in pairs)
     soft, sparse = summary["softmax"], summary["sparsemax"]
-    d1 = sparse["metrics.P@1"]["mean"] - soft["metrics.P@1"]["mean"]
-    noise = max(soft["metrics.P@1"]["std"], sparse["metrics.P@1"]["std"])
+    acc, d1, noise = compare(sparse, soft)
     ratio = sparse["attention.n90"]["mean"] / soft["attention.n90"]["mean"]
     sup = sparse["attention.support"]["mean"] / sparse["attention.length"]["mean"]
-    acc = "similar to" if abs(d1) <= max(0.01, 2 * noise) else ("higher than" if d1 > 0 else "lower than")
     compact = "more compact" if ratio < 0.9 and sup < 0.9 else "not clearly more compact"
     text = (
         f"Paper's claim (SNLI, Table 3): sparsemax attention reaches accuracy similar to softmax attention with "
@@ -480,6 +566,22 @@ def verdict(summary: dict[str, dict[str, Any]], rows: list[dict[str, Any]]) -> s
             f"sparsemax {sparse['attention.entropy']['mean']:.2f}) and need {sig['attention.n90']['mean']:.2f} "
             f"tokens for 90% of their mass."
         )
+    if NO_ATTENTION in summary:
+        none = summary[NO_ATTENTION]
+        best = max(("softmax", "sparsemax"), key=lambda v: summary[v]["metrics.P@1"]["mean"])
+        word, diff, spread = compare(summary[best], none)
+        text += (
+            f" Paper's Table 3 also has attention beating no attention (NoAttention 80.99 vs SoftAttention 82.08 and "
+            f"SparseAttention 82.20). Here the better attention variant ({best}, P@1 "
+            f"{summary[best]['metrics.P@1']['mean']:.4f}) is {word} no attention (the BiGRU's last states, P@1 "
+            f"{none['metrics.P@1']['mean']:.4f}; difference {diff:+.4f}, seed std up to {spread:.4f}, same rule)."
+        )
+    capped = sum(s.get("cap_hit", 0) for s in summary.values())
+    if capped:
+        text += (
+            f" {capped} run(s) ran all epochs without the patience running out: not converged, so these numbers "
+            "are not final."
+        )
     return text
 
 
@@ -495,29 +597,34 @@ def markdown(report: dict[str, Any]) -> str:
         f"{info['n_labels']} labels, vocabulary {info['vocabulary']} (min count {cfg['min_count']}, from the fit rows), "
         f"OOV token rate {info['oov_token_rate']}; package-name tokens {'included' if cfg['use_name'] else 'excluded'}. "
         f"Validation = {cfg['val_fraction']:.0%} of the training rows (seeded_split, seed {cfg['val_seed']}); "
-        f"the best validation-P@1 epoch is kept.",
+        "model selection never sees the test part.",
         "",
         f"Model: embeddings {cfg['emb']} -> {cfg['encoder']} (hidden {cfg['hidden']} per direction) -> attention "
         f"z_t = w^T tanh(W h_t + b) (dim {cfg['attn']}), p = rho(z), c = sum p_t h_t -> SigmoidHead (BCE over the labels). "
-        f"Same budget for all: {cfg['epochs']} epochs, batch {cfg['batch_size']}, Adam lr {cfg['lr']}, dropout "
-        f"{cfg['dropout']}, max length {cfg['max_len']}; seeds {cfg['seeds']} (same seed = same initial weights).",
+        "Variant `none` (the paper's NoAttention, read for one text): no attention, c = [h_fwd_last ; h_bwd_first], "
+        "the concatenated last states of the GRU's two directions (forward after the last token, backward after "
+        "the first); same GRU, same head, same budget; attention statistics do not apply ('–').",
         "",
-        "Test-split results, mean ± std over seeds. Attention statistics are means over test descriptions of: "
-        "support = tokens with p > 0 (softmax, sparsemax) or p > 0.5 (sigmoid); p>0 and p>0.01 = tokens above "
-        "those weights; sum p = total weight (1 except sigmoid); entropy of p / sum p in nats; n90 = fewest "
-        "tokens holding 90% of sum p; name share = share of sum p on `pkg:` (package-name) tokens.",
+        f"Protocol (the same for every variant): Adam lr {cfg['lr']}, batch {cfg['batch_size']}, dropout "
+        f"{cfg['dropout']}, max length {cfg['max_len']}; trained until validation P@1 has not improved for "
+        f"{cfg['patience']} epochs (early stopping), at most {cfg['max_epochs']} epochs; the best validation-P@1 "
+        f"epoch's weights are kept and scored once on the test part. Seeds {cfg['seeds']} (same seed = same initial "
+        "weights and batch order for every variant).",
+        "",
+        "Test-split results, mean ± std (sample std) over seeds. Attention statistics are means over test "
+        "descriptions of: support = tokens with p > 0 (softmax, sparsemax) or p > 0.5 (sigmoid); p>0 and p>0.01 = "
+        "tokens above those weights; sum p = total weight (1 except sigmoid); entropy of p / sum p in nats; n90 = "
+        "fewest tokens holding 90% of sum p; name share = share of sum p on `pkg:` (package-name) tokens. CPU s = "
+        "process CPU seconds (time.process_time) of training and scoring one seed.",
         "",
         table(report["summary"]),
         "",
         report["verdict"],
         "",
-        "Best epoch (of "
-        + str(cfg["epochs"])
-        + ") per seed: "
-        + "; ".join(
-            f"{rho} {[r['best_epoch'] for r in report['rows'] if r['variant'] == rho]}" for rho in report["summary"]
-        )
-        + " (the last epoch = still improving when the budget ran out).",
+        "Per run (stopped by 'patience' = converged by the rule; 'cap' = ran all epochs before the patience ran out, "
+        "not converged by the rule):",
+        "",
+        runs_table(report["rows"], cfg["max_epochs"]),
         "",
         f"The CPUs were shared with other jobs: load average at start {report['load_average_start']}, at end "
         f"{report['load_average_end']}. Per-seed rows, epoch histories and wall times in the JSON.",
@@ -528,6 +635,9 @@ def markdown(report: dict[str, Any]) -> str:
     for ex in report["examples"]:
         lines.append(f"- **{ex['package']}**: `{' '.join(ex['tokens'])}`; true: {', '.join(ex['true_labels'])}")
         for rho, v in ex["variants"].items():
+            if v["top_tokens"] is None:
+                lines.append(f"  - {rho}: no attention; top label {v['top_label']}")
+                continue
             words = ", ".join(f"{t} {w:.2f}" for t, w in v["top_tokens"])
             lines.append(f"  - {rho}: {words}; support {v['support']}/{len(ex['tokens'])}; top label {v['top_label']}")
     return "\n".join(lines) + "\n"
@@ -536,10 +646,18 @@ def markdown(report: dict[str, Any]) -> str:
 def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Config]:
     defaults = Config()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_common_flags(parser, quick="tiny subset (300 rows per part), 1 epoch, small model")
+    add_common_flags(parser, quick="tiny subset (300 rows per part), at most 3 epochs (patience 1), small model")
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated from {', '.join(VARIANTS)}")
-    parser.add_argument("--seeds", default=None, help="comma-separated model seeds (default 0,1; quick: 0)")
-    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--seeds", default=None, help="comma-separated model seeds (default 0,1,2; quick: 0)")
+    parser.add_argument(
+        "--max-epochs", type=int, default=None, help=f"the cap on epochs (default {defaults.max_epochs})"
+    )
+    parser.add_argument(
+        "--patience",
+        type=int,
+        default=None,
+        help=f"stop after this many epochs without a better validation P@1 (default {defaults.patience})",
+    )
     parser.add_argument("--lr", type=float, default=None, help=f"Adam learning rate (default {defaults.lr})")
     parser.add_argument("--encoder", choices=("bigru", "none"), default=defaults.encoder)
     parser.add_argument("--no-name", action="store_true", help="leave the package-name tokens out")
@@ -562,10 +680,13 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Config]:
     args.variants = variants
     if args.examples < 0:
         parser.error(f"--examples must be >= 0; got {args.examples}")
+    if NO_ATTENTION in variants and args.encoder != "bigru":
+        parser.error(f"variant {NO_ATTENTION!r} (no attention) needs --encoder bigru: its context is the GRU's states")
     cfg = Config(encoder=args.encoder, use_name=not args.no_name)
     if args.quick:
         cfg = Config(
-            epochs=1,
+            max_epochs=3,
+            patience=1,
             emb=16,
             hidden=16,
             attn=16,
@@ -581,7 +702,8 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Config]:
             parser.error(f"--seeds must be comma-separated integers; got {args.seeds!r}")
     for flag, field, low in (
         ("--subset", "subset", 2),
-        ("--epochs", "epochs", 1),
+        ("--max-epochs", "max_epochs", 1),
+        ("--patience", "patience", 1),
         ("--threads", "threads", 1),
         ("--max-len", "max_len", 1),
     ):
@@ -616,10 +738,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 rows.append(row)
                 if seed == cfg.seeds[0]:
                     weights[rho], scores[rho] = w, s
+                att = row["attention"]
+                support = f"support {att['support']:.2f}/{att['length']:.2f} " if att else ""
                 print(
                     f"{rho:9s} seed {seed}: P@1 {row['metrics']['P@1']:.4f} P@5 {row['metrics']['P@5']:.4f} "
-                    f"support {row['attention']['support']:.2f}/{row['attention']['length']:.2f} "
-                    f"best epoch {row['best_epoch']} {row['wall_seconds']:.0f} s",
+                    f"{support}best epoch {row['best_epoch']} of {row['epochs_run']} run "
+                    f"{row['wall_seconds']:.0f} s ({row['cpu_seconds']:.0f} CPU s)",
                     file=sys.stderr,
                     flush=True,
                 )

@@ -178,6 +178,52 @@ def test_attention_rows_read_the_keys_that_exist(bench):
     assert bench.attention_verdict_rows(None)[0][3] == "untested"
 
 
+def _converged(none_p1, soft_p1=0.889, sparse_p1=0.890, seeds=3, cap_hit=(False, False, False), std=0.002):
+    """A sparsemax_attention.json with early stopping: per-run cap_hit, config.max_epochs, a 'none' variant."""
+
+    def stats(p1, support=None):
+        out = {"metrics.P@1": {"mean": p1, "std": std}, "n_seeds": seeds, "cap_hit": 0}
+        if support is not None:
+            out |= {"attention.support": {"mean": support, "std": 0.1}, "attention.length": {"mean": 8.5, "std": 0.0}}
+        return out
+
+    summary = {"softmax": stats(soft_p1, 8.5), "sparsemax": stats(sparse_p1, 2.9), "none": stats(none_p1)}
+    rows = [
+        {"variant": "none", "history": [{"epoch": e} for e in range(1, 31)], "best_epoch": 30, "cap_hit": hit}
+        if hit
+        else {"variant": "none", "history": [{"epoch": e} for e in range(1, 9)], "best_epoch": 5, "cap_hit": False}
+        for hit in cap_hit
+    ]
+    return {"summary": summary, "data": {"dataset": "debtags"}, "config": {"max_epochs": 30}, "rows": rows}
+
+
+def test_no_attention_row_compares_the_better_attention_with_none(bench):
+    def none_row(att):
+        row = bench.attention_verdict_rows(att)[2]
+        assert row[0] == "Table 3: attention (sparse or soft) beats no attention"
+        return row
+
+    # sparsemax (0.890) is the better attention: +3.00 points over none, 2 std = 0.40 points
+    row = none_row(_converged(0.860))
+    assert row[3] == "reproduced" and "sparsemax attention (the better of softmax and sparsemax) P@1 89.00" in row[2]
+    assert "(diff +3.00 points, 2 std 0.40;" in row[2]
+    # softmax the better one; none 0.2 points behind it: within 2 std, so no difference shown
+    row = none_row(_converged(0.893, soft_p1=0.895))
+    assert row[2].startswith("softmax attention") and row[3] == "not reproduced (no difference beyond 2 std)"
+    assert none_row(_converged(0.900))[3] == "contradicted"  # no attention 1 point above both
+    # the caps stay: fewer than 3 seeds, or a run that reached the cap before the patience ran out
+    assert none_row(_converged(0.860, seeds=2))[3] == "partially (2 seeds)"
+    capped = none_row(_converged(0.860, cap_hit=(False, True, False)))[3]
+    assert capped == "partially (1 of 3 runs reached the 30-epoch cap: not converged)"
+    assert none_row(_converged(0.900, cap_hit=(True, False, False)))[3].startswith("contradicted (1 of 3 runs")
+    # early-stopped runs whose best epoch is not the last are converged: no cap from the old rule either
+    assert bench.unconverged(_converged(0.86)) == []
+    # without softmax and sparsemax there is nothing to compare with
+    only_none = _converged(0.86)
+    only_none["summary"] = {"none": only_none["summary"]["none"]}
+    assert bench.attention_verdict_rows(only_none)[0][3] == "untested"
+
+
 def test_verdict_table_without_results_says_untested(bench):
     table = bench.verdict_table({}, None)
     assert table[0] == "| claim | paper's number | ours | verdict |"

@@ -98,6 +98,24 @@ def test_end_epoch_moves_on_and_finishes_at_epochs():
     assert state.finished and state.history == [{"epoch": 1}, {"epoch": 2}]
 
 
+def test_observe_keeps_the_best_epoch_and_stops_after_patience_bad_epochs():
+    state = TrainState(n_rows=10, batch_size=5, seed=0)
+    improved = []
+    for value in (0.5, 0.7, 0.7, 0.6, 0.9, 0.8, 0.8, 0.85, 1.0):  # a tie is no gain; the 0.9 resets the count
+        improved.append(state.observe(value, higher_is_better=True, patience=3))
+        state.end_epoch({"epoch": state.epoch + 1}, epochs=100)
+        if state.finished:
+            break
+    assert improved == [True, True, False, False, True, False, False, False]  # stopped before the 1.0
+    assert (state.best_epoch, state.best_metric, state.epoch) == (5, 0.9, 8)
+    assert state.finished and state.stopped_early
+    free = TrainState(n_rows=10, batch_size=5, seed=0)
+    for value in (0.5, 0.4, 0.3):  # no patience: bad epochs are counted, the run goes on
+        free.observe(value, higher_is_better=True, patience=None)
+        free.end_epoch({}, epochs=100)
+    assert (free.best_epoch, free.bad_epochs, free.finished, free.stopped_early) == (1, 2, False, False)
+
+
 def test_checkpoint_json_keeps_the_old_keys(tmp_path):
     _fit(_model(), 1, tmp_path)
     written = json.loads((tmp_path / "checkpoint.json").read_text())

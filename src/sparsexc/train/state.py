@@ -100,6 +100,24 @@ class TrainState:
             return True
         return value > self.best_metric if higher_is_better else value < self.best_metric
 
+    def observe(self, value: float, higher_is_better: bool, patience: int | None) -> bool:
+        """Early stopping's bookkeeping for the validation value ``value`` of the epoch now ending
+        (``epoch + 1``): an improvement makes it the best epoch and resets :attr:`bad_epochs`; otherwise one
+        more bad epoch, and ``patience`` of them in a row finish the run (``stopped_early``).
+
+        Returns
+        -------
+        bool
+            Whether ``value`` improved on the best so far (then the caller keeps this epoch's weights).
+        """
+        if self.improves(value, higher_is_better):
+            self.best_metric, self.best_epoch, self.bad_epochs = value, self.epoch + 1, 0
+            return True
+        self.bad_epochs += 1
+        if patience is not None and self.bad_epochs >= patience:
+            self.finished = self.stopped_early = True
+        return False
+
     def end_epoch(self, record: dict[str, Any], epochs: int) -> None:
         """Append the epoch's ``record``, move to the next epoch's start, and finish at ``epochs``."""
         self.history.append(record)

@@ -415,14 +415,8 @@ class Trainer:
         p, state = self.params, self._state()
         val = self._validate(run.X_val, run.Y_val, run.val_k, run.val_needs_sets)
         record.update({f"val_{k}": v for k, v in val.items()})
-        value = val[p.val_metric]
-        if state.improves(value, run.higher_is_better):
-            state.best_metric, state.best_epoch, state.bad_epochs = value, state.epoch + 1, 0
+        if state.observe(val[p.val_metric], run.higher_is_better, p.patience):
             self._keep_best()
-        else:
-            state.bad_epochs += 1
-            if p.patience is not None and state.bad_epochs >= p.patience:
-                state.finished = state.stopped_early = True
 
     def _keep_best(self) -> None:
         """Keep a CPU copy of the current weights as the best so far (restored by :meth:`_finish`)."""
