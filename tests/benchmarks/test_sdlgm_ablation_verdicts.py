@@ -53,3 +53,19 @@ def test_verdict_rows_compare_each_fixed_level_and_check_that_sizes_vary(bench):
     assert bench.verdict_rows({"supervised": rows[:6]})[1].endswith("| reproduced |")  # vs fixed L = 3 only
     one_size = [_row("learned", None, s, 0.6, {**varied, "1": 100, "2": 0, "3": 0}) for s in range(3)]
     assert "contradicted (one size" in bench.verdict_rows({"supervised": one_size + rows[3:]})[0]
+
+
+def test_plain_answer_counts_the_verdicts_and_places_the_level_against_its_bound(bench):
+    varied = {"0": 0, "1": 50, "2": 30, "3": 20, "4": 0, "5": 0, "6-10": 0, ">10": 0}
+    learned = [_row("learned", None, s, 0.6 + 0.01 * s, varied) for s in range(3)]
+    worse = [_row("fixed", 3, s, 0.4 + 0.01 * s, {**varied, "3": 100}) for s in range(3)]
+    answer = bench.plain_answer({"supervised": learned + worse})
+    # example-F1 beats L = 3 by 0.2 (reproduced); P@1 is equal (0.5 everywhere): not reproduced
+    assert "In 1 of 2 comparisons the learned level beats every fixed L tried" in answer
+    assert "toy example-F1: by +0.2000 or more" in answer and "in 0 it beats some" in answer
+    assert "the other 1 it does not" in answer
+    assert "well below it (toy: mean 2.00 at L0 = 3)" in answer and "near its bound" not in answer  # 2 < 0.8 x 3
+    same = [_row("fixed", 3, s, 0.6 + 0.01 * s, {**varied, "3": 100}) for s in range(3)]
+    assert bench.plain_answer({"supervised": learned + same}).startswith(
+        "**Does the learned sparsity help?** No: in none of the comparisons"
+    )
