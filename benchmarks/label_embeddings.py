@@ -436,7 +436,11 @@ def _verdict_rows(result: dict[str, Any]) -> list[str]:
             why = ("not run (budget): debian-deps is measured with the linear encoder on SVD-512 features only"
                    if ds == "debian-deps" and enc != "linear" else "not run in this budget")  # fmt: skip
             dd = result["cost_estimates"].get(ds) if enc == "linear" else None
-            if dd:
+            begun = [r for r in result["runs"] if r["dataset"] == ds and r["encoder"] == enc]
+            if begun:  # the tuning stage was started and stopped before any comparison could be made
+                why = (f"not run to the end (budget): its tuning was stopped after {len(begun)} run(s), "
+                       f"{np.mean([r['train_cpu_seconds'] for r in begun]):.0f} CPU s each on average")  # fmt: skip
+            elif dd:
                 why = (f"not run: one sigmoid/softmax epoch costs {dd['cpu_seconds_per_epoch']:.0f} CPU s "
                        f"(measured, `--stage probe`); {dd['baseline_runs']} baseline runs of ~{dd['epochs_per_run']:.0f} "
                        f"epochs need about {dd['cpu_hours']:.1f} CPU hours, beyond this budget")  # fmt: skip
@@ -621,6 +625,18 @@ def write_report(out: Path, stem: str, quick: bool) -> dict[str, Any]:
                 + "; ".join(f"{d} {', '.join(w) or 'none'}" for d, w in widths.items()) + ".")  # fmt: skip
     if "debtags" not in datasets:
         cuts.append("* debtags: not run in this budget (~70 CPU minutes for the whole measurement).")
+    for ds in datasets:
+        done = {r["encoder"] for r in runs if r["dataset"] == ds and r["seed"] != 0}
+        for enc in sorted({r["encoder"] for r in runs if r["dataset"] == ds} - done):
+            begun = [r for r in runs if r["dataset"] == ds and r["encoder"] == enc]
+            each = ", ".join(
+                f"{r['head']} lr {r['lr']:g}: {r['train_cpu_seconds']:.0f} CPU s, {r['epochs_run']} epochs"
+                for r in begun
+            )
+            cuts.append(
+                f"* {ds}, {enc} encoder: tuning stopped after {len(begun)} run(s) ({each}) to keep the session's "
+                "budget; its rows are untested."
+            )
     result = {"benchmark": "label_embeddings", "quick": quick,
               "command": "; ".join(dict.fromkeys(c for part in parts for c in part["commands"])),
               **_measured_when(parts), "rendered": utc_now(),
