@@ -112,3 +112,21 @@ def test_verdict_rows_judge_hits_against_two_binomial_standard_errors(adv):
     rows = adv.verdict_rows(merged)
     uniform = next(r for r in rows if "hits@1 of the first label) than neg. sampling, uniform" in r)
     assert uniform.endswith("| partially |") and "small 36.0 vs 30.0 % (+6.0 +- 6.6)" in uniform
+
+
+def test_the_authors_baseline_forms_get_rows_only_where_they_ran(adv):
+    assert adv.METHODS[adv.UNIFORM_L2][1] == {"sampler": "uniform", "reg_centre": "zero"}
+    assert adv.METHODS[adv.TREE_INVAUX][1]["bias_init"] == "inverse_aux"
+    plain = _part(
+        1000,
+        _run(adv.ADVERSARIAL, [(10, 0.3)], 0.3, 60.0, hits=0.30),
+        _run(adv.UNIFORM, [(60, 0.2)], 0.2, 60.0, hits=0.20),
+    )
+    merged = {"datasets": {"a": plain}, "speedups_P@1": {"a": adv.speedups(plain)}}
+    assert not any("authors' penalty" in row for row in adv.verdict_rows(merged))
+    plain["runs"].append(_run(adv.UNIFORM_L2, [(30, 0.35)], 0.35, 60.0, hits=0.35))
+    merged = {"datasets": {"a": plain}, "speedups_P@1": {"a": adv.speedups(plain)}}
+    rows = [r for r in adv.verdict_rows(merged) if "authors' penalty" in r]
+    assert len(rows) == 2  # time to its final P@1 (never reached: 0.35 > 0.3) and hits@1 (worse by 5 points)
+    assert rows[0].endswith("| contradicted (slower or never on a) |")
+    assert "Wikipedia-500K 17.5 vs 11.7 %" in rows[1] and "contradicted" in rows[1]
