@@ -311,8 +311,7 @@ def train_variant(
     library Trainer's (``TrainState.observe``), and so is the run's summary (``fit_summary``)."""
     from sparsexc.heads import LabelBatch
     from sparsexc.metrics import evaluate
-    from sparsexc.train import TrainState, epoch_order
-    from sparsexc.train.progress import fit_summary
+    from sparsexc.train import TrainState, epoch_order, fit_summary
 
     torch.manual_seed(seed)
     model = AttentionTagger(vocab_size, n_labels, rho, cfg)

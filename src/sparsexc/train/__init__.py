@@ -5,13 +5,15 @@
 * :func:`build_optimizer` / :func:`build_scheduler` - the optimiser and schedule ``TrainParams`` names;
   :class:`RowSparseAdam` - lazy Adam (``torch.optim.SparseAdam``'s update) for row-sparse gradients, and
   :func:`lazy_zeros_like` - zeros whose memory becomes resident only where written (its moments);
-* :func:`autocast` - the mixed-precision context of the training step (``TrainParams.precision``).
+* :func:`autocast` - the mixed-precision context of the training step (``TrainParams.precision``);
+* :func:`fit_summary` - how a run ended (best epoch, epochs run, stopped early or at the cap), as a dict.
 """
 
 from sparsexc._params import TrainParams
 from sparsexc.train.checkpoint import atomic_write, load_checkpoint, save_checkpoint
 from sparsexc.train.data_parallel import autocast
 from sparsexc.train.optim import build_optimizer, build_scheduler, lazy_zeros_like, lr_multiplier
+from sparsexc.train.progress import fit_summary
 from sparsexc.train.row_sparse_adam import RowSparseAdam
 from sparsexc.train.state import TrainState
 from sparsexc.train.strategy import Strategy, choose_strategy
@@ -30,6 +32,7 @@ __all__ = [
     "build_scheduler",
     "choose_strategy",
     "epoch_order",
+    "fit_summary",
     "lazy_zeros_like",
     "load_checkpoint",
     "lr_multiplier",
