@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import ClassVar
 
+import numpy as np
 import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
@@ -200,6 +201,14 @@ class SampledHead(LabelShardedHead):
         """Set the output layer's starting values from the training data and the fitted sampler (the last step
         of :meth:`prepare`; none here). A caller that loads an already fitted sampler instead of calling
         ``prepare`` calls this."""
+
+    def set_biases(self, values: np.ndarray) -> None:
+        """Set the output biases to ``values`` (C,), all labels' values: this rank keeps its own slice."""
+        start, stop = self.label_range
+        bias = self.output.bias
+        assert bias is not None  # output_layer always builds the layer with a bias
+        with torch.no_grad():
+            bias.copy_(torch.from_numpy(values[start:stop]).to(bias))
 
     @classmethod
     def check_encoder(cls, params: _AnyParams, hidden_sizes: tuple[int, ...]) -> None:

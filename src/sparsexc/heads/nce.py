@@ -78,11 +78,7 @@ class NCEHead(SampledHead):
         """With ``bias_init="log_prior"``, set each label's bias to :func:`log_prior` of the training labels (this
         rank's labels when the layer is split); the last step of :meth:`prepare`."""
         if self.params.bias_init == "log_prior":
-            start, stop = self.label_range
-            bias = self.output.bias
-            assert bias is not None  # output_layer always builds the layer with a bias
-            with torch.no_grad():
-                bias.copy_(torch.from_numpy(log_prior(sp.csr_matrix(Y))[start:stop]).to(bias))
+            self.set_biases(log_prior(sp.csr_matrix(Y)))
 
     def loss(self, hidden: torch.Tensor, labels: LabelBatch) -> torch.Tensor:
         sampled = self.sampled_logits(hidden, labels)

@@ -79,12 +79,7 @@ class NegativeSamplingHead(SampledHead):
         label without one). The last step of :meth:`prepare`, which runs before a checkpoint is restored, so
         resuming keeps the trained biases."""
         if self.params.bias_init == "inverse_aux":
-            mean_log_pn = self._mean_log_pn(sp.csr_matrix(X), sp.csr_matrix(Y))
-            start, stop = self.label_range
-            bias = self.output.bias
-            assert bias is not None  # output_layer always builds the layer with a bias
-            with torch.no_grad():
-                bias.copy_(torch.from_numpy(-mean_log_pn[start:stop]).to(bias))
+            self.set_biases(-self._mean_log_pn(sp.csr_matrix(X), sp.csr_matrix(Y)))
 
     def _mean_log_pn(self, X: sp.csr_matrix, Y: sp.csr_matrix) -> np.ndarray:
         """Each label's mean :math:`\\log p_n(y|x)` over its training rows (float64, (C,); 0 where it has none)."""
