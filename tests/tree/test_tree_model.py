@@ -283,3 +283,63 @@ def test_an_ensemble_saves_and_loads_bit_exact(tmp_path):
     loaded = LabelTreeModel.load(tmp_path)
     for out, back in zip(model.predict_topk(X, k=4), loaded.predict_topk(X, k=4), strict=True):
         assert np.array_equal(out, back)
+
+
+def _topk_by_sparse_additions(found, n_labels, k):
+    """The reference: each member's rows as a sparse matrix, added one after the other, divided by T; then per
+    row the k largest stored entries by one lexsort (ties to the lower label), short rows filled with the lowest
+    unused label ids at score 0."""
+    total = sp.csr_matrix((found[0][0].shape[0], n_labels), dtype=np.float64)
+    for idx, scores in found:
+        n, kk = idx.shape
+        total = total + sp.csr_matrix(
+            (scores.ravel().astype(np.float64), idx.ravel(), np.arange(0, n * kk + 1, kk)), shape=(n, n_labels)
+        )
+    S = sp.csr_matrix(total / len(found))
+    S.sum_duplicates()
+    out_idx, out = np.zeros((n, k), dtype=np.int64), np.zeros((n, k), dtype=np.float32)
+    for i in range(n):
+        cols, vals = S.indices[S.indptr[i] : S.indptr[i + 1]], S.data[S.indptr[i] : S.indptr[i + 1]]
+        best = np.lexsort((cols, -vals))[:k]
+        m = best.shape[0]
+        out_idx[i, :m], out[i, :m] = cols[best], vals[best]
+        out_idx[i, m:] = [j for j in range(n_labels) if j not in set(cols[best].tolist())][: k - m]
+    return out_idx, out
+
+
+@pytest.mark.parametrize("members", [1, 2, 3, 5])
+def test_ensemble_topk_equals_sparse_additions_bit_for_bit(members: int) -> None:
+    from sparsexc.tree.model import _ensemble_topk
+
+    rng = np.random.default_rng(members)
+    n, C, kk = 40, 30, 8
+    found = []
+    for _ in range(members):
+        idx = np.stack([rng.choice(C, size=kk, replace=False) for _ in range(n)])
+        # float32 scores, a third of them coarse: ties and exact zeros (labels a member filled in at score 0)
+        coarse = rng.integers(0, 4, size=(n, kk)) / 8
+        scores = np.where(rng.random((n, kk)) < 0.33, coarse, rng.random((n, kk))).astype(np.float32)
+        scores[:3] = 0.0  # rows no member reached: all filled
+        found.append((idx.astype(np.int64), scores))
+    for k in (1, 5, 8):
+        got, want = _ensemble_topk(found, C, k), _topk_by_sparse_additions(found, C, k)
+        assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+
+
+def test_ensemble_topk_keeps_rows_apart_when_one_ends_on_the_label_the_next_starts_with() -> None:
+    from sparsexc.tree.model import _ensemble_topk
+
+    found = [(np.array([[5], [5]]), np.array([[0.5], [0.25]], dtype=np.float32))] * 2
+    idx, scores = _ensemble_topk(found, 10, 2)
+    assert idx.tolist() == [[5, 0], [5, 0]] and scores.tolist() == [[0.5, 0.0], [0.25, 0.0]]
+
+
+def test_ensemble_predicts_the_same_in_row_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sparsexc.tree import model as tree_model
+
+    X, Y = _planted(n=300, d=40, C=50, seed=3)
+    model = LabelTreeModel(LabelTreeParams(n_trees=3, branching=4, max_leaf_size=8, C=1.0)).fit(X, Y)
+    whole = model.predict_topk(X, 5, beam=3)
+    monkeypatch.setattr(tree_model, "ENSEMBLE_BLOCK", 64)  # 5 blocks, the last one partial
+    blocks = model.predict_topk(X, 5, beam=3)
+    assert np.array_equal(whole[0], blocks[0]) and np.array_equal(whole[1], blocks[1])

@@ -54,6 +54,7 @@ from threadpoolctl import threadpool_limits  # a dependency of scikit-learn
 
 from sparsexc._params import NON_NEGATIVE, POSITIVE, POSITIVE_INT, Params, Range, setting
 from sparsexc._sparse import as_features, as_label_matrix
+from sparsexc._topk import topk_rows
 from sparsexc.errors import ConfigurationError, ModelFormatError
 from sparsexc.tree.cluster import _normalise_rows, build_tree, pifa
 from sparsexc.tree.parallel import check_part, fill_level, node_owners
@@ -77,6 +78,8 @@ C_FACTORS = (0.03, 0.1, 0.3, 1.0, 3.0)
 CV_FOLDS = 3
 # an ensemble member contributes its best max(k, MEMBER_TOPK) labels per row to the mean (Parabel keeps 100)
 MEMBER_TOPK = 100
+# rows an ensemble searches and merges at once (a multiple of the search's own batch, so its batches are the same)
+ENSEMBLE_BLOCK = 4096
 # the margin of a child positive on every row its parent reaches (a certain node, see LabelTreeModel._fit_node):
 # node score 1 for both losses (to float32), above any trained node's (docs/tree.md, "Certain nodes")
 CERTAIN_MARGIN = 30.0
@@ -358,11 +361,16 @@ class LabelTreeModel:
         if len(searchers) == 1:
             return searchers[0].search(X, beam=int(beam), k=int(k), transform=transform)
         kk = min(self.n_labels_, max(int(k), MEMBER_TOPK))
-        total = sp.csr_matrix((X.shape[0], self.n_labels_), dtype=np.float64)
-        for searcher in searchers:
-            idx, scores = searcher.search(X, beam=int(beam), k=kk, transform=transform)
-            total = total + _as_sparse_rows(idx, scores, self.n_labels_)
-        return _topk_rows(total / len(searchers), int(k))
+        n = X.shape[0]
+        indices, scores = np.empty((n, int(k)), dtype=np.int64), np.empty((n, int(k)), dtype=np.float32)
+        # rows in blocks: the members' (block, kk) results and their merge are the memory, not (n, kk) per tree
+        for start in range(0, n, ENSEMBLE_BLOCK):
+            block = X[start : start + ENSEMBLE_BLOCK]
+            found = [s.search(block, beam=int(beam), k=kk, transform=transform) for s in searchers]
+            indices[start : start + block.shape[0]], scores[start : start + block.shape[0]] = _ensemble_topk(
+                found, self.n_labels_, int(k)
+            )
+        return indices, scores
 
     def _searchers(self) -> list[TreeSearcher]:
         """One :class:`TreeSearcher` per tree, laid out on first use and kept (its layout is the costly step)."""
@@ -384,25 +392,27 @@ class LabelTreeModel:
         return int(sum(w.nnz for weights in self.weights_ for w in weights))
 
     # -- storage ---------------------------------------------------------------------------------------------
-    def _arrays(self) -> Iterator[tuple[str, np.ndarray]]:
+    def _arrays(self) -> Iterator[tuple[str, np.ndarray, type[np.generic]]]:
+        """``(name, the model's own array, its dtype in the file)`` of every array the file holds."""
         for i, (tree, weights) in enumerate(zip(self.trees_, self.weights_, strict=True)):
-            yield from ((f"tree.{i}.{k}", v) for k, v in tree.to_arrays().items())
+            yield from ((f"tree.{i}.{k}", v, np.int64) for k, v in tree.to_arrays().items())
             for t, w in enumerate(weights):
-                # no copy where the dtype already is the file's (saving is the worker's memory peak)
-                yield f"weights.{i}.{t}.indptr", w.indptr.astype(np.int64, copy=False)
-                yield f"weights.{i}.{t}.indices", w.indices.astype(np.int64, copy=False)
-                yield f"weights.{i}.{t}.data", w.data.astype(np.float32, copy=False)
+                yield f"weights.{i}.{t}.indptr", w.indptr, np.int64
+                yield f"weights.{i}.{t}.indices", w.indices, np.int64
+                yield f"weights.{i}.{t}.data", w.data, np.float32
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write ``path/model.safetensors`` (trees and CSR weights) and ``path/config.json``, each atomically."""
-        from safetensors.numpy import save as st_save
+        """Write ``path/model.safetensors`` (trees and CSR weights) and ``path/config.json``, each atomically.
 
+        The weights are cast to the file's dtypes (int64 column ids) and written one chunk at a time, so saving
+        holds no copy of the model (it was the peak of a train-predict-save run; docs/tree.md, "Memory").
+        """
         from sparsexc._atomic import atomic_file
+        from sparsexc._safetensors_write import write_safetensors
 
         self._check_fitted()
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
-        payload = st_save(self.to_arrays())
         config = {
             "format": FORMAT,
             "version": FORMAT_VERSION,
@@ -412,7 +422,7 @@ class LabelTreeModel:
             "depths": [tree.depth for tree in self.trees_],
         }
         with atomic_file(folder / "model.safetensors") as fh:
-            fh.write(payload)
+            write_safetensors(fh, {name: (array, dtype) for name, array, dtype in self._arrays()})
         with atomic_file(folder / "config.json") as fh:
             fh.write(json.dumps(config, indent=2).encode())
 
@@ -430,7 +440,7 @@ class LabelTreeModel:
         Arrays already of the file's dtype are the model's own (not copies): read them, do not write to them.
         """
         self._check_fitted()
-        return {k: np.ascontiguousarray(v) for k, v in self._arrays()}
+        return {k: np.ascontiguousarray(v, dtype=dtype) for k, v, dtype in self._arrays()}
 
     @classmethod
     def from_arrays(cls, config: dict[str, Any], arrays: dict[str, np.ndarray], path: Any) -> LabelTreeModel:
@@ -541,32 +551,40 @@ def _load_level(arrays: dict[str, np.ndarray], i: int, t: int, shape: tuple[int,
     return w
 
 
-def _as_sparse_rows(idx: np.ndarray, scores: np.ndarray, n_labels: int) -> sp.csr_matrix:
-    """The (n, k) top-k of every row as a CSR (n, n_labels) matrix of those scores."""
-    n, k = idx.shape
-    return sp.csr_matrix(
-        (scores.ravel().astype(np.float64), idx.ravel(), np.arange(0, n * k + 1, k)), shape=(n, n_labels)
-    )
+def _ensemble_topk(
+    found: Sequence[tuple[np.ndarray, np.ndarray]], n_labels: int, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The k best labels of every row by the mean over T members of their top-kk scores.
 
+    ``found`` holds each member's ``(idx, scores)`` (n, kk); a label a member did not return counts 0. The sum
+    runs in member order in float64 and is scaled by 1 / T (bit for bit what adding the members' rows as sparse
+    matrices and dividing by T gives); ties go to the lower label id, and a row where fewer than k labels have a
+    non-zero mean is filled with the lowest unused label ids at score 0. Returns int64 (n, k) label ids and
+    float32 (n, k) scores, best first.
 
-def _topk_rows(S: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per row the k largest stored entries of S (ties to the lower column; rows short of k are filled with the
-    lowest unused label ids at score 0), as (int64 (n, k), float32 (n, k))."""
-    S = sp.csr_matrix(S)
-    S.sum_duplicates()
-    n = S.shape[0]
-    rows = np.repeat(np.arange(n), np.diff(S.indptr))
-    order = np.lexsort((S.indices, -S.data, rows))
-    rank = np.arange(S.nnz) - S.indptr[rows[order]]
-    keep = order[rank < k]
-    idx = np.zeros((n, k), dtype=np.int64)
-    out = np.zeros((n, k), dtype=np.float32)
-    counts = np.minimum(np.diff(S.indptr), k)
-    slot = rank[rank < k]
-    idx[rows[keep], slot] = S.indices[keep]
-    out[rows[keep], slot] = S.data[keep]
+    One stable sort by label per row groups each label's entries, then :func:`~sparsexc._topk.topk_rows` picks
+    the k best of the row's groups (kept in increasing label order, so its column-order ties are label ties).
+    """
+    T = len(found)
+    idx = np.concatenate([i for i, _ in found], axis=1)
+    val = np.concatenate([v for _, v in found], axis=1).astype(np.float64)
+    n, width = idx.shape
+    order = np.argsort(idx, axis=1, kind="stable")  # by label, members in order within a label
+    idx, val = np.take_along_axis(idx, order, axis=1), np.take_along_axis(val, order, axis=1)
+    first = np.ones((n, width), dtype=bool)
+    first[:, 1:] = idx[:, 1:] != idx[:, :-1]
+    starts = np.flatnonzero(first)
+    means = np.add.reduceat(val.ravel(), starts) * (1.0 / T) if starts.size else val.ravel()[:0]
+    keep = means != 0
+    rows, cols = np.divmod(starts[keep], width)  # each label group at its first column: increasing label order
+    labels = np.full((n, width), n_labels, dtype=np.int64)
+    scores = np.full((n, width), -np.inf, dtype=np.float64)
+    labels[rows, cols], scores[rows, cols] = idx.ravel()[starts[keep]], means[keep]
+    top, best = topk_rows(scores, k)
+    out_idx, out = np.take_along_axis(labels, top, axis=1), best.astype(np.float32)
+    counts = np.minimum(np.bincount(rows, minlength=n), k)
     for i in np.flatnonzero(counts < k):  # rare: fewer than k labels reached by every tree
-        used = set(idx[i, : counts[i]].tolist())
-        fill = [j for j in range(k + counts[i] + 1) if j not in used][: k - counts[i]]
-        idx[i, counts[i] :] = fill
-    return idx, out
+        used = set(out_idx[i, : counts[i]].tolist())
+        out_idx[i, counts[i] :] = [j for j in range(k + counts[i] + 1) if j not in used][: k - counts[i]]
+        out[i, counts[i] :] = 0.0
+    return out_idx, out

@@ -1,0 +1,56 @@
+"""The streaming safetensors writer: the library's bytes for the same arrays, one chunk of memory at a time."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from safetensors.numpy import load, save
+
+from sparsexc import _safetensors_write
+from sparsexc._safetensors_write import write_safetensors
+
+DTYPES = [np.int64, np.float64, np.float32, np.int32, np.uint8, np.float16, np.int16, np.bool_]
+
+
+def _written(arrays: dict[str, tuple[np.ndarray, object]]) -> bytes:
+    buf = io.BytesIO()
+    write_safetensors(buf, arrays)
+    return buf.getvalue()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.dictionaries(
+        st.text("abcdefgh._0123", min_size=1, max_size=6),
+        st.tuples(st.sampled_from(DTYPES), st.lists(st.integers(0, 4), min_size=0, max_size=3)),
+        min_size=1,
+        max_size=6,
+    ),
+    st.integers(0, 2**31),
+)
+def test_bytes_equal_the_library(spec: dict[str, tuple[type, list[int]]], seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    arrays = {name: np.asarray(rng.integers(0, 100, size=shape) * 1.5, dtype=dt) for name, (dt, shape) in spec.items()}
+    out = _written({name: (a, a.dtype) for name, a in arrays.items()})
+    assert out == save(arrays)
+
+
+def test_casts_to_the_file_dtype_chunk_by_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_safetensors_write, "CHUNK", 7)  # many chunks, the last one partial
+    rng = np.random.default_rng(0)
+    indices = rng.integers(0, 2**31 - 1, size=50).astype(np.int32)
+    values = rng.standard_normal(size=(5, 9))
+    out = _written({"indices": (indices, np.int64), "values": (values, np.float32)})
+    assert out == save({"indices": indices.astype(np.int64), "values": values.astype(np.float32)})
+    back = load(out)
+    assert back["indices"].dtype == np.int64 and np.array_equal(back["indices"], indices)
+    assert back["values"].dtype == np.float32 and np.array_equal(back["values"], values.astype(np.float32))
+
+
+def test_refuses_a_dtype_without_a_code() -> None:
+    with pytest.raises(ValueError, match="'x': dtype complex128 has no safetensors code"):
+        _written({"x": (np.zeros(2), np.complex128)})
