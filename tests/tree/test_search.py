@@ -375,3 +375,17 @@ def test_squared_hinge_scores_keep_increasing_past_margin_1():
     old = np.exp(-((1.0 - s) ** 2))
     change = 1.0 - node_probability(s, "squared_hinge") / old
     assert np.all((change > 0) & (change <= 0.01 * (1.0 - s + np.log(2.0))))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_log_probabilities_are_the_documented_formulas_bit_for_bit(dtype):
+    from sparsexc.tree.search import HINGE_TAIL, log_probabilities
+
+    rng = np.random.default_rng(11)
+    s = (rng.standard_normal((50, 7)) * 5).astype(dtype)
+    s[0, :3] = [-np.inf, 40.0, 1.0]  # padding, a certain node, the hinge's corner
+    s64 = s.astype(np.float64)
+    hinge = -np.square(np.maximum(0.0, 1.0 - s64)) - HINGE_TAIL * np.logaddexp(0.0, 1.0 - s64)
+    assert np.array_equal(log_probabilities(s, "squared_hinge"), hinge)
+    assert np.array_equal(log_probabilities(s, "sigmoid"), -np.logaddexp(0.0, -s64))
+    assert log_probabilities(s, "squared_hinge")[0, 0] == -np.inf

@@ -175,11 +175,18 @@ def _canonical(M: sp.csr_matrix) -> sp.csr_matrix:
 def log_probabilities(s: np.ndarray, transform: str) -> np.ndarray:
     """``log p`` of node scores ``s`` (float64): ``-log(1 + e^{-s})`` (sigmoid) or
     ``-max(0, 1 - s)^2 - HINGE_TAIL * log(1 + e^{1 - s})`` (squared_hinge; see the module docstring)."""
-    s = np.asarray(s, dtype=np.float64)
     if transform == "sigmoid":
-        return -np.logaddexp(0.0, -s)
+        return -np.logaddexp(0.0, -np.asarray(s, dtype=np.float64))
     if transform == "squared_hinge":
-        return -np.square(np.maximum(0.0, 1.0 - s)) - HINGE_TAIL * np.logaddexp(0.0, 1.0 - s)
+        # in place on two float64 buffers: the same operations (bit for bit) as the formula, a third fewer passes
+        u = np.subtract(1.0, s, dtype=np.float64)
+        out = np.maximum(u, 0.0)
+        np.square(out, out=out)
+        np.logaddexp(0.0, u, out=u)
+        u *= HINGE_TAIL
+        np.negative(out, out=out)
+        out -= u
+        return out
     raise ConfigurationError(f"transform must be one of {', '.join(TRANSFORMS)}; got {transform!r}")
 
 
