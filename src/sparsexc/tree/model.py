@@ -21,8 +21,10 @@ Training (teacher-forced, as Parabel and PECOS's default ``tfn``):
    ``C=None`` is chosen here: on at most ``cv_max_rows`` training rows, by :data:`CV_FOLDS`-fold
    cross-validation over ``C_0 x`` :data:`C_FACTORS` (``C_0`` the loss's :data:`DEFAULT_C`), the value of best
    mean (P@1 + P@3 + P@5) / 3 over the held-out folds, ties to ``C_0`` then to the smaller C
-   (:func:`cross_validate_C`; a fold's five models are one warm-started C path, :func:`fit_C_path`); on more
-   rows, ``C_0``. Small dense data need a much stronger penalty than the
+   (:func:`cross_validate_C`; a fold's models are one warm-started C path, :func:`fit_C_path`, which stops once
+   the score falls, :data:`CV_PATIENCE`); on more rows, ``C_0``. With ``solver="auto"`` the squared hinge is
+   solved by Newton instead of dual coordinate descent on training sets of at most :data:`NEWTON_MAX_WORK`
+   stored entries x labels (:meth:`LabelTreeParams.for_data`), where numba's start costs more than the fit. Small dense data need a much stronger penalty than the
    peers' C = 1: on a hold-out of cal500's training rows (68 dense features, a label in 93% of the rows) C = 1
    overfits to P@1 80 against 93 for "always the most frequent label", and C = 0.03 reaches 93
    (``docs/tree.md``, "C on small training sets").
@@ -75,16 +77,18 @@ DEFAULT_C = {"squared_hinge": 1.0, "logistic": 10.0}
 C_FACTORS = (0.03, 0.1, 0.3, 1.0, 3.0)
 CV_FOLDS = 3
 # the cross-validation's C path stops once the mean held-out score has fallen at this many consecutive Cs
-# (the held-out scores measured rose to one best C and fell after it: with 1, the same C on 48 of 48 hold-out
-# cross-validations of 8 small sets, skipping the larger, costlier Cs; docs/tree.md, "C on small training sets")
+# (the held-out scores measured rose to one best C and fell after it: with 1, the same C as the full path on 30
+# of 30 hold-out cross-validations of 10 small sets, 114 of their 150 Cs tried; benchmarks/results/
+# default_fit_cpu_cp32.md, docs/tree.md, "Small sets without numba, and the C path's early stop")
 CV_PATIENCE = 1
 # solver="auto" with the squared hinge: a training set of at most NEWTON_MAX_WORK stored entries x labels is solved
-# by the numpy/scipy Newton solver, not numba's dual coordinate descent, whose first call in a process costs about
-# 0.3 CPU s (numba sets up its compilation target when it loads the first cached kernel). Measured, XCClassifier()'s
-# fit in a fresh process, Newton / dcd CPU s (work of the tree's fit on 90% of the training rows): flags 0.12 /
-# 0.44 (6k), emotions 0.27 / 0.48 (0.15M), medical 0.47 / 0.47 (0.18M), birds 0.63 / 0.79 (1.5M); scene 1.42 /
-# 0.92 (1.9M), enron 3.5 / 1.5 (4.5M); yeast (1.9M) and cal500 (3.7M) were faster with Newton too, but scene lies
-# between (docs/tree.md, "Small sets without numba")
+# by the numpy/scipy Newton solver, not numba's dual coordinate descent, whose first call in a process costs
+# 0.35-0.45 CPU s (numba sets up its compilation target when it loads the first cached kernel). Measured, the work
+# of XCClassifier()'s tree fit (90% of the rows) and its fresh-process CPU s with Newton on every set / before:
+# flags 6.5e3, 0.12 / 0.44; emotions 1.5e5, 0.27 / 0.48; medical 1.8e5, 0.47 / 0.47; birds 1.49e6, 0.63 / 0.79;
+# scene 1.9e6, 1.42 / 0.92; enron 4.5e6, 3.54 / 1.51; yeast (1.9e6) and cal500 (3.7e6) were faster with Newton,
+# but scene lies between them (benchmarks/results/default_fit_cpu_newton_all.md; docs/tree.md, "Small sets
+# without numba")
 NEWTON_MAX_WORK = 1_500_000
 # an ensemble member contributes its best max(k, MEMBER_TOPK) labels per row to the mean (Parabel keeps 100)
 MEMBER_TOPK = 100
@@ -109,7 +113,7 @@ class LabelTreeParams(Params):
     cv_max_rows: int = setting(
         5000,
         "With C=None, training sets of at most this many rows choose C by 3-fold cross-validation of P@1..5 "
-        "over the loss's C x 0.03, 0.1, 0.3, 1, 3 (0: never).",
+        "over the loss's C x 0.03, 0.1, 0.3, 1, 3, in turn until the score falls (0: never).",
         range=NON_NEGATIVE,
     )
     solver: str = setting(
@@ -139,7 +143,7 @@ class LabelTreeParams(Params):
     def for_data(self, n_entries: int, n_labels: int) -> LabelTreeParams:
         """These settings with the squared hinge's ``solver="auto"`` resolved for a training set of
         ``n_entries`` stored entries and ``n_labels`` labels: ``"newton"`` if ``n_entries x n_labels <=``
-        :data:`NEWTON_MAX_WORK` (there numba's one-off start, ~0.3 CPU s a process, costs more than the whole
+        :data:`NEWTON_MAX_WORK` (there numba's one-off start, 0.35-0.45 CPU s a process, costs more than the whole
         fit with the Newton solver), else ``"dcd"``; any other setting unchanged. ``fit``,
         :func:`cross_validate_C` (on all its rows, before cutting the folds) and :func:`fit_C_path` apply it,
         so every fit of one training set uses the same solver, and the saved settings name it."""

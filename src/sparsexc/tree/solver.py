@@ -450,7 +450,8 @@ def _row_span_pays(n: int, d: int, nnz: int) -> bool:
     8.9 / 19.8, i.e. break-even near ``4 n^2 = 40 (2 nnz + 15 d)``. Never with at least as many rows as
     columns: the n x K coefficients are then no smaller than the d x K weights, and n^2 >= n d >= nnz (measured,
     the squared hinge's whole default fit with the Newton solver, dense rows, CPU s row span / weight space:
-    yeast, n = 1000 x d = 104, 6.0 / 0.66; scene, 800 x 295, 7.6 / 1.2; emotions, 260 x 73, 0.37 / 0.21)."""
+    yeast, nodes of ~1000 rows x 104 columns, 5.43 / 0.69; scene, ~800 x 295, 5.95 / 1.28; emotions, ~260 x
+    73, 0.32 / 0.19: benchmarks/results/default_fit_cpu_row_span.md)."""
     return n < d and n <= _ROW_SPAN_MAX_ROWS and 4 * n * n <= _ROW_SPAN_RATIO * (2 * nnz + 15 * d)
 
 
