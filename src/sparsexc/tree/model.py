@@ -275,7 +275,7 @@ class LabelTreeModel:
         workers = min(_workers(self.params.n_jobs), len(jobs))
         blas_limit = one_blas_thread() if not self._dual() else contextlib.nullcontext()
         with blas_limit:
-            if workers <= 1:  # no pool: starting its thread costs more than a tiny fit (the CV's 15 fits, small data)
+            if workers <= 1:  # no pool: starting its thread costs more than a tiny fit (the CV's fits, small data)
                 results = [run(job) for job in jobs]
             else:
                 with ThreadPoolExecutor(workers) as pool:
