@@ -10,7 +10,16 @@ run's median CPU s per set and the ratio of the last run to the first::
 
     SPARSEXC_DATA=<shared>/datasets python benchmarks/default_fit_cpu.py --run before=/tmp/base/src --run after=src
 
-writes ``--out/default_fit_cpu.json`` and ``.md``.
+writes ``--out/default_fit_cpu.json`` and ``.md`` (``--name`` another base name).
+
+``--holdout-seeds S`` adds, per set and run, S fits on a seeded 80% of the training rows (seeds 123, 124, ...:
+the hold-outs of ``benchmarks/small_holdout.py``), each in a fresh process, that rank the other 20%: hold-out
+P@1 and P@5 (``sparsexc.metrics.evaluate``) beside the fit's CPU s, the C chosen and the cross-validation's
+scores of every C tried. The test splits are never read. The page adds per set the runs' mean hold-out fit CPU,
+mean P@1 and P@5 over the seeds, and on how many seeds the last run chose another C than the first::
+
+    SPARSEXC_DATA=<shared>/datasets python benchmarks/default_fit_cpu.py --run before=/tmp/base/src \
+        --run after=src --repeats 2 --holdout-seeds 5 --name default_fit_cpu_cp32
 """
 
 from __future__ import annotations
@@ -39,38 +48,63 @@ from _harness import (
 SETS = ("flags", "emotions", "birds", "cal500", "yeast", "scene", "medical", "enron", "rcv1-subset1", "bibtex")
 SRC = BENCHMARKS.parent / "src"
 # the child: everything but the fit before the clock (as defaults.py's worker); prints one JSON line
+# with a seed (argv[2]) the fit sees a seeded 80% of the training rows and ranks the rest (small_holdout.py's split)
 CHILD = """
 import json, sys, time
+import numpy as np
 import sparsexc.estimator
 from sparsexc.datasets import load
 from sparsexc.estimator import XCClassifier
+from sparsexc.metrics import evaluate
 split = load(sys.argv[1]).train
+X, Y = split.X, split.Y
+if len(sys.argv) > 2:
+    order = np.random.default_rng(int(sys.argv[2])).permutation(X.shape[0])
+    n_held = round(HOLDOUT * len(order))
+    held, train = np.sort(order[:n_held]), np.sort(order[n_held:])
+    X, Y, X_held, Y_held = X[train], Y[train], X[held], Y[held]
 start = time.process_time()
-model = XCClassifier(verbose=0).fit(split.X, split.Y)
+model = XCClassifier(verbose=0).fit(X, Y)
 cpu = time.process_time() - start
 tree = getattr(model.model_, "tree", None)
-print(json.dumps({"cpu": cpu, "C": None if tree is None else tree.params.C}))
+out = {"cpu": cpu, "C": None if tree is None else tree.params.C}
+out["cv"] = {str(c): v for c, v in getattr(tree, "cv_scores_", {}).items()}
+if len(sys.argv) > 2:
+    ks = tuple(k for k in (1, 5) if k <= Y.shape[1])
+    found = evaluate(Y_held, model.predict_topk(X_held, k=ks[-1]), ks=ks)
+    out.update({f"P@{k}": 100 * float(found[f"P@{k}"]) for k in ks})
+print(json.dumps(out))
 """
+HOLDOUT = 0.2  # share of the training rows held out
+FIRST_SEED = 123
 
 
-def fit_once(dataset: str, src: Path) -> dict[str, Any]:
-    """One fresh process's fit: ``{"cpu": seconds, "C": the tree's C}``."""
+def fit_once(dataset: str, src: Path, seed: int | None = None) -> dict[str, Any]:
+    """One fresh process's fit: ``{"cpu": seconds, "C": the tree's C, "cv": {C: score}}``, with ``seed`` on
+    the seed's 80% of the training rows, plus the hold-out's ``"P@1"`` and ``"P@5"`` (%)."""
     env = {**os.environ, "PYTHONPATH": str(src)}
-    done = subprocess.run(
-        [sys.executable, "-c", CHILD, dataset], env=env, capture_output=True, text=True, check=True, timeout=1800
-    )
+    argv = [sys.executable, "-c", CHILD.replace("HOLDOUT", repr(HOLDOUT)), dataset]
+    argv += [] if seed is None else [str(seed)]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=True, timeout=1800)
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 
 
-def measure(datasets: list[str], repeats: int, runs: dict[str, Path]) -> dict[str, dict[str, Any]]:
-    """Per run and set the CPU seconds of every repeat, their median and the C chosen each time; the runs
+def measure(
+    datasets: list[str], repeats: int, runs: dict[str, Path], holdout_seeds: int = 0
+) -> dict[str, dict[str, Any]]:
+    """Per run and set the CPU seconds of every repeat, their median and the C chosen each time, and with
+    ``holdout_seeds`` the hold-out fits (``"holdout"``: one :func:`fit_once` result per seed); the runs
     interleaved."""
     found: dict[str, dict[str, list[dict[str, Any]]]] = {label: {} for label in runs}
+    held: dict[str, dict[str, list[dict[str, Any]]]] = {label: {} for label in runs}
     for dataset in datasets:
         for _ in range(repeats):
             for label, src in runs.items():
                 found[label].setdefault(dataset, []).append(fit_once(dataset, src))
+        for seed in range(FIRST_SEED, FIRST_SEED + holdout_seeds):
+            for label, src in runs.items():
+                held[label].setdefault(dataset, []).append({"seed": seed, **fit_once(dataset, src, seed)})
         medians = {label: statistics.median(r["cpu"] for r in found[label][dataset]) for label in runs}
         print(f"{dataset}: median CPU s {medians}", flush=True)
     return {
@@ -79,6 +113,7 @@ def measure(datasets: list[str], repeats: int, runs: dict[str, Path]) -> dict[st
                 "cpu": [r["cpu"] for r in rs],
                 "median_cpu": statistics.median(r["cpu"] for r in rs),
                 "C": [r["C"] for r in rs],
+                **({"holdout": held[label][dataset]} if held[label].get(dataset) else {}),
             }
             for dataset, rs in by_set.items()
         }
@@ -109,6 +144,27 @@ def report(result: dict[str, Any]) -> str:
         Cs = " / ".join(",".join(f"{c:g}" for c in sorted(set(runs[label]["sets"][s]["C"]))) for label in labels)
         cells = " | ".join(f"{m:.2f}" for m in medians)
         lines.append(f"| {s} | {cells} | {medians[-1] / medians[0]:.2f} | {Cs} |")
+    held = [s for s in runs[first]["sets"] if "holdout" in runs[first]["sets"][s]]
+    if held:
+        seeds = len(runs[first]["sets"][held[0]]["holdout"])
+        lines += [
+            "",
+            f"Hold-outs: {seeds} seeds per set, each fit on a seeded {1 - HOLDOUT:.0%} of the training rows in a "
+            f"fresh process, ranking the other {HOLDOUT:.0%}; means over the seeds (P@k in %). "
+            f"C differs: seeds where `{last}` chose another C than `{first}`.",
+            "",
+            "| set | "
+            + " | ".join(f"{label} {m}" for m in ("CPU s", "P@1", "P@5") for label in labels)
+            + " | C differs |",
+            "|---" + "|---:" * (3 * len(labels) + 1) + "|",
+        ]
+        for s in held:
+            by = {label: runs[label]["sets"][s]["holdout"] for label in labels}
+            means = [
+                f"{statistics.fmean(r[m] for r in by[label]):.2f}" for m in ("cpu", "P@1", "P@5") for label in labels
+            ]
+            flips = sum(a["C"] != b["C"] for a, b in zip(by[first], by[last], strict=True))
+            lines.append(f"| {s} | " + " | ".join(means) + f" | {flips}/{len(by[first])} |")
     return "\n".join(lines)
 
 
@@ -116,6 +172,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_flags(parser, out=True, datasets=SETS)
     parser.add_argument("--repeats", type=int, default=3, help="fresh-process fits per set and run (default 3)")
+    parser.add_argument("--holdout-seeds", type=int, default=0, help="hold-out fits per set and run (default 0)")
+    parser.add_argument("--name", default="default_fit_cpu", help="base name of the results files")
     parser.add_argument("--run", action="append", default=None, metavar="LABEL=SRC",
                         help="a src folder to measure under a label (repeatable; default: this=<this src>)")  # fmt: skip
     args = parser.parse_args(argv)
@@ -126,15 +184,16 @@ def main(argv: list[str] | None = None) -> None:
             parser.error("--run: give LABEL=SRC")
         runs = {label: Path(src).resolve() for label, _, src in pairs}
     use_shared_datasets()
-    sets = measure(dataset_list(args.datasets, SETS), args.repeats, runs)
+    sets = measure(dataset_list(args.datasets, SETS), args.repeats, runs, args.holdout_seeds)
     result = {
         "command": command_line(__file__, argv),
         "repeats": args.repeats,
+        "holdout_seeds": args.holdout_seeds,
         "runs": {label: {"src": str(src), "sets": sets[label]} for label, src in runs.items()},
         "environment": environment(),
         "date": utc_now(),
     }
-    write_results(args.out, "default_fit_cpu", result, report(result))
+    write_results(args.out, args.name, result, report(result))
 
 
 if __name__ == "__main__":

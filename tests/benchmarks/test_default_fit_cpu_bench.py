@@ -37,3 +37,32 @@ def test_a_run_needs_a_label_and_a_folder(load_benchmark):
     bench = load_benchmark("default_fit_cpu")
     with pytest.raises(SystemExit):
         bench.main(["--run", "nolabel"])
+
+
+def test_holdout_fits_are_measured_per_seed_and_summarised(load_benchmark, monkeypatch):
+    bench = load_benchmark("default_fit_cpu")
+    calls = []
+
+    def fake(dataset, src, seed=None):
+        calls.append((src.name, seed))
+        if seed is None:
+            return {"cpu": 1.0, "C": 0.3, "cv": {}}
+        C = 0.3 if src.name == "a" or seed == bench.FIRST_SEED else 1.0
+        return {"cpu": 0.5, "C": C, "cv": {}, "P@1": 50.0 + seed - bench.FIRST_SEED, "P@5": 20.0}
+
+    monkeypatch.setattr(bench, "fit_once", fake)
+    found = bench.measure(["flags"], 1, {"first": Path("a"), "second": Path("b")}, holdout_seeds=2)
+    seeds = [bench.FIRST_SEED, bench.FIRST_SEED + 1]
+    assert calls == [("a", None), ("b", None)] + [(src, seed) for seed in seeds for src in ("a", "b")]
+    assert [r["seed"] for r in found["second"]["flags"]["holdout"]] == seeds
+    page = bench.report(
+        {
+            "runs": {label: {"src": f"/{label}", "sets": sets} for label, sets in found.items()},
+            "repeats": 1,
+            "environment": {},
+            "date": "today",
+            "command": "python benchmarks/default_fit_cpu.py --holdout-seeds 2",
+        }
+    )
+    # means over the seeds: CPU, P@1, P@5 per run; the second run chose another C on one seed of two
+    assert "| flags | 0.50 | 0.50 | 50.50 | 50.50 | 20.00 | 20.00 | 1/2 |" in page

@@ -114,7 +114,9 @@ def test_default_c_depends_on_the_loss_and_the_model_file_states_it(data, tmp_pa
         assert (a != b).nnz == 0
         assert (a != c).nnz > 0  # C changes the weights, so the equality above can fail
     tuned = LabelTreeModel(LabelTreeParams(loss=loss, max_leaf_size=3)).fit(X, Y)
-    assert sorted(tuned.cv_scores_) == pytest.approx(sorted(C * f for f in C_FACTORS))
+    # the loss's C x C_FACTORS, in order, up to where the path stopped (tests/tree/test_tree_cv_patience.py)
+    tried = [C * f for f in C_FACTORS][: len(tuned.cv_scores_)]
+    assert len(tried) >= 2 and list(tuned.cv_scores_) == pytest.approx(tried)
     assert tuned.cv_scores_[tuned.params.C] == max(tuned.cv_scores_.values())
     clf = XCClassifier(model="tree", tree_params={"loss": loss, "max_leaf_size": 3}).fit(X, Y)
     clf.save(tmp_path / "m")

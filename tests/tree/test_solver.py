@@ -227,7 +227,7 @@ def test_warm_start_reaches_the_same_optimum(loss):
 @pytest.mark.parametrize("tol", [0.1, 0.01, 1e-4])
 @pytest.mark.parametrize("n", [200, 60])  # the weight space, the row span
 def test_stopping_rule_holds_at_the_result(loss, tol, n):
-    X, Y = _problem(n=n, seed=7)
+    X, Y = _problem(n=n, d=40 if n == 200 else 80, seed=7)  # the row span needs fewer rows than columns
     assert _row_span_pays(n, X.shape[1] + 1, X.nnz) == (n == 60)
     Y[:, 1] = False
     Y[:5, 1] = True  # a rare column: min(n_pos, n_neg) = 5

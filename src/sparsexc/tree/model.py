@@ -21,8 +21,10 @@ Training (teacher-forced, as Parabel and PECOS's default ``tfn``):
    ``C=None`` is chosen here: on at most ``cv_max_rows`` training rows, by :data:`CV_FOLDS`-fold
    cross-validation over ``C_0 x`` :data:`C_FACTORS` (``C_0`` the loss's :data:`DEFAULT_C`), the value of best
    mean (P@1 + P@3 + P@5) / 3 over the held-out folds, ties to ``C_0`` then to the smaller C
-   (:func:`cross_validate_C`; a fold's five models are one warm-started C path, :func:`fit_C_path`); on more
-   rows, ``C_0``. Small dense data need a much stronger penalty than the
+   (:func:`cross_validate_C`; a fold's models are one warm-started C path, :func:`fit_C_path`, which stops once
+   the score falls, :data:`CV_PATIENCE`); on more rows, ``C_0``. With ``solver="auto"`` the squared hinge is
+   solved by Newton instead of dual coordinate descent on training sets of at most :data:`NEWTON_MAX_WORK`
+   stored entries x labels (:meth:`LabelTreeParams.for_data`), where numba's start costs more than the fit. Small dense data need a much stronger penalty than the
    peers' C = 1: on a hold-out of cal500's training rows (68 dense features, a label in 93% of the rows) C = 1
    overfits to P@1 80 against 93 for "always the most frequent label", and C = 0.03 reaches 93
    (``docs/tree.md``, "C on small training sets").
@@ -50,7 +52,6 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from threadpoolctl import threadpool_limits  # a dependency of scikit-learn
 
 from sparsexc._params import NON_NEGATIVE, POSITIVE, POSITIVE_INT, Params, Range, setting
 from sparsexc._sparse import as_features, as_label_matrix
@@ -59,7 +60,7 @@ from sparsexc.errors import ConfigurationError, ModelFormatError
 from sparsexc.tree.cluster import _normalise_rows, build_tree, pifa
 from sparsexc.tree.parallel import check_part, fill_level, node_owners
 from sparsexc.tree.search import TreeSearcher
-from sparsexc.tree.solver import SOLVERS, _solver, fit_rows, prune
+from sparsexc.tree.solver import SOLVERS, _solver, fit_rows, one_blas_thread, prune
 from sparsexc.tree.structure import LabelTree
 
 __all__ = ["LabelTreeModel", "LabelTreeParams", "cross_validate_C", "fit_C_path"]
@@ -76,6 +77,20 @@ DEFAULT_C = {"squared_hinge": 1.0, "logistic": 10.0}
 # the best factors of the small sets measured lie in 0.03..1 (docs/tree.md, "C on small training sets")
 C_FACTORS = (0.03, 0.1, 0.3, 1.0, 3.0)
 CV_FOLDS = 3
+# the cross-validation's C path stops once the mean held-out score has fallen at this many consecutive Cs
+# (the held-out scores measured rose to one best C and fell after it: with 1, the same C as the full path on 30
+# of 30 hold-out cross-validations of 10 small sets, 114 of their 150 Cs tried; benchmarks/results/
+# default_fit_cpu_cp32.md, docs/tree.md, "Small sets without numba, and the C path's early stop")
+CV_PATIENCE = 1
+# solver="auto" with the squared hinge: a training set of at most NEWTON_MAX_WORK stored entries x labels is solved
+# by the numpy/scipy Newton solver, not numba's dual coordinate descent, whose first call in a process costs
+# 0.35-0.45 CPU s (numba sets up its compilation target when it loads the first cached kernel). Measured, the work
+# of XCClassifier()'s tree fit (90% of the rows) and its fresh-process CPU s with Newton on every set / before:
+# flags 6.5e3, 0.12 / 0.44; emotions 1.5e5, 0.27 / 0.48; medical 1.8e5, 0.47 / 0.47; birds 1.49e6, 0.63 / 0.79;
+# scene 1.9e6, 1.42 / 0.92; enron 4.5e6, 3.54 / 1.51; yeast (1.9e6) and cal500 (3.7e6) were faster with Newton,
+# but scene lies between them (benchmarks/results/default_fit_cpu_newton_all.md; docs/tree.md, "Small sets
+# without numba")
+NEWTON_MAX_WORK = 1_500_000
 # an ensemble member contributes its best max(k, MEMBER_TOPK) labels per row to the mean (Parabel keeps 100)
 MEMBER_TOPK = 100
 # rows an ensemble searches and merges at once (a multiple of the search's own batch, so its batches are the same)
@@ -101,11 +116,14 @@ class LabelTreeParams(Params):
     cv_max_rows: int = setting(
         5000,
         "With C=None, training sets of at most this many rows choose C by 3-fold cross-validation of P@1..5 "
-        "over the loss's C x 0.03, 0.1, 0.3, 1, 3 (0: never).",
+        "over the loss's C x 0.03, 0.1, 0.3, 1, 3, in turn until the score falls (0: never).",
         range=NON_NEGATIVE,
     )
     solver: str = setting(
-        "auto", "Node solver: dcd (squared hinge), newton (both losses), auto (dcd if it applies).", choices=SOLVERS
+        "auto",
+        "Node solver: dcd (squared hinge), newton (both losses), auto (dcd if it applies, but newton on training "
+        "sets of at most 1.5e6 stored entries x labels, where numba's start costs more than the fit).",
+        choices=SOLVERS,
     )
     tol: float | None = setting(
         None, "Solver tolerance; None: the solver's own (dcd 0.1, newton 0.01, LIBLINEAR's).", range=POSITIVE
@@ -124,6 +142,17 @@ class LabelTreeParams(Params):
         """These settings with ``C=None`` replaced by the loss's :data:`DEFAULT_C` (what ``fit`` trains with
         above ``cv_max_rows`` rows; below, ``fit`` cross-validates C: :func:`cross_validate_C`)."""
         return self if self.C is not None else self.replace(C=DEFAULT_C[self.loss])
+
+    def for_data(self, n_entries: int, n_labels: int) -> LabelTreeParams:
+        """These settings with the squared hinge's ``solver="auto"`` resolved for a training set of
+        ``n_entries`` stored entries and ``n_labels`` labels: ``"newton"`` if ``n_entries x n_labels <=``
+        :data:`NEWTON_MAX_WORK` (there numba's one-off start, 0.35-0.45 CPU s a process, costs more than the whole
+        fit with the Newton solver), else ``"dcd"``; any other setting unchanged. ``fit``,
+        :func:`cross_validate_C` (on all its rows, before cutting the folds) and :func:`fit_C_path` apply it,
+        so every fit of one training set uses the same solver, and the saved settings name it."""
+        if self.solver != "auto" or self.loss != "squared_hinge":
+            return self
+        return self.replace(solver="newton" if n_entries * n_labels <= NEWTON_MAX_WORK else "dcd")
 
     def cross_validates(self, n_rows: int) -> bool:
         """Whether ``fit`` on ``n_rows`` rows chooses C by cross-validation: C=None, ``n_rows <= cv_max_rows``,
@@ -180,6 +209,7 @@ class LabelTreeModel:
         Y = as_label_matrix(Y)
         if Y.shape[0] != X.shape[0]:
             raise ConfigurationError(f"X has {X.shape[0]} rows but Y has {Y.shape[0]}; they must match")
+        self.params = self.params.for_data(X.nnz, Y.shape[1])
         if self.params.cross_validates(X.shape[0]):
             # every rank of a distributed fit repeats this (whole fits, seeded): all choose the same C
             self.cv_scores_ = cross_validate_C(X, Y, self.params)
@@ -244,12 +274,11 @@ class LabelTreeModel:
         # one BLAS thread for the whole pool: threadpool_limits is process-wide, so a node's own limit (the Newton
         # solver's, sparsexc.tree.solver) ending on one thread would let another thread's product run on several
         # BLAS threads, in another summation order (2 ranks then differed from 1 process in the last bits). The
-        # dual solver (numba) calls no BLAS, and the limit costs ~5 ms a call (threadpoolctl scans the loaded
-        # libraries): 17 calls were ~15% of a small set's default fit (flags)
+        # dual solver (numba) calls no BLAS, so it runs without
         workers = min(_workers(self.params.n_jobs), len(jobs))
-        blas_limit = threadpool_limits(1, user_api="blas") if not self._dual() else contextlib.nullcontext()
+        blas_limit = one_blas_thread() if not self._dual() else contextlib.nullcontext()
         with blas_limit:
-            if workers <= 1:  # no pool: starting its thread costs more than a tiny fit (the CV's 15 fits, small data)
+            if workers <= 1:  # no pool: starting its thread costs more than a tiny fit (the CV's fits, small data)
                 results = [run(job) for job in jobs]
             else:
                 with ThreadPoolExecutor(workers) as pool:
@@ -465,8 +494,10 @@ class LabelTreeModel:
         return model
 
 
-def cross_validate_C(X: Any, Y: Any, params: LabelTreeParams, *, warm_start: bool = True) -> dict[float, float]:
-    """The held-out ranking quality of every candidate C: ``{C: mean over folds of (P@1 + P@3 + P@5) / 3}``.
+def cross_validate_C(
+    X: Any, Y: Any, params: LabelTreeParams, *, warm_start: bool = True, patience: int = CV_PATIENCE
+) -> dict[float, float]:
+    """The held-out ranking quality of the candidate Cs: ``{C: mean over folds of (P@1 + P@3 + P@5) / 3}``.
 
     The candidates are ``C_0 x f`` for f in :data:`C_FACTORS`, ``C_0`` the loss's :data:`DEFAULT_C`. The rows
     are shuffled (seed ``params.seed``) and cut into :data:`CV_FOLDS` folds; for each fold a model with
@@ -474,23 +505,36 @@ def cross_validate_C(X: Any, Y: Any, params: LabelTreeParams, *, warm_start: boo
     beam); P@k is :func:`sparsexc.metrics.evaluate`'s (rows without labels count 0; a k above the number of
     labels is left out). A fold's models are the C path of :func:`fit_C_path` (C increasing, one set of trees;
     with ``warm_start`` each node's solve starts from the previous C's solution): the same models as separate
-    fits, to the solver's tolerance.
+    fits, to the solver's tolerance. The folds' paths advance together, one C at a time, and stop once the
+    score has fallen (strictly) at ``patience`` consecutive Cs (0: never): the larger Cs, the costliest fits,
+    are then left out of the result.
     """
     from sparsexc.metrics import PRECISION_AT, evaluate
 
     X, Y = as_features(X), as_label_matrix(Y)
+    params = params.for_data(X.nnz, Y.shape[1])  # fit's solver for all of X, which the folds' paths keep
     ks = tuple(k for k in (1, 3, 5) if k <= Y.shape[1])
     folds = np.array_split(np.random.default_rng(params.seed).permutation(X.shape[0]), CV_FOLDS)
     base = DEFAULT_C[params.loss]
     Cs = [float(f"{base * factor:.6g}") for factor in C_FACTORS]  # 0.3, not 0.30000000000000004, in the params
-    totals = dict.fromkeys(Cs, 0.0)
+    paths = []
     for f, held in enumerate(folds):
         rest = np.concatenate([fold for g, fold in enumerate(folds) if g != f])
-        for model in fit_C_path(X[rest], Y[rest], params, Cs, warm_start=warm_start):
+        paths.append((held, fit_C_path(X[rest], Y[rest], params, Cs, warm_start=warm_start)))
+    scores: dict[float, float] = {}
+    falls = 0
+    for C in Cs:
+        total = 0.0
+        for held, path in paths:
+            model = next(path)
             found = evaluate(Y[held], model.predict_topk(X[held], ks[-1]), ks=ks)
-            assert model.params.C is not None
-            totals[model.params.C] += float(np.mean([found[PRECISION_AT.format(k=k)] for k in ks]))
-    return {C: total / CV_FOLDS for C, total in totals.items()}
+            total += float(np.mean([found[PRECISION_AT.format(k=k)] for k in ks]))
+        previous = scores[list(scores)[-1]] if scores else None
+        scores[C] = total / CV_FOLDS
+        falls = falls + 1 if previous is not None and scores[C] < previous else 0
+        if patience and falls >= patience:
+            break
+    return scores
 
 
 def fit_C_path(
@@ -514,6 +558,7 @@ def fit_C_path(
     X, Y = as_features(X), as_label_matrix(Y)
     if Y.shape[0] != X.shape[0]:
         raise ConfigurationError(f"X has {X.shape[0]} rows but Y has {Y.shape[0]}; they must match")
+    params = params.for_data(X.nnz, Y.shape[1])  # as fit resolves the solver
     first = LabelTreeModel(params)  # prepares X and clusters: neither reads C
     X = first._prepared(X)
     first._build_trees(X, Y)

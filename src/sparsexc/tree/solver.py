@@ -40,12 +40,13 @@ weights into the sparse layout the model stores.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit
-from threadpoolctl import threadpool_limits  # a dependency of scikit-learn
+from threadpoolctl import ThreadpoolController  # a dependency of scikit-learn
 
 from sparsexc.errors import ConfigurationError
 from sparsexc.tree._dcd import dcd_squared_hinge, used_columns
@@ -65,6 +66,23 @@ _MAX_LINESEARCH = 20  # halvings of the step before the line search gives up
 _MAX_CG_ITER = 250  # a cap on CG steps per Newton step (LIBLINEAR: the dimension; PCG needs far fewer)
 _ROW_SPAN_MAX_ROWS = 4096  # the Gram matrix of a node with more rows is not worth its n^2 memory
 _ROW_SPAN_RATIO = 32.0  # see _row_span_pays: the measured break-even is near 40
+
+
+_controller: ThreadpoolController | None = None  # see one_blas_thread
+
+
+def one_blas_thread() -> contextlib.AbstractContextManager[object]:
+    """A context in which the BLAS libraries loaded run one thread (process-wide), as
+    ``threadpool_limits(1, user_api="blas")``, for a few microseconds instead of ~5 ms a call.
+
+    ``threadpool_limits`` scans every library the process has loaded on each call (~5 ms with torch loaded:
+    34 calls were a third of a small default fit, flags, with the Newton solver); the scan is done once here,
+    on first use (numpy's BLAS, which these products use, is loaded by then), and its controller kept.
+    """
+    global _controller
+    if _controller is None:  # two threads may both scan: the same result, either is kept
+        _controller = ThreadpoolController()
+    return _controller.limit(limits=1, user_api="blas")
 
 
 # -- arguments -------------------------------------------------------------------------------------------------
@@ -271,7 +289,7 @@ def fit_linear(
     if W0 is None and _row_span_pays(n, d + 1, Xb.nnz):
         # dense n x n products: one BLAS thread, because the tree trains nodes in parallel and a multi-threaded
         # BLAS on small matrices spins (measured: 6x the CPU seconds on a busy 2-core machine)
-        with threadpool_limits(1, user_api="blas"):
+        with one_blas_thread():
             space: _Primal | _RowSpan = _RowSpan(Xb)
             W = np.zeros((n, K))
             _Newton(space, Ys, _Loss(loss), float(C)).run(W, float(tol), int(max_iter))
@@ -429,8 +447,12 @@ def _row_span_pays(n: int, d: int, nnz: int) -> bool:
     """Whether :class:`_RowSpan` is cheaper: its CG step costs ~4 dense n x n x K products, the weight space's
     two sparse products and ~15 passes over d x K arrays. Measured (synthetic text, K = 100, tol 0.01, CPU s
     primal / row span): n = 350, d = 10k: 1.2 / 0.15; n = 1000: 3.6 / 1.3; n = 2000: 7.0 / 4.6; n = 4000, d = 37k:
-    8.9 / 19.8, i.e. break-even near ``4 n^2 = 40 (2 nnz + 15 d)``."""
-    return n <= _ROW_SPAN_MAX_ROWS and 4 * n * n <= _ROW_SPAN_RATIO * (2 * nnz + 15 * d)
+    8.9 / 19.8, i.e. break-even near ``4 n^2 = 40 (2 nnz + 15 d)``. Never with at least as many rows as
+    columns: the n x K coefficients are then no smaller than the d x K weights, and n^2 >= n d >= nnz (measured,
+    the squared hinge's whole default fit with the Newton solver, dense rows, CPU s row span / weight space:
+    yeast, nodes of ~1000 rows x 104 columns, 5.43 / 0.69; scene, ~800 x 295, 5.95 / 1.28; emotions, ~260 x
+    73, 0.32 / 0.19: benchmarks/results/default_fit_cpu_row_span.md)."""
+    return n < d and n <= _ROW_SPAN_MAX_ROWS and 4 * n * n <= _ROW_SPAN_RATIO * (2 * nnz + 15 * d)
 
 
 class _Newton:
