@@ -117,6 +117,8 @@ SYNTHETIC: dict[str, dict[str, Any]] = {
 }
 # evaluate at these fractions of a run's budget (dense early: the 1/5-of-softmax-time target)
 EVAL_FRACTIONS: tuple[float, ...] = (0.05, 0.1, 0.2, 0.35, 0.55, 0.75, 1.0)
+# the seed of the data: the SVD of the real sets and the synthetic sets' draw, the same for every run's seed
+DATA_SEED = 0
 
 
 def dense_features(X_train: sp.csr_matrix, X_test: sp.csr_matrix, dim: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -173,6 +175,16 @@ def load_set(name: str, dim: int, seed: int) -> dict[str, Any]:
     }
 
 
+def mean_and_se(values: np.ndarray) -> tuple[float, float]:
+    """Mean of ``values`` and its standard error over them, ``s / sqrt(n)`` with ``s`` the sample standard
+    deviation (ddof 1); ``(nan, nan)`` for no values and SE ``nan`` for one (no spread to estimate)."""
+    n = len(values)
+    if n == 0:
+        return float("nan"), float("nan")
+    se = float(np.std(values, ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
+    return float(np.mean(values)), se
+
+
 def predictive_logits(head, hidden: torch.Tensor) -> torch.Tensor:
     """Logits of the predictive distribution over all labels (softmax head: W h + b; sampled heads: scores)."""
     return head.output(hidden) if head.name == "softmax" else head.scores(hidden)
@@ -187,22 +199,24 @@ def evaluate_head(head, X: np.ndarray, Y: sp.csr_matrix, chunk_entries: int = 1 
     head.eval()
     first = first_label(Y)
     step = max(1, chunk_entries // head.n_labels)
-    hits, loglik, n_first, tops = 0.0, 0.0, 0, []
+    hits, n_first, logliks, tops = 0.0, 0, [], []
     for start in range(0, X.shape[0], step):
         logits = predictive_logits(head, torch.from_numpy(X[start : start + step])).double()
         f = torch.from_numpy(first[start : start + step])
         keep = torch.nonzero(f >= 0).squeeze(1)
         target = logits[keep, f[keep]]
         hits += float(((logits[keep] > target[:, None]).sum(1) == 0).sum())  # ties do not count against the model
-        loglik += float((target - torch.logsumexp(logits[keep], dim=1)).sum())
+        logliks.append(target - torch.logsumexp(logits[keep], dim=1))
         n_first += keep.numel()
         tops.append(topk_lower_id_ties(logits, 5))
     metrics = evaluate(
         Y, (torch.cat([i for i, _ in tops]).numpy(), torch.cat([v for _, v in tops]).numpy()), ks=(1, 3, 5)
     )
+    loglik_mean, loglik_se = mean_and_se(torch.cat(logliks).numpy())
     return {
         "hits@1_first_label": hits / max(n_first, 1),
-        "log_likelihood_first_label": loglik / max(n_first, 1),
+        "log_likelihood_first_label": loglik_mean,
+        "log_likelihood_first_label_se": loglik_se,
         "P@1": float(metrics["P@1"]),
         "P@3": float(metrics["P@3"]),
         "P@5": float(metrics["P@5"]),
@@ -383,6 +397,22 @@ def step_time(
     }
 
 
+def seed_list(value: str) -> list[int]:
+    """The seeds of a ``--seeds`` value (comma-separated integers, no repeats)."""
+    seeds = [int(x) for x in value.split(",") if x.strip()]
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"--seeds {value!r}: give distinct comma-separated integers")
+    return seeds
+
+
+def run_seed(run: dict[str, Any], part: dict[str, Any] | None = None) -> int:
+    """A run's seed: its own field, else (part files written before ``--seeds``) the ``--seed`` of the part's
+    settings, else 0."""
+    if "seed" in run:
+        return int(run["seed"])
+    return int(((part or {}).get("settings") or {}).get("seed", 0))
+
+
 def part_path(part: str) -> Path:
     return RESULTS / f"{STEM}_{part}.json"
 
@@ -392,7 +422,7 @@ def run_datasets(args: argparse.Namespace, env: dict[str, Any]) -> None:
     for name in args.datasets.split(","):
         load_before = load_average()
         with timed() as load_time:
-            data = load_set(name, args.dim, args.seed)
+            data = load_set(name, args.dim, DATA_SEED)
         print(
             f"{name}: train {data['X'].shape} C={data['Y'].shape[1]:,} test {data['X_test'].shape[0]} "
             f"({load_time.wall:.0f} s to load/featurise)",
@@ -418,21 +448,23 @@ def run_datasets(args: argparse.Namespace, env: dict[str, Any]) -> None:
             "load_average_before": load_before,
             "runs": [],
         }
-        methods = args.methods.split(",")
+        methods, seeds = args.methods.split(","), seed_list(args.seeds)
         earlier = read_json(part_path(name)) if part_path(name).is_file() and not args.quick else {}
-        for run in earlier.get("runs", []):  # runs of other methods from an earlier invocation stay in the part
-            if run["method"] not in methods:
-                run.setdefault("settings", earlier.get("settings"))
+        for run in earlier.get("runs", []):  # runs of other (method, seed) pairs from earlier invocations stay
+            run.setdefault("settings", earlier.get("settings"))
+            run["seed"] = run_seed(run, earlier)
+            if run["method"] not in methods or run["seed"] not in seeds:
                 out["runs"].append(run)
         if "latent_params" in data:
             out["oracle"] = oracle_point(data, args.eval_rows)
             print(f"    Bayes oracle: {out['oracle']}", flush=True)
-        tree_cache: dict[str, Any] = {}
-        for method in methods:
+        tree_cache: dict[str, Any] = {}  # the tree fit does not depend on the run's seed: one fit per data set
+        for seed, method in ((seed, method) for seed in seeds for method in methods):
             budget = budgets["softmax" if METHODS[method][0] == "softmax" else "other"]
             run = train_curve(
-                method, data, budget, args.batch_size, args.seed, tree_params, tree_cache, args.eval_rows, fractions
+                method, data, budget, args.batch_size, seed, tree_params, tree_cache, args.eval_rows, fractions
             )
+            run["seed"] = seed
             run["peak_rss_mib_so_far"] = round(peak_rss_mib(), 1)
             run["settings"] = {
                 "budget": budget,
@@ -444,7 +476,7 @@ def run_datasets(args: argparse.Namespace, env: dict[str, Any]) -> None:
             out["runs"].append(run)
             f = run["final"]
             print(
-                f"{name:<18} {method:<34} time {f['train_seconds']:8.1f} s (prepare {run['prepare_seconds']:.1f}) "
+                f"{name:<18} {method:<26} seed {seed} time {f['train_seconds']:8.1f} s (prepare {run['prepare_seconds']:.1f}) "
                 f"hits@1 {f['hits@1_first_label']:.3f} loglik {f['log_likelihood_first_label']:7.2f} "
                 f"P@1 {f['P@1']:.3f} P@3 {f['P@3']:.3f} P@5 {f['P@5']:.3f}",
                 flush=True,
@@ -929,7 +961,12 @@ def main() -> None:
         help="--part steps: the sampled heads with sparse_gradients=False (the table before they had them)",
     )
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--seeds",
+        default="0",
+        help="comma-separated seeds: one run per (method, seed); a seed sets the model's initialisation, the batch "
+        f"order and the negatives (the features and the tree fit use seed {DATA_SEED} whatever the run's seed)",
+    )
     args = parser.parse_args()
     args.datasets = ",".join(dataset_list(args.datasets, DEFAULT_DATASETS))
     unknown = set(args.methods.split(",")) - set(METHODS)
