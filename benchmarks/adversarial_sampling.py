@@ -6,7 +6,7 @@ the cost. Real sets: a truncated SVD of the TF-IDF matrix to ``--dim`` columns, 
 labels at the leaves of a latent cluster hierarchy with dense Gaussian features, 200,000 rows (the Bayes
 posterior is a linear softmax, evaluated as an oracle row). synthetic-50k is the set of the time target
 (C >= 40,000) on which the full softmax can be trained until its test curve flattens.
-Methods, all on the same features, batches and seed: full softmax (Adam), negative sampling with uniform /
+Methods, all on the same features, batches and seeds: full softmax (Adam), negative sampling with uniform /
 frequency / tree proposals (Adagrad, the paper's optimiser; predictions bias-corrected; uniform and frequency
 also with the authors' code's penalty lambda xi^2, the tree also with the authors' inverse-aux biases), NCE with
 the tree as base distribution (Adagrad; the paper's NCE baseline) and sampled softmax with the tree proposal (Adam). Training is multi-label (every positive of a row is a pair; the softmax
@@ -14,11 +14,17 @@ trains on label proportions). Each run gets a budget of CPU seconds (one thread:
 an idle machine, whatever else runs; the wall time is recorded too) that *includes* ``prepare`` (the tree fit:
 fitted once per data set and charged in full to both tree methods), and is evaluated at fixed fractions of
 it on ``--eval-rows`` test rows (evaluation time excluded): hits@1 of the first label (smallest id),
-predictive log-likelihood of that label (log-softmax of the prediction logits over all C labels) and
-P@1/3/5 on the multi-label rows. A second part times one training step against C for each head.
+predictive log-likelihood of that label (log-softmax of the prediction logits over all C labels) with its
+standard error over the rows (std / sqrt(n)), and P@1/3/5 on the multi-label rows. ``--seeds 0,1,2`` trains one
+run per (method, seed): the seed sets the model's initialisation, the batch order and the negatives; the features
+(the SVD, the synthetic draw) and the tree fit use seed ``DATA_SEED`` = 0 for every run. A second part times one
+training step against C for each head.
 
     python benchmarks/adversarial_sampling.py --quick                    # small synthetic set; nothing written
     python benchmarks/adversarial_sampling.py --datasets debian-deps     # one part -> results/adversarial_sampling_debian-deps.json
+    python benchmarks/adversarial_sampling.py --datasets debian-deps --seeds 1,2
+        --methods ns-uniform,ns-uniform-l2,ns-frequency,ns-frequency-l2,ns-tree,nce-tree
+        # more seeds of those methods (a run of the same method and seed replaces the file's earlier one)
     python benchmarks/adversarial_sampling.py --datasets synthetic-1m --methods softmax,ns-uniform,ns-tree
         --softmax-budget 200 --budget 160 --eval-rows 100 --eval-fractions 0.1,0.25,0.5,0.75,1
     # (a later invocation with other --methods adds its runs to the same part file)
@@ -192,7 +198,10 @@ def predictive_logits(head, hidden: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def evaluate_head(head, X: np.ndarray, Y: sp.csr_matrix, chunk_entries: int = 1 << 24) -> dict[str, float]:
-    """hits@1 and log-likelihood of the first label, P@1/3/5; rows in chunks of at most ``chunk_entries`` scores."""
+    """hits@1 and log-likelihood of the first label, P@1/3/5; rows in chunks of at most ``chunk_entries`` scores.
+
+    The log-likelihood is the mean over the rows with a label of log softmax(logits)[first label], and
+    ``log_likelihood_first_label_se`` its standard error over those rows (:func:`mean_and_se`)."""
     from sparsexc.core import topk_lower_id_ties  # the heads' own tie rule, so that P@k here equals theirs
     from sparsexc.metrics import evaluate
 
@@ -918,7 +927,7 @@ def verdict_section(merged: dict[str, Any]) -> list[str]:
         "## Verdicts (issue 21)",
         "",
         f"From `{STEM}.json` (its `speedups_P@1` per set and seed, and each data set's final points) and "
-        f"`ns_snr_toy.json`. Seeds of the adversarial head's runs per set ({seed_text}); a seed sets the model's "
+        f"`ns_snr_toy.json`. Seeds per set ({seed_text}); a seed sets the model's "
         f"initialisation, the batch order and the negatives, while the features (the SVD; the synthetic draw) and "
         "the tree fit are the same for every seed of a set. The runs share the paper's rho = 0.01 and lambda = 1e-3 "
         "(not tuned per method), train on every positive of a row, and stop at a fixed CPU budget (60-300 s; no "
