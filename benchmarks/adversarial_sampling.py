@@ -797,7 +797,7 @@ def _comparison_row(
     The verdict is :func:`two_se_verdict` over the sets whose comparison has a standard error (:func:`difference`);
     a set without one is shown, marked, and left out; with none left the row is untested."""
     scale, digits, unit = (100.0, 1, " %") if key == HITS else (1.0, 2, "")
-    texts, comps = [], []
+    texts, comps, judged = [], [], []
     for label, (pairs, n) in sets.items():
         d, se = difference(pairs, key, n)
         a, b = [p[key] for p, _ in pairs], [p[key] for _, p in pairs]
@@ -805,6 +805,7 @@ def _comparison_row(
         text = f"{label} {_values(a, scale, digits)} vs {_values(b, scale, digits)}{unit}"
         if np.isfinite(se):
             comps.append((d, se))
+            judged.append(label)
             texts.append(f"{text} ({scale * d:+.{digits}f} +- {scale * se:.{digits}f}{seeds})")
         else:
             texts.append(f"{text} (no SE{seeds})")
@@ -812,7 +813,7 @@ def _comparison_row(
     if not comps and texts:
         verdict = "untested (no standard error: these runs kept the mean log-likelihood, not its spread over rows)"
     elif len(comps) < len(texts):
-        verdict += " (on the sets with an SE)"
+        verdict += f"; judged on {', '.join(judged)} (the other sets' runs kept no SE)"
     return f"| {claim} | {paper} | {'; '.join(texts) or missing} | {verdict} |"
 
 
@@ -961,11 +962,12 @@ SUMMARY_KEYS = ("train_seconds", "step", "epochs", "P@1", "P@3", "P@5", HITS, LO
 
 
 def method_summary(part: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Per method of ``part`` (in the order of its first run): its seeds; per final value in :data:`SUMMARY_KEYS`
+    """Per method of ``part`` (in the order of :data:`METHODS`): its seeds; per final value in :data:`SUMMARY_KEYS`
     the mean, standard deviation (ddof 1; 0 for one seed), min and max over the seeds; the mean tree-fit (prepare)
     CPU seconds; and the mean over the seeds of the log-likelihood's SE over the rows (nan when a run kept none)."""
     runs: dict[str, list[dict[str, Any]]] = {}
-    for run in part["runs"]:
+    order = list(METHODS)
+    for run in sorted(part["runs"], key=lambda r: order.index(r["method"]) if r["method"] in order else len(order)):
         runs.setdefault(run["method"], []).append(run)
     out = {}
     for method, rs in runs.items():
