@@ -12,10 +12,13 @@ Systems, each an ``XCClassifier`` trained on the same training rows and scored o
 
 Every set rule is tuned for example-F1 (``tune_metric="example-F1"``), the metric the issue's target names
 ("a sparsemax-over-shortlist row that beats the tree model's logistic ranker on example-F1 of the predicted
-sets"). The neural settings are the peers benchmark's (``benchmarks/peers.py``: (512,) ReLU encoder, dropout
-0.6, 3x the head's default learning rate, at most 12 epochs with early stopping on validation P@1, patience 2;
-chosen there on validation splits of the training rows), and so are the splits and features (TF-IDF + L2 rows
-for bibtex and delicious; debian-deps as loaded). No setting was chosen on a test row.
+sets"). The neural rows use the library's defaults (issue 20: a row's settings are what a user would type):
+``XCClassifier(head=..., shortlist="tree", shortlist_size=100, tree_params={"loss": "logistic"})``, plus
+``sparse_gradients=True`` from 10,000 features on (a speed setting: the library does not choose it). Until stop 32
+they were the peers benchmark's hand-chosen ones ((512,) encoder, dropout 0.6, 3x learning rates, patience 2),
+which on delicious' validation rows gave the sparsemax shortlist P@1 0.46 against 0.61 with the defaults. The
+splits and features are the peers benchmark's (TF-IDF + L2 rows for bibtex and delicious; debian-deps as loaded).
+No setting was chosen on a test row.
 
 Measured: example-F1 and micro-F1 of the predicted sets, P@1/3/5 of the top 5, training CPU and wall seconds
 (validation hold-out, early stopping and tuning included; the tree shortlist's fitting included), prediction
@@ -52,7 +55,7 @@ from _harness import (
     utc_now,
     write_results,
 )
-from peers import SPARSEXC_SETTINGS, prepare_features, sparsexc_lr
+from peers import prepare_features
 
 DATASETS: tuple[str, ...] = ("bibtex", "delicious", "debian-deps")
 SYSTEMS: tuple[str, ...] = ("tree-logistic", "sparsemax-shortlist", "sigmoid-shortlist")
@@ -62,8 +65,8 @@ SHORTLIST_SIZE = 100
 TUNE_METRIC = "example-F1"
 K = 5
 STEM = "shortlist"
-# this benchmark's neural rows (measured with it) take row-sparse feature-table gradients from this width on: the
-# rule the peers harness applied before issue 20 (peers.SPARSEXC_SETTINGS now types one value)
+# this benchmark's neural rows take row-sparse feature-table gradients from this width on (a speed setting a user
+# types for wide inputs: the library's default is dense gradients)
 SPARSE_GRADIENT_MIN_FEATURES = 10_000
 QUICK_NEURAL: dict[str, Any] = {"random_state": 0, "epochs": 2, "hidden_sizes": [64]}
 COLUMNS: tuple[str, ...] = ("example-F1", "micro-F1", "P@1", "P@3", "P@5")
@@ -78,10 +81,9 @@ def settings(system: str, n_features: int, quick: bool) -> dict[str, Any]:
     if system == "tree-logistic":
         return {**common, "model": "tree", "tree_params": dict(TREE_PARAMS)}
     head, _, shortlist = system.partition("-")
-    neural = dict(QUICK_NEURAL) if quick else {**SPARSEXC_SETTINGS, "lr": sparsexc_lr(head)}
-    neural["hidden_sizes"] = tuple(neural["hidden_sizes"])
-    if not quick:
-        neural["sparse_gradients"] = n_features >= SPARSE_GRADIENT_MIN_FEATURES
+    neural: dict[str, Any] = {**QUICK_NEURAL, "hidden_sizes": tuple(QUICK_NEURAL["hidden_sizes"])} if quick else {}
+    if not quick and n_features >= SPARSE_GRADIENT_MIN_FEATURES:
+        neural["sparse_gradients"] = True
     out = {**common, **neural, "head": head}
     if shortlist:
         out.update(shortlist="tree", shortlist_size=SHORTLIST_SIZE, tree_params=dict(TREE_PARAMS))
