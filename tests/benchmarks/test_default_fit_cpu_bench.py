@@ -21,15 +21,7 @@ def test_runs_are_interleaved_and_summarised(load_benchmark, monkeypatch):
     found = bench.measure(["flags"], 3, {"first": Path("a"), "second": Path("b")})
     assert calls == [("flags", "a"), ("flags", "b")] * 3
     assert found["first"]["flags"]["median_cpu"] == 2.0 and found["second"]["flags"]["median_cpu"] == 1.0
-    page = bench.report(
-        {
-            "runs": {label: {"src": f"/{label}", "sets": sets} for label, sets in found.items()},
-            "repeats": 3,
-            "environment": {},
-            "date": "today",
-            "command": "python benchmarks/default_fit_cpu.py",
-        }
-    )
+    page = _page(bench, found, 3, "python benchmarks/default_fit_cpu.py")
     assert "| flags | 2.00 | 1.00 | 0.50 | 0.3 / 0.3 |" in page
 
 
@@ -55,14 +47,12 @@ def test_holdout_fits_are_measured_per_seed_and_summarised(load_benchmark, monke
     seeds = [bench.FIRST_SEED, bench.FIRST_SEED + 1]
     assert calls == [("a", None), ("b", None)] + [(src, seed) for seed in seeds for src in ("a", "b")]
     assert [r["seed"] for r in found["second"]["flags"]["holdout"]] == seeds
-    page = bench.report(
-        {
-            "runs": {label: {"src": f"/{label}", "sets": sets} for label, sets in found.items()},
-            "repeats": 1,
-            "environment": {},
-            "date": "today",
-            "command": "python benchmarks/default_fit_cpu.py --holdout-seeds 2",
-        }
-    )
+    page = _page(bench, found, 1, "python benchmarks/default_fit_cpu.py --holdout-seeds 2")
     # means over the seeds: CPU, P@1, P@5 per run; the second run chose another C on one seed of two
     assert "| flags | 0.50 | 0.50 | 50.50 | 50.50 | 20.00 | 20.00 | 1/2 |" in page
+
+
+def _page(bench, found, repeats, command):
+    """The results page of ``measure``'s output, as the script renders it."""
+    runs = {label: {"src": f"/{label}", "sets": sets} for label, sets in found.items()}
+    return bench.report({"runs": runs, "repeats": repeats, "environment": {}, "date": "today", "command": command})
