@@ -522,16 +522,16 @@ def cross_validate_C(
         rest = np.concatenate([fold for g, fold in enumerate(folds) if g != f])
         paths.append((held, fit_C_path(X[rest], Y[rest], params, Cs, warm_start=warm_start)))
     scores: dict[float, float] = {}
-    falls = 0
+    falls, previous = 0, -np.inf
     for C in Cs:
         total = 0.0
         for held, path in paths:
             model = next(path)
             found = evaluate(Y[held], model.predict_topk(X[held], ks[-1]), ks=ks)
             total += float(np.mean([found[PRECISION_AT.format(k=k)] for k in ks]))
-        previous = scores[list(scores)[-1]] if scores else None
         scores[C] = total / CV_FOLDS
-        falls = falls + 1 if previous is not None and scores[C] < previous else 0
+        falls = falls + 1 if scores[C] < previous else 0
+        previous = scores[C]
         if patience and falls >= patience:
             break
     return scores
