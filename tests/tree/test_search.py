@@ -306,6 +306,49 @@ def test_children_scores_equal_pair_scores(use_table):
         assert np.all(np.isneginf(got[q, arity[q] :]))
 
 
+def _children_scores_by_product(level: LevelIndex, X: sp.csr_matrix, rows, parents) -> np.ndarray:
+    """The reference: the (pair, (parent, feature)) query matrix times the layout's block (scipy's float32
+    product), plus the float64 bias, -inf past each parent's arity, as float32 (what the search computed
+    before its compiled kernel)."""
+    X = sp.csr_matrix(X, dtype=np.float32)
+    X.sum_duplicates()
+    key_row = {int(k): i for i, k in enumerate(level.keys)}
+    r, c, v = [], [], []
+    for q, (row, parent) in enumerate(zip(rows, parents, strict=True)):
+        for e in range(X.indptr[row], X.indptr[row + 1]):
+            pos = key_row.get(int(parent) * level.n_features + int(X.indices[e]))
+            if pos is not None:
+                r.append(q), c.append(pos), v.append(X.data[e])
+    query = sp.csr_matrix(
+        (np.array(v, dtype=np.float32), (r, c)), shape=(len(rows), level.block.shape[0]), dtype=np.float32
+    )
+    scores = (query @ level.block).toarray().astype(np.float64)
+    first, arity = level.offsets[parents], np.diff(level.offsets)[parents]
+    rank = np.arange(level.max_arity)
+    valid = rank[None, :] < arity[:, None]
+    scores += level.bias[np.where(valid, first[:, None] + rank[None, :], 0)]
+    scores[~valid] = -np.inf
+    return scores.astype(np.float32)
+
+
+@pytest.mark.parametrize("use_table", [True, False])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_children_scores_equal_the_sparse_product_bit_for_bit(use_table, seed):
+    rng = np.random.default_rng(seed)
+    tree = random_tree(rng, 2, 12)
+    W = random_csr(rng, tree.n_nodes(2), 41, 0.3, scale=3.0)
+    X = random_csr(rng, 30, 40, 0.5)
+    X.data[::7] = 0.0  # explicit zeros in the rows: looked up and multiplied, as the product does
+    level = LevelIndex.build(W, tree.offsets[1], bias=0.7)
+    if not use_table:
+        level = dataclasses.replace(level, table=None)
+    rows = rng.integers(0, 30, size=300)
+    parents = rng.integers(0, tree.n_nodes(1), size=300)
+    got = level.children_scores(X, rows, parents)
+    np.testing.assert_array_equal(got, _children_scores_by_product(level, X, rows, parents))
+    assert got.dtype == np.float32 and got.shape == (300, level.max_arity)
+
+
 def test_parent_major_layout_in_several_chunks(monkeypatch):
     import sparsexc.tree.search as search
 
