@@ -59,7 +59,7 @@ from sparsexc._topk import topk_rows
 from sparsexc.errors import ConfigurationError, ModelFormatError
 from sparsexc.tree.cluster import _normalise_rows, build_tree, pifa
 from sparsexc.tree.parallel import check_part, fill_level, node_owners
-from sparsexc.tree.search import TreeSearcher
+from sparsexc.tree.search import BATCH_SIZE, TreeSearcher
 from sparsexc.tree.solver import SOLVERS, _solver, fit_rows, one_blas_thread, prune
 from sparsexc.tree.structure import LabelTree
 
@@ -93,7 +93,7 @@ CV_PATIENCE = 1
 NEWTON_MAX_WORK = 1_500_000
 # an ensemble member contributes its best max(k, MEMBER_TOPK) labels per row to the mean (Parabel keeps 100)
 MEMBER_TOPK = 100
-# rows an ensemble searches and merges at once (a multiple of the search's own batch, so its batches are the same)
+# most rows ranked at once (an ensemble merges its members block by block); a multiple of the search's own batch
 ENSEMBLE_BLOCK = 4096
 # the margin of a child positive on every row its parent reaches (a certain node, see LabelTreeModel._fit_node):
 # node score 1 for both losses (to float32), above any trained node's (docs/tree.md, "Certain nodes")
@@ -136,7 +136,9 @@ class LabelTreeParams(Params):
         1, "Trees in the ensemble (scores averaged), each clustered with its own seed.", range=POSITIVE_INT
     )
     seed: int = setting(0, "Seed of the label clustering (tree i uses seed + i).")
-    n_jobs: int = setting(-1, "Threads training node classifiers (-1: every core this process may use).")
+    n_jobs: int = setting(
+        -1, "Threads training node classifiers and ranking rows (-1: every core this process may use)."
+    )
 
     def resolved(self) -> LabelTreeParams:
         """These settings with ``C=None`` replaced by the loss's :data:`DEFAULT_C` (what ``fit`` trains with
@@ -387,18 +389,31 @@ class LabelTreeModel:
             X = _normalise_rows(X)
         transform = TRANSFORMS[self.params.loss]
         searchers = self._searchers()
-        if len(searchers) == 1:
-            return searchers[0].search(X, beam=int(beam), k=int(k), transform=transform)
-        kk = min(self.n_labels_, max(int(k), MEMBER_TOPK))
-        n = X.shape[0]
-        indices, scores = np.empty((n, int(k)), dtype=np.int64), np.empty((n, int(k)), dtype=np.float32)
-        # rows in blocks: the members' (block, kk) results and their merge are the memory, not (n, kk) per tree
-        for start in range(0, n, ENSEMBLE_BLOCK):
-            block = X[start : start + ENSEMBLE_BLOCK]
-            found = [s.search(block, beam=int(beam), k=kk, transform=transform) for s in searchers]
-            indices[start : start + block.shape[0]], scores[start : start + block.shape[0]] = _ensemble_topk(
-                found, self.n_labels_, int(k)
-            )
+        k, beam, n = int(k), int(beam), X.shape[0]
+        indices, scores = np.empty((n, k), dtype=np.int64), np.empty((n, k), dtype=np.float32)
+        # rows in blocks: an ensemble's (block, kk) member results and their merge are its memory, not (n, kk) per
+        # tree; with several threads the blocks run side by side (the search's kernel and numpy's large
+        # operations release the GIL). Every row's result depends on that row alone, so the blocks and threads
+        # change nothing in the output.
+        workers = min(_workers(self.params.n_jobs), -(-n // BATCH_SIZE)) if n else 1
+        size = min(ENSEMBLE_BLOCK, BATCH_SIZE * -(-n // (workers * BATCH_SIZE))) if n else 1
+
+        def rank(start: int) -> None:
+            block = X[start : start + size]
+            if len(searchers) == 1:
+                found = searchers[0].search(block, beam=beam, k=k, transform=transform)
+            else:
+                kk = min(self.n_labels_, max(k, MEMBER_TOPK))
+                members = [s.search(block, beam=beam, k=kk, transform=transform) for s in searchers]
+                found = _ensemble_topk(members, self.n_labels_, k)
+            indices[start : start + block.shape[0]], scores[start : start + block.shape[0]] = found
+
+        if workers == 1:
+            for start in range(0, n, size):
+                rank(start)
+        else:
+            with ThreadPoolExecutor(workers) as pool:
+                list(pool.map(rank, range(0, n, size)))
         return indices, scores
 
     def _searchers(self) -> list[TreeSearcher]:
