@@ -7,7 +7,9 @@ of the fitted rows), training CPU seconds (all threads), training wall seconds, 
 
     SPARSEXC_DATA=<datasets> python benchmarks/tree_holdout.py --datasets debian-deps --n-trees 1,3 --out DIR
 
-``--beams 10,20`` ranks the hold-out at each prediction beam (CPU ms per 1,000 rows beside).
+``--beams 10,20`` ranks the hold-out at each prediction beam (CPU ms per 1,000 rows beside); ``--powers 2,3``
+at each exponent of the squared hinge's node score (``LabelTreeParams.hinge_power``, a prediction-time rule:
+the weights are the same).
 ``--eval-only`` re-ranks saved models (``DIR/<set>-t<n>-j<jobs>/model``) with the code on ``PYTHONPATH``, so
 two versions of the search can be compared on the same fitted weights.
 """
@@ -52,7 +54,14 @@ def scores(model, Yf, Xh, Yh, beam: int = 10) -> dict[str, float]:
 
 
 def worker(
-    name: str, n_trees: int, n_jobs: int, seed: int, folder: Path, eval_only: bool, beams: tuple[int, ...] = (10,)
+    name: str,
+    n_trees: int,
+    n_jobs: int,
+    seed: int,
+    folder: Path,
+    eval_only: bool,
+    beams: tuple[int, ...] = (10,),
+    powers: tuple[float, ...] = (),
 ) -> None:
     from sparsexc.tree import LabelTreeModel, LabelTreeParams
 
@@ -69,6 +78,13 @@ def worker(
     result.update(scores(model, Yf, Xh, Yh, beams[0]))
     if len(beams) > 1:  # the first beam's scores stay at the top level (as before), every beam's under "beams"
         result["beams"] = {str(b): scores(model, Yf, Xh, Yh, b) for b in beams}
+    if powers:
+        fitted = model.params
+        result["powers"] = {}
+        for q in powers:
+            model.params = fitted.replace(hinge_power=q)
+            result["powers"][f"{q:g}"] = scores(model, Yf, Xh, Yh, beams[0])
+        model.params = fitted
     result["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     if not eval_only:
         model.save(folder / "model")
@@ -84,6 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--eval-only", action="store_true")
     ap.add_argument("--beams", default="10", help="comma-separated prediction beams (default 10)")
+    ap.add_argument("--powers", default="", help="comma-separated squared-hinge score exponents to rank with")
     ap.add_argument("--worker", nargs=3, metavar=("SET", "TREES", "JOBS"), help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.worker:
@@ -91,13 +108,14 @@ def main(argv: list[str] | None = None) -> None:
         folder = a.out / f"{name}-t{trees}-j{jobs}"
         folder.mkdir(parents=True, exist_ok=True)
         beams = tuple(int(b) for b in a.beams.split(","))
-        worker(name, int(trees), int(jobs), a.seed, folder, a.eval_only, beams)
+        powers = tuple(float(q) for q in a.powers.split(",") if q)
+        worker(name, int(trees), int(jobs), a.seed, folder, a.eval_only, beams, powers)
         return
     for name in a.datasets.split(","):
         for trees in a.n_trees.split(","):
             for jobs in a.n_jobs.split(","):
                 cmd = [sys.executable, __file__, "--worker", name, trees, jobs, "--seed", str(a.seed)]
-                cmd += ["--out", str(a.out), "--datasets", name, "--beams", a.beams]
+                cmd += ["--out", str(a.out), "--datasets", name, "--beams", a.beams, "--powers", a.powers]
                 cmd += ["--eval-only"] if a.eval_only else []
                 subprocess.run(cmd, check=True, env=os.environ)
 

@@ -19,3 +19,15 @@ def test_the_holdout_is_a_seeded_fifth_of_the_training_rows():
     again = tree_holdout.split("bibtex", 123)
     assert (again[2] != Xh).nnz == 0
     assert (tree_holdout.split("bibtex", 124)[2] != Xh).nnz > 0
+
+
+def test_powers_rank_the_same_fitted_model_at_each_exponent(tmp_path, capsys):
+    import json
+
+    tree_holdout.worker("bibtex", 1, 1, 123, tmp_path, False, (10,), (2.0, 3.0))
+    row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(row["powers"]) == {"2", "3"}
+    metrics = ("P@1", "P@3", "P@5", "PSP@5")
+    # the default exponent (3) is what the plain ranking used; another exponent ranks differently
+    assert all(row["powers"]["3"][m] == row[m] for m in metrics)
+    assert any(row["powers"]["2"][m] != row[m] for m in metrics)

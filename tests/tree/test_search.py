@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sparsexc.errors import ConfigurationError
-from sparsexc.tree.search import LevelIndex, TreeSearcher, beam_search, pair_scores
+from sparsexc.tree.search import HINGE_POWER, LevelIndex, TreeSearcher, beam_search, pair_scores
 from sparsexc.tree.structure import LabelTree
 
 TRANSFORMS = ("sigmoid", "squared_hinge")
@@ -39,29 +39,30 @@ def random_csr(rng: np.random.Generator, n: int, m: int, density: float, scale: 
     return sp.csr_matrix(dense.astype(np.float32))
 
 
-def random_model(rng: np.random.Generator, depth: int, max_arity: int, d: int, n: int):
+def random_model(rng: np.random.Generator, depth: int, max_arity: int, d: int, n: int, scale: float = 0.5):
     tree = random_tree(rng, depth, max_arity)
     # weights of this size keep path products far above float32's smallest numbers, where ties would be rounding
-    weights = [random_csr(rng, tree.n_nodes(t + 1), d + 1, 0.6, 0.7) for t in range(depth)]
+    # (0.7 did for the squared hinge's power 2; the cube of the default power 3 needs smaller margins)
+    weights = [random_csr(rng, tree.n_nodes(t + 1), d + 1, 0.6, scale) for t in range(depth)]
     return tree, weights, random_csr(rng, n, d, 0.5)
 
 
-def node_probability(s: np.ndarray, transform: str) -> np.ndarray:
-    """sigma(s), or the squared hinge's exp(-max(0, 1 - s)^2) times its tail sigma(s - 1)^0.01 (a product here,
-    where the search sums logs)."""
+def node_probability(s: np.ndarray, transform: str, power: float = HINGE_POWER) -> np.ndarray:
+    """sigma(s), or the squared hinge's exp(-max(0, 1 - s)^power) times its tail sigma(s - 1)^0.01 (a product
+    here, where the search sums logs)."""
     if transform == "sigmoid":
         return 1.0 / (1.0 + np.exp(-s))
-    return np.exp(-(np.maximum(0.0, 1.0 - s) ** 2)) * (1.0 / (1.0 + np.exp(1.0 - s))) ** 0.01
+    return np.exp(-(np.maximum(0.0, 1.0 - s) ** power)) * (1.0 / (1.0 + np.exp(1.0 - s))) ** 0.01
 
 
-def brute_force_scores(X, tree: LabelTree, weights, transform: str, bias: float) -> np.ndarray:
+def brute_force_scores(X, tree: LabelTree, weights, transform: str, bias: float, power: float = HINGE_POWER):
     """(n, C) float64: every label's product of node probabilities on its path, by label id."""
     Xd = X.toarray().astype(np.float64)
     d = Xd.shape[1]
     path = np.ones((Xd.shape[0], 1))
     for t, W in enumerate(weights):
         Wd = W.toarray().astype(np.float64)
-        prob = node_probability(Xd @ Wd[:, :d].T + bias * Wd[:, d], transform)
+        prob = node_probability(Xd @ Wd[:, :d].T + bias * Wd[:, d], transform, power)
         path = path[:, tree.parents(t + 1)] * prob
     out = np.empty_like(path)
     out[:, tree.label_order] = path
@@ -90,16 +91,20 @@ def assert_sorted_topk(indices: np.ndarray, scores: np.ndarray, n_labels: int) -
 # -- beam search = brute force when the beam holds every node --------------------------------------------------
 
 
-@pytest.mark.parametrize("transform", TRANSFORMS)
+@pytest.mark.parametrize(
+    ("transform", "power"), [("sigmoid", HINGE_POWER), ("squared_hinge", 2.0), ("squared_hinge", 3.0)]
+)
 @pytest.mark.parametrize("depth", [1, 2, 3, 4])
-def test_wide_beam_equals_brute_force(depth, transform):
+def test_wide_beam_equals_brute_force(depth, transform, power):
     rng = np.random.default_rng(100 + depth)
     for _ in range(6):
         tree, weights, X = random_model(rng, depth, max_arity=4, d=int(rng.integers(1, 10)), n=12)
         k = int(rng.integers(1, tree.n_labels + 1))
         bias = float(rng.normal())
-        got = beam_search(X, tree, weights, beam=widest_level(tree), k=k, transform=transform, bias=bias, batch_size=5)
-        want = brute_force_topk(brute_force_scores(X, tree, weights, transform, bias), k)
+        got = beam_search(
+            X, tree, weights, beam=widest_level(tree), k=k, transform=transform, bias=bias, batch_size=5, power=power
+        )
+        want = brute_force_topk(brute_force_scores(X, tree, weights, transform, bias, power), k)
         assert want[1].min() > 1e-30
         # the same labels in the same order; only labels whose exact scores tie to float32 rounding (1e-5 relative) may swap
         assert_same_topk(got, want, rtol=1e-5, atol=0)
@@ -415,7 +420,7 @@ def test_squared_hinge_scores_keep_increasing_past_margin_1():
     np.testing.assert_array_equal(idx, [[0, 1, 2, 3, 4, 5]])  # label 0 has margin 30, label 5 margin 1
     assert np.all(val[0, :-1] > val[0, 1:]) and val[0, 0] == 1.0
     s = np.linspace(-2.0, 1.0, 31)
-    old = np.exp(-((1.0 - s) ** 2))
+    old = np.exp(-((1.0 - s) ** HINGE_POWER))
     change = 1.0 - node_probability(s, "squared_hinge") / old
     assert np.all((change > 0) & (change <= 0.01 * (1.0 - s + np.log(2.0))))
 
@@ -428,7 +433,28 @@ def test_log_probabilities_are_the_documented_formulas_bit_for_bit(dtype):
     s = (rng.standard_normal((50, 7)) * 5).astype(dtype)
     s[0, :3] = [-np.inf, 40.0, 1.0]  # padding, a certain node, the hinge's corner
     s64 = s.astype(np.float64)
-    hinge = -np.square(np.maximum(0.0, 1.0 - s64)) - HINGE_TAIL * np.logaddexp(0.0, 1.0 - s64)
-    assert np.array_equal(log_probabilities(s, "squared_hinge"), hinge)
+    m = np.maximum(0.0, 1.0 - s64)
+    tail = HINGE_TAIL * np.logaddexp(0.0, 1.0 - s64)
+    assert HINGE_POWER == 3.0  # PECOS's l3-hinge is the default
+    assert np.array_equal(log_probabilities(s, "squared_hinge"), -(m * np.square(m)) - tail)
+    assert np.array_equal(log_probabilities(s, "squared_hinge", 2.0), -np.square(m) - tail)
+    assert np.array_equal(log_probabilities(s, "squared_hinge", 2.5), -np.power(m, 2.5) - tail)
     assert np.array_equal(log_probabilities(s, "sigmoid"), -np.logaddexp(0.0, -s64))
     assert log_probabilities(s, "squared_hinge")[0, 0] == -np.inf
+
+
+@pytest.mark.parametrize("power", [2.0, 2.5, 3.0])
+def test_the_hinge_power_is_the_exponent_the_brute_force_uses(power):
+    rng = np.random.default_rng(12)
+    tree, weights, X = random_model(rng, 3, 4, 6, 9)
+    want = brute_force_topk(brute_force_scores(X, tree, weights, "squared_hinge", 1.0, power), 5)
+    got = beam_search(X, tree, weights, beam=widest_level(tree), k=5, power=power)
+    assert_same_topk(got, want, rtol=1e-5, atol=0)
+    np.testing.assert_allclose(got[1], want[1], rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("power", [0.5, float("nan"), True, "3"])
+def test_a_bad_hinge_power_is_refused(power):
+    tree, weights, X = random_model(np.random.default_rng(0), 2, 3, 4, 2)
+    with pytest.raises(ConfigurationError, match="power must be a number >= 1"):
+        beam_search(X, tree, weights, power=power)

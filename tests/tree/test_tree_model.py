@@ -74,11 +74,11 @@ def test_unpruned_sparse_weights_equal_dense_node_by_node_training(loss):
         np.testing.assert_allclose(got.toarray(), want, atol=2e-3, rtol=2e-3)
 
 
-def _node_log_p(s: np.ndarray, loss: str) -> np.ndarray:
-    """log sigma(s), or the squared hinge's -max(0, 1 - s)^2 with its tail -0.01 log(1 + e^(1 - s))."""
+def _node_log_p(s: np.ndarray, loss: str, power: float) -> np.ndarray:
+    """log sigma(s), or the squared hinge's -max(0, 1 - s)^power with its tail -0.01 log(1 + e^(1 - s))."""
     if loss == "logistic":
         return -np.logaddexp(0.0, -s)
-    return -(np.maximum(0.0, 1.0 - s) ** 2) - 0.01 * np.logaddexp(0.0, 1.0 - s)
+    return -(np.maximum(0.0, 1.0 - s) ** power) - 0.01 * np.logaddexp(0.0, 1.0 - s)
 
 
 def _brute_force_topk(model: LabelTreeModel, X: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -89,7 +89,7 @@ def _brute_force_topk(model: LabelTreeModel, X: sp.csr_matrix, k: int) -> tuple[
     logp = np.zeros((X.shape[0], 1))
     for t in range(tree.depth):
         s = Xb @ model.weights_[0][t].toarray().astype(np.float64).T
-        lp = _node_log_p(s, model.params.loss)
+        lp = _node_log_p(s, model.params.loss, model.params.hinge_power)
         logp = logp[:, tree.parents(t + 1)] + lp
     by_label = np.empty_like(logp)
     by_label[:, tree.label_order] = logp
@@ -164,6 +164,26 @@ def test_save_and_load_are_bit_exact(tmp_path):
         assert np.array_equal(a.data, b.data)
     for out, back in zip(model.predict_topk(X, k=3), loaded.predict_topk(X, k=3), strict=True):
         assert np.array_equal(out, back)
+
+
+def test_a_file_saved_before_the_hinge_power_setting_keeps_power_2(saved):
+    import json
+
+    from sparsexc.tree.search import HINGE_POWER
+
+    X, _ = _planted(C=30)
+    model = LabelTreeModel.load(saved)
+    assert model.params.hinge_power == HINGE_POWER == 3.0  # written by this version: its own setting
+    config = json.loads((saved / "config.json").read_text())
+    del config["params"]["hinge_power"]  # as a file of an earlier version holds it
+    (saved / "config.json").write_text(json.dumps(config))
+    old = LabelTreeModel.load(saved)
+    assert old.params.hinge_power == 2.0
+    assert LabelTreeParams().hinge_power == 3.0  # settings given by a user take the default
+    as_before = model
+    as_before.params = as_before.params.replace(hinge_power=2.0)
+    for a, b in zip(old.predict_topk(X, k=4), as_before.predict_topk(X, k=4), strict=True):
+        assert np.array_equal(a, b)
 
 
 @pytest.fixture
@@ -255,7 +275,7 @@ def _brute_force_path_scores(model: LabelTreeModel, member: int, X: sp.csr_matri
     logp = np.zeros((X.shape[0], 1))
     for t in range(tree.depth):
         s = Xb @ weights[t].toarray().astype(np.float64).T
-        logp = logp[:, tree.parents(t + 1)] + _node_log_p(s, model.params.loss)
+        logp = logp[:, tree.parents(t + 1)] + _node_log_p(s, model.params.loss, model.params.hinge_power)
     out = np.empty_like(logp)
     out[:, tree.label_order] = np.exp(logp)
     return out

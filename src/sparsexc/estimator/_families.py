@@ -417,7 +417,7 @@ def _check_tree_entry(f: Any, entry: dict, where: str, plan: Any) -> LabelTreePa
     params = f.mapping(f.get(entry, "params", f"{where}.params"), f"{where}.params")
     f.finite(params, f"{where}.params")
     try:
-        tree_params = LabelTreeParams.from_dict(params)
+        tree_params = LabelTreeParams.from_saved(params)
     except ValueError as exc:
         raise f.error(f"{where}.params", f"is invalid: {exc}") from None
     for key, expected in (("n_features", plan.n_features), ("n_labels", plan.n_labels)):

@@ -209,7 +209,7 @@ class ShortlistModel(XCModel):
         :meth:`load_state_dict`)."""
         encoder = SparseEncoder(int(config["encoder"]["n_features"]), config["encoder"]["params"])
         shortlist = config["shortlist"]
-        matcher = LabelTreeModel(LabelTreeParams.from_dict(shortlist["tree"]["params"]))
+        matcher = LabelTreeModel(LabelTreeParams.from_saved(shortlist["tree"]["params"]))
         model = cls(encoder, build_head(config["head"]), matcher, int(shortlist["size"]), int(shortlist["beam"]))
         if "depths" in shortlist["tree"]:
             model._tree_config = dict(shortlist["tree"])

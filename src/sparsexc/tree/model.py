@@ -59,7 +59,7 @@ from sparsexc._topk import topk_rows
 from sparsexc.errors import ConfigurationError, ModelFormatError
 from sparsexc.tree.cluster import _normalise_rows, build_tree, pifa
 from sparsexc.tree.parallel import check_part, fill_level, node_owners
-from sparsexc.tree.search import BATCH_SIZE, TreeSearcher
+from sparsexc.tree.search import BATCH_SIZE, HINGE_POWER, TreeSearcher
 from sparsexc.tree.solver import SOLVERS, _solver, fit_rows, one_blas_thread, prune
 from sparsexc.tree.structure import LabelTree
 
@@ -139,6 +139,18 @@ class LabelTreeParams(Params):
     n_jobs: int = setting(
         -1, "Threads training node classifiers and ranking rows (-1: every core this process may use)."
     )
+    hinge_power: float = setting(
+        HINGE_POWER,
+        "Exponent q of the squared hinge's node score exp(-max(0, 1 - s)^q) in the search (3: PECOS's l3-hinge; "
+        "2: Parabel's and omikuji's rule).",
+        range=Range(1),
+    )
+
+    @classmethod
+    def from_saved(cls, d: dict[str, Any]) -> LabelTreeParams:
+        """The settings of a saved model (:meth:`from_dict`); a file written before ``hinge_power`` existed
+        scored its nodes with q = 2, and keeps that."""
+        return cls.from_dict({"hinge_power": 2.0, **d} if isinstance(d, dict) else d)
 
     def resolved(self) -> LabelTreeParams:
         """These settings with ``C=None`` replaced by the loss's :data:`DEFAULT_C` (what ``fit`` trains with
@@ -387,7 +399,7 @@ class LabelTreeModel:
         X = as_features(X, n_features=self.n_features_, owner="this LabelTreeModel")
         if self.params.normalize_rows:
             X = _normalise_rows(X)
-        transform = TRANSFORMS[self.params.loss]
+        transform, power = TRANSFORMS[self.params.loss], float(self.params.hinge_power)
         searchers = self._searchers()
         k, beam, n = int(k), int(beam), X.shape[0]
         indices, scores = np.empty((n, k), dtype=np.int64), np.empty((n, k), dtype=np.float32)
@@ -404,10 +416,13 @@ class LabelTreeModel:
         def rank(start: int) -> None:
             block = X[start : start + size]
             if len(searchers) == 1:
-                found = searchers[0].search(block, beam=beam, k=k, transform=transform, batch_size=batch)
+                found = searchers[0].search(block, beam=beam, k=k, transform=transform, batch_size=batch, power=power)
             else:
                 kk = min(self.n_labels_, max(k, MEMBER_TOPK))
-                members = [s.search(block, beam=beam, k=kk, transform=transform, batch_size=batch) for s in searchers]
+                members = [
+                    s.search(block, beam=beam, k=kk, transform=transform, batch_size=batch, power=power)
+                    for s in searchers
+                ]
                 found = _ensemble_topk(members, self.n_labels_, k)
             indices[start : start + block.shape[0]], scores[start : start + block.shape[0]] = found
 
@@ -494,7 +509,7 @@ class LabelTreeModel:
         """A model from ``config`` (``params``, ``n_features``, ``n_labels``, ``depths``, as :meth:`save` writes
         them, already type-checked) and the arrays of :meth:`to_arrays`; every shape is checked
         (:class:`~sparsexc.errors.ModelFormatError` naming ``path``)."""
-        model = cls(LabelTreeParams.from_dict(config["params"]))
+        model = cls(LabelTreeParams.from_saved(config["params"]))
         d, C, depths = config["n_features"], config["n_labels"], config["depths"]
         if len(depths) != model.params.n_trees:
             raise ModelFormatError(
