@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sparsexc.errors import ConfigurationError
+from sparsexc.tree._search_kernel import children_scores_kernel as _real_kernel
 from sparsexc.tree.search import HINGE_POWER, LevelIndex, TreeSearcher, beam_search, pair_scores
 from sparsexc.tree.structure import LabelTree
 
@@ -336,9 +337,10 @@ def _children_scores_by_product(level: LevelIndex, X: sp.csr_matrix, rows, paren
     return scores.astype(np.float32)
 
 
+@pytest.mark.parametrize("compiled", [True, False])
 @pytest.mark.parametrize("use_table", [True, False])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_children_scores_equal_the_sparse_product_bit_for_bit(use_table, seed):
+def test_children_scores_equal_the_sparse_product_bit_for_bit(use_table, seed, compiled):
     rng = np.random.default_rng(seed)
     tree = random_tree(rng, 2, 12)
     W = random_csr(rng, tree.n_nodes(2), 41, 0.3, scale=3.0)
@@ -349,9 +351,50 @@ def test_children_scores_equal_the_sparse_product_bit_for_bit(use_table, seed):
         level = dataclasses.replace(level, table=None)
     rows = rng.integers(0, 30, size=300)
     parents = rng.integers(0, tree.n_nodes(1), size=300)
-    got = level.children_scores(X, rows, parents)
+    got = level.children_scores(X, rows, parents, compiled=compiled)
     np.testing.assert_array_equal(got, _children_scores_by_product(level, X, rows, parents))
     assert got.dtype == np.float32 and got.shape == (300, level.max_arity)
+
+
+def test_the_kernel_runs_where_it_pays_and_gives_the_product_s_search(monkeypatch):
+    import sparsexc.tree.search as search
+
+    rng = np.random.default_rng(21)
+    tree, weights, X = random_model(rng, 3, 4, 8, 40)
+    searcher = TreeSearcher.build(tree, weights)
+    calls = []
+    monkeypatch.setattr(search, "children_scores_kernel", lambda *a: calls.append(1) or _real_kernel(*a))
+    by_product = searcher.search(X, beam=3, k=4, compiled=False)
+    assert not calls
+    by_kernel = searcher.search(X, beam=3, k=4, compiled=True)
+    assert calls
+    for a, b in zip(by_product, by_kernel, strict=True):
+        np.testing.assert_array_equal(a, b)
+    monkeypatch.setattr(search, "numba_started", lambda: False)
+    assert not search.kernel_pays(search.KERNEL_MIN_LOOKUPS - 1) and search.kernel_pays(search.KERNEL_MIN_LOOKUPS)
+    monkeypatch.setattr(search, "numba_started", lambda: True)  # its start paid already: always the kernel
+    assert search.kernel_pays(1)
+
+
+def test_a_small_fit_and_prediction_do_not_start_numba():
+    # numba's one-off start (0.2-0.35 CPU s) was most of a small default fit's CPU when the search's kernel ran
+    # in the cross-validation; a fresh process fitting and ranking a small flat tree must not start it
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np, scipy.sparse as sp\n"
+        "from sklearn.datasets import make_multilabel_classification\n"
+        "from sparsexc.tree import LabelTreeModel, LabelTreeParams\n"
+        "from sparsexc.tree._search_kernel import numba_started\n"
+        "X, Y = make_multilabel_classification(300, 40, n_classes=12, sparse=True, return_indicator='sparse',"
+        " random_state=0)\n"
+        "m = LabelTreeModel(LabelTreeParams()).fit(sp.csr_matrix(X, dtype=np.float32), Y)\n"
+        "m.predict_topk(X, 5)\n"
+        "print(m.params.solver, numba_started())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["newton", "False"]
 
 
 def test_parent_major_layout_in_several_chunks(monkeypatch):

@@ -59,7 +59,7 @@ from sparsexc._topk import topk_rows
 from sparsexc.errors import ConfigurationError, ModelFormatError
 from sparsexc.tree.cluster import _normalise_rows, build_tree, pifa
 from sparsexc.tree.parallel import check_part, fill_level, node_owners
-from sparsexc.tree.search import BATCH_SIZE, HINGE_POWER, TreeSearcher
+from sparsexc.tree.search import BATCH_SIZE, HINGE_POWER, TreeSearcher, kernel_pays
 from sparsexc.tree.solver import SOLVERS, _solver, fit_rows, one_blas_thread, prune
 from sparsexc.tree.structure import LabelTree
 
@@ -409,6 +409,8 @@ class LabelTreeModel:
         # temporaries in flight are one thread's (measured: full-size batches on two threads raised debian-deps'
         # peak RSS by 50-60 MiB). Every row's result depends on that row alone, so blocks, batches and threads
         # change nothing in the output.
+        # the kernel or scipy's product (the same scores) decided once for the whole call, not per block
+        compiled = kernel_pays(X.nnz * beam * sum(tree.depth for tree in self.trees_))
         workers = min(_workers(self.params.n_jobs), -(-n // BATCH_SIZE)) if n else 1
         size = max(1, min(ENSEMBLE_BLOCK // workers, -(-n // workers)))
         batch = max(1, BATCH_SIZE // workers)
@@ -416,11 +418,15 @@ class LabelTreeModel:
         def rank(start: int) -> None:
             block = X[start : start + size]
             if len(searchers) == 1:
-                found = searchers[0].search(block, beam=beam, k=k, transform=transform, batch_size=batch, power=power)
+                found = searchers[0].search(
+                    block, beam=beam, k=k, transform=transform, batch_size=batch, power=power, compiled=compiled
+                )
             else:
                 kk = min(self.n_labels_, max(k, MEMBER_TOPK))
                 members = [
-                    s.search(block, beam=beam, k=kk, transform=transform, batch_size=batch, power=power)
+                    s.search(
+                        block, beam=beam, k=kk, transform=transform, batch_size=batch, power=power, compiled=compiled
+                    )
                     for s in searchers
                 ]
                 found = _ensemble_topk(members, self.n_labels_, k)

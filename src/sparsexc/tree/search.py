@@ -50,7 +50,7 @@ the row: ``P x nnz(x)`` binary searches. The search groups the pairs by parent i
 are kept *parent-major* (:class:`LevelIndex`), one row per (parent, feature) holding that feature's weights
 for the parent's children, so all (row, parent) pairs of a batch are scored as **one** sparse x sparse product
 that touches only the non-zero weights of the features the row has, and each (row, parent, feature) is looked
-up once instead of once per sibling. The product is computed by a compiled kernel
+up once instead of once per sibling. For a large search (:func:`kernel_pays`) the product is computed by a compiled kernel
 (:mod:`sparsexc.tree._search_kernel`, numba, GIL released) that walks the pairs in parent order and accumulates
 straight into the (pair, child) scores, in the order and precision of scipy's product (bit for bit the same
 scores), without building the query matrix. On the debian-deps-shaped benchmark (``benchmarks/tree_search_speed.py``:
@@ -68,7 +68,7 @@ import scipy.sparse as sp
 
 from sparsexc._topk import topk_rows
 from sparsexc.errors import ConfigurationError
-from sparsexc.tree._search_kernel import children_scores_kernel
+from sparsexc.tree._search_kernel import children_scores_kernel, numba_started
 from sparsexc.tree.structure import LabelTree
 
 __all__ = [
@@ -96,6 +96,10 @@ _TABLE_FLOOR = 1 << 22  # a direct key table of up to 4M entries is always fine
 # (debian-deps, beam 10: about 125 MiB at 4,096 rows, a quarter at 1,024, for the same CPU time)
 BATCH_SIZE = 1024
 _PAIR_CHUNK = 1 << 20  # (pair, feature) entries looked up at once by pair_scores: bounds its temporaries
+# a search of fewer (row, beam node, feature) lookups than this scores children by scipy's product unless numba has
+# started in the process: the kernel saves ~1e-8 CPU s a lookup (10-15% of the search), numba's start costs 0.2-0.35
+# s, and a small default fit's cross-validation paid it for nothing (flags 0.05 -> 0.26 CPU s)
+KERNEL_MIN_LOOKUPS = 20_000_000
 
 
 # -- scores of (row, node) pairs ----------------------------------------------------------------------------
@@ -306,28 +310,71 @@ class LevelIndex:
             table[keys] = np.arange(keys.shape[0])
         return cls(keys, block, bias_w * float(bias), offsets, d, table)
 
-    def children_scores(self, X: sp.csr_matrix, rows: np.ndarray, parents: np.ndarray) -> np.ndarray:
+    def children_scores(
+        self, X: sp.csr_matrix, rows: np.ndarray, parents: np.ndarray, *, compiled: bool = True
+    ) -> np.ndarray:
         """Scores of all children of ``parents[q]`` for row ``X[rows[q]]``: float32 (Q, max_arity).
 
         Column ``c`` of pair ``q`` is the child ``offsets[parents[q]] + c``; columns past the parent's arity
         are ``-inf``. The pair's features ``j`` are looked up as the rows ``(parent, j)`` of :attr:`block`
         (in :attr:`table`, or by binary search in :attr:`keys`; features no child uses drop out) and their
         weights accumulated in float32, feature by feature, then the float64 bias added: the sparse x sparse
-        product ``query @ block`` of the query matrix of those rows, computed by a compiled kernel
-        (:mod:`sparsexc.tree._search_kernel`) without building the query (bit for bit the product's scores).
+        product ``query @ block`` of the query matrix of those rows. ``compiled``: by the kernel of
+        :mod:`sparsexc.tree._search_kernel`, without building the query; otherwise by scipy's product. The two
+        give the same scores bit for bit (tested).
         """
         X = _canonical(sp.csr_matrix(X, dtype=np.float32))  # the search's rows are float32 already
         rows = np.asarray(rows, dtype=np.int64)
         parents = np.asarray(parents, dtype=np.int64)
-        scores = np.empty((rows.shape[0], self.max_arity), dtype=np.float32)
         # pairs in parent order: the lookups then read one parent's weights at a time
         order = np.argsort(parents, kind="stable")
+        if not compiled:
+            return self._children_scores_product(X, rows, parents, order)
+        scores = np.empty((rows.shape[0], self.max_arity), dtype=np.float32)
         table = self.table if self.table is not None else np.zeros(0, dtype=np.int32)
         children_scores_kernel(
             X.indptr, X.indices, X.data, rows, parents, order, self.n_features, table, self.keys,
             self.block.indptr, self.block.indices, self.block.data, self.bias, self.offsets, scores,
         )  # fmt: skip
         return scores
+
+    def _children_scores_product(
+        self, X: sp.csr_matrix, rows: np.ndarray, parents: np.ndarray, order: np.ndarray
+    ) -> np.ndarray:
+        """:meth:`children_scores` by scipy: the query matrix of the pairs' (parent, feature) rows, times
+        :attr:`block`, plus the float64 bias."""
+        Q = rows.shape[0]
+        pair, feat, val = _expand_rows(X, rows[order])
+        pos = self._block_rows(parents[order][pair] * self.n_features + feat)
+        hit = pos >= 0
+        indptr = np.zeros(Q + 1, dtype=np.int64)
+        np.cumsum(np.bincount(pair[hit], minlength=Q), out=indptr[1:])
+        query = sp.csr_matrix((val[hit], pos[hit], indptr), shape=(Q, self.block.shape[0]))
+        scores = np.empty((Q, self.max_arity), dtype=np.float64)
+        scores[order] = (query @ self.block).toarray()
+        first = self.offsets[parents]
+        arity = self.offsets[parents + 1] - first
+        rank = np.arange(self.max_arity, dtype=np.int64)
+        valid = rank[None, :] < arity[:, None]
+        scores += self.bias[np.where(valid, first[:, None] + rank[None, :], 0)] if self.bias.size else 0.0
+        scores[~valid] = -np.inf
+        return scores.astype(np.float32)
+
+    def _block_rows(self, key: np.ndarray) -> np.ndarray:
+        """Row of :attr:`block` of every key, -1 where no child of the parent uses the feature."""
+        if self.table is not None:
+            return self.table[key].astype(np.int64)
+        if not self.keys.size:
+            return np.full(key.shape[0], -1, dtype=np.int64)
+        pos = np.searchsorted(self.keys, key)
+        pos[pos == self.keys.shape[0]] = 0
+        return np.where(self.keys[pos] == key, pos, -1)
+
+
+def kernel_pays(lookups: int) -> bool:
+    """Whether a search of about ``lookups`` (row, beam node, feature) lookups should score children by the
+    compiled kernel: from :data:`KERNEL_MIN_LOOKUPS` on, or whenever numba has already started in the process."""
+    return lookups >= KERNEL_MIN_LOOKUPS or numba_started()
 
 
 # -- the search ----------------------------------------------------------------------------------------------
@@ -371,8 +418,12 @@ class TreeSearcher:
         transform: str = "squared_hinge",
         batch_size: int = BATCH_SIZE,
         power: float = HINGE_POWER,
+        compiled: bool | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k labels of every row of ``X`` by beam search: (int64 (n, k) label ids, float32 (n, k) scores)."""
+        """Top-k labels of every row of ``X`` by beam search: (int64 (n, k) label ids, float32 (n, k) scores).
+
+        ``compiled``: score children by the compiled kernel (True) or scipy's product (False), the same scores;
+        None: :func:`kernel_pays` for this search's lookups."""
         _check_settings(self.tree.n_labels, beam, k, transform, batch_size, power)
         if not sp.issparse(X) or X.ndim != 2:
             raise ConfigurationError("X must be a scipy.sparse CSR matrix (n_samples, n_features)")
@@ -382,13 +433,16 @@ class TreeSearcher:
         n = X.shape[0]
         indices = np.empty((n, k), dtype=np.int64)
         scores = np.empty((n, k), dtype=np.float32)
+        if compiled is None:
+            compiled = kernel_pays(X.nnz * beam * self.tree.depth)
         for start in range(0, n, batch_size):
             stop = min(start + batch_size, n)
-            indices[start:stop], scores[start:stop] = self._search_batch(X[start:stop], beam, k, transform, power)
+            found = self._search_batch(X[start:stop], beam, k, transform, power, compiled)
+            indices[start:stop], scores[start:stop] = found
         return indices, scores
 
     def _search_batch(
-        self, X: sp.csr_matrix, beam: int, k: int, transform: str, power: float
+        self, X: sp.csr_matrix, beam: int, k: int, transform: str, power: float, compiled: bool
     ) -> tuple[np.ndarray, np.ndarray]:
         B = X.shape[0]
         # the beam: per row, nodes in increasing index (so children come in increasing index) and path log-scores
@@ -397,7 +451,7 @@ class TreeSearcher:
         for t, level in enumerate(self.levels):
             live = np.isfinite(path)
             r, slot = np.nonzero(live)
-            child_s = level.children_scores(X, r, nodes[r, slot])  # (Q, A)
+            child_s = level.children_scores(X, r, nodes[r, slot], compiled=compiled)  # (Q, A)
             A = level.max_arity
             rank = np.arange(A, dtype=np.int64)
             logp = path[r, slot][:, None] + log_probabilities(child_s, transform, power)
