@@ -418,14 +418,22 @@ class _Primal:
         """``v + X.T coef`` (the gradient is ``w + X.T (C y xi')``)."""
         return V + self.XT @ coef
 
-    def hess_vec(self, V: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        """``v + X.T diag(weights) X v``."""
+    def hess_vec(self, V: np.ndarray, weights: np.ndarray, MV: np.ndarray) -> np.ndarray:
+        """``v + X.T diag(weights) X v`` (``MV``, v's image, is v itself here)."""
         XV = np.asarray(self.X32 @ V.astype(np.float32))
         XV *= weights
         return V + self.XT32 @ XV
 
     def dot(self, A: np.ndarray, B: np.ndarray) -> np.ndarray:
         return _dot(A, B)
+
+    def image(self, V: np.ndarray) -> np.ndarray:
+        """``M v`` with ``dot(a, v) = a . M v``: the Euclidean inner product's ``M = I``, so v itself."""
+        return V
+
+    def image_of(self, V: np.ndarray, XV: np.ndarray) -> np.ndarray:
+        """v's image given its margins ``XV``: v itself."""
+        return V
 
     def preconditioner(self, weights: np.ndarray) -> np.ndarray:
         """LIBLINEAR's: ``(1 - a) + a diag(H)`` with ``a = 0.01``."""
@@ -448,7 +456,6 @@ class _RowSpan:
     def __init__(self, Xb: sp.csr_matrix) -> None:
         self.X = Xb
         self.G = np.asarray((Xb @ Xb.T).todense())
-        self.G32 = self.G.astype(np.float32)
 
     def margins(self, V: np.ndarray) -> np.ndarray:
         return self.G @ V
@@ -456,13 +463,20 @@ class _RowSpan:
     def gradient(self, V: np.ndarray, coef: np.ndarray) -> np.ndarray:
         return V + coef
 
-    def hess_vec(self, V: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        GV = self.G32 @ V.astype(np.float32)
-        GV *= weights
-        return V + GV
+    def hess_vec(self, V: np.ndarray, weights: np.ndarray, MV: np.ndarray) -> np.ndarray:
+        """``v + diag(weights) G v`` from v's image ``MV = G v``: no product."""
+        return V + weights * MV
 
     def dot(self, A: np.ndarray, B: np.ndarray) -> np.ndarray:
         return _dot(A, self.G @ B)
+
+    def image(self, V: np.ndarray) -> np.ndarray:
+        """``G v``: ``<X.T a, X.T v> = a . G v``."""
+        return self.G @ V
+
+    def image_of(self, V: np.ndarray, XV: np.ndarray) -> np.ndarray:
+        """v's image given its margins: the margins ``G v`` themselves."""
+        return XV
 
     def preconditioner(self, weights: np.ndarray) -> np.ndarray:
         return np.ones(weights.shape)
@@ -542,7 +556,11 @@ class _Newton:
         stopping by LIBLINEAR's rule on the decrease of the quadratic model ``Q(s) = g.s + s.H.s / 2``.
 
         The working arrays hold only the columns still iterating: they shrink when columns stop, so no step
-        indexes columns.
+        indexes columns. Inner products are ``a . M b`` with ``M b`` the space's image of b (:meth:`_Primal.image`,
+        :meth:`_RowSpan.image`): the residual's image is computed once per CG step, the images of the direction
+        and the step follow by the same updates as the vectors (``M`` is linear), so the row span does one Gram
+        product per CG step instead of four. Its preconditioner is the identity, so the image of ``z = r / p`` is
+        ``M r / p`` in both spaces (in the weight space ``M`` is the identity).
         """
         out = np.zeros_like(G)
         ids = np.arange(G.shape[1])  # columns of G that the working arrays hold
@@ -550,20 +568,25 @@ class _Newton:
         R = -G
         Z = R / precond
         D = Z.copy()
-        zTr = self.space.dot(Z, R)
+        MR = self.space.image(R)
+        euclidean = MR is R  # the weight space: every image is the vector itself
+        MS, MD = (S, D) if euclidean else (np.zeros_like(G), MR / precond)
+        zTr = _dot(Z, MR)
         cgtol = np.minimum(_EPS_CG, np.sqrt(np.sqrt(zTr)))
         Q = np.zeros(G.shape[1])
         for iteration in range(1, _MAX_CG_ITER + 1):
             if iteration == 1:
                 stop = ~(zTr > 0)  # a zero gradient: the step is 0
             else:
-                HD = self.space.hess_vec(D, weights)
-                dHd = self.space.dot(D, HD)
+                HD = self.space.hess_vec(D, weights, MD)
+                dHd = _dot(MD, HD)
                 ok = dHd > 1e-16  # LIBLINEAR: avoid 0/0
                 alpha = np.where(ok, zTr / np.where(ok, dHd, 1.0), 0.0)
                 S += alpha * D
+                if not euclidean:
+                    MS += alpha * MD
                 R -= alpha * HD
-                newQ = -0.5 * self.space.dot(S, R - G)
+                newQ = -0.5 * _dot(MS, R - G)
                 Qdiff = newQ - Q
                 stop = ~ok | ~((newQ <= 0) & (Qdiff <= 0)) | ((iteration - 1) * Qdiff >= cgtol * newQ)
                 Q = newQ
@@ -571,14 +594,20 @@ class _Newton:
                 out[:, ids[stop]] = S[:, stop]
                 go = ~stop
                 ids, S, R, D, G, precond, weights = (ids[go], *(a[:, go] for a in (S, R, D, G, precond, weights)))
+                MS, MD = (S, D) if euclidean else (MS[:, go], MD[:, go])
                 zTr, cgtol, Q = zTr[go], cgtol[go], Q[go]
                 if ids.size == 0:
                     return out
             if iteration > 1:
+                MR = self.space.image(R)
                 Z = R / precond
-                zTr_new = self.space.dot(Z, R)
-                D *= zTr_new / zTr
+                zTr_new = _dot(Z, MR)
+                beta = zTr_new / zTr
+                D *= beta
                 D += Z
+                if not euclidean:
+                    MD *= beta
+                    MD += MR / precond
                 zTr = zTr_new
         out[:, ids] = S
         return out
@@ -588,13 +617,15 @@ class _Newton:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Backtracking from step 1 (halving) until ``f(w + a s) - f(w) <= eta a g.s``; 0 where it fails.
 
-        Uses ``X (w + a s) = X w + a X s``: one product per Newton step, whatever the number of trials.
+        Uses ``X (w + a s) = X w + a X s``: one product per Newton step, whatever the number of trials; the
+        inner products use the images of ``w`` and ``s`` given their margins (in the row span, the margins).
         """
         XS = self.space.margins(S)
         Ysub = self.Y[:, cols]
         C = self._C(cols)
-        gTs = self.space.dot(G, S)
-        wTw, wTs, sTs = (self.space.dot(a, b) for a, b in ((W, W), (W, S), (S, S)))
+        MS, MW = self.space.image_of(S, XS), self.space.image_of(W, XW)
+        gTs = _dot(G, MS)
+        wTw, wTs, sTs = _dot(W, MW), _dot(W, MS), _dot(S, MS)
         step = np.ones(S.shape[1])
         f_new = f.copy()
         todo = np.arange(S.shape[1])
