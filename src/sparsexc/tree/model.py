@@ -22,7 +22,8 @@ Training (teacher-forced, as Parabel and PECOS's default ``tfn``):
    cross-validation over ``C_0 x`` :data:`C_FACTORS` (``C_0`` the loss's :data:`DEFAULT_C`), the value of best
    mean (P@1 + P@3 + P@5) / 3 over the held-out folds, ties to ``C_0`` then to the smaller C
    (:func:`cross_validate_C`; a fold's models are one warm-started C path, :func:`fit_C_path`, which stops once
-   the score falls, :data:`CV_PATIENCE`); on more rows, ``C_0``. With ``solver="auto"`` the squared hinge is
+   the score falls, :data:`CV_PATIENCE`; a flat tree solved by Newton fits a fold's Cs in one solve, one C per
+   column); on more rows, ``C_0``. With ``solver="auto"`` the squared hinge is
    solved by Newton instead of dual coordinate descent on training sets of at most :data:`NEWTON_MAX_WORK`
    stored entries x labels (:meth:`LabelTreeParams.for_data`), where numba's start costs more than the fit. Small dense data need a much stronger penalty than the
    peers' C = 1: on a hold-out of cal500's training rows (68 dense features, a label in 93% of the rows) C = 1
