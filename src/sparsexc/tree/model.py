@@ -396,15 +396,15 @@ class LabelTreeModel:
         return len(self.trees_) == 1 and self.trees_[0].depth == 1 and not self._dual()
 
     def _fit_flat_Cs(self, X: sp.csr_matrix, Y: sp.csr_matrix, Cs: Sequence[float]) -> list[list[sp.csr_matrix]]:
-        """The root's weights (``weights_`` of a one-tree model) at each C of ``Cs`` on the prepared X, in one
-        Newton solve whose columns are Cs x learned labels, each with its own C
+        """For each C of ``Cs``, the one-tree model's ``weights_[0]`` (one level: the root's children) trained on
+        the prepared X, all in one Newton solve whose columns are Cs x learned labels, each with its own C
         (:func:`~sparsexc.tree.solver.fit_linear`).
 
         Each column has its own step, CG length and LIBLINEAR stop on the same rows as the separate fit of its C,
-        so each C's weights are that fit's optimum to the solver's tolerance. Measured on the cross-validation
-        of C (3 folds x 5 Cs, CPU s of the 15 separate solves / 3 solves of 5 Cs each): medical 0.20 / 0.16,
-        birds 0.23 / 0.11, scene 0.62 / 0.34: the separate solves' per-call costs and their smaller products
-        were the difference (docs/tree.md, "C on small training sets").
+        so each C's weights are that fit's optimum to the solver's tolerance. Measured in one process with Newton
+        on the cross-validation of C (3 folds x 5 Cs, CPU s of the 15 separate solves / 3 solves of 5 Cs each):
+        medical 0.20 / 0.16, birds 0.23 / 0.11, scene 0.62 / 0.34: a fold's matrices are set up once instead of
+        five times, in fewer and larger numpy operations (docs/tree.md, "One solve per fold on a flat tree").
         """
         tree = self.trees_[0]
         target, _ = self._level_rows(Y, tree, 0)
