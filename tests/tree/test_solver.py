@@ -21,6 +21,7 @@ from sparsexc.tree.solver import (
     _Newton,
     _Primal,
     _row_span_pays,
+    _RowSpan,
     _with_bias,
     drop_empty_columns,
     fit_linear,
@@ -198,12 +199,26 @@ def test_gradient_and_hessian_against_finite_differences(loss):
     # Hessian times V against the difference of gradients (smooth here: no margin sits at 1 exactly)
     V = rng.standard_normal(W.shape)
     weights = C * _Loss(loss).curvature(np.where(Y, 1.0, -1.0) * (Xb @ W))
-    HV = newton.space.hess_vec(V, weights)
+    HV = newton.space.hess_vec(V, weights, newton.space.image(V))
     eps = 1e-7
     finite = (
         newton._grad(W + eps * V, Xb @ (W + eps * V), cols) - newton._grad(W - eps * V, Xb @ (W - eps * V), cols)
     ) / (2 * eps)
     np.testing.assert_allclose(HV, finite, rtol=1e-4, atol=1e-5)
+
+
+def test_the_row_span_hessian_and_inner_products_from_images_are_the_weight_spaces():
+    X, _ = _problem(n=20, d=50, K=3, seed=8)
+    Xb = _with_bias(X, 1.0)
+    row_span, primal = _RowSpan(Xb), _Primal(Xb)
+    rng = np.random.default_rng(3)
+    A, B = rng.standard_normal((20, 3)), rng.standard_normal((20, 3))
+    weights = rng.random((20, 3)).astype(np.float32)
+    wA, wB = Xb.T @ A, Xb.T @ B  # the weights the coefficients stand for
+    np.testing.assert_allclose(row_span.dot(A, B), np.einsum("ij,ij->j", wA, wB), rtol=1e-10)
+    np.testing.assert_allclose(np.einsum("ij,ij->j", A, row_span.image(B)), row_span.dot(A, B), rtol=1e-12)
+    HA = row_span.hess_vec(A, weights, row_span.image(A))
+    np.testing.assert_allclose(Xb.T @ HA, primal.hess_vec(wA, weights, wA), rtol=1e-5, atol=1e-6)
 
 
 # -- warm starts, tolerance, iterations, determinism ------------------------------------------------------------

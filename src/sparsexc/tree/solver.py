@@ -86,10 +86,11 @@ def one_blas_thread() -> contextlib.AbstractContextManager[object]:
 
 
 # -- arguments -------------------------------------------------------------------------------------------------
-def _check_settings(loss: str, C: float, tol: float, max_iter: int, bias: float) -> None:
+def _check_settings(loss: str, C: float | np.ndarray, tol: float, max_iter: int, bias: float) -> None:
+    """Check the scalar settings (a C given per column is checked by :func:`_column_C`)."""
     if loss not in LOSSES:
         raise ConfigurationError(f"loss must be one of {', '.join(map(repr, LOSSES))}; got {loss!r}")
-    for name, value in (("C", C), ("tol", tol)):
+    for name, value in (("tol", tol),) if isinstance(C, np.ndarray) else (("C", C), ("tol", tol)):
         if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
             raise ConfigurationError(f"{name} must be a positive number; got {value!r}")
         if not (np.isfinite(value) and value > 0):
@@ -100,6 +101,20 @@ def _check_settings(loss: str, C: float, tol: float, max_iter: int, bias: float)
         raise ConfigurationError(f"bias must be a number >= 0 (0: no bias feature); got {bias!r}")
     if not (np.isfinite(bias) and bias >= 0):
         raise ConfigurationError(f"bias must be a finite number >= 0 (0: no bias feature); got {bias!r}")
+
+
+def _column_C(C: float | np.ndarray, K: int, method: str) -> float | np.ndarray:
+    """``C`` as the solver takes it: one float for every column, or (``newton`` only) a float64 array (K,) of
+    each column's own C; a ConfigurationError for an array of another shape, a C <= 0 or another solver."""
+    if not isinstance(C, np.ndarray):
+        return float(C)  # checked by _check_settings
+    if method != "newton":
+        raise ConfigurationError(f"C as an array (one C per column) needs solver='newton'; got solver {method!r}")
+    if C.shape != (K,) or C.dtype.kind not in "iuf" or not np.all(np.isfinite(C) & (C > 0)):
+        raise ConfigurationError(
+            f"C as an array must hold one positive finite number per column of Y ({K}); got {C.dtype} {C.shape}"
+        )
+    return C.astype(np.float64)
 
 
 def _solver(solver: str, loss: str, W0: object) -> str:
@@ -181,15 +196,23 @@ class _Loss:
 
 
 def objective(
-    X: sp.spmatrix, Y: object, W: np.ndarray, *, loss: str = "squared_hinge", C: float = 1.0, bias: float = 1.0
+    X: sp.spmatrix,
+    Y: object,
+    W: np.ndarray,
+    *,
+    loss: str = "squared_hinge",
+    C: float | np.ndarray = 1.0,
+    bias: float = 1.0,
 ) -> np.ndarray:
     """The primal objective ``f_k(W[:, k])`` of every column, in float64 (shape (K,)).
 
-    ``W`` has shape (d + 1, K), its last row the bias weights, as :func:`fit_linear` returns.
+    ``W`` has shape (d + 1, K), its last row the bias weights, as :func:`fit_linear` returns; ``C`` one float
+    or each column's own (K,), as :func:`fit_linear` takes it.
     """
     _check_settings(loss, C, 1.0, 1, bias)
     Xb = _with_bias(_as_csr(X), bias)
     Ys = _as_signs(Y, Xb.shape[0])
+    C = _column_C(C, Ys.shape[1], "newton")
     W = np.asarray(W, dtype=np.float64)
     if W.shape != (Xb.shape[1], Ys.shape[1]):
         raise ConfigurationError(f"W must have shape (d + 1, K) = {(Xb.shape[1], Ys.shape[1])}; got {W.shape}")
@@ -208,7 +231,7 @@ def fit_linear(
     Y: object,
     *,
     loss: str = "squared_hinge",
-    C: float = 1.0,
+    C: float | np.ndarray = 1.0,
     tol: float | None = None,
     max_iter: int = 100,
     bias: float = 1.0,
@@ -232,8 +255,11 @@ def fit_linear(
         with one class only is allowed (its optimum is unique too).
     loss : {"squared_hinge", "logistic"}
         ``xi(m) = max(0, 1 - m)^2`` or ``log(1 + exp(-m))`` of the margin ``m = y w.[x, bias]``.
-    C : float > 0
-        Weight of the loss against ``||w||^2 / 2``.
+    C : float > 0, or array of shape (K,) (``newton`` only)
+        Weight of the loss against ``||w||^2 / 2``: one for every column, or column k's own ``C[k]``. Columns
+        with their own C are the separate fits of each C, in one solve: every column keeps its own step, CG
+        length and stop, so the cross-validation of C solves a fold's Cs x labels at once
+        (:func:`~sparsexc.tree.model.cross_validate_C`).
     tol : float > 0 or None
         None: the solver's default, :data:`DEFAULT_TOL` (dcd 0.1, newton 0.01). For ``dcd``: LIBLINEAR's dual
         rule, stop when max - min of the projected gradients over the rows is <= tol. For ``newton``:
@@ -272,6 +298,7 @@ def fit_linear(
     n, d = X.shape
     Ys = _as_signs(Y, n)
     K = Ys.shape[1]
+    C = _column_C(C, K, method)
     if W0 is not None:
         W0 = np.asarray(W0)
         if W0.shape != (d + 1, K):
@@ -283,7 +310,7 @@ def fit_linear(
     if method == "dcd":
         Xd = _kernel_csr(X)
         return dcd_squared_hinge(
-            Xd.indptr, Xd.indices, Xd.data, Ys > 0, d, C=C, bias=bias, tol=tol, max_iter=max_iter, seed=seed
+            Xd.indptr, Xd.indices, Xd.data, Ys > 0, d, C=float(C), bias=bias, tol=tol, max_iter=max_iter, seed=seed
         )
     Xb = _with_bias(X, bias)
     if W0 is None and _row_span_pays(n, d + 1, Xb.nnz):
@@ -292,11 +319,11 @@ def fit_linear(
         with one_blas_thread():
             space: _Primal | _RowSpan = _RowSpan(Xb)
             W = np.zeros((n, K))
-            _Newton(space, Ys, _Loss(loss), float(C)).run(W, float(tol), int(max_iter))
+            _Newton(space, Ys, _Loss(loss), C).run(W, float(tol), int(max_iter))
     else:
         space = _Primal(Xb)
         W = np.zeros((d + 1, K)) if W0 is None else W0.astype(np.float64, copy=True)
-        _Newton(space, Ys, _Loss(loss), float(C)).run(W, float(tol), int(max_iter))
+        _Newton(space, Ys, _Loss(loss), C).run(W, float(tol), int(max_iter))
     return space.weights(W).astype(np.float32)
 
 
@@ -306,7 +333,7 @@ def fit_rows(
     Y: object,
     *,
     loss: str = "squared_hinge",
-    C: float = 1.0,
+    C: float | np.ndarray = 1.0,
     tol: float | None = None,
     max_iter: int = 100,
     bias: float = 1.0,
@@ -339,6 +366,7 @@ def fit_rows(
         return W, used
     tol = DEFAULT_TOL[method] if tol is None else tol
     _check_settings(loss, C, tol, max_iter, bias)
+    C = _column_C(C, 0, method)  # an array: the error that it needs newton
     Xk = _kernel_csr(X)
     rows = np.asarray(rows, dtype=np.int64)
     if rows.ndim != 1 or (rows.size and (rows.min() < 0 or rows.max() >= Xk.shape[0])):
@@ -353,7 +381,7 @@ def fit_rows(
         Xk.data,
         positive,
         used.size,
-        C=C,
+        C=float(C),
         bias=bias,
         tol=tol,
         max_iter=max_iter,
@@ -390,14 +418,22 @@ class _Primal:
         """``v + X.T coef`` (the gradient is ``w + X.T (C y xi')``)."""
         return V + self.XT @ coef
 
-    def hess_vec(self, V: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        """``v + X.T diag(weights) X v``."""
+    def hess_vec(self, V: np.ndarray, weights: np.ndarray, MV: np.ndarray) -> np.ndarray:
+        """``v + X.T diag(weights) X v`` (``MV``, v's image, is v itself here)."""
         XV = np.asarray(self.X32 @ V.astype(np.float32))
         XV *= weights
         return V + self.XT32 @ XV
 
     def dot(self, A: np.ndarray, B: np.ndarray) -> np.ndarray:
         return _dot(A, B)
+
+    def image(self, V: np.ndarray) -> np.ndarray:
+        """``M v`` with ``dot(a, v) = a . M v``: the Euclidean inner product's ``M = I``, so v itself."""
+        return V
+
+    def image_of(self, V: np.ndarray, XV: np.ndarray) -> np.ndarray:
+        """v's image given its margins ``XV``: v itself."""
+        return V
 
     def preconditioner(self, weights: np.ndarray) -> np.ndarray:
         """LIBLINEAR's: ``(1 - a) + a diag(H)`` with ``a = 0.01``."""
@@ -420,7 +456,6 @@ class _RowSpan:
     def __init__(self, Xb: sp.csr_matrix) -> None:
         self.X = Xb
         self.G = np.asarray((Xb @ Xb.T).todense())
-        self.G32 = self.G.astype(np.float32)
 
     def margins(self, V: np.ndarray) -> np.ndarray:
         return self.G @ V
@@ -428,13 +463,20 @@ class _RowSpan:
     def gradient(self, V: np.ndarray, coef: np.ndarray) -> np.ndarray:
         return V + coef
 
-    def hess_vec(self, V: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        GV = self.G32 @ V.astype(np.float32)
-        GV *= weights
-        return V + GV
+    def hess_vec(self, V: np.ndarray, weights: np.ndarray, MV: np.ndarray) -> np.ndarray:
+        """``v + diag(weights) G v`` from v's image ``MV = G v``: no product."""
+        return V + weights * MV
 
     def dot(self, A: np.ndarray, B: np.ndarray) -> np.ndarray:
         return _dot(A, self.G @ B)
+
+    def image(self, V: np.ndarray) -> np.ndarray:
+        """``G v``: ``<X.T a, X.T v> = a . G v``."""
+        return self.G @ V
+
+    def image_of(self, V: np.ndarray, XV: np.ndarray) -> np.ndarray:
+        """v's image given its margins: the margins ``G v`` themselves."""
+        return XV
 
     def preconditioner(self, weights: np.ndarray) -> np.ndarray:
         return np.ones(weights.shape)
@@ -458,20 +500,24 @@ def _row_span_pays(n: int, d: int, nnz: int) -> bool:
 class _Newton:
     """LIBLINEAR's ``NEWTON::newton`` on all columns at once (state of one :func:`fit_linear` call)."""
 
-    def __init__(self, space: _Primal | _RowSpan, Ys: np.ndarray, loss: _Loss, C: float) -> None:
+    def __init__(self, space: _Primal | _RowSpan, Ys: np.ndarray, loss: _Loss, C: float | np.ndarray) -> None:
         self.space = space
         self.Y = Ys
         self.loss = loss
-        self.C = C
+        self.C = C  # one C for every column, or each column's own C (K,)
+
+    def _C(self, cols: np.ndarray) -> float | np.ndarray:
+        """The C of the columns ``cols``: the one C, or their own (broadcast over the rows)."""
+        return self.C[cols] if isinstance(self.C, np.ndarray) else self.C
 
     # f and its gradient on a subset of columns `cols`, from the margins XW = X w
     def _fun(self, W: np.ndarray, XW: np.ndarray, cols: np.ndarray) -> np.ndarray:
         margins = self.Y[:, cols] * XW
-        return 0.5 * self.space.dot(W, W) + self.C * self.loss.value(margins)
+        return 0.5 * self.space.dot(W, W) + self._C(cols) * self.loss.value(margins)
 
     def _grad(self, W: np.ndarray, XW: np.ndarray, cols: np.ndarray) -> np.ndarray:
         Ysub = self.Y[:, cols]
-        return self.space.gradient(W, self.C * Ysub * self.loss.dmargin(Ysub * XW))
+        return self.space.gradient(W, self._C(cols) * Ysub * self.loss.dmargin(Ysub * XW))
 
     def _norm(self, A: np.ndarray) -> np.ndarray:
         return np.sqrt(np.maximum(self.space.dot(A, A), 0.0))
@@ -492,7 +538,7 @@ class _Newton:
             if cols.size == 0:
                 break
             Wc, XWc, Gc = W[:, cols], XW[:, cols], G[:, cols]
-            weights = (self.C * self.loss.curvature(self.Y[:, cols] * XWc)).astype(np.float32)
+            weights = (self._C(cols) * self.loss.curvature(self.Y[:, cols] * XWc)).astype(np.float32)
             S = self._pcg(Gc, self.space.preconditioner(weights), weights)
             step, f_new, XS = self._line_search(Wc, XWc, S, Gc, f[cols], cols)
             moved = step > 0
@@ -510,7 +556,11 @@ class _Newton:
         stopping by LIBLINEAR's rule on the decrease of the quadratic model ``Q(s) = g.s + s.H.s / 2``.
 
         The working arrays hold only the columns still iterating: they shrink when columns stop, so no step
-        indexes columns.
+        indexes columns. Inner products are ``a . M b`` with ``M b`` the space's image of b (:meth:`_Primal.image`,
+        :meth:`_RowSpan.image`): the residual's image is computed once per CG step, the images of the direction
+        and the step follow by the same updates as the vectors (``M`` is linear), so the row span does one Gram
+        product per CG step instead of four. Its preconditioner is the identity, so the image of ``z = r / p`` is
+        ``M r / p`` in both spaces (in the weight space ``M`` is the identity).
         """
         out = np.zeros_like(G)
         ids = np.arange(G.shape[1])  # columns of G that the working arrays hold
@@ -518,20 +568,25 @@ class _Newton:
         R = -G
         Z = R / precond
         D = Z.copy()
-        zTr = self.space.dot(Z, R)
+        MR = self.space.image(R)
+        euclidean = MR is R  # the weight space: every image is the vector itself
+        MS, MD = (S, D) if euclidean else (np.zeros_like(G), MR / precond)
+        zTr = _dot(Z, MR)
         cgtol = np.minimum(_EPS_CG, np.sqrt(np.sqrt(zTr)))
         Q = np.zeros(G.shape[1])
         for iteration in range(1, _MAX_CG_ITER + 1):
             if iteration == 1:
                 stop = ~(zTr > 0)  # a zero gradient: the step is 0
             else:
-                HD = self.space.hess_vec(D, weights)
-                dHd = self.space.dot(D, HD)
+                HD = self.space.hess_vec(D, weights, MD)
+                dHd = _dot(MD, HD)
                 ok = dHd > 1e-16  # LIBLINEAR: avoid 0/0
                 alpha = np.where(ok, zTr / np.where(ok, dHd, 1.0), 0.0)
                 S += alpha * D
+                if not euclidean:
+                    MS += alpha * MD
                 R -= alpha * HD
-                newQ = -0.5 * self.space.dot(S, R - G)
+                newQ = -0.5 * _dot(MS, R - G)
                 Qdiff = newQ - Q
                 stop = ~ok | ~((newQ <= 0) & (Qdiff <= 0)) | ((iteration - 1) * Qdiff >= cgtol * newQ)
                 Q = newQ
@@ -539,14 +594,20 @@ class _Newton:
                 out[:, ids[stop]] = S[:, stop]
                 go = ~stop
                 ids, S, R, D, G, precond, weights = (ids[go], *(a[:, go] for a in (S, R, D, G, precond, weights)))
+                MS, MD = (S, D) if euclidean else (MS[:, go], MD[:, go])
                 zTr, cgtol, Q = zTr[go], cgtol[go], Q[go]
                 if ids.size == 0:
                     return out
             if iteration > 1:
+                MR = self.space.image(R)
                 Z = R / precond
-                zTr_new = self.space.dot(Z, R)
-                D *= zTr_new / zTr
+                zTr_new = _dot(Z, MR)
+                beta = zTr_new / zTr
+                D *= beta
                 D += Z
+                if not euclidean:
+                    MD *= beta
+                    MD += MR / precond
                 zTr = zTr_new
         out[:, ids] = S
         return out
@@ -556,19 +617,23 @@ class _Newton:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Backtracking from step 1 (halving) until ``f(w + a s) - f(w) <= eta a g.s``; 0 where it fails.
 
-        Uses ``X (w + a s) = X w + a X s``: one product per Newton step, whatever the number of trials.
+        Uses ``X (w + a s) = X w + a X s``: one product per Newton step, whatever the number of trials; the
+        inner products use the images of ``w`` and ``s`` given their margins (in the row span, the margins).
         """
         XS = self.space.margins(S)
         Ysub = self.Y[:, cols]
-        gTs = self.space.dot(G, S)
-        wTw, wTs, sTs = (self.space.dot(a, b) for a, b in ((W, W), (W, S), (S, S)))
+        C = self._C(cols)
+        MS, MW = self.space.image_of(S, XS), self.space.image_of(W, XW)
+        gTs = _dot(G, MS)
+        wTw, wTs, sTs = _dot(W, MW), _dot(W, MS), _dot(S, MS)
         step = np.ones(S.shape[1])
         f_new = f.copy()
         todo = np.arange(S.shape[1])
         for _ in range(_MAX_LINESEARCH):
             a = step[todo]
             margins = Ysub[:, todo] * (XW[:, todo] + a * XS[:, todo])
-            value = 0.5 * (wTw[todo] + 2 * a * wTs[todo] + a * a * sTs[todo]) + self.C * self.loss.value(margins)
+            Ct = C[todo] if isinstance(C, np.ndarray) else C
+            value = 0.5 * (wTw[todo] + 2 * a * wTs[todo] + a * a * sTs[todo]) + Ct * self.loss.value(margins)
             accepted = value - f[todo] <= _ETA * a * gTs[todo]
             f_new[todo[accepted]] = value[accepted]
             todo = todo[~accepted]
