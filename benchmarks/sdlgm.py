@@ -40,6 +40,7 @@ from _harness import (
     command_line,
     dataset_list,
     environment,
+    git_commit,
     load_average,
     page_header,
     read_json,
@@ -188,6 +189,18 @@ def _probe(name: str, Ztr: Any, Zte: Any, ytr: Any, yte: Any) -> float:
     return float(evaluate(Yte, (top1, np.ones_like(top1, dtype=np.float32)), ks=(1,))["P@1"])
 
 
+def _fit_codes(model: Any, pca: bool, Xtr: Any, Xte: Any) -> tuple[Any, Any, np.ndarray, Stopwatch]:
+    """Fit ``model`` on the training rows (PCA on the dense matrix); the training and test codes, the test
+    reconstruction (the VAEs' Bernoulli means) and the fit's stopwatch."""
+    if pca:
+        Xtr = Xtr.toarray() if sp.issparse(Xtr) else Xtr
+        Xte = Xte.toarray() if sp.issparse(Xte) else Xte
+    with timed() as clock:
+        model.fit(Xtr)
+    Ztr, Zte = model.transform(Xtr), model.transform(Xte)
+    return Ztr, Zte, np.asarray(model.inverse_transform(Zte)), clock
+
+
 def unsupervised(
     names: tuple[str, ...], quick: bool, l0_grid: tuple[int, ...] | None = None
 ) -> Iterator[dict[str, Any]]:
@@ -212,27 +225,15 @@ def unsupervised(
                 "PCA": PCA(n_components=l0, random_state=0),
             }
             for label, model in models.items():
-                with timed() as fit_time:
-                    model.fit(dense_tr if label == "PCA" else Xtr)
+                Ztr, Zte, recon, fit_time = _fit_codes(model, label == "PCA", Xtr, Xte)
                 seconds = fit_time.wall
-                if label == "PCA":
-                    Ztr, Zte = model.transform(dense_tr), model.transform(dense_te)
-                    recon = model.inverse_transform(Zte)
-                else:
-                    Ztr, Zte = model.transform(Xtr), model.transform(Xte)
-                    recon = model.inverse_transform(Zte)
-                nnz = np.diff(Zte.indptr) if sp.issparse(Zte) else np.count_nonzero(Zte, axis=1)
                 row = {
                     "data": name,
                     "model": label,
                     "L0": l0,
                     "latent_dim": UNSUP_LATENT[name] if label == "SparseVAE" else l0,
-                    "test_mse": float(np.mean((dense_te - recon) ** 2)),
+                    **_code_metrics(name, (Ztr, Zte, recon), dense_te, (ytr, yte)),
                     "mean_image_mse": mean_mse,
-                    "probe": _probe(name, Ztr, Zte, ytr, yte),
-                    "probe_metric": "accuracy" if name == "digits" else "P@1 (one-vs-rest)",
-                    "nnz_mean": float(nnz.mean()),
-                    "nnz_histogram": {str(k): int(v) for k, v in zip(*np.unique(nnz, return_counts=True))},
                     "fit_seconds": round(seconds, 1),
                     "epochs": None if label == "PCA" else epochs,
                 }
@@ -255,6 +256,16 @@ SEEDS = (0, 1, 2)
 ABLATION_UNSUP = {"digits": 8}  # L0 of the unsupervised ablation (the page's largest digits level; not tuned)
 
 
+def _full_split(name: str) -> tuple[Any, sp.csr_matrix, Any, sp.csr_matrix]:
+    """The full training and test split of ``name``: (X_train, Y_train, X_test, Y_test), Y_test with the
+    training set's label count as its width."""
+    from sparsexc.datasets import load
+
+    split = load(name)
+    Xtr, Ytr, Xte, Yte = split.train.X, split.train.Y, split.test.X, split.test.Y
+    return Xtr, Ytr, Xte, sp.csr_matrix((Yte.data, Yte.indices, Yte.indptr), shape=(Yte.shape[0], Ytr.shape[1]))
+
+
 def _split_rows(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """A seeded split of range(n): (kept, held out), the held-out share ``fraction``."""
     order = np.random.default_rng(seed).permutation(n)
@@ -264,16 +275,19 @@ def _split_rows(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndar
 
 def _fit_head(Xtr: Any, Ytr: Any, l0: int, fixed: bool, seed: int, epochs: int | None) -> tuple[Any, float, float]:
     """Fit the sdlgm head (MLP 512, the estimator's budget and early stopping); (clf, CPU s, wall s)."""
+    return _fit_neural(Xtr, Ytr, "sdlgm", {"max_labels": l0, "fixed_level": fixed}, seed, epochs)
+
+
+def _fit_neural(
+    Xtr: Any, Ytr: Any, head: str, head_params: dict[str, Any] | None, seed: int, epochs: int | None
+) -> tuple[Any, float, float]:
+    """Fit the ablation's neural model (MLP 512, the estimator's defaults otherwise: 10 % validation rows for
+    early stopping and for tuning a head's set rule) with ``head``; (clf, CPU s, wall s)."""
     from sparsexc import XCClassifier
 
     with timed() as clock:
         clf = XCClassifier(
-            head="sdlgm",
-            head_params={"max_labels": l0, "fixed_level": fixed},
-            hidden_sizes=(512,),
-            epochs=epochs,
-            random_state=seed,
-            device="cpu",
+            head=head, head_params=head_params, hidden_sizes=(512,), epochs=epochs, random_state=seed, device="cpu"
         ).fit(Xtr, Ytr)
     return clf, clock.cpu, clock.wall
 
@@ -297,13 +311,8 @@ def ablation_supervised(
     """Per data set: choose L0 (learned model, seed 0, held-out training rows), then for each seed fit the
     learned level, the fixed L = L0 and the fixed L = round(mean L* of the chosen learned model on the held-out
     rows) on the full training set and evaluate on the test split. Yields rows ("phase": "select" or "test")."""
-    from sparsexc.datasets import load
-
     for name in datasets:
-        split = load(name)
-        Xtr, Ytr = split.train.X, split.train.Y
-        Xte, Yte = split.test.X, split.test.Y
-        Yte = sp.csr_matrix((Yte.data, Yte.indices, Yte.indptr), shape=(Yte.shape[0], Ytr.shape[1]))
+        Xtr, Ytr, Xte, Yte = _full_split(name)
         keep, held = _split_rows(Xtr.shape[0], SELECT_FRACTION, 0)
         choice: dict[int, dict[str, Any]] = {}
         for l0 in l0_grid or ABLATION_L0[name]:
@@ -366,14 +375,22 @@ def ablation_supervised(
 
 
 def _row_key(r: dict[str, Any]) -> tuple[Any, ...]:
-    """What identifies an ablation row: the phase, the data, the level, L0, L and the seed."""
-    return (r["phase"], r.get("dataset", r.get("data")), r["level"], r["L0"], r["L"], r["seed"])
+    """What identifies an ablation row: the phase, the data, the level (or the other model), L0, L and the seed."""
+    return (
+        r["phase"],
+        r.get("dataset", r.get("data")),
+        r.get("level", r.get("model")),
+        r.get("L0"),
+        r.get("L"),
+        r["seed"],
+    )
 
 
 def _print_ablation(row: dict[str, Any]) -> None:
     m = row["metrics"]
+    config = f"{row['level']:7s} L0={row['L0']} L={row['L']}" if "level" in row else f"{row['model']:9s}"
     print(
-        f"{row['phase']:6s} {row['dataset']:9s} {row['level']:7s} L0={row['L0']} L={row['L']} seed={row['seed']} "
+        f"{row['phase']:6s} {row['dataset']:9s} {config} seed={row['seed']} "
         f"ex-F1 {m['example-F1']:.4f} P@1 {m['P@1']:.4f} size {row['pred_sizes']['mean']:.2f} "
         f"epochs {row['epochs_run']} cpu {row['cpu_seconds']:.0f}s",
         file=sys.stderr,
@@ -397,19 +414,17 @@ def ablation_unsupervised(epochs: int | None) -> Iterator[dict[str, Any]]:
                 fixed_l = None if level == "learned" else (l0 if level == "fixed" else mean_l)
                 if level == "fixed-mean" and fixed_l == l0:
                     continue  # the same model as fixed L = L0
-                with timed() as clock:
-                    vae = SparseVAE(
-                        latent_dim=UNSUP_LATENT[name],
-                        max_active=fixed_l or l0,
-                        fixed_level=level != "learned",
-                        hidden_size=256,
-                        epochs=n_epochs,
-                        random_state=seed,
-                    ).fit(Xtr)
-                Ztr, Zte = vae.transform(Xtr), vae.transform(Xte)
+                vae = SparseVAE(
+                    latent_dim=UNSUP_LATENT[name],
+                    max_active=fixed_l or l0,
+                    fixed_level=level != "learned",
+                    hidden_size=256,
+                    epochs=n_epochs,
+                    random_state=seed,
+                )
+                Ztr, Zte, recon, clock = _fit_codes(vae, False, Xtr, Xte)
                 if level == "learned" and seed == 0:
                     mean_l = max(1, round(float(np.diff(Ztr.indptr).mean())))
-                nnz = np.diff(Zte.indptr)
                 row = {
                     "phase": "test",
                     "data": name,
@@ -419,11 +434,7 @@ def ablation_unsupervised(epochs: int | None) -> Iterator[dict[str, Any]]:
                     "seed": seed,
                     "latent_dim": UNSUP_LATENT[name],
                     "epochs": n_epochs,
-                    "test_mse": float(np.mean((dense_te - vae.inverse_transform(Zte)) ** 2)),
-                    "probe": _probe(name, Ztr, Zte, ytr, yte),
-                    "probe_metric": "accuracy" if name == "digits" else "P@1 (one-vs-rest)",
-                    "nnz_mean": float(nnz.mean()),
-                    "nnz_histogram": {str(k): int(v) for k, v in zip(*np.unique(nnz, return_counts=True))},
+                    **_code_metrics(name, (Ztr, Zte, recon), dense_te, (ytr, yte)),
                     "last_epoch_loss": _loss(vae.history_[-1]),
                     "loss_change_last_5": _loss(vae.history_[-1]) - _loss(vae.history_[max(0, len(vae.history_) - 6)]),
                     "cpu_seconds": round(clock.cpu, 1),
@@ -438,9 +449,132 @@ def ablation_unsupervised(epochs: int | None) -> Iterator[dict[str, Any]]:
                 )
 
 
+def _code_metrics(
+    name: str, codes: tuple[Any, Any, np.ndarray], dense_te: np.ndarray, y: tuple[Any, Any]
+) -> dict[str, Any]:
+    """The test MSE per entry of the reconstruction, the linear probe (trained on the training codes) and the
+    test codes' non-zeros per row, for ``codes`` = (training codes, test codes, test reconstruction)."""
+    Ztr, Zte, recon = codes
+    nnz = np.diff(Zte.indptr) if sp.issparse(Zte) else np.count_nonzero(Zte, axis=1)
+    return {
+        "test_mse": float(np.mean((dense_te - recon) ** 2)),
+        "probe": _probe(name, Ztr, Zte, *y),
+        "probe_metric": "accuracy" if name == "digits" else "P@1 (one-vs-rest)",
+        "nnz_mean": float(nnz.mean()),
+        "nnz_histogram": {str(k): int(v) for k, v in zip(*np.unique(nnz, return_counts=True))},
+    }
+
+
 def _loss(h: dict[str, float]) -> float:
     """The training objective of one epoch of a VAE history (beta = the default kl_weight 0.1 on the KL terms)."""
     return h["nll"] + 0.1 * sum(v for k, v in h.items() if k.startswith("kl_"))
+
+
+# -- SDLGM against other models, under the ablation's protocol (issue 21) ---------------------------------------
+# the other heads (the same MLP 512 encoder, budget, validation rows and seeds as the ablation's SDLGM rows; each
+# head's set rule tuned on the validation rows by the estimator) and the library's default model, a reference
+VERSUS_MODELS = ("sigmoid", "sparsemax", "softmax", "default")
+REFERENCE_MODELS = ("default",)  # shown beside the verdict, not counted in it: another model family and budget
+VERSUS_UNSUP = ("GaussianVAE", "PCA")  # with as many dimensions as SparseVAE's L0: as many non-zeros per code
+# how the ablation's SDLGM rows relate to this commit (git log / git diff on the code they run)
+SDLGM_ROWS_AT = (
+    "The SDLGM rows are the ablation's (delicious committed in abd3e7b, debtags in 039b00d, SparseVAE measured "
+    "at 2d9c28b); they were not re-run. Since those commits `git diff abd3e7b HEAD` shows no change in "
+    "src/sparsexc/heads/sdlgm.py, src/sparsexc/latent, src/sparsexc/estimator/vae.py or src/sparsexc/models; "
+    "src/sparsexc/train changed only where 0543876 moved early stopping's bookkeeping into TrainState.observe "
+    "(the same comparisons) and bd70709 exported fit_summary; the estimator's changes concern the label tree "
+    "and docstrings. The other rows were measured at the commits listed below."
+)
+
+
+def _fit_versus(Xtr: Any, Ytr: Any, model: str, seed: int, epochs: int | None) -> tuple[Any, float, float]:
+    """Fit one comparison model: a neural head under the ablation's protocol, or ("default") the library's
+    default estimator ``XCClassifier(random_state=seed)``; (clf, CPU s, wall s)."""
+    if model != "default":
+        return _fit_neural(Xtr, Ytr, model, None, seed, epochs)
+    from sparsexc import XCClassifier
+
+    with timed() as clock:
+        clf = XCClassifier(random_state=seed).fit(Xtr, Ytr)
+    return clf, clock.cpu, clock.wall
+
+
+def versus_supervised(
+    datasets: tuple[str, ...], epochs: int | None, seeds: tuple[int, ...], models: tuple[str, ...]
+) -> Iterator[dict[str, Any]]:
+    """For each data set and seed, the other models of :data:`VERSUS_MODELS` fitted on the full training set and
+    evaluated on the test split, like the ablation's SDLGM rows. Yields one row each."""
+    commit = git_commit()
+    for name in datasets:
+        Xtr, Ytr, Xte, Yte = _full_split(name)
+        for seed in seeds:
+            for model in models:
+                clf, cpu, wall = _fit_versus(Xtr, Ytr, model, seed, epochs)
+                choice = clf.model_choice_
+                row = {
+                    "phase": "test",
+                    "dataset": name,
+                    "model": model,
+                    "family": choice.family,
+                    "family_settings": choice.settings,
+                    "seed": seed,
+                    "n_train": int(Xtr.shape[0]),
+                    "n_eval": int(Xte.shape[0]),
+                    "epochs_run": len(clf.history_),
+                    "best_epoch": clf.best_epoch_,
+                    "tuned": clf.tuned_,
+                    "cpu_seconds": round(cpu, 1),
+                    "wall_seconds": round(wall, 1),
+                    "commit": commit,
+                    **_set_metrics(clf, Xte, Yte),
+                    "true_sizes": size_summary(np.diff(Yte.indptr), np.diff(Yte.indptr)),
+                }
+                yield row
+                _print_ablation(row)
+
+
+def versus_unsupervised(
+    epochs: int | None, seeds: tuple[int, ...], models: tuple[str, ...]
+) -> Iterator[dict[str, Any]]:
+    """For the SparseVAE ablation's data and L0, per seed: a dense GaussianVAE with L0 latent dimensions (the
+    same hidden size and epochs) and PCA with L0 components, the test MSE and the linear probe. One row each."""
+    from sklearn.decomposition import PCA
+
+    from sparsexc.estimator import GaussianVAE
+
+    commit = git_commit()
+    for name, l0 in ABLATION_UNSUP.items():
+        Xtr, Xte, ytr, yte = _unsup_data(name)
+        dense_te = Xte.toarray() if sp.issparse(Xte) else Xte
+        n_epochs = epochs or UNSUP_EPOCHS[name]
+        for seed in seeds:
+            for label in models:
+                model = (
+                    PCA(n_components=l0, random_state=seed)
+                    if label == "PCA"
+                    else GaussianVAE(latent_dim=l0, hidden_size=256, epochs=n_epochs, random_state=seed)
+                )
+                Ztr, Zte, recon, clock = _fit_codes(model, label == "PCA", Xtr, Xte)
+                row = {
+                    "phase": "test",
+                    "data": name,
+                    "model": label,
+                    "L0": l0,
+                    "seed": seed,
+                    "latent_dim": l0,
+                    "epochs": None if label == "PCA" else n_epochs,
+                    **_code_metrics(name, (Ztr, Zte, recon), dense_te, (ytr, yte)),
+                    "cpu_seconds": round(clock.cpu, 1),
+                    "wall_seconds": round(clock.wall, 1),
+                    "commit": commit,
+                }
+                yield row
+                print(
+                    f"versus {name} {label} L0={l0} seed={seed} mse {row['test_mse']:.4f} probe {row['probe']:.4f} "
+                    f"nnz {row['nnz_mean']:.2f} cpu {clock.cpu:.0f}s",
+                    file=sys.stderr,
+                    flush=True,
+                )
 
 
 def _mean_std(values: list[float], digits: int = 4) -> str:
@@ -823,14 +957,31 @@ def write_report(
     return text
 
 
+# --part values: the JSON's ablation list each ablation part writes
+ABLATION_PARTS = {
+    "ablation": "supervised",
+    "ablation-unsupervised": "unsupervised",
+    "versus": "versus",
+    "versus-unsupervised": "versus_unsupervised",
+}
+PARTS = ("supervised", "unsupervised", "all", *ABLATION_PARTS, "report")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_flags(parser, datasets=DATASETS, quick="medical + enron, 2 epochs, L0=5; digits, 3 epochs", out=True)
     parser.add_argument(
         "--part",
-        choices=("supervised", "unsupervised", "all", "ablation", "ablation-unsupervised", "report"),
+        choices=tuple(PARTS),
         default="all",
-        help="report: rewrite the Markdown page from the JSON, measuring nothing",
+        help="report: rewrite the Markdown page from the JSON, measuring nothing; versus(-unsupervised): the other "
+        "models under the ablation's protocol",
+    )
+    parser.add_argument(
+        "--models",
+        default=None,
+        help=f"comma-separated models of --part versus (default {','.join(VERSUS_MODELS)}) or versus-unsupervised "
+        f"(default {','.join(VERSUS_UNSUP)})",
     )
     parser.add_argument(
         "--ablation-epochs",
@@ -871,24 +1022,28 @@ def main(argv: list[str] | None = None) -> int:
         report = read_json(json_path)
         report["ablation"]["commands"] = sorted(set(report["ablation"].get("commands", [])))
         md = write_report(report, args.out, stem, report["last_command"], started, load_before, measured=False)
-    if args.part in ("ablation", "ablation-unsupervised"):
-        # issue 21: learned level vs fixed L. Each part is read-modify-written on its own, so a supervised and an
-        # unsupervised ablation can run at the same time; rows of data sets not run now are kept.
-        part = "unsupervised" if args.part == "ablation-unsupervised" else "supervised"
-        names = ABLATION_DATASETS if args.datasets is None else datasets
+    if args.part in ABLATION_PARTS:
+        # issue 21: learned level vs fixed L, and SDLGM vs other models. Each part is read-modify-written on its
+        # own, so two parts can run at the same time; rows of data sets not run now are kept.
+        part = ABLATION_PARTS[args.part]
+        names = tuple(ABLATION_DATASETS if args.datasets is None else datasets)
         seeds = tuple(int(v) for v in args.seeds.split(",")) if args.seeds else SEEDS
+        models = tuple(args.models.split(",")) if args.models else None
         new_rows: list[dict[str, Any]] = []
-        rows = (
-            ablation_unsupervised(args.ablation_epochs)
-            if part == "unsupervised"
-            else ablation_supervised(
-                tuple(names),
+        if part == "unsupervised":
+            rows = ablation_unsupervised(args.ablation_epochs)
+        elif part == "versus":
+            rows = versus_supervised(names, args.ablation_epochs, seeds, models or VERSUS_MODELS)
+        elif part == "versus_unsupervised":
+            rows = versus_unsupervised(args.ablation_epochs, seeds, models or VERSUS_UNSUP)
+        else:
+            rows = ablation_supervised(
+                names,
                 args.ablation_epochs,
                 tuple(int(v) for v in args.l0.split(",")) if args.l0 else None,
                 seeds,
                 previous.get("ablation", {}).get(part, []),
             )
-        )
         for row in rows:
             new_rows.append({**row, "ablation_epochs": args.ablation_epochs, "l0_candidates": args.l0})
             report = read_json(json_path) if json_path.is_file() else {}
