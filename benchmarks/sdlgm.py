@@ -483,7 +483,9 @@ SDLGM_ROWS_AT = (
     "src/sparsexc/heads/sdlgm.py, src/sparsexc/latent, src/sparsexc/estimator/vae.py or src/sparsexc/models; "
     "src/sparsexc/train changed only where 0543876 moved early stopping's bookkeeping into TrainState.observe "
     "(the same comparisons) and bd70709 exported fit_summary; the estimator's changes concern the label tree "
-    "and docstrings. The other rows were measured at the commits listed below."
+    "and docstrings. The SparseVAE rows ran with 2 torch threads (their command has no --threads), every other "
+    "row with 1, so their CPU seconds are not comparable. The other models' rows were measured at the commits "
+    "listed below."
 )
 
 
@@ -666,8 +668,8 @@ def versus_tables(section: dict[str, Any]) -> str:
         for r in others:
             groups.setdefault((r["dataset"], r["model"]), []).append(r)
         for d in dict.fromkeys(r["dataset"] for r in others):
-            rows = [("SDLGM (learned L ≤ L0 = " + str(r0["L0"]) + ")", "neural", [r for r in learned if r["dataset"] == d])
-                    for r0 in learned[:1]]  # fmt: skip
+            mine = [r for r in learned if r["dataset"] == d]
+            rows = [(f"SDLGM (learned L ≤ L0 = {mine[0]['L0'] if mine else '?'})", "neural", mine)]
             rows += [(m, g[0]["family"], g) for (dd, m), g in groups.items() if dd == d]
             for name, family, rs in rows:
                 if not rs:
@@ -956,19 +958,20 @@ def _cell_name(cell: dict[str, Any]) -> str:
 
 
 def _cell_text(cell: dict[str, Any]) -> str:
-    """``data metric: SDLGM mean ± std; SDLGM - model: d ± SE; ...`` (references marked as not judged)."""
-    parts = [f"SDLGM - {m}: {d:+.4f} ± {se:.4f}" for m, (d, se) in cell["comparisons"].items()]
-    parts += [f"SDLGM - {m} (reference, not judged): {d:+.4f} ± {se:.4f}" for m, (d, se) in cell["references"].items()]
+    """``data metric: SDLGM mean ± std (n seeds); vs model: d ± SE; ...``, d oriented so that > 0 favours SDLGM
+    (references marked as not judged)."""
+    parts = [f"vs {m}: {d:+.4f} ± {se:.4f}" for m, (d, se) in cell["comparisons"].items()]
+    parts += [f"vs {m} (reference, not judged): {d:+.4f} ± {se:.4f}" for m, (d, se) in cell["references"].items()]
     mine = _mean_std(cell["sdlgm"]) if cell["sdlgm"] else "not measured"
     return f"{_cell_name(cell)}: SDLGM {mine} ({len(cell['sdlgm'])} seeds); " + "; ".join(parts)
 
 
 VERSUS_CLAIMS = {
     "supervised": "SDLGM is useful for supervised multi-label learning from thousands of tags, against other "
-    "models: the sigmoid, sparsemax and softmax heads on the same encoder, budget and seeds (our sets have "
-    "hundreds of tags: debtags 593, delicious 983)",
-    "unsupervised": "SDLGM is useful for unsupervised sparse embeddings, against other models: a dense "
-    "GaussianVAE and PCA with as many non-zeros per code (L0)",
+    "models: the {models} heads on the same encoder, budget and seeds (our sets have hundreds of tags: debtags "
+    "593, delicious 983)",
+    "unsupervised": "SDLGM is useful for unsupervised sparse embeddings, against other models: {models} with as "
+    "many non-zeros per code (L0)",
 }
 
 
@@ -980,8 +983,9 @@ def versus_rows(ablation: dict[str, Any]) -> list[str]:
     for part, claim in VERSUS_CLAIMS.items():
         mine = [c for c in cells if c["part"] == part]
         if mine:
-            ours = "; ".join(_cell_text(c) for c in mine)
-            lines.append(f"| {claim} | none (abstract) | {ours} | {versus_verdict(mine)} |")
+            models = ", ".join(dict.fromkeys(m for c in mine for m in c["comparisons"]))
+            ours = "; ".join(_cell_text(c) for c in mine) + " (differences oriented so that > 0 favours SDLGM)"
+            lines.append(f"| {claim.format(models=models)} | none (abstract) | {ours} | {versus_verdict(mine)} |")
     if not lines:
         lines.append(
             "| SDLGM is useful for supervised multi-label learning from thousands of tags and for unsupervised "

@@ -109,8 +109,8 @@ def test_versus_rows_one_per_part_measured_else_the_untested_row(bench):
     assert untested.endswith("| untested |") and "not measured at this commit" in untested
     (row,) = bench.versus_rows(_sup(_sdlgm(0.6, 0.8), _other("sigmoid", 0.5, 0.8), _other("default", 0.7, 0.8)))
     assert row.startswith("| SDLGM is useful for supervised") and row.endswith("| reproduced |")
-    assert "toy example-F1: SDLGM 0.6000 ± 0.0100 (3 seeds); SDLGM - sigmoid: +0.1000 ± 0.0082" in row
-    assert "SDLGM - default (reference, not judged): -0.1000 ± 0.0082" in row
+    assert "toy example-F1: SDLGM 0.6000 ± 0.0100 (3 seeds); vs sigmoid: +0.1000 ± 0.0082" in row
+    assert "vs default (reference, not judged): -0.1000 ± 0.0082" in row
 
 
 def test_versus_tables_put_sdlgm_beside_the_other_models_with_their_commits(bench):
@@ -128,3 +128,11 @@ def test_rows_of_other_models_merge_by_model_and_seed(bench):
     c = _other("sparsemax", 0.5, 0.8)[0]
     assert bench._row_key(a) != bench._row_key(b) and bench._row_key(a) != bench._row_key(c)
     assert bench._row_key(a) == bench._row_key({**a, "metrics": {}})
+
+
+def test_versus_tables_name_each_data_sets_own_l0(bench):
+    other = [{**r, "L0": 7, "dataset": "big"} for r in _sdlgm(0.6, 0.8)]
+    text = bench.versus_tables(
+        _sup(_sdlgm(0.6, 0.8) + other, _other("sigmoid", 0.5, 0.8), _other("sigmoid", 0.5, 0.8, "big"))
+    )
+    assert "| toy | SDLGM (learned L ≤ L0 = 3) |" in text and "| big | SDLGM (learned L ≤ L0 = 7) |" in text
