@@ -1111,7 +1111,7 @@ def write_report(
             + open_items(a)
             + (
                 "\n## SDLGM against other models (issue 21)\n\n"
-                "The verdict rule of the 'against other models' rows, written before these rows were measured: in "
+                "The verdict rule of the 'against other models' rows, committed (069af44) before any of these rows was read: in "
                 "each (data set, metric) cell, SDLGM's mean minus each other model's mean, oriented so that > 0 "
                 "favours SDLGM, ± the Welch standard error over the seeds. A cell is won when SDLGM beats every "
                 "other model by more than 2 SE, worse when some other model beats SDLGM by more than 2 SE. "
