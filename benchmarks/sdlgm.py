@@ -596,6 +596,20 @@ def _config_name(r: dict[str, Any]) -> str:
     return "learned L ≤ L0" if r["level"] == "learned" else f"fixed L = {r['L']}"
 
 
+def _set_cells(rows: list[dict[str, Any]]) -> str:
+    """Table cells of a configuration's seeds: example-F1, micro-F1, P@1, P@3, P@5 (mean ± std) and the mean
+    predicted set size (the true mean in brackets)."""
+    metrics = " | ".join(
+        _mean_std([r["metrics"][k] for r in rows]) for k in ("example-F1", "micro-F1", "P@1", "P@3", "P@5")
+    )
+    return f"{metrics} | {np.mean([r['pred_sizes']['mean'] for r in rows]):.2f} ({rows[0]['true_sizes']['mean']:.2f})"
+
+
+def _run_cells(rows: list[dict[str, Any]]) -> str:
+    """The last table cells of a configuration's seeds: epochs run per seed and the mean CPU seconds per fit."""
+    return f" | {'/'.join(str(r['epochs_run']) for r in rows)} | {np.mean([r['cpu_seconds'] for r in rows]):.0f} |"
+
+
 def ablation_tables(section: dict[str, Any]) -> str:
     """The Markdown of the ablation: selection rows, then mean ± std (sample std over the seeds) per config."""
     out = []
@@ -621,14 +635,9 @@ def ablation_tables(section: dict[str, Any]) -> str:
         )
         for (d, cfg), rows in _by_config(test, "dataset").items():
             out.append(
-                f"| {d} | {cfg} | {rows[0]['L0']} | {len(rows)} | "
-                + " | ".join(
-                    _mean_std([r["metrics"][k] for r in rows]) for k in ("example-F1", "micro-F1", "P@1", "P@3", "P@5")
-                )
-                + f" | {np.mean([r['pred_sizes']['mean'] for r in rows]):.2f} ({rows[0]['true_sizes']['mean']:.2f})"
+                f"| {d} | {cfg} | {rows[0]['L0']} | {len(rows)} | {_set_cells(rows)}"
                 + f" | {np.mean([r['pred_sizes']['exact_size_rate'] for r in rows]):.3f}"
-                + f" | {'/'.join(str(r['epochs_run']) for r in rows)}"
-                + f" | {np.mean([r['cpu_seconds'] for r in rows]):.0f} |"
+                + _run_cells(rows)
             )
         out.append("")
     uns = section.get("unsupervised", [])
@@ -674,16 +683,7 @@ def versus_tables(section: dict[str, Any]) -> str:
             for name, family, rs in rows:
                 if not rs:
                     continue
-                out.append(
-                    f"| {d} | {name} | {family} | {len(rs)} | "
-                    + " | ".join(
-                        _mean_std([r["metrics"][k] for r in rs])
-                        for k in ("example-F1", "micro-F1", "P@1", "P@3", "P@5")
-                    )
-                    + f" | {np.mean([r['pred_sizes']['mean'] for r in rs]):.2f} ({rs[0]['true_sizes']['mean']:.2f})"
-                    + f" | {'/'.join(str(r['epochs_run']) for r in rs)}"
-                    + f" | {np.mean([r['cpu_seconds'] for r in rs]):.0f} |"
-                )
+                out.append(f"| {d} | {name} | {family} | {len(rs)} | {_set_cells(rs)}{_run_cells(rs)}")
         out.append("")
     others_u = section.get("versus_unsupervised", [])
     if others_u:
@@ -983,7 +983,8 @@ def versus_rows(ablation: dict[str, Any]) -> list[str]:
     for part, claim in VERSUS_CLAIMS.items():
         mine = [c for c in cells if c["part"] == part]
         if mine:
-            models = ", ".join(dict.fromkeys(m for c in mine for m in c["comparisons"]))
+            names = list(dict.fromkeys(m for c in mine for m in c["comparisons"]))
+            models = " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
             ours = "; ".join(_cell_text(c) for c in mine) + " (differences oriented so that > 0 favours SDLGM)"
             lines.append(f"| {claim.format(models=models)} | none (abstract) | {ours} | {versus_verdict(mine)} |")
     if not lines:

@@ -111,6 +111,9 @@ def test_versus_rows_one_per_part_measured_else_the_untested_row(bench):
     assert row.startswith("| SDLGM is useful for supervised") and row.endswith("| reproduced |")
     assert "toy example-F1: SDLGM 0.6000 ± 0.0100 (3 seeds); vs sigmoid: +0.1000 ± 0.0082" in row
     assert "vs default (reference, not judged): -0.1000 ± 0.0082" in row
+    assert "against other models: the sigmoid heads" in row  # the reference is not named among the judged models
+    (two,) = bench.versus_rows(_sup(_sdlgm(0.6, 0.8), _other("sigmoid", 0.5, 0.8), _other("sparsemax", 0.5, 0.8)))
+    assert "against other models: the sigmoid and sparsemax heads on the same encoder" in two
 
 
 def test_versus_tables_put_sdlgm_beside_the_other_models_with_their_commits(bench):
