@@ -1099,7 +1099,9 @@ def write_report(
             + "). Differences are learned minus fixed, oriented so that > 0 favours the learned level, ± one "
             "standard error over the seeds (Welch). Rule: reproduced = the learned level beats every fixed L by "
             "more than 2 SE; partially = some and loses to none; contradicted = a fixed L is better by more than 2 SE; "
-            "not reproduced = no difference beyond 2 SE either way.\n\n"
+            "not reproduced = no difference beyond 2 SE either way. The rows 'SDLGM is useful ... against other "
+            "models' compare SDLGM with other models instead (their own rule: section 'SDLGM against other "
+            "models' below).\n\n"
             "| claim | paper's number | ours | verdict |\n|---|---|---|---|\n"
             + "\n".join(verdict_rows(a))
             + "\n| The sparse codes are differentiable by backpropagation through two Gumbel-Softmax steps "
