@@ -20,7 +20,16 @@ delicious and debtags train on a seeded sample of ``MAX_TRAIN`` rows (all test r
 ``MAX_TEST`` for debtags); one seed. ``--quick``: medical + enron, 2 epochs, L0 = 5, digits only (3 epochs).
 
 Writes ``benchmarks/results/sdlgm.{json,md}`` (``--quick``: ``sdlgm_quick.*``).
-Run: ``python benchmarks/sdlgm.py [--quick] [--part supervised|unsupervised|all] [--l0 3,5,10]``
+Issue 21 (results in the JSON's ``ablation`` section, the page's verdict table):
+
+* ``ablation`` / ``ablation-unsupervised``: the learned level L <= L0 against a fixed L, 3 seeds, full training
+  sets (SparseVAE on digits);
+* ``versus`` / ``versus-unsupervised``: SDLGM against other models under the ablation's protocol: the sigmoid,
+  sparsemax and softmax heads (and the library's default model as a reference), GaussianVAE and PCA with L0
+  dimensions; ``--models`` picks some;
+* ``report``: rewrite the page from the JSON.
+
+Run: ``python benchmarks/sdlgm.py [--quick] [--part PART] [--l0 3,5,10]``
 """
 
 from __future__ import annotations
@@ -1164,6 +1173,22 @@ def write_report(
     return text
 
 
+def model_list(value: str | None, part: str) -> tuple[str, ...]:
+    """The models of a ``--models`` value for the ablation list ``part`` ("versus": :data:`VERSUS_MODELS`,
+    "versus_unsupervised": :data:`VERSUS_UNSUP`; all of them when ``value`` is None); a ValueError names the
+    allowed values when one is not among them or the part takes no models."""
+    allowed = {"versus": VERSUS_MODELS, "versus_unsupervised": VERSUS_UNSUP}.get(part, ())
+    if value is None:
+        return allowed
+    models = tuple(v for v in value.split(",") if v)
+    unknown = [m for m in models if m not in allowed]
+    if unknown or not models:
+        raise ValueError(
+            f"--models {value!r}: allowed values for this --part are {', '.join(allowed) or 'none (it takes no models)'}"
+        )
+    return models
+
+
 # --part values: the JSON's ablation list each ablation part writes
 ABLATION_PARTS = {
     "ablation": "supervised",
@@ -1235,14 +1260,17 @@ def main(argv: list[str] | None = None) -> int:
         part = ABLATION_PARTS[args.part]
         names = tuple(ABLATION_DATASETS if args.datasets is None else datasets)
         seeds = tuple(int(v) for v in args.seeds.split(",")) if args.seeds else SEEDS
-        models = tuple(args.models.split(",")) if args.models else None
+        try:
+            models = model_list(args.models, part)
+        except ValueError as exc:
+            parser.error(str(exc))
         new_rows: list[dict[str, Any]] = []
         if part == "unsupervised":
             rows = ablation_unsupervised(args.ablation_epochs)
         elif part == "versus":
-            rows = versus_supervised(names, args.ablation_epochs, seeds, models or VERSUS_MODELS)
+            rows = versus_supervised(names, args.ablation_epochs, seeds, models)
         elif part == "versus_unsupervised":
-            rows = versus_unsupervised(args.ablation_epochs, seeds, models or VERSUS_UNSUP)
+            rows = versus_unsupervised(args.ablation_epochs, seeds, models)
         else:
             rows = ablation_supervised(
                 names,

@@ -139,3 +139,15 @@ def test_versus_tables_name_each_data_sets_own_l0(bench):
         _sup(_sdlgm(0.6, 0.8) + other, _other("sigmoid", 0.5, 0.8), _other("sigmoid", 0.5, 0.8, "big"))
     )
     assert "| toy | SDLGM (learned L ≤ L0 = 3) |" in text and "| big | SDLGM (learned L ≤ L0 = 7) |" in text
+
+
+def test_model_list_checks_the_models_of_each_part(bench):
+    assert bench.model_list(None, "versus") == ("sigmoid", "sparsemax", "softmax", "default")
+    assert bench.model_list("sigmoid,default", "versus") == ("sigmoid", "default")
+    assert bench.model_list("PCA", "versus_unsupervised") == ("PCA",)
+    with pytest.raises(ValueError, match=r"--models 'foo': allowed values for this --part are GaussianVAE, PCA"):
+        bench.model_list("foo", "versus_unsupervised")
+    with pytest.raises(ValueError, match="allowed values for this --part are sigmoid, sparsemax, softmax, default"):
+        bench.model_list("PCA", "versus")
+    with pytest.raises(ValueError, match="none"):
+        bench.model_list("sigmoid", "supervised")
