@@ -492,7 +492,10 @@ SDLGM_ROWS_AT = (
     "src/sparsexc/heads/sdlgm.py, src/sparsexc/latent, src/sparsexc/estimator/vae.py or src/sparsexc/models; "
     "src/sparsexc/train changed only where 0543876 moved early stopping's bookkeeping into TrainState.observe "
     "(the same comparisons) and bd70709 exported fit_summary; the estimator's changes concern the label tree "
-    "and docstrings. The SparseVAE rows ran with 2 torch threads (their command has no --threads), every other "
+    "and docstrings. Yet a re-fit of the seed-0 learned-level models with the library code of c026cc3 (one thread, twice, the same "
+    "result both times) did not reproduce the stored delicious and debtags rows bit for bit (docs/sdlgm.md §8 "
+    "gives the numbers): the stored SDLGM rows may come from a code or data state other than these commits, and "
+    "the delicious P@1 cell is the one such a shift could move across 2 SE. The SparseVAE rows ran with 2 torch threads (their command has no --threads), every other "
     "row with 1, so their CPU seconds are not comparable. The other models' rows were measured at the commits "
     "listed below."
 )
