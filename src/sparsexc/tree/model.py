@@ -442,6 +442,9 @@ class LabelTreeModel:
         A tree scores a label by the product of the node probabilities on its path; the ensemble's score is the
         mean over its trees, a tree that does not reach the label within its ``max(k, MEMBER_TOPK)`` best
         contributing 0 (Parabel's rule). ``beam`` nodes are kept per level (wider: slower, misses fewer labels).
+        A squared-hinge node scores exp(-max(0, 1 - s)^q) with q = ``params.hinge_power`` (times a small tail,
+        :func:`~sparsexc.tree.search.log_probabilities`). Rows are ranked on ``params.n_jobs`` threads, in
+        blocks; the result does not depend on the number of threads.
 
         Returns ``(indices, scores)``: int64 label ids and float32 scores, both (n, k), best first, ties broken
         towards the lower label id.
