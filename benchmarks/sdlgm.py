@@ -487,17 +487,15 @@ REFERENCE_MODELS = ("default",)  # shown beside the verdict, not counted in it: 
 VERSUS_UNSUP = ("GaussianVAE", "PCA")  # with as many dimensions as SparseVAE's L0: as many non-zeros per code
 # how the ablation's SDLGM rows relate to this commit (git log / git diff on the code they run)
 SDLGM_ROWS_AT = (
-    "The SDLGM rows are the ablation's (delicious committed in abd3e7b, debtags in 039b00d, SparseVAE measured "
-    "at 2d9c28b); they were not re-run. Since those commits `git diff abd3e7b HEAD` shows no change in "
-    "src/sparsexc/heads/sdlgm.py, src/sparsexc/latent, src/sparsexc/estimator/vae.py or src/sparsexc/models; "
-    "src/sparsexc/train changed only where 0543876 moved early stopping's bookkeeping into TrainState.observe "
-    "(the same comparisons) and bd70709 exported fit_summary; the estimator's changes concern the label tree "
-    "and docstrings. Yet a re-fit of the seed-0 learned-level models with the library code of c026cc3 (one thread, twice, the same "
-    "result both times) did not reproduce the stored delicious and debtags rows bit for bit (docs/sdlgm.md §8 "
-    "gives the numbers): the stored SDLGM rows may come from a code or data state other than these commits, and "
-    "the delicious P@1 cell is the one such a shift could move across 2 SE. The SparseVAE rows ran with 2 torch threads (their command has no --threads), every other "
-    "row with 1, so their CPU seconds are not comparable. The other models' rows were measured at the commits "
-    "listed below."
+    "The supervised SDLGM rows (learned level and fixed L, debtags and delicious, seeds 0-2, 20 epochs at most, one "
+    "thread) were re-run on 2026-12-04 with the library code of 7926921 (src/ as at c026cc3 for everything they "
+    "run), beside the other models' rows of 0992f89 (the same library code under src/sparsexc/heads, latent, "
+    "models, train and estimator). Before that re-run the stored rows (delicious committed in abd3e7b, debtags in "
+    "039b00d) did not reproduce bit for bit with today's code (seed 0, delicious example-F1 0.3346 -> 0.3334, P@1 "
+    "0.6713 -> 0.6816; debtags 0.6355 -> 0.6358, 0.8167 -> 0.8186); the re-run gives today's numbers, the same in "
+    "two runs of seed 0. The SparseVAE rows (measured at 2d9c28b, the same test MSE to 7 digits in a re-fit) ran "
+    "with 2 torch threads (their command has no --threads), every other row with 1, so their CPU seconds are not "
+    "comparable."
 )
 
 
