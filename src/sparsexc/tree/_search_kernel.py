@@ -21,6 +21,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from sparsexc.tree import _dcd
+
 __all__ = ["children_scores_kernel", "numba_started"]
 
 
@@ -87,7 +89,5 @@ children_scores_kernel = numba.njit(cache=True, nogil=True)(_children_scores)
 def numba_started() -> bool:
     """Whether a compiled kernel of the tree package has run in this process (numba's one-off start, 0.2-0.35
     CPU s, is then paid, so the search's kernel costs nothing extra)."""
-    from sparsexc.tree import _dcd
-
     kernels = (children_scores_kernel, _dcd._kernel, _dcd._used_kernel, _dcd._local_kernel)
     return any(kernel.signatures for kernel in kernels)

@@ -323,7 +323,8 @@ class LevelIndex:
         :mod:`sparsexc.tree._search_kernel`, without building the query; otherwise by scipy's product. The two
         give the same scores bit for bit (tested).
         """
-        X = _canonical(sp.csr_matrix(X, dtype=np.float32))  # the search's rows are float32 already
+        if X.dtype != np.float32:  # the search's batches are float32 CSR already: no conversion on its hot path
+            X = sp.csr_matrix(X, dtype=np.float32)
         rows = np.asarray(rows, dtype=np.int64)
         parents = np.asarray(parents, dtype=np.int64)
         # pairs in parent order: the lookups then read one parent's weights at a time
