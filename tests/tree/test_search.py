@@ -376,6 +376,66 @@ def test_the_kernel_runs_where_it_pays_and_gives_the_product_s_search(monkeypatc
     assert search.kernel_pays(1)
 
 
+def _coarse_model(rng: np.random.Generator, depth: int, max_arity: int, d: int, n: int, scale: float):
+    """A random model whose weights and features are multiples of 1/4: many equal node scores, so float32 ties
+    between labels (the lower id first) and between beam nodes are common."""
+    tree, weights, X = random_model(rng, depth, max_arity, d, n, scale=scale)
+    for M in (*weights, X):
+        M.data = np.round(M.data * 4) / 4
+    return tree, weights, X
+
+
+@pytest.mark.parametrize("power", [2.0, 2.5, 3.0])
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_the_compiled_search_prunes_and_still_gives_the_uncompiled_search_s_labels_and_scores(seed, power, monkeypatch):
+    # the compiled path computes exact log-scores only for the candidates its bounds cannot rule out; the result
+    # must be the uncompiled search's, bit for bit, at every k (pruned or not), with ties, and with rows whose
+    # scores underflow (large weights: (1 - s)^q in the thousands) where no pruning is allowed
+    import sparsexc.tree.search as search
+
+    rng = np.random.default_rng(seed)
+    kept_total = [0, 0]
+    real = search.hinge_candidates_kernel
+
+    def counting(path, s, *args):
+        n = real(path, s, *args)
+        kept_total[0] += n
+        kept_total[1] += s.size
+        return n
+
+    monkeypatch.setattr(search, "hinge_candidates_kernel", counting)
+    for scale in (0.5, 1.5, 6.0):
+        tree, weights, X = _coarse_model(rng, 3, 12, 10, 40, scale)
+        searcher = TreeSearcher.build(tree, weights)
+        for beam, k in ((2, 1), (2, 5), (3, 4), (5, 30), (2, tree.n_labels)):
+            k = min(k, tree.n_labels)
+            want = searcher.search(X, beam=beam, k=k, power=power, compiled=False, batch_size=16)
+            got = searcher.search(X, beam=beam, k=k, power=power, compiled=True, batch_size=16)
+            np.testing.assert_array_equal(got[0], want[0])
+            np.testing.assert_array_equal(got[1], want[1])
+    assert 0 < kept_total[0] < kept_total[1]  # the pruning ran, and ruled candidates out
+
+
+def test_the_last_level_s_top_k_equals_its_general_path(monkeypatch):
+    # _top_labels takes the rows whose k-th score is a normal float32 by a short cut; the general path (every
+    # candidate exponentiated, unreached labels at score 0 in reach) is the reference on every kind of row
+    rng = np.random.default_rng(5)
+    tree = random_tree(rng, 2, 30)
+    searcher = TreeSearcher.build(tree, [sp.csr_matrix((tree.n_nodes(t + 1), 2), dtype=np.float32) for t in range(2)])
+    B, width = 60, 90
+    position = np.stack([rng.choice(tree.n_labels, size=width, replace=False) for _ in range(B)])
+    logp = np.round(-rng.exponential(3.0, size=(B, width)) * 8) / 8  # coarse: equal scores
+    logp[:10] += rng.normal(scale=1e-7, size=(10, width))  # distinct log-scores, equal float32 scores
+    logp[10:20, 5:] = -np.inf  # fewer than k reached
+    logp[20:30] -= 95.0  # scores around float32's smallest numbers, and 0
+    logp[30:35] = -200.0  # every score 0
+    for k in (1, 3, 5, 10, 40):
+        got = searcher._top_labels(position, logp, k)
+        want = searcher._top_labels_general(position, logp, k)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+
+
 def test_a_small_fit_and_prediction_do_not_start_numba():
     # numba's one-off start (0.2-0.35 CPU s) was most of a small default fit's CPU when the search's kernel ran
     # in the cross-validation; a fresh process fitting and ranking a small flat tree must not start it

@@ -327,8 +327,9 @@ def _topk_by_sparse_additions(found, n_labels, k):
     return out_idx, out
 
 
+@pytest.mark.parametrize("compiled", [False, True])
 @pytest.mark.parametrize("members", [1, 2, 3, 5])
-def test_ensemble_topk_equals_sparse_additions_bit_for_bit(members: int) -> None:
+def test_ensemble_topk_equals_sparse_additions_bit_for_bit(members: int, compiled: bool) -> None:
     from sparsexc.tree.model import _ensemble_topk
 
     rng = np.random.default_rng(members)
@@ -341,16 +342,17 @@ def test_ensemble_topk_equals_sparse_additions_bit_for_bit(members: int) -> None
         scores = np.where(rng.random((n, kk)) < 0.33, coarse, rng.random((n, kk))).astype(np.float32)
         scores[:3] = 0.0  # rows no member reached: all filled
         found.append((idx.astype(np.int64), scores))
-    for k in (1, 5, 8):
-        got, want = _ensemble_topk(found, C, k), _topk_by_sparse_additions(found, C, k)
+    for k in (1, 2, 5, 8):  # k = 1, 2: the kernel's scans for a few of many; 5, 8: its sort
+        got, want = _ensemble_topk(found, C, k, compiled=compiled), _topk_by_sparse_additions(found, C, k)
         assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
 
 
-def test_ensemble_topk_keeps_rows_apart_when_one_ends_on_the_label_the_next_starts_with() -> None:
+@pytest.mark.parametrize("compiled", [False, True])
+def test_ensemble_topk_keeps_rows_apart_when_one_ends_on_the_label_the_next_starts_with(compiled: bool) -> None:
     from sparsexc.tree.model import _ensemble_topk
 
     found = [(np.array([[5], [5]]), np.array([[0.5], [0.25]], dtype=np.float32))] * 2
-    idx, scores = _ensemble_topk(found, 10, 2)
+    idx, scores = _ensemble_topk(found, 10, 2, compiled=compiled)
     assert idx.tolist() == [[5, 0], [5, 0]] and scores.tolist() == [[0.5, 0.0], [0.25, 0.0]]
 
 

@@ -1,4 +1,5 @@
-"""The beam search's inner loop, compiled by numba: the scores of all children of (row, parent) pairs.
+"""The beam search's inner loops, compiled by numba: the scores of all children of (row, parent) pairs, and an
+ensemble's mean of its members' top labels (:func:`_ensemble_mean`).
 
 For pair ``q`` = (row ``r``, parent ``p``) and child rank ``c`` of ``p`` (its ``c``-th child, node
 ``offsets[p] + c``), the score is
@@ -23,7 +24,7 @@ import numpy as np
 
 from sparsexc.tree import _dcd
 
-__all__ = ["children_scores_kernel", "numba_started"]
+__all__ = ["children_scores_kernel", "ensemble_mean_kernel", "hinge_candidates_kernel", "numba_started"]
 
 
 def _children_scores(
@@ -82,12 +83,184 @@ def _children_scores(
                 out[q, c] = -np.inf
 
 
+def _ensemble_mean(
+    idx: np.ndarray,
+    val: np.ndarray,
+    n_members: int,
+    n_labels: int,
+    k: int,
+    out_idx: np.ndarray,
+    out_val: np.ndarray,
+    counts: np.ndarray,
+) -> None:  # pragma: no cover - compiled; tested through sparsexc.tree.model._ensemble_topk
+    """The k best labels of every row by the mean over T members of their top-kk scores (see ``_ensemble_topk``).
+
+    ``idx``/``val`` (n, T * kk): the ``T = n_members`` members' label ids and float32 scores side by side,
+    member-major. Each label's scores are summed in float64 in column order (member order) from 0 and scaled by
+    ``1 / T``; labels
+    with a mean of 0 are dropped; the best ``counts[i] <= k`` go to ``out_idx``/``out_val`` (float32), best
+    first, ties to the lower label id. A dense float64 accumulator over the labels, reset after each row,
+    replaces the per-row sort by label of the numpy path."""
+    n, width = idx.shape
+    scale = 1.0 / n_members
+    acc = np.zeros(n_labels, dtype=np.float64)
+    seen = np.zeros(n_labels, dtype=np.bool_)
+    touched = np.empty(width, dtype=np.int64)
+    means = np.empty(width, dtype=np.float64)
+    for i in range(n):
+        nt = 0
+        for j in range(width):
+            label = idx[i, j]
+            if not seen[label]:
+                seen[label] = True
+                touched[nt] = label
+                nt += 1
+            acc[label] += np.float64(val[i, j])
+        take = min(k, nt)
+        if take * 8 <= nt:  # a few of many: repeated scans; equal means go to the lower label
+            m = 0
+            for t in range(nt):
+                label = touched[t]
+                mean = acc[label] * scale
+                acc[label] = 0.0
+                seen[label] = False
+                if mean != 0.0:
+                    touched[m] = label
+                    means[m] = mean
+                    m += 1
+            take = min(k, m)
+            for r in range(take):
+                best = -1
+                for t in range(m):
+                    if means[t] == -np.inf:
+                        continue
+                    if best < 0 or means[t] > means[best] or (means[t] == means[best] and touched[t] < touched[best]):
+                        best = t
+                out_idx[i, r] = touched[best]
+                out_val[i, r] = np.float32(means[best])
+                means[best] = -np.inf
+        else:
+            labels = np.sort(touched[:nt])  # increasing label: a stable sort by mean keeps ties in label order
+            m = 0
+            for t in range(nt):
+                label = labels[t]
+                mean = acc[label] * scale
+                acc[label] = 0.0
+                seen[label] = False
+                if mean != 0.0:
+                    labels[m] = label
+                    means[m] = mean
+                    m += 1
+            take = min(k, m)
+            order = np.argsort(-means[:m], kind="mergesort")
+            for r in range(take):
+                out_idx[i, r] = labels[order[r]]
+                out_val[i, r] = np.float32(means[order[r]])
+        counts[i] = take
+
+
+def _hinge_candidates(
+    path: np.ndarray,
+    s: np.ndarray,
+    arity: int,
+    power: float,
+    tail: float,
+    need: int,
+    margin: float,
+    floor_min: float,
+    bin_width: float,
+    ub: np.ndarray,
+    out: np.ndarray,
+    out_path: np.ndarray,
+    out_s: np.ndarray,
+) -> int:  # pragma: no cover - compiled; tested through sparsexc.tree.search
+    """The squared-hinge candidates that can be among each row's ``need`` best path log-scores: their flat
+    indices into ``s`` (row-major) in ``out``, their path log-scores in ``out_path`` and node scores in ``out_s``;
+    returns how many. ``ub`` (float64, like ``s``) receives every candidate's upper bound below.
+
+    Candidate ``j`` of row ``b`` is child ``j % arity`` of the beam's node ``j // arity``: path log-score
+    ``path[b, j // arity]``, node score ``s[b, j]``. With ``m = max(0, 1 - s)`` its log-score ``path - m^q - tail *
+    log(1 + e^{1 - s})`` lies in ``[ub - tail * log 2, ub]``, ``ub = path - m^q - tail * m``
+    (``max(0, u) <= log(1 + e^u) <= max(0, u) + log 2``). If at least ``need`` candidates have ``ub >= f``, the
+    row's ``need``-th best log-score is at least ``f - tail * log 2``, so a candidate with ``ub`` below ``floor =
+    f - tail * log 2 - margin`` is not among the best ``need`` and cannot tie with the last of them within
+    ``margin``. ``f`` comes from a histogram of ``max ub - ub`` in bins of ``bin_width`` (no sort), as many bins
+    as the row has candidates: the lower edge of the first bin, from the top, where the count reaches
+    ``need``. A row keeps every candidate when the count is not reached inside the histogram or ``floor`` is
+    not above ``floor_min``. Bounds only: the exact log-scores of the kept candidates are the caller's, computed
+    with numpy as on the full array."""
+    n_rows, width = s.shape
+    n_slots = path.shape[1]
+    n_bins = width
+    hist = np.zeros(n_bins, dtype=np.int64)
+    drop = tail * np.log(2.0) + margin
+    inv_bin = 1.0 / bin_width
+    n_out = 0
+    for b in range(n_rows):
+        top = -np.inf
+        for slot in range(n_slots):
+            parent = path[b, slot]
+            base = slot * arity
+            for c in range(arity):
+                m = 1.0 - np.float64(s[b, base + c])
+                if m < 0.0:
+                    m = 0.0
+                if power == 3.0:
+                    hinge = m * m * m
+                elif power == 2.0:
+                    hinge = m * m
+                else:
+                    hinge = m**power
+                value = parent - (hinge + tail * m)
+                ub[b, base + c] = value
+                if value > top:
+                    top = value
+        floor = -np.inf
+        if top > -np.inf:
+            used = 0
+            for j in range(width):
+                delta = (top - ub[b, j]) * inv_bin  # inf for absent (-inf) candidates
+                if delta < n_bins:
+                    i = int(delta)
+                    hist[i] += 1
+                    if i >= used:
+                        used = i + 1
+            seen = 0
+            for i in range(used):
+                seen += hist[i]
+                if seen >= need and floor == -np.inf:
+                    floor = top - (i + 1) * bin_width - drop
+                hist[i] = 0
+        if not floor > floor_min:
+            floor = -np.inf
+        row = b * width
+        for slot in range(n_slots):
+            parent = path[b, slot]
+            base = slot * arity
+            for c in range(arity):
+                if ub[b, base + c] >= floor:
+                    out[n_out] = row + base + c
+                    out_path[n_out] = parent
+                    out_s[n_out] = s[b, base + c]
+                    n_out += 1
+    return n_out
+
+
 # compiled on first use and cached on disk (numba's cache: beside this file, else a user-wide folder)
 children_scores_kernel = numba.njit(cache=True, nogil=True)(_children_scores)
+ensemble_mean_kernel = numba.njit(cache=True, nogil=True)(_ensemble_mean)
+hinge_candidates_kernel = numba.njit(cache=True, nogil=True)(_hinge_candidates)
 
 
 def numba_started() -> bool:
     """Whether a compiled kernel of the tree package has run in this process (numba's one-off start, 0.2-0.35
     CPU s, is then paid, so the search's kernel costs nothing extra)."""
-    kernels = (children_scores_kernel, _dcd._kernel, _dcd._used_kernel, _dcd._local_kernel)
+    kernels = (
+        children_scores_kernel,
+        ensemble_mean_kernel,
+        hinge_candidates_kernel,
+        _dcd._kernel,
+        _dcd._used_kernel,
+        _dcd._local_kernel,
+    )
     return any(kernel.signatures for kernel in kernels)

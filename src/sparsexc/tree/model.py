@@ -58,6 +58,7 @@ from sparsexc._params import NON_NEGATIVE, POSITIVE, POSITIVE_INT, Params, Range
 from sparsexc._sparse import as_features, as_label_matrix
 from sparsexc._topk import topk_rows
 from sparsexc.errors import ConfigurationError, ModelFormatError
+from sparsexc.tree._search_kernel import ensemble_mean_kernel
 from sparsexc.tree.cluster import _normalise_rows, build_tree, pifa
 from sparsexc.tree.parallel import check_part, fill_level, node_owners
 from sparsexc.tree.search import BATCH_SIZE, HINGE_POWER, TreeSearcher, kernel_pays
@@ -487,7 +488,7 @@ class LabelTreeModel:
                     )
                     for s in searchers
                 ]
-                found = _ensemble_topk(members, self.n_labels_, k)
+                found = _ensemble_topk(members, self.n_labels_, k, compiled=compiled)
             indices[start : start + block.shape[0]], scores[start : start + block.shape[0]] = found
 
         if workers == 1:
@@ -706,7 +707,7 @@ def _load_level(arrays: dict[str, np.ndarray], i: int, t: int, shape: tuple[int,
 
 
 def _ensemble_topk(
-    found: Sequence[tuple[np.ndarray, np.ndarray]], n_labels: int, k: int
+    found: Sequence[tuple[np.ndarray, np.ndarray]], n_labels: int, k: int, *, compiled: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """The k best labels of every row by the mean over T members of their top-kk scores.
 
@@ -718,9 +719,19 @@ def _ensemble_topk(
 
     One stable sort by label per row groups each label's entries, then :func:`~sparsexc._topk.topk_rows` picks
     the k best of the row's groups (kept in increasing label order, so its column-order ties are label ties).
+    ``compiled``: numba's :func:`~sparsexc.tree._search_kernel.ensemble_mean_kernel` instead (a dense
+    accumulator per row; the same arithmetic in the same order, so the same output bit for bit, tested), for
+    searches that use the compiled kernels anyway.
     """
     T = len(found)
     idx = np.concatenate([i for i, _ in found], axis=1)
+    if compiled:
+        n = idx.shape[0]
+        val32 = np.concatenate([v for _, v in found], axis=1).astype(np.float32, copy=False)
+        out_idx, out = np.empty((n, k), dtype=np.int64), np.empty((n, k), dtype=np.float32)
+        counts = np.empty(n, dtype=np.int64)
+        ensemble_mean_kernel(idx.astype(np.int64, copy=False), val32, T, n_labels, k, out_idx, out, counts)
+        return _fill_short_rows(out_idx, out, counts, k)
     val = np.concatenate([v for _, v in found], axis=1).astype(np.float64)
     n, width = idx.shape
     order = np.argsort(idx, axis=1, kind="stable")  # by label, members in order within a label
@@ -736,7 +747,11 @@ def _ensemble_topk(
     labels[rows, cols], scores[rows, cols] = idx.ravel()[starts[keep]], means[keep]
     top, best = topk_rows(scores, k)
     out_idx, out = np.take_along_axis(labels, top, axis=1), best.astype(np.float32)
-    counts = np.minimum(np.bincount(rows, minlength=n), k)
+    return _fill_short_rows(out_idx, out, np.minimum(np.bincount(rows, minlength=n), k), k)
+
+
+def _fill_short_rows(out_idx: np.ndarray, out: np.ndarray, counts: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows with ``counts[i] < k`` labels of non-zero mean: the rest are the lowest unused label ids at score 0."""
     for i in np.flatnonzero(counts < k):  # rare: fewer than k labels reached by every tree
         used = set(out_idx[i, : counts[i]].tolist())
         out_idx[i, counts[i] :] = [j for j in range(k + counts[i] + 1) if j not in used][: k - counts[i]]

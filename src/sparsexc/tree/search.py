@@ -68,7 +68,7 @@ import scipy.sparse as sp
 
 from sparsexc._topk import topk_rows
 from sparsexc.errors import ConfigurationError
-from sparsexc.tree._search_kernel import children_scores_kernel, numba_started
+from sparsexc.tree._search_kernel import children_scores_kernel, hinge_candidates_kernel, numba_started
 from sparsexc.tree.structure import LabelTree
 
 __all__ = [
@@ -96,10 +96,21 @@ _TABLE_FLOOR = 1 << 22  # a direct key table of up to 4M entries is always fine
 # (debian-deps, beam 10: about 125 MiB at 4,096 rows, a quarter at 1,024, for the same CPU time)
 BATCH_SIZE = 1024
 _PAIR_CHUNK = 1 << 20  # (pair, feature) entries looked up at once by pair_scores: bounds its temporaries
-# a search of fewer (row, beam node, feature) lookups than this scores children by scipy's product unless numba has
-# started in the process: the kernel saves ~1e-8 CPU s a lookup (10-15% of the search), numba's start costs 0.2-0.35
-# s, and a small default fit's cross-validation paid it for nothing (flags 0.05 -> 0.26 CPU s)
-KERNEL_MIN_LOOKUPS = 20_000_000
+# a search of fewer (row, beam node, feature) lookups than this runs without the compiled kernels unless numba has
+# started in the process: with them (children's scores, the squared hinge's pruning, the ensemble's mean) a search
+# took 1.2-1.4e-7 CPU s less per lookup on debian-deps (1 and 3 trees: 40-45% of its CPU), numba's start costs about
+# 0.25 s (0.27 measured with all kernels cached), and a small default fit's cross-validation had paid it for
+# nothing (flags 0.05 -> 0.26 CPU s); its largest cross-validation search (bibtex) makes 2.0M lookups
+KERNEL_MIN_LOOKUPS = 3_000_000
+# log-scores closer than this to a row's k-th best may tie with it once exponentiated and rounded to float32
+# (relative spacing 2^-23 = 1.2e-7 for normal numbers): 8x that, so the last level's top k needs no other exp
+_TIE_MARGIN = 1e-6
+_NORMAL_FLOAT32 = float(np.finfo(np.float32).tiny)
+# log-scores above this exponentiate to normal float32 numbers (log of float32's tiny is -87.3)
+_LOG_NORMAL_FLOOR = -80.0
+# the pruning's histogram of bounds below a row's best (_pruned_log_scores): its bin width is how far its floor can
+# sit below the need-th best bound (as many bins as candidates: a row whose need-th bound is further down keeps all)
+_PRUNE_BIN = 0.05
 
 
 # -- scores of (row, node) pairs ----------------------------------------------------------------------------
@@ -455,11 +466,16 @@ class TreeSearcher:
             child_s = level.children_scores(X, r, nodes[r, slot], compiled=compiled)  # (Q, A)
             A = level.max_arity
             rank = np.arange(A, dtype=np.int64)
-            logp = path[r, slot][:, None] + log_probabilities(child_s, transform, power)
             first = level.offsets[nodes[r, slot]][:, None] + rank[None, :]
-            if r.shape[0] == live.size:  # every slot of every row holds a node: the pairs are the rows in order
+            need = k if t + 1 == self.tree.depth else beam
+            if r.shape[0] == live.size and compiled and transform == "squared_hinge" and 4 * need <= live.size * A:
+                # every slot holds a node (the pairs are the rows in order): exact log-scores only where they count
+                cand, child = _pruned_log_scores(path, child_s.reshape(B, -1), A, power, need), first.reshape(B, -1)
+            elif r.shape[0] == live.size:
+                logp = path[r, slot][:, None] + log_probabilities(child_s, transform, power)
                 cand, child = logp.reshape(B, -1), first.reshape(B, -1)
             else:
+                logp = path[r, slot][:, None] + log_probabilities(child_s, transform, power)
                 cand = np.full((B, nodes.shape[1] * A), -np.inf, dtype=np.float64)
                 child = np.zeros((B, nodes.shape[1] * A), dtype=np.int64)
                 cols = slot[:, None] * A + rank[None, :]
@@ -477,7 +493,33 @@ class TreeSearcher:
         raise AssertionError("a label tree has at least one level")  # pragma: no cover
 
     def _top_labels(self, position: np.ndarray, logp: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k labels from the last level's candidates; unreached labels score 0 (see the module docstring)."""
+        """Top-k labels from the last level's candidates; unreached labels score 0 (see the module docstring).
+
+        A row whose k-th best float32 score is a normal positive number (the usual case) never needs the
+        unreached labels: its top k are among the candidates whose float32 score is at least that k-th score,
+        found from the k-th best log-score without exponentiating every candidate (:func:`_top_reached`). The
+        other rows (fewer than k labels reached, or scores that underflow) take the general path
+        (:meth:`_top_labels_general`). Both give the same labels and scores as the general path on every row."""
+        B, width = logp.shape
+        if width < k:
+            return self._top_labels_general(position, logp, k)
+        kth = np.partition(logp, width - k, axis=1)[:, width - k]
+        kth_score = np.exp(kth).astype(np.float32)
+        easy = kth_score >= _NORMAL_FLOAT32
+        if easy.all():
+            return _top_reached(position, self.tree.label_order, logp, kth, kth_score, k)
+        indices = np.empty((B, k), dtype=np.int64)
+        scores = np.empty((B, k), dtype=np.float32)
+        if easy.any():
+            e = np.flatnonzero(easy)
+            found = _top_reached(position[e], self.tree.label_order, logp[e], kth[e], kth_score[e], k)
+            indices[e], scores[e] = found
+        hard = np.flatnonzero(~easy)
+        indices[hard], scores[hard] = self._top_labels_general(position[hard], logp[hard], k)
+        return indices, scores
+
+    def _top_labels_general(self, position: np.ndarray, logp: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_top_labels` for any rows, with the unreached labels at score 0 in reach."""
         B = position.shape[0]
         C = self.tree.n_labels
         reached = np.isfinite(logp)
@@ -506,6 +548,61 @@ class TreeSearcher:
         few_score = np.take_along_axis(few_score, order, axis=1)
         top, values = topk_rows(few_score, k)
         return np.take_along_axis(few_label, top, axis=1), values.astype(np.float32)
+
+
+def _pruned_log_scores(path: np.ndarray, s: np.ndarray, arity: int, power: float, need: int) -> np.ndarray:
+    """Squared-hinge path log-scores ``path[b, j // arity] + log p(s[b, j])`` (float64 (B, W)) of the candidates
+    that can be among each row's ``need`` best or tie with the last of them in float32; the others get an upper
+    bound of theirs, which is below the row's ``need``-th best by more than :data:`_TIE_MARGIN`, so no top-k
+    selection takes them.
+
+    :func:`~sparsexc.tree._search_kernel.hinge_candidates_kernel` bounds every candidate without the logarithm
+    (the costly part of :func:`log_probabilities`) and returns the few that can count (about a tenth of a
+    debian-deps beam's children); their values come from the same numpy operations as on the whole array, so
+    they are the values of the unpruned path bit for bit and the search returns the same labels and scores
+    (tested). Rows whose bound is near float32's underflow keep every candidate (the general top-k path there
+    counts unreached labels at score 0). The bounds, not -inf, fill the rest because numpy's partition slows
+    down several-fold on rows made mostly of one repeated value."""
+    B, width = s.shape
+    out = np.empty((B, width), dtype=np.float64)
+    kept = np.empty(B * width, dtype=np.int64)
+    kept_path = np.empty(B * width, dtype=np.float64)
+    kept_s = np.empty(B * width, dtype=np.float32)
+    n = hinge_candidates_kernel(
+        path, s, arity, float(power), HINGE_TAIL, need, 2 * _TIE_MARGIN, _LOG_NORMAL_FLOOR, _PRUNE_BIN,
+        out, kept, kept_path, kept_s,
+    )  # fmt: skip
+    out.ravel()[kept[:n]] = kept_path[:n] + log_probabilities(kept_s[:n], "squared_hinge", power)
+    return out
+
+
+def _top_reached(
+    position: np.ndarray, label_order: np.ndarray, logp: np.ndarray, kth: np.ndarray, kth_score: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k (label, float32 score) of every row among its reached candidates, best first, ties to the lower label.
+
+    Candidate ``j`` of row ``b`` is label ``label_order[position[b, j]]`` with log-score ``logp[b, j]``. ``kth`` is each row's k-th best log-score and ``kth_score`` = float32(exp(kth)), a normal positive number. The
+    float32 score exp(logp) is non-decreasing in logp, so the top k are among the candidates scoring at least
+    ``kth_score`` (at least k of them); a candidate below ``kth`` ties with it in float32 only when the two
+    log-scores differ by less than float32's relative spacing (2^-23), so only candidates within
+    :data:`_TIE_MARGIN` of ``kth`` are exponentiated, and those scoring at least ``kth_score`` are kept: exactly
+    the entries the general path keeps. They are then ranked by score, ties to the lower label id."""
+    B, n_labels = logp.shape[0], label_order.shape[0]
+    r, c = np.nonzero(logp >= (kth - _TIE_MARGIN)[:, None])  # row-major: rows in order
+    score = np.exp(logp[r, c]).astype(np.float32)
+    kept = score >= kth_score[r]
+    r, c, score = r[kept], c[kept], score[kept]
+    lab = label_order[position[r, c]]
+    order = np.argsort(r * (n_labels + 1) + lab, kind="stable")  # increasing label within each row
+    r, lab, score = r[order], lab[order], score[order]
+    counts = np.bincount(r, minlength=B)
+    slot = np.arange(r.shape[0]) - np.repeat(np.cumsum(counts) - counts, counts)
+    width = int(counts.max())
+    few_label = np.full((B, width), n_labels, dtype=np.int64)
+    few_score = np.full((B, width), -np.inf, dtype=np.float32)
+    few_label[r, slot], few_score[r, slot] = lab, score
+    top, values = topk_rows(few_score, k)  # column order is label order: its ties are label ties
+    return np.take_along_axis(few_label, top, axis=1), values.astype(np.float32)
 
 
 def _check_settings(n_labels: int, beam: int, k: int, transform: str, batch_size: int, power: float) -> None:
