@@ -317,6 +317,24 @@ def add_common_flags(
     return parser
 
 
+def add_src_runs(parser: argparse.ArgumentParser) -> None:
+    """Add ``--run LABEL=SRC`` (repeatable): a ``src`` folder whose sparsexc a child process imports, under a
+    label; :func:`src_runs` reads them. Benchmarks that compare two states of the code side by side use it."""
+    parser.add_argument("--run", action="append", default=None, metavar="LABEL=SRC",
+                        help="a src folder to measure under a label (repeatable; default: this=<this src>)")  # fmt: skip
+
+
+def src_runs(parser: argparse.ArgumentParser, values: Sequence[str] | None) -> dict[str, Path]:
+    """``{label: resolved src folder}`` of the ``--run`` values in their order; none given: this checkout's
+    ``src`` as ``this``. A value without ``=`` or with an empty side is a usage error."""
+    if not values:
+        return {"this": BENCHMARKS.parent / "src"}
+    pairs = [value.partition("=") for value in values]
+    if any(not label or not src for label, _, src in pairs):
+        parser.error("--run: give LABEL=SRC")
+    return {label: Path(src).resolve() for label, _, src in pairs}
+
+
 def use_shared_datasets() -> None:
     """Read data sets from ``../shared/datasets`` (:data:`SHARED_DATASETS`) when it exists and ``SPARSEXC_DATA``
     is not set: sets the variable, so ``sparsexc.datasets.load`` and child processes find them there."""

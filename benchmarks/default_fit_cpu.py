@@ -34,19 +34,19 @@ from pathlib import Path
 from typing import Any
 
 from _harness import (
-    BENCHMARKS,
     add_common_flags,
+    add_src_runs,
     command_line,
     dataset_list,
     environment,
     page_header,
+    src_runs,
     use_shared_datasets,
     utc_now,
     write_results,
 )
 
 SETS = ("flags", "emotions", "birds", "cal500", "yeast", "scene", "medical", "enron", "rcv1-subset1", "bibtex")
-SRC = BENCHMARKS.parent / "src"
 # the child: everything but the fit before the clock (as defaults.py's worker); prints one JSON line
 # with a seed (argv[2]) the fit sees a seeded 80% of the training rows and ranks the rest (small_holdout.py's split)
 CHILD = """
@@ -174,15 +174,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3, help="fresh-process fits per set and run (default 3)")
     parser.add_argument("--holdout-seeds", type=int, default=0, help="hold-out fits per set and run (default 0)")
     parser.add_argument("--name", default="default_fit_cpu", help="base name of the results files")
-    parser.add_argument("--run", action="append", default=None, metavar="LABEL=SRC",
-                        help="a src folder to measure under a label (repeatable; default: this=<this src>)")  # fmt: skip
+    add_src_runs(parser)
     args = parser.parse_args(argv)
-    runs = {"this": SRC}
-    if args.run:
-        pairs = [r.partition("=") for r in args.run]
-        if any(not label or not src for label, _, src in pairs):
-            parser.error("--run: give LABEL=SRC")
-        runs = {label: Path(src).resolve() for label, _, src in pairs}
+    runs = src_runs(parser, args.run)
     use_shared_datasets()
     sets = measure(dataset_list(args.datasets, SETS), args.repeats, runs, args.holdout_seeds)
     result = {

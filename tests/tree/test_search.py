@@ -371,7 +371,11 @@ def test_the_kernel_runs_where_it_pays_and_gives_the_product_s_search(monkeypatc
     for a, b in zip(by_product, by_kernel, strict=True):
         np.testing.assert_array_equal(a, b)
     monkeypatch.setattr(search, "numba_started", lambda: False)
-    assert not search.kernel_pays(search.KERNEL_MIN_LOOKUPS - 1) and search.kernel_pays(search.KERNEL_MIN_LOOKUPS)
+    assert not search.kernel_pays(search.KERNEL_MIN_CANDIDATES - 1)
+    assert search.kernel_pays(search.KERNEL_MIN_CANDIDATES)
+    # the candidates: per level the beam's nodes (at most the level's) times the widest arity, per row
+    per_row = sum(min(3, tree.n_nodes(t)) * np.diff(tree.offsets[t]).max() for t in range(tree.depth))
+    assert searcher.candidates(40, 3) == 40 * per_row
     monkeypatch.setattr(search, "numba_started", lambda: True)  # its start paid already: always the kernel
     assert search.kernel_pays(1)
 

@@ -469,7 +469,7 @@ class LabelTreeModel:
         # peak RSS by 50-60 MiB). Every row's result depends on that row alone, so blocks, batches and threads
         # change nothing in the output.
         # the kernel or scipy's product (the same scores) decided once for the whole call, not per block
-        compiled = kernel_pays(X.nnz * beam * sum(tree.depth for tree in self.trees_))
+        compiled = kernel_pays(sum(searcher.candidates(X.shape[0], beam) for searcher in searchers))
         workers = min(_workers(self.params.n_jobs), -(-n // BATCH_SIZE)) if n else 1
         size = max(1, min(ENSEMBLE_BLOCK // workers, -(-n // workers)))
         batch = max(1, BATCH_SIZE // workers)

@@ -96,12 +96,12 @@ _TABLE_FLOOR = 1 << 22  # a direct key table of up to 4M entries is always fine
 # (debian-deps, beam 10: about 125 MiB at 4,096 rows, a quarter at 1,024, for the same CPU time)
 BATCH_SIZE = 1024
 _PAIR_CHUNK = 1 << 20  # (pair, feature) entries looked up at once by pair_scores: bounds its temporaries
-# a search of fewer (row, beam node, feature) lookups than this runs without the compiled kernels unless numba has
+# a search that scores fewer (row, child) candidates than this runs without the compiled kernels unless numba has
 # started in the process: with them (children's scores, the squared hinge's pruning, the ensemble's mean) a search
-# took 1.2-1.4e-7 CPU s less per lookup on debian-deps (1 and 3 trees: 40-45% of its CPU), numba's start costs about
-# 0.25 s (0.27 measured with all kernels cached), and a small default fit's cross-validation had paid it for
-# nothing (flags 0.05 -> 0.26 CPU s); its largest cross-validation search (bibtex) makes 2.0M lookups
-KERNEL_MIN_LOOKUPS = 3_000_000
+# took 2.9-3.3e-8 CPU s less per candidate on debian-deps (1 and 3 trees: 40-45% of its CPU), numba's start costs
+# about 0.25 s (0.27 measured with all kernels cached), and a small default fit's cross-validation had paid it for
+# nothing (flags 0.05 -> 0.26 CPU s); bibtex's test split (2.5M candidates a tree) predicted slower with them
+KERNEL_MIN_CANDIDATES = 10_000_000
 # log-scores closer than this to a row's k-th best may tie with it once exponentiated and rounded to float32
 # (relative spacing 2^-23 = 1.2e-7 for normal numbers): 8x that, so the last level's top k needs no other exp
 _TIE_MARGIN = 1e-6
@@ -383,10 +383,11 @@ class LevelIndex:
         return np.where(self.keys[pos] == key, pos, -1)
 
 
-def kernel_pays(lookups: int) -> bool:
-    """Whether a search of about ``lookups`` (row, beam node, feature) lookups should score children by the
-    compiled kernel: from :data:`KERNEL_MIN_LOOKUPS` on, or whenever numba has already started in the process."""
-    return lookups >= KERNEL_MIN_LOOKUPS or numba_started()
+def kernel_pays(candidates: int) -> bool:
+    """Whether a search that scores about ``candidates`` (row, child) pairs (:meth:`TreeSearcher.candidates`)
+    should use the compiled kernels: from :data:`KERNEL_MIN_CANDIDATES` on, or whenever numba has already started
+    in the process."""
+    return candidates >= KERNEL_MIN_CANDIDATES or numba_started()
 
 
 # -- the search ----------------------------------------------------------------------------------------------
@@ -421,6 +422,12 @@ class TreeSearcher:
     def n_features(self) -> int:
         return self.levels[0].n_features
 
+    def candidates(self, n_rows: int, beam: int) -> int:
+        """(row, child) scores a search of ``n_rows`` rows computes at most: per level, the beam's nodes (at most
+        ``beam``, at most the level's nodes) times the level's widest arity."""
+        per_row = sum(min(beam, self.tree.n_nodes(t)) * level.max_arity for t, level in enumerate(self.levels))
+        return int(n_rows) * per_row
+
     def search(
         self,
         X: sp.csr_matrix,
@@ -434,8 +441,8 @@ class TreeSearcher:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-k labels of every row of ``X`` by beam search: (int64 (n, k) label ids, float32 (n, k) scores).
 
-        ``compiled``: score children by the compiled kernel (True) or scipy's product (False), the same scores;
-        None: :func:`kernel_pays` for this search's lookups."""
+        ``compiled``: use the compiled kernels (True) or numpy and scipy only (False), the same output; None:
+        :func:`kernel_pays` for this search's candidates."""
         _check_settings(self.tree.n_labels, beam, k, transform, batch_size, power)
         if not sp.issparse(X) or X.ndim != 2:
             raise ConfigurationError("X must be a scipy.sparse CSR matrix (n_samples, n_features)")
@@ -446,7 +453,7 @@ class TreeSearcher:
         indices = np.empty((n, k), dtype=np.int64)
         scores = np.empty((n, k), dtype=np.float32)
         if compiled is None:
-            compiled = kernel_pays(X.nnz * beam * self.tree.depth)
+            compiled = kernel_pays(self.candidates(n, beam))
         for start in range(0, n, batch_size):
             stop = min(start + batch_size, n)
             found = self._search_batch(X[start:stop], beam, k, transform, power, compiled)
