@@ -116,42 +116,33 @@ def _ensemble_mean(
                 touched[nt] = label
                 nt += 1
             acc[label] += np.float64(val[i, j])
-        take = min(k, nt)
-        if take * 8 <= nt:  # a few of many: repeated scans; equal means go to the lower label
-            m = 0
-            for t in range(nt):
-                label = touched[t]
-                mean = acc[label] * scale
-                acc[label] = 0.0
-                seen[label] = False
-                if mean != 0.0:
-                    touched[m] = label
-                    means[m] = mean
-                    m += 1
-            take = min(k, m)
+        # a few of many: repeated scans (equal means go to the lower label); else a stable sort by mean of the
+        # labels in increasing order, which keeps ties in label order
+        scan = min(k, nt) * 8 <= nt
+        labels = touched[:nt] if scan else np.sort(touched[:nt])
+        m = 0
+        for t in range(nt):
+            label = labels[t]
+            mean = acc[label] * scale
+            acc[label] = 0.0
+            seen[label] = False
+            if mean != 0.0:
+                labels[m] = label
+                means[m] = mean
+                m += 1
+        take = min(k, m)
+        if scan:
             for r in range(take):
                 best = -1
                 for t in range(m):
                     if means[t] == -np.inf:
                         continue
-                    if best < 0 or means[t] > means[best] or (means[t] == means[best] and touched[t] < touched[best]):
+                    if best < 0 or means[t] > means[best] or (means[t] == means[best] and labels[t] < labels[best]):
                         best = t
-                out_idx[i, r] = touched[best]
+                out_idx[i, r] = labels[best]
                 out_val[i, r] = np.float32(means[best])
                 means[best] = -np.inf
         else:
-            labels = np.sort(touched[:nt])  # increasing label: a stable sort by mean keeps ties in label order
-            m = 0
-            for t in range(nt):
-                label = labels[t]
-                mean = acc[label] * scale
-                acc[label] = 0.0
-                seen[label] = False
-                if mean != 0.0:
-                    labels[m] = label
-                    means[m] = mean
-                    m += 1
-            take = min(k, m)
             order = np.argsort(-means[:m], kind="mergesort")
             for r in range(take):
                 out_idx[i, r] = labels[order[r]]
