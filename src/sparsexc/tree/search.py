@@ -90,7 +90,7 @@ HINGE_TAIL = 0.01
 # use 2): on 20% hold-outs of the training rows of seven sets, 3 raised PSP@5 by up to 0.85 and P@5 by up to 0.39
 # against 2, and moved P@1/P@3 by at most 0.25 either way (docs/tree.md, "Scores")
 HINGE_POWER = 3.0
-_CHUNK = 1 << 20  # weights sorted at once when a level is laid out parent-major: bounds that memory
+_CHUNK = 1 << 18  # weights sorted at once when a level is laid out parent-major: bounds that memory (1 << 20: +35 MiB)
 _TABLE_FLOOR = 1 << 22  # a direct key table of up to 4M entries is always fine
 # rows searched at once: the batch's (row, beam node, child) scores and (pair, feature) lookups are its memory
 # (debian-deps, beam 10: about 125 MiB at 4,096 rows, a quarter at 1,024, for the same CPU time)
