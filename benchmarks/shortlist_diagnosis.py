@@ -14,9 +14,9 @@ test rows are never read): the models are fitted on the rest ("fit rows"), score
 2. **The full head against the shortlist.** The sparsemax head over every label (``XCClassifier(head=
    "sparsemax")``, the library's defaults): P@k and example-F1 on the hold-out, the share of its top-1 inside
    the hold-out row's shortlist and its P@k with the ranking cut to the shortlist.
-3. **The shortlist head, with and without uniform negatives.** ``XCClassifier(head="sparsemax",
-   shortlist="tree", shortlist_size=100, tree_params=TREE_PARAMS, shortlist_negatives=R)`` for each R of
-   ``--negatives``: P@k, example-F1, epochs and training CPU seconds; and the median number of fit rows whose
+3. **The shortlist head, with and without uniform negatives.** ``XCClassifier(head=H, shortlist="tree",
+   shortlist_size=100, tree_params=TREE_PARAMS, shortlist_negatives=R)`` for each head H of ``--heads``
+   (default sparsemax) and each R of ``--negatives``: P@k, example-F1, epochs and training CPU seconds; and the median number of fit rows whose
    tree shortlist holds the label it ranks first, for right and for wrong top-1s (labels the tree seldom
    shortlists at training are the ones wrongly ranked first when their output rows met few negatives).
 
@@ -122,10 +122,10 @@ def scored(Y: sp.csr_matrix, topk: tuple[np.ndarray, np.ndarray], sets: Any = No
     return {k: 100.0 * float(metrics[k]) for k in METRICS if k in metrics}
 
 
-def classifier(**extra: Any) -> Any:
+def classifier(head: str, **extra: Any) -> Any:
     from sparsexc import XCClassifier
 
-    return XCClassifier(head="sparsemax", tune_metric=TUNE_METRIC, verbose=0, device="cpu", random_state=0, **extra)
+    return XCClassifier(head=head, tune_metric=TUNE_METRIC, verbose=0, device="cpu", random_state=0, **extra)
 
 
 def diagnose(name: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -165,7 +165,7 @@ def diagnose(name: str, args: argparse.Namespace) -> dict[str, Any]:
         return row
 
     with timed() as t:
-        full = classifier().fit(X_fit, Y_fit)
+        full = classifier("sparsemax").fit(X_fit, Y_fit)
     row = system("sparsemax, every label", full, t.cpu)
     # the full ranking (by logit: sparsemax's probabilities tie at 0 outside the support), cut to the shortlist
     ranking = full.predict_topk(X_hold, C)[0]
@@ -174,11 +174,12 @@ def diagnose(name: str, args: argparse.Namespace) -> dict[str, Any]:
     row["top1_in_holdout_shortlist"] = float(inside[:, 0].mean())
     rank_scores = np.broadcast_to(np.arange(5, 0, -1, dtype=np.float32), top.shape)  # the order, as scores
     row["cut_to_shortlist"] = scored(Y_hold, (top, np.ascontiguousarray(rank_scores)))
-    for negatives in args.negatives:
-        with timed() as t:
-            clf = classifier(shortlist="tree", shortlist_size=SHORTLIST_SIZE, tree_params=dict(TREE_PARAMS),
-                             shortlist_negatives=negatives).fit(X_fit, Y_fit)  # fmt: skip
-        system(f"sparsemax over the shortlist, {negatives} uniform negatives", clf, t.cpu)
+    for head in args.heads:
+        for negatives in args.negatives:
+            with timed() as t:
+                clf = classifier(head, shortlist="tree", shortlist_size=SHORTLIST_SIZE, tree_params=dict(TREE_PARAMS),
+                                 shortlist_negatives=negatives).fit(X_fit, Y_fit)  # fmt: skip
+            system(f"{head} over the shortlist, {negatives} uniform negatives", clf, t.cpu)
     return report
 
 
@@ -244,12 +245,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_flags(parser, out=True, datasets=DATASETS)
     parser.add_argument("--negatives", default="0,30,100,300", help="shortlist_negatives values (default %(default)s)")
+    parser.add_argument("--heads", default="sparsemax", help="shortlist heads (default %(default)s)")
     parser.add_argument("--val-share", type=float, default=0.1, help="hold-out share of the training rows")
     parser.add_argument("--seed", type=int, default=12345, help="seed of the hold-out split")
     parser.add_argument("--folds", type=int, default=2, help="folds of the cross-fitted training shortlists")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     args = parser.parse_args(argv)
     args.negatives = [int(v) for v in args.negatives.split(",") if v]
+    args.heads = [h for h in args.heads.split(",") if h]
     return args
 
 

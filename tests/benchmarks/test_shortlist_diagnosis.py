@@ -33,14 +33,16 @@ def test_a_tiny_run(diag, monkeypatch, tmp_path):
     Y = sp.csr_matrix((np.quantile(S, 0.85, axis=1, keepdims=True) < S).astype(np.float32))
     monkeypatch.setattr(diag, "load_data", lambda name: {"X_train": X, "Y_train": Y})
     monkeypatch.setattr(diag, "SHORTLIST_SIZE", 5)
-    monkeypatch.setattr(diag, "classifier", lambda **kw: _small(diag, **kw))
-    assert diag.main(["--datasets", "tiny", "--negatives", "0,4", "--out", str(tmp_path)]) == 0
+    monkeypatch.setattr(diag, "classifier", _small)
+    argv = ["--datasets", "tiny", "--negatives", "0,4", "--heads", "sparsemax,sigmoid", "--out", str(tmp_path)]
+    assert diag.main(argv) == 0
     page = (tmp_path / "shortlist_diagnosis.md").read_text()
     assert "## tiny — 270 fit / 30 hold-out rows, 16 labels" in page and "5-label shortlist" in page
     assert "| sparsemax over the shortlist, 4 uniform negatives |" in page and "cut to the shortlist" in page
+    assert "| sigmoid over the shortlist, 0 uniform negatives |" in page
 
 
-def _small(diag, **extra):
+def _small(head, **extra):
     from sparsexc import XCClassifier
 
-    return XCClassifier(head="sparsemax", hidden_sizes=(8,), epochs=2, verbose=0, random_state=0, **extra)
+    return XCClassifier(head=head, hidden_sizes=(8,), epochs=2, verbose=0, random_state=0, **extra)
