@@ -565,7 +565,7 @@ class FitParams(Params):
         100, "Labels in each row's shortlist (shortlist=tree): the tree's best by path score.", range=POSITIVE_INT
     )
     shortlist_negatives: int = setting(
-        100,
+        300,
         "Labels drawn uniformly at every step and added to each training row's candidates (shortlist=tree), so "
         "that labels the tree seldom shortlists still meet negative rows; 0: none. Prediction never uses them.",
         range=NON_NEGATIVE,

@@ -225,7 +225,7 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         tree_params: dict | None = None,
         shortlist: str = "none",
         shortlist_size: int = 100,
-        shortlist_negatives: int = 100,
+        shortlist_negatives: int = 300,
         preprocess: str = "auto",
     ) -> None:
         self.head = head

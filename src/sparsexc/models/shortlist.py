@@ -9,15 +9,14 @@ prediction over its shortlist alone: top-k, scores and sets come from the shortl
 scores 0. A step costs the tree's search, O(beam x branching x depth) per row, plus O((size + negatives) x d)
 for the output layer, a prediction O(size x d), not O(C x d).
 
-Why the uniform negatives: a label's output row is trained only on the rows where it is a candidate. The
-tree is fitted on the training rows, so it shortlists their positives far better than a new row's (on
-delicious' held-out rows 89% of the training rows' positives are in their shortlist, 72% of new rows'), and
-the positives are added besides: among a rare label's training candidates the share of rows where it is a
-positive is several times its precision in new rows' shortlists (labels with under 50 training positives:
-0.24 against 0.06). Trained on hard negatives alone, such labels are scored too high for every row whose
-shortlist holds them, and a head whose loss ignores the labels outside its support (sparsemax) never corrects
-them. Uniform draws give every label negative rows in proportion to the data, the remedy of sampled-softmax
-training (``benchmarks/shortlist_diagnosis.py`` measures both; ``docs/shortlist.md`` has the numbers).
+Why the uniform negatives: a label's output row is trained only on the rows where it is a candidate. A label
+the tree seldom shortlists (most rare labels: on delicious those with under 50 training positives are each a
+candidate of about 1% of the rows) meets few negatives, and fewer still because the tree, fitted on the
+training rows, shortlists their positives better than a new row's (24% of such a label's training candidates
+are positives, 6% of its shortlistings in held-out rows). Its score drifts up, and a head whose loss moves only
+the labels inside its support (sparsemax) never pulls it back: such labels were the wrong top-1s. Uniform draws
+give every label negative rows in proportion to the data, the remedy of sampled-softmax training
+(``benchmarks/shortlist_diagnosis.py`` measures it; ``docs/shortlist.md`` has the numbers).
 
 The matcher is fitted in :meth:`ShortlistModel.prepare` (the Trainer calls it once before training) on the
 training rows, unless it is fitted already. Its arrays are part of the model's ``state_dict`` (keys
