@@ -13,12 +13,15 @@ test rows are never read): the models are fitted on the rest ("fit rows"), score
    ``--folds`` folds (each fold's rows shortlisted by a tree fitted on the other folds).
 2. **The full head against the shortlist.** The sparsemax head over every label (``XCClassifier(head=
    "sparsemax")``, the library's defaults): P@k and example-F1 on the hold-out, the share of its top-1 inside
-   the hold-out row's shortlist and its P@k with the ranking cut to the shortlist.
+   the hold-out row's shortlist, its P@k with the ranking cut to the shortlist, and the example-F1 of its sets
+   cut to the shortlist.
 3. **The shortlist head, with and without uniform negatives.** ``XCClassifier(head=H, shortlist="tree",
    shortlist_size=100, tree_params=TREE_PARAMS, shortlist_negatives=R)`` for each head H of ``--heads``
-   (default sparsemax) and each R of ``--negatives``: P@k, example-F1, epochs and training CPU seconds; and the median number of fit rows whose
-   tree shortlist holds the label it ranks first, for right and for wrong top-1s (labels the tree seldom
-   shortlists at training are the ones wrongly ranked first when their output rows met few negatives).
+   (default sparsemax) and each R of ``--negatives``: P@k, example-F1, epochs and training CPU seconds; and
+   the median number of fit rows whose tree shortlist holds the label it ranks first, for right and for wrong
+   top-1s (labels the tree seldom shortlists at training are the ones wrongly ranked first when their output
+   rows met few negatives).
+   ``--seeds`` repeats 2 and 3 with each ``random_state`` (the spread of training).
 
 Usage::
 
@@ -122,10 +125,10 @@ def scored(Y: sp.csr_matrix, topk: tuple[np.ndarray, np.ndarray], sets: Any = No
     return {k: 100.0 * float(metrics[k]) for k in METRICS if k in metrics}
 
 
-def classifier(head: str, **extra: Any) -> Any:
+def classifier(head: str, seed: int, **extra: Any) -> Any:
     from sparsexc import XCClassifier
 
-    return XCClassifier(head=head, tune_metric=TUNE_METRIC, verbose=0, device="cpu", random_state=0, **extra)
+    return XCClassifier(head=head, tune_metric=TUNE_METRIC, verbose=0, device="cpu", random_state=seed, **extra)
 
 
 def diagnose(name: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -154,7 +157,7 @@ def diagnose(name: str, args: argparse.Namespace) -> dict[str, Any]:
     def system(label: str, clf: Any, cpu: float) -> dict[str, Any]:
         topk = clf.predict_topk(X_hold, 5)
         row = {"system": label, **scored(Y_hold, topk, clf.predict(X_hold)), "epochs": len(clf.history_),
-               "train_cpu_seconds": cpu}  # fmt: skip
+               "train_cpu_seconds": cpu, "random_state": clf.random_state}  # fmt: skip
         first = topk[0][:, 0]
         right = np.asarray(Y_hold[np.arange(len(first)), first]).ravel() > 0
         row["top1_listed_median_right"] = float(np.median(listed_count[first[right]])) if right.any() else None
@@ -164,23 +167,43 @@ def diagnose(name: str, args: argparse.Namespace) -> dict[str, Any]:
         report["systems"].append(row)
         return row
 
-    with timed() as t:
-        full = classifier("sparsemax").fit(X_fit, Y_fit)
-    row = system("sparsemax, every label", full, t.cpu)
+    for seed in args.seeds:
+        tag = "" if len(args.seeds) == 1 else f" (seed {seed})"
+        with timed() as t:
+            full = classifier("sparsemax", seed).fit(X_fit, Y_fit)
+        row = system("sparsemax, every label" + tag, full, t.cpu)
+        if seed == args.seeds[0]:
+            cut_full_head(row, full, X_hold, Y_hold, short_hold)
+        for head in args.heads:
+            for negatives in args.negatives:
+                with timed() as t:
+                    clf = classifier(head, seed, shortlist="tree", shortlist_size=SHORTLIST_SIZE,
+                                     tree_params=dict(TREE_PARAMS), shortlist_negatives=negatives).fit(X_fit, Y_fit)  # fmt: skip
+                system(f"{head} over the shortlist, {negatives} uniform negatives{tag}", clf, t.cpu)
+    return report
+
+
+def cut_full_head(
+    row: dict[str, Any], full: Any, X_hold: sp.csr_matrix, Y_hold: sp.csr_matrix, short: np.ndarray
+) -> None:
+    """Into ``row``: the full head's ranking and sets cut to each hold-out row's shortlist (what the shortlist
+    alone would cost the full head)."""
+    C = Y_hold.shape[1]
+    listed = indicator(short, C)
     # the full ranking (by logit: sparsemax's probabilities tie at 0 outside the support), cut to the shortlist
     ranking = full.predict_topk(X_hold, C)[0]
-    inside = indicator(short_hold, C)[np.arange(ranking.shape[0])[:, None], ranking].toarray() > 0
+    inside = listed[np.arange(ranking.shape[0])[:, None], ranking].toarray() > 0
     top = np.stack([r[keep][:5] for r, keep in zip(ranking, inside, strict=True)])
     row["top1_in_holdout_shortlist"] = float(inside[:, 0].mean())
-    rank_scores = np.broadcast_to(np.arange(5, 0, -1, dtype=np.float32), top.shape)  # the order, as scores
+    rank_scores = np.broadcast_to(np.arange(top.shape[1], 0, -1, dtype=np.float32), top.shape)  # order as scores
     row["cut_to_shortlist"] = scored(Y_hold, (top, np.ascontiguousarray(rank_scores)))
-    for head in args.heads:
-        for negatives in args.negatives:
-            with timed() as t:
-                clf = classifier(head, shortlist="tree", shortlist_size=SHORTLIST_SIZE, tree_params=dict(TREE_PARAMS),
-                                 shortlist_negatives=negatives).fit(X_fit, Y_fit)  # fmt: skip
-            system(f"{head} over the shortlist, {negatives} uniform negatives", clf, t.cpu)
-    return report
+    sets = sp.csr_matrix(full.predict(X_hold))
+    cut = sp.csr_matrix(sets.multiply(listed))
+    row["sets_cut_to_shortlist_example_F1"] = scored(Y_hold, (top, np.ascontiguousarray(rank_scores)), cut)[
+        "example-F1"
+    ]
+    hits = float(sets.multiply(Y_hold).sum())
+    row["set_true_positives_outside_shortlist"] = 1.0 - float(cut.multiply(Y_hold).sum()) / max(hits, 1.0)
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -236,7 +259,9 @@ def markdown(report: dict[str, Any]) -> str:
                     f"The full head's top-1 is inside the hold-out row's shortlist for "
                     f"{100 * s['top1_in_holdout_shortlist']:.1f}% of the rows; its ranking cut to the shortlist: "
                     + ", ".join(f"{k} {cut[k]:.2f}" for k in METRICS if k in cut)
-                    + ".",
+                    + f". Its predicted sets cut to the shortlist: example-F1 {s['sets_cut_to_shortlist_example_F1']:.2f}"
+                    f" ({s['example-F1']:.2f} uncut; {100 * s['set_true_positives_outside_shortlist']:.1f}% of their"
+                    " true positives lie outside the shortlist).",
                 ]
     return "\n".join(lines) + "\n"
 
@@ -246,6 +271,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add_common_flags(parser, out=True, datasets=DATASETS)
     parser.add_argument("--negatives", default="0,30,100,300", help="shortlist_negatives values (default %(default)s)")
     parser.add_argument("--heads", default="sparsemax", help="shortlist heads (default %(default)s)")
+    parser.add_argument("--seeds", default="0", help="random_state of every system, each in turn (default %(default)s)")
     parser.add_argument("--val-share", type=float, default=0.1, help="hold-out share of the training rows")
     parser.add_argument("--seed", type=int, default=12345, help="seed of the hold-out split")
     parser.add_argument("--folds", type=int, default=2, help="folds of the cross-fitted training shortlists")
@@ -253,6 +279,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.negatives = [int(v) for v in args.negatives.split(",") if v]
     args.heads = [h for h in args.heads.split(",") if h]
+    args.seeds = [int(v) for v in args.seeds.split(",") if v]
     return args
 
 

@@ -39,10 +39,24 @@ def test_a_tiny_run(diag, monkeypatch, tmp_path):
     page = (tmp_path / "shortlist_diagnosis.md").read_text()
     assert "## tiny — 270 fit / 30 hold-out rows, 16 labels" in page and "5-label shortlist" in page
     assert "| sparsemax over the shortlist, 4 uniform negatives |" in page and "cut to the shortlist" in page
-    assert "| sigmoid over the shortlist, 0 uniform negatives |" in page
+    assert "| sigmoid over the shortlist, 0 uniform negatives |" in page and "sets cut to the shortlist" in page
 
 
-def _small(head, **extra):
+def test_seeds_repeat_every_system(diag, monkeypatch, tmp_path):
+    X = sp.random(120, 20, density=0.3, random_state=1, format="csr", dtype=np.float32)
+    Y = sp.csr_matrix((X @ np.random.default_rng(1).normal(size=(20, 8)) > 0.3).astype(np.float32))
+    monkeypatch.setattr(diag, "load_data", lambda name: {"X_train": X, "Y_train": Y})
+    monkeypatch.setattr(diag, "SHORTLIST_SIZE", 4)
+    monkeypatch.setattr(diag, "classifier", _small)
+    argv = ["--datasets", "tiny", "--negatives", "2", "--seeds", "0,1", "--out", str(tmp_path)]
+    assert diag.main(argv) == 0
+    page = (tmp_path / "shortlist_diagnosis.md").read_text()
+    for seed in (0, 1):
+        assert f"| sparsemax, every label (seed {seed}) |" in page
+        assert f"| sparsemax over the shortlist, 2 uniform negatives (seed {seed}) |" in page
+
+
+def _small(head, seed, **extra):
     from sparsexc import XCClassifier
 
-    return XCClassifier(head=head, hidden_sizes=(8,), epochs=2, verbose=0, random_state=0, **extra)
+    return XCClassifier(head=head, hidden_sizes=(8,), epochs=2, verbose=0, random_state=seed, **extra)
