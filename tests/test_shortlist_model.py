@@ -173,6 +173,7 @@ def test_a_damaged_shortlist_folder_is_refused(fitted, tmp_path):
         XCClassifier.load(bad)
     for field, value, match in (
         ("size", 7, "shortlist_size"),
+        ("negatives", 7, "shortlist_negatives"),
         ("tree", {"params": {}, "n_features": D, "n_labels": C + 1, "depths": [2]}, "n_labels"),
         ("extra", 1, "unknown key"),
     ):
@@ -224,3 +225,50 @@ def test_the_training_rows_shortlists_are_searched_once_and_looked_up():
     searched = listed.loss(FeatureBatch.from_csr(X[rows]), LabelBatch.from_csr(Y[rows]))
     torch.testing.assert_close(looked_up, searched)
     np.testing.assert_array_equal(listed._train_shortlist[1][rows], listed.shortlist(X[rows]))
+
+
+def _grad_rows(model: ShortlistModel, X: sp.csr_matrix, Y: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
+    """Which output rows (labels) get a gradient from one training batch of ``rows``."""
+    model.zero_grad()
+    torch.manual_seed(3)
+    model.loss(FeatureBatch.from_csr(X[rows], rows=rows), LabelBatch.from_csr(Y[rows])).backward()
+    return model.head.output.weight.grad.abs().sum(dim=1).numpy() > 0
+
+
+def test_uniform_negatives_reach_labels_the_tree_never_shortlists():
+    """Issue 19: with hard negatives only, a label outside every row's shortlist and positives gets no gradient,
+    so its score drifts; by default each row's candidates add uniform draws, and such labels meet negatives."""
+    X, Y = _data()
+    torch.manual_seed(0)
+    encoder = SparseEncoder(D, {"hidden_sizes": (8,)})
+    matcher = LabelTreeModel(LabelTreeParams(branching=2, max_leaf_size=4)).fit(X, Y)
+    rows = np.arange(40)
+    default = ShortlistModel(encoder, get_head("sigmoid")(encoder.out_dim, C), matcher, size=2, beam=4)
+    assert default.negatives == XCClassifier().shortlist_negatives > 0
+    default.prepare(X, Y)
+    listed = np.zeros(C, dtype=bool)
+    listed[default._train_shortlist[1][rows].ravel()] = True
+    listed |= np.asarray(Y[rows].sum(axis=0)).ravel() > 0
+    assert not listed.all()  # the test needs labels that neither the shortlists nor the positives hold
+    hard_only = ShortlistModel.from_config({**default.config(), "shortlist": {**default.config()["shortlist"],
+                                                                              "negatives": 0}})  # fmt: skip
+    hard_only.load_state_dict(default.state_dict())
+    hard_only.prepare(X, Y)
+    np.testing.assert_array_equal(_grad_rows(hard_only, X, Y, rows), listed)
+    reached = _grad_rows(default, X, Y, rows)
+    assert reached[listed].all() and reached[~listed].all()  # 100 draws per row over C = 24 labels: every one
+    # the draws come from torch's generator: the same seed, the same loss
+    features, labels = FeatureBatch.from_csr(X[rows], rows=rows), LabelBatch.from_csr(Y[rows])
+    losses = []
+    for _ in range(2):
+        torch.manual_seed(5)
+        losses.append(default.loss(features, labels).detach())
+    assert torch.equal(losses[0], losses[1])
+
+
+def test_a_config_saved_before_the_negatives_trained_with_none():
+    _, listed = _pair("sparsemax", size=3)
+    assert listed.negatives == 0  # _entry has no "negatives", as a file from before they existed
+    assert listed.config()["shortlist"]["negatives"] == 0
+    with pytest.raises(ConfigurationError, match="shortlist_negatives"):
+        ShortlistModel(listed.encoder, listed.head, listed.matcher, negatives=-1)

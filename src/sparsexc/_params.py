@@ -535,8 +535,9 @@ class FitParams(Params):
 
     ``shortlist="tree"`` (neural family only) trains and scores the head over each row's shortlist: the
     ``shortlist_size`` best labels of a label tree (:class:`sparsexc.tree.LabelTreeModel`, configured by
-    ``tree_params``, fitted on the training rows) by path score, plus its positives at training (see
-    ``docs/shortlist.md``, :class:`sparsexc.models.ShortlistModel`).
+    ``tree_params``, fitted on the training rows) by path score, plus at training its positives and
+    ``shortlist_negatives`` labels drawn uniformly at every step (see ``docs/shortlist.md``,
+    :class:`sparsexc.models.ShortlistModel`).
 
     ``preprocess`` is the feature transform fitted on the training rows and saved with the model
     (:mod:`sparsexc._preprocess`).
@@ -562,6 +563,12 @@ class FitParams(Params):
     )
     shortlist_size: int = setting(
         100, "Labels in each row's shortlist (shortlist=tree): the tree's best by path score.", range=POSITIVE_INT
+    )
+    shortlist_negatives: int = setting(
+        300,
+        "Labels drawn uniformly at every step and added to each training row's candidates (shortlist=tree), so "
+        "that labels the tree seldom shortlists still meet negative rows; 0: none. Prediction never uses them.",
+        range=NON_NEGATIVE,
     )
 
     preprocess: str = setting(

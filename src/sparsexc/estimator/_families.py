@@ -380,26 +380,34 @@ class NeuralFamily(ModelFamily):
 
 def _shortlist_model(estimator: Any, encoder: Any, head: Any) -> Any:
     """The :class:`~sparsexc.models.ShortlistModel` of ``shortlist="tree"`` (its tree: ``tree_params``, seeded by
-    ``random_state``; the training beam is :class:`PredictParams`'s default), or None for ``shortlist="none"``."""
+    ``random_state``; the training beam is :class:`PredictParams`'s default; ``shortlist_size`` and
+    ``shortlist_negatives``), or None for ``shortlist="none"``."""
     if getattr(estimator, "shortlist", "none") != "tree":
         return None
     from sparsexc.models import ShortlistModel
     from sparsexc.tree import LabelTreeModel
 
     matcher = LabelTreeModel(TreeFamily().params(estimator))
-    return ShortlistModel(encoder, head, matcher, int(estimator.shortlist_size), PredictParams().beam)
+    sizes = int(estimator.shortlist_size), PredictParams().beam, int(estimator.shortlist_negatives)
+    return ShortlistModel(encoder, head, matcher, *sizes)
 
 
 def _check_shortlist_entry(plan: Any, entry: Any, f: Any) -> dict[str, Any]:
-    """The config's ``model.shortlist`` (``size``, ``beam``, ``tree``: params, sizes, depths), checked."""
+    """The config's ``model.shortlist`` (``size``, ``beam``, ``negatives``, ``tree``: params, sizes, depths),
+    checked; ``negatives`` may be missing (a file saved before they existed: trained with none)."""
 
     entry = f.mapping(entry, "model.shortlist")
-    unknown = sorted(set(entry) - {"size", "beam", "tree"})
+    unknown = sorted(set(entry) - {"size", "beam", "negatives", "tree"})
     if unknown:
         raise f.error("model.shortlist", f"holds the unknown key {unknown[0]!r}")
     size = f.size(f.get(entry, "size", "model.shortlist.size"), "model.shortlist.size")
     if size != plan.estimator.shortlist_size:
         raise f.error("model.shortlist.size", f"is {size} but params.shortlist_size is {plan.estimator.shortlist_size}")
+    wanted = plan.estimator.shortlist_negatives
+    if "negatives" in entry and (type(entry["negatives"]) is not int or entry["negatives"] != wanted):
+        raise f.error(
+            "model.shortlist.negatives", f"is {entry['negatives']!r} but params.shortlist_negatives is {wanted}"
+        )
     f.size(f.get(entry, "beam", "model.shortlist.beam"), "model.shortlist.beam")
     tree = f.mapping(f.get(entry, "tree", "model.shortlist.tree"), "model.shortlist.tree")
     unknown = sorted(set(tree) - {"params", "n_features", "n_labels", "depths"})

@@ -112,11 +112,12 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         The tree model's settings, validated by :class:`sparsexc.tree.LabelTreeParams` (e.g.
         ``{"loss": "logistic", "max_leaf_size": 20}``); its ``seed`` is ``random_state`` unless given here. They
         also configure the label tree of ``shortlist="tree"``.
-    shortlist, shortlist_size
+    shortlist, shortlist_size, shortlist_negatives
         ``shortlist="tree"`` (neural model): the head is trained and scored over each row's shortlist only, the
-        ``shortlist_size`` best labels of a label tree fitted on the training rows (plus the row's positives at
-        training); ``predict_topk``'s ``beam`` is the tree's beam width. Heads: sigmoid, softmax, sparsemax.
-        See ``docs/shortlist.md``.
+        ``shortlist_size`` best labels of a label tree fitted on the training rows (plus, at training, the row's
+        positives and ``shortlist_negatives`` labels drawn uniformly at every step, so that labels the tree
+        seldom shortlists still meet negative rows); ``predict_topk``'s ``beam`` is the tree's beam width.
+        Heads: sigmoid, softmax, sparsemax. See ``docs/shortlist.md``.
     hidden_sizes, activation, dropout
         The encoder (:class:`sparsexc._params.EncoderParams`); ``hidden_sizes=()`` is the full-rank linear model.
     optimizer, lr, weight_decay, momentum, lr_schedule, warmup_steps, step_size, step_gamma, grad_clip
@@ -224,6 +225,7 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         tree_params: dict | None = None,
         shortlist: str = "none",
         shortlist_size: int = 100,
+        shortlist_negatives: int = 300,
         preprocess: str = "auto",
     ) -> None:
         self.head = head
@@ -256,6 +258,7 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         self.tree_params = tree_params
         self.shortlist = shortlist
         self.shortlist_size = shortlist_size
+        self.shortlist_negatives = shortlist_negatives
         self.preprocess = preprocess
 
     @_refuse_run_arguments

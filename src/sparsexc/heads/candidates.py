@@ -1,12 +1,12 @@
 r"""Scoring a head over each row's candidate labels only (a shortlist), never over all C labels.
 
 A shortlist model (:class:`sparsexc.models.ShortlistModel`) gives every row a set of candidate labels: at
-training its positives and the labels a label tree shortlists, at prediction the shortlist alone. A head whose
-scores are an affine map per label, :math:`z_j = w_j^\top h + b_j`, computes them for the candidates alone by
-gathering those rows of its output layer (:func:`sparsexc.ops.affine.pair_logits_of`), so a step costs
-O(B M d) for M candidates per row, not O(B C d). The candidates are held padded, (B, M) with M the largest
-row's count; a padding slot has the logit :math:`-\infty`, which every candidate rule below treats as "not a
-label": probability 0 and never in a set.
+training its positives, the labels a label tree shortlists and labels drawn uniformly, at prediction the
+shortlist alone. A head whose scores are an affine map per label, :math:`z_j = w_j^\top h + b_j`, computes them
+for the candidates alone by gathering those rows of its output layer (:func:`sparsexc.ops.affine.pair_logits_of`),
+so a step costs O(B M d) for M candidates per row, not O(B C d). The candidates are held padded, (B, M) with M
+the largest row's count; a padding slot has the logit :math:`-\infty`, which every candidate rule below treats
+as "not a label": probability 0 and never in a set.
 
 :class:`CandidateScoring` is the part of the head protocol that does this, written once; a head that mixes it
 in supplies three maps of the padded logits: :meth:`~CandidateScoring.candidate_loss_from`,

@@ -4,9 +4,19 @@ The shortlist of a row is the ``size`` best labels of a fitted :class:`~sparsexc
 matcher) by path score, found by beam search on the row's raw features
 (:meth:`LabelTreeModel.predict_topk <sparsexc.tree.LabelTreeModel.predict_topk>` with ``k = size``). At
 training the head's loss runs over each row's candidates, its positives :math:`\cup` its shortlist (the tree's
-hard negatives); at prediction over its shortlist alone: top-k, scores and sets come from the shortlisted
-labels, every other label scores 0. A step or a prediction costs the tree's search,
-O(beam x branching x depth) per row, plus O(size x d) for the output layer, not O(C x d).
+hard negatives) :math:`\cup` ``negatives`` labels drawn uniformly from all C (fresh at every step); at
+prediction over its shortlist alone: top-k, scores and sets come from the shortlisted labels, every other label
+scores 0. A step costs the tree's search, O(beam x branching x depth) per row, plus O((size + negatives) x d)
+for the output layer, a prediction O(size x d), not O(C x d).
+
+Why the uniform negatives: a label's output row is trained only on the rows where it is a candidate. A label
+the tree seldom shortlists (most rare labels: on delicious those with under 50 training positives are each a
+candidate of about 1% of the rows) meets few negatives, and fewer still because the tree, fitted on the
+training rows, shortlists their positives better than a new row's (24% of such a label's training candidates
+are positives, 6% of its shortlistings in held-out rows). Its score drifts up, and a head whose loss moves only
+the labels inside its support (sparsemax) never pulls it back: such labels were the wrong top-1s. Uniform draws
+give every label negative rows in proportion to the data, the remedy of sampled-softmax training
+(``benchmarks/shortlist_diagnosis.py`` measures it; ``docs/shortlist.md`` has the numbers).
 
 The matcher is fitted in :meth:`ShortlistModel.prepare` (the Trainer calls it once before training) on the
 training rows, unless it is fitted already. Its arrays are part of the model's ``state_dict`` (keys
@@ -23,6 +33,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from sparsexc._params import FitParams
 from sparsexc.core.labels import LabelBatch
 from sparsexc.errors import ConfigurationError
 from sparsexc.heads import Head, build_head, get_head, list_heads
@@ -35,6 +46,7 @@ from sparsexc.tree import LabelTreeModel, LabelTreeParams
 __all__ = ["PREFIX", "ShortlistModel", "shortlist_heads"]
 
 PREFIX = "shortlist."  # state_dict keys of the matcher's arrays
+DEFAULT_NEGATIVES = FitParams.shortlist_negatives  # uniform negatives per training row (FitParams' default)
 
 
 def shortlist_heads() -> tuple[str, ...]:
@@ -70,18 +82,31 @@ class ShortlistModel(XCModel):
         Shortlisted labels per row (capped at C).
     beam : int >= 1
         Beam width of the search at training (and the prediction default when a method gets ``beam=None``).
+    negatives : int >= 0
+        Labels drawn uniformly (with replacement, from torch's generator) and added to each training row's
+        candidates at every step; 0: the shortlist and the positives only. Prediction never uses them.
     """
 
     def __init__(
-        self, encoder: SparseEncoder, head: Head, matcher: LabelTreeModel, size: int = 100, beam: int = 10
+        self,
+        encoder: SparseEncoder,
+        head: Head,
+        matcher: LabelTreeModel,
+        size: int = 100,
+        beam: int = 10,
+        negatives: int = DEFAULT_NEGATIVES,
     ) -> None:
         check_shortlist_head(type(head), head.params)
-        for name, value in (("shortlist_size", size), ("beam", beam)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ConfigurationError(f"{name}={value!r}: must be an integer >= 1")
+        for name, value, least in (
+            ("shortlist_size", size, 1),
+            ("beam", beam, 1),
+            ("shortlist_negatives", negatives, 0),
+        ):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+                raise ConfigurationError(f"{name}={value!r}: must be an integer >= {least}")
         super().__init__(encoder, head)
         self.matcher = matcher
-        self.size, self.beam = int(size), int(beam)
+        self.size, self.beam, self.negatives = int(size), int(beam), int(negatives)
         self._tree_config: dict[str, Any] | None = _tree_config(matcher) if _fitted(matcher) else None
         self._train_shortlist: tuple[tuple[int, int], np.ndarray] | None = None  # set by prepare
         self.register_state_dict_post_hook(_save_matcher)
@@ -103,13 +128,18 @@ class ShortlistModel(XCModel):
         super().prepare(X, Y)
 
     def loss(self, features: FeatureBatch, labels: LabelBatch) -> torch.Tensor:
-        """The head's loss over each row's positives and shortlisted labels (``candidate_loss``); the shortlists
-        of the rows of the matrix given to :meth:`prepare` (``features.rows``) are looked up, others searched."""
+        """The head's loss over each row's positives, shortlisted labels and ``negatives`` uniform draws
+        (``candidate_loss``); the shortlists of the rows of the matrix given to :meth:`prepare`
+        (``features.rows``) are looked up, others searched."""
         kept = self._train_shortlist
         if features.rows is not None and kept is not None and kept[0][1] == features.n_features:
             shortlist = kept[1][features.rows].astype(np.int64)
         else:
             shortlist = self.shortlist(_to_csr(features), self.beam)
+        if self.negatives:
+            # torch's CPU generator: seeded by the Trainer (per step and rank when data parallel), checkpointed
+            drawn = torch.randint(0, self.n_labels, (shortlist.shape[0], self.negatives), device="cpu").numpy()
+            shortlist = np.concatenate([shortlist, drawn], axis=1)  # _union drops the repeats
         candidates = Candidates.from_batch(_union(shortlist, labels.to_csr(), features.indices.device))
         return self.candidate_head.candidate_loss(self.hidden(features), labels, candidates)
 
@@ -198,19 +228,21 @@ class ShortlistModel(XCModel):
 
     # -- configuration -----------------------------------------------------------------------------------
     def config(self) -> dict[str, Any]:
-        """:meth:`XCModel.config` and ``"shortlist"``: ``size``, ``beam`` and the matcher's ``tree`` (params,
-        sizes, depths; its arrays are in the ``state_dict``)."""
+        """:meth:`XCModel.config` and ``"shortlist"``: ``size``, ``beam``, ``negatives`` and the matcher's ``tree``
+        (params, sizes, depths; its arrays are in the ``state_dict``)."""
         tree = self._tree_config if self._tree_config is not None else {"params": self.matcher.params.to_dict()}
-        return {**super().config(), "shortlist": {"size": self.size, "beam": self.beam, "tree": dict(tree)}}
+        entry = {"size": self.size, "beam": self.beam, "negatives": self.negatives, "tree": dict(tree)}
+        return {**super().config(), "shortlist": entry}
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> ShortlistModel:
         """The architecture of :meth:`config` with fresh weights and an unfitted matcher (its arrays come with
-        :meth:`load_state_dict`)."""
+        :meth:`load_state_dict`). A config without ``negatives`` (saved before they existed) trained with none."""
         encoder = SparseEncoder(int(config["encoder"]["n_features"]), config["encoder"]["params"])
         shortlist = config["shortlist"]
         matcher = LabelTreeModel(LabelTreeParams.from_saved(shortlist["tree"]["params"]))
-        model = cls(encoder, build_head(config["head"]), matcher, int(shortlist["size"]), int(shortlist["beam"]))
+        sizes = int(shortlist["size"]), int(shortlist["beam"]), int(shortlist.get("negatives", 0))
+        model = cls(encoder, build_head(config["head"]), matcher, *sizes)
         if "depths" in shortlist["tree"]:
             model._tree_config = dict(shortlist["tree"])
         return model
