@@ -266,6 +266,21 @@ def test_uniform_negatives_reach_labels_the_tree_never_shortlists():
     assert torch.equal(losses[0], losses[1])
 
 
+def test_an_estimator_folder_saved_before_the_negatives_loads_as_trained_with_none(fitted, tmp_path):
+    clf, folder = fitted
+    old = _copy(folder, tmp_path / "before-negatives")
+    config = json.loads((old / "config.json").read_text())
+    del config["params"]["shortlist_negatives"], config["model"]["shortlist"]["negatives"]
+    (old / "config.json").write_text(json.dumps(config))
+    _reseal(old)
+    loaded = XCClassifier.load(old)
+    # the estimator's setting says what the model trained with, not today's default
+    assert loaded.shortlist_negatives == loaded.model_.negatives == 0
+    X, _ = _data(4)
+    a, b = clf.predict_topk(X, 5), loaded.predict_topk(X, 5)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+
+
 def test_a_config_saved_before_the_negatives_trained_with_none():
     _, listed = _pair("sparsemax", size=3)
     assert listed.negatives == 0  # _entry has no "negatives", as a file from before they existed

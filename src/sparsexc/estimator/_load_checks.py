@@ -182,6 +182,8 @@ def _estimator(cls: type[BaseEstimator], config: dict[str, Any], f: _Fields) -> 
     params.setdefault("model", "neural")  # saved before the model families: the neural model, then the only one
     if "preprocess" not in config:  # saved before preprocessing existed: the model was trained on X as given
         params.setdefault("preprocess", "none")
+    if params.get("shortlist") == "tree":  # saved before the uniform negatives existed: trained with none
+        params.setdefault("shortlist_negatives", 0)
     allowed = cls._get_param_names()
     unknown = [k for k in params if k not in allowed]
     if unknown:
