@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from _harness import (
+    BENCHMARKS,
     add_common_flags,
     add_src_runs,
     command_line,
@@ -52,26 +53,26 @@ X, Y = load_csr(folder + "/train_X.npz"), load_csr(folder + "/train_Y.npz")
 LabelTreeModel(LabelTreeParams(n_trees=n_trees)).fit(X, Y).save(out)
 """
 PREDICT = """
-import dataclasses, hashlib, json, sys, time
+import dataclasses, hashlib, json, sys
 sys.path.insert(0, BENCHMARKS)
+from _harness import timed
 from peers_worker import load_csr
 from sparsexc.tree import LabelTreeModel
 folder, model_dir, k, n_jobs = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 X = load_csr(folder + "/test_X.npz")
 model = LabelTreeModel.load(model_dir)
 model.params = dataclasses.replace(model.params, n_jobs=n_jobs)
-start, wall = time.process_time(), time.perf_counter()
-indices, scores = model.predict_topk(X, k=k)
-cpu, wall = time.process_time() - start, time.perf_counter() - wall
+with timed() as clock:
+    indices, scores = model.predict_topk(X, k=k)
 digest = hashlib.sha256(indices.tobytes() + scores.tobytes()).hexdigest()
-print(json.dumps({"cpu": cpu, "wall": wall, "rows": X.shape[0], "sha256": digest}))
+print(json.dumps({"cpu": clock.cpu, "wall": clock.wall, "rows": X.shape[0], "sha256": digest}))
 """
 
 
 def child(code: str, src: Path, *args: str) -> dict[str, Any]:
     """Run ``code`` in a fresh Python that imports sparsexc from ``src``; its last line of output, parsed."""
     env = {**os.environ, "PYTHONPATH": str(src), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-    program = code.replace("BENCHMARKS", repr(str(Path(__file__).resolve().parent)))
+    program = code.replace("BENCHMARKS", repr(str(BENCHMARKS)))
     done = subprocess.run([sys.executable, "-c", program, *args], env=env, capture_output=True, text=True,
                           check=True, timeout=3600)  # fmt: skip
     lines = done.stdout.strip().splitlines()
