@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -255,17 +256,22 @@ def train_curve(
     tree_cache: dict[str, Any],
     eval_rows: int,
     eval_fractions: tuple[float, ...] = EVAL_FRACTIONS,
+    lr: float | None = None,
 ) -> dict[str, Any]:
     """Train until ``budget`` CPU seconds (prepare included) and evaluate at ``eval_fractions`` of it.
 
     The clock is the process CPU time: with one thread it is the single-core wall time of an idle machine and
-    does not depend on what else runs (the wall time, which does, is recorded too)."""
+    does not depend on what else runs (the wall time, which does, is recorded too). ``data`` holds the rows to
+    train on (``X``, ``Y``) and to evaluate on (the first ``eval_rows`` of ``X_test``, ``Y_test``: the test rows,
+    or in ``--part tune`` the validation rows, :func:`holdout_data`); ``lr`` replaces the method's learning rate
+    (rho for Adagrad) of :data:`METHODS` when given."""
     from sparsexc.heads import LabelBatch
     from sparsexc.train import TrainParams, build_optimizer
 
     X, Y = data["X"], data["Y"]
     X_eval, Y_eval = data["X_test"][:eval_rows], data["Y_test"][:eval_rows]
-    _, head_params, optimizer_name, lr = METHODS[method]
+    _, head_params, optimizer_name, default_lr = METHODS[method]
+    lr = default_lr if lr is None else lr
     torch.manual_seed(seed)
     head = make_head(method, X.shape[1], Y.shape[1], tree_params)
     if head_params.get("sampler") == "tree" and "state" in tree_cache:
@@ -438,9 +444,188 @@ def part_path(part: str) -> Path:
     return RESULTS / f"{STEM}_{part}.json"
 
 
-def run_datasets(args: argparse.Namespace, env: dict[str, Any]) -> None:
+# --- tuning (issue 21): the learning rate of each method chosen on a validation split of the training rows ---
+
+# the paper's rho grid for its Adagrad methods (papers.md 2.3: rho in {3e-4, 1e-3, 3e-3, 1e-2, 3e-2}); the Adam
+# methods (softmax, sampled softmax) get the same five half-decades around Adam's default 1e-3
+LR_GRIDS: dict[str, tuple[float, ...]] = {
+    "adagrad": (3e-4, 1e-3, 3e-3, 1e-2, 3e-2),
+    "adam": (1e-4, 3e-4, 1e-3, 3e-3, 1e-2),
+}
+TUNED = "-tuned"  # suffix of the part (and data set label) of the runs trained with the tuned learning rates
+TUNE_METRIC = "P@1"
+SELECTION_RULE = (
+    "the learning rate with the highest validation P@1 at the end of the budget (ties: the smaller rate); when it "
+    "is the grid's largest or smallest value, the grid is extended once outward by one more value of its pattern "
+    "(0.03 -> 0.1, 3e-4 -> 1e-4) and the choice is made again over all values tried"
+)
+
+
+def validation_split(n_rows: int, n_val: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded split of ``n_rows`` training rows into (rows to fit, ``n_val`` validation rows), both sorted.
+
+    A permutation from ``default_rng(seed)``; its first ``n_val`` rows validate, the rest fit."""
+    if not 0 < n_val < n_rows:
+        raise ValueError(f"validation rows {n_val}: need 0 < n_val < {n_rows} (the training rows)")
+    order = np.random.default_rng(seed).permutation(n_rows)
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def holdout_data(data: dict[str, Any], n_val: int, seed: int) -> dict[str, Any]:
+    """``data`` (:func:`load_set`) with its training rows split by :func:`validation_split`: ``X``, ``Y`` the rows
+    to fit, ``X_test``, ``Y_test`` the validation rows; the test rows are dropped, so that tuning never sees them.
+
+    The features' SVD and standardisation (unsupervised) were fitted on all training rows, as for the final runs."""
+    fit, val = validation_split(data["X"].shape[0], n_val, seed)
+    Y = sp.csr_matrix(data["Y"])
+    held = {k: v for k, v in data.items() if k not in ("X", "Y", "X_test", "Y_test")}
+    return {**held, "X": data["X"][fit], "Y": Y[fit], "X_test": data["X"][val], "Y_test": Y[val]}
+
+
+def choose_lr(scores: dict[float, float]) -> float:
+    """The learning rate of ``scores`` ({lr: validation score}) with the highest score; ties to the smaller rate."""
+    if not scores:
+        raise ValueError("no learning rate was tried")
+    best = max(scores.values())
+    return min(lr for lr, score in scores.items() if score == best)
+
+
+def edge_extension(grid: tuple[float, ...], chosen: float) -> float | None:
+    """The next value of the sorted ``grid`` beyond the edge ``chosen`` sits on, or None when ``chosen`` is an
+    inner value.
+
+    The grid's last two steps on that side are continued: ``v[-2] * v[-1] / v[-3]`` above (0.01 * 0.03 / 0.003 =
+    0.1 for the 1-3 half-decades; a geometric grid's own ratio) and ``v[1] * v[0] / v[2]`` below (1e-4)."""
+    v = sorted(grid)
+    if len(v) < 3:
+        raise ValueError("a grid needs three values to be extended")
+    if chosen == v[-1]:
+        return float(f"{v[-2] * v[-1] / v[-3]:.6g}")  # rounded: 0.1, not 0.09999999999999999
+    if chosen == v[0]:
+        return float(f"{v[1] * v[0] / v[2]:.6g}")
+    return None
+
+
+def tune_method(grid: tuple[float, ...], train: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Train once per learning rate of ``grid`` (``train(lr)`` returns a run of :func:`train_curve`), choose by
+    :data:`SELECTION_RULE` and, when the choice sits on an edge, train once more beyond it and choose again.
+
+    Returns the runs and the choice: ``lr``, the validation scores of every rate tried, the ``grid``, the rate it
+    was ``extended`` to (None) and whether the final choice is still on the edge of the values tried."""
+    runs = [train(lr) for lr in grid]
+    scores = {run["lr"]: run["final"][TUNE_METRIC] for run in runs}
+    extended = edge_extension(grid, choose_lr(scores))
+    if extended is not None:
+        runs.append(train(extended))
+        scores[extended] = runs[-1]["final"][TUNE_METRIC]
+    chosen = choose_lr(scores)
+    return runs, {
+        "lr": chosen,
+        "scores": {f"{lr:g}": scores[lr] for lr in sorted(scores)},
+        "metric": f"validation {TUNE_METRIC}",
+        "grid": list(grid),
+        "extended": extended,
+        "on_edge": extended is not None and chosen in (min(scores), max(scores)),
+    }
+
+
+def tuned_lrs(tuning: dict[str, Any], methods: list[str]) -> dict[str, float]:
+    """The chosen learning rate of each of ``methods`` from a tuning part file (``choices``)."""
+    missing = [m for m in methods if m not in tuning.get("choices", {})]
+    if missing:
+        raise SystemExit(f"--part tuned: no tuned learning rate for {missing}; run --part tune for them first")
+    return {m: float(tuning["choices"][m]["lr"]) for m in methods}
+
+
+def _tune_run(
+    name: str,
+    method: str,
+    data: dict[str, Any],
+    budget: float,
+    args: argparse.Namespace,
+    tree_params: dict[str, Any],
+    tree_cache: dict[str, Any],
+    fractions: tuple[float, ...],
+    lr: float,
+) -> dict[str, Any]:
+    """One tuning run of ``method`` at ``lr``: :func:`train_curve` on the rows to fit, scored on the validation rows."""
+    run = train_curve(
+        method, data, budget, args.batch_size, args.tune_seed, tree_params, tree_cache, args.val_rows, fractions, lr=lr
+    )
+    run["seed"] = args.tune_seed
+    print(f"{name:<18} {method:<26} lr {lr:g}: validation P@1 {run['final']['P@1']:.4f}", flush=True)
+    return run
+
+
+def run_tuning(args: argparse.Namespace, env: dict[str, Any]) -> None:
+    """``--part tune``: per data set and method, :func:`tune_method` on a validation split of the training rows,
+    seed ``--tune-seed``, the same CPU budget per run as ``--part train``; writes ``..._tuning_<set>.json`` after
+    each method (the methods not run this time keep their earlier runs and choices)."""
+    fractions = tuple(float(f) for f in args.tune_eval_fractions.split(","))
+    methods = args.methods.split(",")
+    for name in args.datasets.split(","):
+        with timed() as load_time:
+            full = load_set(name, args.dim, DATA_SEED)
+        data = holdout_data(full, args.val_rows, args.val_seed)
+        del full  # the test rows: never evaluated while tuning
+        print(
+            f"{name}: tuning on {data['X'].shape[0]} rows, validating on {data['X_test'].shape[0]} training rows "
+            f"({load_time.wall:.0f} s to load/featurise)",
+            flush=True,
+        )
+        tree_params = {"split": args.tree_split, "reg": args.tree_reg, "reg_scaling": args.tree_reg_scaling}
+        path = part_path(f"tuning_{name}")
+        earlier = read_json(path) if path.is_file() else {}
+        out: dict[str, Any] = {
+            "date": utc_now(),
+            "environment": env,
+            "settings": {
+                "budget": args.budget,
+                "softmax_budget": args.softmax_budget,
+                "batch_size": args.batch_size,
+                "val_rows": args.val_rows,
+                "val_seed": args.val_seed,
+                "seed": args.tune_seed,
+                "eval_fractions": fractions,
+                "tree_params": tree_params,
+                "grids": LR_GRIDS,
+                "rule": SELECTION_RULE,
+                "untuned": "lambda (reg) 1e-3 and 10 negatives, the heads' defaults, for every method",
+            },
+            "dataset": {
+                "name": name,
+                "n_fit": int(data["X"].shape[0]),
+                "n_val": int(data["X_test"].shape[0]),
+                "n_labels": int(data["Y"].shape[1]),
+            },
+            "load_average_before": load_average(),
+            "runs": [r for r in earlier.get("runs", []) if r["method"] not in methods],
+            "choices": {m: c for m, c in earlier.get("choices", {}).items() if m not in methods},
+        }
+        tree_cache: dict[str, Any] = {}  # one tree fit on the rows to fit, charged to every tree run
+        for method in methods:
+            optimizer = METHODS[method][2]
+            budget = args.softmax_budget if METHODS[method][0] == "softmax" else args.budget
+
+            train = partial(_tune_run, name, method, data, budget, args, tree_params, tree_cache, fractions)
+            runs, choice = tune_method(LR_GRIDS[optimizer], train)
+            out["runs"] += runs
+            out["choices"][method] = choice
+            print(f"{name:<18} {method:<26} chosen lr {choice['lr']:g} ({choice})", flush=True)
+            out["load_average_after"] = load_average()
+            out["cpu_seconds_process"] = round(time.process_time(), 1)
+            write_json(path, out)
+
+
+def run_datasets(args: argparse.Namespace, env: dict[str, Any], tuned: bool = False) -> None:
+    """``--part train`` (every method at its :data:`METHODS` learning rate) or, with ``tuned``, ``--part tuned``
+    (each at the rate ``--part tune`` chose; into the part ``<set>-tuned``): train on all training rows and
+    evaluate on the test rows."""
     budgets = {"softmax": args.softmax_budget, "other": args.budget}
     for name in args.datasets.split(","):
+        methods, seeds = args.methods.split(","), seed_list(args.seeds)
+        lrs: dict[str, float] = tuned_lrs(read_json(part_path(f"tuning_{name}")), methods) if tuned else {}
+        part_name = name + TUNED if tuned else name
         load_before = load_average()
         with timed() as load_time:
             data = load_set(name, args.dim, DATA_SEED)
@@ -469,8 +654,7 @@ def run_datasets(args: argparse.Namespace, env: dict[str, Any]) -> None:
             "load_average_before": load_before,
             "runs": [],
         }
-        methods, seeds = args.methods.split(","), seed_list(args.seeds)
-        earlier = read_json(part_path(name)) if part_path(name).is_file() and not args.quick else {}
+        earlier = read_json(part_path(part_name)) if part_path(part_name).is_file() and not args.quick else {}
         out["runs"] += kept_runs(earlier, methods, seeds)
         if "latent_params" in data:
             out["oracle"] = oracle_point(data, args.eval_rows)
@@ -479,9 +663,19 @@ def run_datasets(args: argparse.Namespace, env: dict[str, Any]) -> None:
         for seed, method in ((seed, method) for seed in seeds for method in methods):
             budget = budgets["softmax" if METHODS[method][0] == "softmax" else "other"]
             run = train_curve(
-                method, data, budget, args.batch_size, seed, tree_params, tree_cache, args.eval_rows, fractions
+                method,
+                data,
+                budget,
+                args.batch_size,
+                seed,
+                tree_params,
+                tree_cache,
+                args.eval_rows,
+                fractions,
+                lr=lrs.get(method),
             )
             run["seed"] = seed
+            run["tuned"] = tuned  # lr chosen on the validation split (..._tuning_<set>.json), or the default
             run["peak_rss_mib_so_far"] = round(peak_rss_mib(), 1)
             run["settings"] = {
                 "budget": budget,
@@ -501,7 +695,7 @@ def run_datasets(args: argparse.Namespace, env: dict[str, Any]) -> None:
             out["load_average_after"] = load_average()
             out["cpu_seconds_process"] = round(time.process_time(), 1)  # CPU seconds since the process started
             if not args.quick:
-                write_json(part_path(name), out)
+                write_json(part_path(part_name), out)
 
 
 def run_steps(args: argparse.Namespace, env: dict[str, Any]) -> None:
@@ -1129,7 +1323,21 @@ def main() -> None:
         quick="small synthetic set, short budgets, C up to 1e4; nothing written",
         datasets=DEFAULT_DATASETS,
     )
-    parser.add_argument("--part", choices=("train", "steps", "report"), default="train")
+    parser.add_argument(
+        "--part",
+        choices=("train", "tune", "tuned", "steps", "report"),
+        default="train",
+        help="tune: each method's learning rate on a validation split of the training rows -> "
+        "..._tuning_<set>.json; tuned: train as `train` does with the chosen rates -> ..._<set>-tuned.json",
+    )
+    parser.add_argument(
+        "--val-rows", type=int, default=2000, help="--part tune: validation rows drawn from the training rows"
+    )
+    parser.add_argument("--val-seed", type=int, default=0, help="--part tune: seed of the validation split")
+    parser.add_argument("--tune-seed", type=int, default=0, help="--part tune: the runs' seed (one per rate)")
+    parser.add_argument(
+        "--tune-eval-fractions", default="0.5,1", help="--part tune: evaluate at these fractions of the budget"
+    )
     parser.add_argument(
         "--methods",
         default=",".join(DEFAULT_METHODS),
@@ -1179,6 +1387,10 @@ def main() -> None:
         run_steps(args, env)
     elif args.part == "train":
         run_datasets(args, env)
+    elif args.part == "tune":
+        run_tuning(args, env)
+    elif args.part == "tuned":
+        run_datasets(args, env, tuned=True)
     else:
         run_steps(args, env)
 
