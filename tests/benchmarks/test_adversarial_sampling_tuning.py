@@ -152,6 +152,9 @@ def test_report_shows_the_tuned_rows_their_rates_and_keeps_the_untuned_table(adv
     )
     train, _ = _fake_train(lambda lr: lr)
     _, choice = adv.tune_method(adv.LR_GRIDS["adagrad"], train)
+    train, _ = _fake_train(lambda lr: 0.29 if lr in (3e-3, 1e-2) else 0.1)  # a tie: the smaller rate
+    _, tie = adv.tune_method(adv.LR_GRIDS["adagrad"], train)
+    assert tie["lr"] == 3e-3 and tie["extended"] is None
     settings = {
         "val_seed": 0,
         "seed": 0,
@@ -165,7 +168,7 @@ def test_report_shows_the_tuned_rows_their_rates_and_keeps_the_untuned_table(adv
         "date": "d",
         "settings": settings,
         "dataset": {"n_val": 2000, "n_fit": 42469},
-        "choices": {"ns-uniform": choice},
+        "choices": {"ns-uniform": choice, "ns-uniform-l2": tie},
     }
     write(tmp_path / "adversarial_sampling_tuning_toy.json", tuning)
     adv.write_report()
@@ -187,5 +190,6 @@ def test_report_shows_the_tuned_rows_their_rates_and_keeps_the_untuned_table(adv
         "| neg. sampling, uniform | 0.0003: 0.0003" in page
         and "| 0.1 | edge: extended to 0.1; still on the edge" in page
     )
+    assert "| 0.003 | inside the grid; tied with 0.01 (the smaller rate taken) |" in page
     assert "| neg. sampling, uniform | 0.1 | 0 |" in page  # the tuned part's table shows the rate it ran at
     assert (tmp_path / "adversarial_sampling_toy-tuned.png").is_file()
