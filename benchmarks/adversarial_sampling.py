@@ -1195,14 +1195,19 @@ def verdict_section(merged: dict[str, Any], heading: str = "## Verdicts (issue 2
     ]
 
 
-def tuning_section(tunings: dict[str, dict[str, Any]]) -> list[str]:
+def tuning_section(tunings: dict[str, dict[str, Any]], parts: list[str]) -> list[str]:
     """The page's section on ``--part tune``: per set, the validation score of every learning rate tried and the
-    choice (:data:`SELECTION_RULE`)."""
+    choice (:data:`SELECTION_RULE`), and whether ``parts`` hold the set's runs at the chosen rates."""
     if not tunings:
         return []
     lines = ["## Learning rates tuned on a validation split", ""]
     for name, t in tunings.items():
         st, d = t["settings"], t["dataset"]
+        used = (
+            f"The chosen rates train the `{name}{TUNED}` runs (all training rows, evaluated on the test rows)."
+            if name + TUNED in parts
+            else f"No `{name}{TUNED}` runs yet: this set's verdicts come from its untuned runs."
+        )
         lines += [
             f"{name} (`{STEM}_tuning_{name}.json`, {t['date']}): {d['n_val']:,} validation rows drawn from the "
             f"training rows (seed {st['val_seed']}), the other {d['n_fit']:,} training rows fit (the tree fitted on "
@@ -1210,8 +1215,7 @@ def tuning_section(tunings: dict[str, dict[str, Any]]) -> list[str]:
             f"per sampled method, {st['softmax_budget']:g} s for the softmax, tree fit included); grids: Adagrad "
             f"{', '.join(f'{v:g}' for v in st['grids']['adagrad'])} (the paper's rho grid), Adam "
             f"{', '.join(f'{v:g}' for v in st['grids']['adam'])}. Rule: {st['rule']}. Untuned: {st['untuned']}. "
-            f"The chosen rates train the `{name}{TUNED}` runs (all training rows, evaluated on the test rows). "
-            f"One seed per rate and {d['n_val']:,} rows: a validation P@1 near 0.5 has a binomial SE of about "
+            f"{used} One seed per rate and {d['n_val']:,} rows: a validation P@1 near 0.5 has a binomial SE of about "
             f"{0.5 / np.sqrt(d['n_val']):.3f}, so neighbouring rates closer than about 3 points are not told apart.",
             "",
             "| method | validation P@1 at each rate tried | chosen | note |",
@@ -1325,7 +1329,7 @@ def write_report() -> None:
         f"JSON files; the discussion comes from `{STEM}_notes.md`.",
         "",
         *verdicts,
-        *tuning_section(tunings),
+        *tuning_section(tunings, list(parts)),
     ]
     notes = RESULTS / f"{STEM}_notes.md"
     if notes.is_file():

@@ -171,6 +171,7 @@ def test_report_shows_the_tuned_rows_their_rates_and_keeps_the_untuned_table(adv
         "choices": {"ns-uniform": choice, "ns-uniform-l2": tie},
     }
     write(tmp_path / "adversarial_sampling_tuning_toy.json", tuning)
+    write(tmp_path / "adversarial_sampling_tuning_other.json", tuning)  # tuned, but not yet trained at its rates
     adv.write_report()
     page = (tmp_path / "adversarial_sampling.md").read_text()
     merged = adv.read_json(tmp_path / "adversarial_sampling.json")
@@ -190,6 +191,7 @@ def test_report_shows_the_tuned_rows_their_rates_and_keeps_the_untuned_table(adv
         "| neg. sampling, uniform | 0.0003: 0.0003" in page
         and "| 0.1 | edge: extended to 0.1; still on the edge" in page
     )
+    assert "The chosen rates train the `toy-tuned` runs" in page and "No `other-tuned` runs yet" in page
     assert "| 0.003 | inside the grid; tied with 0.01 (the smaller rate taken) |" in page
     assert "| neg. sampling, uniform | 0.1 | 0 |" in page  # the tuned part's table shows the rate it ran at
     assert (tmp_path / "adversarial_sampling_toy-tuned.png").is_file()
