@@ -1132,11 +1132,24 @@ def verdict_view(merged: dict[str, Any], names: list[str]) -> dict[str, Any]:
     }
 
 
-def verdict_sets(names: list[str]) -> tuple[list[str], list[str]]:
-    """(the parts that decide the verdicts: each set's ``-tuned`` part where it has one, else its untuned part;
-    the untuned parts alone)."""
-    untuned = [n for n in names if not n.endswith(TUNED)]
-    return [n for n in names if n.endswith(TUNED) or n + TUNED not in names], untuned
+def verdict_sets(methods: dict[str, set[str]]) -> tuple[list[str], list[str]]:
+    """(the parts that decide the verdicts, the untuned parts alone), from ``methods``: part name -> its methods.
+
+    A set's ``-tuned`` part decides in place of its untuned part when it has every method the untuned part has
+    (a partial tuned part would drop the other methods' rows of that set); otherwise the untuned part decides."""
+    untuned = [n for n in methods if not n.endswith(TUNED)]
+
+    def complete(tuned: str) -> bool:
+        base = tuned[: -len(TUNED)]
+        return base not in methods or methods[tuned] >= methods[base]
+
+    deciding = [
+        n
+        for n in methods
+        if (n.endswith(TUNED) and complete(n))
+        or (not n.endswith(TUNED) and not (n + TUNED in methods and complete(n + TUNED)))
+    ]
+    return deciding, untuned
 
 
 def _tuning_sentence(tuned: list[str]) -> str:
@@ -1195,19 +1208,25 @@ def verdict_section(merged: dict[str, Any], heading: str = "## Verdicts (issue 2
     ]
 
 
-def tuning_section(tunings: dict[str, dict[str, Any]], parts: list[str]) -> list[str]:
+def tuning_section(tunings: dict[str, dict[str, Any]], parts: list[str], deciding: list[str]) -> list[str]:
     """The page's section on ``--part tune``: per set, the validation score of every learning rate tried and the
-    choice (:data:`SELECTION_RULE`), and whether ``parts`` hold the set's runs at the chosen rates."""
+    choice (:data:`SELECTION_RULE`), and whether ``parts`` hold the set's runs at the chosen rates and they decide
+    its verdicts (``deciding``, :func:`verdict_sets`)."""
     if not tunings:
         return []
     lines = ["## Learning rates tuned on a validation split", ""]
     for name, t in tunings.items():
         st, d = t["settings"], t["dataset"]
-        used = (
-            f"The chosen rates train the `{name}{TUNED}` runs (all training rows, evaluated on the test rows)."
-            if name + TUNED in parts
-            else f"No `{name}{TUNED}` runs yet: this set's verdicts come from its untuned runs."
-        )
+        if name + TUNED in deciding:
+            used = f"The chosen rates train the `{name}{TUNED}` runs (all training rows, evaluated on the test rows)."
+        elif name + TUNED in parts:
+            used = (
+                f"The `{name}{TUNED}` runs (at the chosen rates, on all training rows, evaluated on the test rows) "
+                "do not cover every method of the set's untuned runs, so they are shown in their section but the "
+                "set's verdicts come from its untuned runs."
+            )
+        else:
+            used = f"No `{name}{TUNED}` runs yet: this set's verdicts come from its untuned runs."
         lines += [
             f"{name} (`{STEM}_tuning_{name}.json`, {t['date']}): {d['n_val']:,} validation rows drawn from the "
             f"training rows (seed {st['val_seed']}), the other {d['n_fit']:,} training rows fit (the tree fitted on "
@@ -1316,7 +1335,7 @@ def write_report() -> None:
         "tuning": {name: {k: t[k] for k in ("date", "settings", "dataset", "choices")} for name, t in tunings.items()},
     }
     write_json(RESULTS / f"{STEM}.json", merged)
-    deciding, untuned = verdict_sets(list(parts))
+    deciding, untuned = verdict_sets({name: {r["method"] for r in part["runs"]} for name, part in parts.items()})
     verdicts = verdict_section(verdict_view(merged, deciding))
     if deciding != untuned:  # the table of the untuned runs alone, as it stood before the tuned parts
         verdicts += verdict_section(
@@ -1329,7 +1348,7 @@ def write_report() -> None:
         f"JSON files; the discussion comes from `{STEM}_notes.md`.",
         "",
         *verdicts,
-        *tuning_section(tunings, list(parts)),
+        *tuning_section(tunings, list(parts), deciding),
     ]
     notes = RESULTS / f"{STEM}_notes.md"
     if notes.is_file():

@@ -98,10 +98,18 @@ def test_tuned_lrs_need_a_choice_for_every_method(adv):
 
 
 def test_tuned_parts_replace_their_sets_untuned_part_in_the_verdicts(adv):
-    deciding, untuned = adv.verdict_sets(["debian-deps", "debian-deps-tuned", "wordnet-hypernyms"])
-    assert deciding == ["debian-deps-tuned", "wordnet-hypernyms"]
+    all3, two = {"ns-tree", "ns-uniform", "nce-tree"}, {"ns-tree", "ns-uniform"}
+    methods = {
+        "debian-deps": all3,
+        "debian-deps-tuned": all3,
+        "wordnet-hypernyms": all3,
+        "wordnet-hypernyms-tuned": two,
+    }
+    deciding, untuned = adv.verdict_sets(methods)
+    assert deciding == ["debian-deps-tuned", "wordnet-hypernyms"]  # a partial tuned part does not decide
     assert untuned == ["debian-deps", "wordnet-hypernyms"]
-    assert adv.verdict_sets(["a", "b"]) == (["a", "b"], ["a", "b"])
+    assert adv.verdict_sets({"a": two, "b": two}) == (["a", "b"], ["a", "b"])
+    assert adv.verdict_sets({"a": two, "a-tuned": all3}) == (["a-tuned"], ["a"])
 
 
 def _run(method, seed, lr, hits):
@@ -172,19 +180,29 @@ def test_report_shows_the_tuned_rows_their_rates_and_keeps_the_untuned_table(adv
     }
     write(tmp_path / "adversarial_sampling_tuning_toy.json", tuning)
     write(tmp_path / "adversarial_sampling_tuning_other.json", tuning)  # tuned, but not yet trained at its rates
+    # a tuned part with fewer methods than the untuned one: shown, not deciding
+    write(
+        tmp_path / "adversarial_sampling_part.json",
+        _part("part", [_run("ns-tree", 0, 0.01, 0.3), _run("ns-uniform", 0, 0.01, 0.2)]),
+    )
+    write(tmp_path / "adversarial_sampling_part-tuned.json", _part("part", [_run("ns-tree", 0, 0.003, 0.3)]))
+    write(tmp_path / "adversarial_sampling_tuning_part.json", tuning)
     adv.write_report()
     page = (tmp_path / "adversarial_sampling.md").read_text()
     merged = adv.read_json(tmp_path / "adversarial_sampling.json")
     assert (
-        set(merged["datasets"]) == {"toy", "toy-tuned"}
+        set(merged["datasets"]) == {"toy", "toy-tuned", "part", "part-tuned"}
         and merged["tuning"]["toy"]["choices"]["ns-uniform"]["lr"] == 0.1
     )
     uniform_rows = [
         line for line in page.splitlines() if line.startswith("| Higher final accuracy") and "uniform |" in line
     ]
     assert len(uniform_rows) == 2  # the deciding table (tuned) and the untuned one
-    assert "toy-tuned 30.0 vs 30.0 %" in uniform_rows[0] and "not reproduced" in uniform_rows[0]
+    assert "toy-tuned 30.0 vs 30.0 %" in uniform_rows[0] and "part 30.0 vs 20.0 %" in uniform_rows[0]
+    assert "part-tuned" not in uniform_rows[0] and "partially" in uniform_rows[0]
+    assert "do not cover every method" in page and "## part-tuned" in page
     assert "toy 30.0 vs 20.0 %" in uniform_rows[1] and uniform_rows[1].endswith("| reproduced |")
+    assert "toy-tuned" not in uniform_rows[1]
     assert "### The same verdicts from the untuned runs alone" in page
     assert "## Learning rates tuned on a validation split" in page and "42,469" in page
     assert (
