@@ -1132,16 +1132,22 @@ def verdict_view(merged: dict[str, Any], names: list[str]) -> dict[str, Any]:
     }
 
 
+# the methods the verdict rows compare the adversarial head with (and the head itself)
+VERDICT_METHODS = (ADVERSARIAL, UNIFORM, UNIFORM_L2, FREQUENCY, FREQUENCY_L2, NCE)
+
+
 def verdict_sets(methods: dict[str, set[str]]) -> tuple[list[str], list[str]]:
     """(the parts that decide the verdicts, the untuned parts alone), from ``methods``: part name -> its methods.
 
-    A set's ``-tuned`` part decides in place of its untuned part when it has every method the untuned part has
-    (a partial tuned part would drop the other methods' rows of that set); otherwise the untuned part decides."""
+    A set's ``-tuned`` part decides in place of its untuned part when it has every method of the untuned part that
+    the accuracy, log-likelihood and speed rows compare (:data:`VERDICT_METHODS`; a partial tuned part would drop
+    the other methods' rows of that set); otherwise the untuned part decides. The softmax's row (Appendix A.2)
+    judges only a softmax trained for 10 epochs or more, which no 60 s run is."""
     untuned = [n for n in methods if not n.endswith(TUNED)]
 
     def complete(tuned: str) -> bool:
         base = tuned[: -len(TUNED)]
-        return base not in methods or methods[tuned] >= methods[base]
+        return base not in methods or methods[base] & set(VERDICT_METHODS) <= methods[tuned]
 
     deciding = [
         n
@@ -1222,7 +1228,8 @@ def tuning_section(tunings: dict[str, dict[str, Any]], parts: list[str], decidin
         elif name + TUNED in parts:
             used = (
                 f"The `{name}{TUNED}` runs (at the chosen rates, on all training rows, evaluated on the test rows) "
-                "do not cover every method of the set's untuned runs, so they are shown in their section but the "
+                "do not cover every method of the set's untuned runs that a verdict row compares, so they are "
+                "shown in their section but the "
                 "set's verdicts come from its untuned runs."
             )
         else:

@@ -110,6 +110,8 @@ def test_tuned_parts_replace_their_sets_untuned_part_in_the_verdicts(adv):
     assert untuned == ["debian-deps", "wordnet-hypernyms"]
     assert adv.verdict_sets({"a": two, "b": two}) == (["a", "b"], ["a", "b"])
     assert adv.verdict_sets({"a": two, "a-tuned": all3}) == (["a-tuned"], ["a"])
+    # methods no verdict row compares (the softmax, diagnostics) in the untuned part only: the tuned part decides
+    assert adv.verdict_sets({"a": {*two, "softmax", "ns-tree-invaux"}, "a-tuned": two}) == (["a-tuned"], ["a"])
 
 
 def _run(method, seed, lr, hits):
