@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -515,7 +516,9 @@ def edge_extension(grid: tuple[float, ...], chosen: float) -> float | None:
     return None
 
 
-def tune_method(grid: tuple[float, ...], train: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def tune_method(
+    grid: tuple[float, ...], train: Callable[[float], dict[str, Any]]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Train once per learning rate of ``grid`` (``train(lr)`` returns a run of :func:`train_curve`), choose by
     :data:`SELECTION_RULE` and, when the choice sits on an edge, train once more beyond it and choose again.
 
