@@ -475,19 +475,20 @@ class TreeSearcher:
             rank = np.arange(A, dtype=np.int64)
             first = level.offsets[nodes[r, slot]][:, None] + rank[None, :]
             need = k if t + 1 == self.tree.depth else beam
-            if r.shape[0] == live.size and compiled and transform == "squared_hinge" and 4 * need <= live.size * A:
-                # every slot holds a node (the pairs are the rows in order): exact log-scores only where they count
+            full = r.shape[0] == live.size  # every slot of every row holds a node: the pairs are the rows in order
+            if full and compiled and transform == "squared_hinge" and 4 * need <= live.size * A:
+                # exact log-scores only where they can count for the row's `need` best
                 cand, child = _pruned_log_scores(path, child_s.reshape(B, -1), A, power, need), first.reshape(B, -1)
-            elif r.shape[0] == live.size:
-                logp = path[r, slot][:, None] + log_probabilities(child_s, transform, power)
-                cand, child = logp.reshape(B, -1), first.reshape(B, -1)
             else:
                 logp = path[r, slot][:, None] + log_probabilities(child_s, transform, power)
-                cand = np.full((B, nodes.shape[1] * A), -np.inf, dtype=np.float64)
-                child = np.zeros((B, nodes.shape[1] * A), dtype=np.int64)
-                cols = slot[:, None] * A + rank[None, :]
-                cand[r[:, None], cols] = logp
-                child[r[:, None], cols] = first
+                if full:
+                    cand, child = logp.reshape(B, -1), first.reshape(B, -1)
+                else:
+                    cand = np.full((B, nodes.shape[1] * A), -np.inf, dtype=np.float64)
+                    child = np.zeros((B, nodes.shape[1] * A), dtype=np.int64)
+                    cols = slot[:, None] * A + rank[None, :]
+                    cand[r[:, None], cols] = logp
+                    child[r[:, None], cols] = first
             child[~np.isfinite(cand)] = 0  # slots past a parent's arity: any valid index, never used
             if t + 1 < self.tree.depth:
                 width = min(beam, cand.shape[1])
@@ -588,7 +589,8 @@ def _top_reached(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-k (label, float32 score) of every row among its reached candidates, best first, ties to the lower label.
 
-    Candidate ``j`` of row ``b`` is label ``label_order[position[b, j]]`` with log-score ``logp[b, j]``. ``kth`` is each row's k-th best log-score and ``kth_score`` = float32(exp(kth)), a normal positive number. The
+    Candidate ``j`` of row ``b`` is label ``label_order[position[b, j]]`` with log-score ``logp[b, j]``. ``kth``
+    is each row's k-th best log-score and ``kth_score`` = float32(exp(kth)), a normal positive number. The
     float32 score exp(logp) is non-decreasing in logp, so the top k are among the candidates scoring at least
     ``kth_score`` (at least k of them); a candidate below ``kth`` ties with it in float32 only when the two
     log-scores differ by less than float32's relative spacing (2^-23), so only candidates within
