@@ -26,14 +26,19 @@ def test_recall_and_the_bands_by_hand(diag, monkeypatch):
     assert low["per_row_train"] == pytest.approx(5 / 3) and low["per_row_holdout"] == pytest.approx(1.0)
 
 
+def _tiny_set(diag, monkeypatch, X, Y, shortlist_size):
+    """The script reads the set ``tiny`` as (X, Y), shortlists ``shortlist_size`` labels, trains small models."""
+    monkeypatch.setattr(diag, "load_data", lambda name: {"X_train": X, "Y_train": Y})
+    monkeypatch.setattr(diag, "SHORTLIST_SIZE", shortlist_size)
+    monkeypatch.setattr(diag, "classifier", _small)
+
+
 def test_a_tiny_run(diag, monkeypatch, tmp_path):
     rng = np.random.default_rng(0)
     X = sp.random(300, 20, density=0.3, random_state=0, format="csr", dtype=np.float32)
     S = X @ rng.normal(size=(20, 16))
     Y = sp.csr_matrix((np.quantile(S, 0.85, axis=1, keepdims=True) < S).astype(np.float32))
-    monkeypatch.setattr(diag, "load_data", lambda name: {"X_train": X, "Y_train": Y})
-    monkeypatch.setattr(diag, "SHORTLIST_SIZE", 5)
-    monkeypatch.setattr(diag, "classifier", _small)
+    _tiny_set(diag, monkeypatch, X, Y, shortlist_size=5)
     argv = ["--datasets", "tiny", "--negatives", "0,4", "--heads", "sparsemax,sigmoid", "--out", str(tmp_path)]
     assert diag.main(argv) == 0
     page = (tmp_path / "shortlist_diagnosis.md").read_text()
@@ -45,9 +50,7 @@ def test_a_tiny_run(diag, monkeypatch, tmp_path):
 def test_seeds_repeat_every_system(diag, monkeypatch, tmp_path):
     X = sp.random(120, 20, density=0.3, random_state=1, format="csr", dtype=np.float32)
     Y = sp.csr_matrix((X @ np.random.default_rng(1).normal(size=(20, 8)) > 0.3).astype(np.float32))
-    monkeypatch.setattr(diag, "load_data", lambda name: {"X_train": X, "Y_train": Y})
-    monkeypatch.setattr(diag, "SHORTLIST_SIZE", 4)
-    monkeypatch.setattr(diag, "classifier", _small)
+    _tiny_set(diag, monkeypatch, X, Y, shortlist_size=4)
     argv = ["--datasets", "tiny", "--negatives", "2", "--seeds", "0,1", "--out", str(tmp_path)]
     assert diag.main(argv) == 0
     page = (tmp_path / "shortlist_diagnosis.md").read_text()
