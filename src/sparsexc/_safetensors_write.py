@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import IO
 
 import numpy as np
 from numpy.typing import DTypeLike
 
-__all__ = ["CHUNK", "write_safetensors"]
+__all__ = ["CHUNK", "DeferredArray", "write_safetensors"]
 
 CHUNK = 1 << 20  # elements cast and written at a time: bounds the temporary copy (8 MiB of int64)
 # numpy dtype -> safetensors code, in the library's serialisation order (its Dtype enum, largest first)
@@ -47,29 +48,41 @@ _CODES: dict[np.dtype, str] = {
 _RANK = {code: i for i, code in enumerate(_CODES.values())}
 
 
-def write_safetensors(fh: IO[bytes], arrays: Mapping[str, tuple[np.ndarray, DTypeLike]]) -> None:
+@dataclass(frozen=True)
+class DeferredArray:
+    """An array given by its shape and made only when its bytes are written: a writer then holds one such
+    array at a time (a label-tree model rebuilds its CSR weights level by level from their search layout)."""
+
+    shape: tuple[int, ...]
+    make: Callable[[], np.ndarray]
+
+
+def write_safetensors(fh: IO[bytes], arrays: Mapping[str, tuple[np.ndarray | DeferredArray, DTypeLike]]) -> None:
     """Write ``{name: (array, file dtype)}`` to the binary file ``fh`` in the safetensors format.
 
     Each array is stored with its own shape and the given dtype (``array.astype(dtype)`` in C order, cast one
-    chunk at a time); the file reads back with ``safetensors.numpy.load_file`` as those casts.
+    chunk at a time); the file reads back with ``safetensors.numpy.load_file`` as those casts. A
+    :class:`DeferredArray` is made when its turn to be written comes (the header needs only its shape).
 
     Raises
     ------
     ValueError
-        For a file dtype safetensors has no code for (the message lists the allowed ones).
+        For a file dtype safetensors has no code for (the message lists the allowed ones), or a deferred array
+        made with another shape than it declared (the header is written by then: the file is unusable, and the
+        caller's atomic write discards it).
     """
-    entries = []
+    entries: list[tuple[str, np.ndarray | DeferredArray, np.dtype]] = []
     for name, (array, dtype) in arrays.items():
         dt = np.dtype(dtype)
         if dt not in _CODES:
             allowed = ", ".join(str(d) for d in _CODES)
             raise ValueError(f"array {name!r}: dtype {dt} has no safetensors code (allowed: {allowed})")
-        entries.append((name, np.asarray(array), dt))
+        entries.append((name, array if isinstance(array, DeferredArray) else np.asarray(array), dt))
     entries.sort(key=lambda e: (_RANK[_CODES[e[2]]], e[0]))
     header: dict[str, dict[str, object]] = {}
     position = 0
     for name, array, dt in entries:
-        size = array.size * dt.itemsize
+        size = int(np.prod(array.shape, dtype=np.int64)) * dt.itemsize
         header[name] = {"dtype": _CODES[dt], "shape": list(array.shape), "data_offsets": [position, position + size]}
         position += size
     text = json.dumps(header, separators=(",", ":")).encode("utf-8")
@@ -77,7 +90,10 @@ def write_safetensors(fh: IO[bytes], arrays: Mapping[str, tuple[np.ndarray, DTyp
     fh.write(struct.pack("<Q", len(text)))
     fh.write(text)
     little = {dt: dt.newbyteorder("<") for _, _, dt in entries}
-    for _, array, dt in entries:
+    for name, entry, dt in entries:
+        array = entry.make() if isinstance(entry, DeferredArray) else entry
+        if tuple(array.shape) != tuple(entry.shape):
+            raise ValueError(f"array {name!r}: made with shape {array.shape}, declared {entry.shape}")
         flat = array.reshape(-1)  # a view for C-contiguous arrays; safetensors stores C order
         for start in range(0, flat.size, CHUNK):
             fh.write(np.ascontiguousarray(flat[start : start + CHUNK], dtype=little[dt]).data)

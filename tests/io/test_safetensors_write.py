@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from safetensors.numpy import load, save
 
 from sparsexc import _safetensors_write
-from sparsexc._safetensors_write import write_safetensors
+from sparsexc._safetensors_write import DeferredArray, write_safetensors
 
 DTYPES = [np.int64, np.float64, np.float32, np.int32, np.uint8, np.float16, np.int16, np.bool_]
 
@@ -54,3 +54,26 @@ def test_casts_to_the_file_dtype_chunk_by_chunk(monkeypatch: pytest.MonkeyPatch)
 def test_refuses_a_dtype_without_a_code() -> None:
     with pytest.raises(ValueError, match="'x': dtype complex128 has no safetensors code"):
         _written({"x": (np.zeros(2), np.complex128)})
+
+
+def test_deferred_arrays_are_made_in_turn_and_written_as_the_arrays() -> None:
+    rng = np.random.default_rng(1)
+    arrays = {"a": rng.integers(0, 9, size=7).astype(np.int32), "b": rng.standard_normal(size=(2, 3))}
+    made: list[str] = []
+
+    def maker(name: str):
+        def make() -> np.ndarray:
+            made.append(name)
+            return arrays[name]
+
+        return make
+
+    deferred = {name: (DeferredArray(a.shape, maker(name)), a.dtype) for name, a in arrays.items()}
+    assert _written(deferred) == save(arrays)
+    assert sorted(made) == ["a", "b"]  # each made once, when written
+
+
+def test_a_deferred_array_of_another_shape_than_declared_is_refused() -> None:
+    bad = DeferredArray((3,), lambda: np.zeros(4, dtype=np.float32))
+    with pytest.raises(ValueError, match=r"'x': made with shape \(4,\), declared \(3,\)"):
+        _written({"x": (bad, np.float32)})

@@ -48,13 +48,16 @@ import json
 import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
+from sparsexc._memory import release_free_memory
 from sparsexc._params import NON_NEGATIVE, POSITIVE, POSITIVE_INT, Params, Range, setting
+from sparsexc._safetensors_write import DeferredArray
 from sparsexc._sparse import as_features, as_label_matrix
 from sparsexc._topk import topk_rows
 from sparsexc.errors import ConfigurationError, ModelFormatError
@@ -300,22 +303,46 @@ class LabelTreeModel:
                 with ThreadPoolExecutor(workers) as pool:
                     results = list(pool.map(run, jobs))
         done = dict(zip(jobs, results, strict=True))
-        self.weights_ = []
+        del results  # each level's node blocks are let go once stacked: the model is held once, not twice
+        weights = []
         for m, tree in enumerate(self.trees_):
             level_weights = []
             for t in range(tree.depth):
-                blocks = [done[m, t, node] for node in nodes_of[m, t]]
+                blocks = [done.pop((m, t, node)) for node in nodes_of[m, t]]
                 if owned is not None:
                     blocks = fill_level(tree, t, nodes_of[m, t], blocks, X.shape[1] + 1)
                 level_weights.append(sp.vstack(blocks, format="csr", dtype=np.float32))
-            self.weights_.append(level_weights)
-        self._trained(self.weights_, X.shape[1], Y.shape[1])
+            weights.append(level_weights)
+        self._trained(weights, X.shape[1], Y.shape[1])
+        if workers > 1:
+            release_free_memory()  # the worker threads' arenas keep the freed training temporaries otherwise
 
     def _trained(self, weights: list[list[sp.csr_matrix]], n_features: int, n_labels: int) -> None:
         """Keep trained ``weights`` (``weights_``) and the sizes; a laid-out searcher is dropped."""
         self.weights_ = weights
         self.n_features_, self.n_labels_ = n_features, n_labels
+
+    @property
+    def weights_(self) -> list[list[sp.csr_matrix]]:
+        """``weights_[i][t]``: member i's classifiers of level t + 1 (see the class docstring).
+
+        A new list on every access (assign ``weights_`` to change the model). A member whose weights were laid
+        out for the search (the first prediction) keeps that layout alone: its CSR matrices are rebuilt from it
+        here, bit for bit (:meth:`~sparsexc.tree.search.LevelIndex.weights`)."""
+        stored: list[list[sp.csr_matrix] | None] | None = self.__dict__.get("_weights")
+        if stored is None:
+            raise AttributeError("weights_")  # not fitted: hasattr(model, "weights_") is False
+        return [list(w) if w is not None else self._member_weights(i) for i, w in enumerate(stored)]
+
+    @weights_.setter
+    def weights_(self, weights: Sequence[Sequence[sp.csr_matrix]]) -> None:
+        self._weights: list[list[sp.csr_matrix] | None] = [list(w) for w in weights]
         self._searcher_cache = None
+
+    def _member_weights(self, i: int) -> list[sp.csr_matrix]:
+        """Member i's CSR weights rebuilt from its search layout."""
+        assert self._searcher_cache is not None  # a member's CSR is dropped only once its layout exists
+        return [level.weights() for level in self._searcher_cache[i].levels]
 
     def _dual(self) -> bool:
         """Whether the nodes are solved by dual coordinate descent (squared hinge, solver auto or dcd)."""
@@ -500,33 +527,76 @@ class LabelTreeModel:
         return indices, scores
 
     def _searchers(self) -> list[TreeSearcher]:
-        """One :class:`TreeSearcher` per tree, laid out on first use and kept (its layout is the costly step)."""
+        """One :class:`TreeSearcher` per tree, laid out on first use and kept (its layout is the costly step).
+
+        A member's layout holds its weights exactly (float32 CSR in canonical order, as training and loading make
+        them), so its CSR matrices are dropped once it is built: the model then holds one copy of its weights,
+        not two (debian-deps, three trees: 58 MiB of CSR beside 83 MiB of layout; docs/tree.md, "Memory").
+        ``weights_``, ``save`` and ``to_arrays`` rebuild the CSR from the layout."""
         if self._searcher_cache is None:
-            self._searcher_cache = [
-                TreeSearcher.build(tree, weights, self.params.bias)
-                for tree, weights in zip(self.trees_, self.weights_, strict=True)
-            ]
+            searchers: list[TreeSearcher] = []
+            try:
+                for i, tree in enumerate(self.trees_):
+                    weights = self._weights[i]
+                    assert weights is not None  # without a layout every member holds its CSR
+                    searchers.append(TreeSearcher.build(tree, weights, self.params.bias))
+                    if all(level.csr_dtypes is not None for level in searchers[i].levels):
+                        self._weights[i] = None  # member by member: at most one member is held twice at a time
+            except BaseException:  # e.g. MemoryError while laying out a later member: give the CSR back
+                for i, searcher in enumerate(searchers):
+                    if self._weights[i] is None:
+                        self._weights[i] = [level.weights() for level in searcher.levels]
+                raise
+            self._searcher_cache = searchers
         return self._searcher_cache
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "weights_"):
+        if self.__dict__.get("_weights") is None:
             raise ConfigurationError("this LabelTreeModel is not fitted yet: call fit(X, Y) or load a saved one")
 
     @property
     def n_weights(self) -> int:
         """Stored (nonzero) weights over all levels."""
         self._check_fitted()
-        return int(sum(w.nnz for weights in self.weights_ for w in weights))
+        return int(sum(self._level_sizes(i)[t][0] for i, tree in enumerate(self.trees_) for t in range(tree.depth)))
+
+    def _level_sizes(self, i: int) -> list[tuple[int, int]]:
+        """``(nnz, n_rows)`` of member i's level weights, from the CSR or its layout (no rebuild)."""
+        stored = self._weights[i]
+        if stored is not None:
+            return [(int(w.nnz), int(w.shape[0])) for w in stored]
+        assert self._searcher_cache is not None
+        return [(level.n_weights, int(level.bias.shape[0])) for level in self._searcher_cache[i].levels]
 
     # -- storage ---------------------------------------------------------------------------------------------
-    def _arrays(self) -> Iterator[tuple[str, np.ndarray, type[np.generic]]]:
-        """``(name, the model's own array, its dtype in the file)`` of every array the file holds."""
-        for i, (tree, weights) in enumerate(zip(self.trees_, self.weights_, strict=True)):
+    def _arrays(self) -> Iterator[tuple[str, np.ndarray | DeferredArray, type[np.generic]]]:
+        """``(name, the model's own array, its dtype in the file)`` of every array the file holds.
+
+        A member that keeps only its search layout gives :class:`~sparsexc._safetensors_write.DeferredArray`
+        entries: its levels are rebuilt one at a time when their bytes are needed (the last one rebuilt is kept,
+        so a level's three arrays cost one rebuild when they are read in a row)."""
+        last: dict[tuple[int, int], sp.csr_matrix] = {}
+
+        def rebuilt(i: int, t: int, field: str) -> np.ndarray:
+            if (i, t) not in last:
+                last.clear()
+                assert self._searcher_cache is not None
+                last[i, t] = self._searcher_cache[i].levels[t].weights()
+            return getattr(last[i, t], field)
+
+        for i, tree in enumerate(self.trees_):
             yield from ((f"tree.{i}.{k}", v, np.int64) for k, v in tree.to_arrays().items())
-            for t, w in enumerate(weights):
-                yield f"weights.{i}.{t}.indptr", w.indptr, np.int64
-                yield f"weights.{i}.{t}.indices", w.indices, np.int64
-                yield f"weights.{i}.{t}.data", w.data, np.float32
+            stored = self._weights[i]
+            for t, (nnz, n_rows) in enumerate(self._level_sizes(i)):
+                name = f"weights.{i}.{t}"
+                if stored is not None:
+                    w = stored[t]
+                    yield from ((f"{name}.indptr", w.indptr, np.int64), (f"{name}.indices", w.indices, np.int64))
+                    yield f"{name}.data", w.data, np.float32
+                    continue
+                yield f"{name}.indptr", DeferredArray((n_rows + 1,), partial(rebuilt, i, t, "indptr")), np.int64
+                yield f"{name}.indices", DeferredArray((nnz,), partial(rebuilt, i, t, "indices")), np.int64
+                yield f"{name}.data", DeferredArray((nnz,), partial(rebuilt, i, t, "data")), np.float32
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write ``path/model.safetensors`` (trees and CSR weights) and ``path/config.json``, each atomically.
@@ -567,7 +637,10 @@ class LabelTreeModel:
         Arrays already of the file's dtype are the model's own (not copies): read them, do not write to them.
         """
         self._check_fitted()
-        return {k: np.ascontiguousarray(v, dtype=dtype) for k, v, dtype in self._arrays()}
+        return {
+            k: np.ascontiguousarray(v.make() if isinstance(v, DeferredArray) else v, dtype=dtype)
+            for k, v, dtype in self._arrays()
+        }
 
     @classmethod
     def from_arrays(cls, config: dict[str, Any], arrays: dict[str, np.ndarray], path: Any) -> LabelTreeModel:
@@ -580,14 +653,15 @@ class LabelTreeModel:
             raise ModelFormatError(
                 f"{path}: config.json lists {len(depths)} trees, its params n_trees={model.params.n_trees}"
             )
-        model.trees_, model.weights_ = [], []
+        model.trees_, weights = [], []
         for i, depth in enumerate(depths):
             prefix = f"tree.{i}."
             tree = LabelTree.from_arrays({k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)})
             if tree.n_labels != C or tree.depth != depth:
                 raise ModelFormatError(f"{path}: tree {i} does not match config.json's n_labels/depths")
             model.trees_.append(tree)
-            model.weights_.append([_load_level(arrays, i, t, (tree.n_nodes(t + 1), d + 1), path) for t in range(depth)])
+            weights.append([_load_level(arrays, i, t, (tree.n_nodes(t + 1), d + 1), path) for t in range(depth)])
+        model.weights_ = weights
         model.n_features_, model.n_labels_ = d, C
         return model
 

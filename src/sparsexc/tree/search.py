@@ -237,12 +237,17 @@ class LevelIndex:
 
     Attributes
     ----------
-    keys : int64 array (R,)
+    keys : int32 or int64 array (R,)
         Sorted ``parent * d + j`` for every (parent, feature ``j``) where some child of the parent has a
-        non-zero weight on ``j``.
-    block : CSR (R, max_arity), float32
-        Row ``r``: the weights on feature ``keys[r] % d`` of the children of parent ``keys[r] // d``, in the
-        column of the child's rank among its siblings.
+        non-zero weight on ``j`` (int32 when ``n_parents * d`` fits).
+    block_indptr, block_ranks, block_data : arrays (R + 1,), (nnz,), (nnz,)
+        The rows of a CSR matrix (R, max_arity) (:attr:`block`): row ``r`` holds the weights (float32) on
+        feature ``keys[r] % d`` of the children of parent ``keys[r] // d``, in the column of the child's rank
+        among its siblings. The ranks are stored in the narrowest unsigned type that holds them (uint8 for up to
+        256 children) and the row pointers in int32 where they fit: 3 bytes less per weight and 4 per key than
+        scipy's CSR, and the keys in int32 where they fit (debian-deps, three trees: 83 -> 56 MiB of layout).
+    max_arity : int
+        The widest parent's number of children (the block's columns).
     bias : float64 array (n_children,)
         ``bias * W[c, d]`` for every child ``c``.
     offsets : int64 array (n_parents + 1,)
@@ -252,22 +257,42 @@ class LevelIndex:
     table : int array (n_parents * d,) or None
         ``table[key]`` = the row of ``key`` in :attr:`block`, -1 if absent: a direct lookup, kept when it is no
         larger than twice the block's non-zeros (or 4M entries); otherwise keys are found by binary search.
+    bias_weights : float32 array (n_children,) or None
+        ``W[c, d]`` as stored (0 where not stored), before the factor ``bias``; None for a layout that cannot
+        give ``W`` back (:meth:`weights`).
+    bias_stored : bool array (n_children,) or None
+        Whether ``W`` stored an entry at ``(c, d)`` (an explicit zero included).
+    csr_dtypes : (indices dtype, indptr dtype) or None
+        The index dtypes of ``W``; None when ``W`` was not float32 in canonical format, so the layout does not
+        hold it exactly and :meth:`weights` refuses.
     """
 
     keys: np.ndarray
-    block: sp.csr_matrix
+    block_indptr: np.ndarray
+    block_ranks: np.ndarray
+    block_data: np.ndarray
+    max_arity: int
     bias: np.ndarray
     offsets: np.ndarray
     n_features: int
     table: np.ndarray | None = None
+    bias_weights: np.ndarray | None = None
+    bias_stored: np.ndarray | None = None
+    csr_dtypes: tuple[np.dtype, np.dtype] | None = None
 
     @property
-    def max_arity(self) -> int:
-        return int(self.block.shape[1])
+    def block(self) -> sp.csr_matrix:
+        """The block as a scipy CSR matrix (R, max_arity), float32, int32 column ids (a copy of the ranks)."""
+        shape = (self.keys.shape[0], self.max_arity)
+        return sp.csr_matrix((self.block_data, self.block_ranks.astype(np.int32), self.block_indptr), shape=shape)
 
     @classmethod
     def build(cls, W: sp.csr_matrix, offsets: np.ndarray, bias: float = 1.0) -> LevelIndex:
         """Lay out ``W`` (n_children x (d + 1)) parent-major for the parents delimited by ``offsets``."""
+        W = sp.csr_matrix(W)
+        # float32 weights in canonical order are held exactly: weights() gives W back bit for bit
+        exact = W.dtype == np.float32 and W.has_canonical_format
+        csr_dtypes = (W.indices.dtype, W.indptr.dtype) if exact else None
         W = _canonical(W)
         d = W.shape[1] - 1
         offsets = np.asarray(offsets, dtype=np.int64)
@@ -275,9 +300,12 @@ class LevelIndex:
         max_arity = int(arity.max()) if arity.size else 0
         parent_of = np.repeat(np.arange(arity.shape[0], dtype=np.int64), arity)
         bias_w = np.zeros(W.shape[0], dtype=np.float64)
+        bias_stored = np.zeros(W.shape[0], dtype=bool)
         keys_parts, indptr_parts, local_parts, data_parts = [], [], [], []
+        rank_dtype = np.uint8 if max_arity <= 1 << 8 else np.uint16 if max_arity <= 1 << 16 else np.int32
+        key_dtype = np.int32 if arity.shape[0] * d < 2**31 else np.int64
         # whole parents per chunk, so that a chunk's keys never interleave with the next chunk's; each chunk keeps
-        # only its distinct keys, int32 child ranks and float32 weights (the sort's temporaries are per chunk)
+        # only its distinct keys, narrow child ranks and float32 weights (the sort's temporaries are per chunk)
         row_nnz = np.diff(W.indptr).astype(np.int64)
         cum = np.concatenate([[0], np.cumsum(row_nnz)])
         per_parent = np.cumsum(cum[offsets[1:]] - cum[offsets[:-1]])
@@ -294,6 +322,7 @@ class LevelIndex:
             val = W.data[a:b]
             is_bias = feat == d
             bias_w[child[is_bias]] = val[is_bias]
+            bias_stored[child[is_bias]] = True
             child, feat, val = child[~is_bias], feat[~is_bias], val[~is_bias]
             parent = parent_of[child]
             key = parent * d + feat
@@ -302,24 +331,86 @@ class LevelIndex:
             new = np.ones(key.shape[0], dtype=bool)
             new[1:] = key[1:] != key[:-1]
             starts = np.flatnonzero(new)
-            keys_parts.append(key[starts])
+            keys_parts.append(key[starts].astype(key_dtype))
             indptr_parts.append(starts + stored)
-            local_parts.append((child[order] - offsets[parent[order]]).astype(np.int32))
+            local_parts.append((child[order] - offsets[parent[order]]).astype(rank_dtype))
             data_parts.append(val[order].astype(np.float32, copy=False))
             stored += key.shape[0]
             p0 = int(p1)
-        keys = np.concatenate(keys_parts) if keys_parts else np.zeros(0, dtype=np.int64)
-        indptr = np.append(np.concatenate(indptr_parts) if indptr_parts else [], stored).astype(np.int64)
-        local = np.concatenate(local_parts) if local_parts else np.zeros(0, dtype=np.int32)
+        keys = np.concatenate(keys_parts) if keys_parts else np.zeros(0, dtype=key_dtype)
+        indptr = np.append(np.concatenate(indptr_parts) if indptr_parts else [], stored)
+        indptr = indptr.astype(np.int32 if stored < 2**31 else np.int64)
+        local = np.concatenate(local_parts) if local_parts else np.zeros(0, dtype=rank_dtype)
         data = np.concatenate(data_parts) if data_parts else np.zeros(0, dtype=np.float32)
-        block = sp.csr_matrix((data, local, indptr), shape=(keys.shape[0], max_arity))
         n_keys = (offsets.shape[0] - 1) * d
         table = None
-        if n_keys <= max(2 * block.nnz, _TABLE_FLOOR):
+        if n_keys <= max(2 * stored, _TABLE_FLOOR):
             # one random read per (row, parent, feature) instead of a binary search over all keys
             table = np.full(n_keys, -1, dtype=np.int32 if keys.shape[0] < 2**31 else np.int64)
             table[keys] = np.arange(keys.shape[0])
-        return cls(keys, block, bias_w * float(bias), offsets, d, table)
+        return cls(
+            keys, indptr, local, data, max_arity, bias_w * float(bias), offsets, d, table,
+            bias_weights=bias_w.astype(np.float32), bias_stored=bias_stored, csr_dtypes=csr_dtypes,
+        )  # fmt: skip
+
+    @property
+    def n_weights(self) -> int:
+        """Stored entries of ``W`` (the bias column's included): ``W.nnz`` without building ``W``."""
+        stored = int(self.bias_stored.sum()) if self.bias_stored is not None else int(np.count_nonzero(self.bias))
+        return int(self.block_data.shape[0]) + stored
+
+    def weights(self) -> sp.csr_matrix:
+        """``W`` back from the layout: the CSR matrix :meth:`build` laid out, bit for bit (data, indices, indptr
+        and their dtypes), so a model may keep the layout alone.
+
+        Whole parents at a time (the chunks of :meth:`build`), each entry's child (the parent's first child plus
+        its rank) and feature (its key modulo ``d``) are read back, the stored bias entries (column ``d``) added,
+        and the entries sorted by (child, feature): a parent's children are consecutive rows of ``W``. The
+        temporaries are one chunk's; the result is one level's CSR.
+
+        Raises
+        ------
+        ConfigurationError
+            When the layout was built from weights it does not hold exactly (``csr_dtypes`` is None).
+        """
+        if self.csr_dtypes is None or self.bias_weights is None or self.bias_stored is None:
+            raise ConfigurationError("this layout was built from weights that were not float32 CSR in canonical order")
+        d, offsets = self.n_features, self.offsets
+        n_parents, n_children = offsets.shape[0] - 1, self.bias.shape[0]
+        per_key = np.diff(self.block_indptr).astype(np.int64)
+        # entries of parent p: keys [kp[p], kp[p + 1]), entries [ep[p], ep[p + 1])
+        kp = np.searchsorted(self.keys, np.arange(n_parents + 1, dtype=np.int64) * d)
+        ep = self.block_indptr[kp].astype(np.int64)
+        nnz = self.n_weights
+        indptr = np.zeros(n_children + 1, dtype=np.int64)
+        data = np.empty(nnz, dtype=np.float32)
+        indices = np.empty(nnz, dtype=self.csr_dtypes[0])
+        n_chunks = int(ep[-1]) // _CHUNK + 1
+        bounds = np.searchsorted(ep[1:], np.arange(1, n_chunks + 1, dtype=np.int64) * _CHUNK) + 1
+        p0 = 0
+        for p1 in np.unique(np.append(np.minimum(bounds, n_parents), n_parents)):
+            if p1 <= p0:
+                continue
+            c0, c1, e0, e1 = int(offsets[p0]), int(offsets[p1]), int(ep[p0]), int(ep[p1])
+            child = np.repeat(offsets[p0:p1] - c0, np.diff(ep[p0 : p1 + 1])) + self.block_ranks[e0:e1]
+            feat = np.repeat(self.keys[kp[p0] : kp[p1]] % d, per_key[kp[p0] : kp[p1]])
+            with_bias = np.flatnonzero(self.bias_stored[c0:c1])
+            child = np.concatenate([child, with_bias])
+            feat = np.concatenate([feat, np.full(with_bias.shape[0], d, dtype=np.int64)])
+            val = np.concatenate([self.block_data[e0:e1], self.bias_weights[c0 + with_bias]])
+            order = np.argsort(child * (d + 1) + feat, kind="stable")
+            np.cumsum(np.bincount(child, minlength=c1 - c0), out=indptr[c0 + 1 : c1 + 1])
+            indptr[c0 + 1 : c1 + 1] += indptr[c0]
+            a, b = int(indptr[c0]), int(indptr[c1])
+            data[a:b], indices[a:b] = val[order], feat[order]
+            p0 = int(p1)
+        W = sp.csr_matrix((data, indices, indptr.astype(self.csr_dtypes[1])), shape=(n_children, d + 1))
+        # scipy may narrow index dtypes on construction: put back the ones the layout was built from
+        W.indices, W.indptr = (
+            W.indices.astype(self.csr_dtypes[0], copy=False),
+            W.indptr.astype(self.csr_dtypes[1], copy=False),
+        )
+        return W
 
     def children_scores(
         self, X: sp.csr_matrix, rows: np.ndarray, parents: np.ndarray, *, compiled: bool = True
@@ -346,7 +437,7 @@ class LevelIndex:
         table = self.table if self.table is not None else np.zeros(0, dtype=np.int32)
         children_scores_kernel(
             X.indptr, X.indices, X.data, rows, parents, order, self.n_features, table, self.keys,
-            self.block.indptr, self.block.indices, self.block.data, self.bias, self.offsets, scores,
+            self.block_indptr, self.block_ranks, self.block_data, self.bias, self.offsets, scores,
         )  # fmt: skip
         return scores
 
@@ -361,7 +452,7 @@ class LevelIndex:
         hit = pos >= 0
         indptr = np.zeros(Q + 1, dtype=np.int64)
         np.cumsum(np.bincount(pair[hit], minlength=Q), out=indptr[1:])
-        query = sp.csr_matrix((val[hit], pos[hit], indptr), shape=(Q, self.block.shape[0]))
+        query = sp.csr_matrix((val[hit], pos[hit], indptr), shape=(Q, self.keys.shape[0]))
         scores = np.empty((Q, self.max_arity), dtype=np.float64)
         scores[order] = (query @ self.block).toarray()
         first = self.offsets[parents]
@@ -378,7 +469,7 @@ class LevelIndex:
             return self.table[key].astype(np.int64)
         if not self.keys.size:
             return np.full(key.shape[0], -1, dtype=np.int64)
-        pos = np.searchsorted(self.keys, key)
+        pos = np.searchsorted(self.keys, key.astype(self.keys.dtype))  # keys' dtype holds every key: no copy of them
         pos[pos == self.keys.shape[0]] = 0
         return np.where(self.keys[pos] == key, pos, -1)
 

@@ -1,0 +1,159 @@
+"""The search layout holds a level's weights exactly, so a model that predicts keeps one copy of them.
+
+:meth:`LevelIndex.weights` must give back the CSR matrix it was built from bit for bit (values, column ids, row
+pointers and their dtypes), whatever the chunking, the bias entries (stored or not, explicit zeros) and the width
+of the child ranks; a :class:`LabelTreeModel` drops a member's CSR once it is laid out and must then read, save
+and predict exactly as before.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from sparsexc._memory import release_free_memory
+from sparsexc.errors import ConfigurationError
+from sparsexc.tree import LabelTreeModel, LabelTreeParams
+from sparsexc.tree.search import LevelIndex, TreeSearcher
+from sparsexc.tree.structure import LabelTree
+
+
+def _level(rng: np.random.Generator, n_parents: int, max_arity: int, d: int) -> tuple[np.ndarray, sp.csr_matrix]:
+    """Offsets of ``n_parents`` parents (one of them with ``max_arity`` children) and a random float32 W with
+    explicit zeros, rows without a bias entry, rows with a zero bias entry and empty rows."""
+    arity = rng.integers(1, max_arity + 1, size=n_parents)
+    arity[0] = max_arity
+    offsets = np.concatenate([[0], np.cumsum(arity)]).astype(np.int64)
+    n = int(offsets[-1])
+    dense = rng.normal(size=(n, d + 1)).astype(np.float32) * (rng.random((n, d + 1)) < 0.3)
+    dense[rng.random(n) < 0.3, d] = 0.0  # no bias entry
+    dense[rng.random(n) < 0.1] = 0.0  # empty rows
+    W = sp.csr_matrix(dense)
+    W.data[::5] = 0.0  # explicit zeros: stored entries the layout must keep
+    bias_zero = np.flatnonzero(W.indices == d)[::3]
+    W.data[bias_zero] = 0.0  # explicit zeros in the bias column too
+    return offsets, W
+
+
+def _assert_same_csr(got: sp.csr_matrix, want: sp.csr_matrix) -> None:
+    assert got.shape == want.shape
+    for a, b in ((got.indptr, want.indptr), (got.indices, want.indices)):
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+    assert got.data.dtype == want.data.dtype == np.float32
+    assert np.array_equal(got.data.view(np.uint32), want.data.view(np.uint32))  # bits, zeros' signs included
+
+
+@pytest.mark.parametrize("chunk", [None, 7])
+@pytest.mark.parametrize(("max_arity", "rank_dtype"), [(5, np.uint8), (256, np.uint8), (300, np.uint16)])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_layout_gives_its_weights_back_bit_for_bit(monkeypatch, chunk, max_arity, rank_dtype, seed):
+    import sparsexc.tree.search as search
+
+    if chunk is not None:
+        monkeypatch.setattr(search, "_CHUNK", chunk)  # many chunks of whole parents
+    rng = np.random.default_rng(seed)
+    offsets, W = _level(rng, 6, max_arity, 13)
+    level = LevelIndex.build(W, offsets, bias=0.3)
+    assert level.block_ranks.dtype == rank_dtype and level.keys.dtype == np.int32
+    assert level.n_weights == W.nnz
+    _assert_same_csr(level.weights(), W)
+    W64 = W.copy()
+    W64.indices, W64.indptr = W64.indices.astype(np.int64), W64.indptr.astype(np.int64)
+    _assert_same_csr(LevelIndex.build(W64, offsets).weights(), W64)  # the index dtypes are kept too
+
+
+def test_narrow_ranks_score_as_the_sparse_product():
+    rng = np.random.default_rng(3)
+    offsets, W = _level(rng, 3, 300, 17)
+    level = LevelIndex.build(W, offsets, bias=0.5)
+    assert level.block_ranks.dtype == np.uint16
+    X = sp.random(20, 17, density=0.5, format="csr", dtype=np.float32, random_state=3)
+    rows, parents = rng.integers(0, 20, size=50), rng.integers(0, 3, size=50)
+    np.testing.assert_array_equal(
+        level.children_scores(X, rows, parents, compiled=True), level.children_scores(X, rows, parents, compiled=False)
+    )
+
+
+@pytest.mark.parametrize("how", ["float64", "unsorted"])
+def test_a_layout_of_weights_it_does_not_hold_exactly_refuses_to_give_them_back(how):
+    rng = np.random.default_rng(4)
+    offsets, W = _level(rng, 4, 5, 9)
+    if how == "float64":
+        W = sp.csr_matrix(W, dtype=np.float64)
+    else:
+        W = sp.csr_matrix((W.data[::-1].copy(), W.indices.copy(), W.indptr.copy()), shape=W.shape)
+        for r in range(W.shape[0]):  # reverse every row: valid CSR, not canonical
+            a, b = W.indptr[r], W.indptr[r + 1]
+            W.indices[a:b] = W.indices[a:b][::-1]
+        W.has_sorted_indices = False
+    level = LevelIndex.build(W, offsets)
+    assert level.csr_dtypes is None
+    with pytest.raises(ConfigurationError, match="not float32 CSR in canonical order"):
+        level.weights()
+
+
+def _fitted(n_trees: int = 3) -> tuple[LabelTreeModel, sp.csr_matrix]:
+    rng = np.random.default_rng(0)
+    X = sp.random(300, 60, density=0.1, random_state=0, format="csr", dtype=np.float32)
+    top = np.argsort(-(X @ rng.normal(size=(60, 40))), axis=1)[:, :2]
+    Y = sp.csr_matrix((np.ones(600, np.float32), top.ravel(), np.arange(0, 601, 2)), shape=(300, 40))
+    params = LabelTreeParams(n_trees=n_trees, branching=3, max_leaf_size=6, n_jobs=1)
+    return LabelTreeModel(params).fit(X, Y), X
+
+
+def test_a_model_that_predicted_holds_its_weights_once_and_reads_saves_and_predicts_the_same(tmp_path):
+    model, X = _fitted()
+    before = [[w.copy() for w in levels] for levels in model.weights_]
+    arrays = model.to_arrays()
+    n_weights = model.n_weights
+    model.save(tmp_path / "fitted")
+    found = model.predict_topk(X, k=5)
+    assert all(w is None for w in model._weights)  # the layout alone holds them now
+    for got_levels, want_levels in zip(model.weights_, before, strict=True):
+        for got, want in zip(got_levels, want_levels, strict=True):
+            _assert_same_csr(got, want)
+    assert model.n_weights == n_weights
+    again = model.to_arrays()
+    assert again.keys() == arrays.keys() and all(np.array_equal(again[k], arrays[k]) for k in arrays)
+    model.save(tmp_path / "predicted")
+    for name in ("model.safetensors", "config.json"):
+        assert (tmp_path / "predicted" / name).read_bytes() == (tmp_path / "fitted" / name).read_bytes()
+    for a, b in zip(model.predict_topk(X, k=5), found, strict=True):
+        np.testing.assert_array_equal(a, b)
+    model.weights_ = before  # assigning weights drops the layout
+    assert model._searcher_cache is None and all(w is not None for w in model._weights)
+
+
+def test_a_layout_that_fails_midway_gives_the_dropped_weights_back(monkeypatch):
+    model, X = _fitted()
+    before = [[w.copy() for w in levels] for levels in model.weights_]
+    real = TreeSearcher.build
+    calls = []
+
+    def failing(tree: LabelTree, weights, bias: float = 1.0) -> TreeSearcher:
+        calls.append(1)
+        if len(calls) == 2:
+            raise MemoryError("laying out member 1")
+        return real(tree, weights, bias)
+
+    monkeypatch.setattr(TreeSearcher, "build", staticmethod(failing))
+    with pytest.raises(MemoryError):
+        model.predict_topk(X, k=5)
+    assert model._searcher_cache is None and all(w is not None for w in model._weights)
+    for got_levels, want_levels in zip(model.weights_, before, strict=True):
+        for got, want in zip(got_levels, want_levels, strict=True):
+            _assert_same_csr(got, want)
+    monkeypatch.setattr(TreeSearcher, "build", real)
+    assert model.predict_topk(X, k=5)[0].shape == (300, 5)
+
+
+def test_an_unfitted_model_has_no_weights():
+    model = LabelTreeModel()
+    assert not hasattr(model, "weights_")
+    with pytest.raises(ConfigurationError, match="not fitted"):
+        model.save("never")
+
+
+def test_release_free_memory_answers_without_failing():
+    assert release_free_memory() in (True, False)
