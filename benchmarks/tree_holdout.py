@@ -10,6 +10,8 @@ of the fitted rows), training CPU seconds (all threads), training wall seconds, 
 ``--beams 10,20`` ranks the hold-out at each prediction beam (CPU ms per 1,000 rows beside); ``--powers 2,3``
 at each exponent of the squared hinge's node score (``LabelTreeParams.hinge_power``, a prediction-time rule:
 the weights are the same).
+``--member-topks 100,50,30`` at each number of labels an ensemble member contributes to the mean
+(``sparsexc.tree.model.MEMBER_TOPK``, also a prediction-time rule).
 ``--eval-only`` re-ranks saved models (``DIR/<set>-t<n>-j<jobs>/model``) with the code on ``PYTHONPATH``, so
 two versions of the search can be compared on the same fitted weights.
 """
@@ -62,7 +64,9 @@ def worker(
     eval_only: bool,
     beams: tuple[int, ...] = (10,),
     powers: tuple[float, ...] = (),
+    member_topks: tuple[int, ...] = (),
 ) -> None:
+    import sparsexc.tree.model as tree_model
     from sparsexc.tree import LabelTreeModel, LabelTreeParams
 
     Xf, Yf, Xh, Yh = split(name, seed)
@@ -85,6 +89,13 @@ def worker(
             model.params = fitted.replace(hinge_power=q)
             result["powers"][f"{q:g}"] = scores(model, Yf, Xh, Yh, beams[0])
         model.params = fitted
+    if member_topks:
+        shipped = tree_model.MEMBER_TOPK
+        result["member_topks"] = {}
+        for kk in member_topks:
+            tree_model.MEMBER_TOPK = kk
+            result["member_topks"][str(kk)] = scores(model, Yf, Xh, Yh, beams[0])
+        tree_model.MEMBER_TOPK = shipped
     result["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     if not eval_only:
         model.save(folder / "model")
@@ -101,6 +112,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--eval-only", action="store_true")
     ap.add_argument("--beams", default="10", help="comma-separated prediction beams (default 10)")
     ap.add_argument("--powers", default="", help="comma-separated squared-hinge score exponents to rank with")
+    ap.add_argument("--member-topks", default="", help="comma-separated labels per ensemble member to rank with")
     ap.add_argument("--worker", nargs=3, metavar=("SET", "TREES", "JOBS"), help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.worker:
@@ -109,13 +121,15 @@ def main(argv: list[str] | None = None) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         beams = tuple(int(b) for b in a.beams.split(","))
         powers = tuple(float(q) for q in a.powers.split(",") if q)
-        worker(name, int(trees), int(jobs), a.seed, folder, a.eval_only, beams, powers)
+        member_topks = tuple(int(kk) for kk in a.member_topks.split(",") if kk)
+        worker(name, int(trees), int(jobs), a.seed, folder, a.eval_only, beams, powers, member_topks)
         return
     for name in a.datasets.split(","):
         for trees in a.n_trees.split(","):
             for jobs in a.n_jobs.split(","):
                 cmd = [sys.executable, __file__, "--worker", name, trees, jobs, "--seed", str(a.seed)]
                 cmd += ["--out", str(a.out), "--datasets", name, "--beams", a.beams, "--powers", a.powers]
+                cmd += ["--member-topks", a.member_topks]
                 cmd += ["--eval-only"] if a.eval_only else []
                 subprocess.run(cmd, check=True, env=os.environ)
 
