@@ -24,7 +24,13 @@ import numpy as np
 
 from sparsexc.tree import _dcd
 
-__all__ = ["children_scores_kernel", "ensemble_mean_kernel", "hinge_candidates_kernel", "numba_started"]
+__all__ = [
+    "children_scores_kernel",
+    "ensemble_mean_kernel",
+    "hinge_candidates_kernel",
+    "numba_started",
+    "top_of_rows_kernel",
+]
 
 
 def _children_scores(
@@ -237,10 +243,52 @@ def _hinge_candidates(
     return n_out
 
 
+_LOW32 = 0xFFFFFFFF
+
+
+def _top_of_rows(
+    rows: np.ndarray,
+    labels: np.ndarray,
+    score_bits: np.ndarray,
+    kth_bits: np.ndarray,
+    k: int,
+    out_idx: np.ndarray,
+    out_bits: np.ndarray,
+) -> None:  # pragma: no cover - compiled; tested through sparsexc.tree.search
+    """Each row's ``k`` best entries by float32 score, ties to the lower label, best first.
+
+    Entry ``e`` belongs to row ``rows[e]`` (non-decreasing; every row of the output has entries), has label
+    ``labels[e]`` (distinct within a row, below 2^32) and a positive float32 score given by its bits
+    ``score_bits[e]``. Only entries scoring at least the row's ``kth_bits`` (a positive float32's bits; at least
+    ``k`` entries qualify) compete. For positive float32 numbers the bits, read as unsigned integers, order as
+    the values do, so one 64-bit key ``score bits << 32 | (2^32 - 1 - label)`` per entry, sorted, ranks by score
+    and then by lower label; ``out_bits`` receives the scores' bits."""
+    n = rows.shape[0]
+    keys = np.empty(n, dtype=np.uint64)
+    start = 0
+    while start < n:
+        b = rows[start]
+        m = 0
+        e = start
+        while e < n and rows[e] == b:
+            if score_bits[e] >= kth_bits[b]:
+                keys[m] = (np.uint64(score_bits[e]) << np.uint64(32)) | np.uint64(_LOW32 - labels[e])
+                m += 1
+            e += 1
+        part = keys[:m]
+        part.sort()
+        for r in range(k):
+            key = part[m - 1 - r]
+            out_bits[b, r] = np.uint32(key >> np.uint64(32))
+            out_idx[b, r] = _LOW32 - np.int64(key & np.uint64(_LOW32))
+        start = e
+
+
 # compiled on first use and cached on disk (numba's cache: beside this file, else a user-wide folder)
 children_scores_kernel = numba.njit(cache=True, nogil=True)(_children_scores)
 ensemble_mean_kernel = numba.njit(cache=True, nogil=True)(_ensemble_mean)
 hinge_candidates_kernel = numba.njit(cache=True, nogil=True)(_hinge_candidates)
+top_of_rows_kernel = numba.njit(cache=True, nogil=True)(_top_of_rows)
 
 
 def numba_started() -> bool:
@@ -250,6 +298,7 @@ def numba_started() -> bool:
         children_scores_kernel,
         ensemble_mean_kernel,
         hinge_candidates_kernel,
+        top_of_rows_kernel,
         _dcd._kernel,
         _dcd._used_kernel,
         _dcd._local_kernel,

@@ -68,7 +68,12 @@ import scipy.sparse as sp
 
 from sparsexc._topk import topk_rows
 from sparsexc.errors import ConfigurationError
-from sparsexc.tree._search_kernel import children_scores_kernel, hinge_candidates_kernel, numba_started
+from sparsexc.tree._search_kernel import (
+    children_scores_kernel,
+    hinge_candidates_kernel,
+    numba_started,
+    top_of_rows_kernel,
+)
 from sparsexc.tree.structure import LabelTree
 
 __all__ = [
@@ -588,17 +593,20 @@ class TreeSearcher:
                 nodes = np.take_along_axis(child, top, axis=1)
                 path = np.take_along_axis(cand, top, axis=1)
             else:
-                return self._top_labels(child, cand, k)
+                return self._top_labels(child, cand, k, compiled)
         raise AssertionError("a label tree has at least one level")  # pragma: no cover
 
-    def _top_labels(self, position: np.ndarray, logp: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def _top_labels(
+        self, position: np.ndarray, logp: np.ndarray, k: int, compiled: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Top-k labels from the last level's candidates; unreached labels score 0 (see the module docstring).
 
         A row whose k-th best float32 score is a normal positive number (the usual case) never needs the
         unreached labels: its top k are among the candidates whose float32 score is at least that k-th score,
         found from the k-th best log-score without exponentiating every candidate (:func:`_top_reached`). The
         other rows (fewer than k labels reached, or scores that underflow) take the general path
-        (:meth:`_top_labels_general`). Both give the same labels and scores as the general path on every row."""
+        (:meth:`_top_labels_general`). Both give the same labels and scores as the general path on every row;
+        ``compiled``: the easy rows' ranking by :func:`~sparsexc.tree._search_kernel.top_of_rows_kernel`."""
         B, width = logp.shape
         if width < k:
             return self._top_labels_general(position, logp, k)
@@ -606,12 +614,12 @@ class TreeSearcher:
         kth_score = np.exp(kth).astype(np.float32)
         easy = kth_score >= _NORMAL_FLOAT32
         if easy.all():
-            return _top_reached(position, self.tree.label_order, logp, kth, kth_score, k)
+            return _top_reached(position, self.tree.label_order, logp, kth, kth_score, k, compiled)
         indices = np.empty((B, k), dtype=np.int64)
         scores = np.empty((B, k), dtype=np.float32)
         if easy.any():
             e = np.flatnonzero(easy)
-            found = _top_reached(position[e], self.tree.label_order, logp[e], kth[e], kth_score[e], k)
+            found = _top_reached(position[e], self.tree.label_order, logp[e], kth[e], kth_score[e], k, compiled)
             indices[e], scores[e] = found
         hard = np.flatnonzero(~easy)
         indices[hard], scores[hard] = self._top_labels_general(position[hard], logp[hard], k)
@@ -676,7 +684,13 @@ def _pruned_log_scores(path: np.ndarray, s: np.ndarray, arity: int, power: float
 
 
 def _top_reached(
-    position: np.ndarray, label_order: np.ndarray, logp: np.ndarray, kth: np.ndarray, kth_score: np.ndarray, k: int
+    position: np.ndarray,
+    label_order: np.ndarray,
+    logp: np.ndarray,
+    kth: np.ndarray,
+    kth_score: np.ndarray,
+    k: int,
+    compiled: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-k (label, float32 score) of every row among its reached candidates, best first, ties to the lower label.
 
@@ -686,10 +700,17 @@ def _top_reached(
     ``kth_score`` (at least k of them); a candidate below ``kth`` ties with it in float32 only when the two
     log-scores differ by less than float32's relative spacing (2^-23), so only candidates within
     :data:`_TIE_MARGIN` of ``kth`` are exponentiated, and those scoring at least ``kth_score`` are kept: exactly
-    the entries the general path keeps. They are then ranked by score, ties to the lower label id."""
+    the entries the general path keeps. They are then ranked by score, ties to the lower label id: by numpy, or
+    (``compiled``) by :func:`~sparsexc.tree._search_kernel.top_of_rows_kernel`, one sort of 64-bit (score, label)
+    keys per row (the exponentials stay numpy's, so the scores are the same bits)."""
     B, n_labels = logp.shape[0], label_order.shape[0]
     r, c = np.nonzero(logp >= (kth - _TIE_MARGIN)[:, None])  # row-major: rows in order
     score = np.exp(logp[r, c]).astype(np.float32)
+    if compiled and n_labels <= 1 << 32:
+        out_idx, out_bits = np.empty((B, k), dtype=np.int64), np.empty((B, k), dtype=np.uint32)
+        lab = label_order[position[r, c]]
+        top_of_rows_kernel(r, lab, score.view(np.uint32), kth_score.view(np.uint32), k, out_idx, out_bits)
+        return out_idx, out_bits.view(np.float32)
     kept = score >= kth_score[r]
     r, c, score = r[kept], c[kept], score[kept]
     lab = label_order[position[r, c]]
