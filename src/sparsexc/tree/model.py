@@ -206,7 +206,8 @@ class LabelTreeModel:
         One label tree per ensemble member (``n_trees``; member i clusters with seed ``seed + i``).
     weights_ : list of list of scipy.sparse.csr_matrix
         ``weights_[i][t]``: member i's classifiers of level t + 1, one row per node (labels in tree order on the
-        last level), columns the features then the bias; float32.
+        last level), columns the features then the bias; float32. Once the model has predicted, the search
+        layout alone holds them and each access rebuilds them from it, bit for bit (a new list every time).
     n_features_, n_labels_ : int
     """
 
