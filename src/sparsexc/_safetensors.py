@@ -13,14 +13,14 @@ import math
 import re
 import struct
 from pathlib import Path
-from typing import IO, Any
-
-import torch
+from typing import IO, TYPE_CHECKING, Any
 
 from sparsexc.errors import ModelFormatError
 
+if TYPE_CHECKING:
+    import torch
+
 __all__ = [
-    "DTYPES",
     "MAX_HEADER_BYTES",
     "MAX_JSON_DEPTH",
     "ModelFormatError",
@@ -34,30 +34,55 @@ __all__ = [
 MAX_HEADER_BYTES = 100 * 2**20  # the safetensors library's own limit
 MAX_JSON_DEPTH = 64  # nested objects / arrays; a saved config nests 4 deep
 MAX_DIMS = 8  # tensor rank
-# safetensors dtype name -> (torch dtype, bytes per element); sparsexc writes no other dtypes
-DTYPES: dict[str, tuple[torch.dtype, int]] = {
-    "F64": (torch.float64, 8),
-    "F32": (torch.float32, 4),
-    "F16": (torch.float16, 2),
-    "BF16": (torch.bfloat16, 2),
-    "I64": (torch.int64, 8),
-    "I32": (torch.int32, 4),
-    "I16": (torch.int16, 2),
-    "I8": (torch.int8, 1),
-    "U8": (torch.uint8, 1),
-    "BOOL": (torch.bool, 1),
+# safetensors dtype name -> (torch dtype name, bytes per element); sparsexc writes no other dtypes. Names, not
+# torch dtypes, so that reading a header imports no torch (the label-tree model, numpy only, loads without it)
+_CODES: dict[str, tuple[str, int]] = {
+    "F64": ("float64", 8),
+    "F32": ("float32", 4),
+    "F16": ("float16", 2),
+    "BF16": ("bfloat16", 2),
+    "I64": ("int64", 8),
+    "I32": ("int32", 4),
+    "I16": ("int16", 2),
+    "I8": ("int8", 1),
+    "U8": ("uint8", 1),
+    "BOOL": ("bool", 1),
 }
+
+
+def __getattr__(name: str) -> Any:
+    """``DTYPES``: safetensors dtype name -> (torch dtype, bytes per element), built (importing torch) on first use."""
+    if name == "DTYPES":
+        import torch
+
+        return {code: (getattr(torch, dtype), size) for code, (dtype, size) in _CODES.items()}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 _FINITE_CHUNK = 2**24  # elements per isfinite() pass (bounds the temporary mask)
 
 
 @dataclasses.dataclass(frozen=True)
 class TensorInfo:
-    """One tensor of a safetensors header: dtype, shape, and its byte range in the data section."""
+    """One tensor of a safetensors header: dtype (its safetensors name, e.g. ``"F32"``), shape, and its byte range
+    in the data section."""
 
-    dtype: torch.dtype
+    code: str
     shape: tuple[int, ...]
     begin: int
     end: int
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The torch dtype (imports torch)."""
+        import torch
+
+        return getattr(torch, _CODES[self.code][0])
+
+    @property
+    def dtype_name(self) -> str:
+        """The dtype's name as numpy and torch spell it (``"float32"``, ``"int64"``, ...), without torch."""
+        return _CODES[self.code][0]
 
     @property
     def numel(self) -> int:
@@ -121,8 +146,8 @@ def _tensor_info(name: str, entry: Any, where: Path) -> TensorInfo:
     if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
         raise ModelFormatError(f"{what} must be an object with the fields dtype, shape, data_offsets")
     dtype, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
-    if not isinstance(dtype, str) or dtype not in DTYPES:
-        raise ModelFormatError(f"{what}: dtype {dtype!r} is not one of {', '.join(DTYPES)}")
+    if not isinstance(dtype, str) or dtype not in _CODES:
+        raise ModelFormatError(f"{what}: dtype {dtype!r} is not one of {', '.join(_CODES)}")
     if (
         not isinstance(shape, list)
         or len(shape) > MAX_DIMS
@@ -136,10 +161,10 @@ def _tensor_info(name: str, entry: Any, where: Path) -> TensorInfo:
         or offsets[0] > offsets[1]
     ):
         raise ModelFormatError(f"{what}: data_offsets {offsets!r} must be [begin, end] with 0 <= begin <= end")
-    info = TensorInfo(DTYPES[dtype][0], tuple(shape), offsets[0], offsets[1])
-    if info.end - info.begin != info.numel * DTYPES[dtype][1]:
+    info = TensorInfo(dtype, tuple(shape), offsets[0], offsets[1])
+    if info.end - info.begin != info.numel * _CODES[dtype][1]:
         raise ModelFormatError(
-            f"{what}: shape {shape} of {dtype} needs {info.numel * DTYPES[dtype][1]} bytes, "
+            f"{what}: shape {shape} of {dtype} needs {info.numel * _CODES[dtype][1]} bytes, "
             f"but data_offsets span {info.end - info.begin}"
         )
     return info
@@ -197,6 +222,8 @@ def read_safetensors_header(head: bytes, size: int, where: Path) -> dict[str, Te
 
 def check_finite(tensors: dict[str, torch.Tensor], where: Path) -> None:
     """Refuse NaN / infinite entries in floating-point tensors, naming the first such tensor."""
+    import torch
+
     for name, tensor in tensors.items():
         if not tensor.is_floating_point():
             continue

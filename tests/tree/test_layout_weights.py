@@ -157,3 +157,23 @@ def test_an_unfitted_model_has_no_weights():
 
 def test_release_free_memory_answers_without_failing():
     assert release_free_memory() in (True, False)
+
+
+def test_a_saved_model_loads_and_predicts_without_importing_torch(tmp_path):
+    # the label tree is numpy, scipy and numba only; torch's import was about 180 MiB of resident memory and over
+    # a CPU second on every load (the header check compared torch dtypes)
+    import subprocess
+    import sys
+
+    model, X = _fitted(n_trees=1)
+    model.save(tmp_path / "m")
+    sp.save_npz(tmp_path / "X.npz", X)
+    code = (
+        "import sys, scipy.sparse as sp\n"
+        "from sparsexc.tree import LabelTreeModel\n"
+        f"m = LabelTreeModel.load({str(tmp_path / 'm')!r})\n"
+        f"m.predict_topk(sp.load_npz({str(tmp_path / 'X.npz')!r}).tocsr(), 5)\n"
+        "print('torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False"]

@@ -52,15 +52,16 @@ def _read_config(path: Path, kind: str, version: int) -> dict[str, Any]:
 
 def check_array_header(infos: dict[str, Any], path: Any) -> None:
     """Refuse a safetensors header (name -> info with ``dtype``, ``shape``) holding any array a label-tree model
-    does not write: every name must match the model's, integer arrays int64, weight values float32, all 1-D."""
-    import torch
-
+    does not write: every name must match the model's, integer arrays int64, weight values float32, all 1-D.
+    (Compared by dtype name: the label-tree model loads without importing torch.)"""
     for name, info in infos.items():
         if not _NAMES.fullmatch(name):
             raise ModelFormatError(f"{path}: unexpected array {name!r}")
-        want = torch.float32 if name.endswith(".data") else torch.int64
-        if info.dtype != want or len(info.shape) != 1:
-            raise ModelFormatError(f"{path}: array {name!r} must be 1-D {want}, found {info.dtype} {info.shape}")
+        want = "float32" if name.endswith(".data") else "int64"
+        if info.dtype_name != want or len(info.shape) != 1:
+            raise ModelFormatError(
+                f"{path}: array {name!r} must be 1-D torch.{want}, found torch.{info.dtype_name} {info.shape}"
+            )
 
 
 def read_model_files(folder: Path, kind: str, version: int) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
