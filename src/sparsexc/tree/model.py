@@ -532,7 +532,7 @@ class LabelTreeModel:
 
         A member's layout holds its weights exactly (float32 CSR in canonical order, as training and loading make
         them), so its CSR matrices are dropped once it is built: the model then holds one copy of its weights,
-        not two (debian-deps, three trees: 58 MiB of CSR beside 83 MiB of layout; docs/tree.md, "Memory").
+        not two (debian-deps, three trees: 58 MiB of CSR weights, 56 MiB of layout; docs/tree.md, "Memory").
         ``weights_``, ``save`` and ``to_arrays`` rebuild the CSR from the layout."""
         if self._searcher_cache is None:
             searchers: list[TreeSearcher] = []

@@ -263,8 +263,8 @@ class LevelIndex:
         ``table[key]`` = the row of ``key`` in :attr:`block`, -1 if absent: a direct lookup, kept when it is no
         larger than twice the block's non-zeros (or 4M entries); otherwise keys are found by binary search.
     bias_weights : float32 array (n_children,) or None
-        ``W[c, d]`` as stored (0 where not stored), before the factor ``bias``; None for a layout that cannot
-        give ``W`` back (:meth:`weights`).
+        ``W[c, d]`` as stored (0 where not stored), before the factor ``bias`` (:meth:`build` always sets it and
+        :attr:`bias_stored`; without them :meth:`weights` refuses).
     bias_stored : bool array (n_children,) or None
         Whether ``W`` stored an entry at ``(c, d)`` (an explicit zero included).
     csr_dtypes : (indices dtype, indptr dtype) or None
