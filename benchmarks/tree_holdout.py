@@ -11,7 +11,7 @@ of the fitted rows), training CPU seconds (all threads), training wall seconds, 
 at each exponent of the squared hinge's node score (``LabelTreeParams.hinge_power``, a prediction-time rule:
 the weights are the same).
 ``--member-topks 100,50,30`` at each number of labels an ensemble member contributes to the mean
-(``sparsexc.tree.model.MEMBER_TOPK``, also a prediction-time rule).
+(``predict_topk``'s ``member_topk``, also a prediction-time rule).
 ``--eval-only`` re-ranks saved models (``DIR/<set>-t<n>-j<jobs>/model``) with the code on ``PYTHONPATH``, so
 two versions of the search can be compared on the same fitted weights.
 """
@@ -41,13 +41,13 @@ def split(name: str, seed: int):
     return X[fit], Y[fit], X[held], Y[held]
 
 
-def scores(model, Yf, Xh, Yh, beam: int = 10) -> dict[str, float]:
+def scores(model, Yf, Xh, Yh, beam: int = 10, **predict: int) -> dict[str, float]:
     """P@1/3/5 and PSP@5 (%) of the hold-out at this beam, and the prediction's CPU ms per 1,000 rows."""
     from sparsexc.metrics import evaluate, inverse_propensity
 
     ks = (1, 3, 5)
     with timed() as watch:
-        pred = model.predict_topk(Xh, 5, beam=beam)
+        pred = model.predict_topk(Xh, 5, beam=beam, **predict)
     out = evaluate(Yh, pred, ks=ks, inv_propensity=inverse_propensity(Yf, n_labels=Yf.shape[1]))
     return {
         **{key: round(100 * float(out[key]), 2) for key in ("P@1", "P@3", "P@5", "PSP@5")},
@@ -66,7 +66,6 @@ def worker(
     powers: tuple[float, ...] = (),
     member_topks: tuple[int, ...] = (),
 ) -> None:
-    import sparsexc.tree.model as tree_model
     from sparsexc.tree import LabelTreeModel, LabelTreeParams
 
     Xf, Yf, Xh, Yh = split(name, seed)
@@ -90,12 +89,7 @@ def worker(
             result["powers"][f"{q:g}"] = scores(model, Yf, Xh, Yh, beams[0])
         model.params = fitted
     if member_topks:
-        shipped = tree_model.MEMBER_TOPK
-        result["member_topks"] = {}
-        for kk in member_topks:
-            tree_model.MEMBER_TOPK = kk
-            result["member_topks"][str(kk)] = scores(model, Yf, Xh, Yh, beams[0])
-        tree_model.MEMBER_TOPK = shipped
+        result["member_topks"] = {str(kk): scores(model, Yf, Xh, Yh, beams[0], member_topk=kk) for kk in member_topks}
     result["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     if not eval_only:
         model.save(folder / "model")

@@ -365,3 +365,34 @@ def test_ensemble_predicts_the_same_in_row_blocks(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(tree_model, "ENSEMBLE_BLOCK", 64)  # 5 blocks, the last one partial
     blocks = model.predict_topk(X, 5, beam=3)
     assert np.array_equal(whole[0], blocks[0]) and np.array_equal(whole[1], blocks[1])
+
+
+@pytest.mark.parametrize("member_topk", [1, 3, 8])
+def test_an_ensemble_averages_each_member_s_top_member_topk(member_topk):
+    # the mean over trees of each member's best max(k, member_topk) scores, a label outside a member's list
+    # counting 0; reference: every member ranked alone as a one-tree model, the means built densely
+    X, Y = _planted(C=40)
+    model = LabelTreeModel(LabelTreeParams(n_trees=3, branching=3, max_leaf_size=6)).fit(X, Y)
+    k = 2
+    total = np.zeros((X.shape[0], Y.shape[1]))
+    for tree, weights in zip(model.trees_, model.weights_, strict=True):
+        member = LabelTreeModel(model.params.replace(n_trees=1))
+        member.trees_, member.weights_ = [tree], [weights]
+        member.n_features_, member.n_labels_ = model.n_features_, model.n_labels_
+        idx, scores = member.predict_topk(X, k=max(k, member_topk))
+        np.add.at(total, (np.arange(X.shape[0])[:, None], idx), scores.astype(np.float64))
+    mean = total * (1.0 / 3)
+    order = np.lexsort((np.broadcast_to(np.arange(Y.shape[1]), mean.shape), -mean), axis=1)[:, :k]
+    got_idx, got_scores = model.predict_topk(X, k=k, member_topk=member_topk)
+    np.testing.assert_array_equal(got_idx, order)
+    np.testing.assert_array_equal(got_scores, np.take_along_axis(mean, order, axis=1).astype(np.float32))
+    if member_topk < 8:  # a short list loses shares the default list keeps
+        assert not np.array_equal(got_scores, model.predict_topk(X, k=k)[1])
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, True, "10"])
+def test_member_topk_must_be_a_positive_integer(bad):
+    X, Y = _planted(C=20)
+    model = LabelTreeModel(LabelTreeParams(n_trees=2, branching=3, max_leaf_size=6)).fit(X, Y)
+    with pytest.raises(ConfigurationError, match=r"member_topk=.*must be an integer >= 1"):
+        model.predict_topk(X, k=2, member_topk=bad)

@@ -465,12 +465,15 @@ class LabelTreeModel:
         return [[self._node_weights(certain, learned, (W[:, i * k : (i + 1) * k], used), d)] for i in range(len(Cs))]
 
     # -- prediction ------------------------------------------------------------------------------------------
-    def predict_topk(self, X: Any, k: int = 5, *, beam: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    def predict_topk(
+        self, X: Any, k: int = 5, *, beam: int = 10, member_topk: int = MEMBER_TOPK
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` best labels of every row and their scores.
 
         A tree scores a label by the product of the node probabilities on its path; the ensemble's score is the
-        mean over its trees, a tree that does not reach the label within its ``max(k, MEMBER_TOPK)`` best
-        contributing 0 (Parabel's rule). ``beam`` nodes are kept per level (wider: slower, misses fewer labels).
+        mean over its trees, a tree that does not reach the label within its ``max(k, member_topk)`` best
+        contributing 0 (Parabel's rule, 100; fewer is faster and can only lose labels' shares, see docs/tree.md
+        "Threads"). ``beam`` nodes are kept per level (wider: slower, misses fewer labels).
         A squared-hinge node scores exp(-max(0, 1 - s)^q) with q = ``params.hinge_power`` (times a small tail,
         :func:`~sparsexc.tree.search.log_probabilities`). Rows are ranked on ``params.n_jobs`` threads, in
         blocks; the result does not depend on the number of threads.
@@ -483,6 +486,8 @@ class LabelTreeModel:
             raise ConfigurationError(f"k={k!r}: must be an integer in [1, {self.n_labels_}]")
         if isinstance(beam, bool) or not isinstance(beam, (int, np.integer)) or beam < 1:
             raise ConfigurationError(f"beam={beam!r}: must be an integer >= 1")
+        if isinstance(member_topk, bool) or not isinstance(member_topk, (int, np.integer)) or member_topk < 1:
+            raise ConfigurationError(f"member_topk={member_topk!r}: must be an integer >= 1")
         X = as_features(X, n_features=self.n_features_, owner="this LabelTreeModel")
         if self.params.normalize_rows:
             X = _normalise_rows(X)
@@ -509,7 +514,7 @@ class LabelTreeModel:
                     block, beam=beam, k=k, transform=transform, batch_size=batch, power=power, compiled=compiled
                 )
             else:
-                kk = min(self.n_labels_, max(k, MEMBER_TOPK))
+                kk = min(self.n_labels_, max(k, int(member_topk)))
                 members = [
                     s.search(
                         block, beam=beam, k=kk, transform=transform, batch_size=batch, power=power, compiled=compiled
