@@ -396,3 +396,31 @@ def test_member_topk_must_be_a_positive_integer(bad):
     model = LabelTreeModel(LabelTreeParams(n_trees=2, branching=3, max_leaf_size=6)).fit(X, Y)
     with pytest.raises(ConfigurationError, match=r"member_topk=.*must be an integer >= 1"):
         model.predict_topk(X, k=2, member_topk=bad)
+
+
+def test_files_store_column_ids_as_int32_and_version_1_files_still_load(tmp_path):
+    from safetensors.numpy import load_file, save_file
+
+    X, Y = _planted()
+    model = LabelTreeModel(LabelTreeParams(n_trees=2, branching=3, max_leaf_size=8)).fit(X, Y)
+    model.save(tmp_path / "v2")
+    arrays = load_file(str(tmp_path / "v2" / "model.safetensors"))
+    ids = [name for name in arrays if name.endswith(".indices")]
+    assert ids and all(arrays[name].dtype == np.int32 for name in ids)
+    assert json.loads((tmp_path / "v2" / "config.json").read_text())["version"] == 2
+    # a version-1 folder: the same arrays with int64 column ids
+    (tmp_path / "v1").mkdir()
+    save_file(
+        {k: (v.astype(np.int64) if k in ids else v) for k, v in arrays.items()},
+        str(tmp_path / "v1" / "model.safetensors"),
+    )
+    config = json.loads((tmp_path / "v2" / "config.json").read_text())
+    (tmp_path / "v1" / "config.json").write_text(json.dumps({**config, "version": 1}))
+    want = model.predict_topk(X, k=3)
+    for folder in ("v1", "v2"):
+        loaded = LabelTreeModel.load(tmp_path / folder)
+        for a, b in zip(loaded.weights_, model.weights_, strict=True):
+            for wa, wb in zip(a, b, strict=True):
+                assert np.array_equal(wa.indices, wb.indices) and np.array_equal(wa.data, wb.data)
+        for got, ref in zip(loaded.predict_topk(X, k=3), want, strict=True):
+            np.testing.assert_array_equal(got, ref)

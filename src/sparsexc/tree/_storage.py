@@ -28,7 +28,7 @@ def _positive_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
-def _read_config(path: Path, kind: str, version: int) -> dict[str, Any]:
+def _read_config(path: Path, kind: str, versions: tuple[int, ...]) -> dict[str, Any]:
     if not path.is_file():
         raise ModelFormatError(f"{path}: missing (a {kind} model folder holds config.json and model.safetensors)")
     if path.stat().st_size > MAX_CONFIG_BYTES:
@@ -36,8 +36,10 @@ def _read_config(path: Path, kind: str, version: int) -> dict[str, Any]:
     config = loads_json_bounded(path.read_text(encoding="utf-8", errors="replace"), path)
     if not isinstance(config, dict) or config.get("format") != kind:
         raise ModelFormatError(f"{path}: not a {kind} model (its 'format' field is not {kind!r})")
-    if config.get("version") != version:
-        raise ModelFormatError(f"{path}: format version {config.get('version')!r}; this sparsexc reads {version}")
+    version = config.get("version")
+    if type(version) is not int or version not in versions:
+        readable = ", ".join(str(v) for v in versions)
+        raise ModelFormatError(f"{path}: format version {version!r}; this sparsexc reads {readable}")
     for key in ("n_features", "n_labels"):
         value = config.get(key)
         if not _positive_int(value):
@@ -52,24 +54,28 @@ def _read_config(path: Path, kind: str, version: int) -> dict[str, Any]:
 
 def check_array_header(infos: dict[str, Any], path: Any) -> None:
     """Refuse a safetensors header (name -> info with ``dtype``, ``shape``) holding any array a label-tree model
-    does not write: every name must match the model's, integer arrays int64, weight values float32, all 1-D.
-    (Compared by dtype name: the label-tree model loads without importing torch.)"""
+    does not write: every name must match the model's, weight values float32, column ids int32 or int64 (format
+    versions 2 and 1), every other integer array int64, all 1-D. (Compared by dtype name: the label-tree model
+    loads without importing torch.)"""
     for name, info in infos.items():
         if not _NAMES.fullmatch(name):
             raise ModelFormatError(f"{path}: unexpected array {name!r}")
-        want = "float32" if name.endswith(".data") else "int64"
-        if info.dtype_name != want or len(info.shape) != 1:
+        wants = (
+            ("float32",) if name.endswith(".data") else ("int32", "int64") if name.endswith(".indices") else ("int64",)
+        )
+        if info.dtype_name not in wants or len(info.shape) != 1:
+            want = " or ".join(f"torch.{w}" for w in wants)
             raise ModelFormatError(
-                f"{path}: array {name!r} must be 1-D torch.{want}, found torch.{info.dtype_name} {info.shape}"
+                f"{path}: array {name!r} must be 1-D {want}, found torch.{info.dtype_name} {info.shape}"
             )
 
 
-def read_model_files(folder: Path, kind: str, version: int) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """``(config, arrays)`` of a model folder, checked as the module docstring says.
-
-    Integer arrays must be int64 and the weight values float32; every name must be one the model writes.
-    """
-    config = _read_config(folder / "config.json", kind, version)
+def read_model_files(
+    folder: Path, kind: str, versions: tuple[int, ...]
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """``(config, arrays)`` of a model folder of one of the format ``versions``, checked as the module docstring
+    says (:func:`check_array_header`: names, dtypes, shapes)."""
+    config = _read_config(folder / "config.json", kind, versions)
     path = folder / "model.safetensors"
     if not path.is_file():
         raise ModelFormatError(f"{path}: missing")

@@ -74,7 +74,9 @@ LOSSES = ("squared_hinge", "logistic")
 # the node probability each loss's margin implies (the beam search's `transform`)
 TRANSFORMS = {"squared_hinge": "squared_hinge", "logistic": "sigmoid"}
 FORMAT = "sparsexc.label-tree"
-FORMAT_VERSION = 1
+# 2: the weights' column ids stored as int32 where the features fit (a third smaller file); 1: int64, still read
+FORMAT_VERSION = 2
+READ_VERSIONS = (1, 2)
 # C=None: each loss's own C. LIBLINEAR's 1 for the squared hinge (Parabel, omikuji, PECOS); 10 for the logistic
 # loss (napkinXC's PLT), which at C=1 loses 1-6 P@1 on validation splits (docs/tree.md, "Choosing C")
 DEFAULT_C = {"squared_hinge": 1.0, "logistic": 10.0}
@@ -590,6 +592,8 @@ class LabelTreeModel:
                 last[i, t] = self._searcher_cache[i].levels[t].weights()
             return getattr(last[i, t], field)
 
+        # column ids below 2^31 (every realistic feature count) as int32: 8 bytes a weight in the file, not 12
+        ids: type[np.generic] = np.int32 if self.n_features_ + 1 < 2**31 else np.int64
         for i, tree in enumerate(self.trees_):
             yield from ((f"tree.{i}.{k}", v, np.int64) for k, v in tree.to_arrays().items())
             stored = self._weights[i]
@@ -597,11 +601,11 @@ class LabelTreeModel:
                 name = f"weights.{i}.{t}"
                 if stored is not None:
                     w = stored[t]
-                    yield from ((f"{name}.indptr", w.indptr, np.int64), (f"{name}.indices", w.indices, np.int64))
+                    yield from ((f"{name}.indptr", w.indptr, np.int64), (f"{name}.indices", w.indices, ids))
                     yield f"{name}.data", w.data, np.float32
                     continue
                 yield f"{name}.indptr", DeferredArray((n_rows + 1,), partial(rebuilt, i, t, "indptr")), np.int64
-                yield f"{name}.indices", DeferredArray((nnz,), partial(rebuilt, i, t, "indices")), np.int64
+                yield f"{name}.indices", DeferredArray((nnz,), partial(rebuilt, i, t, "indices")), ids
                 yield f"{name}.data", DeferredArray((nnz,), partial(rebuilt, i, t, "data")), np.float32
 
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -634,7 +638,7 @@ class LabelTreeModel:
         """Read a model written by :meth:`save` (no code is executed; everything is checked before use)."""
         from sparsexc.tree._storage import read_model_files
 
-        config, arrays = read_model_files(Path(path), FORMAT, FORMAT_VERSION)
+        config, arrays = read_model_files(Path(path), FORMAT, READ_VERSIONS)
         return cls.from_arrays(config, arrays, path)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
