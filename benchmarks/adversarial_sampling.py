@@ -243,11 +243,33 @@ def evaluate_head(head, X: np.ndarray, Y: sp.csr_matrix, chunk_entries: int = 1 
     }
 
 
-def make_head(method: str, dim: int, n_labels: int, tree_params: dict[str, Any], dense_gradients: bool = False):
+def head_defaults(method: str) -> dict[str, Any]:
+    """The settings of ``method``'s head that ``--part tune`` can choose after the learning rate (:data:`TUNE_STAGES`:
+    lambda ``reg``, ``num_negatives``) and their values in :data:`METHODS` (else the head's defaults); a setting the
+    head does not have (the softmax's lambda) is absent."""
+    import dataclasses
+
+    from sparsexc.heads import get_head
+
+    head_name, head_params, _, _ = METHODS[method]
+    fields = {f.name: f.default for f in dataclasses.fields(get_head(head_name).Params)}
+    return {k: head_params.get(k, fields[k]) for k in TUNE_STAGES[1:] if k in fields}
+
+
+def make_head(
+    method: str,
+    dim: int,
+    n_labels: int,
+    tree_params: dict[str, Any],
+    dense_gradients: bool = False,
+    overrides: dict[str, Any] | None = None,
+):
+    """``method``'s head (:data:`METHODS`), its params updated by ``overrides`` (the tuned lambda, negatives)."""
     from sparsexc.heads import get_head
     from sparsexc.samplers import TreeSampler
 
     head_name, head_params, _, _ = METHODS[method]
+    head_params = {**head_params, **(overrides or {})}
     if dense_gradients and head_name != "softmax":
         head_params = {**head_params, "sparse_gradients": False}
     head = get_head(head_name)(dim, n_labels, head_params)
@@ -267,6 +289,7 @@ def train_curve(
     eval_rows: int,
     eval_fractions: tuple[float, ...] = EVAL_FRACTIONS,
     lr: float | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train until ``budget`` CPU seconds (prepare included) and evaluate at ``eval_fractions`` of it.
 
@@ -274,7 +297,9 @@ def train_curve(
     does not depend on what else runs (the wall time, which does, is recorded too). ``data`` holds the rows to
     train on (``X``, ``Y``) and to evaluate on (the first ``eval_rows`` of ``X_test``, ``Y_test``: the test rows,
     or in ``--part tune`` the validation rows, :func:`holdout_data`); ``lr`` replaces the method's learning rate
-    (rho for Adagrad) of :data:`METHODS` when given."""
+    (rho for Adagrad) of :data:`METHODS` when given, ``overrides`` its head's lambda (``reg``) and
+    ``num_negatives``. The run records the values of both it trained with (:func:`head_defaults` where not
+    overridden)."""
     from sparsexc.heads import LabelBatch
     from sparsexc.train import TrainParams, build_optimizer
 
@@ -283,7 +308,7 @@ def train_curve(
     _, head_params, optimizer_name, default_lr = METHODS[method]
     lr = default_lr if lr is None else lr
     torch.manual_seed(seed)
-    head = make_head(method, X.shape[1], Y.shape[1], tree_params)
+    head = make_head(method, X.shape[1], Y.shape[1], tree_params, overrides=overrides)
     if head_params.get("sampler") == "tree" and "state" in tree_cache:
         head.sampler.load_state_dict(tree_cache["state"])  # the same fit; its time is charged again below
         head.init_output(sp.csr_matrix(X), Y)  # what prepare does after the fit (NCE's log-prior biases)
@@ -353,6 +378,7 @@ def train_curve(
         "budget_cpu_seconds": budget,
         "optimizer": optimizer_name,
         "lr": lr,
+        **{k: getattr(head.params, k) for k in head_defaults(method)},  # lambda, negatives
         "curve": curve,
         "final": curve[-1],
     }
@@ -462,13 +488,33 @@ LR_GRIDS: dict[str, tuple[float, ...]] = {
     "adagrad": (3e-4, 1e-3, 3e-3, 1e-2, 3e-2),
     "adam": (1e-4, 3e-4, 1e-3, 3e-3, 1e-2),
 }
-TUNED = "-tuned"  # suffix of the part (and data set label) of the runs trained with the tuned learning rates
+TUNED = "-tuned"  # suffix of the part (and data set label) of the runs trained with the tuned settings
 TUNE_METRIC = "P@1"
 SELECTION_RULE = (
     "the learning rate with the highest validation P@1 at the end of the budget (ties: the smaller rate); when it "
     "is the grid's largest or smallest value, the grid is extended once outward by one more value of its pattern "
     "(0.03 -> 0.1, 3e-4 -> 1e-4) and the choice is made again over all values tried"
 )
+# the settings --part tune chooses, in this order, each at the values chosen before it (--tune picks the stage);
+# lambda and the negatives exist only in the heads that have them (head_defaults): not the softmax's
+TUNE_STAGES = ("lr", "reg", "num_negatives")
+# where a tuning file keeps each stage's choices ("choices": the learning rates, as first written)
+STAGE_CHOICES = {"lr": "choices", "reg": "reg_choices", "num_negatives": "num_negatives_choices"}
+# lambda: a decade either side of the paper's 1e-3; negatives: the paper's 10 and 3x as many
+SETTING_GRIDS: dict[str, tuple[float, ...]] = {"reg": (1e-4, 1e-3, 1e-2), "num_negatives": (10, 30)}
+SETTING_RULE = (
+    "at the method's chosen learning rate (for the negatives also at its chosen lambda), the value with the highest "
+    "validation P@1 at the end of the same budget (ties: the smaller value); a choice on the edge of a grid of three "
+    "or more values extends it once outward by the grid's own ratio (lambda 1e-2 -> 0.1, 1e-4 -> 1e-5) and the "
+    "choice is made again over all values tried; a two-value grid is not extended"
+)
+# what a stage's setting is where it is not tuned (the heads' defaults, :data:`METHODS`)
+UNTUNED_TEXT = {
+    "lr": "the paper's rho = 0.01 for every Adagrad method and Adam's 1e-3 for the softmax and the sampled softmax",
+    "reg": "lambda = 1e-3",
+    "num_negatives": "10 negatives",
+}
+STAGE_WORDS = {"lr": "learning rate", "reg": "lambda", "num_negatives": "number of negatives"}
 
 
 def validation_split(n_rows: int, n_val: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -492,12 +538,12 @@ def holdout_data(data: dict[str, Any], n_val: int, seed: int) -> dict[str, Any]:
     return {**held, "X": data["X"][fit], "Y": Y[fit], "X_test": data["X"][val], "Y_test": Y[val]}
 
 
-def choose_lr(scores: dict[float, float]) -> float:
-    """The learning rate of ``scores`` ({lr: validation score}) with the highest score; ties to the smaller rate."""
+def choose_best(scores: dict[float, float]) -> float:
+    """The value of ``scores`` ({value: validation score}) with the highest score; ties to the smaller value."""
     if not scores:
-        raise ValueError("no learning rate was tried")
+        raise ValueError("no value was tried")
     best = max(scores.values())
-    return min(lr for lr, score in scores.items() if score == best)
+    return min(v for v, score in scores.items() if score == best)
 
 
 def edge_extension(grid: tuple[float, ...], chosen: float) -> float | None:
@@ -517,36 +563,47 @@ def edge_extension(grid: tuple[float, ...], chosen: float) -> float | None:
 
 
 def tune_method(
-    grid: tuple[float, ...], train: Callable[[float], dict[str, Any]]
+    grid: tuple[float, ...], train: Callable[[float], dict[str, Any]], key: str = "lr"
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Train once per learning rate of ``grid`` (``train(lr)`` returns a run of :func:`train_curve`), choose by
-    :data:`SELECTION_RULE` and, when the choice sits on an edge, train once more beyond it and choose again.
+    """Train once per value of ``grid`` of the setting ``key`` (``train(value)`` returns a run of
+    :func:`train_curve`, which records ``key``), choose the best validation score (:func:`choose_best`) and, when
+    the choice sits on an edge of a grid of three or more values, train once more beyond it and choose again
+    (:data:`SELECTION_RULE`, :data:`SETTING_RULE`).
 
-    Returns the runs and the choice: ``lr``, the validation scores of every rate tried, the ``grid``, the rate it
-    was ``extended`` to (None) and whether the final choice is still on the edge of the values tried."""
-    runs = [train(lr) for lr in grid]
-    scores = {run["lr"]: run["final"][TUNE_METRIC] for run in runs}
-    extended = edge_extension(grid, choose_lr(scores))
+    Returns the runs and the choice: ``key`` (the chosen value), the validation scores of every value tried, the
+    ``grid``, the value it was ``extended`` to (None) and whether the choice is on the edge of the values tried (a
+    bound, not an optimum; always so for a two-value grid)."""
+    runs = [train(v) for v in grid]
+    scores = {run[key]: run["final"][TUNE_METRIC] for run in runs}
+    extended = edge_extension(grid, choose_best(scores)) if len(grid) >= 3 else None
     if extended is not None:
         runs.append(train(extended))
         scores[extended] = runs[-1]["final"][TUNE_METRIC]
-    chosen = choose_lr(scores)
+    chosen = choose_best(scores)
     return runs, {
-        "lr": chosen,
-        "scores": {f"{lr:g}": scores[lr] for lr in sorted(scores)},
+        key: chosen,
+        "scores": {f"{v:g}": scores[v] for v in sorted(scores)},
         "metric": f"validation {TUNE_METRIC}",
         "grid": list(grid),
         "extended": extended,
-        "on_edge": extended is not None and chosen in (min(scores), max(scores)),
+        "on_edge": chosen in (min(scores), max(scores)),
     }
 
 
-def tuned_lrs(tuning: dict[str, Any], methods: list[str]) -> dict[str, float]:
-    """The chosen learning rate of each of ``methods`` from a tuning part file (``choices``)."""
+def tuned_settings(tuning: dict[str, Any], methods: list[str]) -> dict[str, dict[str, Any]]:
+    """Per method of ``methods``, the settings a tuning part file chose for it: its learning rate (required) and
+    its lambda and negatives where those stages ran for it (else absent: the head's default)."""
     missing = [m for m in methods if m not in tuning.get("choices", {})]
     if missing:
         raise SystemExit(f"--part tuned: no tuned learning rate for {missing}; run --part tune for them first")
-    return {m: float(tuning["choices"][m]["lr"]) for m in methods}
+    return {
+        m: {
+            stage: tuning[STAGE_CHOICES[stage]][m][stage]
+            for stage in TUNE_STAGES
+            if m in tuning.get(STAGE_CHOICES[stage], {})
+        }
+        for m in methods
+    }
 
 
 def _tune_run(
@@ -558,52 +615,90 @@ def _tune_run(
     tree_params: dict[str, Any],
     tree_cache: dict[str, Any],
     fractions: tuple[float, ...],
-    lr: float,
+    fixed: dict[str, Any],
+    key: str,
+    value: float,
 ) -> dict[str, Any]:
-    """One tuning run of ``method`` at ``lr``: :func:`train_curve` on the rows to fit, scored on the validation rows."""
+    """One tuning run of ``method`` with the setting ``key`` at ``value`` and the earlier stages' choices ``fixed``
+    (:data:`TUNE_STAGES`): :func:`train_curve` on the rows to fit, scored on the validation rows."""
+    settings = {**fixed, key: int(value) if key == "num_negatives" else value}
+    lr = settings.pop("lr", None)
     run = train_curve(
-        method, data, budget, args.batch_size, args.tune_seed, tree_params, tree_cache, args.val_rows, fractions, lr=lr
+        method,
+        data,
+        budget,
+        args.batch_size,
+        args.tune_seed,
+        tree_params,
+        tree_cache,
+        args.val_rows,
+        fractions,
+        lr=lr,
+        overrides=settings,
     )
     run["seed"] = args.tune_seed
-    print(f"{name:<18} {method:<26} lr {lr:g}: validation P@1 {run['final']['P@1']:.4f}", flush=True)
+    run["stage"] = key
+    print(f"{name:<18} {method:<26} {key} {value:g}: validation P@1 {run['final']['P@1']:.4f}", flush=True)
     return run
 
 
+# the settings of a tuning file that later stages must share with the learning rates' runs
+SHARED_TUNING_SETTINGS = ("budget", "softmax_budget", "batch_size", "val_rows", "val_seed", "seed", "tree_params")
+
+
 def run_tuning(args: argparse.Namespace, env: dict[str, Any]) -> None:
-    """``--part tune``: per data set and method, :func:`tune_method` on a validation split of the training rows,
-    seed ``--tune-seed``, the same CPU budget per run as ``--part train``; writes ``..._tuning_<set>.json`` after
-    each method (the methods not run this time keep their earlier runs and choices)."""
+    """``--part tune``: per data set and method, :func:`tune_method` of the setting ``--tune`` (:data:`TUNE_STAGES`)
+    on a validation split of the training rows, seed ``--tune-seed``, the same CPU budget per run as ``--part
+    train``, at the settings the earlier stages chose; writes ``..._tuning_<set>.json`` after each method (the
+    methods not run this time keep their earlier runs and choices; the methods run drop their runs and choices of
+    this stage and of the later ones, which depended on it)."""
     fractions = tuple(float(f) for f in args.tune_eval_fractions.split(","))
-    methods = args.methods.split(",")
+    methods, stage = args.methods.split(","), args.tune
+    later = TUNE_STAGES[TUNE_STAGES.index(stage) :]
+    lacking = [m for m in methods if stage != "lr" and stage not in head_defaults(m)]
+    if lacking:
+        raise SystemExit(f"--tune {stage}: {lacking} have no such setting")
     for name in args.datasets.split(","):
+        tree_params = {"split": args.tree_split, "reg": args.tree_reg, "reg_scaling": args.tree_reg_scaling}
+        path = part_path(f"tuning_{name}")
+        earlier = read_json(path) if path.is_file() else {}
+        settings = {
+            "budget": args.budget,
+            "softmax_budget": args.softmax_budget,
+            "batch_size": args.batch_size,
+            "val_rows": args.val_rows,
+            "val_seed": args.val_seed,
+            "seed": args.tune_seed,
+            "eval_fractions": fractions,
+            "tree_params": tree_params,
+            "grids": LR_GRIDS,
+            "rule": SELECTION_RULE,
+            "setting_grids": SETTING_GRIDS,
+            "setting_rule": SETTING_RULE,
+        }
+        if stage != "lr":
+            fixed = tuned_settings(earlier, methods)  # the learning rates (SystemExit where none)
+            for m in methods:
+                before = TUNE_STAGES[1 : TUNE_STAGES.index(stage)]
+                if any(s not in fixed[m] for s in before):
+                    raise SystemExit(f"--tune {stage}: {m} has no choice of {before} yet; tune those first")
+            changed = [k for k in SHARED_TUNING_SETTINGS if earlier["settings"].get(k) != json_value(settings[k])]
+            if changed:
+                raise SystemExit(f"--tune {stage}: {changed} differ from the learning rates' tuning; use theirs")
         with timed() as load_time:
             full = load_set(name, args.dim, DATA_SEED)
         data = holdout_data(full, args.val_rows, args.val_seed)
         del full  # the test rows: never evaluated while tuning
         print(
-            f"{name}: tuning on {data['X'].shape[0]} rows, validating on {data['X_test'].shape[0]} training rows "
-            f"({load_time.wall:.0f} s to load/featurise)",
+            f"{name}: tuning {stage} on {data['X'].shape[0]} rows, validating on {data['X_test'].shape[0]} training "
+            f"rows ({load_time.wall:.0f} s to load/featurise)",
             flush=True,
         )
-        tree_params = {"split": args.tree_split, "reg": args.tree_reg, "reg_scaling": args.tree_reg_scaling}
-        path = part_path(f"tuning_{name}")
-        earlier = read_json(path) if path.is_file() else {}
         out: dict[str, Any] = {
             "date": utc_now(),
+            "stage_dates": {**earlier.get("stage_dates", {"lr": earlier.get("date")}), stage: utc_now()},
             "environment": env,
-            "settings": {
-                "budget": args.budget,
-                "softmax_budget": args.softmax_budget,
-                "batch_size": args.batch_size,
-                "val_rows": args.val_rows,
-                "val_seed": args.val_seed,
-                "seed": args.tune_seed,
-                "eval_fractions": fractions,
-                "tree_params": tree_params,
-                "grids": LR_GRIDS,
-                "rule": SELECTION_RULE,
-                "untuned": "lambda (reg) 1e-3 and 10 negatives, the heads' defaults, for every method",
-            },
+            "settings": settings,
             "dataset": {
                 "name": name,
                 "n_fit": int(data["X"].shape[0]),
@@ -611,22 +706,54 @@ def run_tuning(args: argparse.Namespace, env: dict[str, Any]) -> None:
                 "n_labels": int(data["Y"].shape[1]),
             },
             "load_average_before": load_average(),
-            "runs": [r for r in earlier.get("runs", []) if r["method"] not in methods],
-            "choices": {m: c for m, c in earlier.get("choices", {}).items() if m not in methods},
+            # runs written before the stages existed are the learning rates' runs
+            "runs": [
+                r for r in earlier.get("runs", []) if r["method"] not in methods or r.get("stage", "lr") not in later
+            ],
         }
+        for s in TUNE_STAGES:
+            kept = {m: c for m, c in earlier.get(STAGE_CHOICES[s], {}).items() if m not in methods or s not in later}
+            if kept or s in ("lr", stage):
+                out[STAGE_CHOICES[s]] = kept
+        if stage == "lr":
+            out["stage_dates"] = {"lr": out["date"]}  # the later stages' choices of these methods are dropped
         tree_cache: dict[str, Any] = {}  # one tree fit on the rows to fit, charged to every tree run
         for method in methods:
             optimizer = METHODS[method][2]
             budget = args.softmax_budget if METHODS[method][0] == "softmax" else args.budget
-
-            train = partial(_tune_run, name, method, data, budget, args, tree_params, tree_cache, fractions)
-            runs, choice = tune_method(LR_GRIDS[optimizer], train)
+            fixed_m = {} if stage == "lr" else fixed[method]
+            grid = LR_GRIDS[optimizer] if stage == "lr" else SETTING_GRIDS[stage]
+            train = partial(
+                _tune_run, name, method, data, budget, args, tree_params, tree_cache, fractions, fixed_m, stage
+            )
+            runs, choice = tune_method(grid, train, key=stage)
+            choice.update({k: v for k, v in fixed_m.items()})  # the settings it was chosen at
             out["runs"] += runs
-            out["choices"][method] = choice
-            print(f"{name:<18} {method:<26} chosen lr {choice['lr']:g} ({choice})", flush=True)
+            out[STAGE_CHOICES[stage]][method] = choice
+            print(f"{name:<18} {method:<26} chosen {stage} {choice[stage]:g} ({choice})", flush=True)
+            out["settings"]["untuned"] = untuned_text(out)
             out["load_average_after"] = load_average()
             out["cpu_seconds_process"] = round(time.process_time(), 1)
             write_json(path, out)
+
+
+def json_value(value: Any) -> Any:
+    """``value`` as it reads back from JSON (tuples become lists), to compare settings with a file's."""
+    import json
+
+    return json.loads(json.dumps(value))
+
+
+def untuned_text(tuning: dict[str, Any]) -> str:
+    """Which settings a tuning file has not chosen for which methods (the heads' defaults stay)."""
+    methods = list(tuning.get("choices", {}))
+    parts = []
+    for stage in TUNE_STAGES[1:]:
+        have = [m for m in methods if stage in head_defaults(m)]
+        missing = [m for m in have if m not in tuning.get(STAGE_CHOICES[stage], {})]
+        if missing:
+            parts.append(f"{UNTUNED_TEXT[stage]} (the heads' default) for {', '.join(missing)}")
+    return "; ".join(parts) or "nothing"
 
 
 def run_datasets(args: argparse.Namespace, env: dict[str, Any], tuned: bool = False) -> None:
@@ -636,7 +763,7 @@ def run_datasets(args: argparse.Namespace, env: dict[str, Any], tuned: bool = Fa
     budgets = {"softmax": args.softmax_budget, "other": args.budget}
     for name in args.datasets.split(","):
         methods, seeds = args.methods.split(","), seed_list(args.seeds)
-        lrs: dict[str, float] = tuned_lrs(read_json(part_path(f"tuning_{name}")), methods) if tuned else {}
+        chosen = tuned_settings(read_json(part_path(f"tuning_{name}")), methods) if tuned else {}
         part_name = name + TUNED if tuned else name
         load_before = load_average()
         with timed() as load_time:
@@ -684,10 +811,12 @@ def run_datasets(args: argparse.Namespace, env: dict[str, Any], tuned: bool = Fa
                 tree_cache,
                 args.eval_rows,
                 fractions,
-                lr=lrs.get(method),
+                lr=chosen.get(method, {}).get("lr"),
+                overrides={k: v for k, v in chosen.get(method, {}).items() if k != "lr"},
             )
             run["seed"] = seed
-            run["tuned"] = tuned  # lr chosen on the validation split (..._tuning_<set>.json), or the default
+            # lr (and lambda, negatives where tuned) chosen on the validation split (..._tuning_<set>.json), or defaults
+            run["tuned"] = tuned
             run["peak_rss_mib_so_far"] = round(peak_rss_mib(), 1)
             run["settings"] = {
                 "budget": budget,
@@ -1461,6 +1590,12 @@ def main() -> None:
     )
     parser.add_argument("--val-seed", type=int, default=0, help="--part tune: seed of the validation split")
     parser.add_argument("--tune-seed", type=int, default=0, help="--part tune: the runs' seed (one per rate)")
+    parser.add_argument(
+        "--tune",
+        choices=TUNE_STAGES,
+        default="lr",
+        help="--part tune: the setting to choose (lambda `reg` and `num_negatives` at the settings chosen before)",
+    )
     parser.add_argument(
         "--tune-eval-fractions", default="0.5,1", help="--part tune: evaluate at these fractions of the budget"
     )
