@@ -1257,11 +1257,51 @@ def verdict_rows(merged: dict[str, Any]) -> list[str]:
 
 
 def verdict_view(merged: dict[str, Any], names: list[str]) -> dict[str, Any]:
-    """The parts of ``merged`` that :func:`verdict_rows` reads (``datasets``, ``speedups_P@1``), only for ``names``."""
+    """The parts of ``merged`` that :func:`verdict_section` reads (``datasets``, ``speedups_P@1``,
+    ``tuned_settings_applied``), only for ``names``."""
+    applied = merged.get("tuned_settings_applied", {})
     return {
         "datasets": {n: merged["datasets"][n] for n in names},
         "speedups_P@1": {n: merged["speedups_P@1"][n] for n in names},
+        "tuned_settings_applied": {n: applied[n] for n in names if n in applied},
     }
+
+
+def run_setting(run: dict[str, Any], stage: str) -> Any:
+    """The value of the setting ``stage`` (:data:`TUNE_STAGES`) a run trained with: its record, else (runs written
+    before they recorded lambda and negatives) its method's default (:func:`head_defaults`); None where the head
+    has no such setting."""
+    if stage in run:
+        return run[stage]
+    return METHODS[run["method"]][3] if stage == "lr" else head_defaults(run["method"]).get(stage)
+
+
+def tuned_mismatches(part: dict[str, Any], tuning: dict[str, Any]) -> dict[str, list[str]]:
+    """Per stage of :data:`TUNE_STAGES`, the ``method seed`` of each run of a ``-tuned`` part whose setting differs
+    from the one the set's tuning file chose for its method (its default where that stage did not run for it)."""
+    out: dict[str, list[str]] = {}
+    for stage in TUNE_STAGES:
+        choices = tuning.get(STAGE_CHOICES[stage], {})
+        for run in part["runs"]:
+            m = run["method"]
+            want = choices[m][stage] if m in choices else run_setting({"method": m}, stage)
+            if run_setting(run, stage) != want:
+                out.setdefault(stage, []).append(f"{m} {run_seed(run, part)}")
+    return out
+
+
+def settings_applied(part: dict[str, Any], tuning: dict[str, Any]) -> list[str]:
+    """The stages of :data:`TUNE_STAGES` that a ``-tuned`` part applies: the set's tuning file chose them for every
+    method of the part that a verdict row compares and has the setting (:data:`VERDICT_METHODS`), and every run
+    trained at the choice (:func:`tuned_mismatches`)."""
+    methods = {r["method"] for r in part["runs"]} & set(VERDICT_METHODS)
+    wrong = tuned_mismatches(part, tuning)
+    applied = []
+    for stage in TUNE_STAGES:
+        have = {m for m in methods if stage == "lr" or stage in head_defaults(m)}
+        if have and have <= set(tuning.get(STAGE_CHOICES[stage], {})) and stage not in wrong:
+            applied.append(stage)
+    return applied
 
 
 # the methods the verdict rows compare the adversarial head with (and the head itself)
@@ -1290,25 +1330,42 @@ def verdict_sets(methods: dict[str, set[str]]) -> tuple[list[str], list[str]]:
     return deciding, untuned
 
 
-def _tuning_sentence(tuned: list[str]) -> str:
-    """What the runs behind a verdict table share or were tuned on."""
-    untuned = (
-        "the paper's rho = 0.01 for every Adagrad method and Adam's 1e-3 for the softmax and the sampled softmax "
-        "(not tuned per method)"
-    )
+def _tuning_sentence(tuned: list[str], applied: dict[str, list[str]]) -> str:
+    """What the runs behind a verdict table share or were tuned on: ``tuned`` the ``-tuned`` parts, ``applied`` the
+    stages each applies (:func:`settings_applied`)."""
+    lr_default = f"{UNTUNED_TEXT['lr']} (not tuned per method)"
     if not tuned:
-        return f"The runs share {untuned} and lambda = 1e-3 (10 negatives)"
+        return f"The runs share {lr_default}, {UNTUNED_TEXT['reg']} and {UNTUNED_TEXT['num_negatives']}"
+    per_part = []
+    for name in tuned:
+        stages = applied.get(name, [])
+        rest = [UNTUNED_TEXT[s] for s in TUNE_STAGES if s not in stages]
+        text = f"{name} at its chosen {' and '.join(STAGE_WORDS[s] for s in stages) or 'nothing'}"
+        per_part.append(text + (f" ({' and '.join(rest)})" if rest else ""))
+    nowhere = [UNTUNED_TEXT[s] for s in TUNE_STAGES if not any(s in applied.get(n, []) for n in tuned)]
     return (
-        f"The -tuned parts ({', '.join(tuned)}) train every method at the learning rate chosen for it on a validation split "
-        'of that set\'s training rows (section "Learning rates tuned on a validation split"; the test rows are '
-        f"never used to choose), the other sets at {untuned}; lambda = 1e-3 and 10 negatives stay untuned everywhere"
+        "The -tuned parts train every method at settings chosen for it on a validation split of that set's training "
+        'rows (section "Settings tuned on a validation split"; the test rows are never used to choose): '
+        f"{'; '.join(per_part)}; the other sets at {lr_default}"
+        + (f"; {' and '.join(nowhere)} stay untuned everywhere" if nowhere else "")
     )
+
+
+def _not_tuned_text(tuned: list[str], applied: dict[str, list[str]]) -> str:
+    """The tuning a verdict table's runs lack, for its "Not tested" line."""
+    items = []
+    for stage in TUNE_STAGES:
+        done = [n for n in tuned if stage in applied.get(n, [])]
+        where = f" outside {', '.join(done)}" if done else ""
+        items.append(f"per-method tuning of the {STAGE_WORDS[stage]}{where}")
+    return ", ".join(items)
 
 
 def verdict_section(merged: dict[str, Any], heading: str = "## Verdicts (issue 21)") -> list[str]:
     """A verdict table over the parts of ``merged`` (or of a :func:`verdict_view`), with the conditions that limit
     what it can say."""
     tuned = [n for n in merged["datasets"] if n.endswith(TUNED)]
+    applied = merged.get("tuned_settings_applied", {})
     seeds = {name: sorted(int(s) for s in by_seed) for name, by_seed in merged["speedups_P@1"].items()}
     seed_text = "; ".join(f"{name}: {', '.join(map(str, s))}" for name, s in seeds.items())
     return [
@@ -1317,7 +1374,7 @@ def verdict_section(merged: dict[str, Any], heading: str = "## Verdicts (issue 2
         f"From `{STEM}.json` (its `speedups_P@1` per set and seed, and each data set's final points) and "
         f"`ns_snr_toy.json`. Seeds per set ({seed_text}); a seed sets the model's "
         f"initialisation, the batch order and the negatives, while the features (the SVD; the synthetic draw) and "
-        f"the tree fit are the same for every seed of a set. {_tuning_sentence(tuned)}. The runs train on every "
+        f"the tree fit are the same for every seed of a set. {_tuning_sentence(tuned, applied)}. The runs train on every "
         "positive of a row and stop at a fixed CPU budget (60-300 s; no sampled method reached a plateau); the "
         "paper tuned rho and lambda of each method and trained for hours. So a verdict describes these runs, not the "
         "paper's protocol; issue 21's converged runs are not done. The uniform and frequency baselines put Eq. 6's penalty lambda (xi + log p_n)^2 on their logits, as "
@@ -1339,58 +1396,98 @@ def verdict_section(merged: dict[str, Any], heading: str = "## Verdicts (issue 2
         *verdict_rows(merged),
         "",
         "Not tested: the paper's data sets (Wikipedia-500K, Amazon-670K, EURLex-4K are not in `../shared`), "
-        "its single-label training protocol, per-method tuning of lambda and of the number of negatives"
-        + (", and of the learning rate on the sets without a -tuned part" if tuned else ", per-method learning rates")
-        + ".",
+        f"its single-label training protocol, {_not_tuned_text(tuned, applied)}.",
         "",
     ]
 
 
-def tuning_section(tunings: dict[str, dict[str, Any]], parts: list[str], deciding: list[str]) -> list[str]:
+def _choice_row(method: str, c: dict[str, Any], key: str, word: str) -> str:
+    """A table row of one method's choice of ``key`` (:func:`tune_method`): its validation scores, the choice and a
+    note on edges and ties (``word`` names the setting: rate, lambda, ...)."""
+    cells = ", ".join(f"{v}: {score:.4f}" for v, score in c["scores"].items())
+    note = "inside the grid" if c["extended"] is None else f"edge: extended to {c['extended']:g}"
+    if c["on_edge"]:
+        note += (
+            "; two values only: not extended" if len(c["grid"]) < 3 else "; still on the edge after it"
+        ) + f" (the {word} is a bound, not an optimum)"
+    best = c["scores"][f"{c[key]:g}"]
+    tied = [v for v, score in c["scores"].items() if score == best and float(v) != c[key]]
+    if tied:
+        note += f"; tied with {', '.join(tied)} (the smaller {word} taken)"
+    return f"| {TITLES.get(method, method)} | {cells} | {c[key]:g} | {note} |"
+
+
+def tuning_section(
+    tunings: dict[str, dict[str, Any]], parts: dict[str, dict[str, Any]], deciding: list[str]
+) -> list[str]:
     """The page's section on ``--part tune``: per set, the validation score of every learning rate tried and the
-    choice (:data:`SELECTION_RULE`), and whether ``parts`` hold the set's runs at the chosen rates and they decide
-    its verdicts (``deciding``, :func:`verdict_sets`)."""
+    choice (:data:`SELECTION_RULE`), then of every lambda and number of negatives tried at it where those stages ran
+    (:data:`SETTING_RULE`); whether ``parts`` hold the set's runs at the chosen settings
+    (:func:`tuned_mismatches`) and they decide its verdicts (``deciding``, :func:`verdict_sets`)."""
     if not tunings:
         return []
-    lines = ["## Learning rates tuned on a validation split", ""]
+    lines = ["## Settings tuned on a validation split", ""]
     for name, t in tunings.items():
         st, d = t["settings"], t["dataset"]
         if name + TUNED in deciding:
-            used = f"The chosen rates train the `{name}{TUNED}` runs (all training rows, evaluated on the test rows)."
+            used = (
+                f"The chosen settings train the `{name}{TUNED}` runs (all training rows, evaluated on the test rows)."
+            )
         elif name + TUNED in parts:
             used = (
-                f"The `{name}{TUNED}` runs (at the chosen rates, on all training rows, evaluated on the test rows) "
+                f"The `{name}{TUNED}` runs (at the chosen settings, on all training rows, evaluated on the test rows) "
                 "do not cover every method of the set's untuned runs that a verdict row compares, so they are "
                 "shown in their section but the "
                 "set's verdicts come from its untuned runs."
             )
         else:
             used = f"No `{name}{TUNED}` runs yet: this set's verdicts come from its untuned runs."
+        if name + TUNED in parts:
+            wrong = tuned_mismatches(parts[name + TUNED], t)
+            if wrong:
+                used += (
+                    " Not at the chosen settings (rerun with `--part tuned`): "
+                    + "; ".join(f"{STAGE_WORDS[stage]}: {', '.join(runs)}" for stage, runs in wrong.items())
+                    + "."
+                )
+        dates = t.get("stage_dates", {"lr": t["date"]})
         lines += [
-            f"{name} (`{STEM}_tuning_{name}.json`, {t['date']}): {d['n_val']:,} validation rows drawn from the "
-            f"training rows (seed {st['val_seed']}), the other {d['n_fit']:,} training rows fit (the tree fitted on "
-            f"them too); one run per rate, seed {st['seed']}, the same CPU budget as the final runs ({st['budget']:g} s "
-            f"per sampled method, {st['softmax_budget']:g} s for the softmax, tree fit included); grids: Adagrad "
-            f"{', '.join(f'{v:g}' for v in st['grids']['adagrad'])} (the paper's rho grid), Adam "
+            f"{name} (`{STEM}_tuning_{name}.json`; learning rates {dates['lr']}): {d['n_val']:,} validation rows "
+            f"drawn from the training rows (seed {st['val_seed']}), the other {d['n_fit']:,} training rows fit (the "
+            f"tree fitted on them too); one run per value, seed {st['seed']}, the same CPU budget as the final runs "
+            f"({st['budget']:g} s per sampled method, {st['softmax_budget']:g} s for the softmax, tree fit included); "
+            f"grids: Adagrad {', '.join(f'{v:g}' for v in st['grids']['adagrad'])} (the paper's rho grid), Adam "
             f"{', '.join(f'{v:g}' for v in st['grids']['adam'])}. Rule: {st['rule']}. Untuned: {st['untuned']}. "
-            f"{used} One seed per rate and {d['n_val']:,} rows: a validation P@1 near 0.5 has a binomial SE of about "
-            f"{0.5 / np.sqrt(d['n_val']):.3f}, so neighbouring rates closer than about 3 points are not told apart.",
+            f"{used} One seed per value and {d['n_val']:,} rows: a validation P@1 near 0.5 has a binomial SE of about "
+            f"{0.5 / np.sqrt(d['n_val']):.3f}, so neighbouring values closer than about 3 points are not told apart.",
             "",
             "| method | validation P@1 at each rate tried | chosen | note |",
             "| --- | --- | --- | --- |",
+            *(_choice_row(method, c, "lr", "rate") for method, c in t["choices"].items()),
+            "",
         ]
-        for method, c in t["choices"].items():
-            cells = ", ".join(f"{lr}: {score:.4f}" for lr, score in c["scores"].items())
-            note = "inside the grid" if c["extended"] is None else f"edge: extended to {c['extended']:g}"
-            if c["on_edge"]:
-                note += "; still on the edge after it (the rate is a bound, not an optimum)"
-            tied = [
-                lr for lr, score in c["scores"].items() if score == c["scores"][f"{c['lr']:g}"] and float(lr) != c["lr"]
+        for stage in TUNE_STAGES[1:]:
+            choices = t.get(STAGE_CHOICES[stage], {})
+            if not choices:
+                continue
+            word = STAGE_WORDS[stage]
+            at = "its chosen rate" + (" and lambda" if stage == "num_negatives" else "")
+            lines += [
+                f"The {word} at {at} ({dates.get(stage, t['date'])}; grid "
+                f"{', '.join(f'{v:g}' for v in st['setting_grids'][stage])}; the same validation rows, seed and "
+                f"budget). Rule: {st['setting_rule']}.",
+                "",
+                f"| method | validation P@1 at each {word} tried | chosen | note | at |",
+                "| --- | --- | --- | --- | --- |",
+                *(
+                    _choice_row(method, c, stage, word)
+                    + " "
+                    + ", ".join(f"{STAGE_WORDS[k]} {c[k]:g}" for k in TUNE_STAGES if k in c and k != stage)
+                    + " |"
+                    for method, c in choices.items()
+                ),
+                "",
             ]
-            if tied:
-                note += f"; tied with {', '.join(tied)} (the smaller rate taken)"
-            lines.append(f"| {TITLES.get(method, method)} | {cells} | {c['lr']:g} | {note} |")
-        lines.append("")
     return lines
 
 
@@ -1416,6 +1513,8 @@ def method_summary(part: dict[str, Any]) -> dict[str, dict[str, Any]]:
         entry["prepare_seconds"] = float(np.mean([r["prepare_seconds"] for r in rs]))
         # the learning rates the seeds ran at (one unless they differ; none for a run that did not record it)
         entry["lr"] = sorted({float(r["lr"]) for r in rs if "lr" in r})
+        for stage in TUNE_STAGES[1:]:  # lambda, negatives: recorded, else the method's default; none for the softmax
+            entry[stage] = sorted({v for v in (run_setting(r, stage) for r in rs) if v is not None})
         se = [r["final"].get(LOGLIK + "_se", np.nan) for r in rs]
         entry[LOGLIK + "_se"] = float(np.mean(se))
         out[method] = entry
@@ -1471,7 +1570,16 @@ def write_report() -> None:
             for name, part in parts.items()
         },
         "speedups_P@1": merge_speedups(parts),
-        "tuning": {name: {k: t[k] for k in ("date", "settings", "dataset", "choices")} for name, t in tunings.items()},
+        "tuning": {
+            name: {k: t[k] for k in ("date", "stage_dates", "settings", "dataset", *STAGE_CHOICES.values()) if k in t}
+            for name, t in tunings.items()
+        },
+        # the stages of TUNE_STAGES each -tuned part trained at (its set's choices for every compared method)
+        "tuned_settings_applied": {
+            name: settings_applied(part, tunings.get(name[: -len(TUNED)], {}))
+            for name, part in parts.items()
+            if name.endswith(TUNED)
+        },
     }
     write_json(RESULTS / f"{STEM}.json", merged)
     deciding, untuned = verdict_sets({name: {r["method"] for r in part["runs"]} for name, part in parts.items()})
@@ -1487,7 +1595,7 @@ def write_report() -> None:
         f"JSON files; the discussion comes from `{STEM}_notes.md`.",
         "",
         *verdicts,
-        *tuning_section(tunings, list(parts), deciding),
+        *tuning_section(tunings, parts, deciding),
     ]
     notes = RESULTS / f"{STEM}_notes.md"
     if notes.is_file():
@@ -1508,16 +1616,17 @@ def write_report() -> None:
             "Final values; with several seeds the mean over them and (min to max). log-lik SE: the standard error of "
             "the mean log-likelihood over the evaluation rows (mean over the seeds; - where the run kept none).",
             "",
-            "| method | lr | seeds | train CPU s (tree fit) | steps | epochs | P@1 | P@3 | P@5 | hits@1 | log-lik "
-            "| log-lik SE |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+            "| method | lr | seeds | lambda | negatives | train CPU s (tree fit) | steps | epochs | P@1 | P@3 | P@5 "
+            "| hits@1 | log-lik | log-lik SE |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
         for method, m in merged["summary"][name].items():
             digits = 4 if len(m["seeds"]) == 1 else 3
             se = m["log_likelihood_first_label_se"]
             lines.append(
                 f"| {TITLES[method]} | {', '.join(f'{v:g}' for v in m['lr']) or '-'} | {', '.join(map(str, m['seeds']))} "
-                f"| {m['train_seconds']['mean']:.0f} "
+                + "".join(f"| {', '.join(f'{v:g}' for v in m[k]) or '-'} " for k in TUNE_STAGES[1:])
+                + f"| {m['train_seconds']['mean']:.0f} "
                 f"({m['prepare_seconds']:.0f}) | {m['step']['mean']:.0f} | {m['epochs']['mean']:.2f} | "
                 + " | ".join(_summary_cell(m[k], digits) for k in ("P@1", "P@3", "P@5", HITS))
                 + f" | {_summary_cell(m[LOGLIK], 2 if len(m['seeds']) > 1 else 3)} | "
@@ -1527,11 +1636,11 @@ def write_report() -> None:
         if "oracle" in part:
             o = part["oracle"]
             lines.append(
-                f"| Bayes oracle | - | - | - | - | - | {o['P@1']:.4f} | {o['P@3']:.4f} | {o['P@5']:.4f} | "
+                f"| Bayes oracle | - | - | - | - | - | - | - | {o['P@1']:.4f} | {o['P@3']:.4f} | {o['P@5']:.4f} | "
                 f"{o['hits@1_first_label']:.4f} | {o['log_likelihood_first_label']:.3f} | "
                 f"{o['log_likelihood_first_label_se']:.3f} |"
                 if "log_likelihood_first_label_se" in o
-                else f"| Bayes oracle | - | - | - | - | - | {o['P@1']:.4f} | {o['P@3']:.4f} | {o['P@5']:.4f} | "
+                else f"| Bayes oracle | - | - | - | - | - | - | - | {o['P@1']:.4f} | {o['P@3']:.4f} | {o['P@5']:.4f} | "
                 f"{o['hits@1_first_label']:.4f} | {o['log_likelihood_first_label']:.3f} | - |"
             )
         lines += ["", *_targets_lines(merged["targets"][name]), "", *speedup_table(merged["speedups_P@1"][name])]
