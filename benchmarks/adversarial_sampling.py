@@ -40,9 +40,15 @@ training step against C for each head.
         # issue 21: each method's learning rate (rho) chosen on --val-rows validation rows drawn (--val-seed) from
         # the TRAINING rows, one run per rate of LR_GRIDS (the paper's rho grid for Adagrad) at the same CPU budget
         # as the final runs, the grid's edge extended once (SELECTION_RULE) -> results/adversarial_sampling_tuning_<set>.json
+    python benchmarks/adversarial_sampling.py --part tune --tune reg --datasets debian-deps
+        --methods ns-tree,ns-uniform,ns-frequency,ns-uniform-l2,ns-frequency-l2,nce-tree --budget 60
+        # then lambda (the heads' penalty weight) of each method at its chosen rate, on the same validation rows,
+        # seed and budget (SETTING_GRIDS, SETTING_RULE), added to the same file beside the rates; --tune
+        # num_negatives likewise at the chosen rate and lambda
     python benchmarks/adversarial_sampling.py --part tuned --datasets debian-deps --seeds 0,1,2
         --methods ns-tree,ns-uniform,ns-frequency,ns-uniform-l2,ns-frequency-l2,nce-tree --budget 60
-        # train and test exactly as the default part does, each method at its chosen rate -> ..._<set>-tuned.json
+        # train and test exactly as the default part does, each method at its chosen rate (and lambda, negatives
+        # where those were tuned) -> ..._<set>-tuned.json
         # (the report's verdict table takes a set's -tuned part in place of its untuned one where it exists)
     python benchmarks/adversarial_sampling.py --part steps               # step time vs C -> ..._steps.json
     python benchmarks/adversarial_sampling.py --part steps --dense-gradients  # the sampled heads without their
@@ -1691,8 +1697,9 @@ def main() -> None:
         "--part",
         choices=("train", "tune", "tuned", "steps", "report"),
         default="train",
-        help="tune: each method's learning rate on a validation split of the training rows -> "
-        "..._tuning_<set>.json; tuned: train as `train` does with the chosen rates -> ..._<set>-tuned.json",
+        help="tune: each method's learning rate (or, with --tune, lambda or negatives) on a validation split of the "
+        "training rows -> ..._tuning_<set>.json; tuned: train as `train` does with the chosen settings -> "
+        "..._<set>-tuned.json",
     )
     parser.add_argument(
         "--val-rows", type=int, default=2000, help="--part tune: validation rows drawn from the training rows"
