@@ -648,6 +648,8 @@ def _tune_run(
     return run
 
 
+# a tuning process's record (top level: the latest process; per stage under "stages")
+PROCESS_KEYS = ("date", "environment", "load_average_before", "load_average_after", "cpu_seconds_process")
 # the settings of a tuning file that later stages must share with the learning rates' runs
 SHARED_TUNING_SETTINGS = ("budget", "softmax_budget", "batch_size", "val_rows", "val_seed", "seed", "tree_params")
 
@@ -702,7 +704,6 @@ def run_tuning(args: argparse.Namespace, env: dict[str, Any]) -> None:
         )
         out: dict[str, Any] = {
             "date": utc_now(),
-            "stage_dates": {**earlier.get("stage_dates", {"lr": earlier.get("date")}), stage: utc_now()},
             "environment": env,
             "settings": settings,
             "dataset": {
@@ -721,8 +722,13 @@ def run_tuning(args: argparse.Namespace, env: dict[str, Any]) -> None:
             kept = {m: c for m, c in earlier.get(STAGE_CHOICES[s], {}).items() if m not in methods or s not in later}
             if kept or s in ("lr", stage):
                 out[STAGE_CHOICES[s]] = kept
-        if stage == "lr":
-            out["stage_dates"] = {"lr": out["date"]}  # the later stages' choices of these methods are dropped
+        # each stage's process (date, environment, load, CPU), kept when a later stage rewrites the top-level ones;
+        # a file written before the stages existed holds the learning rates' process at the top level
+        stages = earlier.get("stages") or (
+            {"lr": {k: earlier[k] for k in PROCESS_KEYS if k in earlier}} if earlier else {}
+        )
+        out["stages"] = {s: r for s, r in stages.items() if out.get(STAGE_CHOICES[s])}
+        out["stages"][stage] = {k: out[k] for k in PROCESS_KEYS if k in out}
         tree_cache: dict[str, Any] = {}  # one tree fit on the rows to fit, charged to every tree run
         for method in methods:
             optimizer = METHODS[method][2]
@@ -740,6 +746,7 @@ def run_tuning(args: argparse.Namespace, env: dict[str, Any]) -> None:
             out["settings"]["untuned"] = untuned_text(out)
             out["load_average_after"] = load_average()
             out["cpu_seconds_process"] = round(time.process_time(), 1)
+            out["stages"][stage] = {**{k: out[k] for k in PROCESS_KEYS}, "methods": list(out[STAGE_CHOICES[stage]])}
             write_json(path, out)
 
 
@@ -1456,7 +1463,7 @@ def tuning_section(
                     + "; ".join(f"{STAGE_WORDS[stage]}: {', '.join(runs)}" for stage, runs in wrong.items())
                     + "."
                 )
-        dates = t.get("stage_dates", {"lr": t["date"]})
+        dates = {stage: r.get("date") for stage, r in t.get("stages", {"lr": {"date": t["date"]}}).items()}
         lines += [
             f"{name} (`{STEM}_tuning_{name}.json`; learning rates {dates['lr']}): {d['n_val']:,} validation rows "
             f"drawn from the training rows (seed {st['val_seed']}), the other {d['n_fit']:,} training rows fit (the "
@@ -1577,7 +1584,7 @@ def write_report() -> None:
         },
         "speedups_P@1": merge_speedups(parts),
         "tuning": {
-            name: {k: t[k] for k in ("date", "stage_dates", "settings", "dataset", *STAGE_CHOICES.values()) if k in t}
+            name: {k: t[k] for k in ("date", "stages", "settings", "dataset", *STAGE_CHOICES.values()) if k in t}
             for name, t in tunings.items()
         },
         # the stages of TUNE_STAGES each -tuned part trained at (its set's choices for every compared method)

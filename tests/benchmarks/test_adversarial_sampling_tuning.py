@@ -177,10 +177,14 @@ def test_tune_reg_keeps_the_rate_records_and_chooses_lambda_at_the_chosen_rate(a
     assert choice["lr"] == lr and choice["reg"] in [r["reg"] for r in reg_runs]
     assert choice["scores"] == {f"{r['reg']:g}": r["final"]["P@1"] for r in reg_runs}
     assert "lambda" not in both["settings"]["untuned"] and "10 negatives" in both["settings"]["untuned"]
+    # each stage's process kept: the rates' beside lambda's
+    assert both["stages"]["lr"] == {**rates["stages"]["lr"]} and both["stages"]["reg"]["methods"] == [adv.UNIFORM]
+    assert both["stages"]["reg"]["date"] >= both["stages"]["lr"]["date"]
     # tuning the rate again drops the lambda chosen at the old rate
     adv.run_tuning(argparse.Namespace(**{**vars(args), "tune": "lr"}), {})
     again = adv.read_json(path)
     assert not again.get("reg_choices") and all(r.get("stage", "lr") == "lr" for r in again["runs"])
+    assert list(again["stages"]) == ["lr"]
     with pytest.raises(SystemExit, match="no such setting"):
         adv.run_tuning(argparse.Namespace(**{**vars(args), "methods": adv.SOFTMAX}), {})
 
@@ -288,7 +292,7 @@ def test_report_shows_the_tuned_rows_their_rates_and_keeps_the_untuned_table(adv
         **tuning,
         "choices": {**tuning["choices"], "ns-tree": {**choice, "lr": 0.03}},
         "reg_choices": {"ns-uniform": {**reg, "lr": 0.1}, "ns-tree": {**reg_tie, "reg": 1e-3, "lr": 0.03}},
-        "stage_dates": {"lr": "d", "reg": "e"},
+        "stages": {"lr": {"date": "d"}, "reg": {"date": "e"}},
     }
     write(tmp_path / "adversarial_sampling_tuning_toy.json", toy_tuning)
     write(tmp_path / "adversarial_sampling_tuning_other.json", tuning)  # tuned, but not yet trained at its rates
