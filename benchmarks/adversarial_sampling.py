@@ -1418,11 +1418,15 @@ def _choice_row(method: str, c: dict[str, Any], key: str, word: str) -> str:
     """A table row of one method's choice of ``key`` (:func:`tune_method`): its validation scores, the choice and a
     note on edges and ties (``word`` names the setting: rate, lambda, ...)."""
     cells = ", ".join(f"{v}: {score:.4f}" for v, score in c["scores"].items())
-    note = "inside the grid" if c["extended"] is None else f"edge: extended to {c['extended']:g}"
-    if c["on_edge"]:
-        note += (
-            "; two values only: not extended" if len(c["grid"]) < 3 else "; still on the edge after it"
-        ) + f" (the {word} is a bound, not an optimum)"
+    bound = f"(the {word} is a bound, not an optimum)"
+    if c["extended"] is not None:
+        note = f"edge: extended to {c['extended']:g}" + (
+            f"; still on the edge after it {bound}" if c["on_edge"] else ""
+        )
+    elif c["on_edge"]:  # a grid too short to extend
+        note = f"{len(c['grid'])} values only, not extended {bound}"
+    else:
+        note = "inside the grid"
     best = c["scores"][f"{c[key]:g}"]
     tied = [v for v, score in c["scores"].items() if score == best and float(v) != c[key]]
     if tied:
@@ -1484,7 +1488,7 @@ def tuning_section(
             if not choices:
                 continue
             word = STAGE_WORDS[stage]
-            at = "its chosen rate" + (" and lambda" if stage == "num_negatives" else "")
+            at = "each method's chosen rate" + (" and lambda" if stage == "num_negatives" else "")
             lines += [
                 f"The {word} at {at} ({dates.get(stage, t['date'])}; grid "
                 f"{', '.join(f'{v:g}' for v in st['setting_grids'][stage])}; the same validation rows, seed and "

@@ -115,6 +115,11 @@ def test_lambda_is_chosen_by_the_same_rule_on_its_own_grid(adv):
     train, calls = _fake_train(lambda n: n, key="num_negatives")
     _, choice = adv.tune_method(adv.SETTING_GRIDS["num_negatives"], train, key="num_negatives")
     assert calls == [10, 30] and choice["num_negatives"] == 30 and choice["on_edge"] and choice["extended"] is None
+    row = adv._choice_row(adv.UNIFORM, choice, "num_negatives", "number of negatives")
+    assert row == (
+        "| neg. sampling, uniform | 10: 10.0000, 30: 30.0000 | 30 | 2 values only, not extended (the number of "
+        "negatives is a bound, not an optimum) |"
+    )
 
 
 def test_tuned_settings_need_a_rate_for_every_method_and_add_the_later_stages_where_chosen(adv):
@@ -325,7 +330,7 @@ def test_report_shows_the_tuned_rows_their_rates_and_keeps_the_untuned_table(adv
     assert "toy-tuned at its chosen learning rate and lambda (10 negatives)" in page
     assert "10 negatives stay untuned everywhere" in page
     assert "per-method tuning of the lambda outside toy-tuned, per-method tuning of the number of negatives." in page
-    assert "The lambda at its chosen rate (e; grid 0.0001, 0.001, 0.01;" in page
+    assert "The lambda at each method's chosen rate (e; grid 0.0001, 0.001, 0.01;" in page
     assert "| neg. sampling, uniform | 0.0001: 0.4000, 0.001: 0.4000, 0.01: 0.5000, 0.1: 0.4000 | 0.01 |" in page
     assert "| learning rate 0.1 |" in page
     assert "The runs share the paper's rho = 0.01" in page  # the untuned table's caveat
