@@ -766,7 +766,7 @@ def untuned_text(tuning: dict[str, Any]) -> str:
         missing = [m for m in have if m not in tuning.get(STAGE_CHOICES[stage], {})]
         if missing:
             parts.append(f"{UNTUNED_TEXT[stage]} (the heads' default) for {', '.join(missing)}")
-    return "; ".join(parts) or "nothing"
+    return "; ".join(parts) or "no other setting of these methods"
 
 
 def run_datasets(args: argparse.Namespace, env: dict[str, Any], tuned: bool = False) -> None:
@@ -1474,7 +1474,7 @@ def tuning_section(
             f"tree fitted on them too); one run per value, seed {st['seed']}, the same CPU budget as the final runs "
             f"({st['budget']:g} s per sampled method, {st['softmax_budget']:g} s for the softmax, tree fit included); "
             f"grids: Adagrad {', '.join(f'{v:g}' for v in st['grids']['adagrad'])} (the paper's rho grid), Adam "
-            f"{', '.join(f'{v:g}' for v in st['grids']['adam'])}. Rule: {st['rule']}. Untuned: {st['untuned']}. "
+            f"{', '.join(f'{v:g}' for v in st['grids']['adam'])}. Rule: {st['rule']}. Untuned: {untuned_text(t)}. "
             f"{used} One seed per value and {d['n_val']:,} rows: a validation P@1 near 0.5 has a binomial SE of about "
             f"{0.5 / np.sqrt(d['n_val']):.3f}, so neighbouring values closer than about 3 points are not told apart.",
             "",
