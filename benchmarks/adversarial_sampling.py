@@ -1353,7 +1353,10 @@ def _tuning_sentence(tuned: list[str], applied: dict[str, list[str]]) -> str:
     for name in tuned:
         stages = applied.get(name, [])
         rest = [UNTUNED_TEXT[s] for s in TUNE_STAGES if s not in stages]
-        text = f"{name} at its chosen {' and '.join(STAGE_WORDS[s] for s in stages) or 'nothing'}"
+        words = [STAGE_WORDS[s] for s in stages] or ["nothing"]
+        text = f"{name} at its chosen " + (
+            " and ".join([", ".join(words[:-1]), words[-1]] if len(words) > 1 else words)
+        )
         per_part.append(text + (f" ({' and '.join(rest)})" if rest else ""))
     nowhere = [UNTUNED_TEXT[s] for s in TUNE_STAGES if not any(s in applied.get(n, []) for n in tuned)]
     return (

@@ -329,6 +329,13 @@ def test_report_shows_the_tuned_rows_their_rates_and_keeps_the_untuned_table(adv
     assert merged["tuned_settings_applied"] == {"toy-tuned": ["lr", "reg"], "part-tuned": []}
     assert "toy-tuned at its chosen learning rate and lambda (10 negatives)" in page
     assert "10 negatives stay untuned everywhere" in page
+    applied = {"a-tuned": ["lr", "reg", "num_negatives"], "b-tuned": ["lr"]}
+    sentence = adv._tuning_sentence(["a-tuned", "b-tuned"], applied)
+    assert (
+        "a-tuned at its chosen learning rate, lambda and number of negatives; b-tuned at its chosen learning"
+        in sentence
+    )
+    assert "untuned everywhere" not in sentence
     assert "per-method tuning of the lambda outside toy-tuned, per-method tuning of the number of negatives." in page
     assert "The lambda at each method's chosen rate (e; grid 0.0001, 0.001, 0.01;" in page
     assert "| neg. sampling, uniform | 0.0001: 0.4000, 0.001: 0.4000, 0.01: 0.5000, 0.1: 0.4000 | 0.01 |" in page
