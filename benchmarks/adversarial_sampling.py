@@ -1015,8 +1015,9 @@ def speedup_table(by_seed: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
         "baseline's first time at its own final value / the adversarial head's first time at it; training CPU s at "
         "the first evaluation point at or above the value, so a time is rounded up to the next evaluation; "
         + ("each seed's adversarial run against the same seed's baseline run" if several else "one seed")
-        + "). These runs share one budget and untuned settings (see the notes above), so a ratio describes them, "
-        "not the paper's tuned protocol:",
+        + "). These runs share one budget, far short of the paper's hours, and their settings (the defaults, or in a "
+        "-tuned part those chosen on validation rows at that budget; see above), so a ratio describes them, not the "
+        "paper's protocol:",
         "",
         "| baseline | " + ("seed | " if several else "") + "its final P@1 | baseline reaches it | adversarial "
         "reaches it | speed-up | baseline reaches the adversarial's final P@1 |",
