@@ -62,6 +62,8 @@ crash keeps what finished.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import time
 from collections.abc import Callable
 from functools import partial
@@ -253,8 +255,6 @@ def head_defaults(method: str) -> dict[str, Any]:
     """The settings of ``method``'s head that ``--part tune`` can choose after the learning rate (:data:`TUNE_STAGES`:
     lambda ``reg``, ``num_negatives``) and their values in :data:`METHODS` (else the head's defaults); a setting the
     head does not have (the softmax's lambda) is absent."""
-    import dataclasses
-
     from sparsexc.heads import get_head
 
     head_name, head_params, _, _ = METHODS[method]
@@ -739,7 +739,7 @@ def run_tuning(args: argparse.Namespace, env: dict[str, Any]) -> None:
                 _tune_run, name, method, data, budget, args, tree_params, tree_cache, fractions, fixed_m, stage
             )
             runs, choice = tune_method(grid, train, key=stage)
-            choice.update({k: v for k, v in fixed_m.items()})  # the settings it was chosen at
+            choice.update(fixed_m)  # the settings it was chosen at
             out["runs"] += runs
             out[STAGE_CHOICES[stage]][method] = choice
             print(f"{name:<18} {method:<26} chosen {stage} {choice[stage]:g} ({choice})", flush=True)
@@ -752,8 +752,6 @@ def run_tuning(args: argparse.Namespace, env: dict[str, Any]) -> None:
 
 def json_value(value: Any) -> Any:
     """``value`` as it reads back from JSON (tuples become lists), to compare settings with a file's."""
-    import json
-
     return json.loads(json.dumps(value))
 
 
