@@ -365,6 +365,12 @@ def test_tuned_runs_at_other_settings_than_the_choices_are_found(adv):
     stale = _part("t", [*at_choices["runs"], _run(adv.UNIFORM, 1, 0.1, 0.3)])
     assert adv.tuned_mismatches(stale, tuning) == {"reg": ["ns-uniform 1"]}
     assert adv.settings_applied(stale, tuning) == ["lr"]
+    assert adv.settings_partly(stale, tuning) == ["reg"]  # seed 0 at its choice, seed 1 at the default
+    assert adv.settings_partly(at_choices, tuning) == []
+    sentence = adv._tuning_sentence(["t-tuned"], {"t-tuned": ["lr"]}, {"t-tuned": ["reg"]})
+    assert (
+        "t-tuned at its chosen learning rate (lambda at its choice for some methods only and 10 negatives)" in sentence
+    )
     # lambda chosen for one compared method only: not applied, though no run differs from its choice or default
     partial_tuning = {**tuning, "reg_choices": {adv.UNIFORM: {"reg": 1e-2, "lr": 0.1}}}
     assert adv.tuned_mismatches(at_choices, partial_tuning) == {}
