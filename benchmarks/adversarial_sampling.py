@@ -40,9 +40,15 @@ training step against C for each head.
         # issue 21: each method's learning rate (rho) chosen on --val-rows validation rows drawn (--val-seed) from
         # the TRAINING rows, one run per rate of LR_GRIDS (the paper's rho grid for Adagrad) at the same CPU budget
         # as the final runs, the grid's edge extended once (SELECTION_RULE) -> results/adversarial_sampling_tuning_<set>.json
+    python benchmarks/adversarial_sampling.py --part tune --tune reg --datasets debian-deps
+        --methods ns-tree,ns-uniform,ns-frequency,ns-uniform-l2,ns-frequency-l2,nce-tree --budget 60
+        # then lambda (the heads' penalty weight) of each method at its chosen rate, on the same validation rows,
+        # seed and budget (SETTING_GRIDS, SETTING_RULE), added to the same file beside the rates; --tune
+        # num_negatives likewise at the chosen rate and lambda
     python benchmarks/adversarial_sampling.py --part tuned --datasets debian-deps --seeds 0,1,2
         --methods ns-tree,ns-uniform,ns-frequency,ns-uniform-l2,ns-frequency-l2,nce-tree --budget 60
-        # train and test exactly as the default part does, each method at its chosen rate -> ..._<set>-tuned.json
+        # train and test exactly as the default part does, each method at its chosen rate (and lambda, negatives
+        # where those were tuned) -> ..._<set>-tuned.json
         # (the report's verdict table takes a set's -tuned part in place of its untuned one where it exists)
     python benchmarks/adversarial_sampling.py --part steps               # step time vs C -> ..._steps.json
     python benchmarks/adversarial_sampling.py --part steps --dense-gradients  # the sampled heads without their
@@ -56,6 +62,8 @@ crash keeps what finished.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import time
 from collections.abc import Callable
 from functools import partial
@@ -243,11 +251,31 @@ def evaluate_head(head, X: np.ndarray, Y: sp.csr_matrix, chunk_entries: int = 1 
     }
 
 
-def make_head(method: str, dim: int, n_labels: int, tree_params: dict[str, Any], dense_gradients: bool = False):
+def head_defaults(method: str) -> dict[str, Any]:
+    """The settings of ``method``'s head that ``--part tune`` can choose after the learning rate (:data:`TUNE_STAGES`:
+    lambda ``reg``, ``num_negatives``) and their values in :data:`METHODS` (else the head's defaults); a setting the
+    head does not have (the softmax's lambda) is absent."""
+    from sparsexc.heads import get_head
+
+    head_name, head_params, _, _ = METHODS[method]
+    fields = {f.name: f.default for f in dataclasses.fields(get_head(head_name).Params)}
+    return {k: head_params.get(k, fields[k]) for k in TUNE_STAGES[1:] if k in fields}
+
+
+def make_head(
+    method: str,
+    dim: int,
+    n_labels: int,
+    tree_params: dict[str, Any],
+    dense_gradients: bool = False,
+    overrides: dict[str, Any] | None = None,
+):
+    """``method``'s head (:data:`METHODS`), its params updated by ``overrides`` (the tuned lambda, negatives)."""
     from sparsexc.heads import get_head
     from sparsexc.samplers import TreeSampler
 
     head_name, head_params, _, _ = METHODS[method]
+    head_params = {**head_params, **(overrides or {})}
     if dense_gradients and head_name != "softmax":
         head_params = {**head_params, "sparse_gradients": False}
     head = get_head(head_name)(dim, n_labels, head_params)
@@ -267,6 +295,7 @@ def train_curve(
     eval_rows: int,
     eval_fractions: tuple[float, ...] = EVAL_FRACTIONS,
     lr: float | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train until ``budget`` CPU seconds (prepare included) and evaluate at ``eval_fractions`` of it.
 
@@ -274,7 +303,9 @@ def train_curve(
     does not depend on what else runs (the wall time, which does, is recorded too). ``data`` holds the rows to
     train on (``X``, ``Y``) and to evaluate on (the first ``eval_rows`` of ``X_test``, ``Y_test``: the test rows,
     or in ``--part tune`` the validation rows, :func:`holdout_data`); ``lr`` replaces the method's learning rate
-    (rho for Adagrad) of :data:`METHODS` when given."""
+    (rho for Adagrad) of :data:`METHODS` when given, ``overrides`` its head's lambda (``reg``) and
+    ``num_negatives``. The run records the values of both it trained with (:func:`head_defaults` where not
+    overridden)."""
     from sparsexc.heads import LabelBatch
     from sparsexc.train import TrainParams, build_optimizer
 
@@ -283,7 +314,7 @@ def train_curve(
     _, head_params, optimizer_name, default_lr = METHODS[method]
     lr = default_lr if lr is None else lr
     torch.manual_seed(seed)
-    head = make_head(method, X.shape[1], Y.shape[1], tree_params)
+    head = make_head(method, X.shape[1], Y.shape[1], tree_params, overrides=overrides)
     if head_params.get("sampler") == "tree" and "state" in tree_cache:
         head.sampler.load_state_dict(tree_cache["state"])  # the same fit; its time is charged again below
         head.init_output(sp.csr_matrix(X), Y)  # what prepare does after the fit (NCE's log-prior biases)
@@ -353,6 +384,7 @@ def train_curve(
         "budget_cpu_seconds": budget,
         "optimizer": optimizer_name,
         "lr": lr,
+        **{k: getattr(head.params, k) for k in head_defaults(method)},  # lambda, negatives
         "curve": curve,
         "final": curve[-1],
     }
@@ -462,13 +494,33 @@ LR_GRIDS: dict[str, tuple[float, ...]] = {
     "adagrad": (3e-4, 1e-3, 3e-3, 1e-2, 3e-2),
     "adam": (1e-4, 3e-4, 1e-3, 3e-3, 1e-2),
 }
-TUNED = "-tuned"  # suffix of the part (and data set label) of the runs trained with the tuned learning rates
+TUNED = "-tuned"  # suffix of the part (and data set label) of the runs trained with the tuned settings
 TUNE_METRIC = "P@1"
 SELECTION_RULE = (
     "the learning rate with the highest validation P@1 at the end of the budget (ties: the smaller rate); when it "
     "is the grid's largest or smallest value, the grid is extended once outward by one more value of its pattern "
     "(0.03 -> 0.1, 3e-4 -> 1e-4) and the choice is made again over all values tried"
 )
+# the settings --part tune chooses, in this order, each at the values chosen before it (--tune picks the stage);
+# lambda and the negatives exist only in the heads that have them (head_defaults): not the softmax's
+TUNE_STAGES = ("lr", "reg", "num_negatives")
+# where a tuning file keeps each stage's choices ("choices": the learning rates, as first written)
+STAGE_CHOICES = {"lr": "choices", "reg": "reg_choices", "num_negatives": "num_negatives_choices"}
+# lambda: a decade either side of the paper's 1e-3; negatives: the paper's 10 and 3x as many
+SETTING_GRIDS: dict[str, tuple[float, ...]] = {"reg": (1e-4, 1e-3, 1e-2), "num_negatives": (10, 30)}
+SETTING_RULE = (
+    "at the method's chosen learning rate (for the negatives also at its chosen lambda), the value with the highest "
+    "validation P@1 at the end of the same budget (ties: the smaller value); a choice on the edge of a grid of three "
+    "or more values extends it once outward by the grid's own ratio (lambda 1e-2 -> 0.1, 1e-4 -> 1e-5) and the "
+    "choice is made again over all values tried; a two-value grid is not extended"
+)
+# what a stage's setting is where it is not tuned (the heads' defaults, :data:`METHODS`)
+UNTUNED_TEXT = {
+    "lr": "the paper's rho = 0.01 for every Adagrad method and Adam's 1e-3 for the softmax and the sampled softmax",
+    "reg": "lambda = 1e-3",
+    "num_negatives": "10 negatives",
+}
+STAGE_WORDS = {"lr": "learning rate", "reg": "lambda", "num_negatives": "number of negatives"}
 
 
 def validation_split(n_rows: int, n_val: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -492,12 +544,12 @@ def holdout_data(data: dict[str, Any], n_val: int, seed: int) -> dict[str, Any]:
     return {**held, "X": data["X"][fit], "Y": Y[fit], "X_test": data["X"][val], "Y_test": Y[val]}
 
 
-def choose_lr(scores: dict[float, float]) -> float:
-    """The learning rate of ``scores`` ({lr: validation score}) with the highest score; ties to the smaller rate."""
+def choose_best(scores: dict[float, float]) -> float:
+    """The value of ``scores`` ({value: validation score}) with the highest score; ties to the smaller value."""
     if not scores:
-        raise ValueError("no learning rate was tried")
+        raise ValueError("no value was tried")
     best = max(scores.values())
-    return min(lr for lr, score in scores.items() if score == best)
+    return min(v for v, score in scores.items() if score == best)
 
 
 def edge_extension(grid: tuple[float, ...], chosen: float) -> float | None:
@@ -517,36 +569,47 @@ def edge_extension(grid: tuple[float, ...], chosen: float) -> float | None:
 
 
 def tune_method(
-    grid: tuple[float, ...], train: Callable[[float], dict[str, Any]]
+    grid: tuple[float, ...], train: Callable[[float], dict[str, Any]], key: str = "lr"
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Train once per learning rate of ``grid`` (``train(lr)`` returns a run of :func:`train_curve`), choose by
-    :data:`SELECTION_RULE` and, when the choice sits on an edge, train once more beyond it and choose again.
+    """Train once per value of ``grid`` of the setting ``key`` (``train(value)`` returns a run of
+    :func:`train_curve`, which records ``key``), choose the best validation score (:func:`choose_best`) and, when
+    the choice sits on an edge of a grid of three or more values, train once more beyond it and choose again
+    (:data:`SELECTION_RULE`, :data:`SETTING_RULE`).
 
-    Returns the runs and the choice: ``lr``, the validation scores of every rate tried, the ``grid``, the rate it
-    was ``extended`` to (None) and whether the final choice is still on the edge of the values tried."""
-    runs = [train(lr) for lr in grid]
-    scores = {run["lr"]: run["final"][TUNE_METRIC] for run in runs}
-    extended = edge_extension(grid, choose_lr(scores))
+    Returns the runs and the choice: ``key`` (the chosen value), the validation scores of every value tried, the
+    ``grid``, the value it was ``extended`` to (None) and whether the choice is on the edge of the values tried (a
+    bound, not an optimum; always so for a two-value grid)."""
+    runs = [train(v) for v in grid]
+    scores = {run[key]: run["final"][TUNE_METRIC] for run in runs}
+    extended = edge_extension(grid, choose_best(scores)) if len(grid) >= 3 else None
     if extended is not None:
         runs.append(train(extended))
         scores[extended] = runs[-1]["final"][TUNE_METRIC]
-    chosen = choose_lr(scores)
+    chosen = choose_best(scores)
     return runs, {
-        "lr": chosen,
-        "scores": {f"{lr:g}": scores[lr] for lr in sorted(scores)},
+        key: chosen,
+        "scores": {f"{v:g}": scores[v] for v in sorted(scores)},
         "metric": f"validation {TUNE_METRIC}",
         "grid": list(grid),
         "extended": extended,
-        "on_edge": extended is not None and chosen in (min(scores), max(scores)),
+        "on_edge": chosen in (min(scores), max(scores)),
     }
 
 
-def tuned_lrs(tuning: dict[str, Any], methods: list[str]) -> dict[str, float]:
-    """The chosen learning rate of each of ``methods`` from a tuning part file (``choices``)."""
+def tuned_settings(tuning: dict[str, Any], methods: list[str]) -> dict[str, dict[str, Any]]:
+    """Per method of ``methods``, the settings a tuning part file chose for it: its learning rate (required) and
+    its lambda and negatives where those stages ran for it (else absent: the head's default)."""
     missing = [m for m in methods if m not in tuning.get("choices", {})]
     if missing:
         raise SystemExit(f"--part tuned: no tuned learning rate for {missing}; run --part tune for them first")
-    return {m: float(tuning["choices"][m]["lr"]) for m in methods}
+    return {
+        m: {
+            stage: tuning[STAGE_CHOICES[stage]][m][stage]
+            for stage in TUNE_STAGES
+            if m in tuning.get(STAGE_CHOICES[stage], {})
+        }
+        for m in methods
+    }
 
 
 def _tune_run(
@@ -558,52 +621,91 @@ def _tune_run(
     tree_params: dict[str, Any],
     tree_cache: dict[str, Any],
     fractions: tuple[float, ...],
-    lr: float,
+    fixed: dict[str, Any],
+    key: str,
+    value: float,
 ) -> dict[str, Any]:
-    """One tuning run of ``method`` at ``lr``: :func:`train_curve` on the rows to fit, scored on the validation rows."""
+    """One tuning run of ``method`` with the setting ``key`` at ``value`` and the earlier stages' choices ``fixed``
+    (:data:`TUNE_STAGES`): :func:`train_curve` on the rows to fit, scored on the validation rows."""
+    settings = {**fixed, key: int(value) if key == "num_negatives" else value}
+    lr = settings.pop("lr", None)
     run = train_curve(
-        method, data, budget, args.batch_size, args.tune_seed, tree_params, tree_cache, args.val_rows, fractions, lr=lr
+        method,
+        data,
+        budget,
+        args.batch_size,
+        args.tune_seed,
+        tree_params,
+        tree_cache,
+        args.val_rows,
+        fractions,
+        lr=lr,
+        overrides=settings,
     )
     run["seed"] = args.tune_seed
-    print(f"{name:<18} {method:<26} lr {lr:g}: validation P@1 {run['final']['P@1']:.4f}", flush=True)
+    run["stage"] = key
+    print(f"{name:<18} {method:<26} {key} {value:g}: validation P@1 {run['final']['P@1']:.4f}", flush=True)
     return run
 
 
+# a tuning process's record (top level: the latest process; per stage under "stages")
+PROCESS_KEYS = ("date", "environment", "load_average_before", "load_average_after", "cpu_seconds_process")
+# the settings of a tuning file that later stages must share with the learning rates' runs
+SHARED_TUNING_SETTINGS = ("budget", "softmax_budget", "batch_size", "val_rows", "val_seed", "seed", "tree_params")
+
+
 def run_tuning(args: argparse.Namespace, env: dict[str, Any]) -> None:
-    """``--part tune``: per data set and method, :func:`tune_method` on a validation split of the training rows,
-    seed ``--tune-seed``, the same CPU budget per run as ``--part train``; writes ``..._tuning_<set>.json`` after
-    each method (the methods not run this time keep their earlier runs and choices)."""
+    """``--part tune``: per data set and method, :func:`tune_method` of the setting ``--tune`` (:data:`TUNE_STAGES`)
+    on a validation split of the training rows, seed ``--tune-seed``, the same CPU budget per run as ``--part
+    train``, at the settings the earlier stages chose; writes ``..._tuning_<set>.json`` after each method (the
+    methods not run this time keep their earlier runs and choices; the methods run drop their runs and choices of
+    this stage and of the later ones, which depended on it)."""
     fractions = tuple(float(f) for f in args.tune_eval_fractions.split(","))
-    methods = args.methods.split(",")
+    methods, stage = args.methods.split(","), args.tune
+    later = TUNE_STAGES[TUNE_STAGES.index(stage) :]
+    lacking = [m for m in methods if stage != "lr" and stage not in head_defaults(m)]
+    if lacking:
+        raise SystemExit(f"--tune {stage}: {lacking} have no such setting")
     for name in args.datasets.split(","):
+        tree_params = {"split": args.tree_split, "reg": args.tree_reg, "reg_scaling": args.tree_reg_scaling}
+        path = part_path(f"tuning_{name}")
+        earlier = read_json(path) if path.is_file() else {}
+        settings = {
+            "budget": args.budget,
+            "softmax_budget": args.softmax_budget,
+            "batch_size": args.batch_size,
+            "val_rows": args.val_rows,
+            "val_seed": args.val_seed,
+            "seed": args.tune_seed,
+            "eval_fractions": fractions,
+            "tree_params": tree_params,
+            "grids": LR_GRIDS,
+            "rule": SELECTION_RULE,
+            "setting_grids": SETTING_GRIDS,
+            "setting_rule": SETTING_RULE,
+        }
+        if stage != "lr":
+            fixed = tuned_settings(earlier, methods)  # the learning rates (SystemExit where none)
+            for m in methods:
+                before = TUNE_STAGES[1 : TUNE_STAGES.index(stage)]
+                if any(s not in fixed[m] for s in before):
+                    raise SystemExit(f"--tune {stage}: {m} has no choice of {before} yet; tune those first")
+            changed = [k for k in SHARED_TUNING_SETTINGS if earlier["settings"].get(k) != json_value(settings[k])]
+            if changed:
+                raise SystemExit(f"--tune {stage}: {changed} differ from the learning rates' tuning; use theirs")
         with timed() as load_time:
             full = load_set(name, args.dim, DATA_SEED)
         data = holdout_data(full, args.val_rows, args.val_seed)
         del full  # the test rows: never evaluated while tuning
         print(
-            f"{name}: tuning on {data['X'].shape[0]} rows, validating on {data['X_test'].shape[0]} training rows "
-            f"({load_time.wall:.0f} s to load/featurise)",
+            f"{name}: tuning {stage} on {data['X'].shape[0]} rows, validating on {data['X_test'].shape[0]} training "
+            f"rows ({load_time.wall:.0f} s to load/featurise)",
             flush=True,
         )
-        tree_params = {"split": args.tree_split, "reg": args.tree_reg, "reg_scaling": args.tree_reg_scaling}
-        path = part_path(f"tuning_{name}")
-        earlier = read_json(path) if path.is_file() else {}
         out: dict[str, Any] = {
             "date": utc_now(),
             "environment": env,
-            "settings": {
-                "budget": args.budget,
-                "softmax_budget": args.softmax_budget,
-                "batch_size": args.batch_size,
-                "val_rows": args.val_rows,
-                "val_seed": args.val_seed,
-                "seed": args.tune_seed,
-                "eval_fractions": fractions,
-                "tree_params": tree_params,
-                "grids": LR_GRIDS,
-                "rule": SELECTION_RULE,
-                "untuned": "lambda (reg) 1e-3 and 10 negatives, the heads' defaults, for every method",
-            },
+            "settings": settings,
             "dataset": {
                 "name": name,
                 "n_fit": int(data["X"].shape[0]),
@@ -611,22 +713,58 @@ def run_tuning(args: argparse.Namespace, env: dict[str, Any]) -> None:
                 "n_labels": int(data["Y"].shape[1]),
             },
             "load_average_before": load_average(),
-            "runs": [r for r in earlier.get("runs", []) if r["method"] not in methods],
-            "choices": {m: c for m, c in earlier.get("choices", {}).items() if m not in methods},
+            # runs written before the stages existed are the learning rates' runs
+            "runs": [
+                r for r in earlier.get("runs", []) if r["method"] not in methods or r.get("stage", "lr") not in later
+            ],
         }
+        for s in TUNE_STAGES:
+            kept = {m: c for m, c in earlier.get(STAGE_CHOICES[s], {}).items() if m not in methods or s not in later}
+            if kept or s in ("lr", stage):
+                out[STAGE_CHOICES[s]] = kept
+        # each stage's process (date, environment, load, CPU), kept when a later stage rewrites the top-level ones;
+        # a file written before the stages existed holds the learning rates' process at the top level
+        stages = earlier.get("stages") or (
+            {"lr": {k: earlier[k] for k in PROCESS_KEYS if k in earlier}} if earlier else {}
+        )
+        out["stages"] = {s: r for s, r in stages.items() if out.get(STAGE_CHOICES[s])}
+        out["stages"][stage] = {k: out[k] for k in PROCESS_KEYS if k in out}
         tree_cache: dict[str, Any] = {}  # one tree fit on the rows to fit, charged to every tree run
         for method in methods:
             optimizer = METHODS[method][2]
             budget = args.softmax_budget if METHODS[method][0] == "softmax" else args.budget
-
-            train = partial(_tune_run, name, method, data, budget, args, tree_params, tree_cache, fractions)
-            runs, choice = tune_method(LR_GRIDS[optimizer], train)
+            fixed_m = {} if stage == "lr" else fixed[method]
+            grid = LR_GRIDS[optimizer] if stage == "lr" else SETTING_GRIDS[stage]
+            train = partial(
+                _tune_run, name, method, data, budget, args, tree_params, tree_cache, fractions, fixed_m, stage
+            )
+            runs, choice = tune_method(grid, train, key=stage)
+            choice.update(fixed_m)  # the settings it was chosen at
             out["runs"] += runs
-            out["choices"][method] = choice
-            print(f"{name:<18} {method:<26} chosen lr {choice['lr']:g} ({choice})", flush=True)
+            out[STAGE_CHOICES[stage]][method] = choice
+            print(f"{name:<18} {method:<26} chosen {stage} {choice[stage]:g} ({choice})", flush=True)
+            out["settings"]["untuned"] = untuned_text(out)
             out["load_average_after"] = load_average()
             out["cpu_seconds_process"] = round(time.process_time(), 1)
+            out["stages"][stage] = {**{k: out[k] for k in PROCESS_KEYS}, "methods": list(out[STAGE_CHOICES[stage]])}
             write_json(path, out)
+
+
+def json_value(value: Any) -> Any:
+    """``value`` as it reads back from JSON (tuples become lists), to compare settings with a file's."""
+    return json.loads(json.dumps(value))
+
+
+def untuned_text(tuning: dict[str, Any]) -> str:
+    """Which settings a tuning file has not chosen for which methods (the heads' defaults stay)."""
+    methods = list(tuning.get("choices", {}))
+    parts = []
+    for stage in TUNE_STAGES[1:]:
+        have = [m for m in methods if stage in head_defaults(m)]
+        missing = [m for m in have if m not in tuning.get(STAGE_CHOICES[stage], {})]
+        if missing:
+            parts.append(f"{UNTUNED_TEXT[stage]} (the heads' default) for {', '.join(missing)}")
+    return "; ".join(parts) or "no other setting of these methods"
 
 
 def run_datasets(args: argparse.Namespace, env: dict[str, Any], tuned: bool = False) -> None:
@@ -636,7 +774,7 @@ def run_datasets(args: argparse.Namespace, env: dict[str, Any], tuned: bool = Fa
     budgets = {"softmax": args.softmax_budget, "other": args.budget}
     for name in args.datasets.split(","):
         methods, seeds = args.methods.split(","), seed_list(args.seeds)
-        lrs: dict[str, float] = tuned_lrs(read_json(part_path(f"tuning_{name}")), methods) if tuned else {}
+        chosen = tuned_settings(read_json(part_path(f"tuning_{name}")), methods) if tuned else {}
         part_name = name + TUNED if tuned else name
         load_before = load_average()
         with timed() as load_time:
@@ -684,10 +822,12 @@ def run_datasets(args: argparse.Namespace, env: dict[str, Any], tuned: bool = Fa
                 tree_cache,
                 args.eval_rows,
                 fractions,
-                lr=lrs.get(method),
+                lr=chosen.get(method, {}).get("lr"),
+                overrides={k: v for k, v in chosen.get(method, {}).items() if k != "lr"},
             )
             run["seed"] = seed
-            run["tuned"] = tuned  # lr chosen on the validation split (..._tuning_<set>.json), or the default
+            # lr (and lambda, negatives where tuned) chosen on the validation split (..._tuning_<set>.json), or defaults
+            run["tuned"] = tuned
             run["peak_rss_mib_so_far"] = round(peak_rss_mib(), 1)
             run["settings"] = {
                 "budget": budget,
@@ -873,8 +1013,9 @@ def speedup_table(by_seed: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
         "baseline's first time at its own final value / the adversarial head's first time at it; training CPU s at "
         "the first evaluation point at or above the value, so a time is rounded up to the next evaluation; "
         + ("each seed's adversarial run against the same seed's baseline run" if several else "one seed")
-        + "). These runs share one budget and untuned settings (see the notes above), so a ratio describes them, "
-        "not the paper's tuned protocol:",
+        + "). These runs share one budget, far short of the paper's hours, and their settings (the defaults, or in a "
+        "-tuned part those chosen on validation rows at that budget; see above), so a ratio describes them, not the "
+        "paper's protocol:",
         "",
         "| baseline | " + ("seed | " if several else "") + "its final P@1 | baseline reaches it | adversarial "
         "reaches it | speed-up | baseline reaches the adversarial's final P@1 |",
@@ -1128,11 +1269,64 @@ def verdict_rows(merged: dict[str, Any]) -> list[str]:
 
 
 def verdict_view(merged: dict[str, Any], names: list[str]) -> dict[str, Any]:
-    """The parts of ``merged`` that :func:`verdict_rows` reads (``datasets``, ``speedups_P@1``), only for ``names``."""
+    """The parts of ``merged`` that :func:`verdict_section` reads (``datasets``, ``speedups_P@1``,
+    ``tuned_settings_applied``), only for ``names``."""
+    applied, partly = merged.get("tuned_settings_applied", {}), merged.get("tuned_settings_partly", {})
     return {
         "datasets": {n: merged["datasets"][n] for n in names},
         "speedups_P@1": {n: merged["speedups_P@1"][n] for n in names},
+        "tuned_settings_applied": {n: applied[n] for n in names if n in applied},
+        "tuned_settings_partly": {n: partly[n] for n in names if n in partly},
     }
+
+
+def run_setting(run: dict[str, Any], stage: str) -> Any:
+    """The value of the setting ``stage`` (:data:`TUNE_STAGES`) a run trained with: its record, else (runs written
+    before they recorded lambda and negatives) its method's default (:func:`head_defaults`); None where the head
+    has no such setting."""
+    if stage in run:
+        return run[stage]
+    return METHODS[run["method"]][3] if stage == "lr" else head_defaults(run["method"]).get(stage)
+
+
+def tuned_mismatches(part: dict[str, Any], tuning: dict[str, Any]) -> dict[str, list[str]]:
+    """Per stage of :data:`TUNE_STAGES`, the ``method seed`` of each run of a ``-tuned`` part whose setting differs
+    from the one the set's tuning file chose for its method (its default where that stage did not run for it)."""
+    out: dict[str, list[str]] = {}
+    for stage in TUNE_STAGES:
+        choices = tuning.get(STAGE_CHOICES[stage], {})
+        for run in part["runs"]:
+            m = run["method"]
+            want = choices[m][stage] if m in choices else run_setting({"method": m}, stage)
+            if run_setting(run, stage) != want:
+                out.setdefault(stage, []).append(f"{m} {run_seed(run, part)}")
+    return out
+
+
+def settings_partly(part: dict[str, Any], tuning: dict[str, Any]) -> list[str]:
+    """The stages a ``-tuned`` part applies to some runs only: not :func:`settings_applied`, but some run trained
+    at a value other than its method's default."""
+    applied = settings_applied(part, tuning)
+    return [
+        stage
+        for stage in TUNE_STAGES
+        if stage not in applied
+        and any(run_setting(r, stage) != run_setting({"method": r["method"]}, stage) for r in part["runs"])
+    ]
+
+
+def settings_applied(part: dict[str, Any], tuning: dict[str, Any]) -> list[str]:
+    """The stages of :data:`TUNE_STAGES` that a ``-tuned`` part applies: the set's tuning file chose them for every
+    method of the part that a verdict row compares and has the setting (:data:`VERDICT_METHODS`), and every run
+    trained at the choice (:func:`tuned_mismatches`)."""
+    methods = {r["method"] for r in part["runs"]} & set(VERDICT_METHODS)
+    wrong = tuned_mismatches(part, tuning)
+    applied = []
+    for stage in TUNE_STAGES:
+        have = {m for m in methods if stage == "lr" or stage in head_defaults(m)}
+        if have and have <= set(tuning.get(STAGE_CHOICES[stage], {})) and stage not in wrong:
+            applied.append(stage)
+    return applied
 
 
 # the methods the verdict rows compare the adversarial head with (and the head itself)
@@ -1161,25 +1355,55 @@ def verdict_sets(methods: dict[str, set[str]]) -> tuple[list[str], list[str]]:
     return deciding, untuned
 
 
-def _tuning_sentence(tuned: list[str]) -> str:
-    """What the runs behind a verdict table share or were tuned on."""
-    untuned = (
-        "the paper's rho = 0.01 for every Adagrad method and Adam's 1e-3 for the softmax and the sampled softmax "
-        "(not tuned per method)"
-    )
+def _tuning_sentence(
+    tuned: list[str], applied: dict[str, list[str]], partly: dict[str, list[str]] | None = None
+) -> str:
+    """What the runs behind a verdict table share or were tuned on: ``tuned`` the ``-tuned`` parts, ``applied`` the
+    stages each applies (:func:`settings_applied`)."""
+    lr_default = f"{UNTUNED_TEXT['lr']} (not tuned per method)"
     if not tuned:
-        return f"The runs share {untuned} and lambda = 1e-3 (10 negatives)"
+        return f"The runs share {lr_default}, {UNTUNED_TEXT['reg']} and {UNTUNED_TEXT['num_negatives']}"
+    per_part = []
+    for name in tuned:
+        stages = applied.get(name, [])
+        rest = [
+            f"{STAGE_WORDS[s]} at its choice for some methods only"
+            if s in (partly or {}).get(name, [])
+            else UNTUNED_TEXT[s]
+            for s in TUNE_STAGES
+            if s not in stages
+        ]
+        words = [STAGE_WORDS[s] for s in stages] or ["nothing"]
+        text = f"{name} at its chosen " + (
+            " and ".join([", ".join(words[:-1]), words[-1]] if len(words) > 1 else words)
+        )
+        per_part.append(text + (f" ({' and '.join(rest)})" if rest else ""))
+    nowhere = [UNTUNED_TEXT[s] for s in TUNE_STAGES if not any(s in applied.get(n, []) for n in tuned)]
     return (
-        f"The -tuned parts ({', '.join(tuned)}) train every method at the learning rate chosen for it on a validation split "
-        'of that set\'s training rows (section "Learning rates tuned on a validation split"; the test rows are '
-        f"never used to choose), the other sets at {untuned}; lambda = 1e-3 and 10 negatives stay untuned everywhere"
+        "The -tuned parts train every method at settings chosen for it on a validation split of that set's training "
+        'rows (section "Settings tuned on a validation split"; the test rows are never used to choose): '
+        f"{'; '.join(per_part)}; the other sets at {lr_default}"
+        + (f"; {' and '.join(nowhere)} stay untuned everywhere" if nowhere else "")
     )
+
+
+def _not_tuned_text(tuned: list[str], applied: dict[str, list[str]], partly: dict[str, list[str]] | None = None) -> str:
+    """The tuning a verdict table's runs lack, for its "Not tested" line."""
+    items = []
+    for stage in TUNE_STAGES:
+        done = [n for n in tuned if stage in applied.get(n, [])]
+        some = [n for n in tuned if stage in (partly or {}).get(n, [])]
+        where = f" outside {', '.join(done)}" if done else ""
+        where += f" (in {', '.join(some)} for some methods only)" if some else ""
+        items.append(f"per-method tuning of the {STAGE_WORDS[stage]}{where}")
+    return ", ".join(items)
 
 
 def verdict_section(merged: dict[str, Any], heading: str = "## Verdicts (issue 21)") -> list[str]:
     """A verdict table over the parts of ``merged`` (or of a :func:`verdict_view`), with the conditions that limit
     what it can say."""
     tuned = [n for n in merged["datasets"] if n.endswith(TUNED)]
+    applied, partly = merged.get("tuned_settings_applied", {}), merged.get("tuned_settings_partly", {})
     seeds = {name: sorted(int(s) for s in by_seed) for name, by_seed in merged["speedups_P@1"].items()}
     seed_text = "; ".join(f"{name}: {', '.join(map(str, s))}" for name, s in seeds.items())
     return [
@@ -1188,7 +1412,7 @@ def verdict_section(merged: dict[str, Any], heading: str = "## Verdicts (issue 2
         f"From `{STEM}.json` (its `speedups_P@1` per set and seed, and each data set's final points) and "
         f"`ns_snr_toy.json`. Seeds per set ({seed_text}); a seed sets the model's "
         f"initialisation, the batch order and the negatives, while the features (the SVD; the synthetic draw) and "
-        f"the tree fit are the same for every seed of a set. {_tuning_sentence(tuned)}. The runs train on every "
+        f"the tree fit are the same for every seed of a set. {_tuning_sentence(tuned, applied, partly)}. The runs train on every "
         "positive of a row and stop at a fixed CPU budget (60-300 s; no sampled method reached a plateau); the "
         "paper tuned rho and lambda of each method and trained for hours. So a verdict describes these runs, not the "
         "paper's protocol; issue 21's converged runs are not done. The uniform and frequency baselines put Eq. 6's penalty lambda (xi + log p_n)^2 on their logits, as "
@@ -1210,58 +1434,102 @@ def verdict_section(merged: dict[str, Any], heading: str = "## Verdicts (issue 2
         *verdict_rows(merged),
         "",
         "Not tested: the paper's data sets (Wikipedia-500K, Amazon-670K, EURLex-4K are not in `../shared`), "
-        "its single-label training protocol, per-method tuning of lambda and of the number of negatives"
-        + (", and of the learning rate on the sets without a -tuned part" if tuned else ", per-method learning rates")
-        + ".",
+        f"its single-label training protocol, {_not_tuned_text(tuned, applied, partly)}.",
         "",
     ]
 
 
-def tuning_section(tunings: dict[str, dict[str, Any]], parts: list[str], deciding: list[str]) -> list[str]:
+def _choice_row(method: str, c: dict[str, Any], key: str, word: str) -> str:
+    """A table row of one method's choice of ``key`` (:func:`tune_method`): its validation scores, the choice and a
+    note on edges and ties (``word`` names the setting: rate, lambda, ...)."""
+    cells = ", ".join(f"{v}: {score:.4f}" for v, score in c["scores"].items())
+    bound = f"(the {word} is a bound, not an optimum)"
+    if c["extended"] is not None:
+        note = f"edge: extended to {c['extended']:g}" + (
+            f"; still on the edge after it {bound}" if c["on_edge"] else ""
+        )
+    elif c["on_edge"]:  # a grid too short to extend
+        note = f"{len(c['grid'])} values only, not extended {bound}"
+    else:
+        note = "inside the grid"
+    best = c["scores"][f"{c[key]:g}"]
+    tied = [v for v, score in c["scores"].items() if score == best and float(v) != c[key]]
+    if tied:
+        note += f"; tied with {', '.join(tied)} (the smaller {word} taken)"
+    return f"| {TITLES.get(method, method)} | {cells} | {c[key]:g} | {note} |"
+
+
+def tuning_section(
+    tunings: dict[str, dict[str, Any]], parts: dict[str, dict[str, Any]], deciding: list[str]
+) -> list[str]:
     """The page's section on ``--part tune``: per set, the validation score of every learning rate tried and the
-    choice (:data:`SELECTION_RULE`), and whether ``parts`` hold the set's runs at the chosen rates and they decide
-    its verdicts (``deciding``, :func:`verdict_sets`)."""
+    choice (:data:`SELECTION_RULE`), then of every lambda and number of negatives tried at it where those stages ran
+    (:data:`SETTING_RULE`); whether ``parts`` hold the set's runs at the chosen settings
+    (:func:`tuned_mismatches`) and they decide its verdicts (``deciding``, :func:`verdict_sets`)."""
     if not tunings:
         return []
-    lines = ["## Learning rates tuned on a validation split", ""]
+    lines = ["## Settings tuned on a validation split", ""]
     for name, t in tunings.items():
         st, d = t["settings"], t["dataset"]
         if name + TUNED in deciding:
-            used = f"The chosen rates train the `{name}{TUNED}` runs (all training rows, evaluated on the test rows)."
+            used = (
+                f"The chosen settings train the `{name}{TUNED}` runs (all training rows, evaluated on the test rows)."
+            )
         elif name + TUNED in parts:
             used = (
-                f"The `{name}{TUNED}` runs (at the chosen rates, on all training rows, evaluated on the test rows) "
+                f"The `{name}{TUNED}` runs (at the chosen settings, on all training rows, evaluated on the test rows) "
                 "do not cover every method of the set's untuned runs that a verdict row compares, so they are "
                 "shown in their section but the "
                 "set's verdicts come from its untuned runs."
             )
         else:
             used = f"No `{name}{TUNED}` runs yet: this set's verdicts come from its untuned runs."
+        if name + TUNED in parts:
+            wrong = tuned_mismatches(parts[name + TUNED], t)
+            if wrong:
+                used += (
+                    " Not at the chosen settings (rerun with `--part tuned`): "
+                    + "; ".join(f"{STAGE_WORDS[stage]}: {', '.join(runs)}" for stage, runs in wrong.items())
+                    + "."
+                )
+        dates = {stage: r.get("date") for stage, r in t.get("stages", {"lr": {"date": t["date"]}}).items()}
         lines += [
-            f"{name} (`{STEM}_tuning_{name}.json`, {t['date']}): {d['n_val']:,} validation rows drawn from the "
-            f"training rows (seed {st['val_seed']}), the other {d['n_fit']:,} training rows fit (the tree fitted on "
-            f"them too); one run per rate, seed {st['seed']}, the same CPU budget as the final runs ({st['budget']:g} s "
-            f"per sampled method, {st['softmax_budget']:g} s for the softmax, tree fit included); grids: Adagrad "
-            f"{', '.join(f'{v:g}' for v in st['grids']['adagrad'])} (the paper's rho grid), Adam "
-            f"{', '.join(f'{v:g}' for v in st['grids']['adam'])}. Rule: {st['rule']}. Untuned: {st['untuned']}. "
-            f"{used} One seed per rate and {d['n_val']:,} rows: a validation P@1 near 0.5 has a binomial SE of about "
-            f"{0.5 / np.sqrt(d['n_val']):.3f}, so neighbouring rates closer than about 3 points are not told apart.",
+            f"{name} (`{STEM}_tuning_{name}.json`; learning rates {dates['lr']}): {d['n_val']:,} validation rows "
+            f"drawn from the training rows (seed {st['val_seed']}), the other {d['n_fit']:,} training rows fit (the "
+            f"tree fitted on them too); one run per value, seed {st['seed']}, the same CPU budget as the final runs "
+            f"({st['budget']:g} s per sampled method, {st['softmax_budget']:g} s for the softmax, tree fit included); "
+            f"grids: Adagrad {', '.join(f'{v:g}' for v in st['grids']['adagrad'])} (the paper's rho grid), Adam "
+            f"{', '.join(f'{v:g}' for v in st['grids']['adam'])}. Rule: {st['rule']}. Untuned: {untuned_text(t)}. "
+            f"{used} One seed per value and {d['n_val']:,} rows: a validation P@1 near 0.5 has a binomial SE of about "
+            f"{0.5 / np.sqrt(d['n_val']):.3f}, so neighbouring values closer than about 3 points are not told apart.",
             "",
             "| method | validation P@1 at each rate tried | chosen | note |",
             "| --- | --- | --- | --- |",
+            *(_choice_row(method, c, "lr", "rate") for method, c in t["choices"].items()),
+            "",
         ]
-        for method, c in t["choices"].items():
-            cells = ", ".join(f"{lr}: {score:.4f}" for lr, score in c["scores"].items())
-            note = "inside the grid" if c["extended"] is None else f"edge: extended to {c['extended']:g}"
-            if c["on_edge"]:
-                note += "; still on the edge after it (the rate is a bound, not an optimum)"
-            tied = [
-                lr for lr, score in c["scores"].items() if score == c["scores"][f"{c['lr']:g}"] and float(lr) != c["lr"]
+        for stage in TUNE_STAGES[1:]:
+            choices = t.get(STAGE_CHOICES[stage], {})
+            if not choices:
+                continue
+            word = STAGE_WORDS[stage]
+            at = "each method's chosen rate" + (" and lambda" if stage == "num_negatives" else "")
+            lines += [
+                f"The {word} at {at} ({dates.get(stage, t['date'])}; grid "
+                f"{', '.join(f'{v:g}' for v in st['setting_grids'][stage])}; the same validation rows, seed and "
+                f"budget). Rule: {st['setting_rule']}.",
+                "",
+                f"| method | validation P@1 at each {word} tried | chosen | note | at |",
+                "| --- | --- | --- | --- | --- |",
+                *(
+                    _choice_row(method, c, stage, word)
+                    + " "
+                    + ", ".join(f"{STAGE_WORDS[k]} {c[k]:g}" for k in TUNE_STAGES if k in c and k != stage)
+                    + " |"
+                    for method, c in choices.items()
+                ),
+                "",
             ]
-            if tied:
-                note += f"; tied with {', '.join(tied)} (the smaller rate taken)"
-            lines.append(f"| {TITLES.get(method, method)} | {cells} | {c['lr']:g} | {note} |")
-        lines.append("")
     return lines
 
 
@@ -1287,6 +1555,8 @@ def method_summary(part: dict[str, Any]) -> dict[str, dict[str, Any]]:
         entry["prepare_seconds"] = float(np.mean([r["prepare_seconds"] for r in rs]))
         # the learning rates the seeds ran at (one unless they differ; none for a run that did not record it)
         entry["lr"] = sorted({float(r["lr"]) for r in rs if "lr" in r})
+        for stage in TUNE_STAGES[1:]:  # lambda, negatives: recorded, else the method's default; none for the softmax
+            entry[stage] = sorted({v for v in (run_setting(r, stage) for r in rs) if v is not None})
         se = [r["final"].get(LOGLIK + "_se", np.nan) for r in rs]
         entry[LOGLIK + "_se"] = float(np.mean(se))
         out[method] = entry
@@ -1342,7 +1612,21 @@ def write_report() -> None:
             for name, part in parts.items()
         },
         "speedups_P@1": merge_speedups(parts),
-        "tuning": {name: {k: t[k] for k in ("date", "settings", "dataset", "choices")} for name, t in tunings.items()},
+        "tuning": {
+            name: {k: t[k] for k in ("date", "stages", "settings", "dataset", *STAGE_CHOICES.values()) if k in t}
+            for name, t in tunings.items()
+        },
+        # the stages of TUNE_STAGES each -tuned part trained at (its set's choices for every compared method)
+        "tuned_settings_applied": {
+            name: settings_applied(part, tunings.get(name[: -len(TUNED)], {}))
+            for name, part in parts.items()
+            if name.endswith(TUNED)
+        },
+        "tuned_settings_partly": {
+            name: settings_partly(part, tunings.get(name[: -len(TUNED)], {}))
+            for name, part in parts.items()
+            if name.endswith(TUNED)
+        },
     }
     write_json(RESULTS / f"{STEM}.json", merged)
     deciding, untuned = verdict_sets({name: {r["method"] for r in part["runs"]} for name, part in parts.items()})
@@ -1358,7 +1642,7 @@ def write_report() -> None:
         f"JSON files; the discussion comes from `{STEM}_notes.md`.",
         "",
         *verdicts,
-        *tuning_section(tunings, list(parts), deciding),
+        *tuning_section(tunings, parts, deciding),
     ]
     notes = RESULTS / f"{STEM}_notes.md"
     if notes.is_file():
@@ -1379,16 +1663,17 @@ def write_report() -> None:
             "Final values; with several seeds the mean over them and (min to max). log-lik SE: the standard error of "
             "the mean log-likelihood over the evaluation rows (mean over the seeds; - where the run kept none).",
             "",
-            "| method | lr | seeds | train CPU s (tree fit) | steps | epochs | P@1 | P@3 | P@5 | hits@1 | log-lik "
-            "| log-lik SE |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+            "| method | lr | seeds | lambda | negatives | train CPU s (tree fit) | steps | epochs | P@1 | P@3 | P@5 "
+            "| hits@1 | log-lik | log-lik SE |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
         for method, m in merged["summary"][name].items():
             digits = 4 if len(m["seeds"]) == 1 else 3
             se = m["log_likelihood_first_label_se"]
             lines.append(
                 f"| {TITLES[method]} | {', '.join(f'{v:g}' for v in m['lr']) or '-'} | {', '.join(map(str, m['seeds']))} "
-                f"| {m['train_seconds']['mean']:.0f} "
+                + "".join(f"| {', '.join(f'{v:g}' for v in m[k]) or '-'} " for k in TUNE_STAGES[1:])
+                + f"| {m['train_seconds']['mean']:.0f} "
                 f"({m['prepare_seconds']:.0f}) | {m['step']['mean']:.0f} | {m['epochs']['mean']:.2f} | "
                 + " | ".join(_summary_cell(m[k], digits) for k in ("P@1", "P@3", "P@5", HITS))
                 + f" | {_summary_cell(m[LOGLIK], 2 if len(m['seeds']) > 1 else 3)} | "
@@ -1398,11 +1683,11 @@ def write_report() -> None:
         if "oracle" in part:
             o = part["oracle"]
             lines.append(
-                f"| Bayes oracle | - | - | - | - | - | {o['P@1']:.4f} | {o['P@3']:.4f} | {o['P@5']:.4f} | "
+                f"| Bayes oracle | - | - | - | - | - | - | - | {o['P@1']:.4f} | {o['P@3']:.4f} | {o['P@5']:.4f} | "
                 f"{o['hits@1_first_label']:.4f} | {o['log_likelihood_first_label']:.3f} | "
                 f"{o['log_likelihood_first_label_se']:.3f} |"
                 if "log_likelihood_first_label_se" in o
-                else f"| Bayes oracle | - | - | - | - | - | {o['P@1']:.4f} | {o['P@3']:.4f} | {o['P@5']:.4f} | "
+                else f"| Bayes oracle | - | - | - | - | - | - | - | {o['P@1']:.4f} | {o['P@3']:.4f} | {o['P@5']:.4f} | "
                 f"{o['hits@1_first_label']:.4f} | {o['log_likelihood_first_label']:.3f} | - |"
             )
         lines += ["", *_targets_lines(merged["targets"][name]), "", *speedup_table(merged["speedups_P@1"][name])]
@@ -1453,14 +1738,21 @@ def main() -> None:
         "--part",
         choices=("train", "tune", "tuned", "steps", "report"),
         default="train",
-        help="tune: each method's learning rate on a validation split of the training rows -> "
-        "..._tuning_<set>.json; tuned: train as `train` does with the chosen rates -> ..._<set>-tuned.json",
+        help="tune: each method's learning rate (or, with --tune, lambda or negatives) on a validation split of the "
+        "training rows -> ..._tuning_<set>.json; tuned: train as `train` does with the chosen settings -> "
+        "..._<set>-tuned.json",
     )
     parser.add_argument(
         "--val-rows", type=int, default=2000, help="--part tune: validation rows drawn from the training rows"
     )
     parser.add_argument("--val-seed", type=int, default=0, help="--part tune: seed of the validation split")
     parser.add_argument("--tune-seed", type=int, default=0, help="--part tune: the runs' seed (one per rate)")
+    parser.add_argument(
+        "--tune",
+        choices=TUNE_STAGES,
+        default="lr",
+        help="--part tune: the setting to choose (lambda `reg` and `num_negatives` at the settings chosen before)",
+    )
     parser.add_argument(
         "--tune-eval-fractions", default="0.5,1", help="--part tune: evaluate at these fractions of the budget"
     )
