@@ -55,6 +55,7 @@ from _harness import (
     command_line,
     dataset_list,
     environment,
+    git_commit,
     load_average,
     page_header,
     peak_rss_mib,
@@ -721,6 +722,7 @@ def main(argv: list[str] | None = None) -> int:
     stem = "label_embeddings_quick" if args.quick else "label_embeddings"
     (args.out / stem).mkdir(parents=True, exist_ok=True)
     command = command_line(__file__, argv)
+    commit = git_commit()  # read once, when the run starts: the code this process imported
     lrs = list(LR_GRID[:2] if args.quick else LR_GRID)
     protocol_caps = {"max_epochs": 4 if args.quick else MAX_EPOCHS, "patience": 2 if args.quick else PATIENCE}
     for ds in [] if args.report_only else datasets:
@@ -747,6 +749,7 @@ def main(argv: list[str] | None = None) -> int:
                 if args.stage == "probe":
                     caps["max_epochs"] = PROBE_EPOCHS
                 run = run_one(ds, enc, head, lr, seed, data, caps)
+            run["commit"] = commit
             part[store] = [r for r in part[store] if _key(r) != _key(run)] + [run]
             part.update({"date": utc_now(), "loadavg": load_average(), "machine": environment()})
             write_json(path, part, indent=1)
