@@ -399,8 +399,13 @@ def comparisons(runs: list[dict[str, Any]], datasets: list[str]) -> list[dict[st
                 converged = all(e["converged"] and b["converged"] for e, b in pairs)
                 speed = [(seconds_to(e, 0.9 * b["best_val_MAP"]), seconds_to(b, 0.9 * b["best_val_MAP"]))
                          for e, b in pairs]  # fmt: skip
+                # a chosen rate at an end of those tried whose next rate outward was not run: not tuned to the end
+                unextended = [
+                    (h, lr) for _, h, lr, _ in edge_extensions(runs, ds, (enc,), [emb, *([ref] if ref else [])])
+                ]
                 out.append({"dataset": ds, "encoder": enc, "reference": ref_name, "baseline": ref, "embedding": emb,
-                            "widths": widths_tried(runs, ds, enc), "baselines_missing": missing, "seeds": seeds, "MAP": [e["test"]["MAP"] for e, _ in pairs],
+                            "widths": widths_tried(runs, ds, enc), "baselines_missing": missing, "seeds": seeds,
+                            "unextended": unextended, "MAP": [e["test"]["MAP"] for e, _ in pairs],
                             "MAP_baseline": [b["test"]["MAP"] for _, b in pairs],
                             "ratios": ratio, "converged": converged,
                             "verdict": ratio_verdict(ratio["MAP"], converged),
@@ -455,6 +460,9 @@ def _verdict_rows(result: dict[str, Any]) -> list[str]:
             ours = f"MAP ratio {_pm(c['ratios']['MAP'], '.3f')} ({spread}); MAP {_pm(c['MAP'])} vs {_pm(c['MAP_baseline'])}"
             if not c["converged"]:
                 ours += "; a run stopped at the epoch cap"
+            for head, nxt in c.get("unextended", []):
+                lr = chosen_lr(result["runs"], c["dataset"], c["encoder"], head)
+                ours += f"; {head}'s rate {lr:g} is at an end of those tried and {nxt:g} was not run (budget)"
         else:
             ours = "no run at the chosen settings"
         rows.append(f"| {claim} | +7% (300M images, 17k labels, CNN) | {ours} | {v['verdict']} |")
@@ -560,8 +568,9 @@ def markdown(result: dict[str, Any]) -> str:
                      f"({s['n_train_available']}) | {s['n_eval']} ({s['n_test_available']}) | {s['n_labels']} | "
                      f"{cfg['batch_size']} | {', '.join(e for e in ENCODERS if any((r['dataset'], r['encoder']) == (ds, e) for r in result['runs'])) or 'none (probes only)'} |")  # fmt: skip
     lines += ["", *result["cuts"], "", "## Tuning (seed 0, validation MAP)", "",
-              "`*` = chosen; `edge` = the chosen rate is the smallest or largest tried (only at the ends of the ladder, "
-              f"{LR_LADDER[0]:g} and {LR_LADDER[-1]:g}, where no further rate is tried).", "",
+              "`*` = chosen; `edge` = the chosen rate is the smallest or largest tried (at the ends of the ladder, "
+              f"{LR_LADDER[0]:g} and {LR_LADDER[-1]:g}, no further rate is tried; elsewhere `edge, x not run` names "
+              "the next rate outward that the budget left out).", "",
               "| data set | encoder | head | lr | best val MAP | best epoch / epochs run | stopped by | train CPU s |",
               "|---|---|---|---:|---:|---:|---|---:|"]  # fmt: skip
     for r in sorted((r for r in result["runs"] if r["seed"] == 0),
@@ -572,6 +581,8 @@ def markdown(result: dict[str, Any]) -> str:
         if r["lr"] == lr:
             tried = [t["lr"] for t in _runs_of(result["runs"], r["dataset"], r["encoder"], r["head"]) if t["seed"] == 0]
             mark = " *" + (" edge" if lr in (min(tried), max(tried)) else "")
+            nxt = [x for _, _, x, _ in edge_extensions(result["runs"], r["dataset"], (r["encoder"],), [r["head"]])]
+            mark += f", {nxt[0]:g} not run" if nxt else ""
         lines.append(f"| {r['dataset']} | {r['encoder']} | {r['head']} | {r['lr']:g}{mark} | {r['best_val_MAP']:.4f} | "
                      f"{r['best_epoch']} / {r['epochs_run']} | {r['stop']} | {r['train_cpu_seconds']:.1f} |")  # fmt: skip
     lines += ["", "## Test metrics at the chosen rates (mean ± standard error over the seeds)", "",

@@ -88,3 +88,15 @@ def test_provenance_groups_runs_by_the_commit_they_recorded(bench):
     text = bench.provenance(runs, "toy", "linear")
     assert "1 run first committed with their results in aaa1111" in text and "2 runs at code commit bbb2222" in text
     assert "ccc3333" not in text
+
+
+def test_a_rate_at_an_unextended_edge_is_named_in_the_row_and_the_tuning_table(bench):
+    runs = [_run("sigmoid", 1e-3, 0, 0.30, 0.20), _run("sigmoid", 3e-3, 0, 0.29, 0.20)]
+    runs += [_run("emb-256", lr, 0, val, 0.22) for lr, val in ((1e-3, 0.2), (3e-3, 0.3), (1e-2, 0.2))]
+    c = next(c for c in bench.comparisons(runs, ["toy"]) if c["reference"] == "sigmoid")
+    assert c["unextended"] == [("sigmoid", 3e-4)]  # emb-256's 3e-3 is inside the rates tried
+    row = next(r for r in bench._verdict_rows({"comparisons": [c], "runs": runs, "cost_estimates": {}}) if "toy" in r)
+    assert "sigmoid's rate 0.001 is at an end of those tried and 0.0003 was not run (budget)" in row
+    runs.append(_run("sigmoid", 3e-4, 0, 0.28, 0.20))  # the extension, worse: 1e-3 is now inside
+    c = next(c for c in bench.comparisons(runs, ["toy"]) if c["reference"] == "sigmoid")
+    assert c["unextended"] == []
