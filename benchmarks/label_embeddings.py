@@ -658,8 +658,9 @@ def write_report(out: Path, stem: str, quick: bool) -> dict[str, Any]:
     probes = [r for part in parts for r in part.get("probes", [])]
     datasets = [p["dataset"] for p in parts]
     comps = comparisons(runs, datasets)
-    seeds_run = {d: sorted({r["seed"] for r in runs if r["dataset"] == d}) for d in datasets}
-    cuts = ["* Seeds measured: " + "; ".join(f"{d} {', '.join(map(str, s)) or 'none'}" for d, s in seeds_run.items())
+    pairs = [(d, e) for d in datasets for e in ENCODERS if any((r["dataset"], r["encoder"]) == (d, e) for r in runs)]
+    seeds_run = {(d, e): sorted({r["seed"] for r in runs if (r["dataset"], r["encoder"]) == (d, e)}) for d, e in pairs}
+    cuts = ["* Seeds measured: " + "; ".join(f"{d} {e} {', '.join(map(str, s))}" for (d, e), s in seeds_run.items())
             + f" (planned: {', '.join(map(str, SEEDS))}).",
             "* debian-deps: the linear encoder on SVD-512 features only; a linear layer on its raw features "
             "(40,497 x 19,005 = 770M weights, 9.2 GB with Adam's moments) does not fit this shared machine, and "
@@ -670,7 +671,6 @@ def write_report(out: Path, stem: str, quick: bool) -> dict[str, Any]:
     cuts[-1] += (" The cost probe below measures this path." if probed else " A 2-epoch cost probe of its linear "
                  "sigmoid (`--stage probe --heads sigmoid,emb-256`) did not finish within this session's budget "
                  "and was stopped, so no cost is given for debian-deps or wordnet-hypernyms.")  # fmt: skip
-    pairs = [(d, e) for d in datasets for e in ENCODERS if any((r["dataset"], r["encoder"]) == (d, e) for r in runs)]
     cuts.append("* Label-embedding widths tried (d chosen among them on validation): "
                 + "; ".join(f"{d} {e} {', '.join(widths_tried(runs, d, e)) or 'none'}" for d, e in pairs) + ".")  # fmt: skip
     cuts.append("* Where the runs come from: "
@@ -685,9 +685,10 @@ def write_report(out: Path, stem: str, quick: bool) -> dict[str, Any]:
                 f"{r['head']} lr {r['lr']:g}: {r['train_cpu_seconds']:.0f} CPU s, {r['epochs_run']} epochs"
                 for r in begun
             )
+            compared = any((c["dataset"], c["encoder"]) == (ds, enc) and c["seeds"] for c in comps)
             cuts.append(
-                f"* {ds}, {enc} encoder: tuning stopped after {len(begun)} run(s) ({each}) to keep the session's "
-                "budget; its rows are untested."
+                f"* {ds}, {enc} encoder: seed 0 only ({len(begun)} run(s): {each}), to keep the session's budget; "
+                + ("its verdicts rest on that one seed." if compared else "its rows are untested.")
             )
     result = {"benchmark": "label_embeddings", "quick": quick,
               "command": "; ".join(dict.fromkeys(c for part in parts for c in part["commands"])),
