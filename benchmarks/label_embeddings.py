@@ -28,8 +28,11 @@ features would have 770M output weights); debtags if time allows. wordnet-hypern
 gives its size and a cost estimate from the measured debian-deps rate.
 
 Each data set's runs go to ``label_embeddings/<data set>.json`` (rewritten after every run, so a crash keeps
-what finished; a re-run replaces the run with the same encoder, head, learning rate and seed); the report
-(``label_embeddings.json`` and ``.md``) merges the files present and opens with the verdict table.
+what finished; a re-run replaces the run with the same encoder, head, learning rate and seed; each run records
+the commit of the code its process imported, ``commit``; runs made before that carry ``results_commit``, the
+commit that first held them); the report (``label_embeddings.json`` and ``.md``) merges the files present and
+opens with the verdict table. ``--heads`` runs a subset: the verdict rows then name the widths tried, and the
+best-baseline row stays untested while a baseline has no run.
 
 Usage::
 
@@ -55,6 +58,7 @@ from _harness import (
     command_line,
     dataset_list,
     environment,
+    git_commit,
     load_average,
     page_header,
     peak_rss_mib,
@@ -297,6 +301,32 @@ def best_baseline(runs: list[dict[str, Any]], dataset: str, encoder: str) -> str
     return _best_seed0(runs, dataset, encoder, BASELINES)
 
 
+def widths_tried(runs: list[dict[str, Any]], dataset: str, encoder: str) -> list[str]:
+    """The label-embedding widths (head labels) with a seed-0 run for this data set and encoder, narrowest first."""
+    return [h for h in HEADS if h not in BASELINES and any(r["seed"] == 0 for r in _runs_of(runs, dataset, encoder, h))]
+
+
+def baselines_missing(runs: list[dict[str, Any]], dataset: str, encoder: str) -> list[str]:
+    """The baselines without a seed-0 run: while any is missing, the best baseline cannot be chosen."""
+    return [b for b in BASELINES if not any(r["seed"] == 0 for r in _runs_of(runs, dataset, encoder, b))]
+
+
+def provenance(runs: list[dict[str, Any]], dataset: str, encoder: str) -> str:
+    """Where a (data set, encoder)'s runs come from: the code commit each run recorded when it started
+    (``commit``), or for runs made before runs recorded it, the commit that first held their results
+    (``results_commit``, read from the part file's git history)."""
+    groups: dict[str, int] = {}
+    for r in (r for r in runs if (r["dataset"], r["encoder"]) == (dataset, encoder)):
+        if r.get("commit"):
+            key = f"at code commit {r['commit']}"
+        elif r.get("results_commit"):
+            key = f"first committed with their results in {r['results_commit']} (made before runs recorded their code commit)"
+        else:
+            key = "of unrecorded origin"
+        groups[key] = groups.get(key, 0) + 1
+    return "; ".join(f"{n} run{'s' if n > 1 else ''} {key}" for key, n in groups.items())
+
+
 def final_runs(runs: list[dict[str, Any]], dataset: str, encoder: str, head: str) -> dict[int, dict[str, Any]]:
     """The runs at the head's chosen learning rate, by seed."""
     lr = chosen_lr(runs, dataset, encoder, head)
@@ -350,7 +380,8 @@ def speed_verdict(pairs: list[tuple[float | None, float | None]]) -> str:
 
 
 def comparisons(runs: list[dict[str, Any]], datasets: list[str]) -> list[dict[str, Any]]:
-    """Per (data set, encoder): the chosen label embedding against sigmoid and against the best baseline."""
+    """Per (data set, encoder): the chosen label embedding against sigmoid and against the best baseline (none
+    while a baseline has no seed-0 run: the comparison is then empty, its verdict untested)."""
     out = []
     for ds in datasets:
         for enc in ENCODERS:
@@ -358,7 +389,9 @@ def comparisons(runs: list[dict[str, Any]], datasets: list[str]) -> list[dict[st
             if emb is None:
                 continue
             emb_runs = final_runs(runs, ds, enc, emb)
-            for ref_name, ref in (("sigmoid", "sigmoid"), ("best baseline", best_baseline(runs, ds, enc))):
+            missing = baselines_missing(runs, ds, enc)
+            best = None if missing else best_baseline(runs, ds, enc)
+            for ref_name, ref in (("sigmoid", "sigmoid"), ("best baseline", best)):
                 ref_runs = final_runs(runs, ds, enc, ref) if ref else {}
                 seeds = sorted(set(emb_runs) & set(ref_runs))
                 pairs = [(emb_runs[s], ref_runs[s]) for s in seeds]
@@ -366,8 +399,13 @@ def comparisons(runs: list[dict[str, Any]], datasets: list[str]) -> list[dict[st
                 converged = all(e["converged"] and b["converged"] for e, b in pairs)
                 speed = [(seconds_to(e, 0.9 * b["best_val_MAP"]), seconds_to(b, 0.9 * b["best_val_MAP"]))
                          for e, b in pairs]  # fmt: skip
+                # a chosen rate at an end of those tried whose next rate outward was not run: not tuned to the end
+                unextended = [
+                    (h, lr) for _, h, lr, _ in edge_extensions(runs, ds, (enc,), [emb, *([ref] if ref else [])])
+                ]
                 out.append({"dataset": ds, "encoder": enc, "reference": ref_name, "baseline": ref, "embedding": emb,
-                            "seeds": seeds, "MAP": [e["test"]["MAP"] for e, _ in pairs],
+                            "widths": widths_tried(runs, ds, enc), "baselines_missing": missing, "seeds": seeds,
+                            "unextended": unextended, "MAP": [e["test"]["MAP"] for e, _ in pairs],
                             "MAP_baseline": [b["test"]["MAP"] for _, b in pairs],
                             "ratios": ratio, "converged": converged,
                             "verdict": ratio_verdict(ratio["MAP"], converged),
@@ -408,14 +446,23 @@ def cost_estimates(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def _verdict_rows(result: dict[str, Any]) -> list[str]:
     rows = []
     for c in result["comparisons"]:
-        v, ref = c["verdict"], c["reference"]
-        base = c["baseline"] if ref == "sigmoid" else f"{c['baseline']}, the better on validation"
+        v, ref, missing = c["verdict"], c["reference"], c.get("baselines_missing", [])
+        base = (c["baseline"] if ref == "sigmoid" else f"{c['baseline']}, the better on validation" if c["baseline"]
+                else f"the better of {' and '.join(BASELINES)} on validation")  # fmt: skip
+        widths = c.get("widths", [])
+        if len(widths) < len(HEADS) - len(BASELINES):  # d was not chosen among all the widths: say so
+            base += f"; widths tried: {', '.join(widths)} only, so d is not chosen on validation"
         claim = f"+7% MAP over {'sigmoid cross-entropy' if ref == 'sigmoid' else 'the best baseline'}: {c['dataset']}, {c['encoder']} ({c['embedding']} vs {base})"
-        if v["n"]:
+        if ref != "sigmoid" and missing:
+            ours = f"{', '.join(missing)} not run (budget), so the best baseline is not chosen"
+        elif v["n"]:
             spread = f"{v['n']} seeds; interval {v['low']:.3f}-{v['high']:.3f}" if v["n"] > 1 else "1 seed"
             ours = f"MAP ratio {_pm(c['ratios']['MAP'], '.3f')} ({spread}); MAP {_pm(c['MAP'])} vs {_pm(c['MAP_baseline'])}"
             if not c["converged"]:
                 ours += "; a run stopped at the epoch cap"
+            for head, nxt in c.get("unextended", []):
+                lr = chosen_lr(result["runs"], c["dataset"], c["encoder"], head)
+                ours += f"; {head}'s rate {lr:g} is at an end of those tried and {nxt:g} was not run (budget)"
         else:
             ours = "no run at the chosen settings"
         rows.append(f"| {claim} | +7% (300M images, 17k labels, CNN) | {ours} | {v['verdict']} |")
@@ -521,8 +568,9 @@ def markdown(result: dict[str, Any]) -> str:
                      f"({s['n_train_available']}) | {s['n_eval']} ({s['n_test_available']}) | {s['n_labels']} | "
                      f"{cfg['batch_size']} | {', '.join(e for e in ENCODERS if any((r['dataset'], r['encoder']) == (ds, e) for r in result['runs'])) or 'none (probes only)'} |")  # fmt: skip
     lines += ["", *result["cuts"], "", "## Tuning (seed 0, validation MAP)", "",
-              "`*` = chosen; `edge` = the chosen rate is the smallest or largest tried (only at the ends of the ladder, "
-              f"{LR_LADDER[0]:g} and {LR_LADDER[-1]:g}, where no further rate is tried).", "",
+              "`*` = chosen; `edge` = the chosen rate is the smallest or largest tried (at the ends of the ladder, "
+              f"{LR_LADDER[0]:g} and {LR_LADDER[-1]:g}, no further rate is tried; elsewhere `edge, x not run` names "
+              "the next rate outward that the budget left out).", "",
               "| data set | encoder | head | lr | best val MAP | best epoch / epochs run | stopped by | train CPU s |",
               "|---|---|---|---:|---:|---:|---|---:|"]  # fmt: skip
     for r in sorted((r for r in result["runs"] if r["seed"] == 0),
@@ -533,6 +581,8 @@ def markdown(result: dict[str, Any]) -> str:
         if r["lr"] == lr:
             tried = [t["lr"] for t in _runs_of(result["runs"], r["dataset"], r["encoder"], r["head"]) if t["seed"] == 0]
             mark = " *" + (" edge" if lr in (min(tried), max(tried)) else "")
+            nxt = [x for _, _, x, _ in edge_extensions(result["runs"], r["dataset"], (r["encoder"],), [r["head"]])]
+            mark += f", {nxt[0]:g} not run" if nxt else ""
         lines.append(f"| {r['dataset']} | {r['encoder']} | {r['head']} | {r['lr']:g}{mark} | {r['best_val_MAP']:.4f} | "
                      f"{r['best_epoch']} / {r['epochs_run']} | {r['stop']} | {r['train_cpu_seconds']:.1f} |")  # fmt: skip
     lines += ["", "## Test metrics at the chosen rates (mean ± standard error over the seeds)", "",
@@ -584,7 +634,8 @@ def summary(comps: list[dict[str, Any]]) -> list[str]:
             continue
         best = next((d for d in comps if (d["dataset"], d["encoder"], d["reference"]) ==
                      (c["dataset"], c["encoder"], "best baseline")), None)  # fmt: skip
-        other = f"; against the best baseline ({best['baseline']}) {best['verdict']['verdict']}" if best else ""
+        other = (f"; against the best baseline ({best['baseline'] or 'not chosen'}) {best['verdict']['verdict']}"
+                 if best else "")  # fmt: skip
         out.append(f"{c['dataset']} {c['encoder']}: {c['embedding']} / sigmoid MAP x{v['mean']:.3f}, "
                    f"{v['verdict']}{other}.")  # fmt: skip
     return out
@@ -607,8 +658,9 @@ def write_report(out: Path, stem: str, quick: bool) -> dict[str, Any]:
     probes = [r for part in parts for r in part.get("probes", [])]
     datasets = [p["dataset"] for p in parts]
     comps = comparisons(runs, datasets)
-    seeds_run = {d: sorted({r["seed"] for r in runs if r["dataset"] == d}) for d in datasets}
-    cuts = ["* Seeds measured: " + "; ".join(f"{d} {', '.join(map(str, s)) or 'none'}" for d, s in seeds_run.items())
+    pairs = [(d, e) for d in datasets for e in ENCODERS if any((r["dataset"], r["encoder"]) == (d, e) for r in runs)]
+    seeds_run = {(d, e): sorted({r["seed"] for r in runs if (r["dataset"], r["encoder"]) == (d, e)}) for d, e in pairs}
+    cuts = ["* Seeds measured: " + "; ".join(f"{d} {e} {', '.join(map(str, s))}" for (d, e), s in seeds_run.items())
             + f" (planned: {', '.join(map(str, SEEDS))}).",
             "* debian-deps: the linear encoder on SVD-512 features only; a linear layer on its raw features "
             "(40,497 x 19,005 = 770M weights, 9.2 GB with Adam's moments) does not fit this shared machine, and "
@@ -619,10 +671,10 @@ def write_report(out: Path, stem: str, quick: bool) -> dict[str, Any]:
     cuts[-1] += (" The cost probe below measures this path." if probed else " A 2-epoch cost probe of its linear "
                  "sigmoid (`--stage probe --heads sigmoid,emb-256`) did not finish within this session's budget "
                  "and was stopped, so no cost is given for debian-deps or wordnet-hypernyms.")  # fmt: skip
-    widths = {d: sorted({r["head"] for r in runs if r["dataset"] == d and r["head"] not in BASELINES},
-                        key=list(HEADS).index) for d in datasets}  # fmt: skip
     cuts.append("* Label-embedding widths tried (d chosen among them on validation): "
-                + "; ".join(f"{d} {', '.join(w) or 'none'}" for d, w in widths.items()) + ".")  # fmt: skip
+                + "; ".join(f"{d} {e} {', '.join(widths_tried(runs, d, e)) or 'none'}" for d, e in pairs) + ".")  # fmt: skip
+    cuts.append("* Where the runs come from: "
+                + "; ".join(f"{d} {e}: {provenance(runs, d, e)}" for d, e in pairs) + ".")  # fmt: skip
     if "debtags" not in datasets:
         cuts.append("* debtags: not run in this budget (~70 CPU minutes for the whole measurement).")
     for ds in datasets:
@@ -633,9 +685,10 @@ def write_report(out: Path, stem: str, quick: bool) -> dict[str, Any]:
                 f"{r['head']} lr {r['lr']:g}: {r['train_cpu_seconds']:.0f} CPU s, {r['epochs_run']} epochs"
                 for r in begun
             )
+            compared = any((c["dataset"], c["encoder"]) == (ds, enc) and c["seeds"] for c in comps)
             cuts.append(
-                f"* {ds}, {enc} encoder: tuning stopped after {len(begun)} run(s) ({each}) to keep the session's "
-                "budget; its rows are untested."
+                f"* {ds}, {enc} encoder: seed 0 only ({len(begun)} run(s): {each}), to keep the session's budget; "
+                + ("its verdicts rest on that one seed." if compared else "its rows are untested.")
             )
     result = {"benchmark": "label_embeddings", "quick": quick,
               "command": "; ".join(dict.fromkeys(c for part in parts for c in part["commands"])),
@@ -721,6 +774,7 @@ def main(argv: list[str] | None = None) -> int:
     stem = "label_embeddings_quick" if args.quick else "label_embeddings"
     (args.out / stem).mkdir(parents=True, exist_ok=True)
     command = command_line(__file__, argv)
+    commit = git_commit()  # read once, when the run starts: the code this process imported
     lrs = list(LR_GRID[:2] if args.quick else LR_GRID)
     protocol_caps = {"max_epochs": 4 if args.quick else MAX_EPOCHS, "patience": 2 if args.quick else PATIENCE}
     for ds in [] if args.report_only else datasets:
@@ -747,6 +801,7 @@ def main(argv: list[str] | None = None) -> int:
                 if args.stage == "probe":
                     caps["max_epochs"] = PROBE_EPOCHS
                 run = run_one(ds, enc, head, lr, seed, data, caps)
+            run["commit"] = commit
             part[store] = [r for r in part[store] if _key(r) != _key(run)] + [run]
             part.update({"date": utc_now(), "loadavg": load_average(), "machine": environment()})
             write_json(path, part, indent=1)

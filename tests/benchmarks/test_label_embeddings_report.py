@@ -57,3 +57,46 @@ def test_edge_extensions_step_outward_from_the_chosen_rate(bench):
     runs += [_run("emb-64", lr, 0, val, 0.1) for lr, val in ((1e-3, 0.1), (3e-3, 0.3), (1e-2, 0.1))]
     todo = bench.edge_extensions(runs, "toy", ("linear",), ["sigmoid", "softmax", "emb-64"])
     assert todo == [("linear", "sigmoid", 3e-2, 0), ("linear", "softmax", 3e-4, 0)]
+
+
+def test_a_missing_baseline_leaves_the_best_baseline_untested_and_rows_name_the_widths_tried(bench):
+    runs = [_run("sigmoid", 1e-3, s, 0.30, 0.20) for s in (0, 1)] + [
+        _run("emb-256", 1e-3, s, 0.31, 0.22) for s in (0, 1)
+    ]
+    comps = {c["reference"]: c for c in bench.comparisons(runs, ["toy"])}
+    assert comps["sigmoid"]["widths"] == ["emb-256"] and comps["sigmoid"]["verdict"]["n"] == 2
+    best = comps["best baseline"]
+    assert best["baseline"] is None and best["baselines_missing"] == ["softmax"]
+    assert best["verdict"]["verdict"] == "untested" and best["seeds"] == []
+    rows = bench._verdict_rows({"comparisons": list(comps.values()), "runs": runs, "cost_estimates": {}})
+    sig = next(r for r in rows if r.startswith("| +7% MAP over sigmoid cross-entropy: toy, linear"))
+    assert "widths tried: emb-256 only, so d is not chosen on validation" in sig
+    top = next(r for r in rows if r.startswith("| +7% MAP over the best baseline: toy, linear"))
+    assert "softmax not run (budget)" in top and top.endswith("| untested |")
+    # with every width tried the row does not carry the note
+    runs += [_run(h, 1e-3, 0, 0.2, 0.1) for h in ("emb-64", "emb-128")] + [_run("softmax", 1e-3, 0, 0.1, 0.1)]
+    comps = {c["reference"]: c for c in bench.comparisons(runs, ["toy"])}
+    rows = bench._verdict_rows({"comparisons": list(comps.values()), "runs": runs, "cost_estimates": {}})
+    assert not any("widths tried" in r for r in rows)
+    assert comps["best baseline"]["baseline"] == "sigmoid" and comps["best baseline"]["verdict"]["n"] == 2
+
+
+def test_provenance_groups_runs_by_the_commit_they_recorded(bench):
+    runs = [_run("sigmoid", 1e-3, 0, 0.3, 0.2) | {"results_commit": "aaa1111"}]
+    runs += [_run("emb-256", lr, 0, 0.3, 0.2) | {"commit": "bbb2222"} for lr in (1e-3, 3e-3)]
+    runs += [_run("sigmoid", 1e-3, 0, 0.3, 0.2, encoder="mlp") | {"commit": "ccc3333"}]
+    text = bench.provenance(runs, "toy", "linear")
+    assert "1 run first committed with their results in aaa1111" in text and "2 runs at code commit bbb2222" in text
+    assert "ccc3333" not in text
+
+
+def test_a_rate_at_an_unextended_edge_is_named_in_the_row_and_the_tuning_table(bench):
+    runs = [_run("sigmoid", 1e-3, 0, 0.30, 0.20), _run("sigmoid", 3e-3, 0, 0.29, 0.20)]
+    runs += [_run("emb-256", lr, 0, val, 0.22) for lr, val in ((1e-3, 0.2), (3e-3, 0.3), (1e-2, 0.2))]
+    c = next(c for c in bench.comparisons(runs, ["toy"]) if c["reference"] == "sigmoid")
+    assert c["unextended"] == [("sigmoid", 3e-4)]  # emb-256's 3e-3 is inside the rates tried
+    row = next(r for r in bench._verdict_rows({"comparisons": [c], "runs": runs, "cost_estimates": {}}) if "toy" in r)
+    assert "sigmoid's rate 0.001 is at an end of those tried and 0.0003 was not run (budget)" in row
+    runs.append(_run("sigmoid", 3e-4, 0, 0.28, 0.20))  # the extension, worse: 1e-3 is now inside
+    c = next(c for c in bench.comparisons(runs, ["toy"]) if c["reference"] == "sigmoid")
+    assert c["unextended"] == []
