@@ -566,7 +566,7 @@ class LabelTreeModel:
     def n_weights(self) -> int:
         """Stored (nonzero) weights over all levels."""
         self._check_fitted()
-        return int(sum(self._level_sizes(i)[t][0] for i, tree in enumerate(self.trees_) for t in range(tree.depth)))
+        return sum(nnz for i in range(len(self.trees_)) for nnz, _ in self._level_sizes(i))
 
     def _level_sizes(self, i: int) -> list[tuple[int, int]]:
         """``(nnz, n_rows)`` of member i's level weights, from the CSR or its layout (no rebuild)."""
