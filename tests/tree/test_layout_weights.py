@@ -8,6 +8,8 @@ and predict exactly as before.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -125,8 +127,10 @@ def test_a_model_that_predicted_holds_its_weights_once_and_reads_saves_and_predi
     assert model._searcher_cache is None and all(w is not None for w in model._weights)
 
 
-def test_a_layout_that_fails_midway_gives_the_dropped_weights_back(monkeypatch):
+@pytest.mark.parametrize("n_jobs", [1, 2])  # members laid out one after the other, or side by side on threads
+def test_a_layout_that_fails_midway_gives_the_dropped_weights_back(monkeypatch, n_jobs):
     model, X = _fitted()
+    model.params = dataclasses.replace(model.params, n_jobs=n_jobs)
     before = [[w.copy() for w in levels] for levels in model.weights_]
     real = TreeSearcher.build
     calls = []

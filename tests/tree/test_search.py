@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from sparsexc.errors import ConfigurationError
 from sparsexc.tree._search_kernel import children_scores_kernel as _real_kernel
-from sparsexc.tree.search import HINGE_POWER, LevelIndex, TreeSearcher, beam_search, pair_scores
+from sparsexc.tree.search import HINGE_POWER, LevelIndex, TreeSearcher, beam_search, key_directory, pair_scores
 from sparsexc.tree.structure import LabelTree
 
 TRANSFORMS = ("sigmoid", "squared_hinge")
@@ -291,16 +291,26 @@ def test_pair_scores_chunks_and_empty_input(monkeypatch):
     assert pair_scores(X, W, [], []).shape == (0,)
 
 
-@pytest.mark.parametrize("use_table", [True, False])
-def test_children_scores_equal_pair_scores(use_table):
+def _with_lookup(level: LevelIndex, lookup: str) -> LevelIndex:
+    """``level`` finding its keys by the direct table, the bucket directory, or a binary search over all keys."""
+    assert level.table is not None  # small: built with the direct table
+    if lookup == "table":
+        return level
+    n_keys = (level.offsets.shape[0] - 1) * level.n_features
+    directory, shift = key_directory(level.keys, n_keys) if lookup == "directory" else (None, 0)
+    return dataclasses.replace(level, table=None, directory=directory, directory_shift=shift)
+
+
+LOOKUPS = ["table", "directory", "search"]
+
+
+@pytest.mark.parametrize("lookup", LOOKUPS)
+def test_children_scores_equal_pair_scores(lookup):
     rng = np.random.default_rng(8)
     tree = random_tree(rng, 2, 6)
     W = random_csr(rng, tree.n_nodes(2), 11, 0.3)
     X = random_csr(rng, 7, 10, 0.4)
-    level = LevelIndex.build(W, tree.offsets[1], bias=0.25)
-    assert level.table is not None  # small: the direct table
-    if not use_table:
-        level = dataclasses.replace(level, table=None)  # the binary search over the keys
+    level = _with_lookup(LevelIndex.build(W, tree.offsets[1], bias=0.25), lookup)
     rows = rng.integers(0, 7, size=40)
     parents = rng.integers(0, tree.n_nodes(1), size=40)
     got = level.children_scores(X, rows, parents)
@@ -337,18 +347,50 @@ def _children_scores_by_product(level: LevelIndex, X: sp.csr_matrix, rows, paren
     return scores.astype(np.float32)
 
 
+@pytest.mark.parametrize("per_bucket", [1, 4, 16])
+@pytest.mark.parametrize("fill", [0.0, 0.003, 0.08, 0.6, 1.0])
+def test_the_key_directory_holds_each_bucket_s_keys_and_a_few_per_bucket(per_bucket, fill):
+    rng = np.random.default_rng(int(fill * 1000) + per_bucket)
+    n_keys = 20_011
+    keys = np.flatnonzero(rng.random(n_keys) < fill).astype(np.int32)
+    directory, shift = key_directory(keys, n_keys, per_bucket)
+    bucket = keys.astype(np.int64) >> shift
+    n_buckets = directory.shape[0] - 1
+    assert directory[0] == 0 and directory[-1] == keys.shape[0] and np.all(np.diff(directory) >= 0)
+    assert n_buckets == ((n_keys - 1) >> shift) + 1  # every key of [0, n_keys) has its bucket
+    for b in rng.integers(0, n_buckets, size=200):
+        np.testing.assert_array_equal(keys[directory[b] : directory[b + 1]], keys[bucket == b])
+    if keys.shape[0] >= 100:
+        width, load = 1 << shift, keys.shape[0] / n_keys * (1 << shift)
+        assert load <= per_bucket and (2 * load > per_bucket or width == 1)  # the widest bucket within the bound
+
+
+def test_a_large_sparse_level_finds_its_keys_by_the_directory(monkeypatch):
+    import sparsexc.tree.search as search
+
+    rng = np.random.default_rng(12)
+    tree = random_tree(rng, 2, 12)
+    W = random_csr(rng, tree.n_nodes(2), 301, 0.02)
+    monkeypatch.setattr(search, "_TABLE_FLOOR", 16)  # a key space over twice the stored keys: no direct table
+    level = LevelIndex.build(W, tree.offsets[1], bias=0.5)
+    assert level.table is None and level.directory is not None
+    X = random_csr(rng, 25, 300, 0.2)
+    rows, parents = rng.integers(0, 25, size=200), rng.integers(0, tree.n_nodes(1), size=200)
+    np.testing.assert_array_equal(
+        level.children_scores(X, rows, parents), _children_scores_by_product(level, X, rows, parents)
+    )
+
+
 @pytest.mark.parametrize("compiled", [True, False])
-@pytest.mark.parametrize("use_table", [True, False])
+@pytest.mark.parametrize("lookup", LOOKUPS)
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_children_scores_equal_the_sparse_product_bit_for_bit(use_table, seed, compiled):
+def test_children_scores_equal_the_sparse_product_bit_for_bit(lookup, seed, compiled):
     rng = np.random.default_rng(seed)
     tree = random_tree(rng, 2, 12)
     W = random_csr(rng, tree.n_nodes(2), 41, 0.3, scale=3.0)
     X = random_csr(rng, 30, 40, 0.5)
     X.data[::7] = 0.0  # explicit zeros in the rows: looked up and multiplied, as the product does
-    level = LevelIndex.build(W, tree.offsets[1], bias=0.7)
-    if not use_table:
-        level = dataclasses.replace(level, table=None)
+    level = _with_lookup(LevelIndex.build(W, tree.offsets[1], bias=0.7), lookup)
     rows = rng.integers(0, 30, size=300)
     parents = rng.integers(0, tree.n_nodes(1), size=300)
     got = level.children_scores(X, rows, parents, compiled=compiled)
@@ -408,6 +450,13 @@ def test_the_compiled_search_prunes_and_still_gives_the_uncompiled_search_s_labe
         return n
 
     monkeypatch.setattr(search, "hinge_candidates_kernel", counting)
+    real_kth, kth_found = search.kth_of_rows_kernel, []
+
+    def kth_counting(*args):
+        kth_found.append(real_kth(*args))
+        return kth_found[-1]
+
+    monkeypatch.setattr(search, "kth_of_rows_kernel", kth_counting)
     for scale in (0.5, 1.5, 6.0):
         tree, weights, X = _coarse_model(rng, 3, 12, 10, 40, scale)
         searcher = TreeSearcher.build(tree, weights)
@@ -418,6 +467,7 @@ def test_the_compiled_search_prunes_and_still_gives_the_uncompiled_search_s_labe
             np.testing.assert_array_equal(got[0], want[0])
             np.testing.assert_array_equal(got[1], want[1])
     assert 0 < kept_total[0] < kept_total[1]  # the pruning ran, and ruled candidates out
+    assert any(kth_found)  # the last level's k-th best was found among the kept candidates alone
 
 
 def test_the_last_level_s_top_k_equals_its_general_path(monkeypatch):

@@ -28,6 +28,7 @@ __all__ = [
     "children_scores_kernel",
     "ensemble_mean_kernel",
     "hinge_candidates_kernel",
+    "kth_of_rows_kernel",
     "numba_started",
     "top_of_rows_kernel",
 ]
@@ -43,6 +44,8 @@ def _children_scores(
     n_features: int,
     table: np.ndarray,
     keys: np.ndarray,
+    directory: np.ndarray,
+    shift: int,
     block_indptr: np.ndarray,
     block_indices: np.ndarray,
     block_data: np.ndarray,
@@ -50,11 +53,13 @@ def _children_scores(
     offsets: np.ndarray,
     out: np.ndarray,
 ) -> None:  # pragma: no cover - compiled; tested through LevelIndex.children_scores
-    """Fill ``out`` (float32, (Q, max_arity)) with the scores above; ``table`` empty: find keys by binary
-    search in ``keys``."""
+    """Fill ``out`` (float32, (Q, max_arity)) with the scores above. A key's row of the block: ``table[key]``
+    where ``table`` is not empty; else a binary search in ``keys[directory[b]:directory[b + 1]]``, the keys of its
+    bucket ``b = key >> shift``, where ``directory`` is not empty; else a binary search in all ``keys``."""
     width = out.shape[1]
     acc = np.zeros(width, dtype=np.float32)
     use_table = table.shape[0] > 0
+    use_directory = directory.shape[0] > 0
     n_keys = keys.shape[0]
     for i in range(order.shape[0]):
         q = order[i]
@@ -67,14 +72,19 @@ def _children_scores(
             if use_table:
                 pos = table[key]
             else:
-                lo, hi = 0, n_keys
+                if use_directory:
+                    bucket = key >> shift
+                    lo, end = directory[bucket], directory[bucket + 1]
+                else:
+                    lo, end = 0, n_keys
+                hi = end
                 while lo < hi:
                     mid = (lo + hi) >> 1
                     if keys[mid] < key:
                         lo = mid + 1
                     else:
                         hi = mid
-                pos = lo if lo < n_keys and keys[lo] == key else -1
+                pos = lo if lo < end and keys[lo] == key else -1
             if pos < 0:
                 continue
             value = data[e]
@@ -284,11 +294,38 @@ def _top_of_rows(
         start = e
 
 
+def _kth_of_rows(flat: np.ndarray, values: np.ndarray, width: int, k: int, out: np.ndarray) -> bool:
+    """Each row's ``k``-th largest value among its entries: ``out[b]``; False (``out`` unfinished) if some row of
+    ``out`` has fewer than ``k`` entries.
+
+    Entry ``e`` has the flat row-major index ``flat[e]`` (increasing) into a (rows, ``width``) array, so row
+    ``flat[e] // width``, and the value ``values[e]``. The k-th largest is an order statistic: the same value
+    as ``np.partition`` of the whole row gives whenever the entries missing from the row are all smaller."""
+    n = flat.shape[0]
+    buf = np.empty(n, dtype=values.dtype)
+    start = 0
+    filled = 0
+    while start < n:
+        b = flat[start] // width
+        e = start
+        while e < n and flat[e] // width == b:
+            e += 1
+        m = e - start
+        if m < k:
+            return False
+        buf[:m] = values[start:e]
+        out[b] = np.partition(buf[:m], m - k)[m - k]
+        filled += 1
+        start = e
+    return filled == out.shape[0]
+
+
 # compiled on first use and cached on disk (numba's cache: beside this file, else a user-wide folder)
 children_scores_kernel = numba.njit(cache=True, nogil=True)(_children_scores)
 ensemble_mean_kernel = numba.njit(cache=True, nogil=True)(_ensemble_mean)
 hinge_candidates_kernel = numba.njit(cache=True, nogil=True)(_hinge_candidates)
 top_of_rows_kernel = numba.njit(cache=True, nogil=True)(_top_of_rows)
+kth_of_rows_kernel = numba.njit(cache=True, nogil=True)(_kth_of_rows)
 
 
 def numba_started() -> bool:
@@ -299,6 +336,7 @@ def numba_started() -> bool:
         ensemble_mean_kernel,
         hinge_candidates_kernel,
         top_of_rows_kernel,
+        kth_of_rows_kernel,
         _dcd._kernel,
         _dcd._used_kernel,
         _dcd._local_kernel,
