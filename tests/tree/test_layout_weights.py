@@ -8,8 +8,6 @@ and predict exactly as before.
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -46,23 +44,63 @@ def _assert_same_csr(got: sp.csr_matrix, want: sp.csr_matrix) -> None:
     assert np.array_equal(got.data.view(np.uint32), want.data.view(np.uint32))  # bits, zeros' signs included
 
 
+@pytest.mark.parametrize("compiled", [False, True])  # numpy's sort of the keys, or the counting-sort kernel
 @pytest.mark.parametrize("chunk", [None, 7])
 @pytest.mark.parametrize(("max_arity", "rank_dtype"), [(5, np.uint8), (256, np.uint8), (300, np.uint16)])
 @pytest.mark.parametrize("seed", [0, 1])
-def test_the_layout_gives_its_weights_back_bit_for_bit(monkeypatch, chunk, max_arity, rank_dtype, seed):
+def test_the_layout_gives_its_weights_back_bit_for_bit(monkeypatch, chunk, max_arity, rank_dtype, seed, compiled):
     import sparsexc.tree.search as search
 
     if chunk is not None:
         monkeypatch.setattr(search, "_CHUNK", chunk)  # many chunks of whole parents
     rng = np.random.default_rng(seed)
     offsets, W = _level(rng, 6, max_arity, 13)
-    level = LevelIndex.build(W, offsets, bias=0.3)
+    level = LevelIndex.build(W, offsets, bias=0.3, compiled=compiled)
     assert level.block_ranks.dtype == rank_dtype and level.keys.dtype == np.int32
     assert level.n_weights == W.nnz
     _assert_same_csr(level.weights(), W)
     W64 = W.copy()
     W64.indices, W64.indptr = W64.indices.astype(np.int64), W64.indptr.astype(np.int64)
-    _assert_same_csr(LevelIndex.build(W64, offsets).weights(), W64)  # the index dtypes are kept too
+    _assert_same_csr(LevelIndex.build(W64, offsets, compiled=compiled).weights(), W64)  # index dtypes kept too
+
+
+def _layout_arrays(level: LevelIndex) -> dict[str, object]:
+    names = ("keys", "block_indptr", "block_ranks", "block_data", "bias", "offsets", "table", "directory")
+    names += ("bias_weights", "bias_stored")
+    arrays = {name: getattr(level, name) for name in names}
+    return {
+        **{name: None if a is None else (a.dtype, a.tobytes()) for name, a in arrays.items()},
+        "max_arity": level.max_arity,
+        "n_features": level.n_features,
+        "directory_shift": level.directory_shift,
+        "csr_dtypes": level.csr_dtypes,
+    }
+
+
+@pytest.mark.parametrize("how", ["float32", "float64", "unsorted", "empty parent", "wide", "sparse keys"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_compiled_layout_is_numpy_s_bit_for_bit(monkeypatch, how, seed):
+    import sparsexc.tree.search as search
+
+    rng = np.random.default_rng(seed)
+    offsets, W = _level(rng, 7, 300 if how == "wide" else 6, 400 if how == "sparse keys" else 11)
+    if how == "float64":
+        W = sp.csr_matrix(W, dtype=np.float64)
+        W.data *= 1 + 1e-9  # values float32 rounds
+    elif how == "unsorted":
+        W = W[:, rng.permutation(W.shape[1])][:, np.argsort(rng.permutation(W.shape[1]))]
+        W.has_sorted_indices = False
+    elif how == "empty parent":
+        offsets = np.insert(offsets, 3, offsets[2])  # parent 2 has no child
+    elif how == "sparse keys":  # a few features per parent, and no key table: the directory
+        C = W.tocoo()
+        keep = rng.random(C.nnz) < 0.05
+        W = sp.csr_matrix((C.data[keep], (C.row[keep], C.col[keep])), shape=W.shape, dtype=np.float32)
+        monkeypatch.setattr(search, "_TABLE_FLOOR", 8)
+    want = LevelIndex.build(W, offsets, bias=0.7, compiled=False)
+    got = LevelIndex.build(W, offsets, bias=0.7, compiled=True)
+    assert _layout_arrays(got) == _layout_arrays(want)
+    assert (got.table is None) == (how == "sparse keys")
 
 
 def test_narrow_ranks_score_as_the_sparse_product():
@@ -127,19 +165,17 @@ def test_a_model_that_predicted_holds_its_weights_once_and_reads_saves_and_predi
     assert model._searcher_cache is None and all(w is not None for w in model._weights)
 
 
-@pytest.mark.parametrize("n_jobs", [1, 2])  # members laid out one after the other, or side by side on threads
-def test_a_layout_that_fails_midway_gives_the_dropped_weights_back(monkeypatch, n_jobs):
+def test_a_layout_that_fails_midway_gives_the_dropped_weights_back(monkeypatch):
     model, X = _fitted()
-    model.params = dataclasses.replace(model.params, n_jobs=n_jobs)
     before = [[w.copy() for w in levels] for levels in model.weights_]
     real = TreeSearcher.build
     calls = []
 
-    def failing(tree: LabelTree, weights, bias: float = 1.0) -> TreeSearcher:
+    def failing(tree: LabelTree, weights, bias: float = 1.0, **kwargs) -> TreeSearcher:
         calls.append(1)
         if len(calls) == 2:
             raise MemoryError("laying out member 1")
-        return real(tree, weights, bias)
+        return real(tree, weights, bias, **kwargs)
 
     monkeypatch.setattr(TreeSearcher, "build", staticmethod(failing))
     with pytest.raises(MemoryError):

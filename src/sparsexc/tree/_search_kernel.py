@@ -29,6 +29,8 @@ __all__ = [
     "ensemble_mean_kernel",
     "hinge_candidates_kernel",
     "kth_of_rows_kernel",
+    "layout_fill_kernel",
+    "layout_sizes_kernel",
     "numba_started",
     "top_of_rows_kernel",
 ]
@@ -320,12 +322,96 @@ def _kth_of_rows(flat: np.ndarray, values: np.ndarray, width: int, k: int, out: 
     return filled == out.shape[0]
 
 
+def _layout_sizes(
+    indptr: np.ndarray, indices: np.ndarray, offsets: np.ndarray, d: int, key_start: np.ndarray
+) -> int:  # pragma: no cover - compiled; tested through sparsexc.tree.search.LevelIndex.build
+    """Per parent ``p`` (children ``offsets[p]:offsets[p + 1]``, rows of a canonical CSR matrix with columns
+    ``0..d``, ``d`` the bias): ``key_start[p + 1] - key_start[p]`` = its distinct features below ``d`` (its keys),
+    ``key_start[0] = 0``; returns the number of stored entries below column ``d``."""
+    count = np.zeros(d, dtype=np.bool_)
+    touched = np.empty(d, dtype=np.int64)
+    key_start[0] = 0
+    stored = 0
+    for p in range(offsets.shape[0] - 1):
+        nt = 0
+        for e in range(indptr[offsets[p]], indptr[offsets[p + 1]]):
+            f = indices[e]
+            if f < d:
+                stored += 1
+                if not count[f]:
+                    count[f] = True
+                    touched[nt] = f
+                    nt += 1
+        for i in range(nt):
+            count[touched[i]] = False
+        key_start[p + 1] = key_start[p] + nt
+    return stored
+
+
+def _layout_fill(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    data: np.ndarray,
+    offsets: np.ndarray,
+    d: int,
+    key_start: np.ndarray,
+    keys: np.ndarray,
+    block_indptr: np.ndarray,
+    ranks: np.ndarray,
+    block_data: np.ndarray,
+    bias_w: np.ndarray,
+    bias_stored: np.ndarray,
+) -> None:  # pragma: no cover - compiled; tested through sparsexc.tree.search.LevelIndex.build
+    """The parent-major layout of :class:`sparsexc.tree.search.LevelIndex` in place, by a counting sort per parent:
+    its keys ``p * d + f`` in increasing ``f`` from ``key_start[p]`` on, each key's entries (child rank among
+    the siblings, value) in child order, the bias column's entries in ``bias_w`` / ``bias_stored``. The same
+    arrays as the stable sort by key of the entries in CSR order (children in order, features increasing)."""
+    count = np.zeros(d, dtype=np.int64)
+    pos = np.zeros(d, dtype=np.int64)
+    touched = np.empty(d, dtype=np.int64)
+    stored = 0
+    for p in range(offsets.shape[0] - 1):
+        c0, c1 = offsets[p], offsets[p + 1]
+        nt = 0
+        for c in range(c0, c1):
+            for e in range(indptr[c], indptr[c + 1]):
+                f = indices[e]
+                if f == d:
+                    bias_w[c] = data[e]
+                    bias_stored[c] = True
+                    continue
+                if count[f] == 0:
+                    touched[nt] = f
+                    nt += 1
+                count[f] += 1
+        feats = np.sort(touched[:nt])
+        k0 = key_start[p]
+        for i in range(nt):
+            f = feats[i]
+            keys[k0 + i] = p * d + f
+            block_indptr[k0 + i] = stored
+            pos[f] = stored
+            stored += count[f]
+            count[f] = 0
+        for c in range(c0, c1):
+            for e in range(indptr[c], indptr[c + 1]):
+                f = indices[e]
+                if f < d:
+                    q = pos[f]
+                    ranks[q] = c - c0
+                    block_data[q] = data[e]
+                    pos[f] = q + 1
+    block_indptr[key_start[offsets.shape[0] - 1]] = stored
+
+
 # compiled on first use and cached on disk (numba's cache: beside this file, else a user-wide folder)
 children_scores_kernel = numba.njit(cache=True, nogil=True)(_children_scores)
 ensemble_mean_kernel = numba.njit(cache=True, nogil=True)(_ensemble_mean)
 hinge_candidates_kernel = numba.njit(cache=True, nogil=True)(_hinge_candidates)
 top_of_rows_kernel = numba.njit(cache=True, nogil=True)(_top_of_rows)
 kth_of_rows_kernel = numba.njit(cache=True, nogil=True)(_kth_of_rows)
+layout_sizes_kernel = numba.njit(cache=True, nogil=True)(_layout_sizes)
+layout_fill_kernel = numba.njit(cache=True, nogil=True)(_layout_fill)
 
 
 def numba_started() -> bool:
@@ -337,6 +423,8 @@ def numba_started() -> bool:
         hinge_candidates_kernel,
         top_of_rows_kernel,
         kth_of_rows_kernel,
+        layout_sizes_kernel,
+        layout_fill_kernel,
         _dcd._kernel,
         _dcd._used_kernel,
         _dcd._local_kernel,

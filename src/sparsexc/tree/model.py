@@ -64,7 +64,7 @@ from sparsexc.errors import ConfigurationError, ModelFormatError
 from sparsexc.tree._search_kernel import ensemble_mean_kernel
 from sparsexc.tree.cluster import _normalise_rows, build_tree, pifa
 from sparsexc.tree.parallel import check_part, fill_level, node_owners
-from sparsexc.tree.search import BATCH_SIZE, HINGE_POWER, TreeSearcher, kernel_pays
+from sparsexc.tree.search import BATCH_SIZE, HINGE_POWER, TreeSearcher, kernel_pays, search_candidates
 from sparsexc.tree.solver import SOLVERS, _solver, fit_rows, one_blas_thread, prune
 from sparsexc.tree.structure import LabelTree
 
@@ -494,8 +494,10 @@ class LabelTreeModel:
         if self.params.normalize_rows:
             X = _normalise_rows(X)
         transform, power = TRANSFORMS[self.params.loss], float(self.params.hinge_power)
-        searchers = self._searchers()
         k, beam, n = int(k), int(beam), X.shape[0]
+        # the kernels (layout, search) or numpy and scipy (the same output), decided once for the whole call
+        compiled = kernel_pays(sum(search_candidates(tree, n, beam) for tree in self.trees_))
+        searchers = self._searchers(compiled)
         indices, scores = np.empty((n, k), dtype=np.int64), np.empty((n, k), dtype=np.float32)
         # rows in blocks: an ensemble's (block, kk) member results and their merge are its memory, not (n, kk) per
         # tree; with several threads the blocks run side by side (the search's kernel and numpy's large
@@ -503,8 +505,6 @@ class LabelTreeModel:
         # temporaries in flight are one thread's (measured: full-size batches on two threads raised debian-deps'
         # peak RSS by 50-60 MiB). Every row's result depends on that row alone, so blocks, batches and threads
         # change nothing in the output.
-        # the kernel or scipy's product (the same scores) decided once for the whole call, not per block
-        compiled = kernel_pays(sum(searcher.candidates(X.shape[0], beam) for searcher in searchers))
         workers = min(_workers(self.params.n_jobs), -(-n // BATCH_SIZE)) if n else 1
         size = max(1, min(ENSEMBLE_BLOCK // workers, -(-n // workers)))
         batch = max(1, BATCH_SIZE // workers)
@@ -534,7 +534,7 @@ class LabelTreeModel:
                 list(pool.map(rank, range(0, n, size)))
         return indices, scores
 
-    def _searchers(self) -> list[TreeSearcher]:
+    def _searchers(self, compiled: bool | None = None) -> list[TreeSearcher]:
         """One :class:`TreeSearcher` per tree, laid out on first use and kept (its layout is the costly step).
 
         A member's layout holds its weights exactly (float32 CSR in canonical order, as training and loading make
@@ -542,14 +542,15 @@ class LabelTreeModel:
         not two (debian-deps, three trees: 58 MiB of CSR weights, 56 MiB of layout; docs/tree.md, "Memory").
         ``weights_``, ``save`` and ``to_arrays`` rebuild the CSR from the layout. Members are laid out one after
         the other: side by side on two threads, wordnet-hypernyms' three layouts took 0.35 s of wall time instead
-        of 0.48, but debian-deps' prediction peak RSS rose by 13-22 MiB (two members held twice at a time)."""
+        of 0.48, but debian-deps' prediction peak RSS rose by 13-22 MiB (two members held twice at a time).
+        ``compiled``: how the layouts are built (:meth:`~sparsexc.tree.search.LevelIndex.build`)."""
         if self._searcher_cache is None:
             searchers: list[TreeSearcher] = []
             try:
                 for i, tree in enumerate(self.trees_):
                     weights = self._weights[i]
                     assert weights is not None  # without a layout every member holds its CSR
-                    searchers.append(TreeSearcher.build(tree, weights, self.params.bias))
+                    searchers.append(TreeSearcher.build(tree, weights, self.params.bias, compiled=compiled))
                     if all(level.csr_dtypes is not None for level in searchers[i].levels):
                         self._weights[i] = None  # member by member: at most one member is held twice at a time
             except BaseException:  # e.g. MemoryError while laying out a later member: give the CSR back
