@@ -384,15 +384,26 @@ def _layout_fill(
                     touched[nt] = f
                     nt += 1
                 count[f] += 1
-        feats = np.sort(touched[:nt])
         k0 = key_start[p]
-        for i in range(nt):
-            f = feats[i]
-            keys[k0 + i] = p * d + f
-            block_indptr[k0 + i] = stored
-            pos[f] = stored
-            stored += count[f]
-            count[f] = 0
+        if nt * 16 >= d:  # many of the features: one scan of the counts beats a sort (wordnet: 0.05 s a tree, not 0.07)
+            i = 0
+            for f in range(d):
+                if count[f]:
+                    keys[k0 + i] = p * d + f
+                    block_indptr[k0 + i] = stored
+                    pos[f] = stored
+                    stored += count[f]
+                    count[f] = 0
+                    i += 1
+        else:
+            feats = np.sort(touched[:nt])
+            for i in range(nt):
+                f = feats[i]
+                keys[k0 + i] = p * d + f
+                block_indptr[k0 + i] = stored
+                pos[f] = stored
+                stored += count[f]
+                count[f] = 0
         for c in range(c0, c1):
             for e in range(indptr[c], indptr[c + 1]):
                 f = indices[e]
