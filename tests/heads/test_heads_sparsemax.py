@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sparsexc.heads import LabelBatch, SparsemaxHead, build_head, get_head
-from sparsexc.heads.sparsemax import PAPER_SCALE_GRID
+from sparsexc.heads.sparsemax import PAPER_SCALE_GRID, SCALE_GRID
 from sparsexc.metrics import micro_f1
 
 ROWS = [[0, 2], [1], [], [0, 1, 2, 4], [3]]
@@ -128,17 +128,21 @@ def test_larger_scale_gives_nested_smaller_sets():
     assert head.sets_from(z, 1.0).sum() > head.sets_from(z, 5.0).sum()
 
 
-def test_tune_picks_the_best_scale_on_the_paper_grid_and_keeps_a_fixed_one():
-    head, h = _head(seed=4, n_labels=8), _hidden(n_rows=30, seed=4)
+def test_the_default_grid_is_the_paper_s_then_larger_scales():
+    assert SCALE_GRID[: len(PAPER_SCALE_GRID)] == PAPER_SCALE_GRID and min(SCALE_GRID[len(PAPER_SCALE_GRID) :]) > 5.0
+    assert SparsemaxHead(4, 3).tuning_candidates() == SCALE_GRID
+
+
+@pytest.mark.parametrize("grid", [PAPER_SCALE_GRID, SCALE_GRID])
+def test_tune_picks_the_best_scale_on_its_grid_and_keeps_a_fixed_one(grid):
+    head, h = _head(seed=4, n_labels=8, params={"scale_grid": list(grid)}), _hidden(n_rows=30, seed=4)
     rng = np.random.default_rng(0)
     rows = [sorted(rng.choice(8, size=rng.integers(1, 4), replace=False).tolist()) for _ in range(30)]
     labels = _labels(rows, 8)
     Y = labels.to_csr()
     z = head.output(h).detach().numpy()
-    by_scale = {
-        t: micro_f1(Y, sp.csr_matrix((sparsemax_reference(t * z) > 1e-12).astype(np.float32))) for t in PAPER_SCALE_GRID
-    }
-    best = max(PAPER_SCALE_GRID, key=lambda t: (by_scale[t], -t))  # ties -> first (smallest) grid value
+    by_scale = {t: micro_f1(Y, sp.csr_matrix((sparsemax_reference(t * z) > 1e-12).astype(np.float32))) for t in grid}
+    best = max(grid, key=lambda t: (by_scale[t], -t))  # ties -> first (smallest) grid value
     result = head.tune(h, labels)
     assert result["scale"] == best == head.scale_
     assert result["micro-F1"] == pytest.approx(by_scale[best])
@@ -186,7 +190,7 @@ def test_estimator_learns_bibtex_and_round_trips(bibtex, tmp_path):
     clf = XCClassifier(
         head="sparsemax", hidden_sizes=(), epochs=3, batch_size=64, lr=0.05, device="cpu", random_state=0
     ).fit(train.X[:2000], train.Y[:2000])
-    assert "scale" in clf.tuned_ and clf.tuned_["scale"] in PAPER_SCALE_GRID
+    assert "scale" in clf.tuned_ and clf.tuned_["scale"] in SCALE_GRID
     X = test.X[:500]
     idx, _ = clf.predict_topk(X, 1)
     p_at_1 = float(np.asarray(test.Y[:500][np.arange(500), idx[:, 0]]).mean())
