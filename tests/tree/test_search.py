@@ -483,12 +483,20 @@ def test_the_last_level_s_top_k_equals_its_general_path(monkeypatch):
     logp[10:20, 5:] = -np.inf  # fewer than k reached
     logp[20:30] -= 95.0  # scores around float32's smallest numbers, and 0
     logp[30:35] = -200.0  # every score 0
+    # the search leaves slots past a parent's arity (unreached) with any position, also past the level's labels
+    unreached = np.where(np.isfinite(logp), position, tree.n_labels + 1000)
     for k in (1, 3, 5, 10, 40):
         want = searcher._top_labels_general(position, logp, k)
         for compiled in (False, True):  # numpy's ranking of the easy rows, and the kernel's
-            got = searcher._top_labels(position, logp, k, compiled)
-            np.testing.assert_array_equal(got[0], want[0])
-            np.testing.assert_array_equal(got[1], want[1])
+            for pos in (position, unreached):
+                got = searcher._top_labels(pos, logp, k, compiled)
+                np.testing.assert_array_equal(got[0], want[0])
+                np.testing.assert_array_equal(got[1], want[1])
+        got = searcher._top_labels(unreached[:, : k - 1], logp[:, : k - 1], k) if k > 1 else None  # width < k
+        if got is not None:
+            want_few = searcher._top_labels_general(position[:, : k - 1], logp[:, : k - 1], k)
+            np.testing.assert_array_equal(got[0], want_few[0])
+            np.testing.assert_array_equal(got[1], want_few[1])
 
 
 def test_a_small_fit_and_prediction_do_not_start_numba():

@@ -674,8 +674,8 @@ class TreeSearcher:
                     cols = slot[:, None] * A + rank[None, :]
                     cand[r[:, None], cols] = logp
                     child[r[:, None], cols] = first
-            child[~np.isfinite(cand)] = 0  # slots past a parent's arity: any valid index, never used
             if t + 1 < self.tree.depth:
+                child[~np.isfinite(cand)] = 0  # slots past a parent's arity: any valid index, never used
                 width = min(beam, cand.shape[1])
                 top = topk_rows(cand, width)[0]
                 top.sort(axis=1)  # back to increasing node index
@@ -698,10 +698,11 @@ class TreeSearcher:
         ``compiled``: the easy rows' ranking by :func:`~sparsexc.tree._search_kernel.top_of_rows_kernel`.
         ``kept``: the flat indices (increasing) of the candidates :func:`_pruned_log_scores` kept, among which
         are each row's k best and every candidate that may tie with the k-th: the k-th best log-score and the
-        candidates near it are then looked for among those alone (the others hold upper bounds far below)."""
+        candidates near it are then looked for among those alone (the others hold upper bounds far below).
+        ``position`` may hold any value where ``logp`` is not finite (the general path gets valid ones)."""
         B, width = logp.shape
         if width < k:
-            return self._top_labels_general(position, logp, k)
+            return self._top_labels_general(_reached_positions(position, logp), logp, k)
         kth = np.empty(B, dtype=np.float64)
         if kept is None or not kth_of_rows_kernel(kept, logp.ravel()[kept], width, k, kth):
             kept = None
@@ -717,7 +718,9 @@ class TreeSearcher:
             found = _top_reached(position[e], self.tree.label_order, logp[e], kth[e], kth_score[e], k, compiled)
             indices[e], scores[e] = found
         hard = np.flatnonzero(~easy)
-        indices[hard], scores[hard] = self._top_labels_general(position[hard], logp[hard], k)
+        indices[hard], scores[hard] = self._top_labels_general(
+            _reached_positions(position[hard], logp[hard]), logp[hard], k
+        )
         return indices, scores
 
     def _top_labels_general(self, position: np.ndarray, logp: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -750,6 +753,12 @@ class TreeSearcher:
         few_score = np.take_along_axis(few_score, order, axis=1)
         top, values = topk_rows(few_score, k)
         return np.take_along_axis(few_label, top, axis=1), values.astype(np.float32)
+
+
+def _reached_positions(position: np.ndarray, logp: np.ndarray) -> np.ndarray:
+    """``position`` with 0 (a valid index, never used) where the candidate was not reached (``logp`` not finite):
+    slots past a parent's arity hold positions past the level."""
+    return np.where(np.isfinite(logp), position, 0)
 
 
 def _pruned_log_scores(
