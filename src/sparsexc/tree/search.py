@@ -328,10 +328,8 @@ class LevelIndex:
         offsets = np.asarray(offsets, dtype=np.int64)
         arity = np.diff(offsets)
         max_arity = int(arity.max()) if arity.size else 0
-        parent_of = np.repeat(np.arange(arity.shape[0], dtype=np.int64), arity)
         bias_w = np.zeros(W.shape[0], dtype=np.float64)
         bias_stored = np.zeros(W.shape[0], dtype=bool)
-        keys_parts, indptr_parts, local_parts, data_parts = [], [], [], []
         rank_dtype = np.uint8 if max_arity <= 1 << 8 else np.uint16 if max_arity <= 1 << 16 else np.int32
         key_dtype = np.int32 if arity.shape[0] * d < 2**31 else np.int64
         if numba_started() if compiled is None else compiled:
@@ -345,6 +343,8 @@ class LevelIndex:
                 W.indptr, W.indices, W.data, offsets, d, key_start, keys, indptr, local, data, bias_w, bias_stored
             )
             return cls._finish(keys, indptr, local, data, max_arity, bias_w, bias_stored, bias, offsets, d, csr_dtypes)
+        parent_of = np.repeat(np.arange(arity.shape[0], dtype=np.int64), arity)
+        keys_parts, indptr_parts, local_parts, data_parts = [], [], [], []
         # whole parents per chunk, so that a chunk's keys never interleave with the next chunk's; each chunk keeps
         # only its distinct keys, narrow child ranks and float32 weights (the sort's temporaries are per chunk)
         row_nnz = np.diff(W.indptr).astype(np.int64)
