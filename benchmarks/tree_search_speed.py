@@ -3,10 +3,10 @@
 A synthetic model shaped like debian-deps (issue 19): d = 40,000 features, rows of ~60 non-zeros (L2-normalised),
 C = 19,000 labels on a tree of depth 2 (190 nodes of 100 labels each) or 3 (12 x 16 x 100), node weights of a
 given density (each weight kept with that probability, values N(0, 1)), beam 10, top 5, squared hinge. It
-reports, per case, the CPU time of laying the weights out parent-major (once per model), predict ms per 1,000
+reports, per case, the CPU time of laying the weights out for the search (once per model), predict ms per 1,000
 rows (CPU seconds of the process, one thread), where that time goes (cProfile), and the two ways of scoring the
-children of a beam: ``pair_scores`` on every (row, child) pair against one sparse product per batch grouped by
-parent (``LevelIndex.children_scores``), on the same pairs. Run it with ``OMP_NUM_THREADS=1``.
+children of a beam: ``pair_scores`` on every (row, child) pair against one sparse product per batch over the
+layout (``LevelIndex.children_scores``), on the same pairs. Run it with ``OMP_NUM_THREADS=1``.
 
 Usage::
 
@@ -116,15 +116,7 @@ def run_case(depth: int, density: float, *, d: int, n_labels: int, n_rows: int, 
         "n_nodes": [tree.n_nodes(t) for t in range(depth + 1)],
         "weights_nnz": int(sum(W.nnz for W in weights)),
         "model_mib": sum(W.data.nbytes + W.indices.nbytes + W.indptr.nbytes for W in weights) / 2**20,
-        "layout_mib": sum(
-            lv.block.data.nbytes
-            + lv.block.indices.nbytes
-            + lv.block.indptr.nbytes
-            + lv.keys.nbytes
-            + (0 if lv.table is None else lv.table.nbytes)
-            for lv in searcher.levels
-        )
-        / 2**20,
+        "layout_mib": sum(lv.nbytes for lv in searcher.levels) / 2**20,
         "layout_cpu_s": build.cpu,
         "predict_ms_per_1k_rows": cpu / n_rows * 1e6,
         "profile_s": shares,

@@ -44,46 +44,53 @@ def _assert_same_csr(got: sp.csr_matrix, want: sp.csr_matrix) -> None:
     assert np.array_equal(got.data.view(np.uint32), want.data.view(np.uint32))  # bits, zeros' signs included
 
 
-@pytest.mark.parametrize("compiled", [False, True])  # numpy's sort of the keys, or the counting-sort kernel
+@pytest.mark.parametrize("compiled", [False, True])  # scipy's CSC form keyed by numpy, or the counting-sort kernels
+@pytest.mark.parametrize("back", [False, True])  # weights() by scipy, or by its counting-sort kernel
 @pytest.mark.parametrize("chunk", [None, 7])
 @pytest.mark.parametrize(("max_arity", "rank_dtype"), [(5, np.uint8), (256, np.uint8), (300, np.uint16)])
 @pytest.mark.parametrize("seed", [0, 1])
-def test_the_layout_gives_its_weights_back_bit_for_bit(monkeypatch, chunk, max_arity, rank_dtype, seed, compiled):
+def test_the_layout_gives_its_weights_back_bit_for_bit(monkeypatch, chunk, max_arity, rank_dtype, seed, compiled, back):
     import sparsexc.tree.search as search
 
     if chunk is not None:
-        monkeypatch.setattr(search, "_CHUNK", chunk)  # many chunks of whole parents
+        monkeypatch.setattr(search, "_CHUNK", chunk)  # many chunks of whole features
     rng = np.random.default_rng(seed)
     offsets, W = _level(rng, 6, max_arity, 13)
     level = LevelIndex.build(W, offsets, bias=0.3, compiled=compiled)
-    assert level.block_ranks.dtype == rank_dtype and level.keys.dtype == np.int32
+    assert level.block_ranks.dtype == rank_dtype and level.key_parents.dtype == np.uint8
+    assert level.feature_ptr.dtype == level.block_indptr.dtype == np.int32
     assert level.n_weights == W.nnz
-    _assert_same_csr(level.weights(), W)
+    _assert_same_csr(level.weights(compiled=back), W)
     W64 = W.copy()
     W64.indices, W64.indptr = W64.indices.astype(np.int64), W64.indptr.astype(np.int64)
-    _assert_same_csr(LevelIndex.build(W64, offsets, compiled=compiled).weights(), W64)  # index dtypes kept too
+    again = LevelIndex.build(W64, offsets, compiled=compiled).weights(compiled=back)
+    _assert_same_csr(again, W64)  # index dtypes kept too
 
 
 def _layout_arrays(level: LevelIndex) -> dict[str, object]:
-    names = ("keys", "block_indptr", "block_ranks", "block_data", "bias", "offsets", "table", "directory")
+    names = ("feature_ptr", "key_parents", "block_indptr", "block_ranks", "block_data", "bias", "offsets")
     names += ("bias_weights", "bias_stored")
     arrays = {name: getattr(level, name) for name in names}
     return {
         **{name: None if a is None else (a.dtype, a.tobytes()) for name, a in arrays.items()},
         "max_arity": level.max_arity,
         "n_features": level.n_features,
-        "directory_shift": level.directory_shift,
         "csr_dtypes": level.csr_dtypes,
     }
 
 
-@pytest.mark.parametrize("how", ["float32", "float64", "unsorted", "empty parent", "wide", "sparse keys"])
+@pytest.mark.parametrize(
+    "how", ["float32", "float64", "unsorted", "empty parent", "wide", "sparse keys", "many parents"]
+)
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_the_compiled_layout_is_numpy_s_bit_for_bit(monkeypatch, how, seed):
+@pytest.mark.parametrize("n_jobs", [1, 3])  # the kernels on ranges of the features, one thread each
+def test_the_compiled_layout_is_numpy_s_bit_for_bit(monkeypatch, how, seed, n_jobs):
     import sparsexc.tree.search as search
 
+    monkeypatch.setattr(search, "_LAYOUT_PER_THREAD", 1)  # threads even for these small levels
     rng = np.random.default_rng(seed)
-    offsets, W = _level(rng, 7, 300 if how == "wide" else 6, 400 if how == "sparse keys" else 11)
+    n_parents = 300 if how == "many parents" else 7  # uint16 parent ids
+    offsets, W = _level(rng, n_parents, 300 if how == "wide" else 6, 400 if how == "sparse keys" else 11)
     if how == "float64":
         W = sp.csr_matrix(W, dtype=np.float64)
         W.data *= 1 + 1e-9  # values float32 rounds
@@ -92,15 +99,31 @@ def test_the_compiled_layout_is_numpy_s_bit_for_bit(monkeypatch, how, seed):
         W.has_sorted_indices = False
     elif how == "empty parent":
         offsets = np.insert(offsets, 3, offsets[2])  # parent 2 has no child
-    elif how == "sparse keys":  # a few features per parent, and no key table: the directory
+    elif how == "sparse keys":  # a few features per parent, most features unused
         C = W.tocoo()
         keep = rng.random(C.nnz) < 0.05
         W = sp.csr_matrix((C.data[keep], (C.row[keep], C.col[keep])), shape=W.shape, dtype=np.float32)
-        monkeypatch.setattr(search, "_TABLE_FLOOR", 8)
     want = LevelIndex.build(W, offsets, bias=0.7, compiled=False)
-    got = LevelIndex.build(W, offsets, bias=0.7, compiled=True)
+    got = LevelIndex.build(W, offsets, bias=0.7, compiled=True, n_jobs=n_jobs)
     assert _layout_arrays(got) == _layout_arrays(want)
-    assert (got.table is None) == (how == "sparse keys")
+    assert got.key_parents.dtype == (np.uint16 if how == "many parents" else np.uint8)
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_a_level_without_features_keeps_its_bias(monkeypatch, compiled, n_jobs):
+    import sparsexc.tree.search as search
+
+    monkeypatch.setattr(search, "_LAYOUT_PER_THREAD", 1)
+    offsets = np.array([0, 2, 3], dtype=np.int64)
+    W = sp.csr_matrix(np.array([[0.5], [0.0], [-2.0]], dtype=np.float32))  # d = 0: the bias column alone
+    level = LevelIndex.build(W, offsets, bias=2.0, compiled=compiled, n_jobs=n_jobs)
+    np.testing.assert_array_equal(level.bias, [1.0, 0.0, -4.0])
+    assert level.feature_ptr.tolist() == [0] and level.block_indptr.tolist() == [0]
+    _assert_same_csr(level.weights(compiled=compiled), W)
+    X = sp.csr_matrix((4, 0), dtype=np.float32)
+    scores = level.children_scores(X, np.array([0, 3]), np.array([0, 1]), compiled=compiled)
+    np.testing.assert_array_equal(scores, np.array([[1.0, 0.0], [-4.0, -np.inf]], dtype=np.float32))
 
 
 def test_narrow_ranks_score_as_the_sparse_product():

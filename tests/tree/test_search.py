@@ -6,8 +6,6 @@ probabilities directly (no log domain), and its top-k with a lexsort (score desc
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -17,7 +15,7 @@ from hypothesis import strategies as st
 
 from sparsexc.errors import ConfigurationError
 from sparsexc.tree._search_kernel import children_scores_kernel as _real_kernel
-from sparsexc.tree.search import HINGE_POWER, LevelIndex, TreeSearcher, beam_search, key_directory, pair_scores
+from sparsexc.tree.search import HINGE_POWER, LevelIndex, TreeSearcher, beam_search, pair_scores
 from sparsexc.tree.structure import LabelTree
 
 TRANSFORMS = ("sigmoid", "squared_hinge")
@@ -291,27 +289,28 @@ def test_pair_scores_chunks_and_empty_input(monkeypatch):
     assert pair_scores(X, W, [], []).shape == (0,)
 
 
-def _with_lookup(level: LevelIndex, lookup: str) -> LevelIndex:
-    """``level`` finding its keys by the direct table, the bucket directory, or a binary search over all keys."""
-    assert level.table is not None  # small: built with the direct table
-    if lookup == "table":
-        return level
-    n_keys = (level.offsets.shape[0] - 1) * level.n_features
-    directory, shift = key_directory(level.keys, n_keys) if lookup == "directory" else (None, 0)
-    return dataclasses.replace(level, table=None, directory=directory, directory_shift=shift)
+def _lookup(monkeypatch, lookup: str) -> None:
+    """The kernel matching a row's features' keys to its parents by a scan of every feature's keys, by a binary
+    search per parent, or by whichever the default rule picks."""
+    import sparsexc.tree.search as search
+
+    factor = {"scan": 1 << 30, "search": 0, "default": search._SCAN_FACTOR}[lookup]
+    monkeypatch.setattr(search, "_SCAN_FACTOR", factor)
 
 
-LOOKUPS = ["table", "directory", "search"]
+LOOKUPS = ["scan", "search", "default"]
 
 
 @pytest.mark.parametrize("lookup", LOOKUPS)
-def test_children_scores_equal_pair_scores(lookup):
+@pytest.mark.parametrize("by_row", [False, True])  # pairs in any order, or a row's pairs together (as the search)
+def test_children_scores_equal_pair_scores(monkeypatch, lookup, by_row):
+    _lookup(monkeypatch, lookup)
     rng = np.random.default_rng(8)
     tree = random_tree(rng, 2, 6)
     W = random_csr(rng, tree.n_nodes(2), 11, 0.3)
     X = random_csr(rng, 7, 10, 0.4)
-    level = _with_lookup(LevelIndex.build(W, tree.offsets[1], bias=0.25), lookup)
-    rows = rng.integers(0, 7, size=40)
+    level = LevelIndex.build(W, tree.offsets[1], bias=0.25)
+    rows = np.sort(rng.integers(0, 7, size=40)) if by_row else rng.integers(0, 7, size=40)
     parents = rng.integers(0, tree.n_nodes(1), size=40)
     got = level.children_scores(X, rows, parents)
     arity = np.diff(tree.offsets[1])[parents]
@@ -323,16 +322,20 @@ def test_children_scores_equal_pair_scores(lookup):
 
 
 def _children_scores_by_product(level: LevelIndex, X: sp.csr_matrix, rows, parents) -> np.ndarray:
-    """The reference: the (pair, (parent, feature)) query matrix times the layout's block (scipy's float32
+    """The reference: the (pair, (feature, parent)) query matrix times the layout's block (scipy's float32
     product), plus the float64 bias, -inf past each parent's arity, as float32 (what the search computed
     before its compiled kernel)."""
     X = sp.csr_matrix(X, dtype=np.float32)
     X.sum_duplicates()
-    key_row = {int(k): i for i, k in enumerate(level.keys)}
+    key_row = {
+        (j, int(level.key_parents[k])): k
+        for j in range(level.n_features)
+        for k in range(level.feature_ptr[j], level.feature_ptr[j + 1])
+    }
     r, c, v = [], [], []
     for q, (row, parent) in enumerate(zip(rows, parents, strict=True)):
         for e in range(X.indptr[row], X.indptr[row + 1]):
-            pos = key_row.get(int(parent) * level.n_features + int(X.indices[e]))
+            pos = key_row.get((int(X.indices[e]), int(parent)))
             if pos is not None:
                 r.append(q), c.append(pos), v.append(X.data[e])
     query = sp.csr_matrix(
@@ -347,50 +350,59 @@ def _children_scores_by_product(level: LevelIndex, X: sp.csr_matrix, rows, paren
     return scores.astype(np.float32)
 
 
-@pytest.mark.parametrize("per_bucket", [1, 4, 16])
-@pytest.mark.parametrize("fill", [0.0, 0.003, 0.08, 0.6, 1.0])
-def test_the_key_directory_holds_each_bucket_s_keys_and_a_few_per_bucket(per_bucket, fill):
-    rng = np.random.default_rng(int(fill * 1000) + per_bucket)
-    n_keys = 20_011
-    keys = np.flatnonzero(rng.random(n_keys) < fill).astype(np.int32)
-    directory, shift = key_directory(keys, n_keys, per_bucket)
-    bucket = keys.astype(np.int64) >> shift
-    n_buckets = directory.shape[0] - 1
-    assert directory[0] == 0 and directory[-1] == keys.shape[0] and np.all(np.diff(directory) >= 0)
-    assert n_buckets == ((n_keys - 1) >> shift) + 1  # every key of [0, n_keys) has its bucket
-    for b in rng.integers(0, n_buckets, size=200):
-        np.testing.assert_array_equal(keys[directory[b] : directory[b + 1]], keys[bucket == b])
-    if keys.shape[0] >= 100:
-        width, load = 1 << shift, keys.shape[0] / n_keys * (1 << shift)
-        assert load <= per_bucket and (2 * load > per_bucket or width == 1)  # the widest bucket within the bound
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_layout_holds_every_weight_at_its_feature_parent_key_and_child_rank(seed):
+    rng = np.random.default_rng(seed)
+    tree = random_tree(rng, 2, 9)
+    W = random_csr(rng, tree.n_nodes(2), 31, 0.2)
+    level = LevelIndex.build(W, tree.offsets[1], bias=0.5)
+    offsets, d = tree.offsets[1], 30
+    assert level.feature_ptr.shape == (d + 1,) and level.feature_ptr[0] == 0
+    want = {}  # (feature, parent) -> {rank: weight}, from W directly
+    for c, j in zip(*W[:, :d].nonzero(), strict=True):
+        p = int(np.searchsorted(offsets, c, side="right") - 1)
+        want.setdefault((int(j), p), {})[int(c - offsets[p])] = W[c, j]
+    got = {}
+    for j in range(d):
+        parents = level.key_parents[level.feature_ptr[j] : level.feature_ptr[j + 1]]
+        assert np.all(np.diff(parents.astype(np.int64)) > 0)  # each parent once, increasing
+        for k in range(level.feature_ptr[j], level.feature_ptr[j + 1]):
+            b0, b1 = level.block_indptr[k], level.block_indptr[k + 1]
+            assert b1 > b0 and np.all(np.diff(level.block_ranks[b0:b1].astype(np.int64)) > 0)  # child order
+            got[(j, int(level.key_parents[k]))] = dict(
+                zip(level.block_ranks[b0:b1].tolist(), level.block_data[b0:b1].tolist(), strict=True)
+            )
+    assert got == want
+    np.testing.assert_array_equal(level.bias, 0.5 * W[:, d].toarray().ravel().astype(np.float64))
 
 
-def test_a_large_sparse_level_finds_its_keys_by_the_directory(monkeypatch):
-    import sparsexc.tree.search as search
-
+def test_a_group_of_pairs_with_one_row_and_a_parent_twice_scores_each_pair(monkeypatch):
     rng = np.random.default_rng(12)
     tree = random_tree(rng, 2, 12)
-    W = random_csr(rng, tree.n_nodes(2), 301, 0.02)
-    monkeypatch.setattr(search, "_TABLE_FLOOR", 16)  # a key space over twice the stored keys: no direct table
+    W = random_csr(rng, tree.n_nodes(2), 301, 0.05)
     level = LevelIndex.build(W, tree.offsets[1], bias=0.5)
-    assert level.table is None and level.directory is not None
-    X = random_csr(rng, 25, 300, 0.2)
-    rows, parents = rng.integers(0, 25, size=200), rng.integers(0, tree.n_nodes(1), size=200)
-    np.testing.assert_array_equal(
-        level.children_scores(X, rows, parents), _children_scores_by_product(level, X, rows, parents)
-    )
+    X = random_csr(rng, 5, 300, 0.2)
+    n_parents = tree.n_nodes(1)
+    rows = np.repeat(np.arange(5), 2 * n_parents)  # every parent twice per row, in a shuffled order
+    parents = np.concatenate([rng.permutation(np.tile(np.arange(n_parents), 2)) for _ in range(5)])
+    for lookup in LOOKUPS:
+        _lookup(monkeypatch, lookup)
+        np.testing.assert_array_equal(
+            level.children_scores(X, rows, parents), _children_scores_by_product(level, X, rows, parents)
+        )
 
 
 @pytest.mark.parametrize("compiled", [True, False])
 @pytest.mark.parametrize("lookup", LOOKUPS)
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_children_scores_equal_the_sparse_product_bit_for_bit(lookup, seed, compiled):
+def test_children_scores_equal_the_sparse_product_bit_for_bit(monkeypatch, lookup, seed, compiled):
+    _lookup(monkeypatch, lookup)
     rng = np.random.default_rng(seed)
     tree = random_tree(rng, 2, 12)
     W = random_csr(rng, tree.n_nodes(2), 41, 0.3, scale=3.0)
     X = random_csr(rng, 30, 40, 0.5)
     X.data[::7] = 0.0  # explicit zeros in the rows: looked up and multiplied, as the product does
-    level = _with_lookup(LevelIndex.build(W, tree.offsets[1], bias=0.7), lookup)
+    level = LevelIndex.build(W, tree.offsets[1], bias=0.7)
     rows = rng.integers(0, 30, size=300)
     parents = rng.integers(0, tree.n_nodes(1), size=300)
     got = level.children_scores(X, rows, parents, compiled=compiled)
@@ -520,16 +532,17 @@ def test_a_small_fit_and_prediction_do_not_start_numba():
     assert out == ["newton", "False"]
 
 
-def test_parent_major_layout_in_several_chunks(monkeypatch):
+def test_the_numpy_layout_in_several_chunks(monkeypatch):
     import sparsexc.tree.search as search
 
     rng = np.random.default_rng(9)
     tree = random_tree(rng, 2, 6)
     W = random_csr(rng, tree.n_nodes(2), 9, 0.5)
-    whole = LevelIndex.build(W, tree.offsets[1])
+    whole = LevelIndex.build(W, tree.offsets[1], compiled=False)
     monkeypatch.setattr(search, "_CHUNK", 5)
-    chunked = LevelIndex.build(W, tree.offsets[1])
-    np.testing.assert_array_equal(whole.keys, chunked.keys)
+    chunked = LevelIndex.build(W, tree.offsets[1], compiled=False)
+    np.testing.assert_array_equal(whole.feature_ptr, chunked.feature_ptr)
+    np.testing.assert_array_equal(whole.key_parents, chunked.key_parents)
     assert (whole.block != chunked.block).nnz == 0
 
 

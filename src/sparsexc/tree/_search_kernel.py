@@ -1,20 +1,21 @@
-"""The beam search's inner loops, compiled by numba: the scores of all children of (row, parent) pairs, and an
-ensemble's mean of its members' top labels (:func:`_ensemble_mean`).
+"""The beam search's inner loops, compiled by numba: the scores of all children of (row, parent) pairs, the
+level's layout, and an ensemble's mean of its members' top labels (:func:`_ensemble_mean`).
 
 For pair ``q`` = (row ``r``, parent ``p``) and child rank ``c`` of ``p`` (its ``c``-th child, node
 ``offsets[p] + c``), the score is
 
     s[q, c] = float32( float64( sum_j x_rj * w_{p, j, c} ) + bias_{offsets[p] + c} ),
 
-the sum over the stored features ``j`` of row ``r`` (in increasing ``j``) of the row's value times the
-weight the level's parent-major layout (:class:`sparsexc.tree.search.LevelIndex`) holds for (p, j, c),
-accumulated in float32 in that order; ``-inf`` for ranks past the parent's arity. This is the same
-arithmetic, in the same order, as the sparse x sparse product ``query @ block`` (scipy's ``csr_matmat``,
-float32) followed by the float64 bias addition that the search did before, so the scores are bit for bit
-those; it only skips building the query matrix, the product's two passes and its dense copy. Pairs are
-visited grouped by parent (``order``), so one parent's weights are read together.
+the sum over the stored features ``j`` of row ``r`` (in their stored order, increasing ``j`` in a canonical
+row) of the row's value times the weight the level's feature-major layout (:class:`sparsexc.tree.search.LevelIndex`)
+holds for (j, p, c), accumulated in float32 in that order; ``-inf`` for ranks past the parent's arity. This is
+the same arithmetic, in the same order, as the sparse x sparse product ``query @ block`` (scipy's
+``csr_matmat``, float32) followed by the float64 bias addition, so the scores are bit for bit those; it only
+skips building the query matrix, the product's two passes and its dense copy. The pairs of one row are scored
+together: each of the row's features is read once and its keys (the parents whose children use it) are matched
+against the row's parents, by a scan of the feature's keys when they are few, else by a binary search per parent.
 
-The kernel releases the GIL (``nogil``).
+The kernels release the GIL (``nogil``).
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ __all__ = [
     "ensemble_mean_kernel",
     "hinge_candidates_kernel",
     "kth_of_rows_kernel",
+    "layout_counts_kernel",
+    "layout_csr_kernel",
     "layout_fill_kernel",
-    "layout_sizes_kernel",
     "numba_started",
     "top_of_rows_kernel",
 ]
@@ -42,63 +44,79 @@ def _children_scores(
     data: np.ndarray,
     rows: np.ndarray,
     parents: np.ndarray,
-    order: np.ndarray,
-    n_features: int,
-    table: np.ndarray,
-    keys: np.ndarray,
-    directory: np.ndarray,
-    shift: int,
+    feature_ptr: np.ndarray,
+    key_parents: np.ndarray,
     block_indptr: np.ndarray,
-    block_indices: np.ndarray,
+    block_ranks: np.ndarray,
     block_data: np.ndarray,
     bias: np.ndarray,
     offsets: np.ndarray,
+    scan_factor: int,
     out: np.ndarray,
 ) -> None:  # pragma: no cover - compiled; tested through LevelIndex.children_scores
-    """Fill ``out`` (float32, (Q, max_arity)) with the scores above. A key's row of the block: ``table[key]``
-    where ``table`` is not empty; else a binary search in ``keys[directory[b]:directory[b + 1]]``, the keys of its
-    bucket ``b = key >> shift``, where ``directory`` is not empty; else a binary search in all ``keys``."""
-    width = out.shape[1]
-    acc = np.zeros(width, dtype=np.float32)
-    use_table = table.shape[0] > 0
-    use_directory = directory.shape[0] > 0
-    n_keys = keys.shape[0]
-    for i in range(order.shape[0]):
-        q = order[i]
-        r = rows[q]
-        parent = parents[q]
-        base = parent * n_features
-        acc[:] = 0.0
+    """Fill ``out`` (float32, (Q, max_arity)) with the scores above. Consecutive pairs of the same row form a
+    group; feature ``j``'s keys are ``feature_ptr[j]:feature_ptr[j + 1]`` (their parents ``key_parents``,
+    increasing); a feature with at most ``scan_factor`` keys per distinct parent of the group is scanned, the
+    others searched. Any pairs are accepted (rows in any order, a parent twice)."""
+    Q, width = out.shape
+    slot = np.full(offsets.shape[0] - 1, -1, dtype=np.int64)  # a parent's accumulator in the group, or -1
+    acc = np.zeros((16, width), dtype=np.float32)
+    slot_parent = np.empty(16, dtype=np.int64)
+    q0 = 0
+    while q0 < Q:
+        r = rows[q0]
+        q1 = q0 + 1
+        while q1 < Q and rows[q1] == r:
+            q1 += 1
+        if acc.shape[0] < q1 - q0:
+            acc = np.zeros((q1 - q0, width), dtype=np.float32)
+            slot_parent = np.empty(q1 - q0, dtype=np.int64)
+        n_slots = 0
+        for q in range(q0, q1):
+            p = parents[q]
+            if slot[p] < 0:
+                slot[p] = n_slots
+                slot_parent[n_slots] = p
+                acc[n_slots, :] = 0.0
+                n_slots += 1
         for e in range(indptr[r], indptr[r + 1]):
-            key = base + indices[e]
-            if use_table:
-                pos = table[key]
-            else:
-                if use_directory:
-                    bucket = key >> shift
-                    lo, end = directory[bucket], directory[bucket + 1]
-                else:
-                    lo, end = 0, n_keys
-                hi = end
-                while lo < hi:
-                    mid = (lo + hi) >> 1
-                    if keys[mid] < key:
-                        lo = mid + 1
-                    else:
-                        hi = mid
-                pos = lo if lo < end and keys[lo] == key else -1
-            if pos < 0:
+            j = indices[e]
+            k0, k1 = feature_ptr[j], feature_ptr[j + 1]
+            if k0 == k1:
                 continue
             value = data[e]
-            for b in range(block_indptr[pos], block_indptr[pos + 1]):
-                acc[block_indices[b]] += value * block_data[b]
-        first = offsets[parent]
-        arity = offsets[parent + 1] - first
-        for c in range(width):
-            if c < arity:
-                out[q, c] = np.float32(np.float64(acc[c]) + bias[first + c])
+            if k1 - k0 <= scan_factor * n_slots:
+                for kk in range(k0, k1):
+                    s = slot[key_parents[kk]]
+                    if s >= 0:
+                        for b in range(block_indptr[kk], block_indptr[kk + 1]):
+                            acc[s, block_ranks[b]] += value * block_data[b]
             else:
-                out[q, c] = -np.inf
+                for s in range(n_slots):
+                    p = slot_parent[s]
+                    lo, hi = k0, k1
+                    while lo < hi:
+                        mid = (lo + hi) >> 1
+                        if key_parents[mid] < p:
+                            lo = mid + 1
+                        else:
+                            hi = mid
+                    if lo < k1 and key_parents[lo] == p:
+                        for b in range(block_indptr[lo], block_indptr[lo + 1]):
+                            acc[s, block_ranks[b]] += value * block_data[b]
+        for q in range(q0, q1):
+            p = parents[q]
+            s = slot[p]
+            first = offsets[p]
+            arity = offsets[p + 1] - first
+            for c in range(width):
+                if c < arity:
+                    out[q, c] = np.float32(np.float64(acc[s, c]) + bias[first + c])
+                else:
+                    out[q, c] = -np.inf
+        for s in range(n_slots):
+            slot[slot_parent[s]] = -1
+        q0 = q1
 
 
 def _ensemble_mean(
@@ -322,30 +340,30 @@ def _kth_of_rows(flat: np.ndarray, values: np.ndarray, width: int, k: int, out: 
     return filled == out.shape[0]
 
 
-def _layout_sizes(
-    indptr: np.ndarray, indices: np.ndarray, offsets: np.ndarray, d: int, key_start: np.ndarray
-) -> int:  # pragma: no cover - compiled; tested through sparsexc.tree.search.LevelIndex.build
-    """Per parent ``p`` (children ``offsets[p]:offsets[p + 1]``, rows of a canonical CSR matrix with columns
-    ``0..d``, ``d`` the bias): ``key_start[p + 1] - key_start[p]`` = its distinct features below ``d`` (its keys),
-    ``key_start[0] = 0``; returns the number of stored entries below column ``d``."""
-    count = np.zeros(d, dtype=np.bool_)
-    touched = np.empty(d, dtype=np.int64)
-    key_start[0] = 0
-    stored = 0
+def _layout_counts(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    offsets: np.ndarray,
+    d: int,
+    f0: int,
+    f1: int,
+    feature_ptr: np.ndarray,
+    entry_ptr: np.ndarray,
+) -> None:  # pragma: no cover - compiled; tested through sparsexc.tree.search.LevelIndex.build
+    """For the children of the parents delimited by ``offsets`` (rows of a canonical CSR matrix with columns
+    ``0..d``, ``d`` the bias): ``feature_ptr[j + 1]`` += the parents whose children store feature ``j`` (its
+    keys), ``entry_ptr[j + 1]`` += its stored entries, for ``f0 <= j < f1`` (both zero-filled by the caller,
+    who sums them up; threads with disjoint ranges fill one pair of arrays)."""
+    last = np.full(f1 - f0, -1, dtype=np.int64)
     for p in range(offsets.shape[0] - 1):
-        nt = 0
-        for e in range(indptr[offsets[p]], indptr[offsets[p + 1]]):
-            f = indices[e]
-            if f < d:
-                stored += 1
-                if not count[f]:
-                    count[f] = True
-                    touched[nt] = f
-                    nt += 1
-        for i in range(nt):
-            count[touched[i]] = False
-        key_start[p + 1] = key_start[p] + nt
-    return stored
+        for c in range(offsets[p], offsets[p + 1]):
+            for e in range(indptr[c], indptr[c + 1]):
+                f = indices[e]
+                if f0 <= f < f1:
+                    entry_ptr[f + 1] += 1
+                    if last[f - f0] != p:
+                        last[f - f0] = p
+                        feature_ptr[f + 1] += 1
 
 
 def _layout_fill(
@@ -354,65 +372,95 @@ def _layout_fill(
     data: np.ndarray,
     offsets: np.ndarray,
     d: int,
-    key_start: np.ndarray,
-    keys: np.ndarray,
+    f0: int,
+    f1: int,
+    feature_ptr: np.ndarray,
+    entry_ptr: np.ndarray,
+    key_parents: np.ndarray,
     block_indptr: np.ndarray,
     ranks: np.ndarray,
     block_data: np.ndarray,
     bias_w: np.ndarray,
     bias_stored: np.ndarray,
 ) -> None:  # pragma: no cover - compiled; tested through sparsexc.tree.search.LevelIndex.build
-    """The parent-major layout of :class:`sparsexc.tree.search.LevelIndex` in place, by a counting sort per parent:
-    its keys ``p * d + f`` in increasing ``f`` from ``key_start[p]`` on, each key's entries (child rank among
-    the siblings, value) in child order, the bias column's entries in ``bias_w`` / ``bias_stored``. The same
-    arrays as the stable sort by key of the entries in CSR order (children in order, features increasing)."""
-    count = np.zeros(d, dtype=np.int64)
-    pos = np.zeros(d, dtype=np.int64)
-    touched = np.empty(d, dtype=np.int64)
-    stored = 0
+    """The feature-major layout of :class:`sparsexc.tree.search.LevelIndex` in place for the features
+    ``f0 <= j < f1``, by a counting sort on the feature (``feature_ptr``, ``entry_ptr``: the cumulative counts of
+    :func:`_layout_counts`): the children are visited in order, so each feature's entries come in child order,
+    hence grouped by parent (one key per (feature, parent), parents increasing). The range that ends at ``d``
+    also puts the bias column's entries in ``bias_w`` / ``bias_stored`` and closes ``block_indptr``; ranges are
+    disjoint in what they write, so threads may fill one layout side by side."""
+    key_pos = feature_ptr[f0:f1].copy()
+    entry_pos = entry_ptr[f0:f1].copy()
+    last = np.full(f1 - f0, -1, dtype=np.int64)
     for p in range(offsets.shape[0] - 1):
-        c0, c1 = offsets[p], offsets[p + 1]
-        nt = 0
-        for c in range(c0, c1):
+        c0 = offsets[p]
+        for c in range(c0, offsets[p + 1]):
             for e in range(indptr[c], indptr[c + 1]):
                 f = indices[e]
                 if f == d:
-                    bias_w[c] = data[e]
-                    bias_stored[c] = True
+                    if f1 == d:
+                        bias_w[c] = data[e]
+                        bias_stored[c] = True
                     continue
-                if count[f] == 0:
-                    touched[nt] = f
-                    nt += 1
-                count[f] += 1
-        k0 = key_start[p]
-        if nt * 16 >= d:  # many of the features: one scan of the counts beats a sort (wordnet: 0.05 s a tree, not 0.07)
-            i = 0
-            for f in range(d):
-                if count[f]:
-                    keys[k0 + i] = p * d + f
-                    block_indptr[k0 + i] = stored
-                    pos[f] = stored
-                    stored += count[f]
-                    count[f] = 0
-                    i += 1
-        else:
-            feats = np.sort(touched[:nt])
-            for i in range(nt):
-                f = feats[i]
-                keys[k0 + i] = p * d + f
-                block_indptr[k0 + i] = stored
-                pos[f] = stored
-                stored += count[f]
-                count[f] = 0
-        for c in range(c0, c1):
-            for e in range(indptr[c], indptr[c + 1]):
-                f = indices[e]
-                if f < d:
-                    q = pos[f]
-                    ranks[q] = c - c0
-                    block_data[q] = data[e]
-                    pos[f] = q + 1
-    block_indptr[key_start[offsets.shape[0] - 1]] = stored
+                if f < f0 or f >= f1:
+                    continue
+                i = f - f0
+                q = entry_pos[i]
+                if last[i] != p:
+                    last[i] = p
+                    k = key_pos[i]
+                    key_parents[k] = p
+                    block_indptr[k] = q
+                    key_pos[i] = k + 1
+                ranks[q] = c - c0
+                block_data[q] = data[e]
+                entry_pos[i] = q + 1
+    if f1 == d:
+        block_indptr[feature_ptr[d]] = entry_ptr[d]
+
+
+def _layout_csr(
+    feature_ptr: np.ndarray,
+    key_parents: np.ndarray,
+    block_indptr: np.ndarray,
+    ranks: np.ndarray,
+    block_data: np.ndarray,
+    offsets: np.ndarray,
+    bias_weights: np.ndarray,
+    bias_stored: np.ndarray,
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    data: np.ndarray,
+) -> None:  # pragma: no cover - compiled; tested through sparsexc.tree.search.LevelIndex.weights
+    """The level's CSR matrix (children x (d + 1)) back from the layout, by a counting sort on the child:
+    ``indptr`` (zero-filled, n_children + 1) gets the row pointers, ``indices`` / ``data`` the entries, each row's
+    features increasing (the layout is visited feature by feature) and its stored bias entry (column ``d``) last."""
+    d = feature_ptr.shape[0] - 1
+    n_children = bias_stored.shape[0]
+    for k in range(feature_ptr[d]):
+        first = offsets[key_parents[k]]
+        for b in range(block_indptr[k], block_indptr[k + 1]):
+            indptr[first + ranks[b] + 1] += 1
+    for c in range(n_children):
+        if bias_stored[c]:
+            indptr[c + 1] += 1
+    for c in range(n_children):
+        indptr[c + 1] += indptr[c]
+    pos = indptr[:-1].copy()
+    for j in range(d):
+        for k in range(feature_ptr[j], feature_ptr[j + 1]):
+            first = offsets[key_parents[k]]
+            for b in range(block_indptr[k], block_indptr[k + 1]):
+                c = first + ranks[b]
+                q = pos[c]
+                indices[q] = j
+                data[q] = block_data[b]
+                pos[c] = q + 1
+    for c in range(n_children):
+        if bias_stored[c]:
+            q = pos[c]
+            indices[q] = d
+            data[q] = bias_weights[c]
 
 
 # compiled on first use and cached on disk (numba's cache: beside this file, else a user-wide folder)
@@ -421,8 +469,9 @@ ensemble_mean_kernel = numba.njit(cache=True, nogil=True)(_ensemble_mean)
 hinge_candidates_kernel = numba.njit(cache=True, nogil=True)(_hinge_candidates)
 top_of_rows_kernel = numba.njit(cache=True, nogil=True)(_top_of_rows)
 kth_of_rows_kernel = numba.njit(cache=True, nogil=True)(_kth_of_rows)
-layout_sizes_kernel = numba.njit(cache=True, nogil=True)(_layout_sizes)
+layout_counts_kernel = numba.njit(cache=True, nogil=True)(_layout_counts)
 layout_fill_kernel = numba.njit(cache=True, nogil=True)(_layout_fill)
+layout_csr_kernel = numba.njit(cache=True, nogil=True)(_layout_csr)
 
 
 def numba_started() -> bool:
@@ -434,8 +483,9 @@ def numba_started() -> bool:
         hinge_candidates_kernel,
         top_of_rows_kernel,
         kth_of_rows_kernel,
-        layout_sizes_kernel,
+        layout_counts_kernel,
         layout_fill_kernel,
+        layout_csr_kernel,
         _dcd._kernel,
         _dcd._used_kernel,
         _dcd._local_kernel,

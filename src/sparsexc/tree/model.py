@@ -541,16 +541,19 @@ class LabelTreeModel:
         them), so its CSR matrices are dropped once it is built: the model then holds one copy of its weights,
         not two (debian-deps, three trees: 58 MiB of CSR weights, 56 MiB of layout; docs/tree.md, "Memory").
         ``weights_``, ``save`` and ``to_arrays`` rebuild the CSR from the layout. Members are laid out one after
-        the other: side by side on two threads, wordnet-hypernyms' three layouts took 0.35 s of wall time instead
-        of 0.48, but debian-deps' prediction peak RSS rose by 13-22 MiB (two members held twice at a time).
+        the other, each level on ``params.n_jobs`` threads (ranges of its features): members side by side on two
+        threads had raised debian-deps' prediction peak RSS by 13-22 MiB (two members held twice at a time).
         ``compiled``: how the layouts are built (:meth:`~sparsexc.tree.search.LevelIndex.build`)."""
         if self._searcher_cache is None:
+            n_jobs = _workers(self.params.n_jobs)
             searchers: list[TreeSearcher] = []
             try:
                 for i, tree in enumerate(self.trees_):
                     weights = self._weights[i]
                     assert weights is not None  # without a layout every member holds its CSR
-                    searchers.append(TreeSearcher.build(tree, weights, self.params.bias, compiled=compiled))
+                    searchers.append(
+                        TreeSearcher.build(tree, weights, self.params.bias, compiled=compiled, n_jobs=n_jobs)
+                    )
                     if all(level.csr_dtypes is not None for level in searchers[i].levels):
                         self._weights[i] = None  # member by member: at most one member is held twice at a time
             except BaseException:  # e.g. MemoryError while laying out a later member: give the CSR back

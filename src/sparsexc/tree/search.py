@@ -46,21 +46,25 @@ A row's cost is ``O(beam x arity x depth x nnz(x) x density(W))``, never ``O(C)`
 How children are scored
 -----------------------
 :func:`pair_scores` scores arbitrary (row, node) pairs by looking up ``W[node, j]`` for every feature ``j`` of
-the row: ``P x nnz(x)`` binary searches. The search groups the pairs by parent instead: every level's weights
-are kept *parent-major* (:class:`LevelIndex`), one row per (parent, feature) holding that feature's weights
-for the parent's children, so all (row, parent) pairs of a batch are scored as **one** sparse x sparse product
-that touches only the non-zero weights of the features the row has, and each (row, parent, feature) is looked
-up once instead of once per sibling. For a large search (:func:`kernel_pays`) the product is computed by a compiled kernel
-(:mod:`sparsexc.tree._search_kernel`, numba, GIL released) that walks the pairs in parent order and accumulates
-straight into the (pair, child) scores, in the order and precision of scipy's product (bit for bit the same
-scores), without building the query matrix. On the debian-deps-shaped benchmark (``benchmarks/tree_search_speed.py``:
-d = 40,000, C = 19,000, leaves of 100 labels) scoring a beam's children this way takes 0.1-0.4 s per 1,000
+the row: ``P x nnz(x)`` binary searches. The search scores all children of a parent at once instead: every
+level's weights are kept *feature-major* (:class:`LevelIndex`), one key per (feature, parent) holding that
+feature's weights for the parent's children, so all (row, parent) pairs of a batch are scored as **one** sparse
+x sparse product that touches only the non-zero weights of the features the row has, and each (row, parent,
+feature) is looked up once instead of once per sibling. For a large search (:func:`kernel_pays`) the product is
+computed by a compiled kernel (:mod:`sparsexc.tree._search_kernel`, numba, GIL released) that takes a row's
+pairs together, reads each of its features once, matches the feature's keys against the row's parents and
+accumulates straight into the (pair, child) scores, in the order and precision of scipy's product (bit for bit
+the same scores), without building the query matrix. On the debian-deps-shaped benchmark
+(``benchmarks/tree_search_speed.py``: d = 40,000, C = 19,000, leaves of 100 labels) scoring a beam's children
+with the parent-major layout before it took 0.1-0.4 s per 1,000
 rows against 17-35 s with :func:`pair_scores`, and the whole search 160-390 ms per 1,000 rows on one thread.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,8 +76,9 @@ from sparsexc.tree._search_kernel import (
     children_scores_kernel,
     hinge_candidates_kernel,
     kth_of_rows_kernel,
+    layout_counts_kernel,
+    layout_csr_kernel,
     layout_fill_kernel,
-    layout_sizes_kernel,
     numba_started,
     top_of_rows_kernel,
 )
@@ -86,7 +91,6 @@ __all__ = [
     "LevelIndex",
     "TreeSearcher",
     "beam_search",
-    "key_directory",
     "log_probabilities",
     "pair_scores",
     "search_candidates",
@@ -100,12 +104,12 @@ HINGE_TAIL = 0.01
 # use 2): on 20% hold-outs of the training rows of seven sets, 3 raised PSP@5 by up to 0.85 and P@5 by up to 0.39
 # against 2, and moved P@1/P@3 by at most 0.25 either way (docs/tree.md, "Scores")
 HINGE_POWER = 3.0
-_CHUNK = 1 << 18  # weights sorted at once when a level is laid out parent-major: bounds that memory (1 << 20: +35 MiB)
-_TABLE_FLOOR = 1 << 22  # a direct key table of up to 4M entries is always fine
-# keys per bucket of a level's key directory, at most (about half of it on average): wordnet-hypernyms' last level
-# (600K keys, 7.5% of its key space) scored its children in 0.12-0.13 CPU s at 2 or 4 against 0.22 by binary search
-# over all keys, 0.14 at 8 (a directory of 1.9, 0.95 and 0.48 MB against 2.3 MB of keys)
-_KEYS_PER_BUCKET = 4
+_CHUNK = 1 << 18  # weights keyed at once when numpy lays out a level: bounds those temporaries
+# a row's feature whose keys (parents using it) number at most this many per parent of the row is scanned, else each
+# parent is searched among them: 2, 4 and 8 scored wordnet-hypernyms' and debian-deps' levels within 5% of each other
+_SCAN_FACTOR = 4
+# weights per thread, at least, when a level is laid out on several threads (below that a thread's start costs more)
+_LAYOUT_PER_THREAD = 1 << 18
 # rows searched at once: the batch's (row, beam node, child) scores and (pair, feature) lookups are its memory
 # (debian-deps, beam 10: about 125 MiB at 4,096 rows, a quarter at 1,024, for the same CPU time)
 BATCH_SIZE = 1024
@@ -242,24 +246,28 @@ def log_probabilities(s: np.ndarray, transform: str, power: float = HINGE_POWER)
     raise ConfigurationError(f"transform must be one of {', '.join(TRANSFORMS)}; got {transform!r}")
 
 
-# -- one level's weights, parent-major ----------------------------------------------------------------------
+# -- one level's weights, feature-major ---------------------------------------------------------------------
 
 
 @dataclass(frozen=True, eq=False)
 class LevelIndex:
-    """The weights of one level laid out for scoring all children of a parent at once.
+    """The weights of one level laid out for scoring all children of a parent at once, feature by feature.
+
+    A *key* is a (feature ``j``, parent ``p``) where some child of ``p`` has a non-zero weight on ``j``; keys are
+    sorted by feature, then parent, and each holds that feature's weights for the parent's children.
 
     Attributes
     ----------
-    keys : int32 or int64 array (R,)
-        Sorted ``parent * d + j`` for every (parent, feature ``j``) where some child of the parent has a
-        non-zero weight on ``j`` (int32 when ``n_parents * d`` fits).
+    feature_ptr : int32 or int64 array (d + 1,)
+        The keys of feature ``j`` are ``feature_ptr[j]:feature_ptr[j + 1]`` (R keys in all).
+    key_parents : unsigned int array (R,)
+        Each key's parent, increasing within a feature, in the narrowest type that holds the level's parents
+        (uint8 up to 256 parents, uint16 up to 65,536).
     block_indptr, block_ranks, block_data : arrays (R + 1,), (nnz,), (nnz,)
-        The rows of a CSR matrix (R, max_arity) (:attr:`block`): row ``r`` holds the weights (float32) on
-        feature ``keys[r] % d`` of the children of parent ``keys[r] // d``, in the column of the child's rank
-        among its siblings. The ranks are stored in the narrowest unsigned type that holds them (uint8 for up to
-        256 children) and the row pointers in int32 where they fit: 3 bytes less per weight and 4 per key than
-        scipy's CSR, and the keys in int32 where they fit (debian-deps, three trees: 83 -> 56 MiB of layout).
+        The rows of a CSR matrix (R, max_arity) (:attr:`block`): row ``r`` holds the weights (float32) on its
+        key's feature of the children of its key's parent, in the column of the child's rank among its siblings
+        (in child order). The ranks are stored in the narrowest unsigned type that holds them (uint8 for up to
+        256 children) and the row pointers in int32 where they fit.
     max_arity : int
         The widest parent's number of children (the block's columns).
     bias : float64 array (n_children,)
@@ -268,15 +276,6 @@ class LevelIndex:
         The tree's child offsets of this level.
     n_features : int
         ``d``.
-    table : int array (n_parents * d,) or None
-        ``table[key]`` = the row of ``key`` in :attr:`block`, -1 if absent: a direct lookup, kept when it is no
-        larger than twice the block's non-zeros (or 4M entries); otherwise keys are found by the directory.
-    directory : int array (n_buckets + 1,) or None
-        Where no table is kept: the keys of bucket ``b`` (the keys ``key`` with ``key >> directory_shift == b``)
-        are ``keys[directory[b]:directory[b + 1]]``, a few per bucket (:func:`key_directory`), so a key is found by
-        a binary search among them instead of among all keys (one or two cache misses instead of a dozen).
-    directory_shift : int
-        The bucket's width in bits.
     bias_weights : float32 array (n_children,) or None
         ``W[c, d]`` as stored (0 where not stored), before the factor ``bias`` (:meth:`build` always sets it and
         :attr:`bias_stored`; without them :meth:`weights` refuses).
@@ -285,9 +284,16 @@ class LevelIndex:
     csr_dtypes : (indices dtype, indptr dtype) or None
         The index dtypes of ``W``; None when ``W`` was not float32 in canonical format, so the layout does not
         hold it exactly and :meth:`weights` refuses.
+
+    Why feature-major: a search scores every child of each of a row's (at most ``beam``) parents. Feature by
+    feature, a row's feature is read once for all its parents, and its keys are the few parents that use it
+    (scanned, or searched when many), next to each other in memory. The parent-major layout of stops 29-36 (one
+    key per (parent, feature), found by a table or a bucket directory per (row, parent, feature)) took 1.3-2.2x
+    the CPU per level on debian-deps' and wordnet-hypernyms' trees, and its keys and directory more memory.
     """
 
-    keys: np.ndarray
+    feature_ptr: np.ndarray
+    key_parents: np.ndarray
     block_indptr: np.ndarray
     block_ranks: np.ndarray
     block_data: np.ndarray
@@ -295,30 +301,40 @@ class LevelIndex:
     bias: np.ndarray
     offsets: np.ndarray
     n_features: int
-    table: np.ndarray | None = None
     bias_weights: np.ndarray | None = None
     bias_stored: np.ndarray | None = None
     csr_dtypes: tuple[np.dtype, np.dtype] | None = None
-    directory: np.ndarray | None = None
-    directory_shift: int = 0
 
     @property
     def block(self) -> sp.csr_matrix:
         """The block as a scipy CSR matrix (R, max_arity), float32, int32 column ids (a copy of the ranks)."""
-        shape = (self.keys.shape[0], self.max_arity)
+        shape = (self.key_parents.shape[0], self.max_arity)
         return sp.csr_matrix((self.block_data, self.block_ranks.astype(np.int32), self.block_indptr), shape=shape)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the layout's arrays (what a model that predicted holds for this level)."""
+        arrays = (self.feature_ptr, self.key_parents, self.block_indptr, self.block_ranks, self.block_data)
+        extra = (self.bias, self.offsets, self.bias_weights, self.bias_stored)
+        return sum(a.nbytes for a in arrays) + sum(a.nbytes for a in extra if a is not None)
 
     @classmethod
     def build(
-        cls, W: sp.csr_matrix, offsets: np.ndarray, bias: float = 1.0, *, compiled: bool | None = None
+        cls,
+        W: sp.csr_matrix,
+        offsets: np.ndarray,
+        bias: float = 1.0,
+        *,
+        compiled: bool | None = None,
+        n_jobs: int = 1,
     ) -> LevelIndex:
-        """Lay out ``W`` (n_children x (d + 1)) parent-major for the parents delimited by ``offsets``.
+        """Lay out ``W`` (n_children x (d + 1)) feature-major for the parents delimited by ``offsets``.
 
-        ``compiled``: by the counting sort of :func:`~sparsexc.tree._search_kernel.layout_fill_kernel`, one parent
-        at a time, written straight into the layout's arrays (True), or by numpy's stable sort of the keys, in
-        chunks of whole parents (False); the same arrays either way (tested). None: compiled where numba has
-        started in the process (:func:`~sparsexc.tree._search_kernel.numba_started`). On wordnet-hypernyms'
-        three trees the kernel took 0.27 CPU s against numpy's 0.59 (a loaded machine)."""
+        ``compiled``: by the counting sort of :func:`~sparsexc.tree._search_kernel.layout_fill_kernel`, written
+        straight into the layout's arrays (True), on up to ``n_jobs`` threads, each on a range of the features
+        (a level of at least ``_LAYOUT_PER_THREAD`` weights per thread), or by scipy's CSC conversion, keyed in
+        chunks of whole features (False); the same arrays either way (tested). None: compiled where numba has
+        started in the process (:func:`~sparsexc.tree._search_kernel.numba_started`)."""
         W = sp.csr_matrix(W)
         # float32 weights in canonical order are held exactly: weights() gives W back bit for bit
         exact = W.dtype == np.float32 and W.has_canonical_format
@@ -326,94 +342,48 @@ class LevelIndex:
         W = W if exact else _canonical(W)  # (the check is a pass over the indices: once)
         d = W.shape[1] - 1
         offsets = np.asarray(offsets, dtype=np.int64)
+        n_parents = offsets.shape[0] - 1
         arity = np.diff(offsets)
         max_arity = int(arity.max()) if arity.size else 0
         bias_w = np.zeros(W.shape[0], dtype=np.float64)
         bias_stored = np.zeros(W.shape[0], dtype=bool)
-        rank_dtype = np.uint8 if max_arity <= 1 << 8 else np.uint16 if max_arity <= 1 << 16 else np.int32
-        key_dtype = np.int32 if arity.shape[0] * d < 2**31 else np.int64
+        rank_dtype = _unsigned(max_arity)
+        parent_dtype = _unsigned(n_parents)
         if numba_started() if compiled is None else compiled:
-            key_start = np.empty(arity.shape[0] + 1, dtype=np.int64)
-            stored = layout_sizes_kernel(W.indptr, W.indices, offsets, d, key_start)
-            keys = np.empty(int(key_start[-1]), dtype=key_dtype)
-            indptr = np.empty(keys.shape[0] + 1, dtype=np.int32 if stored < 2**31 else np.int64)
-            local = np.empty(stored, dtype=rank_dtype)
-            data = np.empty(stored, dtype=np.float32)
-            layout_fill_kernel(
-                W.indptr, W.indices, W.data, offsets, d, key_start, keys, indptr, local, data, bias_w, bias_stored
+            # features in ranges, one thread each (the kernels release the GIL; each range writes its own entries)
+            workers = max(1, min(int(n_jobs), W.nnz // _LAYOUT_PER_THREAD))
+            feature_ptr = np.zeros(d + 1, dtype=np.int64)
+            entry_ptr = np.zeros(d + 1, dtype=np.int64)
+            ranges = _split(np.linspace(0, d, workers + 1).astype(np.int64))
+            _side_by_side(
+                lambda f0, f1: layout_counts_kernel(W.indptr, W.indices, offsets, d, f0, f1, feature_ptr, entry_ptr),
+                ranges,
             )
-            return cls._finish(keys, indptr, local, data, max_arity, bias_w, bias_stored, bias, offsets, d, csr_dtypes)
-        parent_of = np.repeat(np.arange(arity.shape[0], dtype=np.int64), arity)
-        keys_parts, indptr_parts, local_parts, data_parts = [], [], [], []
-        # whole parents per chunk, so that a chunk's keys never interleave with the next chunk's; each chunk keeps
-        # only its distinct keys, narrow child ranks and float32 weights (the sort's temporaries are per chunk)
-        row_nnz = np.diff(W.indptr).astype(np.int64)
-        cum = np.concatenate([[0], np.cumsum(row_nnz)])
-        per_parent = np.cumsum(cum[offsets[1:]] - cum[offsets[:-1]])
-        n_chunks = int(per_parent[-1]) // _CHUNK + 1 if per_parent.size else 0
-        bounds = np.searchsorted(per_parent, np.arange(1, n_chunks + 1, dtype=np.int64) * _CHUNK) + 1
-        p0, stored = 0, 0
-        for p1 in np.unique(np.append(np.minimum(bounds, arity.shape[0]), arity.shape[0])):
-            if p1 <= p0:
-                continue
-            c0, c1 = int(offsets[p0]), int(offsets[p1])
-            a, b = int(W.indptr[c0]), int(W.indptr[c1])
-            child = np.repeat(np.arange(c0, c1, dtype=np.int64), row_nnz[c0:c1])
-            feat = W.indices[a:b].astype(np.int64)
-            val = W.data[a:b]
-            is_bias = feat == d
-            bias_w[child[is_bias]] = val[is_bias]
-            bias_stored[child[is_bias]] = True
-            child, feat, val = child[~is_bias], feat[~is_bias], val[~is_bias]
-            parent = parent_of[child]
-            key = parent * d + feat
-            order = np.argsort(key, kind="stable")
-            key = key[order]
-            new = np.ones(key.shape[0], dtype=bool)
-            new[1:] = key[1:] != key[:-1]
-            starts = np.flatnonzero(new)
-            keys_parts.append(key[starts].astype(key_dtype))
-            indptr_parts.append(starts + stored)
-            local_parts.append((child[order] - offsets[parent[order]]).astype(rank_dtype))
-            data_parts.append(val[order].astype(np.float32, copy=False))
-            stored += key.shape[0]
-            p0 = int(p1)
-        keys = np.concatenate(keys_parts) if keys_parts else np.zeros(0, dtype=key_dtype)
-        indptr = np.append(np.concatenate(indptr_parts) if indptr_parts else [], stored)
-        indptr = indptr.astype(np.int32 if stored < 2**31 else np.int64)
-        local = np.concatenate(local_parts) if local_parts else np.zeros(0, dtype=rank_dtype)
-        data = np.concatenate(data_parts) if data_parts else np.zeros(0, dtype=np.float32)
-        return cls._finish(keys, indptr, local, data, max_arity, bias_w, bias_stored, bias, offsets, d, csr_dtypes)
-
-    @classmethod
-    def _finish(
-        cls,
-        keys: np.ndarray,
-        indptr: np.ndarray,
-        local: np.ndarray,
-        data: np.ndarray,
-        max_arity: int,
-        bias_w: np.ndarray,
-        bias_stored: np.ndarray,
-        bias: float,
-        offsets: np.ndarray,
-        d: int,
-        csr_dtypes: tuple[np.dtype, np.dtype] | None,
-    ) -> LevelIndex:
-        """The layout from its sorted arrays, with the key lookup that suits its size (table or directory)."""
-        stored = int(data.shape[0])
-        n_keys = (offsets.shape[0] - 1) * d
-        table, directory, shift = None, None, 0
-        if n_keys <= max(2 * stored, _TABLE_FLOOR):
-            # one random read per (row, parent, feature) instead of a search among the keys
-            table = np.full(n_keys, -1, dtype=np.int32 if keys.shape[0] < 2**31 else np.int64)
-            table[keys] = np.arange(keys.shape[0])
+            np.cumsum(feature_ptr, out=feature_ptr)
+            np.cumsum(entry_ptr, out=entry_ptr)
+            n_keys, stored = int(feature_ptr[-1]), int(entry_ptr[-1])
+            key_parents = np.empty(n_keys, dtype=parent_dtype)
+            indptr = np.empty(n_keys + 1, dtype=_index_dtype(stored))
+            ranks = np.empty(stored, dtype=rank_dtype)
+            data = np.empty(stored, dtype=np.float32)
+            # ranges of about equal entries for the fill, which writes one entry at a time
+            cuts = np.searchsorted(entry_ptr, np.arange(1, workers) * (stored / workers))
+            _side_by_side(
+                lambda f0, f1: layout_fill_kernel(
+                    W.indptr, W.indices, W.data, offsets, d, f0, f1, feature_ptr, entry_ptr, key_parents, indptr,
+                    ranks, data, bias_w, bias_stored,
+                ),
+                _split(np.concatenate([[0], np.clip(cuts, 0, d), [d]]).astype(np.int64)),
+            )  # fmt: skip
+            feature_ptr = feature_ptr.astype(_index_dtype(n_keys))
         else:
-            directory, shift = key_directory(keys, n_keys)
+            feature_ptr, key_parents, indptr, ranks, data = _feature_major(W, offsets, bias_w, bias_stored)
+            feature_ptr = feature_ptr.astype(_index_dtype(key_parents.shape[0]))
+            key_parents, ranks = key_parents.astype(parent_dtype), ranks.astype(rank_dtype)
+            indptr = indptr.astype(_index_dtype(data.shape[0]))
         return cls(
-            keys, indptr, local, data, max_arity, bias_w * float(bias), offsets, d, table,
+            feature_ptr, key_parents, indptr, ranks, data, max_arity, bias_w * float(bias), offsets, d,
             bias_weights=bias_w.astype(np.float32), bias_stored=bias_stored, csr_dtypes=csr_dtypes,
-            directory=directory, directory_shift=shift,
         )  # fmt: skip
 
     @property
@@ -422,14 +392,16 @@ class LevelIndex:
         stored = int(self.bias_stored.sum()) if self.bias_stored is not None else int(np.count_nonzero(self.bias))
         return int(self.block_data.shape[0]) + stored
 
-    def weights(self) -> sp.csr_matrix:
+    def weights(self, *, compiled: bool | None = None) -> sp.csr_matrix:
         """``W`` back from the layout: the CSR matrix :meth:`build` laid out, bit for bit (data, indices, indptr
         and their dtypes), so a model may keep the layout alone.
 
-        Whole parents at a time (the chunks of :meth:`build`), each entry's child (the parent's first child plus
-        its rank) and feature (its key modulo ``d``) are read back, the stored bias entries (column ``d``) added,
-        and the entries sorted by (child, feature): a parent's children are consecutive rows of ``W``. The
-        temporaries are one chunk's; the result is one level's CSR.
+        A counting sort on the child: each entry's child (its key's parent's first child plus its rank) and
+        feature (its key's) are read back feature by feature, so every row's features come in increasing order,
+        and the stored bias entries (column ``d``) are put last. ``compiled``: by
+        :func:`~sparsexc.tree._search_kernel.layout_csr_kernel` (no temporaries beyond the result), else by
+        scipy's CSR -> CSC conversion of the transposed entries (a child id per entry more); None: compiled where
+        numba has started.
 
         Raises
         ------
@@ -438,36 +410,33 @@ class LevelIndex:
         """
         if self.csr_dtypes is None or self.bias_weights is None or self.bias_stored is None:
             raise ConfigurationError("this layout was built from weights that were not float32 CSR in canonical order")
-        d, offsets = self.n_features, self.offsets
-        n_parents, n_children = offsets.shape[0] - 1, self.bias.shape[0]
-        per_key = np.diff(self.block_indptr).astype(np.int64)
-        # entries of parent p: keys [kp[p], kp[p + 1]), entries [ep[p], ep[p + 1])
-        kp = np.searchsorted(self.keys, np.arange(n_parents + 1, dtype=np.int64) * d)
-        ep = self.block_indptr[kp].astype(np.int64)
+        d, n_children = self.n_features, self.bias.shape[0]
         nnz = self.n_weights
-        indptr = np.zeros(n_children + 1, dtype=np.int64)
-        data = np.empty(nnz, dtype=np.float32)
-        indices = np.empty(nnz, dtype=self.csr_dtypes[0])
-        n_chunks = int(ep[-1]) // _CHUNK + 1
-        bounds = np.searchsorted(ep[1:], np.arange(1, n_chunks + 1, dtype=np.int64) * _CHUNK) + 1
-        p0 = 0
-        for p1 in np.unique(np.append(np.minimum(bounds, n_parents), n_parents)):
-            if p1 <= p0:
-                continue
-            c0, c1, e0, e1 = int(offsets[p0]), int(offsets[p1]), int(ep[p0]), int(ep[p1])
-            child = np.repeat(offsets[p0:p1] - c0, np.diff(ep[p0 : p1 + 1])) + self.block_ranks[e0:e1]
-            feat = np.repeat(self.keys[kp[p0] : kp[p1]] % d, per_key[kp[p0] : kp[p1]])
-            with_bias = np.flatnonzero(self.bias_stored[c0:c1])
-            child = np.concatenate([child, with_bias])
-            feat = np.concatenate([feat, np.full(with_bias.shape[0], d, dtype=np.int64)])
-            val = np.concatenate([self.block_data[e0:e1], self.bias_weights[c0 + with_bias]])
-            order = np.argsort(child * (d + 1) + feat, kind="stable")
-            np.cumsum(np.bincount(child, minlength=c1 - c0), out=indptr[c0 + 1 : c1 + 1])
-            indptr[c0 + 1 : c1 + 1] += indptr[c0]
-            a, b = int(indptr[c0]), int(indptr[c1])
-            data[a:b], indices[a:b] = val[order], feat[order]
-            p0 = int(p1)
-        W = sp.csr_matrix((data, indices, indptr.astype(self.csr_dtypes[1])), shape=(n_children, d + 1))
+        if numba_started() if compiled is None else compiled:
+            indptr = np.zeros(n_children + 1, dtype=np.int64)
+            indices = np.empty(nnz, dtype=self.csr_dtypes[0])
+            data = np.empty(nnz, dtype=np.float32)
+            layout_csr_kernel(
+                self.feature_ptr, self.key_parents, self.block_indptr, self.block_ranks, self.block_data,
+                self.offsets, self.bias_weights, self.bias_stored, indptr, indices, data,
+            )  # fmt: skip
+        else:
+            # the entries as the CSR matrix of W's transpose (features x children); its CSC form is W's CSR form
+            per_key = np.diff(self.block_indptr).astype(np.int64)
+            child = np.repeat(self.offsets[self.key_parents.astype(np.int64)], per_key) + self.block_ranks
+            with_bias = np.flatnonzero(self.bias_stored)
+            row_ptr = np.append(self.block_indptr[self.feature_ptr].astype(np.int64), nnz)
+            WT = sp.csr_matrix(
+                (
+                    np.concatenate([self.block_data, self.bias_weights[with_bias]]),
+                    np.concatenate([child, with_bias]).astype(np.int64),
+                    row_ptr,
+                ),
+                shape=(d + 1, n_children),
+            )
+            Wc = WT.tocsc()
+            indptr, indices, data = Wc.indptr, Wc.indices.astype(self.csr_dtypes[0]), Wc.data
+        W = sp.csr_matrix((data, indices, indptr), shape=(n_children, d + 1))
         # scipy may narrow index dtypes on construction: put back the ones the layout was built from
         W.indices, W.indptr = (
             W.indices.astype(self.csr_dtypes[0], copy=False),
@@ -481,45 +450,37 @@ class LevelIndex:
         """Scores of all children of ``parents[q]`` for row ``X[rows[q]]``: float32 (Q, max_arity).
 
         Column ``c`` of pair ``q`` is the child ``offsets[parents[q]] + c``; columns past the parent's arity
-        are ``-inf``. The pair's features ``j`` are looked up as the rows ``(parent, j)`` of :attr:`block`
-        (in :attr:`table`, or by :attr:`directory` and a binary search among a few :attr:`keys`; features no
-        child uses drop out) and their weights accumulated in float32, feature by feature, then the float64 bias
-        added: the sparse x sparse product ``query @ block`` of the query matrix of those rows. ``compiled``: by
-        the kernel of :mod:`sparsexc.tree._search_kernel`, without building the query; otherwise by scipy's
-        product. The two give the same scores bit for bit (tested).
+        are ``-inf``. The pair's features ``j`` are looked up as the keys ``(j, parent)`` of :attr:`block`
+        (features no child of the parent uses drop out) and their weights accumulated in float32, feature by
+        feature, then the float64 bias added: the sparse x sparse product ``query @ block`` of the query matrix
+        of those keys. ``compiled``: by the kernel of :mod:`sparsexc.tree._search_kernel`, without building the
+        query, the pairs of a row together (the search passes them row by row); otherwise by scipy's product.
+        The two give the same scores bit for bit (tested).
         """
         if X.dtype != np.float32:  # the search's batches are float32 CSR already: no conversion on its hot path
             X = sp.csr_matrix(X, dtype=np.float32)
         rows = np.asarray(rows, dtype=np.int64)
         parents = np.asarray(parents, dtype=np.int64)
-        # pairs in parent order: the lookups then read one parent's weights at a time
-        order = np.argsort(parents, kind="stable")
         if not compiled:
-            return self._children_scores_product(X, rows, parents, order)
+            return self._children_scores_product(X, rows, parents)
         scores = np.empty((rows.shape[0], self.max_arity), dtype=np.float32)
-        table = self.table if self.table is not None else np.zeros(0, dtype=np.int32)
-        directory = self.directory if self.directory is not None else np.zeros(0, dtype=np.int32)
         children_scores_kernel(
-            X.indptr, X.indices, X.data, rows, parents, order, self.n_features, table, self.keys, directory,
-            self.directory_shift, self.block_indptr, self.block_ranks, self.block_data, self.bias, self.offsets,
-            scores,
+            X.indptr, X.indices, X.data, rows, parents, self.feature_ptr, self.key_parents, self.block_indptr,
+            self.block_ranks, self.block_data, self.bias, self.offsets, _SCAN_FACTOR, scores,
         )  # fmt: skip
         return scores
 
-    def _children_scores_product(
-        self, X: sp.csr_matrix, rows: np.ndarray, parents: np.ndarray, order: np.ndarray
-    ) -> np.ndarray:
-        """:meth:`children_scores` by scipy: the query matrix of the pairs' (parent, feature) rows, times
+    def _children_scores_product(self, X: sp.csr_matrix, rows: np.ndarray, parents: np.ndarray) -> np.ndarray:
+        """:meth:`children_scores` by scipy: the query matrix of the pairs' (feature, parent) keys, times
         :attr:`block`, plus the float64 bias."""
         Q = rows.shape[0]
-        pair, feat, val = _expand_rows(X, rows[order])
-        pos = self._block_rows(parents[order][pair] * self.n_features + feat)
+        pair, feat, val = _expand_rows(X, rows)
+        pos = self._key_rows(feat, parents[pair])
         hit = pos >= 0
         indptr = np.zeros(Q + 1, dtype=np.int64)
         np.cumsum(np.bincount(pair[hit], minlength=Q), out=indptr[1:])
-        query = sp.csr_matrix((val[hit], pos[hit], indptr), shape=(Q, self.keys.shape[0]))
-        scores = np.empty((Q, self.max_arity), dtype=np.float64)
-        scores[order] = (query @ self.block).toarray()
+        query = sp.csr_matrix((val[hit], pos[hit], indptr), shape=(Q, self.key_parents.shape[0]))
+        scores = (query @ self.block).toarray().astype(np.float64)
         first = self.offsets[parents]
         arity = self.offsets[parents + 1] - first
         rank = np.arange(self.max_arity, dtype=np.int64)
@@ -528,31 +489,94 @@ class LevelIndex:
         scores[~valid] = -np.inf
         return scores.astype(np.float32)
 
-    def _block_rows(self, key: np.ndarray) -> np.ndarray:
-        """Row of :attr:`block` of every key, -1 where no child of the parent uses the feature."""
-        if self.table is not None:
-            return self.table[key].astype(np.int64)
-        if not self.keys.size:
-            return np.full(key.shape[0], -1, dtype=np.int64)
-        pos = np.searchsorted(self.keys, key.astype(self.keys.dtype))  # keys' dtype holds every key: no copy of them
-        pos[pos == self.keys.shape[0]] = 0
-        return np.where(self.keys[pos] == key, pos, -1)
+    def _key_rows(self, feat: np.ndarray, parent: np.ndarray) -> np.ndarray:
+        """Row of :attr:`block` of every key (``feat[i]``, ``parent[i]``), -1 where no child of the parent uses
+        the feature: a vectorised binary search among each feature's keys (their parents are sorted)."""
+        n_keys = self.key_parents.shape[0]
+        if not n_keys or not feat.size:
+            return np.full(feat.shape[0], -1, dtype=np.int64)
+        lo = self.feature_ptr[feat].astype(np.int64)
+        hi = self.feature_ptr[feat + 1].astype(np.int64)
+        end = hi.copy()
+        for _ in range(max(1, int(np.diff(self.feature_ptr).max())).bit_length()):
+            mid = (lo + hi) >> 1
+            right = self.key_parents[np.minimum(mid, n_keys - 1)] < parent
+            open_ = lo < hi
+            lo = np.where(open_ & right, mid + 1, lo)
+            hi = np.where(open_ & ~right, mid, hi)
+        at = np.minimum(lo, n_keys - 1)
+        return np.where((lo < end) & (self.key_parents[at] == parent), lo, -1)
 
 
-def key_directory(keys: np.ndarray, n_keys: int, per_bucket: int = _KEYS_PER_BUCKET) -> tuple[np.ndarray, int]:
-    """Bucket directory of sorted unique ``keys`` in ``[0, n_keys)``: ``(directory, shift)`` with the keys of
-    bucket ``b`` (``key >> shift == b``) at ``keys[directory[b]:directory[b + 1]]``.
+def _split(bounds: np.ndarray) -> list[tuple[int, int]]:
+    """The non-empty ranges ``[bounds[i], bounds[i + 1])``; the whole (empty) range where there are none (the
+    range that ends at ``d`` also handles the bias column, so there is always one)."""
+    ranges = [(int(a), int(b)) for a, b in itertools.pairwise(bounds) if b > a]
+    return ranges or [(int(bounds[0]), int(bounds[-1]))]
 
-    The bucket width ``2**shift`` is the largest power of two with ``fill * 2**shift <= per_bucket``, ``fill =
-    len(keys) / n_keys``: buckets hold ``per_bucket / 2`` to ``per_bucket`` keys on average, and the directory
-    has about ``len(keys) / per_bucket`` to twice that many entries (int32 where the keys' count fits)."""
-    n = int(keys.shape[0])
-    fill = n / n_keys if n_keys else 1.0
-    shift = max(0, int(np.floor(np.log2(per_bucket / fill)))) if n else 0
-    n_buckets = ((max(n_keys, 1) - 1) >> shift) + 1
-    directory = np.zeros(n_buckets + 1, dtype=np.int32 if n < 2**31 else np.int64)
-    np.cumsum(np.bincount(keys >> shift, minlength=n_buckets), out=directory[1:])
-    return directory, shift
+
+def _side_by_side(job: Callable[[int, int], None], ranges: list[tuple[int, int]]) -> None:
+    """``job(f0, f1)`` for every range, on a thread each when there are several."""
+    if len(ranges) <= 1:
+        for f0, f1 in ranges:
+            job(f0, f1)
+        return
+    with ThreadPoolExecutor(len(ranges)) as pool:
+        list(pool.map(lambda r: job(*r), ranges))
+
+
+def _unsigned(n: int) -> type[np.unsignedinteger]:
+    """The narrowest unsigned integer type that holds 0 .. n - 1 (uint8 up to 256 values)."""
+    return np.uint8 if n <= 1 << 8 else np.uint16 if n <= 1 << 16 else np.uint32
+
+
+def _index_dtype(n: int) -> type[np.signedinteger]:
+    """int32 for pointers up to ``n`` where they fit, else int64."""
+    return np.int32 if n < 2**31 else np.int64
+
+
+def _feature_major(
+    W: sp.csr_matrix, offsets: np.ndarray, bias_w: np.ndarray, bias_stored: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The feature-major layout's arrays by numpy and scipy (:meth:`LevelIndex.build` without the kernels):
+    scipy's CSC form of ``W`` holds each feature's entries in child order; a key starts where the feature or the
+    parent changes. Keyed in chunks of whole features (temporaries of at most about ``_CHUNK`` entries), on top of
+    the CSC copy. Fills the bias column's ``bias_w`` / ``bias_stored``; returns int64 ``feature_ptr``,
+    ``key_parents``, ``block_indptr``, ranks and float32 data."""
+    d = W.shape[1] - 1
+    C = W.tocsc()  # canonical: a column's rows (children) increasing
+    col_ptr = C.indptr.astype(np.int64)
+    b0, b1 = int(col_ptr[d]), int(col_ptr[d + 1])
+    bias_w[C.indices[b0:b1]] = C.data[b0:b1]
+    bias_stored[C.indices[b0:b1]] = True
+    stored = b0
+    parent_of = np.repeat(np.arange(offsets.shape[0] - 1, dtype=np.int64), np.diff(offsets))
+    key_feature_parts, key_parent_parts, key_start_parts, rank_parts = [], [], [], []
+    n_chunks = stored // _CHUNK + 1
+    bounds = np.searchsorted(col_ptr[1 : d + 1], np.arange(1, n_chunks + 1, dtype=np.int64) * _CHUNK) + 1
+    f0 = 0
+    for f1 in np.unique(np.append(np.minimum(bounds, d), d)):
+        if f1 <= f0:
+            continue
+        e0, e1 = int(col_ptr[f0]), int(col_ptr[f1])
+        child = C.indices[e0:e1].astype(np.int64)
+        parent = parent_of[child]
+        feat = np.repeat(np.arange(f0, f1, dtype=np.int64), np.diff(col_ptr[f0 : f1 + 1]))
+        new = np.ones(e1 - e0, dtype=bool)
+        new[1:] = (parent[1:] != parent[:-1]) | (feat[1:] != feat[:-1])
+        starts = np.flatnonzero(new)
+        key_feature_parts.append(feat[starts])
+        key_parent_parts.append(parent[starts])
+        key_start_parts.append(starts + e0)
+        rank_parts.append(child - offsets[parent])
+        f0 = int(f1)
+    key_feature = np.concatenate(key_feature_parts) if key_feature_parts else np.zeros(0, dtype=np.int64)
+    feature_ptr = np.zeros(d + 1, dtype=np.int64)
+    np.cumsum(np.bincount(key_feature, minlength=d), out=feature_ptr[1:])
+    key_parents = np.concatenate(key_parent_parts) if key_parent_parts else np.zeros(0, dtype=np.int64)
+    block_indptr = np.append(np.concatenate(key_start_parts) if key_start_parts else [], stored).astype(np.int64)
+    ranks = np.concatenate(rank_parts) if rank_parts else np.zeros(0, dtype=np.int64)
+    return feature_ptr, key_parents, block_indptr, ranks, C.data[:stored].astype(np.float32)
 
 
 def search_candidates(tree: LabelTree, n_rows: int, beam: int) -> int:
@@ -588,9 +612,15 @@ class TreeSearcher:
 
     @classmethod
     def build(
-        cls, tree: LabelTree, weights: Sequence[sp.csr_matrix], bias: float = 1.0, *, compiled: bool | None = None
+        cls,
+        tree: LabelTree,
+        weights: Sequence[sp.csr_matrix],
+        bias: float = 1.0,
+        *,
+        compiled: bool | None = None,
+        n_jobs: int = 1,
     ) -> TreeSearcher:
-        """Lay out every level of ``weights`` for ``tree`` (``compiled``: :meth:`LevelIndex.build`'s)."""
+        """Lay out every level of ``weights`` for ``tree`` (``compiled``, ``n_jobs``: :meth:`LevelIndex.build`'s)."""
         if len(weights) != tree.depth:
             raise ConfigurationError(f"weights must hold one matrix per level ({tree.depth}); got {len(weights)}")
         d = weights[0].shape[1] - 1 if len(weights) else 0
@@ -600,7 +630,9 @@ class TreeSearcher:
                 raise ConfigurationError(
                     f"weights[{t}] must have shape {want} (nodes of level {t + 1}, features + bias); got {W.shape}"
                 )
-        levels = tuple(LevelIndex.build(W, tree.offsets[t], bias, compiled=compiled) for t, W in enumerate(weights))
+        levels = tuple(
+            LevelIndex.build(W, tree.offsets[t], bias, compiled=compiled, n_jobs=n_jobs) for t, W in enumerate(weights)
+        )
         return cls(tree, levels)
 
     @property
