@@ -126,6 +126,25 @@ def test_a_level_without_features_keeps_its_bias(monkeypatch, compiled, n_jobs):
     np.testing.assert_array_equal(scores, np.array([[1.0, 0.0], [-4.0, -np.inf]], dtype=np.float32))
 
 
+def test_a_large_level_is_laid_out_and_read_back_by_the_kernels_whatever_the_search_uses(monkeypatch):
+    import sparsexc.tree.search as search
+
+    rng = np.random.default_rng(5)
+    offsets, W = _level(rng, 5, 6, 12)
+
+    def no_numpy(*args, **kwargs):
+        raise AssertionError("the numpy way was taken")
+
+    monkeypatch.setattr(search, "_feature_major", no_numpy)
+    monkeypatch.setattr(search.sp.csr_matrix, "tocsc", no_numpy)
+    monkeypatch.setattr(search, "_KERNEL_MIN_WEIGHTS", W.nnz)  # this level is "large"
+    level = LevelIndex.build(W, offsets, compiled=False)
+    _assert_same_csr(level.weights(compiled=False), W)
+    monkeypatch.setattr(search, "_KERNEL_MIN_WEIGHTS", W.nnz + 1)  # small: numpy's way, as asked
+    with pytest.raises(AssertionError, match="numpy way"):
+        LevelIndex.build(W, offsets, compiled=False)
+
+
 def test_narrow_ranks_score_as_the_sparse_product():
     rng = np.random.default_rng(3)
     offsets, W = _level(rng, 3, 300, 17)

@@ -110,6 +110,9 @@ _CHUNK = 1 << 18  # weights keyed at once when numpy lays out a level: bounds th
 _SCAN_FACTOR = 4
 # weights per thread, at least, when a level is laid out on several threads (below that a thread's start costs more)
 _LAYOUT_PER_THREAD = 1 << 18
+# a level of this many weights or more is laid out (and read back) by the kernels whatever the search uses: numpy's
+# way holds a CSC copy of the level (8 bytes per weight), numba's one-off start (about 0.25 CPU s) is small beside it
+_KERNEL_MIN_WEIGHTS = 1 << 22
 # rows searched at once: the batch's (row, beam node, child) scores and (pair, feature) lookups are its memory
 # (debian-deps, beam 10: about 125 MiB at 4,096 rows, a quarter at 1,024, for the same CPU time)
 BATCH_SIZE = 1024
@@ -334,7 +337,9 @@ class LevelIndex:
         straight into the layout's arrays (True), on up to ``n_jobs`` threads, each on a range of the features
         (a level of at least ``_LAYOUT_PER_THREAD`` weights per thread), or by scipy's CSC conversion, keyed in
         chunks of whole features (False); the same arrays either way (tested). None: compiled where numba has
-        started in the process (:func:`~sparsexc.tree._search_kernel.numba_started`)."""
+        started in the process (:func:`~sparsexc.tree._search_kernel.numba_started`). A level of at least
+        ``_KERNEL_MIN_WEIGHTS`` weights is always built by the kernels: scipy's CSC copy would hold 8 more bytes per
+        weight while it is keyed, and numba's start is small beside such a build."""
         W = sp.csr_matrix(W)
         # float32 weights in canonical order are held exactly: weights() gives W back bit for bit
         exact = W.dtype == np.float32 and W.has_canonical_format
@@ -349,7 +354,7 @@ class LevelIndex:
         bias_stored = np.zeros(W.shape[0], dtype=bool)
         rank_dtype = _unsigned(max_arity)
         parent_dtype = _unsigned(n_parents)
-        if numba_started() if compiled is None else compiled:
+        if _kernel_builds(compiled, W.nnz):
             # features in ranges, one thread each (the kernels release the GIL; each range writes its own entries)
             workers = max(1, min(int(n_jobs), W.nnz // _LAYOUT_PER_THREAD))
             feature_ptr = np.zeros(d + 1, dtype=np.int64)
@@ -400,8 +405,8 @@ class LevelIndex:
         feature (its key's) are read back feature by feature, so every row's features come in increasing order,
         and the stored bias entries (column ``d``) are put last. ``compiled``: by
         :func:`~sparsexc.tree._search_kernel.layout_csr_kernel` (no temporaries beyond the result), else by
-        scipy's CSR -> CSC conversion of the transposed entries (a child id per entry more); None: compiled where
-        numba has started.
+        scipy's CSR -> CSC conversion of the transposed entries (a child id and a copy per entry more); None:
+        compiled where numba has started; at least ``_KERNEL_MIN_WEIGHTS`` weights: always compiled.
 
         Raises
         ------
@@ -412,7 +417,7 @@ class LevelIndex:
             raise ConfigurationError("this layout was built from weights that were not float32 CSR in canonical order")
         d, n_children = self.n_features, self.bias.shape[0]
         nnz = self.n_weights
-        if numba_started() if compiled is None else compiled:
+        if _kernel_builds(compiled, nnz):
             indptr = np.zeros(n_children + 1, dtype=np.int64)
             indices = np.empty(nnz, dtype=self.csr_dtypes[0])
             data = np.empty(nnz, dtype=np.float32)
@@ -506,6 +511,11 @@ class LevelIndex:
             hi = np.where(open_ & ~right, mid, hi)
         at = np.minimum(lo, n_keys - 1)
         return np.where((lo < end) & (self.key_parents[at] == parent), lo, -1)
+
+
+def _kernel_builds(compiled: bool | None, n_weights: int) -> bool:
+    """Whether a layout of ``n_weights`` weights is built (or read back) by the kernels (see :meth:`LevelIndex.build`)."""
+    return n_weights >= _KERNEL_MIN_WEIGHTS or (numba_started() if compiled is None else compiled)
 
 
 def _split(bounds: np.ndarray) -> list[tuple[int, int]]:
