@@ -166,6 +166,34 @@ def first_label(Y: sp.csr_matrix) -> np.ndarray:
     return out
 
 
+# the training protocols (--protocol): every positive of a row (ours), or the first label of each row (the paper's)
+MULTI, SINGLE = "multi", "single"
+PROTOCOLS = (MULTI, SINGLE)
+SINGLE_SUFFIX = "-single"  # suffix of the part (and data set label) of the runs trained under the single protocol
+
+
+def protocol_data(data: dict[str, Any], protocol: str) -> tuple[dict[str, Any], int]:
+    """``data`` (:func:`load_set`) with its training rows as ``protocol`` trains on them, and the number of
+    training rows dropped.
+
+    ``multi``: unchanged (every positive of a row is a pair; nothing dropped). ``single`` (the paper's protocol):
+    row i keeps only its first label f_i = :func:`first_label` (the smallest id), Y'_ij = [j = f_i], and the rows
+    without a label are dropped from ``X`` and ``Y``; every fit that reads the labels (the samplers' frequencies,
+    the tree, NCE's log-prior biases) then sees these. The test rows are unchanged: evaluation is the same under
+    both protocols."""
+    if protocol == MULTI:
+        return data, 0
+    if protocol != SINGLE:
+        raise ValueError(f"protocol {protocol!r}: choose from {PROTOCOLS}")
+    Y = sp.csr_matrix(data["Y"])
+    first = first_label(Y)
+    keep = np.flatnonzero(first >= 0)
+    Y1 = sp.csr_matrix(
+        (np.ones(len(keep), dtype=Y.dtype), (np.arange(len(keep)), first[keep])), shape=(len(keep), Y.shape[1])
+    )
+    return {**data, "X": data["X"][keep], "Y": Y1}, int(Y.shape[0] - len(keep))
+
+
 def load_set(name: str, dim: int, seed: int) -> dict[str, Any]:
     """Dense train/test features, label matrices and a description of one data set."""
     if name.startswith("synthetic"):
@@ -775,13 +803,16 @@ def run_datasets(args: argparse.Namespace, env: dict[str, Any], tuned: bool = Fa
     for name in args.datasets.split(","):
         methods, seeds = args.methods.split(","), seed_list(args.seeds)
         chosen = tuned_settings(read_json(part_path(f"tuning_{name}")), methods) if tuned else {}
-        part_name = name + TUNED if tuned else name
+        part_name = name + (TUNED if tuned else "") + (SINGLE_SUFFIX if args.protocol == SINGLE else "")
         load_before = load_average()
         with timed() as load_time:
             data = load_set(name, args.dim, DATA_SEED)
+        all_labels_per_row = float(data["Y"].nnz / data["Y"].shape[0])
+        data, dropped = protocol_data(data, args.protocol)
         print(
             f"{name}: train {data['X'].shape} C={data['Y'].shape[1]:,} test {data['X_test'].shape[0]} "
-            f"({load_time.wall:.0f} s to load/featurise)",
+            f"({load_time.wall:.0f} s to load/featurise); protocol {args.protocol}: {dropped} training rows "
+            "without a label dropped",
             flush=True,
         )
         tree_params = {"split": args.tree_split, "reg": args.tree_reg, "reg_scaling": args.tree_reg_scaling}
@@ -800,6 +831,11 @@ def run_datasets(args: argparse.Namespace, env: dict[str, Any], tuned: bool = Fa
                 "svd_seconds": data.get("svd_seconds"),
                 "latent_params": data.get("latent_params"),
                 "labels_per_row": float(data["Y"].nnz / data["Y"].shape[0]),
+                # the protocol's training rows (protocol_data): under "single" one label per row, the rows without
+                # a label dropped; the labels per row of all training rows before it
+                "protocol": args.protocol,
+                "train_rows_dropped": dropped,
+                "labels_per_row_all_positives": all_labels_per_row,
             },
             "load_average_before": load_before,
             "runs": [],
@@ -826,6 +862,7 @@ def run_datasets(args: argparse.Namespace, env: dict[str, Any], tuned: bool = Fa
                 overrides={k: v for k, v in chosen.get(method, {}).items() if k != "lr"},
             )
             run["seed"] = seed
+            run["protocol"] = args.protocol  # multi: every positive of a row; single: its first label only
             # lr (and lambda, negatives where tuned) chosen on the validation split (..._tuning_<set>.json), or defaults
             run["tuned"] = tuned
             run["peak_rss_mib_so_far"] = round(peak_rss_mib(), 1)
@@ -1782,6 +1819,14 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
+        "--protocol",
+        choices=PROTOCOLS,
+        default=MULTI,
+        help="--part train/tuned: train on every positive of a row (multi) or, as the paper does, on the first "
+        f"label (smallest id) of each training row only, rows without a label dropped (single; into the part "
+        f"<set>[-tuned]{SINGLE_SUFFIX}); evaluation is the same",
+    )
+    parser.add_argument(
         "--seeds",
         default="0",
         help="comma-separated seeds: one run per (method, seed); a seed sets the model's initialisation, the batch "
@@ -1797,6 +1842,8 @@ def main() -> None:
     if args.part == "report":
         write_report()
         return
+    if args.protocol != MULTI and args.part not in ("train", "tuned"):
+        raise SystemExit(f"--protocol {args.protocol}: only --part train or tuned (tuning is multi-label only)")
     env = environment()
     env["torch_threads"] = args.threads
     if args.quick:

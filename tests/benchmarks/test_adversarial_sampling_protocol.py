@@ -1,0 +1,105 @@
+"""benchmarks/adversarial_sampling.py --protocol (issue 21): the paper's single-label training protocol beside the
+multi-label one (no training: the training step is replaced by a stub that records what it was given)."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+
+@pytest.fixture(scope="module")
+def adv(load_benchmark):
+    return load_benchmark("adversarial_sampling")
+
+
+def _toy() -> dict:
+    """Six training rows, row i's features all i; row 2 has no label; indices stored unsorted."""
+    C = 9
+    rows = [[7, 3, 5], [1], [], [8, 0], [4, 6, 2], [5]]
+    indptr = np.cumsum([0, *map(len, rows)])
+    Y = sp.csr_matrix((np.ones(indptr[-1], np.float32), np.concatenate(rows).astype(np.int32), indptr), shape=(6, C))
+    X = np.arange(6, dtype=np.float32)[:, None] * np.ones((1, 4), np.float32)
+    Y_test = sp.csr_matrix(np.eye(3, C, dtype=np.float32) + np.eye(3, C, k=2, dtype=np.float32))
+    return {"name": "toy", "X": X, "Y": Y, "X_test": -X[:3], "Y_test": Y_test, "features": "toy features"}
+
+
+def _one_positive_per_row_at_the_first_label(Y_train, X_train, data) -> None:
+    """Y_train (one row per X_train row, whose features name its source row) holds exactly one positive per row,
+    at the smallest label id of that source row of data["Y"]."""
+    Y_train = sp.csr_matrix(Y_train)
+    source = X_train[:, 0].astype(int)
+    assert np.array_equal(np.diff(Y_train.indptr), np.ones(len(source), dtype=int))
+    assert np.array_equal(Y_train.indices, [min(data["Y"][i].indices) for i in source])
+    assert (Y_train.data == 1).all()
+
+
+def test_single_protocol_keeps_the_first_label_of_each_row_and_drops_rows_without_one(adv):
+    data = _toy()
+    single, dropped = adv.protocol_data(data, adv.SINGLE)
+    assert dropped == 1 and list(single["X"][:, 0]) == [0, 1, 3, 4, 5]  # row 2 has no label
+    _one_positive_per_row_at_the_first_label(single["Y"], single["X"], data)
+    assert list(single["Y"].indices) == [3, 1, 0, 2, 5]
+    assert np.array_equal(single["Y"].indices, adv.first_label(data["Y"])[adv.first_label(data["Y"]) >= 0])
+    assert single["X_test"] is data["X_test"] and single["Y_test"] is data["Y_test"]  # evaluation unchanged
+    same, none = adv.protocol_data(data, adv.MULTI)
+    assert same is data and none == 0
+    with pytest.raises(ValueError, match="protocol"):
+        adv.protocol_data(data, "pairs")
+
+
+@pytest.mark.parametrize("tuned", [False, True])
+def test_single_protocol_trains_every_method_on_the_first_labels_into_its_own_part(adv, tmp_path, monkeypatch, tuned):
+    data = _toy()
+    seen = []
+
+    def fake_train(method, train_data, budget, *args, **kwargs):  # what train_curve would train and fit on
+        seen.append((method, train_data["X"], train_data["Y"], train_data["Y_test"]))
+        point = {"train_seconds": budget, "hits@1_first_label": 0.5, "log_likelihood_first_label": -1.0}
+        point.update({"P@1": 0.5, "P@3": 0.4, "P@5": 0.3})
+        return {"method": method, "prepare_seconds": 0.0, "curve": [point], "final": point}
+
+    monkeypatch.setattr(adv, "RESULTS", tmp_path)
+    monkeypatch.setattr(adv, "load_set", lambda name, dim, seed: {**data, "name": name})
+    monkeypatch.setattr(adv, "train_curve", fake_train)
+    methods = [adv.ADVERSARIAL, adv.FREQUENCY, adv.NCE]
+    if tuned:
+        adv.write_json(
+            tmp_path / "adversarial_sampling_tuning_toy.json", {"choices": {m: {"lr": 0.003} for m in methods}}
+        )
+    args = argparse.Namespace(
+        datasets="toy",
+        methods=",".join(methods),
+        seeds="0,1",
+        dim=4,
+        budget=1.0,
+        softmax_budget=1.0,
+        batch_size=2,
+        eval_rows=3,
+        eval_fractions="1",
+        tree_split="median",
+        tree_reg=0.1,
+        tree_reg_scaling="constant",
+        quick=False,
+        protocol=adv.SINGLE,
+    )
+    adv.run_datasets(args, {}, tuned=tuned)
+    assert len(seen) == 6
+    for _, X_train, Y_train, Y_test in seen:
+        _one_positive_per_row_at_the_first_label(Y_train, X_train, data)
+        assert Y_test is data["Y_test"]
+    name = "toy-tuned-single" if tuned else "toy-single"
+    part = adv.read_json(tmp_path / f"adversarial_sampling_{name}.json")
+    assert {r["protocol"] for r in part["runs"]} == {adv.SINGLE} and part["settings"]["protocol"] == adv.SINGLE
+    d = part["dataset"]
+    assert d["protocol"] == adv.SINGLE and d["train_rows_dropped"] == 1 and d["n_train"] == 5
+    assert d["labels_per_row"] == 1.0 and d["labels_per_row_all_positives"] == pytest.approx(10 / 6)
+    assert not (tmp_path / f"adversarial_sampling_{name.removesuffix('-single')}.json").exists()
+    # the multi protocol (the default) trains on every positive, into the part without the suffix
+    seen.clear()
+    adv.run_datasets(argparse.Namespace(**{**vars(args), "protocol": adv.MULTI}), {}, tuned=tuned)
+    assert all(Y_train is data["Y"] for _, _, Y_train, _ in seen)
+    multi = adv.read_json(tmp_path / f"adversarial_sampling_{name.removesuffix('-single')}.json")
+    assert {r["protocol"] for r in multi["runs"]} == {adv.MULTI} and multi["dataset"]["train_rows_dropped"] == 0
