@@ -103,3 +103,68 @@ def test_single_protocol_trains_every_method_on_the_first_labels_into_its_own_pa
     assert all(Y_train is data["Y"] for _, _, Y_train, _ in seen)
     multi = adv.read_json(tmp_path / f"adversarial_sampling_{name.removesuffix('-single')}.json")
     assert {r["protocol"] for r in multi["runs"]} == {adv.MULTI} and multi["dataset"]["train_rows_dropped"] == 0
+
+
+def _final(method, seed, hits):
+    point = {"train_seconds": 60.0, "train_wall_seconds": 60.0, "step": 10, "epochs": 1.0}
+    point.update({"P@1": hits, "P@3": 0.1, "P@5": 0.1, "hits@1_first_label": hits})
+    point.update({"log_likelihood_first_label": -5.0, "log_likelihood_first_label_se": 0.05})
+    return {"method": method, "seed": seed, "lr": 0.01, "prepare_seconds": 1.0, "curve": [point], "final": point}
+
+
+def _toy_part(hits, **dataset):
+    runs = [_final(m, s, h) for s in (0, 1) for m, h in hits.items()]
+    d = {"name": "toy", "n_labels": 100, "n_train": 1000, "labels_per_row": 1.0, "features": "toy", "dim": 3}
+    return {
+        "date": "2026-12-05T00:00:00Z",
+        "environment": {"torch_threads": 1},
+        "dataset": {**d, "n_test_eval": 1000, **dataset},
+        "load_average_before": [0.0],
+        "runs": runs,
+    }
+
+
+def test_report_judges_the_single_label_runs_in_their_own_table_and_keeps_the_multi_label_lines(
+    adv, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(adv, "RESULTS", tmp_path)
+    page = tmp_path / "adversarial_sampling.md"
+    # multi-label: the tree 30 % vs uniform 20 % (better by 5 SE); single-label: 20 % vs 30 % (worse)
+    adv.write_json(tmp_path / "adversarial_sampling_toy-tuned.json", _toy_part({"ns-tree": 0.3, "ns-uniform": 0.2}))
+    adv.write_report()
+    before = page.read_text().splitlines()
+    single = _toy_part(
+        {"ns-tree": 0.2, "ns-uniform": 0.3},
+        protocol="single",
+        train_rows_dropped=7,
+        labels_per_row_all_positives=5.06,
+    )
+    adv.write_json(tmp_path / "adversarial_sampling_toy-tuned-single.json", single)
+    adv.write_report()
+    after = page.read_text().splitlines()
+    # every line of the page stays but the "Not tested" ones, which no longer list the protocol for toy
+    changed = [line for line in before if line not in after]
+    assert changed == [line for line in before if line.startswith("Not tested")] != []
+    assert all("its single-label training protocol, " in line for line in changed)
+    main = after[: after.index(f"### {adv.SINGLE_HEADING}")]
+    assert "toy-tuned-single" not in "\n".join(main)
+    assert any(line.startswith("Not tested") and "protocol outside toy (there:" in line for line in main)
+    rest = after[after.index(f"### {adv.SINGLE_HEADING}") :]
+    hits = "Higher final accuracy (hits@1 of the first label) than neg. sampling, uniform"
+    row = next(line for line in rest if line.startswith(f"| {hits} |"))
+    assert (
+        "toy-tuned-single 20.0 (20.0 to 20.0) vs 30.0 (30.0 to 30.0) % (-10.0 +- 1.9, 2 seeds)" in row
+        and row.endswith("| contradicted (neg. sampling, uniform is better) |")
+    )
+    assert any(
+        "first label (smallest id) of each training row only" in line and "7 of toy-tuned-single's 1,007" in line
+        for line in rest
+    )
+    assert f"| {hits} | reproduced | contradicted (neg. sampling, uniform is better) |" in rest
+    assert not any(line.startswith("| Theorem 2") and line.count("|") == 4 for line in rest)
+    assert "## toy-tuned-single" in after and any(
+        "(7 rows without a label dropped; all positives: 5.06" in x for x in after
+    )
+    merged = adv.read_json(tmp_path / "adversarial_sampling.json")
+    assert merged["protocols"] == {"toy-tuned": "multi", "toy-tuned-single": "single"}
+    assert merged["tuned_settings_applied"].keys() == {"toy-tuned", "toy-tuned-single"}
