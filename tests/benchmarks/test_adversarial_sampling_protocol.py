@@ -50,6 +50,14 @@ def test_single_protocol_keeps_the_first_label_of_each_row_and_drops_rows_withou
         adv.protocol_data(data, "pairs")
 
 
+def test_constant_first_label_hits_is_the_share_of_the_training_rows_most_frequent_first_label(adv):
+    Y_train = sp.csr_matrix(np.array([[0, 0, 1, 1, 0, 0], [0, 0, 1, 0, 0, 1], [0, 0, 0, 0, 0, 1], [0] * 6]))
+    Y_eval = sp.csr_matrix(np.array([[0, 0, 1, 0, 0, 0], [0, 0, 0, 0, 0, 1], [0] * 6, [1, 0, 1, 0, 0, 0]]))
+    # training first labels 2, 2, 5: the constant is 2; evaluation first labels 2, 5, (none), 0
+    assert adv.constant_first_label_hits(Y_train, Y_eval) == pytest.approx(1 / 3)
+    assert adv.constant_first_label_hits(Y_train, Y_eval[:1]) == 1.0
+
+
 @pytest.mark.parametrize("tuned", [False, True])
 def test_single_protocol_trains_every_method_on_the_first_labels_into_its_own_part(adv, tmp_path, monkeypatch, tuned):
     data = _toy()
@@ -96,6 +104,7 @@ def test_single_protocol_trains_every_method_on_the_first_labels_into_its_own_pa
     d = part["dataset"]
     assert d["protocol"] == adv.SINGLE and d["train_rows_dropped"] == 1 and d["n_train"] == 5
     assert d["labels_per_row"] == 1.0 and d["labels_per_row_all_positives"] == pytest.approx(10 / 6)
+    assert d["constant_first_label_hits@1"] == pytest.approx(1 / 3)  # first labels 0 (all tie: smallest), 1, 2
     assert not (tmp_path / f"adversarial_sampling_{name.removesuffix('-single')}.json").exists()
     # the multi protocol (the default) trains on every positive, into the part without the suffix
     seen.clear()
