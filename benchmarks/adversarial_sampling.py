@@ -10,10 +10,13 @@ Methods, all on the same features, batches and seeds: full softmax (Adam), negat
 frequency / tree proposals (Adagrad, the paper's optimiser; predictions bias-corrected; uniform and frequency
 also with the authors' code's penalty lambda xi^2, the tree also with the authors' inverse-aux biases), NCE with
 the tree as base distribution (Adagrad; the paper's NCE baseline) and sampled softmax with the tree proposal (Adam). Training is multi-label (every positive of a row is a pair; the softmax
-trains on label proportions). Each run gets a budget of CPU seconds (one thread: the single-core wall time of
-an idle machine, whatever else runs; the wall time is recorded too) that *includes* ``prepare`` (the tree fit:
-fitted once per data set and charged in full to both tree methods), and is evaluated at fixed fractions of
-it on ``--eval-rows`` test rows (evaluation time excluded): hits@1 of the first label (smallest id),
+trains on label proportions) unless ``--protocol single``: the paper's protocol, every method (and the fits of the
+tree, the frequencies and NCE's biases) trained on the first label of each training row only, rows without a label
+dropped (:func:`protocol_data`), evaluated the same way, into its own part ``<set>[-tuned]-single``.
+Each run gets a budget of CPU seconds (one thread: the single-core wall time of an idle machine, whatever else
+runs; the wall time is recorded too) that *includes* ``prepare`` (the tree fit: fitted once per data set and
+charged in full to both tree methods), and is evaluated at fixed fractions of it on ``--eval-rows`` test rows
+(evaluation time excluded): hits@1 of the first label (smallest id),
 predictive log-likelihood of that label (log-softmax of the prediction logits over all C labels) with its
 standard error over the rows (std / sqrt(n)), and P@1/3/5 on the multi-label rows. ``--seeds 0,1,2`` trains one
 run per (method, seed): the seed sets the model's initialisation, the batch order and the negatives; the features
@@ -50,6 +53,10 @@ training step against C for each head.
         # train and test exactly as the default part does, each method at its chosen rate (and lambda, negatives
         # where those were tuned) -> ..._<set>-tuned.json
         # (the report's verdict table takes a set's -tuned part in place of its untuned one where it exists)
+    python benchmarks/adversarial_sampling.py --part tuned --protocol single --datasets debian-deps --seeds 0,1,2
+        --methods ns-tree,ns-uniform,ns-frequency,ns-uniform-l2,ns-frequency-l2,nce-tree --budget 60
+        # the same at the paper's single-label protocol (settings tuned under the multi-label one)
+        # -> ..._<set>-tuned-single.json; the report judges these parts in a table of their own
     python benchmarks/adversarial_sampling.py --part steps               # step time vs C -> ..._steps.json
     python benchmarks/adversarial_sampling.py --part steps --dense-gradients  # the sampled heads without their
         # default sparse gradients (sparse_gradients=False): the "before" table -> ..._steps_dense_gradients.json
@@ -164,6 +171,66 @@ def first_label(Y: sp.csr_matrix) -> np.ndarray:
     has = np.diff(Y.indptr) > 0
     out[has] = Y.indices[Y.indptr[:-1][has]]
     return out
+
+
+# the training protocols (--protocol): every positive of a row (ours), or the first label of each row (the paper's)
+MULTI, SINGLE = "multi", "single"
+PROTOCOLS = (MULTI, SINGLE)
+SINGLE_SUFFIX = "-single"  # suffix of the part (and data set label) of the runs trained under the single protocol
+
+
+def protocol_data(data: dict[str, Any], protocol: str) -> tuple[dict[str, Any], int]:
+    """``data`` (:func:`load_set`) with its training rows as ``protocol`` trains on them, and the number of
+    training rows dropped.
+
+    ``multi``: unchanged (every positive of a row is a pair; nothing dropped). ``single`` (the paper's protocol):
+    row i keeps only its first label f_i = :func:`first_label` (the smallest id), Y'_ij = [j = f_i], and the rows
+    without a label are dropped from ``X`` and ``Y``; every fit that reads the labels (the samplers' frequencies,
+    the tree, NCE's log-prior biases) then sees these. The test rows are unchanged: evaluation is the same under
+    both protocols."""
+    if protocol == MULTI:
+        return data, 0
+    if protocol != SINGLE:
+        raise ValueError(f"protocol {protocol!r}: choose from {PROTOCOLS}")
+    Y = sp.csr_matrix(data["Y"])
+    first = first_label(Y)
+    keep = np.flatnonzero(first >= 0)
+    Y1 = sp.csr_matrix(
+        (np.ones(len(keep), dtype=Y.dtype), (np.arange(len(keep)), first[keep])), shape=(len(keep), Y.shape[1])
+    )
+    return {**data, "X": data["X"][keep], "Y": Y1}, int(Y.shape[0] - len(keep))
+
+
+def constant_first_label_hits(Y_train: sp.csr_matrix, Y_eval: sp.csr_matrix) -> float:
+    """hits@1 of the first label of a constant prediction: the share of the rows of ``Y_eval`` with a label whose
+    first label (:func:`first_label`) is the most frequent first label of ``Y_train`` (ties: the smallest id).
+
+    A reference for the first-label metrics: a model that has learnt only the first labels' prior reaches it."""
+    train, evaluated = first_label(Y_train), first_label(Y_eval)
+    counts = np.bincount(train[train >= 0], minlength=Y_train.shape[1])
+    evaluated = evaluated[evaluated >= 0]
+    return float(np.mean(evaluated == counts.argmax())) if len(evaluated) else float("nan")
+
+
+def part_protocol(name: str) -> str:
+    """The training protocol of the part ``name``: ``single`` for ``<set>[-tuned]-single``, else ``multi``."""
+    return SINGLE if name.endswith(SINGLE_SUFFIX) else MULTI
+
+
+def multi_name(name: str) -> str:
+    """The part ``name`` without its single-protocol suffix (``a-tuned-single`` -> ``a-tuned``)."""
+    return name[: -len(SINGLE_SUFFIX)] if part_protocol(name) == SINGLE else name
+
+
+def is_tuned(name: str) -> bool:
+    """Whether the part ``name`` trained at the tuned settings (``<set>-tuned``, ``<set>-tuned-single``)."""
+    return multi_name(name).endswith(TUNED)
+
+
+def set_name(name: str) -> str:
+    """The data set of the part ``name`` (``a-tuned-single`` -> ``a``)."""
+    base = multi_name(name)
+    return base[: -len(TUNED)] if base.endswith(TUNED) else base
 
 
 def load_set(name: str, dim: int, seed: int) -> dict[str, Any]:
@@ -775,13 +842,16 @@ def run_datasets(args: argparse.Namespace, env: dict[str, Any], tuned: bool = Fa
     for name in args.datasets.split(","):
         methods, seeds = args.methods.split(","), seed_list(args.seeds)
         chosen = tuned_settings(read_json(part_path(f"tuning_{name}")), methods) if tuned else {}
-        part_name = name + TUNED if tuned else name
+        part_name = name + (TUNED if tuned else "") + (SINGLE_SUFFIX if args.protocol == SINGLE else "")
         load_before = load_average()
         with timed() as load_time:
             data = load_set(name, args.dim, DATA_SEED)
+        all_labels_per_row = float(data["Y"].nnz / data["Y"].shape[0])
+        data, dropped = protocol_data(data, args.protocol)
         print(
             f"{name}: train {data['X'].shape} C={data['Y'].shape[1]:,} test {data['X_test'].shape[0]} "
-            f"({load_time.wall:.0f} s to load/featurise)",
+            f"({load_time.wall:.0f} s to load/featurise); protocol {args.protocol}: {dropped} training rows "
+            "without a label dropped",
             flush=True,
         )
         tree_params = {"split": args.tree_split, "reg": args.tree_reg, "reg_scaling": args.tree_reg_scaling}
@@ -800,6 +870,12 @@ def run_datasets(args: argparse.Namespace, env: dict[str, Any], tuned: bool = Fa
                 "svd_seconds": data.get("svd_seconds"),
                 "latent_params": data.get("latent_params"),
                 "labels_per_row": float(data["Y"].nnz / data["Y"].shape[0]),
+                # the protocol's training rows (protocol_data): under "single" one label per row, the rows without
+                # a label dropped; the labels per row of all training rows before it
+                "protocol": args.protocol,
+                "train_rows_dropped": dropped,
+                "labels_per_row_all_positives": all_labels_per_row,
+                "constant_first_label_hits@1": constant_first_label_hits(data["Y"], data["Y_test"][: args.eval_rows]),
             },
             "load_average_before": load_before,
             "runs": [],
@@ -826,6 +902,7 @@ def run_datasets(args: argparse.Namespace, env: dict[str, Any], tuned: bool = Fa
                 overrides={k: v for k, v in chosen.get(method, {}).items() if k != "lr"},
             )
             run["seed"] = seed
+            run["protocol"] = args.protocol  # multi: every positive of a row; single: its first label only
             # lr (and lambda, negatives where tuned) chosen on the validation split (..._tuning_<set>.json), or defaults
             run["tuned"] = tuned
             run["peak_rss_mib_so_far"] = round(peak_rss_mib(), 1)
@@ -1399,10 +1476,59 @@ def _not_tuned_text(tuned: list[str], applied: dict[str, list[str]], partly: dic
     return ", ".join(items)
 
 
-def verdict_section(merged: dict[str, Any], heading: str = "## Verdicts (issue 21)") -> list[str]:
+def _protocol_text(protocol: str, parts: dict[str, dict[str, Any]]) -> str:
+    """How the runs of ``parts`` (all of one ``protocol``) used the training rows and their budget, for a verdict
+    table's text."""
+    if protocol == MULTI:
+        return (
+            "The runs train on every positive of a row and stop at a fixed CPU budget (60-300 s; no sampled method "
+            "reached a plateau)"
+        )
+    budgets = sorted(
+        {r["budget_cpu_seconds"] for part in parts.values() for r in part["runs"] if "budget_cpu_seconds" in r}
+    )
+    dropped = ", ".join(
+        f"{part['dataset'].get('train_rows_dropped', '?')} of {name}'s "
+        f"{part['dataset']['n_train'] + part['dataset'].get('train_rows_dropped', 0):,}"
+        for name, part in parts.items()
+    )
+    return (
+        "The runs train on the first label (smallest id) of each training row only, the paper's single-label "
+        f"protocol (`--protocol single`; rows without a label dropped: {dropped}), every fit that reads the labels "
+        "(the frequencies, the tree, NCE's log-prior biases) on those labels too; evaluation is the same as in the "
+        "multi-label tables (hits@1 and log-likelihood of the first label, P@k on all test labels). The -tuned "
+        "settings were chosen under the multi-label protocol (the tuning runs trained on every positive), not "
+        "re-tuned for this one. The runs stop at a fixed CPU budget "
+        f"({', '.join(f'{b:g}' for b in budgets) or 'not recorded'} s, the tree fit included)"
+    )
+
+
+def _single_untested(single_sets: list[str] | None, protocol: str = MULTI) -> str:
+    """The "Not tested" item of the single-label protocol, ``single_sets`` the sets with single-label runs, in the
+    text of a table of ``protocol``'s runs."""
+    if protocol == SINGLE:
+        return (
+            "the single-label protocol on the other sets of the first table, settings re-tuned under it (they were "
+            "chosen under the multi-label one)"
+        )
+    if not single_sets:
+        return "its single-label training protocol"
+    return f'its single-label training protocol outside {", ".join(single_sets)} (there: the table "{SINGLE_HEADING}")'
+
+
+SINGLE_HEADING = "Verdicts under the paper's single-label protocol"
+
+
+def verdict_section(
+    merged: dict[str, Any],
+    heading: str = "## Verdicts (issue 21)",
+    protocol: str = MULTI,
+    single_sets: list[str] | None = None,
+) -> list[str]:
     """A verdict table over the parts of ``merged`` (or of a :func:`verdict_view`), with the conditions that limit
-    what it can say."""
-    tuned = [n for n in merged["datasets"] if n.endswith(TUNED)]
+    what it can say; ``protocol`` the one all those parts trained under (:func:`part_protocol`), ``single_sets`` the
+    data sets with single-label runs anywhere (the "Not tested" line names the protocol only outside them)."""
+    tuned = [n for n in merged["datasets"] if is_tuned(n)]
     applied, partly = merged.get("tuned_settings_applied", {}), merged.get("tuned_settings_partly", {})
     seeds = {name: sorted(int(s) for s in by_seed) for name, by_seed in merged["speedups_P@1"].items()}
     seed_text = "; ".join(f"{name}: {', '.join(map(str, s))}" for name, s in seeds.items())
@@ -1412,8 +1538,8 @@ def verdict_section(merged: dict[str, Any], heading: str = "## Verdicts (issue 2
         f"From `{STEM}.json` (its `speedups_P@1` per set and seed, and each data set's final points) and "
         f"`ns_snr_toy.json`. Seeds per set ({seed_text}); a seed sets the model's "
         f"initialisation, the batch order and the negatives, while the features (the SVD; the synthetic draw) and "
-        f"the tree fit are the same for every seed of a set. {_tuning_sentence(tuned, applied, partly)}. The runs train on every "
-        "positive of a row and stop at a fixed CPU budget (60-300 s; no sampled method reached a plateau); the "
+        f"the tree fit are the same for every seed of a set. {_tuning_sentence(tuned, applied, partly)}. "
+        f"{_protocol_text(protocol, merged['datasets'])}; the "
         "paper tuned rho and lambda of each method and trained for hours. So a verdict describes these runs, not the "
         "paper's protocol; issue 21's converged runs are not done. The uniform and frequency baselines put Eq. 6's penalty lambda (xi + log p_n)^2 on their logits, as "
         "the paper writes it; the rows marked \"authors' penalty\" use lambda xi^2, as the authors' code does for "
@@ -1434,7 +1560,41 @@ def verdict_section(merged: dict[str, Any], heading: str = "## Verdicts (issue 2
         *verdict_rows(merged),
         "",
         "Not tested: the paper's data sets (Wikipedia-500K, Amazon-670K, EURLex-4K are not in `../shared`), "
-        f"its single-label training protocol, {_not_tuned_text(tuned, applied, partly)}.",
+        f"{_single_untested(single_sets, protocol)}, {_not_tuned_text(tuned, applied, partly)}.",
+        "",
+    ]
+
+
+def _row_cells(row: str) -> list[str]:
+    """The cells of a markdown table row of :func:`verdict_rows` (claim, paper's number, ours, verdict)."""
+    cells = row.strip()[1:-1].split(" | ")
+    if len(cells) != 4:
+        raise ValueError(f"not a verdict row of four cells: {row!r}")
+    return [c.strip() for c in cells]
+
+
+def single_section(
+    merged: dict[str, Any], single: list[str], counterparts: list[str], single_sets: list[str]
+) -> list[str]:
+    """The verdict table of the single-label parts ``single`` (:func:`verdict_section`, the same rules), then each
+    claim's verdict beside the one the multi-label parts ``counterparts`` of the same sets give when judged alone."""
+    view = verdict_view(merged, single)
+    lines = verdict_section(view, f"### {SINGLE_HEADING}", protocol=SINGLE, single_sets=single_sets)
+    if not counterparts:
+        return lines
+    ours = {c[0]: c[3] for c in map(_row_cells, verdict_rows(view))}
+    theirs = {c[0]: c[3] for c in map(_row_cells, verdict_rows(verdict_view(merged, counterparts)))}
+    # Theorem 2's row is exact enumeration on toys, the same under both protocols: not repeated here
+    claims = [c for c in [*ours, *(c for c in theirs if c not in ours)] if not c.startswith("Theorem 2")]
+    return [
+        *lines,
+        f"The same claims judged on the same sets under both protocols (the rules above; multi-label: "
+        f"{', '.join(counterparts)}, the rows of the first table restricted to these sets; single-label: "
+        f"{', '.join(single)}, the table above):",
+        "",
+        "| claim | multi-label verdict | single-label verdict |",
+        "|---|---|---|",
+        *(f"| {c} | {theirs.get(c, 'not run')} | {ours.get(c, 'not run')} |" for c in claims),
         "",
     ]
 
@@ -1503,6 +1663,15 @@ def tuning_section(
             f"{used} One seed per value and {d['n_val']:,} rows: a validation P@1 near 0.5 has a binomial SE of about "
             f"{0.5 / np.sqrt(d['n_val']):.3f}, so neighbouring values closer than about 3 points are not told apart.",
             "",
+            *(
+                [
+                    f"The chosen settings also train the `{name}{TUNED}{SINGLE_SUFFIX}` runs (the paper's single-label "
+                    "protocol; the settings were chosen under the multi-label one, not re-tuned for it).",
+                    "",
+                ]
+                if name + TUNED + SINGLE_SUFFIX in parts
+                else []
+            ),
             "| method | validation P@1 at each rate tried | chosen | note |",
             "| --- | --- | --- | --- |",
             *(_choice_row(method, c, "lr", "rate") for method, c in t["choices"].items()),
@@ -1618,23 +1787,36 @@ def write_report() -> None:
         },
         # the stages of TUNE_STAGES each -tuned part trained at (its set's choices for every compared method)
         "tuned_settings_applied": {
-            name: settings_applied(part, tunings.get(name[: -len(TUNED)], {}))
+            name: settings_applied(part, tunings.get(set_name(name), {}))
             for name, part in parts.items()
-            if name.endswith(TUNED)
+            if is_tuned(name)
         },
         "tuned_settings_partly": {
-            name: settings_partly(part, tunings.get(name[: -len(TUNED)], {}))
+            name: settings_partly(part, tunings.get(set_name(name), {}))
             for name, part in parts.items()
-            if name.endswith(TUNED)
+            if is_tuned(name)
         },
+        # multi: every positive of a row trained; single: the first label of each row (--protocol)
+        "protocols": {name: part_protocol(name) for name in parts},
     }
     write_json(RESULTS / f"{STEM}.json", merged)
-    deciding, untuned = verdict_sets({name: {r["method"] for r in part["runs"]} for name, part in parts.items()})
-    verdicts = verdict_section(verdict_view(merged, deciding))
+    methods = {name: {r["method"] for r in part["runs"]} for name, part in parts.items()}
+    # each protocol's parts decide their own table (verdict_sets on the names without the single suffix)
+    single = {multi_name(n): m for n, m in methods.items() if part_protocol(n) == SINGLE}
+    single_sets = sorted({set_name(n) for n in single})
+    deciding, untuned = verdict_sets({n: m for n, m in methods.items() if part_protocol(n) == MULTI})
+    verdicts = verdict_section(verdict_view(merged, deciding), single_sets=single_sets)
     if deciding != untuned:  # the table of the untuned runs alone, as it stood before the tuned parts
         verdicts += verdict_section(
-            verdict_view(merged, untuned), "### The same verdicts from the untuned runs alone (for comparison)"
+            verdict_view(merged, untuned),
+            "### The same verdicts from the untuned runs alone (for comparison)",
+            single_sets=single_sets,
         )
+    if single:
+        single_deciding = [n + SINGLE_SUFFIX for n in verdict_sets(single)[0]]
+        # the multi-label parts of the same sets, judged alone: the single-label verdicts' counterparts
+        counterparts = [n for n in deciding if set_name(n) in single_sets]
+        verdicts += single_section(merged, single_deciding, counterparts, single_sets)
     lines = [
         "# Adversarial negative sampling (issue 6): results",
         "",
@@ -1656,7 +1838,20 @@ def write_report() -> None:
             f"C = {d['n_labels']:,} labels, {d['n_train']:,} training rows ({d['labels_per_row']:.2f} labels/row), "
             f"{d['features']}; evaluated on {d['n_test_eval']} test rows. Load average before: "
             f"{part['load_average_before'][0]:.1f}, after: {part.get('load_average_after', [float('nan')])[0]:.1f}; "
-            f"torch threads: {part['environment'].get('torch_threads')}.",
+            f"torch threads: {part['environment'].get('torch_threads')}."
+            + (
+                f" Single-label protocol: trained on the first label of each training row only "
+                f"({d.get('train_rows_dropped')} rows without a label dropped; all positives: "
+                f"{d['labels_per_row_all_positives']:.2f} labels/row); evaluated as the multi-label parts are."
+                if part_protocol(name) == SINGLE
+                else ""
+            )
+            + (
+                f" A constant prediction, the training rows' most frequent first label, scores hits@1 "
+                f"{d['constant_first_label_hits@1']:.4f} on the evaluation rows."
+                if "constant_first_label_hits@1" in d
+                else ""
+            ),
             "",
             f"![curves]({STEM}_{name}.png)",
             "",
@@ -1782,6 +1977,14 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
+        "--protocol",
+        choices=PROTOCOLS,
+        default=MULTI,
+        help="--part train/tuned: train on every positive of a row (multi) or, as the paper does, on the first "
+        f"label (smallest id) of each training row only, rows without a label dropped (single; into the part "
+        f"<set>[-tuned]{SINGLE_SUFFIX}); evaluation is the same",
+    )
+    parser.add_argument(
         "--seeds",
         default="0",
         help="comma-separated seeds: one run per (method, seed); a seed sets the model's initialisation, the batch "
@@ -1797,6 +2000,8 @@ def main() -> None:
     if args.part == "report":
         write_report()
         return
+    if args.protocol != MULTI and args.part not in ("train", "tuned"):
+        raise SystemExit(f"--protocol {args.protocol}: only --part train or tuned (tuning is multi-label only)")
     env = environment()
     env["torch_threads"] = args.threads
     if args.quick:

@@ -1,0 +1,179 @@
+"""benchmarks/adversarial_sampling.py --protocol (issue 21): the paper's single-label training protocol beside the
+multi-label one (no training: the training step is replaced by a stub that records what it was given)."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+
+@pytest.fixture(scope="module")
+def adv(load_benchmark):
+    return load_benchmark("adversarial_sampling")
+
+
+def _toy() -> dict:
+    """Six training rows, row i's features all i; row 2 has no label; indices stored unsorted."""
+    C = 9
+    rows = [[7, 3, 5], [1], [], [8, 0], [4, 6, 2], [5]]
+    indptr = np.cumsum([0, *map(len, rows)])
+    Y = sp.csr_matrix((np.ones(indptr[-1], np.float32), np.concatenate(rows).astype(np.int32), indptr), shape=(6, C))
+    X = np.arange(6, dtype=np.float32)[:, None] * np.ones((1, 4), np.float32)
+    Y_test = sp.csr_matrix(np.eye(3, C, dtype=np.float32) + np.eye(3, C, k=2, dtype=np.float32))
+    return {"name": "toy", "X": X, "Y": Y, "X_test": -X[:3], "Y_test": Y_test, "features": "toy features"}
+
+
+def _one_positive_per_row_at_the_first_label(Y_train, X_train, data) -> None:
+    """Y_train (one row per X_train row, whose features name its source row) holds exactly one positive per row,
+    at the smallest label id of that source row of data["Y"]."""
+    Y_train = sp.csr_matrix(Y_train)
+    source = X_train[:, 0].astype(int)
+    assert np.array_equal(np.diff(Y_train.indptr), np.ones(len(source), dtype=int))
+    assert np.array_equal(Y_train.indices, [min(data["Y"][i].indices) for i in source])
+    assert (Y_train.data == 1).all()
+
+
+def test_single_protocol_keeps_the_first_label_of_each_row_and_drops_rows_without_one(adv):
+    data = _toy()
+    single, dropped = adv.protocol_data(data, adv.SINGLE)
+    assert dropped == 1 and list(single["X"][:, 0]) == [0, 1, 3, 4, 5]  # row 2 has no label
+    _one_positive_per_row_at_the_first_label(single["Y"], single["X"], data)
+    assert list(single["Y"].indices) == [3, 1, 0, 2, 5]
+    assert np.array_equal(single["Y"].indices, adv.first_label(data["Y"])[adv.first_label(data["Y"]) >= 0])
+    assert single["X_test"] is data["X_test"] and single["Y_test"] is data["Y_test"]  # evaluation unchanged
+    same, none = adv.protocol_data(data, adv.MULTI)
+    assert same is data and none == 0
+    with pytest.raises(ValueError, match="protocol"):
+        adv.protocol_data(data, "pairs")
+
+
+def test_constant_first_label_hits_is_the_share_of_the_training_rows_most_frequent_first_label(adv):
+    Y_train = sp.csr_matrix(np.array([[0, 0, 1, 1, 0, 0], [0, 0, 1, 0, 0, 1], [0, 0, 0, 0, 0, 1], [0] * 6]))
+    Y_eval = sp.csr_matrix(np.array([[0, 0, 1, 0, 0, 0], [0, 0, 0, 0, 0, 1], [0] * 6, [1, 0, 1, 0, 0, 0]]))
+    # training first labels 2, 2, 5: the constant is 2; evaluation first labels 2, 5, (none), 0
+    assert adv.constant_first_label_hits(Y_train, Y_eval) == pytest.approx(1 / 3)
+    assert adv.constant_first_label_hits(Y_train, Y_eval[:1]) == 1.0
+
+
+@pytest.mark.parametrize("tuned", [False, True])
+def test_single_protocol_trains_every_method_on_the_first_labels_into_its_own_part(adv, tmp_path, monkeypatch, tuned):
+    data = _toy()
+    seen = []
+
+    def fake_train(method, train_data, budget, *args, **kwargs):  # what train_curve would train and fit on
+        seen.append((method, train_data["X"], train_data["Y"], train_data["Y_test"]))
+        point = {"train_seconds": budget, "hits@1_first_label": 0.5, "log_likelihood_first_label": -1.0}
+        point.update({"P@1": 0.5, "P@3": 0.4, "P@5": 0.3})
+        return {"method": method, "prepare_seconds": 0.0, "curve": [point], "final": point}
+
+    monkeypatch.setattr(adv, "RESULTS", tmp_path)
+    monkeypatch.setattr(adv, "load_set", lambda name, dim, seed: {**data, "name": name})
+    monkeypatch.setattr(adv, "train_curve", fake_train)
+    methods = [adv.ADVERSARIAL, adv.FREQUENCY, adv.NCE]
+    if tuned:
+        adv.write_json(
+            tmp_path / "adversarial_sampling_tuning_toy.json", {"choices": {m: {"lr": 0.003} for m in methods}}
+        )
+    args = argparse.Namespace(
+        datasets="toy",
+        methods=",".join(methods),
+        seeds="0,1",
+        dim=4,
+        budget=1.0,
+        softmax_budget=1.0,
+        batch_size=2,
+        eval_rows=3,
+        eval_fractions="1",
+        tree_split="median",
+        tree_reg=0.1,
+        tree_reg_scaling="constant",
+        quick=False,
+        protocol=adv.SINGLE,
+    )
+    adv.run_datasets(args, {}, tuned=tuned)
+    assert len(seen) == 6
+    for _, X_train, Y_train, Y_test in seen:
+        _one_positive_per_row_at_the_first_label(Y_train, X_train, data)
+        assert Y_test is data["Y_test"]
+    name = "toy-tuned-single" if tuned else "toy-single"
+    part = adv.read_json(tmp_path / f"adversarial_sampling_{name}.json")
+    assert {r["protocol"] for r in part["runs"]} == {adv.SINGLE} and part["settings"]["protocol"] == adv.SINGLE
+    d = part["dataset"]
+    assert d["protocol"] == adv.SINGLE and d["train_rows_dropped"] == 1 and d["n_train"] == 5
+    assert d["labels_per_row"] == 1.0 and d["labels_per_row_all_positives"] == pytest.approx(10 / 6)
+    assert d["constant_first_label_hits@1"] == pytest.approx(1 / 3)  # first labels 0 (all tie: smallest), 1, 2
+    assert not (tmp_path / f"adversarial_sampling_{name.removesuffix('-single')}.json").exists()
+    # the multi protocol (the default) trains on every positive, into the part without the suffix
+    seen.clear()
+    adv.run_datasets(argparse.Namespace(**{**vars(args), "protocol": adv.MULTI}), {}, tuned=tuned)
+    assert all(Y_train is data["Y"] for _, _, Y_train, _ in seen)
+    multi = adv.read_json(tmp_path / f"adversarial_sampling_{name.removesuffix('-single')}.json")
+    assert {r["protocol"] for r in multi["runs"]} == {adv.MULTI} and multi["dataset"]["train_rows_dropped"] == 0
+
+
+def _final(method, seed, hits):
+    point = {"train_seconds": 60.0, "train_wall_seconds": 60.0, "step": 10, "epochs": 1.0}
+    point.update({"P@1": hits, "P@3": 0.1, "P@5": 0.1, "hits@1_first_label": hits})
+    point.update({"log_likelihood_first_label": -5.0, "log_likelihood_first_label_se": 0.05})
+    return {"method": method, "seed": seed, "lr": 0.01, "prepare_seconds": 1.0, "curve": [point], "final": point}
+
+
+def _toy_part(hits, **dataset):
+    runs = [_final(m, s, h) for s in (0, 1) for m, h in hits.items()]
+    d = {"name": "toy", "n_labels": 100, "n_train": 1000, "labels_per_row": 1.0, "features": "toy", "dim": 3}
+    return {
+        "date": "2026-12-05T00:00:00Z",
+        "environment": {"torch_threads": 1},
+        "dataset": {**d, "n_test_eval": 1000, **dataset},
+        "load_average_before": [0.0],
+        "runs": runs,
+    }
+
+
+def test_report_judges_the_single_label_runs_in_their_own_table_and_keeps_the_multi_label_lines(
+    adv, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(adv, "RESULTS", tmp_path)
+    page = tmp_path / "adversarial_sampling.md"
+    # multi-label: the tree 30 % vs uniform 20 % (better by 5 SE); single-label: 20 % vs 30 % (worse)
+    adv.write_json(tmp_path / "adversarial_sampling_toy-tuned.json", _toy_part({"ns-tree": 0.3, "ns-uniform": 0.2}))
+    adv.write_report()
+    before = page.read_text().splitlines()
+    single = _toy_part(
+        {"ns-tree": 0.2, "ns-uniform": 0.3},
+        protocol="single",
+        train_rows_dropped=7,
+        labels_per_row_all_positives=5.06,
+    )
+    adv.write_json(tmp_path / "adversarial_sampling_toy-tuned-single.json", single)
+    adv.write_report()
+    after = page.read_text().splitlines()
+    # every line of the page stays but the "Not tested" ones, which no longer list the protocol for toy
+    changed = [line for line in before if line not in after]
+    assert changed == [line for line in before if line.startswith("Not tested")] != []
+    assert all("its single-label training protocol, " in line for line in changed)
+    main = after[: after.index(f"### {adv.SINGLE_HEADING}")]
+    assert "toy-tuned-single" not in "\n".join(main)
+    assert any(line.startswith("Not tested") and "protocol outside toy (there:" in line for line in main)
+    rest = after[after.index(f"### {adv.SINGLE_HEADING}") :]
+    hits = "Higher final accuracy (hits@1 of the first label) than neg. sampling, uniform"
+    row = next(line for line in rest if line.startswith(f"| {hits} |"))
+    assert (
+        "toy-tuned-single 20.0 (20.0 to 20.0) vs 30.0 (30.0 to 30.0) % (-10.0 +- 1.9, 2 seeds)" in row
+        and row.endswith("| contradicted (neg. sampling, uniform is better) |")
+    )
+    assert any(
+        "first label (smallest id) of each training row only" in line and "7 of toy-tuned-single's 1,007" in line
+        for line in rest
+    )
+    assert f"| {hits} | reproduced | contradicted (neg. sampling, uniform is better) |" in rest
+    assert not any(line.startswith("| Theorem 2") and line.count("|") == 4 for line in rest)
+    assert "## toy-tuned-single" in after and any(
+        "(7 rows without a label dropped; all positives: 5.06" in x for x in after
+    )
+    merged = adv.read_json(tmp_path / "adversarial_sampling.json")
+    assert merged["protocols"] == {"toy-tuned": "multi", "toy-tuned-single": "single"}
+    assert merged["tuned_settings_applied"].keys() == {"toy-tuned", "toy-tuned-single"}
