@@ -539,7 +539,7 @@ class LabelTreeModel:
 
         A member's layout holds its weights exactly (float32 CSR in canonical order, as training and loading make
         them), so its CSR matrices are dropped once it is built: the model then holds one copy of its weights,
-        not two (debian-deps, three trees: 58 MiB of CSR weights, 56 MiB of layout; docs/tree.md, "Memory").
+        not two (debian-deps, three trees: 58 MiB of CSR weights, 46 MiB of layout; docs/tree.md, "Memory").
         ``weights_``, ``save`` and ``to_arrays`` rebuild the CSR from the layout. Members are laid out one after
         the other, each level on ``params.n_jobs`` threads (ranges of its features): members side by side on two
         threads had raised debian-deps' prediction peak RSS by 13-22 MiB (two members held twice at a time).
