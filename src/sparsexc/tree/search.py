@@ -56,8 +56,9 @@ pairs together, reads each of its features once, matches the feature's keys agai
 accumulates straight into the (pair, child) scores, in the order and precision of scipy's product (bit for bit
 the same scores), without building the query matrix. On the debian-deps-shaped benchmark
 (``benchmarks/tree_search_speed.py``: d = 40,000, C = 19,000, leaves of 100 labels) scoring a beam's children
-with the parent-major layout before it took 0.1-0.4 s per 1,000
-rows against 17-35 s with :func:`pair_scores`, and the whole search 160-390 ms per 1,000 rows on one thread.
+with the parent-major layout before it took 0.1-0.4 s per 1,000 rows against 17-35 s with :func:`pair_scores`,
+and the whole search 160-390 ms per 1,000 rows on one thread; the feature-major layout takes 0.90-0.91x the
+prediction CPU of the parent-major one on debian-deps' and wordnet-hypernyms' trees (docs/tree.md, "Threads").
 """
 
 from __future__ import annotations
