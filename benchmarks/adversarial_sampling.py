@@ -16,7 +16,9 @@ dropped (:func:`protocol_data`), evaluated the same way, into its own part ``<se
 Each run gets a budget of CPU seconds (one thread: the single-core wall time of an idle machine, whatever else
 runs; the wall time is recorded too) that *includes* ``prepare`` (the tree fit: fitted once per data set and
 charged in full to both tree methods), and is evaluated at fixed fractions of it on ``--eval-rows`` test rows
-(evaluation time excluded): hits@1 of the first label (smallest id),
+(``--eval-sample``: drawn at random with seed ``EVAL_SEED``, the same rows for every method and seed, the default
+since stop 37; or the first rows, as every part before it, which on wordnet-hypernyms are far from a random sample;
+each part records which) (evaluation time excluded): hits@1 of the first label (smallest id),
 predictive log-likelihood of that label (log-softmax of the prediction logits over all C labels) with its
 standard error over the rows (std / sqrt(n)), and P@1/3/5 on the multi-label rows. ``--seeds 0,1,2`` trains one
 run per (method, seed): the seed sets the model's initialisation, the batch order and the negatives; the features
@@ -70,6 +72,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -212,13 +215,69 @@ def constant_first_label_hits(Y_train: sp.csr_matrix, Y_eval: sp.csr_matrix) -> 
     return float(np.mean(evaluated == counts.argmax())) if len(evaluated) else float("nan")
 
 
+# which test rows a part evaluates on (--eval-sample): a seeded random sample of --eval-rows rows (the default since
+# stop 37) or the first --eval-rows rows (what every part before it used: a part without the record is "first")
+RANDOM_ROWS, FIRST_ROWS = "random", "first"
+EVAL_SAMPLES = (RANDOM_ROWS, FIRST_ROWS)
+EVAL_SEED = 0  # the random sample's seed: one sample per data set, the same rows for every method and run seed
+
+
+def eval_row_ids(n_test: int, n_eval: int, rule: str, seed: int = EVAL_SEED) -> np.ndarray:
+    """The ids of the test rows a part evaluates on: ``min(n_eval, n_test)`` of the ``n_test`` rows, sorted.
+
+    ``first``: rows 0 .. n-1. ``random``: n distinct rows drawn uniformly without replacement by
+    ``default_rng(seed).choice``; they depend only on (``n_test``, ``n_eval``, ``seed``), so every method and run
+    seed of a data set sees the same rows."""
+    n = min(n_eval, n_test)
+    if rule == FIRST_ROWS:
+        return np.arange(n)
+    if rule != RANDOM_ROWS:
+        raise ValueError(f"eval sample {rule!r}: choose from {EVAL_SAMPLES}")
+    return np.sort(np.random.default_rng(seed).choice(n_test, size=n, replace=False))
+
+
+def eval_sample_record(rows: np.ndarray, rule: str, seed: int = EVAL_SEED) -> dict[str, Any]:
+    """What a part records of its evaluation rows: the rule, its seed (random only), their number and the first 16
+    hex digits of the SHA-256 of their ids (int64, in order)."""
+    digest = hashlib.sha256(np.asarray(rows, dtype=np.int64).tobytes()).hexdigest()[:16]
+    return {"rule": rule, "seed": seed if rule == RANDOM_ROWS else None, "n_rows": len(rows), "row_ids_sha256": digest}
+
+
+def eval_sample_text(dataset: dict[str, Any]) -> str:
+    """The evaluation rows of a part's ``dataset`` record in words (no record: the first rows, as before stop 37)."""
+    s = dataset.get("eval_sample") or {"rule": FIRST_ROWS}
+    n = s.get("n_rows", dataset.get("n_test_eval"))
+    if s["rule"] == RANDOM_ROWS:
+        return f"a random sample of {n} test rows (seed {s['seed']}, row ids sha256 {s['row_ids_sha256']})"
+    return f"the first {n} test rows" + ("" if "eval_sample" in dataset else " (recorded before --eval-sample)")
+
+
+def earlier_sample(part: dict[str, Any]) -> dict[str, Any]:
+    """The evaluation rows' record of a part file (:func:`eval_sample_record`); a part written before
+    ``--eval-sample`` evaluated on its first ``n_test_eval`` rows."""
+    d = part["dataset"]
+    return d.get("eval_sample") or eval_sample_record(np.arange(d["n_test_eval"]), FIRST_ROWS)
+
+
+# suffix of a part file kept for the record after a part of the same name was re-run on other evaluation rows: the
+# report shows it, and judges only the part that replaced it
+SUPERSEDED_SUFFIX = "-first1000"
+
+
+def is_superseded(name: str) -> bool:
+    """Whether the part ``name`` is kept for the record only (``<part>-first1000``: :data:`SUPERSEDED_SUFFIX`)."""
+    return name.endswith(SUPERSEDED_SUFFIX)
+
+
 def part_protocol(name: str) -> str:
-    """The training protocol of the part ``name``: ``single`` for ``<set>[-tuned]-single``, else ``multi``."""
-    return SINGLE if name.endswith(SINGLE_SUFFIX) else MULTI
+    """The training protocol of the part ``name``: ``single`` for ``<set>[-tuned]-single[-first1000]``, else
+    ``multi``."""
+    return SINGLE if name.removesuffix(SUPERSEDED_SUFFIX).endswith(SINGLE_SUFFIX) else MULTI
 
 
 def multi_name(name: str) -> str:
-    """The part ``name`` without its single-protocol suffix (``a-tuned-single`` -> ``a-tuned``)."""
+    """The part ``name`` without its single-protocol and superseded suffixes (``a-tuned-single`` -> ``a-tuned``)."""
+    name = name.removesuffix(SUPERSEDED_SUFFIX)
     return name[: -len(SINGLE_SUFFIX)] if part_protocol(name) == SINGLE else name
 
 
@@ -848,8 +907,14 @@ def run_datasets(args: argparse.Namespace, env: dict[str, Any], tuned: bool = Fa
             data = load_set(name, args.dim, DATA_SEED)
         all_labels_per_row = float(data["Y"].nnz / data["Y"].shape[0])
         data, dropped = protocol_data(data, args.protocol)
+        n_test = data["X_test"].shape[0]
+        eval_ids = eval_row_ids(n_test, args.eval_rows, args.eval_sample)
+        if args.eval_sample != FIRST_ROWS:  # evaluate on the sample: train_curve reads the first eval_rows rows
+            data = {**data, "X_test": data["X_test"][eval_ids], "Y_test": data["Y_test"][eval_ids]}
+        sample = eval_sample_record(eval_ids, args.eval_sample)
         print(
-            f"{name}: train {data['X'].shape} C={data['Y'].shape[1]:,} test {data['X_test'].shape[0]} "
+            f"{name}: train {data['X'].shape} C={data['Y'].shape[1]:,} test {n_test}, evaluated on "
+            f"{eval_sample_text({'eval_sample': sample})} "
             f"({load_time.wall:.0f} s to load/featurise); protocol {args.protocol}: {dropped} training rows "
             "without a label dropped",
             flush=True,
@@ -876,11 +941,18 @@ def run_datasets(args: argparse.Namespace, env: dict[str, Any], tuned: bool = Fa
                 "train_rows_dropped": dropped,
                 "labels_per_row_all_positives": all_labels_per_row,
                 "constant_first_label_hits@1": constant_first_label_hits(data["Y"], data["Y_test"][: args.eval_rows]),
+                "eval_sample": sample,
             },
             "load_average_before": load_before,
             "runs": [],
         }
         earlier = read_json(part_path(part_name)) if part_path(part_name).is_file() and not args.quick else {}
+        if earlier and earlier_sample(earlier)["row_ids_sha256"] != sample["row_ids_sha256"]:
+            raise SystemExit(
+                f"{part_path(part_name).name} was evaluated on {eval_sample_text(earlier['dataset'])}, this run on "
+                f"{eval_sample_text(out['dataset'])}: its runs cannot share a part; rename it (e.g. "
+                f"{part_path(part_name + SUPERSEDED_SUFFIX).name}) or pass --eval-sample {earlier_sample(earlier)['rule']}"
+            )
         out["runs"] += kept_runs(earlier, methods, seeds)
         if "latent_params" in data:
             out["oracle"] = oracle_point(data, args.eval_rows)
@@ -909,6 +981,7 @@ def run_datasets(args: argparse.Namespace, env: dict[str, Any], tuned: bool = Fa
             run["settings"] = {
                 "budget": budget,
                 "eval_rows": args.eval_rows,
+                "eval_sample": sample,
                 "eval_fractions": fractions,
                 "tree_params": tree_params,
                 "load_average_before": load_before,
@@ -1519,6 +1592,11 @@ def _single_untested(single_sets: list[str] | None, protocol: str = MULTI) -> st
 SINGLE_HEADING = "Verdicts under the paper's single-label protocol"
 
 
+def _eval_rows_text(parts: dict[str, dict[str, Any]]) -> str:
+    """The test rows each of ``parts`` evaluated on (:func:`eval_sample_text`), for a verdict table's text."""
+    return "; ".join(f"{name}: {eval_sample_text(part['dataset'])}" for name, part in parts.items())
+
+
 def verdict_section(
     merged: dict[str, Any],
     heading: str = "## Verdicts (issue 21)",
@@ -1539,6 +1617,7 @@ def verdict_section(
         f"`ns_snr_toy.json`. Seeds per set ({seed_text}); a seed sets the model's "
         f"initialisation, the batch order and the negatives, while the features (the SVD; the synthetic draw) and "
         f"the tree fit are the same for every seed of a set. {_tuning_sentence(tuned, applied, partly)}. "
+        f"Evaluation rows: {_eval_rows_text(merged['datasets'])}. "
         f"{_protocol_text(protocol, merged['datasets'])}; the "
         "paper tuned rho and lambda of each method and trained for hours. So a verdict describes these runs, not the "
         "paper's protocol; issue 21's converged runs are not done. The uniform and frequency baselines put Eq. 6's penalty lambda (xi + log p_n)^2 on their logits, as "
@@ -1798,9 +1877,13 @@ def write_report() -> None:
         },
         # multi: every positive of a row trained; single: the first label of each row (--protocol)
         "protocols": {name: part_protocol(name) for name in parts},
+        # the test rows each part evaluated on (--eval-sample; a part without the record: the first rows)
+        "eval_samples": {name: earlier_sample(part) for name, part in parts.items()},
+        # parts re-run on other evaluation rows, kept for the record and judged in no verdict table
+        "superseded": {name: name.removesuffix(SUPERSEDED_SUFFIX) for name in parts if is_superseded(name)},
     }
     write_json(RESULTS / f"{STEM}.json", merged)
-    methods = {name: {r["method"] for r in part["runs"]} for name, part in parts.items()}
+    methods = {name: {r["method"] for r in part["runs"]} for name, part in parts.items() if not is_superseded(name)}
     # each protocol's parts decide their own table (verdict_sets on the names without the single suffix)
     single = {multi_name(n): m for n, m in methods.items() if part_protocol(n) == SINGLE}
     single_sets = sorted({set_name(n) for n in single})
@@ -1836,7 +1919,14 @@ def write_report() -> None:
             f"## {name}",
             "",
             f"C = {d['n_labels']:,} labels, {d['n_train']:,} training rows ({d['labels_per_row']:.2f} labels/row), "
-            f"{d['features']}; evaluated on {d['n_test_eval']} test rows. Load average before: "
+            f"{d['features']}; evaluated on {eval_sample_text(d)}. "
+            + (
+                f"Superseded: kept for the record, judged in no verdict table; part {multi_name(name)}"
+                f"{SINGLE_SUFFIX if part_protocol(name) == SINGLE else ''} re-ran it on other evaluation rows. "
+                if is_superseded(name)
+                else ""
+            )
+            + "Load average before: "
             f"{part['load_average_before'][0]:.1f}, after: {part.get('load_average_after', [float('nan')])[0]:.1f}; "
             f"torch threads: {part['environment'].get('torch_threads')}."
             + (
@@ -1961,6 +2051,13 @@ def main() -> None:
     parser.add_argument("--softmax-budget", type=float, default=150.0, help="CPU seconds of the full softmax")
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--eval-rows", type=int, default=1000)
+    parser.add_argument(
+        "--eval-sample",
+        choices=EVAL_SAMPLES,
+        default=RANDOM_ROWS,
+        help=f"--part train/tuned: evaluate on --eval-rows test rows drawn at random (seed {EVAL_SEED}, the same rows "
+        "for every method and seed) or on the first --eval-rows rows (every part before stop 37)",
+    )
     parser.add_argument(
         "--eval-fractions",
         default=",".join(map(str, EVAL_FRACTIONS)),
