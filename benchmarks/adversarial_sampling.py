@@ -59,9 +59,15 @@ training step against C for each head.
         --methods ns-tree,ns-uniform,ns-frequency,ns-uniform-l2,ns-frequency-l2,nce-tree --budget 60
         # the same at the paper's single-label protocol (settings tuned under the multi-label one)
         # -> ..._<set>-tuned-single.json; the report judges these parts in a table of their own
+    # every part evaluates on a seeded random sample of the test rows (--eval-sample random, the default since
+    # stop 37); --eval-sample first is the first rows, as before. A part evaluated on other rows than a new run's
+    # must be renamed first (<part>-first1000.json: kept on the page, judged in no verdict table)
     python benchmarks/adversarial_sampling.py --part steps               # step time vs C -> ..._steps.json
     python benchmarks/adversarial_sampling.py --part steps --dense-gradients  # the sampled heads without their
         # default sparse gradients (sparse_gradients=False): the "before" table -> ..._steps_dense_gradients.json
+    python benchmarks/adversarial_sampling.py --part eval-rows --datasets debian-deps,wordnet-hypernyms
+        # the first --eval-rows test rows, the random sample and all test rows compared (labels only: the constant
+        # first label's hits@1, labels per row, distinct labels, their training frequency) -> ..._eval_rows.json
     python benchmarks/adversarial_sampling.py --part report              # merge the parts: .json, .md, PNG curves
 
 Every part runs on ``--threads`` torch threads (1 by default) and rewrites its JSON after each method, so a
@@ -1000,6 +1006,85 @@ def run_datasets(args: argparse.Namespace, env: dict[str, Any], tuned: bool = Fa
                 write_json(part_path(part_name), out)
 
 
+def eval_rows_summary(Y_train: sp.csr_matrix, Y_eval: sp.csr_matrix, rows: np.ndarray, rule: str) -> dict[str, Any]:
+    """How the test rows ``rows`` of ``Y_eval`` (the rule that drew them: :func:`eval_row_ids`, or ``all``) compare
+    with the training rows ``Y_train``: :func:`constant_first_label_hits` on them, their labels per row (mean and
+    median), the number of distinct first labels and of distinct labels among them, the largest share of one first
+    label, and the mean and median training frequency of their positives (one value per positive)."""
+    Y = sp.csr_matrix(Y_eval)[rows]
+    per_row, first = np.diff(Y.indptr), first_label(Y)
+    first, freq = first[first >= 0], np.asarray(Y_train.sum(0)).ravel()[Y.indices]
+    return {
+        **eval_sample_record(rows, FIRST_ROWS if rule == "all" else rule),
+        "rule": rule,
+        "constant_first_label_hits@1": constant_first_label_hits(Y_train, Y),
+        "labels_per_row_mean": float(per_row.mean()),
+        "labels_per_row_median": float(np.median(per_row)),
+        "distinct_first_labels": len(np.unique(first)),
+        "top_first_label_share": float(np.bincount(first).max() / len(first)) if len(first) else float("nan"),
+        "distinct_labels": len(np.unique(Y.indices)),
+        "positives_train_frequency_mean": float(freq.mean()),
+        "positives_train_frequency_median": float(np.median(freq)),
+    }
+
+
+def run_eval_rows(args: argparse.Namespace, env: dict[str, Any]) -> None:
+    """``--part eval-rows``: for each of ``--datasets``, :func:`eval_rows_summary` of the first ``--eval-rows`` test
+    rows, of the random sample and of all test rows (labels only: no features, no training)
+    -> ..._eval_rows.json (one entry per set, merged with the file's others)."""
+    from sparsexc.datasets import latent_hierarchy, load
+
+    path = part_path("eval_rows")
+    out = read_json(path) if path.is_file() else {"sets": {}}
+    for name in args.datasets.split(","):
+        splits = latent_hierarchy(**SYNTHETIC[name], seed=DATA_SEED) if name in SYNTHETIC else load(name)
+        Y, Y_test = sp.csr_matrix(splits.train.Y), sp.csr_matrix(splits.test.Y)
+        n = Y_test.shape[0]
+        samples = {rule: eval_row_ids(n, args.eval_rows, rule) for rule in EVAL_SAMPLES}
+        out["sets"][name] = {
+            "n_train": int(Y.shape[0]),
+            "n_test": int(n),
+            "n_labels": int(Y.shape[1]),
+            **{
+                rule: eval_rows_summary(Y, Y_test, rows, rule)
+                for rule, rows in [*samples.items(), ("all", np.arange(n))]
+            },
+        }
+        print(name, json.dumps(out["sets"][name]), flush=True)
+    out.update(date=utc_now(), environment=env, cpu_seconds_process=round(time.process_time(), 1))
+    write_json(path, out)
+
+
+def eval_rows_section(sets: dict[str, dict[str, Any]]) -> list[str]:
+    """The page's table of ``--part eval-rows`` (:func:`run_eval_rows`): each set's first rows, random sample and
+    all test rows side by side; nothing where it was not run."""
+    if not sets:
+        return []
+    lines = [
+        "## The evaluation rows: the first rows against a random sample (stop 37)",
+        "",
+        f"From `{STEM}_eval_rows.json` (`--part eval-rows`, labels only). const. hits@1: a constant prediction of the "
+        "training rows' most frequent first label (`constant_first_label_hits`); train freq.: the training frequency "
+        "of the rows' positives (one value per positive). A part evaluates on the rows its page section names.",
+        "",
+        "| set | rows | const. hits@1 | labels/row mean (median) | distinct first labels (largest share) "
+        "| distinct labels | train freq. mean (median) | row ids sha256 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, d in sets.items():
+        for rule in (FIRST_ROWS, RANDOM_ROWS, "all"):
+            r = d[rule]
+            what = {FIRST_ROWS: "first", RANDOM_ROWS: f"random (seed {r['seed']})", "all": "all"}[rule]
+            lines.append(
+                f"| {name} | {what} {r['n_rows']:,} | {r['constant_first_label_hits@1']:.3f} | "
+                f"{r['labels_per_row_mean']:.2f} ({r['labels_per_row_median']:g}) | {r['distinct_first_labels']:,} "
+                f"({r['top_first_label_share']:.3f}) | {r['distinct_labels']:,} | "
+                f"{r['positives_train_frequency_mean']:,.0f} ({r['positives_train_frequency_median']:,.0f}) | "
+                f"{r['row_ids_sha256']} |"
+            )
+    return [*lines, ""]
+
+
 def run_steps(args: argparse.Namespace, env: dict[str, Any]) -> None:
     sizes = (1_000, 10_000) if args.quick else (1_000, 10_000, 100_000, 1_000_000)
     rows = []
@@ -1839,6 +1924,7 @@ def write_report() -> None:
         name = path.stem[len(STEM) + 1 :]
         parts[name] = read_json(path)
     steps = parts.pop("steps", {"step_times": []})
+    eval_rows = parts.pop("eval_rows", {"sets": {}})  # --part eval-rows: the test rows' samples compared
     # the step table measured before the sampled heads had sparse gradients (kept for the before/after ratio)
     before = parts.pop("steps_dense_gradients", {"step_times": []})
     tunings = {name[len("tuning_") :]: parts.pop(name) for name in list(parts) if name.startswith("tuning_")}
@@ -1881,6 +1967,7 @@ def write_report() -> None:
         "eval_samples": {name: earlier_sample(part) for name, part in parts.items()},
         # parts re-run on other evaluation rows, kept for the record and judged in no verdict table
         "superseded": {name: name.removesuffix(SUPERSEDED_SUFFIX) for name in parts if is_superseded(name)},
+        "eval_rows_compared": eval_rows["sets"],
     }
     write_json(RESULTS / f"{STEM}.json", merged)
     methods = {name: {r["method"] for r in part["runs"]} for name, part in parts.items() if not is_superseded(name)}
@@ -1907,6 +1994,7 @@ def write_report() -> None:
         f"JSON files; the discussion comes from `{STEM}_notes.md`.",
         "",
         *verdicts,
+        *eval_rows_section(eval_rows["sets"]),
         *tuning_section(tunings, parts, deciding),
     ]
     notes = RESULTS / f"{STEM}_notes.md"
@@ -2021,7 +2109,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--part",
-        choices=("train", "tune", "tuned", "steps", "report"),
+        choices=("train", "tune", "tuned", "steps", "eval-rows", "report"),
         default="train",
         help="tune: each method's learning rate (or, with --tune, lambda or negatives) on a validation split of the "
         "training rows -> ..._tuning_<set>.json; tuned: train as `train` does with the chosen settings -> "
@@ -2111,6 +2199,8 @@ def main() -> None:
         run_tuning(args, env)
     elif args.part == "tuned":
         run_datasets(args, env, tuned=True)
+    elif args.part == "eval-rows":
+        run_eval_rows(args, env)
     else:
         run_steps(args, env)
 

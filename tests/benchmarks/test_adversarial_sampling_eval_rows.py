@@ -157,3 +157,23 @@ def test_report_judges_the_random_sample_part_and_names_every_parts_rows(adv, tm
     assert merged["eval_samples"]["toy-tuned"] == sample
     assert merged["eval_samples"]["toy-tuned-first1000"]["rule"] == adv.FIRST_ROWS
     assert merged["protocols"]["toy-tuned-first1000"] == adv.MULTI
+
+
+def test_eval_rows_summary_describes_the_rows_it_is_given(adv):
+    data = _toy(n_test=10)  # test row i: label i % 5; training: labels 0-4 once, 0-2 twice (first labels 0-4, 0-2)
+    Y, Y_test = data["Y"], data["Y_test"]
+    rows = np.array([0, 5, 6])  # labels 0, 0, 1
+    s = adv.eval_rows_summary(Y, Y_test, rows, adv.RANDOM_ROWS)
+    assert s["rule"] == adv.RANDOM_ROWS and s["n_rows"] == 3
+    assert s["row_ids_sha256"] == adv.eval_sample_record(rows, adv.RANDOM_ROWS)["row_ids_sha256"]
+    assert s["constant_first_label_hits@1"] == pytest.approx(2 / 3)  # the training rows' first label 0
+    assert s["labels_per_row_mean"] == 1.0 and s["distinct_first_labels"] == 2 and s["distinct_labels"] == 2
+    assert s["top_first_label_share"] == pytest.approx(2 / 3)
+    freq = np.asarray(Y.sum(0)).ravel()  # label 0 twice, label 1 twice in training
+    assert s["positives_train_frequency_mean"] == pytest.approx(np.mean(freq[[0, 0, 1]]))
+    every = adv.eval_rows_summary(Y, Y_test, np.arange(10), "all")
+    assert every["rule"] == "all" and every["distinct_labels"] == 5
+    assert every["constant_first_label_hits@1"] == pytest.approx(0.2)
+    table = adv.eval_rows_section({"toy": {"first": s, "random": s, "all": every}})
+    assert table[0].startswith("## The evaluation rows") and len([x for x in table if x.startswith("| toy |")]) == 3
+    assert adv.eval_rows_section({}) == []
