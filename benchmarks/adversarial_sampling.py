@@ -16,7 +16,9 @@ dropped (:func:`protocol_data`), evaluated the same way, into its own part ``<se
 Each run gets a budget of CPU seconds (one thread: the single-core wall time of an idle machine, whatever else
 runs; the wall time is recorded too) that *includes* ``prepare`` (the tree fit: fitted once per data set and
 charged in full to both tree methods), and is evaluated at fixed fractions of it on ``--eval-rows`` test rows
-(evaluation time excluded): hits@1 of the first label (smallest id),
+(``--eval-sample``: drawn at random with seed ``EVAL_SEED``, the same rows for every method and seed, the default
+since stop 37; or the first rows, as every part before it, which on wordnet-hypernyms are far from a random sample;
+each part records which) (evaluation time excluded): hits@1 of the first label (smallest id),
 predictive log-likelihood of that label (log-softmax of the prediction logits over all C labels) with its
 standard error over the rows (std / sqrt(n)), and P@1/3/5 on the multi-label rows. ``--seeds 0,1,2`` trains one
 run per (method, seed): the seed sets the model's initialisation, the batch order and the negatives; the features
@@ -57,9 +59,15 @@ training step against C for each head.
         --methods ns-tree,ns-uniform,ns-frequency,ns-uniform-l2,ns-frequency-l2,nce-tree --budget 60
         # the same at the paper's single-label protocol (settings tuned under the multi-label one)
         # -> ..._<set>-tuned-single.json; the report judges these parts in a table of their own
+    # every part evaluates on a seeded random sample of the test rows (--eval-sample random, the default since
+    # stop 37); --eval-sample first is the first rows, as before. A part evaluated on other rows than a new run's
+    # must be renamed first (<part>-first1000.json: kept on the page, judged in no verdict table)
     python benchmarks/adversarial_sampling.py --part steps               # step time vs C -> ..._steps.json
     python benchmarks/adversarial_sampling.py --part steps --dense-gradients  # the sampled heads without their
         # default sparse gradients (sparse_gradients=False): the "before" table -> ..._steps_dense_gradients.json
+    python benchmarks/adversarial_sampling.py --part eval-rows --datasets debian-deps,wordnet-hypernyms
+        # the first --eval-rows test rows, the random sample and all test rows compared (labels only: the constant
+        # first label's hits@1, labels per row, distinct labels, their training frequency) -> ..._eval_rows.json
     python benchmarks/adversarial_sampling.py --part report              # merge the parts: .json, .md, PNG curves
 
 Every part runs on ``--threads`` torch threads (1 by default) and rewrites its JSON after each method, so a
@@ -70,6 +78,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -212,13 +221,69 @@ def constant_first_label_hits(Y_train: sp.csr_matrix, Y_eval: sp.csr_matrix) -> 
     return float(np.mean(evaluated == counts.argmax())) if len(evaluated) else float("nan")
 
 
+# which test rows a part evaluates on (--eval-sample): a seeded random sample of --eval-rows rows (the default since
+# stop 37) or the first --eval-rows rows (what every part before it used: a part without the record is "first")
+RANDOM_ROWS, FIRST_ROWS = "random", "first"
+EVAL_SAMPLES = (RANDOM_ROWS, FIRST_ROWS)
+EVAL_SEED = 0  # the random sample's seed: one sample per data set, the same rows for every method and run seed
+
+
+def eval_row_ids(n_test: int, n_eval: int, rule: str, seed: int = EVAL_SEED) -> np.ndarray:
+    """The ids of the test rows a part evaluates on: ``min(n_eval, n_test)`` of the ``n_test`` rows, sorted.
+
+    ``first``: rows 0 .. n-1. ``random``: n distinct rows drawn uniformly without replacement by
+    ``default_rng(seed).choice``; they depend only on (``n_test``, ``n_eval``, ``seed``), so every method and run
+    seed of a data set sees the same rows."""
+    n = min(n_eval, n_test)
+    if rule == FIRST_ROWS:
+        return np.arange(n)
+    if rule != RANDOM_ROWS:
+        raise ValueError(f"eval sample {rule!r}: choose from {EVAL_SAMPLES}")
+    return np.sort(np.random.default_rng(seed).choice(n_test, size=n, replace=False))
+
+
+def eval_sample_record(rows: np.ndarray, rule: str, seed: int = EVAL_SEED) -> dict[str, Any]:
+    """What a part records of its evaluation rows: the rule, its seed (random only), their number and the first 16
+    hex digits of the SHA-256 of their ids (int64, in order)."""
+    digest = hashlib.sha256(np.asarray(rows, dtype=np.int64).tobytes()).hexdigest()[:16]
+    return {"rule": rule, "seed": seed if rule == RANDOM_ROWS else None, "n_rows": len(rows), "row_ids_sha256": digest}
+
+
+def eval_sample_text(dataset: dict[str, Any]) -> str:
+    """The evaluation rows of a part's ``dataset`` record in words (no record: the first rows, as before stop 37)."""
+    s = dataset.get("eval_sample") or {"rule": FIRST_ROWS}
+    n = s.get("n_rows", dataset.get("n_test_eval"))
+    if s["rule"] == RANDOM_ROWS:
+        return f"a random sample of {n} test rows (seed {s['seed']}, row ids sha256 {s['row_ids_sha256']})"
+    return f"the first {n} test rows" + ("" if "eval_sample" in dataset else " (recorded before --eval-sample)")
+
+
+def earlier_sample(part: dict[str, Any]) -> dict[str, Any]:
+    """The evaluation rows' record of a part file (:func:`eval_sample_record`); a part written before
+    ``--eval-sample`` evaluated on its first ``n_test_eval`` rows."""
+    d = part["dataset"]
+    return d.get("eval_sample") or eval_sample_record(np.arange(d["n_test_eval"]), FIRST_ROWS)
+
+
+# suffix of a part file kept for the record after a part of the same name was re-run on other evaluation rows: the
+# report shows it, and judges only the part that replaced it
+SUPERSEDED_SUFFIX = "-first1000"
+
+
+def is_superseded(name: str) -> bool:
+    """Whether the part ``name`` is kept for the record only (``<part>-first1000``: :data:`SUPERSEDED_SUFFIX`)."""
+    return name.endswith(SUPERSEDED_SUFFIX)
+
+
 def part_protocol(name: str) -> str:
-    """The training protocol of the part ``name``: ``single`` for ``<set>[-tuned]-single``, else ``multi``."""
-    return SINGLE if name.endswith(SINGLE_SUFFIX) else MULTI
+    """The training protocol of the part ``name``: ``single`` for ``<set>[-tuned]-single[-first1000]``, else
+    ``multi``."""
+    return SINGLE if name.removesuffix(SUPERSEDED_SUFFIX).endswith(SINGLE_SUFFIX) else MULTI
 
 
 def multi_name(name: str) -> str:
-    """The part ``name`` without its single-protocol suffix (``a-tuned-single`` -> ``a-tuned``)."""
+    """The part ``name`` without its single-protocol and superseded suffixes (``a-tuned-single`` -> ``a-tuned``)."""
+    name = name.removesuffix(SUPERSEDED_SUFFIX)
     return name[: -len(SINGLE_SUFFIX)] if part_protocol(name) == SINGLE else name
 
 
@@ -848,8 +913,14 @@ def run_datasets(args: argparse.Namespace, env: dict[str, Any], tuned: bool = Fa
             data = load_set(name, args.dim, DATA_SEED)
         all_labels_per_row = float(data["Y"].nnz / data["Y"].shape[0])
         data, dropped = protocol_data(data, args.protocol)
+        n_test = data["X_test"].shape[0]
+        eval_ids = eval_row_ids(n_test, args.eval_rows, args.eval_sample)
+        if args.eval_sample != FIRST_ROWS:  # evaluate on the sample: train_curve reads the first eval_rows rows
+            data = {**data, "X_test": data["X_test"][eval_ids], "Y_test": data["Y_test"][eval_ids]}
+        sample = eval_sample_record(eval_ids, args.eval_sample)
         print(
-            f"{name}: train {data['X'].shape} C={data['Y'].shape[1]:,} test {data['X_test'].shape[0]} "
+            f"{name}: train {data['X'].shape} C={data['Y'].shape[1]:,} test {n_test}, evaluated on "
+            f"{eval_sample_text({'eval_sample': sample})} "
             f"({load_time.wall:.0f} s to load/featurise); protocol {args.protocol}: {dropped} training rows "
             "without a label dropped",
             flush=True,
@@ -876,11 +947,18 @@ def run_datasets(args: argparse.Namespace, env: dict[str, Any], tuned: bool = Fa
                 "train_rows_dropped": dropped,
                 "labels_per_row_all_positives": all_labels_per_row,
                 "constant_first_label_hits@1": constant_first_label_hits(data["Y"], data["Y_test"][: args.eval_rows]),
+                "eval_sample": sample,
             },
             "load_average_before": load_before,
             "runs": [],
         }
         earlier = read_json(part_path(part_name)) if part_path(part_name).is_file() and not args.quick else {}
+        if earlier and earlier_sample(earlier)["row_ids_sha256"] != sample["row_ids_sha256"]:
+            raise SystemExit(
+                f"{part_path(part_name).name} was evaluated on {eval_sample_text(earlier['dataset'])}, this run on "
+                f"{eval_sample_text(out['dataset'])}: its runs cannot share a part; rename it (e.g. "
+                f"{part_path(part_name + SUPERSEDED_SUFFIX).name}) or pass --eval-sample {earlier_sample(earlier)['rule']}"
+            )
         out["runs"] += kept_runs(earlier, methods, seeds)
         if "latent_params" in data:
             out["oracle"] = oracle_point(data, args.eval_rows)
@@ -909,6 +987,7 @@ def run_datasets(args: argparse.Namespace, env: dict[str, Any], tuned: bool = Fa
             run["settings"] = {
                 "budget": budget,
                 "eval_rows": args.eval_rows,
+                "eval_sample": sample,
                 "eval_fractions": fractions,
                 "tree_params": tree_params,
                 "load_average_before": load_before,
@@ -925,6 +1004,85 @@ def run_datasets(args: argparse.Namespace, env: dict[str, Any], tuned: bool = Fa
             out["cpu_seconds_process"] = round(time.process_time(), 1)  # CPU seconds since the process started
             if not args.quick:
                 write_json(part_path(part_name), out)
+
+
+def eval_rows_summary(Y_train: sp.csr_matrix, Y_eval: sp.csr_matrix, rows: np.ndarray, rule: str) -> dict[str, Any]:
+    """How the test rows ``rows`` of ``Y_eval`` (the rule that drew them: :func:`eval_row_ids`, or ``all``) compare
+    with the training rows ``Y_train``: :func:`constant_first_label_hits` on them, their labels per row (mean and
+    median), the number of distinct first labels and of distinct labels among them, the largest share of one first
+    label, and the mean and median training frequency of their positives (one value per positive)."""
+    Y = sp.csr_matrix(Y_eval)[rows]
+    per_row, first = np.diff(Y.indptr), first_label(Y)
+    first, freq = first[first >= 0], np.asarray(Y_train.sum(0)).ravel()[Y.indices]
+    return {
+        **eval_sample_record(rows, FIRST_ROWS if rule == "all" else rule),
+        "rule": rule,
+        "constant_first_label_hits@1": constant_first_label_hits(Y_train, Y),
+        "labels_per_row_mean": float(per_row.mean()),
+        "labels_per_row_median": float(np.median(per_row)),
+        "distinct_first_labels": len(np.unique(first)),
+        "top_first_label_share": float(np.bincount(first).max() / len(first)) if len(first) else float("nan"),
+        "distinct_labels": len(np.unique(Y.indices)),
+        "positives_train_frequency_mean": float(freq.mean()),
+        "positives_train_frequency_median": float(np.median(freq)),
+    }
+
+
+def run_eval_rows(args: argparse.Namespace, env: dict[str, Any]) -> None:
+    """``--part eval-rows``: for each of ``--datasets``, :func:`eval_rows_summary` of the first ``--eval-rows`` test
+    rows, of the random sample and of all test rows (labels only: no features, no training)
+    -> ..._eval_rows.json (one entry per set, merged with the file's others)."""
+    from sparsexc.datasets import latent_hierarchy, load
+
+    path = part_path("eval_rows")
+    out = read_json(path) if path.is_file() else {"sets": {}}
+    for name in args.datasets.split(","):
+        splits = latent_hierarchy(**SYNTHETIC[name], seed=DATA_SEED) if name in SYNTHETIC else load(name)
+        Y, Y_test = sp.csr_matrix(splits.train.Y), sp.csr_matrix(splits.test.Y)
+        n = Y_test.shape[0]
+        samples = {rule: eval_row_ids(n, args.eval_rows, rule) for rule in EVAL_SAMPLES}
+        out["sets"][name] = {
+            "n_train": int(Y.shape[0]),
+            "n_test": int(n),
+            "n_labels": int(Y.shape[1]),
+            **{
+                rule: eval_rows_summary(Y, Y_test, rows, rule)
+                for rule, rows in [*samples.items(), ("all", np.arange(n))]
+            },
+        }
+        print(name, json.dumps(out["sets"][name]), flush=True)
+    out.update(date=utc_now(), environment=env, cpu_seconds_process=round(time.process_time(), 1))
+    write_json(path, out)
+
+
+def eval_rows_section(sets: dict[str, dict[str, Any]]) -> list[str]:
+    """The page's table of ``--part eval-rows`` (:func:`run_eval_rows`): each set's first rows, random sample and
+    all test rows side by side; nothing where it was not run."""
+    if not sets:
+        return []
+    lines = [
+        "## The evaluation rows: the first rows against a random sample (stop 37)",
+        "",
+        f"From `{STEM}_eval_rows.json` (`--part eval-rows`, labels only). const. hits@1: a constant prediction of the "
+        "training rows' most frequent first label (`constant_first_label_hits`); train freq.: the training frequency "
+        "of the rows' positives (one value per positive). A part evaluates on the rows its page section names.",
+        "",
+        "| set | rows | const. hits@1 | labels/row mean (median) | distinct first labels (largest share) "
+        "| distinct labels | train freq. mean (median) | row ids sha256 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, d in sets.items():
+        for rule in (FIRST_ROWS, RANDOM_ROWS, "all"):
+            r = d[rule]
+            what = {FIRST_ROWS: "first", RANDOM_ROWS: f"random (seed {r['seed']})", "all": "all"}[rule]
+            lines.append(
+                f"| {name} | {what} {r['n_rows']:,} | {r['constant_first_label_hits@1']:.3f} | "
+                f"{r['labels_per_row_mean']:.2f} ({r['labels_per_row_median']:g}) | {r['distinct_first_labels']:,} "
+                f"({r['top_first_label_share']:.3f}) | {r['distinct_labels']:,} | "
+                f"{r['positives_train_frequency_mean']:,.0f} ({r['positives_train_frequency_median']:,.0f}) | "
+                f"{r['row_ids_sha256']} |"
+            )
+    return [*lines, ""]
 
 
 def run_steps(args: argparse.Namespace, env: dict[str, Any]) -> None:
@@ -1519,6 +1677,11 @@ def _single_untested(single_sets: list[str] | None, protocol: str = MULTI) -> st
 SINGLE_HEADING = "Verdicts under the paper's single-label protocol"
 
 
+def _eval_rows_text(parts: dict[str, dict[str, Any]]) -> str:
+    """The test rows each of ``parts`` evaluated on (:func:`eval_sample_text`), for a verdict table's text."""
+    return "; ".join(f"{name}: {eval_sample_text(part['dataset'])}" for name, part in parts.items())
+
+
 def verdict_section(
     merged: dict[str, Any],
     heading: str = "## Verdicts (issue 21)",
@@ -1539,6 +1702,7 @@ def verdict_section(
         f"`ns_snr_toy.json`. Seeds per set ({seed_text}); a seed sets the model's "
         f"initialisation, the batch order and the negatives, while the features (the SVD; the synthetic draw) and "
         f"the tree fit are the same for every seed of a set. {_tuning_sentence(tuned, applied, partly)}. "
+        f"Evaluation rows: {_eval_rows_text(merged['datasets'])}. "
         f"{_protocol_text(protocol, merged['datasets'])}; the "
         "paper tuned rho and lambda of each method and trained for hours. So a verdict describes these runs, not the "
         "paper's protocol; issue 21's converged runs are not done. The uniform and frequency baselines put Eq. 6's penalty lambda (xi + log p_n)^2 on their logits, as "
@@ -1760,6 +1924,7 @@ def write_report() -> None:
         name = path.stem[len(STEM) + 1 :]
         parts[name] = read_json(path)
     steps = parts.pop("steps", {"step_times": []})
+    eval_rows = parts.pop("eval_rows", {"sets": {}})  # --part eval-rows: the test rows' samples compared
     # the step table measured before the sampled heads had sparse gradients (kept for the before/after ratio)
     before = parts.pop("steps_dense_gradients", {"step_times": []})
     tunings = {name[len("tuning_") :]: parts.pop(name) for name in list(parts) if name.startswith("tuning_")}
@@ -1798,9 +1963,14 @@ def write_report() -> None:
         },
         # multi: every positive of a row trained; single: the first label of each row (--protocol)
         "protocols": {name: part_protocol(name) for name in parts},
+        # the test rows each part evaluated on (--eval-sample; a part without the record: the first rows)
+        "eval_samples": {name: earlier_sample(part) for name, part in parts.items()},
+        # parts re-run on other evaluation rows, kept for the record and judged in no verdict table
+        "superseded": {name: name.removesuffix(SUPERSEDED_SUFFIX) for name in parts if is_superseded(name)},
+        "eval_rows_compared": eval_rows["sets"],
     }
     write_json(RESULTS / f"{STEM}.json", merged)
-    methods = {name: {r["method"] for r in part["runs"]} for name, part in parts.items()}
+    methods = {name: {r["method"] for r in part["runs"]} for name, part in parts.items() if not is_superseded(name)}
     # each protocol's parts decide their own table (verdict_sets on the names without the single suffix)
     single = {multi_name(n): m for n, m in methods.items() if part_protocol(n) == SINGLE}
     single_sets = sorted({set_name(n) for n in single})
@@ -1824,6 +1994,7 @@ def write_report() -> None:
         f"JSON files; the discussion comes from `{STEM}_notes.md`.",
         "",
         *verdicts,
+        *eval_rows_section(eval_rows["sets"]),
         *tuning_section(tunings, parts, deciding),
     ]
     notes = RESULTS / f"{STEM}_notes.md"
@@ -1836,7 +2007,14 @@ def write_report() -> None:
             f"## {name}",
             "",
             f"C = {d['n_labels']:,} labels, {d['n_train']:,} training rows ({d['labels_per_row']:.2f} labels/row), "
-            f"{d['features']}; evaluated on {d['n_test_eval']} test rows. Load average before: "
+            f"{d['features']}; evaluated on {eval_sample_text(d)}. "
+            + (
+                f"Superseded: kept for the record, judged in no verdict table; part {multi_name(name)}"
+                f"{SINGLE_SUFFIX if part_protocol(name) == SINGLE else ''} re-ran it on other evaluation rows. "
+                if is_superseded(name)
+                else ""
+            )
+            + "Load average before: "
             f"{part['load_average_before'][0]:.1f}, after: {part.get('load_average_after', [float('nan')])[0]:.1f}; "
             f"torch threads: {part['environment'].get('torch_threads')}."
             + (
@@ -1931,7 +2109,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--part",
-        choices=("train", "tune", "tuned", "steps", "report"),
+        choices=("train", "tune", "tuned", "steps", "eval-rows", "report"),
         default="train",
         help="tune: each method's learning rate (or, with --tune, lambda or negatives) on a validation split of the "
         "training rows -> ..._tuning_<set>.json; tuned: train as `train` does with the chosen settings -> "
@@ -1961,6 +2139,13 @@ def main() -> None:
     parser.add_argument("--softmax-budget", type=float, default=150.0, help="CPU seconds of the full softmax")
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--eval-rows", type=int, default=1000)
+    parser.add_argument(
+        "--eval-sample",
+        choices=EVAL_SAMPLES,
+        default=RANDOM_ROWS,
+        help=f"--part train/tuned: evaluate on --eval-rows test rows drawn at random (seed {EVAL_SEED}, the same rows "
+        "for every method and seed) or on the first --eval-rows rows (every part before stop 37)",
+    )
     parser.add_argument(
         "--eval-fractions",
         default=",".join(map(str, EVAL_FRACTIONS)),
@@ -2014,6 +2199,8 @@ def main() -> None:
         run_tuning(args, env)
     elif args.part == "tuned":
         run_datasets(args, env, tuned=True)
+    elif args.part == "eval-rows":
+        run_eval_rows(args, env)
     else:
         run_steps(args, env)
 

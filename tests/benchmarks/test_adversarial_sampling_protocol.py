@@ -86,6 +86,7 @@ def test_single_protocol_trains_every_method_on_the_first_labels_into_its_own_pa
         softmax_budget=1.0,
         batch_size=2,
         eval_rows=3,
+        eval_sample=adv.FIRST_ROWS,
         eval_fractions="1",
         tree_split="median",
         tree_reg=0.1,
