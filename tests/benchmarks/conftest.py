@@ -29,3 +29,44 @@ def _load(name: str) -> ModuleType:
 def load_benchmark() -> Callable[[str], ModuleType]:
     """A loader: ``load_benchmark("peers")`` is the module ``benchmarks/peers.py``."""
     return _load
+
+
+def _toy_run(method: str, seed: int, hits: float) -> dict:
+    """One finished run of ``benchmarks/adversarial_sampling.py`` with a single evaluation point."""
+    point = {"train_seconds": 60.0, "train_wall_seconds": 60.0, "step": 10, "epochs": 1.0}
+    point.update({"P@1": hits, "P@3": 0.1, "P@5": 0.1, "hits@1_first_label": hits})
+    point.update({"log_likelihood_first_label": -5.0, "log_likelihood_first_label_se": 0.05})
+    return {"method": method, "seed": seed, "lr": 0.01, "prepare_seconds": 1.0, "curve": [point], "final": point}
+
+
+def _toy_part(hits: dict, **dataset: object) -> dict:
+    """A part file of the adversarial-sampling benchmark on a toy set: two seeds of each method of ``hits``
+    (method -> its hits@1 and P@1), ``dataset`` entries added to the part's data set record."""
+    runs = [_toy_run(m, s, h) for s in (0, 1) for m, h in hits.items()]
+    d = {"name": "toy", "n_labels": 100, "n_train": 1000, "labels_per_row": 1.0, "features": "toy", "dim": 3}
+    return {
+        "date": "2026-12-05T00:00:00Z",
+        "environment": {"torch_threads": 1},
+        "dataset": {**d, "n_test_eval": 1000, **dataset},
+        "load_average_before": [0.0],
+        "runs": runs,
+    }
+
+
+@pytest.fixture
+def toy_adversarial_part() -> Callable[..., dict]:
+    """The builder of a toy adversarial-sampling part file (see :func:`_toy_part`)."""
+    return _toy_part
+
+
+def _stub_run(method: str, budget: float) -> dict:
+    """What a stubbed ``train_curve`` of the adversarial-sampling benchmark returns: one fixed evaluation point."""
+    point = {"train_seconds": budget, "hits@1_first_label": 0.5, "log_likelihood_first_label": -1.0}
+    point.update({"P@1": 0.5, "P@3": 0.4, "P@5": 0.3})
+    return {"method": method, "prepare_seconds": 0.0, "curve": [point], "final": point}
+
+
+@pytest.fixture
+def stub_adversarial_run() -> Callable[[str, float], dict]:
+    """The result of a stubbed adversarial-sampling training run (see :func:`_stub_run`)."""
+    return _stub_run

@@ -64,16 +64,14 @@ def _args(adv, sample: str) -> argparse.Namespace:
 
 
 @pytest.fixture
-def evaluated(adv, tmp_path, monkeypatch):
+def evaluated(adv, tmp_path, monkeypatch, stub_adversarial_run):
     """The test rows (ids, from their features) each stubbed run of run_datasets would evaluate on."""
     data, seen = _toy(), []
 
     def fake_train(method, train_data, budget, batch_size, seed, tree_params, tree_cache, eval_rows, *a, **k):
         seen.append((method, seed, train_data["X_test"][:eval_rows, 0].astype(int)))  # what train_curve evaluates
         assert np.array_equal(train_data["Y_test"][:eval_rows].indices, seen[-1][2] % 5)  # labels go with the rows
-        point = {"train_seconds": budget, "hits@1_first_label": 0.5, "log_likelihood_first_label": -1.0}
-        point.update({"P@1": 0.5, "P@3": 0.4, "P@5": 0.3})
-        return {"method": method, "prepare_seconds": 0.0, "curve": [point], "final": point}
+        return stub_adversarial_run(method, budget)
 
     monkeypatch.setattr(adv, "RESULTS", tmp_path)
     monkeypatch.setattr(adv, "load_set", lambda name, dim, seed: {**data, "name": name})
@@ -113,35 +111,19 @@ def test_first_rows_are_the_old_rows_and_a_part_keeps_one_sample(adv, tmp_path, 
     assert len(adv.read_json(tmp_path / "adversarial_sampling_toy.json")["runs"]) == 6
 
 
-def _final(method, seed, hits):
-    point = {"train_seconds": 60.0, "train_wall_seconds": 60.0, "step": 10, "epochs": 1.0}
-    point.update({"P@1": hits, "P@3": 0.1, "P@5": 0.1, "hits@1_first_label": hits})
-    point.update({"log_likelihood_first_label": -5.0, "log_likelihood_first_label_se": 0.05})
-    return {"method": method, "seed": seed, "lr": 0.01, "prepare_seconds": 1.0, "curve": [point], "final": point}
-
-
-def _part(hits, **dataset):
-    runs = [_final(m, s, h) for s in (0, 1) for m, h in hits.items()]
-    d = {"name": "toy", "n_labels": 100, "n_train": 1000, "labels_per_row": 1.0, "features": "toy", "dim": 3}
-    return {
-        "date": "2026-12-05T00:00:00Z",
-        "environment": {"torch_threads": 1},
-        "dataset": {**d, "n_test_eval": 1000, **dataset},
-        "load_average_before": [0.0],
-        "runs": runs,
-    }
-
-
-def test_report_judges_the_random_sample_part_and_names_every_parts_rows(adv, tmp_path, monkeypatch):
+def test_report_judges_the_random_sample_part_and_names_every_parts_rows(
+    adv, tmp_path, monkeypatch, toy_adversarial_part
+):
     monkeypatch.setattr(adv, "RESULTS", tmp_path)
     sample = adv.eval_sample_record(adv.eval_row_ids(5000, 1000, adv.RANDOM_ROWS), adv.RANDOM_ROWS)
     # the first rows: the tree better (30 % vs 20 %); the random sample: worse (20 % vs 30 %)
     adv.write_json(
-        tmp_path / "adversarial_sampling_toy-tuned-first1000.json", _part({"ns-tree": 0.3, "ns-uniform": 0.2})
+        tmp_path / "adversarial_sampling_toy-tuned-first1000.json",
+        toy_adversarial_part({"ns-tree": 0.3, "ns-uniform": 0.2}),
     )
     adv.write_json(
         tmp_path / "adversarial_sampling_toy-tuned.json",
-        _part({"ns-tree": 0.2, "ns-uniform": 0.3}, eval_sample=sample),
+        toy_adversarial_part({"ns-tree": 0.2, "ns-uniform": 0.3}, eval_sample=sample),
     )
     adv.write_report()
     page = (tmp_path / "adversarial_sampling.md").read_text()

@@ -59,15 +59,15 @@ def test_constant_first_label_hits_is_the_share_of_the_training_rows_most_freque
 
 
 @pytest.mark.parametrize("tuned", [False, True])
-def test_single_protocol_trains_every_method_on_the_first_labels_into_its_own_part(adv, tmp_path, monkeypatch, tuned):
+def test_single_protocol_trains_every_method_on_the_first_labels_into_its_own_part(
+    adv, tmp_path, monkeypatch, tuned, stub_adversarial_run
+):
     data = _toy()
     seen = []
 
     def fake_train(method, train_data, budget, *args, **kwargs):  # what train_curve would train and fit on
         seen.append((method, train_data["X"], train_data["Y"], train_data["Y_test"]))
-        point = {"train_seconds": budget, "hits@1_first_label": 0.5, "log_likelihood_first_label": -1.0}
-        point.update({"P@1": 0.5, "P@3": 0.4, "P@5": 0.3})
-        return {"method": method, "prepare_seconds": 0.0, "curve": [point], "final": point}
+        return stub_adversarial_run(method, budget)
 
     monkeypatch.setattr(adv, "RESULTS", tmp_path)
     monkeypatch.setattr(adv, "load_set", lambda name, dim, seed: {**data, "name": name})
@@ -115,35 +115,18 @@ def test_single_protocol_trains_every_method_on_the_first_labels_into_its_own_pa
     assert {r["protocol"] for r in multi["runs"]} == {adv.MULTI} and multi["dataset"]["train_rows_dropped"] == 0
 
 
-def _final(method, seed, hits):
-    point = {"train_seconds": 60.0, "train_wall_seconds": 60.0, "step": 10, "epochs": 1.0}
-    point.update({"P@1": hits, "P@3": 0.1, "P@5": 0.1, "hits@1_first_label": hits})
-    point.update({"log_likelihood_first_label": -5.0, "log_likelihood_first_label_se": 0.05})
-    return {"method": method, "seed": seed, "lr": 0.01, "prepare_seconds": 1.0, "curve": [point], "final": point}
-
-
-def _toy_part(hits, **dataset):
-    runs = [_final(m, s, h) for s in (0, 1) for m, h in hits.items()]
-    d = {"name": "toy", "n_labels": 100, "n_train": 1000, "labels_per_row": 1.0, "features": "toy", "dim": 3}
-    return {
-        "date": "2026-12-05T00:00:00Z",
-        "environment": {"torch_threads": 1},
-        "dataset": {**d, "n_test_eval": 1000, **dataset},
-        "load_average_before": [0.0],
-        "runs": runs,
-    }
-
-
 def test_report_judges_the_single_label_runs_in_their_own_table_and_keeps_the_multi_label_lines(
-    adv, tmp_path, monkeypatch
+    adv, tmp_path, monkeypatch, toy_adversarial_part
 ):
     monkeypatch.setattr(adv, "RESULTS", tmp_path)
     page = tmp_path / "adversarial_sampling.md"
     # multi-label: the tree 30 % vs uniform 20 % (better by 5 SE); single-label: 20 % vs 30 % (worse)
-    adv.write_json(tmp_path / "adversarial_sampling_toy-tuned.json", _toy_part({"ns-tree": 0.3, "ns-uniform": 0.2}))
+    adv.write_json(
+        tmp_path / "adversarial_sampling_toy-tuned.json", toy_adversarial_part({"ns-tree": 0.3, "ns-uniform": 0.2})
+    )
     adv.write_report()
     before = page.read_text().splitlines()
-    single = _toy_part(
+    single = toy_adversarial_part(
         {"ns-tree": 0.2, "ns-uniform": 0.3},
         protocol="single",
         train_rows_dropped=7,
