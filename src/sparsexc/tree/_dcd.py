@@ -9,8 +9,8 @@ through its dual  min_{alpha >= 0} 1/2 alpha^T Q alpha - sum_i alpha_i  with  Q_
 G = y_i w . [x_i, b] - 1 + alpha_i / (2C),  alpha_i <- max(0, alpha_i - G / Q_ii),  w += (new - old) y_i [x_i, b],
 O(nnz(x_i)) per step. Rows are visited in a seeded random order each pass (a xorshift64 generator); rows at
 alpha_i = 0 whose gradient exceeds the last pass's largest projected gradient are shrunk away (LIBLINEAR's
-shrinking) and a final pass over all rows confirms. A column stops when the spread of the projected gradients, max PG - min PG, is at most
-``tol`` (LIBLINEAR's dual rule; the peers use 0.1), or after ``max_iter`` passes.
+shrinking) and a final pass over all rows confirms. A column stops when the spread of the projected gradients,
+max PG - min PG, is at most ``tol`` (LIBLINEAR's dual rule; the peers use 0.1), or after ``max_iter`` passes.
 
 The kernel releases the GIL (``nogil``), so node problems trained on threads run in parallel.
 

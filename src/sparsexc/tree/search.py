@@ -435,7 +435,7 @@ class LevelIndex:
             WT = sp.csr_matrix(
                 (
                     np.concatenate([self.block_data, self.bias_weights[with_bias]]),
-                    np.concatenate([child, with_bias]).astype(np.int64),
+                    np.concatenate([child, with_bias]),  # both int64
                     row_ptr,
                 ),
                 shape=(d + 1, n_children),
