@@ -12,6 +12,9 @@ at each exponent of the squared hinge's node score (``LabelTreeParams.hinge_powe
 the weights are the same).
 ``--member-topks 100,50,30`` at each number of labels an ensemble member contributes to the mean
 (``predict_topk``'s ``member_topk``, also a prediction-time rule).
+``--variant branching=64 --variant representation=pifa+pmi,pmi_dim=128`` fits one model per variant: those
+``LabelTreeParams`` settings (VALUE read as JSON when it parses, else a string) over the defaults; folders
+``<set>-t<n>-j<jobs>-<variant>``; without the flag, the defaults and the plain folder names.
 ``--eval-only`` re-ranks saved models (``DIR/<set>-t<n>-j<jobs>/model``) with the code on ``PYTHONPATH``, so
 two versions of the search can be compared on the same fitted weights.
 """
@@ -65,16 +68,20 @@ def worker(
     beams: tuple[int, ...] = (10,),
     powers: tuple[float, ...] = (),
     member_topks: tuple[int, ...] = (),
+    variant: dict[str, object] | None = None,
 ) -> None:
     from sparsexc.tree import LabelTreeModel, LabelTreeParams
 
     Xf, Yf, Xh, Yh = split(name, seed)
     result: dict[str, object] = {"dataset": name, "n_trees": n_trees, "n_jobs": n_jobs, "rows": Xf.shape[0]}
+    variant = variant or {}
+    if variant:
+        result["params"] = variant
     if eval_only:
         model = LabelTreeModel.load(folder / "model")
     else:
         with timed() as watch:  # CPU seconds of all the process's threads, and wall seconds
-            model = LabelTreeModel(LabelTreeParams(n_trees=n_trees, n_jobs=n_jobs)).fit(Xf, Yf)
+            model = LabelTreeModel(LabelTreeParams(n_trees=n_trees, n_jobs=n_jobs, **variant)).fit(Xf, Yf)
         result["train_cpu_s"] = round(watch.cpu, 2)
         result["train_wall_s"] = round(watch.wall, 2)
         result["C"] = model.params.C
@@ -96,6 +103,19 @@ def worker(
     print(json.dumps(result), flush=True)
 
 
+def parse_variant(text: str) -> dict[str, object]:
+    """``"branching=64,representation=pmi"`` -> ``{"branching": 64, "representation": "pmi"}`` (JSON values
+    where they parse)."""
+    out: dict[str, object] = {}
+    for item in filter(None, text.split(",")):
+        key, _, value = item.partition("=")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--datasets", required=True)
@@ -107,25 +127,32 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--beams", default="10", help="comma-separated prediction beams (default 10)")
     ap.add_argument("--powers", default="", help="comma-separated squared-hinge score exponents to rank with")
     ap.add_argument("--member-topks", default="", help="comma-separated labels per ensemble member to rank with")
+    ap.add_argument(
+        "--variant", action="append", default=[], help="KEY=VALUE[,KEY=VALUE...] of LabelTreeParams (repeatable)"
+    )
     ap.add_argument("--worker", nargs=3, metavar=("SET", "TREES", "JOBS"), help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.worker:
         name, trees, jobs = a.worker
-        folder = a.out / f"{name}-t{trees}-j{jobs}"
+        text = a.variant[0] if a.variant else ""  # the parent passes one variant to each worker
+        folder = a.out / (f"{name}-t{trees}-j{jobs}" + (f"-{text.replace('=', '').replace(',', '-')}" if text else ""))
         folder.mkdir(parents=True, exist_ok=True)
         beams = tuple(int(b) for b in a.beams.split(","))
         powers = tuple(float(q) for q in a.powers.split(",") if q)
         member_topks = tuple(int(kk) for kk in a.member_topks.split(",") if kk)
-        worker(name, int(trees), int(jobs), a.seed, folder, a.eval_only, beams, powers, member_topks)
+        worker(
+            name, int(trees), int(jobs), a.seed, folder, a.eval_only, beams, powers, member_topks, parse_variant(text)
+        )
         return
     for name in a.datasets.split(","):
         for trees in a.n_trees.split(","):
             for jobs in a.n_jobs.split(","):
-                cmd = [sys.executable, __file__, "--worker", name, trees, jobs, "--seed", str(a.seed)]
-                cmd += ["--out", str(a.out), "--datasets", name, "--beams", a.beams, "--powers", a.powers]
-                cmd += ["--member-topks", a.member_topks]
-                cmd += ["--eval-only"] if a.eval_only else []
-                subprocess.run(cmd, check=True, env=os.environ)
+                for text in a.variant or [""]:
+                    cmd = [sys.executable, __file__, "--worker", name, trees, jobs, "--seed", str(a.seed)]
+                    cmd += ["--out", str(a.out), "--datasets", name, "--beams", a.beams, "--powers", a.powers]
+                    cmd += ["--member-topks", a.member_topks] + (["--variant", text] if text else [])
+                    cmd += ["--eval-only"] if a.eval_only else []
+                    subprocess.run(cmd, check=True, env=os.environ)
 
 
 if __name__ == "__main__":

@@ -19,8 +19,8 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "sparsexc"
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("_private", "errors"),  # the root's helper modules (_params.py, _atomic.py, ...) and the error classes
     ("ops", "io", "metrics"),
-    ("core",),
-    ("samplers", "embeddings", "datasets", "tree"),
+    ("core", "embeddings"),
+    ("samplers", "datasets", "tree"),
     ("latent", "distributed"),
     ("heads",),
     ("models",),

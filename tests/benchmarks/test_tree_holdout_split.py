@@ -31,3 +31,21 @@ def test_powers_rank_the_same_fitted_model_at_each_exponent(tmp_path, capsys):
     # the default exponent (3) is what the plain ranking used; another exponent ranks differently
     assert all(row["powers"]["3"][m] == row[m] for m in metrics)
     assert any(row["powers"]["2"][m] != row[m] for m in metrics)
+
+
+def test_a_variant_is_parsed_as_json_values_and_reaches_the_fitted_settings(tmp_path, capsys):
+    import json
+
+    assert tree_holdout.parse_variant("branching=32,representation=pifa+pmi,tol=0.5") == {
+        "branching": 32,
+        "representation": "pifa+pmi",
+        "tol": 0.5,
+    }
+    assert tree_holdout.parse_variant("") == {}
+    tree_holdout.worker("bibtex", 1, 1, 123, tmp_path, False, variant={"max_leaf_size": 40, "branching": 2})
+    row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert row["params"] == {"max_leaf_size": 40, "branching": 2}
+    from sparsexc.tree import LabelTreeModel
+
+    saved = LabelTreeModel.load(tmp_path / "model")
+    assert saved.params.max_leaf_size == 40 and saved.params.branching == 2 and saved.trees_[0].depth > 1

@@ -11,7 +11,15 @@ import scipy.sparse as sp
 
 from sparsexc.errors import ConfigurationError
 from sparsexc.tree import LabelTreeModel, LabelTreeParams, build_tree, pifa
-from sparsexc.tree.parallel import check_part, merge_parts, node_owners, node_work, split_work
+from sparsexc.tree.parallel import (
+    check_part,
+    check_same_trees,
+    merge_parts,
+    node_owners,
+    node_work,
+    split_work,
+    tree_fingerprint,
+)
 
 
 def _data(n: int = 300, d: int = 60, C: int = 70, seed: int = 0) -> tuple[sp.csr_matrix, sp.csr_matrix]:
@@ -143,3 +151,17 @@ def test_merge_refuses_overlapping_or_mismatched_parts():
         merge_parts([a.weights_, other.weights_])
     with pytest.raises(ConfigurationError, match="no parts"):
         merge_parts([])
+
+
+def test_ranks_that_built_other_trees_are_refused():
+    X, Y = _data()
+    R = pifa(X, Y)
+    trees = [build_tree(R, branching=3, max_leaf_size=10, seed=s) for s in (0, 0, 1)]
+    same, other = tree_fingerprint(trees[:1]), tree_fingerprint(trees[2:])
+    assert same == tree_fingerprint(trees[1:2])  # the same seed: the same tree, the same fingerprint
+    assert np.array_equal(np.diff(trees[0].offsets[1]), np.diff(trees[2].offsets[1]))  # same shape ...
+    assert same != other  # ... other label order: told apart
+    assert tree_fingerprint(trees[:2]) != same  # an ensemble's members all count
+    check_same_trees([same, same, same])
+    with pytest.raises(ConfigurationError, match=r"ranks \[2\] built other label trees"):
+        check_same_trees([same, same, other])

@@ -506,11 +506,12 @@ def _fit_tree(params: LabelTreeParams, X: sp.csr_matrix, Y: sp.csr_matrix) -> La
     every rank ends with the model one process trains, bit for bit."""
     from sparsexc.distributed.context import all_gather_objects, is_distributed, rank, world_size
     from sparsexc.tree import LabelTreeModel
-    from sparsexc.tree.parallel import merge_parts
+    from sparsexc.tree.parallel import check_same_trees, merge_parts, tree_fingerprint
 
     if not is_distributed():
         return LabelTreeModel(params).fit(X, Y)
     tree = LabelTreeModel(params).fit(X, Y, part=(rank(), world_size()))
+    check_same_trees(all_gather_objects(tree_fingerprint(tree.trees_)))  # else the parts belong to other nodes
     tree.weights_ = merge_parts(all_gather_objects(tree.weights_))
     return tree
 

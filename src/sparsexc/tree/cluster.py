@@ -1,7 +1,9 @@
 """Label representations and the balanced hierarchical clustering that turns them into a :class:`LabelTree`.
 
-:func:`pifa` is Parabel's label representation (positive-instance feature aggregation), and
-:func:`build_tree` clusters any label representation, recursively and balanced, into a tree of uniform depth.
+:func:`pifa` is Parabel's label representation (positive-instance feature aggregation);
+:func:`label_representation` also gives the PMI label embeddings of :mod:`sparsexc.embeddings` (co-occurrence
+alone, no features) or both concatenated; :func:`build_tree` clusters any label representation, recursively and
+balanced, into a tree of uniform depth.
 
 The splitting rule
 ------------------
@@ -48,10 +50,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from sparsexc._sparse import as_features, as_label_matrix
+from sparsexc.embeddings import pmi_embeddings
 from sparsexc.errors import ConfigurationError
 from sparsexc.tree.structure import LabelTree
 
-__all__ = ["build_tree", "level_arities", "pifa"]
+__all__ = ["REPRESENTATIONS", "build_tree", "label_representation", "level_arities", "pifa"]
+
+# the label vectors a tree can cluster (label_representation)
+REPRESENTATIONS = ("pifa", "pmi", "pifa+pmi")
 
 
 # -- label representations ----------------------------------------------------------------------------------
@@ -102,6 +108,45 @@ def pifa(X: Any, Y: Any) -> sp.csr_matrix:
     out.eliminate_zeros()  # entries that underflowed in float32
     out.sort_indices()
     return out
+
+
+def label_representation(X: Any, Y: Any, kind: str = "pifa", *, dim: int = 64, seed: int = 0) -> Any:
+    r"""The label vectors that :func:`build_tree` clusters (``LabelTreeParams.representation``).
+
+    * ``"pifa"``: :func:`pifa`, v_l = normalise(sum of the unit rows where l is positive): labels whose rows
+      look alike share a branch (Parabel, omikuji, PECOS).
+    * ``"pmi"``: the PMI label embeddings e_l of :func:`sparsexc.embeddings.pmi_embeddings` (dimension ``dim``,
+      seeded randomized SVD of the PMI matrix of Y): labels that occur *together* share a branch; X is not read.
+    * ``"pifa+pmi"``: :math:`[v_l, e_l] / \sqrt{2}`, both unit vectors, so
+      :math:`\cos([v, e], [v', e']) = (\cos(v, v') + \cos(e, e')) / 2` for labels with positive rows: the
+      2-means splits weigh both views equally.
+
+    Parameters
+    ----------
+    X : sparse matrix or 2-D array, shape (n, d)
+        Features (read by ``"pifa"`` and ``"pifa+pmi"``).
+    Y : sparse 0/1 matrix, dense 0/1 array or list of label-id lists, shape (n, C)
+    kind : {"pifa", "pmi", "pifa+pmi"}
+    dim : int >= 1
+        Dimension of the PMI embeddings (``"pmi"``, ``"pifa+pmi"``).
+    seed : int >= 0
+        Seeds the PMI embeddings' SVD (and their fallback vectors for labels that never occur): the same seed
+        gives the same vectors.
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix (``"pifa"``, ``"pifa+pmi"``) or float32 array (``"pmi"``), shape (C, *).
+    """
+    if kind not in REPRESENTATIONS:
+        raise ConfigurationError(f"representation={kind!r} is not one of {', '.join(REPRESENTATIONS)}")
+    if kind == "pifa":
+        return pifa(X, Y)
+    E = pmi_embeddings(Y, dim, seed=seed)
+    if kind == "pmi":
+        return E
+    V = pifa(X, Y)
+    scale = np.float32(1 / math.sqrt(2))
+    return sp.hstack([V * scale, sp.csr_matrix(E * scale)], format="csr", dtype=np.float32)
 
 
 # -- the shape --------------------------------------------------------------------------------------------

@@ -6,7 +6,8 @@ This is the model family of Parabel, Bonsai, omikuji, PECOS XR-Linear and napkin
 Training (teacher-forced, as Parabel and PECOS's default ``tfn``):
 
 1. Rows of X are L2-normalised (``normalize_rows``). Each label is represented by PIFA, the normalised sum of
-   its positive rows (:func:`~sparsexc.tree.cluster.pifa`), and the labels are clustered into a balanced tree
+   its positive rows (:func:`~sparsexc.tree.cluster.pifa`; or by its PMI label embedding, or both:
+   ``representation``, :func:`~sparsexc.tree.cluster.label_representation`), and the labels are clustered into a balanced tree
    (:func:`~sparsexc.tree.cluster.build_tree`: ``branching`` children per node, leaves of at most
    ``max_leaf_size`` labels).
 2. Node v of level t+1 is *positive* for row i when i has a positive label under v:
@@ -62,7 +63,7 @@ from sparsexc._sparse import as_features, as_label_matrix
 from sparsexc._topk import topk_rows
 from sparsexc.errors import ConfigurationError, ModelFormatError
 from sparsexc.tree._search_kernel import ensemble_mean_kernel
-from sparsexc.tree.cluster import _normalise_rows, build_tree, pifa
+from sparsexc.tree.cluster import REPRESENTATIONS, _normalise_rows, build_tree, label_representation, level_arities
 from sparsexc.tree.parallel import check_part, fill_level, node_owners
 from sparsexc.tree.search import BATCH_SIZE, HINGE_POWER, TreeSearcher, kernel_pays, search_candidates
 from sparsexc.tree.solver import SOLVERS, _solver, fit_rows, one_blas_thread, prune
@@ -113,6 +114,15 @@ class LabelTreeParams(Params):
 
     branching: int = setting(16, "Children per internal node of the label tree.", range=Range(2))
     max_leaf_size: int = setting(100, "Most labels per leaf cluster.", range=POSITIVE_INT)
+    representation: str = setting(
+        "pifa",
+        "Label vectors the tree clusters: pifa (normalised sum of each label's positive rows), pmi (PMI label "
+        "embeddings of the label co-occurrences, pmi_dim wide), pifa+pmi (both, concatenated with equal weight).",
+        choices=REPRESENTATIONS,
+    )
+    pmi_dim: int = setting(
+        64, "Dimension of the PMI label embeddings (representation pmi, pifa+pmi).", range=POSITIVE_INT
+    )
     loss: str = setting("squared_hinge", "Loss of every node classifier.", choices=LOSSES)
     C: float | None = setting(
         None,
@@ -253,9 +263,14 @@ class LabelTreeModel:
         return X
 
     def _build_trees(self, X: sp.csr_matrix, Y: sp.csr_matrix) -> None:
-        """Cluster the labels (PIFA of the prepared X) into ``n_trees`` trees, member i seeded ``seed + i``."""
+        """Cluster the labels (``representation`` of the prepared X and Y: :func:`label_representation`) into
+        ``n_trees`` trees, member i seeded ``seed + i``. A flat tree (at most ``max_leaf_size`` labels) clusters
+        nothing, so no representation is computed for it."""
         p = self.params
-        representation = pifa(X, Y)
+        if not level_arities(Y.shape[1], p.branching, p.max_leaf_size):
+            representation: Any = np.zeros((Y.shape[1], 0), dtype=np.float32)
+        else:
+            representation = label_representation(X, Y, p.representation, dim=p.pmi_dim, seed=p.seed)
         self.trees_ = [
             build_tree(representation, branching=p.branching, max_leaf_size=p.max_leaf_size, seed=p.seed + member)
             for member in range(p.n_trees)

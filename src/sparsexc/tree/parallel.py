@@ -24,6 +24,7 @@ family).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -32,7 +33,16 @@ import scipy.sparse as sp
 from sparsexc.errors import ConfigurationError
 from sparsexc.tree.structure import LabelTree
 
-__all__ = ["check_part", "fill_level", "merge_parts", "node_owners", "node_work", "split_work"]
+__all__ = [
+    "check_part",
+    "check_same_trees",
+    "fill_level",
+    "merge_parts",
+    "node_owners",
+    "node_work",
+    "split_work",
+    "tree_fingerprint",
+]
 
 
 def check_part(part: object) -> tuple[int, int]:
@@ -43,6 +53,30 @@ def check_part(part: object) -> tuple[int, int]:
     if not ints or not 0 <= int(pair[0]) < int(pair[1]):
         raise ConfigurationError(f"part={part!r}: must be a pair (rank, world) of integers with 0 <= rank < world")
     return int(pair[0]), int(pair[1])
+
+
+def tree_fingerprint(trees: Sequence[LabelTree]) -> str:
+    """A sha256 of the trees' shapes and label orders: equal on two ranks exactly when they built the same trees."""
+    digest = hashlib.sha256()
+    for tree in trees:
+        for offsets in tree.offsets:
+            digest.update(np.ascontiguousarray(offsets, dtype=np.int64).tobytes() + b"|")
+        digest.update(np.ascontiguousarray(tree.label_order, dtype=np.int64).tobytes() + b"#")
+    return digest.hexdigest()
+
+
+def check_same_trees(fingerprints: Sequence[str]) -> None:
+    """Refuse a split fit whose ranks built different trees (``fingerprints[r]``: :func:`tree_fingerprint` of
+    rank r's): its parts would be weights of other nodes, silently merged into a wrong model. PIFA is computed
+    without BLAS and clusters the same on every machine; the PMI embeddings (``representation`` pmi,
+    pifa+pmi) come from a randomized SVD whose BLAS rounding may differ between machines."""
+    differ = [r for r, f in enumerate(fingerprints) if f != fingerprints[0]]
+    if differ:
+        raise ConfigurationError(
+            f"ranks {differ} built other label trees than rank 0 (the same data, settings and seed): machines "
+            "whose BLAS rounds differently can cluster the PMI embeddings differently; train on machines of one "
+            "kind, or with tree_params representation='pifa'"
+        )
 
 
 def node_work(X: sp.csr_matrix, Y: sp.csr_matrix, tree: LabelTree) -> list[np.ndarray]:
