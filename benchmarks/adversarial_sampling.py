@@ -132,7 +132,13 @@ METHODS: dict[str, tuple[str, dict[str, Any], str, float]] = {
 DIAGNOSTICS: dict[str, tuple[str, dict[str, Any], str, float]] = {
     "ns-tree-lr0.1": ("negative-sampling", {"sampler": "tree"}, "adagrad", 1e-1),
     "ns-tree-neg100": ("negative-sampling", {"sampler": "tree", "num_negatives": 100}, "adagrad", 1e-2),
+    # the tree fitted with the node-size-scaled lambda_n (TREE_OVERRIDES), the rest as ns-tree
+    "ns-tree-nodesize": ("negative-sampling", {"sampler": "tree"}, "adagrad", 1e-2),
 }
+# tree settings of a method that replace the --tree-* ones: lambda_n = reg x (the node's training rows), the
+# authors' --frequency_reg, at reg = 0.03, chosen on held-out rows of a 100,000-label synthetic set
+# (tree_sampler_fit.md) where the constant lambda_n = 0.1 overfits deep nodes (issue 21)
+TREE_OVERRIDES: dict[str, dict[str, Any]] = {"ns-tree-nodesize": {"reg_scaling": "node_size", "reg": 0.03}}
 DEFAULT_METHODS = tuple(METHODS)
 METHODS.update(DIAGNOSTICS)
 TITLES = {
@@ -147,6 +153,7 @@ TITLES = {
     TREE_INVAUX: "neg. sampling, tree, inverse-aux biases",
     "ns-tree-lr0.1": "diagnostic: tree, Adagrad lr 0.1",
     "ns-tree-neg100": "diagnostic: tree, 100 negatives",
+    "ns-tree-nodesize": "diagnostic: tree, node-size-scaled lambda_n (0.03 x rows)",
 }
 # the synthetic sets (latent_hierarchy arguments: rows, labels, feature dim, hierarchy noise, Zipf power):
 # synthetic-1m, where a softmax step costs seconds; synthetic-50k (C >= 40,000, so it qualifies for the time
@@ -416,6 +423,12 @@ def make_head(
     return head
 
 
+def method_tree_params(method: str, tree_params: dict[str, Any]) -> dict[str, Any]:
+    """The tree settings ``method`` fits its tree with: ``tree_params`` (the --tree-* flags) updated by the
+    method's :data:`TREE_OVERRIDES`."""
+    return {**tree_params, **TREE_OVERRIDES.get(method, {})}
+
+
 def train_curve(
     method: str,
     data: dict[str, Any],
@@ -431,6 +444,9 @@ def train_curve(
 ) -> dict[str, Any]:
     """Train until ``budget`` CPU seconds (prepare included) and evaluate at ``eval_fractions`` of it.
 
+    ``tree_cache`` maps the tree settings (:func:`method_tree_params`, as JSON) to their fit, made by the first run
+    that needs it and loaded by the others.
+
     The clock is the process CPU time: with one thread it is the single-core wall time of an idle machine and
     does not depend on what else runs (the wall time, which does, is recorded too). ``data`` holds the rows to
     train on (``X``, ``Y``) and to evaluate on (the first ``eval_rows`` of ``X_test``, ``Y_test``: the test rows,
@@ -444,6 +460,9 @@ def train_curve(
     X, Y = data["X"], data["Y"]
     X_eval, Y_eval = data["X_test"][:eval_rows], data["Y_test"][:eval_rows]
     _, head_params, optimizer_name, default_lr = METHODS[method]
+    tree_params = method_tree_params(method, tree_params)
+    # one tree fit per data set and tree settings (the run's seed does not enter it), charged to every run using it
+    tree_cache = tree_cache.setdefault(json.dumps(tree_params, sort_keys=True), {})
     lr = default_lr if lr is None else lr
     torch.manual_seed(seed)
     head = make_head(method, X.shape[1], Y.shape[1], tree_params, overrides=overrides)
@@ -513,6 +532,7 @@ def train_curve(
         "prepare_seconds": round(prepare_seconds, 2),
         "prepare_wall_seconds": round(prepare_wall, 2),
         "tree_fit_peak_rss_mib": tree_cache.get("peak_rss_mib") if head_params.get("sampler") == "tree" else None,
+        **({"tree_params": tree_params} if method in TREE_OVERRIDES else {}),
         "budget_cpu_seconds": budget,
         "optimizer": optimizer_name,
         "lr": lr,
@@ -989,7 +1009,7 @@ def run_datasets(args: argparse.Namespace, env: dict[str, Any], tuned: bool = Fa
                 "eval_rows": args.eval_rows,
                 "eval_sample": sample,
                 "eval_fractions": fractions,
-                "tree_params": tree_params,
+                "tree_params": method_tree_params(method, tree_params),
                 "load_average_before": load_before,
             }
             out["runs"].append(run)

@@ -292,3 +292,27 @@ def test_speed_rows_use_the_median_ratio_over_seeds(adv):
     row = next(r for r in adv.verdict_rows(merged) if "faster than neg. sampling, uniform (" in r)
     assert "f median 12.0x (seeds: 20.0x, 12.0x, 10.0x)" in row and "m median 10.0x" in row
     assert row.endswith("| reproduced |")
+
+
+def test_a_method_with_tree_overrides_fits_and_reuses_its_own_tree(adv):
+    import torch
+
+    base = {"split": "median", "reg": 0.1, "reg_scaling": "constant"}
+    assert adv.method_tree_params(adv.ADVERSARIAL, base) == base
+    assert adv.method_tree_params("ns-tree-nodesize", base) == {
+        "split": "median",
+        "reg": 0.03,
+        "reg_scaling": "node_size",
+    }
+    assert "ns-tree-nodesize" in adv.DIAGNOSTICS and "ns-tree-nodesize" in adv.TITLES
+    data = adv.load_set("synthetic-quick", 32, 0)
+    cache: dict = {}
+    plain = adv.train_curve(adv.ADVERSARIAL, data, 0.5, 100, 0, base, cache, 200, (1.0,))
+    scaled = adv.train_curve("ns-tree-nodesize", data, 0.5, 100, 0, base, cache, 200, (1.0,))
+    assert len(cache) == 2  # one fit per tree setting
+    again = adv.train_curve(adv.ADVERSARIAL, data, 0.5, 100, 1, base, cache, 200, (1.0,))
+    assert len(cache) == 2 and again["prepare_seconds"] == plain["prepare_seconds"]  # the plain fit, reused
+    assert scaled["tree_params"]["reg_scaling"] == "node_size" and "tree_params" not in plain
+    fits = [fit["state"] for fit in cache.values()]
+    shared = [k for k, v in fits[0].items() if torch.is_tensor(v) and v.dtype.is_floating_point]
+    assert any(not torch.equal(fits[0][k], fits[1][k]) for k in shared)  # the penalty changed the fitted tree
