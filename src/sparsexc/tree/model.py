@@ -7,9 +7,9 @@ Training (teacher-forced, as Parabel and PECOS's default ``tfn``):
 
 1. Rows of X are L2-normalised (``normalize_rows``). Each label is represented by PIFA, the normalised sum of
    its positive rows (:func:`~sparsexc.tree.cluster.pifa`; or by its PMI label embedding, or both:
-   ``representation``, :func:`~sparsexc.tree.cluster.label_representation`), and the labels are clustered into a balanced tree
-   (:func:`~sparsexc.tree.cluster.build_tree`: ``branching`` children per node, leaves of at most
-   ``max_leaf_size`` labels).
+   ``representation``, :func:`~sparsexc.tree.cluster.label_representation`), and the labels are clustered into
+   a balanced tree (:func:`~sparsexc.tree.cluster.build_tree`: ``branching`` children per node, leaves of at
+   most ``max_leaf_size`` labels).
 2. Node v of level t+1 is *positive* for row i when i has a positive label under v:
    ``z_iv = [(Y M_{t+1})_iv > 0]`` with M the label-to-node membership. For each node p of level t, its
    children's classifiers are trained on the rows where p is positive (every row for the root) to predict
