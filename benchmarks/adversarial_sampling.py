@@ -1823,7 +1823,8 @@ PLATEAU_FRACTIONS = (0.25, 0.5, 1.0)  # the fractions of the budget the plateau 
 PLATEAU_RULE = (
     "a run has reached a plateau when the gain of its P@1 over the last half of its budget (its final P@1 minus its "
     "P@1 at the first evaluation at or after half the budget) is smaller than one binomial standard error of its "
-    "final P@1 p on the n evaluation rows, sqrt(p (1 - p) / n); otherwise it is still rising"
+    "final P@1 p on the n evaluation rows, sqrt(p (1 - p) / n); otherwise it is still rising. A plateau whose gain is "
+    "below minus one SE is marked falling (P@1 past its peak)"
 )
 
 
@@ -1836,10 +1837,24 @@ def point_at(run: dict[str, Any], fraction: float) -> dict[str, Any]:
 
 def plateau_check(run: dict[str, Any], n_rows: int, metric: str = "P@1") -> dict[str, Any]:
     """:data:`PLATEAU_RULE` on one run evaluated on ``n_rows`` rows: ``gain`` = final ``metric`` - ``metric`` at
-    half the budget (:func:`point_at`), ``se`` = sqrt(p (1 - p) / n) of the final value p, ``plateau`` = gain < se."""
+    half the budget (:func:`point_at`), ``se`` = sqrt(p (1 - p) / n) of the final value p, ``plateau`` = gain < se,
+    ``falling`` = gain < -se (a plateau past the curve's peak)."""
     half, p = point_at(run, 0.5), run["final"][metric]
     gain, se = p - half[metric], float(np.sqrt(p * (1 - p) / n_rows))
-    return {"gain": gain, "se": se, "half_seconds": half["train_seconds"], "plateau": bool(gain < se)}
+    return {
+        "gain": gain,
+        "se": se,
+        "half_seconds": half["train_seconds"],
+        "plateau": bool(gain < se),
+        "falling": bool(gain < -se),
+    }
+
+
+def plateau_word(check: dict[str, Any]) -> str:
+    """The plateau table's verdict on one :func:`plateau_check`."""
+    if not check["plateau"]:
+        return "still rising"
+    return "plateau (falling)" if check["falling"] else "plateau"
 
 
 def plateau_checks(part: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
@@ -1868,7 +1883,7 @@ def plateau_table(part: dict[str, Any]) -> list[str]:
         lines.append(
             f"| {TITLES.get(run['method'], run['method'])} | {run_seed(run, part)} | {run['budget_cpu_seconds']:g} | "
             + " | ".join(cells)
-            + f" | {check['gain']:+.4f} ({check['se']:.4f}) | {'plateau' if check['plateau'] else 'still rising'} |"
+            + f" | {check['gain']:+.4f} ({check['se']:.4f}) | {plateau_word(check)} |"
         )
     return [*lines, ""]
 

@@ -96,7 +96,9 @@ def test_plateau_rule_needs_a_gain_over_the_last_half_below_one_binomial_standar
     assert rising["gain"] == pytest.approx(0.05) and rising["se"] == pytest.approx(se)
     assert rising["plateau"] is False and rising["half_seconds"] == pytest.approx(300.01)
     assert flat["gain"] == pytest.approx(0.005) and flat["plateau"] is True  # 0.005 < sqrt(.605 .395 / 1000)
-    assert adv.plateau_check(_curve_run("ns-tree", [0.6, 0.6, 0.58]), n)["plateau"] is True  # a fall is no rise
+    assert flat["falling"] is False and rising["falling"] is False
+    fall = adv.plateau_check(_curve_run("ns-tree", [0.6, 0.6, 0.56]), n)  # a fall is no rise: a plateau, falling
+    assert fall["plateau"] is True and fall["falling"] is True and adv.plateau_word(fall) == "plateau (falling)"
     # the rule compares with the SE of the evaluation rows: the same gain is a rise on 100,000 rows
     assert adv.plateau_check(_curve_run("ns-tree", [0.59, 0.600, 0.605]), 100_000)["plateau"] is False
     # the 25 % column: the first evaluation at or after 150 s (here the one at 180 s; 0.3 * 600 is not exact)
@@ -104,9 +106,11 @@ def test_plateau_rule_needs_a_gain_over_the_last_half_below_one_binomial_standar
     assert adv.point_at(_curve_run("ns-tree", [0.1, 0.2, 0.3]), 0.3)["P@1"] == 0.1
     part = {"dataset": {"n_test_eval": n}, "runs": [_curve_run("ns-uniform", [0.30, 0.35, 0.40])]}
     part["runs"].append(_curve_run("ns-tree", [0.59, 0.600, 0.605]))
+    part["runs"].append(_curve_run("nce-tree", [0.6, 0.6, 0.56]))
     rows = adv.plateau_table(part)
     assert rows[2].endswith("| +0.0500 (0.0155) | still rising |") and "0.3000 / 0.1500 (180 s)" in rows[2]
     assert rows[3].endswith("| +0.0050 (0.0155) | plateau |") and "0.6050 / 0.3025 (600 s)" in rows[3]
+    assert rows[4].endswith("| -0.0400 (0.0157) | plateau (falling) |")
 
 
 def test_plateau_part_stays_out_of_the_verdict_tables_and_gets_its_own_section(
