@@ -59,6 +59,13 @@ training step against C for each head.
         --methods ns-tree,ns-uniform,ns-frequency,ns-uniform-l2,ns-frequency-l2,nce-tree --budget 60
         # the same at the paper's single-label protocol (settings tuned under the multi-label one)
         # -> ..._<set>-tuned-single.json; the report judges these parts in a table of their own
+    python benchmarks/adversarial_sampling.py --part tuned --plateau --datasets debian-deps --seeds 0
+        --methods ns-tree,ns-frequency-l2,ns-uniform-l2,ns-frequency,ns-uniform,nce-tree --budget 600
+        --eval-fractions 0.025,0.05,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1
+        # issue 21's long runs: the same tuned settings, evaluation rows and records at ten times the budget
+        # -> ..._<set>-tuned-plateau.json (with --protocol single: ..._<set>-tuned-plateau-single.json); judged
+        # only in the report's section "Long runs (to a plateau)" (PLATEAU_RULE: did P@1 stop rising?), beside
+        # the verdicts of the 60 s parts, never in their tables
     # every part evaluates on a seeded random sample of the test rows (--eval-sample random, the default since
     # stop 37); --eval-sample first is the first rows, as before. A part evaluated on other rows than a new run's
     # must be renamed first (<part>-first1000.json: kept on the page, judged in no verdict table)
@@ -289,19 +296,27 @@ def part_protocol(name: str) -> str:
 
 
 def multi_name(name: str) -> str:
-    """The part ``name`` without its single-protocol and superseded suffixes (``a-tuned-single`` -> ``a-tuned``)."""
+    """The part ``name`` without its single-protocol and superseded suffixes (``a-tuned-single`` -> ``a-tuned``,
+    ``a-tuned-plateau-single`` -> ``a-tuned-plateau``)."""
     name = name.removesuffix(SUPERSEDED_SUFFIX)
     return name[: -len(SINGLE_SUFFIX)] if part_protocol(name) == SINGLE else name
 
 
+def is_plateau(name: str) -> bool:
+    """Whether the part ``name`` holds the long runs of ``--plateau`` (``<set>-tuned-plateau[-single]``): judged in
+    the section of its own (:func:`plateau_section`), never in the verdict tables of the 60 s parts."""
+    return multi_name(name).endswith(PLATEAU)
+
+
 def is_tuned(name: str) -> bool:
-    """Whether the part ``name`` trained at the tuned settings (``<set>-tuned``, ``<set>-tuned-single``)."""
-    return multi_name(name).endswith(TUNED)
+    """Whether the part ``name`` trained at the tuned settings (``<set>-tuned``, ``<set>-tuned-single``, and the
+    long runs ``<set>-tuned-plateau[-single]``)."""
+    return multi_name(name).removesuffix(PLATEAU).endswith(TUNED)
 
 
 def set_name(name: str) -> str:
-    """The data set of the part ``name`` (``a-tuned-single`` -> ``a``)."""
-    base = multi_name(name)
+    """The data set of the part ``name`` (``a-tuned-single`` -> ``a``, ``a-tuned-plateau`` -> ``a``)."""
+    base = multi_name(name).removesuffix(PLATEAU)
     return base[: -len(TUNED)] if base.endswith(TUNED) else base
 
 
@@ -634,6 +649,16 @@ def kept_runs(earlier: dict[str, Any], methods: list[str], seeds: list[int]) -> 
     return kept
 
 
+def part_label(name: str, tuned: bool, plateau: bool, protocol: str) -> str:
+    """The part a ``--part train`` / ``tuned`` run of the set ``name`` writes: ``<set>[-tuned][-plateau][-single]``
+    (``plateau`` only with ``tuned``: :data:`PLATEAU`)."""
+    if plateau and not tuned:
+        raise ValueError("--plateau: only with --part tuned")
+    return (
+        name + (TUNED if tuned else "") + (PLATEAU if plateau else "") + (SINGLE_SUFFIX if protocol == SINGLE else "")
+    )
+
+
 def part_path(part: str) -> Path:
     return RESULTS / f"{STEM}_{part}.json"
 
@@ -647,6 +672,9 @@ LR_GRIDS: dict[str, tuple[float, ...]] = {
     "adam": (1e-4, 3e-4, 1e-3, 3e-3, 1e-2),
 }
 TUNED = "-tuned"  # suffix of the part (and data set label) of the runs trained with the tuned settings
+# suffix (after -tuned) of the part of the long runs (--plateau, issue 21): the tuned settings at a budget long
+# enough to see whether P@1 stops rising (PLATEAU_RULE); judged in a section of its own, never in the 60 s tables
+PLATEAU = "-plateau"
 TUNE_METRIC = "P@1"
 SELECTION_RULE = (
     "the learning rate with the highest validation P@1 at the end of the budget (ties: the smaller rate); when it "
@@ -927,7 +955,7 @@ def run_datasets(args: argparse.Namespace, env: dict[str, Any], tuned: bool = Fa
     for name in args.datasets.split(","):
         methods, seeds = args.methods.split(","), seed_list(args.seeds)
         chosen = tuned_settings(read_json(part_path(f"tuning_{name}")), methods) if tuned else {}
-        part_name = name + (TUNED if tuned else "") + (SINGLE_SUFFIX if args.protocol == SINGLE else "")
+        part_name = part_label(name, tuned, args.plateau, args.protocol)
         load_before = load_average()
         with timed() as load_time:
             data = load_set(name, args.dim, DATA_SEED)
@@ -1594,7 +1622,9 @@ def verdict_sets(methods: dict[str, set[str]]) -> tuple[list[str], list[str]]:
     A set's ``-tuned`` part decides in place of its untuned part when it has every method of the untuned part that
     the accuracy, log-likelihood and speed rows compare (:data:`VERDICT_METHODS`; a partial tuned part would drop
     the other methods' rows of that set); otherwise the untuned part decides. The softmax's row (Appendix A.2)
-    judges only a softmax trained for 10 epochs or more, which no 60 s run is."""
+    judges only a softmax trained for 10 epochs or more, which no 60 s run is. The long runs (:func:`is_plateau`)
+    are in neither list: they are judged in their own section (:func:`plateau_section`)."""
+    methods = {n: m for n, m in methods.items() if not is_plateau(n)}
     untuned = [n for n in methods if not n.endswith(TUNED)]
 
     def complete(tuned: str) -> bool:
@@ -1657,14 +1687,20 @@ def _not_tuned_text(tuned: list[str], applied: dict[str, list[str]], partly: dic
 def _protocol_text(protocol: str, parts: dict[str, dict[str, Any]]) -> str:
     """How the runs of ``parts`` (all of one ``protocol``) used the training rows and their budget, for a verdict
     table's text."""
+    budgets = sorted(
+        {r["budget_cpu_seconds"] for part in parts.values() for r in part["runs"] if "budget_cpu_seconds" in r}
+    )
+    budget_text = f"({', '.join(f'{b:g}' for b in budgets) or 'not recorded'} s, the tree fit included)"
+    if protocol == MULTI and any(is_plateau(n) for n in parts):
+        return (
+            f"The runs train on every positive of a row and stop at a fixed CPU budget {budget_text}; which of them "
+            "reached a plateau: the table above"
+        )
     if protocol == MULTI:
         return (
             "The runs train on every positive of a row and stop at a fixed CPU budget (60-300 s; no sampled method "
             "reached a plateau)"
         )
-    budgets = sorted(
-        {r["budget_cpu_seconds"] for part in parts.values() for r in part["runs"] if "budget_cpu_seconds" in r}
-    )
     dropped = ", ".join(
         f"{part['dataset'].get('train_rows_dropped', '?')} of {name}'s "
         f"{part['dataset']['n_train'] + part['dataset'].get('train_rows_dropped', 0):,}"
@@ -1676,8 +1712,7 @@ def _protocol_text(protocol: str, parts: dict[str, dict[str, Any]]) -> str:
         "(the frequencies, the tree, NCE's log-prior biases) on those labels too; evaluation is the same as in the "
         "multi-label tables (hits@1 and log-likelihood of the first label, P@k on all test labels). The -tuned "
         "settings were chosen under the multi-label protocol (the tuning runs trained on every positive), not "
-        "re-tuned for this one. The runs stop at a fixed CPU budget "
-        f"({', '.join(f'{b:g}' for b in budgets) or 'not recorded'} s, the tree fit included)"
+        f"re-tuned for this one. The runs stop at a fixed CPU budget {budget_text}"
     )
 
 
@@ -1700,6 +1735,13 @@ SINGLE_HEADING = "Verdicts under the paper's single-label protocol"
 def _eval_rows_text(parts: dict[str, dict[str, Any]]) -> str:
     """The test rows each of ``parts`` evaluated on (:func:`eval_sample_text`), for a verdict table's text."""
     return "; ".join(f"{name}: {eval_sample_text(part['dataset'])}" for name, part in parts.items())
+
+
+def _convergence_text(parts: dict[str, dict[str, Any]]) -> str:
+    """Whether a verdict table's runs are issue 21's long runs (:func:`is_plateau`) or the short ones."""
+    if any(is_plateau(n) for n in parts):
+        return f"these are the long runs of issue 21, on {', '.join(parts)} only"
+    return "issue 21's converged runs are not done"
 
 
 def verdict_section(
@@ -1725,7 +1767,7 @@ def verdict_section(
         f"Evaluation rows: {_eval_rows_text(merged['datasets'])}. "
         f"{_protocol_text(protocol, merged['datasets'])}; the "
         "paper tuned rho and lambda of each method and trained for hours. So a verdict describes these runs, not the "
-        "paper's protocol; issue 21's converged runs are not done. The uniform and frequency baselines put Eq. 6's penalty lambda (xi + log p_n)^2 on their logits, as "
+        f"paper's protocol; {_convergence_text(merged['datasets'])}. The uniform and frequency baselines put Eq. 6's penalty lambda (xi + log p_n)^2 on their logits, as "
         "the paper writes it; the rows marked \"authors' penalty\" use lambda xi^2, as the authors' code does for "
         "its baselines (the paper's baseline numbers come from that code). "
         "Rules (`two_se_verdict` in benchmarks/_harness.py, `difference`, `speed_verdict`): accuracy and "
@@ -1762,25 +1804,148 @@ def single_section(
 ) -> list[str]:
     """The verdict table of the single-label parts ``single`` (:func:`verdict_section`, the same rules), then each
     claim's verdict beside the one the multi-label parts ``counterparts`` of the same sets give when judged alone."""
-    view = verdict_view(merged, single)
-    lines = verdict_section(view, f"### {SINGLE_HEADING}", protocol=SINGLE, single_sets=single_sets)
+    lines = verdict_section(
+        verdict_view(merged, single), f"### {SINGLE_HEADING}", protocol=SINGLE, single_sets=single_sets
+    )
     if not counterparts:
         return lines
-    ours = {c[0]: c[3] for c in map(_row_cells, verdict_rows(view))}
-    theirs = {c[0]: c[3] for c in map(_row_cells, verdict_rows(verdict_view(merged, counterparts)))}
-    # Theorem 2's row is exact enumeration on toys, the same under both protocols: not repeated here
-    claims = [c for c in [*ours, *(c for c in theirs if c not in ours)] if not c.startswith("Theorem 2")]
     return [
         *lines,
         f"The same claims judged on the same sets under both protocols (the rules above; multi-label: "
         f"{', '.join(counterparts)}, the rows of the first table restricted to these sets; single-label: "
         f"{', '.join(single)}, the table above):",
         "",
-        "| claim | multi-label verdict | single-label verdict |",
+        *verdict_comparison(merged, counterparts, single, ("multi-label verdict", "single-label verdict")),
+    ]
+
+
+def verdict_comparison(
+    merged: dict[str, Any], before: list[str], after: list[str], words: tuple[str, str]
+) -> list[str]:
+    """A table of each claim's verdict judged on the parts ``before`` alone beside the one on ``after`` alone
+    (:func:`verdict_rows` of each :func:`verdict_view`), its two verdict columns headed ``words``."""
+    ours = {c[0]: c[3] for c in map(_row_cells, verdict_rows(verdict_view(merged, after)))}
+    theirs = {c[0]: c[3] for c in map(_row_cells, verdict_rows(verdict_view(merged, before)))}
+    # Theorem 2's row is exact enumeration on toys, the same whatever the runs: not repeated here
+    claims = [c for c in [*ours, *(c for c in theirs if c not in ours)] if not c.startswith("Theorem 2")]
+    return [
+        f"| claim | {words[0]} | {words[1]} |",
         "|---|---|---|",
         *(f"| {c} | {theirs.get(c, 'not run')} | {ours.get(c, 'not run')} |" for c in claims),
         "",
     ]
+
+
+# --- the long runs (--plateau, issue 21): did P@1 stop rising within the budget? ---
+
+LONG_HEADING = "Long runs (to a plateau)"
+PLATEAU_FRACTIONS = (0.25, 0.5, 1.0)  # the fractions of the budget the plateau table shows
+PLATEAU_RULE = (
+    "a run has reached a plateau when the gain of its P@1 over the last half of its budget (its final P@1 minus its "
+    "P@1 at the first evaluation at or after half the budget) is smaller than one binomial standard error of its "
+    "final P@1 p on the n evaluation rows, sqrt(p (1 - p) / n); otherwise it is still rising. A plateau whose gain is "
+    "below minus one SE is marked falling (P@1 past its peak)"
+)
+
+
+def point_at(run: dict[str, Any], fraction: float) -> dict[str, Any]:
+    """The first evaluation point of ``run``'s curve at or after ``fraction`` of its budget (its final point when
+    none is; the curves record training seconds rounded to 0.01 s, hence the tolerance)."""
+    goal = fraction * run["budget_cpu_seconds"] - 0.005
+    return next((p for p in run["curve"] if p["train_seconds"] >= goal), run["final"])
+
+
+def plateau_check(run: dict[str, Any], n_rows: int, metric: str = "P@1") -> dict[str, Any]:
+    """:data:`PLATEAU_RULE` on one run evaluated on ``n_rows`` rows: ``gain`` = final ``metric`` - ``metric`` at
+    half the budget (:func:`point_at`), ``se`` = sqrt(p (1 - p) / n) of the final value p, ``plateau`` = gain < se,
+    ``falling`` = gain < -se (a plateau past the curve's peak)."""
+    half, p = point_at(run, 0.5), run["final"][metric]
+    gain, se = p - half[metric], float(np.sqrt(p * (1 - p) / n_rows))
+    return {
+        "gain": gain,
+        "se": se,
+        "half_seconds": half["train_seconds"],
+        "plateau": bool(gain < se),
+        "falling": bool(gain < -se),
+    }
+
+
+def plateau_word(check: dict[str, Any]) -> str:
+    """The plateau table's verdict on one :func:`plateau_check`."""
+    if not check["plateau"]:
+        return "still rising"
+    return "plateau (falling)" if check["falling"] else "plateau"
+
+
+def plateau_checks(part: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
+    """:func:`plateau_check` of every run of ``part``: {seed (a string, as in JSON): {method: its check}}."""
+    n = part["dataset"]["n_test_eval"]
+    return {
+        str(seed): {r["method"]: plateau_check(r, n) for r in sub["runs"]} for seed, sub in seed_parts(part).items()
+    }
+
+
+def plateau_table(part: dict[str, Any]) -> list[str]:
+    """Markdown lines: per run of a long-run part, P@1 and hits@1 at :data:`PLATEAU_FRACTIONS` of its budget, the
+    gain over the last half and whether it reached a plateau (:func:`plateau_check`)."""
+    n = part["dataset"]["n_test_eval"]
+    head = " | ".join(f"P@1 / hits@1 at {100 * f:g} %" for f in PLATEAU_FRACTIONS)
+    lines = [
+        f"| method | seed | budget CPU s | {head} | gain of P@1 over the last half (SE) | plateau? |",
+        "| --- | ---: | ---: | " + " | ".join("---:" for _ in PLATEAU_FRACTIONS) + " | ---: | --- |",
+    ]
+    for run in part["runs"]:
+        check = plateau_check(run, n)
+        cells = []
+        for f in PLATEAU_FRACTIONS:
+            p = point_at(run, f)
+            cells.append(f"{p['P@1']:.4f} / {p[HITS]:.4f} ({p['train_seconds']:.0f} s)")
+        lines.append(
+            f"| {TITLES.get(run['method'], run['method'])} | {run_seed(run, part)} | {run['budget_cpu_seconds']:g} | "
+            + " | ".join(cells)
+            + f" | {check['gain']:+.4f} ({check['se']:.4f}) | {plateau_word(check)} |"
+        )
+    return [*lines, ""]
+
+
+def plateau_section(
+    merged: dict[str, Any], long_runs: list[str], short_runs: list[str], single_sets: list[str]
+) -> list[str]:
+    """The page's section on the long runs ``long_runs`` (:func:`is_plateau`): per part the plateau table
+    (:func:`plateau_table`), then per protocol their verdict table (:func:`verdict_section`, the same rules) beside
+    the verdicts of the parts ``short_runs`` (the 60 s parts that decide the tables above) of the same sets and
+    protocol, judged alone; then each part's time-to-target ratios (:func:`speedup_table`)."""
+    if not long_runs:
+        return []
+    lines = [
+        f"## {LONG_HEADING}",
+        "",
+        "Issue 21's long runs: the -tuned settings, evaluation rows and records, at a budget ten times the -tuned "
+        "parts' (`--part tuned --plateau`, into the parts `<set>-tuned-plateau[-single]`); they are judged here "
+        f"only, never in the verdict tables above. Rule: {PLATEAU_RULE}. P@1 / hits@1 at a fraction of the budget: "
+        "at the first evaluation at or after it (its training CPU s in brackets, the tree fit included).",
+        "",
+    ]
+    for name in long_runs:
+        lines += [f"{name}:", "", *plateau_table(merged["datasets"][name])]
+    for protocol in PROTOCOLS:
+        mine = [n for n in long_runs if part_protocol(n) == protocol]
+        if not mine:
+            continue
+        heading = "### Verdicts from the long runs alone" + (" (single-label protocol)" if protocol == SINGLE else "")
+        lines += verdict_section(verdict_view(merged, mine), heading, protocol=protocol, single_sets=single_sets)
+        sets = {set_name(n) for n in mine}
+        counterparts = [n for n in short_runs if part_protocol(n) == protocol and set_name(n) in sets]
+        if counterparts:
+            lines += [
+                f"The same claims judged on the same sets (the rules above; short runs: {', '.join(counterparts)}, "
+                f"as in the tables above; long runs: {', '.join(mine)}, the table above):",
+                "",
+                *verdict_comparison(merged, counterparts, mine, ("short runs' verdict", "long runs' verdict")),
+            ]
+    for name in long_runs:
+        lines += [f"{name}:", "", *speedup_table(merged["speedups_P@1"][name])]
+    return lines
 
 
 def _choice_row(method: str, c: dict[str, Any], key: str, word: str) -> str:
@@ -1855,6 +2020,12 @@ def tuning_section(
                 ]
                 if name + TUNED + SINGLE_SUFFIX in parts
                 else []
+            ),
+            *(
+                line
+                for long in (name + TUNED + PLATEAU, name + TUNED + PLATEAU + SINGLE_SUFFIX)
+                if long in parts
+                for line in (f'The chosen settings also train the long runs `{long}` (section "{LONG_HEADING}").', "")
             ),
             "| method | validation P@1 at each rate tried | chosen | note |",
             "| --- | --- | --- | --- |",
@@ -1987,10 +2158,16 @@ def write_report() -> None:
         "eval_samples": {name: earlier_sample(part) for name, part in parts.items()},
         # parts re-run on other evaluation rows, kept for the record and judged in no verdict table
         "superseded": {name: name.removesuffix(SUPERSEDED_SUFFIX) for name in parts if is_superseded(name)},
+        # the long runs (--plateau): per seed and method, the gain of P@1 over the last half of the budget, its
+        # standard error and whether that is a plateau (PLATEAU_RULE)
+        "plateau": {name: plateau_checks(part) for name, part in parts.items() if is_plateau(name)},
         "eval_rows_compared": eval_rows["sets"],
     }
     write_json(RESULTS / f"{STEM}.json", merged)
     methods = {name: {r["method"] for r in part["runs"]} for name, part in parts.items() if not is_superseded(name)}
+    # the long runs are judged in their own section only (plateau_section), against the tables of the 60 s parts
+    long_runs = [n for n in methods if is_plateau(n)]
+    methods = {n: m for n, m in methods.items() if n not in long_runs}
     # each protocol's parts decide their own table (verdict_sets on the names without the single suffix)
     single = {multi_name(n): m for n, m in methods.items() if part_protocol(n) == SINGLE}
     single_sets = sorted({set_name(n) for n in single})
@@ -2002,11 +2179,12 @@ def write_report() -> None:
             "### The same verdicts from the untuned runs alone (for comparison)",
             single_sets=single_sets,
         )
+    single_deciding = [n + SINGLE_SUFFIX for n in verdict_sets(single)[0]]
     if single:
-        single_deciding = [n + SINGLE_SUFFIX for n in verdict_sets(single)[0]]
         # the multi-label parts of the same sets, judged alone: the single-label verdicts' counterparts
         counterparts = [n for n in deciding if set_name(n) in single_sets]
         verdicts += single_section(merged, single_deciding, counterparts, single_sets)
+    verdicts += plateau_section(merged, long_runs, deciding + single_deciding, single_sets)
     lines = [
         "# Adversarial negative sampling (issue 6): results",
         "",
@@ -2190,6 +2368,12 @@ def main() -> None:
         f"<set>[-tuned]{SINGLE_SUFFIX}); evaluation is the same",
     )
     parser.add_argument(
+        "--plateau",
+        action="store_true",
+        help=f"--part tuned: the long runs to a plateau (issue 21), into their own part <set>-tuned{PLATEAU}[-single] "
+        "(the same settings, evaluation rows and records; pass the long --budget); judged apart from the 60 s parts",
+    )
+    parser.add_argument(
         "--seeds",
         default="0",
         help="comma-separated seeds: one run per (method, seed); a seed sets the model's initialisation, the batch "
@@ -2207,6 +2391,8 @@ def main() -> None:
         return
     if args.protocol != MULTI and args.part not in ("train", "tuned"):
         raise SystemExit(f"--protocol {args.protocol}: only --part train or tuned (tuning is multi-label only)")
+    if args.plateau and args.part != "tuned":
+        raise SystemExit("--plateau: only with --part tuned (the long runs train at the tuned settings)")
     env = environment()
     env["torch_threads"] = args.threads
     if args.quick:

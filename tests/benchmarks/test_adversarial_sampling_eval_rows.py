@@ -60,6 +60,7 @@ def _args(adv, sample: str) -> argparse.Namespace:
         tree_reg_scaling="constant",
         quick=False,
         protocol=adv.MULTI,
+        plateau=False,
     )
 
 

@@ -93,6 +93,7 @@ def test_single_protocol_trains_every_method_on_the_first_labels_into_its_own_pa
         tree_reg_scaling="constant",
         quick=False,
         protocol=adv.SINGLE,
+        plateau=False,
     )
     adv.run_datasets(args, {}, tuned=tuned)
     assert len(seen) == 6
