@@ -40,6 +40,9 @@ training step against C for each head.
     python benchmarks/adversarial_sampling.py --datasets synthetic-50k --methods ns-tree-lr0.1,ns-tree-neg100
         --budget 300 --eval-rows 1000 --eval-fractions 0.02,0.05,0.1,0.15,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1
         # diagnostics of the adversarial head's shortfall there (added to the same part file)
+    python benchmarks/adversarial_sampling.py --datasets synthetic-1m --methods ns-tree-nodesize --budget 600
+        --eval-rows 5000 --eval-fractions 0.1,0.2,0.35,0.5,0.75,1
+        # the tree fitted with the node-size-scaled lambda_n (TREE_OVERRIDES), beside ns-tree in the same part
     python benchmarks/adversarial_sampling.py --part tune --datasets debian-deps
         --methods ns-tree,ns-uniform,ns-frequency,ns-uniform-l2,ns-frequency-l2,nce-tree --budget 60
         # issue 21: each method's learning rate (rho) chosen on --val-rows validation rows drawn (--val-seed) from
