@@ -3,6 +3,7 @@ by path."""
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import sys
 from collections.abc import Callable
@@ -70,3 +71,32 @@ def _stub_run(method: str, budget: float) -> dict:
 def stub_adversarial_run() -> Callable[[str, float], dict]:
     """The result of a stubbed adversarial-sampling training run (see :func:`_stub_run`)."""
     return _stub_run
+
+
+def _run_args(adv: ModuleType, methods: list[str], **settings: object) -> argparse.Namespace:
+    """The arguments of ``run_datasets`` (``--part train`` / ``tuned``) for the toy set: ``methods``, and the
+    toy defaults below with ``settings`` replacing them."""
+    base: dict[str, object] = {
+        "datasets": "toy",
+        "seeds": "0",
+        "dim": 3,
+        "budget": 1.0,
+        "softmax_budget": 1.0,
+        "batch_size": 2,
+        "eval_rows": 4,
+        "eval_sample": adv.FIRST_ROWS,
+        "eval_fractions": "1",
+        "tree_split": "median",
+        "tree_reg": 0.1,
+        "tree_reg_scaling": "constant",
+        "quick": False,
+        "protocol": adv.MULTI,
+        "plateau": False,
+    }
+    return argparse.Namespace(**{**base, "methods": ",".join(methods), **settings})
+
+
+@pytest.fixture
+def adversarial_run_args() -> Callable[..., argparse.Namespace]:
+    """The builder of ``run_datasets``' arguments for the toy set (see :func:`_run_args`)."""
+    return _run_args

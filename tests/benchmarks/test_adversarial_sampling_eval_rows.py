@@ -4,8 +4,6 @@ training: the training step is replaced by a stub that records the rows it was g
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -43,25 +41,11 @@ def _toy(n_test: int = 40) -> dict:
     return {"name": "toy", "X": X, "Y": Y, "X_test": X_test, "Y_test": Y_test, "features": "toy features"}
 
 
-def _args(adv, sample: str) -> argparse.Namespace:
-    return argparse.Namespace(
-        datasets="toy",
-        methods=",".join([adv.ADVERSARIAL, adv.FREQUENCY, adv.NCE]),
-        seeds="0,1",
-        dim=3,
-        budget=1.0,
-        softmax_budget=1.0,
-        batch_size=2,
-        eval_rows=10,
-        eval_sample=sample,
-        eval_fractions="1",
-        tree_split="median",
-        tree_reg=0.1,
-        tree_reg_scaling="constant",
-        quick=False,
-        protocol=adv.MULTI,
-        plateau=False,
-    )
+@pytest.fixture
+def args_for(adv, adversarial_run_args):
+    """run_datasets' arguments for the toy set evaluated on ``sample``'s rows (three methods, seeds 0 and 1)."""
+    methods = [adv.ADVERSARIAL, adv.FREQUENCY, adv.NCE]
+    return lambda sample: adversarial_run_args(adv, methods, seeds="0,1", eval_rows=10, eval_sample=sample)
 
 
 @pytest.fixture
@@ -80,8 +64,8 @@ def evaluated(adv, tmp_path, monkeypatch, stub_adversarial_run):
     return seen
 
 
-def test_random_sample_is_the_same_rows_for_every_method_and_seed_and_is_recorded(adv, tmp_path, evaluated):
-    adv.run_datasets(_args(adv, adv.RANDOM_ROWS), {})
+def test_random_sample_is_the_same_rows_for_every_method_and_seed_and_is_recorded(adv, tmp_path, evaluated, args_for):
+    adv.run_datasets(args_for(adv.RANDOM_ROWS), {})
     expected = adv.eval_row_ids(40, 10, adv.RANDOM_ROWS)
     assert len(evaluated) == 6 and {(m, s) for m, s, _ in evaluated} == {
         (m, s) for m in (adv.ADVERSARIAL, adv.FREQUENCY, adv.NCE) for s in (0, 1)
@@ -96,8 +80,8 @@ def test_random_sample_is_the_same_rows_for_every_method_and_seed_and_is_recorde
     assert part["dataset"]["constant_first_label_hits@1"] == pytest.approx(np.mean(expected % 5 == 0))
 
 
-def test_first_rows_are_the_old_rows_and_a_part_keeps_one_sample(adv, tmp_path, evaluated):
-    adv.run_datasets(_args(adv, adv.FIRST_ROWS), {})
+def test_first_rows_are_the_old_rows_and_a_part_keeps_one_sample(adv, tmp_path, evaluated, args_for):
+    adv.run_datasets(args_for(adv.FIRST_ROWS), {})
     assert all(np.array_equal(rows, np.arange(10)) for _, _, rows in evaluated)
     part = adv.read_json(tmp_path / "adversarial_sampling_toy.json")
     assert part["dataset"]["eval_sample"] == adv.eval_sample_record(np.arange(10), adv.FIRST_ROWS)
@@ -107,8 +91,8 @@ def test_first_rows_are_the_old_rows_and_a_part_keeps_one_sample(adv, tmp_path, 
     assert adv.earlier_sample(part)["rule"] == adv.FIRST_ROWS
     # runs on another sample do not join it: the old file must be renamed first
     with pytest.raises(SystemExit, match="toy-first1000"):
-        adv.run_datasets(_args(adv, adv.RANDOM_ROWS), {})
-    adv.run_datasets(_args(adv, adv.FIRST_ROWS), {})  # the same rows: joins (replaces its runs)
+        adv.run_datasets(args_for(adv.RANDOM_ROWS), {})
+    adv.run_datasets(args_for(adv.FIRST_ROWS), {})  # the same rows: joins (replaces its runs)
     assert len(adv.read_json(tmp_path / "adversarial_sampling_toy.json")["runs"]) == 6
 
 

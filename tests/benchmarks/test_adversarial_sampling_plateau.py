@@ -34,7 +34,9 @@ def test_plateau_part_names_and_what_the_naming_helpers_read_from_them(adv):
     assert not adv.is_plateau("plateau-set-tuned") and adv.set_name("plateau-set-tuned") == "plateau-set"
 
 
-def test_plateau_runs_write_their_own_part_with_the_tuned_settings(adv, tmp_path, monkeypatch, stub_adversarial_run):
+def test_plateau_runs_write_their_own_part_with_the_tuned_settings(
+    adv, tmp_path, monkeypatch, stub_adversarial_run, adversarial_run_args
+):
     C = 5
     Y = sp.csr_matrix(np.eye(6, C, dtype=np.float32))
     X = np.arange(6, dtype=np.float32)[:, None] * np.ones((1, 3), np.float32)
@@ -50,24 +52,7 @@ def test_plateau_runs_write_their_own_part_with_the_tuned_settings(adv, tmp_path
     monkeypatch.setattr(adv, "train_curve", fake_train)
     methods = [adv.ADVERSARIAL, adv.UNIFORM]
     adv.write_json(tmp_path / "adversarial_sampling_tuning_toy.json", {"choices": {m: {"lr": 0.003} for m in methods}})
-    args = argparse.Namespace(
-        datasets="toy",
-        methods=",".join(methods),
-        seeds="0",
-        dim=3,
-        budget=600.0,
-        softmax_budget=1.0,
-        batch_size=2,
-        eval_rows=4,
-        eval_sample=adv.FIRST_ROWS,
-        eval_fractions="0.5,1",
-        tree_split="median",
-        tree_reg=0.1,
-        tree_reg_scaling="constant",
-        quick=False,
-        protocol=adv.MULTI,
-        plateau=True,
-    )
+    args = adversarial_run_args(adv, methods, budget=600.0, eval_fractions="0.5,1", plateau=True)
     adv.run_datasets(args, {}, tuned=True)
     assert seen == [(adv.ADVERSARIAL, 600.0, 0.003), (adv.UNIFORM, 600.0, 0.003)]  # the tuned rate, the long budget
     part = adv.read_json(tmp_path / "adversarial_sampling_toy-tuned-plateau.json")

@@ -60,7 +60,7 @@ def test_constant_first_label_hits_is_the_share_of_the_training_rows_most_freque
 
 @pytest.mark.parametrize("tuned", [False, True])
 def test_single_protocol_trains_every_method_on_the_first_labels_into_its_own_part(
-    adv, tmp_path, monkeypatch, tuned, stub_adversarial_run
+    adv, tmp_path, monkeypatch, tuned, stub_adversarial_run, adversarial_run_args
 ):
     data = _toy()
     seen = []
@@ -77,24 +77,7 @@ def test_single_protocol_trains_every_method_on_the_first_labels_into_its_own_pa
         adv.write_json(
             tmp_path / "adversarial_sampling_tuning_toy.json", {"choices": {m: {"lr": 0.003} for m in methods}}
         )
-    args = argparse.Namespace(
-        datasets="toy",
-        methods=",".join(methods),
-        seeds="0,1",
-        dim=4,
-        budget=1.0,
-        softmax_budget=1.0,
-        batch_size=2,
-        eval_rows=3,
-        eval_sample=adv.FIRST_ROWS,
-        eval_fractions="1",
-        tree_split="median",
-        tree_reg=0.1,
-        tree_reg_scaling="constant",
-        quick=False,
-        protocol=adv.SINGLE,
-        plateau=False,
-    )
+    args = adversarial_run_args(adv, methods, seeds="0,1", dim=4, eval_rows=3, protocol=adv.SINGLE)
     adv.run_datasets(args, {}, tuned=tuned)
     assert len(seen) == 6
     for _, X_train, Y_train, Y_test in seen:
