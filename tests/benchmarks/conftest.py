@@ -100,3 +100,17 @@ def _run_args(adv: ModuleType, methods: list[str], **settings: object) -> argpar
 def adversarial_run_args() -> Callable[..., argparse.Namespace]:
     """The builder of ``run_datasets``' arguments for the toy set (see :func:`_run_args`)."""
     return _run_args
+
+
+def _page_of_one_part(adv: ModuleType, folder: Path, part: str, data: dict) -> list[str]:
+    """The adversarial-sampling page's lines after writing the part ``part`` (its JSON ``data``) into ``folder``
+    (the module's results folder) and rendering the report."""
+    adv.write_json(folder / f"adversarial_sampling_{part}.json", data)
+    adv.write_report()
+    return (folder / "adversarial_sampling.md").read_text().splitlines()
+
+
+@pytest.fixture
+def page_of_one_part() -> Callable[..., list[str]]:
+    """The page rendered from one written part (see :func:`_page_of_one_part`)."""
+    return _page_of_one_part

@@ -99,26 +99,19 @@ def test_plateau_rule_needs_a_gain_over_the_last_half_below_one_binomial_standar
 
 
 def test_plateau_part_stays_out_of_the_verdict_tables_and_gets_its_own_section(
-    adv, tmp_path, monkeypatch, toy_adversarial_part
+    adv, tmp_path, monkeypatch, toy_adversarial_part, page_of_one_part
 ):
     three = {"ns-tree", "ns-uniform", "nce-tree"}
     assert adv.verdict_sets({"a": three, "a-tuned": three, "a-tuned-plateau": three}) == (["a-tuned"], ["a"])
     # a plateau part alone never decides, nor counts as an untuned part
     assert adv.verdict_sets({"a": three, "a-tuned-plateau": three}) == (["a"], ["a"])
     monkeypatch.setattr(adv, "RESULTS", tmp_path)
-    page = tmp_path / "adversarial_sampling.md"
     # the 60 s part: the tree 30 % vs uniform 20 % (better by 5 SE); the long runs: 20 % vs 30 % (worse)
-    adv.write_json(
-        tmp_path / "adversarial_sampling_toy-tuned.json", toy_adversarial_part({"ns-tree": 0.3, "ns-uniform": 0.2})
-    )
-    adv.write_report()
-    before = page.read_text().splitlines()
+    before = page_of_one_part(adv, tmp_path, "toy-tuned", toy_adversarial_part({"ns-tree": 0.3, "ns-uniform": 0.2}))
     long = toy_adversarial_part({"ns-tree": 0.2, "ns-uniform": 0.3})
     for run in long["runs"]:
         run["budget_cpu_seconds"] = 600.0
-    adv.write_json(tmp_path / "adversarial_sampling_toy-tuned-plateau.json", long)
-    adv.write_report()
-    after = page.read_text().splitlines()
+    after = page_of_one_part(adv, tmp_path, "toy-tuned-plateau", long)
     assert [line for line in before if line not in after] == []  # the 60 s tables unchanged
     heading = f"## {adv.LONG_HEADING}"
     main = after[: after.index(heading)]

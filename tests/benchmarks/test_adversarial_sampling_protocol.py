@@ -100,16 +100,12 @@ def test_single_protocol_trains_every_method_on_the_first_labels_into_its_own_pa
 
 
 def test_report_judges_the_single_label_runs_in_their_own_table_and_keeps_the_multi_label_lines(
-    adv, tmp_path, monkeypatch, toy_adversarial_part
+    adv, tmp_path, monkeypatch, toy_adversarial_part, page_of_one_part
 ):
     monkeypatch.setattr(adv, "RESULTS", tmp_path)
     page = tmp_path / "adversarial_sampling.md"
     # multi-label: the tree 30 % vs uniform 20 % (better by 5 SE); single-label: 20 % vs 30 % (worse)
-    adv.write_json(
-        tmp_path / "adversarial_sampling_toy-tuned.json", toy_adversarial_part({"ns-tree": 0.3, "ns-uniform": 0.2})
-    )
-    adv.write_report()
-    before = page.read_text().splitlines()
+    before = page_of_one_part(adv, tmp_path, "toy-tuned", toy_adversarial_part({"ns-tree": 0.3, "ns-uniform": 0.2}))
     single = toy_adversarial_part(
         {"ns-tree": 0.2, "ns-uniform": 0.3},
         protocol="single",

@@ -268,9 +268,9 @@ class LabelTreeModel:
         nothing, so no representation is computed for it."""
         p = self.params
         if not level_arities(Y.shape[1], p.branching, p.max_leaf_size):
-            representation: Any = np.zeros((Y.shape[1], 0), dtype=np.float32)
-        else:
-            representation = label_representation(X, Y, p.representation, dim=p.pmi_dim, seed=p.seed)
+            self.trees_ = [LabelTree.flat(Y.shape[1]) for _ in range(p.n_trees)]  # what build_tree gives it
+            return
+        representation = label_representation(X, Y, p.representation, dim=p.pmi_dim, seed=p.seed)
         self.trees_ = [
             build_tree(representation, branching=p.branching, max_leaf_size=p.max_leaf_size, seed=p.seed + member)
             for member in range(p.n_trees)
