@@ -10,7 +10,8 @@ from sparsexc._params import PredictParams
 from sparsexc.cli import main
 from sparsexc.errors import ConfigurationError
 from sparsexc.estimator import XCClassifier
-from sparsexc.estimator._families import TREE_CANDIDATES, _sets_from_candidates
+from sparsexc.estimator._families import TREE_CANDIDATES
+from sparsexc.heads.tuning import candidate_sets
 
 TREE = {"branching": 2, "max_leaf_size": 2}  # 8 labels: a deep, narrow tree, where the beam width matters
 
@@ -63,7 +64,7 @@ def test_every_prediction_path_uses_the_default_beam(fitted, data):
     np.testing.assert_array_equal(idx, default[0])
     np.testing.assert_array_equal(scores, default[1])
     cand = tree.predict_topk(X, min(TREE_CANDIDATES, tree.n_labels_), beam=beam)
-    want_sets = _sets_from_candidates(*cand, fitted.model_.threshold, tree.n_labels_)
+    want_sets = candidate_sets(*cand, fitted.model_.threshold, tree.n_labels_)
     assert (fitted.predict(X) != want_sets).nnz == 0
     dense = np.zeros((X.shape[0], tree.n_labels_), np.float32)
     np.put_along_axis(dense, cand[0], cand[1], axis=1)

@@ -130,3 +130,46 @@ def test_bad_arguments_are_named():
         tune_threshold(S, sp.csr_matrix((3, 4)), [])
     with pytest.raises(ValueError, match="unknown set metric"):
         tune_masks(lambda v: torch.zeros(3, 4, dtype=torch.bool), sp.csr_matrix((3, 4)), [0.5], "accuracy")
+
+
+def candidate_brute_force(idx, S, Y: sp.csr_matrix, grid, metric: str) -> tuple[float, float]:
+    """The tree's set rule {idx[i, r] : S[i, r] >= t} as a dense mask per grid value, scored by brute force."""
+
+    def mask_of(t: float) -> np.ndarray:
+        mask = np.zeros(Y.shape, dtype=bool)
+        rows = np.repeat(np.arange(S.shape[0]), S.shape[1]).reshape(S.shape)
+        keep = t <= S
+        mask[rows[keep], idx[keep]] = True
+        return mask
+
+    return brute_force(mask_of, Y, grid, metric)
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problems(), st.sampled_from(sorted(METRICS)), st.integers(0, 2**32 - 1), st.booleans())
+def test_tune_candidates_matches_the_brute_force_search(problem, metric, seed, nan):
+    S_full, Y, grid = problem
+    rng = np.random.default_rng(seed)
+    n, C = S_full.shape
+    m = int(rng.integers(0, C + 1))  # each row's candidates: m distinct labels in a random order
+    idx = np.array([rng.permutation(C)[:m] for _ in range(n)], dtype=np.int64).reshape(n, m)
+    S = np.take_along_axis(S_full, idx, axis=1)
+    if nan and S.size:
+        S[rng.random(S.shape) < 0.2] = np.nan  # a NaN score is in no set, as S >= t says
+    as_batch = bool(rng.integers(2))
+    labels = LabelBatch.from_csr(Y) if as_batch else Y
+    got = tuning.tune_candidates(idx, S, labels, grid, metric)
+    assert got == candidate_brute_force(idx, S, Y, grid, metric)  # exact: same value, same float
+
+
+def test_candidate_sets_are_the_rule_and_tune_candidates_checks_its_input():
+    idx = np.array([[2, 0, 1], [1, 2, 0]])
+    S = np.array([[0.9, 0.5, 0.1], [0.5, 0.4999, 0.7]], dtype=np.float32)
+    sets = tuning.candidate_sets(idx, S, 0.5, 4)
+    assert sets.shape == (2, 4) and sets.dtype == np.float32 and sets.has_sorted_indices
+    assert sets.toarray().tolist() == [[1, 0, 1, 0], [1, 1, 0, 0]]
+    Y = sp.csr_matrix(np.array([[1, 0, 1, 0], [0, 0, 1, 0]], dtype=np.float32))
+    with pytest.raises(ValueError, match="same shape"):
+        tuning.tune_candidates(idx, S[:, :2], Y, [0.5])
+    with pytest.raises(ValueError, match="non-empty grid"):
+        tuning.tune_candidates(idx, S, Y, [])

@@ -467,18 +467,6 @@ class TreeClassifierModel:
         return self.tree.predict_topk(X, min(TREE_CANDIDATES, self.tree.n_labels_), beam=beam)
 
 
-def _sets_from_candidates(idx: np.ndarray, scores: np.ndarray, threshold: float, n_labels: int) -> sp.csr_matrix:
-    """The CSR 0/1 float32 indicator of ``{idx[i, r] : scores[i, r] >= threshold}`` per row."""
-    keep = scores >= threshold
-    counts = keep.sum(axis=1)
-    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    out = sp.csr_matrix(
-        (np.ones(int(indptr[-1]), dtype=np.float32), idx[keep].astype(np.int64), indptr), shape=(idx.shape[0], n_labels)
-    )
-    out.sort_indices()
-    return out
-
-
 def _candidate_matrix(idx: np.ndarray, scores: np.ndarray, n_labels: int) -> sp.csr_matrix:
     n, m = idx.shape
     return sp.csr_matrix((scores.ravel(), idx.ravel(), np.arange(0, n * m + 1, m)), shape=(n, n_labels))
@@ -523,12 +511,13 @@ class TreeFamily(ModelFamily):
     The tree's ``seed`` is the estimator's ``random_state`` unless ``tree_params`` sets it. The set threshold
     is tuned for ``tune_metric`` on the validation rows (``X_val``, else the ``validation_fraction`` hold-out)
     over the grid 0.02, 0.04, ..., 0.98 and :func:`default_tree_threshold` (ties: the first, i.e. the default)
-    by :func:`sparsexc.heads.tuning.tune_grid`; without validation rows it is that default. When the validation
-    rows were held out of the training rows and the tree chose C by cross-validation (``C=None`` on at most
-    ``cv_max_rows`` rows: small data), the tree is then trained again on all rows (``X`` and ``X_val``) with the
-    C chosen, keeping the threshold tuned on the hold-out: the hold-out then costs the model no row. ``tune_grid`` is
-    used rather than ``tune_threshold``, which needs a dense (n, C) score matrix and the rule ``s > t``: the
-    tree scores only each row's candidates, and the rule is ``s >= t``.
+    by :func:`sparsexc.heads.tuning.tune_candidates` (all values in one pass over each row's candidates; the
+    result of scoring the sets of each value in turn); without validation rows it is that default. When the
+    validation rows were held out of the training rows and the tree chose C by cross-validation (``C=None`` on at
+    most ``cv_max_rows`` rows: small data), the tree is then trained again on all rows (``X`` and ``X_val``) with
+    the C chosen, keeping the threshold tuned on the hold-out: the hold-out then costs the model no row.
+    ``tune_threshold`` does not apply: it needs a dense (n, C) score matrix and the rule ``s > t``; the tree
+    scores only each row's candidates, and its rule is ``s >= t``.
 
     In a ``torch.distributed`` process group the ranks train the tree's nodes in parts (:func:`_fit_tree`); every
     rank ends with the whole model and the same threshold, and only rank 0 saves (:meth:`every_rank_saves` is
@@ -568,7 +557,7 @@ class TreeFamily(ModelFamily):
         *,
         held_out: bool = False,
     ) -> Fitted:
-        from sparsexc.heads.tuning import tune_grid
+        from sparsexc.heads.tuning import tune_candidates
         from sparsexc.train.progress import fit_summary
 
         self.check_run(run)
@@ -579,9 +568,7 @@ class TreeFamily(ModelFamily):
         if X_val is not None and X_val.shape[0] > 0:
             idx, scores = TreeClassifierModel(tree, threshold).candidates(X_val, PredictParams().beam)
             grid = [threshold, *_TREE_GRID]
-            best, value = tune_grid(
-                lambda t: _sets_from_candidates(idx, scores, t, tree.n_labels_), Y_val, grid, estimator.tune_metric
-            )
+            best, value = tune_candidates(idx, scores, Y_val, grid, estimator.tune_metric)
             tuned = {"threshold": float(best), estimator.tune_metric: float(value)}
         summary = fit_summary([], None, 0, None, estimator.val_metric)
         summary["message"] = "label-tree model: trained to convergence (no epochs)"
@@ -598,8 +585,10 @@ class TreeFamily(ModelFamily):
         return model.tree.predict_topk(X, min(settings.k, model.tree.n_labels_), beam=settings.beam)
 
     def sets(self, model: Any, X: sp.csr_matrix, settings: PredictParams) -> sp.csr_matrix:
+        from sparsexc.heads.tuning import candidate_sets
+
         idx, scores = model.candidates(X, settings.beam)
-        return _sets_from_candidates(idx, scores, model.threshold, model.tree.n_labels_)
+        return candidate_sets(idx, scores, model.threshold, model.tree.n_labels_)
 
     def scores(self, model: Any, X: sp.csr_matrix, settings: PredictParams) -> np.ndarray:
         """The path scores of each row's candidates (its best ``min(TREE_CANDIDATES, C)`` labels), 0 elsewhere."""

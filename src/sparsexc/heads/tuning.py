@@ -13,7 +13,7 @@ from sparsexc._sparse import as_label_matrix
 from sparsexc.core.labels import LabelBatch
 from sparsexc.heads._metric_bridge import set_metric, set_metric_from_row_counts
 
-__all__ = ["RowCounts", "tune_grid", "tune_masks", "tune_threshold"]
+__all__ = ["RowCounts", "candidate_sets", "tune_candidates", "tune_grid", "tune_masks", "tune_threshold"]
 
 
 def tune_grid(
@@ -96,7 +96,81 @@ def tune_threshold(
         return tune_masks(lambda t: t < S, labels, grid, metric)
     Y = _validation_labels(labels, tuple(S.shape))
     tp, pred, position = _threshold_counts(S, Y, grid64)
-    true_rows = np.diff(Y.indptr)
+    return _best_of_counts(grid, position, tp, pred, np.diff(Y.indptr), from_counts)
+
+
+def tune_candidates(
+    idx: np.ndarray,
+    scores: np.ndarray,
+    labels: LabelBatch | sp.csr_matrix,
+    grid: Sequence[float],
+    metric: str = "micro-F1",
+) -> tuple[float, float]:
+    r""":func:`tune_grid` for the rule :math:`ŷ_i(t) = \{\mathrm{idx}_{ir} : s_{ir} \ge t\}` over each row's
+    candidates (the label tree's set rule: a row's best labels ``idx`` (n, m) with their scores ``s``).
+
+    All thresholds are scored in one pass, as :func:`tune_threshold` does: each candidate's score is placed
+    among the sorted thresholds (``np.searchsorted``, the thresholds rounded to the scores' dtype as
+    ``s >= t`` rounds a Python float), so a per-row histogram of the places gives :math:`|ŷ_i(t)|` for every
+    t, and the same over the candidates that are true labels gives :math:`|y_i \cap ŷ_i(t)|`. A NaN score is
+    in no set. Same result as building the sets at each value and scoring them (:func:`tune_grid`), bit for
+    bit; a metric without a per-row-count form is scored that way.
+    """
+    idx, S = np.asarray(idx), np.asarray(scores)
+    if len(grid) == 0:
+        raise ValueError("tune_candidates needs a non-empty grid")
+    if idx.shape != S.shape or idx.ndim != 2:
+        raise ValueError(f"idx {idx.shape} and scores {S.shape} must be (n, m) arrays of the same shape")
+    n_labels = labels.n_labels if isinstance(labels, LabelBatch) else sp.csr_matrix(labels).shape[1]
+    Y = _validation_labels(labels, (S.shape[0], n_labels))
+    from_counts = set_metric_from_row_counts(metric)
+    if from_counts is None:
+        return tune_grid(lambda t: candidate_sets(idx, S, t, n_labels), Y, grid, metric)
+    bounds, position = np.unique(np.asarray(grid, dtype=np.float64), return_inverse=True)
+    # the number of thresholds each score reaches (s >= t_u exactly for u < place); NaN reaches none
+    place = np.searchsorted(bounds.astype(S.dtype), S, side="right")
+    place[np.isnan(S)] = 0
+    n, U = S.shape[0], len(bounds)
+    rows = np.repeat(np.arange(n, dtype=np.int64), S.shape[1])
+    truth = np.isin(rows * n_labels + idx.ravel().astype(np.int64), _true_keys(Y, n_labels))
+    pred = _reached(rows, place.ravel(), n, U)
+    tp = _reached(rows[truth], place.ravel()[truth], n, U)
+    return _best_of_counts(grid, position.reshape(-1), tp, pred, np.diff(Y.indptr), from_counts)
+
+
+def candidate_sets(idx: np.ndarray, scores: np.ndarray, threshold: float, n_labels: int) -> sp.csr_matrix:
+    """The CSR 0/1 float32 indicator (n, ``n_labels``) of ``{idx[i, r] : scores[i, r] >= threshold}`` per row,
+    indices sorted."""
+    keep = scores >= threshold
+    indptr = np.concatenate([[0], np.cumsum(keep.sum(axis=1))]).astype(np.int64)
+    values = np.ones(int(indptr[-1]), dtype=np.float32)
+    out = sp.csr_matrix((values, idx[keep].astype(np.int64), indptr), shape=(idx.shape[0], n_labels))
+    out.sort_indices()
+    return out
+
+
+def _true_keys(Y: sp.csr_matrix, n_labels: int) -> np.ndarray:
+    """``row * n_labels + column`` of every stored entry of ``Y`` (int64)."""
+    rows, cols = _true_entries(Y)
+    return rows * n_labels + cols
+
+
+def _reached(rows: np.ndarray, place: np.ndarray, n: int, U: int) -> np.ndarray:
+    """int64 (n, U): entry (i, u) counts the items of row i whose ``place`` exceeds u (they reach t_u)."""
+    hist = np.bincount(rows * (U + 1) + place, minlength=n * (U + 1)).reshape(n, U + 1)
+    return np.cumsum(hist[:, ::-1], axis=1)[:, ::-1][:, 1:]
+
+
+def _best_of_counts(
+    grid: Sequence[float],
+    position: np.ndarray,
+    tp: np.ndarray,
+    pred: np.ndarray,
+    true_rows: np.ndarray,
+    from_counts: Callable[[np.ndarray, np.ndarray, np.ndarray], float],
+) -> tuple[float, float]:
+    """The first best grid value from per-row counts: column ``position[g]`` of ``tp`` and ``pred`` holds the
+    counts of grid value g."""
     # grid values in the caller's order (ties to the first); float(v) as the per-value search reports it
     by_value = {float(v): int(p) for v, p in zip(grid, position)}
     return _first_best(grid, lambda v: from_counts(tp[:, by_value[v]], true_rows, pred[:, by_value[v]]))
