@@ -66,6 +66,8 @@ CANDIDATES: dict[str, Callable[[Any, Any], Any]] = {
     "C=1": _estimator(tree_params={"C": 1.0}),  # the squared hinge's C_0, as PECOS's default
     "logistic-C=10": _estimator(tree_params={"loss": "logistic", "C": 10.0}),  # napkinXC's PLT default
     "both-losses": _both_losses,
+    "newton": _estimator(tree_params={"solver": "newton"}),  # the squared hinge by Newton whatever the data size
+    "dcd": _estimator(tree_params={"solver": "dcd"}),  # ... by dual coordinate descent
 }
 
 

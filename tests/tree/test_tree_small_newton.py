@@ -17,7 +17,7 @@ import scipy.sparse as sp
 import sparsexc.tree.model as tree_model
 import sparsexc.tree.solver as solver_module
 from sparsexc.tree import LabelTreeModel, LabelTreeParams
-from sparsexc.tree.model import NEWTON_MAX_WORK, cross_validate_C
+from sparsexc.tree.model import NEWTON_MAX_FEATURES, NEWTON_MAX_WORK, cross_validate_C
 from sparsexc.tree.solver import _row_span_pays, fit_rows, objective
 
 
@@ -54,12 +54,23 @@ def test_newton_and_dcd_nodes_use_the_same_columns_and_reach_the_same_weights(se
 
 def test_the_size_rule_picks_newton_only_for_small_squared_hinge_problems():
     params = LabelTreeParams()
-    small = params.for_data(NEWTON_MAX_WORK // 10, 10)
+    wide = NEWTON_MAX_FEATURES + 1  # the work rule alone
+    small = params.for_data(NEWTON_MAX_WORK // 10, 10, wide)
     assert small.solver == "newton" and small.replace(solver="auto") == params
-    assert params.for_data(NEWTON_MAX_WORK // 10 + 1, 10).solver == "dcd"  # one entry x 10 labels above
-    assert small.for_data(NEWTON_MAX_WORK, 10).solver == "newton"  # resolved once: kept
-    assert LabelTreeParams(solver="dcd").for_data(10, 10).solver == "dcd"  # an explicit solver is kept
-    assert LabelTreeParams(loss="logistic").for_data(10, 10).solver == "auto"  # auto is Newton already
+    assert params.for_data(NEWTON_MAX_WORK // 10 + 1, 10, wide).solver == "dcd"  # one entry x 10 labels above
+    assert small.for_data(NEWTON_MAX_WORK, 10, wide).solver == "newton"  # resolved once: kept
+    assert LabelTreeParams(solver="dcd").for_data(10, 10, wide).solver == "dcd"  # an explicit solver is kept
+    assert LabelTreeParams(loss="logistic").for_data(10, 10, wide).solver == "auto"  # auto is Newton already
+
+
+def test_a_flat_tree_on_few_features_takes_newton_whatever_its_work():
+    params = LabelTreeParams()
+    big, flat = NEWTON_MAX_WORK * 100, params.max_leaf_size
+    assert params.for_data(big // flat, flat, NEWTON_MAX_FEATURES).solver == "newton"
+    assert params.for_data(big // flat, flat, NEWTON_MAX_FEATURES + 1).solver == "dcd"  # too wide
+    assert params.for_data(big // flat, flat + 1, NEWTON_MAX_FEATURES).solver == "dcd"  # not flat: two levels
+    assert params.replace(max_leaf_size=flat + 1).for_data(big // flat, flat + 1, 10).solver == "newton"
+    assert LabelTreeParams(solver="dcd").for_data(big // flat, flat, 10).solver == "dcd"
 
 
 def _data(n: int, seed: int) -> tuple[sp.csr_matrix, sp.csr_matrix]:

@@ -26,7 +26,8 @@ Training (teacher-forced, as Parabel and PECOS's default ``tfn``):
    the score falls, :data:`CV_PATIENCE`; a flat tree solved by Newton fits a fold's Cs in one solve, one C per
    column); on more rows, ``C_0``. With ``solver="auto"`` the squared hinge is
    solved by Newton instead of dual coordinate descent on training sets of at most :data:`NEWTON_MAX_WORK`
-   stored entries x labels (:meth:`LabelTreeParams.for_data`), where numba's start costs more than the fit. Small dense data need a much stronger penalty than the
+   stored entries x labels, where numba's start costs more than the fit, and on flat trees of at most
+   :data:`NEWTON_MAX_FEATURES` features (:meth:`LabelTreeParams.for_data`). Small dense data need a much stronger penalty than the
    peers' C = 1: on a hold-out of cal500's training rows (68 dense features, a label in 93% of the rows) C = 1
    overfits to P@1 80 against 93 for "always the most frequent label", and C = 0.03 reaches 93
    (``docs/tree.md``, "C on small training sets").
@@ -99,6 +100,13 @@ CV_PATIENCE = 1
 # but scene lies between them (benchmarks/results/default_fit_cpu_newton_all.md; docs/tree.md, "Small sets
 # without numba")
 NEWTON_MAX_WORK = 1_500_000
+# ... and so is a flat tree (one node: labels <= max_leaf_size) on at most NEWTON_MAX_FEATURES features, whatever its
+# work: there Newton's iterations cost about what dual coordinate descent's do once numba is loaded (hold-out fits,
+# yeast 0.30 / 0.28 s, cal500 0.31 / 0.28, tmc2007-500 0.45 / 0.47, scene 0.44 / 0.27), so the process saves numba's
+# start (fresh-process fit CPU s, Newton / dcd: yeast 0.43 / 0.60, cal500 0.38 / 0.81, tmc2007-500 0.65 / 0.96, scene
+# 0.59 / 0.59), while on the wider sparse sets Newton costs more (enron, 1,001 features, 1.35 / 1.02; rcv1-subset1,
+# 944, 3.53 / 2.45; bibtex, 1,836, 8.8 / 4.8) (docs/tree.md, "Small sets without numba")
+NEWTON_MAX_FEATURES = 512
 # an ensemble member contributes its best max(k, MEMBER_TOPK) labels per row to the mean (Parabel keeps 100)
 MEMBER_TOPK = 100
 # most rows ranked at once (an ensemble merges its members block by block); a multiple of the search's own batch
@@ -139,7 +147,8 @@ class LabelTreeParams(Params):
     solver: str = setting(
         "auto",
         "Node solver: dcd (squared hinge), newton (both losses), auto (dcd if it applies, but newton on training "
-        "sets of at most 1.5e6 stored entries x labels, where numba's start costs more than the fit).",
+        "sets of at most 1.5e6 stored entries x labels and on a flat tree (labels <= max_leaf_size) of at most 512 "
+        "features, where numba's start costs more than Newton's extra work).",
         choices=SOLVERS,
     )
     tol: float | None = setting(
@@ -174,16 +183,20 @@ class LabelTreeParams(Params):
         above ``cv_max_rows`` rows; below, ``fit`` cross-validates C: :func:`cross_validate_C`)."""
         return self if self.C is not None else self.replace(C=DEFAULT_C[self.loss])
 
-    def for_data(self, n_entries: int, n_labels: int) -> LabelTreeParams:
+    def for_data(self, n_entries: int, n_labels: int, n_features: int) -> LabelTreeParams:
         """These settings with the squared hinge's ``solver="auto"`` resolved for a training set of
-        ``n_entries`` stored entries and ``n_labels`` labels: ``"newton"`` if ``n_entries x n_labels <=``
-        :data:`NEWTON_MAX_WORK` (there numba's one-off start, 0.35-0.45 CPU s a process, costs more than the whole
-        fit with the Newton solver), else ``"dcd"``; any other setting unchanged. ``fit``,
+        ``n_entries`` stored entries, ``n_labels`` labels and ``n_features`` features: ``"newton"`` if
+        ``n_entries x n_labels <=`` :data:`NEWTON_MAX_WORK` (there numba's one-off start, 0.35-0.45 CPU s a
+        process, costs more than the whole fit with the Newton solver) or if the tree is flat (``n_labels <=
+        max_leaf_size``) on at most :data:`NEWTON_MAX_FEATURES` features (there Newton costs about what dual
+        coordinate descent does without numba's start), else ``"dcd"``; any other setting unchanged. ``fit``,
         :func:`cross_validate_C` (on all its rows, before cutting the folds) and :func:`fit_C_path` apply it,
         so every fit of one training set uses the same solver, and the saved settings name it."""
         if self.solver != "auto" or self.loss != "squared_hinge":
             return self
-        return self.replace(solver="newton" if n_entries * n_labels <= NEWTON_MAX_WORK else "dcd")
+        small = n_entries * n_labels <= NEWTON_MAX_WORK
+        narrow_flat = n_labels <= self.max_leaf_size and n_features <= NEWTON_MAX_FEATURES
+        return self.replace(solver="newton" if small or narrow_flat else "dcd")
 
     def cross_validates(self, n_rows: int) -> bool:
         """Whether ``fit`` on ``n_rows`` rows chooses C by cross-validation: C=None, ``n_rows <= cv_max_rows``,
@@ -241,7 +254,7 @@ class LabelTreeModel:
         Y = as_label_matrix(Y)
         if Y.shape[0] != X.shape[0]:
             raise ConfigurationError(f"X has {X.shape[0]} rows but Y has {Y.shape[0]}; they must match")
-        self.params = self.params.for_data(X.nnz, Y.shape[1])
+        self.params = self.params.for_data(X.nnz, Y.shape[1], X.shape[1])
         if self.params.cross_validates(X.shape[0]):
             # every rank of a distributed fit repeats this (whole fits, seeded): all choose the same C
             self.cv_scores_ = cross_validate_C(X, Y, self.params)
@@ -715,7 +728,7 @@ def cross_validate_C(
     from sparsexc.metrics import PRECISION_AT, evaluate
 
     X, Y = as_features(X), as_label_matrix(Y)
-    params = params.for_data(X.nnz, Y.shape[1])  # fit's solver for all of X, which the folds' paths keep
+    params = params.for_data(X.nnz, Y.shape[1], X.shape[1])  # fit's solver for all of X, which the folds' paths keep
     ks = tuple(k for k in (1, 3, 5) if k <= Y.shape[1])
     folds = np.array_split(np.random.default_rng(params.seed).permutation(X.shape[0]), CV_FOLDS)
     base = DEFAULT_C[params.loss]
@@ -766,7 +779,7 @@ def fit_C_path(
     X, Y = as_features(X), as_label_matrix(Y)
     if Y.shape[0] != X.shape[0]:
         raise ConfigurationError(f"X has {X.shape[0]} rows but Y has {Y.shape[0]}; they must match")
-    params = params.for_data(X.nnz, Y.shape[1])  # as fit resolves the solver
+    params = params.for_data(X.nnz, Y.shape[1], X.shape[1])  # as fit resolves the solver
     first = LabelTreeModel(params)  # prepares X and clusters: neither reads C
     X = first._prepared(X)
     first._build_trees(X, Y)
