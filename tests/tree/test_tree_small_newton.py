@@ -17,7 +17,7 @@ import scipy.sparse as sp
 import sparsexc.tree.model as tree_model
 import sparsexc.tree.solver as solver_module
 from sparsexc.tree import LabelTreeModel, LabelTreeParams
-from sparsexc.tree.model import NEWTON_MAX_FEATURES, NEWTON_MAX_WORK, cross_validate_C
+from sparsexc.tree.model import NEWTON_MAX_FEATURES, NEWTON_MAX_NARROW_WORK, NEWTON_MAX_WORK, cross_validate_C
 from sparsexc.tree.solver import _row_span_pays, fit_rows, objective
 
 
@@ -63,14 +63,13 @@ def test_the_size_rule_picks_newton_only_for_small_squared_hinge_problems():
     assert LabelTreeParams(loss="logistic").for_data(10, 10, wide).solver == "auto"  # auto is Newton already
 
 
-def test_a_flat_tree_on_few_features_takes_newton_whatever_its_work():
+def test_few_features_take_newton_up_to_the_narrow_work_bound():
     params = LabelTreeParams()
-    big, flat = NEWTON_MAX_WORK * 100, params.max_leaf_size
-    assert params.for_data(big // flat, flat, NEWTON_MAX_FEATURES).solver == "newton"
-    assert params.for_data(big // flat, flat, NEWTON_MAX_FEATURES + 1).solver == "dcd"  # too wide
-    assert params.for_data(big // flat, flat + 1, NEWTON_MAX_FEATURES).solver == "dcd"  # not flat: two levels
-    assert params.replace(max_leaf_size=flat + 1).for_data(big // flat, flat + 1, 10).solver == "newton"
-    assert LabelTreeParams(solver="dcd").for_data(big // flat, flat, 10).solver == "dcd"
+    narrow = NEWTON_MAX_FEATURES
+    assert params.for_data(NEWTON_MAX_NARROW_WORK // 10, 10, narrow).solver == "newton"
+    assert params.for_data(NEWTON_MAX_NARROW_WORK // 10, 10, narrow + 1).solver == "dcd"  # too wide
+    assert params.for_data(NEWTON_MAX_NARROW_WORK // 10 + 1, 10, narrow).solver == "dcd"  # too much work
+    assert LabelTreeParams(solver="dcd").for_data(10, 10, narrow).solver == "dcd"
 
 
 def _data(n: int, seed: int) -> tuple[sp.csr_matrix, sp.csr_matrix]:
@@ -94,6 +93,7 @@ def test_a_small_fit_and_its_cross_validation_call_no_numba_kernel(monkeypatch):
 def test_above_the_size_rule_fit_and_cross_validation_keep_dcd(monkeypatch):
     X, Y = _data(90, 1)
     monkeypatch.setattr(tree_model, "NEWTON_MAX_WORK", X.nnz * Y.shape[1] - 1)
+    monkeypatch.setattr(tree_model, "NEWTON_MAX_NARROW_WORK", X.nnz * Y.shape[1] - 1)  # 40 features: narrow
     calls = []
     kernel = solver_module.dcd_squared_hinge
     monkeypatch.setattr(solver_module, "dcd_squared_hinge", lambda *a, **k: calls.append(1) or kernel(*a, **k))

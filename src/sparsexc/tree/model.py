@@ -26,8 +26,8 @@ Training (teacher-forced, as Parabel and PECOS's default ``tfn``):
    the score falls, :data:`CV_PATIENCE`; a flat tree solved by Newton fits a fold's Cs in one solve, one C per
    column); on more rows, ``C_0``. With ``solver="auto"`` the squared hinge is
    solved by Newton instead of dual coordinate descent on training sets of at most :data:`NEWTON_MAX_WORK`
-   stored entries x labels, where numba's start costs more than the fit, and on flat trees of at most
-   :data:`NEWTON_MAX_FEATURES` features (:meth:`LabelTreeParams.for_data`). Small dense data need a much stronger penalty than the
+   stored entries x labels, where numba's start costs more than the fit, and of at most
+   :data:`NEWTON_MAX_NARROW_WORK` on at most :data:`NEWTON_MAX_FEATURES` features (:meth:`LabelTreeParams.for_data`). Small dense data need a much stronger penalty than the
    peers' C = 1: on a hold-out of cal500's training rows (68 dense features, a label in 93% of the rows) C = 1
    overfits to P@1 80 against 93 for "always the most frequent label", and C = 0.03 reaches 93
    (``docs/tree.md``, "C on small training sets").
@@ -100,13 +100,15 @@ CV_PATIENCE = 1
 # but scene lies between them (benchmarks/results/default_fit_cpu_newton_all.md; docs/tree.md, "Small sets
 # without numba")
 NEWTON_MAX_WORK = 1_500_000
-# ... and so is a flat tree (one node: labels <= max_leaf_size) on at most NEWTON_MAX_FEATURES features, whatever its
-# work: there Newton's iterations cost about what dual coordinate descent's do once numba is loaded (hold-out fits,
-# yeast 0.30 / 0.28 s, cal500 0.31 / 0.28, tmc2007-500 0.45 / 0.47, scene 0.44 / 0.27), so the process saves numba's
-# start (fresh-process fit CPU s, Newton / dcd: yeast 0.43 / 0.60, cal500 0.38 / 0.81, tmc2007-500 0.65 / 0.96, scene
-# 0.59 / 0.59), while on the wider sparse sets Newton costs more (enron, 1,001 features, 1.35 / 1.02; rcv1-subset1,
-# 944, 3.53 / 2.45; bibtex, 1,836, 8.8 / 4.8) (docs/tree.md, "Small sets without numba")
+# ... and so is one of at most NEWTON_MAX_FEATURES features and NEWTON_MAX_NARROW_WORK entries x labels: there Newton's
+# iterations cost about what dual coordinate descent's do once numba is loaded (hold-out fits, s, Newton / dcd: yeast
+# 0.30 / 0.28, cal500 0.31 / 0.28, tmc2007-500 0.45 / 0.47, scene 0.44 / 0.27), so the process saves numba's start
+# (fresh-process fit CPU s, Newton / dcd: yeast 0.43 / 0.60, cal500 0.35 / 0.74, tmc2007-500 0.65 / 0.96, scene 0.59 /
+# 0.59); on the wider sparse sets Newton costs more (enron, 1,001 features, 1.35 / 1.02; rcv1-subset1, 944, 3.53 /
+# 2.45; bibtex, 1,836, 8.8 / 4.8), and on delicious (500 features, work 2.4e8) too (5.65 / 4.62); the bound sits
+# between tmc2007-500's work (1.1e7, Newton faster) and delicious's (docs/tree.md, "Small sets without numba")
 NEWTON_MAX_FEATURES = 512
+NEWTON_MAX_NARROW_WORK = 50_000_000
 # an ensemble member contributes its best max(k, MEMBER_TOPK) labels per row to the mean (Parabel keeps 100)
 MEMBER_TOPK = 100
 # most rows ranked at once (an ensemble merges its members block by block); a multiple of the search's own batch
@@ -147,8 +149,8 @@ class LabelTreeParams(Params):
     solver: str = setting(
         "auto",
         "Node solver: dcd (squared hinge), newton (both losses), auto (dcd if it applies, but newton on training "
-        "sets of at most 1.5e6 stored entries x labels and on a flat tree (labels <= max_leaf_size) of at most 512 "
-        "features, where numba's start costs more than Newton's extra work).",
+        "sets of at most 1.5e6 stored entries x labels, or 5e7 with at most 512 features, where numba's start costs "
+        "more than Newton's extra work).",
         choices=SOLVERS,
     )
     tol: float | None = setting(
@@ -185,18 +187,18 @@ class LabelTreeParams(Params):
 
     def for_data(self, n_entries: int, n_labels: int, n_features: int) -> LabelTreeParams:
         """These settings with the squared hinge's ``solver="auto"`` resolved for a training set of
-        ``n_entries`` stored entries, ``n_labels`` labels and ``n_features`` features: ``"newton"`` if
-        ``n_entries x n_labels <=`` :data:`NEWTON_MAX_WORK` (there numba's one-off start, 0.35-0.45 CPU s a
-        process, costs more than the whole fit with the Newton solver) or if the tree is flat (``n_labels <=
-        max_leaf_size``) on at most :data:`NEWTON_MAX_FEATURES` features (there Newton costs about what dual
-        coordinate descent does without numba's start), else ``"dcd"``; any other setting unchanged. ``fit``,
-        :func:`cross_validate_C` (on all its rows, before cutting the folds) and :func:`fit_C_path` apply it,
-        so every fit of one training set uses the same solver, and the saved settings name it."""
+        ``n_entries`` stored entries, ``n_labels`` labels and ``n_features`` features: ``"newton"`` if the work
+        ``n_entries x n_labels`` is at most :data:`NEWTON_MAX_WORK` (there numba's one-off start, 0.35-0.45 CPU s
+        a process, costs more than the whole fit with the Newton solver), or at most
+        :data:`NEWTON_MAX_NARROW_WORK` with at most :data:`NEWTON_MAX_FEATURES` features (there Newton costs about
+        what dual coordinate descent does without numba's start), else ``"dcd"``; any other setting unchanged.
+        ``fit``, :func:`cross_validate_C` (on all its rows, before cutting the folds) and :func:`fit_C_path` apply
+        it, so every fit of one training set uses the same solver, and the saved settings name it."""
         if self.solver != "auto" or self.loss != "squared_hinge":
             return self
-        small = n_entries * n_labels <= NEWTON_MAX_WORK
-        narrow_flat = n_labels <= self.max_leaf_size and n_features <= NEWTON_MAX_FEATURES
-        return self.replace(solver="newton" if small or narrow_flat else "dcd")
+        work = n_entries * n_labels
+        narrow = n_features <= NEWTON_MAX_FEATURES and work <= NEWTON_MAX_NARROW_WORK
+        return self.replace(solver="newton" if work <= NEWTON_MAX_WORK or narrow else "dcd")
 
     def cross_validates(self, n_rows: int) -> bool:
         """Whether ``fit`` on ``n_rows`` rows chooses C by cross-validation: C=None, ``n_rows <= cv_max_rows``,
