@@ -1846,8 +1846,9 @@ PLATEAU_FRACTIONS = (0.25, 0.5, 1.0)  # the fractions of the budget the plateau 
 PLATEAU_RULE = (
     "a run has reached a plateau when the gain of its P@1 over the last half of its budget (its final P@1 minus its "
     "P@1 at the first evaluation at or after half the budget) is smaller than one binomial standard error of its "
-    "final P@1 p on the n evaluation rows, sqrt(p (1 - p) / n); otherwise it is still rising. A plateau whose gain is "
-    "below minus one SE is marked falling (P@1 past its peak)"
+    "final P@1 p on the n evaluation rows, sqrt(p (1 - p) / n), or than one evaluation row, 1 / n, where the SE is "
+    "smaller (p at or near 0 or 1: a curve flat at P@1 1 is a plateau); otherwise it is still rising. A plateau whose "
+    "gain is below minus that bound is marked falling (P@1 past its peak)"
 )
 
 
@@ -1860,16 +1861,18 @@ def point_at(run: dict[str, Any], fraction: float) -> dict[str, Any]:
 
 def plateau_check(run: dict[str, Any], n_rows: int, metric: str = "P@1") -> dict[str, Any]:
     """:data:`PLATEAU_RULE` on one run evaluated on ``n_rows`` rows: ``gain`` = final ``metric`` - ``metric`` at
-    half the budget (:func:`point_at`), ``se`` = sqrt(p (1 - p) / n) of the final value p, ``plateau`` = gain < se,
-    ``falling`` = gain < -se (a plateau past the curve's peak)."""
+    half the budget (:func:`point_at`), ``se`` = sqrt(p (1 - p) / n) of the final value p, ``bound`` = max(se,
+    1 / n) (one evaluation row: the SE vanishes at p = 0 or 1), ``plateau`` = gain < bound, ``falling`` = gain <
+    -bound (a plateau past the curve's peak)."""
     half, p = point_at(run, 0.5), run["final"][metric]
     gain, se = p - half[metric], float(np.sqrt(p * (1 - p) / n_rows))
+    bound = max(se, 1.0 / n_rows)
     return {
         "gain": gain,
         "se": se,
         "half_seconds": half["train_seconds"],
-        "plateau": bool(gain < se),
-        "falling": bool(gain < -se),
+        "plateau": bool(gain < bound),
+        "falling": bool(gain < -bound),
     }
 
 

@@ -84,6 +84,12 @@ def test_plateau_rule_needs_a_gain_over_the_last_half_below_one_binomial_standar
     assert flat["falling"] is False and rising["falling"] is False
     fall = adv.plateau_check(_curve_run("ns-tree", [0.6, 0.6, 0.56]), n)  # a fall is no rise: a plateau, falling
     assert fall["plateau"] is True and fall["falling"] is True and adv.plateau_word(fall) == "plateau (falling)"
+    # a curve flat at P@1 1 (its SE is 0) is a plateau: the bound is at least one evaluation row; a rise of two
+    # rows to 1 is not, nor a fall of two rows from 1 a mere plateau
+    top = adv.plateau_check(_curve_run("ns-frequency-l2", [1.0, 1.0, 1.0]), n)
+    assert top["se"] == 0 and top["plateau"] is True and top["falling"] is False
+    assert adv.plateau_check(_curve_run("ns-frequency-l2", [0.99, 0.998, 1.0]), n)["plateau"] is False
+    assert adv.plateau_check(_curve_run("ns-frequency-l2", [1.0, 1.0, 0.998]), n)["falling"] is True
     # the rule compares with the SE of the evaluation rows: the same gain is a rise on 100,000 rows
     assert adv.plateau_check(_curve_run("ns-tree", [0.59, 0.600, 0.605]), 100_000)["plateau"] is False
     # the 25 % column: the first evaluation at or after 150 s (here the one at 180 s; 0.3 * 600 is not exact)
