@@ -1870,6 +1870,7 @@ def plateau_check(run: dict[str, Any], n_rows: int, metric: str = "P@1") -> dict
     return {
         "gain": gain,
         "se": se,
+        "bound": bound,
         "half_seconds": half["train_seconds"],
         "plateau": bool(gain < bound),
         "falling": bool(gain < -bound),
@@ -1897,7 +1898,7 @@ def plateau_table(part: dict[str, Any]) -> list[str]:
     n = part["dataset"]["n_test_eval"]
     head = " | ".join(f"P@1 / hits@1 at {100 * f:g} %" for f in PLATEAU_FRACTIONS)
     lines = [
-        f"| method | seed | budget CPU s | {head} | gain of P@1 over the last half (SE) | plateau? |",
+        f"| method | seed | budget CPU s | {head} | gain of P@1 over the last half (bound: max(SE, 1/n)) | plateau? |",
         "| --- | ---: | ---: | " + " | ".join("---:" for _ in PLATEAU_FRACTIONS) + " | ---: | --- |",
     ]
     for run in part["runs"]:
@@ -1909,7 +1910,7 @@ def plateau_table(part: dict[str, Any]) -> list[str]:
         lines.append(
             f"| {TITLES.get(run['method'], run['method'])} | {run_seed(run, part)} | {run['budget_cpu_seconds']:g} | "
             + " | ".join(cells)
-            + f" | {check['gain']:+.4f} ({check['se']:.4f}) | {plateau_word(check)} |"
+            + f" | {check['gain']:+.4f} ({check['bound']:.4f}) | {plateau_word(check)} |"
         )
     return [*lines, ""]
 

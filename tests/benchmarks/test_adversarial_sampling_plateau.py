@@ -98,10 +98,12 @@ def test_plateau_rule_needs_a_gain_over_the_last_half_below_one_binomial_standar
     part = {"dataset": {"n_test_eval": n}, "runs": [_curve_run("ns-uniform", [0.30, 0.35, 0.40])]}
     part["runs"].append(_curve_run("ns-tree", [0.59, 0.600, 0.605]))
     part["runs"].append(_curve_run("nce-tree", [0.6, 0.6, 0.56]))
+    part["runs"].append(_curve_run("ns-frequency-l2", [1.0, 1.0, 1.0]))
     rows = adv.plateau_table(part)
     assert rows[2].endswith("| +0.0500 (0.0155) | still rising |") and "0.3000 / 0.1500 (180 s)" in rows[2]
     assert rows[3].endswith("| +0.0050 (0.0155) | plateau |") and "0.6050 / 0.3025 (600 s)" in rows[3]
     assert rows[4].endswith("| -0.0400 (0.0157) | plateau (falling) |")
+    assert rows[5].endswith("| +0.0000 (0.0010) | plateau |")  # the bound: one row of 1,000
 
 
 def test_plateau_part_stays_out_of_the_verdict_tables_and_gets_its_own_section(
