@@ -31,6 +31,9 @@ Usage::
     python benchmarks/defaults.py --datasets flags --systems default --out /tmp/d               # no peers venv
     python benchmarks/defaults.py --merge --out benchmarks/results                     # + peers.json / peers.md
     python benchmarks/defaults.py --quick --systems default --out /tmp/d          # flags, the default only
+    python benchmarks/defaults.py --datasets flags,emotions --holdout-seeds 123,124,125,126,127 --out /tmp/h
+        # the same systems on 20% hold-outs of the TRAINING rows (never the test split): defaults_holdout.md,
+        # the default's paired P@1 difference to the best peer per set (is a test-split gap systematic?)
 """
 
 from __future__ import annotations
@@ -100,6 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--merge", action="store_true",
                         help="also merge this run's rows into <out>/peers.json and peers.md (the peers table)")  # fmt: skip
     parser.add_argument("--work-dir", type=Path, default=None, help="exported data and predictions (default: temp)")
+    parser.add_argument("--holdout-seeds", default=None,
+                        help="comma-separated seeds: instead of the test split, rank 20%% of each set's TRAINING "
+                             "rows held out by each seed (the test split is never read) -> defaults_holdout.json "
+                             "and .md, paired differences over the seeds")  # fmt: skip
     return parser
 
 
@@ -115,6 +122,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if problem:
         parser.error(problem)
     args.datasets = datasets
+    try:
+        args.holdout_seeds = [int(v) for v in args.holdout_seeds.split(",")] if args.holdout_seeds else []
+    except ValueError:
+        parser.error(f"--holdout-seeds: comma-separated integers, not {args.holdout_seeds!r}")
+    if args.holdout_seeds and args.merge:
+        parser.error("--holdout-seeds ranks hold-outs of the training rows: nothing to merge into the peers table")
     return args
 
 
@@ -329,6 +342,91 @@ def build_report(
             "sets": sets, "summary": overall(sets), "rows": rows}  # fmt: skip
 
 
+# -- hold-outs of the training rows (--holdout-seeds) ---------------------------------------------------------
+def holdout_summary(dataset: str, rows: list[dict[str, Any]], seeds: list[int]) -> dict[str, Any]:
+    """The comparison for one set over hold-out seeds: every peer (on each input) and the default with P@1 on
+    every seed; best peer = the (peer, input) of highest mean P@1 over the seeds; the default's paired
+    difference to it per seed, its mean and standard error (sd / sqrt(k), ddof 1), on how many seeds the default
+    is ahead, and the mean training CPU s of both. None where a row of some seed is missing or failed."""
+
+    def p1(system: str, name: str) -> list[float] | None:
+        found = {r.get("holdout_seed"): r for r in rows if r["system"] == system and r["dataset"] == name}
+        if any(s not in found or found[s].get("status") != "ok" for s in seeds):
+            return None
+        return [100 * found[s]["metrics"]["P@1"] for s in seeds]
+
+    def cpu(system: str, name: str) -> float | None:
+        values = [r.get("train_cpu_seconds") for r in rows if r["system"] == system and r["dataset"] == name]
+        return float(np.mean(values)) if values and None not in values else None
+
+    candidates = {(peer, name): p1(peer, name) for peer in PEERS for name in inputs(dataset)}
+    scored = {key: v for key, v in candidates.items() if v is not None}
+    default = p1(DEFAULT_SYSTEM, dataset)
+    out: dict[str, Any] = {"dataset": dataset, "seeds": seeds, "default_P@1": default, "best_peer": None}
+    if not scored or default is None:
+        return out
+    (peer, name), best = max(scored.items(), key=lambda kv: float(np.mean(kv[1])))
+    diff = np.array(default) - np.array(best)
+    se = float(np.std(diff, ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else None
+    out.update({"best_peer": peer, "best_peer_input": name, "peer_P@1": best,
+                "default_mean": round(float(np.mean(default)), 2), "peer_mean": round(float(np.mean(best)), 2),
+                "difference": round(float(diff.mean()), 2), "difference_se": None if se is None else round(se, 2),
+                "seeds_ahead": int((diff > 0).sum()), "default_cpu_s": cpu(DEFAULT_SYSTEM, dataset),
+                "peer_cpu_s": cpu(peer, name)})  # fmt: skip
+    return out
+
+
+def holdout_markdown(report: dict[str, Any]) -> str:
+    """The hold-out page: one row per set (:func:`holdout_summary`)."""
+    lines = [
+        page_header("sparsexc's defaults vs the peers' on hold-outs of the training rows (issue 20)",
+                    report["machine"], report["date"], report["command"]), "",
+        f"Seeds {', '.join(map(str, report['seeds']))}: per seed, 20% of each set's TRAINING rows held out "
+        "(`peers.holdout_split`, the draw of `benchmarks/small_holdout.py`); every system fits the other 80% "
+        "exactly as `benchmarks/defaults.py` runs it on the test split (same inputs, settings and workers) and "
+        "ranks the held-out rows. The test splits are never read. Best peer = the peer and input of highest mean "
+        "P@1 over the seeds; difference = default - best peer, paired by seed (mean +- standard error); CPU s = "
+        "mean training CPU seconds over the seeds.", "",
+        "| set | best peer (input) | peer P@1 | default P@1 | difference (SE) | seeds ahead | default CPU s | "
+        "peer CPU s |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]  # fmt: skip
+    for s in report["sets"]:
+        if s["best_peer"] is None:
+            lines.append(f"| {s['dataset']} | (a row missing or failed) | | | | | | |")
+            continue
+        se = "" if s["difference_se"] is None else f" ({s['difference_se']:.2f})"
+        lines.append(
+            f"| {s['dataset']} | {s['best_peer']} ({s['best_peer_input']}) | {s['peer_mean']:.2f} | "
+            f"{s['default_mean']:.2f} | {s['difference']:+.2f}{se} | {s['seeds_ahead']}/{len(s['seeds'])} | "
+            f"{_format('train_seconds', s['default_cpu_s']) if s['default_cpu_s'] is not None else ''} | "
+            f"{_format('train_seconds', s['peer_cpu_s']) if s['peer_cpu_s'] is not None else ''} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def holdout_main(args: argparse.Namespace, command: str, work: Path, versions: dict[str, Any]) -> int:
+    """``--holdout-seeds``: the plan of every seed, then ``defaults_holdout.json`` / ``.md`` (after every pair)."""
+    info: dict[str, Any] = {}
+    rows: list[dict[str, Any]] = []
+
+    def write(seed_rows: list[dict[str, Any]]) -> None:
+        everything = rows + seed_rows
+        report = {"benchmark": "defaults-holdout", "date": utc_now(), "command": command, "machine": environment(),
+                  "peer_versions": versions, "threads": args.threads, "seeds": args.holdout_seeds,
+                  "sets": [holdout_summary(d, everything, args.holdout_seeds) for d in args.datasets],
+                  "rows": everything}  # fmt: skip
+        args.out.mkdir(parents=True, exist_ok=True)
+        write_json(args.out / "defaults_holdout.json", report)
+        write_text(args.out / "defaults_holdout.md", holdout_markdown(report))
+
+    for seed in args.holdout_seeds:
+        args.holdout_seed = seed
+        rows += run_pairs(plan(args.datasets, args.systems), args, work, info, write)
+    write([])
+    return 0 if all(r.get("status") == "ok" for r in rows) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     use_shared_datasets()
@@ -338,6 +436,11 @@ def main(argv: list[str] | None = None) -> int:
     command = command_line(__file__, argv)
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="sparsexc-defaults-"))
     versions = peer_versions(args.peers_python) if args.systems != "default" else {}
+    if args.holdout_seeds:
+        code = holdout_main(args, command, work, versions)
+        if args.work_dir is None:
+            shutil.rmtree(work, ignore_errors=True)
+        return code
     info: dict[str, Any] = {}
     trivial: dict[str, dict[str, float]] = {}
     for d in args.datasets:  # the trivial ranking needs only the labels, the same for every input

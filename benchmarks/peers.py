@@ -384,22 +384,40 @@ def prepare_features(name: str, X_train: sp.csr_matrix, X_test: sp.csr_matrix) -
             sp.csr_matrix(tfidf.transform(X_test), dtype=np.float32))  # fmt: skip
 
 
-def export_dataset(name: str, folder: Path) -> dict[str, Any]:
+HOLDOUT_SHARE = 0.2  # --holdout-seeds: the share of a set's TRAINING rows held out to rank
+
+
+def holdout_split(X: sp.csr_matrix, Y: sp.csr_matrix, seed: int) -> tuple[tuple[Any, Any], tuple[Any, Any]]:
+    """((X, Y) fitted, (X, Y) held out): :data:`HOLDOUT_SHARE` of the rows, drawn by ``seed`` (the draw of
+    ``benchmarks/small_holdout.py``: ``default_rng(seed).permutation``, the first 20% held out), in row order."""
+    order = np.random.default_rng(seed).permutation(X.shape[0])
+    n_held = round(HOLDOUT_SHARE * len(order))
+    held, fit = np.sort(order[:n_held]), np.sort(order[n_held:])
+    return (X[fit], Y[fit]), (X[held], Y[held])
+
+
+def export_dataset(name: str, folder: Path, holdout_seed: int | None = None) -> dict[str, Any]:
     """Load ``name``, transform its features, and write ``{train,test}_{X,Y}.npz`` and ``train.txt`` (XC
-    format) into ``folder``; return its shape summary."""
+    format) into ``folder``; return its shape summary. With ``holdout_seed`` the test split is never read: the
+    "train" and "test" files are a seeded split of the training rows (:func:`holdout_split`)."""
     from sparsexc.datasets import load, synthetic
     from sparsexc.io import write_xc
 
     data = synthetic(**SYNTHETIC_DATASETS[name]) if name in SYNTHETIC_DATASETS else load(base_name(name))
-    X_train, X_test = prepare_features(name, data.train.X, data.test.X)
+    (X_fit, Y_fit), (X_eval, Y_eval) = (
+        ((data.train.X, data.train.Y), (data.test.X, data.test.Y))
+        if holdout_seed is None
+        else holdout_split(sp.csr_matrix(data.train.X), sp.csr_matrix(data.train.Y), holdout_seed)
+    )
+    X_train, X_test = prepare_features(name, X_fit, X_eval)
     folder.mkdir(parents=True, exist_ok=True)
-    for part, X, Y in (("train", X_train, data.train.Y), ("test", X_test, data.test.Y)):
+    for part, X, Y in (("train", X_train, Y_fit), ("test", X_test, Y_eval)):
         save_csr(folder / f"{part}_X.npz", X)
         save_csr(folder / f"{part}_Y.npz", Y)
-    write_xc(folder / "train.txt", X_train, data.train.Y)
+    write_xc(folder / "train.txt", X_train, Y_fit)
     omikuji_compatible(folder / "train.txt")
     return {"n_train": X_train.shape[0], "n_test": X_test.shape[0], "n_features": X_train.shape[1],
-            "n_labels": data.train.Y.shape[1], "features": features_label(name)}  # fmt: skip
+            "n_labels": Y_fit.shape[1], "features": features_label(name)}  # fmt: skip
 
 
 def features_label(name: str) -> str:
@@ -506,12 +524,14 @@ def _run_worker(
     return code, (lines[-1][:300] if lines else "(no message)")
 
 
-def export_input(name: str, work: Path, info: dict[str, Any]) -> Path:
+def export_input(name: str, work: Path, info: dict[str, Any], holdout_seed: int | None = None) -> Path:
     """The folder of the input ``name`` under ``work``, exported (:func:`export_dataset`) on first use; its shape
-    summary goes into ``info[name]``."""
-    folder = work / "data" / name.replace(":", "-")
+    summary goes into ``info[name]``. With ``holdout_seed``: that hold-out split of the training rows, in a
+    folder of its own."""
+    suffix = "" if holdout_seed is None else f"-holdout{holdout_seed}"
+    folder = work / "data" / (name.replace(":", "-") + suffix)
     if name not in info or not (folder / "train.txt").is_file():
-        info[name] = export_dataset(name, folder)
+        info[name] = export_dataset(name, folder, holdout_seed)
     return folder
 
 
@@ -526,9 +546,13 @@ def run_pairs(
     (:func:`system_input`, exported on first use into ``work``, shapes into ``info``); after every pair, print a
     line and call ``on_row`` with the rows so far (so a stopped run keeps what it measured)."""
     rows: list[dict[str, Any]] = []
+    seed = getattr(args, "holdout_seed", None)  # defaults.py --holdout-seeds: a split of the training rows
     for dataset, system in pairs:
-        export_input(dataset, work, info)  # the data set's own shape heads its table
-        row = run_pair(system, dataset, export_input(system_input(system, dataset), work, info), work, args)
+        export_input(dataset, work, info, seed)  # the data set's own shape heads its table
+        data_dir = export_input(system_input(system, dataset), work, info, seed)
+        row = run_pair(system, dataset, data_dir, work, args)
+        if seed is not None:
+            row["holdout_seed"] = seed
         rows.append(row)
         summary = row.get("error") or (f"P@1 {100 * row['metrics']['P@1']:.2f}  train {row['train_seconds']:.1f} s  "
                                        f"predict {row['predict_ms_per_1000']:.1f} ms/1k  RSS {row['peak_rss_mib']:.0f} MiB")  # fmt: skip

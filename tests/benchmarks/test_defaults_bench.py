@@ -135,3 +135,56 @@ def test_quick_run_of_the_default_alone(bench, peers, monkeypatch, tmp_path):
     assert "`sparsexc-default`: `XCClassifier()`" in (out / "peers.md").read_text()
     with pytest.raises(SystemExit):  # the peers need their venv: refused up front, with how to create it
         bench.main(argv[:4] + ["all", *argv[5:]])
+
+
+def test_holdout_split_is_seeded_disjoint_and_the_small_holdout_draw(peers):
+    X = sp.csr_matrix(np.arange(50, dtype=np.float32).reshape(25, 2))
+    Y = sp.csr_matrix(np.eye(25, 3, dtype=np.float32))
+    (Xf, _), (Xh, Yh) = peers.holdout_split(X, Y, 123)
+    order = np.random.default_rng(123).permutation(25)  # benchmarks/small_holdout.py's draw: the first 5 held out
+    assert sorted(Xh[:, 0].toarray().ravel() // 2) == sorted(order[:5]) and Xf.shape[0] == 20 and Yh.shape == (5, 3)
+    assert set(Xf[:, 0].toarray().ravel()).isdisjoint(Xh[:, 0].toarray().ravel())
+    again = peers.holdout_split(X, Y, 123)[1][0]
+    assert (again != Xh).nnz == 0 and (peers.holdout_split(X, Y, 124)[1][0] != Xh).nnz > 0
+
+
+def _holdout_row(system, dataset, seed, p1, cpu=1.0, status="ok"):
+    return {"system": system, "dataset": dataset, "holdout_seed": seed, "status": status,
+            "metrics": {"P@1": p1}, "train_cpu_seconds": cpu}  # fmt: skip
+
+
+def test_holdout_summary_pairs_the_default_with_the_peer_of_best_mean(bench, peers):
+    seeds = [1, 2, 3]
+    rows = [_holdout_row("sparsexc-default", "emotions", s, p, 0.2) for s, p in zip(seeds, (0.70, 0.74, 0.72))]
+    rows += [_holdout_row("napkinxc-plt", "emotions:std", s, p, 0.02) for s, p in zip(seeds, (0.71, 0.70, 0.72))]
+    rows += [_holdout_row("napkinxc-plt", "emotions", s, p) for s, p in zip(seeds, (0.80, 0.40, 0.40))]
+    rows += [_holdout_row("omikuji-parabel", "emotions", s, 0.9) for s in seeds[:2]]  # a seed missing: not judged
+    s = bench.holdout_summary("emotions", rows, seeds)
+    assert (s["best_peer"], s["best_peer_input"]) == ("napkinxc-plt", "emotions:std")
+    assert s["default_mean"] == 72.0 and s["peer_mean"] == 71.0 and s["difference"] == 1.0
+    assert s["difference_se"] == round(float(np.std([-1.0, 4.0, 0.0], ddof=1) / np.sqrt(3)), 2)
+    assert s["seeds_ahead"] == 1 and s["default_cpu_s"] == pytest.approx(0.2) and s["peer_cpu_s"] == pytest.approx(0.02)
+    rows[0]["status"] = "error"  # the default failed on one seed: the set is not judged
+    assert bench.holdout_summary("emotions", rows, seeds)["best_peer"] is None
+
+
+def test_holdout_run_of_the_default_alone_never_reads_the_test_split(bench, peers, monkeypatch, tmp_path):
+    tiny = {"n_samples": 100, "n_features": 30, "n_labels": 6, "labels_per_sample": 2.0, "nnz_per_sample": 6,
+            "power": 0.8, "seed": 3}  # fmt: skip
+    monkeypatch.setitem(peers.SYNTHETIC_DATASETS, "synthetic-tiny", tiny)
+    out = tmp_path / "out"
+    argv = ["--datasets", "synthetic-tiny", "--systems", "default", "--timeout", "300", "--threads", "1",
+            "--holdout-seeds", "123,124", "--out", str(out), "--work-dir", str(tmp_path / "work")]  # fmt: skip
+    assert bench.main(argv) == 0
+    report = json.loads((out / "defaults_holdout.json").read_text())
+    assert [r["holdout_seed"] for r in report["rows"]] == [123, 124] and not (out / "defaults.json").exists()
+    exported = tmp_path / "work" / "data" / "synthetic-tiny-holdout123"
+    train_rows = peers.load_csr(exported / "train_Y.npz").shape[0] + peers.load_csr(exported / "test_Y.npz").shape[0]
+    assert train_rows == 80  # the 80 training rows of the split (100 x 0.8), split 64 / 16: no test row
+    assert peers.load_csr(exported / "test_Y.npz").shape[0] == 16
+    (s,) = report["sets"]
+    assert s["best_peer"] is None and len(s["default_P@1"]) == 2  # no peer ran; the default's P@1 per seed
+    assert "| synthetic-tiny | (a row missing or failed) |" in (out / "defaults_holdout.md").read_text()
+    for bad in (["--holdout-seeds", "1,x"], ["--holdout-seeds", "1", "--merge"]):
+        with pytest.raises(SystemExit):
+            bench.parse_args(bad)
