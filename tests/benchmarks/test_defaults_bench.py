@@ -112,10 +112,16 @@ def test_overall_counts_and_targets(bench):
     assert lines[0].endswith("**missed**") and lines[1] == "- CPU <= 2x the best peer's on 2/3: **missed**"
 
 
-def test_quick_run_of_the_default_alone(bench, peers, monkeypatch, tmp_path):
-    tiny = {"n_samples": 80, "n_features": 30, "n_labels": 6, "labels_per_sample": 2.0, "nnz_per_sample": 6,
+def _tiny_set(peers, monkeypatch, n_samples: int) -> str:
+    """A generated set of ``n_samples`` rows (80% train) registered for the run as "synthetic-tiny"."""
+    tiny = {"n_samples": n_samples, "n_features": 30, "n_labels": 6, "labels_per_sample": 2.0, "nnz_per_sample": 6,
             "power": 0.8, "seed": 3}  # fmt: skip
     monkeypatch.setitem(peers.SYNTHETIC_DATASETS, "synthetic-tiny", tiny)
+    return "synthetic-tiny"
+
+
+def test_quick_run_of_the_default_alone(bench, peers, monkeypatch, tmp_path):
+    _tiny_set(peers, monkeypatch, 80)
     out = tmp_path / "out"
     argv = ["--quick", "--datasets", "synthetic-tiny", "--systems", "default", "--merge", "--timeout", "300",
             "--threads", "1", "--peers-python", str(tmp_path / "no-such-python"), "--out", str(out)]  # fmt: skip
@@ -169,9 +175,7 @@ def test_holdout_summary_pairs_the_default_with_the_peer_of_best_mean(bench, pee
 
 
 def test_holdout_run_of_the_default_alone_never_reads_the_test_split(bench, peers, monkeypatch, tmp_path):
-    tiny = {"n_samples": 100, "n_features": 30, "n_labels": 6, "labels_per_sample": 2.0, "nnz_per_sample": 6,
-            "power": 0.8, "seed": 3}  # fmt: skip
-    monkeypatch.setitem(peers.SYNTHETIC_DATASETS, "synthetic-tiny", tiny)
+    _tiny_set(peers, monkeypatch, 100)
     out = tmp_path / "out"
     argv = ["--datasets", "synthetic-tiny", "--systems", "default", "--timeout", "300", "--threads", "1",
             "--holdout-seeds", "123,124", "--out", str(out), "--work-dir", str(tmp_path / "work")]  # fmt: skip
