@@ -640,6 +640,26 @@ def run_seed(run: dict[str, Any], part: dict[str, Any] | None = None) -> int:
     return int(((part or {}).get("settings") or {}).get("seed", 0))
 
 
+def process_record(part: dict[str, Any], methods: list[str]) -> dict[str, Any]:
+    """One invocation's record in a part's ``processes``: the methods it ran and its :data:`PROCESS_KEYS`."""
+    return {"methods": list(methods), **{k: part[k] for k in PROCESS_KEYS if k in part}}
+
+
+def process_history(earlier: dict[str, Any], out: dict[str, Any]) -> list[dict[str, Any]]:
+    """The records of the invocations that wrote an earlier part file (its ``processes``, or one record of its
+    own top-level keys and the methods of its runs); ``out``, the new part, takes over the earlier file's other
+    top-level keys it does not set itself (e.g. a ``merge_note``), so that a later invocation adding runs drops
+    no record of the earlier ones. Empty (nothing taken over) without an earlier file."""
+    if not earlier:
+        return []
+    for key, value in earlier.items():
+        if key not in out and key not in ("processes", "oracle", *PROCESS_KEYS):
+            out[key] = value
+    if "processes" in earlier:
+        return list(earlier["processes"])
+    return [process_record(earlier, sorted({r["method"] for r in earlier.get("runs", [])}))]
+
+
 def kept_runs(earlier: dict[str, Any], methods: list[str], seeds: list[int]) -> list[dict[str, Any]]:
     """The runs of an earlier part file that a new invocation keeps: those of the (method, seed) pairs it does not
     run. Each gets its seed (:func:`run_seed`) and, if it has none, the earlier part's settings."""
@@ -1011,6 +1031,7 @@ def run_datasets(args: argparse.Namespace, env: dict[str, Any], tuned: bool = Fa
                 f"{part_path(part_name + SUPERSEDED_SUFFIX).name}) or pass --eval-sample {earlier_sample(earlier)['rule']}"
             )
         out["runs"] += kept_runs(earlier, methods, seeds)
+        history = process_history(earlier, out)  # the earlier invocations that wrote runs into this part
         if "latent_params" in data:
             out["oracle"] = oracle_point(data, args.eval_rows)
             print(f"    Bayes oracle: {out['oracle']}", flush=True)
@@ -1053,6 +1074,8 @@ def run_datasets(args: argparse.Namespace, env: dict[str, Any], tuned: bool = Fa
             )
             out["load_average_after"] = load_average()
             out["cpu_seconds_process"] = round(time.process_time(), 1)  # CPU seconds since the process started
+            if history:  # this process's record after the earlier ones (the top-level keys are this process's)
+                out["processes"] = [*history, process_record(out, methods)]
             if not args.quick:
                 write_json(part_path(part_name), out)
 

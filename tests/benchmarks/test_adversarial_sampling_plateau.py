@@ -63,6 +63,31 @@ def test_plateau_runs_write_their_own_part_with_the_tuned_settings(
     assert (tmp_path / "adversarial_sampling_toy-tuned-plateau-single.json").is_file()
 
 
+def test_a_later_invocation_adding_runs_keeps_the_earlier_processes_records(
+    adv, tmp_path, monkeypatch, stub_adversarial_run, adversarial_run_args
+):
+    Y = sp.csr_matrix(np.eye(6, 5, dtype=np.float32))
+    X = np.arange(6, dtype=np.float32)[:, None] * np.ones((1, 3), np.float32)
+    data = {"name": "toy", "X": X, "Y": Y, "X_test": X[:4], "Y_test": Y[:4], "features": "toy features"}
+    monkeypatch.setattr(adv, "RESULTS", tmp_path)
+    monkeypatch.setattr(adv, "load_set", lambda name, dim, seed: {**data, "name": name})
+    monkeypatch.setattr(adv, "train_curve", lambda method, d, budget, *a, **k: stub_adversarial_run(method, budget))
+    path = tmp_path / "adversarial_sampling_toy.json"
+    adv.run_datasets(adversarial_run_args(adv, [adv.ADVERSARIAL]), {})
+    first = adv.read_json(path)
+    assert "processes" not in first  # one invocation: its record is the top-level keys, as before
+    adv.write_json(path, {**first, "merge_note": "joined by hand"})
+    adv.run_datasets(adversarial_run_args(adv, [adv.UNIFORM]), {})
+    second = adv.read_json(path)
+    assert [r["method"] for r in second["runs"]] == [adv.ADVERSARIAL, adv.UNIFORM]
+    assert [p["methods"] for p in second["processes"]] == [[adv.ADVERSARIAL], [adv.UNIFORM]]
+    assert second["processes"][0]["date"] == first["date"] and second["merge_note"] == "joined by hand"
+    adv.run_datasets(adversarial_run_args(adv, [adv.UNIFORM]), {})  # a third: replaces the uniform run
+    third = adv.read_json(path)
+    assert [p["methods"] for p in third["processes"]] == [[adv.ADVERSARIAL], [adv.UNIFORM], [adv.UNIFORM]]
+    assert [r["method"] for r in third["runs"]] == [adv.ADVERSARIAL, adv.UNIFORM]
+
+
 def _curve_run(method: str, p1: list[float], budget: float = 600.0) -> dict:
     """A run evaluated at 25 % (first evaluation at 30 %), 50 % and 100 % of ``budget`` with P@1 ``p1``."""
     times = [0.3 * budget, 0.5 * budget + 0.01, budget + 0.01]
