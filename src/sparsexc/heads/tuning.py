@@ -127,14 +127,17 @@ def tune_candidates(
     if from_counts is None:
         return tune_grid(lambda t: candidate_sets(idx, S, t, n_labels), Y, grid, metric)
     bounds, position = np.unique(np.asarray(grid, dtype=np.float64), return_inverse=True)
-    # the number of thresholds each score reaches (s >= t_u exactly for u < place); NaN reaches none
-    place = np.searchsorted(bounds.astype(S.dtype), S, side="right")
-    place[np.isnan(S)] = 0
-    n, U = S.shape[0], len(bounds)
+    n = S.shape[0]
     rows = np.repeat(np.arange(n, dtype=np.int64), S.shape[1])
     truth = np.isin(rows * n_labels + idx.ravel().astype(np.int64), _true_keys(Y, n_labels))
-    pred = _reached(rows, place.ravel(), n, U)
-    tp = _reached(rows[truth], place.ravel()[truth], n, U)
+    values = torch.from_numpy(np.ascontiguousarray(S).reshape(-1))
+    kept = ~torch.isnan(values)  # a NaN score reaches no threshold
+    # thresholds in the scores' dtype: ``s >= t`` rounds a Python float t to it too
+    bounds_t = torch.tensor(bounds, dtype=values.dtype)
+    rows_t, truth_t = torch.from_numpy(rows), torch.from_numpy(truth)
+    pred = _counts_above(values[kept], rows_t[kept], n, bounds_t, inclusive=True).numpy()
+    hit = kept & truth_t
+    tp = _counts_above(values[hit], rows_t[hit], n, bounds_t, inclusive=True).numpy()
     return _best_of_counts(grid, position.reshape(-1), tp, pred, np.diff(Y.indptr), from_counts)
 
 
@@ -153,12 +156,6 @@ def _true_keys(Y: sp.csr_matrix, n_labels: int) -> np.ndarray:
     """``row * n_labels + column`` of every stored entry of ``Y`` (int64)."""
     rows, cols = _true_entries(Y)
     return rows * n_labels + cols
-
-
-def _reached(rows: np.ndarray, place: np.ndarray, n: int, U: int) -> np.ndarray:
-    """int64 (n, U): entry (i, u) counts the items of row i whose ``place`` exceeds u (they reach t_u)."""
-    hist = np.bincount(rows * (U + 1) + place, minlength=n * (U + 1)).reshape(n, U + 1)
-    return np.cumsum(hist[:, ::-1], axis=1)[:, ::-1][:, 1:]
 
 
 def _best_of_counts(
@@ -331,10 +328,14 @@ def _true_entries(Y: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
     return rows, Y.indices.astype(np.int64)
 
 
-def _counts_above(values: torch.Tensor, rows: torch.Tensor, n_rows: int, bounds: torch.Tensor) -> torch.Tensor:
+def _counts_above(
+    values: torch.Tensor, rows: torch.Tensor, n_rows: int, bounds: torch.Tensor, *, inclusive: bool = False
+) -> torch.Tensor:
     """(n_rows, G) counts, per row, of the ``values`` (row ids ``rows``) above each sorted bound:
-    ``out[i, g] = #{k : rows_k = i, values_k > bounds_g}``."""
+    ``out[i, g] = #{k : rows_k = i, values_k > bounds_g}`` (``>=`` with ``inclusive``)."""
     G = bounds.numel()
-    place = torch.bucketize(values, bounds)  # bounds[place-1] < x <= bounds[place]: x > bounds_g iff place > g
+    # right=False: bounds[place-1] < x <= bounds[place], so x > bounds_g iff place > g;
+    # right=True: bounds[place-1] <= x < bounds[place], so x >= bounds_g iff place > g
+    place = torch.bucketize(values, bounds, right=inclusive)
     hist = torch.bincount(rows * (G + 1) + place, minlength=n_rows * (G + 1)).view(n_rows, G + 1)
     return hist.flip(1).cumsum(1).flip(1)[:, 1:]
