@@ -10,7 +10,7 @@ import pytest
 import scipy.sparse as sp
 
 from sparsexc.tree import LabelTreeModel, LabelTreeParams
-from sparsexc.tree.model import C_FACTORS, CV_FOLDS, DEFAULT_C, _best_C, cross_validate_C
+from sparsexc.tree.model import C_FACTORS, CV_FOLDS, DEFAULT_C, _best_C, cross_validate_C, cv_tolerance
 
 
 def _noise(n: int, seed: int) -> tuple[sp.csr_matrix, sp.csr_matrix]:
@@ -47,11 +47,14 @@ def test_cross_validated_scores_equal_brute_force_folds_and_fit_takes_the_best()
     scores = cross_validate_C(X, Y, params, warm_start=False, patience=0)  # every C (the early stop: elsewhere)
     assert list(scores) == [float(f"{DEFAULT_C['squared_hinge'] * f:.6g}") for f in C_FACTORS]
     folds = np.array_split(np.random.default_rng(5).permutation(60), CV_FOLDS)
+    # the folds' fits stop at the cross-validation's tolerance (10x the solver's; Newton here: 60 rows)
+    cv_tol = cv_tolerance(params.for_data(X.nnz, Y.shape[1], X.shape[1]))
+    assert cv_tol == pytest.approx(0.1)
     for C in (0.03, 1.0):
         want = []
         for f, held in enumerate(folds):
             rest = np.concatenate([g for i, g in enumerate(folds) if i != f])
-            model = LabelTreeModel(params.replace(C=C)).fit(X[rest], Y[rest])
+            model = LabelTreeModel(params.replace(C=C, tol=cv_tol)).fit(X[rest], Y[rest])
             idx, _ = model.predict_topk(X[held], 5)
             want.append(np.mean([_precision(Y[held], idx, k) for k in (1, 3, 5)]))
         assert scores[C] == pytest.approx(np.mean(want), abs=1e-12)
@@ -59,10 +62,42 @@ def test_cross_validated_scores_equal_brute_force_folds_and_fit_takes_the_best()
     assert fitted.cv_scores_ == cross_validate_C(X, Y, params)  # fit's: warm-started
     chosen = fitted.params.C
     assert chosen == _best_C(fitted.cv_scores_, "squared_hinge")
-    # the final model is the one trained on every row with that C
+    # the final model is the one trained on every row with that C, at the solver's own tolerance
+    assert fitted.params.tol is None
     again = LabelTreeModel(params.replace(C=chosen)).fit(X, Y)
     for a, b in zip(fitted.weights_[0], again.weights_[0], strict=True):
         assert (a != b).nnz == 0
+
+
+@pytest.mark.parametrize(
+    ("settings", "want"),
+    [
+        ({"solver": "dcd"}, 1.0),  # LIBLINEAR's dual 0.1, x 10
+        ({"solver": "newton"}, 0.1),  # the primal rule's 0.01, x 10
+        ({"solver": "auto"}, 1.0),  # auto: dcd for the squared hinge
+        ({"loss": "logistic"}, 0.1),  # auto: newton for the logistic loss
+        ({"solver": "dcd", "tol": 0.05}, 0.5),  # a tolerance given: 10x that one
+    ],
+)
+def test_the_cross_validation_solves_to_ten_times_the_fits_tolerance(settings, want):
+    assert cv_tolerance(LabelTreeParams(**settings)) == pytest.approx(want)
+
+
+def test_the_cross_validation_uses_its_tolerance_and_the_fit_its_own(monkeypatch):
+    import sparsexc.tree.model as model_module
+
+    X, Y = _noise(60, 3)
+    seen = []
+    real = model_module.fit_C_path
+
+    def spy(X, Y, params, Cs, **kw):
+        seen.append(params.tol)
+        return real(X, Y, params, Cs, **kw)
+
+    monkeypatch.setattr(model_module, "fit_C_path", spy)
+    fitted = LabelTreeModel(LabelTreeParams(solver="newton")).fit(X, Y)
+    assert seen == [pytest.approx(0.1)] * CV_FOLDS
+    assert fitted.params.tol is None  # the final fit: the solver's own 0.01
 
 
 def test_best_c_breaks_ties_towards_the_default_then_the_stronger_penalty():
