@@ -158,7 +158,10 @@ class LabelTreeParams(Params):
         choices=SOLVERS,
     )
     tol: float | None = setting(
-        None, "Solver tolerance; None: the solver's own (dcd 0.1, newton 0.01, LIBLINEAR's).", range=POSITIVE
+        None,
+        "Solver tolerance; None: the solver's own (dcd 0.1, newton 0.01, LIBLINEAR's); the cross-validation of C "
+        "solves to 10x it.",
+        range=POSITIVE,
     )
     max_iter: int = setting(100, "Most solver iterations per node.", range=POSITIVE_INT)
     threshold: float = setting(0.1, "Drop trained weights with |w| below this.", range=NON_NEGATIVE)
