@@ -19,6 +19,7 @@ and lists the allowed ones. A field may hold another :class:`Params` (nested set
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import numbers
 import os
@@ -241,6 +242,14 @@ def _coerce(owner: str, name: str, hint: Any, value: Any) -> Any:
     return value
 
 
+@functools.cache
+def _type_hints(cls: type) -> dict[str, Any]:
+    """``typing.get_type_hints(cls)``, once per class: a class's annotations do not change after it is made, and
+    resolving them (string annotations, evaluated) was most of a settings object's construction, which the tree's
+    cross-validation repeats for every fold and C (``replace``)."""
+    return get_type_hints(cls)
+
+
 # -- the base class ---------------------------------------------------------------------------------------
 @dataclasses.dataclass
 class Params:
@@ -257,7 +266,7 @@ class Params:
 
     def __post_init__(self) -> None:
         owner = type(self).__name__
-        hints = get_type_hints(type(self))
+        hints = _type_hints(type(self))
         for field in dataclasses.fields(self):
             value = _coerce(owner, field.name, hints[field.name], getattr(self, field.name))
             _check_field(owner, field, hints[field.name], value)
@@ -274,7 +283,7 @@ class Params:
     @classmethod
     def settings(cls) -> Iterator[tuple[dataclasses.Field, Any]]:
         """``(field, type hint)`` of every field, in declaration order."""
-        hints = get_type_hints(cls)
+        hints = _type_hints(cls)
         for field in dataclasses.fields(cls):
             yield field, hints[field.name]
 
@@ -289,7 +298,7 @@ class Params:
         try:
             return cls(**given)
         except ConfigurationError:
-            hints = get_type_hints(cls)
+            hints = _type_hints(cls)
             for field in dataclasses.fields(cls):
                 if field.name not in given:
                     continue
