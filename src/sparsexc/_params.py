@@ -19,7 +19,6 @@ and lists the allowed ones. A field may hold another :class:`Params` (nested set
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import numbers
 import os
@@ -242,12 +241,17 @@ def _coerce(owner: str, name: str, hint: Any, value: Any) -> Any:
     return value
 
 
-@functools.cache
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
 def _type_hints(cls: type) -> dict[str, Any]:
     """``typing.get_type_hints(cls)``, once per class: a class's annotations do not change after it is made, and
     resolving them (string annotations, evaluated) was most of a settings object's construction, which the tree's
     cross-validation repeats for every fold and C (``replace``)."""
-    return get_type_hints(cls)
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = _HINTS[cls] = get_type_hints(cls)
+    return hints
 
 
 # -- the base class ---------------------------------------------------------------------------------------
