@@ -69,6 +69,12 @@ training step against C for each head.
         # -> ..._<set>-tuned-plateau.json (with --protocol single: ..._<set>-tuned-plateau-single.json); judged
         # only in the report's section "Long runs (to a plateau)" (PLATEAU_RULE: did P@1 stop rising?), beside
         # the verdicts of the 60 s parts, never in their tables
+    python benchmarks/adversarial_sampling.py --part tune --tune stop --datasets debian-deps --budget 600
+        --methods ns-tree,ns-frequency-l2,ns-uniform-l2,ns-frequency,ns-uniform,nce-tree
+        --tune-eval-fractions 0.025,0.05,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1
+        # each method's stopping time (STOP_RULE): one run at its tuned settings on the tuning's rows to fit, for the
+        # long runs' budget, validated at their fractions; the long runs are then also judged as if stopped there
+        # (the page's "At each method's validated stopping time") -> stop_choices of ..._tuning_<set>.json
     # every part evaluates on a seeded random sample of the test rows (--eval-sample random, the default since
     # stop 37); --eval-sample first is the first rows, as before. A part evaluated on other rows than a new run's
     # must be renamed first (<part>-first1000.json: kept on the page, judged in no verdict table)
@@ -724,6 +730,17 @@ UNTUNED_TEXT = {
     "num_negatives": "10 negatives",
 }
 STAGE_WORDS = {"lr": "learning rate", "reg": "lambda", "num_negatives": "number of negatives"}
+# --tune stop (issue 21's long runs): not a head setting like TUNE_STAGES but the CPU time at which a run is read, chosen
+# on the validation rows at the long runs' budget; its choices are kept under STOP_CHOICES of the tuning file
+STOP = "stop"
+STOP_CHOICES = "stop_choices"
+STOP_RULE = (
+    "each method trains once at its tuned settings on the rows to fit (the tuning's validation split), for the long "
+    "runs' budget, evaluated on the validation rows at the long runs' fractions of it; its stopping time is the first "
+    "evaluation with the highest validation P@1 (ties: the earliest), kept as the fraction of the budget whose "
+    "evaluation it is; each long run (all training rows, the test rows) is then read at its first evaluation at or "
+    "after that fraction, as if training had stopped there"
+)
 
 
 def validation_split(n_rows: int, n_val: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -917,20 +934,26 @@ def run_tuning(args: argparse.Namespace, env: dict[str, Any]) -> None:
             },
             "load_average_before": load_average(),
             # runs written before the stages existed are the learning rates' runs
+            # a method re-tuned here also drops its stopping time (--tune stop), chosen at its earlier settings
             "runs": [
-                r for r in earlier.get("runs", []) if r["method"] not in methods or r.get("stage", "lr") not in later
+                r
+                for r in earlier.get("runs", [])
+                if r["method"] not in methods or r.get("stage", "lr") not in (*later, STOP)
             ],
         }
         for s in TUNE_STAGES:
             kept = {m: c for m, c in earlier.get(STAGE_CHOICES[s], {}).items() if m not in methods or s not in later}
             if kept or s in ("lr", stage):
                 out[STAGE_CHOICES[s]] = kept
+        stops = {m: c for m, c in earlier.get(STOP_CHOICES, {}).items() if m not in methods}
+        if stops:
+            out[STOP_CHOICES] = stops
         # each stage's process (date, environment, load, CPU), kept when a later stage rewrites the top-level ones;
         # a file written before the stages existed holds the learning rates' process at the top level
         stages = earlier.get("stages") or (
             {"lr": {k: earlier[k] for k in PROCESS_KEYS if k in earlier}} if earlier else {}
         )
-        out["stages"] = {s: r for s, r in stages.items() if out.get(STAGE_CHOICES[s])}
+        out["stages"] = {s: r for s, r in stages.items() if out.get({**STAGE_CHOICES, STOP: STOP_CHOICES}[s])}
         out["stages"][stage] = {k: out[k] for k in PROCESS_KEYS if k in out}
         tree_cache: dict[str, Any] = {}  # one tree fit on the rows to fit, charged to every tree run
         for method in methods:
@@ -950,6 +973,106 @@ def run_tuning(args: argparse.Namespace, env: dict[str, Any]) -> None:
             out["load_average_after"] = load_average()
             out["cpu_seconds_process"] = round(time.process_time(), 1)
             out["stages"][stage] = {**{k: out[k] for k in PROCESS_KEYS}, "methods": list(out[STAGE_CHOICES[stage]])}
+            write_json(path, out)
+
+
+def stop_choice(run: dict[str, Any], fractions: tuple[float, ...]) -> dict[str, Any]:
+    """A run's stopping time (:data:`STOP_RULE`): its first evaluation of highest validation P@1, as the fraction of
+    ``fractions`` whose evaluation it is (the largest one its training time has reached: a tree fit longer than the
+    first fractions makes one evaluation for all of them), its seconds, and the validation P@1 of every
+    evaluation."""
+    budget = run["budget_cpu_seconds"]
+    best = max(p[TUNE_METRIC] for p in run["curve"])
+    point = next(p for p in run["curve"] if p[TUNE_METRIC] == best)
+    reached = [f for f in fractions if f * budget <= point["train_seconds"] + 0.005]  # 0.01 s rounding
+    return {
+        "stop_fraction": max(reached, default=min(fractions)),
+        "stop_seconds": point["train_seconds"],
+        "budget": budget,
+        "scores": {f"{p['train_seconds']:g}": p[TUNE_METRIC] for p in run["curve"]},
+        "metric": f"validation {TUNE_METRIC}",
+        "rule": STOP_RULE,
+    }
+
+
+def run_stop_tuning(args: argparse.Namespace, env: dict[str, Any]) -> None:
+    """``--part tune --tune stop``: per data set and method, one run at the settings the set's tuning file chose
+    (every stage it ran), on the same validation split and seed, for ``--budget`` (the long runs'), evaluated on the
+    validation rows at ``--tune-eval-fractions`` (pass the long runs' ``--eval-fractions``); the stopping time
+    :func:`stop_choice` goes into the file's :data:`STOP_CHOICES`, the run beside the others (stage ``stop``). The
+    other stages' runs and choices are kept; this stage's of the methods run are replaced."""
+    fractions = tuple(float(f) for f in args.tune_eval_fractions.split(","))
+    methods = args.methods.split(",")
+    for name in args.datasets.split(","):
+        tree_params = {"split": args.tree_split, "reg": args.tree_reg, "reg_scaling": args.tree_reg_scaling}
+        path = part_path(f"tuning_{name}")
+        if not path.is_file():
+            raise SystemExit(f"--tune {STOP}: no {path.name}; tune the methods' settings first")
+        earlier = read_json(path)
+        fixed = tuned_settings(earlier, methods)  # SystemExit where a method has no learning rate
+        shared = {
+            "batch_size": args.batch_size,
+            "val_rows": args.val_rows,
+            "val_seed": args.val_seed,
+            "seed": args.tune_seed,
+            "tree_params": tree_params,
+        }
+        changed = [k for k, v in shared.items() if earlier["settings"].get(k) != json_value(v)]
+        if changed:
+            raise SystemExit(f"--tune {STOP}: {changed} differ from the settings' tuning; use theirs")
+        with timed() as load_time:
+            full = load_set(name, args.dim, DATA_SEED)
+        data = holdout_data(full, args.val_rows, args.val_seed)
+        del full  # the test rows: never evaluated while tuning
+        print(
+            f"{name}: stopping times on {data['X'].shape[0]} rows, validating on {data['X_test'].shape[0]} training "
+            f"rows ({load_time.wall:.0f} s to load/featurise)",
+            flush=True,
+        )
+        out = {
+            **earlier,
+            "runs": [r for r in earlier["runs"] if not (r["method"] in methods and r.get("stage") == STOP)],
+            STOP_CHOICES: {m: c for m, c in earlier.get(STOP_CHOICES, {}).items() if m not in methods},
+        }
+        record = {"date": utc_now(), "environment": env, "load_average_before": load_average()}
+        stages = earlier.get("stages") or {}
+        tree_cache: dict[str, Any] = {}
+        for method in methods:
+            settings = dict(fixed[method])
+            lr = settings.pop("lr")
+            budget = args.softmax_budget if METHODS[method][0] == "softmax" else args.budget
+            run = train_curve(
+                method,
+                data,
+                budget,
+                args.batch_size,
+                args.tune_seed,
+                tree_params,
+                tree_cache,
+                args.val_rows,
+                fractions,
+                lr=lr,
+                overrides=settings,
+            )
+            run["seed"], run["stage"] = args.tune_seed, STOP
+            out["runs"].append(run)
+            out[STOP_CHOICES][method] = {**stop_choice(run, fractions), "at": fixed[method]}
+            chosen = out[STOP_CHOICES][method]
+            print(
+                f"{name:<18} {method:<26} stops at {chosen['stop_seconds']:g} s (fraction {chosen['stop_fraction']:g}"
+                f" of {budget:g} s): validation P@1 {max(chosen['scores'].values()):.4f}",
+                flush=True,
+            )
+            record.update(load_average_after=load_average(), cpu_seconds_process=round(time.process_time(), 1))
+            out["stages"] = {
+                **stages,
+                STOP: {
+                    **record,
+                    "budget": args.budget,
+                    "eval_fractions": fractions,
+                    "methods": list(out[STOP_CHOICES]),
+                },
+            }
             write_json(path, out)
 
 
@@ -1938,8 +2061,79 @@ def plateau_table(part: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def stopped_part(part: dict[str, Any], stops: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """``part`` (a long-run part) with every run cut at its method's stopping time (``stops``: a tuning file's
+    :data:`STOP_CHOICES`): its curve up to its first evaluation at or after the stop fraction (:func:`point_at`),
+    that evaluation its final point, as if training had stopped there. None unless every method has a stopping
+    time (a comparison of some methods stopped and others not would favour the stopped ones)."""
+    if not {r["method"] for r in part["runs"]} <= set(stops):
+        return None
+    runs = []
+    for run in part["runs"]:
+        cut = point_at(run, stops[run["method"]]["stop_fraction"])
+        curve = [p for p in run["curve"] if p["train_seconds"] <= cut["train_seconds"]]
+        runs.append({**run, "curve": curve, "final": cut, "stop_fraction": stops[run["method"]]["stop_fraction"]})
+    return {**part, "runs": runs}
+
+
+def stop_table(part: dict[str, Any], stops: dict[str, dict[str, Any]]) -> list[str]:
+    """Markdown lines: per method of a long-run part, its stopping time (validation P@1 there) and, per seed, the
+    test P@1 / hits@1 of the long run at that time and at the end of its budget."""
+    lines = [
+        "| method | stopping time: fraction of the budget (validation run's s) | validation P@1 there | seed | "
+        "test P@1 / hits@1 at the stop (s) | at the end of the budget |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for run in part["runs"]:
+        c = stops[run["method"]]
+        at = point_at(run, c["stop_fraction"])
+        end = run["final"]
+        lines.append(
+            f"| {TITLES.get(run['method'], run['method'])} | {c['stop_fraction']:g} ({c['stop_seconds']:g} s) | "
+            f"{max(c['scores'].values()):.4f} | {run_seed(run, part)} | {at['P@1']:.4f} / {at[HITS]:.4f} "
+            f"({at['train_seconds']:.0f} s) | {end['P@1']:.4f} / {end[HITS]:.4f} |"
+        )
+    return [*lines, ""]
+
+
+def stop_section(
+    merged: dict[str, Any], long_runs: list[str], tunings: dict[str, dict[str, Any]], single_sets: list[str]
+) -> list[str]:
+    """The long runs read at each method's validated stopping time (:data:`STOP_RULE`, ``--tune stop``): per
+    multi-label long-run part whose set has a stopping time for every method, :func:`stop_table`, then one verdict
+    table (:func:`verdict_section`, the same rules) over the parts cut there (:func:`stopped_part`)."""
+    stopped, tables = {}, []
+    for name in long_runs:
+        stops = tunings.get(set_name(name), {}).get(STOP_CHOICES, {})
+        cut = stopped_part(merged["datasets"][name], stops) if part_protocol(name) == MULTI else None
+        if cut is not None:
+            stopped[name] = cut
+            tables += [f"{name}:", "", *stop_table(merged["datasets"][name], stops)]
+    if not stopped:
+        return []
+    lines = [
+        "### At each method's validated stopping time",
+        "",
+        f"A curve that falls after its peak judges a method at a point no one would stop at. Rule: {STOP_RULE} "
+        f"(`--part tune --tune {STOP}`; the stopping times are in `{STEM}_tuning_<set>.json`, `{STOP_CHOICES}`).",
+        "",
+        *tables,
+    ]
+    view = {
+        "datasets": stopped,
+        "speedups_P@1": merge_speedups(stopped),
+        "tuned_settings_applied": {n: merged["tuned_settings_applied"][n] for n in stopped},
+        "tuned_settings_partly": {n: merged["tuned_settings_partly"][n] for n in stopped},
+    }
+    return lines + verdict_section(view, "#### Verdicts at the validated stopping times", single_sets=single_sets)
+
+
 def plateau_section(
-    merged: dict[str, Any], long_runs: list[str], short_runs: list[str], single_sets: list[str]
+    merged: dict[str, Any],
+    long_runs: list[str],
+    short_runs: list[str],
+    single_sets: list[str],
+    tunings: dict[str, dict[str, Any]] | None = None,
 ) -> list[str]:
     """The page's section on the long runs ``long_runs`` (:func:`is_plateau`): per part the plateau table
     (:func:`plateau_table`), then per protocol their verdict table (:func:`verdict_section`, the same rules) beside
@@ -1975,7 +2169,7 @@ def plateau_section(
             ]
     for name in long_runs:
         lines += [f"{name}:", "", *speedup_table(merged["speedups_P@1"][name])]
-    return lines
+    return lines + stop_section(merged, long_runs, tunings or {}, single_sets)
 
 
 def _choice_row(method: str, c: dict[str, Any], key: str, word: str) -> str:
@@ -2168,7 +2362,11 @@ def write_report() -> None:
         },
         "speedups_P@1": merge_speedups(parts),
         "tuning": {
-            name: {k: t[k] for k in ("date", "stages", "settings", "dataset", *STAGE_CHOICES.values()) if k in t}
+            name: {
+                k: t[k]
+                for k in ("date", "stages", "settings", "dataset", *STAGE_CHOICES.values(), STOP_CHOICES)
+                if k in t
+            }
             for name, t in tunings.items()
         },
         # the stages of TUNE_STAGES each -tuned part trained at (its set's choices for every compared method)
@@ -2214,7 +2412,7 @@ def write_report() -> None:
         # the multi-label parts of the same sets, judged alone: the single-label verdicts' counterparts
         counterparts = [n for n in deciding if set_name(n) in single_sets]
         verdicts += single_section(merged, single_deciding, counterparts, single_sets)
-    verdicts += plateau_section(merged, long_runs, deciding + single_deciding, single_sets)
+    verdicts += plateau_section(merged, long_runs, deciding + single_deciding, single_sets, tunings)
     lines = [
         "# Adversarial negative sampling (issue 6): results",
         "",
@@ -2350,9 +2548,10 @@ def main() -> None:
     parser.add_argument("--tune-seed", type=int, default=0, help="--part tune: the runs' seed (one per rate)")
     parser.add_argument(
         "--tune",
-        choices=TUNE_STAGES,
+        choices=(*TUNE_STAGES, STOP),
         default="lr",
-        help="--part tune: the setting to choose (lambda `reg` and `num_negatives` at the settings chosen before)",
+        help="--part tune: the setting to choose (lambda `reg` and `num_negatives` at the settings chosen before; "
+        "`stop`: each method's stopping time at the long runs' --budget, from its tuned settings)",
     )
     parser.add_argument(
         "--tune-eval-fractions", default="0.5,1", help="--part tune: evaluate at these fractions of the budget"
@@ -2432,7 +2631,7 @@ def main() -> None:
     elif args.part == "train":
         run_datasets(args, env)
     elif args.part == "tune":
-        run_tuning(args, env)
+        (run_stop_tuning if args.tune == STOP else run_tuning)(args, env)
     elif args.part == "tuned":
         run_datasets(args, env, tuned=True)
     elif args.part == "eval-rows":

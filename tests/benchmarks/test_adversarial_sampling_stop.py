@@ -1,0 +1,215 @@
+"""benchmarks/adversarial_sampling.py --part tune --tune stop (issue 21): each method's stopping time chosen on the
+validation rows at the long runs' budget, and the long runs read at it (no training: stubbed runs, toy parts)."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+
+@pytest.fixture(scope="module")
+def adv(load_benchmark):
+    return load_benchmark("adversarial_sampling")
+
+
+def _run(method: str, times: list[float], p1: list[float], budget: float = 600.0, seed: int = 0) -> dict:
+    """A run evaluated at ``times`` (training CPU s) with P@1 ``p1`` (hits@1 half of it)."""
+    curve = [
+        {
+            "train_seconds": t,
+            "train_wall_seconds": t,
+            "P@1": p,
+            "P@3": p / 2,
+            "P@5": p / 3,
+            "hits@1_first_label": p / 2,
+            "log_likelihood_first_label": -5.0,
+            "log_likelihood_first_label_se": 0.05,
+            "step": i,
+            "epochs": 1.0,
+        }
+        for i, (t, p) in enumerate(zip(times, p1, strict=True))
+    ]
+    return {
+        "method": method,
+        "seed": seed,
+        "lr": 0.01,
+        "prepare_seconds": 1.0,
+        "budget_cpu_seconds": budget,
+        "curve": curve,
+        "final": curve[-1],
+    }
+
+
+FRACTIONS = (0.1, 0.25, 0.5, 1.0)
+
+
+def test_the_stopping_time_is_the_first_evaluation_of_best_validation_p1_as_its_fraction(adv):
+    run = _run("ns-tree", [60.01, 150.0, 300.02, 600.01], [0.5, 0.6, 0.6, 0.4])
+    c = adv.stop_choice(run, FRACTIONS)
+    assert c["stop_fraction"] == 0.25 and c["stop_seconds"] == 150.0  # the earlier of the tied bests
+    assert c["scores"] == {"60.01": 0.5, "150": 0.6, "300.02": 0.6, "600.01": 0.4} and c["budget"] == 600.0
+    # a tree fit longer than the first fractions: its one evaluation stands for the largest fraction it reached
+    slow = _run("ns-tree", [200.0, 300.0, 600.0], [0.7, 0.5, 0.4])
+    assert adv.stop_choice(slow, FRACTIONS)["stop_fraction"] == 0.25
+    # the last evaluation is the end of the budget
+    rising = _run("ns-uniform", [60.0, 150.0, 300.0, 600.0], [0.1, 0.2, 0.3, 0.4])
+    assert adv.stop_choice(rising, FRACTIONS)["stop_fraction"] == 1.0
+
+
+def test_stopped_part_cuts_every_run_at_its_methods_stop_or_refuses_a_partial_set(adv):
+    part = {
+        "dataset": {"n_test_eval": 1000},
+        "runs": [
+            _run("ns-tree", [60.0, 150.0, 300.0, 600.0], [0.5, 0.7, 0.6, 0.4]),
+            _run("ns-uniform", [60.0, 150.0, 300.0, 600.0], [0.1, 0.2, 0.3, 0.5]),
+        ],
+    }
+    stops = {"ns-tree": {"stop_fraction": 0.25}, "ns-uniform": {"stop_fraction": 1.0}}
+    cut = adv.stopped_part(part, stops)
+    tree, uniform = cut["runs"]
+    assert tree["final"]["P@1"] == 0.7 and [p["train_seconds"] for p in tree["curve"]] == [60.0, 150.0]
+    assert uniform["final"]["P@1"] == 0.5 and len(uniform["curve"]) == 4
+    assert part["runs"][0]["final"]["P@1"] == 0.4  # the part itself is not changed
+    assert adv.stopped_part(part, {"ns-tree": {"stop_fraction": 0.25}}) is None  # uniform has no stop
+
+
+def _args(adv, methods: list[str], **settings: object) -> argparse.Namespace:
+    base: dict[str, object] = {
+        "datasets": "toy",
+        "methods": ",".join(methods),
+        "tune": adv.STOP,
+        "dim": 3,
+        "budget": 600.0,
+        "softmax_budget": 600.0,
+        "batch_size": 2,
+        "val_rows": 2,
+        "val_seed": 0,
+        "tune_seed": 0,
+        "tune_eval_fractions": "0.1,0.25,0.5,1",
+        "tree_split": "median",
+        "tree_reg": 0.1,
+        "tree_reg_scaling": "constant",
+    }
+    return argparse.Namespace(**{**base, **settings})
+
+
+def test_stop_tuning_trains_at_the_tuned_settings_on_the_validation_split_and_keeps_the_file(
+    adv, tmp_path, monkeypatch
+):
+    Y = sp.csr_matrix(np.eye(8, 5, dtype=np.float32))
+    X = np.arange(8, dtype=np.float32)[:, None] * np.ones((1, 3), np.float32)
+    data = {"name": "toy", "X": X, "Y": Y, "X_test": X[:4], "Y_test": Y[:4], "features": "toy features"}
+    seen = []
+    curves = {adv.ADVERSARIAL: [0.5, 0.7, 0.6, 0.4], adv.UNIFORM: [0.1, 0.2, 0.3, 0.5]}
+
+    def fake_train(method, train_data, budget, batch, seed, tree_params, cache, n_eval, fractions, lr=None, **kw):
+        seen.append((method, budget, lr, kw["overrides"], train_data["X"].shape[0], fractions))
+        times = [f * budget + 0.01 for f in fractions]
+        return _run(method, times, curves.get(method, [0.2] * len(times)), budget)
+
+    monkeypatch.setattr(adv, "RESULTS", tmp_path)
+    monkeypatch.setattr(adv, "load_set", lambda name, dim, seed: {**data, "name": name})
+    monkeypatch.setattr(adv, "train_curve", fake_train)
+    path = tmp_path / "adversarial_sampling_tuning_toy.json"
+    settings = {
+        "batch_size": 2,
+        "val_rows": 2,
+        "val_seed": 0,
+        "seed": 0,
+        "tree_params": {"split": "median", "reg": 0.1, "reg_scaling": "constant"},
+        "budget": 60.0,
+    }
+    earlier = {
+        "settings": settings,
+        "choices": {m: {"lr": 0.003} for m in (adv.ADVERSARIAL, adv.UNIFORM, adv.FREQUENCY)},
+        "reg_choices": {adv.ADVERSARIAL: {"reg": 1e-4, "lr": 0.003}},
+        "runs": [{"method": adv.ADVERSARIAL, "stage": "lr", "note": "an earlier rate run"}],
+        "stages": {"lr": {"date": "2026-12-01"}, "reg": {"date": "2026-12-02"}},
+    }
+    adv.write_json(path, earlier)
+    with pytest.raises(SystemExit, match="val_rows"):
+        adv.run_stop_tuning(_args(adv, [adv.ADVERSARIAL], val_rows=3), {})  # not the tuning's split
+    adv.run_stop_tuning(_args(adv, [adv.ADVERSARIAL, adv.UNIFORM]), {})
+    # the tuned rate and lambda, the long budget, the rows to fit (8 - 2 validation rows), the long runs' fractions
+    assert seen == [
+        (adv.ADVERSARIAL, 600.0, 0.003, {"reg": 1e-4}, 6, (0.1, 0.25, 0.5, 1.0)),
+        (adv.UNIFORM, 600.0, 0.003, {}, 6, (0.1, 0.25, 0.5, 1.0)),
+    ]
+    out = adv.read_json(path)
+    assert out["choices"] == earlier["choices"] and out["reg_choices"] == earlier["reg_choices"]
+    assert out["runs"][0] == earlier["runs"][0] and [r.get("stage") for r in out["runs"]] == ["lr", "stop", "stop"]
+    stops = out["stop_choices"]
+    assert stops[adv.ADVERSARIAL]["stop_fraction"] == 0.25 and stops[adv.UNIFORM]["stop_fraction"] == 1.0
+    assert stops[adv.ADVERSARIAL]["at"] == {"lr": 0.003, "reg": 1e-4}
+    assert out["stages"]["stop"]["budget"] == 600.0 and out["stages"]["lr"] == earlier["stages"]["lr"]
+    # again for one method: its stop run and choice replaced, the other's kept
+    adv.run_stop_tuning(_args(adv, [adv.UNIFORM]), {})
+    again = adv.read_json(path)
+    assert [r["method"] for r in again["runs"] if r.get("stage") == "stop"] == [adv.ADVERSARIAL, adv.UNIFORM]
+    assert set(again["stop_choices"]) == {adv.ADVERSARIAL, adv.UNIFORM}
+    # re-tuning a method's rate drops its stopping time (chosen at the old rate), not the others'
+    monkeypatch.setattr(adv, "LR_GRIDS", {"adagrad": (1e-3, 1e-2, 1e-1), "adam": (1e-3, 1e-2, 1e-1)})
+    adv.run_tuning(argparse.Namespace(**{**vars(_args(adv, [adv.UNIFORM])), "tune": "lr", "budget": 60.0}), {})
+    retuned = adv.read_json(path)
+    assert set(retuned["stop_choices"]) == {adv.ADVERSARIAL} and "stop" in retuned["stages"]
+    assert [r["method"] for r in retuned["runs"] if r.get("stage") == "stop"] == [adv.ADVERSARIAL]
+
+
+def test_the_page_judges_the_long_runs_again_at_the_stopping_times(adv, tmp_path, monkeypatch):
+    monkeypatch.setattr(adv, "RESULTS", tmp_path)
+    times = [60.0, 150.0, 300.0, 600.0]
+    # the tree peaks at 150 s (0.70) and ends below uniform (0.40 vs 0.60); uniform is still rising
+    runs = [
+        _run(m, times, p, seed=s)
+        for s in (0, 1)
+        for m, p in ((adv.ADVERSARIAL, [0.5, 0.7, 0.6, 0.4]), (adv.UNIFORM, [0.1, 0.2, 0.4, 0.6]))
+    ]
+    d = {"name": "toy", "n_labels": 100, "n_train": 1000, "labels_per_row": 1.0, "features": "toy", "dim": 3}
+    part = {
+        "date": "2026-12-05T00:00:00Z",
+        "environment": {"torch_threads": 1},
+        "dataset": {**d, "n_test_eval": 1000},
+        "load_average_before": [0.0],
+        "runs": runs,
+    }
+    stops = {
+        adv.ADVERSARIAL: {"stop_fraction": 0.25, "stop_seconds": 150.0, "scores": {"150": 0.66}},
+        adv.UNIFORM: {"stop_fraction": 1.0, "stop_seconds": 600.0, "scores": {"600": 0.55}},
+    }
+    tuning = {
+        "date": "2026-12-05T00:00:00Z",
+        "settings": {
+            "budget": 60.0,
+            "softmax_budget": 150.0,
+            "val_seed": 0,
+            "seed": 0,
+            "grids": adv.LR_GRIDS,
+            "rule": adv.SELECTION_RULE,
+        },
+        "dataset": {"n_val": 2, "n_fit": 6},
+        "choices": {
+            m: {"lr": 0.01, "scores": {"0.01": 0.5}, "extended": None, "on_edge": False, "grid": [0.01]} for m in stops
+        },
+        "stop_choices": stops,
+    }
+    adv.write_json(tmp_path / "adversarial_sampling_tuning_toy.json", tuning)
+    adv.write_json(tmp_path / "adversarial_sampling_toy-tuned-plateau.json", part)
+    adv.write_report()
+    page = (tmp_path / "adversarial_sampling.md").read_text().splitlines()
+    heading = "### At each method's validated stopping time"
+    assert heading in page
+    section = page[page.index(heading) :]
+    section = section[: next(i for i, line in enumerate(section) if line.startswith("## "))]
+    row = next(line for line in section if line.startswith("| neg. sampling, tree (adversarial) | 0.25 (150 s)"))
+    assert row.endswith("| 0.6600 | 0 | 0.7000 / 0.3500 (150 s) | 0.4000 / 0.2000 |")
+    hits = "Higher final accuracy (hits@1 of the first label) than neg. sampling, uniform"
+    long = page[page.index(f"## {adv.LONG_HEADING}") : page.index(heading)]  # the long runs at the end of the budget
+    at_end = next(line for line in long if line.startswith(f"| {hits} |") and line.count("|") == 5)
+    at_stop = next(line for line in section if line.startswith(f"| {hits} |"))
+    assert at_end.endswith("| contradicted (neg. sampling, uniform is better) |")  # 0.20 vs 0.30 at the end
+    assert at_stop.endswith("| reproduced |")  # 0.35 at the tree's stop vs 0.30
+    merged = adv.read_json(tmp_path / "adversarial_sampling.json")
+    assert merged["tuning"]["toy"]["stop_choices"] == stops
