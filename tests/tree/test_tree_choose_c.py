@@ -47,9 +47,9 @@ def test_cross_validated_scores_equal_brute_force_folds_and_fit_takes_the_best()
     scores = cross_validate_C(X, Y, params, warm_start=False, patience=0)  # every C (the early stop: elsewhere)
     assert list(scores) == [float(f"{DEFAULT_C['squared_hinge'] * f:.6g}") for f in C_FACTORS]
     folds = np.array_split(np.random.default_rng(5).permutation(60), CV_FOLDS)
-    # the folds' fits stop at the cross-validation's tolerance (10x the solver's; Newton here: 60 rows)
+    # the folds' fits stop at the cross-validation's tolerance (Newton here, 60 rows: its own)
     cv_tol = cv_tolerance(params.for_data(X.nnz, Y.shape[1], X.shape[1]))
-    assert cv_tol == pytest.approx(0.1)
+    assert cv_tol is None
     for C in (0.03, 1.0):
         want = []
         for f, held in enumerate(folds):
@@ -73,14 +73,15 @@ def test_cross_validated_scores_equal_brute_force_folds_and_fit_takes_the_best()
     ("settings", "want"),
     [
         ({"solver": "dcd"}, 1.0),  # LIBLINEAR's dual 0.1, x 10
-        ({"solver": "newton"}, 0.1),  # the primal rule's 0.01, x 10
         ({"solver": "auto"}, 1.0),  # auto: dcd for the squared hinge
-        ({"loss": "logistic"}, 0.1),  # auto: newton for the logistic loss
         ({"solver": "dcd", "tol": 0.05}, 0.5),  # a tolerance given: 10x that one
+        ({"solver": "newton"}, None),  # Newton keeps its own (None: the solver's 0.01)
+        ({"loss": "logistic"}, None),  # auto: newton for the logistic loss
+        ({"solver": "newton", "tol": 0.05}, 0.05),
     ],
 )
-def test_the_cross_validation_solves_to_ten_times_the_fits_tolerance(settings, want):
-    assert cv_tolerance(LabelTreeParams(**settings)) == pytest.approx(want)
+def test_the_cross_validation_solves_dcd_to_ten_times_the_fits_tolerance(settings, want):
+    assert cv_tolerance(LabelTreeParams(**settings)) == (want if want is None else pytest.approx(want))
 
 
 def test_the_cross_validation_uses_its_tolerance_and_the_fit_its_own(monkeypatch):
@@ -95,9 +96,9 @@ def test_the_cross_validation_uses_its_tolerance_and_the_fit_its_own(monkeypatch
         return real(X, Y, params, Cs, **kw)
 
     monkeypatch.setattr(model_module, "fit_C_path", spy)
-    fitted = LabelTreeModel(LabelTreeParams(solver="newton")).fit(X, Y)
-    assert seen == [pytest.approx(0.1)] * CV_FOLDS
-    assert fitted.params.tol is None  # the final fit: the solver's own 0.01
+    fitted = LabelTreeModel(LabelTreeParams(solver="dcd")).fit(X, Y)
+    assert seen == [pytest.approx(1.0)] * CV_FOLDS
+    assert fitted.params.tol is None  # the final fit: the solver's own 0.1
 
 
 def test_best_c_breaks_ties_towards_the_default_then_the_stronger_penalty():
