@@ -832,6 +832,54 @@ def tuned_settings(tuning: dict[str, Any], methods: list[str]) -> dict[str, dict
     }
 
 
+def tuning_split(name: str, args: argparse.Namespace, what: str) -> dict[str, Any]:
+    """The set ``name`` loaded and split for tuning (:func:`holdout_data`: ``--val-rows`` validation rows drawn from
+    the training rows with ``--val-seed``; the test rows dropped, never evaluated while tuning), announced as
+    ``what`` is tuned on it."""
+    with timed() as load_time:
+        full = load_set(name, args.dim, DATA_SEED)
+    data = holdout_data(full, args.val_rows, args.val_seed)
+    print(
+        f"{name}: {what} on {data['X'].shape[0]} rows, validating on {data['X_test'].shape[0]} training rows "
+        f"({load_time.wall:.0f} s to load/featurise)",
+        flush=True,
+    )
+    return data
+
+
+def _validation_run(
+    method: str,
+    data: dict[str, Any],
+    budget: float,
+    args: argparse.Namespace,
+    tree_params: dict[str, Any],
+    tree_cache: dict[str, Any],
+    fractions: tuple[float, ...],
+    settings: dict[str, Any],
+    stage: str,
+) -> dict[str, Any]:
+    """:func:`train_curve` of ``method`` on the rows to fit of a tuning split (``data``, :func:`holdout_data`) at
+    ``settings`` (its learning rate ``lr``, where given, and its head's lambda and negatives), scored on the
+    validation rows; the run records the tuning seed and its ``stage``."""
+    overrides = dict(settings)
+    lr = overrides.pop("lr", None)
+    run = train_curve(
+        method,
+        data,
+        budget,
+        args.batch_size,
+        args.tune_seed,
+        tree_params,
+        tree_cache,
+        args.val_rows,
+        fractions,
+        lr=lr,
+        overrides=overrides,
+    )
+    run["seed"], run["stage"] = args.tune_seed, stage
+    return run
+
+
 def _tune_run(
     name: str,
     method: str,
@@ -848,22 +896,7 @@ def _tune_run(
     """One tuning run of ``method`` with the setting ``key`` at ``value`` and the earlier stages' choices ``fixed``
     (:data:`TUNE_STAGES`): :func:`train_curve` on the rows to fit, scored on the validation rows."""
     settings = {**fixed, key: int(value) if key == "num_negatives" else value}
-    lr = settings.pop("lr", None)
-    run = train_curve(
-        method,
-        data,
-        budget,
-        args.batch_size,
-        args.tune_seed,
-        tree_params,
-        tree_cache,
-        args.val_rows,
-        fractions,
-        lr=lr,
-        overrides=settings,
-    )
-    run["seed"] = args.tune_seed
-    run["stage"] = key
+    run = _validation_run(method, data, budget, args, tree_params, tree_cache, fractions, settings, key)
     print(f"{name:<18} {method:<26} {key} {value:g}: validation P@1 {run['final']['P@1']:.4f}", flush=True)
     return run
 
@@ -913,15 +946,7 @@ def run_tuning(args: argparse.Namespace, env: dict[str, Any]) -> None:
             changed = [k for k in SHARED_TUNING_SETTINGS if earlier["settings"].get(k) != json_value(settings[k])]
             if changed:
                 raise SystemExit(f"--tune {stage}: {changed} differ from the learning rates' tuning; use theirs")
-        with timed() as load_time:
-            full = load_set(name, args.dim, DATA_SEED)
-        data = holdout_data(full, args.val_rows, args.val_seed)
-        del full  # the test rows: never evaluated while tuning
-        print(
-            f"{name}: tuning {stage} on {data['X'].shape[0]} rows, validating on {data['X_test'].shape[0]} training "
-            f"rows ({load_time.wall:.0f} s to load/featurise)",
-            flush=True,
-        )
+        data = tuning_split(name, args, f"tuning {stage}")
         out: dict[str, Any] = {
             "date": utc_now(),
             "environment": env,
@@ -1020,15 +1045,7 @@ def run_stop_tuning(args: argparse.Namespace, env: dict[str, Any]) -> None:
         changed = [k for k, v in shared.items() if earlier["settings"].get(k) != json_value(v)]
         if changed:
             raise SystemExit(f"--tune {STOP}: {changed} differ from the settings' tuning; use theirs")
-        with timed() as load_time:
-            full = load_set(name, args.dim, DATA_SEED)
-        data = holdout_data(full, args.val_rows, args.val_seed)
-        del full  # the test rows: never evaluated while tuning
-        print(
-            f"{name}: stopping times on {data['X'].shape[0]} rows, validating on {data['X_test'].shape[0]} training "
-            f"rows ({load_time.wall:.0f} s to load/featurise)",
-            flush=True,
-        )
+        data = tuning_split(name, args, "stopping times")
         out = {
             **earlier,
             "runs": [r for r in earlier["runs"] if not (r["method"] in methods and r.get("stage") == STOP)],
@@ -1038,23 +1055,8 @@ def run_stop_tuning(args: argparse.Namespace, env: dict[str, Any]) -> None:
         stages = earlier.get("stages") or {}
         tree_cache: dict[str, Any] = {}
         for method in methods:
-            settings = dict(fixed[method])
-            lr = settings.pop("lr")
             budget = args.softmax_budget if METHODS[method][0] == "softmax" else args.budget
-            run = train_curve(
-                method,
-                data,
-                budget,
-                args.batch_size,
-                args.tune_seed,
-                tree_params,
-                tree_cache,
-                args.val_rows,
-                fractions,
-                lr=lr,
-                overrides=settings,
-            )
-            run["seed"], run["stage"] = args.tune_seed, STOP
+            run = _validation_run(method, data, budget, args, tree_params, tree_cache, fractions, fixed[method], STOP)
             out["runs"].append(run)
             out[STOP_CHOICES][method] = {**stop_choice(run, fractions), "at": fixed[method]}
             chosen = out[STOP_CHOICES][method]
