@@ -979,6 +979,12 @@ def run_tuning(args: argparse.Namespace, env: dict[str, Any]) -> None:
             {"lr": {k: earlier[k] for k in PROCESS_KEYS if k in earlier}} if earlier else {}
         )
         out["stages"] = {s: r for s, r in stages.items() if out.get({**STAGE_CHOICES, STOP: STOP_CHOICES}[s])}
+        # the record this process replaces stays in the history while choices it made are kept (methods not re-tuned)
+        history = list(earlier.get("stage_history", []))
+        if stage in out["stages"] and out.get(STAGE_CHOICES[stage]):
+            history.append({"stage": stage, **out["stages"][stage]})
+        if history:
+            out["stage_history"] = history
         out["stages"][stage] = {k: out[k] for k in PROCESS_KEYS if k in out}
         tree_cache: dict[str, Any] = {}  # one tree fit on the rows to fit, charged to every tree run
         for method in methods:
@@ -997,7 +1003,11 @@ def run_tuning(args: argparse.Namespace, env: dict[str, Any]) -> None:
             out["settings"]["untuned"] = untuned_text(out)
             out["load_average_after"] = load_average()
             out["cpu_seconds_process"] = round(time.process_time(), 1)
-            out["stages"][stage] = {**{k: out[k] for k in PROCESS_KEYS}, "methods": list(out[STAGE_CHOICES[stage]])}
+            out["stages"][stage] = {
+                **{k: out[k] for k in PROCESS_KEYS},
+                "methods": list(out[STAGE_CHOICES[stage]]),  # every method with a choice of this stage
+                "methods_run": methods[: methods.index(method) + 1],  # those this process chose
+            }
             write_json(path, out)
 
 
@@ -2228,6 +2238,8 @@ def tuning_section(
                     + "."
                 )
         dates = {stage: r.get("date") for stage, r in t.get("stages", {"lr": {"date": t["date"]}}).items()}
+        for h in reversed(t.get("stage_history", [])):  # earlier processes of a stage, for methods not re-tuned since
+            dates[h["stage"]] = f"{h.get('date')} and {dates[h['stage']]}"
         lines += [
             f"{name} (`{STEM}_tuning_{name}.json`; learning rates {dates['lr']}): {d['n_val']:,} validation rows "
             f"drawn from the training rows (seed {st['val_seed']}), the other {d['n_fit']:,} training rows fit (the "

@@ -213,3 +213,28 @@ def test_the_page_judges_the_long_runs_again_at_the_stopping_times(adv, tmp_path
     assert at_stop.endswith("| reproduced |")  # 0.35 at the tree's stop vs 0.30
     merged = adv.read_json(tmp_path / "adversarial_sampling.json")
     assert merged["tuning"]["toy"]["stop_choices"] == stops
+
+
+def test_a_stage_tuned_for_more_methods_later_keeps_the_earlier_processs_record(adv, tmp_path, monkeypatch):
+    Y = sp.csr_matrix(np.eye(8, 5, dtype=np.float32))
+    X = np.arange(8, dtype=np.float32)[:, None] * np.ones((1, 3), np.float32)
+    data = {"name": "toy", "X": X, "Y": Y, "X_test": X[:4], "Y_test": Y[:4], "features": "toy features"}
+
+    def fake_train(method, train_data, budget, *args, lr=None, **kw):
+        return {**_run(method, [budget], [lr or 0.1], budget), "lr": lr}
+
+    monkeypatch.setattr(adv, "RESULTS", tmp_path)
+    monkeypatch.setattr(adv, "load_set", lambda name, dim, seed: {**data, "name": name})
+    monkeypatch.setattr(adv, "train_curve", fake_train)
+    monkeypatch.setattr(adv, "LR_GRIDS", {"adagrad": (1e-3, 1e-2, 1e-1), "adam": (1e-3, 1e-2, 1e-1)})
+    args = _args(adv, [adv.ADVERSARIAL], tune="lr", budget=60.0)
+    adv.run_tuning(args, {"who": "first"})
+    path = tmp_path / "adversarial_sampling_tuning_toy.json"
+    first = adv.read_json(path)
+    assert first["stages"]["lr"]["methods_run"] == [adv.ADVERSARIAL] and "stage_history" not in first
+    adv.run_tuning(argparse.Namespace(**{**vars(args), "methods": adv.UNIFORM}), {"who": "second"})
+    second = adv.read_json(path)
+    assert second["stages"]["lr"]["methods"] == [adv.ADVERSARIAL, adv.UNIFORM]
+    assert second["stages"]["lr"]["methods_run"] == [adv.UNIFORM]
+    assert second["stage_history"] == [{"stage": "lr", **first["stages"]["lr"]}]  # the first process's record
+    assert second["stages"]["lr"]["environment"] == {"who": "second"}
