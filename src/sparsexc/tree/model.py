@@ -96,7 +96,7 @@ CV_PATIENCE = 1
 # multiple of the tolerance (1.0 by default); the final fit keeps the solver's own, and so do Newton's fits. Measured
 # on 20% hold-outs of the small sets (docs/tree.md, "The cross-validation's looser tolerance"): 21-27% less CPU on
 # the sets solved by dcd, the same C on every seed; on the Newton sets 10x its tolerance swapped nearly tied Cs on
-# 10 of 20 seeds for 5-20% less CPU, so Newton keeps its own
+# 10 of their 35 seeds (4 of the 7 sets) for 5-20% less CPU, so Newton keeps its own
 CV_TOL_FACTOR = 10.0
 # solver="auto" with the squared hinge: a training set of at most NEWTON_MAX_WORK stored entries x labels is solved
 # by the numpy/scipy Newton solver, not numba's dual coordinate descent, whose first call in a process costs
