@@ -97,7 +97,7 @@ import dataclasses
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -883,20 +883,14 @@ def _validation_run(
 def _tune_run(
     name: str,
     method: str,
-    data: dict[str, Any],
-    budget: float,
-    args: argparse.Namespace,
-    tree_params: dict[str, Any],
-    tree_cache: dict[str, Any],
-    fractions: tuple[float, ...],
+    validate: Callable[[dict[str, Any], str], dict[str, Any]],
     fixed: dict[str, Any],
     key: str,
     value: float,
 ) -> dict[str, Any]:
     """One tuning run of ``method`` with the setting ``key`` at ``value`` and the earlier stages' choices ``fixed``
-    (:data:`TUNE_STAGES`): :func:`train_curve` on the rows to fit, scored on the validation rows."""
-    settings = {**fixed, key: int(value) if key == "num_negatives" else value}
-    run = _validation_run(method, data, budget, args, tree_params, tree_cache, fractions, settings, key)
+    (:data:`TUNE_STAGES`): ``validate(settings, stage)``, the method's :func:`_validation_run` on the tuning split."""
+    run = validate({**fixed, key: int(value) if key == "num_negatives" else value}, key)
     print(f"{name:<18} {method:<26} {key} {value:g}: validation P@1 {run['final']['P@1']:.4f}", flush=True)
     return run
 
@@ -943,9 +937,7 @@ def run_tuning(args: argparse.Namespace, env: dict[str, Any]) -> None:
                 before = TUNE_STAGES[1 : TUNE_STAGES.index(stage)]
                 if any(s not in fixed[m] for s in before):
                     raise SystemExit(f"--tune {stage}: {m} has no choice of {before} yet; tune those first")
-            changed = [k for k in SHARED_TUNING_SETTINGS if earlier["settings"].get(k) != json_value(settings[k])]
-            if changed:
-                raise SystemExit(f"--tune {stage}: {changed} differ from the learning rates' tuning; use theirs")
+            check_shared_settings(earlier, settings, SHARED_TUNING_SETTINGS, stage)
         data = tuning_split(name, args, f"tuning {stage}")
         out: dict[str, Any] = {
             "date": utc_now(),
@@ -979,12 +971,7 @@ def run_tuning(args: argparse.Namespace, env: dict[str, Any]) -> None:
             {"lr": {k: earlier[k] for k in PROCESS_KEYS if k in earlier}} if earlier else {}
         )
         out["stages"] = {s: r for s, r in stages.items() if out.get({**STAGE_CHOICES, STOP: STOP_CHOICES}[s])}
-        # the record this process replaces stays in the history while choices it made are kept (methods not re-tuned)
-        history = list(earlier.get("stage_history", []))
-        if stage in out["stages"] and out.get(STAGE_CHOICES[stage]):
-            history.append({"stage": stage, **out["stages"][stage]})
-        if history:
-            out["stage_history"] = history
+        keep_stage_record(out, earlier, stage, out.get(STAGE_CHOICES[stage]))
         out["stages"][stage] = {k: out[k] for k in PROCESS_KEYS if k in out}
         tree_cache: dict[str, Any] = {}  # one tree fit on the rows to fit, charged to every tree run
         for method in methods:
@@ -992,9 +979,8 @@ def run_tuning(args: argparse.Namespace, env: dict[str, Any]) -> None:
             budget = args.softmax_budget if METHODS[method][0] == "softmax" else args.budget
             fixed_m = {} if stage == "lr" else fixed[method]
             grid = LR_GRIDS[optimizer] if stage == "lr" else SETTING_GRIDS[stage]
-            train = partial(
-                _tune_run, name, method, data, budget, args, tree_params, tree_cache, fractions, fixed_m, stage
-            )
+            validate = partial(_validation_run, method, data, budget, args, tree_params, tree_cache, fractions)
+            train = partial(_tune_run, name, method, validate, fixed_m, stage)
             runs, choice = tune_method(grid, train, key=stage)
             choice.update(fixed_m)  # the settings it was chosen at
             out["runs"] += runs
@@ -1009,6 +995,25 @@ def run_tuning(args: argparse.Namespace, env: dict[str, Any]) -> None:
                 "methods_run": methods[: methods.index(method) + 1],  # those this process chose
             }
             write_json(path, out)
+
+
+def check_shared_settings(earlier: dict[str, Any], values: dict[str, Any], keys: Sequence[str], stage: str) -> None:
+    """SystemExit unless ``values`` of ``keys`` equal a tuning file's ``settings`` (a later stage must tune on the
+    same split, seed, batch size and tree as the learning rates)."""
+    changed = [k for k in keys if earlier["settings"].get(k) != json_value(values[k])]
+    if changed:
+        raise SystemExit(f"--tune {stage}: {changed} differ from the learning rates' tuning; use theirs")
+
+
+def keep_stage_record(out: dict[str, Any], earlier: dict[str, Any], stage: str, kept: dict[str, Any] | None) -> None:
+    """Before this process's record replaces ``stage``'s in ``out["stages"]``: while choices the earlier process
+    made are kept (``kept``, the stage's choices of the methods not re-run now), its record moves to
+    ``out["stage_history"]``, after the file's earlier history."""
+    history = list(earlier.get("stage_history", []))
+    if stage in out["stages"] and kept:
+        history.append({"stage": stage, **out["stages"][stage]})
+    if history:
+        out["stage_history"] = history
 
 
 def stop_choice(run: dict[str, Any], fractions: tuple[float, ...]) -> dict[str, Any]:
@@ -1045,22 +1050,22 @@ def run_stop_tuning(args: argparse.Namespace, env: dict[str, Any]) -> None:
             raise SystemExit(f"--tune {STOP}: no {path.name}; tune the methods' settings first")
         earlier = read_json(path)
         fixed = tuned_settings(earlier, methods)  # SystemExit where a method has no learning rate
-        shared = {
+        values = {
             "batch_size": args.batch_size,
             "val_rows": args.val_rows,
             "val_seed": args.val_seed,
             "seed": args.tune_seed,
             "tree_params": tree_params,
         }
-        changed = [k for k, v in shared.items() if earlier["settings"].get(k) != json_value(v)]
-        if changed:
-            raise SystemExit(f"--tune {STOP}: {changed} differ from the settings' tuning; use theirs")
+        # the budgets are the long runs' here, not the tuning's
+        check_shared_settings(earlier, values, [k for k in SHARED_TUNING_SETTINGS if "budget" not in k], STOP)
         data = tuning_split(name, args, "stopping times")
         out = {
             **earlier,
             "runs": [r for r in earlier["runs"] if not (r["method"] in methods and r.get("stage") == STOP)],
             STOP_CHOICES: {m: c for m, c in earlier.get(STOP_CHOICES, {}).items() if m not in methods},
         }
+        keep_stage_record(out, earlier, STOP, out[STOP_CHOICES])
         record = {"date": utc_now(), "environment": env, "load_average_before": load_average()}
         stages = earlier.get("stages") or {}
         tree_cache: dict[str, Any] = {}
@@ -1083,6 +1088,7 @@ def run_stop_tuning(args: argparse.Namespace, env: dict[str, Any]) -> None:
                     "budget": args.budget,
                     "eval_fractions": fractions,
                     "methods": list(out[STOP_CHOICES]),
+                    "methods_run": methods[: methods.index(method) + 1],
                 },
             }
             write_json(path, out)

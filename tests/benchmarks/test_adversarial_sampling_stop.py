@@ -150,6 +150,9 @@ def test_stop_tuning_trains_at_the_tuned_settings_on_the_validation_split_and_ke
     again = adv.read_json(path)
     assert [r["method"] for r in again["runs"] if r.get("stage") == "stop"] == [adv.ADVERSARIAL, adv.UNIFORM]
     assert set(again["stop_choices"]) == {adv.ADVERSARIAL, adv.UNIFORM}
+    # the first process's record kept (the tree's stop is still its choice), this one's names what it ran
+    assert again["stage_history"] == [{"stage": "stop", **out["stages"]["stop"]}]
+    assert again["stages"]["stop"]["methods_run"] == [adv.UNIFORM]
     # re-tuning a method's rate drops its stopping time (chosen at the old rate), not the others'
     monkeypatch.setattr(adv, "LR_GRIDS", {"adagrad": (1e-3, 1e-2, 1e-1), "adam": (1e-3, 1e-2, 1e-1)})
     adv.run_tuning(argparse.Namespace(**{**vars(_args(adv, [adv.UNIFORM])), "tune": "lr", "budget": 60.0}), {})
