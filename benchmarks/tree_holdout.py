@@ -15,6 +15,9 @@ the weights are the same).
 ``--variant branching=64 --variant representation=pifa+pmi,pmi_dim=128`` fits one model per variant: those
 ``LabelTreeParams`` settings (VALUE read as JSON when it parses, else a string) over the defaults; folders
 ``<set>-t<n>-j<jobs>-<variant>``; without the flag, the defaults and the plain folder names.
+``--matcher-negatives 3,10`` also retrains the last level's rankers with matcher-aware negatives (PECOS's
+``tfn+man``; :func:`with_matcher_negatives`) for each number B of leaf clusters and ranks the hold-out with them
+(the weights above the last level unchanged; the retraining's CPU seconds beside).
 ``--eval-only`` re-ranks saved models (``DIR/<set>-t<n>-j<jobs>/model``) with the code on ``PYTHONPATH``, so
 two versions of the search can be compared on the same fitted weights.
 """
@@ -58,6 +61,51 @@ def scores(model, Yf, Xh, Yh, beam: int = 10, **predict: int) -> dict[str, float
     }
 
 
+def matcher_clusters(model, member: int, Xp, B: int):
+    """(n, leaf clusters) 0/1 CSR: each row's B leaf clusters (nodes of the last level's parents) of best path
+    score under member ``member``'s classifiers above the last level, every cluster scored (exhaustive; a beam of
+    B approximates it)."""
+    import scipy.sparse as sp
+
+    from sparsexc.tree.model import TRANSFORMS
+    from sparsexc.tree.search import log_probabilities
+
+    tree, weights, p = model.trees_[member], model.weights_[member], model.params
+    n, depth = Xp.shape[0], tree.depth
+    Xa = sp.hstack([Xp, np.full((n, 1), p.bias, dtype=np.float32)], format="csr")
+    rows, cols = [], []
+    for start in range(0, n, 4096):
+        block = Xa[start : start + 4096]
+        path = np.zeros((block.shape[0], 1))
+        for t in range(depth - 1):  # path log-probabilities of the nodes of level t + 1
+            s = (block @ weights[t].T).toarray().astype(np.float64)
+            path = path[:, tree.parents(t + 1)] + log_probabilities(s, TRANSFORMS[p.loss], p.hinge_power)
+        k = min(B, path.shape[1])
+        rows.append(np.repeat(np.arange(start, start + block.shape[0]), k))
+        cols.append(np.argpartition(-path, k - 1, axis=1)[:, :k].ravel())
+    r, c = np.concatenate(rows), np.concatenate(cols)
+    return sp.csr_matrix((np.ones(r.size, dtype=np.float32), (r, c)), shape=(n, tree.n_nodes(depth - 1)))
+
+
+def with_matcher_negatives(model, X, Y, B: int) -> None:
+    """Retrain ``model``'s last level in place: each leaf cluster's rankers on the rows positive for it (teacher
+    forcing, the default) and the rows whose B best clusters under the trained matcher hold it (PECOS's
+    matcher-aware negatives). A diagnostic (issue 19): the library trains with teacher forcing only."""
+    import scipy.sparse as sp
+
+    Xp = model._prepared(X.tocsr().astype(np.float32))
+    weights = model.weights_
+    for m, tree in enumerate(model.trees_):
+        last = tree.depth - 1
+        if last < 1:  # a flat tree: the root's rankers already see every row
+            continue
+        target, reach = model._level_rows(Y, tree, last)
+        reach = ((reach.tocsr() + matcher_clusters(model, m, Xp, B)) > 0).tocsc()
+        blocks = [model._fit_node(Xp, target, reach, tree, last, v) for v in range(tree.n_nodes(last))]
+        weights[m][last] = sp.vstack(blocks, format="csr", dtype=np.float32)
+    model.weights_ = weights
+
+
 def worker(
     name: str,
     n_trees: int,
@@ -69,6 +117,7 @@ def worker(
     powers: tuple[float, ...] = (),
     member_topks: tuple[int, ...] = (),
     variant: dict[str, object] | None = None,
+    matcher_negatives: tuple[int, ...] = (),
 ) -> None:
     from sparsexc.tree import LabelTreeModel, LabelTreeParams
 
@@ -97,6 +146,17 @@ def worker(
         model.params = fitted
     if member_topks:
         result["member_topks"] = {str(kk): scores(model, Yf, Xh, Yh, beams[0], member_topk=kk) for kk in member_topks}
+    if matcher_negatives:
+        fitted_weights = model.weights_
+        result["matcher_negatives"] = {}
+        for B in matcher_negatives:
+            with timed() as watch:
+                with_matcher_negatives(model, Xf, Yf, B)
+            result["matcher_negatives"][str(B)] = {
+                **scores(model, Yf, Xh, Yh, beams[0]),
+                "retrain_cpu_s": round(watch.cpu, 2),
+            }
+            model.weights_ = fitted_weights
     result["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     if not eval_only:
         model.save(folder / "model")
@@ -127,6 +187,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--beams", default="10", help="comma-separated prediction beams (default 10)")
     ap.add_argument("--powers", default="", help="comma-separated squared-hinge score exponents to rank with")
     ap.add_argument("--member-topks", default="", help="comma-separated labels per ensemble member to rank with")
+    ap.add_argument("--matcher-negatives", default="", help="comma-separated leaf clusters B per row to retrain with")
     ap.add_argument(
         "--variant", action="append", default=[], help="KEY=VALUE[,KEY=VALUE...] of LabelTreeParams (repeatable)"
     )
@@ -140,8 +201,19 @@ def main(argv: list[str] | None = None) -> None:
         beams = tuple(int(b) for b in a.beams.split(","))
         powers = tuple(float(q) for q in a.powers.split(",") if q)
         member_topks = tuple(int(kk) for kk in a.member_topks.split(",") if kk)
+        man = tuple(int(b) for b in a.matcher_negatives.split(",") if b)
         worker(
-            name, int(trees), int(jobs), a.seed, folder, a.eval_only, beams, powers, member_topks, parse_variant(text)
+            name,
+            int(trees),
+            int(jobs),
+            a.seed,
+            folder,
+            a.eval_only,
+            beams,
+            powers,
+            member_topks,
+            parse_variant(text),
+            man,
         )
         return
     for name in a.datasets.split(","):
@@ -150,7 +222,8 @@ def main(argv: list[str] | None = None) -> None:
                 for text in a.variant or [""]:
                     cmd = [sys.executable, __file__, "--worker", name, trees, jobs, "--seed", str(a.seed)]
                     cmd += ["--out", str(a.out), "--datasets", name, "--beams", a.beams, "--powers", a.powers]
-                    cmd += ["--member-topks", a.member_topks] + (["--variant", text] if text else [])
+                    cmd += ["--member-topks", a.member_topks, "--matcher-negatives", a.matcher_negatives]
+                    cmd += ["--variant", text] if text else []
                     cmd += ["--eval-only"] if a.eval_only else []
                     subprocess.run(cmd, check=True, env=os.environ)
 
