@@ -49,3 +49,59 @@ def test_a_variant_is_parsed_as_json_values_and_reaches_the_fitted_settings(tmp_
 
     saved = LabelTreeModel.load(tmp_path / "model")
     assert saved.params.max_leaf_size == 40 and saved.params.branching == 2 and saved.trees_[0].depth > 1
+
+
+def _small_deep_model():
+    import scipy.sparse as sp
+
+    from sparsexc.tree import LabelTreeModel, LabelTreeParams
+
+    rng = np.random.default_rng(5)
+    X = sp.random(240, 30, density=0.3, format="csr", random_state=5, dtype=np.float32)
+    Y = sp.csr_matrix((rng.random((240, 48)) < 0.06).astype(np.float32))
+    params = LabelTreeParams(C=1.0, branching=2, max_leaf_size=4, n_jobs=1)
+    return LabelTreeModel(params).fit(X, Y), X, Y
+
+
+def test_matcher_clusters_are_each_rows_best_leaf_clusters_by_brute_force():
+    from sparsexc.tree.search import log_probabilities
+
+    model, X, _ = _small_deep_model()
+    tree, weights = model.trees_[0], model.weights_[0]
+    last = tree.depth - 1
+    assert last >= 2  # a path of several levels above the leaf clusters
+    Xp = model._prepared(X)
+    Xa = np.hstack([Xp.toarray(), np.ones((X.shape[0], 1))])
+    B = 3
+    got = tree_holdout.matcher_clusters(model, 0, Xp, B)
+    for row in range(X.shape[0]):
+        path = np.zeros(tree.n_nodes(last))
+        for v in range(tree.n_nodes(last)):  # walk each cluster's ancestors up to level 1
+            node = v
+            for t in range(last, 0, -1):
+                s = Xa[row] @ weights[t - 1][node].toarray().ravel()
+                path[v] += log_probabilities(np.array([[s]]), "squared_hinge", model.params.hinge_power)[0, 0]
+                node = tree.parents(t)[node]
+        assert set(got[row].indices) == set(np.argsort(-path, kind="stable")[:B])
+
+
+def test_matcher_negatives_retrain_only_the_last_level_on_more_rows():
+    model, X, Y = _small_deep_model()
+    before = model.weights_[0]
+    tree_holdout.with_matcher_negatives(model, X, Y, model.trees_[0].n_nodes(model.trees_[0].depth - 1))
+    after = model.weights_[0]
+    for t in range(len(before) - 1):  # the matcher's levels are kept bit for bit
+        assert (before[t] != after[t]).nnz == 0
+    # with B = every cluster, each cluster's rankers train on every row: other weights than teacher forcing's
+    assert (before[-1] != after[-1]).nnz > 0
+
+
+def test_the_worker_reports_each_number_of_matcher_clusters(tmp_path, capsys):
+    import json
+
+    tree_holdout.worker(
+        "bibtex", 1, 1, 123, tmp_path, False, variant={"max_leaf_size": 40, "branching": 2}, matcher_negatives=(2,)
+    )
+    row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(row["matcher_negatives"]) == {"2"}
+    assert {"P@1", "P@5", "PSP@5", "retrain_cpu_s"} <= set(row["matcher_negatives"]["2"])
