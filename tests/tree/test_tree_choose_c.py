@@ -10,7 +10,16 @@ import pytest
 import scipy.sparse as sp
 
 from sparsexc.tree import LabelTreeModel, LabelTreeParams
-from sparsexc.tree.model import C_FACTORS, CV_FOLDS, DEFAULT_C, _best_C, cross_validate_C, cv_tolerance
+from sparsexc.tree.model import (
+    C_FACTORS,
+    CV_DCD_FOLDS,
+    CV_FOLDS,
+    DEFAULT_C,
+    _best_C,
+    cross_validate_C,
+    cv_folds,
+    cv_tolerance,
+)
 
 
 def _noise(n: int, seed: int) -> tuple[sp.csr_matrix, sp.csr_matrix]:
@@ -39,17 +48,21 @@ def _precision(Y: sp.csr_matrix, idx: np.ndarray, k: int) -> float:
     return float(np.mean([len(rows[i] & set(idx[i, :k].tolist())) / k for i in range(Y.shape[0])]))
 
 
-def test_cross_validated_scores_equal_brute_force_folds_and_fit_takes_the_best():
+@pytest.mark.parametrize(
+    ("solver", "n_folds", "tol"),
+    [("auto", CV_FOLDS, None), ("dcd", CV_DCD_FOLDS, 1.0)],  # auto on 60 rows: Newton, 3 folds, its own tolerance
+)
+def test_cross_validated_scores_equal_brute_force_folds_and_fit_takes_the_best(solver, n_folds, tol):
     X, Y = _noise(60, 2)
-    params = LabelTreeParams(branching=2, max_leaf_size=4, seed=5)
+    params = LabelTreeParams(branching=2, max_leaf_size=4, seed=5, solver=solver)
     # cold: every fit as a separate one (the warm-started path's models agree to the solver's tolerance,
     # tests/tree/test_tree_warm_path.py)
     scores = cross_validate_C(X, Y, params, warm_start=False, patience=0)  # every C (the early stop: elsewhere)
     assert list(scores) == [float(f"{DEFAULT_C['squared_hinge'] * f:.6g}") for f in C_FACTORS]
-    folds = np.array_split(np.random.default_rng(5).permutation(60), CV_FOLDS)
-    # the folds' fits stop at the cross-validation's tolerance (Newton here, 60 rows: its own)
+    folds = np.array_split(np.random.default_rng(5).permutation(60), n_folds)
+    # the folds' fits stop at the cross-validation's tolerance (Newton: its own; dcd: 10x its own)
     cv_tol = cv_tolerance(params.for_data(X.nnz, Y.shape[1], X.shape[1]))
-    assert cv_tol is None
+    assert cv_tol == (tol if tol is None else pytest.approx(tol))
     for C in (0.03, 1.0):
         want = []
         for f, held in enumerate(folds):
@@ -84,6 +97,20 @@ def test_the_cross_validation_solves_dcd_to_ten_times_the_fits_tolerance(setting
     assert cv_tolerance(LabelTreeParams(**settings)) == (want if want is None else pytest.approx(want))
 
 
+@pytest.mark.parametrize(
+    ("settings", "want"),
+    [
+        ({"solver": "dcd"}, CV_DCD_FOLDS),
+        ({"solver": "auto"}, CV_DCD_FOLDS),  # auto, before for_data: dcd for the squared hinge
+        ({"solver": "newton"}, CV_FOLDS),
+        ({"loss": "logistic"}, CV_FOLDS),  # auto: newton for the logistic loss
+    ],
+)
+def test_the_cross_validation_cuts_two_folds_where_dcd_solves_the_nodes(settings, want):
+    assert (CV_DCD_FOLDS, CV_FOLDS) == (2, 3)
+    assert cv_folds(LabelTreeParams(**settings)) == want
+
+
 def test_the_cross_validation_uses_its_tolerance_and_the_fit_its_own(monkeypatch):
     import sparsexc.tree.model as model_module
 
@@ -97,7 +124,7 @@ def test_the_cross_validation_uses_its_tolerance_and_the_fit_its_own(monkeypatch
 
     monkeypatch.setattr(model_module, "fit_C_path", spy)
     fitted = LabelTreeModel(LabelTreeParams(solver="dcd")).fit(X, Y)
-    assert seen == [pytest.approx(1.0)] * CV_FOLDS
+    assert seen == [pytest.approx(1.0)] * CV_DCD_FOLDS  # dual coordinate descent: two folds
     assert fitted.params.tol is None  # the final fit: the solver's own 0.1
 
 

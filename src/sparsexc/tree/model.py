@@ -19,12 +19,13 @@ Training (teacher-forced, as Parabel and PECOS's default ``tfn``):
    node's rows use (dual coordinate descent for the squared hinge, Newton-CG for the logistic loss). A child
    positive on every row its parent is trained on is certain: it gets the constant margin :data:`CERTAIN_MARGIN`
    (a bias weight) instead of a fit.
-   ``C=None`` is chosen here: on at most ``cv_max_rows`` training rows, by :data:`CV_FOLDS`-fold
+   ``C=None`` is chosen here: on at most ``cv_max_rows`` training rows, by :func:`cv_folds`-fold
    cross-validation over ``C_0 x`` :data:`C_FACTORS` (``C_0`` the loss's :data:`DEFAULT_C`), the value of best
    mean (P@1 + P@3 + P@5) / 3 over the held-out folds, ties to ``C_0`` then to the smaller C
    (:func:`cross_validate_C`; a fold's models are one warm-started C path, :func:`fit_C_path`, which stops once
    the score falls, :data:`CV_PATIENCE`; a flat tree solved by Newton fits a fold's Cs in one solve, one C per
-   column; dual coordinate descent's fits there stop at :data:`CV_TOL_FACTOR` x its tolerance); on more rows,
+   column; where dual coordinate descent solves the nodes, :data:`CV_DCD_FOLDS` folds whose fits stop at
+   :data:`CV_TOL_FACTOR` x its tolerance); on more rows,
    ``C_0``. With ``solver="auto"`` the squared hinge is
    solved by Newton instead of dual coordinate descent on training sets of at most :data:`NEWTON_MAX_WORK`
    stored entries x labels, where numba's start costs more than the fit, and of at most
@@ -87,6 +88,12 @@ DEFAULT_C = {"squared_hinge": 1.0, "logistic": 10.0}
 # the best factors of the small sets measured lie in 0.03..1 (docs/tree.md, "C on small training sets")
 C_FACTORS = (0.03, 0.1, 0.3, 1.0, 3.0)
 CV_FOLDS = 3
+# ... but CV_DCD_FOLDS where dual coordinate descent trains the nodes (the sets of most work, LabelTreeParams.for_data):
+# two paths on half the rows each instead of three on two thirds. Measured on 20% hold-outs (5 seeds) of bibtex,
+# rcv1-subset1 and enron: the same C on all 15, the fit's CPU 0.68-0.83x; on the Newton sets 2 folds changed C on
+# 17 of 35 seeds (P@1 -0.60..+1.54 by set), so they keep 3 (docs/tree.md, "Two folds where dual coordinate descent
+# solves the nodes")
+CV_DCD_FOLDS = 2
 # the cross-validation's C path stops once the mean held-out score has fallen at this many consecutive Cs
 # (the held-out scores measured rose to one best C and fell after it: with 1, the same C as the full path on 30
 # of 30 hold-out cross-validations of 10 small sets, 114 of their 150 Cs tried; benchmarks/results/
@@ -149,7 +156,7 @@ class LabelTreeParams(Params):
     )
     cv_max_rows: int = setting(
         5000,
-        "With C=None, training sets of at most this many rows choose C by 3-fold cross-validation of P@1..5 "
+        "With C=None, training sets of at most this many rows choose C by 3-fold (2-fold with dcd) cross-validation of P@1..5 "
         "over the loss's C x 0.03, 0.1, 0.3, 1, 3, in turn until the score falls (0: never).",
         range=NON_NEGATIVE,
     )
@@ -728,7 +735,8 @@ def cross_validate_C(
     """The held-out ranking quality of the candidate Cs: ``{C: mean over folds of (P@1 + P@3 + P@5) / 3}``.
 
     The candidates are ``C_0 x f`` for f in :data:`C_FACTORS`, ``C_0`` the loss's :data:`DEFAULT_C`. The rows
-    are shuffled (seed ``params.seed``) and cut into :data:`CV_FOLDS` folds; for each fold a model with
+    are shuffled (seed ``params.seed``) and cut into :func:`cv_folds` folds (3; 2 where dual coordinate descent
+    solves the nodes); for each fold a model with
     ``params``, that C and the looser tolerance :func:`cv_tolerance` is fitted on the other folds and ranks the
     fold's rows (``predict_topk``, the default beam); P@k is :func:`sparsexc.metrics.evaluate`'s (rows without labels count 0; a k above the number of
     labels is left out). A fold's models are the C path of :func:`fit_C_path` (C increasing, one set of trees;
@@ -743,7 +751,7 @@ def cross_validate_C(
     params = params.for_data(X.nnz, Y.shape[1], X.shape[1])  # fit's solver for all of X, which the folds' paths keep
     params = params.replace(tol=cv_tolerance(params))
     ks = tuple(k for k in (1, 3, 5) if k <= Y.shape[1])
-    folds = np.array_split(np.random.default_rng(params.seed).permutation(X.shape[0]), CV_FOLDS)
+    folds = np.array_split(np.random.default_rng(params.seed).permutation(X.shape[0]), cv_folds(params))
     base = DEFAULT_C[params.loss]
     Cs = [float(f"{base * factor:.6g}") for factor in C_FACTORS]  # 0.3, not 0.30000000000000004, in the params
     paths = []
@@ -758,12 +766,18 @@ def cross_validate_C(
             model = next(path)
             found = evaluate(Y[held], model.predict_topk(X[held], ks[-1]), ks=ks)
             total += float(np.mean([found[PRECISION_AT.format(k=k)] for k in ks]))
-        scores[C] = total / CV_FOLDS
+        scores[C] = total / len(folds)
         falls = falls + 1 if scores[C] < previous else 0
         previous = scores[C]
         if patience and falls >= patience:
             break
     return scores
+
+
+def cv_folds(params: LabelTreeParams) -> int:
+    """The number of folds of :func:`cross_validate_C`: :data:`CV_DCD_FOLDS` where dual coordinate descent
+    solves the nodes (the solver ``params`` resolves to), else :data:`CV_FOLDS`."""
+    return CV_DCD_FOLDS if _solver(params.solver, params.loss, None) == "dcd" else CV_FOLDS
 
 
 def cv_tolerance(params: LabelTreeParams) -> float | None:
