@@ -165,13 +165,14 @@ def set_summary(dataset: str, rows: list[dict[str, Any]], trivial: dict[str, flo
     """The comparison for one set from its rows (every input's) and its trivial metrics (fractions).
 
     Best peer = the finished peer row with the highest P@1, each peer on its better input
-    (:func:`peers.best_input_rows`). With ``d`` and ``p`` the P@1 of the default and of that peer in points:
+    (:func:`peers.best_input_rows`); of peers tied at that P@1, the one of least training CPU (the strictest
+    CPU target: that P@1 is to be had at that cost). With ``d`` and ``p`` the P@1 of the default and of that peer in points:
     ``within`` = d >= p - :data:`P1_TOLERANCE_POINTS`; ``ahead`` = d > p; ``cpu_ok`` = CPU ratio (default's
     training CPU seconds / the best peer's) <= :data:`CPU_RATIO_MAX`; ``above_trivial`` = d > trivial P@1 +
     :data:`TRIVIAL_MARGIN_POINTS`. A target that cannot be judged (a row missing or failed) is None.
     """
     peers = [r for r in best_input_rows(rows, dataset, min_inputs=1) if r["family"] == "peer"]
-    best = max(peers, key=lambda r: r["metrics"]["P@1"]) if peers else None
+    best = min(peers, key=lambda r: (-r["metrics"]["P@1"], r.get("train_cpu_seconds") or 0.0)) if peers else None
     default = next((r for r in rows if r["dataset"] == dataset and r["system"] == DEFAULT_SYSTEM), None)
     ok = default is not None and default.get("status") == "ok"
     m = default["metrics"] if ok else {}
@@ -280,7 +281,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"`{DEFAULT_SYSTEM}` = `XCClassifier()` with no model setting (verbose=0 only), on the features as loaded "
         "(the library chooses its preprocessing; what it chose is in the last column and the JSON). Each peer "
         "runs with its own defaults on each input of the set (`benchmarks/peers.py`: `PEER_SETTINGS`, `INPUTS`) "
-        "and is judged on its better input; best peer = the highest P@1 among them. Trivial = every test row "
+        "and is judged on its better input; best peer = the highest P@1 among them (ties: the one of least "
+        "training CPU). Trivial = every test row "
         "ranked by the training label frequencies. Metrics in %; CPU s = training CPU seconds of all the "
         f"worker's threads ({report['threads']} threads each); ratio = default / best peer. Targets: P@1 >= best "
         f"peer - {P1_TOLERANCE_POINTS:g} on every set and ahead on at least {AHEAD_SHARE:.0%} of them; CPU <= "

@@ -96,6 +96,18 @@ def test_set_summary_targets(bench):
     assert s["default_status"] == "not run" and s["best_peer"] == "napkinxc-plt"
 
 
+def test_peers_tied_at_the_best_p1_are_judged_by_the_cheaper_one(bench):
+    rows = [
+        _row("bibtex:raw", "omikuji-parabel", 0.6366, 1.5),
+        _row("bibtex", "pecos-xrlinear", 0.6366, 0.5),  # the same P@1 for a third of the CPU
+        _row("bibtex", "napkinxc-plt", 0.6322, 0.1),
+        _row("bibtex", "sparsexc-default", 0.6473, 2.5),
+    ]
+    for order in (rows, rows[::-1]):  # whichever comes first
+        s = bench.set_summary("bibtex", order, None)
+        assert (s["best_peer"], s["peer_cpu_s"], s["cpu_ratio"], s["cpu_ok"]) == ("pecos-xrlinear", 0.5, 5.0, False)
+
+
 def test_overall_counts_and_targets(bench):
     def summary(within, ahead, cpu, trivial):
         return {"within": within, "ahead": ahead, "cpu_ok": cpu, "above_trivial": trivial}
