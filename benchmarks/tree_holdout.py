@@ -61,47 +61,79 @@ def scores(model, Yf, Xh, Yh, beam: int = 10, **predict: int) -> dict[str, float
     }
 
 
-def matcher_clusters(model, member: int, Xp, B: int):
-    """(n, leaf clusters) 0/1 CSR: each row's B leaf clusters (nodes of the last level's parents) of best path
-    score under member ``member``'s classifiers above the last level, every cluster scored (exhaustive; a beam of
-    B approximates it)."""
+# the node probability each loss's margin implies, as the model's search reads it (docs/tree.md, "Scores")
+TRANSFORM = {"squared_hinge": "squared_hinge", "logistic": "sigmoid"}
+
+
+def prepared_rows(model, X):
+    """X as the model's nodes see it: float32 CSR, rows L2-normalised where the model normalises them."""
+    import scipy.sparse as sp
+    from sklearn.preprocessing import normalize
+
+    X = sp.csr_matrix(X, dtype=np.float32)
+    X = normalize(X, norm="l2") if model.params.normalize_rows else X.copy()
+    X.sum_duplicates()
+    return X
+
+
+def matcher_clusters(model, member: int, Xp, B: int, beam: int | None = None):
+    """(n, leaf clusters) 0/1 CSR: each row's B best leaf clusters (the nodes whose children are labels), found by
+    the beam search (beam B, or ``beam`` if wider) over member ``member``'s trained levels above the last: the
+    matcher's own prediction on the rows ``Xp`` (prepared as :func:`prepared_rows`)."""
     import scipy.sparse as sp
 
-    from sparsexc.tree.model import TRANSFORMS
-    from sparsexc.tree.search import log_probabilities
+    from sparsexc.tree import LabelTree, beam_search
 
-    tree, weights, p = model.trees_[member], model.weights_[member], model.params
-    n, depth = Xp.shape[0], tree.depth
-    Xa = sp.hstack([Xp, np.full((n, 1), p.bias, dtype=np.float32)], format="csr")
-    rows, cols = [], []
-    for start in range(0, n, 4096):
-        block = Xa[start : start + 4096]
-        path = np.zeros((block.shape[0], 1))
-        for t in range(depth - 1):  # path log-probabilities of the nodes of level t + 1
-            s = (block @ weights[t].T).toarray().astype(np.float64)
-            path = path[:, tree.parents(t + 1)] + log_probabilities(s, TRANSFORMS[p.loss], p.hinge_power)
-        k = min(B, path.shape[1])
-        rows.append(np.repeat(np.arange(start, start + block.shape[0]), k))
-        cols.append(np.argpartition(-path, k - 1, axis=1)[:, :k].ravel())
-    r, c = np.concatenate(rows), np.concatenate(cols)
-    return sp.csr_matrix((np.ones(r.size, dtype=np.float32), (r, c)), shape=(n, tree.n_nodes(depth - 1)))
+    tree, p = model.trees_[member], model.params
+    last = tree.depth - 1
+    clusters = tree.n_nodes(last)
+    upper = LabelTree(tuple(tree.offsets[:last]), np.arange(clusters, dtype=np.int64))  # clusters as its labels
+    k = min(B, clusters)
+    idx, _ = beam_search(
+        Xp, upper, model.weights_[member][:last], beam=min(max(k, beam or k), clusters), k=k, transform=TRANSFORM[p.loss], bias=p.bias,
+        power=p.hinge_power,
+    )  # fmt: skip
+    n = Xp.shape[0]
+    return sp.csr_matrix(
+        (np.ones(idx.size, dtype=np.float32), idx.ravel(), np.arange(0, idx.size + 1, k)), (n, clusters)
+    )
 
 
 def with_matcher_negatives(model, X, Y, B: int) -> None:
     """Retrain ``model``'s last level in place: each leaf cluster's rankers on the rows positive for it (teacher
     forcing, the default) and the rows whose B best clusters under the trained matcher hold it (PECOS's
-    matcher-aware negatives). A diagnostic (issue 19): the library trains with teacher forcing only."""
+    matcher-aware negatives), by :func:`~sparsexc.tree.fit_linear` with the model's settings, pruned at its
+    threshold. A ranker positive on every one of those rows keeps its fitted (certain) row. A diagnostic (issue
+    19): the library trains with teacher forcing only."""
     import scipy.sparse as sp
 
-    Xp = model._prepared(X.tocsr().astype(np.float32))
+    from sparsexc.tree import fit_linear, prune
+
+    p = model.params
+    Xp = prepared_rows(model, X)
+    Y = sp.csr_matrix(Y)
     weights = model.weights_
     for m, tree in enumerate(model.trees_):
         last = tree.depth - 1
         if last < 1:  # a flat tree: the root's rankers already see every row
             continue
-        target, reach = model._level_rows(Y, tree, last)
-        reach = ((reach.tocsr() + matcher_clusters(model, m, Xp, B)) > 0).tocsc()
-        blocks = [model._fit_node(Xp, target, reach, tree, last, v) for v in range(tree.n_nodes(last))]
+        reach = (((Y @ tree.membership(last)) > 0) + matcher_clusters(model, m, Xp, B)).tocsc()
+        old = weights[m][last].tolil()
+        blocks = []
+        for v in range(tree.n_nodes(last)):
+            kids = tree.children(last, v)
+            rows = np.sort(reach.indices[reach.indptr[v] : reach.indptr[v + 1]])
+            block = sp.lil_matrix((len(kids), Xp.shape[1] + 1), dtype=np.float32)
+            if rows.size:
+                Z = Y[rows][:, tree.label_order[kids.start : kids.stop]].toarray() > 0
+                fitted = prune(
+                    fit_linear(Xp[rows], Z, loss=p.loss, C=p.C, tol=p.tol, max_iter=p.max_iter, bias=p.bias,
+                               solver=p.solver, seed=p.seed),
+                    p.threshold,
+                ).tolil()  # fmt: skip
+                for j, position in enumerate(kids):
+                    block[j] = old[position] if Z[:, j].all() else fitted[j]
+            blocks.append(block.tocsr())
         weights[m][last] = sp.vstack(blocks, format="csr", dtype=np.float32)
     model.weights_ = weights
 

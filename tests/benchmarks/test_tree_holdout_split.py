@@ -64,25 +64,26 @@ def _small_deep_model():
 
 
 def test_matcher_clusters_are_each_rows_best_leaf_clusters_by_brute_force():
-    from sparsexc.tree.search import log_probabilities
-
     model, X, _ = _small_deep_model()
     tree, weights = model.trees_[0], model.weights_[0]
     last = tree.depth - 1
     assert last >= 2  # a path of several levels above the leaf clusters
-    Xp = model._prepared(X)
+    Xp = tree_holdout.prepared_rows(model, X)
     Xa = np.hstack([Xp.toarray(), np.ones((X.shape[0], 1))])
-    B = 3
-    got = tree_holdout.matcher_clusters(model, 0, Xp, B)
+    q = model.params.hinge_power
+    clusters = tree.n_nodes(last)
+    # a beam as wide as the clusters is exhaustive: the B best by path score
+    got = tree_holdout.matcher_clusters(model, 0, Xp, 3, beam=clusters)
+    assert got.shape == (X.shape[0], clusters) and np.all(np.diff(got.indptr) == 3)
     for row in range(X.shape[0]):
-        path = np.zeros(tree.n_nodes(last))
-        for v in range(tree.n_nodes(last)):  # walk each cluster's ancestors up to level 1
+        path = np.zeros(clusters)
+        for v in range(clusters):  # walk each cluster's ancestors up to level 1, the documented node score
             node = v
             for t in range(last, 0, -1):
-                s = Xa[row] @ weights[t - 1][node].toarray().ravel()
-                path[v] += log_probabilities(np.array([[s]]), "squared_hinge", model.params.hinge_power)[0, 0]
+                s = float(Xa[row] @ weights[t - 1][node].toarray().ravel())
+                path[v] += -(max(0.0, 1.0 - s) ** q) - 0.01 * np.log1p(np.exp(1.0 - s))
                 node = tree.parents(t)[node]
-        assert set(got[row].indices) == set(np.argsort(-path, kind="stable")[:B])
+        assert set(got[row].indices) == set(np.argsort(-path, kind="stable")[:3])
 
 
 def test_matcher_negatives_retrain_only_the_last_level_on_more_rows():
