@@ -151,6 +151,30 @@ def _assert_trained_like(out: Path, reference: Path) -> None:
         np.testing.assert_allclose(mine[name], theirs[name], rtol=1e-4, atol=1e-5, err_msg=name)
 
 
+# torch elastic's exit-barrier race: once every worker has finished, each machine's agent waits at a barrier on
+# the rendezvous store, which node 0 hosts; when node 0 passes it and exits first, node 1's last wait on the store
+# fails and its agent logs the error with the store's C++ trace, then exits 0 (seen on a loaded CI machine: both
+# nodes exit 0 with the run complete). That report ends the output; what comes before it is still checked.
+EXIT_BARRIER = "Error waiting on exit barrier"
+BARRIER_REPORT_STARTS = ("TCPStore", "[c10d]", "Exception raised from", "frame #", "elastic/agent/server/api.py")
+
+
+def _own(stderr: str) -> str:
+    """A node's stderr without torch elastic's exit-barrier report (see EXIT_BARRIER)."""
+    if EXIT_BARRIER not in stderr:
+        return stderr
+    lines = stderr.splitlines()
+    cut = next(i for i, line in enumerate(lines) if any(m in line for m in BARRIER_REPORT_STARTS + (EXIT_BARRIER,)))
+    return "\n".join(lines[:cut])
+
+
+def test_own_output_leaves_out_only_the_exit_barrier_report():
+    assert _own("W a warning\nsome error") == "W a warning\nsome error"  # no barrier report: all of it
+    race = "loss 0.5\n[W TCPStore.cpp] recv failed\nframe #4: x\nE api.py] Error waiting on exit barrier\nTraceback"
+    assert _own(race) == "loss 0.5"
+    assert "error" in _own("a real error\n" + race)  # an error before the report is still seen
+
+
 def test_two_machines_sharing_out_train_like_one_process(tmp_path, one_process):
     """The static rendezvous (torchrun's default): node 0 holds global rank 0. Both machines are given the same
     --out (a shared file system): node 1 neither fails on the folder nor writes into it; one set of run files,
@@ -158,7 +182,7 @@ def test_two_machines_sharing_out_train_like_one_process(tmp_path, one_process):
     out = tmp_path / "run"
     nodes = _launch_two_nodes(tmp_path / "logs", [out, out])
     assert nodes[0].stdout.count("micro-F1") == 1 and "micro-F1" not in nodes[1].stdout  # rank 0 alone reports
-    assert not any("error" in n.stderr or "Traceback" in n.stderr for n in nodes), _report(nodes)
+    assert not any("error" in _own(n.stderr) or "Traceback" in _own(n.stderr) for n in nodes), _report(nodes)
     assert {p.name for p in out.iterdir()} - {"curves.png"} == RUN_FILES  # no .sparsexc.lock, no launch_config.json
     options = json.loads((out / "run.json").read_text())["options"]
     assert options["epochs"] == 2 and not {"nnodes", "node-rank", "rdzv-endpoint"} & set(options)
