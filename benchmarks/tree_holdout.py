@@ -99,12 +99,13 @@ def matcher_clusters(model, member: int, Xp, B: int, beam: int | None = None):
     )
 
 
-def with_matcher_negatives(model, X, Y, B: int) -> None:
+def with_matcher_negatives(model, X, Y, B: int) -> dict[str, int]:
     """Retrain ``model``'s last level in place: each leaf cluster's rankers on the rows positive for it (teacher
     forcing, the default) and the rows whose B best clusters under the trained matcher hold it (PECOS's
     matcher-aware negatives), by :func:`~sparsexc.tree.fit_linear` with the model's settings, pruned at its
-    threshold. A ranker positive on every one of those rows keeps its fitted (certain) row. A diagnostic (issue
-    19): the library trains with teacher forcing only."""
+    threshold. A ranker positive on every one of those rows keeps its fitted (certain) row. Returns the (cluster,
+    row) pairs the last level trains on, with teacher forcing and with the matcher's rows added: its work. A
+    diagnostic (issue 19): the library trains with teacher forcing only."""
     import scipy.sparse as sp
 
     from sparsexc.tree import fit_linear, prune
@@ -113,11 +114,15 @@ def with_matcher_negatives(model, X, Y, B: int) -> None:
     Xp = prepared_rows(model, X)
     Y = sp.csr_matrix(Y)
     weights = model.weights_
+    pairs = {"teacher_forcing": 0, "with_matcher": 0}
     for m, tree in enumerate(model.trees_):
         last = tree.depth - 1
         if last < 1:  # a flat tree: the root's rankers already see every row
             continue
-        reach = (((Y @ tree.membership(last)) > 0) + matcher_clusters(model, m, Xp, B)).tocsc()
+        positive = (Y @ tree.membership(last)) > 0
+        reach = (positive + matcher_clusters(model, m, Xp, B)).tocsc()
+        pairs["teacher_forcing"] += int(positive.nnz)
+        pairs["with_matcher"] += int(reach.nnz)
         old = weights[m][last].tolil()
         blocks = []
         for v in range(tree.n_nodes(last)):
@@ -136,6 +141,7 @@ def with_matcher_negatives(model, X, Y, B: int) -> None:
             blocks.append(block.tocsr())
         weights[m][last] = sp.vstack(blocks, format="csr", dtype=np.float32)
     model.weights_ = weights
+    return pairs
 
 
 def worker(
@@ -183,10 +189,11 @@ def worker(
         result["matcher_negatives"] = {}
         for B in matcher_negatives:
             with timed() as watch:
-                with_matcher_negatives(model, Xf, Yf, B)
+                pairs = with_matcher_negatives(model, Xf, Yf, B)
             result["matcher_negatives"][str(B)] = {
                 **scores(model, Yf, Xh, Yh, beams[0]),
                 "retrain_cpu_s": round(watch.cpu, 2),
+                "ranker_rows": pairs,
             }
             model.weights_ = fitted_weights
     result["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)

@@ -89,7 +89,14 @@ def test_matcher_clusters_are_each_rows_best_leaf_clusters_by_brute_force():
 def test_matcher_negatives_retrain_only_the_last_level_on_more_rows():
     model, X, Y = _small_deep_model()
     before = model.weights_[0]
-    tree_holdout.with_matcher_negatives(model, X, Y, model.trees_[0].n_nodes(model.trees_[0].depth - 1))
+    clusters = model.trees_[0].n_nodes(model.trees_[0].depth - 1)
+    pairs = tree_holdout.with_matcher_negatives(model, X, Y, clusters)
+    # every row reaches every cluster; teacher forcing, the clusters each row has a label in
+    last = model.trees_[0].depth - 1
+    assert pairs == {
+        "teacher_forcing": int(((Y @ model.trees_[0].membership(last)) > 0).nnz),
+        "with_matcher": 240 * clusters,
+    }
     after = model.weights_[0]
     for t in range(len(before) - 1):  # the matcher's levels are kept bit for bit
         assert (before[t] != after[t]).nnz == 0
@@ -105,4 +112,6 @@ def test_the_worker_reports_each_number_of_matcher_clusters(tmp_path, capsys):
     )
     row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert set(row["matcher_negatives"]) == {"2"}
-    assert {"P@1", "P@5", "PSP@5", "retrain_cpu_s"} <= set(row["matcher_negatives"]["2"])
+    assert {"P@1", "P@5", "PSP@5", "retrain_cpu_s", "ranker_rows"} <= set(row["matcher_negatives"]["2"])
+    pairs = row["matcher_negatives"]["2"]["ranker_rows"]
+    assert 0 < pairs["teacher_forcing"] < pairs["with_matcher"]
