@@ -166,8 +166,8 @@ def set_summary(dataset: str, rows: list[dict[str, Any]], trivial: dict[str, flo
 
     Best peer = the finished peer row with the highest P@1, each peer on its better input
     (:func:`peers.best_input_rows`); of peers tied at that P@1, the one of least training CPU (the strictest
-    CPU target: that P@1 is to be had at that cost). With ``d`` and ``p`` the P@1 of the default and of that peer in points:
-    ``within`` = d >= p - :data:`P1_TOLERANCE_POINTS`; ``ahead`` = d > p; ``cpu_ok`` = CPU ratio (default's
+    CPU target: that P@1 is to be had at that cost). With ``d`` and ``p`` the P@1 of the default and of that peer
+    in points: ``within`` = d >= p - :data:`P1_TOLERANCE_POINTS`; ``ahead`` = d > p; ``cpu_ok`` = CPU ratio (default's
     training CPU seconds / the best peer's) <= :data:`CPU_RATIO_MAX`; ``above_trivial`` = d > trivial P@1 +
     :data:`TRIVIAL_MARGIN_POINTS`. A target that cannot be judged (a row missing or failed) is None.
     """

@@ -89,10 +89,17 @@ def matcher_clusters(model, member: int, Xp, B: int, beam: int | None = None):
     clusters = tree.n_nodes(last)
     upper = LabelTree(tuple(tree.offsets[:last]), np.arange(clusters, dtype=np.int64))  # clusters as its labels
     k = min(B, clusters)
+    width = min(max(k, beam or k), clusters)
     idx, _ = beam_search(
-        Xp, upper, model.weights_[member][:last], beam=min(max(k, beam or k), clusters), k=k, transform=TRANSFORM[p.loss], bias=p.bias,
+        Xp,
+        upper,
+        model.weights_[member][:last],
+        beam=width,
+        k=k,
+        transform=TRANSFORM[p.loss],
+        bias=p.bias,
         power=p.hinge_power,
-    )  # fmt: skip
+    )
     n = Xp.shape[0]
     return sp.csr_matrix(
         (np.ones(idx.size, dtype=np.float32), idx.ravel(), np.arange(0, idx.size + 1, k)), (n, clusters)
