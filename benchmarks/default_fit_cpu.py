@@ -14,8 +14,8 @@ writes ``--out/default_fit_cpu.json`` and ``.md`` (``--name`` another base name)
 
 ``--holdout-seeds S`` adds, per set and run, S fits on a seeded 80% of the training rows (seeds 123, 124, ...:
 the hold-outs of ``benchmarks/small_holdout.py``), each in a fresh process, that rank the other 20%: hold-out
-P@1 and P@5 (``sparsexc.metrics.evaluate``) beside the fit's CPU s, the C chosen and the cross-validation's
-scores of every C tried. The test splits are never read. The page adds per set the runs' mean hold-out fit CPU,
+P@1 and P@5 (``sparsexc.metrics.evaluate``), micro- and example-F1 of ``predict``'s sets and the set threshold
+tuned, beside the fit's CPU s, the C chosen and the cross-validation's scores of every C tried. The test splits are never read. The page adds per set the runs' mean hold-out fit CPU,
 mean P@1 and P@5 over the seeds, and on how many seeds the last run chose another C than the first::
 
     SPARSEXC_DATA=<shared>/datasets python benchmarks/default_fit_cpu.py --run before=/tmp/base/src \
@@ -71,11 +71,15 @@ out = {"cpu": cpu, "C": None if tree is None else tree.params.C}
 out["cv"] = {str(c): v for c, v in getattr(tree, "cv_scores_", {}).items()}
 if len(sys.argv) > 2:
     ks = tuple(k for k in (1, 5) if k <= Y.shape[1])
-    found = evaluate(Y_held, model.predict_topk(X_held, k=ks[-1]), ks=ks)
-    out.update({f"P@{k}": 100 * float(found[f"P@{k}"]) for k in ks})
+    found = evaluate(Y_held, model.predict_topk(X_held, k=ks[-1]), ks=ks, label_sets=model.predict(X_held))
+    out.update({m: 100 * float(found[m]) for m in [f"P@{k}" for k in ks] + ["micro-F1", "example-F1"]})
+    out["threshold"] = float(model.tuned_["threshold"])
 print(json.dumps(out))
 """
 HOLDOUT = 0.2  # share of the training rows held out
+# a hold-out fit's record: CPU s, P@k (%), micro- and example-F1 of predict's sets (%), in the page's order
+HOLDOUT_METRICS = ("cpu", "P@1", "P@5", "micro-F1", "example-F1")
+HOLDOUT_TITLES = {"cpu": "CPU s", "P@1": "P@1", "P@5": "P@5", "micro-F1": "micro-F1", "example-F1": "example-F1"}
 FIRST_SEED = 123
 
 
@@ -150,19 +154,22 @@ def report(result: dict[str, Any]) -> str:
         lines += [
             "",
             f"Hold-outs: {seeds} seeds per set, each fit on a seeded {1 - HOLDOUT:.0%} of the training rows in a "
-            f"fresh process, ranking the other {HOLDOUT:.0%}; means over the seeds (P@k in %). "
-            f"C differs: seeds where `{last}` chose another C than `{first}`.",
+            f"fresh process, ranking the other {HOLDOUT:.0%}; means over the seeds (P@k and the F1s of `predict`'s "
+            f"sets in %). C differs: seeds where `{last}` chose another C than `{first}`.",
             "",
+        ]
+        records = [r for s in held for label in labels for r in runs[label]["sets"][s]["holdout"]]
+        # the F1s of predict's sets where every record has them (runs measured before they were recorded have not)
+        metrics = [m for m in HOLDOUT_METRICS if all(m in r for r in records)]
+        lines += [
             "| set | "
-            + " | ".join(f"{label} {m}" for m in ("CPU s", "P@1", "P@5") for label in labels)
+            + " | ".join(f"{label} {HOLDOUT_TITLES[m]}" for m in metrics for label in labels)
             + " | C differs |",
-            "|---" + "|---:" * (3 * len(labels) + 1) + "|",
+            "|---" + "|---:" * (len(metrics) * len(labels) + 1) + "|",
         ]
         for s in held:
             by = {label: runs[label]["sets"][s]["holdout"] for label in labels}
-            means = [
-                f"{statistics.fmean(r[m] for r in by[label]):.2f}" for m in ("cpu", "P@1", "P@5") for label in labels
-            ]
+            means = [f"{statistics.fmean(r[m] for r in by[label]):.2f}" for m in metrics for label in labels]
             flips = sum(a["C"] != b["C"] for a, b in zip(by[first], by[last], strict=True))
             lines.append(f"| {s} | " + " | ".join(means) + f" | {flips}/{len(by[first])} |")
     return "\n".join(lines)

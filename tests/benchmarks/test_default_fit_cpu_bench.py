@@ -52,6 +52,22 @@ def test_holdout_fits_are_measured_per_seed_and_summarised(load_benchmark, monke
     assert "| flags | 0.50 | 0.50 | 50.50 | 50.50 | 20.00 | 20.00 | 1/2 |" in page
 
 
+def test_holdout_set_f1s_join_the_page_when_every_record_has_them(load_benchmark, monkeypatch):
+    bench = load_benchmark("default_fit_cpu")
+
+    def fake(dataset, src, seed=None):
+        if seed is None:
+            return {"cpu": 1.0, "C": 0.3, "cv": {}}
+        f1 = 40.0 if src.name == "a" else 44.0
+        return {"cpu": 0.5, "C": 0.3, "cv": {}, "P@1": 50.0, "P@5": 20.0, "micro-F1": f1, "example-F1": f1 + 2}
+
+    monkeypatch.setattr(bench, "fit_once", fake)
+    found = bench.measure(["flags"], 1, {"first": Path("a"), "second": Path("b")}, holdout_seeds=2)
+    page = _page(bench, found, 1, "python benchmarks/default_fit_cpu.py --holdout-seeds 2")
+    assert "first micro-F1 | second micro-F1 | first example-F1 | second example-F1 | C differs |" in page
+    assert "| flags | 0.50 | 0.50 | 50.00 | 50.00 | 20.00 | 20.00 | 40.00 | 44.00 | 42.00 | 46.00 | 0/2 |" in page
+
+
 def _page(bench, found, repeats, command):
     """The results page of ``measure``'s output, as the script renders it."""
     runs = {label: {"src": f"/{label}", "sets": sets} for label, sets in found.items()}

@@ -112,7 +112,7 @@ def test_the_tuned_threshold_is_no_worse_than_the_default_on_validation(data):
 
 def test_validation_fraction_holds_out_rows_for_tuning(data):
     """With C given the tree trains on the rows the hold-out leaves; with C cross-validated (small data) it is
-    then trained again on those rows followed by the held-out ones, with the C chosen."""
+    trained on those rows followed by the held-out ones, with the C chosen."""
     X, Y = data
     order = np.random.default_rng(0).permutation(300)
     train_rows, held_rows = np.sort(order[60:]), np.sort(order[:60])

@@ -1,12 +1,18 @@
-"""Small data: a tree that chose C by cross-validation on the rows left after the validation hold-out is trained
-again on all rows (the hold-out only tunes the set threshold); anything else trains once."""
+"""Small data: where the tree chooses C by cross-validation (on the rows the validation hold-out leaves), the set
+threshold is tuned on the folds' out-of-fold rankings of those rows and the tree is fitted once, on all rows (the
+hold-out's too) with the C chosen; anything else trains on the rows the hold-out leaves and tunes on the
+hold-out."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import sparsexc.estimator._families as families
+import sparsexc.heads.tuning as tuning
 from sparsexc.estimator import XCClassifier
+from sparsexc.estimator._families import TREE_CANDIDATES
+from sparsexc.tree import LabelTreeModel, choose_C
 
 
 @pytest.fixture
@@ -23,16 +29,45 @@ def fits(monkeypatch):
     return calls
 
 
-def test_default_refits_on_all_rows_with_the_chosen_c(data, fits):
+def test_default_fits_once_on_all_rows_and_tunes_on_out_of_fold_rankings(data, fits):
     X, Y = data
     clf = XCClassifier(validation_fraction=0.1).fit(X, Y)
     tree = clf.model_.tree
-    assert fits == [(270, None), (300, tree.params.C)]  # 30 rows held out, then all 300 with the C chosen
+    assert fits == [(300, tree.params.C)]  # one fit: all 300 rows, with the C chosen on the 270 the hold-out left
     assert tree.params.C in tree.cv_scores_ and tree.cv_scores_[tree.params.C] == max(tree.cv_scores_.values())
-    assert "refit on all 300 rows" in clf.fit_summary_["message"]
-    # the threshold tuned on the hold-out is kept (a grid value or the default), and predictions work
+    assert "cross-validation on 270 rows" in clf.fit_summary_["message"]
+    assert "trained on all 300 rows" in clf.fit_summary_["message"]
     assert 0 < clf.model_.threshold < 1
     assert clf.predict(X).shape == Y.shape
+
+
+def test_the_threshold_is_tuned_on_every_rows_out_of_fold_ranking(data, monkeypatch):
+    """The threshold and its score are what tune_candidates finds on the out-of-fold rankings, at the C chosen, of
+    the 270 rows the hold-out left; the model is the fit on those rows followed by the held-out ones, with that C."""
+    X, Y = data
+    seen = {}
+    real = tuning.tune_candidates
+
+    def spy(idx, scores, Y_tuned, grid, metric):
+        seen.update(idx=idx, scores=scores, Y=Y_tuned, grid=list(grid), metric=metric)
+        return real(idx, scores, Y_tuned, grid, metric)
+
+    monkeypatch.setattr(tuning, "tune_candidates", spy)
+    clf = XCClassifier(validation_fraction=0.1, preprocess="none").fit(X, Y)
+    order = np.random.default_rng(0).permutation(300)  # the estimator's hold-out (random_state 0)
+    kept, held = np.sort(order[30:]), np.sort(order[:30])
+    tree = clf.model_.tree
+    found = choose_C(X[kept], Y[kept], tree.params.replace(C=None), topk=TREE_CANDIDATES)
+    assert found.C == tree.params.C and found.topk[0].shape == (270, 8)  # 8 labels: all of them
+    np.testing.assert_array_equal(seen["idx"], found.topk[0])
+    np.testing.assert_array_equal(seen["scores"], found.topk[1])
+    assert (seen["Y"] != Y[kept]).nnz == 0 and seen["metric"] == clf.tune_metric
+    best, value = real(*found.topk, Y[kept], seen["grid"], clf.tune_metric)
+    assert clf.model_.threshold == best and clf.tuned_[clf.tune_metric] == pytest.approx(value)
+    rows = np.concatenate([kept, held])
+    again = LabelTreeModel(tree.params).fit(X[rows], Y[rows])
+    for a, b in zip(tree.weights_[0], again.weights_[0], strict=True):
+        assert (a != b).nnz == 0
 
 
 @pytest.mark.parametrize(
@@ -47,7 +82,7 @@ def test_no_refit_without_a_cross_validated_c_and_a_hold_out(data, fits, setting
     X, Y = data
     clf = XCClassifier(**{"validation_fraction": 0.1, **settings}).fit(X, Y)
     assert [n for n, _ in fits] == [rows]
-    assert "refit" not in clf.fit_summary_["message"]
+    assert "cross-validation" not in clf.fit_summary_["message"]
 
 
 def test_given_validation_rows_are_not_trained_on(data, fits):

@@ -16,6 +16,7 @@ from sparsexc.tree.model import (
     CV_FOLDS,
     DEFAULT_C,
     _best_C,
+    choose_C,
     cross_validate_C,
     cv_folds,
     cv_tolerance,
@@ -80,6 +81,73 @@ def test_cross_validated_scores_equal_brute_force_folds_and_fit_takes_the_best(s
     again = LabelTreeModel(params.replace(C=chosen)).fit(X, Y)
     for a, b in zip(fitted.weights_[0], again.weights_[0], strict=True):
         assert (a != b).nnz == 0
+
+
+def _signal(n: int, seed: int) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Gaussian features (30) and 10 labels thresholded from a random linear map plus noise: held-out P@k rises
+    with C up to 1 and falls after it (a C chosen inside the grid, with a larger one tried)."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 30)).astype(np.float32)
+    Y = ((X @ rng.normal(size=(30, 10)) + rng.normal(size=(n, 10))) > 1.0).astype(np.float32)
+    return sp.csr_matrix(X), sp.csr_matrix(Y)
+
+
+@pytest.mark.parametrize("solver", ["auto", "dcd"])  # auto on 90 rows: Newton, 3 folds; dcd: 2, warm-started
+def test_choose_c_keeps_every_rows_out_of_fold_ranking_at_the_chosen_c(monkeypatch, solver):
+    import sparsexc.tree.model as model_module
+
+    X, Y = _signal(90, 0)
+    params = LabelTreeParams(branching=2, max_leaf_size=4, seed=5, solver=solver)
+    paths: list[list[LabelTreeModel]] = []  # each fold's models, one per C, as the cross-validation made them
+    real = model_module.fit_C_path
+
+    def spy(*args, **kw):
+        made: list[LabelTreeModel] = []
+        paths.append(made)
+        for model in real(*args, **kw):
+            made.append(model)
+            yield model
+
+    monkeypatch.setattr(model_module, "fit_C_path", spy)
+    found = choose_C(X, Y, params, topk=7)
+    tried = list(found.scores)
+    assert found.C == 1.0 and tried[-1] > found.C  # inside the grid: a later C was scored and not kept
+    idx, scores = found.topk
+    assert idx.shape == scores.shape == (90, 7) and idx.dtype == np.int64 and scores.dtype == np.float32
+    folds = np.array_split(np.random.default_rng(5).permutation(90), len(paths))
+    cv_tol = cv_tolerance(params.for_data(X.nnz, Y.shape[1], X.shape[1]))
+    newton = params.for_data(X.nnz, Y.shape[1], X.shape[1]).solver == "newton"
+    assert newton is (solver == "auto")
+    for f, held in enumerate(folds):
+        model = paths[f][tried.index(found.C)]
+        assert model.params.C == found.C
+        want_idx, want_scores = model.predict_topk(X[held], 7)
+        np.testing.assert_array_equal(idx[held], want_idx)
+        np.testing.assert_array_equal(scores[held], want_scores)
+        if newton:  # no warm start: the path's model is the separate fit (brute force)
+            rest = np.concatenate([g for i, g in enumerate(folds) if i != f])
+            alone = LabelTreeModel(params.replace(C=found.C, tol=cv_tol)).fit(X[rest], Y[rest])
+            np.testing.assert_array_equal(idx[held], alone.predict_topk(X[held], 7)[0])
+    # the kept rankings are the ones the chosen C was scored by
+    by_fold = [np.mean([_precision(Y[held], idx[held], k) for k in (1, 3, 5)]) for held in folds]
+    assert found.scores[found.C] == pytest.approx(np.mean(by_fold), abs=1e-12)
+    # keeping them changes nothing else: the scores and the C of cross_validate_C and of fit
+    monkeypatch.setattr(model_module, "fit_C_path", real)
+    assert cross_validate_C(X, Y, params) == found.scores
+    fitted = LabelTreeModel(params).fit(X, Y)
+    assert fitted.cv_scores_ == found.scores and fitted.params.C == found.C
+    assert choose_C(X, Y, params).topk is None
+
+
+def test_choose_c_clips_topk_to_the_labels_and_checks_it():
+    from sparsexc.errors import ConfigurationError
+
+    X, Y = _signal(60, 1)
+    params = LabelTreeParams(branching=2, max_leaf_size=4, seed=5)
+    assert choose_C(X, Y, params, topk=100).topk[0].shape == (60, 10)
+    for bad in (-1, 1.5, True, "5"):
+        with pytest.raises(ConfigurationError, match="topk"):
+            choose_C(X, Y, params, topk=bad)
 
 
 @pytest.mark.parametrize(

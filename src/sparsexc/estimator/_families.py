@@ -489,9 +489,10 @@ def _refuse_checkpoints(run: RunParams) -> None:
 def _fit_tree(params: LabelTreeParams, X: sp.csr_matrix, Y: sp.csr_matrix) -> LabelTreeModel:
     """A :class:`~sparsexc.tree.LabelTreeModel` fitted on (X, Y). Inside a ``torch.distributed`` process group
     of S ranks (``sparsexc train --nproc-per-node S``, :func:`sparsexc.distributed.spawn`), every rank reads all
-    rows and builds the same trees (the clustering is seeded), trains its share of the nodes (``fit``'s
-    ``part``: :mod:`sparsexc.tree.parallel` splits them by work), and the parts are exchanged and assembled, so
-    every rank ends with the model one process trains, bit for bit."""
+    rows and builds the same trees (the clustering is seeded; a cross-validation of C is repeated by every rank,
+    seeded alike), trains its share of the nodes (``fit``'s ``part``: :mod:`sparsexc.tree.parallel` splits them
+    by work), and the parts are exchanged and assembled, so every rank ends with the model one process trains,
+    bit for bit."""
     from sparsexc.distributed.context import all_gather_objects, is_distributed, rank, world_size
     from sparsexc.tree import LabelTreeModel
     from sparsexc.tree.parallel import check_same_trees, merge_parts, tree_fingerprint
@@ -513,9 +514,11 @@ class TreeFamily(ModelFamily):
     over the grid 0.02, 0.04, ..., 0.98 and :func:`default_tree_threshold` (ties: the first, i.e. the default)
     by :func:`sparsexc.heads.tuning.tune_candidates` (all values in one pass over each row's candidates; the
     result of scoring the sets of each value in turn); without validation rows it is that default. When the
-    validation rows were held out of the training rows and the tree chose C by cross-validation (``C=None`` on at
-    most ``cv_max_rows`` rows: small data), the tree is then trained again on all rows (``X`` and ``X_val``) with
-    the C chosen, keeping the threshold tuned on the hold-out: the hold-out then costs the model no row.
+    validation rows were held out of the training rows and the tree chooses C by cross-validation (``C=None`` on
+    at most ``cv_max_rows`` rows: small data), :func:`~sparsexc.tree.choose_C` chooses it on the rows the hold-out
+    left, the threshold is tuned on those rows' out-of-fold rankings at the C chosen (each row ranked by the fold
+    model that did not train on it: nine times the hold-out's rows), and the tree is trained once, on all rows
+    (``X`` and ``X_val``) with that C: the hold-out then costs the model no row.
     ``tune_threshold`` does not apply: it needs a dense (n, C) score matrix and the rule ``s > t``; the tree
     scores only each row's candidates, and its rule is ``s >= t``.
 
@@ -562,23 +565,37 @@ class TreeFamily(ModelFamily):
 
         self.check_run(run)
         params = self.params(estimator)
-        tree = _fit_tree(params, X, Y)
         threshold = default_tree_threshold(params.loss)
+        grid = [threshold, *_TREE_GRID]
         tuned: dict[str, Any] = {"threshold": threshold}
-        if X_val is not None and X_val.shape[0] > 0:
-            idx, scores = TreeClassifierModel(tree, threshold).candidates(X_val, PredictParams().beam)
-            grid = [threshold, *_TREE_GRID]
-            best, value = tune_candidates(idx, scores, Y_val, grid, estimator.tune_metric)
-            tuned = {"threshold": float(best), estimator.tune_metric: float(value)}
         summary = fit_summary([], None, 0, None, estimator.val_metric)
         summary["message"] = "label-tree model: trained to convergence (no epochs)"
-        if held_out and X_val is not None and X_val.shape[0] > 0 and params.cross_validates(X.shape[0]):
-            # small data: the hold-out only tuned the set threshold; the model is trained again on all rows,
-            # with the C the cross-validation chose (evidence: docs/getting-started.md, "The default model")
-            chosen = tree
-            tree = _fit_tree(chosen.params, sp.vstack([X, X_val], format="csr"), sp.vstack([Y, Y_val], format="csr"))
-            tree.cv_scores_ = chosen.cv_scores_
-            summary["message"] += f"; then refit on all {X.shape[0] + X_val.shape[0]} rows with C = {tree.params.C:g}"
+        n_val = 0 if X_val is None else X_val.shape[0]
+        if held_out and n_val > 0 and params.cross_validates(X.shape[0]):
+            # small data: the folds that choose C on the rows the hold-out left also rank each of those rows with
+            # a model that did not train on it; the threshold is tuned on those rankings, and the model is
+            # trained once, on all rows (the hold-out's too) with the C chosen (evidence:
+            # docs/getting-started.md, "The default model")
+            from sparsexc.tree import choose_C
+
+            chosen = params.for_data(X.nnz, Y.shape[1], X.shape[1])  # the solver of the folds' fits
+            found = choose_C(X, Y, chosen, topk=TREE_CANDIDATES)
+            assert found.topk is not None  # asked for
+            best, value = tune_candidates(*found.topk, Y, grid, estimator.tune_metric)
+            tuned = {"threshold": float(best), estimator.tune_metric: float(value)}
+            X, Y = sp.vstack([X, X_val], format="csr"), sp.vstack([Y, Y_val], format="csr")
+            tree = _fit_tree(chosen.replace(C=found.C), X, Y)
+            tree.cv_scores_ = found.scores
+            summary["message"] += (
+                f"; C = {found.C:g} chosen by cross-validation on {X.shape[0] - n_val} rows, whose out-of-fold "
+                f"rankings tuned the set threshold; trained on all {X.shape[0]} rows"
+            )
+        else:
+            tree = _fit_tree(params, X, Y)
+            if n_val > 0:
+                idx, scores = TreeClassifierModel(tree, threshold).candidates(X_val, PredictParams().beam)
+                best, value = tune_candidates(idx, scores, Y_val, grid, estimator.tune_metric)
+                tuned = {"threshold": float(best), estimator.tune_metric: float(value)}
         return Fitted(TreeClassifierModel(tree, float(tuned["threshold"])), [], None, summary, tuned)
 
     def topk(self, model: Any, X: sp.csr_matrix, settings: PredictParams) -> tuple[np.ndarray, np.ndarray]:

@@ -4,22 +4,25 @@
 (in :mod:`sparsexc.tree.cluster`) make label representations and cluster them into one; the node classifiers'
 solver is :func:`fit_linear` (:mod:`sparsexc.tree.solver`); :func:`beam_search` / :class:`TreeSearcher` (:mod:`sparsexc.tree.search`)
 find a row's best labels level by level. :class:`LabelTreeModel` is the probabilistic label tree of sparse linear
-classifiers (Parabel / omikuji / PECOS XR-Linear family), configured by :class:`LabelTreeParams`.
+classifiers (Parabel / omikuji / PECOS XR-Linear family), configured by :class:`LabelTreeParams`; :func:`choose_C`
+is its cross-validation of C.
 """
 
 from sparsexc.tree.cluster import build_tree, level_arities, pifa
-from sparsexc.tree.model import LabelTreeModel, LabelTreeParams
+from sparsexc.tree.model import CrossValidation, LabelTreeModel, LabelTreeParams, choose_C
 from sparsexc.tree.search import TreeSearcher, beam_search, pair_scores
 from sparsexc.tree.solver import drop_empty_columns, fit_linear, objective, prune
 from sparsexc.tree.structure import LabelTree
 
 __all__ = [
+    "CrossValidation",
     "LabelTree",
     "LabelTreeModel",
     "LabelTreeParams",
     "TreeSearcher",
     "beam_search",
     "build_tree",
+    "choose_C",
     "drop_empty_columns",
     "fit_linear",
     "level_arities",

@@ -22,7 +22,7 @@ Training (teacher-forced, as Parabel and PECOS's default ``tfn``):
    ``C=None`` is chosen here: on at most ``cv_max_rows`` training rows, by :func:`cv_folds`-fold
    cross-validation over ``C_0 x`` :data:`C_FACTORS` (``C_0`` the loss's :data:`DEFAULT_C`), the value of best
    mean (P@1 + P@3 + P@5) / 3 over the held-out folds, ties to ``C_0`` then to the smaller C
-   (:func:`cross_validate_C`; a fold's models are one warm-started C path, :func:`fit_C_path`, which stops once
+   (:func:`choose_C`, :func:`cross_validate_C`; a fold's models are one warm-started C path, :func:`fit_C_path`, which stops once
    the score falls, :data:`CV_PATIENCE`; a flat tree solved by Newton fits a fold's Cs in one solve, one C per
    column; where dual coordinate descent solves the nodes, :data:`CV_DCD_FOLDS` folds whose fits stop at
    :data:`CV_TOL_FACTOR` x its tolerance); on more rows,
@@ -72,7 +72,7 @@ from sparsexc.tree.search import BATCH_SIZE, HINGE_POWER, TreeSearcher, kernel_p
 from sparsexc.tree.solver import DEFAULT_TOL, SOLVERS, _solver, fit_rows, one_blas_thread, prune
 from sparsexc.tree.structure import LabelTree
 
-__all__ = ["LabelTreeModel", "LabelTreeParams", "cross_validate_C", "fit_C_path"]
+__all__ = ["CrossValidation", "LabelTreeModel", "LabelTreeParams", "choose_C", "cross_validate_C", "fit_C_path"]
 
 LOSSES = ("squared_hinge", "logistic")
 # the node probability each loss's margin implies (the beam search's `transform`)
@@ -276,8 +276,9 @@ class LabelTreeModel:
         self.params = self.params.for_data(X.nnz, Y.shape[1], X.shape[1])
         if self.params.cross_validates(X.shape[0]):
             # every rank of a distributed fit repeats this (whole fits, seeded): all choose the same C
-            self.cv_scores_ = cross_validate_C(X, Y, self.params)
-            self.params = self.params.replace(C=_best_C(self.cv_scores_, self.params.loss))
+            found = choose_C(X, Y, self.params)
+            self.cv_scores_ = found.scores
+            self.params = self.params.replace(C=found.C)
         # C=None: the loss's C; the C used is kept in params (and the saved files)
         self.params = self.params.resolved()
         X = self._prepared(X)
@@ -745,12 +746,51 @@ def cross_validate_C(
     score has fallen (strictly) at ``patience`` consecutive Cs (0: never): the larger Cs, the costliest fits,
     are then left out of the result.
     """
+    return choose_C(X, Y, params, warm_start=warm_start, patience=patience).scores
+
+
+@dataclasses.dataclass
+class CrossValidation:
+    """What :func:`choose_C` found: ``scores`` of the Cs tried (:func:`cross_validate_C`'s), the ``C`` chosen and,
+    when asked for, ``topk``: every row's out-of-fold ``(indices, scores)`` (int64 and float32, (n, k)) at that C,
+    else None."""
+
+    scores: dict[float, float]
+    C: float
+    topk: tuple[np.ndarray, np.ndarray] | None
+
+
+def choose_C(
+    X: Any,
+    Y: Any,
+    params: LabelTreeParams,
+    *,
+    warm_start: bool = True,
+    patience: int = CV_PATIENCE,
+    topk: int = 0,
+) -> CrossValidation:
+    """C by cross-validation, as ``fit`` chooses it for ``C=None``: :func:`cross_validate_C`'s scores, and the C
+    of best score (ties to the loss's default C, then to the smaller C).
+
+    With ``topk=k`` > 0 every row's best ``min(k, C)`` labels and scores are kept as ranked by the fold model at
+    the C chosen, the one that did not train on the row (out of fold): a set rule tuned on them is tuned on
+    predictions for rows the model did not see, without a hold-out (the estimator's small-data path). The fold
+    models rank ``max(5, k)`` labels (the same beam search, whose first 5 are its top 5, so the scores do not
+    depend on ``k``), and only the best C so far keeps its rankings: one ``(n, k)`` pair beside the one being
+    scored.
+    """
     from sparsexc.metrics import PRECISION_AT, evaluate
 
+    if isinstance(topk, bool) or not isinstance(topk, (int, np.integer)) or topk < 0:
+        raise ConfigurationError(f"topk={topk!r}: must be an integer >= 0")
     X, Y = as_features(X), as_label_matrix(Y)
+    if Y.shape[0] != X.shape[0]:
+        raise ConfigurationError(f"X has {X.shape[0]} rows but Y has {Y.shape[0]}; they must match")
+    keep_k = min(int(topk), Y.shape[1])
     params = params.for_data(X.nnz, Y.shape[1], X.shape[1])  # fit's solver for all of X, which the folds' paths keep
     params = params.replace(tol=cv_tolerance(params))
     ks = tuple(k for k in (1, 3, 5) if k <= Y.shape[1])
+    ranked = max(ks[-1], keep_k)
     folds = np.array_split(np.random.default_rng(params.seed).permutation(X.shape[0]), cv_folds(params))
     base = DEFAULT_C[params.loss]
     Cs = [float(f"{base * factor:.6g}") for factor in C_FACTORS]  # 0.3, not 0.30000000000000004, in the params
@@ -759,19 +799,25 @@ def cross_validate_C(
         rest = np.concatenate([fold for g, fold in enumerate(folds) if g != f])
         paths.append((held, fit_C_path(X[rest], Y[rest], params, Cs, warm_start=warm_start)))
     scores: dict[float, float] = {}
+    best: tuple[float, tuple[np.ndarray, np.ndarray] | None] | None = None
     falls, previous = 0, -np.inf
     for C in Cs:
         total = 0.0
+        kept = (np.empty((X.shape[0], keep_k), np.int64), np.empty((X.shape[0], keep_k), np.float32))
         for held, path in paths:
-            model = next(path)
-            found = evaluate(Y[held], model.predict_topk(X[held], ks[-1]), ks=ks)
+            idx, top = next(path).predict_topk(X[held], ranked)
+            found = evaluate(Y[held], (idx[:, : ks[-1]], top[:, : ks[-1]]), ks=ks)
             total += float(np.mean([found[PRECISION_AT.format(k=k)] for k in ks]))
+            kept[0][held], kept[1][held] = idx[:, :keep_k], top[:, :keep_k]
         scores[C] = total / len(folds)
+        if best is None or _best_C({best[0]: scores[best[0]], C: scores[C]}, params.loss) == C:
+            best = (C, kept if keep_k else None)
         falls = falls + 1 if scores[C] < previous else 0
         previous = scores[C]
         if patience and falls >= patience:
             break
-    return scores
+    assert best is not None  # Cs is not empty
+    return CrossValidation(scores, best[0], best[1])
 
 
 def cv_folds(params: LabelTreeParams) -> int:
