@@ -4,6 +4,7 @@ outcome."""
 
 from __future__ import annotations
 
+import atexit
 import os
 import time
 
@@ -33,12 +34,25 @@ def _rank1_hangs():
     dist.barrier()
 
 
+def _marks_finalisation(folder):
+    # an atexit handler runs only if the rank leaves through the interpreter's finalization
+    path = os.path.join(folder, f"finalised-{dist.get_rank()}")
+    atexit.register(lambda: open(path, "w").close())
+    return dist.get_rank()
+
+
 def _sleeps():
     time.sleep(600)
 
 
 def test_results_come_in_rank_order_with_the_torchrun_environment():
     assert spawn(_rank_and_sum, 2) == [(0, "0", "2", 3), (1, "1", "2", 3)]
+
+
+def test_a_rank_returns_its_result_and_skips_the_interpreters_finalisation(tmp_path):
+    # finalization is where gloo's threads aborted finished ranks (see sparsexc._process.exit_process)
+    assert spawn(_marks_finalisation, 2, (str(tmp_path),)) == [0, 1]
+    assert sorted(os.listdir(tmp_path)) == []
 
 
 def test_an_exception_on_one_rank_is_raised_naming_it():

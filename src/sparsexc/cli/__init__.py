@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import importlib
-import logging
 import os
 import sys
 import traceback
@@ -39,6 +38,7 @@ import click
 
 from sparsexc import __version__
 from sparsexc._caller import command_line
+from sparsexc._process import exit_process
 from sparsexc.cli._errors import INTERRUPTED, REPORTED_ENV, RUN_FAILURE, USER_ERROR, AlreadySaid, describe_failure
 from sparsexc.errors import NonFiniteLossError, SparsexcError
 
@@ -240,23 +240,6 @@ def main(argv: list[str] | None = None) -> int:
     with warnings.catch_warnings(), _debug_scope():
         warnings.showwarning = _warning
         return _run(argv)
-
-
-def exit_process(code: int) -> NoReturn:
-    """End the process with ``code``. A rank of a ``torch.distributed`` process group (``WORLD_SIZE`` > 1, as
-    torchrun sets it) flushes its output and ends with ``os._exit``, skipping the interpreter's finalization:
-    there gloo's threads, torn down with the modules, ended 3 of 8 two-process ``sparsexc train
-    --nproc-per-node 2`` runs on a busy 2-core machine in ``terminate called without an active exception``
-    (SIGABRT, so torchrun reported the run failed) after ``main`` had returned 0 on every rank
-    (pytorch/pytorch#190489). Everything a command writes is written and closed before ``main`` returns; no
-    ``atexit`` handler of sparsexc's is skipped (it has none)."""
-    if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):  # a closed or broken stream: nothing more can be said there
-                stream.flush()
-        logging.shutdown()  # flushes the logging handlers, as finalization would
-        os._exit(code)
-    sys.exit(code)
 
 
 def console_main() -> NoReturn:

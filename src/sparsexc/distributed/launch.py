@@ -21,6 +21,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch.multiprocessing import ProcessExitedException, ProcessRaisedException
 
+from sparsexc._process import exit_process
 from sparsexc.errors import ConfigurationError
 
 __all__ = ["RDZV_BACKENDS", "Nodes", "free_port", "parse_endpoint", "relaunch_with_torchrun", "spawn"]
@@ -78,6 +79,9 @@ def _worker(
         if not reported:
             queue.put(("error", local_rank, traceback.format_exc()))
         raise
+    # a SimpleQueue's put has written the whole result to the pipe when it returns (no feeder thread), so the
+    # rank can skip the interpreter's finalization, where gloo's threads can abort a finished process
+    exit_process(0)
 
 
 def spawn(
