@@ -324,10 +324,25 @@ def _balanced_sides(
     return (rank >= n_left[cluster]).astype(np.int8)
 
 
+def _side_sizes(
+    score: np.ndarray, cluster: np.ndarray, balanced: np.ndarray, lo: np.ndarray, hi: np.ndarray
+) -> np.ndarray:
+    """Labels of side 0 per cluster: ``balanced`` where ``lo == hi``, else the labels that score above 0 (nearer
+    ``c0`` than ``c1``: plain spherical 2-means) clipped to ``[lo, hi]``."""
+    if np.array_equal(lo, hi):
+        return balanced
+    nearer0 = np.bincount(cluster, weights=(score > 0).astype(np.float64), minlength=balanced.size)
+    return np.clip(nearer0.astype(np.int64), lo, hi)
+
+
 def _bisect(
-    layout: _Layout, parts: np.ndarray, rng: np.random.Generator, max_iter: int, tol: float
+    layout: _Layout, parts: np.ndarray, rng: np.random.Generator, max_iter: int, tol: float, imbalance: float = 0.0
 ) -> tuple[_Layout, np.ndarray]:
     """One round: cut every cluster that must still become ``p >= 2`` parts into ``p // 2`` and ``p - p // 2``.
+
+    With ``imbalance`` b > 0 side 0 of a cluster of ``n`` labels holds the labels nearer its centroid, clipped
+    to ``t - b (t - a)`` .. ``t + b (n - (p - a) - t)`` labels, where ``t = n a // p`` is the balanced count
+    and ``a = p // 2`` the parts of side 0 (each part keeps at least one label); b = 0 is the balanced cut.
 
     Returns the new layout (the two halves of a cluster are neighbours, side 0 first) and the parts each new
     cluster must still become.
@@ -340,6 +355,10 @@ def _bisect(
     cut = parts > 1
     left_parts = np.where(cut, parts // 2, parts)
     n_left = sizes * left_parts // parts  # = sizes where not cut
+    # the range side 0 may take (lo = hi = n_left where not cut, and everywhere when balanced)
+    lo = n_left - np.floor(imbalance * (n_left - left_parts)).astype(np.int64)
+    hi = n_left + np.floor(imbalance * (sizes - (parts - left_parts) - n_left)).astype(np.int64)
+    lo, hi = np.where(cut, lo, n_left), np.where(cut, hi, n_left)
     active = cut[cluster]
     n_active = int(sizes[cut].sum())
 
@@ -366,7 +385,7 @@ def _bisect(
         return layout.row_dots(direction), float(n0.sum() + n1.sum())
 
     score, _ = scores(layout.rows_sums(seed0), layout.rows_sums(seed1))
-    side = _balanced_sides(score, cluster, tie_order, first, n_left)
+    side = _balanced_sides(score, cluster, tie_order, first, _side_sizes(score, cluster, n_left, lo, hi))
     objective = -np.inf
     c0 = layout.group_sums((active & (side == 0)).astype(np.float64))
     for _ in range(max_iter):
@@ -375,7 +394,7 @@ def _bisect(
         if new_objective - objective < tol * n_active:
             break
         objective = new_objective
-        new_side = _balanced_sides(score, cluster, tie_order, first, n_left)
+        new_side = _balanced_sides(score, cluster, tie_order, first, _side_sizes(score, cluster, n_left, lo, hi))
         moved = np.flatnonzero(new_side != side)
         if not moved.size:
             break
@@ -412,6 +431,7 @@ def build_tree(
     seed: int = 0,
     max_iter: int = 20,
     tol: float = 1e-4,
+    imbalance: float = 0.0,
 ) -> LabelTree:
     """Cluster labels recursively with balanced spherical 2-means into a tree of uniform depth.
 
@@ -439,6 +459,11 @@ def build_tree(
     tol : float, >= 0
         A round stops when the mean cosine between its labels and their centroids gains less than ``tol``
         (Parabel's ``clustering_eps``), or when no label changes side.
+    imbalance : float in [0, 1]
+        0 (the default): balanced splits, as above. b > 0 lets every bisection put the labels on the side of
+        their nearer centroid (plain spherical 2-means, Bonsai's unbalanced clusters), within a fraction b of
+        the room between the balanced count and the most uneven cut that leaves every part a label; then the
+        nodes of a level differ in size, and a leaf cluster may hold more than ``max_leaf_size`` labels.
 
     Returns
     -------
@@ -450,6 +475,8 @@ def build_tree(
     max_iter = _check_int("max_iter", max_iter, 1)
     if isinstance(tol, bool) or not isinstance(tol, (int, float, np.floating)) or not (0 <= tol < math.inf):
         raise ConfigurationError(f"tol={tol!r} must be a finite number >= 0")
+    if isinstance(imbalance, bool) or not isinstance(imbalance, (int, float, np.floating)) or not 0 <= imbalance <= 1:
+        raise ConfigurationError(f"imbalance={imbalance!r} must be a number in [0, 1]")
     R = _unit_label_matrix(label_repr)
     C = R.shape[0]
     arities = level_arities(C, branching, max_leaf_size)
@@ -463,7 +490,7 @@ def build_tree(
     for arity in arities:
         parts = np.minimum(arity, np.bincount(layout.cluster))
         while np.any(parts > 1):
-            layout, parts = _bisect(layout, parts, rng, max_iter, float(tol))
+            layout, parts = _bisect(layout, parts, rng, max_iter, float(tol), float(imbalance))
         of_label = np.empty(C, dtype=np.int64)
         of_label[layout.labels] = layout.cluster
         levels.append(of_label)

@@ -144,6 +144,13 @@ class LabelTreeParams(Params):
         "embeddings of the label co-occurrences, pmi_dim wide), pifa+pmi (both, concatenated with equal weight).",
         choices=REPRESENTATIONS,
     )
+    imbalance: float = setting(
+        0.0,
+        "How far a split of the label clustering may leave balance: 0 balanced halves (Parabel, PECOS); up to 1 "
+        "each label on the side of its nearer centroid (Bonsai's unbalanced clusters), leaf clusters then vary "
+        "in size.",
+        range=Range(0, 1),
+    )
     pmi_dim: int = setting(
         64, "Dimension of the PMI label embeddings (representation pmi, pifa+pmi).", range=POSITIVE_INT
     )
@@ -305,7 +312,13 @@ class LabelTreeModel:
             return
         representation = label_representation(X, Y, p.representation, dim=p.pmi_dim, seed=p.seed)
         self.trees_ = [
-            build_tree(representation, branching=p.branching, max_leaf_size=p.max_leaf_size, seed=p.seed + member)
+            build_tree(
+                representation,
+                branching=p.branching,
+                max_leaf_size=p.max_leaf_size,
+                seed=p.seed + member,
+                imbalance=p.imbalance,
+            )
             for member in range(p.n_trees)
         ]
 
