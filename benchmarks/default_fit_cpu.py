@@ -1,4 +1,5 @@
-"""Training CPU of ``XCClassifier()`` (the default) on the small sets, one fresh process per fit (issue 20).
+"""Training CPU of ``XCClassifier()`` (the default) per set (the small sets unless ``--datasets``), one fresh process
+per fit (issue 20).
 
 For each set and repeat a child process loads the set's training split, imports the package, then times
 ``XCClassifier(verbose=0).fit(X, Y)`` with ``time.process_time()`` (all threads), as ``benchmarks/defaults.py``
@@ -130,14 +131,13 @@ def report(result: dict[str, Any]) -> str:
     labels = list(runs)
     first, last = labels[0], labels[-1]
     lines = [
-        page_header(
-            "Training CPU of XCClassifier() on the small sets", result["environment"], result["date"], result["command"]
-        ),
+        page_header("Training CPU of XCClassifier()", result["environment"], result["date"], result["command"]),
         "",
         f"CPU seconds of `XCClassifier(verbose=0).fit(X, Y)` on the training split, one fresh process per fit "
         f"(numba's first call included), median of {result['repeats']} repeats, the runs interleaved. Runs: "
         + "; ".join(f"`{label}` imports `{runs[label]['src']}`" for label in labels)
-        + ".",
+        + "."
+        + (f" {result['note']}" if result.get("note") else ""),
         "",
         "| set | " + " | ".join(f"{label} CPU s" for label in labels) + f" | {last} / {first} | C chosen |",
         "|---" + "|---:" * (len(labels) + 1) + "|---|",
@@ -180,6 +180,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3, help="fresh-process fits per set and run (default 3)")
     parser.add_argument("--holdout-seeds", type=int, default=0, help="hold-out fits per set and run (default 0)")
     parser.add_argument("--name", default="default_fit_cpu", help="base name of the results files")
+    parser.add_argument("--note", default="", help="what the runs' code is, for the page (e.g. a variant's diff)")
     add_src_runs(parser)
     args = parser.parse_args(argv)
     runs = src_runs(parser, args.run)
@@ -190,6 +191,7 @@ def main(argv: list[str] | None = None) -> None:
         "repeats": args.repeats,
         "holdout_seeds": args.holdout_seeds,
         "runs": {label: {"src": str(src), "sets": sets[label]} for label, src in runs.items()},
+        "note": args.note,
         "environment": environment(),
         "date": utc_now(),
     }

@@ -23,6 +23,9 @@ def test_runs_are_interleaved_and_summarised(load_benchmark, monkeypatch):
     assert found["first"]["flags"]["median_cpu"] == 2.0 and found["second"]["flags"]["median_cpu"] == 1.0
     page = _page(bench, found, 3, "python benchmarks/default_fit_cpu.py")
     assert "| flags | 2.00 | 1.00 | 0.50 | 0.3 / 0.3 |" in page
+    runs = {label: {"src": f"/{label}", "sets": sets} for label, sets in found.items()}
+    noted = {"runs": runs, "repeats": 3, "environment": {}, "date": "today", "command": "c", "note": "b: a variant."}
+    assert "`second` imports `/second`. b: a variant." in bench.report(noted)
 
 
 def test_a_run_needs_a_label_and_a_folder(load_benchmark):

@@ -1,7 +1,8 @@
 """Small data: where the tree chooses C by cross-validation (on the rows the validation hold-out leaves), the set
 threshold is tuned on the folds' out-of-fold rankings of those rows and the tree is fitted once, on all rows (the
-hold-out's too) with the C chosen; anything else trains on the rows the hold-out leaves and tunes on the
-hold-out."""
+hold-out's too) with the C chosen. Large data (more than ``cv_max_rows`` rows the hold-out left): one fit on all
+rows, the threshold tuned on that model's rankings of the hold-out rows. Small data with C given trains on the rows
+the hold-out leaves and tunes on the hold-out; given validation rows are never trained on."""
 
 from __future__ import annotations
 
@@ -74,7 +75,6 @@ def test_the_threshold_is_tuned_on_every_rows_out_of_fold_ranking(data, monkeypa
     ("settings", "rows"),
     [
         ({"tree_params": {"C": 1.0}}, 270),  # C given: no cross-validation, the hold-out stays out as before
-        ({"tree_params": {"cv_max_rows": 100}}, 270),  # too many rows to cross-validate
         ({"validation_fraction": 0.0}, 300),  # no hold-out: one fit on all rows
     ],
 )
@@ -89,3 +89,34 @@ def test_given_validation_rows_are_not_trained_on(data, fits):
     X, Y = data
     XCClassifier().fit(X[:250], Y[:250], X_val=X[250:], Y_val=Y[250:])
     assert [n for n, _ in fits] == [250]
+
+
+def test_large_data_fits_once_on_all_rows_and_tunes_on_the_hold_out_in_sample(data, fits, monkeypatch):
+    """Above cv_max_rows rows (here 100, so the 270 the hold-out leaves are large data): one fit on all 300 rows,
+    the rows the hold-out left followed by the held-out ones, and the threshold is what tune_candidates finds on
+    that model's candidates of the 30 held-out rows."""
+    X, Y = data
+    seen = {}
+    real = tuning.tune_candidates
+
+    def spy(idx, scores, Y_tuned, grid, metric):
+        seen.update(idx=idx, scores=scores, Y=Y_tuned, grid=list(grid), metric=metric)
+        return real(idx, scores, Y_tuned, grid, metric)
+
+    monkeypatch.setattr(tuning, "tune_candidates", spy)
+    clf = XCClassifier(validation_fraction=0.1, preprocess="none", tree_params={"cv_max_rows": 100}).fit(X, Y)
+    tree = clf.model_.tree
+    assert [n for n, _ in fits] == [300] and tree.params.C == 1.0  # not cross-validated: the loss's C
+    message = clf.fit_summary_["message"]
+    assert "trained on all 300 rows, the set threshold tuned on its rankings of the 30 hold-out rows" in message
+    order = np.random.default_rng(0).permutation(300)  # the estimator's hold-out (random_state 0)
+    kept, held = np.sort(order[30:]), np.sort(order[:30])
+    again = LabelTreeModel(tree.params).fit(X[np.concatenate([kept, held])], Y[np.concatenate([kept, held])])
+    for a, b in zip(tree.weights_[0], again.weights_[0], strict=True):
+        assert (a != b).nnz == 0
+    idx, scores = clf.model_.candidates(X[held], 10)
+    np.testing.assert_array_equal(seen["idx"], idx)
+    np.testing.assert_array_equal(seen["scores"], scores)
+    assert (seen["Y"] != Y[held]).nnz == 0
+    best, value = real(idx, scores, Y[held], seen["grid"], clf.tune_metric)
+    assert clf.model_.threshold == best and clf.tuned_[clf.tune_metric] == pytest.approx(value)

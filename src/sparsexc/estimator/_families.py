@@ -518,7 +518,10 @@ class TreeFamily(ModelFamily):
     at most ``cv_max_rows`` rows: small data), :func:`~sparsexc.tree.choose_C` chooses it on the rows the hold-out
     left, the threshold is tuned on those rows' out-of-fold rankings at the C chosen (each row ranked by the fold
     model that did not train on it: nine times the hold-out's rows), and the tree is trained once, on all rows
-    (``X`` and ``X_val``) with that C: the hold-out then costs the model no row.
+    (``X`` and ``X_val``) with that C: the hold-out then costs the model no row. On more than ``cv_max_rows``
+    rows (large data) with the hold-out cut from the training rows, the tree is trained once on all rows and the
+    threshold tuned on its rankings of the hold-out rows, which it trained on (in-sample; measured against tuning
+    on rows it did not see: docs/getting-started.md, "The default model").
     ``tune_threshold`` does not apply: it needs a dense (n, C) score matrix and the rule ``s > t``; the tree
     scores only each row's candidates, and its rule is ``s >= t``.
 
@@ -591,11 +594,22 @@ class TreeFamily(ModelFamily):
                 f"rankings tuned the set threshold; trained on all {X.shape[0]} rows"
             )
         else:
+            # large data (more than cv_max_rows rows the hold-out left): the tree trains on all rows, and the
+            # threshold is tuned on its rankings of the hold-out rows, which it trained on (evidence:
+            # docs/getting-started.md, "The default model"); a hold-out of small data with C given stays out
+            in_sample = held_out and n_val > 0 and X.shape[0] > params.cv_max_rows
+            if in_sample:
+                X, Y = sp.vstack([X, X_val], format="csr"), sp.vstack([Y, Y_val], format="csr")
             tree = _fit_tree(params, X, Y)
             if n_val > 0:
                 idx, scores = TreeClassifierModel(tree, threshold).candidates(X_val, PredictParams().beam)
                 best, value = tune_candidates(idx, scores, Y_val, grid, estimator.tune_metric)
                 tuned = {"threshold": float(best), estimator.tune_metric: float(value)}
+            if in_sample:
+                summary["message"] += (
+                    f"; trained on all {X.shape[0]} rows, the set threshold tuned on its rankings of the {n_val} "
+                    "hold-out rows"
+                )
         return Fitted(TreeClassifierModel(tree, float(tuned["threshold"])), [], None, summary, tuned)
 
     def topk(self, model: Any, X: sp.csr_matrix, settings: PredictParams) -> tuple[np.ndarray, np.ndarray]:

@@ -138,6 +138,7 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         Share of the training rows held out (seeded by ``random_state``) for early stopping and for tuning the
         head's set threshold when ``fit`` gets no ``X_val``; at least ``min(100, n / 4)`` rows when the neural
         model is refitted on all rows afterwards (:func:`sparsexc.train.budget.holdout_rows`); 0 disables both.
+        The label tree trains on the held-out rows too, except on at most ``cv_max_rows`` rows with a C given.
     preprocess : {"auto", "none", "tfidf", "l2", "standardize"}
         The feature transform (:mod:`sparsexc._preprocess`), fitted on the training rows only (never the
         validation rows), saved with the model and applied to every ``X`` the prediction methods get.
