@@ -30,6 +30,20 @@ def fits(monkeypatch):
     return calls
 
 
+@pytest.fixture
+def tuned_on(monkeypatch):
+    """What the tree family passes to tune_candidates (filled by the fit), and the real function."""
+    seen: dict = {}
+    real = tuning.tune_candidates
+
+    def spy(idx, scores, Y_tuned, grid, metric):
+        seen.update(idx=idx, scores=scores, Y=Y_tuned, grid=list(grid), metric=metric)
+        return real(idx, scores, Y_tuned, grid, metric)
+
+    monkeypatch.setattr(tuning, "tune_candidates", spy)
+    return seen, real
+
+
 def test_default_fits_once_on_all_rows_and_tunes_on_out_of_fold_rankings(data, fits):
     X, Y = data
     clf = XCClassifier(validation_fraction=0.1).fit(X, Y)
@@ -42,18 +56,11 @@ def test_default_fits_once_on_all_rows_and_tunes_on_out_of_fold_rankings(data, f
     assert clf.predict(X).shape == Y.shape
 
 
-def test_the_threshold_is_tuned_on_every_rows_out_of_fold_ranking(data, monkeypatch):
+def test_the_threshold_is_tuned_on_every_rows_out_of_fold_ranking(data, tuned_on):
     """The threshold and its score are what tune_candidates finds on the out-of-fold rankings, at the C chosen, of
     the 270 rows the hold-out left; the model is the fit on those rows followed by the held-out ones, with that C."""
     X, Y = data
-    seen = {}
-    real = tuning.tune_candidates
-
-    def spy(idx, scores, Y_tuned, grid, metric):
-        seen.update(idx=idx, scores=scores, Y=Y_tuned, grid=list(grid), metric=metric)
-        return real(idx, scores, Y_tuned, grid, metric)
-
-    monkeypatch.setattr(tuning, "tune_candidates", spy)
+    seen, real = tuned_on
     clf = XCClassifier(validation_fraction=0.1, preprocess="none").fit(X, Y)
     order = np.random.default_rng(0).permutation(300)  # the estimator's hold-out (random_state 0)
     kept, held = np.sort(order[30:]), np.sort(order[:30])
@@ -91,19 +98,12 @@ def test_given_validation_rows_are_not_trained_on(data, fits):
     assert [n for n, _ in fits] == [250]
 
 
-def test_large_data_fits_once_on_all_rows_and_tunes_on_the_hold_out_in_sample(data, fits, monkeypatch):
+def test_large_data_fits_once_on_all_rows_and_tunes_on_the_hold_out_in_sample(data, fits, tuned_on):
     """Above cv_max_rows rows (here 100, so the 270 the hold-out leaves are large data): one fit on all 300 rows,
     the rows the hold-out left followed by the held-out ones, and the threshold is what tune_candidates finds on
     that model's candidates of the 30 held-out rows."""
     X, Y = data
-    seen = {}
-    real = tuning.tune_candidates
-
-    def spy(idx, scores, Y_tuned, grid, metric):
-        seen.update(idx=idx, scores=scores, Y=Y_tuned, grid=list(grid), metric=metric)
-        return real(idx, scores, Y_tuned, grid, metric)
-
-    monkeypatch.setattr(tuning, "tune_candidates", spy)
+    seen, real = tuned_on
     clf = XCClassifier(validation_fraction=0.1, preprocess="none", tree_params={"cv_max_rows": 100}).fit(X, Y)
     tree = clf.model_.tree
     assert [n for n, _ in fits] == [300] and tree.params.C == 1.0  # not cross-validated: the loss's C
