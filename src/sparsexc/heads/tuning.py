@@ -130,14 +130,15 @@ def tune_candidates(
     n = S.shape[0]
     rows = np.repeat(np.arange(n, dtype=np.int64), S.shape[1])
     truth = np.isin(rows * n_labels + idx.ravel().astype(np.int64), _true_keys(Y, n_labels))
-    values = torch.from_numpy(np.ascontiguousarray(S).reshape(-1))
-    kept = ~torch.isnan(values)  # a NaN score reaches no threshold
-    # thresholds in the scores' dtype: ``s >= t`` rounds a Python float t to it too
-    bounds_t = torch.tensor(bounds, dtype=values.dtype)
-    rows_t, truth_t = torch.from_numpy(rows), torch.from_numpy(truth)
-    pred = _counts_above(values[kept], rows_t[kept], n, bounds_t, inclusive=True).numpy()
-    hit = kept & truth_t
-    tp = _counts_above(values[hit], rows_t[hit], n, bounds_t, inclusive=True).numpy()
+    values = np.ascontiguousarray(S).reshape(-1)
+    kept = ~np.isnan(values)  # a NaN score reaches no threshold
+    # numpy, not torch: single-threaded, as the tree's fit around it (torch's intra-op threads spin on arrays this
+    # small and cost several times the work in CPU seconds); thresholds in the scores' dtype, as ``s >= t`` rounds
+    # a Python float t to it too
+    bounds_s = bounds.astype(values.dtype)
+    hit = kept & truth
+    pred = _counts_at_least(values[kept], rows[kept], n, bounds_s)
+    tp = _counts_at_least(values[hit], rows[hit], n, bounds_s)
     return _best_of_counts(grid, position.reshape(-1), tp, pred, np.diff(Y.indptr), from_counts)
 
 
@@ -328,14 +329,21 @@ def _true_entries(Y: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
     return rows, Y.indices.astype(np.int64)
 
 
-def _counts_above(
-    values: torch.Tensor, rows: torch.Tensor, n_rows: int, bounds: torch.Tensor, *, inclusive: bool = False
-) -> torch.Tensor:
+def _counts_at_least(values: np.ndarray, rows: np.ndarray, n_rows: int, bounds: np.ndarray) -> np.ndarray:
+    """(n_rows, G) int64 counts, per row, of the ``values`` (row ids ``rows``) at or above each sorted bound:
+    ``out[i, g] = #{k : rows_k = i, values_k >= bounds_g}`` (the candidates' rule ``s >= t``; :func:`_counts_above` counts ``s > t`` on a tensor's device)."""
+    G = bounds.size
+    # side="right": bounds[place-1] <= x < bounds[place], so x >= bounds_g iff place > g
+    place = np.searchsorted(bounds, values, side="right")
+    hist = np.bincount(rows * (G + 1) + place, minlength=n_rows * (G + 1)).reshape(n_rows, G + 1)
+    return np.cumsum(hist[:, ::-1], axis=1)[:, ::-1][:, 1:]
+
+
+def _counts_above(values: torch.Tensor, rows: torch.Tensor, n_rows: int, bounds: torch.Tensor) -> torch.Tensor:
     """(n_rows, G) counts, per row, of the ``values`` (row ids ``rows``) above each sorted bound:
-    ``out[i, g] = #{k : rows_k = i, values_k > bounds_g}`` (``>=`` with ``inclusive``)."""
+    ``out[i, g] = #{k : rows_k = i, values_k > bounds_g}`` (on the scores' device)."""
     G = bounds.numel()
-    # right=False: bounds[place-1] < x <= bounds[place], so x > bounds_g iff place > g;
-    # right=True: bounds[place-1] <= x < bounds[place], so x >= bounds_g iff place > g
-    place = torch.bucketize(values, bounds, right=inclusive)
+    # right=False: bounds[place-1] < x <= bounds[place], so x > bounds_g iff place > g
+    place = torch.bucketize(values, bounds, right=False)
     hist = torch.bincount(rows * (G + 1) + place, minlength=n_rows * (G + 1)).view(n_rows, G + 1)
     return hist.flip(1).cumsum(1).flip(1)[:, 1:]
