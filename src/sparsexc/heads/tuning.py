@@ -331,7 +331,8 @@ def _true_entries(Y: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
 
 def _counts_at_least(values: np.ndarray, rows: np.ndarray, n_rows: int, bounds: np.ndarray) -> np.ndarray:
     """(n_rows, G) int64 counts, per row, of the ``values`` (row ids ``rows``) at or above each sorted bound:
-    ``out[i, g] = #{k : rows_k = i, values_k >= bounds_g}`` (the candidates' rule ``s >= t``; :func:`_counts_above` counts ``s > t`` on a tensor's device)."""
+    ``out[i, g] = #{k : rows_k = i, values_k >= bounds_g}`` (the candidates' rule ``s >= t``, in numpy;
+    :func:`_counts_above` counts ``s > t`` on a tensor's device)."""
     G = bounds.size
     # side="right": bounds[place-1] <= x < bounds[place], so x >= bounds_g iff place > g
     place = np.searchsorted(bounds, values, side="right")
