@@ -19,7 +19,7 @@ import json
 import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import IO
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import DTypeLike
@@ -48,6 +48,12 @@ _CODES: dict[np.dtype, str] = {
 _RANK = {code: i for i, code in enumerate(_CODES.values())}
 
 
+class Writable(Protocol):
+    """What the writer needs of a binary file: ``write`` (an open file, or a wrapper that also hashes)."""
+
+    def write(self, data: Any, /) -> Any: ...
+
+
 @dataclass(frozen=True)
 class DeferredArray:
     """An array given by its shape and made only when its bytes are written: a writer then holds one such
@@ -57,8 +63,15 @@ class DeferredArray:
     make: Callable[[], np.ndarray]
 
 
-def write_safetensors(fh: IO[bytes], arrays: Mapping[str, tuple[np.ndarray | DeferredArray, DTypeLike]]) -> None:
+def write_safetensors(
+    fh: Writable,
+    arrays: Mapping[str, tuple[np.ndarray | DeferredArray, DTypeLike]],
+    metadata: Mapping[str, str] | None = None,
+) -> None:
     """Write ``{name: (array, file dtype)}`` to the binary file ``fh`` in the safetensors format.
+
+    ``metadata`` (string to string) is the header's ``"__metadata__"`` entry, first, its keys sorted (the library
+    writes them in its hash map's order, which changes from process to process).
 
     Each array is stored with its own shape and the given dtype (``array.astype(dtype)`` in C order, cast one
     chunk at a time); the file reads back with ``safetensors.numpy.load_file`` as those casts. A
@@ -80,6 +93,8 @@ def write_safetensors(fh: IO[bytes], arrays: Mapping[str, tuple[np.ndarray | Def
         entries.append((name, array if isinstance(array, DeferredArray) else np.asarray(array), dt))
     entries.sort(key=lambda e: (_RANK[_CODES[e[2]]], e[0]))
     header: dict[str, dict[str, object]] = {}
+    if metadata:
+        header["__metadata__"] = {str(k): str(v) for k, v in sorted(metadata.items())}
     position = 0
     for name, array, dt in entries:
         size = int(np.prod(array.shape, dtype=np.int64)) * dt.itemsize

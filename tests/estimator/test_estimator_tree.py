@@ -6,11 +6,13 @@ on validation rows; save/load round-trips bit-exact; bad settings are one clear 
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from safetensors.numpy import load as load_safetensors
 from sklearn.base import clone
 from sklearn.datasets import make_multilabel_classification
 
@@ -236,3 +238,29 @@ def test_label_names_and_single_label_targets(data):
     single = XCClassifier(model="tree", tree_params=TREE, validation_fraction=0).fit(X[:300], y)
     pred = single.predict(X[300:])
     assert pred.shape == (100,) and set(pred.tolist()) <= set(single.classes_.tolist())
+
+
+def test_save_streams_the_trees_arrays_and_writes_them_exactly(fitted, tmp_path, monkeypatch):
+    """``save`` writes the tree's arrays one at a time (never the whole model at once through ``to_arrays``, which
+    with the file's bytes built in memory doubled a large model's peak), the same arrays ``to_arrays`` gives, the
+    config holding the file's SHA-256; two saves write the same bytes (the metadata's keys sorted)."""
+    clf, _ = fitted
+    want = clf.model_.tree.to_arrays()
+    monkeypatch.setattr(LabelTreeModel, "to_arrays", lambda self: pytest.fail("save built every array at once"))
+    clf.save(tmp_path / "a")
+    clf.save(tmp_path / "b")
+    blob = (tmp_path / "a" / "model.safetensors").read_bytes()
+    assert blob == (tmp_path / "b" / "model.safetensors").read_bytes()
+    config = json.loads((tmp_path / "a" / "config.json").read_text())
+    assert config["weights_sha256"] == hashlib.sha256(blob).hexdigest()
+    header = json.loads(blob[8 : 8 + int.from_bytes(blob[:8], "little")])
+    assert header["__metadata__"] == {"format": "sparsexc", "format_version": "1"}
+    got = load_safetensors(blob)
+    assert all(name.startswith("preprocess.") for name in set(got) - set(want))
+    for name, array in want.items():
+        assert got[name].dtype == array.dtype and np.array_equal(got[name], array), name
+    monkeypatch.undo()
+    loaded = XCClassifier.load(tmp_path / "a")
+    X = sp.random(20, clf.n_features_in_, density=0.2, format="csr", random_state=0, dtype=np.float32)
+    for a, b in zip(loaded.predict_topk(X, 5), clf.predict_topk(X, 5)):
+        np.testing.assert_array_equal(a, b)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pytest
@@ -77,3 +78,34 @@ def test_a_deferred_array_of_another_shape_than_declared_is_refused() -> None:
     bad = DeferredArray((3,), lambda: np.zeros(4, dtype=np.float32))
     with pytest.raises(ValueError, match=r"'x': made with shape \(4,\), declared \(3,\)"):
         _written({"x": (bad, np.float32)})
+
+
+def _header(blob: bytes) -> dict[str, object]:
+    n = int.from_bytes(blob[:8], "little")
+    return json.loads(blob[8 : 8 + n])
+
+
+def _data(blob: bytes) -> bytes:
+    return blob[8 + int.from_bytes(blob[:8], "little") :]
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.dictionaries(st.text("abcxyz_", min_size=1, max_size=5), st.text("0123vw", max_size=4), min_size=1, max_size=4),
+    st.integers(0, 2**31),
+)
+def test_metadata_is_the_librarys_with_its_keys_sorted(metadata: dict[str, str], seed: int) -> None:
+    """With metadata the file is the library's but for the order of the metadata's keys: the library writes them
+    in a hash map's order (it changes from process to process), this writer sorted, so equal files compare equal."""
+    rng = np.random.default_rng(seed)
+    arrays = {"b": rng.standard_normal(5).astype(np.float32), "a": rng.integers(0, 9, size=(2, 3))}
+    buf = io.BytesIO()
+    write_safetensors(buf, {name: (a, a.dtype) for name, a in arrays.items()}, metadata)
+    out, theirs = buf.getvalue(), save(arrays, metadata=metadata)
+    ours_header, their_header = _header(out), _header(theirs)
+    assert list(ours_header) == ["__metadata__", "a", "b"]
+    assert list(ours_header["__metadata__"]) == sorted(metadata)  # type: ignore[call-overload]
+    assert ours_header == their_header  # the same entries (dict equality ignores order)
+    assert len(out) == len(theirs) and _data(out) == _data(theirs)
+    if len(metadata) == 1:  # one key: one order
+        assert out == theirs

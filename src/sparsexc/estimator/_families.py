@@ -634,10 +634,10 @@ class TreeFamily(ModelFamily):
         return bool(model.tree.params.loss == "logistic")
 
     def state(self, model: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
-        import torch
-
         tree = model.tree
-        tensors = {name: torch.from_numpy(array) for name, array in tree.to_arrays().items()}
+        # (array, file dtype) pairs, the weights made level by level as they are written: no copy of the model
+        # (write_model_dir streams them; evidence: docs/tree.md, "Memory")
+        tensors = tree.file_arrays()
         config = {
             "family": self.name,
             "params": tree.params.to_dict(),

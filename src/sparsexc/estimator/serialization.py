@@ -17,13 +17,13 @@ import os
 import re
 import shutil
 import stat
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors
-from safetensors.torch import save as save_safetensors
 
 from sparsexc._atomic import fsync_dir, make_temp_dir, remove_stale_temporaries, replace_dir, stale_folders
 from sparsexc._safetensors import (
@@ -34,6 +34,7 @@ from sparsexc._safetensors import (
     read_head,
     read_safetensors_header,
 )
+from sparsexc._safetensors_write import write_safetensors
 from sparsexc.errors import ConfigurationError
 
 __all__ = [
@@ -57,6 +58,40 @@ MAX_CONFIG_BYTES = 64 * 2**20  # a config holds settings and a per-epoch history
 
 
 # -- writing ------------------------------------------------------------------------------------------------
+class _Hashed:
+    """A binary file that also feeds every byte written to it into ``digest``."""
+
+    def __init__(self, fh: IO[bytes], digest: Any) -> None:
+        self.fh, self.digest = fh, digest
+
+    def write(self, data: Any) -> int:
+        self.digest.update(data)
+        return self.fh.write(data)
+
+
+def _write_weights(path: Path, state: Mapping[str, torch.Tensor | tuple[Any, Any]]) -> str:
+    """Write ``state`` to the new file ``path`` in the safetensors format, array by array (no copy of the whole
+    file in memory: :func:`sparsexc._safetensors_write.write_safetensors`), fsynced; return its SHA-256 (hex).
+
+    A value is a tensor (stored with its own dtype) or ``(array or DeferredArray, file dtype)``, as a family's
+    ``state`` gives them (the label tree's weights, made level by level from their search layout)."""
+    arrays = {name: _file_entry(value) for name, value in state.items()}
+    digest = hashlib.sha256()
+    with open(path, "xb") as fh:  # a fresh file in our own new folder: created with the user's umask
+        write_safetensors(_Hashed(fh, digest), arrays, {"format": "sparsexc", "format_version": str(FORMAT_VERSION)})
+        fh.flush()
+        os.fsync(fh.fileno())
+    return digest.hexdigest()
+
+
+def _file_entry(value: torch.Tensor | tuple[Any, Any]) -> tuple[Any, Any]:
+    """``(array, file dtype)`` of a state entry: a tensor as its numpy view in its own dtype, a pair as given."""
+    if isinstance(value, torch.Tensor):
+        array = value.detach().cpu().contiguous().numpy()
+        return array, array.dtype
+    return value
+
+
 def _write_synced(path: Path, data: bytes) -> None:
     with open(path, "xb") as fh:  # a fresh file in our own new folder: created with the user's umask
         fh.write(data)
@@ -79,7 +114,9 @@ def _check_replaceable(path: Path) -> None:
         )
 
 
-def write_model_dir(path: str | os.PathLike[str], state_dict: dict[str, torch.Tensor], config: dict[str, Any]) -> None:
+def write_model_dir(
+    path: str | os.PathLike[str], state_dict: Mapping[str, torch.Tensor | tuple[Any, Any]], config: dict[str, Any]
+) -> None:
     """Save ``state_dict`` and ``config`` as the model folder ``path``, replacing it as a whole.
 
     Both files are written (and fsynced) into a new sibling folder ``.<name>.tmp-<pid>-<random>``, the
@@ -94,16 +131,10 @@ def write_model_dir(path: str | os.PathLike[str], state_dict: dict[str, torch.Te
         _check_replaceable(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(path.parent, path.name)
-    tensors = {name: t.detach().cpu().contiguous() for name, t in state_dict.items()}
-    blob = save_safetensors(tensors, metadata={"format": "sparsexc", "format_version": str(FORMAT_VERSION)})
-    text = json.dumps(
-        {"format_version": FORMAT_VERSION, **config, SHA_FIELD: hashlib.sha256(blob).hexdigest()},
-        indent=2,
-        sort_keys=True,
-    )
     new = make_temp_dir(path)
     try:
-        _write_synced(new / WEIGHTS_FILE, blob)
+        digest = _write_weights(new / WEIGHTS_FILE, state_dict)
+        text = json.dumps({"format_version": FORMAT_VERSION, **config, SHA_FIELD: digest}, indent=2, sort_keys=True)
         _write_synced(new / CONFIG_FILE, text.encode("utf-8"))
         fsync_dir(new)
         replace_dir(new, path)

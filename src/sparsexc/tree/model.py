@@ -696,7 +696,7 @@ class LabelTreeModel:
             "depths": [tree.depth for tree in self.trees_],
         }
         with atomic_file(folder / "model.safetensors") as fh:
-            write_safetensors(fh, {name: (array, dtype) for name, array, dtype in self._arrays()})
+            write_safetensors(fh, self.file_arrays())
         with atomic_file(folder / "config.json") as fh:
             fh.write(json.dumps(config, indent=2).encode())
 
@@ -707,6 +707,14 @@ class LabelTreeModel:
 
         config, arrays = read_model_files(Path(path), FORMAT, READ_VERSIONS)
         return cls.from_arrays(config, arrays, path)
+
+    def file_arrays(self) -> dict[str, tuple[np.ndarray | DeferredArray, type[np.generic]]]:
+        """``{name: (array, its dtype in the file)}`` of :meth:`to_arrays`, for
+        :func:`sparsexc._safetensors_write.write_safetensors`: the model's own arrays, and for a member that keeps
+        only its search layout a :class:`~sparsexc._safetensors_write.DeferredArray` per CSR array, so a writer
+        holds one level's weights at a time, not a copy of the model."""
+        self._check_fitted()
+        return {name: (array, dtype) for name, array, dtype in self._arrays()}
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """The trees and CSR weights as named 1-D arrays (what :meth:`save` writes; :meth:`from_arrays` reads).
