@@ -58,6 +58,17 @@ def test_the_config_records_the_weights_checksum_and_load_verifies_it(tmp_path):
         read_model_dir(tmp_path / "m")
 
 
+def test_a_weight_without_a_file_dtype_is_one_clear_error_and_leaves_nothing(tmp_path):
+    """The weights are written array by array: a tensor numpy has no type for (bfloat16) is refused by name
+    before anything replaces the folder, and the temporary folder goes."""
+    _save(tmp_path / "m", 1)
+    state = {"w": torch.zeros(3, dtype=torch.bfloat16)}
+    with pytest.raises(ValueError, match=r"tensor 'w': dtype torch.bfloat16 cannot be saved"):
+        write_model_dir(tmp_path / "m", state, {"i": 2})
+    assert _version(tmp_path / "m") == 1
+    assert _beside(tmp_path / "m") == ["m"]
+
+
 def test_saving_over_a_model_replaces_it_and_leaves_nothing_beside(tmp_path):
     _save(tmp_path / "m", 1)
     _save(tmp_path / "m", 2)

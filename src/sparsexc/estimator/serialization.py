@@ -75,7 +75,7 @@ def _write_weights(path: Path, state: Mapping[str, torch.Tensor | tuple[Any, Any
 
     A value is a tensor (stored with its own dtype) or ``(array or DeferredArray, file dtype)``, as a family's
     ``state`` gives them (the label tree's weights, made level by level from their search layout)."""
-    arrays = {name: _file_entry(value) for name, value in state.items()}
+    arrays = {name: _file_entry(name, value) for name, value in state.items()}
     digest = hashlib.sha256()
     with open(path, "xb") as fh:  # a fresh file in our own new folder: created with the user's umask
         write_safetensors(_Hashed(fh, digest), arrays, {"format": "sparsexc", "format_version": str(FORMAT_VERSION)})
@@ -84,9 +84,13 @@ def _write_weights(path: Path, state: Mapping[str, torch.Tensor | tuple[Any, Any
     return digest.hexdigest()
 
 
-def _file_entry(value: torch.Tensor | tuple[Any, Any]) -> tuple[Any, Any]:
-    """``(array, file dtype)`` of a state entry: a tensor as its numpy view in its own dtype, a pair as given."""
+def _file_entry(name: str, value: torch.Tensor | tuple[Any, Any]) -> tuple[Any, Any]:
+    """``(array, file dtype)`` of a state entry: a tensor as its numpy view in its own dtype, a pair as given.
+
+    Raises ValueError for a tensor dtype numpy has no type for (bfloat16: weights are kept in float32)."""
     if isinstance(value, torch.Tensor):
+        if value.dtype == torch.bfloat16:
+            raise ValueError(f"tensor {name!r}: dtype torch.bfloat16 cannot be saved; cast the weights to float32")
         array = value.detach().cpu().contiguous().numpy()
         return array, array.dtype
     return value
