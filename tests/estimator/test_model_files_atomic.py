@@ -133,7 +133,7 @@ class _FailAt:
 
 
 _STEPS = [
-    (serialization, "_write_synced"),
+    (serialization, "_synced_file"),  # each of the two files (weights, config)
     (os, "rename"),
     (os, "fsync"),
     (atomic, "_exchange"),

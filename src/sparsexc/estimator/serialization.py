@@ -10,6 +10,7 @@ non-finite values. Every problem is one :class:`ModelFormatError` naming the fil
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -17,7 +18,7 @@ import os
 import re
 import shutil
 import stat
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -77,10 +78,8 @@ def _write_weights(path: Path, state: Mapping[str, torch.Tensor | tuple[Any, Any
     ``state`` gives them (the label tree's weights, made level by level from their search layout)."""
     arrays = {name: _file_entry(name, value) for name, value in state.items()}
     digest = hashlib.sha256()
-    with open(path, "xb") as fh:  # a fresh file in our own new folder: created with the user's umask
+    with _synced_file(path) as fh:
         write_safetensors(_Hashed(fh, digest), arrays, {"format": "sparsexc", "format_version": str(FORMAT_VERSION)})
-        fh.flush()
-        os.fsync(fh.fileno())
     return digest.hexdigest()
 
 
@@ -96,9 +95,11 @@ def _file_entry(name: str, value: torch.Tensor | tuple[Any, Any]) -> tuple[Any, 
     return value
 
 
-def _write_synced(path: Path, data: bytes) -> None:
+@contextlib.contextmanager
+def _synced_file(path: Path) -> Iterator[IO[bytes]]:
+    """A new binary file at ``path``, flushed and fsynced when the block ends without an error."""
     with open(path, "xb") as fh:  # a fresh file in our own new folder: created with the user's umask
-        fh.write(data)
+        yield fh
         fh.flush()
         os.fsync(fh.fileno())
 
@@ -139,7 +140,8 @@ def write_model_dir(
     try:
         digest = _write_weights(new / WEIGHTS_FILE, state_dict)
         text = json.dumps({"format_version": FORMAT_VERSION, **config, SHA_FIELD: digest}, indent=2, sort_keys=True)
-        _write_synced(new / CONFIG_FILE, text.encode("utf-8"))
+        with _synced_file(new / CONFIG_FILE) as fh:
+            fh.write(text.encode("utf-8"))
         fsync_dir(new)
         replace_dir(new, path)
     except BaseException:

@@ -721,10 +721,9 @@ class LabelTreeModel:
 
         Arrays already of the file's dtype are the model's own (not copies): read them, do not write to them.
         """
-        self._check_fitted()
         return {
             k: np.ascontiguousarray(v.make() if isinstance(v, DeferredArray) else v, dtype=dtype)
-            for k, v, dtype in self._arrays()
+            for k, (v, dtype) in self.file_arrays().items()
         }
 
     @classmethod
