@@ -290,25 +290,36 @@ class SparsexcHead(System):
     """A sparsexc head through ``XCClassifier`` (settings = its constructor arguments, as a user types them)."""
 
     predicts_sets = True
-    # torch.optim's first Optimizer imports torch._dynamo (about 2.5 s, once per process)
-    imports = ("torch", "torch._dynamo", "sparsexc.estimator")
+    # torch.optim's first Optimizer imports torch._dynamo (about 2.5 s, once per process); the heads' modules are
+    # imported by the first lookup of a head (prepare)
+    imports = ("torch", "torch._dynamo", "sparsexc.estimator.classifier")
 
     def __init__(self, head: str | None, settings: dict[str, Any], threads: int, work: Path) -> None:
         super().__init__(settings, threads, work)
         self.head = head
 
     def fit(self, X, Y, xc_train_file):
-        import torch
-
         from sparsexc.estimator import XCClassifier
 
-        torch.set_num_threads(self.threads)
+        self.set_threads()
         s = dict(self.settings)
         if "hidden_sizes" in s:
             s["hidden_sizes"] = tuple(s["hidden_sizes"])
         if self.head is not None:
             s.update(head=self.head, device="cpu")
         self.model = XCClassifier(**s).fit(X, Y)
+
+    def prepare(self) -> None:
+        super().prepare()
+        from sparsexc.heads import list_heads
+
+        list_heads()  # imports every head's module
+
+    def set_threads(self) -> None:
+        """torch's intra-op threads: the worker's."""
+        import torch
+
+        torch.set_num_threads(self.threads)
 
     def predict_topk(self, X, k):
         idx, scores = self.model.predict_topk(X, k=k)
@@ -325,8 +336,21 @@ class SparsexcDefault(SparsexcHead):
     """``XCClassifier()`` with the library's defaults: no model setting at all (``verbose=0`` only, which does
     not change the model), on the features as loaded (its ``preprocess="auto"`` chooses the transform)."""
 
+    # not torch: XCClassifier() imports it only for a model that needs it (a neural one; its import then counts
+    # in training, as in a user's first fit), and the label tree it chose on every set measured never does, so
+    # torch's memory is not in its peak RSS; the tree's threads are its n_jobs=-1 (the process's cores)
+    imports = ("sparsexc.estimator.classifier", "sparsexc.tree")
+
     def __init__(self, settings: dict[str, Any], threads: int, work: Path) -> None:
         super().__init__(None, {**settings, "verbose": 0}, threads, work)
+
+    def prepare(self) -> None:
+        System.prepare(self)  # not the heads: a model="auto" fit imports them if it chooses a neural model
+
+    def set_threads(self) -> None:
+        """torch's threads only where torch is already imported (else its default: the process's cores)."""
+        if "torch" in sys.modules:
+            super().set_threads()
 
     def describe(self) -> dict[str, Any]:
         """What the library chose from the data, for the row's JSON: the preprocessing, the model family fitted

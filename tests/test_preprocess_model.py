@@ -186,7 +186,7 @@ def _set(key, value):
     [
         (None, _drop_tensor, "tensor 'preprocess.idf' is missing"),
         (None, _extra_tensor, "unexpected tensor 'preprocess.mean'"),
-        (None, _short_tensor, r"tensor 'preprocess.idf' is torch.float32 \[39\]; the preprocessing needs float32"),
+        (None, _short_tensor, r"tensor 'preprocess.idf' is float32 \[39\]; the preprocessing needs float32"),
         (None, _bad_idf, "idf weights must be at least 1"),
         (_set("transform", "l2"), None, "field 'preprocess.transform' is 'l2' but params.preprocess is 'tfidf'"),
         (_set("requested", "auto"), None, "field 'preprocess.requested' is 'auto' but params.preprocess is 'tfidf'"),

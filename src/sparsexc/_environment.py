@@ -39,9 +39,12 @@ def cpu_model() -> str:
 
 def environment_info(extra_packages: Iterable[str] = ()) -> dict[str, Any]:
     """Versions of Python and the libraries a result depends on, the machine (CPU, threads, GPU) and the
-    1/5/15-minute load average at the time of the call (results on shared machines drift with it)."""
-    import torch
+    1/5/15-minute load average at the time of the call (results on shared machines drift with it).
 
+    torch's threads and CUDA device are read from torch when the process imported it; a process that did
+    not (a label-tree run: numpy, scipy and numba only) records ``torch_threads`` and ``cuda`` as None
+    rather than import torch (a second or two and about 175 MiB) to describe what it never used."""
+    torch = sys.modules.get("torch")
     packages = tuple(dict.fromkeys((*_PACKAGES, *extra_packages)))
     return {
         "python": sys.version.split()[0],
@@ -49,8 +52,8 @@ def environment_info(extra_packages: Iterable[str] = ()) -> dict[str, Any]:
         "machine": platform.machine(),
         "processor": cpu_model(),
         "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "torch_threads": None if torch is None else torch.get_num_threads(),
+        "cuda": torch.cuda.get_device_name(0) if torch is not None and torch.cuda.is_available() else None,
         "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "versions": {p: package_version(p) for p in packages},
     }

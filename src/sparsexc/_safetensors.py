@@ -12,8 +12,11 @@ import json
 import math
 import re
 import struct
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
+
+import numpy as np
 
 from sparsexc.errors import ModelFormatError
 
@@ -220,14 +223,21 @@ def read_safetensors_header(head: bytes, size: int, where: Path) -> dict[str, Te
     return infos
 
 
-def check_finite(tensors: dict[str, torch.Tensor], where: Path) -> None:
-    """Refuse NaN / infinite entries in floating-point tensors, naming the first such tensor."""
-    import torch
-
+def check_finite(tensors: Mapping[str, Any], where: Path) -> None:
+    """Refuse NaN / infinite entries in floating-point tensors (torch) or arrays (numpy), naming the first such
+    one; torch is imported only for tensors."""
     for name, tensor in tensors.items():
-        if not tensor.is_floating_point():
-            continue
-        flat = tensor.reshape(-1)
-        for start in range(0, flat.numel(), _FINITE_CHUNK):
-            if not bool(torch.isfinite(flat[start : start + _FINITE_CHUNK]).all()):
+        isfinite: Any
+        if isinstance(tensor, np.ndarray):
+            if tensor.dtype.kind != "f":
+                continue
+            flat, isfinite = tensor.reshape(-1), np.isfinite
+        else:
+            import torch
+
+            if not tensor.is_floating_point():
+                continue
+            flat, isfinite = tensor.reshape(-1), torch.isfinite
+        for start in range(0, flat.shape[0], _FINITE_CHUNK):
+            if not bool(isfinite(flat[start : start + _FINITE_CHUNK]).all()):
                 raise ModelFormatError(f"{where}: tensor {name!r} holds non-finite values (NaN or infinity)")

@@ -124,13 +124,15 @@ def checked_estimator(options: dict[str, Any], out: Path, verbose: bool) -> Any:
     from sparsexc.cli._errors import UserError
     from sparsexc.estimator import XCClassifier
     from sparsexc.heads._metric_bridge import parse_val_metric
-    from sparsexc.train import resolve_device
 
     try:
         clf = XCClassifier(**estimator_kwargs(options, out, verbose))
-        clf._settings()
+        clf._check_settings()
         parse_val_metric(clf.val_metric)
-        resolve_device(clf.device)
+        if clf.device not in ("auto", "cpu"):  # a device that may be missing here (its check imports torch)
+            from sparsexc.train.trainer import resolve_device
+
+            resolve_device(clf.device)
         clf._family().check_run(run_params(options, out))  # e.g. --checkpoint-every with --model tree
     except ConfigurationError as exc:
         raise click.UsageError(str(exc)) from None

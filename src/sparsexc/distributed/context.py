@@ -1,20 +1,24 @@
 """The current process group: rank, world size, the rank's device, row shards and small collectives.
 
 Every helper also works without a process group (one process: rank 0 of a world of 1), so the training
-code has a single path.
+code has a single path. Asking about the group imports no torch: a group exists only once ``torch.distributed``
+was imported (by whoever made it), so a process that never imported it is rank 0 of 1 (the label tree trains,
+and the CLI runs it, without torch).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Iterator
-from typing import Any
-
-import torch
-import torch.distributed as dist
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from sparsexc.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
     "all_gather_objects",
@@ -30,19 +34,28 @@ __all__ = [
 ]  # fmt: skip
 
 
+def _group() -> ModuleType | None:
+    """``torch.distributed`` when a process group is initialised, else None (without importing torch)."""
+    dist = sys.modules.get("torch.distributed")
+    return dist if dist is not None and dist.is_available() and dist.is_initialized() else None
+
+
 def is_distributed() -> bool:
     """True inside an initialised ``torch.distributed`` process group of more than one process."""
-    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+    dist = _group()
+    return dist is not None and dist.get_world_size() > 1
 
 
 def rank() -> int:
     """This process's rank (0 without a process group)."""
-    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+    dist = _group()
+    return 0 if dist is None else int(dist.get_rank())
 
 
 def world_size() -> int:
     """Number of processes (1 without a process group)."""
-    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+    dist = _group()
+    return 1 if dist is None else int(dist.get_world_size())
 
 
 def is_main() -> bool:
@@ -52,6 +65,8 @@ def is_main() -> bool:
 
 def backend_for(device: str | torch.device) -> str:
     """``"nccl"`` for CUDA devices, ``"gloo"`` otherwise (CPU)."""
+    import torch
+
     return "nccl" if torch.device(device).type == "cuda" else "gloo"
 
 
@@ -62,6 +77,8 @@ def rank_device(device: torch.device) -> torch.device:
     """
     if device.type != "cuda" or not is_distributed():
         return device
+    import torch
+
     local = int(os.environ.get("LOCAL_RANK", rank() % max(1, torch.cuda.device_count())))
     torch.cuda.set_device(local)
     return torch.device("cuda", local)
@@ -85,6 +102,9 @@ def all_reduce_sum(value: float, device: torch.device | None = None) -> float:
     """Sum of ``value`` over all ranks (the value itself without a process group), in float64."""
     if not is_distributed():
         return float(value)
+    import torch
+    import torch.distributed as dist
+
     t = torch.tensor([float(value)], dtype=torch.float64, device=device)
     dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return float(t.item())
@@ -94,6 +114,8 @@ def all_gather_objects(obj: Any) -> list[Any]:
     """Every rank's ``obj`` (picklable), in rank order; ``[obj]`` without a process group."""
     if not is_distributed():
         return [obj]
+    import torch.distributed as dist
+
     out: list[Any] = [None] * world_size()
     dist.all_gather_object(out, obj)
     return out
@@ -109,9 +131,12 @@ def process_group(device: str = "auto") -> Iterator[bool]:
     The backend is NCCL when ``device`` resolves to CUDA, gloo otherwise.
     """
     wanted = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    if not wanted or dist.is_initialized():
+    if not wanted or _group() is not None:
         yield is_distributed()
         return
+    import torch
+    import torch.distributed as dist
+
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     try:

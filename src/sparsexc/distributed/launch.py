@@ -17,12 +17,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import torch.distributed as dist
-import torch.multiprocessing as mp
-from torch.multiprocessing import ProcessExitedException, ProcessRaisedException
-
 from sparsexc._process import exit_process
 from sparsexc.errors import ConfigurationError
+
+# torch is imported by the functions that start or join processes: the CLI reads the launch flags (Nodes) of
+# every `sparsexc train`, and a run on one process of a label-tree model imports no torch
 
 __all__ = ["RDZV_BACKENDS", "Nodes", "free_port", "parse_endpoint", "relaunch_with_torchrun", "spawn"]
 
@@ -51,6 +50,8 @@ def _worker(
     args: tuple,
     queue: Any,
 ) -> None:
+    import torch.distributed as dist
+
     os.environ.update(
         RANK=str(local_rank), LOCAL_RANK=str(local_rank), WORLD_SIZE=str(nproc), LOCAL_WORLD_SIZE=str(nproc)
     )
@@ -135,6 +136,8 @@ def spawn(
         raise ConfigurationError(
             f"spawn: timeout={timeout!r} and deadline={deadline!r} must be positive (deadline may be None)"
         )
+    import torch.multiprocessing as mp
+
     ctx = mp.get_context("spawn")
     queue = ctx.SimpleQueue()
     with tempfile.TemporaryDirectory(prefix="sparsexc-spawn-") as folder:
@@ -202,6 +205,8 @@ def _end(processes: list[Any]) -> None:
 def _failure(processes: list[Any], codes: list[int | None], errors: dict[int, str]) -> Exception:
     """The exception for a failed group: every rank's outcome in the message, the first rank to report an error
     as its ``error_index``. Processes still running are ended first."""
+    from torch.multiprocessing import ProcessExitedException, ProcessRaisedException
+
     _end(processes)
     n = len(processes)
     lines = []

@@ -234,7 +234,7 @@ class AutoFamily(ModelFamily):
         choice = self.choose(estimator, X, Y, run)
         family = get_family(choice.family)
         fitted_with = choice.applied_to(estimator)
-        fitted_with._settings()  # the rule's settings, checked as the user's are
+        fitted_with._check_settings()  # the rule's settings, checked as the user's are
         family.check_run(run)
         fitted = family.fit(fitted_with, X, Y, X_val, Y_val, run, held_out=held_out)
         return dataclasses.replace(fitted, choice=choice)
@@ -269,7 +269,7 @@ def _checked_choice(entry: dict[str, Any], estimator: Any, f: Any) -> ModelChoic
         raise f.error("model_choice", "'reason' must be a string and 'rule' a string or null")
     choice = ModelChoice(family, dict(settings), reason, rule)
     try:
-        choice.applied_to(estimator)._settings()
+        choice.applied_to(estimator)._check_settings()
     except (ValueError, TypeError) as exc:
         raise f.error("model_choice.settings", f"holds an invalid setting: {exc}") from None
     return choice

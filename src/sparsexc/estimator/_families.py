@@ -101,6 +101,8 @@ class ModelFamily:
     """
 
     name: ClassVar[str]
+    # whether the fitted model's weights are placed on a torch device (resolved at load, which imports torch)
+    uses_device: ClassVar[bool] = True
 
     def check(self, estimator: Any) -> None:
         """Validate the family's own settings on ``estimator`` (beyond the shared ones); raise a
@@ -176,9 +178,11 @@ class ModelFamily:
         raise NotImplementedError
 
     def build(
-        self, model_config: dict[str, Any], tensors: dict[str, Any], device: Any, tuned: dict[str, Any], where: Any
+        self, model_config: dict[str, Any], arrays: dict[str, Any], device: Any, tuned: dict[str, Any], where: Any
     ) -> Any:
-        """The fitted model from a checked model config and the loaded tensors."""
+        """The fitted model from a checked model config and the weights file's arrays (numpy; the family makes
+        tensors of them where it needs some, and empties ``arrays``), on ``device`` (a ``torch.device``; None
+        for a family that does not :attr:`uses_device` when none was asked for)."""
         raise NotImplementedError
 
 
@@ -359,12 +363,15 @@ class NeuralFamily(ModelFamily):
         return {**check_neural_model(plan, {**config, "model": core}, rest, fields), "shortlist": shortlist}
 
     def build(
-        self, model_config: dict[str, Any], tensors: dict[str, Any], device: Any, tuned: dict[str, Any], where: Any
+        self, model_config: dict[str, Any], arrays: dict[str, Any], device: Any, tuned: dict[str, Any], where: Any
     ) -> Any:
+        import torch
+
         from sparsexc.errors import ModelFormatError
         from sparsexc.models import model_from_config
 
         model = model_from_config(model_config)  # sizes checked against the weights' header
+        tensors = {name: torch.from_numpy(arrays.pop(name)) for name in list(arrays)}  # no copy
         try:
             model.load_state_dict(tensors, strict=True)
         except RuntimeError as exc:  # not expected after the header checks; kept as one clear error
@@ -531,6 +538,7 @@ class TreeFamily(ModelFamily):
     """
 
     name = "tree"
+    uses_device = False  # numpy and scipy arrays, on the CPU
 
     def params(self, estimator: Any) -> LabelTreeParams:
         """The :class:`~sparsexc.tree.LabelTreeParams` of ``estimator.tree_params`` (seed: ``random_state``)."""
@@ -664,11 +672,10 @@ class TreeFamily(ModelFamily):
         return dict(model)
 
     def build(
-        self, model_config: dict[str, Any], tensors: dict[str, Any], device: Any, tuned: dict[str, Any], where: Any
+        self, model_config: dict[str, Any], arrays: dict[str, Any], device: Any, tuned: dict[str, Any], where: Any
     ) -> Any:
         from sparsexc.tree import LabelTreeModel
 
-        arrays = {name: t.numpy() for name, t in tensors.items()}
-        tensors.clear()
-        tree = LabelTreeModel.from_arrays(model_config, arrays, where)
+        tree = LabelTreeModel.from_arrays(model_config, dict(arrays), where)
+        arrays.clear()
         return TreeClassifierModel(tree, float(tuned["threshold"]))

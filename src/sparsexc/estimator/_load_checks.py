@@ -10,20 +10,20 @@ import re
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from sparsexc._params import EncoderParams, RunParams
 from sparsexc._preprocess import FeaturePreprocessor, check_saved, from_saved
 from sparsexc.errors import ConfigurationError
 from sparsexc.estimator._families import ModelChoice, get_family
 from sparsexc.estimator.serialization import ModelFiles, ModelFormatError, TensorInfo
-from sparsexc.heads import get_head
-from sparsexc.models import XCModel
-from sparsexc.train import resolve_device
 from sparsexc.train.budget import TrainingBudget
 
 if TYPE_CHECKING:
+    import torch
     from sklearn.base import BaseEstimator
+
+# torch, the heads and the network are imported by the checks of a neural model's files only: a label-tree
+# model's folder is checked and loaded without torch
 
 __all__ = [
     "DEVICES",
@@ -35,7 +35,7 @@ __all__ = [
     "check_neural_model",
     "load_device",
     "loaded_preprocessor",
-    "preprocess_tensors",
+    "preprocess_arrays",
 ]
 
 MAX_SIZE = 2**31 - 1  # largest n_features, n_labels, layer width a config may name
@@ -71,6 +71,8 @@ def check_device(value: Any, what: str) -> str:
 
 
 def _available(device: torch.device) -> bool:
+    import torch
+
     if device.type == "cuda":
         return torch.cuda.is_available() and (device.index is None or device.index < torch.cuda.device_count())
     if device.type == "mps":
@@ -81,6 +83,10 @@ def _available(device: torch.device) -> bool:
 def load_device(requested: Any, saved: str) -> torch.device:
     """The device a loaded model goes to: ``requested`` (which must exist here), else the ``saved`` setting
     when it exists here, else the CPU."""
+    import torch
+
+    from sparsexc.train.trainer import resolve_device
+
     if requested is not None:
         device = resolve_device(check_device(requested, "device"))
         if not _available(device):
@@ -198,7 +204,7 @@ def _estimator(cls: type[BaseEstimator], config: dict[str, Any], f: _Fields) -> 
         params["hidden_sizes"] = tuple(params["hidden_sizes"])
     est = cls(**params)
     try:
-        est._settings()
+        est._check_settings()
     except (ValueError, TypeError) as exc:
         raise f.error("params", f"holds an invalid setting: {exc}") from None
     for i, h in enumerate(est.hidden_sizes):
@@ -219,6 +225,8 @@ def _model_config(config: dict[str, Any], f: _Fields) -> tuple[dict[str, Any], s
         raise f.error("model.encoder.params", f"is invalid: {exc}") from None
     for i, h in enumerate(sizes):
         f.size(h, f"model.encoder.params.hidden_sizes[{i}]")
+    from sparsexc.heads import get_head
+
     name = f.get(head, "name", "model.head.name")
     try:
         head_cls = get_head(name)
@@ -266,6 +274,10 @@ def _check_header(
 ) -> None:
     """Compare the tensors the config implies with the weights' header, building the model on the meta
     device (no memory); sizes larger than the file's number of values are refused before that."""
+    import torch
+
+    from sparsexc.models import XCModel
+
     budget = sum(info.numel for info in header.values())
     named = [
         ("model.encoder.n_features", sizes[-1]),
@@ -393,28 +405,29 @@ def _check_preprocess(config: dict[str, Any], files: ModelFiles, plan: LoadPlan,
             f"{where}: unexpected tensor {name!r} (not part of the preprocessing of {files.config_path.name})"
         )
     for name, info in ours.items():
-        if info.dtype != torch.float32 or info.shape != (plan.n_features,):
+        if info.dtype_name != "float32" or info.shape != (plan.n_features,):
             raise ModelFormatError(
-                f"{where}: tensor {name!r} is {info.dtype} {list(info.shape)}; the preprocessing needs float32 "
+                f"{where}: tensor {name!r} is {info.dtype_name} {list(info.shape)}; the preprocessing needs float32 "
                 f"[{plan.n_features}] (n_features)"
             )
     files.header = {name: info for name, info in files.header.items() if name not in ours}
     return saved
 
 
-def preprocess_tensors(preprocessor: FeaturePreprocessor) -> dict[str, torch.Tensor]:
-    """The fitted vectors of ``preprocessor`` as the weights file's ``preprocess.*`` tensors."""
+def preprocess_arrays(preprocessor: FeaturePreprocessor) -> dict[str, tuple[np.ndarray, np.dtype]]:
+    """The fitted vectors of ``preprocessor`` as the weights file's ``preprocess.*`` entries (float32)."""
     return {
-        PREPROCESS_PREFIX + name: torch.from_numpy(np.ascontiguousarray(a)) for name, a in preprocessor.arrays.items()
+        PREPROCESS_PREFIX + name: (np.ascontiguousarray(a, dtype=np.float32), np.dtype(np.float32))
+        for name, a in preprocessor.arrays.items()
     }
 
 
-def loaded_preprocessor(plan: LoadPlan, tensors: dict[str, torch.Tensor], where: Any) -> FeaturePreprocessor:
-    """The saved preprocessing from the checked ``plan`` and the loaded ``tensors``, whose ``preprocess.*``
-    entries are removed from ``tensors`` (the rest are the model's)."""
+def loaded_preprocessor(plan: LoadPlan, weights: dict[str, np.ndarray], where: Any) -> FeaturePreprocessor:
+    """The saved preprocessing from the checked ``plan`` and the loaded ``weights``, whose ``preprocess.*``
+    entries are removed from ``weights`` (the rest are the model's)."""
     arrays = {
-        name[len(PREPROCESS_PREFIX) :]: tensors.pop(name).numpy()
-        for name in [n for n in tensors if n.startswith(PREPROCESS_PREFIX)]
+        name[len(PREPROCESS_PREFIX) :]: weights.pop(name)
+        for name in [n for n in weights if n.startswith(PREPROCESS_PREFIX)]
     }
     try:
         return from_saved(plan.preprocess, arrays, plan.n_features)

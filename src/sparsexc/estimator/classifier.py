@@ -6,7 +6,7 @@ import functools
 import os
 import warnings
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import numpy as np
 import scipy.sparse as sp
@@ -31,19 +31,28 @@ from sparsexc.estimator._load_checks import (
     check_classifier_files,
     load_device,
     loaded_preprocessor,
-    preprocess_tensors,
+    preprocess_arrays,
 )
 from sparsexc.estimator._targets import classes_array, encode_targets, fit_targets, saveable_names
 from sparsexc.estimator.serialization import open_model_dir, write_model_dir
-from sparsexc.heads import Head, document_scores, get_head, list_heads
 from sparsexc.heads._metric_bridge import evaluate
 from sparsexc.train.budget import TrainingBudget, plan_budget, resolve_budget
 from sparsexc.train.progress import fit_summary, resolve_verbose
+
+if TYPE_CHECKING:
+    from sparsexc.heads import Head
+
+# the heads (and torch) are imported where a head is resolved (_head_class), not here: a label-tree model
+# fits, predicts, saves and loads without torch (see _check_settings)
 
 __all__ = ["DEFAULT_LR", "ESTIMATOR_SETTINGS", "MAX_DENSE_ENTRIES", "RunArgumentError", "XCClassifier"]
 
 # learning rate used when lr=None, per optimiser (tuned on bibtex with the default architecture)
 DEFAULT_LR: dict[str, float] = {"adam": 1e-3, "adamw": 1e-3, "adagrad": 1e-2, "sgd": 0.1}
+# the head of XCClassifier(); its default settings need no check (see XCClassifier._check_settings)
+DEFAULT_HEAD = "softmax"
+# an optimizer that completes the TrainParams of a settings check that resolves no head (any valid name would)
+_CHECK_OPTIMIZER = "adam"
 # predict_proba / decision_function refuse outputs with more entries than this (4 bytes each: 400 MB)
 MAX_DENSE_ENTRIES = 100_000_000
 # the run plumbing (RunParams): arguments of fit, no longer parameters of the estimator (they were until the
@@ -196,7 +205,7 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
     @_refuse_run_arguments
     def __init__(
         self,
-        head: str = "softmax",
+        head: str = DEFAULT_HEAD,
         head_params: dict | None = None,
         hidden_sizes: tuple[int, ...] = (1024,),
         activation: str = "relu",
@@ -283,6 +292,8 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
 
     # -- settings -----------------------------------------------------------------------------------------
     def _head_class(self) -> type[Head]:
+        from sparsexc.heads import get_head, list_heads
+
         try:
             return get_head(self.head)
         except KeyError:
@@ -304,18 +315,23 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         if self.head_params is not None and not isinstance(self.head_params, dict):
             raise ConfigurationError(f"head_params must be a dict or None; got {type(self.head_params).__name__}")
         head_params = head_cls.Params.from_dict(self.head_params)
-        encoder = EncoderParams.from_dict(self._fields(EncoderParams))
-        head_cls.check_encoder(head_params, encoder.hidden_sizes)
-        if isinstance(self.random_state, bool) or not isinstance(self.random_state, (int, np.integer)):
-            raise ConfigurationError(f"random_state must be an integer; got {self.random_state!r}")
-        FitParams.from_dict(self._fields(FitParams))  # checks validation_fraction and model; fit reads them
-        for name in list_families():  # each family's own settings (tree_params) are checked whatever the
-            get_family(name).check(self)  # family, as head_params is
         optimizer = self.optimizer if self.optimizer is not None else head_cls.default_optimizer
         lr = self.lr
         if lr is None:
             # an unknown optimizer is reported by TrainParams below
             lr = DEFAULT_LR.get(optimizer, 1e-3) * head_cls.default_lr_scale
+        encoder, train = self._network_settings(optimizer, lr)
+        head_cls.check_encoder(head_params, encoder.hidden_sizes)
+        return head_cls, head_params, encoder, train
+
+    def _network_settings(self, optimizer: str, lr: float) -> tuple[EncoderParams, TrainParams]:
+        """Validate every argument but the head's; the encoder and train params with ``optimizer`` and ``lr``."""
+        encoder = EncoderParams.from_dict(self._fields(EncoderParams))
+        if isinstance(self.random_state, bool) or not isinstance(self.random_state, (int, np.integer)):
+            raise ConfigurationError(f"random_state must be an integer; got {self.random_state!r}")
+        FitParams.from_dict(self._fields(FitParams))  # checks validation_fraction and model; fit reads them
+        for name in list_families():  # each family's own settings (tree_params) are checked whatever the
+            get_family(name).check(self)  # family, as head_params is
         level = resolve_verbose(self.verbose)  # "auto": is stderr a terminal or notebook now
         resolved = {
             "optimizer": optimizer,
@@ -330,8 +346,23 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         has_val = self.validation_fraction > 0  # fit with X_val resolves it again (the family, with the data)
         budget = resolve_budget(None, fields["batch_size"], self.epochs, self.patience, has_validation=has_val)
         resolved.update(epochs=budget.epochs, patience=budget.patience)
-        train = TrainParams.from_dict({**fields, **resolved})
-        return head_cls, head_params, encoder, train
+        return encoder, TrainParams.from_dict({**fields, **resolved})
+
+    def _check_settings(self) -> None:
+        """Validate every constructor argument, whatever the family: the errors :meth:`fit` raises before it
+        reads the data.
+
+        The head's settings are checked by :meth:`_settings`, which imports the heads (and torch), unless they
+        are the defaults (``head=DEFAULT_HEAD``, ``head_params=None``: valid with every encoder, tested); then the
+        rest is checked without them, so that a model with no head (the label tree, which ``model="auto"``
+        chose on every data set measured) fits, predicts and saves without importing torch (about 175 MiB of
+        resident memory; docs/tree.md, "Memory")."""
+        if self.head != DEFAULT_HEAD or self.head_params is not None:
+            self._settings()
+        else:
+            # the optimizer only completes the TrainParams checked here; the default head's own default
+            # (head_cls.default_optimizer) is resolved where a network is built
+            self._network_settings(self.optimizer or _CHECK_OPTIMIZER, 1.0 if self.lr is None else self.lr)
 
     def resolved_params(self) -> tuple[type[Head], Any, EncoderParams, TrainParams]:
         """The settings :meth:`fit` trains with: ``(head class, head params, encoder params, train params)``.
@@ -385,7 +416,7 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         model's (``model_choice_``). Bad values raise the :class:`~sparsexc.errors.ConfigurationError` ``fit``
         would.
         """
-        self._settings()
+        self._check_settings()
         family = get_family(self.model)
         if X is not None and Y is not None:
             X, Y, *_ = self._training_rows(X, Y, None, None, None)
@@ -479,7 +510,7 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         sparsexc.train.NonFiniteLossError
             When the training loss becomes NaN or infinite (training stops at that step).
         """
-        self._settings()
+        self._check_settings()
         family = get_family(self.model)  # the one asked for (model_choice_ is the last fit's)
         run = RunParams.from_arguments(
             checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every, resume=resume, log_path=log_path
@@ -639,15 +670,28 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
             )
         return self._dense(X, "predict_proba")
 
-    @document_scores
     def decision_function(self, X: Any) -> np.ndarray:
         """The head's label scores (its ``scores``), dense float32 (n, n_labels), higher ranks first;
         refuses when too large to densify.
 
         Not the pre-link logits of scikit-learn's ``decision_function``: these are the scores the head ranks
-        by and reports, per head (z = W h + b, see ``docs/heads/README.md``; each head's ``score_meaning``):
+        by and reports, per head (z = W h + b, see ``docs/heads/README.md``; each head's ``score_meaning``, as
+        :func:`sparsexc.heads.describe_scores` lists them; a test checks that this list is that one):
 
-        {score_meanings}
+        * ``label-embedding``: cos(o, e_j) in [-1, 1], o = W h + b the projected input, e_j label j's
+          embedding (no :meth:`predict_proba`);
+        * ``nce``: logits xi_j, estimates of log p(j|x) (self-normalised at the NCE optimum) (no
+          :meth:`predict_proba`);
+        * ``negative-sampling``: corrected logits xi_j + log p_n(j|x), defined up to a per-row constant (no
+          :meth:`predict_proba`);
+        * ``sampled-softmax``: logits xi_j, defined up to a per-row constant (no :meth:`predict_proba`);
+        * ``sdlgm``: softmax(a): the probability of each label being the first pick (probabilities, as
+          :meth:`predict_proba`);
+        * ``sigmoid``: sigmoid(z): the probability of each label, independently (probabilities, as
+          :meth:`predict_proba`);
+        * ``softmax``: softmax(z): a distribution over the labels (probabilities, as :meth:`predict_proba`);
+        * ``sparsemax``: sparsemax(z): a distribution over the labels with exact zeros (probabilities, as
+          :meth:`predict_proba`);
 
         :meth:`predict_topk` reports these scores too. A tree model (``model="tree"``) gives the path scores
         of each row's candidates (its best 100 labels, beam 10) and 0 for the other labels.
@@ -701,7 +745,7 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
             return
         state, model_config = saved
         preprocessor = self._preprocessor()
-        state = {**state, **preprocess_tensors(preprocessor)}
+        state = {**state, **preprocess_arrays(preprocessor)}
         params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params(deep=False).items()}
         config = {
             "library": "sparsexc",
@@ -751,11 +795,14 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         with open_model_dir(path) as files:  # reads the config and the weights' header only
             plan = check_classifier_files(cls, files)
             est = plan.estimator
-            target = load_device(device, est.device)  # before the tensors: a bad argument costs no reading
-            state_dict = files.tensors()
-        est.preprocess_ = loaded_preprocessor(plan, state_dict, files.weights_path)  # takes its tensors out
-        est.model_choice_ = plan.choice
-        est.model_ = est._family().build(plan.model_config, state_dict, target, plan.tuned, path)
+            est.model_choice_ = plan.choice
+            family = est._family()  # the fitted one
+            # before the weights: a bad argument costs no reading (a family that places no tensors, the tree,
+            # resolves no device unless one is asked for: no torch)
+            target = load_device(device, est.device) if family.uses_device or device is not None else None
+            state_dict = files.arrays()
+        est.preprocess_ = loaded_preprocessor(plan, state_dict, files.weights_path)  # takes its arrays out
+        est.model_ = family.build(plan.model_config, state_dict, target, plan.tuned, path)
         del state_dict
         est.n_features_in_ = plan.n_features
         est.n_labels_ = plan.n_labels

@@ -20,11 +20,10 @@ import shutil
 import stat
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-import torch
+import numpy as np
 from safetensors import SafetensorError
-from safetensors.torch import load as load_safetensors
 
 from sparsexc._atomic import fsync_dir, make_temp_dir, remove_stale_temporaries, replace_dir, stale_folders
 from sparsexc._safetensors import (
@@ -37,6 +36,12 @@ from sparsexc._safetensors import (
 )
 from sparsexc._safetensors_write import write_safetensors
 from sparsexc.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    import torch
+
+# torch is imported to write or read tensors only: a label-tree model's arrays are numpy's, and its folder is
+# written and read without torch
 
 __all__ = [
     "CONFIG_FILE",
@@ -87,8 +92,8 @@ def _file_entry(name: str, value: torch.Tensor | tuple[Any, Any]) -> tuple[Any, 
     """``(array, file dtype)`` of a state entry: a tensor as its numpy view in its own dtype, a pair as given.
 
     Raises ValueError for a tensor dtype numpy has no type for (bfloat16: weights are kept in float32)."""
-    if isinstance(value, torch.Tensor):
-        if value.dtype == torch.bfloat16:
+    if not isinstance(value, tuple):  # a tensor (torch is imported where one exists)
+        if str(value.dtype) == "torch.bfloat16":
             raise ValueError(f"tensor {name!r}: dtype torch.bfloat16 cannot be saved; cast the weights to float32")
         array = value.detach().cpu().contiguous().numpy()
         return array, array.dtype
@@ -186,6 +191,18 @@ class ModelFiles:
     def tensors(self) -> dict[str, torch.Tensor]:
         """Read the weights (their size was checked against the header), verify their SHA-256, build the
         tensors and refuse non-finite ones; closes the file."""
+        from safetensors.torch import load
+
+        return self._read(load)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """:meth:`tensors` as numpy arrays (without torch; every dtype sparsexc writes has a numpy type)."""
+        from safetensors.numpy import load
+
+        return self._read(load)
+
+    def _read(self, load: Any) -> Any:
+        """``load(bytes)`` of the weights file, its size and SHA-256 verified and non-finite values refused."""
         if self.handle is None:
             raise ValueError(f"{self.weights_path}: already read or closed")
         try:
@@ -203,8 +220,8 @@ class ModelFiles:
                 f"{SHA_FIELD} recorded in {CONFIG_FILE} ({sha}): the file was changed or damaged"
             )
         try:
-            tensors = load_safetensors(blob)
-        except (SafetensorError, ValueError, RuntimeError) as exc:  # after the header checks: a library-level one
+            tensors = load(blob)
+        except (SafetensorError, ValueError, RuntimeError, TypeError, KeyError) as exc:  # after the header checks
             raise ModelFormatError(f"{where}: not a readable safetensors file ({exc})") from None
         del blob
         check_finite(tensors, where)

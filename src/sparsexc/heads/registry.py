@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -14,6 +15,24 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 HEADS: Registry[type[Head]] = Registry("head", Head)
 
+# the modules of the library's heads, each registering its head when imported: the package imports its modules
+# lazily (sparsexc._lazy), so a lookup by name imports these first (adding a head: one module, listed here)
+BUILTIN_HEAD_MODULES = (
+    "sparsexc.heads.label_embedding",
+    "sparsexc.heads.nce",
+    "sparsexc.heads.negative_sampling",
+    "sparsexc.heads.sampled_softmax",
+    "sparsexc.heads.sdlgm",
+    "sparsexc.heads.sigmoid",
+    "sparsexc.heads.softmax",
+    "sparsexc.heads.sparsemax",
+)
+
+
+def _import_builtin_heads() -> None:
+    for module in BUILTIN_HEAD_MODULES:
+        importlib.import_module(module)
+
 
 def register_head(cls: type[Head]) -> type[Head]:
     """Class decorator: make ``cls`` available under ``cls.name`` (``ValueError`` if another head has it)."""
@@ -21,13 +40,15 @@ def register_head(cls: type[Head]) -> type[Head]:
 
 
 def list_heads() -> list[str]:
-    """Names of the registered heads, sorted."""
+    """Names of the registered heads (the library's and any registered since), sorted."""
+    _import_builtin_heads()
     return HEADS.names()
 
 
 def get_head(name: str) -> type[Head]:
     """The head class registered as ``name``; a ``KeyError`` (:class:`~sparsexc.core.registry.UnknownNameError`)
     listing the registered names otherwise."""
+    _import_builtin_heads()
     return HEADS.get(name)
 
 

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
-import torch
 
 from sparsexc._sparse import as_label_matrix
-from sparsexc.core.labels import LabelBatch
 from sparsexc.heads._metric_bridge import set_metric, set_metric_from_row_counts
+
+if TYPE_CHECKING:
+    import torch
+
+    from sparsexc.core.labels import LabelBatch
+
+# torch is imported by the functions that take tensors, not here: the label tree's set rule (tune_candidates,
+# candidate_sets) is tuned and applied in numpy, and a tree model fits, predicts and saves without torch
 
 __all__ = ["RowCounts", "candidate_sets", "tune_candidates", "tune_grid", "tune_masks", "tune_threshold"]
 
@@ -36,7 +43,7 @@ def tune_grid(
     (best value, its metric value); ties go to the first grid value.
     """
     metric_fn: Callable[[sp.csr_matrix, sp.csr_matrix], float] = set_metric(metric)
-    Y = labels.to_csr() if isinstance(labels, LabelBatch) else sp.csr_matrix(labels)
+    Y = labels.to_csr() if _is_label_batch(labels) else sp.csr_matrix(labels)
     return _first_best(grid, lambda v: float(metric_fn(Y, predict(v))))
 
 
@@ -84,6 +91,8 @@ def tune_threshold(
     labels' scores gives :math:`|y_i \cap ŷ_i(t)|`. Same result as comparing at each threshold, bit for bit.
     Scores other than float32/float64 and non-finite values fall back to one comparison per threshold.
     """
+    import torch
+
     S = torch.from_numpy(np.asarray(scores)) if not isinstance(scores, torch.Tensor) else scores.detach()
     if len(grid) == 0:
         raise ValueError("tune_threshold needs a non-empty grid")
@@ -121,7 +130,7 @@ def tune_candidates(
         raise ValueError("tune_candidates needs a non-empty grid")
     if idx.shape != S.shape or idx.ndim != 2:
         raise ValueError(f"idx {idx.shape} and scores {S.shape} must be (n, m) arrays of the same shape")
-    n_labels = labels.n_labels if isinstance(labels, LabelBatch) else sp.csr_matrix(labels).shape[1]
+    n_labels = labels.n_labels if _is_label_batch(labels) else sp.csr_matrix(labels).shape[1]
     Y = _validation_labels(labels, (S.shape[0], n_labels))
     from_counts = set_metric_from_row_counts(metric)
     if from_counts is None:
@@ -176,6 +185,8 @@ def _best_of_counts(
 
 def _one_pass(S: torch.Tensor, grid64: np.ndarray) -> bool:
     """Whether ``S > t`` can be counted for all thresholds at once (float32/64 scores, no NaN, finite grid)."""
+    import torch
+
     return (
         S.ndim == 2
         and S.dtype in (torch.float32, torch.float64)
@@ -193,6 +204,8 @@ def _threshold_counts(
     :math:`= |ŷ_i(t_u)|` (int64 (n, U)) for the U sorted distinct values :math:`t_u`, and the column
     ``position[g]`` of each grid value.
     """
+    import torch
+
     bounds, position = np.unique(grid64, return_inverse=True)
     # thresholds in the scores' dtype: ``S > t`` rounds a Python float t to it too
     bounds_t = torch.tensor(bounds, dtype=S.dtype, device=S.device)
@@ -210,11 +223,15 @@ def _threshold_counts(
 
 def _mask_counts(mask: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     """Per-row ``(|y_i ∩ ŷ_i|, |ŷ_i|)`` of a boolean (n, C) mask, the true labels at ``(rows, cols)``."""
+    import torch
+
     hits = rows[mask[rows, cols]]
     return torch.bincount(hits, minlength=mask.shape[0]).cpu().numpy(), mask.sum(dim=1).cpu().numpy()
 
 
 def _true_entries_on(Y: sp.csr_matrix, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    import torch
+
     rows, cols = _true_entries(Y)
     return torch.from_numpy(rows).to(device), torch.from_numpy(cols).to(device)
 
@@ -301,6 +318,13 @@ class RowCounts:
         return best_v, best_value
 
 
+def _is_label_batch(labels: Any) -> bool:
+    """Whether ``labels`` is a :class:`~sparsexc.core.labels.LabelBatch` (one exists only once its module, which
+    imports torch, was imported: no import to say no)."""
+    module = sys.modules.get("sparsexc.core.labels")
+    return module is not None and isinstance(labels, module.LabelBatch)
+
+
 def _first_best(grid: Sequence[float], value_at: Callable[[float], float]) -> tuple[float, float]:
     """(the grid value with the highest ``value_at``, that value); ties go to the first grid value."""
     if len(grid) == 0:
@@ -315,7 +339,7 @@ def _first_best(grid: Sequence[float], value_at: Callable[[float], float]) -> tu
 
 def _validation_labels(labels: LabelBatch | sp.csr_matrix, shape: tuple[int, ...]) -> sp.csr_matrix:
     """The true labels as a 0/1 CSR indicator with sorted indices, checked against the (n, C) predictions."""
-    Y = labels.to_csr() if isinstance(labels, LabelBatch) else sp.csr_matrix(labels)
+    Y = labels.to_csr() if _is_label_batch(labels) else sp.csr_matrix(labels)
     if Y.shape[1] != shape[1]:
         raise ValueError(f"the predicted sets have {shape[1]} columns but labels has {Y.shape[1]} labels")
     if Y.shape[0] != shape[0]:
@@ -343,6 +367,8 @@ def _counts_at_least(values: np.ndarray, rows: np.ndarray, n_rows: int, bounds: 
 def _counts_above(values: torch.Tensor, rows: torch.Tensor, n_rows: int, bounds: torch.Tensor) -> torch.Tensor:
     """(n_rows, G) counts, per row, of the ``values`` (row ids ``rows``) above each sorted bound:
     ``out[i, g] = #{k : rows_k = i, values_k > bounds_g}`` (on the scores' device)."""
+    import torch
+
     G = bounds.numel()
     # right=False: bounds[place-1] < x <= bounds[place], so x > bounds_g iff place > g
     place = torch.bucketize(values, bounds, right=False)

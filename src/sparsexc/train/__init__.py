@@ -9,15 +9,43 @@
 * :func:`fit_summary` - how a run ended (best epoch, epochs run, stopped early or at the cap), as a dict.
 """
 
-from sparsexc._params import TrainParams
-from sparsexc.train.checkpoint import atomic_write, load_checkpoint, save_checkpoint
-from sparsexc.train.data_parallel import autocast
-from sparsexc.train.optim import build_optimizer, build_scheduler, lazy_zeros_like, lr_multiplier
-from sparsexc.train.progress import fit_summary
-from sparsexc.train.row_sparse_adam import RowSparseAdam
-from sparsexc.train.state import TrainState
-from sparsexc.train.strategy import Strategy, choose_strategy
-from sparsexc.train.trainer import NonFiniteLossError, Trainer, epoch_order, resolve_device
+from typing import TYPE_CHECKING
+
+from sparsexc._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from sparsexc._params import TrainParams
+    from sparsexc.train.checkpoint import atomic_write, load_checkpoint, save_checkpoint
+    from sparsexc.train.data_parallel import autocast
+    from sparsexc.train.optim import build_optimizer, build_scheduler, lazy_zeros_like, lr_multiplier
+    from sparsexc.train.progress import fit_summary
+    from sparsexc.train.row_sparse_adam import RowSparseAdam
+    from sparsexc.train.state import TrainState
+    from sparsexc.train.strategy import Strategy, choose_strategy
+    from sparsexc.train.trainer import NonFiniteLossError, Trainer, epoch_order, resolve_device
+
+# imported on first use (sparsexc._lazy): importing one module of this package imports no other
+_EXPORTS = {
+    "TrainParams": "sparsexc._params",
+    "atomic_write": "sparsexc.train.checkpoint",
+    "load_checkpoint": "sparsexc.train.checkpoint",
+    "save_checkpoint": "sparsexc.train.checkpoint",
+    "autocast": "sparsexc.train.data_parallel",
+    "build_optimizer": "sparsexc.train.optim",
+    "build_scheduler": "sparsexc.train.optim",
+    "lazy_zeros_like": "sparsexc.train.optim",
+    "lr_multiplier": "sparsexc.train.optim",
+    "fit_summary": "sparsexc.train.progress",
+    "RowSparseAdam": "sparsexc.train.row_sparse_adam",
+    "TrainState": "sparsexc.train.state",
+    "Strategy": "sparsexc.train.strategy",
+    "choose_strategy": "sparsexc.train.strategy",
+    "NonFiniteLossError": "sparsexc.train.trainer",
+    "Trainer": "sparsexc.train.trainer",
+    "epoch_order": "sparsexc.train.trainer",
+    "resolve_device": "sparsexc.train.trainer",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
     "NonFiniteLossError",

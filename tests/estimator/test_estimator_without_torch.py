@@ -1,0 +1,103 @@
+"""A label-tree model goes through ``XCClassifier`` without torch (issue 19's memory: torch's import is about
+175 MiB of resident memory that a numpy/scipy/numba model does not need), and the settings check that lets it
+(``_check_settings``: the default head's settings are not built) finds every error the full one does."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from sparsexc.errors import ConfigurationError
+from sparsexc.estimator import XCClassifier
+
+# fit, predict, decision_function, save and load a default model and a model="tree" one with torch's import made
+# to fail: any import of torch on that path is an ImportError naming the line that made it
+SCRIPT = textwrap.dedent(
+    """
+    import sys, tempfile, traceback
+
+    class NoTorch:
+        def find_spec(self, name, path=None, target=None):
+            if name == "torch" or name.startswith("torch."):
+                traceback.print_stack(limit=12)
+                raise ImportError("torch was imported")
+
+    sys.meta_path.insert(0, NoTorch())
+    import numpy as np
+    import scipy.sparse as sp
+    from sparsexc import XCClassifier
+
+    rng = np.random.default_rng(0)
+    X = sp.random(300, 40, density=0.1, format="csr", random_state=0, dtype=np.float32)
+    Y = sp.csr_matrix((rng.random((300, 8)) < 0.25).astype(np.float32))
+    names = [f"tag{j}" for j in range(8)]
+    for model in ("auto", "tree"):
+        clf = XCClassifier(model=model, verbose=0).fit(X, Y, label_names=names)
+        assert clf.resolved_model().family == "tree"
+        clf.predict_topk(X, k=3), clf.decision_function(X[:5]), clf.predict_labels(X[:5])
+        with tempfile.TemporaryDirectory() as folder:
+            clf.save(folder + "/m")
+            loaded = XCClassifier.load(folder + "/m")
+        assert (loaded.predict(X) != clf.predict(X)).nnz == 0
+        assert list(loaded.classes_) == names
+    print("torch" in sys.modules)
+    """
+)
+
+
+def test_a_tree_model_fits_predicts_saves_and_loads_without_importing_torch():
+    done = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == "False"
+
+
+CASES = [
+    {},
+    {"hidden_sizes": ()},
+    {"hidden_sizes": (64, 32), "dropout": 0.0},
+    {"optimizer": "sgd"},
+    {"optimizer": "sgd", "lr": 0.5, "momentum": 0.9},
+    {"optimizer": "nadam"},
+    {"lr": -1.0},
+    {"lr": 0.0},
+    {"batch_size": 0},
+    {"epochs": 0},
+    {"patience": -1},
+    {"dropout": 1.5},
+    {"activation": "swish!"},
+    {"validation_fraction": 2.0},
+    {"random_state": "a"},
+    {"random_state": True},
+    {"verbose": "loud"},
+    {"tree_params": {"n_trees": 0}},
+    {"tree_params": [1]},
+    {"model": "forest"},
+    {"precision": "int4"},
+    {"lr_schedule": "sometimes"},
+    {"val_metric": "P@0"},
+    {"tune_metric": "nonsense"},
+    {"head": "no-such-head"},
+    {"head_params": {"no_such_field": 1}},
+    {"head_params": "temperature=1"},
+    {"head": "sparsemax", "lr": 1e-2},
+]
+
+
+def _outcome(check):
+    try:
+        check()
+    except Exception as exc:  # the error type and message are compared
+        return type(exc), str(exc)
+    return None
+
+
+@pytest.mark.parametrize("settings", CASES, ids=[repr(c) for c in CASES])
+def test_the_check_without_the_default_head_finds_what_the_full_check_finds(settings):
+    clf = XCClassifier(**settings)
+    full, check = _outcome(clf._settings), _outcome(clf._check_settings)
+    assert check == full
+    if full is not None:
+        assert issubclass(full[0], (ConfigurationError, ValueError, TypeError))
