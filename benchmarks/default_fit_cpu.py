@@ -1,7 +1,8 @@
 """Training CPU of ``XCClassifier()`` (the default) per set (the small sets unless ``--datasets``), one fresh process
 per fit (issue 20).
 
-For each set and repeat a child process loads the set's training split, imports the package, then times
+For each set and repeat a child process loads the set's training split, imports the estimator and the label tree
+(``sparsexc.tree``: numba; the package imports its modules lazily, so naming them is what imports them), then times
 ``XCClassifier(verbose=0).fit(X, Y)`` with ``time.process_time()`` (all threads), as ``benchmarks/defaults.py``
 does: numba's first call in the process, the cross-validation of C, the fit, the threshold's tuning and the
 refit are all inside. The child also reports the C the tree chose. ``--run LABEL=SRC`` (repeatable) names a
@@ -53,7 +54,7 @@ SETS = ("flags", "emotions", "birds", "cal500", "yeast", "scene", "medical", "en
 CHILD = """
 import json, sys, time
 import numpy as np
-import sparsexc.estimator
+import sparsexc.estimator.classifier, sparsexc.tree  # the estimator and the tree's modules (numba): imports, not training
 from sparsexc.datasets import load
 from sparsexc.estimator import XCClassifier
 from sparsexc.metrics import evaluate

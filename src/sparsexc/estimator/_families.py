@@ -24,7 +24,10 @@ import scipy.sparse as sp
 
 from sparsexc._params import MODEL_FAMILIES, PredictParams, RunParams
 from sparsexc.core.registry import Registry
+from sparsexc.distributed.context import all_gather_objects, is_distributed, rank, world_size
 from sparsexc.errors import ConfigurationError
+from sparsexc.heads.tuning import candidate_sets, tune_candidates  # numpy: no torch
+from sparsexc.train.progress import fit_summary
 
 if TYPE_CHECKING:
     from sparsexc.estimator.serialization import ModelFiles
@@ -500,7 +503,6 @@ def _fit_tree(params: LabelTreeParams, X: sp.csr_matrix, Y: sp.csr_matrix) -> La
     seeded alike), trains its share of the nodes (``fit``'s ``part``: :mod:`sparsexc.tree.parallel` splits them
     by work), and the parts are exchanged and assembled, so every rank ends with the model one process trains,
     bit for bit."""
-    from sparsexc.distributed.context import all_gather_objects, is_distributed, rank, world_size
     from sparsexc.tree import LabelTreeModel
     from sparsexc.tree.parallel import check_same_trees, merge_parts, tree_fingerprint
 
@@ -571,9 +573,6 @@ class TreeFamily(ModelFamily):
         *,
         held_out: bool = False,
     ) -> Fitted:
-        from sparsexc.heads.tuning import tune_candidates
-        from sparsexc.train.progress import fit_summary
-
         self.check_run(run)
         params = self.params(estimator)
         threshold = default_tree_threshold(params.loss)
@@ -624,8 +623,6 @@ class TreeFamily(ModelFamily):
         return model.tree.predict_topk(X, min(settings.k, model.tree.n_labels_), beam=settings.beam)
 
     def sets(self, model: Any, X: sp.csr_matrix, settings: PredictParams) -> sp.csr_matrix:
-        from sparsexc.heads.tuning import candidate_sets
-
         idx, scores = model.candidates(X, settings.beam)
         return candidate_sets(idx, scores, model.threshold, model.tree.n_labels_)
 
