@@ -61,6 +61,8 @@ CASES = [
     {"optimizer": "sgd"},
     {"optimizer": "sgd", "lr": 0.5, "momentum": 0.9},
     {"optimizer": "nadam"},
+    {"optimizer": ""},
+    {"optimizer": 3},
     {"lr": -1.0},
     {"lr": 0.0},
     {"batch_size": 0},

@@ -40,7 +40,7 @@ def tuned_on(monkeypatch):
         seen.update(idx=idx, scores=scores, Y=Y_tuned, grid=list(grid), metric=metric)
         return real(idx, scores, Y_tuned, grid, metric)
 
-    monkeypatch.setattr(tuning, "tune_candidates", spy)
+    monkeypatch.setattr(families, "tune_candidates", spy)  # the name the tree family calls
     return seen, real
 
 

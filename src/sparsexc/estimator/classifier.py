@@ -362,7 +362,8 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         else:
             # the optimizer only completes the TrainParams checked here; the default head's own default
             # (head_cls.default_optimizer) is resolved where a network is built
-            self._network_settings(self.optimizer or _CHECK_OPTIMIZER, 1.0 if self.lr is None else self.lr)
+            optimizer = _CHECK_OPTIMIZER if self.optimizer is None else self.optimizer
+            self._network_settings(optimizer, 1.0 if self.lr is None else self.lr)
 
     def resolved_params(self) -> tuple[type[Head], Any, EncoderParams, TrainParams]:
         """The settings :meth:`fit` trains with: ``(head class, head params, encoder params, train params)``.
