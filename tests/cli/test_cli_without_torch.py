@@ -5,35 +5,21 @@ where importing torch fails, naming the line that tried."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import textwrap
+
+from _no_torch import run_without_torch
 
 # the command line is sys.argv[1:]; any import of torch is an ImportError (the CLI then exits 1 with it)
-RUNNER = textwrap.dedent(
-    """
-    import sys, traceback
+RUNNER = """
+from sparsexc.cli import main
 
-    class NoTorch:
-        def find_spec(self, name, path=None, target=None):
-            if name == "torch" or name.startswith("torch."):
-                traceback.print_stack(limit=12)
-                raise ImportError("torch was imported")
-
-    sys.meta_path.insert(0, NoTorch())
-    from sparsexc.cli import main
-
-    code = main(sys.argv[1:])
-    print("torch" in sys.modules)
-    sys.exit(code)
-    """
-)
+code = main(sys.argv[1:])
+print("torch" in sys.modules)
+sys.exit(code)
+"""
 
 
 def _run(*args: str) -> None:
-    done = subprocess.run([sys.executable, "-c", RUNNER, *args], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.splitlines()[-1] == "False"
+    run_without_torch(RUNNER, *args)
 
 
 def test_train_evaluate_and_predict_a_tree_model_without_torch(tmp_path):

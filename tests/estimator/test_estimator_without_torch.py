@@ -4,28 +4,17 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
-
 import pytest
+from _no_torch import run_without_torch
 
 from sparsexc.errors import ConfigurationError
 from sparsexc.estimator import XCClassifier
 
 # fit, predict, decision_function, save and load a default model and a model="tree" one with torch's import made
 # to fail: any import of torch on that path is an ImportError naming the line that made it
-SCRIPT = textwrap.dedent(
-    """
-    import sys, tempfile, traceback
+SCRIPT = """
+    import tempfile
 
-    class NoTorch:
-        def find_spec(self, name, path=None, target=None):
-            if name == "torch" or name.startswith("torch."):
-                traceback.print_stack(limit=12)
-                raise ImportError("torch was imported")
-
-    sys.meta_path.insert(0, NoTorch())
     import numpy as np
     import scipy.sparse as sp
     from sparsexc import XCClassifier
@@ -44,14 +33,11 @@ SCRIPT = textwrap.dedent(
         assert (loaded.predict(X) != clf.predict(X)).nnz == 0
         assert list(loaded.classes_) == names
     print("torch" in sys.modules)
-    """
-)
+"""
 
 
 def test_a_tree_model_fits_predicts_saves_and_loads_without_importing_torch():
-    done = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.strip() == "False"
+    run_without_torch(SCRIPT)
 
 
 CASES = [
