@@ -311,15 +311,17 @@ class SparsexcHead(System):
 
     def prepare(self) -> None:
         super().prepare()
-        from sparsexc.heads import list_heads
+        if self.head is not None:  # a head asked for: its modules are imported by the first lookup of a head
+            from sparsexc.heads import list_heads
 
-        list_heads()  # imports every head's module
+            list_heads()
 
     def set_threads(self) -> None:
-        """torch's intra-op threads: the worker's."""
-        import torch
-
-        torch.set_num_threads(self.threads)
+        """torch's intra-op threads: the worker's, where torch is imported (every head's ``imports``); else
+        torch's own default, the process's cores, if a fit imports it."""
+        torch = sys.modules.get("torch")
+        if torch is not None:
+            torch.set_num_threads(self.threads)
 
     def predict_topk(self, X, k):
         idx, scores = self.model.predict_topk(X, k=k)
@@ -343,14 +345,6 @@ class SparsexcDefault(SparsexcHead):
 
     def __init__(self, settings: dict[str, Any], threads: int, work: Path) -> None:
         super().__init__(None, {**settings, "verbose": 0}, threads, work)
-
-    def prepare(self) -> None:
-        System.prepare(self)  # not the heads: a model="auto" fit imports them if it chooses a neural model
-
-    def set_threads(self) -> None:
-        """torch's threads only where torch is already imported (else its default: the process's cores)."""
-        if "torch" in sys.modules:
-            super().set_threads()
 
     def describe(self) -> dict[str, Any]:
         """What the library chose from the data, for the row's JSON: the preprocessing, the model family fitted

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -29,6 +30,7 @@ BUILTIN_HEAD_MODULES = (
 )
 
 
+@functools.cache  # once per process: every lookup after the first is a registry read
 def _import_builtin_heads() -> None:
     for module in BUILTIN_HEAD_MODULES:
         importlib.import_module(module)
