@@ -10,11 +10,14 @@ from _topk import assert_same_topk
 
 from sparsexc._params import EncoderParams
 from sparsexc.heads import SigmoidHead, SoftmaxHead
+from sparsexc.heads.protocol import _cat_hidden
 from sparsexc.models import FeatureBatch, SparseEncoder, XCModel
+from sparsexc.models import encoder as encoder_module
+from sparsexc.models.encoder import DENSE_BATCH_DENSITY, dense_pays
 
 
-def _X(n=7, d=15, seed=0):
-    X = sp.random(n, d, density=0.3, format="csr", dtype=np.float32, random_state=seed)
+def _X(n=7, d=15, seed=0, density=0.3):
+    X = sp.random(n, d, density=density, format="csr", dtype=np.float32, random_state=seed)
     keep = np.ones(n, np.float32)
     keep[3] = 0  # an all-zero row
     X = sp.csr_matrix(sp.diags(keep) @ X)
@@ -31,12 +34,67 @@ def test_feature_batch_keeps_the_csr_pieces():
 
 
 def test_linear_encoder_is_the_identity_on_sparse_features():
-    X = _X()
-    encoder = SparseEncoder(15, EncoderParams())
-    hidden = encoder(FeatureBatch.from_csr(X))
-    assert encoder.is_identity and encoder.out_dim == 15 and hidden.layout == torch.sparse_csr
+    X = _X(n=20, d=60, density=0.05)
+    batch = FeatureBatch.from_csr(X)
+    assert batch.density == X.nnz / (20 * 60) < DENSE_BATCH_DENSITY
+    encoder = SparseEncoder(60, EncoderParams())
+    hidden = encoder(batch)
+    assert encoder.is_identity and encoder.out_dim == 60 and hidden.layout == torch.sparse_csr
     np.testing.assert_array_equal(hidden.to_dense().numpy(), X.toarray())
     assert list(encoder.parameters()) == []  # the head's n_labels x n_features matrix is the whole model
+
+
+def test_linear_encoder_gives_dense_batches_dense(monkeypatch):
+    X = _X()  # 30% of the cells stored, less the all-zero row
+    batch = FeatureBatch.from_csr(X)
+    assert batch.density >= DENSE_BATCH_DENSITY and dense_pays(batch)
+    hidden = SparseEncoder(15, EncoderParams())(batch)
+    assert hidden.layout == torch.strided
+    np.testing.assert_array_equal(hidden.numpy(), X.toarray())
+    # not with sparse gradients (their output layer reads the feature ids), nor above the cap on the cells
+    assert SparseEncoder(15, EncoderParams(sparse_gradients=True))(batch).layout == torch.sparse_csr
+    monkeypatch.setattr(encoder_module, "DENSE_BATCH_MAX_CELLS", 7 * 15 - 1)
+    assert not dense_pays(batch)
+    assert SparseEncoder(15, EncoderParams())(batch).layout == torch.sparse_csr
+
+
+def test_feature_batch_to_dense_sums_duplicates_as_csr_does():
+    X = sp.csr_matrix((np.array([1.0, 2.0, 4.0], np.float32), np.array([1, 1, 0]), np.array([0, 2, 3])), shape=(2, 3))
+    assert not X.has_canonical_format  # a duplicated entry in row 0
+    batch = FeatureBatch.from_csr(X)
+    np.testing.assert_array_equal(batch.to_dense().numpy(), [[0, 3, 0], [4, 0, 0]])
+    np.testing.assert_array_equal(batch.to_dense().numpy(), batch.to_sparse_csr().to_dense().numpy())
+
+
+@pytest.mark.parametrize("density", [0.05, 0.3])
+def test_dense_and_sparse_products_of_the_linear_model_agree(monkeypatch, density):
+    """The same logits and gradients in float64 whichever product the batch takes."""
+    X = _X(n=30, d=40, density=density)
+    torch.manual_seed(0)
+    model = XCModel(SparseEncoder(40, {}), SigmoidHead(40, 6)).double()
+    batch = FeatureBatch.from_csr(X)
+    batch = FeatureBatch(batch.indices, batch.offsets, batch.values.double(), batch.n_rows, batch.n_features)
+    out = {}
+    for rule in (0.0, 2.0):  # every batch dense, no batch dense
+        monkeypatch.setattr(encoder_module, "DENSE_BATCH_DENSITY", rule)
+        hidden = model.hidden(batch)
+        assert hidden.layout == (torch.strided if rule == 0.0 else torch.sparse_csr)
+        logits = model.head.output(hidden)
+        (gW,) = torch.autograd.grad(
+            (logits * torch.linspace(-1, 1, 6, dtype=torch.float64)).sum(), model.head.output.weight
+        )
+        out[rule] = (logits.detach(), gW)
+    torch.testing.assert_close(out[0.0][0], out[2.0][0], rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(out[0.0][1], out[2.0][1], rtol=1e-12, atol=1e-12)
+
+
+def test_mixed_hidden_batches_join_as_csr():
+    dense = torch.tensor([[0.0, 1.5, 0.0], [2.0, 0.0, 0.0]])
+    sparse = torch.tensor([[0.0, 0.0, 3.0]]).to_sparse_csr()
+    joined = _cat_hidden([dense, sparse])
+    assert joined.layout == torch.sparse_csr
+    torch.testing.assert_close(joined.to_dense(), torch.cat([dense, sparse.to_dense()]))
+    torch.testing.assert_close(_cat_hidden([dense, dense]), torch.cat([dense, dense]))
 
 
 def test_linear_model_equals_dense_x_at_w_including_gradients():

@@ -219,9 +219,14 @@ class ScalarTunedHead(Head):
 
 
 def _cat_hidden(parts: Sequence[torch.Tensor]) -> torch.Tensor:
-    """Rows of hidden batches joined: dense by ``torch.cat``, ``torch.sparse_csr`` by stacking their CSR pieces."""
-    if len(parts) == 1 or parts[0].layout != torch.sparse_csr:
-        return parts[0] if len(parts) == 1 else torch.cat(list(parts))
+    """Rows of hidden batches joined: dense by ``torch.cat``, ``torch.sparse_csr`` by stacking their CSR pieces;
+    a mix (the linear model's dense and sparse batches, :func:`~sparsexc.models.encoder.dense_pays`) as CSR,
+    whose size follows the stored entries, not the cells."""
+    if len(parts) == 1:
+        return parts[0]
+    if all(part.layout != torch.sparse_csr for part in parts):
+        return torch.cat(list(parts))
+    parts = [part if part.layout == torch.sparse_csr else part.to_sparse_csr() for part in parts]
     crow, col, val, offset = [parts[0].crow_indices()[:1]], [], [], 0
     for part in parts:
         crow.append(part.crow_indices()[1:] + offset)
@@ -229,7 +234,9 @@ def _cat_hidden(parts: Sequence[torch.Tensor]) -> torch.Tensor:
         val.append(part.values())
         offset += int(part.crow_indices()[-1])
     n_rows = sum(part.shape[0] for part in parts)
-    return torch.sparse_csr_tensor(torch.cat(crow), torch.cat(col), torch.cat(val), (n_rows, parts[0].shape[1]))
+    return torch.sparse_csr_tensor(
+        torch.cat(crow), torch.cat(col), torch.cat(val), (n_rows, parts[0].shape[1]), check_invariants=False
+    )
 
 
 def _cat_labels(parts: Sequence[LabelBatch]) -> LabelBatch:

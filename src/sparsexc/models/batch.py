@@ -16,7 +16,7 @@ __all__ = ["FeatureBatch", "LabelBatch"]
 
 @dataclass
 class FeatureBatch:
-    """Feature rows in CSR layout, never densified.
+    """Feature rows in CSR layout (densified only on request: :meth:`to_dense`).
 
     Attributes
     ----------
@@ -58,6 +58,16 @@ class FeatureBatch:
             self.n_features,
             self.rows,
         )
+
+    @property
+    def density(self) -> float:
+        """Stored entries / cells, ``nnz / (n_rows * n_features)`` (0 for an empty batch)."""
+        cells = self.n_rows * self.n_features
+        return self.values.numel() / cells if cells else 0.0
+
+    def to_dense(self) -> torch.Tensor:
+        """The batch as a dense (n_rows, n_features) tensor (a new one; duplicate entries summed, as in CSR)."""
+        return self.to_sparse_csr().to_dense()
 
     def to_sparse_csr(self) -> torch.Tensor:
         """The batch as a ``torch.sparse_csr`` (n_rows, n_features) tensor (shares memory)."""

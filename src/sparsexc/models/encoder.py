@@ -14,7 +14,14 @@ from sparsexc.errors import ConfigurationError
 from sparsexc.models.batch import FeatureBatch
 from sparsexc.ops.sparse_grad import mark_sparse_gradient
 
-__all__ = ["SparseEncoder"]
+__all__ = ["DENSE_BATCH_DENSITY", "DENSE_BATCH_MAX_CELLS", "SparseEncoder"]
+
+# The linear model multiplies its batch by the (n_labels, n_features) output layer. torch's CSR product runs
+# as fast as a dense GEMM at about 5-10% stored cells, and 2-15x slower above (one thread, B = 256: 512-d
+# rows at 100% 12x on 19,005 labels, 5,000-d 15x; benchmarks/results/dense_batches.md), so a batch at least
+# this dense is multiplied dense. The cap keeps the dense copy small (2^24 cells = 64 MiB of float32).
+DENSE_BATCH_DENSITY = 0.1
+DENSE_BATCH_MAX_CELLS = 1 << 24
 
 _ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -36,7 +43,11 @@ class SparseEncoder(nn.Module):
 
     With ``hidden_sizes = ()`` (the linear model) the encoder is the identity on the sparse input: it
     returns the batch as a ``torch.sparse_csr`` (B, n_features) tensor, ``out_dim = n_features``, and the
-    head's output layer (``n_labels x n_features`` + bias) is the full-rank linear model.
+    head's output layer (``n_labels x n_features`` + bias) is the full-rank linear model. A batch with at
+    least :data:`DENSE_BATCH_DENSITY` of its cells stored (and at most :data:`DENSE_BATCH_MAX_CELLS` cells)
+    is returned dense instead: the same values, multiplied by a dense GEMM, which is faster there (dense
+    features such as embeddings or an SVD). Not with ``sparse_gradients``, whose output layer reads the
+    batch's feature ids.
 
     With ``params.sparse_gradients`` the first layer's table gets row-sparse gradients
     (``embedding_bag(..., sparse=True)``: only the rows of the features in the batch); for the linear model
@@ -83,12 +94,15 @@ class SparseEncoder(nn.Module):
         return self.embedding is None
 
     def forward(self, batch: FeatureBatch) -> torch.Tensor:
-        """Hidden vectors (B, out_dim): dense, or ``torch.sparse_csr`` when :attr:`is_identity`."""
+        """Hidden vectors (B, out_dim): dense, or ``torch.sparse_csr`` when :attr:`is_identity` and the batch
+        is sparse (see the class docstring)."""
         if batch.n_features != self.n_features:
             raise ConfigurationError(
                 f"the batch has {batch.n_features} features; the encoder expects {self.n_features}"
             )
         if self.embedding is None:
+            if not self.params.sparse_gradients and dense_pays(batch):
+                return batch.to_dense()
             return batch.to_sparse_csr()
         assert self.first_bias is not None  # built together with the embedding
         first = F.embedding_bag(
@@ -104,3 +118,9 @@ class SparseEncoder(nn.Module):
 
     def config(self) -> dict:
         return {"n_features": self.n_features, "params": self.params.to_dict()}
+
+
+def dense_pays(batch: FeatureBatch) -> bool:
+    """Whether the linear model multiplies ``batch`` dense: at least :data:`DENSE_BATCH_DENSITY` of its cells
+    stored and at most :data:`DENSE_BATCH_MAX_CELLS` cells."""
+    return batch.n_rows * batch.n_features <= DENSE_BATCH_MAX_CELLS and batch.density >= DENSE_BATCH_DENSITY
