@@ -16,10 +16,11 @@ from sparsexc.ops.sparse_grad import mark_sparse_gradient
 
 __all__ = ["DENSE_BATCH_DENSITY", "DENSE_BATCH_MAX_CELLS", "SparseEncoder"]
 
-# The linear model multiplies its batch by the (n_labels, n_features) output layer. torch's CSR product runs
-# as fast as a dense GEMM at about 5-10% stored cells, and 2-15x slower above (one thread, B = 256: 512-d
-# rows at 100% 12x on 19,005 labels, 5,000-d 15x; benchmarks/results/dense_batches.md), so a batch at least
-# this dense is multiplied dense. The cap keeps the dense copy small (2^24 cells = 64 MiB of float32).
+# The linear model multiplies its batch by the (n_labels, n_features) output layer. torch's CSR product (forward
+# and the weight's gradient, one thread, B = 256) is level with a dense GEMM at 10% of the cells stored (0.6-1.3x)
+# and 1.2-4x slower at 20%, 4-15x at 100%; where the product is large (19,005 labels, or 5,000 features) it is
+# already 1.2-1.3x slower at 10% (benchmarks/results/dense_batches.md). So a batch at least this dense is
+# multiplied dense. The cap keeps the dense copy small (2^24 cells = 64 MiB of float32).
 DENSE_BATCH_DENSITY = 0.1
 DENSE_BATCH_MAX_CELLS = 1 << 24
 
