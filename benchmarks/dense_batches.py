@@ -24,8 +24,7 @@ import scipy.sparse as sp
 import torch
 from _harness import add_common_flags, environment, timed, utc_now, write_results
 
-from sparsexc.models import FeatureBatch
-from sparsexc.models.encoder import DENSE_BATCH_DENSITY, DENSE_BATCH_MAX_CELLS, dense_pays
+from sparsexc.models import DENSE_BATCH_DENSITY, DENSE_BATCH_MAX_CELLS, FeatureBatch, dense_pays
 
 BATCH = 256
 

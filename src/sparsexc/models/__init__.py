@@ -5,17 +5,20 @@ from typing import Any
 
 from sparsexc._params import EncoderParams
 from sparsexc.models.batch import FeatureBatch, LabelBatch
-from sparsexc.models.encoder import SparseEncoder
+from sparsexc.models.encoder import DENSE_BATCH_DENSITY, DENSE_BATCH_MAX_CELLS, SparseEncoder, dense_pays
 from sparsexc.models.model import XCModel
 from sparsexc.models.shortlist import ShortlistModel, shortlist_heads
 
 __all__ = [
+    "DENSE_BATCH_DENSITY",
+    "DENSE_BATCH_MAX_CELLS",
     "EncoderParams",
     "FeatureBatch",
     "LabelBatch",
     "ShortlistModel",
     "SparseEncoder",
     "XCModel",
+    "dense_pays",
     "model_from_config",
     "shortlist_heads",
 ]

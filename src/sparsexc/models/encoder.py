@@ -14,7 +14,7 @@ from sparsexc.errors import ConfigurationError
 from sparsexc.models.batch import FeatureBatch
 from sparsexc.ops.sparse_grad import mark_sparse_gradient
 
-__all__ = ["DENSE_BATCH_DENSITY", "DENSE_BATCH_MAX_CELLS", "SparseEncoder"]
+__all__ = ["DENSE_BATCH_DENSITY", "DENSE_BATCH_MAX_CELLS", "SparseEncoder", "dense_pays"]
 
 # The linear model multiplies its batch by the (n_labels, n_features) output layer. torch's CSR product (forward
 # and the weight's gradient, one thread, B = 256) is level with a dense GEMM at 10% of the cells stored (0.6-1.3x)
