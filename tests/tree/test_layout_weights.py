@@ -259,3 +259,24 @@ def test_a_saved_model_loads_and_predicts_without_importing_torch(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False"]
+
+
+def test_the_tree_fits_saves_loads_and_predicts_without_importing_scikit_learn(tmp_path):
+    # scikit-learn's import is about 64 MiB of resident memory (scipy.stats through sklearn.utils.fixes): the label
+    # tree with its default representation does not need it, so its peak RSS does not pay for it (issue 19)
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np, scipy.sparse as sp\n"
+        "from sparsexc.tree import LabelTreeModel, LabelTreeParams\n"
+        "rng = np.random.default_rng(0)\n"
+        "X = sp.random(300, 80, density=0.1, format='csr', random_state=rng, dtype=np.float32)\n"
+        "Y = sp.csr_matrix((rng.random((300, 40)) < 0.05).astype(np.float32))\n"
+        "m = LabelTreeModel(LabelTreeParams(max_leaf_size=8, n_trees=2)).fit(X, Y)\n"
+        f"m.save({str(tmp_path / 'm')!r})\n"
+        f"LabelTreeModel.load({str(tmp_path / 'm')!r}).predict_topk(X, 5)\n"
+        "print('sklearn' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False"]

@@ -42,7 +42,6 @@ from typing import Any, Literal, overload
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.utils.extmath import randomized_svd
 
 from sparsexc._sparse import as_label_matrix
 from sparsexc.errors import ConfigurationError
@@ -139,6 +138,10 @@ def pmi_svd(M: sp.spmatrix, dim: int, *, seed: int = 0, n_iter: int = 7, n_overs
     k = min(dim, n_labels)
     if M.nnz == 0:
         return out
+    # imported here: scikit-learn costs 64 MiB of RSS on import, and the label tree (which imports this module
+    # for its PMI representation) otherwise trains, predicts and loads without it
+    from sklearn.utils.extmath import randomized_svd
+
     U, S, _ = randomized_svd(
         sp.csr_matrix(M),
         n_components=k,
