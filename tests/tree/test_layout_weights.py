@@ -8,6 +8,9 @@ and predict exactly as before.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -241,12 +244,14 @@ def test_release_free_memory_answers_without_failing():
     assert release_free_memory() in (True, False)
 
 
+def _printed_in_a_fresh_process(code: str) -> list[str]:
+    """The words ``python -c code`` prints (it must exit 0)."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+
+
 def test_a_saved_model_loads_and_predicts_without_importing_torch(tmp_path):
     # the label tree is numpy, scipy and numba only; torch's import was about 180 MiB of resident memory and over
     # a CPU second on every load (the header check compared torch dtypes)
-    import subprocess
-    import sys
-
     model, X = _fitted(n_trees=1)
     model.save(tmp_path / "m")
     sp.save_npz(tmp_path / "X.npz", X)
@@ -257,16 +262,12 @@ def test_a_saved_model_loads_and_predicts_without_importing_torch(tmp_path):
         f"m.predict_topk(sp.load_npz({str(tmp_path / 'X.npz')!r}).tocsr(), 5)\n"
         "print('torch' in sys.modules)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    assert out == ["False"]
+    assert _printed_in_a_fresh_process(code) == ["False"]
 
 
 def test_the_tree_fits_saves_loads_and_predicts_without_importing_scikit_learn(tmp_path):
     # scikit-learn's import is about 64 MiB of resident memory (scipy.stats through sklearn.utils.fixes): the label
     # tree with its default representation does not need it, so its peak RSS does not pay for it (issue 19)
-    import subprocess
-    import sys
-
     code = (
         "import sys, numpy as np, scipy.sparse as sp\n"
         "from sparsexc.tree import LabelTreeModel, LabelTreeParams\n"
@@ -278,5 +279,4 @@ def test_the_tree_fits_saves_loads_and_predicts_without_importing_scikit_learn(t
         f"LabelTreeModel.load({str(tmp_path / 'm')!r}).predict_topk(X, 5)\n"
         "print('sklearn' in sys.modules)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    assert out == ["False"]
+    assert _printed_in_a_fresh_process(code) == ["False"]
