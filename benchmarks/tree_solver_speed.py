@@ -4,6 +4,9 @@ Each problem is one tree node: rows ``X`` (n x d, CSR float32, L2-normalised row
 side by side in one process, CPU seconds (``time.process_time``, all threads):
 
 - ``newton``: :func:`sparsexc.tree.solver.fit_linear`, LIBLINEAR's primal Newton-CG vectorised over the K columns;
+- ``dcd`` (squared hinge): ``fit_linear(..., solver="dcd")``, the tree's default node solver: LIBLINEAR's dual
+  coordinate descent compiled by numba (:mod:`sparsexc.tree._dcd`), one column after the other, at ``--tol``
+  (its kernels are compiled before the timing);
 - ``liblinear``: scikit-learn's liblinear, one call per column, dual coordinate descent as the peers run it
   (``LinearSVC(loss="squared_hinge", dual=True)`` = LIBLINEAR ``-s 1``; ``LogisticRegression(solver="liblinear",
   dual=True)`` = ``-s 7``), with the same ``C``, ``tol`` and bias (``intercept_scaling``). Columns with one class
@@ -131,19 +134,26 @@ def _gradient_ratio(X: sp.csr_matrix, Y: np.ndarray, W: np.ndarray, loss: str, C
     return np.linalg.norm(grad(W), axis=0) / (scale * np.linalg.norm(grad(np.zeros_like(W)), axis=0))
 
 
-def _solvers(newton_tols: list[float], tol: float) -> list[tuple[str, Any]]:
-    """(name, solve(X, Y, loss, C, bias)) of every solver measured."""
+def _solvers(newton_tols: list[float], tol: float, loss: str) -> list[tuple[str, Any]]:
+    """(name, solve(X, Y, loss, C, bias)) of every solver measured for ``loss``; liblinear last (the reference)."""
     out: list[tuple[str, Any]] = [
         (f"newton tol={t:g}", lambda X, Y, loss, C, bias, t=t: fit_linear(X, Y, loss=loss, C=C, tol=t, bias=bias))
         for t in newton_tols
     ]
+    if loss == "squared_hinge":
+        out.append(
+            (
+                f"dcd tol={tol:g}",
+                lambda X, Y, loss, C, bias: fit_linear(X, Y, loss=loss, C=C, tol=tol, bias=bias, solver="dcd"),
+            )
+        )
     out.append((f"liblinear tol={tol:g}", lambda X, Y, loss, C, bias: _liblinear(X, Y, loss, C, tol, bias)))
     return out
 
 
 def _compare(problems, loss: str, C: float, tol: float, bias: float, newton_tols: list[float]) -> dict[str, Any]:
     """Every solver on every problem of the list: CPU seconds, distance to the optimum, gaps between them."""
-    solvers = _solvers(newton_tols, tol)
+    solvers = _solvers(newton_tols, tol, loss)
     cpu = dict.fromkeys((name for name, _ in solvers), 0.0)
     values: dict[str, list[np.ndarray]] = {name: [] for name, _ in solvers}
     ratios: dict[str, list[np.ndarray]] = {name: [] for name, _ in solvers}
@@ -181,6 +191,12 @@ def _compare(problems, loss: str, C: float, tol: float, bias: float, newton_tols
             "worst_gradient_ratio_at_tol": float(np.concatenate(ratios[name]).max()),
         }
     return {"solvers": per_solver, "columns": columns, "one_class_columns_left_out": skipped}
+
+
+def _compile_dcd() -> None:
+    """numba's first call compiles (or loads) the kernels: not part of any problem's time."""
+    X = sp.csr_matrix(np.eye(4, dtype=np.float32))
+    fit_linear(X, np.eye(4, dtype=bool)[:, :2], solver="dcd")
 
 
 # -- the run --------------------------------------------------------------------------------------------------
@@ -225,7 +241,9 @@ def _markdown(result: dict[str, Any], command: str) -> str:
         f"C = {result['C']}, bias = {result['bias']}; CPU seconds of one process, all threads. `newton`: "
         "`sparsexc.tree.solver.fit_linear` (primal Newton-CG over all K columns at once, LIBLINEAR's primal stopping "
         "rule at that tol). `liblinear`: scikit-learn's liblinear, dual coordinate descent (its own dual stopping "
-        "rule), one call per column. Excess: (f - f*) / f* per column, f* the optimum (fit_linear, tol = 1e-8). "
+        "rule), one call per column. `dcd`: `fit_linear(solver='dcd')`, the tree's node solver (the same dual "
+        "coordinate descent and rule, compiled by numba, one column after the other). Excess: (f - f*) / f* per "
+        "column, f* the optimum (fit_linear, tol = 1e-8). "
         "Gap: (f - f_liblinear) / f_liblinear per column. Gradient ratio: worst ||grad f|| over LIBLINEAR's primal "
         f"bound at tol = {result['tol']} (<= 1: met).",
         "",
@@ -253,15 +271,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tol", type=float, default=0.1)
     parser.add_argument("--bias", type=float, default=1.0)
     parser.add_argument("--losses", default=",".join(LOSSES))
-    parser.add_argument("--newton-tols", default="0.1,0.01,0.001", help="tolerances of fit_linear to measure")
+    parser.add_argument(
+        "--newton-tols", default="0.1,0.01,0.001", help="tolerances of fit_linear's Newton to measure ('' for none)"
+    )
     args = parser.parse_args(argv)
     use_shared_datasets()
     datasets = [] if args.quick else [s for s in (args.datasets or "debian-deps").split(",") if s]
     problems = _problems(args.quick, datasets)
+    _compile_dcd()
     rows = []
     for name, batch in problems.items():
         for loss in args.losses.split(","):
-            tols = [float(t) for t in args.newton_tols.split(",")]
+            tols = [float(t) for t in args.newton_tols.split(",") if t]
             row = {"problem": name, "loss": loss, **_compare(batch, loss, args.C, args.tol, args.bias, tols)}
             for solver, r in row["solvers"].items():
                 print(

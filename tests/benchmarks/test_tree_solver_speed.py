@@ -29,3 +29,14 @@ def test_comparison_reports_every_solver(load_benchmark):
     for result in row["solvers"].values():
         assert result["cpu_s"] >= 0 and 0 <= result["excess_over_optimum"]["mean"] < 1e-2
     assert row["solvers"]["newton tol=0.01"]["worst_gradient_ratio_at_tol"] <= 0.1 + 1e-3
+
+
+def test_squared_hinge_also_measures_the_trees_dual_solver(load_benchmark):
+    bench = load_benchmark("tree_solver_speed")
+    X, Y = bench._synthetic(600, 500, 60, 10, seed=2)
+    row = bench._compare([bench._root_problem(X, Y, 3, seed=0)], "squared_hinge", 1.0, 0.1, 1.0, [])
+    assert set(row["solvers"]) == {"dcd tol=0.1", "liblinear tol=0.1"}  # liblinear last: the reference
+    dcd = row["solvers"]["dcd tol=0.1"]
+    # the same method and rule as liblinear: about as close to the optimum, and to liblinear's objective
+    assert 0 <= dcd["excess_over_optimum"]["mean"] < 1e-2
+    assert abs(dcd["gap_to_liblinear"]["mean"]) < 1e-2
