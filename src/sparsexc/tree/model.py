@@ -868,9 +868,10 @@ def cv_tolerance(params: LabelTreeParams) -> float | None:
     cross-validation ranks Cs a factor 3 apart, and its held-out scores do not need the optimum to the final fit's
     precision. Newton: ``params.tol`` unchanged (None: the solver's own), as its looser fits swapped nearly tied
     Cs."""
-    tol = node_tolerance(params)
-    if _solver(params.solver, params.loss, None) != "dcd" or tol is None:
+    if _solver(params.solver, params.loss, None) != "dcd":
         return params.tol
+    tol = node_tolerance(params)
+    assert tol is not None  # dcd: the given tol, else DCD_TOL
     return CV_TOL_FACTOR * tol
 
 
