@@ -53,6 +53,10 @@ training step against C for each head.
         # then lambda (the heads' penalty weight) of each method at its chosen rate, on the same validation rows,
         # seed and budget (SETTING_GRIDS, SETTING_RULE), added to the same file beside the rates; --tune
         # num_negatives likewise at the chosen rate and lambda
+    python benchmarks/adversarial_sampling.py --part tune --datasets synthetic-50k --probe 0.3
+        --methods ns-tree,ns-uniform,ns-frequency,ns-frequency-l2 --budget 60
+        # a choice still on the extended edge: one validation run more per method beyond it (PROBE_RULE), recorded
+        # under "probes" of the tuning file beside the choice, which stays (an optimum if the probe scores lower)
     python benchmarks/adversarial_sampling.py --part tuned --datasets debian-deps --seeds 0,1,2
         --methods ns-tree,ns-uniform,ns-frequency,ns-uniform-l2,ns-frequency-l2,nce-tree --budget 60
         # train and test exactly as the default part does, each method at its chosen rate (and lambda, negatives
@@ -743,6 +747,18 @@ STOP_RULE = (
 )
 
 
+# --probe (issue 21): a choice on the edge of the values tried is a bound, not an optimum; a probe trains each method
+# once more at values beyond them, on the same validation rows, seed and budget, at the settings the stage was chosen
+# at, and records the scores beside the choice without changing it (the tuned runs keep the choice)
+PROBES = "probes"
+PROBE_SUFFIX = "-probe"
+PROBE_RULE = (
+    "each method trained once more at the values probed, beyond those its choice was made over, at the settings that "
+    "choice was made at (the same validation rows, seed and budget); the choice is not changed: a probe scoring below "
+    "it makes the choice an optimum of all values tried, one scoring above leaves it a bound"
+)
+
+
 def validation_split(n_rows: int, n_val: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """A seeded split of ``n_rows`` training rows into (rows to fit, ``n_val`` validation rows), both sorted.
 
@@ -955,13 +971,22 @@ def run_tuning(args: argparse.Namespace, env: dict[str, Any]) -> None:
             "runs": [
                 r
                 for r in earlier.get("runs", [])
-                if r["method"] not in methods or r.get("stage", "lr") not in (*later, STOP)
+                if r["method"] not in methods
+                or r.get("stage", "lr") not in (*later, *(x + PROBE_SUFFIX for x in later), STOP)
             ],
         }
         for s in TUNE_STAGES:
             kept = {m: c for m, c in earlier.get(STAGE_CHOICES[s], {}).items() if m not in methods or s not in later}
             if kept or s in ("lr", stage):
                 out[STAGE_CHOICES[s]] = kept
+        # a method re-tuned here drops its probes of this stage and the later ones (made beyond the old choices)
+        probes = {
+            s: kept
+            for s, p in earlier.get(PROBES, {}).items()
+            if (kept := {m: c for m, c in p.items() if m not in methods or s not in later})
+        }
+        if probes:
+            out[PROBES] = probes
         stops = {m: c for m, c in earlier.get(STOP_CHOICES, {}).items() if m not in methods}
         if stops:
             out[STOP_CHOICES] = stops
@@ -1092,6 +1117,94 @@ def run_stop_tuning(args: argparse.Namespace, env: dict[str, Any]) -> None:
                 },
             }
             write_json(path, out)
+
+
+def run_probe(args: argparse.Namespace, env: dict[str, Any]) -> None:
+    """``--part tune --probe VALUES``: per data set and method, one validation run at each of ``VALUES`` of the
+    ``--tune`` stage's setting (:data:`PROBE_RULE`), on the tuning file's split, seed, batch and budgets, at the
+    settings the method's choice of that stage was made at. The scores go into the file's :data:`PROBES` (per stage,
+    per method) and the runs beside the others (stage ``<stage>-probe``); every choice is kept. Re-tuning a method's
+    stage (:func:`run_tuning`) drops its probes of that stage and the later ones."""
+    stage, methods = args.tune, args.methods.split(",")
+    if stage == STOP:
+        raise SystemExit(f"--probe: not for --tune {STOP} (a stopping time is read from one run, not chosen on a grid)")
+    values = [float(v) for v in args.probe.split(",")]
+    fractions = tuple(float(f) for f in args.tune_eval_fractions.split(","))
+    for name in args.datasets.split(","):
+        tree_params = {"split": args.tree_split, "reg": args.tree_reg, "reg_scaling": args.tree_reg_scaling}
+        path = part_path(f"tuning_{name}")
+        if not path.is_file():
+            raise SystemExit(f"--probe: no {path.name}; tune the methods' settings first")
+        earlier = read_json(path)
+        choices = earlier.get(STAGE_CHOICES[stage], {})
+        missing = [m for m in methods if m not in choices]
+        if missing:
+            raise SystemExit(f"--probe: {missing} have no choice of the {STAGE_WORDS[stage]} to probe beyond")
+        tried = {m: sorted(float(v) for v in choices[m]["scores"]) for m in methods}
+        inside = [m for m in methods if any(tried[m][0] <= v <= tried[m][-1] for v in values)]
+        if inside:
+            raise SystemExit(f"--probe: {values} lie within the values tried for {inside}; a probe lies beyond them")
+        shared = {
+            "budget": args.budget,
+            "softmax_budget": args.softmax_budget,
+            "batch_size": args.batch_size,
+            "val_rows": args.val_rows,
+            "val_seed": args.val_seed,
+            "seed": args.tune_seed,
+            "tree_params": tree_params,
+        }
+        check_shared_settings(earlier, shared, SHARED_TUNING_SETTINGS, "probe")
+        data = tuning_split(name, args, f"a probe of the {STAGE_WORDS[stage]}")
+        probe_stage = stage + PROBE_SUFFIX
+        out = {**earlier, "runs": list(earlier["runs"]), PROBES: dict(earlier.get(PROBES, {}))}
+        out[PROBES][stage] = dict(out[PROBES].get(stage, {}))
+        record = {"date": utc_now(), "environment": env, "load_average_before": load_average()}
+        tree_cache: dict[str, Any] = {}
+        for method in methods:
+            chosen = choices[method]
+            at = {k: chosen[k] for k in TUNE_STAGES[: TUNE_STAGES.index(stage)] if k in chosen}
+            budget = args.softmax_budget if METHODS[method][0] == "softmax" else args.budget
+            scores = {}
+            for value in values:
+                setting = int(value) if stage == "num_negatives" else value
+                run = _validation_run(
+                    method, data, budget, args, tree_params, tree_cache, fractions, {**at, stage: setting}, probe_stage
+                )
+                out["runs"] = [
+                    r
+                    for r in out["runs"]
+                    if not (r["method"] == method and r.get("stage") == probe_stage and r.get(stage) == setting)
+                ]
+                out["runs"].append(run)
+                scores[value] = run["final"][TUNE_METRIC]
+                print(f"{name:<18} {method:<26} probe {stage} {value:g}: validation {TUNE_METRIC} {scores[value]:.4f}")
+            kept = out[PROBES][stage].get(method, {}).get("scores", {})
+            out[PROBES][stage][method] = {
+                "scores": {**kept, **{f"{v:g}": score for v, score in scores.items()}},
+                "chosen": chosen[stage],
+                "chosen_score": chosen["scores"][f"{chosen[stage]:g}"],
+                "at": at,
+                "metric": f"validation {TUNE_METRIC}",
+                "rule": PROBE_RULE,
+                **record,
+                "load_average_after": load_average(),
+                "cpu_seconds_process": round(time.process_time(), 1),
+            }
+            write_json(path, out)
+
+
+def probe_note(probe: dict[str, Any] | None, word: str) -> str:
+    """The words a tuning table adds to a choice's note for its probe (:func:`run_probe`), or "" where none ran."""
+    if not probe:
+        return ""
+    cells = ", ".join(f"{v}: {score:.4f}" for v, score in probe["scores"].items())
+    above = [v for v, score in probe["scores"].items() if score > probe["chosen_score"]]
+    verdict = (
+        f"above the choice's {probe['chosen_score']:.4f} at {', '.join(above)}: the {word} is still a bound"
+        if above
+        else f"below the choice's {probe['chosen_score']:.4f}: the choice is an optimum of all values tried"
+    )
+    return f"; probed beyond ({probe['date'][:10]}): {cells}, {verdict}"
 
 
 def json_value(value: Any) -> Any:
@@ -2190,9 +2303,10 @@ def plateau_section(
     return lines + stop_section(merged, long_runs, tunings or {}, single_sets)
 
 
-def _choice_row(method: str, c: dict[str, Any], key: str, word: str) -> str:
+def _choice_row(method: str, c: dict[str, Any], key: str, word: str, probe: dict[str, Any] | None = None) -> str:
     """A table row of one method's choice of ``key`` (:func:`tune_method`): its validation scores, the choice and a
-    note on edges and ties (``word`` names the setting: rate, lambda, ...)."""
+    note on edges and ties (``word`` names the setting: rate, lambda, ...) and on the values probed beyond them
+    (``probe``, :func:`probe_note`)."""
     cells = ", ".join(f"{v}: {score:.4f}" for v, score in c["scores"].items())
     bound = f"(the {word} is a bound, not an optimum)"
     if c["extended"] is not None:
@@ -2207,6 +2321,7 @@ def _choice_row(method: str, c: dict[str, Any], key: str, word: str) -> str:
     tied = [v for v, score in c["scores"].items() if score == best and float(v) != c[key]]
     if tied:
         note += f"; tied with {', '.join(tied)} (the smaller {word} taken)"
+    note += probe_note(probe, word)
     return f"| {TITLES.get(method, method)} | {cells} | {c[key]:g} | {note} |"
 
 
@@ -2273,7 +2388,10 @@ def tuning_section(
             ),
             "| method | validation P@1 at each rate tried | chosen | note |",
             "| --- | --- | --- | --- |",
-            *(_choice_row(method, c, "lr", "rate") for method, c in t["choices"].items()),
+            *(
+                _choice_row(method, c, "lr", "rate", t.get(PROBES, {}).get("lr", {}).get(method))
+                for method, c in t["choices"].items()
+            ),
             "",
         ]
         for stage in TUNE_STAGES[1:]:
@@ -2290,7 +2408,7 @@ def tuning_section(
                 f"| method | validation P@1 at each {word} tried | chosen | note | at |",
                 "| --- | --- | --- | --- | --- |",
                 *(
-                    _choice_row(method, c, stage, word)
+                    _choice_row(method, c, stage, word, t.get(PROBES, {}).get(stage, {}).get(method))
                     + " "
                     + ", ".join(f"{STAGE_WORDS[k]} {c[k]:g}" for k in TUNE_STAGES if k in c and k != stage)
                     + " |"
@@ -2577,6 +2695,13 @@ def main() -> None:
         "--tune-eval-fractions", default="0.5,1", help="--part tune: evaluate at these fractions of the budget"
     )
     parser.add_argument(
+        "--probe",
+        default=None,
+        help="--part tune: comma-separated values of the --tune setting beyond those tried; one validation run each "
+        "at the settings the choice was made at, recorded beside it without changing it (a choice on an edge: "
+        "optimum or bound)",
+    )
+    parser.add_argument(
         "--methods",
         default=",".join(DEFAULT_METHODS),
         help="comma-separated subset of: " + ",".join(METHODS) + " (default: all but the diagnostics)",
@@ -2640,6 +2765,8 @@ def main() -> None:
         return
     if args.protocol != MULTI and args.part not in ("train", "tuned"):
         raise SystemExit(f"--protocol {args.protocol}: only --part train or tuned (tuning is multi-label only)")
+    if args.probe and args.part != "tune":
+        raise SystemExit("--probe: only with --part tune (it probes a tuning file's choices)")
     if args.plateau and args.part != "tuned":
         raise SystemExit("--plateau: only with --part tuned (the long runs train at the tuned settings)")
     env = environment()
@@ -2650,6 +2777,8 @@ def main() -> None:
         run_steps(args, env)
     elif args.part == "train":
         run_datasets(args, env)
+    elif args.part == "tune" and args.probe:
+        run_probe(args, env)
     elif args.part == "tune":
         (run_stop_tuning if args.tune == STOP else run_tuning)(args, env)
     elif args.part == "tuned":

@@ -241,3 +241,71 @@ def test_a_stage_tuned_for_more_methods_later_keeps_the_earlier_processs_record(
     assert second["stages"]["lr"]["methods_run"] == [adv.UNIFORM]
     assert second["stage_history"] == [{"stage": "lr", **first["stages"]["lr"]}]  # the first process's record
     assert second["stages"]["lr"]["environment"] == {"who": "second"}
+
+
+def test_a_probe_beyond_an_edge_is_recorded_beside_the_choice_without_changing_it(adv, tmp_path, monkeypatch):
+    Y = sp.csr_matrix(np.eye(8, 5, dtype=np.float32))
+    X = np.arange(8, dtype=np.float32)[:, None] * np.ones((1, 3), np.float32)
+    data = {"name": "toy", "X": X, "Y": Y, "X_test": X[:4], "Y_test": Y[:4], "features": "toy features"}
+    seen = []
+    final = {adv.ADVERSARIAL: 0.55, adv.UNIFORM: 0.65}  # below / above the choices' 0.6
+
+    def fake_train(method, train_data, budget, batch, seed, tree_params, cache, n_eval, fractions, lr=None, **kw):
+        seen.append((method, budget, lr, kw["overrides"], train_data["X"].shape[0]))
+        return _run(method, [f * budget for f in fractions], [0.1] * (len(fractions) - 1) + [final[method]], budget)
+
+    monkeypatch.setattr(adv, "RESULTS", tmp_path)
+    monkeypatch.setattr(adv, "load_set", lambda name, dim, seed: {**data, "name": name})
+    monkeypatch.setattr(adv, "train_curve", fake_train)
+    path = tmp_path / "adversarial_sampling_tuning_toy.json"
+    settings = {
+        "budget": 60.0,
+        "softmax_budget": 600.0,
+        "batch_size": 2,
+        "val_rows": 2,
+        "val_seed": 0,
+        "seed": 0,
+        "tree_params": {"split": "median", "reg": 0.1, "reg_scaling": "constant"},
+    }
+    edge = {"scores": {"0.01": 0.5, "0.03": 0.55, "0.1": 0.6}, "grid": [0.01, 0.03], "extended": 0.1, "on_edge": True}
+    earlier = {
+        "settings": settings,
+        "choices": {m: {"lr": 0.1, **edge} for m in (adv.ADVERSARIAL, adv.UNIFORM)},
+        "reg_choices": {adv.ADVERSARIAL: {"reg": 1e-4, "lr": 0.1, **edge, "scores": {"0.0001": 0.6}}},
+        "runs": [{"method": adv.ADVERSARIAL, "stage": "lr", "note": "an earlier rate run"}],
+        "stages": {"lr": {"date": "2026-12-01"}},
+    }
+    adv.write_json(path, earlier)
+    args = _args(adv, [adv.ADVERSARIAL, adv.UNIFORM], tune="lr", budget=60.0, probe="0.3")
+    with pytest.raises(SystemExit, match="within the values tried"):
+        adv.run_probe(argparse.Namespace(**{**vars(args), "probe": "0.05"}), {})
+    with pytest.raises(SystemExit, match="budget"):
+        adv.run_probe(argparse.Namespace(**{**vars(args), "budget": 600.0}), {})  # not the tuning's budget
+    with pytest.raises(SystemExit, match="stop"):
+        adv.run_probe(argparse.Namespace(**{**vars(args), "tune": adv.STOP}), {})
+    assert seen == []
+    adv.run_probe(args, {})
+    # the rate at the head's defaults (the rate stage's settings), the tuning budget, the rows to fit
+    assert seen == [(adv.ADVERSARIAL, 60.0, 0.3, {}, 6), (adv.UNIFORM, 60.0, 0.3, {}, 6)]
+    out = adv.read_json(path)
+    assert out["choices"] == earlier["choices"] and out["reg_choices"] == earlier["reg_choices"]
+    assert [r.get("stage") for r in out["runs"]] == ["lr", "lr-probe", "lr-probe"]
+    probes = out["probes"]["lr"]
+    assert probes[adv.ADVERSARIAL]["scores"] == {"0.3": 0.55} and probes[adv.UNIFORM]["scores"] == {"0.3": 0.65}
+    assert probes[adv.ADVERSARIAL]["chosen"] == 0.1 and probes[adv.ADVERSARIAL]["chosen_score"] == 0.6
+    # the page's note: an optimum where the probe scored lower, still a bound where higher
+    low = adv._choice_row(adv.ADVERSARIAL, out["choices"][adv.ADVERSARIAL], "lr", "rate", probes[adv.ADVERSARIAL])
+    high = adv._choice_row(adv.UNIFORM, out["choices"][adv.UNIFORM], "lr", "rate", probes[adv.UNIFORM])
+    assert "0.3: 0.5500, below the choice's 0.6000: the choice is an optimum" in low
+    assert "0.3: 0.6500, above the choice's 0.6000 at 0.3: the rate is still a bound" in high
+    # a lambda probe runs at the rate the lambda was chosen at
+    seen.clear()
+    adv.run_probe(argparse.Namespace(**{**vars(args), "methods": adv.ADVERSARIAL, "tune": "reg", "probe": "1e-5"}), {})
+    assert seen == [(adv.ADVERSARIAL, 60.0, 0.1, {"reg": 1e-5}, 6)]
+    assert set(adv.read_json(path)["probes"]) == {"lr", "reg"}
+    # re-tuning a method's rate drops its probes (of the rate and the later stages) and their runs, not the others'
+    monkeypatch.setattr(adv, "LR_GRIDS", {"adagrad": (1e-3, 1e-2, 1e-1), "adam": (1e-3, 1e-2, 1e-1)})
+    adv.run_tuning(argparse.Namespace(**{**vars(args), "methods": adv.ADVERSARIAL, "probe": None}), {})
+    retuned = adv.read_json(path)
+    assert retuned["probes"] == {"lr": {adv.UNIFORM: probes[adv.UNIFORM]}}
+    assert [r["method"] for r in retuned["runs"] if r.get("stage", "").endswith("-probe")] == [adv.UNIFORM]
