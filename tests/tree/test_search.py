@@ -637,3 +637,27 @@ def test_a_bad_hinge_power_is_refused(power):
     tree, weights, X = random_model(np.random.default_rng(0), 2, 3, 4, 2)
     with pytest.raises(ConfigurationError, match="power must be a number >= 1"):
         beam_search(X, tree, weights, power=power)
+
+
+@pytest.mark.parametrize("loss", ["squared_hinge", "logistic"])
+def test_wide_beam_equals_brute_force_with_a_branch_for_the_frequent_labels(loss):
+    from sparsexc.tree import LabelTreeModel, LabelTreeParams
+
+    rng = np.random.default_rng(7)
+    X = sp.random(200, 25, density=0.25, random_state=7, format="csr", dtype=np.float32)
+    Y = (rng.random((200, 60)) < 0.05).astype(np.float32)
+    Y[:, 3] = 1  # on every row
+    Y[:, 10] = rng.random(200) < 0.7
+    params = LabelTreeParams(frequent_share=0.5, max_leaf_size=6, branching=3, C=1.0, loss=loss)
+    model = LabelTreeModel(params).fit(X, sp.csr_matrix(Y))
+    tree = model.trees_[0]
+    assert tree.label_order[-2:].tolist() == [3, 10]  # the branch's leaf, last
+    Xn = model._prepared(X)
+    transform = "sigmoid" if loss == "logistic" else "squared_hinge"
+    scores = brute_force_scores(Xn, tree, model.weights_[0], transform, params.bias, params.hinge_power)
+    idx, top = model.predict_topk(X, 5, beam=widest_level(tree))
+    want_idx, want = brute_force_topk(scores, 5)
+    np.testing.assert_allclose(top, want, rtol=1e-5, atol=1e-6)
+    # the labels found score what brute force gives them (equal to its top 5 but for float32 near-ties)
+    np.testing.assert_allclose(np.take_along_axis(scores, idx, axis=1), want, rtol=1e-5, atol=1e-6)
+    assert (idx == want_idx).mean() > 0.95

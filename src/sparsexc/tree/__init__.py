@@ -8,7 +8,7 @@ classifiers (Parabel / omikuji / PECOS XR-Linear family), configured by :class:`
 is its cross-validation of C.
 """
 
-from sparsexc.tree.cluster import build_tree, level_arities, pifa
+from sparsexc.tree.cluster import build_tree, frequent_labels, level_arities, pifa
 from sparsexc.tree.model import CrossValidation, LabelTreeModel, LabelTreeParams, choose_C
 from sparsexc.tree.search import TreeSearcher, beam_search, pair_scores
 from sparsexc.tree.solver import drop_empty_columns, fit_linear, objective, prune
@@ -25,6 +25,7 @@ __all__ = [
     "choose_C",
     "drop_empty_columns",
     "fit_linear",
+    "frequent_labels",
     "level_arities",
     "objective",
     "pair_scores",

@@ -54,7 +54,7 @@ from sparsexc.embeddings import pmi_embeddings
 from sparsexc.errors import ConfigurationError
 from sparsexc.tree.structure import LabelTree
 
-__all__ = ["REPRESENTATIONS", "build_tree", "label_representation", "level_arities", "pifa"]
+__all__ = ["REPRESENTATIONS", "build_tree", "frequent_labels", "label_representation", "level_arities", "pifa"]
 
 # the label vectors a tree can cluster (label_representation)
 REPRESENTATIONS = ("pifa", "pmi", "pifa+pmi")
@@ -175,6 +175,25 @@ def level_arities(n_labels: int, branching: int, max_leaf_size: int) -> tuple[in
         depth, capacity = depth + 1, capacity * branching
     below = branching ** (depth - 1)
     return (-(-needed // below),) + (branching,) * (depth - 1)
+
+
+def frequent_labels(Y: Any, share: float, max_count: int) -> np.ndarray:
+    """The labels positive on at least ``share`` of the rows of ``Y``, the ``max_count`` most frequent of them
+    (ties to the lower id), as sorted int64 ids: :func:`build_tree`'s ``separate``. ``share`` 0 gives none.
+
+    In a leaf cluster, every row on which one of its labels is positive trains the rankers of all its labels, so a
+    label positive on most rows makes its leaf-mates' rankers train on most rows (on wordnet-hypernyms, the three
+    leaves holding its three most frequent labels were 43% of the training work)."""
+    if isinstance(share, bool) or not isinstance(share, (int, float, np.floating)) or not 0 <= share <= 1:
+        raise ConfigurationError(f"share={share!r} must be a number in [0, 1]")
+    max_count = _check_int("max_count", max_count, 0)
+    Y = as_label_matrix(Y)
+    if share == 0 or Y.shape[0] == 0:
+        return np.empty(0, dtype=np.int64)
+    counts = np.bincount(Y.indices, minlength=Y.shape[1])  # rows per label (a label matrix holds no duplicates)
+    ids = np.flatnonzero(counts >= share * Y.shape[0])
+    ids = ids[np.argsort(-counts[ids], kind="stable")[:max_count]]
+    return np.sort(ids).astype(np.int64)
 
 
 # -- clustering -------------------------------------------------------------------------------------------
@@ -432,6 +451,7 @@ def build_tree(
     max_iter: int = 20,
     tol: float = 1e-4,
     imbalance: float = 0.0,
+    separate: Any = None,
 ) -> LabelTree:
     """Cluster labels recursively with balanced spherical 2-means into a tree of uniform depth.
 
@@ -464,6 +484,13 @@ def build_tree(
         their nearer centroid (plain spherical 2-means, Bonsai's unbalanced clusters), within a fraction b of
         the room between the balanced count and the most uneven cut that leaves every part a label; then the
         nodes of a level differ in size, and a leaf cluster may hold more than ``max_leaf_size`` labels.
+    separate : sequence of int, optional
+        Label ids (at most ``max_leaf_size``, distinct) that get a branch of their own: the other labels are
+        clustered as above, and these form one more leaf cluster, reached from the root by a chain of one node
+        per level (the root's last child, each node's only child: a node with a single child is certain given its
+        parent). For labels positive on a large share of the rows (:func:`frequent_labels`): in a leaf cluster of
+        the other labels, each would make every row it is positive on a training row of all its leaf-mates'
+        rankers. Ignored (no branch) when the other labels fit in one leaf, or when empty.
 
     Returns
     -------
@@ -479,19 +506,62 @@ def build_tree(
         raise ConfigurationError(f"imbalance={imbalance!r} must be a number in [0, 1]")
     R = _unit_label_matrix(label_repr)
     C = R.shape[0]
-    arities = level_arities(C, branching, max_leaf_size)
-    if not arities:
+    own = _separate_ids(separate, C, max_leaf_size)
+    rest = np.setdiff1d(np.arange(C, dtype=np.int64), own)
+    if not own.size or not level_arities(rest.size, branching, max_leaf_size):
+        own, rest = own[:0], np.arange(C, dtype=np.int64)  # no branch of its own
+    if not level_arities(rest.size, branching, max_leaf_size):
         return LabelTree.flat(C)
+    layout = _Layout.from_matrix(R[rest] if own.size else R)
+    del R  # the layout holds its own copy: no second C x d matrix while clustering
+    levels = _cluster_levels(layout, branching, max_leaf_size, seed, max_iter, float(tol), float(imbalance))
+    if own.size:
+        levels = _with_own_branch(levels, rest, own, C)
+    return _tree_from_levels(levels, C)
 
+
+def _separate_ids(separate: Any, n_labels: int, max_leaf_size: int) -> np.ndarray:
+    """``separate`` (:func:`build_tree`) checked: sorted distinct int64 label ids, at most ``max_leaf_size``."""
+    if separate is None:
+        return np.empty(0, dtype=np.int64)
+    ids = np.asarray(separate)
+    if ids.ndim != 1 or (ids.size and not np.issubdtype(ids.dtype, np.integer)):
+        raise ConfigurationError(f"separate must be a 1-D sequence of label ids; got {ids.dtype} of shape {ids.shape}")
+    ids = ids.astype(np.int64)
+    if ids.size and (ids.min() < 0 or ids.max() >= n_labels):
+        raise ConfigurationError(f"separate holds a label id outside 0..{n_labels - 1}")
+    if np.unique(ids).size != ids.size or ids.size > max_leaf_size:
+        raise ConfigurationError(f"separate must hold distinct label ids, at most max_leaf_size={max_leaf_size}")
+    return np.sort(ids)
+
+
+def _with_own_branch(levels: list[np.ndarray], rest: np.ndarray, own: np.ndarray, n_labels: int) -> list[np.ndarray]:
+    """The cluster ids of all ``n_labels`` labels per level: ``rest``'s from ``levels`` (the clustering of those
+    labels alone, in ``rest``'s order), ``own``'s one more node per level, after the others: its parent is the
+    previous level's extra node (the root for the first), so the cluster ids stay grouped by parent."""
+    out = []
+    for nodes in levels:
+        full = np.empty(n_labels, dtype=np.int64)
+        full[rest] = nodes
+        full[own] = int(nodes.max()) + 1
+        out.append(full)
+    return out
+
+
+def _cluster_levels(
+    layout: _Layout, branching: int, max_leaf_size: int, seed: int, max_iter: int, tol: float, imbalance: float
+) -> list[np.ndarray]:
+    """The cluster id of every label (row of the unit label matrix ``layout`` holds, all in one cluster) on each
+    clustering level, by :func:`build_tree`'s rule; the labels do not fit in one leaf."""
+    C = layout.labels.shape[0]
+    arities = level_arities(C, branching, max_leaf_size)
     rng = np.random.default_rng(seed)
-    layout = _Layout.from_matrix(R)
-    del R
     levels = []
     for arity in arities:
         parts = np.minimum(arity, np.bincount(layout.cluster))
         while np.any(parts > 1):
-            layout, parts = _bisect(layout, parts, rng, max_iter, float(tol), float(imbalance))
+            layout, parts = _bisect(layout, parts, rng, max_iter, tol, imbalance)
         of_label = np.empty(C, dtype=np.int64)
         of_label[layout.labels] = layout.cluster
         levels.append(of_label)
-    return _tree_from_levels(levels, C)
+    return levels

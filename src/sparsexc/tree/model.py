@@ -66,7 +66,14 @@ from sparsexc._sparse import as_features, as_label_matrix
 from sparsexc._topk import topk_rows
 from sparsexc.errors import ConfigurationError, ModelFormatError
 from sparsexc.tree._search_kernel import ensemble_mean_kernel
-from sparsexc.tree.cluster import REPRESENTATIONS, _normalise_rows, build_tree, label_representation, level_arities
+from sparsexc.tree.cluster import (
+    REPRESENTATIONS,
+    _normalise_rows,
+    build_tree,
+    frequent_labels,
+    label_representation,
+    level_arities,
+)
 from sparsexc.tree.parallel import check_part, fill_level, node_owners
 from sparsexc.tree.search import BATCH_SIZE, HINGE_POWER, TreeSearcher, kernel_pays, search_candidates
 from sparsexc.tree.solver import SOLVERS, _solver, fit_rows, one_blas_thread, prune
@@ -156,6 +163,13 @@ class LabelTreeParams(Params):
         "How far a split of the label clustering may leave balance: 0 balanced halves (Parabel, PECOS); up to 1 "
         "each label on the side of its nearer centroid (Bonsai's unbalanced clusters), leaf clusters then vary "
         "in size.",
+        range=Range(0, 1),
+    )
+    frequent_share: float = setting(
+        0.0,
+        "Labels positive on at least this share of the training rows (the most frequent max_leaf_size of them) get "
+        "a leaf cluster and a branch of their own, so their rows do not train every ranker of a leaf of rarer "
+        "labels; 0: none.",
         range=Range(0, 1),
     )
     pmi_dim: int = setting(
@@ -318,6 +332,7 @@ class LabelTreeModel:
             self.trees_ = [LabelTree.flat(Y.shape[1]) for _ in range(p.n_trees)]  # what build_tree gives it
             return
         representation = label_representation(X, Y, p.representation, dim=p.pmi_dim, seed=p.seed)
+        separate = frequent_labels(Y, p.frequent_share, p.max_leaf_size)
         self.trees_ = [
             build_tree(
                 representation,
@@ -325,6 +340,7 @@ class LabelTreeModel:
                 max_leaf_size=p.max_leaf_size,
                 seed=p.seed + member,
                 imbalance=p.imbalance,
+                separate=separate,
             )
             for member in range(p.n_trees)
         ]
