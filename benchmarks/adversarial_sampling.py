@@ -1193,17 +1193,26 @@ def run_probe(args: argparse.Namespace, env: dict[str, Any]) -> None:
             write_json(path, out)
 
 
-def probe_note(probe: dict[str, Any] | None, word: str) -> str:
-    """The words a tuning table adds to a choice's note for its probe (:func:`run_probe`), or "" where none ran."""
+def probe_note(probe: dict[str, Any] | None, word: str, n_val: int) -> str:
+    """The words a tuning table adds to a choice's note for its probe (:func:`run_probe`), or "" where none ran.
+
+    A probe above the choice leaves the choice a bound; by less than twice the standard error of a difference of
+    two validation P@1 on ``n_val`` rows (2 sqrt(2 p (1 - p) / n_val) at the choice's p), it is not told apart."""
     if not probe:
         return ""
-    cells = ", ".join(f"{v}: {score:.4f}" for v, score in probe["scores"].items())
-    above = [v for v, score in probe["scores"].items() if score > probe["chosen_score"]]
-    verdict = (
-        f"above the choice's {probe['chosen_score']:.4f} at {', '.join(above)}: the {word} is still a bound"
-        if above
-        else f"below the choice's {probe['chosen_score']:.4f}: the choice is an optimum of all values tried"
-    )
+    chosen = probe["chosen_score"]
+    tell = 2 * np.sqrt(2 * chosen * (1 - chosen) / n_val)
+    cells = ", ".join(f"{v}: {score:.4f} ({score - chosen:+.4f})" for v, score in probe["scores"].items())
+    best = max(probe["scores"].values())
+    if best <= chosen:
+        verdict = "none above the choice: an optimum of all values tried"
+    elif best - chosen < tell:
+        verdict = (
+            f"above the choice by less than {tell:.3f} (twice the SE of a difference): still a bound, no better "
+            f"{word} shown"
+        )
+    else:
+        verdict = f"above the choice by {tell:.3f} or more (twice the SE of a difference): the {word} is still a bound"
     return f"; probed beyond ({probe['date'][:10]}): {cells}, {verdict}"
 
 
@@ -2303,10 +2312,12 @@ def plateau_section(
     return lines + stop_section(merged, long_runs, tunings or {}, single_sets)
 
 
-def _choice_row(method: str, c: dict[str, Any], key: str, word: str, probe: dict[str, Any] | None = None) -> str:
+def _choice_row(
+    method: str, c: dict[str, Any], key: str, word: str, probe: dict[str, Any] | None = None, n_val: int = 0
+) -> str:
     """A table row of one method's choice of ``key`` (:func:`tune_method`): its validation scores, the choice and a
     note on edges and ties (``word`` names the setting: rate, lambda, ...) and on the values probed beyond them
-    (``probe``, :func:`probe_note`)."""
+    (``probe`` on ``n_val`` validation rows, :func:`probe_note`)."""
     cells = ", ".join(f"{v}: {score:.4f}" for v, score in c["scores"].items())
     bound = f"(the {word} is a bound, not an optimum)"
     if c["extended"] is not None:
@@ -2321,7 +2332,7 @@ def _choice_row(method: str, c: dict[str, Any], key: str, word: str, probe: dict
     tied = [v for v, score in c["scores"].items() if score == best and float(v) != c[key]]
     if tied:
         note += f"; tied with {', '.join(tied)} (the smaller {word} taken)"
-    note += probe_note(probe, word)
+    note += probe_note(probe, word, n_val)
     return f"| {TITLES.get(method, method)} | {cells} | {c[key]:g} | {note} |"
 
 
@@ -2389,7 +2400,7 @@ def tuning_section(
             "| method | validation P@1 at each rate tried | chosen | note |",
             "| --- | --- | --- | --- |",
             *(
-                _choice_row(method, c, "lr", "rate", t.get(PROBES, {}).get("lr", {}).get(method))
+                _choice_row(method, c, "lr", "rate", t.get(PROBES, {}).get("lr", {}).get(method), d["n_val"])
                 for method, c in t["choices"].items()
             ),
             "",
@@ -2408,7 +2419,7 @@ def tuning_section(
                 f"| method | validation P@1 at each {word} tried | chosen | note | at |",
                 "| --- | --- | --- | --- | --- |",
                 *(
-                    _choice_row(method, c, stage, word, t.get(PROBES, {}).get(stage, {}).get(method))
+                    _choice_row(method, c, stage, word, t.get(PROBES, {}).get(stage, {}).get(method), d["n_val"])
                     + " "
                     + ", ".join(f"{STAGE_WORDS[k]} {c[k]:g}" for k in TUNE_STAGES if k in c and k != stage)
                     + " |"

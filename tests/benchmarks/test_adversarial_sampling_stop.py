@@ -294,10 +294,14 @@ def test_a_probe_beyond_an_edge_is_recorded_beside_the_choice_without_changing_i
     assert probes[adv.ADVERSARIAL]["scores"] == {"0.3": 0.55} and probes[adv.UNIFORM]["scores"] == {"0.3": 0.65}
     assert probes[adv.ADVERSARIAL]["chosen"] == 0.1 and probes[adv.ADVERSARIAL]["chosen_score"] == 0.6
     # the page's note: an optimum where the probe scored lower, still a bound where higher
-    low = adv._choice_row(adv.ADVERSARIAL, out["choices"][adv.ADVERSARIAL], "lr", "rate", probes[adv.ADVERSARIAL])
-    high = adv._choice_row(adv.UNIFORM, out["choices"][adv.UNIFORM], "lr", "rate", probes[adv.UNIFORM])
-    assert "0.3: 0.5500, below the choice's 0.6000: the choice is an optimum" in low
-    assert "0.3: 0.6500, above the choice's 0.6000 at 0.3: the rate is still a bound" in high
+    low = adv._choice_row(adv.ADVERSARIAL, out["choices"][adv.ADVERSARIAL], "lr", "rate", probes[adv.ADVERSARIAL], 2000)
+    high = adv._choice_row(adv.UNIFORM, out["choices"][adv.UNIFORM], "lr", "rate", probes[adv.UNIFORM], 2000)
+    assert "0.3: 0.5500 (-0.0500), none above the choice: an optimum of all values tried" in low
+    # 0.05 above on 2,000 rows: more than twice the SE of a difference (0.031 at 0.6)
+    assert "0.3: 0.6500 (+0.0500), above the choice by 0.031 or more" in high and "still a bound" in high
+    # on 200 rows the same 0.05 is not told apart (0.098)
+    close = adv._choice_row(adv.UNIFORM, out["choices"][adv.UNIFORM], "lr", "rate", probes[adv.UNIFORM], 200)
+    assert "above the choice by less than 0.098" in close and "no better rate shown" in close
     # a lambda probe runs at the rate the lambda was chosen at
     seen.clear()
     adv.run_probe(argparse.Namespace(**{**vars(args), "methods": adv.ADVERSARIAL, "tune": "reg", "probe": "1e-5"}), {})
