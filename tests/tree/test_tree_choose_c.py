@@ -99,7 +99,9 @@ def test_choose_c_keeps_every_rows_out_of_fold_ranking_at_the_chosen_c(monkeypat
     import sparsexc.tree.model as model_module
 
     X, Y = _signal(90, 0)
-    params = LabelTreeParams(branching=2, max_leaf_size=4, seed=5, solver=solver)
+    # every label clustered (frequent_share 0): the peaks below are those of this tree, whose labels are positive on
+    # up to half the rows
+    params = LabelTreeParams(branching=2, max_leaf_size=4, seed=5, solver=solver, frequent_share=0.0)
     paths: list[list[LabelTreeModel]] = []  # each fold's models, one per C, as the cross-validation made them
     real = model_module.fit_C_path
 
