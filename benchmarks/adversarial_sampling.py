@@ -917,6 +917,32 @@ PROCESS_KEYS = ("date", "environment", "load_average_before", "load_average_afte
 SHARED_TUNING_SETTINGS = ("budget", "softmax_budget", "batch_size", "val_rows", "val_seed", "seed", "tree_params")
 
 
+def tree_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The auxiliary tree's settings the flags give (``--tree-split``, ``--tree-reg``, ``--tree-reg-scaling``)."""
+    return {"split": args.tree_split, "reg": args.tree_reg, "reg_scaling": args.tree_reg_scaling}
+
+
+def shared_tuning_values(args: argparse.Namespace) -> dict[str, Any]:
+    """The values of :data:`SHARED_TUNING_SETTINGS` the flags give, as a tuning file's ``settings`` keeps them."""
+    return {
+        "budget": args.budget,
+        "softmax_budget": args.softmax_budget,
+        "batch_size": args.batch_size,
+        "val_rows": args.val_rows,
+        "val_seed": args.val_seed,
+        "seed": args.tune_seed,
+        "tree_params": tree_settings(args),
+    }
+
+
+def existing_tuning(name: str, flag: str) -> tuple[Path, dict[str, Any]]:
+    """The tuning file of the set ``name`` and its content; SystemExit naming ``flag`` where there is none."""
+    path = part_path(f"tuning_{name}")
+    if not path.is_file():
+        raise SystemExit(f"{flag}: no {path.name}; tune the methods' settings first")
+    return path, read_json(path)
+
+
 def run_tuning(args: argparse.Namespace, env: dict[str, Any]) -> None:
     """``--part tune``: per data set and method, :func:`tune_method` of the setting ``--tune`` (:data:`TUNE_STAGES`)
     on a validation split of the training rows, seed ``--tune-seed``, the same CPU budget per run as ``--part
@@ -930,18 +956,12 @@ def run_tuning(args: argparse.Namespace, env: dict[str, Any]) -> None:
     if lacking:
         raise SystemExit(f"--tune {stage}: {lacking} have no such setting")
     for name in args.datasets.split(","):
-        tree_params = {"split": args.tree_split, "reg": args.tree_reg, "reg_scaling": args.tree_reg_scaling}
+        tree_params = tree_settings(args)
         path = part_path(f"tuning_{name}")
         earlier = read_json(path) if path.is_file() else {}
         settings = {
-            "budget": args.budget,
-            "softmax_budget": args.softmax_budget,
-            "batch_size": args.batch_size,
-            "val_rows": args.val_rows,
-            "val_seed": args.val_seed,
-            "seed": args.tune_seed,
+            **shared_tuning_values(args),
             "eval_fractions": fractions,
-            "tree_params": tree_params,
             "grids": LR_GRIDS,
             "rule": SELECTION_RULE,
             "setting_grids": SETTING_GRIDS,
@@ -1069,21 +1089,12 @@ def run_stop_tuning(args: argparse.Namespace, env: dict[str, Any]) -> None:
     fractions = tuple(float(f) for f in args.tune_eval_fractions.split(","))
     methods = args.methods.split(",")
     for name in args.datasets.split(","):
-        tree_params = {"split": args.tree_split, "reg": args.tree_reg, "reg_scaling": args.tree_reg_scaling}
-        path = part_path(f"tuning_{name}")
-        if not path.is_file():
-            raise SystemExit(f"--tune {STOP}: no {path.name}; tune the methods' settings first")
-        earlier = read_json(path)
+        tree_params = tree_settings(args)
+        path, earlier = existing_tuning(name, f"--tune {STOP}")
         fixed = tuned_settings(earlier, methods)  # SystemExit where a method has no learning rate
-        values = {
-            "batch_size": args.batch_size,
-            "val_rows": args.val_rows,
-            "val_seed": args.val_seed,
-            "seed": args.tune_seed,
-            "tree_params": tree_params,
-        }
         # the budgets are the long runs' here, not the tuning's
-        check_shared_settings(earlier, values, [k for k in SHARED_TUNING_SETTINGS if "budget" not in k], STOP)
+        keys = [k for k in SHARED_TUNING_SETTINGS if "budget" not in k]
+        check_shared_settings(earlier, shared_tuning_values(args), keys, STOP)
         data = tuning_split(name, args, "stopping times")
         out = {
             **earlier,
@@ -1131,11 +1142,8 @@ def run_probe(args: argparse.Namespace, env: dict[str, Any]) -> None:
     values = [float(v) for v in args.probe.split(",")]
     fractions = tuple(float(f) for f in args.tune_eval_fractions.split(","))
     for name in args.datasets.split(","):
-        tree_params = {"split": args.tree_split, "reg": args.tree_reg, "reg_scaling": args.tree_reg_scaling}
-        path = part_path(f"tuning_{name}")
-        if not path.is_file():
-            raise SystemExit(f"--probe: no {path.name}; tune the methods' settings first")
-        earlier = read_json(path)
+        tree_params = tree_settings(args)
+        path, earlier = existing_tuning(name, "--probe")
         choices = earlier.get(STAGE_CHOICES[stage], {})
         missing = [m for m in methods if m not in choices]
         if missing:
@@ -1144,16 +1152,7 @@ def run_probe(args: argparse.Namespace, env: dict[str, Any]) -> None:
         inside = [m for m in methods if any(tried[m][0] <= v <= tried[m][-1] for v in values)]
         if inside:
             raise SystemExit(f"--probe: {values} lie within the values tried for {inside}; a probe lies beyond them")
-        shared = {
-            "budget": args.budget,
-            "softmax_budget": args.softmax_budget,
-            "batch_size": args.batch_size,
-            "val_rows": args.val_rows,
-            "val_seed": args.val_seed,
-            "seed": args.tune_seed,
-            "tree_params": tree_params,
-        }
-        check_shared_settings(earlier, shared, SHARED_TUNING_SETTINGS, "probe")
+        check_shared_settings(earlier, shared_tuning_values(args), SHARED_TUNING_SETTINGS, "probe")
         data = tuning_split(name, args, f"a probe of the {STAGE_WORDS[stage]}")
         probe_stage = stage + PROBE_SUFFIX
         out = {**earlier, "runs": list(earlier["runs"]), PROBES: dict(earlier.get(PROBES, {}))}
@@ -1259,7 +1258,7 @@ def run_datasets(args: argparse.Namespace, env: dict[str, Any], tuned: bool = Fa
             "without a label dropped",
             flush=True,
         )
-        tree_params = {"split": args.tree_split, "reg": args.tree_reg, "reg_scaling": args.tree_reg_scaling}
+        tree_params = tree_settings(args)
         fractions = tuple(float(f) for f in args.eval_fractions.split(","))
         out = {
             "date": utc_now(),

@@ -96,12 +96,21 @@ def _args(adv, methods: list[str], **settings: object) -> argparse.Namespace:
     return argparse.Namespace(**{**base, **settings})
 
 
-def test_stop_tuning_trains_at_the_tuned_settings_on_the_validation_split_and_keeps_the_file(
-    adv, tmp_path, monkeypatch
-):
+def _toy_tuning(adv, tmp_path, monkeypatch, fake_train):
+    """Results in ``tmp_path``, an 8-row toy set for every name and ``fake_train`` for the training; the path of
+    the toy set's tuning file."""
     Y = sp.csr_matrix(np.eye(8, 5, dtype=np.float32))
     X = np.arange(8, dtype=np.float32)[:, None] * np.ones((1, 3), np.float32)
     data = {"name": "toy", "X": X, "Y": Y, "X_test": X[:4], "Y_test": Y[:4], "features": "toy features"}
+    monkeypatch.setattr(adv, "RESULTS", tmp_path)
+    monkeypatch.setattr(adv, "load_set", lambda name, dim, seed: {**data, "name": name})
+    monkeypatch.setattr(adv, "train_curve", fake_train)
+    return tmp_path / "adversarial_sampling_tuning_toy.json"
+
+
+def test_stop_tuning_trains_at_the_tuned_settings_on_the_validation_split_and_keeps_the_file(
+    adv, tmp_path, monkeypatch
+):
     seen = []
     curves = {adv.ADVERSARIAL: [0.5, 0.7, 0.6, 0.4], adv.UNIFORM: [0.1, 0.2, 0.3, 0.5]}
 
@@ -110,10 +119,7 @@ def test_stop_tuning_trains_at_the_tuned_settings_on_the_validation_split_and_ke
         times = [f * budget + 0.01 for f in fractions]
         return _run(method, times, curves.get(method, [0.2] * len(times)), budget)
 
-    monkeypatch.setattr(adv, "RESULTS", tmp_path)
-    monkeypatch.setattr(adv, "load_set", lambda name, dim, seed: {**data, "name": name})
-    monkeypatch.setattr(adv, "train_curve", fake_train)
-    path = tmp_path / "adversarial_sampling_tuning_toy.json"
+    path = _toy_tuning(adv, tmp_path, monkeypatch, fake_train)
     settings = {
         "batch_size": 2,
         "val_rows": 2,
@@ -244,9 +250,6 @@ def test_a_stage_tuned_for_more_methods_later_keeps_the_earlier_processs_record(
 
 
 def test_a_probe_beyond_an_edge_is_recorded_beside_the_choice_without_changing_it(adv, tmp_path, monkeypatch):
-    Y = sp.csr_matrix(np.eye(8, 5, dtype=np.float32))
-    X = np.arange(8, dtype=np.float32)[:, None] * np.ones((1, 3), np.float32)
-    data = {"name": "toy", "X": X, "Y": Y, "X_test": X[:4], "Y_test": Y[:4], "features": "toy features"}
     seen = []
     final = {adv.ADVERSARIAL: 0.55, adv.UNIFORM: 0.65}  # below / above the choices' 0.6
 
@@ -254,10 +257,7 @@ def test_a_probe_beyond_an_edge_is_recorded_beside_the_choice_without_changing_i
         seen.append((method, budget, lr, kw["overrides"], train_data["X"].shape[0]))
         return _run(method, [f * budget for f in fractions], [0.1] * (len(fractions) - 1) + [final[method]], budget)
 
-    monkeypatch.setattr(adv, "RESULTS", tmp_path)
-    monkeypatch.setattr(adv, "load_set", lambda name, dim, seed: {**data, "name": name})
-    monkeypatch.setattr(adv, "train_curve", fake_train)
-    path = tmp_path / "adversarial_sampling_tuning_toy.json"
+    path = _toy_tuning(adv, tmp_path, monkeypatch, fake_train)
     settings = {
         "budget": 60.0,
         "softmax_budget": 600.0,
