@@ -182,8 +182,8 @@ def frequent_labels(Y: Any, share: float, max_count: int) -> np.ndarray:
     (ties to the lower id), as sorted int64 ids: :func:`build_tree`'s ``separate``. ``share`` 0 gives none.
 
     In a leaf cluster, every row on which one of its labels is positive trains the rankers of all its labels, so a
-    label positive on most rows makes its leaf-mates' rankers train on most rows (on wordnet-hypernyms, the three
-    leaves holding its three most frequent labels were 43% of the training work)."""
+    label positive on most rows makes its leaf-mates' rankers train on most rows (on wordnet-hypernyms, the leaves of
+    its labels on 100%, 56% and 44% of the rows were 43% of the training work)."""
     if isinstance(share, bool) or not isinstance(share, (int, float, np.floating)) or not 0 <= share <= 1:
         raise ConfigurationError(f"share={share!r} must be a number in [0, 1]")
     max_count = _check_int("max_count", max_count, 0)
