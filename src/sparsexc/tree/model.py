@@ -139,9 +139,9 @@ NEWTON_MAX_FEATURES = 512
 NEWTON_MAX_NARROW_WORK = 50_000_000
 # labels positive on at least this share of the training rows get a leaf and a branch of their own
 # (LabelTreeParams.frequent_share, cluster.frequent_labels): in a leaf of other labels each would make at least half
-# of all rows training rows of its leaf-mates' rankers. Measured on 20% hold-outs of the training rows, 3 seeds, three
+# of all rows training rows of its leaf-mates' rankers. Measured on 20% hold-outs of the training rows, 3-5 seeds, three
 # trees (benchmarks/results/tree_holdout_frequent.json, docs/tree.md "Labels on half the rows"): wordnet-hypernyms
-# (two such labels, one on every row) 0.64-0.80x the training CPU at the same P@k; no label reaches it on
+# (two such labels, one on every row) 0.52-0.80x the training CPU at the same P@k (5 seeds); no label reaches it on
 # debian-deps, debtags or delicious (unchanged), where lower shares cost P@1 (means -0.16 to -0.48 at 0.05-0.3)
 FREQUENT_SHARE = 0.5
 # an ensemble member contributes its best max(k, MEMBER_TOPK) labels per row to the mean (Parabel keeps 100)
