@@ -903,11 +903,14 @@ def _tune_run(
     fixed: dict[str, Any],
     key: str,
     value: float,
+    stage: str | None = None,
 ) -> dict[str, Any]:
     """One tuning run of ``method`` with the setting ``key`` at ``value`` and the earlier stages' choices ``fixed``
-    (:data:`TUNE_STAGES`): ``validate(settings, stage)``, the method's :func:`_validation_run` on the tuning split."""
-    run = validate({**fixed, key: int(value) if key == "num_negatives" else value}, key)
-    print(f"{name:<18} {method:<26} {key} {value:g}: validation P@1 {run['final']['P@1']:.4f}", flush=True)
+    (:data:`TUNE_STAGES`): ``validate(settings, stage)``, the method's :func:`_validation_run` on the tuning split,
+    recorded as ``stage`` (the setting's own stage, or its probe's: :func:`run_probe`)."""
+    stage = stage or key
+    run = validate({**fixed, key: int(value) if key == "num_negatives" else value}, stage)
+    print(f"{name:<18} {method:<26} {stage} {value:g}: validation P@1 {run['final']['P@1']:.4f}", flush=True)
     return run
 
 
@@ -1163,20 +1166,18 @@ def run_probe(args: argparse.Namespace, env: dict[str, Any]) -> None:
             chosen = choices[method]
             at = {k: chosen[k] for k in TUNE_STAGES[: TUNE_STAGES.index(stage)] if k in chosen}
             budget = args.softmax_budget if METHODS[method][0] == "softmax" else args.budget
+            validate = partial(_validation_run, method, data, budget, args, tree_params, tree_cache, fractions)
             scores = {}
             for value in values:
-                setting = int(value) if stage == "num_negatives" else value
-                run = _validation_run(
-                    method, data, budget, args, tree_params, tree_cache, fractions, {**at, stage: setting}, probe_stage
-                )
+                run = _tune_run(name, method, validate, at, stage, value, probe_stage)
+                # a value probed again replaces its earlier run
                 out["runs"] = [
                     r
                     for r in out["runs"]
-                    if not (r["method"] == method and r.get("stage") == probe_stage and r.get(stage) == setting)
+                    if not (r["method"] == method and r.get("stage") == probe_stage and r.get(stage) == run.get(stage))
                 ]
                 out["runs"].append(run)
                 scores[value] = run["final"][TUNE_METRIC]
-                print(f"{name:<18} {method:<26} probe {stage} {value:g}: validation {TUNE_METRIC} {scores[value]:.4f}")
             kept = out[PROBES][stage].get(method, {}).get("scores", {})
             out[PROBES][stage][method] = {
                 "scores": {**kept, **{f"{v:g}": score for v, score in scores.items()}},

@@ -508,10 +508,10 @@ def build_tree(
     C = R.shape[0]
     own = _separate_ids(separate, C, max_leaf_size)
     rest = np.setdiff1d(np.arange(C, dtype=np.int64), own)
-    if not own.size or not level_arities(rest.size, branching, max_leaf_size):
-        own, rest = own[:0], np.arange(C, dtype=np.int64)  # no branch of its own
-    if not level_arities(rest.size, branching, max_leaf_size):
-        return LabelTree.flat(C)
+    if not level_arities(rest.size, branching, max_leaf_size):  # the others fit in one leaf: no branch of its own
+        own, rest = own[:0], np.arange(C, dtype=np.int64)
+        if not level_arities(C, branching, max_leaf_size):
+            return LabelTree.flat(C)
     layout = _Layout.from_matrix(R[rest] if own.size else R)
     del R  # the layout holds its own copy: no second C x d matrix while clustering
     levels = _cluster_levels(layout, branching, max_leaf_size, seed, max_iter, float(tol), float(imbalance))
