@@ -64,7 +64,7 @@ def test_print_config_shows_model_and_tree_params(capsys):
     config = json.loads(capsys.readouterr().out)
     assert config["model"] == "tree"
     assert config["tree-param"]["loss"] == "logistic" and config["tree-param"]["max_leaf_size"] == 20
-    assert config["tree-param"]["branching"] == 16  # every field, defaults included
+    assert config["tree-param"]["branching"] is None  # every field, defaults included (None: chosen at fit)
     assert main(["train", "--dataset", "bibtex", "--print-config"]) == 0
     assert json.loads(capsys.readouterr().out)["model"] == "auto"  # today's default
 

@@ -8,7 +8,7 @@ classifiers (Parabel / omikuji / PECOS XR-Linear family), configured by :class:`
 is its cross-validation of C.
 """
 
-from sparsexc.tree.cluster import build_tree, frequent_labels, level_arities, pifa
+from sparsexc.tree.cluster import build_tree, frequent_labels, leaf_coherence, level_arities, pifa
 from sparsexc.tree.model import CrossValidation, LabelTreeModel, LabelTreeParams, choose_C
 from sparsexc.tree.search import TreeSearcher, beam_search, pair_scores
 from sparsexc.tree.solver import drop_empty_columns, fit_linear, objective, prune
@@ -26,6 +26,7 @@ __all__ = [
     "drop_empty_columns",
     "fit_linear",
     "frequent_labels",
+    "leaf_coherence",
     "level_arities",
     "objective",
     "pair_scores",

@@ -54,7 +54,15 @@ from sparsexc.embeddings import pmi_embeddings
 from sparsexc.errors import ConfigurationError
 from sparsexc.tree.structure import LabelTree
 
-__all__ = ["REPRESENTATIONS", "build_tree", "frequent_labels", "label_representation", "level_arities", "pifa"]
+__all__ = [
+    "REPRESENTATIONS",
+    "build_tree",
+    "frequent_labels",
+    "label_representation",
+    "leaf_coherence",
+    "level_arities",
+    "pifa",
+]
 
 # the label vectors a tree can cluster (label_representation)
 REPRESENTATIONS = ("pifa", "pmi", "pifa+pmi")
@@ -520,18 +528,52 @@ def build_tree(
     return _tree_from_levels(levels, C)
 
 
-def _separate_ids(separate: Any, n_labels: int, max_leaf_size: int) -> np.ndarray:
-    """``separate`` (:func:`build_tree`) checked: sorted distinct int64 label ids, at most ``max_leaf_size``."""
+def leaf_coherence(label_repr: Any, tree: LabelTree, exclude: Any = None) -> float:
+    """How well the labels cluster: the mean cosine between each label's vector and its leaf cluster's centroid,
+
+        mean over l in S of cos(v_l, sum of v_m over the labels m in S of l's leaf cluster),
+
+    ``v`` the unit rows of ``label_repr``, ``S`` the labels with a non-zero row that are not in ``exclude`` (e.g.
+    :func:`frequent_labels`, whose branch groups labels by frequency, not by likeness), a leaf cluster the labels
+    under one node of the tree's last level above them. 1 when the labels of every leaf point the same way, about
+    ``1 / sqrt(leaf size)`` for orthogonal ones. :class:`~sparsexc.tree.LabelTreeModel` reads it on its first
+    tree to choose the branching (docs/tree.md, "Branching from the labels' coherence").
+    """
+    R = _unit_label_matrix(label_repr)
+    C = R.shape[0]
+    if tree.n_labels != C:
+        raise ConfigurationError(f"the tree has {tree.n_labels} labels but label_repr has {C} rows")
+    keep = np.diff(R.indptr) > 0
+    if exclude is not None:
+        keep[_separate_ids(exclude, C, C, name="exclude")] = False
+    if not keep.any():
+        return 0.0
+    last = tree.depth - 1
+    own = np.zeros(C)
+    for leaf in range(tree.n_nodes(last)):  # one leaf at a time: no C x d matrix of centroid rows
+        positions = tree.children(last, leaf)
+        ids = tree.label_order[positions.start : positions.stop]
+        rows = R[ids]
+        total = sp.csr_matrix(keep[ids].astype(np.float64)) @ rows  # (1, d): the sum of the leaf's kept vectors
+        norm = math.sqrt(float(total.multiply(total).sum()))
+        if norm > 0:
+            own[ids] = (rows @ total.T).toarray().ravel() / norm
+    return float(own[keep].mean())
+
+
+def _separate_ids(separate: Any, n_labels: int, max_leaf_size: int, name: str = "separate") -> np.ndarray:
+    """``separate`` (:func:`build_tree`; the argument ``name``) checked: sorted distinct int64 label ids, at most
+    ``max_leaf_size``."""
     if separate is None:
         return np.empty(0, dtype=np.int64)
     ids = np.asarray(separate)
     if ids.ndim != 1 or (ids.size and not np.issubdtype(ids.dtype, np.integer)):
-        raise ConfigurationError(f"separate must be a 1-D sequence of label ids; got {ids.dtype} of shape {ids.shape}")
+        raise ConfigurationError(f"{name} must be a 1-D sequence of label ids; got {ids.dtype} of shape {ids.shape}")
     ids = ids.astype(np.int64)
     if ids.size and (ids.min() < 0 or ids.max() >= n_labels):
-        raise ConfigurationError(f"separate holds a label id outside 0..{n_labels - 1}")
+        raise ConfigurationError(f"{name} holds a label id outside 0..{n_labels - 1}")
     if np.unique(ids).size != ids.size or ids.size > max_leaf_size:
-        raise ConfigurationError(f"separate must hold distinct label ids, at most max_leaf_size={max_leaf_size}")
+        raise ConfigurationError(f"{name} must hold distinct label ids, at most max_leaf_size={max_leaf_size}")
     return np.sort(ids)
 
 

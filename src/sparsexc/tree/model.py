@@ -72,6 +72,7 @@ from sparsexc.tree.cluster import (
     build_tree,
     frequent_labels,
     label_representation,
+    leaf_coherence,
     level_arities,
 )
 from sparsexc.tree.parallel import check_part, fill_level, node_owners
@@ -144,6 +145,16 @@ NEWTON_MAX_NARROW_WORK = 50_000_000
 # (two such labels, one on every row) 0.52-0.80x the training CPU at the same P@k (5 seeds); no label reaches it on
 # debian-deps, debtags or delicious (unchanged), where lower shares cost P@1 (means -0.16 to -0.48 at 0.05-0.3)
 FREQUENT_SHARE = 0.5
+# branching=None: DEFAULT_BRANCHING (16, PECOS's), or WIDE_BRANCHING where the labels cluster poorly: the mean cosine
+# of the labels' representation to their leaf cluster's centroid in the first 16-ary tree (cluster.leaf_coherence)
+# below COHERENCE_WIDE. Measured (20% hold-outs of the training rows, three trees, 3 seeds; synthetic sets of 9,000
+# labels whose leaf coherence is set by how much of a row's features its labels' groups share; benchmarks/results/
+# tree_branching.md, docs/tree.md "Branching from the labels' coherence"): the 64-ary tree's gain in P@5 and PSP@5
+# falls as the coherence rises, to none at 0.31 and below zero at 0.39 (synthetic) and 0.41 (debian-deps);
+# wordnet-hypernyms (0.27) gains. Only sets of more than 16 x max_leaf_size labels get a different tree
+DEFAULT_BRANCHING = 16
+WIDE_BRANCHING = 64
+COHERENCE_WIDE = 0.3
 # an ensemble member contributes its best max(k, MEMBER_TOPK) labels per row to the mean (Parabel keeps 100)
 MEMBER_TOPK = 100
 # most rows ranked at once (an ensemble merges its members block by block); a multiple of the search's own batch
@@ -157,7 +168,12 @@ CERTAIN_MARGIN = 30.0
 class LabelTreeParams(Params):
     """Settings of :class:`LabelTreeModel` (training; the beam is a prediction setting)."""
 
-    branching: int = setting(16, "Children per internal node of the label tree.", range=Range(2))
+    branching: int | None = setting(
+        None,
+        "Children per internal node of the label tree; None: 16, or 64 where the labels cluster poorly (mean cosine "
+        "of the labels to their leaf cluster's centroid in the first 16-ary tree below 0.3).",
+        range=Range(2),
+    )
     max_leaf_size: int = setting(100, "Most labels per leaf cluster.", range=POSITIVE_INT)
     representation: str = setting(
         "pifa",
@@ -279,6 +295,10 @@ class LabelTreeModel:
 
     Attributes
     ----------
+    coherence_ : float
+        Only when ``fit`` chose the branching (``branching=None`` on more than 16 x ``max_leaf_size`` labels): the
+        first 16-ary tree's :func:`~sparsexc.tree.cluster.leaf_coherence`; the branching chosen is
+        ``params.branching``.
     cv_scores_ : dict of float to float
         Only when ``fit`` chose C by cross-validation: the mean held-out (P@1 + P@3 + P@5) / 3 of every C tried
         (:func:`cross_validate_C`); the chosen C is ``params.C``.
@@ -336,22 +356,40 @@ class LabelTreeModel:
         ``n_trees`` trees, member i seeded ``seed + i``. A flat tree (at most ``max_leaf_size`` labels) clusters
         nothing, so no representation is computed for it."""
         p = self.params
-        if not level_arities(Y.shape[1], p.branching, p.max_leaf_size):
+        if p.branching is None and not self._branching_matters(Y.shape[1]):
+            self.params = p = p.replace(branching=DEFAULT_BRANCHING)  # both give the same tree: nothing to measure
+        if not level_arities(Y.shape[1], p.branching or DEFAULT_BRANCHING, p.max_leaf_size):
             self.trees_ = [LabelTree.flat(Y.shape[1]) for _ in range(p.n_trees)]  # what build_tree gives it
             return
         representation = label_representation(X, Y, p.representation, dim=p.pmi_dim, seed=p.seed)
         separate = frequent_labels(Y, p.frequent_share, p.max_leaf_size)
-        self.trees_ = [
-            build_tree(
+
+        def tree(member: int, branching: int) -> LabelTree:
+            return build_tree(
                 representation,
-                branching=p.branching,
+                branching=branching,
                 max_leaf_size=p.max_leaf_size,
                 seed=p.seed + member,
                 imbalance=p.imbalance,
                 separate=separate,
             )
-            for member in range(p.n_trees)
-        ]
+
+        trees: dict[int, LabelTree] = {}
+        branching = p.branching
+        if branching is None:  # the first 16-ary tree measures how well the labels cluster (COHERENCE_WIDE)
+            trees[0] = tree(0, DEFAULT_BRANCHING)
+            self.coherence_ = leaf_coherence(representation, trees[0], exclude=separate)
+            branching = WIDE_BRANCHING if self.coherence_ < COHERENCE_WIDE else DEFAULT_BRANCHING
+            self.params = p.replace(branching=branching)
+            if branching != DEFAULT_BRANCHING:
+                trees.clear()
+        self.trees_ = [trees[m] if m in trees else tree(m, branching) for m in range(p.n_trees)]
+
+    def _branching_matters(self, n_labels: int) -> bool:
+        """Whether ``branching=None``'s two choices shape different trees for ``n_labels`` labels (more than
+        ``DEFAULT_BRANCHING x max_leaf_size``, and not flat)."""
+        m = self.params.max_leaf_size
+        return level_arities(n_labels, DEFAULT_BRANCHING, m) != level_arities(n_labels, WIDE_BRANCHING, m)
 
     def _train(
         self,
