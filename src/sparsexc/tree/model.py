@@ -147,11 +147,12 @@ NEWTON_MAX_NARROW_WORK = 50_000_000
 FREQUENT_SHARE = 0.5
 # branching=None: DEFAULT_BRANCHING (16, PECOS's), or WIDE_BRANCHING where the labels cluster poorly: the mean cosine
 # of the labels' representation to their leaf cluster's centroid in the first 16-ary tree (cluster.leaf_coherence)
-# below COHERENCE_WIDE. Measured (20% hold-outs of the training rows, three trees, 3 seeds; synthetic sets of 9,000
-# labels whose leaf coherence is set by how much of a row's features its labels' groups share; benchmarks/results/
-# tree_branching.md, docs/tree.md "Branching from the labels' coherence"): the 64-ary tree's gain in P@5 and PSP@5
-# falls as the coherence rises, to none at 0.31 and below zero at 0.39 (synthetic) and 0.41 (debian-deps);
-# wordnet-hypernyms (0.27) gains. Only sets of more than 16 x max_leaf_size labels get a different tree
+# below COHERENCE_WIDE. Measured on 20% hold-outs of the training rows, three trees, 3 seeds (benchmarks/results/
+# tree_branching.md, docs/tree.md "Branching from the labels' coherence"), 64-ary minus 16-ary: synthetic sets whose
+# coherence is set by how alike the labels of a group look, P@5 +0.50 / +0.30 / +0.13 / +0.10 and PSP@5 +3.3 / +1.9
+# / +0.5 / +0.3 at coherence 0.20 / 0.26 / 0.37 / 0.45 (at 1.3-1.8x the training CPU); wordnet-hypernyms (0.26)
+# P@5 +0.08; debian-deps (0.40) P@3 and P@5 lower on every seed. Only sets of more than 16 x max_leaf_size labels
+# get a different tree
 DEFAULT_BRANCHING = 16
 WIDE_BRANCHING = 64
 COHERENCE_WIDE = 0.3
