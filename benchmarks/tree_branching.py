@@ -1,7 +1,7 @@
 """The label tree's branching against how well the labels cluster (issue 19): the rule of ``branching=None``.
 
 ``LabelTreeParams(branching=None)`` builds the first tree 16-ary, measures how well the labels cluster (the mean
-cosine of each label's representation to its leaf cluster's centroid, :func:`sparsexc.tree.cluster.leaf_coherence`)
+cosine of each label's representation to its leaf cluster's centroid, :func:`sparsexc.tree.leaf_coherence`)
 and keeps 16 children per node, or takes 64 where that coherence is below ``COHERENCE_WIDE``. This script measures
 what the rule rests on: for each data set and hold-out seed, the model with ``branching=None`` (its coherence and
 choice recorded) and the explicit other branching, both fitted on 80% of the TRAINING rows (seed ``--seeds``; the
@@ -115,7 +115,7 @@ def fit_and_score(Xf, Yf, Xh, Yh, n_trees: int, branching: int | None) -> tuple[
 
 def run(name: str, seed: int, n_trees: int) -> dict[str, Any]:
     """One (set, seed): the rule's model and the other branching's, on the same rows."""
-    from sparsexc.tree.model import DEFAULT_BRANCHING, WIDE_BRANCHING
+    from sparsexc.tree import DEFAULT_BRANCHING, WIDE_BRANCHING
 
     Xf, Yf, Xh, Yh = holdout(name, seed)
     auto, scores = fit_and_score(Xf, Yf, Xh, Yh, n_trees, None)
@@ -137,7 +137,7 @@ def run(name: str, seed: int, n_trees: int) -> dict[str, Any]:
 
 
 def markdown(result: dict[str, Any]) -> str:
-    from sparsexc.tree.model import COHERENCE_WIDE
+    from sparsexc.tree import COHERENCE_WIDE
 
     lines = [
         page_header(

@@ -11,8 +11,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sparsexc.errors import ConfigurationError
-from sparsexc.tree import LabelTreeModel, LabelTreeParams, build_tree, leaf_coherence
-from sparsexc.tree.model import COHERENCE_WIDE, DEFAULT_BRANCHING, WIDE_BRANCHING
+from sparsexc.tree import (
+    COHERENCE_WIDE,
+    DEFAULT_BRANCHING,
+    WIDE_BRANCHING,
+    LabelTreeModel,
+    LabelTreeParams,
+    build_tree,
+    leaf_coherence,
+)
 
 
 def _brute_coherence(R: np.ndarray, tree, exclude=()) -> float:

@@ -9,12 +9,23 @@ is its cross-validation of C.
 """
 
 from sparsexc.tree.cluster import build_tree, frequent_labels, leaf_coherence, level_arities, pifa
-from sparsexc.tree.model import CrossValidation, LabelTreeModel, LabelTreeParams, choose_C
+from sparsexc.tree.model import (
+    COHERENCE_WIDE,
+    DEFAULT_BRANCHING,
+    WIDE_BRANCHING,
+    CrossValidation,
+    LabelTreeModel,
+    LabelTreeParams,
+    choose_C,
+)
 from sparsexc.tree.search import TreeSearcher, beam_search, pair_scores
 from sparsexc.tree.solver import drop_empty_columns, fit_linear, objective, prune
 from sparsexc.tree.structure import LabelTree
 
 __all__ = [
+    "COHERENCE_WIDE",
+    "DEFAULT_BRANCHING",
+    "WIDE_BRANCHING",
     "CrossValidation",
     "LabelTree",
     "LabelTreeModel",
