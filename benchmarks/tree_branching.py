@@ -89,17 +89,13 @@ def label_groups(share: float, *, n: int = 60_000, D: int = 20_000, C: int = 9_0
 
 
 def holdout(name: str, seed: int):
-    """(fit X, fit Y, held X, held Y): 80% / 20% of the training rows of a named set (``tree_holdout.split``) or
-    of a ``synthetic-groups-<s>`` draw, cut by ``seed``."""
-    if not name.startswith(SYNTHETIC):
-        from tree_holdout import split
+    """(fit X, fit Y, held X, held Y): 80% / 20% of the training rows of a named set or of a
+    ``synthetic-groups-<s>`` draw, cut by ``seed`` (``tree_holdout.split`` / ``tree_holdout.cut``)."""
+    from tree_holdout import cut, split
 
+    if not name.startswith(SYNTHETIC):
         return split(name, seed)
-    X, Y = label_groups(float(name[len(SYNTHETIC) :]), **SYNTHETIC_SIZE)
-    order = np.random.default_rng(seed).permutation(X.shape[0])
-    cut = round(0.8 * X.shape[0])
-    fit, held = np.sort(order[:cut]), np.sort(order[cut:])
-    return X[fit], Y[fit], X[held], Y[held]
+    return cut(*label_groups(float(name[len(SYNTHETIC) :]), **SYNTHETIC_SIZE), seed)
 
 
 def fit_and_score(Xf, Yf, Xh, Yh, n_trees: int, branching: int | None) -> tuple[Any, dict[str, float]]:
