@@ -292,7 +292,7 @@ class LabelTreeModel:
     ----------
     params : LabelTreeParams, optional
         Training settings; defaults as Parabel/omikuji (squared hinge, C = 1, threshold 0.1, leaves of <= 100
-        labels) with a 16-ary tree (PECOS).
+        labels) with a 16-ary tree (PECOS), or a 64-ary one where the labels cluster poorly (``branching=None``).
 
     Attributes
     ----------
