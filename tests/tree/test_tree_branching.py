@@ -125,3 +125,15 @@ def test_few_labels_take_the_default_branching_without_measuring():
     assert model.params.branching == DEFAULT_BRANCHING and not hasattr(model, "coherence_")
     with pytest.raises(ConfigurationError, match="branching"):
         LabelTreeParams(branching=1)
+
+
+def test_the_estimator_reports_the_branching_it_chose():
+    from sparsexc import XCClassifier
+
+    X, Y = _data(False)
+    clf = XCClassifier(model="tree", tree_params={"max_leaf_size": 25, "C": 1.0, "n_jobs": 1}, verbose=0).fit(X, Y)
+    message = clf.fit_summary_["message"]
+    assert "64 children per node, chosen from the labels' leaf coherence 0.2" in message and "(64 below 0.3)" in message
+    few = XCClassifier(model="tree", tree_params={"max_leaf_size": 25, "C": 1.0, "n_jobs": 1}, verbose=0)
+    X, Y = _data(False, C=300)
+    assert "children per node" not in few.fit(X, Y).fit_summary_["message"]  # nothing measured, nothing said

@@ -617,6 +617,13 @@ class TreeFamily(ModelFamily):
                     f"; trained on all {X.shape[0]} rows, the set threshold tuned on its rankings of the {n_val} "
                     "hold-out rows"
                 )
+        if hasattr(tree, "coherence_"):  # branching=None chose the tree's arity (docs/tree.md)
+            from sparsexc.tree import COHERENCE_WIDE
+
+            summary["message"] += (
+                f"; {tree.params.branching} children per node, chosen from the labels' leaf coherence "
+                f"{tree.coherence_:.3f} (64 below {COHERENCE_WIDE:g})"
+            )
         return Fitted(TreeClassifierModel(tree, float(tuned["threshold"])), [], None, summary, tuned)
 
     def topk(self, model: Any, X: sp.csr_matrix, settings: PredictParams) -> tuple[np.ndarray, np.ndarray]:
