@@ -618,11 +618,11 @@ class TreeFamily(ModelFamily):
                     "hold-out rows"
                 )
         if hasattr(tree, "coherence_"):  # branching=None chose the tree's arity (docs/tree.md)
-            from sparsexc.tree import COHERENCE_WIDE
+            from sparsexc.tree import COHERENCE_WIDE, WIDE_BRANCHING
 
             summary["message"] += (
                 f"; {tree.params.branching} children per node, chosen from the labels' leaf coherence "
-                f"{tree.coherence_:.3f} (64 below {COHERENCE_WIDE:g})"
+                f"{tree.coherence_:.3f} ({WIDE_BRANCHING} below {COHERENCE_WIDE:g})"
             )
         return Fitted(TreeClassifierModel(tree, float(tuned["threshold"])), [], None, summary, tuned)
 

@@ -549,15 +549,16 @@ def leaf_coherence(label_repr: Any, tree: LabelTree, exclude: Any = None) -> flo
     if not keep.any():
         return 0.0
     last = tree.depth - 1
+    order = tree.label_order
+    placed, weight = R[order], keep[order].astype(np.float64)  # labels in tree order: a leaf is one row range
     own = np.zeros(C)
     for leaf in range(tree.n_nodes(last)):  # one leaf at a time: no C x d matrix of centroid rows
-        positions = tree.children(last, leaf)
-        ids = tree.label_order[positions.start : positions.stop]
-        rows = R[ids]
-        total = sp.csr_matrix(keep[ids].astype(np.float64)) @ rows  # (1, d): the sum of the leaf's kept vectors
+        span = tree.children(last, leaf)
+        rows = placed[span.start : span.stop]
+        total = sp.csr_matrix(weight[span.start : span.stop]) @ rows  # (1, d): the sum of the leaf's kept vectors
         norm = math.sqrt(float(total.multiply(total).sum()))
         if norm > 0:
-            own[ids] = (rows @ total.T).toarray().ravel() / norm
+            own[order[span.start : span.stop]] = (rows @ total.T).toarray().ravel() / norm
     return float(own[keep].mean())
 
 
