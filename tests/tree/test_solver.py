@@ -16,7 +16,10 @@ from sklearn.svm import LinearSVC
 from sparsexc.errors import ConfigurationError
 from sparsexc.tree import solver
 from sparsexc.tree.solver import (
+    DENSE_SHARE,
     LOSSES,
+    _dense_pays,
+    _DensePrimal,
     _Loss,
     _Newton,
     _Primal,
@@ -145,6 +148,52 @@ def test_row_span_and_weight_space_reach_the_same_optimum(loss, monkeypatch):
     monkeypatch.setattr(solver, "_row_span_pays", lambda n, d, nnz: False)
     weight_space = fit_linear(X, Y, loss=loss, tol=1e-8)
     np.testing.assert_allclose(row_span, weight_space, rtol=1e-4, atol=1e-5)
+
+
+def _dense_problem(n: int = 150, d: int = 12, K: int = 3, seed: int = 3):
+    """Standardised real-valued rows (every entry non-zero, negative values) and partly separable targets."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    scores = X @ rng.standard_normal((d, K)) + 0.7 * rng.standard_normal((n, K))
+    return sp.csr_matrix(X.astype(np.float32)), scores > np.quantile(scores, 0.6, axis=0)
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_dense_rows_take_the_dense_path_and_equal_liblinear(loss, monkeypatch):
+    X, Y = _dense_problem()
+    assert _dense_pays(_with_bias(X, 1.0))
+    built = []
+    monkeypatch.setattr(solver, "_DensePrimal", lambda Xb: built.append(Xb.shape) or _DensePrimal(Xb))
+    W = fit_linear(X, Y, loss=loss, C=0.8, tol=1e-6)
+    assert built == [(X.shape[0], X.shape[1] + 1)]  # one dense space, with the bias column
+    reference = np.stack([_liblinear(X, Y[:, k], loss, 0.8, 1.0) for k in range(Y.shape[1])], axis=1)
+    np.testing.assert_allclose(
+        _dense_objective(X, Y, W.astype(float), loss, 0.8, 1.0),
+        _dense_objective(X, Y, reference, loss, 0.8, 1.0),
+        rtol=1e-4,
+    )
+    np.testing.assert_allclose(W, reference, atol=2e-3 * np.abs(reference).max())
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_dense_and_sparse_products_reach_the_same_optimum(loss, monkeypatch):
+    X, Y = _dense_problem(seed=4)
+    Y[:, 2] = True  # and a one-class column
+    dense = fit_linear(X, Y, loss=loss, C=np.array([0.1, 1.0, 3.0]), tol=1e-8)
+    monkeypatch.setattr(solver, "_dense_pays", lambda Xb: False)
+    sparse = fit_linear(X, Y, loss=loss, C=np.array([0.1, 1.0, 3.0]), tol=1e-8)
+    np.testing.assert_allclose(dense, sparse, rtol=1e-4, atol=1e-5)
+
+
+def test_dense_path_needs_the_dense_share_of_stored_cells():
+    X, _ = _problem(n=40, d=30, density=0.3, seed=5)
+    Xb = _with_bias(X, 1.0)
+    assert not _dense_pays(Xb)  # about 0.3 of the cells (and the bias column)
+    full = sp.csr_matrix(np.ones((10, 9), dtype=np.float32))
+    assert _dense_pays(_with_bias(full, 1.0))
+    cut = sp.csr_matrix(np.tril(np.ones((10, 10), dtype=np.float32)))  # 55 of 100 cells, 65 of 110 with bias
+    assert _dense_pays(cut) and cut.nnz == 55 >= DENSE_SHARE * 100
+    assert not _dense_pays(sp.csr_matrix((0, 5), dtype=np.float32))
 
 
 @pytest.mark.parametrize("loss", LOSSES)
