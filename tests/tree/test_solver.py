@@ -185,6 +185,19 @@ def test_dense_and_sparse_products_reach_the_same_optimum(loss, monkeypatch):
     np.testing.assert_allclose(dense, sparse, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("loss", LOSSES)
+def test_dense_rows_on_the_row_span_reach_the_same_optimum(loss, monkeypatch):
+    X, Y = _dense_problem(n=30, d=60, seed=6)  # fewer rows than columns: the row-span form, its Gram by BLAS
+    assert _row_span_pays(X.shape[0], X.shape[1] + 1, X.nnz + X.shape[0])
+    dense = fit_linear(X, Y, loss=loss, C=1.5, tol=1e-8)
+    monkeypatch.setattr(solver, "_dense_pays", lambda Xb: False)
+    sparse = fit_linear(X, Y, loss=loss, C=1.5, tol=1e-8)
+    monkeypatch.setattr(solver, "_row_span_pays", lambda n, d, nnz: False)
+    weight_space = fit_linear(X, Y, loss=loss, C=1.5, tol=1e-8)
+    np.testing.assert_allclose(dense, sparse, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(dense, weight_space, rtol=1e-4, atol=1e-5)
+
+
 def test_dense_path_needs_the_dense_share_of_stored_cells():
     X, _ = _problem(n=40, d=30, density=0.3, seed=5)
     Xb = _with_bias(X, 1.0)
