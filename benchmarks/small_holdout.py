@@ -11,7 +11,12 @@ fitting rows) beside; CPU s = ``time.process_time()`` of the fit (all threads of
 
 prints the tables and writes ``--out/small_holdout.json``. The cross-validation variant of
 ``benchmarks/results/small_holdout.md`` (P@1 only, C_0 x 0.01..10) patched the tree's internals; it ran with this
-script as of commit 5586c46 (``cv-p1-wide``) and is not kept.
+script as of commit 5586c46 (``cv-p1-wide``) and is not kept. ``rbf``, ``rbf-only`` and ``pick-rbf`` try RBF kernel
+features (scikit-learn's ``Nystroem``) before the tree on the dense real-valued sets (stop 51: not adopted;
+``docs/getting-started.md``, "Measured and not adopted")::
+
+    SPARSEXC_DATA=<shared>/datasets python benchmarks/small_holdout.py --datasets flags,emotions,birds,cal500,yeast,scene \
+        --seeds 8 --candidates default,rbf,pick-rbf
 """
 
 from __future__ import annotations
@@ -57,6 +62,58 @@ def _both_losses(X: Any, Y: Any) -> Any:
     return _Mean([_estimator()(X, Y), _estimator(tree_params={"loss": "logistic"})(X, Y)])
 
 
+class _KernelFeatures:
+    """The tree on RBF kernel features: the rows standardised, mapped by scikit-learn's ``Nystroem`` (gamma = g / d,
+    at most 1,000 landmarks: on these sets every training row, i.e. the exact kernel's feature map), optionally
+    beside the standardised features themselves (scaled by 1/sqrt(d)); ``preprocess="none"`` after it."""
+
+    def __init__(self, g: float = 1.0, concat: bool = True) -> None:
+        self.g, self.concat = g, concat
+
+    def _map(self, X: Any) -> Any:
+        import scipy.sparse as sp
+
+        Z = self.scaler.transform(X.toarray() if sp.issparse(X) else X)
+        F = self.kernel.transform(Z)
+        if self.concat:
+            F = np.hstack([Z / np.sqrt(Z.shape[1]), F])
+        return sp.csr_matrix(F.astype(np.float32))
+
+    def fit(self, X: Any, Y: Any) -> _KernelFeatures:
+        import scipy.sparse as sp
+        from sklearn.kernel_approximation import Nystroem
+        from sklearn.preprocessing import StandardScaler
+
+        from sparsexc import XCClassifier
+
+        dense = X.toarray() if sp.issparse(X) else X
+        self.scaler = StandardScaler().fit(dense)
+        Z = self.scaler.transform(dense)
+        self.kernel = Nystroem(gamma=self.g / Z.shape[1], n_components=min(1000, Z.shape[0]), random_state=0).fit(Z)
+        self.model = XCClassifier(verbose=0, preprocess="none").fit(self._map(X), Y)
+        return self
+
+    def predict_topk(self, X: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.model.predict_topk(self._map(X), k=k)
+
+
+def _p1(model: Any, X: Any, Y: Any) -> float:
+    top = model.predict_topk(X, k=1)[0][:, 0]
+    return float(np.mean(np.asarray(Y[np.arange(X.shape[0]), top]).ravel() > 0))
+
+
+def _pick_kernel(X: Any, Y: Any) -> Any:
+    """The default or :class:`_KernelFeatures`, whichever has the higher P@1 on a 3-fold cross-validation of the
+    rows it is given (ties: the default), refitted on all of them."""
+    fits = {"default": _estimator(), "rbf": lambda A, B: _KernelFeatures().fit(A, B)}
+    folds = np.random.default_rng(7).permutation(X.shape[0]) % 3
+    score = {
+        name: sum(_p1(fit(X[folds != f], Y[folds != f]), X[folds == f], Y[folds == f]) for f in range(3))
+        for name, fit in fits.items()
+    }
+    return fits["rbf" if score["rbf"] > score["default"] else "default"](X, Y)
+
+
 # name -> fit(X, Y) returning an object with predict_topk(X, k)
 CANDIDATES: dict[str, Callable[[Any, Any], Any]] = {
     "default": _estimator(),
@@ -68,6 +125,9 @@ CANDIDATES: dict[str, Callable[[Any, Any], Any]] = {
     "both-losses": _both_losses,
     "newton": _estimator(tree_params={"solver": "newton"}),  # the squared hinge by Newton whatever the data size
     "dcd": _estimator(tree_params={"solver": "dcd"}),  # ... by dual coordinate descent
+    "rbf": lambda X, Y: _KernelFeatures().fit(X, Y),  # RBF kernel features beside the standardised ones
+    "rbf-only": lambda X, Y: _KernelFeatures(concat=False).fit(X, Y),
+    "pick-rbf": _pick_kernel,  # the default or "rbf", chosen per fit by a 3-fold cross-validation of P@1
 }
 
 

@@ -455,8 +455,9 @@ class _DensePrimal(_Primal):
     """:class:`_Primal` with the rows held as dense arrays: the same products by BLAS instead of scipy's sparse
     kernels, for rows with at least :data:`DENSE_SHARE` of their entries stored (standardised real-valued
     features are all non-zero). The same iterates up to float rounding; measured (``XCClassifier()``'s whole
-    fit, Newton, CPU s dense / sparse, one thread): scene 0.35x, yeast 0.41x, emotions 0.63x, cal500 0.66x,
-    birds 0.79x, flags 1.03x (``benchmarks/results/default_fit_cpu_s51_dense.md``)."""
+    fit, Newton, fresh processes, CPU s after / before, with the row span's Gram matrix): scene 0.38x, yeast 0.46x,
+    birds 0.62x, cal500 0.68x, emotions 0.69x, flags 1.00x, the same C and hold-out P@k on every seed
+    (``benchmarks/results/default_fit_cpu_s51_dense.md``)."""
 
     def __init__(self, Xb: sp.csr_matrix) -> None:
         self.X = Xb.toarray()  # float64, as the sparse path's X
