@@ -511,6 +511,37 @@ def test_the_last_level_s_top_k_equals_its_general_path(monkeypatch):
             np.testing.assert_array_equal(got[1], want_few[1])
 
 
+def test_the_compiled_kernels_get_contiguous_arrays_only(monkeypatch):
+    # numba compiles one variant of a kernel per argument layout: a strided view (np.nonzero's rows, a column of
+    # an array) made a user's first search compile a second variant (0.8 CPU s); every array argument of every
+    # compiled kernel the search calls is C-contiguous
+    import sparsexc.tree.search as search
+
+    seen = []
+
+    def contiguous_only(name, real):
+        def spy(*args):
+            seen.append(name)
+            strided = [i for i, a in enumerate(args) if isinstance(a, np.ndarray) and not a.flags.c_contiguous]
+            assert not strided, f"{name}: arguments {strided} are not C-contiguous"
+            return real(*args)
+
+        return spy
+
+    for name in [n for n in dir(search) if n.endswith("_kernel")]:
+        monkeypatch.setattr(search, name, contiguous_only(name, getattr(search, name)))
+    rng = np.random.default_rng(3)
+    for scale in (0.5, 6.0):  # pruned candidates (kept), and rows where no pruning is allowed
+        tree, weights, X = _coarse_model(rng, 3, 12, 10, 40, scale)
+        searcher = TreeSearcher.build(tree, weights, compiled=True)
+        for beam, k in ((2, 1), (3, 4), (2, tree.n_labels)):
+            searcher.search(X, beam=beam, k=k, compiled=True, batch_size=16)
+    B, width = 20, 30
+    position = np.stack([rng.choice(tree.n_labels, size=width, replace=False) for _ in range(B)])
+    searcher._top_labels(position, np.round(-rng.exponential(3.0, size=(B, width)) * 8) / 8, 5, True)
+    assert {"children_scores_kernel", "top_of_rows_kernel", "hinge_candidates_kernel"} <= set(seen)
+
+
 def test_a_small_fit_and_prediction_do_not_start_numba():
     # numba's one-off start (0.2-0.35 CPU s) was most of a small default fit's CPU when the search's kernel ran
     # in the cross-validation; a fresh process fitting and ranking a small flat tree must not start it

@@ -465,8 +465,9 @@ class LevelIndex:
         """
         if X.dtype != np.float32:  # the search's batches are float32 CSR already: no conversion on its hot path
             X = sp.csr_matrix(X, dtype=np.float32)
-        rows = np.asarray(rows, dtype=np.int64)
-        parents = np.asarray(parents, dtype=np.int64)
+        # contiguous: a strided view (np.nonzero's rows) would make numba compile another variant of the kernel
+        rows = np.ascontiguousarray(rows, dtype=np.int64)
+        parents = np.ascontiguousarray(parents, dtype=np.int64)
         if not compiled:
             return self._children_scores_product(X, rows, parents)
         scores = np.empty((rows.shape[0], self.max_arity), dtype=np.float32)
@@ -865,7 +866,10 @@ def _top_reached(
     if compiled and n_labels <= 1 << 32:
         out_idx, out_bits = np.empty((B, k), dtype=np.int64), np.empty((B, k), dtype=np.uint32)
         lab = label_order[position[r, c]]
-        top_of_rows_kernel(r, lab, score.view(np.uint32), kth_score.view(np.uint32), k, out_idx, out_bits)
+        # r contiguous (np.nonzero gives strided views): one compiled variant of the kernel, as children_scores
+        top_of_rows_kernel(
+            np.ascontiguousarray(r), lab, score.view(np.uint32), kth_score.view(np.uint32), k, out_idx, out_bits
+        )
         return out_idx, out_bits.view(np.float32)
     kept = score >= kth_score[r]
     r, c, score = r[kept], c[kept], score[kept]
