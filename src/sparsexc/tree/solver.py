@@ -17,9 +17,9 @@ quadratic-decrease stopping rule, then a backtracking line search), run on all `
 matrix product is one sparse x dense product ``X @ V`` or ``X.T @ G`` over the columns still running, and each
 column has its own step, its own CG length and its own stop. A node with few rows and many features (a leaf
 cluster) runs the same iterations on the span of its rows (``w = X.T b``, dense n x n Gram matrix), which gives
-the same iterates without the d x K arrays; rows with at least half their cells stored (standardised real-valued
-features) are multiplied as dense arrays by BLAS (:class:`_DensePrimal`). The choice against LIBLINEAR's dual coordinate
-descent (scikit-learn's ``liblinear``, one column per call) was made by measurement
+the same iterates without the d x K arrays; rows with at least half their cells stored (standardised
+real-valued features) are multiplied as dense arrays by BLAS (:class:`_DensePrimal`). The choice against
+LIBLINEAR's dual coordinate descent (scikit-learn's ``liblinear``, one column per call) was made by measurement
 (``benchmarks/results/tree_solver_speed.md``, CPU s at about the same distance to the optimum): 100 leaf-like
 nodes (K = 100) 13-25 s against 27-35 s, i.e. 1.1-2.7x faster and 10-70x closer to the optimum; root-like
 nodes (44-50k rows, K = 16) 2.3-15 s against 3.0-9.6 s: the dual method stays up to 1.5x faster there on the
