@@ -13,7 +13,7 @@ prints the tables and writes ``--out/small_holdout.json``. The cross-validation 
 ``benchmarks/results/small_holdout.md`` (P@1 only, C_0 x 0.01..10) patched the tree's internals; it ran with this
 script as of commit 5586c46 (``cv-p1-wide``) and is not kept. ``rbf``, ``rbf-only`` and ``pick-rbf`` try RBF kernel
 features (scikit-learn's ``Nystroem``) before the tree on the dense real-valued sets (stop 51: not adopted;
-``docs/getting-started.md``, "Measured and not adopted")::
+``docs/getting-started.md``, "Also measured and not adopted")::
 
     SPARSEXC_DATA=<shared>/datasets python benchmarks/small_holdout.py --datasets flags,emotions,birds,cal500,yeast,scene \
         --seeds 8 --candidates default,rbf,pick-rbf
