@@ -62,6 +62,12 @@ def _both_losses(X: Any, Y: Any) -> Any:
     return _Mean([_estimator()(X, Y), _estimator(tree_params={"loss": "logistic"})(X, Y)])
 
 
+def _dense(X: Any) -> np.ndarray:
+    import scipy.sparse as sp
+
+    return X.toarray() if sp.issparse(X) else np.asarray(X)
+
+
 class _KernelFeatures:
     """The tree on RBF kernel features: the rows standardised, mapped by scikit-learn's ``Nystroem`` (gamma = g / d,
     at most 1,000 landmarks: on these sets every training row, i.e. the exact kernel's feature map), optionally
@@ -73,22 +79,21 @@ class _KernelFeatures:
     def _map(self, X: Any) -> Any:
         import scipy.sparse as sp
 
-        Z = self.scaler.transform(X.toarray() if sp.issparse(X) else X)
+        Z = self.scaler.transform(_dense(X))
         F = self.kernel.transform(Z)
         if self.concat:
             F = np.hstack([Z / np.sqrt(Z.shape[1]), F])
         return sp.csr_matrix(F.astype(np.float32))
 
     def fit(self, X: Any, Y: Any) -> _KernelFeatures:
-        import scipy.sparse as sp
         from sklearn.kernel_approximation import Nystroem
         from sklearn.preprocessing import StandardScaler
 
         from sparsexc import XCClassifier
 
-        dense = X.toarray() if sp.issparse(X) else X
-        self.scaler = StandardScaler().fit(dense)
-        Z = self.scaler.transform(dense)
+        rows = _dense(X)
+        self.scaler = StandardScaler().fit(rows)
+        Z = self.scaler.transform(rows)
         self.kernel = Nystroem(gamma=self.g / Z.shape[1], n_components=min(1000, Z.shape[0]), random_state=0).fit(Z)
         self.model = XCClassifier(verbose=0, preprocess="none").fit(self._map(X), Y)
         return self
@@ -98,8 +103,9 @@ class _KernelFeatures:
 
 
 def _p1(model: Any, X: Any, Y: Any) -> float:
-    top = model.predict_topk(X, k=1)[0][:, 0]
-    return float(np.mean(np.asarray(Y[np.arange(X.shape[0]), top]).ravel() > 0))
+    from sparsexc.metrics import evaluate
+
+    return float(evaluate(Y, model.predict_topk(X, k=1), ks=(1,))["P@1"])
 
 
 def _pick_kernel(X: Any, Y: Any) -> Any:

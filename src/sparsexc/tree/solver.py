@@ -325,12 +325,10 @@ def fit_linear(
             _Newton(space, Ys, _Loss(loss), C).run(W, float(tol), int(max_iter))
     else:
         W = np.zeros((d + 1, K)) if W0 is None else W0.astype(np.float64, copy=True)
-        if _dense_pays(Xb):
-            with one_blas_thread():  # as above: small dense products, nodes in parallel
-                space = _DensePrimal(Xb)
-                _Newton(space, Ys, _Loss(loss), C).run(W, float(tol), int(max_iter))
-        else:
-            space = _Primal(Xb)
+        dense = _dense_pays(Xb)
+        # dense rows: BLAS products, one thread as above (small matrices, nodes in parallel)
+        with one_blas_thread() if dense else contextlib.nullcontext():
+            space = _DensePrimal(Xb) if dense else _Primal(Xb)
             _Newton(space, Ys, _Loss(loss), C).run(W, float(tol), int(max_iter))
     return space.weights(W).astype(np.float32)
 
