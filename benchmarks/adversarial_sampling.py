@@ -873,18 +873,20 @@ def _validation_run(
     fractions: tuple[float, ...],
     settings: dict[str, Any],
     stage: str,
+    seed: int | None = None,
 ) -> dict[str, Any]:
     """:func:`train_curve` of ``method`` on the rows to fit of a tuning split (``data``, :func:`holdout_data`) at
     ``settings`` (its learning rate ``lr``, where given, and its head's lambda and negatives), scored on the
-    validation rows; the run records the tuning seed and its ``stage``."""
+    validation rows; the run records its seed (``seed``, else the tuning seed) and its ``stage``."""
     overrides = dict(settings)
     lr = overrides.pop("lr", None)
+    seed = args.tune_seed if seed is None else seed
     run = train_curve(
         method,
         data,
         budget,
         args.batch_size,
-        args.tune_seed,
+        seed,
         tree_params,
         tree_cache,
         args.val_rows,
@@ -892,7 +894,7 @@ def _validation_run(
         lr=lr,
         overrides=overrides,
     )
-    run["seed"], run["stage"] = args.tune_seed, stage
+    run["seed"], run["stage"] = seed, stage
     return run
 
 
@@ -1137,12 +1139,20 @@ def run_probe(args: argparse.Namespace, env: dict[str, Any]) -> None:
     """``--part tune --probe VALUES``: per data set and method, one validation run at each of ``VALUES`` of the
     ``--tune`` stage's setting (:data:`PROBE_RULE`), on the tuning file's split, seed, batch and budgets, at the
     settings the method's choice of that stage was made at. The scores go into the file's :data:`PROBES` (per stage,
-    per method) and the runs beside the others (stage ``<stage>-probe``); every choice is kept. Re-tuning a method's
-    stage (:func:`run_tuning`) drops its probes of that stage and the later ones."""
+    per method) and the runs beside the others (stage ``<stage>-probe``); every choice is kept. With
+    ``--probe-seeds`` the choice and every value probed are trained again at each of those seeds (``seeds`` of the
+    method's probe: the paired scores per seed, :func:`paired_probe_note`). Re-tuning a method's stage
+    (:func:`run_tuning`) drops its probes of that stage and the later ones."""
     stage, methods = args.tune, args.methods.split(",")
     if stage == STOP:
         raise SystemExit(f"--probe: not for --tune {STOP} (a stopping time is read from one run, not chosen on a grid)")
     values = [float(v) for v in args.probe.split(",")]
+    seeds = [int(v) for v in (getattr(args, "probe_seeds", None) or "").split(",") if v]
+    if args.tune_seed in seeds or len(set(seeds)) != len(seeds):
+        raise SystemExit(
+            f"--probe-seeds {seeds}: seeds besides the tuning seed {args.tune_seed}, each once (the tuning seed's "
+            "runs are the choice's own and the probe's first)"
+        )
     fractions = tuple(float(f) for f in args.tune_eval_fractions.split(","))
     for name in args.datasets.split(","):
         tree_params = tree_settings(args)
@@ -1157,7 +1167,6 @@ def run_probe(args: argparse.Namespace, env: dict[str, Any]) -> None:
             raise SystemExit(f"--probe: {values} lie within the values tried for {inside}; a probe lies beyond them")
         check_shared_settings(earlier, shared_tuning_values(args), SHARED_TUNING_SETTINGS, "probe")
         data = tuning_split(name, args, f"a probe of the {STAGE_WORDS[stage]}")
-        probe_stage = stage + PROBE_SUFFIX
         out = {**earlier, "runs": list(earlier["runs"]), PROBES: dict(earlier.get(PROBES, {}))}
         out[PROBES][stage] = dict(out[PROBES].get(stage, {}))
         record = {"date": utc_now(), "environment": env, "load_average_before": load_average()}
@@ -1167,20 +1176,20 @@ def run_probe(args: argparse.Namespace, env: dict[str, Any]) -> None:
             at = {k: chosen[k] for k in TUNE_STAGES[: TUNE_STAGES.index(stage)] if k in chosen}
             budget = args.softmax_budget if METHODS[method][0] == "softmax" else args.budget
             validate = partial(_validation_run, method, data, budget, args, tree_params, tree_cache, fractions)
-            scores = {}
-            for value in values:
-                run = _tune_run(name, method, validate, at, stage, value, probe_stage)
-                # a value probed again replaces its earlier run
-                out["runs"] = [
-                    r
-                    for r in out["runs"]
-                    if not (r["method"] == method and r.get("stage") == probe_stage and r.get(stage) == run.get(stage))
-                ]
-                out["runs"].append(run)
-                scores[value] = run["final"][TUNE_METRIC]
-            kept = out[PROBES][stage].get(method, {}).get("scores", {})
+            earlier_probe = out[PROBES][stage].get(method, {})
+            run = partial(_probe_run, out, name, method, validate, at, stage)
+            # with --probe-seeds the tuning seed's probe runs only where it has not run yet
+            first = [v for v in values if not (seeds and f"{v:g}" in earlier_probe.get("scores", {}))]
+            scores = {value: run(value, args.tune_seed) for value in first}
+            # the choice and the probes again at other seeds: paired differences, whose spread tells them apart
+            paired = {
+                f"{seed}": {"chosen": run(chosen[stage], seed), **{f"{v:g}": run(v, seed) for v in values}}
+                for seed in seeds
+            }
+            kept, kept_seeds = earlier_probe.get("scores", {}), earlier_probe.get("seeds", {})
             out[PROBES][stage][method] = {
                 "scores": {**kept, **{f"{v:g}": score for v, score in scores.items()}},
+                "seeds": {s: {**kept_seeds.get(s, {}), **paired.get(s, {})} for s in {**kept_seeds, **paired}},
                 "chosen": chosen[stage],
                 "chosen_score": chosen["scores"][f"{chosen[stage]:g}"],
                 "at": at,
@@ -1193,13 +1202,40 @@ def run_probe(args: argparse.Namespace, env: dict[str, Any]) -> None:
             write_json(path, out)
 
 
+def _probe_run(
+    out: dict[str, Any],
+    name: str,
+    method: str,
+    validate: Callable[..., dict[str, Any]],
+    at: dict[str, Any],
+    stage: str,
+    value: float,
+    seed: int,
+) -> float:
+    """One probe run of ``method`` with the setting ``stage`` at ``value`` and ``seed`` (:func:`run_probe`), put
+    into ``out["runs"]`` in place of an earlier run of the same value and seed; its validation score."""
+    run = _tune_run(name, method, partial(validate, seed=seed), at, stage, value, stage + PROBE_SUFFIX)
+    out["runs"] = [r for r in out["runs"] if _probe_key(r, stage) != _probe_key(run, stage)]
+    out["runs"].append(run)
+    return float(run["final"][TUNE_METRIC])
+
+
+def _probe_key(run: dict[str, Any], stage: str) -> tuple[Any, ...]:
+    """What makes a probe run unique: method, stage, the probed value and the seed."""
+    return run["method"], run.get("stage"), run.get(stage), run.get("seed")
+
+
 def probe_note(probe: dict[str, Any] | None, word: str, n_val: int) -> str:
     """The words a tuning table adds to a choice's note for its probe (:func:`run_probe`), or "" where none ran.
 
     A probe above the choice leaves the choice a bound; by less than twice the standard error of a difference of
-    two validation P@1 on ``n_val`` rows (2 sqrt(2 p (1 - p) / n_val) at the choice's p), it is not told apart."""
+    two validation P@1 on ``n_val`` rows (2 sqrt(2 p (1 - p) / n_val) at the choice's p), it is not told apart.
+    Where the probe ran at more seeds (``--probe-seeds``: the choice and the probe again at each), the verdict is
+    the paired differences' instead (:func:`paired_probe_note`)."""
     if not probe:
         return ""
+    if probe.get("seeds"):
+        return paired_probe_note(probe, word)
     chosen = probe["chosen_score"]
     tell = 2 * np.sqrt(2 * chosen * (1 - chosen) / n_val)
     cells = ", ".join(f"{v}: {score:.4f} ({score - chosen:+.4f})" for v, score in probe["scores"].items())
@@ -1214,6 +1250,31 @@ def probe_note(probe: dict[str, Any] | None, word: str, n_val: int) -> str:
     else:
         verdict = f"above the choice by {tell:.3f} or more (twice the SE of a difference): the {word} is still a bound"
     return f"; probed beyond ({probe['date'][:10]}): {cells}, {verdict}"
+
+
+def paired_probe_note(probe: dict[str, Any], word: str) -> str:
+    """The note of a probe run at several seeds: per value probed, the differences probe - choice at each seed (the
+    tuning seed's: the probe's score against the choice's tuning run), their mean and mean +- 2 standard errors over
+    the seeds; an interval above 0 makes the probe better (the choice was held back by the edge), one below 0 the
+    choice, one that holds 0 tells them not apart."""
+    chosen, extra = probe["chosen_score"], probe["seeds"]
+    cells = []
+    for value, score in probe["scores"].items():
+        diffs = [score - chosen] + [s[value] - s["chosen"] for s in extra.values() if value in s]
+        mean = float(np.mean(diffs))
+        half = 2 * float(np.std(diffs, ddof=1)) / np.sqrt(len(diffs)) if len(diffs) > 1 else float("nan")
+        if mean - half > 0:
+            verdict = f"the probed {word} is better: the choice is held back by the edge"
+        elif mean + half < 0:
+            verdict = f"the choice is better: an optimum of the {word}s tried"
+        else:
+            verdict = f"not told apart: no better {word} shown"
+        each = ", ".join(f"{d:+.4f}" for d in diffs)
+        cells.append(
+            f"{value} - {probe['chosen']:g} over {len(diffs)} seeds (paired; per seed {each}): {mean:+.4f} "
+            f"(interval {mean - half:+.4f} to {mean + half:+.4f}), {verdict}"
+        )
+    return f"; probed beyond ({probe['date'][:10]}): {'; '.join(cells)}"
 
 
 def json_value(value: Any) -> Any:
@@ -2704,6 +2765,12 @@ def main() -> None:
     )
     parser.add_argument(
         "--tune-eval-fractions", default="0.5,1", help="--part tune: evaluate at these fractions of the budget"
+    )
+    parser.add_argument(
+        "--probe-seeds",
+        default=None,
+        help="--part tune --probe: comma-separated seeds besides --tune-seed at which the choice and each value "
+        "probed are trained again (paired differences over the seeds decide; default: the tuning seed only)",
     )
     parser.add_argument(
         "--probe",

@@ -313,3 +313,52 @@ def test_a_probe_beyond_an_edge_is_recorded_beside_the_choice_without_changing_i
     retuned = adv.read_json(path)
     assert retuned["probes"] == {"lr": {adv.UNIFORM: probes[adv.UNIFORM]}}
     assert [r["method"] for r in retuned["runs"] if r.get("stage", "").endswith("-probe")] == [adv.UNIFORM]
+
+
+def test_a_probe_at_more_seeds_pairs_the_choice_and_the_probe_at_each(adv, tmp_path, monkeypatch):
+    seen = []
+    # validation P@1 per (rate, seed): the probe 0.3 above the choice 0.1 at every seed, or not, as set below
+    final = {(0.3, 0): 0.62, (0.1, 1): 0.58, (0.3, 1): 0.61, (0.1, 2): 0.60, (0.3, 2): 0.62}
+
+    def fake_train(method, train_data, budget, batch, seed, tree_params, cache, n_eval, fractions, lr=None, **kw):
+        seen.append((lr, seed))
+        p1 = [0.1] * (len(fractions) - 1) + [final[lr, seed]]
+        return {**_run(method, [f * budget for f in fractions], p1, budget), "lr": lr}
+
+    path = _toy_tuning(adv, tmp_path, monkeypatch, fake_train)
+    settings = {
+        "budget": 60.0,
+        "softmax_budget": 600.0,
+        "batch_size": 2,
+        "val_rows": 2,
+        "val_seed": 0,
+        "seed": 0,
+        "tree_params": {"split": "median", "reg": 0.1, "reg_scaling": "constant"},
+    }
+    edge = {"scores": {"0.01": 0.5, "0.03": 0.55, "0.1": 0.6}, "grid": [0.01, 0.03], "extended": 0.1, "on_edge": True}
+    adv.write_json(path, {"settings": settings, "choices": {adv.UNIFORM: {"lr": 0.1, **edge}}, "runs": []})
+    args = _args(adv, [adv.UNIFORM], tune="lr", budget=60.0, probe="0.3")
+    for bad in ("0,1", "1,1"):  # the tuning seed, or a seed twice
+        with pytest.raises(SystemExit, match="probe-seeds"):
+            adv.run_probe(argparse.Namespace(**{**vars(args), "probe_seeds": bad}), {})
+    adv.run_probe(args, {})  # the tuning seed only
+    assert seen == [(0.3, 0)]
+    seen.clear()
+    adv.run_probe(argparse.Namespace(**{**vars(args), "probe_seeds": "1,2"}), {})
+    assert seen == [(0.1, 1), (0.3, 1), (0.1, 2), (0.3, 2)]  # the tuning seed's probe is not run again
+    out = adv.read_json(path)
+    probe = out["probes"]["lr"][adv.UNIFORM]
+    assert probe["scores"] == {"0.3": 0.62}
+    assert probe["seeds"] == {"1": {"chosen": 0.58, "0.3": 0.61}, "2": {"chosen": 0.60, "0.3": 0.62}}
+    assert sorted((r["lr"], r["seed"]) for r in out["runs"]) == [(0.1, 1), (0.1, 2), (0.3, 0), (0.3, 1), (0.3, 2)]
+    note = adv._choice_row(adv.UNIFORM, out["choices"][adv.UNIFORM], "lr", "rate", probe, 2000)
+    # differences +0.02, +0.03, +0.02: mean +0.0233, 2 SE = 2 x 0.00577 / sqrt(3) = 0.0067
+    assert "0.3 - 0.1 over 3 seeds (paired; per seed +0.0200, +0.0300, +0.0200): +0.0233" in note
+    assert "(interval +0.0167 to +0.0300), the probed rate is better" in note
+    # a seed where the probe falls behind makes the interval hold 0: not told apart
+    final[0.3, 3], final[0.1, 3] = 0.50, 0.60
+    adv.run_probe(argparse.Namespace(**{**vars(args), "probe_seeds": "3"}), {})
+    probe = adv.read_json(path)["probes"]["lr"][adv.UNIFORM]
+    assert set(probe["seeds"]) == {"1", "2", "3"}  # the earlier seeds kept
+    note = adv._choice_row(adv.UNIFORM, adv.read_json(path)["choices"][adv.UNIFORM], "lr", "rate", probe, 2000)
+    assert "over 4 seeds" in note and "not told apart: no better rate shown" in note
