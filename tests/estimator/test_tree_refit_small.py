@@ -37,11 +37,32 @@ def tuned_on(monkeypatch):
     real = tuning.tune_candidates
 
     def spy(idx, scores, Y_tuned, grid, metric):
-        seen.update(idx=idx, scores=scores, Y=Y_tuned, grid=list(grid), metric=metric)
+        # the first call tunes the threshold; the second the sparsemax rule's scale, on the same rankings' margins
+        seen.setdefault("calls", []).append((idx, scores, list(grid)))
+        if "idx" not in seen:
+            seen.update(idx=idx, scores=scores, Y=Y_tuned, grid=list(grid), metric=metric)
         return real(idx, scores, Y_tuned, grid, metric)
 
     monkeypatch.setattr(families, "tune_candidates", spy)  # the name the tree family calls
     return seen, real
+
+
+def _check_rule(clf, seen, real, idx, scores, Y_rows):
+    """The threshold is tune_candidates' best on the rankings (idx, scores) of rows with labels ``Y_rows``, the
+    sparsemax rule's scale its best on their margins; the model has the rule of the higher score (the threshold's
+    on a tie), and its score is recorded."""
+    best, value = real(idx, scores, Y_rows, seen["grid"], clf.tune_metric)
+    assert clf.model_.threshold == best
+    ranked, margins = families.sparsemax_margins(idx, scores)
+    assert len(seen["calls"]) == 2
+    np.testing.assert_array_equal(seen["calls"][1][0], ranked)
+    np.testing.assert_array_equal(seen["calls"][1][1], margins)
+    bound, sparse_value = real(ranked, margins, Y_rows, seen["calls"][1][2], clf.tune_metric)
+    if sparse_value > value:
+        assert clf.model_.scale == families.SPARSEMAX_SCALES[seen["calls"][1][2].index(bound)]
+        assert clf.tuned_[clf.tune_metric] == pytest.approx(sparse_value)
+    else:
+        assert clf.model_.scale is None and clf.tuned_[clf.tune_metric] == pytest.approx(value)
 
 
 def test_default_fits_once_on_all_rows_and_tunes_on_out_of_fold_rankings(data, fits):
@@ -70,8 +91,7 @@ def test_the_threshold_is_tuned_on_every_rows_out_of_fold_ranking(data, tuned_on
     np.testing.assert_array_equal(seen["idx"], found.topk[0])
     np.testing.assert_array_equal(seen["scores"], found.topk[1])
     assert (seen["Y"] != Y[kept]).nnz == 0 and seen["metric"] == clf.tune_metric
-    best, value = real(*found.topk, Y[kept], seen["grid"], clf.tune_metric)
-    assert clf.model_.threshold == best and clf.tuned_[clf.tune_metric] == pytest.approx(value)
+    _check_rule(clf, seen, real, *found.topk, Y[kept])
     rows = np.concatenate([kept, held])
     again = LabelTreeModel(tree.params).fit(X[rows], Y[rows])
     for a, b in zip(tree.weights_[0], again.weights_[0], strict=True):
@@ -118,5 +138,4 @@ def test_large_data_fits_once_on_all_rows_and_tunes_on_the_hold_out_in_sample(da
     np.testing.assert_array_equal(seen["idx"], idx)
     np.testing.assert_array_equal(seen["scores"], scores)
     assert (seen["Y"] != Y[held]).nnz == 0
-    best, value = real(idx, scores, Y[held], seen["grid"], clf.tune_metric)
-    assert clf.model_.threshold == best and clf.tuned_[clf.tune_metric] == pytest.approx(value)
+    _check_rule(clf, seen, real, idx, scores, Y[held])
