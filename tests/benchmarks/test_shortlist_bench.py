@@ -41,6 +41,12 @@ def test_the_target_line_and_the_page(bench):
     assert bench.target_check(rows).endswith("46.50 vs 40.00: met.")
     assert bench.target_check([_row("tree-logistic", 40.0), _row("sparsemax-shortlist", 39.0)]).endswith("missed.")
     assert bench.target_check(rows[:1]) is None
+    # a tree whose tuning kept the sparsemax rule: its threshold rule's example-F1 is said beside
+    tree = {**_row("tree-logistic", 47.0), "tuned": {"threshold": 0.1, "sparsemax_scale": 0.7},
+            "threshold_rule": {"example-F1": 44.0, "micro-F1": 45.0}}  # fmt: skip
+    line = bench.target_check([tree, _row("sparsemax-shortlist", 46.5)])
+    assert line.startswith("Target (sparsemax-shortlist example-F1 > tree-logistic's): 46.50 vs 47.00: missed.")
+    assert "sparsemax(0.7 x log path score)" in line and "example-F1 is 44.00, below the sparsemax-shortlist" in line
     env = {"processor": "x", "cpu_count": 2}
     report = {"date": "d", "command": "c", "environment": env, "datasets": {
         "bibtex": {"shape": {"n_train": 1, "n_test": 2, "n_features": 3, "n_labels": 4}, "rows": rows}}}  # fmt: skip

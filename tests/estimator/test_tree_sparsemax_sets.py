@@ -122,5 +122,5 @@ def test_the_estimator_predicts_the_sparsemax_support_and_saves_the_rule(chosen,
         config = json.loads((damaged / "config.json").read_text())
         config["tuned"]["sparsemax_scale"] = bad
         (damaged / "config.json").write_text(json.dumps(config))
-        with pytest.raises(ModelFormatError, match="tuned.sparsemax_scale"):
+        with pytest.raises(ModelFormatError, match=r"tuned\.sparsemax_scale"):
             XCClassifier.load(damaged)
