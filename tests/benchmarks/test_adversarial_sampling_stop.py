@@ -249,6 +249,24 @@ def test_a_stage_tuned_for_more_methods_later_keeps_the_earlier_processs_record(
     assert second["stages"]["lr"]["environment"] == {"who": "second"}
 
 
+# a tuning file's settings and a rate choice on the extended edge (0.1), for the probes' tests
+PROBED_SETTINGS = {
+    "budget": 60.0,
+    "softmax_budget": 600.0,
+    "batch_size": 2,
+    "val_rows": 2,
+    "val_seed": 0,
+    "seed": 0,
+    "tree_params": {"split": "median", "reg": 0.1, "reg_scaling": "constant"},
+}
+PROBED_EDGE = {
+    "scores": {"0.01": 0.5, "0.03": 0.55, "0.1": 0.6},
+    "grid": [0.01, 0.03],
+    "extended": 0.1,
+    "on_edge": True,
+}
+
+
 def test_a_probe_beyond_an_edge_is_recorded_beside_the_choice_without_changing_it(adv, tmp_path, monkeypatch):
     seen = []
     final = {adv.ADVERSARIAL: 0.55, adv.UNIFORM: 0.65}  # below / above the choices' 0.6
@@ -258,16 +276,7 @@ def test_a_probe_beyond_an_edge_is_recorded_beside_the_choice_without_changing_i
         return _run(method, [f * budget for f in fractions], [0.1] * (len(fractions) - 1) + [final[method]], budget)
 
     path = _toy_tuning(adv, tmp_path, monkeypatch, fake_train)
-    settings = {
-        "budget": 60.0,
-        "softmax_budget": 600.0,
-        "batch_size": 2,
-        "val_rows": 2,
-        "val_seed": 0,
-        "seed": 0,
-        "tree_params": {"split": "median", "reg": 0.1, "reg_scaling": "constant"},
-    }
-    edge = {"scores": {"0.01": 0.5, "0.03": 0.55, "0.1": 0.6}, "grid": [0.01, 0.03], "extended": 0.1, "on_edge": True}
+    settings, edge = PROBED_SETTINGS, PROBED_EDGE
     earlier = {
         "settings": settings,
         "choices": {m: {"lr": 0.1, **edge} for m in (adv.ADVERSARIAL, adv.UNIFORM)},
@@ -326,16 +335,7 @@ def test_a_probe_at_more_seeds_pairs_the_choice_and_the_probe_at_each(adv, tmp_p
         return {**_run(method, [f * budget for f in fractions], p1, budget), "lr": lr}
 
     path = _toy_tuning(adv, tmp_path, monkeypatch, fake_train)
-    settings = {
-        "budget": 60.0,
-        "softmax_budget": 600.0,
-        "batch_size": 2,
-        "val_rows": 2,
-        "val_seed": 0,
-        "seed": 0,
-        "tree_params": {"split": "median", "reg": 0.1, "reg_scaling": "constant"},
-    }
-    edge = {"scores": {"0.01": 0.5, "0.03": 0.55, "0.1": 0.6}, "grid": [0.01, 0.03], "extended": 0.1, "on_edge": True}
+    settings, edge = PROBED_SETTINGS, PROBED_EDGE
     adv.write_json(path, {"settings": settings, "choices": {adv.UNIFORM: {"lr": 0.1, **edge}}, "runs": []})
     args = _args(adv, [adv.UNIFORM], tune="lr", budget=60.0, probe="0.3")
     for bad in ("0,1", "1,1"):  # the tuning seed, or a seed twice
