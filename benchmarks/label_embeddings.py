@@ -22,7 +22,8 @@ Metrics on the test rows: ``MAP`` (mean over LABELS of the average precision of 
 ``sparsexc.metrics.map_at_k``), ``LRAP`` (label-ranking average precision), P@1/3/5, nDCG@5 and PSP@5.
 
 Data sets: bibtex and delicious (all training rows, both encoders); debian-deps (19,005 labels, the closest
-analogue of the paper's 17k) with the linear encoder on TruncatedSVD-512 features of the TF-IDF, as
+analogue of the paper's 17k) with the linear encoder (and, given ``--encoders mlp``, the MLP one) on
+TruncatedSVD-512 features of the TF-IDF, as
 ``benchmarks/adversarial_sampling.py`` prepares them (its ``dense_features``; a linear model on the raw 40,497
 features would have 770M output weights); debtags if time allows. wordnet-hypernyms is not run: the page
 gives its size and a cost estimate from the measured debian-deps rate.
@@ -443,6 +444,14 @@ def cost_estimates(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _debian_encoders(runs: list[dict[str, Any]]) -> str:
+    """Which encoders debian-deps' runs used, in words (all on the SVD-512 features)."""
+    used = [e for e in ENCODERS if any(r["dataset"] == "debian-deps" and r["encoder"] == e for r in runs)]
+    if used == ["linear"]:
+        return "the linear encoder on SVD-512 features only (the MLP encoder was not run: budget)"
+    return f"the {' and '.join(used)} encoders, both on SVD-512 features" if len(used) > 1 else "no run yet"
+
+
 def _verdict_rows(result: dict[str, Any]) -> list[str]:
     rows = []
     for c in result["comparisons"]:
@@ -662,9 +671,9 @@ def write_report(out: Path, stem: str, quick: bool) -> dict[str, Any]:
     seeds_run = {(d, e): sorted({r["seed"] for r in runs if (r["dataset"], r["encoder"]) == (d, e)}) for d, e in pairs}
     cuts = ["* Seeds measured: " + "; ".join(f"{d} {e} {', '.join(map(str, s))}" for (d, e), s in seeds_run.items())
             + f" (planned: {', '.join(map(str, SEEDS))}).",
-            "* debian-deps: the linear encoder on SVD-512 features only; a linear layer on its raw features "
-            "(40,497 x 19,005 = 770M weights, 9.2 GB with Adam's moments) does not fit this shared machine, and "
-            "the MLP encoder was not run (budget). The linear model takes the dense SVD features as CSR rows of "
+            "* debian-deps: " + _debian_encoders(runs) + "; a linear layer on its raw features "
+            "(40,497 x 19,005 = 770M weights, 9.2 GB with Adam's moments) does not fit this shared machine. "
+            "The linear model takes the dense SVD features as CSR rows of "
             "512 non-zeros (the estimator's input type); since cad455e it multiplies such batches dense "
             "(`sparsexc.models.encoder.dense_pays`): the same probe took 288 CPU s per sigmoid epoch with the CSR "
             "product (9f6325b) and gave the same validation and test MAP to four digits."]  # fmt: skip
