@@ -45,6 +45,7 @@ from peers import DATASETS
 METRICS: tuple[str, ...] = ("micro-F1", "example-F1")
 STEM = "tree_set_rule"
 CANDIDATES = 100  # the tree's sets are chosen among each row's best 100 labels (TREE_CANDIDATES)
+HOLDOUT = 0.2  # share of the training rows a --holdout-seeds run holds out
 TITLE = "The label tree's set rule: threshold, or the better of threshold and sparsemax"
 
 
@@ -58,31 +59,45 @@ def threshold_sets(clf: Any, X: Any, threshold: float) -> sp.csr_matrix:
     return sp.csr_matrix((values, idx[keep], indptr), shape=(X.shape[0], len(clf.classes_)))
 
 
-def run_set(name: str, metrics: tuple[str, ...]) -> dict[str, Any]:
-    """Both rules' test scores per tuning metric on the set ``name`` (see the module docstring)."""
+def compare(X_fit: Any, Y_fit: Any, X_eval: Any, Y_eval: Any, metric: str) -> dict[str, Any]:
+    """``XCClassifier(tune_metric=metric)`` fitted on (X_fit, Y_fit); where it is the tree model, both rules'
+    scores (%) and mean set sizes on (X_eval, Y_eval)."""
     from sparsexc import XCClassifier
-    from sparsexc.datasets import load
     from sparsexc.metrics import evaluate
 
+    clf = XCClassifier(tune_metric=metric, verbose=0)
+    with timed() as fit:
+        clf.fit(X_fit, Y_fit)
+    row: dict[str, Any] = {"tuned": dict(clf.tuned_), "fit_cpu_seconds": fit.cpu}
+    if clf.resolved_model().family != "tree":
+        return {**row, "model": clf.resolved_model().family}
+    chosen = clf.predict(X_eval)
+    threshold = threshold_sets(clf, X_eval, clf.tuned_["threshold"])
+    for rule, sets in (("chosen", chosen), ("threshold", threshold)):
+        found = evaluate(Y_eval, None, ks=(), label_sets=sets)
+        row[rule] = {m: 100.0 * float(found[m]) for m in METRICS}
+        row[rule]["mean_set_size"] = float(np.asarray(sets.sum(axis=1)).mean())
+    return row
+
+
+def run_set(name: str, metrics: tuple[str, ...], seeds: list[int]) -> dict[str, Any]:
+    """Both rules' test scores per tuning metric on the set ``name`` (see the module docstring) and, for each of
+    ``seeds``, on a seeded 20% hold-out of its training rows (fitted on the rest; the test rows unread)."""
+    from sparsexc.datasets import load
+
     data = load(name)
-    out: dict[str, Any] = {"n_train": data.train.X.shape[0], "n_test": data.test.X.shape[0],
-                           "n_labels": data.train.Y.shape[1], "metrics": {}}  # fmt: skip
+    X, Y = data.train.X, data.train.Y
+    out: dict[str, Any] = {"n_train": X.shape[0], "n_test": data.test.X.shape[0], "n_labels": Y.shape[1],
+                           "metrics": {}, "holdout": {}}  # fmt: skip
     for metric in metrics:
-        clf = XCClassifier(tune_metric=metric, verbose=0)
-        with timed() as fit:
-            clf.fit(data.train.X, data.train.Y)
-        row: dict[str, Any] = {"tuned": dict(clf.tuned_), "fit_cpu_seconds": fit.cpu}
-        if clf.resolved_model().family == "tree":
-            chosen = clf.predict(data.test.X)
-            threshold = threshold_sets(clf, data.test.X, clf.tuned_["threshold"])
-            for rule, sets in (("chosen", chosen), ("threshold", threshold)):
-                found = evaluate(data.test.Y, None, ks=(), label_sets=sets)
-                row[rule] = {m: 100.0 * float(found[m]) for m in METRICS}
-                row[rule]["mean_set_size"] = float(np.asarray(sets.sum(axis=1)).mean())
-        else:
-            row["model"] = clf.resolved_model().family
+        row = compare(X, Y, data.test.X, data.test.Y, metric)
         out["metrics"][metric] = row
         print(f"{name} {metric}: {row.get('chosen', row.get('model'))}", file=sys.stderr, flush=True)
+        for seed in seeds:
+            order = np.random.default_rng(seed).permutation(X.shape[0])
+            held, rest = np.sort(order[: round(HOLDOUT * len(order))]), np.sort(order[round(HOLDOUT * len(order)) :])
+            part = compare(X[rest], Y[rest], X[held], Y[held], metric)
+            out["holdout"].setdefault(metric, []).append({"seed": seed, **part})
     return out
 
 
@@ -120,20 +135,47 @@ def markdown(result: dict[str, Any]) -> str:
             lines += ["", f"Sparsemax kept on {kept}/{len(diffs)} sets; test {metric} higher on "
                       f"{sum(d > 0 for d in diffs)}, lower on {sum(d < 0 for d in diffs)}; mean difference "
                       f"{np.mean(diffs):+.2f} points over the {len(diffs)} sets."]  # fmt: skip
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + holdout_lines(result)) + "\n"
+
+
+def holdout_lines(result: dict[str, Any]) -> list[str]:
+    """The page's section on the hold-outs of the training rows: per set and metric, on how many seeds the
+    sparsemax rule was kept, and the paired difference chosen - threshold (mean +- standard error over seeds)."""
+    sets = {n: p for n, p in result["datasets"].items() if p.get("holdout")}
+    if not sets:
+        return []
+    lines = ["", "## Hold-outs of the training rows", "",
+             f"Each seed: a seeded {HOLDOUT:.0%} of the training rows held out, the default fitted on the rest (its "
+             "own tuning inside them), both rules scored on the held-out rows; the test split is not read. "
+             "Difference = chosen - threshold, mean +- standard error over the seeds.", "",
+             "| set | tuned for | sparsemax kept | difference | per seed |", "|---|---|---:|---:|---|"]  # fmt: skip
+    for name, part in sets.items():
+        for metric, runs in part["holdout"].items():
+            runs = [r for r in runs if "chosen" in r]
+            if not runs:
+                continue
+            diffs = [r["chosen"][metric] - r["threshold"][metric] for r in runs]
+            kept = sum("sparsemax_scale" in r["tuned"] for r in runs)
+            se = float(np.std(diffs, ddof=1) / np.sqrt(len(diffs))) if len(diffs) > 1 else float("nan")
+            each = ", ".join(f"{d:+.2f}" for d in diffs)
+            lines.append(f"| {name} | {metric} | {kept}/{len(runs)} | {np.mean(diffs):+.2f} +- {se:.2f} | {each} |")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_flags(parser, out=True, datasets=DATASETS)
     parser.add_argument("--metrics", default=",".join(METRICS), help="comma-separated tuning metrics")
+    parser.add_argument("--holdout-seeds", type=int, default=0,
+                        help="also compare the rules on this many seeded 20%% hold-outs of the training rows "
+                        "(seeds 123, 124, ...)")  # fmt: skip
     args = parser.parse_args(argv)
     use_shared_datasets()
     metrics = tuple(args.metrics.split(","))
     result: dict[str, Any] = {"benchmark": STEM, "command": command_line(__file__, argv), "date": utc_now(),
                               "metrics": list(metrics), "datasets": {}}  # fmt: skip
     for name in dataset_list(args.datasets, DATASETS):
-        result["datasets"][name] = run_set(name, metrics)
+        result["datasets"][name] = run_set(name, metrics, list(range(123, 123 + args.holdout_seeds)))
     result["environment"] = environment()
     args.out.mkdir(parents=True, exist_ok=True)
     write_results(args.out, STEM, result, markdown(result))

@@ -42,3 +42,16 @@ def test_the_page(bench):
     assert "| a | sparsemax 0.5 | 50.00 | 50.00 | 52.00 | +2.00 |" in page
     assert "| b | threshold 0.2 |" in page and "| c | not the tree model (neural) |" in page
     assert "Sparsemax kept on 1/2 sets; test micro-F1 higher on 1, lower on 0; mean difference +1.00" in page
+
+
+def test_the_holdout_section(bench):
+    def run(seed, scale, thr, chosen):
+        tuned = {"threshold": 0.2, **({"sparsemax_scale": scale} if scale else {})}
+        return {"seed": seed, "tuned": tuned, "threshold": {"example-F1": thr}, "chosen": {"example-F1": chosen}}
+
+    result = {"datasets": {"a": {"holdout": {"example-F1": [run(123, 0.5, 50.0, 53.0), run(124, None, 40.0, 40.0)]}},
+                           "b": {"holdout": {}}}}  # fmt: skip
+    lines = bench.holdout_lines(result)
+    assert "| a | example-F1 | 1/2 | +1.50 +- 1.50 | +3.00, +0.00 |" in lines
+    assert not any(line.startswith("| b ") for line in lines)
+    assert bench.holdout_lines({"datasets": {"b": {"holdout": {}}}}) == []
