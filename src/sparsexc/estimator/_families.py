@@ -592,7 +592,10 @@ class TreeFamily(ModelFamily):
     threshold tuned on its rankings of the hold-out rows, which it trained on (in-sample; measured against tuning
     on rows it did not see: docs/getting-started.md, "The default model").
     ``tune_threshold`` does not apply: it needs a dense (n, C) score matrix and the rule ``s > t``; the tree
-    scores only each row's candidates, and its rule is ``s >= t``.
+    scores only each row's candidates, and its rule is ``s >= t``. On the same rankings the sparsemax rule (the
+    support of ``sparsemax(a log s)`` over each row's candidates, a in :data:`SPARSEMAX_SCALES`) is tuned too, and
+    kept where it scores strictly higher (:func:`tune_tree_sets`; docs/tree.md, "Sets: the threshold, or sparsemax's
+    support").
 
     In a ``torch.distributed`` process group the ranks train the tree's nodes in parts (:func:`_fit_tree`); every
     rank ends with the whole model and the same threshold, and only rank 0 saves (:meth:`every_rank_saves` is
