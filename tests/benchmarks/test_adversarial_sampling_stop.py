@@ -327,7 +327,7 @@ def test_a_probe_beyond_an_edge_is_recorded_beside_the_choice_without_changing_i
 def test_a_probe_at_more_seeds_pairs_the_choice_and_the_probe_at_each(adv, tmp_path, monkeypatch):
     seen = []
     # validation P@1 per (rate, seed): the probe 0.3 above the choice 0.1 at every seed, or not, as set below
-    final = {(0.3, 0): 0.62, (0.1, 1): 0.58, (0.3, 1): 0.61, (0.1, 2): 0.60, (0.3, 2): 0.62}
+    final = {(0.3, 0): 0.62, (0.1, 1): 0.58, (0.3, 1): 0.61, (0.1, 2): 0.60, (0.3, 2): 0.62, (1.0, 0): 0.5}
 
     def fake_train(method, train_data, budget, batch, seed, tree_params, cache, n_eval, fractions, lr=None, **kw):
         seen.append((lr, seed))
@@ -362,3 +362,10 @@ def test_a_probe_at_more_seeds_pairs_the_choice_and_the_probe_at_each(adv, tmp_p
     assert set(probe["seeds"]) == {"1", "2", "3"}  # the earlier seeds kept
     note = adv._choice_row(adv.UNIFORM, adv.read_json(path)["choices"][adv.UNIFORM], "lr", "rate", probe, 2000)
     assert "over 4 seeds" in note and "not told apart: no better rate shown" in note
+    # a later probe of another value at the same seeds pairs with the choice's runs already made: not run again
+    final[1.0, 1], final[1.0, 2] = 0.55, 0.56
+    seen.clear()
+    adv.run_probe(argparse.Namespace(**{**vars(args), "probe": "1", "probe_seeds": "1,2"}), {})
+    assert seen == [(1.0, 0), (1.0, 1), (1.0, 2)]
+    probe = adv.read_json(path)["probes"]["lr"][adv.UNIFORM]
+    assert probe["seeds"]["1"] == {"chosen": 0.58, "0.3": 0.61, "1": 0.55}
