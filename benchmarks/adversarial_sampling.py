@@ -57,6 +57,9 @@ training step against C for each head.
         --methods ns-tree,ns-uniform,ns-frequency,ns-frequency-l2 --budget 60
         # a choice still on the extended edge: one validation run more per method beyond it (PROBE_RULE), recorded
         # under "probes" of the tuning file beside the choice, which stays (an optimum if the probe scores lower)
+    python benchmarks/adversarial_sampling.py --part tune --datasets synthetic-50k --probe 0.3 --probe-seeds 1,2,3,4
+        --methods ns-uniform,ns-frequency --budget 60
+        # the choice and the probe again at more seeds: the paired differences over the seeds decide
     python benchmarks/adversarial_sampling.py --part tuned --datasets debian-deps --seeds 0,1,2
         --methods ns-tree,ns-uniform,ns-frequency,ns-uniform-l2,ns-frequency-l2,nce-tree --budget 60
         # train and test exactly as the default part does, each method at its chosen rate (and lambda, negatives
