@@ -1187,13 +1187,13 @@ def run_probe(args: argparse.Namespace, env: dict[str, Any]) -> None:
             # the choice and the probes again at other seeds: paired differences, whose spread tells them apart
             # (a seed whose choice ran in an earlier probe keeps that run: every value probed at it pairs with one)
             kept, kept_seeds = earlier_probe.get("scores", {}), earlier_probe.get("seeds", {})
-            paired = {
-                f"{seed}": {
-                    "chosen": kept_seeds.get(f"{seed}", {}).get("chosen") or run(chosen[stage], seed),
+            paired = {}
+            for seed in seeds:
+                earlier_choice = kept_seeds.get(f"{seed}", {}).get("chosen")  # a score of 0 is a run too
+                paired[f"{seed}"] = {
+                    "chosen": run(chosen[stage], seed) if earlier_choice is None else earlier_choice,
                     **{f"{v:g}": run(v, seed) for v in values},
                 }
-                for seed in seeds
-            }
             out[PROBES][stage][method] = {
                 "scores": {**kept, **{f"{v:g}": score for v, score in scores.items()}},
                 "seeds": {s: {**kept_seeds.get(s, {}), **paired.get(s, {})} for s in {**kept_seeds, **paired}},
