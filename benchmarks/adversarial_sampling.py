@@ -60,6 +60,10 @@ training step against C for each head.
     python benchmarks/adversarial_sampling.py --part tune --datasets synthetic-50k --probe 0.3 --probe-seeds 1,2,3,4
         --methods ns-uniform,ns-frequency --budget 60
         # the choice and the probe again at more seeds: the paired differences over the seeds decide
+    python benchmarks/adversarial_sampling.py --part tune --datasets synthetic-50k --adopt-probes
+        --methods ns-uniform,ns-frequency,ns-frequency-l2
+        # a probe that beats the choice at those seeds replaces it (ADOPT_RULE); the methods changed then tune
+        # --tune reg, num_negatives and stop again at the new rate, and their --part tuned runs are re-run
     python benchmarks/adversarial_sampling.py --part tuned --datasets debian-deps --seeds 0,1,2
         --methods ns-tree,ns-uniform,ns-frequency,ns-uniform-l2,ns-frequency-l2,nce-tree --budget 60
         # train and test exactly as the default part does, each method at its chosen rate (and lambda, negatives
@@ -760,6 +764,15 @@ PROBE_RULE = (
     "choice was made at (the same validation rows, seed and budget); the choice is not changed: a probe scoring below "
     "it makes the choice an optimum of all values tried, one scoring above leaves it a bound"
 )
+# --adopt-probes (issue 21): a probe that beats the choice at several seeds replaces it; the settings chosen after
+# the stage (at the old value) go, to be tuned again at the new one
+ADOPTED = "adopted"
+ADOPT_RULE = (
+    "where the choice and a probed value were trained at several seeds (--probe-seeds) and the mean of their paired "
+    "differences (probe - choice) lies above 0 by more than twice its standard error over the seeds, the probed "
+    "value of highest mean difference replaces the choice; the settings chosen after it (lambda, the negatives, the "
+    "stopping time) are dropped with their runs and probes, to be tuned again at it"
+)
 
 
 def validation_split(n_rows: int, n_val: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -1164,6 +1177,11 @@ def run_probe(args: argparse.Namespace, env: dict[str, Any]) -> None:
         missing = [m for m in methods if m not in choices]
         if missing:
             raise SystemExit(f"--probe: {missing} have no choice of the {STAGE_WORDS[stage]} to probe beyond")
+        adopted = [m for m in methods if ADOPTED in choices[m]]
+        if adopted:  # its probes' runs pair with the former choice; new ones would pair with another
+            raise SystemExit(
+                f"--probe: the choices of {adopted} were adopted from their probes; re-tune to probe again"
+            )
         tried = {m: sorted(float(v) for v in choices[m]["scores"]) for m in methods}
         inside = [m for m in methods if any(tried[m][0] <= v <= tried[m][-1] for v in values)]
         if inside:
@@ -1259,17 +1277,26 @@ def probe_note(probe: dict[str, Any] | None, word: str, n_val: int) -> str:
     return f"; probed beyond ({probe['date'][:10]}): {cells}, {verdict}"
 
 
-def paired_probe_note(probe: dict[str, Any], word: str) -> str:
-    """The note of a probe run at several seeds: per value probed, the differences probe - choice at each seed (the
-    tuning seed's: the probe's score against the choice's tuning run), their mean and mean +- 2 standard errors over
-    the seeds; an interval above 0 makes the probe better (the choice was held back by the edge), one below 0 the
-    choice, one that holds 0 tells them not apart."""
-    chosen, extra = probe["chosen_score"], probe["seeds"]
-    cells = []
+def paired_differences(probe: dict[str, Any]) -> dict[str, tuple[float, float, list[float]]]:
+    """Per value of a probe (:func:`run_probe`): the differences probe - choice at each seed it ran at (the tuning
+    seed's: the probe's score against the choice's tuning run, then ``--probe-seeds`` in the file's order), their mean
+    and twice their standard error over the seeds (nan for one seed)."""
+    chosen, extra = probe["chosen_score"], probe.get("seeds", {})
+    out = {}
     for value, score in probe["scores"].items():
         diffs = [score - chosen] + [s[value] - s["chosen"] for s in extra.values() if value in s]
-        mean = float(np.mean(diffs))
         half = 2 * float(np.std(diffs, ddof=1)) / np.sqrt(len(diffs)) if len(diffs) > 1 else float("nan")
+        out[value] = (float(np.mean(diffs)), half, diffs)
+    return out
+
+
+def paired_probe_note(probe: dict[str, Any], word: str) -> str:
+    """The note of a probe run at several seeds: per value probed, the differences probe - choice at each seed
+    (:func:`paired_differences`), their mean and mean +- 2 standard errors over the seeds; an interval above 0 makes
+    the probe better (the choice was held back by the edge), one below 0 the choice, one that holds 0 tells them not
+    apart."""
+    cells = []
+    for value, (mean, half, diffs) in paired_differences(probe).items():
         if mean - half > 0:
             verdict = f"the probed {word} is better: the choice is held back by the edge"
         elif mean + half < 0:
@@ -1282,6 +1309,89 @@ def paired_probe_note(probe: dict[str, Any], word: str) -> str:
             f"(interval {mean - half:+.4f} to {mean + half:+.4f}), {verdict}"
         )
     return f"; probed beyond ({probe['date'][:10]}): {'; '.join(cells)}"
+
+
+def adopted_choice(choice: dict[str, Any], probe: dict[str, Any] | None, key: str) -> dict[str, Any] | None:
+    """The choice of the setting ``key`` that replaces ``choice`` under :data:`ADOPT_RULE`, or None where no probed
+    value beats it at several seeds. The new choice keeps the old one's grid and the settings it was made at; its
+    ``scores`` gain the probed values' (the tuning seed's runs), ``on_edge`` is judged over all values tried, and
+    ``adopted`` records the old value, the paired mean difference and its interval."""
+    if not probe or not probe.get("seeds") or probe["chosen"] != choice[key]:
+        return None
+    better = {v: (mean, half, d) for v, (mean, half, d) in paired_differences(probe).items() if mean - half > 0}
+    if not better:
+        return None
+    value = max(better, key=lambda v: (better[v][0], -float(v)))  # ties: the smaller value
+    mean, half, diffs = better[value]
+    scores = {float(v): s for v, s in {**choice["scores"], **probe["scores"]}.items()}
+    new = float(value)
+    return {
+        **choice,
+        key: new,
+        "scores": {f"{v:g}": scores[v] for v in sorted(scores)},
+        "on_edge": new in (min(scores), max(scores)),
+        ADOPTED: {
+            "from": choice[key],
+            "mean_difference": round(mean, 6),
+            "interval": [round(mean - half, 6), round(mean + half, 6)],
+            "seeds": len(diffs),
+            "rule": ADOPT_RULE,
+            "probe_date": probe.get("date"),
+        },
+    }
+
+
+def run_adopt(args: argparse.Namespace, env: dict[str, Any]) -> None:
+    """``--part tune --adopt-probes``: per data set and method of ``--methods``, the ``--tune`` stage's choice
+    replaced by a probed value where :func:`adopted_choice` finds one; for the methods whose choice changed, the
+    choices, probes and runs of the later stages and the stopping time are dropped (chosen at the old value) and
+    the ``-tuned`` parts' runs are left to be re-run (the page names them as not at the chosen settings)."""
+    stage, methods = args.tune, args.methods.split(",")
+    if stage == STOP:
+        raise SystemExit(f"--adopt-probes: not for --tune {STOP} (a stopping time is not chosen on a grid)")
+    later = TUNE_STAGES[TUNE_STAGES.index(stage) + 1 :]
+    for name in args.datasets.split(","):
+        path, earlier = existing_tuning(name, "--adopt-probes")
+        choices = dict(earlier.get(STAGE_CHOICES[stage], {}))
+        probes = earlier.get(PROBES, {}).get(stage, {})
+        adopted = []
+        for method in methods:
+            if method not in choices:
+                raise SystemExit(f"--adopt-probes: {method} has no choice of the {STAGE_WORDS[stage]}")
+            new = adopted_choice(choices[method], probes.get(method), stage)
+            if new is None:
+                print(f"{name:<18} {method:<26} keeps {stage} {choices[method][stage]:g}", flush=True)
+                continue
+            choices[method] = {**new, ADOPTED: {**new[ADOPTED], "date": utc_now(), "environment": env}}
+            adopted.append(method)
+            info = new[ADOPTED]
+            print(
+                f"{name:<18} {method:<26} {stage} {info['from']:g} -> {new[stage]:g} (paired mean "
+                f"{info['mean_difference']:+.4f}, interval {info['interval'][0]:+.4f} to {info['interval'][1]:+.4f}, "
+                f"{info['seeds']} seeds)",
+                flush=True,
+            )
+        if not adopted:
+            continue
+        dropped_stages = (*later, *(s + PROBE_SUFFIX for s in later), STOP)
+        out = {
+            **earlier,
+            STAGE_CHOICES[stage]: choices,
+            "runs": [
+                r for r in earlier["runs"] if r["method"] not in adopted or r.get("stage", "lr") not in dropped_stages
+            ],
+        }
+        for s in later:
+            if STAGE_CHOICES[s] in out:
+                out[STAGE_CHOICES[s]] = {m: c for m, c in out[STAGE_CHOICES[s]].items() if m not in adopted}
+        out[PROBES] = {
+            s: {m: p for m, p in p_s.items() if s not in later or m not in adopted}
+            for s, p_s in earlier.get(PROBES, {}).items()
+        }
+        if STOP_CHOICES in out:
+            out[STOP_CHOICES] = {m: c for m, c in out[STOP_CHOICES].items() if m not in adopted}
+        out["settings"] = {**out["settings"], "untuned": untuned_text(out)}
+        write_json(path, out)
 
 
 def json_value(value: Any) -> Any:
@@ -2400,7 +2510,15 @@ def _choice_row(
     tied = [v for v, score in c["scores"].items() if score == best and float(v) != c[key]]
     if tied:
         note += f"; tied with {', '.join(tied)} (the smaller {word} taken)"
+    adopted = c.get(ADOPTED)
+    if adopted:  # the probe's note below pairs the probed values with the former choice
+        note += f"; the former choice {adopted['from']:g}"
     note += probe_note(probe, word, n_val)
+    if adopted:
+        note += (
+            f"; **{c[key]:g} adopted** ({adopted['date'][:10]}: its paired mean over {adopted['seeds']} seeds is above "
+            "0 by more than twice its SE; the later settings tuned again at it)"
+        )
     return f"| {TITLES.get(method, method)} | {cells} | {c[key]:g} | {note} |"
 
 
@@ -2787,6 +2905,12 @@ def main() -> None:
         "optimum or bound)",
     )
     parser.add_argument(
+        "--adopt-probes",
+        action="store_true",
+        help="--part tune: replace the --tune stage's choice of each of --methods by a value probed beyond it where "
+        "the probe beats it at several seeds (ADOPT_RULE); the later stages are dropped for those methods",
+    )
+    parser.add_argument(
         "--methods",
         default=",".join(DEFAULT_METHODS),
         help="comma-separated subset of: " + ",".join(METHODS) + " (default: all but the diagnostics)",
@@ -2852,6 +2976,8 @@ def main() -> None:
         raise SystemExit(f"--protocol {args.protocol}: only --part train or tuned (tuning is multi-label only)")
     if args.probe and args.part != "tune":
         raise SystemExit("--probe: only with --part tune (it probes a tuning file's choices)")
+    if args.adopt_probes and (args.part != "tune" or args.probe):
+        raise SystemExit("--adopt-probes: only with --part tune and without --probe (it reads the probes run before)")
     if args.plateau and args.part != "tuned":
         raise SystemExit("--plateau: only with --part tuned (the long runs train at the tuned settings)")
     env = environment()
@@ -2864,6 +2990,8 @@ def main() -> None:
         run_datasets(args, env)
     elif args.part == "tune" and args.probe:
         run_probe(args, env)
+    elif args.part == "tune" and args.adopt_probes:
+        run_adopt(args, env)
     elif args.part == "tune":
         (run_stop_tuning if args.tune == STOP else run_tuning)(args, env)
     elif args.part == "tuned":

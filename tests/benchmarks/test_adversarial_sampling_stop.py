@@ -369,3 +369,73 @@ def test_a_probe_at_more_seeds_pairs_the_choice_and_the_probe_at_each(adv, tmp_p
     assert seen == [(1.0, 0), (1.0, 1), (1.0, 2)]
     probe = adv.read_json(path)["probes"]["lr"][adv.UNIFORM]
     assert probe["seeds"]["1"] == {"chosen": 0.58, "0.3": 0.61, "1": 0.55}
+
+
+def test_a_probe_that_beats_the_choice_at_several_seeds_is_adopted_and_the_later_stages_go(adv, tmp_path, monkeypatch):
+    seen = []
+
+    def fake_train(method, train_data, budget, batch, seed, tree_params, cache, n_eval, fractions, lr=None, **kw):
+        seen.append((method, lr, seed))
+        return _run(method, [f * budget for f in fractions], [0.1] * len(fractions), budget)
+
+    path = _toy_tuning(adv, tmp_path, monkeypatch, fake_train)
+    edge = PROBED_EDGE
+    # uniform: 0.3 above the choice 0.1 at every seed (+0.02, +0.03, +0.02), 1 above it too but less; frequency:
+    # 0.3 above at the tuning seed only (the interval holds 0); tree: probed at the tuning seed alone
+    seeds_uniform = {"1": {"chosen": 0.58, "0.3": 0.61, "1": 0.59}, "2": {"chosen": 0.60, "0.3": 0.62, "1": 0.61}}
+    seeds_frequency = {"1": {"chosen": 0.58, "0.3": 0.55}, "2": {"chosen": 0.60, "0.3": 0.62}}
+    probe = {"chosen": 0.1, "chosen_score": 0.6, "date": "2026-12-06T00:00:00+00:00", "at": {}}
+    methods = (adv.ADVERSARIAL, adv.UNIFORM, adv.FREQUENCY)
+    earlier = {
+        "settings": PROBED_SETTINGS,
+        "choices": {m: {"lr": 0.1, **edge} for m in methods},
+        "reg_choices": {m: {"reg": 1e-3, "lr": 0.1, **edge, "scores": {"0.001": 0.6}} for m in methods},
+        "stop_choices": {m: {"stop_fraction": 0.5} for m in methods},
+        "probes": {
+            "lr": {
+                adv.UNIFORM: {**probe, "scores": {"0.3": 0.62, "1": 0.605}, "seeds": seeds_uniform},
+                adv.FREQUENCY: {**probe, "scores": {"0.3": 0.65}, "seeds": seeds_frequency},
+                adv.ADVERSARIAL: {**probe, "scores": {"0.3": 0.7}},
+            },
+            "reg": {adv.UNIFORM: {**probe, "chosen": 1e-3, "scores": {"0.1": 0.5}}},
+        },
+        "runs": [
+            {"method": m, "stage": s, "lr": 0.1}
+            for m in methods
+            for s in ("lr", "lr-probe", "reg", "reg-probe", "num_negatives", "stop")
+        ],
+    }
+    adv.write_json(path, earlier)
+    args = _args(adv, list(methods), tune="lr", budget=60.0, probe=None, adopt_probes=True)
+    adv.run_adopt(args, {"who": "adopt"})
+    assert seen == []  # adopting trains nothing
+    out = adv.read_json(path)
+    new = out["choices"][adv.UNIFORM]
+    # 0.3's paired mean +0.0233 (interval +0.0167 to +0.0300) beats 1's (+0.005 to +0.01 per seed): 0.3 taken
+    assert new["lr"] == 0.3 and new["scores"] == {"0.01": 0.5, "0.03": 0.55, "0.1": 0.6, "0.3": 0.62, "1": 0.605}
+    assert new["on_edge"] is False and new["grid"] == edge["grid"] and new["extended"] == 0.1
+    info = new["adopted"]
+    assert info["from"] == 0.1 and info["seeds"] == 3 and info["environment"] == {"who": "adopt"}
+    assert info["mean_difference"] == pytest.approx(0.07 / 3, abs=1e-6) and info["interval"][0] == pytest.approx(
+        0.0167, abs=1e-4
+    )
+    # the others keep theirs: frequency's interval holds 0, the tree's probe ran at one seed (not told apart by seeds)
+    assert out["choices"][adv.FREQUENCY] == earlier["choices"][adv.FREQUENCY]
+    assert out["choices"][adv.ADVERSARIAL] == earlier["choices"][adv.ADVERSARIAL]
+    # uniform's later stages, its stopping time and their runs and probes go; its rate's probe (the evidence) stays
+    assert set(out["reg_choices"]) == {adv.ADVERSARIAL, adv.FREQUENCY}
+    assert set(out["stop_choices"]) == {adv.ADVERSARIAL, adv.FREQUENCY}
+    assert out["probes"]["reg"] == {} and out["probes"]["lr"] == earlier["probes"]["lr"]
+    assert [r["stage"] for r in out["runs"] if r["method"] == adv.UNIFORM] == ["lr", "lr-probe"]
+    assert len([r for r in out["runs"] if r["method"] != adv.UNIFORM]) == 12
+    # the page's row says what happened; a later stage is tuned at the new rate; the tuned settings read it
+    row = adv._choice_row(adv.UNIFORM, new, "lr", "rate", out["probes"]["lr"][adv.UNIFORM], 2000)
+    assert "the former choice 0.1; probed beyond" in row and "**0.3 adopted**" in row and "| 0.3 |" in row
+    assert adv.tuned_settings(out, [adv.UNIFORM]) == {adv.UNIFORM: {"lr": 0.3}}
+    # adopting again changes nothing (the probe paired with the former choice); probing an adopted choice is refused
+    adv.run_adopt(args, {"who": "again"})
+    assert adv.read_json(path) == out
+    with pytest.raises(SystemExit, match="adopted"):
+        adv.run_probe(argparse.Namespace(**{**vars(args), "methods": adv.UNIFORM, "probe": "3"}), {})
+    with pytest.raises(SystemExit, match="stop"):
+        adv.run_adopt(argparse.Namespace(**{**vars(args), "tune": adv.STOP}), {})
