@@ -523,7 +523,8 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         f"Report rendered {result['rendered']}. The runs: {result['n_runs']} trainings, "
         f"{result['cpu_seconds_total'] / 60:.1f} CPU minutes of training (evaluation excluded), torch threads 1, "
-        f"`nice -n 5`, on a machine shared with other jobs (load average after each data set: "
+        f"most runs under `nice -n 5` (a priority: it moves wall time, not CPU seconds), on a machine shared with "
+        "other jobs (load average after each data set: "
         + "; ".join(f"{d} {', '.join(f'{x:.1f}' for x in v)}" for d, v in result["loadavg_per_dataset"].items())
         + "). Wall seconds are noisy; the JSON has CPU seconds too.",
         "",
