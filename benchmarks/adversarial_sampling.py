@@ -2516,7 +2516,7 @@ def _choice_row(
     note += probe_note(probe, word, n_val)
     if adopted:
         note += (
-            f"; **{c[key]:g} adopted** ({adopted['date'][:10]}: its paired mean over {adopted['seeds']} seeds is above "
+            f"; **{c[key]:g} adopted** ({adopted.get('date', '')[:10]}: its paired mean over {adopted['seeds']} seeds is above "
             "0 by more than twice its SE; the later settings tuned again at it)"
         )
     return f"| {TITLES.get(method, method)} | {cells} | {c[key]:g} | {note} |"
