@@ -964,6 +964,30 @@ def existing_tuning(name: str, flag: str) -> tuple[Path, dict[str, Any]]:
     return path, read_json(path)
 
 
+def without_stages(tuning: dict[str, Any], methods: Sequence[str], stages: Sequence[str]) -> dict[str, Any]:
+    """What of a tuning file stays when ``methods`` are to be tuned again from ``stages`` on (those stages and the
+    later ones, chosen at settings about to change): the ``runs`` without those methods' runs of ``stages``, of their
+    probes and of the stopping time; per stage of :data:`TUNE_STAGES` its choices (under its
+    :data:`STAGE_CHOICES` key), the :data:`PROBES` per stage and the :data:`STOP_CHOICES`, each without those
+    methods' entries of ``stages`` (the stopping time always goes). Every key is present, possibly empty; runs
+    written before the stages existed are the learning rates' runs."""
+    gone = (*stages, *(x + PROBE_SUFFIX for x in stages), STOP)
+    return {
+        "runs": [r for r in tuning.get("runs", []) if r["method"] not in methods or r.get("stage", "lr") not in gone],
+        **{
+            STAGE_CHOICES[st]: {
+                m: c for m, c in tuning.get(STAGE_CHOICES[st], {}).items() if m not in methods or st not in stages
+            }
+            for st in TUNE_STAGES
+        },
+        PROBES: {
+            st: {m: c for m, c in p.items() if m not in methods or st not in stages}
+            for st, p in tuning.get(PROBES, {}).items()
+        },
+        STOP_CHOICES: {m: c for m, c in tuning.get(STOP_CHOICES, {}).items() if m not in methods},
+    }
+
+
 def run_tuning(args: argparse.Namespace, env: dict[str, Any]) -> None:
     """``--part tune``: per data set and method, :func:`tune_method` of the setting ``--tune`` (:data:`TUNE_STAGES`)
     on a validation split of the training rows, seed ``--tune-seed``, the same CPU budget per run as ``--part
@@ -1007,30 +1031,19 @@ def run_tuning(args: argparse.Namespace, env: dict[str, Any]) -> None:
                 "n_labels": int(data["Y"].shape[1]),
             },
             "load_average_before": load_average(),
-            # runs written before the stages existed are the learning rates' runs
-            # a method re-tuned here also drops its stopping time (--tune stop), chosen at its earlier settings
-            "runs": [
-                r
-                for r in earlier.get("runs", [])
-                if r["method"] not in methods
-                or r.get("stage", "lr") not in (*later, *(x + PROBE_SUFFIX for x in later), STOP)
-            ],
         }
+        # a method re-tuned here drops this stage and the later ones, their probes (made beyond the old choices)
+        # and its stopping time (--tune stop), chosen at its earlier settings
+        kept = without_stages(earlier, methods, later)
+        out["runs"] = kept["runs"]
         for s in TUNE_STAGES:
-            kept = {m: c for m, c in earlier.get(STAGE_CHOICES[s], {}).items() if m not in methods or s not in later}
-            if kept or s in ("lr", stage):
-                out[STAGE_CHOICES[s]] = kept
-        # a method re-tuned here drops its probes of this stage and the later ones (made beyond the old choices)
-        probes = {
-            s: kept
-            for s, p in earlier.get(PROBES, {}).items()
-            if (kept := {m: c for m, c in p.items() if m not in methods or s not in later})
-        }
+            if kept[STAGE_CHOICES[s]] or s in ("lr", stage):
+                out[STAGE_CHOICES[s]] = kept[STAGE_CHOICES[s]]
+        probes = {s: p for s, p in kept[PROBES].items() if p}
         if probes:
             out[PROBES] = probes
-        stops = {m: c for m, c in earlier.get(STOP_CHOICES, {}).items() if m not in methods}
-        if stops:
-            out[STOP_CHOICES] = stops
+        if kept[STOP_CHOICES]:
+            out[STOP_CHOICES] = kept[STOP_CHOICES]
         # each stage's process (date, environment, load, CPU), kept when a later stage rewrites the top-level ones;
         # a file written before the stages existed holds the learning rates' process at the top level
         stages = earlier.get("stages") or (
@@ -1373,23 +1386,9 @@ def run_adopt(args: argparse.Namespace, env: dict[str, Any]) -> None:
             )
         if not adopted:
             continue
-        dropped_stages = (*later, *(s + PROBE_SUFFIX for s in later), STOP)
-        out = {
-            **earlier,
-            STAGE_CHOICES[stage]: choices,
-            "runs": [
-                r for r in earlier["runs"] if r["method"] not in adopted or r.get("stage", "lr") not in dropped_stages
-            ],
-        }
-        for s in later:
-            if STAGE_CHOICES[s] in out:
-                out[STAGE_CHOICES[s]] = {m: c for m, c in out[STAGE_CHOICES[s]].items() if m not in adopted}
-        out[PROBES] = {
-            s: {m: p for m, p in p_s.items() if s not in later or m not in adopted}
-            for s, p_s in earlier.get(PROBES, {}).items()
-        }
-        if STOP_CHOICES in out:
-            out[STOP_CHOICES] = {m: c for m, c in out[STOP_CHOICES].items() if m not in adopted}
+        # the keys the file has, without the adopted methods' later stages (chosen at the former value)
+        kept = without_stages(earlier, adopted, later)
+        out = {**earlier, **{k: v for k, v in kept.items() if k in earlier}, STAGE_CHOICES[stage]: choices}
         out["settings"] = {**out["settings"], "untuned": untuned_text(out)}
         write_json(path, out)
 
