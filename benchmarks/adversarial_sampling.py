@@ -340,6 +340,33 @@ def set_name(name: str) -> str:
     return base[: -len(TUNED)] if base.endswith(TUNED) else base
 
 
+def tuning_name(name: str, protocol: str) -> str:
+    """The key of the set ``name``'s tuning file under ``protocol`` (``..._tuning_<key>.json``): ``<set>`` for the
+    multi-label protocol, ``<set>-single`` for the paper's single-label one (its runs fit the first labels only)."""
+    return name + SINGLE_SUFFIX if protocol == SINGLE else name
+
+
+def tuning_path(name: str, protocol: str) -> Path:
+    """The tuning file of the set ``name`` under ``protocol`` (:func:`tuning_name`)."""
+    return part_path(f"tuning_{tuning_name(name, protocol)}")
+
+
+def tuning_protocol(key: str) -> str:
+    """The protocol of the tuning file of key ``key`` (:func:`tuning_name`)."""
+    return SINGLE if key.endswith(SINGLE_SUFFIX) else MULTI
+
+
+def tuned_under(part: dict[str, Any]) -> str:
+    """The protocol whose tuning file chose a ``-tuned`` part's settings: its record ``tuning_protocol``; a part
+    written before the single-label protocol had a tuning of its own was tuned under the multi-label one."""
+    return str(part.get("settings", {}).get("tuning_protocol", MULTI))
+
+
+def part_tuning(name: str, part: dict[str, Any], tunings: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The tuning file (of ``tunings``, by :func:`tuning_name`) whose choices the part ``name`` trained at."""
+    return tunings.get(tuning_name(set_name(name), tuned_under(part)), {})
+
+
 def load_set(name: str, dim: int, seed: int) -> dict[str, Any]:
     """Dense train/test features, label matrices and a description of one data set."""
     if name.startswith("synthetic"):
@@ -870,13 +897,16 @@ def tuning_split(name: str, args: argparse.Namespace, what: str) -> dict[str, An
     ``what`` is tuned on it."""
     with timed() as load_time:
         full = load_set(name, args.dim, DATA_SEED)
-    data = holdout_data(full, args.val_rows, args.val_seed)
+    # the rows to fit as the protocol trains on them; the validation rows are scored as the test rows are, on all
+    # their labels, under both protocols
+    data, dropped = protocol_data(holdout_data(full, args.val_rows, args.val_seed), args.protocol)
     print(
         f"{name}: {what} on {data['X'].shape[0]} rows, validating on {data['X_test'].shape[0]} training rows "
-        f"({load_time.wall:.0f} s to load/featurise)",
+        f"({load_time.wall:.0f} s to load/featurise); protocol {args.protocol}: {dropped} rows to fit without a "
+        "label dropped",
         flush=True,
     )
-    return data
+    return {**data, "train_rows_dropped": dropped}
 
 
 def _validation_run(
@@ -956,9 +986,10 @@ def shared_tuning_values(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def existing_tuning(name: str, flag: str) -> tuple[Path, dict[str, Any]]:
-    """The tuning file of the set ``name`` and its content; SystemExit naming ``flag`` where there is none."""
-    path = part_path(f"tuning_{name}")
+def existing_tuning(name: str, flag: str, protocol: str) -> tuple[Path, dict[str, Any]]:
+    """The tuning file of the set ``name`` under ``protocol`` (:func:`tuning_path`) and its content; SystemExit
+    naming ``flag`` where there is none."""
+    path = tuning_path(name, protocol)
     if not path.is_file():
         raise SystemExit(f"{flag}: no {path.name}; tune the methods' settings first")
     return path, read_json(path)
@@ -1002,7 +1033,7 @@ def run_tuning(args: argparse.Namespace, env: dict[str, Any]) -> None:
         raise SystemExit(f"--tune {stage}: {lacking} have no such setting")
     for name in args.datasets.split(","):
         tree_params = tree_settings(args)
-        path = part_path(f"tuning_{name}")
+        path = tuning_path(name, args.protocol)
         earlier = read_json(path) if path.is_file() else {}
         settings = {
             **shared_tuning_values(args),
@@ -1029,6 +1060,9 @@ def run_tuning(args: argparse.Namespace, env: dict[str, Any]) -> None:
                 "n_fit": int(data["X"].shape[0]),
                 "n_val": int(data["X_test"].shape[0]),
                 "n_labels": int(data["Y"].shape[1]),
+                # the rows to fit as the protocol trains on them (protocol_data; the file's key says it too)
+                "protocol": args.protocol,
+                "train_rows_dropped": data["train_rows_dropped"],
             },
             "load_average_before": load_average(),
         }
@@ -1124,7 +1158,7 @@ def run_stop_tuning(args: argparse.Namespace, env: dict[str, Any]) -> None:
     methods = args.methods.split(",")
     for name in args.datasets.split(","):
         tree_params = tree_settings(args)
-        path, earlier = existing_tuning(name, f"--tune {STOP}")
+        path, earlier = existing_tuning(name, f"--tune {STOP}", args.protocol)
         fixed = tuned_settings(earlier, methods)  # SystemExit where a method has no learning rate
         # the budgets are the long runs' here, not the tuning's
         keys = [k for k in SHARED_TUNING_SETTINGS if "budget" not in k]
@@ -1185,7 +1219,7 @@ def run_probe(args: argparse.Namespace, env: dict[str, Any]) -> None:
     fractions = tuple(float(f) for f in args.tune_eval_fractions.split(","))
     for name in args.datasets.split(","):
         tree_params = tree_settings(args)
-        path, earlier = existing_tuning(name, "--probe")
+        path, earlier = existing_tuning(name, "--probe", args.protocol)
         choices = earlier.get(STAGE_CHOICES[stage], {})
         missing = [m for m in methods if m not in choices]
         if missing:
@@ -1364,7 +1398,7 @@ def run_adopt(args: argparse.Namespace, env: dict[str, Any]) -> None:
         raise SystemExit(f"--adopt-probes: not for --tune {STOP} (a stopping time is not chosen on a grid)")
     later = TUNE_STAGES[TUNE_STAGES.index(stage) + 1 :]
     for name in args.datasets.split(","):
-        path, earlier = existing_tuning(name, "--adopt-probes")
+        path, earlier = existing_tuning(name, "--adopt-probes", args.protocol)
         choices = dict(earlier.get(STAGE_CHOICES[stage], {}))
         probes = earlier.get(PROBES, {}).get(stage, {})
         adopted = []
@@ -1417,7 +1451,10 @@ def run_datasets(args: argparse.Namespace, env: dict[str, Any], tuned: bool = Fa
     budgets = {"softmax": args.softmax_budget, "other": args.budget}
     for name in args.datasets.split(","):
         methods, seeds = args.methods.split(","), seed_list(args.seeds)
-        chosen = tuned_settings(read_json(part_path(f"tuning_{name}")), methods) if tuned else {}
+        # the single-label runs train at the settings tuned under their protocol where that tuning exists, else at
+        # the multi-label one's (recorded as the part's tuning_protocol)
+        under = args.protocol if tuning_path(name, args.protocol).is_file() else MULTI
+        chosen = tuned_settings(read_json(tuning_path(name, under)), methods) if tuned else {}
         part_name = part_label(name, tuned, args.plateau, args.protocol)
         load_before = load_average()
         with timed() as load_time:
@@ -1441,7 +1478,12 @@ def run_datasets(args: argparse.Namespace, env: dict[str, Any], tuned: bool = Fa
         out = {
             "date": utc_now(),
             "environment": env,
-            "settings": {**vars(args), "tree_params": tree_params, "eval_fractions": fractions},
+            "settings": {
+                **vars(args),
+                "tree_params": tree_params,
+                "eval_fractions": fractions,
+                **({"tuning_protocol": under} if tuned else {}),  # whose tuning file chose the settings
+            },
             "dataset": {
                 "name": name,
                 "n_train": int(data["X"].shape[0]),
@@ -1470,7 +1512,14 @@ def run_datasets(args: argparse.Namespace, env: dict[str, Any], tuned: bool = Fa
                 f"{eval_sample_text(out['dataset'])}: its runs cannot share a part; rename it (e.g. "
                 f"{part_path(part_name + SUPERSEDED_SUFFIX).name}) or pass --eval-sample {earlier_sample(earlier)['rule']}"
             )
-        out["runs"] += kept_runs(earlier, methods, seeds)
+        kept = kept_runs(earlier, methods, seeds)
+        if tuned and kept and tuned_under(earlier) != under:
+            raise SystemExit(
+                f"{part_path(part_name).name} holds runs at the settings tuned under the {tuned_under(earlier)}-label "
+                f"protocol, this run at those tuned under the {under}-label one: its runs cannot share a part; re-run "
+                "all of its methods and seeds, or move it away"
+            )
+        out["runs"] += kept
         history = process_history(earlier, out)  # the earlier invocations that wrote runs into this part
         if "latent_params" in data:
             out["oracle"] = oracle_point(data, args.eval_rows)
@@ -1493,7 +1542,8 @@ def run_datasets(args: argparse.Namespace, env: dict[str, Any], tuned: bool = Fa
             )
             run["seed"] = seed
             run["protocol"] = args.protocol  # multi: every positive of a row; single: its first label only
-            # lr (and lambda, negatives where tuned) chosen on the validation split (..._tuning_<set>.json), or defaults
+            # lr (and lambda, negatives where tuned) chosen on the validation split (..._tuning_<set>[-single].json),
+            # or defaults
             run["tuned"] = tuned
             run["peak_rss_mib_so_far"] = round(peak_rss_mib(), 1)
             run["settings"] = {
@@ -2176,19 +2226,45 @@ def _protocol_text(protocol: str, parts: dict[str, dict[str, Any]]) -> str:
         "The runs train on the first label (smallest id) of each training row only, the paper's single-label "
         f"protocol (`--protocol single`; rows without a label dropped: {dropped}), every fit that reads the labels "
         "(the frequencies, the tree, NCE's log-prior biases) on those labels too; evaluation is the same as in the "
-        "multi-label tables (hits@1 and log-likelihood of the first label, P@k on all test labels). The -tuned "
-        "settings were chosen under the multi-label protocol (the tuning runs trained on every positive), not "
-        f"re-tuned for this one. The runs stop at a fixed CPU budget {budget_text}"
+        "multi-label tables (hits@1 and log-likelihood of the first label, P@k on all test labels). "
+        f"{_single_tuning_text(parts)}The runs stop at a fixed CPU budget {budget_text}"
     )
 
 
-def _single_untested(single_sets: list[str] | None, protocol: str = MULTI) -> str:
+def _single_tuning_text(parts: dict[str, dict[str, Any]]) -> str:
+    """Under which protocol the settings of the single-label ``-tuned`` parts of ``parts`` were chosen
+    (:func:`tuned_under`), as a sentence (empty where none is tuned)."""
+    tuned = {n: tuned_under(p) for n, p in parts.items() if is_tuned(n)}
+    own = [n for n, under in tuned.items() if under == SINGLE]
+    other = [n for n, under in tuned.items() if under != SINGLE]
+    text = ""
+    if own:
+        text += (
+            f"The settings of {', '.join(own)} were chosen under this protocol (the tuning runs fit the first labels "
+            f"too; `{STEM}_tuning_<set>{SINGLE_SUFFIX}.json`). "
+        )
+    if other:
+        text += (
+            f"The settings of {', '.join(other)} were chosen under the multi-label protocol (the tuning runs trained "
+            "on every positive), not re-tuned for this one. "
+        )
+    return text
+
+
+def _single_untested(
+    single_sets: list[str] | None, protocol: str = MULTI, parts: dict[str, dict[str, Any]] | None = None
+) -> str:
     """The "Not tested" item of the single-label protocol, ``single_sets`` the sets with single-label runs, in the
-    text of a table of ``protocol``'s runs."""
+    text of a table of ``protocol``'s runs (``parts``: for the single-label table, its parts, whose tuning
+    protocol :func:`tuned_under` tells)."""
     if protocol == SINGLE:
-        return (
-            "the single-label protocol on the other sets of the first table, settings re-tuned under it (they were "
-            "chosen under the multi-label one)"
+        not_retuned = sorted(
+            {set_name(n) for n, p in (parts or {}).items() if is_tuned(n) and tuned_under(p) != SINGLE}
+        )
+        return "the single-label protocol on the other sets of the first table" + (
+            f", settings re-tuned under it on {', '.join(not_retuned)} (they were chosen under the multi-label one)"
+            if not_retuned
+            else ""
         )
     if not single_sets:
         return "its single-label training protocol"
@@ -2252,7 +2328,7 @@ def verdict_section(
         *verdict_rows(merged),
         "",
         "Not tested: the paper's data sets (Wikipedia-500K, Amazon-670K, EURLex-4K are not in `../shared`), "
-        f"{_single_untested(single_sets, protocol)}, {_not_tuned_text(tuned, applied, partly)}.",
+        f"{_single_untested(single_sets, protocol, merged['datasets'])}, {_not_tuned_text(tuned, applied, partly)}.",
         "",
     ]
 
@@ -2421,7 +2497,7 @@ def stop_section(
     table (:func:`verdict_section`, the same rules) over the parts cut there (:func:`stopped_part`)."""
     stopped, tables = {}, []
     for name in long_runs:
-        stops = tunings.get(set_name(name), {}).get(STOP_CHOICES, {})
+        stops = part_tuning(name, merged["datasets"][name], tunings).get(STOP_CHOICES, {})
         cut = stopped_part(merged["datasets"][name], stops) if part_protocol(name) == MULTI else None
         if cut is not None:
             stopped[name] = cut
@@ -2527,27 +2603,39 @@ def tuning_section(
     """The page's section on ``--part tune``: per set, the validation score of every learning rate tried and the
     choice (:data:`SELECTION_RULE`), then of every lambda and number of negatives tried at it where those stages ran
     (:data:`SETTING_RULE`); whether ``parts`` hold the set's runs at the chosen settings
-    (:func:`tuned_mismatches`) and they decide its verdicts (``deciding``, :func:`verdict_sets`)."""
+    (:func:`tuned_mismatches`) and they decide its verdicts (``deciding``, :func:`verdict_sets`, both protocols'
+    part names). A set's tuning under the single-label protocol (``<set>-single``) is its own table, for its
+    ``-tuned-single`` runs."""
     if not tunings:
         return []
     lines = ["## Settings tuned on a validation split", ""]
     for name, t in tunings.items():
         st, d = t["settings"], t["dataset"]
-        if name + TUNED in deciding:
+        protocol = tuning_protocol(name)
+        base = name.removesuffix(SINGLE_SUFFIX) if protocol == SINGLE else name
+        suffix = SINGLE_SUFFIX if protocol == SINGLE else ""
+        own = base + TUNED + suffix  # the 60 s runs at these choices
+        if own in parts and tuned_under(parts[own]) != protocol:
+            used = f"The `{own}` runs were trained at the multi-label tuning's choices, before this tuning existed."
+        elif own in deciding:
+            used = f"The chosen settings train the `{own}` runs (all training rows, evaluated on the test rows)."
+        elif own in parts:
             used = (
-                f"The chosen settings train the `{name}{TUNED}` runs (all training rows, evaluated on the test rows)."
-            )
-        elif name + TUNED in parts:
-            used = (
-                f"The `{name}{TUNED}` runs (at the chosen settings, on all training rows, evaluated on the test rows) "
+                f"The `{own}` runs (at the chosen settings, on all training rows, evaluated on the test rows) "
                 "do not cover every method of the set's untuned runs that a verdict row compares, so they are "
                 "shown in their section but the "
                 "set's verdicts come from its untuned runs."
             )
         else:
-            used = f"No `{name}{TUNED}` runs yet: this set's verdicts come from its untuned runs."
-        if name + TUNED in parts:
-            wrong = tuned_mismatches(parts[name + TUNED], t)
+            used = f"No `{own}` runs yet: this set's verdicts come from its untuned runs."
+        if protocol == SINGLE:
+            used = (
+                "The rows to fit train under the paper's single-label protocol (the first label of each row; "
+                f"{d.get('train_rows_dropped', 0)} rows without a label dropped); the validation rows are scored on "
+                f"all their labels, as the test rows are. {used}"
+            )
+        if own in parts and tuned_under(parts[own]) == protocol:
+            wrong = tuned_mismatches(parts[own], t)
             if wrong:
                 used += (
                     " Not at the chosen settings (rerun with `--part tuned`): "
@@ -2573,13 +2661,17 @@ def tuning_section(
                     "protocol; the settings were chosen under the multi-label one, not re-tuned for it).",
                     "",
                 ]
-                if name + TUNED + SINGLE_SUFFIX in parts
+                if protocol == MULTI
+                and name + TUNED + SINGLE_SUFFIX in parts
+                and tuned_under(parts[name + TUNED + SINGLE_SUFFIX]) == MULTI
                 else []
             ),
             *(
                 line
-                for long in (name + TUNED + PLATEAU, name + TUNED + PLATEAU + SINGLE_SUFFIX)
+                for long in (base + TUNED + PLATEAU, base + TUNED + PLATEAU + SINGLE_SUFFIX)
                 if long in parts
+                and tuned_under(parts[long]) == protocol
+                and (protocol == MULTI or long.endswith(SINGLE_SUFFIX))
                 for line in (f'The chosen settings also train the long runs `{long}` (section "{LONG_HEADING}").', "")
             ),
             "| method | validation P@1 at each rate tried | chosen | note |",
@@ -2705,12 +2797,12 @@ def write_report() -> None:
         },
         # the stages of TUNE_STAGES each -tuned part trained at (its set's choices for every compared method)
         "tuned_settings_applied": {
-            name: settings_applied(part, tunings.get(set_name(name), {}))
+            name: settings_applied(part, part_tuning(name, part, tunings))
             for name, part in parts.items()
             if is_tuned(name)
         },
         "tuned_settings_partly": {
-            name: settings_partly(part, tunings.get(set_name(name), {}))
+            name: settings_partly(part, part_tuning(name, part, tunings))
             for name, part in parts.items()
             if is_tuned(name)
         },
@@ -2755,7 +2847,7 @@ def write_report() -> None:
         "",
         *verdicts,
         *eval_rows_section(eval_rows["sets"]),
-        *tuning_section(tunings, parts, deciding),
+        *tuning_section(tunings, parts, deciding + single_deciding),
     ]
     notes = RESULTS / f"{STEM}_notes.md"
     if notes.is_file():
@@ -2945,9 +3037,11 @@ def main() -> None:
         "--protocol",
         choices=PROTOCOLS,
         default=MULTI,
-        help="--part train/tuned: train on every positive of a row (multi) or, as the paper does, on the first "
+        help="--part train/tune/tuned: train on every positive of a row (multi) or, as the paper does, on the first "
         f"label (smallest id) of each training row only, rows without a label dropped (single; into the part "
-        f"<set>[-tuned]{SINGLE_SUFFIX}); evaluation is the same",
+        f"<set>[-tuned]{SINGLE_SUFFIX}, and --part tune into the tuning file <set>{SINGLE_SUFFIX}, whose choices "
+        "--part tuned --protocol single then trains at; without that file at the multi-label choices); evaluation "
+        "is the same",
     )
     parser.add_argument(
         "--plateau",
@@ -2971,8 +3065,8 @@ def main() -> None:
     if args.part == "report":
         write_report()
         return
-    if args.protocol != MULTI and args.part not in ("train", "tuned"):
-        raise SystemExit(f"--protocol {args.protocol}: only --part train or tuned (tuning is multi-label only)")
+    if args.protocol != MULTI and args.part not in ("train", "tune", "tuned"):
+        raise SystemExit(f"--protocol {args.protocol}: only --part train, tune or tuned")
     if args.probe and args.part != "tune":
         raise SystemExit("--probe: only with --part tune (it probes a tuning file's choices)")
     if args.adopt_probes and (args.part != "tune" or args.probe):

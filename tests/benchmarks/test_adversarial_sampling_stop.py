@@ -92,6 +92,7 @@ def _args(adv, methods: list[str], **settings: object) -> argparse.Namespace:
         "tree_split": "median",
         "tree_reg": 0.1,
         "tree_reg_scaling": "constant",
+        "protocol": adv.MULTI,
     }
     return argparse.Namespace(**{**base, **settings})
 

@@ -163,6 +163,7 @@ def test_tune_reg_keeps_the_rate_records_and_chooses_lambda_at_the_chosen_rate(a
         tree_split="median",
         tree_reg=0.1,
         tree_reg_scaling="constant",
+        protocol=adv.MULTI,
     )
     with pytest.raises(SystemExit, match="no tuned learning rate"):
         adv.run_tuning(args, {})  # lambda needs the rate chosen first
