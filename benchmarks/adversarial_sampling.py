@@ -71,8 +71,13 @@ training step against C for each head.
         # (the report's verdict table takes a set's -tuned part in place of its untuned one where it exists)
     python benchmarks/adversarial_sampling.py --part tuned --protocol single --datasets debian-deps --seeds 0,1,2
         --methods ns-tree,ns-uniform,ns-frequency,ns-uniform-l2,ns-frequency-l2,nce-tree --budget 60
-        # the same at the paper's single-label protocol (settings tuned under the multi-label one)
-        # -> ..._<set>-tuned-single.json; the report judges these parts in a table of their own
+        # the same at the paper's single-label protocol -> ..._<set>-tuned-single.json; the report judges these
+        # parts in a table of their own. The settings: those of the tuning under that protocol where it exists
+        # (below), else the multi-label ones; the part records which (settings.tuning_protocol)
+    python benchmarks/adversarial_sampling.py --part tune --protocol single --datasets debian-deps
+        --methods ns-tree,ns-uniform,ns-frequency,ns-uniform-l2,ns-frequency-l2,nce-tree,softmax --budget 60
+        # the single-label protocol's own tuning (every stage, --tune reg, num_negatives, stop, --probe alike): the
+        # rows to fit keep their first label only, the validation rows all theirs -> ..._tuning_<set>-single.json
     python benchmarks/adversarial_sampling.py --part tuned --plateau --datasets debian-deps --seeds 0
         --methods ns-tree,ns-frequency-l2,ns-uniform-l2,ns-frequency,ns-uniform,nce-tree --budget 600
         --eval-fractions 0.025,0.05,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1
