@@ -73,7 +73,7 @@ training step against C for each head.
         --methods ns-tree,ns-uniform,ns-frequency,ns-uniform-l2,ns-frequency-l2,nce-tree --budget 60
         # the same at the paper's single-label protocol -> ..._<set>-tuned-single.json; the report judges these
         # parts in a table of their own. The settings: those of the tuning under that protocol where it exists
-        # (below), else the multi-label ones; the part records which (settings.tuning_protocol)
+        # (below), else the multi-label ones; each run records which (tuning_protocol)
     python benchmarks/adversarial_sampling.py --part tune --protocol single --datasets debian-deps
         --methods ns-tree,ns-uniform,ns-frequency,ns-uniform-l2,ns-frequency-l2,nce-tree,softmax --budget 60
         # the single-label protocol's own tuning (every stage, --tune reg, num_negatives, stop, --probe alike): the
@@ -361,15 +361,26 @@ def tuning_protocol(key: str) -> str:
     return SINGLE if key.endswith(SINGLE_SUFFIX) else MULTI
 
 
-def tuned_under(part: dict[str, Any]) -> str:
-    """The protocol whose tuning file chose a ``-tuned`` part's settings: its record ``tuning_protocol``; a part
+def tuned_under(run: dict[str, Any]) -> str:
+    """The protocol whose tuning file chose a ``-tuned`` run's settings: its record ``tuning_protocol``; a run
     written before the single-label protocol had a tuning of its own was tuned under the multi-label one."""
-    return str(part.get("settings", {}).get("tuning_protocol", MULTI))
+    return str(run.get("tuning_protocol", MULTI))
+
+
+def methods_tuned_under(part: dict[str, Any], protocol: str) -> list[str]:
+    """The methods of ``part`` with a run at the settings ``protocol``'s tuning chose (:func:`tuned_under`)."""
+    return sorted({r["method"] for r in part["runs"] if tuned_under(r) == protocol})
 
 
 def part_tuning(name: str, part: dict[str, Any], tunings: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The tuning file (of ``tunings``, by :func:`tuning_name`) whose choices the part ``name`` trained at."""
-    return tunings.get(tuning_name(set_name(name), tuned_under(part)), {})
+    """The choices the runs of the part ``name`` trained at, in a tuning file's keys (every stage's choices and the
+    stopping times): per method, those of the tuning file of its runs' protocol (:func:`tuned_under`; where a
+    method's runs differ, its first run's), from ``tunings`` by :func:`tuning_name`."""
+    source: dict[str, dict[str, Any]] = {}
+    for run in part["runs"]:
+        source.setdefault(run["method"], tunings.get(tuning_name(set_name(name), tuned_under(run)), {}))
+    keys = (*STAGE_CHOICES.values(), STOP_CHOICES)
+    return {k: {m: t[k][m] for m, t in source.items() if m in t.get(k, {})} for k in keys}
 
 
 def load_set(name: str, dim: int, seed: int) -> dict[str, Any]:
@@ -1457,7 +1468,7 @@ def run_datasets(args: argparse.Namespace, env: dict[str, Any], tuned: bool = Fa
     for name in args.datasets.split(","):
         methods, seeds = args.methods.split(","), seed_list(args.seeds)
         # the single-label runs train at the settings tuned under their protocol where that tuning exists, else at
-        # the multi-label one's (recorded as the part's tuning_protocol)
+        # the multi-label one's (each run records which: tuning_protocol)
         under = args.protocol if tuning_path(name, args.protocol).is_file() else MULTI
         chosen = tuned_settings(read_json(tuning_path(name, under)), methods) if tuned else {}
         part_name = part_label(name, tuned, args.plateau, args.protocol)
@@ -1483,12 +1494,7 @@ def run_datasets(args: argparse.Namespace, env: dict[str, Any], tuned: bool = Fa
         out = {
             "date": utc_now(),
             "environment": env,
-            "settings": {
-                **vars(args),
-                "tree_params": tree_params,
-                "eval_fractions": fractions,
-                **({"tuning_protocol": under} if tuned else {}),  # whose tuning file chose the settings
-            },
+            "settings": {**vars(args), "tree_params": tree_params, "eval_fractions": fractions},
             "dataset": {
                 "name": name,
                 "n_train": int(data["X"].shape[0]),
@@ -1517,14 +1523,7 @@ def run_datasets(args: argparse.Namespace, env: dict[str, Any], tuned: bool = Fa
                 f"{eval_sample_text(out['dataset'])}: its runs cannot share a part; rename it (e.g. "
                 f"{part_path(part_name + SUPERSEDED_SUFFIX).name}) or pass --eval-sample {earlier_sample(earlier)['rule']}"
             )
-        kept = kept_runs(earlier, methods, seeds)
-        if tuned and kept and tuned_under(earlier) != under:
-            raise SystemExit(
-                f"{part_path(part_name).name} holds runs at the settings tuned under the {tuned_under(earlier)}-label "
-                f"protocol, this run at those tuned under the {under}-label one: its runs cannot share a part; re-run "
-                "all of its methods and seeds, or move it away"
-            )
-        out["runs"] += kept
+        out["runs"] += kept_runs(earlier, methods, seeds)
         history = process_history(earlier, out)  # the earlier invocations that wrote runs into this part
         if "latent_params" in data:
             out["oracle"] = oracle_point(data, args.eval_rows)
@@ -1550,6 +1549,8 @@ def run_datasets(args: argparse.Namespace, env: dict[str, Any], tuned: bool = Fa
             # lr (and lambda, negatives where tuned) chosen on the validation split (..._tuning_<set>[-single].json),
             # or defaults
             run["tuned"] = tuned
+            if tuned:  # whose tuning file chose the settings (the page names the runs of each)
+                run["tuning_protocol"] = under
             run["peak_rss_mib_so_far"] = round(peak_rss_mib(), 1)
             run["settings"] = {
                 "budget": budget,
@@ -2239,18 +2240,24 @@ def _protocol_text(protocol: str, parts: dict[str, dict[str, Any]]) -> str:
 def _single_tuning_text(parts: dict[str, dict[str, Any]]) -> str:
     """Under which protocol the settings of the single-label ``-tuned`` parts of ``parts`` were chosen
     (:func:`tuned_under`), as a sentence (empty where none is tuned)."""
-    tuned = {n: tuned_under(p) for n, p in parts.items() if is_tuned(n)}
-    own = [n for n, under in tuned.items() if under == SINGLE]
-    other = [n for n, under in tuned.items() if under != SINGLE]
+    tuned = {n: p for n, p in parts.items() if is_tuned(n)}
+    own = {n: methods_tuned_under(p, SINGLE) for n, p in tuned.items()}
+    other = {n: methods_tuned_under(p, MULTI) for n, p in tuned.items()}
+    where = f"(the tuning runs fit the first labels too; `{STEM}_tuning_<set>{SINGLE_SUFFIX}.json`)"
     text = ""
-    if own:
+    for n in tuned:
+        if own[n] and other[n]:
+            text += (
+                f"The settings of {n} were chosen under this protocol for {', '.join(own[n])} {where}, under the "
+                f"multi-label protocol for {', '.join(other[n])} (not re-tuned for this one). "
+            )
+    full = [n for n in tuned if own[n] and not other[n]]
+    if full:
+        text += f"The settings of {', '.join(full)} were chosen under this protocol {where}. "
+    multi = [n for n in tuned if not own[n]]
+    if multi:
         text += (
-            f"The settings of {', '.join(own)} were chosen under this protocol (the tuning runs fit the first labels "
-            f"too; `{STEM}_tuning_<set>{SINGLE_SUFFIX}.json`). "
-        )
-    if other:
-        text += (
-            f"The settings of {', '.join(other)} were chosen under the multi-label protocol (the tuning runs trained "
+            f"The settings of {', '.join(multi)} were chosen under the multi-label protocol (the tuning runs trained "
             "on every positive), not re-tuned for this one. "
         )
     return text
@@ -2263,11 +2270,14 @@ def _single_untested(
     text of a table of ``protocol``'s runs (``parts``: for the single-label table, its parts, whose tuning
     protocol :func:`tuned_under` tells)."""
     if protocol == SINGLE:
-        not_retuned = sorted(
-            {set_name(n) for n, p in (parts or {}).items() if is_tuned(n) and tuned_under(p) != SINGLE}
-        )
+        tuned = {n: p for n, p in (parts or {}).items() if is_tuned(n)}
+        not_retuned = [
+            set_name(n) + ("" if not methods_tuned_under(p, SINGLE) else f" for {', '.join(left)}")
+            for n, p in tuned.items()
+            if (left := methods_tuned_under(p, MULTI))
+        ]
         return "the single-label protocol on the other sets of the first table" + (
-            f", settings re-tuned under it on {', '.join(not_retuned)} (they were chosen under the multi-label one)"
+            f", settings re-tuned under it on {'; '.join(not_retuned)} (they were chosen under the multi-label one)"
             if not_retuned
             else ""
         )
@@ -2620,10 +2630,17 @@ def tuning_section(
         base = name.removesuffix(SINGLE_SUFFIX) if protocol == SINGLE else name
         suffix = SINGLE_SUFFIX if protocol == SINGLE else ""
         own = base + TUNED + suffix  # the 60 s runs at these choices
-        if own in parts and tuned_under(parts[own]) != protocol:
+        # its methods at this tuning's choices (runs trained before a single-label tuning existed: at the multi's)
+        mine = methods_tuned_under(parts[own], protocol) if own in parts else []
+        others = methods_tuned_under(parts[own], MULTI) if own in parts and protocol == SINGLE else []
+        if own in parts and not mine:
             used = f"The `{own}` runs were trained at the multi-label tuning's choices, before this tuning existed."
         elif own in deciding:
-            used = f"The chosen settings train the `{own}` runs (all training rows, evaluated on the test rows)."
+            used = f"The chosen settings train the `{own}` runs (all training rows, evaluated on the test rows)" + (
+                f"; its runs of {', '.join(others)} were trained at the multi-label tuning's choices."
+                if others
+                else "."
+            )
         elif own in parts:
             used = (
                 f"The `{own}` runs (at the chosen settings, on all training rows, evaluated on the test rows) "
@@ -2639,14 +2656,18 @@ def tuning_section(
                 f"{d.get('train_rows_dropped', 0)} rows without a label dropped); the validation rows are scored on "
                 f"all their labels, as the test rows are. {used}"
             )
-        if own in parts and tuned_under(parts[own]) == protocol:
-            wrong = tuned_mismatches(parts[own], t)
+        if mine:
+            wrong = tuned_mismatches(parts[own], part_tuning(own, parts[own], tunings))
             if wrong:
                 used += (
                     " Not at the chosen settings (rerun with `--part tuned`): "
                     + "; ".join(f"{STAGE_WORDS[stage]}: {', '.join(runs)}" for stage, runs in wrong.items())
                     + "."
                 )
+        # the multi-label tuning also trains the single-label runs tuned before that protocol had a tuning of its own
+        single = parts.get(name + TUNED + SINGLE_SUFFIX) if protocol == MULTI else None
+        also = methods_tuned_under(single, MULTI) if single else []
+        all_single = sorted({r["method"] for r in single["runs"]}) if single else []
         dates = {stage: r.get("date") for stage, r in t.get("stages", {"lr": {"date": t["date"]}}).items()}
         for h in reversed(t.get("stage_history", [])):  # earlier processes of a stage, for methods not re-tuned since
             dates[h["stage"]] = f"{h.get('date')} and {dates[h['stage']]}"
@@ -2662,20 +2683,20 @@ def tuning_section(
             "",
             *(
                 [
-                    f"The chosen settings also train the `{name}{TUNED}{SINGLE_SUFFIX}` runs (the paper's single-label "
-                    "protocol; the settings were chosen under the multi-label one, not re-tuned for it).",
+                    f"The chosen settings also train the `{name}{TUNED}{SINGLE_SUFFIX}` runs"
+                    + ("" if not also or also == all_single else f" of {', '.join(also)}")
+                    + " (the paper's single-label protocol; the settings were chosen under the multi-label one, not "
+                    "re-tuned for it).",
                     "",
                 ]
-                if protocol == MULTI
-                and name + TUNED + SINGLE_SUFFIX in parts
-                and tuned_under(parts[name + TUNED + SINGLE_SUFFIX]) == MULTI
+                if also
                 else []
             ),
             *(
                 line
                 for long in (base + TUNED + PLATEAU, base + TUNED + PLATEAU + SINGLE_SUFFIX)
                 if long in parts
-                and tuned_under(parts[long]) == protocol
+                and methods_tuned_under(parts[long], protocol)
                 and (protocol == MULTI or long.endswith(SINGLE_SUFFIX))
                 for line in (f'The chosen settings also train the long runs `{long}` (section "{LONG_HEADING}").', "")
             ),

@@ -77,7 +77,7 @@ def test_single_protocol_tunes_on_the_first_labels_into_its_own_file_and_its_run
     adv.run_datasets(run_args, {}, tuned=True)
     assert {s["lr"] for s in seen} == {0.003}
     part_path = tmp_path / "adversarial_sampling_toy-tuned-single.json"
-    assert adv.read_json(part_path)["settings"]["tuning_protocol"] == adv.MULTI
+    assert {r["tuning_protocol"] for r in adv.read_json(part_path)["runs"]} == {adv.MULTI}
 
     # the tuning: the rows to fit are the protocol's (the first label of each, rows without one dropped), the
     # validation rows keep all their labels
@@ -103,26 +103,36 @@ def test_single_protocol_tunes_on_the_first_labels_into_its_own_file_and_its_run
     assert adv.UNIFORM in adv.read_json(tmp_path / "adversarial_sampling_tuning_toy-single.json")["reg_choices"]
     assert "reg_choices" not in adv.read_json(multi_path)
 
-    # the single-label part holds runs at the multi-label choices: a run of some of its methods cannot join them
+    # one method again: its runs at the single-label choices (its lambda too), each run saying so, the other's kept
     seen.clear()
-    with pytest.raises(SystemExit, match="cannot share a part"):
-        adv.run_datasets(argparse.Namespace(**{**vars(run_args), "methods": adv.UNIFORM}), {}, tuned=True)
-    assert not seen
-    # every method and seed again: the part is replaced, at the single-label choices
-    adv.run_datasets(run_args, {}, tuned=True)
-    assert {s["lr"] for s in seen} == {1e-2} and len(seen) == 4
+    adv.run_datasets(argparse.Namespace(**{**vars(run_args), "methods": adv.UNIFORM}), {}, tuned=True)
+    assert [(s["method"], s["lr"]) for s in seen] == [(adv.UNIFORM, 1e-2)] * 2
     part = adv.read_json(part_path)
-    assert part["settings"]["tuning_protocol"] == adv.SINGLE and {r["lr"] for r in part["runs"]} == {1e-2}
-    assert {r.get("reg") for r in part["runs"] if r["method"] == adv.UNIFORM} == {
-        tuning_reg := adv.read_json(tmp_path / "adversarial_sampling_tuning_toy-single.json")["reg_choices"][
-            adv.UNIFORM
-        ]["reg"]
-    } and tuning_reg in (1e-4, 1e-3, 1e-2, 1e-5, 0.1)
+    reg = adv.read_json(tmp_path / "adversarial_sampling_tuning_toy-single.json")["reg_choices"][adv.UNIFORM]["reg"]
+    by_method = {
+        m: {(r["lr"], r.get("reg"), r["tuning_protocol"]) for r in part["runs"] if r["method"] == m} for m in methods
+    }
+    assert by_method == {adv.ADVERSARIAL: {(0.003, None, adv.MULTI)}, adv.UNIFORM: {(1e-2, reg, adv.SINGLE)}}
+    assert adv.methods_tuned_under(part, adv.SINGLE) == [adv.UNIFORM]
+    assert adv.methods_tuned_under(part, adv.MULTI) == [adv.ADVERSARIAL]
+    # the choices each run trained at, from its own protocol's tuning: none of them off its choices
+    tunings = {
+        "toy": adv.read_json(multi_path),
+        "toy-single": adv.read_json(tmp_path / "adversarial_sampling_tuning_toy-single.json"),
+    }
+    composed = adv.part_tuning("toy-tuned-single", part, tunings)
+    assert composed["choices"] == {
+        adv.ADVERSARIAL: {"lr": 0.003},
+        adv.UNIFORM: tunings["toy-single"]["choices"][adv.UNIFORM],
+    }
+    assert adv.UNIFORM in composed["reg_choices"] and adv.tuned_mismatches(part, composed) == {}
+    assert adv.tuned_mismatches(part, tunings["toy-single"])["lr"] == [f"{adv.ADVERSARIAL} 0", f"{adv.ADVERSARIAL} 1"]
     # the multi-label runs still train at the multi-label choices
     seen.clear()
     adv.run_datasets(argparse.Namespace(**{**vars(run_args), "protocol": adv.MULTI}), {}, tuned=True)
     assert {s["lr"] for s in seen} == {0.003}
-    assert adv.read_json(tmp_path / "adversarial_sampling_toy-tuned.json")["settings"]["tuning_protocol"] == adv.MULTI
+    multi = adv.read_json(tmp_path / "adversarial_sampling_toy-tuned.json")
+    assert {r["tuning_protocol"] for r in multi["runs"]} == {adv.MULTI}
 
 
 def _tuning(adv, n_fit: int, **dataset: object) -> dict:
@@ -152,7 +162,7 @@ def _tuning(adv, n_fit: int, **dataset: object) -> dict:
     }
 
 
-@pytest.mark.parametrize("under", ["multi", "single"])
+@pytest.mark.parametrize("under", ["multi", "single", "mixed"])
 def test_the_page_says_under_which_protocol_the_single_label_runs_were_tuned(
     adv, tmp_path, monkeypatch, toy_adversarial_part, under
 ):
@@ -163,7 +173,9 @@ def test_the_page_says_under_which_protocol_the_single_label_runs_were_tuned(
     for part in (multi, single):
         for run in part["runs"]:
             run["lr"] = 0.01  # at the choices of both tunings
-    single["settings"] = {"tuning_protocol": under}
+    for run in single["runs"]:  # multi: runs written before the record (the multi-label tuning's); mixed: the tree
+        if under != "multi":  # re-run at the single-label tuning's choices, uniform not
+            run["tuning_protocol"] = "single" if under == "single" or run["method"] == "ns-tree" else "multi"
     adv.write_json(tmp_path / "adversarial_sampling_toy-tuned.json", multi)
     adv.write_json(tmp_path / "adversarial_sampling_toy-tuned-single.json", single)
     adv.write_json(tmp_path / "adversarial_sampling_tuning_toy.json", _tuning(adv, 42469))
@@ -184,7 +196,17 @@ def test_the_page_says_under_which_protocol_the_single_label_runs_were_tuned(
     if under == "single":
         assert "The settings of toy-tuned-single were chosen under this protocol" in single_table
         assert "not re-tuned for this one" not in single_table and "settings re-tuned under it" not in single_table
-        assert "The chosen settings train the `toy-tuned-single` runs" in own and also not in tuning
+        assert "The chosen settings train the `toy-tuned-single` runs (all training rows" in own and also not in tuning
+    elif under == "mixed":
+        assert (
+            "The settings of toy-tuned-single were chosen under this protocol for ns-tree (the tuning runs fit the "
+            "first labels too"
+            in single_table
+            and "under the multi-label protocol for ns-uniform (not re-tuned for this one)" in single_table
+        )
+        assert "settings re-tuned under it on toy for ns-uniform (they were chosen under" in single_table
+        assert "its runs of ns-uniform were trained at the multi-label tuning's choices." in own
+        assert f"{also} of ns-uniform (the paper's single-label protocol;" in tuning
     else:
         assert "toy-tuned-single were chosen under the multi-label protocol" in single_table
         assert "settings re-tuned under it on toy (they were chosen under the multi-label one)" in single_table
