@@ -10,7 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 import pytest
+import scipy.sparse as sp
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 # the scripts import their shared module as `_harness`, as `python benchmarks/<name>.py` would find it
@@ -114,3 +116,42 @@ def _page_of_one_part(adv: ModuleType, folder: Path, part: str, data: dict) -> l
 def page_of_one_part() -> Callable[..., list[str]]:
     """The page rendered from one written part (see :func:`_page_of_one_part`)."""
     return _page_of_one_part
+
+
+def _tuning_settings(adv: ModuleType) -> dict:
+    """The ``settings`` of a toy tuning file of the adversarial-sampling benchmark (60 s runs, the module's grids and
+    rules, lambda untuned)."""
+    return {
+        "val_seed": 0,
+        "seed": 0,
+        "budget": 60.0,
+        "softmax_budget": 150.0,
+        "grids": adv.LR_GRIDS,
+        "rule": adv.SELECTION_RULE,
+        "untuned": "lambda",
+        "setting_grids": adv.SETTING_GRIDS,
+        "setting_rule": adv.SETTING_RULE,
+    }
+
+
+@pytest.fixture
+def adversarial_tuning_settings() -> Callable[[ModuleType], dict]:
+    """The builder of a toy tuning file's settings (see :func:`_tuning_settings`)."""
+    return _tuning_settings
+
+
+def _protocol_toy() -> dict:
+    """Six training rows, row i's features all i; row 2 has no label; indices stored unsorted; three test rows."""
+    C = 9
+    rows = [[7, 3, 5], [1], [], [8, 0], [4, 6, 2], [5]]
+    indptr = np.cumsum([0, *map(len, rows)])
+    Y = sp.csr_matrix((np.ones(indptr[-1], np.float32), np.concatenate(rows).astype(np.int32), indptr), shape=(6, C))
+    X = np.arange(6, dtype=np.float32)[:, None] * np.ones((1, 4), np.float32)
+    Y_test = sp.csr_matrix(np.eye(3, C, dtype=np.float32) + np.eye(3, C, k=2, dtype=np.float32))
+    return {"name": "toy", "X": X, "Y": Y, "X_test": -X[:3], "Y_test": Y_test, "features": "toy features"}
+
+
+@pytest.fixture
+def protocol_toy() -> Callable[[], dict]:
+    """The builder of the toy set of the training protocols' tests (see :func:`_protocol_toy`)."""
+    return _protocol_toy

@@ -15,17 +15,6 @@ def adv(load_benchmark):
     return load_benchmark("adversarial_sampling")
 
 
-def _toy() -> dict:
-    """Six training rows, row i's features all i; row 2 has no label; indices stored unsorted."""
-    C = 9
-    rows = [[7, 3, 5], [1], [], [8, 0], [4, 6, 2], [5]]
-    indptr = np.cumsum([0, *map(len, rows)])
-    Y = sp.csr_matrix((np.ones(indptr[-1], np.float32), np.concatenate(rows).astype(np.int32), indptr), shape=(6, C))
-    X = np.arange(6, dtype=np.float32)[:, None] * np.ones((1, 4), np.float32)
-    Y_test = sp.csr_matrix(np.eye(3, C, dtype=np.float32) + np.eye(3, C, k=2, dtype=np.float32))
-    return {"name": "toy", "X": X, "Y": Y, "X_test": -X[:3], "Y_test": Y_test, "features": "toy features"}
-
-
 def _one_positive_per_row_at_the_first_label(Y_train, X_train, data) -> None:
     """Y_train (one row per X_train row, whose features name its source row) holds exactly one positive per row,
     at the smallest label id of that source row of data["Y"]."""
@@ -36,8 +25,8 @@ def _one_positive_per_row_at_the_first_label(Y_train, X_train, data) -> None:
     assert (Y_train.data == 1).all()
 
 
-def test_single_protocol_keeps_the_first_label_of_each_row_and_drops_rows_without_one(adv):
-    data = _toy()
+def test_single_protocol_keeps_the_first_label_of_each_row_and_drops_rows_without_one(adv, protocol_toy):
+    data = protocol_toy()
     single, dropped = adv.protocol_data(data, adv.SINGLE)
     assert dropped == 1 and list(single["X"][:, 0]) == [0, 1, 3, 4, 5]  # row 2 has no label
     _one_positive_per_row_at_the_first_label(single["Y"], single["X"], data)
@@ -60,9 +49,9 @@ def test_constant_first_label_hits_is_the_share_of_the_training_rows_most_freque
 
 @pytest.mark.parametrize("tuned", [False, True])
 def test_single_protocol_trains_every_method_on_the_first_labels_into_its_own_part(
-    adv, tmp_path, monkeypatch, tuned, stub_adversarial_run, adversarial_run_args
+    adv, tmp_path, monkeypatch, tuned, stub_adversarial_run, adversarial_run_args, protocol_toy
 ):
-    data = _toy()
+    data = protocol_toy()
     seen = []
 
     def fake_train(method, train_data, budget, *args, **kwargs):  # what train_curve would train and fit on

@@ -16,17 +16,6 @@ def adv(load_benchmark):
     return load_benchmark("adversarial_sampling")
 
 
-def _toy() -> dict:
-    """Six training rows, row i's features all i; row 2 has no label; several labels on rows 0, 3 and 4."""
-    C = 9
-    rows = [[7, 3, 5], [1], [], [8, 0], [4, 6, 2], [5]]
-    indptr = np.cumsum([0, *map(len, rows)])
-    Y = sp.csr_matrix((np.ones(indptr[-1], np.float32), np.concatenate(rows).astype(np.int32), indptr), shape=(6, C))
-    X = np.arange(6, dtype=np.float32)[:, None] * np.ones((1, 4), np.float32)
-    Y_test = sp.csr_matrix(np.eye(3, C, dtype=np.float32))
-    return {"name": "toy", "X": X, "Y": Y, "X_test": -X[:3], "Y_test": Y_test, "features": "toy features"}
-
-
 def _tune_args(adv, methods: list[str], **settings: object) -> argparse.Namespace:
     base: dict[str, object] = {
         "datasets": "toy",
@@ -49,9 +38,9 @@ def _tune_args(adv, methods: list[str], **settings: object) -> argparse.Namespac
 
 
 def test_single_protocol_tunes_on_the_first_labels_into_its_own_file_and_its_runs_train_at_its_choices(
-    adv, tmp_path, monkeypatch, stub_adversarial_run, adversarial_run_args
+    adv, tmp_path, monkeypatch, stub_adversarial_run, adversarial_run_args, protocol_toy
 ):
-    data = _toy()
+    data = protocol_toy()  # row 2 has no label; several labels on rows 0, 3 and 4
     seen = []
     # the validation P@1 of a rate: the single-label tuning runs peak at 1e-2
     best = {1e-2: 0.6}
@@ -135,8 +124,9 @@ def test_single_protocol_tunes_on_the_first_labels_into_its_own_file_and_its_run
     assert {r["tuning_protocol"] for r in multi["runs"]} == {adv.MULTI}
 
 
-def _tuning(adv, n_fit: int, **dataset: object) -> dict:
-    """A tuning file whose learning rates chose 0.01 for the tree and uniform (grid 1e-3, 1e-2, 1e-1)."""
+def _tuning(settings: dict, n_fit: int, **dataset: object) -> dict:
+    """A tuning file (of ``settings``) whose learning rates chose 0.01 for the tree and uniform (grid 1e-3, 1e-2,
+    1e-1)."""
     choice = {
         "lr": 0.01,
         "scores": {"0.001": 0.2, "0.01": 0.3, "0.1": 0.25},
@@ -144,15 +134,6 @@ def _tuning(adv, n_fit: int, **dataset: object) -> dict:
         "grid": [1e-3, 1e-2, 1e-1],
         "extended": None,
         "on_edge": False,
-    }
-    settings = {
-        "val_seed": 0,
-        "seed": 0,
-        "budget": 60.0,
-        "softmax_budget": 150.0,
-        "grids": adv.LR_GRIDS,
-        "rule": adv.SELECTION_RULE,
-        "untuned": "lambda",
     }
     return {
         "date": "d",
@@ -164,7 +145,7 @@ def _tuning(adv, n_fit: int, **dataset: object) -> dict:
 
 @pytest.mark.parametrize("under", ["multi", "single", "mixed"])
 def test_the_page_says_under_which_protocol_the_single_label_runs_were_tuned(
-    adv, tmp_path, monkeypatch, toy_adversarial_part, under
+    adv, tmp_path, monkeypatch, toy_adversarial_part, adversarial_tuning_settings, under
 ):
     monkeypatch.setattr(adv, "RESULTS", tmp_path)
     hits = {"ns-tree": 0.3, "ns-uniform": 0.2}
@@ -178,10 +159,10 @@ def test_the_page_says_under_which_protocol_the_single_label_runs_were_tuned(
             run["tuning_protocol"] = "single" if under == "single" or run["method"] == "ns-tree" else "multi"
     adv.write_json(tmp_path / "adversarial_sampling_toy-tuned.json", multi)
     adv.write_json(tmp_path / "adversarial_sampling_toy-tuned-single.json", single)
-    adv.write_json(tmp_path / "adversarial_sampling_tuning_toy.json", _tuning(adv, 42469))
+    adv.write_json(tmp_path / "adversarial_sampling_tuning_toy.json", _tuning(adversarial_tuning_settings(adv), 42469))
     adv.write_json(
         tmp_path / "adversarial_sampling_tuning_toy-single.json",
-        _tuning(adv, 42462, protocol="single", train_rows_dropped=7),
+        _tuning(adversarial_tuning_settings(adv), 42462, protocol="single", train_rows_dropped=7),
     )
     adv.write_report()
     page = (tmp_path / "adversarial_sampling.md").read_text()

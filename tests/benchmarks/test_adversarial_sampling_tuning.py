@@ -254,7 +254,9 @@ def _part(name, runs):
     }
 
 
-def test_report_shows_the_tuned_rows_their_rates_and_keeps_the_untuned_table(adv, tmp_path, monkeypatch):
+def test_report_shows_the_tuned_rows_their_rates_and_keeps_the_untuned_table(
+    adv, tmp_path, monkeypatch, adversarial_tuning_settings
+):
     monkeypatch.setattr(adv, "RESULTS", tmp_path)
     write = adv.write_json
     # untuned: the tree 0.30 vs uniform 0.20; tuned: uniform catches up (0.30 vs 0.30)
@@ -271,17 +273,7 @@ def test_report_shows_the_tuned_rows_their_rates_and_keeps_the_untuned_table(adv
     train, _ = _fake_train(lambda lr: 0.29 if lr in (3e-3, 1e-2) else 0.1)  # a tie: the smaller rate
     _, tie = adv.tune_method(adv.LR_GRIDS["adagrad"], train)
     assert tie["lr"] == 3e-3 and tie["extended"] is None
-    settings = {
-        "val_seed": 0,
-        "seed": 0,
-        "budget": 60.0,
-        "softmax_budget": 150.0,
-        "grids": adv.LR_GRIDS,
-        "rule": adv.SELECTION_RULE,
-        "untuned": "lambda",
-        "setting_grids": adv.SETTING_GRIDS,
-        "setting_rule": adv.SETTING_RULE,
-    }
+    settings = adversarial_tuning_settings(adv)
     train, _ = _fake_train(lambda lam: {1e-2: 0.5}.get(lam, 0.4), key="reg")  # 1e-2 wins; 0.1 tried and loses
     _, reg = adv.tune_method(adv.SETTING_GRIDS["reg"], train, key="reg")
     train, _ = _fake_train(lambda lam: 0.4, key="reg")  # all tie: the smallest, 1e-5 after the extension
