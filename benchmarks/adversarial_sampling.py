@@ -356,11 +356,6 @@ def tuning_path(name: str, protocol: str) -> Path:
     return part_path(f"tuning_{tuning_name(name, protocol)}")
 
 
-def tuning_protocol(key: str) -> str:
-    """The protocol of the tuning file of key ``key`` (:func:`tuning_name`)."""
-    return SINGLE if key.endswith(SINGLE_SUFFIX) else MULTI
-
-
 def tuned_under(run: dict[str, Any]) -> str:
     """The protocol whose tuning file chose a ``-tuned`` run's settings: its record ``tuning_protocol``; a run
     written before the single-label protocol had a tuning of its own was tuned under the multi-label one."""
@@ -2626,8 +2621,8 @@ def tuning_section(
     lines = ["## Settings tuned on a validation split", ""]
     for name, t in tunings.items():
         st, d = t["settings"], t["dataset"]
-        protocol = tuning_protocol(name)
-        base = name.removesuffix(SINGLE_SUFFIX) if protocol == SINGLE else name
+        # a tuning file's key is named as a part is (tuning_name): its protocol and set read the same way
+        protocol, base = part_protocol(name), multi_name(name)
         suffix = SINGLE_SUFFIX if protocol == SINGLE else ""
         own = base + TUNED + suffix  # the 60 s runs at these choices
         # its methods at this tuning's choices (runs trained before a single-label tuning existed: at the multi's)
