@@ -104,6 +104,34 @@ def adversarial_run_args() -> Callable[..., argparse.Namespace]:
     return _run_args
 
 
+def _tune_args(adv: ModuleType, methods: list[str], **settings: object) -> argparse.Namespace:
+    """The arguments of the tuning stages (``run_tuning``, ``run_stop_tuning``, ``run_adopt``) for the toy set:
+    ``methods``, and the toy defaults below (the rate stage, multi-label) with ``settings`` replacing them."""
+    base: dict[str, object] = {
+        "datasets": "toy",
+        "tune": "lr",
+        "dim": 3,
+        "budget": 60.0,
+        "softmax_budget": 60.0,
+        "batch_size": 2,
+        "val_rows": 2,
+        "val_seed": 0,
+        "tune_seed": 0,
+        "tune_eval_fractions": "1",
+        "tree_split": "median",
+        "tree_reg": 0.1,
+        "tree_reg_scaling": "constant",
+        "protocol": adv.MULTI,
+    }
+    return argparse.Namespace(**{**base, "methods": ",".join(methods), **settings})
+
+
+@pytest.fixture
+def adversarial_tune_args() -> Callable[..., argparse.Namespace]:
+    """The builder of the tuning stages' arguments for the toy set (see :func:`_tune_args`)."""
+    return _tune_args
+
+
 def _page_of_one_part(adv: ModuleType, folder: Path, part: str, data: dict) -> list[str]:
     """The adversarial-sampling page's lines after writing the part ``part`` (its JSON ``data``) into ``folder``
     (the module's results folder) and rendering the report."""

@@ -16,29 +16,8 @@ def adv(load_benchmark):
     return load_benchmark("adversarial_sampling")
 
 
-def _tune_args(adv, methods: list[str], **settings: object) -> argparse.Namespace:
-    base: dict[str, object] = {
-        "datasets": "toy",
-        "methods": ",".join(methods),
-        "tune": "lr",
-        "dim": 4,
-        "budget": 60.0,
-        "softmax_budget": 60.0,
-        "batch_size": 2,
-        "val_rows": 2,
-        "val_seed": 0,
-        "tune_seed": 0,
-        "tune_eval_fractions": "1",
-        "tree_split": "median",
-        "tree_reg": 0.1,
-        "tree_reg_scaling": "constant",
-        "protocol": adv.SINGLE,
-    }
-    return argparse.Namespace(**{**base, **settings})
-
-
 def test_single_protocol_tunes_on_the_first_labels_into_its_own_file_and_its_runs_train_at_its_choices(
-    adv, tmp_path, monkeypatch, stub_adversarial_run, adversarial_run_args, protocol_toy
+    adv, tmp_path, monkeypatch, stub_adversarial_run, adversarial_run_args, adversarial_tune_args, protocol_toy
 ):
     data = protocol_toy()  # row 2 has no label; several labels on rows 0, 3 and 4
     seen = []
@@ -71,7 +50,8 @@ def test_single_protocol_tunes_on_the_first_labels_into_its_own_file_and_its_run
     # the tuning: the rows to fit are the protocol's (the first label of each, rows without one dropped), the
     # validation rows keep all their labels
     seen.clear()
-    adv.run_tuning(_tune_args(adv, methods), {})
+    tune_args = adversarial_tune_args(adv, methods, dim=4, protocol=adv.SINGLE)
+    adv.run_tuning(tune_args, {})
     fit, val = adv.validation_split(6, 2, 0)
     fit_with_label = [int(i) for i in fit if data["Y"][int(i)].nnz]
     assert len(seen) == 6 and {s["lr"] for s in seen} == {1e-3, 1e-2, 1e-1}
@@ -88,7 +68,7 @@ def test_single_protocol_tunes_on_the_first_labels_into_its_own_file_and_its_run
     assert d["n_fit"] == len(fit_with_label) and d["n_val"] == 2
     assert multi_path.read_text() == multi_before  # the multi-label tuning is not touched
     # the later stages read and write the same protocol's file
-    adv.run_tuning(_tune_args(adv, [adv.UNIFORM], tune="reg"), {})
+    adv.run_tuning(argparse.Namespace(**{**vars(tune_args), "methods": adv.UNIFORM, "tune": "reg"}), {})
     assert adv.UNIFORM in adv.read_json(tmp_path / "adversarial_sampling_tuning_toy-single.json")["reg_choices"]
     assert "reg_choices" not in adv.read_json(multi_path)
 

@@ -76,25 +76,15 @@ def test_stopped_part_cuts_every_run_at_its_methods_stop_or_refuses_a_partial_se
     assert adv.stopped_part(part, {"ns-tree": {"stop_fraction": 0.25}}) is None  # uniform has no stop
 
 
-def _args(adv, methods: list[str], **settings: object) -> argparse.Namespace:
-    base: dict[str, object] = {
-        "datasets": "toy",
-        "methods": ",".join(methods),
-        "tune": adv.STOP,
-        "dim": 3,
-        "budget": 600.0,
-        "softmax_budget": 600.0,
-        "batch_size": 2,
-        "val_rows": 2,
-        "val_seed": 0,
-        "tune_seed": 0,
-        "tune_eval_fractions": "0.1,0.25,0.5,1",
-        "tree_split": "median",
-        "tree_reg": 0.1,
-        "tree_reg_scaling": "constant",
-        "protocol": adv.MULTI,
-    }
-    return argparse.Namespace(**{**base, **settings})
+@pytest.fixture
+def stop_args(adversarial_tune_args):
+    """The tuning stages' toy arguments (conftest's), for the stopping time: 600 s runs validated at four fractions."""
+
+    def build(adv, methods: list[str], **settings: object) -> argparse.Namespace:
+        stop = {"tune": adv.STOP, "budget": 600.0, "softmax_budget": 600.0, "tune_eval_fractions": "0.1,0.25,0.5,1"}
+        return adversarial_tune_args(adv, methods, **{**stop, **settings})
+
+    return build
 
 
 def _toy_tuning(adv, tmp_path, monkeypatch, fake_train):
@@ -110,7 +100,7 @@ def _toy_tuning(adv, tmp_path, monkeypatch, fake_train):
 
 
 def test_stop_tuning_trains_at_the_tuned_settings_on_the_validation_split_and_keeps_the_file(
-    adv, tmp_path, monkeypatch
+    adv, tmp_path, monkeypatch, stop_args
 ):
     seen = []
     curves = {adv.ADVERSARIAL: [0.5, 0.7, 0.6, 0.4], adv.UNIFORM: [0.1, 0.2, 0.3, 0.5]}
@@ -138,8 +128,8 @@ def test_stop_tuning_trains_at_the_tuned_settings_on_the_validation_split_and_ke
     }
     adv.write_json(path, earlier)
     with pytest.raises(SystemExit, match="val_rows"):
-        adv.run_stop_tuning(_args(adv, [adv.ADVERSARIAL], val_rows=3), {})  # not the tuning's split
-    adv.run_stop_tuning(_args(adv, [adv.ADVERSARIAL, adv.UNIFORM]), {})
+        adv.run_stop_tuning(stop_args(adv, [adv.ADVERSARIAL], val_rows=3), {})  # not the tuning's split
+    adv.run_stop_tuning(stop_args(adv, [adv.ADVERSARIAL, adv.UNIFORM]), {})
     # the tuned rate and lambda, the long budget, the rows to fit (8 - 2 validation rows), the long runs' fractions
     assert seen == [
         (adv.ADVERSARIAL, 600.0, 0.003, {"reg": 1e-4}, 6, (0.1, 0.25, 0.5, 1.0)),
@@ -153,7 +143,7 @@ def test_stop_tuning_trains_at_the_tuned_settings_on_the_validation_split_and_ke
     assert stops[adv.ADVERSARIAL]["at"] == {"lr": 0.003, "reg": 1e-4}
     assert out["stages"]["stop"]["budget"] == 600.0 and out["stages"]["lr"] == earlier["stages"]["lr"]
     # again for one method: its stop run and choice replaced, the other's kept
-    adv.run_stop_tuning(_args(adv, [adv.UNIFORM]), {})
+    adv.run_stop_tuning(stop_args(adv, [adv.UNIFORM]), {})
     again = adv.read_json(path)
     assert [r["method"] for r in again["runs"] if r.get("stage") == "stop"] == [adv.ADVERSARIAL, adv.UNIFORM]
     assert set(again["stop_choices"]) == {adv.ADVERSARIAL, adv.UNIFORM}
@@ -162,7 +152,7 @@ def test_stop_tuning_trains_at_the_tuned_settings_on_the_validation_split_and_ke
     assert again["stages"]["stop"]["methods_run"] == [adv.UNIFORM]
     # re-tuning a method's rate drops its stopping time (chosen at the old rate), not the others'
     monkeypatch.setattr(adv, "LR_GRIDS", {"adagrad": (1e-3, 1e-2, 1e-1), "adam": (1e-3, 1e-2, 1e-1)})
-    adv.run_tuning(argparse.Namespace(**{**vars(_args(adv, [adv.UNIFORM])), "tune": "lr", "budget": 60.0}), {})
+    adv.run_tuning(argparse.Namespace(**{**vars(stop_args(adv, [adv.UNIFORM])), "tune": "lr", "budget": 60.0}), {})
     retuned = adv.read_json(path)
     assert set(retuned["stop_choices"]) == {adv.ADVERSARIAL} and "stop" in retuned["stages"]
     assert [r["method"] for r in retuned["runs"] if r.get("stage") == "stop"] == [adv.ADVERSARIAL]
@@ -225,7 +215,7 @@ def test_the_page_judges_the_long_runs_again_at_the_stopping_times(adv, tmp_path
     assert merged["tuning"]["toy"]["stop_choices"] == stops
 
 
-def test_a_stage_tuned_for_more_methods_later_keeps_the_earlier_processs_record(adv, tmp_path, monkeypatch):
+def test_a_stage_tuned_for_more_methods_later_keeps_the_earlier_processs_record(adv, tmp_path, monkeypatch, stop_args):
     Y = sp.csr_matrix(np.eye(8, 5, dtype=np.float32))
     X = np.arange(8, dtype=np.float32)[:, None] * np.ones((1, 3), np.float32)
     data = {"name": "toy", "X": X, "Y": Y, "X_test": X[:4], "Y_test": Y[:4], "features": "toy features"}
@@ -237,7 +227,7 @@ def test_a_stage_tuned_for_more_methods_later_keeps_the_earlier_processs_record(
     monkeypatch.setattr(adv, "load_set", lambda name, dim, seed: {**data, "name": name})
     monkeypatch.setattr(adv, "train_curve", fake_train)
     monkeypatch.setattr(adv, "LR_GRIDS", {"adagrad": (1e-3, 1e-2, 1e-1), "adam": (1e-3, 1e-2, 1e-1)})
-    args = _args(adv, [adv.ADVERSARIAL], tune="lr", budget=60.0)
+    args = stop_args(adv, [adv.ADVERSARIAL], tune="lr", budget=60.0)
     adv.run_tuning(args, {"who": "first"})
     path = tmp_path / "adversarial_sampling_tuning_toy.json"
     first = adv.read_json(path)
@@ -268,7 +258,9 @@ PROBED_EDGE = {
 }
 
 
-def test_a_probe_beyond_an_edge_is_recorded_beside_the_choice_without_changing_it(adv, tmp_path, monkeypatch):
+def test_a_probe_beyond_an_edge_is_recorded_beside_the_choice_without_changing_it(
+    adv, tmp_path, monkeypatch, stop_args
+):
     seen = []
     final = {adv.ADVERSARIAL: 0.55, adv.UNIFORM: 0.65}  # below / above the choices' 0.6
 
@@ -286,7 +278,7 @@ def test_a_probe_beyond_an_edge_is_recorded_beside_the_choice_without_changing_i
         "stages": {"lr": {"date": "2026-12-01"}},
     }
     adv.write_json(path, earlier)
-    args = _args(adv, [adv.ADVERSARIAL, adv.UNIFORM], tune="lr", budget=60.0, probe="0.3")
+    args = stop_args(adv, [adv.ADVERSARIAL, adv.UNIFORM], tune="lr", budget=60.0, probe="0.3")
     with pytest.raises(SystemExit, match="within the values tried"):
         adv.run_probe(argparse.Namespace(**{**vars(args), "probe": "0.05"}), {})
     with pytest.raises(SystemExit, match="budget"):
@@ -325,7 +317,7 @@ def test_a_probe_beyond_an_edge_is_recorded_beside_the_choice_without_changing_i
     assert [r["method"] for r in retuned["runs"] if r.get("stage", "").endswith("-probe")] == [adv.UNIFORM]
 
 
-def test_a_probe_at_more_seeds_pairs_the_choice_and_the_probe_at_each(adv, tmp_path, monkeypatch):
+def test_a_probe_at_more_seeds_pairs_the_choice_and_the_probe_at_each(adv, tmp_path, monkeypatch, stop_args):
     seen = []
     # validation P@1 per (rate, seed): the probe 0.3 above the choice 0.1 at every seed, or not, as set below
     final = {(0.3, 0): 0.62, (0.1, 1): 0.58, (0.3, 1): 0.61, (0.1, 2): 0.60, (0.3, 2): 0.62, (1.0, 0): 0.5}
@@ -338,7 +330,7 @@ def test_a_probe_at_more_seeds_pairs_the_choice_and_the_probe_at_each(adv, tmp_p
     path = _toy_tuning(adv, tmp_path, monkeypatch, fake_train)
     settings, edge = PROBED_SETTINGS, PROBED_EDGE
     adv.write_json(path, {"settings": settings, "choices": {adv.UNIFORM: {"lr": 0.1, **edge}}, "runs": []})
-    args = _args(adv, [adv.UNIFORM], tune="lr", budget=60.0, probe="0.3")
+    args = stop_args(adv, [adv.UNIFORM], tune="lr", budget=60.0, probe="0.3")
     for bad in ("0,1", "1,1"):  # the tuning seed, or a seed twice
         with pytest.raises(SystemExit, match="probe-seeds"):
             adv.run_probe(argparse.Namespace(**{**vars(args), "probe_seeds": bad}), {})
@@ -372,7 +364,9 @@ def test_a_probe_at_more_seeds_pairs_the_choice_and_the_probe_at_each(adv, tmp_p
     assert probe["seeds"]["1"] == {"chosen": 0.58, "0.3": 0.61, "1": 0.55}
 
 
-def test_a_probe_that_beats_the_choice_at_several_seeds_is_adopted_and_the_later_stages_go(adv, tmp_path, monkeypatch):
+def test_a_probe_that_beats_the_choice_at_several_seeds_is_adopted_and_the_later_stages_go(
+    adv, tmp_path, monkeypatch, stop_args
+):
     seen = []
 
     def fake_train(method, train_data, budget, batch, seed, tree_params, cache, n_eval, fractions, lr=None, **kw):
@@ -407,7 +401,7 @@ def test_a_probe_that_beats_the_choice_at_several_seeds_is_adopted_and_the_later
         ],
     }
     adv.write_json(path, earlier)
-    args = _args(adv, list(methods), tune="lr", budget=60.0, probe=None, adopt_probes=True)
+    args = stop_args(adv, list(methods), tune="lr", budget=60.0, probe=None, adopt_probes=True)
     adv.run_adopt(args, {"who": "adopt"})
     assert seen == []  # adopting trains nothing
     out = adv.read_json(path)

@@ -143,28 +143,15 @@ def test_only_the_heads_with_a_penalty_have_a_lambda_to_tune(adv):
     assert adv.head_defaults("ns-tree-neg100") == {"reg": 1e-3, "num_negatives": 100}
 
 
-def test_tune_reg_keeps_the_rate_records_and_chooses_lambda_at_the_chosen_rate(adv, tmp_path, monkeypatch):
+def test_tune_reg_keeps_the_rate_records_and_chooses_lambda_at_the_chosen_rate(
+    adv, tmp_path, monkeypatch, adversarial_tune_args
+):
     import argparse
 
     monkeypatch.setattr(adv, "RESULTS", tmp_path)
     monkeypatch.setattr(adv, "LR_GRIDS", {"adagrad": (1e-3, 1e-2, 1e-1)})  # three rates: a short test
-    args = argparse.Namespace(
-        datasets="synthetic-quick",
-        methods=adv.UNIFORM,
-        tune="reg",
-        dim=32,
-        budget=0.3,
-        softmax_budget=0.3,
-        batch_size=100,
-        val_rows=300,
-        val_seed=0,
-        tune_seed=0,
-        tune_eval_fractions="1",
-        tree_split="median",
-        tree_reg=0.1,
-        tree_reg_scaling="constant",
-        protocol=adv.MULTI,
-    )
+    quick = {"datasets": "synthetic-quick", "dim": 32, "budget": 0.3, "softmax_budget": 0.3, "batch_size": 100}
+    args = adversarial_tune_args(adv, [adv.UNIFORM], tune="reg", val_rows=300, **quick)
     with pytest.raises(SystemExit, match="no tuned learning rate"):
         adv.run_tuning(args, {})  # lambda needs the rate chosen first
     adv.run_tuning(argparse.Namespace(**{**vars(args), "tune": "lr"}), {})
