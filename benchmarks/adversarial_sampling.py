@@ -2070,13 +2070,14 @@ def verdict_rows(merged: dict[str, Any]) -> list[str]:
 
 def verdict_view(merged: dict[str, Any], names: list[str]) -> dict[str, Any]:
     """The parts of ``merged`` that :func:`verdict_section` reads (``datasets``, ``speedups_P@1``,
-    ``tuned_settings_applied``), only for ``names``."""
+    ``tuned_settings_applied``), only for ``names``, and every set's tuning (``tuning``)."""
     applied, partly = merged.get("tuned_settings_applied", {}), merged.get("tuned_settings_partly", {})
     return {
         "datasets": {n: merged["datasets"][n] for n in names},
         "speedups_P@1": {n: merged["speedups_P@1"][n] for n in names},
         "tuned_settings_applied": {n: applied[n] for n in names if n in applied},
         "tuned_settings_partly": {n: partly[n] for n in names if n in partly},
+        "tuning": merged.get("tuning", {}),
     }
 
 
@@ -2201,9 +2202,11 @@ def _not_tuned_text(tuned: list[str], applied: dict[str, list[str]], partly: dic
     return ", ".join(items)
 
 
-def _protocol_text(protocol: str, parts: dict[str, dict[str, Any]]) -> str:
+def _protocol_text(
+    protocol: str, parts: dict[str, dict[str, Any]], tunings: dict[str, dict[str, Any]] | None = None
+) -> str:
     """How the runs of ``parts`` (all of one ``protocol``) used the training rows and their budget, for a verdict
-    table's text."""
+    table's text (``tunings``: the sets' tuning files, by :func:`tuning_name`)."""
     budgets = sorted(
         {r["budget_cpu_seconds"] for part in parts.values() for r in part["runs"] if "budget_cpu_seconds" in r}
     )
@@ -2228,13 +2231,46 @@ def _protocol_text(protocol: str, parts: dict[str, dict[str, Any]]) -> str:
         f"protocol (`--protocol single`; rows without a label dropped: {dropped}), every fit that reads the labels "
         "(the frequencies, the tree, NCE's log-prior biases) on those labels too; evaluation is the same as in the "
         "multi-label tables (hits@1 and log-likelihood of the first label, P@k on all test labels). "
-        f"{_single_tuning_text(parts)}The runs stop at a fixed CPU budget {budget_text}"
+        f"{_single_tuning_text(parts, tunings or {})}The runs stop at a fixed CPU budget {budget_text}"
     )
 
 
-def _single_tuning_text(parts: dict[str, dict[str, Any]]) -> str:
+def retuned_split(
+    name: str, part: dict[str, Any], methods: list[str], tunings: dict[str, dict[str, Any]]
+) -> tuple[list[str], list[str]]:
+    """Of ``methods``, whose runs in the part ``name`` trained at the multi-label tuning's settings: those for which
+    the single-label tuning of its set chose since the settings the runs have, and, for those it chose others for,
+    ``"<method>: <setting> <chosen> (the runs' <theirs>)"``; methods it chose nothing for are in neither."""
+    single = tunings.get(tuning_name(set_name(name), SINGLE), {})
+    same, other = [], []
+    for method in methods:
+        stages = [st for st in TUNE_STAGES if method in single.get(STAGE_CHOICES[st], {})]
+        if not stages:
+            continue
+        run = next(r for r in part["runs"] if r["method"] == method)
+        chosen = {st: single[STAGE_CHOICES[st]][method][st] for st in stages}
+        if all(run_setting(run, st) == v for st, v in chosen.items()):
+            same.append(method)
+        else:
+            words = ", ".join(
+                f"{STAGE_WORDS[st]} {v:g} (the runs' {run_setting(run, st):g})" for st, v in chosen.items()
+            )
+            other.append(f"{method}: {words}")
+    return same, other
+
+
+def retuned_since(name: str, part: dict[str, Any], methods: list[str], tunings: dict[str, dict[str, Any]]) -> str:
+    """What the single-label tuning chose since for ``methods`` (:func:`retuned_split`), in words (empty where it
+    chose for none): the same settings as the runs', or others (the runs then wait to be re-run)."""
+    same, other = retuned_split(name, part, methods, tunings)
+    text = [f"the same settings for {', '.join(same)}, so those runs are at its choices too"] if same else []
+    return "; ".join(text + [f"{o}, not re-run yet" for o in other])
+
+
+def _single_tuning_text(parts: dict[str, dict[str, Any]], tunings: dict[str, dict[str, Any]]) -> str:
     """Under which protocol the settings of the single-label ``-tuned`` parts of ``parts`` were chosen
-    (:func:`tuned_under`), as a sentence (empty where none is tuned)."""
+    (:func:`tuned_under`; ``tunings`` tells what this protocol's tuning chose since for the others, see
+    :func:`retuned_since`), as a sentence (empty where none is tuned)."""
     tuned = {n: p for n, p in parts.items() if is_tuned(n)}
     own = {n: methods_tuned_under(p, SINGLE) for n, p in tuned.items()}
     other = {n: methods_tuned_under(p, MULTI) for n, p in tuned.items()}
@@ -2242,34 +2278,57 @@ def _single_tuning_text(parts: dict[str, dict[str, Any]]) -> str:
     text = ""
     for n in tuned:
         if own[n] and other[n]:
+            since = retuned_since(n, tuned[n], other[n], tunings)
             text += (
                 f"The settings of {n} were chosen under this protocol for {', '.join(own[n])} {where}, under the "
-                f"multi-label protocol for {', '.join(other[n])} (not re-tuned for this one). "
+                f"multi-label protocol for {', '.join(other[n])} "
+                + (
+                    f"(its runs; this protocol's tuning chose since: {since}). "
+                    if since
+                    else "(not re-tuned for this one). "
+                )
             )
     full = [n for n in tuned if own[n] and not other[n]]
     if full:
         text += f"The settings of {', '.join(full)} were chosen under this protocol {where}. "
     multi = [n for n in tuned if not own[n]]
-    if multi:
+    since = {n: retuned_since(n, tuned[n], other[n], tunings) for n in multi}
+    plain = [n for n in multi if not since[n]]
+    if plain:
         text += (
-            f"The settings of {', '.join(multi)} were chosen under the multi-label protocol (the tuning runs trained "
+            f"The settings of {', '.join(plain)} were chosen under the multi-label protocol (the tuning runs trained "
             "on every positive), not re-tuned for this one. "
+        )
+    for n in (n for n in multi if since[n]):
+        text += (
+            f"The settings of {n} were chosen under the multi-label protocol (the tuning runs trained on every "
+            f"positive); this protocol's tuning chose since: {since[n]}. "
         )
     return text
 
 
 def _single_untested(
-    single_sets: list[str] | None, protocol: str = MULTI, parts: dict[str, dict[str, Any]] | None = None
+    single_sets: list[str] | None,
+    protocol: str = MULTI,
+    parts: dict[str, dict[str, Any]] | None = None,
+    tunings: dict[str, dict[str, Any]] | None = None,
 ) -> str:
     """The "Not tested" item of the single-label protocol, ``single_sets`` the sets with single-label runs, in the
     text of a table of ``protocol``'s runs (``parts``: for the single-label table, its parts, whose tuning
-    protocol :func:`tuned_under` tells)."""
+    protocol :func:`tuned_under` tells; a method whose runs have the settings the single-label tuning in
+    ``tunings`` chose since counts as tuned under it, :func:`retuned_split`)."""
     if protocol == SINGLE:
         tuned = {n: p for n, p in (parts or {}).items() if is_tuned(n)}
-        not_retuned = [
-            set_name(n) + ("" if not methods_tuned_under(p, SINGLE) else f" for {', '.join(left)}")
+        left = {
+            n: sorted(set(multi) - set(retuned_split(n, p, multi, tunings or {})[0]))
             for n, p in tuned.items()
-            if (left := methods_tuned_under(p, MULTI))
+            if (multi := methods_tuned_under(p, MULTI))
+        }
+        not_retuned = [
+            set_name(n)
+            + ("" if len(left[n]) == len({r["method"] for r in tuned[n]["runs"]}) else f" for {', '.join(left[n])}")
+            for n in left
+            if left[n]
         ]
         return "the single-label protocol on the other sets of the first table" + (
             f", settings re-tuned under it on {'; '.join(not_retuned)} (they were chosen under the multi-label one)"
@@ -2317,7 +2376,7 @@ def verdict_section(
         f"initialisation, the batch order and the negatives, while the features (the SVD; the synthetic draw) and "
         f"the tree fit are the same for every seed of a set. {_tuning_sentence(tuned, applied, partly)}. "
         f"Evaluation rows: {_eval_rows_text(merged['datasets'])}. "
-        f"{_protocol_text(protocol, merged['datasets'])}; the "
+        f"{_protocol_text(protocol, merged['datasets'], merged.get('tuning'))}; the "
         "paper tuned rho and lambda of each method and trained for hours. So a verdict describes these runs, not the "
         f"paper's protocol; {_convergence_text(merged['datasets'])}. The uniform and frequency baselines put Eq. 6's penalty lambda (xi + log p_n)^2 on their logits, as "
         "the paper writes it; the rows marked \"authors' penalty\" use lambda xi^2, as the authors' code does for "
@@ -2338,7 +2397,8 @@ def verdict_section(
         *verdict_rows(merged),
         "",
         "Not tested: the paper's data sets (Wikipedia-500K, Amazon-670K, EURLex-4K are not in `../shared`), "
-        f"{_single_untested(single_sets, protocol, merged['datasets'])}, {_not_tuned_text(tuned, applied, partly)}.",
+        f"{_single_untested(single_sets, protocol, merged['datasets'], merged.get('tuning'))}, "
+        f"{_not_tuned_text(tuned, applied, partly)}.",
         "",
     ]
 
@@ -2662,6 +2722,7 @@ def tuning_section(
         # the multi-label tuning also trains the single-label runs tuned before that protocol had a tuning of its own
         single = parts.get(name + TUNED + SINGLE_SUFFIX) if protocol == MULTI else None
         also = methods_tuned_under(single, MULTI) if single else []
+        since = retuned_since(name + TUNED + SINGLE_SUFFIX, single, also, tunings) if single else ""
         all_single = sorted({r["method"] for r in single["runs"]}) if single else []
         dates = {stage: r.get("date") for stage, r in t.get("stages", {"lr": {"date": t["date"]}}).items()}
         for h in reversed(t.get("stage_history", [])):  # earlier processes of a stage, for methods not re-tuned since
@@ -2680,8 +2741,8 @@ def tuning_section(
                 [
                     f"The chosen settings also train the `{name}{TUNED}{SINGLE_SUFFIX}` runs"
                     + ("" if not also or also == all_single else f" of {', '.join(also)}")
-                    + " (the paper's single-label protocol; the settings were chosen under the multi-label one, not "
-                    "re-tuned for it).",
+                    + " (the paper's single-label protocol; the settings were chosen under the multi-label one"
+                    + (f"; that protocol's own tuning chose since: {since})." if since else ", not re-tuned for it)."),
                     "",
                 ]
                 if also

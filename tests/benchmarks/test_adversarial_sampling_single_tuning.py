@@ -104,9 +104,9 @@ def test_single_protocol_tunes_on_the_first_labels_into_its_own_file_and_its_run
     assert {r["tuning_protocol"] for r in multi["runs"]} == {adv.MULTI}
 
 
-def _tuning(settings: dict, n_fit: int, **dataset: object) -> dict:
-    """A tuning file (of ``settings``) whose learning rates chose 0.01 for the tree and uniform (grid 1e-3, 1e-2,
-    1e-1)."""
+def _tuning(settings: dict, n_fit: int, uniform_lr: float = 0.01, **dataset: object) -> dict:
+    """A tuning file (of ``settings``) whose learning rates chose 0.01 for the tree and ``uniform_lr`` for uniform
+    (grid 1e-3, 1e-2, 1e-1)."""
     choice = {
         "lr": 0.01,
         "scores": {"0.001": 0.2, "0.01": 0.3, "0.1": 0.25},
@@ -119,7 +119,7 @@ def _tuning(settings: dict, n_fit: int, **dataset: object) -> dict:
         "date": "d",
         "settings": settings,
         "dataset": {"n_val": 2000, "n_fit": n_fit, **dataset},
-        "choices": {"ns-tree": choice, "ns-uniform": choice},
+        "choices": {"ns-tree": choice, "ns-uniform": {**choice, "lr": uniform_lr}},
     }
 
 
@@ -140,9 +140,11 @@ def test_the_page_says_under_which_protocol_the_single_label_runs_were_tuned(
     adv.write_json(tmp_path / "adversarial_sampling_toy-tuned.json", multi)
     adv.write_json(tmp_path / "adversarial_sampling_toy-tuned-single.json", single)
     adv.write_json(tmp_path / "adversarial_sampling_tuning_toy.json", _tuning(adversarial_tuning_settings(adv), 42469))
+    # the single-label tuning chose the runs' rate for the tree, another for uniform (whose runs are then not at it)
+    uniform_lr = 0.01 if under == "single" else 0.1
     adv.write_json(
         tmp_path / "adversarial_sampling_tuning_toy-single.json",
-        _tuning(adversarial_tuning_settings(adv), 42462, protocol="single", train_rows_dropped=7),
+        _tuning(adversarial_tuning_settings(adv), 42462, uniform_lr, protocol="single", train_rows_dropped=7),
     )
     adv.write_report()
     page = (tmp_path / "adversarial_sampling.md").read_text()
@@ -163,12 +165,21 @@ def test_the_page_says_under_which_protocol_the_single_label_runs_were_tuned(
             "The settings of toy-tuned-single were chosen under this protocol for ns-tree (the tuning runs fit the "
             "first labels too"
             in single_table
-            and "under the multi-label protocol for ns-uniform (not re-tuned for this one)" in single_table
+            and "under the multi-label protocol for ns-uniform (its runs; this protocol's tuning chose since: "
+            "ns-uniform: learning rate 0.1 (the runs' 0.01), not re-run yet)"
+            in single_table
         )
         assert "settings re-tuned under it on toy for ns-uniform (they were chosen under" in single_table
         assert "its runs of ns-uniform were trained at the multi-label tuning's choices." in own
         assert f"{also} of ns-uniform (the paper's single-label protocol;" in tuning
     else:
-        assert "toy-tuned-single were chosen under the multi-label protocol" in single_table
-        assert "settings re-tuned under it on toy (they were chosen under the multi-label one)" in single_table
+        assert (
+            "toy-tuned-single were chosen under the multi-label protocol (the tuning runs trained on every positive); "
+            "this protocol's tuning chose since: the same settings for ns-tree, so those runs are at its choices too; "
+            "ns-uniform: learning rate 0.1 (the runs' 0.01), not re-run yet." in single_table
+        )
+        # the tree's runs have the single-label tuning's settings: only uniform's are left to re-tune
+        assert "settings re-tuned under it on toy for ns-uniform (they were chosen under the multi-label one)" in (
+            single_table
+        )
         assert "trained at the multi-label tuning's choices, before this tuning existed" in own and also in tuning
