@@ -2292,17 +2292,17 @@ def _single_tuning_text(parts: dict[str, dict[str, Any]], tunings: dict[str, dic
     if full:
         text += f"The settings of {', '.join(full)} were chosen under this protocol {where}. "
     multi = [n for n in tuned if not own[n]]
-    since = {n: retuned_since(n, tuned[n], other[n], tunings) for n in multi}
-    plain = [n for n in multi if not since[n]]
+    chose = {n: retuned_since(n, tuned[n], other[n], tunings) for n in multi}
+    plain = [n for n in multi if not chose[n]]
     if plain:
         text += (
             f"The settings of {', '.join(plain)} were chosen under the multi-label protocol (the tuning runs trained "
             "on every positive), not re-tuned for this one. "
         )
-    for n in (n for n in multi if since[n]):
+    for n in (n for n in multi if chose[n]):
         text += (
             f"The settings of {n} were chosen under the multi-label protocol (the tuning runs trained on every "
-            f"positive); this protocol's tuning chose since: {since[n]}. "
+            f"positive); this protocol's tuning chose since: {chose[n]}. "
         )
     return text
 
