@@ -2244,18 +2244,20 @@ def retuned_split(
     single = tunings.get(tuning_name(set_name(name), SINGLE), {})
     same, other = [], []
     for method in methods:
-        stages = [st for st in TUNE_STAGES if method in single.get(STAGE_CHOICES[st], {})]
-        if not stages:
+        chosen = {
+            st: single[STAGE_CHOICES[st]][method][st]
+            for st in TUNE_STAGES
+            if method in single.get(STAGE_CHOICES[st], {})
+        }
+        if not chosen:
             continue
-        run = next(r for r in part["runs"] if r["method"] == method)
-        chosen = {st: single[STAGE_CHOICES[st]][method][st] for st in stages}
-        if all(run_setting(run, st) == v for st, v in chosen.items()):
+        runs = {**part, "runs": [r for r in part["runs"] if r["method"] == method]}
+        if not tuned_mismatches(runs, single):  # every run at its choices (its defaults where it chose none)
             same.append(method)
-        else:
-            words = ", ".join(
-                f"{STAGE_WORDS[st]} {v:g} (the runs' {run_setting(run, st):g})" for st, v in chosen.items()
-            )
-            other.append(f"{method}: {words}")
+            continue
+        run = runs["runs"][0]
+        words = ", ".join(f"{STAGE_WORDS[st]} {v:g} (the runs' {run_setting(run, st):g})" for st, v in chosen.items())
+        other.append(f"{method}: {words}")
     return same, other
 
 
