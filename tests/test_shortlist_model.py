@@ -62,7 +62,8 @@ def test_a_shortlist_of_every_label_predicts_as_the_plain_model(head):
     torch.testing.assert_close(listed.loss(features, labels), plain.loss(features, labels), rtol=1e-5, atol=1e-6)
     tuned_plain = plain.tune(X, Y, "example-F1")
     tuned_listed = listed.tune(X, Y, "example-F1")
-    assert tuned_listed == pytest.approx(tuned_plain)
+    # a config without path_weight (saved before it existed) predicts with the head alone: w = 0, not tuned
+    assert tuned_listed == pytest.approx({**tuned_plain, "path_weight": 0.0})
 
 
 def test_the_loss_covers_the_positives_and_the_shortlist_only():
@@ -125,9 +126,11 @@ def fitted(tmp_path_factory):
 
 def test_the_estimator_fits_a_shortlist_model_and_loads_it_bit_exactly(fitted):
     clf, folder = fitted
-    assert isinstance(clf.model_, ShortlistModel) and set(clf.tuned_) == {"scale", "example-F1"}
+    assert isinstance(clf.model_, ShortlistModel) and set(clf.tuned_) == {"scale", "path_weight", "example-F1"}
     loaded = XCClassifier.load(folder)
     assert isinstance(loaded.model_, ShortlistModel)
+    assert loaded.model_.path_weight_ == clf.model_.path_weight_ == clf.tuned_["path_weight"]
+    assert loaded.model_.path_weight is None and loaded.shortlist_path_weight is None
     X, _ = _data(4)
     for beam in (1, 10):
         a, b = clf.predict_topk(X, 5, beam=beam), loaded.predict_topk(X, 5, beam=beam)
@@ -176,8 +179,14 @@ def test_a_damaged_shortlist_folder_is_refused(fitted, tmp_path):
         ("negatives", 7, "shortlist_negatives"),
         ("tree", {"params": {}, "n_features": D, "n_labels": C + 1, "depths": [2]}, "n_labels"),
         ("extra", 1, "unknown key"),
+        ("path_weight", -1.0, "finite number >= 0"),
+        ("path_weight", "0.5", "finite number >= 0"),
+        ("path_weight", 0.5, "shortlist_path_weight"),  # the params say None (tuned)
+        ("tuned", {"path_weight": -0.1}, "must be >= 0"),
+        ("tuned", {"path_weight": "x"}, "finite number"),
+        ("tuned", {"scale": 1.0}, "unknown key"),
     ):
-        bad = _copy(folder, tmp_path / f"config-{field}")
+        bad = _copy(folder, tmp_path / f"config-{field}-{len(list(tmp_path.iterdir()))}")
         config = json.loads((bad / "config.json").read_text())
         config["model"]["shortlist"][field] = value
         (bad / "config.json").write_text(json.dumps(config))
@@ -208,12 +217,16 @@ def test_the_cli_trains_with_a_shortlist(tmp_path):
         "tree",
         "--shortlist-size",
         "5",
+        "--shortlist-path-weight",
+        "0.3",
     ]
     args += ["--head", "sigmoid", "--epochs", "1", "--tree-param", "max_leaf_size=4", "--out", str(out), "--quiet"]
     assert main(args) == 0
     config = json.loads((out / "model" / "config.json").read_text())
     assert config["params"]["shortlist"] == "tree" and config["model"]["shortlist"]["size"] == 5
-    assert isinstance(XCClassifier.load(out / "model").model_, ShortlistModel)
+    assert config["params"]["shortlist_path_weight"] == config["model"]["shortlist"]["path_weight"] == 0.3
+    loaded = XCClassifier.load(out / "model").model_
+    assert isinstance(loaded, ShortlistModel) and loaded.path_weight_ == 0.3
 
 
 def test_the_training_rows_shortlists_are_searched_once_and_looked_up():

@@ -549,7 +549,8 @@ class FitParams(Params):
     ``shortlist="tree"`` (neural family only) trains and scores the head over each row's shortlist: the
     ``shortlist_size`` best labels of a label tree (:class:`sparsexc.tree.LabelTreeModel`, configured by
     ``tree_params``, fitted on the training rows) by path score, plus at training its positives and
-    ``shortlist_negatives`` labels drawn uniformly at every step (see ``docs/shortlist.md``,
+    ``shortlist_negatives`` labels drawn uniformly at every step; at prediction the head's logits plus
+    ``shortlist_path_weight`` times the tree's log path score (see ``docs/shortlist.md``,
     :class:`sparsexc.models.ShortlistModel`).
 
     ``preprocess`` is the feature transform fitted on the training rows and saved with the model
@@ -581,6 +582,12 @@ class FitParams(Params):
         300,
         "Labels drawn uniformly at every step and added to each training row's candidates (shortlist=tree), so "
         "that labels the tree seldom shortlists still meet negative rows; 0: none. Prediction never uses them.",
+        range=NON_NEGATIVE,
+    )
+    shortlist_path_weight: float | None = setting(
+        None,
+        "Weight w of the tree's log path score added to the head's logits at prediction (shortlist=tree): "
+        "z + w log(path score); None: tuned with the set rule on the validation rows; 0: the head alone.",
         range=NON_NEGATIVE,
     )
 

@@ -64,7 +64,7 @@ def test_a_tiny_run(bench, monkeypatch):
     monkeypatch.setattr(bench, "SHORTLIST_SIZE", 5)
     row = bench.run_system("sparsemax-shortlist", data, quick=True)
     assert row["settings"]["shortlist_size"] == 5 and 0 <= row["example-F1"] <= 100
-    assert row["train_cpu_seconds"] > 0 and set(row["tuned"]) == {"scale", "example-F1"}
+    assert row["train_cpu_seconds"] > 0 and set(row["tuned"]) == {"scale", "path_weight", "example-F1"}
 
 
 def test_merge_joins_data_sets_and_replaces_rows(bench):

@@ -17,6 +17,7 @@ names one (:data:`sparsexc._params.FitParams.model`: its choices are :func:`list
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -281,10 +282,10 @@ class NeuralFamily(ModelFamily):
             kept = trainer.best_epoch or len(trainer.history)
             budget.refit_epochs = refit_epochs(kept, budget.steps_per_epoch, n_all, train_params.batch_size)
             X_all, Y_all = sp.vstack([X, X_val], format="csr"), sp.vstack([Y, Y_val], format="csr")
-            tuned_state = model.head.tuned_state()
+            tuned_state = model.tuned_state()
             refit = train_params.replace(epochs=budget.refit_epochs, patience=None)
             model, _ = self._train(estimator, refit, X_all, Y_all, None, None, RunParams())
-            model.head.load_tuned_state(tuned_state)  # the set rule the first run tuned on the hold-out
+            model.load_tuned_state(tuned_state)  # the set rule the first run tuned on the hold-out
             summary = {
                 **summary,
                 "refit_epochs": budget.refit_epochs,
@@ -395,7 +396,7 @@ class NeuralFamily(ModelFamily):
 def _shortlist_model(estimator: Any, encoder: Any, head: Any) -> Any:
     """The :class:`~sparsexc.models.ShortlistModel` of ``shortlist="tree"`` (its tree: ``tree_params``, seeded by
     ``random_state``; the training beam is :class:`PredictParams`'s default; ``shortlist_size`` and
-    ``shortlist_negatives``), or None for ``shortlist="none"``."""
+    ``shortlist_negatives``, ``shortlist_path_weight``), or None for ``shortlist="none"``."""
     if getattr(estimator, "shortlist", "none") != "tree":
         return None
     from sparsexc.models import ShortlistModel
@@ -403,15 +404,16 @@ def _shortlist_model(estimator: Any, encoder: Any, head: Any) -> Any:
 
     matcher = LabelTreeModel(TreeFamily().params(estimator))
     sizes = int(estimator.shortlist_size), PredictParams().beam, int(estimator.shortlist_negatives)
-    return ShortlistModel(encoder, head, matcher, *sizes)
+    return ShortlistModel(encoder, head, matcher, *sizes, path_weight=estimator.shortlist_path_weight)
 
 
 def _check_shortlist_entry(plan: Any, entry: Any, f: Any) -> dict[str, Any]:
-    """The config's ``model.shortlist`` (``size``, ``beam``, ``negatives``, ``tree``: params, sizes, depths),
-    checked; ``negatives`` may be missing (a file saved before they existed: trained with none)."""
+    """The config's ``model.shortlist`` (``size``, ``beam``, ``negatives``, ``path_weight``, ``tuned``, ``tree``:
+    params, sizes, depths), checked; ``negatives`` may be missing (a file saved before they existed: trained with
+    none), and ``path_weight`` and ``tuned`` (saved before the path weight: the head alone)."""
 
     entry = f.mapping(entry, "model.shortlist")
-    unknown = sorted(set(entry) - {"size", "beam", "negatives", "tree"})
+    unknown = sorted(set(entry) - {"size", "beam", "negatives", "path_weight", "tuned", "tree"})
     if unknown:
         raise f.error("model.shortlist", f"holds the unknown key {unknown[0]!r}")
     size = f.size(f.get(entry, "size", "model.shortlist.size"), "model.shortlist.size")
@@ -422,6 +424,7 @@ def _check_shortlist_entry(plan: Any, entry: Any, f: Any) -> dict[str, Any]:
         raise f.error(
             "model.shortlist.negatives", f"is {entry['negatives']!r} but params.shortlist_negatives is {wanted}"
         )
+    _check_path_weight(plan, entry, f)
     f.size(f.get(entry, "beam", "model.shortlist.beam"), "model.shortlist.beam")
     tree = f.mapping(f.get(entry, "tree", "model.shortlist.tree"), "model.shortlist.tree")
     unknown = sorted(set(tree) - {"params", "n_features", "n_labels", "depths"})
@@ -429,6 +432,30 @@ def _check_shortlist_entry(plan: Any, entry: Any, f: Any) -> dict[str, Any]:
         raise f.error("model.shortlist.tree", f"holds the unknown key {unknown[0]!r}")
     _check_tree_entry(f, tree, "model.shortlist.tree", plan)
     return dict(entry)
+
+
+def _check_path_weight(plan: Any, entry: dict[str, Any], f: Any) -> None:
+    """``model.shortlist.path_weight`` (the setting: a number >= 0 or null, equal to the estimator's) and
+    ``model.shortlist.tuned.path_weight`` (the weight in use, >= 0); both may be missing (saved before the path
+    weight existed: the head alone)."""
+    wanted = plan.estimator.shortlist_path_weight
+    if "path_weight" in entry:
+        saved = entry["path_weight"]
+        if saved is not None and not _non_negative(saved):
+            raise f.error("model.shortlist.path_weight", f"must be a finite number >= 0 or null; got {saved!r}")
+        if saved != wanted:
+            raise f.error("model.shortlist.path_weight", f"is {saved!r} but params.shortlist_path_weight is {wanted!r}")
+    tuned = f.numbers(entry.get("tuned"), "model.shortlist.tuned")
+    unknown = sorted(set(tuned) - {"path_weight"})
+    if unknown:
+        raise f.error("model.shortlist.tuned", f"holds the unknown key {unknown[0]!r}")
+    if "path_weight" in tuned and tuned["path_weight"] < 0:
+        raise f.error("model.shortlist.tuned.path_weight", f"must be >= 0; got {tuned['path_weight']!r}")
+
+
+def _non_negative(value: Any) -> bool:
+    """A finite number >= 0 (not a bool)."""
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value) and value >= 0
 
 
 def _check_tree_entry(f: Any, entry: dict, where: str, plan: Any) -> LabelTreeParams:

@@ -190,6 +190,7 @@ def _estimator(cls: type[BaseEstimator], config: dict[str, Any], f: _Fields) -> 
         params.setdefault("preprocess", "none")
     if params.get("shortlist") == "tree":  # saved before the uniform negatives existed: trained with none
         params.setdefault("shortlist_negatives", 0)
+        params.setdefault("shortlist_path_weight", 0.0)  # saved before the path weight: the head alone
     allowed = cls._get_param_names()
     unknown = [k for k in params if k not in allowed]
     if unknown:

@@ -121,12 +121,14 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         The tree model's settings, validated by :class:`sparsexc.tree.LabelTreeParams` (e.g.
         ``{"loss": "logistic", "max_leaf_size": 20}``); its ``seed`` is ``random_state`` unless given here. They
         also configure the label tree of ``shortlist="tree"``.
-    shortlist, shortlist_size, shortlist_negatives
+    shortlist, shortlist_size, shortlist_negatives, shortlist_path_weight
         ``shortlist="tree"`` (neural model): the head is trained and scored over each row's shortlist only, the
         ``shortlist_size`` best labels of a label tree fitted on the training rows (plus, at training, the row's
         positives and ``shortlist_negatives`` labels drawn uniformly at every step, so that labels the tree
-        seldom shortlists still meet negative rows); ``predict_topk``'s ``beam`` is the tree's beam width.
-        Heads: sigmoid, softmax, sparsemax. See ``docs/shortlist.md``.
+        seldom shortlists still meet negative rows); ``predict_topk``'s ``beam`` is the tree's beam width. At
+        prediction a label's logit is the head's plus ``shortlist_path_weight`` times the log of its path score
+        in the tree (None: tuned with the set rule on the validation rows, ``tuned_["path_weight"]``; 0: the
+        head alone). Heads: sigmoid, softmax, sparsemax. See ``docs/shortlist.md``.
     hidden_sizes, activation, dropout
         The encoder (:class:`sparsexc._params.EncoderParams`); ``hidden_sizes=()`` is the full-rank linear model.
     optimizer, lr, weight_decay, momentum, lr_schedule, warmup_steps, step_size, step_gamma, grad_clip
@@ -236,6 +238,7 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         shortlist: str = "none",
         shortlist_size: int = 100,
         shortlist_negatives: int = 300,
+        shortlist_path_weight: float | None = None,
         preprocess: str = "auto",
     ) -> None:
         self.head = head
@@ -269,6 +272,7 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         self.shortlist = shortlist
         self.shortlist_size = shortlist_size
         self.shortlist_negatives = shortlist_negatives
+        self.shortlist_path_weight = shortlist_path_weight
         self.preprocess = preprocess
 
     @_refuse_run_arguments

@@ -52,10 +52,14 @@ class Candidates:
         Label ids, increasing along each row (so a lower slot is a lower id); padding slots hold 0.
     mask : BoolTensor (B, M)
         Which slots hold a candidate.
+    offset : FloatTensor (B, M) or None
+        Added to the head's logits of the candidates (:meth:`CandidateScoring.candidate_logits`) before every
+        rule: a shortlist model's weighted log path scores of the label tree (its ``path_weight``); None: nothing.
     """
 
     ids: torch.Tensor
     mask: torch.Tensor
+    offset: torch.Tensor | None = None
 
     @classmethod
     def from_batch(cls, batch: LabelBatch) -> Candidates:
@@ -136,7 +140,10 @@ class CandidateScoring(ScalarTunedHead):
                     z = torch.gather(layer.forward_subset(h, union), 1, slots)
                 else:
                     z = pair_logits_of(layer.weight, layer.bias, h, torch.arange(ids.shape[0], device=ids.device), ids)
-        return full_precision(z).masked_fill(~candidates.mask, float("-inf"))
+        z = full_precision(z)
+        if candidates.offset is not None:
+            z = z + candidates.offset.to(z.dtype)
+        return z.masked_fill(~candidates.mask, float("-inf"))
 
     def candidate_loss(self, hidden: torch.Tensor, labels: LabelBatch, candidates: Candidates) -> torch.Tensor:
         """Mean training loss over each row's candidates (which must hold its positives)."""
@@ -169,15 +176,25 @@ class CandidateScoring(ScalarTunedHead):
             return {key: self.tuned_value}
         counts = RowCounts(self.tuning_candidates(), metric)
         for hidden, labels, candidates in batches:
-            z = self.candidate_logits(hidden, candidates).detach()
-            target = candidates.targets(labels)
-            tp, pred = [], []
-            for value in counts.grid:
-                chosen = self.candidate_sets(z, candidates, value)
-                tp.append((chosen & target).sum(dim=1).cpu().numpy())
-                pred.append(chosen.sum(dim=1).cpu().numpy())
-            true = labels.sizes().cpu().numpy()
-            counts.add(np.stack(tp, axis=1), np.stack(pred, axis=1), true)
+            self.add_candidate_counts(counts, self.candidate_logits(hidden, candidates).detach(), candidates, labels)
         best, value = counts.best()
         self.set_tuned_value(best)
         return {key: best, metric: value}
+
+    def candidate_grid(self) -> list[float]:
+        """The values the set rule is tuned over: the fixed one alone when the params fix it, else the grid."""
+        fixed = getattr(self.params, self.tuned_key)
+        return [float(fixed)] if fixed is not None else [float(v) for v in self.tuning_candidates()]
+
+    def add_candidate_counts(
+        self, counts: RowCounts, logits: torch.Tensor, candidates: Candidates, labels: LabelBatch
+    ) -> None:
+        """Add a batch's per-row counts to ``counts``: at each of its grid values, the rule over the candidates'
+        padded ``logits`` (B, M); a positive outside a row's candidates counts as missed."""
+        target = candidates.targets(labels)
+        tp, pred = [], []
+        for value in counts.grid:
+            chosen = self.candidate_sets(logits, candidates, value)
+            tp.append((chosen & target).sum(dim=1).cpu().numpy())
+            pred.append(chosen.sum(dim=1).cpu().numpy())
+        counts.add(np.stack(tp, axis=1), np.stack(pred, axis=1), labels.sizes().cpu().numpy())

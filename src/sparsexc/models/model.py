@@ -148,6 +148,14 @@ class XCModel(nn.Module):
         with self._inference():
             return self.head.tune_batches(self._labelled_batches(X_val, Y_val, batch_size), metric)
 
+    def tuned_state(self) -> dict[str, Any]:
+        """JSON-able values set by :meth:`tune` (the head's; a model that tunes more adds its own)."""
+        return self.head.tuned_state()
+
+    def load_tuned_state(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`tuned_state` returned."""
+        self.head.load_tuned_state(state)
+
     def _labelled_batches(
         self, X: sp.csr_matrix, Y: sp.csr_matrix, batch_size: int
     ) -> Iterator[tuple[torch.Tensor, LabelBatch]]:
