@@ -55,7 +55,8 @@ class Head(nn.Module):
     supports_candidates : bool
         Whether the head scores a shortlist of candidate labels per row (the optional candidate part of the
         protocol, :class:`sparsexc.heads.candidates.CandidateScoring`: ``candidate_loss``, ``candidate_topk``,
-        ``candidate_predict_sets``, ``tune_candidate_batches``), as a shortlist model needs.
+        ``candidate_predict_sets``, ``tune_candidate_batches`` and its per-batch ``add_candidate_counts``), as a
+        shortlist model needs.
     """
 
     name: ClassVar[str] = ""
