@@ -151,7 +151,9 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         "Each system trained on the training rows (its set rule tuned for example-F1 on the estimator's 10% "
         "hold-out of them) and scored on the test rows; metrics in %. Shortlist: the 100 best labels of a "
-        "logistic label tree (the same `tree_params` as `tree-logistic`), beam 10. Neural settings: the "
+        "logistic label tree (the same `tree_params` as `tree-logistic`), beam 10; a shortlisted label's logit is "
+        "the head's plus w x its log path score in that tree, w (`path w`) tuned with the set rule on the same "
+        "hold-out since stop 56 (`shortlist_path_weight=None`, the default; '–': a row without it). Neural settings: the "
         "library's defaults, plus `sparse_gradients=True` from 10,000 features on (each row's `settings` in the "
         "JSON). Training time includes the hold-out, early stopping, tuning and fitting the shortlist's "
         "tree; prediction = top-5 of every test row.",
@@ -165,12 +167,15 @@ def markdown(report: dict[str, Any]) -> str:
             f"## {dataset} — {shape['n_train']} train / {shape['n_test']} test rows, {shape['n_features']} "
             f"features, {shape['n_labels']} labels",
             "",
-            "| system | " + " | ".join([*COLUMNS, *(HEADERS[c] for c in COSTS)]) + " | mean set size | epochs |",
-            "|---|" + "---:|" * (len(COLUMNS) + len(COSTS) + 2),
+            "| system | "
+            + " | ".join([*COLUMNS, *(HEADERS[c] for c in COSTS)])
+            + " | mean set size | epochs | path w |",
+            "|---|" + "---:|" * (len(COLUMNS) + len(COSTS) + 3),
         ]
         for row in block["rows"]:
             cells = [f"{row[c]:.2f}" for c in COLUMNS] + [f"{row[c]:.3g}" for c in COSTS]
-            cells += [f"{row['mean_set_size']:.2f}", str(row["epochs_run"])]
+            weight = row.get("tuned", {}).get("path_weight")
+            cells += [f"{row['mean_set_size']:.2f}", str(row["epochs_run"]), "–" if weight is None else f"{weight:g}"]
             lines.append(f"| {row['system']} | " + " | ".join(cells) + " |")
         target = target_check(block["rows"])
         if target is not None:
