@@ -26,7 +26,7 @@ ranker probabilities (:math:`w = 1` for a sigmoid-like head is that product's lo
 link). The head is trained without it (its loss sees its own logits); :meth:`ShortlistModel.tune` chooses
 :math:`w` from :data:`PATH_WEIGHTS` jointly with the head's set rule on the validation rows (the pair with
 the best set metric; ties to the smaller :math:`w`, so :math:`w = 0`, the head alone, when nothing is gained).
-On bibtex and delicious this lifted the sparsemax head's example-F1 by 0.5-2 points (``docs/shortlist.md``).
+``docs/shortlist.md`` has what it changed on bibtex, delicious and debian-deps, and over seeds.
 
 The matcher is fitted in :meth:`ShortlistModel.prepare` (the Trainer calls it once before training) on the
 training rows, unless it is fitted already. Its arrays are part of the model's ``state_dict`` (keys
@@ -60,7 +60,7 @@ PREFIX = "shortlist."  # state_dict keys of the matcher's arrays
 DEFAULT_NEGATIVES = FitParams.shortlist_negatives  # uniform negatives per training row (FitParams' default)
 # the weights w of the matcher's log path score tried by tune (ties to the first). On 90% of bibtex's and
 # delicious' training rows, tuned on the other 10%, the sparsemax head chose 0.2 and 0.1 (its test example-F1
-# +2.0 and +0.6 points; every w in 0.1-3 lifted P@1 by 0.2-1.8 points over w = 0)
+# +2.0 and +0.6 points; every w in 0.1-2 lifted test P@1 over w = 0, by 0.1-1.8 points; 3 did not on delicious)
 PATH_WEIGHTS: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0)
 # path scores below this (a label the search reached with probability ~0) are floored before the log, so that
 # every shortlisted label keeps a finite logit
