@@ -297,6 +297,7 @@ class ShortlistModel(XCModel):
         return {**super().tuned_state(), "path_weight": self.path_weight_}
 
     def load_tuned_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`tuned_state`: ``path_weight`` here, the rest the head's."""
         state = dict(state)
         if "path_weight" in state:
             self.path_weight_ = float(state.pop("path_weight"))
