@@ -200,6 +200,28 @@ def test_a_damaged_shortlist_folder_is_refused(fitted, tmp_path):
         XCClassifier.load(bad)
 
 
+def test_a_folder_saved_before_the_path_weight_loads_with_the_head_alone(fitted, tmp_path):
+    """A folder without ``params.shortlist_path_weight`` and ``model.shortlist.path_weight``/``tuned`` (saved before
+    the setting existed) predicted with the head's logits alone: it loads with w = 0 and predicts so."""
+    clf, folder = fitted
+    old = _copy(folder, tmp_path / "before-path-weight")
+    config = json.loads((old / "config.json").read_text())
+    del config["params"]["shortlist_path_weight"]
+    del config["model"]["shortlist"]["path_weight"], config["model"]["shortlist"]["tuned"]
+    (old / "config.json").write_text(json.dumps(config))
+    loaded = XCClassifier.load(old)
+    assert loaded.shortlist_path_weight == 0.0 and loaded.model_.path_weight == loaded.model_.path_weight_ == 0.0
+    X, _ = _data(5)
+    saved = clf.model_.path_weight_
+    try:
+        clf.model_.path_weight_ = 0.0  # the fitted model read with the head alone
+        expected = clf.predict_topk(X, 5)
+    finally:
+        clf.model_.path_weight_ = saved
+    got = loaded.predict_topk(X, 5)
+    assert np.array_equal(got[0], expected[0]) and np.array_equal(got[1], expected[1])
+
+
 def test_the_cli_trains_with_a_shortlist(tmp_path):
     from sparsexc.io import write_xc
 
