@@ -17,6 +17,12 @@ features (scikit-learn's ``Nystroem``) before the tree on the dense real-valued 
 
     SPARSEXC_DATA=<shared>/datasets python benchmarks/small_holdout.py --datasets flags,emotions,birds,cal500,yeast,scene \
         --seeds 8 --candidates default,rbf,pick-rbf
+
+``keep-norms``, ``keep-norms-logistic`` and ``pick-keep-norms`` keep each row's length, which the tree's per-row L2
+normalisation throws away (stop 57: not adopted; ``benchmarks/results/small_holdout_s57_norms.md``)::
+
+    SPARSEXC_DATA=<shared>/datasets python benchmarks/small_holdout.py --datasets emotions,scene,birds,flags,yeast,cal500 \
+        --seeds 8 --candidates default,keep-norms,keep-norms-logistic,pick-keep-norms
 """
 
 from __future__ import annotations
@@ -102,22 +108,53 @@ class _KernelFeatures:
         return self.model.predict_topk(self._map(X), k=k)
 
 
+class _KeepNorms:
+    """The tree on the standardised rows scaled by one factor, 1/sqrt(d) (so a typical row has norm 1), without
+    the tree's per-row L2 normalisation (``normalize_rows=False``): a row's length stays information."""
+
+    def __init__(self, **tree: Any) -> None:
+        self.tree = tree
+
+    def _map(self, X: Any) -> Any:
+        import scipy.sparse as sp
+
+        Z = self.scaler.transform(_dense(X)) / np.sqrt(X.shape[1])
+        return sp.csr_matrix(Z.astype(np.float32))
+
+    def fit(self, X: Any, Y: Any) -> _KeepNorms:
+        from sklearn.preprocessing import StandardScaler
+
+        from sparsexc import XCClassifier
+
+        self.scaler = StandardScaler().fit(_dense(X))
+        params = {"normalize_rows": False, **self.tree}
+        self.model = XCClassifier(verbose=0, preprocess="none", tree_params=params).fit(self._map(X), Y)
+        return self
+
+    def predict_topk(self, X: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.model.predict_topk(self._map(X), k=k)
+
+
 def _p1(model: Any, X: Any, Y: Any) -> float:
     from sparsexc.metrics import evaluate
 
     return float(evaluate(Y, model.predict_topk(X, k=1), ks=(1,))["P@1"])
 
 
-def _pick_kernel(X: Any, Y: Any) -> Any:
-    """The default or :class:`_KernelFeatures`, whichever has the higher P@1 on a 3-fold cross-validation of the
-    rows it is given (ties: the default), refitted on all of them."""
-    fits = {"default": _estimator(), "rbf": lambda A, B: _KernelFeatures().fit(A, B)}
-    folds = np.random.default_rng(7).permutation(X.shape[0]) % 3
-    score = {
-        name: sum(_p1(fit(X[folds != f], Y[folds != f]), X[folds == f], Y[folds == f]) for f in range(3))
-        for name, fit in fits.items()
-    }
-    return fits["rbf" if score["rbf"] > score["default"] else "default"](X, Y)
+def _pick(other: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """The default or ``other``, whichever has the higher P@1 on a 3-fold cross-validation of the rows it is
+    given (ties: the default), refitted on all of them."""
+
+    def fit(X: Any, Y: Any) -> Any:
+        fits = {"default": _estimator(), "other": other}
+        folds = np.random.default_rng(7).permutation(X.shape[0]) % 3
+        score = {
+            name: sum(_p1(f(X[folds != i], Y[folds != i]), X[folds == i], Y[folds == i]) for i in range(3))
+            for name, f in fits.items()
+        }
+        return fits["other" if score["other"] > score["default"] else "default"](X, Y)
+
+    return fit
 
 
 # name -> fit(X, Y) returning an object with predict_topk(X, k)
@@ -133,7 +170,10 @@ CANDIDATES: dict[str, Callable[[Any, Any], Any]] = {
     "dcd": _estimator(tree_params={"solver": "dcd"}),  # ... by dual coordinate descent
     "rbf": lambda X, Y: _KernelFeatures().fit(X, Y),  # RBF kernel features beside the standardised ones
     "rbf-only": lambda X, Y: _KernelFeatures(concat=False).fit(X, Y),
-    "pick-rbf": _pick_kernel,  # the default or "rbf", chosen per fit by a 3-fold cross-validation of P@1
+    "pick-rbf": _pick(lambda X, Y: _KernelFeatures().fit(X, Y)),  # the default or "rbf", per fit by 3-fold CV of P@1
+    "keep-norms": lambda X, Y: _KeepNorms().fit(X, Y),  # standardised / sqrt(d), no per-row L2
+    "keep-norms-logistic": lambda X, Y: _KeepNorms(loss="logistic").fit(X, Y),
+    "pick-keep-norms": _pick(lambda X, Y: _KeepNorms().fit(X, Y)),  # the default or "keep-norms", likewise
 }
 
 
