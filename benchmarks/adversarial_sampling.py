@@ -2277,10 +2277,12 @@ def _single_tuning_text(parts: dict[str, dict[str, Any]], tunings: dict[str, dic
     own = {n: methods_tuned_under(p, SINGLE) for n, p in tuned.items()}
     other = {n: methods_tuned_under(p, MULTI) for n, p in tuned.items()}
     where = f"(the tuning runs fit the first labels too; `{STEM}_tuning_<set>{SINGLE_SUFFIX}.json`)"
+    # what this protocol's tuning chose since, once per part with multi-label-tuned methods (both sentences read it)
+    chose = {n: retuned_since(n, tuned[n], other[n], tunings) for n in tuned if other[n]}
     text = ""
     for n in tuned:
         if own[n] and other[n]:
-            since = retuned_since(n, tuned[n], other[n], tunings)
+            since = chose[n]
             text += (
                 f"The settings of {n} were chosen under this protocol for {', '.join(own[n])} {where}, under the "
                 f"multi-label protocol for {', '.join(other[n])} "
@@ -2294,14 +2296,13 @@ def _single_tuning_text(parts: dict[str, dict[str, Any]], tunings: dict[str, dic
     if full:
         text += f"The settings of {', '.join(full)} were chosen under this protocol {where}. "
     multi = [n for n in tuned if not own[n]]
-    chose = {n: retuned_since(n, tuned[n], other[n], tunings) for n in multi}
-    plain = [n for n in multi if not chose[n]]
+    plain = [n for n in multi if not chose.get(n)]
     if plain:
         text += (
             f"The settings of {', '.join(plain)} were chosen under the multi-label protocol (the tuning runs trained "
             "on every positive), not re-tuned for this one. "
         )
-    for n in (n for n in multi if chose[n]):
+    for n in (n for n in multi if chose.get(n)):
         text += (
             f"The settings of {n} were chosen under the multi-label protocol (the tuning runs trained on every "
             f"positive); this protocol's tuning chose since: {chose[n]}. "
