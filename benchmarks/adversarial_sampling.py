@@ -2338,9 +2338,31 @@ def _single_untested(
             if not_retuned
             else ""
         )
+    one = one_label_sets(parts or {})
+    same = (
+        f"; on {', '.join(one)} every training row has one label, so the runs there train under it already"
+        if one
+        else ""
+    )
     if not single_sets:
-        return "its single-label training protocol"
-    return f'its single-label training protocol outside {", ".join(single_sets)} (there: the table "{SINGLE_HEADING}")'
+        return f"its single-label training protocol{f' ({same[2:]})' if one else ''}"
+    return (
+        f'its single-label training protocol outside {", ".join(single_sets)} (there: the table "{SINGLE_HEADING}"'
+        f"{same})"
+    )
+
+
+def one_label_sets(parts: dict[str, dict[str, Any]]) -> list[str]:
+    """The data sets of the multi-label ``parts`` whose every training row has exactly one label (the synthetic
+    sets): the single-label protocol (the first label of each row) trains on the same labels there, so their runs
+    are under it too. A part written before ``labels_per_row_all_positives`` reads ``labels_per_row``."""
+    sets: list[str] = []
+    for name, part in parts.items():
+        d = part.get("dataset", {})
+        per_row = d.get("labels_per_row_all_positives", d.get("labels_per_row"))
+        if part_protocol(name) == MULTI and per_row == 1.0 and set_name(name) not in sets:
+            sets.append(set_name(name))
+    return sets
 
 
 SINGLE_HEADING = "Verdicts under the paper's single-label protocol"

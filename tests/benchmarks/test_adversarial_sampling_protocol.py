@@ -94,7 +94,8 @@ def test_report_judges_the_single_label_runs_in_their_own_table_and_keeps_the_mu
     monkeypatch.setattr(adv, "RESULTS", tmp_path)
     page = tmp_path / "adversarial_sampling.md"
     # multi-label: the tree 30 % vs uniform 20 % (better by 5 SE); single-label: 20 % vs 30 % (worse)
-    before = page_of_one_part(adv, tmp_path, "toy-tuned", toy_adversarial_part({"ns-tree": 0.3, "ns-uniform": 0.2}))
+    multi = toy_adversarial_part({"ns-tree": 0.3, "ns-uniform": 0.2}, labels_per_row=5.06)
+    before = page_of_one_part(adv, tmp_path, "toy-tuned", multi)
     single = toy_adversarial_part(
         {"ns-tree": 0.2, "ns-uniform": 0.3},
         protocol="single",
@@ -130,3 +131,22 @@ def test_report_judges_the_single_label_runs_in_their_own_table_and_keeps_the_mu
     merged = adv.read_json(tmp_path / "adversarial_sampling.json")
     assert merged["protocols"] == {"toy-tuned": "multi", "toy-tuned-single": "single"}
     assert merged["tuned_settings_applied"].keys() == {"toy-tuned", "toy-tuned-single"}
+
+
+@pytest.mark.parametrize("per_row", [1.0, 5.06])
+def test_not_tested_names_the_sets_of_one_label_per_row_as_under_the_single_label_protocol_already(
+    adv, tmp_path, monkeypatch, toy_adversarial_part, page_of_one_part, per_row
+):
+    # synthetic-50k and synthetic-1m have one label per training row: the first label is every label there
+    monkeypatch.setattr(adv, "RESULTS", tmp_path)
+    part = toy_adversarial_part({"ns-tree": 0.3, "ns-uniform": 0.2}, labels_per_row=per_row)
+    page = page_of_one_part(adv, tmp_path, "toy-tuned", part)
+    line = next(line for line in page if line.startswith("Not tested"))  # the table that toy-tuned decides
+    same = "(on toy every training row has one label, so the runs there train under it already)"
+    assert (f"its single-label training protocol {same}, " in line) == (per_row == 1.0)
+    assert ("its single-label training protocol, " in line) == (per_row != 1.0)
+    # a part written before labels_per_row_all_positives existed reads labels_per_row; a later one reads the former
+    assert adv.one_label_sets({"a": {"dataset": {"labels_per_row": 1.0}}}) == ["a"]
+    assert adv.one_label_sets({"a": {"dataset": {"labels_per_row": 1.0, "labels_per_row_all_positives": 2.0}}}) == []
+    assert adv.one_label_sets({"a-single": {"dataset": {"labels_per_row": 1.0}}}) == []  # single parts: not multi
+    assert adv.one_label_sets({"a": {"dataset": {"labels_per_row": 1.0}}, "a-tuned": part}) == ["a"]
