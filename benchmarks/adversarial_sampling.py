@@ -2588,32 +2588,43 @@ def stop_section(
     merged: dict[str, Any], long_runs: list[str], tunings: dict[str, dict[str, Any]], single_sets: list[str]
 ) -> list[str]:
     """The long runs read at each method's validated stopping time (:data:`STOP_RULE`, ``--tune stop``): per
-    multi-label long-run part whose set has a stopping time for every method, :func:`stop_table`, then one verdict
-    table (:func:`verdict_section`, the same rules) over the parts cut there (:func:`stopped_part`)."""
-    stopped, tables = {}, []
-    for name in long_runs:
-        stops = part_tuning(name, merged["datasets"][name], tunings).get(STOP_CHOICES, {})
-        cut = stopped_part(merged["datasets"][name], stops) if part_protocol(name) == MULTI else None
-        if cut is not None:
-            stopped[name] = cut
-            tables += [f"{name}:", "", *stop_table(merged["datasets"][name], stops)]
-    if not stopped:
-        return []
-    lines = [
-        "### At each method's validated stopping time",
-        "",
-        f"A curve that falls after its peak judges a method at a point no one would stop at. Rule: {STOP_RULE} "
-        f"(`--part tune --tune {STOP}`; the stopping times are in `{STEM}_tuning_<set>.json`, `{STOP_CHOICES}`).",
-        "",
-        *tables,
-    ]
-    view = {
-        "datasets": stopped,
-        "speedups_P@1": merge_speedups(stopped),
-        "tuned_settings_applied": {n: merged["tuned_settings_applied"][n] for n in stopped},
-        "tuned_settings_partly": {n: merged["tuned_settings_partly"][n] for n in stopped},
-    }
-    return lines + verdict_section(view, "#### Verdicts at the validated stopping times", single_sets=single_sets)
+    protocol, per long-run part whose set has a stopping time for every method (under that protocol's tuning),
+    :func:`stop_table`, then one verdict table (:func:`verdict_section`, the same rules) over the parts cut there
+    (:func:`stopped_part`); the single-label protocol's after the multi-label one's, under a heading of its own."""
+    lines: list[str] = []
+    for protocol in PROTOCOLS:
+        stopped, tables = {}, []
+        for name in (n for n in long_runs if part_protocol(n) == protocol):
+            stops = part_tuning(name, merged["datasets"][name], tunings).get(STOP_CHOICES, {})
+            cut = stopped_part(merged["datasets"][name], stops)
+            if cut is not None:
+                stopped[name] = cut
+                tables += [f"{name}:", "", *stop_table(merged["datasets"][name], stops)]
+        if not stopped:
+            continue
+        if not lines:
+            lines = [
+                "### At each method's validated stopping time",
+                "",
+                f"A curve that falls after its peak judges a method at a point no one would stop at. Rule: {STOP_RULE} "
+                f"(`--part tune --tune {STOP}`; the stopping times are in `{STEM}_tuning_<set>.json`, `{STOP_CHOICES}`"
+                f"; under the single-label protocol `{STEM}_tuning_<set>{SINGLE_SUFFIX}.json`'s, chosen on runs that "
+                "fit the first labels only).",
+                "",
+            ]
+        single = protocol == SINGLE
+        if single:
+            lines += ["#### The single-label protocol's long runs at their stopping times", ""]
+        view = {
+            "datasets": stopped,
+            "speedups_P@1": merge_speedups(stopped),
+            "tuned_settings_applied": {n: merged["tuned_settings_applied"][n] for n in stopped},
+            "tuned_settings_partly": {n: merged["tuned_settings_partly"][n] for n in stopped},
+            "tuning": merged.get("tuning", {}),
+        }
+        heading = "#### Verdicts at the validated stopping times" + (" (single-label protocol)" if single else "")
+        lines += tables + verdict_section(view, heading, protocol=protocol, single_sets=single_sets)
+    return lines
 
 
 def plateau_section(

@@ -434,3 +434,58 @@ def test_a_probe_that_beats_the_choice_at_several_seeds_is_adopted_and_the_later
         adv.run_probe(argparse.Namespace(**{**vars(args), "methods": adv.UNIFORM, "probe": "3"}), {})
     with pytest.raises(SystemExit, match="stop"):
         adv.run_adopt(argparse.Namespace(**{**vars(args), "tune": adv.STOP}), {})
+
+
+def test_the_single_label_long_runs_are_judged_at_the_single_label_tunings_stopping_times(adv, tmp_path, monkeypatch):
+    monkeypatch.setattr(adv, "RESULTS", tmp_path)
+    times = [60.0, 150.0, 300.0, 600.0]
+    curves = {adv.ADVERSARIAL: [0.5, 0.7, 0.6, 0.4], adv.UNIFORM: [0.1, 0.2, 0.4, 0.6]}
+    d = {"name": "toy", "n_labels": 100, "n_train": 1000, "labels_per_row": 1.0, "features": "toy", "dim": 3}
+
+    def part(protocol: str) -> dict:
+        runs = [{**_run(m, times, p, seed=s), "protocol": protocol} for s in (0, 1) for m, p in curves.items()]
+        for run in runs:
+            run["tuning_protocol"] = protocol
+        data = {**d, "n_test_eval": 1000, "protocol": protocol, "labels_per_row_all_positives": 3.0}
+        return {
+            "date": "2026-12-05T00:00:00Z",
+            "environment": {},
+            "dataset": data,
+            "load_average_before": [0.0],
+            "runs": runs,
+        }
+
+    def tuning(stops: dict) -> dict:
+        settings = {"budget": 60.0, "softmax_budget": 150.0, "val_seed": 0, "seed": 0, "grids": adv.LR_GRIDS}
+        choice = {"lr": 0.01, "scores": {"0.01": 0.5}, "extended": None, "on_edge": False, "grid": [0.01]}
+        return {
+            "date": "2026-12-05T00:00:00Z",
+            "settings": {**settings, "rule": adv.SELECTION_RULE},
+            "dataset": {"n_val": 2, "n_fit": 6},
+            "choices": {m: choice for m in curves},
+            "stop_choices": stops,
+        }
+
+    # the multi-label tuning stops both at the end; the single-label one stops the tree at its peak (150 s)
+    at_end = {m: {"stop_fraction": 1.0, "stop_seconds": 600.0, "scores": {"600": 0.5}} for m in curves}
+    single_stops = {**at_end, adv.ADVERSARIAL: {"stop_fraction": 0.25, "stop_seconds": 150.0, "scores": {"150": 0.66}}}
+    adv.write_json(tmp_path / "adversarial_sampling_tuning_toy.json", tuning(at_end))
+    adv.write_json(tmp_path / "adversarial_sampling_tuning_toy-single.json", tuning(single_stops))
+    adv.write_json(tmp_path / "adversarial_sampling_toy-tuned-plateau.json", part(adv.MULTI))
+    adv.write_json(tmp_path / "adversarial_sampling_toy-tuned-plateau-single.json", part(adv.SINGLE))
+    adv.write_report()
+    page = (tmp_path / "adversarial_sampling.md").read_text().splitlines()
+    section = page[page.index("### At each method's validated stopping time") :]
+    section = section[: next(i for i, line in enumerate(section) if line.startswith("## "))]
+    single_heading = "#### The single-label protocol's long runs at their stopping times"
+    multi, single = section[: section.index(single_heading)], section[section.index(single_heading) :]
+    assert "toy-tuned-plateau:" in multi and "toy-tuned-plateau-single:" in single
+    assert "#### Verdicts at the validated stopping times (single-label protocol)" in single
+    hits = "Higher final accuracy (hits@1 of the first label) than neg. sampling, uniform"
+    # multi-label: read at the end (0.20 vs 0.30); single-label: the tree at its stop, 150 s (0.35 vs 0.30)
+    assert next(line for line in multi if line.startswith(f"| {hits} |")).endswith(
+        "| contradicted (neg. sampling, uniform is better) |"
+    )
+    assert next(line for line in single if line.startswith(f"| {hits} |")).endswith("| reproduced |")
+    assert any(line.startswith("| neg. sampling, tree (adversarial) | 0.25 (150 s)") for line in single)
+    assert not any(line.startswith("| neg. sampling, tree (adversarial) | 0.25 (150 s)") for line in multi)
