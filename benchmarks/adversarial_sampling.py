@@ -2339,16 +2339,12 @@ def _single_untested(
             else ""
         )
     one = one_label_sets(parts or {})
-    same = (
-        f"; on {', '.join(one)} every training row has one label, so the runs there train under it already"
-        if one
-        else ""
-    )
+    same = f"on {', '.join(one)} every training row has one label, so the runs there train under it already"
     if not single_sets:
-        return f"its single-label training protocol{f' ({same[2:]})' if one else ''}"
+        return "its single-label training protocol" + (f" ({same})" if one else "")
     return (
         f'its single-label training protocol outside {", ".join(single_sets)} (there: the table "{SINGLE_HEADING}"'
-        f"{same})"
+        + (f"; {same})" if one else ")")
     )
 
 
