@@ -74,65 +74,71 @@ def _dense(X: Any) -> np.ndarray:
     return X.toarray() if sp.issparse(X) else np.asarray(X)
 
 
-class _KernelFeatures:
-    """The tree on RBF kernel features: the rows standardised, mapped by scikit-learn's ``Nystroem`` (gamma = g / d,
-    at most 1,000 landmarks: on these sets every training row, i.e. the exact kernel's feature map), optionally
-    beside the standardised features themselves (scaled by 1/sqrt(d)); ``preprocess="none"`` after it."""
+class _OnStandardised:
+    """The tree (``preprocess="none"``, ``tree_params`` as given) on features mapped from the standardised rows
+    (scikit-learn's ``StandardScaler``, fitted on the training rows); subclasses give the map."""
 
-    def __init__(self, g: float = 1.0, concat: bool = True) -> None:
-        self.g, self.concat = g, concat
+    tree_params: dict[str, Any] | None = None
+
+    def _scaled(self, X: Any) -> np.ndarray:
+        """The standardised rows divided by sqrt(d): a typical row has norm 1."""
+        return self.scaler.transform(_dense(X)) / np.sqrt(X.shape[1])
+
+    def _fit_map(self, Z: np.ndarray) -> None:
+        """Fit what the map needs from the standardised training rows ``Z`` (nothing by default)."""
 
     def _map(self, X: Any) -> Any:
-        import scipy.sparse as sp
+        raise NotImplementedError
 
-        Z = self.scaler.transform(_dense(X))
-        F = self.kernel.transform(Z)
-        if self.concat:
-            F = np.hstack([Z / np.sqrt(Z.shape[1]), F])
-        return sp.csr_matrix(F.astype(np.float32))
-
-    def fit(self, X: Any, Y: Any) -> _KernelFeatures:
-        from sklearn.kernel_approximation import Nystroem
+    def fit(self, X: Any, Y: Any) -> _OnStandardised:
         from sklearn.preprocessing import StandardScaler
 
         from sparsexc import XCClassifier
 
         rows = _dense(X)
         self.scaler = StandardScaler().fit(rows)
-        Z = self.scaler.transform(rows)
-        self.kernel = Nystroem(gamma=self.g / Z.shape[1], n_components=min(1000, Z.shape[0]), random_state=0).fit(Z)
-        self.model = XCClassifier(verbose=0, preprocess="none").fit(self._map(X), Y)
+        self._fit_map(self.scaler.transform(rows))
+        params = {"tree_params": self.tree_params} if self.tree_params else {}
+        self.model = XCClassifier(verbose=0, preprocess="none", **params).fit(self._map(X), Y)
         return self
 
     def predict_topk(self, X: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
         return self.model.predict_topk(self._map(X), k=k)
 
 
-class _KeepNorms:
-    """The tree on the standardised rows scaled by one factor, 1/sqrt(d) (so a typical row has norm 1), without
-    the tree's per-row L2 normalisation (``normalize_rows=False``): a row's length stays information."""
+class _KernelFeatures(_OnStandardised):
+    """The tree on RBF kernel features: the rows standardised, mapped by scikit-learn's ``Nystroem`` (gamma = g / d,
+    at most 1,000 landmarks: on these sets every training row, i.e. the exact kernel's feature map), optionally
+    beside the standardised features themselves (scaled by 1/sqrt(d))."""
 
-    def __init__(self, **tree: Any) -> None:
-        self.tree = tree
+    def __init__(self, g: float = 1.0, concat: bool = True) -> None:
+        self.g, self.concat = g, concat
+
+    def _fit_map(self, Z: np.ndarray) -> None:
+        from sklearn.kernel_approximation import Nystroem
+
+        self.kernel = Nystroem(gamma=self.g / Z.shape[1], n_components=min(1000, Z.shape[0]), random_state=0).fit(Z)
 
     def _map(self, X: Any) -> Any:
         import scipy.sparse as sp
 
-        Z = self.scaler.transform(_dense(X)) / np.sqrt(X.shape[1])
-        return sp.csr_matrix(Z.astype(np.float32))
+        F = self.kernel.transform(self.scaler.transform(_dense(X)))
+        if self.concat:
+            F = np.hstack([self._scaled(X), F])
+        return sp.csr_matrix(F.astype(np.float32))
 
-    def fit(self, X: Any, Y: Any) -> _KeepNorms:
-        from sklearn.preprocessing import StandardScaler
 
-        from sparsexc import XCClassifier
+class _KeepNorms(_OnStandardised):
+    """The tree on the standardised rows scaled by one factor, 1/sqrt(d), without the tree's per-row L2
+    normalisation (``normalize_rows=False``): a row's length stays information."""
 
-        self.scaler = StandardScaler().fit(_dense(X))
-        params = {"normalize_rows": False, **self.tree}
-        self.model = XCClassifier(verbose=0, preprocess="none", tree_params=params).fit(self._map(X), Y)
-        return self
+    def __init__(self, **tree: Any) -> None:
+        self.tree_params = {"normalize_rows": False, **tree}
 
-    def predict_topk(self, X: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
-        return self.model.predict_topk(self._map(X), k=k)
+    def _map(self, X: Any) -> Any:
+        import scipy.sparse as sp
+
+        return sp.csr_matrix(self._scaled(X).astype(np.float32))
 
 
 def _p1(model: Any, X: Any, Y: Any) -> float:
