@@ -100,3 +100,19 @@ def test_a_rate_at_an_unextended_edge_is_named_in_the_row_and_the_tuning_table(b
     runs.append(_run("sigmoid", 3e-4, 0, 0.28, 0.20))  # the extension, worse: 1e-3 is now inside
     c = next(c for c in bench.comparisons(runs, ["toy"]) if c["reference"] == "sigmoid")
     assert c["unextended"] == []
+
+
+def test_wordnet_hypernyms_is_planned_and_priced_until_its_runs_exist(bench):
+    """Full wordnet-hypernyms runs as debian-deps does (SVD-512 features, the linear encoder); until it has runs
+    its one row gives its size and the scaled cost, and once begun the row says how far its tuning got."""
+    assert "wordnet-hypernyms" in bench.DATASETS
+    assert bench.SETS["wordnet-hypernyms"]["svd_dim"] == 512
+    assert bench.SETS["wordnet-hypernyms"]["encoders"] == ("linear",)
+    est = {"cpu_seconds_per_epoch": 38.0, "epochs_per_run": 32.0, "baseline_runs": 10, "cpu_hours": 3.3}
+    result = {"comparisons": [], "runs": [], "cost_estimates": {"wordnet-hypernyms": est}}
+    rows = [r for r in bench._verdict_rows(result) if "wordnet-hypernyms" in r]
+    assert len(rows) == 1  # the linear encoder's; the MLP encoder is not planned for it
+    assert "15,931 labels" in rows[0] and "about 3.3 CPU hours" in rows[0] and rows[0].endswith("| untested |")
+    begun = [_run("sigmoid", 1e-3, 0, 0.3, 0.2) | {"dataset": "wordnet-hypernyms", "train_cpu_seconds": 500.0}]
+    rows = [r for r in bench._verdict_rows({**result, "runs": begun}) if "wordnet-hypernyms, linear" in r]
+    assert len(rows) == 1 and "its tuning was stopped after 1 run(s), 500 CPU s each" in rows[0]
