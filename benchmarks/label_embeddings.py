@@ -770,6 +770,13 @@ def plan(stage: str, runs: list[dict[str, Any]], dataset: str, encoders: tuple[s
     return out
 
 
+def _positive_rate(text: str) -> bool:
+    try:
+        return math.isfinite(float(text)) and float(text) > 0
+    except ValueError:
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_flags(parser, datasets=DATASETS, quick="bibtex only, 1500 training rows, 2 rates, cap 4 epochs",
@@ -780,6 +787,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--heads", default=",".join(HEADS), help=f"comma-separated from {', '.join(HEADS)}")
     parser.add_argument("--seeds", default=",".join(map(str, SEEDS[1:])), help="seeds of --stage seeds")
     parser.add_argument("--encoders", default=None, help="comma-separated (default: the data set's)")
+    parser.add_argument("--lrs", default=None, help="comma-separated rates of --stage tune, a part of the grid for "
+                        f"one process (default: {','.join(map(str, LR_GRID))}; the edge extensions follow the "
+                        "rates tried so far)")  # fmt: skip
     parser.add_argument("--report-only", action="store_true", help="only merge the per-data-set files into the report")
     args = parser.parse_args(argv)
     use_shared_datasets()
@@ -798,6 +808,10 @@ def main(argv: list[str] | None = None) -> int:
     command = command_line(__file__, argv)
     commit = git_commit()  # read once, when the run starts: the code this process imported
     lrs = list(LR_GRID[:2] if args.quick else LR_GRID)
+    if args.lrs is not None:
+        if not all(_positive_rate(x) for x in args.lrs.split(",")):
+            parser.error(f"--lrs {args.lrs!r}: give comma-separated positive learning rates, e.g. 0.001,0.003")
+        lrs = [float(x) for x in args.lrs.split(",")]
     protocol_caps = {"max_epochs": 4 if args.quick else MAX_EPOCHS, "patience": 2 if args.quick else PATIENCE}
     for ds in [] if args.report_only else datasets:
         cfg = QUICK if args.quick else SETS[ds]

@@ -116,3 +116,11 @@ def test_wordnet_hypernyms_is_planned_and_priced_until_its_runs_exist(bench):
     begun = [_run("sigmoid", 1e-3, 0, 0.3, 0.2) | {"dataset": "wordnet-hypernyms", "train_cpu_seconds": 500.0}]
     rows = [r for r in bench._verdict_rows({**result, "runs": begun}) if "wordnet-hypernyms, linear" in r]
     assert len(rows) == 1 and "its tuning was stopped after 1 run(s), 500 CPU s each" in rows[0]
+
+
+@pytest.mark.parametrize("lrs", ["0.001,x", "0", "0.001,-0.003", "nan", ""])
+def test_lrs_names_the_argument_and_its_allowed_values(bench, lrs, capsys):
+    with pytest.raises(SystemExit) as stop:
+        bench.main(["--lrs", lrs, "--report-only"])
+    assert stop.value.code == 2
+    assert f"--lrs {lrs!r}: give comma-separated positive learning rates" in capsys.readouterr().err
