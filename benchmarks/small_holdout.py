@@ -170,6 +170,8 @@ CANDIDATES: dict[str, Callable[[Any, Any], Any]] = {
     "logistic": _estimator(tree_params={"loss": "logistic"}),
     "logistic-no-holdout": _estimator(tree_params={"loss": "logistic"}, validation_fraction=0.0),
     "C=1": _estimator(tree_params={"C": 1.0}),  # the squared hinge's C_0, as PECOS's default
+    # C_0 x 0.25 .. 4 without cross-validation: the C of the sets above cv_max_rows (tmc2007-500)
+    **{f"C={c:g}": _estimator(tree_params={"C": c}) for c in (0.25, 0.5, 2.0, 4.0)},
     "logistic-C=10": _estimator(tree_params={"loss": "logistic", "C": 10.0}),  # napkinXC's PLT default
     "both-losses": _both_losses,
     "newton": _estimator(tree_params={"solver": "newton"}),  # the squared hinge by Newton whatever the data size
