@@ -503,7 +503,7 @@ def _verdict_rows(result: dict[str, Any]) -> list[str]:
             if begun:  # the tuning stage was started and stopped before any comparison could be made
                 why = (f"not run to the end (budget): its tuning was stopped after {len(begun)} run(s), "
                        f"{np.mean([r['train_cpu_seconds'] for r in begun]):.0f} CPU s each on average")  # fmt: skip
-            elif ds == "wordnet-hypernyms":
+            elif ds == "wordnet-hypernyms" and planned:
                 why = _wordnet_cost(dd)
             elif dd:
                 why = (f"not run: one sigmoid/softmax epoch costs {dd['cpu_seconds_per_epoch']:.0f} CPU s "
