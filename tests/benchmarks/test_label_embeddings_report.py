@@ -92,6 +92,7 @@ def test_provenance_groups_runs_by_the_commit_they_recorded(bench):
 
 def test_a_rate_at_an_unextended_edge_is_named_in_the_row_and_the_tuning_table(bench):
     runs = [_run("sigmoid", 1e-3, 0, 0.30, 0.20), _run("sigmoid", 3e-3, 0, 0.29, 0.20)]
+    runs.append(_run("sigmoid", 1e-2, 0, 0.25, 0.20))  # the grid's every rate: the sigmoid is tuned on it
     runs += [_run("emb-256", lr, 0, val, 0.22) for lr, val in ((1e-3, 0.2), (3e-3, 0.3), (1e-2, 0.2))]
     c = next(c for c in bench.comparisons(runs, ["toy"]) if c["reference"] == "sigmoid")
     assert c["unextended"] == [("sigmoid", 3e-4)]  # emb-256's 3e-3 is inside the rates tried
@@ -128,3 +129,25 @@ def test_lrs_names_the_argument_and_its_allowed_values(bench, lrs, capsys):
         bench.main(["--lrs", lrs, "--report-only"])
     assert stop.value.code == 2
     assert f"--lrs {lrs!r}: give comma-separated positive learning rates" in capsys.readouterr().err
+
+
+def test_a_head_tuned_on_part_of_the_grid_gives_no_verdict(bench):
+    """A baseline whose tuning stopped after some of the grid's rates (wordnet-hypernyms' sigmoid in stop 58) is
+    not tuned by the protocol: its comparisons are untested and the row names the rates not run."""
+    runs = [_run("emb-256", lr, 0, 0.3, 0.2) for lr in bench.LR_GRID] + [
+        _run("emb-256", 1e-2, s, 0.3, 0.2) for s in (1, 2)
+    ]
+    runs += [_run("softmax", lr, 0, val, 0.4) for lr, val in zip(bench.LR_GRID, (0.2, 0.4, 0.3), strict=True)]
+    runs += [_run("sigmoid", 1e-2, 0, 0.25, 0.3)]
+    comps = {c["reference"]: c for c in bench.comparisons(runs, ["toy"])}
+    sig = comps["sigmoid"]
+    assert sig["untuned"] == {"sigmoid": [1e-3, 3e-3]} and sig["verdict"]["verdict"] == "untested"
+    assert sig["speed_verdict"] == "untested"
+    best = comps["best baseline"]  # softmax, chosen against a sigmoid tuned on part of the grid
+    assert best["untuned"] == {"sigmoid": [1e-3, 3e-3]} and best["verdict"]["verdict"] == "untested"
+    row = next(r for r in bench._verdict_rows({"comparisons": [sig], "runs": runs, "cost_estimates": {}}) if "toy" in r)
+    assert "sigmoid's rates 0.001, 0.003 of the grid not run yet (budget)" in row and row.endswith("| untested |")
+    # with the sigmoid's grid complete the same pair gets a verdict
+    runs += [_run("sigmoid", lr, 0, 0.2, 0.3) for lr in (1e-3, 3e-3)]
+    sig = next(c for c in bench.comparisons(runs, ["toy"]) if c["reference"] == "sigmoid")
+    assert sig["untuned"] == {} and sig["verdict"]["verdict"] == "contradicted"
