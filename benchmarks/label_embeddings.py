@@ -40,6 +40,8 @@ Usage::
 
     python benchmarks/label_embeddings.py --datasets bibtex --stage tune     # seed 0, every head x LR_GRID
     python benchmarks/label_embeddings.py --datasets bibtex --stage seeds    # seeds 1, 2 at the chosen rates
+    python benchmarks/label_embeddings.py --datasets wordnet-hypernyms --stage tune --heads sigmoid --lrs 0.01
+                                                # part of the grid in one process (a re-run skips the runs done)
     python benchmarks/label_embeddings.py --report-only                      # re-render from the part files
     python benchmarks/label_embeddings.py --quick                            # bibtex, 1500 rows: a smoke test
 """
