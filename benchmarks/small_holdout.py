@@ -80,9 +80,14 @@ class _OnStandardised:
 
     tree_params: dict[str, Any] | None = None
 
-    def _scaled(self, X: Any) -> np.ndarray:
-        """The standardised rows divided by sqrt(d): a typical row has norm 1."""
-        return self.scaler.transform(_dense(X)) / np.sqrt(X.shape[1])
+    def _standard(self, X: Any) -> np.ndarray:
+        """The rows standardised by the scaler fitted on the training rows."""
+        return self.scaler.transform(_dense(X))
+
+    @staticmethod
+    def _scaled(Z: np.ndarray) -> np.ndarray:
+        """Standardised rows ``Z`` divided by sqrt(d): a typical row has norm 1."""
+        return Z / np.sqrt(Z.shape[1])
 
     def _fit_map(self, Z: np.ndarray) -> None:
         """Fit what the map needs from the standardised training rows ``Z`` (nothing by default)."""
@@ -97,7 +102,7 @@ class _OnStandardised:
 
         rows = _dense(X)
         self.scaler = StandardScaler().fit(rows)
-        self._fit_map(self.scaler.transform(rows))
+        self._fit_map(self._standard(rows))
         params = {"tree_params": self.tree_params} if self.tree_params else {}
         self.model = XCClassifier(verbose=0, preprocess="none", **params).fit(self._map(X), Y)
         return self
@@ -122,9 +127,10 @@ class _KernelFeatures(_OnStandardised):
     def _map(self, X: Any) -> Any:
         import scipy.sparse as sp
 
-        F = self.kernel.transform(self.scaler.transform(_dense(X)))
+        Z = self._standard(X)  # once, for the kernel map and the features beside it
+        F = self.kernel.transform(Z)
         if self.concat:
-            F = np.hstack([self._scaled(X), F])
+            F = np.hstack([self._scaled(Z), F])
         return sp.csr_matrix(F.astype(np.float32))
 
 
@@ -138,7 +144,7 @@ class _KeepNorms(_OnStandardised):
     def _map(self, X: Any) -> Any:
         import scipy.sparse as sp
 
-        return sp.csr_matrix(self._scaled(X).astype(np.float32))
+        return sp.csr_matrix(self._scaled(self._standard(X)).astype(np.float32))
 
 
 def _p1(model: Any, X: Any, Y: Any) -> float:
