@@ -794,6 +794,16 @@ def plan(stage: str, runs: list[dict[str, Any]], dataset: str, encoders: tuple[s
     return out
 
 
+def next_extensions(stage: str, runs: list[dict[str, Any]], dataset: str, encoders: tuple[str, ...],
+                    heads: list[str], quick: bool, part_of_grid: bool) -> list[tuple[str, str, float, int]]:  # fmt: skip
+    """The edge extensions a tune process runs once its rates are done; none for ``--lrs`` (part of the grid): such a
+    process sees only its own file, so its "edge" may be another process's rate (run twice) or not an edge at all.
+    The extensions then follow in one process over the merged file."""
+    if stage != "tune" or quick or part_of_grid:
+        return []
+    return edge_extensions(runs, dataset, encoders, heads)
+
+
 def _positive_rate(text: str) -> bool:
     try:
         return math.isfinite(float(text)) and float(text) > 0
@@ -812,8 +822,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default=",".join(map(str, SEEDS[1:])), help="seeds of --stage seeds")
     parser.add_argument("--encoders", default=None, help="comma-separated (default: the data set's)")
     parser.add_argument("--lrs", default=None, help="comma-separated rates of --stage tune, a part of the grid for "
-                        f"one process (default: {','.join(map(str, LR_GRID))}; the edge extensions follow the "
-                        "rates tried so far)")  # fmt: skip
+                        f"one process, without the edge extensions (default: {','.join(map(str, LR_GRID))}, then the edge "
+                        "extensions that follow the rates tried so far)")  # fmt: skip
     parser.add_argument("--report-only", action="store_true", help="only merge the per-data-set files into the report")
     args = parser.parse_args(argv)
     use_shared_datasets()
@@ -851,8 +861,8 @@ def main(argv: list[str] | None = None) -> int:
         done = {_key(r) for r in part[store]}
         todo = [t for t in todo if (t[0], t[1], t[2], t[3]) not in done]  # a re-run resumes
         while True:
-            if not todo and args.stage == "tune" and not args.quick:
-                todo = edge_extensions(part["runs"], ds, encoders, heads)
+            if not todo:
+                todo = next_extensions(args.stage, part["runs"], ds, encoders, heads, args.quick, args.lrs is not None)
             if not todo:
                 break
             enc, head, lr, seed = todo.pop(0)

@@ -59,6 +59,15 @@ def test_edge_extensions_step_outward_from_the_chosen_rate(bench):
     assert todo == [("linear", "sigmoid", 3e-2, 0), ("linear", "softmax", 3e-4, 0)]
 
 
+def test_a_process_on_part_of_the_grid_runs_no_edge_extensions(bench):
+    # its own file has 0.001 and 0.01 only: 0.001 looks like the lower edge, though another process runs 0.003
+    runs = [_run("sigmoid", lr, 0, val, 0.1) for lr, val in ((1e-3, 0.5), (1e-2, 0.3))]
+    args = ("tune", runs, "toy", ("linear",), ["sigmoid"], False)
+    assert bench.next_extensions(*args, False) == [("linear", "sigmoid", 3e-4, 0)]
+    assert bench.next_extensions(*args, True) == []
+    assert bench.next_extensions("seeds", runs, "toy", ("linear",), ["sigmoid"], False, False) == []
+
+
 def test_a_missing_baseline_leaves_the_best_baseline_untested_and_rows_name_the_widths_tried(bench):
     runs = [_run("sigmoid", 1e-3, s, 0.30, 0.20) for s in (0, 1)] + [
         _run("emb-256", 1e-3, s, 0.31, 0.22) for s in (0, 1)
