@@ -334,6 +334,18 @@ def provenance(runs: list[dict[str, Any]], dataset: str, encoder: str) -> str:
     return "; ".join(f"{n} run{'s' if n > 1 else ''} {key}" for key, n in groups.items())
 
 
+def seeds_measured(runs: list[dict[str, Any]], dataset: str, encoder: str) -> str:
+    """The seeds run at the chosen settings (each baseline's chosen rate, the chosen width at its rate): one list
+    where every head has the same seeds, else one list per head, so a seed run for one head only is not credited
+    to the others."""
+    heads = [h for h in (*BASELINES, chosen_embedding(runs, dataset, encoder)) if h is not None]
+    per_head = {h: sorted(final_runs(runs, dataset, encoder, h)) for h in heads}
+    per_head = {h: s for h, s in per_head.items() if s}
+    if len({tuple(s) for s in per_head.values()}) <= 1:
+        return ", ".join(map(str, next(iter(per_head.values()), [])))
+    return ", ".join(f"{h} {' '.join(map(str, s))}" for h, s in per_head.items())
+
+
 def final_runs(runs: list[dict[str, Any]], dataset: str, encoder: str, head: str) -> dict[int, dict[str, Any]]:
     """The runs at the head's chosen learning rate, by seed."""
     lr = chosen_lr(runs, dataset, encoder, head)
@@ -704,8 +716,7 @@ def write_report(out: Path, stem: str, quick: bool) -> dict[str, Any]:
     datasets = [p["dataset"] for p in parts]
     comps = comparisons(runs, datasets)
     pairs = [(d, e) for d in datasets for e in ENCODERS if any((r["dataset"], r["encoder"]) == (d, e) for r in runs)]
-    seeds_run = {(d, e): sorted({r["seed"] for r in runs if (r["dataset"], r["encoder"]) == (d, e)}) for d, e in pairs}
-    cuts = ["* Seeds measured: " + "; ".join(f"{d} {e} {', '.join(map(str, s))}" for (d, e), s in seeds_run.items())
+    cuts = ["* Seeds measured: " + "; ".join(f"{d} {e} {seeds_measured(runs, d, e)}" for d, e in pairs)
             + f" (planned: {', '.join(map(str, SEEDS))}).",
             "* debian-deps: " + _debian_encoders(runs) + "; a linear layer on its raw features "
             "(40,497 x 19,005 = 770M weights, 9.2 GB with Adam's moments) does not fit this shared machine. "

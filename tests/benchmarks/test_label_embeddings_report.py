@@ -160,3 +160,12 @@ def test_a_head_tuned_on_part_of_the_grid_gives_no_verdict(bench):
     runs += [_run("sigmoid", lr, 0, 0.2, 0.3) for lr in (1e-3, 3e-3)]
     sig = next(c for c in bench.comparisons(runs, ["toy"]) if c["reference"] == "sigmoid")
     assert sig["untuned"] == {} and sig["verdict"]["verdict"] == "contradicted"
+
+
+def test_seeds_measured_are_listed_per_head_where_the_heads_differ(bench):
+    runs = [_run("sigmoid", 1e-3, s, 0.30, 0.50) for s in (0, 1)] + [_run("sigmoid", 3e-3, 0, 0.20, 0.4)]
+    runs += [_run("softmax", 1e-3, 0, 0.31, 0.40), _run("softmax", 3e-3, 1, 0.2, 0.3)]  # seed 1 off the chosen rate
+    runs += [_run("emb-64", 1e-3, s, 0.40, 0.24) for s in (0, 1, 2)] + [_run("emb-128", 1e-3, 0, 0.1, 0.1)]
+    assert bench.seeds_measured(runs, "toy", "linear") == "sigmoid 0 1, softmax 0, emb-64 0 1 2"
+    runs += [_run("softmax", 1e-3, s, 0.31, 0.40) for s in (1, 2)] + [_run("sigmoid", 1e-3, 2, 0.3, 0.5)]
+    assert bench.seeds_measured(runs, "toy", "linear") == "0, 1, 2"
