@@ -23,6 +23,14 @@ normalisation throws away (stop 57: not adopted; ``benchmarks/results/small_hold
 
     SPARSEXC_DATA=<shared>/datasets python benchmarks/small_holdout.py --datasets emotions,scene,birds,flags,yeast,cal500 \
         --seeds 8 --candidates default,keep-norms,keep-norms-logistic,pick-keep-norms
+
+``ridge`` (one-vs-rest ridge regression, its penalty by closed-form leave-one-out) and ``ridge-C``/``ridge-C-x3``
+(the tree with C from that penalty instead of its cross-validation) price a cheaper small-data path (stop 60:
+not adopted yet; ``benchmarks/results/small_holdout_s60_ridge.md``)::
+
+    SPARSEXC_DATA=<shared>/datasets python benchmarks/small_holdout.py \
+        --datasets flags,emotions,birds,cal500,yeast,scene,medical,enron --seeds 20 \
+        --candidates default,ridge,ridge-C,ridge-C-x3
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ from _harness import add_common_flags, dataset_list, load_average, use_shared_da
 
 SETS = ("flags", "emotions", "birds", "cal500", "yeast", "scene", "medical", "enron", "rcv1-subset1", "bibtex")
 METRICS = ("P@1", "P@3", "P@5", "PSP@5")
+RIDGE_ALPHAS = np.logspace(-3, 3, 13)
 
 
 def _estimator(**kw: Any) -> Callable[[Any, Any], Any]:
@@ -147,6 +156,67 @@ class _KeepNorms(_OnStandardised):
         return sp.csr_matrix(self._scaled(self._standard(X)).astype(np.float32))
 
 
+def _ridge_features(scaler: Any, X: Any) -> Any:
+    """The rows as the tree sees them: dense rows standardised by ``scaler`` (None: sparse rows as given), then
+    scaled to unit L2 norm (the tree's ``normalize_rows``)."""
+    from sklearn.preprocessing import normalize
+
+    return normalize(X if scaler is None else scaler.transform(_dense(X)))
+
+
+def _loo_alpha(Z: Any, Y: Any) -> float:
+    """Ridge's penalty alpha of least leave-one-out squared error over the labels' 0/1 columns, chosen by
+    scikit-learn's ``RidgeCV`` (closed form from one SVD or eigendecomposition, no refits) on alpha in 10^-3..10^3."""
+    from sklearn.linear_model import RidgeCV
+
+    return float(RidgeCV(alphas=RIDGE_ALPHAS).fit(Z, Y.toarray()).alpha_)
+
+
+def _scaler(X: Any) -> Any:
+    """A ``StandardScaler`` fitted on dense real-valued rows (as the default's auto preprocessing would
+    standardise them); None for sparse non-negative rows, which stay as given."""
+    import scipy.sparse as sp
+    from sklearn.preprocessing import StandardScaler
+
+    sparse_counts = sp.issparse(X) and X.nnz < 0.5 * X.shape[0] * X.shape[1] and X.data.min() >= 0
+    return None if sparse_counts else StandardScaler().fit(_dense(X))
+
+
+class _RidgeLOO:
+    """One-vs-rest ridge regression on the 0/1 label columns (another model family than the default's tree),
+    ``alpha`` by leave-one-out (:func:`_loo_alpha`): scores ``w_l . z + b_l``, ranked."""
+
+    def fit(self, X: Any, Y: Any) -> _RidgeLOO:
+        from sklearn.linear_model import Ridge
+
+        self.scaler = _scaler(X)
+        Z = _ridge_features(self.scaler, X)
+        self.model = Ridge(alpha=_loo_alpha(Z, Y)).fit(Z, Y.toarray())
+        return self
+
+    def predict_topk(self, X: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
+        scores = self.model.predict(_ridge_features(self.scaler, X))
+        order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        return order, np.take_along_axis(scores, order, axis=1)
+
+
+def _tree_C_from_ridge(scale: float) -> Callable[[Any, Any], Any]:
+    """The default tree without its cross-validation of C: C = scale / (2 alpha), alpha :func:`_loo_alpha`'s (the
+    squared hinge's 1/2 |w|^2 + C sum xi^2 against ridge's alpha |w|^2 + sum r^2), snapped to the nearest (in log)
+    of the Cs the cross-validation tries, trained once on all the rows it is given (``validation_fraction=0``:
+    P@k does not read the set threshold)."""
+
+    def fit(X: Any, Y: Any) -> Any:
+        from sparsexc.tree.model import C_FACTORS, DEFAULT_C
+
+        grid = np.array([DEFAULT_C["squared_hinge"] * f for f in C_FACTORS])
+        C = scale / (2 * _loo_alpha(_ridge_features(_scaler(X), X), Y))
+        C = float(grid[np.argmin(np.abs(np.log(grid) - np.log(C)))])
+        return _estimator(tree_params={"C": C}, validation_fraction=0.0)(X, Y)
+
+    return fit
+
+
 def _p1(model: Any, X: Any, Y: Any) -> float:
     from sparsexc.metrics import evaluate
 
@@ -188,6 +258,9 @@ CANDIDATES: dict[str, Callable[[Any, Any], Any]] = {
     "keep-norms": lambda X, Y: _KeepNorms().fit(X, Y),  # standardised / sqrt(d), no per-row L2
     "keep-norms-logistic": lambda X, Y: _KeepNorms(loss="logistic").fit(X, Y),
     "pick-keep-norms": _pick(lambda X, Y: _KeepNorms().fit(X, Y)),  # the default or "keep-norms", likewise
+    "ridge": lambda X, Y: _RidgeLOO().fit(X, Y),  # one-vs-rest ridge, alpha by leave-one-out
+    "ridge-C": _tree_C_from_ridge(1.0),  # the tree with C from ridge's leave-one-out alpha, no cross-validation
+    "ridge-C-x3": _tree_C_from_ridge(3.0),
 }
 
 

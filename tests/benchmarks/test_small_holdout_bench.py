@@ -44,3 +44,41 @@ def test_keep_norms_scales_the_standardised_rows_by_one_factor(holdout):
     model = holdout._KeepNorms().fit(X, Y)
     mean, std = X.mean(axis=0), X.std(axis=0)
     np.testing.assert_allclose(model._map(X).toarray(), (X - mean) / std / np.sqrt(X.shape[1]), rtol=1e-4, atol=1e-5)
+
+
+def test_loo_alpha_is_the_brute_force_leave_one_out_choice(holdout):
+    # independent check of the closed form: refit without each row, sum the squared errors on it, per alpha
+    from sklearn.linear_model import Ridge
+
+    X, Y = _toy(rows=25, d=4)
+    Z = holdout._ridge_features(holdout._scaler(X), X)
+    dense = Y.toarray()
+
+    def loo_error(alpha):
+        rows = range(Z.shape[0])
+        fits = [Ridge(alpha=alpha).fit(np.delete(Z, i, 0), np.delete(dense, i, 0)) for i in rows]
+        return sum(float(((f.predict(Z[i : i + 1]) - dense[i]) ** 2).sum()) for i, f in zip(rows, fits))
+
+    errors = [loo_error(a) for a in holdout.RIDGE_ALPHAS]
+    assert holdout._loo_alpha(Z, Y) == pytest.approx(holdout.RIDGE_ALPHAS[int(np.argmin(errors))])
+
+
+def test_ridge_features_standardise_dense_rows_only_and_scale_rows_to_unit_norm(holdout):
+    X, _ = _toy()
+    Z = holdout._ridge_features(holdout._scaler(X), X)
+    np.testing.assert_allclose(np.linalg.norm(Z, axis=1), 1.0, rtol=1e-6)
+    counts = sp.random(30, 50, density=0.1, format="csr", random_state=0, dtype=np.float32)
+    counts.data[:] = 1.0
+    assert holdout._scaler(counts) is None  # sparse non-negative rows stay sparse and unshifted
+    assert sp.issparse(holdout._ridge_features(None, counts))
+
+
+def test_tree_C_from_ridge_snaps_to_the_cross_validation_grid(holdout, monkeypatch):
+    from sparsexc.tree.model import C_FACTORS
+
+    X, Y = _toy()
+    monkeypatch.setattr(holdout, "_loo_alpha", lambda Z, Y: 0.7)  # C = 1 / 1.4 = 0.71: nearest in log is 1
+    assert holdout._tree_C_from_ridge(1.0)(X, Y).model_.tree.params.C == 1.0
+    monkeypatch.setattr(holdout, "_loo_alpha", lambda Z, Y: 4.0)  # C = 0.125: nearest in log of 0.1, 0.3 is 0.1
+    model = holdout._tree_C_from_ridge(1.0)(X, Y)
+    assert model.model_.tree.params.C == pytest.approx(0.1) and 0.1 in C_FACTORS
