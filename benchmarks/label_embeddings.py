@@ -857,6 +857,8 @@ def main(argv: list[str] | None = None) -> int:
         if not all(_positive_rate(x) for x in args.lrs.split(",")):
             parser.error(f"--lrs {args.lrs!r}: give comma-separated positive learning rates, e.g. 0.001,0.003")
         lrs = [float(x) for x in args.lrs.split(",")]
+    if not all(x.strip().isdigit() for x in args.seeds.split(",")):
+        parser.error(f"--seeds {args.seeds!r}: give comma-separated integer seeds >= 0, e.g. 1,2")
     protocol_caps = {"max_epochs": 4 if args.quick else MAX_EPOCHS, "patience": 2 if args.quick else PATIENCE}
     for ds in [] if args.report_only else datasets:
         cfg = QUICK if args.quick else SETS[ds]

@@ -132,6 +132,14 @@ def test_wordnet_hypernyms_is_planned_and_priced_until_its_runs_exist(bench):
     )
 
 
+@pytest.mark.parametrize("seeds", ["1,x", "-1", "1.5", ""])
+def test_seeds_names_the_argument_and_its_allowed_values(bench, seeds, capsys):
+    with pytest.raises(SystemExit) as stop:
+        bench.main(["--seeds", seeds, "--report-only"])
+    assert stop.value.code == 2
+    assert f"--seeds {seeds!r}: give comma-separated integer seeds >= 0" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("lrs", ["0.001,x", "0", "0.001,-0.003", "nan", ""])
 def test_lrs_names_the_argument_and_its_allowed_values(bench, lrs, capsys):
     with pytest.raises(SystemExit) as stop:
