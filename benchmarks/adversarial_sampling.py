@@ -2376,6 +2376,20 @@ def _convergence_text(parts: dict[str, dict[str, Any]]) -> str:
     return "issue 21's converged runs are not done"
 
 
+def seeds_text(merged: dict[str, Any], name: str) -> str:
+    """The seeds the verdicts of part ``name`` compare (those with speedups: the adversarial head and a baseline
+    both ran); a method run at other seeds too, or at fewer, is named with its own, so a seed run for one method
+    only is not credited to the comparison."""
+    compared = sorted(int(seed) for seed, by in merged["speedups_P@1"][name].items() if by)
+    text = ", ".join(map(str, compared)) or "none"
+    part = merged["datasets"].get(name, {})
+    own: dict[str, set[int]] = {}
+    for r in part.get("runs", []):
+        own.setdefault(r["method"], set()).add(run_seed(r, part))
+    other = [f"{m} at {', '.join(map(str, sorted(s)))}" for m, s in own.items() if sorted(s) != compared]
+    return f"{text} ({'; '.join(other)})" if other else text
+
+
 def verdict_section(
     merged: dict[str, Any],
     heading: str = "## Verdicts (issue 21)",
@@ -2387,8 +2401,7 @@ def verdict_section(
     data sets with single-label runs anywhere (the "Not tested" line names the protocol only outside them)."""
     tuned = [n for n in merged["datasets"] if is_tuned(n)]
     applied, partly = merged.get("tuned_settings_applied", {}), merged.get("tuned_settings_partly", {})
-    seeds = {name: sorted(int(s) for s in by_seed) for name, by_seed in merged["speedups_P@1"].items()}
-    seed_text = "; ".join(f"{name}: {', '.join(map(str, s))}" for name, s in seeds.items())
+    seed_text = "; ".join(f"{name}: {seeds_text(merged, name)}" for name in merged["speedups_P@1"])
     return [
         heading,
         "",
@@ -2862,6 +2875,11 @@ def _targets_lines(by_seed: dict[str, dict[str, Any]]) -> list[str]:
     lines = []
     for seed, tg in by_seed.items():
         head = "Targets: " if len(by_seed) == 1 else f"- seed {seed}: "
+        if "softmax_seconds" not in tg and "ends_above_uniform" not in tg:  # :func:`targets` found no pair to judge
+            lines.append(
+                f"{head}not judged (no run of the adversarial head beside the softmax or uniform at this seed)."
+            )
+            continue
         lines.append(
             f"{head}qualifies (C >= 40,000): {tg['qualifies_C_ge_40000']}; "
             f"adversarial reaches softmax final P@1 - 0.01 at {tg.get('adversarial_seconds_to_softmax_P1')} s "

@@ -207,7 +207,7 @@ def _tree_C_from_ridge(scale: float) -> Callable[[Any, Any], Any]:
     P@k does not read the set threshold)."""
 
     def fit(X: Any, Y: Any) -> Any:
-        from sparsexc.tree.model import C_FACTORS, DEFAULT_C
+        from sparsexc.tree import C_FACTORS, DEFAULT_C
 
         grid = np.array([DEFAULT_C["squared_hinge"] * f for f in C_FACTORS])
         C = scale / (2 * _loo_alpha(_ridge_features(_scaler(X), X), Y))

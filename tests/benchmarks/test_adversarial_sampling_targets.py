@@ -316,3 +316,26 @@ def test_a_method_with_tree_overrides_fits_and_reuses_its_own_tree(adv):
     fits = [fit["state"] for fit in cache.values()]
     shared = [k for k, v in fits[0].items() if torch.is_tensor(v) and v.dtype.is_floating_point]
     assert any(not torch.equal(fits[0][k], fits[1][k]) for k in shared)  # the penalty changed the fitted tree
+
+
+def test_a_seed_run_for_one_method_only_is_named_with_it_and_its_targets_are_not_judged(adv):
+    # the full softmax alone at seeds 1 and 2 (wordnet-hypernyms' single-label long runs in stop 60): the
+    # comparisons have seed 0 only, and the page must not say seeds 0, 1, 2 for them
+    part = _part(
+        1000,
+        _seeded(adv.ADVERSARIAL, 0, 0.30, curve=[(10, 0.2), (60, 0.30)]),
+        _seeded(adv.UNIFORM, 0, 0.20, curve=[(60, 0.20)]),
+        *(_seeded(adv.SOFTMAX, s, 0.35, curve=[(60, 0.35)]) for s in (0, 1, 2)),
+    )
+    merged = {"speedups_P@1": adv.merge_speedups({"a": part}), "datasets": {"a": part}}
+    assert adv.seeds_text(merged, "a") == f"0 ({adv.SOFTMAX} at 0, 1, 2)"
+    by_seed = {str(seed): adv.targets(sub, []) for seed, sub in adv.seed_parts(part).items()}
+    lines = adv._targets_lines(by_seed)
+    assert lines[0] == "Targets per seed:" and "ends above uniform: True" in lines[2]
+    assert lines[3:] == [
+        f"- seed {s}: not judged (no run of the adversarial head beside the softmax or uniform at this seed)."
+        for s in (1, 2)
+    ]
+    # every method at the same seeds: the plain list
+    same = _part(1000, *(_seeded(m, s, 0.3) for m in (adv.ADVERSARIAL, adv.UNIFORM) for s in (0, 1)))
+    assert adv.seeds_text({"speedups_P@1": adv.merge_speedups({"b": same}), "datasets": {"b": same}}, "b") == "0, 1"

@@ -74,7 +74,7 @@ def test_ridge_features_standardise_dense_rows_only_and_scale_rows_to_unit_norm(
 
 
 def test_tree_C_from_ridge_snaps_to_the_cross_validation_grid(holdout, monkeypatch):
-    from sparsexc.tree.model import C_FACTORS
+    from sparsexc.tree import C_FACTORS
 
     X, Y = _toy()
     monkeypatch.setattr(holdout, "_loo_alpha", lambda Z, Y: 0.7)  # C = 1 / 1.4 = 0.71: nearest in log is 1

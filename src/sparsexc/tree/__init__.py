@@ -10,8 +10,10 @@ is its cross-validation of C.
 
 from sparsexc.tree.cluster import build_tree, frequent_labels, leaf_coherence, level_arities, pifa
 from sparsexc.tree.model import (
+    C_FACTORS,
     COHERENCE_WIDE,
     DEFAULT_BRANCHING,
+    DEFAULT_C,
     WIDE_BRANCHING,
     CrossValidation,
     LabelTreeModel,
@@ -24,7 +26,9 @@ from sparsexc.tree.structure import LabelTree
 
 __all__ = [
     "COHERENCE_WIDE",
+    "C_FACTORS",
     "DEFAULT_BRANCHING",
+    "DEFAULT_C",
     "WIDE_BRANCHING",
     "CrossValidation",
     "LabelTree",
