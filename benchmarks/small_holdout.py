@@ -26,7 +26,7 @@ normalisation throws away (stop 57: not adopted; ``benchmarks/results/small_hold
 
 ``ridge`` (one-vs-rest ridge regression, its penalty by closed-form leave-one-out) and ``ridge-C``/``ridge-C-x3``
 (the tree with C from that penalty instead of its cross-validation) price a cheaper small-data path (stop 60:
-not adopted yet; ``benchmarks/results/small_holdout_s60_ridge.md``)::
+not adopted yet, ``benchmarks/results/small_holdout_s60_ridge.md``)::
 
     SPARSEXC_DATA=<shared>/datasets python benchmarks/small_holdout.py \
         --datasets flags,emotions,birds,cal500,yeast,scene,medical,enron --seeds 20 \
@@ -157,11 +157,14 @@ class _KeepNorms(_OnStandardised):
 
 
 def _ridge_features(scaler: Any, X: Any) -> Any:
-    """The rows as the tree sees them: dense rows standardised by ``scaler`` (None: sparse rows as given), then
-    scaled to unit L2 norm (the tree's ``normalize_rows``)."""
+    """The rows as the tree sees them: transformed by ``scaler`` (:func:`_scaler`'s; None: as given), then scaled to
+    unit L2 norm (the tree's ``normalize_rows``)."""
+    import scipy.sparse as sp
     from sklearn.preprocessing import normalize
 
-    return normalize(X if scaler is None else scaler.transform(_dense(X)))
+    if scaler is not None:
+        X = scaler.transform(X if sp.issparse(X) and not scaler.with_mean else _dense(X))
+    return normalize(X)
 
 
 def _loo_alpha(Z: Any, Y: Any) -> float:
@@ -173,13 +176,16 @@ def _loo_alpha(Z: Any, Y: Any) -> float:
 
 
 def _scaler(X: Any) -> Any:
-    """A ``StandardScaler`` fitted on dense real-valued rows (as the default's auto preprocessing would
-    standardise them); None for sparse non-negative rows, which stay as given."""
+    """What the default's preprocessing chose on the small sets (``defaults.md``, its last column), fitted on ``X``:
+    dense rows (at least half the entries non-zero) or any negative value: a ``StandardScaler``; sparse
+    non-negative integer codes (flags): scaled only (``with_mean=False``); sparse binary rows (medical, enron):
+    None, as given."""
     import scipy.sparse as sp
     from sklearn.preprocessing import StandardScaler
 
-    sparse_counts = sp.issparse(X) and X.nnz < 0.5 * X.shape[0] * X.shape[1] and X.data.min() >= 0
-    return None if sparse_counts else StandardScaler().fit(_dense(X))
+    if not sp.issparse(X) or X.nnz >= 0.5 * X.shape[0] * X.shape[1] or X.data.min() < 0:
+        return StandardScaler().fit(_dense(X))
+    return None if np.all(X.data == 1) else StandardScaler(with_mean=False).fit(X)
 
 
 class _RidgeLOO:

@@ -67,10 +67,17 @@ def test_ridge_features_standardise_dense_rows_only_and_scale_rows_to_unit_norm(
     X, _ = _toy()
     Z = holdout._ridge_features(holdout._scaler(X), X)
     np.testing.assert_allclose(np.linalg.norm(Z, axis=1), 1.0, rtol=1e-6)
-    counts = sp.random(30, 50, density=0.1, format="csr", random_state=0, dtype=np.float32)
-    counts.data[:] = 1.0
-    assert holdout._scaler(counts) is None  # sparse non-negative rows stay sparse and unshifted
-    assert sp.issparse(holdout._ridge_features(None, counts))
+    binary = sp.random(30, 50, density=0.1, format="csr", random_state=0, dtype=np.float32)
+    binary.data[:] = 1.0
+    assert holdout._scaler(binary) is None  # sparse binary rows stay as given
+    assert sp.issparse(holdout._ridge_features(None, binary))
+    codes = binary.copy()
+    codes.data = np.arange(1, codes.nnz + 1, dtype=np.float32) % 5 + 1  # sparse integer codes: scaled, not centred
+    got = holdout._ridge_features(holdout._scaler(codes), codes)
+    from sklearn.preprocessing import StandardScaler, normalize
+
+    expected = normalize(StandardScaler(with_mean=False).fit_transform(codes))
+    assert sp.issparse(got) and np.allclose(got.toarray(), expected.toarray())
 
 
 def test_tree_C_from_ridge_snaps_to_the_cross_validation_grid(holdout, monkeypatch):
