@@ -177,3 +177,14 @@ def test_seeds_measured_are_listed_per_head_where_the_heads_differ(bench):
     assert bench.seeds_measured(runs, "toy", "linear") == "sigmoid 0 1, softmax 0, emb-64 0 1 2"
     runs += [_run("softmax", 1e-3, s, 0.31, 0.40) for s in (1, 2)] + [_run("sigmoid", 1e-3, 2, 0.3, 0.5)]
     assert bench.seeds_measured(runs, "toy", "linear") == "0, 1, 2"
+
+
+def test_seeds_run_away_from_the_chosen_rate_are_named_not_compared(bench):
+    # seeds 1 and 2 at 3e-3, started while 3e-3 was chosen; then 1e-3 won at seed 0 (wordnet-hypernyms' softmax)
+    runs = [_run("softmax", 3e-3, s, 0.50, t) for s, t in ((0, 0.41), (1, 0.42), (2, 0.40))]
+    runs += [_run("softmax", 1e-3, 0, 0.51, 0.43), _run("emb-64", 1e-3, 0, 0.2, 0.1)]
+    assert bench.off_rate_seeds(runs) == [
+        "toy linear softmax at 0.003 (the chosen rate is 0.001): seeds 0, 1, 2, test MAP 0.4100, 0.4200, 0.4000"
+    ]
+    assert sorted(bench.final_runs(runs, "toy", "linear", "softmax")) == [0]  # the comparisons keep the chosen rate
+    assert bench.off_rate_seeds(runs[3:]) == []
