@@ -353,6 +353,8 @@ def off_rate_seeds(runs: list[dict[str, Any]]) -> list[str]:
     out = []
     for d, e, h in dict.fromkeys((r["dataset"], r["encoder"], r["head"]) for r in runs):
         chosen = chosen_lr(runs, d, e, h)
+        if chosen is None:  # no seed-0 run: no rate chosen, so nothing is away from it
+            continue
         off = sorted((r for r in _runs_of(runs, d, e, h) if r["seed"] != 0 and r["lr"] != chosen),
                      key=lambda r: (r["lr"], r["seed"]))  # fmt: skip
         for lr in dict.fromkeys(r["lr"] for r in off):

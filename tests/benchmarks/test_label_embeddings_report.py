@@ -188,3 +188,4 @@ def test_seeds_run_away_from_the_chosen_rate_are_named_not_compared(bench):
     ]
     assert sorted(bench.final_runs(runs, "toy", "linear", "softmax")) == [0]  # the comparisons keep the chosen rate
     assert bench.off_rate_seeds(runs[3:]) == []
+    assert bench.off_rate_seeds([_run("sigmoid", 1e-3, 1, 0.3, 0.2)]) == []  # seeds runs without a tuning run
