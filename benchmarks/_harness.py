@@ -342,6 +342,14 @@ def use_shared_datasets() -> None:
         os.environ["SPARSEXC_DATA"] = str(SHARED_DATASETS)
 
 
+def seed_list(value: str) -> list[int]:
+    """The seeds of a ``--seeds`` value: distinct comma-separated integers >= 0 (ValueError naming the value)."""
+    parts = [x.strip() for x in value.split(",")]
+    if not all(x.isdigit() for x in parts) or len(set(map(int, parts))) != len(parts):
+        raise ValueError(f"--seeds {value!r}: give comma-separated integer seeds >= 0, distinct, e.g. 1,2")
+    return [int(x) for x in parts]
+
+
 def dataset_list(value: str | None, default: Sequence[str]) -> list[str]:
     """The data sets of a ``--datasets`` value (comma-separated), or ``default`` when it was not given."""
     return [name for name in value.split(",") if name] if value else list(default)

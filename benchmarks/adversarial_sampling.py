@@ -130,6 +130,7 @@ from _harness import (
     peak_rss_mib,
     proportion_difference,
     read_json,
+    seed_list,
     timed,
     two_se_verdict,
     use_shared_datasets,
@@ -677,14 +678,6 @@ def step_time(
         "optimizer_seconds": float(np.median(update[1:])),
         "prepare_seconds": round(prepare, 2),
     }
-
-
-def seed_list(value: str) -> list[int]:
-    """The seeds of a ``--seeds`` value (comma-separated integers, no repeats)."""
-    seeds = [int(x) for x in value.split(",") if x.strip()]
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise ValueError(f"--seeds {value!r}: give distinct comma-separated integers")
-    return seeds
 
 
 def run_seed(run: dict[str, Any], part: dict[str, Any] | None = None) -> int:

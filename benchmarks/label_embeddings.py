@@ -67,6 +67,7 @@ from _harness import (
     page_header,
     peak_rss_mib,
     read_json,
+    seed_list,
     timed,
     use_shared_datasets,
     utc_now,
@@ -880,8 +881,10 @@ def main(argv: list[str] | None = None) -> int:
         if not all(_positive_rate(x) for x in args.lrs.split(",")):
             parser.error(f"--lrs {args.lrs!r}: give comma-separated positive learning rates, e.g. 0.001,0.003")
         lrs = [float(x) for x in args.lrs.split(",")]
-    if not all(x.strip().isdigit() for x in args.seeds.split(",")):
-        parser.error(f"--seeds {args.seeds!r}: give comma-separated integer seeds >= 0, e.g. 1,2")
+    try:
+        seeds = seed_list(args.seeds)
+    except ValueError as exc:
+        parser.error(str(exc))
     protocol_caps = {"max_epochs": 4 if args.quick else MAX_EPOCHS, "patience": 2 if args.quick else PATIENCE}
     for ds in [] if args.report_only else datasets:
         cfg = QUICK if args.quick else SETS[ds]
@@ -890,7 +893,7 @@ def main(argv: list[str] | None = None) -> int:
         store = "probes" if args.stage == "probe" else "runs"  # probes never enter the comparisons
         part.setdefault(store, [])
         encoders = tuple(args.encoders.split(",")) if args.encoders else cfg["encoders"]
-        todo = plan(args.stage, part["runs"], ds, encoders, heads, lrs, [int(s) for s in args.seeds.split(",")])
+        todo = plan(args.stage, part["runs"], ds, encoders, heads, lrs, seeds)
         data = load_data(ds, cfg)
         part["commands"] = [*dict.fromkeys([*part["commands"], command])]
         part["info"] = {"config": cfg, "sizes": data["sizes"]}
