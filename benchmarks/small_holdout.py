@@ -248,6 +248,7 @@ def _pick(other: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
 # name -> fit(X, Y) returning an object with predict_topk(X, k)
 CANDIDATES: dict[str, Callable[[Any, Any], Any]] = {
     "default": _estimator(),
+    "tree": _estimator(model="tree"),  # the label tree, the default before stop 61's ridge-small rule
     "no-holdout": _estimator(validation_fraction=0.0),
     "logistic": _estimator(tree_params={"loss": "logistic"}),
     "logistic-no-holdout": _estimator(tree_params={"loss": "logistic"}, validation_fraction=0.0),

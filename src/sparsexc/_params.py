@@ -526,7 +526,7 @@ class TrainParams(Params):
 
 # The model families (FitParams.model). The built-in ones are named here, as _params imports nothing above it;
 # sparsexc.estimator._families.register_family adds a new family's name (tests keep the two equal).
-MODEL_FAMILIES: list[str] = ["auto", "neural", "tree"]
+MODEL_FAMILIES: list[str] = ["auto", "neural", "ridge", "tree"]
 
 
 SHORTLISTS: tuple[str, ...] = ("none", "tree")  # FitParams.shortlist

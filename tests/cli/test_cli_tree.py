@@ -72,7 +72,7 @@ def test_print_config_shows_model_and_tree_params(capsys):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--model", "forest"], "'forest' is not one of 'auto', 'neural', 'tree'"),
+        (["--model", "forest"], "'forest' is not one of 'auto', 'neural', 'ridge', 'tree'"),
         (["--model", "tree", "--tree-param", "depth=3"], "tree_params: LabelTreeParams: unknown key 'depth'"),
         (["--model", "tree", "--tree-param", "loss=hinge"], "loss='hinge' is not allowed; choose one of"),
     ],

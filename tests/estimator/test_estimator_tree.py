@@ -188,10 +188,12 @@ def test_a_neural_model_saved_before_the_families_still_loads(data, tmp_path):
 def test_bad_model_and_tree_params_give_one_clear_error(data):
     X, Y = data
     with pytest.raises(
-        ConfigurationError, match=r"model='forest' is not allowed; choose one of 'auto', 'neural', 'tree'"
+        ConfigurationError, match=r"model='forest' is not allowed; choose one of 'auto', 'neural', 'ridge', 'tree'"
     ):
         XCClassifier(model="forest").fit(X, Y)
-    assert list_families() == ("auto", "neural", "tree") == tuple(MODEL_FAMILIES)  # the registry is the choices
+    assert (
+        list_families() == ("auto", "neural", "ridge", "tree") == tuple(MODEL_FAMILIES)
+    )  # the registry is the choices
     with pytest.raises(ConfigurationError, match=r"tree_params: LabelTreeParams: unknown key 'depth'; allowed keys"):
         XCClassifier(model="tree", tree_params={"depth": 3}).fit(X, Y)
     with pytest.raises(ConfigurationError, match=r"tree_params: .*loss='hinge' is not allowed; choose one of"):

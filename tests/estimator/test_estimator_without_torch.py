@@ -1,4 +1,4 @@
-"""A label-tree model goes through ``XCClassifier`` without torch (issue 19's memory: torch's import is about
+"""A label-tree or ridge model goes through ``XCClassifier`` without torch (issue 19's memory: torch's import is about
 175 MiB of resident memory that a numpy/scipy/numba model does not need), and the settings check that lets it
 (``_check_settings``: the default head's settings are not built) finds every error the full one does."""
 
@@ -10,8 +10,9 @@ from _no_torch import run_without_torch
 from sparsexc.errors import ConfigurationError
 from sparsexc.estimator import XCClassifier
 
-# fit, predict, decision_function, save and load a default model and a model="tree" one with torch's import made
-# to fail: any import of torch on that path is an ImportError naming the line that made it
+# fit, predict, decision_function, save and load a default model (ridge on these 300 rows), a model="tree" and a
+# model="ridge" one with torch's import made to fail: any import of torch on that path is an ImportError naming the
+# line that made it
 SCRIPT = """
     import tempfile
 
@@ -23,9 +24,9 @@ SCRIPT = """
     X = sp.random(300, 40, density=0.1, format="csr", random_state=0, dtype=np.float32)
     Y = sp.csr_matrix((rng.random((300, 8)) < 0.25).astype(np.float32))
     names = [f"tag{j}" for j in range(8)]
-    for model in ("auto", "tree"):
+    for model, family in (("auto", "ridge"), ("tree", "tree"), ("ridge", "ridge")):
         clf = XCClassifier(model=model, verbose=0).fit(X, Y, label_names=names)
-        assert clf.resolved_model().family == "tree"
+        assert clf.resolved_model().family == family
         clf.predict_topk(X, k=3), clf.decision_function(X[:5]), clf.predict_labels(X[:5])
         with tempfile.TemporaryDirectory() as folder:
             clf.save(folder + "/m")
@@ -36,7 +37,7 @@ SCRIPT = """
 """
 
 
-def test_a_tree_model_fits_predicts_saves_and_loads_without_importing_torch():
+def test_tree_and_ridge_models_fit_predict_save_and_load_without_importing_torch():
     run_without_torch(SCRIPT)
 
 

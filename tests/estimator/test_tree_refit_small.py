@@ -67,7 +67,7 @@ def _check_rule(clf, seen, real, idx, scores, Y_rows):
 
 def test_default_fits_once_on_all_rows_and_tunes_on_out_of_fold_rankings(data, fits):
     X, Y = data
-    clf = XCClassifier(validation_fraction=0.1).fit(X, Y)
+    clf = XCClassifier(model="tree", validation_fraction=0.1).fit(X, Y)
     tree = clf.model_.tree
     assert fits == [(300, tree.params.C)]  # one fit: all 300 rows, with the C chosen on the 270 the hold-out left
     assert tree.params.C in tree.cv_scores_ and tree.cv_scores_[tree.params.C] == max(tree.cv_scores_.values())
@@ -82,7 +82,7 @@ def test_the_threshold_is_tuned_on_every_rows_out_of_fold_ranking(data, tuned_on
     the 270 rows the hold-out left; the model is the fit on those rows followed by the held-out ones, with that C."""
     X, Y = data
     seen, real = tuned_on
-    clf = XCClassifier(validation_fraction=0.1, preprocess="none").fit(X, Y)
+    clf = XCClassifier(model="tree", validation_fraction=0.1, preprocess="none").fit(X, Y)
     order = np.random.default_rng(0).permutation(300)  # the estimator's hold-out (random_state 0)
     kept, held = np.sort(order[30:]), np.sort(order[:30])
     tree = clf.model_.tree
@@ -107,14 +107,14 @@ def test_the_threshold_is_tuned_on_every_rows_out_of_fold_ranking(data, tuned_on
 )
 def test_no_refit_without_a_cross_validated_c_and_a_hold_out(data, fits, settings, rows):
     X, Y = data
-    clf = XCClassifier(**{"validation_fraction": 0.1, **settings}).fit(X, Y)
+    clf = XCClassifier(**{"model": "tree", "validation_fraction": 0.1, **settings}).fit(X, Y)
     assert [n for n, _ in fits] == [rows]
     assert "cross-validation" not in clf.fit_summary_["message"]
 
 
 def test_given_validation_rows_are_not_trained_on(data, fits):
     X, Y = data
-    XCClassifier().fit(X[:250], Y[:250], X_val=X[250:], Y_val=Y[250:])
+    XCClassifier(model="tree").fit(X[:250], Y[:250], X_val=X[250:], Y_val=Y[250:])
     assert [n for n, _ in fits] == [250]
 
 

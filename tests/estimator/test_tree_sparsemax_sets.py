@@ -67,7 +67,7 @@ def _planted(seed: int = 0, n: int = 300, m: int = 20, C: int = 50):
 
 def test_tuning_keeps_the_sparsemax_rule_where_it_scores_higher():
     idx, scores, Y = _planted()
-    grid = [families.default_tree_threshold("logistic"), *families._TREE_GRID]
+    grid = [families.default_tree_threshold("logistic"), *families.THRESHOLD_GRID]
     tuned = families.tune_tree_sets(idx, scores, Y, grid, "example-F1")
     f1 = set_metric("example-F1")
     best_threshold = max(f1(Y, families.candidate_sets(idx, scores, t, 50)) for t in grid)

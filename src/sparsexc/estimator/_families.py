@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from sparsexc.tree import LabelTreeModel, LabelTreeParams
 
 __all__ = [
+    "THRESHOLD_GRID",
     "TREE_CANDIDATES",
     "Fitted",
     "ModelChoice",
@@ -46,13 +47,16 @@ __all__ = [
     "default_tree_threshold",
     "get_family",
     "list_families",
+    "refuse_checkpoints",
     "register_family",
+    "rule_sets",
+    "tune_tree_sets",
 ]
 
 # a tree model's label sets are chosen among each row's best TREE_CANDIDATES labels (Parabel keeps 100)
 TREE_CANDIDATES = 100
-# thresholds tried when tuning a tree model's set rule (path scores lie in (0, 1])
-_TREE_GRID: tuple[float, ...] = tuple(float(v) for v in np.round(np.arange(0.02, 1.0, 0.02), 2))
+# thresholds tried when tuning a set rule on scores in (0, 1] (a tree model's path scores, ridge's probabilities)
+THRESHOLD_GRID: tuple[float, ...] = tuple(float(v) for v in np.round(np.arange(0.02, 1.0, 0.02), 2))
 # scales a tried for the sparsemax set rule (support of sparsemax(a log s)); on a label tree's 100 best labels a
 # 10% hold-out of the training rows chose 0.1-1.25 for example-F1 on bibtex, delicious, medical, tmc2007-500
 # (docs/tree.md, "Sets")
@@ -533,11 +537,19 @@ class TreeClassifierModel:
 
     def sets(self, X: sp.csr_matrix, beam: int) -> sp.csr_matrix:
         """The predicted sets (CSR 0/1 float32) by the tuned rule."""
-        idx, scores = self.candidates(X, beam)
-        if self.scale is None:
-            return candidate_sets(idx, scores, self.threshold, self.tree.n_labels_)
-        ranked, margins = sparsemax_margins(idx, scores)
-        return candidate_sets(ranked, margins, sparsemax_threshold(self.scale), self.tree.n_labels_)
+        return rule_sets(*self.candidates(X, beam), self.threshold, self.scale, self.tree.n_labels_)
+
+
+def rule_sets(
+    idx: np.ndarray, scores: np.ndarray, threshold: float, scale: float | None, n_labels: int
+) -> sp.csr_matrix:
+    """The sets (CSR 0/1 float32, n x ``n_labels``) of the rule :func:`tune_tree_sets` tuned over each row's
+    candidates ``idx`` and their scores: ``score >= threshold``, or, where ``scale`` a is not None, the support of
+    ``sparsemax(a log score)`` (:func:`sparsemax_margins`)."""
+    if scale is None:
+        return candidate_sets(idx, scores, threshold, n_labels)
+    ranked, margins = sparsemax_margins(idx, scores)
+    return candidate_sets(ranked, margins, sparsemax_threshold(scale), n_labels)
 
 
 def tune_tree_sets(
@@ -569,15 +581,15 @@ def _candidate_matrix(idx: np.ndarray, scores: np.ndarray, n_labels: int) -> sp.
     return sp.csr_matrix((scores.ravel(), idx.ravel(), np.arange(0, n * m + 1, m)), shape=(n, n_labels))
 
 
-def _refuse_checkpoints(run: RunParams) -> None:
-    """A :class:`~sparsexc.errors.ConfigurationError` naming a checkpoint option of ``run`` that is set:
-    a tree model trains in one pass, so there is nothing to checkpoint or resume (``log_path`` is allowed: a
-    tree run simply writes no per-epoch log)."""
+def refuse_checkpoints(run: RunParams, family: str = "tree") -> None:
+    """A :class:`~sparsexc.errors.ConfigurationError` naming a checkpoint option of ``run`` that is set: a model
+    of ``family`` (the label tree, ridge) trains in one pass, so there is nothing to checkpoint or resume
+    (``log_path`` is allowed: such a run simply writes no per-epoch log)."""
     for name in ("resume", "checkpoint_every", "checkpoint_dir"):  # the most specific first
         value = getattr(run, name)
         if value is not None and value is not False:
             raise ConfigurationError(
-                f"{name}={value!r}: the tree model (model='tree') trains in one pass, with no epochs to "
+                f"{name}={value!r}: the {family} model (model={family!r}) trains in one pass, with no epochs to "
                 "checkpoint or resume; leave checkpoint_dir, checkpoint_every and resume unset "
                 "(sparsexc train: no --checkpoint-every, no --resume)"
             )
@@ -650,7 +662,7 @@ class TreeFamily(ModelFamily):
         self.params(estimator)
 
     def check_run(self, run: RunParams) -> None:
-        _refuse_checkpoints(run)
+        refuse_checkpoints(run)
 
     def fit(
         self,
@@ -666,7 +678,7 @@ class TreeFamily(ModelFamily):
         self.check_run(run)
         params = self.params(estimator)
         threshold = default_tree_threshold(params.loss)
-        grid = [threshold, *_TREE_GRID]
+        grid = [threshold, *THRESHOLD_GRID]
         tuned: dict[str, Any] = {"threshold": threshold}
         summary = fit_summary([], None, 0, None, estimator.val_metric)
         summary["message"] = "label-tree model: trained to convergence (no epochs)"

@@ -24,7 +24,7 @@ from sparsexc._params import (
 from sparsexc._preprocess import Choice, FeaturePreprocessor, check_choice, choose, fit_preprocessor, from_saved
 from sparsexc._sparse import as_label_matrix
 from sparsexc.errors import ConfigurationError, UnknownNameError
-from sparsexc.estimator import _auto  # noqa: F401  (registers the family of model="auto")
+from sparsexc.estimator import _auto, _ridge_family  # noqa: F401  (register the families "auto" and "ridge")
 from sparsexc.estimator._families import ModelChoice, ModelFamily, get_family, list_families
 from sparsexc.estimator._features import checked_features
 from sparsexc.estimator._load_checks import (

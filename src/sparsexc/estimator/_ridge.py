@@ -1,0 +1,204 @@
+r"""One-vs-rest ridge regression with its penalty chosen by exact leave-one-out, and Platt-calibrated scores.
+
+The maths of the ``"ridge"`` model family (:mod:`sparsexc.estimator._ridge_family`); numpy and scipy only.
+
+For rows :math:`z_i` (n x d, each scaled to unit L2 norm) and 0/1 label columns :math:`Y` (n x L), every label
+gets :math:`\min_{w, b} \sum_i (y_{il} - w^\top z_i - b)^2 + \alpha \lVert w \rVert^2` (the intercept is not
+penalised), one :math:`\alpha` for all labels. With the centred rows :math:`Z_c = U \operatorname{diag}(\sqrt{s})
+V^\top` (thin SVD, from the eigendecomposition of the smaller of :math:`Z_c^\top Z_c` and :math:`Z_c Z_c^\top`),
+the fitted values are :math:`\hat Y = \bar y + H_\alpha (Y - \bar y)` with the hat matrix :math:`H_\alpha = U
+\operatorname{diag}(s / (s + \alpha)) U^\top + \mathbf{1}\mathbf{1}^\top / n`, and the leave-one-out residual of
+row i is exactly :math:`(y_i - \hat y_i) / (1 - h_{ii})` (no refit): every :math:`\alpha` of :data:`ALPHAS` is
+scored from one decomposition, and the one of least leave-one-out squared error (summed over the labels) is kept
+(scikit-learn's ``RidgeCV`` does the same; tested against refits without each row). The weights are
+:math:`W = Z_c^\top U \operatorname{diag}(1 / (s + \alpha)) U^\top (Y - \bar y)`, :math:`b = \bar y - \mu^\top W`.
+
+Scores become probabilities by Platt scaling, :math:`p = \sigma(a (w_l^\top z + b_l) + c)` with one (a, c) for
+all labels, fitted by logistic regression on the leave-one-out scores of the training rows (scores of rows the
+model did not train on) with Platt's smoothed targets :math:`(N_+ + 1)/(N_+ + 2)` and :math:`1/(N_- + 2)`, which
+keep (a, c) finite when the scores separate the labels. With :math:`a > 0` the map is increasing: the ranking is
+the scores'.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import scipy.sparse as sp
+
+__all__ = ["ALPHAS", "RidgeFit", "RidgeModel", "fit_ridge", "platt", "sigmoid", "unit_rows"]
+
+# the penalties tried: 10^-3 .. 10^3, two per decade (the grid stop 60 priced on hold-outs)
+ALPHAS: tuple[float, ...] = tuple(float(10.0**e) for e in np.arange(-3.0, 3.01, 0.5))
+_RELATIVE_EIGEN_FLOOR = 1e-10  # eigenvalues below this share of the largest are rounding, not directions
+
+
+_DENSE_SHARE = 0.25  # a CSR matrix with at least this share of its entries non-zero is multiplied as a dense one
+
+
+def unit_rows(X: sp.csr_matrix | np.ndarray) -> sp.csr_matrix | np.ndarray:
+    """X with every non-zero row scaled to unit L2 norm (float64), as the label tree's ``normalize_rows``; a CSR
+    matrix at least :data:`_DENSE_SHARE` full becomes a dense array (scipy's sparse products cost several times
+    BLAS's on such rows: standardised features are all non-zero)."""
+    if sp.issparse(X):
+        X = sp.csr_matrix(X, dtype=np.float64)
+        if X.nnz >= _DENSE_SHARE * X.shape[0] * X.shape[1]:
+            return unit_rows(X.toarray())
+        norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
+        scale = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+        return sp.csr_matrix(sp.diags(scale) @ X)
+    X = np.asarray(X, dtype=np.float64)
+    norms = np.linalg.norm(X, axis=1)
+    return X * np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)[:, None]
+
+
+def _decompose(Z: sp.csr_matrix | np.ndarray, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(s, U)``: the non-zero eigenvalues of :math:`Z_c Z_c^\\top` (:math:`Z_c = Z - \\mathbf 1 \\mu^\\top`) and
+    their unit eigenvectors (n x r), from the d x d or the n x n eigenproblem, whichever is smaller."""
+    n, d = Z.shape
+    if d <= n:
+        gram = Z.T @ Z
+        gram = np.asarray(gram.toarray() if sp.issparse(gram) else gram) - n * np.outer(mu, mu)
+        s, V = np.linalg.eigh(gram)
+        keep = s > _RELATIVE_EIGEN_FLOOR * max(float(s[-1]), 0.0)
+        s, V = s[keep], V[:, keep]
+        ZV = Z @ V - (mu @ V)[None, :]  # Z_c V = U sqrt(s)
+        return s, np.asarray(ZV) / np.sqrt(s)[None, :]
+    kernel = Z @ Z.T
+    kernel = np.asarray(kernel.toarray() if sp.issparse(kernel) else kernel)
+    kernel = kernel - kernel.mean(axis=0)[None, :]
+    kernel = kernel - kernel.mean(axis=1)[:, None]  # H K H: the centred rows' kernel
+    s, U = np.linalg.eigh((kernel + kernel.T) / 2)
+    keep = s > _RELATIVE_EIGEN_FLOOR * max(float(s[-1]), 0.0)
+    return s[keep], U[:, keep]
+
+
+@dataclasses.dataclass
+class RidgeFit:
+    """What :func:`fit_ridge` found: weights (d x L), bias (L), the alpha chosen, each alpha's leave-one-out
+    squared error (summed over rows and labels; NaN when leave-one-out is undefined: one row), and the
+    leave-one-out scores of the training rows (n x L; the fitted values when undefined)."""
+
+    weights: np.ndarray
+    bias: np.ndarray
+    alpha: float
+    loo_errors: dict[float, float]
+    loo_scores: np.ndarray
+
+
+def fit_ridge(Z: sp.csr_matrix | np.ndarray, Y: sp.csr_matrix, alphas: tuple[float, ...] = ALPHAS) -> RidgeFit:
+    """One-vs-rest ridge regression of the 0/1 columns of ``Y`` on the rows ``Z`` (already scaled as the model
+    sees them), alpha by exact leave-one-out over ``alphas`` (ties: the larger alpha); see the module docstring.
+
+    On a single row leave-one-out is undefined: the middle alpha of the grid is used and ``loo_scores`` are the
+    fitted values.
+    """
+    n = Z.shape[0]
+    Yd = np.asarray(Y.toarray() if sp.issparse(Y) else Y, dtype=np.float64)
+    mu = np.asarray(Z.mean(axis=0), dtype=np.float64).ravel()
+    y_bar = Yd.mean(axis=0)
+    Yc = Yd - y_bar[None, :]
+    s, U = _decompose(Z, mu)
+    P = U.T @ Yc  # r x L
+    errors: dict[float, float] = {}
+    best: tuple[float, float, np.ndarray] | None = None
+    squares = U * U
+    for alpha in sorted(alphas, reverse=True):  # the larger alpha first: it keeps ties
+        f = s / (s + alpha)
+        if n < 2:
+            errors[alpha] = float("nan")
+            continue
+        leverage = 1.0 / n + squares @ f
+        residual = (Yc - U @ (f[:, None] * P)) / (1.0 - leverage)[:, None]
+        errors[alpha] = float(np.sum(residual * residual))
+        if best is None or errors[alpha] < best[1] * (1.0 - 1e-9):  # equal up to rounding: the larger alpha
+            best = (alpha, errors[alpha], Yd - residual)
+    if best is None:  # one row: no leave-one-out
+        alpha = float(sorted(alphas)[len(alphas) // 2])
+        f = s / (s + alpha)
+        loo = U @ (f[:, None] * P) + y_bar[None, :]
+    else:
+        alpha, _, loo = best
+    # Z_c^T U = Z^T U - mu (1^T U), and 1^T U = 0: U's columns are orthogonal to the ones vector (Z_c's rows sum to 0)
+    weights = np.asarray(Z.T @ U) @ (P / (s + alpha)[:, None])
+    bias = y_bar - mu @ weights
+    return RidgeFit(weights, bias, float(alpha), errors, np.asarray(loo))
+
+
+def platt(scores: np.ndarray, Y: sp.csr_matrix, iterations: int = 100) -> tuple[float, float]:
+    r"""``(a, c)`` of :math:`\sigma(a s + c)` fitted to the 0/1 entries of ``Y`` (dense or CSR, the shape of
+    ``scores``) with Platt's smoothed targets, by Newton's method with backtracking on the cross-entropy (a
+    plain Newton step can overshoot and diverge); ``a`` is kept > 0 (a decreasing map would reverse the ranking),
+    else ``(1, 0)``."""
+    x = np.asarray(scores, dtype=np.float64).ravel()
+    y = np.asarray(Y.toarray() if sp.issparse(Y) else Y, dtype=np.float64).ravel() > 0
+    n_pos = int(y.sum())
+    t = np.where(y, (n_pos + 1.0) / (n_pos + 2.0), 1.0 / (y.size - n_pos + 2.0))
+
+    def loss(a: float, c: float) -> float:
+        v = a * x + c  # -[t log sigma(v) + (1 - t) log sigma(-v)] = log(1 + e^v) - t v
+        return float(np.sum(np.logaddexp(0.0, v) - t * v))
+
+    # start at sigma(8 (s - 1/2)): ridge on 0/1 targets scores about 0 and 1, and the fits on the small sets found
+    # a = 5-12 with c near -a/2 (fewer Newton steps than from a = 1)
+    a, c = 8.0, -4.0
+    current = loss(a, c)
+    for _ in range(iterations):
+        p = sigmoid(a * x + c)
+        g = np.array([np.dot(p - t, x), np.sum(p - t)])
+        w = p * (1.0 - p)
+        h = np.array([[np.dot(w, x * x), np.dot(w, x)], [np.dot(w, x), np.sum(w)]]) + 1e-12 * np.eye(2)
+        step = np.linalg.solve(h, g)
+        if np.max(np.abs(step)) < 1e-8 * (1.0 + abs(a) + abs(c)):  # converged (the loss no longer resolves it)
+            a, c = a - float(step[0]), c - float(step[1])
+            break
+        size = 1.0
+        while size > 1e-8 and not (new := loss(a - size * step[0], c - size * step[1])) <= current:
+            size /= 2.0
+        if size <= 1e-8:  # no descent left
+            break
+        a, c, current = a - size * float(step[0]), c - size * float(step[1]), new
+    if not (np.isfinite(a) and np.isfinite(c)) or a <= 0:  # degenerate scores (constant): keep the ranking
+        return 1.0, 0.0
+    return a, c
+
+
+def sigmoid(v: np.ndarray) -> np.ndarray:
+    """The logistic function, without overflow for large |v|."""
+    out = np.empty_like(v)
+    pos = v >= 0
+    out[pos] = 1.0 / (1.0 + np.exp(-v[pos]))
+    e = np.exp(v[~pos])
+    out[~pos] = e / (1.0 + e)
+    return out
+
+
+@dataclasses.dataclass
+class RidgeModel:
+    """A fitted one-vs-rest ridge model: ``weights`` float32 (d x L), ``bias`` float32 (L), Platt's ``(a, c)``,
+    and the alpha chosen (recorded). A row is scaled to unit L2 norm, scored :math:`W^\\top z + b`, and mapped to
+    :math:`\\sigma(a s + c)`."""
+
+    weights: np.ndarray
+    bias: np.ndarray
+    a: float
+    c: float
+    alpha: float
+
+    @property
+    def n_features(self) -> int:
+        return int(self.weights.shape[0])
+
+    @property
+    def n_labels(self) -> int:
+        return int(self.weights.shape[1])
+
+    def raw_scores(self, X: sp.csr_matrix | np.ndarray) -> np.ndarray:
+        """:math:`W^\\top z + b` for every row (float64, n x L), rows scaled to unit L2 norm first."""
+        Z = unit_rows(X)
+        return np.asarray(Z @ self.weights.astype(np.float64)) + self.bias.astype(np.float64)[None, :]
+
+    def probabilities(self, X: sp.csr_matrix | np.ndarray) -> np.ndarray:
+        """:math:`\\sigma(a s + c)` for every row and label (float32, n x L)."""
+        return sigmoid(self.a * self.raw_scores(X) + self.c).astype(np.float32)

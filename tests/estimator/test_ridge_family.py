@@ -1,0 +1,236 @@
+"""The "ridge" model family: its leave-one-out against refits without each row, its weights against the normal
+equations, Platt's calibration, the family's fit / predict / save / load, its checks of damaged files, and the
+auto rule that chooses it for small training sets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sparsexc import XCClassifier
+from sparsexc._params import RunParams
+from sparsexc.errors import ConfigurationError, ModelFormatError
+from sparsexc.estimator._auto import RIDGE_MAX_ROWS, DataProfile, choose_model
+from sparsexc.estimator._ridge import ALPHAS, fit_ridge, platt, sigmoid, unit_rows
+
+
+def _ridge_solution(Z: np.ndarray, Y: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """The ridge weights and bias from the normal equations of the centred rows (the intercept unpenalised)."""
+    mu, y_bar = Z.mean(axis=0), Y.mean(axis=0)
+    Zc = Z - mu
+    W = np.linalg.solve(Zc.T @ Zc + alpha * np.eye(Z.shape[1]), Zc.T @ (Y - y_bar))
+    return W, y_bar - mu @ W
+
+
+def _brute_loo(Z: np.ndarray, Y: np.ndarray, alpha: float) -> np.ndarray:
+    """Each row scored by the ridge model refitted without it."""
+    out = np.zeros_like(Y)
+    for i in range(Z.shape[0]):
+        keep = np.arange(Z.shape[0]) != i
+        W, b = _ridge_solution(Z[keep], Y[keep], alpha)
+        out[i] = Z[i] @ W + b
+    return out
+
+
+def _problem(n: int, d: int, labels: int, seed: int, sparse: bool) -> tuple[np.ndarray | sp.csr_matrix, sp.csr_matrix]:
+    rng = np.random.default_rng(seed)
+    X = sp.random(n, d, density=0.2, format="csr", random_state=seed) if sparse else rng.normal(size=(n, d))
+    truth = (np.asarray(X @ rng.normal(size=(d, labels))) + 0.5 * rng.normal(size=(n, labels))) > 0.3
+    return X, sp.csr_matrix(truth.astype(np.float32))
+
+
+@pytest.mark.parametrize(("n", "d", "sparse"), [(30, 6, False), (12, 40, False), (25, 60, True), (2, 3, False)])
+def test_leave_one_out_and_weights_match_refits_and_the_normal_equations(n: int, d: int, sparse: bool) -> None:
+    X, Y = _problem(n, d, 4, seed=n + d, sparse=sparse)
+    Z = unit_rows(X)
+    fit = fit_ridge(Z, Y)
+    Zd = Z.toarray() if sp.issparse(Z) else Z
+    Yd = Y.toarray().astype(np.float64)
+    brute = {alpha: float(np.sum((Yd - _brute_loo(Zd, Yd, alpha)) ** 2)) for alpha in ALPHAS}
+    for alpha in ALPHAS:
+        assert fit.loo_errors[alpha] == pytest.approx(brute[alpha], rel=1e-8, abs=1e-10)
+    assert brute[fit.alpha] <= min(brute.values()) * (1 + 1e-8) + 1e-12  # the least error (ties up to rounding)
+    assert all(brute[a] >= brute[fit.alpha] * (1 - 1e-8) for a in ALPHAS if a > fit.alpha)  # ties: the larger
+    np.testing.assert_allclose(fit.loo_scores, _brute_loo(Zd, Yd, fit.alpha), atol=1e-9)
+    W, b = _ridge_solution(Zd, Yd, fit.alpha)
+    np.testing.assert_allclose(fit.weights, W, atol=1e-9)
+    np.testing.assert_allclose(fit.bias, b, atol=1e-9)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(2, 20), st.integers(1, 15), st.integers(0, 10_000))
+def test_leave_one_out_prediction_never_uses_its_own_row(n: int, d: int, seed: int) -> None:
+    """Changing a row's labels leaves its own leave-one-out score unchanged (it is a refit without the row)."""
+    X, Y = _problem(n, d, 2, seed, sparse=False)
+    Z = unit_rows(X)
+    Yd = Y.toarray()
+    flipped = Yd.copy()
+    flipped[0] = 1.0 - flipped[0]
+    alphas = (0.1,)
+    a = fit_ridge(Z, sp.csr_matrix(Yd), alphas).loo_scores[0]
+    b = fit_ridge(Z, sp.csr_matrix(flipped), alphas).loo_scores[0]
+    np.testing.assert_allclose(a, b, atol=1e-8)
+
+
+def test_one_row_takes_the_middle_alpha_and_fits() -> None:
+    fit = fit_ridge(unit_rows(np.ones((1, 3))), sp.csr_matrix(np.array([[1.0, 0.0]])))
+    assert fit.alpha == sorted(ALPHAS)[len(ALPHAS) // 2] and np.isnan(fit.loo_errors[fit.alpha])
+    np.testing.assert_allclose(fit.bias, [1.0, 0.0])
+
+
+def test_platt_recovers_a_logistic_model_and_stays_finite_on_separable_scores() -> None:
+    rng = np.random.default_rng(0)
+    s = rng.normal(size=(4000, 5))
+    Y = (rng.random(s.shape) < sigmoid(3.0 * s - 1.0)).astype(np.float32)
+    a, c = platt(s, sp.csr_matrix(Y))
+    assert a == pytest.approx(3.0, rel=0.1) and c == pytest.approx(-1.0, abs=0.15)
+    # scores that separate the labels exactly (a plain Newton step diverged on such scores): finite, increasing
+    s = np.array([[0.9, 0.1], [0.8, 0.05], [0.95, 0.2]])
+    a, c = platt(s, sp.csr_matrix(s > 0.5))
+    assert np.isfinite([a, c]).all() and 0 < a < 1e3
+    # scores that rank the labels backwards: a would be negative; the map stays increasing
+    assert platt(-s, sp.csr_matrix(s > 0.5)) == (1.0, 0.0)
+
+
+def _data(n: int = 150, seed: int = 0) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    X, Y = _problem(n, 20, 6, seed, sparse=True)
+    return sp.csr_matrix(X, dtype=np.float32), Y
+
+
+def test_the_family_fits_predicts_and_ranks_by_its_scores(tmp_path: Path) -> None:
+    X, Y = _data()
+    est = XCClassifier(model="ridge", verbose=0).fit(X, Y)
+    assert est.model_choice_.family == "ridge" and "leave-one-out" in est.fit_summary_["message"]
+    idx, scores = est.predict_topk(X, 3)
+    proba = est.predict_proba(X)
+    assert proba.shape == Y.shape and np.all((proba > 0) & (proba < 1))
+    np.testing.assert_allclose(np.take_along_axis(proba, idx, axis=1), scores)
+    raw = est.model_.ridge.raw_scores(est._features(X))
+    assert np.all(np.diff(np.take_along_axis(raw, idx, axis=1), axis=1) <= 1e-12)  # the raw scores' order
+    sets = est.predict(X)
+    assert sets.shape == Y.shape
+    # the model is better than ranking by label frequency on its training rows
+    top = np.asarray(Y[np.arange(X.shape[0]), idx[:, 0]]).ravel()
+    assert top.mean() > np.asarray(Y.sum(axis=0)).ravel().max() / X.shape[0]
+
+
+def test_the_family_saves_and_loads_bit_exactly(tmp_path: Path) -> None:
+    X, Y = _data()
+    est = XCClassifier(model="ridge", verbose=0, tune_metric="example-F1").fit(X, Y)
+    est.save(tmp_path / "m")
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert config["family"] == "ridge" and set(config["model"]) == {
+        "family",
+        "n_features",
+        "n_labels",
+        "alpha",
+        "platt",
+    }
+    loaded = XCClassifier.load(tmp_path / "m")
+    for a, b in zip(est.predict_topk(X, 5), loaded.predict_topk(X, 5), strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(est.predict_proba(X), loaded.predict_proba(X))
+    assert (est.predict(X) != loaded.predict(X)).nnz == 0
+
+
+def _edit_config(folder: Path, edit) -> None:
+    config = json.loads((folder / "config.json").read_text())
+    edit(config)
+    (folder / "config.json").write_text(json.dumps(config))
+
+
+@pytest.mark.parametrize(
+    ("edit", "field"),
+    [
+        (lambda c: c["model"].update(alpha=-1.0), "model.alpha"),
+        (lambda c: c["model"].update(alpha="x"), "model.alpha"),
+        (lambda c: c["model"].update(platt=[-2.0, 0.0]), "model.platt"),
+        (lambda c: c["model"].update(platt=[1.0]), "model.platt"),
+        (lambda c: c["model"].update(n_labels=7), "model.n_labels"),
+        (lambda c: c["model"].update(extra=1), "model"),
+        (lambda c: c["model"].update(family="tree"), "model.family"),
+        (lambda c: c["tuned"].pop("threshold"), "tuned.threshold"),
+    ],
+)
+def test_a_damaged_config_is_one_clear_error_naming_the_field(tmp_path: Path, edit, field: str) -> None:
+    X, Y = _data()
+    XCClassifier(model="ridge", verbose=0).fit(X, Y).save(tmp_path / "m")
+    _edit_config(tmp_path / "m", edit)
+    with pytest.raises(ModelFormatError, match=field.replace(".", r"\.")):
+        XCClassifier.load(tmp_path / "m")
+
+
+@pytest.mark.parametrize(
+    ("arrays", "message"),
+    [
+        (lambda w, b: {"ridge.weight": w}, "'ridge.bias' is missing"),
+        (lambda w, b: {"ridge.weight": w[:-1], "ridge.bias": b}, "must be float32"),
+        (lambda w, b: {"ridge.weight": w.astype(np.float64), "ridge.bias": b}, "must be float32"),
+        (lambda w, b: {"ridge.weight": w, "ridge.bias": b, "other": b}, "unexpected array 'other'"),
+        (lambda w, b: {"ridge.weight": w, "ridge.bias": np.full_like(b, np.nan)}, "non-finite"),
+    ],
+)
+def test_damaged_weights_are_one_clear_error(tmp_path: Path, arrays, message: str) -> None:
+    from safetensors.numpy import load_file, save_file
+
+    X, Y = _data()
+    folder = tmp_path / "m"
+    XCClassifier(model="ridge", verbose=0).fit(X, Y).save(folder)
+    saved = load_file(str(folder / "model.safetensors"))
+    rest = {k: v for k, v in saved.items() if not k.startswith("ridge.")}
+    save_file({**rest, **arrays(saved["ridge.weight"], saved["ridge.bias"])}, str(folder / "model.safetensors"))
+    _edit_config(folder, lambda c: c.pop("weights_sha256", None))  # the file is replaced on purpose
+    with pytest.raises(ModelFormatError, match=message):
+        XCClassifier.load(folder)
+
+
+def test_validation_rows_given_tune_the_set_rule_and_the_held_out_rows_go_back() -> None:
+    X, Y = _data(200)
+    given = XCClassifier(model="ridge", verbose=0).fit(X[:150], Y[:150], X_val=X[150:], Y_val=Y[150:])
+    assert "the 50 validation rows" in given.fit_summary_["message"]
+    assert "on all 150 rows" in given.fit_summary_["message"]
+    held = XCClassifier(model="ridge", verbose=0, validation_fraction=0.2).fit(X, Y)
+    assert "on all 200 rows" in held.fit_summary_["message"]  # the hold-out costs the model no row
+    alone = XCClassifier(model="ridge", verbose=0, validation_fraction=0.0).fit(X, Y)
+    np.testing.assert_allclose(held.model_.ridge.alpha, alone.model_.ridge.alpha)
+
+
+def test_checkpoints_and_data_beyond_the_limits_are_refused() -> None:
+    X, Y = _data(20)
+    with pytest.raises(ConfigurationError, match=r"ridge model .*one pass"):
+        XCClassifier(model="ridge", verbose=0).fit(X, Y, checkpoint_dir="/tmp/nowhere")
+    from sparsexc.estimator import _ridge_family
+
+    with pytest.raises(ConfigurationError, match="eigenproblem"):
+        _ridge_family._check_size(_ridge_family.MAX_EIGEN + 1, _ridge_family.MAX_EIGEN + 1, 2)
+    with pytest.raises(ConfigurationError, match="dense weight matrix"):
+        _ridge_family._check_size(10, 100_000, 100_000)
+
+
+@pytest.mark.filterwarnings("ignore:Y.s positives all belong to one label")
+def test_one_training_row_fits_and_predicts() -> None:
+    X = sp.csr_matrix(np.array([[1.0, 0.0, 2.0]], dtype=np.float32))
+    Y = sp.csr_matrix(np.array([[1.0, 0.0]], dtype=np.float32))
+    est = XCClassifier(model="ridge", verbose=0, validation_fraction=0.0).fit(X, Y)
+    assert est.predict_topk(X, 1)[0][0, 0] == 0
+
+
+def test_auto_chooses_ridge_for_small_training_sets_only() -> None:
+    small = DataProfile(RIDGE_MAX_ROWS, 300, 40, 0.05, 2.0)
+    assert choose_model(XCClassifier(), small).family == "ridge"
+    assert choose_model(XCClassifier(), small).rule == "ridge-small"
+    assert choose_model(XCClassifier(), DataProfile(RIDGE_MAX_ROWS + 1, 300, 40, 0.05, 2.0)).family == "tree"
+    # a weight matrix beyond 10^7 values: the tree
+    assert choose_model(XCClassifier(), DataProfile(300, 100_000, 200, 0.001, 2.0)).family == "tree"
+    # settings given still win
+    assert choose_model(XCClassifier(tree_params={"n_trees": 2}), small).family == "tree"
+    assert choose_model(XCClassifier(), small, RunParams(checkpoint_dir="/tmp/x")).family == "neural"
+    X, Y = _data()
+    est = XCClassifier(verbose=0).fit(X, Y)
+    assert est.model_choice_.family == "ridge" and type(est.model_).__name__ == "RidgeClassifierModel"
