@@ -113,8 +113,9 @@ def _ensemble_pays(profile: DataProfile) -> bool:
 
 
 # ridge-small: at most this many training rows (those the family is given, after the validation hold-out). On the
-# hold-outs of stop 60 (benchmarks/results/small_holdout_s60_ridge.md) ridge was level with or ahead of the tree on
-# P@1 on every set of at most 351 rows and behind (scene) or dearer (enron) on the sets of 1,011 rows and more.
+# hold-outs of stops 60 and 61 (benchmarks/results/small_holdout_s60_ridge.md, ..._s61_ridge.md) ridge was level
+# with or ahead of the tree on P@1 on every set of at most 351 rows and behind (scene) or dearer (enron) on the sets
+# of 1,011 rows and more.
 RIDGE_MAX_ROWS = 600
 
 
@@ -131,8 +132,8 @@ RULES: tuple[Rule, ...] = (
         "ridge",
         {},
         "one-vs-rest ridge regression, its penalty by exact leave-one-out: at most 600 training rows, where on 20% "
-        "hold-outs of the training rows of flags, emotions, birds, cal500 and medical it was level with or ahead of "
-        "the label tree's P@1 (+0.2 to +1.3 points) at 2.3-23x less training CPU",
+        "hold-outs of the training rows of flags, emotions, birds, cal500 and medical its P@1 was the label tree's "
+        "+0.2 to +1.1 points at 0.11-0.15x the training CPU",
     ),
     Rule(
         "label-tree-ensemble",
