@@ -436,6 +436,8 @@ def comparisons(runs: list[dict[str, Any]], datasets: list[str]) -> list[dict[st
                 pairs = [(emb_runs[s], ref_runs[s]) for s in seeds]
                 ratio = {m: [e["test"][m] / b["test"][m] for e, b in pairs if b["test"][m] > 0] for m in COLUMNS}
                 converged = all(e["converged"] and b["converged"] for e, b in pairs)
+                capped = [f"{r['head']} at {r['lr']:g}, seed {s}" for s, pair in zip(seeds, pairs, strict=True)
+                          for r in pair if not r["converged"]]  # fmt: skip
                 speed = [(seconds_to(e, 0.9 * b["best_val_MAP"]), seconds_to(b, 0.9 * b["best_val_MAP"]))
                          for e, b in pairs]  # fmt: skip
                 # a chosen rate at an end of those tried whose next rate outward was not run: not tuned to the end
@@ -449,7 +451,7 @@ def comparisons(runs: list[dict[str, Any]], datasets: list[str]) -> list[dict[st
                             "widths": widths_tried(runs, ds, enc), "baselines_missing": missing, "seeds": seeds,
                             "unextended": unextended, "MAP": [e["test"]["MAP"] for e, _ in pairs],
                             "MAP_baseline": [b["test"]["MAP"] for _, b in pairs],
-                            "ratios": ratio, "converged": converged,
+                            "ratios": ratio, "converged": converged, "capped": capped,
                             "untuned": untuned,
                             "verdict": ratio_verdict([] if untuned else ratio["MAP"], converged),
                             "seconds_to_target": [] if untuned else speed,
@@ -528,7 +530,7 @@ def _verdict_rows(result: dict[str, Any]) -> list[str]:
             spread = f"{v['n']} seeds; interval {v['low']:.3f}-{v['high']:.3f}" if v["n"] > 1 else "1 seed"
             ours = f"MAP ratio {_pm(c['ratios']['MAP'], '.3f')} ({spread}); MAP {_pm(c['MAP'])} vs {_pm(c['MAP_baseline'])}"
             if not c["converged"]:
-                ours += "; a run stopped at the epoch cap"
+                ours += f"; stopped at the epoch cap: {', '.join(c.get('capped') or ['a run'])}"
             for head, nxt in c.get("unextended", []):
                 lr = chosen_lr(result["runs"], c["dataset"], c["encoder"], head)
                 ours += f"; {head}'s rate {lr:g} is at an end of those tried and {nxt:g} was not run (budget)"

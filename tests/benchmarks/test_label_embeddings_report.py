@@ -189,3 +189,15 @@ def test_seeds_run_away_from_the_chosen_rate_are_named_not_compared(bench):
     assert sorted(bench.final_runs(runs, "toy", "linear", "softmax")) == [0]  # the comparisons keep the chosen rate
     assert bench.off_rate_seeds(runs[3:]) == []
     assert bench.off_rate_seeds([_run("sigmoid", 1e-3, 1, 0.3, 0.2)]) == []  # seeds runs without a tuning run
+
+
+def test_a_run_stopped_at_the_epoch_cap_is_named_in_its_row(bench):
+    runs = [_run("sigmoid", lr, 0, val, 0.20) for lr, val in ((1e-3, 0.30), (3e-3, 0.29), (1e-2, 0.25))]
+    runs.append(_run("sigmoid", 3e-4, 0, 0.28, 0.20))
+    runs += [
+        _run("emb-256", lr, 0, val, 0.22, converged=lr != 3e-3) for lr, val in ((1e-3, 0.2), (3e-3, 0.3), (1e-2, 0.2))
+    ]
+    c = next(c for c in bench.comparisons(runs, ["toy"]) if c["reference"] == "sigmoid")
+    assert c["capped"] == ["emb-256 at 0.003, seed 0"] and c["verdict"]["verdict"] == "undecided"
+    row = next(r for r in bench._verdict_rows({"comparisons": [c], "runs": runs, "cost_estimates": {}}) if "toy" in r)
+    assert "stopped at the epoch cap: emb-256 at 0.003, seed 0" in row
