@@ -125,13 +125,8 @@ def test_the_family_saves_and_loads_bit_exactly(tmp_path: Path) -> None:
     est = XCClassifier(model="ridge", verbose=0, tune_metric="example-F1").fit(X, Y)
     est.save(tmp_path / "m")
     config = json.loads((tmp_path / "m" / "config.json").read_text())
-    assert config["family"] == "ridge" and set(config["model"]) == {
-        "family",
-        "n_features",
-        "n_labels",
-        "alpha",
-        "platt",
-    }
+    keys = {"family", "n_features", "n_labels", "alpha", "platt", "single_label"}
+    assert config["family"] == "ridge" and set(config["model"]) == keys
     loaded = XCClassifier.load(tmp_path / "m")
     for a, b in zip(est.predict_topk(X, 5), loaded.predict_topk(X, 5), strict=True):
         np.testing.assert_array_equal(a, b)
@@ -155,6 +150,8 @@ def _edit_config(folder: Path, edit) -> None:
         (lambda c: c["model"].update(n_labels=7), "model.n_labels"),
         (lambda c: c["model"].update(extra=1), "model"),
         (lambda c: c["model"].update(family="tree"), "model.family"),
+        (lambda c: c["model"].update(single_label=1), "model.single_label"),
+        (lambda c: c["model"].pop("single_label"), "model.single_label"),
         (lambda c: c["tuned"].pop("threshold"), "tuned.threshold"),
     ],
 )
@@ -234,3 +231,21 @@ def test_auto_chooses_ridge_for_small_training_sets_only() -> None:
     X, Y = _data()
     est = XCClassifier(verbose=0).fit(X, Y)
     assert est.model_choice_.family == "ridge" and type(est.model_).__name__ == "RidgeClassifierModel"
+
+
+def test_multi_class_data_gets_a_distribution_over_the_labels_and_multi_label_data_does_not() -> None:
+    rng = np.random.default_rng(3)
+    X = sp.csr_matrix(rng.normal(size=(120, 5)).astype(np.float32))
+    y = np.asarray(X[:, :3].argmax(axis=1)).ravel()  # one class per row
+    est = XCClassifier(model="ridge", verbose=0).fit(X, y)
+    proba = est.predict_proba(X)
+    assert est.model_.ridge.single_label
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+    assert (est.predict(X) == y).mean() > 0.8
+    X2, Y2 = _data()  # rows with several labels
+    multi = XCClassifier(model="ridge", verbose=0).fit(X2, Y2)
+    assert not multi.model_.ridge.single_label
+    raw = multi.model_.ridge.raw_scores(multi._features(X2))
+    np.testing.assert_allclose(
+        multi.predict_proba(X2), sigmoid(multi.model_.ridge.a * raw + multi.model_.ridge.c), rtol=1e-5
+    )

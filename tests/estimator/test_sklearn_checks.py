@@ -1,7 +1,8 @@
 """scikit-learn's own estimator checks (``parametrize_with_checks``) on the real XCClassifier.
 
-The checks train many tiny models (a few hundred rows of 2 to 10 features), so the instance under test is
-small: the linear model, every row in one batch, 10 epochs at a high learning rate (enough for the checks'
+Two instances: the default ``XCClassifier()`` (``model="auto"``: on the checks' few hundred rows the ridge family)
+and a neural one. The checks train many tiny models (a few hundred rows of 2 to 10 features), so the neural instance
+is small: the linear model, every row in one batch, 10 epochs at a high learning rate (enough for the checks'
 accuracy bars, e.g. > 0.83 on three blobs), one torch thread (many tiny steps run several times faster on
 one thread than on two busy cores). Every other setting is the estimator's own.
 
@@ -44,10 +45,10 @@ def small_classifier() -> XCClassifier:
 _NEW_API = tuple(int(p) for p in sklearn.__version__.split(".")[:2]) >= (1, 6)
 if _NEW_API:
     _strict = {"xfail_strict": True} if "xfail_strict" in inspect.signature(parametrize_with_checks).parameters else {}
-    _checks = parametrize_with_checks([small_classifier()], expected_failed_checks=lambda est: EXPECTED_FAILED,
-                                      **_strict)  # fmt: skip
+    _checks = parametrize_with_checks([small_classifier(), XCClassifier(verbose=0)],
+                                      expected_failed_checks=lambda est: EXPECTED_FAILED, **_strict)  # fmt: skip
 else:  # scikit-learn < 1.6: no expected_failed_checks; the test marks them itself
-    _checks = parametrize_with_checks([small_classifier()])
+    _checks = parametrize_with_checks([small_classifier(), XCClassifier(verbose=0)])
 
 
 @pytest.fixture(autouse=True)

@@ -27,7 +27,7 @@ import dataclasses
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["ALPHAS", "RidgeFit", "RidgeModel", "fit_ridge", "platt", "sigmoid", "unit_rows"]
+__all__ = ["ALPHAS", "RidgeFit", "RidgeModel", "calibrated", "fit_ridge", "platt", "sigmoid", "unit_rows"]
 
 # the penalties tried: 10^-3 .. 10^3, two per decade (the grid stop 60 priced on hold-outs)
 ALPHAS: tuple[float, ...] = tuple(float(10.0**e) for e in np.arange(-3.0, 3.01, 0.5))
@@ -185,6 +185,7 @@ class RidgeModel:
     a: float
     c: float
     alpha: float
+    single_label: bool = False  # multi-class data: each row's probabilities are normalised to sum to 1
 
     @property
     def n_features(self) -> int:
@@ -200,5 +201,15 @@ class RidgeModel:
         return np.asarray(Z @ self.weights.astype(np.float64)) + self.bias.astype(np.float64)[None, :]
 
     def probabilities(self, X: sp.csr_matrix | np.ndarray) -> np.ndarray:
-        """:math:`\\sigma(a s + c)` for every row and label (float32, n x L)."""
-        return sigmoid(self.a * self.raw_scores(X) + self.c).astype(np.float32)
+        """:math:`\\sigma(a s + c)` for every row and label (float32, n x L); see :func:`calibrated`."""
+        return calibrated(self.raw_scores(X), self.a, self.c, self.single_label)
+
+
+def calibrated(scores: np.ndarray, a: float, c: float, single_label: bool) -> np.ndarray:
+    """Platt's :math:`\\sigma(a s + c)` of raw scores (float32); with ``single_label`` (every training row had one
+    label: multi-class data) each row divided by its sum, a distribution over the labels (one-vs-rest's usual
+    multi-class probabilities, as scikit-learn's ``OneVsRestClassifier``). Either way increasing in the scores."""
+    p = sigmoid(a * np.asarray(scores, dtype=np.float64) + c)
+    if single_label:
+        p /= np.maximum(p.sum(axis=1, keepdims=True), np.finfo(np.float64).tiny)
+    return p.astype(np.float32)

@@ -12,7 +12,8 @@ the set rule tuned for ``tune_metric`` (:func:`~sparsexc.estimator._families.tun
 probabilities or sparsemax's support over each row's best :data:`~sparsexc.estimator._families.TREE_CANDIDATES`
 labels) on the leave-one-out probabilities; validation rows given to ``fit`` (``X_val``) tune the set rule
 instead, as for the other families. Model files: ``ridge.weight`` float32 (d x L) and ``ridge.bias`` float32 (L)
-in ``model.safetensors``; the alpha and Platt's (a, c) in the config's ``"model"`` entry.
+in ``model.safetensors``; the alpha, Platt's (a, c) and ``single_label`` (every training row had one label:
+the probabilities of a row are normalised to sum to 1) in the config's ``"model"`` entry.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from sparsexc.estimator._families import (
     rule_sets,
     tune_tree_sets,
 )
-from sparsexc.estimator._ridge import RidgeModel, fit_ridge, platt, sigmoid, unit_rows
+from sparsexc.estimator._ridge import RidgeModel, calibrated, fit_ridge, platt, unit_rows
 from sparsexc.train.progress import fit_summary
 
 if TYPE_CHECKING:
@@ -130,14 +131,15 @@ class RidgeFamily(ModelFamily):
         with one_blas_thread() if small else contextlib.nullcontext():
             found = fit_ridge(unit_rows(X), Y)
             a, c = platt(found.loo_scores, Y)
-        ridge = RidgeModel(found.weights.astype(np.float32), found.bias.astype(np.float32), a, c, found.alpha)
+        single = bool(np.all(np.diff(Y.indptr) == 1))  # multi-class data: probabilities sum to 1 per row
+        ridge = RidgeModel(found.weights.astype(np.float32), found.bias.astype(np.float32), a, c, found.alpha, single)
         model = RidgeClassifierModel(ridge, DEFAULT_THRESHOLD)
         k = min(TREE_CANDIDATES, Y.shape[1])
         if n_val > 0 and not held_out:  # validation rows given: they tune the set rule
             idx, scores = model.topk(X_val, k, PredictParams().batch_size)
             tune_on, where = Y_val, f"the {n_val} validation rows"
         else:
-            loo = sigmoid(a * found.loo_scores + c).astype(np.float32)
+            loo = calibrated(found.loo_scores, a, c, single)
             idx, scores = topk_rows(loo, k)
             tune_on, where = Y, "the leave-one-out probabilities"
         tuned = tune_tree_sets(idx, scores, tune_on, [DEFAULT_THRESHOLD, *THRESHOLD_GRID], estimator.tune_metric)
@@ -174,13 +176,14 @@ class RidgeFamily(ModelFamily):
             "n_labels": ridge.n_labels,
             "alpha": float(ridge.alpha),
             "platt": [float(ridge.a), float(ridge.c)],
+            "single_label": bool(ridge.single_label),
         }
         return tensors, config
 
     def check_files(self, plan: Any, config: dict[str, Any], files: ModelFiles, fields: Any) -> dict[str, Any]:
         f = fields
         model = f.mapping(f.get(config, "model", "model"), "model")
-        unknown = sorted(set(model) - {"family", "n_features", "n_labels", "alpha", "platt"})
+        unknown = sorted(set(model) - {"family", "n_features", "n_labels", "alpha", "platt", "single_label"})
         if unknown:
             raise f.error("model", f"holds the unknown key {unknown[0]!r}")
         if model.get("family") != self.name:
@@ -195,6 +198,8 @@ class RidgeFamily(ModelFamily):
         pair = f.get(model, "platt", "model.platt")
         if not (isinstance(pair, list) and len(pair) == 2 and all(map(_number, pair)) and pair[0] > 0):
             raise f.error("model.platt", f"must be [a, c], finite numbers with a > 0; got {pair!r}")
+        if not isinstance(f.get(model, "single_label", "model.single_label"), bool):
+            raise f.error("model.single_label", f"must be true or false; got {model['single_label']!r}")
         if "threshold" not in plan.tuned:
             raise f.error("tuned.threshold", "must be a number (the ridge model's set threshold)")
         if "sparsemax_scale" in plan.tuned and not plan.tuned["sparsemax_scale"] > 0:
@@ -220,7 +225,7 @@ class RidgeFamily(ModelFamily):
         if not (np.all(np.isfinite(weights)) and np.all(np.isfinite(bias))):
             raise ModelFormatError(f"{where}: the ridge weights hold non-finite values")
         a, c = (float(v) for v in model_config["platt"])
-        ridge = RidgeModel(weights, bias, a, c, float(model_config["alpha"]))
+        ridge = RidgeModel(weights, bias, a, c, float(model_config["alpha"]), model_config["single_label"])
         scale = tuned.get("sparsemax_scale")
         return RidgeClassifierModel(ridge, float(tuned["threshold"]), None if scale is None else float(scale))
 
