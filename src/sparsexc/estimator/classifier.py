@@ -116,7 +116,10 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         configured by ``tree_params``; the encoder, head and optimiser settings do not apply to it. Its label
         sets are the candidates (each row's best 100 labels) whose path score is >= a threshold tuned on the
         validation rows for ``tune_metric`` (0.5 for the logistic loss, 0.363 for the squared hinge without
-        validation rows: the node score at margin 0); ``predict_topk``'s ``beam`` is its beam width.
+        validation rows: the node score at margin 0); ``predict_topk``'s ``beam`` is its beam width. "ridge":
+        one-vs-rest ridge regression, its penalty by exact leave-one-out, Platt probabilities and the set rule fitted
+        on the leave-one-out scores (:mod:`sparsexc.estimator._ridge_family`; "auto" chooses it on at most 600
+        training rows); no settings of its own.
     tree_params : dict or None
         The tree model's settings, validated by :class:`sparsexc.tree.LabelTreeParams` (e.g.
         ``{"loss": "logistic", "max_leaf_size": 20}``); its ``seed`` is ``random_state`` unless given here. They
@@ -184,7 +187,8 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
 
     Attributes
     ----------
-    model_ : the fitted family's model: XCModel (or ShortlistModel) for "neural", TreeClassifierModel for "tree"
+    model_ : the fitted family's model: XCModel (or ShortlistModel) for "neural", TreeClassifierModel for "tree",
+        RidgeClassifierModel for "ridge"
     model_choice_ : ModelChoice, the family fitted and why (with ``model="auto"``: the rule or the settings given
         that chose it; :meth:`resolved_model`)
     n_features_in_, n_labels_ : int
@@ -199,7 +203,7 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
     tuned_ : dict, the head's tuned set parameter(s)
     budget_ : TrainingBudget or None, the neural family's training budget (:mod:`sparsexc.train.budget`): rows,
         epochs and patience (given or chosen from the data), validation rows, and the refit on all rows of small
-        data (``budget_.describe()`` says it in one line); None for the tree family
+        data (``budget_.describe()`` says it in one line); None for the tree and ridge families
     preprocess_ : FeaturePreprocessor, the fitted feature transform (``preprocess_.describe()`` says which and
         why; ``"none"`` for a model loaded from a folder saved before preprocessing existed)
     """
@@ -667,7 +671,8 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         """Label probabilities of the head, dense float32 (n, n_labels); refuses when too large to densify.
 
         A tree model (``model="tree"``, logistic loss only) gives the path probabilities of each row's best 100
-        labels (its candidates, beam 10) and 0 for the others."""
+        labels (its candidates, beam 10) and 0 for the others; a ridge model (``model="ridge"``) its Platt
+        probabilities of every label (on multi-class data normalised to sum to 1 per row)."""
         self._check_fitted()
         if not self._family().probabilistic(self.model_):
             raise ConfigurationError(
@@ -699,7 +704,8 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
           :meth:`predict_proba`);
 
         :meth:`predict_topk` reports these scores too. A tree model (``model="tree"``) gives the path scores
-        of each row's candidates (its best 100 labels, beam 10) and 0 for the other labels.
+        of each row's candidates (its best 100 labels, beam 10) and 0 for the other labels; a ridge model
+        (``model="ridge"``) its probabilities (as :meth:`predict_proba`).
 
         A model fitted on a 1-D vector of two classes returns scikit-learn's binary form instead: shape (n,),
         the score of ``classes_[1]`` minus that of ``classes_[0]`` (positive where :meth:`predict` says
