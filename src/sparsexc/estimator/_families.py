@@ -44,6 +44,7 @@ __all__ = [
     "NeuralFamily",
     "TreeClassifierModel",
     "TreeFamily",
+    "check_tuned_rule",
     "default_tree_threshold",
     "get_family",
     "list_families",
@@ -540,6 +541,15 @@ class TreeClassifierModel:
         return rule_sets(*self.candidates(X, beam), self.threshold, self.scale, self.tree.n_labels_)
 
 
+def check_tuned_rule(tuned: dict[str, float], f: Any, what: str) -> None:
+    """The saved set rule of :func:`tune_tree_sets` (``tuned``: ``threshold``, and ``sparsemax_scale`` > 0 where
+    that rule was kept), else a ModelFormatError naming the field; ``what`` names the model ("tree")."""
+    if "threshold" not in tuned:
+        raise f.error("tuned.threshold", f"must be a number (the {what} model's set threshold)")
+    if "sparsemax_scale" in tuned and not tuned["sparsemax_scale"] > 0:
+        raise f.error("tuned.sparsemax_scale", "must be a positive number (the sparsemax set rule's scale)")
+
+
 def rule_sets(
     idx: np.ndarray, scores: np.ndarray, threshold: float, scale: float | None, n_labels: int
 ) -> sp.csr_matrix:
@@ -774,10 +784,7 @@ class TreeFamily(ModelFamily):
         if model.get("family") != self.name:
             raise f.error("model.family", f"is {model.get('family')!r} but params.model is {self.name!r}")
         _check_tree_entry(f, model, "model", plan)
-        if "threshold" not in plan.tuned:
-            raise f.error("tuned.threshold", "must be a number (the tree model's set threshold)")
-        if "sparsemax_scale" in plan.tuned and not plan.tuned["sparsemax_scale"] > 0:
-            raise f.error("tuned.sparsemax_scale", "must be a positive number (the sparsemax set rule's scale)")
+        check_tuned_rule(plan.tuned, f, "tree")
         check_array_header(files.header, files.weights_path)
         return dict(model)
 

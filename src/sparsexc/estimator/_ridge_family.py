@@ -34,6 +34,7 @@ from sparsexc.estimator._families import (
     TREE_CANDIDATES,
     Fitted,
     ModelFamily,
+    check_tuned_rule,
     refuse_checkpoints,
     register_family,
     rule_sets,
@@ -200,10 +201,7 @@ class RidgeFamily(ModelFamily):
             raise f.error("model.platt", f"must be [a, c], finite numbers with a > 0; got {pair!r}")
         if not isinstance(f.get(model, "single_label", "model.single_label"), bool):
             raise f.error("model.single_label", f"must be true or false; got {model['single_label']!r}")
-        if "threshold" not in plan.tuned:
-            raise f.error("tuned.threshold", "must be a number (the ridge model's set threshold)")
-        if "sparsemax_scale" in plan.tuned and not plan.tuned["sparsemax_scale"] > 0:
-            raise f.error("tuned.sparsemax_scale", "must be a positive number (the sparsemax set rule's scale)")
+        check_tuned_rule(plan.tuned, f, "ridge")
         wanted = {_WEIGHT: (plan.n_features, plan.n_labels), _BIAS: (plan.n_labels,)}
         for name in sorted(set(files.header) - set(wanted)):
             raise ModelFormatError(f"{files.weights_path}: unexpected array {name!r}")
