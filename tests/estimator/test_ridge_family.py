@@ -249,3 +249,15 @@ def test_multi_class_data_gets_a_distribution_over_the_labels_and_multi_label_da
     np.testing.assert_allclose(
         multi.predict_proba(X2), sigmoid(multi.model_.ridge.a * raw + multi.model_.ridge.c), rtol=1e-5
     )
+
+
+@pytest.mark.parametrize("columns", [3, 40])  # the d x d and the n x n eigenproblem
+def test_identical_rows_leave_no_direction_and_fit_the_label_frequencies(columns: int) -> None:
+    """Rows that are all the same (after the unit-norm scaling) have no centred direction: only rounding noise,
+    which must not be divided by its tiny square root; the model is then the labels' frequencies."""
+    X = np.tile(np.arange(1.0, columns + 1.0), (12, 1)) * np.arange(1.0, 13.0)[:, None]  # one direction, 12 lengths
+    Y = sp.csr_matrix((np.arange(12)[:, None] % np.array([2, 3]) == 0).astype(np.float32))
+    fit = fit_ridge(unit_rows(X), Y)
+    np.testing.assert_allclose(fit.weights, 0.0, atol=1e-9)
+    np.testing.assert_allclose(fit.bias, np.asarray(Y.mean(axis=0)).ravel(), atol=1e-12)
+    assert np.all(np.isfinite(fit.loo_scores))

@@ -23,6 +23,7 @@ the scores'.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 import scipy.sparse as sp
@@ -32,8 +33,7 @@ __all__ = ["ALPHAS", "RidgeFit", "RidgeModel", "calibrated", "fit_ridge", "platt
 # the penalties tried: 10^-3 .. 10^3, two per decade (the grid stop 60 priced on hold-outs)
 ALPHAS: tuple[float, ...] = tuple(float(10.0**e) for e in np.arange(-3.0, 3.01, 0.5))
 _RELATIVE_EIGEN_FLOOR = 1e-10  # eigenvalues below this share of the largest are rounding, not directions
-
-
+_ABSOLUTE_EIGEN_FLOOR = 1e-12  # ... and below this x n (unit rows: the eigenvalues sum to at most n)
 _DENSE_SHARE = 0.25  # a CSR matrix with at least this share of its entries non-zero is multiplied as a dense one
 
 
@@ -61,7 +61,7 @@ def _decompose(Z: sp.csr_matrix | np.ndarray, mu: np.ndarray) -> tuple[np.ndarra
         gram = Z.T @ Z
         gram = np.asarray(gram.toarray() if sp.issparse(gram) else gram) - n * np.outer(mu, mu)
         s, V = np.linalg.eigh(gram)
-        keep = s > _RELATIVE_EIGEN_FLOOR * max(float(s[-1]), 0.0)
+        keep = s > _eigen_floor(s, n)
         s, V = s[keep], V[:, keep]
         ZV = Z @ V - (mu @ V)[None, :]  # Z_c V = U sqrt(s)
         return s, np.asarray(ZV) / np.sqrt(s)[None, :]
@@ -70,8 +70,14 @@ def _decompose(Z: sp.csr_matrix | np.ndarray, mu: np.ndarray) -> tuple[np.ndarra
     kernel = kernel - kernel.mean(axis=0)[None, :]
     kernel = kernel - kernel.mean(axis=1)[:, None]  # H K H: the centred rows' kernel
     s, U = np.linalg.eigh((kernel + kernel.T) / 2)
-    keep = s > _RELATIVE_EIGEN_FLOOR * max(float(s[-1]), 0.0)
+    keep = s > _eigen_floor(s, n)
     return s[keep], U[:, keep]
+
+
+def _eigen_floor(s: np.ndarray, n: int) -> float:
+    """The eigenvalues at or below this are rounding (identical or constant rows leave only such): relative to
+    the largest, and absolute, so that no direction of rounding noise is divided by its tiny sqrt(s)."""
+    return max(_RELATIVE_EIGEN_FLOOR * float(s[-1]) if s.size else 0.0, _ABSOLUTE_EIGEN_FLOOR * n)
 
 
 @dataclasses.dataclass
@@ -195,10 +201,15 @@ class RidgeModel:
     def n_labels(self) -> int:
         return int(self.weights.shape[1])
 
+    @functools.cached_property
+    def _weights64(self) -> tuple[np.ndarray, np.ndarray]:
+        """The weights and bias in float64, converted once (not per batch of rows)."""
+        return self.weights.astype(np.float64), self.bias.astype(np.float64)
+
     def raw_scores(self, X: sp.csr_matrix | np.ndarray) -> np.ndarray:
         """:math:`W^\\top z + b` for every row (float64, n x L), rows scaled to unit L2 norm first."""
-        Z = unit_rows(X)
-        return np.asarray(Z @ self.weights.astype(np.float64)) + self.bias.astype(np.float64)[None, :]
+        weights, bias = self._weights64
+        return np.asarray(unit_rows(X) @ weights) + bias[None, :]
 
     def probabilities(self, X: sp.csr_matrix | np.ndarray) -> np.ndarray:
         """:math:`\\sigma(a s + c)` for every row and label (float32, n x L); see :func:`calibrated`."""
