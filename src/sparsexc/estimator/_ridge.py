@@ -27,8 +27,9 @@ import functools
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.special import expit
 
-__all__ = ["ALPHAS", "RidgeFit", "RidgeModel", "calibrated", "fit_ridge", "platt", "sigmoid", "unit_rows"]
+__all__ = ["ALPHAS", "RidgeFit", "RidgeModel", "calibrated", "fit_ridge", "platt", "unit_rows"]
 
 # the penalties tried: 10^-3 .. 10^3, two per decade (the grid stop 60 priced on hold-outs)
 ALPHAS: tuple[float, ...] = tuple(float(10.0**e) for e in np.arange(-3.0, 3.01, 0.5))
@@ -38,19 +39,15 @@ _DENSE_SHARE = 0.25  # a CSR matrix with at least this share of its entries non-
 
 
 def unit_rows(X: sp.csr_matrix | np.ndarray) -> sp.csr_matrix | np.ndarray:
-    """X with every non-zero row scaled to unit L2 norm (float64), as the label tree's ``normalize_rows``; a CSR
-    matrix at least :data:`_DENSE_SHARE` full becomes a dense array (scipy's sparse products cost several times
-    BLAS's on such rows: standardised features are all non-zero)."""
+    """X (float64) with every non-zero row scaled to unit L2 norm (scikit-learn's ``normalize``), as the label
+    tree's ``normalize_rows``; a CSR matrix at least :data:`_DENSE_SHARE` full becomes a dense array (scipy's sparse
+    products cost several times BLAS's on such rows: standardised features are all non-zero)."""
+    from sklearn.preprocessing import normalize
+
     if sp.issparse(X):
         X = sp.csr_matrix(X, dtype=np.float64)
-        if X.nnz >= _DENSE_SHARE * X.shape[0] * X.shape[1]:
-            return unit_rows(X.toarray())
-        norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=1)).ravel())
-        scale = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
-        return sp.csr_matrix(sp.diags(scale) @ X)
-    X = np.asarray(X, dtype=np.float64)
-    norms = np.linalg.norm(X, axis=1)
-    return X * np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)[:, None]
+        return normalize(X.toarray() if X.nnz >= _DENSE_SHARE * X.shape[0] * X.shape[1] else X)
+    return normalize(np.asarray(X, dtype=np.float64))
 
 
 def _decompose(Z: sp.csr_matrix | np.ndarray, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -151,7 +148,7 @@ def platt(scores: np.ndarray, Y: sp.csr_matrix, iterations: int = 100) -> tuple[
     a, c = 8.0, -4.0
     current = loss(a, c)
     for _ in range(iterations):
-        p = sigmoid(a * x + c)
+        p = expit(a * x + c)
         g = np.array([np.dot(p - t, x), np.sum(p - t)])
         w = p * (1.0 - p)
         h = np.array([[np.dot(w, x * x), np.dot(w, x)], [np.dot(w, x), np.sum(w)]]) + 1e-12 * np.eye(2)
@@ -168,16 +165,6 @@ def platt(scores: np.ndarray, Y: sp.csr_matrix, iterations: int = 100) -> tuple[
     if not (np.isfinite(a) and np.isfinite(c)) or a <= 0:  # degenerate scores (constant): keep the ranking
         return 1.0, 0.0
     return a, c
-
-
-def sigmoid(v: np.ndarray) -> np.ndarray:
-    """The logistic function, without overflow for large |v|."""
-    out = np.empty_like(v)
-    pos = v >= 0
-    out[pos] = 1.0 / (1.0 + np.exp(-v[pos]))
-    e = np.exp(v[~pos])
-    out[~pos] = e / (1.0 + e)
-    return out
 
 
 @dataclasses.dataclass
@@ -220,7 +207,7 @@ def calibrated(scores: np.ndarray, a: float, c: float, single_label: bool) -> np
     """Platt's :math:`\\sigma(a s + c)` of raw scores (float32); with ``single_label`` (every training row had one
     label: multi-class data) each row divided by its sum, a distribution over the labels (one-vs-rest's usual
     multi-class probabilities, as scikit-learn's ``OneVsRestClassifier``). Either way increasing in the scores."""
-    p = sigmoid(a * np.asarray(scores, dtype=np.float64) + c)
+    p = expit(a * np.asarray(scores, dtype=np.float64) + c)
     if single_label:
         p /= np.maximum(p.sum(axis=1, keepdims=True), np.finfo(np.float64).tiny)
     return p.astype(np.float32)

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.sparse as sp
 
+from sparsexc._blas import one_blas_thread
 from sparsexc._params import PredictParams, RunParams
 from sparsexc._topk import topk_rows
 from sparsexc.errors import ConfigurationError, ModelFormatError
@@ -125,8 +126,6 @@ class RidgeFamily(ModelFamily):
         if held_out and n_val > 0:  # leave-one-out needs no hold-out: the model gets every row
             X, Y = sp.vstack([X, X_val], format="csr"), sp.vstack([Y, Y_val], format="csr")
         _check_size(X.shape[0], X.shape[1], Y.shape[1])
-        from sparsexc.tree.solver import one_blas_thread  # numba and the tree load only when used
-
         # small matrices: one BLAS thread (a second one spins: measured 2.3x the CPU seconds on medical)
         small = min(X.shape) <= _ONE_THREAD_MAX
         with one_blas_thread() if small else contextlib.nullcontext():

@@ -59,6 +59,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from sparsexc._blas import one_blas_thread
 from sparsexc._memory import release_free_memory
 from sparsexc._params import NON_NEGATIVE, POSITIVE, POSITIVE_INT, Params, Range, setting
 from sparsexc._safetensors_write import DeferredArray
@@ -77,7 +78,7 @@ from sparsexc.tree.cluster import (
 )
 from sparsexc.tree.parallel import check_part, fill_level, node_owners
 from sparsexc.tree.search import BATCH_SIZE, HINGE_POWER, TreeSearcher, kernel_pays, search_candidates
-from sparsexc.tree.solver import SOLVERS, _solver, fit_rows, one_blas_thread, prune
+from sparsexc.tree.solver import SOLVERS, _solver, fit_rows, prune
 from sparsexc.tree.structure import LabelTree
 
 __all__ = ["CrossValidation", "LabelTreeModel", "LabelTreeParams", "choose_C", "cross_validate_C", "fit_C_path"]

@@ -47,8 +47,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit
-from threadpoolctl import ThreadpoolController  # a dependency of scikit-learn
 
+from sparsexc._blas import one_blas_thread
 from sparsexc.errors import ConfigurationError
 from sparsexc.tree._dcd import dcd_squared_hinge, used_columns
 
@@ -69,23 +69,6 @@ _ROW_SPAN_MAX_ROWS = 4096  # the Gram matrix of a node with more rows is not wor
 _ROW_SPAN_RATIO = 32.0  # see _row_span_pays: the measured break-even is near 40
 # a node's rows with at least this share of stored entries are multiplied as dense arrays (see _dense_pays)
 DENSE_SHARE = 0.5
-
-
-_controller: ThreadpoolController | None = None  # see one_blas_thread
-
-
-def one_blas_thread() -> contextlib.AbstractContextManager[object]:
-    """A context in which the BLAS libraries loaded run one thread (process-wide), as
-    ``threadpool_limits(1, user_api="blas")``, for a few microseconds instead of ~5 ms a call.
-
-    ``threadpool_limits`` scans every library the process has loaded on each call (~5 ms with torch loaded:
-    34 calls were a third of a small default fit, flags, with the Newton solver); the scan is done once here,
-    on first use (numpy's BLAS, which these products use, is loaded by then), and its controller kept.
-    """
-    global _controller
-    if _controller is None:  # two threads may both scan: the same result, either is kept
-        _controller = ThreadpoolController()
-    return _controller.limit(limits=1, user_api="blas")
 
 
 # -- arguments -------------------------------------------------------------------------------------------------
