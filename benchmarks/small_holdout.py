@@ -32,9 +32,10 @@ not adopted yet, ``benchmarks/results/small_holdout_s60_ridge.md``)::
         --datasets flags,emotions,birds,cal500,yeast,scene,medical,enron --seeds 20 \
         --candidates default,ridge,ridge-C,ridge-C-x3
 
-Since stop 61 ``default`` (``XCClassifier()``) fits the library's ridge family on at most 600 training rows;
-``tree`` is the label tree the default was before. The rule's evidence
-(``benchmarks/results/small_holdout_s61_ridge.md``)::
+Since stop 61 ``default`` (``XCClassifier()``) fits the library's ridge family on at most 600 training rows (since
+stop 62 also on dense features of at most 2,000, with its RBF kernel where it wins); ``tree`` is the label tree the
+default was before. The rules' evidence (``benchmarks/results/small_holdout_s61_ridge.md``,
+``benchmarks/results/small_holdout_s62_kernel.md``)::
 
     SPARSEXC_DATA=<shared>/datasets python benchmarks/small_holdout.py \
         --datasets flags,emotions,birds,cal500,yeast,scene,medical,enron --seeds 20 --candidates tree,default

@@ -17,8 +17,9 @@ from scipy.special import expit
 from sparsexc import XCClassifier
 from sparsexc._params import RunParams
 from sparsexc.errors import ConfigurationError, ModelFormatError
-from sparsexc.estimator._auto import RIDGE_MAX_ROWS, DataProfile, choose_model
-from sparsexc.estimator._ridge import ALPHAS, fit_ridge, platt, unit_rows
+from sparsexc.estimator import _ridge
+from sparsexc.estimator._auto import RIDGE_DENSE_MAX_ROWS, RIDGE_MAX_ROWS, DataProfile, choose_model
+from sparsexc.estimator._ridge import ALPHAS, RbfMap, choose_fit, fit_ridge, platt, rbf_map, unit_rows
 
 
 def _ridge_solution(Z: np.ndarray, Y: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
@@ -126,7 +127,7 @@ def test_the_family_saves_and_loads_bit_exactly(tmp_path: Path) -> None:
     est = XCClassifier(model="ridge", verbose=0, tune_metric="example-F1").fit(X, Y)
     est.save(tmp_path / "m")
     config = json.loads((tmp_path / "m" / "config.json").read_text())
-    keys = {"family", "n_features", "n_labels", "alpha", "platt", "single_label"}
+    keys = {"family", "n_features", "n_labels", "alpha", "platt", "single_label", "kernel"}
     assert config["family"] == "ridge" and set(config["model"]) == keys
     loaded = XCClassifier.load(tmp_path / "m")
     for a, b in zip(est.predict_topk(X, 5), loaded.predict_topk(X, 5), strict=True):
@@ -262,3 +263,144 @@ def test_identical_rows_leave_no_direction_and_fit_the_label_frequencies(columns
     np.testing.assert_allclose(fit.weights, 0.0, atol=1e-9)
     np.testing.assert_allclose(fit.bias, np.asarray(Y.mean(axis=0)).ravel(), atol=1e-12)
     assert np.all(np.isfinite(fit.loo_scores))
+
+
+# --- the RBF kernel (stop 62) ---
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_rbf_map_is_the_gaussian_of_the_squared_distances(sparse: bool) -> None:
+    rng = np.random.default_rng(5)
+    Z = rng.normal(size=(7, 4))
+    Z[2] = 0.0  # a zero row: its distance to l is |l|, not what unit rows would give
+    landmarks = rng.normal(size=(3, 4))
+    brute = np.exp(-0.7 * ((Z[:, None, :] - landmarks[None, :, :]) ** 2).sum(axis=2))
+    np.testing.assert_allclose(rbf_map(sp.csr_matrix(Z) if sparse else Z, landmarks, 0.7), brute, rtol=1e-12)
+
+
+def _kernel_ridge(K: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, float]:
+    """Kernel ridge with an unpenalised intercept, from its own optimality conditions: minimise
+    |y - K beta - b|^2 + alpha beta^T K beta, i.e. (K + alpha I) beta + b 1 = y with 1^T beta = 0."""
+    n = len(y)
+    system = np.block([[K + alpha * np.eye(n), np.ones((n, 1))], [np.ones((1, n)), np.zeros((1, 1))]])
+    solution = np.linalg.solve(system, np.concatenate([y, [0.0]]))
+    return solution[:n], float(solution[n])
+
+
+def test_every_row_a_landmark_is_exact_kernel_ridge_and_its_leave_one_out() -> None:
+    rng = np.random.default_rng(11)
+    Z = unit_rows(rng.normal(size=(25, 3)))
+    Y = sp.csr_matrix((rng.random((25, 2)) < 0.4).astype(np.float32))
+    kernel = RbfMap.fit(Z, 1.3, max_landmarks=25, seed=0)
+    found = fit_ridge(kernel(Z), Y, alphas=(0.5,))
+    W = kernel.projection @ found.weights
+    new = unit_rows(rng.normal(size=(6, 3)))
+    K = rbf_map(Z, Z, 1.3)
+    for label in range(2):
+        y = Y[:, label].toarray().ravel()
+        beta, b = _kernel_ridge(K, y, 0.5)
+        np.testing.assert_allclose(
+            rbf_map(new, Z, 1.3) @ W[:, label] + found.bias[label], rbf_map(new, Z, 1.3) @ beta + b, atol=1e-8
+        )
+        # leave-one-out by refitting kernel ridge without each row
+        loo = [
+            rbf_map(Z[i : i + 1], Z[np.arange(25) != i], 1.3)
+            @ (fit := _kernel_ridge(K[np.ix_(keep, keep)], y[keep], 0.5))[0]
+            + fit[1]
+            for i in range(25)
+            if (keep := np.arange(25) != i) is not None
+        ]
+        np.testing.assert_allclose(found.loo_scores[:, label], np.concatenate(loo), atol=1e-8)
+
+
+def _ring(n: int, seed: int) -> tuple[np.ndarray, sp.csr_matrix]:
+    """Points on the unit circle labelled by the sign of cos(3 angle) and its complement: no linear model ranks
+    them, an RBF kernel does."""
+    angle = np.random.default_rng(seed).uniform(0, 2 * np.pi, n)
+    X = np.column_stack([np.cos(angle), np.sin(angle)])
+    positive = np.cos(3 * angle) > 0
+    return X, sp.csr_matrix(np.column_stack([positive, ~positive]).astype(np.float32))
+
+
+def test_the_kernel_is_kept_where_it_predicts_better_and_the_linear_model_otherwise() -> None:
+    X, Y = _ring(200, 0)
+    ring = choose_fit(unit_rows(X), Y, seed=0)
+    assert ring.rbf is not None and ring.z < -_ridge.KERNEL_Z
+    rng = np.random.default_rng(1)
+    Xl = rng.normal(size=(200, 30))
+    Yl = sp.csr_matrix((Xl[:, :2] + 0.3 * rng.normal(size=(200, 2)) > 0).astype(np.float32))  # linear labels
+    linear = choose_fit(unit_rows(Xl), Yl, seed=0)
+    assert linear.rbf is None and linear.z >= -_ridge.KERNEL_Z
+    assert np.isnan(choose_fit(unit_rows(X[:2]), Y[:2], seed=0).z)  # two rows: the kernel is not tried
+    wide = sp.csr_matrix(np.hstack([X, np.zeros((len(X), 3))]))  # 40% of the entries stored: sparse rows
+    assert choose_fit(unit_rows(wide), Y, seed=0).rbf is None and np.isnan(choose_fit(unit_rows(wide), Y, seed=0).z)
+
+
+def test_landmarks_are_a_seeded_sample_above_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    X, Y = _ring(90, 2)
+    monkeypatch.setattr(_ridge, "MAX_LANDMARKS", 40)
+    first, again, other = (choose_fit(unit_rows(X), Y, seed=s) for s in (3, 3, 4))
+    assert first.rbf is not None and first.rbf.landmarks.shape == (40, 2)
+    np.testing.assert_array_equal(first.rbf.landmarks, again.rbf.landmarks)
+    np.testing.assert_array_equal(first.weights(), again.weights())
+    assert not np.array_equal(first.rbf.landmarks, other.rbf.landmarks)
+    # each landmark is a training row
+    rows = {tuple(r) for r in unit_rows(X).round(12)}
+    assert all(tuple(r) in rows for r in first.rbf.landmarks.round(12))
+
+
+def _ring_estimator() -> tuple[XCClassifier, np.ndarray, sp.csr_matrix]:
+    X, Y = _ring(240, 4)
+    return XCClassifier(model="ridge", verbose=0).fit(X, Y), X, Y
+
+
+def test_the_family_with_the_kernel_fits_saves_and_loads_bit_exactly(tmp_path: Path) -> None:
+    est, X, Y = _ring_estimator()
+    assert est.model_.ridge.kernel == "rbf" and "RBF kernel features" in est.fit_summary_["message"]
+    idx, _ = est.predict_topk(X, 1)
+    assert (np.asarray(Y[np.arange(len(X)), idx[:, 0]]).ravel() > 0).mean() > 0.9  # a linear model gets ~0.5
+    est.save(tmp_path / "m")
+    config = json.loads((tmp_path / "m" / "config.json").read_text())["model"]
+    assert config["kernel"] == "rbf" and config["n_landmarks"] == 240 and config["gamma"] == _ridge.RBF_GAMMA
+    loaded = XCClassifier.load(tmp_path / "m")
+    for a, b in zip(est.predict_topk(X, 2), loaded.predict_topk(X, 2), strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(est.predict_proba(X), loaded.predict_proba(X))
+
+
+@pytest.mark.parametrize(
+    ("edit", "field"),
+    [
+        (lambda m: m.update(kernel="poly"), "model.kernel"),
+        (lambda m: m.update(gamma=0.0), "model.gamma"),
+        (lambda m: m.update(gamma=True), "model.gamma"),
+        (lambda m: m.pop("gamma"), "model.gamma"),
+        (lambda m: m.update(n_landmarks=0), "model.n_landmarks"),
+        (lambda m: m.update(n_landmarks=239), "ridge.weight"),
+        (lambda m: m.update(kernel="linear"), "model"),
+    ],
+)
+def test_a_damaged_kernel_config_is_one_clear_error(tmp_path: Path, edit, field: str) -> None:
+    est, _, _ = _ring_estimator()
+    est.save(tmp_path / "m")
+    _edit_config(tmp_path / "m", lambda c: edit(c["model"]))
+    with pytest.raises(ModelFormatError, match=field.replace(".", r"\.")):
+        XCClassifier.load(tmp_path / "m")
+
+
+def test_a_model_file_without_a_kernel_entry_is_linear(tmp_path: Path) -> None:
+    """Stop 61's ridge files have no "kernel": they load as the linear model they are."""
+    X, Y = _data()
+    est = XCClassifier(model="ridge", verbose=0).fit(X, Y)
+    assert est.model_.ridge.kernel == "linear"
+    est.save(tmp_path / "m")
+    _edit_config(tmp_path / "m", lambda c: c["model"].pop("kernel"))
+    np.testing.assert_array_equal(XCClassifier.load(tmp_path / "m").predict_proba(X), est.predict_proba(X))
+
+
+def test_auto_chooses_ridge_for_dense_features_up_to_its_row_limit() -> None:
+    dense = DataProfile(RIDGE_DENSE_MAX_ROWS, 100, 10, 0.9, 2.0)
+    assert choose_model(XCClassifier(), dense).rule == "ridge-dense"
+    assert choose_model(XCClassifier(), DataProfile(RIDGE_DENSE_MAX_ROWS + 1, 100, 10, 0.9, 2.0)).family == "tree"
+    sparse = DataProfile(RIDGE_MAX_ROWS + 1, 100, 10, 0.1, 2.0)  # above ridge-small, not dense
+    assert choose_model(XCClassifier(), sparse).family == "tree"

@@ -18,6 +18,15 @@ all labels, fitted by logistic regression on the leave-one-out scores of the tra
 model did not train on) with Platt's smoothed targets :math:`(N_+ + 1)/(N_+ + 2)` and :math:`1/(N_- + 2)`, which
 keep (a, c) finite when the scores separate the labels. With :math:`a > 0` the map is increasing: the ranking is
 the scores'.
+
+The rows may first be mapped to RBF kernel features (:func:`rbf_map`, :func:`choose_fit`): with at most
+:data:`MAX_LANDMARKS` landmark rows :math:`l_j` (every training row when there are no more, else a seeded sample),
+:math:`\phi(z) = k(z)^\top K_{mm}^{-1/2}` with :math:`k_j(z) = \exp(-\gamma \lVert z - l_j \rVert^2) =
+\exp(-2\gamma (1 - z^\top l_j))` on unit rows (Nystroem's approximation; with every row a landmark,
+:math:`\Phi\Phi^\top = K` and ridge on :math:`\phi` is exact kernel ridge regression). Ridge on those features
+is fitted as above, with its own alpha by leave-one-out, and kept when its leave-one-out squared errors are below
+the linear model's by more than :data:`KERNEL_Z` standard errors, paired over the rows (the simpler model
+otherwise); tried on real-valued dense rows only. :math:`\gamma` = :data:`RBF_GAMMA`: rows of unit length put every squared distance in [0, 4].
 """
 
 from __future__ import annotations
@@ -29,12 +38,37 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit
 
-__all__ = ["ALPHAS", "RidgeFit", "RidgeModel", "calibrated", "fit_ridge", "platt", "unit_rows"]
+__all__ = [
+    "ALPHAS",
+    "KERNEL_MIN_DENSITY",
+    "KERNEL_Z",
+    "MAX_LANDMARKS",
+    "RBF_GAMMA",
+    "KernelChoice",
+    "RbfMap",
+    "RidgeFit",
+    "RidgeModel",
+    "calibrated",
+    "choose_fit",
+    "fit_ridge",
+    "platt",
+    "rbf_map",
+    "unit_rows",
+]
 
 # the penalties tried: 10^-3 .. 10^3, two per decade (the grid stop 60 priced on hold-outs)
 ALPHAS: tuple[float, ...] = tuple(float(10.0**e) for e in np.arange(-3.0, 3.01, 0.5))
 _RELATIVE_EIGEN_FLOOR = 1e-10  # eigenvalues below this share of the largest are rounding, not directions
 _ABSOLUTE_EIGEN_FLOOR = 1e-12  # ... and below this x n (unit rows: the eigenvalues sum to at most n)
+# The RBF kernel's width on unit rows, its landmarks, and the paired z of the leave-one-out errors that keeps it
+# (stop 62, 20% hold-outs of the training rows of the six dense sets; docs/getting-started.md, the rule table)
+RBF_GAMMA = 1.0
+MAX_LANDMARKS = 600
+KERNEL_Z = 2.0
+# sparse rows (text) keep the linear model: on medical the kernel never won (its errors higher on 20 of 20
+# hold-outs) and trying it cost 2.8x the fit's CPU (stop 62)
+KERNEL_MIN_DENSITY = 0.5
+MAX_LANDMARK_VALUES = 10_000_000  # landmarks x features kept dense in the model (40 MB in float32); else linear only
 _DENSE_SHARE = 0.25  # a CSR matrix with at least this share of its entries non-zero is multiplied as a dense one
 
 
@@ -167,10 +201,92 @@ def platt(scores: np.ndarray, Y: sp.csr_matrix, iterations: int = 100) -> tuple[
     return a, c
 
 
+def rbf_map(Z: sp.csr_matrix | np.ndarray, landmarks: np.ndarray, gamma: float) -> np.ndarray:
+    r"""The RBF kernel :math:`\exp(-\gamma \lVert z - l_j \rVert^2)` of every row z of ``Z`` and landmark
+    :math:`l_j` (dense float64, n x m); :math:`\exp(-2\gamma (1 - z^\top l_j))` on rows of unit length."""
+    inner = Z @ landmarks.T
+    inner = np.asarray(inner.toarray() if sp.issparse(inner) else inner, dtype=np.float64)
+    if sp.issparse(Z):
+        z_sq = np.asarray(sp.csr_matrix(Z).multiply(Z).sum(axis=1)).ravel()
+    else:
+        z_sq = np.einsum("ij,ij->i", Z, Z)
+    l_sq = np.einsum("ij,ij->i", landmarks, landmarks)
+    squared = np.maximum(z_sq[:, None] + l_sq[None, :] - 2.0 * inner, 0.0)  # >= 0 despite rounding
+    return np.exp(-gamma * squared)
+
+
+@dataclasses.dataclass
+class RbfMap:
+    r"""Nystroem's features :math:`\phi(z) = k(z)^\top K_{mm}^{-1/2}` (module docstring): ``landmarks`` (m x d),
+    ``projection`` (m x r, r <= m: the eigenvectors of :math:`K_{mm}` above the floor over their square roots)."""
+
+    landmarks: np.ndarray
+    projection: np.ndarray
+    gamma: float
+
+    @classmethod
+    def fit(cls, Z: sp.csr_matrix | np.ndarray, gamma: float, max_landmarks: int, seed: int) -> RbfMap:
+        n = Z.shape[0]
+        rng = np.random.default_rng(seed)
+        rows = np.arange(n) if n <= max_landmarks else np.sort(rng.choice(n, max_landmarks, replace=False))
+        landmarks = sp.csr_matrix(Z)[rows].toarray() if sp.issparse(Z) else np.asarray(Z, dtype=np.float64)[rows]
+        s, V = np.linalg.eigh(rbf_map(landmarks, landmarks, gamma))
+        keep = s > _eigen_floor(s, len(rows))
+        return cls(landmarks, V[:, keep] / np.sqrt(s[keep])[None, :], gamma)
+
+    def __call__(self, Z: sp.csr_matrix | np.ndarray) -> np.ndarray:
+        return rbf_map(Z, self.landmarks, self.gamma) @ self.projection
+
+
+@dataclasses.dataclass
+class KernelChoice:
+    """What :func:`choose_fit` kept: the ridge fit (on the rows or on ``rbf``'s features), the RBF map when the
+    kernel won (else None), and the paired z of the RBF fit's leave-one-out squared errors minus the linear fit's
+    (negative: the kernel's are lower; NaN when not tried)."""
+
+    fit: RidgeFit
+    rbf: RbfMap | None
+    z: float
+
+    def weights(self) -> np.ndarray:
+        """The weights on what the model multiplies: the rows (d x L) or the kernel row k(z) (m x L)."""
+        return self.fit.weights if self.rbf is None else self.rbf.projection @ self.fit.weights
+
+
+def _row_errors(found: RidgeFit, Yd: np.ndarray) -> np.ndarray:
+    """Each row's leave-one-out squared error, summed over the labels."""
+    residual = Yd - found.loo_scores
+    return np.sum(residual * residual, axis=1)
+
+
+def choose_fit(Z: sp.csr_matrix | np.ndarray, Y: sp.csr_matrix, seed: int) -> KernelChoice:
+    """Ridge on the rows ``Z`` (unit L2 norm), and on their RBF features (:class:`RbfMap`,
+    :data:`RBF_GAMMA`, at most :data:`MAX_LANDMARKS` landmarks drawn with ``seed``); the RBF fit is kept when the
+    mean of its per-row leave-one-out squared errors minus the linear fit's is below -:data:`KERNEL_Z` standard
+    errors (paired over the rows). Tried on real-valued dense rows only (at least :data:`KERNEL_MIN_DENSITY` of
+    the entries non-zero), with at least 3 rows and at most :data:`MAX_LANDMARK_VALUES` landmarks x features."""
+    n, d = Z.shape
+    linear = fit_ridge(Z, Y)
+    stored = sp.csr_matrix(Z).nnz if sp.issparse(Z) else int(np.count_nonzero(Z))
+    if n < 3 or stored < KERNEL_MIN_DENSITY * n * d or min(n, MAX_LANDMARKS) * d > MAX_LANDMARK_VALUES:
+        return KernelChoice(linear, None, float("nan"))
+    kernel = RbfMap.fit(Z, RBF_GAMMA, MAX_LANDMARKS, seed)
+    rbf = fit_ridge(kernel(Z), Y)
+    Yd = np.asarray(Y.toarray() if sp.issparse(Y) else Y, dtype=np.float64)
+    diff = _row_errors(rbf, Yd) - _row_errors(linear, Yd)
+    spread = float(np.std(diff, ddof=1))
+    if not spread > 0:  # the same errors on every row: nothing to tell them apart
+        return KernelChoice(linear, None, 0.0)
+    z = float(np.mean(diff)) / (spread / np.sqrt(n))
+    return KernelChoice(rbf, kernel, z) if z < -KERNEL_Z else KernelChoice(linear, None, z)
+
+
 @dataclasses.dataclass
 class RidgeModel:
-    """A fitted one-vs-rest ridge model: ``weights`` float32 (d x L), ``bias`` float32 (L), Platt's ``(a, c)``,
-    and the alpha chosen (recorded). A row is scaled to unit L2 norm, scored :math:`W^\\top z + b`, and mapped to
+    """A fitted one-vs-rest ridge model: ``weights`` float32 (d x L, or m x L on the RBF kernel row), ``bias``
+    float32 (L), Platt's ``(a, c)``, and the alpha chosen (recorded); with ``landmarks`` (float32, m x d) the RBF
+    kernel of width ``gamma``. A row is scaled to unit L2 norm z (with landmarks: mapped to its kernel row
+    :math:`k_j(z) = \\exp(-2\\gamma(1 - z^\\top l_j))`), scored :math:`W^\\top z + b`, and mapped to
     :math:`\\sigma(a s + c)`."""
 
     weights: np.ndarray
@@ -179,24 +295,35 @@ class RidgeModel:
     c: float
     alpha: float
     single_label: bool = False  # multi-class data: each row's probabilities are normalised to sum to 1
+    landmarks: np.ndarray | None = None  # the RBF kernel's landmark rows (m x d); None: linear
+    gamma: float = RBF_GAMMA
 
     @property
     def n_features(self) -> int:
-        return int(self.weights.shape[0])
+        return int(self.weights.shape[0] if self.landmarks is None else self.landmarks.shape[1])
+
+    @property
+    def kernel(self) -> str:
+        return "linear" if self.landmarks is None else "rbf"
 
     @property
     def n_labels(self) -> int:
         return int(self.weights.shape[1])
 
     @functools.cached_property
-    def _weights64(self) -> tuple[np.ndarray, np.ndarray]:
-        """The weights and bias in float64, converted once (not per batch of rows)."""
-        return self.weights.astype(np.float64), self.bias.astype(np.float64)
+    def _weights64(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """The weights, bias and landmarks in float64, converted once (not per batch of rows)."""
+        landmarks = None if self.landmarks is None else self.landmarks.astype(np.float64)
+        return self.weights.astype(np.float64), self.bias.astype(np.float64), landmarks
 
     def raw_scores(self, X: sp.csr_matrix | np.ndarray) -> np.ndarray:
-        """:math:`W^\\top z + b` for every row (float64, n x L), rows scaled to unit L2 norm first."""
-        weights, bias = self._weights64
-        return np.asarray(unit_rows(X) @ weights) + bias[None, :]
+        """:math:`W^\\top z + b` for every row (float64, n x L), rows scaled to unit L2 norm first (and mapped to
+        their kernel rows with landmarks)."""
+        weights, bias, landmarks = self._weights64
+        Z = unit_rows(X)
+        if landmarks is not None:
+            Z = rbf_map(Z, landmarks, self.gamma)
+        return np.asarray(Z @ weights) + bias[None, :]
 
     def probabilities(self, X: sp.csr_matrix | np.ndarray) -> np.ndarray:
         """:math:`\\sigma(a s + c)` for every row and label (float32, n x L); see :func:`calibrated`."""

@@ -41,7 +41,7 @@ from sparsexc.estimator._families import (
     rule_sets,
     tune_tree_sets,
 )
-from sparsexc.estimator._ridge import RidgeModel, calibrated, fit_ridge, platt, unit_rows
+from sparsexc.estimator._ridge import MAX_LANDMARKS, RBF_GAMMA, RidgeModel, calibrated, choose_fit, platt, unit_rows
 from sparsexc.train.progress import fit_summary
 
 if TYPE_CHECKING:
@@ -53,7 +53,10 @@ MAX_EIGEN = 8000  # the eigenproblem is min(rows, features) square: 8,000 is 0.5
 MAX_WEIGHTS = 100_000_000  # features x labels of the dense weight matrix (0.4 GB in float32)
 _ONE_THREAD_MAX = 2000  # eigenproblems up to this size run on one BLAS thread
 DEFAULT_THRESHOLD = 0.5  # the set threshold on probabilities before tuning (and without rows to tune on)
-_WEIGHT, _BIAS = "ridge.weight", "ridge.bias"
+_WEIGHT, _BIAS, _LANDMARKS = "ridge.weight", "ridge.bias", "ridge.landmarks"
+_CONFIG_KEYS = frozenset(
+    {"family", "n_features", "n_labels", "alpha", "platt", "single_label", "kernel", "gamma", "n_landmarks"}
+)
 
 
 @dataclasses.dataclass
@@ -129,10 +132,14 @@ class RidgeFamily(ModelFamily):
         # small matrices: one BLAS thread (a second one spins: measured 2.3x the CPU seconds on medical)
         small = min(X.shape) <= _ONE_THREAD_MAX
         with one_blas_thread() if small else contextlib.nullcontext():
-            found = fit_ridge(unit_rows(X), Y)
+            chosen = choose_fit(unit_rows(X), Y, int(estimator.random_state))
+            found = chosen.fit
             a, c = platt(found.loo_scores, Y)
         single = bool(np.all(np.diff(Y.indptr) == 1))  # multi-class data: probabilities sum to 1 per row
-        ridge = RidgeModel(found.weights.astype(np.float32), found.bias.astype(np.float32), a, c, found.alpha, single)
+        weights, bias = chosen.weights().astype(np.float32), found.bias.astype(np.float32)
+        landmarks = None if chosen.rbf is None else chosen.rbf.landmarks.astype(np.float32)
+        gamma = RBF_GAMMA if chosen.rbf is None else chosen.rbf.gamma
+        ridge = RidgeModel(weights, bias, a, c, found.alpha, single, landmarks, gamma)
         model = RidgeClassifierModel(ridge, DEFAULT_THRESHOLD)
         k = min(TREE_CANDIDATES, Y.shape[1])
         if n_val > 0 and not held_out:  # validation rows given: they tune the set rule
@@ -147,8 +154,19 @@ class RidgeFamily(ModelFamily):
         model.scale = None if "sparsemax_scale" not in tuned else float(tuned["sparsemax_scale"])
         summary = fit_summary([], None, 0, None, estimator.val_metric)
         loo_note = "" if X.shape[0] > 1 else " (one row: no leave-one-out, the grid's middle alpha)"
+        if chosen.rbf is not None:
+            kernel = (
+                f"on RBF kernel features (gamma {gamma:g}, {len(chosen.rbf.landmarks)} landmark rows: leave-one-out "
+                f"error below the linear model's, paired z = {chosen.z:.1f})"
+            )
+        elif math.isnan(chosen.z):
+            kernel = "on the rows (linear; the RBF kernel not tried)"
+        else:
+            kernel = (
+                f"on the rows (linear; the RBF kernel's leave-one-out error not lower by 2 s.e., z = {chosen.z:.1f})"
+            )
         summary["message"] = (
-            f"ridge regression on all {X.shape[0]} rows: alpha = {found.alpha:g} of least leave-one-out squared "
+            f"ridge regression on all {X.shape[0]} rows {kernel}: alpha = {found.alpha:g} of least leave-one-out squared "
             f"error{loo_note}; probabilities sigma({a:.3g} s {c:+.3g}) (Platt, on the leave-one-out scores); the "
             f"set rule tuned on {where}"
         )
@@ -177,13 +195,17 @@ class RidgeFamily(ModelFamily):
             "alpha": float(ridge.alpha),
             "platt": [float(ridge.a), float(ridge.c)],
             "single_label": bool(ridge.single_label),
+            "kernel": ridge.kernel,
         }
+        if ridge.landmarks is not None:
+            tensors[_LANDMARKS] = (np.ascontiguousarray(ridge.landmarks), f32)
+            config.update(gamma=float(ridge.gamma), n_landmarks=int(ridge.landmarks.shape[0]))
         return tensors, config
 
     def check_files(self, plan: Any, config: dict[str, Any], files: ModelFiles, fields: Any) -> dict[str, Any]:
         f = fields
         model = f.mapping(f.get(config, "model", "model"), "model")
-        unknown = sorted(set(model) - {"family", "n_features", "n_labels", "alpha", "platt", "single_label"})
+        unknown = sorted(set(model) - _CONFIG_KEYS)
         if unknown:
             raise f.error("model", f"holds the unknown key {unknown[0]!r}")
         if model.get("family") != self.name:
@@ -202,6 +224,19 @@ class RidgeFamily(ModelFamily):
             raise f.error("model.single_label", f"must be true or false; got {model['single_label']!r}")
         check_tuned_rule(plan.tuned, f, "ridge")
         wanted = {_WEIGHT: (plan.n_features, plan.n_labels), _BIAS: (plan.n_labels,)}
+        kernel = model.get("kernel", "linear")  # stop 61's files have no kernel: linear
+        if kernel == "rbf":
+            gamma = f.get(model, "gamma", "model.gamma")
+            if not _number(gamma) or not gamma > 0:
+                raise f.error("model.gamma", f"must be a finite number > 0; got {gamma!r}")
+            m = f.size(f.get(model, "n_landmarks", "model.n_landmarks"), "model.n_landmarks")
+            if not 1 <= m <= MAX_LANDMARKS:
+                raise f.error("model.n_landmarks", f"must be 1..{MAX_LANDMARKS}; got {m}")
+            wanted = {_WEIGHT: (m, plan.n_labels), _BIAS: (plan.n_labels,), _LANDMARKS: (m, plan.n_features)}
+        elif kernel != "linear":
+            raise f.error("model.kernel", f"must be 'linear' or 'rbf'; got {kernel!r}")
+        elif "gamma" in model or "n_landmarks" in model:
+            raise f.error("model", "holds 'gamma' or 'n_landmarks' but its kernel is linear")
         for name in sorted(set(files.header) - set(wanted)):
             raise ModelFormatError(f"{files.weights_path}: unexpected array {name!r}")
         for name, shape in wanted.items():
@@ -218,11 +253,13 @@ class RidgeFamily(ModelFamily):
     def build(
         self, model_config: dict[str, Any], arrays: dict[str, Any], device: Any, tuned: dict[str, Any], where: Any
     ) -> Any:
-        weights, bias = arrays.pop(_WEIGHT), arrays.pop(_BIAS)
-        if not (np.all(np.isfinite(weights)) and np.all(np.isfinite(bias))):
+        weights, bias, landmarks = arrays.pop(_WEIGHT), arrays.pop(_BIAS), arrays.pop(_LANDMARKS, None)
+        if not all(np.all(np.isfinite(v)) for v in (weights, bias, () if landmarks is None else landmarks)):
             raise ModelFormatError(f"{where}: the ridge weights hold non-finite values")
         a, c = (float(v) for v in model_config["platt"])
-        ridge = RidgeModel(weights, bias, a, c, float(model_config["alpha"]), model_config["single_label"])
+        gamma = float(model_config.get("gamma", RBF_GAMMA))
+        alpha, single = float(model_config["alpha"]), model_config["single_label"]
+        ridge = RidgeModel(weights, bias, a, c, alpha, single, landmarks, gamma)
         scale = tuned.get("sparsemax_scale")
         return RidgeClassifierModel(ridge, float(tuned["threshold"]), None if scale is None else float(scale))
 

@@ -118,8 +118,10 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         validation rows for ``tune_metric`` (0.5 for the logistic loss, 0.363 for the squared hinge without
         validation rows: the node score at margin 0); ``predict_topk``'s ``beam`` is its beam width. "ridge":
         one-vs-rest ridge regression, its penalty by exact leave-one-out, Platt probabilities and the set rule fitted
-        on the leave-one-out scores (:mod:`sparsexc.estimator._ridge_family`; "auto" chooses it on at most 600
-        training rows); no settings of its own.
+        on the leave-one-out scores; on real-valued dense rows also on RBF kernel features, kept where its
+        leave-one-out errors are lower (:mod:`sparsexc.estimator._ridge_family`; "auto" chooses it on at most 600
+        training rows, and on dense features up to 2,000; landmarks drawn with ``random_state``); no settings of
+        its own.
     tree_params : dict or None
         The tree model's settings, validated by :class:`sparsexc.tree.LabelTreeParams` (e.g.
         ``{"loss": "logistic", "max_leaf_size": 20}``); its ``seed`` is ``random_state`` unless given here. They
