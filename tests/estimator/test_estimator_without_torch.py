@@ -90,3 +90,41 @@ def test_the_check_without_the_default_head_finds_what_the_full_check_finds(sett
     assert check == full
     if full is not None:
         assert issubclass(full[0], (ConfigurationError, ValueError, TypeError))
+
+
+def test_a_ridge_model_never_imports_the_tree_or_numba() -> None:
+    """The tree's settings are checked in every fit (as the head's are); without ``tree_params`` they are the
+    defaults and are not built, so a ridge fit does not import the tree and numba (about 0.25 s of a small fit)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(
+        """
+        import sys, tempfile
+        import numpy as np, scipy.sparse as sp
+        from sparsexc import XCClassifier
+
+        rng = np.random.default_rng(0)
+        X = sp.random(300, 40, density=0.1, format="csr", random_state=0, dtype=np.float32)
+        Y = sp.csr_matrix((rng.random((300, 8)) < 0.25).astype(np.float32))
+        clf = XCClassifier(verbose=0).fit(X, Y)
+        assert clf.resolved_model().family == "ridge"
+        clf.predict(X), clf.predict_proba(X)
+        with tempfile.TemporaryDirectory() as folder:
+            clf.save(folder + "/m")
+            XCClassifier.load(folder + "/m").predict_topk(X, 3)
+        print(sorted(m for m in ("numba", "sparsexc.tree") if m in sys.modules))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+    with pytest.raises(ConfigurationError, match="tree_params"):  # given tree_params are still checked
+        XCClassifier(tree_params={"n_trees": 0}).fit(*_tiny())
+
+
+def _tiny():
+    import numpy as np
+    import scipy.sparse as sp
+
+    return sp.csr_matrix(np.eye(4, dtype=np.float32)), sp.csr_matrix(np.eye(4, dtype=np.float32))

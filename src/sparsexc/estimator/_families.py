@@ -669,7 +669,10 @@ class TreeFamily(ModelFamily):
             raise ConfigurationError(f"tree_params: {exc}") from None
 
     def check(self, estimator: Any) -> None:
-        self.params(estimator)
+        # without tree_params the settings are the defaults (seed: random_state, an integer checked before): valid,
+        # and checking them would import the tree and numba (about 0.25 s) in every fit of another family
+        if estimator.tree_params is not None:
+            self.params(estimator)
 
     def check_run(self, run: RunParams) -> None:
         refuse_checkpoints(run)
