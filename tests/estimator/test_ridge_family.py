@@ -19,7 +19,16 @@ from sparsexc._params import RunParams
 from sparsexc.errors import ConfigurationError, ModelFormatError
 from sparsexc.estimator import _ridge
 from sparsexc.estimator._auto import RIDGE_DENSE_MAX_ROWS, RIDGE_MAX_ROWS, DataProfile, choose_model
-from sparsexc.estimator._ridge import ALPHAS, RbfMap, choose_fit, fit_ridge, platt, rbf_map, unit_rows
+from sparsexc.estimator._ridge import (
+    ALPHAS,
+    RbfMap,
+    choose_fit,
+    fit_kernel_ridge,
+    fit_ridge,
+    platt,
+    rbf_map,
+    unit_rows,
+)
 
 
 def _ridge_solution(Z: np.ndarray, Y: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
@@ -313,6 +322,31 @@ def test_every_row_a_landmark_is_exact_kernel_ridge_and_its_leave_one_out() -> N
         np.testing.assert_allclose(found.loo_scores[:, label], np.concatenate(loo), atol=1e-8)
 
 
+def test_kernel_ridge_from_the_gram_matrix_is_kernel_ridge_and_its_leave_one_out() -> None:
+    """fit_kernel_ridge (the path of up to MAX_LANDMARKS rows: one eigenproblem of the centred kernel) against
+    kernel ridge's own optimality conditions, its leave-one-out against refits, and the Nystroem path with every
+    row a landmark (the same model, by another road)."""
+    rng = np.random.default_rng(12)
+    Z = unit_rows(rng.normal(size=(20, 4)))
+    Y = sp.csr_matrix((rng.random((20, 3)) < 0.4).astype(np.float32))
+    K = rbf_map(Z, Z, 0.8)
+    found = fit_kernel_ridge(K, Y, alphas=(0.3,))
+    new = unit_rows(rng.normal(size=(5, 4)))
+    scores = rbf_map(new, Z, 0.8) @ found.weights + found.bias
+    nystroem = RbfMap.fit(Z, 0.8, max_landmarks=20, seed=0)
+    other = fit_ridge(nystroem(Z), Y, alphas=(0.3,))
+    np.testing.assert_allclose(scores, nystroem(new) @ other.weights + other.bias, atol=1e-8)
+    np.testing.assert_allclose(found.loo_scores, other.loo_scores, atol=1e-8)
+    for label in range(3):
+        y = Y[:, label].toarray().ravel()
+        beta, b = _kernel_ridge(K, y, 0.3)
+        np.testing.assert_allclose(scores[:, label], rbf_map(new, Z, 0.8) @ beta + b, atol=1e-8)
+        for i in range(20):
+            keep = np.arange(20) != i
+            beta_i, b_i = _kernel_ridge(K[np.ix_(keep, keep)], y[keep], 0.3)
+            np.testing.assert_allclose(found.loo_scores[i, label], K[i, keep] @ beta_i + b_i, atol=1e-8)
+
+
 def _ring(n: int, seed: int) -> tuple[np.ndarray, sp.csr_matrix]:
     """Points on the unit circle labelled by the sign of cos(3 angle) and its complement: no linear model ranks
     them, an RBF kernel does."""
@@ -325,28 +359,30 @@ def _ring(n: int, seed: int) -> tuple[np.ndarray, sp.csr_matrix]:
 def test_the_kernel_is_kept_where_it_predicts_better_and_the_linear_model_otherwise() -> None:
     X, Y = _ring(200, 0)
     ring = choose_fit(unit_rows(X), Y, seed=0)
-    assert ring.rbf is not None and ring.z < -_ridge.KERNEL_Z
+    assert ring.landmarks is not None and ring.z < -_ridge.KERNEL_Z
     rng = np.random.default_rng(1)
     Xl = rng.normal(size=(200, 30))
     Yl = sp.csr_matrix((Xl[:, :2] + 0.3 * rng.normal(size=(200, 2)) > 0).astype(np.float32))  # linear labels
     linear = choose_fit(unit_rows(Xl), Yl, seed=0)
-    assert linear.rbf is None and linear.z >= -_ridge.KERNEL_Z
+    assert linear.landmarks is None and linear.z >= -_ridge.KERNEL_Z
     assert np.isnan(choose_fit(unit_rows(X[:2]), Y[:2], seed=0).z)  # two rows: the kernel is not tried
     wide = sp.csr_matrix(np.hstack([X, np.zeros((len(X), 3))]))  # 40% of the entries stored: sparse rows
-    assert choose_fit(unit_rows(wide), Y, seed=0).rbf is None and np.isnan(choose_fit(unit_rows(wide), Y, seed=0).z)
+    assert choose_fit(unit_rows(wide), Y, seed=0).landmarks is None and np.isnan(
+        choose_fit(unit_rows(wide), Y, seed=0).z
+    )
 
 
 def test_landmarks_are_a_seeded_sample_above_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     X, Y = _ring(90, 2)
     monkeypatch.setattr(_ridge, "MAX_LANDMARKS", 40)
     first, again, other = (choose_fit(unit_rows(X), Y, seed=s) for s in (3, 3, 4))
-    assert first.rbf is not None and first.rbf.landmarks.shape == (40, 2)
-    np.testing.assert_array_equal(first.rbf.landmarks, again.rbf.landmarks)
-    np.testing.assert_array_equal(first.weights(), again.weights())
-    assert not np.array_equal(first.rbf.landmarks, other.rbf.landmarks)
+    assert first.landmarks is not None and first.landmarks.shape == (40, 2)
+    np.testing.assert_array_equal(first.landmarks, again.landmarks)
+    np.testing.assert_array_equal(first.fit.weights, again.fit.weights)
+    assert not np.array_equal(first.landmarks, other.landmarks)
     # each landmark is a training row
     rows = {tuple(r) for r in unit_rows(X).round(12)}
-    assert all(tuple(r) in rows for r in first.rbf.landmarks.round(12))
+    assert all(tuple(r) in rows for r in first.landmarks.round(12))
 
 
 def _ring_estimator() -> tuple[XCClassifier, np.ndarray, sp.csr_matrix]:

@@ -38,6 +38,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit
 
+from sparsexc._preprocess import _row_norms
+
 __all__ = [
     "ALPHAS",
     "KERNEL_MIN_DENSITY",
@@ -50,6 +52,7 @@ __all__ = [
     "RidgeModel",
     "calibrated",
     "choose_fit",
+    "fit_kernel_ridge",
     "fit_ridge",
     "platt",
     "rbf_map",
@@ -73,15 +76,19 @@ _DENSE_SHARE = 0.25  # a CSR matrix with at least this share of its entries non-
 
 
 def unit_rows(X: sp.csr_matrix | np.ndarray) -> sp.csr_matrix | np.ndarray:
-    """X (float64) with every non-zero row scaled to unit L2 norm (scikit-learn's ``normalize``), as the label
-    tree's ``normalize_rows``; a CSR matrix at least :data:`_DENSE_SHARE` full becomes a dense array (scipy's sparse
-    products cost several times BLAS's on such rows: standardised features are all non-zero)."""
-    from sklearn.preprocessing import normalize
-
+    """X (float64) with every non-zero row scaled to unit L2 norm, as the label tree's ``normalize_rows``; a CSR
+    matrix at least :data:`_DENSE_SHARE` full becomes a dense array (scipy's sparse products cost several times
+    BLAS's on such rows: standardised features are all non-zero). numpy only: importing scikit-learn's
+    ``normalize`` cost more CPU than a whole ridge fit of the small sets (0.17 s)."""
     if sp.issparse(X):
         X = sp.csr_matrix(X, dtype=np.float64)
-        return normalize(X.toarray() if X.nnz >= _DENSE_SHARE * X.shape[0] * X.shape[1] else X)
-    return normalize(np.asarray(X, dtype=np.float64))
+        if X.nnz < _DENSE_SHARE * X.shape[0] * X.shape[1]:
+            norms = _row_norms(X)
+            return sp.csr_matrix(sp.diags(1.0 / np.where(norms > 0, norms, 1.0)) @ X)
+        X = X.toarray()
+    X = np.asarray(X, dtype=np.float64)
+    norms = np.sqrt(np.einsum("ij,ij->i", X, X))
+    return X / np.where(norms > 0, norms, 1.0)[:, None]
 
 
 def _decompose(Z: sp.csr_matrix | np.ndarray, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -97,9 +104,15 @@ def _decompose(Z: sp.csr_matrix | np.ndarray, mu: np.ndarray) -> tuple[np.ndarra
         ZV = Z @ V - (mu @ V)[None, :]  # Z_c V = U sqrt(s)
         return s, np.asarray(ZV) / np.sqrt(s)[None, :]
     kernel = Z @ Z.T
-    kernel = np.asarray(kernel.toarray() if sp.issparse(kernel) else kernel)
+    return _centred_eigen(np.asarray(kernel.toarray() if sp.issparse(kernel) else kernel, dtype=np.float64))
+
+
+def _centred_eigen(kernel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r"""``(s, U)``: the eigenvalues above the floor of the centred Gram matrix :math:`H K H` (:math:`H = I -
+    \mathbf 1 \mathbf 1^\top / n`) and their unit eigenvectors, which are orthogonal to the ones vector."""
+    n = kernel.shape[0]
     kernel = kernel - kernel.mean(axis=0)[None, :]
-    kernel = kernel - kernel.mean(axis=1)[:, None]  # H K H: the centred rows' kernel
+    kernel = kernel - kernel.mean(axis=1)[:, None]
     s, U = np.linalg.eigh((kernel + kernel.T) / 2)
     keep = s > _eigen_floor(s, n)
     return s[keep], U[:, keep]
@@ -131,12 +144,35 @@ def fit_ridge(Z: sp.csr_matrix | np.ndarray, Y: sp.csr_matrix, alphas: tuple[flo
     On a single row leave-one-out is undefined: the middle alpha of the grid is used and ``loo_scores`` are the
     fitted values.
     """
-    n = Z.shape[0]
-    Yd = np.asarray(Y.toarray() if sp.issparse(Y) else Y, dtype=np.float64)
     mu = np.asarray(Z.mean(axis=0), dtype=np.float64).ravel()
+    s, U = _decompose(Z, mu)
+    alpha, errors, loo, coefficients, y_bar = _loo_path(s, U, Y, alphas)
+    # Z_c^T U = Z^T U - mu (1^T U), and 1^T U = 0: U's columns are orthogonal to the ones vector (Z_c's rows sum to 0)
+    weights = np.asarray(Z.T @ coefficients)
+    return RidgeFit(weights, y_bar - mu @ weights, alpha, errors, loo)
+
+
+def fit_kernel_ridge(kernel: np.ndarray, Y: sp.csr_matrix, alphas: tuple[float, ...] = ALPHAS) -> RidgeFit:
+    r"""Kernel ridge regression with an unpenalised bias from the training rows' Gram matrix ``kernel`` (n x n):
+    :func:`fit_ridge` in the feature space of the kernel (the same leave-one-out over ``alphas``). The weights are
+    on a row's kernel values against the training rows: a row scores :math:`k(z)^\top A + b` (``weights`` = A,
+    n x L; :math:`b = \bar y - \bar k^\top A` with :math:`\bar k` the column means of ``kernel``)."""
+    s, U = _centred_eigen(kernel)
+    alpha, errors, loo, coefficients, y_bar = _loo_path(s, U, Y, alphas)
+    return RidgeFit(coefficients, y_bar - kernel.mean(axis=0) @ coefficients, alpha, errors, loo)
+
+
+def _loo_path(
+    s: np.ndarray, U: np.ndarray, Y: sp.csr_matrix, alphas: tuple[float, ...]
+) -> tuple[float, dict[float, float], np.ndarray, np.ndarray, np.ndarray]:
+    r"""From the centred rows' eigenpairs: the alpha of least leave-one-out squared error (ties: the larger),
+    every alpha's error, the leave-one-out scores (n x L), the dual coefficients
+    :math:`U \operatorname{diag}(1 / (s + \alpha)) U^\top (Y - \bar y)` (n x L) and :math:`\bar y`. One row: no
+    leave-one-out (NaN errors, the grid's middle alpha, the fitted values as scores)."""
+    n = U.shape[0]
+    Yd = np.asarray(Y.toarray() if sp.issparse(Y) else Y, dtype=np.float64)
     y_bar = Yd.mean(axis=0)
     Yc = Yd - y_bar[None, :]
-    s, U = _decompose(Z, mu)
     P = U.T @ Yc  # r x L
     errors: dict[float, float] = {}
     best: tuple[float, float, np.ndarray] | None = None
@@ -153,14 +189,10 @@ def fit_ridge(Z: sp.csr_matrix | np.ndarray, Y: sp.csr_matrix, alphas: tuple[flo
             best = (alpha, errors[alpha], Yd - residual)
     if best is None:  # one row: no leave-one-out
         alpha = float(sorted(alphas)[len(alphas) // 2])
-        f = s / (s + alpha)
-        loo = U @ (f[:, None] * P) + y_bar[None, :]
+        loo = U @ ((s / (s + alpha))[:, None] * P) + y_bar[None, :]
     else:
         alpha, _, loo = best
-    # Z_c^T U = Z^T U - mu (1^T U), and 1^T U = 0: U's columns are orthogonal to the ones vector (Z_c's rows sum to 0)
-    weights = np.asarray(Z.T @ U) @ (P / (s + alpha)[:, None])
-    bias = y_bar - mu @ weights
-    return RidgeFit(weights, bias, float(alpha), errors, np.asarray(loo))
+    return float(alpha), errors, np.asarray(loo), U @ (P / (s + alpha)[:, None]), y_bar
 
 
 def platt(scores: np.ndarray, Y: sp.csr_matrix, iterations: int = 100) -> tuple[float, float]:
@@ -240,17 +272,13 @@ class RbfMap:
 
 @dataclasses.dataclass
 class KernelChoice:
-    """What :func:`choose_fit` kept: the ridge fit (on the rows or on ``rbf``'s features), the RBF map when the
-    kernel won (else None), and the paired z of the RBF fit's leave-one-out squared errors minus the linear fit's
-    (negative: the kernel's are lower; NaN when not tried)."""
+    """What :func:`choose_fit` kept: the ridge fit, its weights on the rows (d x L) or, with ``landmarks`` (m x d,
+    the RBF kernel won), on a row's kernel values against them (m x L); and the paired z of the RBF fit's
+    leave-one-out squared errors minus the linear fit's (negative: the kernel's are lower; NaN when not tried)."""
 
     fit: RidgeFit
-    rbf: RbfMap | None
+    landmarks: np.ndarray | None
     z: float
-
-    def weights(self) -> np.ndarray:
-        """The weights on what the model multiplies: the rows (d x L) or the kernel row k(z) (m x L)."""
-        return self.fit.weights if self.rbf is None else self.rbf.projection @ self.fit.weights
 
 
 def _row_errors(found: RidgeFit, Yd: np.ndarray) -> np.ndarray:
@@ -259,26 +287,37 @@ def _row_errors(found: RidgeFit, Yd: np.ndarray) -> np.ndarray:
     return np.sum(residual * residual, axis=1)
 
 
+def _rbf_fit(Z: sp.csr_matrix | np.ndarray, Y: sp.csr_matrix, seed: int) -> tuple[RidgeFit, np.ndarray]:
+    """Ridge on the RBF kernel (:data:`RBF_GAMMA`) and its landmarks: exact kernel ridge on every row up to
+    :data:`MAX_LANDMARKS` rows (one eigenproblem), else on Nystroem's features of a seeded sample of that many; the
+    weights on a row's kernel values against the landmarks either way."""
+    if Z.shape[0] <= MAX_LANDMARKS:
+        landmarks = sp.csr_matrix(Z).toarray() if sp.issparse(Z) else np.asarray(Z, dtype=np.float64)
+        return fit_kernel_ridge(rbf_map(Z, landmarks, RBF_GAMMA), Y), landmarks
+    kernel = RbfMap.fit(Z, RBF_GAMMA, MAX_LANDMARKS, seed)
+    found = fit_ridge(kernel(Z), Y)
+    return dataclasses.replace(found, weights=kernel.projection @ found.weights), kernel.landmarks
+
+
 def choose_fit(Z: sp.csr_matrix | np.ndarray, Y: sp.csr_matrix, seed: int) -> KernelChoice:
-    """Ridge on the rows ``Z`` (unit L2 norm), and on their RBF features (:class:`RbfMap`,
-    :data:`RBF_GAMMA`, at most :data:`MAX_LANDMARKS` landmarks drawn with ``seed``); the RBF fit is kept when the
-    mean of its per-row leave-one-out squared errors minus the linear fit's is below -:data:`KERNEL_Z` standard
-    errors (paired over the rows). Tried on real-valued dense rows only (at least :data:`KERNEL_MIN_DENSITY` of
-    the entries non-zero), with at least 3 rows and at most :data:`MAX_LANDMARK_VALUES` landmarks x features."""
+    """Ridge on the rows ``Z`` (unit L2 norm), and on their RBF kernel (:func:`_rbf_fit`; landmarks beyond
+    :data:`MAX_LANDMARKS` rows drawn with ``seed``); the RBF fit is kept when the mean of its per-row leave-one-out
+    squared errors minus the linear fit's is below -:data:`KERNEL_Z` standard errors (paired over the rows).
+    Tried on real-valued dense rows only (at least :data:`KERNEL_MIN_DENSITY` of the entries non-zero), with at
+    least 3 rows and at most :data:`MAX_LANDMARK_VALUES` landmarks x features."""
     n, d = Z.shape
     linear = fit_ridge(Z, Y)
     stored = sp.csr_matrix(Z).nnz if sp.issparse(Z) else int(np.count_nonzero(Z))
     if n < 3 or stored < KERNEL_MIN_DENSITY * n * d or min(n, MAX_LANDMARKS) * d > MAX_LANDMARK_VALUES:
         return KernelChoice(linear, None, float("nan"))
-    kernel = RbfMap.fit(Z, RBF_GAMMA, MAX_LANDMARKS, seed)
-    rbf = fit_ridge(kernel(Z), Y)
+    rbf, landmarks = _rbf_fit(Z, Y, seed)
     Yd = np.asarray(Y.toarray() if sp.issparse(Y) else Y, dtype=np.float64)
     diff = _row_errors(rbf, Yd) - _row_errors(linear, Yd)
     spread = float(np.std(diff, ddof=1))
     if not spread > 0:  # the same errors on every row: nothing to tell them apart
         return KernelChoice(linear, None, 0.0)
     z = float(np.mean(diff)) / (spread / np.sqrt(n))
-    return KernelChoice(rbf, kernel, z) if z < -KERNEL_Z else KernelChoice(linear, None, z)
+    return KernelChoice(rbf, landmarks, z) if z < -KERNEL_Z else KernelChoice(linear, None, z)
 
 
 @dataclasses.dataclass

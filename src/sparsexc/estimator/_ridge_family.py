@@ -136,10 +136,9 @@ class RidgeFamily(ModelFamily):
             found = chosen.fit
             a, c = platt(found.loo_scores, Y)
         single = bool(np.all(np.diff(Y.indptr) == 1))  # multi-class data: probabilities sum to 1 per row
-        weights, bias = chosen.weights().astype(np.float32), found.bias.astype(np.float32)
-        landmarks = None if chosen.rbf is None else chosen.rbf.landmarks.astype(np.float32)
-        gamma = RBF_GAMMA if chosen.rbf is None else chosen.rbf.gamma
-        ridge = RidgeModel(weights, bias, a, c, found.alpha, single, landmarks, gamma)
+        weights, bias = found.weights.astype(np.float32), found.bias.astype(np.float32)
+        landmarks = None if chosen.landmarks is None else chosen.landmarks.astype(np.float32)
+        ridge = RidgeModel(weights, bias, a, c, found.alpha, single, landmarks, RBF_GAMMA)
         model = RidgeClassifierModel(ridge, DEFAULT_THRESHOLD)
         k = min(TREE_CANDIDATES, Y.shape[1])
         if n_val > 0 and not held_out:  # validation rows given: they tune the set rule
@@ -154,9 +153,9 @@ class RidgeFamily(ModelFamily):
         model.scale = None if "sparsemax_scale" not in tuned else float(tuned["sparsemax_scale"])
         summary = fit_summary([], None, 0, None, estimator.val_metric)
         loo_note = "" if X.shape[0] > 1 else " (one row: no leave-one-out, the grid's middle alpha)"
-        if chosen.rbf is not None:
+        if chosen.landmarks is not None:
             kernel = (
-                f"on RBF kernel features (gamma {gamma:g}, {len(chosen.rbf.landmarks)} landmark rows: leave-one-out "
+                f"on RBF kernel features (gamma {RBF_GAMMA:g}, {len(chosen.landmarks)} landmark rows: leave-one-out "
                 f"error below the linear model's, paired z = {chosen.z:.1f})"
             )
         elif math.isnan(chosen.z):
