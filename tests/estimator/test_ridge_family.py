@@ -366,6 +366,9 @@ def test_the_kernel_is_kept_where_it_predicts_better_and_the_linear_model_otherw
     linear = choose_fit(unit_rows(Xl), Yl, seed=0)
     assert linear.landmarks is None and linear.z >= -_ridge.KERNEL_Z
     assert np.isnan(choose_fit(unit_rows(X[:2]), Y[:2], seed=0).z)  # two rows: the kernel is not tried
+    with pytest.MonkeyPatch.context() as patch:  # the kernel features would exceed their memory limit
+        patch.setattr(_ridge, "MAX_KERNEL_VALUES", 200 * 200 - 1)
+        assert np.isnan(choose_fit(unit_rows(X), Y, seed=0).z)
     wide = sp.csr_matrix(np.hstack([X, np.zeros((len(X), 3))]))  # 40% of the entries stored: sparse rows
     assert choose_fit(unit_rows(wide), Y, seed=0).landmarks is None and np.isnan(
         choose_fit(unit_rows(wide), Y, seed=0).z

@@ -148,7 +148,7 @@ RULES: tuple[Rule, ...] = (
         {},
         "one-vs-rest ridge regression, its penalty by exact leave-one-out: at most 600 training rows, where on 20% "
         "hold-outs of the training rows of flags, emotions, birds, cal500 and medical its P@1 was the label tree's "
-        "+0.1 to +1.5 points at 0.1-0.8x the training CPU",
+        "+0.1 to +1.5 points at 0.11-0.38x the training CPU",
     ),
     Rule(
         "ridge-dense",

@@ -44,6 +44,7 @@ __all__ = [
     "ALPHAS",
     "KERNEL_MIN_DENSITY",
     "KERNEL_Z",
+    "MAX_KERNEL_VALUES",
     "MAX_LANDMARKS",
     "RBF_GAMMA",
     "KernelChoice",
@@ -72,6 +73,7 @@ KERNEL_Z = 2.0
 # hold-outs) and trying it cost 2.8x the fit's CPU (stop 62)
 KERNEL_MIN_DENSITY = 0.5
 MAX_LANDMARK_VALUES = 10_000_000  # landmarks x features kept dense in the model (40 MB in float32); else linear only
+MAX_KERNEL_VALUES = 50_000_000  # rows x landmarks of the kernel features (400 MB in float64); else linear only
 _DENSE_SHARE = 0.25  # a CSR matrix with at least this share of its entries non-zero is multiplied as a dense one
 
 
@@ -304,11 +306,13 @@ def choose_fit(Z: sp.csr_matrix | np.ndarray, Y: sp.csr_matrix, seed: int) -> Ke
     :data:`MAX_LANDMARKS` rows drawn with ``seed``); the RBF fit is kept when the mean of its per-row leave-one-out
     squared errors minus the linear fit's is below -:data:`KERNEL_Z` standard errors (paired over the rows).
     Tried on real-valued dense rows only (at least :data:`KERNEL_MIN_DENSITY` of the entries non-zero), with at
-    least 3 rows and at most :data:`MAX_LANDMARK_VALUES` landmarks x features."""
+    least 3 rows, at most :data:`MAX_LANDMARK_VALUES` landmarks x features and :data:`MAX_KERNEL_VALUES` rows x
+    landmarks (the memory of the landmarks and of the kernel features)."""
     n, d = Z.shape
     linear = fit_ridge(Z, Y)
     stored = sp.csr_matrix(Z).nnz if sp.issparse(Z) else int(np.count_nonzero(Z))
-    if n < 3 or stored < KERNEL_MIN_DENSITY * n * d or min(n, MAX_LANDMARKS) * d > MAX_LANDMARK_VALUES:
+    m = min(n, MAX_LANDMARKS)
+    if n < 3 or stored < KERNEL_MIN_DENSITY * n * d or m * d > MAX_LANDMARK_VALUES or n * m > MAX_KERNEL_VALUES:
         return KernelChoice(linear, None, float("nan"))
     rbf, landmarks = _rbf_fit(Z, Y, seed)
     Yd = np.asarray(Y.toarray() if sp.issparse(Y) else Y, dtype=np.float64)
