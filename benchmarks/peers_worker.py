@@ -341,7 +341,8 @@ class SparsexcDefault(SparsexcHead):
     # not torch: XCClassifier() imports it only for a model that needs it (a neural one; its import then counts
     # in training, as in a user's first fit), and the label tree or ridge model it chooses on every set measured
     # never does, so torch's memory is not in its peak RSS; the tree's threads are its n_jobs=-1 (the process's
-    # cores); ridge's fit runs on one BLAS thread on its small data and loads sparsexc.tree's solver module for it
+    # cores); ridge's fit runs on one BLAS thread on its small data and imports neither the tree nor numba (since
+    # stop 62); the tree's numba kernels load from numba's cache at their first call, inside the timed fit
     imports = ("sparsexc.estimator.classifier", "sparsexc.tree")
 
     def __init__(self, settings: dict[str, Any], threads: int, work: Path) -> None:
