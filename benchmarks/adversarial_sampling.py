@@ -798,6 +798,8 @@ PROBE_RULE = (
 # --adopt-probes (issue 21): a probe that beats the choice at several seeds replaces it; the settings chosen after
 # the stage (at the old value) go, to be tuned again at the new one
 ADOPTED = "adopted"
+# a probe of an adopted choice pairs with the adopted value's runs; the probe it was adopted from stays under this key
+BEFORE_ADOPTION = "before_adoption"
 ADOPT_RULE = (
     "where the choice and a probed value were trained at several seeds (--probe-seeds) and the mean of their paired "
     "differences (probe - choice) lies above 0 by more than twice its standard error over the seeds, the probed "
@@ -1209,7 +1211,15 @@ def run_probe(args: argparse.Namespace, env: dict[str, Any]) -> None:
     per method) and the runs beside the others (stage ``<stage>-probe``); every choice is kept. With
     ``--probe-seeds`` the choice and every value probed are trained again at each of those seeds (``seeds`` of the
     method's probe: the paired scores per seed, :func:`paired_probe_note`). Re-tuning a method's stage
-    (:func:`run_tuning`) drops its probes of that stage and the later ones."""
+    (:func:`run_tuning`) drops its probes of that stage and the later ones.
+
+    A choice adopted from its probe (:func:`run_adopt`) is probed as any other, paired with the adopted value's runs
+    already made: its score at the tuning seed is the choice's (the probe's run it was adopted from), and at each
+    ``--probe-seeds`` seed its "chosen" is that probe's run of it at the seed (a fresh run only where it has none).
+    The method's probe record is then a new one whose ``chosen`` is the adopted value, holding only the values
+    probed beyond it; the record the choice was adopted from (paired with the former choice, the evidence of the
+    adoption) is kept whole under its :data:`BEFORE_ADOPTION` key, and a later probe of the same choice adds to the
+    new record (:func:`adoptable_probe`)."""
     stage, methods = args.tune, args.methods.split(",")
     if stage == STOP:
         raise SystemExit(f"--probe: not for --tune {STOP} (a stopping time is read from one run, not chosen on a grid)")
@@ -1228,11 +1238,8 @@ def run_probe(args: argparse.Namespace, env: dict[str, Any]) -> None:
         missing = [m for m in methods if m not in choices]
         if missing:
             raise SystemExit(f"--probe: {missing} have no choice of the {STAGE_WORDS[stage]} to probe beyond")
-        adopted = [m for m in methods if ADOPTED in choices[m]]
-        if adopted:  # its probes' runs pair with the former choice; new ones would pair with another
-            raise SystemExit(
-                f"--probe: the choices of {adopted} were adopted from their probes; re-tune to probe again"
-            )
+        for m in methods:  # an adopted choice's probe pairs with the adopted value's runs: SystemExit where it cannot
+            adoptable_probe(m, choices[m], earlier.get(PROBES, {}).get(stage, {}).get(m), stage)
         tried = {m: sorted(float(v) for v in choices[m]["scores"]) for m in methods}
         inside = [m for m in methods if any(tried[m][0] <= v <= tried[m][-1] for v in values)]
         if inside:
@@ -1248,7 +1255,12 @@ def run_probe(args: argparse.Namespace, env: dict[str, Any]) -> None:
             at = {k: chosen[k] for k in TUNE_STAGES[: TUNE_STAGES.index(stage)] if k in chosen}
             budget = args.softmax_budget if METHODS[method][0] == "softmax" else args.budget
             validate = partial(_validation_run, method, data, budget, args, tree_params, tree_cache, fractions)
-            earlier_probe = out[PROBES][stage].get(method, {})
+            earlier_probe = adoptable_probe(method, chosen, out[PROBES][stage].get(method), stage) or {}
+            # where the choice was adopted from a probe: its runs there at other seeds than the tuning seed
+            before = earlier_probe.get(BEFORE_ADOPTION, {})
+            adopted_runs = {
+                s: r[f"{chosen[stage]:g}"] for s, r in before.get("seeds", {}).items() if f"{chosen[stage]:g}" in r
+            }
             run = partial(_probe_run, out, name, method, validate, at, stage)
             # with --probe-seeds the tuning seed's probe runs only where it has not run yet
             first = [v for v in values if not (seeds and f"{v:g}" in earlier_probe.get("scores", {}))]
@@ -1259,6 +1271,8 @@ def run_probe(args: argparse.Namespace, env: dict[str, Any]) -> None:
             paired = {}
             for seed in seeds:
                 earlier_choice = kept_seeds.get(f"{seed}", {}).get("chosen")  # a score of 0 is a run too
+                if earlier_choice is None:  # an adopted choice's run in the probe it was adopted from
+                    earlier_choice = adopted_runs.get(f"{seed}")
                 paired[f"{seed}"] = {
                     "chosen": run(chosen[stage], seed) if earlier_choice is None else earlier_choice,
                     **{f"{v:g}": run(v, seed) for v in values},
@@ -1274,8 +1288,40 @@ def run_probe(args: argparse.Namespace, env: dict[str, Any]) -> None:
                 **record,
                 "load_average_after": load_average(),
                 "cpu_seconds_process": round(time.process_time(), 1),
+                **({BEFORE_ADOPTION: before} if before else {}),
             }
             write_json(path, out)
+
+
+def adoptable_probe(
+    method: str, choice: dict[str, Any], probe: dict[str, Any] | None, stage: str
+) -> dict[str, Any] | None:
+    """The probe record of ``method``'s choice of ``stage`` that a new probe (:func:`run_probe`) adds to: ``probe``
+    itself, unless the choice was adopted from it (:func:`run_adopt`: the record pairs with the former choice); then
+    a new record of the adopted value with no value probed yet and ``probe`` under :data:`BEFORE_ADOPTION`. A record
+    already paired with the adopted value (a probe of it ran before) is added to as any other.
+
+    SystemExit where an adopted choice does not match the record: no record, one paired with another value than
+    the former choice, without the adopted value's score at the tuning seed or with another than the choice's, or
+    made at other settings than the choice's (its runs would not pair with the new ones)."""
+    if ADOPTED not in choice or (probe is not None and probe.get("chosen") == choice[stage]):
+        return probe
+    value, former = choice[stage], choice[ADOPTED]["from"]
+    key = f"{value:g}"
+    at = {k: choice[k] for k in TUNE_STAGES[: TUNE_STAGES.index(stage)] if k in choice}
+    if probe is None or probe.get("chosen") != former or key not in probe.get("scores", {}):
+        held = "no probe record" if probe is None else f"a probe record paired with {probe.get('chosen')}"
+        raise SystemExit(
+            f"--probe: {method}'s {STAGE_WORDS[stage]} {key} was adopted from {former:g}, but the file holds {held} "
+            f"with no run of {key} beside {former:g}; its runs cannot be paired: re-tune to probe again"
+        )
+    if choice["scores"].get(key) != probe["scores"][key] or probe.get("at", {}) != at:
+        raise SystemExit(
+            f"--probe: {method}'s adopted {STAGE_WORDS[stage]} {key} does not match the probe it was adopted from "
+            f"(its tuning seed's score {choice['scores'].get(key)} against {probe['scores'][key]}, settings {at} "
+            f"against {probe.get('at')}); re-tune to probe again"
+        )
+    return {"scores": {}, "seeds": {}, BEFORE_ADOPTION: probe}
 
 
 def _probe_run(
@@ -1366,7 +1412,9 @@ def adopted_choice(choice: dict[str, Any], probe: dict[str, Any] | None, key: st
     """The choice of the setting ``key`` that replaces ``choice`` under :data:`ADOPT_RULE`, or None where no probed
     value beats it at several seeds. The new choice keeps the old one's grid and the settings it was made at; its
     ``scores`` gain the probed values' (the tuning seed's runs), ``on_edge`` is judged over all values tried, and
-    ``adopted`` records the old value, the paired mean difference and its interval."""
+    ``adopted`` records the old value, the paired mean difference and its interval (and, where the old value was
+    itself adopted, that adoption's record as ``earlier``). A probe paired with another value than the choice (the
+    one an adopted choice came from) adopts nothing."""
     if not probe or not probe.get("seeds") or probe["chosen"] != choice[key]:
         return None
     better = {v: (mean, half, d) for v, (mean, half, d) in paired_differences(probe).items() if mean - half > 0}
@@ -1388,6 +1436,8 @@ def adopted_choice(choice: dict[str, Any], probe: dict[str, Any] | None, key: st
             "seeds": len(diffs),
             "rule": ADOPT_RULE,
             "probe_date": probe.get("date"),
+            # a choice adopted before (its probe kept under the record's BEFORE_ADOPTION): that adoption
+            **({"earlier": choice[ADOPTED]} if ADOPTED in choice else {}),
         },
     }
 
@@ -2694,14 +2744,19 @@ def _choice_row(
     if tied:
         note += f"; tied with {', '.join(tied)} (the smaller {word} taken)"
     adopted = c.get(ADOPTED)
+    # a probe of an adopted choice pairs with it (run_probe), the one it was adopted from (kept in that probe's
+    # record) with the former choice: the one before, then the adoption, then the one after it
+    after = probe if adopted and probe and probe.get("chosen") == c[key] else None
     if adopted:  # the probe's note below pairs the probed values with the former choice
         note += f"; the former choice {adopted['from']:g}"
-    note += probe_note(probe, word, n_val)
+    note += probe_note(after.get(BEFORE_ADOPTION) if after else probe, word, n_val)
     if adopted:
         note += (
             f"; **{c[key]:g} adopted** ({adopted.get('date', '')[:10]}: its paired mean over {adopted['seeds']} seeds is above "
             "0 by more than twice its SE; the later settings tuned again at it)"
         )
+    if after:
+        note += probe_note(after, word, n_val).replace("; probed beyond", f"; then probed beyond {c[key]:g}", 1)
     return f"| {TITLES.get(method, method)} | {cells} | {c[key]:g} | {note} |"
 
 

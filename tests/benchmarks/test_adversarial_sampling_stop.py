@@ -427,13 +427,111 @@ def test_a_probe_that_beats_the_choice_at_several_seeds_is_adopted_and_the_later
     row = adv._choice_row(adv.UNIFORM, new, "lr", "rate", out["probes"]["lr"][adv.UNIFORM], 2000)
     assert "the former choice 0.1; probed beyond" in row and "**0.3 adopted**" in row and "| 0.3 |" in row
     assert adv.tuned_settings(out, [adv.UNIFORM]) == {adv.UNIFORM: {"lr": 0.3}}
-    # adopting again changes nothing (the probe paired with the former choice); probing an adopted choice is refused
+    # adopting again changes nothing (the probe paired with the former choice); an adopted choice is probed in the
+    # next test
     adv.run_adopt(args, {"who": "again"})
     assert adv.read_json(path) == out
-    with pytest.raises(SystemExit, match="adopted"):
-        adv.run_probe(argparse.Namespace(**{**vars(args), "methods": adv.UNIFORM, "probe": "3"}), {})
     with pytest.raises(SystemExit, match="stop"):
         adv.run_adopt(argparse.Namespace(**{**vars(args), "tune": adv.STOP}), {})
+
+
+def test_an_adopted_choice_is_probed_paired_with_the_adopted_values_runs_and_its_probe_is_kept(
+    adv, tmp_path, monkeypatch, stop_args
+):
+    seen = []
+    # validation P@1 per (rate, seed) of the runs the probe makes: 1 above the adopted 0.3 at every seed
+    final = {(1.0, 0): 0.66, (1.0, 1): 0.64, (1.0, 2): 0.66, (0.3, 3): 0.60, (1.0, 3): 0.64}
+    final.update({(0.1, 1): 0.55, (0.1, 2): 0.56, (0.1, 3): 0.57})  # frequency's choice 0.1 (not adopted)
+
+    def fake_train(method, train_data, budget, batch, seed, tree_params, cache, n_eval, fractions, lr=None, **kw):
+        seen.append((method, lr, seed))
+        p1 = [0.1] * (len(fractions) - 1) + [final[lr, seed]]
+        return {**_run(method, [f * budget for f in fractions], p1, budget, seed=seed), "lr": lr}
+
+    path = _toy_tuning(adv, tmp_path, monkeypatch, fake_train)
+    # uniform's 0.3 beats its choice 0.1 at three seeds (+0.02, +0.03, +0.02): adopted; frequency keeps 0.1
+    before = {
+        "chosen": 0.1,
+        "chosen_score": 0.6,
+        "date": "2026-12-06T00:00:00+00:00",
+        "at": {},
+        "scores": {"0.3": 0.62},
+        "seeds": {"1": {"chosen": 0.58, "0.3": 0.61}, "2": {"chosen": 0.60, "0.3": 0.62}},
+    }
+    methods = [adv.UNIFORM, adv.FREQUENCY]
+    choices = {m: {"lr": 0.1, **PROBED_EDGE} for m in methods}
+    earlier = {"settings": PROBED_SETTINGS, "choices": choices, "probes": {"lr": {adv.UNIFORM: before}}, "runs": []}
+    adv.write_json(path, earlier)
+    args = stop_args(adv, methods, tune="lr", budget=60.0, probe=None, adopt_probes=True)
+    adv.run_adopt(args, {})
+    adopted = adv.read_json(path)
+    assert adopted["choices"][adv.UNIFORM]["lr"] == 0.3 and "adopted" in adopted["choices"][adv.UNIFORM]
+    # a probe of the adopted 0.3 (and of frequency's 0.1) beyond both, at the tuning seed and three more
+    probe_args = argparse.Namespace(**{**vars(args), "adopt_probes": False, "probe": "1", "probe_seeds": "1,2,3"})
+    adv.run_probe(probe_args, {})
+    # uniform: 0.3's runs at seeds 1 and 2 are the probe's it was adopted from, a fresh one at seed 3 only;
+    # frequency (not adopted): its choice and the probe at every seed, as before
+    assert seen == [
+        (adv.UNIFORM, 1.0, 0),
+        (adv.UNIFORM, 1.0, 1),
+        (adv.UNIFORM, 1.0, 2),
+        (adv.UNIFORM, 0.3, 3),
+        (adv.UNIFORM, 1.0, 3),
+        (adv.FREQUENCY, 1.0, 0),
+        (adv.FREQUENCY, 0.1, 1),
+        (adv.FREQUENCY, 1.0, 1),
+        (adv.FREQUENCY, 0.1, 2),
+        (adv.FREQUENCY, 1.0, 2),
+        (adv.FREQUENCY, 0.1, 3),
+        (adv.FREQUENCY, 1.0, 3),
+    ]
+    out = adv.read_json(path)
+    assert out["choices"] == adopted["choices"]  # a probe changes no choice
+    probe = out["probes"]["lr"][adv.UNIFORM]
+    assert probe["chosen"] == 0.3 and probe["chosen_score"] == 0.62 and probe["scores"] == {"1": 0.66}
+    assert probe["seeds"] == {
+        "1": {"chosen": 0.61, "1": 0.64},
+        "2": {"chosen": 0.62, "1": 0.66},
+        "3": {"chosen": 0.60, "1": 0.64},
+    }
+    assert probe["before_adoption"] == before  # the evidence of the adoption, whole
+    frequency = out["probes"]["lr"][adv.FREQUENCY]
+    assert "before_adoption" not in frequency and frequency["chosen"] == 0.1
+    assert frequency["seeds"] == {
+        "1": {"chosen": 0.55, "1": 0.64},
+        "2": {"chosen": 0.56, "1": 0.66},
+        "3": {"chosen": 0.57, "1": 0.64},
+    }
+    # the page's row: the probe the choice was adopted from, the adoption, then the probe beyond the adopted value
+    row = adv._choice_row(adv.UNIFORM, out["choices"][adv.UNIFORM], "lr", "rate", probe, 2000)
+    assert "the former choice 0.1; probed beyond (2026-12-06): 0.3 - 0.1 over 3 seeds" in row
+    assert row.index("**0.3 adopted**") < row.index("; then probed beyond 0.3 (")
+    assert "1 - 0.3 over 4 seeds (paired; per seed +0.0400, +0.0300, +0.0400, +0.0400)" in row
+    assert "the probed rate is better" in row.split("then probed beyond")[1]
+    # a later probe at another seed adds to the new record; 0.3 has no run at seed 4: it runs there
+    final.update({(0.3, 4): 0.61, (1.0, 4): 0.65})
+    seen.clear()
+    adv.run_probe(argparse.Namespace(**{**vars(probe_args), "methods": adv.UNIFORM, "probe_seeds": "4"}), {})
+    assert seen == [(adv.UNIFORM, 0.3, 4), (adv.UNIFORM, 1.0, 4)]
+    probe = adv.read_json(path)["probes"]["lr"][adv.UNIFORM]
+    assert set(probe["seeds"]) == {"1", "2", "3", "4"} and probe["before_adoption"] == before
+    # the winning probe of the adopted choice is adopted in turn; the first adoption stays with it
+    adv.run_adopt(argparse.Namespace(**{**vars(args), "methods": adv.UNIFORM}), {})
+    again = adv.read_json(path)["choices"][adv.UNIFORM]
+    assert again["lr"] == 1.0 and again["adopted"]["from"] == 0.3 and again["adopted"]["seeds"] == 5
+    assert again["adopted"]["earlier"] == adopted["choices"][adv.UNIFORM]["adopted"]
+    assert again["scores"] == {"0.01": 0.5, "0.03": 0.55, "0.1": 0.6, "0.3": 0.62, "1": 0.66}
+    # an adopted choice whose probe record is gone, or pairs with another value, is not probed
+    gone = {**adopted, "probes": {"lr": {}}}
+    adv.write_json(path, gone)
+    with pytest.raises(SystemExit, match=r"adopted from 0\.1, but the file holds no probe record"):
+        adv.run_probe(probe_args, {})
+    adv.write_json(path, {**adopted, "probes": {"lr": {adv.UNIFORM: {**before, "chosen": 0.03}}}})
+    with pytest.raises(SystemExit, match="cannot be paired"):
+        adv.run_probe(probe_args, {})
+    adv.write_json(path, {**adopted, "probes": {"lr": {adv.UNIFORM: {**before, "scores": {"0.3": 0.5}}}}})
+    with pytest.raises(SystemExit, match="does not match the probe it was adopted from"):
+        adv.run_probe(probe_args, {})
 
 
 def test_the_single_label_long_runs_are_judged_at_the_single_label_tunings_stopping_times(adv, tmp_path, monkeypatch):
