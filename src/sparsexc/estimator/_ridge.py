@@ -19,14 +19,16 @@ model did not train on) with Platt's smoothed targets :math:`(N_+ + 1)/(N_+ + 2)
 keep (a, c) finite when the scores separate the labels. With :math:`a > 0` the map is increasing: the ranking is
 the scores'.
 
-The rows may first be mapped to RBF kernel features (:func:`rbf_map`, :func:`choose_fit`): with at most
-:data:`MAX_LANDMARKS` landmark rows :math:`l_j` (every training row when there are no more, else a seeded sample),
-:math:`\phi(z) = k(z)^\top K_{mm}^{-1/2}` with :math:`k_j(z) = \exp(-\gamma \lVert z - l_j \rVert^2) =
-\exp(-2\gamma (1 - z^\top l_j))` on unit rows (Nystroem's approximation; with every row a landmark,
-:math:`\Phi\Phi^\top = K` and ridge on :math:`\phi` is exact kernel ridge regression). Ridge on those features
-is fitted as above, with its own alpha by leave-one-out, and kept when its leave-one-out squared errors are below
-the linear model's by more than :data:`KERNEL_Z` standard errors, paired over the rows (the simpler model
-otherwise); tried on real-valued dense rows only. :math:`\gamma` = :data:`RBF_GAMMA`: rows of unit length put every squared distance in [0, 4].
+The rows may also be mapped to an RBF kernel (:func:`rbf_map`, :func:`choose_fit`),
+:math:`k(z, l) = \exp(-\gamma \lVert z - l \rVert^2) = \exp(-2\gamma (1 - z^\top l))` on unit rows: up to
+:data:`MAX_LANDMARKS` training rows exact kernel ridge regression with an unpenalised bias, from one
+eigendecomposition of the centred Gram matrix (:func:`fit_kernel_ridge`, the same leave-one-out); above, ridge as
+above on Nystroem's features :math:`\phi(z) = k(z)^\top K_{mm}^{-1/2}` of that many landmark rows drawn with the seed
+(:class:`RbfMap`; with every row a landmark :math:`\Phi\Phi^\top = K`, the exact model again). The kernel fit has
+its own alpha by leave-one-out and is kept when its per-row leave-one-out squared errors are below the linear
+model's by more than :data:`KERNEL_Z` standard errors, paired over the rows (the simpler model otherwise); it is
+tried on real-valued dense rows only. :math:`\gamma` = :data:`RBF_GAMMA`: unit rows put every squared distance in
+[0, 4].
 """
 
 from __future__ import annotations
