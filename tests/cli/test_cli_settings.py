@@ -16,6 +16,7 @@ from sparsexc._params import ESTIMATOR_SETTINGS, Params, PredictParams, RunParam
 from sparsexc.cli import cli, main
 from sparsexc.cli._settings import ESTIMATOR_NAMES, PREDICT_OPTIONS, RUN_OPTIONS
 from sparsexc.estimator import XCClassifier
+from sparsexc.estimator._ridge import RidgeParams
 from sparsexc.heads import get_head
 from sparsexc.tree import LabelTreeParams
 
@@ -41,7 +42,15 @@ def test_print_config_writes_every_setting_with_the_estimators_defaults(capsys):
             assert config[_flag(option)[2:]] == as_json(signature[name].default), option
     # the label-tree model's settings too (issue 19: --model tree --tree-param KEY=VALUE), every field
     assert config["tree-param"] == LabelTreeParams().to_dict()
-    assert set(config) == {"head", "head-param", "tree-param", *(o.replace("_", "-") for o in ESTIMATOR_NAMES)}
+    # and the ridge model's (stop 62: --model ridge --ridge-param KEY=VALUE), every field
+    assert config["ridge-param"] == RidgeParams().to_dict()
+    assert set(config) == {
+        "head",
+        "head-param",
+        "tree-param",
+        "ridge-param",
+        *(o.replace("_", "-") for o in ESTIMATOR_NAMES),
+    }
 
 
 def test_every_estimator_setting_is_an_option_but_the_run_plumbing():

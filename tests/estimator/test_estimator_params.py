@@ -28,7 +28,13 @@ from sparsexc.estimator import XCClassifier
 from sparsexc.train import Trainer
 
 SIGNATURE = inspect.signature(XCClassifier).parameters
-OWN = ("head", "head_params", "tree_params", "verbose")  # the estimator's own parameters: no Params field
+OWN = (
+    "head",
+    "head_params",
+    "tree_params",
+    "ridge_params",
+    "verbose",
+)  # the estimator's own parameters: no Params field
 
 
 def _estimator_fields():

@@ -22,6 +22,7 @@ from sparsexc.estimator._auto import RIDGE_DENSE_MAX_ROWS, RIDGE_MAX_ROWS, DataP
 from sparsexc.estimator._ridge import (
     ALPHAS,
     RbfMap,
+    RidgeParams,
     choose_fit,
     fit_kernel_ridge,
     fit_ridge,
@@ -375,10 +376,10 @@ def test_the_kernel_is_kept_where_it_predicts_better_and_the_linear_model_otherw
     )
 
 
-def test_landmarks_are_a_seeded_sample_above_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_landmarks_are_a_seeded_sample_above_the_limit() -> None:
     X, Y = _ring(90, 2)
-    monkeypatch.setattr(_ridge, "MAX_LANDMARKS", 40)
-    first, again, other = (choose_fit(unit_rows(X), Y, seed=s) for s in (3, 3, 4))
+    few = RidgeParams(max_landmarks=40)
+    first, again, other = (choose_fit(unit_rows(X), Y, seed=s, params=few) for s in (3, 3, 4))
     assert first.landmarks is not None and first.landmarks.shape == (40, 2)
     np.testing.assert_array_equal(first.landmarks, again.landmarks)
     np.testing.assert_array_equal(first.fit.weights, again.fit.weights)
@@ -443,3 +444,64 @@ def test_auto_chooses_ridge_for_dense_features_up_to_its_row_limit() -> None:
     assert choose_model(XCClassifier(), DataProfile(RIDGE_DENSE_MAX_ROWS + 1, 100, 10, 0.9, 2.0)).family == "tree"
     sparse = DataProfile(RIDGE_MAX_ROWS + 1, 100, 10, 0.1, 2.0)  # above ridge-small, not dense
     assert choose_model(XCClassifier(), sparse).family == "tree"
+
+
+# --- the family's settings (ridge_params) ---
+
+
+def test_ridge_params_force_the_linear_model_or_the_kernel_and_set_its_width() -> None:
+    X, Y = _ring(200, 0)
+    Z = unit_rows(X)
+    assert choose_fit(Z, Y, 0, RidgeParams(kernel="linear")).landmarks is None  # the ring: auto keeps the kernel
+    rng = np.random.default_rng(1)
+    Xl = rng.normal(size=(200, 30))
+    Yl = sp.csr_matrix((Xl[:, :2] + 0.3 * rng.normal(size=(200, 2)) > 0).astype(np.float32))
+    forced = choose_fit(unit_rows(Xl), Yl, 0, RidgeParams(kernel="rbf"))  # auto keeps the linear model here
+    assert forced.landmarks is not None and forced.z >= -_ridge.KERNEL_Z
+    wide = sp.csr_matrix(np.hstack([X, np.zeros((len(X), 3))]))  # sparse rows: rbf fits the kernel all the same
+    assert choose_fit(unit_rows(wide), Y, 0, RidgeParams(kernel="rbf")).landmarks is not None
+    # gamma is the kernel's: the weights differ, and the model records it
+    narrow = XCClassifier(model="ridge", verbose=0, ridge_params={"kernel": "rbf", "gamma": 4.0}).fit(X, Y)
+    assert narrow.model_.ridge.gamma == 4.0 and narrow.model_.ridge.kernel == "rbf"
+    assert "gamma 4, 200 landmark rows: kernel='rbf'" in narrow.fit_summary_["message"]
+    linear = XCClassifier(model="ridge", verbose=0, ridge_params={"kernel": "linear"}).fit(X, Y)
+    assert linear.model_.ridge.kernel == "linear" and "kernel='linear'" in linear.fit_summary_["message"]
+    with pytest.MonkeyPatch.context() as patch:  # a forced kernel beyond its memory bounds is refused, not shrunk
+        patch.setattr(_ridge, "MAX_KERNEL_VALUES", 100)
+        with pytest.raises(ConfigurationError, match=r"kernel='rbf'.*limits"):
+            choose_fit(Z, Y, 0, RidgeParams(kernel="rbf"))
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"kernel": "poly"}, "kernel"),
+        ({"gamma": 0.0}, "gamma"),
+        ({"max_landmarks": 0}, "max_landmarks"),
+        ({"kernel_z": -1.0}, "kernel_z"),
+        ({"no_such": 1}, "no_such"),
+        ("kernel=linear", "must be a dict"),
+    ],
+)
+def test_bad_ridge_params_are_one_clear_error_before_any_data_is_read(given, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=rf"ridge_params.*{message}|{message}.*ridge_params"):
+        XCClassifier(ridge_params=given).fit(*_data(20))
+
+
+def test_ridge_params_choose_the_ridge_family_save_and_load(tmp_path: Path) -> None:
+    X, Y = _ring(240, 4)
+    assert choose_model(XCClassifier(ridge_params={"kernel": "linear"}), DataProfile(5000, 10, 2, 1.0, 1.0)).family == (
+        "ridge"
+    )  # given settings win over the rules (5,000 dense rows: the tree by the rules)
+    with pytest.raises(ConfigurationError, match="ridge_params"):
+        choose_model(
+            XCClassifier(ridge_params={"kernel": "linear"}, tree_params={"n_trees": 2}), DataProfile(50, 5, 2, 1.0, 1.0)
+        )
+    with pytest.raises(ConfigurationError, match="ridge_params"):
+        choose_model(XCClassifier(ridge_params={"kernel": "linear"}, epochs=3), DataProfile(50, 5, 2, 1.0, 1.0))
+    est = XCClassifier(verbose=0, ridge_params={"kernel": "rbf", "gamma": 2.0}).fit(X, Y)
+    assert est.model_choice_.family == "ridge" and est.model_.ridge.gamma == 2.0
+    est.save(tmp_path / "m")
+    loaded = XCClassifier.load(tmp_path / "m")
+    assert loaded.get_params()["ridge_params"] == {"kernel": "rbf", "gamma": 2.0}
+    np.testing.assert_array_equal(loaded.predict_proba(X), est.predict_proba(X))

@@ -165,7 +165,8 @@ def full_config(options: dict[str, Any]) -> dict[str, Any]:
 
     ``optimizer`` and ``lr`` show what the head's default resolves to, ``head-param`` every field of the
     head's Params (nested sampler settings as mappings), ``tree-param`` every field of the label-tree model's
-    LabelTreeParams (used with ``model`` "tree"; its ``seed`` is the ``seed`` unless set). The values are checked as for training: a bad
+    LabelTreeParams (used with ``model`` "tree"; its ``seed`` is the ``seed`` unless set), ``ridge-param`` every field
+    of the ridge model's RidgeParams. The values are checked as for training: a bad
     setting is a ``click.UsageError``.
     """
     from pathlib import Path
@@ -178,12 +179,18 @@ def full_config(options: dict[str, Any]) -> dict[str, Any]:
     from sparsexc.estimator._families import get_family
 
     tree_params = get_family("tree").params(clf).to_dict()  # type: ignore[attr-defined]
-    config: dict[str, Any] = {"head": clf.head, "head-param": head_params.to_dict(), "tree-param": tree_params}
+    ridge_params = get_family("ridge").params(clf).to_dict()  # type: ignore[attr-defined]
+    config: dict[str, Any] = {
+        "head": clf.head,
+        "head-param": head_params.to_dict(),
+        "tree-param": tree_params,
+        "ridge-param": ridge_params,
+    }
     for option, name in ESTIMATOR_NAMES.items():
         value = getattr(train, option) if option in ("optimizer", "lr") else params[name]
         config[option.replace("_", "-")] = list(value) if isinstance(value, tuple) else value
     for key, value in options.items():
-        if key in ESTIMATOR_NAMES or key in ("head", "head_param", "tree_param") or key in _NOT_CONFIG:
+        if key in ESTIMATOR_NAMES or key in ("head", "head_param", "tree_param", "ridge_param") or key in _NOT_CONFIG:
             continue
         if value is not None and value is not False:
             config[key.replace("_", "-")] = value

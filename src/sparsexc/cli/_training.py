@@ -57,19 +57,21 @@ CURVES_FILE = "curves.png"
 _RENAMED = {
     "head_param": "head_params",
     "tree_param": "tree_params",
+    "ridge_param": "ridge_params",
     **{k: v for k, v in ESTIMATOR_NAMES.items() if k != v},
 }
 # CLI options that are passed to the estimator (the rest say where data and outputs go, or are fit's run
 # plumbing): the head and the settings generated from the Params dataclasses (sparsexc.cli._settings)
-ESTIMATOR_KEYS = ("head", "head_param", "tree_param", *SETTING_OPTIONS)
+ESTIMATOR_KEYS = ("head", "head_param", "tree_param", "ridge_param", *SETTING_OPTIONS)
 # options given as repeated KEY=VALUE pairs (a mapping of settings)
-_PAIR_KEYS = ("head_param", "tree_param")
+_PAIR_KEYS = ("head_param", "tree_param", "ridge_param")
 
 
 def estimator_kwargs(options: dict[str, Any], out: Path, verbose: bool) -> dict[str, Any]:
     """XCClassifier keyword arguments for the CLI ``options``; unset options keep the estimator's defaults.
 
-    ``--head-param`` pairs become the ``head_params`` dict, ``--tree-param`` pairs the ``tree_params`` dict.
+    ``--head-param`` pairs become the ``head_params`` dict, ``--tree-param`` pairs the ``tree_params`` dict,
+    ``--ridge-param`` pairs the ``ridge_params`` dict.
     """
     kwargs: dict[str, Any] = {}
     for key in ESTIMATOR_KEYS:

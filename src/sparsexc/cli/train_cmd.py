@@ -75,6 +75,14 @@ _NODE_KEYS = ("nnodes", "node_rank", "rdzv_endpoint", "rdzv_backend", "rdzv_id")
     "branching, max_leaf_size, C, threshold, n_trees, n_jobs, ...; VALUE parsed as JSON when possible); "
     "repeatable.",
 )
+@click.option(
+    "--ridge-param",
+    "ridge_param",
+    type=KEY_VALUE,
+    multiple=True,
+    help="Ridge model setting KEY=VALUE for --model ridge (sparsexc.estimator._ridge.RidgeParams: kernel auto / "
+    "linear / rbf, gamma, max_landmarks, kernel_z); repeatable.",
+)
 @setting_options
 @run_options
 @click.option(

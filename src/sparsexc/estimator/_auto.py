@@ -9,7 +9,7 @@ that predicts, saves and loads it), so nothing downstream knows it was chosen. T
 What the user gave wins over the rule (:func:`given_settings`): any setting that only the neural model reads
 (``head``, ``hidden_sizes``, ``epochs``, ``lr``, ``shortlist``, ...) or a checkpointed run (``checkpoint_dir``,
 ``resume``; the tree trains in one pass) means the neural model with the user's settings; ``tree_params`` means
-the label tree. A setting counts as given when it differs from the constructor's default (an estimator cannot
+the label tree, ``ridge_params`` the ridge model. A setting counts as given when it differs from the constructor's default (an estimator cannot
 tell ``head="softmax"`` typed out from the default; pass ``model="neural"`` to insist on the neural model).
 
 Otherwise the first rule of :data:`RULES` that matches the data decides. The rules and the evidence for each
@@ -33,6 +33,7 @@ __all__ = [
     "NEUTRAL_SETTINGS",
     "RIDGE_DENSE_MAX_ROWS",
     "RIDGE_MAX_ROWS",
+    "RIDGE_SETTINGS",
     "RULES",
     "TREE_SETTINGS",
     "AutoFamily",
@@ -47,8 +48,9 @@ __all__ = [
 NEUTRAL_SETTINGS: frozenset[str] = frozenset(
     {"model", "random_state", "verbose", "validation_fraction", "tune_metric", "preprocess"}
 )
-# The label tree's own settings; every remaining estimator setting is the neural model's.
+# The label tree's and the ridge model's own settings; every remaining estimator setting is the neural model's.
 TREE_SETTINGS: frozenset[str] = frozenset({"tree_params"})
+RIDGE_SETTINGS: frozenset[str] = frozenset({"ridge_params"})
 # fit's run plumbing that only the neural family honours (a tree trains in one pass: nothing to checkpoint)
 _NEURAL_RUN: tuple[str, ...] = ("checkpoint_dir", "checkpoint_every", "resume")
 
@@ -199,7 +201,7 @@ def given_settings(estimator: Any) -> dict[str, str]:
             else value == default
         )
         if not same:
-            given[name] = "tree" if name in TREE_SETTINGS else "neural"
+            given[name] = "tree" if name in TREE_SETTINGS else "ridge" if name in RIDGE_SETTINGS else "neural"
     return given
 
 
@@ -213,9 +215,17 @@ def _given(estimator: Any, run: RunParams | None) -> tuple[str | None, list[str]
             f"model='auto' was given settings of both model families: tree_params (the label tree) and "
             f"{', '.join(neural)} (the neural model); pass model='tree' or model='neural'"
         )
+    if "ridge_params" in given and (neural or "tree_params" in given):
+        others = ", ".join(neural + (["tree_params"] if "tree_params" in given else []))
+        raise ConfigurationError(
+            f"model='auto' was given settings of two model families: ridge_params (the ridge model) and {others}; "
+            "pass model='ridge' or the other family's model"
+        )
     if neural:
         return "neural", neural
-    return ("tree", sorted(given)) if given else (None, [])
+    if not given:
+        return None, []
+    return ("ridge" if "ridge_params" in given else "tree"), sorted(given)
 
 
 def given_family(estimator: Any, run: RunParams | None = None) -> str | None:

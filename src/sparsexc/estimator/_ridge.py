@@ -40,7 +40,9 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit
 
+from sparsexc._params import NON_NEGATIVE, POSITIVE, POSITIVE_INT, Params, setting
 from sparsexc._preprocess import _row_norms
+from sparsexc.errors import ConfigurationError
 
 __all__ = [
     "ALPHAS",
@@ -53,6 +55,7 @@ __all__ = [
     "RbfMap",
     "RidgeFit",
     "RidgeModel",
+    "RidgeParams",
     "calibrated",
     "choose_fit",
     "fit_kernel_ridge",
@@ -77,6 +80,36 @@ KERNEL_MIN_DENSITY = 0.5
 MAX_LANDMARK_VALUES = 10_000_000  # landmarks x features kept dense in the model (40 MB in float32); else linear only
 MAX_KERNEL_VALUES = 50_000_000  # rows x landmarks of the kernel features (400 MB in float64); else linear only
 _DENSE_SHARE = 0.25  # a CSR matrix with at least this share of its entries non-zero is multiplied as a dense one
+
+
+KERNELS = ("auto", "linear", "rbf")
+
+
+@dataclasses.dataclass
+class RidgeParams(Params):
+    """Settings of the ``"ridge"`` model family (the estimator's ``ridge_params``, ``sparsexc train --ridge-param``).
+    The defaults are what ``model="auto"`` was measured with (docs/getting-started.md, "The default model")."""
+
+    kernel: str = setting(
+        "auto",
+        "auto: ridge on the rows, and on the RBF kernel where the rows are real-valued and dense and its "
+        "leave-one-out errors beat the linear model's by kernel_z standard errors (paired over the rows); linear: "
+        "the rows only; rbf: the RBF kernel whatever its errors.",
+        choices=KERNELS,
+    )
+    gamma: float = setting(RBF_GAMMA, "Width of the RBF kernel exp(-gamma |z - l|^2) on unit rows.", range=POSITIVE)
+    max_landmarks: int = setting(
+        MAX_LANDMARKS,
+        "Training rows up to which the kernel is exact kernel ridge; above, Nystroem's features of this many "
+        "landmark rows drawn with the seed.",
+        range=POSITIVE_INT,
+    )
+    kernel_z: float = setting(
+        KERNEL_Z,
+        "kernel=auto keeps the kernel where its per-row leave-one-out squared errors are below the linear model's by "
+        "more than this many standard errors.",
+        range=NON_NEGATIVE,
+    )
 
 
 def unit_rows(X: sp.csr_matrix | np.ndarray) -> sp.csr_matrix | np.ndarray:
@@ -291,39 +324,67 @@ def _row_errors(found: RidgeFit, Yd: np.ndarray) -> np.ndarray:
     return np.sum(residual * residual, axis=1)
 
 
-def _rbf_fit(Z: sp.csr_matrix | np.ndarray, Y: sp.csr_matrix, seed: int) -> tuple[RidgeFit, np.ndarray]:
-    """Ridge on the RBF kernel (:data:`RBF_GAMMA`) and its landmarks: exact kernel ridge on every row up to
-    :data:`MAX_LANDMARKS` rows (one eigenproblem), else on Nystroem's features of a seeded sample of that many; the
-    weights on a row's kernel values against the landmarks either way."""
-    if Z.shape[0] <= MAX_LANDMARKS:
+def _rbf_fit(
+    Z: sp.csr_matrix | np.ndarray, Y: sp.csr_matrix, seed: int, params: RidgeParams
+) -> tuple[RidgeFit, np.ndarray]:
+    """Ridge on the RBF kernel (``params.gamma``) and its landmarks: exact kernel ridge on every row up to
+    ``params.max_landmarks`` rows (one eigenproblem), else on Nystroem's features of a seeded sample of that many;
+    the weights on a row's kernel values against the landmarks either way."""
+    if Z.shape[0] <= params.max_landmarks:
         landmarks = sp.csr_matrix(Z).toarray() if sp.issparse(Z) else np.asarray(Z, dtype=np.float64)
-        return fit_kernel_ridge(rbf_map(Z, landmarks, RBF_GAMMA), Y), landmarks
-    kernel = RbfMap.fit(Z, RBF_GAMMA, MAX_LANDMARKS, seed)
+        return fit_kernel_ridge(rbf_map(Z, landmarks, params.gamma), Y), landmarks
+    kernel = RbfMap.fit(Z, params.gamma, params.max_landmarks, seed)
     found = fit_ridge(kernel(Z), Y)
     return dataclasses.replace(found, weights=kernel.projection @ found.weights), kernel.landmarks
 
 
-def choose_fit(Z: sp.csr_matrix | np.ndarray, Y: sp.csr_matrix, seed: int) -> KernelChoice:
+def choose_fit(
+    Z: sp.csr_matrix | np.ndarray, Y: sp.csr_matrix, seed: int, params: RidgeParams | None = None
+) -> KernelChoice:
     """Ridge on the rows ``Z`` (unit L2 norm), and on their RBF kernel (:func:`_rbf_fit`; landmarks beyond
-    :data:`MAX_LANDMARKS` rows drawn with ``seed``); the RBF fit is kept when the mean of its per-row leave-one-out
-    squared errors minus the linear fit's is below -:data:`KERNEL_Z` standard errors (paired over the rows).
-    Tried on real-valued dense rows only (at least :data:`KERNEL_MIN_DENSITY` of the entries non-zero), with at
-    least 3 rows, at most :data:`MAX_LANDMARK_VALUES` landmarks x features and :data:`MAX_KERNEL_VALUES` rows x
-    landmarks (the memory of the landmarks and of the kernel features)."""
+    ``params.max_landmarks`` rows drawn with ``seed``). With ``params.kernel`` "auto" (the default) the RBF fit is
+    kept when the mean of its per-row leave-one-out squared errors minus the linear fit's is below
+    -``params.kernel_z`` standard errors (paired over the rows), and tried on real-valued dense rows only (at least
+    :data:`KERNEL_MIN_DENSITY` of the entries non-zero) with at least 3 rows; "linear" never fits it, "rbf" always
+    keeps it. The kernel's memory is bounded either way: at most :data:`MAX_LANDMARK_VALUES` landmarks x features
+    and :data:`MAX_KERNEL_VALUES` rows x landmarks ("auto" keeps the linear model beyond them, "rbf" is refused).
+
+    Raises
+    ------
+    ConfigurationError
+        ``kernel="rbf"`` on data whose kernel would pass the memory bounds.
+    """
+    params = RidgeParams() if params is None else params
     n, d = Z.shape
     linear = fit_ridge(Z, Y)
-    stored = sp.csr_matrix(Z).nnz if sp.issparse(Z) else int(np.count_nonzero(Z))
-    m = min(n, MAX_LANDMARKS)
-    if n < 3 or stored < KERNEL_MIN_DENSITY * n * d or m * d > MAX_LANDMARK_VALUES or n * m > MAX_KERNEL_VALUES:
+    if params.kernel == "linear":
         return KernelChoice(linear, None, float("nan"))
-    rbf, landmarks = _rbf_fit(Z, Y, seed)
+    m = min(n, params.max_landmarks)
+    if m * d > MAX_LANDMARK_VALUES or n * m > MAX_KERNEL_VALUES:
+        if params.kernel == "rbf":
+            raise ConfigurationError(
+                f"ridge_params kernel='rbf': {m} landmarks x {d} features and {n} rows x {m} landmarks pass the "
+                f"kernel's limits ({MAX_LANDMARK_VALUES:,} and {MAX_KERNEL_VALUES:,} values); lower max_landmarks "
+                "or use kernel='linear'"
+            )
+        return KernelChoice(linear, None, float("nan"))
+    stored = sp.csr_matrix(Z).nnz if sp.issparse(Z) else int(np.count_nonzero(Z))
+    if params.kernel == "auto" and (n < 3 or stored < KERNEL_MIN_DENSITY * n * d):
+        return KernelChoice(linear, None, float("nan"))
+    rbf, landmarks = _rbf_fit(Z, Y, seed, params)
+    z = _paired_z(rbf, linear, Y) if n >= 3 else float("nan")
+    if params.kernel == "rbf" or z < -params.kernel_z:
+        return KernelChoice(rbf, landmarks, z)
+    return KernelChoice(linear, None, z)
+
+
+def _paired_z(rbf: RidgeFit, linear: RidgeFit, Y: sp.csr_matrix) -> float:
+    """The mean of the rows' leave-one-out squared errors of ``rbf`` minus ``linear`` over its standard error (0
+    where the differences are the same on every row: nothing tells the fits apart)."""
     Yd = np.asarray(Y.toarray() if sp.issparse(Y) else Y, dtype=np.float64)
     diff = _row_errors(rbf, Yd) - _row_errors(linear, Yd)
     spread = float(np.std(diff, ddof=1))
-    if not spread > 0:  # the same errors on every row: nothing to tell them apart
-        return KernelChoice(linear, None, 0.0)
-    z = float(np.mean(diff)) / (spread / np.sqrt(n))
-    return KernelChoice(rbf, landmarks, z) if z < -KERNEL_Z else KernelChoice(linear, None, z)
+    return float(np.mean(diff)) / (spread / np.sqrt(len(diff))) if spread > 0 else 0.0
 
 
 @dataclasses.dataclass

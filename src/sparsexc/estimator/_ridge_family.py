@@ -41,7 +41,7 @@ from sparsexc.estimator._families import (
     rule_sets,
     tune_tree_sets,
 )
-from sparsexc.estimator._ridge import MAX_LANDMARKS, RBF_GAMMA, RidgeModel, calibrated, choose_fit, platt, unit_rows
+from sparsexc.estimator._ridge import RBF_GAMMA, RidgeModel, RidgeParams, calibrated, choose_fit, platt, unit_rows
 from sparsexc.train.progress import fit_summary
 
 if TYPE_CHECKING:
@@ -105,10 +105,24 @@ def _check_size(n_rows: int, n_features: int, n_labels: int) -> None:
 
 @register_family
 class RidgeFamily(ModelFamily):
-    """One-vs-rest ridge regression (the module docstring). It has no settings of its own."""
+    """One-vs-rest ridge regression (the module docstring), configured by the estimator's ``ridge_params``
+    (:class:`~sparsexc.estimator._ridge.RidgeParams`)."""
 
     name = "ridge"
     uses_device = False  # numpy arrays, on the CPU
+
+    def params(self, estimator: Any) -> RidgeParams:
+        """The :class:`~sparsexc.estimator._ridge.RidgeParams` of ``estimator.ridge_params`` (None: the defaults)."""
+        given = getattr(estimator, "ridge_params", None)
+        if given is not None and not isinstance(given, dict):
+            raise ConfigurationError(f"ridge_params must be a dict or None; got {type(given).__name__}")
+        try:
+            return RidgeParams.from_dict(dict(given or {}))
+        except ValueError as exc:
+            raise ConfigurationError(f"ridge_params: {exc}") from None
+
+    def check(self, estimator: Any) -> None:
+        self.params(estimator)
 
     def check_run(self, run: RunParams) -> None:
         refuse_checkpoints(run, self.name)
@@ -125,6 +139,7 @@ class RidgeFamily(ModelFamily):
         held_out: bool = False,
     ) -> Fitted:
         self.check_run(run)
+        params = self.params(estimator)
         n_val = 0 if X_val is None else X_val.shape[0]
         if held_out and n_val > 0:  # leave-one-out needs no hold-out: the model gets every row
             X, Y = sp.vstack([X, X_val], format="csr"), sp.vstack([Y, Y_val], format="csr")
@@ -132,13 +147,13 @@ class RidgeFamily(ModelFamily):
         # small matrices: one BLAS thread (a second one spins: measured 2.3x the CPU seconds on medical)
         small = min(X.shape) <= _ONE_THREAD_MAX
         with one_blas_thread() if small else contextlib.nullcontext():
-            chosen = choose_fit(unit_rows(X), Y, int(estimator.random_state))
+            chosen = choose_fit(unit_rows(X), Y, int(estimator.random_state), params)
             found = chosen.fit
             a, c = platt(found.loo_scores, Y)
         single = bool(np.all(np.diff(Y.indptr) == 1))  # multi-class data: probabilities sum to 1 per row
         weights, bias = found.weights.astype(np.float32), found.bias.astype(np.float32)
         landmarks = None if chosen.landmarks is None else chosen.landmarks.astype(np.float32)
-        ridge = RidgeModel(weights, bias, a, c, found.alpha, single, landmarks, RBF_GAMMA)
+        ridge = RidgeModel(weights, bias, a, c, found.alpha, single, landmarks, params.gamma)
         model = RidgeClassifierModel(ridge, DEFAULT_THRESHOLD)
         k = min(TREE_CANDIDATES, Y.shape[1])
         if n_val > 0 and not held_out:  # validation rows given: they tune the set rule
@@ -153,16 +168,17 @@ class RidgeFamily(ModelFamily):
         model.scale = None if "sparsemax_scale" not in tuned else float(tuned["sparsemax_scale"])
         summary = fit_summary([], None, 0, None, estimator.val_metric)
         loo_note = "" if X.shape[0] > 1 else " (one row: no leave-one-out, the grid's middle alpha)"
+        z = "" if math.isnan(chosen.z) else f", paired z of the leave-one-out errors = {chosen.z:.1f}"
         if chosen.landmarks is not None:
-            kernel = (
-                f"on RBF kernel features (gamma {RBF_GAMMA:g}, {len(chosen.landmarks)} landmark rows: leave-one-out "
-                f"error below the linear model's, paired z = {chosen.z:.1f})"
-            )
+            why = "kernel='rbf'" if params.kernel == "rbf" else "its leave-one-out error below the linear model's"
+            kernel = f"on RBF kernel features (gamma {params.gamma:g}, {len(chosen.landmarks)} landmark rows: {why}{z})"
+        elif params.kernel == "linear":
+            kernel = "on the rows (kernel='linear')"
         elif math.isnan(chosen.z):
             kernel = "on the rows (linear; the RBF kernel not tried)"
         else:
             kernel = (
-                f"on the rows (linear; the RBF kernel's leave-one-out error not lower by 2 s.e., z = {chosen.z:.1f})"
+                f"on the rows (linear; the RBF kernel's leave-one-out error not lower by {params.kernel_z:g} s.e.{z})"
             )
         summary["message"] = (
             f"ridge regression on all {X.shape[0]} rows {kernel}: alpha = {found.alpha:g} of least leave-one-out squared "
@@ -229,8 +245,8 @@ class RidgeFamily(ModelFamily):
             if not _number(gamma) or not gamma > 0:
                 raise f.error("model.gamma", f"must be a finite number > 0; got {gamma!r}")
             m = f.size(f.get(model, "n_landmarks", "model.n_landmarks"), "model.n_landmarks")
-            if not 1 <= m <= MAX_LANDMARKS:
-                raise f.error("model.n_landmarks", f"must be 1..{MAX_LANDMARKS}; got {m}")
+            if m < 1:
+                raise f.error("model.n_landmarks", f"must be at least 1; got {m}")
             wanted = {_WEIGHT: (m, plan.n_labels), _BIAS: (plan.n_labels,), _LANDMARKS: (m, plan.n_features)}
         elif kernel != "linear":
             raise f.error("model.kernel", f"must be 'linear' or 'rbf'; got {kernel!r}")

@@ -90,7 +90,7 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
     """Multi-label / extreme multi-label classifier: sparse encoder + output head, trained by mini-batches, or
     (``model="tree"``) the label-tree linear model.
 
-    Every parameter but ``head``, ``head_params``, ``tree_params`` and ``verbose`` is a field of
+    Every parameter but ``head``, ``head_params``, ``tree_params``, ``ridge_params`` and ``verbose`` is a field of
     :class:`~sparsexc._params.EncoderParams`, :class:`~sparsexc._params.TrainParams` (``random_state`` is its
     ``seed``) or :class:`~sparsexc._params.FitParams`, where its constraint and help are declared; the defaults
     are the fields' (or their ``estimator_default``); ``sparsexc train --print-config`` lists them all.
@@ -120,12 +120,15 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         one-vs-rest ridge regression, its penalty by exact leave-one-out, Platt probabilities and the set rule fitted
         on the leave-one-out scores; on real-valued dense rows also on RBF kernel features, kept where its
         leave-one-out errors are lower (:mod:`sparsexc.estimator._ridge_family`; "auto" chooses it on at most 600
-        training rows, and on dense features up to 2,000; landmarks drawn with ``random_state``); no settings of
-        its own.
+        training rows, and on dense features up to 2,000; landmarks drawn with ``random_state``), configured by
+        ``ridge_params``.
     tree_params : dict or None
         The tree model's settings, validated by :class:`sparsexc.tree.LabelTreeParams` (e.g.
         ``{"loss": "logistic", "max_leaf_size": 20}``); its ``seed`` is ``random_state`` unless given here. They
         also configure the label tree of ``shortlist="tree"``.
+    ridge_params : dict or None
+        The ridge model's settings, validated by :class:`sparsexc.estimator._ridge.RidgeParams`: ``kernel``
+        ("auto", "linear", "rbf"), ``gamma``, ``max_landmarks``, ``kernel_z`` (e.g. ``{"kernel": "linear"}``).
     shortlist, shortlist_size, shortlist_negatives, shortlist_path_weight
         ``shortlist="tree"`` (neural model): the head is trained and scored over each row's shortlist only, the
         ``shortlist_size`` best labels of a label tree fitted on the training rows (plus, at training, the row's
@@ -241,6 +244,7 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         eval_batch_size: int = 1024,
         model: str = "auto",
         tree_params: dict | None = None,
+        ridge_params: dict | None = None,
         shortlist: str = "none",
         shortlist_size: int = 100,
         shortlist_negatives: int = 300,
@@ -275,6 +279,7 @@ class XCClassifier(ClassifierMixin, BaseEstimator):
         self.eval_batch_size = eval_batch_size
         self.model = model
         self.tree_params = tree_params
+        self.ridge_params = ridge_params
         self.shortlist = shortlist
         self.shortlist_size = shortlist_size
         self.shortlist_negatives = shortlist_negatives
