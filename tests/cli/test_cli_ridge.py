@@ -1,11 +1,9 @@
 """``sparsexc train --model ridge --ridge-param KEY=VALUE``: the ridge model's settings through the CLI, on the
-bundled Bibtex data (stop 62)."""
+bundled Bibtex data (stop 62); a bad ridge setting is one error line in test_cli_tree.py's test of bad settings."""
 
 from __future__ import annotations
 
 import json
-
-import pytest
 
 from sparsexc.cli import main
 
@@ -30,16 +28,3 @@ def test_print_config_shows_the_ridge_settings(capsys):
     config = json.loads(capsys.readouterr().out)
     assert config["model"] == "ridge"
     assert config["ridge-param"] == {"kernel": "rbf", "gamma": 1.0, "max_landmarks": 50, "kernel_z": 2.0}
-
-
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["--model", "ridge", "--ridge-param", "kernel=poly"], "kernel='poly' is not allowed; choose one of"),
-        (["--model", "ridge", "--ridge-param", "width=3"], "ridge_params: RidgeParams: unknown key 'width'"),
-    ],
-)
-def test_a_bad_ridge_param_is_one_error_line(args, message, tmp_path, one_error_line):
-    assert main(["train", "--dataset", "bibtex", *args, "--out", str(tmp_path / "run")]) == 2
-    assert message in one_error_line()
-    assert not (tmp_path / "run").exists()  # refused before any data were read or written

@@ -75,6 +75,8 @@ def test_print_config_shows_model_and_tree_params(capsys):
         (["--model", "forest"], "'forest' is not one of 'auto', 'neural', 'ridge', 'tree'"),
         (["--model", "tree", "--tree-param", "depth=3"], "tree_params: LabelTreeParams: unknown key 'depth'"),
         (["--model", "tree", "--tree-param", "loss=hinge"], "loss='hinge' is not allowed; choose one of"),
+        (["--model", "ridge", "--ridge-param", "kernel=poly"], "kernel='poly' is not allowed; choose one of"),
+        (["--model", "ridge", "--ridge-param", "width=3"], "ridge_params: RidgeParams: unknown key 'width'"),
     ],
 )
 def test_bad_model_or_tree_param_is_one_error_line(args, message, tmp_path, one_error_line):
