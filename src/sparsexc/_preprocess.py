@@ -105,19 +105,17 @@ def _row_norms(X: sp.csr_matrix) -> np.ndarray:
     return np.sqrt(np.bincount(rows, weights=np.square(X.data, dtype=np.float64), minlength=X.shape[0]))
 
 
-def _unit_rows(X: sp.csr_matrix) -> sp.csr_matrix:
-    """Every row divided by its L2 norm (empty rows stay empty)."""
+def _unit_rows(X: sp.csr_matrix, dtype: type = np.float32) -> sp.csr_matrix:
+    """Every row divided by its L2 norm (empty rows stay empty), as ``dtype`` (the ridge family's float64 too)."""
     norms = _row_norms(X)
     norms[norms == 0] = 1.0
     rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
-    return _csr(X.data / norms[rows], X)
+    return _csr(X.data / norms[rows], X, dtype)
 
 
-def _csr(data: np.ndarray, like: sp.csr_matrix) -> sp.csr_matrix:
-    """A float32 CSR matrix with ``like``'s structure and ``data`` as values."""
-    return sp.csr_matrix(
-        (np.asarray(data, dtype=np.float32), like.indices.copy(), like.indptr.copy()), shape=like.shape
-    )
+def _csr(data: np.ndarray, like: sp.csr_matrix, dtype: type = np.float32) -> sp.csr_matrix:
+    """A CSR matrix (float32 unless ``dtype``) with ``like``'s structure and ``data`` as values."""
+    return sp.csr_matrix((np.asarray(data, dtype=dtype), like.indices.copy(), like.indptr.copy()), shape=like.shape)
 
 
 def array_names(transform: str, centred: bool) -> tuple[str, ...]:

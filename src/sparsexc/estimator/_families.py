@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from sparsexc._params import MODEL_FAMILIES, PredictParams, RunParams
+from sparsexc._params import MODEL_FAMILIES, P, PredictParams, RunParams
 from sparsexc.core.registry import Registry
 from sparsexc.distributed.context import all_gather_objects, is_distributed, rank, world_size
 from sparsexc.errors import ConfigurationError
@@ -46,6 +46,7 @@ __all__ = [
     "TreeFamily",
     "check_tuned_rule",
     "default_tree_threshold",
+    "family_params",
     "get_family",
     "list_families",
     "refuse_checkpoints",
@@ -591,6 +592,19 @@ def _candidate_matrix(idx: np.ndarray, scores: np.ndarray, n_labels: int) -> sp.
     return sp.csr_matrix((scores.ravel(), idx.ravel(), np.arange(0, n * m + 1, m)), shape=(n, n_labels))
 
 
+def family_params(estimator: Any, name: str, cls: type[P], **defaults: Any) -> P:
+    """The ``cls`` (a :class:`~sparsexc._params.Params`) of the estimator's dict setting ``name`` (``tree_params``,
+    ``ridge_params``; None: the fields' defaults), ``defaults`` filling what it leaves unset; a
+    :class:`~sparsexc.errors.ConfigurationError` naming ``name`` for anything else or a bad field."""
+    given = getattr(estimator, name, None)
+    if given is not None and not isinstance(given, dict):
+        raise ConfigurationError(f"{name} must be a dict or None; got {type(given).__name__}")
+    try:
+        return cls.from_dict({**defaults, **(given or {})})
+    except ValueError as exc:
+        raise ConfigurationError(f"{name}: {exc}") from None
+
+
 def refuse_checkpoints(run: RunParams, family: str = "tree") -> None:
     """A :class:`~sparsexc.errors.ConfigurationError` naming a checkpoint option of ``run`` that is set: a model
     of ``family`` (the label tree, ridge) trains in one pass, so there is nothing to checkpoint or resume
@@ -658,15 +672,7 @@ class TreeFamily(ModelFamily):
         """The :class:`~sparsexc.tree.LabelTreeParams` of ``estimator.tree_params`` (seed: ``random_state``)."""
         from sparsexc.tree import LabelTreeParams
 
-        given = estimator.tree_params
-        if given is not None and not isinstance(given, dict):
-            raise ConfigurationError(f"tree_params must be a dict or None; got {type(given).__name__}")
-        given = dict(given or {})
-        given.setdefault("seed", int(estimator.random_state))
-        try:
-            return LabelTreeParams.from_dict(given)
-        except ValueError as exc:
-            raise ConfigurationError(f"tree_params: {exc}") from None
+        return family_params(estimator, "tree_params", LabelTreeParams, seed=int(estimator.random_state))
 
     def check(self, estimator: Any) -> None:
         # without tree_params the settings are the defaults (seed: random_state, an integer checked before): valid,

@@ -41,7 +41,7 @@ import scipy.sparse as sp
 from scipy.special import expit
 
 from sparsexc._params import NON_NEGATIVE, POSITIVE, POSITIVE_INT, Params, setting
-from sparsexc._preprocess import _row_norms
+from sparsexc._preprocess import _unit_rows as _unit_csr_rows
 from sparsexc.errors import ConfigurationError
 
 __all__ = [
@@ -120,12 +120,16 @@ def unit_rows(X: sp.csr_matrix | np.ndarray) -> sp.csr_matrix | np.ndarray:
     if sp.issparse(X):
         X = sp.csr_matrix(X, dtype=np.float64)
         if X.nnz < _DENSE_SHARE * X.shape[0] * X.shape[1]:
-            norms = _row_norms(X)
-            return sp.csr_matrix(sp.diags(1.0 / np.where(norms > 0, norms, 1.0)) @ X)
+            return _unit_csr_rows(X, np.float64)
         X = X.toarray()
     X = np.asarray(X, dtype=np.float64)
     norms = np.sqrt(np.einsum("ij,ij->i", X, X))
     return X / np.where(norms > 0, norms, 1.0)[:, None]
+
+
+def _dense64(Y: sp.csr_matrix | np.ndarray) -> np.ndarray:
+    """``Y`` as a dense float64 array (no copy where it already is one)."""
+    return np.asarray(sp.csr_matrix(Y).toarray() if sp.issparse(Y) else Y, dtype=np.float64)
 
 
 def _decompose(Z: sp.csr_matrix | np.ndarray, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -174,7 +178,9 @@ class RidgeFit:
     loo_scores: np.ndarray
 
 
-def fit_ridge(Z: sp.csr_matrix | np.ndarray, Y: sp.csr_matrix, alphas: tuple[float, ...] = ALPHAS) -> RidgeFit:
+def fit_ridge(
+    Z: sp.csr_matrix | np.ndarray, Y: sp.csr_matrix | np.ndarray, alphas: tuple[float, ...] = ALPHAS
+) -> RidgeFit:
     """One-vs-rest ridge regression of the 0/1 columns of ``Y`` on the rows ``Z`` (already scaled as the model
     sees them), alpha by exact leave-one-out over ``alphas`` (ties: the larger alpha); see the module docstring.
 
@@ -189,7 +195,7 @@ def fit_ridge(Z: sp.csr_matrix | np.ndarray, Y: sp.csr_matrix, alphas: tuple[flo
     return RidgeFit(weights, y_bar - mu @ weights, alpha, errors, loo)
 
 
-def fit_kernel_ridge(kernel: np.ndarray, Y: sp.csr_matrix, alphas: tuple[float, ...] = ALPHAS) -> RidgeFit:
+def fit_kernel_ridge(kernel: np.ndarray, Y: sp.csr_matrix | np.ndarray, alphas: tuple[float, ...] = ALPHAS) -> RidgeFit:
     r"""Kernel ridge regression with an unpenalised bias from the training rows' Gram matrix ``kernel`` (n x n):
     :func:`fit_ridge` in the feature space of the kernel (the same leave-one-out over ``alphas``). The weights are
     on a row's kernel values against the training rows: a row scores :math:`k(z)^\top A + b` (``weights`` = A,
@@ -200,14 +206,14 @@ def fit_kernel_ridge(kernel: np.ndarray, Y: sp.csr_matrix, alphas: tuple[float, 
 
 
 def _loo_path(
-    s: np.ndarray, U: np.ndarray, Y: sp.csr_matrix, alphas: tuple[float, ...]
+    s: np.ndarray, U: np.ndarray, Y: sp.csr_matrix | np.ndarray, alphas: tuple[float, ...]
 ) -> tuple[float, dict[float, float], np.ndarray, np.ndarray, np.ndarray]:
     r"""From the centred rows' eigenpairs: the alpha of least leave-one-out squared error (ties: the larger),
     every alpha's error, the leave-one-out scores (n x L), the dual coefficients
     :math:`U \operatorname{diag}(1 / (s + \alpha)) U^\top (Y - \bar y)` (n x L) and :math:`\bar y`. One row: no
     leave-one-out (NaN errors, the grid's middle alpha, the fitted values as scores)."""
     n = U.shape[0]
-    Yd = np.asarray(Y.toarray() if sp.issparse(Y) else Y, dtype=np.float64)
+    Yd = _dense64(Y)
     y_bar = Yd.mean(axis=0)
     Yc = Yd - y_bar[None, :]
     P = U.T @ Yc  # r x L
@@ -238,7 +244,7 @@ def platt(scores: np.ndarray, Y: sp.csr_matrix, iterations: int = 100) -> tuple[
     plain Newton step can overshoot and diverge); ``a`` is kept > 0 (a decreasing map would reverse the ranking),
     else ``(1, 0)``."""
     x = np.asarray(scores, dtype=np.float64).ravel()
-    y = np.asarray(Y.toarray() if sp.issparse(Y) else Y, dtype=np.float64).ravel() > 0
+    y = _dense64(Y).ravel() > 0
     n_pos = int(y.sum())
     t = np.where(y, (n_pos + 1.0) / (n_pos + 2.0), 1.0 / (y.size - n_pos + 2.0))
 
@@ -325,7 +331,7 @@ def _row_errors(found: RidgeFit, Yd: np.ndarray) -> np.ndarray:
 
 
 def _rbf_fit(
-    Z: sp.csr_matrix | np.ndarray, Y: sp.csr_matrix, seed: int, params: RidgeParams
+    Z: sp.csr_matrix | np.ndarray, Y: sp.csr_matrix | np.ndarray, seed: int, params: RidgeParams
 ) -> tuple[RidgeFit, np.ndarray]:
     """Ridge on the RBF kernel (``params.gamma``) and its landmarks: exact kernel ridge on every row up to
     ``params.max_landmarks`` rows (one eigenproblem), else on Nystroem's features of a seeded sample of that many;
@@ -356,7 +362,8 @@ def choose_fit(
     """
     params = RidgeParams() if params is None else params
     n, d = Z.shape
-    linear = fit_ridge(Z, Y)
+    Yd = _dense64(Y)  # once, for both fits and their z
+    linear = fit_ridge(Z, Yd)
     if params.kernel == "linear":
         return KernelChoice(linear, None, float("nan"))
     m = min(n, params.max_landmarks)
@@ -371,17 +378,16 @@ def choose_fit(
     stored = sp.csr_matrix(Z).nnz if sp.issparse(Z) else int(np.count_nonzero(Z))
     if params.kernel == "auto" and (n < 3 or stored < KERNEL_MIN_DENSITY * n * d):
         return KernelChoice(linear, None, float("nan"))
-    rbf, landmarks = _rbf_fit(Z, Y, seed, params)
-    z = _paired_z(rbf, linear, Y) if n >= 3 else float("nan")
+    rbf, landmarks = _rbf_fit(Z, Yd, seed, params)
+    z = _paired_z(rbf, linear, Yd) if n >= 3 else float("nan")
     if params.kernel == "rbf" or z < -params.kernel_z:
         return KernelChoice(rbf, landmarks, z)
     return KernelChoice(linear, None, z)
 
 
-def _paired_z(rbf: RidgeFit, linear: RidgeFit, Y: sp.csr_matrix) -> float:
-    """The mean of the rows' leave-one-out squared errors of ``rbf`` minus ``linear`` over its standard error (0
-    where the differences are the same on every row: nothing tells the fits apart)."""
-    Yd = np.asarray(Y.toarray() if sp.issparse(Y) else Y, dtype=np.float64)
+def _paired_z(rbf: RidgeFit, linear: RidgeFit, Yd: np.ndarray) -> float:
+    """The mean of the rows' leave-one-out squared errors of ``rbf`` minus ``linear`` (labels ``Yd``, dense) over
+    its standard error (0 where the differences are the same on every row: nothing tells the fits apart)."""
     diff = _row_errors(rbf, Yd) - _row_errors(linear, Yd)
     spread = float(np.std(diff, ddof=1))
     return float(np.mean(diff)) / (spread / np.sqrt(len(diff))) if spread > 0 else 0.0

@@ -36,6 +36,7 @@ from sparsexc.estimator._families import (
     Fitted,
     ModelFamily,
     check_tuned_rule,
+    family_params,
     refuse_checkpoints,
     register_family,
     rule_sets,
@@ -113,13 +114,7 @@ class RidgeFamily(ModelFamily):
 
     def params(self, estimator: Any) -> RidgeParams:
         """The :class:`~sparsexc.estimator._ridge.RidgeParams` of ``estimator.ridge_params`` (None: the defaults)."""
-        given = getattr(estimator, "ridge_params", None)
-        if given is not None and not isinstance(given, dict):
-            raise ConfigurationError(f"ridge_params must be a dict or None; got {type(given).__name__}")
-        try:
-            return RidgeParams.from_dict(dict(given or {}))
-        except ValueError as exc:
-            raise ConfigurationError(f"ridge_params: {exc}") from None
+        return family_params(estimator, "ridge_params", RidgeParams)
 
     def check(self, estimator: Any) -> None:
         self.params(estimator)
